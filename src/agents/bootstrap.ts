@@ -1,0 +1,25 @@
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Ctx } from '../context.js';
+import { AppError } from '../errors.js';
+import { createAgent } from './agents.js';
+
+/**
+ * First start: make sure someone can log in. Uses ADMIN_EMAIL/ADMIN_PASSWORD,
+ * or creates admin@localhost with a random password returned for printing
+ * once. Two processes starting together race on the unique email: the loser
+ * sees the 409 and leaves the winner's admin alone.
+ */
+export async function ensureAdmin(ctx: Ctx, config: Config): Promise<{ email: string; password?: string } | undefined> {
+  const [existing] = await ctx.db.query("select id from agents where role = 'admin' and deleted_at is null limit 1");
+  if (existing) return undefined;
+  const email = config.adminEmail ?? 'admin@localhost';
+  const generated = config.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined;
+  try {
+    await createAgent(ctx, { name: 'Administrator', email, password: config.adminPassword ?? generated!, role: 'admin' });
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'SB_EMAIL_TAKEN') return undefined;
+    throw error;
+  }
+  return generated === undefined ? { email } : { email, password: generated };
+}

@@ -1,0 +1,70 @@
+import type { AgentStatus } from '../routing/presence.js';
+
+export type Role = 'admin' | 'supervisor' | 'agent';
+export const ROLES: readonly Role[] = ['admin', 'supervisor', 'agent'];
+
+/** Who is asking: an authenticated agent, or Switchboard itself (channels, sweeps). */
+export interface Actor {
+  id: string | null;
+  role: Role | 'system';
+}
+
+export const SYSTEM: Actor = { id: null, role: 'system' };
+
+export const seesEverything = (actor: Actor) => actor.role !== 'agent';
+
+export interface AgentRow {
+  id: string;
+  name: string;
+  email: string;
+  password_hash: string;
+  role: Role;
+  status: AgentStatus;
+  capacity: number | null;
+  departments: string[];
+  external_ref: string | null;
+  load: number;
+  last_assigned_at: Date | null;
+  last_seen_at: Date | null;
+  offline_since: Date | null;
+  resume_status: 'online' | 'away' | null;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+  status: AgentStatus;
+  capacity: number | null;
+  effective_capacity: number;
+  departments: string[];
+  external_ref: string | null;
+  load: number;
+  last_seen_at: string | null;
+  last_assigned_at: string | null;
+  created_at: string;
+}
+
+const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
+export function toAgent(row: AgentRow, maxCustomers: number): Agent {
+  return {
+    id: row.id,
+    name: row.name,
+    email: row.email,
+    role: row.role,
+    status: row.status,
+    capacity: row.capacity,
+    effective_capacity: row.capacity ?? maxCustomers,
+    departments: row.departments,
+    external_ref: row.external_ref,
+    load: row.load,
+    last_seen_at: iso(row.last_seen_at),
+    last_assigned_at: iso(row.last_assigned_at),
+    created_at: iso(row.created_at)!,
+  };
+}

@@ -1,0 +1,14 @@
+import type { Db } from './store/db.js';
+import type { StoredEvent } from './events/outbox.js';
+
+/**
+ * What domain functions need, passed in explicitly. `now` is the only clock
+ * the engine reads: the server passes the wall clock, tests and the simulator
+ * a virtual one.
+ */
+export interface Ctx {
+  db: Db;
+  now: () => Date;
+  /** Called after a transaction that wrote events has committed (metrics, realtime fan-out). */
+  onCommitted?: (events: readonly StoredEvent[]) => void;
+}

@@ -1,0 +1,205 @@
+import type { Actor, AgentRow } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { conflict, invalid, notFound } from '../errors.js';
+import { withEvents, type Emit } from '../events/outbox.js';
+import { drain } from '../routing/match.js';
+import { requeueConversations } from '../routing/requeue.js';
+import { CAPACITY_OF_A, RELEASE_SLOT } from '../routing/sql.js';
+import type { Queryable } from '../store/db.js';
+import { assertCanAccess } from './access.js';
+import { toConversation, type Channel, type ConversationRow, type Customer } from './model.js';
+
+// Every function here is one routing transaction: the state change, the
+// matching it makes possible, and the events describing both commit together.
+
+export interface OpenInput {
+  customer: Customer;
+  department?: string | null;
+  priority?: number;
+  channel?: Channel;
+  external_ref?: string | null;
+}
+
+export interface Opened {
+  conversation: ConversationRow;
+  /** false when an open conversation with the same channel and external_ref already existed */
+  created: boolean;
+}
+
+export async function openConversation(ctx: Ctx, input: OpenInput): Promise<Opened> {
+  const channel = input.channel ?? 'api';
+  const externalRef = input.external_ref ?? null;
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      if (externalRef !== null) {
+        // Channels re-send the same open (Qiscus webhooks, RapidPro retries):
+        // answer with the conversation already open for that reference.
+        const [existing] = await tx.query<ConversationRow>(
+          `select * from conversations where channel = $1 and external_ref = $2 and state in ('queued', 'assigned')`,
+          [channel, externalRef],
+        );
+        if (existing) return { conversation: existing, created: false };
+      }
+      const [row] = await tx.query<ConversationRow>(
+        `insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, created_at, queued_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $7)
+         returning *`,
+        [channel, externalRef, input.customer.id, JSON.stringify(input.customer), input.department ?? null, input.priority ?? 0, now],
+      );
+      emit({ type: 'conversation.created', conversationId: row!.id, data: { conversation: toConversation(row!) } });
+      const [assigned] = await drain(tx, emit, now, { conversationId: row!.id });
+      if (assigned) return { conversation: assigned, created: true };
+      emit({ type: 'conversation.queued', conversationId: row!.id, data: { conversation: toConversation(row!), reason: 'new' } });
+      return { conversation: row!, created: true };
+    },
+    { routing: true },
+  );
+}
+
+async function lockOpenConversation(tx: Queryable, id: string, actor: Actor): Promise<ConversationRow> {
+  const [row] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [id]);
+  if (!row) throw notFound('conversation', id);
+  assertCanAccess(actor, row);
+  if (row.state === 'resolved' || row.state === 'abandoned') {
+    throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${row.state}`);
+  }
+  return row;
+}
+
+export interface CloseInput {
+  state?: 'resolved' | 'abandoned';
+  /** agent, customer, timeout, system… — carried to events and webhooks */
+  reason?: string;
+  note?: string | null;
+}
+
+/** Resolves (or abandons) an open conversation and gives the freed slot to the queue. */
+export async function closeConversation(ctx: Ctx, id: string, input: CloseInput, actor: Actor): Promise<ConversationRow> {
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      const before = await lockOpenConversation(tx, id, actor);
+      const state = input.state ?? 'resolved';
+      const [row] = await tx.query<ConversationRow>(
+        `update conversations
+            set state = $2, resolved_at = $3, resolve_reason = $4, note = coalesce($5, note), updated_at = $3
+          where id = $1
+          returning *`,
+        [id, state, now, input.reason ?? 'agent', input.note ?? null],
+      );
+      emit({
+        type: `conversation.${state}`,
+        conversationId: id,
+        agentId: before.agent_id,
+        data: { conversation: toConversation(row!), by: actor.id },
+      });
+      if (before.agent_id !== null) {
+        await tx.query(RELEASE_SLOT, [before.agent_id, now]);
+        await drain(tx, emit, now, { agentId: before.agent_id });
+      }
+      return row!;
+    },
+    { routing: true },
+  );
+}
+
+export interface TransferInput {
+  agent_id?: string;
+  department?: string | null;
+}
+
+/**
+ * To an agent: they must be online with room, since the capacity promise
+ * holds for transfers too. To a department: the conversation re-enters the
+ * queue at its original place and is matched within that department.
+ */
+export async function transferConversation(ctx: Ctx, id: string, input: TransferInput, actor: Actor): Promise<ConversationRow> {
+  const toAgent = input.agent_id !== undefined;
+  const toDepartment = input.department !== undefined;
+  if (toAgent === toDepartment) throw invalid('agent_id', 'or department is required, and not both');
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      const before = await lockOpenConversation(tx, id, actor);
+      const row = toAgent
+        ? await moveToAgent(tx, before, input.agent_id!, now)
+        : await moveToDepartment(tx, emit, before, input.department ?? null, now);
+      emit({
+        type: 'conversation.transferred',
+        conversationId: id,
+        agentId: row.agent_id,
+        data: {
+          conversation: toConversation(row),
+          from_agent_id: before.agent_id,
+          to_agent_id: toAgent ? input.agent_id : null,
+          from_department: before.department,
+          to_department: row.department,
+          by: actor.id,
+        },
+      });
+      let current = row;
+      if (!toAgent) {
+        const [assigned] = await drain(tx, emit, now, { conversationId: id });
+        if (assigned) current = assigned;
+      }
+      if (before.agent_id !== null && before.agent_id !== current.agent_id) {
+        await drain(tx, emit, now, { agentId: before.agent_id });
+      }
+      return current;
+    },
+    { routing: true },
+  );
+}
+
+async function moveToAgent(tx: Queryable, before: ConversationRow, agentId: string, now: Date): Promise<ConversationRow> {
+  const [target] = await tx.query<AgentRow & { capacity_now: number }>(
+    `select a.*, ${CAPACITY_OF_A} as capacity_now from agents a where a.id = $1 and a.deleted_at is null for update`,
+    [agentId],
+  );
+  if (!target) throw notFound('agent', agentId);
+  if (before.agent_id === agentId) throw conflict('SB_ALREADY_ASSIGNED', `conversation ${before.id} is already assigned to agent ${agentId}`);
+  if (target.status !== 'online') throw conflict('SB_AGENT_UNAVAILABLE', `agent ${agentId} is ${target.status}; only an online agent can take a transfer`);
+  if (target.load >= target.capacity_now) {
+    throw conflict('SB_AGENT_AT_CAPACITY', `agent ${agentId} already holds ${target.load} of ${target.capacity_now} conversations`);
+  }
+  if (before.agent_id !== null) await tx.query(RELEASE_SLOT, [before.agent_id, now]);
+  await tx.query(`update agents set load = load + 1, last_assigned_at = $2, updated_at = $2 where id = $1`, [agentId, now]);
+  const [row] = await tx.query<ConversationRow>(
+    `update conversations set state = 'assigned', agent_id = $2, assigned_at = $3, updated_at = $3 where id = $1 returning *`,
+    [before.id, agentId, now],
+  );
+  return row!;
+}
+
+async function moveToDepartment(tx: Queryable, emit: Emit, before: ConversationRow, department: string | null, now: Date): Promise<ConversationRow> {
+  if (before.state === 'assigned') {
+    const [row] = await requeueConversations(tx, emit, now, { conversationIds: [before.id] }, 'transferred', { value: department });
+    return row!;
+  }
+  const [row] = await tx.query<ConversationRow>(
+    `update conversations set department = $2, updated_at = $3 where id = $1 returning *`,
+    [before.id, department, now],
+  );
+  return row!;
+}
+
+/** Returns an assigned conversation to the queue at its original place; matching runs at once. */
+export async function requeueConversation(ctx: Ctx, id: string, actor: Actor): Promise<ConversationRow> {
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      const before = await lockOpenConversation(tx, id, actor);
+      if (before.state !== 'assigned') throw conflict('SB_NOT_ASSIGNED', `conversation ${id} is already waiting in the queue`);
+      const [queued] = await requeueConversations(tx, emit, now, { conversationIds: [id] }, 'requeued');
+      const [assigned] = await drain(tx, emit, now, { conversationId: id });
+      if (!assigned || assigned.agent_id !== before.agent_id) await drain(tx, emit, now, { agentId: before.agent_id! });
+      return assigned ?? queued!;
+    },
+    { routing: true },
+  );
+}

@@ -1,0 +1,82 @@
+import type { Actor } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { conflict, notFound } from '../errors.js';
+import { withEvents } from '../events/outbox.js';
+import type { Queryable } from '../store/db.js';
+import { assertCanAccess } from './access.js';
+import type { ConversationRow } from './model.js';
+
+export type Sender = 'customer' | 'agent' | 'system' | 'bot';
+
+export interface Attachment {
+  type: string;
+  url: string;
+}
+
+export interface MessageRow {
+  id: number;
+  conversation_id: string;
+  sender: Sender;
+  sender_id: string | null;
+  text: string | null;
+  attachments: Attachment[];
+  created_at: Date;
+  read_at: Date | null;
+}
+
+export interface Message {
+  id: number;
+  conversation_id: string;
+  sender: Sender;
+  sender_id: string | null;
+  text: string | null;
+  attachments: Attachment[];
+  created_at: string;
+  read_at: string | null;
+}
+
+export function toMessage(row: MessageRow): Message {
+  return {
+    ...row,
+    created_at: new Date(row.created_at).toISOString(),
+    read_at: row.read_at === null ? null : new Date(row.read_at).toISOString(),
+  };
+}
+
+export interface NewMessage {
+  sender: Sender;
+  sender_id: string | null;
+  text?: string | null;
+  attachments?: Attachment[];
+}
+
+/** Stores a message on an open conversation and records `message.created` with it. */
+export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<MessageRow> {
+  return withEvents(ctx, async (tx, emit) => {
+    // `for share` keeps a concurrent resolve from closing the conversation
+    // between this check and the insert.
+    const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'state' | 'agent_id'>>(
+      'select id, state, agent_id from conversations where id = $1 for share',
+      [conversationId],
+    );
+    if (!conversation) throw notFound('conversation', conversationId);
+    assertCanAccess(actor, conversation);
+    if (conversation.state === 'resolved' || conversation.state === 'abandoned') {
+      throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${conversation.state}; messages can no longer be added`);
+    }
+    const [row] = await tx.query<MessageRow>(
+      `insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
+       values ($1, $2, $3, $4, $5, $6) returning *`,
+      [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(input.attachments ?? []), ctx.now()],
+    );
+    emit({ type: 'message.created', conversationId, agentId: conversation.agent_id, data: { message: toMessage(row!) } });
+    return row!;
+  });
+}
+
+export async function listMessages(db: Queryable, conversationId: string, after: number, limit: number): Promise<MessageRow[]> {
+  return db.query<MessageRow>(
+    'select * from messages where conversation_id = $1 and id > $2 order by id limit $3',
+    [conversationId, after, limit],
+  );
+}

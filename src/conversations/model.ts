@@ -1,0 +1,87 @@
+// A conversation as stored, and as the API and events show it.
+
+export type Channel = 'widget' | 'qiscus' | 'rapidpro' | 'api' | 'mqtt';
+export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'api', 'mqtt'];
+export type ConversationState = 'queued' | 'assigned' | 'resolved' | 'abandoned';
+export const OPEN_STATES: readonly ConversationState[] = ['queued', 'assigned'];
+
+export interface Customer {
+  id: string;
+  name?: string | null;
+  email?: string | null;
+  phone?: string | null;
+  fields?: Record<string, string>;
+}
+
+export interface ConversationRow {
+  id: string;
+  seq: number;
+  channel: Channel;
+  external_ref: string | null;
+  customer_id: string;
+  customer: Customer;
+  department: string | null;
+  priority: number;
+  state: ConversationState;
+  agent_id: string | null;
+  created_at: Date;
+  queued_at: Date | null;
+  assigned_at: Date | null;
+  resolved_at: Date | null;
+  resolve_reason: string | null;
+  note: string | null;
+  updated_at: Date;
+}
+
+export interface QueueInfo {
+  position: number;
+  expected_wait_seconds: number | null;
+}
+
+export interface Conversation {
+  id: string;
+  channel: Channel;
+  external_ref: string | null;
+  customer: { id: string; name: string | null; email: string | null; phone: string | null; fields: Record<string, string> };
+  department: string | null;
+  priority: number;
+  state: ConversationState;
+  agent_id: string | null;
+  created_at: string;
+  queued_at: string | null;
+  assigned_at: string | null;
+  resolved_at: string | null;
+  resolve_reason: string | null;
+  note: string | null;
+  queue_position: number | null;
+  expected_wait_seconds: number | null;
+}
+
+const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
+export function toConversation(row: ConversationRow, queue?: QueueInfo | null): Conversation {
+  return {
+    id: row.id,
+    channel: row.channel,
+    external_ref: row.external_ref,
+    customer: {
+      id: row.customer.id,
+      name: row.customer.name ?? null,
+      email: row.customer.email ?? null,
+      phone: row.customer.phone ?? null,
+      fields: row.customer.fields ?? {},
+    },
+    department: row.department,
+    priority: row.priority,
+    state: row.state,
+    agent_id: row.agent_id,
+    created_at: iso(row.created_at)!,
+    queued_at: iso(row.queued_at),
+    assigned_at: iso(row.assigned_at),
+    resolved_at: iso(row.resolved_at),
+    resolve_reason: row.resolve_reason,
+    note: row.note,
+    queue_position: row.state === 'queued' ? (queue?.position ?? null) : null,
+    expected_wait_seconds: row.state === 'queued' ? (queue?.expected_wait_seconds ?? null) : null,
+  };
+}

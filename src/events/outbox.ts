@@ -1,0 +1,73 @@
+import type { Ctx } from '../context.js';
+import { LOCKS, type Queryable } from '../store/db.js';
+
+export interface NewEvent {
+  type: string;
+  conversationId?: string | null;
+  agentId?: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface StoredEvent {
+  id: number;
+  type: string;
+  conversation_id: string | null;
+  agent_id: string | null;
+  data: Record<string, unknown>;
+  created_at: Date;
+}
+
+export type Emit = (event: NewEvent) => void;
+
+/**
+ * Runs `fn` in one transaction and appends the events it emits in that same
+ * transaction, so a state change and its event commit or vanish together.
+ * The events lock is held to commit: ids become visible strictly in order,
+ * which is what lets readers page with `after=<id>`.
+ */
+export async function withEvents<T>(
+  ctx: Ctx,
+  fn: (tx: Queryable, emit: Emit) => Promise<T>,
+  options: { routing?: boolean } = {},
+): Promise<T> {
+  const pending: NewEvent[] = [];
+  let stored: StoredEvent[] = [];
+  const locks = options.routing ? [LOCKS.routing, LOCKS.events] : [LOCKS.events];
+  const value = await ctx.db.transaction(
+    async (tx) => {
+      const result = await fn(tx, (event) => pending.push(event));
+      stored = await appendEvents(tx, pending, ctx.now());
+      return result;
+    },
+    { locks },
+  );
+  if (stored.length > 0) ctx.onCommitted?.(stored);
+  return value;
+}
+
+async function appendEvents(tx: Queryable, events: readonly NewEvent[], at: Date): Promise<StoredEvent[]> {
+  if (events.length === 0) return [];
+  return tx.query<StoredEvent>(
+    `insert into events (type, conversation_id, agent_id, data, created_at)
+     select e.type, e.conversation_id, e.agent_id, e.data, $5
+       from unnest($1::text[], $2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as e(type, conversation_id, agent_id, data, n)
+      order by e.n
+     returning id, type, conversation_id, agent_id, data, created_at`,
+    [
+      events.map((e) => e.type),
+      events.map((e) => e.conversationId ?? null),
+      events.map((e) => e.agentId ?? null),
+      events.map((e) => JSON.stringify(e.data)),
+      at,
+    ],
+  );
+}
+
+export async function listEvents(db: Queryable, after: number, limit: number, type?: string): Promise<StoredEvent[]> {
+  return db.query<StoredEvent>(
+    `select id, type, conversation_id, agent_id, data, created_at from events
+      where id > $1 and ($3::text is null or type = $3)
+      order by id limit $2`,
+    [after, limit, type ?? null],
+  );
+}

@@ -1,0 +1,36 @@
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Actor, AgentRow, Role } from '../agents/model.js';
+import { agentForToken } from '../agents/tokens.js';
+import type { Ctx } from '../context.js';
+import { forbidden, unauthorized } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor;
+    agent: AgentRow;
+    token: string;
+  }
+}
+
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match?.[1];
+}
+
+/** A preHandler that admits a live token of one of `roles` (all roles when none given). */
+export function requireAgent(ctx: Ctx, roles: readonly Role[] = []): preHandlerAsyncHookHandler {
+  return async (request: FastifyRequest, _reply: FastifyReply) => {
+    const token = bearerToken(request);
+    if (!token) throw unauthorized();
+    const agent = await agentForToken(ctx.db, token, ctx.now());
+    if (!agent) throw unauthorized('the token is unknown, expired or revoked; log in again');
+    if (roles.length > 0 && !roles.includes(agent.role)) {
+      throw forbidden(`this needs the role ${roles.join(' or ')}; you are ${agent.role}`);
+    }
+    request.agent = agent;
+    request.actor = { id: agent.id, role: agent.role };
+    request.token = token;
+  };
+}

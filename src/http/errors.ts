@@ -1,0 +1,80 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.js';
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** `/customer/id` → `customer.id`, so the message names the field as the caller wrote it. */
+function fieldName(issue: AjvIssue, context: string): string {
+  const path = issue.instancePath.split('/').filter(Boolean);
+  if (issue.keyword === 'required') path.push(String(issue.params.missingProperty));
+  if (issue.keyword === 'additionalProperties') path.push(String(issue.params.additionalProperty));
+  return path.length > 0 ? path.join('.') : context;
+}
+
+function describe(issue: AjvIssue): string {
+  switch (issue.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not a known field';
+    case 'type':
+      return `must be of type ${String(issue.params.type)}`;
+    default:
+      return issue.message ?? 'is invalid';
+  }
+}
+
+/** Fastify's and Switchboard's errors in one envelope: `{error: {code, message, field?}}`. */
+export function errorHandler(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof AppError) {
+    const body: ErrorBody = { error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) } };
+    void reply.status(error.status).send(body);
+    return;
+  }
+  const validation = (error as FastifyError).validation as AjvIssue[] | undefined;
+  if (validation && validation.length > 0) {
+    const issue = validation[0]!;
+    const context = (error as FastifyError).validationContext ?? 'body';
+    const field = fieldName(issue, context);
+    void reply.status(400).send({ error: { code: 'SB_VALIDATION', message: `${context === 'body' ? '' : `${context} `}${field} ${describe(issue)}`.trim(), field } });
+    return;
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    const code = (error as FastifyError).code;
+    const known: Record<string, string> = {
+      FST_ERR_CTP_INVALID_JSON_BODY: 'SB_INVALID_JSON',
+      FST_ERR_CTP_EMPTY_JSON_BODY: 'SB_INVALID_JSON',
+      FST_ERR_CTP_BODY_TOO_LARGE: 'SB_BODY_TOO_LARGE',
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: 'SB_UNSUPPORTED_MEDIA_TYPE',
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'SB_BAD_REQUEST',
+    };
+    void reply.status(status).send({ error: { code: known[code] ?? 'SB_BAD_REQUEST', message: error.message } });
+    return;
+  }
+  if (isStoreUnavailable(error)) {
+    request.log.error({ err: error }, 'store unavailable');
+    void reply.status(503).header('retry-after', '5').send({ error: { code: 'SB_STORE_UNAVAILABLE', message: 'the database is not answering; try again shortly' } });
+    return;
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  void reply.status(500).send({ error: { code: 'SB_INTERNAL', message: 'internal error; the server log has the details' } });
+}
+
+function isStoreUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(code);
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.status(404).send({ error: { code: 'SB_ROUTE_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` } });
+}

@@ -1,0 +1,77 @@
+import { Type } from '@sinclair/typebox';
+import { createAgent, deleteAgent, getAgent, heartbeat, listAgents, updateAgent } from '../../agents/agents.js';
+import { toAgent, type AgentRow } from '../../agents/model.js';
+import { forbidden } from '../../errors.js';
+import { readSettings } from '../../settings/settings.js';
+import type { App, AppDeps } from '../app.js';
+import { requireAgent } from '../auth.js';
+import { Agent, AgentPatchBody, AgentQuery, errorResponses, IdParams, NewAgentBody, OwnStatusBody } from '../schemas.js';
+
+export function agentRoutes(app: App, { ctx }: AppDeps): void {
+  const anyone = requireAgent(ctx);
+  const admin = requireAgent(ctx, ['admin']);
+  const overseer = requireAgent(ctx, ['admin', 'supervisor']);
+  const view = async (row: AgentRow) => toAgent(row, (await readSettings(ctx.db)).max_customers);
+  const tags = ['agents'];
+
+  app.post(
+    '/api/v1/agents',
+    { schema: { tags, summary: 'Create an agent (admin)', body: NewAgentBody, response: { 201: Agent, ...errorResponses } }, preHandler: admin },
+    async (request, reply) => reply.status(201).send(await view(await createAgent(ctx, request.body))),
+  );
+
+  app.get(
+    '/api/v1/agents',
+    { schema: { tags, summary: 'List agents (admin, supervisor)', querystring: AgentQuery, response: { 200: Type.Array(Agent), ...errorResponses } }, preHandler: overseer },
+    async (request) => {
+      const max = (await readSettings(ctx.db)).max_customers;
+      return (await listAgents(ctx.db, request.query)).map((row) => toAgent(row, max));
+    },
+  );
+
+  app.get('/api/v1/agents/me', { schema: { tags, summary: 'The agent this token belongs to', response: { 200: Agent, ...errorResponses } }, preHandler: anyone }, async (request) =>
+    view(request.agent),
+  );
+
+  app.patch(
+    '/api/v1/agents/me',
+    { schema: { tags, summary: 'Set your own presence status', body: OwnStatusBody, response: { 200: Agent, ...errorResponses } }, preHandler: anyone },
+    async (request) => view(await updateAgent(ctx, request.agent.id, { status: request.body.status }, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/agents/me/heartbeat',
+    {
+      schema: { tags, summary: 'Keep-alive; send more often than attendant_keep_alive_ms', response: { 200: Agent, ...errorResponses } },
+      preHandler: anyone,
+    },
+    async (request) => view(await heartbeat(ctx, request.agent.id)),
+  );
+
+  app.get(
+    '/api/v1/agents/:id',
+    { schema: { tags, summary: 'One agent (admin, supervisor, or yourself)', params: IdParams, response: { 200: Agent, ...errorResponses } }, preHandler: anyone },
+    async (request) => {
+      if (request.actor.role === 'agent' && request.params.id !== request.actor.id) throw forbidden('agents may only read their own record');
+      return view(await getAgent(ctx.db, request.params.id));
+    },
+  );
+
+  app.patch(
+    '/api/v1/agents/:id',
+    { schema: { tags, summary: 'Change an agent (admin)', params: IdParams, body: AgentPatchBody, response: { 200: Agent, ...errorResponses } }, preHandler: admin },
+    async (request) => view(await updateAgent(ctx, request.params.id, request.body, request.actor)),
+  );
+
+  app.delete(
+    '/api/v1/agents/:id',
+    {
+      schema: { tags, summary: 'Remove an agent; their open conversations are re-queued (admin)', params: IdParams, response: { 204: {}, ...errorResponses } },
+      preHandler: admin,
+    },
+    async (request, reply) => {
+      await deleteAgent(ctx, request.params.id, request.actor);
+      return reply.status(204).send();
+    },
+  );
+}

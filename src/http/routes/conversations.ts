@@ -1,0 +1,142 @@
+import { Type } from '@sinclair/typebox';
+import { seesEverything } from '../../agents/model.js';
+import { closeConversation, openConversation, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
+import { addMessage, listMessages, toMessage } from '../../conversations/messages.js';
+import { toConversation, type ConversationRow } from '../../conversations/model.js';
+import { getConversation, listConversations } from '../../conversations/queries.js';
+import { forbidden, invalid } from '../../errors.js';
+import { queueInfoOf } from '../../routing/queue.js';
+import type { App, AppDeps } from '../app.js';
+import { requireAgent } from '../auth.js';
+import {
+  Conversation,
+  ConversationQuery,
+  errorResponses,
+  IdParams,
+  Message,
+  MessageQuery,
+  NewConversationBody,
+  NewMessageBody,
+  ResolveBody,
+  TransferBody,
+} from '../schemas.js';
+
+export function conversationRoutes(app: App, { ctx }: AppDeps): void {
+  const anyone = requireAgent(ctx);
+  const tags = ['conversations'];
+  const view = async (row: ConversationRow) => toConversation(row, await queueInfoOf(ctx.db, row));
+
+  app.post(
+    '/api/v1/conversations',
+    {
+      schema: {
+        tags,
+        summary: 'Open a conversation; it is assigned at once or queued',
+        description: 'An open conversation with the same channel and external_ref is answered with 200 and that conversation instead of a new one.',
+        body: NewConversationBody,
+        response: { 201: Conversation, 200: Conversation, ...errorResponses },
+      },
+      preHandler: anyone,
+    },
+    async (request, reply) => {
+      const { conversation, created } = await openConversation(ctx, request.body);
+      return reply.status(created ? 201 : 200).send(await view(conversation));
+    },
+  );
+
+  app.get(
+    '/api/v1/conversations',
+    {
+      schema: {
+        tags,
+        summary: 'List conversations, newest first (agents: only their own)',
+        querystring: ConversationQuery,
+        response: { 200: Type.Array(Conversation), ...errorResponses },
+      },
+      preHandler: anyone,
+    },
+    async (request) => {
+      const q = request.query;
+      if (request.actor.role === 'agent' && q.agent !== undefined && q.agent !== request.actor.id) {
+        throw forbidden("agents may only list their own conversations");
+      }
+      const rows = await listConversations(
+        ctx.db,
+        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, before: q.before, limit: q.limit ?? 50 },
+        request.actor,
+      );
+      return Promise.all(rows.map(view));
+    },
+  );
+
+  app.get(
+    '/api/v1/conversations/:id',
+    { schema: { tags, params: IdParams, response: { 200: Conversation, ...errorResponses } }, preHandler: anyone },
+    async (request) => view(await getConversation(ctx.db, request.params.id, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/resolve',
+    {
+      schema: { tags, summary: 'Resolve; the freed slot goes to the queue at once', params: IdParams, body: Type.Optional(ResolveBody), response: { 200: Conversation, ...errorResponses } },
+      preHandler: anyone,
+    },
+    async (request) => view(await closeConversation(ctx, request.params.id, { reason: 'agent', note: request.body?.note ?? null }, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/transfer',
+    {
+      schema: {
+        tags,
+        summary: 'Transfer to an online agent with room, or to a department queue',
+        params: IdParams,
+        body: TransferBody,
+        response: { 200: Conversation, ...errorResponses },
+      },
+      preHandler: anyone,
+    },
+    async (request) => view(await transferConversation(ctx, request.params.id, request.body, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/requeue',
+    {
+      schema: { tags, summary: 'Return an assigned conversation to the queue at its original place', params: IdParams, response: { 200: Conversation, ...errorResponses } },
+      preHandler: anyone,
+    },
+    async (request) => view(await requeueConversation(ctx, request.params.id, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/messages',
+    {
+      schema: { tags: ['messages'], params: IdParams, body: NewMessageBody, response: { 201: Message, ...errorResponses } },
+      preHandler: anyone,
+    },
+    async (request, reply) => {
+      const { text, attachments, sender = 'agent' } = request.body;
+      if (text === undefined && attachments === undefined) throw invalid('text', 'or attachments is required');
+      if (sender !== 'agent' && !seesEverything(request.actor)) throw forbidden('only supervisors and admins may post as customer, system or bot');
+      const row = await addMessage(
+        ctx,
+        request.params.id,
+        { sender, sender_id: sender === 'agent' ? request.actor.id : null, text: text ?? null, attachments: attachments ?? [] },
+        request.actor,
+      );
+      return reply.status(201).send(toMessage(row));
+    },
+  );
+
+  app.get(
+    '/api/v1/conversations/:id/messages',
+    {
+      schema: { tags: ['messages'], summary: 'Messages in order; page with after=<last id>', params: IdParams, querystring: MessageQuery, response: { 200: Type.Array(Message), ...errorResponses } },
+      preHandler: anyone,
+    },
+    async (request) => {
+      await getConversation(ctx.db, request.params.id, request.actor);
+      return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100)).map(toMessage);
+    },
+  );
+}

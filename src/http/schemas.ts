@@ -1,0 +1,256 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+
+// Request and response shapes of the core API. The same objects validate
+// requests, shape responses and make the OpenAPI document at /docs.
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const L = Type.Literal;
+const Timestamp = Type.String({ format: 'date-time' });
+const Id = Type.String({ format: 'uuid' });
+const Department = Type.String({ minLength: 1, maxLength: 100 });
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'stable error code, listed in docs/api.md' }),
+      message: Type.String(),
+      field: Type.Optional(Type.String({ description: 'the input at fault, when there is one' })),
+    }),
+  },
+  { $id: 'ErrorBody' },
+);
+
+export const errorResponses = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+};
+
+export const IdParams = Type.Object({ id: Id });
+
+// ---- agents ----------------------------------------------------------------
+
+export const Role = Type.Union([Type.Literal('admin'), Type.Literal('supervisor'), Type.Literal('agent')]);
+export const AgentStatus = Type.Union([Type.Literal('online'), Type.Literal('away'), Type.Literal('offline')]);
+const Capacity = Type.Integer({ minimum: 0, maximum: 10_000, description: 'maximum concurrent conversations; null = the max_customers setting' });
+const Password = Type.String({ minLength: 8, maxLength: 200 });
+const Email = Type.String({ format: 'email', maxLength: 254 });
+
+export const Agent = Type.Object({
+  id: Id,
+  name: Type.String(),
+  email: Type.String(),
+  role: Role,
+  status: AgentStatus,
+  capacity: Nullable(Type.Integer()),
+  effective_capacity: Type.Integer(),
+  departments: Type.Array(Type.String()),
+  external_ref: Nullable(Type.String()),
+  load: Type.Integer({ description: 'conversations assigned now' }),
+  last_seen_at: Nullable(Timestamp),
+  last_assigned_at: Nullable(Timestamp),
+  created_at: Timestamp,
+});
+
+export const NewAgentBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    email: Email,
+    password: Password,
+    role: Role,
+    capacity: Type.Optional(Nullable(Capacity)),
+    departments: Type.Optional(Type.Array(Department, { maxItems: 100, uniqueItems: true })),
+    external_ref: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const AgentPatchBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    email: Type.Optional(Email),
+    password: Type.Optional(Password),
+    role: Type.Optional(Role),
+    status: Type.Optional(AgentStatus),
+    capacity: Type.Optional(Nullable(Capacity)),
+    departments: Type.Optional(Type.Array(Department, { maxItems: 100, uniqueItems: true })),
+    external_ref: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const OwnStatusBody = Type.Object({ status: AgentStatus }, { additionalProperties: false });
+
+export const AgentQuery = Type.Object(
+  { status: Type.Optional(AgentStatus), department: Type.Optional(Department) },
+  { additionalProperties: false },
+);
+
+// ---- auth ------------------------------------------------------------------
+
+export const LoginBody = Type.Object(
+  { email: Type.String({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 200 }) },
+  { additionalProperties: false },
+);
+export const LoginReply = Type.Object({ token: Type.String(), expires_at: Timestamp, agent: Agent });
+
+// ---- conversations ---------------------------------------------------------
+
+export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt')]);
+export const ConversationState = Type.Union([L('queued'), L('assigned'), L('resolved'), L('abandoned')]);
+
+const CustomerFields = Type.Record(Type.String({ maxLength: 100 }), Type.String({ maxLength: 2000 }), { maxProperties: 100 });
+
+export const Conversation = Type.Object({
+  id: Id,
+  channel: Channel,
+  external_ref: Nullable(Type.String()),
+  customer: Type.Object({
+    id: Type.String(),
+    name: Nullable(Type.String()),
+    email: Nullable(Type.String()),
+    phone: Nullable(Type.String()),
+    fields: Type.Record(Type.String(), Type.String()),
+  }),
+  department: Nullable(Type.String()),
+  priority: Type.Integer(),
+  state: ConversationState,
+  agent_id: Nullable(Id),
+  created_at: Timestamp,
+  queued_at: Nullable(Timestamp),
+  assigned_at: Nullable(Timestamp),
+  resolved_at: Nullable(Timestamp),
+  resolve_reason: Nullable(Type.String()),
+  note: Nullable(Type.String()),
+  queue_position: Nullable(Type.Integer({ description: 'place in its department queue, 1 = next; null unless queued' })),
+  expected_wait_seconds: Nullable(Type.Integer({ description: 'estimate; null unless queued or when no online agent can serve it' })),
+});
+
+export const NewConversationBody = Type.Object(
+  {
+    customer: Type.Object(
+      {
+        id: Type.String({ minLength: 1, maxLength: 200 }),
+        name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+        email: Type.Optional(Nullable(Type.String({ maxLength: 254 }))),
+        phone: Type.Optional(Nullable(Type.String({ maxLength: 50 }))),
+        fields: Type.Optional(CustomerFields),
+      },
+      { additionalProperties: false },
+    ),
+    department: Type.Optional(Nullable(Department)),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, description: 'higher is served first; default 0' })),
+    channel: Type.Optional(Channel),
+    external_ref: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const ConversationQuery = Type.Object(
+  {
+    state: Type.Optional(ConversationState),
+    agent: Type.Optional(Id),
+    department: Type.Optional(Department),
+    customer: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    before: Type.Optional(Id),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ResolveBody = Type.Object({ note: Type.Optional(Type.String({ maxLength: 5000 })) }, { additionalProperties: false });
+
+export const TransferBody = Type.Object(
+  {
+    agent_id: Type.Optional(Id),
+    department: Type.Optional(Nullable(Department)),
+  },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+);
+
+// ---- messages --------------------------------------------------------------
+
+export const Attachment = Type.Object(
+  { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', maxLength: 2000 }) },
+  { additionalProperties: false },
+);
+
+export const Message = Type.Object({
+  id: Type.Integer(),
+  conversation_id: Id,
+  sender: Type.Union([L('customer'), L('agent'), L('system'), L('bot')]),
+  sender_id: Nullable(Type.String()),
+  text: Nullable(Type.String()),
+  attachments: Type.Array(Type.Object({ type: Type.String(), url: Type.String() })),
+  created_at: Timestamp,
+  read_at: Nullable(Timestamp),
+});
+
+export const NewMessageBody = Type.Object(
+  {
+    text: Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
+    attachments: Type.Optional(Type.Array(Attachment, { minItems: 1, maxItems: 20 })),
+    sender: Type.Optional(
+      Type.Union([L('agent'), L('customer'), L('system'), L('bot')], {
+        description: 'default agent; supervisors and admins may post for the customer, system or a bot (API channels)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const MessageQuery = Type.Object(
+  {
+    after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+// ---- queue, settings, events -----------------------------------------------
+
+export const QueueEntry = Type.Object({
+  conversation: Conversation,
+  position: Type.Integer(),
+  waiting_seconds: Type.Integer(),
+  expected_wait_seconds: Nullable(Type.Integer()),
+});
+
+export const QueueQuery = Type.Object({ department: Type.Optional(Department) }, { additionalProperties: false });
+
+export const SettingsBody = Type.Object({
+  max_customers: Type.Integer({ description: 'default capacity of an agent without their own' }),
+  attendant_keep_alive_ms: Type.Integer({ description: 'an agent silent this long goes offline' }),
+  agent_offline_grace_ms: Type.Integer({ description: 'after this long offline, an agent’s conversations are re-queued' }),
+  offline_policy: Type.Union([Type.Literal('requeue'), Type.Literal('keep')]),
+});
+
+export const SettingsPatchBody = Type.Object(
+  {
+    max_customers: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    attendant_keep_alive_ms: Type.Optional(Type.Integer({ minimum: 1_000 })),
+    agent_offline_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+    offline_policy: Type.Optional(Type.Union([Type.Literal('requeue'), Type.Literal('keep')])),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const Event = Type.Object({
+  id: Type.Integer(),
+  type: Type.String(),
+  conversation_id: Nullable(Id),
+  agent_id: Nullable(Id),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  created_at: Timestamp,
+});
+
+export const EventQuery = Type.Object(
+  {
+    after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    type: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);

@@ -1,0 +1,65 @@
+import type { ConversationRow, QueueInfo } from '../conversations/model.js';
+import type { Queryable } from '../store/db.js';
+import { CAPACITY_OF_A } from './sql.js';
+
+/** Used for the expected wait until Switchboard has seen conversations resolved. */
+export const DEFAULT_HANDLE_TIME_S = 300;
+
+export interface QueuedConversation {
+  row: ConversationRow;
+  queue: QueueInfo;
+}
+
+/**
+ * Queued conversations in queue order, each with its position in its
+ * department's queue (department-less conversations form their own queue) and
+ * an expected wait: position × mean handle time ÷ the slots of the online
+ * agents who can serve it — the rate at which slots free up if they are all
+ * busy. Null when no online agent can serve it.
+ */
+export async function listQueue(
+  db: Queryable,
+  filter: { department?: string | null; conversationIds?: readonly string[]; limit?: number } = {},
+): Promise<QueuedConversation[]> {
+  const rows = await db.query<ConversationRow & { position: number; slots: number | null; handle_s: number }>(
+    `with q as (
+       select c.*, row_number() over (partition by c.department order by c.priority desc, c.seq)::int as position
+         from conversations c
+        where c.state = 'queued' and ($1::boolean is false or c.department is not distinct from $2::text)
+     ), departments as (
+       select distinct department from q
+     ), slots as (
+       select d.department, sum(${CAPACITY_OF_A})::int as slots
+         from departments d
+         join agents a on a.status = 'online' and a.deleted_at is null
+                      and (d.department is null or d.department = any (a.departments))
+        group by d.department
+     ), handle as (
+       select coalesce(avg(extract(epoch from (resolved_at - assigned_at))), ${DEFAULT_HANDLE_TIME_S})::float8 as handle_s
+         from (select resolved_at, assigned_at from conversations
+                where state = 'resolved' and assigned_at is not null
+                order by resolved_at desc limit 100) recent
+     )
+     select q.*, s.slots, handle.handle_s
+       from q
+       left join slots s on s.department is not distinct from q.department
+       cross join handle
+      where ($3::uuid[] is null or q.id = any ($3::uuid[]))
+      order by q.priority desc, q.seq
+      limit $4`,
+    [filter.department !== undefined, filter.department ?? null, filter.conversationIds ?? null, filter.limit ?? 10_000],
+  );
+  return rows.map(({ position, slots, handle_s, ...row }) => ({
+    row,
+    queue: {
+      position,
+      expected_wait_seconds: slots && slots > 0 ? Math.round((position * handle_s) / slots) : null,
+    },
+  }));
+}
+
+export async function queueInfoOf(db: Queryable, row: ConversationRow): Promise<QueueInfo | null> {
+  if (row.state !== 'queued') return null;
+  const [entry] = await listQueue(db, { department: row.department, conversationIds: [row.id] });
+  return entry?.queue ?? null;
+}

@@ -1,0 +1,56 @@
+import type { Ctx } from '../context.js';
+import { withEvents } from '../events/outbox.js';
+import { readSettings } from '../settings/settings.js';
+import { drain } from './match.js';
+import { expireSilentAgents, requeueAfterGrace } from './presence.js';
+
+export interface SweepResult {
+  expired: number;
+  requeued: number;
+  assigned: number;
+}
+
+/**
+ * The safety net behind event-driven matching: presence timeouts, the offline
+ * grace period, and a full drain in case anything was missed.
+ */
+export async function sweep(ctx: Ctx): Promise<SweepResult> {
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      const settings = await readSettings(tx);
+      const expired = await expireSilentAgents(tx, emit, now, settings);
+      const requeued = await requeueAfterGrace(tx, emit, now, settings);
+      const assigned = await drain(tx, emit, now);
+      return { expired: expired.length, requeued, assigned: assigned.length };
+    },
+    { routing: true },
+  );
+}
+
+export interface Sweeper {
+  stop(): Promise<void>;
+}
+
+/** Runs `sweep` every `intervalMs`, never two at once; a failed sweep (store down) is logged and retried next tick. */
+export function startSweeper(ctx: Ctx, intervalMs: number, onError: (error: unknown) => void): Sweeper {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const tick = () => {
+    running = sweep(ctx)
+      .then(() => undefined, onError)
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      });
+  };
+  timer = setTimeout(tick, intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}

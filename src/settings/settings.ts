@@ -1,0 +1,53 @@
+import type { Config, OfflinePolicy } from '../config.js';
+import type { Queryable } from '../store/db.js';
+
+/** Runtime settings, persisted; the environment only gives their first values. */
+export interface Settings {
+  max_customers: number;
+  attendant_keep_alive_ms: number;
+  agent_offline_grace_ms: number;
+  offline_policy: OfflinePolicy;
+}
+
+export const SETTING_KEYS: readonly (keyof Settings)[] = ['max_customers', 'attendant_keep_alive_ms', 'agent_offline_grace_ms', 'offline_policy'];
+
+export function defaultSettings(config: Config): Settings {
+  return {
+    max_customers: config.maxCustomers,
+    attendant_keep_alive_ms: config.attendantKeepAliveMs,
+    agent_offline_grace_ms: config.agentOfflineGraceMs,
+    offline_policy: config.offlinePolicy,
+  };
+}
+
+/** Writes the first-run values; settings changed since keep theirs. */
+export async function seedSettings(db: Queryable, defaults: Settings, now: Date): Promise<void> {
+  const keys = Object.keys(defaults) as (keyof Settings)[];
+  await db.query(
+    `insert into settings (key, value, updated_at)
+     select k, v, $3 from unnest($1::text[], $2::jsonb[]) as s(k, v)
+     on conflict (key) do nothing`,
+    [keys, keys.map((k) => JSON.stringify(defaults[k])), now],
+  );
+}
+
+export async function readSettings(db: Queryable): Promise<Settings> {
+  const rows = await db.query<{ key: string; value: unknown }>('select key, value from settings');
+  const out: Record<string, unknown> = {};
+  for (const row of rows) out[row.key] = row.value;
+  for (const key of SETTING_KEYS) {
+    if (!(key in out)) throw new Error(`setting ${key} is missing: was the store migrated and seeded?`);
+  }
+  return out as unknown as Settings;
+}
+
+export async function writeSettings(tx: Queryable, patch: Partial<Settings>, now: Date): Promise<void> {
+  const keys = Object.keys(patch) as (keyof Settings)[];
+  if (keys.length === 0) return;
+  await tx.query(
+    `insert into settings (key, value, updated_at)
+     select k, v, $3 from unnest($1::text[], $2::jsonb[]) as s(k, v)
+     on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at`,
+    [keys, keys.map((k) => JSON.stringify(patch[k])), now],
+  );
+}

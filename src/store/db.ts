@@ -1,0 +1,38 @@
+// The one interface the rest of Switchboard uses to reach its store, whether
+// that is a PostgreSQL server (`pg`) or embedded PGlite. Both speak the same
+// SQL, so everything above this file is written once.
+
+export interface Queryable {
+  /** Runs one statement and returns its rows. */
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(text: string): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /**
+   * Transaction-scoped advisory locks taken right after BEGIN, in the given
+   * order. Sending them with BEGIN saves a round trip per transaction.
+   */
+  locks?: readonly bigint[];
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Advisory lock keys. Every transaction takes them in this order, so none can deadlock. */
+export const LOCKS = {
+  /** Serializes every change to who holds which conversation and every agent's load. */
+  routing: 7_301_001n,
+  /** Held while a transaction appends events, so event ids become visible in commit order. */
+  events: 7_301_002n,
+  migrations: 7_301_003n,
+  bootstrap: 7_301_004n,
+} as const;
+
+export function lockStatement(locks: readonly bigint[]): string {
+  return `select ${locks.map((key) => `pg_advisory_xact_lock(${key.toString()})`).join(', ')}`;
+}
