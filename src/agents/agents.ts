@@ -162,9 +162,9 @@ export async function applyStatus(
 ): Promise<AgentRow> {
   const [row] = await tx.query<AgentRow>(
     `update agents set
-        status = $2,
-        offline_since = case when $2 = 'offline' then $3 else null end,
-        last_seen_at = case when $2 = 'offline' then last_seen_at else $3 end,
+        status = $2::text,
+        offline_since = case when $2::text = 'offline' then $3::timestamptz else null end,
+        last_seen_at = case when $2::text = 'offline' then last_seen_at else $3::timestamptz end,
         resume_status = null,
         updated_at = $3
       where id = $1 returning *`,

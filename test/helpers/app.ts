@@ -1,0 +1,43 @@
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { AgentRow, Role } from '../../src/agents/model.js';
+import type { Ctx } from '../../src/context.js';
+import { buildApp, type App } from '../../src/http/app.js';
+import { createMetrics } from '../../src/stats/metrics.js';
+import { makeAgent, PASSWORD } from './fixtures.js';
+import type { TestStore } from './stores.js';
+
+export interface TestApp {
+  app: App;
+  ctx: Ctx;
+  /** Sends a request through Fastify's inject (no socket). `token` becomes `Authorization: Bearer <token>`. */
+  call(method: InjectOptions['method'], url: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  /** Creates an agent of that role (and status) and logs them in. */
+  user(role: Role, options?: Parameters<typeof makeAgent>[1]): Promise<{ agent: AgentRow; token: string }>;
+  close(): Promise<void>;
+}
+
+export async function testApp(store: TestStore, options: { now?: () => Date; tokenTtlSeconds?: number } = {}): Promise<TestApp> {
+  const metrics = createMetrics(store.db);
+  const ctx: Ctx = { db: store.db, now: options.now ?? (() => new Date()), onCommitted: (events) => metrics.observe(events) };
+  const app = await buildApp({ ctx, config: { tokenTtlSeconds: options.tokenTtlSeconds ?? 3600, logLevel: 'silent' }, metrics });
+  await app.ready();
+  const call: TestApp['call'] = (method, url, opts = {}) =>
+    app.inject({
+      method,
+      url,
+      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...opts.headers },
+      ...(opts.body !== undefined ? { payload: opts.body as InjectOptions['payload'] } : {}),
+    });
+  return {
+    app,
+    ctx,
+    call,
+    async user(role, agentOptions = {}) {
+      const agent = await makeAgent(ctx, { ...agentOptions, role });
+      const res = await call('POST', '/api/v1/auth/login', { body: { email: agent.email, password: PASSWORD } });
+      if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
+      return { agent, token: res.json().token as string };
+    },
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,56 @@
+import type { Queryable } from '../../src/store/db.js';
+
+/**
+ * The engine's promises, read from the database. Each query returns the rows
+ * that break a promise; an empty list means it holds.
+ */
+export async function invariantViolations(db: Queryable, options: { workConserving?: boolean } = {}): Promise<string[]> {
+  const problems: string[] = [];
+  const loadMismatch = await db.query<{ id: string; load: number; actual: number }>(
+    `select a.id, a.load, (select count(*)::int from conversations c where c.agent_id = a.id and c.state = 'assigned') as actual
+       from agents a
+      where a.load <> (select count(*) from conversations c where c.agent_id = a.id and c.state = 'assigned')`,
+  );
+  for (const r of loadMismatch) problems.push(`agent ${r.id} load column ${r.load} but holds ${r.actual}`);
+
+  const badState = await db.query<{ id: string }>(
+    `select id from conversations where (state = 'assigned' and agent_id is null) or (state = 'queued' and agent_id is not null)`,
+  );
+  for (const r of badState) problems.push(`conversation ${r.id} has a state that does not match its agent`);
+
+  const assignedTwice = await db.query<{ conversation_id: string; n: number }>(
+    // every assignment event must be followed by a release before the next one
+    `select conversation_id, count(*)::int as n from (
+        select conversation_id, type,
+               lag(type) over (partition by conversation_id order by id) as previous
+          from events
+         where type in ('conversation.assigned', 'conversation.queued', 'conversation.transferred', 'conversation.resolved', 'conversation.abandoned')
+     ) e
+     where type = 'conversation.assigned' and previous = 'conversation.assigned'
+     group by conversation_id`,
+  );
+  for (const r of assignedTwice) problems.push(`conversation ${r.conversation_id} was assigned again without being released`);
+
+  if (options.workConserving !== false) {
+    const waitingWithRoom = await db.query<{ id: string; agent: string }>(
+      `select c.id, a.id as agent
+         from conversations c
+         join agents a on a.status = 'online' and a.deleted_at is null
+                      and (c.department is null or c.department = any (a.departments))
+                      and a.load < coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))
+        where c.state = 'queued'
+        limit 5`,
+    );
+    for (const r of waitingWithRoom) problems.push(`conversation ${r.id} waits while agent ${r.agent} has room`);
+  }
+  return problems;
+}
+
+/** Agents holding more than their capacity (only legitimate right after their capacity was lowered). */
+export async function overCapacity(db: Queryable): Promise<{ id: string; load: number; capacity: number }[]> {
+  return db.query(
+    `select a.id, a.load, coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers')) as capacity
+       from agents a
+      where a.load > coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))`,
+  );
+}

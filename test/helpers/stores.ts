@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import { after, before, describe } from 'node:test';
+import pg from 'pg';
+import type { Config } from '../../src/config.js';
+import { defaultSettings, seedSettings } from '../../src/settings/settings.js';
+import type { Db } from '../../src/store/db.js';
+import { migrate } from '../../src/store/migrate.js';
+import { openPglite } from '../../src/store/pglite.js';
+import { openPostgres } from '../../src/store/postgres.js';
+
+export type StoreKind = 'pglite' | 'postgres';
+
+/** PGlite always; PostgreSQL too when TEST_DATABASE_URL names a server. */
+export function storeKinds(): StoreKind[] {
+  return process.env.TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+}
+
+export interface TestStore {
+  kind: StoreKind;
+  db: Db;
+  /** for PostgreSQL: the URL of this run's own database (other processes can join it) */
+  url?: string;
+  /** Empties every table and restores default settings. */
+  reset(settings?: Partial<ReturnType<typeof defaultSettings>>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const TEST_DEFAULTS = defaultSettings({
+  maxCustomers: 2,
+  attendantKeepAliveMs: 30_000,
+  agentOfflineGraceMs: 60_000,
+  offlinePolicy: 'requeue',
+} as Config);
+
+const TABLES = 'auth_tokens, messages, events, conversations, agents, settings';
+
+/** A fresh, migrated store: an in-memory PGlite, or a new database on the PostgreSQL server, dropped on close. */
+export async function openTestStore(kind: StoreKind, options: { poolSize?: number } = {}): Promise<TestStore> {
+  let db: Db;
+  let url: string | undefined;
+  let drop = async () => {};
+  if (kind === 'pglite') {
+    db = await openPglite();
+  } else {
+    const adminUrl = process.env.TEST_DATABASE_URL!;
+    const name = `sb_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const parsed = new URL(adminUrl);
+    parsed.pathname = `/${name}`;
+    url = parsed.toString();
+    db = openPostgres({ connectionString: url, max: options.poolSize ?? 10 });
+    drop = async () => {
+      const cleanup = new pg.Client({ connectionString: adminUrl });
+      await cleanup.connect();
+      await cleanup.query(`drop database if exists ${name} with (force)`);
+      await cleanup.end();
+    };
+  }
+  await migrate(db);
+  const store: TestStore = {
+    kind,
+    db,
+    ...(url ? { url } : {}),
+    async reset(settings = {}) {
+      await db.query(`truncate ${TABLES} restart identity cascade`);
+      await seedSettings(db, { ...TEST_DEFAULTS, ...settings }, new Date());
+    },
+    async close() {
+      await db.close();
+      await drop();
+    },
+  };
+  await store.reset();
+  return store;
+}
+
+/**
+ * Runs the suite once per store kind, each with its own fresh store, so
+ * every database test passes on embedded PGlite and on PostgreSQL.
+ */
+export function describeEachStore(title: string, suite: (store: () => TestStore) => void): void {
+  for (const kind of storeKinds()) {
+    describe(`${title} [${kind}]`, () => {
+      let store: TestStore | undefined;
+      before(async () => {
+        store = await openTestStore(kind);
+      });
+      after(async () => {
+        await store?.close();
+      });
+      suite(() => store!);
+    });
+  }
+}
