@@ -141,7 +141,8 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
         await tx.query('update agents set last_seen_at = $2 where id = $1', [id, now]);
       }
       if (row.status === 'online') await drain(tx, emit, now, { agentId: id });
-      if (row.status === 'offline') await requeueAfterGrace(tx, emit, now, await readSettings(tx));
+      // With no grace period the conversations of an agent going offline move at once, to whoever has room.
+      if (row.status === 'offline' && (await requeueAfterGrace(tx, emit, now, await readSettings(tx))) > 0) await drain(tx, emit, now);
       const [fresh] = await tx.query<AgentRow>('select * from agents where id = $1', [id]);
       return fresh!;
     },
