@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.databaseUrl, undefined);
+    assert.equal(config.dataDir, './data');
+    assert.equal(config.maxCustomers, 2);
+    assert.equal(config.attendantKeepAliveMs, 30_000);
+    assert.equal(config.agentOfflineGraceMs, 60_000);
+    assert.equal(config.offlinePolicy, 'requeue');
+    assert.equal(config.logLevel, 'info');
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://u@db:5432/sb',
+      DATA_DIR: '/var/lib/sb',
+      MAX_CUSTOMERS: '5',
+      ATTENDANT_KEEP_ALIVE_TIME: '10000',
+      AGENT_OFFLINE_GRACE: '0',
+      OFFLINE_CONVERSATIONS: 'keep',
+      SWEEP_INTERVAL: '500',
+      TOKEN_TTL: '3600',
+      ADMIN_EMAIL: 'boss@example.com',
+      ADMIN_PASSWORD: 'long enough',
+      LOG_LEVEL: 'warn',
+    });
+    assert.deepEqual(
+      [config.port, config.host, config.databaseUrl, config.dataDir, config.maxCustomers, config.attendantKeepAliveMs, config.agentOfflineGraceMs],
+      [8080, '0.0.0.0', 'postgres://u@db:5432/sb', '/var/lib/sb', 5, 10_000, 0],
+    );
+    assert.deepEqual(
+      [config.offlinePolicy, config.sweepIntervalMs, config.tokenTtlSeconds, config.adminEmail, config.adminPassword, config.logLevel],
+      ['keep', 500, 3600, 'boss@example.com', 'long enough', 'warn'],
+    );
+  });
+
+  const rejects: [Record<string, string>, string, RegExp][] = [
+    [{ PORT: 'eighty' }, 'PORT', /whole number/],
+    [{ PORT: '70000' }, 'PORT', /between 0 and 65535/],
+    [{ MAX_CUSTOMERS: '0' }, 'MAX_CUSTOMERS', /between 1 and/],
+    [{ MAX_CUSTOMERS: '2.5' }, 'MAX_CUSTOMERS', /whole number/],
+    [{ ATTENDANT_KEEP_ALIVE_TIME: '-1' }, 'ATTENDANT_KEEP_ALIVE_TIME', /whole number/],
+    [{ AGENT_OFFLINE_GRACE: 'soon' }, 'AGENT_OFFLINE_GRACE', /whole number/],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', /postgres:\/\//],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of fatal, error, warn, info, debug, trace, silent/],
+    [{ OFFLINE_CONVERSATIONS: 'drop' }, 'OFFLINE_CONVERSATIONS', /requeue, keep/],
+    [{ ADMIN_EMAIL: 'not-an-email' }, 'ADMIN_EMAIL', /email address/],
+    [{ ADMIN_PASSWORD: 'short' }, 'ADMIN_PASSWORD', /at least 8/],
+  ];
+  for (const [env, variable, message] of rejects) {
+    it(`refuses ${variable}=${Object.values(env)[0]} naming the variable and what is allowed`, () => {
+      assert.throws(
+        () => loadConfig(env),
+        (e: unknown) => e instanceof ConfigError && e.variable === variable && message.test(e.message) && e.message.startsWith(variable),
+      );
+    });
+  }
+
+  it('stops `switchboard serve` before start-up with that message and exit code 2', () => {
+    const result = spawnSync(process.execPath, ['bin/switchboard.js', 'serve'], {
+      env: { ...process.env, MAX_CUSTOMERS: 'lots', DATABASE_URL: '' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /MAX_CUSTOMERS: must be a whole number between 1 and 10000, got "lots"/);
+  });
+
+  it('names an unknown command', () => {
+    const result = spawnSync(process.execPath, ['bin/switchboard.js', 'serv'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /unknown command "serv"/);
+  });
+});
