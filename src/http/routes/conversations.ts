@@ -5,7 +5,7 @@ import { addMessage, listMessages, toMessage } from '../../conversations/message
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
-import { queueInfoOf } from '../../routing/queue.js';
+import { listQueue, queueInfoOf } from '../../routing/queue.js';
 import type { App, AppDeps } from '../app.js';
 import { requireAgent } from '../auth.js';
 import {
@@ -25,6 +25,13 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   const anyone = requireAgent(ctx);
   const tags = ['conversations'];
   const view = async (row: ConversationRow) => toConversation(row, await queueInfoOf(ctx.db, row));
+  // One queue query for a whole page instead of one per waiting conversation.
+  const views = async (rows: ConversationRow[]) => {
+    const waiting = rows.filter((r) => r.state === 'queued').map((r) => r.id);
+    const queue = waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting });
+    const info = new Map(queue.map((entry) => [entry.row.id, entry.queue]));
+    return rows.map((row) => toConversation(row, info.get(row.id)));
+  };
 
   app.post(
     '/api/v1/conversations',
@@ -65,7 +72,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
         { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, before: q.before, limit: q.limit ?? 50 },
         request.actor,
       );
-      return Promise.all(rows.map(view));
+      return views(rows);
     },
   );
 
