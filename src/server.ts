@@ -2,6 +2,8 @@ import pino, { type Logger } from 'pino';
 import { ensureAdmin } from './agents/bootstrap.js';
 import type { Config } from './config.js';
 import type { Ctx } from './context.js';
+import type { OutboundWorker } from './events/outbound/worker.js';
+import { createWebhookWorker } from './events/webhooks/worker.js';
 import { buildApp, type App } from './http/app.js';
 import { startSweeper, type Sweeper } from './routing/sweep.js';
 import { defaultSettings, seedSettings } from './settings/settings.js';
@@ -25,8 +27,11 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
 
-  const metrics = createMetrics(db);
-  const ctx: Ctx = { db, now: () => new Date(), onCommitted: (events) => metrics.observe(events) };
+  const now = () => new Date();
+  const metrics = createMetrics(db, now);
+  // Committed events wake the webhook worker at once; it also polls as a safety net.
+  let webhooks: OutboundWorker | undefined;
+  const ctx: Ctx = { db, now, onCommitted: (events) => (metrics.observe(events), webhooks?.wake()) };
   await seedSettings(db, defaultSettings(config), ctx.now());
 
   const admin = await ensureAdmin(ctx, config);
@@ -34,11 +39,20 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     // Printed once, on the first start only: the hash is all that is stored.
     process.stdout.write(`\n  First start: created admin ${admin.email} with password ${admin.password}\n  Log in at POST /api/v1/auth/login and change it.\n\n`);
   } else if (admin) {
-    log.info({ email: admin.email }, 'created admin from ADMIN_EMAIL');
+    log.info({ email: admin.email }, 'created the first admin with the configured password');
   }
 
   const app = await buildApp({ ctx, config, metrics, logger: log });
   const sweeper: Sweeper = startSweeper(ctx, config.sweepIntervalMs, (err) => log.warn({ err }, 'sweep failed; retrying next tick'));
+  webhooks = createWebhookWorker(ctx, {
+    allowPrivate: config.allowPrivateWebhookTargets,
+    concurrency: config.webhookConcurrency,
+    timeoutMs: config.webhookTimeoutMs,
+    pollMs: config.webhookPollIntervalMs,
+    onError: (err) => log.warn({ err }, 'webhook delivery pass failed; retrying'),
+    onDisabled: (webhookId, reason) => log.warn({ webhookId, reason }, 'webhook endpoint disabled'),
+  });
+  webhooks.start();
   const address = await app.listen({ port: config.port, host: config.host });
   log.info({ address, store: db.kind }, 'Switchboard is listening');
 
@@ -53,6 +67,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
       closing ??= (async () => {
         await app.close();
         await sweeper.stop();
+        await webhooks?.stop();
         await db.close();
       })();
       return closing;

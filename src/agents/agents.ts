@@ -130,6 +130,8 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
         ],
       );
       let row = updated!;
+      // A new password ends every session opened with the old one.
+      if (patch.password !== undefined) await revokeAgentTokens(tx, id, now);
       const changed = Object.keys(patch).filter((k) => k !== 'password' && k !== 'status');
       if (changed.length > 0 || patch.password !== undefined) {
         emit({ type: 'agent.updated', agentId: id, data: { agent_id: id, changed: patch.password ? [...changed, 'password'] : changed, by: actor.id } });
@@ -194,6 +196,7 @@ export async function deleteAgent(ctx: Ctx, id: string, actor: Actor): Promise<v
       const [before] = await tx.query<AgentRow>('select * from agents where id = $1 and deleted_at is null for update', [id]);
       if (!before) throw notFound('agent', id);
       if (before.role === 'admin') await assertAnotherAdmin(tx, id);
+      if (before.status !== 'offline') await applyStatus(tx, emit, before, 'offline', now, 'deleted', actor);
       await tx.query(`update agents set status = 'offline', offline_since = $2, deleted_at = $2, updated_at = $2 where id = $1`, [id, now]);
       await requeueConversations(tx, emit, now, { agentIds: [id] }, 'agent_deleted');
       await revokeAgentTokens(tx, id, now);

@@ -141,15 +141,15 @@ export async function transferConversation(ctx: Ctx, id: string, input: Transfer
           by: actor.id,
         },
       });
-      let current = row;
-      if (!toAgent) {
-        const [assigned] = await drain(tx, emit, now, { conversationId: id });
-        if (assigned) current = assigned;
+      if (toAgent) {
+        if (before.agent_id !== null) await drain(tx, emit, now, { agentId: before.agent_id });
+        return row;
       }
-      if (before.agent_id !== null && before.agent_id !== current.agent_id) {
-        await drain(tx, emit, now, { agentId: before.agent_id });
-      }
-      return current;
+      // The conversation re-entered the queue and perhaps freed its agent:
+      // a full drain serves the queue in order, so a higher-priority
+      // conversation waiting for that agent is not overtaken.
+      await drain(tx, emit, now);
+      return (await tx.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!;
     },
     { routing: true },
   );
@@ -187,7 +187,11 @@ async function moveToDepartment(tx: Queryable, emit: Emit, before: ConversationR
   return row!;
 }
 
-/** Returns an assigned conversation to the queue at its original place; matching runs at once. */
+/**
+ * Returns an assigned conversation to the queue at its original place;
+ * matching runs at once, so the policy may give it straight back to the same
+ * agent when they are still the best choice.
+ */
 export async function requeueConversation(ctx: Ctx, id: string, actor: Actor): Promise<ConversationRow> {
   return withEvents(
     ctx,
@@ -195,10 +199,10 @@ export async function requeueConversation(ctx: Ctx, id: string, actor: Actor): P
       const now = ctx.now();
       const before = await lockOpenConversation(tx, id, actor);
       if (before.state !== 'assigned') throw conflict('SB_NOT_ASSIGNED', `conversation ${id} is already waiting in the queue`);
-      const [queued] = await requeueConversations(tx, emit, now, { conversationIds: [id] }, 'requeued');
-      const [assigned] = await drain(tx, emit, now, { conversationId: id });
-      if (!assigned || assigned.agent_id !== before.agent_id) await drain(tx, emit, now, { agentId: before.agent_id! });
-      return assigned ?? queued!;
+      await requeueConversations(tx, emit, now, { conversationIds: [id] }, 'requeued');
+      // Full drain, in queue order: see transferConversation.
+      await drain(tx, emit, now);
+      return (await tx.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!;
     },
     { routing: true },
   );

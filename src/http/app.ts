@@ -14,6 +14,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
 import { settingsRoutes } from './routes/settings.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { validatorCompiler } from './validation.js';
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -39,6 +40,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  // A POST without a body means "no options" (resolve, requeue): validate it as {}.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD') request.body = {};
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -56,5 +61,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
   eventRoutes(app, deps);
+  webhookRoutes(app, deps);
   return app;
 }

@@ -19,7 +19,7 @@ export async function expireSilentAgents(tx: Queryable, emit: Emit, now: Date, s
     emit({
       type: 'agent.status_changed',
       agentId: row.id,
-      data: { agent_id: row.id, from: row.previous, to: 'offline', reason: 'keep_alive_timeout' },
+      data: { agent_id: row.id, from: row.previous, to: 'offline', reason: 'keep_alive_timeout', by: null },
     });
   }
   return rows.map((r) => r.id);

@@ -7,9 +7,9 @@ import type { Queryable } from '../store/db.js';
  * process reports the same truth; counters count what this process did (sum
  * them across processes, as Prometheus usually does).
  */
-export function createMetrics(db: Queryable) {
+export function createMetrics(db: Queryable, now: () => Date = () => new Date()) {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'switchboard_process_' });
+  client.collectDefaultMetrics({ register: registry, prefix: 'switchboard_' });
 
   const events = new client.Counter({
     name: 'switchboard_events_total',
@@ -25,7 +25,7 @@ export function createMetrics(db: Queryable) {
 
   let snapshot: Promise<Snapshot> | undefined;
   // One query per scrape, shared by every gauge's collect().
-  const read = () => (snapshot ??= readSnapshot(db).finally(() => setTimeout(() => (snapshot = undefined), 0)));
+  const read = () => (snapshot ??= readSnapshot(db, now()).finally(() => setTimeout(() => (snapshot = undefined), 0)));
 
   new client.Gauge({
     name: 'switchboard_queue_length',
@@ -82,13 +82,14 @@ interface Snapshot {
   agents: Record<string, number>;
 }
 
-async function readSnapshot(db: Queryable): Promise<Snapshot> {
+async function readSnapshot(db: Queryable, now: Date): Promise<Snapshot> {
   const [row] = await db.query<{ queued: number; assigned: number; longest_wait: number | null; agents: Record<string, number> | null }>(
     `select
        (select count(*)::int from conversations where state = 'queued') as queued,
        (select count(*)::int from conversations where state = 'assigned') as assigned,
-       (select extract(epoch from (now() - min(queued_at)))::float8 from conversations where state = 'queued') as longest_wait,
+       (select extract(epoch from ($1::timestamptz - min(queued_at)))::float8 from conversations where state = 'queued') as longest_wait,
        (select jsonb_object_agg(status, n) from (select status, count(*)::int as n from agents where deleted_at is null group by status) s) as agents`,
+    [now],
   );
   return { queued: row!.queued, assigned: row!.assigned, longestWait: Math.max(0, row!.longest_wait ?? 0), agents: row!.agents ?? {} };
 }

@@ -30,7 +30,6 @@ export const LOCKS = {
   /** Held while a transaction appends events, so event ids become visible in commit order. */
   events: 7_301_002n,
   migrations: 7_301_003n,
-  bootstrap: 7_301_004n,
 } as const;
 
 export function lockStatement(locks: readonly bigint[]): string {

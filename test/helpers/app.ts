@@ -17,8 +17,9 @@ export interface TestApp {
 }
 
 export async function testApp(store: TestStore, options: { now?: () => Date; tokenTtlSeconds?: number } = {}): Promise<TestApp> {
-  const metrics = createMetrics(store.db);
-  const ctx: Ctx = { db: store.db, now: options.now ?? (() => new Date()), onCommitted: (events) => metrics.observe(events) };
+  const now = options.now ?? (() => new Date());
+  const metrics = createMetrics(store.db, now);
+  const ctx: Ctx = { db: store.db, now, onCommitted: (events) => metrics.observe(events) };
   const app = await buildApp({ ctx, config: { tokenTtlSeconds: options.tokenTtlSeconds ?? 3600, logLevel: 'silent' }, metrics });
   await app.ready();
   const call: TestApp['call'] = (method, url, opts = {}) =>

@@ -262,6 +262,20 @@ describeEachStore('allocation policy', (store) => {
     assert.deepEqual(queue.map((q) => q.queue.position), [1, 2]);
   });
 
+  it('does not let a re-queued or transferred conversation overtake a higher-priority one waiting for the freed agent', async () => {
+    const a = await online({ capacity: 1 });
+    const held = await open('held', { priority: 0 });
+    const urgent = await open('urgent', { priority: 5 });
+    assert.equal(urgent.state, 'queued');
+    await requeueConversation(ctx, held.id, SYSTEM);
+    assert.equal((await state(urgent.id)).agent_id, a.id, 'the freed slot goes to the head of the queue');
+    assert.equal((await state(held.id)).state, 'queued');
+    const next = await open('next', { priority: 9 });
+    await transferConversation(ctx, urgent.id, { department: null }, SYSTEM);
+    assert.equal((await state(next.id)).agent_id, a.id);
+    await holds();
+  });
+
   it('answers a repeated open for the same external reference with the open conversation', async () => {
     await online({ capacity: 1 });
     const one = await openConversation(ctx, { customer: { id: 'x' }, channel: 'qiscus', external_ref: 'room-1' });

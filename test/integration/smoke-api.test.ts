@@ -17,5 +17,8 @@ describeEachStore('core API smoke', (store) => {
     assert.equal(res.statusCode, 201);
     assert.equal(res.json().state, 'assigned');
     assert.equal(res.json().agent_id, agent.id);
+    const resolved = await t.call('POST', `/api/v1/conversations/${res.json().id}/resolve`, { token });
+    assert.equal(resolved.statusCode, 200, 'a resolve needs no body');
+    assert.equal(resolved.json().state, 'resolved');
   });
 });

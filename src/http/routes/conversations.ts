@@ -85,10 +85,10 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   app.post(
     '/api/v1/conversations/:id/resolve',
     {
-      schema: { tags, summary: 'Resolve; the freed slot goes to the queue at once', params: IdParams, body: Type.Optional(ResolveBody), response: { 200: Conversation, ...errorResponses } },
+      schema: { tags, summary: 'Resolve; the freed slot goes to the queue at once', params: IdParams, body: ResolveBody, response: { 200: Conversation, ...errorResponses } },
       preHandler: anyone,
     },
-    async (request) => view(await closeConversation(ctx, request.params.id, { reason: 'agent', note: request.body?.note ?? null }, request.actor)),
+    async (request) => view(await closeConversation(ctx, request.params.id, { reason: 'agent', note: request.body.note ?? null }, request.actor)),
   );
 
   app.post(
