@@ -15,7 +15,7 @@ import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
 import { settingsRoutes } from './routes/settings.js';
 import { webhookRoutes } from './routes/webhooks.js';
-import { validatorCompiler } from './validation.js';
+import { assertStorableText, validatorCompiler } from './validation.js';
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -40,9 +40,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  // A POST without a body means "no options" (resolve, requeue): validate it as {}.
   app.addHook('preValidation', async (request) => {
+    // A POST without a body means "no options" (resolve, requeue): validate it as {}.
     if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD') request.body = {};
+    assertStorableText(request.params, 'params');
+    assertStorableText(request.query, 'querystring');
+    assertStorableText(request.body, 'body');
   });
 
   await app.register(swagger, {

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { Actor, AgentRow, Role } from '../agents/model.js';
 import { agentForToken } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
@@ -19,8 +19,12 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-/** A preHandler that admits a live token of one of `roles` (all roles when none given). */
-export function requireAgent(ctx: Ctx, roles: readonly Role[] = []): preHandlerAsyncHookHandler {
+/**
+ * An onRequest hook that admits a live token of one of `roles` (all roles
+ * when none given). It runs before the body is parsed, so a caller without a
+ * token learns nothing about what the route would accept.
+ */
+export function requireAgent(ctx: Ctx, roles: readonly Role[] = []): onRequestAsyncHookHandler {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const token = bearerToken(request);
     if (!token) throw unauthorized();

@@ -61,6 +61,11 @@ export function errorHandler(error: FastifyError | AppError, request: FastifyReq
     void reply.status(status).send({ error: { code: known[code] ?? 'SB_BAD_REQUEST', message: error.message } });
     return;
   }
+  if (isUnstorableInput(error)) {
+    // Safety net behind assertStorableText: input the database cannot represent is the caller's mistake.
+    void reply.status(400).send({ error: { code: 'SB_VALIDATION', message: `the request holds a value the database cannot store: ${error.message}` } });
+    return;
+  }
   if (isStoreUnavailable(error)) {
     request.log.error({ err: error }, 'store unavailable');
     void reply.status(503).header('retry-after', '5').send({ error: { code: 'SB_STORE_UNAVAILABLE', message: 'the database is not answering; try again shortly' } });
@@ -68,6 +73,11 @@ export function errorHandler(error: FastifyError | AppError, request: FastifyReq
   }
   request.log.error({ err: error }, 'unhandled error');
   void reply.status(500).send({ error: { code: 'SB_INTERNAL', message: 'internal error; the server log has the details' } });
+}
+
+function isUnstorableInput(error: unknown): boolean {
+  // 22021 character_not_in_repertoire, 22P05 untranslatable_character, 22P02 invalid_text_representation, 22003 numeric out of range
+  return ['22021', '22P05', '22P02', '22003'].includes((error as { code?: string }).code ?? '');
 }
 
 function isStoreUnavailable(error: unknown): boolean {

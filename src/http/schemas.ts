@@ -101,7 +101,8 @@ export const LoginReply = Type.Object({ token: Type.String(), expires_at: Timest
 export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt')]);
 export const ConversationState = Type.Union([L('queued'), L('assigned'), L('resolved'), L('abandoned')]);
 
-const CustomerFields = Type.Record(Type.String({ maxLength: 100 }), Type.String({ maxLength: 2000 }), { maxProperties: 100 });
+// TypeBox drops options on a Record's key schema, so the key limit is spelled as propertyNames.
+const CustomerFields = Type.Record(Type.String(), Type.String({ maxLength: 2000 }), { maxProperties: 100, propertyNames: { maxLength: 100 } });
 
 export const Conversation = Type.Object({
   id: Id,
@@ -203,7 +204,7 @@ export const NewMessageBody = Type.Object(
 
 export const MessageQuery = Type.Object(
   {
-    after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
   },
   { additionalProperties: false },
@@ -248,7 +249,7 @@ export const Event = Type.Object({
 
 export const EventQuery = Type.Object(
   {
-    after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     type: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   },

@@ -1,6 +1,7 @@
 import Ajv, { type Options } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
+import { invalid } from '../errors.js';
 
 // Bodies are checked as sent: no type coercion (the string "5" is not the
 // number 5) and no silent removal of unknown fields — a typo in a field name
@@ -19,3 +20,29 @@ export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpP
   const ajv = httpPart === 'body' ? bodyAjv : textAjv;
   return ajv.compile(schema) as ReturnType<FastifySchemaCompiler<object>>;
 };
+
+/**
+ * PostgreSQL text cannot hold NUL characters, and a lone UTF-16 surrogate has
+ * no UTF-8 form: refuse both up front, naming the field, instead of letting
+ * the database fail on them. Keys are checked as well as values.
+ */
+export function assertStorableText(value: unknown, path: string, depth = 0): void {
+  if (depth > 32) throw invalid(path, 'is nested too deeply');
+  if (typeof value === 'string') {
+    if (!isStorable(value)) throw invalid(path, 'contains a NUL character or invalid Unicode');
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, child] of Object.entries(value)) {
+    // Fields are named as the caller wrote them: `customer.name`, `department`.
+    const childPath = depth === 0 ? key : `${path}.${key}`;
+    if (!isStorable(key)) throw invalid(childPath, 'has a name with a NUL character or invalid Unicode');
+    assertStorableText(child, childPath, depth + 1);
+  }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function isStorable(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}

@@ -16,26 +16,26 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
 
   app.post(
     '/api/v1/agents',
-    { schema: { tags, summary: 'Create an agent (admin)', body: NewAgentBody, response: { 201: Agent, ...errorResponses } }, preHandler: admin },
+    { schema: { tags, summary: 'Create an agent (admin)', body: NewAgentBody, response: { 201: Agent, ...errorResponses } }, onRequest: admin },
     async (request, reply) => reply.status(201).send(await view(await createAgent(ctx, request.body))),
   );
 
   app.get(
     '/api/v1/agents',
-    { schema: { tags, summary: 'List agents (admin, supervisor)', querystring: AgentQuery, response: { 200: Type.Array(Agent), ...errorResponses } }, preHandler: overseer },
+    { schema: { tags, summary: 'List agents (admin, supervisor)', querystring: AgentQuery, response: { 200: Type.Array(Agent), ...errorResponses } }, onRequest: overseer },
     async (request) => {
       const max = (await readSettings(ctx.db)).max_customers;
       return (await listAgents(ctx.db, request.query)).map((row) => toAgent(row, max));
     },
   );
 
-  app.get('/api/v1/agents/me', { schema: { tags, summary: 'The agent this token belongs to', response: { 200: Agent, ...errorResponses } }, preHandler: anyone }, async (request) =>
+  app.get('/api/v1/agents/me', { schema: { tags, summary: 'The agent this token belongs to', response: { 200: Agent, ...errorResponses } }, onRequest: anyone }, async (request) =>
     view(request.agent),
   );
 
   app.patch(
     '/api/v1/agents/me',
-    { schema: { tags, summary: 'Set your own presence status', body: OwnStatusBody, response: { 200: Agent, ...errorResponses } }, preHandler: anyone },
+    { schema: { tags, summary: 'Set your own presence status', body: OwnStatusBody, response: { 200: Agent, ...errorResponses } }, onRequest: anyone },
     async (request) => view(await updateAgent(ctx, request.agent.id, { status: request.body.status }, request.actor)),
   );
 
@@ -43,14 +43,14 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
     '/api/v1/agents/me/heartbeat',
     {
       schema: { tags, summary: 'Keep-alive; send more often than attendant_keep_alive_ms', response: { 200: Agent, ...errorResponses } },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request) => view(await heartbeat(ctx, request.agent.id)),
   );
 
   app.get(
     '/api/v1/agents/:id',
-    { schema: { tags, summary: 'One agent (admin, supervisor, or yourself)', params: IdParams, response: { 200: Agent, ...errorResponses } }, preHandler: anyone },
+    { schema: { tags, summary: 'One agent (admin, supervisor, or yourself)', params: IdParams, response: { 200: Agent, ...errorResponses } }, onRequest: anyone },
     async (request) => {
       if (request.actor.role === 'agent' && request.params.id !== request.actor.id) throw forbidden('agents may only read their own record');
       return view(await getAgent(ctx.db, request.params.id));
@@ -59,7 +59,7 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
 
   app.patch(
     '/api/v1/agents/:id',
-    { schema: { tags, summary: 'Change an agent (admin)', params: IdParams, body: AgentPatchBody, response: { 200: Agent, ...errorResponses } }, preHandler: admin },
+    { schema: { tags, summary: 'Change an agent (admin)', params: IdParams, body: AgentPatchBody, response: { 200: Agent, ...errorResponses } }, onRequest: admin },
     async (request) => view(await updateAgent(ctx, request.params.id, request.body, request.actor)),
   );
 
@@ -67,7 +67,7 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
     '/api/v1/agents/:id',
     {
       schema: { tags, summary: 'Remove an agent; their open conversations are re-queued (admin)', params: IdParams, response: { 204: {}, ...errorResponses } },
-      preHandler: admin,
+      onRequest: admin,
     },
     async (request, reply) => {
       await deleteAgent(ctx, request.params.id, request.actor);

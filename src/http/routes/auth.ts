@@ -31,7 +31,7 @@ export function authRoutes(app: App, { ctx, config }: AppDeps): void {
 
   app.post(
     '/api/v1/auth/logout',
-    { schema: { tags: ['auth'], summary: 'Revokes the token used for this call and sets the agent offline', response: { 204: {}, ...errorResponses } }, preHandler: requireAgent(ctx) },
+    { schema: { tags: ['auth'], summary: 'Revokes the token used for this call and sets the agent offline', response: { 204: {}, ...errorResponses } }, onRequest: requireAgent(ctx) },
     async (request, reply) => {
       await revokeToken(ctx.db, request.token, ctx.now());
       // Logging out is going offline: the grace period then applies to the agent's conversations.

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { seesEverything } from '../../agents/model.js';
+import { assertCanAccess } from '../../conversations/access.js';
 import { closeConversation, openConversation, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
 import { addMessage, listMessages, toMessage } from '../../conversations/messages.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
@@ -43,10 +44,12 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
         body: NewConversationBody,
         response: { 201: Conversation, 200: Conversation, ...errorResponses },
       },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request, reply) => {
       const { conversation, created } = await openConversation(ctx, request.body);
+      // The conversation already open for that reference may be another agent's.
+      if (!created) assertCanAccess(request.actor, conversation);
       return reply.status(created ? 201 : 200).send(await view(conversation));
     },
   );
@@ -60,7 +63,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
         querystring: ConversationQuery,
         response: { 200: Type.Array(Conversation), ...errorResponses },
       },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request) => {
       const q = request.query;
@@ -78,7 +81,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
 
   app.get(
     '/api/v1/conversations/:id',
-    { schema: { tags, params: IdParams, response: { 200: Conversation, ...errorResponses } }, preHandler: anyone },
+    { schema: { tags, params: IdParams, response: { 200: Conversation, ...errorResponses } }, onRequest: anyone },
     async (request) => view(await getConversation(ctx.db, request.params.id, request.actor)),
   );
 
@@ -86,7 +89,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     '/api/v1/conversations/:id/resolve',
     {
       schema: { tags, summary: 'Resolve; the freed slot goes to the queue at once', params: IdParams, body: ResolveBody, response: { 200: Conversation, ...errorResponses } },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request) => view(await closeConversation(ctx, request.params.id, { reason: 'agent', note: request.body.note ?? null }, request.actor)),
   );
@@ -101,7 +104,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
         body: TransferBody,
         response: { 200: Conversation, ...errorResponses },
       },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request) => view(await transferConversation(ctx, request.params.id, request.body, request.actor)),
   );
@@ -110,7 +113,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     '/api/v1/conversations/:id/requeue',
     {
       schema: { tags, summary: 'Return an assigned conversation to the queue at its original place', params: IdParams, response: { 200: Conversation, ...errorResponses } },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request) => view(await requeueConversation(ctx, request.params.id, request.actor)),
   );
@@ -119,7 +122,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     '/api/v1/conversations/:id/messages',
     {
       schema: { tags: ['messages'], params: IdParams, body: NewMessageBody, response: { 201: Message, ...errorResponses } },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request, reply) => {
       const { text, attachments, sender = 'agent' } = request.body;
@@ -139,7 +142,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     '/api/v1/conversations/:id/messages',
     {
       schema: { tags: ['messages'], summary: 'Messages in order; page with after=<last id>', params: IdParams, querystring: MessageQuery, response: { 200: Type.Array(Message), ...errorResponses } },
-      preHandler: anyone,
+      onRequest: anyone,
     },
     async (request) => {
       await getConversation(ctx.db, request.params.id, request.actor);

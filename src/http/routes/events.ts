@@ -14,7 +14,7 @@ export function eventRoutes(app: App, { ctx }: AppDeps): void {
         querystring: EventQuery,
         response: { 200: Type.Array(Event), ...errorResponses },
       },
-      preHandler: requireAgent(ctx, ['admin']),
+      onRequest: requireAgent(ctx, ['admin']),
     },
     async (request) => {
       const rows = await listEvents(ctx.db, request.query.after ?? 0, request.query.limit ?? 100, request.query.type);

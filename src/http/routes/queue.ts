@@ -15,7 +15,7 @@ export function queueRoutes(app: App, { ctx }: AppDeps): void {
         querystring: QueueQuery,
         response: { 200: Type.Array(QueueEntry), ...errorResponses },
       },
-      preHandler: requireAgent(ctx),
+      onRequest: requireAgent(ctx),
     },
     async (request) => {
       const now = ctx.now().getTime();

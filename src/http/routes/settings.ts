@@ -25,12 +25,12 @@ export function settingsRoutes(app: App, { ctx }: AppDeps): void {
   const tags = ['settings'];
   app.get(
     '/api/v1/settings',
-    { schema: { tags, summary: 'Runtime settings (admin, supervisor)', response: { 200: SettingsBody, ...errorResponses } }, preHandler: requireAgent(ctx, ['admin', 'supervisor']) },
+    { schema: { tags, summary: 'Runtime settings (admin, supervisor)', response: { 200: SettingsBody, ...errorResponses } }, onRequest: requireAgent(ctx, ['admin', 'supervisor']) },
     async () => readSettings(ctx.db),
   );
   app.patch(
     '/api/v1/settings',
-    { schema: { tags, summary: 'Change runtime settings (admin); persisted', body: SettingsPatchBody, response: { 200: SettingsBody, ...errorResponses } }, preHandler: requireAgent(ctx, ['admin']) },
+    { schema: { tags, summary: 'Change runtime settings (admin); persisted', body: SettingsPatchBody, response: { 200: SettingsBody, ...errorResponses } }, onRequest: requireAgent(ctx, ['admin']) },
     async (request) => changeSettings(ctx, request.body as Partial<Settings>, request.actor.id),
   );
 }
