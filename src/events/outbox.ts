@@ -39,7 +39,7 @@ export async function withEvents<T>(
       stored = await appendEvents(tx, pending, ctx.now());
       return result;
     },
-    { locks },
+    { locks, groupCommit: true },
   );
   if (stored.length > 0) ctx.onCommitted?.(stored);
   return value;

@@ -1,7 +1,7 @@
 import { toConversation, type ConversationRow } from '../conversations/model.js';
 import type { Emit } from '../events/outbox.js';
 import type { Queryable } from '../store/db.js';
-import { MATCH_NEXT } from './sql.js';
+import { MATCH_CONVERSATION, MATCH_FOR_AGENT, MATCH_NEXT } from './sql.js';
 
 export interface MatchScope {
   /** Only this conversation can have become matchable (it just arrived or re-entered the queue). */
@@ -21,7 +21,11 @@ export interface MatchScope {
 export async function drain(tx: Queryable, emit: Emit, now: Date, scope: MatchScope = {}): Promise<ConversationRow[]> {
   const assigned: ConversationRow[] = [];
   for (;;) {
-    const [row] = await tx.query<ConversationRow>(MATCH_NEXT, [now, scope.conversationId ?? null, scope.agentId ?? null]);
+    const [row] = scope.conversationId
+      ? await tx.query<ConversationRow>(MATCH_CONVERSATION, [now, scope.conversationId])
+      : scope.agentId
+        ? await tx.query<ConversationRow>(MATCH_FOR_AGENT, [now, scope.agentId])
+        : await tx.query<ConversationRow>(MATCH_NEXT, [now]);
     if (!row) break;
     assigned.push(row);
     emit({

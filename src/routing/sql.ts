@@ -9,49 +9,82 @@ export const CAPACITY_OF_A = /* sql */ `coalesce(a.capacity, (select (value #>> 
 const SERVES = (agent: string, conversation: string) =>
   `(${conversation}.department is null or ${conversation}.department = any (${agent}.departments))`;
 
+/** Online, not deleted, below capacity. */
+const HAS_ROOM = /* sql */ `a.status = 'online' and a.deleted_at is null and a.load < ${CAPACITY_OF_A}`;
+
 /**
- * One assignment: the first queued conversation (priority, then arrival) that
- * some online agent with room can serve, given to the eligible agent with the
- * least load, ties to the one idle longest, then by id. Returns the
- * conversation as assigned, or no row when nothing can be matched.
- *
- * $1 now; $2 only this conversation (or null); $3 only conversations this
- * agent can serve (or null) — the narrowed forms are used right after a
- * change that can only have created that one match.
+ * The policy's choice among agents for conversation `head`: least load, ties
+ * to the one idle longest, then by id. The order matches the partial index
+ * agents_pick, so PostgreSQL walks it and stops at the first agent with room
+ * in the department instead of sorting every online agent.
+ */
+const PICK_AGENT_FOR_HEAD = /* sql */ `
+  select a.id from agents a, head
+   where ${HAS_ROOM} and ${SERVES('a', 'head')}
+   order by a.load, a.last_assigned_at asc nulls first, a.id
+   limit 1`;
+
+/** Given CTEs `head` (one conversation) and `pick` (one agent), records the assignment and returns the conversation. */
+const ASSIGN = /* sql */ `
+, took as (
+  update agents a set load = a.load + 1, last_assigned_at = $1, updated_at = $1
+    from pick where a.id = pick.id
+  returning a.id
+)
+update conversations c
+   set state = 'assigned', agent_id = pick.id, assigned_at = $1, updated_at = $1
+  from pick, head
+ where c.id = head.id
+returning c.*`;
+
+/**
+ * Full drain step: the first queued conversation (priority, then arrival)
+ * that some online agent with room can serve, given to the policy's choice.
+ * No row when nothing can be matched. Used by the sweep and after changes
+ * that can free many slots at once. $1 now.
  */
 export const MATCH_NEXT = /* sql */ `
 with free as materialized (
-  select a.id, a.departments, a.load, a.last_assigned_at
-    from agents a
-   where a.status = 'online' and a.deleted_at is null and a.load < ${CAPACITY_OF_A}
+  select a.id, a.departments from agents a where ${HAS_ROOM}
 ), head as (
   select c.id, c.department
     from conversations c
    where c.state = 'queued'
-     and ($2::uuid is null or c.id = $2::uuid)
      and exists (select 1 from free)
-     and exists (select 1 from free f where ($3::uuid is null or f.id = $3::uuid) and ${SERVES('f', 'c')})
+     and exists (select 1 from free f where ${SERVES('f', 'c')})
    order by c.priority desc, c.seq
    limit 1
-), pair as (
-  select h.id as conversation_id, best.id as agent_id
-    from head h
-    cross join lateral (
-      select f.id from free f
-       where ${SERVES('f', 'h')}
-       order by f.load, f.last_assigned_at asc nulls first, f.id
-       limit 1
-    ) best
-), took as (
-  update agents a set load = a.load + 1, last_assigned_at = $1, updated_at = $1
-    from pair where a.id = pair.agent_id
-  returning a.id
-)
-update conversations c
-   set state = 'assigned', agent_id = pair.agent_id, assigned_at = $1, updated_at = $1
-  from pair
- where c.id = pair.conversation_id
-returning c.*`;
+), pick as (${PICK_AGENT_FOR_HEAD})
+${ASSIGN}`;
+
+/**
+ * A conversation that just arrived or re-entered the queue: by the
+ * invariant (no queued conversation has an eligible agent with room) it can
+ * only be matched itself, and without overtaking anyone — an agent with room
+ * for it has no queued conversation they could serve. $1 now, $2 conversation.
+ */
+export const MATCH_CONVERSATION = /* sql */ `
+with head as (
+  select c.id, c.department from conversations c where c.id = $2::uuid and c.state = 'queued'
+), pick as (${PICK_AGENT_FOR_HEAD})
+${ASSIGN}`;
+
+/**
+ * An agent who just gained room: the first queued conversation they can
+ * serve, in queue order. By the invariant no other agent with room could
+ * serve it, so the policy's pick is this agent. $1 now, $2 agent.
+ */
+export const MATCH_FOR_AGENT = /* sql */ `
+with me as (
+  select a.departments from agents a where a.id = $2::uuid and ${HAS_ROOM}
+), head as (
+  select c.id, c.department
+    from conversations c, me
+   where c.state = 'queued' and ${SERVES('me', 'c')}
+   order by c.priority desc, c.seq
+   limit 1
+), pick as (${PICK_AGENT_FOR_HEAD})
+${ASSIGN}`;
 
 /** Releases an agent's slot; used with every move out of `assigned`. */
 export const RELEASE_SLOT = /* sql */ `update agents set load = load - 1, updated_at = $2 where id = $1`;

@@ -15,6 +15,15 @@ export interface TransactionOptions {
    * order. Sending them with BEGIN saves a round trip per transaction.
    */
   locks?: readonly bigint[];
+  /**
+   * Commit without waiting for the disk, so the locks are released at once,
+   * then wait for the write-ahead log to be flushed past this commit before
+   * returning — outside the locks, where concurrent transactions share one
+   * flush. The caller still answers only after the work is durable; other
+   * transactions may see it a moment earlier, and anything they commit
+   * after it is logged after it. Ignored by PGlite.
+   */
+  groupCommit?: boolean;
 }
 
 export interface Db extends Queryable {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { lockStatement, type Db, type Queryable, type TransactionOptions } from './db.js';
 
@@ -10,6 +11,29 @@ const types = {
     return pg.types.getTypeParser(oid, format);
   },
 };
+
+// Statements with parameters run as named prepared statements: the server
+// plans each once per connection instead of on every call (planning the
+// matching query costs about as much as running it). The texts are constants
+// of the code, so the set of names stays small.
+const names = new Map<string, string>();
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `sb_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    names.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * Makes every commit before it durable: a synchronous commit that wrote WAL
+ * flushes the log up to its own record, which lies after theirs. Each
+ * connection updates its own row, so concurrent flushes do not wait on each
+ * other's row locks and PostgreSQL can serve them with one disk flush.
+ */
+const FLUSH_WAL = `insert into wal_flush (pid, n) values (pg_backend_pid(), 1)
+  on conflict (pid) do update set n = wal_flush.n + 1`;
 
 export interface PostgresOptions {
   connectionString: string;
@@ -28,7 +52,10 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
 
   const run = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<Row>(text: string, params?: readonly unknown[]) {
-      const result = await client.query(text, params as unknown[] | undefined);
+      const result =
+        params === undefined
+          ? await client.query(text)
+          : await client.query({ name: statementName(text), text, values: params as unknown[] });
       return result.rows as Row[];
     },
     async exec(text: string) {
@@ -45,9 +72,13 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
       let broken = false;
       try {
         const locks = opts?.locks ?? [];
-        await client.query(locks.length > 0 ? `begin; ${lockStatement(locks)}` : 'begin');
+        const begin = ['begin'];
+        if (opts?.groupCommit) begin.push('set local synchronous_commit = off');
+        if (locks.length > 0) begin.push(lockStatement(locks));
+        await client.query(begin.join('; '));
         const value = await fn(run(client));
         await client.query('commit');
+        if (opts?.groupCommit) await client.query(FLUSH_WAL);
         return value;
       } catch (error) {
         try {

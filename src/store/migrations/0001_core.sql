@@ -29,6 +29,9 @@ create table agents (
 );
 create unique index agents_email_key on agents (lower(email)) where deleted_at is null;
 create index agents_presence on agents (status, last_seen_at) where deleted_at is null;
+-- the allocation policy's order (least load, idle longest, id): picking an
+-- agent walks this index to the first one with room instead of sorting
+create index agents_pick on agents (load, last_assigned_at nulls first, id) where status = 'online' and deleted_at is null;
 
 create table conversations (
   id             uuid primary key default gen_random_uuid(),
@@ -103,3 +106,10 @@ create table auth_tokens (
   revoked_at timestamptz
 );
 create index auth_tokens_by_agent on auth_tokens (agent_id);
+
+-- One row per server connection, updated after a routing commit to make the
+-- log durable up to it (see groupCommit in src/store/db.ts).
+create table wal_flush (
+  pid integer primary key,
+  n   bigint not null
+);
