@@ -1,11 +1,10 @@
 import { PGlite } from '@electric-sql/pglite';
-import { lockStatement, type Db, type Queryable, type TransactionOptions } from './db.js';
+import type { Db, Queryable, TransactionOptions } from './db.js';
 
 /**
  * Embedded PostgreSQL. `dataDir` undefined keeps everything in memory (tests,
- * the simulator). PGlite is one connection: its own mutex already runs
- * transactions one at a time, and the advisory locks are taken anyway so the
- * SQL is the same as on a server.
+ * the simulator). PGlite is one connection in one process: its own mutex
+ * runs transactions one at a time.
  */
 export async function openPglite(dataDir?: string): Promise<Db & { pglite: PGlite }> {
   // On disk the operating system's page cache already holds the files; 16 MB
@@ -26,12 +25,11 @@ export async function openPglite(dataDir?: string): Promise<Db & { pglite: PGlit
     kind: 'pglite',
     pglite,
     ...wrap(pglite),
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T> {
-      return pglite.transaction(async (tx) => {
-        const locks = opts?.locks ?? [];
-        if (locks.length > 0) await tx.query(lockStatement(locks));
-        return fn(wrap(tx));
-      });
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>, _options?: TransactionOptions): Promise<T> {
+      // No advisory locks here: PGlite is one connection whose mutex runs one
+      // transaction at a time, which is everything the locks guarantee on a
+      // server, and each statement into the WASM engine costs a round of its own.
+      return pglite.transaction(async (tx) => fn(wrap(tx)));
     },
     async close() {
       await pglite.close();
