@@ -10,6 +10,11 @@ const USAGE = `usage: switchboard <command>
 commands:
   serve     run the HTTP API, the allocation engine and its sweeper (default)
   migrate   apply database migrations and exit
+  simulate  replay traffic through the allocation engine on a virtual clock
+  plan      find the smallest team that meets a service-level target
+  export-trace  write conversation history as a trace for simulate --trace
+
+Each of simulate, plan and export-trace takes --help.
 
 Configuration comes from environment variables; see README.md.`;
 
@@ -54,6 +59,13 @@ async function main(argv: string[]): Promise<number> {
       await db.close();
       log.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema is up to date');
       return 0;
+    }
+    case 'simulate':
+    case 'plan':
+    case 'export-trace': {
+      // Loaded on demand: the server never needs the simulator.
+      const { runSimulationCommand } = await import('./simulate/cli.js');
+      return runSimulationCommand(command, argv.slice(1), { databaseUrl: config.databaseUrl, dataDir: config.dataDir });
     }
     default:
       process.stderr.write(`switchboard: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);

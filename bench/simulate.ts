@@ -1,0 +1,39 @@
+// Simulated conversations per second of wall time: the simulator driving the
+// real engine on embedded PGlite, with where the time goes per engine call.
+//
+//   npx tsx bench/simulate.ts [arrivals=2000] [agents=5] [capacity=2] [load=0.8]
+import { summarise } from '../src/simulate/report.js';
+import { runSimulation } from '../src/simulate/run.js';
+
+const [arrivals = 2000, agents = 5, capacity = 2, load = 0.8] = process.argv.slice(2).map(Number);
+const handleS = 300;
+const run = await runSimulation({
+  arrivals: { kind: 'poisson', perHour: (load * agents * capacity * 3600) / handleS, count: arrivals, dayProfile: null, departments: [] },
+  customers: { handle: { kind: 'exponential', meanS: handleS }, patienceMeanS: null, seed: 1 },
+  groups: [{ count: agents, capacity, departments: [], shift: null }],
+  warmup: 0.05,
+  target: { seconds: 20, share: 0.8 },
+  sweepEveryS: 300,
+});
+const p = summarise(run).performance;
+const perCall = Object.fromEntries(
+  Object.entries(p.engine_calls).map(([k, n]) => [k, { calls: n, ms_each: n === 0 ? 0 : +(p.engine_ms[k as keyof typeof p.engine_ms] / n).toFixed(3) }]),
+);
+const engineMs = Object.values(p.engine_ms).reduce((s, v) => s + v, 0);
+const loopMs = run.wallMs - run.engine.setup_ms;
+console.log(
+  JSON.stringify(
+    {
+      arrivals,
+      slots: agents * capacity,
+      load,
+      conversations_per_s: +p.conversations_per_s.toFixed(1),
+      wall_s: +p.wall_s.toFixed(2),
+      setup_s: +p.setup_s.toFixed(2),
+      engine_share_of_loop: +(engineMs / loopMs).toFixed(3),
+      per_call: perCall,
+    },
+    null,
+    2,
+  ),
+);

@@ -1,0 +1,156 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { openStore } from '../store/open.js';
+import { checkErlang, assertErlangModel } from './check.js';
+import { renderChart } from './chart.js';
+import { SimulationInputError, badInput } from './errors.js';
+import { MODEL_OPTIONS, modelConfig, number, parseFlags } from './flags.js';
+import { EXPORT_HELP, PLAN_HELP, SIMULATE_HELP } from './help.js';
+import { plan } from './plan.js';
+import { summarise } from './report.js';
+import { runSimulation, type RunOptions } from './run.js';
+import { formatCheck, formatPlan, formatReport } from './table.js';
+import { exportTrace, formatOf, formatTrace, writeTrace } from './trace.js';
+
+// `switchboard simulate | plan | export-trace`: flags in, tables or JSON out.
+// Returns the exit status: 0 done, 1 the engine broke one of its promises
+// during the run, 2 the request itself was wrong (the message says how).
+
+export type SimulationCommand = 'simulate' | 'plan' | 'export-trace';
+export const SIMULATION_COMMANDS: readonly SimulationCommand[] = ['simulate', 'plan', 'export-trace'];
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+export interface StoreLocation {
+  databaseUrl: string | undefined;
+  dataDir: string;
+}
+
+export async function runSimulationCommand(command: SimulationCommand, argv: readonly string[], store: StoreLocation, io: CliIo = stdio): Promise<number> {
+  try {
+    switch (command) {
+      case 'simulate':
+        return await simulateCommand(argv, io);
+      case 'plan':
+        return await planCommand(argv, io);
+      case 'export-trace':
+        return await exportCommand(argv, store, io);
+    }
+  } catch (error) {
+    if (error instanceof SimulationInputError) {
+      io.err(`switchboard ${command}: ${error.message}\n(switchboard ${command} --help lists the flags)\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+function progress(io: CliIo, on: boolean | undefined): RunOptions {
+  if (!on) return {};
+  return { onProgress: (done, total) => io.err(`  ${done.toLocaleString('en')} / ${total.toLocaleString('en')} arrivals\n`) };
+}
+
+const SIMULATE_OPTIONS = {
+  ...MODEL_OPTIONS,
+  svg: { type: 'string' },
+  'save-trace': { type: 'string' },
+  'check-erlang': { type: 'boolean' },
+} as const;
+
+async function simulateCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const values = parseFlags(argv, SIMULATE_OPTIONS);
+  if (values.help) {
+    io.out(SIMULATE_HELP);
+    return 0;
+  }
+  const config = await modelConfig(values, { arrivals: 10_000 });
+  if (values['check-erlang']) {
+    for (const flag of ['svg', 'save-trace'] as const) if (values[flag] !== undefined) throw badInput(`--${flag} cannot be combined with --check-erlang`);
+    assertErlangModel(config);
+    const check = await checkErlang(config, progress(io, values.progress));
+    io.out(values.json ? `${JSON.stringify(check, null, 2)}\n` : formatCheck(check));
+    return engineHealthy(check.checks) && check.ideal_queue.differing === 0 ? 0 : 1;
+  }
+  const saveTrace = values['save-trace'];
+  const run = await runSimulation(config, {
+    ...progress(io, values.progress),
+    ...(saveTrace !== undefined ? { inspect: async (db) => writeTrace(saveTrace, await exportTrace(db)) } : {}),
+  });
+  const report = summarise(run);
+  if (values.svg !== undefined) await writeFile(values.svg, renderChart(report));
+  io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  return engineHealthy(report.checks) ? 0 : 1;
+}
+
+function engineHealthy(c: { fifo_violations: number; work_conservation_violations: number; sweep_assignments: number; store_mismatches: string[] }): boolean {
+  return c.fifo_violations === 0 && c.work_conservation_violations === 0 && c.sweep_assignments === 0 && c.store_mismatches.length === 0;
+}
+
+const PLAN_OPTIONS = { ...MODEL_OPTIONS, 'max-agents': { type: 'string' } } as const;
+
+async function planCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const values = parseFlags(argv, PLAN_OPTIONS);
+  if (values.help) {
+    io.out(PLAN_HELP);
+    return 0;
+  }
+  if (values.agents !== undefined) throw badInput('plan finds the number of agents; leave out --agents');
+  if (values.group !== undefined) throw badInput('plan sizes one group of agents; use --capacity, --agent-departments and --shift instead of --group');
+  const maxAgents = number(values, 'max-agents', { integer: true, min: 1, max: 10_000 }) ?? 1000;
+  const template = await modelConfig({ ...values, agents: '1' }, { arrivals: 5_000 });
+  const result = await plan(template, {
+    maxAgents,
+    ...progress(io, values.progress),
+    ...(values.progress ? { onCandidate: (c) => io.err(`  ${c.agents} agents: service level ${(c.service_level * 100).toFixed(1)} %\n`) } : {}),
+  });
+  io.out(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatPlan(result));
+  return 0;
+}
+
+const EXPORT_OPTIONS = {
+  out: { type: 'string' },
+  format: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function exportCommand(argv: readonly string[], store: StoreLocation, io: CliIo): Promise<number> {
+  const values = parseFlags(argv, EXPORT_OPTIONS);
+  if (values.help) {
+    io.out(EXPORT_HELP);
+    return 0;
+  }
+  const format = formatOf(values.out ?? '', values.format);
+  const window = { from: time(values.from, 'from'), to: time(values.to, 'to') };
+  if (store.databaseUrl === undefined && !existsSync(store.dataDir)) {
+    throw badInput(`there is no embedded store in ${store.dataDir}: set DATA_DIR to Switchboard's data directory, or DATABASE_URL`);
+  }
+  const db = await openStore({ databaseUrl: store.databaseUrl, dataDir: store.dataDir });
+  try {
+    const rows = await exportTrace(db, { ...(window.from ? { from: window.from } : {}), ...(window.to ? { to: window.to } : {}) });
+    if (values.out === undefined) io.out(formatTrace(rows, format));
+    else {
+      await writeTrace(values.out, rows, format);
+      io.err(`wrote ${rows.length} arrivals to ${values.out}\n`);
+    }
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
+function time(raw: string | undefined, flag: string): Date | undefined {
+  if (raw === undefined) return undefined;
+  const ms = Date.parse(raw);
+  if (!Number.isFinite(ms)) throw badInput(`--${flag} must be an ISO 8601 time such as 2026-01-05T09:00:00Z, got ${JSON.stringify(raw)}`);
+  return new Date(ms);
+}

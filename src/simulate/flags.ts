@@ -1,0 +1,175 @@
+import { parseArgs } from 'node:util';
+import type { ArrivalSpec } from './arrivals.js';
+import type { HandleDistribution } from './distributions.js';
+import { badInput } from './errors.js';
+import type { SimulationConfig } from './run.js';
+import { parseShift, type AgentGroup } from './team.js';
+import { readTrace, type TraceFormat } from './trace.js';
+
+// Command-line flags → a SimulationConfig. Every value is checked here, with
+// a message that says what is allowed, so the engine never sees a nonsense
+// request and a typo does not silently become a default.
+
+export const MODEL_OPTIONS = {
+  'arrivals-per-hour': { type: 'string' },
+  load: { type: 'string' },
+  arrivals: { type: 'string' },
+  'day-profile': { type: 'string' },
+  departments: { type: 'string' },
+  trace: { type: 'string' },
+  'trace-format': { type: 'string' },
+  'handle-time-s': { type: 'string' },
+  'handle-dist': { type: 'string' },
+  'handle-cv': { type: 'string' },
+  'patience-s': { type: 'string' },
+  agents: { type: 'string' },
+  capacity: { type: 'string' },
+  'agent-departments': { type: 'string' },
+  shift: { type: 'string' },
+  group: { type: 'string', multiple: true },
+  seed: { type: 'string' },
+  warmup: { type: 'string' },
+  'target-s': { type: 'string' },
+  'target-share': { type: 'string' },
+  'sweep-s': { type: 'string' },
+  json: { type: 'boolean' },
+  progress: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type ModelValues = { [K in keyof typeof MODEL_OPTIONS]?: (typeof MODEL_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof MODEL_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+
+export function parseFlags<O extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>>(argv: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    // node:util's messages name the flag ("Unknown option '--agnets'"); keep them, drop the stack
+    throw badInput((error as Error).message);
+  }
+}
+
+export function number(values: Record<string, unknown>, flag: string, rule: { min?: number; max?: number; integer?: boolean; above?: number } = {}): number | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  const n = Number(text);
+  const what = rule.integer ? 'a whole number' : 'a number';
+  const range = [rule.above !== undefined ? `> ${rule.above}` : null, rule.min !== undefined ? `≥ ${rule.min}` : null, rule.max !== undefined ? `≤ ${rule.max}` : null]
+    .filter(Boolean)
+    .join(' and ');
+  const message = `--${flag} must be ${what}${range ? ` ${range}` : ''}, got ${JSON.stringify(raw)}`;
+  if (text === '' || !Number.isFinite(n)) throw badInput(message);
+  if (rule.integer && !Number.isInteger(n)) throw badInput(message);
+  if (rule.min !== undefined && n < rule.min) throw badInput(message);
+  if (rule.max !== undefined && n > rule.max) throw badInput(message);
+  if (rule.above !== undefined && n <= rule.above) throw badInput(message);
+  return n;
+}
+
+function list(raw: string | undefined): string[] {
+  return raw === undefined ? [] : raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function handleDistribution(values: ModelValues): HandleDistribution {
+  const meanS = number(values, 'handle-time-s', { above: 0 }) ?? 300;
+  const kind = values['handle-dist'] ?? 'exponential';
+  if (kind === 'exponential' || kind === 'exp') return { kind: 'exponential', meanS };
+  if (kind === 'fixed') return { kind: 'fixed', meanS };
+  if (kind === 'lognormal') return { kind: 'lognormal', meanS, cv: number(values, 'handle-cv', { above: 0 }) ?? 1 };
+  throw badInput(`--handle-dist must be exponential, lognormal or fixed, got ${JSON.stringify(kind)}`);
+}
+
+function groups(values: ModelValues): AgentGroup[] {
+  if (values.group !== undefined && values.group.length > 0) {
+    for (const flag of ['agents', 'capacity', 'agent-departments', 'shift'] as const) {
+      if (values[flag] !== undefined) throw badInput(`--${flag} cannot be combined with --group; give it inside each group (count=…,capacity=…,departments=a|b,shift=09:00-17:00)`);
+    }
+    return values.group.map(parseGroup);
+  }
+  return [
+    {
+      count: number(values, 'agents', { integer: true, min: 1, max: 10_000 }) ?? 10,
+      capacity: number(values, 'capacity', { integer: true, min: 1, max: 1_000 }) ?? 1,
+      departments: list(values['agent-departments']),
+      shift: values.shift === undefined ? null : parseShift(values.shift),
+    },
+  ];
+}
+
+/** "count=5,capacity=2,departments=sales|support,shift=08:00-16:00" */
+export function parseGroup(text: string): AgentGroup {
+  const fields: Record<string, string> = {};
+  for (const part of list(text)) {
+    const [k, ...rest] = part.split('=');
+    if (!k || rest.length === 0) throw badInput(`--group takes key=value pairs (count, capacity, departments, shift), got ${JSON.stringify(part)}`);
+    fields[k.trim()] = rest.join('=').trim();
+  }
+  const unknown = Object.keys(fields).filter((k) => !['count', 'capacity', 'departments', 'shift'].includes(k));
+  if (unknown.length > 0) throw badInput(`--group: unknown key(s) ${unknown.join(', ')}; allowed: count, capacity, departments, shift`);
+  return {
+    count: number({ 'group count': fields.count ?? '1' }, 'group count', { integer: true, min: 1, max: 10_000 })!,
+    capacity: number({ 'group capacity': fields.capacity ?? '1' }, 'group capacity', { integer: true, min: 1, max: 1_000 })!,
+    departments: (fields.departments ?? '').split('|').map((s) => s.trim()).filter((s) => s !== ''),
+    shift: fields.shift === undefined ? null : parseShift(fields.shift),
+  };
+}
+
+function departmentMix(raw: string | undefined): { value: string | null; weight: number }[] {
+  return list(raw).map((part) => {
+    const [name, weight] = part.split('=');
+    const w = weight === undefined ? 1 : Number(weight);
+    if (!name || !(w > 0)) throw badInput(`--departments is name=weight,… with weights > 0 (e.g. sales=0.7,support=0.3), got ${JSON.stringify(part)}`);
+    return { value: name.trim(), weight: w };
+  });
+}
+
+function dayProfile(raw: string | undefined): number[] | null {
+  if (raw === undefined) return null;
+  const values = list(raw).map(Number);
+  if (values.length < 1 || values.some((v) => !(v >= 0)) || !values.some((v) => v > 0)) {
+    throw badInput(`--day-profile is a comma-separated list of rate multipliers ≥ 0 over one day (24 values: one per hour), got ${JSON.stringify(raw)}`);
+  }
+  return values;
+}
+
+/** Arrival-rate per hour: given, or derived from --load (occupancy ρ = λ·h / slots). */
+function perHour(values: ModelValues, handleS: number, slots: number): number {
+  const rate = number(values, 'arrivals-per-hour', { above: 0 });
+  const load = number(values, 'load', { above: 0 });
+  if (rate !== undefined && load !== undefined) throw badInput('give --arrivals-per-hour or --load, not both');
+  if (rate !== undefined) return rate;
+  if (load !== undefined) return (load * slots * 3600) / handleS;
+  throw badInput('--arrivals-per-hour (or --load, the occupancy to aim for) is required unless --trace is given');
+}
+
+export async function modelConfig(values: ModelValues, defaults: { arrivals: number }): Promise<SimulationConfig> {
+  const handle = handleDistribution(values);
+  const team = groups(values);
+  const slots = team.reduce((s, g) => s + g.count * g.capacity, 0);
+  const count = number(values, 'arrivals', { integer: true, min: 1, max: 100_000_000 });
+  let arrivals: ArrivalSpec;
+  if (values.trace !== undefined) {
+    for (const flag of ['arrivals-per-hour', 'load', 'day-profile', 'departments'] as const) {
+      if (values[flag] !== undefined) throw badInput(`--${flag} describes generated arrivals and cannot be combined with --trace`);
+    }
+    const format = values['trace-format'];
+    if (format !== undefined && format !== 'csv' && format !== 'json') throw badInput(`--trace-format must be csv or json, got ${JSON.stringify(format)}`);
+    arrivals = { kind: 'trace', trace: await readTrace(values.trace, format as TraceFormat | undefined), count: count ?? null };
+  } else {
+    arrivals = {
+      kind: 'poisson',
+      perHour: perHour(values, handle.meanS, slots),
+      count: count ?? defaults.arrivals,
+      dayProfile: dayProfile(values['day-profile']),
+      departments: departmentMix(values.departments),
+    };
+  }
+  return {
+    arrivals,
+    customers: { handle, patienceMeanS: number(values, 'patience-s', { above: 0 }) ?? null, seed: number(values, 'seed', { integer: true, min: 0, max: 2 ** 32 - 1 }) ?? 1 },
+    groups: team,
+    warmup: number(values, 'warmup', { min: 0, max: 0.5 }) ?? (arrivals.kind === 'poisson' ? 0.05 : 0),
+    target: { seconds: number(values, 'target-s', { min: 0 }) ?? 20, share: number(values, 'target-share', { above: 0, max: 1 }) ?? 0.8 },
+    sweepEveryS: number(values, 'sweep-s', { min: 0 }) ?? 300,
+  };
+}

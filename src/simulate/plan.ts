@@ -1,0 +1,120 @@
+import { erlangMeanWait, erlangServiceLevel } from './erlang.js';
+import { badInput } from './errors.js';
+import { summarise } from './report.js';
+import { runSimulation, type RunOptions, type SimulationConfig } from './run.js';
+import type { AgentGroup } from './team.js';
+
+// `switchboard plan`: the fewest agents (each with the given capacity) that
+// meet a service-level target, found by running the simulation for
+// candidate team sizes — the same customers every time (one seed, common
+// random numbers), so the comparison between sizes is not blurred by noise.
+// The search starts at Erlang C's answer and steps down while the target is
+// still met, or up until it is.
+
+export interface PlanCandidate {
+  agents: number;
+  service_level: number;
+  mean_wait_s: number;
+  p_wait: number;
+  abandonment: number;
+  utilisation: number;
+  meets_target: boolean;
+}
+
+export interface Plan {
+  target: { seconds: number; share: number };
+  capacity: number;
+  arrivals_per_hour: number;
+  handle_time_s: number;
+  erlang: { agents: number; slots: number; service_level: number; mean_wait_s: number; note: string | null };
+  simulation: { agents: number | null; service_level: number | null; arrivals_per_run: number; seed: number };
+  tried: PlanCandidate[];
+}
+
+export interface PlanOptions extends RunOptions {
+  maxAgents: number;
+  onCandidate?: (c: PlanCandidate) => void;
+}
+
+/** Erlang C's smallest team: N agents × capacity k slots, N·k > offered load, service level ≥ share. */
+export function erlangAgents(offeredLoad: number, capacity: number, handleS: number, target: { seconds: number; share: number }, maxAgents: number): number | null {
+  for (let n = Math.max(1, Math.floor(offeredLoad / capacity)); n <= maxAgents; n++) {
+    if (n * capacity > offeredLoad && erlangServiceLevel(offeredLoad, n * capacity, handleS, target.seconds) >= target.share) return n;
+  }
+  return null;
+}
+
+export async function plan(template: SimulationConfig, options: PlanOptions): Promise<Plan> {
+  if (template.groups.length !== 1) throw badInput('plan sizes one group of agents; give --capacity (and --agent-departments, --shift), not --group');
+  const group = template.groups[0]!;
+  const spec = template.arrivals;
+  const handleS = template.customers.handle.meanS;
+  const { perHour, note } =
+    spec.kind === 'poisson'
+      ? spec.dayProfile === null
+        ? { perHour: spec.perHour, note: null }
+        : { perHour: spec.perHour * Math.max(...spec.dayProfile), note: 'at the day profile’s peak rate' }
+      : traceRate(spec.trace.arrivals.slice(0, spec.count ?? undefined).map((a) => a.offsetMs));
+  const offered = (perHour / 3600) * handleS;
+  const erlangN = erlangAgents(offered, group.capacity, handleS, template.target, options.maxAgents);
+  const tried = new Map<number, PlanCandidate>();
+  const evaluate = async (agents: number): Promise<PlanCandidate> => {
+    const known = tried.get(agents);
+    if (known) return known;
+    const config: SimulationConfig = { ...template, groups: [{ ...group, count: agents } satisfies AgentGroup] };
+    const r = summarise(await runSimulation(config, options)).results;
+    const candidate = {
+      agents,
+      service_level: r.service_level,
+      mean_wait_s: r.wait_s.mean,
+      p_wait: r.p_wait,
+      abandonment: r.abandonment,
+      utilisation: r.utilisation,
+      meets_target: r.service_level_met,
+    };
+    tried.set(agents, candidate);
+    options.onCandidate?.(candidate);
+    return candidate;
+  };
+
+  let best: PlanCandidate | null = null;
+  let n = Math.min(erlangN ?? options.maxAgents, options.maxAgents);
+  if ((await evaluate(n)).meets_target) {
+    best = tried.get(n)!;
+    while (n > 1 && (await evaluate(n - 1)).meets_target) best = tried.get(--n)!;
+  } else {
+    while (n < options.maxAgents) {
+      const c = await evaluate(++n);
+      if (c.meets_target) {
+        best = c;
+        break;
+      }
+    }
+  }
+  return {
+    target: template.target,
+    capacity: group.capacity,
+    arrivals_per_hour: perHour,
+    handle_time_s: handleS,
+    erlang: {
+      agents: erlangN ?? NaN,
+      slots: (erlangN ?? NaN) * group.capacity,
+      service_level: erlangN === null ? NaN : erlangServiceLevel(offered, erlangN * group.capacity, handleS, template.target.seconds),
+      mean_wait_s: erlangN === null ? NaN : erlangMeanWait(offered, erlangN * group.capacity, handleS),
+      note,
+    },
+    simulation: {
+      agents: best?.agents ?? null,
+      service_level: best?.service_level ?? null,
+      arrivals_per_run: spec.kind === 'poisson' ? spec.count : Math.min(spec.count ?? Infinity, spec.trace.arrivals.length),
+      seed: template.customers.seed,
+    },
+    tried: [...tried.values()].sort((a, b) => a.agents - b.agents),
+  };
+}
+
+function traceRate(offsets: readonly number[]): { perHour: number; note: string } {
+  const span = offsets.length > 1 ? offsets[offsets.length - 1]! - offsets[0]! : 0;
+  if (span <= 0) throw badInput('plan needs a trace spanning some time, to know its arrival rate');
+  return { perHour: ((offsets.length - 1) / span) * 3_600_000, note: 'at the trace’s average rate and the configured mean handle time' };
+}

@@ -1,0 +1,216 @@
+import { updateAgent } from '../agents/agents.js';
+import { SYSTEM } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { closeConversation, openConversation } from '../conversations/lifecycle.js';
+import type { StoredEvent } from '../events/outbox.js';
+import { sweep } from '../routing/sweep.js';
+import { seedSettings } from '../settings/settings.js';
+import type { Db } from '../store/db.js';
+import { migrate } from '../store/migrate.js';
+import { openPglite } from '../store/pglite.js';
+import { arrivalCount, arrivals, type Arrival, type ArrivalSpec, type CustomerModel } from './arrivals.js';
+import { EventQueue } from './event-queue.js';
+import { Mirror, type Assignment, type Checks, type ConversationRecord } from './mirror.js';
+import { createTeam, onShiftAt, type AgentGroup, type SimAgent } from './team.js';
+import { DEFAULT_ORIGIN_MS } from './trace.js';
+
+// The discrete-event loop. Time jumps from one scheduled event to the next;
+// at each, the virtual clock is set and the real engine is called — the same
+// functions and SQL the server runs — on an in-memory PGlite. Whatever the
+// engine decides (who gets which conversation, when) comes back as rows and
+// committed events, and only then does the simulator schedule what follows:
+// the agent finishing, the customer giving up.
+
+export interface SimulationConfig {
+  arrivals: ArrivalSpec;
+  customers: CustomerModel;
+  groups: readonly AgentGroup[];
+  /** share of the first arrivals left out of the statistics while the system fills up */
+  warmup: number;
+  target: { seconds: number; share: number };
+  /** virtual seconds between engine sweeps; 0 for none */
+  sweepEveryS: number;
+}
+
+export interface SimulationRun {
+  config: SimulationConfig;
+  originMs: number;
+  agents: readonly SimAgent[];
+  records: readonly ConversationRecord[];
+  queueSteps: { t: number[]; q: number[] };
+  slotSteps: { t: number[]; slots: number[] };
+  /** virtual ms of the last event handled */
+  endMs: number;
+  checks: Checks;
+  engine: { calls: Record<EngineCall, number>; ms: Record<EngineCall, number>; setup_ms: number };
+  wallMs: number;
+}
+
+export type EngineCall = 'open' | 'close' | 'abandon' | 'agent_status' | 'sweep';
+
+type SimEvent =
+  | { kind: 'arrival'; arrival: Arrival }
+  | { kind: 'complete'; id: string; generation: number }
+  | { kind: 'patience'; id: string }
+  | { kind: 'shift'; agent: SimAgent; on: boolean }
+  | { kind: 'sweep' };
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+/** Agents in a simulation send no heartbeats; a ten-year keep-alive keeps the sweep from timing them out. */
+const NO_KEEP_ALIVE_MS = 10 * 365 * DAY_MS;
+/** Stop waiting for agents to come back this long after the last arrival, when nothing else can happen. */
+const STRANDED_AFTER_MS = 2 * DAY_MS;
+
+export interface RunOptions {
+  onProgress?: (arrived: number, total: number) => void;
+  /** Called with the simulation's store before it is closed (export its history, check invariants). */
+  inspect?: (db: Db) => Promise<void>;
+}
+
+export async function runSimulation(config: SimulationConfig, options: RunOptions = {}): Promise<SimulationRun> {
+  const wallStart = performance.now();
+  const originMs = config.arrivals.kind === 'trace' ? config.arrivals.trace.originMs : DEFAULT_ORIGIN_MS;
+  let clockMs = 0;
+  const committed: StoredEvent[] = [];
+  const db = await openPglite();
+  try {
+    await migrate(db);
+    await seedSettings(
+      db,
+      {
+        max_customers: config.groups[0]?.capacity ?? 1,
+        attendant_keep_alive_ms: NO_KEEP_ALIVE_MS,
+        agent_offline_grace_ms: 60_000,
+        // shift ends set agents away, never offline; nothing to requeue
+        offline_policy: 'keep',
+      },
+      new Date(originMs),
+    );
+    const ctx: Ctx = { db, now: () => new Date(originMs + clockMs), onCommitted: (events) => committed.push(...events) };
+    const team = await createTeam(ctx, config.groups);
+    committed.length = 0;
+    const mirror = new Mirror(team, originMs);
+    const engine = {
+      calls: { open: 0, close: 0, abandon: 0, agent_status: 0, sweep: 0 },
+      ms: { open: 0, close: 0, abandon: 0, agent_status: 0, sweep: 0 },
+      setup_ms: performance.now() - wallStart,
+    };
+    const future = new EventQueue<SimEvent>();
+    let pendingWork = 0;
+    let lastProgressMs = 0;
+
+    const call = async <T>(kind: EngineCall, fn: () => Promise<T>, arrival?: Arrival): Promise<T> => {
+      const t0 = performance.now();
+      const value = await fn();
+      engine.ms[kind] += performance.now() - t0;
+      engine.calls[kind]++;
+      const events = committed.splice(0);
+      for (const a of mirror.apply(events, clockMs, arrival)) schedule(a);
+      return value;
+    };
+    const schedule = (a: Assignment) => {
+      future.push(a.doneMs, { kind: 'complete', id: a.id, generation: a.generation });
+      pendingWork++;
+    };
+
+    const source = arrivals(config.arrivals, config.customers);
+    const total = arrivalCount(config.arrivals);
+    let arrived = 0;
+    const nextArrival = () => {
+      const next = source.next();
+      if (!next.done) future.push(next.value.atMs, { kind: 'arrival', arrival: next.value });
+      return !next.done;
+    };
+    let arrivalsLeft = nextArrival();
+
+    for (const agent of team) {
+      if (onShiftAt(agent.shift, 0)) await call('agent_status', () => updateAgent(ctx, agent.id, { status: 'online' }, SYSTEM));
+      if (agent.shift !== null) scheduleShift(future, agent, 0);
+    }
+    if (config.sweepEveryS > 0) future.push(config.sweepEveryS * 1000, { kind: 'sweep' });
+
+    for (;;) {
+      if (!arrivalsLeft && mirror.openCount === 0) break;
+      const next = future.pop();
+      if (!next) break;
+      const { at, item } = next;
+      if (item.kind === 'complete' || item.kind === 'patience') pendingWork--;
+      if (!arrivalsLeft && pendingWork === 0 && at - lastProgressMs > STRANDED_AFTER_MS) break;
+      clockMs = at;
+      switch (item.kind) {
+        case 'arrival': {
+          const a = item.arrival;
+          const { conversation } = await call(
+            'open',
+            () => openConversation(ctx, { customer: { id: `sim-${a.index + 1}` }, department: a.department, priority: a.priority, channel: 'api' }),
+            a,
+          );
+          if (conversation.state === 'queued' && a.patienceMs !== null) {
+            future.push(at + a.patienceMs, { kind: 'patience', id: conversation.id });
+            pendingWork++;
+          }
+          arrived++;
+          lastProgressMs = at;
+          if (arrived % 1000 === 0) options.onProgress?.(arrived, total);
+          arrivalsLeft = nextArrival();
+          break;
+        }
+        case 'complete':
+          if (mirror.isAssigned(item.id, item.generation)) {
+            await call('close', () => closeConversation(ctx, item.id, { state: 'resolved', reason: 'agent' }, SYSTEM));
+            lastProgressMs = at;
+          }
+          break;
+        case 'patience':
+          if (mirror.isQueued(item.id)) {
+            await call('abandon', () => closeConversation(ctx, item.id, { state: 'abandoned', reason: 'customer' }, SYSTEM));
+            lastProgressMs = at;
+          }
+          break;
+        case 'shift':
+          // Off shift means away: no new conversations, the open ones are finished.
+          await call('agent_status', () => updateAgent(ctx, item.agent.id, { status: item.on ? 'online' : 'away' }, SYSTEM));
+          scheduleShift(future, item.agent, at);
+          break;
+        case 'sweep': {
+          const result = await call('sweep', () => sweep(ctx));
+          mirror.checks.sweep_assignments += result.assigned;
+          future.push(at + config.sweepEveryS * 1000, { kind: 'sweep' });
+          break;
+        }
+      }
+    }
+    await mirror.verifyStore((sql) => db.query(sql));
+    await options.inspect?.(db);
+    return {
+      config,
+      originMs,
+      agents: team,
+      records: mirror.records,
+      queueSteps: mirror.queueSteps,
+      slotSteps: mirror.slotSteps,
+      endMs: clockMs,
+      checks: mirror.checks,
+      engine,
+      wallMs: performance.now() - wallStart,
+    };
+  } finally {
+    await db.close();
+  }
+}
+
+/** Schedules the agent's next shift boundary strictly after `afterMs` (the virtual clock starts at midnight). */
+function scheduleShift(future: EventQueue<SimEvent>, agent: SimAgent, afterMs: number): void {
+  const shift = agent.shift!;
+  const dayStart = Math.floor(afterMs / DAY_MS) * DAY_MS;
+  const candidates = [0, 1]
+    .flatMap((d) => [
+      { at: dayStart + d * DAY_MS + shift.startMin * MINUTE_MS, on: true },
+      { at: dayStart + d * DAY_MS + shift.endMin * MINUTE_MS, on: false },
+    ])
+    .filter((c) => c.at > afterMs)
+    .sort((a, b) => a.at - b.at);
+  const next = candidates[0]!;
+  future.push(next.at, { kind: 'shift', agent, on: next.on });
+}
