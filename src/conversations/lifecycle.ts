@@ -4,7 +4,7 @@ import { conflict, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
 import { requeueConversations } from '../routing/requeue.js';
-import { CAPACITY_OF_A, RELEASE_SLOT } from '../routing/sql.js';
+import { CAPACITY_OF_A, OPEN_CONVERSATION, RELEASE_SLOT } from '../routing/sql.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import { toConversation, type Channel, type ConversationRow, type Customer } from './model.js';
@@ -42,17 +42,25 @@ export async function openConversation(ctx: Ctx, input: OpenInput): Promise<Open
         );
         if (existing) return { conversation: existing, created: false };
       }
-      const [row] = await tx.query<ConversationRow>(
-        `insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, created_at, queued_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $7)
-         returning *`,
-        [channel, externalRef, input.customer.id, JSON.stringify(input.customer), input.department ?? null, input.priority ?? 0, now],
-      );
-      emit({ type: 'conversation.created', conversationId: row!.id, data: { conversation: toConversation(row!) } });
-      const [assigned] = await drain(tx, emit, now, { conversationId: row!.id });
-      if (assigned) return { conversation: assigned, created: true };
-      emit({ type: 'conversation.queued', conversationId: row!.id, data: { conversation: toConversation(row!), reason: 'new' } });
-      return { conversation: row!, created: true };
+      const [row] = await tx.query<ConversationRow>(OPEN_CONVERSATION, [
+        channel,
+        externalRef,
+        input.customer.id,
+        JSON.stringify(input.customer),
+        input.department ?? null,
+        input.priority ?? 0,
+        now,
+      ]);
+      const conversation = row!;
+      // `created` shows the conversation as it arrived, before any agent.
+      const arrived = { ...conversation, state: 'queued' as const, agent_id: null, assigned_at: null };
+      emit({ type: 'conversation.created', conversationId: conversation.id, data: { conversation: toConversation(arrived) } });
+      if (conversation.state === 'assigned') {
+        emit({ type: 'conversation.assigned', conversationId: conversation.id, agentId: conversation.agent_id, data: { conversation: toConversation(conversation) } });
+      } else {
+        emit({ type: 'conversation.queued', conversationId: conversation.id, data: { conversation: toConversation(conversation), reason: 'new' } });
+      }
+      return { conversation, created: true };
     },
     { routing: true },
   );

@@ -58,18 +58,6 @@ with free as materialized (
 ${ASSIGN}`;
 
 /**
- * A conversation that just arrived or re-entered the queue: by the
- * invariant (no queued conversation has an eligible agent with room) it can
- * only be matched itself, and without overtaking anyone — an agent with room
- * for it has no queued conversation they could serve. $1 now, $2 conversation.
- */
-export const MATCH_CONVERSATION = /* sql */ `
-with head as (
-  select c.id, c.department from conversations c where c.id = $2::uuid and c.state = 'queued'
-), pick as (${PICK_AGENT_FOR_HEAD})
-${ASSIGN}`;
-
-/**
  * An agent who just gained room: the first queued conversation they can
  * serve, in queue order. By the invariant no other agent with room could
  * serve it, so the policy's pick is this agent. $1 now, $2 agent.
@@ -85,6 +73,29 @@ with me as (
    limit 1
 ), pick as (${PICK_AGENT_FOR_HEAD})
 ${ASSIGN}`;
+
+/**
+ * A new conversation, inserted already assigned when an agent has room for
+ * it, or queued: one statement instead of an insert and a match. By the
+ * invariant, an agent with room for it has no queued conversation they could
+ * serve, so taking it at once overtakes nobody.
+ * $1 channel, $2 external_ref, $3 customer id, $4 customer, $5 department,
+ * $6 priority, $7 now.
+ */
+export const OPEN_CONVERSATION = /* sql */ `
+with head as (select $5::text as department
+), pick as (${PICK_AGENT_FOR_HEAD}
+), took as (
+  update agents a set load = a.load + 1, last_assigned_at = $7, updated_at = $7
+    from pick where a.id = pick.id
+  returning a.id
+)
+insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
+                           created_at, queued_at, assigned_at, updated_at)
+select $1, $2, $3, $4, $5, $6, case when pick.id is null then 'queued' else 'assigned' end, pick.id,
+       $7, $7, case when pick.id is null then null else $7::timestamptz end, $7
+  from (select 1) as one left join pick on true
+returning *`;
 
 /** Releases an agent's slot; used with every move out of `assigned`. */
 export const RELEASE_SLOT = /* sql */ `update agents set load = load - 1, updated_at = $2 where id = $1`;
