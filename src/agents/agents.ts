@@ -138,8 +138,11 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
       }
       if (patch.status !== undefined && patch.status !== before.status) {
         row = await applyStatus(tx, emit, row, patch.status, now, patch.status === 'offline' ? 'set_offline' : 'set', actor);
+      } else if (patch.status === 'offline') {
+        // Choosing offline, even when a keep-alive timeout already set it, means a heartbeat must not bring the agent back.
+        await tx.query('update agents set resume_status = null where id = $1', [id]);
       } else if (patch.status !== undefined) {
-        // Re-asserting the current status still counts as a sign of life.
+        // Re-asserting online or away counts as a sign of life.
         await tx.query('update agents set last_seen_at = $2 where id = $1', [id, now]);
       }
       if (row.status === 'online') await drain(tx, emit, now, { agentId: id });

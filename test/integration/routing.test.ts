@@ -197,6 +197,15 @@ describeEachStore('allocation policy', (store) => {
     assert.equal((await agentRow(a.id)).status, 'offline');
   });
 
+  it('does not bring back an agent who chose offline after a keep-alive timeout had set it', async () => {
+    const a = await online({ capacity: 1 });
+    clock.advance(31_000);
+    await sweep(ctx);
+    await updateAgent(ctx, a.id, { status: 'offline' }, SYSTEM);
+    await heartbeat(ctx, a.id);
+    assert.equal((await agentRow(a.id)).status, 'offline');
+  });
+
   it('keeps an offline agent’s conversations with the keep policy', async () => {
     await changeSettings(ctx, { offline_policy: 'keep' }, null);
     const a = await online({ capacity: 1 });
