@@ -6,6 +6,8 @@ import { MATCH_FOR_AGENT, MATCH_NEXT } from './sql.js';
 export interface MatchScope {
   /** Only this agent can have gained room (a slot freed, came online, capacity raised). */
   agentId?: string;
+  /** At most this many assignments: a resolve frees exactly one slot, so there is no need to look again. */
+  limit?: number;
 }
 
 /**
@@ -31,6 +33,7 @@ export async function drain(tx: Queryable, emit: Emit, now: Date, scope: MatchSc
       agentId: row.agent_id,
       data: { conversation: toConversation(row) },
     });
+    if (scope.limit !== undefined && assigned.length >= scope.limit) break;
   }
   return assigned;
 }
