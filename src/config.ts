@@ -19,6 +19,14 @@ export interface Config {
   adminEmail: string | undefined;
   adminPassword: string | undefined;
   logLevel: LogLevel;
+  /** webhooks may target private, loopback and link-local addresses (SSRF guard off) */
+  allowPrivateWebhookTargets: boolean;
+  /** deadline of one webhook attempt, ms */
+  webhookTimeoutMs: number;
+  /** webhook requests in flight at once, per process */
+  webhookConcurrency: number;
+  /** how often the delivery worker looks for due work without being woken, ms */
+  webhookPollIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -52,6 +60,15 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
     throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
   }
   return raw as T;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const text = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(text)) return true;
+  if (['false', '0', 'no'].includes(text)) return false;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
 }
 
 function optional(env: Env, name: string): string | undefined {
@@ -89,5 +106,9 @@ export function loadConfig(env: Env = process.env): Config {
     adminEmail,
     adminPassword,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    allowPrivateWebhookTargets: boolean(env, 'ALLOW_PRIVATE_WEBHOOK_TARGETS', false),
+    webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT', 15_000, 100, 120_000),
+    webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 4_096),
+    webhookPollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL', 1_000, 50, 60_000),
   };
 }

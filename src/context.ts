@@ -9,6 +9,10 @@ import type { StoredEvent } from './events/outbox.js';
 export interface Ctx {
   db: Db;
   now: () => Date;
-  /** Called after a transaction that wrote events has committed (metrics, realtime fan-out). */
+  /**
+   * Called after a transaction that wrote events has committed (metrics,
+   * waking the webhook worker). May be called with no events, as a plain
+   * "new outbound work was committed" signal.
+   */
   onCommitted?: (events: readonly StoredEvent[]) => void;
 }

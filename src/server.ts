@@ -49,6 +49,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     concurrency: config.webhookConcurrency,
     timeoutMs: config.webhookTimeoutMs,
     pollMs: config.webhookPollIntervalMs,
+    idleRecheckMs: config.webhookPollIntervalMs,
     onError: (err) => log.warn({ err }, 'webhook delivery pass failed; retrying'),
     onDisabled: (webhookId, reason) => log.warn({ webhookId, reason }, 'webhook endpoint disabled'),
   });

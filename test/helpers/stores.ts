@@ -32,7 +32,7 @@ export const TEST_DEFAULTS = defaultSettings({
   offlinePolicy: 'requeue',
 } as Config);
 
-const TABLES = 'auth_tokens, messages, events, conversations, agents, settings';
+const TABLES = 'outbound_attempts, outbound_requests, webhook_endpoints, auth_tokens, messages, events, conversations, agents, settings, wal_flush';
 
 /** A fresh, migrated store: an in-memory PGlite, or a new database on the PostgreSQL server, dropped on close. */
 export async function openTestStore(kind: StoreKind, options: { poolSize?: number } = {}): Promise<TestStore> {
@@ -66,6 +66,8 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
     ...(url ? { url } : {}),
     async reset(settings = {}) {
       await db.query(`truncate ${TABLES} restart identity cascade`);
+      // event ids restart, so every consumer of the event log starts from the beginning again
+      await db.query('update outbox_cursors set last_event_id = 0');
       await seedSettings(db, { ...TEST_DEFAULTS, ...settings }, new Date());
     },
     async close() {

@@ -1,0 +1,222 @@
+import type { Queryable } from '../../store/db.js';
+
+// The durable outbound-HTTP outbox: every request Switchboard owes someone
+// (webhooks today; Qiscus and RapidPro callbacks later) is a row here before
+// it is a socket. Rows are claimed with FOR UPDATE SKIP LOCKED, so several
+// processes share the work, and leased by pushing next_attempt_at past the
+// attempt's deadline: a process that dies mid-attempt leaves a row that is
+// simply due again once the lease ends.
+
+export type OutboundState = 'pending' | 'delivered' | 'failed' | 'cancelled';
+
+export interface NewOutbound {
+  producer: string;
+  endpointId?: string | null;
+  eventId?: number | null;
+  messageId: string;
+  name: string;
+  orderingKey?: string | null;
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body: Buffer;
+  verifyTls?: boolean;
+  maxAttempts: number;
+  redeliveryOf?: number | null;
+}
+
+export interface OutboundRow {
+  id: number;
+  producer: string;
+  endpoint_id: string | null;
+  event_id: number | null;
+  message_id: string;
+  name: string;
+  ordering_key: string | null;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  verify_tls: boolean;
+  state: OutboundState;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: Date;
+  last_attempt_at: Date | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: Date | null;
+  redelivery_of: number | null;
+  created_at: Date;
+}
+
+/** bytea arrives as a Buffer from `pg` and as a Uint8Array from PGlite. */
+export function normalizeRow(row: OutboundRow): OutboundRow {
+  const body = row.body as unknown as Uint8Array;
+  return { ...row, body: Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
+}
+
+/** Appends requests, due at once, in one statement; returns their ids in input order. */
+export async function enqueue(tx: Queryable, rows: readonly NewOutbound[], now: Date): Promise<number[]> {
+  if (rows.length === 0) return [];
+  const result = await tx.query<{ id: number }>(
+    `insert into outbound_requests
+       (producer, endpoint_id, event_id, message_id, name, ordering_key, url, method, headers, body,
+        verify_tls, max_attempts, redelivery_of, next_attempt_at, created_at)
+     select r.producer, r.endpoint_id, r.event_id, r.message_id, r.name, r.ordering_key, r.url, r.method, r.headers,
+            decode(r.body, 'base64'), r.verify_tls, r.max_attempts, r.redelivery_of, $14, $14
+       from unnest($1::text[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                   $9::jsonb[], $10::text[], $11::boolean[], $12::int[], $13::bigint[])
+            with ordinality as r(producer, endpoint_id, event_id, message_id, name, ordering_key, url, method, headers,
+                                 body, verify_tls, max_attempts, redelivery_of, n)
+      order by r.n
+     returning id`,
+    [
+      rows.map((r) => r.producer),
+      rows.map((r) => r.endpointId ?? null),
+      rows.map((r) => r.eventId ?? null),
+      rows.map((r) => r.messageId),
+      rows.map((r) => r.name),
+      rows.map((r) => r.orderingKey ?? null),
+      rows.map((r) => r.url),
+      rows.map((r) => r.method ?? 'POST'),
+      rows.map((r) => JSON.stringify(r.headers ?? {})),
+      rows.map((r) => r.body.toString('base64')),
+      rows.map((r) => r.verifyTls ?? true),
+      rows.map((r) => r.maxAttempts),
+      rows.map((r) => r.redeliveryOf ?? null),
+      now,
+    ],
+  );
+  return result.map((r) => r.id);
+}
+
+/**
+ * Due rows, oldest first, that no earlier pending row with the same
+ * ordering key is still waiting for (it may be in flight elsewhere or
+ * waiting for its retry: either way this one waits). Each is leased until
+ * `leaseUntil`.
+ */
+export const CLAIM = /* sql */ `
+  with due as (
+    select o.id from outbound_requests o
+     where o.state = 'pending' and o.next_attempt_at <= $1
+       and (o.ordering_key is null or not exists (
+             select 1 from outbound_requests p
+              where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id < o.id))
+     order by o.next_attempt_at, o.id
+     limit $2
+     for update skip locked
+  )
+  update outbound_requests o
+     set next_attempt_at = $3
+   where o.id = any(array(select id from due))
+  returning o.*`;
+
+/**
+ * The same claim restricted to rows just enqueued in this transaction: a
+ * producer hands fresh work straight to its sender, saving the claim's round
+ * trip on the way from event to request.
+ */
+export const CLAIM_NEW = /* sql */ `
+  with due as (
+    select o.id from outbound_requests o
+     where o.id = any($4::bigint[]) and o.state = 'pending' and o.next_attempt_at <= $1
+       and (o.ordering_key is null or not exists (
+             select 1 from outbound_requests p
+              where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id < o.id))
+     order by o.id
+     limit $2
+     for update skip locked
+  )
+  update outbound_requests o
+     set next_attempt_at = $3
+   where o.id = any(array(select id from due))
+  returning o.*`;
+
+export async function claimNew(tx: Queryable, ids: readonly number[], now: Date, limit: number, leaseUntil: Date): Promise<OutboundRow[]> {
+  if (limit <= 0 || ids.length === 0) return [];
+  const rows = await tx.query<OutboundRow>(CLAIM_NEW, [now, limit, leaseUntil, ids]);
+  return rows.map(normalizeRow).sort((a, b) => a.id - b.id);
+}
+
+export async function claim(db: Queryable, now: Date, limit: number, leaseUntil: Date): Promise<OutboundRow[]> {
+  if (limit <= 0) return [];
+  const rows = await db.query<OutboundRow>(CLAIM, [now, limit, leaseUntil]);
+  return rows.map(normalizeRow).sort((a, b) => a.id - b.id);
+}
+
+export type Outcome = 'delivered' | 'retry' | 'failed' | 'cancelled';
+
+export interface AttemptRecord {
+  id: number;
+  /** the attempts count the row had when claimed: a stale record (lease lost) changes nothing */
+  attemptsBefore: number;
+  startedAt: Date;
+  durationMs: number;
+  status: number | null;
+  excerpt: string | null;
+  error: string | null;
+  requestHeaders: Record<string, string>;
+  outcome: Outcome;
+  /** for `retry` */
+  nextAttemptAt: Date | null;
+  /** no HTTP request was made (cancelled before sending): logged, but not counted as an attempt */
+  skipped?: boolean;
+}
+
+/**
+ * Logs a batch of attempts and moves their rows on, in one statement (so one
+ * round trip, atomic without a transaction). A row whose attempts count has
+ * moved since the claim was re-claimed after a lost lease: the stale result
+ * is logged but changes nothing. Returns the ids whose row was updated.
+ */
+export const RECORD = /* sql */ `
+  with r as (
+    select * from unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::int[],
+                         $8::text[], $9::text[], $10::jsonb[], $11::boolean[])
+           as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped)
+  ), logged as (
+    insert into outbound_attempts (request_id, attempt, started_at, duration_ms, status, response_excerpt, error, request_headers)
+    select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, r.excerpt, r.error, r.headers
+      from r
+     where not r.skipped and exists (select 1 from outbound_requests o where o.id = r.id)
+  ), gone as (
+    -- 410 Gone: nothing more goes to that endpoint, decided in the same
+    -- statement, so no concurrent claim can slip the next delivery out
+    update outbound_requests p
+       set state = 'cancelled', last_error = 'the receiver answered 410 Gone'
+     where p.state = 'pending'
+       and p.endpoint_id in (select o.endpoint_id from outbound_requests o join r on r.id = o.id where r.status = 410 and not r.skipped)
+       and p.id not in (select id from r)
+  )
+  update outbound_requests o
+     set state = case r.outcome when 'retry' then 'pending' else r.outcome end,
+         attempts = o.attempts + case when r.skipped then 0 else 1 end,
+         next_attempt_at = coalesce(r.next_attempt_at, o.next_attempt_at),
+         last_attempt_at = case when r.skipped then o.last_attempt_at else r.started_at end,
+         last_status = case when r.skipped then o.last_status else r.status end,
+         last_error = r.error,
+         delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
+    from r
+   where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
+  returning o.id`;
+
+export async function record(db: Queryable, records: readonly AttemptRecord[], now: Date): Promise<number[]> {
+  if (records.length === 0) return [];
+  const updated = await db.query<{ id: number }>(RECORD, [
+    records.map((r) => r.id),
+    records.map((r) => r.attemptsBefore),
+    records.map((r) => r.outcome),
+    records.map((r) => r.nextAttemptAt),
+    records.map((r) => r.startedAt),
+    records.map((r) => r.durationMs),
+    records.map((r) => r.status),
+    records.map((r) => r.excerpt),
+    records.map((r) => r.error),
+    records.map((r) => JSON.stringify(r.requestHeaders)),
+    records.map((r) => r.skipped === true),
+    now,
+  ]);
+  return updated.map((r) => r.id);
+}

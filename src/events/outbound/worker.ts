@@ -1,0 +1,293 @@
+import type { Ctx } from '../../context.js';
+import { claim, record, type AttemptRecord, type OutboundRow } from './outbox.js';
+import { MAX_ATTEMPTS, retryDelay } from './retry.js';
+import { send, type SendOutcome, type SendRequest } from './send.js';
+
+// What empties the outbox: three small loops ("lanes") that run side by side
+// on their own connections, so none waits for another — feed (new events
+// become deliveries), claim (due rows up to the free slots, each sent on its
+// own), and record (finished attempts, in batches). Committed events wake the
+// feed and claim lanes at once; a poll is the safety net. A slow receiver
+// holds one slot, never a lane.
+
+/** What one kind of outbound request adds to the generic machinery. */
+export interface Producer {
+  /**
+   * Reads what signing needs (secrets), on its own connection while the
+   * claim runs, so it costs no extra round trip. Returns a function giving
+   * the per-attempt headers of claimed rows, by row id. A row missing from
+   * its answer is not sent and is cancelled with `cancelled`'s reason (its
+   * endpoint was disabled or deleted meanwhile).
+   */
+  prepare(ctx: Ctx): Promise<(rows: readonly OutboundRow[], attemptAt: Date) => { headers: Map<number, Record<string, string>>; cancelled?: string }>;
+  /** After a batch is recorded: endpoint health, disabling on 410. Failures here are logged, never retried. */
+  settle?(ctx: Ctx, results: readonly SettledAttempt[]): Promise<void>;
+}
+
+export interface SettledAttempt {
+  row: OutboundRow;
+  record: AttemptRecord;
+}
+
+export interface WorkerOptions {
+  producers: Record<string, Producer>;
+  /**
+   * Moves new work into the outbox (the webhook fan-out); returns how much it
+   * read, and the new rows it claimed (leased until `leaseUntil`, at most
+   * `limit`) for this worker to send at once.
+   */
+  feed?: (ctx: Ctx, claim: { limit: number; leaseUntil: Date }) => Promise<{ read: number; claimed: OutboundRow[] }>;
+  /** requests in flight at once */
+  concurrency: number;
+  timeoutMs: number;
+  pollMs: number;
+  allowPrivate: boolean;
+  onError?: (error: unknown) => void;
+  random?: () => number;
+  /** real time for webhook-timestamp, whatever ctx.now says (receivers check it against theirs) */
+  wallClock?: () => Date;
+  /** stands in for node:http in tests */
+  sendFn?: (request: SendRequest) => Promise<SendOutcome>;
+}
+
+export interface TickResult {
+  delivered: number;
+  retried: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface OutboundWorker {
+  /** Runs feed, claim, send and record in turn until nothing is due (tests drive this on a fake clock). */
+  tick(): Promise<TickResult>;
+  /** Something may be due now: run the loop soon. */
+  wake(): void;
+  /** Starts the background loop. */
+  start(): void;
+  /** Stops the loop and waits for requests in flight to be recorded. */
+  stop(): Promise<void>;
+}
+
+/** How long a claimed row stays leased: the deadline plus room to record the result. */
+const leaseMs = (timeoutMs: number) => timeoutMs + 30_000;
+
+/**
+ * A loop that runs `work` while it is due; kicking it while it runs makes it
+ * go round once more. `delayMs` gathers the kicks of a burst into one run, so
+ * a hundred finished requests are one batch, not a hundred round trips.
+ */
+function lane(work: () => Promise<void>, onError: (error: unknown) => void, active: () => boolean, delayMs = 0) {
+  let due = false;
+  let running: Promise<void> | undefined;
+  const pause = () => new Promise<void>((resolve) => (delayMs > 0 ? setTimeout(resolve, delayMs) : setImmediate(resolve)));
+  const run = async () => {
+    await pause();
+    while (due && active()) {
+      due = false;
+      try {
+        await work();
+      } catch (error) {
+        // no retry here: the next kick or poll comes soon enough, and a store
+        // that is down is not hammered
+        onError(error);
+      }
+      if (due) await pause();
+    }
+    running = undefined;
+  };
+  return {
+    kick() {
+      due = true;
+      if (!running && active()) running = run();
+    },
+    idle: () => running ?? Promise.resolve(),
+  };
+}
+
+export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): OutboundWorker {
+  const sendFn = options.sendFn ?? send;
+  const wallClock = options.wallClock ?? (() => new Date());
+  const onError = options.onError ?? (() => {});
+  const inflight = new Set<Promise<void>>();
+  let finished: SettledAttempt[] = [];
+  let started = false;
+  let poll: NodeJS.Timeout | undefined;
+  let totals: TickResult = { delivered: 0, retried: 0, failed: 0, cancelled: 0 };
+  const active = () => started;
+
+  function decide(row: OutboundRow, outcome: SendOutcome, startedAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> {
+    if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) return { outcome: 'delivered', nextAttemptAt: null };
+    // 410 Gone: the receiver says it will never want these again.
+    if (outcome.status === 410) return { outcome: 'failed', nextAttemptAt: null };
+    const delay = retryDelay(row.attempts + 1, outcome.retryAfterMs, row.max_attempts || MAX_ATTEMPTS, options.random);
+    if (delay === null) return { outcome: 'failed', nextAttemptAt: null };
+    return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + delay) };
+  }
+
+  function finish(entry: SettledAttempt): void {
+    finished.push(entry);
+    recorder.kick();
+  }
+
+  function launch(row: OutboundRow, headers: Record<string, string>, startedAt: Date): void {
+    const requestHeaders = { ...row.headers, ...headers };
+    const task = sendFn({
+      url: row.url,
+      method: row.method,
+      headers: requestHeaders,
+      body: row.body,
+      verifyTls: row.verify_tls,
+      timeoutMs: options.timeoutMs,
+      allowPrivate: options.allowPrivate,
+    })
+      .catch((error: unknown): SendOutcome => ({ status: null, excerpt: null, error: String(error), retryAfterMs: null, durationMs: 0 }))
+      .then((outcome) =>
+        finish({
+          row,
+          record: {
+            id: row.id,
+            attemptsBefore: row.attempts,
+            startedAt,
+            durationMs: outcome.durationMs,
+            status: outcome.status,
+            excerpt: outcome.excerpt,
+            error: outcome.error ?? (outcome.status !== null && (outcome.status < 200 || outcome.status >= 300) ? `HTTP ${outcome.status}` : null),
+            requestHeaders,
+            ...decide(row, outcome, startedAt),
+          },
+        }),
+      )
+      .finally(() => inflight.delete(task));
+    inflight.add(task);
+  }
+
+  /** Records finished attempts; true when there were any. */
+  async function flush(): Promise<boolean> {
+    if (finished.length === 0) return false;
+    const batch = finished;
+    finished = [];
+    try {
+      await record(ctx.db, batch.map((b) => b.record), ctx.now());
+    } catch (error) {
+      // The rows are still leased; they come due again when the lease ends.
+      onError(error);
+      return true;
+    }
+    // Slots are free and the next delivery of each key may go now.
+    claimer.kick();
+    for (const { record: r } of batch) totals[r.outcome === 'retry' ? 'retried' : r.outcome] += 1;
+    const byProducer = new Map<string, SettledAttempt[]>();
+    for (const b of batch) byProducer.set(b.row.producer, [...(byProducer.get(b.row.producer) ?? []), b]);
+    for (const [name, results] of byProducer) {
+      await options.producers[name]?.settle?.(ctx, results).catch(onError);
+    }
+    return true;
+  }
+
+  type Signer = (rows: readonly OutboundRow[], attemptAt: Date) => { headers: Map<number, Record<string, string>>; cancelled?: string };
+
+  async function signers(): Promise<Map<string, Signer>> {
+    return new Map(await Promise.all(Object.entries(options.producers).map(async ([name, p]) => [name, await p.prepare(ctx)] as const)));
+  }
+
+  /**
+   * Starts sending claimed rows. A row its signer does not know may belong to
+   * an endpoint newer than the signer's snapshot: it is asked once more,
+   * fresh, before the row is given up as cancelled.
+   */
+  async function sendClaimed(rows: readonly OutboundRow[], sign: Map<string, Signer>, now: Date, retry = true): Promise<void> {
+    const unknown: OutboundRow[] = [];
+    const byProducer = new Map<string, OutboundRow[]>();
+    for (const row of rows) byProducer.set(row.producer, [...(byProducer.get(row.producer) ?? []), row]);
+    for (const [name, group] of byProducer) {
+      const signer = sign.get(name);
+      const prepared = signer ? signer(group, wallClock()) : { headers: new Map<number, Record<string, string>>(), cancelled: `no producer ${name} in this process` };
+      for (const row of group) {
+        const headers = prepared.headers.get(row.id);
+        if (headers) {
+          launch(row, headers, now);
+        } else if (retry && signer) {
+          unknown.push(row);
+        } else {
+          const error = prepared.cancelled ?? 'cancelled';
+          const record: AttemptRecord = {
+            id: row.id, attemptsBefore: row.attempts, startedAt: now, durationMs: 0, status: null, excerpt: null, error,
+            requestHeaders: {}, outcome: 'cancelled', nextAttemptAt: null, skipped: true,
+          };
+          finish({ row, record });
+        }
+      }
+    }
+    if (unknown.length > 0) await sendClaimed(unknown, await signers(), now, false);
+  }
+
+  const lease = (now: Date) => new Date(now.getTime() + leaseMs(options.timeoutMs));
+
+  /** Claims what is due, up to the free slots, and starts sending it. Returns how many were claimed. */
+  async function claimAndSend(): Promise<number> {
+    const free = options.concurrency - inflight.size;
+    if (free <= 0) return 0;
+    const now = ctx.now();
+    // Secrets are read on another connection while the claim runs: no extra round trip.
+    const [rows, sign] = await Promise.all([claim(ctx.db, now, free, lease(now)), signers()]);
+    // A full batch means more may be due.
+    if (rows.length === free) claimer.kick();
+    await sendClaimed(rows, sign, now);
+    return rows.length;
+  }
+
+  /** Moves new events into the outbox and sends what it claimed of them at once; returns how many events were read. */
+  async function feed(): Promise<number> {
+    if (!options.feed) return 0;
+    const now = ctx.now();
+    const free = Math.max(0, options.concurrency - inflight.size);
+    const [{ read, claimed }, sign] = await Promise.all([options.feed(ctx, { limit: free, leaseUntil: lease(now) }), signers()]);
+    await sendClaimed(claimed, sign, now);
+    if (read > 0) {
+      // a full page may have more behind it; rows not claimed here are the claimer's
+      feeder.kick();
+      claimer.kick();
+    }
+    return read;
+  }
+
+  // Events to requests is the latency that matters: the feeder goes at once.
+  // Recording and the follow-up claims wait a moment to batch.
+  const feeder = lane(async () => void (await feed()), onError, active);
+  const claimer = lane(async () => void (await claimAndSend()), onError, active, 2);
+  const recorder = lane(async () => void (await flush()), onError, active, 2);
+
+  const wake = () => {
+    feeder.kick();
+    claimer.kick();
+  };
+
+  return {
+    async tick() {
+      totals = { delivered: 0, retried: 0, failed: 0, cancelled: 0 };
+      for (;;) {
+        let fed = 0;
+        while ((await feed()) > 0) fed += 1;
+        const claimed = await claimAndSend();
+        if (inflight.size > 0) await Promise.all([...inflight]);
+        const flushed = await flush();
+        if (fed === 0 && claimed === 0 && !flushed) break;
+      }
+      return totals;
+    },
+    wake,
+    start() {
+      if (started) return;
+      started = true;
+      poll = setInterval(wake, options.pollMs);
+      wake();
+    },
+    async stop() {
+      started = false;
+      clearInterval(poll);
+      await Promise.all([feeder.idle(), claimer.idle(), recorder.idle()]);
+      await Promise.all([...inflight]);
+      await flush().catch(onError);
+    },
+  };
+}

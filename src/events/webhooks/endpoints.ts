@@ -1,0 +1,210 @@
+import type { Ctx } from '../../context.js';
+import { notFound } from '../../errors.js';
+import type { Queryable } from '../../store/db.js';
+import { withEvents } from '../outbox.js';
+import { resolvedProblem, urlProblem } from '../outbound/ssrf.js';
+import { SUBSCRIBABLE_EVENTS } from './catalog.js';
+import { badSecret, badUrl, targetPrivate, unknownEvent } from './errors.js';
+import { generateSecret, secretProblem } from './signing.js';
+
+// Webhook endpoints: what an admin configures. The secret leaves the server
+// twice only — in the answer that creates it and the one that rotates it.
+
+export interface EndpointRow {
+  id: string;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
+  events: string[];
+  verify_ssl: boolean;
+  app_code: string | null;
+  enabled: boolean;
+  disabled_reason: string | null;
+  failing_since: Date | null;
+  since_event_id: number;
+  created_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** An endpoint as the API shows it: never the secret. */
+export interface Endpoint {
+  id: string;
+  url: string;
+  events: string[];
+  verify_ssl: boolean;
+  app_code: string | null;
+  enabled: boolean;
+  disabled_reason: string | null;
+  failing_since: string | null;
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
+export function toEndpoint(row: EndpointRow): Endpoint {
+  return {
+    id: row.id,
+    url: row.url,
+    events: row.events,
+    verify_ssl: row.verify_ssl,
+    app_code: row.app_code,
+    enabled: row.enabled,
+    disabled_reason: row.disabled_reason,
+    failing_since: iso(row.failing_since),
+    previous_secret_expires_at: iso(row.previous_secret_expires_at),
+    created_at: iso(row.created_at)!,
+    updated_at: iso(row.updated_at)!,
+  };
+}
+
+export interface EndpointInput {
+  url: string;
+  secret?: string;
+  events: string[];
+  verify_ssl?: boolean;
+  app_code?: string | null;
+  enabled?: boolean;
+}
+
+export type EndpointPatch = Partial<Omit<EndpointInput, 'secret'>>;
+
+export interface Policy {
+  allowPrivate: boolean;
+}
+
+async function checkUrl(url: string, policy: Policy): Promise<void> {
+  const problem = urlProblem(url, policy.allowPrivate);
+  if (problem?.includes('private')) throw targetPrivate(problem);
+  if (problem) throw badUrl(problem);
+  const resolved = await resolvedProblem(url, policy.allowPrivate);
+  if (resolved) throw targetPrivate(resolved);
+}
+
+function checkEvents(events: readonly string[]): void {
+  events.forEach((name, i) => {
+    if (!(SUBSCRIBABLE_EVENTS as readonly string[]).includes(name)) throw unknownEvent(i, name);
+  });
+}
+
+export async function createEndpoint(ctx: Ctx, input: EndpointInput, by: string | null, policy: Policy): Promise<{ endpoint: EndpointRow; secret: string }> {
+  await checkUrl(input.url, policy);
+  checkEvents(input.events);
+  if (input.secret !== undefined) {
+    const problem = secretProblem(input.secret);
+    if (problem) throw badSecret(problem);
+  }
+  const secret = input.secret ?? generateSecret();
+  const now = ctx.now();
+  const [row] = await ctx.db.query<EndpointRow>(
+    `insert into webhook_endpoints (url, secret, events, verify_ssl, app_code, enabled, since_event_id, created_by, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, (select coalesce(max(id), 0) from events), $7, $8, $8)
+     returning *`,
+    [input.url, secret, [...new Set(input.events)], input.verify_ssl ?? true, input.app_code ?? null, input.enabled ?? true, by, now],
+  );
+  return { endpoint: row!, secret };
+}
+
+export async function listEndpoints(db: Queryable): Promise<EndpointRow[]> {
+  return db.query<EndpointRow>('select * from webhook_endpoints order by created_at, id');
+}
+
+export async function getEndpoint(db: Queryable, id: string): Promise<EndpointRow> {
+  const [row] = await db.query<EndpointRow>('select * from webhook_endpoints where id = $1', [id]);
+  if (!row) throw notFound('webhook', id);
+  return row;
+}
+
+/**
+ * A new URL or TLS setting applies to deliveries still waiting too; enabling
+ * clears the failure record, so the endpoint starts afresh.
+ */
+export async function updateEndpoint(ctx: Ctx, id: string, patch: EndpointPatch, policy: Policy): Promise<EndpointRow> {
+  if (patch.url !== undefined) await checkUrl(patch.url, policy);
+  if (patch.events !== undefined) checkEvents(patch.events);
+  return ctx.db.transaction(async (tx) => {
+    const now = ctx.now();
+    const [row] = await tx.query<EndpointRow>(
+      `update webhook_endpoints
+          set url = coalesce($2, url),
+              events = coalesce($3, events),
+              verify_ssl = coalesce($4, verify_ssl),
+              app_code = case when $5 then $6 else app_code end,
+              enabled = coalesce($7, enabled),
+              disabled_reason = case when $7 then null else disabled_reason end,
+              failing_since = case when $7 and not enabled then null else failing_since end,
+              updated_at = $8
+        where id = $1
+        returning *`,
+      [
+        id,
+        patch.url ?? null,
+        patch.events ? [...new Set(patch.events)] : null,
+        patch.verify_ssl ?? null,
+        patch.app_code !== undefined,
+        patch.app_code ?? null,
+        patch.enabled ?? null,
+        now,
+      ],
+    );
+    if (!row) throw notFound('webhook', id);
+    if (patch.url !== undefined || patch.verify_ssl !== undefined) {
+      await tx.query(`update outbound_requests set url = $2, verify_tls = $3 where endpoint_id = $1 and state = 'pending'`, [id, row.url, row.verify_ssl]);
+    }
+    if (patch.enabled === false) await cancelPending(tx, id, 'the endpoint was disabled');
+    return row;
+  });
+}
+
+async function cancelPending(tx: Queryable, id: string, reason: string): Promise<void> {
+  await tx.query(`update outbound_requests set state = 'cancelled', last_error = $2 where endpoint_id = $1 and state = 'pending'`, [id, reason]);
+}
+
+export async function deleteEndpoint(ctx: Ctx, id: string): Promise<void> {
+  const rows = await ctx.db.query('delete from webhook_endpoints where id = $1 returning id', [id]);
+  if (rows.length === 0) throw notFound('webhook', id);
+}
+
+/**
+ * A new secret signs from now on; the old one keeps signing too (a second
+ * webhook-signature) for `graceSeconds`, so receivers can switch without
+ * dropping a delivery.
+ */
+export async function rotateSecret(ctx: Ctx, id: string, input: { secret?: string; grace_seconds?: number }): Promise<{ endpoint: EndpointRow; secret: string }> {
+  if (input.secret !== undefined) {
+    const problem = secretProblem(input.secret);
+    if (problem) throw badSecret(problem);
+  }
+  const secret = input.secret ?? generateSecret();
+  const now = ctx.now();
+  const grace = input.grace_seconds ?? 24 * 3600;
+  const [row] = await ctx.db.query<EndpointRow>(
+    `update webhook_endpoints
+        set previous_secret = case when $3::int > 0 then secret end,
+            previous_secret_expires_at = case when $3::int > 0 then $4::timestamptz + make_interval(secs => $3::int) end,
+            secret = $2, updated_at = $4
+      where id = $1
+      returning *`,
+    [id, secret, grace, now],
+  );
+  if (!row) throw notFound('webhook', id);
+  return { endpoint: row, secret };
+}
+
+/** Turns an endpoint off, cancels what waits for it, and tells admins with a webhook.disabled event. */
+export async function disableEndpoint(ctx: Ctx, id: string, reason: string): Promise<boolean> {
+  return withEvents(ctx, async (tx, emit) => {
+    const now = ctx.now();
+    const [row] = await tx.query<EndpointRow>(
+      `update webhook_endpoints set enabled = false, disabled_reason = $2, updated_at = $3 where id = $1 and enabled returning *`,
+      [id, reason, now],
+    );
+    if (!row) return false;
+    await cancelPending(tx, id, `the endpoint was disabled: ${reason}`);
+    emit({ type: 'webhook.disabled', data: { webhook: toEndpoint(row), reason } });
+    return true;
+  });
+}

@@ -1,0 +1,115 @@
+import type { Ctx } from '../../context.js';
+import type { StoredEvent } from '../outbox.js';
+import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../outbound/outbox.js';
+import { MAX_ATTEMPTS } from '../outbound/retry.js';
+import { deliveryNamesFor } from './catalog.js';
+import { messageIdFor, payloadFor } from './payloads.js';
+
+// Reads the event log after a persisted cursor and turns each event into one
+// delivery per subscribed endpoint and name, in the transaction that moves
+// the cursor: an event is fanned out exactly once, whichever process does it.
+// Event ids become visible strictly in increasing order (writers hold the
+// events lock until commit), so paging `id > cursor` never skips one.
+
+export const CURSOR = 'webhooks';
+export const PRODUCER = 'webhook';
+
+interface Subscriber {
+  id: string;
+  url: string;
+  events: string[];
+  verify_ssl: boolean;
+  app_code: string | null;
+  since_event_id: number;
+}
+
+/**
+ * Deliveries to one endpoint about one conversation go out one at a time, in
+ * event order; so do those about one agent. Others are independent.
+ */
+export function orderingKey(endpointId: string, event: Pick<StoredEvent, 'conversation_id' | 'agent_id'>): string | null {
+  if (event.conversation_id) return `${endpointId}:conversation:${event.conversation_id}`;
+  if (event.agent_id) return `${endpointId}:agent:${event.agent_id}`;
+  return null;
+}
+
+export function deliveriesFor(events: readonly StoredEvent[], endpoints: readonly Subscriber[]): NewOutbound[] {
+  const rows: NewOutbound[] = [];
+  for (const event of events) {
+    for (const name of deliveryNamesFor(event.type)) {
+      for (const endpoint of endpoints) {
+        if (event.id <= endpoint.since_event_id || !endpoint.events.includes(name)) continue;
+        rows.push({
+          producer: PRODUCER,
+          endpointId: endpoint.id,
+          eventId: event.id,
+          messageId: messageIdFor(event.id, name),
+          name,
+          orderingKey: orderingKey(endpoint.id, event),
+          url: endpoint.url,
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from(JSON.stringify(payloadFor(event, name, endpoint.app_code))),
+          verifyTls: endpoint.verify_ssl,
+          maxAttempts: MAX_ATTEMPTS,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+export interface FanOutResult {
+  events: number;
+  deliveries: number;
+  /** deliveries claimed (leased) for the caller to send at once */
+  claimed: OutboundRow[];
+  /** no endpoint was enabled: the cursor skipped to the end of the log */
+  noEndpoints: boolean;
+}
+
+export interface ClaimFresh {
+  limit: number;
+  leaseUntil: Date;
+}
+
+/**
+ * Fans out one page of new events; reads nothing when another process holds
+ * the cursor. With `claim`, the new deliveries that may go now are also
+ * claimed in the same transaction, for the caller to send without waiting
+ * for its next claim.
+ */
+export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: ClaimFresh } = {}): Promise<FanOutResult> {
+  const pageSize = options.pageSize ?? 1_000;
+  return ctx.db.transaction(async (tx) => {
+    // No rows: nothing new, nobody subscribed, or another process holds the cursor and is on it.
+    const events = await tx.query<StoredEvent>(
+      `select e.id, e.type, e.conversation_id, e.agent_id, e.data, e.created_at
+         from (select last_event_id from outbox_cursors where name = $1 for update skip locked) c
+         join events e on e.id > c.last_event_id
+        where exists (select 1 from webhook_endpoints where enabled)
+        order by e.id limit $2`,
+      [CURSOR, pageSize],
+    );
+    if (events.length === 0) {
+      // With no endpoint enabled, skip to the end of the log without reading it. One
+      // statement, one snapshot: an endpoint created after it starts past this max anyway.
+      const skipped = await tx.query(
+        `update outbox_cursors set last_event_id = greatest(last_event_id, (select coalesce(max(id), 0) from events))
+          where name = (select name from outbox_cursors where name = $1 for update skip locked)
+            and not exists (select 1 from webhook_endpoints where enabled)
+          returning name`,
+        [CURSOR],
+      );
+      return { events: 0, deliveries: 0, claimed: [], noEndpoints: skipped.length > 0 };
+    }
+    const endpoints = await tx.query<Subscriber>(
+      'select id, url, events, verify_ssl, app_code, since_event_id from webhook_endpoints where enabled',
+    );
+    const rows = deliveriesFor(events, endpoints);
+    const now = ctx.now();
+    const ids = await enqueue(tx, rows, now);
+    await tx.query('update outbox_cursors set last_event_id = $2 where name = $1', [CURSOR, events[events.length - 1]!.id]);
+    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
+    return { events: events.length, deliveries: rows.length, claimed, noEndpoints: false };
+  });
+}
