@@ -24,6 +24,19 @@ export interface TransactionOptions {
    * after it is logged after it. Ignored by PGlite.
    */
   groupCommit?: boolean;
+  /**
+   * A last statement, built once the work is done, that must commit with it.
+   * On PostgreSQL it travels in the same message as COMMIT (its parameters
+   * inlined as escaped literals), saving a round trip while the locks are held.
+   */
+  final?: () => FinalStatement | undefined;
+}
+
+export interface FinalStatement {
+  text: string;
+  params: readonly unknown[];
+  /** receives the statement's rows */
+  rows(rows: unknown[]): void;
 }
 
 export interface Db extends Queryable {

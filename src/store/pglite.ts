@@ -29,7 +29,12 @@ export async function openPglite(dataDir?: string): Promise<Db & { pglite: PGlit
       // No advisory locks here: PGlite is one connection whose mutex runs one
       // transaction at a time, which is everything the locks guarantee on a
       // server, and each statement into the WASM engine costs a round of its own.
-      return pglite.transaction(async (tx) => fn(wrap(tx)));
+      return pglite.transaction(async (tx) => {
+        const value = await fn(wrap(tx));
+        const final = _options?.final?.();
+        if (final) final.rows((await tx.query(final.text, final.params as unknown[])).rows);
+        return value;
+      });
     },
     async close() {
       await pglite.close();

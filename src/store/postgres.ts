@@ -35,6 +35,26 @@ function statementName(text: string): string {
 const FLUSH_WAL = `insert into wal_flush (pid, n) values (pg_backend_pid(), 1)
   on conflict (pid) do update set n = wal_flush.n + 1`;
 
+/** `$n` placeholders replaced by escaped literals, for statements sent in a multi-statement message. */
+function inline(client: pg.PoolClient, text: string, params: readonly unknown[]): string {
+  const literal = (value: unknown): string => {
+    if (value === null || value === undefined) return 'null';
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new Error(`cannot inline ${value}`);
+      return String(value);
+    }
+    if (typeof value === 'boolean') return value ? 'true' : 'false';
+    if (typeof value === 'string') return client.escapeLiteral(value);
+    if (value instanceof Date) return client.escapeLiteral(value.toISOString());
+    if (Array.isArray(value)) return `array[${value.map(literal).join(', ')}]`;
+    throw new Error(`cannot inline a ${typeof value} parameter`);
+  };
+  return text.replace(/\$(\d+)/g, (_, n: string) => {
+    if (Number(n) < 1 || Number(n) > params.length) throw new Error(`no parameter $${n}`);
+    return literal(params[Number(n) - 1]);
+  });
+}
+
 export interface PostgresOptions {
   connectionString: string;
   max?: number;
@@ -77,8 +97,15 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         if (locks.length > 0) begin.push(lockStatement(locks));
         await client.query(begin.join('; '));
         const value = await fn(run(client));
-        await client.query('commit');
-        if (opts?.groupCommit) await client.query(FLUSH_WAL);
+        const final = opts?.final?.();
+        // One message: the final statement, COMMIT (which releases the locks)
+        // and, with group commit, the flush — each statement in its own
+        // transaction after the COMMIT.
+        const script = [final ? inline(client, final.text, final.params) : undefined, 'commit', opts?.groupCommit ? FLUSH_WAL : undefined]
+          .filter((s): s is string => s !== undefined)
+          .join(';\n');
+        const results = (await client.query(script)) as unknown as pg.QueryResult | pg.QueryResult[];
+        if (final) final.rows((Array.isArray(results) ? results[0]! : results).rows);
         return value;
       } catch (error) {
         try {

@@ -43,6 +43,19 @@ describeEachStore('store', (store) => {
     assert.deepEqual(rows, []);
   });
 
+  it('commits a final statement with the transaction, its parameters intact however they are spelled', async () => {
+    const tricky = `O'Brien \\ "quoted" \\n ünïcødé 😀 $1 --`;
+    let rows: unknown[] = [];
+    await store().db.transaction(async () => 'done', {
+      final: () => ({
+        text: 'select $1::text as a, $2::text[] as b, $3::jsonb as c, $4::timestamptz as d, $5::int as e, $6::text as f',
+        params: [tricky, [tricky, null], JSON.stringify({ name: tricky }), new Date('2026-01-02T03:04:05.678Z'), 42, null],
+        rows: (r) => (rows = r),
+      }),
+    });
+    assert.deepEqual(rows, [{ a: tricky, b: [tricky, null], c: { name: tricky }, d: new Date('2026-01-02T03:04:05.678Z'), e: 42, f: null }]);
+  });
+
   it('returns bigint counts and ids as numbers on both stores', async () => {
     const [row] = await store().db.query<{ n: unknown }>('select count(*) as n from settings');
     assert.equal(typeof row!.n, 'number');
