@@ -97,14 +97,14 @@ export async function enqueue(tx: Queryable, rows: readonly NewOutbound[], now: 
  * waiting for its retry: either way this one waits). Each is leased until
  * `leaseUntil`.
  */
-export const CLAIM = /* sql */ `
+const claimWhere = (restriction: string, order: string) => /* sql */ `
   with due as (
     select o.id from outbound_requests o
-     where o.state = 'pending' and o.next_attempt_at <= $1
+     where ${restriction} and o.state = 'pending' and o.next_attempt_at <= $1
        and (o.ordering_key is null or not exists (
              select 1 from outbound_requests p
               where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id < o.id))
-     order by o.next_attempt_at, o.id
+     order by ${order}
      limit $2
      for update skip locked
   )
@@ -113,26 +113,14 @@ export const CLAIM = /* sql */ `
    where o.id = any(array(select id from due))
   returning o.*`;
 
+export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
+
 /**
  * The same claim restricted to rows just enqueued in this transaction: a
  * producer hands fresh work straight to its sender, saving the claim's round
  * trip on the way from event to request.
  */
-export const CLAIM_NEW = /* sql */ `
-  with due as (
-    select o.id from outbound_requests o
-     where o.id = any($4::bigint[]) and o.state = 'pending' and o.next_attempt_at <= $1
-       and (o.ordering_key is null or not exists (
-             select 1 from outbound_requests p
-              where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id < o.id))
-     order by o.id
-     limit $2
-     for update skip locked
-  )
-  update outbound_requests o
-     set next_attempt_at = $3
-   where o.id = any(array(select id from due))
-  returning o.*`;
+export const CLAIM_NEW = claimWhere('o.id = any($4::bigint[])', 'o.id');
 
 export async function claimNew(tx: Queryable, ids: readonly number[], now: Date, limit: number, leaseUntil: Date): Promise<OutboundRow[]> {
   if (limit <= 0 || ids.length === 0) return [];
