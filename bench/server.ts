@@ -2,13 +2,13 @@
 // server's own), on a store prepared by the bench: a temp PGlite directory or
 // a fresh database on a PostgreSQL server.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Db } from '../src/store/db.js';
+import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { migrate } from '../src/store/migrate.js';
 import { openPglite } from '../src/store/pglite.js';
 import { openPostgres } from '../src/store/postgres.js';
@@ -44,11 +44,7 @@ export async function prepareStore(kind: StoreKind, seed: Seed, adminUrl?: strin
     return { kind, env: { DATA_DIR: dir }, name: dir, dispose: () => rm(dir, { recursive: true, force: true }) };
   }
   if (!adminUrl) throw new Error('a PostgreSQL URL is needed');
-  const name = `sb_bench_${randomBytes(5).toString('hex')}`;
-  await adminQuery(adminUrl, `create database ${name}`);
-  const parsed = new URL(adminUrl);
-  parsed.pathname = `/${name}`;
-  const url = parsed.toString();
+  const { name, url, drop } = await createScratchDatabase(adminUrl, 'sb_bench');
   const db = openPostgres({ connectionString: url, max: 2 });
   try {
     await seedStore(db, seed);
@@ -60,9 +56,7 @@ export async function prepareStore(kind: StoreKind, seed: Seed, adminUrl?: strin
     env: { DATABASE_URL: url },
     url,
     name,
-    dispose: async () => {
-      await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
-    },
+    dispose: drop,
   };
 }
 

@@ -15,11 +15,9 @@
 //   options: --store=postgres|pglite  --endpoints=2  --conversations=200
 //            --drain=10000  --rate=500 --seconds=10  --concurrency=64
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { SYSTEM } from '../src/agents/model.js';
 import type { Ctx } from '../src/context.js';
 import { openConversation } from '../src/conversations/lifecycle.js';
@@ -33,6 +31,7 @@ import { migrate } from '../src/store/migrate.js';
 import { openPglite } from '../src/store/pglite.js';
 import { openPostgres } from '../src/store/postgres.js';
 import type { Config } from '../src/config.js';
+import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -92,22 +91,13 @@ async function openStore(): Promise<{ db: Db; drop(): Promise<void> }> {
     return { db, drop: () => db.close() };
   }
   if (!pgUrl) throw new Error('set BENCH_DATABASE_URL or TEST_DATABASE_URL for --store=postgres');
-  const name = `sb_bench_webhooks_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: pgUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(pgUrl);
-  url.pathname = `/${name}`;
-  const db = openPostgres({ connectionString: url.toString(), max: 20 });
+  const scratch = await createScratchDatabase(pgUrl, 'sb_bench_webhooks');
+  const db = openPostgres({ connectionString: scratch.url, max: 20 });
   return {
     db,
     async drop() {
       await db.close();
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
+      await scratch.drop();
     },
   };
 }

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { after, before, describe } from 'node:test';
-import pg from 'pg';
 import type { Config } from '../../src/config.js';
 import { defaultSettings, seedSettings } from '../../src/settings/settings.js';
 import type { Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { openPglite } from '../../src/store/pglite.js';
 import { openPostgres } from '../../src/store/postgres.js';
+import { createScratchDatabase } from './scratch-database.js';
 
 export type StoreKind = 'pglite' | 'postgres';
 
@@ -42,22 +41,10 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
   if (kind === 'pglite') {
     db = await openPglite();
   } else {
-    const adminUrl = process.env.TEST_DATABASE_URL!;
-    const name = `sb_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const parsed = new URL(adminUrl);
-    parsed.pathname = `/${name}`;
-    url = parsed.toString();
+    const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
+    url = scratch.url;
     db = openPostgres({ connectionString: url, max: options.poolSize ?? 10 });
-    drop = async () => {
-      const cleanup = new pg.Client({ connectionString: adminUrl });
-      await cleanup.connect();
-      await cleanup.query(`drop database if exists ${name} with (force)`);
-      await cleanup.end();
-    };
+    drop = scratch.drop;
   }
   await migrate(db);
   const store: TestStore = {
