@@ -32,7 +32,9 @@ export async function withEvents<T>(
 ): Promise<T> {
   const pending: NewEvent[] = [];
   let stored: StoredEvent[] = [];
-  const locks = options.routing ? [LOCKS.routing, LOCKS.events] : [LOCKS.events];
+  // The events lock is taken by the events insert itself, at the very end:
+  // held only for that insert and the COMMIT that travels with it.
+  const locks = options.routing ? [LOCKS.routing] : [];
   const value = await ctx.db.transaction(async (tx) => fn(tx, (event) => pending.push(event)), {
     locks,
     groupCommit: true,
@@ -45,9 +47,12 @@ export async function withEvents<T>(
 
 function appendEvents(events: readonly NewEvent[], at: Date): { text: string; params: unknown[] } {
   return {
-    text: `insert into events (type, conversation_id, agent_id, data, created_at)
+    // Ids are drawn only for joined rows, so after the lock is held; it is
+    // released by the COMMIT sent with this statement.
+    text: `with events_lock as (select pg_advisory_xact_lock(${LOCKS.events.toString()}))
+     insert into events (type, conversation_id, agent_id, data, created_at)
      select e.type, e.conversation_id, e.agent_id, e.data, $5
-       from unnest($1::text[], $2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as e(type, conversation_id, agent_id, data, n)
+       from events_lock, unnest($1::text[], $2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as e(type, conversation_id, agent_id, data, n)
       order by e.n
      returning id, type, conversation_id, agent_id, data, created_at`,
     params: [

@@ -49,7 +49,7 @@ export interface Db extends Queryable {
 export const LOCKS = {
   /** Serializes every change to who holds which conversation and every agent's load. */
   routing: 7_301_001n,
-  /** Held while a transaction appends events, so event ids become visible in commit order. */
+  /** Taken by the events insert and held to commit, so event ids become visible in commit order. */
   events: 7_301_002n,
   migrations: 7_301_003n,
 } as const;
