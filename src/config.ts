@@ -1,6 +1,14 @@
 // Environment → typed configuration. Every variable is validated up front so
 // a typo stops start-up with a message naming the variable, instead of
-// surfacing later as a strange routing decision.
+// surfacing later as a strange routing decision. Channels and the real-time
+// layer read their own variables, next to the code that uses them.
+
+import { loadQiscusConfig, type QiscusConfig } from './channels/qiscus/config.js';
+import { loadRapidProConfig, type RapidProConfig } from './channels/rapidpro/config.js';
+import { boolean, ConfigError, integer, oneOf, optional, type Env } from './env.js';
+import { loadRealtimeConfig, type RealtimeConfig } from './realtime/config.js';
+
+export { ConfigError };
 
 export type OfflinePolicy = 'requeue' | 'keep';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -27,54 +35,12 @@ export interface Config {
   webhookConcurrency: number;
   /** how often the delivery worker looks for due work without being woken, ms */
   webhookPollIntervalMs: number;
+  qiscus: QiscusConfig;
+  rapidpro: RapidProConfig;
+  realtime: RealtimeConfig;
 }
-
-export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw.trim())) {
-    throw new ConfigError(name, `must be a whole number between ${min} and ${max}, got ${JSON.stringify(raw)}`);
-  }
-  const value = Number(raw.trim());
-  if (value < min || value > max) {
-    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) {
-    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
-  }
-  return raw as T;
-}
-
-function boolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const text = raw.trim().toLowerCase();
-  if (['true', '1', 'yes'].includes(text)) return true;
-  if (['false', '0', 'no'].includes(text)) return false;
-  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
-}
-
-function optional(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  return raw === undefined || raw === '' ? undefined : raw;
-}
 
 export const MIN_PASSWORD_LENGTH = 8;
 export const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
@@ -110,5 +76,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT', 15_000, 100, 120_000),
     webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 4_096),
     webhookPollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL', 1_000, 50, 60_000),
+    qiscus: loadQiscusConfig(env),
+    rapidpro: loadRapidProConfig(env),
+    realtime: loadRealtimeConfig(env),
   };
 }

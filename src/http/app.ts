@@ -21,7 +21,7 @@ export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Fasti
 
 export interface AppDeps {
   ctx: Ctx;
-  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel'>;
+  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime'>;
   metrics: Metrics;
   /** a pino logger; none = silent */
   logger?: FastifyBaseLogger;

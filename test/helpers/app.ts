@@ -1,5 +1,6 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { AgentRow, Role } from '../../src/agents/model.js';
+import { loadConfig } from '../../src/config.js';
 import type { Ctx } from '../../src/context.js';
 import { buildApp, type App } from '../../src/http/app.js';
 import { createMetrics } from '../../src/stats/metrics.js';
@@ -16,11 +17,19 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function testApp(store: TestStore, options: { now?: () => Date; tokenTtlSeconds?: number } = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  now?: () => Date;
+  tokenTtlSeconds?: number;
+  /** environment variables the app's configuration is read from (channels' settings) */
+  env?: Record<string, string>;
+}
+
+export async function testApp(store: TestStore, options: TestAppOptions = {}): Promise<TestApp> {
   const now = options.now ?? (() => new Date());
   const metrics = createMetrics(store.db, now);
   const ctx: Ctx = { db: store.db, now, onCommitted: (events) => metrics.observe(events) };
-  const app = await buildApp({ ctx, config: { tokenTtlSeconds: options.tokenTtlSeconds ?? 3600, logLevel: 'silent' }, metrics });
+  const config = { ...loadConfig(options.env ?? {}), tokenTtlSeconds: options.tokenTtlSeconds ?? 3600, logLevel: 'silent' as const };
+  const app = await buildApp({ ctx, config, metrics });
   await app.ready();
   const call: TestApp['call'] = (method, url, opts = {}) =>
     app.inject({

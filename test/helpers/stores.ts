@@ -31,7 +31,14 @@ export const TEST_DEFAULTS = defaultSettings({
   offlinePolicy: 'requeue',
 } as Config);
 
-const TABLES = 'outbound_attempts, outbound_requests, webhook_endpoints, auth_tokens, messages, events, conversations, agents, settings, wal_flush';
+/** Every table but the migrations' record and the event consumers' cursors (rewound instead). */
+async function allTables(db: Db): Promise<string> {
+  const rows = await db.query<{ name: string }>(
+    `select quote_ident(tablename) as name from pg_tables
+      where schemaname = 'public' and tablename not in ('schema_migrations', 'outbox_cursors') order by tablename`,
+  );
+  return rows.map((r) => r.name).join(', ');
+}
 
 /** A fresh, migrated store: an in-memory PGlite, or a new database on the PostgreSQL server, dropped on close. */
 export async function openTestStore(kind: StoreKind, options: { poolSize?: number } = {}): Promise<TestStore> {
@@ -47,12 +54,13 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
     drop = scratch.drop;
   }
   await migrate(db);
+  const tables = await allTables(db);
   const store: TestStore = {
     kind,
     db,
     ...(url ? { url } : {}),
     async reset(settings = {}) {
-      await db.query(`truncate ${TABLES} restart identity cascade`);
+      await db.query(`truncate ${tables} restart identity cascade`);
       // event ids restart, so every consumer of the event log starts from the beginning again
       await db.query('update outbox_cursors set last_event_id = 0');
       await seedSettings(db, { ...TEST_DEFAULTS, ...settings }, new Date());

@@ -29,14 +29,17 @@ export interface SettledAttempt {
   record: AttemptRecord;
 }
 
+/**
+ * Moves new work into the outbox (the webhook fan-out, a channel's callbacks);
+ * returns how much it read, and the new rows it claimed (leased until
+ * `leaseUntil`, at most `limit`) for the worker to send at once.
+ */
+export type Feed = (ctx: Ctx, claim: { limit: number; leaseUntil: Date }) => Promise<{ read: number; claimed: OutboundRow[] }>;
+
 export interface WorkerOptions {
   producers: Record<string, Producer>;
-  /**
-   * Moves new work into the outbox (the webhook fan-out); returns how much it
-   * read, and the new rows it claimed (leased until `leaseUntil`, at most
-   * `limit`) for this worker to send at once.
-   */
-  feed?: (ctx: Ctx, claim: { limit: number; leaseUntil: Date }) => Promise<{ read: number; claimed: OutboundRow[] }>;
+  /** run one after another on the feed lane, each with the slots the previous left */
+  feeds?: readonly Feed[];
   /** requests in flight at once */
   concurrency: number;
   timeoutMs: number;
@@ -238,11 +241,14 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
 
   /** Moves new events into the outbox and sends what it claimed of them at once; returns how many events were read. */
   async function feed(): Promise<number> {
-    if (!options.feed) return 0;
-    const now = ctx.now();
-    const free = Math.max(0, options.concurrency - inflight.size);
-    const [{ read, claimed }, sign] = await Promise.all([options.feed(ctx, { limit: free, leaseUntil: lease(now) }), signers()]);
-    await sendClaimed(claimed, sign, now);
+    let read = 0;
+    for (const one of options.feeds ?? []) {
+      const now = ctx.now();
+      const free = Math.max(0, options.concurrency - inflight.size);
+      const [fed, sign] = await Promise.all([one(ctx, { limit: free, leaseUntil: lease(now) }), signers()]);
+      await sendClaimed(fed.claimed, sign, now);
+      read += fed.read;
+    }
     if (read > 0) {
       // a full page may have more behind it; rows not claimed here are the claimer's
       feeder.kick();

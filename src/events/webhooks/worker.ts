@@ -1,5 +1,5 @@
 import type { Ctx } from '../../context.js';
-import { createOutboundWorker, type OutboundWorker, type WorkerOptions } from '../outbound/worker.js';
+import { createOutboundWorker, type Feed, type OutboundWorker, type Producer, type WorkerOptions } from '../outbound/worker.js';
 import { fanOut, PRODUCER } from './fanout.js';
 import { webhookProducer } from './producer.js';
 
@@ -18,6 +18,8 @@ export interface WebhookWorkerOptions {
    * Default 0 (always look).
    */
   idleRecheckMs?: number;
+  /** other outbound work sharing the worker (channel callbacks): one mechanism serves all outbound calls */
+  extra?: { producers?: Record<string, Producer>; feeds?: readonly Feed[] };
   /** test seams */
   random?: WorkerOptions['random'];
   wallClock?: WorkerOptions['wallClock'];
@@ -28,13 +30,19 @@ export interface WebhookWorkerOptions {
 export function createWebhookWorker(ctx: Ctx, options: WebhookWorkerOptions): OutboundWorker {
   let idleUntil = 0;
   return createOutboundWorker(ctx, {
-    producers: { [PRODUCER]: webhookProducer({ disableAfterFailingMs: options.disableAfterFailingMs, onDisabled: options.onDisabled }) },
-    async feed(c, claim) {
-      if (Date.now() < idleUntil) return { read: 0, claimed: [] };
-      const { events, claimed, noEndpoints } = await fanOut(c, { claim });
-      idleUntil = noEndpoints ? Date.now() + (options.idleRecheckMs ?? 0) : 0;
-      return { read: events, claimed };
+    producers: {
+      ...options.extra?.producers,
+      [PRODUCER]: webhookProducer({ disableAfterFailingMs: options.disableAfterFailingMs, onDisabled: options.onDisabled }),
     },
+    feeds: [
+      async (c, claim) => {
+        if (Date.now() < idleUntil) return { read: 0, claimed: [] };
+        const { events, claimed, noEndpoints } = await fanOut(c, { claim });
+        idleUntil = noEndpoints ? Date.now() + (options.idleRecheckMs ?? 0) : 0;
+        return { read: events, claimed };
+      },
+      ...(options.extra?.feeds ?? []),
+    ],
     concurrency: options.concurrency,
     timeoutMs: options.timeoutMs,
     pollMs: options.pollMs,
