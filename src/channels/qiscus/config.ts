@@ -1,9 +1,72 @@
-import type { Env } from '../../env.js';
+import { ConfigError, integer, optional, type Env } from '../../env.js';
 
-// The Qiscus variables. Filled in by the Qiscus work; empty until then.
+// The Qiscus variables. The channel is inert (no poll, no calls, its
+// webhooks answer 503) until QISCUS_BASE_URL and QISCUS_APP_ID are set.
 
-export interface QiscusConfig {}
+export type QiscusAuth =
+  | { mode: 'secret'; secret: string }
+  | { mode: 'login'; email: string; password: string };
 
-export function loadQiscusConfig(_env: Env): QiscusConfig {
-  return {};
+export interface QiscusConfig {
+  /** null when the channel is not configured */
+  api: { baseUrl: string; appId: string; auth: QiscusAuth; agentId: string | undefined } | null;
+  /** the webhooks (and, instead of an admin token, the settings calls) must carry it */
+  webhookSecret: string | undefined;
+  /** how often the queue head is retried while rooms wait, ms */
+  pollIntervalMs: number;
+  /** deadline of every call to Qiscus, ms */
+  timeoutMs: number;
+  /** log destinations besides stdout */
+  logStack: readonly ('single' | 'slack')[];
+  slackWebhookUrl: string | undefined;
+}
+
+const LOG_STACKS = ['single', 'slack'] as const;
+
+function httpUrl(env: Env, name: string): string | undefined {
+  const raw = optional(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  return raw.replace(/\/+$/, '');
+}
+
+function auth(env: Env): QiscusAuth {
+  const secret = optional(env, 'QISCUS_SECRET');
+  if (secret !== undefined) return { mode: 'secret', secret };
+  const email = optional(env, 'QISCUS_EMAIL');
+  const password = optional(env, 'QISCUS_PASSWORD');
+  if (email !== undefined && password !== undefined) return { mode: 'login', email, password };
+  throw new ConfigError(
+    'QISCUS_SECRET',
+    'is required when QISCUS_BASE_URL is set (or set both QISCUS_EMAIL and QISCUS_PASSWORD to authenticate with an admin login)',
+  );
+}
+
+export function loadQiscusConfig(env: Env): QiscusConfig {
+  const baseUrl = httpUrl(env, 'QISCUS_BASE_URL');
+  const appId = optional(env, 'QISCUS_APP_ID');
+  if (baseUrl !== undefined && appId === undefined) throw new ConfigError('QISCUS_APP_ID', 'is required when QISCUS_BASE_URL is set');
+  if (appId !== undefined && baseUrl === undefined) throw new ConfigError('QISCUS_BASE_URL', 'is required when QISCUS_APP_ID is set (e.g. https://multichannel.qiscus.com)');
+  const stack = (optional(env, 'LOG_STACK') ?? 'single').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of stack) {
+    if (!(LOG_STACKS as readonly string[]).includes(item)) {
+      throw new ConfigError('LOG_STACK', `must be a comma-separated list of ${LOG_STACKS.join(', ')}, got ${JSON.stringify(item)}`);
+    }
+  }
+  const slackWebhookUrl = httpUrl(env, 'LOG_SLACK_WEBHOOK_URL');
+  if (stack.includes('slack') && slackWebhookUrl === undefined) throw new ConfigError('LOG_SLACK_WEBHOOK_URL', 'is required when LOG_STACK includes slack');
+  return {
+    api: baseUrl !== undefined && appId !== undefined ? { baseUrl, appId, auth: auth(env), agentId: optional(env, 'QISCUS_AGENT_ID') } : null,
+    webhookSecret: optional(env, 'QISCUS_WEBHOOK_SECRET'),
+    pollIntervalMs: integer(env, 'QISCUS_POLL_INTERVAL', 30_000, 100, 3_600_000),
+    timeoutMs: integer(env, 'QISCUS_TIMEOUT', 10_000, 100, 120_000),
+    logStack: stack as ('single' | 'slack')[],
+    slackWebhookUrl,
+  };
 }

@@ -22,6 +22,16 @@ export interface Producer {
   prepare(ctx: Ctx): Promise<(rows: readonly OutboundRow[], attemptAt: Date) => { headers: Map<number, Record<string, string>>; cancelled?: string }>;
   /** After a batch is recorded: endpoint health, disabling on 410. Failures here are logged, never retried. */
   settle?(ctx: Ctx, results: readonly SettledAttempt[]): Promise<void>;
+  /**
+   * Classifies an answer when the default (2xx delivered, 410 final, the
+   * rest retried on the webhook schedule) does not fit this receiver; return
+   * undefined to keep the default.
+   */
+  decide?(row: OutboundRow, outcome: SendOutcome, startedAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> | undefined;
+  /** Its targets are configured by the operator (not by API users), so the SSRF guard does not apply. */
+  trustedTargets?: boolean;
+  /** A shorter deadline for its attempts; never longer than the worker's, which the lease is computed from. */
+  timeoutMs?: number;
 }
 
 export interface SettledAttempt {
@@ -119,6 +129,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   const active = () => started;
 
   function decide(row: OutboundRow, outcome: SendOutcome, startedAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> {
+    const own = options.producers[row.producer]?.decide?.(row, outcome, startedAt);
+    if (own) return own;
     if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) return { outcome: 'delivered', nextAttemptAt: null };
     // 410 Gone: the receiver says it will never want these again.
     if (outcome.status === 410) return { outcome: 'failed', nextAttemptAt: null };
@@ -140,8 +152,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       headers: requestHeaders,
       body: row.body,
       verifyTls: row.verify_tls,
-      timeoutMs: options.timeoutMs,
-      allowPrivate: options.allowPrivate,
+      timeoutMs: Math.min(options.timeoutMs, options.producers[row.producer]?.timeoutMs ?? options.timeoutMs),
+      allowPrivate: options.allowPrivate || options.producers[row.producer]?.trustedTargets === true,
     })
       .catch((error: unknown): SendOutcome => ({ status: null, excerpt: null, error: String(error), retryAfterMs: null, durationMs: 0 }))
       .then((outcome) =>

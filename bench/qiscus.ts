@@ -1,0 +1,182 @@
+// `npx tsx bench/qiscus.ts` (also run by `npm run bench`) — Qiscus allocation
+// end to end: allocation webhooks over HTTP into a real Switchboard server
+// (in this process), against a fake Qiscus in a child process that answers
+// at once and notes when each assign_agent call arrives. Two phases:
+//   1. paced: webhooks at a steady --rate for --seconds (open loop) — latency
+//      from sending the webhook to Qiscus receiving assign_agent (p50/p99)
+//   2. flat out: --count webhooks at --concurrency (closed loop) — webhooks/s
+//      until the last assign_agent arrived
+// Agents never fill up (max_customers 10,000): this measures the pipeline.
+//
+//   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../src/config.js';
+import { startServer } from '../src/server.js';
+import { openPglite } from '../src/store/pglite.js';
+import { openPostgres } from '../src/store/postgres.js';
+import type { Db } from '../src/store/db.js';
+import { createScratchDatabase } from '../test/helpers/scratch-database.js';
+import { HttpClient } from './http.js';
+import { describeMachine } from './machine.js';
+import { summarize } from './stats.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const num = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
+const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+const storeKind = args.get('store') ?? (pgUrl ? 'postgres' : 'pglite');
+const RATE = num('rate', 500);
+const SECONDS = num('seconds', 10);
+const COUNT = num('count', 5_000);
+const CONCURRENCY = num('concurrency', 32);
+const AGENTS = 10;
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
+const FAKE_QISCUS = `
+const http = require('node:http');
+let arrivals = [];
+const agents = Array.from({ length: ${AGENTS} }, (_, i) => ({ id: i + 1, name: 'Agent ' + (i + 1), email: 'a' + (i + 1) + '@x', current_customer_count: 0,
+  force_offline: false, is_available: true, type: 2, type_as_string: 'agent', user_channels: [], user_roles: [] }));
+const list = JSON.stringify({ data: { agents }, meta: { after: null, before: null, per_page: ${AGENTS}, total_count: null }, status: 200 });
+const server = http.createServer((req, res) => {
+  const at = performance.timeOrigin + performance.now();
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    if (req.url === '/stats') {
+      const out = JSON.stringify(arrivals);
+      arrivals = [];
+      return res.writeHead(200, { 'content-type': 'application/json' }).end(out);
+    }
+    if (req.url.startsWith('/api/v2/admin/service/available_agents')) return res.writeHead(200, { 'content-type': 'application/json' }).end(list);
+    if (req.url === '/api/v1/admin/service/assign_agent') {
+      const room = new URLSearchParams(body).get('room_id');
+      arrivals.push([room, at]);
+      return res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"added_agent":{"id":1},"service":{"room_id":"' + room + '"}}}');
+    }
+    res.writeHead(404).end();
+  });
+});
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+`;
+
+async function startFake(): Promise<{ url: string; child: ChildProcess; take(): Promise<[string, number][]> }> {
+  const child = spawn(process.execPath, ['-e', FAKE_QISCUS], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  const url = `http://127.0.0.1:${port}`;
+  return { url, child, take: async () => (await (await fetch(`${url}/stats`)).json()) as [string, number][] };
+}
+
+async function openStore(): Promise<{ db: Db; url?: string; drop(): Promise<void> }> {
+  if (storeKind === 'pglite') {
+    const db = await openPglite();
+    return { db, drop: async () => {} };
+  }
+  if (!pgUrl) throw new Error('set BENCH_DATABASE_URL or TEST_DATABASE_URL for --store=postgres');
+  const scratch = await createScratchDatabase(pgUrl, 'sb_bench_qiscus');
+  return { db: openPostgres({ connectionString: scratch.url, max: 20 }), url: scratch.url, drop: scratch.drop };
+}
+
+async function collect(fake: { take(): Promise<[string, number][]> }, expected: number, into: Map<string, number>, timeoutMs: number): Promise<void> {
+  const start = performance.now();
+  while (into.size < expected) {
+    for (const [room, at] of await fake.take()) if (!into.has(room)) into.set(room, at);
+    if (performance.now() - start > timeoutMs) throw new Error(`only ${into.size} of ${expected} assign_agent calls arrived`);
+    if (into.size < expected) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function main() {
+  const fake = await startFake();
+  const store = await openStore();
+  const server = await startServer(
+    loadConfig({
+      PORT: '0',
+      MAX_CUSTOMERS: '10000',
+      LOG_LEVEL: 'warn',
+      QISCUS_BASE_URL: fake.url,
+      QISCUS_APP_ID: 'bench-app',
+      QISCUS_SECRET: 'bench-secret',
+    }),
+    { db: store.db },
+  );
+  const client = new HttpClient(server.url, 64);
+  const webhook = (room: string) =>
+    client.request('POST', '/api/v1/webhook/agent_allocation', { app_id: 'bench-app', source: 'qiscus', room_id: room, name: room, email: `${room}@example.test`, extras: '{"notes":null}', is_new_session: true });
+  try {
+    // warm-up: connections, JIT, the agents mirrored
+    for (let i = 0; i < 100; i++) await webhook(`warm-${i}`);
+    await collect(fake, 100, new Map(), 30_000);
+
+    // 1. paced
+    const sentAt = new Map<string, number>();
+    const answers: number[] = [];
+    const total = RATE * SECONDS;
+    const t0 = performance.now();
+    const inflight: Promise<unknown>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = t0 + (i * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const room = `paced-${i}`;
+      sentAt.set(room, epochNow());
+      inflight.push(webhook(room).then((r) => answers.push(r.ms)));
+    }
+    await Promise.all(inflight);
+    const arrived = new Map<string, number>();
+    await collect(fake, total, arrived, 60_000);
+    const paced = summarize([...arrived].map(([room, at]) => at - sentAt.get(room)!));
+    const pacedAnswer = summarize(answers);
+    const pacedSeconds = (performance.now() - t0) / 1000;
+
+    // 2. flat out
+    const flatSent = new Map<string, number>();
+    const flatStart = epochNow();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < COUNT) {
+          const room = `flat-${next++}`;
+          flatSent.set(room, epochNow());
+          await webhook(room);
+        }
+      }),
+    );
+    const flatArrived = new Map<string, number>();
+    await collect(fake, COUNT, flatArrived, 120_000);
+    const last = Math.max(...flatArrived.values());
+    const flat = summarize([...flatArrived].map(([room, at]) => at - flatSent.get(room)!));
+    const rate = COUNT / ((last - flatStart) / 1000);
+
+    const machine = await describeMachine(pgUrl);
+    const result = {
+      store: storeKind,
+      machine,
+      paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer },
+      flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat },
+    };
+    const out = join('bench', 'out');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, `qiscus-${storeKind}.json`), JSON.stringify(result, null, 2));
+    const f = (l: { p50: number; p99: number }) => `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms`;
+    process.stdout.write(
+      `Qiscus allocation [${storeKind}]\n` +
+        `  paced ${RATE}/s for ${SECONDS} s: webhook → assign_agent ${f(paced)}; webhook answered ${f(pacedAnswer)}\n` +
+        `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}\n`,
+    );
+  } finally {
+    client.close();
+    await server.close();
+    await store.drop();
+    fake.child.kill();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,210 @@
+import type { Ctx } from '../../context.js';
+import { toConversation, type ConversationRow } from '../../conversations/model.js';
+import { withEvents } from '../../events/outbox.js';
+import { enqueue } from '../../events/outbound/outbox.js';
+import type { Queryable } from '../../store/db.js';
+import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
+import { assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE } from './constants.js';
+import { saysRoomResolved } from './error-body.js';
+import { pickAgent, type MirrorLoad } from './pick.js';
+import { closeRoom, failRoom } from './rooms.js';
+
+// One allocation pass: the oldest waiting rooms, each room's available agents
+// fetched from Qiscus (outside any transaction: the routing lock is never held
+// over a network call), then every decision in one routing transaction, in
+// queue order, with the assign_agent calls enqueued in that same transaction.
+
+/** assign_agent attempts before a room is given up (see producer.ts for the schedule) */
+export const ASSIGN_MAX_ATTEMPTS = 6;
+/** a room whose agent list Qiscus refuses (4xx) this many times in a row is failed */
+const FETCH_REFUSALS_BEFORE_FAILING = 3;
+
+export interface PassOptions {
+  batch: number;
+  /** QISCUS_AGENT_ID: the account the allocator acts as, never given rooms */
+  excludedAgent?: string;
+  /** the longest a room waits between two failed fetches, ms */
+  maxBackoffMs: number;
+}
+
+export interface PassResult {
+  /** rooms whose agent list was read */
+  tried: number;
+  assigned: number;
+  /** rooms closed or failed during the pass (their slots, if any, are free) */
+  closed: number;
+  /** a full batch was read: more rooms may wait behind it */
+  full: boolean;
+}
+
+interface Waiting {
+  id: string;
+  room_id: string;
+  fetch_failures: number | null;
+}
+
+export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions): Promise<PassResult> {
+  const waiting = await ctx.db.query<Waiting>(
+    `select c.id, c.external_ref as room_id, q.fetch_failures
+       from conversations c left join qiscus_rooms q on q.conversation_id = c.id
+      where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
+        and (q.retry_at is null or q.retry_at <= $1)
+      order by c.priority desc, c.seq
+      limit $2`,
+    [ctx.now(), options.batch, QISCUS_DEPARTMENT],
+  );
+  const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch };
+  if (waiting.length === 0) return result;
+
+  const fetched = await Promise.all(
+    waiting.map((room) =>
+      client.availableAgents(room.room_id).then(
+        (agents) => ({ room, agents, error: null }),
+        (error: unknown) => ({ room, agents: null, error }),
+      ),
+    ),
+  );
+  const offered = new Map<string, AvailableAgent[]>();
+  for (const { room, agents, error } of fetched) {
+    if (agents) offered.set(room.id, agents);
+    else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
+  }
+  result.tried = offered.size;
+  if (offered.size === 0) return result;
+  result.assigned = await decide(ctx, client, offered, options.excludedAgent);
+  return result;
+}
+
+/** Backs the room off; true when it was closed (resolved in Qiscus, or refused too often). */
+async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: PassOptions): Promise<boolean> {
+  if (!(error instanceof QiscusError)) throw error;
+  if (saysRoomResolved(error.message)) return closeRoom(ctx, room.id, { state: 'resolved', reason: 'qiscus_resolved', note: null });
+  const failures = (room.fetch_failures ?? 0) + 1;
+  if (!error.transient && failures >= FETCH_REFUSALS_BEFORE_FAILING) {
+    return failRoom(ctx, room.id, room.room_id, `Qiscus refused to list the room's agents ${failures} times: ${error.message}`);
+  }
+  // Transient trouble (Qiscus down, a timeout) never fails a room: it waits, backing off up to the poll interval.
+  const delay = Math.min(1_000 * 2 ** (failures - 1), options.maxBackoffMs);
+  await ctx.db.query(
+    `insert into qiscus_rooms (conversation_id, room_id, reason, fetch_failures, retry_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6)
+     on conflict (conversation_id) do update
+       set reason = excluded.reason, fetch_failures = excluded.fetch_failures, retry_at = excluded.retry_at, updated_at = excluded.updated_at`,
+    [room.id, room.room_id, error.message, failures, new Date(ctx.now().getTime() + delay), ctx.now()],
+  );
+  return false;
+}
+
+const MIRRORS = /* sql */ `
+  with offered as (
+    select * from unnest($1::text[], $2::text[]) as o(ref, name)
+  ), ins as (
+    insert into agents (name, email, password_hash, role, status, departments, source, external_ref, created_at, updated_at)
+    select o.name, 'qiscus-' || md5(o.ref) || '@agents.qiscus.invalid', '!', 'agent', 'offline', array[$4::text], $5, o.ref, $3, $3
+      from offered o
+    on conflict (source, external_ref) where source is not null and deleted_at is null do nothing
+    returning id, external_ref, load, capacity, last_assigned_at
+  ), mirrors as (
+    select id, external_ref, load, capacity, last_assigned_at from ins
+    union all
+    select id, external_ref, load, capacity, last_assigned_at from agents
+     where source = $5 and external_ref = any ($1::text[]) and deleted_at is null
+  )
+  select m.*, coalesce(m.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers')) as capacity_now
+    from mirrors m`;
+
+/** Mirrors the offered Qiscus agents as engine agents (new ones are created) and reads their loads. */
+async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], now: Date): Promise<Map<string, MirrorLoad>> {
+  const rows = await tx.query<{ id: string; external_ref: string; load: number; capacity_now: number; last_assigned_at: Date | null }>(MIRRORS, [
+    agents.map((a) => a.id),
+    agents.map((a) => a.name),
+    now,
+    QISCUS_DEPARTMENT,
+    QISCUS_SOURCE,
+  ]);
+  return new Map(
+    rows.map((r) => [
+      r.external_ref,
+      { id: r.id, qiscusId: r.external_ref, load: r.load, capacity: r.capacity_now, lastAssignedAt: r.last_assigned_at ? new Date(r.last_assigned_at).getTime() : null },
+    ]),
+  );
+}
+
+const ASSIGN_ROOMS = /* sql */ `
+  with p as (
+    select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[])
+           as p(conversation_id, agent_id, room_id, qiscus_agent_id, outbound_id)
+  ), took as (
+    update agents a set load = a.load + n.n, last_assigned_at = $1, updated_at = $1
+      from (select agent_id, count(*)::int as n from p group by agent_id) n
+     where a.id = n.agent_id
+  ), noted as (
+    insert into qiscus_rooms (conversation_id, room_id, qiscus_agent_id, outbound_id, reason, fetch_failures, retry_at, updated_at)
+    select conversation_id, room_id, qiscus_agent_id, outbound_id, null, 0, null, $1 from p
+    on conflict (conversation_id) do update
+      set qiscus_agent_id = excluded.qiscus_agent_id, outbound_id = excluded.outbound_id, confirmed_at = null,
+          reason = null, fetch_failures = 0, retry_at = null, updated_at = excluded.updated_at
+  )
+  update conversations c
+     set state = 'assigned', agent_id = p.agent_id, assigned_at = $1, updated_at = $1
+    from p
+   where c.id = p.conversation_id
+  returning c.*`;
+
+/**
+ * Decides every fetched room in queue order under the routing lock: a room
+ * nobody can take keeps waiting, and since every agent it was offered is
+ * full, the rooms behind it that are assigned take no slot it could use.
+ */
+async function decide(ctx: Ctx, client: QiscusClient, offered: ReadonlyMap<string, readonly AvailableAgent[]>, excluded: string | undefined): Promise<number> {
+  const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      const still = await tx.query<ConversationRow>(
+        `select * from conversations where id = any ($1::uuid[]) and state = 'queued' order by priority desc, seq`,
+        [[...offered.keys()]],
+      );
+      const unique = new Map<string, AvailableAgent>();
+      for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
+      if (unique.size === 0) return 0;
+      const mirrors = await mirrorsOf(tx, [...unique.values()], now);
+      const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
+      for (const row of still) {
+        const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded);
+        if (!mirror) continue;
+        mirror.load += 1;
+        mirror.lastAssignedAt = now.getTime();
+        picks.push({ row, mirror });
+      }
+      if (picks.length === 0) return 0;
+      const outboundIds = await enqueue(
+        tx,
+        picks.map(({ row, mirror }) => ({
+          producer: PRODUCER,
+          messageId: assignMessageId(row.id),
+          name: 'assign_agent',
+          url: assignUrl,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body: Buffer.from(new URLSearchParams({ room_id: row.external_ref!, agent_id: mirror.qiscusId, max_agent: '1', replace_latest_agent: 'false' }).toString()),
+          maxAttempts: ASSIGN_MAX_ATTEMPTS,
+        })),
+        now,
+      );
+      const assigned = await tx.query<ConversationRow>(ASSIGN_ROOMS, [
+        now,
+        picks.map((p) => p.row.id),
+        picks.map((p) => p.mirror.id),
+        picks.map((p) => p.row.external_ref),
+        picks.map((p) => p.mirror.qiscusId),
+        outboundIds,
+      ]);
+      for (const row of assigned) {
+        emit({ type: 'conversation.assigned', conversationId: row.id, agentId: row.agent_id, data: { conversation: toConversation(row) } });
+      }
+      return assigned.length;
+    },
+    { routing: true },
+  );
+}

@@ -1,0 +1,61 @@
+import type { Ctx } from '../../context.js';
+import type { Feed, Producer } from '../../events/outbound/worker.js';
+import { createAllocator, type Allocator } from './allocator.js';
+import { createQiscusClient, type QiscusClient } from './client.js';
+import type { QiscusConfig } from './config.js';
+import { PRODUCER } from './constants.js';
+import { qiscusProducer } from './producer.js';
+
+// The Qiscus channel of one running Switchboard: its client, allocator and
+// outbox producer. The HTTP routes and the server both need it; it is made
+// once per context so they share one allocator.
+
+export interface QiscusChannel {
+  client: QiscusClient;
+  allocator: Allocator;
+  producer: Producer;
+  /** what the outbound worker needs to carry assign_agent calls */
+  extra: { producers: Record<string, Producer>; feeds: readonly Feed[] };
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface ChannelLog {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Rooms read per allocation pass: their agent lists are fetched in parallel. */
+const BATCH = 128;
+
+const channels = new WeakMap<Ctx, QiscusChannel>();
+
+/** The channel for this context, or null when Qiscus is not configured (the channel is then inert). */
+export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, seams: { fetchFn?: typeof fetch; random?: () => number } = {}): QiscusChannel | null {
+  if (!config.api) return null;
+  const existing = channels.get(ctx);
+  if (existing) return existing;
+  const client = createQiscusClient(config.api, { timeoutMs: config.timeoutMs, fetchFn: seams.fetchFn });
+  const allocator = createAllocator(ctx, client, {
+    batch: BATCH,
+    excludedAgent: config.api.agentId,
+    maxBackoffMs: config.pollIntervalMs,
+    pollMs: config.pollIntervalMs,
+    onError: (err) => log.error({ err }, 'Qiscus allocation pass failed; retrying at the next webhook or poll'),
+  });
+  const producer = qiscusProducer(client, config.timeoutMs, {
+    onFreed: () => allocator.kick('freed'),
+    onFailed: (roomId, reason) => log.error({ roomId, reason }, 'Qiscus room could not be assigned; marked failed'),
+    random: seams.random,
+  });
+  const channel: QiscusChannel = {
+    client,
+    allocator,
+    producer,
+    extra: { producers: { [PRODUCER]: producer }, feeds: [] },
+    start: () => allocator.start(),
+    stop: () => allocator.stop(),
+  };
+  channels.set(ctx, channel);
+  return channel;
+}

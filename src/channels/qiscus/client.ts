@@ -1,0 +1,174 @@
+import type { QiscusConfig } from './config.js';
+import { qiscusErrorMessage } from './error-body.js';
+
+// The calls Switchboard makes to Qiscus directly (the assign_agent call goes
+// through the durable outbox instead: see producer.ts). Every call has a
+// deadline; form-encoded bodies, as most clients send; the admin login token
+// is cached and renewed once when Qiscus answers 401.
+
+export type QiscusApi = NonNullable<QiscusConfig['api']>;
+
+export class QiscusError extends Error {
+  constructor(
+    /** null: no answer (timeout, refused) */
+    readonly status: number | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'QiscusError';
+  }
+  /** worth trying again later: no answer, 5xx, 429 */
+  get transient(): boolean {
+    return this.status === null || this.status === 429 || this.status >= 500;
+  }
+}
+
+export interface AvailableAgent {
+  id: string;
+  name: string;
+  email: string | null;
+  current_customer_count: number;
+  is_available: boolean;
+  force_offline: boolean;
+}
+
+export interface WebhookSettings {
+  mark_as_resolved_webhook_url: string | null;
+  is_mark_as_resolved_webhook_enabled: boolean | null;
+  allocate_agent_webhook_url: string | null;
+  is_allocate_agent_webhook_enabled: boolean | null;
+}
+
+const PAGE_SIZE = 50;
+/** a runaway cursor (a service bug) must not page forever */
+const MAX_PAGES = 100;
+
+export interface QiscusClient {
+  readonly api: QiscusApi;
+  /** Every eligible agent Qiscus offers for the room, all pages. */
+  availableAgents(roomId: string): Promise<AvailableAgent[]>;
+  setWebhook(kind: 'mark_as_resolved' | 'agent_allocation', url: string, enabled: boolean): Promise<WebhookSettings>;
+  /** Headers that authenticate a call now (logs in first in login mode when no token is cached). */
+  authHeaders(): Promise<Record<string, string>>;
+  /** The cached login token was refused: the next call logs in again. */
+  forgetToken(): void;
+}
+
+export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number; fetchFn?: typeof fetch }): QiscusClient {
+  const fetchFn = options.fetchFn ?? fetch;
+  let token: Promise<string> | undefined;
+
+  async function call(method: 'GET' | 'POST', path: string, params: Record<string, string>, headers: Record<string, string>): Promise<{ status: number; json: unknown; text: string }> {
+    const query = method === 'GET' ? `?${new URLSearchParams(params).toString()}` : '';
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetchFn(`${api.baseUrl}${path}${query}`, {
+        method,
+        headers: { accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...headers },
+        ...(method === 'POST' ? { body: new URLSearchParams(params).toString() } : {}),
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+      text = await res.text();
+    } catch (error) {
+      const name = (error as Error).name;
+      const why = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+      throw new QiscusError(null, `Qiscus ${method} ${path}: ${why}`);
+    }
+    let json: unknown = null;
+    try {
+      json = text === '' ? null : JSON.parse(text);
+    } catch {
+      json = null;
+    }
+    return { status: res.status, json, text };
+  }
+
+  async function login(): Promise<string> {
+    if (api.auth.mode !== 'login') throw new Error('login mode only');
+    const res = await call('POST', '/api/v1/auth', { email: api.auth.email, password: api.auth.password }, { 'qiscus-app-id': api.appId });
+    const tokenValue = (res.json as { data?: { user?: { authentication_token?: unknown } } } | null)?.data?.user?.authentication_token;
+    if (res.status !== 200 || typeof tokenValue !== 'string') {
+      throw new QiscusError(res.status, `Qiscus login as ${api.auth.email} failed: HTTP ${res.status} ${qiscusErrorMessage(res.text) ?? ''}`.trim());
+    }
+    return tokenValue;
+  }
+
+  async function authHeaders(): Promise<Record<string, string>> {
+    if (api.auth.mode === 'secret') return { 'qiscus-app-id': api.appId, 'qiscus-secret-key': api.auth.secret };
+    token ??= login();
+    const current = token;
+    try {
+      return { 'qiscus-app-id': api.appId, authorization: await current };
+    } catch (error) {
+      // a failed login is not cached: the next call tries again
+      if (token === current) token = undefined;
+      throw error;
+    }
+  }
+
+  /** One call, logging in again once if a cached token was refused. */
+  async function authed(method: 'GET' | 'POST', path: string, params: Record<string, string>) {
+    let res = await call(method, path, params, await authHeaders());
+    if (res.status === 401 && api.auth.mode === 'login') {
+      token = undefined;
+      res = await call(method, path, params, await authHeaders());
+    }
+    if (res.status < 200 || res.status >= 300) {
+      throw new QiscusError(res.status, `Qiscus ${method} ${path}: HTTP ${res.status}${qiscusErrorMessage(res.text) ? ` ${qiscusErrorMessage(res.text)}` : ''}`);
+    }
+    return res.json;
+  }
+
+  return {
+    api,
+    authHeaders,
+    forgetToken() {
+      token = undefined;
+    },
+
+    async availableAgents(roomId) {
+      const agents: AvailableAgent[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < MAX_PAGES; page += 1) {
+        const params: Record<string, string> = { room_id: roomId, limit: String(PAGE_SIZE), is_available_in_room: 'true' };
+        if (cursor !== null) params.cursor_after = cursor;
+        const json = (await authed('GET', '/api/v2/admin/service/available_agents', params)) as {
+          data?: { agents?: unknown[] };
+          meta?: { after?: unknown };
+        } | null;
+        const list = json?.data?.agents;
+        if (!Array.isArray(list)) throw new QiscusError(200, 'Qiscus available_agents answered without data.agents');
+        for (const raw of list) {
+          const a = raw as Record<string, unknown>;
+          if (a.id === undefined || a.id === null) continue;
+          agents.push({
+            id: String(a.id),
+            name: typeof a.name === 'string' ? a.name : String(a.id),
+            email: typeof a.email === 'string' ? a.email : null,
+            current_customer_count: Number.isFinite(Number(a.current_customer_count)) ? Number(a.current_customer_count) : 0,
+            is_available: a.is_available === true,
+            force_offline: a.force_offline === true,
+          });
+        }
+        const after = json?.meta?.after;
+        if (after === null || after === undefined || after === '' || list.length === 0) return agents;
+        cursor = String(after);
+      }
+      return agents;
+    },
+
+    async setWebhook(kind, url, enabled) {
+      const json = (await authed('POST', `/api/v1/app/webhook/${kind}`, { webhook_url: url, is_webhook_enabled: String(enabled) })) as { data?: Record<string, unknown> } | null;
+      const data = json?.data ?? {};
+      const str = (v: unknown) => (typeof v === 'string' ? v : null);
+      const bool = (v: unknown) => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : null);
+      return {
+        mark_as_resolved_webhook_url: str(data.mark_as_resolved_webhook_url),
+        is_mark_as_resolved_webhook_enabled: bool(data.is_mark_as_resolved_webhook_enabled),
+        allocate_agent_webhook_url: str(data.allocate_agent_webhook_url),
+        is_allocate_agent_webhook_enabled: bool(data.is_allocate_agent_webhook_enabled),
+      };
+    },
+  };
+}

@@ -1,0 +1,30 @@
+// Qiscus error bodies carry `errors` either as a string or as an object with
+// `message` (sometimes a top-level `message`); every caller reads them here.
+
+export function qiscusErrorMessage(body: string | null | undefined): string | null {
+  if (!body) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    const text = body.trim();
+    return text === '' ? null : text.slice(0, 300);
+  }
+  if (typeof parsed !== 'object' || parsed === null) return String(parsed);
+  const { errors, message, error } = parsed as { errors?: unknown; message?: unknown; error?: unknown };
+  for (const candidate of [errors, error, message]) {
+    if (typeof candidate === 'string' && candidate !== '') return candidate;
+    if (typeof candidate === 'object' && candidate !== null) {
+      const inner = (candidate as { message?: unknown }).message;
+      if (typeof inner === 'string' && inner !== '') return inner;
+      if (Array.isArray(candidate) && candidate.length > 0) return candidate.map(String).join('; ');
+    }
+  }
+  return null;
+}
+
+/** 400 "Cant join room, exceed max agents": the room already has its agent (often ours, from an attempt whose answer was lost). */
+export const saysRoomHasAgent = (message: string | null) => message !== null && /exceed max agent/i.test(message);
+
+/** The room was resolved meanwhile: nothing left to allocate. */
+export const saysRoomResolved = (message: string | null) => message !== null && /resolved/i.test(message);

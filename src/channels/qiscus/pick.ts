@@ -1,0 +1,39 @@
+import type { AvailableAgent } from './client.js';
+
+/** A Qiscus agent as the allocator sees it inside the routing transaction. */
+export interface MirrorLoad {
+  /** engine agent id */
+  id: string;
+  qiscusId: string;
+  /** open conversations Switchboard assigned to them (the engine's load counter) */
+  load: number;
+  capacity: number;
+  lastAssignedAt: number | null;
+}
+
+/**
+ * The policy's choice for one room: least effective load, ties to the one
+ * idle longest, then by id. Effective load is the larger of what Qiscus
+ * reports (it lags behind assignments just made) and what Switchboard holds
+ * open for them (it misses rooms given by hand in Qiscus).
+ */
+export function pickAgent(offered: readonly AvailableAgent[], mirrors: ReadonlyMap<string, MirrorLoad>, excluded: string | undefined): MirrorLoad | undefined {
+  let best: { mirror: MirrorLoad; effective: number } | undefined;
+  for (const agent of offered) {
+    if (!agent.is_available || agent.force_offline || agent.id === excluded) continue;
+    const mirror = mirrors.get(agent.id);
+    if (!mirror) continue;
+    const effective = Math.max(agent.current_customer_count, mirror.load);
+    if (effective >= mirror.capacity) continue;
+    if (!best || better({ mirror, effective }, best)) best = { mirror, effective };
+  }
+  return best?.mirror;
+}
+
+function better(a: { mirror: MirrorLoad; effective: number }, b: { mirror: MirrorLoad; effective: number }): boolean {
+  if (a.effective !== b.effective) return a.effective < b.effective;
+  const at = a.mirror.lastAssignedAt ?? -Infinity;
+  const bt = b.mirror.lastAssignedAt ?? -Infinity;
+  if (at !== bt) return at < bt;
+  return a.mirror.id < b.mirror.id;
+}

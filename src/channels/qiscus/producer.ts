@@ -1,0 +1,105 @@
+import type { Ctx } from '../../context.js';
+import type { OutboundRow } from '../../events/outbound/outbox.js';
+import type { Producer, SettledAttempt } from '../../events/outbound/worker.js';
+import type { QiscusClient } from './client.js';
+import { conversationOfMessage } from './constants.js';
+import { qiscusErrorMessage, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
+import { closeRoom, failRoom, noteRoom } from './rooms.js';
+
+// What assign_agent calls add to the generic outbox: Qiscus authentication at
+// each attempt (secrets and login tokens never sit in the outbox), a retry
+// schedule measured in seconds — a customer is waiting, not a server — and
+// what each final answer means for the room.
+
+export const USER_AGENT = 'Switchboard-Qiscus/0.1';
+/** delay after the 1st, 2nd, … failed attempt; with 6 attempts a room is given up after about a minute */
+export const ASSIGN_RETRY_MS: readonly number[] = [1_000, 3_000, 10_000, 20_000, 30_000];
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+/** a refused login is not retried at every claim */
+const LOGIN_COOLDOWN_MS = 5_000;
+
+export interface ProducerHooks {
+  /** a slot was freed (a room failed or was found resolved): the queue may move */
+  onFreed(): void;
+  /** a room was given up */
+  onFailed?(roomId: string, reason: string): void;
+  random?: () => number;
+}
+
+const roomOf = (row: OutboundRow) => new URLSearchParams(row.body.toString('utf8')).get('room_id') ?? '';
+
+export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: ProducerHooks): Producer {
+  const random = hooks.random ?? Math.random;
+  let loginRetryAt = 0;
+  return {
+    trustedTargets: true,
+    timeoutMs,
+
+    async prepare() {
+      let auth: Record<string, string> = { 'qiscus-app-id': client.api.appId };
+      if (Date.now() >= loginRetryAt) {
+        try {
+          auth = await client.authHeaders();
+        } catch {
+          // Sent without a token, the attempt gets a 401 and is retried: bounded like any other failure.
+          loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
+        }
+      }
+      return (rows) => ({ headers: new Map(rows.map((row) => [row.id, { 'user-agent': USER_AGENT, ...auth }])) });
+    },
+
+    decide(row, outcome, startedAt) {
+      const status = outcome.status;
+      if (status !== null && status >= 200 && status < 300) return { outcome: 'delivered', nextAttemptAt: null };
+      const transient = status === null || status === 401 || status === 408 || status === 429 || status >= 500;
+      if (!transient || row.attempts + 1 >= row.max_attempts) return { outcome: 'failed', nextAttemptAt: null };
+      // 401: the login token expired; the next attempt logs in again, at once.
+      const base = status === 401 ? 0 : ASSIGN_RETRY_MS[Math.min(row.attempts, ASSIGN_RETRY_MS.length - 1)]!;
+      const jittered = Math.round(base * (0.9 + 0.2 * random()));
+      const delay = outcome.retryAfterMs === null ? jittered : Math.max(jittered, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS));
+      return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + delay) };
+    },
+
+    async settle(ctx, results) {
+      const confirmed = results.filter((r) => r.record.outcome === 'delivered');
+      if (confirmed.length > 0) {
+        await ctx.db.query(
+          `update qiscus_rooms set confirmed_at = $3, reason = null, updated_at = $3
+            where conversation_id = any ($1::uuid[]) and outbound_id = any ($2::bigint[])`,
+          [confirmed.map((r) => conversationOfMessage(r.row.message_id)), confirmed.map((r) => r.row.id), ctx.now()],
+        );
+      }
+      for (const result of results) {
+        if (result.record.outcome === 'retry' || result.record.outcome === 'failed') await settleProblem(ctx, client, hooks, result);
+      }
+    },
+  };
+}
+
+async function settleProblem(ctx: Ctx, client: QiscusClient, hooks: ProducerHooks, { row, record }: SettledAttempt): Promise<void> {
+  const conversationId = conversationOfMessage(row.message_id);
+  const roomId = roomOf(row);
+  const message = qiscusErrorMessage(record.excerpt);
+  const what = record.status === null ? (record.error ?? 'no answer') : `HTTP ${record.status}${message ? ` ${message}` : ''}`;
+  if (record.status === 401) client.forgetToken();
+  const [open] = await ctx.db.query<{ id: string }>(`select id from conversations where id = $1 and state = 'assigned'`, [conversationId]);
+  if (!open) return; // resolved meanwhile: whatever Qiscus says no longer matters
+  if (record.outcome === 'retry') {
+    await noteRoom(ctx, conversationId, roomId, `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`);
+    return;
+  }
+  if (saysRoomHasAgent(message)) {
+    // Usually our own earlier attempt, whose answer was lost: the room is served, the slot stays taken until it resolves.
+    await noteRoom(ctx, conversationId, roomId, `Qiscus says the room already has an agent (${what})`, { confirmed: true });
+    return;
+  }
+  if (saysRoomResolved(message)) {
+    if (await closeRoom(ctx, conversationId, { state: 'resolved', reason: 'qiscus_resolved', note: null })) hooks.onFreed();
+    return;
+  }
+  const reason = `assign_agent failed after ${record.attemptsBefore + 1} attempt(s): ${what}`;
+  if (await failRoom(ctx, conversationId, roomId, reason)) {
+    hooks.onFailed?.(roomId, reason);
+    hooks.onFreed();
+  }
+}

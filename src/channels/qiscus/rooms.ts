@@ -1,0 +1,133 @@
+import { SYSTEM } from '../../agents/model.js';
+import type { Ctx } from '../../context.js';
+import { closeConversation, type Opened } from '../../conversations/lifecycle.js';
+import { toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
+import { withEvents } from '../../events/outbox.js';
+import { AppError } from '../../errors.js';
+import { assignMessageId, QISCUS_DEPARTMENT } from './constants.js';
+
+// A Qiscus room's life in the engine: recorded as a conversation when the
+// allocation webhook arrives, closed when Qiscus says it is resolved or when
+// allocating it has failed for good.
+
+export interface AllocationRequest {
+  room_id: string;
+  app_id?: string;
+  source?: string;
+  name?: string | null;
+  email?: string | null;
+  avatar_url?: string | null;
+  extras?: unknown;
+  channel?: { id?: unknown; name?: unknown; source?: unknown } | null;
+}
+
+/** `extras` arrives as a JSON string; its top-level entries become customer fields (nested values as JSON). */
+function extrasFields(extras: unknown): Record<string, string> {
+  let value = extras;
+  if (typeof extras === 'string') {
+    try {
+      value = JSON.parse(extras);
+    } catch {
+      return extras === '' ? {} : { extras };
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+  const fields: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (v === null || v === undefined) continue;
+    fields[key] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return fields;
+}
+
+export function customerOf(request: AllocationRequest): Customer {
+  const fields: Record<string, string> = { ...extrasFields(request.extras), qiscus_room_id: request.room_id };
+  if (request.source) fields.qiscus_source = request.source;
+  if (request.avatar_url) fields.avatar_url = request.avatar_url;
+  if (request.channel && request.channel.name !== undefined && request.channel.name !== null) fields.qiscus_channel = String(request.channel.name);
+  return {
+    // Qiscus identifies a customer by email (their user_id); a room without one stands for its customer
+    id: request.email || `qiscus-room:${request.room_id}`,
+    name: request.name ?? null,
+    email: request.email ?? null,
+    fields,
+  };
+}
+
+/**
+ * Idempotent by room: a second webhook for a room that is waiting or assigned
+ * changes nothing (the open-reference unique index decides, so concurrent
+ * duplicates cannot both insert). Unlike openConversation this takes no
+ * routing lock: the room only joins the '@qiscus' queue, which no engine
+ * agent serves, so no load or assignment changes — and webhooks commit side
+ * by side, sharing their log flushes, instead of one at a time.
+ */
+export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<Opened> {
+  return withEvents(ctx, async (tx, emit) => {
+    const now = ctx.now();
+    const customer = customerOf(request);
+    const [row] = await tx.query<ConversationRow>(
+      `insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at)
+       values ('qiscus', $1, $2, $3, $4, 'queued', $5, $5, $5)
+       on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'assigned') do nothing
+       returning *`,
+      [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now],
+    );
+    if (!row) {
+      const [existing] = await tx.query<ConversationRow>(
+        `select * from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'assigned')`,
+        [request.room_id],
+      );
+      return { conversation: existing!, created: false };
+    }
+    emit({ type: 'conversation.created', conversationId: row.id, data: { conversation: toConversation(row) } });
+    emit({ type: 'conversation.queued', conversationId: row.id, data: { conversation: toConversation(row), reason: 'new' } });
+    return { conversation: row, created: true };
+  });
+}
+
+export async function openConversationOfRoom(ctx: Ctx, roomId: string): Promise<string | undefined> {
+  const [row] = await ctx.db.query<{ id: string }>(
+    `select id from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'assigned')`,
+    [roomId],
+  );
+  return row?.id;
+}
+
+/**
+ * Closes the room's conversation, freeing its agent's slot. False when it was
+ * not open (unknown room, resolved twice, resolved meanwhile).
+ */
+export async function closeRoom(ctx: Ctx, conversationId: string, input: { state: 'resolved' | 'abandoned'; reason: string; note?: string | null }): Promise<boolean> {
+  try {
+    await closeConversation(ctx, conversationId, input, SYSTEM);
+  } catch (error) {
+    if (error instanceof AppError && (error.code === 'SB_CONVERSATION_CLOSED' || error.code === 'SB_NOT_FOUND')) return false;
+    throw error;
+  }
+  // An assignment Qiscus has not confirmed yet has nothing left to do.
+  await ctx.db.query(
+    `update outbound_requests set state = 'cancelled', last_error = 'the room was closed before Qiscus confirmed the assignment'
+      where producer = 'qiscus' and message_id = $1 and state = 'pending'`,
+    [assignMessageId(conversationId)],
+  );
+  return true;
+}
+
+/** Records why a room is stuck or failed, for the admin listing. */
+export async function noteRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: { confirmed?: boolean } = {}): Promise<void> {
+  const now = ctx.now();
+  await ctx.db.query(
+    `insert into qiscus_rooms (conversation_id, room_id, reason, confirmed_at, updated_at)
+     values ($1, $2, $3, case when $4 then $5::timestamptz end, $5)
+     on conflict (conversation_id) do update
+       set reason = excluded.reason, confirmed_at = coalesce(excluded.confirmed_at, qiscus_rooms.confirmed_at), updated_at = excluded.updated_at`,
+    [conversationId, roomId, reason, extra.confirmed === true, now],
+  );
+}
+
+/** Gives up on a room: it leaves the queue (or frees its slot) as abandoned, with the reason kept. */
+export async function failRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string): Promise<boolean> {
+  await noteRoom(ctx, conversationId, roomId, reason);
+  return closeRoom(ctx, conversationId, { state: 'abandoned', reason: 'qiscus_failed', note: reason });
+}

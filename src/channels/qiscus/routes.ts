@@ -1,0 +1,176 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { App, AppDeps } from '../../http/app.js';
+import { requireAgent } from '../../http/auth.js';
+import { changeSettings } from '../../http/routes/settings.js';
+import { AppError } from '../../errors.js';
+import { readSettings } from '../../settings/settings.js';
+import { qiscusChannel, type QiscusChannel } from './channel.js';
+import { QiscusError } from './client.js';
+import { listRooms, type RoomStatus } from './list-rooms.js';
+import { closeRoom, openConversationOfRoom, recordRoom, type AllocationRequest } from './rooms.js';
+import { AllocationBody, MaxCustomersBody, ResolveBody, RoomsQuery, SetMarkAsResolvedBody } from './schemas.js';
+
+// The endpoints Qiscus (and the seeds' admins) call, at the seeds' paths,
+// answering in the seeds' envelope {status, message, data} — errors too.
+
+const envelope = (reply: FastifyReply, status: number, message: string, data: unknown = null) => reply.status(status).send({ status, message, data });
+
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+function describeIssue(issue: AjvIssue): string {
+  const path = issue.instancePath.split('/').filter(Boolean);
+  if (issue.keyword === 'required') path.push(String(issue.params.missingProperty));
+  if (issue.keyword === 'additionalProperties') path.push(String(issue.params.additionalProperty));
+  const field = path.length > 0 ? path.join('.') : 'body';
+  switch (issue.keyword) {
+    case 'required':
+      return `${field} is required`;
+    case 'additionalProperties':
+      return `${field} is not a known field`;
+    case 'type':
+      return `${field} must be of type ${String(issue.params.type)}`;
+    case 'anyOf':
+      return `${field} has the wrong type`;
+    default:
+      return `${field} ${issue.message ?? 'is invalid'}`;
+  }
+}
+
+function envelopeErrors(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof AppError) {
+    void envelope(reply, error.status, error.message);
+    return;
+  }
+  const validation = (error as FastifyError).validation as AjvIssue[] | undefined;
+  if (validation && validation.length > 0) {
+    // anyOf reports each branch first; the anyOf issue itself names the field plainly
+    const issue = validation.find((i) => i.keyword === 'anyOf') ?? validation[0]!;
+    void envelope(reply, 400, describeIssue(issue));
+    return;
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    void envelope(reply, status, error.message);
+    return;
+  }
+  request.log.error({ err: error }, 'unhandled error in a Qiscus endpoint');
+  void envelope(reply, 500, 'Internal error; the server log has the details.');
+}
+
+function secretMatches(request: FastifyRequest, secret: string): boolean {
+  const given = (request.headers['x-webhook-secret'] as string | undefined) ?? (request.query as { secret?: unknown } | undefined)?.secret;
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const roomIdOf = (value: string | number) => String(value).trim();
+
+export function qiscusRoutes(app: App, deps: AppDeps): void {
+  const { ctx } = deps;
+  const config = deps.config.qiscus;
+  const channel: QiscusChannel | null = qiscusChannel(ctx, config, app.log);
+  const tags = ['qiscus'];
+  const admin = requireAgent(ctx, ['admin']);
+
+  app.get(
+    '/api/v1/qiscus/rooms',
+    { schema: { tags, summary: 'Qiscus rooms waiting, being assigned, assigned and failed, with reasons (admin)', querystring: RoomsQuery }, onRequest: admin },
+    async (request) => {
+      const query = request.query as { status?: RoomStatus; limit?: number };
+      return { rooms: await listRooms(ctx.db, { status: query.status, limit: query.limit ?? 100 }) };
+    },
+  );
+
+  void app.register(async (scope) => {
+    scope.setErrorHandler(envelopeErrors);
+    // Laravel-style clients post forms; Qiscus itself posts JSON.
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+
+    const webhookSecret = async (request: FastifyRequest) => {
+      if (config.webhookSecret !== undefined && !secretMatches(request, config.webhookSecret)) {
+        throw new AppError('SB_UNAUTHORIZED', 'Invalid webhook secret: send it as ?secret= or in the X-Webhook-Secret header.', 401);
+      }
+    };
+    const adminOrSecret = async (request: FastifyRequest, reply: FastifyReply) => {
+      if (config.webhookSecret !== undefined && secretMatches(request, config.webhookSecret)) return;
+      await admin.call(scope, request, reply);
+    };
+    const configured = (): QiscusChannel => {
+      if (!channel) throw new AppError('SB_QISCUS_NOT_CONFIGURED', 'The Qiscus channel is not configured: set QISCUS_BASE_URL, QISCUS_APP_ID and QISCUS_SECRET.', 503);
+      return channel;
+    };
+
+    const allocation = async (request: FastifyRequest, reply: FastifyReply) => {
+      const live = configured();
+      const body = request.body as AllocationRequest & { room_id: string | number };
+      const api = live.client.api;
+      if (body.app_id !== undefined && body.app_id !== api.appId) {
+        return envelope(reply, 400, `app_id ${JSON.stringify(body.app_id)} is not this allocator's app (QISCUS_APP_ID)`);
+      }
+      const roomId = roomIdOf(body.room_id);
+      const { created } = await recordRoom(ctx, { ...body, room_id: roomId });
+      // Committed before the answer; allocation goes on after it.
+      if (created) live.allocator.kick('new');
+      return envelope(reply, 200, 'Successfully received.');
+    };
+    const resolved = async (request: FastifyRequest, reply: FastifyReply) => {
+      const live = configured();
+      const { service } = request.body as { service: { room_id: string | number; notes?: string | null } };
+      const conversationId = await openConversationOfRoom(ctx, roomIdOf(service.room_id));
+      if (conversationId && (await closeRoom(ctx, conversationId, { state: 'resolved', reason: 'agent', note: service.notes ?? null }))) {
+        live.allocator.kick('freed');
+      }
+      return envelope(reply, 200, 'Room marked as resolved.');
+    };
+
+    for (const path of ['/api/v1/webhook/agent_allocation', '/api/v1/new_request']) {
+      scope.post(path, { schema: { tags, summary: 'Qiscus custom agent allocation webhook', body: AllocationBody }, onRequest: webhookSecret }, allocation);
+    }
+    for (const path of ['/api/v1/webhook/mark_as_resolved', '/api/v1/close_request']) {
+      scope.post(path, { schema: { tags, summary: 'Qiscus mark-as-resolved webhook', body: ResolveBody }, onRequest: webhookSecret }, resolved);
+    }
+
+    scope.get('/api/v1/settings/max_customers', { schema: { tags, summary: 'Rooms per agent at once (admin token or webhook secret)' }, onRequest: adminOrSecret }, async (_request, reply) =>
+      envelope(reply, 200, 'Success', { max_customers: (await readSettings(ctx.db)).max_customers }),
+    );
+    scope.post(
+      '/api/v1/settings/max_customers',
+      { schema: { tags, summary: 'Change rooms per agent; persisted (admin token or webhook secret)', body: MaxCustomersBody }, onRequest: adminOrSecret },
+      async (request, reply) => {
+        const raw = (request.body as { max_customers: unknown }).max_customers;
+        const value = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 10_000) {
+          return envelope(reply, 400, `max_customers must be a positive integer (1 to 10000), got ${JSON.stringify(raw) ?? 'nothing'}`);
+        }
+        const settings = await changeSettings(ctx, { max_customers: value }, request.actor?.id ?? null);
+        channel?.allocator.kick('freed');
+        return envelope(reply, 200, 'Successfully updated', { max_customers: settings.max_customers });
+      },
+    );
+    scope.post(
+      '/api/v1/settings/set_mark_as_resolved',
+      { schema: { tags, summary: "Set Qiscus' mark-as-resolved webhook (admin token or webhook secret)", body: SetMarkAsResolvedBody }, onRequest: adminOrSecret },
+      async (request, reply) => {
+        const live = configured();
+        const { endpoint, enable } = request.body as { endpoint: string; enable: boolean };
+        try {
+          const data = await live.client.setWebhook('mark_as_resolved', endpoint, enable);
+          return envelope(reply, 200, 'Successfully updated', data);
+        } catch (error) {
+          if (!(error instanceof QiscusError)) throw error;
+          return envelope(reply, 502, `Qiscus did not accept the change: ${error.message}`);
+        }
+      },
+    );
+  });
+}

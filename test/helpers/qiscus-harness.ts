@@ -1,0 +1,62 @@
+import { qiscusChannel, type QiscusChannel } from '../../src/channels/qiscus/channel.js';
+import { loadConfig } from '../../src/config.js';
+import type { OutboundWorker } from '../../src/events/outbound/worker.js';
+import { createWebhookWorker } from '../../src/events/webhooks/worker.js';
+import { testApp, type TestApp } from './app.js';
+import { fakeClock } from './clock.js';
+import { qiscusEnv, type FakeQiscus } from './fake-qiscus.js';
+import type { TestStore } from './stores.js';
+
+export const silentLog = { error() {}, warn() {} };
+
+export interface QiscusHarness {
+  t: TestApp;
+  channel: QiscusChannel;
+  worker: OutboundWorker;
+  clock: ReturnType<typeof fakeClock>;
+  /** one allocation pass, then the outbox until nothing is due */
+  settle(): Promise<void>;
+  webhook(roomId: string | number, extra?: Record<string, unknown>): ReturnType<TestApp['call']>;
+  resolve(roomId: string | number): ReturnType<TestApp['call']>;
+  /** engine load and open assignments of each mirrored agent, by Qiscus id */
+  loads(): Promise<Map<string, { load: number; open: number }>>;
+  close(): Promise<void>;
+}
+
+export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: { login?: boolean; env?: Record<string, string> } = {}): Promise<QiscusHarness> {
+  const clock = fakeClock(Date.now());
+  const env = qiscusEnv(fake, { login: options.login, extra: options.env });
+  const t = await testApp(store, { now: clock.now, env });
+  const channel = qiscusChannel(t.ctx, loadConfig(env).qiscus, silentLog, { random: () => 0.5 })!;
+  const worker = createWebhookWorker(t.ctx, { allowPrivate: false, concurrency: 64, timeoutMs: 5_000, pollMs: 60_000, random: () => 0.5, extra: channel.extra });
+  return {
+    t,
+    channel,
+    worker,
+    clock,
+    async settle() {
+      await channel.allocator.pass();
+      await worker.tick();
+    },
+    webhook: (roomId, extra = {}) =>
+      t.call('POST', '/api/v1/webhook/agent_allocation', {
+        body: { app_id: fake.appId, source: 'qiscus', room_id: String(roomId), name: `cust ${roomId}`, email: `c${roomId}@example.test`, extras: '{"additional_extras":{"timezone_offset":7},"notes":null}', is_new_session: true, is_resolved: false, latest_service: null, candidate_agent: null, ...extra },
+      }),
+    resolve: (roomId) =>
+      t.call('POST', '/api/v1/webhook/mark_as_resolved', {
+        body: { customer: { name: 'c', user_id: 'c@example.test' }, resolved_by: { id: 1, name: 'A', type: 'agent' }, service: { room_id: String(roomId), notes: 'done', is_resolved: true } },
+      }),
+    async loads() {
+      const rows = await t.ctx.db.query<{ external_ref: string; load: number; open: number }>(
+        `select a.external_ref, a.load, (select count(*)::int from conversations c where c.agent_id = a.id and c.state = 'assigned') as open
+           from agents a where a.source = 'qiscus'`,
+      );
+      return new Map(rows.map((r) => [r.external_ref, { load: r.load, open: r.open }]));
+    },
+    async close() {
+      await channel.stop();
+      await worker.stop();
+      await t.close();
+    },
+  };
+}

@@ -1,0 +1,246 @@
+// Qiscus custom agent allocation end to end against a fake Qiscus: webhooks
+// in, rooms recorded, agents picked inside the routing transaction, and
+// assign_agent carried by the durable outbox through the failures the real
+// service produces. Retries are driven by a fake clock and worker.tick().
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
+import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+describeEachStore('Qiscus allocation', (store) => {
+  let fake: FakeQiscus;
+  let h: QiscusHarness;
+
+  beforeEach(async () => {
+    await store().reset();
+    fake = await startFakeQiscus();
+  });
+  afterEach(async () => {
+    await h?.close();
+    await fake.close();
+  });
+
+  const assignCalls = () => fake.requests.filter((r) => r.path === '/api/v1/admin/service/assign_agent');
+  const rooms = async (status?: string) => {
+    const admin = await h.t.user('admin');
+    const res = await h.t.call('GET', `/api/v1/qiscus/rooms${status ? `?status=${status}` : ''}`, { token: admin.token });
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json().rooms as { room_id: string; status: string; reason: string | null; qiscus_agent_id: string | null; position: number | null }[];
+  };
+
+  it('answers the webhook at once, then assigns the least-loaded agent with max_agent=1, form-encoded, app secret auth', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [a1, a2, a3] = fake.addAgents(3);
+    a1!.reported = 1;
+    a3!.reported = 1;
+    const res = await h.webhook('273683234');
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { status: 200, message: 'Successfully received.', data: null });
+    assert.deepEqual((await rooms()).map((r) => [r.room_id, r.status, r.position]), [['273683234', 'waiting', 1]]);
+    assert.equal(assignCalls().length, 0, 'nothing is called before the answer');
+
+    await h.settle();
+    const [call] = assignCalls();
+    assert.equal(call!.headers['content-type'], 'application/x-www-form-urlencoded');
+    assert.equal(call!.headers['qiscus-secret-key'], fake.secret);
+    assert.equal(call!.headers['qiscus-app-id'], fake.appId);
+    assert.deepEqual(Object.fromEntries(call!.form), { room_id: '273683234', agent_id: String(a2!.id), max_agent: '1', replace_latest_agent: 'false' });
+    const [room] = await rooms();
+    assert.equal(room!.status, 'assigned');
+    assert.equal(room!.qiscus_agent_id, String(a2!.id));
+    const [conversation] = await store().db.query<{ customer: { name: string; email: string; fields: Record<string, string> }; department: string }>(
+      `select customer, department from conversations where external_ref = '273683234'`,
+    );
+    assert.equal(conversation!.customer.email, 'c273683234@example.test');
+    assert.equal(conversation!.customer.fields.additional_extras, '{"timezone_offset":7}');
+    assert.equal(conversation!.department, '@qiscus');
+  });
+
+  it('reads every page of available agents and skips unavailable and force-offline ones', async () => {
+    h = await qiscusHarness(store(), fake);
+    const agents = fake.addAgents(10, { reported: 1 });
+    agents[1]!.is_available = false;
+    agents[1]!.reported = 0;
+    agents[4]!.force_offline = true;
+    agents[4]!.reported = 0;
+    agents[9]!.reported = 0; // on the 4th page of 3
+    await h.webhook('r1');
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.agent_id), [agents[9]!.id]);
+    const pages = fake.requests.filter((r) => r.path === '/api/v2/admin/service/available_agents').map((r) => r.query.get('cursor_after'));
+    assert.deepEqual(pages, [null, '3', '6', '9']);
+  });
+
+  it('counts its own open assignments when Qiscus lags: 3 agents x 2 take 6 rooms, the 7th waits', async () => {
+    h = await qiscusHarness(store(), fake);
+    fake.addAgents(3); // reported stays 0 throughout: Qiscus has not caught up
+    for (let i = 1; i <= 7; i += 1) await h.webhook(`room-${i}`);
+    await h.settle();
+    await h.settle();
+    assert.equal(fake.assigned.length, 6);
+    const perAgent = new Map<number, number>();
+    for (const a of fake.assigned) perAgent.set(a.agent_id, (perAgent.get(a.agent_id) ?? 0) + 1);
+    assert.deepEqual([...perAgent.values()], [2, 2, 2]);
+    assert.deepEqual((await rooms('waiting')).map((r) => r.room_id), ['room-7']);
+    for (const { load, open } of (await h.loads()).values()) assert.deepEqual([load, open], [2, 2]);
+  });
+
+  it('never assigns a room twice when its webhook is delivered twice, at once or a moment later', async () => {
+    h = await qiscusHarness(store(), fake);
+    fake.addAgents(2);
+    const answers = await Promise.all([h.webhook('dup'), h.webhook('dup'), h.webhook('dup')]);
+    assert.deepEqual(answers.map((r) => r.statusCode), [200, 200, 200]);
+    await Promise.all([h.channel.allocator.pass(), h.channel.allocator.pass()]);
+    await h.worker.tick();
+    assert.equal((await h.webhook('dup')).statusCode, 200);
+    await h.settle();
+    assert.equal(assignCalls().length, 1);
+    const [{ n }] = (await store().db.query<{ n: number }>(`select count(*)::int as n from conversations where external_ref = 'dup'`)) as [{ n: number }];
+    assert.equal(n, 1);
+  });
+
+  it('drains the queue on a resolve webhook, oldest room first, and ignores resolves of unknown or closed rooms', async () => {
+    h = await qiscusHarness(store(), fake, { env: {} });
+    const [agent] = fake.addAgents(1);
+    for (const room of ['q1', 'q2', 'q3']) await h.webhook(room);
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['q1']);
+    const res = await h.resolve('q1');
+    assert.deepEqual(res.json(), { status: 200, message: 'Room marked as resolved.', data: null });
+    fake.resolved.add('q1');
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['q1', 'q2']);
+    assert.equal(fake.assigned[1]!.agent_id, agent!.id);
+    for (const room of ['q1', 'nobody-knows']) {
+      const again = await h.resolve(room);
+      assert.equal(again.statusCode, 200);
+    }
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['q1', 'q2']);
+    assert.deepEqual((await rooms()).map((r) => [r.room_id, r.status]), [['q2', 'assigned'], ['q3', 'waiting']]);
+  });
+
+  it('picks up an agent who comes online in Qiscus at the next poll of the queue head', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '100' } });
+    const [agent] = fake.addAgents(1, { is_available: false });
+    await h.webhook('wait-1');
+    h.worker.start();
+    h.channel.start();
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(fake.assigned.length, 0);
+    agent!.is_available = true;
+    const deadline = Date.now() + 3_000;
+    while (fake.assigned.length === 0 && Date.now() < deadline) {
+      h.worker.wake(); // the server wakes it at every commit; this test app does not
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['wait-1']);
+  });
+
+  it('retries 5xx, 429 and timeouts with backoff, then succeeds', async () => {
+    h = await qiscusHarness(store(), fake);
+    fake.addAgents(1);
+    fake.inject('/api/v1/admin/service/assign_agent', { status: 503 }, { status: 429, headers: { 'retry-after': '2' } }, 'hang');
+    await h.webhook('flaky');
+    await h.settle();
+    assert.equal(fake.assigned.length, 0);
+    assert.match((await rooms())[0]!.reason ?? '', /attempt 1 of 6 failed \(HTTP 503/);
+    for (let i = 0; i < 4 && fake.assigned.length === 0; i += 1) {
+      h.clock.advance(30_000);
+      await h.worker.tick();
+    }
+    assert.equal(assignCalls().length, 4);
+    assert.equal(fake.assigned.length, 1);
+    const [room] = await rooms();
+    assert.deepEqual([room!.status, room!.reason], ['assigned', null]);
+  });
+
+  it('isolates a room that keeps failing: marked failed with the reason, its slot freed, the rooms behind it served', async () => {
+    h = await qiscusHarness(store(), fake);
+    fake.addAgents(1);
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
+    const bad = { status: 500, body: { errors: { message: 'internal trouble' } } };
+    fake.inject('/api/v1/admin/service/assign_agent', bad, bad, bad, bad, bad, bad);
+    await h.webhook('doomed');
+    await h.webhook('next');
+    await h.settle();
+    for (let i = 0; i < 8; i += 1) {
+      h.clock.advance(60_000);
+      await h.worker.tick();
+    }
+    const [doomed] = await rooms('failed');
+    assert.equal(doomed!.room_id, 'doomed');
+    assert.match(doomed!.reason ?? '', /assign_agent failed after 6 attempt\(s\): HTTP 500 internal trouble/);
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['next']);
+    for (const { load, open } of (await h.loads()).values()) assert.deepEqual([load, open], [1, 1]);
+  });
+
+  it('drops a room Qiscus reports resolved, and keeps a room Qiscus says already has an agent', async () => {
+    h = await qiscusHarness(store(), fake);
+    fake.addAgents(2);
+    await h.webhook('gone');
+    await h.webhook('taken');
+    fake.rooms.set('taken', [99]);
+    fake.resolved.add('gone');
+    // the agent list is still served for 'gone' once: Qiscus resolves it between the two calls
+    fake.inject('/api/v2/admin/service/available_agents');
+    await h.channel.allocator.pass();
+    await h.worker.tick();
+    const listed = await rooms();
+    assert.deepEqual(listed.map((r) => r.room_id), ['taken']);
+    assert.match(listed[0]!.reason ?? '', /already has an agent.*Cant join room, exceed max agents/);
+    assert.equal(listed[0]!.status, 'assigned');
+    const [gone] = await store().db.query<{ state: string; resolve_reason: string }>(`select state, resolve_reason from conversations where external_ref = 'gone'`);
+    assert.equal(gone!.state, 'resolved');
+    const loads = [...(await h.loads()).values()];
+    assert.equal(loads.reduce((s, l) => s + l.load, 0), 1);
+    for (const { load, open } of loads) assert.equal(load, open);
+  });
+
+  it('logs in (auth mode B), caches the token, and logs in again once when Qiscus answers 401', async () => {
+    h = await qiscusHarness(store(), fake, { login: true });
+    fake.addAgents(2);
+    await h.webhook('b1');
+    await h.settle();
+    assert.equal(fake.requests.filter((r) => r.path === '/api/v1/auth').length, 1);
+    fake.expireTokens();
+    await h.webhook('b2');
+    await h.settle();
+    assert.equal(fake.requests.filter((r) => r.path === '/api/v1/auth').length, 2);
+    // a token that expires between the agent list and assign_agent: the job retries with a fresh login
+    await h.webhook('b3');
+    await h.channel.allocator.pass();
+    fake.expireTokens();
+    await h.worker.tick();
+    h.clock.advance(1_000);
+    await h.worker.tick();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['b1', 'b2', 'b3']);
+    const assign = assignCalls().at(-1)!;
+    assert.match(String(assign.headers.authorization), /^tok-\d+$/);
+    assert.equal(assign.headers['qiscus-secret-key'], undefined);
+  });
+
+  it('never exceeds capacity with 50 concurrent webhooks for 10 agents x 2 slots and passes racing', async () => {
+    h = await qiscusHarness(store(), fake);
+    fake.addAgents(10);
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.webhook(`c${i}`)));
+    assert.ok(answers.every((r) => r.statusCode === 200));
+    // two passes at once stand for two processes
+    await Promise.all([h.channel.allocator.pass(), h.channel.allocator.pass(), h.channel.allocator.pass()]);
+    await h.worker.tick();
+    await h.settle();
+    assert.equal(fake.assigned.length, 20);
+    assert.equal(new Set(fake.assigned.map((a) => a.room_id)).size, 20);
+    for (const agent of fake.agents.values()) {
+      assert.ok([...fake.rooms.values()].filter((ids) => ids.includes(agent.id)).length <= 2, `agent ${agent.id} over capacity`);
+    }
+    for (const { load, open } of (await h.loads()).values()) {
+      assert.equal(load, open);
+      assert.ok(load <= 2);
+    }
+    assert.equal((await rooms('waiting')).length, 30);
+  });
+});
