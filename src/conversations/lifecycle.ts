@@ -26,44 +26,61 @@ export interface Opened {
   created: boolean;
 }
 
-export async function openConversation(ctx: Ctx, input: OpenInput): Promise<Opened> {
+/**
+ * `alongside` writes what belongs to a new conversation (a chat session's
+ * token) in its transaction, so neither exists without the other.
+ */
+export async function openConversation(
+  ctx: Ctx,
+  input: OpenInput,
+  options: { alongside?: (tx: Queryable, conversation: ConversationRow) => Promise<void> } = {},
+): Promise<Opened> {
+  return withEvents(ctx, async (tx, emit) => openConversationIn(tx, emit, ctx.now(), input, options), { routing: true });
+}
+
+/**
+ * openConversation inside a routing transaction the caller already holds, for
+ * a channel that decides more than the open in that transaction (RapidPro
+ * closes a contact's stale room before opening the new one).
+ */
+export async function openConversationIn(
+  tx: Queryable,
+  emit: Emit,
+  now: Date,
+  input: OpenInput,
+  options: { alongside?: (tx: Queryable, conversation: ConversationRow) => Promise<void> } = {},
+): Promise<Opened> {
   const channel = input.channel ?? 'api';
   const externalRef = input.external_ref ?? null;
-  return withEvents(
-    ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      if (externalRef !== null) {
-        // Channels re-send the same open (Qiscus webhooks, RapidPro retries):
-        // answer with the conversation already open for that reference.
-        const [existing] = await tx.query<ConversationRow>(
-          `select * from conversations where channel = $1 and external_ref = $2 and state in ('queued', 'assigned')`,
-          [channel, externalRef],
-        );
-        if (existing) return { conversation: existing, created: false };
-      }
-      const [row] = await tx.query<ConversationRow>(OPEN_CONVERSATION, [
-        channel,
-        externalRef,
-        input.customer.id,
-        JSON.stringify(input.customer),
-        input.department ?? null,
-        input.priority ?? 0,
-        now,
-      ]);
-      const conversation = row!;
-      // `created` shows the conversation as it arrived, before any agent.
-      const arrived = { ...conversation, state: 'queued' as const, agent_id: null, assigned_at: null };
-      emit({ type: 'conversation.created', conversationId: conversation.id, data: { conversation: toConversation(arrived) } });
-      if (conversation.state === 'assigned') {
-        emit({ type: 'conversation.assigned', conversationId: conversation.id, agentId: conversation.agent_id, data: { conversation: toConversation(conversation) } });
-      } else {
-        emit({ type: 'conversation.queued', conversationId: conversation.id, data: { conversation: toConversation(conversation), reason: 'new' } });
-      }
-      return { conversation, created: true };
-    },
-    { routing: true },
-  );
+  if (externalRef !== null) {
+    // Channels re-send the same open (Qiscus webhooks, RapidPro retries):
+    // answer with the conversation already open for that reference.
+    const [existing] = await tx.query<ConversationRow>(
+      `select * from conversations where channel = $1 and external_ref = $2 and state in ('queued', 'assigned')`,
+      [channel, externalRef],
+    );
+    if (existing) return { conversation: existing, created: false };
+  }
+  const [row] = await tx.query<ConversationRow>(OPEN_CONVERSATION, [
+    channel,
+    externalRef,
+    input.customer.id,
+    JSON.stringify(input.customer),
+    input.department ?? null,
+    input.priority ?? 0,
+    now,
+  ]);
+  const conversation = row!;
+  await options.alongside?.(tx, conversation);
+  // `created` shows the conversation as it arrived, before any agent.
+  const arrived = { ...conversation, state: 'queued' as const, agent_id: null, assigned_at: null };
+  emit({ type: 'conversation.created', conversationId: conversation.id, data: { conversation: toConversation(arrived) } });
+  if (conversation.state === 'assigned') {
+    emit({ type: 'conversation.assigned', conversationId: conversation.id, agentId: conversation.agent_id, data: { conversation: toConversation(conversation) } });
+  } else {
+    emit({ type: 'conversation.queued', conversationId: conversation.id, data: { conversation: toConversation(conversation), reason: 'new' } });
+  }
+  return { conversation, created: true };
 }
 
 async function lockOpenConversation(tx: Queryable, id: string, actor: Actor): Promise<ConversationRow> {
@@ -85,34 +102,32 @@ export interface CloseInput {
 
 /** Resolves (or abandons) an open conversation and gives the freed slot to the queue. */
 export async function closeConversation(ctx: Ctx, id: string, input: CloseInput, actor: Actor): Promise<ConversationRow> {
-  return withEvents(
-    ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      const before = await lockOpenConversation(tx, id, actor);
-      const state = input.state ?? 'resolved';
-      // Closing and freeing the agent's slot in one statement: one round trip less inside the routing lock.
-      const [row] = await tx.query<ConversationRow>(
-        `with released as (
-           update agents set load = load - 1, updated_at = $3 where id = $6::uuid
-         )
-         update conversations
-            set state = $2, resolved_at = $3, resolve_reason = $4, note = coalesce($5, note), updated_at = $3
-          where id = $1
-          returning *`,
-        [id, state, now, input.reason ?? 'agent', input.note ?? null, before.agent_id],
-      );
-      emit({
-        type: `conversation.${state}`,
-        conversationId: id,
-        agentId: before.agent_id,
-        data: { conversation: toConversation(row!), by: actor.id },
-      });
-      if (before.agent_id !== null) await drain(tx, emit, now, { agentId: before.agent_id, limit: 1 });
-      return row!;
-    },
-    { routing: true },
+  return withEvents(ctx, async (tx, emit) => closeConversationIn(tx, emit, ctx.now(), id, input, actor), { routing: true });
+}
+
+/** closeConversation inside a routing transaction the caller already holds. */
+export async function closeConversationIn(tx: Queryable, emit: Emit, now: Date, id: string, input: CloseInput, actor: Actor): Promise<ConversationRow> {
+  const before = await lockOpenConversation(tx, id, actor);
+  const state = input.state ?? 'resolved';
+  // Closing and freeing the agent's slot in one statement: one round trip less inside the routing lock.
+  const [row] = await tx.query<ConversationRow>(
+    `with released as (
+       update agents set load = load - 1, updated_at = $3 where id = $6::uuid
+     )
+     update conversations
+        set state = $2, resolved_at = $3, resolve_reason = $4, note = coalesce($5, note), updated_at = $3
+      where id = $1
+      returning *`,
+    [id, state, now, input.reason ?? 'agent', input.note ?? null, before.agent_id],
   );
+  emit({
+    type: `conversation.${state}`,
+    conversationId: id,
+    agentId: before.agent_id,
+    data: { conversation: toConversation(row!), by: actor.id },
+  });
+  if (before.agent_id !== null) await drain(tx, emit, now, { agentId: before.agent_id, limit: 1 });
+  return row!;
 }
 
 export interface TransferInput {

@@ -1,0 +1,94 @@
+import { normalizeRow, type OutboundRow, type OutboundState } from '../../events/outbound/outbox.js';
+import type { Queryable } from '../../store/db.js';
+import { getTicketer } from './ticketers.js';
+
+// A ticketer's callbacks as an admin reads them: each request, where it
+// stands, and every attempt with the answer mailroom gave.
+
+export interface CallbackAttempt {
+  attempt: number;
+  at: string;
+  status: number | null;
+  duration_ms: number;
+  response_excerpt: string | null;
+  error: string | null;
+}
+
+export interface CallbackView {
+  id: number;
+  type: string;
+  ticket_id: string;
+  event_id: number | null;
+  url: string;
+  state: OutboundState;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: string | null;
+  created_at: string;
+  payload: unknown;
+  attempt_log: CallbackAttempt[];
+}
+
+interface AttemptRow {
+  request_id: number;
+  attempt: number;
+  started_at: Date;
+  status: number | null;
+  duration_ms: number;
+  response_excerpt: string | null;
+  error: string | null;
+}
+
+const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
+function toView(row: OutboundRow & { ticket_id: string }, attempts: readonly AttemptRow[]): CallbackView {
+  return {
+    id: row.id,
+    type: row.name,
+    ticket_id: row.ticket_id,
+    event_id: row.event_id,
+    url: row.url,
+    state: row.state,
+    attempts: row.attempts,
+    next_attempt_at: row.state === 'pending' ? iso(row.next_attempt_at) : null,
+    last_status: row.last_status,
+    last_error: row.last_error,
+    delivered_at: iso(row.delivered_at),
+    created_at: iso(row.created_at)!,
+    // The request headers are not shown: they carry the secret.
+    payload: JSON.parse(row.body.toString('utf8')) as unknown,
+    attempt_log: attempts.map((a) => ({
+      attempt: a.attempt,
+      at: iso(a.started_at)!,
+      status: a.status,
+      duration_ms: a.duration_ms,
+      response_excerpt: a.response_excerpt,
+      error: a.error,
+    })),
+  };
+}
+
+/** Newest first; page with before=<last id>. */
+export async function listCallbacks(
+  db: Queryable,
+  ticketerUuid: string,
+  options: { before?: number; limit: number; state?: OutboundState; ticket?: string },
+): Promise<CallbackView[]> {
+  await getTicketer(db, ticketerUuid);
+  const rows = await db.query<OutboundRow & { ticket_id: string }>(
+    `select o.*, l.ticket_id from rapidpro_callbacks l join outbound_requests o on o.id = l.request_id
+      where l.ticketer_uuid = $1 and ($2::bigint is null or l.request_id < $2)
+        and ($4::text is null or o.state = $4) and ($5::text is null or l.ticket_id = $5)
+      order by l.request_id desc limit $3`,
+    [ticketerUuid, options.before ?? null, options.limit, options.state ?? null, options.ticket ?? null],
+  );
+  if (rows.length === 0) return [];
+  const attempts = await db.query<AttemptRow>(
+    `select request_id, attempt, started_at, status, duration_ms, response_excerpt, error
+       from outbound_attempts where request_id = any($1::bigint[]) order by id`,
+    [rows.map((r) => r.id)],
+  );
+  return rows.map((row) => toView({ ...normalizeRow(row), ticket_id: row.ticket_id }, attempts.filter((a) => a.request_id === row.id)));
+}

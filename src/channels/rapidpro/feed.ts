@@ -1,0 +1,165 @@
+import type { Ctx } from '../../context.js';
+import type { Attachment, Message } from '../../conversations/messages.js';
+import type { Conversation } from '../../conversations/model.js';
+import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
+import type { Feed } from '../../events/outbound/worker.js';
+import { CLOSE_REASONS } from './ticketers.js';
+
+// Turns events about RapidPro tickets into callbacks to mailroom: an agent's
+// message → agent-message, a room closed by anything but RapidPro itself →
+// close-room. It reads the event log after its own cursor and enqueues the
+// callbacks in the transaction that moves the cursor, so each event becomes
+// its callback exactly once, whichever process reads it.
+
+export const CURSOR = 'rapidpro';
+export const PRODUCER = 'rapidpro';
+
+/**
+ * Callbacks about one ticket go out one at a time, in event order: a
+ * close-room never overtakes the agent's last message. The ticketer's UUID
+ * is in the key so the producer knows whose secret to send.
+ */
+export const orderingKey = (ticketerUuid: string, ticketId: string) => `rapidpro:${ticketerUuid}:${ticketId}`;
+export const ticketerOfKey = (key: string | null) => (key?.startsWith('rapidpro:') ? key.slice('rapidpro:'.length, 'rapidpro:'.length + 36) : undefined);
+
+/**
+ * Never given up: after the schedule's retries, one a day, until mailroom
+ * takes it (the original app lost agent messages by dropping them). The
+ * delivery log shows the callback pending with its last error meanwhile.
+ */
+export const CALLBACK_MAX_ATTEMPTS = 1_000_000;
+
+interface PageRow {
+  id: number;
+  type: string;
+  /** only for events about a ticket that may need a callback */
+  data: { message?: Message; conversation?: Conversation } | null;
+  ticketer_uuid: string | null;
+  ticket_id: string | null;
+  visitor_token: string | null;
+  callback_url: string | null;
+}
+
+/** One page of events after the cursor, with the ticket each one is about; nothing while another process holds the cursor. */
+const PAGE = /* sql */ `
+  select e.id, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url,
+         case when t.ticket_id is not null and e.type in ('message.created', 'conversation.resolved', 'conversation.abandoned')
+              then e.data end as data
+    from (select last_event_id from outbox_cursors where name = $1 for update skip locked) c
+    join events e on e.id > c.last_event_id
+    left join rapidpro_tickets t on t.conversation_id = e.conversation_id
+    left join rapidpro_ticketers k on k.uuid = t.ticketer_uuid
+   where exists (select 1 from rapidpro_ticketers)
+   order by e.id limit $2`;
+
+/**
+ * With no ticketer there is nothing to call back: skip to the end of the log
+ * without reading it. One statement, one snapshot: a ticket opened after it
+ * belongs to a ticketer created after it, so its events come after this max.
+ */
+const SKIP_TO_END = /* sql */ `
+  update outbox_cursors set last_event_id = greatest(last_event_id, (select coalesce(max(id), 0) from events))
+   where name = (select name from outbox_cursors where name = $1 for update skip locked)
+     and not exists (select 1 from rapidpro_ticketers)
+  returning name`;
+
+export interface Callback {
+  ticketerUuid: string;
+  ticketId: string;
+  request: NewOutbound;
+}
+
+function agentMessage(row: PageRow, message: Message) {
+  const data: { text: string; attachments?: Attachment[] } = { text: message.text ?? '' };
+  if (message.attachments.length > 0) data.attachments = message.attachments.map((a) => ({ type: a.type, url: a.url }));
+  return { type: 'agent-message', ticketID: row.ticket_id, visitor: { token: row.visitor_token }, data };
+}
+
+function closeRoom(row: PageRow) {
+  return { type: 'close-room', ticketID: row.ticket_id, visitor: { token: row.visitor_token } };
+}
+
+/** The mailroom payload an event calls for, if any. */
+function payloadFor(row: PageRow): { type: string } | undefined {
+  if (!row.data) return undefined;
+  if (row.type === 'message.created') return row.data.message?.sender === 'agent' ? agentMessage(row, row.data.message) : undefined;
+  // RapidPro closed it (room.close) and knows; a deleted ticketer has no one to tell.
+  const reason = row.data.conversation?.resolve_reason;
+  if (reason === CLOSE_REASONS.byRapidPro || reason === CLOSE_REASONS.ticketerDeleted) return undefined;
+  return closeRoom(row);
+}
+
+export function callbacksFor(rows: readonly PageRow[]): Callback[] {
+  const callbacks: Callback[] = [];
+  for (const row of rows) {
+    const payload = payloadFor(row);
+    if (!payload) continue;
+    const ticketerUuid = row.ticketer_uuid!;
+    const ticketId = row.ticket_id!;
+    callbacks.push({
+      ticketerUuid,
+      ticketId,
+      request: {
+        producer: PRODUCER,
+        eventId: row.id,
+        messageId: `rapidpro_${row.id}`,
+        name: payload.type,
+        orderingKey: orderingKey(ticketerUuid, ticketId),
+        // Not connected yet (no PUT settings): the attempt fails and waits; setting the URL sends it.
+        url: row.callback_url ?? '',
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify(payload)),
+        maxAttempts: CALLBACK_MAX_ATTEMPTS,
+      },
+    });
+  }
+  return callbacks;
+}
+
+export interface FeedResult {
+  events: number;
+  callbacks: number;
+  claimed: OutboundRow[];
+  /** no ticketer exists: the cursor skipped to the end of the log */
+  noTicketers: boolean;
+}
+
+/** Turns one page of new events into callbacks; with `claim`, also leases those that may go now, for the caller to send at once. */
+export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; claim?: { limit: number; leaseUntil: Date } } = {}): Promise<FeedResult> {
+  return ctx.db.transaction(async (tx) => {
+    const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000]);
+    if (rows.length === 0) {
+      const skipped = await tx.query(SKIP_TO_END, [CURSOR]);
+      return { events: 0, callbacks: 0, claimed: [], noTicketers: skipped.length > 0 };
+    }
+    const now = ctx.now();
+    const callbacks = callbacksFor(rows);
+    const ids = await enqueue(tx, callbacks.map((c) => c.request), now);
+    if (ids.length > 0) {
+      await tx.query(
+        `insert into rapidpro_callbacks (request_id, ticketer_uuid, ticket_id)
+         select * from unnest($1::bigint[], $2::uuid[], $3::text[])`,
+        [ids, callbacks.map((c) => c.ticketerUuid), callbacks.map((c) => c.ticketId)],
+      );
+    }
+    await tx.query('update outbox_cursors set last_event_id = $2 where name = $1', [CURSOR, rows[rows.length - 1]!.id]);
+    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
+    return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false };
+  });
+}
+
+/**
+ * The feed the outbound worker runs. While no ticketer exists it looks again
+ * only every `idleRecheckMs`, so a server without RapidPro does not pay a
+ * transaction per commit for it; a new ticketer's first callbacks wait at
+ * most that long.
+ */
+export function rapidproFeed(options: { idleRecheckMs?: number } = {}): Feed {
+  let idleUntil = 0;
+  return async (ctx, claim) => {
+    if (Date.now() < idleUntil) return { read: 0, claimed: [] };
+    const { events, claimed, noTicketers } = await feedCallbacks(ctx, { claim });
+    idleUntil = noTicketers ? Date.now() + (options.idleRecheckMs ?? 0) : 0;
+    return { read: events, claimed };
+  };
+}

@@ -1,0 +1,130 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../../config.js';
+import type { AppError } from '../../errors.js';
+import { invalid } from '../../errors.js';
+import { resolvedProblem, urlProblem } from '../../events/outbound/ssrf.js';
+import type { AppDeps } from '../../http/app.js';
+import { errorHandler, type ErrorBody } from '../../http/errors.js';
+import { badToken, unknownTicketer } from './errors.js';
+import { getBodyParser } from './get-body.js';
+import { parseClose, parseMessage, parseRoom, parseSettings } from './inbound.js';
+import { sameSecret, tokenFrom } from './secret.js';
+import { closeRoom, openRoom, visitorMessage } from './tickets.js';
+import { findTicketer, setCallbackUrl, type TicketerRow } from './ticketers.js';
+
+// The endpoints mailroom calls under a ticketer's base URL, exactly as the
+// original Rocket.Chat app answered them: `{"error":"…"}` on every failure
+// (mailroom shows that message in RapidPro's HTTP log), a JSON body on every
+// 201 (mailroom parses it), 204 with nothing where the app gave nothing.
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ticketer: TicketerRow;
+  }
+}
+
+const BASE = '/api/v1/ticketers/:uuid';
+
+/**
+ * The core handler decides status, logging and message for every error, so
+ * the rules live in one place; only the envelope differs here.
+ */
+function mailroomErrorHandler(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply): void {
+  let status = 500;
+  let body: ErrorBody | undefined;
+  const capture = {
+    status(code: number) {
+      status = code;
+      return capture;
+    },
+    header(name: string, value: string) {
+      void reply.header(name, value);
+      return capture;
+    },
+    send(payload: ErrorBody) {
+      body = payload;
+      return capture;
+    },
+  };
+  errorHandler(error, request, capture as unknown as FastifyReply);
+  void reply.status(status).send({ error: body?.error.message ?? 'internal error; the server log has the details' });
+}
+
+export function mailroomRoutes({ ctx, config }: AppDeps) {
+  const allowPrivate = (config as Partial<Config>).allowPrivateWebhookTargets === true;
+
+  return async function mailroom(scope: FastifyInstance): Promise<void> {
+    scope.setErrorHandler(mailroomErrorHandler);
+
+    // Runs before the body is read: a caller without the secret learns nothing else.
+    scope.addHook('onRequest', async (request) => {
+      const uuid = (request.params as { uuid: string }).uuid;
+      const ticketer = await findTicketer(ctx.db, uuid);
+      if (!ticketer) throw unknownTicketer(uuid);
+      const sent = tokenFrom(request.headers.authorization);
+      if (sent === undefined || !sameSecret(sent, ticketer.secret)) throw badToken(uuid, request.headers.authorization !== undefined);
+      request.ticketer = ticketer;
+    });
+    scope.addHook('preParsing', getBodyParser(scope));
+
+    const schema = (summary: string) => ({ tags: ['rapidpro mailroom'], summary, params: Type.Object({ uuid: Type.String() }) });
+
+    scope.route({
+      method: 'GET',
+      url: `${BASE}/secret.check`,
+      schema: schema('RapidPro checks its secret'),
+      handler: async (_request, reply) => reply.status(204).send(),
+    });
+
+    scope.route({
+      method: 'GET',
+      url: `${BASE}/settings`,
+      schema: schema('The callback URL RapidPro set'),
+      handler: async (request) => ({ webhook: { url: request.ticketer.callback_url } }),
+    });
+
+    scope.route({
+      method: 'PUT',
+      url: `${BASE}/settings`,
+      schema: schema('RapidPro sets its callback URL'),
+      handler: async (request, reply) => {
+        const { url } = parseSettings(request.body);
+        const problem = urlProblem(url, allowPrivate) ?? (await resolvedProblem(url, allowPrivate));
+        if (problem) throw invalid('webhook.url', problem);
+        await setCallbackUrl(ctx, request.ticketer.uuid, url);
+        return reply.status(204).send();
+      },
+    });
+
+    scope.route({
+      method: ['GET', 'POST'],
+      url: `${BASE}/room`,
+      schema: schema('Open a ticket (mailroom sends a GET with a JSON body)'),
+      handler: async (request, reply) => {
+        const { conversationId } = await openRoom(ctx, request.ticketer.uuid, parseRoom(request.body));
+        return reply.status(201).send({ id: conversationId });
+      },
+    });
+
+    scope.route({
+      method: ['GET', 'POST'],
+      url: `${BASE}/room.close`,
+      schema: schema('Close a ticket (mailroom sends a GET with a JSON body)'),
+      handler: async (request, reply) => {
+        await closeRoom(ctx, request.ticketer.uuid, parseClose(request.body).token);
+        return reply.status(204).send();
+      },
+    });
+
+    scope.route({
+      method: 'POST',
+      url: `${BASE}/visitor-message`,
+      schema: schema("Forward a contact's message"),
+      handler: async (request, reply) => {
+        const message = await visitorMessage(ctx, request.ticketer.uuid, parseMessage(request.body));
+        return reply.status(201).send({ id: String(message.id) });
+      },
+    });
+  };
+}

@@ -1,0 +1,168 @@
+// Callbacks to mailroom: agents' replies and resolves reach a fake mailroom
+// that applies mailroom's checks, through the durable outbox — in order per
+// ticket, across a period where mailroom answers 500, never dropped, and
+// readable by an admin. The worker is driven with tick() on a fake clock.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import { rapidproOutbound } from '../../src/channels/rapidpro/producer.js';
+import type { OutboundWorker } from '../../src/events/outbound/worker.js';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { fakeClock } from '../helpers/clock.js';
+import { startFakeMailroom, type FakeMailroom } from '../helpers/fake-mailroom.js';
+import { CONTRACT, createTicketer, mailroomFor, type Mailroom, type TestTicketer } from '../helpers/rapidpro.js';
+import { describeEachStore } from '../helpers/stores.js';
+import { testWorker } from '../helpers/webhook-receiver.js';
+
+const HOUR = 3_600_000;
+const TICKET_A = CONTRACT.room.ticketID;
+const TICKET_B = 'b0b0b0b0-3e2f-4a93-aece-b05d2fdcde0c';
+
+describeEachStore('RapidPro callbacks', (store) => {
+  const clock = fakeClock();
+  let t: TestApp;
+  let admin: string;
+  let agent: string;
+  let ticketer: TestTicketer;
+  let call: Mailroom;
+  let mailroom: FakeMailroom;
+  let worker: OutboundWorker;
+
+  beforeEach(async () => {
+    await store().reset();
+    // the fake mailroom listens on 127.0.0.1: private targets allowed, as in the webhook tests
+    t = await testApp(store(), { now: clock.now, tokenTtlSeconds: 60 * 86_400, env: { ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true' } });
+    admin = (await t.user('admin')).token;
+    agent = (await t.user('agent', { status: 'online', capacity: 5 })).token;
+    ticketer = await createTicketer(t, admin);
+    call = mailroomFor(t, ticketer);
+    mailroom = await startFakeMailroom({ uuid: ticketer.uuid, secret: () => ticketer.secret });
+    mailroom.tickets.add(TICKET_A).add(TICKET_B);
+    assert.equal((await call('PUT', 'settings', { webhook: { url: mailroom.url } })).statusCode, 204);
+    worker = testWorker(t.ctx, { extra: rapidproOutbound() });
+  });
+  afterEach(async () => {
+    await worker.stop();
+    await mailroom.close();
+    await t.close();
+  });
+
+  async function open(ticketID: string, token: string): Promise<string> {
+    const res = await call('GET', 'room', { ...CONTRACT.room, ticketID, visitor: { ...CONTRACT.room.visitor, token } });
+    assert.equal(res.statusCode, 201, res.body);
+    return res.json().id as string;
+  }
+  async function reply(room: string, body: { text?: string; attachments?: { type: string; url: string }[] }) {
+    const res = await t.call('POST', `/api/v1/conversations/${room}/messages`, { token: agent, body });
+    assert.equal(res.statusCode, 201, res.body);
+  }
+  async function resolve(room: string) {
+    assert.equal((await t.call('POST', `/api/v1/conversations/${room}/resolve`, { token: agent, body: {} })).statusCode, 200);
+  }
+  const callbacks = async (query = '') => (await t.call('GET', `/api/v1/ticketers/${ticketer.uuid}/callbacks${query}`, { token: admin })).json();
+
+  it("sends an agent's reply as agent-message and their resolve as close-room, exactly as mailroom expects", async () => {
+    const room = await open(TICKET_A, '10000');
+    await call('POST', 'visitor-message', { visitor: { token: '10000' }, text: 'hello?' });
+    await reply(room, { text: 'We can help', attachments: [{ type: 'image/jpg', url: 'https://files.example.com/a.jpg' }] });
+    await reply(room, { text: 'Anything else?' });
+    await resolve(room);
+    const result = await worker.tick();
+    assert.equal(result.delivered, 3);
+    assert.deepEqual(mailroom.handled, [
+      { type: 'agent-message', ticketID: TICKET_A, visitor: { token: '10000' }, data: { text: 'We can help', attachments: [{ type: 'image/jpg', url: 'https://files.example.com/a.jpg' }] } },
+      { type: 'agent-message', ticketID: TICKET_A, visitor: { token: '10000' }, data: { text: 'Anything else?' } },
+      { type: 'close-room', ticketID: TICKET_A, visitor: { token: '10000' } },
+    ]);
+    for (const request of mailroom.requests) {
+      assert.equal(request.headers.authorization, `Token ${ticketer.secret}`);
+      assert.equal(request.headers['content-type'], 'application/json');
+    }
+    const log = await callbacks();
+    assert.deepEqual(log.map((c: { type: string; state: string }) => [c.type, c.state]), [
+      ['close-room', 'delivered'],
+      ['agent-message', 'delivered'],
+      ['agent-message', 'delivered'],
+    ]);
+    assert.equal(log[0].attempt_log[0].status, 200);
+    assert.equal(log[0].attempt_log[0].response_excerpt, '{"status":"handled"}');
+    assert.deepEqual(log[0].payload, mailroom.handled[2]);
+  });
+
+  it('does not echo close-room when RapidPro closed the room, but sends it for a stale room a new ticket replaced', async () => {
+    const first = await open(TICKET_A, '10000');
+    await reply(first, { text: 'one' });
+    assert.equal((await call('GET', 'room.close', { visitor: { token: '10000' } })).statusCode, 204);
+    const second = await open(TICKET_B, '20000');
+    await reply(second, { text: 'two' });
+    // the same contact opens another ticket while TICKET_B is open: that room is closed and RapidPro told
+    mailroom.tickets.add('c0c0c0c0-3e2f-4a93-aece-b05d2fdcde0c');
+    await open('c0c0c0c0-3e2f-4a93-aece-b05d2fdcde0c', '20000');
+    await worker.tick();
+    assert.deepEqual(
+      mailroom.handled.map((c) => [c.type, c.ticketID]),
+      [
+        ['agent-message', TICKET_A],
+        ['agent-message', TICKET_B],
+        ['close-room', TICKET_B],
+      ],
+    );
+  });
+
+  it('keeps retrying through a period of 500s and delivers everything in order per ticket once mailroom recovers', async () => {
+    const a = await open(TICKET_A, '10000');
+    const b = await open(TICKET_B, '20000');
+    mailroom.down = true;
+    await reply(a, { text: 'a1' });
+    await reply(b, { text: 'b1' });
+    await reply(a, { text: 'a2' });
+    await reply(b, { text: 'b2' });
+    await reply(a, { text: 'a3' });
+    await resolve(a);
+    let result = await worker.tick();
+    // only the head of each ticket's line is tried: nothing overtakes a waiting callback
+    assert.deepEqual(result, { delivered: 0, retried: 2, failed: 0, cancelled: 0 });
+    // A day of outage and more: far past the retry schedule, nothing is given up
+    for (let i = 0; i < 12; i += 1) {
+      clock.advance(25 * HOUR);
+      result = await worker.tick();
+      assert.deepEqual(result, { delivered: 0, retried: 2, failed: 0, cancelled: 0 });
+    }
+    const waiting = await callbacks('?state=pending');
+    assert.equal(waiting.length, 6);
+    const head = waiting.find((c: { payload: { data?: { text: string } } }) => c.payload.data?.text === 'a1');
+    assert.equal(head.attempts, 13);
+    assert.equal(head.last_status, 500);
+    assert.equal(head.attempt_log.length, 13);
+    assert.equal(head.attempt_log[12].response_excerpt, '{"error":"mailroom is restarting"}');
+    assert.equal(mailroom.handled.length, 0);
+
+    mailroom.down = false;
+    clock.advance(25 * HOUR);
+    result = await worker.tick();
+    assert.equal(result.delivered, 6);
+    const of = (ticket: string) => mailroom.handled.filter((c) => c.ticketID === ticket).map((c) => c.data?.text ?? c.type);
+    assert.deepEqual(of(TICKET_A), ['a1', 'a2', 'a3', 'close-room']);
+    assert.deepEqual(of(TICKET_B), ['b1', 'b2']);
+    assert.equal((await callbacks('?state=pending')).length, 0);
+  });
+
+  it('holds callbacks made before RapidPro set its URL, and sends them as soon as it does', async () => {
+    const other = await createTicketer(t, admin);
+    const otherCall = mailroomFor(t, other);
+    const otherMailroom = await startFakeMailroom({ uuid: other.uuid, secret: () => other.secret });
+    try {
+      otherMailroom.tickets.add(TICKET_B);
+      const res = await otherCall('GET', 'room', { ...CONTRACT.room, ticketID: TICKET_B });
+      await reply(res.json().id, { text: 'early' });
+      await worker.tick();
+      const [held] = (await t.call('GET', `/api/v1/ticketers/${other.uuid}/callbacks`, { token: admin })).json();
+      assert.equal(held.state, 'pending');
+      assert.match(held.last_error, /invalid URL/);
+      assert.equal((await otherCall('PUT', 'settings', { webhook: { url: otherMailroom.url } })).statusCode, 204);
+      await worker.tick();
+      assert.deepEqual(otherMailroom.handled.map((c) => c.data?.text), ['early']);
+    } finally {
+      await otherMailroom.close();
+    }
+  });
+});
