@@ -14,6 +14,7 @@
 //   npm run bench                       full run (about 2–3 minutes)
 //   npm run bench -- --quick            smoke run (well under a minute)
 //   options: --store=pglite|postgres|all  --concurrency=16  --no-pgbench  --profile
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -458,6 +459,12 @@ async function main(): Promise<void> {
     } catch (error) {
       log(`pgbench failed: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  // Qiscus allocation end to end (bench/qiscus.ts), in its own process per store: it prints its own figures
+  for (const kind of opts.stores) {
+    log(`qiscus: allocation webhook → assign_agent [${kind}]`);
+    spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'qiscus.ts'), `--store=${kind}`, ...(opts.quick ? ['--seconds=3', '--count=1000'] : [])], { stdio: 'inherit' });
   }
 
   const checks = targets(results, !opts.quick);

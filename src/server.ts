@@ -1,10 +1,14 @@
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ensureAdmin } from './agents/bootstrap.js';
+import { qiscusChannel } from './channels/qiscus/channel.js';
+import { createLogger } from './channels/qiscus/log-stack.js';
+import { rapidproOutbound } from './channels/rapidpro/producer.js';
 import type { Config } from './config.js';
 import type { Ctx } from './context.js';
 import type { OutboundWorker } from './events/outbound/worker.js';
 import { createWebhookWorker } from './events/webhooks/worker.js';
 import { buildApp, type App } from './http/app.js';
+import { createRealtime, type Realtime } from './realtime/index.js';
 import { startSweeper, type Sweeper } from './routing/sweep.js';
 import { defaultSettings, seedSettings } from './settings/settings.js';
 import { createMetrics } from './stats/metrics.js';
@@ -16,13 +20,14 @@ export interface Running {
   app: App;
   db: Db;
   ctx: Ctx;
+  realtime: Realtime;
   url: string;
   close(): Promise<void>;
 }
 
 /** Everything `switchboard serve` runs, in one process: store, migrations, HTTP API, sweeper. */
-export async function startServer(config: Config, options: { db?: Db; logger?: Logger } = {}): Promise<Running> {
-  const log = options.logger ?? pino({ level: config.logLevel });
+export async function startServer(config: Config, options: { db?: Db; logger?: Logger; /** the caller closes the db it passed (tests) */ keepDb?: boolean } = {}): Promise<Running> {
+  const log = options.logger ?? createLogger(config.logLevel, config.qiscus);
   const db = options.db ?? (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
@@ -31,7 +36,8 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   const metrics = createMetrics(db, now);
   // Committed events wake the webhook worker at once; it also polls as a safety net.
   let webhooks: OutboundWorker | undefined;
-  const ctx: Ctx = { db, now, onCommitted: (events) => (metrics.observe(events), webhooks?.wake()) };
+  let realtime: Realtime | undefined;
+  const ctx: Ctx = { db, now, onCommitted: (events) => (metrics.observe(events), webhooks?.wake(), realtime?.onCommitted(events)) };
   await seedSettings(db, defaultSettings(config), ctx.now());
 
   const admin = await ensureAdmin(ctx, config);
@@ -42,7 +48,17 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     log.info({ email: admin.email }, 'created the first admin with the configured password');
   }
 
-  const app = await buildApp({ ctx, config, metrics, logger: log });
+  realtime = await createRealtime({
+    ctx,
+    config: config.realtime,
+    sessionTtlSeconds: config.tokenTtlSeconds,
+    host: config.host,
+    onError: (err, context) => log.warn({ err, context }, 'real-time layer error'),
+  });
+  const app = await buildApp({ ctx, config, metrics, realtime, logger: log });
+  // null when Qiscus is not configured: then nothing polls or calls it
+  const qiscus = qiscusChannel(ctx, config.qiscus, log);
+  const rapidpro = rapidproOutbound({ idleRecheckMs: config.webhookPollIntervalMs });
   const sweeper: Sweeper = startSweeper(ctx, config.sweepIntervalMs, (err) => log.warn({ err }, 'sweep failed; retrying next tick'));
   webhooks = createWebhookWorker(ctx, {
     allowPrivate: config.allowPrivateWebhookTargets,
@@ -52,8 +68,14 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     idleRecheckMs: config.webhookPollIntervalMs,
     onError: (err) => log.warn({ err }, 'webhook delivery pass failed; retrying'),
     onDisabled: (webhookId, reason) => log.warn({ webhookId, reason }, 'webhook endpoint disabled'),
+    // one worker for every outbound call: webhooks, Qiscus, RapidPro callbacks
+    extra: {
+      producers: { ...qiscus?.extra.producers, ...rapidpro.producers },
+      feeds: [...(qiscus?.extra.feeds ?? []), ...rapidpro.feeds],
+    },
   });
   webhooks.start();
+  qiscus?.start();
   const address = await app.listen({ port: config.port, host: config.host });
   log.info({ address, store: db.kind }, 'Switchboard is listening');
 
@@ -62,14 +84,17 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     app,
     db,
     ctx,
+    realtime,
     url: address,
     close() {
       // Stop taking requests and let in-flight ones finish before the store goes.
       closing ??= (async () => {
         await app.close();
+        await realtime?.close();
         await sweeper.stop();
+        await qiscus?.stop();
         await webhooks?.stop();
-        await db.close();
+        if (!options.keepDb) await db.close();
       })();
       return closing;
     },

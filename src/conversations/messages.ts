@@ -80,3 +80,28 @@ export async function listMessages(db: Queryable, conversationId: string, after:
     [conversationId, after, limit],
   );
 }
+
+/**
+ * A read receipt: marks the listed messages of the other side as read, once,
+ * and records `message.read` with the ids that changed (none: no event).
+ */
+export async function markRead(ctx: Ctx, conversationId: string, ids: readonly number[], reader: 'customer' | 'agent', actor: Actor): Promise<number[]> {
+  return withEvents(ctx, async (tx, emit) => {
+    const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1', [conversationId]);
+    if (!conversation) throw notFound('conversation', conversationId);
+    assertCanAccess(actor, conversation);
+    const now = ctx.now();
+    const rows = await tx.query<{ id: number }>(
+      `update messages set read_at = $3
+        where conversation_id = $1 and id = any ($2::bigint[]) and read_at is null
+          and (case when $4 = 'customer' then sender <> 'customer' else sender = 'customer' end)
+        returning id`,
+      [conversationId, ids, now, reader],
+    );
+    const read = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    if (read.length > 0) {
+      emit({ type: 'message.read', conversationId, agentId: conversation.agent_id, data: { message_ids: read, reader, read_at: now.toISOString() } });
+    }
+    return read;
+  });
+}

@@ -5,7 +5,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
 import type { Ctx } from '../context.js';
+import type { Realtime } from '../realtime/index.js';
+import { realtimeRoutes } from '../realtime/routes.js';
 import type { Metrics } from '../stats/metrics.js';
+import { qiscusRoutes } from '../channels/qiscus/routes.js';
+import { rapidproRoutes } from '../channels/rapidpro/routes.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
@@ -23,6 +27,8 @@ export interface AppDeps {
   ctx: Ctx;
   config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime'>;
   metrics: Metrics;
+  /** the real-time layer: chat sessions, /mqtt; none = REST only (most tests) */
+  realtime?: Realtime;
   /** a pino logger; none = silent */
   logger?: FastifyBaseLogger;
 }
@@ -65,5 +71,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   settingsRoutes(app, deps);
   eventRoutes(app, deps);
   webhookRoutes(app, deps);
+  qiscusRoutes(app, deps);
+  rapidproRoutes(app, deps);
+  if (deps.realtime) await realtimeRoutes(app, deps, deps.realtime);
   return app;
 }

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 import type { Actor, AgentRow, Role } from '../agents/model.js';
 import { agentForToken } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
+import { isCustomerToken, sessionForToken, type CustomerSession } from '../realtime/sessions.js';
 import { forbidden, unauthorized } from '../errors.js';
 
 declare module 'fastify' {
@@ -9,6 +10,8 @@ declare module 'fastify' {
     actor: Actor;
     agent: AgentRow;
     token: string;
+    /** set instead of agent/actor when a customer's session token was admitted */
+    customerSession?: CustomerSession;
   }
 }
 
@@ -35,6 +38,23 @@ export function requireAgent(ctx: Ctx, roles: readonly Role[] = []): onRequestAs
     }
     request.agent = agent;
     request.actor = { id: agent.id, role: agent.role };
+    request.token = token;
+  };
+}
+
+/**
+ * Admits an agent's token, or a customer's session token (the widget reads
+ * its own conversation's history after reconnecting). The handler must check
+ * `request.customerSession` before using `request.actor`.
+ */
+export function requireAgentOrCustomer(ctx: Ctx): onRequestAsyncHookHandler {
+  const agents = requireAgent(ctx);
+  return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+    const token = bearerToken(request);
+    if (token === undefined || !isCustomerToken(token)) return agents.call(this as never, request, reply);
+    const session = await sessionForToken(ctx.db, token, ctx.now());
+    if (!session) throw unauthorized('the session token is unknown or expired; start a new session');
+    request.customerSession = session;
     request.token = token;
   };
 }

@@ -1,9 +1,30 @@
-import type { Env } from '../env.js';
+import { ConfigError, integer, optional, type Env } from '../env.js';
 
-// The Realtime variables. Filled in by the Realtime work; empty until then.
+export interface RealtimeConfig {
+  /** an external broker every process shares; unset = the embedded one */
+  mqttUrl: string | undefined;
+  /** plain MQTT on this TCP port besides WebSocket at /mqtt (embedded broker only) */
+  mqttTcpPort: number | undefined;
+  /** prefix of every topic, without a trailing slash */
+  baseTopic: string;
+  /** a customer session silent for this long is abandoned, ms */
+  sessionKeepAliveMs: number;
+}
 
-export interface RealtimeConfig {}
-
-export function loadRealtimeConfig(_env: Env): RealtimeConfig {
-  return {};
+export function loadRealtimeConfig(env: Env): RealtimeConfig {
+  const mqttUrl = optional(env, 'MQTT_URL');
+  if (mqttUrl !== undefined && !/^(mqtts?|wss?|tcp):\/\//.test(mqttUrl)) {
+    throw new ConfigError('MQTT_URL', `must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(mqttUrl)}`);
+  }
+  const baseTopic = optional(env, 'MQTT_BASE_TOPIC') ?? 'switchboard';
+  // Wildcards or empty levels in the prefix would make every ACL decision wrong.
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(baseTopic)) {
+    throw new ConfigError('MQTT_BASE_TOPIC', 'must be topic levels of letters, digits, "_", "." or "-" separated by "/", without wildcards');
+  }
+  return {
+    mqttUrl,
+    mqttTcpPort: env.MQTT_TCP_PORT ? integer(env, 'MQTT_TCP_PORT', 0, 0, 65535) : undefined,
+    baseTopic,
+    sessionKeepAliveMs: integer(env, 'SESSION_KEEP_ALIVE_TIME', 60_000, 1_000),
+  };
 }

@@ -8,7 +8,7 @@ import { getConversation, listConversations } from '../../conversations/queries.
 import { forbidden, invalid } from '../../errors.js';
 import { listQueue, queueInfoOf } from '../../routing/queue.js';
 import type { App, AppDeps } from '../app.js';
-import { requireAgent } from '../auth.js';
+import { requireAgent, requireAgentOrCustomer } from '../auth.js';
 import {
   Conversation,
   ConversationQuery,
@@ -142,10 +142,12 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     '/api/v1/conversations/:id/messages',
     {
       schema: { tags: ['messages'], summary: 'Messages in order; page with after=<last id>', params: IdParams, querystring: MessageQuery, response: { 200: Type.Array(Message), ...errorResponses } },
-      onRequest: anyone,
+      onRequest: requireAgentOrCustomer(ctx),
     },
     async (request) => {
-      await getConversation(ctx.db, request.params.id, request.actor);
+      const customer = request.customerSession;
+      if (customer && customer.conversation_id !== request.params.id.toLowerCase()) throw forbidden('a session token reads only its own conversation');
+      if (!customer) await getConversation(ctx.db, request.params.id, request.actor);
       return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100)).map(toMessage);
     },
   );

@@ -1,0 +1,103 @@
+import type { Queryable } from '../store/db.js';
+import { seesEverything, type Identity } from './identity.js';
+import { CLIENT_TOPICS, parseTopic, type Topics } from './topics.js';
+
+// Who may subscribe to and publish on which topic. The same rules serve the
+// embedded broker's hooks and the HTTP ACL endpoint external brokers call.
+
+/**
+ * Which agent holds each conversation, kept from committed events so the
+ * broker can drop a delivery the moment a conversation moves (the forward
+ * hook is synchronous and cannot ask the database). `rev` tells a
+ * subscription check that read the database whether an event overtook it.
+ */
+export class Assignments {
+  private readonly holder = new Map<string, string | null>();
+  private readonly revs = new Map<string, number>();
+  private static readonly MAX = 200_000;
+
+  set(conversationId: string, agentId: string | null): void {
+    if (this.holder.size >= Assignments.MAX && !this.holder.has(conversationId)) {
+      // Forget the oldest; a later subscription reads the database again.
+      const oldest = this.holder.keys().next().value as string;
+      this.holder.delete(oldest);
+      this.revs.delete(oldest);
+    }
+    this.holder.delete(conversationId);
+    this.holder.set(conversationId, agentId);
+    this.revs.set(conversationId, (this.revs.get(conversationId) ?? 0) + 1);
+  }
+
+  holderOf(conversationId: string): string | null | undefined {
+    return this.holder.get(conversationId);
+  }
+
+  rev(conversationId: string): number {
+    return this.revs.get(conversationId) ?? 0;
+  }
+}
+
+/** The agent holding the conversation now (assigned, or the last one once closed), read so no event slips between. */
+async function currentHolder(db: Queryable, assignments: Assignments, conversationId: string): Promise<string | null> {
+  for (;;) {
+    const rev = assignments.rev(conversationId);
+    const [row] = await db.query<{ agent_id: string | null; state: string }>('select agent_id, state from conversations where id = $1', [conversationId]);
+    if (assignments.rev(conversationId) !== rev) continue;
+    const holder = row && row.state !== 'queued' ? row.agent_id : null;
+    assignments.set(conversationId, holder);
+    return holder;
+  }
+}
+
+const hasWildcard = (filter: string) => filter.split('/').some((level) => level === '#' || level === '+');
+
+export interface AccessRules {
+  canSubscribe(identity: Identity, filter: string): Promise<boolean>;
+  canPublish(identity: Identity, topic: string): Promise<boolean>;
+  /** for deliveries: may this client still receive this (already subscribed) topic? */
+  mayReceive(identity: Identity, topic: string): boolean;
+}
+
+export function accessRules(db: Queryable, t: Topics, assignments: Assignments): AccessRules {
+  const ownsConversation = (identity: Identity, conversationId: string) =>
+    identity.kind === 'customer' && identity.session.conversation_id === conversationId;
+
+  return {
+    async canSubscribe(identity, filter) {
+      if (seesEverything(identity)) return true;
+      const relative = t.relative(filter);
+      if (relative === undefined) return false;
+      const topic = parseTopic(relative);
+      // A wildcard may only stand below a level that pins the conversation or agent.
+      if (topic.kind === 'conversation') {
+        if (ownsConversation(identity, topic.conversationId)) return true;
+        return identity.kind === 'agent' && (await currentHolder(db, assignments, topic.conversationId)) === identity.agent.id;
+      }
+      if (identity.kind !== 'agent') return false;
+      if (topic.kind === 'assign' || topic.kind === 'agent') return topic.agentId === identity.agent.id;
+      return !hasWildcard(filter) && relative === 'events/queue';
+    },
+
+    async canPublish(identity, topic) {
+      const relative = t.relative(topic);
+      if (relative === undefined || hasWildcard(topic)) return false;
+      const parsed = parseTopic(relative);
+      if (parsed.kind === 'server') {
+        return identity.kind === 'agent' ? parsed.name === CLIENT_TOPICS.attendantOnline : parsed.name !== CLIENT_TOPICS.attendantOnline;
+      }
+      // Control topics, inboxes and event streams are Switchboard's alone.
+      if (parsed.kind !== 'conversation' || (parsed.part !== 'messages' && parsed.part !== 'viewed')) return false;
+      if (ownsConversation(identity, parsed.conversationId)) return true;
+      if (identity.kind !== 'agent') return false;
+      return seesEverything(identity) || (await currentHolder(db, assignments, parsed.conversationId)) === identity.agent.id;
+    },
+
+    mayReceive(identity, topic) {
+      if (identity.kind !== 'agent' || seesEverything(identity)) return true;
+      const relative = t.relative(topic);
+      if (relative === undefined) return true;
+      const parsed = parseTopic(relative);
+      return parsed.kind !== 'conversation' || assignments.holderOf(parsed.conversationId) === identity.agent.id;
+    },
+  };
+}

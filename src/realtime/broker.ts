@@ -1,0 +1,208 @@
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import { createServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Ctx } from '../context.js';
+import { AppError } from '../errors.js';
+import type { AccessRules } from './access.js';
+import type { Coordinator } from './coordinator.js';
+import { identify, type Identity } from './identity.js';
+import { ORIGIN } from './publisher.js';
+import { MAX_PAYLOAD_BYTES } from './payloads.js';
+import type { Topics } from './topics.js';
+
+// Two ways to carry the topics: an embedded aedes broker (the default: the
+// access rules are enforced on every connect, subscribe, publish and
+// delivery, and client publishes are stored before anything is relayed), or
+// an external broker shared by several Switchboard processes.
+
+export interface Broker {
+  kind: 'embedded' | 'external';
+  /** publishes on behalf of Switchboard (bypasses the access rules) */
+  publish(topic: string, payload: unknown): Promise<void>;
+  /** embedded only: serves one MQTT connection (a WebSocket stream or a TCP socket) */
+  handle?(stream: Duplex, request?: IncomingMessage): void;
+  close(): Promise<void>;
+}
+
+export interface BrokerDeps {
+  ctx: Ctx;
+  topics: Topics;
+  rules: AccessRules;
+  coordinator: Coordinator;
+  onError(error: unknown, context: string): void;
+}
+
+const encode = (payload: unknown) => Buffer.from(JSON.stringify(payload));
+
+/** Tells the client why its publish was refused, where it listens (its session's control topic). */
+async function reject(broker: Pick<Broker, 'publish'>, topics: Topics, topic: string, error: AppError) {
+  const relative = topics.relative(topic) ?? '';
+  const match = /^conversations\/([0-9a-f-]{36})\//i.exec(relative);
+  if (!match) return;
+  await broker.publish(topics.conversation(match[1]!.toLowerCase(), 'control'), {
+    instruction: 'message/rejected',
+    topic,
+    error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) },
+    origin: ORIGIN,
+  });
+}
+
+export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?: number; host?: string } = {}): Promise<Broker & { tcpAddress?: { port: number } }> {
+  const { ctx, topics, rules, coordinator } = deps;
+  const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
+  const identities = new WeakMap<Client, Identity>();
+  const consumed = topics.consumed();
+
+  aedes.authenticate = (client, _username, password, done) => {
+    const token = password?.toString('utf8') ?? '';
+    identify(ctx.db, token, ctx.now()).then(
+      (identity) => {
+        if (!identity) {
+          const error = new Error('the token is unknown, expired or revoked') as AuthenticateError;
+          error.returnCode = 4; // bad user name or password
+          return done(error, false);
+        }
+        identities.set(client, identity);
+        done(null, true);
+      },
+      (error) => {
+        deps.onError(error, 'mqtt authenticate');
+        const failure = new Error('Switchboard cannot check tokens right now') as AuthenticateError;
+        failure.returnCode = 3; // server unavailable
+        done(failure, false);
+      },
+    );
+  };
+
+  aedes.authorizeSubscribe = (client, subscription, done) => {
+    const identity = identities.get(client);
+    if (!identity) return done(null, null);
+    rules.canSubscribe(identity, subscription.topic).then(
+      (allowed) => done(null, allowed ? subscription : null),
+      (error) => (deps.onError(error, 'mqtt subscribe'), done(null, null)),
+    );
+  };
+
+  aedes.authorizePublish = (client, packet, done) => {
+    const identity = client ? identities.get(client) : undefined;
+    if (!client || !identity) return done(new Error('not authenticated'));
+    if (packet.payload.length > MAX_PAYLOAD_BYTES) return done(new Error(`payloads are limited to ${MAX_PAYLOAD_BYTES} bytes`));
+    const topic = packet.topic;
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    rules
+      .canPublish(identity, topic)
+      .then(async (allowed) => {
+        // MQTT 3.1.1 has no way to refuse a publish but to disconnect.
+        if (!allowed) return done(new Error(`not allowed to publish on ${topic}`));
+        try {
+          await coordinator.handle(identity, topic, payload);
+        } catch (error) {
+          if (!(error instanceof AppError)) throw error;
+          await reject(broker, topics, topic, error);
+        }
+        // The client's own bytes go nowhere: what others see is published
+        // from the stored, committed state.
+        packet.topic = consumed;
+        packet.retain = false;
+        done(null);
+      })
+      .catch((error: unknown) => {
+        // Not acknowledged: a QoS 1 client sends it again after reconnecting.
+        deps.onError(error, 'mqtt publish');
+        done(error instanceof Error ? error : new Error(String(error)));
+      });
+  };
+
+  aedes.authorizeForward = (client, packet) => {
+    if (packet.topic === consumed) return null;
+    const identity = identities.get(client);
+    if (!identity) return null;
+    return rules.mayReceive(identity, packet.topic) ? packet : null;
+  };
+
+  let tcp: Server | undefined;
+  let tcpAddress: { port: number } | undefined;
+  if (options.tcpPort !== undefined) {
+    tcp = createServer((socket) => aedes.handle(socket));
+    await new Promise<void>((resolve, reject) => {
+      tcp!.once('error', reject);
+      tcp!.listen(options.tcpPort, options.host ?? '127.0.0.1', () => resolve());
+    });
+    tcpAddress = { port: (tcp.address() as { port: number }).port };
+  }
+
+  const broker: Broker & { tcpAddress?: { port: number } } = {
+    kind: 'embedded',
+    ...(tcpAddress ? { tcpAddress } : {}),
+    publish(topic, payload) {
+      return new Promise((resolve, reject) =>
+        aedes.publish({ cmd: 'publish', topic, payload: encode(payload), qos: 1, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
+      );
+    },
+    handle(stream, request) {
+      aedes.handle(stream, request);
+    },
+    async close() {
+      await new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+  return broker;
+}
+
+/**
+ * An external broker relays what clients publish itself; Switchboard reads
+ * the same topics through a shared subscription (one process of several
+ * handles each publish) and acts on them. Which client may publish where is
+ * the broker's to enforce, through POST /mqtt/acl; the sender a payload
+ * names must be a participant of the conversation.
+ */
+export async function createExternalBroker(
+  deps: BrokerDeps & { identityOf(topic: string, payload: Buffer): Promise<Identity | undefined> },
+  url: string,
+): Promise<Broker> {
+  const { topics } = deps;
+  const client: MqttClient = await mqtt.connectAsync(url, {
+    clientId: `switchboard-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
+    protocolVersion: 5,
+    clean: true,
+    reconnectPeriod: 1000,
+  });
+  client.on('error', (error) => deps.onError(error, 'mqtt client'));
+  const group = `$share/switchboard/${topics.base}`;
+  await client.subscribeAsync(
+    [`${group}/server/#`, `${group}/conversations/+/messages`, `${group}/conversations/+/messages/viewed`],
+    { qos: 1 },
+  );
+  const broker: Broker = {
+    kind: 'external',
+    async publish(topic, payload) {
+      await client.publishAsync(topic, encode(payload), { qos: 1 });
+    },
+    async close() {
+      await client.endAsync();
+    },
+  };
+  client.on('message', (topic, payload) => {
+    void (async () => {
+      if (payload.length > MAX_PAYLOAD_BYTES) return;
+      try {
+        const parsed = JSON.parse(payload.toString('utf8')) as { origin?: unknown };
+        if (parsed?.origin === ORIGIN) return;
+      } catch {
+        // not JSON: the coordinator says so below
+      }
+      const identity = await deps.identityOf(topic, payload);
+      if (!identity) return;
+      try {
+        await deps.coordinator.handle(identity, topic, payload);
+      } catch (error) {
+        if (error instanceof AppError) await reject(broker, topics, topic, error);
+        else deps.onError(error, 'mqtt message');
+      }
+    })().catch((error) => deps.onError(error, 'mqtt message'));
+  });
+  return broker;
+}

@@ -1,0 +1,127 @@
+import { heartbeat } from '../agents/agents.js';
+import { SYSTEM, type Actor } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { closeConversation } from '../conversations/lifecycle.js';
+import { addMessage, markRead } from '../conversations/messages.js';
+import type { ConversationRow } from '../conversations/model.js';
+import { forbidden, invalid, notFound } from '../errors.js';
+import { participantId, seesEverything, type Identity } from './identity.js';
+import { AttendantOnline, ChannelRequest, ClientMessage, ReadReceipt, readPayload, SessionOnline, SessionRequest } from './payloads.js';
+import { touchSession } from './sessions.js';
+import { CLIENT_TOPICS, parseTopic, type Topics } from './topics.js';
+
+// What Switchboard does with what clients publish. Everything is validated
+// and stored first; what other clients then see is published from the
+// committed events (see publisher.ts), never the client's own bytes.
+
+export interface Coordinator {
+  /**
+   * Handles one client publish (already admitted by the access rules) and
+   * resolves once its effects are committed. Throws an AppError for a
+   * payload it refuses; nothing is stored then.
+   */
+  handle(identity: Identity, topic: string, payload: Buffer): Promise<void>;
+}
+
+export interface CoordinatorDeps {
+  ctx: Ctx;
+  topics: Topics;
+  /** publishes on behalf of Switchboard */
+  publish(topic: string, payload: unknown): Promise<void>;
+  /** the session's state, on its control topic, for a client that just (re)started */
+  announce(conversation: ConversationRow): Promise<void>;
+}
+
+const actorOf = (identity: Identity): Actor =>
+  identity.kind === 'agent' ? { id: identity.agent.id, role: identity.agent.role } : SYSTEM;
+
+export function createCoordinator(deps: CoordinatorDeps): Coordinator {
+  const { ctx, topics: t } = deps;
+
+  async function openConversationOf(identity: Identity, sessionId: string): Promise<ConversationRow> {
+    if (identity.kind !== 'customer' || identity.session.conversation_id !== sessionId.toLowerCase()) {
+      throw forbidden(`session ${sessionId} is not yours`);
+    }
+    const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [identity.session.conversation_id]);
+    if (!row) throw notFound('session', sessionId);
+    return row;
+  }
+
+  /** Nobody online could ever serve this department: the widget says so instead of waiting forever. */
+  async function nobodyOnline(department: string | null): Promise<boolean> {
+    const [row] = await ctx.db.query<{ n: number }>(
+      `select count(*)::int as n from agents
+        where status = 'online' and deleted_at is null and ($1::text is null or $1 = any (departments))`,
+      [department],
+    );
+    return row!.n === 0;
+  }
+
+  return {
+    async handle(identity, topic, payload) {
+      const relative = t.relative(topic)!;
+      const parsed = parseTopic(relative);
+      const now = ctx.now();
+
+      if (parsed.kind === 'server') {
+        switch (parsed.name) {
+          case CLIENT_TOPICS.sessionRequest: {
+            const request = readPayload(SessionRequest, payload);
+            const conversation = await openConversationOf(identity, request.sessionId);
+            await touchSession(ctx.db, conversation.id, now);
+            if (conversation.state === 'queued' && (await nobodyOnline(conversation.department))) {
+              await closeConversation(ctx, conversation.id, { state: 'abandoned', reason: 'unavailableAttendants' }, SYSTEM).catch(() => undefined);
+              return;
+            }
+            await deps.announce(conversation);
+            return;
+          }
+          case CLIENT_TOPICS.sessionOnline: {
+            readPayload(SessionOnline, payload);
+            if (identity.kind === 'customer') await touchSession(ctx.db, identity.session.conversation_id, now);
+            return;
+          }
+          case CLIENT_TOPICS.channelRequest: {
+            const request = readPayload(ChannelRequest, payload);
+            if (identity.kind !== 'customer') throw forbidden('only customers ask for a channel');
+            const own = t.session(identity.session.conversation_id);
+            // The answer goes only where this customer may read.
+            if (request.responseTopic !== own && !request.responseTopic.startsWith(`${own}/`)) {
+              throw invalid('responseTopic', `must be under your session topic ${own}`);
+            }
+            await deps.publish(request.responseTopic, { sessionTopic: own, sessionId: identity.session.conversation_id });
+            return;
+          }
+          case CLIENT_TOPICS.attendantOnline: {
+            readPayload(AttendantOnline, payload);
+            if (identity.kind !== 'agent') throw forbidden('only agents send attendant heartbeats');
+            await heartbeat(ctx, identity.agent.id);
+            return;
+          }
+        }
+      }
+
+      if (parsed.kind === 'conversation' && parsed.part === 'messages') {
+        const { message } = readPayload(ClientMessage, payload);
+        if (message.content === undefined && message.attachments === undefined) throw invalid('message.content', 'is required when there are no attachments');
+        const from = participantId(identity);
+        if (message.from !== undefined && message.from !== from) throw invalid('message.from', `must be your own id ${from}`);
+        const sender = identity.kind === 'customer' ? 'customer' : 'agent';
+        await addMessage(ctx, parsed.conversationId, { sender, sender_id: from, text: message.content ?? null, attachments: message.attachments ?? [] }, actorOf(identity));
+        if (identity.kind === 'customer') await touchSession(ctx.db, parsed.conversationId, now);
+        return;
+      }
+
+      if (parsed.kind === 'conversation' && parsed.part === 'viewed') {
+        const { readMessages } = readPayload(ReadReceipt, payload);
+        const ids = readMessages.map((m) => (typeof m === 'number' ? m : m.id));
+        // A reader marks what the other side wrote; supervisors read on the agent's side.
+        const reader = identity.kind === 'customer' ? 'customer' : 'agent';
+        await markRead(ctx, parsed.conversationId, ids, reader, seesEverything(identity) ? SYSTEM : actorOf(identity));
+        return;
+      }
+
+      throw forbidden(`nothing is accepted on ${topic}`);
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { AppError, invalid } from '../errors.js';
+
+// What clients may publish, checked before anything is stored. Unknown
+// fields are tolerated (clients of the seed send extra sessionInfo), but what
+// Switchboard reads must have the right type and size.
+
+/** Payloads bigger than this are refused before they are parsed. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+const Text = Type.String({ minLength: 1, maxLength: 10_000 });
+const Attachment = Type.Object({ type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ pattern: '^https?://', maxLength: 2000 }) });
+
+export const ClientMessage = Type.Object({
+  message: Type.Object({
+    content: Type.Optional(Text),
+    attachments: Type.Optional(Type.Array(Attachment, { minItems: 1, maxItems: 20 })),
+    from: Type.Optional(Type.String({ maxLength: 200 })),
+  }),
+});
+
+export const ReadReceipt = Type.Object({
+  readMessages: Type.Array(Type.Union([Type.Integer({ minimum: 1 }), Type.Object({ id: Type.Integer({ minimum: 1 }) })]), { minItems: 1, maxItems: 500 }),
+});
+
+export const SessionRequest = Type.Object({
+  sessionId: Type.String({ minLength: 1, maxLength: 100 }),
+  sessionTopic: Type.Optional(Type.String({ maxLength: 500 })),
+  customerId: Type.Optional(Type.String({ maxLength: 200 })),
+  requestID: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Number()])),
+});
+
+export const SessionOnline = Type.Object({ sessionId: Type.Optional(Type.String({ maxLength: 100 })) });
+
+export const ChannelRequest = Type.Object({
+  userRequesting: Type.Optional(Type.String({ maxLength: 200 })),
+  responseTopic: Type.String({ minLength: 1, maxLength: 500 }),
+});
+
+export const AttendantOnline = Type.Object({ attendantInfo: Type.Optional(Type.Object({})) });
+
+/** The payload as JSON of the schema's shape, or an error naming the field at fault. */
+export function readPayload<T extends TSchema>(schema: T, payload: Buffer): Static<T> {
+  if (payload.length > MAX_PAYLOAD_BYTES) throw new AppError('SB_BODY_TOO_LARGE', `the payload is ${payload.length} bytes; at most ${MAX_PAYLOAD_BYTES} are accepted`, 413);
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw invalid('payload', 'is not valid JSON');
+  }
+  if (!Value.Check(schema, value)) {
+    const first = Value.Errors(schema, value).First();
+    const field = first?.path ? first.path.slice(1).replaceAll('/', '.') || 'payload' : 'payload';
+    throw invalid(field, first?.message.toLowerCase() ?? 'has the wrong shape');
+  }
+  return value;
+}

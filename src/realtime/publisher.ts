@@ -1,0 +1,204 @@
+import type { Ctx } from '../context.js';
+import type { StoredEvent } from '../events/outbox.js';
+import type { Conversation, ConversationRow } from '../conversations/model.js';
+import type { Message } from '../conversations/messages.js';
+import { listQueue } from '../routing/queue.js';
+import type { Assignments } from './access.js';
+import type { Topics } from './topics.js';
+
+// Committed events, told to those concerned: the customer's widget (control
+// instructions, messages, receipts), the agents (their inbox and events),
+// supervisors (everything), and every agent's waiting list (the queue).
+// Publishing happens after commit, in commit order; a client that missed
+// something re-reads it over HTTP.
+
+/** Marks what Switchboard published, so its own subscription on a shared broker skips it. */
+export const ORIGIN = 'switchboard';
+
+export interface Publisher {
+  onCommitted(events: readonly StoredEvent[]): void;
+  /** The conversation's current state on its control topic. */
+  announce(conversation: ConversationRow | Conversation): Promise<void>;
+  /** Waits until everything handed over so far is published (tests, shutdown). */
+  idle(): Promise<void>;
+  close(): void;
+}
+
+export interface PublisherDeps {
+  ctx: Ctx;
+  topics: Topics;
+  assignments: Assignments;
+  publish(topic: string, payload: unknown): Promise<void>;
+  onError(error: unknown): void;
+  /** how long queue changes are gathered before positions are sent, ms */
+  queueDebounceMs?: number;
+}
+
+interface SessionInfo {
+  sessionId: string;
+  sessionTopic: string;
+  state: string;
+  customerId: string;
+  agent: { id: string; name: string } | null;
+  queuePosition: number | null;
+  expectedWaitSeconds: number | null;
+  reason: string | null;
+}
+
+const CLOSING: Record<string, string> = {
+  expired: 'session/aborted/expired',
+  unavailableAttendants: 'session/aborted/unavailableAttendants',
+};
+
+export function createPublisher(deps: PublisherDeps): Publisher {
+  const { ctx, topics: t, assignments, publish } = deps;
+  let chain: Promise<void> = Promise.resolve();
+  let queueTimer: NodeJS.Timeout | undefined;
+  const lastPosition = new Map<string, string>();
+  const agentNames = new Map<string, string>();
+
+  const enqueue = (work: () => Promise<void>) => {
+    chain = chain.then(work).catch(deps.onError);
+  };
+
+  async function agentOf(id: string | null): Promise<{ id: string; name: string } | null> {
+    if (id === null) return null;
+    let name = agentNames.get(id);
+    if (name === undefined) {
+      const [row] = await ctx.db.query<{ name: string }>('select name from agents where id = $1', [id]);
+      name = row?.name ?? 'Agent';
+      agentNames.set(id, name);
+    }
+    return { id, name };
+  }
+
+  async function sessionInfo(c: { id: string; state: string; customer_id?: string; customer: { id: string }; agent_id: string | null; resolve_reason: string | null }, queue?: { position: number; expected_wait_seconds: number | null }): Promise<SessionInfo> {
+    return {
+      sessionId: c.id,
+      sessionTopic: t.session(c.id),
+      state: c.state,
+      customerId: c.customer.id,
+      agent: c.state === 'queued' ? null : await agentOf(c.agent_id),
+      queuePosition: queue?.position ?? null,
+      expectedWaitSeconds: queue?.expected_wait_seconds ?? null,
+      reason: c.resolve_reason,
+    };
+  }
+
+  async function announce(c: ConversationRow | Conversation): Promise<void> {
+    let instruction: string;
+    let queue: { position: number; expected_wait_seconds: number | null } | undefined;
+    if (c.state === 'assigned') instruction = 'session/ready';
+    else if (c.state === 'queued') {
+      instruction = 'session/update';
+      [queue] = (await listQueue(ctx.db, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
+      if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
+    } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
+    await publish(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
+  }
+
+  function scheduleQueue() {
+    if (queueTimer) return;
+    queueTimer = setTimeout(() => {
+      queueTimer = undefined;
+      enqueue(publishQueue);
+    }, deps.queueDebounceMs ?? 25);
+  }
+
+  /** The waiting list for agents, and a session/update to each waiting customer whose place or wait changed. */
+  async function publishQueue() {
+    const queue = await listQueue(ctx.db, { limit: 1000 });
+    const now = ctx.now().getTime();
+    const waiting = queue.map(({ row, queue: q }) => ({
+      id: row.id,
+      channel: row.channel,
+      department: row.department,
+      priority: row.priority,
+      customer: { id: row.customer.id, name: row.customer.name ?? null },
+      queued_at: row.queued_at ? new Date(row.queued_at).toISOString() : null,
+      position: q.position,
+      expected_wait_seconds: q.expected_wait_seconds,
+    }));
+    const oldest = queue.reduce((min, { row }) => Math.min(min, row.queued_at ? new Date(row.queued_at).getTime() : now), now);
+    await publish(t.queueEvents(), { kind: 'queue.changed', length: queue.length, longest_wait_seconds: Math.round((now - oldest) / 1000), waiting, origin: ORIGIN });
+
+    const seen = new Set<string>();
+    for (const { row, queue: q } of queue) {
+      seen.add(row.id);
+      const key = `${q.position}:${q.expected_wait_seconds}`;
+      if (lastPosition.get(row.id) === key) continue;
+      lastPosition.set(row.id, key);
+      await publish(t.conversation(row.id, 'control'), { instruction: 'session/update', sessionInfo: await sessionInfo(row, q), origin: ORIGIN });
+    }
+    for (const id of lastPosition.keys()) if (!seen.has(id)) lastPosition.delete(id);
+  }
+
+  async function publishEvent(event: StoredEvent) {
+    const data = event.data as Record<string, unknown>;
+    if (event.type === 'message.created') {
+      const m = data.message as Message;
+      await publish(t.conversation(m.conversation_id, 'messages'), {
+        sessionInfo: { sessionId: m.conversation_id },
+        message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: m.attachments, readAt: m.read_at },
+        origin: ORIGIN,
+      });
+      return;
+    }
+    if (event.type === 'message.read') {
+      await publish(t.conversation(event.conversation_id!, 'viewed'), { readMessages: data.message_ids, reader: data.reader, readAt: data.read_at, origin: ORIGIN });
+      return;
+    }
+    if (event.type.startsWith('agent.')) {
+      const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
+      if (event.agent_id) await publish(t.agentEvents(event.agent_id), payload);
+      await publish(t.supervisorEvents('agents'), payload);
+      return;
+    }
+    if (!event.type.startsWith('conversation.')) return;
+    const conversation = data.conversation as Conversation;
+    const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
+    // Those who held it before hear that it left them.
+    const concerned = new Set([event.agent_id, data.from_agent_id, data.previous_agent_id].filter((id): id is string => typeof id === 'string'));
+    for (const agentId of concerned) await publish(t.agentEvents(agentId), payload);
+    await publish(t.supervisorEvents('conversations'), payload);
+    const newlyHeld = event.type === 'conversation.assigned' || (event.type === 'conversation.transferred' && conversation.state === 'assigned');
+    if (newlyHeld && conversation.agent_id) {
+      await publish(t.assign(conversation.agent_id), { conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN });
+    }
+    // A queued conversation's position goes out with the queue refresh.
+    if (event.type !== 'conversation.created' && conversation.state !== 'queued') await announce(conversation);
+  }
+
+  return {
+    onCommitted(events) {
+      let queueChanged = false;
+      for (const event of events) {
+        const conversation = (event.data as { conversation?: Conversation }).conversation;
+        if (event.type.startsWith('conversation.') && conversation) {
+          // Rights follow the conversation at once, before anything is published about it.
+          assignments.set(conversation.id, conversation.state === 'queued' ? null : conversation.agent_id);
+          queueChanged = true;
+        }
+        if (event.type === 'agent.status_changed') queueChanged = true;
+        if (event.type === 'agent.updated' || event.type === 'agent.deleted') agentNames.delete(event.agent_id ?? '');
+      }
+      enqueue(async () => {
+        for (const event of events) await publishEvent(event);
+      });
+      if (queueChanged) scheduleQueue();
+    },
+    announce,
+    async idle() {
+      for (;;) {
+        const current = chain;
+        await current;
+        if (queueTimer) await new Promise((resolve) => setTimeout(resolve, deps.queueDebounceMs ?? 25));
+        if (current === chain && !queueTimer) return;
+      }
+    },
+    close() {
+      clearTimeout(queueTimer);
+      queueTimer = undefined;
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import websocket from '@fastify/websocket';
+import { Type } from '@sinclair/typebox';
+import { createWebSocketStream } from 'ws';
+import { SYSTEM } from '../agents/model.js';
+import { closeConversation } from '../conversations/lifecycle.js';
+import type { ConversationRow } from '../conversations/model.js';
+import { forbidden, unauthorized } from '../errors.js';
+import type { App, AppDeps } from '../http/app.js';
+import { bearerToken } from '../http/auth.js';
+import { errorResponses } from '../http/schemas.js';
+import { identify, type Identity } from './identity.js';
+import type { Realtime } from './index.js';
+import { sessionForToken, startSession } from './sessions.js';
+
+const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
+
+const SessionBody = Type.Object(
+  {
+    customer: Type.Object(
+      {
+        id: Str(200),
+        name: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
+        email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
+      },
+      { additionalProperties: false },
+    ),
+    department: Type.Optional(Type.Union([Str(100), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+const SessionAnswer = Type.Object({
+  sessionId: Type.String(),
+  keepAliveTTL: Type.Integer({ description: 'ms; send server/sessions/online at least every keepAliveTTL/2' }),
+  token: Type.String({ description: 'the MQTT password, and a Bearer token for this conversation\'s history' }),
+  sessionTopic: Type.String(),
+  state: Type.String(),
+});
+
+// EMQX's HTTP authenticator and authorizer send what their request template
+// says; Switchboard documents the template (docs/deployment.md) and reads it.
+const MqttAuthBody = Type.Object({ username: Type.Optional(Type.String({ maxLength: 200 })), password: Type.Optional(Type.String({ maxLength: 500 })), clientid: Type.Optional(Type.String({ maxLength: 200 })) });
+const MqttAclBody = Type.Object({
+  username: Type.Optional(Type.String({ maxLength: 200 })),
+  clientid: Type.Optional(Type.String({ maxLength: 200 })),
+  topic: Str(1000),
+  action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe'), Type.Literal('all')]),
+});
+const EmqxResult = Type.Object({ result: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('ignore')]), is_superuser: Type.Optional(Type.Boolean()) });
+
+/** Chat sessions, the MQTT endpoint of the embedded broker, and the auth hooks of external ones. */
+export async function realtimeRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): Promise<void> {
+  const tags = ['realtime'];
+  const t = realtime.topics;
+
+  app.post(
+    '/session',
+    {
+      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once)', security: [], body: SessionBody, response: { 201: SessionAnswer, ...errorResponses } },
+    },
+    async (request, reply) => {
+      const { conversation, token } = await startSession(ctx, request.body, realtime.sessionTtlSeconds);
+      return reply.status(201).send({
+        sessionId: conversation.id,
+        keepAliveTTL: realtime.config.sessionKeepAliveMs,
+        token,
+        sessionTopic: t.session(conversation.id),
+        state: conversation.state,
+      });
+    },
+  );
+
+  app.delete(
+    '/session',
+    { schema: { tags, summary: 'End the chat (customer session token as Bearer)', response: { 204: Type.Null(), ...errorResponses } } },
+    async (request, reply) => {
+      const token = bearerToken(request);
+      const session = token ? await sessionForToken(ctx.db, token, ctx.now()) : undefined;
+      if (!session) throw unauthorized('a live session token is required: send Authorization: Bearer <token from POST /session>');
+      const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [session.conversation_id]);
+      if (row && (row.state === 'queued' || row.state === 'assigned')) {
+        // A customer who leaves before an agent answered abandoned the queue; after, the chat is done.
+        await closeConversation(ctx, row.id, { state: row.state === 'queued' ? 'abandoned' : 'resolved', reason: 'customer' }, SYSTEM).catch((error: unknown) => {
+          if ((error as { code?: string }).code !== 'SB_CONVERSATION_CLOSED') throw error;
+        });
+      }
+      return reply.status(204).send(null);
+    },
+  );
+
+  /** The identity EMQX vouches for: the user name is the agent's or session's id, the password its token. */
+  async function identityOfUser(username: string | undefined): Promise<Identity | undefined> {
+    if (!username || !/^[0-9a-f-]{36}$/i.test(username)) return undefined;
+    const id = username.toLowerCase();
+    const [session] = await ctx.db.query<{ conversation_id: string; customer_id: string; last_seen_at: Date; expires_at: Date }>(
+      'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where conversation_id = $1 and expires_at > $2',
+      [id, ctx.now()],
+    );
+    if (session) return { kind: 'customer', session };
+    const [agent] = await ctx.db.query<any>('select * from agents where id = $1 and deleted_at is null', [id]);
+    return agent ? { kind: 'agent', agent } : undefined;
+  }
+
+  app.post(
+    '/mqtt/auth',
+    { schema: { tags, summary: "EMQX HTTP authenticator: password = a Switchboard token, username = the agent's or session's id", security: [], body: MqttAuthBody, response: { 200: EmqxResult, ...errorResponses } } },
+    async (request) => {
+      const identity = request.body.password ? await identify(ctx.db, request.body.password, ctx.now()) : undefined;
+      const id = identity?.kind === 'agent' ? identity.agent.id : identity?.session.conversation_id;
+      if (!identity || id !== request.body.username?.toLowerCase()) return { result: 'deny' as const };
+      return { result: 'allow' as const, is_superuser: false };
+    },
+  );
+
+  app.post(
+    '/mqtt/acl',
+    { schema: { tags, summary: 'EMQX HTTP authorizer: may this user publish or subscribe to this topic?', security: [], body: MqttAclBody, response: { 200: EmqxResult, ...errorResponses } } },
+    async (request) => {
+      const identity = await identityOfUser(request.body.username);
+      if (!identity) return { result: 'deny' as const };
+      const { topic, action } = request.body;
+      const allowed =
+        action === 'subscribe'
+          ? await realtime.rules.canSubscribe(identity, topic)
+          : action === 'publish'
+            ? await realtime.rules.canPublish(identity, topic)
+            : (await realtime.rules.canSubscribe(identity, topic)) && (await realtime.rules.canPublish(identity, topic));
+      return { result: allowed ? ('allow' as const) : ('deny' as const) };
+    },
+  );
+
+  const broker = realtime.broker;
+  if (broker.handle) {
+    await app.register(websocket, { options: { maxPayload: 256 * 1024 } });
+    app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket, request) => {
+      broker.handle!(createWebSocketStream(socket), request.raw);
+    });
+  } else {
+    app.get('/mqtt', { schema: { hide: true } }, async () => {
+      throw forbidden(`this server uses the external broker ${realtime.config.mqttUrl}; connect there`);
+    });
+  }
+}

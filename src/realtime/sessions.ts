@@ -1,0 +1,92 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { SYSTEM } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { closeConversation, openConversation } from '../conversations/lifecycle.js';
+import type { ConversationRow, Customer } from '../conversations/model.js';
+import type { Queryable } from '../store/db.js';
+
+// A customer's chat session: a widget conversation plus the token its
+// browser connects with. Only a SHA-256 of the token is stored, like agents'.
+
+const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Customer tokens are told apart from agents' by their prefix. */
+export const CUSTOMER_TOKEN_PREFIX = 'sbc_';
+export const isCustomerToken = (token: string) => token.startsWith(CUSTOMER_TOKEN_PREFIX);
+
+export interface SessionInput {
+  customer: Pick<Customer, 'id' | 'name' | 'email'>;
+  department?: string | null;
+}
+
+export interface StartedSession {
+  conversation: ConversationRow;
+  token: string;
+}
+
+export interface CustomerSession {
+  conversation_id: string;
+  customer_id: string;
+  last_seen_at: Date;
+  expires_at: Date;
+}
+
+/** Opens the widget conversation (routed at once) and issues its token, in one transaction. */
+export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: number): Promise<StartedSession> {
+  const token = `${CUSTOMER_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+  const now = ctx.now();
+  const { conversation } = await openConversation(
+    ctx,
+    { customer: input.customer, department: input.department ?? null, channel: 'widget' },
+    {
+      alongside: async (tx, row) => {
+        await tx.query(
+          `insert into customer_sessions (conversation_id, customer_id, token_hash, last_seen_at, expires_at, created_at)
+           values ($1, $2, $3, $4, $5, $4)`,
+          [row.id, input.customer.id, digest(token), now, new Date(now.getTime() + ttlSeconds * 1000)],
+        );
+      },
+    },
+  );
+  return { conversation, token };
+}
+
+/** The session a live customer token belongs to; closed conversations keep their token readable for history. */
+export async function sessionForToken(db: Queryable, token: string, now: Date): Promise<CustomerSession | undefined> {
+  if (!isCustomerToken(token)) return undefined;
+  const [row] = await db.query<CustomerSession>(
+    'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where token_hash = $1 and expires_at > $2',
+    [digest(token), now],
+  );
+  return row;
+}
+
+/** The customer was heard from: the keep-alive starts again. */
+export async function touchSession(db: Queryable, conversationId: string, now: Date): Promise<void> {
+  await db.query('update customer_sessions set last_seen_at = $2 where conversation_id = $1 and last_seen_at < $2', [conversationId, now]);
+}
+
+/**
+ * Abandons the open widget conversations whose customer has been silent for
+ * longer than the keep-alive; returns their ids. Each is closed in its own
+ * routing transaction, so the freed slots go to the queue at once.
+ */
+export async function expireSilentSessions(ctx: Ctx, keepAliveMs: number, limit = 100): Promise<string[]> {
+  const cutoff = new Date(ctx.now().getTime() - keepAliveMs);
+  const rows = await ctx.db.query<{ conversation_id: string }>(
+    `select s.conversation_id from customer_sessions s join conversations c on c.id = s.conversation_id
+      where s.last_seen_at < $1 and c.state in ('queued', 'assigned')
+      order by s.last_seen_at limit $2`,
+    [cutoff, limit],
+  );
+  const expired: string[] = [];
+  for (const { conversation_id: id } of rows) {
+    try {
+      await closeConversation(ctx, id, { state: 'abandoned', reason: 'expired' }, SYSTEM);
+      expired.push(id);
+    } catch {
+      // closed meanwhile by its agent or the customer: nothing to expire
+    }
+  }
+  return expired;
+}
