@@ -86,6 +86,13 @@ describeEachStore('RapidPro callbacks', (store) => {
     assert.equal(log[0].attempt_log[0].status, 200);
     assert.equal(log[0].attempt_log[0].response_excerpt, '{"status":"handled"}');
     assert.deepEqual(log[0].payload, mailroom.handled[2]);
+    // the ticketer's secret went over the wire but is nowhere in the stored attempt log
+    const stored = await t.ctx.db.query<{ request_headers: Record<string, string> }>('select request_headers from outbound_attempts');
+    assert.equal(stored.length, 3);
+    for (const { request_headers: headers } of stored) {
+      assert.equal(headers.authorization, '[redacted]');
+      assert.ok(!JSON.stringify(headers).includes(ticketer.secret));
+    }
   });
 
   it('does not echo close-room when RapidPro closed the room, but sends it for a stale room a new ticket replaced', async () => {

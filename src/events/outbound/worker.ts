@@ -144,6 +144,11 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     recorder.kick();
   }
 
+  /** The delivery log keeps what was sent, but never a credential: an attempt log is read by admins and backups. */
+  const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|qiscus-secret-key|x-webhook-secret|x-api-key)$/i;
+  const loggable = (headers: Record<string, string>) =>
+    Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, CREDENTIAL_HEADERS.test(name) ? '[redacted]' : value]));
+
   function launch(row: OutboundRow, headers: Record<string, string>, startedAt: Date): void {
     const requestHeaders = { ...row.headers, ...headers };
     const task = sendFn({
@@ -167,7 +172,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
             status: outcome.status,
             excerpt: outcome.excerpt,
             error: outcome.error ?? (outcome.status !== null && (outcome.status < 200 || outcome.status >= 300) ? `HTTP ${outcome.status}` : null),
-            requestHeaders,
+            requestHeaders: loggable(requestHeaders),
             ...decide(row, outcome, startedAt),
           },
         }),
