@@ -21,6 +21,12 @@ export interface Broker {
   kind: 'embedded' | 'external';
   /** publishes on behalf of Switchboard (bypasses the access rules) */
   publish(topic: string, payload: unknown): Promise<void>;
+  /**
+   * embedded only: checks the connections of this agent again and closes
+   * those whose token was revoked (logout, password change, deletion) or
+   * whose role changed, so rights never outlive the token
+   */
+  revalidateAgent?(agentId: string): Promise<void>;
   /** embedded only: serves one MQTT connection (a WebSocket stream or a TCP socket) */
   handle?(stream: Duplex, request?: IncomingMessage): void;
   close(): Promise<void>;
@@ -36,12 +42,17 @@ export interface BrokerDeps {
 
 const encode = (payload: unknown) => Buffer.from(JSON.stringify(payload));
 
-/** Tells the client why its publish was refused, where it listens (its session's control topic). */
-async function reject(broker: Pick<Broker, 'publish'>, topics: Topics, topic: string, error: AppError) {
+/**
+ * Tells the client why its publish was refused, where it listens: the
+ * conversation's control topic, or for a customer's server/… publish their
+ * own session's. (An agent's refused heartbeat has nowhere to go but the log.)
+ */
+async function reject(broker: Pick<Broker, 'publish'>, topics: Topics, topic: string, error: AppError, identity: Identity) {
   const relative = topics.relative(topic) ?? '';
   const match = /^conversations\/([0-9a-f-]{36})\//i.exec(relative);
-  if (!match) return;
-  await broker.publish(topics.conversation(match[1]!.toLowerCase(), 'control'), {
+  const conversationId = match ? match[1]!.toLowerCase() : identity.kind === 'customer' ? identity.session.conversation_id : undefined;
+  if (!conversationId) return;
+  await broker.publish(topics.conversation(conversationId, 'control'), {
     instruction: 'message/rejected',
     topic,
     error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) },
@@ -53,6 +64,8 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
   const { ctx, topics, rules, coordinator } = deps;
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
   const identities = new WeakMap<Client, Identity>();
+  const tokens = new WeakMap<Client, string>();
+  const agentClients = new Map<string, Set<Client>>();
   const consumed = topics.consumed();
 
   aedes.authenticate = (client, _username, password, done) => {
@@ -65,6 +78,12 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
           return done(error, false);
         }
         identities.set(client, identity);
+        tokens.set(client, token);
+        if (identity.kind === 'agent') {
+          const set = agentClients.get(identity.agent.id) ?? new Set<Client>();
+          set.add(client);
+          agentClients.set(identity.agent.id, set);
+        }
         done(null, true);
       },
       (error) => {
@@ -75,6 +94,14 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
       },
     );
   };
+
+  aedes.on('clientDisconnect', (client) => {
+    const identity = identities.get(client);
+    if (identity?.kind !== 'agent') return;
+    const set = agentClients.get(identity.agent.id);
+    set?.delete(client);
+    if (set?.size === 0) agentClients.delete(identity.agent.id);
+  });
 
   aedes.authorizeSubscribe = (client, subscription, done) => {
     const identity = identities.get(client);
@@ -100,7 +127,7 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
           await coordinator.handle(identity, topic, payload);
         } catch (error) {
           if (!(error instanceof AppError)) throw error;
-          await reject(broker, topics, topic, error);
+          await reject(broker, topics, topic, error, identity);
         }
         // The client's own bytes go nowhere: what others see is published
         // from the stored, committed state.
@@ -143,6 +170,14 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
     },
     handle(stream, request) {
       aedes.handle(stream, request);
+    },
+    async revalidateAgent(agentId) {
+      for (const client of agentClients.get(agentId) ?? []) {
+        const before = identities.get(client);
+        const now = await identify(ctx.db, tokens.get(client) ?? '', ctx.now());
+        if (now?.kind === 'agent' && before?.kind === 'agent' && now.agent.role === before.agent.role) continue;
+        client.close();
+      }
     },
     async close() {
       await new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()));
@@ -199,7 +234,7 @@ export async function createExternalBroker(
       try {
         await deps.coordinator.handle(identity, topic, payload);
       } catch (error) {
-        if (error instanceof AppError) await reject(broker, topics, topic, error);
+        if (error instanceof AppError) await reject(broker, topics, topic, error, identity);
         else deps.onError(error, 'mqtt message');
       }
     })().catch((error) => deps.onError(error, 'mqtt message'));

@@ -86,8 +86,9 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
             if (identity.kind !== 'customer') throw forbidden('only customers ask for a channel');
             const own = t.session(identity.session.conversation_id);
             // The answer goes only where this customer may read.
-            if (request.responseTopic !== own && !request.responseTopic.startsWith(`${own}/`)) {
-              throw invalid('responseTopic', `must be under your session topic ${own}`);
+            const reserved = (['messages', 'viewed', 'control'] as const).map((kind) => t.conversation(identity.session.conversation_id, kind));
+            if (!request.responseTopic.startsWith(`${own}/`) || reserved.includes(request.responseTopic)) {
+              throw invalid('responseTopic', `must be a topic of your own under ${own}/ other than its messages and control topics`);
             }
             await deps.publish(request.responseTopic, { sessionTopic: own, sessionId: identity.session.conversation_id });
             return;

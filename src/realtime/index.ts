@@ -113,7 +113,16 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
     rules,
     publisher,
     sessionTtlSeconds: deps.sessionTtlSeconds,
-    onCommitted: (events) => publisher.onCommitted(events),
+    onCommitted(events) {
+      publisher.onCommitted(events);
+      const revalidate = broker!.revalidateAgent;
+      if (!revalidate) return;
+      for (const event of events) {
+        if (event.agent_id && (event.type === 'agent.updated' || event.type === 'agent.deleted' || event.type === 'agent.status_changed')) {
+          revalidate(event.agent_id).catch((error) => deps.onError(error, 'mqtt revalidate'));
+        }
+      }
+    },
     expireSessions,
     async close() {
       clearInterval(sweep);

@@ -204,6 +204,28 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     assert.equal(nextClient.received.filter((r) => r.topic.endsWith('/client/control')).length, 0);
   });
 
+  it('answers an older client asking for a channel on its response topic, only under its own session', async () => {
+    await agentOnline(1);
+    const { session, customer } = await startChat('c11');
+    await customer.publish('switchboard/server/channels/request', { userRequesting: 'c11', responseTopic: `${session.sessionTopic}/channel` });
+    assert.deepEqual(await customer.next(`${session.sessionTopic}/channel`), { sessionTopic: session.sessionTopic, sessionId: session.sessionId });
+    for (const responseTopic of [`${session.sessionTopic}/messages`, 'switchboard/conversations/00000000-0000-4000-8000-000000000000/x']) {
+      await customer.publish('switchboard/server/channels/request', { responseTopic });
+      const rejected = await customer.next(control(session.sessionTopic), (p) => p.instruction === 'message/rejected' && !p.seen);
+      rejected.seen = true;
+      assert.equal(rejected.error.field, 'responseTopic');
+    }
+  });
+
+  it("closes an agent's connection when they log out, so its rights end with the token", async () => {
+    const { token } = await agentOnline(1);
+    const agentClient = await connect(token);
+    const closed = new Promise<void>((resolve) => agentClient.client.once('close', () => resolve()));
+    assert.equal((await http('POST', '/api/v1/auth/logout', undefined, token)).status, 204);
+    await closed;
+    await assert.rejects(connectMqtt(wsUrl, token));
+  });
+
   it('refuses a connection without a live token', async () => {
     await assert.rejects(connectMqtt(wsUrl, 'sbt_not-a-token'));
     await assert.rejects(connectMqtt(wsUrl, 'sbc_not-a-session'));
