@@ -1,18 +1,10 @@
+import { attemptLogs, iso, type AttemptView } from '../../events/outbound/attempt-log.js';
 import { normalizeRow, type OutboundRow, type OutboundState } from '../../events/outbound/outbox.js';
 import type { Queryable } from '../../store/db.js';
 import { getTicketer } from './ticketers.js';
 
 // A ticketer's callbacks as an admin reads them: each request, where it
 // stands, and every attempt with the answer mailroom gave.
-
-export interface CallbackAttempt {
-  attempt: number;
-  at: string;
-  status: number | null;
-  duration_ms: number;
-  response_excerpt: string | null;
-  error: string | null;
-}
 
 export interface CallbackView {
   id: number;
@@ -28,22 +20,10 @@ export interface CallbackView {
   delivered_at: string | null;
   created_at: string;
   payload: unknown;
-  attempt_log: CallbackAttempt[];
+  attempt_log: AttemptView[];
 }
 
-interface AttemptRow {
-  request_id: number;
-  attempt: number;
-  started_at: Date;
-  status: number | null;
-  duration_ms: number;
-  response_excerpt: string | null;
-  error: string | null;
-}
-
-const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
-
-function toView(row: OutboundRow & { ticket_id: string }, attempts: readonly AttemptRow[]): CallbackView {
+function toView(row: OutboundRow & { ticket_id: string }, attempts: AttemptView[]): CallbackView {
   return {
     id: row.id,
     type: row.name,
@@ -59,14 +39,7 @@ function toView(row: OutboundRow & { ticket_id: string }, attempts: readonly Att
     created_at: iso(row.created_at)!,
     // The request headers are not shown: they carry the secret.
     payload: JSON.parse(row.body.toString('utf8')) as unknown,
-    attempt_log: attempts.map((a) => ({
-      attempt: a.attempt,
-      at: iso(a.started_at)!,
-      status: a.status,
-      duration_ms: a.duration_ms,
-      response_excerpt: a.response_excerpt,
-      error: a.error,
-    })),
+    attempt_log: attempts,
   };
 }
 
@@ -84,11 +57,6 @@ export async function listCallbacks(
       order by l.request_id desc limit $3`,
     [ticketerUuid, options.before ?? null, options.limit, options.state ?? null, options.ticket ?? null],
   );
-  if (rows.length === 0) return [];
-  const attempts = await db.query<AttemptRow>(
-    `select request_id, attempt, started_at, status, duration_ms, response_excerpt, error
-       from outbound_attempts where request_id = any($1::bigint[]) order by id`,
-    [rows.map((r) => r.id)],
-  );
-  return rows.map((row) => toView({ ...normalizeRow(row), ticket_id: row.ticket_id }, attempts.filter((a) => a.request_id === row.id)));
+  const logs = await attemptLogs(db, rows);
+  return rows.map((row) => toView({ ...normalizeRow(row), ticket_id: row.ticket_id }, logs.get(row.id) ?? []));
 }

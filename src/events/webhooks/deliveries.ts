@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Ctx } from '../../context.js';
 import { notFound } from '../../errors.js';
 import type { Queryable } from '../../store/db.js';
+import { attemptLogs, iso, type AttemptView } from '../outbound/attempt-log.js';
 import { enqueue, normalizeRow, type OutboundRow, type OutboundState } from '../outbound/outbox.js';
 import { MAX_ATTEMPTS } from '../outbound/retry.js';
 import { getEndpoint } from './endpoints.js';
@@ -11,15 +12,6 @@ import { pingPayload } from './payloads.js';
 
 // The delivery log an admin reads, and the two ways to send by hand: a ping
 // and a redelivery. Both go through the outbox like any event.
-
-export interface AttemptView {
-  attempt: number;
-  at: string;
-  status: number | null;
-  duration_ms: number;
-  response_excerpt: string | null;
-  error: string | null;
-}
 
 export interface DeliveryView {
   id: number;
@@ -40,19 +32,7 @@ export interface DeliveryView {
   attempt_log: AttemptView[];
 }
 
-interface AttemptRow {
-  request_id: number;
-  attempt: number;
-  started_at: Date;
-  status: number | null;
-  duration_ms: number;
-  response_excerpt: string | null;
-  error: string | null;
-}
-
-const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
-
-function toDelivery(row: OutboundRow, attempts: readonly AttemptRow[]): DeliveryView {
+function toDelivery(row: OutboundRow, attempts: AttemptView[]): DeliveryView {
   let payload: unknown;
   try {
     payload = JSON.parse(row.body.toString('utf8'));
@@ -75,25 +55,13 @@ function toDelivery(row: OutboundRow, attempts: readonly AttemptRow[]): Delivery
     redelivery_of: row.redelivery_of,
     created_at: iso(row.created_at)!,
     payload,
-    attempt_log: attempts.map((a) => ({
-      attempt: a.attempt,
-      at: iso(a.started_at)!,
-      status: a.status,
-      duration_ms: a.duration_ms,
-      response_excerpt: a.response_excerpt,
-      error: a.error,
-    })),
+    attempt_log: attempts,
   };
 }
 
 async function withAttempts(db: Queryable, rows: OutboundRow[]): Promise<DeliveryView[]> {
-  if (rows.length === 0) return [];
-  const attempts = await db.query<AttemptRow>(
-    `select request_id, attempt, started_at, status, duration_ms, response_excerpt, error
-       from outbound_attempts where request_id = any($1::bigint[]) order by id`,
-    [rows.map((r) => r.id)],
-  );
-  return rows.map((row) => toDelivery(row, attempts.filter((a) => a.request_id === row.id)));
+  const logs = await attemptLogs(db, rows);
+  return rows.map((row) => toDelivery(row, logs.get(row.id) ?? []));
 }
 
 /** Newest first; page with before=<last id>. */
