@@ -17,6 +17,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** connections to PostgreSQL per process */
+  databasePoolSize: number;
   dataDir: string;
   maxCustomers: number;
   attendantKeepAliveMs: number;
@@ -62,6 +64,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 3000, 0, 65535),
     host: optional(env, 'HOST') ?? '127.0.0.1',
     databaseUrl,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1_000),
     dataDir: optional(env, 'DATA_DIR') ?? './data',
     maxCustomers: integer(env, 'MAX_CUSTOMERS', 2, 1, 10_000),
     attendantKeepAliveMs: integer(env, 'ATTENDANT_KEEP_ALIVE_TIME', 30_000, 1_000),

@@ -28,7 +28,7 @@ export interface Running {
 /** Everything `switchboard serve` runs, in one process: store, migrations, HTTP API, sweeper. */
 export async function startServer(config: Config, options: { db?: Db; logger?: Logger; /** the caller closes the db it passed (tests) */ keepDb?: boolean } = {}): Promise<Running> {
   const log = options.logger ?? createLogger(config.logLevel, config.qiscus);
-  const db = options.db ?? (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const db = options.db ?? (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize }));
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
 

@@ -1,4 +1,4 @@
-import type { Actor } from '../agents/model.js';
+import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
@@ -50,27 +50,35 @@ export interface NewMessage {
   attachments?: Attachment[];
 }
 
-/** Stores a message on an open conversation and records `message.created` with it. */
+/**
+ * Stores a message on an open conversation and records `message.created` with
+ * it. The checks and the insert are one statement: a message is the hottest
+ * write of a live chat, and each round trip inside the transaction counts.
+ */
 export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<MessageRow> {
   return withEvents(ctx, async (tx, emit) => {
     // `for share` keeps a concurrent resolve from closing the conversation
-    // between this check and the insert.
-    const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'state' | 'agent_id'>>(
-      'select id, state, agent_id from conversations where id = $1 for share',
-      [conversationId],
+    // between the check and the insert.
+    const [row] = await tx.query<MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null }>(
+      `with c as (
+         select id, state, agent_id from conversations where id = $1 for share
+       ), ins as (
+         insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
+         select c.id, $2, $3, $4, $5, $6 from c
+          where c.state in ('queued', 'assigned') and ($7::boolean or c.agent_id = $8::uuid)
+         returning *
+       )
+       select c.state as c_state, c.agent_id as c_agent_id, ins.* from c left join ins on true`,
+      [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(input.attachments ?? []), ctx.now(), seesEverything(actor), actor.id],
     );
-    if (!conversation) throw notFound('conversation', conversationId);
-    assertCanAccess(actor, conversation);
-    if (conversation.state === 'resolved' || conversation.state === 'abandoned') {
-      throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${conversation.state}; messages can no longer be added`);
+    if (!row) throw notFound('conversation', conversationId);
+    const { c_state: state, c_agent_id: agentId, ...message } = row;
+    assertCanAccess(actor, { id: conversationId, agent_id: agentId });
+    if (message.id === null) {
+      throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${state}; messages can no longer be added`);
     }
-    const [row] = await tx.query<MessageRow>(
-      `insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
-       values ($1, $2, $3, $4, $5, $6) returning *`,
-      [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(input.attachments ?? []), ctx.now()],
-    );
-    emit({ type: 'message.created', conversationId, agentId: conversation.agent_id, data: { message: toMessage(row!) } });
-    return row!;
+    emit({ type: 'message.created', conversationId, agentId, data: { message: toMessage(message) } });
+    return message;
   });
 }
 

@@ -28,6 +28,8 @@ export interface CoordinatorDeps {
   topics: Topics;
   /** publishes on behalf of Switchboard */
   publish(topic: string, payload: unknown): Promise<void>;
+  /** SESSION_KEEP_ALIVE_TIME, ms: a session heard from within a quarter of it is not written again */
+  keepAliveMs: number;
   /** the session's state, on its control topic, for a client that just (re)started */
   announce(conversation: ConversationRow): Promise<void>;
 }
@@ -37,6 +39,16 @@ const actorOf = (identity: Identity): Actor =>
 
 export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   const { ctx, topics: t } = deps;
+  // When each session was last written as alive by this process: a chatty
+  // customer costs one keep-alive write per quarter period, not one per message.
+  const touched = new Map<string, number>();
+  async function touch(conversationId: string, now: Date, always = false) {
+    const at = now.getTime();
+    if (!always && at - (touched.get(conversationId) ?? -Infinity) < deps.keepAliveMs / 4) return;
+    if (touched.size > 50_000) for (const [id, when] of touched) if (at - when > deps.keepAliveMs) touched.delete(id);
+    touched.set(conversationId, at);
+    await touchSession(ctx.db, conversationId, now);
+  }
 
   async function openConversationOf(identity: Identity, sessionId: string): Promise<ConversationRow> {
     if (identity.kind !== 'customer' || identity.session.conversation_id !== sessionId.toLowerCase()) {
@@ -68,7 +80,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
           case CLIENT_TOPICS.sessionRequest: {
             const request = readPayload(SessionRequest, payload);
             const conversation = await openConversationOf(identity, request.sessionId);
-            await touchSession(ctx.db, conversation.id, now);
+            await touch(conversation.id, now, true);
             if (conversation.state === 'queued' && (await nobodyOnline(conversation.department))) {
               await closeConversation(ctx, conversation.id, { state: 'abandoned', reason: 'unavailableAttendants' }, SYSTEM).catch(() => undefined);
               return;
@@ -78,7 +90,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
           }
           case CLIENT_TOPICS.sessionOnline: {
             readPayload(SessionOnline, payload);
-            if (identity.kind === 'customer') await touchSession(ctx.db, identity.session.conversation_id, now);
+            if (identity.kind === 'customer') await touch(identity.session.conversation_id, now);
             return;
           }
           case CLIENT_TOPICS.channelRequest: {
@@ -109,7 +121,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         if (message.from !== undefined && message.from !== from) throw invalid('message.from', `must be your own id ${from}`);
         const sender = identity.kind === 'customer' ? 'customer' : 'agent';
         await addMessage(ctx, parsed.conversationId, { sender, sender_id: from, text: message.content ?? null, attachments: message.attachments ?? [] }, actorOf(identity));
-        if (identity.kind === 'customer') await touchSession(ctx.db, parsed.conversationId, now);
+        if (identity.kind === 'customer') await touch(parsed.conversationId, now);
         return;
       }
 

@@ -88,7 +88,7 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
   let broker: Broker | undefined;
   const publish = (topic: string, payload: unknown) => broker!.publish(topic, payload);
   const publisher = createPublisher({ ctx, topics: t, assignments, publish, onError: (e) => deps.onError(e, 'mqtt publish') });
-  const coordinator = createCoordinator({ ctx, topics: t, publish, announce: (c) => publisher.announce(c) });
+  const coordinator = createCoordinator({ ctx, topics: t, publish, keepAliveMs: config.sessionKeepAliveMs, announce: (c) => publisher.announce(c) });
   broker = config.mqttUrl
     ? await createExternalBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError, identityOf: identityFromPayload(ctx.db, t) }, config.mqttUrl)
     : await createEmbeddedBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError }, { tcpPort: config.mqttTcpPort, host: deps.host });

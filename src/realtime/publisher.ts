@@ -53,6 +53,7 @@ const CLOSING: Record<string, string> = {
 export function createPublisher(deps: PublisherDeps): Publisher {
   const { ctx, topics: t, assignments, publish } = deps;
   let chain: Promise<void> = Promise.resolve();
+  const unacknowledged = new Set<Promise<void>>();
   let queueTimer: NodeJS.Timeout | undefined;
   const lastPosition = new Map<string, string>();
   const agentNames = new Map<string, string>();
@@ -133,11 +134,17 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     for (const id of lastPosition.keys()) if (!seen.has(id)) lastPosition.delete(id);
   }
 
-  async function publishEvent(event: StoredEvent) {
+  /**
+   * Starts the publishes one event causes, in order, without waiting for each
+   * acknowledgement: the broker keeps the order of what it was handed, and a
+   * batch's acknowledgements are awaited together.
+   */
+  async function publishEvent(event: StoredEvent, sent: Promise<void>[]) {
+    const publish = (topic: string, payload: unknown) => void sent.push(deps.publish(topic, payload));
     const data = event.data as Record<string, unknown>;
     if (event.type === 'message.created') {
       const m = data.message as Message;
-      await publish(t.conversation(m.conversation_id, 'messages'), {
+      publish(t.conversation(m.conversation_id, 'messages'), {
         sessionInfo: { sessionId: m.conversation_id },
         message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: m.attachments, readAt: m.read_at },
         origin: ORIGIN,
@@ -145,13 +152,13 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       return;
     }
     if (event.type === 'message.read') {
-      await publish(t.conversation(event.conversation_id!, 'viewed'), { readMessages: data.message_ids, reader: data.reader, readAt: data.read_at, origin: ORIGIN });
+      publish(t.conversation(event.conversation_id!, 'viewed'), { readMessages: data.message_ids, reader: data.reader, readAt: data.read_at, origin: ORIGIN });
       return;
     }
     if (event.type.startsWith('agent.')) {
       const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
-      if (event.agent_id) await publish(t.agentEvents(event.agent_id), payload);
-      await publish(t.supervisorEvents('agents'), payload);
+      if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
+      publish(t.supervisorEvents('agents'), payload);
       return;
     }
     if (!event.type.startsWith('conversation.')) return;
@@ -159,14 +166,14 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
     // Those who held it before hear that it left them.
     const concerned = new Set([event.agent_id, data.from_agent_id, data.previous_agent_id].filter((id): id is string => typeof id === 'string'));
-    for (const agentId of concerned) await publish(t.agentEvents(agentId), payload);
-    await publish(t.supervisorEvents('conversations'), payload);
+    for (const agentId of concerned) publish(t.agentEvents(agentId), payload);
+    publish(t.supervisorEvents('conversations'), payload);
     const newlyHeld = event.type === 'conversation.assigned' || (event.type === 'conversation.transferred' && conversation.state === 'assigned');
     if (newlyHeld && conversation.agent_id) {
-      await publish(t.assign(conversation.agent_id), { conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN });
+      publish(t.assign(conversation.agent_id), { conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN });
     }
     // A queued conversation's position goes out with the queue refresh.
-    if (event.type !== 'conversation.created' && conversation.state !== 'queued') await announce(conversation);
+    if (event.type !== 'conversation.created' && conversation.state !== 'queued') sent.push(announce(conversation));
   }
 
   return {
@@ -183,7 +190,12 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         if (event.type === 'agent.updated' || event.type === 'agent.deleted') agentNames.delete(event.agent_id ?? '');
       }
       enqueue(async () => {
-        for (const event of events) await publishEvent(event);
+        const sent: Promise<void>[] = [];
+        for (const event of events) await publishEvent(event, sent);
+        // The next commit's publishes need not wait for these acknowledgements.
+        const acked = Promise.all(sent).then(() => undefined, deps.onError);
+        unacknowledged.add(acked);
+        void acked.finally(() => unacknowledged.delete(acked));
       });
       if (queueChanged) scheduleQueue();
     },
@@ -192,6 +204,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       for (;;) {
         const current = chain;
         await current;
+        await Promise.all([...unacknowledged]);
         if (queueTimer) await new Promise((resolve) => setTimeout(resolve, deps.queueDebounceMs ?? 25));
         if (current === chain && !queueTimer) return;
       }

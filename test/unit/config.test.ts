@@ -32,7 +32,12 @@ describe('configuration', () => {
       ADMIN_EMAIL: 'boss@example.com',
       ADMIN_PASSWORD: 'long enough',
       LOG_LEVEL: 'warn',
+      DATABASE_POOL_SIZE: '25',
+      MQTT_URL: 'mqtt://broker:1883',
+      MQTT_BASE_TOPIC: 'acme/support',
+      SESSION_KEEP_ALIVE_TIME: '20000',
     });
+    assert.deepEqual([config.databasePoolSize, config.realtime], [25, { mqttUrl: 'mqtt://broker:1883', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }]);
     assert.deepEqual(
       [config.port, config.host, config.databaseUrl, config.dataDir, config.maxCustomers, config.attendantKeepAliveMs, config.agentOfflineGraceMs],
       [8080, '0.0.0.0', 'postgres://u@db:5432/sb', '/var/lib/sb', 5, 10_000, 0],
@@ -55,6 +60,10 @@ describe('configuration', () => {
     [{ OFFLINE_CONVERSATIONS: 'drop' }, 'OFFLINE_CONVERSATIONS', /requeue, keep/],
     [{ ADMIN_EMAIL: 'not-an-email' }, 'ADMIN_EMAIL', /email address/],
     [{ ADMIN_PASSWORD: 'short' }, 'ADMIN_PASSWORD', /at least 8/],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE', /between 1 and 1000/],
+    [{ MQTT_URL: 'http://broker' }, 'MQTT_URL', /mqtt:\/\//],
+    [{ MQTT_BASE_TOPIC: 'sb/#' }, 'MQTT_BASE_TOPIC', /without wildcards/],
+    [{ SESSION_KEEP_ALIVE_TIME: '10' }, 'SESSION_KEEP_ALIVE_TIME', /between 1000 and/],
   ];
   for (const [env, variable, message] of rejects) {
     it(`refuses ${variable}=${Object.values(env)[0]} naming the variable and what is allowed`, () => {
