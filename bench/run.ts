@@ -9,6 +9,8 @@
 //      one at a time and under concurrency, verified through the API
 //   3. the server process's RSS with 1,000 agents and 20,000 open conversations
 //   4. pgbench on the same PostgreSQL server, for scale
+// then bench/qiscus.ts (Qiscus allocation) and bench/realtime.ts (500 chats
+// over the embedded MQTT broker), each in its own process.
 // It prints a table and writes JSON to bench/out/.
 //
 //   npm run bench                       full run (about 2–3 minutes)
@@ -466,6 +468,12 @@ async function main(): Promise<void> {
     log(`qiscus: allocation webhook → assign_agent [${kind}]`);
     spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'qiscus.ts'), `--store=${kind}`, ...(opts.quick ? ['--seconds=3', '--count=1000'] : [])], { stdio: 'inherit' });
   }
+
+  // real-time chat over the embedded MQTT broker (bench/realtime.ts), in its own process: it prints its own figures
+  log(`realtime: 500 chat sessions over MQTT/WebSocket [${opts.stores.join(', ')}]`);
+  spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'realtime.ts'), `--store=${opts.stores.length > 1 ? 'all' : opts.stores[0]}`, ...(opts.quick ? ['--quick'] : [])], {
+    stdio: 'inherit',
+  });
 
   const checks = targets(results, !opts.quick);
   const text = report(results, pgbench, checks);
