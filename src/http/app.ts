@@ -20,6 +20,7 @@ import { queueRoutes } from './routes/queue.js';
 import { settingsRoutes } from './routes/settings.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { assertStorableText, validatorCompiler } from './validation.js';
+import { webRoutes } from './web.js';
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -74,5 +75,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   qiscusRoutes(app, deps);
   rapidproRoutes(app, deps);
   if (deps.realtime) await realtimeRoutes(app, deps, deps.realtime);
+  await webRoutes(app, deps);
   return app;
 }

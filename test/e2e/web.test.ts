@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { after, before, beforeEach, it } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { loadConfig } from '../../src/config.js';
+import { startServer, type Running } from '../../src/server.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// The web apps in a real browser: Debian's Chromium (installed by .ci/run)
+// driven by playwright-core. A customer on the widget demo page and an agent
+// in the console chat through a real server; the apps are built first when
+// web/ changed since the last build.
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+/** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/ from the chat test. */
+const shoot = (page: Page, name: string) => (process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve());
+
+if (haveChromium) {
+  const built = spawnSync(process.execPath, ['scripts/build-web.mjs', '--if-stale'], { stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('building the web apps failed');
+} else {
+  process.stderr.write(`test/e2e/web.test.ts: no Chromium at ${CHROMIUM} (apt-get install -y chromium): browser tests skipped\n`);
+}
+
+describeEachStore('web apps in a real browser', (store) => {
+  let server: Running;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    if (!haveChromium) return;
+    server = await startServer(
+      loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
+      { db: store().db, keepDb: true },
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  beforeEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    await store().reset();
+  });
+
+  /** A page whose console errors, page errors and dialogs (an alert would be an XSS) are recorded. */
+  async function openPage(viewport = { width: 1200, height: 800 }): Promise<{ page: Page; problems: string[] }> {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('dialog', (dialog) => {
+      problems.push(`dialog: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    page.setDefaultTimeout(10_000);
+    return { page, problems };
+  }
+
+  const http = async (method: string, path: string, body?: unknown, token?: string) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  };
+
+  it('serves the console, the widget loader and hashed assets with the right cache headers, and never the console for API paths', { skip: !haveChromium }, async () => {
+    const index = await fetch(`${server.url}/conversations/123`);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('cache-control'), 'no-cache');
+    const html = await index.text();
+    const asset = /src="(\/assets\/console-[^"]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset, html);
+    const hashed = await fetch(`${server.url}${asset}`);
+    assert.equal(hashed.status, 200);
+    assert.match(hashed.headers.get('cache-control') ?? '', /max-age=31536000, immutable/);
+    const loader = await fetch(`${server.url}/widget.js`);
+    assert.equal(loader.headers.get('cache-control'), 'no-cache');
+    assert.match(loader.headers.get('content-type') ?? '', /javascript/);
+    for (const path of ['/api/v1/nothing', '/session/x', '/assets/nothing.js', '/metrics/x']) {
+      const response = await fetch(`${server.url}${path}`);
+      assert.equal(response.status, 404, path);
+      assert.match(response.headers.get('content-type') ?? '', /json/, path);
+    }
+  });
+
+  it('a customer on the widget waits in line, is served, chats with the agent in the console (as text only), and sees the chat end', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    // the agent's only slot is taken by another chat
+    const first = await http('POST', '/session', { customer: { id: 'first', name: 'First Customer', email: 'first@example.test' } });
+    assert.equal(first.status, 201);
+    assert.equal(first.body.state, 'assigned');
+
+    // the agent logs in to the console
+    const { page: desk, problems: deskProblems } = await openPage();
+    await desk.goto(`${server.url}/`);
+    await desk.getByLabel('Email').fill(agent.email);
+    await desk.getByLabel('Password').fill(PASSWORD);
+    await desk.getByRole('button', { name: 'Log in' }).click();
+    await desk.getByTestId('tab-mine').filter({ hasText: 'Mine (1)' }).waitFor();
+    await desk.getByText('● live').waitFor();
+
+    // a customer opens the widget on the demo page (phone width) and starts a chat
+    const { page: shop, problems: shopProblems } = await openPage({ width: 390, height: 780 });
+    await shop.goto(`${server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByLabel('Name').fill('Ada Lovelace');
+    await widget.getByLabel('Email').fill('ada@example.test');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('queue').filter({ hasText: 'You are number 1 in line' }).waitFor();
+    await shoot(shop, 'widget-queued');
+
+    // the agent sees her waiting, then resolves the first chat: she gets the agent
+    await desk.getByTestId('tab-waiting').filter({ hasText: 'Waiting (1)' }).click();
+    await desk.getByTestId('waiting').getByText('Ada Lovelace').waitFor();
+    await shoot(desk, 'console-waiting');
+    await desk.getByTestId('tab-mine').click();
+    await desk.getByRole('link', { name: /First Customer/ }).click();
+    await desk.getByRole('button', { name: 'Resolve' }).click();
+    await desk.getByTestId('conversation-state').filter({ hasText: 'resolved' }).waitFor();
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+
+    // messages both ways
+    await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
+    await desk.getByTestId('conversation-state').filter({ hasText: 'assigned' }).waitFor();
+    await widget.getByLabel('Your message').fill('Hello, my order is late');
+    await widget.getByLabel('Your message').press('Enter');
+    await desk.getByTestId('message').filter({ hasText: 'Hello, my order is late' }).waitFor();
+    await desk.getByLabel('Reply').fill('Let me check');
+    await desk.getByRole('button', { name: 'Send' }).click();
+    await widget.getByTestId('message').filter({ hasText: 'Let me check' }).waitFor();
+    // the customer saw it: the agent's message is ticked read
+    await desk.getByTestId('message').filter({ hasText: 'Let me check' }).getByTestId('read').waitFor();
+    // and the agent saw hers
+    await widget.getByTestId('message').filter({ hasText: 'Hello, my order is late' }).getByText('Read').waitFor();
+
+    // markup is text, on both sides
+    const attack = '<img src=x onerror=alert(1)>';
+    await widget.getByLabel('Your message').fill(attack);
+    await widget.getByRole('button', { name: 'Send' }).click();
+    await desk.getByTestId('message').filter({ hasText: attack }).waitFor();
+    await widget.getByTestId('message').filter({ hasText: attack }).waitFor();
+    assert.equal(await desk.locator('.log img').count(), 0);
+    assert.equal(await widget.locator('.log img').count(), 0);
+    await shoot(desk, 'console-chat');
+    await shoot(shop, 'widget-chat');
+
+    // a reload resumes the session with its history
+    await shop.reload();
+    await widget.getByTestId('message').filter({ hasText: 'Let me check' }).waitFor();
+    await widget.getByTestId('agent').waitFor();
+
+    // the agent resolves with a note; the customer is told
+    await desk.getByLabel('Resolution note').fill('late parcel, refunded');
+    await desk.getByRole('button', { name: 'Resolve' }).click();
+    await widget.getByTestId('ended').filter({ hasText: 'The chat has ended' }).waitFor();
+    await desk.getByText('Closed (agent): late parcel, refunded').waitFor();
+    await shoot(shop, 'widget-ended');
+
+    assert.deepEqual(deskProblems, []);
+    assert.deepEqual(shopProblems, []);
+  });
+
+  it("does not open another agent's conversation", { skip: !haveChromium }, async () => {
+    const mine = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Alan' });
+    const chat = await http('POST', '/session', { customer: { id: 'theirs', name: 'Someone Else' } });
+    assert.equal(chat.status, 201);
+    const [held] = await server.ctx.db.query<{ agent_id: string }>('select agent_id from conversations where id = $1', [chat.body.sessionId]);
+    assert.equal(held!.agent_id, mine.id);
+    const other = await makeAgent(server.ctx, { status: 'away', capacity: 1, name: 'Barbara' });
+    const { page, problems } = await openPage();
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('Email').fill(other.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('tab-mine').filter({ hasText: 'Mine (0)' }).waitFor();
+    await page.goto(`${server.url}/conversations/${chat.body.sessionId}`);
+    await page.getByTestId('chat-forbidden').getByText('This conversation is not yours.').waitFor();
+    assert.equal(await page.getByText('Someone Else').count(), 0);
+    // the 403 of the refused read is the only console error
+    assert.ok(problems.every((p) => /403/.test(p)), problems.join('\n'));
+  });
+});

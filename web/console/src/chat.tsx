@@ -1,0 +1,298 @@
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { api, formatTime } from '../../shared/util';
+import type { Live } from './live';
+import type { Agent, Conversation, Message } from './types';
+
+// One conversation: history then live messages, read ticks both ways, and
+// the customer panel with resolve and transfer.
+
+interface Props {
+  id: string;
+  me: Agent;
+  token: string;
+  live: Live | null;
+  /** bumps when the lists were re-read: the conversation may have changed */
+  version: number;
+  onError: (e: unknown) => void;
+  onClose: () => void;
+}
+
+export function ChatView({ id, me, token, live, version, onError, onClose }: Props) {
+  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [forbidden, setForbidden] = useState<string | null>(null);
+  const [text, setText] = useState('');
+  const logRef = useRef<HTMLDivElement | null>(null);
+  const receipted = useRef(new Set<number>());
+
+  const merge = useCallback((incoming: Message[]) => {
+    setMessages((current) => {
+      const byId = new Map(current.map((m) => [m.id, m]));
+      for (const m of incoming) byId.set(m.id, { ...byId.get(m.id), ...m });
+      return [...byId.values()].sort((a, b) => a.id - b.id);
+    });
+  }, []);
+
+  const load = useCallback(async () => {
+    try {
+      const c = await api<Conversation>('GET', `/api/v1/conversations/${id}`, token);
+      setConversation(c);
+      merge(await api<Message[]>('GET', `/api/v1/conversations/${id}/messages`, token));
+      setForbidden(null);
+    } catch (e) {
+      const status = (e as { status?: number }).status;
+      if (status === 403 || status === 404) setForbidden(status === 403 ? 'This conversation is not yours.' : 'No such conversation.');
+      else onError(e);
+    }
+  }, [id, token, merge, onError]);
+
+  useEffect(() => {
+    void load();
+  }, [load, version]);
+
+  // live messages and receipts
+  useEffect(() => {
+    if (!live || forbidden) return;
+    const topic = `${live.base}/conversations/${id}`;
+    live.subscribe(`${topic}/messages`);
+    live.subscribe(`${topic}/messages/viewed`);
+    const off = live.on((t, data) => {
+      if (t === `${topic}/messages` && typeof data.message?.id === 'number') {
+        const m = data.message;
+        merge([{ id: m.id, conversation_id: id, sender: m.sender, sender_id: m.from ?? null, text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], created_at: new Date(m.timestamp ?? Date.now()).toISOString(), read_at: m.readAt ?? null }]);
+      } else if (t === `${topic}/messages/viewed` && Array.isArray(data.readMessages)) {
+        const ids = new Set(data.readMessages.map((r: number | { id: number }) => (typeof r === 'number' ? r : r.id)));
+        setMessages((current) => current.map((m) => (ids.has(m.id) && !m.read_at ? { ...m, read_at: data.readAt ?? new Date().toISOString() } : m)));
+      }
+    });
+    return () => {
+      off();
+      live.unsubscribe(`${topic}/messages`);
+      live.unsubscribe(`${topic}/messages/viewed`);
+    };
+  }, [live, id, forbidden, merge]);
+
+  // what the customer wrote, now seen: tell them (only the holder marks read)
+  useEffect(() => {
+    if (!live || !conversation || conversation.agent_id !== me.id || conversation.state !== 'assigned') return;
+    const unread = messages.filter((m) => m.sender === 'customer' && !m.read_at && !receipted.current.has(m.id)).map((m) => m.id);
+    if (unread.length === 0) return;
+    for (const m of unread) receipted.current.add(m);
+    live.publish(`${live.base}/conversations/${id}/messages/viewed`, { readMessages: unread });
+  }, [messages, live, conversation, me.id, id]);
+
+  useEffect(() => {
+    logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
+  }, [messages]);
+
+  if (forbidden) {
+    return (
+      <section className="chat" data-testid="chat-forbidden">
+        <p className="error" role="alert">
+          {forbidden}
+        </p>
+        <button type="button" onClick={onClose}>
+          Back
+        </button>
+      </section>
+    );
+  }
+  if (!conversation) return <section className="chat">Loading…</section>;
+
+  const open = conversation.state === 'assigned' || conversation.state === 'queued';
+  const mayWrite = open && (conversation.agent_id === me.id || me.role !== 'agent');
+  const send = async (event: FormEvent) => {
+    event.preventDefault();
+    const value = text.trim();
+    if (!value) return;
+    try {
+      merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, { text: value })]);
+      setText('');
+    } catch (e) {
+      onError(e);
+    }
+  };
+
+  return (
+    <>
+      <section className="chat" aria-label={`Chat with ${conversation.customer.name ?? 'customer'}`}>
+        <header className="chat-head">
+          <button type="button" className="secondary back" onClick={onClose} aria-label="Back to the lists">
+            ←
+          </button>
+          <h2>{conversation.customer.name ?? conversation.customer.id}</h2>
+          <span className={`state ${conversation.state}`} data-testid="conversation-state">
+            {conversation.state}
+          </span>
+        </header>
+        <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
+          {messages.map((m) => (
+            <div key={m.id} className={`msg ${m.sender === 'customer' ? 'theirs' : 'mine'}`} data-testid="message">
+              {m.text !== null && <p>{m.text}</p>}
+              {m.attachments.map((a, i) =>
+                /^https?:\/\//i.test(a.url) ? (
+                  <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
+                    {a.type}: {a.url}
+                  </a>
+                ) : null,
+              )}
+              <small>
+                {m.sender !== 'customer' && `${m.sender} · `}
+                {formatTime(m.created_at)}
+                {m.sender !== 'customer' && (
+                  <span className="ticks" aria-label={m.read_at ? 'read' : 'sent'} data-testid={m.read_at ? 'read' : 'sent'}>
+                    {m.read_at ? ' ✓✓' : ' ✓'}
+                  </span>
+                )}
+              </small>
+            </div>
+          ))}
+        </div>
+        {mayWrite ? (
+          <form className="composer" onSubmit={send}>
+            <label className="visually-hidden" htmlFor="reply">
+              Reply
+            </label>
+            <textarea
+              id="reply"
+              rows={2}
+              maxLength={10000}
+              placeholder="Reply…"
+              value={text}
+              onChange={(e) => setText(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter' && !e.shiftKey) void send(e);
+              }}
+            />
+            <button type="submit">Send</button>
+          </form>
+        ) : (
+          <p className="closed-note">{open ? 'Read only.' : `Closed (${conversation.resolve_reason ?? conversation.state})${conversation.note ? `: ${conversation.note}` : ''}`}</p>
+        )}
+      </section>
+      <CustomerPanel conversation={conversation} me={me} token={token} onChanged={load} onError={onError} />
+    </>
+  );
+}
+
+function CustomerPanel({ conversation, me, token, onChanged, onError }: { conversation: Conversation; me: Agent; token: string; onChanged: () => void; onError: (e: unknown) => void }) {
+  const [note, setNote] = useState('');
+  const [target, setTarget] = useState('');
+  const [agents, setAgents] = useState<Agent[]>([]);
+  const [past, setPast] = useState<Conversation[]>([]);
+  const c = conversation;
+  const open = c.state === 'assigned' || c.state === 'queued';
+
+  useEffect(() => {
+    if (me.role !== 'agent') void api<Agent[]>('GET', '/api/v1/agents', token).then(setAgents, () => undefined);
+    void api<Conversation[]>('GET', `/api/v1/conversations?customer=${encodeURIComponent(c.customer.id)}&limit=20`, token).then((rows) => setPast(rows.filter((r) => r.id !== c.id)), () => undefined);
+  }, [c.customer.id, c.id, me.role, token]);
+
+  const resolve = async (event: FormEvent) => {
+    event.preventDefault();
+    try {
+      await api('POST', `/api/v1/conversations/${c.id}/resolve`, token, note.trim() ? { note: note.trim() } : {});
+      setNote('');
+      onChanged();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const transfer = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!target) return;
+    const body = target.startsWith('agent:') ? { agent_id: target.slice(6) } : { department: target.slice(5) || null };
+    try {
+      await api('POST', `/api/v1/conversations/${c.id}/transfer`, token, body);
+      setTarget('');
+      onChanged();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const departments = [...new Set([...agents.flatMap((a) => a.departments), ...me.departments])];
+
+  return (
+    <aside className="panel" aria-label="Customer">
+      <h3>Customer</h3>
+      <dl>
+        <dt>Name</dt>
+        <dd>{c.customer.name ?? '—'}</dd>
+        <dt>Email</dt>
+        <dd>{c.customer.email ?? '—'}</dd>
+        {c.customer.phone && (
+          <>
+            <dt>Phone</dt>
+            <dd>{c.customer.phone}</dd>
+          </>
+        )}
+        <dt>Customer id</dt>
+        <dd>{c.customer.id}</dd>
+        <dt>Channel</dt>
+        <dd>{c.channel}</dd>
+        <dt>Department</dt>
+        <dd>{c.department ?? '—'}</dd>
+        {Object.entries(c.customer.fields).map(([key, value]) => (
+          <div key={key} className="field">
+            <dt>{key}</dt>
+            <dd>{value}</dd>
+          </div>
+        ))}
+      </dl>
+      {open && (
+        <>
+          <form onSubmit={resolve} className="stack">
+            <label>
+              Resolution note
+              <textarea rows={2} maxLength={5000} value={note} onChange={(e) => setNote(e.target.value)} />
+            </label>
+            <button type="submit" data-testid="resolve">
+              Resolve
+            </button>
+          </form>
+          <form onSubmit={transfer} className="stack">
+            <label>
+              Transfer to
+              <select value={target} onChange={(e) => setTarget(e.target.value)}>
+                <option value="">Choose…</option>
+                <optgroup label="Agents">
+                  {agents
+                    .filter((a) => a.id !== c.agent_id)
+                    .map((a) => (
+                      <option key={a.id} value={`agent:${a.id}`}>
+                        {a.name} ({a.status}, {a.load}/{a.effective_capacity})
+                      </option>
+                    ))}
+                </optgroup>
+                <optgroup label="Departments">
+                  <option value="dept:">General queue</option>
+                  {departments.map((d) => (
+                    <option key={d} value={`dept:${d}`}>
+                      {d}
+                    </option>
+                  ))}
+                </optgroup>
+              </select>
+            </label>
+            <button type="submit" disabled={!target}>
+              Transfer
+            </button>
+          </form>
+        </>
+      )}
+      {past.length > 0 && (
+        <>
+          <h3>Past conversations</h3>
+          <ul className="past">
+            {past.map((p) => (
+              <li key={p.id}>
+                {new Date(p.created_at).toLocaleDateString()} · {p.channel} · {p.state}
+                {p.note ? ` — ${p.note}` : ''}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </aside>
+  );
+}

@@ -1,0 +1,331 @@
+import { StrictMode, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { createRoot } from 'react-dom/client';
+import { api, errorText, formatWait, isApiError } from '../../shared/util';
+import { AgentsAdmin } from './admin';
+import { ChatView } from './chat';
+import { connectLive, type Live } from './live';
+import type { Agent, Conversation, Status, Waiting } from './types';
+import './console.css';
+
+// The agents' back office: login, presence, the live lists (waiting, mine,
+// all for supervisors), one conversation at a time, and admin pages.
+
+const AUTH_KEY = 'switchboard-console';
+
+interface Auth {
+  token: string;
+  agent: Agent;
+}
+
+function loadAuth(): Auth | null {
+  try {
+    const raw = localStorage.getItem(AUTH_KEY);
+    return raw ? (JSON.parse(raw) as Auth) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The console's routes: /, /conversations/:id, /admin/agents. */
+function usePath(): [string, (path: string) => void] {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const onPop = () => setPath(location.pathname);
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
+  const go = useCallback((next: string) => {
+    if (next !== location.pathname) history.pushState(null, '', next);
+    setPath(next);
+  }, []);
+  return [path, go];
+}
+
+function App() {
+  const [auth, setAuth] = useState<Auth | null>(loadAuth);
+  const logout = useCallback(async (token?: string) => {
+    if (token) await api('POST', '/api/v1/auth/logout', token).catch(() => undefined);
+    localStorage.removeItem(AUTH_KEY);
+    setAuth(null);
+  }, []);
+  if (!auth) {
+    return (
+      <Login
+        onLogin={(next) => {
+          localStorage.setItem(AUTH_KEY, JSON.stringify(next));
+          setAuth(next);
+        }}
+      />
+    );
+  }
+  return <Shell auth={auth} onLogout={logout} />;
+}
+
+function Login({ onLogin }: { onLogin: (auth: Auth) => void }) {
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const answer = await api<{ token: string; agent: Agent }>('POST', '/api/v1/auth/login', null, { email, password });
+      onLogin({ token: answer.token, agent: answer.agent });
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="login">
+      <form onSubmit={submit} aria-labelledby="login-title">
+        <h1 id="login-title">Switchboard</h1>
+        <label>
+          Email
+          <input name="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+        </label>
+        <label>
+          Password
+          <input name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+        </label>
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          Log in
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function useTick(ms: number): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => void }) {
+  const { token } = auth;
+  const [me, setMe] = useState<Agent>(auth.agent);
+  const [live, setLive] = useState<Live | null>(null);
+  const [linkUp, setLinkUp] = useState(false);
+  const [waiting, setWaiting] = useState<Waiting[]>([]);
+  const [mine, setMine] = useState<Conversation[]>([]);
+  const [all, setAll] = useState<Conversation[]>([]);
+  const [tab, setTab] = useState<'mine' | 'waiting' | 'all'>('mine');
+  const [error, setError] = useState<string | null>(null);
+  const [path, go] = usePath();
+  const [version, setVersion] = useState(0);
+  const now = useTick(1000);
+  const overseer = me.role !== 'agent';
+
+  const guard = useCallback(
+    (e: unknown) => {
+      if (isApiError(e) && e.status === 401) onLogout();
+      else setError(errorText(e));
+    },
+    [onLogout],
+  );
+
+  const refresh = useCallback(async () => {
+    try {
+      const [self, own, queue] = await Promise.all([
+        api<Agent>('GET', '/api/v1/agents/me', token),
+        api<Conversation[]>('GET', `/api/v1/conversations?state=assigned&agent=${me.id}&limit=100`, token),
+        api<{ conversation: Conversation; position: number; expected_wait_seconds: number | null }[]>('GET', '/api/v1/queue', token),
+      ]);
+      setMe(self);
+      setMine(own);
+      setWaiting(queue.map((q) => ({ id: q.conversation.id, name: q.conversation.customer.name, department: q.conversation.department, queuedAt: q.conversation.queued_at, position: q.position, expected: q.expected_wait_seconds })));
+      if (overseer) setAll(await api<Conversation[]>('GET', '/api/v1/conversations?limit=100', token));
+      setVersion((v) => v + 1);
+    } catch (e) {
+      guard(e);
+    }
+  }, [token, me.id, overseer, guard]);
+
+  // one connection for the whole session
+  useEffect(() => {
+    const connection = connectLive(auth.agent, token, setLinkUp);
+    setLive(connection);
+    return () => connection.close();
+  }, [auth.agent, token]);
+
+  // live lists: the queue comes whole; anything else about conversations re-reads the lists
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => {
+    if (!live) return;
+    const off = live.on((topic, data) => {
+      if (topic === `${live.base}/events/queue` && Array.isArray(data.waiting)) {
+        setWaiting(
+          data.waiting.map((w: any) => ({ id: w.id, name: w.customer?.name ?? null, department: w.department, queuedAt: w.queued_at, position: w.position, expected: w.expected_wait_seconds })),
+        );
+        return;
+      }
+      if (topic.endsWith('/messages') || topic.endsWith('/messages/viewed') || topic.endsWith('/client/control')) return;
+      clearTimeout(pending.current);
+      pending.current = setTimeout(() => void refresh(), 150);
+    });
+    return off;
+  }, [live, refresh]);
+
+  useEffect(() => {
+    void refresh();
+  }, [linkUp, refresh]);
+
+  const setStatus = async (status: Status) => {
+    try {
+      setMe(await api<Agent>('PATCH', '/api/v1/agents/me', token, { status }));
+    } catch (e) {
+      guard(e);
+    }
+  };
+
+  // REST heartbeats too, for when the MQTT link is down
+  useEffect(() => {
+    const timer = setInterval(() => {
+      if (!linkUp) void api('POST', '/api/v1/agents/me/heartbeat', token).catch(() => undefined);
+    }, 10_000);
+    return () => clearInterval(timer);
+  }, [linkUp, token]);
+
+  const openId = /^\/conversations\/([0-9a-f-]{36})$/i.exec(path)?.[1];
+  const lists = useMemo(() => ({ mine, all }), [mine, all]);
+
+  return (
+    <div className="shell">
+      <header className="top">
+        <a
+          href="/"
+          className="brand"
+          onClick={(e) => {
+            e.preventDefault();
+            go('/');
+          }}
+        >
+          Switchboard
+        </a>
+        <nav aria-label="Pages">
+          {me.role === 'admin' && (
+            <a
+              href="/admin/agents"
+              onClick={(e) => {
+                e.preventDefault();
+                go('/admin/agents');
+              }}
+            >
+              Agents
+            </a>
+          )}
+          <a href="/docs" target="_blank" rel="noreferrer">
+            API docs
+          </a>
+        </nav>
+        <span className={`link ${linkUp ? 'up' : 'down'}`} title={linkUp ? 'Live' : 'Reconnecting'}>
+          {linkUp ? '● live' : '○ reconnecting'}
+        </span>
+        <label className="presence">
+          <span className="visually-hidden">Presence</span>
+          <select data-testid="presence" value={me.status} onChange={(e) => void setStatus(e.target.value as Status)}>
+            <option value="online">Online</option>
+            <option value="away">Away</option>
+            <option value="offline">Offline</option>
+          </select>
+        </label>
+        <span className="who">
+          {me.name} · {me.load}/{me.effective_capacity}
+        </span>
+        <button type="button" className="secondary" onClick={() => onLogout(token)}>
+          Log out
+        </button>
+      </header>
+      {error && (
+        <p className="error" role="alert">
+          {error}{' '}
+          <button type="button" className="link-button" onClick={() => setError(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
+      {path === '/admin/agents' && me.role === 'admin' ? (
+        <AgentsAdmin token={token} onError={guard} />
+      ) : (
+        <div className={`desk ${openId ? 'has-chat' : ''}`}>
+          <aside className="lists" aria-label="Conversations">
+            <div role="tablist" className="tabs">
+              {(['mine', 'waiting', ...(overseer ? (['all'] as const) : [])] as const).map((name) => (
+                <button key={name} role="tab" type="button" aria-selected={tab === name} className={tab === name ? 'active' : ''} onClick={() => setTab(name)} data-testid={`tab-${name}`}>
+                  {name === 'mine' ? `Mine (${mine.length})` : name === 'waiting' ? `Waiting (${waiting.length})` : 'All'}
+                </button>
+              ))}
+            </div>
+            {tab === 'waiting' && (
+              <ul className="items" data-testid="waiting">
+                {waiting.length === 0 && <li className="empty">Nobody is waiting.</li>}
+                {waiting.map((w) => (
+                  <li key={w.id}>
+                    <div className="item">
+                      <strong>
+                        #{w.position} {w.name ?? 'Customer'}
+                      </strong>
+                      <span>
+                        waiting {formatWait(w.queuedAt ? (now - Date.parse(w.queuedAt)) / 1000 : null)}
+                        {w.department ? ` · ${w.department}` : ''} · expected {formatWait(w.expected)}
+                      </span>
+                    </div>
+                  </li>
+                ))}
+              </ul>
+            )}
+            {tab !== 'waiting' && (
+              <ul className="items" data-testid={`list-${tab}`}>
+                {lists[tab].length === 0 && <li className="empty">{tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
+                {lists[tab].map((c) => (
+                  <li key={c.id}>
+                    <a
+                      href={`/conversations/${c.id}`}
+                      className={`item ${openId === c.id ? 'current' : ''}`}
+                      aria-current={openId === c.id ? 'page' : undefined}
+                      onClick={(e) => {
+                        e.preventDefault();
+                        go(`/conversations/${c.id}`);
+                      }}
+                    >
+                      <strong>{c.customer.name ?? c.customer.id}</strong>
+                      <span>
+                        {c.channel} · {c.state}
+                        {c.department ? ` · ${c.department}` : ''}
+                      </span>
+                    </a>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </aside>
+          {openId ? (
+            <ChatView key={openId} id={openId} me={me} token={token} live={live} version={version} onError={guard} onClose={() => go('/')} />
+          ) : (
+            <section className="placeholder">
+              <p>{me.status === 'online' ? 'Pick a conversation. New ones are assigned to you automatically.' : 'You are not online: no conversation will be assigned to you.'}</p>
+            </section>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

@@ -1,0 +1,51 @@
+export type Role = 'admin' | 'supervisor' | 'agent';
+export type Status = 'online' | 'away' | 'offline';
+
+export interface Agent {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+  status: Status;
+  capacity: number | null;
+  effective_capacity: number;
+  departments: string[];
+  load: number;
+  last_seen_at: string | null;
+}
+
+export interface Conversation {
+  id: string;
+  channel: string;
+  customer: { id: string; name: string | null; email: string | null; phone: string | null; fields: Record<string, string> };
+  department: string | null;
+  priority: number;
+  state: 'queued' | 'assigned' | 'resolved' | 'abandoned';
+  agent_id: string | null;
+  created_at: string;
+  queued_at: string | null;
+  assigned_at: string | null;
+  resolved_at: string | null;
+  resolve_reason: string | null;
+  note: string | null;
+}
+
+export interface Message {
+  id: number;
+  conversation_id: string;
+  sender: 'customer' | 'agent' | 'system' | 'bot';
+  sender_id: string | null;
+  text: string | null;
+  attachments: { type: string; url: string }[];
+  created_at: string;
+  read_at: string | null;
+}
+
+export interface Waiting {
+  id: string;
+  name: string | null;
+  department: string | null;
+  queuedAt: string | null;
+  position: number;
+  expected: number | null;
+}

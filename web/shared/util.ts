@@ -1,0 +1,50 @@
+// Small helpers both apps use.
+
+export interface ApiError {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** JSON over fetch; throws an ApiError with Switchboard's error envelope read. */
+export async function api<T>(method: string, path: string, token?: string | null, body?: unknown): Promise<T> {
+  const response = await fetch(path, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  const data = text ? (JSON.parse(text) as unknown) : null;
+  if (!response.ok) {
+    const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    throw { status: response.status, code: error?.code ?? 'SB_HTTP', message: error?.message ?? response.statusText } satisfies ApiError;
+  }
+  return data as T;
+}
+
+export const isApiError = (e: unknown): e is ApiError => typeof e === 'object' && e !== null && 'status' in e && 'code' in e;
+export const errorText = (e: unknown): string => (isApiError(e) ? e.message : e instanceof Error ? e.message : String(e));
+
+/** ws(s)://this host/mqtt: the embedded broker's WebSocket endpoint. */
+export const mqttUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
+
+export function baseTopic(): string {
+  return document.querySelector<HTMLMetaElement>('meta[name="sb-base-topic"]')?.content || 'switchboard';
+}
+
+export function parseJson(payload: Uint8Array): any {
+  try {
+    return JSON.parse(new TextDecoder().decode(payload));
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatWait(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined) return 'unknown';
+  if (seconds < 60) return `${Math.max(0, Math.round(seconds))} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+export const formatTime = (t: string | number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });

@@ -1,0 +1,82 @@
+// /widget.js: one <script src="https://your-switchboard/widget.js"> on any page
+// adds a chat launcher; the chat itself runs in an iframe served by
+// Switchboard (/widget/frame), so the host page's styles and scripts cannot
+// reach it, and it talks to its own origin with no CORS to set up.
+//
+// Options, as data- attributes of the script tag:
+//   data-title       the chat window's title (default "Chat with us")
+//   data-department  route chats to this department
+//   data-color       the launcher's colour (CSS colour, default #2457c5)
+//   data-open        "true": open the chat when the page loads
+(() => {
+  const script = document.currentScript as HTMLScriptElement | null;
+  if (!script || (window as unknown as { __switchboardWidget?: boolean }).__switchboardWidget) return;
+  (window as unknown as { __switchboardWidget?: boolean }).__switchboardWidget = true;
+  const origin = new URL(script.src, location.href).origin;
+  const title = script.dataset.title ?? 'Chat with us';
+  const color = /^[#a-zA-Z0-9(),.\s%]+$/.test(script.dataset.color ?? '') ? script.dataset.color! : '#2457c5';
+  const params = new URLSearchParams({ title });
+  if (script.dataset.department) params.set('department', script.dataset.department);
+  const OPEN_KEY = 'switchboard-widget-open';
+
+  const host = document.createElement('div');
+  host.setAttribute('data-switchboard-widget', '');
+  const shadow = host.attachShadow({ mode: 'open' });
+  const style = document.createElement('style');
+  style.textContent = `
+    .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483646; border: 0; border-radius: 28px;
+      padding: 14px 20px; font: 600 15px/1 system-ui, sans-serif; color: #fff; background: ${color}; cursor: pointer;
+      box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+    .launcher:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+    iframe { position: fixed; right: 20px; bottom: 80px; z-index: 2147483647; width: 370px; height: min(580px, calc(100vh - 100px));
+      border: 0; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); background: #fff; }
+    iframe[hidden] { display: none; }
+    @media (max-width: 480px) { iframe { right: 0; bottom: 0; width: 100vw; height: calc(100vh - 70px); border-radius: 0; }
+      .launcher { right: 12px; bottom: 12px; } }`;
+  const button = document.createElement('button');
+  button.className = 'launcher';
+  button.type = 'button';
+  button.textContent = title;
+  button.setAttribute('aria-expanded', 'false');
+  button.setAttribute('aria-controls', 'switchboard-chat');
+  let frame: HTMLIFrameElement | undefined;
+
+  const setOpen = (open: boolean) => {
+    if (open && !frame) {
+      frame = document.createElement('iframe');
+      frame.id = 'switchboard-chat';
+      frame.title = title;
+      frame.src = `${origin}/widget/frame?${params}`;
+      shadow.appendChild(frame);
+    }
+    if (frame) frame.hidden = !open;
+    button.setAttribute('aria-expanded', String(open));
+    button.textContent = open ? 'Close chat' : title;
+    try {
+      sessionStorage.setItem(OPEN_KEY, open ? '1' : '0');
+    } catch {
+      // storage may be disabled; the launcher still works
+    }
+    if (open) frame?.focus();
+  };
+  button.addEventListener('click', () => setOpen(button.getAttribute('aria-expanded') !== 'true'));
+  window.addEventListener('message', (event) => {
+    if (event.origin === origin && event.data === 'switchboard:close') {
+      setOpen(false);
+      button.focus();
+    }
+  });
+  shadow.append(style, button);
+  const mount = () => {
+    document.body.appendChild(host);
+    let reopen = script.dataset.open === 'true';
+    try {
+      reopen ||= sessionStorage.getItem(OPEN_KEY) === '1';
+    } catch {
+      // ignore
+    }
+    if (reopen) setOpen(true);
+  };
+  if (document.body) mount();
+  else document.addEventListener('DOMContentLoaded', mount);
+})();

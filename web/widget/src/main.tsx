@@ -1,0 +1,373 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { createRoot } from 'react-dom/client';
+import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import './widget.css';
+
+// The customer's side of a chat: name and email, then a session (POST
+// /session) followed over MQTT on its session topic. The session lives in
+// sessionStorage, so a reload resumes it; after a reconnect, what was missed
+// is read back over HTTP. Only messages Switchboard stored (with an id) are
+// shown, always as text.
+
+interface Session {
+  sessionId: string;
+  token: string;
+  sessionTopic: string;
+  keepAliveTTL: number;
+  customerId: string;
+  name: string;
+}
+
+interface Msg {
+  id: number;
+  sender: string;
+  text: string | null;
+  attachments: { type: string; url: string }[];
+  at: number;
+  readAt: string | null;
+}
+
+type Phase = 'form' | 'connecting' | 'waiting' | 'chatting' | 'closed' | 'expired' | 'unavailable';
+
+const SESSION_KEY = 'switchboard-session';
+const PROFILE_KEY = 'switchboard-profile';
+const params = new URLSearchParams(location.search);
+const title = params.get('title') || 'Chat with us';
+const department = params.get('department');
+
+function load<T>(key: string): T | null {
+  try {
+    const raw = sessionStorage.getItem(key);
+    return raw ? (JSON.parse(raw) as T) : null;
+  } catch {
+    return null;
+  }
+}
+function save(key: string, value: unknown) {
+  try {
+    if (value === null) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // private mode: the chat still works, a reload just starts over
+  }
+}
+
+const randomId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
+
+function Widget() {
+  const [session, setSession] = useState<Session | null>(() => load<Session>(SESSION_KEY));
+  const [phase, setPhase] = useState<Phase>(() => (load<Session>(SESSION_KEY) ? 'connecting' : 'form'));
+  const [queue, setQueue] = useState<{ position: number | null; wait: number | null } | null>(null);
+  const [agent, setAgent] = useState<string | null>(null);
+  const [messages, setMessages] = useState<Msg[]>([]);
+  const [linkUp, setLinkUp] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const clientRef = useRef<MqttClient | null>(null);
+  const lastId = useRef(0);
+  const receipted = useRef(new Set<number>());
+  const logRef = useRef<HTMLDivElement | null>(null);
+
+  const addMessages = useCallback((incoming: Msg[]) => {
+    if (incoming.length === 0) return;
+    for (const m of incoming) lastId.current = Math.max(lastId.current, m.id);
+    setMessages((current) => {
+      const byId = new Map(current.map((m) => [m.id, m]));
+      for (const m of incoming) byId.set(m.id, { ...byId.get(m.id), ...m });
+      return [...byId.values()].sort((a, b) => a.id - b.id);
+    });
+  }, []);
+
+  const finish = useCallback((next: Phase) => {
+    setPhase(next);
+    save(SESSION_KEY, null);
+    clientRef.current?.end(true);
+    clientRef.current = null;
+  }, []);
+
+  useEffect(() => {
+    if (!session) return;
+    const t = session.sessionTopic;
+    const base = t.slice(0, t.lastIndexOf('/conversations/'));
+    const client = mqtt.connect(mqttUrl(), {
+      username: session.sessionId,
+      password: session.token,
+      protocolVersion: 4,
+      reconnectPeriod: 2_000,
+      connectTimeout: 10_000,
+      clean: true,
+    });
+    clientRef.current = client;
+    let stopped = false;
+
+    const catchUp = async () => {
+      const after = lastId.current > 0 ? `?after=${lastId.current}` : '';
+      try {
+        const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
+          'GET',
+          `/api/v1/conversations/${session.sessionId}/messages${after}`,
+          session.token,
+        );
+        if (!stopped) addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
+      } catch (error) {
+        if (isApiError(error) && error.status === 401 && !stopped) finish('expired');
+      }
+    };
+
+    client.on('connect', () => {
+      setLinkUp(true);
+      client.subscribe(`${t}/#`, { qos: 1 }, (error) => {
+        if (error || stopped) return;
+        void catchUp().then(() => {
+          if (stopped) return;
+          client.publish(`${base}/server/sessions/request`, JSON.stringify({ sessionId: session.sessionId, sessionTopic: t, customerId: session.customerId, requestID: randomId() }), { qos: 1 });
+        });
+      });
+    });
+    client.on('offline', () => setLinkUp(false));
+    client.on('close', () => setLinkUp(false));
+    client.on('error', (error: Error & { code?: number }) => {
+      // 4 bad credentials, 5 not authorized: the session is over
+      if (error.code === 4 || error.code === 5) finish('expired');
+    });
+    client.on('message', (topic: string, payload: Uint8Array) => {
+      const data = parseJson(payload);
+      if (!data || typeof data !== 'object') return;
+      if (topic === `${t}/client/control`) {
+        const info = data.sessionInfo ?? {};
+        switch (data.instruction) {
+          case 'session/update':
+            setPhase('waiting');
+            setQueue({ position: info.queuePosition ?? null, wait: info.expectedWaitSeconds ?? null });
+            break;
+          case 'session/ready':
+            setPhase('chatting');
+            setAgent(typeof info.agent?.name === 'string' ? info.agent.name : 'An agent');
+            break;
+          case 'session/closed':
+            finish('closed');
+            break;
+          case 'session/aborted/expired':
+            finish('expired');
+            break;
+          case 'session/aborted/unavailableAttendants':
+            finish('unavailable');
+            break;
+          case 'message/rejected':
+            setNotice(`Your message was not sent: ${data.error?.message ?? 'refused'}`);
+            break;
+        }
+      } else if (topic === `${t}/messages`) {
+        const m = data.message;
+        if (m && typeof m.id === 'number') {
+          addMessages([{ id: m.id, sender: String(m.sender), text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], at: Number(m.timestamp) || Date.now(), readAt: m.readAt ?? null }]);
+        }
+      } else if (topic === `${t}/messages/viewed` && Array.isArray(data.readMessages)) {
+        const ids = new Set<number>(data.readMessages.map((m: number | { id: number }) => (typeof m === 'number' ? m : m.id)));
+        setMessages((current) => current.map((m) => (ids.has(m.id) && !m.readAt ? { ...m, readAt: data.readAt ?? new Date().toISOString() } : m)));
+      }
+    });
+
+    const keepAlive = setInterval(() => {
+      if (client.connected) client.publish(`${base}/server/sessions/online`, JSON.stringify({ sessionId: session.sessionId }), { qos: 0 });
+    }, Math.max(1_000, Math.floor(session.keepAliveTTL / 2)));
+
+    return () => {
+      stopped = true;
+      clearInterval(keepAlive);
+      client.end(true);
+    };
+  }, [session, addMessages, finish]);
+
+  // Read receipts for what the agent wrote, once it is on screen.
+  useEffect(() => {
+    const client = clientRef.current;
+    if (!session || !client?.connected || document.visibilityState !== 'visible') return;
+    const unread = messages.filter((m) => m.sender !== 'customer' && !m.readAt && !receipted.current.has(m.id)).map((m) => m.id);
+    if (unread.length === 0) return;
+    for (const id of unread) receipted.current.add(id);
+    client.publish(`${session.sessionTopic}/messages/viewed`, JSON.stringify({ readMessages: unread }), { qos: 1 });
+  }, [messages, session, linkUp]);
+
+  useEffect(() => {
+    logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
+  }, [messages]);
+
+  const start = async (name: string, email: string) => {
+    setNotice(null);
+    const customerId = load<{ customerId?: string }>(PROFILE_KEY)?.customerId ?? `web-${randomId()}`;
+    save(PROFILE_KEY, { name, email, customerId });
+    setPhase('connecting');
+    try {
+      const answer = await api<Omit<Session, 'customerId' | 'name'>>('POST', '/session', null, {
+        customer: { id: customerId, name, email },
+        ...(department ? { department } : {}),
+      });
+      const next = { ...answer, customerId, name };
+      save(SESSION_KEY, next);
+      lastId.current = 0;
+      receipted.current.clear();
+      setMessages([]);
+      setSession(next);
+    } catch (error) {
+      setPhase('form');
+      setNotice(`Could not start the chat: ${errorText(error)}`);
+    }
+  };
+
+  const send = (text: string): boolean => {
+    const client = clientRef.current;
+    if (!session || !client) return false;
+    client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { content: text } }), { qos: 1 });
+    return true;
+  };
+
+  const endChat = async () => {
+    if (!session) return;
+    try {
+      await api('DELETE', '/session', session.token);
+    } catch {
+      // already over: fine
+    }
+    finish('closed');
+  };
+
+  const restart = () => {
+    setSession(null);
+    setMessages([]);
+    setQueue(null);
+    setAgent(null);
+    setNotice(null);
+    setPhase('form');
+  };
+
+  const ended = phase === 'closed' || phase === 'expired' || phase === 'unavailable';
+  return (
+    <main className="widget">
+      <header>
+        <h1>{title}</h1>
+        <button type="button" className="icon" aria-label="Minimise the chat" onClick={() => parent.postMessage('switchboard:close', '*')}>
+          –
+        </button>
+      </header>
+      <div className="status" role="status" aria-live="polite" data-testid="status">
+        {phase === 'connecting' && 'Connecting…'}
+        {phase === 'waiting' && (
+          <span data-testid="queue">
+            You are number <strong>{queue?.position ?? '…'}</strong> in line. Expected wait: {formatWait(queue?.wait)}.
+          </span>
+        )}
+        {phase === 'chatting' && <span data-testid="agent">You are chatting with {agent}.</span>}
+        {phase === 'closed' && <span data-testid="ended">The chat has ended. Thank you!</span>}
+        {phase === 'expired' && <span data-testid="ended">The chat timed out.</span>}
+        {phase === 'unavailable' && <span data-testid="ended">Sorry, nobody is available right now. Please try again later.</span>}
+        {session && !ended && phase !== 'connecting' && !linkUp && <span className="offline"> Reconnecting…</span>}
+      </div>
+      {notice && (
+        <p className="notice" role="alert">
+          {notice}
+        </p>
+      )}
+      {phase === 'form' ? (
+        <StartForm onStart={start} />
+      ) : (
+        <>
+          <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
+            {messages.map((m) => (
+              <div key={m.id} className={`msg ${m.sender === 'customer' ? 'mine' : 'theirs'}`} data-testid="message">
+                {m.text !== null && <p>{m.text}</p>}
+                {m.attachments.map((a, i) =>
+                  /^https?:\/\//i.test(a.url) ? (
+                    <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
+                      {a.type}: {a.url}
+                    </a>
+                  ) : null,
+                )}
+                <small>
+                  {formatTime(m.at)}
+                  {m.sender === 'customer' && (m.readAt ? ' · Read' : ' · Sent')}
+                </small>
+              </div>
+            ))}
+          </div>
+          {ended ? (
+            <div className="actions">
+              <button type="button" onClick={restart}>
+                Start a new chat
+              </button>
+            </div>
+          ) : (
+            <Composer onSend={send} onEnd={endChat} disabled={phase === 'connecting'} />
+          )}
+        </>
+      )}
+    </main>
+  );
+}
+
+function StartForm({ onStart }: { onStart: (name: string, email: string) => void }) {
+  const profile = load<{ name?: string; email?: string }>(PROFILE_KEY);
+  const [name, setName] = useState(profile?.name ?? '');
+  const [email, setEmail] = useState(profile?.email ?? '');
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (name.trim() && email.trim()) onStart(name.trim(), email.trim());
+  };
+  return (
+    <form className="start" onSubmit={submit}>
+      <p>Tell us who you are and we will connect you with an agent.</p>
+      <label>
+        Name
+        <input name="name" autoComplete="name" required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
+      </label>
+      <label>
+        Email
+        <input name="email" type="email" autoComplete="email" required maxLength={254} value={email} onChange={(e) => setEmail(e.target.value)} />
+      </label>
+      <button type="submit">Start chat</button>
+    </form>
+  );
+}
+
+function Composer({ onSend, onEnd, disabled }: { onSend: (text: string) => boolean; onEnd: () => void; disabled: boolean }) {
+  const [text, setText] = useState('');
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const value = text.trim();
+    if (value && onSend(value)) setText('');
+  };
+  return (
+    <form className="composer" onSubmit={submit}>
+      <label className="visually-hidden" htmlFor="composer-input">
+        Your message
+      </label>
+      <textarea
+        id="composer-input"
+        name="message"
+        rows={2}
+        maxLength={10000}
+        placeholder="Write a message…"
+        value={text}
+        disabled={disabled}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey) submit(e);
+        }}
+      />
+      <div className="actions">
+        <button type="submit" disabled={disabled}>
+          Send
+        </button>
+        <button type="button" className="secondary" onClick={onEnd}>
+          End chat
+        </button>
+      </div>
+    </form>
+  );
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <Widget />
+  </StrictMode>,
+);
