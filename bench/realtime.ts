@@ -26,7 +26,7 @@
 //
 //   options: --store=postgres|pglite|all  --transport=ws|tcp|all
 //            --sessions=500 --capacity=2  --rates=2000,250 --seconds=10
-//            --flat-seconds=10  --quick  --profile
+//            --flat-seconds=10  --quick  --profile  --rss-every=30 (a soak: RSS logged)
 //   PostgreSQL when BENCH_DATABASE_URL or TEST_DATABASE_URL names a server
 //   (a scratch database, dropped afterwards); PGlite in a temp directory.
 import mqtt, { type MqttClient } from 'mqtt';
@@ -47,13 +47,13 @@ import { measured, processMemory, summarize, type Latency } from './stats.js';
 // ---- options -----------------------------------------------------------------
 
 const argv = process.argv.slice(2);
-const known = ['store', 'transport', 'sessions', 'capacity', 'rates', 'seconds', 'flat-seconds', 'quick', 'profile', 'help'];
+const known = ['store', 'transport', 'sessions', 'capacity', 'rates', 'seconds', 'flat-seconds', 'quick', 'profile', 'rss-every', 'help'];
 for (const a of argv) {
   const name = a.replace(/^--/, '').split('=')[0]!;
   if (!a.startsWith('--') || !known.includes(name)) throw new Error(`unknown argument ${a}`);
 }
 if (argv.includes('--help')) {
-  process.stdout.write('usage: npx tsx bench/realtime.ts [--store=postgres|pglite|all] [--transport=ws|tcp|all] [--sessions=500] [--capacity=2] [--rates=2000,250] [--seconds=10] [--flat-seconds=10] [--quick] [--profile]\n');
+  process.stdout.write('usage: npx tsx bench/realtime.ts [--store=postgres|pglite|all] [--transport=ws|tcp|all] [--sessions=500] [--capacity=2] [--rates=2000,250] [--seconds=10] [--flat-seconds=10] [--quick] [--profile] [--rss-every=SECONDS]\n');
   process.exit(0);
 }
 const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -185,10 +185,23 @@ function connect(url: string, password: string): Promise<MqttClient> {
   return mqtt.connectAsync(url, { username: 'switchboard', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 120 });
 }
 
+/** --rss-every=N: a soak also logs the server's RSS every N seconds, to show it stays flat. */
+const RSS_EVERY_S = Number(value('rss-every') ?? 0);
+
 /** Max RSS of the server while `fn` runs, sampled every 250 ms. */
 async function sampledRss<T>(pid: number, fn: () => Promise<T>): Promise<{ value: T; rss_max_mb: number }> {
   let max = processMemory(pid).rss_mb;
-  const timer = setInterval(() => (max = Math.max(max, processMemory(pid).rss_mb)), 250);
+  const started = Date.now();
+  let logged = 0;
+  const timer = setInterval(() => {
+    const rss = processMemory(pid).rss_mb;
+    max = Math.max(max, rss);
+    const elapsed = Math.floor((Date.now() - started) / 1000);
+    if (RSS_EVERY_S > 0 && elapsed >= (logged + 1) * RSS_EVERY_S) {
+      logged = Math.floor(elapsed / RSS_EVERY_S);
+      log(`  rss ${round(rss)} MB at ${elapsed} s`);
+    }
+  }, 250);
   try {
     const value = await fn();
     return { value, rss_max_mb: Math.max(max, processMemory(pid).rss_mb) };
