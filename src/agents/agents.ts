@@ -1,5 +1,5 @@
 import type { Ctx } from '../context.js';
-import { conflict, notFound } from '../errors.js';
+import { conflict, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
 import type { AgentStatus } from '../routing/presence.js';
@@ -8,7 +8,7 @@ import { requeueConversations } from '../routing/requeue.js';
 import { readSettings } from '../settings/settings.js';
 import type { Queryable } from '../store/db.js';
 import type { Actor, AgentRow, Role } from './model.js';
-import { hashPassword } from './passwords.js';
+import { hashPassword, weakPasswordReason } from './passwords.js';
 import { revokeAgentTokens } from './tokens.js';
 
 export interface NewAgent {
@@ -45,7 +45,13 @@ async function mapUnique<T>(email: string, work: Promise<T>): Promise<T> {
   }
 }
 
+function assertStrongPassword(password: string, email: string | undefined): void {
+  const reason = weakPasswordReason(password, email);
+  if (reason) throw invalid('password', reason);
+}
+
 export async function createAgent(ctx: Ctx, input: NewAgent): Promise<AgentRow> {
+  assertStrongPassword(input.password, input.email);
   const passwordHash = await hashPassword(input.password);
   return mapUnique(
     input.email,
@@ -95,6 +101,10 @@ export interface AgentPatch {
  * the queue before the update is acknowledged.
  */
 export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor: Actor): Promise<AgentRow> {
+  if (patch.password !== undefined) {
+    const email = patch.email ?? (await ctx.db.query<{ email: string }>('select email from agents where id = $1', [id]))[0]?.email;
+    assertStrongPassword(patch.password, email);
+  }
   const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
   const work = withEvents(
     ctx,

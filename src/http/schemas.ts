@@ -30,6 +30,9 @@ export const errorResponses = {
 
 export const IdParams = Type.Object({ id: Id });
 
+/** The body of a route that takes none: nothing, or an empty JSON object (a body with fields is a mistake the caller hears about). */
+export const NoBody = Type.Object({}, { additionalProperties: false });
+
 // ---- agents ----------------------------------------------------------------
 
 export const Role = Type.Union([Type.Literal('admin'), Type.Literal('supervisor'), Type.Literal('agent')]);

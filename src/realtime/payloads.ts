@@ -1,6 +1,9 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { AppError, invalid } from '../errors.js';
+import { assertStorableText } from '../http/validation.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 // What clients may publish, checked before anything is stored. Unknown
 // fields are tolerated (clients of the seed send extra sessionInfo), but what
@@ -45,10 +48,13 @@ export function readPayload<T extends TSchema>(schema: T, payload: Buffer): Stat
   if (payload.length > MAX_PAYLOAD_BYTES) throw new AppError('SB_BODY_TOO_LARGE', `the payload is ${payload.length} bytes; at most ${MAX_PAYLOAD_BYTES} are accepted`, 413);
   let value: unknown;
   try {
-    value = JSON.parse(payload.toString('utf8'));
+    // Invalid UTF-8 is refused, not silently turned into U+FFFD and stored.
+    value = JSON.parse(strictUtf8.decode(payload));
   } catch {
-    throw invalid('payload', 'is not valid JSON');
+    throw invalid('payload', 'is not valid JSON (UTF-8)');
   }
+  // NUL characters, lone surrogates and deep nesting are refused up front, as in HTTP bodies.
+  assertStorableText(value, 'payload');
   if (!Value.Check(schema, value)) {
     const first = Value.Errors(schema, value).First();
     const field = first?.path ? first.path.slice(1).replaceAll('/', '.') || 'payload' : 'payload';

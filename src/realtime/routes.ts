@@ -7,7 +7,7 @@ import type { ConversationRow } from '../conversations/model.js';
 import { forbidden, unauthorized } from '../errors.js';
 import type { App, AppDeps } from '../http/app.js';
 import { bearerToken } from '../http/auth.js';
-import { errorResponses } from '../http/schemas.js';
+import { errorResponses, NoBody } from '../http/schemas.js';
 import { identify, type Identity } from './identity.js';
 import type { Realtime } from './index.js';
 import { sessionForToken, startSession } from './sessions.js';
@@ -72,7 +72,7 @@ export async function realtimeRoutes(app: App, { ctx }: AppDeps, realtime: Realt
 
   app.delete(
     '/session',
-    { schema: { tags, summary: 'End the chat (customer session token as Bearer)', response: { 204: Type.Null(), ...errorResponses } } },
+    { schema: { tags, summary: 'End the chat (customer session token as Bearer)', body: NoBody, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       const token = bearerToken(request);
       const session = token ? await sessionForToken(ctx.db, token, ctx.now()) : undefined;

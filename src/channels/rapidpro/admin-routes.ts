@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { App, AppDeps } from '../../http/app.js';
 import { requireAgent } from '../../http/auth.js';
-import { errorResponses } from '../../http/schemas.js';
+import { errorResponses, NoBody } from '../../http/schemas.js';
 import { listCallbacks } from './callback-log.js';
 import { Callback, CallbackQuery, NewTicketerBody, Ticketer, TicketerParams, TicketerPatchBody } from './schemas.js';
 import { createTicketer, deleteTicketer, getTicketer, listTicketers, toTicketer, updateTicketer } from './ticketers.js';
@@ -46,7 +46,7 @@ export function ticketerRoutes(app: App, { ctx, config }: AppDeps): void {
   app.delete(
     '/api/v1/ticketers/:uuid',
     {
-      schema: { tags, summary: 'Delete; its open conversations are abandoned, its waiting callbacks cancelled', params: TicketerParams, response: { 204: {}, ...errorResponses } },
+      schema: { tags, summary: 'Delete; its open conversations are abandoned, its waiting callbacks cancelled', params: TicketerParams, body: NoBody, response: { 204: {}, ...errorResponses } },
       onRequest: admin,
     },
     async (request, reply) => {

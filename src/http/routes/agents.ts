@@ -5,7 +5,7 @@ import { forbidden } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import type { App, AppDeps } from '../app.js';
 import { requireAgent } from '../auth.js';
-import { Agent, AgentPatchBody, AgentQuery, errorResponses, IdParams, NewAgentBody, OwnStatusBody } from '../schemas.js';
+import { Agent, AgentPatchBody, AgentQuery, errorResponses, IdParams, NewAgentBody, NoBody, OwnStatusBody } from '../schemas.js';
 
 export function agentRoutes(app: App, { ctx }: AppDeps): void {
   const anyone = requireAgent(ctx);
@@ -42,7 +42,7 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
   app.post(
     '/api/v1/agents/me/heartbeat',
     {
-      schema: { tags, summary: 'Keep-alive; send more often than attendant_keep_alive_ms', response: { 200: Agent, ...errorResponses } },
+      schema: { tags, summary: 'Keep-alive; send more often than attendant_keep_alive_ms', body: NoBody, response: { 200: Agent, ...errorResponses } },
       onRequest: anyone,
     },
     async (request) => view(await heartbeat(ctx, request.agent.id)),
@@ -66,7 +66,7 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
   app.delete(
     '/api/v1/agents/:id',
     {
-      schema: { tags, summary: 'Remove an agent; their open conversations are re-queued (admin)', params: IdParams, response: { 204: {}, ...errorResponses } },
+      schema: { tags, summary: 'Remove an agent; their open conversations are re-queued (admin)', params: IdParams, body: NoBody, response: { 204: {}, ...errorResponses } },
       onRequest: admin,
     },
     async (request, reply) => {

@@ -7,22 +7,28 @@ import type { AgentRow } from '../../agents/model.js';
 import { unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import { requireAgent } from '../auth.js';
-import { errorResponses, LoginBody, LoginReply } from '../schemas.js';
+import type { LoginLimiter } from '../security.js';
+import { errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
 
 // Compared against when the email is unknown, so a wrong email costs as much
 // time as a wrong password and response times do not reveal which accounts exist.
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-export function authRoutes(app: App, { ctx, config }: AppDeps): void {
+export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLimiter): void {
   app.post(
     '/api/v1/auth/login',
     { schema: { tags: ['auth'], security: [], body: LoginBody, response: { 200: LoginReply, ...errorResponses } } },
-    async (request) => {
+    async (request, reply) => {
+      // Checked after validation, before the password: a locked-out caller learns nothing about it.
+      await limiter.check(request, reply, request.body.email);
       const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = lower($1) and deleted_at is null', [
         request.body.email,
       ]);
       const ok = await verifyPassword(request.body.password, agent?.password_hash ?? DUMMY_HASH);
-      if (!agent || !ok) throw unauthorized('email or password is wrong');
+      if (!agent || !ok) {
+        await limiter.failed(request, request.body.email);
+        throw unauthorized('email or password is wrong');
+      }
       const { token, expires_at } = await issueToken(ctx.db, agent.id, ctx.now(), config.tokenTtlSeconds);
       const settings = await readSettings(ctx.db);
       return { token, expires_at: expires_at.toISOString(), agent: toAgent(agent, settings.max_customers) };
@@ -31,7 +37,7 @@ export function authRoutes(app: App, { ctx, config }: AppDeps): void {
 
   app.post(
     '/api/v1/auth/logout',
-    { schema: { tags: ['auth'], summary: 'Revokes the token used for this call and sets the agent offline', response: { 204: {}, ...errorResponses } }, onRequest: requireAgent(ctx) },
+    { schema: { tags: ['auth'], summary: 'Revokes the token used for this call and sets the agent offline', body: NoBody, response: { 204: {}, ...errorResponses } }, onRequest: requireAgent(ctx) },
     async (request, reply) => {
       await revokeToken(ctx.db, request.token, ctx.now());
       // Logging out is going offline: the grace period then applies to the agent's conversations.

@@ -18,6 +18,7 @@ import {
   MessageQuery,
   NewConversationBody,
   NewMessageBody,
+  NoBody,
   ResolveBody,
   TransferBody,
 } from '../schemas.js';
@@ -112,7 +113,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   app.post(
     '/api/v1/conversations/:id/requeue',
     {
-      schema: { tags, summary: 'Return an assigned conversation to the queue at its original place', params: IdParams, response: { 200: Conversation, ...errorResponses } },
+      schema: { tags, summary: 'Return an assigned conversation to the queue at its original place', params: IdParams, body: NoBody, response: { 200: Conversation, ...errorResponses } },
       onRequest: anyone,
     },
     async (request) => view(await requeueConversation(ctx, request.params.id, request.actor)),

@@ -5,7 +5,7 @@ import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, rotateSecre
 import { requestExternalMessage } from '../../events/webhooks/external-message.js';
 import type { App, AppDeps } from '../app.js';
 import { requireAgent } from '../auth.js';
-import { errorResponses, IdParams } from '../schemas.js';
+import { errorResponses, IdParams, NoBody } from '../schemas.js';
 import {
   Delivery,
   DeliveryParams,
@@ -57,7 +57,7 @@ export function webhookRoutes(app: App, { ctx, config }: AppDeps): void {
 
   app.delete(
     '/api/v1/webhooks/:id',
-    { schema: { tags, summary: 'Delete an endpoint and its delivery log', params: IdParams, response: { 204: {}, ...errorResponses } }, onRequest: admin },
+    { schema: { tags, summary: 'Delete an endpoint and its delivery log', params: IdParams, body: NoBody, response: { 204: {}, ...errorResponses } }, onRequest: admin },
     async (request, reply) => {
       await deleteEndpoint(ctx, request.params.id);
       return reply.status(204).send();
@@ -84,7 +84,7 @@ export function webhookRoutes(app: App, { ctx, config }: AppDeps): void {
 
   app.post(
     '/api/v1/webhooks/:id/ping',
-    { schema: { tags, summary: 'Queue a ping delivery to the endpoint', params: IdParams, response: { 202: Delivery, ...errorResponses } }, onRequest: admin },
+    { schema: { tags, summary: 'Queue a ping delivery to the endpoint', params: IdParams, body: NoBody, response: { 202: Delivery, ...errorResponses } }, onRequest: admin },
     async (request, reply) => reply.status(202).send(await ping(ctx, request.params.id)),
   );
 
@@ -105,7 +105,7 @@ export function webhookRoutes(app: App, { ctx, config }: AppDeps): void {
 
   app.post(
     '/api/v1/deliveries/:id/redeliver',
-    { schema: { tags, summary: 'Send a delivery again: same body and webhook-id, a new delivery', params: DeliveryParams, response: { 202: Delivery, ...errorResponses } }, onRequest: admin },
+    { schema: { tags, summary: 'Send a delivery again: same body and webhook-id, a new delivery', params: DeliveryParams, body: NoBody, response: { 202: Delivery, ...errorResponses } }, onRequest: admin },
     async (request, reply) => reply.status(202).send(await redeliver(ctx, request.params.id)),
   );
 

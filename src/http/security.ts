@@ -1,0 +1,181 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.js';
+import { isCustomerToken } from '../realtime/sessions.js';
+import type { App } from './app.js';
+import { bearerToken } from './auth.js';
+
+// What the HTTP layer does for security besides authentication: response
+// headers (CSP, framing, nosniff, referrer), CORS, the login rate limit, and
+// keeping secrets out of the logs. docs/operations.md#security explains the
+// choices.
+
+// ---- logs -------------------------------------------------------------------
+
+/** Log paths whose value is a credential: never written, whatever the level. */
+export const REDACTED_PATHS = [
+  'req.url',
+  'req.headers.authorization',
+  'req.headers["x-webhook-secret"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+];
+
+/** `?secret=…` (Qiscus webhooks) and `?token=…` in a logged URL become `[redacted]`. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:secret|token|password)=)[^&#]*/gi, '$1[redacted]');
+}
+
+/** A child of `logger` that censors credentials (Fastify logs requests through it). */
+export function redactingLogger(logger: FastifyBaseLogger): FastifyBaseLogger {
+  return logger.child(
+    {},
+    {
+      redact: {
+        paths: REDACTED_PATHS,
+        censor: (value: unknown, path: string[]) => (path[path.length - 1] === 'url' && typeof value === 'string' ? redactUrl(value) : '[redacted]'),
+      },
+    } as never,
+  );
+}
+
+// ---- login rate limit -------------------------------------------------------
+
+export const LOGIN_LIMITS = {
+  /** failed logins per account (email, case-insensitive) per window */
+  perAccount: 10,
+  /** failed logins per client address per window */
+  perAddress: 30,
+  windowMs: 15 * 60_000,
+} as const;
+
+export interface LoginLimiter {
+  /** throws 429 SB_RATE_LIMITED (with Retry-After) when the address or the account has no attempts left */
+  check(request: FastifyRequest, reply: FastifyReply, email: string): Promise<void>;
+  /** counts one failed attempt against both */
+  failed(request: FastifyRequest, email: string): Promise<void>;
+}
+
+/**
+ * Failed logins are counted per account and per address (in this process'
+ * memory, by @fastify/rate-limit's store); once either reaches its limit,
+ * further attempts are refused until the window ends, without checking the
+ * password. Successful logins are not counted, so a busy office behind one
+ * address is not locked out by its own agents.
+ */
+export async function loginLimiter(app: App, limits: { perAccount: number; perAddress: number; windowMs: number } = LOGIN_LIMITS): Promise<LoginLimiter> {
+  if (!app.hasDecorator('createRateLimit')) await app.register(rateLimit, { global: false });
+  const address = app.createRateLimit({ max: limits.perAddress, timeWindow: limits.windowMs, keyGenerator: (request) => `ip:${request.ip}` });
+  const emails = new WeakMap<FastifyRequest, string>();
+  const account = app.createRateLimit({
+    max: limits.perAccount,
+    timeWindow: limits.windowMs,
+    keyGenerator: (request) => `email:${emails.get(request) ?? ''}`,
+  });
+  const refuse = (reply: FastifyReply, seconds: number, what: string) => {
+    void reply.header('retry-after', String(Math.max(1, seconds)));
+    return new AppError('SB_RATE_LIMITED', `too many failed logins for this ${what}; try again in ${Math.max(1, seconds)} s`, 429);
+  };
+  return {
+    async check(request, reply, email) {
+      emails.set(request, email.toLowerCase());
+      const byAddress = await address(request, { increment: false });
+      if (!byAddress.isAllowed && byAddress.remaining === 0 && byAddress.ttl > 0) throw refuse(reply, byAddress.ttlInSeconds, 'address');
+      const byAccount = await account(request, { increment: false });
+      if (!byAccount.isAllowed && byAccount.remaining === 0 && byAccount.ttl > 0) throw refuse(reply, byAccount.ttlInSeconds, 'account');
+    },
+    async failed(request, email) {
+      emails.set(request, email.toLowerCase());
+      await address(request);
+      await account(request);
+    },
+  };
+}
+
+// ---- headers and CORS -------------------------------------------------------
+
+/**
+ * The pages' policy: everything from this origin; the WebSocket to /mqtt, or
+ * to the external broker browsers are sent to (MQTT_WS_URL); attachments'
+ * images from anywhere over https. The mqtt client runs its timers in a
+ * worker it makes from a blob.
+ */
+function pagePolicy(host: string | undefined, frameAncestors: string | undefined, brokerOrigin: string | undefined): string {
+  const sockets = `${host && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? ` ws://${host} wss://${host}` : ''}${brokerOrigin ? ` ${brokerOrigin}` : ''}`;
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "worker-src 'self' blob:",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: https:",
+    "font-src 'self' data:",
+    `connect-src 'self'${sockets}`,
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    ...(frameAncestors ? [`frame-ancestors ${frameAncestors}`] : []),
+  ].join('; ');
+}
+
+const MESSAGES_PATH = /^\/api\/v1\/conversations\/[^/]+\/messages$/;
+
+/** Which responses another origin may read (CORS): see docs/operations.md#cors. */
+function crossOrigin(request: FastifyRequest, path: string): boolean {
+  if (path === '/widget.js' || path === '/session') return true;
+  // A customer's own history, read with the session token; never with an agent's token.
+  if (request.method === 'GET' && MESSAGES_PATH.test(path)) {
+    const token = bearerToken(request);
+    return token !== undefined && isCustomerToken(token);
+  }
+  return false;
+}
+
+/**
+ * Security headers on every answer, CORS where it is allowed, and the
+ * preflights of the cross-origin routes. Call before the routes are added.
+ */
+export function securityHeaders(app: App, options: { mqttWsUrl?: string } = {}): void {
+  const brokerOrigin = options.mqttWsUrl ? new URL(options.mqttWsUrl).origin : undefined;
+  app.addHook('onSend', async (request, reply, payload) => {
+    const path = request.url.split('?')[0]!;
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('referrer-policy', 'no-referrer');
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (type.startsWith('text/html')) {
+      if (path === '/widget/frame') {
+        // The chat window is embedded by customers' sites: any of them may frame it.
+        void reply.header('content-security-policy', pagePolicy(request.host, undefined, brokerOrigin));
+      } else if (path === '/docs' || path.startsWith('/docs/')) {
+        // Swagger UI brings its own scripts; only framing is restricted.
+        void reply.header('content-security-policy', "frame-ancestors 'none'");
+        void reply.header('x-frame-options', 'DENY');
+      } else {
+        void reply.header('content-security-policy', pagePolicy(request.host, "'none'", brokerOrigin));
+        void reply.header('x-frame-options', 'DENY');
+      }
+    }
+    if (crossOrigin(request, path)) {
+      void reply.header('access-control-allow-origin', '*');
+      void reply.header('access-control-expose-headers', 'retry-after');
+      if (path === '/widget.js') void reply.header('cross-origin-resource-policy', 'cross-origin');
+    }
+    return payload;
+  });
+
+  const preflight = (methods: string) => async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .status(204)
+      .header('access-control-allow-origin', '*')
+      .header('access-control-allow-methods', methods)
+      .header('access-control-allow-headers', 'authorization, content-type')
+      .header('access-control-max-age', '600')
+      .send();
+  app.options('/session', { schema: { hide: true } }, preflight('POST, DELETE'));
+  app.options('/api/v1/conversations/:id/messages', { schema: { hide: true } }, preflight('GET'));
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, beforeEach, it } from 'node:test';
+import Fastify from 'fastify';
+import pino from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { buildApp, type App } from '../../src/http/app.js';
+import { securityHeaders } from '../../src/http/security.js';
+import { webRoutes } from '../../src/http/web.js';
+import { createMetrics } from '../../src/stats/metrics.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// Login rate limits, password strength, security headers, CORS and log
+// redaction (docs/operations.md#security).
+
+describeEachStore('security', (store) => {
+  let t: TestApp;
+  before(async () => {
+    t = await testApp(store());
+  });
+  after(async () => {
+    await t.close();
+  });
+  beforeEach(async () => {
+    await store().reset();
+  });
+
+  const login = (email: string, password: string, address = '10.0.0.1') =>
+    t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password }, remoteAddress: address });
+
+  it('locks an account after 10 failed logins for 15 minutes, with 429 SB_RATE_LIMITED and Retry-After', async () => {
+    const agent = await makeAgent(t.ctx);
+    for (let i = 0; i < 10; i += 1) assert.equal((await login(agent.email, 'wrong password', `10.1.0.${i}`)).statusCode, 401);
+    // the right password no longer helps, from any address, in any letter case
+    const locked = await login(agent.email.toUpperCase(), PASSWORD, '10.1.1.1');
+    assert.equal(locked.statusCode, 429);
+    assert.equal(locked.json().error.code, 'SB_RATE_LIMITED');
+    const retry = Number(locked.headers['retry-after']);
+    assert.ok(retry > 800 && retry <= 900, `retry-after ${retry}`);
+    // another account is not affected
+    const other = await makeAgent(t.ctx);
+    assert.equal((await login(other.email, PASSWORD, '10.1.1.1')).statusCode, 200);
+  });
+
+  it('blocks an address after 30 failed logins across accounts; successful logins are not counted', async () => {
+    const agent = await makeAgent(t.ctx);
+    for (let i = 0; i < 40; i += 1) assert.equal((await login(agent.email, PASSWORD, '10.2.0.1')).statusCode, 200);
+    for (let i = 0; i < 30; i += 1) assert.equal((await login(`nobody${i}@example.test`, 'wrong password', '10.2.0.2')).statusCode, 401);
+    const blocked = await login(agent.email, PASSWORD, '10.2.0.2');
+    assert.equal(blocked.statusCode, 429);
+    assert.equal(blocked.json().error.code, 'SB_RATE_LIMITED');
+    assert.ok(Number(blocked.headers['retry-after']) > 0);
+    assert.equal((await login(agent.email, PASSWORD, '10.2.0.3')).statusCode, 200);
+  });
+
+  it('refuses common passwords and the email as password', async () => {
+    const { token } = await t.user('admin');
+    const create = (email: string, password: string) => t.call('POST', '/api/v1/agents', { token, body: { name: 'N', email, password, role: 'agent' } });
+    for (const password of ['password123', 'Password1', '12345678', 'aaaaaaaaaa', 'carol@example.test', 'carolcarol']) {
+      const res = await create(password === 'carolcarol' ? 'carolcarol@example.test' : 'carol@example.test', password);
+      assert.equal(res.statusCode, 400, `${password}: ${res.body}`);
+      assert.equal(res.json().error.field, 'password');
+    }
+    const created = await create('carol@example.test', 'a long password');
+    assert.equal(created.statusCode, 201);
+    const weak = await t.call('PATCH', `/api/v1/agents/${created.json().id}`, { token, body: { password: 'qwertyuiop' } });
+    assert.equal(weak.statusCode, 400);
+    assert.equal(weak.json().error.field, 'password');
+  });
+
+  it('allows cross-origin calls only to /session and, with a session token, the messages of a chat', async () => {
+    const preflight = await t.call('OPTIONS', '/session', { headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+    assert.equal(preflight.statusCode, 204);
+    assert.equal(preflight.headers['access-control-allow-origin'], '*');
+    assert.match(String(preflight.headers['access-control-allow-headers']), /authorization/);
+    const id = '70007e5b-7259-4d17-b454-dd265e32b8a1';
+    assert.equal((await t.call('OPTIONS', `/api/v1/conversations/${id}/messages`)).headers['access-control-allow-origin'], '*');
+    const customer = await t.call('GET', `/api/v1/conversations/${id}/messages`, { token: 'sbc_not-a-live-session' });
+    assert.equal(customer.statusCode, 401);
+    assert.equal(customer.headers['access-control-allow-origin'], '*');
+    const { token } = await t.user('admin');
+    assert.equal((await t.call('GET', `/api/v1/conversations/${id}/messages`, { token })).headers['access-control-allow-origin'], undefined);
+    assert.equal((await t.call('GET', '/api/v1/agents/me', { token, headers: { origin: 'https://evil.example' } })).headers['access-control-allow-origin'], undefined);
+    const agentsPreflight = await t.call('OPTIONS', '/api/v1/agents', { headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    assert.equal(agentsPreflight.statusCode, 404);
+    assert.equal(agentsPreflight.headers['access-control-allow-origin'], undefined);
+    const api = await t.call('GET', '/healthz');
+    assert.equal(api.headers['x-content-type-options'], 'nosniff');
+    assert.equal(api.headers['referrer-policy'], 'no-referrer');
+  });
+
+  it('never writes a token, password or secret to the log, even at trace level', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logger = pino({ level: 'trace' }, sink);
+    const config = { ...loadConfig({ QISCUS_BASE_URL: 'http://127.0.0.1:9', QISCUS_APP_ID: 'app', QISCUS_SECRET: 'qiscus-api-secret', QISCUS_WEBHOOK_SECRET: 'hook-secret-123' }), tokenTtlSeconds: 3600, logLevel: 'trace' as const };
+    const ctx = { db: store().db, now: () => new Date() };
+    const app: App = await buildApp({ ctx, config, metrics: createMetrics(store().db), logger: logger as never });
+    try {
+      const agent = await makeAgent(ctx);
+      const ok = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: agent.email, password: PASSWORD } });
+      const token = ok.json().token as string;
+      await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: agent.email, password: 'a wrong password' } });
+      await app.inject({ method: 'GET', url: '/api/v1/agents/me', headers: { authorization: `Bearer ${token}` } });
+      await app.inject({ method: 'GET', url: '/api/v1/settings/max_customers?secret=hook-secret-123' });
+      await app.inject({ method: 'GET', url: '/api/v1/settings/max_customers', headers: { 'x-webhook-secret': 'hook-secret-123' } });
+      await app.inject({ method: 'POST', url: '/api/v1/agents', headers: { authorization: `Bearer ${token}` }, payload: { name: 'x', email: 'x@example.test', password: 'a new password', role: 'agent' } });
+      const text = lines.join('');
+      assert.ok(text.includes('incoming request'), 'request logging is on at trace');
+      for (const secret of [token, PASSWORD, 'a wrong password', 'hook-secret-123', 'qiscus-api-secret', 'a new password']) {
+        assert.ok(!text.includes(secret), `the log holds ${secret}`);
+      }
+      assert.ok(text.includes('secret=[redacted]'));
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+it('sends CSP and frame rules: the console may not be framed, the widget frame may be, the loader is cross-origin', async () => {
+  const dist = mkdtempSync(join(tmpdir(), 'sb-web-'));
+  try {
+    mkdirSync(join(dist, 'console'));
+    mkdirSync(join(dist, 'widget'));
+    mkdirSync(join(dist, 'assets'));
+    const page = '<!doctype html><html><head><meta name="sb-base-topic" content="switchboard" /></head><body></body></html>';
+    writeFileSync(join(dist, 'console', 'index.html'), page);
+    writeFileSync(join(dist, 'widget', 'index.html'), page);
+    writeFileSync(join(dist, 'widget', 'demo.html'), page);
+    writeFileSync(join(dist, 'widget.js'), '/* loader */');
+    writeFileSync(join(dist, 'assets', 'app-1.js'), '/* app */');
+    const app = Fastify() as unknown as App;
+    securityHeaders(app, { mqttWsUrl: 'wss://broker.example.com:8084/mqtt' });
+    await webRoutes(app, { config: loadConfig({}) } as never, dist);
+    await app.ready();
+    for (const path of ['/', '/conversations/abc', '/widget/demo']) {
+      const res = await app.inject({ method: 'GET', url: path, headers: { host: 'support.example.com' } });
+      assert.equal(res.statusCode, 200, path);
+      assert.equal(res.headers['x-frame-options'], 'DENY', path);
+      const csp = String(res.headers['content-security-policy']);
+      assert.match(csp, /frame-ancestors 'none'/, path);
+      assert.match(csp, /script-src 'self'(;|$)/, path);
+      // the page's own /mqtt, and the external broker browsers are sent to
+      assert.match(csp, /connect-src 'self' ws:\/\/support\.example\.com wss:\/\/support\.example\.com wss:\/\/broker\.example\.com:8084(;|$)/, path);
+      // the mqtt client starts a worker from a blob
+      assert.match(csp, /worker-src 'self' blob:/, path);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+      assert.equal(res.headers['referrer-policy'], 'no-referrer');
+    }
+    const frame = await app.inject({ method: 'GET', url: '/widget/frame?title=Hi' });
+    assert.equal(frame.headers['x-frame-options'], undefined);
+    assert.doesNotMatch(String(frame.headers['content-security-policy']), /frame-ancestors/);
+    assert.match(String(frame.headers['content-security-policy']), /script-src 'self'/);
+    const loader = await app.inject({ method: 'GET', url: '/widget.js' });
+    assert.equal(loader.headers['access-control-allow-origin'], '*');
+    assert.equal(loader.headers['cross-origin-resource-policy'], 'cross-origin');
+    assert.equal(loader.headers['x-content-type-options'], 'nosniff');
+    assert.match(String(loader.headers['content-type']), /javascript/);
+    // a Host header cannot inject into the policy
+    const evil = await app.inject({ method: 'GET', url: '/', headers: { host: "x; script-src 'unsafe-inline'" } });
+    assert.doesNotMatch(String(evil.headers['content-security-policy']), /unsafe-inline'?;? ?$|script-src 'unsafe-inline'/);
+    await app.close();
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+  }
+});
