@@ -5,6 +5,7 @@
 
 import { loadQiscusConfig, type QiscusConfig } from './channels/qiscus/config.js';
 import { loadRapidProConfig, type RapidProConfig } from './channels/rapidpro/config.js';
+import { loadCustomersConfig, type CustomersConfig } from './customers/config.js';
 import { boolean, ConfigError, integer, oneOf, optional, type Env } from './env.js';
 import { loadRealtimeConfig, type RealtimeConfig } from './realtime/config.js';
 
@@ -40,6 +41,10 @@ export interface Config {
   qiscus: QiscusConfig;
   rapidpro: RapidProConfig;
   realtime: RealtimeConfig;
+  /** the customer panel's statistics service */
+  customers: CustomersConfig;
+  /** whose X-Forwarded-For to believe (the client address behind a proxy); false = none */
+  trustProxy: boolean | string[];
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -82,5 +87,19 @@ export function loadConfig(env: Env = process.env): Config {
     qiscus: loadQiscusConfig(env),
     rapidpro: loadRapidProConfig(env),
     realtime: loadRealtimeConfig(env),
+    customers: loadCustomersConfig(env),
+    trustProxy: trustProxy(env),
   };
+}
+
+/** TRUST_PROXY: true, false, or a comma-separated list of proxy addresses or CIDR ranges. */
+function trustProxy(env: Env): boolean | string[] {
+  const raw = optional(env, 'TRUST_PROXY');
+  if (raw === undefined || /^(false|0|no)$/i.test(raw.trim())) return false;
+  if (/^(true|1|yes)$/i.test(raw.trim())) return true;
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0 || !list.every((s) => /^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(s))) {
+    throw new ConfigError('TRUST_PROXY', `must be true, false or a comma-separated list of addresses or CIDR ranges, got ${JSON.stringify(raw)}`);
+  }
+  return list;
 }

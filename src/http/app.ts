@@ -10,15 +10,18 @@ import { realtimeRoutes } from '../realtime/routes.js';
 import type { Metrics } from '../stats/metrics.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
 import { rapidproRoutes } from '../channels/rapidpro/routes.js';
+import { AppError } from '../errors.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { customerRoutes } from './routes/customers.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
 import { settingsRoutes } from './routes/settings.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { loginLimiter, redactingLogger, securityHeaders } from './security.js';
 import { assertStorableText, validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
 
@@ -26,7 +29,7 @@ export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Fasti
 
 export interface AppDeps {
   ctx: Ctx;
-  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime'>;
+  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime' | 'customers'>;
   metrics: Metrics;
   /** the real-time layer: chat sessions, /mqtt; none = REST only (most tests) */
   realtime?: Realtime;
@@ -34,15 +37,53 @@ export interface AppDeps {
   logger?: FastifyBaseLogger;
 }
 
+export interface RouteSummary {
+  method: string;
+  url: string;
+  schema?: { body?: unknown; querystring?: unknown; params?: unknown };
+}
+
+const routeTables = new WeakMap<object, RouteSummary[]>();
+
+/** Every route of an app built by buildApp, as registered (tests walk them all). */
+export function routesOf(app: App): readonly RouteSummary[] {
+  return routeTables.get(app) ?? [];
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // Credentials (Authorization, ?secret=, passwords) are censored in every log line.
+    ...(deps.logger ? { loggerInstance: redactingLogger(deps.logger) } : { logger: false }),
     bodyLimit: 1024 * 1024,
+    // Behind a reverse proxy, the client's address (login rate limit, logs) comes from X-Forwarded-For of trusted proxies only.
+    trustProxy: (deps.config as Partial<Config>).trustProxy ?? false,
     // Per-request logs at info would cost more than the routing at 1,000
     // conversations a second; they are there at debug.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(deps.config.logLevel) }),
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  const routes: RouteSummary[] = [];
+  routeTables.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method: String(method), url: route.url, ...(route.schema ? { schema: route.schema as RouteSummary['schema'] } : {}) });
+  });
+
+  // JSON bodies must be valid UTF-8: invalid bytes are refused, not silently replaced by U+FFFD.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = strictUtf8.decode(body as Buffer);
+    } catch {
+      done(new AppError('SB_INVALID_JSON', 'the body is not valid UTF-8', 400), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
@@ -55,6 +96,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     assertStorableText(request.body, 'body');
   });
 
+  securityHeaders(app, { mqttWsUrl: deps.config.realtime.mqttWsUrl });
+  const limiter = await loginLimiter(app);
+
   await app.register(swagger, {
     openapi: {
       info: { title: 'Switchboard API', version: '0.1.0', description: 'Core REST API of Switchboard. Errors are {"error":{"code","message","field?"}}.' },
@@ -65,9 +109,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   healthRoutes(app, deps);
-  authRoutes(app, deps);
+  authRoutes(app, deps, limiter);
   agentRoutes(app, deps);
   conversationRoutes(app, deps);
+  customerRoutes(app, deps);
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
   eventRoutes(app, deps);

@@ -34,10 +34,17 @@ export async function webRoutes(app: App, { config }: AppDeps, distDir = webDist
     app.log.info({ distDir }, 'web apps not built: serving the API only (run `npm run build:web`, or `npm start`, which builds them)');
     return;
   }
-  // The pages learn the MQTT base topic from a meta tag, filled in here once.
-  const baseTopic = config.realtime.baseTopic;
+  // The pages learn the MQTT base topic and the broker's WebSocket URL from
+  // meta tags, filled in here once. Without MQTT_WS_URL the apps use
+  // ws(s)://<their host>/mqtt, which is the embedded broker's.
+  const { baseTopic, mqttUrl, mqttWsUrl } = config.realtime;
+  if (mqttUrl !== undefined && mqttWsUrl === undefined) {
+    app.log.warn('MQTT_URL is set but MQTT_WS_URL is not: /mqtt answers 403, so the console and the widget have no broker to connect to; set MQTT_WS_URL to the broker\'s WebSocket URL as browsers reach it');
+  }
   const page = (path: string) =>
-    readFileSync(join(distDir, path), 'utf8').replace('<meta name="sb-base-topic" content="switchboard"', `<meta name="sb-base-topic" content="${escapeAttr(baseTopic)}"`);
+    readFileSync(join(distDir, path), 'utf8')
+      .replace('<meta name="sb-base-topic" content="switchboard"', `<meta name="sb-base-topic" content="${escapeAttr(baseTopic)}"`)
+      .replace('<meta name="sb-mqtt-url" content=""', `<meta name="sb-mqtt-url" content="${escapeAttr(mqttWsUrl ?? '')}"`);
   const pages = { console: page('console/index.html'), frame: page('widget/index.html'), demo: page('widget/demo.html') };
   const loader = readFileSync(join(distDir, 'widget.js'), 'utf8');
 

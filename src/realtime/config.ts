@@ -3,6 +3,8 @@ import { ConfigError, integer, optional, type Env } from '../env.js';
 export interface RealtimeConfig {
   /** an external broker every process shares; unset = the embedded one */
   mqttUrl: string | undefined;
+  /** the broker's WebSocket URL as browsers reach it (given to the web apps); unset = ws(s)://<the page's host>/mqtt */
+  mqttWsUrl: string | undefined;
   /** plain MQTT on this TCP port besides WebSocket at /mqtt (embedded broker only) */
   mqttTcpPort: number | undefined;
   /** prefix of every topic, without a trailing slash */
@@ -16,6 +18,11 @@ export function loadRealtimeConfig(env: Env): RealtimeConfig {
   if (mqttUrl !== undefined && !/^(mqtts?|wss?|tcp):\/\//.test(mqttUrl)) {
     throw new ConfigError('MQTT_URL', `must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(mqttUrl)}`);
   }
+  const mqttWsUrl = optional(env, 'MQTT_WS_URL');
+  // Every browser sees it: credentials have no place in it (the apps log in with tokens).
+  if (mqttWsUrl !== undefined && (!/^wss?:\/\/[^/?#@]+(\/[^?#]*)?$/.test(mqttWsUrl))) {
+    throw new ConfigError('MQTT_WS_URL', `must be a ws:// or wss:// URL without credentials, query or fragment, got ${JSON.stringify(mqttWsUrl)}`);
+  }
   const baseTopic = optional(env, 'MQTT_BASE_TOPIC') ?? 'switchboard';
   // Wildcards or empty levels in the prefix would make every ACL decision wrong.
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(baseTopic)) {
@@ -23,6 +30,7 @@ export function loadRealtimeConfig(env: Env): RealtimeConfig {
   }
   return {
     mqttUrl,
+    mqttWsUrl,
     mqttTcpPort: env.MQTT_TCP_PORT ? integer(env, 'MQTT_TCP_PORT', 0, 0, 65535) : undefined,
     baseTopic,
     sessionKeepAliveMs: integer(env, 'SESSION_KEEP_ALIVE_TIME', 60_000, 1_000),

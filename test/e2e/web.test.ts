@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
@@ -29,11 +31,37 @@ describeEachStore('web apps in a real browser', (store) => {
   let server: Running;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
+  // the customers' statistics service (STATISTICS_BASE_ENDPOINT): one good answer, one that is not the contract
+  let statistics: Server;
 
   before(async () => {
     if (!haveChromium) return;
+    statistics = createServer((req, res) => {
+      const good = req.url!.startsWith('/chimpassist/stats-good/statistics?');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          good
+            ? [
+                { label: 'Unresolved tickets', value: '3' },
+                { label: 'Last orders', value: [{ url: 'https://shop.example/orders/77', label: 'Order 77' }] },
+                { label: 'Spend', value: [{ x: 'Mon', y: 3 }, { x: 'Tue', y: 9 }, { x: 'Wed', y: 4 }] },
+              ]
+            : { tickets: 3 },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => statistics.listen(0, '127.0.0.1', resolve));
     server = await startServer(
-      loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
+      loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        ADMIN_EMAIL: 'admin@example.test',
+        ADMIN_PASSWORD: 'admin password',
+        SWEEP_INTERVAL: '60000',
+        STATISTICS_BASE_ENDPOINT: `http://127.0.0.1:${(statistics.address() as AddressInfo).port}`,
+      }),
       { db: store().db, keepDb: true },
     );
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
@@ -41,6 +69,7 @@ describeEachStore('web apps in a real browser', (store) => {
   after(async () => {
     await browser?.close();
     await server?.close();
+    if (statistics) await new Promise((resolve) => statistics.close(resolve));
   });
   beforeEach(async () => {
     await Promise.all(contexts.splice(0).map((c) => c.close()));
@@ -139,7 +168,7 @@ describeEachStore('web apps in a real browser', (store) => {
     await widget.getByLabel('Your message').press('Enter');
     await desk.getByTestId('message').filter({ hasText: 'Hello, my order is late' }).waitFor();
     await desk.getByLabel('Reply').fill('Let me check');
-    await desk.getByRole('button', { name: 'Send' }).click();
+    await desk.getByRole('button', { name: 'Send', exact: true }).click();
     await widget.getByTestId('message').filter({ hasText: 'Let me check' }).waitFor();
     // the customer saw it: the agent's message is ticked read
     await desk.getByTestId('message').filter({ hasText: 'Let me check' }).getByTestId('read').waitFor();
@@ -171,6 +200,35 @@ describeEachStore('web apps in a real browser', (store) => {
 
     assert.deepEqual(deskProblems, []);
     assert.deepEqual(shopProblems, []);
+  });
+
+  it("shows the customer's statistics (text, links, a sparkline), a note when the service answers something else, and sends an external message", { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(server.ctx, { status: 'online', capacity: 2, name: 'Stats' });
+    for (const [id, name] of [['stats-good', 'Good Stats'], ['stats-bad', 'Bad Stats']]) {
+      const chat = await http('POST', '/session', { customer: { id, name } });
+      assert.equal(chat.body.state, 'assigned');
+    }
+    const { page, problems } = await openPage();
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('Email').fill(agent.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('link', { name: /Good Stats/ }).click();
+    const day = page.getByTestId('stats-last_24_hours');
+    await day.getByText('Unresolved tickets').waitFor();
+    assert.equal(await day.locator('dd').first().textContent(), '3');
+    assert.equal(await day.getByRole('link', { name: 'Order 77' }).getAttribute('href'), 'https://shop.example/orders/77');
+    await day.getByRole('img', { name: 'Spend: Mon 3, Tue 9, Wed 4' }).waitFor();
+    await page.getByTestId('stats-last_7_days').getByText('Unresolved tickets').waitFor();
+
+    await page.getByLabel('External message').fill('Your parcel left the warehouse');
+    await page.getByRole('button', { name: 'Send external message' }).click();
+    await page.getByTestId('external-outcome').filter({ hasText: 'Handed to the integrations' }).waitFor();
+    await shoot(page, 'console-customer-panel');
+
+    await page.getByRole('link', { name: /Bad Stats/ }).click();
+    await page.getByTestId('stats-last_24_hours').getByText(/Statistics unavailable: the statistics service answered something that is not a list of \{label, value\}/).waitFor();
+    assert.deepEqual(problems, []);
   });
 
   it("does not open another agent's conversation", { skip: !haveChromium }, async () => {

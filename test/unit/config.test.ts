@@ -36,8 +36,16 @@ describe('configuration', () => {
       MQTT_URL: 'mqtt://broker:1883',
       MQTT_BASE_TOPIC: 'acme/support',
       SESSION_KEEP_ALIVE_TIME: '20000',
+      MQTT_WS_URL: 'wss://broker.example.com:8084/mqtt',
+      STATISTICS_BASE_ENDPOINT: 'https://crm.example.com/api/',
+      STATISTICS_TIMEOUT: '1500',
+      STATISTICS_CACHE_TTL: '0',
     });
-    assert.deepEqual([config.databasePoolSize, config.realtime], [25, { mqttUrl: 'mqtt://broker:1883', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }]);
+    assert.deepEqual(
+      [config.databasePoolSize, config.realtime],
+      [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }],
+    );
+    assert.deepEqual(config.customers, { statisticsBaseEndpoint: 'https://crm.example.com/api', statisticsTimeoutMs: 1500, statisticsCacheMs: 0 });
     assert.deepEqual(
       [config.port, config.host, config.databaseUrl, config.dataDir, config.maxCustomers, config.attendantKeepAliveMs, config.agentOfflineGraceMs],
       [8080, '0.0.0.0', 'postgres://u@db:5432/sb', '/var/lib/sb', 5, 10_000, 0],
@@ -64,6 +72,11 @@ describe('configuration', () => {
     [{ MQTT_URL: 'http://broker' }, 'MQTT_URL', /mqtt:\/\//],
     [{ MQTT_BASE_TOPIC: 'sb/#' }, 'MQTT_BASE_TOPIC', /without wildcards/],
     [{ SESSION_KEEP_ALIVE_TIME: '10' }, 'SESSION_KEEP_ALIVE_TIME', /between 1000 and/],
+    [{ MQTT_WS_URL: 'mqtt://broker:1883' }, 'MQTT_WS_URL', /ws:\/\/ or wss:\/\//],
+    [{ MQTT_WS_URL: 'wss://user:secret@broker/mqtt' }, 'MQTT_WS_URL', /without credentials/],
+    [{ STATISTICS_BASE_ENDPOINT: 'crm.example.com' }, 'STATISTICS_BASE_ENDPOINT', /http:\/\/ or https:\/\//],
+    [{ STATISTICS_BASE_ENDPOINT: 'https://crm.example.com/?key=1' }, 'STATISTICS_BASE_ENDPOINT', /without a query/],
+    [{ STATISTICS_TIMEOUT: '10' }, 'STATISTICS_TIMEOUT', /between 100 and 60000/],
   ];
   for (const [env, variable, message] of rejects) {
     it(`refuses ${variable}=${Object.values(env)[0]} naming the variable and what is allowed`, () => {

@@ -25,8 +25,15 @@ export async function api<T>(method: string, path: string, token?: string | null
 export const isApiError = (e: unknown): e is ApiError => typeof e === 'object' && e !== null && 'status' in e && 'code' in e;
 export const errorText = (e: unknown): string => (isApiError(e) ? e.message : e instanceof Error ? e.message : String(e));
 
-/** ws(s)://this host/mqtt: the embedded broker's WebSocket endpoint. */
-export const mqttUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
+/**
+ * The broker's WebSocket URL: MQTT_WS_URL, which the server writes into
+ * <meta name="sb-mqtt-url"> (an external broker), else ws(s)://this host/mqtt,
+ * the embedded broker.
+ */
+export function mqttUrl(): string {
+  const configured = document.querySelector<HTMLMetaElement>('meta[name="sb-mqtt-url"]')?.content;
+  return configured || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
+}
 
 export function baseTopic(): string {
   return document.querySelector<HTMLMetaElement>('meta[name="sb-base-topic"]')?.content || 'switchboard';

@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, formatTime } from '../../shared/util';
+import { CustomerStatistics, ExternalMessage } from './customer';
 import type { Live } from './live';
 import type { Agent, Conversation, Message } from './types';
 
 // One conversation: history then live messages, read ticks both ways, and
-// the customer panel with resolve and transfer.
+// the customer panel with the customer's statistics, resolve, transfer and
+// "send external message".
 
 interface Props {
   id: string;
@@ -239,6 +241,7 @@ function CustomerPanel({ conversation, me, token, onChanged, onError }: { conver
           </div>
         ))}
       </dl>
+      <CustomerStatistics customerId={c.customer.id} token={token} />
       {open && (
         <>
           <form onSubmit={resolve} className="stack">
@@ -280,6 +283,7 @@ function CustomerPanel({ conversation, me, token, onChanged, onError }: { conver
           </form>
         </>
       )}
+      <ExternalMessage conversationId={c.id} token={token} />
       {past.length > 0 && (
         <>
           <h3>Past conversations</h3>

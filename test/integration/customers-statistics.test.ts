@@ -1,0 +1,206 @@
+// GET /api/v1/customers/:customerId/statistics: the customer panel's
+// statistics contract against a local statistics service (good answers, link
+// and point lists, answers that are not the contract, a 500, a timeout, an
+// unreachable service), its cache, and who may ask.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, it } from 'node:test';
+import { issueToken } from '../../src/agents/tokens.js';
+import { NOT_A_LIST } from '../../src/customers/statistics.js';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { fakeClock } from '../helpers/clock.js';
+import { makeAgent } from '../helpers/fixtures.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+const GOOD = [
+  { label: 'Unresolved tickets', value: '3', extra: 'dropped' },
+  { label: 'Last orders', value: [{ url: 'https://shop.example/orders/1', label: 'Order #1' }, { url: 'https://shop.example/orders/2', label: 'Order #2' }] },
+  { label: 'Spend per day', value: [{ x: '2026-01-01', y: 12.5 }, { x: '2026-01-02', y: 0 }, { x: 3, y: 40 }] },
+  { label: 'Nothing yet', value: [] },
+];
+
+/** customer id → what the statistics service does for it */
+const ANSWERS: Record<string, (res: import('node:http').ServerResponse) => void> = {
+  good: (res) => json(res, 200, GOOD),
+  'a/b c': (res) => json(res, 200, [{ label: 'Encoded', value: 'yes' }]),
+  object: (res) => json(res, 200, { label: 'Unresolved tickets', value: '3' }),
+  'number-value': (res) => json(res, 200, [{ label: 'Unresolved tickets', value: 3 }]),
+  'bad-link': (res) => json(res, 200, [{ label: 'Orders', value: [{ url: 'https://x.example', label: 'ok' }, { url: 7, label: 'bad' }] }]),
+  'not-json': (res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<html>maintenance</html>');
+  },
+  broken: (res) => json(res, 500, { message: 'boom' }),
+  slow: (res) => {
+    setTimeout(() => json(res, 200, GOOD), 1_500).unref();
+  },
+};
+
+function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+describeEachStore('api: customer statistics', (store) => {
+  const clock = fakeClock(Date.parse('2026-05-06T07:08:09Z'));
+  let service: Server;
+  let base: string;
+  const asked: string[] = [];
+  let t: TestApp;
+  const extra: TestApp[] = [];
+
+  before(async () => {
+    service = createServer((req, res) => {
+      asked.push(req.url!);
+      const id = decodeURIComponent(/^\/stats\/chimpassist\/([^/]+)\/statistics\?/.exec(req.url!)?.[1] ?? '');
+      const answer = ANSWERS[id];
+      if (answer) answer(res);
+      else json(res, 404, { message: 'unknown customer' });
+    });
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(service.address() as AddressInfo).port}/stats`;
+    t = await testApp(store(), { now: clock.now, env: { STATISTICS_BASE_ENDPOINT: `${base}/`, STATISTICS_TIMEOUT: '300' } });
+  });
+  after(async () => {
+    await t?.close();
+    await Promise.all(extra.map((a) => a.close()));
+    service.closeAllConnections();
+    await new Promise((resolve) => service.close(resolve));
+  });
+  beforeEach(async () => {
+    await store().reset();
+    asked.length = 0;
+    clock.advance(3_600_000); // past every cached answer of the test before
+  });
+
+  const user = async (app: TestApp, role: 'admin' | 'supervisor' | 'agent', status: 'online' | 'offline' = 'offline') => {
+    const agent = await makeAgent(app.ctx, { role, status, capacity: 5 });
+    return { agent, token: (await issueToken(store().db, agent.id, clock.now(), 3600)).token };
+  };
+  const stats = (customerId: string, token?: string, app = t) =>
+    app.call('GET', `/api/v1/customers/${encodeURIComponent(customerId)}/statistics`, token ? { token } : {});
+  const askedFor = (customerId: string) => asked.filter((url) => url.startsWith(`/stats/chimpassist/${encodeURIComponent(customerId)}/`));
+
+  it('asks for the last 24 hours and 7 days in UTC and passes on strings, link lists and point lists', async () => {
+    clock.set(Date.parse('2030-05-06T07:08:09Z'));
+    const { token } = await user(t, 'supervisor');
+    const res = await stats('good', token);
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    const items = GOOD.map(({ label, value }) => ({ label, value }));
+    assert.deepEqual(body, {
+      configured: true,
+      last_24_hours: { ok: true, items, start_date_time: '20300505-07:08:09', end_date_time: '20300506-07:08:09' },
+      last_7_days: { ok: true, items, start_date_time: '20300429-07:08:09', end_date_time: '20300506-07:08:09' },
+    });
+    assert.deepEqual(asked.sort(), [
+      '/stats/chimpassist/good/statistics?start_date_time=20300429-07:08:09&end_date_time=20300506-07:08:09',
+      '/stats/chimpassist/good/statistics?start_date_time=20300505-07:08:09&end_date_time=20300506-07:08:09',
+    ]);
+    // a customer id is one path segment, whatever it contains
+    const encoded = await stats('a/b c', token);
+    assert.deepEqual(encoded.json().last_24_hours.items, [{ label: 'Encoded', value: 'yes' }]);
+    assert.equal(askedFor('a/b c').length, 2);
+  });
+
+  it('reports an answer that is not a list of {label, value}, a 500, a timeout and an unreachable service per range, with a clear message', async () => {
+    const { token } = await user(t, 'admin');
+    const failure = async (customerId: string) => {
+      const res = await stats(customerId, token);
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      assert.equal(body.configured, true);
+      assert.equal(body.last_24_hours.ok, false, res.body);
+      assert.equal(body.last_7_days.ok, false, res.body);
+      assert.equal(body.last_24_hours.items, undefined);
+      return body.last_24_hours.error as string;
+    };
+    assert.equal(await failure('object'), `${NOT_A_LIST}: the answer is an object, not an array`);
+    assert.match(await failure('number-value'), new RegExp(`^${NOT_A_LIST.replace(/[{}]/g, '\\$&')}: the "value" of item 0 \\("Unresolved tickets"\\) is a number`));
+    assert.match(await failure('bad-link'), /list of links whose entry 1 is not \{url: string, label: string\}/);
+    assert.equal(await failure('not-json'), `${NOT_A_LIST}: the answer is not JSON`);
+    assert.equal(await failure('broken'), 'the statistics service answered HTTP 500');
+    assert.equal(await failure('unknown'), 'the statistics service answered HTTP 404');
+    const started = Date.now();
+    assert.equal(await failure('slow'), 'the statistics service did not answer within 0.3 s');
+    assert.ok(Date.now() - started < 1_200, 'the timeout cut the call short');
+
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const offline = await testApp(store(), { now: clock.now, env: { STATISTICS_BASE_ENDPOINT: `http://127.0.0.1:${port}` } });
+    extra.push(offline);
+    const res = await stats('good', token, offline);
+    assert.match(res.json().last_24_hours.error, /^the statistics service could not be reached: ECONNREFUSED/);
+  });
+
+  it('reuses an answer for 60 s per customer and range, shares calls in flight, and retries a failure after 5 s', async () => {
+    clock.set(Date.parse('2031-12-31T23:59:00Z'));
+    const { token } = await user(t, 'supervisor');
+    const [first, second] = await Promise.all([stats('good', token), stats('good', token)]);
+    assert.deepEqual(first.json(), second.json());
+    assert.equal(askedFor('good').length, 2, 'one call per range for two requests at once');
+    clock.advance(59_000);
+    const cached = await stats('good', token);
+    assert.deepEqual(cached.json(), first.json(), 'the cached answer, windows included');
+    assert.equal(askedFor('good').length, 2, 'a second call within 60 s does not reach the service');
+    clock.advance(2_000);
+    assert.equal((await stats('good', token)).json().last_24_hours.end_date_time, '20320101-00:00:01');
+    assert.equal(askedFor('good').length, 4, 'after 60 s the service is asked again');
+
+    await stats('broken', token);
+    await stats('broken', token);
+    assert.equal(askedFor('broken').length, 2, 'a failure is reused briefly');
+    clock.advance(5_001);
+    await stats('broken', token);
+    assert.equal(askedFor('broken').length, 4, 'and asked again after 5 s');
+  });
+
+  it('lets an agent see only customers of conversations they hold or held; supervisors and admins any', async () => {
+    const admin = await user(t, 'admin');
+    const alice = await user(t, 'agent', 'online');
+    const open = await t.call('POST', '/api/v1/conversations', { token: admin.token, body: { customer: { id: 'good' } } });
+    assert.equal(open.statusCode, 201, open.body);
+    const conversation = open.json();
+    assert.equal(conversation.agent_id, alice.agent.id);
+    const bob = await user(t, 'agent', 'online');
+    const carol = await user(t, 'agent', 'online');
+
+    assert.equal((await stats('good', alice.token)).statusCode, 200, 'the holder');
+    const refused = await stats('good', bob.token);
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.deepEqual(refused.json().error.code, 'SB_FORBIDDEN');
+    assert.match(refused.json().error.message, /no conversation you hold or held/);
+    assert.equal((await stats('nobody-knows', alice.token)).statusCode, 403, 'a customer with no conversation');
+
+    // transferred to Bob: Bob holds it now, Alice held it
+    const moved = await t.call('POST', `/api/v1/conversations/${conversation.id}/transfer`, { token: admin.token, body: { agent_id: bob.agent.id } });
+    assert.equal(moved.statusCode, 200, moved.body);
+    assert.equal((await stats('good', bob.token)).statusCode, 200, 'the new holder');
+    assert.equal((await stats('good', alice.token)).statusCode, 200, 'the agent who held it before the transfer');
+    // resolved: Bob last held it
+    assert.equal((await t.call('POST', `/api/v1/conversations/${conversation.id}/resolve`, { token: bob.token })).statusCode, 200);
+    assert.equal((await stats('good', bob.token)).statusCode, 200, 'the agent who last held a closed one');
+    assert.equal((await stats('good', carol.token)).statusCode, 403, 'never involved');
+
+    assert.equal((await stats('nobody-knows', admin.token)).statusCode, 200, 'admins: any customer id');
+    assert.equal((await stats('nobody-knows', (await user(t, 'supervisor')).token)).statusCode, 200, 'supervisors: any customer id');
+    assert.equal((await stats('good')).statusCode, 401, 'no token');
+    // Fastify's router takes path parameters of up to 100 characters (URL-encoded); longer ones are 404
+    assert.equal((await stats('x'.repeat(100), admin.token)).statusCode, 200, 'a 100-character id');
+  });
+
+  it('answers {configured:false} without STATISTICS_BASE_ENDPOINT, after the same access check', async () => {
+    const bare = await testApp(store(), { now: clock.now });
+    extra.push(bare);
+    const supervisor = await user(bare, 'supervisor');
+    const res = await stats('good', supervisor.token, bare);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json(), { configured: false });
+    const agent = await user(bare, 'agent');
+    assert.equal((await stats('good', agent.token, bare)).statusCode, 403);
+    assert.equal(asked.length, 0);
+  });
+});

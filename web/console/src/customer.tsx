@@ -1,0 +1,185 @@
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { api, errorText, formatTime, isApiError } from '../../shared/util';
+import './customer.css';
+
+// Two parts of the customer panel: the customer's statistics from their own
+// service (GET /api/v1/customers/:id/statistics, which Switchboard asks
+// server-side) and "send external message" (POST …/external-messages, which
+// webhooks subscribed to send_external_message carry out).
+
+type Link = { url: string; label: string };
+type Point = { x: string | number; y: number };
+type Value = string | Link[] | Point[];
+interface Item {
+  label: string;
+  value: Value;
+}
+type Range = { ok: true; items: Item[]; start_date_time: string; end_date_time: string } | { ok: false; error: string; start_date_time: string; end_date_time: string };
+type Statistics = { configured: false } | { configured: true; last_24_hours: Range; last_7_days: Range };
+
+const RANGES = [
+  ['last_24_hours', 'Last 24 hours'],
+  ['last_7_days', 'Last 7 days'],
+] as const;
+
+const isLinks = (v: Value): v is Link[] => Array.isArray(v) && v.length > 0 && 'url' in (v[0] as object);
+const isPoints = (v: Value): v is Point[] => Array.isArray(v) && v.length > 0 && 'y' in (v[0] as object);
+/** Only web links become links: a javascript: or data: URL from the service stays text. */
+const safeUrl = (url: string) => /^https?:\/\//i.test(url);
+
+export function CustomerStatistics({ customerId, token }: { customerId: string; token: string }) {
+  const [stats, setStats] = useState<Statistics | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(async () => {
+    setBusy(true);
+    try {
+      setStats(await api<Statistics>('GET', `/api/v1/customers/${encodeURIComponent(customerId)}/statistics`, token));
+      setProblem(null);
+    } catch (e) {
+      setStats(null);
+      setProblem(isApiError(e) && e.status === 403 ? 'Statistics are shown only for customers of your conversations.' : `Statistics could not be loaded: ${errorText(e)}`);
+    } finally {
+      setBusy(false);
+    }
+  }, [customerId, token]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  // nothing to show when no statistics service is configured
+  if (stats && !stats.configured) return null;
+
+  return (
+    <section className="stats" aria-labelledby="stats-title" data-testid="statistics">
+      <div className="stats-head">
+        <h3 id="stats-title">Statistics</h3>
+        <button type="button" className="link-button" onClick={() => void load()} disabled={busy}>
+          {busy ? 'Loading…' : 'Refresh'}
+        </button>
+      </div>
+      {problem && (
+        <p className="stats-note" role="status">
+          {problem}
+        </p>
+      )}
+      {stats?.configured &&
+        RANGES.map(([key, title]) => {
+          const range = stats[key];
+          return (
+            <div key={key} className="stats-range" data-testid={`stats-${key}`}>
+              <h4>{title}</h4>
+              {range.ok ? (
+                range.items.length === 0 ? (
+                  <p className="stats-empty">Nothing to show.</p>
+                ) : (
+                  <dl>
+                    {range.items.map((item, i) => (
+                      <div key={i} className="field">
+                        <dt>{item.label}</dt>
+                        <dd>
+                          <StatValue label={item.label} value={item.value} />
+                        </dd>
+                      </div>
+                    ))}
+                  </dl>
+                )
+              ) : (
+                <p className="stats-note" role="status">
+                  Statistics unavailable: {range.error}
+                </p>
+              )}
+            </div>
+          );
+        })}
+    </section>
+  );
+}
+
+function StatValue({ label, value }: { label: string; value: Value }) {
+  if (typeof value === 'string') return <>{value}</>;
+  if (value.length === 0) return <>—</>;
+  if (isLinks(value)) {
+    return (
+      <ul className="stats-links">
+        {value.map((link, i) => (
+          <li key={i}>
+            {safeUrl(link.url) ? (
+              <a href={link.url} target="_blank" rel="noopener noreferrer">
+                {link.label || link.url}
+              </a>
+            ) : (
+              `${link.label} (${link.url})`
+            )}
+          </li>
+        ))}
+      </ul>
+    );
+  }
+  if (isPoints(value)) return <Sparkline label={label} points={value} />;
+  return <>—</>;
+}
+
+/** A small line of the points in order, with the last value beside it; the numbers are in its accessible name. */
+export function Sparkline({ label, points, width = 120, height = 28 }: { label: string; points: Point[]; width?: number; height?: number }) {
+  const ys = points.map((p) => p.y);
+  const min = Math.min(...ys);
+  const max = Math.max(...ys);
+  const pad = 2;
+  const x = (i: number) => (points.length === 1 ? width / 2 : pad + (i * (width - 2 * pad)) / (points.length - 1));
+  const y = (v: number) => (max === min ? height / 2 : pad + ((max - v) * (height - 2 * pad)) / (max - min));
+  const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(p.y).toFixed(1)}`).join(' ');
+  const summary = `${label}: ${points.map((p) => `${p.x} ${p.y}`).join(', ')}`;
+  const last = points[points.length - 1]!;
+  return (
+    <span className="spark">
+      <svg role="img" aria-label={summary} width={width} height={height} viewBox={`0 0 ${width} ${height}`} data-testid="sparkline">
+        <title>{summary}</title>
+        <path d={path} fill="none" stroke="#2457c5" strokeWidth="1.5" strokeLinejoin="round" strokeLinecap="round" />
+        <circle cx={x(points.length - 1)} cy={y(last.y)} r="2" fill="#2457c5" />
+      </svg>
+      <span className="spark-last">{last.y}</span>
+    </span>
+  );
+}
+
+export function ExternalMessage({ conversationId, token }: { conversationId: string; token: string }) {
+  const [text, setText] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(null);
+
+  const send = async (event: FormEvent) => {
+    event.preventDefault();
+    const value = text.trim();
+    if (!value) return;
+    setBusy(true);
+    try {
+      const answer = await api<{ requested_at: string }>('POST', `/api/v1/conversations/${conversationId}/external-messages`, token, { text: value });
+      setText('');
+      setOutcome({ ok: true, text: `Handed to the integrations at ${formatTime(answer.requested_at)}.` });
+    } catch (e) {
+      setOutcome({ ok: false, text: `Not sent: ${errorText(e)}` });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form onSubmit={send} className="stack">
+      <label>
+        External message
+        <textarea rows={2} maxLength={10000} value={text} onChange={(e) => setText(e.target.value)} placeholder="Sent by your integrations (SMS, e-mail…)" />
+      </label>
+      <button type="submit" disabled={busy || !text.trim()}>
+        Send external message
+      </button>
+      {outcome && (
+        <p className={outcome.ok ? 'sent-note' : 'error'} role={outcome.ok ? 'status' : 'alert'} data-testid="external-outcome">
+          {outcome.text}
+        </p>
+      )}
+    </form>
+  );
+}
