@@ -11,6 +11,11 @@ function find(dir) {
   });
 }
 
+// The browser tests and the page tests serve the built apps: build them once,
+// here, so test files running side by side never race to write web/dist.
+const built = spawnSync(process.execPath, ['scripts/build-web.mjs', '--if-stale'], { stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
+
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : find('test').sort();
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files], {

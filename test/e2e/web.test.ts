@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,10 +19,8 @@ const haveChromium = existsSync(CHROMIUM);
 /** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/ from the chat test. */
 const shoot = (page: Page, name: string) => (process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve());
 
-if (haveChromium) {
-  const built = spawnSync(process.execPath, ['scripts/build-web.mjs', '--if-stale'], { stdio: 'inherit' });
-  if (built.status !== 0) throw new Error('building the web apps failed');
-} else {
+// npm test (scripts/test.mjs) builds the apps before any test file runs.
+if (!haveChromium) {
   process.stderr.write(`test/e2e/web.test.ts: no Chromium at ${CHROMIUM} (apt-get install -y chromium): browser tests skipped\n`);
 }
 

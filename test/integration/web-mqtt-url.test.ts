@@ -1,7 +1,7 @@
 // MQTT_WS_URL reaches the web apps: the server writes it into
 // <meta name="sb-mqtt-url"> of the console and the widget frame, which then
 // connect there instead of ws(s)://<host>/mqtt. Needs the built apps
-// (`npm run build:web`; test/e2e/web.test.ts builds them when stale).
+// (`npm test` builds them when stale, before any test file runs).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
