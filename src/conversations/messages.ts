@@ -59,21 +59,29 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
   return withEvents(ctx, async (tx, emit) => {
     // `for share` keeps a concurrent resolve from closing the conversation
     // between the check and the insert.
-    const [row] = await tx.query<MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null }>(
+    const [row] = await tx.query<MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null; c_channel: ConversationRow['channel'] }>(
       `with c as (
-         select id, state, agent_id from conversations where id = $1 for share
+         select id, state, agent_id, channel from conversations where id = $1 for share
        ), ins as (
          insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
          select c.id, $2, $3, $4, $5, $6 from c
           where c.state in ('queued', 'assigned') and ($7::boolean or c.agent_id = $8::uuid)
+            and not (c.channel = 'qiscus' and $2 = 'agent')
          returning *
        )
-       select c.state as c_state, c.agent_id as c_agent_id, ins.* from c left join ins on true`,
+       select c.state as c_state, c.agent_id as c_agent_id, c.channel as c_channel, ins.* from c left join ins on true`,
       [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(input.attachments ?? []), ctx.now(), seesEverything(actor), actor.id],
     );
     if (!row) throw notFound('conversation', conversationId);
-    const { c_state: state, c_agent_id: agentId, ...message } = row;
+    const { c_state: state, c_agent_id: agentId, c_channel: channel, ...message } = row;
     assertCanAccess(actor, { id: conversationId, agent_id: agentId });
+    if (channel === 'qiscus' && input.sender === 'agent') {
+      // Stored, it would never reach the customer: nothing carries it to Qiscus.
+      throw conflict(
+        'SB_QISCUS_AGENT_MESSAGE',
+        `conversation ${conversationId} is a Qiscus room: its agent replies in Qiscus's own dashboard, and Switchboard, which only allocates Qiscus rooms, has no way to deliver messages to it`,
+      );
+    }
     if (message.id === null) {
       throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${state}; messages can no longer be added`);
     }

@@ -14,11 +14,13 @@ import { CLIENT_TOPICS, parseTopic, type Topics } from './topics.js';
 export class Assignments {
   private readonly holder = new Map<string, string | null>();
   private readonly revs = new Map<string, number>();
-  private static readonly MAX = 200_000;
+
+  /** `max`: how many conversations are remembered; beyond it the oldest are read again from the database when needed */
+  constructor(private readonly max = 200_000) {}
 
   set(conversationId: string, agentId: string | null): void {
-    if (this.holder.size >= Assignments.MAX && !this.holder.has(conversationId)) {
-      // Forget the oldest; a later subscription reads the database again.
+    if (this.holder.size >= this.max && !this.holder.has(conversationId)) {
+      // Forget the oldest; the next subscription or delivery reads the database again.
       const oldest = this.holder.keys().next().value as string;
       this.holder.delete(oldest);
       this.revs.delete(oldest);
@@ -56,6 +58,12 @@ export interface AccessRules {
   canPublish(identity: Identity, topic: string): Promise<boolean>;
   /** for deliveries: may this client still receive this (already subscribed) topic? */
   mayReceive(identity: Identity, topic: string): boolean;
+  /**
+   * Before Switchboard publishes on a topic: learns who holds its
+   * conversation when that was forgotten, so the synchronous delivery check
+   * answers from the database rather than turning the holder away.
+   */
+  prepareDelivery(topic: string): Promise<void>;
 }
 
 export function accessRules(db: Queryable, t: Topics, assignments: Assignments): AccessRules {
@@ -85,6 +93,8 @@ export function accessRules(db: Queryable, t: Topics, assignments: Assignments):
       if (parsed.kind === 'server') {
         return identity.kind === 'agent' ? parsed.name === CLIENT_TOPICS.attendantOnline : parsed.name !== CLIENT_TOPICS.attendantOnline;
       }
+      // The agent's id in the topic is what an external broker's ACL can vouch for.
+      if (parsed.kind === 'heartbeat') return identity.kind === 'agent' && parsed.agentId === identity.agent.id;
       // Control topics, inboxes and event streams are Switchboard's alone.
       if (parsed.kind !== 'conversation' || (parsed.part !== 'messages' && parsed.part !== 'viewed')) return false;
       if (ownsConversation(identity, parsed.conversationId)) return true;
@@ -98,6 +108,15 @@ export function accessRules(db: Queryable, t: Topics, assignments: Assignments):
       if (relative === undefined) return true;
       const parsed = parseTopic(relative);
       return parsed.kind !== 'conversation' || assignments.holderOf(parsed.conversationId) === identity.agent.id;
+    },
+
+    async prepareDelivery(topic) {
+      const relative = t.relative(topic);
+      if (relative === undefined) return;
+      const parsed = parseTopic(relative);
+      if (parsed.kind === 'conversation' && assignments.holderOf(parsed.conversationId) === undefined) {
+        await currentHolder(db, assignments, parsed.conversationId);
+      }
     },
   };
 }

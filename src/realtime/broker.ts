@@ -43,21 +43,20 @@ export interface BrokerDeps {
 const encode = (payload: unknown) => Buffer.from(JSON.stringify(payload));
 
 /**
- * Tells the client why its publish was refused, where it listens: the
- * conversation's control topic, or for a customer's server/… publish their
- * own session's. (An agent's refused heartbeat has nowhere to go but the log.)
+ * Why a publish was refused, for the sender alone (the other side of the
+ * chat must not see it): a customer hears it on their own session's control
+ * topic, an agent on their inbox `agents/<id>/events`.
  */
-async function reject(broker: Pick<Broker, 'publish'>, topics: Topics, topic: string, error: AppError, identity: Identity) {
-  const relative = topics.relative(topic) ?? '';
-  const match = /^conversations\/([0-9a-f-]{36})\//i.exec(relative);
-  const conversationId = match ? match[1]!.toLowerCase() : identity.kind === 'customer' ? identity.session.conversation_id : undefined;
-  if (!conversationId) return;
-  await broker.publish(topics.conversation(conversationId, 'control'), {
-    instruction: 'message/rejected',
-    topic,
-    error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) },
-    origin: ORIGIN,
-  });
+function rejection(topics: Topics, topic: string, error: AppError, identity: Identity): { topic: string; payload: unknown } {
+  return {
+    topic: identity.kind === 'customer' ? topics.conversation(identity.session.conversation_id, 'control') : topics.agentEvents(identity.agent.id),
+    payload: {
+      instruction: 'message/rejected',
+      topic,
+      error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) },
+      origin: ORIGIN,
+    },
+  };
 }
 
 export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?: number; host?: string } = {}): Promise<Broker & { tcpAddress?: { port: number } }> {
@@ -127,7 +126,11 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
           await coordinator.handle(identity, topic, payload);
         } catch (error) {
           if (!(error instanceof AppError)) throw error;
-          await reject(broker, topics, topic, error, identity);
+          // Straight to the publishing connection: whoever else subscribed to the topic never sees it.
+          const answer = rejection(topics, topic, error, identity);
+          await new Promise<void>((resolve, reject) =>
+            client.publish({ cmd: 'publish', topic: answer.topic, payload: encode(answer.payload), qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
+          );
         }
         // The client's own bytes go nowhere: what others see is published
         // from the stored, committed state.
@@ -163,8 +166,9 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
   const broker: Broker & { tcpAddress?: { port: number } } = {
     kind: 'embedded',
     ...(tcpAddress ? { tcpAddress } : {}),
-    publish(topic, payload) {
-      return new Promise((resolve, reject) =>
+    async publish(topic, payload) {
+      await rules.prepareDelivery(topic);
+      await new Promise<void>((resolve, reject) =>
         aedes.publish({ cmd: 'publish', topic, payload: encode(payload), qos: 1, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
       );
     },
@@ -187,15 +191,21 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
   return broker;
 }
 
+/** Who published, as far as Switchboard can tell on a shared broker; `refuse`: what it must not accept from them. */
+export interface ExternalSender {
+  identity: Identity;
+  refuse?: AppError;
+}
+
 /**
  * An external broker relays what clients publish itself; Switchboard reads
  * the same topics through a shared subscription (one process of several
  * handles each publish) and acts on them. Which client may publish where is
- * the broker's to enforce, through POST /mqtt/acl; the sender a payload
- * names must be a participant of the conversation.
+ * the broker's to enforce, through POST /mqtt/acl; who sent a publish is
+ * worked out by `identityOf` from what that ACL vouches for (see index.ts).
  */
 export async function createExternalBroker(
-  deps: BrokerDeps & { identityOf(topic: string, payload: Buffer): Promise<Identity | undefined> },
+  deps: BrokerDeps & { identityOf(topic: string, payload: Buffer): Promise<ExternalSender | undefined> },
   url: string,
 ): Promise<Broker> {
   const { topics } = deps;
@@ -229,13 +239,15 @@ export async function createExternalBroker(
       } catch {
         // not JSON: the coordinator says so below
       }
-      const identity = await deps.identityOf(topic, payload);
-      if (!identity) return;
+      const publisher = await deps.identityOf(topic, payload);
+      if (!publisher) return;
       try {
-        await deps.coordinator.handle(identity, topic, payload);
+        if (publisher.refuse) throw publisher.refuse;
+        await deps.coordinator.handle(publisher.identity, topic, payload);
       } catch (error) {
-        if (error instanceof AppError) await reject(broker, topics, topic, error, identity);
-        else deps.onError(error, 'mqtt message');
+        if (!(error instanceof AppError)) return deps.onError(error, 'mqtt message');
+        const answer = rejection(topics, topic, error, publisher.identity);
+        await broker.publish(answer.topic, answer.payload);
       }
     })().catch((error) => deps.onError(error, 'mqtt message'));
   });

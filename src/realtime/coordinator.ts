@@ -114,6 +114,13 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         }
       }
 
+      if (parsed.kind === 'heartbeat') {
+        readPayload(AttendantOnline, payload);
+        if (identity.kind !== 'agent' || identity.agent.id !== parsed.agentId) throw forbidden('agents send heartbeats only for themselves');
+        await heartbeat(ctx, identity.agent.id);
+        return;
+      }
+
       if (parsed.kind === 'conversation' && parsed.part === 'messages') {
         const { message } = readPayload(ClientMessage, payload);
         if (message.content === undefined && message.attachments === undefined) throw invalid('message.content', 'is required when there are no attachments');

@@ -15,6 +15,29 @@ export async function identify(db: Queryable, token: string, now: Date): Promise
   return agent ? { kind: 'agent', agent } : undefined;
 }
 
+/**
+ * The identity of a live token known only by its SHA-256 (what an external
+ * broker hands back to the ACL endpoint): undefined once the token expired
+ * or was revoked, the session expired or the agent was deleted.
+ */
+export async function identifyByDigest(db: Queryable, tokenHash: string, now: Date): Promise<Identity | undefined> {
+  if (!/^[0-9a-f]{64}$/.test(tokenHash)) return undefined;
+  const [session] = await db.query<CustomerSession>(
+    'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where token_hash = $1 and expires_at > $2',
+    [tokenHash, now],
+  );
+  if (session) return { kind: 'customer', session };
+  const [agent] = await db.query<AgentRow>(
+    `select a.* from auth_tokens t join agents a on a.id = t.agent_id
+      where t.token_hash = $1 and t.revoked_at is null and t.expires_at > $2 and a.deleted_at is null`,
+    [tokenHash, now],
+  );
+  return agent ? { kind: 'agent', agent } : undefined;
+}
+
+/** The id an identity logs in to an external broker with: the agent's, or the session's. */
+export const brokerUsername = (identity: Identity) => (identity.kind === 'agent' ? identity.agent.id : identity.session.conversation_id);
+
 export const seesEverything = (identity: Identity) => identity.kind === 'agent' && identity.agent.role !== 'agent';
 
 /** The id a participant writes under (`message.from`). */

@@ -1,13 +1,13 @@
+import type { AgentRow } from '../agents/model.js';
 import type { Ctx } from '../context.js';
+import { forbidden } from '../errors.js';
 import type { StoredEvent } from '../events/outbox.js';
-import type { Queryable } from '../store/db.js';
 import { accessRules, Assignments, type AccessRules } from './access.js';
-import { createEmbeddedBroker, createExternalBroker, type Broker } from './broker.js';
+import { createEmbeddedBroker, createExternalBroker, type Broker, type ExternalSender } from './broker.js';
 import type { RealtimeConfig } from './config.js';
 import { createCoordinator } from './coordinator.js';
-import type { Identity } from './identity.js';
 import { createPublisher, type Publisher } from './publisher.js';
-import { expireSilentSessions } from './sessions.js';
+import { expireSilentSessions, type CustomerSession } from './sessions.js';
 import { CLIENT_TOPICS, parseTopic, topics as topicsOf, type Topics } from './topics.js';
 
 // The real-time layer put together: broker, access rules, coordinator,
@@ -35,15 +35,18 @@ export interface RealtimeDeps {
   onError(error: unknown, context: string): void;
   /** the keep-alive sweep's period; 0 = no loop (tests drive expireSessions) */
   sweepIntervalMs?: number;
+  /** memory bounds, lowered by tests: conversations whose holder is remembered, entries of the events/queue waiting list */
+  limits?: { trackedConversations?: number; waitingList?: number };
 }
 
 /**
- * On a shared broker nobody vouches for the publisher, so its identity is
- * read from the payload and checked against the database: the session named
- * must exist, the agent named must exist, a message's sender must take part.
+ * On a shared broker nobody vouches for the publisher: Switchboard trusts
+ * only what the broker's ACL (POST /mqtt/acl) guarantees — the topic — and
+ * reads the rest from the payload, checked against the database.
  */
-function identityFromPayload(db: Queryable, t: Topics) {
-  return async (topic: string, payload: Buffer): Promise<Identity | undefined> => {
+function identityFromPayload(ctx: Ctx, t: Topics) {
+  const { db } = ctx;
+  return async (topic: string, payload: Buffer): Promise<ExternalSender | undefined> => {
     const relative = t.relative(topic);
     if (relative === undefined) return undefined;
     let body: Record<string, any>;
@@ -53,28 +56,50 @@ function identityFromPayload(db: Queryable, t: Topics) {
       return undefined;
     }
     const parsed = parseTopic(relative);
-    const customer = async (conversationId: unknown) => {
+    const sessionOf = async (conversationId: unknown) => {
       if (typeof conversationId !== 'string' || !/^[0-9a-f-]{36}$/i.test(conversationId)) return undefined;
-      const [session] = await db.query<{ conversation_id: string; customer_id: string; last_seen_at: Date; expires_at: Date }>(
+      const [session] = await db.query<CustomerSession>(
         'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where conversation_id = $1',
         [conversationId.toLowerCase()],
       );
-      return session ? ({ kind: 'customer', session } as const) : undefined;
+      return session;
     };
+    // An expired session speaks for nobody, like its token.
+    const live = (session: CustomerSession | undefined) =>
+      session && session.expires_at > ctx.now() ? { identity: { kind: 'customer', session } as const } : undefined;
     const agent = async (id: unknown) => {
       if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) return undefined;
-      const [row] = await db.query<any>('select * from agents where id = $1 and deleted_at is null', [id]);
+      const [row] = await db.query<AgentRow>('select * from agents where id = $1 and deleted_at is null', [id.toLowerCase()]);
       return row ? ({ kind: 'agent', agent: row } as const) : undefined;
     };
+    // Only the agent in the topic may publish there (the ACL says so); the
+    // bare server/attendants/online names nobody the broker checked, so it is ignored.
+    if (parsed.kind === 'heartbeat') {
+      const identity = await agent(parsed.agentId);
+      return identity && { identity };
+    }
     if (parsed.kind === 'server') {
-      if (parsed.name === CLIENT_TOPICS.attendantOnline) return agent(body?.attendantInfo?.id);
-      return customer(body?.sessionId ?? body?.userRequesting);
+      if (parsed.name === CLIENT_TOPICS.attendantOnline) return undefined;
+      return live(await sessionOf(body?.sessionId ?? body?.userRequesting));
     }
     if (parsed.kind === 'conversation') {
       const from = parsed.part === 'viewed' ? body?.reader ?? body?.from : body?.message?.from;
-      const asCustomer = await customer(parsed.conversationId);
-      if (asCustomer && (from === undefined || from === asCustomer.session.customer_id)) return asCustomer;
-      return agent(from);
+      const session = await sessionOf(parsed.conversationId);
+      if (session && (from === undefined || from === session.customer_id)) return live(session);
+      const named = await agent(from);
+      if (!named) return undefined;
+      // On a widget chat the customer may publish too, and nothing tells their
+      // publish from the agent's: a message naming an agent could be the
+      // customer's forgery, so agents write there over HTTP.
+      if (session && parsed.part === 'messages') {
+        return {
+          identity: named,
+          refuse: forbidden(
+            `on an external broker a message naming an agent cannot be told from a customer's forgery on a widget chat; agents post it with POST /api/v1/conversations/${parsed.conversationId}/messages`,
+          ),
+        };
+      }
+      return { identity: named };
     }
     return undefined;
   };
@@ -83,14 +108,14 @@ function identityFromPayload(db: Queryable, t: Topics) {
 export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
   const { ctx, config } = deps;
   const t = topicsOf(config.baseTopic);
-  const assignments = new Assignments();
+  const assignments = new Assignments(deps.limits?.trackedConversations);
   const rules = accessRules(ctx.db, t, assignments);
   let broker: Broker | undefined;
   const publish = (topic: string, payload: unknown) => broker!.publish(topic, payload);
-  const publisher = createPublisher({ ctx, topics: t, assignments, publish, onError: (e) => deps.onError(e, 'mqtt publish') });
+  const publisher = createPublisher({ ctx, topics: t, assignments, publish, onError: (e) => deps.onError(e, 'mqtt publish'), waitingListLimit: deps.limits?.waitingList });
   const coordinator = createCoordinator({ ctx, topics: t, publish, keepAliveMs: config.sessionKeepAliveMs, announce: (c) => publisher.announce(c) });
   broker = config.mqttUrl
-    ? await createExternalBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError, identityOf: identityFromPayload(ctx.db, t) }, config.mqttUrl)
+    ? await createExternalBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError, identityOf: identityFromPayload(ctx, t) }, config.mqttUrl)
     : await createEmbeddedBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError }, { tcpPort: config.mqttTcpPort, host: deps.host });
 
   const expireSessions = () => expireSilentSessions(ctx, config.sessionKeepAliveMs);

@@ -32,6 +32,8 @@ export interface PublisherDeps {
   onError(error: unknown): void;
   /** how long queue changes are gathered before positions are sent, ms */
   queueDebounceMs?: number;
+  /** entries of the waiting list on events/queue (every waiting customer still gets their position) */
+  waitingListLimit?: number;
 }
 
 interface SessionInfo {
@@ -108,9 +110,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 
   /** The waiting list for agents, and a session/update to each waiting customer whose place or wait changed. */
   async function publishQueue() {
-    const queue = await listQueue(ctx.db, { limit: 1000 });
+    // One read of the whole queue: positions come from one window over it, so
+    // every waiting customer is told their place at a cost linear in the queue.
+    const queue = await listQueue(ctx.db, { limit: Number.MAX_SAFE_INTEGER });
     const now = ctx.now().getTime();
-    const waiting = queue.map(({ row, queue: q }) => ({
+    const waiting = queue.slice(0, deps.waitingListLimit ?? 1000).map(({ row, queue: q }) => ({
       id: row.id,
       channel: row.channel,
       department: row.department,

@@ -8,9 +8,9 @@ import { forbidden, unauthorized } from '../errors.js';
 import type { App, AppDeps } from '../http/app.js';
 import { bearerToken } from '../http/auth.js';
 import { errorResponses, NoBody } from '../http/schemas.js';
-import { identify, type Identity } from './identity.js';
+import { brokerUsername, identify, identifyByDigest } from './identity.js';
 import type { Realtime } from './index.js';
-import { sessionForToken, startSession } from './sessions.js';
+import { sessionForToken, startSession, tokenDigest } from './sessions.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
 
@@ -43,10 +43,15 @@ const MqttAuthBody = Type.Object({ username: Type.Optional(Type.String({ maxLeng
 const MqttAclBody = Type.Object({
   username: Type.Optional(Type.String({ maxLength: 200 })),
   clientid: Type.Optional(Type.String({ maxLength: 200 })),
+  token: Type.Optional(Type.String({ maxLength: 200, description: 'the client attribute sb_token that POST /mqtt/auth gave the connection' })),
   topic: Str(1000),
   action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe'), Type.Literal('all')]),
 });
-const EmqxResult = Type.Object({ result: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('ignore')]), is_superuser: Type.Optional(Type.Boolean()) });
+const EmqxResult = Type.Object({
+  result: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('ignore')]),
+  is_superuser: Type.Optional(Type.Boolean()),
+  client_attrs: Type.Optional(Type.Object({ sb_token: Type.String() })),
+});
 
 /** Chat sessions, the MQTT endpoint of the embedded broker, and the auth hooks of external ones. */
 export async function realtimeRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): Promise<void> {
@@ -88,27 +93,15 @@ export async function realtimeRoutes(app: App, { ctx }: AppDeps, realtime: Realt
     },
   );
 
-  /** The identity EMQX vouches for: the user name is the agent's or session's id, the password its token. */
-  async function identityOfUser(username: string | undefined): Promise<Identity | undefined> {
-    if (!username || !/^[0-9a-f-]{36}$/i.test(username)) return undefined;
-    const id = username.toLowerCase();
-    const [session] = await ctx.db.query<{ conversation_id: string; customer_id: string; last_seen_at: Date; expires_at: Date }>(
-      'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where conversation_id = $1 and expires_at > $2',
-      [id, ctx.now()],
-    );
-    if (session) return { kind: 'customer', session };
-    const [agent] = await ctx.db.query<any>('select * from agents where id = $1 and deleted_at is null', [id]);
-    return agent ? { kind: 'agent', agent } : undefined;
-  }
-
   app.post(
     '/mqtt/auth',
     { schema: { tags, summary: "EMQX HTTP authenticator: password = a Switchboard token, username = the agent's or session's id", security: [], body: MqttAuthBody, response: { 200: EmqxResult, ...errorResponses } } },
     async (request) => {
       const identity = request.body.password ? await identify(ctx.db, request.body.password, ctx.now()) : undefined;
-      const id = identity?.kind === 'agent' ? identity.agent.id : identity?.session.conversation_id;
-      if (!identity || id !== request.body.username?.toLowerCase()) return { result: 'deny' as const };
-      return { result: 'allow' as const, is_superuser: false };
+      if (!identity || brokerUsername(identity) !== request.body.username?.toLowerCase()) return { result: 'deny' as const };
+      // The token's digest rides along with the connection, so the authorizer
+      // can tell a connection whose token was since revoked or expired.
+      return { result: 'allow' as const, is_superuser: false, client_attrs: { sb_token: tokenDigest(request.body.password!) } };
     },
   );
 
@@ -116,8 +109,9 @@ export async function realtimeRoutes(app: App, { ctx }: AppDeps, realtime: Realt
     '/mqtt/acl',
     { schema: { tags, summary: 'EMQX HTTP authorizer: may this user publish or subscribe to this topic?', security: [], body: MqttAclBody, response: { 200: EmqxResult, ...errorResponses } } },
     async (request) => {
-      const identity = await identityOfUser(request.body.username);
-      if (!identity) return { result: 'deny' as const };
+      const { token, username } = request.body;
+      const identity = token ? await identifyByDigest(ctx.db, token, ctx.now()) : undefined;
+      if (!identity || brokerUsername(identity) !== username?.toLowerCase()) return { result: 'deny' as const };
       const { topic, action } = request.body;
       const allowed =
         action === 'subscribe'

@@ -8,7 +8,9 @@ import type { Queryable } from '../store/db.js';
 // A customer's chat session: a widget conversation plus the token its
 // browser connects with. Only a SHA-256 of the token is stored, like agents'.
 
-const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+/** SHA-256 of a token, hex: what is stored of customer and agent tokens alike. */
+export const tokenDigest = (token: string) => createHash('sha256').update(token).digest('hex');
+const digest = tokenDigest;
 
 /** Customer tokens are told apart from agents' by their prefix. */
 export const CUSTOMER_TOKEN_PREFIX = 'sbc_';

@@ -26,6 +26,8 @@ export interface Topics {
   session(conversationId: string): string;
   conversation(conversationId: string, kind: ConversationTopicKind): string;
   assign(agentId: string): string;
+  /** an agent's own heartbeat topic: its id in the topic lets an external broker's ACL vouch for the sender */
+  attendantOnline(agentId: string): string;
   agentEvents(agentId: string): string;
   queueEvents(): string;
   supervisorEvents(kind: 'conversations' | 'agents'): string;
@@ -43,6 +45,7 @@ export function topics(base: string): Topics {
     session,
     conversation: (id, kind) => `${session(id)}/${CONVERSATION_SUFFIX[kind]}`,
     assign: (agentId) => full(`client/attendants/assign/${agentId}`),
+    attendantOnline: (agentId) => full(`${CLIENT_TOPICS.attendantOnline}/${agentId}`),
     agentEvents: (agentId) => full(`agents/${agentId}/events`),
     queueEvents: () => full('events/queue'),
     supervisorEvents: (kind) => full(`events/${kind}`),
@@ -55,6 +58,7 @@ export type ParsedTopic =
   | { kind: 'server'; name: (typeof CLIENT_TOPICS)[keyof typeof CLIENT_TOPICS] }
   | { kind: 'conversation'; conversationId: string; part: ConversationTopicKind | 'other'; rest: string }
   | { kind: 'assign'; agentId: string }
+  | { kind: 'heartbeat'; agentId: string }
   | { kind: 'agent'; agentId: string }
   | { kind: 'events'; name: string }
   | { kind: 'other' };
@@ -65,6 +69,9 @@ export function parseTopic(relative: string): ParsedTopic {
   const levels = relative.split('/');
   if ((Object.values(CLIENT_TOPICS) as string[]).includes(relative)) {
     return { kind: 'server', name: relative as (typeof CLIENT_TOPICS)[keyof typeof CLIENT_TOPICS] };
+  }
+  if (levels.length === 4 && `${levels[0]}/${levels[1]}/${levels[2]}` === CLIENT_TOPICS.attendantOnline && UUID.test(levels[3]!)) {
+    return { kind: 'heartbeat', agentId: levels[3]!.toLowerCase() };
   }
   if (levels[0] === 'conversations' && levels.length >= 2 && UUID.test(levels[1]!)) {
     const rest = levels.slice(2).join('/');

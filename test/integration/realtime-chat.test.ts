@@ -106,6 +106,33 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     await agentClient.next(`switchboard/client/attendants/assign/${agent.id}`, (p) => p.conversation.id === second.session.sessionId);
   });
 
+  it("moves a waiting customer's place up as the line ahead is served: 2 → 1, then ready", async () => {
+    const { agent, token } = await agentOnline(1);
+    const first = await startChat('q1');
+    await first.customer.next(control(first.session.sessionTopic), (p) => p.instruction === 'session/ready');
+    const second = await startChat('q2');
+    await second.customer.next(control(second.session.sessionTopic), (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 1);
+    const third = await startChat('q3');
+    const waiting = await third.customer.next(control(third.session.sessionTopic), (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 2);
+    assert.equal(typeof waiting.sessionInfo.expectedWaitSeconds, 'number');
+
+    // the agent frees their slot: the second customer is served, the third moves up
+    assert.equal((await http('POST', `/api/v1/conversations/${first.session.sessionId}/resolve`, {}, token)).status, 200);
+    await second.customer.next(control(second.session.sessionTopic), (p) => p.instruction === 'session/ready' && p.sessionInfo.agent.id === agent.id);
+    const movedUp = await third.customer.next(control(third.session.sessionTopic), (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 1);
+    assert.equal(movedUp.sessionInfo.state, 'queued');
+    assert.equal(typeof movedUp.sessionInfo.expectedWaitSeconds, 'number');
+    assert.ok(movedUp.sessionInfo.expectedWaitSeconds < waiting.sessionInfo.expectedWaitSeconds, 'one place closer, a shorter expected wait');
+
+    assert.equal((await http('POST', `/api/v1/conversations/${second.session.sessionId}/resolve`, {}, token)).status, 200);
+    await third.customer.next(control(third.session.sessionTopic), (p) => p.instruction === 'session/ready' && p.sessionInfo.agent.id === agent.id);
+    // the order of what the third customer heard: place 2, place 1, served
+    const heard = third.customer.received
+      .filter((r) => r.topic === control(third.session.sessionTopic))
+      .map((r) => (r.payload.instruction === 'session/update' ? r.payload.sessionInfo.queuePosition : r.payload.instruction));
+    assert.deepEqual(heard.filter((h, i) => h !== heard[i - 1]), [2, 1, 'session/ready']);
+  });
+
   it('lets a customer who reconnects fetch what they missed over HTTP', async () => {
     const { token } = await agentOnline(1);
     const { session, customer } = await startChat('c3');
@@ -132,11 +159,7 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     await customer.next(control(session.sessionTopic), (p) => p.instruction === 'session/aborted/expired');
     const [row] = await server.ctx.db.query<{ state: string; resolve_reason: string }>('select state, resolve_reason from conversations where id = $1', [session.sessionId]);
     assert.deepEqual({ ...row }, { state: 'abandoned', resolve_reason: 'expired' });
-    // keep-alives keep it open
-    const live = await startChat('c6');
-    await live.customer.publish('switchboard/server/sessions/online', { sessionId: live.session.sessionId });
-    await live.customer.next(control(live.session.sessionTopic), (p) => p.instruction === 'session/update' || p.instruction === 'session/ready');
-    assert.deepEqual(await server.realtime.expireSessions(), []);
+    // that keep-alives keep a session open is checked on a test clock in realtime-coordinator.test.ts
   });
 
   it('tells the customer when nobody is online instead of letting them wait', async () => {
@@ -224,6 +247,143 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     assert.equal((await http('POST', '/api/v1/auth/logout', undefined, token)).status, 204);
     await closed;
     await assert.rejects(connectMqtt(wsUrl, token));
+  });
+
+  it('tells a refused publish to its sender alone: the customer on their control topic, the agent in their inbox', async () => {
+    const { agent, token } = await agentOnline(1);
+    const { session, customer } = await startChat('r1');
+    await customer.next(control(session.sessionTopic), (p) => p.instruction === 'session/ready');
+    const agentClient = await connect(token);
+    assert.deepEqual(await agentClient.subscribe(`${session.sessionTopic}/#`, `switchboard/agents/${agent.id}/events`), [1, 1]);
+
+    await customer.publish(`${session.sessionTopic}/messages`, { message: { content: '' } });
+    const mine = await customer.next(control(session.sessionTopic), (p) => p.instruction === 'message/rejected');
+    assert.equal(mine.error.field, 'message.content');
+    await agentClient.publish(`${session.sessionTopic}/messages`, { message: { content: 'x'.repeat(10_001) } });
+    const theirs = await agentClient.next(`switchboard/agents/${agent.id}/events`, (p) => p.instruction === 'message/rejected');
+    assert.deepEqual([theirs.topic, theirs.error.field], [`${session.sessionTopic}/messages`, 'message.content']);
+
+    // a good message from each side after both refusals: once both arrived, any leak would have too
+    await customer.publish(`${session.sessionTopic}/messages`, { message: { content: 'after' } });
+    await agentClient.publish(`${session.sessionTopic}/messages`, { message: { content: 'reply' } });
+    await agentClient.next(`${session.sessionTopic}/messages`, (p) => p.message.content === 'reply');
+    await customer.next(`${session.sessionTopic}/messages`, (p) => p.message.content === 'reply');
+    await agentClient.next(`${session.sessionTopic}/messages`, (p) => p.message.content === 'after');
+    assert.deepEqual(agentClient.received.filter((r) => r.payload?.instruction === 'message/rejected' && r.topic !== `switchboard/agents/${agent.id}/events`), []);
+    assert.equal(customer.received.filter((r) => r.payload?.instruction === 'message/rejected').length, 1);
+  });
+
+  it("refuses an agent's message to a Qiscus room, over HTTP and MQTT, with the reason, and stores nothing", async () => {
+    const { agent, token } = await agentOnline(1);
+    const adminRow = await makeAgent(server.ctx, { role: 'admin' });
+    const admin = await http('POST', '/api/v1/auth/login', { email: adminRow.email, password: PASSWORD });
+    const room = await http('POST', '/api/v1/conversations', { customer: { id: 'qiscus-customer' }, channel: 'qiscus', external_ref: 'room-7' }, admin.body.token);
+    assert.equal(room.status, 201, JSON.stringify(room.body));
+    assert.equal(room.body.agent_id, agent.id);
+
+    const posted = await http('POST', `/api/v1/conversations/${room.body.id}/messages`, { text: 'hello from Switchboard' }, token);
+    assert.equal(posted.status, 409);
+    assert.equal(posted.body.error.code, 'SB_QISCUS_AGENT_MESSAGE');
+    assert.match(posted.body.error.message, /Qiscus's own dashboard/);
+
+    const agentClient = await connect(token);
+    await agentClient.subscribe(`switchboard/agents/${agent.id}/events`);
+    await agentClient.publish(`switchboard/conversations/${room.body.id}/messages`, { message: { content: 'hello over MQTT' } });
+    const refused = await agentClient.next(`switchboard/agents/${agent.id}/events`, (p) => p.instruction === 'message/rejected');
+    assert.equal(refused.error.code, 'SB_QISCUS_AGENT_MESSAGE');
+    const [count] = await server.ctx.db.query<{ n: number }>('select count(*)::int as n from messages where conversation_id = $1', [room.body.id]);
+    assert.equal(count!.n, 0);
+    // a widget chat of the same agent still takes their messages
+    assert.equal((await http('POST', `/api/v1/conversations/${room.body.id}/resolve`, {}, token)).status, 200);
+    const { session } = await startChat('after-qiscus');
+    assert.equal((await http('POST', `/api/v1/conversations/${session.sessionId}/messages`, { text: 'hi' }, token)).status, 201);
+  });
+
+  it('answers the EMQX authenticator and authorizer by live token, user name and the access rules', async () => {
+    const a = await agentOnline(1);
+    const b = await agentOnline(1);
+    const { session } = await startChat('e1');
+    const other = await startChat('e2');
+    const auth = async (username: string, password: string) => (await http('POST', '/mqtt/auth', { username, password, clientid: 'c' })).body;
+    const acl = async (username: string, token: string | undefined, action: string, topic: string) =>
+      (await http('POST', '/mqtt/acl', { username, clientid: 'c', ...(token !== undefined ? { token } : {}), topic, action })).body.result as string;
+
+    // authentication: the token must be live and the user name its owner's
+    const agentAuth = await auth(a.agent.id, a.token);
+    assert.equal(agentAuth.result, 'allow');
+    assert.match(agentAuth.client_attrs.sb_token, /^[0-9a-f]{64}$/);
+    const customerAuth = await auth(session.sessionId, session.token);
+    assert.equal(customerAuth.result, 'allow');
+    assert.equal((await auth(a.agent.id, 'sbt_wrong')).result, 'deny');
+    assert.equal((await auth(b.agent.id, a.token)).result, 'deny', "another agent's user name");
+    assert.equal((await auth(other.session.sessionId, session.token)).result, 'deny', "another session's user name");
+    assert.equal((await auth(a.agent.id, session.token)).result, 'deny');
+
+    // the customer: their own session's topics only
+    const c = customerAuth.client_attrs.sb_token as string;
+    const sid = session.sessionId;
+    assert.equal(await acl(sid, c, 'subscribe', `${session.sessionTopic}/#`), 'allow');
+    assert.equal(await acl(sid, c, 'publish', `${session.sessionTopic}/messages`), 'allow');
+    assert.equal(await acl(sid, c, 'publish', 'switchboard/server/sessions/request'), 'allow');
+    for (const [action, topic] of [
+      ['subscribe', `${other.session.sessionTopic}/#`],
+      ['subscribe', '#'],
+      ['subscribe', 'switchboard/#'],
+      ['publish', `${session.sessionTopic}/client/control`],
+      ['publish', `${other.session.sessionTopic}/messages`],
+      ['publish', 'switchboard/server/attendants/online'],
+      ['publish', `switchboard/server/attendants/online/${a.agent.id}`],
+      ['publish', `switchboard/client/attendants/assign/${a.agent.id}`],
+    ]) {
+      assert.equal(await acl(sid, c, action!, topic!), 'deny', `${action} ${topic}`);
+    }
+    assert.equal(await acl(sid, undefined, 'subscribe', `${session.sessionTopic}/#`), 'deny', 'without the token attribute');
+    assert.equal(await acl(sid, '', 'subscribe', `${session.sessionTopic}/#`), 'deny', 'an empty attribute (EMQX before 5.7)');
+    assert.equal(await acl(other.session.sessionId, c, 'subscribe', `${other.session.sessionTopic}/#`), 'deny', 'user name not the token’s');
+
+    // agents: the conversations they hold, their own heartbeat topic; rights follow a transfer at once
+    const [held] = await server.ctx.db.query<{ agent_id: string }>('select agent_id from conversations where id = $1', [sid]);
+    const holder = held!.agent_id === a.agent.id ? a : b;
+    const next = holder === a ? b : a;
+    const holderAttr = (await auth(holder.agent.id, holder.token)).client_attrs.sb_token as string;
+    const nextAttr = (await auth(next.agent.id, next.token)).client_attrs.sb_token as string;
+    assert.equal(await acl(holder.agent.id, holderAttr, 'subscribe', `${session.sessionTopic}/messages`), 'allow');
+    assert.equal(await acl(holder.agent.id, holderAttr, 'publish', `${session.sessionTopic}/messages`), 'allow');
+    assert.equal(await acl(next.agent.id, nextAttr, 'subscribe', `${session.sessionTopic}/messages`), 'deny');
+    assert.equal(await acl(holder.agent.id, holderAttr, 'publish', `switchboard/server/attendants/online/${holder.agent.id}`), 'allow');
+    assert.equal(await acl(holder.agent.id, holderAttr, 'publish', `switchboard/server/attendants/online/${next.agent.id}`), 'deny', "another agent's heartbeat");
+    await http('POST', `/api/v1/conversations/${other.session.sessionId}/resolve`, {}, next.token);
+    assert.equal((await http('POST', `/api/v1/conversations/${sid}/transfer`, { agent_id: next.agent.id }, holder.token)).status, 200);
+    assert.equal(await acl(holder.agent.id, holderAttr, 'subscribe', `${session.sessionTopic}/messages`), 'deny');
+    assert.equal(await acl(holder.agent.id, holderAttr, 'publish', `${session.sessionTopic}/messages`), 'deny');
+    assert.equal(await acl(next.agent.id, nextAttr, 'subscribe', `${session.sessionTopic}/messages`), 'allow');
+
+    // a token revoked (logout) or expired after the connection was made loses every right
+    assert.equal(await acl(next.agent.id, nextAttr, 'subscribe', 'switchboard/events/queue'), 'allow');
+    assert.equal((await http('POST', '/api/v1/auth/logout', undefined, next.token)).status, 204);
+    assert.equal(await acl(next.agent.id, nextAttr, 'subscribe', 'switchboard/events/queue'), 'deny');
+    assert.equal(await acl(next.agent.id, nextAttr, 'publish', `${session.sessionTopic}/messages`), 'deny');
+    assert.equal((await auth(next.agent.id, next.token)).result, 'deny');
+    await server.ctx.db.query(`update auth_tokens set expires_at = now() - interval '1 second' where agent_id = $1`, [holder.agent.id]);
+    assert.equal(await acl(holder.agent.id, holderAttr, 'subscribe', 'switchboard/events/queue'), 'deny');
+    assert.equal((await auth(holder.agent.id, holder.token)).result, 'deny');
+    await server.ctx.db.query(`update customer_sessions set expires_at = now() - interval '1 second' where conversation_id = $1`, [sid]);
+    assert.equal(await acl(sid, c, 'subscribe', `${session.sessionTopic}/#`), 'deny');
+    assert.equal((await auth(sid, session.token)).result, 'deny');
+  });
+
+  it('takes an agent heartbeat on their own heartbeat topic, and disconnects one sent for another agent', async () => {
+    const { agent, token } = await agentOnline(1);
+    const other = await agentOnline(1);
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    await server.ctx.db.query('update agents set last_seen_at = $2 where id = $1', [agent.id, anHourAgo]);
+    const agentClient = await connect(token);
+    await agentClient.publish(`switchboard/server/attendants/online/${agent.id}`, { attendantInfo: {} });
+    const [after] = await server.ctx.db.query<{ last_seen_at: Date }>('select last_seen_at from agents where id = $1', [agent.id]);
+    assert.ok(new Date(after!.last_seen_at).getTime() > anHourAgo.getTime() + 60_000, 'the heartbeat was recorded');
+    const closed = new Promise<void>((resolve) => agentClient.client.once('close', () => resolve()));
+    await agentClient.client.publishAsync(`switchboard/server/attendants/online/${other.agent.id}`, '{}', { qos: 0 });
+    await closed;
   });
 
   it('refuses a connection without a live token', async () => {

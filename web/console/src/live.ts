@@ -28,7 +28,9 @@ export function connectLive(agent: Agent, token: string, onLink: (up: boolean) =
     topics.add(`${base}/events/agents`);
   }
   const beat = () => {
-    if (client.connected) client.publish(`${base}/server/attendants/online`, '{}', { qos: 0 });
+    // the per-agent topic: an external broker's ACL lets only this agent publish
+    // on it, so Switchboard can trust whose heartbeat it is (docs/realtime.md)
+    if (client.connected) client.publish(`${base}/server/attendants/online/${agent.id}`, '{}', { qos: 0 });
   };
   client.on('connect', () => {
     onLink(true);
