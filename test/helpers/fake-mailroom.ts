@@ -2,7 +2,8 @@
 // applies mailroom's own checks to every callback — the exact
 // `Authorization: Token <secret>`, a JSON body with `type` and `ticketID`,
 // a ticket it knows — and answers as mailroom does; `down` makes it answer
-// 500 until set back, as a mailroom being redeployed would.
+// 500 until set back, as a mailroom being redeployed would, and `next`
+// answers the next callbacks as a proxy in front of it might (410, 404…).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -30,6 +31,8 @@ export interface FakeMailroom {
   handled: Callback[];
   /** answer 500 while true */
   down: boolean;
+  /** answers for the next callbacks, one each, before any check */
+  next: { status: number; body: unknown }[];
   /** tickets mailroom has open; others get 404 "no such ticket" */
   tickets: Set<string>;
   close(): Promise<void>;
@@ -37,7 +40,7 @@ export interface FakeMailroom {
 
 export async function startFakeMailroom(options: { uuid: string; secret: () => string }): Promise<FakeMailroom> {
   const path = `/mr/tickets/types/rocketchat/event_callback/${options.uuid}`;
-  const mailroom: FakeMailroom = { url: '', requests: [], handled: [], down: false, tickets: new Set(), close: async () => {} };
+  const mailroom: FakeMailroom = { url: '', requests: [], handled: [], down: false, next: [], tickets: new Set(), close: async () => {} };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -49,6 +52,8 @@ export async function startFakeMailroom(options: { uuid: string; secret: () => s
         res.end(JSON.stringify(json));
       };
       if (req.method !== 'POST' || req.url !== path) return answer(404, { error: `no route ${req.method} ${req.url}` });
+      const scripted = mailroom.next.shift();
+      if (scripted) return answer(scripted.status, scripted.body);
       if (mailroom.down) return answer(500, { error: 'mailroom is restarting' });
       if (req.headers.authorization !== `Token ${options.secret()}`) return answer(401, { status: 'unauthorized' });
       let callback: Partial<Callback>;

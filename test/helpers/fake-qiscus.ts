@@ -42,6 +42,12 @@ export interface FakeQiscus {
   requests: FakeRequest[];
   /** assign_agent calls that Qiscus accepted, in order */
   assigned: { room_id: string; agent_id: number; at: number }[];
+  /**
+   * Refuses chosen assignments (an agent who went offline, a room on a
+   * channel the agent is not in): the answer for this room and agent, or
+   * undefined to go on as usual.
+   */
+  refuse?: (roomId: string, agentId: number) => { status: number; body: unknown } | undefined;
   /** answers the next request to this path (or any path, '*') this way instead */
   inject(path: string, ...answers: Injected[]): void;
   /** makes every login token so far invalid: the next call with one gets 401 */
@@ -79,6 +85,7 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
       is_allocate_agent_webhook_enabled: true,
     },
     inject(path, ...answers) {
+      if (answers.length === 0) throw new Error('inject needs at least one answer');
       injected.set(path, [...(injected.get(path) ?? []), ...answers]);
     },
     expireTokens() {
@@ -191,6 +198,11 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
         send(res, 400, { status: 400, errors: { message: 'Room is already resolved' } });
         return;
       }
+      const refusal = fake.refuse?.(roomId, agentId);
+      if (refusal) {
+        send(res, refusal.status, refusal.body);
+        return;
+      }
       const inRoom = fake.rooms.get(roomId) ?? [];
       if (req.form.get('max_agent') === '1' && inRoom.length >= 1) {
         send(res, 400, { status: 400, errors: 'Cant join room, exceed max agents' });
@@ -226,7 +238,8 @@ export function qiscusEnv(fake: FakeQiscus, options: { login?: boolean; extra?: 
     QISCUS_BASE_URL: fake.url,
     QISCUS_APP_ID: fake.appId,
     ...(options.login ? { QISCUS_EMAIL: fake.email, QISCUS_PASSWORD: fake.password } : { QISCUS_SECRET: fake.secret }),
-    QISCUS_TIMEOUT: '300',
+    // PGlite shares the event loop with the fake: a tight deadline would fire on a busy machine
+    QISCUS_TIMEOUT: '2000',
     ...options.extra,
   };
 }

@@ -16,6 +16,14 @@ export interface QiscusHarness {
   clock: ReturnType<typeof fakeClock>;
   /** one allocation pass, then the outbox until nothing is due */
   settle(): Promise<void>;
+  /**
+   * Runs the channel as the server does: the allocator's loop (kicked by
+   * webhooks, resolves and settings; the poll is long unless the test sets
+   * QISCUS_POLL_INTERVAL) and the outbound worker, woken by every commit.
+   */
+  run(): void;
+  /** waits until `done` holds, up to `ms`; false when it never did */
+  until(done: () => boolean | Promise<boolean>, ms?: number): Promise<boolean>;
   webhook(roomId: string | number, extra?: Record<string, unknown>): ReturnType<TestApp['call']>;
   resolve(roomId: string | number): ReturnType<TestApp['call']>;
   /** engine load and open assignments of each mirrored agent, by Qiscus id */
@@ -29,6 +37,12 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
   const t = await testApp(store, { now: clock.now, env });
   const channel = qiscusChannel(t.ctx, loadConfig(env).qiscus, silentLog, { random: () => 0.5 })!;
   const worker = createWebhookWorker(t.ctx, { allowPrivate: false, concurrency: 64, timeoutMs: 5_000, pollMs: 60_000, random: () => 0.5, extra: channel.extra });
+  // As the server wires it: a commit wakes the worker (a no-op until it is started).
+  const committed = t.ctx.onCommitted;
+  t.ctx.onCommitted = (events) => {
+    committed?.(events);
+    worker.wake();
+  };
   return {
     t,
     channel,
@@ -37,6 +51,18 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
     async settle() {
       await channel.allocator.pass();
       await worker.tick();
+    },
+    run() {
+      worker.start();
+      channel.start();
+    },
+    async until(done, ms = 5_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        if (await done()) return true;
+        if (Date.now() > deadline) return false;
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     webhook: (roomId, extra = {}) =>
       t.call('POST', '/api/v1/webhook/agent_allocation', {

@@ -21,7 +21,7 @@ export async function createTicketer(t: TestApp, adminToken: string, body: { nam
 }
 
 export type Mailroom = (
-  method: 'GET' | 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   endpoint: string,
   body?: unknown,
   options?: { secret?: string | null; headers?: Record<string, string> },

@@ -22,9 +22,10 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   const assignCalls = () => fake.requests.filter((r) => r.path === '/api/v1/admin/service/assign_agent');
+  const admins = new WeakMap<QiscusHarness, Promise<string>>();
   const rooms = async (status?: string) => {
-    const admin = await h.t.user('admin');
-    const res = await h.t.call('GET', `/api/v1/qiscus/rooms${status ? `?status=${status}` : ''}`, { token: admin.token });
+    if (!admins.has(h)) admins.set(h, h.t.user('admin').then((a) => a.token));
+    const res = await h.t.call('GET', `/api/v1/qiscus/rooms${status ? `?status=${status}` : ''}`, { token: await admins.get(h)! });
     assert.equal(res.statusCode, 200, res.body);
     return res.json().rooms as { room_id: string; status: string; reason: string | null; qiscus_agent_id: string | null; position: number | null }[];
   };
@@ -122,6 +123,46 @@ describeEachStore('Qiscus allocation', (store) => {
     assert.deepEqual((await rooms()).map((r) => [r.room_id, r.status]), [['q2', 'assigned'], ['q3', 'waiting']]);
   });
 
+  it('drains the queue at once on a resolve webhook while the channel runs, with the poll an hour away', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    const [agent] = fake.addAgents(1);
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
+    for (const room of ['q1', 'q2', 'q3']) await h.webhook(room);
+    h.run();
+    assert.ok(await h.until(() => fake.assigned.length === 1), 'the start assigns the queue head');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['q1'], 'the agent is full: nothing more');
+    fake.resolved.add('q1');
+    assert.equal((await h.resolve('q1')).statusCode, 200);
+    // no pass by hand, no poll for an hour: the resolve itself must move the queue
+    assert.ok(await h.until(() => fake.assigned.length === 2), 'q2 was not assigned after the resolve');
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['q1', agent!.id], ['q2', agent!.id]]);
+    assert.ok(await h.until(async () => (await rooms('assigned')).some((r) => r.room_id === 'q2')));
+    assert.deepEqual((await rooms('waiting')).map((r) => r.room_id), ['q3']);
+  });
+
+  it('assigns waiting rooms at once when max_customers is raised, through PATCH /api/v1/settings or the Qiscus endpoint', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(1);
+    const admin = (await h.t.user('admin')).token;
+    assert.equal((await h.t.call('PATCH', '/api/v1/settings', { token: admin, body: { max_customers: 1 } })).statusCode, 200);
+    for (const room of ['s1', 's2', 's3']) await h.webhook(room);
+    h.run();
+    assert.ok(await h.until(() => fake.assigned.length === 1));
+    // a new room now finds the agent full: the allocator stops fetching for new rooms until a slot frees
+    await h.webhook('s4');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(fake.assigned.length, 1);
+    assert.equal((await h.t.call('PATCH', '/api/v1/settings', { token: admin, body: { max_customers: 2 } })).statusCode, 200);
+    assert.ok(await h.until(() => fake.assigned.length === 2), 'PATCH /api/v1/settings did not move the queue');
+    const res = await h.t.call('POST', '/api/v1/settings/max_customers', { token: admin, body: { max_customers: 3 } });
+    assert.equal(res.statusCode, 200);
+    assert.ok(await h.until(() => fake.assigned.length === 3), 'the Qiscus settings endpoint did not move the queue');
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['s1', 's2', 's3']);
+    assert.ok(await h.until(async () => (await rooms('waiting')).length === 1));
+    assert.deepEqual((await rooms('waiting')).map((r) => r.room_id), ['s4']);
+  });
+
   it('picks up an agent who comes online in Qiscus at the next poll of the queue head', async () => {
     h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '100' } });
     const [agent] = fake.addAgents(1, { is_available: false });
@@ -178,15 +219,13 @@ describeEachStore('Qiscus allocation', (store) => {
     for (const { load, open } of (await h.loads()).values()) assert.deepEqual([load, open], [1, 1]);
   });
 
-  it('drops a room Qiscus reports resolved, and keeps a room Qiscus says already has an agent', async () => {
+  it('drops a room whose agent list Qiscus refuses as resolved, and keeps a room Qiscus says already has an agent', async () => {
     h = await qiscusHarness(store(), fake);
     fake.addAgents(2);
     await h.webhook('gone');
     await h.webhook('taken');
     fake.rooms.set('taken', [99]);
     fake.resolved.add('gone');
-    // the agent list is still served for 'gone' once: Qiscus resolves it between the two calls
-    fake.inject('/api/v2/admin/service/available_agents');
     await h.channel.allocator.pass();
     await h.worker.tick();
     const listed = await rooms();
@@ -198,6 +237,72 @@ describeEachStore('Qiscus allocation', (store) => {
     const loads = [...(await h.loads()).values()];
     assert.equal(loads.reduce((s, l) => s + l.load, 0), 1);
     for (const { load, open } of loads) assert.equal(load, open);
+  });
+
+  it('drops a room Qiscus resolved before assign_agent reached it: closed as resolved, not failed, its slot given to the next room', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [agent] = fake.addAgents(1);
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
+    await h.webhook('gone');
+    await h.webhook('next');
+    await h.channel.allocator.pass();
+    // the customer closes the chat between the agent list and assign_agent
+    fake.resolved.add('gone');
+    await h.worker.tick();
+    const [refused] = assignCalls();
+    assert.equal(refused!.form.get('room_id'), 'gone');
+    assert.equal(fake.assigned.length, 0);
+    const [gone] = await store().db.query<{ state: string; resolve_reason: string }>(`select state, resolve_reason from conversations where external_ref = 'gone'`);
+    assert.deepEqual(gone, { state: 'resolved', resolve_reason: 'qiscus_resolved' });
+    assert.deepEqual(await rooms('failed'), []);
+    assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 0, open: 0 });
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['next']);
+    assert.equal(assignCalls().length, 2, 'the resolved room is not retried');
+  });
+
+  it('re-queues a room whose agent Qiscus refuses (404), frees that agent, and gives the room to another agent', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [a1, a2] = fake.addAgents(2);
+    a2!.reported = 1; // a1 is the first choice
+    fake.inject('/api/v1/admin/service/assign_agent', { status: 404, body: { status: 404, errors: { message: 'Agent not found' } } });
+    await h.webhook('r1');
+    await h.channel.allocator.pass();
+    await h.worker.tick();
+    assert.equal(assignCalls()[0]!.form.get('agent_id'), String(a1!.id));
+    const [waiting] = await rooms();
+    assert.equal(waiting!.status, 'waiting');
+    assert.match(waiting!.reason ?? '', new RegExp(`refused agent ${a1!.id} for the room \\(HTTP 404 Agent not found\\).*refusal 1 of 3`));
+    assert.deepEqual((await h.loads()).get(String(a1!.id)), { load: 0, open: 0 });
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a2!.id]]);
+    const [room] = await rooms();
+    assert.deepEqual([room!.status, room!.qiscus_agent_id, room!.reason], ['assigned', String(a2!.id), null]);
+    for (const { load, open } of (await h.loads()).values()) assert.equal(load, open);
+  });
+
+  it('fails a room after 3 refusals, with the reason, backing off between them, while the rooms beside it are served', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [agent] = fake.addAgents(1);
+    fake.refuse = (room) => (room === 'doomed' ? { status: 403, body: { status: 403, errors: 'Agent can not join this room' } } : undefined);
+    await h.webhook('doomed');
+    await h.webhook('fine');
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['fine']);
+    assert.match((await rooms('waiting'))[0]!.reason ?? '', /refusal 1 of 3/);
+    await h.settle(); // the first refusal goes back at once: the only agent is tried again
+    assert.match((await rooms('waiting'))[0]!.reason ?? '', /HTTP 403 Agent can not join this room.*refusal 2 of 3/);
+    const calls = assignCalls().length;
+    await h.settle();
+    assert.equal(assignCalls().length, calls, 'the second refusal backs off');
+    h.clock.advance(5_000);
+    await h.settle();
+    const [failed] = await rooms('failed');
+    assert.equal(failed!.room_id, 'doomed');
+    assert.match(failed!.reason ?? '', new RegExp(`Qiscus refused assign_agent 3 times, last for agent ${agent!.id}: HTTP 403 Agent can not join this room`));
+    assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 1, open: 1 });
+    assert.deepEqual((await rooms('waiting')).length, 0);
+    assert.equal(assignCalls().length, 4);
   });
 
   it('logs in (auth mode B), caches the token, and logs in again once when Qiscus answers 401', async () => {

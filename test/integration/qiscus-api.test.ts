@@ -68,7 +68,15 @@ describeEachStore('Qiscus endpoints', (store) => {
     const cases: [string, string, unknown, RegExp][] = [
       ['/api/v1/webhook/agent_allocation', 'POST', { app_id: fake.appId }, /room_id is required/],
       ['/api/v1/webhook/agent_allocation', 'POST', { room_id: { id: 1 } }, /room_id has the wrong type/],
-      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '' }, /room_id/],
+      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '' }, /^room_id must not be empty$/],
+      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '   ' }, /^room_id must not be blank$/],
+      ['/api/v1/webhook/mark_as_resolved', 'POST', { service: { room_id: '' } }, /^service.room_id must not be empty$/],
+      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '1', extras: '{"notes":"a\\u0000b"}' }, /^extras.notes contains a NUL character/],
+      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '1', extras: '{"a\\u0000":1}' }, /^extras.a.* has a name with a NUL character/],
+      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '1', extras: { notes: 'a\u0000b' } }, /^extras.notes contains a NUL character/],
+      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '1', name: 'a\u0000b' }, /^name contains a NUL character/],
+      ['/api/v1/webhook/mark_as_resolved', 'POST', { service: { room_id: '1', notes: 'x\u0000' } }, /^service.notes contains a NUL character/],
+      ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '1', is_new_session: 'yes' }, /^is_new_session must be one of true, false$/],
       ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '1', app_id: 'someone-else' }, /app_id "someone-else" is not this allocator's app/],
       ['/api/v1/webhook/agent_allocation', 'POST', { room_id: '1', email: 42 }, /email has the wrong type/],
       ['/api/v1/new_request', 'POST', '{"room_id":', /JSON/i],
@@ -79,7 +87,8 @@ describeEachStore('Qiscus endpoints', (store) => {
       ['/api/v1/settings/max_customers', 'POST', { max_customers: 2.5 }, /max_customers must be a positive integer/],
       ['/api/v1/settings/max_customers', 'POST', {}, /max_customers is required/],
       ['/api/v1/settings/set_mark_as_resolved', 'POST', { endpoint: 'not a url', enable: true }, /endpoint/],
-      ['/api/v1/settings/set_mark_as_resolved', 'POST', { endpoint: 'https://x.example/hook', enable: 'yes' }, /enable must be of type boolean/],
+      ['/api/v1/settings/set_mark_as_resolved', 'POST', { endpoint: 'https://x.example/hook', enable: 'yes' }, /^enable must be true or false, got "yes"$/],
+      ['/api/v1/settings/set_mark_as_resolved', 'POST', { endpoint: 'https://x.example/hook' }, /^enable is required$/],
     ];
     for (const [url, method, body, message] of cases) {
       const res = await h.t.call(method as 'POST', url, { token: admin.token, body, ...(typeof body === 'string' ? { headers: { 'content-type': 'application/json' } } : {}) });
@@ -132,7 +141,31 @@ describeEachStore('Qiscus endpoints', (store) => {
     fake.inject('/api/v1/app/webhook/mark_as_resolved', 'hang');
     res = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved', { token: admin.token, body });
     assert.equal(res.statusCode, 502);
-    assert.match(res.json().message, /no answer within 300 ms/);
+    assert.match(res.json().message, /no answer within \d+ ms/);
+  });
+
+  it('takes form-encoded bodies with "true"/"false" flags, as Laravel-style clients post them', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const endpoint = 'https://sb.example/api/v1/webhook/mark_as_resolved';
+    for (const enable of ['true', 'false']) {
+      const res = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved?secret=s3cret', {
+        body: new URLSearchParams({ endpoint, enable }).toString(),
+        headers: form,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().data.is_mark_as_resolved_webhook_enabled, enable === 'true');
+      assert.equal(fake.requests.at(-1)!.form.get('is_webhook_enabled'), enable);
+    }
+    const refused = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved?secret=s3cret', { body: `endpoint=${encodeURIComponent(endpoint)}&enable=on`, headers: form });
+    assert.equal(refused.statusCode, 400);
+    assert.equal(refused.json().message, 'enable must be true or false, got "on"');
+    const webhook = await h.t.call('POST', '/api/v1/webhook/agent_allocation?secret=s3cret', {
+      body: new URLSearchParams({ app_id: fake.appId, room_id: 'form-1', name: 'Form', is_new_session: 'true', is_resolved: 'false', extras: '{"notes":null}' }).toString(),
+      headers: form,
+    });
+    assert.deepEqual(webhook.json(), { status: 200, message: 'Successfully received.', data: null });
+    assert.deepEqual(await counts(), { c: 1, o: 0 });
   });
 
   it('lists rooms to admins only', async () => {

@@ -38,7 +38,8 @@ describeEachStore('RapidPro callbacks', (store) => {
     mailroom = await startFakeMailroom({ uuid: ticketer.uuid, secret: () => ticketer.secret });
     mailroom.tickets.add(TICKET_A).add(TICKET_B);
     assert.equal((await call('PUT', 'settings', { webhook: { url: mailroom.url } })).statusCode, 204);
-    worker = testWorker(t.ctx, { extra: rapidproOutbound() });
+    // the callbacks' own retry schedule, without jitter, as testWorker has for webhooks
+    worker = testWorker(t.ctx, { extra: rapidproOutbound({ random: () => 0.5 }) });
   });
   afterEach(async () => {
     await worker.stop();
@@ -151,6 +152,26 @@ describeEachStore('RapidPro callbacks', (store) => {
     assert.deepEqual(of(TICKET_A), ['a1', 'a2', 'a3', 'close-room']);
     assert.deepEqual(of(TICKET_B), ['b1', 'b2']);
     assert.equal((await callbacks('?state=pending')).length, 0);
+  });
+
+  it('retries a callback answered 410 Gone (or any other non-2xx) instead of dropping it, and delivers it once mailroom takes it', async () => {
+    const room = await open(TICKET_A, '10000');
+    mailroom.next.push({ status: 410, body: { error: 'gone' } }, { status: 404, body: { error: `no such ticket ${TICKET_A}` } });
+    await reply(room, { text: 'still there?' });
+    let result = await worker.tick();
+    assert.deepEqual(result, { delivered: 0, retried: 1, failed: 0, cancelled: 0 });
+    let [callback] = await callbacks();
+    assert.deepEqual([callback.state, callback.last_status, callback.attempts], ['pending', 410, 1]);
+    clock.advance(10_000);
+    result = await worker.tick();
+    assert.deepEqual(result, { delivered: 0, retried: 1, failed: 0, cancelled: 0 });
+    clock.advance(HOUR);
+    result = await worker.tick();
+    assert.equal(result.delivered, 1);
+    [callback] = await callbacks();
+    assert.deepEqual([callback.state, callback.attempts], ['delivered', 3]);
+    assert.deepEqual(callback.attempt_log.map((a: { status: number }) => a.status), [410, 404, 200]);
+    assert.deepEqual(mailroom.handled.map((c) => c.data?.text), ['still there?']);
   });
 
   it('holds callbacks made before RapidPro set its URL, and sends them as soon as it does', async () => {

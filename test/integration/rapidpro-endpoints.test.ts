@@ -113,12 +113,16 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
     assert.match(res.json().id, /^\d+$/);
     const onlyImage = await mailroom('POST', 'visitor-message', { visitor: { token: '1234567' }, attachments: [CONTRACT.message.attachments[0]] });
     assert.equal(onlyImage.statusCode, 201);
+    // some forks send bare URLs
+    const urls = await mailroom('POST', 'visitor-message', { visitor: { token: '1234567' }, attachments: ['https://link.to/doc.pdf', CONTRACT.message.attachments[1]] });
+    assert.equal(urls.statusCode, 201, urls.body);
     const stored = await messages(room);
     assert.deepEqual(
       stored.map((m: { id: number; sender: string; text: string | null; attachments: unknown[] }) => [String(m.id), m.sender, m.text, m.attachments]),
       [
         [res.json().id, 'customer', "It's urgent", CONTRACT.message.attachments],
         [onlyImage.json().id, 'customer', null, [CONTRACT.message.attachments[0]]],
+        [urls.json().id, 'customer', null, [{ type: '', url: 'https://link.to/doc.pdf' }, CONTRACT.message.attachments[1]]],
       ],
     );
   });
@@ -136,8 +140,10 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
     assert.equal((await conversation(second)).state, 'resolved');
   });
 
-  it('answers secret.check with 204 and keeps the callback URL RapidPro sets', async () => {
-    assert.equal((await mailroom('GET', 'secret.check')).statusCode, 204);
+  it('answers secret.check with 200 {} and keeps the callback URL RapidPro sets', async () => {
+    const check = await mailroom('GET', 'secret.check');
+    assert.equal(check.statusCode, 200);
+    assert.deepEqual(check.json(), {});
     const url = `https://rapidpro.example.com/mr/tickets/types/rocketchat/event_callback/${ticketer.uuid}`;
     const put = await mailroom('PUT', 'settings', { webhook: { url } });
     assert.equal(put.statusCode, 204);
@@ -155,6 +161,68 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
     const res = await other('GET', 'room', CONTRACT.room);
     assert.equal(res.statusCode, 409);
     assert.match(res.json().error, /already has an open conversation/);
+    assert.deepEqual(await snapshot(store().db), before);
+  });
+
+  it('answers a wrong method with 405, an Allow header and {"error":"…"}, for every endpoint under the base URL', async () => {
+    const cases: [Parameters<Mailroom>[0], string, string][] = [
+      ['POST', 'secret.check', 'GET, HEAD'],
+      ['POST', 'settings', 'GET, PUT, HEAD'],
+      ['PUT', 'room', 'GET, POST, HEAD'],
+      ['PUT', 'room.close', 'GET, POST, HEAD'],
+      ['GET', 'visitor-message', 'POST'],
+    ];
+    for (const [method, endpoint, allow] of cases) {
+      const res = await mailroom(method, endpoint, method === 'GET' ? undefined : {});
+      assert.equal(res.statusCode, 405, `${method} ${endpoint}`);
+      assert.equal(res.headers.allow, allow);
+      assert.deepEqual(Object.keys(res.json()), ['error']);
+      assert.match(res.json().error, new RegExp(`^${endpoint.replace('.', '\\.')} does not take ${method}`));
+    }
+  });
+
+  // One test for these, so the file stays quick: each case only reads.
+  const offEndpoint: { name: string; send: (m: Mailroom, t: TestTicketer, tApp: TestApp) => ReturnType<Mailroom>; status: number; error: RegExp }[] = [
+    { name: 'an unknown endpoint', send: (m) => m('GET', 'rooms', CONTRACT.room), status: 404, error: /^no endpoint "rooms" under this ticketer; mailroom calls secret\.check, settings, room, room\.close, visitor-message$/ },
+    { name: 'a nested unknown endpoint', send: (m) => m('POST', 'room/close', CONTRACT.close), status: 404, error: /no endpoint "room\/close"/ },
+    { name: 'a wrong method', send: (m) => m('PUT', 'room', CONTRACT.room), status: 405, error: /^room does not take PUT: use GET or POST$/ },
+    { name: 'an unknown endpoint with a wrong token', send: (m) => m('GET', 'rooms', CONTRACT.room, { secret: 'WRONGWRONGWRONGWRONG' }), status: 401, error: /token does not match ticketer/ },
+    { name: 'a wrong method without a token', send: (m) => m('DELETE', 'room', undefined, { secret: null }), status: 401, error: /send Authorization: Token <secret>/ },
+    {
+      name: 'a wrong method for an unknown ticketer',
+      send: (_m, tk, tApp) => mailroomFor(tApp, { ...tk, base: '/api/v1/ticketers/00000000-0000-4000-8000-000000000000' })('PUT', 'room', CONTRACT.room),
+      status: 404,
+      error: /ticketer "00000000-0000-4000-8000-000000000000" does not exist/,
+    },
+    {
+      name: 'an attachment that is neither a URL nor an object',
+      send: (m) => m('POST', 'visitor-message', { visitor: { token: '1234567' }, attachments: [5] }),
+      status: 400,
+      error: /^attachments\.0 must be a URL, or an object with type and url$/,
+    },
+    {
+      name: 'an attachment object without a url',
+      send: (m) => m('POST', 'visitor-message', { visitor: { token: '1234567' }, attachments: [{ type: 'image/png' }] }),
+      status: 400,
+      error: /^attachments\.0\.url is required$/,
+    },
+    {
+      name: 'an attachment URL that is not a web URL',
+      send: (m) => m('POST', 'visitor-message', { visitor: { token: '1234567' }, attachments: ['ftp://files.example/a.png'] }),
+      status: 400,
+      error: /^attachments\.0 must be an http or https URL/,
+    },
+  ];
+
+  it('refuses what no endpoint takes (unknown endpoint, wrong method, odd attachments) with {"error":"…"} after the token check, changing nothing', async () => {
+    await mailroom('GET', 'room', { ...CONTRACT.room, ticketID: 'cccccccc-3e2f-4a93-aece-b05d2fdcde0c' });
+    const before = await snapshot(store().db);
+    for (const refusal of offEndpoint) {
+      const res = await refusal.send(mailroom, ticketer, t);
+      assert.equal(res.statusCode, refusal.status, `${refusal.name}: ${res.body}`);
+      assert.deepEqual(Object.keys(res.json()), ['error'], refusal.name);
+      assert.match(res.json().error, refusal.error, refusal.name);
+    }
     assert.deepEqual(await snapshot(store().db), before);
   });
 

@@ -95,14 +95,22 @@ describeEachStore('RapidPro wire replay over TCP', (store) => {
   it('answers the recorded mailroom requests on one keep-alive connection', async () => {
     const conn = await connect(port);
     try {
+      // any 2xx passes the contract; older RapidPro versions want exactly 200
       const check = await conn.exchange(goRequest('GET', 'secret.check', null));
-      assert.equal(check.statusLine, 'HTTP/1.1 204 No Content');
-      assert.equal(check.body, '');
+      assert.equal(check.statusLine, 'HTTP/1.1 200 OK');
+      assert.match(check.headers['content-type']!, /^application\/json/);
+      assert.equal(check.body, '{}');
 
-      const settings = await conn.exchange(
-        goRequest('PUT', 'settings', `{"webhook":{"url":"https://rapidpro.example.com/mr/tickets/types/rocketchat/event_callback/${UUID}"}}`),
-      );
+      const callbackUrl = `https://rapidpro.example.com/mr/tickets/types/rocketchat/event_callback/${UUID}`;
+      const settings = await conn.exchange(goRequest('PUT', 'settings', `{"webhook":{"url":"${callbackUrl}"}}`));
       assert.equal(settings.statusLine, 'HTTP/1.1 204 No Content');
+      assert.equal(settings.body, '');
+      assert.equal(settings.headers['content-length'] ?? '0', '0');
+
+      const read = await conn.exchange(goRequest('GET', 'settings', null));
+      assert.equal(read.statusLine, 'HTTP/1.1 200 OK');
+      assert.match(read.headers['content-type']!, /^application\/json/);
+      assert.deepEqual(JSON.parse(read.body), { webhook: { url: callbackUrl } });
 
       assert.equal(Buffer.byteLength(ROOM_BODY), 199, 'the contract says Content-Length: 199');
       const room = await conn.exchange(goRequest('GET', 'room', ROOM_BODY));

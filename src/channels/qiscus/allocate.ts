@@ -41,11 +41,13 @@ interface Waiting {
   id: string;
   room_id: string;
   fetch_failures: number | null;
+  /** the agent last asked to take this room; it is waiting again, so Qiscus refused them */
+  refused_agent: string | null;
 }
 
 export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions): Promise<PassResult> {
   const waiting = await ctx.db.query<Waiting>(
-    `select c.id, c.external_ref as room_id, q.fetch_failures
+    `select c.id, c.external_ref as room_id, q.fetch_failures, q.qiscus_agent_id as refused_agent
        from conversations c left join qiscus_rooms q on q.conversation_id = c.id
       where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
         and (q.retry_at is null or q.retry_at <= $1)
@@ -65,13 +67,16 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
     ),
   );
   const offered = new Map<string, AvailableAgent[]>();
+  const avoid = new Map<string, string>();
   for (const { room, agents, error } of fetched) {
-    if (agents) offered.set(room.id, agents);
-    else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
+    if (agents) {
+      offered.set(room.id, agents);
+      if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
+    } else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
   }
   result.tried = offered.size;
   if (offered.size === 0) return result;
-  result.assigned = await decide(ctx, client, offered, options.excludedAgent);
+  result.assigned = await decide(ctx, client, offered, avoid, options.excludedAgent);
   return result;
 }
 
@@ -156,7 +161,13 @@ const ASSIGN_ROOMS = /* sql */ `
  * nobody can take keeps waiting, and since every agent it was offered is
  * full, the rooms behind it that are assigned take no slot it could use.
  */
-async function decide(ctx: Ctx, client: QiscusClient, offered: ReadonlyMap<string, readonly AvailableAgent[]>, excluded: string | undefined): Promise<number> {
+async function decide(
+  ctx: Ctx,
+  client: QiscusClient,
+  offered: ReadonlyMap<string, readonly AvailableAgent[]>,
+  avoid: ReadonlyMap<string, string>,
+  excluded: string | undefined,
+): Promise<number> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
   return withEvents(
     ctx,
@@ -172,7 +183,7 @@ async function decide(ctx: Ctx, client: QiscusClient, offered: ReadonlyMap<strin
       const mirrors = await mirrorsOf(tx, [...unique.values()], now);
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
       for (const row of still) {
-        const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded);
+        const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id));
         if (!mirror) continue;
         mirror.load += 1;
         mirror.lastAssignedAt = now.getTime();

@@ -1,4 +1,5 @@
 import type { Ctx } from '../../context.js';
+import type { StoredEvent } from '../../events/outbox.js';
 import type { Feed, Producer } from '../../events/outbound/worker.js';
 import { createAllocator, type Allocator } from './allocator.js';
 import { createQiscusClient, type QiscusClient } from './client.js';
@@ -47,6 +48,7 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     onFreed: () => allocator.kick('freed'),
     onFailed: (roomId, reason) => log.error({ roomId, reason }, 'Qiscus room could not be assigned; marked failed'),
     random: seams.random,
+    maxBackoffMs: config.pollIntervalMs,
   });
   const channel: QiscusChannel = {
     client,
@@ -57,5 +59,15 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     stop: () => allocator.stop(),
   };
   channels.set(ctx, channel);
+  // A raised max_customers frees slots however it was changed (PATCH /api/v1/settings,
+  // the Qiscus settings endpoint): the waiting rooms are allocated at once, not at the next poll.
+  const committed = ctx.onCommitted;
+  ctx.onCommitted = (events) => {
+    committed?.(events);
+    if (events.some(changesCapacity)) allocator.kick('freed');
+  };
   return channel;
 }
+
+const changesCapacity = (event: StoredEvent) =>
+  event.type === 'settings.changed' && (event.data.changed as Record<string, unknown> | undefined)?.max_customers !== undefined;

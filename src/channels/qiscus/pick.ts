@@ -15,19 +15,28 @@ export interface MirrorLoad {
  * The policy's choice for one room: least effective load, ties to the one
  * idle longest, then by id. Effective load is the larger of what Qiscus
  * reports (it lags behind assignments just made) and what Switchboard holds
- * open for them (it misses rooms given by hand in Qiscus).
+ * open for them (it misses rooms given by hand in Qiscus). `avoid` (the agent
+ * Qiscus just refused to put in this room) is chosen only when nobody else
+ * has room: the refusal was most likely about them.
  */
-export function pickAgent(offered: readonly AvailableAgent[], mirrors: ReadonlyMap<string, MirrorLoad>, excluded: string | undefined): MirrorLoad | undefined {
+export function pickAgent(
+  offered: readonly AvailableAgent[],
+  mirrors: ReadonlyMap<string, MirrorLoad>,
+  excluded: string | undefined,
+  avoid?: string | null,
+): MirrorLoad | undefined {
   let best: { mirror: MirrorLoad; effective: number } | undefined;
+  let fallback: MirrorLoad | undefined;
   for (const agent of offered) {
     if (!agent.is_available || agent.force_offline || agent.id === excluded) continue;
     const mirror = mirrors.get(agent.id);
     if (!mirror) continue;
     const effective = Math.max(agent.current_customer_count, mirror.load);
     if (effective >= mirror.capacity) continue;
-    if (!best || better({ mirror, effective }, best)) best = { mirror, effective };
+    if (agent.id === avoid) fallback = mirror;
+    else if (!best || better({ mirror, effective }, best)) best = { mirror, effective };
   }
-  return best?.mirror;
+  return best?.mirror ?? fallback;
 }
 
 function better(a: { mirror: MirrorLoad; effective: number }, b: { mirror: MirrorLoad; effective: number }): boolean {

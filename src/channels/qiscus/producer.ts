@@ -2,9 +2,9 @@ import type { Ctx } from '../../context.js';
 import type { OutboundRow } from '../../events/outbound/outbox.js';
 import type { Producer, SettledAttempt } from '../../events/outbound/worker.js';
 import type { QiscusClient } from './client.js';
-import { conversationOfMessage } from './constants.js';
+import { conversationOfMessage, PRODUCER } from './constants.js';
 import { qiscusErrorMessage, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
-import { closeRoom, failRoom, noteRoom } from './rooms.js';
+import { closeRoom, failRoom, noteRoom, requeueRoom } from './rooms.js';
 
 // What assign_agent calls add to the generic outbox: Qiscus authentication at
 // each attempt (secrets and login tokens never sit in the outbox), a retry
@@ -17,6 +17,14 @@ export const ASSIGN_RETRY_MS: readonly number[] = [1_000, 3_000, 10_000, 20_000,
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 /** a refused login is not retried at every claim */
 const LOGIN_COOLDOWN_MS = 5_000;
+/** refusals of assign_agent (a 4xx about the agent) before the room is failed */
+export const ASSIGN_REFUSALS_BEFORE_FAILING = 3;
+/**
+ * How long a refused room stays out of allocation passes, by refusal: the
+ * first goes back at once (another agent can usually take it), the next
+ * waits, in case Qiscus still lists an agent who cannot take rooms.
+ */
+const REFUSAL_BACKOFF_MS: readonly number[] = [0, 5_000];
 
 export interface ProducerHooks {
   /** a slot was freed (a room failed or was found resolved): the queue may move */
@@ -24,9 +32,14 @@ export interface ProducerHooks {
   /** a room was given up */
   onFailed?(roomId: string, reason: string): void;
   random?: () => number;
+  /** the longest a refused room is kept out of allocation (the poll interval picks it up anyway) */
+  maxBackoffMs?: number;
 }
 
-const roomOf = (row: OutboundRow) => new URLSearchParams(row.body.toString('utf8')).get('room_id') ?? '';
+const formOf = (row: OutboundRow) => new URLSearchParams(row.body.toString('utf8'));
+
+/** Worth the same call again: no answer, a 5xx, 429, 408, or 401 (the login token expired). */
+const transient = (status: number | null) => status === null || status === 401 || status === 408 || status === 429 || status >= 500;
 
 export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: ProducerHooks): Producer {
   const random = hooks.random ?? Math.random;
@@ -51,8 +64,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
     decide(row, outcome, startedAt) {
       const status = outcome.status;
       if (status !== null && status >= 200 && status < 300) return { outcome: 'delivered', nextAttemptAt: null };
-      const transient = status === null || status === 401 || status === 408 || status === 429 || status >= 500;
-      if (!transient || row.attempts + 1 >= row.max_attempts) return { outcome: 'failed', nextAttemptAt: null };
+      if (!transient(status) || row.attempts + 1 >= row.max_attempts) return { outcome: 'failed', nextAttemptAt: null };
       // 401: the login token expired; the next attempt logs in again, at once.
       const base = status === 401 ? 0 : ASSIGN_RETRY_MS[Math.min(row.attempts, ASSIGN_RETRY_MS.length - 1)]!;
       const jittered = Math.round(base * (0.9 + 0.2 * random()));
@@ -78,7 +90,8 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
 
 async function settleProblem(ctx: Ctx, client: QiscusClient, hooks: ProducerHooks, { row, record }: SettledAttempt): Promise<void> {
   const conversationId = conversationOfMessage(row.message_id);
-  const roomId = roomOf(row);
+  const form = formOf(row);
+  const roomId = form.get('room_id') ?? '';
   const message = qiscusErrorMessage(record.excerpt);
   const what = record.status === null ? (record.error ?? 'no answer') : `HTTP ${record.status}${message ? ` ${message}` : ''}`;
   if (record.status === 401) client.forgetToken();
@@ -97,9 +110,30 @@ async function settleProblem(ctx: Ctx, client: QiscusClient, hooks: ProducerHook
     if (await closeRoom(ctx, conversationId, { state: 'resolved', reason: 'qiscus_resolved', note: null })) hooks.onFreed();
     return;
   }
-  const reason = `assign_agent failed after ${record.attemptsBefore + 1} attempt(s): ${what}`;
+  let reason = `assign_agent failed after ${record.attemptsBefore + 1} attempt(s): ${what}`;
+  if (!transient(record.status)) {
+    // A 4xx that is not about the room is about the agent (gone, offline, refusing rooms): another pick may work.
+    const refusals = await refusalsOf(ctx, row.message_id);
+    const agent = form.get('agent_id') ?? '?';
+    if (refusals < ASSIGN_REFUSALS_BEFORE_FAILING) {
+      const backoff = Math.min(REFUSAL_BACKOFF_MS[Math.min(refusals, REFUSAL_BACKOFF_MS.length) - 1]!, hooks.maxBackoffMs ?? Infinity);
+      const note = `Qiscus refused agent ${agent} for the room (${what}); waiting for another agent (refusal ${refusals} of ${ASSIGN_REFUSALS_BEFORE_FAILING})`;
+      if (await requeueRoom(ctx, conversationId, note, backoff > 0 ? new Date(ctx.now().getTime() + backoff) : null)) hooks.onFreed();
+      return;
+    }
+    reason = `Qiscus refused assign_agent ${refusals} times, last for agent ${agent}: ${what}`;
+  }
   if (await failRoom(ctx, conversationId, roomId, reason)) {
     hooks.onFailed?.(roomId, reason);
     hooks.onFreed();
   }
+}
+
+/** The room's assign_agent calls that ended refused (the one just recorded included): each re-queue made a new one. */
+async function refusalsOf(ctx: Ctx, messageId: string): Promise<number> {
+  const [row] = await ctx.db.query<{ n: number }>(
+    `select count(*)::int as n from outbound_requests where producer = $1 and message_id = $2 and state = 'failed'`,
+    [PRODUCER, messageId],
+  );
+  return row?.n ?? 0;
 }

@@ -4,6 +4,8 @@ import { closeConversation, type Opened } from '../../conversations/lifecycle.js
 import { toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
+import { assertStorableText } from '../../http/validation.js';
+import { requeueConversations } from '../../routing/requeue.js';
 import { assignMessageId, QISCUS_DEPARTMENT } from './constants.js';
 
 // A Qiscus room's life in the engine: recorded as a conversation when the
@@ -30,6 +32,8 @@ function extrasFields(extras: unknown): Record<string, string> {
     } catch {
       return extras === '' ? {} : { extras };
     }
+    // "\u0000" inside the JSON string becomes a NUL only now, past the request's own check; jsonb cannot hold it.
+    assertStorableText(value, 'extras', 1);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
   const fields: Record<string, string> = {};
@@ -130,4 +134,29 @@ export async function noteRoom(ctx: Ctx, conversationId: string, roomId: string,
 export async function failRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string): Promise<boolean> {
   await noteRoom(ctx, conversationId, roomId, reason);
   return closeRoom(ctx, conversationId, { state: 'abandoned', reason: 'qiscus_failed', note: reason });
+}
+
+/**
+ * Qiscus refused to put the room's agent in it (the agent is gone, offline or
+ * refusing): the room goes back to its place in the queue and the agent's
+ * slot is freed, in one routing transaction. `retryAt` keeps the allocator
+ * off it for a while. False when the room was no longer assigned.
+ */
+export async function requeueRoom(ctx: Ctx, conversationId: string, reason: string, retryAt: Date | null): Promise<boolean> {
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      const [row] = await requeueConversations(tx, emit, now, { conversationIds: [conversationId] }, 'requeued');
+      if (!row) return false;
+      await tx.query(`update qiscus_rooms set reason = $2, confirmed_at = null, retry_at = $3, updated_at = $4 where conversation_id = $1`, [
+        conversationId,
+        reason,
+        retryAt,
+        now,
+      ]);
+      return true;
+    },
+    { routing: true },
+  );
 }

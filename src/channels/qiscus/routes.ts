@@ -5,6 +5,7 @@ import { requireAgent } from '../../http/auth.js';
 import { changeSettings } from '../../http/routes/settings.js';
 import { AppError } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
+import { anyOfBranchIssue } from '../anyof-issue.js';
 import { qiscusChannel, type QiscusChannel } from './channel.js';
 import { QiscusError } from './client.js';
 import { listRooms, type RoomStatus } from './list-rooms.js';
@@ -18,6 +19,7 @@ const envelope = (reply: FastifyReply, status: number, message: string, data: un
 
 interface AjvIssue {
   instancePath: string;
+  schemaPath: string;
   keyword: string;
   message?: string;
   params: Record<string, unknown>;
@@ -35,11 +37,30 @@ function describeIssue(issue: AjvIssue): string {
       return `${field} is not a known field`;
     case 'type':
       return `${field} must be of type ${String(issue.params.type)}`;
+    case 'minLength':
+      return issue.params.limit === 1 ? `${field} must not be empty` : `${field} must be at least ${String(issue.params.limit)} characters`;
+    case 'maxLength':
+      return `${field} must be at most ${String(issue.params.limit)} characters`;
+    case 'enum':
+      return `${field} must be one of ${(issue.params.allowedValues as unknown[]).join(', ')}`;
+    case 'pattern':
+      // the only pattern on these bodies is room_id's "\S"
+      return `${field} must not be blank`;
     case 'anyOf':
       return `${field} has the wrong type`;
     default:
       return `${field} ${issue.message ?? 'is invalid'}`;
   }
+}
+
+/** The issue that says best what is wrong: see anyof-issue.ts; an anyOf of types alone names the field plainly. */
+const mainIssue = (issues: readonly AjvIssue[]): AjvIssue => anyOfBranchIssue(issues) ?? issues.find((i) => i.keyword === 'anyOf') ?? issues[0]!;
+
+/** A flag as JSON (true) or as a form or Qiscus itself sends it ("true"); undefined when it is neither. */
+function flag(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  return undefined;
 }
 
 function envelopeErrors(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply): void {
@@ -49,9 +70,7 @@ function envelopeErrors(error: FastifyError | AppError, request: FastifyRequest,
   }
   const validation = (error as FastifyError).validation as AjvIssue[] | undefined;
   if (validation && validation.length > 0) {
-    // anyOf reports each branch first; the anyOf issue itself names the field plainly
-    const issue = validation.find((i) => i.keyword === 'anyOf') ?? validation[0]!;
-    void envelope(reply, 400, describeIssue(issue));
+    void envelope(reply, 400, describeIssue(mainIssue(validation)));
     return;
   }
   const status = (error as FastifyError).statusCode;
@@ -152,8 +171,8 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
         if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 10_000) {
           return envelope(reply, 400, `max_customers must be a positive integer (1 to 10000), got ${JSON.stringify(raw) ?? 'nothing'}`);
         }
+        // its settings.changed event kicks the allocator (channel.ts)
         const settings = await changeSettings(ctx, { max_customers: value }, request.actor?.id ?? null);
-        channel?.allocator.kick('freed');
         return envelope(reply, 200, 'Successfully updated', { max_customers: settings.max_customers });
       },
     );
@@ -162,7 +181,9 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       { schema: { tags, summary: "Set Qiscus' mark-as-resolved webhook (admin token or webhook secret)", body: SetMarkAsResolvedBody }, onRequest: adminOrSecret },
       async (request, reply) => {
         const live = configured();
-        const { endpoint, enable } = request.body as { endpoint: string; enable: boolean };
+        const { endpoint, enable: raw } = request.body as { endpoint: string; enable: unknown };
+        const enable = flag(raw);
+        if (enable === undefined) return envelope(reply, 400, `enable must be true or false, got ${JSON.stringify(raw)}`);
         try {
           const data = await live.client.setWebhook('mark_as_resolved', endpoint, enable);
           return envelope(reply, 200, 'Successfully updated', data);

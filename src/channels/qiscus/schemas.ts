@@ -6,6 +6,8 @@ import { Type } from '@sinclair/typebox';
 const Text = (max: number) => Type.String({ maxLength: max });
 const NullableText = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
 const RoomId = Type.Union([Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }), Type.Integer({ minimum: 0 })]);
+/** A flag as JSON sends it, or as text: a form body (Laravel-style clients) has no booleans, and Qiscus writes "true" itself. */
+const Flag = Type.Union([Type.Boolean(), Type.String({ enum: ['true', 'false'] })]);
 
 export const AllocationBody = Type.Object(
   {
@@ -18,8 +20,8 @@ export const AllocationBody = Type.Object(
     avatar_url: Type.Optional(NullableText(2000)),
     // a JSON string per the contract; an object is taken as well
     extras: Type.Optional(Type.Union([Type.String({ maxLength: 100_000 }), Type.Object({}), Type.Null()])),
-    is_new_session: Type.Optional(Type.Boolean()),
-    is_resolved: Type.Optional(Type.Boolean()),
+    is_new_session: Type.Optional(Flag),
+    is_resolved: Type.Optional(Flag),
     candidate_agent: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
     latest_service: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
     channel: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
@@ -41,7 +43,8 @@ export const MaxCustomersBody = Type.Object({ max_customers: Type.Unknown() }, {
 export const SetMarkAsResolvedBody = Type.Object(
   {
     endpoint: Type.String({ minLength: 1, maxLength: 2000, format: 'uri', pattern: '^https?://' }),
-    enable: Type.Boolean(),
+    // true or false, or "true"/"false" from a form: checked by the route, which says so when it is neither
+    enable: Type.Unknown(),
   },
   { additionalProperties: false },
 );

@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import Ajv, { type ErrorObject } from 'ajv';
 import type { Attachment } from '../../conversations/messages.js';
 import { invalid } from '../../errors.js';
+import { anyOfBranchIssue } from '../anyof-issue.js';
 import { emptyMessage } from './errors.js';
 
 // What mailroom sends, checked and turned into plain inputs. Unknown fields
@@ -40,7 +41,11 @@ const RoomBody = Type.Object({
   }),
 });
 
-const AttachmentBody = Type.Object({ type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ minLength: 1, maxLength: 2_048 }) });
+const Url = Type.String({ minLength: 1, maxLength: 2_048 });
+/** {type, url} as mailroom sends it, or a bare URL as some forks do. */
+const AttachmentBody = Type.Union([Type.Object({ type: Type.String({ minLength: 1, maxLength: 100 }), url: Url }), Url], {
+  description: 'a URL, or an object with type and url',
+});
 
 const MessageBody = Type.Object({
   visitor: VisitorRef,
@@ -52,7 +57,8 @@ const CloseBody = Type.Object({ visitor: VisitorRef });
 
 const SettingsBody = Type.Object({ webhook: Type.Object({ url: Type.String({ minLength: 1, maxLength: 2_048 }) }) });
 
-const ajv = new Ajv.default({ allErrors: false, strict: false, coerceTypes: false });
+// verbose: an anyOf issue carries its schema, whose description says what was expected
+const ajv = new Ajv.default({ allErrors: false, strict: false, coerceTypes: false, verbose: true });
 
 /** The field at fault as the caller wrote it (`visitor.token`), and what is wrong with it. */
 function describe(issue: ErrorObject): { field: string; problem: string } {
@@ -68,6 +74,10 @@ function describe(issue: ErrorObject): { field: string; problem: string } {
       return { field, problem: 'must not be empty' };
     case 'maxLength':
       return { field, problem: `must be at most ${String(issue.params.limit)} characters` };
+    case 'anyOf': {
+      const expected = (issue.parentSchema as { description?: string } | undefined)?.description;
+      return { field, problem: expected ? `must be ${expected}` : 'has the wrong type' };
+    }
     case 'maxItems':
     case 'maxProperties':
       return { field, problem: `must have at most ${String(issue.params.limit)} entries` };
@@ -84,7 +94,10 @@ function checker<T extends TSchema>(schema: T): (body: unknown) => Static<T> {
       throw invalid('body', 'must be a JSON object (send it with Content-Type: application/json)');
     }
     if (!validate(body)) {
-      const { field, problem } = describe(validate.errors![0]!);
+      const issues = validate.errors!;
+      // an anyOf of types alone (null or a string) reads best as its first branch: "must be of type string"
+      const described = issues.find((i) => i.keyword === 'anyOf' && (i.parentSchema as { description?: string } | undefined)?.description);
+      const { field, problem } = describe(anyOfBranchIssue(issues) ?? described ?? issues[0]!);
       throw invalid(field, problem);
     }
     return body as Static<T>;
@@ -168,14 +181,18 @@ export interface MessageRequest {
 
 export function parseMessage(body: unknown): MessageRequest {
   const message = checkMessage(body);
-  const attachments = message.attachments ?? [];
-  attachments.forEach((a, i) => {
+  const attachments = (message.attachments ?? []).map((a, i) => {
+    // A bare URL says nothing of its type: it is left empty.
+    const { type, url } = typeof a === 'string' ? { type: '', url: a } : a;
     // Agents' browsers open these links: only web URLs.
-    if (!/^https?:\/\/[^\s]+$/i.test(a.url) || !URL.canParse(a.url)) throw invalid(`attachments.${i}.url`, `must be an http or https URL, got ${JSON.stringify(a.url)}`);
+    if (!/^https?:\/\/[^\s]+$/i.test(url) || !URL.canParse(url)) {
+      throw invalid(typeof a === 'string' ? `attachments.${i}` : `attachments.${i}.url`, `must be an http or https URL, got ${JSON.stringify(url)}`);
+    }
+    return { type, url };
   });
   const text = message.text === undefined || message.text === null || message.text.trim() === '' ? null : message.text;
   if (text === null && attachments.length === 0) throw emptyMessage();
-  return { token: String(message.visitor.token), text, attachments: attachments.map((a) => ({ type: a.type, url: a.url })) };
+  return { token: String(message.visitor.token), text, attachments };
 }
 
 export function parseClose(body: unknown): { token: string } {

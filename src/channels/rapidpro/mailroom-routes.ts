@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, RouteHandlerMethod } from 'fastify';
 import type { Config } from '../../config.js';
 import type { AppError } from '../../errors.js';
 import { invalid } from '../../errors.js';
@@ -69,62 +69,54 @@ export function mailroomRoutes({ ctx, config }: AppDeps) {
     scope.addHook('preParsing', getBodyParser(scope));
 
     const schema = (summary: string) => ({ tags: ['rapidpro mailroom'], summary, params: Type.Object({ uuid: Type.String() }) });
+    /** The methods each endpoint answers, for the 405 of any other. */
+    const allowed = new Map<string, HTTPMethods[]>();
+    const endpoint = (methods: HTTPMethods[], name: string, summary: string, handler: RouteHandlerMethod) => {
+      allowed.set(name, [...(allowed.get(name) ?? []), ...methods]);
+      scope.route({ method: methods, url: `${BASE}/${name}`, schema: schema(summary), handler });
+    };
 
-    scope.route({
-      method: 'GET',
-      url: `${BASE}/secret.check`,
-      schema: schema('RapidPro checks its secret'),
-      handler: async (_request, reply) => reply.status(204).send(),
+    // 200 with a body: older RapidPro versions take nothing else as success here.
+    endpoint(['GET'], 'secret.check', 'RapidPro checks its secret', async (_request, reply) => reply.status(200).send({}));
+
+    endpoint(['GET'], 'settings', 'The callback URL RapidPro set', async (request) => ({ webhook: { url: request.ticketer.callback_url } }));
+
+    endpoint(['PUT'], 'settings', 'RapidPro sets its callback URL', async (request, reply) => {
+      const { url } = parseSettings(request.body);
+      const problem = urlProblem(url, allowPrivate) ?? (await resolvedProblem(url, allowPrivate));
+      if (problem) throw invalid('webhook.url', problem);
+      await setCallbackUrl(ctx, request.ticketer.uuid, url);
+      return reply.status(204).send();
     });
 
-    scope.route({
-      method: 'GET',
-      url: `${BASE}/settings`,
-      schema: schema('The callback URL RapidPro set'),
-      handler: async (request) => ({ webhook: { url: request.ticketer.callback_url } }),
+    endpoint(['GET', 'POST'], 'room', 'Open a ticket (mailroom sends a GET with a JSON body)', async (request, reply) => {
+      const { conversationId } = await openRoom(ctx, request.ticketer.uuid, parseRoom(request.body));
+      return reply.status(201).send({ id: conversationId });
     });
 
-    scope.route({
-      method: 'PUT',
-      url: `${BASE}/settings`,
-      schema: schema('RapidPro sets its callback URL'),
-      handler: async (request, reply) => {
-        const { url } = parseSettings(request.body);
-        const problem = urlProblem(url, allowPrivate) ?? (await resolvedProblem(url, allowPrivate));
-        if (problem) throw invalid('webhook.url', problem);
-        await setCallbackUrl(ctx, request.ticketer.uuid, url);
-        return reply.status(204).send();
-      },
+    endpoint(['GET', 'POST'], 'room.close', 'Close a ticket (mailroom sends a GET with a JSON body)', async (request, reply) => {
+      await closeRoom(ctx, request.ticketer.uuid, parseClose(request.body).token);
+      return reply.status(204).send();
     });
 
-    scope.route({
-      method: ['GET', 'POST'],
-      url: `${BASE}/room`,
-      schema: schema('Open a ticket (mailroom sends a GET with a JSON body)'),
-      handler: async (request, reply) => {
-        const { conversationId } = await openRoom(ctx, request.ticketer.uuid, parseRoom(request.body));
-        return reply.status(201).send({ id: conversationId });
-      },
+    endpoint(['POST'], 'visitor-message', "Forward a contact's message", async (request, reply) => {
+      const message = await visitorMessage(ctx, request.ticketer.uuid, parseMessage(request.body));
+      return reply.status(201).send({ id: String(message.id) });
     });
 
-    scope.route({
-      method: ['GET', 'POST'],
-      url: `${BASE}/room.close`,
-      schema: schema('Close a ticket (mailroom sends a GET with a JSON body)'),
-      handler: async (request, reply) => {
-        await closeRoom(ctx, request.ticketer.uuid, parseClose(request.body).token);
-        return reply.status(204).send();
-      },
-    });
-
-    scope.route({
-      method: 'POST',
-      url: `${BASE}/visitor-message`,
-      schema: schema("Forward a contact's message"),
-      handler: async (request, reply) => {
-        const message = await visitorMessage(ctx, request.ticketer.uuid, parseMessage(request.body));
-        return reply.status(201).send({ id: String(message.id) });
-      },
+    // Anything else under the base URL is still mailroom's (a newer version, a typo in a fork):
+    // it gets a message mailroom can show, after the same token check, not the core's 404 envelope.
+    scope.all(`${BASE}/*`, { schema: { hide: true } }, async (request, reply) => {
+      const name = (request.params as { '*': string })['*'];
+      const methods = allowed.get(name);
+      if (!methods) {
+        return reply.status(404).send({ error: `no endpoint ${JSON.stringify(name)} under this ticketer; mailroom calls ${[...allowed.keys()].join(', ')}` });
+      }
+      const list = methods.includes('GET') ? [...new Set([...methods, 'HEAD'])] : methods;
+      return reply
+        .status(405)
+        .header('allow', list.join(', '))
+        .send({ error: `${name} does not take ${request.method}: use ${methods.join(' or ')}` });
     });
   };
 }

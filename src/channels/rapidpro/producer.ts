@@ -1,14 +1,23 @@
+import { retryDelay } from '../../events/outbound/retry.js';
 import type { Feed, Producer } from '../../events/outbound/worker.js';
 import { PRODUCER, rapidproFeed, ticketerOfKey } from './feed.js';
 
 // What RapidPro callbacks add to the generic outbox: the ticketer's secret
 // as `Authorization: Token <secret>`, read at each attempt, so a secret
-// changed meanwhile is the one sent.
+// changed meanwhile is the one sent; and a retry for every answer but a 2xx.
 
 export const USER_AGENT = 'Switchboard-RapidPro/0.1';
 
-export function rapidproProducer(): Producer {
+export function rapidproProducer(options: { random?: () => number } = {}): Producer {
   return {
+    // A webhook receiver's 410 means "stop sending"; mailroom has no such meaning for it (a proxy
+    // in front may answer it while RapidPro moves), and a dropped callback is an agent's reply lost.
+    decide(row, outcome, startedAt) {
+      if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) return { outcome: 'delivered', nextAttemptAt: null };
+      // The webhook schedule, then its last step (a day) for as long as it takes: no attempt is ever the last.
+      const delay = retryDelay(row.attempts + 1, outcome.retryAfterMs, Number.MAX_SAFE_INTEGER, options.random)!;
+      return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + delay) };
+    },
     async prepare(ctx) {
       const ticketers = await ctx.db.query<{ uuid: string; secret: string }>('select uuid, secret from rapidpro_ticketers');
       const secrets = new Map(ticketers.map((t) => [t.uuid, t.secret]));
@@ -25,6 +34,6 @@ export function rapidproProducer(): Producer {
 }
 
 /** RapidPro's share of the one outbound worker: pass to createWebhookWorker's `extra`. */
-export function rapidproOutbound(options: { idleRecheckMs?: number } = {}): { producers: Record<string, Producer>; feeds: readonly Feed[] } {
-  return { producers: { [PRODUCER]: rapidproProducer() }, feeds: [rapidproFeed(options)] };
+export function rapidproOutbound(options: { idleRecheckMs?: number; random?: () => number } = {}): { producers: Record<string, Producer>; feeds: readonly Feed[] } {
+  return { producers: { [PRODUCER]: rapidproProducer({ random: options.random }) }, feeds: [rapidproFeed(options)] };
 }
