@@ -20,6 +20,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
 import { settingsRoutes } from './routes/settings.js';
+import { statsRoutes } from './routes/stats.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { loginLimiter, redactingLogger, securityHeaders } from './security.js';
 import { assertStorableText, validatorCompiler } from './validation.js';
@@ -115,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   customerRoutes(app, deps);
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
+  statsRoutes(app, deps);
   eventRoutes(app, deps);
   webhookRoutes(app, deps);
   qiscusRoutes(app, deps);

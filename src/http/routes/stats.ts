@@ -1,0 +1,66 @@
+import { Type } from '@sinclair/typebox';
+import { DEFAULT_INTERVAL_S, readDashboard } from '../../stats/dashboard.js';
+import type { App, AppDeps } from '../app.js';
+import { requireAgent } from '../auth.js';
+import { AgentStatus, errorResponses, Role } from '../schemas.js';
+
+const Timestamp = Type.String({ format: 'date-time' });
+const Count = Type.Integer({ minimum: 0 });
+
+export const StatsQuery = Type.Object(
+  {
+    interval: Type.Optional(Type.Integer({ minimum: 10, maximum: 86_400, default: DEFAULT_INTERVAL_S, description: 'bucket length in seconds' })),
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'start of the window; default one hour ago' })),
+  },
+  { additionalProperties: false },
+);
+
+const DepartmentQueue = Type.Object({
+  department: Type.Union([Type.String(), Type.Null()]),
+  length: Count,
+  longest_wait_seconds: Count,
+});
+
+export const Stats = Type.Object({
+  at: Timestamp,
+  queue: Type.Object({ length: Count, longest_wait_seconds: Count, departments: Type.Array(DepartmentQueue) }),
+  activity: Type.Object({
+    interval_seconds: Type.Integer(),
+    since: Timestamp,
+    assignments: Count,
+    resolutions: Count,
+    buckets: Type.Array(Type.Object({ start: Timestamp, assignments: Count, resolutions: Count })),
+  }),
+  agents: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      name: Type.String(),
+      role: Role,
+      status: AgentStatus,
+      load: Count,
+      capacity: Type.Union([Type.Integer(), Type.Null()]),
+      effective_capacity: Type.Integer(),
+      departments: Type.Array(Type.String()),
+    }),
+  ),
+});
+
+export function statsRoutes(app: App, { ctx }: AppDeps): void {
+  app.get(
+    '/api/v1/stats',
+    {
+      schema: {
+        tags: ['stats'],
+        summary: 'The supervisor dashboard: queue now, agents now, assignments and resolutions per interval (admin, supervisor)',
+        querystring: StatsQuery,
+        response: { 200: Stats, ...errorResponses },
+      },
+      onRequest: requireAgent(ctx, ['admin', 'supervisor']),
+    },
+    async (request) =>
+      readDashboard(ctx.db, ctx.now(), {
+        intervalSeconds: request.query.interval ?? DEFAULT_INTERVAL_S,
+        ...(request.query.since === undefined ? {} : { since: new Date(request.query.since) }),
+      }),
+  );
+}

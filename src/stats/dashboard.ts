@@ -1,0 +1,125 @@
+import type { Role } from '../agents/model.js';
+import { invalid } from '../errors.js';
+import type { AgentStatus } from '../routing/presence.js';
+import { CAPACITY_OF_A } from '../routing/sql.js';
+import type { Queryable } from '../store/db.js';
+
+// What the supervisor dashboard shows: the queue now, the agents now, and
+// how many conversations were assigned and resolved in each time bucket of a
+// window. One statement, so every figure comes from the same snapshot.
+
+/** At most this many buckets per answer: a day of minutes, and the current one. */
+export const MAX_BUCKETS = 1441;
+export const DEFAULT_INTERVAL_S = 60;
+export const DEFAULT_WINDOW_MS = 3_600_000;
+
+export interface DepartmentQueue {
+  department: string | null;
+  length: number;
+  longest_wait_seconds: number;
+}
+
+export interface Bucket {
+  start: string;
+  assignments: number;
+  resolutions: number;
+}
+
+export interface AgentLoad {
+  id: string;
+  name: string;
+  role: Role;
+  status: AgentStatus;
+  load: number;
+  capacity: number | null;
+  effective_capacity: number;
+  departments: string[];
+}
+
+export interface Dashboard {
+  at: string;
+  queue: { length: number; longest_wait_seconds: number; departments: DepartmentQueue[] };
+  activity: { interval_seconds: number; since: string; assignments: number; resolutions: number; buckets: Bucket[] };
+  agents: AgentLoad[];
+}
+
+interface Row {
+  queue: DepartmentQueue[];
+  activity: { type: string; bucket: number; n: number }[];
+  agents: AgentLoad[];
+}
+
+/**
+ * $1 now, $2 interval in seconds, $3 window start, $4 window end. The queued
+ * rows come from a partial index of the queue and the events from
+ * events_assignments_resolutions (migration 0006): nothing reads conversation
+ * history or the message events.
+ */
+export const DASHBOARD_SQL = /* sql */ `
+select
+  (select coalesce(jsonb_agg(q order by q.department nulls first), '[]'::jsonb) from (
+     select department, count(*)::int as length,
+            greatest(0, floor(extract(epoch from ($1::timestamptz - min(coalesce(queued_at, created_at))))))::int as longest_wait_seconds
+       from conversations
+      where state = 'queued'
+      group by department) q) as queue,
+  (select coalesce(jsonb_agg(e), '[]'::jsonb) from (
+     select type, floor(extract(epoch from created_at) / $2::int)::bigint as bucket, count(*)::int as n
+       from events
+      where type in ('conversation.assigned', 'conversation.resolved')
+        and created_at >= $3::timestamptz and created_at < $4::timestamptz
+      group by 1, 2) e) as activity,
+  (select coalesce(jsonb_agg(a order by array_position(array['online', 'away', 'offline'], a.status), lower(a.name), a.id), '[]'::jsonb) from (
+     select a.id, a.name, a.role, a.status, a.load, a.capacity, ${CAPACITY_OF_A} as effective_capacity, a.departments
+       from agents a
+      where a.deleted_at is null) a) as agents`;
+
+/**
+ * Buckets are aligned to multiples of the interval since the Unix epoch (UTC),
+ * so the same moment falls in the same bucket on every refresh; the window
+ * runs from the bucket holding `since` through the current, partial one.
+ */
+export async function readDashboard(db: Queryable, now: Date, options: { intervalSeconds?: number; since?: Date } = {}): Promise<Dashboard> {
+  const interval = options.intervalSeconds ?? DEFAULT_INTERVAL_S;
+  const since = options.since ?? new Date(now.getTime() - DEFAULT_WINDOW_MS);
+  if (since.getTime() > now.getTime()) throw invalid('since', 'is in the future');
+  const first = Math.floor(since.getTime() / 1000 / interval);
+  const last = Math.floor(now.getTime() / 1000 / interval);
+  const count = last - first + 1;
+  if (count > MAX_BUCKETS) {
+    throw invalid('since', `is too far back for an interval of ${interval} s: the window may hold at most ${MAX_BUCKETS} buckets (it would hold ${count})`);
+  }
+  const start = new Date(first * interval * 1000);
+  const end = new Date((last + 1) * interval * 1000);
+
+  const [row] = await db.query<Row>(DASHBOARD_SQL, [now, interval, start, end]);
+  const { queue, activity, agents } = row!;
+
+  const buckets: Bucket[] = Array.from({ length: count }, (_, i) => ({
+    start: new Date((first + i) * interval * 1000).toISOString(),
+    assignments: 0,
+    resolutions: 0,
+  }));
+  for (const { type, bucket, n } of activity) {
+    const slot = buckets[Number(bucket) - first];
+    if (!slot) continue;
+    if (type === 'conversation.assigned') slot.assignments += n;
+    else slot.resolutions += n;
+  }
+  return {
+    at: now.toISOString(),
+    queue: {
+      length: queue.reduce((sum, d) => sum + d.length, 0),
+      longest_wait_seconds: queue.reduce((max, d) => Math.max(max, d.longest_wait_seconds), 0),
+      departments: queue,
+    },
+    activity: {
+      interval_seconds: interval,
+      since: start.toISOString(),
+      assignments: buckets.reduce((sum, b) => sum + b.assignments, 0),
+      resolutions: buckets.reduce((sum, b) => sum + b.resolutions, 0),
+      buckets,
+    },
+    agents,
+  };
+}
