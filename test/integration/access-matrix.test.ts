@@ -32,6 +32,8 @@ const SECRET_ONLY: Caller[] = [];
 interface Fixture {
   /** the conversation of a fresh chat session, assigned to agent_own */
   conversation: string;
+  /** that conversation's customer id */
+  customer: string;
   customerToken: string;
   webhook: string;
   delivery: number;
@@ -54,6 +56,8 @@ const MATRIX: Record<string, Case> = {
   'POST /api/v1/auth/logout': { allowed: ANY_AGENT, path: () => '/api/v1/auth/logout' },
   'POST /api/v1/agents': { allowed: ADMIN, path: () => '/api/v1/agents', body: () => ({ name: 'N', email: `${randomUUID()}@example.test`, password: 'a long password', role: 'agent' }) },
   'GET /api/v1/agents': { allowed: OVERSEER, path: () => '/api/v1/agents' },
+  // the slim directory agents pick a colleague from for a transfer
+  'GET /api/v1/agents/directory': { allowed: ANY_AGENT, path: () => '/api/v1/agents/directory' },
   'GET /api/v1/agents/me': { allowed: ANY_AGENT, path: () => '/api/v1/agents/me' },
   'PATCH /api/v1/agents/me': { allowed: ANY_AGENT, path: () => '/api/v1/agents/me', body: () => ({ status: 'online' }) },
   'POST /api/v1/agents/me/heartbeat': { allowed: ANY_AGENT, path: () => '/api/v1/agents/me/heartbeat' },
@@ -71,8 +75,12 @@ const MATRIX: Record<string, Case> = {
   // the customer reads their own chat's history with the session token
   'GET /api/v1/conversations/:id/messages': { allowed: [...OWN, 'customer'], path: conv('/messages') },
   'POST /api/v1/conversations/:id/external-messages': { allowed: OWN, path: conv('/external-messages'), body: () => ({ text: 'hello' }) },
+  // everyone sees the customers list, an agent only their own conversations' customers
+  'GET /api/v1/customers': { allowed: ANY_AGENT, path: () => '/api/v1/customers' },
+  'GET /api/v1/customers/:customerId/statistics': { allowed: OWN, path: (f) => `/api/v1/customers/${f.customer}/statistics` },
   'GET /api/v1/queue': { allowed: ANY_AGENT, path: () => '/api/v1/queue' },
   'GET /api/v1/settings': { allowed: OVERSEER, path: () => '/api/v1/settings' },
+  'GET /api/v1/stats': { allowed: OVERSEER, path: () => '/api/v1/stats' },
   'PATCH /api/v1/settings': { allowed: ADMIN, path: () => '/api/v1/settings', body: () => ({ max_customers: 2 }) },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },
   'POST /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks', body: () => ({ url: 'https://93.184.215.14/hook', events: ['message.created'], enabled: false }) },
@@ -120,8 +128,8 @@ const MATRIX: Record<string, Case> = {
   'OPTIONS /api/v1/conversations/:id/messages': { allowed: PUBLIC, path: conv('/messages') },
 };
 
-/** Not in the table: the API documentation and the web apps' pages (public), the WebSocket (covered by the MQTT part) and routes still being built elsewhere. */
-const OUTSIDE = (method: string, url: string) => method === 'HEAD' || url.startsWith('/docs') || url === '/mqtt' || url.startsWith('/widget') || url.startsWith('/assets') || url.startsWith('/api/v1/customers') || url.includes('*') || url === '/';
+/** Not in the table: the API documentation and the web apps' pages (public) and the WebSocket (covered by the MQTT part). */
+const OUTSIDE = (method: string, url: string) => method === 'HEAD' || url.startsWith('/docs') || url === '/mqtt' || url.startsWith('/widget') || url.startsWith('/assets') || url.includes('*') || url === '/';
 
 const ids = { own: '', other: '' };
 
@@ -171,9 +179,10 @@ describeEachStore('access-control matrix', (store) => {
     // logging out as agent_own set them offline: back online, so the new chat is theirs
     const [{ status } = { status: '' }] = await server.db.query<{ status: string }>('select status from agents where id = $1', [own.id]);
     if (status !== 'online') await updateAgent(server.ctx, own.id, { status: 'online' }, SYSTEM);
-    const session = await server.app.inject({ method: 'POST', url: '/session', payload: { customer: { id: randomUUID() } } });
+    const customer = randomUUID();
+    const session = await server.app.inject({ method: 'POST', url: '/session', payload: { customer: { id: customer } } });
     const { sessionId, token, state } = session.json();
-    assert.equal(state, 'assigned');
+    assert.equal(state, 'assigned', `the chat of ${key || 'a topic test'} was not assigned to agent_own`);
     let webhook = '';
     let delivery = 0;
     if (/webhooks\/:id|deliveries/.test(key)) {
@@ -182,7 +191,7 @@ describeEachStore('access-control matrix', (store) => {
     }
     const ticketer = key.includes('ticketers/:uuid') ? (await admin_('POST', '/api/v1/ticketers', { name: 't' })).json().uuid : '';
     const throwaway = key === 'DELETE /api/v1/agents/:id' || key.includes('login') ? await makeAgent(server.ctx, { capacity: 0 }) : undefined;
-    return { conversation: sessionId, customerToken: token, webhook, delivery, ticketer, throwaway: throwaway?.id ?? '', throwawayEmail: throwaway?.email ?? '' };
+    return { conversation: sessionId, customer, customerToken: token, webhook, delivery, ticketer, throwaway: throwaway?.id ?? '', throwawayEmail: throwaway?.email ?? '' };
   }
 
   async function credential(caller: Caller, f: Fixture): Promise<string | undefined> {

@@ -4,6 +4,8 @@ export interface ApiError {
   status: number;
   code: string;
   message: string;
+  /** the input at fault, when the server named one */
+  field?: string;
 }
 
 /** JSON over fetch; throws an ApiError with Switchboard's error envelope read. */
@@ -16,8 +18,15 @@ export async function api<T>(method: string, path: string, token?: string | null
   const text = await response.text();
   const data = text ? (JSON.parse(text) as unknown) : null;
   if (!response.ok) {
-    const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
-    throw { status: response.status, code: error?.code ?? 'SB_HTTP', message: error?.message ?? response.statusText } satisfies ApiError;
+    const error = (data as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
+    // (the Qiscus routes answer errors in their own envelope, {status, message})
+    const message = error?.message ?? (data as { message?: unknown } | null)?.message;
+    throw {
+      status: response.status,
+      code: error?.code ?? 'SB_HTTP',
+      message: typeof message === 'string' ? message : response.statusText,
+      ...(error?.field ? { field: error.field } : {}),
+    } satisfies ApiError;
   }
   return data as T;
 }

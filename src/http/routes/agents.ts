@@ -5,7 +5,23 @@ import { forbidden } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import type { App, AppDeps } from '../app.js';
 import { requireAgent } from '../auth.js';
-import { Agent, AgentPatchBody, AgentQuery, errorResponses, IdParams, NewAgentBody, NoBody, OwnStatusBody } from '../schemas.js';
+import { Agent, AgentPatchBody, AgentQuery, AgentStatus, errorResponses, IdParams, NewAgentBody, NoBody, OwnStatusBody } from '../schemas.js';
+
+/**
+ * What any agent may know of colleagues, to pick one for a transfer: no
+ * email, role or loads, only whether a transfer to them would be taken now.
+ */
+const DirectoryEntry = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  status: AgentStatus,
+  departments: Type.Array(Type.String()),
+  has_room: Type.Boolean({ description: 'online and below capacity: a transfer to this agent is accepted now' }),
+});
+
+function toDirectoryEntry(row: AgentRow, maxCustomers: number) {
+  return { id: row.id, name: row.name, status: row.status, departments: row.departments, has_room: row.status === 'online' && row.load < (row.capacity ?? maxCustomers) };
+}
 
 export function agentRoutes(app: App, { ctx }: AppDeps): void {
   const anyone = requireAgent(ctx);
@@ -26,6 +42,18 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
     async (request) => {
       const max = (await readSettings(ctx.db)).max_customers;
       return (await listAgents(ctx.db, request.query)).map((row) => toAgent(row, max));
+    },
+  );
+
+  app.get(
+    '/api/v1/agents/directory',
+    {
+      schema: { tags, summary: 'Every agent’s name, presence, departments and whether they have room (any agent; for transfers)', response: { 200: Type.Array(DirectoryEntry), ...errorResponses } },
+      onRequest: anyone,
+    },
+    async () => {
+      const max = (await readSettings(ctx.db)).max_customers;
+      return (await listAgents(ctx.db)).map((row) => toDirectoryEntry(row, max));
     },
   );
 

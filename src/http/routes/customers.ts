@@ -1,11 +1,32 @@
 import { Type } from '@sinclair/typebox';
+import { listCustomerPresence } from '../../customers/presence.js';
 import { assertCanSeeCustomer, statisticsClient } from '../../customers/statistics.js';
 import type { App, AppDeps } from '../app.js';
 import { requireAgent } from '../auth.js';
-import { errorResponses } from '../schemas.js';
+import { Channel, ConversationState, errorResponses } from '../schemas.js';
 
-// What the console's customer panel shows besides the conversation: the
-// customer's statistics, from their own service (src/customers/statistics.ts).
+// What the console shows of customers besides the conversation: who is there
+// now (src/customers/presence.ts) and the customer's statistics, from their
+// own service (src/customers/statistics.ts).
+
+const CustomerPresence = Type.Object({
+  customer: Type.Object({ id: Type.String(), name: Type.Union([Type.String(), Type.Null()]), email: Type.Union([Type.String(), Type.Null()]), phone: Type.Union([Type.String(), Type.Null()]) }),
+  conversation_id: Type.String({ format: 'uuid' }),
+  channel: Channel,
+  state: ConversationState,
+  department: Type.Union([Type.String(), Type.Null()]),
+  agent_id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  since: Type.String({ format: 'date-time', description: 'when the conversation was opened' }),
+  online: Type.Boolean({ description: 'a widget customer whose page was heard from lately; customers of other channels are offline' }),
+  last_seen_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'last keep-alive or message of a widget customer; null for other channels' }),
+});
+const CustomersQuery = Type.Object(
+  {
+    online: Type.Optional(Type.Boolean({ description: 'only customers who are (true) or are not (false) online' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+  },
+  { additionalProperties: false },
+);
 
 const Link = Type.Object({ url: Type.String(), label: Type.String() });
 const Point = Type.Object({ x: Type.Union([Type.Number(), Type.String()]), y: Type.Number() });
@@ -29,6 +50,22 @@ const StatisticsReply = Type.Object({
 
 export function customerRoutes(app: App, { ctx, config }: AppDeps): void {
   const statistics = statisticsClient(config.customers, ctx.now);
+
+  app.get(
+    '/api/v1/customers',
+    {
+      schema: {
+        tags: ['customers'],
+        summary: 'Customers with an open conversation, online or offline, newest first',
+        description: 'Agents see the customers of conversations assigned to them; supervisors and admins every open conversation’s.',
+        querystring: CustomersQuery,
+        response: { 200: Type.Array(CustomerPresence), ...errorResponses },
+      },
+      onRequest: requireAgent(ctx),
+    },
+    async (request) =>
+      listCustomerPresence(ctx.db, request.actor, config.realtime.sessionKeepAliveMs, ctx.now(), { online: request.query.online, limit: request.query.limit ?? 200 }),
+  );
 
   app.get(
     '/api/v1/customers/:customerId/statistics',

@@ -1,10 +1,29 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
+import type { AdminProps } from './admin-kit';
+import { QiscusAdmin } from './admin-qiscus';
+import { SettingsAdmin } from './admin-settings';
+import { TicketersAdmin } from './admin-ticketers';
+import { WebhooksAdmin } from './admin-webhooks';
 import type { Agent, Role } from './types';
 
-// Admin: the agents, their role, capacity and departments.
+// Admin pages (admins only): the agents, their role, capacity and
+// departments here; settings, webhooks, RapidPro and Qiscus in admin-*.tsx.
 
-export function AgentsAdmin({ token, onError }: { token: string; onError: (e: unknown) => void }) {
+/** The admin pages, in the order of the navigation. */
+export const ADMIN_PAGES = [
+  { path: '/admin/agents', label: 'Agents', Page: AgentsAdmin },
+  { path: '/admin/settings', label: 'Settings', Page: SettingsAdmin },
+  { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
+  { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
+  { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },
+] as const;
+
+export const adminPageAt = (path: string) => ADMIN_PAGES.find((p) => p.path === path);
+
+const splitDepartments = (text: string) => [...new Set(text.split(',').map((d) => d.trim()).filter(Boolean))];
+
+export function AgentsAdmin({ token, onError }: AdminProps) {
   const [agents, setAgents] = useState<Agent[]>([]);
   const [form, setForm] = useState({ name: '', email: '', password: '', role: 'agent' as Role, capacity: '', departments: '' });
   const load = useCallback(() => api<Agent[]>('GET', '/api/v1/agents', token).then(setAgents, onError), [token, onError]);
@@ -21,7 +40,7 @@ export function AgentsAdmin({ token, onError }: { token: string; onError: (e: un
         password: form.password,
         role: form.role,
         capacity: form.capacity === '' ? null : Number(form.capacity),
-        departments: form.departments.split(',').map((d) => d.trim()).filter(Boolean),
+        departments: splitDepartments(form.departments),
       });
       setForm({ name: '', email: '', password: '', role: 'agent', capacity: '', departments: '' });
       void load();
@@ -82,6 +101,7 @@ export function AgentsAdmin({ token, onError }: { token: string; onError: (e: un
                 <td>
                   {a.load} /{' '}
                   <input
+                    key={`${a.id}-${a.capacity}`}
                     aria-label={`Capacity of ${a.name}`}
                     className="narrow"
                     type="number"
@@ -94,7 +114,21 @@ export function AgentsAdmin({ token, onError }: { token: string; onError: (e: un
                     }}
                   />
                 </td>
-                <td>{a.departments.join(', ') || '—'}</td>
+                <td>
+                  <input
+                    key={`${a.id}-${a.departments.join()}`}
+                    aria-label={`Departments of ${a.name}`}
+                    placeholder="none: serves conversations without a department"
+                    defaultValue={a.departments.join(', ')}
+                    onKeyDown={(e) => {
+                      if (e.key === 'Enter') e.currentTarget.blur();
+                    }}
+                    onBlur={(e) => {
+                      const next = splitDepartments(e.target.value);
+                      if (next.join() !== a.departments.join()) void patch(a.id, { departments: next });
+                    }}
+                  />
+                </td>
                 <td>
                   <button type="button" className="secondary" onClick={() => void remove(a)}>
                     Remove

@@ -4,6 +4,15 @@ import { CustomerStatistics, ExternalMessage } from './customer';
 import type { Live } from './live';
 import type { Agent, Conversation, Message } from './types';
 
+/** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
+interface Colleague {
+  id: string;
+  name: string;
+  status: Agent['status'];
+  departments: string[];
+  has_room: boolean;
+}
+
 // One conversation: history then live messages, read ticks both ways, and
 // the customer panel with the customer's statistics, resolve, transfer and
 // "send external message".
@@ -80,7 +89,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
     const unread = messages.filter((m) => m.sender === 'customer' && !m.read_at && !receipted.current.has(m.id)).map((m) => m.id);
     if (unread.length === 0) return;
     for (const m of unread) receipted.current.add(m);
-    live.publish(`${live.base}/conversations/${id}/messages/viewed`, { readMessages: unread });
+    live.publish(`${live.base}/conversations/${id}/messages/viewed`, { readMessages: unread, from: me.id });
   }, [messages, live, conversation, me.id, id]);
 
   useEffect(() => {
@@ -172,23 +181,33 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
           <p className="closed-note">{open ? 'Read only.' : `Closed (${conversation.resolve_reason ?? conversation.state})${conversation.note ? `: ${conversation.note}` : ''}`}</p>
         )}
       </section>
-      <CustomerPanel conversation={conversation} me={me} token={token} onChanged={load} onError={onError} />
+      <CustomerPanel conversation={conversation} me={me} token={token} onChanged={load} onGone={onClose} onError={onError} />
     </>
   );
 }
 
-function CustomerPanel({ conversation, me, token, onChanged, onError }: { conversation: Conversation; me: Agent; token: string; onChanged: () => void; onError: (e: unknown) => void }) {
+interface PanelProps {
+  conversation: Conversation;
+  me: Agent;
+  token: string;
+  onChanged: () => void;
+  /** the conversation left the caller's hands (an agent transferred it away) */
+  onGone: () => void;
+  onError: (e: unknown) => void;
+}
+
+function CustomerPanel({ conversation, me, token, onChanged, onGone, onError }: PanelProps) {
   const [note, setNote] = useState('');
   const [target, setTarget] = useState('');
-  const [agents, setAgents] = useState<Agent[]>([]);
+  const [agents, setAgents] = useState<Colleague[]>([]);
   const [past, setPast] = useState<Conversation[]>([]);
   const c = conversation;
   const open = c.state === 'assigned' || c.state === 'queued';
 
   useEffect(() => {
-    if (me.role !== 'agent') void api<Agent[]>('GET', '/api/v1/agents', token).then(setAgents, () => undefined);
+    void api<Colleague[]>('GET', '/api/v1/agents/directory', token).then(setAgents, () => undefined);
     void api<Conversation[]>('GET', `/api/v1/conversations?customer=${encodeURIComponent(c.customer.id)}&limit=20`, token).then((rows) => setPast(rows.filter((r) => r.id !== c.id)), () => undefined);
-  }, [c.customer.id, c.id, me.role, token]);
+  }, [c.customer.id, c.id, c.agent_id, token]);
 
   const resolve = async (event: FormEvent) => {
     event.preventDefault();
@@ -205,9 +224,11 @@ function CustomerPanel({ conversation, me, token, onChanged, onError }: { conver
     if (!target) return;
     const body = target.startsWith('agent:') ? { agent_id: target.slice(6) } : { department: target.slice(5) || null };
     try {
-      await api('POST', `/api/v1/conversations/${c.id}/transfer`, token, body);
+      const moved = await api<Conversation>('POST', `/api/v1/conversations/${c.id}/transfer`, token, body);
       setTarget('');
-      onChanged();
+      // an agent may not read a conversation that is no longer theirs
+      if (me.role === 'agent' && moved.agent_id !== me.id) onGone();
+      else onChanged();
     } catch (e) {
       onError(e);
     }
@@ -262,8 +283,8 @@ function CustomerPanel({ conversation, me, token, onChanged, onError }: { conver
                   {agents
                     .filter((a) => a.id !== c.agent_id)
                     .map((a) => (
-                      <option key={a.id} value={`agent:${a.id}`}>
-                        {a.name} ({a.status}, {a.load}/{a.effective_capacity})
+                      <option key={a.id} value={`agent:${a.id}`} disabled={!a.has_room}>
+                        {a.name} ({a.has_room ? 'has room' : a.status === 'online' ? 'full' : a.status})
                       </option>
                     ))}
                 </optgroup>

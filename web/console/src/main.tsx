@@ -1,8 +1,10 @@
 import { StrictMode, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatWait, isApiError } from '../../shared/util';
-import { AgentsAdmin } from './admin';
+import { ADMIN_PAGES, adminPageAt } from './admin';
 import { ChatView } from './chat';
+import { CustomersList } from './customers-list';
+import { Dashboard } from './dashboard';
 import { connectLive, type Live } from './live';
 import type { Agent, Conversation, Status, Waiting } from './types';
 import './console.css';
@@ -121,7 +123,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const [waiting, setWaiting] = useState<Waiting[]>([]);
   const [mine, setMine] = useState<Conversation[]>([]);
   const [all, setAll] = useState<Conversation[]>([]);
-  const [tab, setTab] = useState<'mine' | 'waiting' | 'all'>('mine');
+  const [tab, setTab] = useState<'mine' | 'waiting' | 'all' | 'customers'>('mine');
   const [error, setError] = useState<string | null>(null);
   const [path, go] = usePath();
   const [version, setVersion] = useState(0);
@@ -199,6 +201,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   }, [linkUp, token]);
 
   const openId = /^\/conversations\/([0-9a-f-]{36})$/i.exec(path)?.[1];
+  const AdminPage = me.role === 'admin' ? adminPageAt(path)?.Page : undefined;
   const lists = useMemo(() => ({ mine, all }), [mine, all]);
 
   return (
@@ -215,17 +218,32 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           Switchboard
         </a>
         <nav aria-label="Pages">
-          {me.role === 'admin' && (
+          {overseer && (
             <a
-              href="/admin/agents"
+              href="/dashboard"
+              aria-current={path === '/dashboard' ? 'page' : undefined}
               onClick={(e) => {
                 e.preventDefault();
-                go('/admin/agents');
+                go('/dashboard');
               }}
             >
-              Agents
+              Dashboard
             </a>
           )}
+          {me.role === 'admin' &&
+            ADMIN_PAGES.map((p) => (
+              <a
+                key={p.path}
+                href={p.path}
+                aria-current={path === p.path ? 'page' : undefined}
+                onClick={(e) => {
+                  e.preventDefault();
+                  go(p.path);
+                }}
+              >
+                {p.label}
+              </a>
+            ))}
           <a href="/docs" target="_blank" rel="noreferrer">
             API docs
           </a>
@@ -256,15 +274,17 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           </button>
         </p>
       )}
-      {path === '/admin/agents' && me.role === 'admin' ? (
-        <AgentsAdmin token={token} onError={guard} />
+      {path === '/dashboard' && overseer ? (
+        <Dashboard token={token} live={live} linkUp={linkUp} onError={guard} />
+      ) : AdminPage ? (
+        <AdminPage token={token} onError={guard} go={go} />
       ) : (
         <div className={`desk ${openId ? 'has-chat' : ''}`}>
           <aside className="lists" aria-label="Conversations">
             <div role="tablist" className="tabs">
-              {(['mine', 'waiting', ...(overseer ? (['all'] as const) : [])] as const).map((name) => (
+              {(['mine', 'waiting', ...(overseer ? (['all'] as const) : []), 'customers'] as const).map((name) => (
                 <button key={name} role="tab" type="button" aria-selected={tab === name} className={tab === name ? 'active' : ''} onClick={() => setTab(name)} data-testid={`tab-${name}`}>
-                  {name === 'mine' ? `Mine (${mine.length})` : name === 'waiting' ? `Waiting (${waiting.length})` : 'All'}
+                  {name === 'mine' ? `Mine (${mine.length})` : name === 'waiting' ? `Waiting (${waiting.length})` : name === 'all' ? 'All' : 'Customers'}
                 </button>
               ))}
             </div>
@@ -286,7 +306,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                 ))}
               </ul>
             )}
-            {tab !== 'waiting' && (
+            {tab === 'customers' && <CustomersList token={token} version={version} openId={openId} now={now} onOpen={go} onError={guard} />}
+            {(tab === 'mine' || tab === 'all') && (
               <ul className="items" data-testid={`list-${tab}`}>
                 {lists[tab].length === 0 && <li className="empty">{tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
                 {lists[tab].map((c) => (

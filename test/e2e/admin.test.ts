@@ -1,0 +1,286 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, it } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { AgentRow } from '../../src/agents/model.js';
+import { loadConfig } from '../../src/config.js';
+import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
+import { startServer, type Running } from '../../src/server.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// The console's admin pages, transfers by a plain agent and the Customers
+// tab, in Debian's Chromium driven by playwright-core (as test/e2e/web.test.ts).
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+/** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/console-admin-webhooks.png and console-customers.png. */
+const shoot = (page: Page, name: string) => (process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve());
+
+if (!haveChromium) {
+  process.stderr.write(`test/e2e/admin.test.ts: no Chromium at ${CHROMIUM} (apt-get install -y chromium): browser tests skipped\n`);
+}
+
+describeEachStore('console admin pages, transfers and customers in a real browser', (store) => {
+  let server: Running;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  // a webhook receiver on this machine
+  let receiver: Server;
+  const received: { path: string; body: Record<string, unknown> }[] = [];
+
+  before(async () => {
+    if (!haveChromium) return;
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push({ path: req.url!, body: JSON.parse(body) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    server = await startServer(
+      loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        ADMIN_EMAIL: 'admin@example.test',
+        ADMIN_PASSWORD: 'admin password',
+        SWEEP_INTERVAL: '60000',
+        ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true',
+        WEBHOOK_POLL_INTERVAL: '100',
+      }),
+      { db: store().db, keepDb: true },
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    if (receiver) await new Promise((resolve) => receiver.close(resolve));
+  });
+  beforeEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    await store().reset();
+    received.length = 0;
+  });
+
+  /**
+   * A page whose console errors and page errors are recorded; confirmation
+   * dialogs are accepted and recorded (an unexpected one fails the test).
+   */
+  async function openPage(viewport = { width: 1200, height: 800 }): Promise<{ page: Page; problems: string[]; dialogs: string[] }> {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const page = await context.newPage();
+    const problems: string[] = [];
+    const dialogs: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('dialog', (dialog) => {
+      dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+      void (dialog.type() === 'confirm' ? dialog.accept() : dialog.dismiss());
+    });
+    page.setDefaultTimeout(10_000);
+    return { page, problems, dialogs };
+  }
+
+  async function logIn(page: Page, email: string, password = PASSWORD) {
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('tab-mine').waitFor();
+  }
+
+  const http = async (method: string, path: string, body?: unknown, token?: string) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  };
+  // (each test starts from an empty store: the admin of the first start is gone too)
+  let admin: AgentRow;
+  beforeEach(async () => {
+    if (haveChromium) admin = await makeAgent(server.ctx, { role: 'admin', name: 'Root' });
+  });
+  const adminToken = async () => (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+
+  it('an admin changes max customers (a bad value is refused next to the field), edits an agent’s departments', { skip: !haveChromium }, async () => {
+    const grace = await makeAgent(server.ctx, { name: 'Grace', departments: ['sales'] });
+    const { page, problems } = await openPage();
+    await logIn(page, admin.email);
+
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Settings' }).click();
+    assert.equal(new URL(page.url()).pathname, '/admin/settings');
+    const max = page.getByLabel('Max customers per agent');
+    await max.fill('0');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    const error = page.locator('#settings-max_customers-error');
+    await error.waitFor();
+    assert.equal(await error.getAttribute('role'), 'alert');
+    assert.match((await error.textContent()) ?? '', /max_customers/);
+    assert.equal(await max.getAttribute('aria-invalid'), 'true');
+    assert.equal((await http('GET', '/api/v1/settings', undefined, await adminToken())).body.max_customers, 2);
+
+    await max.fill('4');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.equal(await error.count(), 0);
+    assert.equal((await http('GET', '/api/v1/settings', undefined, await adminToken())).body.max_customers, 4);
+
+    // departments are edited in the agents table
+    await page.getByRole('link', { name: 'Agents' }).click();
+    const departments = page.getByLabel('Departments of Grace');
+    assert.equal(await departments.inputValue(), 'sales');
+    await departments.fill('sales, billing ,billing');
+    await departments.press('Enter');
+    await page.waitForFunction(
+      async ([url, id]) => {
+        const auth = JSON.parse(localStorage.getItem('switchboard-console')!).token;
+        const agent = await (await fetch(`${url}/api/v1/agents/${id}`, { headers: { authorization: `Bearer ${auth}` } })).json();
+        return agent.departments.join() === 'sales,billing';
+      },
+      [server.url, grace.id] as const,
+    );
+    await page.reload();
+    assert.equal(await page.getByLabel('Departments of Grace').inputValue(), 'sales, billing');
+    // the refused value was a 400 on purpose
+    assert.deepEqual(problems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+  });
+
+  it('an admin adds a webhook endpoint, pings it, sees the delivery in the log and redelivers it', { skip: !haveChromium }, async () => {
+    const { page, problems, dialogs } = await openPage();
+    await logIn(page, admin.email);
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByText('No endpoints yet.').waitFor();
+
+    // every event the server accepts is offered, and nothing else
+    const offered = await page.locator('fieldset.events label').allTextContents();
+    assert.deepEqual(offered, [...SUBSCRIBABLE_EVENTS]);
+
+    // no event chosen: the server's answer appears by the events
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/switchboard`;
+    await page.getByLabel('URL').fill(url);
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    await page.locator('#webhook-events-error[role="alert"]').waitFor();
+
+    await page.getByLabel('message.created').check();
+    await page.getByLabel('session_state_close').check();
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    const secret = page.getByTestId('webhook-secret').getByLabel('Signing secret');
+    assert.match(await secret.inputValue(), /^whsec_/);
+    const row = page.getByTestId('webhooks').getByRole('row').filter({ hasText: url });
+    await row.getByText('message.created, session_state_close').waitFor();
+
+    await row.getByRole('button', { name: `Ping ${url}` }).click();
+    const deliveries = page.getByTestId('deliveries');
+    const ping = deliveries.getByTestId('delivery').filter({ hasText: 'ping' });
+    await ping.getByText('delivered').waitFor();
+    assert.equal(await ping.locator('td').nth(3).textContent(), '1');
+    assert.equal(await ping.getByText('HTTP 204').count(), 1);
+    assert.equal(received.length, 1);
+    assert.equal(received[0]!.path, '/hooks/switchboard');
+    assert.equal(received[0]!.body.type, 'ping');
+
+    await ping.getByRole('button', { name: /Redeliver/ }).click();
+    await deliveries.getByTestId('delivery').filter({ hasText: /again of #\d+/ }).getByText('delivered').waitFor();
+    assert.equal(received.length, 2);
+    await deliveries.getByText(/Attempts of #/).first().click();
+    await shoot(page, 'console-admin-webhooks');
+
+    // disabling and deleting ask first
+    await row.getByRole('button', { name: `Disable ${url}` }).click();
+    await row.getByText('disabled').waitFor();
+    await row.getByRole('button', { name: `Delete ${url}` }).click();
+    await page.getByText('No endpoints yet.').waitFor();
+    assert.equal(dialogs.length, 2);
+    assert.match(dialogs[0]!, /^confirm: Disable/);
+    assert.match(dialogs[1]!, /^confirm: Delete the endpoint/);
+    assert.deepEqual((await http('GET', '/api/v1/webhooks', undefined, await adminToken())).body, []);
+    // the refused creation was a 400 on purpose
+    assert.ok(problems.every((p) => /400/.test(p)), problems.join('\n'));
+  });
+
+  it('an admin adds a RapidPro ticketer, reads its base URL and secret, and deletes it', { skip: !haveChromium }, async () => {
+    const { page, problems, dialogs } = await openPage({ width: 390, height: 800 });
+    await logIn(page, admin.email);
+    await page.getByRole('link', { name: 'RapidPro' }).click();
+    await page.getByLabel('Name (optional)').fill('Main workspace');
+    await page.getByRole('button', { name: 'Add ticketer' }).click();
+    const card = page.getByTestId('ticketer').filter({ hasText: 'Main workspace' });
+    const [ticketer] = (await http('GET', '/api/v1/ticketers', undefined, await adminToken())).body as { uuid: string; secret: string; base_url: string }[];
+    assert.equal(ticketer!.base_url, `${server.url}/api/v1/ticketers/${ticketer!.uuid}`);
+    assert.equal(await card.getByTestId('base-url').inputValue(), ticketer!.base_url);
+    assert.equal(await card.getByTestId('ticketer-secret').inputValue(), ticketer!.secret);
+    await card.getByText('not connected yet').waitFor();
+    // readable at phone width: nothing wider than the screen
+    assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390);
+
+    await card.getByRole('button', { name: /Delete/ }).click();
+    await page.getByText('No ticketers yet.').waitFor();
+    assert.match(dialogs[0]!, /^confirm: Delete the ticketer Main workspace/);
+    assert.deepEqual(problems, []);
+  });
+
+  it('a plain agent transfers a conversation to a colleague with room, picked from the directory', { skip: !haveChromium }, async () => {
+    const alan = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Alan' });
+    const chat = await http('POST', '/session', { customer: { id: 'moving', name: 'Moving Customer' } });
+    assert.equal(chat.body.state, 'assigned');
+    const barbara = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Barbara' });
+    await makeAgent(server.ctx, { status: 'away', capacity: 1, name: 'Away Agent' });
+
+    const { page, problems } = await openPage();
+    await logIn(page, alan.email);
+    await page.getByRole('link', { name: /Moving Customer/ }).click();
+    const target = page.getByLabel('Transfer to');
+    assert.equal(await target.locator('option', { hasText: 'Away Agent' }).isDisabled(), true);
+    await target.selectOption({ label: 'Barbara (has room)' });
+    await page.getByRole('button', { name: 'Transfer' }).click();
+    // no longer Alan's: back to the lists
+    await page.getByTestId('tab-mine').filter({ hasText: 'Mine (0)' }).waitFor();
+    await page.waitForURL(`${server.url}/`);
+    const [row] = await server.ctx.db.query<Pick<AgentRow, 'id'> & { agent_id: string }>('select agent_id from conversations where id = $1', [chat.body.sessionId]);
+    assert.equal(row!.agent_id, barbara.id);
+    assert.deepEqual(problems, []);
+  });
+
+  it('the Customers tab shows a customer on the widget as online and one reached through the API as offline', { skip: !haveChromium }, async () => {
+    const ada = await makeAgent(server.ctx, { status: 'online', capacity: 3, name: 'Ada' });
+    const login = await http('POST', '/api/v1/auth/login', { email: ada.email, password: PASSWORD });
+    const viaApi = await http('POST', '/api/v1/conversations', { customer: { id: 'by-mail', name: 'Mail Customer' } }, login.body.token);
+    assert.equal(viaApi.body.agent_id, ada.id);
+
+    const { page: shop } = await openPage({ width: 390, height: 780 });
+    await shop.goto(`${server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByLabel('Name').fill('Live Customer');
+    await widget.getByLabel('Email').fill('live@example.test');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').waitFor();
+    await widget.getByLabel('Your message').fill('Hi! Has my order shipped?');
+    await widget.getByLabel('Your message').press('Enter');
+
+    const { page, problems } = await openPage();
+    await logIn(page, ada.email);
+    await page.getByTestId('tab-customers').click();
+    const online = page.getByTestId('customers-online');
+    await online.getByRole('link', { name: /Live Customer\W+online/ }).waitFor();
+    await page.getByTestId('customers-offline').getByRole('link', { name: /Mail Customer\W+offline/ }).waitFor();
+    assert.equal(await online.getByText('Mail Customer').count(), 0);
+    await online.getByRole('link', { name: /Live Customer/ }).click();
+    await page.getByRole('heading', { name: 'Live Customer' }).waitFor();
+    await page.getByTestId('message').filter({ hasText: 'Has my order shipped?' }).waitFor();
+    await shoot(page, 'console-customers');
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { PASSWORD } from './fixtures.js';
+
+// The browser tests' Chromium: Debian's (installed by .ci/run), driven by
+// playwright-core; never a downloaded browser.
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const haveChromium = existsSync(CHROMIUM);
+
+/** Says once, on stderr, that `file`'s browser tests are skipped when there is no Chromium. */
+export function noteMissingChromium(file: string): void {
+  if (!haveChromium) process.stderr.write(`${file}: no Chromium at ${CHROMIUM} (apt-get install -y chromium): browser tests skipped\n`);
+}
+
+export const launchChromium = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+
+/**
+ * A page in a new context (added to `contexts`, for the caller to close)
+ * whose console errors, page errors and dialogs (an alert would be an XSS)
+ * are recorded in `problems`.
+ */
+export async function openPage(browser: Browser, contexts: BrowserContext[], viewport = { width: 1200, height: 800 }): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('dialog', (dialog) => {
+    problems.push(`dialog: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  page.setDefaultTimeout(10_000);
+  return { page, problems };
+}
+
+/** Logs in to the console at `baseUrl` with the fixtures' password and waits for the live link. */
+export async function signIn(page: Page, baseUrl: string, email: string): Promise<void> {
+  await page.goto(`${baseUrl}/`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByText('● live').waitFor();
+}

@@ -1,0 +1,162 @@
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { api } from '../../shared/util';
+import { Alert, useProblem, FieldError, useFormErrors, when, type AdminProps } from './admin-kit';
+
+// Admin: the Qiscus channel (docs/qiscus.md) — its rooms waiting, being
+// assigned, assigned and failed with the reason, and rooms per agent
+// (max_customers, through Qiscus' own route so the allocator runs at once).
+
+type RoomStatus = 'waiting' | 'assigning' | 'assigned' | 'failed';
+interface Room {
+  room_id: string;
+  conversation_id: string;
+  status: RoomStatus;
+  position: number | null;
+  customer: { id: string; name: string | null; email: string | null };
+  qiscus_agent_id: string | null;
+  agent_name: string | null;
+  reason: string | null;
+  assign_attempts: number | null;
+  created_at: string;
+  assigned_at: string | null;
+  failed_at: string | null;
+}
+
+const STATUSES: (RoomStatus | 'all')[] = ['all', 'waiting', 'assigning', 'assigned', 'failed'];
+const ID = 'qiscus';
+
+export function QiscusAdmin({ token, onError, go }: AdminProps) {
+  const [status, setStatus] = useState<RoomStatus | 'all'>('all');
+  const [rooms, setRooms] = useState<Room[] | null>(null);
+  const { problem, setProblem, fail } = useProblem(onError);
+
+  const load = useCallback(
+    () => api<{ rooms: Room[] }>('GET', `/api/v1/qiscus/rooms?limit=1000${status === 'all' ? '' : `&status=${status}`}`, token).then((r) => setRooms(r.rooms), fail),
+    [token, status, fail],
+  );
+  useEffect(() => {
+    void load();
+    const timer = setInterval(() => void load(), 5_000);
+    return () => clearInterval(timer);
+  }, [load]);
+
+  return (
+    <main className="admin">
+      <h2>Qiscus</h2>
+      <MaxCustomers token={token} onError={onError} />
+      <div className="section-head">
+        <h3 id="rooms-title">Rooms</h3>
+        <button type="button" className="secondary" onClick={() => void load()}>
+          Refresh
+        </button>
+      </div>
+      <div role="radiogroup" aria-labelledby="rooms-title" className="filters">
+        {STATUSES.map((s) => (
+          <button key={s} type="button" role="radio" aria-checked={status === s} className={status === s ? '' : 'secondary'} onClick={() => setStatus(s)}>
+            {s}
+          </button>
+        ))}
+      </div>
+      <Alert>{problem}</Alert>
+      <div className="table-wrap">
+        <table data-testid="qiscus-rooms">
+          <thead>
+            <tr>
+              <th>Room</th>
+              <th>Customer</th>
+              <th>Status</th>
+              <th>Agent</th>
+              <th>Reason</th>
+              <th>Attempts</th>
+              <th>Since</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rooms?.length === 0 && (
+              <tr>
+                <td colSpan={7} className="empty">
+                  No {status === 'all' ? '' : `${status} `}rooms.
+                </td>
+              </tr>
+            )}
+            {rooms?.map((r) => (
+              <tr key={r.conversation_id}>
+                <td>
+                  <a
+                    href={`/conversations/${r.conversation_id}`}
+                    onClick={(e) => {
+                      e.preventDefault();
+                      go(`/conversations/${r.conversation_id}`);
+                    }}
+                  >
+                    {r.room_id}
+                  </a>
+                </td>
+                <td className="wrap">{r.customer.name ?? r.customer.email ?? r.customer.id}</td>
+                <td>
+                  <span className={`badge ${r.status}`}>{r.status}</span>
+                  {r.position !== null && <small className="block">#{r.position} in line</small>}
+                </td>
+                <td>{r.agent_name ?? '—'}</td>
+                <td className="wrap">{r.reason ?? '—'}</td>
+                <td>{r.assign_attempts ?? '—'}</td>
+                <td>{when(r.failed_at ?? r.assigned_at ?? r.created_at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </main>
+  );
+}
+
+function MaxCustomers({ token, onError }: { token: string; onError: (e: unknown) => void }) {
+  const [saved, setSaved] = useState<number | null>(null);
+  const [value, setValue] = useState('');
+  const [notice, setNotice] = useState<string | null>(null);
+  const errors = useFormErrors(onError, ID, ['max_customers']);
+
+  useEffect(() => {
+    api<{ data: { max_customers: number } }>('GET', '/api/v1/settings/max_customers', token).then((r) => {
+      setSaved(r.data.max_customers);
+      setValue(String(r.data.max_customers));
+    }, errors.fail);
+    // (errors.fail is new on every render: this loads once per token on purpose)
+  }, [token]);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    errors.clear();
+    setNotice(null);
+    try {
+      const r = await api<{ data: { max_customers: number } }>('POST', '/api/v1/settings/max_customers', token, { max_customers: value.trim() });
+      setSaved(r.data.max_customers);
+      setValue(String(r.data.max_customers));
+      setNotice('Saved.');
+    } catch (e) {
+      // Qiscus' envelope names no field, but this form has only one
+      errors.fail({ ...(e as object), field: 'max_customers' });
+    }
+  };
+
+  return (
+    <form className="inline-form" onSubmit={submit} noValidate>
+      <div className="setting">
+        <label htmlFor={`${ID}-max_customers`}>Rooms per agent (max customers)</label>
+        <span className="row">
+          <input id={`${ID}-max_customers`} className="narrow" inputMode="numeric" value={value} onChange={(e) => setValue(e.target.value)} {...errors.describe('max_customers')} />
+          <button type="submit" disabled={saved === null}>
+            Save
+          </button>
+        </span>
+        <small>The same setting as on the Settings page, for every channel.</small>
+        <FieldError errors={errors} field="max_customers" idPrefix={ID} />
+        {notice && (
+          <span className="notice" role="status">
+            {notice}
+          </span>
+        )}
+      </div>
+    </form>
+  );
+}
