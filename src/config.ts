@@ -20,6 +20,10 @@ export interface Config {
   databaseUrl: string | undefined;
   /** connections to PostgreSQL per process */
   databasePoolSize: number;
+  /** how long making a PostgreSQL connection may take before the request gets 503, ms */
+  databaseConnectTimeoutMs: number;
+  /** PostgreSQL cancels a statement running longer than this, ms; 0 = never */
+  databaseStatementTimeoutMs: number;
   dataDir: string;
   maxCustomers: number;
   attendantKeepAliveMs: number;
@@ -70,6 +74,8 @@ export function loadConfig(env: Env = process.env): Config {
     host: optional(env, 'HOST') ?? '127.0.0.1',
     databaseUrl,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1_000),
+    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT', 5_000, 100, 600_000),
+    databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT', 30_000, 0, 86_400_000),
     dataDir: optional(env, 'DATA_DIR') ?? './data',
     maxCustomers: integer(env, 'MAX_CUSTOMERS', 2, 1, 10_000),
     attendantKeepAliveMs: integer(env, 'ATTENDANT_KEEP_ALIVE_TIME', 30_000, 1_000),

@@ -28,7 +28,15 @@ export interface Running {
 /** Everything `switchboard serve` runs, in one process: store, migrations, HTTP API, sweeper. */
 export async function startServer(config: Config, options: { db?: Db; logger?: Logger; /** the caller closes the db it passed (tests) */ keepDb?: boolean } = {}): Promise<Running> {
   const log = options.logger ?? createLogger(config.logLevel, config.qiscus);
-  const db = options.db ?? (await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize }));
+  const db =
+    options.db ??
+    (await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.databasePoolSize,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+    }));
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
 
@@ -89,7 +97,11 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     close() {
       // Stop taking requests and let in-flight ones finish before the store goes.
       closing ??= (async () => {
-        await app.close();
+        // A keep-alive connection whose request finishes after close began
+        // would stay open for its keep-alive time (72 s) and hold up the exit:
+        // close each as soon as it is idle.
+        const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+        await app.close().finally(() => clearInterval(idle));
         await realtime?.close();
         await sweeper.stop();
         await qiscus?.stop();

@@ -80,9 +80,30 @@ function isUnstorableInput(error: unknown): boolean {
   return ['22021', '22P05', '22P02', '22003'].includes((error as { code?: string }).code ?? '');
 }
 
-function isStoreUnavailable(error: unknown): boolean {
-  const code = (error as { code?: string }).code ?? '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(code);
+/** Socket errors of a connection to the database that failed, broke or timed out. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * `pg` reports a lost or unobtainable connection with plain errors, without
+ * a code; these are their messages (client, pool, and the read timeout).
+ */
+const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed and is not queryable|timeout expired)/;
+
+/**
+ * True when the database could not be reached or stopped answering, as
+ * opposed to a statement it refused: the request may succeed if retried.
+ * SQLSTATE classes 08 (connection exception) and 57P (operator
+ * intervention: shutdown, crash recovery), 53300 (too many connections),
+ * 57014 (statement timeout); a network error may come wrapped (`cause`) or,
+ * for a host with several addresses, as an AggregateError.
+ */
+function isStoreUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const { code, message, cause, errors } = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code === '53300' || code === '57014')) return true;
+  if (typeof message === 'string' && LOST_CONNECTION.test(message)) return true;
+  if (Array.isArray(errors) && errors.some((e) => isStoreUnavailable(e, depth + 1))) return true;
+  return cause !== undefined && isStoreUnavailable(cause, depth + 1);
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {

@@ -6,10 +6,21 @@ import type { Db } from './db.js';
  * otherwise. Each driver is imported only when chosen: PGlite alone adds
  * tens of megabytes to a server that talks to PostgreSQL.
  */
-export async function openStore(options: { databaseUrl?: string | undefined; dataDir: string; poolSize?: number }): Promise<Db> {
+export async function openStore(options: {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+  connectTimeoutMs?: number;
+  statementTimeoutMs?: number;
+}): Promise<Db> {
   if (options.databaseUrl !== undefined) {
     const { openPostgres } = await import('./postgres.js');
-    const db = openPostgres({ connectionString: options.databaseUrl, max: options.poolSize });
+    const db = openPostgres({
+      connectionString: options.databaseUrl,
+      max: options.poolSize,
+      connectTimeoutMs: options.connectTimeoutMs,
+      statementTimeoutMs: options.statementTimeoutMs,
+    });
     await db.query('select 1');
     return db;
   }

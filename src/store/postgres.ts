@@ -58,13 +58,46 @@ function inline(client: pg.PoolClient, text: string, params: readonly unknown[])
 export interface PostgresOptions {
   connectionString: string;
   max?: number;
+  /** how long to wait for a new connection to be established, ms; default 5 s */
+  connectTimeoutMs?: number;
+  /**
+   * The server cancels a statement running longer than this, ms; 0 = never.
+   * The client also gives up on a connection silent for this plus 5 s (a
+   * network that drops packets instead of refusing), and a caller waiting
+   * for a free connection of the pool gives up after this plus the connect
+   * timeout (the connections it waits for run statements bounded by this).
+   */
+  statementTimeoutMs?: number;
 }
 
+/** The client-side deadline's margin over the server's: normally the server's cancel arrives first. */
+const READ_TIMEOUT_MARGIN_MS = 5_000;
+
 export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 0;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  // During a database outage a request must fail (503) within a bound, not
+  // queue for ever. The pool's own timeout covers both waiting for a free
+  // connection and making one; making one gets the shorter deadline here,
+  // so a pool that is merely busy under load is not mistaken for an outage.
+  class Client extends pg.Client {
+    constructor(config: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max ?? 10,
     types: types as pg.CustomTypesConfig,
+    Client: Client as unknown as new () => pg.ClientBase,
+    keepAlive: true,
+    ...(statementTimeoutMs > 0
+      ? {
+          connectionTimeoutMillis: statementTimeoutMs + connectTimeoutMs,
+          statement_timeout: statementTimeoutMs,
+          query_timeout: statementTimeoutMs + READ_TIMEOUT_MARGIN_MS,
+        }
+      : {}),
   });
   // An idle client that loses its connection (server restart) must not crash
   // the process; the pool replaces it on next use.
@@ -90,6 +123,13 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
     async transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       const client = await pool.connect();
       let broken = false;
+      // A checked-out client has no listener of the pool's: a connection lost
+      // between two statements would be an uncaught 'error' event and end the
+      // process. The next statement fails instead, and the client is discarded.
+      const lost = () => {
+        broken = true;
+      };
+      client.on('error', lost);
       try {
         const locks = opts?.locks ?? [];
         const begin = ['begin'];
@@ -115,6 +155,7 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         }
         throw error;
       } finally {
+        client.removeListener('error', lost);
         client.release(broken);
       }
     },

@@ -15,6 +15,7 @@ describe('configuration', () => {
     assert.equal(config.agentOfflineGraceMs, 60_000);
     assert.equal(config.offlinePolicy, 'requeue');
     assert.equal(config.logLevel, 'info');
+    assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [5_000, 30_000]);
   });
 
   it('reads every variable', () => {
@@ -33,6 +34,8 @@ describe('configuration', () => {
       ADMIN_PASSWORD: 'long enough',
       LOG_LEVEL: 'warn',
       DATABASE_POOL_SIZE: '25',
+      DATABASE_CONNECT_TIMEOUT: '2000',
+      DATABASE_STATEMENT_TIMEOUT: '0',
       MQTT_URL: 'mqtt://broker:1883',
       MQTT_BASE_TOPIC: 'acme/support',
       SESSION_KEEP_ALIVE_TIME: '20000',
@@ -45,6 +48,7 @@ describe('configuration', () => {
       [config.databasePoolSize, config.realtime],
       [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }],
     );
+    assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [2_000, 0]);
     assert.deepEqual(config.customers, { statisticsBaseEndpoint: 'https://crm.example.com/api', statisticsTimeoutMs: 1500, statisticsCacheMs: 0 });
     assert.deepEqual(
       [config.port, config.host, config.databaseUrl, config.dataDir, config.maxCustomers, config.attendantKeepAliveMs, config.agentOfflineGraceMs],
@@ -69,6 +73,8 @@ describe('configuration', () => {
     [{ ADMIN_EMAIL: 'not-an-email' }, 'ADMIN_EMAIL', /email address/],
     [{ ADMIN_PASSWORD: 'short' }, 'ADMIN_PASSWORD', /at least 8/],
     [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE', /between 1 and 1000/],
+    [{ DATABASE_CONNECT_TIMEOUT: '10' }, 'DATABASE_CONNECT_TIMEOUT', /between 100 and 600000/],
+    [{ DATABASE_STATEMENT_TIMEOUT: '-5' }, 'DATABASE_STATEMENT_TIMEOUT', /whole number/],
     [{ MQTT_URL: 'http://broker' }, 'MQTT_URL', /mqtt:\/\//],
     [{ MQTT_BASE_TOPIC: 'sb/#' }, 'MQTT_BASE_TOPIC', /without wildcards/],
     [{ SESSION_KEEP_ALIVE_TIME: '10' }, 'SESSION_KEEP_ALIVE_TIME', /between 1000 and/],
