@@ -1,27 +1,22 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { AgentRow } from '../../src/agents/model.js';
 import { loadConfig } from '../../src/config.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
 import { startServer, type Running } from '../../src/server.js';
+import { haveChromium, launchChromium, noteMissingChromium, openPage as newPage, shoot, signIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // The console's admin pages, transfers by a plain agent and the Customers
 // tab, in Debian's Chromium driven by playwright-core (as test/e2e/web.test.ts).
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-/** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/console-admin-webhooks.png and console-customers.png. */
-const shoot = (page: Page, name: string) => (process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve());
-
-if (!haveChromium) {
-  process.stderr.write(`test/e2e/admin.test.ts: no Chromium at ${CHROMIUM} (apt-get install -y chromium): browser tests skipped\n`);
-}
+// SAVE_SCREENSHOTS=1 refreshes docs/screenshots/console-admin-webhooks.png and console-customers.png.
+noteMissingChromium('test/e2e/admin.test.ts');
 
 describeEachStore('console admin pages, transfers and customers in a real browser', (store) => {
   let server: Running;
@@ -55,7 +50,7 @@ describeEachStore('console admin pages, transfers and customers in a real browse
       }),
       { db: store().db, keepDb: true },
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -68,45 +63,13 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     received.length = 0;
   });
 
-  /**
-   * A page whose console errors and page errors are recorded; confirmation
-   * dialogs are accepted and recorded (an unexpected one fails the test).
-   */
-  async function openPage(viewport = { width: 1200, height: 800 }): Promise<{ page: Page; problems: string[]; dialogs: string[] }> {
-    const context = await browser.newContext({ viewport });
-    contexts.push(context);
-    const page = await context.newPage();
-    const problems: string[] = [];
-    const dialogs: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('dialog', (dialog) => {
-      dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-      void (dialog.type() === 'confirm' ? dialog.accept() : dialog.dismiss());
-    });
-    page.setDefaultTimeout(10_000);
-    return { page, problems, dialogs };
-  }
-
-  async function logIn(page: Page, email: string, password = PASSWORD) {
-    await page.goto(`${server.url}/`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
+  // confirmation dialogs are accepted and recorded (an unexpected one fails the test)
+  const openPage = (viewport?: { width: number; height: number }) => newPage(browser, contexts, viewport, { acceptConfirms: true });
+  const logIn = async (page: Page, email: string) => {
+    await signIn(page, server.url, email);
     await page.getByTestId('tab-mine').waitFor();
-  }
-
-  const http = async (method: string, path: string, body?: unknown, token?: string) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
   };
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
   // (each test starts from an empty store: the admin of the first start is gone too)
   let admin: AgentRow;
   beforeEach(async () => {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
-import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { haveChromium, launchChromium, noteMissingChromium, openPage as newPage, shoot, signIn } from '../helpers/browser.js';
+import { makeAgent } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // The web apps in a real browser: Debian's Chromium (installed by .ci/run)
@@ -14,15 +15,9 @@ import { describeEachStore } from '../helpers/stores.js';
 // in the console chat through a real server; the apps are built first when
 // web/ changed since the last build.
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-/** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/ from the chat test. */
-const shoot = (page: Page, name: string) => (process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve());
-
 // npm test (scripts/test.mjs) builds the apps before any test file runs.
-if (!haveChromium) {
-  process.stderr.write(`test/e2e/web.test.ts: no Chromium at ${CHROMIUM} (apt-get install -y chromium): browser tests skipped\n`);
-}
+// SAVE_SCREENSHOTS=1 refreshes docs/screenshots/ from the chat test.
+noteMissingChromium('test/e2e/web.test.ts');
 
 describeEachStore('web apps in a real browser', (store) => {
   let server: Running;
@@ -61,7 +56,7 @@ describeEachStore('web apps in a real browser', (store) => {
       }),
       { db: store().db, keepDb: true },
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -73,33 +68,8 @@ describeEachStore('web apps in a real browser', (store) => {
     await store().reset();
   });
 
-  /** A page whose console errors, page errors and dialogs (an alert would be an XSS) are recorded. */
-  async function openPage(viewport = { width: 1200, height: 800 }): Promise<{ page: Page; problems: string[] }> {
-    const context = await browser.newContext({ viewport });
-    contexts.push(context);
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('dialog', (dialog) => {
-      problems.push(`dialog: ${dialog.message()}`);
-      void dialog.dismiss();
-    });
-    page.setDefaultTimeout(10_000);
-    return { page, problems };
-  }
-
-  const http = async (method: string, path: string, body?: unknown, token?: string) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  };
+  const openPage = (viewport?: { width: number; height: number }) => newPage(browser, contexts, viewport);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
 
   it('serves the console, the widget loader and hashed assets with the right cache headers, and never the console for API paths', { skip: !haveChromium }, async () => {
     const index = await fetch(`${server.url}/conversations/123`);
@@ -130,12 +100,8 @@ describeEachStore('web apps in a real browser', (store) => {
 
     // the agent logs in to the console
     const { page: desk, problems: deskProblems } = await openPage();
-    await desk.goto(`${server.url}/`);
-    await desk.getByLabel('Email').fill(agent.email);
-    await desk.getByLabel('Password').fill(PASSWORD);
-    await desk.getByRole('button', { name: 'Log in' }).click();
+    await signIn(desk, server.url, agent.email);
     await desk.getByTestId('tab-mine').filter({ hasText: 'Mine (1)' }).waitFor();
-    await desk.getByText('● live').waitFor();
 
     // a customer opens the widget on the demo page (phone width) and starts a chat
     const { page: shop, problems: shopProblems } = await openPage({ width: 390, height: 780 });
@@ -206,10 +172,7 @@ describeEachStore('web apps in a real browser', (store) => {
       assert.equal(chat.body.state, 'assigned');
     }
     const { page, problems } = await openPage();
-    await page.goto(`${server.url}/`);
-    await page.getByLabel('Email').fill(agent.email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await signIn(page, server.url, agent.email);
     await page.getByRole('link', { name: /Good Stats/ }).click();
     const day = page.getByTestId('stats-last_24_hours');
     await day.getByText('Unresolved tickets').waitFor();
@@ -236,10 +199,7 @@ describeEachStore('web apps in a real browser', (store) => {
     assert.equal(held!.agent_id, mine.id);
     const other = await makeAgent(server.ctx, { status: 'away', capacity: 1, name: 'Barbara' });
     const { page, problems } = await openPage();
-    await page.goto(`${server.url}/`);
-    await page.getByLabel('Email').fill(other.email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await signIn(page, server.url, other.email);
     await page.getByTestId('tab-mine').filter({ hasText: 'Mine (0)' }).waitFor();
     await page.goto(`${server.url}/conversations/${chat.body.sessionId}`);
     await page.getByTestId('chat-forbidden').getByText('This conversation is not yours.').waitFor();

@@ -18,24 +18,41 @@ export const launchChromium = (): Promise<Browser> => chromium.launch({ executab
 /**
  * A page in a new context (added to `contexts`, for the caller to close)
  * whose console errors, page errors and dialogs (an alert would be an XSS)
- * are recorded in `problems`.
+ * are recorded in `problems`. With `acceptConfirms`, dialogs are expected
+ * instead: each goes to `dialogs` (an unexpected one fails the caller's
+ * count), confirmations are accepted and anything else dismissed.
  */
-export async function openPage(browser: Browser, contexts: BrowserContext[], viewport = { width: 1200, height: 800 }): Promise<{ page: Page; problems: string[] }> {
+export async function openPage(
+  browser: Browser,
+  contexts: BrowserContext[],
+  viewport = { width: 1200, height: 800 },
+  options: { acceptConfirms?: boolean } = {},
+): Promise<{ page: Page; problems: string[]; dialogs: string[] }> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
   const page = await context.newPage();
   const problems: string[] = [];
+  const dialogs: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('dialog', (dialog) => {
-    problems.push(`dialog: ${dialog.message()}`);
-    void dialog.dismiss();
+    if (options.acceptConfirms) {
+      dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+      void (dialog.type() === 'confirm' ? dialog.accept() : dialog.dismiss());
+    } else {
+      problems.push(`dialog: ${dialog.message()}`);
+      void dialog.dismiss();
+    }
   });
   page.setDefaultTimeout(10_000);
-  return { page, problems };
+  return { page, problems, dialogs };
 }
+
+/** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/`name`.png; otherwise nothing. */
+export const shoot = (page: Page, name: string): Promise<void> =>
+  process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve();
 
 /** Logs in to the console at `baseUrl` with the fixtures' password and waits for the live link. */
 export async function signIn(page: Page, baseUrl: string, email: string): Promise<void> {

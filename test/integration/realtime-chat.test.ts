@@ -3,6 +3,7 @@ import { after, before, beforeEach, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
 import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -30,15 +31,7 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     await store().reset();
   });
 
-  const http = async (method: string, path: string, body?: unknown, token?: string) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  };
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
   const connect = async (token: string) => {
     const client = await connectMqtt(wsUrl, token);
     clients.push(client);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { httpJson } from '../helpers/http.js';
 import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process-server.js';
 import { createScratchDatabase, type ScratchDatabase } from '../helpers/scratch-database.js';
@@ -32,15 +33,7 @@ describe('real-time chat through an external broker shared by two processes', { 
     await database?.drop();
   });
 
-  const http = async (server: ServerProcess, method: string, path: string, body?: unknown, token?: string) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  };
+  const http = (server: ServerProcess, method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
 
   it('brings the agent online by MQTT heartbeat, queues the second customer with their place, chats, resolves and serves the next', async () => {
     const [a, b] = servers as [ServerProcess, ServerProcess];

@@ -1,26 +1,12 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
-import { Alert, useProblem, FieldError, useFormErrors, when, type AdminProps } from './admin-kit';
+import { Alert, useProblem, EmptyRow, FieldError, TableHead, useFormErrors, when, type AdminProps } from './admin-kit';
+// types only (erased from the bundle): the API's own shapes
+import type { RoomEntry as Room, RoomStatus } from '../../../src/channels/qiscus/list-rooms';
 
 // Admin: the Qiscus channel (docs/qiscus.md) — its rooms waiting, being
 // assigned, assigned and failed with the reason, and rooms per agent
 // (max_customers, through Qiscus' own route so the allocator runs at once).
-
-type RoomStatus = 'waiting' | 'assigning' | 'assigned' | 'failed';
-interface Room {
-  room_id: string;
-  conversation_id: string;
-  status: RoomStatus;
-  position: number | null;
-  customer: { id: string; name: string | null; email: string | null };
-  qiscus_agent_id: string | null;
-  agent_name: string | null;
-  reason: string | null;
-  assign_attempts: number | null;
-  created_at: string;
-  assigned_at: string | null;
-  failed_at: string | null;
-}
 
 const STATUSES: (RoomStatus | 'all')[] = ['all', 'waiting', 'assigning', 'assigned', 'failed'];
 const ID = 'qiscus';
@@ -60,24 +46,10 @@ export function QiscusAdmin({ token, onError, go }: AdminProps) {
       <Alert>{problem}</Alert>
       <div className="table-wrap">
         <table data-testid="qiscus-rooms">
-          <thead>
-            <tr>
-              <th>Room</th>
-              <th>Customer</th>
-              <th>Status</th>
-              <th>Agent</th>
-              <th>Reason</th>
-              <th>Attempts</th>
-              <th>Since</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Room', 'Customer', 'Status', 'Agent', 'Reason', 'Attempts', 'Since']} />
           <tbody>
             {rooms?.length === 0 && (
-              <tr>
-                <td colSpan={7} className="empty">
-                  No {status === 'all' ? '' : `${status} `}rooms.
-                </td>
-              </tr>
+              <EmptyRow columns={7}>No {status === 'all' ? '' : `${status} `}rooms.</EmptyRow>
             )}
             {rooms?.map((r) => (
               <tr key={r.conversation_id}>

@@ -1,19 +1,12 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { Alert, useProblem, CopyValue, FieldError, useFormErrors, when, type AdminProps } from './admin-kit';
+// types only (erased from the bundle): the API's own shape
+import type { Ticketer } from '../../../src/channels/rapidpro/ticketers';
 
 // Admin: RapidPro ticketers (docs/rapidpro.md). RapidPro is given a
 // ticketer's base URL and secret; it sets the callback URL itself when it
 // connects.
-
-interface Ticketer {
-  uuid: string;
-  name: string | null;
-  base_url: string;
-  secret: string;
-  callback_url: string | null;
-  created_at: string;
-}
 
 const ID = 'ticketer';
 const FIELDS = ['name', 'secret'] as const;

@@ -1,12 +1,19 @@
 import { Fragment, useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
-import { Alert, useProblem, CopyValue, FieldError, useFormErrors, when, type AdminProps } from './admin-kit';
+import { Alert, useProblem, CopyValue, EmptyRow, FieldError, TableHead, useFormErrors, when, type AdminProps } from './admin-kit';
+// types only (erased from the bundle): the API's own shapes
+import type { SubscribableEvent } from '../../../src/events/webhooks/catalog';
+import type { DeliveryView as Delivery } from '../../../src/events/webhooks/deliveries';
+import type { Endpoint } from '../../../src/events/webhooks/endpoints';
 
 // Admin: webhook endpoints (docs/webhooks.md) — add, ping, enable/disable,
 // rotate the secret, delete — and one endpoint's delivery log with every
 // attempt and a Redeliver button.
 
-/** What an endpoint may subscribe to: src/events/webhooks/catalog.ts (test/e2e/admin.test.ts checks they agree). */
+/**
+ * What an endpoint may subscribe to: src/events/webhooks/catalog.ts (test/e2e/admin.test.ts checks they agree).
+ * A copy, not an import: web/dist is rebuilt when web/ changes, so an imported list could go stale.
+ */
 export const WEBHOOK_EVENTS = [
   'session_state_open',
   'session_state_inprogress',
@@ -22,44 +29,7 @@ export const WEBHOOK_EVENTS = [
   'agent.status_changed',
   'external_message.requested',
   'webhook.disabled',
-] as const;
-
-interface Endpoint {
-  id: string;
-  url: string;
-  events: string[];
-  verify_ssl: boolean;
-  app_code: string | null;
-  enabled: boolean;
-  disabled_reason: string | null;
-  failing_since: string | null;
-  previous_secret_expires_at: string | null;
-  created_at: string;
-}
-
-interface Attempt {
-  attempt: number;
-  at: string;
-  status: number | null;
-  duration_ms: number;
-  response_excerpt: string | null;
-  error: string | null;
-}
-
-interface Delivery {
-  id: number;
-  event: string;
-  url: string;
-  state: 'pending' | 'delivered' | 'failed' | 'cancelled';
-  attempts: number;
-  next_attempt_at: string | null;
-  last_status: number | null;
-  last_error: string | null;
-  delivered_at: string | null;
-  redelivery_of: number | null;
-  created_at: string;
-  attempt_log: Attempt[];
-}
+] as const satisfies readonly SubscribableEvent[];
 
 const ID = 'webhook';
 const FIELDS = ['url', 'events', 'app_code', 'secret'] as const;
@@ -131,23 +101,10 @@ export function WebhooksAdmin({ token, onError }: AdminProps) {
       <div className="table-wrap">
         <table data-testid="webhooks">
           <caption className="visually-hidden">Webhook endpoints</caption>
-          <thead>
-            <tr>
-              <th>URL</th>
-              <th>Events</th>
-              <th>State</th>
-              <th>
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['URL', 'Events', 'State']} actions />
           <tbody>
             {endpoints?.length === 0 && (
-              <tr>
-                <td colSpan={4} className="empty">
-                  No endpoints yet.
-                </td>
-              </tr>
+              <EmptyRow columns={4}>No endpoints yet.</EmptyRow>
             )}
             {endpoints?.map((e) => (
               <tr key={e.id} className={e.id === selected ? 'current' : ''}>
@@ -326,26 +283,10 @@ function DeliveryLog({ endpoint, token, version, onError }: { endpoint: Endpoint
       <Alert>{problem}</Alert>
       <div className="table-wrap">
         <table data-testid="deliveries">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>Event</th>
-              <th>State</th>
-              <th>Attempts</th>
-              <th>Last answer</th>
-              <th>Created</th>
-              <th>
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['#', 'Event', 'State', 'Attempts', 'Last answer', 'Created']} actions />
           <tbody>
             {deliveries?.length === 0 && (
-              <tr>
-                <td colSpan={7} className="empty">
-                  Nothing sent yet. Ping the endpoint to try it.
-                </td>
-              </tr>
+              <EmptyRow columns={7}>Nothing sent yet. Ping the endpoint to try it.</EmptyRow>
             )}
             {deliveries?.map((d) => (
               <Fragment key={d.id}>

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
-import type { AdminProps } from './admin-kit';
+import { TableHead, type AdminProps } from './admin-kit';
 import { QiscusAdmin } from './admin-qiscus';
 import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
@@ -72,19 +72,7 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
       <h2>Agents</h2>
       <div className="table-wrap">
         <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Email</th>
-              <th>Role</th>
-              <th>Status</th>
-              <th>Load / capacity</th>
-              <th>Departments</th>
-              <th>
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Email', 'Role', 'Status', 'Load / capacity', 'Departments']} actions />
           <tbody>
             {agents.map((a) => (
               <tr key={a.id}>
