@@ -1,43 +1,243 @@
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, TransactionAbortedError, messages, protocol, types } from '@electric-sql/pglite';
 import type { Db, Queryable, TransactionOptions } from './db.js';
+
+type BackendMessage = messages.BackendMessage;
+type Field = { name: string; dataTypeID: number };
+
+/** A statement parsed once under its own name: what to serialize its parameters as, and how to read its rows. */
+interface Prepared {
+  name: string;
+  paramTypes: number[];
+  fields: Field[];
+}
+
+export interface PgliteOptions {
+  /** How many parsed statements stay prepared; the least recently used is closed beyond it. */
+  planCacheSize?: number;
+}
+
+const { serialize } = protocol;
+const EXECUTE = serialize.execute();
+const SYNC = serialize.sync();
+const DEFAULT_PLAN_CACHE_SIZE = 200;
 
 /**
  * Embedded PostgreSQL. `dataDir` undefined keeps everything in memory (tests,
- * the simulator). PGlite is one connection in one process: its own mutex
- * runs transactions one at a time.
+ * the simulator). PGlite is one connection in one process: one mutex runs
+ * statements and transactions one at a time.
+ *
+ * PGlite's own `query` parses and plans every statement afresh (the unnamed
+ * statement), which for the engine's long CTEs costs more than running them.
+ * Here each statement with parameters is parsed once under a name and then
+ * only bound and executed, so PostgreSQL keeps its plan — the plan cache
+ * behind a `pg` connection's named statements, for the one connection PGlite
+ * is. That means speaking the wire protocol to PGlite directly, and so taking
+ * its mutex ourselves: a transaction holds it from BEGIN to COMMIT, and any
+ * other statement waits for it rather than landing inside.
  */
-export async function openPglite(dataDir?: string): Promise<Db & { pglite: PGlite }> {
+export async function openPglite(dataDir?: string, options: PgliteOptions = {}): Promise<Db & { pglite: PGlite }> {
   // On disk the operating system's page cache already holds the files; 16 MB
   // of shared buffers instead of 128 MB keeps the server's memory small.
   const pglite = await PGlite.create(
     dataDir === undefined ? {} : { dataDir, startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] },
   );
-  const wrap = (target: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
-    async query<Row>(text: string, params?: readonly unknown[]) {
-      const result = await target.query<Row>(text, params as unknown[] | undefined);
-      return result.rows;
-    },
-    async exec(text: string) {
-      await target.exec(text);
-    },
-  });
+  const session = new PlanCachingSession(pglite, options.planCacheSize ?? DEFAULT_PLAN_CACHE_SIZE);
+  const exclusive = async <T>(fn: () => Promise<T>): Promise<T> =>
+    pglite.runExclusive(async () => {
+      await pglite._checkReady(); // a close() that ran while this waited
+      return fn();
+    });
   return {
     kind: 'pglite',
     pglite,
-    ...wrap(pglite),
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>, _options?: TransactionOptions): Promise<T> {
-      // No advisory locks here: PGlite is one connection whose mutex runs one
-      // transaction at a time, which is everything the locks guarantee on a
-      // server, and each statement into the WASM engine costs a round of its own.
-      return pglite.transaction(async (tx) => {
-        const value = await fn(wrap(tx));
-        const final = _options?.final?.();
-        if (final) final.rows((await tx.query(final.text, final.params as unknown[])).rows);
-        return value;
-      });
-    },
+    query: <Row>(text: string, params?: readonly unknown[]) => exclusive(() => session.query<Row>(text, params ?? [], false)),
+    exec: (text: string) => exclusive(() => session.exec(text, false)),
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions) =>
+      exclusive(() => session.transaction(fn, options)),
     async close() {
       await pglite.close();
     },
   };
 }
+
+/** Statements sent over PGlite's wire protocol, always by someone holding its mutex. */
+class PlanCachingSession {
+  /** by statement text, least recently used first */
+  readonly #cache = new Map<string, Prepared>();
+  /** statements to close with the next batch sent to PostgreSQL */
+  #closing: string[] = [];
+  #nextName = 0;
+
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly capacity: number,
+  ) {}
+
+  async query<Row>(text: string, params: readonly unknown[], inTransaction: boolean): Promise<Row[]> {
+    // Without parameters there is nothing to bind, and such texts are often
+    // one-offs (DDL, statements with inlined values): one unnamed round trip.
+    if (params.length === 0) {
+      const reply = await this.#send(
+        concat([serialize.parse({ text }), serialize.bind(), serialize.describe({ type: 'P' }), EXECUTE, SYNC]),
+        !inTransaction,
+        text,
+        params,
+      );
+      const description = reply.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription');
+      return this.#rows<Row>(description?.fields ?? [], reply);
+    }
+    const prepared = this.#cache.get(text);
+    if (prepared === undefined) return this.#execute<Row>(await this.#prepare(text, params), text, params, inTransaction);
+    this.#cache.delete(text); // re-inserted last: most recently used
+    this.#cache.set(text, prepared);
+    try {
+      return await this.#execute<Row>(prepared, text, params, inTransaction);
+    } catch (error) {
+      // A table changed shape under a cached `select *`-like statement. Outside
+      // a transaction nothing was done yet, so parse it again and retry; inside,
+      // the transaction is already aborted and the caller has to start over.
+      if (!isPlanInvalidated(error)) throw error;
+      this.#forget(text);
+      if (inTransaction) throw error;
+      return this.#execute<Row>(await this.#prepare(text, params), text, params, inTransaction);
+    }
+  }
+
+  /** Scripts (migrations) keep the simple query protocol: several statements, no parameters. */
+  async exec(text: string, inTransaction: boolean): Promise<void> {
+    await this.#send(serialize.query(text), !inTransaction, text, []);
+    // A script may change what statements return or take; parse them all anew.
+    for (const cached of this.#cache.keys()) this.#forget(cached);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions | undefined): Promise<T> {
+    await this.#send(serialize.query('BEGIN'), false, 'BEGIN', []);
+    let open = true;
+    // The work may run statements side by side; PGlite takes one message at a
+    // time, and a statement's prepare and execute must not be split by another.
+    let tail: Promise<unknown> = Promise.resolve();
+    const serial = <R>(run: () => Promise<R>): Promise<R> => {
+      const next = tail.then(() => {
+        if (!open) throw new Error('Transaction is closed');
+        return run();
+      });
+      tail = next.catch(() => {});
+      return next;
+    };
+    const tx: Queryable = {
+      query: <Row>(text: string, params?: readonly unknown[]) => serial(() => this.query<Row>(text, params ?? [], true)),
+      exec: (text: string) => serial(() => this.exec(text, true)),
+    };
+    try {
+      const value = await fn(tx);
+      await tail;
+      const final = options?.final?.();
+      if (final) final.rows(await this.query(final.text, final.params, true));
+      open = false;
+      const reply = await this.#send(serialize.query('COMMIT'), true, 'COMMIT', []);
+      // COMMIT of a transaction that already failed answers ROLLBACK, not an error.
+      const done = reply.find((m): m is messages.CommandCompleteMessage => m.name === 'commandComplete');
+      if (done?.text === 'ROLLBACK') throw new TransactionAbortedError();
+      return value;
+    } catch (error) {
+      open = false;
+      await tail;
+      // After a failed COMMIT there is no transaction left and this only warns.
+      await this.#send(serialize.query('ROLLBACK'), true, 'ROLLBACK', []).catch(() => {});
+      throw error;
+    }
+  }
+
+  async #prepare(text: string, params: readonly unknown[]): Promise<Prepared> {
+    const name = `sb_${(this.#nextName++).toString(36)}`;
+    while (this.#cache.size >= this.capacity) {
+      const oldest = this.#cache.keys().next().value as string;
+      this.#forget(oldest);
+    }
+    const closes = this.#closing.map((closing) => serialize.close({ type: 'S', name: closing }));
+    this.#closing = [];
+    const reply = await this.#send(
+      concat([...closes, serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC]),
+      false,
+      text,
+      params,
+    );
+    const parameters = reply.find((m): m is messages.ParameterDescriptionMessage => m.name === 'parameterDescription');
+    const description = reply.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription');
+    const prepared: Prepared = {
+      name,
+      paramTypes: parameters?.dataTypeIDs ?? [],
+      fields: (description?.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+    };
+    this.#cache.set(text, prepared);
+    return prepared;
+  }
+
+  async #execute<Row>(prepared: Prepared, text: string, params: readonly unknown[], inTransaction: boolean): Promise<Row[]> {
+    // As PGlite's own query does: each value in the text form of the type
+    // PostgreSQL inferred for its placeholder.
+    const values = params.map((param, i) => {
+      if (param === null || param === undefined) return null;
+      const serializer = this.pglite.serializers[prepared.paramTypes[i]!];
+      return serializer ? serializer(param) : (param as { toString(): string }).toString();
+    });
+    const reply = await this.#send(
+      concat([serialize.bind({ statement: prepared.name, values }), EXECUTE, SYNC]),
+      !inTransaction,
+      text,
+      params,
+    );
+    return this.#rows<Row>(prepared.fields, reply);
+  }
+
+  #rows<Row>(fields: readonly Field[], reply: BackendMessage[]): Row[] {
+    const parsers = this.pglite.parsers;
+    const rows: Row[] = [];
+    for (const message of reply) {
+      if (message.name !== 'dataRow') continue;
+      const values = (message as messages.DataRowMessage).fields;
+      const row: Record<string, unknown> = {};
+      for (let i = 0; i < values.length; i++) {
+        const field = fields[i]!;
+        row[field.name] = types.parseType(values[i] ?? null, field.dataTypeID, parsers);
+      }
+      rows.push(row as Row);
+    }
+    return rows;
+  }
+
+  #forget(text: string): void {
+    const prepared = this.#cache.get(text);
+    if (prepared === undefined) return;
+    this.#cache.delete(text);
+    this.#closing.push(prepared.name);
+  }
+
+  /** One batch of messages ending in Sync (or a simple Query), so PostgreSQL is ready for the next whatever happened. */
+  async #send(message: Uint8Array, syncToFs: boolean, query: string, params: readonly unknown[]): Promise<BackendMessage[]> {
+    try {
+      return await this.pglite.execProtocolStream(message, { syncToFs });
+    } catch (error) {
+      // Shaped like PGlite's own errors: the SQLSTATE in `code`, plus what ran.
+      if (error instanceof messages.DatabaseError) Object.assign(error, { query, params });
+      throw error;
+    }
+  }
+}
+
+function isPlanInvalidated(error: unknown): boolean {
+  return error instanceof messages.DatabaseError && error.code === '0A000' && /cached plan must not change result type/.test(error.message);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+

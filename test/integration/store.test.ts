@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { loadMigrations, migrate } from '../../src/store/migrate.js';
 import { openPglite } from '../../src/store/pglite.js';
 import { openPostgres } from '../../src/store/postgres.js';
@@ -77,6 +77,139 @@ describe('embedded store on disk', () => {
       await second.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('embedded store: statements prepared once, bound many times', () => {
+  let db: Awaited<ReturnType<typeof openPglite>>;
+  before(async () => {
+    db = await openPglite();
+    await db.exec(`create table probe (id int primary key, name text not null, tags text[], doc jsonb, at timestamptz, ref uuid);`);
+  });
+  after(() => db.close());
+  beforeEach(() => db.exec('truncate probe'));
+
+  const ROUND_TRIP = 'select $1::text as t, $2::int[] as a, $3::jsonb as j, $4::timestamptz as d, $5::uuid as u, $6::int8 as b';
+
+  it('binds each call\'s own values to a reused statement: nulls, arrays, jsonb, dates, uuids, bigints', async () => {
+    const values = ['x', [1, null, 3], { name: "O'Brien", nested: [1, { a: true }] }, new Date('2026-01-02T03:04:05.678Z'), '6f1c0f3e-8d3a-4c55-9a53-1f2e3d4c5b6a', 9007199254740993n];
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(await db.query(ROUND_TRIP, [null, null, null, null, null, null]), [{ t: null, a: null, j: null, d: null, u: null, b: null }]);
+      assert.deepEqual(await db.query(ROUND_TRIP, values), [
+        { t: 'x', a: [1, null, 3], j: { name: "O'Brien", nested: [1, { a: true }] }, d: new Date('2026-01-02T03:04:05.678Z'), u: values[4], b: 9007199254740993n },
+      ]);
+      assert.deepEqual(await db.query(ROUND_TRIP, ['', [], [], new Date(0), values[4], 7n]), [
+        { t: '', a: [], j: [], d: new Date(0), u: values[4], b: 7 },
+      ]);
+    }
+    // The placeholders' types come from the columns when the text names none.
+    const insert = 'insert into probe (id, name, tags, doc, at, ref) values ($1, $2, $3, $4, $5, $6) returning *';
+    await db.query(insert, [1, 'one', ['a', 'b,c'], { k: 1 }, new Date('2026-03-04T05:06:07Z'), values[4]]);
+    await db.query(insert, [2, 'two', null, null, null, null]);
+    assert.deepEqual(await db.query('select id, name, tags, doc, at, ref from probe where id = any($1) order by id', [[1, 2]]), [
+      { id: 1, name: 'one', tags: ['a', 'b,c'], doc: { k: 1 }, at: new Date('2026-03-04T05:06:07Z'), ref: values[4] },
+      { id: 2, name: 'two', tags: null, doc: null, at: null, ref: null },
+    ]);
+  });
+
+  it('keeps each statement\'s own columns when many are cached side by side', async () => {
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(await db.query('select $1::int + 1 as next', [i]), [{ next: i + 1 }]);
+      assert.deepEqual(await db.query('select $1::text || \'!\' as shout, $1::text as said', [`hi${i}`]), [{ shout: `hi${i}!`, said: `hi${i}` }]);
+      assert.deepEqual(await db.query('select $1::bool as flag where $1', [i % 2 === 0]), i % 2 === 0 ? [{ flag: true }] : []);
+    }
+  });
+
+  it('surfaces errors with their SQLSTATE and stays usable', async () => {
+    const insert = 'insert into probe (id, name) values ($1, $2)';
+    await db.query(insert, [1, 'one']);
+    await assert.rejects(db.query(insert, [1, 'again']), (e: { code?: string; constraint?: string }) => e.code === '23505' && e.constraint === 'probe_pkey');
+    await assert.rejects(db.query('select $1::int as n', ['not a number']), (e: { code?: string }) => e.code === '22P02');
+    await assert.rejects(db.query('select from no_such_table where id = $1', [1]), (e: { code?: string }) => e.code === '42P01');
+    assert.deepEqual(await db.query('select $1::int as n', ['12']), [{ n: 12 }]);
+    await db.query(insert, [2, 'two']);
+    assert.deepEqual(await db.query('select id from probe order by id'), [{ id: 1 }, { id: 2 }]);
+  });
+
+  it('rolls back everything a transaction did when one of its statements fails', async () => {
+    const insert = 'insert into probe (id, name) values ($1, $2)';
+    await assert.rejects(
+      db.transaction(async (tx) => {
+        await tx.query(insert, [1, 'one']);
+        await tx.query(insert, [2, 'two']);
+        await tx.query(insert, [1, 'duplicate']);
+      }),
+      (e: { code?: string }) => e.code === '23505',
+    );
+    // a failure caught inside the work still aborts the transaction
+    await assert.rejects(
+      db.transaction(async (tx) => {
+        await tx.query(insert, [3, 'three']);
+        await tx.query('select $1::int', ['x']).catch(() => undefined);
+      }),
+      (e: { code?: string }) => e.code === '25P02',
+    );
+    assert.deepEqual(await db.query('select id from probe'), []);
+    await db.transaction(async (tx) => {
+      await Promise.all([tx.query(insert, [4, 'four']), tx.query(insert, [5, 'five'])]);
+    });
+    assert.deepEqual(await db.query('select id from probe order by id'), [{ id: 4 }, { id: 5 }]);
+  });
+
+  it('makes a statement issued during a transaction wait for its end instead of running inside it', async () => {
+    let inside!: () => void;
+    const started = new Promise<void>((resolve) => (inside = resolve));
+    let finish!: () => void;
+    const release = new Promise<void>((resolve) => (finish = resolve));
+    const work = db.transaction(async (tx) => {
+      await tx.query('insert into probe (id, name) values ($1, $2)', [1, 'uncommitted']);
+      inside();
+      await release;
+      throw new Error('roll back');
+    });
+    await started;
+    let settled = false;
+    const count = db.query<{ n: number }>('select count(*)::int as n from probe where id = any($1)', [[1, 2]]).finally(() => (settled = true));
+    // Were it run inside the transaction, this insert would be rolled back with it.
+    const insert = db.query('insert into probe (id, name) values ($1, $2)', [2, 'outside']);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(settled, false, 'still waiting while the transaction is open');
+    finish();
+    await assert.rejects(work, /roll back/);
+    assert.deepEqual(await count, [{ n: 0 }]);
+    await insert;
+    assert.deepEqual(await db.query('select id, name from probe'), [{ id: 2, name: 'outside' }]);
+  });
+
+  it('parses a statement again when a table it reads changes shape', async () => {
+    await db.query('insert into probe (id, name) values ($1, $2)', [1, 'one']);
+    const read = 'select * from probe where id = $1';
+    assert.deepEqual(Object.keys((await db.query(read, [1]))[0]!), ['id', 'name', 'tags', 'doc', 'at', 'ref']);
+    await db.query('alter table probe add column extra text');
+    try {
+      assert.deepEqual(Object.keys((await db.query(read, [1]))[0]!), ['id', 'name', 'tags', 'doc', 'at', 'ref', 'extra']);
+    } finally {
+      await db.query('alter table probe drop column extra');
+    }
+    assert.deepEqual(Object.keys((await db.query(read, [1]))[0]!), ['id', 'name', 'tags', 'doc', 'at', 'ref']);
+  });
+
+  it('closes the least recently used statement beyond its cap and still answers every statement', async () => {
+    const small = await openPglite(undefined, { planCacheSize: 3 });
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (let k = 0; k < 8; k++) {
+          assert.deepEqual(await small.query(`select $1::int * ${k} as v`, [round + 1]), [{ v: (round + 1) * k }]);
+        }
+        const [open] = await small.query<{ n: number }>("select count(*)::int as n from pg_prepared_statements where name like 'sb\\_%'");
+        assert.ok(open!.n >= 1 && open!.n <= 3, `${open!.n} statements prepared, at most 3 kept`);
+      }
+      await small.transaction(async (tx) => {
+        for (let k = 0; k < 8; k++) assert.deepEqual(await tx.query(`select $1::int * ${k} as v`, [2]), [{ v: 2 * k }]);
+      });
+    } finally {
+      await small.close();
     }
   });
 });
