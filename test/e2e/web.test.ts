@@ -137,6 +137,14 @@ describeEachStore('web apps in a real browser', (store) => {
     await desk.getByTestId('message').filter({ hasText: 'Let me check' }).getByTestId('read').waitFor();
     // and the agent saw hers
     await widget.getByTestId('message').filter({ hasText: 'Hello, my order is late' }).getByText('Read').waitFor();
+    // a link as an attachment, with no text: the customer gets it as a link
+    await desk.getByRole('button', { name: 'Attach link' }).click();
+    await desk.getByLabel('Link to send').fill('https://shop.example/track/77');
+    await desk.getByRole('button', { name: 'Send', exact: true }).click();
+    const tracking = widget.getByRole('link', { name: /shop\.example\/track\/77/ });
+    await tracking.waitFor();
+    assert.equal(await tracking.getAttribute('href'), 'https://shop.example/track/77');
+    assert.equal(await desk.getByLabel('Link to send').count(), 0);
 
     // markup is text, on both sides
     const attack = '<img src=x onerror=alert(1)>';

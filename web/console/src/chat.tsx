@@ -33,6 +33,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
   const [messages, setMessages] = useState<Message[]>([]);
   const [forbidden, setForbidden] = useState<string | null>(null);
   const [text, setText] = useState('');
+  // a link to send along (attachments are URLs: files live wherever the team keeps them)
+  const [link, setLink] = useState<string | null>(null);
   const logRef = useRef<HTMLDivElement | null>(null);
   const receipted = useRef(new Set<number>());
 
@@ -115,10 +117,13 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
   const send = async (event: FormEvent) => {
     event.preventDefault();
     const value = text.trim();
-    if (!value) return;
+    const url = link?.trim() ?? '';
+    if (!value && !url) return;
     try {
-      merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, { text: value })]);
+      const body = { ...(value ? { text: value } : {}), ...(url ? { attachments: [{ type: 'link', url }] } : {}) };
+      merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, body)]);
       setText('');
+      setLink(null);
     } catch (e) {
       onError(e);
     }
@@ -175,6 +180,25 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);
               }}
             />
+            {link === null ? (
+              <button type="button" className="secondary" onClick={() => setLink('')}>
+                Attach link
+              </button>
+            ) : (
+              <input
+                type="url"
+                aria-label="Link to send"
+                className="attach"
+                placeholder="https://…"
+                maxLength={2000}
+                value={link}
+                autoFocus
+                onChange={(e) => setLink(e.target.value)}
+                onKeyDown={(e) => {
+                  if (e.key === 'Escape') setLink(null);
+                }}
+              />
+            )}
             <button type="submit">Send</button>
           </form>
         ) : (
