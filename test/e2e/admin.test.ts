@@ -2,12 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { AgentRow } from '../../src/agents/model.js';
-import { loadConfig } from '../../src/config.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
-import { startServer, type Running } from '../../src/server.js';
-import { haveChromium, launchChromium, noteMissingChromium, openPage as newPage, shoot, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -19,9 +17,6 @@ import { describeEachStore } from '../helpers/stores.js';
 noteMissingChromium('test/e2e/admin.test.ts');
 
 describeEachStore('console admin pages, transfers and customers in a real browser', (store) => {
-  let server: Running;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
   // a webhook receiver on this machine
   let receiver: Server;
   const received: { path: string; body: Record<string, unknown> }[] = [];
@@ -37,48 +32,31 @@ describeEachStore('console admin pages, transfers and customers in a real browse
       });
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    server = await startServer(
-      loadConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'silent',
-        ADMIN_EMAIL: 'admin@example.test',
-        ADMIN_PASSWORD: 'admin password',
-        SWEEP_INTERVAL: '60000',
-        ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true',
-        WEBHOOK_POLL_INTERVAL: '100',
-      }),
-      { db: store().db, keepDb: true },
-    );
-    browser = await launchChromium();
   });
   after(async () => {
-    await browser?.close();
-    await server?.close();
     if (receiver) await new Promise((resolve) => receiver.close(resolve));
   });
-  beforeEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    await store().reset();
+  const suite = browserServer(store, () => ({ ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true', WEBHOOK_POLL_INTERVAL: '100' }));
+  beforeEach(() => {
     received.length = 0;
   });
 
   // confirmation dialogs are accepted and recorded (an unexpected one fails the test)
-  const openPage = (viewport?: { width: number; height: number }) => newPage(browser, contexts, viewport, { acceptConfirms: true });
+  const openPage = (viewport?: { width: number; height: number }) => suite.openPage(viewport, { acceptConfirms: true });
   const logIn = async (page: Page, email: string) => {
-    await signIn(page, server.url, email);
+    await signIn(page, suite.server.url, email);
     await page.getByTestId('tab-mine').waitFor();
   };
-  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
   // (each test starts from an empty store: the admin of the first start is gone too)
   let admin: AgentRow;
   beforeEach(async () => {
-    if (haveChromium) admin = await makeAgent(server.ctx, { role: 'admin', name: 'Root' });
+    if (haveChromium) admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
   });
   const adminToken = async () => (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
 
   it('an admin changes max customers (a bad value is refused next to the field), edits an agent’s departments', { skip: !haveChromium }, async () => {
-    const grace = await makeAgent(server.ctx, { name: 'Grace', departments: ['sales'] });
+    const grace = await makeAgent(suite.server.ctx, { name: 'Grace', departments: ['sales'] });
     const { page, problems } = await openPage();
     await logIn(page, admin.email);
 
@@ -112,7 +90,7 @@ describeEachStore('console admin pages, transfers and customers in a real browse
         const agent = await (await fetch(`${url}/api/v1/agents/${id}`, { headers: { authorization: `Bearer ${auth}` } })).json();
         return agent.departments.join() === 'sales,billing';
       },
-      [server.url, grace.id] as const,
+      [suite.server.url, grace.id] as const,
     );
     await page.reload();
     assert.equal(await page.getByLabel('Departments of Grace').inputValue(), 'sales, billing');
@@ -181,7 +159,7 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     await page.getByRole('button', { name: 'Add ticketer' }).click();
     const card = page.getByTestId('ticketer').filter({ hasText: 'Main workspace' });
     const [ticketer] = (await http('GET', '/api/v1/ticketers', undefined, await adminToken())).body as { uuid: string; secret: string; base_url: string }[];
-    assert.equal(ticketer!.base_url, `${server.url}/api/v1/ticketers/${ticketer!.uuid}`);
+    assert.equal(ticketer!.base_url, `${suite.server.url}/api/v1/ticketers/${ticketer!.uuid}`);
     assert.equal(await card.getByTestId('base-url').inputValue(), ticketer!.base_url);
     assert.equal(await card.getByTestId('ticketer-secret').inputValue(), ticketer!.secret);
     await card.getByText('not connected yet').waitFor();
@@ -195,11 +173,11 @@ describeEachStore('console admin pages, transfers and customers in a real browse
   });
 
   it('a plain agent transfers a conversation to a colleague with room, picked from the directory', { skip: !haveChromium }, async () => {
-    const alan = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Alan' });
+    const alan = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Alan' });
     const chat = await http('POST', '/session', { customer: { id: 'moving', name: 'Moving Customer' } });
     assert.equal(chat.body.state, 'assigned');
-    const barbara = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Barbara' });
-    await makeAgent(server.ctx, { status: 'away', capacity: 1, name: 'Away Agent' });
+    const barbara = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Barbara' });
+    await makeAgent(suite.server.ctx, { status: 'away', capacity: 1, name: 'Away Agent' });
 
     const { page, problems } = await openPage();
     await logIn(page, alan.email);
@@ -210,20 +188,20 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     await page.getByRole('button', { name: 'Transfer' }).click();
     // no longer Alan's: back to the lists
     await page.getByTestId('tab-mine').filter({ hasText: 'Mine (0)' }).waitFor();
-    await page.waitForURL(`${server.url}/`);
-    const [row] = await server.ctx.db.query<Pick<AgentRow, 'id'> & { agent_id: string }>('select agent_id from conversations where id = $1', [chat.body.sessionId]);
+    await page.waitForURL(`${suite.server.url}/`);
+    const [row] = await suite.server.ctx.db.query<Pick<AgentRow, 'id'> & { agent_id: string }>('select agent_id from conversations where id = $1', [chat.body.sessionId]);
     assert.equal(row!.agent_id, barbara.id);
     assert.deepEqual(problems, []);
   });
 
   it('the Customers tab shows a customer on the widget as online and one reached through the API as offline', { skip: !haveChromium }, async () => {
-    const ada = await makeAgent(server.ctx, { status: 'online', capacity: 3, name: 'Ada' });
+    const ada = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Ada' });
     const login = await http('POST', '/api/v1/auth/login', { email: ada.email, password: PASSWORD });
     const viaApi = await http('POST', '/api/v1/conversations', { customer: { id: 'by-mail', name: 'Mail Customer' } }, login.body.token);
     assert.equal(viaApi.body.agent_id, ada.id);
 
     const { page: shop } = await openPage({ width: 390, height: 780 });
-    await shop.goto(`${server.url}/widget/demo`);
+    await shop.goto(`${suite.server.url}/widget/demo`);
     await shop.getByRole('button', { name: 'Chat with us' }).click();
     const widget = shop.frameLocator('iframe[title="Chat with us"]');
     await widget.getByLabel('Name').fill('Live Customer');

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { loadConfig } from '../../src/config.js';
-import { startServer, type Running } from '../../src/server.js';
-import { haveChromium, launchChromium, noteMissingChromium, openPage as newPage, signIn as logIn } from '../helpers/browser.js';
+import { it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserServer, haveChromium, noteMissingChromium, signIn as logIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // The supervisor dashboard in a real browser (Debian's Chromium through
@@ -15,52 +14,23 @@ import { describeEachStore } from '../helpers/stores.js';
 noteMissingChromium('test/e2e/dashboard.test.ts');
 
 describeEachStore('supervisor dashboard in a real browser', (store) => {
-  let server: Running;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    if (!haveChromium) return;
-    server = await startServer(
-      loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
-      { db: store().db, keepDb: true },
-    );
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-  beforeEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    await store().reset();
-  });
-
-  const openPage = (viewport: { width: number; height: number }) => newPage(browser, contexts, viewport);
-
-  const http = async (method: string, path: string, token: string, body?: unknown) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  };
+  const suite = browserServer(store);
+  const openPage = (viewport: { width: number; height: number }) => suite.openPage(viewport);
+  const http = async (method: string, path: string, token: string, body?: unknown) => httpJson(suite.server.url, method, path, body, token);
   const login = async (email: string) => {
-    const response = await fetch(`${server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
+    const response = await httpJson(suite.server.url, 'POST', '/api/v1/auth/login', { email, password: PASSWORD });
     assert.equal(response.status, 200);
-    return ((await response.json()) as { token: string }).token;
+    return (response.body as { token: string }).token;
   };
 
-  const signIn = (page: Page, email: string) => logIn(page, server.url, email);
+  const signIn = (page: Page, email: string) => logIn(page, suite.server.url, email);
 
   const loadOf = (page: Page, name: string) => page.getByTestId('agent-load').filter({ hasText: name }).getByTestId('agent-load-text');
 
   it('shows the queue and the agents’ loads as set up, and follows new and resolved conversations live', { skip: !haveChromium }, async () => {
-    const supervisor = await makeAgent(server.ctx, { role: 'supervisor', name: 'Sue' });
-    const ann = await makeAgent(server.ctx, { status: 'online', capacity: 2, departments: ['support'], name: 'Ann' });
-    await makeAgent(server.ctx, { status: 'online', capacity: 1, departments: ['sales'], name: 'Bob' });
+    const supervisor = await makeAgent(suite.server.ctx, { role: 'supervisor', name: 'Sue' });
+    const ann = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, departments: ['support'], name: 'Ann' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, departments: ['sales'], name: 'Bob' });
     const token = await login(supervisor.email);
     const open = async (department: string, name: string) => {
       const res = await http('POST', '/api/v1/conversations', token, { customer: { id: name, name }, department });
@@ -76,7 +46,7 @@ describeEachStore('supervisor dashboard in a real browser', (store) => {
     // the page is a link of the navigation, reachable from the keyboard
     await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Dashboard' }).focus();
     await page.keyboard.press('Enter');
-    await page.waitForURL(`${server.url}/dashboard`);
+    await page.waitForURL(`${suite.server.url}/dashboard`);
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
 
     await page.getByTestId('queue-length').filter({ hasText: /^1$/ }).waitFor();
@@ -114,7 +84,7 @@ describeEachStore('supervisor dashboard in a real browser', (store) => {
     desk.on('request', (request) => deskRequests.push(request.url()));
     await signIn(desk, ann.email);
     assert.equal(await desk.getByRole('link', { name: 'Dashboard' }).count(), 0);
-    await desk.goto(`${server.url}/dashboard`);
+    await desk.goto(`${suite.server.url}/dashboard`);
     await desk.getByTestId('tab-mine').filter({ hasText: 'Mine (2)' }).waitFor();
     assert.equal(await desk.getByTestId('queue-length').count(), 0);
     assert.deepEqual(deskRequests.filter((url) => /uPlot/i.test(url)), [], 'the chart library is loaded with the dashboard only');
@@ -124,7 +94,7 @@ describeEachStore('supervisor dashboard in a real browser', (store) => {
       // opening and resolving conversations and moving their events back in time
       for (let i = 0; i < 10; i += 1) {
         await open('support', `Customer ${i}`); // waits for Ann, then takes the slot her oldest one frees
-        const [oldest] = await server.ctx.db.query<{ id: string }>(
+        const [oldest] = await suite.server.ctx.db.query<{ id: string }>(
           `select id from conversations where agent_id = $1 and state = 'assigned' order by assigned_at limit 1`,
           [ann.id],
         );
@@ -132,8 +102,8 @@ describeEachStore('supervisor dashboard in a real browser', (store) => {
       }
       await open('sales', 'Xavier');
       await open('sales', 'Yusuf');
-      await server.ctx.db.query(`update conversations set queued_at = queued_at - interval '3 minutes' where state = 'queued'`);
-      await server.ctx.db.query(
+      await suite.server.ctx.db.query(`update conversations set queued_at = queued_at - interval '3 minutes' where state = 'queued'`);
+      await suite.server.ctx.db.query(
         `update events set created_at = created_at - make_interval(mins => ((id * 7) % 55 + 2)::int)
           where type in ('conversation.assigned', 'conversation.resolved')`,
       );
@@ -149,14 +119,14 @@ describeEachStore('supervisor dashboard in a real browser', (store) => {
   });
 
   it('is readable at phone width: no sideways scrolling, big figures, bars and chart in the column', { skip: !haveChromium }, async () => {
-    const admin = await makeAgent(server.ctx, { role: 'admin', name: 'Ada' });
-    await makeAgent(server.ctx, { status: 'online', capacity: 3, name: 'Agent with a rather long name' });
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Ada' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Agent with a rather long name' });
     const token = await login(admin.email);
     assert.equal((await http('POST', '/api/v1/conversations', token, { customer: { id: 'phone' } })).status, 201);
 
     const { page, problems } = await openPage({ width: 390, height: 844 });
     await signIn(page, admin.email);
-    await page.goto(`${server.url}/dashboard`);
+    await page.goto(`${suite.server.url}/dashboard`);
     await page.getByTestId('queue-length').filter({ hasText: /^0$/ }).waitFor();
     await loadOf(page, 'Agent with a rather long name').filter({ hasText: '1 / 3' }).waitFor();
     await page.getByTestId('activity-chart').locator('canvas').waitFor();

@@ -1,28 +1,21 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, beforeEach, it } from 'node:test';
-import type { Browser, BrowserContext } from 'playwright-core';
-import { loadConfig } from '../../src/config.js';
-import { startServer, type Running } from '../../src/server.js';
-import { haveChromium, launchChromium, noteMissingChromium, openPage as newPage, shoot, signIn } from '../helpers/browser.js';
+import { after, before, it } from 'node:test';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // The web apps in a real browser: Debian's Chromium (installed by .ci/run)
 // driven by playwright-core. A customer on the widget demo page and an agent
-// in the console chat through a real server; the apps are built first when
-// web/ changed since the last build.
+// in the console chat through a real server.
 
 // npm test (scripts/test.mjs) builds the apps before any test file runs.
 // SAVE_SCREENSHOTS=1 refreshes docs/screenshots/ from the chat test.
 noteMissingChromium('test/e2e/web.test.ts');
 
 describeEachStore('web apps in a real browser', (store) => {
-  let server: Running;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
   // the customers' statistics service (STATISTICS_BASE_ENDPOINT): one good answer, one that is not the contract
   let statistics: Server;
 
@@ -44,55 +37,37 @@ describeEachStore('web apps in a real browser', (store) => {
       );
     });
     await new Promise<void>((resolve) => statistics.listen(0, '127.0.0.1', resolve));
-    server = await startServer(
-      loadConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'silent',
-        ADMIN_EMAIL: 'admin@example.test',
-        ADMIN_PASSWORD: 'admin password',
-        SWEEP_INTERVAL: '60000',
-        STATISTICS_BASE_ENDPOINT: `http://127.0.0.1:${(statistics.address() as AddressInfo).port}`,
-      }),
-      { db: store().db, keepDb: true },
-    );
-    browser = await launchChromium();
   });
   after(async () => {
-    await browser?.close();
-    await server?.close();
     if (statistics) await new Promise((resolve) => statistics.close(resolve));
   });
-  beforeEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    await store().reset();
-  });
+  const suite = browserServer(store, () => ({ STATISTICS_BASE_ENDPOINT: `http://127.0.0.1:${(statistics.address() as AddressInfo).port}` }));
 
-  const openPage = (viewport?: { width: number; height: number }) => newPage(browser, contexts, viewport);
-  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
+  const openPage = (viewport?: { width: number; height: number }) => suite.openPage(viewport);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
 
   it('serves the console, the widget loader and hashed assets with the right cache headers, and never the console for API paths', { skip: !haveChromium }, async () => {
-    const index = await fetch(`${server.url}/conversations/123`);
+    const index = await fetch(`${suite.server.url}/conversations/123`);
     assert.equal(index.status, 200);
     assert.equal(index.headers.get('cache-control'), 'no-cache');
     const html = await index.text();
     const asset = /src="(\/assets\/console-[^"]+\.js)"/.exec(html)?.[1];
     assert.ok(asset, html);
-    const hashed = await fetch(`${server.url}${asset}`);
+    const hashed = await fetch(`${suite.server.url}${asset}`);
     assert.equal(hashed.status, 200);
     assert.match(hashed.headers.get('cache-control') ?? '', /max-age=31536000, immutable/);
-    const loader = await fetch(`${server.url}/widget.js`);
+    const loader = await fetch(`${suite.server.url}/widget.js`);
     assert.equal(loader.headers.get('cache-control'), 'no-cache');
     assert.match(loader.headers.get('content-type') ?? '', /javascript/);
     for (const path of ['/api/v1/nothing', '/session/x', '/assets/nothing.js', '/metrics/x']) {
-      const response = await fetch(`${server.url}${path}`);
+      const response = await fetch(`${suite.server.url}${path}`);
       assert.equal(response.status, 404, path);
       assert.match(response.headers.get('content-type') ?? '', /json/, path);
     }
   });
 
   it('a customer on the widget waits in line, is served, chats with the agent in the console (as text only), and sees the chat end', { skip: !haveChromium }, async () => {
-    const agent = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
     // the agent's only slot is taken by another chat
     const first = await http('POST', '/session', { customer: { id: 'first', name: 'First Customer', email: 'first@example.test' } });
     assert.equal(first.status, 201);
@@ -100,12 +75,12 @@ describeEachStore('web apps in a real browser', (store) => {
 
     // the agent logs in to the console
     const { page: desk, problems: deskProblems } = await openPage();
-    await signIn(desk, server.url, agent.email);
+    await signIn(desk, suite.server.url, agent.email);
     await desk.getByTestId('tab-mine').filter({ hasText: 'Mine (1)' }).waitFor();
 
     // a customer opens the widget on the demo page (phone width) and starts a chat
     const { page: shop, problems: shopProblems } = await openPage({ width: 390, height: 780 });
-    await shop.goto(`${server.url}/widget/demo`);
+    await shop.goto(`${suite.server.url}/widget/demo`);
     await shop.getByRole('button', { name: 'Chat with us' }).click();
     const widget = shop.frameLocator('iframe[title="Chat with us"]');
     await widget.getByLabel('Name').fill('Ada Lovelace');
@@ -174,13 +149,13 @@ describeEachStore('web apps in a real browser', (store) => {
   });
 
   it("shows the customer's statistics (text, links, a sparkline), a note when the service answers something else, and sends an external message", { skip: !haveChromium }, async () => {
-    const agent = await makeAgent(server.ctx, { status: 'online', capacity: 2, name: 'Stats' });
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Stats' });
     for (const [id, name] of [['stats-good', 'Good Stats'], ['stats-bad', 'Bad Stats']]) {
       const chat = await http('POST', '/session', { customer: { id, name } });
       assert.equal(chat.body.state, 'assigned');
     }
     const { page, problems } = await openPage();
-    await signIn(page, server.url, agent.email);
+    await signIn(page, suite.server.url, agent.email);
     await page.getByRole('link', { name: /Good Stats/ }).click();
     const day = page.getByTestId('stats-last_24_hours');
     await day.getByText('Unresolved tickets').waitFor();
@@ -200,16 +175,16 @@ describeEachStore('web apps in a real browser', (store) => {
   });
 
   it("does not open another agent's conversation", { skip: !haveChromium }, async () => {
-    const mine = await makeAgent(server.ctx, { status: 'online', capacity: 1, name: 'Alan' });
+    const mine = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Alan' });
     const chat = await http('POST', '/session', { customer: { id: 'theirs', name: 'Someone Else' } });
     assert.equal(chat.status, 201);
-    const [held] = await server.ctx.db.query<{ agent_id: string }>('select agent_id from conversations where id = $1', [chat.body.sessionId]);
+    const [held] = await suite.server.ctx.db.query<{ agent_id: string }>('select agent_id from conversations where id = $1', [chat.body.sessionId]);
     assert.equal(held!.agent_id, mine.id);
-    const other = await makeAgent(server.ctx, { status: 'away', capacity: 1, name: 'Barbara' });
+    const other = await makeAgent(suite.server.ctx, { status: 'away', capacity: 1, name: 'Barbara' });
     const { page, problems } = await openPage();
-    await signIn(page, server.url, other.email);
+    await signIn(page, suite.server.url, other.email);
     await page.getByTestId('tab-mine').filter({ hasText: 'Mine (0)' }).waitFor();
-    await page.goto(`${server.url}/conversations/${chat.body.sessionId}`);
+    await page.goto(`${suite.server.url}/conversations/${chat.body.sessionId}`);
     await page.getByTestId('chat-forbidden').getByText('This conversation is not yours.').waitFor();
     assert.equal(await page.getByText('Someone Else').count(), 0);
     // the 403 of the refused read is the only console error

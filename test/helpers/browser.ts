@@ -1,6 +1,10 @@
 import { existsSync } from 'node:fs';
+import { after, before, beforeEach } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { loadConfig } from '../../src/config.js';
+import { startServer, type Running } from '../../src/server.js';
 import { PASSWORD } from './fixtures.js';
+import type { TestStore } from './stores.js';
 
 // The browser tests' Chromium: Debian's (installed by .ci/run), driven by
 // playwright-core; never a downloaded browser.
@@ -61,4 +65,47 @@ export async function signIn(page: Page, baseUrl: string, email: string): Promis
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByText('● live').waitFor();
+}
+
+/**
+ * For a describeEachStore suite: a Switchboard server on the suite's store
+ * and one Chromium, started once (only when Chromium is there) and closed
+ * after; before each test the pages are closed and the store emptied. `env`
+ * is read when the server starts, so services the suite started in its own
+ * earlier `before` hook can be named in it.
+ */
+export function browserServer(store: () => TestStore, env: () => Record<string, string> = () => ({})) {
+  let server: Running | undefined;
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  before(async () => {
+    if (!haveChromium) return;
+    server = await startServer(
+      loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        ADMIN_EMAIL: 'admin@example.test',
+        ADMIN_PASSWORD: 'admin password',
+        SWEEP_INTERVAL: '60000',
+        ...env(),
+      }),
+      { db: store().db, keepDb: true },
+    );
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  beforeEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    await store().reset();
+  });
+  return {
+    get server(): Running {
+      return server!;
+    },
+    openPage: (viewport?: { width: number; height: number }, options?: { acceptConfirms?: boolean }) => openPage(browser!, contexts, viewport, options),
+  };
 }
