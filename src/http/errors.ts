@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
+import { isLostConnection } from '../store/db.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
@@ -83,11 +84,6 @@ function isUnstorableInput(error: unknown): boolean {
 /** Socket errors of a connection to the database that failed, broke or timed out. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
-/**
- * `pg` reports a lost or unobtainable connection with plain errors, without
- * a code; these are their messages (client, pool, and the read timeout).
- */
-const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed and is not queryable|timeout expired)/;
 
 /**
  * True when the database could not be reached or stopped answering, as
@@ -99,9 +95,9 @@ const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to
  */
 function isStoreUnavailable(error: unknown, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 3) return false;
-  const { code, message, cause, errors } = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  const { code, cause, errors } = error as { code?: unknown; cause?: unknown; errors?: unknown };
   if (typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('08') || code.startsWith('57P') || code === '53300' || code === '57014')) return true;
-  if (typeof message === 'string' && LOST_CONNECTION.test(message)) return true;
+  if (isLostConnection(error)) return true;
   if (Array.isArray(errors) && errors.some((e) => isStoreUnavailable(e, depth + 1))) return true;
   return cause !== undefined && isStoreUnavailable(cause, depth + 1);
 }

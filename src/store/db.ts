@@ -57,3 +57,16 @@ export const LOCKS = {
 export function lockStatement(locks: readonly bigint[]): string {
   return `select ${locks.map((key) => `pg_advisory_xact_lock(${key.toString()})`).join(', ')}`;
 }
+
+/**
+ * `pg` reports a lost or unobtainable connection with plain errors, without
+ * a code; these are their messages (client, pool, and the read timeout).
+ * Such a connection is not to be used again, and the request may succeed
+ * if retried.
+ */
+const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed and is not queryable|timeout expired)/;
+
+export function isLostConnection(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && LOST_CONNECTION.test(message);
+}

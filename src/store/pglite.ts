@@ -41,7 +41,8 @@ export async function openPglite(dataDir?: string, options: PgliteOptions = {}):
   const pglite = await PGlite.create(
     dataDir === undefined ? {} : { dataDir, startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] },
   );
-  const session = new PlanCachingSession(pglite, options.planCacheSize ?? DEFAULT_PLAN_CACHE_SIZE);
+  // At least one: the statement being prepared must have a place.
+  const session = new PlanCachingSession(pglite, Math.max(1, options.planCacheSize ?? DEFAULT_PLAN_CACHE_SIZE));
   const exclusive = async <T>(fn: () => Promise<T>): Promise<T> =>
     pglite.runExclusive(async () => {
       await pglite._checkReady(); // a close() that ran while this waited

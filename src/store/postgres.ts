@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { lockStatement, type Db, type Queryable, type TransactionOptions } from './db.js';
+import { isLostConnection, lockStatement, type Db, type Queryable, type TransactionOptions } from './db.js';
 
 // int8 and numeric come back from `pg` as strings by default; Switchboard's
 // bigint columns (event and message ids, counts) all fit in a double, and PGlite
@@ -148,10 +148,17 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         if (final) final.rows((Array.isArray(results) ? results[0]! : results).rows);
         return value;
       } catch (error) {
-        try {
-          await client.query('rollback');
-        } catch {
+        // After a client-side read timeout the statement may still be running
+        // on this connection: a rollback would queue behind it, and the
+        // connection must not go back to the pool.
+        if (isLostConnection(error)) {
           broken = true;
+        } else {
+          try {
+            await client.query('rollback');
+          } catch {
+            broken = true;
+          }
         }
         throw error;
       } finally {
