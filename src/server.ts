@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ensureAdmin } from './agents/bootstrap.js';
-import { qiscusChannel } from './channels/qiscus/channel.js';
+import { qiscusChannel, type QiscusChannel } from './channels/qiscus/channel.js';
 import { createLogger } from './channels/qiscus/log-stack.js';
 import { rapidproOutbound } from './channels/rapidpro/producer.js';
 import type { Config } from './config.js';
@@ -45,7 +45,12 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   // Committed events wake the webhook worker at once; it also polls as a safety net.
   let webhooks: OutboundWorker | undefined;
   let realtime: Realtime | undefined;
-  const ctx: Ctx = { db, now, onCommitted: (events) => (metrics.observe(events), webhooks?.wake(), realtime?.onCommitted(events)) };
+  let qiscus: QiscusChannel | null = null;
+  const ctx: Ctx = {
+    db,
+    now,
+    onCommitted: (events) => (metrics.observe(events), webhooks?.wake(), realtime?.onCommitted(events), qiscus?.onCommitted(events)),
+  };
   await seedSettings(db, defaultSettings(config), ctx.now());
 
   const admin = await ensureAdmin(ctx, config);
@@ -65,7 +70,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   });
   const app = await buildApp({ ctx, config, metrics, realtime, logger: log });
   // null when Qiscus is not configured: then nothing polls or calls it
-  const qiscus = qiscusChannel(ctx, config.qiscus, log);
+  qiscus = qiscusChannel(ctx, config.qiscus, log);
   const rapidpro = rapidproOutbound({ idleRecheckMs: config.webhookPollIntervalMs });
   const sweeper: Sweeper = startSweeper(ctx, config.sweepIntervalMs, (err) => log.warn({ err }, 'sweep failed; retrying next tick'));
   webhooks = createWebhookWorker(ctx, {

@@ -51,6 +51,12 @@ export interface Agent {
 
 const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
 
+/** The capacity the engine applies: the agent's own, else the max_customers setting. */
+export const effectiveCapacity = (row: AgentRow, maxCustomers: number): number => row.capacity ?? maxCustomers;
+
+/** Online and below capacity: what the engine's HAS_ROOM test (routing/sql.ts) says of this agent now. */
+export const hasRoom = (row: AgentRow, maxCustomers: number): boolean => row.status === 'online' && row.load < effectiveCapacity(row, maxCustomers);
+
 export function toAgent(row: AgentRow, maxCustomers: number): Agent {
   return {
     id: row.id,
@@ -59,7 +65,7 @@ export function toAgent(row: AgentRow, maxCustomers: number): Agent {
     role: row.role,
     status: row.status,
     capacity: row.capacity,
-    effective_capacity: row.capacity ?? maxCustomers,
+    effective_capacity: effectiveCapacity(row, maxCustomers),
     departments: row.departments,
     external_ref: row.external_ref,
     load: row.load,

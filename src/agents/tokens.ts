@@ -4,7 +4,9 @@ import type { AgentRow } from './model.js';
 
 // Only a SHA-256 of each token is stored: a leaked database does not hand out
 // working tokens. Tokens are 256 random bits, so a fast hash is enough.
-const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+/** SHA-256 of a token, hex: what is stored of agents' and customers' tokens alike. */
+export const tokenDigest = (token: string) => createHash('sha256').update(token).digest('hex');
+const digest = tokenDigest;
 
 export async function issueToken(db: Queryable, agentId: string, now: Date, ttlSeconds: number): Promise<{ token: string; expires_at: Date }> {
   const token = `sbt_${randomBytes(32).toString('base64url')}`;
@@ -20,10 +22,15 @@ export async function issueToken(db: Queryable, agentId: string, now: Date, ttlS
 
 /** The agent a live token belongs to, or undefined for an unknown, expired or revoked token. */
 export async function agentForToken(db: Queryable, token: string, now: Date): Promise<AgentRow | undefined> {
+  return agentForTokenHash(db, digest(token), now);
+}
+
+/** agentForToken for a token known only by its digest (what an external broker hands back). */
+export async function agentForTokenHash(db: Queryable, tokenHash: string, now: Date): Promise<AgentRow | undefined> {
   const [row] = await db.query<AgentRow>(
     `select a.* from auth_tokens t join agents a on a.id = t.agent_id
       where t.token_hash = $1 and t.revoked_at is null and t.expires_at > $2 and a.deleted_at is null`,
-    [digest(token), now],
+    [tokenHash, now],
   );
   return row;
 }

@@ -1,7 +1,7 @@
 import type { AgentRow } from '../agents/model.js';
-import { agentForToken } from '../agents/tokens.js';
+import { agentForToken, agentForTokenHash } from '../agents/tokens.js';
 import type { Queryable } from '../store/db.js';
-import { isCustomerToken, sessionForToken, type CustomerSession } from './sessions.js';
+import { isCustomerToken, sessionForToken, sessionForTokenHash, type CustomerSession } from './sessions.js';
 
 /** Who an MQTT client is: an agent (by login token) or a customer (by session token). */
 export type Identity = { kind: 'agent'; agent: AgentRow } | { kind: 'customer'; session: CustomerSession };
@@ -22,16 +22,9 @@ export async function identify(db: Queryable, token: string, now: Date): Promise
  */
 export async function identifyByDigest(db: Queryable, tokenHash: string, now: Date): Promise<Identity | undefined> {
   if (!/^[0-9a-f]{64}$/.test(tokenHash)) return undefined;
-  const [session] = await db.query<CustomerSession>(
-    'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where token_hash = $1 and expires_at > $2',
-    [tokenHash, now],
-  );
+  const session = await sessionForTokenHash(db, tokenHash, now);
   if (session) return { kind: 'customer', session };
-  const [agent] = await db.query<AgentRow>(
-    `select a.* from auth_tokens t join agents a on a.id = t.agent_id
-      where t.token_hash = $1 and t.revoked_at is null and t.expires_at > $2 and a.deleted_at is null`,
-    [tokenHash, now],
-  );
+  const agent = await agentForTokenHash(db, tokenHash, now);
   return agent ? { kind: 'agent', agent } : undefined;
 }
 

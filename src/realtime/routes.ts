@@ -10,7 +10,8 @@ import { bearerToken } from '../http/auth.js';
 import { errorResponses, NoBody } from '../http/schemas.js';
 import { brokerUsername, identify, identifyByDigest } from './identity.js';
 import type { Realtime } from './index.js';
-import { sessionForToken, startSession, tokenDigest } from './sessions.js';
+import { tokenDigest } from '../agents/tokens.js';
+import { sessionForToken, startSession } from './sessions.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
 

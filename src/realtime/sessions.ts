@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { SYSTEM } from '../agents/model.js';
+import { tokenDigest } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
 import { closeConversation, openConversation } from '../conversations/lifecycle.js';
 import type { ConversationRow, Customer } from '../conversations/model.js';
@@ -8,8 +9,6 @@ import type { Queryable } from '../store/db.js';
 // A customer's chat session: a widget conversation plus the token its
 // browser connects with. Only a SHA-256 of the token is stored, like agents'.
 
-/** SHA-256 of a token, hex: what is stored of customer and agent tokens alike. */
-export const tokenDigest = (token: string) => createHash('sha256').update(token).digest('hex');
 const digest = tokenDigest;
 
 /** Customer tokens are told apart from agents' by their prefix. */
@@ -56,9 +55,14 @@ export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: nu
 /** The session a live customer token belongs to; closed conversations keep their token readable for history. */
 export async function sessionForToken(db: Queryable, token: string, now: Date): Promise<CustomerSession | undefined> {
   if (!isCustomerToken(token)) return undefined;
+  return sessionForTokenHash(db, digest(token), now);
+}
+
+/** sessionForToken for a token known only by its digest (what an external broker hands back). */
+export async function sessionForTokenHash(db: Queryable, tokenHash: string, now: Date): Promise<CustomerSession | undefined> {
   const [row] = await db.query<CustomerSession>(
     'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where token_hash = $1 and expires_at > $2',
-    [digest(token), now],
+    [tokenHash, now],
   );
   return row;
 }

@@ -37,11 +37,12 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
   const t = await testApp(store, { now: clock.now, env });
   const channel = qiscusChannel(t.ctx, loadConfig(env).qiscus, silentLog, { random: () => 0.5 })!;
   const worker = createWebhookWorker(t.ctx, { allowPrivate: false, concurrency: 64, timeoutMs: 5_000, pollMs: 60_000, random: () => 0.5, extra: channel.extra });
-  // As the server wires it: a commit wakes the worker (a no-op until it is started).
+  // As the server wires it: a commit wakes the worker (a no-op until it is started) and tells the channel.
   const committed = t.ctx.onCommitted;
   t.ctx.onCommitted = (events) => {
     committed?.(events);
     worker.wake();
+    channel.onCommitted(events);
   };
   return {
     t,

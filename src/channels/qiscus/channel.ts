@@ -17,6 +17,8 @@ export interface QiscusChannel {
   producer: Producer;
   /** what the outbound worker needs to carry assign_agent calls */
   extra: { producers: Record<string, Producer>; feeds: readonly Feed[] };
+  /** Wired beside the other commit listeners: a raised max_customers frees slots at once. */
+  onCommitted(events: readonly StoredEvent[]): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -55,17 +57,15 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     allocator,
     producer,
     extra: { producers: { [PRODUCER]: producer }, feeds: [] },
+    // A raised max_customers frees slots however it was changed (PATCH /api/v1/settings,
+    // the Qiscus settings endpoint): the waiting rooms are allocated at once, not at the next poll.
+    onCommitted: (events) => {
+      if (events.some(changesCapacity)) allocator.kick('freed');
+    },
     start: () => allocator.start(),
     stop: () => allocator.stop(),
   };
   channels.set(ctx, channel);
-  // A raised max_customers frees slots however it was changed (PATCH /api/v1/settings,
-  // the Qiscus settings endpoint): the waiting rooms are allocated at once, not at the next poll.
-  const committed = ctx.onCommitted;
-  ctx.onCommitted = (events) => {
-    committed?.(events);
-    if (events.some(changesCapacity)) allocator.kick('freed');
-  };
   return channel;
 }
 

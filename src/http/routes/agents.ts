@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { createAgent, deleteAgent, getAgent, heartbeat, listAgents, updateAgent } from '../../agents/agents.js';
-import { toAgent, type AgentRow } from '../../agents/model.js';
+import { hasRoom, toAgent, type AgentRow } from '../../agents/model.js';
 import { forbidden } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import type { App, AppDeps } from '../app.js';
@@ -20,7 +20,7 @@ const DirectoryEntry = Type.Object({
 });
 
 function toDirectoryEntry(row: AgentRow, maxCustomers: number) {
-  return { id: row.id, name: row.name, status: row.status, departments: row.departments, has_room: row.status === 'online' && row.load < (row.capacity ?? maxCustomers) };
+  return { id: row.id, name: row.name, status: row.status, departments: row.departments, has_room: hasRoom(row, maxCustomers) };
 }
 
 export function agentRoutes(app: App, { ctx }: AppDeps): void {
