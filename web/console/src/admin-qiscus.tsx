@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { api } from '../../shared/util';
+import { api, isApiError } from '../../shared/util';
 import { Alert, useProblem, EmptyRow, FieldError, TableHead, useFormErrors, when, type AdminProps } from './admin-kit';
 // types only (erased from the bundle): the API's own shapes
 import type { RoomEntry as Room, RoomStatus } from '../../../src/channels/qiscus/list-rooms';
@@ -17,8 +17,13 @@ export function QiscusAdmin({ token, onError, go }: AdminProps) {
   const { problem, setProblem, fail } = useProblem(onError);
 
   const load = useCallback(
-    () => api<{ rooms: Room[] }>('GET', `/api/v1/qiscus/rooms?limit=1000${status === 'all' ? '' : `&status=${status}`}`, token).then((r) => setRooms(r.rooms), fail),
-    [token, status, fail],
+    () =>
+      api<{ rooms: Room[] }>('GET', `/api/v1/qiscus/rooms?limit=1000${status === 'all' ? '' : `&status=${status}`}`, token).then((r) => {
+        // a timed reload that works clears the last one's error
+        setProblem(null);
+        setRooms(r.rooms);
+      }, fail),
+    [token, status, fail, setProblem],
   );
   useEffect(() => {
     void load();
@@ -107,7 +112,7 @@ function MaxCustomers({ token, onError }: { token: string; onError: (e: unknown)
       setNotice('Saved.');
     } catch (e) {
       // Qiscus' envelope names no field, but this form has only one
-      errors.fail({ ...(e as object), field: 'max_customers' });
+      errors.fail(isApiError(e) ? { ...e, field: 'max_customers' } : e);
     }
   };
 

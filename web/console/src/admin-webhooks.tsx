@@ -1,4 +1,4 @@
-import { Fragment, useCallback, useEffect, useState, type FormEvent } from 'react';
+import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { Alert, useProblem, CopyValue, EmptyRow, FieldError, TableHead, useFormErrors, when, type AdminProps } from './admin-kit';
 // types only (erased from the bundle): the API's own shapes
@@ -229,16 +229,24 @@ function DeliveryLog({ endpoint, token, version, onError }: { endpoint: Endpoint
   const [deliveries, setDeliveries] = useState<Delivery[] | null>(null);
   const { problem, setProblem, fail } = useProblem(onError);
   const [more, setMore] = useState(false);
+  // a refresh re-reads the newest page; rows paged in with "Older" stay below it
+  const pagedOlder = useRef(false);
   const load = useCallback(
     () =>
       api<Delivery[]>('GET', `/api/v1/webhooks/${endpoint.id}/deliveries?limit=50`, token).then(
         (rows) => {
-          setDeliveries(rows);
-          setMore(rows.length === 50);
+          setProblem(null);
+          if (!pagedOlder.current) {
+            setDeliveries(rows);
+            setMore(rows.length === 50);
+            return;
+          }
+          const oldest = rows.at(-1)?.id ?? Infinity;
+          setDeliveries((shown) => [...rows, ...(shown ?? []).filter((d) => d.id < oldest)]);
         },
         fail,
       ),
-    [endpoint.id, token, fail],
+    [endpoint.id, token, fail, setProblem],
   );
   useEffect(() => {
     void load();
@@ -256,7 +264,8 @@ function DeliveryLog({ endpoint, token, version, onError }: { endpoint: Endpoint
     if (!last) return;
     try {
       const rows = await api<Delivery[]>('GET', `/api/v1/webhooks/${endpoint.id}/deliveries?limit=50&before=${last.id}`, token);
-      setDeliveries([...(deliveries ?? []), ...rows]);
+      pagedOlder.current = true;
+      setDeliveries((shown) => [...(shown ?? []), ...rows]);
       setMore(rows.length === 50);
     } catch (e) {
       fail(e);
