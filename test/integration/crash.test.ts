@@ -139,8 +139,8 @@ describe('crash safety', () => {
     );
     assert.deepEqual(rows.map((r) => r.key).sort(), [...expected].sort(), 'one delivery per subscribed event');
     assert.deepEqual(rows.filter((r) => r.state !== 'delivered').map((r) => `${r.id} ${r.state}`), [], 'deliveries not delivered');
-    const pendingAtKillDelivered = rows.filter((r) => pendingAtKill.includes(Number(r.id)) && r.state === 'delivered').length;
-    assert.equal(pendingAtKillDelivered, pendingAtKill.length, 'deliveries pending at the kill were delivered after it');
+    // (every row is delivered, above: so were those the kill left pending — as long as it left some)
+    assert.ok(pendingAtKill.length > 0, 'the kill left deliveries pending');
 
     // The receiver accepted each webhook-id once — twice only where the answer died with the killed process.
     assert.deepEqual(receiver.problems, [], 'signature or format problems at the receiver');

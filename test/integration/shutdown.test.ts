@@ -139,9 +139,14 @@ describe('graceful shutdown', { concurrency: true }, () => {
         const termAt = Date.now();
         server.child.kill('SIGTERM');
         await until(() => server!.logs().some((r) => r.msg === 'shutting down'), 10_000, 'the shutting-down log line');
-        // Give the close a moment to take down the listening socket, then try a new connection.
-        await sleep(50);
-        const late = await freshRequest(base, '/healthz');
+        // The log line comes just before the listening socket closes: retry a
+        // new connection until it is refused (it cannot pass vacuously: the
+        // process cannot exit while the slow requests are still unanswered).
+        let late = await freshRequest(base, '/healthz');
+        for (const deadline = Date.now() + 5_000; JSON.stringify(late) !== '{"error":"ECONNREFUSED"}' && Date.now() < deadline; ) {
+          await sleep(20);
+          late = await freshRequest(base, '/healthz');
+        }
         for (const request of slow) request.finish();
         const replies = await Promise.all(slow.map((r) => r.reply));
         const exit = await Promise.race([server.exited, sleep(EXIT_BOUND_MS).then(() => 'still running')]);
