@@ -105,10 +105,12 @@ export function TableHead({ columns, actions = false }: { columns: readonly stri
     <thead>
       <tr>
         {columns.map((c) => (
-          <th key={c}>{c}</th>
+          <th key={c} scope="col">
+            {c}
+          </th>
         ))}
         {actions && (
-          <th>
+          <th scope="col">
             <span className="visually-hidden">Actions</span>
           </th>
         )}

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { AppLink } from './app-link';
 import { api, isApiError } from '../../shared/util';
 import { Alert, useProblem, EmptyRow, FieldError, TableHead, useFormErrors, when, type AdminProps } from './admin-kit';
 // types only (erased from the bundle): the API's own shapes
@@ -59,15 +60,9 @@ export function QiscusAdmin({ token, onError, go }: AdminProps) {
             {rooms?.map((r) => (
               <tr key={r.conversation_id}>
                 <td>
-                  <a
-                    href={`/conversations/${r.conversation_id}`}
-                    onClick={(e) => {
-                      e.preventDefault();
-                      go(`/conversations/${r.conversation_id}`);
-                    }}
-                  >
+                  <AppLink to={`/conversations/${r.conversation_id}`} go={go}>
                     {r.room_id}
-                  </a>
+                  </AppLink>
                 </td>
                 <td className="wrap">{r.customer.name ?? r.customer.email ?? r.customer.id}</td>
                 <td>

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
+import { AppLink } from './app-link';
 import { api, formatWait } from '../../shared/util';
 
 // The Customers tab: customers with an open conversation, online (their
@@ -52,15 +53,7 @@ export function CustomersList({ token, version, openId, now, onOpen, onError }: 
             {g.rows.length === 0 && <li className="empty">{g.key === 'online' ? 'Nobody on the widget right now.' : 'None.'}</li>}
             {g.rows.map((r) => (
               <li key={r.conversation_id}>
-                <a
-                  href={`/conversations/${r.conversation_id}`}
-                  className={`item ${openId === r.conversation_id ? 'current' : ''}`}
-                  aria-current={openId === r.conversation_id ? 'page' : undefined}
-                  onClick={(e) => {
-                    e.preventDefault();
-                    onOpen(`/conversations/${r.conversation_id}`);
-                  }}
-                >
+                <AppLink to={`/conversations/${r.conversation_id}`} go={onOpen} className={`item ${openId === r.conversation_id ? 'current' : ''}`} current={openId === r.conversation_id}>
                   <strong>
                     <span className={`dot ${r.online ? 'on' : 'off'}`} aria-hidden="true" /> {r.customer.name ?? r.customer.email ?? r.customer.id}
                     <span className="visually-hidden">, {r.online ? 'online' : 'offline'}</span>
@@ -70,7 +63,7 @@ export function CustomersList({ token, version, openId, now, onOpen, onError }: 
                     {r.department ? ` · ${r.department}` : ''}
                     {r.last_seen_at ? ` · seen ${formatWait((now - Date.parse(r.last_seen_at)) / 1000)} ago` : ''}
                   </span>
-                </a>
+                </AppLink>
               </li>
             ))}
           </ul>

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, formatTime, formatWait } from '../../shared/util';
+import { TableHead } from './admin-kit';
 import type { Live } from './live';
 import type { Role, Status } from './types';
 import './dashboard.css';
@@ -120,13 +121,7 @@ export function Dashboard({ token, live, linkUp, onError }: { token: string; liv
               <h3 id="queues-title">Queues</h3>
               <div className="table-wrap">
                 <table data-testid="department-queues">
-                  <thead>
-                    <tr>
-                      <th scope="col">Department</th>
-                      <th scope="col">Waiting</th>
-                      <th scope="col">Longest wait</th>
-                    </tr>
-                  </thead>
+                  <TableHead columns={['Department', 'Waiting', 'Longest wait']} />
                   <tbody>
                     {stats.queue.departments.map((d) => (
                       <tr key={d.department ?? ''}>
@@ -250,13 +245,7 @@ function ActivityChart({ activity }: { activity: Stats['activity'] }) {
         ) : (
           <div className="table-wrap">
             <table data-testid="activity-table">
-              <thead>
-                <tr>
-                  <th scope="col">From</th>
-                  <th scope="col">Assigned</th>
-                  <th scope="col">Resolved</th>
-                </tr>
-              </thead>
+              <TableHead columns={['From', 'Assigned', 'Resolved']} />
               <tbody>
                 {busy.map((b) => (
                   <tr key={b.start}>

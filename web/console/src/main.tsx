@@ -1,4 +1,5 @@
 import { StrictMode, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { AppLink } from './app-link';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatWait, isApiError } from '../../shared/util';
 import { ADMIN_PAGES, adminPageAt } from './admin';
@@ -207,42 +208,20 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   return (
     <div className="shell">
       <header className="top">
-        <a
-          href="/"
-          className="brand"
-          onClick={(e) => {
-            e.preventDefault();
-            go('/');
-          }}
-        >
+        <AppLink to="/" go={go} className="brand">
           Switchboard
-        </a>
+        </AppLink>
         <nav aria-label="Pages">
           {overseer && (
-            <a
-              href="/dashboard"
-              aria-current={path === '/dashboard' ? 'page' : undefined}
-              onClick={(e) => {
-                e.preventDefault();
-                go('/dashboard');
-              }}
-            >
+            <AppLink to="/dashboard" go={go} current={path === '/dashboard'}>
               Dashboard
-            </a>
+            </AppLink>
           )}
           {me.role === 'admin' &&
             ADMIN_PAGES.map((p) => (
-              <a
-                key={p.path}
-                href={p.path}
-                aria-current={path === p.path ? 'page' : undefined}
-                onClick={(e) => {
-                  e.preventDefault();
-                  go(p.path);
-                }}
-              >
+              <AppLink key={p.path} to={p.path} go={go} current={path === p.path}>
                 {p.label}
-              </a>
+              </AppLink>
             ))}
           <a href="/docs" target="_blank" rel="noreferrer">
             API docs
@@ -312,21 +291,13 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                 {lists[tab].length === 0 && <li className="empty">{tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
                 {lists[tab].map((c) => (
                   <li key={c.id}>
-                    <a
-                      href={`/conversations/${c.id}`}
-                      className={`item ${openId === c.id ? 'current' : ''}`}
-                      aria-current={openId === c.id ? 'page' : undefined}
-                      onClick={(e) => {
-                        e.preventDefault();
-                        go(`/conversations/${c.id}`);
-                      }}
-                    >
+                    <AppLink to={`/conversations/${c.id}`} go={go} className={`item ${openId === c.id ? 'current' : ''}`} current={openId === c.id}>
                       <strong>{c.customer.name ?? c.customer.id}</strong>
                       <span>
                         {c.channel} · {c.state}
                         {c.department ? ` · ${c.department}` : ''}
                       </span>
-                    </a>
+                    </AppLink>
                   </li>
                 ))}
               </ul>
