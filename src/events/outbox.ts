@@ -39,29 +39,51 @@ export async function withEvents<T>(
     locks,
     groupCommit: true,
     // The events go in with the COMMIT: one round trip less while the locks are held.
-    final: () => (pending.length === 0 ? undefined : { ...appendEvents(pending, ctx.now()), rows: (rows) => (stored = rows as StoredEvent[]) }),
+    final: () => {
+      if (pending.length === 0) return undefined;
+      const append = appendEvents(pending, ctx.now());
+      return { ...append, rows: (rows) => (stored = append.stored(rows as { id: number }[])) };
+    },
   });
   if (stored.length > 0) ctx.onCommitted?.(stored);
   return value;
 }
 
-function appendEvents(events: readonly NewEvent[], at: Date): { text: string; params: unknown[] } {
+/**
+ * The insert returns only the ids: the caller already holds everything else,
+ * and printing each event's JSON back and parsing it again costs more than
+ * the insert (most of all on PGlite). The stored events are rebuilt from the
+ * very JSON text that was inserted, so they carry what a reader of the table
+ * gets, not objects the emitter could still change.
+ */
+function appendEvents(
+  events: readonly NewEvent[],
+  at: Date,
+): { text: string; params: unknown[]; stored(rows: readonly { id: number }[]): StoredEvent[] } {
+  const data = events.map((e) => JSON.stringify(e.data));
   return {
     // Ids are drawn only for joined rows, so after the lock is held; it is
-    // released by the COMMIT sent with this statement.
+    // released by the COMMIT sent with this statement. They are drawn in the
+    // order of e.n, so the sorted ids match the events one to one.
     text: `with events_lock as (select pg_advisory_xact_lock(${LOCKS.events.toString()}))
      insert into events (type, conversation_id, agent_id, data, created_at)
      select e.type, e.conversation_id, e.agent_id, e.data, $5
        from events_lock, unnest($1::text[], $2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as e(type, conversation_id, agent_id, data, n)
       order by e.n
-     returning id, type, conversation_id, agent_id, data, created_at`,
-    params: [
-      events.map((e) => e.type),
-      events.map((e) => e.conversationId ?? null),
-      events.map((e) => e.agentId ?? null),
-      events.map((e) => JSON.stringify(e.data)),
-      at,
-    ],
+     returning id`,
+    params: [events.map((e) => e.type), events.map((e) => e.conversationId ?? null), events.map((e) => e.agentId ?? null), data, at],
+    stored(rows) {
+      const ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+      if (ids.length !== events.length) throw new Error(`inserted ${ids.length} events, expected ${events.length}`);
+      return events.map((e, i) => ({
+        id: ids[i]!,
+        type: e.type,
+        conversation_id: e.conversationId ?? null,
+        agent_id: e.agentId ?? null,
+        data: JSON.parse(data[i]!) as Record<string, unknown>,
+        created_at: at,
+      }));
+    },
   };
 }
 
