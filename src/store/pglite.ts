@@ -19,6 +19,8 @@ export interface PgliteOptions {
 const { serialize } = protocol;
 const EXECUTE = serialize.execute();
 const SYNC = serialize.sync();
+const BEGIN = serialize.query('BEGIN');
+const COMMIT = serialize.query('COMMIT');
 const DEFAULT_PLAN_CACHE_SIZE = 200;
 
 /**
@@ -68,6 +70,12 @@ class PlanCachingSession {
   /** statements to close with the next batch sent to PostgreSQL */
   #closing: string[] = [];
   #nextName = 0;
+  /**
+   * A transaction's BEGIN is not sent on its own: it goes ahead of the
+   * transaction's first statement, in the same call into PostgreSQL. Each
+   * call costs about as much as a simple statement.
+   */
+  #beginPending = false;
 
   constructor(
     private readonly pglite: PGlite,
@@ -75,44 +83,19 @@ class PlanCachingSession {
   ) {}
 
   async query<Row>(text: string, params: readonly unknown[], inTransaction: boolean): Promise<Row[]> {
-    // Without parameters there is nothing to bind, and such texts are often
-    // one-offs (DDL, statements with inlined values): one unnamed round trip.
-    if (params.length === 0) {
-      const reply = await this.#send(
-        concat([serialize.parse({ text }), serialize.bind(), serialize.describe({ type: 'P' }), EXECUTE, SYNC]),
-        !inTransaction,
-        text,
-        params,
-      );
-      const description = reply.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription');
-      return this.#rows<Row>(description?.fields ?? [], reply);
-    }
-    const prepared = this.#cache.get(text);
-    if (prepared === undefined) return this.#execute<Row>(await this.#prepare(text, params), text, params, inTransaction);
-    this.#cache.delete(text); // re-inserted last: most recently used
-    this.#cache.set(text, prepared);
-    try {
-      return await this.#execute<Row>(prepared, text, params, inTransaction);
-    } catch (error) {
-      // A table changed shape under a cached `select *`-like statement. Outside
-      // a transaction nothing was done yet, so parse it again and retry; inside,
-      // the transaction is already aborted and the caller has to start over.
-      if (!isPlanInvalidated(error)) throw error;
-      this.#forget(text);
-      if (inTransaction) throw error;
-      return this.#execute<Row>(await this.#prepare(text, params), text, params, inTransaction);
-    }
+    const { fields, reply } = await this.#statement(text, params, inTransaction);
+    return this.#rows<Row>(fields, reply);
   }
 
   /** Scripts (migrations) keep the simple query protocol: several statements, no parameters. */
   async exec(text: string, inTransaction: boolean): Promise<void> {
-    await this.#send(serialize.query(text), !inTransaction, text, []);
+    await this.#send([serialize.query(text)], !inTransaction, text, []);
     // A script may change what statements return or take; parse them all anew.
     for (const cached of this.#cache.keys()) this.#forget(cached);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions | undefined): Promise<T> {
-    await this.#send(serialize.query('BEGIN'), false, 'BEGIN', []);
+    this.#beginPending = true;
     let open = true;
     // The work may run statements side by side; PGlite takes one message at a
     // time, and a statement's prepare and execute must not be split by another.
@@ -133,19 +116,77 @@ class PlanCachingSession {
       const value = await fn(tx);
       await tail;
       const final = options?.final?.();
-      if (final) final.rows(await this.query(final.text, final.params, true));
       open = false;
-      const reply = await this.#send(serialize.query('COMMIT'), true, 'COMMIT', []);
+      if (this.#beginPending && final === undefined) {
+        this.#beginPending = false; // nothing ran: nothing to commit
+        return value;
+      }
+      // The last statement and COMMIT share one call. A failing statement
+      // leaves the transaction aborted; its COMMIT then answers ROLLBACK.
+      let reply: BackendMessage[];
+      if (final) {
+        const done = await this.#statement(final.text, final.params, true, COMMIT);
+        reply = done.reply;
+        final.rows(this.#rows(done.fields, reply));
+      } else {
+        reply = await this.#send([COMMIT], true, 'COMMIT', []);
+      }
       // COMMIT of a transaction that already failed answers ROLLBACK, not an error.
-      const done = reply.find((m): m is messages.CommandCompleteMessage => m.name === 'commandComplete');
-      if (done?.text === 'ROLLBACK') throw new TransactionAbortedError();
+      if (lastCommandTag(reply) === 'ROLLBACK') throw new TransactionAbortedError();
       return value;
     } catch (error) {
       open = false;
       await tail;
+      if (this.#beginPending) {
+        this.#beginPending = false; // BEGIN was never sent
+        throw error;
+      }
       // After a failed COMMIT there is no transaction left and this only warns.
-      await this.#send(serialize.query('ROLLBACK'), true, 'ROLLBACK', []).catch(() => {});
+      await this.#send([serialize.query('ROLLBACK')], true, 'ROLLBACK', []).catch(() => {});
       throw error;
+    }
+  }
+
+  /**
+   * One statement, with a pending BEGIN before it and `after` (a COMMIT)
+   * behind it in the same call. Statements with parameters run prepared.
+   */
+  async #statement(
+    text: string,
+    params: readonly unknown[],
+    inTransaction: boolean,
+    after?: Uint8Array,
+  ): Promise<{ fields: readonly Field[]; reply: BackendMessage[] }> {
+    const tail = after === undefined ? [] : [after];
+    // Without parameters there is nothing to bind, and such texts are often
+    // one-offs (DDL, statements with inlined values): parsed unnamed.
+    if (params.length === 0) {
+      const reply = await this.#send(
+        [serialize.parse({ text }), serialize.bind(), serialize.describe({ type: 'P' }), EXECUTE, SYNC, ...tail],
+        !inTransaction,
+        text,
+        params,
+      );
+      const description = reply.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription');
+      return { fields: description?.fields ?? [], reply };
+    }
+    const cached = this.#cache.get(text);
+    const prepared = cached ?? (await this.#prepare(text, params));
+    if (cached !== undefined) {
+      this.#cache.delete(text); // re-inserted last: most recently used
+      this.#cache.set(text, cached);
+    }
+    try {
+      return { fields: prepared.fields, reply: await this.#execute(prepared, text, params, inTransaction, tail) };
+    } catch (error) {
+      // A table changed shape under a cached `select *`-like statement. Outside
+      // a transaction nothing was done yet, so parse it again and retry; inside,
+      // the transaction is already aborted and the caller has to start over.
+      if (cached === undefined || !isPlanInvalidated(error)) throw error;
+      this.#forget(text);
+      if (inTransaction) throw error;
+      const again = await this.#prepare(text, params);
+      return { fields: again.fields, reply: await this.#execute(again, text, params, inTransaction, tail) };
     }
   }
 
@@ -155,14 +196,7 @@ class PlanCachingSession {
       const oldest = this.#cache.keys().next().value as string;
       this.#forget(oldest);
     }
-    const closes = this.#closing.map((closing) => serialize.close({ type: 'S', name: closing }));
-    this.#closing = [];
-    const reply = await this.#send(
-      concat([...closes, serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC]),
-      false,
-      text,
-      params,
-    );
+    const reply = await this.#send([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC], false, text, params);
     const parameters = reply.find((m): m is messages.ParameterDescriptionMessage => m.name === 'parameterDescription');
     const description = reply.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription');
     const prepared: Prepared = {
@@ -174,7 +208,13 @@ class PlanCachingSession {
     return prepared;
   }
 
-  async #execute<Row>(prepared: Prepared, text: string, params: readonly unknown[], inTransaction: boolean): Promise<Row[]> {
+  async #execute(
+    prepared: Prepared,
+    text: string,
+    params: readonly unknown[],
+    inTransaction: boolean,
+    tail: readonly Uint8Array[],
+  ): Promise<BackendMessage[]> {
     // As PGlite's own query does: each value in the text form of the type
     // PostgreSQL inferred for its placeholder.
     const values = params.map((param, i) => {
@@ -182,13 +222,7 @@ class PlanCachingSession {
       const serializer = this.pglite.serializers[prepared.paramTypes[i]!];
       return serializer ? serializer(param) : (param as { toString(): string }).toString();
     });
-    const reply = await this.#send(
-      concat([serialize.bind({ statement: prepared.name, values }), EXECUTE, SYNC]),
-      !inTransaction,
-      text,
-      params,
-    );
-    return this.#rows<Row>(prepared.fields, reply);
+    return this.#send([serialize.bind({ statement: prepared.name, values }), EXECUTE, SYNC, ...tail], !inTransaction, text, params);
   }
 
   #rows<Row>(fields: readonly Field[], reply: BackendMessage[]): Row[] {
@@ -214,16 +248,35 @@ class PlanCachingSession {
     this.#closing.push(prepared.name);
   }
 
-  /** One batch of messages ending in Sync (or a simple Query), so PostgreSQL is ready for the next whatever happened. */
-  async #send(message: Uint8Array, syncToFs: boolean, query: string, params: readonly unknown[]): Promise<BackendMessage[]> {
+  /**
+   * One batch of messages ending in Sync (or a simple Query), so PostgreSQL
+   * is ready for the next whatever happened. Statements waiting to be closed
+   * and a pending BEGIN go ahead of it.
+   */
+  async #send(parts: readonly Uint8Array[], syncToFs: boolean, query: string, params: readonly unknown[]): Promise<BackendMessage[]> {
+    const ahead: Uint8Array[] = this.#closing.map((name) => serialize.close({ type: 'S', name }));
+    if (ahead.length > 0) ahead.push(SYNC);
+    this.#closing = [];
+    if (this.#beginPending) {
+      ahead.push(BEGIN);
+      this.#beginPending = false;
+    }
     try {
-      return await this.pglite.execProtocolStream(message, { syncToFs });
+      return await this.pglite.execProtocolStream(concat([...ahead, ...parts]), { syncToFs });
     } catch (error) {
       // Shaped like PGlite's own errors: the SQLSTATE in `code`, plus what ran.
       if (error instanceof messages.DatabaseError) Object.assign(error, { query, params });
       throw error;
     }
   }
+}
+
+function lastCommandTag(reply: readonly BackendMessage[]): string | undefined {
+  for (let i = reply.length - 1; i >= 0; i--) {
+    const message = reply[i]!;
+    if (message.name === 'commandComplete') return (message as messages.CommandCompleteMessage).text;
+  }
+  return undefined;
 }
 
 function isPlanInvalidated(error: unknown): boolean {
