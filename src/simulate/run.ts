@@ -6,8 +6,7 @@ import type { StoredEvent } from '../events/outbox.js';
 import { sweep } from '../routing/sweep.js';
 import { seedSettings } from '../settings/settings.js';
 import type { Db } from '../store/db.js';
-import { migrate } from '../store/migrate.js';
-import { openPglite } from '../store/pglite.js';
+import { openMemoryStore } from '../store/memory.js';
 import { arrivalCount, arrivals, type Arrival, type ArrivalSpec, type CustomerModel } from './arrivals.js';
 import { EventQueue } from './event-queue.js';
 import { Mirror, type Assignment, type Checks, type ConversationRecord } from './mirror.js';
@@ -73,9 +72,8 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
   const originMs = config.arrivals.kind === 'trace' ? config.arrivals.trace.originMs : DEFAULT_ORIGIN_MS;
   let clockMs = 0;
   const committed: StoredEvent[] = [];
-  const db = await openPglite();
+  const db = await openMemoryStore();
   try {
-    await migrate(db);
     await seedSettings(
       db,
       {

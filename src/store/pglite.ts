@@ -14,6 +14,8 @@ interface Prepared {
 export interface PgliteOptions {
   /** How many parsed statements stay prepared; the least recently used is closed beyond it. */
   planCacheSize?: number;
+  /** Start from this dump of a data directory (`dumpDataDir`) instead of an empty cluster. */
+  loadDataDir?: Blob | File;
 }
 
 const { serialize } = protocol;
@@ -40,9 +42,10 @@ const DEFAULT_PLAN_CACHE_SIZE = 200;
 export async function openPglite(dataDir?: string, options: PgliteOptions = {}): Promise<Db & { pglite: PGlite }> {
   // On disk the operating system's page cache already holds the files; 16 MB
   // of shared buffers instead of 128 MB keeps the server's memory small.
-  const pglite = await PGlite.create(
-    dataDir === undefined ? {} : { dataDir, startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] },
-  );
+  const pglite = await PGlite.create({
+    ...(dataDir === undefined ? {} : { dataDir, startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] }),
+    ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
+  });
   // At least one: the statement being prepared must have a place.
   const session = new PlanCachingSession(pglite, Math.max(1, options.planCacheSize ?? DEFAULT_PLAN_CACHE_SIZE));
   const exclusive = async <T>(fn: () => Promise<T>): Promise<T> =>

@@ -3,7 +3,7 @@ import type { Config } from '../../src/config.js';
 import { defaultSettings, seedSettings } from '../../src/settings/settings.js';
 import type { Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
-import { openPglite } from '../../src/store/pglite.js';
+import { openMemoryStore } from '../../src/store/memory.js';
 import { openPostgres } from '../../src/store/postgres.js';
 import { createScratchDatabase } from './scratch-database.js';
 
@@ -46,14 +46,14 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
   let url: string | undefined;
   let drop = async () => {};
   if (kind === 'pglite') {
-    db = await openPglite();
+    db = await openMemoryStore();
   } else {
     const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
     url = scratch.url;
     db = openPostgres({ connectionString: url, max: options.poolSize ?? 10 });
     drop = scratch.drop;
+    await migrate(db);
   }
-  await migrate(db);
   const tables = await allTables(db);
   const store: TestStore = {
     kind,
