@@ -27,7 +27,24 @@ describeEachStore('Qiscus allocation', (store) => {
     if (!admins.has(h)) admins.set(h, h.t.user('admin').then((a) => a.token));
     const res = await h.t.call('GET', `/api/v1/qiscus/rooms${status ? `?status=${status}` : ''}`, { token: await admins.get(h)! });
     assert.equal(res.statusCode, 200, res.body);
-    return res.json().rooms as { room_id: string; status: string; reason: string | null; qiscus_agent_id: string | null; position: number | null }[];
+    return res.json().rooms as { room_id: string; conversation_id: string; status: string; reason: string | null; qiscus_agent_id: string | null; position: number | null }[];
+  };
+  /** what the allocator recorded about Qiscus refusing agents for the room */
+  const refusalsOf = async (roomId: string) => {
+    const [row] = await store().db.query<{ refused_agent_id: string | null; refusals: number }>(
+      `select refused_agent_id, refusals from qiscus_rooms where room_id = $1`,
+      [roomId],
+    );
+    return row;
+  };
+  /** a supervisor puts the room back in the queue through the REST API, as the console does */
+  const requeueBySupervisor = async (roomId: string) => {
+    const room = (await rooms()).find((r) => r.room_id === roomId);
+    assert.ok(room, `room ${roomId} is not open`);
+    const supervisor = await h.t.user('supervisor');
+    const res = await h.t.call('POST', `/api/v1/conversations/${room.conversation_id}/requeue`, { token: supervisor.token });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().state, 'queued');
   };
 
   it('answers the webhook at once, then assigns the least-loaded agent with max_agent=1, form-encoded, app secret auth', async () => {
@@ -279,6 +296,74 @@ describeEachStore('Qiscus allocation', (store) => {
     const [room] = await rooms();
     assert.deepEqual([room!.status, room!.qiscus_agent_id, room!.reason], ['assigned', String(a2!.id), null]);
     for (const { load, open } of (await h.loads()).values()) assert.equal(load, open);
+  });
+
+  it('offers a room a supervisor put back in the queue to the agent who held it, when the policy picks them: a requeue is not a refusal', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [a1, a2] = fake.addAgents(2);
+    a2!.reported = 1; // a1 is the policy's choice, before and after the requeue
+    await h.webhook('r1');
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a1!.id]]);
+    await requeueBySupervisor('r1');
+    fake.rooms.delete('r1'); // the agent left the room in Qiscus too
+    assert.deepEqual((await h.loads()).get(String(a1!.id)), { load: 0, open: 0 });
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a1!.id], ['r1', a1!.id]]);
+    const [room] = await rooms();
+    assert.deepEqual([room!.status, room!.qiscus_agent_id, room!.reason], ['assigned', String(a1!.id), null]);
+  });
+
+  it('gives a room whose agent Qiscus refused to another available agent, and that assignment clears the refusal but keeps its count', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [a1, a2] = fake.addAgents(2);
+    a2!.reported = 1; // a1 is the policy's choice throughout
+    fake.inject('/api/v1/admin/service/assign_agent', { status: 404, body: { status: 404, errors: { message: 'Agent not found' } } });
+    await h.webhook('r1');
+    await h.settle();
+    assert.equal(assignCalls()[0]!.form.get('agent_id'), String(a1!.id));
+    assert.deepEqual(await refusalsOf('r1'), { refused_agent_id: String(a1!.id), refusals: 1 });
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a2!.id]], 'the refused agent is passed over for one with more load');
+    assert.deepEqual(await refusalsOf('r1'), { refused_agent_id: null, refusals: 1 });
+    // a1 is no longer avoided: once the room is back in the queue, the policy's choice gets it
+    await requeueBySupervisor('r1');
+    fake.rooms.delete('r1');
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a2!.id], ['r1', a1!.id]]);
+    const [room] = await rooms();
+    assert.deepEqual([room!.status, room!.qiscus_agent_id, room!.reason], ['assigned', String(a1!.id), null]);
+    for (const { load, open } of (await h.loads()).values()) assert.equal(load, open);
+  });
+
+  it('fails a room at its third refusal, counted on the room: a failed call that was no refusal does not count', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [agent] = fake.addAgents(1);
+    // Qiscus answers 400 "Cant join room, exceed max agents": the job fails, but the room is served
+    fake.rooms.set('r1', [99]);
+    await h.webhook('r1');
+    await h.settle();
+    assert.match((await rooms())[0]!.reason ?? '', /already has an agent/);
+    assert.equal((await refusalsOf('r1'))!.refusals, 0);
+    await requeueBySupervisor('r1');
+    fake.rooms.delete('r1');
+    fake.refuse = () => ({ status: 403, body: { status: 403, errors: 'Agent can not join this room' } });
+    await h.settle();
+    assert.match((await rooms('waiting'))[0]!.reason ?? '', /refusal 1 of 3/);
+    assert.deepEqual(await refusalsOf('r1'), { refused_agent_id: String(agent!.id), refusals: 1 });
+    await h.settle(); // the first refusal goes back at once; the only agent is tried again
+    assert.match((await rooms('waiting'))[0]!.reason ?? '', /refusal 2 of 3/);
+    assert.equal((await refusalsOf('r1'))!.refusals, 2);
+    const backedOff = await h.channel.allocator.pass();
+    assert.equal(backedOff.tried, 0, 'the second refusal keeps the room out of the pass');
+    h.clock.advance(5_000);
+    await h.settle();
+    const [failed] = await rooms('failed');
+    assert.equal(failed!.room_id, 'r1');
+    assert.match(failed!.reason ?? '', new RegExp(`Qiscus refused assign_agent 3 times, last for agent ${agent!.id}: HTTP 403 Agent can not join this room`));
+    assert.deepEqual(await refusalsOf('r1'), { refused_agent_id: String(agent!.id), refusals: 3 });
+    assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 0, open: 0 });
+    assert.equal(assignCalls().length, 4);
   });
 
   it('fails a room after 3 refusals, with the reason, backing off between them, while the rooms beside it are served', async () => {

@@ -41,13 +41,13 @@ interface Waiting {
   id: string;
   room_id: string;
   fetch_failures: number | null;
-  /** the agent last asked to take this room; it is waiting again, so Qiscus refused them */
+  /** the agent Qiscus last refused for this room, until another assignment */
   refused_agent: string | null;
 }
 
 export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions): Promise<PassResult> {
   const waiting = await ctx.db.query<Waiting>(
-    `select c.id, c.external_ref as room_id, q.fetch_failures, q.qiscus_agent_id as refused_agent
+    `select c.id, c.external_ref as room_id, q.fetch_failures, q.refused_agent_id as refused_agent
        from conversations c left join qiscus_rooms q on q.conversation_id = c.id
       where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
         and (q.retry_at is null or q.retry_at <= $1)
@@ -148,7 +148,9 @@ const ASSIGN_ROOMS = /* sql */ `
     select conversation_id, room_id, qiscus_agent_id, outbound_id, null, 0, null, $1 from p
     on conflict (conversation_id) do update
       set qiscus_agent_id = excluded.qiscus_agent_id, outbound_id = excluded.outbound_id, confirmed_at = null,
-          reason = null, fetch_failures = 0, retry_at = null, updated_at = excluded.updated_at
+          reason = null, fetch_failures = 0, retry_at = null, updated_at = excluded.updated_at,
+          -- the new agent supersedes the refusal; the count stays: the room's third refusal fails it
+          refused_agent_id = null
   )
   update conversations c
      set state = 'assigned', agent_id = p.agent_id, assigned_at = $1, updated_at = $1

@@ -2,9 +2,9 @@ import type { Ctx } from '../../context.js';
 import type { OutboundRow } from '../../events/outbound/outbox.js';
 import type { Producer, SettledAttempt } from '../../events/outbound/worker.js';
 import type { QiscusClient } from './client.js';
-import { conversationOfMessage, PRODUCER } from './constants.js';
+import { conversationOfMessage } from './constants.js';
 import { qiscusErrorMessage, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
-import { closeRoom, failRoom, noteRoom, requeueRoom } from './rooms.js';
+import { closeRoom, failRoom, noteRoom, refusalsOf, requeueRoom } from './rooms.js';
 
 // What assign_agent calls add to the generic outbox: Qiscus authentication at
 // each attempt (secrets and login tokens never sit in the outbox), a retry
@@ -111,9 +111,12 @@ async function settleProblem(ctx: Ctx, client: QiscusClient, hooks: ProducerHook
     return;
   }
   let reason = `assign_agent failed after ${record.attemptsBefore + 1} attempt(s): ${what}`;
-  if (!transient(record.status)) {
+  const refused = !transient(record.status);
+  if (refused) {
     // A 4xx that is not about the room is about the agent (gone, offline, refusing rooms): another pick may work.
-    const refusals = await refusalsOf(ctx, row.message_id);
+    // This one included. Nothing else counts between the read and the count's increment below: the room
+    // has one assign_agent job at a time, and is assigned again only after this one is settled.
+    const refusals = (await refusalsOf(ctx, conversationId)) + 1;
     const agent = form.get('agent_id') ?? '?';
     if (refusals < ASSIGN_REFUSALS_BEFORE_FAILING) {
       const backoff = Math.min(REFUSAL_BACKOFF_MS[Math.min(refusals, REFUSAL_BACKOFF_MS.length) - 1]!, hooks.maxBackoffMs ?? Infinity);
@@ -123,17 +126,8 @@ async function settleProblem(ctx: Ctx, client: QiscusClient, hooks: ProducerHook
     }
     reason = `Qiscus refused assign_agent ${refusals} times, last for agent ${agent}: ${what}`;
   }
-  if (await failRoom(ctx, conversationId, roomId, reason)) {
+  if (await failRoom(ctx, conversationId, roomId, reason, { refused })) {
     hooks.onFailed?.(roomId, reason);
     hooks.onFreed();
   }
-}
-
-/** The room's assign_agent calls that ended refused (the one just recorded included): each re-queue made a new one. */
-async function refusalsOf(ctx: Ctx, messageId: string): Promise<number> {
-  const [row] = await ctx.db.query<{ n: number }>(
-    `select count(*)::int as n from outbound_requests where producer = $1 and message_id = $2 and state = 'failed'`,
-    [PRODUCER, messageId],
-  );
-  return row?.n ?? 0;
 }

@@ -118,29 +118,46 @@ export async function closeRoom(ctx: Ctx, conversationId: string, input: { state
   return true;
 }
 
+export interface NoteExtra {
+  /** Qiscus confirmed the room has an agent */
+  confirmed?: boolean;
+  /** Qiscus refused the agent last asked to take the room (see requeueRoom) */
+  refused?: boolean;
+}
+
 /** Records why a room is stuck or failed, for the admin listing. */
-export async function noteRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: { confirmed?: boolean } = {}): Promise<void> {
+export async function noteRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: NoteExtra = {}): Promise<void> {
   const now = ctx.now();
   await ctx.db.query(
-    `insert into qiscus_rooms (conversation_id, room_id, reason, confirmed_at, updated_at)
-     values ($1, $2, $3, case when $4 then $5::timestamptz end, $5)
+    `insert into qiscus_rooms (conversation_id, room_id, reason, confirmed_at, refusals, updated_at)
+     values ($1, $2, $3, case when $4 then $5::timestamptz end, case when $6 then 1 else 0 end, $5)
      on conflict (conversation_id) do update
-       set reason = excluded.reason, confirmed_at = coalesce(excluded.confirmed_at, qiscus_rooms.confirmed_at), updated_at = excluded.updated_at`,
-    [conversationId, roomId, reason, extra.confirmed === true, now],
+       set reason = excluded.reason, confirmed_at = coalesce(excluded.confirmed_at, qiscus_rooms.confirmed_at), updated_at = excluded.updated_at,
+           refused_agent_id = case when $6 then qiscus_rooms.qiscus_agent_id else qiscus_rooms.refused_agent_id end,
+           refusals = qiscus_rooms.refusals + case when $6 then 1 else 0 end`,
+    [conversationId, roomId, reason, extra.confirmed === true, now, extra.refused === true],
   );
 }
 
 /** Gives up on a room: it leaves the queue (or frees its slot) as abandoned, with the reason kept. */
-export async function failRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string): Promise<boolean> {
-  await noteRoom(ctx, conversationId, roomId, reason);
+export async function failRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: Pick<NoteExtra, 'refused'> = {}): Promise<boolean> {
+  await noteRoom(ctx, conversationId, roomId, reason, extra);
   return closeRoom(ctx, conversationId, { state: 'abandoned', reason: 'qiscus_failed', note: reason });
+}
+
+/** Refusals of assign_agent recorded for the room so far (0 for a room never refused). */
+export async function refusalsOf(ctx: Ctx, conversationId: string): Promise<number> {
+  const [row] = await ctx.db.query<{ refusals: number }>(`select refusals from qiscus_rooms where conversation_id = $1`, [conversationId]);
+  return row?.refusals ?? 0;
 }
 
 /**
  * Qiscus refused to put the room's agent in it (the agent is gone, offline or
  * refusing): the room goes back to its place in the queue and the agent's
- * slot is freed, in one routing transaction. `retryAt` keeps the allocator
- * off it for a while. False when the room was no longer assigned.
+ * slot is freed, in one routing transaction. The agent asked is recorded as
+ * refused, so the next pick prefers another, and the refusal is counted.
+ * `retryAt` keeps the allocator off it for a while. False when the room was
+ * no longer assigned.
  */
 export async function requeueRoom(ctx: Ctx, conversationId: string, reason: string, retryAt: Date | null): Promise<boolean> {
   return withEvents(
@@ -149,12 +166,13 @@ export async function requeueRoom(ctx: Ctx, conversationId: string, reason: stri
       const now = ctx.now();
       const [row] = await requeueConversations(tx, emit, now, { conversationIds: [conversationId] }, 'requeued');
       if (!row) return false;
-      await tx.query(`update qiscus_rooms set reason = $2, confirmed_at = null, retry_at = $3, updated_at = $4 where conversation_id = $1`, [
-        conversationId,
-        reason,
-        retryAt,
-        now,
-      ]);
+      await tx.query(
+        `update qiscus_rooms
+            set reason = $2, confirmed_at = null, retry_at = $3, updated_at = $4,
+                refused_agent_id = qiscus_agent_id, refusals = refusals + 1
+          where conversation_id = $1`,
+        [conversationId, reason, retryAt, now],
+      );
       return true;
     },
     { routing: true },
