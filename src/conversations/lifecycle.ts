@@ -1,4 +1,4 @@
-import type { Actor, AgentRow } from '../agents/model.js';
+import { seesEverything, type Actor, type AgentRow } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
@@ -105,29 +105,59 @@ export async function closeConversation(ctx: Ctx, id: string, input: CloseInput,
   return withEvents(ctx, async (tx, emit) => closeConversationIn(tx, emit, ctx.now(), id, input, actor), { routing: true });
 }
 
+/**
+ * Locks the conversation, checks it, frees its agent's slot and closes it in
+ * one statement: one round trip inside the routing lock instead of two. The
+ * writes happen only when the actor may close it and it is still open, so a
+ * refused close changes nothing; the row as it was decides which refusal.
+ * $6: the agent who may close only their own conversations, or null.
+ */
+const CLOSE_CONVERSATION = /* sql */ `
+with before as (
+  select id, state, agent_id from conversations where id = $1 for update
+), allowed as (
+  select b.* from before b
+   where b.state in ('queued', 'assigned') and ($6::uuid is null or b.agent_id = $6::uuid)
+), released as (
+  update agents a set load = a.load - 1, updated_at = $3 from allowed b where a.id = b.agent_id
+), closed as (
+  update conversations c
+     set state = $2, resolved_at = $3, resolve_reason = $4, note = coalesce($5, c.note), updated_at = $3
+    from allowed b
+   where c.id = b.id
+  returning c.*
+)
+select b.state as before_state, b.agent_id as before_agent_id, closed.*
+  from before b left join closed on true`;
+
+type ClosedRow = ConversationRow & { before_state: ConversationRow['state']; before_agent_id: string | null };
+
 /** closeConversation inside a routing transaction the caller already holds. */
 export async function closeConversationIn(tx: Queryable, emit: Emit, now: Date, id: string, input: CloseInput, actor: Actor): Promise<ConversationRow> {
-  const before = await lockOpenConversation(tx, id, actor);
   const state = input.state ?? 'resolved';
-  // Closing and freeing the agent's slot in one statement: one round trip less inside the routing lock.
-  const [row] = await tx.query<ConversationRow>(
-    `with released as (
-       update agents set load = load - 1, updated_at = $3 where id = $6::uuid
-     )
-     update conversations
-        set state = $2, resolved_at = $3, resolve_reason = $4, note = coalesce($5, note), updated_at = $3
-      where id = $1
-      returning *`,
-    [id, state, now, input.reason ?? 'agent', input.note ?? null, before.agent_id],
-  );
+  const [result] = await tx.query<ClosedRow>(CLOSE_CONVERSATION, [
+    id,
+    state,
+    now,
+    input.reason ?? 'agent',
+    input.note ?? null,
+    seesEverything(actor) ? null : actor.id,
+  ]);
+  if (!result) throw notFound('conversation', id);
+  const { before_state: stateBefore, before_agent_id: agentId, ...row } = result;
+  if (row.id === null) {
+    // Nothing was written; say why, in the order lockOpenConversation does.
+    assertCanAccess(actor, { id, agent_id: agentId });
+    throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${stateBefore}`);
+  }
   emit({
     type: `conversation.${state}`,
     conversationId: id,
-    agentId: before.agent_id,
-    data: { conversation: toConversation(row!), by: actor.id },
+    agentId,
+    data: { conversation: toConversation(row), by: actor.id },
   });
-  if (before.agent_id !== null) await drain(tx, emit, now, { agentId: before.agent_id, limit: 1 });
-  return row!;
+  if (agentId !== null) await drain(tx, emit, now, { agentId, limit: 1 });
+  return row;
 }
 
 export interface TransferInput {
