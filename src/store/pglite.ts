@@ -1,8 +1,6 @@
 import { PGlite, TransactionAbortedError, messages, protocol, types } from '@electric-sql/pglite';
 import type { Db, Queryable, TransactionOptions } from './db.js';
-
-type BackendMessage = messages.BackendMessage;
-type Field = { name: string; dataTypeID: number };
+import { readReply, type Field, type Reply } from './pglite-reply.js';
 
 /** A statement parsed once under its own name: what to serialize its parameters as, and how to read its rows. */
 interface Prepared {
@@ -87,7 +85,7 @@ class PlanCachingSession {
 
   async query<Row>(text: string, params: readonly unknown[], inTransaction: boolean): Promise<Row[]> {
     const { fields, reply } = await this.#statement(text, params, inTransaction);
-    return this.#rows<Row>(fields, reply);
+    return this.#rows<Row>(fields, reply.rows);
   }
 
   /** Scripts (migrations) keep the simple query protocol: several statements, no parameters. */
@@ -126,16 +124,16 @@ class PlanCachingSession {
       }
       // The last statement and COMMIT share one call. A failing statement
       // leaves the transaction aborted; its COMMIT then answers ROLLBACK.
-      let reply: BackendMessage[];
+      let reply: Reply;
       if (final) {
         const done = await this.#statement(final.text, final.params, true, COMMIT);
         reply = done.reply;
-        final.rows(this.#rows(done.fields, reply));
+        final.rows(this.#rows(done.fields, reply.rows));
       } else {
         reply = await this.#send([COMMIT], true, 'COMMIT', []);
       }
       // COMMIT of a transaction that already failed answers ROLLBACK, not an error.
-      if (lastCommandTag(reply) === 'ROLLBACK') throw new TransactionAbortedError();
+      if (reply.lastCommand === 'ROLLBACK') throw new TransactionAbortedError();
       return value;
     } catch (error) {
       open = false;
@@ -159,7 +157,7 @@ class PlanCachingSession {
     params: readonly unknown[],
     inTransaction: boolean,
     after?: Uint8Array,
-  ): Promise<{ fields: readonly Field[]; reply: BackendMessage[] }> {
+  ): Promise<{ fields: readonly Field[]; reply: Reply }> {
     const tail = after === undefined ? [] : [after];
     // Without parameters there is nothing to bind, and such texts are often
     // one-offs (DDL, statements with inlined values): parsed unnamed.
@@ -170,8 +168,7 @@ class PlanCachingSession {
         text,
         params,
       );
-      const description = reply.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription');
-      return { fields: description?.fields ?? [], reply };
+      return { fields: reply.fields ?? [], reply };
     }
     const cached = this.#cache.get(text);
     const prepared = cached ?? (await this.#prepare(text, params));
@@ -200,13 +197,7 @@ class PlanCachingSession {
       this.#forget(oldest);
     }
     const reply = await this.#send([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC], false, text, params);
-    const parameters = reply.find((m): m is messages.ParameterDescriptionMessage => m.name === 'parameterDescription');
-    const description = reply.find((m): m is messages.RowDescriptionMessage => m.name === 'rowDescription');
-    const prepared: Prepared = {
-      name,
-      paramTypes: parameters?.dataTypeIDs ?? [],
-      fields: (description?.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
-    };
+    const prepared: Prepared = { name, paramTypes: reply.paramTypes ?? [], fields: reply.fields ?? [] };
     this.#cache.set(text, prepared);
     return prepared;
   }
@@ -217,7 +208,7 @@ class PlanCachingSession {
     params: readonly unknown[],
     inTransaction: boolean,
     tail: readonly Uint8Array[],
-  ): Promise<BackendMessage[]> {
+  ): Promise<Reply> {
     // As PGlite's own query does: each value in the text form of the type
     // PostgreSQL inferred for its placeholder.
     const values = params.map((param, i) => {
@@ -228,12 +219,10 @@ class PlanCachingSession {
     return this.#send([serialize.bind({ statement: prepared.name, values }), EXECUTE, SYNC, ...tail], !inTransaction, text, params);
   }
 
-  #rows<Row>(fields: readonly Field[], reply: BackendMessage[]): Row[] {
+  #rows<Row>(fields: readonly Field[], dataRows: readonly (string | null)[][]): Row[] {
     const parsers = this.pglite.parsers;
     const rows: Row[] = [];
-    for (const message of reply) {
-      if (message.name !== 'dataRow') continue;
-      const values = (message as messages.DataRowMessage).fields;
+    for (const values of dataRows) {
       const row: Record<string, unknown> = {};
       for (let i = 0; i < values.length; i++) {
         const field = fields[i]!;
@@ -256,7 +245,7 @@ class PlanCachingSession {
    * is ready for the next whatever happened. Statements waiting to be closed
    * and a pending BEGIN go ahead of it.
    */
-  async #send(parts: readonly Uint8Array[], syncToFs: boolean, query: string, params: readonly unknown[]): Promise<BackendMessage[]> {
+  async #send(parts: readonly Uint8Array[], syncToFs: boolean, query: string, params: readonly unknown[]): Promise<Reply> {
     const ahead: Uint8Array[] = this.#closing.map((name) => serialize.close({ type: 'S', name }));
     if (ahead.length > 0) ahead.push(SYNC);
     this.#closing = [];
@@ -264,22 +253,11 @@ class PlanCachingSession {
       ahead.push(BEGIN);
       this.#beginPending = false;
     }
-    try {
-      return await this.pglite.execProtocolStream(concat([...ahead, ...parts]), { syncToFs });
-    } catch (error) {
-      // Shaped like PGlite's own errors: the SQLSTATE in `code`, plus what ran.
-      if (error instanceof messages.DatabaseError) Object.assign(error, { query, params });
-      throw error;
-    }
+    const reply = readReply(await this.pglite.execProtocolRaw(concat([...ahead, ...parts]), { syncToFs }));
+    // Shaped like PGlite's own errors: the SQLSTATE in `code`, plus what ran.
+    if (reply.error) throw Object.assign(reply.error, { query, params });
+    return reply;
   }
-}
-
-function lastCommandTag(reply: readonly BackendMessage[]): string | undefined {
-  for (let i = reply.length - 1; i >= 0; i--) {
-    const message = reply[i]!;
-    if (message.name === 'commandComplete') return (message as messages.CommandCompleteMessage).text;
-  }
-  return undefined;
 }
 
 function isPlanInvalidated(error: unknown): boolean {
