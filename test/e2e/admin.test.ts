@@ -5,7 +5,7 @@ import { after, before, beforeEach, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { AgentRow } from '../../src/agents/model.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
-import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -169,6 +169,36 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     await card.getByRole('button', { name: /Delete/ }).click();
     await page.getByText('No ticketers yet.').waitFor();
     assert.match(dialogs[0]!, /^confirm: Delete the ticketer Main workspace/);
+    assert.deepEqual(problems, []);
+  });
+
+  it('the Qiscus rooms show the filter chosen last when the answer for the one chosen before comes after it', { skip: !haveChromium }, async () => {
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Alan' });
+    const token = await adminToken();
+    const room = async (roomId: string, state: string) => {
+      const res = await http('POST', '/api/v1/conversations', { customer: { id: `customer-${roomId}` }, channel: 'qiscus', external_ref: roomId }, token);
+      assert.equal(res.body.state, state, JSON.stringify(res.body));
+    };
+    await room('1001', 'assigned');
+    await room('1002', 'queued'); // Alan is full
+
+    const { page, problems } = await openPage();
+    await logIn(page, admin.email);
+    await page.getByRole('link', { name: 'Qiscus' }).click();
+    const rooms = page.getByTestId('qiscus-rooms');
+    const shown = () => rooms.locator('tbody td:first-child').allTextContents();
+    await rooms.getByRole('link', { name: '1002' }).waitFor();
+    assert.deepEqual(await shown(), ['1001', '1002']);
+
+    // the waiting rooms' answer is slow: the assigned ones are chosen and shown before it comes
+    const waiting = await holdNextAnswer(page, /\/api\/v1\/qiscus\/rooms\?limit=1000&status=waiting$/);
+    await page.getByRole('radio', { name: 'waiting' }).click();
+    await waiting.asked;
+    await page.getByRole('radio', { name: 'assigned' }).click();
+    await rooms.getByRole('link', { name: '1002' }).waitFor({ state: 'detached' });
+    await waiting.release();
+    assert.deepEqual(await shown(), ['1001']);
+    assert.equal(await page.getByRole('radio', { name: 'assigned' }).getAttribute('aria-checked'), 'true');
     assert.deepEqual(problems, []);
   });
 

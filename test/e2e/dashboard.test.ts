@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { browserServer, haveChromium, noteMissingChromium, signIn as logIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, signIn as logIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -116,6 +116,39 @@ describeEachStore('supervisor dashboard in a real browser', (store) => {
 
     assert.deepEqual(problems, []);
     assert.deepEqual(deskProblems, []);
+  });
+
+  it('shows the period chosen last when the answer for the one chosen before comes after it', { skip: !haveChromium }, async () => {
+    const supervisor = await makeAgent(suite.server.ctx, { role: 'supervisor', name: 'Sue' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Ann' });
+    const token = await login(supervisor.email);
+    const assignedAgo = async (customer: string, hours: number) => {
+      const res = await http('POST', '/api/v1/conversations', token, { customer: { id: customer } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      await suite.server.ctx.db.query(`update events set created_at = created_at - make_interval(hours => $2) where conversation_id = $1`, [res.body.id, hours]);
+    };
+    // one assignment in the last hour, two in the last 6 hours, three in the last day
+    await assignedAgo('now', 0);
+    await assignedAgo('earlier', 2);
+    await assignedAgo('this morning', 10);
+
+    const { page, problems } = await openPage({ width: 1200, height: 900 });
+    await signIn(page, supervisor.email);
+    await page.goto(`${suite.server.url}/dashboard`);
+    const assignments = page.getByTestId('assignments-total');
+    await assignments.filter({ hasText: /^1$/ }).waitFor();
+
+    // the 6 hours' answer is slow: the day is chosen and shown before it comes
+    const sixHours = await holdNextAnswer(page, /\/api\/v1\/stats\?interval=300&/);
+    const period = page.getByTestId('dashboard-window');
+    await period.selectOption({ label: 'Last 6 hours, per 5 minutes' });
+    await sixHours.asked;
+    await period.selectOption({ label: 'Last day, per hour' });
+    await assignments.filter({ hasText: /^3$/ }).waitFor();
+    await sixHours.release();
+    assert.equal(await assignments.textContent(), '3');
+    assert.equal(await period.inputValue(), '2');
+    assert.deepEqual(problems, []);
   });
 
   it('is readable at phone width: no sideways scrolling, big figures, bars and chart in the column', { skip: !haveChromium }, async () => {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { after, before, beforeEach } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type Route } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { PASSWORD } from './fixtures.js';
@@ -57,6 +57,44 @@ export async function openPage(
 /** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/`name`.png; otherwise nothing. */
 export const shoot = (page: Page, name: string): Promise<void> =>
   process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve();
+
+/**
+ * Plays a slow server for one request: the next request of `page` whose URL
+ * matches `url` reaches the server at once (`asked` resolves when it has
+ * answered), but the answer reaches the page only on `release()`. Later
+ * requests pass untouched, so a test can make an earlier read answer after
+ * a later one. `release()` resolves once the page has received the answer
+ * and had time to apply it (what a test then checks is that it did not).
+ */
+export async function holdNextAnswer(page: Page, url: RegExp): Promise<{ asked: Promise<void>; release(): Promise<void> }> {
+  let held!: (route: Route) => void;
+  const heldRoute = new Promise<Route>((resolve) => (held = resolve));
+  let letGo!: () => void;
+  const released = new Promise<void>((resolve) => (letGo = resolve));
+  let taken = false;
+  // (unrouting inside the handler would stop the interception and let the held request through)
+  const hold = async (route: Route) => {
+    if (taken) return route.fallback();
+    taken = true;
+    const response = await route.fetch();
+    held(route);
+    await released;
+    await route.fulfill({ response });
+  };
+  await page.route(url, hold);
+  return {
+    asked: heldRoute.then(() => undefined),
+    async release() {
+      const route = await heldRoute;
+      const finished = page.waitForEvent('requestfinished', { predicate: (request) => request === route.request() });
+      letGo();
+      await finished;
+      await page.unroute(url, hold);
+      // the page reads the body and renders in tasks of its own after the network is done
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
+    },
+  };
+}
 
 /** Logs in to the console at `baseUrl` with the fixtures' password and waits for the live link. */
 export async function signIn(page: Page, baseUrl: string, email: string): Promise<void> {

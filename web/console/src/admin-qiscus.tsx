@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { AppLink } from './app-link';
 import { api, isApiError } from '../../shared/util';
 import { Alert, useProblem, EmptyRow, FieldError, TableHead, useFormErrors, when, type AdminProps } from './admin-kit';
+import { useLatestAnswer } from './latest-answer';
 // types only (erased from the bundle): the API's own shapes
 import type { RoomEntry as Room, RoomStatus } from '../../../src/channels/qiscus/list-rooms';
 
@@ -17,15 +18,22 @@ export function QiscusAdmin({ token, onError, go }: AdminProps) {
   const [rooms, setRooms] = useState<Room[] | null>(null);
   const { problem, setProblem, fail } = useProblem(onError);
 
-  const load = useCallback(
-    () =>
-      api<{ rooms: Room[] }>('GET', `/api/v1/qiscus/rooms?limit=1000${status === 'all' ? '' : `&status=${status}`}`, token).then((r) => {
+  const latest = useLatestAnswer(status);
+
+  const load = useCallback(() => {
+    const fresh = latest(status);
+    return api<{ rooms: Room[] }>('GET', `/api/v1/qiscus/rooms?limit=1000${status === 'all' ? '' : `&status=${status}`}`, token).then(
+      (r) => {
+        if (!fresh()) return;
         // a timed reload that works clears the last one's error
         setProblem(null);
         setRooms(r.rooms);
-      }, fail),
-    [token, status, fail, setProblem],
-  );
+      },
+      (e: unknown) => {
+        if (fresh()) fail(e);
+      },
+    );
+  }, [token, status, fail, setProblem, latest]);
   useEffect(() => {
     void load();
     const timer = setInterval(() => void load(), 5_000);

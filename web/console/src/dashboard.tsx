@@ -3,6 +3,7 @@ import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, formatTime, formatWait } from '../../shared/util';
 import { TableHead } from './admin-kit';
+import { useLatestAnswer } from './latest-answer';
 import type { Live } from './live';
 import type { Role, Status } from './types';
 import './dashboard.css';
@@ -40,18 +41,21 @@ export function Dashboard({ token, live, linkUp, onError }: { token: string; liv
   const lastRead = useRef(0);
   const [now, setNow] = useState(Date.now());
   const chosen = WINDOWS[windowIndex] ?? WINDOWS[0];
+  const latest = useLatestAnswer(chosen.label);
 
   const load = useCallback(async () => {
     lastRead.current = Date.now();
+    const fresh = latest(chosen.label);
     try {
       const since = new Date(Date.now() - chosen.hours * 3_600_000).toISOString();
       const next = await api<Stats>('GET', `/api/v1/stats?interval=${chosen.interval}&since=${encodeURIComponent(since)}`, token);
+      if (!fresh()) return;
       setStats(next);
       setReceivedAt(Date.now());
     } catch (e) {
-      onError(e);
+      if (fresh()) onError(e);
     }
-  }, [token, chosen, onError]);
+  }, [token, chosen, onError, latest]);
 
   // first read, again whenever the link comes (back) up, and slowly meanwhile
   useEffect(() => {
