@@ -34,12 +34,20 @@ const POLL_MS = 30_000;
 const ASSIGNED_COLOR = '#2457c5';
 const RESOLVED_COLOR = '#1f8a4c';
 
-export function Dashboard({ token, live, linkUp, onError }: { token: string; live: Live | null; linkUp: boolean; onError: (e: unknown) => void }) {
+interface Props {
+  token: string;
+  live: Live | null;
+  linkUp: boolean;
+  /** the console's clock (waits grow between reads) */
+  now: number;
+  onError: (e: unknown) => void;
+}
+
+export function Dashboard({ token, live, linkUp, now, onError }: Props) {
   const [windowIndex, setWindowIndex] = useState(0);
   const [stats, setStats] = useState<Stats | null>(null);
   const [receivedAt, setReceivedAt] = useState(0);
   const lastRead = useRef(0);
-  const [now, setNow] = useState(Date.now());
   const chosen = WINDOWS[windowIndex] ?? WINDOWS[0];
   const latest = useLatestAnswer(chosen.label);
 
@@ -84,11 +92,6 @@ export function Dashboard({ token, live, linkUp, onError }: { token: string; liv
     };
   }, [live, load]);
 
-  // waits grow between reads
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(timer);
-  }, []);
   const aged = (seconds: number, waiting: number) => (waiting > 0 ? seconds + Math.max(0, Math.floor((now - receivedAt) / 1000)) : 0);
 
   return (

@@ -107,6 +107,7 @@ function Login({ onLogin }: { onLogin: (auth: Auth) => void }) {
   );
 }
 
+/** The console's one clock: waits shown on the desk and the dashboard grow between reads. */
 function useTick(ms: number): number {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
@@ -130,6 +131,11 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const [version, setVersion] = useState(0);
   const now = useTick(1000);
   const overseer = me.role !== 'agent';
+  const openId = /^\/conversations\/([0-9a-f-]{36})$/i.exec(path)?.[1];
+  const onDashboard = path === '/dashboard' && overseer;
+  const AdminPage = me.role === 'admin' ? adminPageAt(path)?.Page : undefined;
+  // only the desk shows the lists; every view's header shows the agent's own status and load
+  const atDesk = !onDashboard && !AdminPage;
 
   const guard = useCallback(
     (e: unknown) => {
@@ -156,6 +162,14 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     }
   }, [token, me.id, overseer, guard]);
 
+  const readMe = useCallback(async () => {
+    try {
+      setMe(await api<Agent>('GET', '/api/v1/agents/me', token));
+    } catch (e) {
+      guard(e);
+    }
+  }, [token, guard]);
+
   // one connection for the whole session
   useEffect(() => {
     const connection = connectLive(auth.agent, token, setLinkUp);
@@ -163,10 +177,12 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     return () => connection.close();
   }, [auth.agent, token]);
 
-  // live lists: the queue comes whole; anything else about conversations re-reads the lists
+  // live lists: the queue comes whole; anything else about conversations re-reads the lists at the
+  // desk. Elsewhere only the header is shown, and the agent's status and load change with their own events.
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   useEffect(() => {
     if (!live) return;
+    const own = [`${live.base}/agents/${me.id}/events`, `${live.base}/client/attendants/assign/${me.id}`];
     const off = live.on((topic, data) => {
       if (topic === `${live.base}/events/queue` && Array.isArray(data.waiting)) {
         setWaiting(
@@ -175,15 +191,21 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         return;
       }
       if (topic.endsWith('/messages') || topic.endsWith('/messages/viewed') || topic.endsWith('/client/control')) return;
+      if (!atDesk && !own.includes(topic)) return;
       clearTimeout(pending.current);
-      pending.current = setTimeout(() => void refresh(), 150);
+      pending.current = setTimeout(() => void (atDesk ? refresh() : readMe()), 150);
     });
-    return off;
-  }, [live, refresh]);
+    return () => {
+      off();
+      // a read planned for the view left behind: the next view reads what it shows itself (below)
+      clearTimeout(pending.current);
+    };
+  }, [live, me.id, atDesk, refresh, readMe]);
 
+  // when the link comes (back) up, and on coming back to the desk, whose lists went stale meanwhile
   useEffect(() => {
-    void refresh();
-  }, [linkUp, refresh]);
+    void (atDesk ? refresh() : readMe());
+  }, [linkUp, atDesk, refresh, readMe]);
 
   const setStatus = async (status: Status) => {
     try {
@@ -201,8 +223,6 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     return () => clearInterval(timer);
   }, [linkUp, token]);
 
-  const openId = /^\/conversations\/([0-9a-f-]{36})$/i.exec(path)?.[1];
-  const AdminPage = me.role === 'admin' ? adminPageAt(path)?.Page : undefined;
   const lists = useMemo(() => ({ mine, all }), [mine, all]);
 
   return (
@@ -253,8 +273,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           </button>
         </p>
       )}
-      {path === '/dashboard' && overseer ? (
-        <Dashboard token={token} live={live} linkUp={linkUp} onError={guard} />
+      {onDashboard ? (
+        <Dashboard token={token} live={live} linkUp={linkUp} now={now} onError={guard} />
       ) : AdminPage ? (
         <AdminPage token={token} onError={guard} go={go} />
       ) : (
