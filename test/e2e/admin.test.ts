@@ -224,6 +224,40 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     assert.deepEqual(problems, []);
   });
 
+  it('the customer panel reads the past conversations again when one of them changes, not when the one shown is transferred', { skip: !haveChromium }, async () => {
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Alan' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Barbara' });
+    const token = await adminToken();
+    const earlier = await http('POST', '/api/v1/conversations', { customer: { id: 'returning', name: 'Returning Customer' } }, token);
+    const shown = await http('POST', '/api/v1/conversations', { customer: { id: 'returning', name: 'Returning Customer' } }, token);
+    assert.equal(shown.body.state, 'assigned');
+
+    const { page, problems } = await openPage();
+    await logIn(page, admin.email);
+    await page.goto(`${suite.server.url}/conversations/${shown.body.id}`);
+    const past = page.locator('ul.past');
+    await past.getByText('api · assigned').waitFor();
+    const pastReads: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).searchParams.has('customer')) pastReads.push(request.url());
+    });
+
+    // a supervisor stays in the chat after a transfer; the directory is read again (rooms changed), the past is not
+    const target = page.getByLabel('Transfer to');
+    const colleague = (await target.locator('option', { hasText: 'has room' }).first().textContent())!;
+    const directory = page.waitForEvent('requestfinished', { predicate: (request) => request.url().endsWith('/api/v1/agents/directory') });
+    await target.selectOption({ label: colleague });
+    await page.getByRole('button', { name: 'Transfer' }).click();
+    await directory;
+    assert.notEqual((await http('GET', `/api/v1/conversations/${shown.body.id}`, undefined, token)).body.agent_id, shown.body.agent_id);
+    assert.deepEqual(pastReads, []);
+
+    // the earlier conversation is resolved elsewhere: its live event brings the panel up to date
+    assert.equal((await http('POST', `/api/v1/conversations/${earlier.body.id}/resolve`, {}, token)).status, 200);
+    await past.getByText('api · resolved').waitFor();
+    assert.deepEqual(problems, []);
+  });
+
   it('the Customers tab shows a customer on the widget as online and one reached through the API as offline', { skip: !haveChromium }, async () => {
     const ada = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Ada' });
     const login = await http('POST', '/api/v1/auth/login', { email: ada.email, password: PASSWORD });

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, formatTime } from '../../shared/util';
-import { CustomerStatistics, ExternalMessage } from './customer';
+import { CustomerStatistics, ExternalMessage, PastConversations } from './customer';
 import type { Live } from './live';
 import type { Agent, Conversation, Message } from './types';
 
@@ -205,7 +205,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
           <p className="closed-note">{open ? 'Read only.' : `Closed (${conversation.resolve_reason ?? conversation.state})${conversation.note ? `: ${conversation.note}` : ''}`}</p>
         )}
       </section>
-      <CustomerPanel conversation={conversation} me={me} token={token} onChanged={load} onGone={onClose} onError={onError} />
+      <CustomerPanel conversation={conversation} me={me} token={token} live={live} onChanged={load} onGone={onClose} onError={onError} />
     </>
   );
 }
@@ -214,24 +214,24 @@ interface PanelProps {
   conversation: Conversation;
   me: Agent;
   token: string;
+  live: Live | null;
   onChanged: () => void;
   /** the conversation left the caller's hands (an agent transferred it away) */
   onGone: () => void;
   onError: (e: unknown) => void;
 }
 
-function CustomerPanel({ conversation, me, token, onChanged, onGone, onError }: PanelProps) {
+function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onError }: PanelProps) {
   const [note, setNote] = useState('');
   const [target, setTarget] = useState('');
   const [agents, setAgents] = useState<Colleague[]>([]);
-  const [past, setPast] = useState<Conversation[]>([]);
   const c = conversation;
   const open = c.state === 'assigned' || c.state === 'queued';
 
+  // again after a transfer: whoever took it has less room now
   useEffect(() => {
     void api<Colleague[]>('GET', '/api/v1/agents/directory', token).then(setAgents, () => undefined);
-    void api<Conversation[]>('GET', `/api/v1/conversations?customer=${encodeURIComponent(c.customer.id)}&limit=20`, token).then((rows) => setPast(rows.filter((r) => r.id !== c.id)), () => undefined);
-  }, [c.customer.id, c.id, c.agent_id, token]);
+  }, [c.agent_id, token]);
 
   const resolve = async (event: FormEvent) => {
     event.preventDefault();
@@ -329,19 +329,7 @@ function CustomerPanel({ conversation, me, token, onChanged, onGone, onError }: 
         </>
       )}
       <ExternalMessage conversationId={c.id} token={token} />
-      {past.length > 0 && (
-        <>
-          <h3>Past conversations</h3>
-          <ul className="past">
-            {past.map((p) => (
-              <li key={p.id}>
-                {new Date(p.created_at).toLocaleDateString()} · {p.channel} · {p.state}
-                {p.note ? ` — ${p.note}` : ''}
-              </li>
-            ))}
-          </ul>
-        </>
-      )}
+      <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />
     </aside>
   );
 }

@@ -1,11 +1,15 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, errorText, formatTime, isApiError } from '../../shared/util';
+import { useLatestAnswer } from './latest-answer';
+import type { Live } from './live';
+import type { Conversation } from './types';
 import './customer.css';
 
-// Two parts of the customer panel: the customer's statistics from their own
+// Three parts of the customer panel: the customer's statistics from their own
 // service (GET /api/v1/customers/:id/statistics, which Switchboard asks
-// server-side) and "send external message" (POST …/external-messages, which
-// webhooks subscribed to send_external_message carry out).
+// server-side), "send external message" (POST …/external-messages, which
+// webhooks subscribed to send_external_message carry out) and the customer's
+// past conversations.
 
 type Link = { url: string; label: string };
 type Point = { x: string | number; y: number };
@@ -181,5 +185,60 @@ export function ExternalMessage({ conversationId, token }: { conversationId: str
         </p>
       )}
     </form>
+  );
+}
+
+/** gathers the events of one change (its inbox, assign and supervisor topics) into one read */
+const PAST_DEBOUNCE_MS = 150;
+
+/**
+ * The customer's other conversations. Read again only when one of them
+ * changes (live events carry the conversation, customer included): what
+ * happens to the conversation shown, a transfer say, leaves this list as it was.
+ */
+export function PastConversations({ customerId, conversationId, token, live }: { customerId: string; conversationId: string; token: string; live: Live | null }) {
+  const [past, setPast] = useState<Conversation[]>([]);
+  const latest = useLatestAnswer(customerId);
+
+  const load = useCallback(() => {
+    const fresh = latest(customerId);
+    void api<Conversation[]>('GET', `/api/v1/conversations?customer=${encodeURIComponent(customerId)}&limit=20`, token).then(
+      (rows) => {
+        if (fresh()) setPast(rows.filter((r) => r.id !== conversationId));
+      },
+      () => undefined,
+    );
+  }, [customerId, conversationId, token, latest]);
+
+  useEffect(load, [load]);
+
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => {
+    if (!live) return;
+    const off = live.on((_topic, data) => {
+      const changed = data.conversation as Partial<Conversation> | undefined;
+      if (changed?.customer?.id !== customerId || changed.id === conversationId) return;
+      clearTimeout(pending.current);
+      pending.current = setTimeout(load, PAST_DEBOUNCE_MS);
+    });
+    return () => {
+      off();
+      clearTimeout(pending.current);
+    };
+  }, [live, customerId, conversationId, load]);
+
+  if (past.length === 0) return null;
+  return (
+    <>
+      <h3>Past conversations</h3>
+      <ul className="past">
+        {past.map((p) => (
+          <li key={p.id}>
+            {new Date(p.created_at).toLocaleDateString()} · {p.channel} · {p.state}
+            {p.note ? ` — ${p.note}` : ''}
+          </li>
+        ))}
+      </ul>
+    </>
   );
 }
