@@ -8,8 +8,10 @@ import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import { checkErlang } from '../../src/simulate/check.js';
 import { runSimulationCommand, type CliIo } from '../../src/simulate/cli.js';
+import { plan, type Plan } from '../../src/simulate/plan.js';
 import { summarise } from '../../src/simulate/report.js';
 import { runSimulation, type SimulationConfig } from '../../src/simulate/run.js';
+import { formatPlan } from '../../src/simulate/table.js';
 import { exportTrace, formatTrace, parseTrace } from '../../src/simulate/trace.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
@@ -182,6 +184,76 @@ describeEachStore('export-trace from Switchboard history', (store) => {
     const code = await runSimulationCommand('export-trace', ['--format', 'csv'], { databaseUrl: store().url, dataDir: 'unused' }, io);
     assert.equal(code, 0, io.stderr);
     assert.equal(io.stdout.trim().split('\n').length, created.length + 1);
+  });
+});
+
+/**
+ * What `plan` promises, read off its own table: the answer meets the target,
+ * one agent fewer was tried on the same customers and missed it, the search
+ * started at Erlang C's answer, and "meets target" is the service level
+ * against the target share.
+ */
+function assertSmallestTeam(p: Plan): number {
+  const n = p.simulation.agents;
+  assert.ok(n !== null, `no team met the target: ${JSON.stringify(p.tried)}`);
+  const tried = new Map(p.tried.map((c) => [c.agents, c]));
+  assert.equal(tried.get(n)?.meets_target, true, `${n} agents must meet the target`);
+  if (n > 1) assert.equal(tried.get(n - 1)?.meets_target, false, `${n - 1} agents must have been tried and missed the target`);
+  assert.ok(tried.has(p.erlang.agents), `the search starts at Erlang C's ${p.erlang.agents} agents`);
+  for (const c of p.tried) assert.equal(c.meets_target, c.service_level >= p.target.share, `${c.agents} agents: ${c.service_level}`);
+  assert.deepEqual(
+    p.tried.map((c) => c.agents),
+    [...tried.keys()].sort((a, b) => a - b),
+  );
+  return n;
+}
+
+describe('plan: the smallest team that meets the target', () => {
+  let dir: string;
+  before(async () => (dir = await mkdtemp(join(tmpdir(), 'sb-plan-'))));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('steps down from Erlang C when it staffs for a peak, and its figures are what simulating each size gives', async () => {
+    // 60 chats/h at the peak, a quarter of that the rest of the day: Erlang C
+    // sizes for the peak rate, the day as a whole needs fewer agents.
+    const dayProfile = [...Array<number>(8).fill(0.25), ...Array<number>(4).fill(1), ...Array<number>(12).fill(0.25)];
+    const template: SimulationConfig = {
+      arrivals: { kind: 'poisson', perHour: 60, count: 1200, dayProfile, departments: [] },
+      customers: { handle: { kind: 'exponential', meanS: 300 }, patienceMeanS: null, seed: 1 },
+      groups: [{ count: 1, capacity: 1, departments: [], shift: null }],
+      warmup: 0.05,
+      target: { seconds: 20, share: 0.8 },
+      sweepEveryS: 600,
+    };
+    const result = await plan(template, { maxAgents: 50 });
+    const n = assertSmallestTeam(result);
+    assert.ok(n < result.erlang.agents, `peak-rate Erlang C (${result.erlang.agents}) over-staffs the day; plan chose ${n}`);
+    assert.match(result.erlang.note ?? '', /peak/);
+
+    const alone = summarise(await runSimulation({ ...template, groups: [{ ...template.groups[0]!, count: n }] })).results;
+    const row = result.tried.find((c) => c.agents === n)!;
+    assert.equal(row.service_level, alone.service_level, `${n} agents: plan's figure is a simulation of that team on the same customers`);
+    assert.equal(row.mean_wait_s, alone.wait_s.mean);
+  });
+
+  it('steps up from Erlang C for bursty traffic (`switchboard plan --trace --json`), and its table says so', async () => {
+    // 60 chats/h on average, but a dozen at once every 12 minutes: Poisson
+    // arrivals at that rate would need fewer agents than these bursts.
+    const trace = join(dir, 'bursts.csv');
+    const rows = Array.from({ length: 50 }, (_, burst) => Array.from({ length: 12 }, (_, k) => `${burst * 720 + k},,0,,`)).flat();
+    await writeFile(trace, ['at,department,priority,handle_s,patience_s', ...rows].join('\n'));
+    const io = capture();
+    const flags = ['--trace', trace, '--handle-time-s', '300', '--capacity', '1', '--seed', '1', '--json'];
+    assert.equal(await runSimulationCommand('plan', flags, NO_STORE, io), 0, io.stderr);
+    const result = JSON.parse(io.stdout) as Plan;
+    // 599 gaps between the first and the last arrival, 35,291 s apart
+    assert.ok(Math.abs(result.arrivals_per_hour - (599 / 35_291) * 3600) < 1e-9, `the trace's average rate, got ${result.arrivals_per_hour}`);
+    const n = assertSmallestTeam(result);
+    assert.ok(n > result.erlang.agents, `bursts need more than Poisson arrivals' ${result.erlang.agents} agents; plan chose ${n}`);
+
+    const table = formatPlan(result);
+    assert.match(table, new RegExp(`simulation: ${n} agents \\(600 arrivals per run, seed 1\\)`));
+    assert.match(table, new RegExp(`Erlang C: +${result.erlang.agents} agents`));
   });
 });
 
