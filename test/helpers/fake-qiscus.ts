@@ -2,7 +2,9 @@
 // makes, as ../shared/protocols/qiscus.md describes them: both auth modes,
 // paginated available agents whose current_customer_count lags behind
 // assignments, assign_agent with max_agent (400 "Cant join room, exceed max
-// agents"), resolved rooms refused, both error body shapes, and whatever
+// agents"), remove_agent taking an agent out of a room (so the room can take
+// another under max_agent=1; 400 when they are not in it), resolved rooms
+// refused, both error body shapes, and whatever
 // failure a test injects (5xx, 429, a hang, a 401 that needs a fresh login).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,6 +44,8 @@ export interface FakeQiscus {
   requests: FakeRequest[];
   /** assign_agent calls that Qiscus accepted, in order */
   assigned: { room_id: string; agent_id: number; at: number }[];
+  /** remove_agent calls that took an agent out of a room, in order */
+  removed: { room_id: string; agent_id: number; at: number }[];
   /**
    * Refuses chosen assignments (an agent who went offline, a room on a
    * channel the agent is not in): the answer for this room and agent, or
@@ -77,6 +81,7 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     resolved: new Set(),
     requests: [],
     assigned: [],
+    removed: [],
     pageSize: options.pageSize ?? 3,
     webhook: {
       mark_as_resolved_webhook_url: null,
@@ -211,6 +216,32 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
       fake.rooms.set(roomId, [...inRoom, agentId]);
       fake.assigned.push({ room_id: roomId, agent_id: agentId, at: req.at });
       send(res, 200, { data: { added_agent: { id: agent.id, name: agent.name, email: agent.email }, service: { room_id: roomId, is_resolved: false } } });
+      return;
+    }
+    if (req.method === 'POST' && req.path === '/api/v1/admin/service/remove_agent') {
+      const roomId = req.form.get('room_id') ?? '';
+      const agentId = Number(req.form.get('agent_id'));
+      if (roomId === '' || !Number.isInteger(agentId)) {
+        send(res, 400, { status: 400, errors: { message: 'room_id and agent_id are required' } });
+        return;
+      }
+      const agent = fake.agents.get(agentId);
+      if (!agent) {
+        send(res, 404, { status: 404, errors: { message: 'Agent not found' } });
+        return;
+      }
+      if (fake.resolved.has(roomId)) {
+        send(res, 400, { status: 400, errors: { message: 'Room is already resolved' } });
+        return;
+      }
+      const inRoom = fake.rooms.get(roomId) ?? [];
+      if (!inRoom.includes(agentId)) {
+        send(res, 400, { status: 400, errors: 'Agent is not in this room' });
+        return;
+      }
+      fake.rooms.set(roomId, inRoom.filter((id) => id !== agentId));
+      fake.removed.push({ room_id: roomId, agent_id: agentId, at: req.at });
+      send(res, 200, { data: { removed_agent: { id: agent.id, name: agent.name, email: agent.email }, service: { room_id: roomId, is_resolved: false } } });
       return;
     }
     if (req.method === 'POST' && req.path === '/api/v1/app/webhook/mark_as_resolved') {
