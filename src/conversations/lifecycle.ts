@@ -179,6 +179,7 @@ export async function transferConversation(ctx: Ctx, id: string, input: Transfer
     async (tx, emit) => {
       const now = ctx.now();
       const before = await lockOpenConversation(tx, id, actor);
+      if (before.channel === 'qiscus') assertQiscusTransfer(before, input);
       const row = toAgent
         ? await moveToAgent(tx, before, input.agent_id!, now)
         : await moveToDepartment(tx, emit, before, input.department ?? null, now);
@@ -207,6 +208,28 @@ export async function transferConversation(ctx: Ctx, id: string, input: Transfer
     },
     { routing: true },
   );
+}
+
+/**
+ * A Qiscus room is served in Qiscus's own dashboard by the agent its
+ * allocator picks there: no Switchboard agent can serve it (their messages
+ * are refused, see SB_QISCUS_AGENT_MESSAGE), and outside its department the
+ * allocator no longer sees it. Back to its own department (a requeue) is the
+ * only move that means something.
+ */
+function assertQiscusTransfer(before: ConversationRow, input: TransferInput): void {
+  if (input.agent_id !== undefined) {
+    throw conflict(
+      'SB_QISCUS_TRANSFER',
+      `conversation ${before.id} is a Qiscus room: it cannot be transferred to an agent, since its agent is chosen by the Qiscus allocator and serves it in Qiscus's own dashboard; requeue it instead`,
+    );
+  }
+  if ((input.department ?? null) !== before.department) {
+    throw conflict(
+      'SB_QISCUS_TRANSFER',
+      `conversation ${before.id} is a Qiscus room: it cannot leave the department ${before.department ?? '(none)'}, where the Qiscus allocator serves it; requeue it instead`,
+    );
+  }
 }
 
 async function moveToAgent(tx: Queryable, before: ConversationRow, agentId: string, now: Date): Promise<ConversationRow> {

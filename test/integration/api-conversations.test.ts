@@ -375,6 +375,29 @@ describeEachStore('api: conversations', (store) => {
     });
   });
 
+  it('POST /transfer of a qiscus conversation to an agent or another department answers 409 SB_QISCUS_TRANSFER, changing nothing; to its own department it is requeued', async () => {
+    const { admin, agent, other } = await k.cast({ agentCapacity: 1 });
+    const room = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-7' });
+    const waiting = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-8', department: 'nobody' });
+    assert.deepEqual([room.state, waiting.state], ['assigned', 'queued']);
+    const free = room.agent_id === agent.agent.id ? other : agent;
+    await k.unchanged(async () => {
+      for (const [c, own] of [[room, '(none)'], [waiting, 'nobody']] as const) {
+        const toAgent = await act(admin.token, c.id, 'transfer', { agent_id: free.agent.id });
+        expectError(toAgent, 409, 'SB_QISCUS_TRANSFER', undefined, `${c.state} to an agent`);
+        assert.match(toAgent.json().error.message, /Qiscus room: it cannot be transferred to an agent/);
+        const away = await act(admin.token, c.id, 'transfer', { department: 'sales' });
+        expectError(away, 409, 'SB_QISCUS_TRANSFER', undefined, `${c.state} to another department`);
+        assert.ok(away.json().error.message.includes(`Qiscus room: it cannot leave the department ${own}`), away.body);
+      }
+    });
+    const back = await act(admin.token, room.id, 'transfer', { department: null });
+    assert.equal(back.statusCode, 200, back.body);
+    // back in the queue, as a requeue, and matched at once
+    assert.deepEqual((await eventTypes(room.id)).slice(-3), ['conversation.queued', 'conversation.transferred', 'conversation.assigned']);
+    await holds();
+  });
+
   // ---- POST /conversations/:id/requeue --------------------------------------
 
   it('POST /requeue returns an assigned conversation to the queue at its original place, ahead of later arrivals', async () => {
