@@ -14,7 +14,11 @@ export interface QiscusHarness {
   channel: QiscusChannel;
   worker: OutboundWorker;
   clock: ReturnType<typeof fakeClock>;
-  /** one allocation pass, then the outbox until nothing is due */
+  /**
+   * The outbox until nothing is due (so the feed has turned every room taken
+   * back from an agent into its remove_agent), one allocation pass, then the
+   * outbox again.
+   */
   settle(): Promise<void>;
   /**
    * Runs the channel as the server does: the allocator's loop (kicked by
@@ -50,6 +54,7 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
     worker,
     clock,
     async settle() {
+      await worker.tick();
       await channel.allocator.pass();
       await worker.tick();
     },

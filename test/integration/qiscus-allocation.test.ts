@@ -306,9 +306,10 @@ describeEachStore('Qiscus allocation', (store) => {
     await h.settle();
     assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a1!.id]]);
     await requeueBySupervisor('r1');
-    fake.rooms.delete('r1'); // the agent left the room in Qiscus too
     assert.deepEqual((await h.loads()).get(String(a1!.id)), { load: 0, open: 0 });
     await h.settle();
+    // Switchboard took the agent out of the room in Qiscus before assigning it again
+    assert.deepEqual(fake.removed.map((r) => [r.room_id, r.agent_id]), [['r1', a1!.id]]);
     assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a1!.id], ['r1', a1!.id]]);
     const [room] = await rooms();
     assert.deepEqual([room!.status, room!.qiscus_agent_id, room!.reason], ['assigned', String(a1!.id), null]);
@@ -328,8 +329,8 @@ describeEachStore('Qiscus allocation', (store) => {
     assert.deepEqual(await refusalsOf('r1'), { refused_agent_id: null, refusals: 1 });
     // a1 is no longer avoided: once the room is back in the queue, the policy's choice gets it
     await requeueBySupervisor('r1');
-    fake.rooms.delete('r1');
     await h.settle();
+    assert.deepEqual(fake.removed.map((r) => [r.room_id, r.agent_id]), [['r1', a2!.id]]);
     assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', a2!.id], ['r1', a1!.id]]);
     const [room] = await rooms();
     assert.deepEqual([room!.status, room!.qiscus_agent_id, room!.reason], ['assigned', String(a1!.id), null]);
@@ -346,7 +347,7 @@ describeEachStore('Qiscus allocation', (store) => {
     assert.match((await rooms())[0]!.reason ?? '', /already has an agent/);
     assert.equal((await refusalsOf('r1'))!.refusals, 0);
     await requeueBySupervisor('r1');
-    fake.rooms.delete('r1');
+    fake.rooms.delete('r1'); // the stranger leaves too (Switchboard removes only its own agent, who was never in)
     fake.refuse = () => ({ status: 403, body: { status: 403, errors: 'Agent can not join this room' } });
     await h.settle();
     assert.match((await rooms('waiting'))[0]!.reason ?? '', /refusal 1 of 3/);

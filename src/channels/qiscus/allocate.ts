@@ -4,9 +4,11 @@ import { withEvents } from '../../events/outbox.js';
 import { enqueue } from '../../events/outbound/outbox.js';
 import type { Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
-import { assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE } from './constants.js';
+import { ASSIGN_AGENT, assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE, roomOrderingKey } from './constants.js';
 import { saysRoomResolved } from './error-body.js';
 import { pickAgent, type MirrorLoad } from './pick.js';
+import { ASSIGN_MAX_ATTEMPTS } from './producer.js';
+import { AWAITS_REMOVAL } from './removals.js';
 import { closeRoom, failRoom } from './rooms.js';
 
 // One allocation pass: the oldest waiting rooms, each room's available agents
@@ -14,8 +16,6 @@ import { closeRoom, failRoom } from './rooms.js';
 // over a network call), then every decision in one routing transaction, in
 // queue order, with the assign_agent calls enqueued in that same transaction.
 
-/** assign_agent attempts before a room is given up (see producer.ts for the schedule) */
-export const ASSIGN_MAX_ATTEMPTS = 6;
 /** a room whose agent list Qiscus refuses (4xx) this many times in a row is failed */
 const FETCH_REFUSALS_BEFORE_FAILING = 3;
 
@@ -51,6 +51,7 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
        from conversations c left join qiscus_rooms q on q.conversation_id = c.id
       where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
         and (q.retry_at is null or q.retry_at <= $1)
+        and not ${AWAITS_REMOVAL}
       order by c.priority desc, c.seq
       limit $2`,
     [ctx.now(), options.batch, QISCUS_DEPARTMENT],
@@ -176,7 +177,8 @@ async function decide(
     async (tx, emit) => {
       const now = ctx.now();
       const still = await tx.query<ConversationRow>(
-        `select * from conversations where id = any ($1::uuid[]) and state = 'queued' order by priority desc, seq`,
+        // Taken back from an agent again while its agents were fetched: its removal must be enqueued first.
+        `select * from conversations c where id = any ($1::uuid[]) and state = 'queued' and not ${AWAITS_REMOVAL} order by priority desc, seq`,
         [[...offered.keys()]],
       );
       const unique = new Map<string, AvailableAgent>();
@@ -197,7 +199,8 @@ async function decide(
         picks.map(({ row, mirror }) => ({
           producer: PRODUCER,
           messageId: assignMessageId(row.id),
-          name: 'assign_agent',
+          name: ASSIGN_AGENT,
+          orderingKey: roomOrderingKey(row.external_ref!),
           url: assignUrl,
           headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
           body: Buffer.from(new URLSearchParams({ room_id: row.external_ref!, agent_id: mirror.qiscusId, max_agent: '1', replace_latest_agent: 'false' }).toString()),

@@ -6,16 +6,18 @@ import { createQiscusClient, type QiscusClient } from './client.js';
 import type { QiscusConfig } from './config.js';
 import { PRODUCER } from './constants.js';
 import { qiscusProducer } from './producer.js';
+import { removalFeed } from './removals.js';
 
-// The Qiscus channel of one running Switchboard: its client, allocator and
-// outbox producer. The HTTP routes and the server both need it; it is made
-// once per context so they share one allocator.
+// The Qiscus channel of one running Switchboard: its client, allocator,
+// outbox producer, and the feed that removes agents from rooms Switchboard
+// took back from them. The HTTP routes and the server both need it; it is
+// made once per context so they share one allocator.
 
 export interface QiscusChannel {
   client: QiscusClient;
   allocator: Allocator;
   producer: Producer;
-  /** what the outbound worker needs to carry assign_agent calls */
+  /** what the outbound worker needs to carry assign_agent and remove_agent calls */
   extra: { producers: Record<string, Producer>; feeds: readonly Feed[] };
   /** Wired beside the other commit listeners: a raised max_customers frees slots at once. */
   onCommitted(events: readonly StoredEvent[]): void;
@@ -49,6 +51,8 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
   const producer = qiscusProducer(client, config.timeoutMs, {
     onFreed: () => allocator.kick('freed'),
     onFailed: (roomId, reason) => log.error({ roomId, reason }, 'Qiscus room could not be assigned; marked failed'),
+    // The next assign_agent still goes (its answer says whether the room is served): only an operator can help here.
+    onRemoveFailed: (roomId, agentId, reason) => log.error({ roomId, agentId, reason }, 'Qiscus would not remove_agent the agent Switchboard took the room back from; they may still be in it'),
     random: seams.random,
     maxBackoffMs: config.pollIntervalMs,
   });
@@ -56,7 +60,8 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     client,
     allocator,
     producer,
-    extra: { producers: { [PRODUCER]: producer }, feeds: [] },
+    // A room taken back from its agent (a supervisor's requeue) has them removed in Qiscus, then is allocated at once.
+    extra: { producers: { [PRODUCER]: producer }, feeds: [removalFeed(`${config.api.baseUrl}/api/v1/admin/service/remove_agent`, { onTakenBack: () => allocator.kick('freed') })] },
     // A raised max_customers frees slots however it was changed (PATCH /api/v1/settings,
     // the Qiscus settings endpoint): the waiting rooms are allocated at once, not at the next poll.
     onCommitted: (events) => {

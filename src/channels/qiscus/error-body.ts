@@ -28,3 +28,10 @@ export const saysRoomHasAgent = (message: string | null) => message !== null && 
 
 /** The room was resolved meanwhile: nothing left to allocate. */
 export const saysRoomResolved = (message: string | null) => message !== null && /resolved/i.test(message);
+
+/**
+ * remove_agent of an agent who is not in the room (left it, or was never
+ * added). Qiscus publishes no wording; this takes the usual phrasings.
+ */
+export const saysAgentNotInRoom = (message: string | null) =>
+  message !== null && /\bnot (?:in|inside|a member of|a participant of|part of|found in|assigned to)\b|\bno longer in\b|\bnot found\b/i.test(message);

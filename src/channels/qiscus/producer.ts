@@ -1,19 +1,22 @@
 import type { Ctx } from '../../context.js';
 import type { OutboundRow } from '../../events/outbound/outbox.js';
 import type { Producer, SettledAttempt } from '../../events/outbound/worker.js';
+import type { SendOutcome } from '../../events/outbound/send.js';
 import type { QiscusClient } from './client.js';
-import { conversationOfMessage } from './constants.js';
-import { qiscusErrorMessage, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
+import { ASSIGN_AGENT, conversationOfMessage, REMOVE_AGENT } from './constants.js';
+import { qiscusErrorMessage, saysAgentNotInRoom, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
 import { closeRoom, failRoom, noteRoom, refusalsOf, requeueRoom } from './rooms.js';
 
-// What assign_agent calls add to the generic outbox: Qiscus authentication at
-// each attempt (secrets and login tokens never sit in the outbox), a retry
-// schedule measured in seconds — a customer is waiting, not a server — and
-// what each final answer means for the room.
+// What assign_agent and remove_agent calls add to the generic outbox: Qiscus
+// authentication at each attempt (secrets and login tokens never sit in the
+// outbox), a retry schedule measured in seconds — a customer is waiting, not
+// a server — and what each final answer means for the room.
 
 export const USER_AGENT = 'Switchboard-Qiscus/0.1';
 /** delay after the 1st, 2nd, … failed attempt; with 6 attempts a room is given up after about a minute */
 export const ASSIGN_RETRY_MS: readonly number[] = [1_000, 3_000, 10_000, 20_000, 30_000];
+/** attempts of a call before it is given up (assign_agent: the room is failed) */
+export const ASSIGN_MAX_ATTEMPTS = ASSIGN_RETRY_MS.length + 1;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 /** a refused login is not retried at every claim */
 const LOGIN_COOLDOWN_MS = 5_000;
@@ -31,6 +34,8 @@ export interface ProducerHooks {
   onFreed(): void;
   /** a room was given up */
   onFailed?(roomId: string, reason: string): void;
+  /** Qiscus would not remove an agent from a room for a reason other than their not being in it */
+  onRemoveFailed?(roomId: string, agentId: string, reason: string): void;
   random?: () => number;
   /** the longest a refused room is kept out of allocation (the poll interval picks it up anyway) */
   maxBackoffMs?: number;
@@ -40,6 +45,24 @@ const formOf = (row: OutboundRow) => new URLSearchParams(row.body.toString('utf8
 
 /** Worth the same call again: no answer, a 5xx, 429, 408, or 401 (the login token expired). */
 const transient = (status: number | null) => status === null || status === 401 || status === 408 || status === 429 || status >= 500;
+
+/**
+ * A removal is done when its agent is no longer in the room, whoever took
+ * them out: Qiscus saying they are not in it (or the agent or room is
+ * unknown: 404), or that the room is resolved, is success, not an error.
+ */
+function removalDone(outcome: SendOutcome): boolean {
+  const status = outcome.status;
+  if (status === null || status < 400 || status >= 500 || transient(status)) return false;
+  const message = qiscusErrorMessage(outcome.excerpt);
+  return status === 404 || saysAgentNotInRoom(message) || saysRoomResolved(message);
+}
+
+/** What went wrong with an attempt, for reasons and logs: `HTTP 400 <Qiscus' message>` or the network error. */
+function describe(record: SettledAttempt['record']): string {
+  const message = qiscusErrorMessage(record.excerpt);
+  return record.status === null ? (record.error ?? 'no answer') : `HTTP ${record.status}${message ? ` ${message}` : ''}`;
+}
 
 export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: ProducerHooks): Producer {
   const random = hooks.random ?? Math.random;
@@ -64,6 +87,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
     decide(row, outcome, startedAt) {
       const status = outcome.status;
       if (status !== null && status >= 200 && status < 300) return { outcome: 'delivered', nextAttemptAt: null };
+      if (row.name === REMOVE_AGENT && removalDone(outcome)) return { outcome: 'delivered', nextAttemptAt: null };
       if (!transient(status) || row.attempts + 1 >= row.max_attempts) return { outcome: 'failed', nextAttemptAt: null };
       // 401: the login token expired; the next attempt logs in again, at once.
       const base = status === 401 ? 0 : ASSIGN_RETRY_MS[Math.min(row.attempts, ASSIGN_RETRY_MS.length - 1)]!;
@@ -73,7 +97,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
     },
 
     async settle(ctx, results) {
-      const confirmed = results.filter((r) => r.record.outcome === 'delivered');
+      const confirmed = results.filter((r) => r.row.name === ASSIGN_AGENT && r.record.outcome === 'delivered');
       if (confirmed.length > 0) {
         await ctx.db.query(
           `update qiscus_rooms set confirmed_at = $3, reason = null, updated_at = $3
@@ -82,21 +106,34 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
         );
       }
       for (const result of results) {
-        if (result.record.outcome === 'retry' || result.record.outcome === 'failed') await settleProblem(ctx, client, hooks, result);
+        if (result.record.status === 401) client.forgetToken();
+        if (result.row.name === REMOVE_AGENT) {
+          if (result.record.outcome === 'failed') {
+            const form = formOf(result.row);
+            hooks.onRemoveFailed?.(form.get('room_id') ?? '', form.get('agent_id') ?? '', describe(result.record));
+          }
+        } else if (result.record.outcome === 'retry' || result.record.outcome === 'failed') {
+          await settleProblem(ctx, hooks, result);
+        }
       }
     },
   };
 }
 
-async function settleProblem(ctx: Ctx, client: QiscusClient, hooks: ProducerHooks, { row, record }: SettledAttempt): Promise<void> {
+async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: SettledAttempt): Promise<void> {
   const conversationId = conversationOfMessage(row.message_id);
   const form = formOf(row);
   const roomId = form.get('room_id') ?? '';
   const message = qiscusErrorMessage(record.excerpt);
-  const what = record.status === null ? (record.error ?? 'no answer') : `HTTP ${record.status}${message ? ` ${message}` : ''}`;
-  if (record.status === 401) client.forgetToken();
-  const [open] = await ctx.db.query<{ id: string }>(`select id from conversations where id = $1 and state = 'assigned'`, [conversationId]);
-  if (!open) return; // resolved meanwhile: whatever Qiscus says no longer matters
+  const what = describe(record);
+  // Only the room's current assignment speaks for it: the room may have been resolved, or taken back
+  // and assigned to someone else (whose own job waits behind this one), while this one was retried.
+  const [current] = await ctx.db.query<{ id: string }>(
+    `select c.id from conversations c join qiscus_rooms q on q.conversation_id = c.id
+      where c.id = $1 and c.state = 'assigned' and q.outbound_id = $2`,
+    [conversationId, row.id],
+  );
+  if (!current) return;
   if (record.outcome === 'retry') {
     await noteRoom(ctx, conversationId, roomId, `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`);
     return;

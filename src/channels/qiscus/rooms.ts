@@ -2,11 +2,11 @@ import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
 import { closeConversation, type Opened } from '../../conversations/lifecycle.js';
 import { toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
-import { withEvents } from '../../events/outbox.js';
+import { withEvents, type Emit } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
 import { assertStorableText } from '../../http/validation.js';
 import { requeueConversations } from '../../routing/requeue.js';
-import { assignMessageId, QISCUS_DEPARTMENT } from './constants.js';
+import { assignMessageId, QISCUS_DEPARTMENT, REFUSED_REASON } from './constants.js';
 
 // A Qiscus room's life in the engine: recorded as a conversation when the
 // allocation webhook arrives, closed when Qiscus says it is resolved or when
@@ -158,13 +158,18 @@ export async function refusalsOf(ctx: Ctx, conversationId: string): Promise<numb
  * refused, so the next pick prefers another, and the refusal is counted.
  * `retryAt` keeps the allocator off it for a while. False when the room was
  * no longer assigned.
+ *
+ * Its `conversation.queued` says `qiscus_refused`, not `requeued`: nobody
+ * asked for a requeue, and the agent never joined the room, so the removal
+ * feed (removals.ts) has nobody to take out of it.
  */
 export async function requeueRoom(ctx: Ctx, conversationId: string, reason: string, retryAt: Date | null): Promise<boolean> {
   return withEvents(
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
-      const [row] = await requeueConversations(tx, emit, now, { conversationIds: [conversationId] }, 'requeued');
+      const refused: Emit = (event) => emit(event.type === 'conversation.queued' ? { ...event, data: { ...event.data, reason: REFUSED_REASON } } : event);
+      const [row] = await requeueConversations(tx, refused, now, { conversationIds: [conversationId] }, 'requeued');
       if (!row) return false;
       await tx.query(
         `update qiscus_rooms
