@@ -136,6 +136,31 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
     assert.deepEqual((await removals()).map((r) => [r.state, r.attempts]), [['delivered', 3]]);
   });
 
+  it('lets an assign_agent answer that outlived a requeue speak no more for the room: the refusal of the old agent leaves the new assignment alone', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [a1, a2] = fake.addAgents(2);
+    a2!.reported = 1;
+    fake.inject(ASSIGN, { status: 503 }, { status: 403, body: { status: 403, errors: 'Agent can not join this room' } });
+    await h.webhook('r1');
+    await h.settle(); // assign_agent(a1) met a 503 and waits for its retry
+    a1!.is_available = false;
+    await requeueBySupervisor('r1');
+    await h.settle(); // the room goes to a2; its calls wait behind the retry
+    assert.deepEqual(roomCalls(), [['assign', 'r1', a1!.id]]);
+    h.clock.advance(1_500);
+    await h.worker.tick();
+    // a1 refused at last, then removed (they are not in the room: done), then a2 assigned
+    assert.deepEqual(roomCalls(), [['assign', 'r1', a1!.id], ['assign', 'r1', a1!.id], ['remove', 'r1', a1!.id], ['assign', 'r1', a2!.id]]);
+    const [room] = await rooms();
+    assert.deepEqual([room!.status, room!.qiscus_agent_id, room!.reason], ['assigned', String(a2!.id), null]);
+    assert.deepEqual(
+      (await store().db.query(`select refused_agent_id, refusals from qiscus_rooms where room_id = 'r1'`))[0],
+      { refused_agent_id: null, refusals: 0 },
+      'the stale refusal was not counted against the room',
+    );
+    assert.deepEqual(fake.rooms.get('r1'), [a2!.id]);
+  });
+
   it('counts a remove_agent Qiscus answers "not in this room" as done; another refusal is given up and logged, and neither blocks the room', async () => {
     h = await qiscusHarness(store(), fake);
     const [a1] = fake.addAgents(1);
