@@ -253,7 +253,12 @@ class PlanCachingSession {
       ahead.push(BEGIN);
       this.#beginPending = false;
     }
-    const reply = readReply(await this.pglite.execProtocolRaw(concat([...ahead, ...parts]), { syncToFs }));
+    // The raw stream hands over PostgreSQL's output as written, a view into
+    // WASM memory to copy before the next write; execProtocolRaw would also
+    // run PGlite's own parser over it.
+    const chunks: Uint8Array[] = [];
+    await this.pglite.execProtocolRawStream(concat([...ahead, ...parts]), { syncToFs, onRawData: (chunk) => void chunks.push(chunk.slice()) });
+    const reply = readReply(chunks.length === 1 ? chunks[0]! : concat(chunks));
     // Shaped like PGlite's own errors: the SQLSTATE in `code`, plus what ran.
     if (reply.error) throw Object.assign(reply.error, { query, params });
     return reply;
