@@ -5,9 +5,11 @@ import { messages, protocol } from '@electric-sql/pglite';
 // column and parameter types a Describe returns, the last command tag (a
 // COMMIT that answers ROLLBACK) and the first error. PGlite's own parser
 // builds an object for every message, bind and parse acknowledgements
-// included; on the simulator's and the embedded server's hot path that cost
-// as much as a small statement. Errors are rare and carry many fields, so
-// their bytes go through that parser after all and keep its exact shape.
+// included. Reading the bytes instead, through execProtocolRawStream (which
+// skips that parser), and closing a conversation in one statement ran the
+// simulator about 10 % faster together. Errors are rare and carry many
+// fields, so their bytes go through that parser after all and keep its
+// exact shape.
 
 export interface Field {
   name: string;
