@@ -22,6 +22,12 @@ export interface TestAppOptions {
   tokenTtlSeconds?: number;
   /** environment variables the app's configuration is read from (channels' settings) */
   env?: Record<string, string>;
+  /**
+   * Runs before the app is built. A channel is made once per context and its
+   * routes take the one that exists, so a test that needs a channel with its
+   * own seams (a fixed random, a logger) makes it here.
+   */
+  beforeApp?: (ctx: Ctx) => void;
 }
 
 export async function testApp(store: TestStore, options: TestAppOptions = {}): Promise<TestApp> {
@@ -29,6 +35,7 @@ export async function testApp(store: TestStore, options: TestAppOptions = {}): P
   const metrics = createMetrics(store.db, now);
   const ctx: Ctx = { db: store.db, now, onCommitted: (events) => metrics.observe(events) };
   const config = { ...loadConfig(options.env ?? {}), tokenTtlSeconds: options.tokenTtlSeconds ?? 3600, logLevel: 'silent' as const };
+  options.beforeApp?.(ctx);
   const app = await buildApp({ ctx, config, metrics });
   await app.ready();
   const call: TestApp['call'] = (method, url, opts = {}) =>

@@ -1,5 +1,6 @@
 import { qiscusChannel, type QiscusChannel } from '../../src/channels/qiscus/channel.js';
 import { loadConfig } from '../../src/config.js';
+import type { Ctx } from '../../src/context.js';
 import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { createWebhookWorker } from '../../src/events/webhooks/worker.js';
 import { testApp, type TestApp } from './app.js';
@@ -38,8 +39,11 @@ export interface QiscusHarness {
 export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: { login?: boolean; env?: Record<string, string> } = {}): Promise<QiscusHarness> {
   const clock = fakeClock(Date.now());
   const env = qiscusEnv(fake, { login: options.login, extra: options.env });
-  const t = await testApp(store, { now: clock.now, env });
-  const channel = qiscusChannel(t.ctx, loadConfig(env).qiscus, silentLog, { random: () => 0.5 })!;
+  const config = loadConfig(env).qiscus;
+  // Made before the app, so its routes share this channel, retries without jitter included.
+  const withSeams = (ctx: Ctx) => qiscusChannel(ctx, config, silentLog, { random: () => 0.5 })!;
+  const t = await testApp(store, { now: clock.now, env, beforeApp: withSeams });
+  const channel = withSeams(t.ctx);
   const worker = createWebhookWorker(t.ctx, { allowPrivate: false, concurrency: 64, timeoutMs: 5_000, pollMs: 60_000, random: () => 0.5, extra: channel.extra });
   // As the server wires it: a commit wakes the worker (a no-op until it is started) and tells the channel.
   const committed = t.ctx.onCommitted;
