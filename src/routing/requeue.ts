@@ -2,7 +2,8 @@ import { toConversation, type ConversationRow } from '../conversations/model.js'
 import type { Emit } from '../events/outbox.js';
 import type { Queryable } from '../store/db.js';
 
-export type RequeueReason = 'agent_offline' | 'agent_deleted' | 'requeued' | 'transferred';
+/** Why conversations went back to the queue, as their `conversation.queued` events say (docs/api.md). */
+export type RequeueReason = 'agent_offline' | 'agent_deleted' | 'requeued' | 'transferred' | 'qiscus_refused';
 
 /**
  * Puts assigned conversations back in the queue. They keep their arrival

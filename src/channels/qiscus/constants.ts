@@ -1,3 +1,5 @@
+import type { RequeueReason } from '../../routing/requeue.js';
+
 /** The engine department every Qiscus room waits in; no other agent serves it (see 0003_qiscus.sql). */
 export const QISCUS_DEPARTMENT = '@qiscus';
 export const QISCUS_SOURCE = 'qiscus';
@@ -19,4 +21,4 @@ export const CURSOR = 'qiscus';
  * The `conversation.queued` reason of a room Qiscus refused the agent for:
  * that agent never joined the room, so there is nobody to remove.
  */
-export const REFUSED_REASON = 'qiscus_refused';
+export const REFUSED_REASON = 'qiscus_refused' satisfies RequeueReason;

@@ -2,7 +2,7 @@ import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
 import { closeConversation, type Opened } from '../../conversations/lifecycle.js';
 import { toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
-import { withEvents, type Emit } from '../../events/outbox.js';
+import { withEvents } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
 import { assertStorableText } from '../../http/validation.js';
 import { requeueConversations } from '../../routing/requeue.js';
@@ -168,8 +168,7 @@ export async function requeueRoom(ctx: Ctx, conversationId: string, reason: stri
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
-      const refused: Emit = (event) => emit(event.type === 'conversation.queued' ? { ...event, data: { ...event.data, reason: REFUSED_REASON } } : event);
-      const [row] = await requeueConversations(tx, refused, now, { conversationIds: [conversationId] }, 'requeued');
+      const [row] = await requeueConversations(tx, emit, now, { conversationIds: [conversationId] }, REFUSED_REASON);
       if (!row) return false;
       await tx.query(
         `update qiscus_rooms
