@@ -15,7 +15,6 @@
 // Knobs: PROPERTY_RUNS (40), PROPERTY_SEED, PROPERTY_SECONDS (time box per
 // store, shrinking included: 50), PROPERTY_STATS=1 (operation mix on exit).
 
-import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import fc from 'fast-check';
 import { createAgent, deleteAgent, heartbeat, updateAgent } from '../../src/agents/agents.js';
