@@ -7,6 +7,7 @@ import { ChatView } from './chat';
 import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
 import { connectLive, type Live } from './live';
+import { useLatestAnswer } from './latest-answer';
 import type { Agent, Conversation, Status, Waiting } from './types';
 import './console.css';
 
@@ -14,6 +15,8 @@ import './console.css';
 // all for supervisors), one conversation at a time, and admin pages.
 
 const AUTH_KEY = 'switchboard-console';
+/** the shell's useLatestAnswer key: unlike a page's filter, what the shell reads never changes */
+const SHELL = 'shell';
 
 interface Auth {
   token: string;
@@ -145,30 +148,44 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     [onLogout],
   );
 
+  // Re-reads overlap (live events, the link coming back, coming back to the desk) and may answer out
+  // of order: a slow one would put back older lists. The header's re-read takes a ticket too, as it
+  // also sets `me`.
+  const latest = useLatestAnswer(SHELL);
+
   const refresh = useCallback(async () => {
+    const fresh = latest(SHELL);
     try {
       const [self, own, queue] = await Promise.all([
         api<Agent>('GET', '/api/v1/agents/me', token),
         api<Conversation[]>('GET', `/api/v1/conversations?state=assigned&agent=${me.id}&limit=100`, token),
         api<{ conversation: Conversation; position: number; expected_wait_seconds: number | null }[]>('GET', '/api/v1/queue', token),
       ]);
+      if (!fresh()) return;
       setMe(self);
       setMine(own);
       setWaiting(queue.map((q) => ({ id: q.conversation.id, name: q.conversation.customer.name, department: q.conversation.department, queuedAt: q.conversation.queued_at, position: q.position, expected: q.expected_wait_seconds })));
-      if (overseer) setAll(await api<Conversation[]>('GET', '/api/v1/conversations?limit=100', token));
+      if (overseer) {
+        const everyone = await api<Conversation[]>('GET', '/api/v1/conversations?limit=100', token);
+        // asked again: a later re-read may have been applied while this one read all conversations
+        if (!fresh()) return;
+        setAll(everyone);
+      }
       setVersion((v) => v + 1);
     } catch (e) {
-      guard(e);
+      if (fresh()) guard(e);
     }
-  }, [token, me.id, overseer, guard]);
+  }, [token, me.id, overseer, guard, latest]);
 
   const readMe = useCallback(async () => {
+    const fresh = latest(SHELL);
     try {
-      setMe(await api<Agent>('GET', '/api/v1/agents/me', token));
+      const self = await api<Agent>('GET', '/api/v1/agents/me', token);
+      if (fresh()) setMe(self);
     } catch (e) {
-      guard(e);
+      if (fresh()) guard(e);
     }
-  }, [token, guard]);
+  }, [token, guard, latest]);
 
   // one connection for the whole session
   useEffect(() => {
