@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
 import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
-import { makeAgent } from '../helpers/fixtures.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -190,6 +190,42 @@ describeEachStore('web apps in a real browser', (store) => {
     assert.equal(await mine.textContent(), 'Mine (1)');
     await page.getByTestId('list-mine').getByRole('link', { name: /Newer Customer/ }).waitFor();
     assert.equal(await page.getByText('Lin · 1/2').count(), 1);
+    assert.deepEqual(problems, []);
+  });
+
+  it('reads the open chat once on coming back to the desk from the dashboard, and still follows it live', { skip: !haveChromium }, async () => {
+    const supervisor = await makeAgent(suite.server.ctx, { role: 'supervisor', name: 'Sue' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Ann' });
+    const chat = await http('POST', '/session', { customer: { id: 'returning', name: 'Desk Customer' } });
+    assert.equal(chat.body.state, 'assigned');
+    const id = chat.body.sessionId as string;
+
+    const { page, problems } = await openPage();
+    await signIn(page, suite.server.url, supervisor.email);
+    await page.getByTestId('tab-all').click();
+    await page.getByRole('link', { name: /Desk Customer/ }).click();
+    const state = page.getByTestId('conversation-state');
+    await state.filter({ hasText: 'assigned' }).waitFor();
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Dashboard' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+
+    const reads: string[] = [];
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (path.startsWith(`/api/v1/conversations/${id}`)) reads.push(path);
+    });
+    // the desk's lists are re-read on the way back (stale meanwhile); a supervisor's read ends with all conversations
+    const listsRead = page.waitForEvent('requestfinished', { predicate: (request) => request.url().endsWith('/api/v1/conversations?limit=100') });
+    await page.goBack();
+    await state.filter({ hasText: 'assigned' }).waitFor();
+    await listsRead;
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+    assert.deepEqual(reads.sort(), [`/api/v1/conversations/${id}`, `/api/v1/conversations/${id}/messages`]);
+
+    // resolved elsewhere: the chat hears of it
+    const token = (await http('POST', '/api/v1/auth/login', { email: supervisor.email, password: PASSWORD })).body.token as string;
+    assert.equal((await http('POST', `/api/v1/conversations/${id}/resolve`, {}, token)).status, 200);
+    await state.filter({ hasText: 'resolved' }).waitFor();
     assert.deepEqual(problems, []);
   });
 

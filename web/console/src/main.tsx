@@ -153,7 +153,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   // also sets `me`.
   const latest = useLatestAnswer(SHELL);
 
-  const refresh = useCallback(async () => {
+  /** `announce`: bump `version`, for the views already shown to read again what they show */
+  const refresh = useCallback(async (announce: boolean) => {
     const fresh = latest(SHELL);
     try {
       const [self, own, queue] = await Promise.all([
@@ -171,7 +172,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         if (!fresh()) return;
         setAll(everyone);
       }
-      setVersion((v) => v + 1);
+      if (announce) setVersion((v) => v + 1);
     } catch (e) {
       if (fresh()) guard(e);
     }
@@ -210,7 +211,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
       if (topic.endsWith('/messages') || topic.endsWith('/messages/viewed') || topic.endsWith('/client/control')) return;
       if (!atDesk && !own.includes(topic)) return;
       clearTimeout(pending.current);
-      pending.current = setTimeout(() => void (atDesk ? refresh() : readMe()), 150);
+      pending.current = setTimeout(() => void (atDesk ? refresh(true) : readMe()), 150);
     });
     return () => {
       off();
@@ -219,9 +220,14 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     };
   }, [live, me.id, atDesk, refresh, readMe]);
 
-  // when the link comes (back) up, and on coming back to the desk, whose lists went stale meanwhile
+  // when the link comes (back) up, and on coming back to the desk, whose lists went stale meanwhile.
+  // The views that appear with the desk (the open chat, the Customers tab) read for themselves: told
+  // of this re-read as well, they would read twice. Views shown while the link was down are told.
+  const wasAtDesk = useRef(false);
   useEffect(() => {
-    void (atDesk ? refresh() : readMe());
+    const arriving = atDesk && !wasAtDesk.current;
+    wasAtDesk.current = atDesk;
+    void (atDesk ? refresh(!arriving) : readMe());
   }, [linkUp, atDesk, refresh, readMe]);
 
   const setStatus = async (status: Status) => {
