@@ -1,5 +1,5 @@
 import type { Db } from './store/db.js';
-import type { StoredEvent } from './events/outbox.js';
+import type { StoredEvent } from './events/event.js';
 
 /**
  * What domain functions need, passed in explicitly. `now` is the only clock

@@ -1,23 +1,8 @@
 import type { Ctx } from '../context.js';
 import { LOCKS, type Queryable } from '../store/db.js';
+import type { Emit, NewEvent, StoredEvent } from './event.js';
 
-export interface NewEvent {
-  type: string;
-  conversationId?: string | null;
-  agentId?: string | null;
-  data: Record<string, unknown>;
-}
-
-export interface StoredEvent {
-  id: number;
-  type: string;
-  conversation_id: string | null;
-  agent_id: string | null;
-  data: Record<string, unknown>;
-  created_at: Date;
-}
-
-export type Emit = (event: NewEvent) => void;
+export type { Emit, NewEvent, StoredEvent } from './event.js';
 
 /**
  * Runs `fn` in one transaction and appends the events it emits in that same

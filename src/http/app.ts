@@ -1,16 +1,13 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import Fastify, { LogController } from 'fastify';
 import type { Config } from '../config.js';
-import type { Ctx } from '../context.js';
-import type { Realtime } from '../realtime/index.js';
 import { realtimeRoutes } from '../realtime/routes.js';
-import type { Metrics } from '../stats/metrics.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
 import { rapidproRoutes } from '../channels/rapidpro/routes.js';
 import { AppError } from '../errors.js';
+import type { App, AppDeps } from './deps.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
@@ -26,17 +23,7 @@ import { loginLimiter, redactingLogger, securityHeaders } from './security.js';
 import { assertStorableText, validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
 
-export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
-
-export interface AppDeps {
-  ctx: Ctx;
-  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime' | 'customers'>;
-  metrics: Metrics;
-  /** the real-time layer: chat sessions, /mqtt; none = REST only (most tests) */
-  realtime?: Realtime;
-  /** a pino logger; none = silent */
-  logger?: FastifyBaseLogger;
-}
+export type { App, AppDeps } from './deps.js';
 
 export interface RouteSummary {
   method: string;

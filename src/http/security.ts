@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
 import { isCustomerToken } from '../realtime/sessions.js';
-import type { App } from './app.js';
+import type { App } from './deps.js';
 import { bearerToken } from './auth.js';
 
 // What the HTTP layer does for security besides authentication: response

@@ -2,7 +2,7 @@ import fastifyStatic from '@fastify/static';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { App, AppDeps } from './app.js';
+import type { App, AppDeps } from './deps.js';
 
 // The two web apps, built by `npm run build:web` (scripts/build-web.mjs) into
 // web/dist: the agents' console at / (a single-page app: any other GET path

@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { App, AppDeps } from '../../http/app.js';
+import type { App, AppDeps } from '../../http/deps.js';
 import { requireAgent } from '../../http/auth.js';
 import { changeSettings } from '../../http/routes/settings.js';
 import { AppError } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
-import { anyOfBranchIssue } from '../anyof-issue.js';
+import { anyOfBranchIssue } from '../../http/anyof-issue.js';
 import { qiscusChannel, type QiscusChannel } from './channel.js';
 import { QiscusError } from './client.js';
 import { listRooms, type RoomStatus } from './list-rooms.js';

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { App, AppDeps } from '../../http/app.js';
+import type { App, AppDeps } from '../../http/deps.js';
 import { requireAgent } from '../../http/auth.js';
 import { errorResponses, NoBody } from '../../http/schemas.js';
 import { listCallbacks } from './callback-log.js';

@@ -2,7 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import Ajv, { type ErrorObject } from 'ajv';
 import type { Attachment } from '../../conversations/messages.js';
 import { invalid } from '../../errors.js';
-import { anyOfBranchIssue } from '../anyof-issue.js';
+import { anyOfBranchIssue } from '../../http/anyof-issue.js';
 import { emptyMessage } from './errors.js';
 
 // What mailroom sends, checked and turned into plain inputs. Unknown fields

@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import type { AppError } from '../../errors.js';
 import { invalid } from '../../errors.js';
 import { resolvedProblem, urlProblem } from '../../events/outbound/ssrf.js';
-import type { AppDeps } from '../../http/app.js';
+import type { AppDeps } from '../../http/deps.js';
 import { errorHandler, type ErrorBody } from '../../http/errors.js';
 import { badToken, unknownTicketer } from './errors.js';
 import { getBodyParser } from './get-body.js';

@@ -1,4 +1,4 @@
-import type { App, AppDeps } from '../../http/app.js';
+import type { App, AppDeps } from '../../http/deps.js';
 import { ticketerRoutes } from './admin-routes.js';
 import { mailroomRoutes } from './mailroom-routes.js';
 

@@ -3,7 +3,7 @@ import { createAgent, deleteAgent, getAgent, heartbeat, listAgents, updateAgent 
 import { hasRoom, toAgent, type AgentRow } from '../../agents/model.js';
 import { forbidden } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { Agent, AgentPatchBody, AgentQuery, AgentStatus, errorResponses, IdParams, NewAgentBody, NoBody, OwnStatusBody } from '../schemas.js';
 

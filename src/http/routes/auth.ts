@@ -1,4 +1,4 @@
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { updateAgent } from '../../agents/agents.js';
 import { toAgent } from '../../agents/model.js';
 import { verifyPassword } from '../../agents/passwords.js';

@@ -7,7 +7,7 @@ import { toConversation, type ConversationRow } from '../../conversations/model.
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
 import { listQueue, queueInfoOf } from '../../routing/queue.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent, requireAgentOrCustomer } from '../auth.js';
 import {
   Conversation,

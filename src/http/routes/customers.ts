@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { listCustomerPresence } from '../../customers/presence.js';
 import { assertCanSeeCustomer, statisticsClient } from '../../customers/statistics.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { Channel, ConversationState, errorResponses } from '../schemas.js';
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { listEvents } from '../../events/outbox.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { errorResponses, Event, EventQuery } from '../schemas.js';
 

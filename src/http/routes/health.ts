@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { ErrorBody } from '../schemas.js';
 
 export function healthRoutes(app: App, { ctx, metrics }: AppDeps): void {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { toConversation } from '../../conversations/model.js';
 import { listQueue } from '../../routing/queue.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { errorResponses, QueueEntry, QueueQuery } from '../schemas.js';
 

@@ -2,7 +2,7 @@ import type { Ctx } from '../../context.js';
 import { withEvents } from '../../events/outbox.js';
 import { drain } from '../../routing/match.js';
 import { readSettings, writeSettings, type Settings } from '../../settings/settings.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { errorResponses, SettingsBody, SettingsPatchBody } from '../schemas.js';
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { DEFAULT_INTERVAL_S, readDashboard } from '../../stats/dashboard.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { AgentStatus, errorResponses, Role } from '../schemas.js';
 

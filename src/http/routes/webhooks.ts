@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import { getDelivery, listDeliveries, ping, redeliver } from '../../events/webhooks/deliveries.js';
 import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, rotateSecret, toEndpoint, updateEndpoint } from '../../events/webhooks/endpoints.js';
 import { requestExternalMessage } from '../../events/webhooks/external-message.js';
-import type { App, AppDeps } from '../app.js';
+import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { errorResponses, IdParams, NoBody } from '../schemas.js';
 import {

@@ -1,0 +1,74 @@
+import websocket from '@fastify/websocket';
+import { Type } from '@sinclair/typebox';
+import { createWebSocketStream } from 'ws';
+import { tokenDigest } from '../agents/tokens.js';
+import { forbidden } from '../errors.js';
+import type { App, AppDeps } from '../http/deps.js';
+import { errorResponses } from '../http/schemas.js';
+import { brokerUsername, identify, identifyByDigest } from './identity.js';
+import type { Realtime } from './index.js';
+
+const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
+
+// EMQX's HTTP authenticator and authorizer send what their request template
+// says; Switchboard documents the template (docs/deployment.md) and reads it.
+const MqttAuthBody = Type.Object({ username: Type.Optional(Type.String({ maxLength: 200 })), password: Type.Optional(Type.String({ maxLength: 500 })), clientid: Type.Optional(Type.String({ maxLength: 200 })) });
+const MqttAclBody = Type.Object({
+  username: Type.Optional(Type.String({ maxLength: 200 })),
+  clientid: Type.Optional(Type.String({ maxLength: 200 })),
+  token: Type.Optional(Type.String({ maxLength: 200, description: 'the client attribute sb_token that POST /mqtt/auth gave the connection' })),
+  topic: Str(1000),
+  action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe'), Type.Literal('all')]),
+});
+const EmqxResult = Type.Object({
+  result: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('ignore')]),
+  is_superuser: Type.Optional(Type.Boolean()),
+  client_attrs: Type.Optional(Type.Object({ sb_token: Type.String() })),
+});
+
+/** The MQTT endpoint of the embedded broker, and the auth hooks of external ones. */
+export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): Promise<void> {
+  const tags = ['realtime'];
+
+  app.post(
+    '/mqtt/auth',
+    { schema: { tags, summary: "EMQX HTTP authenticator: password = a Switchboard token, username = the agent's or session's id", security: [], body: MqttAuthBody, response: { 200: EmqxResult, ...errorResponses } } },
+    async (request) => {
+      const identity = request.body.password ? await identify(ctx.db, request.body.password, ctx.now()) : undefined;
+      if (!identity || brokerUsername(identity) !== request.body.username?.toLowerCase()) return { result: 'deny' as const };
+      // The token's digest rides along with the connection, so the authorizer
+      // can tell a connection whose token was since revoked or expired.
+      return { result: 'allow' as const, is_superuser: false, client_attrs: { sb_token: tokenDigest(request.body.password!) } };
+    },
+  );
+
+  app.post(
+    '/mqtt/acl',
+    { schema: { tags, summary: 'EMQX HTTP authorizer: may this user publish or subscribe to this topic?', security: [], body: MqttAclBody, response: { 200: EmqxResult, ...errorResponses } } },
+    async (request) => {
+      const { token, username } = request.body;
+      const identity = token ? await identifyByDigest(ctx.db, token, ctx.now()) : undefined;
+      if (!identity || brokerUsername(identity) !== username?.toLowerCase()) return { result: 'deny' as const };
+      const { topic, action } = request.body;
+      const allowed =
+        action === 'subscribe'
+          ? await realtime.rules.canSubscribe(identity, topic)
+          : action === 'publish'
+            ? await realtime.rules.canPublish(identity, topic)
+            : (await realtime.rules.canSubscribe(identity, topic)) && (await realtime.rules.canPublish(identity, topic));
+      return { result: allowed ? ('allow' as const) : ('deny' as const) };
+    },
+  );
+
+  const broker = realtime.broker;
+  if (broker.handle) {
+    await app.register(websocket, { options: { maxPayload: 256 * 1024 } });
+    app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket, request) => {
+      broker.handle!(createWebSocketStream(socket), request.raw);
+    });
+  } else {
+    app.get('/mqtt', { schema: { hide: true } }, async () => {
+      throw forbidden(`this server uses the external broker ${realtime.config.mqttUrl}; connect there`);
+    });
+  }
+}
