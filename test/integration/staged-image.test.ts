@@ -137,7 +137,7 @@ for (const mode of modes) {
       const code = await server?.kill();
       await context?.cleanup();
       // the image's STOPSIGNAL is SIGTERM: it must end in the graceful shutdown
-      assert.equal(code, 0, `exit after SIGTERM\n${server?.stderr.join('\n')}`);
+      if (server) assert.equal(code, 0, `exit after SIGTERM\n${server.stderr.join('\n')}`);
     });
 
     const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
