@@ -34,8 +34,9 @@ before(() => {
   // `git stash create` commits the working tree without touching it (and
   // prints nothing when it is clean): the test then checks what is about to
   // be committed, not only HEAD. Untracked files are left out, as they would
-  // be from a clone.
-  const stash = run('git', ['stash', 'create'], REPO_ROOT).toString().trim();
+  // be from a clone. (An identity is given because the stash is a commit
+  // object; a CI clone may have none configured.)
+  const stash = run('git', ['-c', 'user.name=staged-image test', '-c', 'user.email=staged-image@localhost', 'stash', 'create'], REPO_ROOT).toString().trim();
   run('tar', ['-x', '-C', source], scratch, run('git', ['archive', '--format=tar', stash || 'HEAD'], REPO_ROOT));
   // The build stage's `npm ci`: this checkout's install (CI ran `npm ci` from
   // the same lockfile just before), dev dependencies included. Copying it
