@@ -37,6 +37,9 @@ export interface StartServerOptions {
    * The staged-image test passes `['bin/switchboard.js']`, the image's command.
    */
   entry?: string[];
+  /** Run the child as this user and group (needs root); default: this process's. */
+  uid?: number;
+  gid?: number;
   cwd?: string;
   /** How long to wait for the listening line; default 60 s. */
   timeoutMs?: number;
@@ -59,6 +62,8 @@ export async function startServerProcess(options: StartServerOptions = {}): Prom
   const child = spawn(process.execPath, [...(options.entry ?? ['--import', 'tsx', 'src/main.ts']), ...(options.args ?? ['serve'])], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];

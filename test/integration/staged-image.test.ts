@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +22,12 @@ const DATABASE_URL = process.env.TEST_DATABASE_URL;
 const ADMIN = { email: 'admin@example.test', password: 'staged image admin' };
 
 const scratch = mkdtempSync(join(tmpdir(), 'sb-staged-'));
+// The image runs as an unprivileged user, its program owned by root. When
+// the tests run as root (CI does), so does this one: a runtime that writes
+// into its own tree (a cache in node_modules, a file under web/dist) fails
+// here as it would in the container.
+const UNPRIVILEGED = process.getuid?.() === 0 ? 65534 : undefined;
+if (UNPRIVILEGED !== undefined) chmodSync(scratch, 0o755);
 const source = join(scratch, 'source');
 const app = join(scratch, 'app');
 
@@ -129,9 +135,18 @@ for (const mode of modes) {
 
     before(async () => {
       context = await mode.setup();
+      // the /data volume: the one directory that belongs to the user
       const dataDir = join(scratch, `data-${modes.indexOf(mode)}`);
+      mkdirSync(dataDir);
+      if (UNPRIVILEGED !== undefined) chownSync(dataDir, UNPRIVILEGED, UNPRIVILEGED);
       // the image's CMD: node bin/switchboard.js serve, in /app
-      server = await startServerProcess({ cwd: app, entry: ['bin/switchboard.js'], args: ['serve'], env: { ...imageEnv(dataDir), ...context.env } });
+      server = await startServerProcess({
+        cwd: app,
+        entry: ['bin/switchboard.js'],
+        args: ['serve'],
+        env: { ...imageEnv(dataDir), ...context.env, HOME: dataDir },
+        ...(UNPRIVILEGED !== undefined ? { uid: UNPRIVILEGED, gid: UNPRIVILEGED } : {}),
+      });
     });
     after(async () => {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
