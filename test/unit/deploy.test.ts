@@ -33,7 +33,7 @@ function readUnit(path: string): Record<string, Record<string, string[]>> {
 
 const IMAGE_CMD = execForm(runtimeStage(readDockerfile()).instructions.find((i) => i.keyword === 'CMD')!.args)!;
 const IMAGE_PORT = stageEnv(runtimeStage(readDockerfile())).PORT!;
-/** The path the image's HEALTHCHECK fetches, which test/unit/compose.test.ts shows answers 200. */
+/** The path the image's HEALTHCHECK fetches, which test/integration/compose.test.ts shows answers 200. */
 const HEALTH_PATH = '/healthz';
 
 describe('deploy/systemd', () => {
