@@ -38,12 +38,8 @@ export function readEnvFile(path: string): Record<string, string> {
 
 /** The variables a compose file requires (`${VAR:?…}` or `${VAR?…}`). */
 export function requiredVariables(text: string): string[] {
-  return [...new Set([...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*):?\?/g)].map((m) => m[1]!))].sort();
-}
-
-/** Every variable a compose file refers to. */
-export function referencedVariables(text: string): string[] {
-  return [...new Set([...text.matchAll(/(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!))].sort();
+  const code = text.replace(/^\s*#.*$/gm, '');
+  return [...new Set([...code.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*):?\?/g)].map((m) => m[1]!))].sort();
 }
 
 export function interpolate(text: string, env: Record<string, string>): string {
@@ -58,8 +54,19 @@ export function interpolate(text: string, env: Record<string, string>): string {
   });
 }
 
+/** Every string value of a parsed document, interpolated (as Compose does: after parsing, so comments are left alone). */
+function interpolateValues(value: unknown, env: Record<string, string>): unknown {
+  if (typeof value === 'string') return interpolate(value, env);
+  if (Array.isArray(value)) return value.map((item) => interpolateValues(item, env));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolateValues(item, env)]));
+  }
+  return value;
+}
+
 export function loadCompose(file: string, env: Record<string, string>): ComposeFile {
-  return parse(interpolate(readFileSync(join(REPO_ROOT, file), 'utf8'), env), { merge: true, maxAliasCount: 100 }) as ComposeFile;
+  const document: unknown = parse(readFileSync(join(REPO_ROOT, file), 'utf8'), { merge: true, maxAliasCount: 100 });
+  return interpolateValues(document, env) as ComposeFile;
 }
 
 /** A service's environment as a map (compose accepts a map or a list of `KEY=value`). */
