@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +23,13 @@ const ADMIN = { email: 'admin@example.test', password: 'staged image admin' };
 
 const scratch = mkdtempSync(join(tmpdir(), 'sb-staged-'));
 // The image runs as an unprivileged user, its program owned by root. When
-// the tests run as root (CI does), so does this one: a runtime that writes
-// into its own tree (a cache in node_modules, a file under web/dist) fails
-// here as it would in the container.
-const UNPRIVILEGED = process.getuid?.() === 0 ? 65534 : undefined;
+// the tests run as root (CI does), this one starts the server as nobody
+// (65534) on the root-owned staged tree: a runtime that writes into its own
+// tree (a cache in node_modules, a file under web/dist) fails here as it
+// would in the container. (Only when nobody can run this node at all: not
+// a node installed under /root.)
+const UNPRIVILEGED =
+  process.getuid?.() === 0 && spawnSync(process.execPath, ['-e', '0'], { uid: 65534, gid: 65534, cwd: '/' }).status === 0 ? 65534 : undefined;
 if (UNPRIVILEGED !== undefined) chmodSync(scratch, 0o755);
 const source = join(scratch, 'source');
 const app = join(scratch, 'app');
