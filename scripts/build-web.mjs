@@ -26,8 +26,21 @@ export function isStale() {
   return newest(web) > statSync(stamp).mtimeMs;
 }
 
+/** Vite is a dev dependency: a checkout installed with --omit=dev cannot build. */
+async function loadVite() {
+  try {
+    return await import('vite');
+  } catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw Object.assign(new Error(
+      'building the web apps needs Vite, a dev dependency: install with `npm install` (or `npm ci`) without --omit=dev, ' +
+        'or run a tree built by scripts/stage.sh, which holds the built apps (docs/deployment.md)',
+    ), { code: 'NO_VITE' });
+  }
+}
+
 export async function buildWeb({ quiet = false } = {}) {
-  const { build } = await import('vite');
+  const { build } = await loadVite();
   const logLevel = quiet ? 'warn' : 'info';
   const started = Date.now();
   await build({ configFile: join(web, 'vite.config.mjs'), logLevel });
@@ -51,5 +64,11 @@ export async function buildWeb({ quiet = false } = {}) {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--if-stale') && !isStale()) process.exit(0);
   if (process.argv.includes('--if-stale')) console.log('building the web apps (web/ changed or never built)…');
-  await buildWeb();
+  try {
+    await buildWeb();
+  } catch (error) {
+    if (error?.code !== 'NO_VITE') throw error;
+    console.error(`build-web: ${error.message}`);
+    process.exit(1);
+  }
 }

@@ -32,6 +32,14 @@ export interface StartServerOptions {
   env?: Record<string, string | undefined>;
   /** CLI arguments after `src/main.ts`; default `['serve']`. */
   args?: string[];
+  /**
+   * What node runs before `args`; default `['--import', 'tsx', 'src/main.ts']`.
+   * The staged-image test passes `['bin/switchboard.js']`, the image's command.
+   */
+  entry?: string[];
+  /** Run the child as this user and group (needs root); default: this process's. */
+  uid?: number;
+  gid?: number;
   cwd?: string;
   /** How long to wait for the listening line; default 60 s. */
   timeoutMs?: number;
@@ -51,9 +59,11 @@ export async function startServerProcess(options: StartServerOptions = {}): Prom
   delete merged.NODE_TEST_CONTEXT;
   for (const [key, value] of Object.entries(merged)) if (value !== undefined) env[key] = value;
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...(options.args ?? ['serve'])], {
+  const child = spawn(process.execPath, [...(options.entry ?? ['--import', 'tsx', 'src/main.ts']), ...(options.args ?? ['serve'])], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
