@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
 import { REPORT_SQL } from '../../src/reports/query.js';
+import { csvRecords, parseCsv } from '../helpers/csv.js';
 import { assertAllUnauthorized, expectError, expectInvalid, kitFor, type User } from '../helpers/api-kit.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -31,36 +32,6 @@ interface Report {
 const T0 = Date.parse('2026-01-05T09:00:00Z');
 const at = (offsetSeconds: number) => new Date(T0 + offsetSeconds * 1000).toISOString();
 const HOUR = `from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(3600))}`;
-
-/** RFC 4180: quoted fields may hold commas, doubled quotes and line breaks. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i += 1) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i += 1;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i += 1;
-    } else cell += ch;
-  }
-  assert.equal(cell, '', 'the CSV ends with CRLF');
-  return rows;
-}
 
 const figures = (n: Partial<Figures>): Figures => ({
   conversations: 0,
@@ -231,14 +202,10 @@ describeEachStore('api: reports', (store) => {
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.headers['content-type'], 'text/csv; charset=utf-8');
       assert.equal(res.headers['content-disposition'], `attachment; filename="switchboard-report-${group}-2026-01-05T090000Z-2026-01-05T100000Z.csv"`);
-      const [header, ...rows] = parseCsv(res.body);
       const keys = group === 'agent' ? ['agent_id', 'agent_name'] : ['department'];
-      assert.deepEqual(header, [...keys, ...Object.keys(TOTAL)]);
+      assert.deepEqual(parseCsv(res.body)[0], [...keys, ...Object.keys(TOTAL)]);
       // each cell as JSON has it: numbers as numbers, null as an empty cell
-      const back = rows.map((cells) =>
-        Object.fromEntries(header!.map((name, i) => [name, cells[i] === '' ? null : keys.includes(name) ? cells[i] : Number(cells[i])])),
-      );
-      assert.deepEqual(back, json.rows);
+      assert.deepEqual(csvRecords(res.body, keys), json.rows);
     }
     const csv = (await k.call('GET', `/api/v1/reports?group=agent&${HOUR}&format=csv`, { token: supervisor.token })).body;
     assert.ok(csv.includes(`${ann.agent.id},"Ann ""Ace"", Lee",2,2,60,60,84,450,450,570,2.5,5\r\n`), csv);
