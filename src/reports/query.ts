@@ -1,4 +1,4 @@
-import type { Queryable } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import type { Period } from './period.js';
 
 // Reports: first response time, resolution time and messages per
@@ -57,20 +57,21 @@ export interface Report {
  * each one's messages from events_messages (migration 0013): one index probe
  * counts them (index-only), one finds the first agent reply (the index is
  * ordered by sender, then time). Creation time and department are read from
- * the resolved event's own payload, so no other row is visited.
- * `grouping sets` adds the total row in the same pass.
+ * the resolved event's own payload, so no other row is visited; the CTE is
+ * materialized so the rows carried to the grouping are the four narrow
+ * columns, not the events' payloads. `grouping sets` adds the total row in
+ * the same pass.
  */
 export const REPORT_SQL = /* sql */ `
-with resolved as (
+with resolved as materialized (
   select r.conversation_id,
-         r.agent_id,
-         r.data #>> '{conversation,department}' as department,
+         case when $3::text = 'agent' then r.agent_id::text else r.data #>> '{conversation,department}' end as key,
          (r.data #>> '{conversation,created_at}')::timestamptz as created_at,
          r.created_at as resolved_at
     from events r
    where r.type = 'conversation.resolved' and r.created_at >= $1::timestamptz and r.created_at < $2::timestamptz
 ), measured as (
-  select case when $3::text = 'agent' then c.agent_id::text else c.department end as key,
+  select c.key,
          extract(epoch from (reply.at - c.created_at))::float8 as first_response,
          extract(epoch from (c.resolved_at - c.created_at))::float8 as resolution,
          sent.n as messages
@@ -118,17 +119,23 @@ function figures(row: SqlRow): Figures {
   return rest;
 }
 
-export async function readReport(db: Queryable, group: ReportGroup, period: Period): Promise<Report> {
-  const rows = await db.query<SqlRow>(REPORT_SQL, [period.from, period.to, group]);
+export async function readReport(db: Db, group: ReportGroup, period: Period): Promise<Report> {
+  const { rows, names } = await db.transaction(async (tx) => {
+    // The planner's cost for a month of conversations is far above
+    // jit_above_cost, and compiling the query took 2.6 s of a 6.6 s report
+    // on PostgreSQL (bench/reports.ts): a probe per conversation gains
+    // nothing from JIT. Local to this read-only transaction.
+    await tx.query('set local jit = off');
+    const found = await tx.query<SqlRow>(REPORT_SQL, [period.from, period.to, group]);
+    // names as they are now; a deleted agent keeps theirs
+    const ids = group === 'agent' ? found.map((r) => r.key).filter((k): k is string => k !== null) : [];
+    const named = ids.length === 0 ? [] : await tx.query<{ id: string; name: string }>('select id::text as id, name from agents where id = any ($1::uuid[])', [ids]);
+    return { rows: found, names: new Map(named.map((a) => [a.id, a.name])) };
+  });
   const total = rows.find((r) => r.is_total);
   const keyed = rows.filter((r) => !r.is_total);
   let out: (AgentRow | DepartmentRow)[];
   if (group === 'agent') {
-    // names as they are now; a deleted agent keeps theirs
-    const ids = keyed.map((r) => r.key).filter((k): k is string => k !== null);
-    const names = new Map(
-      ids.length === 0 ? [] : (await db.query<{ id: string; name: string }>('select id::text as id, name from agents where id = any ($1::uuid[])', [ids])).map((a) => [a.id, a.name]),
-    );
     out = keyed
       .map((r): AgentRow => ({ agent_id: r.key, agent_name: r.key === null ? null : (names.get(r.key) ?? null), ...figures(r) }))
       .sort((a, b) => order(a.agent_name, b.agent_name) || order(a.agent_id, b.agent_id));
