@@ -257,6 +257,21 @@ describeEachStore('api: reports', (store) => {
     assert.equal((await report(supervisor.token, 'group=agent&from=2024-01-01&to=2025-01-01')).total.conversations, 0);
   });
 
+  it('is in the OpenAPI document: its parameters, and JSON or CSV as the answer', async () => {
+    const doc = (await k.call('GET', '/docs/json')).json();
+    const route = doc.paths['/api/v1/reports']?.get;
+    assert.ok(route, 'GET /api/v1/reports is documented');
+    assert.deepEqual(route.parameters.map((p: { name: string; in: string; required?: boolean }) => [p.name, p.in, p.required ?? false]).sort(), [
+      ['format', 'query', false],
+      ['from', 'query', true],
+      ['group', 'query', true],
+      ['to', 'query', true],
+    ]);
+    assert.deepEqual(Object.keys(route.responses['200'].content).sort(), ['application/json', 'text/csv']);
+    assert.ok(route.responses['200'].content['application/json'].schema.properties.rows.items.properties.first_response_s);
+    for (const status of ['400', '401', '403']) assert.ok(route.responses[status], `documents ${status}`);
+  });
+
   it('reads the event log through its indexes, not by scanning it', async () => {
     const plan = await store().db.transaction(async (tx) => {
       // with a table this small the planner would rightly scan it: forbid that to see whether the indexes can serve the query
