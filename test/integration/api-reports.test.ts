@@ -173,6 +173,26 @@ describeEachStore('api: reports', (store) => {
     assert.deepEqual(r.total, TOTAL);
   });
 
+  it('puts a transferred conversation in the row of the agent and department that resolved it, its first reply whoever sent it', async () => {
+    const supervisor = await k.user('supervisor');
+    const ann = await k.user('agent', { name: 'Ann', status: 'online', capacity: 5, departments: ['support'] });
+    const bob = await k.user('agent', { name: 'Bob', status: 'online', capacity: 5, departments: ['sales'] });
+    const id = (await k.open(supervisor.token, { department: 'support' })).id;
+    k.clock.set(T0 + 10_000);
+    assert.equal((await k.call('POST', `/api/v1/conversations/${id}/messages`, { token: ann.token, body: { text: 'Let me pass you to sales' } })).statusCode, 201);
+    k.clock.set(T0 + 20_000);
+    const moved = await k.call('POST', `/api/v1/conversations/${id}/transfer`, { token: supervisor.token, body: { department: 'sales' } });
+    assert.equal(moved.statusCode, 200, moved.body);
+    assert.equal((await k.conversation(id)).agent_id, bob.agent.id);
+    k.clock.set(T0 + 30_000);
+    assert.equal((await k.call('POST', `/api/v1/conversations/${id}/messages`, { token: bob.token, body: { text: 'Sales here' } })).statusCode, 201);
+    k.clock.set(T0 + 100_000);
+    assert.equal((await k.call('POST', `/api/v1/conversations/${id}/resolve`, { token: bob.token, body: {} })).statusCode, 200);
+    const expected = figures({ conversations: 1, responded: 1, first_response_s: 10, first_response_median_s: 10, first_response_p90_s: 10, resolution_s: 100, resolution_median_s: 100, resolution_p90_s: 100, messages: 2, messages_total: 2 });
+    assert.deepEqual((await report(supervisor.token, `group=agent&${HOUR}`)).rows, [{ agent_id: bob.agent.id, agent_name: 'Bob', ...expected }]);
+    assert.deepEqual((await report(supervisor.token, `group=department&${HOUR}`)).rows, [{ department: 'sales', ...expected }]);
+  });
+
   it('counts a conversation in the period its resolution falls in: from included, to excluded', async () => {
     const { supervisor, bob } = await scenario();
     // c4 was resolved at 500 exactly, c3 at 1400
