@@ -78,6 +78,8 @@ describeEachStore('dashboard reports in a real browser', (store) => {
     assert.deepEqual(await cellsOf('sales'), ['2', '4 min', '4 min', '13 min', '13 min', '0.5']);
     assert.deepEqual(await cellsOf('support'), ['1', '2 min', '2 min', '10 min', '10 min', '1']);
     assert.equal(await table.getByTestId('report-row').count(), 2);
+    // SAVE_SCREENSHOTS=1 refreshes the picture docs/web.md shows
+    if (process.env.SAVE_SCREENSHOTS) await section.screenshot({ path: 'docs/screenshots/console-reports.png' });
 
     // Download CSV: the file holds the rows the API gives for the period shown, fetched with the token (never in the URL)
     const [download] = await Promise.all([page.waitForEvent('download'), section.getByRole('button', { name: 'Download CSV' }).click()]);
