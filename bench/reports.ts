@@ -12,10 +12,13 @@
 // with the indexes of migrations 0006 and 0013 and again without
 // events_messages, and shows which indexes the month's plan used.
 //
-//   options: --conversations=100000  --agents=50  --departments=10  --days=30  --runs=5
+// --store=pglite runs the same on embedded PGlite (in memory) instead.
+//
+//   options: --store=postgres|pglite  --conversations=100000  --agents=50  --departments=10  --days=30  --runs=5
 import { performance } from 'node:perf_hooks';
 import { readReport, REPORT_SQL, type ReportGroup } from '../src/reports/query.js';
 import { migrate } from '../src/store/migrate.js';
+import { openMemoryStore } from '../src/store/memory.js';
 import { openPostgres } from '../src/store/postgres.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { describeMachine } from './machine.js';
@@ -29,8 +32,9 @@ const DAYS = num('days', 30);
 const RUNS = num('runs', 5);
 /** --keep: leave the filled database (its URL is printed) for a look with psql */
 const KEEP = args.has('keep');
+const STORE = args.get('store') ?? 'postgres';
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-if (!pgUrl) throw new Error('set BENCH_DATABASE_URL (or TEST_DATABASE_URL) to a PostgreSQL server');
+if (STORE === 'postgres' && !pgUrl) throw new Error('set BENCH_DATABASE_URL (or TEST_DATABASE_URL) to a PostgreSQL server, or pass --store=pglite');
 
 const START = new Date('2026-01-01T00:00:00Z');
 
@@ -86,10 +90,10 @@ const round = (x: number) => Math.round(x * 10) / 10;
 
 async function main() {
   const machine = await describeMachine(pgUrl);
-  const scratch = await createScratchDatabase(pgUrl!, 'sb_bench_reports');
-  const db = openPostgres({ connectionString: scratch.url, max: 2 });
+  const scratch = STORE === 'postgres' ? await createScratchDatabase(pgUrl!, 'sb_bench_reports') : undefined;
+  const db = scratch ? openPostgres({ connectionString: scratch.url, max: 2 }) : await openMemoryStore();
   try {
-    await migrate(db);
+    if (scratch) await migrate(db);
     const t0 = performance.now();
     // one transaction: the temporary table lives in its session
     await db.transaction(async (tx) => {
@@ -150,13 +154,13 @@ async function main() {
     await db.query(`create index events_messages on events (conversation_id, (data #>> '{message,sender}'), created_at) where type = 'message.created'`);
     const indexBuildSeconds = round((performance.now() - b0) / 1000);
 
-    console.log(JSON.stringify({ machine, conversations: CONVERSATIONS, agents: AGENTS, departments: DEPARTMENTS, days: DAYS, fill_seconds: round(fillSeconds), index_build_seconds: indexBuildSeconds, size, timings: [...withIndex, ...without] }, null, 2));
+    console.log(JSON.stringify({ store: STORE, machine, conversations: CONVERSATIONS, agents: AGENTS, departments: DEPARTMENTS, days: DAYS, fill_seconds: round(fillSeconds), index_build_seconds: indexBuildSeconds, size, timings: [...withIndex, ...without] }, null, 2));
     console.log('\n-- plan of the month per agent, with events_messages:\n' + planWith);
     console.log('\n-- the same without it:\n' + planWithout);
   } finally {
     await db.close();
-    if (KEEP) console.log(`\nkept: ${scratch.url}`);
-    else await scratch.drop();
+    if (scratch && KEEP) console.log(`\nkept: ${scratch.url}`);
+    else await scratch?.drop();
   }
 }
 
