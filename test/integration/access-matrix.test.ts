@@ -81,6 +81,8 @@ const MATRIX: Record<string, Case> = {
   'GET /api/v1/queue': { allowed: ANY_AGENT, path: () => '/api/v1/queue' },
   'GET /api/v1/settings': { allowed: OVERSEER, path: () => '/api/v1/settings' },
   'GET /api/v1/stats': { allowed: OVERSEER, path: () => '/api/v1/stats' },
+  // agents see no report, not even their own row (docs/api.md)
+  'GET /api/v1/reports': { allowed: OVERSEER, path: () => '/api/v1/reports?group=agent&from=2026-01-01&to=2026-02-01' },
   'PATCH /api/v1/settings': { allowed: ADMIN, path: () => '/api/v1/settings', body: () => ({ max_customers: 2 }) },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },
   'POST /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks', body: () => ({ url: 'https://93.184.215.14/hook', events: ['message.created'], enabled: false }) },

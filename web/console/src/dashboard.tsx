@@ -5,6 +5,7 @@ import { api, formatTime, formatWait } from '../../shared/util';
 import { TableHead } from './admin-kit';
 import { useLatestAnswer } from './latest-answer';
 import type { Live } from './live';
+import { Reports } from './reports';
 import type { Role, Status } from './types';
 import './dashboard.css';
 
@@ -152,6 +153,7 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
           </section>
         </>
       )}
+      <Reports token={token} onError={onError} />
     </main>
   );
 }
