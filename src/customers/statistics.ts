@@ -203,5 +203,5 @@ export async function assertCanSeeCustomer(db: Queryable, actor: Actor, customer
       limit 1`,
     [customerId, actor.id],
   );
-  if (!row) throw forbidden(`customer ${JSON.stringify(customerId)} has no verified conversation you hold or held`);
+  if (!row) throw forbidden(`customer ${JSON.stringify(customerId)} has no conversation you hold or held whose customer is verified`);
 }
