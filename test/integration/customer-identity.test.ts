@@ -6,7 +6,7 @@
 // agent who opens a conversation to read statistics they were refused.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, before, beforeEach, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
 import { recordRoom } from '../../src/channels/qiscus/rooms.js';
 import { openRoom } from '../../src/channels/rapidpro/tickets.js';
@@ -17,9 +17,14 @@ import { buildApp, type App } from '../../src/http/app.js';
 import { loadRealtimeConfig } from '../../src/realtime/config.js';
 import { createRealtime, type Realtime } from '../../src/realtime/index.js';
 import { createMetrics } from '../../src/stats/metrics.js';
+import type { Db } from '../../src/store/db.js';
+import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { openPglite } from '../../src/store/pglite.js';
+import { openPostgres } from '../../src/store/postgres.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { createScratchDatabase } from '../helpers/scratch-database.js';
+import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
 const SECRET = 'identity-secret-of-the-host-site';
 const OLD_SECRET = 'the-secret-it-replaced-last-week';
@@ -248,4 +253,37 @@ describeEachStore('customer identity verification and who sees a customer', (sto
     const ticket = await openRoom(ctx(), '6a9a3c1e-2f4b-4d7e-9b1a-1c2d3e4f5a6b', { ticketId: 't-1', token: 'v-1', department: null, priority: 0, customFields: {} });
     assert.equal((await conversation(ticket.conversationId, admin.token)).customer_verified, true);
   });
+});
+
+describe('migration 0009 on conversations that existed before it', () => {
+  for (const kind of storeKinds()) {
+    it(`marks widget and mqtt chats unverified, Qiscus, RapidPro and API ones verified [${kind}]`, async () => {
+      let db: Db;
+      let drop = async () => {};
+      if (kind === 'pglite') {
+        db = await openPglite();
+      } else {
+        const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
+        db = openPostgres({ connectionString: scratch.url, max: 2 });
+        drop = scratch.drop;
+      }
+      try {
+        const all = await loadMigrations();
+        await migrate(db, all.filter((m) => m.version < '0009'));
+        for (const channel of ['widget', 'mqtt', 'qiscus', 'rapidpro', 'api']) {
+          await db.query(
+            `insert into conversations (channel, customer_id, customer, state, created_at, queued_at, updated_at)
+             values ($1, 'c', '{"id":"c"}', 'queued', now(), now(), now())`,
+            [channel],
+          );
+        }
+        assert.deepEqual(await migrate(db), all.filter((m) => m.version >= '0009').map((m) => m.version));
+        const rows = await db.query<{ channel: string; customer_verified: boolean }>('select channel, customer_verified from conversations order by seq');
+        assert.deepEqual(Object.fromEntries(rows.map((r) => [r.channel, r.customer_verified])), { widget: false, mqtt: false, qiscus: true, rapidpro: true, api: true });
+      } finally {
+        await db.close();
+        await drop();
+      }
+    });
+  }
 });
