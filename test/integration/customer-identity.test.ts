@@ -188,6 +188,8 @@ describeEachStore('customer identity verification and who sees a customer', (sto
     const history = await call('GET', `/api/v1/conversations/${realId}/customer-history`, { token: supervisor.token });
     assert.deepEqual(history.json(), { customer_verified: true, conversations: [] }, 'the unverified claim is not part of victim-42’s past');
     // the listing can be narrowed the same way
+    const present = await call('GET', '/api/v1/customers', { token: supervisor.token });
+    assert.deepEqual(present.json().map((p: { conversation_id: string; customer_verified: boolean }) => [p.conversation_id, p.customer_verified]), [[fakeId, false]]);
     const listed = await call('GET', '/api/v1/conversations?customer=victim-42&customer_verified=true', { token: supervisor.token });
     assert.deepEqual(listed.json().map((c: { id: string }) => c.id), [realId]);
     const unverified = await call('GET', '/api/v1/conversations?customer=victim-42&customer_verified=false', { token: supervisor.token });

@@ -15,6 +15,7 @@ import { Channel, Conversation, ConversationState, errorResponses, IdParams } fr
 
 const CustomerPresence = Type.Object({
   customer: Type.Object({ id: Type.String(), name: Type.Union([Type.String(), Type.Null()]), email: Type.Union([Type.String(), Type.Null()]), phone: Type.Union([Type.String(), Type.Null()]) }),
+  customer_verified: Type.Boolean({ description: 'the conversation’s customer id is vouched for (see the Conversation object)' }),
   conversation_id: Type.String({ format: 'uuid' }),
   channel: Channel,
   state: ConversationState,
