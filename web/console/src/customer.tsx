@@ -62,7 +62,7 @@ export function CustomerStatistics({ customerId, token }: { customerId: string; 
       setProblem(null);
     } catch (e) {
       setStats(null);
-      setProblem(isApiError(e) && e.status === 403 ? 'Statistics are shown only for customers of your conversations.' : `Statistics could not be loaded: ${errorText(e)}`);
+      setProblem(isApiError(e) && e.status === 403 ? 'Statistics are shown only for verified customers of conversations routed to you.' : `Statistics could not be loaded: ${errorText(e)}`);
     } finally {
       setBusy(false);
     }
