@@ -20,6 +20,8 @@ export interface ConversationRow {
   external_ref: string | null;
   customer_id: string;
   customer: Customer;
+  /** the customer id is vouched for (a signed widget session, a vouching channel or an overseer); see migration 0009 */
+  customer_verified: boolean;
   department: string | null;
   priority: number;
   state: ConversationState;
@@ -43,6 +45,7 @@ export interface Conversation {
   channel: Channel;
   external_ref: string | null;
   customer: { id: string; name: string | null; email: string | null; phone: string | null; fields: Record<string, string> };
+  customer_verified: boolean;
   department: string | null;
   priority: number;
   state: ConversationState;
@@ -71,6 +74,7 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
       phone: row.customer.phone ?? null,
       fields: row.customer.fields ?? {},
     },
+    customer_verified: row.customer_verified,
     department: row.department,
     priority: row.priority,
     state: row.state,

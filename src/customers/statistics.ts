@@ -185,14 +185,17 @@ export function statisticsClient(config: CustomersConfig, now: () => Date, fetch
 
 /**
  * Supervisors and admins see any customer's statistics. An agent sees those
- * of a customer with a conversation they hold, last held (a closed one), or
- * held before it was transferred away (the event log says so).
+ * of a customer with a verified conversation they hold, last held (a closed
+ * one), or held before it was transferred away (the event log says so).
+ * Verified, because anyone can claim a customer id: an unsigned widget chat,
+ * or a conversation an agent opened themselves through the API (an agent
+ * does not vouch), unlocks nothing (issue #16).
  */
 export async function assertCanSeeCustomer(db: Queryable, actor: Actor, customerId: string): Promise<void> {
   if (seesEverything(actor)) return;
   const [row] = await db.query<{ one: number }>(
     `select 1 as one from conversations c
-      where c.customer_id = $1
+      where c.customer_id = $1 and c.customer_verified
         and (c.agent_id = $2
              or exists (select 1 from events e
                          where e.conversation_id = c.id and e.agent_id = $2
@@ -200,5 +203,5 @@ export async function assertCanSeeCustomer(db: Queryable, actor: Actor, customer
       limit 1`,
     [customerId, actor.id],
   );
-  if (!row) throw forbidden(`customer ${JSON.stringify(customerId)} has no conversation you hold or held`);
+  if (!row) throw forbidden(`customer ${JSON.stringify(customerId)} has no conversation you hold or held whose customer is verified`);
 }

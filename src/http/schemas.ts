@@ -118,6 +118,10 @@ export const Conversation = Type.Object({
     phone: Nullable(Type.String()),
     fields: Type.Record(Type.String(), Type.String()),
   }),
+  customer_verified: Type.Boolean({
+    description:
+      'the customer id is vouched for: a widget session signed by the host site (customer.hash), a Qiscus or RapidPro conversation, or one a supervisor or admin opened; only verified conversations share a customer\'s history and statistics',
+  }),
   department: Nullable(Type.String()),
   priority: Type.Integer(),
   state: ConversationState,
@@ -158,6 +162,7 @@ export const ConversationQuery = Type.Object(
     agent: Type.Optional(Id),
     department: Type.Optional(Department),
     customer: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    customer_verified: Type.Optional(Type.Boolean({ description: 'only conversations whose customer is (true) or is not (false) verified' })),
     before: Type.Optional(Id),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   },

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { SYSTEM } from '../agents/model.js';
 import { closeConversation } from '../conversations/lifecycle.js';
+import { checkIdentity } from '../customers/identity.js';
 import type { ConversationRow } from '../conversations/model.js';
 import { unauthorized } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
@@ -18,6 +19,11 @@ const SessionBody = Type.Object(
         id: Str(200),
         name: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
         email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
+        hash: Type.Optional(
+          Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], {
+            description: 'lowercase hex HMAC-SHA256(WIDGET_IDENTITY_SECRET, customer.id), computed by the host site\'s server: the chat is then verified; without it, unverified; a wrong one is 401 SB_IDENTITY_INVALID',
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -35,7 +41,7 @@ const SessionAnswer = Type.Object({
 });
 
 /** A customer's chat session: started anonymously, ended with its token. */
-export function sessionRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): void {
+export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Realtime): void {
   const tags = ['realtime'];
   const t = realtime.topics;
 
@@ -45,7 +51,11 @@ export function sessionRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): v
       schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once)', security: [], body: SessionBody, response: { 201: SessionAnswer, ...errorResponses } },
     },
     async (request, reply) => {
-      const { conversation, token } = await startSession(ctx, request.body, realtime.sessionTtlSeconds);
+      const { customer, department } = request.body;
+      // Checked before anything is written: a wrong hash creates nothing.
+      const identity = checkIdentity(config.customers.identity, customer.id, customer.hash, ctx.now());
+      if (identity === 'not_configured') request.log.warn('POST /session sent customer.hash but WIDGET_IDENTITY_SECRET is not set: the chat is unverified');
+      const { conversation, token } = await startSession(ctx, { customer, department, customer_verified: identity === 'verified' }, realtime.sessionTtlSeconds);
       return reply.status(201).send({
         sessionId: conversation.id,
         keepAliveTTL: realtime.config.sessionKeepAliveMs,

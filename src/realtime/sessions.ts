@@ -18,6 +18,8 @@ export const isCustomerToken = (token: string) => token.startsWith(CUSTOMER_TOKE
 export interface SessionInput {
   customer: Pick<Customer, 'id' | 'name' | 'email'>;
   department?: string | null;
+  /** the host site signed the customer id (src/customers/identity.ts); default false */
+  customer_verified?: boolean;
 }
 
 export interface StartedSession {
@@ -38,7 +40,13 @@ export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: nu
   const now = ctx.now();
   const { conversation } = await openConversation(
     ctx,
-    { customer: input.customer, department: input.department ?? null, channel: 'widget' },
+    {
+      // Only what the customer is stored as: never the hash that vouched for the id.
+      customer: { id: input.customer.id, name: input.customer.name, email: input.customer.email },
+      department: input.department ?? null,
+      channel: 'widget',
+      customer_verified: input.customer_verified ?? false,
+    },
     {
       alongside: async (tx, row) => {
         await tx.query(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { updateAgent } from '../../src/agents/agents.js';
@@ -77,7 +77,9 @@ const MATRIX: Record<string, Case> = {
   'POST /api/v1/conversations/:id/external-messages': { allowed: OWN, path: conv('/external-messages'), body: () => ({ text: 'hello' }) },
   // everyone sees the customers list, an agent only their own conversations' customers
   'GET /api/v1/customers': { allowed: ANY_AGENT, path: () => '/api/v1/customers' },
+  // (the fixture's chat is signed by the host site: statistics and history follow a verified customer)
   'GET /api/v1/customers/:customerId/statistics': { allowed: OWN, path: (f) => `/api/v1/customers/${f.customer}/statistics` },
+  'GET /api/v1/conversations/:id/customer-history': { allowed: OWN, path: conv('/customer-history') },
   'GET /api/v1/queue': { allowed: ANY_AGENT, path: () => '/api/v1/queue' },
   'GET /api/v1/settings': { allowed: OVERSEER, path: () => '/api/v1/settings' },
   'GET /api/v1/stats': { allowed: OVERSEER, path: () => '/api/v1/stats' },
@@ -134,6 +136,7 @@ const MATRIX: Record<string, Case> = {
 const OUTSIDE = (method: string, url: string) => method === 'HEAD' || url.startsWith('/docs') || url === '/mqtt' || url.startsWith('/widget') || url.startsWith('/assets') || url.includes('*') || url === '/';
 
 const ids = { own: '', other: '' };
+const IDENTITY_SECRET = 'matrix-identity-secret';
 
 describeEachStore('access-control matrix', (store) => {
   let server: Running;
@@ -157,6 +160,7 @@ describeEachStore('access-control matrix', (store) => {
         QISCUS_SECRET: 'matrix-qiscus-secret',
         QISCUS_WEBHOOK_SECRET: 'matrix-webhook-secret',
         QISCUS_POLL_INTERVAL: '3600000',
+        WIDGET_IDENTITY_SECRET: IDENTITY_SECRET,
       }),
       { db: store().db, keepDb: true },
     );
@@ -182,7 +186,8 @@ describeEachStore('access-control matrix', (store) => {
     const [{ status } = { status: '' }] = await server.db.query<{ status: string }>('select status from agents where id = $1', [own.id]);
     if (status !== 'online') await updateAgent(server.ctx, own.id, { status: 'online' }, SYSTEM);
     const customer = randomUUID();
-    const session = await server.app.inject({ method: 'POST', url: '/session', payload: { customer: { id: customer } } });
+    const hash = createHmac('sha256', IDENTITY_SECRET).update(customer).digest('hex');
+    const session = await server.app.inject({ method: 'POST', url: '/session', payload: { customer: { id: customer, hash } } });
     const { sessionId, token, state } = session.json();
     assert.equal(state, 'assigned', `the chat of ${key || 'a topic test'} was not assigned to agent_own`);
     let webhook = '';

@@ -43,13 +43,21 @@ describe('configuration', () => {
       STATISTICS_BASE_ENDPOINT: 'https://crm.example.com/api/',
       STATISTICS_TIMEOUT: '1500',
       STATISTICS_CACHE_TTL: '0',
+      WIDGET_IDENTITY_SECRET: 'the-current-identity-secret',
+      WIDGET_IDENTITY_SECRET_PREVIOUS: 'the-previous-identity-secret',
+      WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-12-01T00:00:00Z',
     });
     assert.deepEqual(
       [config.databasePoolSize, config.realtime],
       [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }],
     );
     assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [2_000, 0]);
-    assert.deepEqual(config.customers, { statisticsBaseEndpoint: 'https://crm.example.com/api', statisticsTimeoutMs: 1500, statisticsCacheMs: 0 });
+    assert.deepEqual(config.customers, {
+      statisticsBaseEndpoint: 'https://crm.example.com/api',
+      statisticsTimeoutMs: 1500,
+      statisticsCacheMs: 0,
+      identity: { secret: 'the-current-identity-secret', previousSecret: 'the-previous-identity-secret', previousUntil: new Date('2026-12-01T00:00:00Z') },
+    });
     assert.deepEqual(
       [config.port, config.host, config.databaseUrl, config.dataDir, config.maxCustomers, config.attendantKeepAliveMs, config.agentOfflineGraceMs],
       [8080, '0.0.0.0', 'postgres://u@db:5432/sb', '/var/lib/sb', 5, 10_000, 0],

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, formatTime } from '../../shared/util';
-import { CustomerStatistics, ExternalMessage, PastConversations } from './customer';
+import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
 import type { Live } from './live';
 import type { Agent, Conversation, Message } from './types';
 
@@ -137,6 +137,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
             ←
           </button>
           <h2>{conversation.customer.name ?? conversation.customer.id}</h2>
+          <IdentityBadge verified={conversation.customer_verified} />
           <span className={`state ${conversation.state}`} data-testid="conversation-state">
             {conversation.state}
           </span>
@@ -286,7 +287,13 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
           </div>
         ))}
       </dl>
-      <CustomerStatistics customerId={c.customer.id} token={token} />
+      {c.customer_verified ? (
+        <CustomerStatistics customerId={c.customer.id} token={token} />
+      ) : (
+        <p className="stats-note" data-testid="unverified-note">
+          {UNVERIFIED_NOTE}
+        </p>
+      )}
       {open && (
         <>
           <form onSubmit={resolve} className="stack">
@@ -329,7 +336,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         </>
       )}
       <ExternalMessage conversationId={c.id} token={token} />
-      <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />
+      {c.customer_verified && <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />}
     </aside>
   );
 }

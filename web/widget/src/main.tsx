@@ -9,6 +9,12 @@ import './widget.css';
 // sessionStorage, so a reload resumes it; after a reconnect, what was missed
 // is read back over HTTP. Only messages Switchboard stored (with an id) are
 // shown, always as text.
+//
+// Who the customer is: the id (and its hash) the host page signed, passed by
+// the loader in this frame's fragment (data-customer-id, data-customer-hash),
+// which makes a verified chat; otherwise a random visitor id kept in
+// localStorage, so the same browser is the same (unverified) visitor across
+// reloads and visits.
 
 interface Session {
   sessionId: string;
@@ -32,9 +38,14 @@ type Phase = 'form' | 'connecting' | 'waiting' | 'chatting' | 'closed' | 'expire
 
 const SESSION_KEY = 'switchboard-session';
 const PROFILE_KEY = 'switchboard-profile';
+const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
 const title = params.get('title') || 'Chat with us';
 const department = params.get('department');
+const embedded = new URLSearchParams(location.hash.slice(1));
+/** the host site's customer, when the embed names one */
+const signedId = embedded.get('customer_id') || null;
+const signedHash = signedId ? embedded.get('customer_hash') || null : null;
 
 function load<T>(key: string): T | null {
   try {
@@ -55,8 +66,35 @@ function save(key: string, value: unknown) {
 
 const randomId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
 
+/** This browser's anonymous visitor id: made once, kept in localStorage across reloads and visits. */
+function visitorId(): string {
+  try {
+    const kept = localStorage.getItem(VISITOR_KEY);
+    if (kept) return kept;
+    const id = `web-${randomId()}`;
+    localStorage.setItem(VISITOR_KEY, id);
+    return id;
+  } catch {
+    // storage disabled: an id for this page only
+    return `web-${randomId()}`;
+  }
+}
+
+/** The customer this frame chats as: the host site's (with its hash), or the anonymous visitor. */
+const customerIdentity = (): { id: string; hash?: string } => (signedId ? { id: signedId, ...(signedHash ? { hash: signedHash } : {}) } : { id: visitorId() });
+
+/** A stored session of another customer (the host site's user changed) is not resumed. */
+function storedSession(): Session | null {
+  const stored = load<Session>(SESSION_KEY);
+  if (stored && signedId && stored.customerId !== signedId) {
+    save(SESSION_KEY, null);
+    return null;
+  }
+  return stored;
+}
+
 function Widget() {
-  const [session, setSession] = useState<Session | null>(() => load<Session>(SESSION_KEY));
+  const [session, setSession] = useState<Session | null>(storedSession);
   const [phase, setPhase] = useState<Phase>(() => (load<Session>(SESSION_KEY) ? 'connecting' : 'form'));
   const [queue, setQueue] = useState<{ position: number | null; wait: number | null } | null>(null);
   const [agent, setAgent] = useState<string | null>(null);
@@ -195,12 +233,13 @@ function Widget() {
 
   const start = async (name: string, email: string) => {
     setNotice(null);
-    const customerId = load<{ customerId?: string }>(PROFILE_KEY)?.customerId ?? `web-${randomId()}`;
-    save(PROFILE_KEY, { name, email, customerId });
+    const identity = customerIdentity();
+    const customerId = identity.id;
+    save(PROFILE_KEY, { name, email });
     setPhase('connecting');
     try {
       const answer = await api<Omit<Session, 'customerId' | 'name'>>('POST', '/session', null, {
-        customer: { id: customerId, name, email },
+        customer: { ...identity, name, email },
         ...(department ? { department } : {}),
       });
       const next = { ...answer, customerId, name };
