@@ -89,6 +89,9 @@ export function createConnections(ctx: Ctx): Connections {
       if (binding) binding.clients.add(client);
       else bindings.set(client.id, { key, clients: new Set([client]) });
       byClient.set(client, { identity, token, digest: tokenDigest(token), expiresAt, ended: false });
+      // A connection that drops before the broker registers it never says
+      // 'clientDisconnect': its hold on the client id ends with the socket.
+      client.conn.once('close', () => this.gone(client));
       return true;
     },
 

@@ -9,6 +9,7 @@ import { createRealtime, type Realtime } from '../../src/realtime/index.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { startServer, type Running } from '../../src/server.js';
 import { fakeClock } from '../helpers/clock.js';
+import { emqxDouble } from '../helpers/emqx-double.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
@@ -244,6 +245,51 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
     assert.equal((await http('DELETE', '/session', undefined, chat.token)).status, 204);
     assert.equal(await acl(chat.sessionId, `${chat.sessionId}-widget`, cb, 'subscribe', `${chat.sessionTopic}/#`), 'deny');
     assert.equal((await auth(chat.sessionId, chat.token, `${chat.sessionId}-widget`)).result, 'deny');
+  });
+
+  it('holds an external broker to the same rules over real MQTT: an EMQX double calling /mqtt/auth and /mqtt/acl as configured in docs/deployment.md', async () => {
+    const emqx = await emqxDouble(server.url);
+    const external: TestMqttClient[] = [];
+    const connectExternal = async (username: string, token: string, clientId: string) => {
+      const client = await connectMqtt(emqx.url, token, { username, clientId });
+      external.push(client);
+      return client;
+    };
+    try {
+      const { agent, token } = await login({ status: 'online', capacity: 2 });
+      const alice = await startChat('ext-alice');
+      const bob = await startChat('ext-bob');
+
+      // client ids carry their owner: nobody connects under another's
+      const console1 = await connectExternal(agent.id, token, `${agent.id}-console-1`);
+      assert.deepEqual(await console1.subscribe('switchboard/events/queue', `switchboard/agents/${agent.id}/events`), [1, 1]);
+      const widget = await connectExternal(alice.sessionId, alice.token, `${alice.sessionId}-widget-1`);
+      assert.deepEqual(await widget.subscribe(`${alice.sessionTopic}/#`, `${bob.sessionTopic}/#`), [1, 128]);
+      assert.equal(await refusedWith(connectMqtt(emqx.url, bob.token, { username: bob.sessionId, clientId: `${alice.sessionId}-widget-1` })), 5, "Alice's client id");
+      assert.equal(await refusedWith(connectMqtt(emqx.url, bob.token, { username: bob.sessionId, clientId: 'mqttjs_0badc0de' })), 5, 'a client id naming nobody');
+      assert.equal(await refusedWith(connectMqtt(emqx.url, bob.token, { username: alice.sessionId, clientId: `${alice.sessionId}-widget-2` })), 5, "Alice's user name");
+      assert.equal(widget.client.connected, true, 'Alice was not disturbed');
+
+      // logout: the connection's next subscribe is refused and its next publish disconnects it
+      assert.equal((await http('POST', '/api/v1/auth/logout', undefined, token)).status, 204);
+      assert.deepEqual(await console1.subscribe(`switchboard/client/attendants/assign/${agent.id}`), [128]);
+      await console1.client.publishAsync(`switchboard/server/attendants/online/${agent.id}`, '{}', { qos: 0 });
+      await closedWithin(console1, 2_000, 'external connection publishing after logout');
+      assert.equal(await refusedWith(connectMqtt(emqx.url, token, { username: agent.id, clientId: `${agent.id}-console-2` })), 5);
+
+      // the customer ends the chat: the same for the session token
+      assert.equal((await http('DELETE', '/session', undefined, alice.token)).status, 204);
+      assert.deepEqual(await widget.subscribe(`${alice.sessionTopic}/messages`), [128]);
+
+      // a token's expiry, through expire_at: the broker disconnects the client then
+      const short = await issueToken(server.ctx.db, agent.id, new Date(), 2);
+      const expiring = await connectExternal(agent.id, short.token, `${agent.id}-console-3`);
+      await closedWithin(expiring, 4_000, 'external connection past its expire_at');
+      assert.ok(emqx.calls.every((c) => typeof c.body.clientid === 'string'), 'every call names the client id');
+    } finally {
+      await Promise.all(external.map((c) => c.end().catch(() => undefined)));
+      await emqx.close();
+    }
   });
 });
 
