@@ -1,4 +1,4 @@
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { Aedes, type AuthenticateError } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -116,11 +116,11 @@ export async function createEmbeddedBroker(
   aedes.authorizeSubscribe = (client, subscription, done) => {
     connections
       .refresh(client)
-      .then(async (identity) => {
-        if (!identity) return done(new Error('the token is no longer live'), null);
-        done(null, (await rules.canSubscribe(identity, subscription.topic)) ? subscription : null);
-      })
-      .catch((error: unknown) => (deps.onError(error, 'mqtt subscribe'), done(null, null)));
+      .then(async (identity) => (identity ? await rules.canSubscribe(identity, subscription.topic) : undefined))
+      .then(
+        (allowed) => (allowed === undefined ? done(new Error('the token is no longer live'), null) : done(null, allowed ? subscription : null)),
+        (error: unknown) => (deps.onError(error, 'mqtt subscribe'), done(null, null)),
+      );
   };
 
   aedes.authorizePublish = (client, packet, done) => {

@@ -80,7 +80,7 @@ export function createConnections(ctx: Ctx): Connections {
     timers.set(client, setTimeout(() => arm(client), Math.min(wait, MAX_TIMER_MS)).unref());
   }
 
-  return {
+  const connections: Connections = {
     admit(client, identity, token, expiresAt) {
       const key = identityKey(identity);
       const binding = bindings.get(client.id);
@@ -91,7 +91,7 @@ export function createConnections(ctx: Ctx): Connections {
       byClient.set(client, { identity, token, digest: tokenDigest(token), expiresAt, ended: false });
       // A connection that drops before the broker registers it never says
       // 'clientDisconnect': its hold on the client id ends with the socket.
-      client.conn.once('close', () => this.gone(client));
+      client.conn.once('close', () => connections.gone(client));
       return true;
     },
 
@@ -148,7 +148,7 @@ export function createConnections(ctx: Ctx): Connections {
       for (const client of [...live]) {
         const connection = byClient.get(client);
         if (connection?.identity.kind !== 'agent' || connection.identity.agent.id !== agentId) continue;
-        await this.refresh(client);
+        await connections.refresh(client);
       }
     },
 
@@ -176,6 +176,7 @@ export function createConnections(ctx: Ctx): Connections {
       timers.clear();
     },
   };
+  return connections;
 }
 
 /**
