@@ -282,9 +282,11 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
       assert.deepEqual(await widget.subscribe(`${alice.sessionTopic}/messages`), [128]);
 
       // a token's expiry, through expire_at: the broker disconnects the client then
-      const short = await issueToken(server.ctx.db, agent.id, new Date(), 2);
+      const short = await issueToken(server.ctx.db, agent.id, new Date(), 3);
       const expiring = await connectExternal(agent.id, short.token, `${agent.id}-console-3`);
-      await closedWithin(expiring, 4_000, 'external connection past its expire_at');
+      await closedWithin(expiring, 5_000, 'external connection past its expire_at');
+      await sleep(1_100); // expire_at is in whole seconds: past the token's own expiry too
+      assert.equal(await refusedWith(connectMqtt(emqx.url, short.token, { username: agent.id, clientId: `${agent.id}-console-4` })), 5, 'an expired token');
       assert.ok(emqx.calls.every((c) => typeof c.body.clientid === 'string'), 'every call names the client id');
     } finally {
       await Promise.all(external.map((c) => c.end().catch(() => undefined)));
