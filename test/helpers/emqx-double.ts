@@ -1,5 +1,6 @@
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { createServer, type Server } from 'node:net';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import { httpJson } from './http.js';
 
 // A stand-in for EMQX set up as docs/deployment.md says, for what concerns
@@ -12,20 +13,24 @@ import { httpJson } from './http.js';
 // drops it silently, which a test cannot observe as well).
 
 export interface EmqxDouble {
+  /** plain MQTT */
   url: string;
+  /** MQTT over WebSocket, as browsers reach EMQX's listener */
+  wsUrl: string;
   /** every call made to Switchboard, in order */
   calls: { path: string; body: Record<string, unknown>; result: string }[];
   close(): Promise<void>;
 }
 
-export async function emqxDouble(switchboardUrl: string): Promise<EmqxDouble> {
+/** `switchboard`: its base URL, or a function giving it (when the double must start before the server) */
+export async function emqxDouble(switchboard: string | (() => string)): Promise<EmqxDouble> {
   const aedes = await Aedes.createBroker();
   const attrs = new WeakMap<Client, { username: string; sbToken: string }>();
   const timers = new Set<NodeJS.Timeout>();
   const calls: EmqxDouble['calls'] = [];
 
   const call = async (path: string, body: Record<string, unknown>) => {
-    const answer = await httpJson(switchboardUrl, 'POST', path, body);
+    const answer = await httpJson(typeof switchboard === 'string' ? switchboard : switchboard(), 'POST', path, body);
     calls.push({ path, body, result: answer.body?.result });
     return answer.body as { result: string; client_attrs?: { sb_token: string }; expire_at?: number };
   };
@@ -73,13 +78,18 @@ export async function emqxDouble(switchboardUrl: string): Promise<EmqxDouble> {
   const server: Server = createServer((socket) => aedes.handle(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as { port: number }).port;
+  const ws = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/mqtt' });
+  ws.on('connection', (socket) => aedes.handle(createWebSocketStream(socket)));
+  await new Promise<void>((resolve) => ws.once('listening', () => resolve()));
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${(ws.address() as { port: number }).port}/mqtt`,
     calls,
     async close() {
       for (const timer of timers) clearTimeout(timer);
-      // The broker first: it closes its clients, and the server then has no connection left to wait for.
+      // The broker first: it closes its clients, and the servers then have no connection left to wait for.
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await new Promise<void>((resolve) => ws.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
