@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { setTimeout as delay } from 'node:timers/promises';
 import { unauthorized } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
@@ -61,8 +62,10 @@ export function sessionRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): v
       const session = token ? await sessionForToken(ctx.db, token, ctx.now()) : undefined;
       if (!session) throw unauthorized('a live session token is required: send Authorization: Bearer <token from POST /session>');
       await endSession(ctx, session.conversation_id);
-      // The goodbye on the control topic goes out before the connections made with the token close.
-      await realtime.publisher.idle();
+      // The goodbye on the control topic goes out before the connections made
+      // with the token close (the customer's other tabs hear it) — waited for
+      // at most a second: under steady load the publisher is never idle.
+      await Promise.race([realtime.publisher.idle(), delay(1_000, undefined, { ref: false })]);
       realtime.broker.endToken?.(token!);
       return reply.status(204).send(null);
     },

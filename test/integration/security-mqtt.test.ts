@@ -107,8 +107,13 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
     const chat = await startChat('d1');
     const customer = await connect(chat.token);
     assert.deepEqual(await customer.subscribe(`${chat.sessionTopic}/#`), [1]);
+    const otherTab = await connect(chat.token);
+    assert.deepEqual(await otherTab.subscribe(`${chat.sessionTopic}/client/control`), [1]);
     assert.equal((await http('DELETE', '/session', undefined, chat.token)).status, 204);
     await closedWithin(customer, 2_000, 'customer connection after DELETE /session');
+    await closedWithin(otherTab, 2_000, "the customer's other connection after DELETE /session");
+    // told why before the connection closed
+    assert.ok(otherTab.received.some((r) => r.payload?.instruction === 'session/closed'), JSON.stringify(otherTab.received));
     assert.equal(await refusedWith(connectMqtt(wsUrl, chat.token)), 4);
     assert.equal((await http('DELETE', '/session', undefined, chat.token)).status, 401, 'the session is over');
     const [row] = await server.ctx.db.query<{ state: string; resolve_reason: string }>('select state, resolve_reason from conversations where id = $1', [chat.sessionId]);
