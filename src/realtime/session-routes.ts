@@ -1,14 +1,12 @@
 import { Type } from '@sinclair/typebox';
-import { SYSTEM } from '../agents/model.js';
-import { closeConversation } from '../conversations/lifecycle.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { checkIdentity } from '../customers/identity.js';
-import type { ConversationRow } from '../conversations/model.js';
 import { unauthorized } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
 import { errorResponses, NoBody } from '../http/schemas.js';
 import type { Realtime } from './index.js';
-import { sessionForToken, startSession } from './sessions.js';
+import { endSession, sessionForToken, startSession } from './sessions.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
 
@@ -68,18 +66,17 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
 
   app.delete(
     '/session',
-    { schema: { tags, summary: 'End the chat (customer session token as Bearer)', body: NoBody, response: { 204: Type.Null(), ...errorResponses } } },
+    { schema: { tags, summary: 'End the chat and its session token (customer session token as Bearer)', body: NoBody, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       const token = bearerToken(request);
       const session = token ? await sessionForToken(ctx.db, token, ctx.now()) : undefined;
       if (!session) throw unauthorized('a live session token is required: send Authorization: Bearer <token from POST /session>');
-      const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [session.conversation_id]);
-      if (row && (row.state === 'queued' || row.state === 'assigned')) {
-        // A customer who leaves before an agent answered abandoned the queue; after, the chat is done.
-        await closeConversation(ctx, row.id, { state: row.state === 'queued' ? 'abandoned' : 'resolved', reason: 'customer' }, SYSTEM).catch((error: unknown) => {
-          if ((error as { code?: string }).code !== 'SB_CONVERSATION_CLOSED') throw error;
-        });
-      }
+      await endSession(ctx, session.conversation_id);
+      // The goodbye on the control topic goes out before the connections made
+      // with the token close (the customer's other tabs hear it) — waited for
+      // at most a second: under steady load the publisher is never idle.
+      await Promise.race([realtime.publisher.idle(), delay(1_000, undefined, { ref: false })]);
+      realtime.broker.endToken?.(token!);
       return reply.status(204).send(null);
     },
   );

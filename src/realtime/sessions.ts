@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { SYSTEM } from '../agents/model.js';
 import { tokenDigest } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
-import { closeConversation, openConversation } from '../conversations/lifecycle.js';
+import { closeConversation, closeConversationIn, openConversation } from '../conversations/lifecycle.js';
+import { withEvents } from '../events/outbox.js';
 import type { ConversationRow, Customer } from '../conversations/model.js';
 import type { Queryable } from '../store/db.js';
 
@@ -73,6 +74,26 @@ export async function sessionForTokenHash(db: Queryable, tokenHash: string, now:
     [tokenHash, now],
   );
   return row;
+}
+
+/**
+ * The customer ends the chat: the session's token stops being good (its MQTT
+ * connections, here and in other processes, are closed with it) and the open
+ * conversation is closed — abandoned if no agent had answered, resolved
+ * after — in one transaction.
+ */
+export async function endSession(ctx: Ctx, conversationId: string): Promise<void> {
+  await withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      await tx.query('update customer_sessions set expires_at = least(expires_at, $2) where conversation_id = $1', [conversationId, now]);
+      const [row] = await tx.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1 for update', [conversationId]);
+      if (row?.state !== 'queued' && row?.state !== 'assigned') return;
+      await closeConversationIn(tx, emit, now, conversationId, { state: row.state === 'queued' ? 'abandoned' : 'resolved', reason: 'customer' }, SYSTEM);
+    },
+    { routing: true },
+  );
 }
 
 /** The customer was heard from: the keep-alive starts again. */

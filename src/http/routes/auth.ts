@@ -14,7 +14,7 @@ import { errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
 // time as a wrong password and response times do not reveal which accounts exist.
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLimiter): void {
+export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter: LoginLimiter): void {
   app.post(
     '/api/v1/auth/login',
     { schema: { tags: ['auth'], security: [], body: LoginBody, response: { 200: LoginReply, ...errorResponses } } },
@@ -42,6 +42,8 @@ export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLim
       await revokeToken(ctx.db, request.token, ctx.now());
       // Logging out is going offline: the grace period then applies to the agent's conversations.
       if (request.agent.status !== 'offline') await updateAgent(ctx, request.agent.id, { status: 'offline' }, request.actor);
+      // Its MQTT connections end with it: here at once, in other processes at their next token re-check.
+      realtime?.broker.endToken?.(request.token);
       return reply.status(204).send();
     },
   );

@@ -130,6 +130,8 @@ function Widget() {
     const client = mqtt.connect(mqttUrl(), {
       username: session.sessionId,
       password: session.token,
+      // starts with the session's id: an external broker's authenticator refuses any other
+      clientId: `${session.sessionId}-widget-${Math.random().toString(16).slice(2, 10)}`,
       protocolVersion: 4,
       reconnectPeriod: 2_000,
       connectTimeout: 10_000,
