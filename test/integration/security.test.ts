@@ -58,6 +58,26 @@ describeEachStore('security', (store) => {
     assert.equal((await login(agent.email, PASSWORD, '10.2.0.3')).statusCode, 200);
   });
 
+  it('counts a login before its password is checked: of 25 parallel guesses against a limit of 10, only 10 are tried (#16)', async () => {
+    const agent = await makeAgent(t.ctx);
+    const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => login(agent.email, `wrong password ${i}`, `10.3.0.${i}`)));
+    const statuses = answers.map((r) => r.statusCode).sort();
+    assert.equal(statuses.filter((s) => s === 401).length, 10, `statuses ${statuses.join(',')}`);
+    assert.equal(statuses.filter((s) => s === 429).length, 15);
+    // the same from one address across accounts, against its limit of 30
+    const spread = await Promise.all(Array.from({ length: 45 }, (_, i) => login(`nobody-${i}@example.test`, 'wrong password', '10.3.1.1')));
+    assert.equal(spread.filter((r) => r.statusCode === 401).length, 30);
+    assert.equal(spread.filter((r) => r.statusCode === 429).length, 15);
+  });
+
+  it('hands a successful login its attempt back, also when logins run in parallel', async () => {
+    const agent = await makeAgent(t.ctx);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => login(agent.email, PASSWORD, '10.4.0.1')));
+    assert.deepEqual(new Set(answers.map((r) => r.statusCode)), new Set([200]));
+    for (let i = 0; i < 10; i += 1) assert.equal((await login(agent.email, 'wrong password', '10.4.0.1')).statusCode, 401);
+    assert.equal((await login(agent.email, PASSWORD, '10.4.0.1')).statusCode, 429);
+  });
+
   it('refuses common passwords and the email as password', async () => {
     const { token } = await t.user('admin');
     const create = (email: string, password: string) => t.call('POST', '/api/v1/agents', { token, body: { name: 'N', email, password, role: 'agent' } });

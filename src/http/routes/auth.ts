@@ -19,16 +19,15 @@ export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLim
     '/api/v1/auth/login',
     { schema: { tags: ['auth'], security: [], body: LoginBody, response: { 200: LoginReply, ...errorResponses } } },
     async (request, reply) => {
-      // Checked after validation, before the password: a locked-out caller learns nothing about it.
-      await limiter.check(request, reply, request.body.email);
+      // Counted after validation, before the password: a locked-out caller learns nothing about it,
+      // and parallel guesses are counted before any of them is checked.
+      const attempt = limiter.attempt(request, request.body.email);
       const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = lower($1) and deleted_at is null', [
         request.body.email,
       ]);
       const ok = await verifyPassword(request.body.password, agent?.password_hash ?? DUMMY_HASH);
-      if (!agent || !ok) {
-        await limiter.failed(request, request.body.email);
-        throw unauthorized('email or password is wrong');
-      }
+      if (!agent || !ok) throw unauthorized('email or password is wrong');
+      attempt.succeeded();
       const { token, expires_at } = await issueToken(ctx.db, agent.id, ctx.now(), config.tokenTtlSeconds);
       const settings = await readSettings(ctx.db);
       return { token, expires_at: expires_at.toISOString(), agent: toAgent(agent, settings.max_customers) };
