@@ -7,6 +7,7 @@ import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
 import { errorResponses, NoBody } from '../http/schemas.js';
 import type { Realtime } from './index.js';
+import { sessionGate } from './session-limits.js';
 import { sessionForToken, startSession } from './sessions.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
@@ -35,17 +36,19 @@ const SessionAnswer = Type.Object({
 });
 
 /** A customer's chat session: started anonymously, ended with its token. */
-export function sessionRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): void {
+export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Realtime): void {
   const tags = ['realtime'];
   const t = realtime.topics;
 
   app.post(
     '/session',
     {
-      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once)', security: [], body: SessionBody, response: { 201: SessionAnswer, ...errorResponses } },
+      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once); limited per client address (429 with retry-after)', security: [], body: SessionBody, response: { 201: SessionAnswer, ...errorResponses } },
     },
     async (request, reply) => {
-      const { conversation, token } = await startSession(ctx, request.body, realtime.sessionTtlSeconds);
+      const gate = sessionGate(config.sessionLimits, realtime.config.sessionKeepAliveMs, request.ip);
+      await gate.precheck(ctx.db, ctx.now());
+      const { conversation, token } = await startSession(ctx, request.body, realtime.sessionTtlSeconds, gate);
       return reply.status(201).send({
         sessionId: conversation.id,
         keepAliveTTL: realtime.config.sessionKeepAliveMs,

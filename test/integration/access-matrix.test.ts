@@ -155,6 +155,9 @@ describeEachStore('access-control matrix', (store) => {
         QISCUS_SECRET: 'matrix-qiscus-secret',
         QISCUS_WEBHOOK_SECRET: 'matrix-webhook-secret',
         QISCUS_POLL_INTERVAL: '3600000',
+        // a fresh chat session for every call, all from one address: the per-address limits are session-limits.test.ts' subject
+        SESSION_RATE_LIMIT: '0',
+        SESSION_MAX_OPEN_PER_ADDRESS: '0',
       }),
       { db: store().db, keepDb: true },
     );
