@@ -182,6 +182,9 @@ describeEachStore('access-control matrix', (store) => {
     // logging out as agent_own set them offline: back online, so the new chat is theirs
     const [{ status } = { status: '' }] = await server.db.query<{ status: string }>('select status from agents where id = $1', [own.id]);
     if (status !== 'online') await updateAgent(server.ctx, own.id, { status: 'online' }, SYSTEM);
+    // agent_own sends no heartbeats: one here, or on a busy machine the matrix outlasts the first
+    // sweep (60 s), which takes them offline while the chat below waits for the routing lock
+    await server.db.query('update agents set last_seen_at = $2 where id = $1', [own.id, new Date()]);
     const customer = randomUUID();
     const session = await server.app.inject({ method: 'POST', url: '/session', payload: { customer: { id: customer } } });
     const { sessionId, token, state } = session.json();
