@@ -1,7 +1,7 @@
 import type { App, AppDeps } from '../deps.js';
 import { updateAgent } from '../../agents/agents.js';
 import { toAgent } from '../../agents/model.js';
-import { verifyPassword } from '../../agents/passwords.js';
+import { rehashIfOutdated, verifyPassword } from '../../agents/passwords.js';
 import { issueToken, revokeToken } from '../../agents/tokens.js';
 import type { AgentRow } from '../../agents/model.js';
 import { unauthorized } from '../../errors.js';
@@ -9,10 +9,6 @@ import { readSettings } from '../../settings/settings.js';
 import { requireAgent } from '../auth.js';
 import type { LoginLimiter } from '../security.js';
 import { errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
-
-// Compared against when the email is unknown, so a wrong email costs as much
-// time as a wrong password and response times do not reveal which accounts exist.
-const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
 export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLimiter): void {
   app.post(
@@ -25,9 +21,11 @@ export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLim
       const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = lower($1) and deleted_at is null', [
         request.body.email,
       ]);
-      const ok = await verifyPassword(request.body.password, agent?.password_hash ?? DUMMY_HASH);
+      // An unknown email costs as much time as a wrong password.
+      const ok = await verifyPassword(request.body.password, agent?.password_hash);
       if (!agent || !ok) throw unauthorized('email or password is wrong');
       attempt.succeeded();
+      await rehashIfOutdated(ctx.db, agent.id, agent.password_hash, request.body.password);
       const { token, expires_at } = await issueToken(ctx.db, agent.id, ctx.now(), config.tokenTtlSeconds);
       const settings = await readSettings(ctx.db);
       return { token, expires_at: expires_at.toISOString(), agent: toAgent(agent, settings.max_customers) };
