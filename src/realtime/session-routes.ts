@@ -5,7 +5,7 @@ import type { ConversationRow } from '../conversations/model.js';
 import { unauthorized } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
-import { errorResponses, NoBody } from '../http/schemas.js';
+import { ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
 import type { Realtime } from './index.js';
 import { sessionGate } from './session-limits.js';
 import { sessionForToken, startSession } from './sessions.js';
@@ -43,7 +43,7 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
   app.post(
     '/session',
     {
-      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once); limited per client address (429 with retry-after)', security: [], body: SessionBody, response: { 201: SessionAnswer, ...errorResponses } },
+      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once); limited per client address (429 with retry-after)', security: [], body: SessionBody, response: { 201: SessionAnswer, 429: ErrorBody, ...errorResponses } },
     },
     async (request, reply) => {
       const gate = sessionGate(config.sessionLimits, realtime.config.sessionKeepAliveMs, request.ip);

@@ -8,12 +8,12 @@ import { unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import { requireAgent } from '../auth.js';
 import type { LoginLimiter } from '../security.js';
-import { errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
+import { ErrorBody, errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
 
 export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLimiter): void {
   app.post(
     '/api/v1/auth/login',
-    { schema: { tags: ['auth'], security: [], body: LoginBody, response: { 200: LoginReply, ...errorResponses } } },
+    { schema: { tags: ['auth'], security: [], body: LoginBody, response: { 200: LoginReply, 429: ErrorBody, ...errorResponses } } },
     async (request, reply) => {
       // Counted after validation, before the password: a locked-out caller learns nothing about it,
       // and parallel guesses are counted before any of them is checked.
