@@ -93,7 +93,7 @@ export function sessionGate(limits: SessionLimits, keepAliveMs: number, ip: stri
       const seconds = Math.max(1, Math.ceil(keepAliveMs / 1000));
       throw new RateLimited(
         'SB_TOO_MANY_SESSIONS',
-        `this address already holds ${live} open chat sessions, the most allowed (SESSION_MAX_OPEN_PER_ADDRESS=${limits.maxOpen}); end one or try again in ${seconds} s`,
+        `this address already holds ${live} open chat ${live === 1 ? 'session' : 'sessions'}, the most allowed (SESSION_MAX_OPEN_PER_ADDRESS=${limits.maxOpen}); end one or try again in ${seconds} s`,
         seconds,
       );
     }
