@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimited } from '../errors.js';
 import { attempts } from './attempts.js';
+import { addressKey } from './client-address.js';
 import { isCustomerToken } from '../realtime/sessions.js';
 import type { App } from './deps.js';
 import { bearerToken } from './auth.js';
@@ -78,7 +79,7 @@ export function loginLimiter(limits: { perAccount: number; perAddress: number; w
   const refuse = (seconds: number, what: string) => new RateLimited('SB_RATE_LIMITED', `too many failed logins for this ${what}; try again in ${seconds} s`, seconds);
   return {
     attempt(request, email) {
-      const address = byAddress.take(request.ip);
+      const address = byAddress.take(addressKey(request.ip));
       if (!address.ok) throw refuse(address.retryAfterSeconds, 'address');
       const account = byAccount.take(email.toLowerCase());
       if (!account.ok) {

@@ -1,6 +1,6 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { integer, type Env } from '../env.js';
 import { RateLimited } from '../errors.js';
+import { addressKey } from '../http/client-address.js';
 import type { Queryable } from '../store/db.js';
 
 // Limits on the one thing anyone may do without a credential: start a chat
@@ -23,24 +23,6 @@ export function loadSessionLimits(env: Env): SessionLimits {
 }
 
 const WINDOW_MS = 60_000;
-
-/**
- * Which sessions count as one address's. An IPv6 host usually holds a whole
- * /64, so its sessions are counted per /64; an IPv4 address seen through an
- * IPv6 socket (::ffff:a.b.c.d) is that IPv4 address.
- */
-export function addressKey(ip: string): string {
-  const bare = ip.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  if (mapped) return mapped[1]!;
-  if (isIPv4(bare) || !isIPv6(bare)) return bare;
-  const [head = '', tail] = bare.toLowerCase().split('::');
-  const groups = (part: string) => (part === '' ? [] : part.split(':'));
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const all = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${all.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
-}
 
 interface Counts {
   recent: number;

@@ -71,6 +71,13 @@ describeEachStore('security', (store) => {
     assert.equal(spread.filter((r) => r.statusCode === 429).length, 15);
   });
 
+  it('counts the failed logins of an IPv6 /64 together, as one address', async () => {
+    const agent = await makeAgent(t.ctx);
+    for (let i = 1; i <= 30; i += 1) assert.equal((await login(`nobody-v6-${i}@example.test`, 'wrong password', `2001:db8:6:1::${i.toString(16)}`)).statusCode, 401);
+    assert.equal((await login(agent.email, PASSWORD, '2001:db8:6:1:ffff::9')).statusCode, 429);
+    assert.equal((await login(agent.email, PASSWORD, '2001:db8:6:2::1')).statusCode, 200);
+  });
+
   it('hands a successful login its attempt back, also when logins run in parallel', async () => {
     const agent = await makeAgent(t.ctx);
     const answers = await Promise.all(Array.from({ length: 8 }, () => login(agent.email, PASSWORD, '10.4.0.1')));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
-import { addressKey } from '../../src/realtime/session-limits.js';
+import { addressKey } from '../../src/http/client-address.js';
 import { startServer, type Running } from '../../src/server.js';
 import { describeEachStore } from '../helpers/stores.js';
 
