@@ -8,6 +8,7 @@ import { loadRapidProConfig, type RapidProConfig } from './channels/rapidpro/con
 import { loadCustomersConfig, type CustomersConfig } from './customers/config.js';
 import { boolean, ConfigError, integer, oneOf, optional, type Env } from './env.js';
 import { loadRealtimeConfig, type RealtimeConfig } from './realtime/config.js';
+import { loadSessionLimits, type SessionLimits } from './realtime/session-limits.js';
 
 export { ConfigError };
 
@@ -49,6 +50,8 @@ export interface Config {
   customers: CustomersConfig;
   /** whose X-Forwarded-For to believe (the client address behind a proxy); false = none */
   trustProxy: boolean | string[];
+  /** limits on anonymous chat sessions per client address */
+  sessionLimits: SessionLimits;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -95,6 +98,7 @@ export function loadConfig(env: Env = process.env): Config {
     realtime: loadRealtimeConfig(env),
     customers: loadCustomersConfig(env),
     trustProxy: trustProxy(env),
+    sessionLimits: loadSessionLimits(env),
   };
 }
 

@@ -86,7 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   securityHeaders(app, { mqttWsUrl: deps.config.realtime.mqttWsUrl });
-  const limiter = await loginLimiter(app);
+  const limiter = loginLimiter();
 
   await app.register(swagger, {
     openapi: {

@@ -181,8 +181,11 @@ export const TransferBody = Type.Object(
 
 // ---- messages --------------------------------------------------------------
 
+// http(s) only, as over MQTT (realtime/payloads.ts): the apps render the url
+// as a link or an image, and a javascript: or data: url there would run or
+// show whatever its sender wrote.
 export const Attachment = Type.Object(
-  { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', maxLength: 2000 }) },
+  { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' }) },
   { additionalProperties: false },
 );
 

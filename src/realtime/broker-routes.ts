@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket';
 import { Type } from '@sinclair/typebox';
-import { createWebSocketStream } from 'ws';
+import type { FastifyRequest } from 'fastify';
+import { createWebSocketStream, type WebSocket } from 'ws';
 import { tokenDigest } from '../agents/tokens.js';
 import { forbidden } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
@@ -26,6 +27,23 @@ const EmqxResult = Type.Object({
   client_attrs: Type.Optional(Type.Object({ sb_token: Type.String() })),
   expire_at: Type.Optional(Type.Integer({ description: 'Unix seconds: when the token expires; EMQX 5.8+ disconnects the client then' })),
 });
+
+/**
+ * A WebSocket error the client caused — a frame over maxPayload (before
+ * CONNECT, the first thing anyone can send), a broken frame, a connection cut
+ * mid-frame — is the client's affair: logged at debug without a stack, so
+ * anyone on the internet cannot fill the error log. Anything else stays an
+ * error.
+ */
+function socketError(this: unknown, error: Error & { code?: string }, socket: WebSocket, request: FastifyRequest): void {
+  const code = error.code ?? '';
+  if (code.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE') {
+    request.log.debug({ code, reason: error.message }, 'websocket closed: the client broke the protocol or went away');
+  } else {
+    request.log.error({ err: error }, 'websocket error');
+  }
+  socket.terminate();
+}
 
 /** The MQTT endpoint of the embedded broker, and the auth hooks of external ones. */
 export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): Promise<void> {
@@ -75,7 +93,7 @@ export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtim
 
   const broker = realtime.broker;
   if (broker.handle) {
-    await app.register(websocket, { options: { maxPayload: 256 * 1024 } });
+    await app.register(websocket, { options: { maxPayload: 256 * 1024 }, errorHandler: socketError });
     app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket, request) => {
       broker.handle!(createWebSocketStream(socket), request.raw);
     });

@@ -4,8 +4,9 @@ import { checkIdentity } from '../customers/identity.js';
 import { unauthorized } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
-import { errorResponses, NoBody } from '../http/schemas.js';
+import { ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
 import type { Realtime } from './index.js';
+import { sessionGate } from './session-limits.js';
 import { endSession, sessionForToken, startSession } from './sessions.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
@@ -46,14 +47,16 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
   app.post(
     '/session',
     {
-      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once)', security: [], body: SessionBody, response: { 201: SessionAnswer, ...errorResponses } },
+      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once); limited per client address (429 with retry-after)', security: [], body: SessionBody, response: { 201: SessionAnswer, 429: ErrorBody, ...errorResponses } },
     },
     async (request, reply) => {
       const { customer, department } = request.body;
       // Checked before anything is written: a wrong hash creates nothing.
       const identity = checkIdentity(config.customers.identity, customer.id, customer.hash, ctx.now());
       if (identity === 'not_configured') request.log.warn('POST /session sent customer.hash but WIDGET_IDENTITY_SECRET is not set: the chat is unverified');
-      const { conversation, token } = await startSession(ctx, { customer, department, customer_verified: identity === 'verified' }, realtime.sessionTtlSeconds);
+      const gate = sessionGate(config.sessionLimits, realtime.config.sessionKeepAliveMs, request.ip);
+      await gate.precheck(ctx.db, ctx.now());
+      const { conversation, token } = await startSession(ctx, { customer, department, customer_verified: identity === 'verified' }, realtime.sessionTtlSeconds, gate);
       return reply.status(201).send({
         sessionId: conversation.id,
         keepAliveTTL: realtime.config.sessionKeepAliveMs,

@@ -6,6 +6,7 @@ import { closeConversation, closeConversationIn, openConversation } from '../con
 import { withEvents } from '../events/outbox.js';
 import type { ConversationRow, Customer } from '../conversations/model.js';
 import type { Queryable } from '../store/db.js';
+import type { SessionGate } from './session-limits.js';
 
 // A customer's chat session: a widget conversation plus the token its
 // browser connects with. Only a SHA-256 of the token is stored, like agents'.
@@ -35,8 +36,11 @@ export interface CustomerSession {
   expires_at: Date;
 }
 
-/** Opens the widget conversation (routed at once) and issues its token, in one transaction. */
-export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: number): Promise<StartedSession> {
+/**
+ * Opens the widget conversation (routed at once) and issues its token, in one
+ * transaction; `gate` (session-limits.ts) may refuse it there, undoing both.
+ */
+export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: number, gate?: Pick<SessionGate, 'admit'>): Promise<StartedSession> {
   const token = `${CUSTOMER_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   const now = ctx.now();
   const { conversation } = await openConversation(
@@ -55,6 +59,7 @@ export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: nu
            values ($1, $2, $3, $4, $5, $4)`,
           [row.id, input.customer.id, digest(token), now, new Date(now.getTime() + ttlSeconds * 1000)],
         );
+        await gate?.admit(tx, row.id, now);
       },
     },
   );

@@ -161,6 +161,9 @@ describeEachStore('access-control matrix', (store) => {
         QISCUS_WEBHOOK_SECRET: 'matrix-webhook-secret',
         QISCUS_POLL_INTERVAL: '3600000',
         WIDGET_IDENTITY_SECRET: IDENTITY_SECRET,
+        // a fresh chat session for every call, all from one address: the per-address limits are session-limits.test.ts' subject
+        SESSION_RATE_LIMIT: '0',
+        SESSION_MAX_OPEN_PER_ADDRESS: '0',
       }),
       { db: store().db, keepDb: true },
     );
@@ -185,6 +188,9 @@ describeEachStore('access-control matrix', (store) => {
     // logging out as agent_own set them offline: back online, so the new chat is theirs
     const [{ status } = { status: '' }] = await server.db.query<{ status: string }>('select status from agents where id = $1', [own.id]);
     if (status !== 'online') await updateAgent(server.ctx, own.id, { status: 'online' }, SYSTEM);
+    // agent_own sends no heartbeats: one here, or on a busy machine the matrix outlasts the first
+    // sweep (60 s), which takes them offline while the chat below waits for the routing lock
+    await server.db.query('update agents set last_seen_at = $2 where id = $1', [own.id, new Date()]);
     const customer = randomUUID();
     const hash = createHmac('sha256', IDENTITY_SECRET).update(customer).digest('hex');
     const session = await server.app.inject({ method: 'POST', url: '/session', payload: { customer: { id: customer, hash } } });

@@ -4,7 +4,8 @@ import { getConversation } from '../../conversations/queries.js';
 import { customerHistory } from '../../customers/history.js';
 import { listCustomerPresence } from '../../customers/presence.js';
 import { listQueue } from '../../routing/queue.js';
-import { assertCanSeeCustomer, statisticsClient } from '../../customers/statistics.js';
+import { assertCanSeeCustomer, statisticsClient, unaskableCustomerId } from '../../customers/statistics.js';
+import { invalid } from '../../errors.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { Channel, Conversation, ConversationState, errorResponses, IdParams } from '../schemas.js';
@@ -86,12 +87,14 @@ export function customerRoutes(app: App, { ctx, config }: AppDeps): void {
         summary: "The customer's statistics for the last 24 hours and 7 days, from STATISTICS_BASE_ENDPOINT",
         description:
           'Agents only for a customer with a conversation they hold or held; supervisors and admins any. A failing service or an answer that is not a list of {label, value} is {ok:false, error} for that range, never an error of this route.',
-        params: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 200 }) }),
+        params: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 200, description: 'any customer id but "." and ".."' }) }),
         response: { 200: StatisticsReply, ...errorResponses },
       },
       onRequest: requireAgent(ctx),
     },
     async (request) => {
+      const problem = unaskableCustomerId(request.params.customerId);
+      if (problem !== undefined) throw invalid('customerId', problem);
       await assertCanSeeCustomer(ctx.db, request.actor, request.params.customerId);
       return statistics.forCustomer(request.params.customerId);
     },
