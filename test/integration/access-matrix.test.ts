@@ -78,6 +78,8 @@ const MATRIX: Record<string, Case> = {
   // everyone sees the customers list, an agent only their own conversations' customers
   'GET /api/v1/customers': { allowed: ANY_AGENT, path: () => '/api/v1/customers' },
   'GET /api/v1/customers/:customerId/statistics': { allowed: OWN, path: (f) => `/api/v1/customers/${f.customer}/statistics` },
+  // every agent searches, an agent only in the conversations they hold or held
+  'GET /api/v1/search': { allowed: ANY_AGENT, path: () => '/api/v1/search?q=hello' },
   'GET /api/v1/queue': { allowed: ANY_AGENT, path: () => '/api/v1/queue' },
   'GET /api/v1/settings': { allowed: OVERSEER, path: () => '/api/v1/settings' },
   'GET /api/v1/stats': { allowed: OVERSEER, path: () => '/api/v1/stats' },
