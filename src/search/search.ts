@@ -3,7 +3,7 @@ import type { ConversationRow, ConversationState } from '../conversations/model.
 import type { MessageRow } from '../conversations/messages.js';
 import { invalid } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { SEARCH_ALL, SEARCH_HELD } from './sql.js';
+import { SEARCH_AGENT_FILTER, SEARCH_ALL, SEARCH_HELD } from './sql.js';
 
 export interface SearchInput {
   /** the words, as a person types them into a web search engine */
@@ -64,7 +64,8 @@ export async function search(db: Db, actor: Actor, input: SearchInput): Promise<
     await tx.query(
       `select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('max_parallel_workers_per_gather', '0', true)`,
     );
-    return tx.query<{ conversation: ConversationRow; message: MessageRow | null }>(everything ? SEARCH_ALL : SEARCH_HELD, params);
+    const statement = !everything ? SEARCH_HELD : input.agent !== undefined ? SEARCH_AGENT_FILTER : SEARCH_ALL;
+    return tx.query<{ conversation: ConversationRow; message: MessageRow | null }>(statement, params);
   });
   return rows.map((r) => ({ conversation: r.conversation, message: r.message }));
 }
