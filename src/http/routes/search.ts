@@ -11,6 +11,14 @@ import { Conversation, ConversationState, errorResponses, Message } from '../sch
 
 const Timestamp = Type.String({ format: 'date-time' });
 
+// TODO(lead, label filter): issue #17 asks for a `label` filter too. Labels
+// come from another branch (a `labels` table and a conversation–label link);
+// none exist here, so `label` is refused today as an unknown parameter (400
+// naming it). On merge: add `label` here (Type.String, like department), a
+// `$11` in src/search/sql.ts CONVERSATION_FILTERS as `($11::text is null or
+// exists (select 1 from <conversation labels> where conversation_id = c.id
+// and <label> = $11))`, push it in src/search/search.ts, and test it in
+// test/integration/api-search.test.ts (and drop the `label` line of its 400 test).
 export const SearchQuery = Type.Object(
   {
     q: Type.String({
