@@ -60,9 +60,13 @@ export async function search(db: Db, actor: Actor, input: SearchInput): Promise<
     // For search that is the wrong plan for most of them: a rare word wants
     // the GIN index, a common one the walk back through the newest messages.
     // Parallel workers cost more to start than these reads take, and on a
-    // busy server they take cores from everything else.
+    // busy server they take cores from everything else. The search indexes
+    // are read at random and are meant to stay in memory: with the default
+    // random_page_cost (4, for spinning disks) the planner would rather
+    // hash all conversations than look up an agent's thousand by key.
     await tx.query(
-      `select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('max_parallel_workers_per_gather', '0', true)`,
+      `select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('max_parallel_workers_per_gather', '0', true),
+              set_config('random_page_cost', '1.1', true)`,
     );
     const statement = !everything ? SEARCH_HELD : input.agent !== undefined ? SEARCH_AGENT_FILTER : SEARCH_ALL;
     return tx.query<{ conversation: ConversationRow; message: MessageRow | null }>(statement, params);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -9,7 +9,7 @@ import { describeEachStore } from '../helpers/stores.js';
 // playwright-core): an agent searches, sees only their own conversations'
 // hits with the words marked, and a click opens the conversation scrolled
 // to the message that matched, marked — even one far past the first page of
-// history.
+// history. SAVE_SCREENSHOTS=1 refreshes docs/screenshots/console-search.png.
 
 noteMissingChromium('test/e2e/search.test.ts');
 
@@ -77,6 +77,7 @@ describeEachStore('console search in a real browser', (store) => {
     const logBox = (await page.getByRole('log', { name: 'Messages' }).boundingBox())!;
     const lastBox = (await page.getByTestId('message').last().boundingBox())!;
     assert.ok(lastBox.y > logBox.y + logBox.height, 'the log is not scrolled to its end');
+    await shoot(page, 'console-search');
 
     // a customer's name finds the conversation too; the reload keeps the search
     await page.getByRole('searchbox', { name: 'Search messages and customers' }).fill('gomez');

@@ -23,8 +23,12 @@ create table message_search (
 create index message_search_vector on message_search using gin (vector);
 -- results come newest first, and a date range (from, to) is a range of this index
 create index message_search_by_time on message_search (created_at, message_id);
--- an agent's search starts from the conversations they hold or held
-create index message_search_by_conversation on message_search (conversation_id, created_at);
+-- An agent's search starts from the conversations they hold or held and
+-- reads each one's words from this index alone (an index-only scan: the
+-- words are in it), instead of one page of the table per message. It costs
+-- about as much disk as the table (≈ 190 MB per million messages) and halved
+-- an agent's p99 in bench/search.ts.
+create index message_search_by_conversation on message_search (conversation_id, created_at, message_id) include (vector);
 -- How common each word is decides the plan: a rare word reads the GIN index,
 -- a common one walks back through the newest messages until enough match.
 -- The default statistics list only the most common words, and any word they
