@@ -107,6 +107,10 @@ describeEachStore('api: search', (store) => {
     assert.deepEqual(await ids({ department: 'sales' }), [s.m4.id]);
     assert.deepEqual(await ids({ agent: s.sam.agent.id }), [s.m4.id]);
     assert.deepEqual(await ids({ agent: s.bea.agent.id, department: 'sales' }), []);
+    // the agent filter narrows customer matches too
+    const lima = async (agent: string) => (await find(s.admin.token, q({ q: 'lima', agent }))).map((r) => [r.conversation.id, r.message]);
+    assert.deepEqual(await lima(s.bea.agent.id), [[s.ana.id, null]]);
+    assert.deepEqual(await lima(s.sam.agent.id), []);
     const resolved = await k.call('POST', `/api/v1/conversations/${s.carlos.id}/resolve`, { token: s.sam.token, body: {} });
     assert.equal(resolved.statusCode, 200, resolved.body);
     assert.deepEqual(await ids({ state: 'resolved' }), [s.m4.id]);
