@@ -17,6 +17,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
 import { reportRoutes } from './routes/reports.js';
+import { searchRoutes } from './routes/search.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -102,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   agentRoutes(app, deps);
   conversationRoutes(app, deps);
   customerRoutes(app, deps);
+  searchRoutes(app, deps);
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
   statsRoutes(app, deps);

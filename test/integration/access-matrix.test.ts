@@ -80,6 +80,8 @@ const MATRIX: Record<string, Case> = {
   // (the fixture's chat is signed by the host site: statistics and history follow a verified customer)
   'GET /api/v1/customers/:customerId/statistics': { allowed: OWN, path: (f) => `/api/v1/customers/${f.customer}/statistics` },
   'GET /api/v1/conversations/:id/customer-history': { allowed: OWN, path: conv('/customer-history') },
+  // every agent searches, an agent only in the conversations they hold or held
+  'GET /api/v1/search': { allowed: ANY_AGENT, path: () => '/api/v1/search?q=hello' },
   'GET /api/v1/queue': { allowed: ANY_AGENT, path: () => '/api/v1/queue' },
   'GET /api/v1/settings': { allowed: OVERSEER, path: () => '/api/v1/settings' },
   'GET /api/v1/stats': { allowed: OVERSEER, path: () => '/api/v1/stats' },
