@@ -131,4 +131,31 @@ describeEachStore('pre-chat form in a real browser', (store) => {
     assert.deepEqual(shopProblems, []);
     assert.deepEqual(deskProblems, []);
   });
+
+  it('shows a refusal the server still makes (the form changed after the widget read it) at the field, and keeps the answers', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    const form = (options: string[]) => ({ fields: [{ key: 'email', label: 'Email', type: 'email', required: true }, { key: 'plan', label: 'Plan', type: 'select', required: true, options }] });
+    assert.equal((await http('PUT', '/api/v1/prechat-form', form(['Free', 'Gold']), token)).status, 200);
+
+    switchboardUrl = suite.server.url;
+    const { page: shop, problems } = await suite.openPage();
+    await shop.goto(`${hostUrl()}/shop`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByLabel('Email').fill('ada@example.com');
+    await widget.getByLabel('Plan').selectOption('Gold');
+    // meanwhile the admin withdraws Gold
+    assert.equal((await http('PUT', '/api/v1/prechat-form', form(['Free']), token)).status, 200);
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const planError = widget.locator('#prechat-plan-error');
+    await planError.waitFor();
+    assert.equal(await planError.textContent(), 'Plan must be one of: Free.');
+    assert.equal(await widget.getByLabel('Plan').getAttribute('aria-invalid'), 'true');
+    assert.equal(await widget.getByLabel('Email').inputValue(), 'ada@example.com', 'the answers are still there');
+    assert.equal((await suite.server.db.query('select id from conversations')).length, 0);
+    // the refused start was a 400 on purpose
+    assert.deepEqual(problems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+  });
 });

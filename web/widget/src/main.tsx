@@ -257,8 +257,9 @@ function Widget() {
     } catch (error) {
       setPhase('form');
       // an answer the server refused is shown at its field, not above the form
-      if (prechat && isApiError(error) && error.field?.startsWith('prechat.')) setPrechatProblem({ key: error.field.slice('prechat.'.length), message: error.message });
-      else setNotice(`Could not start the chat: ${errorText(error)}`);
+      const key = prechat && isApiError(error) && error.field?.startsWith('prechat.') ? error.field.slice('prechat.'.length) : null;
+      if (key && prechatFields?.some((f) => f.key === key)) setPrechatProblem({ key, message: errorText(error) });
+      else setNotice(`Could not start the chat: ${errorText(error)}${key ? ' (the form has changed: reload this page)' : ''}`);
     }
   };
 

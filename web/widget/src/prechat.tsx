@@ -64,9 +64,15 @@ const AUTOCOMPLETE: Record<string, string> = { name: 'name', email: 'email', pho
 
 export function PrechatForm({ fields, serverProblem, onStart }: { fields: PrechatField[]; serverProblem: FieldProblem; onStart: (answers: Answers) => void }) {
   const [answers, setAnswers] = useState<Answers>(() => prefill(fields));
-  const [errors, setErrors] = useState<Record<string, string>>(() => (serverProblem ? { [serverProblem.key]: serverProblem.message } : {}));
-  const formRef = useRef<HTMLFormElement | null>(null);
   const labelOf = (key: string) => fields.find((f) => f.key === key)?.label ?? key;
+  // the server says "prechat.<key> <rule>": shown as the widget's own, "<label> <rule>."
+  const [errors, setErrors] = useState<Record<string, string>>(() => {
+    if (!serverProblem) return {};
+    const prefix = `prechat.${serverProblem.key} `;
+    const rule = serverProblem.message.startsWith(prefix) ? serverProblem.message.slice(prefix.length) : serverProblem.message;
+    return { [serverProblem.key]: `${labelOf(serverProblem.key)} ${rule}.` };
+  });
+  const formRef = useRef<HTMLFormElement | null>(null);
 
   const focusFirst = (keys: readonly string[]) => {
     const first = fields.find((f) => keys.includes(f.key));
