@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import type { Config } from '../config.js';
+import { prechatRoutes } from '../prechat/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
 import { rapidproRoutes } from '../channels/rapidpro/routes.js';
@@ -106,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   searchRoutes(app, deps);
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
+  prechatRoutes(app, deps);
   statsRoutes(app, deps);
   reportRoutes(app, deps);
   eventRoutes(app, deps);

@@ -2,6 +2,8 @@ import { Type } from '@sinclair/typebox';
 import { setTimeout as delay } from 'node:timers/promises';
 import { checkIdentity } from '../customers/identity.js';
 import { unauthorized } from '../errors.js';
+import { applyAnswers } from '../prechat/answers.js';
+import { readForm } from '../prechat/form.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
 import { ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
@@ -27,6 +29,12 @@ const SessionBody = Type.Object(
       { additionalProperties: false },
     ),
     department: Type.Optional(Type.Union([Str(100), Type.Null()])),
+    prechat: Type.Optional(
+      Type.Record(Type.String({ maxLength: 40 }), Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+        maxProperties: 30,
+        description: 'answers to the pre-chat form (GET /api/v1/prechat-form) by field key, checked by its rules: 400 naming prechat.<key>, nothing created',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -50,13 +58,15 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
       schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once); limited per client address (429 with retry-after)', security: [], body: SessionBody, response: { 201: SessionAnswer, 429: ErrorBody, ...errorResponses } },
     },
     async (request, reply) => {
-      const { customer, department } = request.body;
-      // Checked before anything is written: a wrong hash creates nothing.
+      const { customer, department, prechat } = request.body;
+      // Checked before anything is written: a wrong hash or answer creates nothing.
       const identity = checkIdentity(config.customers.identity, customer.id, customer.hash, ctx.now());
+      const { fields } = await readForm(ctx.db);
+      const opening = applyAnswers(fields, prechat ?? {}, { customer: { id: customer.id, name: customer.name, email: customer.email }, department: department ?? null });
       if (identity === 'not_configured') request.log.warn('POST /session sent customer.hash but WIDGET_IDENTITY_SECRET is not set: the chat is unverified');
       const gate = sessionGate(config.sessionLimits, realtime.config.sessionKeepAliveMs, request.ip);
       await gate.precheck(ctx.db, ctx.now());
-      const { conversation, token } = await startSession(ctx, { customer, department, customer_verified: identity === 'verified' }, realtime.sessionTtlSeconds, gate);
+      const { conversation, token } = await startSession(ctx, { ...opening, customer_verified: identity === 'verified' }, realtime.sessionTtlSeconds, gate);
       return reply.status(201).send({
         sessionId: conversation.id,
         keepAliveTTL: realtime.config.sessionKeepAliveMs,

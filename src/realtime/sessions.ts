@@ -18,7 +18,8 @@ export const CUSTOMER_TOKEN_PREFIX = 'sbc_';
 export const isCustomerToken = (token: string) => token.startsWith(CUSTOMER_TOKEN_PREFIX);
 
 export interface SessionInput {
-  customer: Pick<Customer, 'id' | 'name' | 'email'>;
+  /** phone and fields: from the pre-chat form's answers (src/prechat/answers.ts) */
+  customer: Pick<Customer, 'id' | 'name' | 'email' | 'phone' | 'fields'>;
   department?: string | null;
   /** the host site signed the customer id (src/customers/identity.ts); default false */
   customer_verified?: boolean;
@@ -47,7 +48,7 @@ export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: nu
     ctx,
     {
       // Only what the customer is stored as: never the hash that vouched for the id.
-      customer: { id: input.customer.id, name: input.customer.name, email: input.customer.email },
+      customer: { id: input.customer.id, name: input.customer.name, email: input.customer.email, phone: input.customer.phone, fields: input.customer.fields },
       department: input.department ?? null,
       channel: 'widget',
       customer_verified: input.customer_verified ?? false,

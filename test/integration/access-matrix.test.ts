@@ -88,6 +88,9 @@ const MATRIX: Record<string, Case> = {
   // agents see no report, not even their own row (docs/api.md)
   'GET /api/v1/reports': { allowed: OVERSEER, path: () => '/api/v1/reports?group=agent&from=2026-01-01&to=2026-02-01' },
   'PATCH /api/v1/settings': { allowed: ADMIN, path: () => '/api/v1/settings', body: () => ({ max_customers: 2 }) },
+  // the widget reads the pre-chat form before it has a session; an empty form keeps the fixture's POST /session valid
+  'GET /api/v1/prechat-form': { allowed: PUBLIC, path: () => '/api/v1/prechat-form' },
+  'PUT /api/v1/prechat-form': { allowed: ADMIN, path: () => '/api/v1/prechat-form', body: () => ({ fields: [] }) },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },
   'POST /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks', body: () => ({ url: 'https://93.184.215.14/hook', events: ['message.created'], enabled: false }) },
   'GET /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks' },

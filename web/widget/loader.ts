@@ -13,6 +13,9 @@
 //                       hex, computed by your server: the chat is then verified
 //                       (docs/identity-verification.md). Without an id the widget
 //                       uses a random visitor id kept in this browser.
+//   data-customer-name, data-customer-email, data-customer-phone
+//                    prefill the pre-chat form's name, email and phone
+//                    fields, when it has them (the customer can still edit)
 (() => {
   const script = document.currentScript as HTMLScriptElement | null;
   if (!script || (window as unknown as { __switchboardWidget?: boolean }).__switchboardWidget) return;
@@ -27,6 +30,11 @@
   const identity = new URLSearchParams();
   if (script.dataset.customerId) identity.set('customer_id', script.dataset.customerId);
   if (script.dataset.customerId && script.dataset.customerHash) identity.set('customer_hash', script.dataset.customerHash);
+  // (personal details stay out of the frame's URL query, so out of logs, like the identity)
+  for (const part of ['name', 'email', 'phone'] as const) {
+    const value = script.dataset[`customer${part[0]!.toUpperCase()}${part.slice(1)}`];
+    if (value) identity.set(`customer_${part}`, value);
+  }
   const OPEN_KEY = 'switchboard-widget-open';
 
   const host = document.createElement('div');

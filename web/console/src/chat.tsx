@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, formatTime } from '../../shared/util';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
+import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
 import type { Agent, Conversation, Message } from './types';
 
@@ -312,12 +313,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <dd>{c.channel}</dd>
         <dt>Department</dt>
         <dd>{c.department ?? '—'}</dd>
-        {Object.entries(c.customer.fields).map(([key, value]) => (
-          <div key={key} className="field">
-            <dt>{key}</dt>
-            <dd>{value}</dd>
-          </div>
-        ))}
+        <CustomerFields fields={c.customer.fields} />
       </dl>
       {c.customer_verified ? (
         <CustomerStatistics customerId={c.customer.id} token={token} />

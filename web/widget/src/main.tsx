@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
 import './widget.css';
 
 // The customer's side of a chat: name and email, then a session (POST
@@ -101,6 +102,8 @@ function Widget() {
   const [messages, setMessages] = useState<Msg[]>([]);
   const [linkUp, setLinkUp] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  const prechatFields = usePrechatForm();
+  const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
   const receipted = useRef(new Set<number>());
@@ -233,16 +236,19 @@ function Widget() {
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
   }, [messages]);
 
-  const start = async (name: string, email: string) => {
+  /** Starts the chat with the name and email form's answers, or (prechat) the pre-chat form's. */
+  const start = async (name: string, email: string, prechat?: Answers) => {
     setNotice(null);
+    setPrechatProblem(null);
     const identity = customerIdentity();
     const customerId = identity.id;
-    save(PROFILE_KEY, { name, email });
+    if (!prechat) save(PROFILE_KEY, { name, email });
     setPhase('connecting');
     try {
       const answer = await api<Omit<Session, 'customerId' | 'name'>>('POST', '/session', null, {
-        customer: { ...identity, name, email },
+        customer: prechat ? identity : { ...identity, name, email },
         ...(department ? { department } : {}),
+        ...(prechat ? { prechat } : {}),
       });
       const next = { ...answer, customerId, name };
       save(SESSION_KEY, next);
@@ -252,7 +258,10 @@ function Widget() {
       setSession(next);
     } catch (error) {
       setPhase('form');
-      setNotice(`Could not start the chat: ${errorText(error)}`);
+      // an answer the server refused is shown at its field, not above the form
+      const key = prechat && isApiError(error) && error.field?.startsWith('prechat.') ? error.field.slice('prechat.'.length) : null;
+      if (key && prechatFields?.some((f) => f.key === key)) setPrechatProblem({ key, message: errorText(error) });
+      else setNotice(`Could not start the chat: ${errorText(error)}${key ? ' (the form has changed: reload this page)' : ''}`);
     }
   };
 
@@ -310,7 +319,13 @@ function Widget() {
         </p>
       )}
       {phase === 'form' ? (
-        <StartForm onStart={start} />
+        prechatFields === null ? (
+          <p className="start">Loading…</p>
+        ) : prechatFields.length > 0 ? (
+          <PrechatForm fields={prechatFields} serverProblem={prechatProblem} onStart={(answers) => void start(String(answers.name ?? ''), String(answers.email ?? ''), answers)} />
+        ) : (
+          <StartForm onStart={start} />
+        )
       ) : (
         <>
           <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
