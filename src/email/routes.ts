@@ -40,7 +40,7 @@ export async function emailRoutes(app: App, { ctx, config }: AppDeps, limits: { 
       emails.set(request, request.body.email.trim().toLowerCase());
       for (const limit of [byAddress, byEmail]) {
         const answer = await limit(request);
-        if (answer.isExceeded) {
+        if (!answer.isAllowed && answer.isExceeded) {
           void reply.header('retry-after', String(Math.max(1, answer.ttlInSeconds)));
           throw new AppError('SB_RATE_LIMITED', `too many offline messages from this ${limit === byAddress ? 'address' : 'email'}; try again in ${Math.max(1, answer.ttlInSeconds)} s`, 429);
         }

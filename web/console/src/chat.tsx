@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react'
 import { api, formatTime } from '../../shared/util';
 import { CustomerStatistics, ExternalMessage, PastConversations } from './customer';
 import type { Live } from './live';
+import { SendTranscript } from './transcript';
 import type { Agent, Conversation, Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
@@ -329,6 +330,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         </>
       )}
       <ExternalMessage conversationId={c.id} token={token} />
+      <SendTranscript key={c.id} conversationId={c.id} customerEmail={c.customer.email} token={token} />
       <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />
     </aside>
   );

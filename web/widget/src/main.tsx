@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { TranscriptOffer } from './transcript';
 import './widget.css';
 
 // The customer's side of a chat: name and email, then a session (POST
@@ -290,6 +291,9 @@ function Widget() {
               </div>
             ))}
           </div>
+          {ended && session && phase === 'closed' && messages.length > 0 && (
+            <TranscriptOffer conversationId={session.sessionId} token={session.token} email={load<{ email?: string }>(PROFILE_KEY)?.email ?? ''} />
+          )}
           {ended ? (
             <div className="actions">
               <button type="button" onClick={restart}>
