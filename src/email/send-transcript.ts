@@ -68,7 +68,6 @@ async function transcriptLines(tx: Queryable, conversation: ConversationRow): Pr
 
 /** Renders the transcript and puts it in the outbox, in one transaction; the email goes out after. */
 export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversationId: string, input: TranscriptRequest, by: Requester): Promise<Accepted> {
-  const settings = requireEmail(config);
   const accepted = await ctx.db.transaction(async (tx) => {
     // FOR UPDATE: two customer requests at once cannot both pass the count, nor both claim the address.
     const [conversation] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [conversationId]);
@@ -76,10 +75,13 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
     let to: string;
     if (by.kind === 'agent') {
       assertCanAccess(by.actor, conversation);
+      // only those who may send it learn whether email is on
+      requireEmail(config);
       to = input.email ?? conversation.customer.email ?? '';
       if (to === '') throw noRecipient();
     } else {
       if (by.conversationId !== conversation.id) throw forbidden('a session token reaches only its own conversation');
+      requireEmail(config);
       const known = conversation.customer.email ?? null;
       if (known !== null && input.email !== undefined && !sameAddress(known, input.email)) throw customerAddressOnly();
       to = known ?? input.email ?? '';
@@ -104,7 +106,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       startedAt: new Date(conversation.created_at),
       lines: await transcriptLines(tx, conversation),
     });
-    const id = await enqueueEmail(tx, settings, 'transcript', { to: [to], ...rendered, date: ctx.now() }, `email:${conversation.id}`);
+    const id = await enqueueEmail(tx, requireEmail(config), 'transcript', { to: [to], ...rendered, date: ctx.now() }, `email:${conversation.id}`);
     return { conversation_id: conversation.id, to, delivery_id: id };
   });
   nudge(ctx);

@@ -274,6 +274,9 @@ describeEachStore('email, not configured', (store) => {
       assert.equal(res.json().error.code, 'SB_EMAIL_NOT_CONFIGURED');
       assert.match(res.json().error.message, /SMTP_URL/);
     }
+    // someone who may not send it learns nothing about email
+    const stranger = await t.user('agent');
+    assert.equal((await t.call('POST', `/api/v1/conversations/${session.conversation.id}/transcript`, { token: stranger.token, body: {} })).statusCode, 403);
     const offline = await t.call('POST', '/api/v1/offline-messages', { body: { name: 'F', email: 'f@example.test', message: 'hello' } });
     assert.equal(offline.statusCode, 201);
     assert.equal((await t.ctx.db.query<{ n: number }>(`select count(*)::int as n from outbound_requests`))[0]!.n, 0);
