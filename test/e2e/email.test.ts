@@ -85,3 +85,31 @@ describeEachStore('email in a real browser', (store) => {
     assert.deepEqual([...deskProblems, ...shopProblems, ...officeProblems], []);
   });
 });
+
+describeEachStore('email switched off, in a real browser', (store) => {
+  const suite = browserServer(store);
+
+  it('the admin page says email is off, and Send transcript says why nothing was sent', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    const chat = await fetch(`${suite.server.url}/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ customer: { id: 'c-off', name: 'Off Customer', email: 'off@example.test' } }),
+    });
+    assert.equal(chat.status, 201);
+
+    const { page: office, problems: officeProblems } = await suite.openPage();
+    await signIn(office, suite.server.url, admin.email);
+    await office.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Email' }).click();
+    await office.getByTestId('email-status').filter({ hasText: 'Email is off: set SMTP_URL' }).waitFor();
+    await office.getByTestId('email-deliveries').getByText('No emails yet.').waitFor();
+
+    const { page: desk } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByRole('link', { name: /Off Customer/ }).click();
+    await desk.getByRole('button', { name: 'Send transcript' }).click();
+    await desk.getByTestId('transcript-outcome').filter({ hasText: /Not sent: .*email is off/ }).waitFor();
+    assert.deepEqual(officeProblems, []);
+  });
+});

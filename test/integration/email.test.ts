@@ -69,6 +69,8 @@ describeEachStore('email', (store) => {
     assert.equal(res.statusCode, 202, res.body);
     assert.equal(res.json().to, 'ann@example.test');
     assert.equal(smtp.received.length, 0, 'accepted, not sent inside the request');
+    // the email was rendered when the request was accepted: what is said later is not in it
+    await addMessage(t.ctx, c.id, { sender: 'agent', sender_id: c.agent.agent.id, text: 'said after the request' }, actorOf(c.agent.agent));
     const totals = await worker.tick();
     assert.equal(totals.delivered, 1);
     const [mail] = await smtp.waitFor(1);
@@ -85,6 +87,7 @@ describeEachStore('email', (store) => {
     assert.match(text, /\[2026-01-05 09:00 UTC\] Ann <b>Lee<\/b>:\n {2}Hello <script>alert\("x"\)<\/script> & bye\n {2}Attachment \(image\): https:\/\/files\.example\.test\/a\.png\?x=1&y=2/);
     assert.match(text, /\[2026-01-05 09:01 UTC\] Bob Agent:\n {2}Hi Ann,\n {2}how can I help\?/);
     assert.ok(text.indexOf('Ann <b>') < text.indexOf('Bob Agent'), 'in order');
+    assert.ok(!text.includes('said after the request'));
     // HTML: what people typed is escaped, never markup; attachments are links
     const html = String(m.html);
     assert.ok(!html.includes('<script>'), 'no script tag in the HTML part');
