@@ -1,7 +1,8 @@
 // A conversation as stored, and as the API and events show it.
 
-export type Channel = 'widget' | 'qiscus' | 'rapidpro' | 'api' | 'mqtt';
-export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'api', 'mqtt'];
+/** `offline`: a message left through the offline form (src/email/offline.ts); the customer is not in a live chat */
+export type Channel = 'widget' | 'qiscus' | 'rapidpro' | 'api' | 'mqtt' | 'offline';
+export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'api', 'mqtt', 'offline'];
 export type ConversationState = 'queued' | 'assigned' | 'resolved' | 'abandoned';
 export const OPEN_STATES: readonly ConversationState[] = ['queued', 'assigned'];
 

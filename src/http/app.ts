@@ -7,6 +7,7 @@ import { prechatRoutes } from '../prechat/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
 import { rapidproRoutes } from '../channels/rapidpro/routes.js';
+import { emailRoutes } from '../email/routes.js';
 import { AppError } from '../errors.js';
 import type { App, AppDeps } from './deps.js';
 import { errorHandler, notFoundHandler } from './errors.js';
@@ -114,6 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   webhookRoutes(app, deps);
   qiscusRoutes(app, deps);
   rapidproRoutes(app, deps);
+  await emailRoutes(app, deps);
   if (deps.realtime) await realtimeRoutes(app, deps, deps.realtime);
   await webRoutes(app, deps);
   return app;

@@ -101,7 +101,7 @@ export const LoginReply = Type.Object({ token: Type.String(), expires_at: Timest
 
 // ---- conversations ---------------------------------------------------------
 
-export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt')]);
+export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt'), L('offline')]);
 export const ConversationState = Type.Union([L('queued'), L('assigned'), L('resolved'), L('abandoned')]);
 
 // TypeBox drops options on a Record's key schema, so the key limit is spelled as propertyNames.
@@ -237,6 +237,7 @@ export const SettingsBody = Type.Object({
   attendant_keep_alive_ms: Type.Integer({ description: 'an agent silent this long goes offline' }),
   agent_offline_grace_ms: Type.Integer({ description: 'after this long offline, an agent’s conversations are re-queued' }),
   offline_policy: Type.Union([Type.Literal('requeue'), Type.Literal('keep')]),
+  offline_email_to: Nullable(Type.String({ description: 'the team address offline messages are emailed to; null: not emailed' })),
 });
 
 export const SettingsPatchBody = Type.Object(
@@ -245,6 +246,7 @@ export const SettingsPatchBody = Type.Object(
     attendant_keep_alive_ms: Type.Optional(Type.Integer({ minimum: 1_000 })),
     agent_offline_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     offline_policy: Type.Optional(Type.Union([Type.Literal('requeue'), Type.Literal('keep')])),
+    offline_email_to: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 254 }))),
   },
   { additionalProperties: false, minProperties: 1 },
 );

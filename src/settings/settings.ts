@@ -7,9 +7,11 @@ export interface Settings {
   attendant_keep_alive_ms: number;
   agent_offline_grace_ms: number;
   offline_policy: OfflinePolicy;
+  /** where offline messages are emailed; null: they only wait in the queue */
+  offline_email_to: string | null;
 }
 
-export const SETTING_KEYS: readonly (keyof Settings)[] = ['max_customers', 'attendant_keep_alive_ms', 'agent_offline_grace_ms', 'offline_policy'];
+export const SETTING_KEYS: readonly (keyof Settings)[] = ['max_customers', 'attendant_keep_alive_ms', 'agent_offline_grace_ms', 'offline_policy', 'offline_email_to'];
 
 export function defaultSettings(config: Config): Settings {
   return {
@@ -17,6 +19,7 @@ export function defaultSettings(config: Config): Settings {
     attendant_keep_alive_ms: config.attendantKeepAliveMs,
     agent_offline_grace_ms: config.agentOfflineGraceMs,
     offline_policy: config.offlinePolicy,
+    offline_email_to: null,
   };
 }
 

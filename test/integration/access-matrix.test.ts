@@ -74,6 +74,12 @@ const MATRIX: Record<string, Case> = {
   'POST /api/v1/conversations/:id/messages': { allowed: OWN, path: conv('/messages'), body: () => ({ text: 'hello' }) },
   // the customer reads their own chat's history with the session token
   'GET /api/v1/conversations/:id/messages': { allowed: [...OWN, 'customer'], path: conv('/messages') },
+  // the customer asks for their own chat's transcript with the session token (here email is off: 409, but admitted)
+  'POST /api/v1/conversations/:id/transcript': { allowed: [...OWN, 'customer'], path: conv('/transcript'), body: () => ({}) },
+  // anonymous, rate-limited per address and per email
+  'POST /api/v1/offline-messages': { allowed: PUBLIC, path: () => '/api/v1/offline-messages', body: () => ({ name: 'N', email: `${randomUUID()}@example.test`, message: 'hello' }) },
+  'GET /api/v1/email': { allowed: ADMIN, path: () => '/api/v1/email' },
+  'GET /api/v1/email/deliveries': { allowed: ADMIN, path: () => '/api/v1/email/deliveries' },
   'POST /api/v1/conversations/:id/external-messages': { allowed: OWN, path: conv('/external-messages'), body: () => ({ text: 'hello' }) },
   // everyone sees the customers list, an agent only their own conversations' customers
   'GET /api/v1/customers': { allowed: ANY_AGENT, path: () => '/api/v1/customers' },

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { TableHead, type AdminProps } from './admin-kit';
+import { EmailAdmin } from './admin-email';
 import { PrechatAdmin } from './admin-prechat';
 import { QiscusAdmin } from './admin-qiscus';
 import { SettingsAdmin } from './admin-settings';
@@ -19,6 +20,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },
+  { path: '/admin/email', label: 'Email', Page: EmailAdmin },
 ] as const;
 
 export const adminPageAt = (path: string) => ADMIN_PAGES.find((p) => p.path === path);

@@ -3,6 +3,7 @@ import { api, formatTime } from '../../shared/util';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
 import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
+import { SendTranscript } from './transcript';
 import type { Agent, Conversation, Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
@@ -364,6 +365,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         </>
       )}
       <ExternalMessage conversationId={c.id} token={token} />
+      <SendTranscript key={c.id} conversationId={c.id} customerEmail={c.customer.email} token={token} />
       {c.customer_verified && <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />}
     </aside>
   );

@@ -3,6 +3,7 @@ import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } 
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
+import { TranscriptOffer } from './transcript';
 import './widget.css';
 
 // The customer's side of a chat: name and email, then a session (POST
@@ -346,6 +347,9 @@ function Widget() {
               </div>
             ))}
           </div>
+          {ended && session && phase === 'closed' && messages.length > 0 && (
+            <TranscriptOffer conversationId={session.sessionId} token={session.token} email={load<{ email?: string }>(PROFILE_KEY)?.email ?? ''} />
+          )}
           {ended ? (
             <div className="actions">
               <button type="button" onClick={restart}>
