@@ -9,7 +9,8 @@ export type Identity = { kind: 'agent'; agent: AgentRow } | { kind: 'customer'; 
 export async function identify(db: Queryable, token: string, now: Date): Promise<Identity | undefined> {
   if (isCustomerToken(token)) {
     const session = await sessionForToken(db, token, now);
-    return session ? { kind: 'customer', session } : undefined;
+    // An ended chat's token still makes REST calls about it, but connects no more.
+    return session && !session.ended_at ? { kind: 'customer', session } : undefined;
   }
   const agent = await agentForToken(db, token, now);
   return agent ? { kind: 'agent', agent } : undefined;
@@ -36,7 +37,7 @@ export async function identifyUntil(db: Queryable, token: string, now: Date): Pr
 export async function identifyByDigest(db: Queryable, tokenHash: string, now: Date): Promise<Identity | undefined> {
   if (!/^[0-9a-f]{64}$/.test(tokenHash)) return undefined;
   const session = await sessionForTokenHash(db, tokenHash, now);
-  if (session) return { kind: 'customer', session };
+  if (session) return session.ended_at ? undefined : { kind: 'customer', session };
   const agent = await agentForTokenHash(db, tokenHash, now);
   return agent ? { kind: 'agent', agent } : undefined;
 }
@@ -53,7 +54,7 @@ export async function liveDigests(db: Queryable, digests: readonly string[], now
     `select t.token_hash, a.role from auth_tokens t join agents a on a.id = t.agent_id
       where t.token_hash = any($1::text[]) and t.revoked_at is null and t.expires_at > $2 and a.deleted_at is null
      union all
-     select token_hash, 'customer' from customer_sessions where token_hash = any($1::text[]) and expires_at > $2`,
+     select token_hash, 'customer' from customer_sessions where token_hash = any($1::text[]) and expires_at > $2 and ended_at is null`,
     [digests, now],
   );
   for (const row of rows) live.set(row.token_hash, row.role);

@@ -61,7 +61,7 @@ function identityFromPayload(ctx: Ctx, t: Topics) {
     const sessionOf = async (conversationId: unknown) => {
       if (typeof conversationId !== 'string' || !/^[0-9a-f-]{36}$/i.test(conversationId)) return undefined;
       const [session] = await db.query<CustomerSession>(
-        'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where conversation_id = $1',
+        'select conversation_id, customer_id, last_seen_at, expires_at, ended_at from customer_sessions where conversation_id = $1',
         [conversationId.toLowerCase()],
       );
       return session;

@@ -83,7 +83,7 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
     async (request, reply) => {
       const token = bearerToken(request);
       const session = token ? await sessionForToken(ctx.db, token, ctx.now()) : undefined;
-      if (!session) throw unauthorized('a live session token is required: send Authorization: Bearer <token from POST /session>');
+      if (!session || session.ended_at) throw unauthorized('a live session token is required: send Authorization: Bearer <token from POST /session>');
       await endSession(ctx, session.conversation_id);
       // The goodbye on the control topic goes out before the connections made
       // with the token close (the customer's other tabs hear it) — waited for

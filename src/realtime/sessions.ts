@@ -35,6 +35,8 @@ export interface CustomerSession {
   customer_id: string;
   last_seen_at: Date;
   expires_at: Date;
+  /** the customer ended the chat: REST calls about it only, no MQTT */
+  ended_at?: Date | null;
 }
 
 /**
@@ -76,14 +78,17 @@ export async function sessionForToken(db: Queryable, token: string, now: Date): 
 /** sessionForToken for a token known only by its digest (what an external broker hands back). */
 export async function sessionForTokenHash(db: Queryable, tokenHash: string, now: Date): Promise<CustomerSession | undefined> {
   const [row] = await db.query<CustomerSession>(
-    'select conversation_id, customer_id, last_seen_at, expires_at from customer_sessions where token_hash = $1 and expires_at > $2',
+    'select conversation_id, customer_id, last_seen_at, expires_at, ended_at from customer_sessions where token_hash = $1 and expires_at > $2',
     [tokenHash, now],
   );
   return row;
 }
 
+/** How long an ended session's token still reads, rates and asks for the transcript of its conversation. */
+export const POST_CHAT_MS = 3600_000;
+
 /**
- * The customer ends the chat: the session's token stops being good (its MQTT
+ * The customer ends the chat: the session's token stops being good for MQTT (its MQTT
  * connections, here and in other processes, are closed with it) and the open
  * conversation is closed — abandoned if no agent had answered, resolved
  * after — in one transaction.
@@ -93,7 +98,11 @@ export async function endSession(ctx: Ctx, conversationId: string): Promise<void
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
-      await tx.query('update customer_sessions set expires_at = least(expires_at, $2) where conversation_id = $1', [conversationId, now]);
+      await tx.query('update customer_sessions set ended_at = coalesce(ended_at, $2), expires_at = least(expires_at, $3) where conversation_id = $1', [
+        conversationId,
+        now,
+        new Date(now.getTime() + POST_CHAT_MS),
+      ]);
       const [row] = await tx.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1 for update', [conversationId]);
       if (row?.state !== 'queued' && row?.state !== 'assigned') return;
       await closeConversationIn(tx, emit, now, conversationId, { state: row.state === 'queued' ? 'abandoned' : 'resolved', reason: 'customer' }, SYSTEM);

@@ -116,6 +116,8 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
     assert.ok(otherTab.received.some((r) => r.payload?.instruction === 'session/closed'), JSON.stringify(otherTab.received));
     assert.equal(await refusedWith(connectMqtt(wsUrl, chat.token)), 4);
     assert.equal((await http('DELETE', '/session', undefined, chat.token)).status, 401, 'the session is over');
+    // …but for an hour it still reads its own closed conversation (the widget's end-of-chat transcript and rating need it)
+    assert.equal((await http('GET', `/api/v1/conversations/${chat.sessionId}/messages`, undefined, chat.token)).status, 200);
     const [row] = await server.ctx.db.query<{ state: string; resolve_reason: string }>('select state, resolve_reason from conversations where id = $1', [chat.sessionId]);
     assert.deepEqual({ ...row }, { state: 'resolved', resolve_reason: 'customer' });
   });
