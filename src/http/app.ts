@@ -16,6 +16,7 @@ import { customerRoutes } from './routes/customers.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
+import { ratingRoutes } from './routes/ratings.js';
 import { reportRoutes } from './routes/reports.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
@@ -106,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   settingsRoutes(app, deps);
   statsRoutes(app, deps);
   reportRoutes(app, deps);
+  ratingRoutes(app, deps);
   eventRoutes(app, deps);
   webhookRoutes(app, deps);
   qiscusRoutes(app, deps);

@@ -7,9 +7,33 @@ export interface Settings {
   attendant_keep_alive_ms: number;
   agent_offline_grace_ms: number;
   offline_policy: OfflinePolicy;
+  /** whether the widget asks for a rating after a resolved conversation, and the rating route accepts one */
+  csat_enabled: boolean;
+  /** the question the widget asks */
+  csat_question: string;
+  /** what the widget says once the rating is in */
+  csat_thanks: string;
 }
 
-export const SETTING_KEYS: readonly (keyof Settings)[] = ['max_customers', 'attendant_keep_alive_ms', 'agent_offline_grace_ms', 'offline_policy'];
+export const SETTING_KEYS: readonly (keyof Settings)[] = [
+  'max_customers',
+  'attendant_keep_alive_ms',
+  'agent_offline_grace_ms',
+  'offline_policy',
+  'csat_enabled',
+  'csat_question',
+  'csat_thanks',
+];
+
+/**
+ * Customer satisfaction starts on, in plain words; an admin changes them in
+ * the console. No environment variables: nothing about them is deployment-specific.
+ */
+export const CSAT_DEFAULTS = {
+  csat_enabled: true,
+  csat_question: 'How would you rate this conversation?',
+  csat_thanks: 'Thank you for your feedback!',
+} as const satisfies Partial<Settings>;
 
 export function defaultSettings(config: Config): Settings {
   return {
@@ -17,6 +41,7 @@ export function defaultSettings(config: Config): Settings {
     attendant_keep_alive_ms: config.attendantKeepAliveMs,
     agent_offline_grace_ms: config.agentOfflineGraceMs,
     offline_policy: config.offlinePolicy,
+    ...CSAT_DEFAULTS,
   };
 }
 
