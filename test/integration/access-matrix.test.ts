@@ -74,6 +74,9 @@ const MATRIX: Record<string, Case> = {
   'POST /api/v1/conversations/:id/messages': { allowed: OWN, path: conv('/messages'), body: () => ({ text: 'hello' }) },
   // the customer reads their own chat's history with the session token
   'GET /api/v1/conversations/:id/messages': { allowed: [...OWN, 'customer'], path: conv('/messages') },
+  // only the chat's own customer rates it, with the session token; agents' tokens are refused (403)
+  'POST /api/v1/conversations/:id/rating': { allowed: ['customer'], path: conv('/rating'), body: () => ({ score: 5 }) },
+  'GET /api/v1/conversations/:id/rating': { allowed: [...OWN, 'customer'], path: conv('/rating') },
   'POST /api/v1/conversations/:id/external-messages': { allowed: OWN, path: conv('/external-messages'), body: () => ({ text: 'hello' }) },
   // everyone sees the customers list, an agent only their own conversations' customers
   'GET /api/v1/customers': { allowed: ANY_AGENT, path: () => '/api/v1/customers' },
@@ -83,6 +86,7 @@ const MATRIX: Record<string, Case> = {
   'GET /api/v1/stats': { allowed: OVERSEER, path: () => '/api/v1/stats' },
   // agents see no report, not even their own row (docs/api.md)
   'GET /api/v1/reports': { allowed: OVERSEER, path: () => '/api/v1/reports?group=agent&from=2026-01-01&to=2026-02-01' },
+  'GET /api/v1/reports/satisfaction': { allowed: OVERSEER, path: () => '/api/v1/reports/satisfaction?group=agent&from=2026-01-01&to=2026-02-01' },
   'PATCH /api/v1/settings': { allowed: ADMIN, path: () => '/api/v1/settings', body: () => ({ max_customers: 2 }) },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },
   'POST /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks', body: () => ({ url: 'https://93.184.215.14/hook', events: ['message.created'], enabled: false }) },
