@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react'
 import { api, formatTime } from '../../shared/util';
 import { CustomerStatistics, ExternalMessage, PastConversations } from './customer';
 import type { Live } from './live';
+import { RatingView } from './ratings';
 import type { Agent, Conversation, Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
@@ -287,6 +288,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         ))}
       </dl>
       <CustomerStatistics customerId={c.customer.id} token={token} />
+      {c.state === 'resolved' && <RatingView rating={c.rating} />}
       {open && (
         <>
           <form onSubmit={resolve} className="stack">
