@@ -101,12 +101,14 @@ async function main() {
       QISCUS_BASE_URL: fake.url,
       QISCUS_APP_ID: 'bench-app',
       QISCUS_SECRET: 'bench-secret',
+      QISCUS_WEBHOOK_SECRET: 'bench-webhook-secret',
     }),
     { db: store.db },
   );
   const client = new HttpClient(server.url, 64);
   const webhook = (room: string) =>
-    client.request('POST', '/api/v1/webhook/agent_allocation', { app_id: 'bench-app', source: 'qiscus', room_id: room, name: room, email: `${room}@example.test`, extras: '{"notes":null}', is_new_session: true });
+    // in the URL, as Qiscus sends it
+    client.request('POST', '/api/v1/webhook/agent_allocation?secret=bench-webhook-secret', { app_id: 'bench-app', source: 'qiscus', room_id: room, name: room, email: `${room}@example.test`, extras: '{"notes":null}', is_new_session: true });
   try {
     // warm-up: connections, JIT, the agents mirrored
     for (let i = 0; i < 100; i++) await webhook(`warm-${i}`);

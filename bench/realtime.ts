@@ -225,6 +225,9 @@ async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string
     extraEnv: {
       // nobody is abandoned for silence during the run; messages count as keep-alives anyway
       SESSION_KEEP_ALIVE_TIME: '3600000',
+      // hundreds of chats from one address, as no real widget starts them
+      SESSION_RATE_LIMIT: '0',
+      SESSION_MAX_OPEN_PER_ADDRESS: '0',
       ...(tcpPort ? { MQTT_TCP_PORT: String(tcpPort) } : {}),
     },
   });

@@ -21,9 +21,13 @@ function newest(dir) {
   return latest;
 }
 
+/** Sources outside web/ that the apps import: the widget runs the server's pre-chat rules as they are. */
+const SHARED_FROM_SRC = [join(root, 'src', 'prechat', 'rules.ts')];
+
 export function isStale() {
   if (!existsSync(stamp) || !existsSync(join(dist, 'widget.js'))) return true;
-  return newest(web) > statSync(stamp).mtimeMs;
+  const latest = Math.max(newest(web), ...SHARED_FROM_SRC.filter((f) => existsSync(f)).map((f) => statSync(f).mtimeMs));
+  return latest > statSync(stamp).mtimeMs;
 }
 
 /** Vite is a dev dependency: a checkout installed with --omit=dev cannot build. */

@@ -6,8 +6,10 @@
 import { loadQiscusConfig, type QiscusConfig } from './channels/qiscus/config.js';
 import { loadRapidProConfig, type RapidProConfig } from './channels/rapidpro/config.js';
 import { loadCustomersConfig, type CustomersConfig } from './customers/config.js';
+import { loadEmailConfig, type EmailConfig } from './email/config.js';
 import { boolean, ConfigError, integer, oneOf, optional, type Env } from './env.js';
 import { loadRealtimeConfig, type RealtimeConfig } from './realtime/config.js';
+import { loadSessionLimits, type SessionLimits } from './realtime/session-limits.js';
 
 export { ConfigError };
 
@@ -47,8 +49,12 @@ export interface Config {
   realtime: RealtimeConfig;
   /** the customer panel's statistics service */
   customers: CustomersConfig;
+  /** SMTP relay and sender; email is off without SMTP_URL */
+  email: EmailConfig;
   /** whose X-Forwarded-For to believe (the client address behind a proxy); false = none */
   trustProxy: boolean | string[];
+  /** limits on anonymous chat sessions per client address */
+  sessionLimits: SessionLimits;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -94,7 +100,9 @@ export function loadConfig(env: Env = process.env): Config {
     rapidpro: loadRapidProConfig(env),
     realtime: loadRealtimeConfig(env),
     customers: loadCustomersConfig(env),
+    email: loadEmailConfig(env),
     trustProxy: trustProxy(env),
+    sessionLimits: loadSessionLimits(env),
   };
 }
 

@@ -14,6 +14,17 @@ export class AppError extends Error {
   }
 }
 
+/** 429: the caller must wait; the error handler sends `retryAfterSeconds` as the retry-after header. */
+export class RateLimited extends AppError {
+  constructor(
+    code: string,
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(code, message, 429);
+  }
+}
+
 export const notFound = (what: string, id: string) => new AppError('SB_NOT_FOUND', `${what} ${JSON.stringify(id)} does not exist`, 404);
 
 export const invalid = (field: string, message: string) => new AppError('SB_VALIDATION', `${field} ${message}`, 400, field);

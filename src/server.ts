@@ -5,6 +5,7 @@ import { createLogger } from './channels/qiscus/log-stack.js';
 import { rapidproOutbound } from './channels/rapidpro/producer.js';
 import type { Config } from './config.js';
 import type { Ctx } from './context.js';
+import { emailProducer, emailEnabled, requireEmail, PRODUCER as EMAIL } from './email/outbox.js';
 import type { OutboundWorker } from './events/outbound/worker.js';
 import { createWebhookWorker } from './events/webhooks/worker.js';
 import { buildApp, type App } from './http/app.js';
@@ -81,9 +82,13 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     idleRecheckMs: config.webhookPollIntervalMs,
     onError: (err) => log.warn({ err }, 'webhook delivery pass failed; retrying'),
     onDisabled: (webhookId, reason) => log.warn({ webhookId, reason }, 'webhook endpoint disabled'),
-    // one worker for every outbound call: webhooks, Qiscus, RapidPro callbacks
+    // one worker for every outbound call: webhooks, Qiscus, RapidPro callbacks, email
     extra: {
-      producers: { ...qiscus?.extra.producers, ...rapidpro.producers },
+      producers: {
+        ...qiscus?.extra.producers,
+        ...rapidpro.producers,
+        ...(emailEnabled(config.email) ? { [EMAIL]: emailProducer(requireEmail(config.email)) } : {}),
+      },
       feeds: [...(qiscus?.extra.feeds ?? []), ...rapidpro.feeds],
     },
   });

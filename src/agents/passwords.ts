@@ -1,28 +1,90 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import type { Queryable } from '../store/db.js';
 
-// scrypt from node:crypto: memory-hard, no native dependency. Parameters are
-// stored with each hash so they can be raised later without breaking logins.
-const PARAMS = { N: 16_384, r: 8, p: 1 } as const;
+// scrypt from node:crypto: memory-hard, no native dependency. The cost is
+// stored with each hash (scrypt$N$r$p$salt$key), so a hash verifies with the
+// cost it was made with, and one made at an older, cheaper cost is made
+// again at today's at the next login that knows the password.
+
+export interface ScryptCost {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/** OWASP's Password Storage Cheat Sheet: N=2^17 (128 MiB), r=8, p=1. */
+export const PASSWORD_COST: ScryptCost = { N: 2 ** 17, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 
-function derive(password: string, salt: Buffer, options: ScryptOptions, length: number): Promise<Buffer> {
+let cost: ScryptCost = PASSWORD_COST;
+
+/**
+ * Tests only (test/helpers/stores.ts): hash at a lower cost, so the hundreds
+ * of agents the fixtures create do not take minutes. No code under src/
+ * calls it and no setting reaches it (test/unit/passwords.test.ts checks);
+ * a hash made this way would be made again at PASSWORD_COST at its first
+ * login on a real server.
+ */
+export function setPasswordCostForTests(next: ScryptCost): void {
+  cost = next;
+}
+
+// Bounds on a stored cost: a damaged row must not make a login allocate gigabytes.
+const validCost = ({ N, r, p }: ScryptCost) =>
+  Number.isInteger(N) && N >= 2 && N <= 2 ** 20 && (N & (N - 1)) === 0 && Number.isInteger(r) && r >= 1 && r <= 32 && Number.isInteger(p) && p >= 1 && p <= 16;
+
+function derive(password: string, salt: Buffer, { N, r, p }: ScryptCost, length: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, length, { ...options, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+    // scrypt needs about 128·N·r bytes; Node refuses above maxmem (32 MiB by default).
+    scrypt(password, salt, length, { N, r, p, maxmem: 128 * N * r + 32 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
   });
+}
+
+function parse(stored: string): { cost: ScryptCost; salt: Buffer; key: Buffer } | undefined {
+  const [scheme, n, r, p, salt, key] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !key) return undefined;
+  const parsed = { N: Number(n), r: Number(r), p: Number(p) };
+  return validCost(parsed) ? { cost: parsed, salt: Buffer.from(salt, 'base64'), key: Buffer.from(key, 'base64') } : undefined;
 }
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await derive(password, salt, PARAMS, KEY_LENGTH);
-  return `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+  const key = await derive(password, salt, cost, KEY_LENGTH);
+  return `scrypt$${cost.N}$${cost.r}$${cost.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, key] = stored.split('$');
-  if (scheme !== 'scrypt' || !salt || !key) return false;
-  const expected = Buffer.from(key, 'base64');
-  const actual = await derive(password, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p) }, expected.length);
-  return timingSafeEqual(actual, expected);
+const NO_SALT = Buffer.alloc(16);
+
+/**
+ * Whether `password` is the one `stored` was made from. Without a stored
+ * hash (an unknown email) it spends the same time at today's cost and says
+ * no, so response times do not reveal which accounts exist.
+ */
+export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
+  const hash = stored === undefined ? undefined : parse(stored);
+  if (hash === undefined) {
+    await derive(password, NO_SALT, cost, KEY_LENGTH);
+    return false;
+  }
+  const actual = await derive(password, hash.salt, hash.cost, hash.key.length);
+  return actual.length === hash.key.length && timingSafeEqual(actual, hash.key);
+}
+
+/** True when `stored` was made at another cost than today's. */
+export function needsRehash(stored: string): boolean {
+  const hash = parse(stored);
+  return hash === undefined || hash.cost.N !== cost.N || hash.cost.r !== cost.r || hash.cost.p !== cost.p;
+}
+
+/**
+ * After a successful login: the agent's hash made again at today's cost when
+ * it was made at another. Only if the hash is still the one checked, so a
+ * password changed meanwhile is never overwritten with the old one.
+ */
+export async function rehashIfOutdated(db: Queryable, agentId: string, stored: string, password: string): Promise<void> {
+  if (!needsRehash(stored)) return;
+  const upgraded = await hashPassword(password);
+  await db.query('update agents set password_hash = $2 where id = $1 and password_hash = $3', [agentId, upgraded, stored]);
 }
 
 // A short list of the passwords tried first by anyone guessing (8 characters

@@ -18,6 +18,12 @@ export interface OpenInput {
   priority?: number;
   channel?: Channel;
   external_ref?: string | null;
+  /**
+   * The opener vouches for the customer id (see migration 0009). Unverified
+   * unless the caller says so: a path that forgets to decide shows no one's
+   * history.
+   */
+  customer_verified?: boolean;
 }
 
 export interface Opened {
@@ -69,6 +75,7 @@ export async function openConversationIn(
     input.department ?? null,
     input.priority ?? 0,
     now,
+    input.customer_verified ?? false,
   ]);
   const conversation = row!;
   await options.alongside?.(tx, conversation);

@@ -1,7 +1,8 @@
 // A conversation as stored, and as the API and events show it.
 
-export type Channel = 'widget' | 'qiscus' | 'rapidpro' | 'api' | 'mqtt';
-export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'api', 'mqtt'];
+/** `offline`: a message left through the offline form (src/email/offline.ts); the customer is not in a live chat */
+export type Channel = 'widget' | 'qiscus' | 'rapidpro' | 'api' | 'mqtt' | 'offline';
+export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'api', 'mqtt', 'offline'];
 export type ConversationState = 'queued' | 'assigned' | 'resolved' | 'abandoned';
 export const OPEN_STATES: readonly ConversationState[] = ['queued', 'assigned'];
 
@@ -20,6 +21,8 @@ export interface ConversationRow {
   external_ref: string | null;
   customer_id: string;
   customer: Customer;
+  /** the customer id is vouched for (a signed widget session, a vouching channel or an overseer); see migration 0009 */
+  customer_verified: boolean;
   department: string | null;
   priority: number;
   state: ConversationState;
@@ -43,6 +46,7 @@ export interface Conversation {
   channel: Channel;
   external_ref: string | null;
   customer: { id: string; name: string | null; email: string | null; phone: string | null; fields: Record<string, string> };
+  customer_verified: boolean;
   department: string | null;
   priority: number;
   state: ConversationState;
@@ -71,6 +75,7 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
       phone: row.customer.phone ?? null,
       fields: row.customer.fields ?? {},
     },
+    customer_verified: row.customer_verified,
     department: row.department,
     priority: row.priority,
     state: row.state,

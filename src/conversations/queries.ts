@@ -16,6 +16,7 @@ export interface ConversationFilter {
   agent_id?: string;
   department?: string;
   customer_id?: string;
+  customer_verified?: boolean;
   limit: number;
   /** paging: only conversations that arrived before this one */
   before?: string;
@@ -31,8 +32,9 @@ export async function listConversations(db: Queryable, filter: ConversationFilte
         and ($3::text is null or department = $3)
         and ($4::text is null or customer_id = $4)
         and ($5::uuid is null or seq < (select b.seq from conversations b where b.id = $5))
+        and ($7::boolean is null or customer_verified = $7)
       order by seq desc
       limit $6`,
-    [filter.state ?? null, agentId, filter.department ?? null, filter.customer_id ?? null, filter.before ?? null, filter.limit],
+    [filter.state ?? null, agentId, filter.department ?? null, filter.customer_id ?? null, filter.before ?? null, filter.limit, filter.customer_verified ?? null],
   );
 }

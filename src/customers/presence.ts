@@ -10,6 +10,7 @@ import type { Queryable } from '../store/db.js';
 
 export interface CustomerPresence {
   customer: { id: string; name: string | null; email: string | null; phone: string | null };
+  customer_verified: boolean;
   conversation_id: string;
   channel: Channel;
   state: ConversationState;
@@ -40,6 +41,7 @@ export async function listCustomerPresence(db: Queryable, actor: Actor, keepAliv
   const rows = await db.query<{
     id: string;
     customer: Customer;
+    customer_verified: boolean;
     channel: Channel;
     state: ConversationState;
     department: string | null;
@@ -48,7 +50,7 @@ export async function listCustomerPresence(db: Queryable, actor: Actor, keepAliv
     last_seen_at: Date | null;
     online: boolean;
   }>(
-    `select c.id, c.customer, c.channel, c.state, c.department, c.agent_id, c.created_at, s.last_seen_at,
+    `select c.id, c.customer, c.customer_verified, c.channel, c.state, c.department, c.agent_id, c.created_at, s.last_seen_at,
             coalesce(s.last_seen_at >= $2, false) as online
        from conversations c
        left join customer_sessions s on s.conversation_id = c.id
@@ -61,6 +63,7 @@ export async function listCustomerPresence(db: Queryable, actor: Actor, keepAliv
   );
   return rows.map((r) => ({
     customer: { id: r.customer.id, name: r.customer.name ?? null, email: r.customer.email ?? null, phone: r.customer.phone ?? null },
+    customer_verified: r.customer_verified,
     conversation_id: r.id,
     channel: r.channel,
     state: r.state,

@@ -51,8 +51,19 @@ export function contractDateTime(t: Date): string {
   return `${pad(t.getUTCFullYear(), 4)}${pad(t.getUTCMonth() + 1)}${pad(t.getUTCDate())}-${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())}`;
 }
 
+/**
+ * Why a customer id cannot be asked about, or undefined. The id is one path
+ * segment, percent-encoded, but "." and ".." stay themselves in a URL and
+ * would move the request to another path of the service (…/chimpassist/../statistics).
+ */
+export function unaskableCustomerId(customerId: string): string | undefined {
+  return customerId === '.' || customerId === '..' ? `must not be ${JSON.stringify(customerId)}: it is not a customer id the statistics service can be asked about` : undefined;
+}
+
 /** The URL asked for one customer and window; the colons of the dates are left as the contract shows them. */
 export function statisticsUrl(base: string, customerId: string, window: RangeWindow): string {
+  const problem = unaskableCustomerId(customerId);
+  if (problem !== undefined) throw new Error(`customerId ${problem}`);
   return `${base}/chimpassist/${encodeURIComponent(customerId)}/statistics?start_date_time=${window.start_date_time}&end_date_time=${window.end_date_time}`;
 }
 
@@ -131,7 +142,13 @@ export function statisticsClient(config: CustomersConfig, now: () => Date, fetch
     let response: Response;
     let text: string;
     try {
-      response = await fetchImpl(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(config.statisticsTimeoutMs), redirect: 'follow' });
+      // No redirects: the URL asked is the one built from STATISTICS_BASE_ENDPOINT and
+      // the id, and an answer may not send this server (and its network position) elsewhere.
+      response = await fetchImpl(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(config.statisticsTimeoutMs), redirect: 'manual' });
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel().catch(() => undefined);
+        return fail(`the statistics service answered a redirect (HTTP ${response.status}), which is not followed`);
+      }
       const length = Number(response.headers.get('content-length') ?? 0);
       if (length > MAX_ANSWER_BYTES) {
         await response.body?.cancel().catch(() => undefined);
@@ -185,14 +202,17 @@ export function statisticsClient(config: CustomersConfig, now: () => Date, fetch
 
 /**
  * Supervisors and admins see any customer's statistics. An agent sees those
- * of a customer with a conversation they hold, last held (a closed one), or
- * held before it was transferred away (the event log says so).
+ * of a customer with a verified conversation they hold, last held (a closed
+ * one), or held before it was transferred away (the event log says so).
+ * Verified, because anyone can claim a customer id: an unsigned widget chat,
+ * or a conversation an agent opened themselves through the API (an agent
+ * does not vouch), unlocks nothing (issue #16).
  */
 export async function assertCanSeeCustomer(db: Queryable, actor: Actor, customerId: string): Promise<void> {
   if (seesEverything(actor)) return;
   const [row] = await db.query<{ one: number }>(
     `select 1 as one from conversations c
-      where c.customer_id = $1
+      where c.customer_id = $1 and c.customer_verified
         and (c.agent_id = $2
              or exists (select 1 from events e
                          where e.conversation_id = c.id and e.agent_id = $2
@@ -200,5 +220,5 @@ export async function assertCanSeeCustomer(db: Queryable, actor: Actor, customer
       limit 1`,
     [customerId, actor.id],
   );
-  if (!row) throw forbidden(`customer ${JSON.stringify(customerId)} has no conversation you hold or held`);
+  if (!row) throw forbidden(`customer ${JSON.stringify(customerId)} has no conversation you hold or held whose customer is verified`);
 }

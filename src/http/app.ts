@@ -3,9 +3,11 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import type { Config } from '../config.js';
+import { prechatRoutes } from '../prechat/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
 import { rapidproRoutes } from '../channels/rapidpro/routes.js';
+import { emailRoutes } from '../email/routes.js';
 import { AppError } from '../errors.js';
 import type { App, AppDeps } from './deps.js';
 import { errorHandler, notFoundHandler } from './errors.js';
@@ -18,6 +20,7 @@ import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
 import { ratingRoutes } from './routes/ratings.js';
 import { reportRoutes } from './routes/reports.js';
+import { searchRoutes } from './routes/search.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -87,7 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   securityHeaders(app, { mqttWsUrl: deps.config.realtime.mqttWsUrl });
-  const limiter = await loginLimiter(app);
+  const limiter = loginLimiter();
 
   await app.register(swagger, {
     openapi: {
@@ -103,8 +106,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   agentRoutes(app, deps);
   conversationRoutes(app, deps);
   customerRoutes(app, deps);
+  searchRoutes(app, deps);
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
+  prechatRoutes(app, deps);
   statsRoutes(app, deps);
   reportRoutes(app, deps);
   ratingRoutes(app, deps);
@@ -112,6 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   webhookRoutes(app, deps);
   qiscusRoutes(app, deps);
   rapidproRoutes(app, deps);
+  await emailRoutes(app, deps);
   if (deps.realtime) await realtimeRoutes(app, deps, deps.realtime);
   await webRoutes(app, deps);
   return app;

@@ -13,7 +13,7 @@ export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Fasti
 
 export interface AppDeps {
   ctx: Ctx;
-  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime' | 'customers'>;
+  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime' | 'customers' | 'sessionLimits' | 'email'>;
   metrics: Metrics;
   /** the real-time layer: chat sessions, /mqtt; none = REST only (most tests) */
   realtime?: Realtime;

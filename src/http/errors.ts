@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../errors.js';
+import { AppError, RateLimited } from '../errors.js';
 import { isLostConnection } from '../store/db.js';
 
 export interface ErrorBody {
@@ -37,6 +37,7 @@ function describe(issue: AjvIssue): string {
 /** Fastify's and Switchboard's errors in one envelope: `{error: {code, message, field?}}`. */
 export function errorHandler(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof AppError) {
+    if (error instanceof RateLimited) void reply.header('retry-after', String(error.retryAfterSeconds));
     const body: ErrorBody = { error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) } };
     void reply.status(error.status).send(body);
     return;

@@ -101,7 +101,7 @@ export const LoginReply = Type.Object({ token: Type.String(), expires_at: Timest
 
 // ---- conversations ---------------------------------------------------------
 
-export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt')]);
+export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt'), L('offline')]);
 export const ConversationState = Type.Union([L('queued'), L('assigned'), L('resolved'), L('abandoned')]);
 
 // TypeBox drops options on a Record's key schema, so the key limit is spelled as propertyNames.
@@ -124,6 +124,10 @@ export const Conversation = Type.Object({
     email: Nullable(Type.String()),
     phone: Nullable(Type.String()),
     fields: Type.Record(Type.String(), Type.String()),
+  }),
+  customer_verified: Type.Boolean({
+    description:
+      'the customer id is vouched for: a widget session signed by the host site (customer.hash), a Qiscus or RapidPro conversation, or one a supervisor or admin opened; only verified conversations share a customer\'s history and statistics',
   }),
   department: Nullable(Type.String()),
   priority: Type.Integer(),
@@ -166,6 +170,7 @@ export const ConversationQuery = Type.Object(
     agent: Type.Optional(Id),
     department: Type.Optional(Department),
     customer: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    customer_verified: Type.Optional(Type.Boolean({ description: 'only conversations whose customer is (true) or is not (false) verified' })),
     before: Type.Optional(Id),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   },
@@ -184,8 +189,11 @@ export const TransferBody = Type.Object(
 
 // ---- messages --------------------------------------------------------------
 
+// http(s) only, as over MQTT (realtime/payloads.ts): the apps render the url
+// as a link or an image, and a javascript: or data: url there would run or
+// show whatever its sender wrote.
 export const Attachment = Type.Object(
-  { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', maxLength: 2000 }) },
+  { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' }) },
   { additionalProperties: false },
 );
 
@@ -237,6 +245,7 @@ export const SettingsBody = Type.Object({
   attendant_keep_alive_ms: Type.Integer({ description: 'an agent silent this long goes offline' }),
   agent_offline_grace_ms: Type.Integer({ description: 'after this long offline, an agent’s conversations are re-queued' }),
   offline_policy: Type.Union([Type.Literal('requeue'), Type.Literal('keep')]),
+  offline_email_to: Nullable(Type.String({ description: 'the team address offline messages are emailed to; null: not emailed' })),
   csat_enabled: Type.Boolean({ description: 'the widget asks for a rating after a resolved conversation; off: POST …/rating answers 409 SB_CSAT_DISABLED' }),
   csat_question: Type.String({ description: 'the question the widget asks' }),
   csat_thanks: Type.String({ description: 'what the widget says once the rating is in' }),
@@ -248,6 +257,7 @@ export const SettingsPatchBody = Type.Object(
     attendant_keep_alive_ms: Type.Optional(Type.Integer({ minimum: 1_000 })),
     agent_offline_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     offline_policy: Type.Optional(Type.Union([Type.Literal('requeue'), Type.Literal('keep')])),
+    offline_email_to: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 254 }))),
     csat_enabled: Type.Optional(Type.Boolean()),
     csat_question: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
     csat_thanks: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),

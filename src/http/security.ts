@@ -1,6 +1,7 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../errors.js';
+import { RateLimited } from '../errors.js';
+import { attempts } from './attempts.js';
+import { addressKey } from './client-address.js';
 import { isCustomerToken } from '../realtime/sessions.js';
 import type { App } from './deps.js';
 import { bearerToken } from './auth.js';
@@ -56,44 +57,41 @@ export const LOGIN_LIMITS = {
 } as const;
 
 export interface LoginLimiter {
-  /** throws 429 SB_RATE_LIMITED (with Retry-After) when the address or the account has no attempts left */
-  check(request: FastifyRequest, reply: FastifyReply, email: string): Promise<void>;
-  /** counts one failed attempt against both */
-  failed(request: FastifyRequest, email: string): Promise<void>;
+  /**
+   * Counts one attempt against the address and the account before the
+   * password is checked; throws 429 SB_RATE_LIMITED (with Retry-After) when
+   * either has none left. `succeeded()` hands the attempt back.
+   */
+  attempt(request: FastifyRequest, email: string): { succeeded(): void };
 }
 
 /**
- * Failed logins are counted per account and per address (in this process'
- * memory, by @fastify/rate-limit's store); once either reaches its limit,
- * further attempts are refused until the window ends, without checking the
- * password. Successful logins are not counted, so a busy office behind one
- * address is not locked out by its own agents.
+ * Logins are counted per account and per address (in this process' memory)
+ * as they start, so parallel guesses cannot all slip past the check before
+ * the first failure is recorded; a successful login hands its attempt back,
+ * so a busy office behind one address is not locked out by its own agents.
+ * Once either counter is full, further attempts are refused until its window
+ * ends, without checking the password.
  */
-export async function loginLimiter(app: App, limits: { perAccount: number; perAddress: number; windowMs: number } = LOGIN_LIMITS): Promise<LoginLimiter> {
-  if (!app.hasDecorator('createRateLimit')) await app.register(rateLimit, { global: false });
-  const address = app.createRateLimit({ max: limits.perAddress, timeWindow: limits.windowMs, keyGenerator: (request) => `ip:${request.ip}` });
-  const emails = new WeakMap<FastifyRequest, string>();
-  const account = app.createRateLimit({
-    max: limits.perAccount,
-    timeWindow: limits.windowMs,
-    keyGenerator: (request) => `email:${emails.get(request) ?? ''}`,
-  });
-  const refuse = (reply: FastifyReply, seconds: number, what: string) => {
-    void reply.header('retry-after', String(Math.max(1, seconds)));
-    return new AppError('SB_RATE_LIMITED', `too many failed logins for this ${what}; try again in ${Math.max(1, seconds)} s`, 429);
-  };
+export function loginLimiter(limits: { perAccount: number; perAddress: number; windowMs: number; now?: () => number } = LOGIN_LIMITS): LoginLimiter {
+  const byAddress = attempts({ max: limits.perAddress, windowMs: limits.windowMs, now: limits.now });
+  const byAccount = attempts({ max: limits.perAccount, windowMs: limits.windowMs, now: limits.now });
+  const refuse = (seconds: number, what: string) => new RateLimited('SB_RATE_LIMITED', `too many failed logins for this ${what}; try again in ${seconds} s`, seconds);
   return {
-    async check(request, reply, email) {
-      emails.set(request, email.toLowerCase());
-      const byAddress = await address(request, { increment: false });
-      if (!byAddress.isAllowed && byAddress.remaining === 0 && byAddress.ttl > 0) throw refuse(reply, byAddress.ttlInSeconds, 'address');
-      const byAccount = await account(request, { increment: false });
-      if (!byAccount.isAllowed && byAccount.remaining === 0 && byAccount.ttl > 0) throw refuse(reply, byAccount.ttlInSeconds, 'account');
-    },
-    async failed(request, email) {
-      emails.set(request, email.toLowerCase());
-      await address(request);
-      await account(request);
+    attempt(request, email) {
+      const address = byAddress.take(addressKey(request.ip));
+      if (!address.ok) throw refuse(address.retryAfterSeconds, 'address');
+      const account = byAccount.take(email.toLowerCase());
+      if (!account.ok) {
+        address.giveBack();
+        throw refuse(account.retryAfterSeconds, 'account');
+      }
+      return {
+        succeeded() {
+          address.giveBack();
+          account.giveBack();
+        },
+      };
     },
   };
 }

@@ -102,12 +102,21 @@ export function accessRules(db: Queryable, t: Topics, assignments: Assignments):
       return seesEverything(identity) || (await currentHolder(db, assignments, parsed.conversationId)) === identity.agent.id;
     },
 
+    // The subscription rules again, from memory (a delivery cannot wait for
+    // the database): a subscription that outlived its right — a transfer, or
+    // a session resumed under someone else's client id — delivers nothing.
     mayReceive(identity, topic) {
-      if (identity.kind !== 'agent' || seesEverything(identity)) return true;
+      if (seesEverything(identity)) return true;
       const relative = t.relative(topic);
-      if (relative === undefined) return true;
+      if (relative === undefined) return false;
       const parsed = parseTopic(relative);
-      return parsed.kind !== 'conversation' || assignments.holderOf(parsed.conversationId) === identity.agent.id;
+      if (parsed.kind === 'conversation') {
+        if (identity.kind === 'customer') return ownsConversation(identity, parsed.conversationId);
+        return assignments.holderOf(parsed.conversationId) === identity.agent.id;
+      }
+      if (identity.kind !== 'agent') return false;
+      if (parsed.kind === 'assign' || parsed.kind === 'agent') return parsed.agentId === identity.agent.id;
+      return relative === 'events/queue';
     },
 
     async prepareDelivery(topic) {

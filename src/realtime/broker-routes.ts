@@ -1,11 +1,12 @@
 import websocket from '@fastify/websocket';
 import { Type } from '@sinclair/typebox';
-import { createWebSocketStream } from 'ws';
+import type { FastifyRequest } from 'fastify';
+import { createWebSocketStream, type WebSocket } from 'ws';
 import { tokenDigest } from '../agents/tokens.js';
 import { forbidden } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses } from '../http/schemas.js';
-import { brokerUsername, identify, identifyByDigest } from './identity.js';
+import { brokerUsername, clientIdBelongsTo, identifyByDigest, identifyUntil } from './identity.js';
 import type { Realtime } from './index.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
@@ -24,7 +25,25 @@ const EmqxResult = Type.Object({
   result: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('ignore')]),
   is_superuser: Type.Optional(Type.Boolean()),
   client_attrs: Type.Optional(Type.Object({ sb_token: Type.String() })),
+  expire_at: Type.Optional(Type.Integer({ description: 'Unix seconds: when the token expires; EMQX 5.8+ disconnects the client then' })),
 });
+
+/**
+ * A WebSocket error the client caused — a frame over maxPayload (before
+ * CONNECT, the first thing anyone can send), a broken frame, a connection cut
+ * mid-frame — is the client's affair: logged at debug without a stack, so
+ * anyone on the internet cannot fill the error log. Anything else stays an
+ * error.
+ */
+function socketError(this: unknown, error: Error & { code?: string }, socket: WebSocket, request: FastifyRequest): void {
+  const code = error.code ?? '';
+  if (code.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE') {
+    request.log.debug({ code, reason: error.message }, 'websocket closed: the client broke the protocol or went away');
+  } else {
+    request.log.error({ err: error }, 'websocket error');
+  }
+  socket.terminate();
+}
 
 /** The MQTT endpoint of the embedded broker, and the auth hooks of external ones. */
 export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): Promise<void> {
@@ -32,13 +51,24 @@ export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtim
 
   app.post(
     '/mqtt/auth',
-    { schema: { tags, summary: "EMQX HTTP authenticator: password = a Switchboard token, username = the agent's or session's id", security: [], body: MqttAuthBody, response: { 200: EmqxResult, ...errorResponses } } },
+    { schema: { tags, summary: "EMQX HTTP authenticator: password = a Switchboard token, username = the agent's or session's id, clientid = that id or starting with it and '-'", security: [], body: MqttAuthBody, response: { 200: EmqxResult, ...errorResponses } } },
     async (request) => {
-      const identity = request.body.password ? await identify(ctx.db, request.body.password, ctx.now()) : undefined;
-      if (!identity || brokerUsername(identity) !== request.body.username?.toLowerCase()) return { result: 'deny' as const };
+      const { username, password, clientid } = request.body;
+      const found = password ? await identifyUntil(ctx.db, password, ctx.now()) : undefined;
+      const owner = found ? brokerUsername(found.identity) : undefined;
+      if (!found || !owner || owner !== username?.toLowerCase()) return { result: 'deny' as const };
+      // Switchboard cannot see which client ids an external broker holds: the
+      // id carries its owner's name instead, so nobody resumes another's session.
+      if (!clientIdBelongsTo(clientid, owner)) return { result: 'deny' as const };
       // The token's digest rides along with the connection, so the authorizer
-      // can tell a connection whose token was since revoked or expired.
-      return { result: 'allow' as const, is_superuser: false, client_attrs: { sb_token: tokenDigest(request.body.password!) } };
+      // can tell a connection whose token was since revoked or expired; and
+      // EMQX 5.8+ closes the connection itself when the token expires.
+      return {
+        result: 'allow' as const,
+        is_superuser: false,
+        client_attrs: { sb_token: tokenDigest(password!) },
+        expire_at: Math.floor(found.expiresAt.getTime() / 1000),
+      };
     },
   );
 
@@ -46,9 +76,10 @@ export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtim
     '/mqtt/acl',
     { schema: { tags, summary: 'EMQX HTTP authorizer: may this user publish or subscribe to this topic?', security: [], body: MqttAclBody, response: { 200: EmqxResult, ...errorResponses } } },
     async (request) => {
-      const { token, username } = request.body;
+      const { token, username, clientid } = request.body;
       const identity = token ? await identifyByDigest(ctx.db, token, ctx.now()) : undefined;
       if (!identity || brokerUsername(identity) !== username?.toLowerCase()) return { result: 'deny' as const };
+      if (!clientIdBelongsTo(clientid, brokerUsername(identity))) return { result: 'deny' as const };
       const { topic, action } = request.body;
       const allowed =
         action === 'subscribe'
@@ -62,7 +93,7 @@ export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtim
 
   const broker = realtime.broker;
   if (broker.handle) {
-    await app.register(websocket, { options: { maxPayload: 256 * 1024 } });
+    await app.register(websocket, { options: { maxPayload: 256 * 1024 }, errorHandler: socketError });
     app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket, request) => {
       broker.handle!(createWebSocketStream(socket), request.raw);
     });

@@ -1,4 +1,4 @@
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { Aedes, type AuthenticateError } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -7,7 +7,8 @@ import type { Ctx } from '../context.js';
 import { AppError } from '../errors.js';
 import type { AccessRules } from './access.js';
 import type { Coordinator } from './coordinator.js';
-import { identify, type Identity } from './identity.js';
+import { createConnections, recheckEvery } from './connections.js';
+import { identifyUntil, type Identity } from './identity.js';
 import { ORIGIN } from './publisher.js';
 import { MAX_PAYLOAD_BYTES } from './payloads.js';
 import type { Topics } from './topics.js';
@@ -27,6 +28,14 @@ export interface Broker {
    * whose role changed, so rights never outlive the token
    */
   revalidateAgent?(agentId: string): Promise<void>;
+  /** embedded only: closes every connection made with this token, which was just revoked (logout, DELETE /session) */
+  endToken?(token: string): void;
+  /**
+   * embedded only: re-reads every connection's token and closes those
+   * revoked or expired meanwhile, by any process sharing the database; runs
+   * every few seconds by itself. Returns how many it closed.
+   */
+  recheckConnections?(): Promise<number>;
   /** embedded only: serves one MQTT connection (a WebSocket stream or a TCP socket) */
   handle?(stream: Duplex, request?: IncomingMessage): void;
   close(): Promise<void>;
@@ -59,29 +68,32 @@ function rejection(topics: Topics, topic: string, error: AppError, identity: Ide
   };
 }
 
-export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?: number; host?: string } = {}): Promise<Broker & { tcpAddress?: { port: number } }> {
+/** How often the embedded broker re-reads its connections' tokens, ms: a revocation in another process closes them within this. */
+export const TOKEN_RECHECK_MS = 5_000;
+
+export async function createEmbeddedBroker(
+  deps: BrokerDeps,
+  options: { tcpPort?: number; host?: string; /** 0 = no periodic re-check (tests call recheckConnections) */ tokenRecheckMs?: number } = {},
+): Promise<Broker & { tcpAddress?: { port: number } }> {
   const { ctx, topics, rules, coordinator } = deps;
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
-  const identities = new WeakMap<Client, Identity>();
-  const tokens = new WeakMap<Client, string>();
-  const agentClients = new Map<string, Set<Client>>();
+  const connections = createConnections(ctx);
   const consumed = topics.consumed();
 
   aedes.authenticate = (client, _username, password, done) => {
     const token = password?.toString('utf8') ?? '';
-    identify(ctx.db, token, ctx.now()).then(
-      (identity) => {
-        if (!identity) {
+    identifyUntil(ctx.db, token, ctx.now()).then(
+      (found) => {
+        if (!found) {
           const error = new Error('the token is unknown, expired or revoked') as AuthenticateError;
           error.returnCode = 4; // bad user name or password
           return done(error, false);
         }
-        identities.set(client, identity);
-        tokens.set(client, token);
-        if (identity.kind === 'agent') {
-          const set = agentClients.get(identity.agent.id) ?? new Set<Client>();
-          set.add(client);
-          agentClients.set(identity.agent.id, set);
+        if (!connections.admit(client, found.identity, token, found.expiresAt)) {
+          // Taking it over would hand this client the other's session and queued messages.
+          const error = new Error(`the client id ${client.id} belongs to another identity`) as AuthenticateError;
+          error.returnCode = 2; // identifier rejected
+          return done(error, false);
         }
         done(null, true);
       },
@@ -94,34 +106,34 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
     );
   };
 
-  aedes.on('clientDisconnect', (client) => {
-    const identity = identities.get(client);
-    if (identity?.kind !== 'agent') return;
-    const set = agentClients.get(identity.agent.id);
-    set?.delete(client);
-    if (set?.size === 0) agentClients.delete(identity.agent.id);
-  });
+  // 'client' comes before the CONNACK, so a connected client is always known here.
+  aedes.on('client', (client) => connections.ready(client));
+  aedes.on('clientDisconnect', (client) => connections.gone(client));
 
+  // Subscribe and publish read the token again: a token revoked or expired
+  // since CONNECT — in this process or another — is refused there, and its
+  // connection closed.
   aedes.authorizeSubscribe = (client, subscription, done) => {
-    const identity = identities.get(client);
-    if (!identity) return done(null, null);
-    rules.canSubscribe(identity, subscription.topic).then(
-      (allowed) => done(null, allowed ? subscription : null),
-      (error) => (deps.onError(error, 'mqtt subscribe'), done(null, null)),
-    );
+    connections
+      .refresh(client)
+      .then(async (identity) => (identity ? await rules.canSubscribe(identity, subscription.topic) : undefined))
+      .then(
+        (allowed) => (allowed === undefined ? done(new Error('the token is no longer live'), null) : done(null, allowed ? subscription : null)),
+        (error: unknown) => (deps.onError(error, 'mqtt subscribe'), done(null, null)),
+      );
   };
 
   aedes.authorizePublish = (client, packet, done) => {
-    const identity = client ? identities.get(client) : undefined;
-    if (!client || !identity) return done(new Error('not authenticated'));
+    if (!client || !connections.identityOf(client)) return done(new Error('not authenticated'));
     if (packet.payload.length > MAX_PAYLOAD_BYTES) return done(new Error(`payloads are limited to ${MAX_PAYLOAD_BYTES} bytes`));
     const topic = packet.topic;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    rules
-      .canPublish(identity, topic)
-      .then(async (allowed) => {
+    connections
+      .refresh(client)
+      .then(async (identity) => {
+        if (!identity) return done(new Error('the token is no longer live'));
         // MQTT 3.1.1 has no way to refuse a publish but to disconnect.
-        if (!allowed) return done(new Error(`not allowed to publish on ${topic}`));
+        if (!(await rules.canPublish(identity, topic))) return done(new Error(`not allowed to publish on ${topic}`));
         try {
           await coordinator.handle(identity, topic, payload);
         } catch (error) {
@@ -147,10 +159,13 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
 
   aedes.authorizeForward = (client, packet) => {
     if (packet.topic === consumed) return null;
-    const identity = identities.get(client);
+    // A connection whose token expired gets nothing while its timer is on the way.
+    const identity = connections.usable(client) ? connections.identityOf(client) : undefined;
     if (!identity) return null;
     return rules.mayReceive(identity, packet.topic) ? packet : null;
   };
+
+  const recheck = recheckEvery(connections, options.tokenRecheckMs ?? TOKEN_RECHECK_MS, (error) => deps.onError(error, 'mqtt token re-check'));
 
   let tcp: Server | undefined;
   let tcpAddress: { port: number } | undefined;
@@ -175,15 +190,14 @@ export async function createEmbeddedBroker(deps: BrokerDeps, options: { tcpPort?
     handle(stream, request) {
       aedes.handle(stream, request);
     },
-    async revalidateAgent(agentId) {
-      for (const client of agentClients.get(agentId) ?? []) {
-        const before = identities.get(client);
-        const now = await identify(ctx.db, tokens.get(client) ?? '', ctx.now());
-        if (now?.kind === 'agent' && before?.kind === 'agent' && now.agent.role === before.agent.role) continue;
-        client.close();
-      }
+    revalidateAgent: (agentId) => connections.revalidateAgent(agentId),
+    endToken(token) {
+      connections.endToken(token);
     },
+    recheckConnections: () => recheck.run(),
     async close() {
+      recheck.stop();
+      connections.close();
       await new Promise<void>((resolve) => (tcp ? tcp.close(() => resolve()) : resolve()));
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
     },

@@ -35,6 +35,8 @@ export interface RealtimeDeps {
   onError(error: unknown, context: string): void;
   /** the keep-alive sweep's period; 0 = no loop (tests drive expireSessions) */
   sweepIntervalMs?: number;
+  /** embedded broker: how often every connection's token is read again, ms; 0 = never (tests call broker.recheckConnections) */
+  tokenRecheckMs?: number;
   /** memory bounds, lowered by tests: conversations whose holder is remembered, entries of the events/queue waiting list */
   limits?: { trackedConversations?: number; waitingList?: number };
 }
@@ -116,7 +118,10 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
   const coordinator = createCoordinator({ ctx, topics: t, publish, keepAliveMs: config.sessionKeepAliveMs, announce: (c) => publisher.announce(c) });
   broker = config.mqttUrl
     ? await createExternalBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError, identityOf: identityFromPayload(ctx, t) }, config.mqttUrl)
-    : await createEmbeddedBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError }, { tcpPort: config.mqttTcpPort, host: deps.host });
+    : await createEmbeddedBroker(
+        { ctx, topics: t, rules, coordinator, onError: deps.onError },
+        { tcpPort: config.mqttTcpPort, host: deps.host, ...(deps.tokenRecheckMs !== undefined ? { tokenRecheckMs: deps.tokenRecheckMs } : {}) },
+      );
 
   const expireSessions = () => expireSilentSessions(ctx, config.sessionKeepAliveMs);
   let sweeping = false;

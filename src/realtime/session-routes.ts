@@ -1,13 +1,15 @@
 import { Type } from '@sinclair/typebox';
-import { SYSTEM } from '../agents/model.js';
-import { closeConversation } from '../conversations/lifecycle.js';
-import type { ConversationRow } from '../conversations/model.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { checkIdentity } from '../customers/identity.js';
 import { unauthorized } from '../errors.js';
+import { applyAnswers } from '../prechat/answers.js';
+import { readForm } from '../prechat/form.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
-import { errorResponses, NoBody } from '../http/schemas.js';
+import { ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
 import type { Realtime } from './index.js';
-import { sessionForToken, startSession } from './sessions.js';
+import { sessionGate } from './session-limits.js';
+import { endSession, sessionForToken, startSession } from './sessions.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
 
@@ -18,10 +20,21 @@ const SessionBody = Type.Object(
         id: Str(200),
         name: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
         email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
+        hash: Type.Optional(
+          Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], {
+            description: 'lowercase hex HMAC-SHA256(WIDGET_IDENTITY_SECRET, customer.id), computed by the host site\'s server: the chat is then verified; without it, unverified; a wrong one is 401 SB_IDENTITY_INVALID',
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
     department: Type.Optional(Type.Union([Str(100), Type.Null()])),
+    prechat: Type.Optional(
+      Type.Record(Type.String({ maxLength: 40 }), Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+        maxProperties: 30,
+        description: 'answers to the pre-chat form (GET /api/v1/prechat-form) by field key, checked by its rules: 400 naming prechat.<key>, nothing created',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -35,17 +48,25 @@ const SessionAnswer = Type.Object({
 });
 
 /** A customer's chat session: started anonymously, ended with its token. */
-export function sessionRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): void {
+export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Realtime): void {
   const tags = ['realtime'];
   const t = realtime.topics;
 
   app.post(
     '/session',
     {
-      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once)', security: [], body: SessionBody, response: { 201: SessionAnswer, ...errorResponses } },
+      schema: { tags, summary: 'Start a customer chat session (a widget conversation, routed at once); limited per client address (429 with retry-after)', security: [], body: SessionBody, response: { 201: SessionAnswer, 429: ErrorBody, ...errorResponses } },
     },
     async (request, reply) => {
-      const { conversation, token } = await startSession(ctx, request.body, realtime.sessionTtlSeconds);
+      const { customer, department, prechat } = request.body;
+      // Checked before anything is written: a wrong hash or answer creates nothing.
+      const identity = checkIdentity(config.customers.identity, customer.id, customer.hash, ctx.now());
+      const { fields } = await readForm(ctx.db);
+      const opening = applyAnswers(fields, prechat ?? {}, { customer: { id: customer.id, name: customer.name, email: customer.email }, department: department ?? null });
+      if (identity === 'not_configured') request.log.warn('POST /session sent customer.hash but WIDGET_IDENTITY_SECRET is not set: the chat is unverified');
+      const gate = sessionGate(config.sessionLimits, realtime.config.sessionKeepAliveMs, request.ip);
+      await gate.precheck(ctx.db, ctx.now());
+      const { conversation, token } = await startSession(ctx, { ...opening, customer_verified: identity === 'verified' }, realtime.sessionTtlSeconds, gate);
       return reply.status(201).send({
         sessionId: conversation.id,
         keepAliveTTL: realtime.config.sessionKeepAliveMs,
@@ -58,18 +79,17 @@ export function sessionRoutes(app: App, { ctx }: AppDeps, realtime: Realtime): v
 
   app.delete(
     '/session',
-    { schema: { tags, summary: 'End the chat (customer session token as Bearer)', body: NoBody, response: { 204: Type.Null(), ...errorResponses } } },
+    { schema: { tags, summary: 'End the chat and its session token (customer session token as Bearer)', body: NoBody, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       const token = bearerToken(request);
       const session = token ? await sessionForToken(ctx.db, token, ctx.now()) : undefined;
       if (!session) throw unauthorized('a live session token is required: send Authorization: Bearer <token from POST /session>');
-      const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [session.conversation_id]);
-      if (row && (row.state === 'queued' || row.state === 'assigned')) {
-        // A customer who leaves before an agent answered abandoned the queue; after, the chat is done.
-        await closeConversation(ctx, row.id, { state: row.state === 'queued' ? 'abandoned' : 'resolved', reason: 'customer' }, SYSTEM).catch((error: unknown) => {
-          if ((error as { code?: string }).code !== 'SB_CONVERSATION_CLOSED') throw error;
-        });
-      }
+      await endSession(ctx, session.conversation_id);
+      // The goodbye on the control topic goes out before the connections made
+      // with the token close (the customer's other tabs hear it) — waited for
+      // at most a second: under steady load the publisher is never idle.
+      await Promise.race([realtime.publisher.idle(), delay(1_000, undefined, { ref: false })]);
+      realtime.broker.endToken?.(token!);
       return reply.status(204).send(null);
     },
   );

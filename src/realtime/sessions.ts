@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { SYSTEM } from '../agents/model.js';
 import { tokenDigest } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
-import { closeConversation, openConversation } from '../conversations/lifecycle.js';
+import { closeConversation, closeConversationIn, openConversation } from '../conversations/lifecycle.js';
+import { withEvents } from '../events/outbox.js';
 import type { ConversationRow, Customer } from '../conversations/model.js';
 import type { Queryable } from '../store/db.js';
+import type { SessionGate } from './session-limits.js';
 
 // A customer's chat session: a widget conversation plus the token its
 // browser connects with. Only a SHA-256 of the token is stored, like agents'.
@@ -16,8 +18,11 @@ export const CUSTOMER_TOKEN_PREFIX = 'sbc_';
 export const isCustomerToken = (token: string) => token.startsWith(CUSTOMER_TOKEN_PREFIX);
 
 export interface SessionInput {
-  customer: Pick<Customer, 'id' | 'name' | 'email'>;
+  /** phone and fields: from the pre-chat form's answers (src/prechat/answers.ts) */
+  customer: Pick<Customer, 'id' | 'name' | 'email' | 'phone' | 'fields'>;
   department?: string | null;
+  /** the host site signed the customer id (src/customers/identity.ts); default false */
+  customer_verified?: boolean;
 }
 
 export interface StartedSession {
@@ -32,13 +37,22 @@ export interface CustomerSession {
   expires_at: Date;
 }
 
-/** Opens the widget conversation (routed at once) and issues its token, in one transaction. */
-export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: number): Promise<StartedSession> {
+/**
+ * Opens the widget conversation (routed at once) and issues its token, in one
+ * transaction; `gate` (session-limits.ts) may refuse it there, undoing both.
+ */
+export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: number, gate?: Pick<SessionGate, 'admit'>): Promise<StartedSession> {
   const token = `${CUSTOMER_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   const now = ctx.now();
   const { conversation } = await openConversation(
     ctx,
-    { customer: input.customer, department: input.department ?? null, channel: 'widget' },
+    {
+      // Only what the customer is stored as: never the hash that vouched for the id.
+      customer: { id: input.customer.id, name: input.customer.name, email: input.customer.email, phone: input.customer.phone, fields: input.customer.fields },
+      department: input.department ?? null,
+      channel: 'widget',
+      customer_verified: input.customer_verified ?? false,
+    },
     {
       alongside: async (tx, row) => {
         await tx.query(
@@ -46,6 +60,7 @@ export async function startSession(ctx: Ctx, input: SessionInput, ttlSeconds: nu
            values ($1, $2, $3, $4, $5, $4)`,
           [row.id, input.customer.id, digest(token), now, new Date(now.getTime() + ttlSeconds * 1000)],
         );
+        await gate?.admit(tx, row.id, now);
       },
     },
   );
@@ -65,6 +80,26 @@ export async function sessionForTokenHash(db: Queryable, tokenHash: string, now:
     [tokenHash, now],
   );
   return row;
+}
+
+/**
+ * The customer ends the chat: the session's token stops being good (its MQTT
+ * connections, here and in other processes, are closed with it) and the open
+ * conversation is closed — abandoned if no agent had answered, resolved
+ * after — in one transaction.
+ */
+export async function endSession(ctx: Ctx, conversationId: string): Promise<void> {
+  await withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      await tx.query('update customer_sessions set expires_at = least(expires_at, $2) where conversation_id = $1', [conversationId, now]);
+      const [row] = await tx.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1 for update', [conversationId]);
+      if (row?.state !== 'queued' && row?.state !== 'assigned') return;
+      await closeConversationIn(tx, emit, now, conversationId, { state: row.state === 'queued' ? 'abandoned' : 'resolved', reason: 'customer' }, SYSTEM);
+    },
+    { routing: true },
+  );
 }
 
 /** The customer was heard from: the keep-alive starts again. */

@@ -80,7 +80,7 @@ ${ASSIGN}`;
  * invariant, an agent with room for it has no queued conversation they could
  * serve, so taking it at once overtakes nobody.
  * $1 channel, $2 external_ref, $3 customer id, $4 customer, $5 department,
- * $6 priority, $7 now.
+ * $6 priority, $7 now, $8 customer_verified.
  */
 export const OPEN_CONVERSATION = /* sql */ `
 with head as (select $5::text as department
@@ -91,9 +91,9 @@ with head as (select $5::text as department
   returning a.id
 )
 insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
-                           created_at, queued_at, assigned_at, updated_at)
+                           created_at, queued_at, assigned_at, updated_at, customer_verified)
 select $1, $2, $3, $4, $5, $6, case when pick.id is null then 'queued' else 'assigned' end, pick.id,
-       $7, $7, case when pick.id is null then null else $7::timestamptz end, $7
+       $7, $7, case when pick.id is null then null else $7::timestamptz end, $7, $8
   from (select 1) as one left join pick on true
 returning *`;
 

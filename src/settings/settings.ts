@@ -7,6 +7,8 @@ export interface Settings {
   attendant_keep_alive_ms: number;
   agent_offline_grace_ms: number;
   offline_policy: OfflinePolicy;
+  /** where offline messages are emailed; null: they only wait in the queue */
+  offline_email_to: string | null;
   /** whether the widget asks for a rating after a resolved conversation, and the rating route accepts one */
   csat_enabled: boolean;
   /** the question the widget asks */
@@ -20,6 +22,7 @@ export const SETTING_KEYS: readonly (keyof Settings)[] = [
   'attendant_keep_alive_ms',
   'agent_offline_grace_ms',
   'offline_policy',
+  'offline_email_to',
   'csat_enabled',
   'csat_question',
   'csat_thanks',
@@ -41,6 +44,7 @@ export function defaultSettings(config: Config): Settings {
     attendant_keep_alive_ms: config.attendantKeepAliveMs,
     agent_offline_grace_ms: config.agentOfflineGraceMs,
     offline_policy: config.offlinePolicy,
+    offline_email_to: null,
     ...CSAT_DEFAULTS,
   };
 }

@@ -90,6 +90,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
         agent_offline_grace_ms: 60_000,
         // shift ends set agents away, never offline; nothing to requeue
         offline_policy: 'keep',
+        offline_email_to: null,
         ...CSAT_DEFAULTS,
       },
       new Date(originMs),

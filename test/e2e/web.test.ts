@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
@@ -41,7 +42,8 @@ describeEachStore('web apps in a real browser', (store) => {
   after(async () => {
     if (statistics) await new Promise((resolve) => statistics.close(resolve));
   });
-  const suite = browserServer(store, () => ({ STATISTICS_BASE_ENDPOINT: `http://127.0.0.1:${(statistics.address() as AddressInfo).port}` }));
+  const IDENTITY_SECRET = 'web-test-identity-secret';
+  const suite = browserServer(store, () => ({ STATISTICS_BASE_ENDPOINT: `http://127.0.0.1:${(statistics.address() as AddressInfo).port}`, WIDGET_IDENTITY_SECRET: IDENTITY_SECRET }));
 
   const openPage = (viewport?: { width: number; height: number }) => suite.openPage(viewport);
   const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
@@ -151,7 +153,8 @@ describeEachStore('web apps in a real browser', (store) => {
   it("shows the customer's statistics (text, links, a sparkline), a note when the service answers something else, and sends an external message", { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Stats' });
     for (const [id, name] of [['stats-good', 'Good Stats'], ['stats-bad', 'Bad Stats']]) {
-      const chat = await http('POST', '/session', { customer: { id, name } });
+      // statistics are shown for verified customers: the host site signed these ids
+      const chat = await http('POST', '/session', { customer: { id, name, hash: createHmac('sha256', IDENTITY_SECRET).update(id!).digest('hex') } });
       assert.equal(chat.body.state, 'assigned');
     }
     const { page, problems } = await openPage();

@@ -19,11 +19,17 @@ export interface TestMqttClient {
   end(): Promise<void>;
 }
 
-export async function connectMqtt(url: string, password: string, options: { username?: string; protocolVersion?: 4 | 5 } = {}): Promise<TestMqttClient> {
+export async function connectMqtt(
+  url: string,
+  password: string,
+  options: { username?: string; protocolVersion?: 4 | 5; /** default: mqtt.js's random one */ clientId?: string; /** default true */ clean?: boolean } = {},
+): Promise<TestMqttClient> {
   const client = await mqtt.connectAsync(url, {
     username: options.username ?? 'switchboard',
     password,
     protocolVersion: options.protocolVersion ?? 4,
+    ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
+    clean: options.clean ?? true,
     reconnectPeriod: 0,
     connectTimeout: 5_000,
   });

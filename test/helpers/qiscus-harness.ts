@@ -10,6 +10,8 @@ import type { TestStore } from './stores.js';
 
 export const silentLog = { error() {}, warn() {} };
 
+export const HARNESS_WEBHOOK_SECRET = 'harness-webhook-secret';
+
 export interface QiscusHarness {
   t: TestApp;
   channel: QiscusChannel;
@@ -29,6 +31,8 @@ export interface QiscusHarness {
   run(): void;
   /** waits until `done` holds, up to `ms`; false when it never did */
   until(done: () => boolean | Promise<boolean>, ms?: number): Promise<boolean>;
+  /** the webhook secret the app requires (X-Webhook-Secret on webhook() and resolve()); undefined when the test opened the webhooks with QISCUS_ALLOW_UNSIGNED_WEBHOOKS */
+  secret: string | undefined;
   webhook(roomId: string | number, extra?: Record<string, unknown>): ReturnType<TestApp['call']>;
   resolve(roomId: string | number): ReturnType<TestApp['call']>;
   /** engine load and open assignments of each mirrored agent, by Qiscus id */
@@ -38,8 +42,11 @@ export interface QiscusHarness {
 
 export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: { login?: boolean; env?: Record<string, string> } = {}): Promise<QiscusHarness> {
   const clock = fakeClock(Date.now());
-  const env = qiscusEnv(fake, { login: options.login, extra: options.env });
+  // Qiscus webhooks are closed without a secret: the harness sets one unless the test chose.
+  const chosen = options.env?.QISCUS_WEBHOOK_SECRET !== undefined || options.env?.QISCUS_ALLOW_UNSIGNED_WEBHOOKS !== undefined;
+  const env = qiscusEnv(fake, { login: options.login, extra: { ...(chosen ? {} : { QISCUS_WEBHOOK_SECRET: HARNESS_WEBHOOK_SECRET }), ...options.env } });
   const config = loadConfig(env).qiscus;
+  const signed = config.webhookSecret !== undefined ? { 'x-webhook-secret': config.webhookSecret } : undefined;
   // Made before the app, so its routes share this channel, retries without jitter included.
   const withSeams = (ctx: Ctx) => qiscusChannel(ctx, config, silentLog, { random: () => 0.5 })!;
   const t = await testApp(store, { now: clock.now, env, beforeApp: withSeams });
@@ -74,12 +81,15 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
         await new Promise((r) => setTimeout(r, 20));
       }
     },
+    secret: config.webhookSecret,
     webhook: (roomId, extra = {}) =>
       t.call('POST', '/api/v1/webhook/agent_allocation', {
+        ...(signed ? { headers: signed } : {}),
         body: { app_id: fake.appId, source: 'qiscus', room_id: String(roomId), name: `cust ${roomId}`, email: `c${roomId}@example.test`, extras: '{"additional_extras":{"timezone_offset":7},"notes":null}', is_new_session: true, is_resolved: false, latest_service: null, candidate_agent: null, ...extra },
       }),
     resolve: (roomId) =>
       t.call('POST', '/api/v1/webhook/mark_as_resolved', {
+        ...(signed ? { headers: signed } : {}),
         body: { customer: { name: 'c', user_id: 'c@example.test' }, resolved_by: { id: 1, name: 'A', type: 'agent' }, service: { room_id: String(roomId), notes: 'done', is_resolved: true } },
       }),
     async loads() {

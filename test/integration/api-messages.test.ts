@@ -104,6 +104,10 @@ describeEachStore('api: messages', (store) => {
       expectInvalid(await post(admin.token, c.id, { attachments: [{ type: 'image' }] }), 'attachments.0.url');
       expectInvalid(await post(admin.token, c.id, { attachments: [{ type: 'image', url: 'not a url' }] }), 'attachments.0.url');
       expectInvalid(await post(admin.token, c.id, { attachments: [{ type: 'image', url: 'https://x.test/a.png', size: 3 }] }), 'attachments.0.size');
+      // http(s) only, as over MQTT (#16)
+      for (const url of ['javascript:alert(document.cookie)', 'data:text/html,<script>alert(1)</script>', 'ftp://x.test/a.png', 'file:///etc/passwd', 'mailto:a@x.test']) {
+        expectInvalid(await post(admin.token, c.id, { attachments: [{ type: 'file', url }] }), 'attachments.0.url', url);
+      }
       expectError(await k.call('POST', `/api/v1/conversations/${c.id}/messages`, { token: admin.token, ...rawJson('{"text": "unterminated}') }), 400, 'SB_INVALID_JSON');
       expectError(await post(admin.token, UNKNOWN_ID, { text: 'hi' }), 404, 'SB_NOT_FOUND');
       expectInvalid(await post(admin.token, MALFORMED_ID, { text: 'hi' }), 'id');

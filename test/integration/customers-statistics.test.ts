@@ -3,7 +3,7 @@
 // and point lists, answers that are not the contract, a 500, a timeout, an
 // unreachable service), its cache, and who may ask.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
@@ -32,6 +32,11 @@ const ANSWERS: Record<string, (res: import('node:http').ServerResponse) => void>
     res.end('<html>maintenance</html>');
   },
   broken: (res) => json(res, 500, { message: 'boom' }),
+  // to another customer's answer, which is never asked for
+  redirect: (res) => {
+    res.writeHead(302, { location: '/stats/chimpassist/good/statistics?start_date_time=x&end_date_time=y' });
+    res.end();
+  },
   slow: (res) => {
     setTimeout(() => json(res, 200, GOOD), 1_500).unref();
   },
@@ -134,6 +139,47 @@ describeEachStore('api: customer statistics', (store) => {
     extra.push(offline);
     const res = await stats('good', token, offline);
     assert.match(res.json().last_24_hours.error, /^the statistics service could not be reached: ECONNREFUSED/);
+  });
+
+  it('follows no redirect of the statistics service (#16)', async () => {
+    const { token } = await user(t, 'admin');
+    const res = await stats('redirect', token);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json().last_24_hours.ok, false);
+    assert.equal(res.json().last_24_hours.error, 'the statistics service answered a redirect (HTTP 302), which is not followed');
+    assert.equal(askedFor('good').length, 0, 'the redirect target was not asked');
+  });
+
+  it('refuses the customer ids "." and "..", which would change the path asked of the service (#16)', async () => {
+    const { token } = await user(t, 'admin');
+    // over a socket, as curl --path-as-is sends them: inject would resolve the dots first
+    const listening = await testApp(store(), { now: clock.now, env: { STATISTICS_BASE_ENDPOINT: `${base}/`, STATISTICS_TIMEOUT: '300' } });
+    extra.push(listening);
+    const address = await listening.app.listen({ port: 0, host: '127.0.0.1' });
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        // options, not a URL string: a URL would be parsed, and its dot segments resolved, on this side
+        const { hostname, port } = new URL(address);
+        const req = request({ hostname, port, path, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const [segment, id] of [['%2E', '.'], ['%2E%2E', '..'], ['.%2e', '..']] as const) {
+      const res = await raw(`/api/v1/customers/${segment}/statistics`);
+      assert.equal(res.status, 400, `${segment}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'SB_VALIDATION');
+      assert.equal(res.body.error.field, 'customerId');
+      assert.match(res.body.error.message, new RegExp(`^customerId must not be "${id.replace(/\./g, '\\.')}"`));
+    }
+    assert.deepEqual(asked, []);
+    // dots inside an id are an ordinary id, percent-encoded as one segment
+    const dotted = await stats('...', token);
+    assert.equal(dotted.statusCode, 200);
+    assert.equal(askedFor('...').length, 2);
   });
 
   it('reuses an answer for 60 s per customer and range, shares calls in flight, and retries a failure after 5 s', async () => {

@@ -7,9 +7,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, it } from 'node:test';
 import { createLogger } from '../../src/channels/qiscus/log-stack.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { loadConfig } from '../../src/config.js';
+import { buildApp } from '../../src/http/app.js';
+import { createMetrics } from '../../src/stats/metrics.js';
 import { testApp } from '../helpers/app.js';
-import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
+import { qiscusEnv, startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
 import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -36,7 +40,7 @@ describeEachStore('Qiscus endpoints', (store) => {
     assert.deepEqual(res.json(), { status: 200, message: 'Success', data: { max_customers: 2 } });
     res = await h.t.call('POST', '/api/v1/settings/max_customers', { token: admin.token, body: { max_customers: 5 } });
     assert.deepEqual(res.json(), { status: 200, message: 'Successfully updated', data: { max_customers: 5 } });
-    res = await h.t.call('POST', '/api/v1/settings/max_customers?secret=s3cret', { body: 'max_customers=7', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    res = await h.t.call('POST', '/api/v1/settings/max_customers', { body: 'max_customers=7', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-webhook-secret': 's3cret' } });
     assert.deepEqual(res.json().data, { max_customers: 7 });
     await h.close();
     const again = await testApp(store(), { env: {} });
@@ -58,8 +62,22 @@ describeEachStore('Qiscus endpoints', (store) => {
       assert.equal(res.json().status, status);
       assert.equal(typeof res.json().message, 'string');
     }
-    const wrong = await h.t.call('GET', '/api/v1/settings/max_customers?secret=nope');
+    const wrong = await h.t.call('GET', '/api/v1/settings/max_customers', { headers: { 'x-webhook-secret': 'nope' } });
     assert.equal(wrong.statusCode, 401);
+  });
+
+  it('takes the secret on settings calls in the X-Webhook-Secret header only, never in the URL (#16)', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    for (const [method, body] of [['GET', undefined], ['POST', { max_customers: 9 }]] as const) {
+      const inUrl = await h.t.call(method, '/api/v1/settings/max_customers?secret=s3cret', body ? { body } : {});
+      assert.equal(inUrl.statusCode, 401, `${method} with ?secret=`);
+    }
+    const setHook = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved?secret=s3cret', { body: { endpoint: 'https://sb.example/hook', enable: true } });
+    assert.equal(setHook.statusCode, 401);
+    assert.equal(fake.requests.length, 0);
+    const header = await h.t.call('GET', '/api/v1/settings/max_customers', { headers: { 'x-webhook-secret': 's3cret' } });
+    assert.equal(header.statusCode, 200);
+    assert.equal(header.json().data.max_customers, 2, 'nothing was changed by the refused calls');
   });
 
   it('answers every bad input with a 4xx envelope naming the problem, and changes nothing', async () => {
@@ -91,7 +109,8 @@ describeEachStore('Qiscus endpoints', (store) => {
       ['/api/v1/settings/set_mark_as_resolved', 'POST', { endpoint: 'https://x.example/hook' }, /^enable is required$/],
     ];
     for (const [url, method, body, message] of cases) {
-      const res = await h.t.call(method as 'POST', url, { token: admin.token, body, ...(typeof body === 'string' ? { headers: { 'content-type': 'application/json' } } : {}) });
+      const headers = { 'x-webhook-secret': h.secret!, ...(typeof body === 'string' ? { 'content-type': 'application/json' } : {}) };
+      const res = await h.t.call(method as 'POST', url, { token: admin.token, body, headers });
       assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${url} ${JSON.stringify(body)} → ${res.statusCode}`);
       const json = res.json();
       assert.equal(json.status, res.statusCode);
@@ -106,7 +125,9 @@ describeEachStore('Qiscus endpoints', (store) => {
 
   it('requires the webhook secret on webhooks when one is set, as ?secret= or X-Webhook-Secret', async () => {
     h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
-    let res = await h.webhook('r1');
+    let res = await h.t.call('POST', '/api/v1/webhook/agent_allocation', { body: { room_id: 'r1' } });
+    assert.equal(res.statusCode, 401);
+    res = await h.t.call('POST', '/api/v1/webhook/agent_allocation', { body: { room_id: 'r1' }, headers: { 'x-webhook-secret': 's3cre' } });
     assert.equal(res.statusCode, 401);
     assert.match(res.json().message, /secret/);
     assert.deepEqual(await counts(), { c: 0, o: 0 });
@@ -114,6 +135,37 @@ describeEachStore('Qiscus endpoints', (store) => {
     assert.equal(res.statusCode, 200);
     res = await h.t.call('POST', '/api/v1/close_request', { body: { service: { room_id: 'r1' } }, headers: { 'x-webhook-secret': 's3cret' } });
     assert.deepEqual(res.json(), { status: 200, message: 'Room marked as resolved.', data: null });
+  });
+
+  it('refuses every webhook when no secret is set, unless QISCUS_ALLOW_UNSIGNED_WEBHOOKS=true (#16)', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'false' } });
+    assert.equal(h.secret, undefined);
+    for (const url of ['/api/v1/webhook/agent_allocation', '/api/v1/new_request']) {
+      const res = await h.t.call('POST', url, { body: { room_id: 'r1' } });
+      assert.equal(res.statusCode, 401, url);
+      assert.match(res.json().message, /QISCUS_WEBHOOK_SECRET is not set/);
+      // a secret sent by a caller is no way in either: there is nothing to compare it with
+      assert.equal((await h.t.call('POST', `${url}?secret=`, { body: { room_id: 'r1' } })).statusCode, 401);
+    }
+    for (const url of ['/api/v1/webhook/mark_as_resolved', '/api/v1/close_request']) {
+      assert.equal((await h.t.call('POST', url, { body: { service: { room_id: 'r1' } } })).statusCode, 401, url);
+    }
+    assert.deepEqual(await counts(), { c: 0, o: 0 });
+    await h.close();
+
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }));
+    const env = { ...qiscusEnv(fake), QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'true' };
+    const app = await buildApp({ ctx: { db: store().db, now: () => new Date() }, config: { ...loadConfig(env), logLevel: 'warn' }, metrics: createMetrics(store().db), logger: logger as never });
+    try {
+      assert.ok(lines.some((l) => /QISCUS_ALLOW_UNSIGNED_WEBHOOKS=true/.test(l) && JSON.parse(l).level === 40), 'start-up warns that the webhooks are open');
+      const res = await app.inject({ method: 'POST', url: '/api/v1/webhook/agent_allocation', payload: { room_id: 'r1' } });
+      assert.equal(res.statusCode, 200, res.body);
+    } finally {
+      await app.close();
+    }
+    assert.deepEqual(await counts(), { c: 1, o: 0 });
+    h = await qiscusHarness(store(), fake);
   });
 
   it('sets the mark-as-resolved webhook in Qiscus and answers with what Qiscus returned; a Qiscus error is a 502', async () => {
@@ -149,15 +201,15 @@ describeEachStore('Qiscus endpoints', (store) => {
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     const endpoint = 'https://sb.example/api/v1/webhook/mark_as_resolved';
     for (const enable of ['true', 'false']) {
-      const res = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved?secret=s3cret', {
+      const res = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved', {
         body: new URLSearchParams({ endpoint, enable }).toString(),
-        headers: form,
+        headers: { ...form, 'x-webhook-secret': 's3cret' },
       });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.json().data.is_mark_as_resolved_webhook_enabled, enable === 'true');
       assert.equal(fake.requests.at(-1)!.form.get('is_webhook_enabled'), enable);
     }
-    const refused = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved?secret=s3cret', { body: `endpoint=${encodeURIComponent(endpoint)}&enable=on`, headers: form });
+    const refused = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved', { body: `endpoint=${encodeURIComponent(endpoint)}&enable=on`, headers: { ...form, 'x-webhook-secret': 's3cret' } });
     assert.equal(refused.statusCode, 400);
     assert.equal(refused.json().message, 'enable must be true or false, got "on"');
     const webhook = await h.t.call('POST', '/api/v1/webhook/agent_allocation?secret=s3cret', {
@@ -177,9 +229,9 @@ describeEachStore('Qiscus endpoints', (store) => {
   });
 
   it('is inert when Qiscus is not configured: webhooks answer 503 and record nothing', async () => {
-    const t = await testApp(store(), { env: {} });
+    const t = await testApp(store(), { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
     assert.equal(loadConfig({}).qiscus.api, null);
-    const res = await t.call('POST', '/api/v1/webhook/agent_allocation', { body: { room_id: '1' } });
+    const res = await t.call('POST', '/api/v1/webhook/agent_allocation', { body: { room_id: '1' }, headers: { 'x-webhook-secret': 's3cret' } });
     assert.equal(res.statusCode, 503);
     assert.match(res.json().message, /QISCUS_BASE_URL/);
     assert.deepEqual(await counts(), { c: 0, o: 0 });

@@ -297,9 +297,9 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     const b = await agentOnline(1);
     const { session } = await startChat('e1');
     const other = await startChat('e2');
-    const auth = async (username: string, password: string) => (await http('POST', '/mqtt/auth', { username, password, clientid: 'c' })).body;
+    const auth = async (username: string, password: string) => (await http('POST', '/mqtt/auth', { username, password, clientid: `${username}-web` })).body;
     const acl = async (username: string, token: string | undefined, action: string, topic: string) =>
-      (await http('POST', '/mqtt/acl', { username, clientid: 'c', ...(token !== undefined ? { token } : {}), topic, action })).body.result as string;
+      (await http('POST', '/mqtt/acl', { username, clientid: `${username}-web`, ...(token !== undefined ? { token } : {}), topic, action })).body.result as string;
 
     // authentication: the token must be live and the user name its owner's
     const agentAuth = await auth(a.agent.id, a.token);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes, scrypt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { webRoutes } from '../../src/http/web.js';
 import { createMetrics } from '../../src/stats/metrics.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { testApp, type TestApp } from '../helpers/app.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { describeEachStore, TEST_PASSWORD_COST } from '../helpers/stores.js';
 
 // Login rate limits, password strength, security headers, CORS and log
 // redaction (docs/operations.md#security).
@@ -56,6 +57,50 @@ describeEachStore('security', (store) => {
     assert.equal(blocked.json().error.code, 'SB_RATE_LIMITED');
     assert.ok(Number(blocked.headers['retry-after']) > 0);
     assert.equal((await login(agent.email, PASSWORD, '10.2.0.3')).statusCode, 200);
+  });
+
+  it('counts a login before its password is checked: of 25 parallel guesses against a limit of 10, only 10 are tried (#16)', async () => {
+    const agent = await makeAgent(t.ctx);
+    const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => login(agent.email, `wrong password ${i}`, `10.3.0.${i}`)));
+    const statuses = answers.map((r) => r.statusCode).sort();
+    assert.equal(statuses.filter((s) => s === 401).length, 10, `statuses ${statuses.join(',')}`);
+    assert.equal(statuses.filter((s) => s === 429).length, 15);
+    // the same from one address across accounts, against its limit of 30
+    const spread = await Promise.all(Array.from({ length: 45 }, (_, i) => login(`nobody-${i}@example.test`, 'wrong password', '10.3.1.1')));
+    assert.equal(spread.filter((r) => r.statusCode === 401).length, 30);
+    assert.equal(spread.filter((r) => r.statusCode === 429).length, 15);
+  });
+
+  it('counts the failed logins of an IPv6 /64 together, as one address', async () => {
+    const agent = await makeAgent(t.ctx);
+    for (let i = 1; i <= 30; i += 1) assert.equal((await login(`nobody-v6-${i}@example.test`, 'wrong password', `2001:db8:6:1::${i.toString(16)}`)).statusCode, 401);
+    assert.equal((await login(agent.email, PASSWORD, '2001:db8:6:1:ffff::9')).statusCode, 429);
+    assert.equal((await login(agent.email, PASSWORD, '2001:db8:6:2::1')).statusCode, 200);
+  });
+
+  it('hands a successful login its attempt back, also when logins run in parallel', async () => {
+    const agent = await makeAgent(t.ctx);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => login(agent.email, PASSWORD, '10.4.0.1')));
+    assert.deepEqual(new Set(answers.map((r) => r.statusCode)), new Set([200]));
+    for (let i = 0; i < 10; i += 1) assert.equal((await login(agent.email, 'wrong password', '10.4.0.1')).statusCode, 401);
+    assert.equal((await login(agent.email, PASSWORD, '10.4.0.1')).statusCode, 429);
+  });
+
+  it('re-hashes a password made at an older scrypt cost at the next successful login, transparently (#16)', async () => {
+    const agent = await makeAgent(t.ctx);
+    const salt = randomBytes(16);
+    const key = await new Promise<Buffer>((resolve, reject) => scrypt(PASSWORD, salt, 32, { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }, (e, k) => (e ? reject(e) : resolve(k))));
+    const old = `scrypt$16384$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
+    await store().db.query('update agents set password_hash = $2 where id = $1', [agent.id, old]);
+    const hashOf = async () => (await store().db.query<{ password_hash: string }>('select password_hash from agents where id = $1', [agent.id]))[0]!.password_hash;
+    assert.equal((await login(agent.email, 'wrong password', '10.5.0.1')).statusCode, 401);
+    assert.equal(await hashOf(), old, 'a failed login changes nothing');
+    assert.equal((await login(agent.email, PASSWORD, '10.5.0.1')).statusCode, 200);
+    const upgraded = await hashOf();
+    assert.ok(upgraded.startsWith(`scrypt$${TEST_PASSWORD_COST.N}$${TEST_PASSWORD_COST.r}$${TEST_PASSWORD_COST.p}$`), upgraded);
+    assert.notEqual(upgraded, old);
+    assert.equal((await login(agent.email, PASSWORD, '10.5.0.1')).statusCode, 200, 'the new hash verifies');
+    assert.equal(await hashOf(), upgraded, 'and is not made again');
   });
 
   it('refuses common passwords and the email as password', async () => {

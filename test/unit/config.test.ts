@@ -43,13 +43,21 @@ describe('configuration', () => {
       STATISTICS_BASE_ENDPOINT: 'https://crm.example.com/api/',
       STATISTICS_TIMEOUT: '1500',
       STATISTICS_CACHE_TTL: '0',
+      WIDGET_IDENTITY_SECRET: 'the-current-identity-secret',
+      WIDGET_IDENTITY_SECRET_PREVIOUS: 'the-previous-identity-secret',
+      WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-12-01T00:00:00Z',
     });
     assert.deepEqual(
       [config.databasePoolSize, config.realtime],
       [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }],
     );
     assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [2_000, 0]);
-    assert.deepEqual(config.customers, { statisticsBaseEndpoint: 'https://crm.example.com/api', statisticsTimeoutMs: 1500, statisticsCacheMs: 0 });
+    assert.deepEqual(config.customers, {
+      statisticsBaseEndpoint: 'https://crm.example.com/api',
+      statisticsTimeoutMs: 1500,
+      statisticsCacheMs: 0,
+      identity: { secret: 'the-current-identity-secret', previousSecret: 'the-previous-identity-secret', previousUntil: new Date('2026-12-01T00:00:00Z') },
+    });
     assert.deepEqual(
       [config.port, config.host, config.databaseUrl, config.dataDir, config.maxCustomers, config.attendantKeepAliveMs, config.agentOfflineGraceMs],
       [8080, '0.0.0.0', 'postgres://u@db:5432/sb', '/var/lib/sb', 5, 10_000, 0],
@@ -83,7 +91,19 @@ describe('configuration', () => {
     [{ STATISTICS_BASE_ENDPOINT: 'crm.example.com' }, 'STATISTICS_BASE_ENDPOINT', /http:\/\/ or https:\/\//],
     [{ STATISTICS_BASE_ENDPOINT: 'https://crm.example.com/?key=1' }, 'STATISTICS_BASE_ENDPOINT', /without a query/],
     [{ STATISTICS_TIMEOUT: '10' }, 'STATISTICS_TIMEOUT', /between 100 and 60000/],
+    [{ SESSION_RATE_LIMIT: 'many' }, 'SESSION_RATE_LIMIT', /whole number/],
+    [{ SESSION_MAX_OPEN_PER_ADDRESS: '-1' }, 'SESSION_MAX_OPEN_PER_ADDRESS', /whole number/],
+    [{ QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'maybe' }, 'QISCUS_ALLOW_UNSIGNED_WEBHOOKS', /true or false/],
   ];
+
+  it('limits anonymous chat sessions and closes the Qiscus webhooks by default (#16)', () => {
+    const config = loadConfig({});
+    assert.deepEqual(config.sessionLimits, { perMinute: 20, maxOpen: 20 });
+    assert.equal(config.qiscus.allowUnsignedWebhooks, false);
+    const set = loadConfig({ SESSION_RATE_LIMIT: '0', SESSION_MAX_OPEN_PER_ADDRESS: '3', QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'true' });
+    assert.deepEqual(set.sessionLimits, { perMinute: 0, maxOpen: 3 });
+    assert.equal(set.qiscus.allowUnsignedWebhooks, true);
+  });
   for (const [env, variable, message] of rejects) {
     it(`refuses ${variable}=${Object.values(env)[0]} naming the variable and what is allowed`, () => {
       assert.throws(

@@ -99,6 +99,17 @@ describe('SSRF guard', () => {
     for (const a of ['93.184.215.14', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8']) assert.equal(isPrivateAddress(a), false, a);
   });
 
+  it('refuses IPv4-compatible (::/96), local-use NAT64 (64:ff9b:1::/48) and 6to4 (2002::/16) addresses, whatever IPv4 they carry (#16)', () => {
+    for (const a of ['::8.8.8.8', '::808:808', '::127.0.0.1', '::7f00:1', '64:ff9b:1::8.8.8.8', '64:ff9b:1:ffff::1', '2002:808:808::1', '2002:7f00:1::1', '2002::']) {
+      assert.equal(isPrivateAddress(a), true, a);
+    }
+    assert.match(urlProblem('http://[::8.8.8.8]/hook', false)!, /private/);
+    assert.match(urlProblem('http://[2002:808:808::1]/hook', false)!, /private/);
+    // the well-known NAT64 prefix is still judged by the IPv4 address it carries; neighbours of the new ranges are public
+    for (const a of ['64:ff9b::8.8.8.8', '64:ff9b:2::1', '2003::1', '::2:0:0']) assert.equal(isPrivateAddress(a), false, a);
+    assert.equal(isPrivateAddress('64:ff9b::10.0.0.1'), true);
+  });
+
   it('judges URLs by scheme, credentials and literal host', () => {
     assert.equal(urlProblem('https://93.184.215.14/hook', false), undefined);
     assert.match(urlProblem('http://127.0.0.1:8080/', false)!, /private/);

@@ -8,6 +8,14 @@
 //   data-department  route chats to this department
 //   data-color       the launcher's colour (CSS colour, default #2457c5)
 //   data-open        "true": open the chat when the page loads
+//   data-customer-id    the signed-in customer's id on your site
+//   data-customer-hash  HMAC-SHA256(WIDGET_IDENTITY_SECRET, customer id), lowercase
+//                       hex, computed by your server: the chat is then verified
+//                       (docs/identity-verification.md). Without an id the widget
+//                       uses a random visitor id kept in this browser.
+//   data-customer-name, data-customer-email, data-customer-phone
+//                    prefill the pre-chat form's name, email and phone
+//                    fields, when it has them (the customer can still edit)
 (() => {
   const script = document.currentScript as HTMLScriptElement | null;
   if (!script || (window as unknown as { __switchboardWidget?: boolean }).__switchboardWidget) return;
@@ -17,6 +25,16 @@
   const color = /^[#a-zA-Z0-9(),.\s%]+$/.test(script.dataset.color ?? '') ? script.dataset.color! : '#2457c5';
   const params = new URLSearchParams({ title });
   if (script.dataset.department) params.set('department', script.dataset.department);
+  // The identity rides in the fragment, which browsers never send to a server
+  // or in a Referer: the hash vouches for the customer and stays in the frame.
+  const identity = new URLSearchParams();
+  if (script.dataset.customerId) identity.set('customer_id', script.dataset.customerId);
+  if (script.dataset.customerId && script.dataset.customerHash) identity.set('customer_hash', script.dataset.customerHash);
+  // (personal details stay out of the frame's URL query, so out of logs, like the identity)
+  for (const part of ['name', 'email', 'phone'] as const) {
+    const value = script.dataset[`customer${part[0]!.toUpperCase()}${part.slice(1)}`];
+    if (value) identity.set(`customer_${part}`, value);
+  }
   const OPEN_KEY = 'switchboard-widget-open';
 
   const host = document.createElement('div');
@@ -46,7 +64,8 @@
       frame = document.createElement('iframe');
       frame.id = 'switchboard-chat';
       frame.title = title;
-      frame.src = `${origin}/widget/frame?${params}`;
+      const fragment = identity.toString();
+      frame.src = `${origin}/widget/frame?${params}${fragment ? `#${fragment}` : ''}`;
       shadow.appendChild(frame);
     }
     if (frame) frame.hidden = !open;

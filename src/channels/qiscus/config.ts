@@ -1,4 +1,4 @@
-import { ConfigError, integer, optional, type Env } from '../../env.js';
+import { boolean, ConfigError, integer, optional, type Env } from '../../env.js';
 
 // The Qiscus variables. The channel is inert (no poll, no calls, its
 // webhooks answer 503) until QISCUS_BASE_URL and QISCUS_APP_ID are set.
@@ -10,8 +10,14 @@ export type QiscusAuth =
 export interface QiscusConfig {
   /** null when the channel is not configured */
   api: { baseUrl: string; appId: string; auth: QiscusAuth; agentId: string | undefined } | null;
-  /** the webhooks (and, instead of an admin token, the settings calls) must carry it */
+  /** the webhooks must carry it (query or header); the settings calls take it, in a header only, instead of an admin token */
   webhookSecret: string | undefined;
+  /**
+   * Without a webhook secret the webhooks are refused, since anyone could
+   * open and resolve rooms; this opens them anyway, on purpose (a private
+   * network, a test). Ignored when a secret is set.
+   */
+  allowUnsignedWebhooks: boolean;
   /** how often the queue head is retried while rooms wait, ms */
   pollIntervalMs: number;
   /** deadline of every call to Qiscus, ms */
@@ -64,6 +70,7 @@ export function loadQiscusConfig(env: Env): QiscusConfig {
   return {
     api: baseUrl !== undefined && appId !== undefined ? { baseUrl, appId, auth: auth(env), agentId: optional(env, 'QISCUS_AGENT_ID') } : null,
     webhookSecret: optional(env, 'QISCUS_WEBHOOK_SECRET'),
+    allowUnsignedWebhooks: boolean(env, 'QISCUS_ALLOW_UNSIGNED_WEBHOOKS', false),
     pollIntervalMs: integer(env, 'QISCUS_POLL_INTERVAL', 30_000, 100, 3_600_000),
     timeoutMs: integer(env, 'QISCUS_TIMEOUT', 10_000, 100, 120_000),
     logStack: stack as ('single' | 'slack')[],

@@ -71,8 +71,9 @@ export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<
     const now = ctx.now();
     const customer = customerOf(request);
     const [row] = await tx.query<ConversationRow>(
-      `insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at)
-       values ('qiscus', $1, $2, $3, $4, 'queued', $5, $5, $5)
+      // Qiscus authenticated the room's customer: the id is vouched for.
+      `insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
+       values ('qiscus', $1, $2, $3, $4, 'queued', $5, $5, $5, true)
        on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'assigned') do nothing
        returning *`,
       [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now],

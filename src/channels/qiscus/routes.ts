@@ -82,13 +82,23 @@ function envelopeErrors(error: FastifyError | AppError, request: FastifyRequest,
   void envelope(reply, 500, 'Internal error; the server log has the details.');
 }
 
-function secretMatches(request: FastifyRequest, secret: string): boolean {
-  const given = (request.headers['x-webhook-secret'] as string | undefined) ?? (request.query as { secret?: unknown } | undefined)?.secret;
+/** Compares a presented secret with the configured one without telling, by the time it takes, how much matched. */
+function sameSecret(given: unknown, secret: string): boolean {
   if (typeof given !== 'string') return false;
   // Digests of equal length: the time taken says nothing about the secret's length or how much of it matched.
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(given), digest(secret));
 }
+
+// Qiscus puts the secret where the admin wrote it in the webhook URL (?secret=);
+// other callers may send a header (../shared/protocols/qiscus.md).
+const webhookSecretGiven = (request: FastifyRequest): unknown =>
+  (request.headers['x-webhook-secret'] as string | undefined) ?? (request.query as { secret?: unknown } | undefined)?.secret;
+
+// The settings calls are made by admins' scripts, not by Qiscus: the secret
+// comes in a header only, never in a URL that ends up in proxies' logs and
+// browser histories.
+const settingsSecretGiven = (request: FastifyRequest): unknown => request.headers['x-webhook-secret'];
 
 const roomIdOf = (value: string | number) => String(value).trim();
 
@@ -98,6 +108,9 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
   const channel: QiscusChannel | null = qiscusChannel(ctx, config, app.log);
   const tags = ['qiscus'];
   const admin = requireAgent(ctx, ['admin']);
+  if (config.webhookSecret === undefined && config.allowUnsignedWebhooks) {
+    app.log.warn('QISCUS_ALLOW_UNSIGNED_WEBHOOKS=true and no QISCUS_WEBHOOK_SECRET: anyone who can reach this server can open and resolve Qiscus rooms');
+  }
 
   app.get(
     '/api/v1/qiscus/rooms',
@@ -116,12 +129,21 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
     });
 
     const webhookSecret = async (request: FastifyRequest) => {
-      if (config.webhookSecret !== undefined && !secretMatches(request, config.webhookSecret)) {
+      if (config.webhookSecret === undefined) {
+        // Closed by default: without a secret anyone could open and resolve rooms.
+        if (config.allowUnsignedWebhooks) return;
+        throw new AppError(
+          'SB_UNAUTHORIZED',
+          'Qiscus webhooks are refused: QISCUS_WEBHOOK_SECRET is not set on this server (QISCUS_ALLOW_UNSIGNED_WEBHOOKS=true accepts them unsigned).',
+          401,
+        );
+      }
+      if (!sameSecret(webhookSecretGiven(request), config.webhookSecret)) {
         throw new AppError('SB_UNAUTHORIZED', 'Invalid webhook secret: send it as ?secret= or in the X-Webhook-Secret header.', 401);
       }
     };
     const adminOrSecret = async (request: FastifyRequest, reply: FastifyReply) => {
-      if (config.webhookSecret !== undefined && secretMatches(request, config.webhookSecret)) return;
+      if (config.webhookSecret !== undefined && sameSecret(settingsSecretGiven(request), config.webhookSecret)) return;
       await admin.call(scope, request, reply);
     };
     const configured = (): QiscusChannel => {
@@ -159,12 +181,12 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       scope.post(path, { schema: { tags, summary: 'Qiscus mark-as-resolved webhook', body: ResolveBody }, onRequest: webhookSecret }, resolved);
     }
 
-    scope.get('/api/v1/settings/max_customers', { schema: { tags, summary: 'Rooms per agent at once (admin token or webhook secret)' }, onRequest: adminOrSecret }, async (_request, reply) =>
+    scope.get('/api/v1/settings/max_customers', { schema: { tags, summary: 'Rooms per agent at once (admin token or the webhook secret in X-Webhook-Secret)' }, onRequest: adminOrSecret }, async (_request, reply) =>
       envelope(reply, 200, 'Success', { max_customers: (await readSettings(ctx.db)).max_customers }),
     );
     scope.post(
       '/api/v1/settings/max_customers',
-      { schema: { tags, summary: 'Change rooms per agent; persisted (admin token or webhook secret)', body: MaxCustomersBody }, onRequest: adminOrSecret },
+      { schema: { tags, summary: 'Change rooms per agent; persisted (admin token or the webhook secret in X-Webhook-Secret)', body: MaxCustomersBody }, onRequest: adminOrSecret },
       async (request, reply) => {
         const raw = (request.body as { max_customers: unknown }).max_customers;
         const value = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
@@ -178,7 +200,7 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
     );
     scope.post(
       '/api/v1/settings/set_mark_as_resolved',
-      { schema: { tags, summary: "Set Qiscus' mark-as-resolved webhook (admin token or webhook secret)", body: SetMarkAsResolvedBody }, onRequest: adminOrSecret },
+      { schema: { tags, summary: "Set Qiscus' mark-as-resolved webhook (admin token or the webhook secret in X-Webhook-Secret)", body: SetMarkAsResolvedBody }, onRequest: adminOrSecret },
       async (request, reply) => {
         const live = configured();
         const { endpoint, enable: raw } = request.body as { endpoint: string; enable: unknown };

@@ -28,22 +28,29 @@ for (const [net, bits] of [
   blocked.addSubnet(net, bits, 'ipv4');
 }
 for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
+  // IPv4-compatible (deprecated), :: and ::1 included: stacks differ on where
+  // ::a.b.c.d goes, so none of it is a target
+  ['::', 96],
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
   ['fec0::', 10], // site-local (deprecated)
   ['ff00::', 8], // multicast
   ['2001:db8::', 32], // documentation
   ['100::', 64], // discard
+  ['64:ff9b:1::', 48], // local-use IPv4/IPv6 translation (RFC 8215): a translator inside the network
+  ['2002::', 16], // 6to4: tunnels to whatever IPv4 address it embeds, private ones included
 ] as const) {
   blocked.addSubnet(net, bits, 'ipv6');
 }
 
-/** IPv4 inside IPv6 (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d) is judged as the IPv4 address it carries. */
+/**
+ * IPv4 inside IPv6 (::ffff:a.b.c.d, 64:ff9b::a.b.c.d) is judged as the IPv4
+ * address it carries. The IPv4-compatible form (::a.b.c.d) is refused
+ * whole, by the ::/96 entry above.
+ */
 function embeddedIpv4(address: string): string | undefined {
   const lower = address.toLowerCase();
-  const dotted = /^(?:::ffff:|::|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  const dotted = /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
   if (dotted) return dotted[1];
   const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
   if (hex) {

@@ -32,6 +32,12 @@ export interface Producer {
   trustedTargets?: boolean;
   /** A shorter deadline for its attempts; never longer than the worker's, which the lease is computed from. */
   timeoutMs?: number;
+  /**
+   * Makes one attempt by another means than HTTP (email goes by SMTP): the
+   * row is still claimed, leased, retried and logged like any other. The
+   * outcome's `status` is the protocol's own code (SMTP's 250, 451, 550).
+   */
+  transport?: (request: SendRequest) => Promise<SendOutcome>;
 }
 
 export interface SettledAttempt {
@@ -151,7 +157,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
 
   function launch(row: OutboundRow, headers: Record<string, string>, startedAt: Date): void {
     const requestHeaders = { ...row.headers, ...headers };
-    const task = sendFn({
+    const transport = options.producers[row.producer]?.transport ?? sendFn;
+    const task = transport({
       url: row.url,
       method: row.method,
       headers: requestHeaders,

@@ -1,34 +1,31 @@
 import type { App, AppDeps } from '../deps.js';
 import { updateAgent } from '../../agents/agents.js';
 import { toAgent } from '../../agents/model.js';
-import { verifyPassword } from '../../agents/passwords.js';
+import { rehashIfOutdated, verifyPassword } from '../../agents/passwords.js';
 import { issueToken, revokeToken } from '../../agents/tokens.js';
 import type { AgentRow } from '../../agents/model.js';
 import { unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import { requireAgent } from '../auth.js';
 import type { LoginLimiter } from '../security.js';
-import { errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
+import { ErrorBody, errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
 
-// Compared against when the email is unknown, so a wrong email costs as much
-// time as a wrong password and response times do not reveal which accounts exist.
-const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
-
-export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLimiter): void {
+export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter: LoginLimiter): void {
   app.post(
     '/api/v1/auth/login',
-    { schema: { tags: ['auth'], security: [], body: LoginBody, response: { 200: LoginReply, ...errorResponses } } },
+    { schema: { tags: ['auth'], security: [], body: LoginBody, response: { 200: LoginReply, 429: ErrorBody, ...errorResponses } } },
     async (request, reply) => {
-      // Checked after validation, before the password: a locked-out caller learns nothing about it.
-      await limiter.check(request, reply, request.body.email);
+      // Counted after validation, before the password: a locked-out caller learns nothing about it,
+      // and parallel guesses are counted before any of them is checked.
+      const attempt = limiter.attempt(request, request.body.email);
       const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = lower($1) and deleted_at is null', [
         request.body.email,
       ]);
-      const ok = await verifyPassword(request.body.password, agent?.password_hash ?? DUMMY_HASH);
-      if (!agent || !ok) {
-        await limiter.failed(request, request.body.email);
-        throw unauthorized('email or password is wrong');
-      }
+      // An unknown email costs as much time as a wrong password.
+      const ok = await verifyPassword(request.body.password, agent?.password_hash);
+      if (!agent || !ok) throw unauthorized('email or password is wrong');
+      attempt.succeeded();
+      await rehashIfOutdated(ctx.db, agent.id, agent.password_hash, request.body.password);
       const { token, expires_at } = await issueToken(ctx.db, agent.id, ctx.now(), config.tokenTtlSeconds);
       const settings = await readSettings(ctx.db);
       return { token, expires_at: expires_at.toISOString(), agent: toAgent(agent, settings.max_customers) };
@@ -42,6 +39,8 @@ export function authRoutes(app: App, { ctx, config }: AppDeps, limiter: LoginLim
       await revokeToken(ctx.db, request.token, ctx.now());
       // Logging out is going offline: the grace period then applies to the agent's conversations.
       if (request.agent.status !== 'offline') await updateAgent(ctx, request.agent.id, { status: 'offline' }, request.actor);
+      // Its MQTT connections end with it: here at once, in other processes at their next token re-check.
+      realtime?.broker.endToken?.(request.token);
       return reply.status(204).send();
     },
   );

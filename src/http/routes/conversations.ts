@@ -54,7 +54,9 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       onRequest: anyone,
     },
     async (request, reply) => {
-      const { conversation, created } = await openConversation(ctx, request.body);
+      // Supervisors and admins vouch for the customer id they give; an agent
+      // does not, or opening a conversation would unlock anyone's statistics.
+      const { conversation, created } = await openConversation(ctx, { ...request.body, customer_verified: seesEverything(request.actor) });
       // The conversation already open for that reference may be another agent's.
       if (!created) assertCanAccess(request.actor, conversation);
       return reply.status(created ? 201 : 200).send(await view(conversation));
@@ -79,7 +81,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       }
       const rows = await listConversations(
         ctx.db,
-        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, before: q.before, limit: q.limit ?? 50 },
+        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, customer_verified: q.customer_verified, before: q.before, limit: q.limit ?? 50 },
         request.actor,
       );
       return views(rows);

@@ -1,9 +1,14 @@
 import { Type } from '@sinclair/typebox';
+import { toConversation } from '../../conversations/model.js';
+import { getConversation } from '../../conversations/queries.js';
+import { customerHistory } from '../../customers/history.js';
 import { listCustomerPresence } from '../../customers/presence.js';
-import { assertCanSeeCustomer, statisticsClient } from '../../customers/statistics.js';
+import { listQueue } from '../../routing/queue.js';
+import { assertCanSeeCustomer, statisticsClient, unaskableCustomerId } from '../../customers/statistics.js';
+import { invalid } from '../../errors.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
-import { Channel, ConversationState, errorResponses } from '../schemas.js';
+import { Channel, Conversation, ConversationState, errorResponses, IdParams } from '../schemas.js';
 
 // What the console shows of customers besides the conversation: who is there
 // now (src/customers/presence.ts) and the customer's statistics, from their
@@ -11,6 +16,7 @@ import { Channel, ConversationState, errorResponses } from '../schemas.js';
 
 const CustomerPresence = Type.Object({
   customer: Type.Object({ id: Type.String(), name: Type.Union([Type.String(), Type.Null()]), email: Type.Union([Type.String(), Type.Null()]), phone: Type.Union([Type.String(), Type.Null()]) }),
+  customer_verified: Type.Boolean({ description: 'the conversation’s customer id is vouched for (see the Conversation object)' }),
   conversation_id: Type.String({ format: 'uuid' }),
   channel: Channel,
   state: ConversationState,
@@ -48,6 +54,12 @@ const StatisticsReply = Type.Object({
   last_7_days: Type.Optional(Range),
 });
 
+const HistoryQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })) }, { additionalProperties: false });
+const HistoryReply = Type.Object({
+  customer_verified: Type.Boolean({ description: 'the conversation asked about is verified; when false, conversations is always empty' }),
+  conversations: Type.Array(Conversation, { description: "the customer's other verified conversations the caller may see, newest first" }),
+});
+
 export function customerRoutes(app: App, { ctx, config }: AppDeps): void {
   const statistics = statisticsClient(config.customers, ctx.now);
 
@@ -75,14 +87,39 @@ export function customerRoutes(app: App, { ctx, config }: AppDeps): void {
         summary: "The customer's statistics for the last 24 hours and 7 days, from STATISTICS_BASE_ENDPOINT",
         description:
           'Agents only for a customer with a conversation they hold or held; supervisors and admins any. A failing service or an answer that is not a list of {label, value} is {ok:false, error} for that range, never an error of this route.',
-        params: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 200 }) }),
+        params: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 200, description: 'any customer id but "." and ".."' }) }),
         response: { 200: StatisticsReply, ...errorResponses },
       },
       onRequest: requireAgent(ctx),
     },
     async (request) => {
+      const problem = unaskableCustomerId(request.params.customerId);
+      if (problem !== undefined) throw invalid('customerId', problem);
       await assertCanSeeCustomer(ctx.db, request.actor, request.params.customerId);
       return statistics.forCustomer(request.params.customerId);
+    },
+  );
+
+  app.get(
+    '/api/v1/conversations/:id/customer-history',
+    {
+      schema: {
+        tags: ['customers'],
+        summary: "The customer's other conversations, as far as this conversation may show them",
+        description:
+          'Only for a verified conversation, and only its customer’s other verified conversations (agents: those they hold or last held). An unverified conversation claims its customer id without proof, so it shows no history: customer_verified false, conversations empty.',
+        params: IdParams,
+        querystring: HistoryQuery,
+        response: { 200: HistoryReply, ...errorResponses },
+      },
+      onRequest: requireAgent(ctx),
+    },
+    async (request) => {
+      const current = await getConversation(ctx.db, request.params.id, request.actor);
+      const history = await customerHistory(ctx.db, current, request.actor, request.query.limit ?? 20);
+      const waiting = history.conversations.filter((r) => r.state === 'queued').map((r) => r.id);
+      const queue = new Map((waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting })).map((e) => [e.row.id, e.queue]));
+      return { customer_verified: history.customer_verified, conversations: history.conversations.map((row) => toConversation(row, queue.get(row.id))) };
     },
   );
 }

@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { TableHead, type AdminProps } from './admin-kit';
+import { EmailAdmin } from './admin-email';
+import { PrechatAdmin } from './admin-prechat';
 import { QiscusAdmin } from './admin-qiscus';
 import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
@@ -14,9 +16,11 @@ import type { Agent, Role } from './types';
 export const ADMIN_PAGES = [
   { path: '/admin/agents', label: 'Agents', Page: AgentsAdmin },
   { path: '/admin/settings', label: 'Settings', Page: SettingsAdmin },
+  { path: '/admin/prechat', label: 'Pre-chat form', Page: PrechatAdmin },
   { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },
+  { path: '/admin/email', label: 'Email', Page: EmailAdmin },
 ] as const;
 
 export const adminPageAt = (path: string) => ADMIN_PAGES.find((p) => p.path === path);

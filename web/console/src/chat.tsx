@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, formatTime } from '../../shared/util';
-import { CustomerStatistics, ExternalMessage, PastConversations } from './customer';
+import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
+import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
+import { SendTranscript } from './transcript';
 import { RatingView } from './ratings';
 import type { Agent, Conversation, Message } from './types';
 
@@ -27,9 +29,14 @@ interface Props {
   version: number;
   onError: (e: unknown) => void;
   onClose: () => void;
+  /** a message to scroll to and mark (a search hit) instead of the end */
+  highlight?: number | undefined;
 }
 
-export function ChatView({ id, me, token, live, version, onError, onClose }: Props) {
+/** Pages of history read at most to reach a highlighted message. */
+const MAX_PAGES = 50;
+
+export function ChatView({ id, me, token, live, version, onError, onClose, highlight }: Props) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
   const [forbidden, setForbidden] = useState<string | null>(null);
@@ -51,14 +58,20 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
     try {
       const c = await api<Conversation>('GET', `/api/v1/conversations/${id}`, token);
       setConversation(c);
-      merge(await api<Message[]>('GET', `/api/v1/conversations/${id}/messages`, token));
+      let page = await api<Message[]>('GET', `/api/v1/conversations/${id}/messages`, token);
+      merge(page);
+      // a highlighted message further on than the first page: read on until it is there
+      for (let n = 1; highlight !== undefined && n < MAX_PAGES && page.length === 100 && !page.some((m) => m.id >= highlight); n++) {
+        page = await api<Message[]>('GET', `/api/v1/conversations/${id}/messages?after=${page[page.length - 1]!.id}`, token);
+        merge(page);
+      }
       setForbidden(null);
     } catch (e) {
       const status = (e as { status?: number }).status;
       if (status === 403 || status === 404) setForbidden(status === 403 ? 'This conversation is not yours.' : 'No such conversation.');
       else onError(e);
     }
-  }, [id, token, merge, onError]);
+  }, [id, token, merge, onError, highlight]);
 
   useEffect(() => {
     void load();
@@ -95,9 +108,24 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
     live.publish(`${live.base}/conversations/${id}/messages/viewed`, { readMessages: unread, from: me.id });
   }, [messages, live, conversation, me.id, id]);
 
+  // With a highlighted message: that message once it is there, then the end
+  // only when a new message comes (not when one is marked read).
+  const shownHighlight = useRef<number | null>(null);
   useEffect(() => {
+    const last = messages[messages.length - 1]?.id ?? 0;
+    if (highlight !== undefined && shownHighlight.current === null) {
+      const hit = logRef.current?.querySelector(`[data-message-id="${highlight}"]`);
+      if (!hit) return;
+      hit.scrollIntoView({ block: 'center' });
+      shownHighlight.current = last;
+      return;
+    }
+    if (highlight !== undefined) {
+      if (last === shownHighlight.current) return;
+      shownHighlight.current = last;
+    }
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
-  }, [messages]);
+  }, [messages, highlight]);
 
   if (forbidden) {
     return (
@@ -138,13 +166,20 @@ export function ChatView({ id, me, token, live, version, onError, onClose }: Pro
             ←
           </button>
           <h2>{conversation.customer.name ?? conversation.customer.id}</h2>
+          <IdentityBadge verified={conversation.customer_verified} />
           <span className={`state ${conversation.state}`} data-testid="conversation-state">
             {conversation.state}
           </span>
         </header>
         <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
           {messages.map((m) => (
-            <div key={m.id} className={`msg ${m.sender === 'customer' ? 'theirs' : 'mine'}`} data-testid="message">
+            <div
+              key={m.id}
+              className={`msg ${m.sender === 'customer' ? 'theirs' : 'mine'}${m.id === highlight ? ' hit' : ''}`}
+              data-testid="message"
+              data-message-id={m.id}
+              {...(m.id === highlight ? { 'data-highlighted': 'true', 'aria-current': 'true' as const } : {})}
+            >
               {m.text !== null && <p>{m.text}</p>}
               {m.attachments.map((a, i) =>
                 /^https?:\/\//i.test(a.url) ? (
@@ -280,14 +315,15 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <dd>{c.channel}</dd>
         <dt>Department</dt>
         <dd>{c.department ?? '—'}</dd>
-        {Object.entries(c.customer.fields).map(([key, value]) => (
-          <div key={key} className="field">
-            <dt>{key}</dt>
-            <dd>{value}</dd>
-          </div>
-        ))}
+        <CustomerFields fields={c.customer.fields} />
       </dl>
-      <CustomerStatistics customerId={c.customer.id} token={token} />
+      {c.customer_verified ? (
+        <CustomerStatistics customerId={c.customer.id} token={token} />
+      ) : (
+        <p className="stats-note" data-testid="unverified-note">
+          {UNVERIFIED_NOTE}
+        </p>
+      )}
       {c.state === 'resolved' && <RatingView rating={c.rating} />}
       {open && (
         <>
@@ -331,7 +367,8 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         </>
       )}
       <ExternalMessage conversationId={c.id} token={token} />
-      <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />
+      <SendTranscript key={c.id} conversationId={c.id} customerEmail={c.customer.email} token={token} />
+      {c.customer_verified && <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />}
     </aside>
   );
 }

@@ -5,11 +5,30 @@ import type { Live } from './live';
 import type { Conversation } from './types';
 import './customer.css';
 
-// Three parts of the customer panel: the customer's statistics from their own
-// service (GET /api/v1/customers/:id/statistics, which Switchboard asks
-// server-side), "send external message" (POST …/external-messages, which
-// webhooks subscribed to send_external_message carry out) and the customer's
-// past conversations.
+// Parts of the customer panel: whether the customer's identity is verified,
+// the customer's statistics from their own service (GET
+// /api/v1/customers/:id/statistics, which Switchboard asks server-side),
+// "send external message" (POST …/external-messages, which webhooks
+// subscribed to send_external_message carry out) and the customer's past
+// conversations (GET …/customer-history). An unverified conversation claims
+// its customer id without proof: the panel shows none of that id's past or
+// statistics, and the server would give none either.
+
+export const UNVERIFIED_NOTE =
+  'Unverified customer: your site did not sign this customer id, so anyone could have typed it. Past conversations, contact details from earlier chats and statistics are not shown.';
+
+/** The customer's identity as the host site, a channel or a supervisor vouched for it, or not. */
+export function IdentityBadge({ verified }: { verified: boolean }) {
+  return (
+    <span
+      className={`identity ${verified ? 'verified' : 'unverified'}`}
+      data-testid="identity"
+      title={verified ? 'The customer id is vouched for by your site, the channel or a supervisor' : 'The customer id was not verified: it may be anyone'}
+    >
+      {verified ? '✓ Verified' : 'Unverified'}
+    </span>
+  );
+}
 
 type Link = { url: string; label: string };
 type Point = { x: string | number; y: number };
@@ -43,7 +62,7 @@ export function CustomerStatistics({ customerId, token }: { customerId: string; 
       setProblem(null);
     } catch (e) {
       setStats(null);
-      setProblem(isApiError(e) && e.status === 403 ? 'Statistics are shown only for customers of your conversations.' : `Statistics could not be loaded: ${errorText(e)}`);
+      setProblem(isApiError(e) && e.status === 403 ? 'Statistics are shown only for verified customers of conversations routed to you.' : `Statistics could not be loaded: ${errorText(e)}`);
     } finally {
       setBusy(false);
     }
@@ -192,9 +211,10 @@ export function ExternalMessage({ conversationId, token }: { conversationId: str
 const PAST_DEBOUNCE_MS = 150;
 
 /**
- * The customer's other conversations. Read again only when one of them
- * changes (live events carry the conversation, customer included): what
- * happens to the conversation shown, a transfer say, leaves this list as it was.
+ * The customer's other verified conversations, with the contact details
+ * they were opened with. Read again only when one of them changes (live
+ * events carry the conversation, customer included): what happens to the
+ * conversation shown, a transfer say, leaves this list as it was.
  */
 export function PastConversations({ customerId, conversationId, token, live }: { customerId: string; conversationId: string; token: string; live: Live | null }) {
   const [past, setPast] = useState<Conversation[]>([]);
@@ -202,9 +222,9 @@ export function PastConversations({ customerId, conversationId, token, live }: {
 
   const load = useCallback(() => {
     const fresh = latest(customerId);
-    void api<Conversation[]>('GET', `/api/v1/conversations?customer=${encodeURIComponent(customerId)}&limit=20`, token).then(
-      (rows) => {
-        if (fresh()) setPast(rows.filter((r) => r.id !== conversationId));
+    void api<{ customer_verified: boolean; conversations: Conversation[] }>('GET', `/api/v1/conversations/${conversationId}/customer-history?limit=20`, token).then(
+      (history) => {
+        if (fresh()) setPast(history.conversations);
       },
       () => undefined,
     );
@@ -217,7 +237,7 @@ export function PastConversations({ customerId, conversationId, token, live }: {
     if (!live) return;
     const off = live.on((_topic, data) => {
       const changed = data.conversation as Partial<Conversation> | undefined;
-      if (changed?.customer?.id !== customerId || changed.id === conversationId) return;
+      if (changed?.customer?.id !== customerId || !changed.customer_verified || changed.id === conversationId) return;
       clearTimeout(pending.current);
       pending.current = setTimeout(load, PAST_DEBOUNCE_MS);
     });
@@ -231,13 +251,17 @@ export function PastConversations({ customerId, conversationId, token, live }: {
   return (
     <>
       <h3>Past conversations</h3>
-      <ul className="past">
-        {past.map((p) => (
-          <li key={p.id}>
-            {new Date(p.created_at).toLocaleDateString()} · {p.channel} · {p.state}
-            {p.note ? ` — ${p.note}` : ''}
-          </li>
-        ))}
+      <ul className="past" data-testid="past-conversations">
+        {past.map((p) => {
+          const contact = [p.customer.email, p.customer.phone].filter(Boolean).join(', ');
+          return (
+            <li key={p.id}>
+              {new Date(p.created_at).toLocaleDateString()} · {p.channel} · {p.state}
+              {contact ? ` · ${contact}` : ''}
+              {p.note ? ` — ${p.note}` : ''}
+            </li>
+          );
+        })}
       </ul>
     </>
   );

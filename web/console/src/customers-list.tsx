@@ -8,6 +8,7 @@ import { api, formatWait } from '../../shared/util';
 
 interface CustomerPresence {
   customer: { id: string; name: string | null; email: string | null };
+  customer_verified: boolean;
   conversation_id: string;
   channel: string;
   state: 'queued' | 'assigned';
@@ -60,6 +61,7 @@ export function CustomersList({ token, version, openId, now, onOpen, onError }: 
                   </strong>
                   <span>
                     {r.channel} · {r.state}
+                    {r.customer_verified ? '' : ' · unverified'}
                     {r.department ? ` · ${r.department}` : ''}
                     {r.last_seen_at ? ` · seen ${formatWait((now - Date.parse(r.last_seen_at)) / 1000)} ago` : ''}
                   </span>

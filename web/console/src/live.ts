@@ -20,7 +20,10 @@ export interface Live {
 
 export function connectLive(agent: Agent, token: string, onLink: (up: boolean) => void, heartbeatMs = 10_000): Live {
   const base = baseTopic();
-  const client = mqtt.connect(mqttUrl(), { username: agent.id, password: token, protocolVersion: 4, reconnectPeriod: 2_000, connectTimeout: 10_000, clean: true });
+  // The client id starts with the agent's id: an external broker's authenticator
+  // refuses any other (docs/realtime.md), so nobody else can take this session.
+  const clientId = `${agent.id}-console-${Math.random().toString(16).slice(2, 10)}`;
+  const client = mqtt.connect(mqttUrl(), { username: agent.id, password: token, clientId, protocolVersion: 4, reconnectPeriod: 2_000, connectTimeout: 10_000, clean: true });
   const listeners = new Set<Listener>();
   const topics = new Set<string>([`${base}/client/attendants/assign/${agent.id}`, `${base}/agents/${agent.id}/events`, `${base}/events/queue`]);
   if (agent.role !== 'agent') {

@@ -8,6 +8,7 @@ import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
 import { connectLive, type Live } from './live';
 import { useLatestAnswer } from './latest-answer';
+import { SearchPage } from './search';
 import type { Agent, Conversation, Status, Waiting } from './types';
 import './console.css';
 
@@ -32,7 +33,7 @@ function loadAuth(): Auth | null {
   }
 }
 
-/** The console's routes: /, /conversations/:id, /admin/agents. */
+/** The console's routes: /, /conversations/:id, /search, /dashboard, /admin/…. */
 function usePath(): [string, (path: string) => void] {
   const [path, setPath] = useState(location.pathname);
   useEffect(() => {
@@ -136,9 +137,10 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const overseer = me.role !== 'agent';
   const openId = /^\/conversations\/([0-9a-f-]{36})$/i.exec(path)?.[1];
   const onDashboard = path === '/dashboard' && overseer;
+  const onSearch = path === '/search';
   const AdminPage = me.role === 'admin' ? adminPageAt(path)?.Page : undefined;
   // only the desk shows the lists; every view's header shows the agent's own status and load
-  const atDesk = !onDashboard && !AdminPage;
+  const atDesk = !onDashboard && !AdminPage && !onSearch;
 
   const guard = useCallback(
     (e: unknown) => {
@@ -255,6 +257,9 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           Switchboard
         </AppLink>
         <nav aria-label="Pages">
+          <AppLink to="/search" go={go} current={path === '/search'}>
+            Search
+          </AppLink>
           {overseer && (
             <AppLink to="/dashboard" go={go} current={path === '/dashboard'}>
               Dashboard
@@ -298,6 +303,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
       )}
       {onDashboard ? (
         <Dashboard token={token} live={live} linkUp={linkUp} now={now} onError={guard} />
+      ) : onSearch ? (
+        <SearchPage me={me} token={token} live={live} version={version} onError={guard} />
       ) : AdminPage ? (
         <AdminPage token={token} onError={guard} go={go} />
       ) : (

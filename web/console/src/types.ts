@@ -20,6 +20,8 @@ export interface Conversation {
   id: string;
   channel: string;
   customer: { id: string; name: string | null; email: string | null; phone: string | null; fields: Record<string, string> };
+  /** the customer id is vouched for (signed widget session, Qiscus, RapidPro, opened by a supervisor or admin) */
+  customer_verified: boolean;
   department: string | null;
   priority: number;
   state: 'queued' | 'assigned' | 'resolved' | 'abandoned';

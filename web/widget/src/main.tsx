@@ -3,6 +3,8 @@ import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } 
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
 import { RatingPrompt } from './rating';
+import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
+import { TranscriptOffer } from './transcript';
 import './widget.css';
 
 // The customer's side of a chat: name and email, then a session (POST
@@ -10,6 +12,12 @@ import './widget.css';
 // sessionStorage, so a reload resumes it; after a reconnect, what was missed
 // is read back over HTTP. Only messages Switchboard stored (with an id) are
 // shown, always as text.
+//
+// Who the customer is: the id (and its hash) the host page signed, passed by
+// the loader in this frame's fragment (data-customer-id, data-customer-hash),
+// which makes a verified chat; otherwise a random visitor id kept in
+// localStorage, so the same browser is the same (unverified) visitor across
+// reloads and visits.
 
 interface Session {
   sessionId: string;
@@ -33,9 +41,14 @@ type Phase = 'form' | 'connecting' | 'waiting' | 'chatting' | 'closed' | 'expire
 
 const SESSION_KEY = 'switchboard-session';
 const PROFILE_KEY = 'switchboard-profile';
+const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
 const title = params.get('title') || 'Chat with us';
 const department = params.get('department');
+const embedded = new URLSearchParams(location.hash.slice(1));
+/** the host site's customer, when the embed names one */
+const signedId = embedded.get('customer_id') || null;
+const signedHash = signedId ? embedded.get('customer_hash') || null : null;
 
 function load<T>(key: string): T | null {
   try {
@@ -56,8 +69,35 @@ function save(key: string, value: unknown) {
 
 const randomId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
 
+/** This browser's anonymous visitor id: made once, kept in localStorage across reloads and visits. */
+function visitorId(): string {
+  try {
+    const kept = localStorage.getItem(VISITOR_KEY);
+    if (kept) return kept;
+    const id = `web-${randomId()}`;
+    localStorage.setItem(VISITOR_KEY, id);
+    return id;
+  } catch {
+    // storage disabled: an id for this page only
+    return `web-${randomId()}`;
+  }
+}
+
+/** The customer this frame chats as: the host site's (with its hash), or the anonymous visitor. */
+const customerIdentity = (): { id: string; hash?: string } => (signedId ? { id: signedId, ...(signedHash ? { hash: signedHash } : {}) } : { id: visitorId() });
+
+/** A stored session of another customer (the host site's user changed) is not resumed. */
+function storedSession(): Session | null {
+  const stored = load<Session>(SESSION_KEY);
+  if (stored && signedId && stored.customerId !== signedId) {
+    save(SESSION_KEY, null);
+    return null;
+  }
+  return stored;
+}
+
 function Widget() {
-  const [session, setSession] = useState<Session | null>(() => load<Session>(SESSION_KEY));
+  const [session, setSession] = useState<Session | null>(storedSession);
   const [phase, setPhase] = useState<Phase>(() => (load<Session>(SESSION_KEY) ? 'connecting' : 'form'));
   const [queue, setQueue] = useState<{ position: number | null; wait: number | null } | null>(null);
   const [agent, setAgent] = useState<string | null>(null);
@@ -66,6 +106,8 @@ function Widget() {
   const [notice, setNotice] = useState<string | null>(null);
   // the resolved chat the customer may rate (kept only in memory: a reload does not ask again)
   const [rateFor, setRateFor] = useState<{ sessionId: string; token: string } | null>(null);
+  const prechatFields = usePrechatForm();
+  const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
   const receipted = useRef(new Set<number>());
@@ -95,6 +137,8 @@ function Widget() {
     const client = mqtt.connect(mqttUrl(), {
       username: session.sessionId,
       password: session.token,
+      // starts with the session's id: an external broker's authenticator refuses any other
+      clientId: `${session.sessionId}-widget-${Math.random().toString(16).slice(2, 10)}`,
       protocolVersion: 4,
       reconnectPeriod: 2_000,
       connectTimeout: 10_000,
@@ -197,15 +241,19 @@ function Widget() {
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
   }, [messages]);
 
-  const start = async (name: string, email: string) => {
+  /** Starts the chat with the name and email form's answers, or (prechat) the pre-chat form's. */
+  const start = async (name: string, email: string, prechat?: Answers) => {
     setNotice(null);
-    const customerId = load<{ customerId?: string }>(PROFILE_KEY)?.customerId ?? `web-${randomId()}`;
-    save(PROFILE_KEY, { name, email, customerId });
+    setPrechatProblem(null);
+    const identity = customerIdentity();
+    const customerId = identity.id;
+    if (!prechat) save(PROFILE_KEY, { name, email });
     setPhase('connecting');
     try {
       const answer = await api<Omit<Session, 'customerId' | 'name'>>('POST', '/session', null, {
-        customer: { id: customerId, name, email },
+        customer: prechat ? identity : { ...identity, name, email },
         ...(department ? { department } : {}),
+        ...(prechat ? { prechat } : {}),
       });
       const next = { ...answer, customerId, name };
       save(SESSION_KEY, next);
@@ -215,7 +263,10 @@ function Widget() {
       setSession(next);
     } catch (error) {
       setPhase('form');
-      setNotice(`Could not start the chat: ${errorText(error)}`);
+      // an answer the server refused is shown at its field, not above the form
+      const key = prechat && isApiError(error) && error.field?.startsWith('prechat.') ? error.field.slice('prechat.'.length) : null;
+      if (key && prechatFields?.some((f) => f.key === key)) setPrechatProblem({ key, message: errorText(error) });
+      else setNotice(`Could not start the chat: ${errorText(error)}${key ? ' (the form has changed: reload this page)' : ''}`);
     }
   };
 
@@ -276,7 +327,13 @@ function Widget() {
         </p>
       )}
       {phase === 'form' ? (
-        <StartForm onStart={start} />
+        prechatFields === null ? (
+          <p className="start">Loading…</p>
+        ) : prechatFields.length > 0 ? (
+          <PrechatForm fields={prechatFields} serverProblem={prechatProblem} onStart={(answers) => void start(String(answers.name ?? ''), String(answers.email ?? ''), answers)} />
+        ) : (
+          <StartForm onStart={start} />
+        )
       ) : (
         <>
           <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
@@ -298,6 +355,9 @@ function Widget() {
             ))}
           </div>
           {phase === 'closed' && rateFor && <RatingPrompt key={rateFor.sessionId} sessionId={rateFor.sessionId} token={rateFor.token} />}
+          {ended && session && phase === 'closed' && messages.length > 0 && (
+            <TranscriptOffer conversationId={session.sessionId} token={session.token} email={load<{ email?: string }>(PROFILE_KEY)?.email ?? ''} />
+          )}
           {ended ? (
             <div className="actions">
               <button type="button" onClick={restart}>

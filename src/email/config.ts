@@ -1,0 +1,52 @@
+import { ConfigError, optional, type Env } from '../env.js';
+
+// Email is on when SMTP_URL names a relay; without it every email feature
+// answers SB_EMAIL_NOT_CONFIGURED and the admin pages say so. The URL is
+// nodemailer's: smtp://user:pass@host:587 (STARTTLS when offered),
+// smtps://…:465 (TLS from the start), and query options such as
+// ?tls.rejectUnauthorized=false for a relay with a self-signed certificate.
+
+export interface EmailConfig {
+  /** undefined: email is off */
+  smtpUrl: string | undefined;
+  /** the From of every email, `address` or `Name <address>` */
+  from: string | undefined;
+}
+
+const ADDRESS = /^[^\s@<>",]+@[^\s@<>",]+$/;
+const NAMED = /^[^<>\r\n]*<([^\s@<>",]+@[^\s@<>",]+)>$/;
+
+/** The bare address of `Name <address>` or `address`; undefined when it is neither. */
+export function addressOf(from: string): string | undefined {
+  const text = from.trim();
+  if (ADDRESS.test(text)) return text;
+  return NAMED.exec(text)?.[1];
+}
+
+export function loadEmailConfig(env: Env): EmailConfig {
+  const smtpUrl = optional(env, 'SMTP_URL');
+  const from = optional(env, 'EMAIL_FROM');
+  if (smtpUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(smtpUrl);
+    } catch {
+      throw new ConfigError('SMTP_URL', 'must be a URL such as smtp://user:pass@host:587 or smtps://user:pass@host:465');
+    }
+    if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new ConfigError('SMTP_URL', `must start with smtp:// or smtps://, got ${url.protocol}//`);
+    if (url.hostname === '') throw new ConfigError('SMTP_URL', 'must name the relay host');
+    // Without a sender, every email would go out as some made-up address that relays refuse.
+    if (from === undefined) throw new ConfigError('EMAIL_FROM', 'must be set when SMTP_URL is: the address emails are sent from, e.g. "Support <support@example.com>"');
+  }
+  if (from !== undefined && addressOf(from) === undefined) {
+    throw new ConfigError('EMAIL_FROM', `must be an address or "Name <address>", got ${JSON.stringify(from)}`);
+  }
+  return { smtpUrl, from };
+}
+
+/** What the admin page shows of the relay: never the password. */
+export function describeRelay(smtpUrl: string): string {
+  const url = new URL(smtpUrl);
+  const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
+  return `${url.protocol}//${user}${url.hostname}${url.port ? `:${url.port}` : ''}`;
+}

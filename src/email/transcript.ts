@@ -1,0 +1,92 @@
+import type { Attachment, Sender } from '../conversations/messages.js';
+
+// A conversation as an email: the messages in order, each with who wrote it
+// and when, as plain text and as HTML. Everything a customer or an agent
+// typed is escaped in the HTML part (a message "<script>…" is shown, never
+// run); attachments are links, never attached files.
+
+export interface TranscriptLine {
+  sender: Sender;
+  /** the display name: the customer's or the agent's name */
+  name: string;
+  text: string | null;
+  attachments: readonly Attachment[];
+  at: Date;
+}
+
+export interface TranscriptInput {
+  conversationId: string;
+  customerName: string | null;
+  startedAt: Date;
+  lines: readonly TranscriptLine[];
+}
+
+export interface Rendered {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+
+/** `2026-11-23 09:05 UTC`: mail clients show it as is, whatever the reader's zone. */
+export const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/** Only web links become <a href>: a javascript: or data: URL stays text. */
+const linkable = (url: string) => /^https?:\/\//i.test(url);
+
+export function renderTranscript(input: TranscriptInput): Rendered {
+  const subject = `Transcript of your conversation of ${stamp(input.startedAt).slice(0, 10)}`;
+  const text: string[] = [`Conversation ${input.conversationId}, started ${stamp(input.startedAt)}`, ''];
+  const rows: string[] = [];
+  for (const line of input.lines) {
+    text.push(`[${stamp(line.at)}] ${line.name}:`);
+    if (line.text) text.push(...line.text.split(/\r?\n/).map((l) => `  ${l}`));
+    for (const a of line.attachments) text.push(`  Attachment (${a.type}): ${a.url}`);
+    text.push('');
+    const links = line.attachments.map((a) =>
+      linkable(a.url)
+        ? `<div>Attachment (${escapeHtml(a.type)}): <a href="${escapeHtml(a.url)}">${escapeHtml(a.url)}</a></div>`
+        : `<div>Attachment (${escapeHtml(a.type)}): ${escapeHtml(a.url)}</div>`,
+    );
+    rows.push(
+      `<tr><td style="color:#666;white-space:nowrap;vertical-align:top;padding:4px 8px">${escapeHtml(stamp(line.at))}</td>` +
+        `<td style="vertical-align:top;padding:4px 8px"><strong>${escapeHtml(line.name)}</strong>` +
+        `${line.text ? `<div style="white-space:pre-wrap">${escapeHtml(line.text)}</div>` : ''}${links.join('')}</td></tr>`,
+    );
+  }
+  if (input.lines.length === 0) text.push('(no messages)');
+  const html =
+    `<!doctype html><html><body style="font-family:sans-serif">` +
+    `<p>Conversation ${escapeHtml(input.conversationId)}, started ${escapeHtml(stamp(input.startedAt))}</p>` +
+    `<table style="border-collapse:collapse">${rows.join('') || '<tr><td>(no messages)</td></tr>'}</table>` +
+    `</body></html>`;
+  return { subject, text: text.join('\n'), html };
+}
+
+export interface OfflineInput {
+  conversationId: string;
+  name: string;
+  email: string;
+  department: string | null;
+  message: string;
+  at: Date;
+}
+
+/** The team's copy of an offline message: answering it replies to the customer. */
+export function renderOfflineMessage(input: OfflineInput): Rendered {
+  const subject = `Offline message from ${input.name}`.replace(/[\r\n]+/g, ' ').slice(0, 200);
+  const facts: [string, string][] = [
+    ['From', `${input.name} <${input.email}>`],
+    ['Department', input.department ?? '(none)'],
+    ['Received', stamp(input.at)],
+    ['Conversation', input.conversationId],
+  ];
+  const text = [...facts.map(([k, v]) => `${k}: ${v}`), '', input.message, ''].join('\n');
+  const html =
+    `<!doctype html><html><body style="font-family:sans-serif"><table>` +
+    facts.map(([k, v]) => `<tr><th style="text-align:left;padding-right:8px">${k}</th><td>${escapeHtml(v)}</td></tr>`).join('') +
+    `</table><div style="white-space:pre-wrap;margin-top:12px">${escapeHtml(input.message)}</div></body></html>`;
+  return { subject, text, html };
+}

@@ -1,0 +1,56 @@
+import nodemailer from 'nodemailer';
+import { performance } from 'node:perf_hooks';
+import type { SendOutcome, SendRequest } from '../events/outbound/send.js';
+
+// One SMTP attempt for an outbox row: the rendered message is sent as is
+// (the bytes stored when the email was accepted), to the envelope the row
+// names. The outcome speaks the outbox's language: `status` is the relay's
+// reply code (250 delivered; 4xx and 5xx are retried on the schedule).
+
+export const MAILTO = 'mailto:';
+
+/** The envelope recipients of an email row: its url is `mailto:a@x,b@y`. */
+export const recipientsOf = (url: string): string[] => url.slice(MAILTO.length).split(',').filter(Boolean).map(decodeURIComponent);
+
+export const mailtoUrl = (recipients: readonly string[]) => MAILTO + recipients.map(encodeURIComponent).join(',');
+
+/** The envelope sender is kept in the row's headers (they are logged with each attempt; nothing secret). */
+export const ENVELOPE_FROM = 'mail-from';
+
+const EXCERPT = 1_024;
+
+interface SmtpError extends Error {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+}
+
+export function smtpTransport(smtpUrl: string): (request: SendRequest) => Promise<SendOutcome> {
+  return async (request) => {
+    // A transporter per attempt: no pooled connection outlives a relay's restart or a changed DNS answer.
+    const transporter = nodemailer.createTransport({
+      url: smtpUrl,
+      connectionTimeout: request.timeoutMs,
+      greetingTimeout: request.timeoutMs,
+      socketTimeout: request.timeoutMs,
+    });
+    const started = performance.now();
+    const durationMs = () => Math.round(performance.now() - started);
+    try {
+      const info = (await transporter.sendMail({
+        envelope: { from: request.headers[ENVELOPE_FROM] ?? '', to: recipientsOf(request.url) },
+        raw: request.body,
+      })) as { response?: string };
+      const response = info.response ?? '250';
+      const code = Number.parseInt(response, 10);
+      return { status: Number.isFinite(code) ? code : 250, excerpt: response.slice(0, EXCERPT), error: null, retryAfterMs: null, durationMs: durationMs() };
+    } catch (caught) {
+      const error = caught as SmtpError;
+      const status = typeof error.responseCode === 'number' ? error.responseCode : null;
+      const reason = status !== null ? `the relay refused: ${error.response ?? error.message}` : `${error.message}${error.code ? ` (${error.code})` : ''}`;
+      return { status, excerpt: error.response?.slice(0, EXCERPT) ?? null, error: reason.slice(0, EXCERPT), retryAfterMs: null, durationMs: durationMs() };
+    } finally {
+      transporter.close();
+    }
+  };
+}

@@ -1,0 +1,159 @@
+// The pre-chat form's rules, as data and pure functions: what a form
+// definition may say, and whether a customer's answer satisfies its field.
+// The one copy of these rules: the server (POST /session, PUT
+// /api/v1/prechat-form) and the widget (web/widget/src/prechat.tsx, which
+// imports this file through Vite) judge with the same code, so an answer the
+// widget lets through is one the server takes. No imports, no Node or DOM
+// API: it must compile under both tsconfigs (NodeNext and the web's Bundler).
+
+export const FIELD_TYPES = ['text', 'email', 'phone', 'number', 'select', 'checkbox'] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+export interface PrechatField {
+  /** the answer's name: `name`, `email`, `phone`, `department` fill the conversation's own; any other goes to customer.fields */
+  key: string;
+  label: string;
+  type: FieldType;
+  required: boolean;
+  /** text, email, phone: the most characters an answer may have (null: the type's own limit) */
+  max_length: number | null;
+  /** text: a JavaScript regular expression (Unicode mode) the whole answer must match */
+  pattern: string | null;
+  /** select: the choices, in order; empty for the other types */
+  options: string[];
+}
+
+/** Where something is wrong: `field` is a path (fields[2].key, or an answer's key) and the message says what is allowed. */
+export interface Problem {
+  field: string;
+  message: string;
+}
+
+/** Keys that fill the conversation's own columns rather than customer.fields, and the type each must have. */
+export const RESERVED_KEYS: Readonly<Record<string, FieldType>> = { name: 'text', email: 'email', phone: 'phone', department: 'select' };
+
+export const MAX_FIELDS = 30;
+export const MAX_OPTIONS = 50;
+export const MAX_PATTERN = 200;
+const KEY = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** The longest answer each type takes; max_length may only lower it. name is 200, as the customer record's. */
+const LIMIT: Readonly<Record<FieldType, number>> = { text: 1000, email: 254, phone: 32, number: 32, select: 100, checkbox: 5 };
+export const limitOf = (field: Pick<PrechatField, 'key' | 'type' | 'max_length'>): number =>
+  Math.min(field.max_length ?? Infinity, field.key === 'name' ? 200 : LIMIT[field.type]);
+
+// Deliberately simple: one @, no spaces, a dot in the domain. Stricter
+// checks reject real addresses; the conversation only displays it.
+const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/u;
+// Digits with the separators people type; an optional leading +; 5–20 digits.
+const PHONE = /^\+?[0-9][0-9 ().-]*$/u;
+const NUMBER = /^-?(\d+(\.\d+)?|\.\d+)$/u;
+
+/** The pattern as the validator runs it: anchored, so it judges the whole answer. */
+export function compilePattern(pattern: string): RegExp {
+  return new RegExp(`^(?:${pattern})$`, 'u');
+}
+
+/** The first problem of a form definition, or null when it is usable. */
+export function checkDefinition(fields: readonly PrechatField[]): Problem | null {
+  if (fields.length > MAX_FIELDS) return { field: 'fields', message: `may have at most ${MAX_FIELDS} fields, got ${fields.length}` };
+  const seen = new Set<string>();
+  for (const [i, f] of fields.entries()) {
+    const at = (name: string) => `fields[${i}].${name}`;
+    if (!KEY.test(f.key)) return { field: at('key'), message: `must be a lowercase letter then up to 39 lowercase letters, digits or _ (got ${JSON.stringify(f.key)})` };
+    if (seen.has(f.key)) return { field: at('key'), message: `repeats the key ${JSON.stringify(f.key)}: each field needs its own` };
+    seen.add(f.key);
+    const reserved = RESERVED_KEYS[f.key];
+    if (reserved && f.type !== reserved) return { field: at('type'), message: `must be ${reserved} for the key ${f.key} (it fills the conversation's ${f.key}), got ${f.type}` };
+    if (!FIELD_TYPES.includes(f.type)) return { field: at('type'), message: `must be one of ${FIELD_TYPES.join(', ')}` };
+    if (f.label.trim() === '') return { field: at('label'), message: 'must not be blank' };
+    if (f.max_length !== null) {
+      if (!['text', 'email', 'phone'].includes(f.type)) return { field: at('max_length'), message: `applies to text, email and phone fields only, not ${f.type}` };
+      if (!Number.isInteger(f.max_length) || f.max_length < 1) return { field: at('max_length'), message: 'must be a positive integer' };
+    }
+    if (f.pattern !== null) {
+      if (f.type !== 'text') return { field: at('pattern'), message: `applies to text fields only, not ${f.type}` };
+      if (f.pattern.length > MAX_PATTERN) return { field: at('pattern'), message: `must be at most ${MAX_PATTERN} characters` };
+      try {
+        compilePattern(f.pattern);
+      } catch (error) {
+        return { field: at('pattern'), message: `is not a valid regular expression: ${(error as Error).message}` };
+      }
+    }
+    if (f.type === 'select') {
+      if (f.options.length === 0) return { field: at('options'), message: 'must list at least one choice for a select field' };
+      if (f.options.length > MAX_OPTIONS) return { field: at('options'), message: `may list at most ${MAX_OPTIONS} choices` };
+      const choices = new Set<string>();
+      for (const [j, option] of f.options.entries()) {
+        if (option.trim() === '' || option !== option.trim()) return { field: `${at('options')}[${j}]`, message: 'must not be blank or start or end with spaces' };
+        if (choices.has(option)) return { field: `${at('options')}[${j}]`, message: `repeats the choice ${JSON.stringify(option)}` };
+        choices.add(option);
+      }
+    } else if (f.options.length > 0) {
+      return { field: at('options'), message: `applies to select fields only, not ${f.type}` };
+    }
+  }
+  return null;
+}
+
+/** Not answered: absent, null, blank, or an unticked box. */
+function isEmpty(field: PrechatField, value: unknown): boolean {
+  if (value === undefined || value === null) return true;
+  if (typeof value === 'string') return value.trim() === '';
+  return field.type === 'checkbox' && value === false;
+}
+
+/**
+ * One answer judged by its field: the text stored (null: not answered) or
+ * what is wrong with it, in words a customer can act on.
+ */
+export function checkAnswer(field: PrechatField, value: unknown): { value: string | null } | { error: string } {
+  if (isEmpty(field, value)) return field.required ? { error: field.type === 'checkbox' ? 'must be ticked' : 'is required' } : { value: null };
+  if (field.type === 'checkbox') return value === true ? { value: 'true' } : { error: 'must be ticked or not (true or false)' };
+  if (field.type === 'number') {
+    const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '';
+    if (!(typeof value === 'number' ? Number.isFinite(value) : NUMBER.test(text))) return { error: 'must be a number, like 42 or 3.5' };
+    if (text.length > limitOf(field)) return { error: `must be at most ${limitOf(field)} characters` };
+    return { value: text };
+  }
+  if (typeof value !== 'string') return { error: 'must be text' };
+  const text = value.trim();
+  const limit = limitOf(field);
+  if ([...text].length > limit) return { error: `must be at most ${limit} characters` };
+  switch (field.type) {
+    case 'email':
+      return EMAIL.test(text) ? { value: text } : { error: 'must be an email address, like name@example.com' };
+    case 'phone': {
+      const digits = text.replace(/\D/g, '').length;
+      return PHONE.test(text) && digits >= 5 && digits <= 20
+        ? { value: text }
+        : { error: 'must be a phone number: 5 to 20 digits, with an optional leading + and spaces, dots, dashes or brackets' };
+    }
+    case 'select':
+      return field.options.includes(text) ? { value: text } : { error: `must be one of: ${field.options.join(', ')}` };
+    default:
+      if (field.pattern !== null && !compilePattern(field.pattern).test(text)) return { error: `is not in the expected format (${field.pattern})` };
+      return { value: text };
+  }
+}
+
+/**
+ * Every answer judged against the form: the values to store (by key; the
+ * unanswered optional ones left out) and every problem, field by field in
+ * the form's order. An answer to a key the form does not have is a problem
+ * too: it would otherwise be stored unseen.
+ */
+export function checkAnswers(fields: readonly PrechatField[], answers: Readonly<Record<string, unknown>>): { values: Record<string, string>; problems: Problem[] } {
+  const values: Record<string, string> = {};
+  const problems: Problem[] = [];
+  for (const field of fields) {
+    const verdict = checkAnswer(field, Object.hasOwn(answers, field.key) ? answers[field.key] : undefined);
+    if ('error' in verdict) problems.push({ field: field.key, message: verdict.error });
+    else if (verdict.value !== null) values[field.key] = verdict.value;
+  }
+  const known = new Set(fields.map((f) => f.key));
+  for (const key of Object.keys(answers)) {
+    if (!known.has(key)) problems.push({ field: key, message: 'is not a field of the pre-chat form' });
+  }
+  return { values, problems };
+}

@@ -1,0 +1,206 @@
+import type { Client } from 'aedes';
+import { tokenDigest } from '../agents/tokens.js';
+import type { Ctx } from '../context.js';
+import { identify, identityKey, liveDigests, type Identity } from './identity.js';
+
+// The embedded broker's connections and what each was made with: its
+// identity, its token and when that token stops being good. A connection
+// lasts no longer than its token — it is closed when the token expires (a
+// timer), when it is revoked in this process (logout, DELETE /session,
+// agent events) and, for revocations in other processes sharing the
+// database, by a periodic re-check of every connection's token. And a
+// client id belongs to one identity while the broker keeps its session.
+
+interface Connection {
+  identity: Identity;
+  token: string;
+  digest: string;
+  expiresAt: Date;
+  /** closed by Switchboard (its token is no longer good): nothing more is delivered to it */
+  ended: boolean;
+}
+
+/** The longest a Node timer can wait; a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Digests per re-check query: keeps each statement's parameter small. */
+const RECHECK_BATCH = 500;
+
+export interface Connections {
+  /**
+   * Records an authenticated client. `false` when its client id is bound to
+   * another identity (a live connection, or a persistent session the broker
+   * keeps): the connection must be refused.
+   */
+  admit(client: Client, identity: Identity, token: string, expiresAt: Date): boolean;
+  /** the broker registered the client (before its CONNACK): its expiry timer starts */
+  ready(client: Client): void;
+  /** the client disconnected: forgets it, and frees its client id when its session ended with it */
+  gone(client: Client): void;
+  identityOf(client: Client): Identity | undefined;
+  /** synchronous, for deliveries: the connection is known, not ended, and its token not past its expiry */
+  usable(client: Client): boolean;
+  /**
+   * Reads the connection's token again (subscribe and publish time): its
+   * current identity, or undefined after closing the connection when the
+   * token was revoked or expired, or the agent's role changed.
+   */
+  refresh(client: Client): Promise<Identity | undefined>;
+  /** closes, at once, every connection made with this token (it was just revoked here) */
+  endToken(token: string): number;
+  /** re-reads the tokens of this agent's connections; closes those revoked, expired or whose role changed */
+  revalidateAgent(agentId: string): Promise<void>;
+  /** re-reads every connection's token in a few batched queries; closes the dead ones; returns how many */
+  recheck(): Promise<number>;
+  close(): void;
+}
+
+export function createConnections(ctx: Ctx): Connections {
+  const byClient = new WeakMap<Client, Connection>();
+  const live = new Set<Client>();
+  const timers = new Map<Client, NodeJS.Timeout>();
+  /** client id → the identity it belongs to, and the clients using it now (connecting or connected) */
+  const bindings = new Map<string, { key: string; clients: Set<Client> }>();
+
+  const end = (client: Client) => {
+    const connection = byClient.get(client);
+    if (connection) connection.ended = true;
+    client.close();
+  };
+
+  /** a token that no longer stands for anyone, or for an agent whose role changed: its rights were granted to someone else */
+  const lapsed = (before: Identity, now: Identity | undefined) =>
+    !now || now.kind !== before.kind || (now.kind === 'agent' && before.kind === 'agent' && now.agent.role !== before.agent.role);
+
+  function arm(client: Client) {
+    const connection = byClient.get(client);
+    if (!connection || connection.ended) return;
+    const wait = connection.expiresAt.getTime() - ctx.now().getTime();
+    if (wait <= 0) return end(client);
+    // Checked again when it fires: the clock the token's expiry is measured on is ctx.now.
+    timers.set(client, setTimeout(() => arm(client), Math.min(wait, MAX_TIMER_MS)).unref());
+  }
+
+  const connections: Connections = {
+    admit(client, identity, token, expiresAt) {
+      const key = identityKey(identity);
+      const binding = bindings.get(client.id);
+      if (binding && binding.key !== key) return false;
+      // Checked and taken in one synchronous step: two CONNECTs racing for one id cannot both pass.
+      if (binding) binding.clients.add(client);
+      else bindings.set(client.id, { key, clients: new Set([client]) });
+      byClient.set(client, { identity, token, digest: tokenDigest(token), expiresAt, ended: false });
+      // A connection that drops before the broker registers it never says
+      // 'clientDisconnect': its hold on the client id ends with the socket.
+      client.conn.once('close', () => connections.gone(client));
+      return true;
+    },
+
+    ready(client) {
+      if (!byClient.has(client)) return;
+      live.add(client);
+      arm(client);
+    },
+
+    gone(client) {
+      live.delete(client);
+      clearTimeout(timers.get(client));
+      timers.delete(client);
+      const binding = bindings.get(client.id);
+      if (!binding?.clients.delete(client)) return;
+      // A clean session ends with its connection; a persistent one stays with
+      // the broker (and its queued messages with it), so its id stays bound.
+      if (binding.clients.size === 0 && client.clean) bindings.delete(client.id);
+    },
+
+    identityOf(client) {
+      return byClient.get(client)?.identity;
+    },
+
+    usable(client) {
+      const connection = byClient.get(client);
+      return !!connection && !connection.ended && connection.expiresAt.getTime() > ctx.now().getTime();
+    },
+
+    async refresh(client) {
+      const connection = byClient.get(client);
+      if (!connection || connection.ended) return undefined;
+      const now = await identify(ctx.db, connection.token, ctx.now());
+      if (lapsed(connection.identity, now)) {
+        end(client);
+        return undefined;
+      }
+      connection.identity = now!;
+      return now;
+    },
+
+    endToken(token) {
+      const digest = tokenDigest(token);
+      let ended = 0;
+      for (const client of live) {
+        if (byClient.get(client)?.digest !== digest) continue;
+        end(client);
+        ended += 1;
+      }
+      return ended;
+    },
+
+    async revalidateAgent(agentId) {
+      for (const client of [...live]) {
+        const connection = byClient.get(client);
+        if (connection?.identity.kind !== 'agent' || connection.identity.agent.id !== agentId) continue;
+        await connections.refresh(client);
+      }
+    },
+
+    async recheck() {
+      const clients = [...live].filter((client) => !byClient.get(client)!.ended);
+      const digests = [...new Set(clients.map((client) => byClient.get(client)!.digest))];
+      const states = new Map<string, string>();
+      for (let i = 0; i < digests.length; i += RECHECK_BATCH) {
+        for (const [digest, state] of await liveDigests(ctx.db, digests.slice(i, i + RECHECK_BATCH), ctx.now())) states.set(digest, state);
+      }
+      let ended = 0;
+      for (const client of clients) {
+        const connection = byClient.get(client)!;
+        const state = states.get(connection.digest);
+        const was = connection.identity.kind === 'agent' ? connection.identity.agent.role : 'customer';
+        if (state === was) continue;
+        end(client);
+        ended += 1;
+      }
+      return ended;
+    },
+
+    close() {
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+  return connections;
+}
+
+/**
+ * Re-checks every connection's token every `intervalMs` (0 = never; tests
+ * call `run`). Polling rather than an event because a revocation in another
+ * process leaves no trace this process hears about (a logout writes no event,
+ * and PGlite has no LISTEN across processes); one batched query every few
+ * seconds is cheap whatever the number of connections.
+ */
+export function recheckEvery(connections: Connections, intervalMs: number, onError: (error: unknown) => void): { run(): Promise<number>; stop(): void } {
+  let running = false;
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          if (running) return;
+          running = true;
+          connections
+            .recheck()
+            .catch(onError)
+            .finally(() => (running = false));
+        }, intervalMs).unref()
+      : undefined;
+  return {
+    run: () => connections.recheck(),
+    stop: () => clearInterval(timer),
+  };
+}

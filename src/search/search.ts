@@ -1,0 +1,75 @@
+import { seesEverything, type Actor } from '../agents/model.js';
+import type { ConversationRow, ConversationState } from '../conversations/model.js';
+import type { MessageRow } from '../conversations/messages.js';
+import { invalid } from '../errors.js';
+import type { Db } from '../store/db.js';
+import { SEARCH_AGENT_FILTER, SEARCH_ALL, SEARCH_HELD } from './sql.js';
+
+export interface SearchInput {
+  /** the words, as a person types them into a web search engine */
+  q: string;
+  state?: ConversationState;
+  /** the agent holding (or, closed, last holding) the conversation */
+  agent?: string;
+  department?: string;
+  /** hits at or after this time (a message's, or a customer match's conversation's opening) */
+  from?: Date;
+  /** hits before this time */
+  to?: Date;
+  limit: number;
+  offset: number;
+}
+
+/** A message that matched, in its conversation; or a conversation whose customer matched (message null). */
+export interface SearchHit {
+  conversation: ConversationRow;
+  message: MessageRow | null;
+}
+
+/** Checks the caller cannot express in the schema; throws a 400 naming the field. */
+export function checkSearchInput(input: SearchInput): void {
+  if (input.q.trim() === '') throw invalid('q', 'must contain something to search for, not only spaces');
+  if (input.from !== undefined && input.to !== undefined && input.from >= input.to) {
+    throw invalid('to', `must be after from (${input.from.toISOString()}), got ${input.to.toISOString()}`);
+  }
+}
+
+/**
+ * Full-text search over messages and customers, newest hit first, limited to
+ * what the caller may see: supervisors and admins everything, an agent the
+ * conversations they hold or held.
+ */
+export async function search(db: Db, actor: Actor, input: SearchInput): Promise<SearchHit[]> {
+  checkSearchInput(input);
+  const params: unknown[] = [
+    input.q.trim(),
+    input.state ?? null,
+    input.agent ?? null,
+    input.department ?? null,
+    input.from?.toISOString() ?? null,
+    input.to?.toISOString() ?? null,
+    input.offset + input.limit,
+    input.offset,
+    input.limit,
+  ];
+  const everything = seesEverything(actor);
+  if (!everything) params.push(actor.id);
+  const rows = await db.transaction(async (tx) => {
+    // Statements are prepared once per connection (PGlite and pg alike), and
+    // after a few runs PostgreSQL may keep one generic plan for all words.
+    // For search that is the wrong plan for most of them: a rare word wants
+    // the GIN index, a common one the walk back through the newest messages.
+    // Parallel workers cost more to start than these reads take, and on a
+    // busy server they take cores from everything else. The search indexes
+    // are read at random and are meant to stay in memory: with the default
+    // random_page_cost (4, for spinning disks) the planner would rather
+    // hash all conversations than look up an agent's thousand by key.
+    await tx.query(
+      `select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('max_parallel_workers_per_gather', '0', true),
+              set_config('random_page_cost', '1.1', true)`,
+    );
+    const statement = !everything ? SEARCH_HELD : input.agent !== undefined ? SEARCH_AGENT_FILTER : SEARCH_ALL;
+    return tx.query<{ conversation: ConversationRow; message: MessageRow | null }>(statement, params);
+  });
+  return rows.map((r) => ({ conversation: r.conversation, message: r.message }));
+}

@@ -1,0 +1,51 @@
+// Password hashing at OWASP's scrypt cost (#16), old hashes verifying with
+// their own cost, and the test-only lower cost kept out of src/.
+import assert from 'node:assert/strict';
+import { randomBytes, scrypt } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { hashPassword, needsRehash, PASSWORD_COST, verifyPassword } from '../../src/agents/passwords.js';
+
+/** A hash as the previous release made them: scrypt N=2^14, r=8, p=1. */
+function oldHash(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, 32, { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(`scrypt$16384$8$1$${salt.toString('base64')}$${key.toString('base64')}`),
+    ),
+  );
+}
+
+describe('password hashing', () => {
+  it('hashes at scrypt N=2^17, r=8, p=1 (OWASP), the cost stored with the hash', async () => {
+    assert.deepEqual(PASSWORD_COST, { N: 131_072, r: 8, p: 1 });
+    const hash = await hashPassword('correct horse');
+    assert.match(hash, /^scrypt\$131072\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+    assert.equal(await verifyPassword('correct horse', hash), true);
+    assert.equal(await verifyPassword('correct horsf', hash), false);
+    assert.equal(needsRehash(hash), false);
+  });
+
+  it('verifies a hash made at the old cost with that cost, and marks it for re-hashing', async () => {
+    const hash = await oldHash('correct horse');
+    assert.equal(await verifyPassword('correct horse', hash), true);
+    assert.equal(await verifyPassword('wrong horse', hash), false);
+    assert.equal(needsRehash(hash), true);
+  });
+
+  it('says no, after the same work, without a hash or for a damaged one', async () => {
+    assert.equal(await verifyPassword('correct horse', undefined), false);
+    for (const damaged of ['', 'bcrypt$x', 'scrypt$1048577$8$1$AAAA$AAAA', 'scrypt$4194304$8$1$AAAA$AAAA', 'scrypt$16384$8$1$$']) {
+      assert.equal(await verifyPassword('correct horse', damaged), false, damaged);
+    }
+  });
+
+  it('lowers the cost only in tests: no file under src/ calls setPasswordCostForTests', () => {
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? files(join(dir, name)) : [join(dir, name)]));
+    const callers = files(root).filter((file) => /setPasswordCostForTests\(/.test(readFileSync(file, 'utf8')) && !file.endsWith(join('agents', 'passwords.ts')));
+    assert.deepEqual(callers, []);
+  });
+});

@@ -1,0 +1,272 @@
+import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { api, formatTime, isApiError } from '../../shared/util';
+import { ChatView } from './chat';
+import type { Live } from './live';
+import type { Agent, Conversation, Message } from './types';
+import './search.css';
+
+// The Search page (/search?q=…): a search field and filters, the hits newest
+// first (GET /api/v1/search), and the conversation of the chosen hit beside
+// them, scrolled to the message that matched and marked.
+
+interface Hit {
+  conversation: Conversation;
+  message: Message | null;
+}
+
+interface Colleague {
+  id: string;
+  name: string;
+}
+
+interface Filters {
+  q: string;
+  state: string;
+  agent: string;
+  department: string;
+  /** yyyy-mm-dd, the browser's day */
+  from: string;
+  to: string;
+}
+
+const PAGE = 20;
+const EMPTY: Filters = { q: '', state: '', agent: '', department: '', from: '', to: '' };
+
+/** The filters in the page's address, so a search can be reloaded, bookmarked and gone back to. */
+function filtersFromAddress(): Filters {
+  const params = new URLSearchParams(location.search);
+  return Object.fromEntries(Object.keys(EMPTY).map((key) => [key, params.get(key) ?? ''])) as unknown as Filters;
+}
+
+/** A day in the browser's time zone, as the instant it starts. */
+const startOfDay = (day: string, plusDays = 0) => {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(y!, m! - 1, d! + plusDays).toISOString();
+};
+
+function queryOf(f: Filters, offset: number): string {
+  const params = new URLSearchParams({ q: f.q.trim(), limit: String(PAGE), offset: String(offset) });
+  if (f.state) params.set('state', f.state);
+  if (f.agent) params.set('agent', f.agent);
+  if (f.department.trim()) params.set('department', f.department.trim());
+  if (f.from) params.set('from', startOfDay(f.from));
+  // the "to" day is included: the range ends when the next day starts
+  if (f.to) params.set('to', startOfDay(f.to, 1));
+  return params.toString();
+}
+
+/** The words of the question, without web-search syntax, to mark in the snippets. */
+function wordsOf(q: string): string[] {
+  return q
+    .toLowerCase()
+    .split(/[\s"]+/)
+    .filter((w) => w && w !== 'or' && !w.startsWith('-'))
+    .map((w) => w.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, ''))
+    .filter(Boolean);
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** About 140 characters of `text` around the first matching word, the words marked. */
+function Snippet({ text, words }: { text: string; words: string[] }) {
+  if (words.length === 0) return <>{text.slice(0, 140)}</>;
+  const pattern = new RegExp(`(${words.map(escapeRegExp).join('|')})`, 'giu');
+  const first = text.search(pattern);
+  const start = Math.max(0, first - 50);
+  const part = text.slice(start, start + 140);
+  const pieces: ReactNode[] = part.split(pattern).map((piece, i) => (i % 2 === 1 ? <mark key={i}>{piece}</mark> : piece));
+  return (
+    <>
+      {start > 0 && '…'}
+      {pieces}
+      {start + 140 < text.length && '…'}
+    </>
+  );
+}
+
+interface Props {
+  me: Agent;
+  token: string;
+  live: Live | null;
+  version: number;
+  onError: (e: unknown) => void;
+}
+
+export function SearchPage({ me, token, live, version, onError }: Props) {
+  const [filters, setFilters] = useState<Filters>(filtersFromAddress);
+  const [asked, setAsked] = useState<Filters | null>(null);
+  const [hits, setHits] = useState<Hit[] | null>(null);
+  const [more, setMore] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<{ field?: string; message: string } | null>(null);
+  const [chosen, setChosen] = useState<{ conversation: string; message: number | undefined } | null>(null);
+  const [agents, setAgents] = useState<Colleague[]>([]);
+  // the answer to the latest question only: an older, slower one is dropped
+  const ticket = useRef(0);
+
+  useEffect(() => {
+    void api<Colleague[]>('GET', '/api/v1/agents/directory', token).then(setAgents, () => undefined);
+  }, [token]);
+
+  const run = useCallback(
+    async (f: Filters, offset: number) => {
+      const mine = ++ticket.current;
+      setBusy(true);
+      try {
+        const answer = await api<{ results: Hit[] }>('GET', `/api/v1/search?${queryOf(f, offset)}`, token);
+        if (mine !== ticket.current) return;
+        setHits((current) => (offset === 0 ? answer.results : [...(current ?? []), ...answer.results]));
+        setMore(answer.results.length === PAGE && offset + PAGE <= 1000);
+        setAsked(f);
+        setProblem(null);
+      } catch (e) {
+        if (mine !== ticket.current) return;
+        if (isApiError(e) && e.status === 400) setProblem({ ...(e.field ? { field: e.field } : {}), message: e.message });
+        else onError(e);
+      } finally {
+        if (mine === ticket.current) setBusy(false);
+      }
+    },
+    [token, onError],
+  );
+
+  // a search in the address (a reload, a bookmark) runs at once
+  useEffect(() => {
+    const initial = filtersFromAddress();
+    if (initial.q.trim()) void run(initial, 0);
+  }, [run]);
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!filters.q.trim()) {
+      setProblem({ field: 'q', message: 'Type something to search for.' });
+      return;
+    }
+    const params = new URLSearchParams(Object.entries(filters).filter(([, v]) => v !== ''));
+    history.replaceState(null, '', `/search?${params.toString()}`);
+    setChosen(null);
+    void run(filters, 0);
+  };
+  const set = (key: keyof Filters) => (e: { target: { value: string } }) => setFilters((f) => ({ ...f, [key]: e.target.value }));
+  const words = wordsOf(asked?.q ?? '');
+  const invalid = (field: string) => (problem?.field === field ? { 'aria-invalid': true as const, 'aria-describedby': 'search-problem' } : {});
+
+  return (
+    <div className={`desk search ${chosen ? 'has-chat' : ''}`}>
+      <aside className="lists" aria-label="Search">
+        <form className="search-form" role="search" onSubmit={submit}>
+          <label className="search-field">
+            <span className="visually-hidden">Search messages and customers</span>
+            <input type="search" name="q" placeholder="Search messages, names, emails, ids…" maxLength={200} value={filters.q} onChange={set('q')} autoFocus {...invalid('q')} />
+          </label>
+          <details className="search-filters" open={Boolean(filters.state || filters.agent || filters.department || filters.from || filters.to)}>
+            <summary>Filters</summary>
+            <label>
+              State
+              <select value={filters.state} onChange={set('state')} {...invalid('state')}>
+                <option value="">Any</option>
+                <option value="queued">Queued</option>
+                <option value="assigned">Assigned</option>
+                <option value="resolved">Resolved</option>
+                <option value="abandoned">Abandoned</option>
+              </select>
+            </label>
+            <label>
+              Agent
+              <select value={filters.agent} onChange={set('agent')} {...invalid('agent')}>
+                <option value="">Anyone</option>
+                {agents.map((a) => (
+                  <option key={a.id} value={a.id}>
+                    {a.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Department
+              <input value={filters.department} maxLength={100} onChange={set('department')} {...invalid('department')} />
+            </label>
+            <label>
+              From
+              <input type="date" value={filters.from} onChange={set('from')} {...invalid('from')} />
+            </label>
+            <label>
+              To
+              <input type="date" value={filters.to} onChange={set('to')} {...invalid('to')} />
+            </label>
+          </details>
+          <button type="submit" disabled={busy}>
+            Search
+          </button>
+          {problem && (
+            <p className="field-error" id="search-problem" role="alert">
+              {problem.message}
+            </p>
+          )}
+          {me.role === 'agent' && <p className="hint">Only conversations you hold or held.</p>}
+        </form>
+        {hits && (
+          <ul className="items" data-testid="search-results" aria-label="Results">
+            {hits.length === 0 && <li className="empty">Nothing found.</li>}
+            {hits.map((h) => {
+              const key = `${h.conversation.id}:${h.message?.id ?? 'customer'}`;
+              const current = chosen?.conversation === h.conversation.id && chosen.message === h.message?.id;
+              return (
+                <li key={key}>
+                  <a
+                    href={`/conversations/${h.conversation.id}`}
+                    className={`item ${current ? 'current' : ''}`}
+                    aria-current={current ? 'true' : undefined}
+                    data-testid="search-result"
+                    onClick={(e) => {
+                      e.preventDefault();
+                      setChosen({ conversation: h.conversation.id, message: h.message?.id });
+                    }}
+                  >
+                    <strong>{h.conversation.customer.name ?? h.conversation.customer.email ?? h.conversation.customer.id}</strong>
+                    {h.message ? (
+                      <span className="snippet">
+                        <Snippet text={h.message.text ?? ''} words={words} />
+                      </span>
+                    ) : (
+                      <span className="snippet">customer {h.conversation.customer.email ?? h.conversation.customer.id}</span>
+                    )}
+                    <span>
+                      {h.conversation.state}
+                      {h.conversation.department ? ` · ${h.conversation.department}` : ''} · {new Date(h.message?.created_at ?? h.conversation.created_at).toLocaleDateString()}{' '}
+                      {formatTime(h.message?.created_at ?? h.conversation.created_at)}
+                    </span>
+                  </a>
+                </li>
+              );
+            })}
+            {more && (
+              <li className="empty">
+                <button type="button" className="secondary" disabled={busy} onClick={() => asked && void run(asked, hits.length)}>
+                  More results
+                </button>
+              </li>
+            )}
+          </ul>
+        )}
+      </aside>
+      {chosen ? (
+        <ChatView
+          key={`${chosen.conversation}:${chosen.message ?? ''}`}
+          id={chosen.conversation}
+          highlight={chosen.message}
+          me={me}
+          token={token}
+          live={live}
+          version={version}
+          onError={onError}
+          onClose={() => setChosen(null)}
+        />
+      ) : (
+        <section className="placeholder">
+          <p>{hits && hits.length > 0 ? 'Pick a result to open its conversation at the message.' : 'Search the text of messages and customers’ names, emails and ids.'}</p>
+        </section>
+      )}
+    </div>
+  );
+}

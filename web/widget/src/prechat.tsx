@@ -1,0 +1,172 @@
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { checkAnswers, limitOf, type PrechatField } from '../../../src/prechat/rules';
+import { api } from '../../shared/util';
+
+// The pre-chat form (GET /api/v1/prechat-form), shown before a chat when an
+// admin defined one. Answers are judged by the server's own rules
+// (src/prechat/rules.ts, imported as is): an answer refused here would be
+// refused by POST /session too, so nothing is sent until all pass. A refusal
+// the server still makes (the form changed meanwhile) comes back as
+// `prechat.<key>` and is shown at its field.
+
+export type Answers = Record<string, string | boolean>;
+export type FieldProblem = { key: string; message: string } | null;
+
+const ANSWERS_KEY = 'switchboard-prechat';
+const embedded = new URLSearchParams(location.hash.slice(1));
+const department = new URLSearchParams(location.search).get('department');
+
+/** The form's fields: null while loading; [] when there is none (or it cannot be read: the server still judges the chat). */
+export function usePrechatForm(): PrechatField[] | null {
+  const [fields, setFields] = useState<PrechatField[] | null>(null);
+  useEffect(() => {
+    api<{ fields: PrechatField[] }>('GET', '/api/v1/prechat-form').then(
+      (form) => setFields(form.fields),
+      () => setFields([]),
+    );
+  }, []);
+  return fields;
+}
+
+/** What the form starts with: this tab's last answers, else what the host page knows (data-customer-name/-email/-phone, data-department). */
+function prefill(fields: readonly PrechatField[]): Answers {
+  let saved: Answers = {};
+  try {
+    saved = JSON.parse(sessionStorage.getItem(ANSWERS_KEY) ?? '{}') as Answers;
+  } catch {
+    // nothing kept
+  }
+  const known: Record<string, string | null> = {
+    name: embedded.get('customer_name'),
+    email: embedded.get('customer_email'),
+    phone: embedded.get('customer_phone'),
+    department,
+  };
+  const out: Answers = {};
+  for (const f of fields) {
+    const value = saved[f.key] ?? known[f.key] ?? (f.type === 'checkbox' ? false : '');
+    // a select keeps only a choice it still offers
+    out[f.key] = f.type === 'select' && typeof value === 'string' && !f.options.includes(value) ? '' : value;
+  }
+  return out;
+}
+
+function keep(answers: Answers) {
+  try {
+    sessionStorage.setItem(ANSWERS_KEY, JSON.stringify(answers));
+  } catch {
+    // private mode: the answers are just not kept across a failed start
+  }
+}
+
+const INPUT_TYPE: Record<string, string> = { email: 'email', phone: 'tel' };
+const AUTOCOMPLETE: Record<string, string> = { name: 'name', email: 'email', phone: 'tel' };
+
+export function PrechatForm({ fields, serverProblem, onStart }: { fields: PrechatField[]; serverProblem: FieldProblem; onStart: (answers: Answers) => void }) {
+  const [answers, setAnswers] = useState<Answers>(() => prefill(fields));
+  const labelOf = (key: string) => fields.find((f) => f.key === key)?.label ?? key;
+  // the server says "prechat.<key> <rule>": shown as the widget's own, "<label> <rule>."
+  const [errors, setErrors] = useState<Record<string, string>>(() => {
+    if (!serverProblem) return {};
+    const prefix = `prechat.${serverProblem.key} `;
+    const rule = serverProblem.message.startsWith(prefix) ? serverProblem.message.slice(prefix.length) : serverProblem.message;
+    return { [serverProblem.key]: `${labelOf(serverProblem.key)} ${rule}.` };
+  });
+  const formRef = useRef<HTMLFormElement | null>(null);
+
+  const focusFirst = (keys: readonly string[]) => {
+    const first = fields.find((f) => keys.includes(f.key));
+    if (first) formRef.current?.querySelector<HTMLElement>(`#prechat-${first.key}`)?.focus();
+  };
+  useEffect(() => {
+    if (serverProblem) focusFirst([serverProblem.key]);
+  }, [serverProblem]);
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const { problems } = checkAnswers(fields, answers);
+    if (problems.length > 0) {
+      setErrors(Object.fromEntries(problems.map((p) => [p.field, `${labelOf(p.field)} ${p.message}.`])));
+      focusFirst(problems.map((p) => p.field));
+      return;
+    }
+    setErrors({});
+    keep(answers);
+    onStart(answers);
+  };
+
+  const set = (key: string, value: string | boolean) => {
+    setAnswers((current) => ({ ...current, [key]: value }));
+    // an error goes once the customer changes what it was about
+    if (errors[key]) setErrors(({ [key]: _, ...rest }) => rest);
+  };
+
+  return (
+    <form className="start prechat" onSubmit={submit} noValidate ref={formRef} aria-describedby="prechat-intro" data-testid="prechat">
+      <p id="prechat-intro">
+        Tell us a little about you and we will connect you with an agent. Fields marked <span aria-hidden="true">*</span>
+        <span className="visually-hidden">required</span> are required.
+      </p>
+      {fields.map((f) => {
+        const id = `prechat-${f.key}`;
+        const error = errors[f.key];
+        const aria = {
+          'aria-required': f.required,
+          'aria-invalid': error ? true : undefined,
+          'aria-describedby': error ? `${id}-error` : undefined,
+        };
+        const marker = f.required ? <span className="required" aria-hidden="true"> *</span> : null;
+        const message = error ? (
+          <span className="field-error" id={`${id}-error`} role="alert">
+            {error}
+          </span>
+        ) : null;
+        if (f.type === 'checkbox') {
+          return (
+            <div key={f.key} className="field checkbox">
+              <input id={id} name={f.key} type="checkbox" checked={answers[f.key] === true} onChange={(e) => set(f.key, e.target.checked)} {...aria} />
+              <label htmlFor={id}>
+                {f.label}
+                {marker}
+              </label>
+              {message}
+            </div>
+          );
+        }
+        const value = typeof answers[f.key] === 'string' ? (answers[f.key] as string) : '';
+        return (
+          <div key={f.key} className="field">
+            <label htmlFor={id}>
+              {f.label}
+              {marker}
+            </label>
+            {f.type === 'select' ? (
+              <select id={id} name={f.key} value={value} onChange={(e) => set(f.key, e.target.value)} {...aria}>
+                <option value="">Choose…</option>
+                {f.options.map((o) => (
+                  <option key={o} value={o}>
+                    {o}
+                  </option>
+                ))}
+              </select>
+            ) : (
+              <input
+                id={id}
+                name={f.key}
+                type={INPUT_TYPE[f.type] ?? 'text'}
+                inputMode={f.type === 'number' ? 'decimal' : undefined}
+                autoComplete={AUTOCOMPLETE[f.key]}
+                maxLength={f.type === 'number' ? undefined : limitOf(f)}
+                value={value}
+                onChange={(e) => set(f.key, e.target.value)}
+                {...aria}
+              />
+            )}
+            {message}
+          </div>
+        );
+      })}
+      <button type="submit">Start chat</button>
+    </form>
+  );
+}
