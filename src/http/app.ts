@@ -18,6 +18,7 @@ import { customerRoutes } from './routes/customers.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
+import { ratingRoutes } from './routes/ratings.js';
 import { reportRoutes } from './routes/reports.js';
 import { searchRoutes } from './routes/search.js';
 import { settingsRoutes } from './routes/settings.js';
@@ -111,6 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   prechatRoutes(app, deps);
   statsRoutes(app, deps);
   reportRoutes(app, deps);
+  ratingRoutes(app, deps);
   eventRoutes(app, deps);
   webhookRoutes(app, deps);
   qiscusRoutes(app, deps);

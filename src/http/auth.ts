@@ -58,3 +58,22 @@ export function requireAgentOrCustomer(ctx: Ctx): onRequestAsyncHookHandler {
     request.token = token;
   };
 }
+
+/**
+ * Admits only a customer's live session token (the widget's): an agent's
+ * token is refused with `refuseAgent`'s 403, before the body is read.
+ */
+export function requireCustomer(ctx: Ctx, refuseAgent: () => Error): onRequestAsyncHookHandler {
+  return async (request: FastifyRequest, _reply: FastifyReply) => {
+    const token = bearerToken(request);
+    if (!token) throw unauthorized('a session token is required: send Authorization: Bearer <token from POST /session>');
+    if (!isCustomerToken(token)) {
+      if (await agentForToken(ctx.db, token, ctx.now())) throw refuseAgent();
+      throw unauthorized('the token is unknown, expired or revoked');
+    }
+    const session = await sessionForToken(ctx.db, token, ctx.now());
+    if (!session) throw unauthorized('the session token is unknown or expired; start a new session');
+    request.customerSession = session;
+    request.token = token;
+  };
+}

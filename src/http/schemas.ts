@@ -107,6 +107,13 @@ export const ConversationState = Type.Union([L('queued'), L('assigned'), L('reso
 // TypeBox drops options on a Record's key schema, so the key limit is spelled as propertyNames.
 const CustomerFields = Type.Record(Type.String(), Type.String({ maxLength: 2000 }), { maxProperties: 100, propertyNames: { maxLength: 100 } });
 
+/** A customer's satisfaction rating (see routes/ratings.ts). */
+export const Rating = Type.Object({
+  score: Type.Integer({ minimum: 1, maximum: 5 }),
+  comment: Nullable(Type.String()),
+  created_at: Timestamp,
+});
+
 export const Conversation = Type.Object({
   id: Id,
   channel: Channel,
@@ -134,6 +141,7 @@ export const Conversation = Type.Object({
   note: Nullable(Type.String()),
   queue_position: Nullable(Type.Integer({ description: 'place in its department queue, 1 = next; null unless queued' })),
   expected_wait_seconds: Nullable(Type.Integer({ description: 'estimate; null unless queued or when no online agent can serve it' })),
+  rating: Type.Optional(Type.Union([Rating, Type.Null()], { description: "the customer's rating (conversation routes); null until rated" })),
 });
 
 export const NewConversationBody = Type.Object(
@@ -238,6 +246,9 @@ export const SettingsBody = Type.Object({
   agent_offline_grace_ms: Type.Integer({ description: 'after this long offline, an agent’s conversations are re-queued' }),
   offline_policy: Type.Union([Type.Literal('requeue'), Type.Literal('keep')]),
   offline_email_to: Nullable(Type.String({ description: 'the team address offline messages are emailed to; null: not emailed' })),
+  csat_enabled: Type.Boolean({ description: 'the widget asks for a rating after a resolved conversation; off: POST …/rating answers 409 SB_CSAT_DISABLED' }),
+  csat_question: Type.String({ description: 'the question the widget asks' }),
+  csat_thanks: Type.String({ description: 'what the widget says once the rating is in' }),
 });
 
 export const SettingsPatchBody = Type.Object(
@@ -247,6 +258,9 @@ export const SettingsPatchBody = Type.Object(
     agent_offline_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     offline_policy: Type.Optional(Type.Union([Type.Literal('requeue'), Type.Literal('keep')])),
     offline_email_to: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 254 }))),
+    csat_enabled: Type.Optional(Type.Boolean()),
+    csat_question: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+    csat_thanks: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
   },
   { additionalProperties: false, minProperties: 1 },
 );

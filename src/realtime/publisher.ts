@@ -176,8 +176,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     if (newlyHeld && conversation.agent_id) {
       publish(t.assign(conversation.agent_id), { conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN });
     }
-    // A queued conversation's position goes out with the queue refresh.
-    if (event.type !== 'conversation.created' && conversation.state !== 'queued') sent.push(announce(conversation));
+    // A queued conversation's position goes out with the queue refresh. A
+    // rating changes nothing the widget's control topic tells (the widget
+    // that sent it already knows), so it is not announced again.
+    if (event.type !== 'conversation.created' && event.type !== 'conversation.rated' && conversation.state !== 'queued') sent.push(announce(conversation));
   }
 
   return {

@@ -9,9 +9,34 @@ export interface Settings {
   offline_policy: OfflinePolicy;
   /** where offline messages are emailed; null: they only wait in the queue */
   offline_email_to: string | null;
+  /** whether the widget asks for a rating after a resolved conversation, and the rating route accepts one */
+  csat_enabled: boolean;
+  /** the question the widget asks */
+  csat_question: string;
+  /** what the widget says once the rating is in */
+  csat_thanks: string;
 }
 
-export const SETTING_KEYS: readonly (keyof Settings)[] = ['max_customers', 'attendant_keep_alive_ms', 'agent_offline_grace_ms', 'offline_policy', 'offline_email_to'];
+export const SETTING_KEYS: readonly (keyof Settings)[] = [
+  'max_customers',
+  'attendant_keep_alive_ms',
+  'agent_offline_grace_ms',
+  'offline_policy',
+  'offline_email_to',
+  'csat_enabled',
+  'csat_question',
+  'csat_thanks',
+];
+
+/**
+ * Customer satisfaction starts on, in plain words; an admin changes them in
+ * the console. No environment variables: nothing about them is deployment-specific.
+ */
+export const CSAT_DEFAULTS = {
+  csat_enabled: true,
+  csat_question: 'How would you rate this conversation?',
+  csat_thanks: 'Thank you for your feedback!',
+} as const satisfies Partial<Settings>;
 
 export function defaultSettings(config: Config): Settings {
   return {
@@ -20,6 +45,7 @@ export function defaultSettings(config: Config): Settings {
     agent_offline_grace_ms: config.agentOfflineGraceMs,
     offline_policy: config.offlinePolicy,
     offline_email_to: null,
+    ...CSAT_DEFAULTS,
   };
 }
 

@@ -5,7 +5,7 @@ import type { Ctx } from '../context.js';
 import { closeConversation, openConversation } from '../conversations/lifecycle.js';
 import type { StoredEvent } from '../events/outbox.js';
 import { sweep } from '../routing/sweep.js';
-import { seedSettings } from '../settings/settings.js';
+import { CSAT_DEFAULTS, seedSettings } from '../settings/settings.js';
 import type { Db } from '../store/db.js';
 import { openMemoryStore } from '../store/memory.js';
 import { arrivalCount, arrivals, type Arrival, type ArrivalSpec, type CustomerModel } from './arrivals.js';
@@ -91,6 +91,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
         // shift ends set agents away, never offline; nothing to requeue
         offline_policy: 'keep',
         offline_email_to: null,
+        ...CSAT_DEFAULTS,
       },
       new Date(originMs),
     );

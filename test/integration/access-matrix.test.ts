@@ -74,6 +74,9 @@ const MATRIX: Record<string, Case> = {
   'POST /api/v1/conversations/:id/messages': { allowed: OWN, path: conv('/messages'), body: () => ({ text: 'hello' }) },
   // the customer reads their own chat's history with the session token
   'GET /api/v1/conversations/:id/messages': { allowed: [...OWN, 'customer'], path: conv('/messages') },
+  // only the chat's own customer rates it, with the session token; agents' tokens are refused (403)
+  'POST /api/v1/conversations/:id/rating': { allowed: ['customer'], path: conv('/rating'), body: () => ({ score: 5 }) },
+  'GET /api/v1/conversations/:id/rating': { allowed: [...OWN, 'customer'], path: conv('/rating') },
   // the customer asks for their own chat's transcript with the session token (here email is off: 409, but admitted)
   'POST /api/v1/conversations/:id/transcript': { allowed: [...OWN, 'customer'], path: conv('/transcript'), body: () => ({}) },
   // anonymous, rate-limited per address and per email
@@ -93,6 +96,7 @@ const MATRIX: Record<string, Case> = {
   'GET /api/v1/stats': { allowed: OVERSEER, path: () => '/api/v1/stats' },
   // agents see no report, not even their own row (docs/api.md)
   'GET /api/v1/reports': { allowed: OVERSEER, path: () => '/api/v1/reports?group=agent&from=2026-01-01&to=2026-02-01' },
+  'GET /api/v1/reports/satisfaction': { allowed: OVERSEER, path: () => '/api/v1/reports/satisfaction?group=agent&from=2026-01-01&to=2026-02-01' },
   'PATCH /api/v1/settings': { allowed: ADMIN, path: () => '/api/v1/settings', body: () => ({ max_customers: 2 }) },
   // the widget reads the pre-chat form before it has a session; an empty form keeps the fixture's POST /session valid
   'GET /api/v1/prechat-form': { allowed: PUBLIC, path: () => '/api/v1/prechat-form' },

@@ -11,6 +11,7 @@ export const SWITCHBOARD_EVENTS = [
   'conversation.transferred',
   'conversation.resolved',
   'conversation.abandoned',
+  'conversation.rated',
   'message.created',
   'agent.status_changed',
   'external_message.requested',

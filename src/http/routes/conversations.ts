@@ -6,6 +6,7 @@ import { addMessage, listMessages, toMessage } from '../../conversations/message
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
+import { ratingOf, ratingsOf } from '../../ratings/read.js';
 import { listQueue, queueInfoOf } from '../../routing/queue.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent, requireAgentOrCustomer } from '../auth.js';
@@ -26,13 +27,18 @@ import {
 export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   const anyone = requireAgent(ctx);
   const tags = ['conversations'];
-  const view = async (row: ConversationRow) => toConversation(row, await queueInfoOf(ctx.db, row));
-  // One queue query for a whole page instead of one per waiting conversation.
+  // Only a resolved conversation can carry a rating: open ones skip the lookup.
+  const view = async (row: ConversationRow) => ({
+    ...toConversation(row, await queueInfoOf(ctx.db, row)),
+    rating: row.state === 'resolved' ? await ratingOf(ctx.db, row.id) : null,
+  });
+  // One queue query and one ratings query for a whole page instead of one per conversation.
   const views = async (rows: ConversationRow[]) => {
     const waiting = rows.filter((r) => r.state === 'queued').map((r) => r.id);
     const queue = waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting });
     const info = new Map(queue.map((entry) => [entry.row.id, entry.queue]));
-    return rows.map((row) => toConversation(row, info.get(row.id)));
+    const ratings = await ratingsOf(ctx.db, rows.filter((r) => r.state === 'resolved').map((r) => r.id));
+    return rows.map((row) => ({ ...toConversation(row, info.get(row.id)), rating: ratings.get(row.id) ?? null }));
   };
 
   app.post(

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, formatWait } from '../../shared/util';
+import { CsatSettings } from './admin-csat';
 import { Alert, FieldError, useFormErrors, type AdminProps } from './admin-kit';
 
 // Admin: the runtime settings of PATCH /api/v1/settings. Only changed
@@ -134,6 +135,7 @@ export function SettingsAdmin({ token, onError }: AdminProps) {
           </button>
         </div>
       </form>
+      <CsatSettings token={token} onError={onError} />
     </main>
   );
 }

@@ -25,6 +25,7 @@ export const WEBHOOK_EVENTS = [
   'conversation.transferred',
   'conversation.resolved',
   'conversation.abandoned',
+  'conversation.rated',
   'message.created',
   'agent.status_changed',
   'external_message.requested',

@@ -4,6 +4,7 @@ import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, 
 import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
 import { SendTranscript } from './transcript';
+import { RatingView } from './ratings';
 import type { Agent, Conversation, Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
@@ -323,6 +324,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
           {UNVERIFIED_NOTE}
         </p>
       )}
+      {c.state === 'resolved' && <RatingView rating={c.rating} />}
       {open && (
         <>
           <form onSubmit={resolve} className="stack">

@@ -35,13 +35,13 @@ const DAY_MS = 86_400_000;
 const FIELDS = ['from', 'to', 'group'] as const;
 
 /** A local calendar day as the date input writes it. */
-function isoDay(t: Date): string {
+export function isoDay(t: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}`;
 }
 
 /** The console's days are the user's local days: the start of `day`, as an instant the API reads. */
-function startOfDay(day: string, plusDays = 0): string {
+export function startOfDay(day: string, plusDays = 0): string {
   const [y, m, d] = day.split('-').map(Number);
   return new Date(y!, m! - 1, d! + plusDays).toISOString();
 }

@@ -1,3 +1,5 @@
+import type { Rating } from './ratings';
+
 export type Role = 'admin' | 'supervisor' | 'agent';
 export type Status = 'online' | 'away' | 'offline';
 
@@ -30,6 +32,8 @@ export interface Conversation {
   resolved_at: string | null;
   resolve_reason: string | null;
   note: string | null;
+  /** the customer's satisfaction rating (resolved conversations; see ratings.tsx) */
+  rating?: Rating | null;
 }
 
 export interface Message {

@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
 import { TranscriptOffer } from './transcript';
 import './widget.css';
@@ -103,6 +104,8 @@ function Widget() {
   const [messages, setMessages] = useState<Msg[]>([]);
   const [linkUp, setLinkUp] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  // the resolved chat the customer may rate (kept only in memory: a reload does not ask again)
+  const [rateFor, setRateFor] = useState<{ sessionId: string; token: string } | null>(null);
   const prechatFields = usePrechatForm();
   const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
@@ -189,6 +192,7 @@ function Widget() {
             setAgent(typeof info.agent?.name === 'string' ? info.agent.name : 'An agent');
             break;
           case 'session/closed':
+            if (info.state === 'resolved') setRateFor({ sessionId: session.sessionId, token: session.token });
             finish('closed');
             break;
           case 'session/aborted/expired':
@@ -277,6 +281,8 @@ function Widget() {
     if (!session) return;
     try {
       await api('DELETE', '/session', session.token);
+      // left after an agent answered: the chat counts as resolved, and may be rated
+      if (phase === 'chatting') setRateFor({ sessionId: session.sessionId, token: session.token });
     } catch {
       // already over: fine
     }
@@ -284,6 +290,7 @@ function Widget() {
   };
 
   const restart = () => {
+    setRateFor(null);
     setSession(null);
     setMessages([]);
     setQueue(null);
@@ -347,6 +354,7 @@ function Widget() {
               </div>
             ))}
           </div>
+          {phase === 'closed' && rateFor && <RatingPrompt key={rateFor.sessionId} sessionId={rateFor.sessionId} token={rateFor.token} />}
           {ended && session && phase === 'closed' && messages.length > 0 && (
             <TranscriptOffer conversationId={session.sessionId} token={session.token} email={load<{ email?: string }>(PROFILE_KEY)?.email ?? ''} />
           )}
