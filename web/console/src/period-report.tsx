@@ -1,0 +1,185 @@
+import { useCallback, useEffect, useId, useState, type ReactNode } from 'react';
+import { api } from '../../shared/util';
+import { FieldError, TableHead, useFormErrors, type FormErrors } from './admin-kit';
+import { useLatestAnswer } from './latest-answer';
+
+// What the dashboard's period sections (Reports, Satisfaction) share: a
+// period of local days and a grouping in a form, the read of a grouped
+// report for them, and the table of one row per agent or department with
+// a total. Each section keeps only its own figures and columns.
+
+export type Group = 'agent' | 'department';
+
+/** A row of a grouped report: its figures and who or what it is about. */
+export type GroupRow<F> = F & { agent_id?: string | null; agent_name?: string | null; department?: string | null };
+
+export interface GroupedReport<F> {
+  group: Group;
+  rows: GroupRow<F>[];
+  total: F;
+}
+
+const DAY_MS = 86_400_000;
+const FIELDS = ['from', 'to', 'group'] as const;
+
+/** A local calendar day as the date input writes it. */
+export function isoDay(t: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}`;
+}
+
+/** The console's days are the user's local days: the start of `day`, as an instant the API reads. */
+export function startOfDay(day: string, plusDays = 0): string {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(y!, m! - 1, d! + plusDays).toISOString();
+}
+
+export interface PeriodReport<R> {
+  from: string;
+  to: string;
+  group: Group;
+  today: string;
+  setFrom: (day: string) => void;
+  setTo: (day: string) => void;
+  setGroup: (group: Group) => void;
+  /** The query string of the period and grouping, or null while a day is missing. */
+  query: string | null;
+  report: R | null;
+  load: () => Promise<void>;
+  errors: FormErrors;
+  idPrefix: string;
+}
+
+/** The last seven days by agent, read from `path` again whenever the period or grouping changes. */
+export function usePeriodReport<R>(path: string, token: string, onError: (e: unknown) => void): PeriodReport<R> {
+  const today = isoDay(new Date());
+  const [from, setFrom] = useState(isoDay(new Date(Date.now() - 6 * DAY_MS)));
+  const [to, setTo] = useState(today);
+  const [group, setGroup] = useState<Group>('agent');
+  const [report, setReport] = useState<R | null>(null);
+  const idPrefix = useId();
+  const errors = useFormErrors(onError, idPrefix, FIELDS);
+  const { clear, fail } = errors;
+
+  // "to" is a whole day in the form, the end of the API's half-open period
+  const query = from && to ? `group=${group}&from=${encodeURIComponent(startOfDay(from))}&to=${encodeURIComponent(startOfDay(to, 1))}` : null;
+  const latest = useLatestAnswer(query ?? '');
+
+  const load = useCallback(async () => {
+    if (!query) return;
+    const fresh = latest(query);
+    try {
+      const next = await api<R>('GET', `${path}?${query}`, token);
+      if (!fresh()) return;
+      clear();
+      setReport(next);
+    } catch (e) {
+      if (!fresh()) return;
+      setReport(null);
+      fail(e);
+    }
+  }, [path, query, token, latest, clear, fail]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  return { from, to, group, today, setFrom, setTo, setGroup, query, report, load, errors, idPrefix };
+}
+
+/** The period form: from, to (included), one row per agent or department, and what the section adds (buttons). */
+export function PeriodForm<R>({ period, testIdPrefix, groupLabel, children }: { period: PeriodReport<R>; testIdPrefix: string; groupLabel: string; children?: ReactNode }) {
+  const { from, to, group, today, errors, idPrefix } = period;
+  return (
+    <>
+      <form
+        className="report-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void period.load();
+        }}
+      >
+        <label>
+          From
+          <input type="date" value={from} max={to || today} onChange={(e) => period.setFrom(e.target.value)} required {...errors.describe('from')} data-testid={`${testIdPrefix}-from`} />
+        </label>
+        <label>
+          To (included)
+          <input type="date" value={to} onChange={(e) => period.setTo(e.target.value)} required {...errors.describe('to')} data-testid={`${testIdPrefix}-to`} />
+        </label>
+        <div role="group" aria-label={groupLabel} className="report-group">
+          {(['agent', 'department'] as const).map((g) => (
+            <button key={g} type="button" className={group === g ? '' : 'secondary'} aria-pressed={group === g} onClick={() => period.setGroup(g)}>
+              Per {g}
+            </button>
+          ))}
+        </div>
+        {children}
+      </form>
+      {FIELDS.map((f) => (
+        <FieldError key={f} errors={errors} field={f} idPrefix={idPrefix} />
+      ))}
+      {errors.general && (
+        <p className="error" role="alert">
+          {errors.general}
+        </p>
+      )}
+    </>
+  );
+}
+
+/** One row per agent or department, then the total over all of them. */
+export function GroupedTable<F>({
+  report,
+  caption,
+  columns,
+  cells,
+  empty,
+  testIdPrefix,
+}: {
+  report: GroupedReport<F>;
+  caption: string;
+  columns: readonly string[];
+  cells: (figures: F) => string[];
+  empty: string;
+  testIdPrefix: string;
+}) {
+  const byAgent = report.group === 'agent';
+  const nameOf = (row: GroupRow<F>) => (byAgent ? (row.agent_name ?? 'No agent (closed from the queue)') : (row.department ?? 'No department'));
+  return (
+    <div className="table-wrap">
+      <table data-testid={`${testIdPrefix}-table`}>
+        <caption className="visually-hidden">{caption}</caption>
+        <TableHead columns={[byAgent ? 'Agent' : 'Department', ...columns]} />
+        <tbody>
+          {report.rows.length === 0 ? (
+            <tr>
+              <td colSpan={columns.length + 1} className="empty">
+                {empty}
+              </td>
+            </tr>
+          ) : (
+            report.rows.map((row) => (
+              <tr key={row.agent_id ?? row.department ?? ''} data-testid={`${testIdPrefix}-row`}>
+                <th scope="row">{nameOf(row)}</th>
+                {cells(row).map((c, i) => (
+                  <td key={i}>{c}</td>
+                ))}
+              </tr>
+            ))
+          )}
+        </tbody>
+        {report.rows.length > 0 && (
+          <tfoot>
+            <tr data-testid={`${testIdPrefix}-total`}>
+              <th scope="row">All</th>
+              {cells(report.total).map((c, i) => (
+                <td key={i}>{c}</td>
+              ))}
+            </tr>
+          </tfoot>
+        )}
+      </table>
+    </div>
+  );
+}
