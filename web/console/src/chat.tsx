@@ -207,6 +207,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             </label>
             <textarea
               id="reply"
+              data-shortcut="reply"
               rows={2}
               maxLength={10000}
               placeholder="Reply…"
@@ -332,14 +333,14 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
               Resolution note
               <textarea rows={2} maxLength={5000} value={note} onChange={(e) => setNote(e.target.value)} />
             </label>
-            <button type="submit" data-testid="resolve">
+            <button type="submit" data-testid="resolve" data-shortcut="resolve" aria-keyshortcuts="Alt+E">
               Resolve
             </button>
           </form>
           <form onSubmit={transfer} className="stack">
             <label>
               Transfer to
-              <select value={target} onChange={(e) => setTarget(e.target.value)}>
+              <select value={target} onChange={(e) => setTarget(e.target.value)} data-shortcut="transfer" aria-keyshortcuts="Alt+T">
                 <option value="">Choose…</option>
                 <optgroup label="Agents">
                   {agents

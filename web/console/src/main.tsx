@@ -9,6 +9,7 @@ import { Dashboard } from './dashboard';
 import { connectLive, type Live } from './live';
 import { useLatestAnswer } from './latest-answer';
 import { SearchPage } from './search';
+import { chatControl, ShortcutHelp, startCannedSearch, useShortcuts } from './shortcuts';
 import type { Agent, Conversation, Status, Waiting } from './types';
 import './console.css';
 
@@ -250,6 +251,29 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
 
   const lists = useMemo(() => ({ mine, all }), [mine, all]);
 
+  const [help, setHelp] = useState(false);
+  useShortcuts((action) => {
+    if (action === 'help') return setHelp(true);
+    if (action === 'search') {
+      if (onSearch) document.querySelector<HTMLInputElement>('input[name="q"]')?.focus();
+      else go('/search');
+      return;
+    }
+    if (action === 'next' || action === 'previous') {
+      // the list on show (All for a supervisor who chose it), else the agent's own
+      const list = tab === 'all' ? all : mine;
+      const at = list.findIndex((c) => c.id === openId);
+      const to = at === -1 ? (action === 'next' ? 0 : list.length - 1) : Math.min(Math.max(at + (action === 'next' ? 1 : -1), 0), list.length - 1);
+      if (list[to] && list[to].id !== openId) go(`/conversations/${list[to].id}`);
+      return;
+    }
+    const control = chatControl(action === 'canned' ? 'reply' : action);
+    if (!control) return;
+    if (action === 'resolve') return control.click();
+    control.focus();
+    if (action === 'canned') startCannedSearch(control);
+  });
+
   return (
     <div className="shell">
       <header className="top">
@@ -289,10 +313,14 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         <span className="who">
           {me.name} · {me.load}/{me.effective_capacity}
         </span>
+        <button type="button" className="secondary" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">
+          ?
+        </button>
         <button type="button" className="secondary" onClick={() => onLogout(token)}>
           Log out
         </button>
       </header>
+      <ShortcutHelp open={help} onClose={() => setHelp(false)} />
       {error && (
         <p className="error" role="alert">
           {error}{' '}
