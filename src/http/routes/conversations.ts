@@ -7,6 +7,7 @@ import { toConversation, type ConversationRow } from '../../conversations/model.
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
 import { ratingOf, ratingsOf } from '../../ratings/read.js';
+import { resolveLabelNames } from '../../labels/labels.js';
 import { listQueue, queueInfoOf } from '../../routing/queue.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent, requireAgentOrCustomer } from '../auth.js';
@@ -79,9 +80,11 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       if (request.actor.role === 'agent' && q.agent !== undefined && q.agent !== request.actor.id) {
         throw forbidden("agents may only list their own conversations");
       }
+      // a label that does not exist is a mistake worth hearing about, not an empty list
+      if (q.label !== undefined) await resolveLabelNames(ctx.db, [q.label], { lock: false, field: 'label' });
       const rows = await listConversations(
         ctx.db,
-        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, customer_verified: q.customer_verified, before: q.before, limit: q.limit ?? 50 },
+        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, customer_verified: q.customer_verified, label: q.label, before: q.before, limit: q.limit ?? 50 },
         request.actor,
       );
       return views(rows);
@@ -157,7 +160,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       const customer = request.customerSession;
       if (customer && customer.conversation_id !== request.params.id.toLowerCase()) throw forbidden('a session token reads only its own conversation');
       if (!customer) await getConversation(ctx.db, request.params.id, request.actor);
-      return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100)).map(toMessage);
+      return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100, !customer)).map(toMessage);
     },
   );
 }
