@@ -1,8 +1,11 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, formatTime } from '../../shared/util';
+import { useCannedPicker } from './canned';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
+import { LabelEditor } from './labels';
 import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
+import { NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
 import { RatingView } from './ratings';
 import type { Agent, Conversation, Message } from './types';
@@ -19,6 +22,12 @@ interface Colleague {
 // One conversation: history then live messages, read ticks both ways, and
 // the customer panel with the customer's statistics, resolve, transfer and
 // "send external message".
+
+/** Stands in for the conversation while it loads: hooks run on every render, before the early returns. */
+const PLACEHOLDER: Conversation = {
+  id: '', channel: '', customer: { id: '', name: null, email: null, phone: null, fields: {} }, department: null, priority: 0, state: 'queued', agent_id: null,
+  created_at: '', queued_at: null, assigned_at: null, resolved_at: null, resolve_reason: null, note: null,
+};
 
 interface Props {
   id: string;
@@ -43,6 +52,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   const [text, setText] = useState('');
   // a link to send along (attachments are URLs: files live wherever the team keeps them)
   const [link, setLink] = useState<string | null>(null);
+  // the composer writes a private note instead of a reply (notes.tsx)
+  const [noteMode, setNoteMode] = useState(false);
   const logRef = useRef<HTMLDivElement | null>(null);
   const receipted = useRef(new Set<number>());
 
@@ -53,6 +64,9 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
       return [...byId.values()].sort((a, b) => a.id - b.id);
     });
   }, []);
+
+  const removeMessage = useCallback((messageId: number) => setMessages((current) => current.filter((m) => m.id !== messageId)), []);
+  useLiveNotes(live, id, merge, removeMessage);
 
   const load = useCallback(async () => {
     try {
@@ -127,6 +141,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
   }, [messages, highlight]);
 
+  const picker = useCannedPicker({ text, setText, conversation: conversation ?? PLACEHOLDER, me, token, onError });
+
   if (forbidden) {
     return (
       <section className="chat" data-testid="chat-forbidden">
@@ -149,6 +165,12 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     const url = link?.trim() ?? '';
     if (!value && !url) return;
     try {
+      if (noteMode) {
+        if (!value) return;
+        merge([await api<Message>('POST', `/api/v1/conversations/${id}/notes`, token, { text: value })]);
+        setText('');
+        return;
+      }
       const body = { ...(value ? { text: value } : {}), ...(url ? { attachments: [{ type: 'link', url }] } : {}) };
       merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, body)]);
       setText('');
@@ -175,11 +197,12 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
           {messages.map((m) => (
             <div
               key={m.id}
-              className={`msg ${m.sender === 'customer' ? 'theirs' : 'mine'}${m.id === highlight ? ' hit' : ''}`}
-              data-testid="message"
+              className={`msg ${m.private ? 'note' : m.sender === 'customer' ? 'theirs' : 'mine'}${m.id === highlight ? ' hit' : ''}`}
+              data-testid={m.private ? 'note' : 'message'}
               data-message-id={m.id}
               {...(m.id === highlight ? { 'data-highlighted': 'true', 'aria-current': 'true' as const } : {})}
             >
+              {m.private && <NoteHeading note={m} authorName={m.sender_id === me.id ? 'you' : 'a colleague'} />}
               {m.text !== null && <p>{m.text}</p>}
               {m.attachments.map((a, i) =>
                 /^https?:\/\//i.test(a.url) ? (
@@ -191,7 +214,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               <small>
                 {m.sender !== 'customer' && `${m.sender} · `}
                 {formatTime(m.created_at)}
-                {m.sender !== 'customer' && (
+                {m.sender !== 'customer' && !m.private && (
                   <span className="ticks" aria-label={m.read_at ? 'read' : 'sent'} data-testid={m.read_at ? 'read' : 'sent'}>
                     {m.read_at ? ' ✓✓' : ' ✓'}
                   </span>
@@ -201,22 +224,28 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
           ))}
         </div>
         {mayWrite ? (
-          <form className="composer" onSubmit={send}>
+          <form className={`composer ${noteMode ? 'note-mode' : ''}`} onSubmit={send}>
+            {picker.list}
             <label className="visually-hidden" htmlFor="reply">
-              Reply
+              {noteMode ? 'Private note' : 'Reply'}
             </label>
             <textarea
               id="reply"
               rows={2}
               maxLength={10000}
-              placeholder="Reply…"
+              placeholder={noteMode ? 'Private note — only agents see it…' : 'Reply… (/ for canned responses)'}
               value={text}
               onChange={(e) => setText(e.target.value)}
               onKeyDown={(e) => {
+                if (picker.onKeyDown(e)) return;
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);
               }}
             />
-            {link === null ? (
+            <label className="check note-toggle">
+              <input type="checkbox" checked={noteMode} onChange={(e) => setNoteMode(e.target.checked)} />
+              Private note
+            </label>
+            {noteMode ? null : link === null ? (
               <button type="button" className="secondary" onClick={() => setLink('')}>
                 Attach link
               </button>
@@ -235,7 +264,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
                 }}
               />
             )}
-            <button type="submit">Send</button>
+            <button type="submit">{noteMode ? 'Add note' : 'Send'}</button>
           </form>
         ) : (
           <p className="closed-note">{open ? 'Read only.' : `Closed (${conversation.resolve_reason ?? conversation.state})${conversation.note ? `: ${conversation.note}` : ''}`}</p>
@@ -317,6 +346,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <dd>{c.department ?? '—'}</dd>
         <CustomerFields fields={c.customer.fields} />
       </dl>
+      <LabelEditor conversation={c} token={token} onChanged={onChanged} onError={onError} />
       {c.customer_verified ? (
         <CustomerStatistics customerId={c.customer.id} token={token} />
       ) : (

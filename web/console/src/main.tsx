@@ -3,9 +3,11 @@ import { AppLink } from './app-link';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatWait, isApiError } from '../../shared/util';
 import { ADMIN_PAGES, adminPageAt } from './admin';
+import { CannedPage } from './canned';
 import { ChatView } from './chat';
 import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
+import { LabelChips, LabelFilter, useLabels } from './labels';
 import { connectLive, type Live } from './live';
 import { useLatestAnswer } from './latest-answer';
 import { SearchPage } from './search';
@@ -138,9 +140,10 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const openId = /^\/conversations\/([0-9a-f-]{36})$/i.exec(path)?.[1];
   const onDashboard = path === '/dashboard' && overseer;
   const onSearch = path === '/search';
+  const onCanned = path === '/canned';
   const AdminPage = me.role === 'admin' ? adminPageAt(path)?.Page : undefined;
   // only the desk shows the lists; every view's header shows the agent's own status and load
-  const atDesk = !onDashboard && !AdminPage && !onSearch;
+  const atDesk = !onDashboard && !AdminPage && !onSearch && !onCanned;
 
   const guard = useCallback(
     (e: unknown) => {
@@ -248,7 +251,13 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     return () => clearInterval(timer);
   }, [linkUp, token]);
 
-  const lists = useMemo(() => ({ mine, all }), [mine, all]);
+  // the desk's label filter (labels.tsx): over the lists as read, which carry each conversation's labels
+  const { labels } = useLabels(token, guard, version);
+  const [labelFilter, setLabelFilter] = useState('');
+  const lists = useMemo(() => {
+    const keep = (c: Conversation) => !labelFilter || (c.labels ?? []).includes(labelFilter);
+    return { mine: mine.filter(keep), all: all.filter(keep) };
+  }, [mine, all, labelFilter]);
 
   return (
     <div className="shell">
@@ -271,6 +280,9 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                 {p.label}
               </AppLink>
             ))}
+          <AppLink to="/canned" go={go} current={onCanned}>
+            Canned responses
+          </AppLink>
           <a href="/docs" target="_blank" rel="noreferrer">
             API docs
           </a>
@@ -301,7 +313,9 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           </button>
         </p>
       )}
-      {onDashboard ? (
+      {onCanned ? (
+        <CannedPage token={token} me={me} onError={guard} />
+      ) : onDashboard ? (
         <Dashboard token={token} live={live} linkUp={linkUp} now={now} onError={guard} />
       ) : onSearch ? (
         <SearchPage me={me} token={token} live={live} version={version} onError={guard} />
@@ -336,9 +350,10 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
               </ul>
             )}
             {tab === 'customers' && <CustomersList token={token} version={version} openId={openId} now={now} onOpen={go} onError={guard} />}
+            {(tab === 'mine' || tab === 'all') && <LabelFilter labels={labels} value={labelFilter} onChange={setLabelFilter} />}
             {(tab === 'mine' || tab === 'all') && (
               <ul className="items" data-testid={`list-${tab}`}>
-                {lists[tab].length === 0 && <li className="empty">{tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
+                {lists[tab].length === 0 && <li className="empty">{labelFilter ? `No conversation labelled ${labelFilter}.` : tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
                 {lists[tab].map((c) => (
                   <li key={c.id}>
                     <AppLink to={`/conversations/${c.id}`} go={go} className={`item ${openId === c.id ? 'current' : ''}`} current={openId === c.id}>
@@ -347,6 +362,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                         {c.channel} · {c.state}
                         {c.department ? ` · ${c.department}` : ''}
                       </span>
+                      <LabelChips names={c.labels ?? []} labels={labels} />
                     </AppLink>
                   </li>
                 ))}
