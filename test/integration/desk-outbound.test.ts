@@ -9,6 +9,8 @@ import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { startFakeMailroom, type FakeMailroom } from '../helpers/fake-mailroom.js';
+import { startFakeQiscus } from '../helpers/fake-qiscus.js';
+import { qiscusHarness } from '../helpers/qiscus-harness.js';
 import { CONTRACT, createTicketer, mailroomFor, type Mailroom, type TestTicketer } from '../helpers/rapidpro.js';
 import { describeEachStore } from '../helpers/stores.js';
 import { endpointFor, resetWebhooks, startReceiver, testWorker, type Receiver } from '../helpers/webhook-receiver.js';
@@ -61,6 +63,31 @@ describeEachStore('notes and labels outbound', (store) => {
     } finally {
       await worker?.stop();
       await mailroom?.close();
+    }
+  });
+
+  it('a note and labels on a Qiscus room send Qiscus nothing', async () => {
+    const fake = await startFakeQiscus();
+    const h = await qiscusHarness(store(), fake);
+    try {
+      fake.addAgents(1);
+      assert.equal((await h.webhook('room-note')).statusCode, 200);
+      await h.settle();
+      const [room] = await store().db.query<{ id: string }>(`select id from conversations where external_ref = 'room-note' and state = 'assigned'`);
+      assert.ok(room, 'the room was assigned');
+      const before = fake.requests.length;
+      const supervisor = await h.t.user('supervisor');
+      const admin = await h.t.user('admin');
+      assert.equal((await h.t.call('POST', '/api/v1/labels', { token: admin.token, body: { name: 'VIP', color: '#ffaa00' } })).statusCode, 201);
+      const note = await h.t.call('POST', `/api/v1/conversations/${room.id}/notes`, { token: supervisor.token, body: { text: 'NOTE: for agents only' } });
+      assert.equal(note.statusCode, 201, note.body);
+      assert.equal((await h.t.call('PUT', `/api/v1/conversations/${room.id}/labels`, { token: supervisor.token, body: { labels: ['VIP'] } })).statusCode, 200);
+      await h.settle();
+      assert.deepEqual(fake.requests.slice(before).map((r) => `${r.method} ${r.path}`).filter((r) => !r.includes('/available_agents')), []);
+      assert.ok(!fake.requests.some((r) => r.form.toString().includes('NOTE') || r.query.toString().includes('NOTE')));
+    } finally {
+      await h.close();
+      await fake.close();
     }
   });
 
