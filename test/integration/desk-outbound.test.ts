@@ -91,13 +91,13 @@ describeEachStore('notes and labels outbound', (store) => {
     }
   });
 
-  it('webhooks deliver note.created/updated/deleted and conversation.labels_changed as their own types, never as message.created', async () => {
+  it('webhooks deliver note.created/updated/deleted and conversation.labels_changed as their own types, never as message.created; Gitple tags are the labels', async () => {
     const receiver: Receiver = await startReceiver(() => secrets);
     const secrets: string[] = [];
     const worker = testWorker(t.ctx);
     try {
       const { secret } = await endpointFor(t.ctx, receiver, {
-        events: ['message.created', 'note.created', 'note.updated', 'note.deleted', 'conversation.labels_changed', 'send_external_message'],
+        events: ['message.created', 'note.created', 'note.updated', 'note.deleted', 'conversation.labels_changed', 'session_state_close'],
       });
       secrets.push(secret);
       await post('/api/v1/labels', { name: 'VIP', color: '#ffaa00' }, admin);
@@ -107,10 +107,13 @@ describeEachStore('notes and labels outbound', (store) => {
       assert.equal((await t.call('PATCH', `/api/v1/conversations/${c.id}/notes/${note.id}`, { token: agent, body: { text: 'Kim is a gold VIP' } })).statusCode, 200);
       assert.equal((await t.call('DELETE', `/api/v1/conversations/${c.id}/notes/${note.id}`, { token: agent })).statusCode, 204);
       assert.equal((await t.call('PUT', `/api/v1/conversations/${c.id}/labels`, { token: agent, body: { labels: ['VIP'] } })).statusCode, 200);
+      assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/resolve`, { token: agent, body: {} })).statusCode, 200);
       await worker.tick();
       assert.deepEqual(receiver.problems, []);
       const names = receiver.accepted.map((r) => r.json.type);
-      assert.deepEqual(names, ['message.created', 'note.created', 'note.updated', 'note.deleted', 'conversation.labels_changed']);
+      assert.deepEqual(names, ['message.created', 'note.created', 'note.updated', 'note.deleted', 'conversation.labels_changed', 'session_state_close']);
+      // Gitple's session tags are the labels
+      assert.deepEqual((receiver.accepted[5]!.json.session as { tags: string[] }).tags, ['VIP']);
       const created = receiver.accepted[1]!.json.data as { note: { id: number; private: boolean; text: string; sender_id: string } };
       assert.deepEqual([created.note.id, created.note.private, created.note.text], [note.id, true, 'Kim is a VIP']);
       assert.ok(!JSON.stringify(receiver.accepted[0]!.json).includes('VIP'), 'the message.created delivery carries no note');
