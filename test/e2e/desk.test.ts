@@ -53,7 +53,7 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
 
     // the agent adds a personal canned response on its page
-    const { page: desk, problems: deskProblems } = await suite.openPage();
+    const { page: desk, problems: deskProblems, dialogs } = await suite.openPage(undefined, { acceptConfirms: true });
     await signIn(desk, suite.server.url, agent.email);
     await desk.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Canned responses' }).click();
     const form = desk.getByRole('form', { name: 'New canned response' });
@@ -101,6 +101,17 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
       reply: await desk.getByTestId('message').filter({ hasText: 'this is Grace' }).evaluate((el) => getComputedStyle(el).backgroundColor),
     };
     assert.notEqual(colours.note, colours.reply, 'a note looks different from a reply');
+    // its author edits it, and deletes another
+    await note.getByRole('button', { name: 'Edit' }).click();
+    await desk.getByLabel('Edit note').fill('SECRET: she was double charged, refund sent');
+    await desk.getByRole('button', { name: 'Save note' }).click();
+    await desk.getByTestId('note').filter({ hasText: 'SECRET: she was double charged, refund sent' }).getByText('Private note · you · edited').waitFor();
+    await desk.getByRole('textbox', { name: 'Private note' }).fill('SECRET: a note to delete');
+    await desk.getByRole('button', { name: 'Add note' }).click();
+    const doomed = desk.getByTestId('note').filter({ hasText: 'SECRET: a note to delete' });
+    await doomed.getByRole('button', { name: 'Delete' }).click();
+    await doomed.waitFor({ state: 'detached' });
+    assert.equal(dialogs.length, 1);
     await desk.getByRole('checkbox', { name: 'Private note' }).uncheck();
     await reply.fill('/thanks');
     await list.getByText('/thanks').waitFor();

@@ -5,7 +5,7 @@ import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, 
 import { LabelEditor } from './labels';
 import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
-import { NoteHeading, useLiveNotes } from './notes';
+import { NoteActions, NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
 import { RatingView } from './ratings';
 import type { Agent, Conversation, Message } from './types';
@@ -204,6 +204,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             >
               {m.private && <NoteHeading note={m} authorName={m.sender_id === me.id ? 'you' : 'a colleague'} />}
               {m.text !== null && <p>{m.text}</p>}
+              {m.private && m.sender_id === me.id && <NoteActions note={m} token={token} onSaved={(n) => merge([n])} onDeleted={removeMessage} onError={onError} />}
               {m.attachments.map((a, i) =>
                 /^https?:\/\//i.test(a.url) ? (
                   <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
