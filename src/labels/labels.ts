@@ -42,7 +42,6 @@ const nameTaken = (name: string) => conflict('SB_LABEL_EXISTS', `a label named $
  */
 export function assertLabelName(name: string, field = 'name'): void {
   if (name.trim() !== name || name.length === 0) throw invalid(field, 'must not start or end with blanks');
-  // eslint-disable-next-line no-control-regex
   if (/[,;\u0000-\u001f\u007f]/.test(name)) throw invalid(field, `must not hold commas, semicolons or control characters, got ${JSON.stringify(name)}`);
 }
 

@@ -122,6 +122,26 @@ describeEachStore('api: labels', (store) => {
     assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json().labels, ['refund']);
   });
 
+  it('renames and deletes racing PUTs leave every conversation with catalogue names only (no deadlock, nothing stale)', async () => {
+    const { admin, vip, refund } = await scene();
+    const conversations = [];
+    for (let i = 0; i < 6; i++) conversations.push(await k.open(admin.token));
+    const extra = (await create(admin.token, { name: 'temp', color: '#000000' })).json();
+    const calls: Promise<unknown>[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (const c of conversations) calls.push(put(admin.token, c.id, round % 2 === 0 ? ['VIP', 'refund', 'temp'] : ['refund']));
+      calls.push(k.call('PATCH', `/api/v1/labels/${vip.id}`, { token: admin.token, body: { name: `VIP${round}` } }));
+    }
+    calls.push(k.call('DELETE', `/api/v1/labels/${extra.id}`, { token: admin.token }));
+    const answers = (await Promise.all(calls)) as { statusCode: number }[];
+    // a PUT naming a label renamed or deleted meanwhile is refused whole; nothing else fails
+    assert.ok(answers.every((a) => a.statusCode === 200 || a.statusCode === 204 || a.statusCode === 400), answers.map((a) => a.statusCode).join(','));
+    const catalogue = new Set((await store().db.query<{ name: string }>('select name from labels')).map((r) => r.name));
+    const rows = await store().db.query<{ labels: string[] }>('select labels from conversations');
+    for (const row of rows) for (const name of row.labels) assert.ok(catalogue.has(name), `${name} is not in the catalogue`);
+    assert.ok(catalogue.has(refund.name));
+  });
+
   it('GET /stats/labels counts open and all conversations per label, zeros included, for supervisors and admins only', async () => {
     const { admin, supervisor, agent, c } = await scene();
     const other = await k.open(admin.token);
