@@ -152,6 +152,17 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await row.waitFor();
     assert.deepEqual(await row.locator('td').allTextContents(), ['VIP', '1', '1']);
 
+    // an admin's All list filters on the server (label=), past the newest hundred it holds
+    await adminPage.getByRole('link', { name: 'Switchboard' }).click();
+    await adminPage.getByTestId('tab-all').click();
+    const all = adminPage.getByTestId('list-all');
+    await all.getByRole('link', { name: /First Customer/ }).waitFor();
+    const filtered = adminPage.waitForResponse((r) => r.url().includes('/api/v1/conversations?label=VIP'));
+    await adminPage.getByTestId('label-filter').selectOption('VIP');
+    assert.equal((await filtered).status(), 200);
+    await all.getByRole('link', { name: /First Customer/ }).waitFor({ state: 'detached' });
+    await all.getByRole('link', { name: /Ada Lovelace/ }).waitFor();
+
     assert.deepEqual(deskProblems, []);
     assert.deepEqual(shopProblems, []);
     assert.deepEqual(adminProblems, []);

@@ -14,8 +14,8 @@ export interface Label {
   color: string;
 }
 
-/** The catalogue; `reload` after a change. Errors go to `onError`. */
-export function useLabels(token: string, onError: (e: unknown) => void, version = 0): { labels: Label[]; reload: () => void } {
+/** The catalogue, read again whenever `version` changes; `reload` after a change. Errors go to `onError`. */
+export function useLabels(token: string, onError: (e: unknown) => void, version: string | number = 0): { labels: Label[]; reload: () => void } {
   const [labels, setLabels] = useState<Label[]>([]);
   const reload = useCallback(() => void api<Label[]>('GET', '/api/v1/labels', token).then(setLabels, onError), [token, onError]);
   useEffect(reload, [reload, version]);
@@ -102,6 +102,27 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
       )}
     </section>
   );
+}
+
+/**
+ * A supervisor's All list under a label filter: read with `label=` (the
+ * server's filter), since the unfiltered list holds only the newest 100.
+ * Null while there is no filter or the answer has not come.
+ */
+export function useLabelled(token: string, label: string, enabled: boolean, version: number, onError: (e: unknown) => void): Conversation[] | null {
+  const [found, setFound] = useState<{ label: string; list: Conversation[] } | null>(null);
+  useEffect(() => {
+    if (!enabled || !label) return;
+    let current = true;
+    api<Conversation[]>('GET', `/api/v1/conversations?label=${encodeURIComponent(label)}&limit=100`, token).then(
+      (list) => current && setFound({ label, list }),
+      (e) => current && onError(e),
+    );
+    return () => {
+      current = false;
+    };
+  }, [token, label, enabled, version, onError]);
+  return enabled && label && found?.label === label ? found.list : null;
 }
 
 /** The desk's filter over its lists: every conversation, or those with one label. */

@@ -7,7 +7,7 @@ import { CannedPage } from './canned';
 import { ChatView } from './chat';
 import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
-import { LabelChips, LabelFilter, useLabels } from './labels';
+import { LabelChips, LabelFilter, useLabelled, useLabels } from './labels';
 import { connectLive, type Live } from './live';
 import { useLatestAnswer } from './latest-answer';
 import { SearchPage } from './search';
@@ -252,12 +252,14 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   }, [linkUp, token]);
 
   // the desk's label filter (labels.tsx): over the lists as read, which carry each conversation's labels
-  const { labels } = useLabels(token, guard, version);
+  // again on each re-read of the lists and each page change: an admin may just have added one
+  const { labels } = useLabels(token, guard, `${version}:${path}`);
   const [labelFilter, setLabelFilter] = useState('');
+  const labelled = useLabelled(token, labelFilter, overseer && tab === 'all', version, guard);
   const lists = useMemo(() => {
     const keep = (c: Conversation) => !labelFilter || (c.labels ?? []).includes(labelFilter);
-    return { mine: mine.filter(keep), all: all.filter(keep) };
-  }, [mine, all, labelFilter]);
+    return { mine: mine.filter(keep), all: labelled ?? all.filter(keep) };
+  }, [mine, all, labelled, labelFilter]);
 
   return (
     <div className="shell">
