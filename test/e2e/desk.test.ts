@@ -58,9 +58,16 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await desk.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Canned responses' }).click();
     const form = desk.getByRole('form', { name: 'New canned response' });
     await form.getByLabel('Shortcut').fill('thanks');
-    await form.getByLabel('Text').fill('Thank you, {{customer.name}}!');
+    await form.getByLabel('Text').fill('Thanks {{customer.name}}');
     await form.getByRole('button', { name: 'Add canned response' }).click();
-    await desk.getByTestId('canned-table').getByText('/thanks').waitFor();
+    const table = desk.getByTestId('canned-table');
+    await table.getByText('/thanks').waitFor();
+    // shared ones are not the agent's to change; their own is
+    assert.equal(await table.getByRole('button', { name: 'Edit /greet' }).count(), 0);
+    await table.getByRole('button', { name: 'Edit /thanks' }).click();
+    await table.getByLabel('Text of /thanks').fill('Thank you, {{customer.name}}!');
+    await table.getByRole('button', { name: 'Save', exact: true }).click();
+    await table.getByText('Thank you, {{customer.name}}!').waitFor();
     // an agent may not make a shared one: the scope choice is not offered
     assert.equal(await form.getByLabel('For').count(), 0);
 

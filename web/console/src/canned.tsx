@@ -128,6 +128,19 @@ export function CannedPage({ token, me, onError }: { token: string; me: Agent; o
       errors.fail(e);
     }
   };
+  // the row being edited, and its new text
+  const [editing, setEditing] = useState<{ id: string; text: string } | null>(null);
+  const saveEdit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!editing) return;
+    try {
+      await api('PATCH', `/api/v1/canned-responses/${editing.id}`, token, { text: editing.text });
+      setEditing(null);
+      reload();
+    } catch (e) {
+      onError(e);
+    }
+  };
   const remove = async (c: Canned) => {
     if (!confirm(`Delete /${c.shortcut}?`)) return;
     try {
@@ -177,13 +190,30 @@ export function CannedPage({ token, me, onError }: { token: string; me: Agent; o
             {items.map((c) => (
               <tr key={c.id}>
                 <td>/{c.shortcut}</td>
-                <td className="wrap">{c.text}</td>
+                <td className="wrap">
+                  {editing?.id === c.id ? (
+                    <form className="note-edit" onSubmit={saveEdit}>
+                      <textarea aria-label={`Text of /${c.shortcut}`} rows={3} maxLength={10000} required value={editing.text} autoFocus onChange={(e) => setEditing({ id: c.id, text: e.target.value })} />
+                      <button type="submit">Save</button>
+                      <button type="button" className="secondary" onClick={() => setEditing(null)}>
+                        Cancel
+                      </button>
+                    </form>
+                  ) : (
+                    c.text
+                  )}
+                </td>
                 <td>{c.scope === 'shared' ? 'everyone' : 'me'}</td>
-                <td>
+                <td className="row-actions">
                   {(c.scope === 'personal' || overseer) && (
-                    <button type="button" className="danger" onClick={() => void remove(c)} aria-label={`Delete /${c.shortcut}`}>
-                      Delete
-                    </button>
+                    <>
+                      <button type="button" className="secondary" onClick={() => setEditing({ id: c.id, text: c.text })} aria-label={`Edit /${c.shortcut}`}>
+                        Edit
+                      </button>
+                      <button type="button" className="danger" onClick={() => void remove(c)} aria-label={`Delete /${c.shortcut}`}>
+                        Delete
+                      </button>
+                    </>
                   )}
                 </td>
               </tr>
