@@ -210,6 +210,10 @@ describeEachStore('access-control matrix', (store) => {
     ids.own = own.id;
     ids.other = other.id;
     adminToken = await tokenOf(admin);
+    // The walk takes over a minute on a busy machine, and agent_own sends no heartbeats: a sweep
+    // must not time them out between a fixture's check of their status and its chat.
+    const keepAlive = await admin_('PATCH', '/api/v1/settings', { attendant_keep_alive_ms: 3_600_000 });
+    assert.equal(keepAlive.statusCode, 200, keepAlive.body);
   });
   after(async () => {
     await server.close();

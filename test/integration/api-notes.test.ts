@@ -2,6 +2,8 @@
 // and how they show (or never show) in GET .../messages.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
+import { SYSTEM } from '../../src/agents/model.js';
+import { markRead } from '../../src/conversations/messages.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { assertAllUnauthorized, expectError, expectInvalid, kitFor, MALFORMED_ID, UNKNOWN_ID, type User } from '../helpers/api-kit.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -62,8 +64,7 @@ describeEachStore('api: private notes', (store) => {
     // paging after the note: still nothing of it
     assert.deepEqual((await k.call('GET', `/api/v1/conversations/${conversation.id}/messages?after=${n.id - 1}`, { token: customer })).json(), []);
     // a note is never "read" by the customer
-    const { markRead } = await import('../../src/conversations/messages.js');
-    assert.deepEqual(await markRead(k.t.ctx, conversation.id, [n.id], 'customer', { id: null, role: 'system' }), []);
+    assert.deepEqual(await markRead(k.t.ctx, conversation.id, [n.id], 'customer', SYSTEM), []);
   });
 
   it('supervisors and admins add notes to any conversation, queued ones included; a closed one takes notes from its last agent', async () => {
