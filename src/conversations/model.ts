@@ -33,7 +33,7 @@ export interface ConversationRow {
   resolved_at: Date | null;
   resolve_reason: string | null;
   note: string | null;
-  /** label names (migration 0011) */
+  /** label names (migration 0023) */
   labels: string[];
   updated_at: Date;
 }

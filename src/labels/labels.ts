@@ -4,7 +4,7 @@ import { withEvents } from '../events/outbox.js';
 import type { Queryable } from '../store/db.js';
 
 // The label catalogue (admins manage it). A conversation's labels are names
-// in conversations.labels (migration 0011); renaming or deleting a label
+// in conversations.labels (migration 0023); renaming or deleting a label
 // rewrites them in the same transaction, holding the label row, which
 // PUT /conversations/:id/labels shares while it checks the names.
 

@@ -25,7 +25,7 @@ interface Colleague {
 
 /** Stands in for the conversation while it loads: hooks run on every render, before the early returns. */
 const PLACEHOLDER: Conversation = {
-  id: '', channel: '', customer: { id: '', name: null, email: null, phone: null, fields: {} }, department: null, priority: 0, state: 'queued', agent_id: null,
+  id: '', channel: '', customer: { id: '', name: null, email: null, phone: null, fields: {} }, department: null, priority: 0, state: 'queued', agent_id: null, customer_verified: false,
   created_at: '', queued_at: null, assigned_at: null, resolved_at: null, resolve_reason: null, note: null,
 };
 
