@@ -98,7 +98,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
             if (identity.kind !== 'customer') throw forbidden('only customers ask for a channel');
             const own = t.session(identity.session.conversation_id);
             // The answer goes only where this customer may read.
-            const reserved = (['messages', 'viewed', 'control'] as const).map((kind) => t.conversation(identity.session.conversation_id, kind));
+            const reserved = (['messages', 'viewed', 'control', 'typing'] as const).map((kind) => t.conversation(identity.session.conversation_id, kind));
             if (!request.responseTopic.startsWith(`${own}/`) || reserved.includes(request.responseTopic)) {
               throw invalid('responseTopic', `must be a topic of your own under ${own}/ other than its messages and control topics`);
             }
