@@ -17,6 +17,7 @@ import { errorHandler, notFoundHandler } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { notificationRoutes } from './routes/notifications.js';
 import { customerRoutes } from './routes/customers.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -111,6 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   noteRoutes(app, deps);
   labelRoutes(app, deps);
   cannedRoutes(app, deps);
+  notificationRoutes(app, deps);
   customerRoutes(app, deps);
   searchRoutes(app, deps);
   queueRoutes(app, deps);

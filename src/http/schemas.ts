@@ -143,6 +143,20 @@ export const Conversation = Type.Object({
   queue_position: Nullable(Type.Integer({ description: 'place in its department queue, 1 = next; null unless queued' })),
   expected_wait_seconds: Nullable(Type.Integer({ description: 'estimate; null unless queued or when no online agent can serve it' })),
   rating: Type.Optional(Type.Union([Rating, Type.Null()], { description: "the customer's rating (conversation routes); null until rated" })),
+  unread: Type.Optional(
+    Type.Integer({ minimum: 0, description: "the customer's messages after the caller's own read marker (POST /conversations/{id}/read); in lists and GET of one conversation" }),
+  ),
+});
+
+export const ReadBody = Type.Object(
+  { up_to: Type.Optional(Type.Integer({ minimum: 1, description: 'mark read up to this message id; default: the last message' })) },
+  { additionalProperties: false },
+);
+
+export const ReadMarker = Type.Object({
+  conversation_id: Id,
+  last_read_message_id: Type.Integer({ description: 'the last message the caller has read (0: none)' }),
+  unread: Type.Integer({ minimum: 0 }),
 });
 
 export const NewConversationBody = Type.Object(

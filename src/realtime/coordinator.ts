@@ -8,6 +8,7 @@ import { forbidden, invalid, notFound } from '../errors.js';
 import { participantId, seesEverything, type Identity } from './identity.js';
 import { AttendantOnline, ChannelRequest, ClientMessage, ReadReceipt, readPayload, SessionOnline, SessionRequest } from './payloads.js';
 import { touchSession } from './sessions.js';
+import { markReadUpTo } from '../unread/unread.js';
 import { CLIENT_TOPICS, parseTopic, type Topics } from './topics.js';
 
 // What Switchboard does with what clients publish. Everything is validated
@@ -138,6 +139,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         // A reader marks what the other side wrote; supervisors read on the agent's side.
         const reader = identity.kind === 'customer' ? 'customer' : 'agent';
         await markRead(ctx, parsed.conversationId, ids, reader, seesEverything(identity) ? SYSTEM : actorOf(identity));
+        // The agent's own unread count follows what they have seen (monotonic, so a late receipt changes nothing).
+        if (identity.kind === 'agent') await markReadUpTo(ctx.db, identity.agent.id, parsed.conversationId, Math.max(...ids), now);
         return;
       }
 
