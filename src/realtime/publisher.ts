@@ -156,6 +156,12 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: m.attachments, readAt: m.read_at },
         origin: ORIGIN,
       });
+      // The holder's inbox hears of a customer's message in any conversation
+      // they hold, not only the one open on screen: their console's unread
+      // counts and notifications follow it (one subscription, not one per chat).
+      if (m.sender === 'customer' && event.agent_id) {
+        publish(t.agentEvents(event.agent_id), { type: event.type, conversation_id: m.conversation_id, message: m, at: new Date(event.created_at).toISOString(), origin: ORIGIN });
+      }
       return;
     }
     if (event.type === 'message.read') {

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import { api, formatTime } from '../../shared/util';
 import { useCannedPicker } from './canned';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
@@ -40,12 +41,14 @@ interface Props {
   onClose: () => void;
   /** a message to scroll to and mark (a search hit) instead of the end */
   highlight?: number | undefined;
+  /** the caller's unread count of this conversation is now 0 (POST /read answered) */
+  onRead?: (conversationId: string) => void;
 }
 
 /** Pages of history read at most to reach a highlighted message. */
 const MAX_PAGES = 50;
 
-export function ChatView({ id, me, token, live, version, onError, onClose, highlight }: Props) {
+export function ChatView({ id, me, token, live, version, onError, onClose, highlight, onRead }: Props) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
   const [forbidden, setForbidden] = useState<string | null>(null);
@@ -56,6 +59,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   const [noteMode, setNoteMode] = useState(false);
   const logRef = useRef<HTMLDivElement | null>(null);
   const receipted = useRef(new Set<number>());
+  const customerTyping = useTypingIndicator('customer');
+  const { heard: heardTyping, clear: clearTyping } = customerTyping;
 
   const merge = useCallback((incoming: Message[]) => {
     setMessages((current) => {
@@ -97,9 +102,14 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     const topic = `${live.base}/conversations/${id}`;
     live.subscribe(`${topic}/messages`);
     live.subscribe(`${topic}/messages/viewed`);
+    live.subscribe(`${topic}/typing`);
     const off = live.on((t, data) => {
-      if (t === `${topic}/messages` && typeof data.message?.id === 'number') {
+      if (t === `${topic}/typing`) {
+        heardTyping(data);
+      } else if (t === `${topic}/messages` && typeof data.message?.id === 'number') {
         const m = data.message;
+        // the customer's message is here: they are no longer typing it
+        if (m.sender === 'customer') clearTyping();
         merge([{ id: m.id, conversation_id: id, sender: m.sender, sender_id: m.from ?? null, text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], created_at: new Date(m.timestamp ?? Date.now()).toISOString(), read_at: m.readAt ?? null }]);
       } else if (t === `${topic}/messages/viewed` && Array.isArray(data.readMessages)) {
         const ids = new Set(data.readMessages.map((r: number | { id: number }) => (typeof r === 'number' ? r : r.id)));
@@ -110,8 +120,34 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
       off();
       live.unsubscribe(`${topic}/messages`);
       live.unsubscribe(`${topic}/messages/viewed`);
+      live.unsubscribe(`${topic}/typing`);
     };
-  }, [live, id, forbidden, merge]);
+  }, [live, id, forbidden, merge, heardTyping, clearTyping]);
+
+  // Seen on screen: the caller's own unread count goes to 0 (a supervisor's
+  // reading leaves the holder's). A hidden tab has seen nothing yet: it
+  // marks when it is shown again.
+  const markedUpTo = useRef(0);
+  const [visible, setVisible] = useState(() => document.visibilityState === 'visible');
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState === 'visible');
+    document.addEventListener('visibilitychange', onChange);
+    return () => document.removeEventListener('visibilitychange', onChange);
+  }, []);
+  useEffect(() => {
+    const last = messages[messages.length - 1]?.id ?? 0;
+    if (!conversation || forbidden || !visible || last <= markedUpTo.current) return;
+    markedUpTo.current = last;
+    api('POST', `/api/v1/conversations/${id}/read`, token, { up_to: last }).then(
+      () => onRead?.(id),
+      () => (markedUpTo.current = 0),
+    );
+  }, [messages, conversation, forbidden, visible, id, token, onRead]);
+
+  // Only the holder of an assigned conversation may publish typing: the
+  // broker disconnects anyone else who tries (docs/realtime.md).
+  const holder = conversation?.state === 'assigned' && conversation.agent_id === me.id;
+  const typing = useTypingSender(holder && live ? (on) => live.publish(`${live.base}/conversations/${id}/typing`, { typing: on }) : undefined);
 
   // what the customer wrote, now seen: tell them (only the holder marks read)
   useEffect(() => {
@@ -171,6 +207,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
         setText('');
         return;
       }
+      typing.stop();
       const body = { ...(value ? { text: value } : {}), ...(url ? { attachments: [{ type: 'link', url }] } : {}) };
       merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, body)]);
       setText('');
@@ -224,6 +261,11 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             </div>
           ))}
         </div>
+        {customerTyping.shown && conversation.state === 'assigned' && (
+          <p className="typing" data-testid="customer-typing" aria-live="polite">
+            {conversation.customer.name ?? 'The customer'} is typing…
+          </p>
+        )}
         {mayWrite ? (
           <form className={`composer ${noteMode ? 'note-mode' : ''}`} onSubmit={send}>
             {picker.list}
@@ -236,7 +278,11 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               maxLength={10000}
               placeholder={noteMode ? 'Private note — only agents see it…' : 'Reply… (/ for canned responses)'}
               value={text}
-              onChange={(e) => setText(e.target.value)}
+              onChange={(e) => {
+                setText(e.target.value);
+                // a note is for colleagues: the customer is not told about it
+                if (!noteMode && e.target.value.trim() && !e.target.value.startsWith('/')) typing.keystroke();
+              }}
               onKeyDown={(e) => {
                 if (picker.onKeyDown(e)) return;
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);

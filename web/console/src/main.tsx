@@ -9,6 +9,7 @@ import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
 import { LabelChips, LabelFilter, useLabelled, useLabels } from './labels';
 import { connectLive, type Live } from './live';
+import { NotificationsPage, useDeskNotifications, usePreferences } from './notifications';
 import { useLatestAnswer } from './latest-answer';
 import { SearchPage } from './search';
 import type { Agent, Conversation, Status, Waiting } from './types';
@@ -141,9 +142,10 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const onDashboard = path === '/dashboard' && overseer;
   const onSearch = path === '/search';
   const onCanned = path === '/canned';
+  const onNotifications = path === '/notifications';
   const AdminPage = me.role === 'admin' ? adminPageAt(path)?.Page : undefined;
   // only the desk shows the lists; every view's header shows the agent's own status and load
-  const atDesk = !onDashboard && !AdminPage && !onSearch && !onCanned;
+  const atDesk = !onDashboard && !AdminPage && !onSearch && !onCanned && !onNotifications;
 
   const guard = useCallback(
     (e: unknown) => {
@@ -213,7 +215,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         );
         return;
       }
-      if (topic.endsWith('/messages') || topic.endsWith('/messages/viewed') || topic.endsWith('/client/control')) return;
+      if (topic.endsWith('/messages') || topic.endsWith('/messages/viewed') || topic.endsWith('/client/control') || topic.endsWith('/typing')) return;
       if (!atDesk && !own.includes(topic)) return;
       clearTimeout(pending.current);
       pending.current = setTimeout(() => void (atDesk ? refresh(true) : readMe()), 150);
@@ -251,6 +253,18 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     return () => clearInterval(timer);
   }, [linkUp, token]);
 
+  // sound and desktop notifications while the tab is hidden (notifications.tsx)
+  const [prefs, savePrefs] = usePreferences(token, guard);
+  useDeskNotifications(live, me, prefs, go);
+
+  // the open conversation was read: its count goes at once, before the next re-read of the lists
+  const onRead = useCallback((conversationId: string) => {
+    const seen = (list: Conversation[]) => list.map((c) => (c.id === conversationId && c.unread ? { ...c, unread: 0 } : c));
+    setMine(seen);
+    setAll(seen);
+  }, []);
+  const unreadOf = (c: Conversation) => (c.id === openId ? 0 : (c.unread ?? 0));
+
   // the desk's label filter (labels.tsx): over the lists as read, which carry each conversation's labels
   // again on each re-read of the lists and each page change: an admin may just have added one
   const { labels } = useLabels(token, guard, `${version}:${path}`);
@@ -285,6 +299,9 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           <AppLink to="/canned" go={go} current={onCanned}>
             Canned responses
           </AppLink>
+          <AppLink to="/notifications" go={go} current={onNotifications}>
+            Notifications
+          </AppLink>
           <a href="/docs" target="_blank" rel="noreferrer">
             API docs
           </a>
@@ -315,7 +332,9 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           </button>
         </p>
       )}
-      {onCanned ? (
+      {onNotifications ? (
+        <NotificationsPage prefs={prefs} save={savePrefs} onError={guard} />
+      ) : onCanned ? (
         <CannedPage token={token} me={me} onError={guard} />
       ) : onDashboard ? (
         <Dashboard token={token} live={live} linkUp={linkUp} now={now} onError={guard} />
@@ -359,7 +378,14 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                 {lists[tab].map((c) => (
                   <li key={c.id}>
                     <AppLink to={`/conversations/${c.id}`} go={go} className={`item ${openId === c.id ? 'current' : ''}`} current={openId === c.id}>
-                      <strong>{c.customer.name ?? c.customer.id}</strong>
+                      <strong>
+                        {c.customer.name ?? c.customer.id}
+                        {unreadOf(c) > 0 && (
+                          <span className="unread" data-testid="unread" aria-label={`${unreadOf(c)} unread`}>
+                            {unreadOf(c)}
+                          </span>
+                        )}
+                      </strong>
                       <span>
                         {c.channel} · {c.state}
                         {c.department ? ` · ${c.department}` : ''}
@@ -372,7 +398,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
             )}
           </aside>
           {openId ? (
-            <ChatView key={openId} id={openId} me={me} token={token} live={live} version={version} onError={guard} onClose={() => go('/')} />
+            <ChatView key={openId} id={openId} me={me} token={token} live={live} version={version} onError={guard} onClose={() => go('/')} onRead={onRead} />
           ) : (
             <section className="placeholder">
               <p>{me.status === 'online' ? 'Pick a conversation. New ones are assigned to you automatically.' : 'You are not online: no conversation will be assigned to you.'}</p>

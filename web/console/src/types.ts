@@ -36,6 +36,8 @@ export interface Conversation {
   rating?: Rating | null;
   /** label names (labels.tsx) */
   labels?: string[];
+  /** the customer's messages the caller has not read (lists and GET of one) */
+  unread?: number;
 }
 
 export interface Message {
