@@ -22,6 +22,10 @@ export interface MessageRow {
   attachments: Attachment[];
   created_at: Date;
   read_at: Date | null;
+  /** a note (src/notes/): only agents see it */
+  private: boolean;
+  /** when a note was last edited */
+  updated_at: Date | null;
 }
 
 export interface Message {
@@ -33,13 +37,19 @@ export interface Message {
   attachments: Attachment[];
   created_at: string;
   read_at: string | null;
+  private: boolean;
+  updated_at: string | null;
 }
+
+const iso = (d: Date | null | undefined) => (d === null || d === undefined ? null : new Date(d).toISOString());
 
 export function toMessage(row: MessageRow): Message {
   return {
     ...row,
-    created_at: new Date(row.created_at).toISOString(),
-    read_at: row.read_at === null ? null : new Date(row.read_at).toISOString(),
+    private: row.private ?? false,
+    created_at: iso(row.created_at)!,
+    read_at: iso(row.read_at),
+    updated_at: iso(row.updated_at),
   };
 }
 
@@ -90,10 +100,11 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
   });
 }
 
-export async function listMessages(db: Queryable, conversationId: string, after: number, limit: number): Promise<MessageRow[]> {
+/** With `withNotes` false (the customer's own reading), notes are left out: they never reach the customer. */
+export async function listMessages(db: Queryable, conversationId: string, after: number, limit: number, withNotes: boolean): Promise<MessageRow[]> {
   return db.query<MessageRow>(
-    'select * from messages where conversation_id = $1 and id > $2 order by id limit $3',
-    [conversationId, after, limit],
+    'select * from messages where conversation_id = $1 and id > $2 and ($4::boolean or not private) order by id limit $3',
+    [conversationId, after, limit, withNotes],
   );
 }
 
@@ -109,7 +120,7 @@ export async function markRead(ctx: Ctx, conversationId: string, ids: readonly n
     const now = ctx.now();
     const rows = await tx.query<{ id: number }>(
       `update messages set read_at = $3
-        where conversation_id = $1 and id = any ($2::bigint[]) and read_at is null
+        where conversation_id = $1 and id = any ($2::bigint[]) and read_at is null and not private
           and (case when $4 = 'customer' then sender <> 'customer' else sender = 'customer' end)
         returning id`,
       [conversationId, ids, now, reader],

@@ -33,6 +33,8 @@ export interface ConversationRow {
   resolved_at: Date | null;
   resolve_reason: string | null;
   note: string | null;
+  /** label names (migration 0023) */
+  labels: string[];
   updated_at: Date;
 }
 
@@ -57,6 +59,7 @@ export interface Conversation {
   resolved_at: string | null;
   resolve_reason: string | null;
   note: string | null;
+  labels: string[];
   queue_position: number | null;
   expected_wait_seconds: number | null;
 }
@@ -86,6 +89,7 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
     resolved_at: iso(row.resolved_at),
     resolve_reason: row.resolve_reason,
     note: row.note,
+    labels: row.labels ?? [],
     queue_position: row.state === 'queued' ? (queue?.position ?? null) : null,
     expected_wait_seconds: row.state === 'queued' ? (queue?.expected_wait_seconds ?? null) : null,
   };

@@ -17,6 +17,8 @@ export interface ConversationFilter {
   department?: string;
   customer_id?: string;
   customer_verified?: boolean;
+  /** a label name, matched whatever its case */
+  label?: string;
   limit: number;
   /** paging: only conversations that arrived before this one */
   before?: string;
@@ -33,8 +35,9 @@ export async function listConversations(db: Queryable, filter: ConversationFilte
         and ($4::text is null or customer_id = $4)
         and ($5::uuid is null or seq < (select b.seq from conversations b where b.id = $5))
         and ($7::boolean is null or customer_verified = $7)
+        and ($8::text is null or labels @> (select array[l.name] from labels l where lower(l.name) = lower($8)))
       order by seq desc
       limit $6`,
-    [filter.state ?? null, agentId, filter.department ?? null, filter.customer_id ?? null, filter.before ?? null, filter.limit, filter.customer_verified ?? null],
+    [filter.state ?? null, agentId, filter.department ?? null, filter.customer_id ?? null, filter.before ?? null, filter.limit, filter.customer_verified ?? null, filter.label ?? null],
   );
 }

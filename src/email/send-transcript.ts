@@ -45,14 +45,12 @@ interface LineRow {
 }
 
 async function transcriptLines(tx: Queryable, conversation: ConversationRow): Promise<TranscriptLine[]> {
-  // NOTE for the lead (#18 item 4 + the notes helper): messages has no `private`
-  // column on this branch. When notes land as private messages, add
-  // `and not m.private` here: a transcript must never carry an agent's note.
+  // A transcript goes to the customer: an agent's private note never goes with it.
   const rows = await tx.query<LineRow>(
     `select m.sender, m.sender_id, m.text, m.attachments, m.created_at, a.name as agent_name
        from messages m
        left join agents a on m.sender = 'agent' and a.id::text = m.sender_id
-      where m.conversation_id = $1
+      where m.conversation_id = $1 and not m.private
       order by m.id`,
     [conversation.id],
   );

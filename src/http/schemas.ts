@@ -139,9 +139,24 @@ export const Conversation = Type.Object({
   resolved_at: Nullable(Timestamp),
   resolve_reason: Nullable(Type.String()),
   note: Nullable(Type.String()),
+  labels: Type.Array(Type.String(), { description: 'label names (GET /api/v1/labels has their colours)' }),
   queue_position: Nullable(Type.Integer({ description: 'place in its department queue, 1 = next; null unless queued' })),
   expected_wait_seconds: Nullable(Type.Integer({ description: 'estimate; null unless queued or when no online agent can serve it' })),
   rating: Type.Optional(Type.Union([Rating, Type.Null()], { description: "the customer's rating (conversation routes); null until rated" })),
+  unread: Type.Optional(
+    Type.Integer({ minimum: 0, description: "the customer's messages after the caller's own read marker (POST /conversations/{id}/read); in lists and GET of one conversation" }),
+  ),
+});
+
+export const ReadBody = Type.Object(
+  { up_to: Type.Optional(Type.Integer({ minimum: 1, description: 'mark read up to this message id; default: the last message' })) },
+  { additionalProperties: false },
+);
+
+export const ReadMarker = Type.Object({
+  conversation_id: Id,
+  last_read_message_id: Type.Integer({ description: 'the last message the caller has read (0: none)' }),
+  unread: Type.Integer({ minimum: 0 }),
 });
 
 export const NewConversationBody = Type.Object(
@@ -172,6 +187,7 @@ export const ConversationQuery = Type.Object(
     customer: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     customer_verified: Type.Optional(Type.Boolean({ description: 'only conversations whose customer is (true) or is not (false) verified' })),
     before: Type.Optional(Id),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 50, description: 'only conversations carrying this label (by name, whatever its case)' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   },
   { additionalProperties: false },
@@ -199,6 +215,7 @@ export const Attachment = Type.Object(
 
 export const Message = Type.Object({
   id: Type.Integer(),
+  private: Type.Boolean({ description: 'true: a note, which only agents see (never sent to the customer or any channel)' }),
   conversation_id: Id,
   sender: Type.Union([L('customer'), L('agent'), L('system'), L('bot')]),
   sender_id: Nullable(Type.String()),
@@ -206,6 +223,7 @@ export const Message = Type.Object({
   attachments: Type.Array(Type.Object({ type: Type.String(), url: Type.String() })),
   created_at: Timestamp,
   read_at: Nullable(Timestamp),
+  updated_at: Type.Optional(Nullable(Timestamp)),
 });
 
 export const NewMessageBody = Type.Object(

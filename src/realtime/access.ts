@@ -95,6 +95,12 @@ export function accessRules(db: Queryable, t: Topics, assignments: Assignments):
       }
       // The agent's id in the topic is what an external broker's ACL can vouch for.
       if (parsed.kind === 'heartbeat') return identity.kind === 'agent' && parsed.agentId === identity.agent.id;
+      // Typing is the two sides of the chat talking to each other: its
+      // customer and the agent holding it, not an onlooking supervisor.
+      if (parsed.kind === 'conversation' && parsed.part === 'typing') {
+        if (ownsConversation(identity, parsed.conversationId)) return true;
+        return identity.kind === 'agent' && (await currentHolder(db, assignments, parsed.conversationId)) === identity.agent.id;
+      }
       // Control topics, inboxes and event streams are Switchboard's alone.
       if (parsed.kind !== 'conversation' || (parsed.part !== 'messages' && parsed.part !== 'viewed')) return false;
       if (ownsConversation(identity, parsed.conversationId)) return true;

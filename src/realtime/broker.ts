@@ -11,7 +11,8 @@ import { createConnections, recheckEvery } from './connections.js';
 import { identifyUntil, type Identity } from './identity.js';
 import { ORIGIN } from './publisher.js';
 import { MAX_PAYLOAD_BYTES } from './payloads.js';
-import type { Topics } from './topics.js';
+import { parseTopic, type Topics } from './topics.js';
+import { TypingLimiter, typingSignal } from './typing.js';
 
 // Two ways to carry the topics: an embedded aedes broker (the default: the
 // access rules are enforced on every connect, subscribe, publish and
@@ -79,6 +80,13 @@ export async function createEmbeddedBroker(
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
   const connections = createConnections(ctx);
   const consumed = topics.consumed();
+  const typingBudget = new TypingLimiter();
+  const isTyping = (topic: string) => {
+    const relative = topics.relative(topic);
+    if (relative === undefined) return false;
+    const parsed = parseTopic(relative);
+    return parsed.kind === 'conversation' && parsed.part === 'typing';
+  };
 
   aedes.authenticate = (client, _username, password, done) => {
     const token = password?.toString('utf8') ?? '';
@@ -108,7 +116,7 @@ export async function createEmbeddedBroker(
 
   // 'client' comes before the CONNACK, so a connected client is always known here.
   aedes.on('client', (client) => connections.ready(client));
-  aedes.on('clientDisconnect', (client) => connections.gone(client));
+  aedes.on('clientDisconnect', (client) => (connections.gone(client), typingBudget.forget(client.id)));
 
   // Subscribe and publish read the token again: a token revoked or expired
   // since CONNECT — in this process or another — is refused there, and its
@@ -134,6 +142,23 @@ export async function createEmbeddedBroker(
         if (!identity) return done(new Error('the token is no longer live'));
         // MQTT 3.1.1 has no way to refuse a publish but to disconnect.
         if (!(await rules.canPublish(identity, topic))) return done(new Error(`not allowed to publish on ${topic}`));
+        if (isTyping(topic)) {
+          // Relayed at once, rebuilt from the identity; over budget it is dropped quietly.
+          let signal;
+          try {
+            signal = typingBudget.allow(client.id) ? typingSignal(identity, payload) : undefined;
+          } catch (error) {
+            if (!(error instanceof AppError)) throw error;
+            const answer = rejection(topics, topic, error, identity);
+            await new Promise<void>((resolve, reject) =>
+              client.publish({ cmd: 'publish', topic: answer.topic, payload: encode(answer.payload), qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
+            );
+          }
+          packet.retain = false;
+          if (signal) packet.payload = encode(signal);
+          else packet.topic = consumed;
+          return done(null);
+        }
         try {
           await coordinator.handle(identity, topic, payload);
         } catch (error) {

@@ -8,6 +8,7 @@ import { forbidden, invalid, notFound } from '../errors.js';
 import { participantId, seesEverything, type Identity } from './identity.js';
 import { AttendantOnline, ChannelRequest, ClientMessage, ReadReceipt, readPayload, SessionOnline, SessionRequest } from './payloads.js';
 import { touchSession } from './sessions.js';
+import { markReadUpTo } from '../unread/unread.js';
 import { CLIENT_TOPICS, parseTopic, type Topics } from './topics.js';
 
 // What Switchboard does with what clients publish. Everything is validated
@@ -98,7 +99,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
             if (identity.kind !== 'customer') throw forbidden('only customers ask for a channel');
             const own = t.session(identity.session.conversation_id);
             // The answer goes only where this customer may read.
-            const reserved = (['messages', 'viewed', 'control'] as const).map((kind) => t.conversation(identity.session.conversation_id, kind));
+            const reserved = (['messages', 'viewed', 'control', 'typing'] as const).map((kind) => t.conversation(identity.session.conversation_id, kind));
             if (!request.responseTopic.startsWith(`${own}/`) || reserved.includes(request.responseTopic)) {
               throw invalid('responseTopic', `must be a topic of your own under ${own}/ other than its messages and control topics`);
             }
@@ -138,6 +139,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         // A reader marks what the other side wrote; supervisors read on the agent's side.
         const reader = identity.kind === 'customer' ? 'customer' : 'agent';
         await markRead(ctx, parsed.conversationId, ids, reader, seesEverything(identity) ? SYSTEM : actorOf(identity));
+        // The agent's own unread count follows what they have seen (monotonic, so a late receipt changes nothing).
+        if (identity.kind === 'agent') await markReadUpTo(ctx.db, identity.agent.id, parsed.conversationId, Math.max(...ids), now);
         return;
       }
 

@@ -15,6 +15,9 @@ import type { Topics } from './topics.js';
 /** Marks what Switchboard published, so its own subscription on a shared broker skips it. */
 export const ORIGIN = 'switchboard';
 
+/** a conversation event that moves nobody: no control instruction, no queue refresh */
+const LABELS_CHANGED = 'conversation.labels_changed';
+
 export interface Publisher {
   onCommitted(events: readonly StoredEvent[]): void;
   /** The conversation's current state on its control topic. */
@@ -153,10 +156,24 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: m.attachments, readAt: m.read_at },
         origin: ORIGIN,
       });
+      // The holder's inbox hears of a customer's message in any conversation
+      // they hold, not only the one open on screen: their console's unread
+      // counts and notifications follow it (one subscription, not one per chat).
+      if (m.sender === 'customer' && event.agent_id) {
+        publish(t.agentEvents(event.agent_id), { type: event.type, conversation_id: m.conversation_id, message: m, at: new Date(event.created_at).toISOString(), origin: ORIGIN });
+      }
       return;
     }
     if (event.type === 'message.read') {
       publish(t.conversation(event.conversation_id!, 'viewed'), { readMessages: data.message_ids, reader: data.reader, readAt: data.read_at, origin: ORIGIN });
+      return;
+    }
+    if (event.type.startsWith('note.')) {
+      // Agents only: the conversation's agent and the supervisors. Never the
+      // conversation's own topics, which its customer subscribes to.
+      const payload = { type: event.type, conversation_id: event.conversation_id, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
+      if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
+      publish(t.supervisorEvents('conversations'), payload);
       return;
     }
     if (event.type.startsWith('agent.')) {
@@ -178,8 +195,9 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     }
     // A queued conversation's position goes out with the queue refresh. A
     // rating changes nothing the widget's control topic tells (the widget
-    // that sent it already knows), so it is not announced again.
-    if (event.type !== 'conversation.created' && event.type !== 'conversation.rated' && conversation.state !== 'queued') sent.push(announce(conversation));
+    // that sent it already knows), so it is not announced again; labels are
+    // no news to the customer either.
+    if (event.type !== 'conversation.created' && event.type !== 'conversation.rated' && event.type !== LABELS_CHANGED && conversation.state !== 'queued') sent.push(announce(conversation));
   }
 
   return {
@@ -187,7 +205,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       let queueChanged = false;
       for (const event of events) {
         const conversation = (event.data as { conversation?: Conversation }).conversation;
-        if (event.type.startsWith('conversation.') && conversation) {
+        if (event.type.startsWith('conversation.') && event.type !== LABELS_CHANGED && conversation) {
           // Rights follow the conversation at once, before anything is published about it.
           assignments.set(conversation.id, conversation.state === 'queued' ? null : conversation.agent_id);
           queueChanged = true;

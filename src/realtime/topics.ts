@@ -9,12 +9,14 @@ export const CLIENT_TOPICS = {
   attendantOnline: 'server/attendants/online',
 } as const;
 
-export type ConversationTopicKind = 'messages' | 'viewed' | 'control';
+export type ConversationTopicKind = 'messages' | 'viewed' | 'control' | 'typing';
 
 const CONVERSATION_SUFFIX: Record<ConversationTopicKind, string> = {
   messages: 'messages',
   viewed: 'messages/viewed',
   control: 'client/control',
+  // relayed between the two sides as they are typing, never stored (typing.ts)
+  typing: 'typing',
 };
 
 export interface Topics {

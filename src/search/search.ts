@@ -2,6 +2,7 @@ import { seesEverything, type Actor } from '../agents/model.js';
 import type { ConversationRow, ConversationState } from '../conversations/model.js';
 import type { MessageRow } from '../conversations/messages.js';
 import { invalid } from '../errors.js';
+import { resolveLabelNames } from '../labels/labels.js';
 import type { Db } from '../store/db.js';
 import { SEARCH_AGENT_FILTER, SEARCH_ALL, SEARCH_HELD } from './sql.js';
 
@@ -12,6 +13,8 @@ export interface SearchInput {
   /** the agent holding (or, closed, last holding) the conversation */
   agent?: string;
   department?: string;
+  /** a label name, whatever its case; an unknown one is a 400 */
+  label?: string;
   /** hits at or after this time (a message's, or a customer match's conversation's opening) */
   from?: Date;
   /** hits before this time */
@@ -41,6 +44,8 @@ export function checkSearchInput(input: SearchInput): void {
  */
 export async function search(db: Db, actor: Actor, input: SearchInput): Promise<SearchHit[]> {
   checkSearchInput(input);
+  // as on GET /conversations: a label that does not exist is a mistake worth hearing about, not an empty page
+  const [label] = input.label === undefined ? [] : await resolveLabelNames(db, [input.label], { lock: false, field: 'label' });
   const params: unknown[] = [
     input.q.trim(),
     input.state ?? null,
@@ -51,6 +56,7 @@ export async function search(db: Db, actor: Actor, input: SearchInput): Promise<
     input.offset + input.limit,
     input.offset,
     input.limit,
+    label?.name ?? null,
   ];
   const everything = seesEverything(actor);
   if (!everything) params.push(actor.id);

@@ -9,10 +9,10 @@
 //   $1 q (text)
 //   $2 state            $3 agent filter (uuid)   $4 department
 //   $5 from (inclusive) $6 to (exclusive)        $7 how many hits of each kind to read (offset + limit)
-//   $8 offset           $9 limit
-//   $10 the agent searching (SEARCH_HELD only)
+//   $8 offset           $9 limit                 $10 label (its catalogue name)
+//   $11 the agent searching (SEARCH_HELD only)
 //
-// Every statement has $1–$9 whether it needs them or not (a filter that is
+// Every statement has $1–$10 whether it needs them or not (a filter that is
 // null is no filter), so one list of parameters fits all three.
 
 /**
@@ -26,12 +26,13 @@ const TSQUERY = /* sql */ `websearch_to_tsquery('simple'::regconfig, $1::text)`;
 /** Exactly the expression of the index conversations_customer_search (migration 0012). */
 const CUSTOMER_VECTOR = /* sql */ `to_tsvector('simple'::regconfig, c.customer_id || ' ' || coalesce(c.customer ->> 'name', '') || ' ' || coalesce(c.customer ->> 'email', ''))`;
 
-// TODO(lead, label filter): the label condition goes here once labels are
-// merged; see the note at SearchQuery in src/http/routes/search.ts.
+// The label is the catalogue's spelling of the name (search.ts resolves it),
+// so containment on conversations.labels is exact.
 const CONVERSATION_FILTERS = /* sql */ `
        ($2::text is null or c.state = $2)
    and ($3::uuid is null or c.agent_id = $3)
-   and ($4::text is null or c.department = $4)`;
+   and ($4::text is null or c.department = $4)
+   and ($10::text is null or c.labels @> array[$10::text])`;
 
 /** A customer matches on a word of their id, name or email, or on the whole id or email as typed. */
 const CUSTOMER_MATCH = /* sql */ `
@@ -127,10 +128,10 @@ ${PAGE}`;
  */
 export const SEARCH_HELD = searchWithin(/* sql */ `
 scope as (
-  select id from conversations where agent_id = $10::uuid
+  select id from conversations where agent_id = $11::uuid
   union
   select conversation_id from events
-   where agent_id = $10::uuid and type in ('conversation.assigned', 'conversation.transferred') and conversation_id is not null
+   where agent_id = $11::uuid and type in ('conversation.assigned', 'conversation.transferred') and conversation_id is not null
 )`);
 
 /** A supervisor's or admin's search with the agent filter: that agent's conversations. */

@@ -6,7 +6,7 @@ const MODEL = `traffic:
   --arrivals N             how many customers to simulate (default: 10000; plan: 5000)
   --day-profile LIST       rate multipliers over a day, e.g. 24 comma-separated values (one per hour)
   --departments MIX        department mix of arrivals, e.g. sales=0.7,support=0.3
-  --trace FILE             replay recorded arrivals (CSV or JSON: at,department,priority,handle_s,patience_s)
+  --trace FILE             replay recorded arrivals (CSV or JSON: at,department,priority,handle_s,patience_s[,labels])
   --trace-format csv|json  (default: from the file name)
 customers:
   --handle-time-s S        mean handle time (default 300)

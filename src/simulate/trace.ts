@@ -21,9 +21,15 @@ export interface TraceRow {
   priority: number;
   handle_s: number | null;
   patience_s: number | null;
+  /**
+   * The conversation's labels, by name, joined with ";" (label names hold no
+   * ";"); null when it has none. Exported so a trace can be cut by label;
+   * the simulator reads it and ignores it, as routing does not look at labels.
+   */
+  labels?: string | null;
 }
 
-export const TRACE_COLUMNS = ['at', 'department', 'priority', 'handle_s', 'patience_s'] as const;
+export const TRACE_COLUMNS = ['at', 'department', 'priority', 'handle_s', 'patience_s', 'labels'] as const;
 
 export type TraceFormat = 'csv' | 'json';
 
@@ -195,7 +201,7 @@ export function formatTrace(rows: readonly TraceRow[], format: TraceFormat): str
     const s = String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  const lines = rows.map((r) => TRACE_COLUMNS.map((c) => field(r[c])).join(','));
+  const lines = rows.map((r) => TRACE_COLUMNS.map((c) => field(r[c] ?? null)).join(','));
   return `${TRACE_COLUMNS.join(',')}\n${lines.map((l) => `${l}\n`).join('')}`;
 }
 
@@ -219,8 +225,9 @@ export async function exportTrace(db: Queryable, window: { from?: Date; to?: Dat
     state: string;
     assigned_at: Date | null;
     resolved_at: Date | null;
+    labels: string[];
   }>(
-    `select created_at, department, priority, state, assigned_at, resolved_at
+    `select created_at, department, priority, state, assigned_at, resolved_at, labels
        from conversations
       where ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)
       order by created_at, seq`,
@@ -238,6 +245,7 @@ export async function exportTrace(db: Queryable, window: { from?: Date; to?: Dat
       priority: r.priority,
       handle_s: handled ? seconds(closed! - assigned!) : null,
       patience_s: closedUnanswered ? seconds(closed! - created) : null,
+      labels: r.labels.length === 0 ? null : r.labels.join(';'),
     };
   });
 }

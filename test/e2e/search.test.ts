@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
-import { makeAgent } from '../helpers/fixtures.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -15,7 +15,7 @@ noteMissingChromium('test/e2e/search.test.ts');
 
 describeEachStore('console search in a real browser', (store) => {
   const suite = browserServer(store);
-  const http = (method: string, path: string, body?: unknown) => httpJson(suite.server.url, method, path, body);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
 
   /** A widget chat, assigned to whichever online agent has room; `before` and `after` filler messages around `text`. */
   async function chat(name: string, text: string, before: number, after: number): Promise<{ id: string; hit: number }> {
@@ -86,6 +86,37 @@ describeEachStore('console search in a real browser', (store) => {
     await page.reload();
     await page.getByTestId('search-result').filter({ hasText: 'Maria Gomez' }).waitFor();
     assert.equal(theirs.id, b!.id);
+    assert.deepEqual(problems, []);
+  });
+
+  it('narrows a search to a label chosen from the catalogue', { skip: !haveChromium }, async () => {
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Alice' });
+    const damaged = await chat('Maria Gomez', 'The parcel arrived crushed', 1, 1);
+    await chat('Tomas Other', 'My parcel is late', 1, 1);
+    const lead = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Lea' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: lead.email, password: PASSWORD })).body.token as string;
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'Damaged', color: '#cc3300' }, token)).status, 201);
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'Late', color: '#3366cc' }, token)).status, 201);
+    assert.equal((await http('PUT', `/api/v1/conversations/${damaged.id}/labels`, { labels: ['Damaged'] }, token)).status, 200);
+
+    const { page, problems } = await suite.openPage();
+    await signIn(page, suite.server.url, lead.email);
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Search' }).click();
+    await page.getByRole('searchbox', { name: 'Search messages and customers' }).fill('parcel');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const results = page.getByTestId('search-result');
+    await results.nth(1).waitFor();
+    assert.equal(await results.count(), 2);
+
+    await page.getByText('Filters').click();
+    await page.getByLabel('Label').selectOption('Damaged');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.waitForURL(/label=Damaged/);
+    await results.filter({ hasText: 'Maria Gomez' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="search-result"]').length === 1);
+    await page.getByLabel('Label').selectOption('Late');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await results.first().waitFor({ state: 'detached' });
     assert.deepEqual(problems, []);
   });
 

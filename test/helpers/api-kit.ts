@@ -130,7 +130,7 @@ export function kitFor(store: () => TestStore, hooks: { before: (fn: () => Promi
       };
     },
     async snapshot() {
-      const tables = ['conversations', 'agents', 'messages', 'events', 'auth_tokens', 'settings'];
+      const tables = ['conversations', 'agents', 'messages', 'events', 'auth_tokens', 'settings', 'labels', 'canned_responses'];
       const counts: Record<string, number> = {};
       const fingerprints: Record<string, string> = {};
       for (const table of tables) {

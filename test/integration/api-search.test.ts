@@ -128,6 +128,29 @@ describeEachStore('api: search', (store) => {
     assert.deepEqual(await ids({ offset: '3' }), []);
   });
 
+  it('filters by label, whatever its case, for messages and customer matches; a rename follows', async () => {
+    const s = await scene();
+    const made = await k.call('POST', '/api/v1/labels', { token: s.admin.token, body: { name: 'Refunds', color: '#aa3300' } });
+    assert.equal(made.statusCode, 201, made.body);
+    await k.call('POST', '/api/v1/labels', { token: s.admin.token, body: { name: 'Unused', color: '#00aa33' } });
+    const put = await k.call('PUT', `/api/v1/conversations/${s.ana.id}/labels`, { token: s.bea.token, body: { labels: ['refunds'] } });
+    assert.equal(put.statusCode, 200, put.body);
+    const ids = async (who: User, params: Record<string, string>) => (await find(who.token, q({ q: 'refund', ...params }))).map((r) => r.message?.id);
+    assert.deepEqual(await ids(s.admin, { label: 'REFUNDS' }), [s.m2.id, s.m1.id]);
+    assert.deepEqual(await ids(s.admin, { label: 'Unused' }), []);
+    assert.deepEqual(await ids(s.admin, { label: 'Refunds', department: 'sales' }), []);
+    // an agent's search keeps its scope: Sam never held Ana's conversation
+    assert.deepEqual(await ids(s.bea, { label: 'Refunds' }), [s.m2.id, s.m1.id]);
+    assert.deepEqual(await ids(s.sam, { label: 'Refunds' }), []);
+    const customers = await find(s.admin.token, q({ q: 'lima', label: 'refunds' }));
+    assert.deepEqual(customers.map((r) => [r.conversation.id, r.message]), [[s.ana.id, null]]);
+    assert.deepEqual(await find(s.admin.token, q({ q: 'carlos', label: 'refunds' })), []);
+    const renamed = await k.call('PATCH', `/api/v1/labels/${made.json().id}`, { token: s.admin.token, body: { name: 'Money back' } });
+    assert.equal(renamed.statusCode, 200, renamed.body);
+    assert.deepEqual(await ids(s.admin, { label: 'money back' }), [s.m2.id, s.m1.id]);
+    expectError(await k.call('GET', `/api/v1/search?${q({ q: 'refund', label: 'Refunds' })}`, { token: s.admin.token }), 400, 'SB_UNKNOWN_LABEL', 'label');
+  });
+
   it('shows a waiting conversation with its place in the queue', async () => {
     const s = await scene();
     const waiting = await k.open(s.admin.token, { customer: { id: 'cust-wait-1', name: 'Wanda Waiting' }, department: 'nobody-here' });
@@ -194,7 +217,9 @@ describeEachStore('api: search', (store) => {
       await bad(q({ q: 'refund', limit: '101' }), 'limit');
       await bad(q({ q: 'refund', offset: '-1' }), 'offset');
       await bad(q({ q: 'refund', offset: '1001' }), 'offset');
-      await bad(q({ q: 'refund', label: 'vip' }), 'label');
+      await bad(q({ q: 'refund', label: '' }), 'label');
+      await bad(q({ q: 'refund', label: 'x'.repeat(51) }), 'label');
+      expectError(await k.call('GET', `/api/v1/search?${q({ q: 'refund', label: 'vip' })}`, { token: s.admin.token }), 400, 'SB_UNKNOWN_LABEL', 'label');
       await bad(q({ q: 'refund\u0000' }), 'q');
     });
     // hostile words are only words

@@ -109,6 +109,24 @@ describeEachStore('email', (store) => {
     assert.equal(delivery.attempt_log[0].status, 250);
   });
 
+  it('a transcript never carries an agent’s private note, whoever asks for it', async () => {
+    const c = await chat();
+    const note = await t.call('POST', `/api/v1/conversations/${c.id}/notes`, { token: c.agent.token, body: { text: 'internal: customer is a known chargeback risk' } });
+    assert.equal(note.statusCode, 201, note.body);
+    clock.advance(60_000);
+    await addMessage(t.ctx, c.id, { sender: 'agent', sender_id: c.agent.agent.id, text: 'Anything else?' }, actorOf(c.agent.agent));
+    for (const token of [c.agent.token, c.customerToken]) {
+      assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token, body: {} })).statusCode, 202);
+    }
+    assert.equal((await worker.tick()).delivered, 2);
+    for (const mail of await smtp.waitFor(2)) {
+      const text = mail.parsed.text ?? '';
+      assert.match(text, /how can I help\?[\s\S]*Anything else\?/, 'the messages around the note are there');
+      assert.ok(!text.includes('chargeback'), text);
+      assert.ok(!String(mail.parsed.html).includes('chargeback'));
+    }
+  });
+
   it('a relay that refuses (451, then 550) gets the email again later, and the log shows every attempt', async () => {
     const c = await chat();
     smtp.refuseNext(2, 451);

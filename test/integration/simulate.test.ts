@@ -13,6 +13,8 @@ import { summarise } from '../../src/simulate/report.js';
 import { runSimulation, type SimulationConfig } from '../../src/simulate/run.js';
 import { formatPlan } from '../../src/simulate/table.js';
 import { exportTrace, formatTrace, parseTrace } from '../../src/simulate/trace.js';
+import { setConversationLabels } from '../../src/labels/conversation-labels.js';
+import { createLabel } from '../../src/labels/labels.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -166,6 +168,26 @@ describeEachStore('export-trace from Switchboard history', (store) => {
     rows.forEach((row, i) => {
       if (row.handle_s !== null) assert.equal(replay.records[i]!.handleMs, Math.round(row.handle_s * 1000));
     });
+  });
+
+  it("writes each conversation's labels as a ;-joined column that a replay reads and ignores", async () => {
+    const [first, second] = await store().db.query<{ id: string }>('select id from conversations order by seq limit 2');
+    await createLabel(ctx, { name: 'VIP', color: '#ffaa00' });
+    await createLabel(ctx, { name: 'refund', color: '#3366cc' });
+    await setConversationLabels(ctx, first!.id, ['VIP', 'refund'], SYSTEM);
+    await setConversationLabels(ctx, second!.id, ['VIP'], SYSTEM);
+    try {
+      const rows = await exportTrace(store().db);
+      assert.deepEqual(rows.map((r) => r.labels), ['refund;VIP', 'VIP', ...rows.slice(2).map(() => null)]);
+      const csv = formatTrace(rows, 'csv');
+      assert.match(csv.split('\n')[0]!, /,labels$/);
+      assert.match(csv.split('\n')[1]!, /,refund;VIP$/);
+      assert.equal(parseTrace(csv, 'csv').arrivals.length, rows.length);
+      assert.equal(parseTrace(formatTrace(rows, 'json'), 'json').arrivals.length, rows.length);
+    } finally {
+      await setConversationLabels(ctx, first!.id, [], SYSTEM);
+      await setConversationLabels(ctx, second!.id, [], SYSTEM);
+    }
   });
 
   it('limits the export to a time window', async () => {

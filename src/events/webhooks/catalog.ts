@@ -12,7 +12,12 @@ export const SWITCHBOARD_EVENTS = [
   'conversation.resolved',
   'conversation.abandoned',
   'conversation.rated',
+  'conversation.labels_changed',
   'message.created',
+  // notes are their own types: a receiver that takes message.created for what the customer saw is never shown one
+  'note.created',
+  'note.updated',
+  'note.deleted',
   'agent.status_changed',
   'external_message.requested',
   'webhook.disabled',

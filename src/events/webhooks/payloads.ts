@@ -46,7 +46,8 @@ export function gitpleSession(c: Conversation): GitpleSession {
     assigneeType: c.agent_id === null ? null : 'agent',
     assigneeId: c.agent_id,
     categories: c.department === null ? [] : [c.department],
-    tags: [],
+    // a session's tags are what Switchboard calls its labels (names)
+    tags: c.labels ?? [],
     note: c.note,
     meta: [],
   };

@@ -7,7 +7,9 @@ import { toConversation, type ConversationRow } from '../../conversations/model.
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
 import { ratingOf, ratingsOf } from '../../ratings/read.js';
+import { resolveLabelNames } from '../../labels/labels.js';
 import { listQueue, queueInfoOf } from '../../routing/queue.js';
+import { markReadUpTo, unreadCounts } from '../../unread/unread.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent, requireAgentOrCustomer } from '../auth.js';
 import {
@@ -20,6 +22,8 @@ import {
   NewConversationBody,
   NewMessageBody,
   NoBody,
+  ReadBody,
+  ReadMarker,
   ResolveBody,
   TransferBody,
 } from '../schemas.js';
@@ -32,13 +36,19 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     ...toConversation(row, await queueInfoOf(ctx.db, row)),
     rating: row.state === 'resolved' ? await ratingOf(ctx.db, row.id) : null,
   });
-  // One queue query and one ratings query for a whole page instead of one per conversation.
-  const views = async (rows: ConversationRow[]) => {
+  /** with the caller's own unread count (lists and GET of one) */
+  const viewFor = async (row: ConversationRow, agentId: string) => ({
+    ...(await view(row)),
+    unread: (await unreadCounts(ctx.db, agentId, [row.id])).get(row.id) ?? 0,
+  });
+  // One queue query, one ratings query and one unread query for a whole page instead of one per conversation.
+  const views = async (rows: ConversationRow[], agentId: string) => {
     const waiting = rows.filter((r) => r.state === 'queued').map((r) => r.id);
     const queue = waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting });
     const info = new Map(queue.map((entry) => [entry.row.id, entry.queue]));
     const ratings = await ratingsOf(ctx.db, rows.filter((r) => r.state === 'resolved').map((r) => r.id));
-    return rows.map((row) => ({ ...toConversation(row, info.get(row.id)), rating: ratings.get(row.id) ?? null }));
+    const unread = await unreadCounts(ctx.db, agentId, rows.map((r) => r.id));
+    return rows.map((row) => ({ ...toConversation(row, info.get(row.id)), rating: ratings.get(row.id) ?? null, unread: unread.get(row.id) ?? 0 }));
   };
 
   app.post(
@@ -79,19 +89,41 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       if (request.actor.role === 'agent' && q.agent !== undefined && q.agent !== request.actor.id) {
         throw forbidden("agents may only list their own conversations");
       }
+      // a label that does not exist is a mistake worth hearing about, not an empty list
+      if (q.label !== undefined) await resolveLabelNames(ctx.db, [q.label], { lock: false, field: 'label' });
       const rows = await listConversations(
         ctx.db,
-        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, customer_verified: q.customer_verified, before: q.before, limit: q.limit ?? 50 },
+        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, customer_verified: q.customer_verified, label: q.label, before: q.before, limit: q.limit ?? 50 },
         request.actor,
       );
-      return views(rows);
+      return views(rows, request.agent.id);
     },
   );
 
   app.get(
     '/api/v1/conversations/:id',
     { schema: { tags, params: IdParams, response: { 200: Conversation, ...errorResponses } }, onRequest: anyone },
-    async (request) => view(await getConversation(ctx.db, request.params.id, request.actor)),
+    async (request) => viewFor(await getConversation(ctx.db, request.params.id, request.actor), request.agent.id),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/read',
+    {
+      schema: {
+        tags,
+        summary: "Mark the conversation read for yourself: clears your unread count (not the holder's, when a supervisor reads)",
+        params: IdParams,
+        body: ReadBody,
+        response: { 200: ReadMarker, ...errorResponses },
+      },
+      onRequest: anyone,
+    },
+    async (request) => {
+      const row = await getConversation(ctx.db, request.params.id, request.actor);
+      const marker = await markReadUpTo(ctx.db, request.agent.id, row.id, request.body.up_to ?? null, ctx.now());
+      const unread = (await unreadCounts(ctx.db, request.agent.id, [row.id])).get(row.id) ?? 0;
+      return { conversation_id: row.id, last_read_message_id: marker, unread };
+    },
   );
 
   app.post(
@@ -157,7 +189,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       const customer = request.customerSession;
       if (customer && customer.conversation_id !== request.params.id.toLowerCase()) throw forbidden('a session token reads only its own conversation');
       if (!customer) await getConversation(ctx.db, request.params.id, request.actor);
-      return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100)).map(toMessage);
+      return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100, !customer)).map(toMessage);
     },
   );
 }

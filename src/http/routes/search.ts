@@ -11,14 +11,6 @@ import { Conversation, ConversationState, errorResponses, Message } from '../sch
 
 const Timestamp = Type.String({ format: 'date-time' });
 
-// TODO(lead, label filter): issue #17 asks for a `label` filter too. Labels
-// come from another branch (a `labels` table and a conversation–label link);
-// none exist here, so `label` is refused today as an unknown parameter (400
-// naming it). On merge: add `label` here (Type.String, like department), a
-// `$11` in src/search/sql.ts CONVERSATION_FILTERS as `($11::text is null or
-// exists (select 1 from <conversation labels> where conversation_id = c.id
-// and <label> = $11))`, push it in src/search/search.ts, and test it in
-// test/integration/api-search.test.ts (and drop the `label` line of its 400 test).
 export const SearchQuery = Type.Object(
   {
     q: Type.String({
@@ -30,6 +22,7 @@ export const SearchQuery = Type.Object(
     state: Type.Optional(ConversationState),
     agent: Type.Optional(Type.String({ format: 'uuid', description: 'the agent holding the conversation (or, closed, who last held it)' })),
     department: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 50, description: 'only conversations carrying this label (a name, whatever its case); an unknown label is 400 SB_UNKNOWN_LABEL' })),
     from: Type.Optional({ ...Timestamp, description: 'hits at or after this time: when the message was written, or when a matching customer’s conversation was opened' }),
     to: Type.Optional({ ...Timestamp, description: 'hits before this time' }),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
@@ -68,6 +61,7 @@ export function searchRoutes(app: App, { ctx }: AppDeps): void {
         ...(q.state === undefined ? {} : { state: q.state }),
         ...(q.agent === undefined ? {} : { agent: q.agent }),
         ...(q.department === undefined ? {} : { department: q.department }),
+        ...(q.label === undefined ? {} : { label: q.label }),
         ...(q.from === undefined ? {} : { from: new Date(q.from) }),
         ...(q.to === undefined ? {} : { to: new Date(q.to) }),
         limit: q.limit ?? 20,

@@ -4,6 +4,7 @@ import { TableHead, type AdminProps } from './admin-kit';
 import { EmailAdmin } from './admin-email';
 import { PrechatAdmin } from './admin-prechat';
 import { QiscusAdmin } from './admin-qiscus';
+import { LabelsAdmin } from './labels';
 import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
 import { WebhooksAdmin } from './admin-webhooks';
@@ -17,6 +18,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/agents', label: 'Agents', Page: AgentsAdmin },
   { path: '/admin/settings', label: 'Settings', Page: SettingsAdmin },
   { path: '/admin/prechat', label: 'Pre-chat form', Page: PrechatAdmin },
+  { path: '/admin/labels', label: 'Labels', Page: LabelsAdmin },
   { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },

@@ -1,8 +1,12 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import { api, formatTime } from '../../shared/util';
+import { useCannedPicker } from './canned';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
+import { LabelEditor } from './labels';
 import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
+import { NoteActions, NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
 import { RatingView } from './ratings';
 import type { Agent, Conversation, Message } from './types';
@@ -20,6 +24,12 @@ interface Colleague {
 // the customer panel with the customer's statistics, resolve, transfer and
 // "send external message".
 
+/** Stands in for the conversation while it loads: hooks run on every render, before the early returns. */
+const PLACEHOLDER: Conversation = {
+  id: '', channel: '', customer: { id: '', name: null, email: null, phone: null, fields: {} }, department: null, priority: 0, state: 'queued', agent_id: null, customer_verified: false,
+  created_at: '', queued_at: null, assigned_at: null, resolved_at: null, resolve_reason: null, note: null,
+};
+
 interface Props {
   id: string;
   me: Agent;
@@ -31,20 +41,26 @@ interface Props {
   onClose: () => void;
   /** a message to scroll to and mark (a search hit) instead of the end */
   highlight?: number | undefined;
+  /** the caller's unread count of this conversation is now 0 (POST /read answered) */
+  onRead?: (conversationId: string) => void;
 }
 
 /** Pages of history read at most to reach a highlighted message. */
 const MAX_PAGES = 50;
 
-export function ChatView({ id, me, token, live, version, onError, onClose, highlight }: Props) {
+export function ChatView({ id, me, token, live, version, onError, onClose, highlight, onRead }: Props) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
   const [forbidden, setForbidden] = useState<string | null>(null);
   const [text, setText] = useState('');
   // a link to send along (attachments are URLs: files live wherever the team keeps them)
   const [link, setLink] = useState<string | null>(null);
+  // the composer writes a private note instead of a reply (notes.tsx)
+  const [noteMode, setNoteMode] = useState(false);
   const logRef = useRef<HTMLDivElement | null>(null);
   const receipted = useRef(new Set<number>());
+  const customerTyping = useTypingIndicator('customer');
+  const { heard: heardTyping, clear: clearTyping } = customerTyping;
 
   const merge = useCallback((incoming: Message[]) => {
     setMessages((current) => {
@@ -53,6 +69,9 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
       return [...byId.values()].sort((a, b) => a.id - b.id);
     });
   }, []);
+
+  const removeMessage = useCallback((messageId: number) => setMessages((current) => current.filter((m) => m.id !== messageId)), []);
+  useLiveNotes(live, id, merge, removeMessage);
 
   const load = useCallback(async () => {
     try {
@@ -83,9 +102,14 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     const topic = `${live.base}/conversations/${id}`;
     live.subscribe(`${topic}/messages`);
     live.subscribe(`${topic}/messages/viewed`);
+    live.subscribe(`${topic}/typing`);
     const off = live.on((t, data) => {
-      if (t === `${topic}/messages` && typeof data.message?.id === 'number') {
+      if (t === `${topic}/typing`) {
+        heardTyping(data);
+      } else if (t === `${topic}/messages` && typeof data.message?.id === 'number') {
         const m = data.message;
+        // the customer's message is here: they are no longer typing it
+        if (m.sender === 'customer') clearTyping();
         merge([{ id: m.id, conversation_id: id, sender: m.sender, sender_id: m.from ?? null, text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], created_at: new Date(m.timestamp ?? Date.now()).toISOString(), read_at: m.readAt ?? null }]);
       } else if (t === `${topic}/messages/viewed` && Array.isArray(data.readMessages)) {
         const ids = new Set(data.readMessages.map((r: number | { id: number }) => (typeof r === 'number' ? r : r.id)));
@@ -96,8 +120,34 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
       off();
       live.unsubscribe(`${topic}/messages`);
       live.unsubscribe(`${topic}/messages/viewed`);
+      live.unsubscribe(`${topic}/typing`);
     };
-  }, [live, id, forbidden, merge]);
+  }, [live, id, forbidden, merge, heardTyping, clearTyping]);
+
+  // Seen on screen: the caller's own unread count goes to 0 (a supervisor's
+  // reading leaves the holder's). A hidden tab has seen nothing yet: it
+  // marks when it is shown again.
+  const markedUpTo = useRef(0);
+  const [visible, setVisible] = useState(() => document.visibilityState === 'visible');
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState === 'visible');
+    document.addEventListener('visibilitychange', onChange);
+    return () => document.removeEventListener('visibilitychange', onChange);
+  }, []);
+  useEffect(() => {
+    const last = messages[messages.length - 1]?.id ?? 0;
+    if (!conversation || forbidden || !visible || last <= markedUpTo.current) return;
+    markedUpTo.current = last;
+    api('POST', `/api/v1/conversations/${id}/read`, token, { up_to: last }).then(
+      () => onRead?.(id),
+      () => (markedUpTo.current = 0),
+    );
+  }, [messages, conversation, forbidden, visible, id, token, onRead]);
+
+  // Only the holder of an assigned conversation may publish typing: the
+  // broker disconnects anyone else who tries (docs/realtime.md).
+  const holder = conversation?.state === 'assigned' && conversation.agent_id === me.id;
+  const typing = useTypingSender(holder && live ? (on) => live.publish(`${live.base}/conversations/${id}/typing`, { typing: on }) : undefined);
 
   // what the customer wrote, now seen: tell them (only the holder marks read)
   useEffect(() => {
@@ -127,6 +177,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
   }, [messages, highlight]);
 
+  const picker = useCannedPicker({ text, setText, conversation: conversation ?? PLACEHOLDER, me, token, onError });
+
   if (forbidden) {
     return (
       <section className="chat" data-testid="chat-forbidden">
@@ -149,6 +201,13 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     const url = link?.trim() ?? '';
     if (!value && !url) return;
     try {
+      if (noteMode) {
+        if (!value) return;
+        merge([await api<Message>('POST', `/api/v1/conversations/${id}/notes`, token, { text: value })]);
+        setText('');
+        return;
+      }
+      typing.stop();
       const body = { ...(value ? { text: value } : {}), ...(url ? { attachments: [{ type: 'link', url }] } : {}) };
       merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, body)]);
       setText('');
@@ -175,12 +234,14 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
           {messages.map((m) => (
             <div
               key={m.id}
-              className={`msg ${m.sender === 'customer' ? 'theirs' : 'mine'}${m.id === highlight ? ' hit' : ''}`}
-              data-testid="message"
+              className={`msg ${m.private ? 'note' : m.sender === 'customer' ? 'theirs' : 'mine'}${m.id === highlight ? ' hit' : ''}`}
+              data-testid={m.private ? 'note' : 'message'}
               data-message-id={m.id}
               {...(m.id === highlight ? { 'data-highlighted': 'true', 'aria-current': 'true' as const } : {})}
             >
+              {m.private && <NoteHeading note={m} authorName={m.sender_id === me.id ? 'you' : 'a colleague'} />}
               {m.text !== null && <p>{m.text}</p>}
+              {m.private && m.sender_id === me.id && <NoteActions note={m} token={token} onSaved={(n) => merge([n])} onDeleted={removeMessage} onError={onError} />}
               {m.attachments.map((a, i) =>
                 /^https?:\/\//i.test(a.url) ? (
                   <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
@@ -191,7 +252,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               <small>
                 {m.sender !== 'customer' && `${m.sender} · `}
                 {formatTime(m.created_at)}
-                {m.sender !== 'customer' && (
+                {m.sender !== 'customer' && !m.private && (
                   <span className="ticks" aria-label={m.read_at ? 'read' : 'sent'} data-testid={m.read_at ? 'read' : 'sent'}>
                     {m.read_at ? ' ✓✓' : ' ✓'}
                   </span>
@@ -200,24 +261,39 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             </div>
           ))}
         </div>
+        {customerTyping.shown && conversation.state === 'assigned' && (
+          <p className="typing" data-testid="customer-typing" aria-live="polite">
+            {conversation.customer.name ?? 'The customer'} is typing…
+          </p>
+        )}
         {mayWrite ? (
-          <form className="composer" onSubmit={send}>
+          <form className={`composer ${noteMode ? 'note-mode' : ''}`} onSubmit={send}>
+            {picker.list}
             <label className="visually-hidden" htmlFor="reply">
-              Reply
+              {noteMode ? 'Private note' : 'Reply'}
             </label>
             <textarea
               id="reply"
               data-shortcut="reply"
               rows={2}
               maxLength={10000}
-              placeholder="Reply…"
+              placeholder={noteMode ? 'Private note — only agents see it…' : 'Reply… (/ for canned responses)'}
               value={text}
-              onChange={(e) => setText(e.target.value)}
+              onChange={(e) => {
+                setText(e.target.value);
+                // a note is for colleagues: the customer is not told about it
+                if (!noteMode && e.target.value.trim() && !e.target.value.startsWith('/')) typing.keystroke();
+              }}
               onKeyDown={(e) => {
+                if (picker.onKeyDown(e)) return;
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);
               }}
             />
-            {link === null ? (
+            <label className="check note-toggle">
+              <input type="checkbox" checked={noteMode} onChange={(e) => setNoteMode(e.target.checked)} />
+              Private note
+            </label>
+            {noteMode ? null : link === null ? (
               <button type="button" className="secondary" onClick={() => setLink('')}>
                 Attach link
               </button>
@@ -236,7 +312,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
                 }}
               />
             )}
-            <button type="submit">Send</button>
+            <button type="submit">{noteMode ? 'Add note' : 'Send'}</button>
           </form>
         ) : (
           <p className="closed-note">{open ? 'Read only.' : `Closed (${conversation.resolve_reason ?? conversation.state})${conversation.note ? `: ${conversation.note}` : ''}`}</p>
@@ -318,6 +394,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <dd>{c.department ?? '—'}</dd>
         <CustomerFields fields={c.customer.fields} />
       </dl>
+      <LabelEditor conversation={c} token={token} onChanged={onChanged} onError={onError} />
       {c.customer_verified ? (
         <CustomerStatistics customerId={c.customer.id} token={token} />
       ) : (

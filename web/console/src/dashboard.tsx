@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { LabelStats } from './labels';
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, formatTime, formatWait } from '../../shared/util';
@@ -148,6 +149,7 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
             <h3 id="activity-title">Assignments and resolutions</h3>
             <ActivityChart activity={stats.activity} />
           </section>
+          <LabelStats token={token} version={receivedAt} onError={onError} />
           <section className="panel-box" aria-labelledby="agents-title">
             <h3 id="agents-title">Agents: load against capacity</h3>
             <AgentLoads agents={stats.agents} />

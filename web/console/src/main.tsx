@@ -3,10 +3,13 @@ import { AppLink } from './app-link';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatWait, isApiError } from '../../shared/util';
 import { ADMIN_PAGES, adminPageAt } from './admin';
+import { CannedPage } from './canned';
 import { ChatView } from './chat';
 import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
+import { LabelChips, LabelFilter, useLabelled, useLabels } from './labels';
 import { connectLive, type Live } from './live';
+import { NotificationsPage, useDeskNotifications, usePreferences } from './notifications';
 import { useLatestAnswer } from './latest-answer';
 import { SearchPage } from './search';
 import { chatControl, ShortcutHelp, startCannedSearch, useShortcuts } from './shortcuts';
@@ -139,9 +142,11 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const openId = /^\/conversations\/([0-9a-f-]{36})$/i.exec(path)?.[1];
   const onDashboard = path === '/dashboard' && overseer;
   const onSearch = path === '/search';
+  const onCanned = path === '/canned';
+  const onNotifications = path === '/notifications';
   const AdminPage = me.role === 'admin' ? adminPageAt(path)?.Page : undefined;
   // only the desk shows the lists; every view's header shows the agent's own status and load
-  const atDesk = !onDashboard && !AdminPage && !onSearch;
+  const atDesk = !onDashboard && !AdminPage && !onSearch && !onCanned && !onNotifications;
 
   const guard = useCallback(
     (e: unknown) => {
@@ -211,7 +216,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         );
         return;
       }
-      if (topic.endsWith('/messages') || topic.endsWith('/messages/viewed') || topic.endsWith('/client/control')) return;
+      if (topic.endsWith('/messages') || topic.endsWith('/messages/viewed') || topic.endsWith('/client/control') || topic.endsWith('/typing')) return;
       if (!atDesk && !own.includes(topic)) return;
       clearTimeout(pending.current);
       pending.current = setTimeout(() => void (atDesk ? refresh(true) : readMe()), 150);
@@ -249,7 +254,27 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     return () => clearInterval(timer);
   }, [linkUp, token]);
 
-  const lists = useMemo(() => ({ mine, all }), [mine, all]);
+  // sound and desktop notifications while the tab is hidden (notifications.tsx)
+  const [prefs, savePrefs] = usePreferences(token, guard);
+  useDeskNotifications(live, me, prefs, go);
+
+  // the open conversation was read: its count goes at once, before the next re-read of the lists
+  const onRead = useCallback((conversationId: string) => {
+    const seen = (list: Conversation[]) => list.map((c) => (c.id === conversationId && c.unread ? { ...c, unread: 0 } : c));
+    setMine(seen);
+    setAll(seen);
+  }, []);
+  const unreadOf = (c: Conversation) => (c.id === openId ? 0 : (c.unread ?? 0));
+
+  // the desk's label filter (labels.tsx): over the lists as read, which carry each conversation's labels
+  // again on each re-read of the lists and each page change: an admin may just have added one
+  const { labels } = useLabels(token, guard, `${version}:${path}`);
+  const [labelFilter, setLabelFilter] = useState('');
+  const labelled = useLabelled(token, labelFilter, overseer && tab === 'all', version, guard);
+  const lists = useMemo(() => {
+    const keep = (c: Conversation) => !labelFilter || (c.labels ?? []).includes(labelFilter);
+    return { mine: mine.filter(keep), all: labelled ?? all.filter(keep) };
+  }, [mine, all, labelled, labelFilter]);
 
   const [help, setHelp] = useState(false);
   useShortcuts((action) => {
@@ -295,6 +320,12 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                 {p.label}
               </AppLink>
             ))}
+          <AppLink to="/canned" go={go} current={onCanned}>
+            Canned responses
+          </AppLink>
+          <AppLink to="/notifications" go={go} current={onNotifications}>
+            Notifications
+          </AppLink>
           <a href="/docs" target="_blank" rel="noreferrer">
             API docs
           </a>
@@ -329,7 +360,11 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
           </button>
         </p>
       )}
-      {onDashboard ? (
+      {onNotifications ? (
+        <NotificationsPage prefs={prefs} save={savePrefs} onError={guard} />
+      ) : onCanned ? (
+        <CannedPage token={token} me={me} onError={guard} />
+      ) : onDashboard ? (
         <Dashboard token={token} live={live} linkUp={linkUp} now={now} onError={guard} />
       ) : onSearch ? (
         <SearchPage me={me} token={token} live={live} version={version} onError={guard} />
@@ -364,17 +399,26 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
               </ul>
             )}
             {tab === 'customers' && <CustomersList token={token} version={version} openId={openId} now={now} onOpen={go} onError={guard} />}
+            {(tab === 'mine' || tab === 'all') && <LabelFilter labels={labels} value={labelFilter} onChange={setLabelFilter} />}
             {(tab === 'mine' || tab === 'all') && (
               <ul className="items" data-testid={`list-${tab}`}>
-                {lists[tab].length === 0 && <li className="empty">{tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
+                {lists[tab].length === 0 && <li className="empty">{labelFilter ? `No conversation labelled ${labelFilter}.` : tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
                 {lists[tab].map((c) => (
                   <li key={c.id}>
                     <AppLink to={`/conversations/${c.id}`} go={go} className={`item ${openId === c.id ? 'current' : ''}`} current={openId === c.id}>
-                      <strong>{c.customer.name ?? c.customer.id}</strong>
+                      <strong>
+                        {c.customer.name ?? c.customer.id}
+                        {unreadOf(c) > 0 && (
+                          <span className="unread" data-testid="unread" aria-label={`${unreadOf(c)} unread`}>
+                            {unreadOf(c)}
+                          </span>
+                        )}
+                      </strong>
                       <span>
                         {c.channel} · {c.state}
                         {c.department ? ` · ${c.department}` : ''}
                       </span>
+                      <LabelChips names={c.labels ?? []} labels={labels} />
                     </AppLink>
                   </li>
                 ))}
@@ -382,7 +426,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
             )}
           </aside>
           {openId ? (
-            <ChatView key={openId} id={openId} me={me} token={token} live={live} version={version} onError={guard} onClose={() => go('/')} />
+            <ChatView key={openId} id={openId} me={me} token={token} live={live} version={version} onError={guard} onClose={() => go('/')} onRead={onRead} />
           ) : (
             <section className="placeholder">
               <p>{me.status === 'online' ? 'Pick a conversation. New ones are assigned to you automatically.' : 'You are not online: no conversation will be assigned to you.'}</p>

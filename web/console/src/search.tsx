@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { api, formatTime, isApiError } from '../../shared/util';
 import { ChatView } from './chat';
+import { useLabels } from './labels';
 import type { Live } from './live';
 import type { Agent, Conversation, Message } from './types';
 import './search.css';
@@ -24,13 +25,15 @@ interface Filters {
   state: string;
   agent: string;
   department: string;
+  /** a label name (labels.tsx) */
+  label: string;
   /** yyyy-mm-dd, the browser's day */
   from: string;
   to: string;
 }
 
 const PAGE = 20;
-const EMPTY: Filters = { q: '', state: '', agent: '', department: '', from: '', to: '' };
+const EMPTY: Filters = { q: '', state: '', agent: '', department: '', label: '', from: '', to: '' };
 
 /** The filters in the page's address, so a search can be reloaded, bookmarked and gone back to. */
 function filtersFromAddress(): Filters {
@@ -49,6 +52,7 @@ function queryOf(f: Filters, offset: number): string {
   if (f.state) params.set('state', f.state);
   if (f.agent) params.set('agent', f.agent);
   if (f.department.trim()) params.set('department', f.department.trim());
+  if (f.label) params.set('label', f.label);
   if (f.from) params.set('from', startOfDay(f.from));
   // the "to" day is included: the range ends when the next day starts
   if (f.to) params.set('to', startOfDay(f.to, 1));
@@ -101,6 +105,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
   const [problem, setProblem] = useState<{ field?: string; message: string } | null>(null);
   const [chosen, setChosen] = useState<{ conversation: string; message: number | undefined } | null>(null);
   const [agents, setAgents] = useState<Colleague[]>([]);
+  const { labels } = useLabels(token, onError);
   // the answer to the latest question only: an older, slower one is dropped
   const ticket = useRef(0);
 
@@ -159,7 +164,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
             <span className="visually-hidden">Search messages and customers</span>
             <input type="search" name="q" placeholder="Search messages, names, emails, ids…" maxLength={200} value={filters.q} onChange={set('q')} autoFocus {...invalid('q')} />
           </label>
-          <details className="search-filters" open={Boolean(filters.state || filters.agent || filters.department || filters.from || filters.to)}>
+          <details className="search-filters" open={Boolean(filters.state || filters.agent || filters.department || filters.label || filters.from || filters.to)}>
             <summary>Filters</summary>
             <label>
               State
@@ -185,6 +190,17 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
             <label>
               Department
               <input value={filters.department} maxLength={100} onChange={set('department')} {...invalid('department')} />
+            </label>
+            <label>
+              Label
+              <select value={filters.label} onChange={set('label')} {...invalid('label')}>
+                <option value="">Any</option>
+                {labels.map((l) => (
+                  <option key={l.id} value={l.name}>
+                    {l.name}
+                  </option>
+                ))}
+              </select>
             </label>
             <label>
               From

@@ -34,6 +34,10 @@ export interface Conversation {
   note: string | null;
   /** the customer's satisfaction rating (resolved conversations; see ratings.tsx) */
   rating?: Rating | null;
+  /** label names (labels.tsx) */
+  labels?: string[];
+  /** the customer's messages the caller has not read (lists and GET of one) */
+  unread?: number;
 }
 
 export interface Message {
@@ -45,6 +49,9 @@ export interface Message {
   attachments: { type: string; url: string }[];
   created_at: string;
   read_at: string | null;
+  /** a note, which only agents see (notes.tsx) */
+  private?: boolean;
+  updated_at?: string | null;
 }
 
 export interface Waiting {

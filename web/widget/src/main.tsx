@@ -5,6 +5,7 @@ import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson 
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
 import { TranscriptOffer } from './transcript';
+import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import './widget.css';
 
 // The customer's side of a chat: name and email, then a session (POST
@@ -112,6 +113,13 @@ function Widget() {
   const lastId = useRef(0);
   const receipted = useRef(new Set<number>());
   const logRef = useRef<HTMLDivElement | null>(null);
+  // the agent's typing, and the customer's own, throttled (shared/typing.ts)
+  const agentTyping = useTypingIndicator('agent');
+  const { heard: heardTyping, clear: clearTyping } = agentTyping;
+  const [typingTopic, setTypingTopic] = useState<string | null>(null);
+  const typing = useTypingSender(
+    typingTopic ? (on) => void clientRef.current?.publish(typingTopic, JSON.stringify({ typing: on }), { qos: 0 }) : undefined,
+  );
 
   const addMessages = useCallback((incoming: Msg[]) => {
     if (incoming.length === 0) return;
@@ -163,6 +171,7 @@ function Widget() {
 
     client.on('connect', () => {
       setLinkUp(true);
+      setTypingTopic(`${t}/typing`);
       client.subscribe(`${t}/#`, { qos: 1 }, (error) => {
         if (error || stopped) return;
         void catchUp().then(() => {
@@ -171,8 +180,8 @@ function Widget() {
         });
       });
     });
-    client.on('offline', () => setLinkUp(false));
-    client.on('close', () => setLinkUp(false));
+    client.on('offline', () => (setLinkUp(false), setTypingTopic(null)));
+    client.on('close', () => (setLinkUp(false), setTypingTopic(null)));
     client.on('error', (error: Error & { code?: number }) => {
       // 4 bad credentials, 5 not authorized: the session is over
       if (error.code === 4 || error.code === 5) finish('expired');
@@ -208,11 +217,15 @@ function Widget() {
       } else if (topic === `${t}/messages`) {
         const m = data.message;
         if (m && typeof m.id === 'number') {
+          // the agent's message is here: they are no longer typing it
+          if (m.sender !== 'customer') clearTyping();
           addMessages([{ id: m.id, sender: String(m.sender), text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], at: Number(m.timestamp) || Date.now(), readAt: m.readAt ?? null }]);
         }
       } else if (topic === `${t}/messages/viewed` && Array.isArray(data.readMessages)) {
         const ids = new Set<number>(data.readMessages.map((m: number | { id: number }) => (typeof m === 'number' ? m : m.id)));
         setMessages((current) => current.map((m) => (ids.has(m.id) && !m.readAt ? { ...m, readAt: data.readAt ?? new Date().toISOString() } : m)));
+      } else if (topic === `${t}/typing`) {
+        heardTyping(data);
       }
     });
 
@@ -223,9 +236,11 @@ function Widget() {
     return () => {
       stopped = true;
       clearInterval(keepAlive);
+      clearTyping();
+      setTypingTopic(null);
       client.end(true);
     };
-  }, [session, addMessages, finish]);
+  }, [session, addMessages, finish, heardTyping, clearTyping]);
 
   // Read receipts for what the agent wrote, once it is on screen.
   useEffect(() => {
@@ -273,6 +288,7 @@ function Widget() {
   const send = (text: string): boolean => {
     const client = clientRef.current;
     if (!session || !client) return false;
+    typing.stop();
     client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { content: text } }), { qos: 1 });
     return true;
   };
@@ -354,6 +370,11 @@ function Widget() {
               </div>
             ))}
           </div>
+          {phase === 'chatting' && agentTyping.shown && (
+            <p className="typing" data-testid="typing" aria-live="polite">
+              {agentTyping.shown.name ?? agent ?? 'The agent'} is typing…
+            </p>
+          )}
           {phase === 'closed' && rateFor && <RatingPrompt key={rateFor.sessionId} sessionId={rateFor.sessionId} token={rateFor.token} />}
           {ended && session && phase === 'closed' && messages.length > 0 && (
             <TranscriptOffer conversationId={session.sessionId} token={session.token} email={load<{ email?: string }>(PROFILE_KEY)?.email ?? ''} />
@@ -365,7 +386,7 @@ function Widget() {
               </button>
             </div>
           ) : (
-            <Composer onSend={send} onEnd={endChat} disabled={phase === 'connecting'} />
+            <Composer onSend={send} onEnd={endChat} onKeystroke={typing.keystroke} disabled={phase === 'connecting'} />
           )}
         </>
       )}
@@ -397,7 +418,7 @@ function StartForm({ onStart }: { onStart: (name: string, email: string) => void
   );
 }
 
-function Composer({ onSend, onEnd, disabled }: { onSend: (text: string) => boolean; onEnd: () => void; disabled: boolean }) {
+function Composer({ onSend, onEnd, onKeystroke, disabled }: { onSend: (text: string) => boolean; onEnd: () => void; onKeystroke: () => void; disabled: boolean }) {
   const [text, setText] = useState('');
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -417,7 +438,10 @@ function Composer({ onSend, onEnd, disabled }: { onSend: (text: string) => boole
         placeholder="Write a message…"
         value={text}
         disabled={disabled}
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => {
+          setText(e.target.value);
+          if (e.target.value.trim()) onKeystroke();
+        }}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && !e.shiftKey) submit(e);
         }}

@@ -1,0 +1,113 @@
+import { seesEverything, type Actor } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { conflict, forbidden, notFound } from '../errors.js';
+import type { Queryable } from '../store/db.js';
+
+// Canned responses: shared ones, which admins and supervisors manage and
+// every agent uses, and personal ones, which only their owner sees and
+// manages (to anyone else a personal one does not exist: 404). Their
+// variables ({{customer.name}}, …) are filled in by the console before it
+// sends, where the agent can still read and edit the text.
+
+export type Scope = 'shared' | 'personal';
+
+export interface CannedRow {
+  id: string;
+  scope: Scope;
+  owner_id: string | null;
+  shortcut: string;
+  text: string;
+  created_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface Canned {
+  id: string;
+  scope: Scope;
+  owner_id: string | null;
+  shortcut: string;
+  text: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export const toCanned = (row: CannedRow): Canned => ({
+  id: row.id,
+  scope: row.scope,
+  owner_id: row.owner_id,
+  shortcut: row.shortcut,
+  text: row.text,
+  created_at: new Date(row.created_at).toISOString(),
+  updated_at: new Date(row.updated_at).toISOString(),
+});
+
+type Agent = Actor & { id: string };
+
+const UNIQUE_VIOLATION = '23505';
+
+const shortcutTaken = (scope: Scope, shortcut: string) =>
+  conflict('SB_SHORTCUT_TAKEN', `the ${scope === 'shared' ? 'shared' : 'personal'} shortcut ${JSON.stringify(shortcut)} is already taken${scope === 'personal' ? ' among your canned responses' : ''} (shortcuts are unique whatever their case)`);
+
+function assertMayManage(actor: Actor, scope: Scope): void {
+  if (scope === 'shared' && !seesEverything(actor)) throw forbidden('shared canned responses are managed by admins and supervisors; add a personal one instead');
+}
+
+/** Shared ones and the caller's own personal ones, by shortcut; `q` matches the shortcut or the text. */
+export async function listCanned(db: Queryable, actor: Agent, filter: { scope?: Scope; q?: string } = {}): Promise<CannedRow[]> {
+  return db.query<CannedRow>(
+    `select * from canned_responses
+      where (scope = 'shared' or owner_id = $1)
+        and ($2::text is null or scope = $2)
+        and ($3::text is null or strpos(lower(shortcut), lower($3)) > 0 or strpos(lower(text), lower($3)) > 0)
+      order by lower(shortcut), scope`,
+    [actor.id, filter.scope ?? null, filter.q ?? null],
+  );
+}
+
+export async function createCanned(ctx: Ctx, input: { shortcut: string; text: string; scope: Scope }, actor: Agent): Promise<CannedRow> {
+  assertMayManage(actor, input.scope);
+  const now = ctx.now();
+  // a taken shortcut (even by a concurrent create) is no row here, and a 409
+  const [row] = await ctx.db.query<CannedRow>(
+    `insert into canned_responses (scope, owner_id, shortcut, text, created_by, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $6) on conflict do nothing returning *`,
+    [input.scope, input.scope === 'personal' ? actor.id : null, input.shortcut, input.text, actor.id, now],
+  );
+  if (!row) throw shortcutTaken(input.scope, input.shortcut);
+  return row;
+}
+
+/** The row the caller may see, locked; a personal one of someone else is as unknown as a missing one. */
+async function visible(tx: Queryable, id: string, actor: Agent): Promise<CannedRow> {
+  const [row] = await tx.query<CannedRow>(`select * from canned_responses where id = $1 and (scope = 'shared' or owner_id = $2) for update`, [id, actor.id]);
+  if (!row) throw notFound('canned response', id);
+  assertMayManage(actor, row.scope);
+  return row;
+}
+
+export async function updateCanned(ctx: Ctx, id: string, patch: { shortcut?: string; text?: string }, actor: Agent): Promise<CannedRow> {
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      await visible(tx, id, actor);
+      const [row] = await tx.query<CannedRow>(
+        'update canned_responses set shortcut = coalesce($2, shortcut), text = coalesce($3, text), updated_at = $4 where id = $1 returning *',
+        [id, patch.shortcut ?? null, patch.text ?? null, ctx.now()],
+      );
+      return row!;
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
+      const [row] = await ctx.db.query<CannedRow>('select scope from canned_responses where id = $1', [id]);
+      throw shortcutTaken(row?.scope ?? 'shared', patch.shortcut ?? '');
+    }
+    throw error;
+  }
+}
+
+export async function deleteCanned(ctx: Ctx, id: string, actor: Agent): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    await visible(tx, id, actor);
+    await tx.query('delete from canned_responses where id = $1', [id]);
+  });
+}

@@ -1,0 +1,35 @@
+import type { Actor } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { assertCanAccess } from '../conversations/access.js';
+import { toConversation, type ConversationRow } from '../conversations/model.js';
+import { notFound } from '../errors.js';
+import { withEvents } from '../events/outbox.js';
+import { resolveLabelNames, toLabel } from './labels.js';
+
+/**
+ * Replaces a conversation's labels (any state: closed conversations are
+ * labelled after the fact too). The labels are locked before the
+ * conversation, the order a rename or delete takes them in. No change: no
+ * event. Unknown names or someone else's conversation: nothing is written.
+ */
+export async function setConversationLabels(ctx: Ctx, conversationId: string, names: readonly string[], actor: Actor): Promise<ConversationRow> {
+  return withEvents(ctx, async (tx, emit) => {
+    const labels = await resolveLabelNames(tx, names);
+    const [current] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [conversationId]);
+    if (!current) throw notFound('conversation', conversationId);
+    assertCanAccess(actor, current);
+    // the catalogue's spelling, in the catalogue's order
+    const next = labels.map((l) => l.name);
+    const added = next.filter((n) => !current.labels.includes(n));
+    const removed = current.labels.filter((n) => !next.includes(n));
+    if (added.length === 0 && removed.length === 0) return current;
+    const [row] = await tx.query<ConversationRow>('update conversations set labels = $2, updated_at = $3 where id = $1 returning *', [conversationId, next, ctx.now()]);
+    emit({
+      type: 'conversation.labels_changed',
+      conversationId,
+      agentId: row!.agent_id,
+      data: { conversation: toConversation(row!), labels: labels.map(toLabel), added, removed, by: actor.id },
+    });
+    return row!;
+  });
+}

@@ -1,0 +1,25 @@
+import { Type } from '@sinclair/typebox';
+
+// Request and response shapes of the label routes (they feed OpenAPI too).
+
+const Timestamp = Type.String({ format: 'date-time' });
+export const LabelName = Type.String({ minLength: 1, maxLength: 50, description: 'unique whatever its case; no commas, semicolons or control characters' });
+const Color = Type.String({ pattern: '^#[0-9a-fA-F]{6}$', description: '#rrggbb (stored in lower case)' });
+
+export const Label = Type.Object({ id: Type.String({ format: 'uuid' }), name: Type.String(), color: Type.String(), created_at: Timestamp, updated_at: Timestamp });
+
+export const NewLabelBody = Type.Object({ name: LabelName, color: Color }, { additionalProperties: false });
+
+export const LabelPatchBody = Type.Object({ name: Type.Optional(LabelName), color: Type.Optional(Color) }, { additionalProperties: false, minProperties: 1 });
+
+export const ConversationLabelsBody = Type.Object(
+  { labels: Type.Array(LabelName, { maxItems: 50, uniqueItems: true, description: 'the complete new set, by name; [] removes them all' }) },
+  { additionalProperties: false },
+);
+
+export const LabelCount = Type.Object({
+  name: Type.String(),
+  color: Type.String(),
+  open: Type.Integer({ minimum: 0, description: 'queued or assigned conversations carrying it now' }),
+  total: Type.Integer({ minimum: 0, description: 'all conversations carrying it' }),
+});

@@ -1,0 +1,67 @@
+import type { Actor } from '../agents/model.js';
+import type { Ctx } from '../context.js';
+import { assertCanAccess } from '../conversations/access.js';
+import { toMessage, type MessageRow } from '../conversations/messages.js';
+import type { ConversationRow } from '../conversations/model.js';
+import { forbidden, notFound } from '../errors.js';
+import { withEvents } from '../events/outbox.js';
+import type { Queryable } from '../store/db.js';
+
+// Private notes: messages with private = true, which only agents see. They
+// are recorded as note.* events, never message.created, so nothing that
+// carries messages to the customer (the widget's topics, RapidPro callbacks,
+// Gitple-style webhooks) ever sees one: each of those reads message.created
+// only. Who may write: whoever may act on the conversation (its agent — the
+// one who holds it now, or who last held a closed one — supervisors and
+// admins), in any state; a note after the resolve is still a note. Only the
+// author edits or deletes their note.
+
+/** The event data of a note: the message shape, always private. */
+export const noteData = (row: MessageRow) => ({ note: toMessage(row) });
+
+async function conversationFor(tx: Queryable, conversationId: string, actor: Actor): Promise<Pick<ConversationRow, 'id' | 'agent_id'>> {
+  // `for share`: the holder cannot change under the check (a transfer waits)
+  const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1 for share', [conversationId]);
+  if (!conversation) throw notFound('conversation', conversationId);
+  assertCanAccess(actor, conversation);
+  return conversation;
+}
+
+export async function addNote(ctx: Ctx, conversationId: string, text: string, actor: Actor & { id: string }): Promise<MessageRow> {
+  return withEvents(ctx, async (tx, emit) => {
+    const conversation = await conversationFor(tx, conversationId, actor);
+    const [row] = await tx.query<MessageRow>(
+      `insert into messages (conversation_id, sender, sender_id, text, attachments, created_at, private)
+       values ($1, 'agent', $2, $3, '[]', $4, true) returning *`,
+      [conversationId, actor.id, text, ctx.now()],
+    );
+    emit({ type: 'note.created', conversationId, agentId: conversation.agent_id, data: noteData(row!) });
+    return row!;
+  });
+}
+
+/** The note, locked, after the checks: it exists in this conversation, the caller may see the conversation, and wrote the note. */
+async function ownNote(tx: Queryable, conversationId: string, noteId: number, actor: Actor): Promise<{ row: MessageRow; agentId: string | null }> {
+  const conversation = await conversationFor(tx, conversationId, actor);
+  const [row] = await tx.query<MessageRow>('select * from messages where id = $1 and conversation_id = $2 and private for update', [noteId, conversationId]);
+  if (!row) throw notFound('note', String(noteId));
+  if (row.sender_id !== actor.id) throw forbidden(`note ${noteId} was written by another agent; only its author may change or delete it`);
+  return { row, agentId: conversation.agent_id };
+}
+
+export async function editNote(ctx: Ctx, conversationId: string, noteId: number, text: string, actor: Actor): Promise<MessageRow> {
+  return withEvents(ctx, async (tx, emit) => {
+    const { agentId } = await ownNote(tx, conversationId, noteId, actor);
+    const [row] = await tx.query<MessageRow>('update messages set text = $2, updated_at = $3 where id = $1 returning *', [noteId, text, ctx.now()]);
+    emit({ type: 'note.updated', conversationId, agentId, data: noteData(row!) });
+    return row!;
+  });
+}
+
+export async function deleteNote(ctx: Ctx, conversationId: string, noteId: number, actor: Actor): Promise<void> {
+  await withEvents(ctx, async (tx, emit) => {
+    const { row, agentId } = await ownNote(tx, conversationId, noteId, actor);
+    await tx.query('delete from messages where id = $1', [noteId]);
+    emit({ type: 'note.deleted', conversationId, agentId, data: { ...noteData(row), deleted_by: actor.id } });
+  });
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { afterEach, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
+import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// The live desk in a real browser (issue #17 items 6 and 7): typing shown
+// both ways, unread counts in the console's lists, and, while the console's
+// tab is hidden, a sound and a desktop notification for a new assignment or a
+// customer's message, as the agent's preferences say.
+
+noteMissingChromium('test/e2e/desk-live.test.ts');
+
+/**
+ * Records what the console does while "hidden": each `new Notification` (the
+ * real one is still made) and each tone started; and lets the test hide and
+ * show the tab, which headless Chromium otherwise never does. Plain
+ * JavaScript in a string: a function from this file would carry the
+ * TypeScript loader's helpers, which the page does not have.
+ */
+const SPIES = `
+  window.__notes = [];
+  window.__tones = 0;
+  const Real = window.Notification;
+  function Spy(title, options) {
+    const note = { title };
+    if (options && options.body !== undefined) note.body = options.body;
+    if (options && options.tag !== undefined) note.tag = options.tag;
+    window.__notes.push(note);
+    return new Real(title, options);
+  }
+  Object.defineProperty(Spy, 'permission', { get: () => Real.permission });
+  Spy.requestPermission = Real.requestPermission.bind(Real);
+  window.Notification = Spy;
+  const start = OscillatorNode.prototype.start;
+  OscillatorNode.prototype.start = function (...args) {
+    window.__tones += 1;
+    return start.apply(this, args);
+  };
+  let hidden = false;
+  Object.defineProperty(document, 'visibilityState', { get: () => (hidden ? 'hidden' : 'visible') });
+  Object.defineProperty(document, 'hidden', { get: () => hidden });
+  window.__setHidden = (next) => {
+    hidden = next;
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+`;
+
+const notes = (page: Page) => page.evaluate(() => (window as unknown as { __notes: { title: string; body?: string; tag?: string }[] }).__notes);
+const tones = (page: Page) => page.evaluate(() => (window as unknown as { __tones: number }).__tones);
+const setHidden = (page: Page, hidden: boolean) => page.evaluate((h) => (window as unknown as { __setHidden: (h: boolean) => void }).__setHidden(h), hidden);
+
+describeEachStore('typing, unread counts and notifications in a real browser', (store) => {
+  const suite = browserServer(store);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
+  const customers: TestMqttClient[] = [];
+  afterEach(async () => {
+    await Promise.all(customers.splice(0).map((c) => c.end().catch(() => undefined)));
+  });
+
+  /** A chat opened over HTTP, and its customer on MQTT, who can write in it as the widget does. */
+  async function chat(name: string) {
+    const opened = await http('POST', '/session', { customer: { id: `c-${name}`, name } });
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    const customer = await connectMqtt(`${suite.server.url.replace('http', 'ws')}/mqtt`, opened.body.token);
+    customers.push(customer);
+    const topic = opened.body.sessionTopic as string;
+    await customer.subscribe(`${topic}/messages`);
+    return {
+      id: opened.body.sessionId as string,
+      state: opened.body.state as string,
+      async say(text: string) {
+        await customer.publish(`${topic}/messages`, { message: { content: text } });
+        await customer.next(`${topic}/messages`, (p) => p.message?.content === text);
+      },
+    };
+  }
+
+  it('shows "<agent> is typing" in the widget and the customer typing in the console, until the message comes or the typing stops', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const { page: desk, problems: deskProblems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+
+    const { page: shop, problems: shopProblems } = await suite.openPage({ width: 390, height: 780 });
+    await shop.goto(`${suite.server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByLabel('Name').fill('Ada Lovelace');
+    await widget.getByLabel('Email').fill('ada@example.test');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
+    await desk.getByTestId('conversation-state').filter({ hasText: 'assigned' }).waitFor();
+
+    // the customer types: the console shows it; her message replaces it
+    await widget.getByLabel('Your message').pressSequentially('Hello, is my ', { delay: 30 });
+    await desk.getByTestId('customer-typing').filter({ hasText: 'Ada Lovelace is typing…' }).waitFor();
+    await widget.getByLabel('Your message').pressSequentially('parcel lost?');
+    await widget.getByLabel('Your message').press('Enter');
+    await desk.getByTestId('message').filter({ hasText: 'Hello, is my parcel lost?' }).waitFor();
+    await desk.getByTestId('customer-typing').waitFor({ state: 'detached' });
+
+    // a private note is for colleagues: the customer is not told anything is being written
+    await desk.getByRole('checkbox', { name: 'Private note' }).check();
+    await desk.getByRole('textbox', { name: 'Private note' }).pressSequentially('check the courier', { delay: 30 });
+    await desk.waitForTimeout(1_000);
+    assert.equal(await widget.getByTestId('typing').count(), 0, 'a note shows no typing in the widget');
+    await desk.getByRole('button', { name: 'Add note' }).click();
+    await desk.getByTestId('note').filter({ hasText: 'check the courier' }).waitFor();
+    await desk.getByRole('checkbox', { name: 'Private note' }).uncheck();
+
+    // the agent types: the widget names her; she stops, and after a quiet moment it goes
+    await desk.getByLabel('Reply').pressSequentially('Let me look', { delay: 30 });
+    await widget.getByTestId('typing').filter({ hasText: 'Grace is typing…' }).waitFor();
+    await widget.getByTestId('typing').waitFor({ state: 'detached', timeout: 8_000 });
+    // typing again, then sending: the indicator goes with the message
+    await desk.getByLabel('Reply').pressSequentially(' into it', { delay: 30 });
+    await widget.getByTestId('typing').waitFor();
+    await desk.getByLabel('Reply').press('Enter');
+    await widget.getByTestId('message').filter({ hasText: 'Let me look into it' }).waitFor();
+    await widget.getByTestId('typing').waitFor({ state: 'detached' });
+
+    // nothing of it was stored: the conversation holds the two messages and the note
+    const [row] = await suite.server.ctx.db.query<{ n: number }>('select count(*)::int as n from messages');
+    assert.equal(row!.n, 3);
+    assert.deepEqual(deskProblems, []);
+    assert.deepEqual(shopProblems, []);
+  });
+
+  it('shows each conversation’s unread count in the lists, live, and clears it when the conversation is opened', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const uma = await chat('Uma');
+    const ulf = await chat('Ulf');
+    assert.equal(uma.state, 'assigned');
+    assert.equal(ulf.state, 'assigned');
+    await uma.say('first');
+    await uma.say('second');
+
+    const { page: desk, problems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    const item = (name: string) => desk.getByTestId('list-mine').getByRole('link', { name: new RegExp(name) });
+    await item('Uma').getByTestId('unread').filter({ hasText: '2' }).waitFor();
+    assert.equal(await item('Ulf').getByTestId('unread').count(), 0);
+
+    // a message while the console is open: the count comes live
+    await ulf.say('hello?');
+    await item('Ulf').getByTestId('unread').filter({ hasText: '1' }).waitFor();
+    await uma.say('third');
+    await item('Uma').getByTestId('unread').filter({ hasText: '3' }).waitFor();
+
+    // opening Uma's chat reads it: her count goes, and stays gone after a reload (the marker is on the server)
+    await item('Uma').click();
+    await desk.getByTestId('message').filter({ hasText: 'third' }).waitFor();
+    await item('Uma').getByTestId('unread').waitFor({ state: 'detached' });
+    await desk.goto(`${suite.server.url}/`);
+    await item('Ulf').getByTestId('unread').filter({ hasText: '1' }).waitFor();
+    assert.equal(await item('Uma').getByTestId('unread').count(), 0);
+    const [marker] = await suite.server.ctx.db.query<{ n: number }>('select count(*)::int as n from conversation_reads where agent_id = $1 and conversation_id = $2', [agent.id, uma.id]);
+    assert.equal(marker!.n, 1);
+
+    // with Ulf's chat open, Uma writes again: only hers counts
+    await item('Ulf').click();
+    await desk.getByTestId('message').filter({ hasText: 'hello?' }).waitFor();
+    await uma.say('fourth');
+    await item('Uma').getByTestId('unread').filter({ hasText: '1' }).waitFor();
+    await item('Ulf').getByTestId('unread').waitFor({ state: 'detached' });
+    assert.deepEqual(problems, []);
+  });
+
+  it('while the tab is hidden, a new assignment and a customer message sound and show a desktop notification as the agent chose; a visible tab stays quiet', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const { page: desk, problems } = await suite.openPage();
+    await desk.context().grantPermissions(['notifications'], { origin: suite.server.url });
+    await desk.addInitScript({ content: SPIES });
+    await signIn(desk, suite.server.url, agent.email);
+
+    // her choice: both for assignments, only the desktop notification for messages
+    await desk.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Notifications' }).click();
+    const prefs = desk.getByTestId('notification-preferences');
+    await prefs.getByText('This browser shows desktop notifications.').waitFor();
+    await prefs.getByLabel('A customer writes in a conversation I hold: sound').uncheck();
+    await prefs.getByRole('button', { name: 'Save' }).click();
+    await prefs.getByText('Saved.').waitFor();
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    const stored = await http('GET', '/api/v1/agents/me/notification-preferences', undefined, token);
+    assert.deepEqual(stored.body, { assignment: { sound: true, desktop: true }, customer_message: { sound: false, desktop: true } });
+    await desk.getByRole('link', { name: 'Switchboard' }).click();
+
+    // visible: a new chat is on screen already, nothing else happens
+    const seen = await chat('Vera');
+    await desk.getByTestId('list-mine').getByRole('link', { name: /Vera/ }).waitFor();
+    await seen.say('can you see me?');
+    await desk.getByTestId('list-mine').getByRole('link', { name: /Vera/ }).getByTestId('unread').waitFor();
+    assert.deepEqual(await notes(desk), []);
+    assert.equal(await tones(desk), 0);
+
+    // hidden: the assignment beeps and notifies
+    await setHidden(desk, true);
+    const nora = await chat('Nora');
+    await desk.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length >= 1);
+    assert.deepEqual(await notes(desk), [{ title: 'New conversation', body: 'Nora is assigned to you', tag: `switchboard-${nora.id}` }]);
+    assert.ok((await tones(desk)) > 0, 'a sound for the assignment');
+    const afterAssignment = await tones(desk);
+
+    // the customer writes: a desktop notification with her words, and no sound (as chosen)
+    await nora.say('Where is my refund?');
+    await desk.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length >= 2);
+    assert.deepEqual((await notes(desk))[1], { title: 'New message', body: 'Where is my refund?', tag: `switchboard-${nora.id}` });
+    assert.equal(await tones(desk), afterAssignment);
+
+    // shown again: quiet
+    await setHidden(desk, false);
+    await nora.say('hello again');
+    await desk.getByTestId('list-mine').getByRole('link', { name: /Nora/ }).getByTestId('unread').filter({ hasText: '2' }).waitFor();
+    assert.equal((await notes(desk)).length, 2);
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// The agent's desk, part 1, in a real browser (Debian's Chromium through
+// playwright-core): an admin keeps labels, an agent manages a personal
+// canned response, inserts canned responses with "/" (variables filled in),
+// writes a private note the customer's widget never shows, labels the chat
+// and filters the list by label; the dashboard counts it.
+
+noteMissingChromium('test/e2e/desk.test.ts');
+
+describeEachStore('the desk: canned responses, notes and labels in a real browser', (store) => {
+  const suite = browserServer(store);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
+
+  it('an admin adds a label; an agent uses canned responses, writes a private note the widget never shows, labels the chat and filters by label', { skip: !haveChromium }, async () => {
+    // (the store is emptied before each test: the bootstrap admin is gone)
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'refund', color: '#3366cc' }, admin)).status, 201);
+    for (const [shortcut, text] of [
+      ['greet', 'Hello {{customer.name}}, this is {{agent.name}}. How can I help?'],
+      ['greet-late', 'Good evening {{customer.name}} <{{customer.email}}>, {{order.id}} noted.'],
+    ]) {
+      assert.equal((await http('POST', '/api/v1/canned-responses', { shortcut, text, scope: 'shared' }, admin)).status, 201);
+    }
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
+    const first = await http('POST', '/session', { customer: { id: 'first', name: 'First Customer' } });
+    assert.equal(first.body.state, 'assigned');
+
+    // the admin adds the VIP label on the Labels page
+    const { page: adminPage, problems: adminProblems } = await suite.openPage();
+    await signIn(adminPage, suite.server.url, adminAgent.email);
+    await adminPage.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Labels' }).click();
+    const newLabel = adminPage.getByRole('form', { name: 'New label' });
+    await newLabel.getByLabel('Name').fill('VIP');
+    await newLabel.getByLabel('Colour').fill('#ffaa00');
+    await newLabel.getByRole('button', { name: 'Add label' }).click();
+    await adminPage.getByTestId('labels-table').getByText('VIP').waitFor();
+
+    // a customer starts a chat on the widget
+    const { page: shop, problems: shopProblems } = await suite.openPage({ width: 390, height: 780 });
+    await shop.goto(`${suite.server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByLabel('Name').fill('Ada Lovelace');
+    await widget.getByLabel('Email').fill('ada@example.test');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+
+    // the agent adds a personal canned response on its page
+    const { page: desk, problems: deskProblems, dialogs } = await suite.openPage(undefined, { acceptConfirms: true });
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Canned responses' }).click();
+    const form = desk.getByRole('form', { name: 'New canned response' });
+    await form.getByLabel('Shortcut').fill('thanks');
+    await form.getByLabel('Text').fill('Thanks {{customer.name}}');
+    await form.getByRole('button', { name: 'Add canned response' }).click();
+    const table = desk.getByTestId('canned-table');
+    await table.getByText('/thanks').waitFor();
+    // shared ones are not the agent's to change; their own is
+    assert.equal(await table.getByRole('button', { name: 'Edit /greet' }).count(), 0);
+    await table.getByRole('button', { name: 'Edit /thanks' }).click();
+    await table.getByLabel('Text of /thanks').fill('Thank you, {{customer.name}}!');
+    await table.getByRole('button', { name: 'Save', exact: true }).click();
+    await table.getByText('Thank you, {{customer.name}}!').waitFor();
+    // an agent may not make a shared one: the scope choice is not offered
+    assert.equal(await form.getByLabel('For').count(), 0);
+
+    // "/" in the composer: a filtered list, arrows and Enter insert with the variables filled in
+    await desk.getByRole('link', { name: 'Switchboard' }).click();
+    await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
+    await desk.getByTestId('conversation-state').filter({ hasText: 'assigned' }).waitFor();
+    const reply = desk.getByLabel('Reply');
+    await reply.fill('/gr');
+    const list = desk.getByTestId('canned-list');
+    await list.getByText('/greet-late').waitFor();
+    assert.deepEqual(await list.locator('strong').allTextContents(), ['/greet', '/greet-late']);
+    await reply.press('ArrowDown');
+    await reply.press('Enter');
+    // a known variable without a value would be empty; an unknown one is left for the agent to see
+    assert.equal(await reply.inputValue(), 'Good evening Ada Lovelace <ada@example.test>, {{order.id}} noted.');
+    assert.equal(await list.count(), 0);
+    await reply.fill('/thank');
+    await list.getByText('/thanks').waitFor();
+    await reply.press('Escape');
+    assert.equal(await list.count(), 0, 'Escape closes the list');
+    await reply.fill('/greet');
+    await list.getByText('/greet-late').waitFor();
+    await reply.press('Enter');
+    assert.equal(await reply.inputValue(), 'Hello Ada Lovelace, this is Grace. How can I help?');
+    await desk.getByRole('button', { name: 'Send', exact: true }).click();
+    await widget.getByTestId('message').filter({ hasText: 'Hello Ada Lovelace, this is Grace. How can I help?' }).waitFor();
+
+    // a private note: shown apart in the console, never on the widget
+    await desk.getByRole('checkbox', { name: 'Private note' }).check();
+    await desk.getByRole('textbox', { name: 'Private note' }).fill('SECRET: she was double charged');
+    await desk.getByRole('button', { name: 'Add note' }).click();
+    const note = desk.getByTestId('note').filter({ hasText: 'SECRET: she was double charged' });
+    await note.waitFor();
+    await note.getByText('Private note · you').waitFor();
+    const colours = {
+      note: await note.evaluate((el) => getComputedStyle(el).backgroundColor),
+      reply: await desk.getByTestId('message').filter({ hasText: 'this is Grace' }).evaluate((el) => getComputedStyle(el).backgroundColor),
+    };
+    assert.notEqual(colours.note, colours.reply, 'a note looks different from a reply');
+    // its author edits it, and deletes another
+    await note.getByRole('button', { name: 'Edit' }).click();
+    await desk.getByLabel('Edit note').fill('SECRET: she was double charged, refund sent');
+    await desk.getByRole('button', { name: 'Save note' }).click();
+    await desk.getByTestId('note').filter({ hasText: 'SECRET: she was double charged, refund sent' }).getByText('Private note · you · edited').waitFor();
+    await desk.getByRole('textbox', { name: 'Private note' }).fill('SECRET: a note to delete');
+    await desk.getByRole('button', { name: 'Add note' }).click();
+    const doomed = desk.getByTestId('note').filter({ hasText: 'SECRET: a note to delete' });
+    await doomed.getByRole('button', { name: 'Delete' }).click();
+    await doomed.waitFor({ state: 'detached' });
+    assert.equal(dialogs.length, 1);
+    await desk.getByRole('checkbox', { name: 'Private note' }).uncheck();
+    await reply.fill('/thanks');
+    await list.getByText('/thanks').waitFor();
+    await reply.press('Enter');
+    await desk.getByRole('button', { name: 'Send', exact: true }).click();
+    // the reply sent after the note arrives; the note never does, not even after a reload (history over HTTP)
+    await widget.getByTestId('message').filter({ hasText: 'Thank you, Ada Lovelace!' }).waitFor();
+    assert.equal(await widget.getByText('SECRET', { exact: false }).count(), 0);
+    await shop.reload();
+    await widget.getByTestId('message').filter({ hasText: 'Thank you, Ada Lovelace!' }).waitFor();
+    assert.equal(await widget.getByText('SECRET', { exact: false }).count(), 0);
+    await shoot(desk, 'console-note');
+
+    // labels: add one in the panel, see the chip on the chat and in the list, filter the list by it
+    await desk.getByLabel('Label to add').selectOption('VIP');
+    await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).click();
+    await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'VIP' }).waitFor();
+    const mine = desk.getByTestId('list-mine');
+    await mine.getByRole('link', { name: /Ada Lovelace/ }).getByTestId('label-chip').filter({ hasText: 'VIP' }).waitFor();
+    await mine.getByRole('link', { name: /First Customer/ }).waitFor();
+    await desk.getByTestId('label-filter').selectOption('VIP');
+    await mine.getByRole('link', { name: /First Customer/ }).waitFor({ state: 'detached' });
+    await mine.getByRole('link', { name: /Ada Lovelace/ }).waitFor();
+    await desk.getByTestId('label-filter').selectOption('refund');
+    await mine.getByText('No conversation labelled refund.').waitFor();
+    await desk.getByTestId('label-filter').selectOption('');
+    await mine.getByRole('link', { name: /First Customer/ }).waitFor();
+    // and off again
+    await desk.getByRole('button', { name: 'Remove label VIP' }).click();
+    await desk.getByTestId('conversation-labels').getByText('No labels.').waitFor();
+    await desk.getByLabel('Label to add').selectOption('VIP');
+    await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).click();
+    await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'VIP' }).waitFor();
+
+    // the dashboard counts conversations per label
+    await adminPage.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Dashboard' }).click();
+    const row = adminPage.getByTestId('label-stats').getByRole('row', { name: /VIP/ });
+    await row.waitFor();
+    assert.deepEqual(await row.locator('td').allTextContents(), ['VIP', '1', '1']);
+
+    // an admin's All list filters on the server (label=), past the newest hundred it holds
+    await adminPage.getByRole('link', { name: 'Switchboard' }).click();
+    await adminPage.getByTestId('tab-all').click();
+    const all = adminPage.getByTestId('list-all');
+    await all.getByRole('link', { name: /First Customer/ }).waitFor();
+    const filtered = adminPage.waitForResponse((r) => r.url().includes('/api/v1/conversations?label=VIP'));
+    await adminPage.getByTestId('label-filter').selectOption('VIP');
+    assert.equal((await filtered).status(), 200);
+    await all.getByRole('link', { name: /First Customer/ }).waitFor({ state: 'detached' });
+    await all.getByRole('link', { name: /Ada Lovelace/ }).waitFor();
+
+    assert.deepEqual(deskProblems, []);
+    assert.deepEqual(shopProblems, []);
+    assert.deepEqual(adminProblems, []);
+  });
+});

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { startServer, type Running } from '../../src/server.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
+import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// Issue #17 item 6: typing indicators over `conversations/<id>/typing`,
+// between the customer and the agent holding the conversation, relayed by the
+// embedded broker with a payload rebuilt from the identity, never stored, and
+// refused to anyone else (on the embedded broker and through /mqtt/acl).
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describeEachStore('typing indicators over MQTT', (store) => {
+  let server: Running;
+  let wsUrl: string;
+  const clients: TestMqttClient[] = [];
+
+  before(async () => {
+    server = await startServer(
+      loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
+      { db: store().db, keepDb: true },
+    );
+    wsUrl = `${server.url.replace('http', 'ws')}/mqtt`;
+  });
+  after(async () => {
+    await server.close();
+  });
+  beforeEach(async () => {
+    await store().reset();
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
+  });
+
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
+  const connect = async (token: string) => {
+    const client = await connectMqtt(wsUrl, token);
+    clients.push(client);
+    return client;
+  };
+  const login = async (options: Parameters<typeof makeAgent>[1]) => {
+    const agent = await makeAgent(server.ctx, options);
+    const answer = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    assert.equal(answer.status, 200);
+    return { agent, token: answer.body.token as string };
+  };
+  const startChat = async (customerId: string) => {
+    const answer = await http('POST', '/session', { customer: { id: customerId } });
+    assert.equal(answer.status, 201, JSON.stringify(answer.body));
+    return answer.body as { sessionId: string; sessionTopic: string; token: string };
+  };
+  const stored = async (conversationId: string) => {
+    const [row] = await server.ctx.db.query<{ messages: number; events: number }>(
+      `select (select count(*)::int from messages where conversation_id = $1) as messages,
+              (select count(*)::int from events where conversation_id = $1) as events`,
+      [conversationId],
+    );
+    return row!;
+  };
+
+  it('relays typing both ways with a payload rebuilt from the identity, and stores nothing', async () => {
+    const { agent, token } = await login({ status: 'online', capacity: 1, name: 'Dana Agent' });
+    const chat = await startChat('t1');
+    const typing = `${chat.sessionTopic}/typing`;
+    const customer = await connect(chat.token);
+    const console_ = await connect(token);
+    assert.deepEqual(await customer.subscribe(typing), [1]);
+    assert.deepEqual(await console_.subscribe(typing), [1]);
+    const before = await stored(chat.sessionId);
+
+    // The name comes from the agent's identity, not from what the client claims.
+    await console_.publish(typing, { typing: true, name: 'Someone Else', extra: 'x'.repeat(100) });
+    const seen = await customer.next(typing, (p) => p.sender === 'agent');
+    assert.deepEqual(seen, { typing: true, sender: 'agent', name: 'Dana Agent' });
+
+    await customer.publish(typing, { typing: true });
+    assert.deepEqual(await console_.next(typing, (p) => p.sender === 'customer'), { typing: true, sender: 'customer' });
+    await customer.publish(typing, { typing: false });
+    assert.deepEqual(await console_.next(typing, (p) => p.sender === 'customer' && p.typing === false), { typing: false, sender: 'customer' });
+
+    await sleep(100);
+    assert.deepEqual(await stored(chat.sessionId), before, 'no message and no event for typing');
+    assert.ok(agent.id);
+  });
+
+  it('refuses typing from a third party: another agent, a supervisor (who may watch but not type), another customer', async () => {
+    await login({ status: 'online', capacity: 1 });
+    const chat = await startChat('t2');
+    const typing = `${chat.sessionTopic}/typing`;
+    const customer = await connect(chat.token);
+    assert.deepEqual(await customer.subscribe(typing), [1]);
+
+    const other = await login({ status: 'online', capacity: 1 });
+    const supervisor = await login({ role: 'supervisor' });
+    const otherChat = await startChat('t3');
+    for (const token of [other.token, supervisor.token, otherChat.token]) {
+      const intruder = await connect(token);
+      // MQTT 3.1.1 refuses a publish by closing the connection.
+      const closed = new Promise<void>((resolve) => intruder.client.once('close', () => resolve()));
+      intruder.client.publish(typing, JSON.stringify({ typing: true }), { qos: 1 });
+      await closed;
+    }
+    await sleep(150);
+    assert.equal(customer.received.filter((r) => r.topic === typing).length, 0, 'nothing reached the customer');
+    // A supervisor may still follow the conversation, typing included.
+    const watcher = await connect(supervisor.token);
+    assert.deepEqual(await watcher.subscribe(typing), [1]);
+  });
+
+  it('answers a malformed typing payload on the sender’s own control topic and relays nothing', async () => {
+    const { token } = await login({ status: 'online', capacity: 1 });
+    const chat = await startChat('t4');
+    const typing = `${chat.sessionTopic}/typing`;
+    const customer = await connect(chat.token);
+    assert.deepEqual(await customer.subscribe(`${chat.sessionTopic}/client/control`), [1]);
+    const console_ = await connect(token);
+    assert.deepEqual(await console_.subscribe(typing), [1]);
+    await customer.publish(typing, { typing: 'yes' });
+    const rejected = await customer.next(`${chat.sessionTopic}/client/control`, (p) => p.instruction === 'message/rejected');
+    assert.equal(rejected.error.field, 'typing');
+    await sleep(150);
+    assert.equal(console_.received.filter((r) => r.topic === typing).length, 0);
+  });
+
+  it('drops typing signals beyond a few per second per connection', async () => {
+    const { token } = await login({ status: 'online', capacity: 1 });
+    const chat = await startChat('t5');
+    const typing = `${chat.sessionTopic}/typing`;
+    const customer = await connect(chat.token);
+    const console_ = await connect(token);
+    assert.deepEqual(await console_.subscribe(typing), [1]);
+    for (let i = 0; i < 20; i += 1) await customer.publish(typing, { typing: true });
+    await sleep(300);
+    const relayed = console_.received.filter((r) => r.topic === typing).length;
+    assert.ok(relayed >= 1 && relayed <= 10, `relayed ${relayed} of 20 sent within about a second`);
+    assert.ok(customer.client.connected, 'a burst costs the customer nothing but the extra signals');
+  });
+
+  it('lets an external broker relay typing only for the customer and the holder (POST /mqtt/acl)', async () => {
+    const { agent, token } = await login({ status: 'online', capacity: 1 });
+    const chat = await startChat('t6');
+    const other = await login({ status: 'online', capacity: 1 });
+    const supervisor = await login({ role: 'supervisor' });
+    const typing = `${chat.sessionTopic}/typing`;
+    const sbToken = async (username: string, password: string, clientid: string) =>
+      (await http('POST', '/mqtt/auth', { username, password, clientid })).body.client_attrs.sb_token as string;
+    const acl = async (username: string, sb: string, action: string) =>
+      (await http('POST', '/mqtt/acl', { username, clientid: `${username}-x`, token: sb, topic: typing, action })).body.result as string;
+    assert.equal(await acl(agent.id, await sbToken(agent.id, token, `${agent.id}-x`), 'publish'), 'allow');
+    assert.equal(await acl(chat.sessionId, await sbToken(chat.sessionId, chat.token, `${chat.sessionId}-x`), 'publish'), 'allow');
+    assert.equal(await acl(other.agent.id, await sbToken(other.agent.id, other.token, `${other.agent.id}-x`), 'publish'), 'deny');
+    const sup = await sbToken(supervisor.agent.id, supervisor.token, `${supervisor.agent.id}-x`);
+    assert.equal(await acl(supervisor.agent.id, sup, 'publish'), 'deny');
+    assert.equal(await acl(supervisor.agent.id, sup, 'subscribe'), 'allow');
+  });
+});

@@ -1,0 +1,226 @@
+import { useCallback, useEffect, useMemo, useState, type FormEvent, type KeyboardEvent, type ReactElement } from 'react';
+import { api } from '../../shared/util';
+import { FieldError, TableHead, useFormErrors } from './admin-kit';
+import type { Agent, Conversation } from './types';
+
+// Canned responses in the console: typing "/" at the start of the composer
+// opens a list filtered by what follows; arrows move, Enter or a click
+// inserts the response with its variables filled in, Escape closes. The
+// "Canned responses" page manages them: shared ones (admins, supervisors)
+// and the agent's own.
+
+export interface Canned {
+  id: string;
+  scope: 'shared' | 'personal';
+  owner_id: string | null;
+  shortcut: string;
+  text: string;
+}
+
+export const VARIABLES = ['customer.name', 'customer.email', 'agent.name'] as const;
+
+/**
+ * The text with its variables filled in. A known variable without a value
+ * (a customer with no email) becomes empty; an unknown one is left as typed,
+ * so the agent sees it in the composer and fixes it before sending.
+ */
+export function fillVariables(text: string, values: { customer: Pick<Conversation['customer'], 'name' | 'email'>; agent: Pick<Agent, 'name'> }): string {
+  const known: Record<(typeof VARIABLES)[number], string> = {
+    'customer.name': values.customer.name ?? '',
+    'customer.email': values.customer.email ?? '',
+    'agent.name': values.agent.name,
+  };
+  return text.replace(/\{\{\s*([a-z]+\.[a-z]+)\s*\}\}/gi, (whole, name: string) => (name in known ? known[name as keyof typeof known] : whole));
+}
+
+export function useCanned(token: string, onError: (e: unknown) => void): { items: Canned[]; reload: () => void } {
+  const [items, setItems] = useState<Canned[]>([]);
+  const reload = useCallback(() => void api<Canned[]>('GET', '/api/v1/canned-responses', token).then(setItems, onError), [token, onError]);
+  useEffect(reload, [reload]);
+  return { items, reload };
+}
+
+/**
+ * The composer's "/" list. `onKeyDown` is called first by the composer's
+ * textarea and answers whether it handled the key (then the composer must
+ * not send). `list` is the element to render above the composer.
+ */
+export function useCannedPicker(options: {
+  text: string;
+  setText: (text: string) => void;
+  conversation: Conversation;
+  me: Agent;
+  token: string;
+  onError: (e: unknown) => void;
+}): { onKeyDown: (e: KeyboardEvent) => boolean; list: ReactElement | null } {
+  const { text, setText, conversation, me, token, onError } = options;
+  const { items } = useCanned(token, onError);
+  const [active, setActive] = useState(0);
+  const [dismissed, setDismissed] = useState<string | null>(null);
+  const query = /^\/(\S*)$/.exec(text)?.[1];
+  const open = query !== undefined && dismissed !== text;
+  const matches = useMemo(() => {
+    if (query === undefined) return [];
+    const q = query.toLowerCase();
+    return items.filter((c) => c.shortcut.toLowerCase().includes(q) || c.text.toLowerCase().includes(q)).slice(0, 8);
+  }, [items, query]);
+  useEffect(() => setActive(0), [query]);
+
+  const insert = (c: Canned) => setText(fillVariables(c.text, { customer: conversation.customer, agent: me }));
+  const onKeyDown = (e: KeyboardEvent): boolean => {
+    if (!open || matches.length === 0) return false;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      setActive((i) => (i + (e.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length);
+      return true;
+    }
+    if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+      e.preventDefault();
+      insert(matches[Math.min(active, matches.length - 1)]!);
+      return true;
+    }
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      setDismissed(text);
+      return true;
+    }
+    return false;
+  };
+
+  const list = !open ? null : (
+    <ul className="canned-list" role="listbox" aria-label="Canned responses" data-testid="canned-list">
+      {matches.length === 0 && <li className="empty">No canned response matches “/{query}”.</li>}
+      {matches.map((c, i) => (
+        <li
+          key={c.id}
+          role="option"
+          aria-selected={i === active}
+          className={i === active ? 'active' : ''}
+          // mousedown, not click: the textarea keeps the focus
+          onMouseDown={(e) => {
+            e.preventDefault();
+            insert(c);
+          }}
+        >
+          <strong>/{c.shortcut}</strong> <span className="hint">{c.scope === 'shared' ? 'shared' : 'mine'}</span>
+          <span className="canned-text">{c.text}</span>
+        </li>
+      ))}
+    </ul>
+  );
+  return { onKeyDown, list };
+}
+
+/** The page: shared canned responses (editable by admins and supervisors) and the agent's own. */
+export function CannedPage({ token, me, onError }: { token: string; me: Agent; onError: (e: unknown) => void }) {
+  const { items, reload } = useCanned(token, onError);
+  const overseer = me.role !== 'agent';
+  const [form, setForm] = useState({ shortcut: '', text: '', scope: 'personal' as Canned['scope'] });
+  const errors = useFormErrors(onError, 'canned', ['shortcut', 'text', 'scope']);
+  const create = async (event: FormEvent) => {
+    event.preventDefault();
+    errors.clear();
+    try {
+      await api('POST', '/api/v1/canned-responses', token, form);
+      setForm({ shortcut: '', text: '', scope: form.scope });
+      reload();
+    } catch (e) {
+      errors.fail(e);
+    }
+  };
+  // the row being edited, and its new text
+  const [editing, setEditing] = useState<{ id: string; text: string } | null>(null);
+  const saveEdit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!editing) return;
+    try {
+      await api('PATCH', `/api/v1/canned-responses/${editing.id}`, token, { text: editing.text });
+      setEditing(null);
+      reload();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const remove = async (c: Canned) => {
+    if (!confirm(`Delete /${c.shortcut}?`)) return;
+    try {
+      await api('DELETE', `/api/v1/canned-responses/${c.id}`, token);
+      reload();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  return (
+    <main className="admin" aria-labelledby="canned-title">
+      <h2 id="canned-title">Canned responses</h2>
+      <p className="hint">
+        Type <kbd>/</kbd> at the start of a reply to insert one. Variables: {VARIABLES.map((v) => `{{${v}}}`).join(', ')}.
+      </p>
+      <form className="stack-form" onSubmit={create} aria-label="New canned response">
+        <label className="setting">
+          Shortcut
+          <input required maxLength={50} value={form.shortcut} onChange={(e) => setForm({ ...form, shortcut: e.target.value })} {...errors.describe('shortcut')} />
+          <FieldError errors={errors} field="shortcut" idPrefix="canned" />
+        </label>
+        <label className="setting">
+          Text
+          <textarea required rows={3} maxLength={10000} value={form.text} onChange={(e) => setForm({ ...form, text: e.target.value })} {...errors.describe('text')} />
+          <FieldError errors={errors} field="text" idPrefix="canned" />
+        </label>
+        {overseer && (
+          <label className="setting">
+            For
+            <select value={form.scope} onChange={(e) => setForm({ ...form, scope: e.target.value as Canned['scope'] })}>
+              <option value="personal">Me only</option>
+              <option value="shared">Everyone (shared)</option>
+            </select>
+          </label>
+        )}
+        {errors.general && (
+          <p className="error" role="alert">
+            {errors.general}
+          </p>
+        )}
+        <button type="submit">Add canned response</button>
+      </form>
+      <div className="table-wrap">
+        <table data-testid="canned-table">
+          <TableHead columns={['Shortcut', 'Text', 'For', '']} />
+          <tbody>
+            {items.map((c) => (
+              <tr key={c.id}>
+                <td>/{c.shortcut}</td>
+                <td className="wrap">
+                  {editing?.id === c.id ? (
+                    <form className="note-edit" onSubmit={saveEdit}>
+                      <textarea aria-label={`Text of /${c.shortcut}`} rows={3} maxLength={10000} required value={editing.text} autoFocus onChange={(e) => setEditing({ id: c.id, text: e.target.value })} />
+                      <button type="submit">Save</button>
+                      <button type="button" className="secondary" onClick={() => setEditing(null)}>
+                        Cancel
+                      </button>
+                    </form>
+                  ) : (
+                    c.text
+                  )}
+                </td>
+                <td>{c.scope === 'shared' ? 'everyone' : 'me'}</td>
+                <td className="row-actions">
+                  {(c.scope === 'personal' || overseer) && (
+                    <>
+                      <button type="button" className="secondary" onClick={() => setEditing({ id: c.id, text: c.text })} aria-label={`Edit /${c.shortcut}`}>
+                        Edit
+                      </button>
+                      <button type="button" className="danger" onClick={() => void remove(c)} aria-label={`Delete /${c.shortcut}`}>
+                        Delete
+                      </button>
+                    </>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,261 @@
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { api } from '../../shared/util';
+import { FieldError, TableHead, useFormErrors, type AdminProps } from './admin-kit';
+import type { Conversation } from './types';
+import './desk.css';
+
+// Labels in the console: the catalogue (read by everyone, kept by admins on
+// their page), chips on a conversation, the editor in the customer panel, the
+// filter over the desk's lists, and the counts on the dashboard.
+
+export interface Label {
+  id: string;
+  name: string;
+  color: string;
+}
+
+/** The catalogue, read again whenever `version` changes; `reload` after a change. Errors go to `onError`. */
+export function useLabels(token: string, onError: (e: unknown) => void, version: string | number = 0): { labels: Label[]; reload: () => void } {
+  const [labels, setLabels] = useState<Label[]>([]);
+  const reload = useCallback(() => void api<Label[]>('GET', '/api/v1/labels', token).then(setLabels, onError), [token, onError]);
+  useEffect(reload, [reload, version]);
+  return { labels, reload };
+}
+
+/** Black or white text, whichever reads better on the label's colour. */
+function inkOn(color: string): string {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+  return 0.299 * r! + 0.587 * g! + 0.114 * b! > 150 ? '#1c1c1c' : '#fff';
+}
+
+export function LabelChip({ name, labels, onRemove }: { name: string; labels: readonly Label[]; onRemove?: () => void }) {
+  const color = labels.find((l) => l.name === name)?.color ?? '#e2e5ec';
+  return (
+    <span className="label-chip" style={{ background: color, color: inkOn(color) }} data-testid="label-chip">
+      {name}
+      {onRemove && (
+        <button type="button" className="chip-remove" aria-label={`Remove label ${name}`} onClick={onRemove}>
+          ×
+        </button>
+      )}
+    </span>
+  );
+}
+
+export function LabelChips({ names, labels }: { names: readonly string[]; labels: readonly Label[] }) {
+  if (names.length === 0) return null;
+  return (
+    <span className="label-chips">
+      {names.map((n) => (
+        <LabelChip key={n} name={n} labels={labels} />
+      ))}
+    </span>
+  );
+}
+
+/** The conversation's labels, with add and remove (PUT replaces the set). */
+export function LabelEditor({ conversation, token, onChanged, onError }: { conversation: Conversation; token: string; onChanged: () => void; onError: (e: unknown) => void }) {
+  const { labels } = useLabels(token, onError);
+  const [adding, setAdding] = useState('');
+  const current = conversation.labels ?? [];
+  const save = async (next: string[]) => {
+    try {
+      await api('PUT', `/api/v1/conversations/${conversation.id}/labels`, token, { labels: next });
+      onChanged();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const addable = labels.filter((l) => !current.includes(l.name));
+  return (
+    <section className="stack" aria-label="Labels">
+      <h3>Labels</h3>
+      <div className="label-chips" data-testid="conversation-labels">
+        {current.length === 0 && <span className="hint">No labels.</span>}
+        {current.map((n) => (
+          <LabelChip key={n} name={n} labels={labels} onRemove={() => void save(current.filter((c) => c !== n))} />
+        ))}
+      </div>
+      {addable.length > 0 && (
+        <form
+          className="row"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (adding) void save([...current, adding]).then(() => setAdding(''));
+          }}
+        >
+          <label>
+            <span className="visually-hidden">Label to add</span>
+            <select value={adding} onChange={(e) => setAdding(e.target.value)} aria-label="Label to add">
+              <option value="">Add a label…</option>
+              {addable.map((l) => (
+                <option key={l.id} value={l.name}>
+                  {l.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit" className="secondary" disabled={!adding}>
+            Add
+          </button>
+        </form>
+      )}
+    </section>
+  );
+}
+
+/**
+ * A supervisor's All list under a label filter: read with `label=` (the
+ * server's filter), since the unfiltered list holds only the newest 100.
+ * Null while there is no filter or the answer has not come.
+ */
+export function useLabelled(token: string, label: string, enabled: boolean, version: number, onError: (e: unknown) => void): Conversation[] | null {
+  const [found, setFound] = useState<{ label: string; list: Conversation[] } | null>(null);
+  useEffect(() => {
+    if (!enabled || !label) return;
+    let current = true;
+    api<Conversation[]>('GET', `/api/v1/conversations?label=${encodeURIComponent(label)}&limit=100`, token).then(
+      (list) => current && setFound({ label, list }),
+      (e) => current && onError(e),
+    );
+    return () => {
+      current = false;
+    };
+  }, [token, label, enabled, version, onError]);
+  return enabled && label && found?.label === label ? found.list : null;
+}
+
+/** The desk's filter over its lists: every conversation, or those with one label. */
+export function LabelFilter({ labels, value, onChange }: { labels: readonly Label[]; value: string; onChange: (name: string) => void }) {
+  if (labels.length === 0) return null;
+  return (
+    <label className="label-filter">
+      <span className="visually-hidden">Filter by label</span>
+      <select value={value} onChange={(e) => onChange(e.target.value)} aria-label="Filter by label" data-testid="label-filter">
+        <option value="">All labels</option>
+        {labels.map((l) => (
+          <option key={l.id} value={l.name}>
+            {l.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+interface LabelCount {
+  name: string;
+  color: string;
+  open: number;
+  total: number;
+}
+
+/** The dashboard's counts per label (GET /api/v1/stats/labels), read with the dashboard. */
+export function LabelStats({ token, version, onError }: { token: string; version: number; onError: (e: unknown) => void }) {
+  const [counts, setCounts] = useState<LabelCount[] | null>(null);
+  useEffect(() => {
+    void api<LabelCount[]>('GET', '/api/v1/stats/labels', token).then(setCounts, onError);
+  }, [token, version, onError]);
+  if (!counts || counts.length === 0) return null;
+  return (
+    <section className="panel-box" aria-labelledby="labels-title">
+      <h3 id="labels-title">Labels</h3>
+      <div className="table-wrap">
+        <table data-testid="label-stats">
+          <TableHead columns={['Label', 'Open now', 'All']} />
+          <tbody>
+            {counts.map((c) => (
+              <tr key={c.name}>
+                <td>
+                  <LabelChip name={c.name} labels={[{ id: c.name, name: c.name, color: c.color }]} />
+                </td>
+                <td>{c.open}</td>
+                <td>{c.total}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+/** Admin page: the catalogue. */
+export function LabelsAdmin({ token, onError }: AdminProps) {
+  const { labels, reload } = useLabels(token, onError);
+  const [form, setForm] = useState({ name: '', color: '#2457c5' });
+  const errors = useFormErrors(onError, 'label', ['name', 'color']);
+  const create = async (event: FormEvent) => {
+    event.preventDefault();
+    errors.clear();
+    try {
+      await api('POST', '/api/v1/labels', token, form);
+      setForm({ name: '', color: form.color });
+      reload();
+    } catch (e) {
+      errors.fail(e);
+    }
+  };
+  const patch = async (label: Label, body: Partial<Label>) => {
+    try {
+      await api('PATCH', `/api/v1/labels/${label.id}`, token, body);
+      reload();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const remove = async (label: Label) => {
+    if (!confirm(`Delete the label ${label.name}? It is taken off every conversation.`)) return;
+    try {
+      await api('DELETE', `/api/v1/labels/${label.id}`, token);
+      reload();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  return (
+    <main className="admin" aria-labelledby="labels-admin-title">
+      <h2 id="labels-admin-title">Labels</h2>
+      <form className="grid-form" onSubmit={create} aria-label="New label">
+        <label>
+          Name
+          <input required maxLength={50} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} {...errors.describe('name')} />
+          <FieldError errors={errors} field="name" idPrefix="label" />
+        </label>
+        <label>
+          Colour
+          <input type="color" value={form.color} onChange={(e) => setForm({ ...form, color: e.target.value })} {...errors.describe('color')} />
+          <FieldError errors={errors} field="color" idPrefix="label" />
+        </label>
+        <button type="submit">Add label</button>
+      </form>
+      {errors.general && (
+        <p className="error" role="alert">
+          {errors.general}
+        </p>
+      )}
+      <div className="table-wrap">
+        <table data-testid="labels-table">
+          <TableHead columns={['Label', 'Colour', '']} />
+          <tbody>
+            {labels.map((l) => (
+              <tr key={l.id}>
+                <td>
+                  <LabelChip name={l.name} labels={labels} />
+                </td>
+                <td>
+                  <input type="color" aria-label={`Colour of ${l.name}`} value={l.color} onChange={(e) => void patch(l, { color: e.target.value })} />
+                </td>
+                <td>
+                  <button type="button" className="danger" onClick={() => void remove(l)}>
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </main>
+  );
+}

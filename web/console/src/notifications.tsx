@@ -1,0 +1,185 @@
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { api } from '../../shared/util';
+import type { Live } from './live';
+import type { Agent } from './types';
+
+// Notifications while the console's tab is hidden: a new assignment, or the
+// customer writing in a conversation the agent holds, gives a short sound and
+// a desktop notification (the Notification API), each as the agent's
+// preferences on the server say (GET/PUT /api/v1/agents/me/notification-preferences).
+// A visible tab shows everything already and stays quiet.
+
+export interface Channels {
+  sound: boolean;
+  desktop: boolean;
+}
+
+export interface Preferences {
+  assignment: Channels;
+  customer_message: Channels;
+}
+
+const PATH = '/api/v1/agents/me/notification-preferences';
+
+export function usePreferences(token: string, onError: (e: unknown) => void): [Preferences | null, (next: Preferences) => Promise<void>] {
+  const [prefs, setPrefs] = useState<Preferences | null>(null);
+  useEffect(() => {
+    void api<Preferences>('GET', PATH, token).then(setPrefs, onError);
+  }, [token, onError]);
+  const save = useCallback(
+    async (next: Preferences) => {
+      setPrefs(await api<Preferences>('PUT', PATH, token, next));
+    },
+    [token],
+  );
+  return [prefs, save];
+}
+
+/** A short two-tone beep, made on the spot: no sound file to serve or to fail loading. */
+let audio: AudioContext | undefined;
+function beep(): void {
+  try {
+    audio ??= new AudioContext();
+    const at = audio.currentTime;
+    for (const [i, frequency] of [880, 660].entries()) {
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.15, at + i * 0.15);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + i * 0.15 + 0.14);
+      tone.connect(gain).connect(audio.destination);
+      tone.start(at + i * 0.15);
+      tone.stop(at + i * 0.15 + 0.15);
+    }
+  } catch {
+    // no audio device or not allowed yet: the desktop notification still tells
+  }
+}
+
+const canNotify = () => typeof Notification !== 'undefined' && Notification.permission === 'granted';
+
+interface Notice {
+  kind: keyof Preferences;
+  conversationId: string;
+  title: string;
+  body: string;
+}
+
+/**
+ * Listens on the agent's assignment topic and inbox (a customer's message in
+ * a conversation they hold, src/realtime/publisher.ts) and, while the tab is
+ * hidden, plays and shows what `prefs` allows. Clicking a notification
+ * brings the tab back on that conversation.
+ */
+export function useDeskNotifications(live: Live | null, me: Agent, prefs: Preferences | null, open: (path: string) => void): void {
+  const prefsRef = useRef(prefs);
+  prefsRef.current = prefs;
+  const openRef = useRef(open);
+  openRef.current = open;
+
+  useEffect(() => {
+    if (!live) return;
+    const assign = `${live.base}/client/attendants/assign/${me.id}`;
+    const inbox = `${live.base}/agents/${me.id}/events`;
+    const tell = (notice: Notice) => {
+      const channels = prefsRef.current?.[notice.kind];
+      if (!channels || document.visibilityState !== 'hidden') return;
+      if (channels.sound) beep();
+      if (channels.desktop && canNotify()) {
+        // one notification per conversation: a newer one replaces it rather than piling up
+        const shown = new Notification(notice.title, { body: notice.body, tag: `switchboard-${notice.conversationId}` });
+        shown.onclick = () => {
+          window.focus();
+          openRef.current(`/conversations/${notice.conversationId}`);
+          shown.close();
+        };
+      }
+    };
+    return live.on((topic, data) => {
+      if (topic === assign && typeof data.conversation?.id === 'string') {
+        const c = data.conversation;
+        tell({ kind: 'assignment', conversationId: c.id, title: 'New conversation', body: `${c.customer?.name ?? c.customer?.id ?? 'A customer'} is assigned to you` });
+      } else if (topic === inbox && data.type === 'message.created' && data.message?.sender === 'customer' && typeof data.conversation_id === 'string') {
+        const text = typeof data.message.text === 'string' ? data.message.text : 'sent an attachment';
+        tell({ kind: 'customer_message', conversationId: data.conversation_id, title: 'New message', body: text.length > 140 ? `${text.slice(0, 139)}…` : text });
+      }
+    });
+  }, [live, me.id]);
+}
+
+const KINDS: { key: keyof Preferences; label: string }[] = [
+  { key: 'assignment', label: 'A conversation is assigned to me' },
+  { key: 'customer_message', label: 'A customer writes in a conversation I hold' },
+];
+
+/** The agent's own preferences, and the browser's permission for desktop notifications. */
+export function NotificationsPage({ prefs, save, onError }: { prefs: Preferences | null; save: (next: Preferences) => Promise<void>; onError: (e: unknown) => void }) {
+  const [draft, setDraft] = useState<Preferences | null>(null);
+  const [saved, setSaved] = useState(false);
+  const [permission, setPermission] = useState(() => (typeof Notification === 'undefined' ? 'unsupported' : Notification.permission));
+  useEffect(() => setDraft(prefs), [prefs]);
+
+  if (!draft) return <main className="admin">Loading…</main>;
+  const toggle = (kind: keyof Preferences, channel: keyof Channels) => (e: { target: { checked: boolean } }) => {
+    setSaved(false);
+    setDraft({ ...draft, [kind]: { ...draft[kind], [channel]: e.target.checked } });
+  };
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    try {
+      await save(draft);
+      setSaved(true);
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const ask = async () => setPermission(await Notification.requestPermission());
+  const wantsDesktop = draft.assignment.desktop || draft.customer_message.desktop;
+
+  return (
+    <main className="admin" aria-labelledby="notifications-title">
+      <h2 id="notifications-title">Notifications</h2>
+      <p>While this tab is hidden, the console can play a sound and show a desktop notification. Your choices are kept on the server and follow you to any browser.</p>
+      <form onSubmit={submit} className="stack" data-testid="notification-preferences">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Sound</th>
+              <th scope="col">Desktop</th>
+            </tr>
+          </thead>
+          <tbody>
+            {KINDS.map(({ key, label }) => (
+              <tr key={key}>
+                <th scope="row">{label}</th>
+                <td>
+                  <input type="checkbox" aria-label={`${label}: sound`} checked={draft[key].sound} onChange={toggle(key, 'sound')} />
+                </td>
+                <td>
+                  <input type="checkbox" aria-label={`${label}: desktop notification`} checked={draft[key].desktop} onChange={toggle(key, 'desktop')} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <p data-testid="notification-permission">
+          {permission === 'granted' && 'This browser shows desktop notifications.'}
+          {permission === 'denied' && 'This browser blocks desktop notifications for this site: allow them in its site settings.'}
+          {permission === 'unsupported' && 'This browser has no desktop notifications.'}
+          {permission === 'default' && wantsDesktop && (
+            <>
+              This browser has not been asked yet.{' '}
+              <button type="button" className="secondary" onClick={() => void ask()}>
+                Allow desktop notifications
+              </button>
+            </>
+          )}
+        </p>
+        <div>
+          <button type="submit">Save</button> {saved && <span role="status">Saved.</span>}
+        </div>
+      </form>
+    </main>
+  );
+}
