@@ -31,6 +31,8 @@ describeEachStore('keyboard shortcuts in the console, in a real browser', (store
       ids.push(opened.body.id);
     }
 
+    assert.equal((await http('POST', '/api/v1/canned-responses', { shortcut: 'thanks', text: 'Thank you, {{customer.name}}!', scope: 'shared' }, adminToken)).status, 201);
+
     const { page, problems } = await suite.openPage();
     await signIn(page, suite.server.url, agent.email);
     await page.getByTestId('list-mine').getByRole('link').nth(2).waitFor();
@@ -66,6 +68,16 @@ describeEachStore('keyboard shortcuts in the console, in a real browser', (store
     assert.equal(await help.isVisible(), false);
     await page.keyboard.press('Enter');
     await page.getByTestId('message').filter({ hasText: 'Did that help?' }).waitFor();
+
+    // Alt+C opens the canned responses in the empty reply box; Enter inserts one, filled in
+    await page.keyboard.press('Alt+KeyC');
+    const canned = page.getByTestId('canned-list');
+    await canned.getByText('Thank you, {{customer.name}}!').or(canned.getByText(/Thank you/)).first().waitFor();
+    await page.keyboard.press('Enter');
+    const [customer] = await suite.server.db.query<{ name: string }>("select customer->>'name' as name from conversations where id = $1", [mine[0]]);
+    assert.equal(await reply.inputValue(), `Thank you, ${customer!.name}!`);
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
 
     // Alt+T puts the focus on the transfer choice, with Linus away and so marked
     await page.keyboard.press('Alt+KeyT');
