@@ -7,6 +7,7 @@ import { QiscusAdmin } from './admin-qiscus';
 import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
 import { WebhooksAdmin } from './admin-webhooks';
+import { WidgetAdmin } from './admin-widget';
 import type { Agent, Role } from './types';
 
 // Admin pages (admins only): the agents, their role, capacity and
@@ -17,6 +18,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/agents', label: 'Agents', Page: AgentsAdmin },
   { path: '/admin/settings', label: 'Settings', Page: SettingsAdmin },
   { path: '/admin/prechat', label: 'Pre-chat form', Page: PrechatAdmin },
+  { path: '/admin/widget', label: 'Widget', Page: WidgetAdmin },
   { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },
