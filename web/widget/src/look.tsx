@@ -27,10 +27,30 @@ function paint(color: string, text: string) {
   document.documentElement.style.setProperty('--sb-on-accent', text);
 }
 
-const report = (kind: 'shown' | 'opened') => {
-  if (!greetingId || !visitorId) return;
+// The greeting shown in this tab, kept in the frame's sessionStorage: a
+// visitor who closes the greeted chat and starts one after a reload still
+// counts as opened by it.
+const SHOWN_KEY = 'switchboard-greeting-shown';
+
+function greetedHere(): string | null {
+  try {
+    return sessionStorage.getItem(SHOWN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+const report = (id: string | null, kind: 'shown' | 'opened') => {
+  if (!id || !visitorId) return;
+  if (kind === 'shown') {
+    try {
+      sessionStorage.setItem(SHOWN_KEY, id);
+    } catch {
+      // then only this page view's chat counts as opened
+    }
+  }
   // a count that cannot be made is not the customer's problem
-  api('POST', `/api/v1/greetings/${encodeURIComponent(greetingId)}/events`, null, { kind, visitor_id: visitorId }).catch(() => undefined);
+  api('POST', `/api/v1/greetings/${encodeURIComponent(id)}/events`, null, { kind, visitor_id: visitorId }).catch(() => undefined);
 };
 
 export interface Look {
@@ -59,11 +79,11 @@ export function useLook(greet: boolean): Look {
   useEffect(() => {
     if (greeting && !shown.current) {
       shown.current = true;
-      report('shown');
+      report(greetingId, 'shown');
     }
   }, [greeting]);
   const chatStarted = useCallback(() => {
-    if (shown.current) report('opened');
+    report(shown.current ? greetingId : greetedHere(), 'opened');
   }, []);
   return { showAvatars: settings?.show_agent_avatars ?? false, greeting, chatStarted };
 }
