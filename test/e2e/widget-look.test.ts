@@ -88,6 +88,8 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     snippet = await console_.evaluate(() => navigator.clipboard.readText());
     assert.equal(snippet, `<script src="${suite.server.url}/widget.js" async></script>`);
     assert.equal(await console_.getByTestId('widget-snippet').inputValue(), snippet);
+    await console_.getByRole('heading', { name: 'Widget', exact: true }).scrollIntoViewIfNeeded();
+    await shoot(console_, 'console-admin-widget');
 
     // a greeting: after 2 s on pricing pages
     const greetings = console_.getByRole('form', { name: 'New greeting' });
@@ -101,7 +103,6 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     await greetings.getByRole('button', { name: 'Add greeting' }).click();
     await console_.getByTestId('greeting-card').filter({ hasText: 'Pricing help' }).waitFor();
     assert.match((await console_.getByTestId('greeting-card').textContent()) ?? '', /after 2 s on the page, on pages matching \/pricing\*/);
-    await shoot(console_, 'console-admin-widget');
 
     // 2. the visitor: the launcher as the admin set it; no greeting on another page
     const { page: shop, problems: shopProblems } = await suite.openPage();
