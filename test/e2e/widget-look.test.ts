@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
 import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
-import { makeAgent } from '../helpers/fixtures.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -171,6 +171,38 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     // the refused colour and the refused pattern were 400s on purpose
     assert.deepEqual(adminProblems, Array(2).fill('console: Failed to load resource: the server responded with a status of 400 (Bad Request)'));
     assert.deepEqual([...shopProblems, ...secondProblems], []);
+  });
+  it('a first-visit greeting greets a browser on its first visit only, not a returning one', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
+
+    // a browser that visited before any greeting existed
+    const { page: returning, problems: returningProblems } = await suite.openPage();
+    await returning.goto(`${hostUrl()}/`);
+    await returning.getByRole('button', { name: 'Chat with us' }).waitFor();
+
+    const created = await http('POST', '/api/v1/greetings', { name: 'Welcome', message: 'Welcome! First time here?', trigger: { first_visit: true } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+
+    // it comes back another day (a new tab: a new browsing session): not its first visit
+    const later = await returning.context().newPage();
+    await later.goto(`${hostUrl()}/`);
+    await later.getByRole('button', { name: 'Chat with us' }).waitFor();
+    await later.waitForTimeout(1500);
+    assert.equal(await later.locator('iframe').count(), 0, 'a returning visitor is not greeted');
+
+    // a new browser, greeted at once on its first page, and on none after
+    const { page: fresh, problems: freshProblems } = await suite.openPage();
+    await fresh.goto(`${hostUrl()}/`);
+    await fresh.frameLocator('iframe[title="Chat with us"]').getByTestId('greeting').filter({ hasText: 'Welcome! First time here?' }).waitFor();
+    await fresh.getByRole('button', { name: 'Close chat' }).click();
+    await fresh.goto(`${hostUrl()}/other`);
+    await fresh.getByRole('button', { name: 'Chat with us' }).waitFor();
+    await fresh.waitForTimeout(1500);
+    assert.equal(await fresh.locator('iframe').count(), 0);
+    await waitFor(async () => (await suite.server.db.query("select 1 from greeting_events where kind = 'shown'")).length === 1);
+    assert.deepEqual([...returningProblems, ...freshProblems], []);
   });
 });
 
