@@ -320,7 +320,8 @@ function Widget() {
         )}
         {phase === 'chatting' && (
           <span data-testid="agent">
-            {look.showAvatars && agent && <Avatar name={agent} />} You are chatting with {agent}.
+            {look.showAvatars && agent && <Avatar name={agent} />}
+            You are chatting with {agent}.
           </span>
         )}
         {phase === 'closed' && <span data-testid="ended">The chat has ended. Thank you!</span>}
