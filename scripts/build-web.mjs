@@ -22,7 +22,7 @@ function newest(dir) {
 }
 
 /** Sources outside web/ that the apps import: the widget runs the server's pre-chat rules as they are. */
-const SHARED_FROM_SRC = [join(root, 'src', 'prechat', 'rules.ts')];
+const SHARED_FROM_SRC = [join(root, 'src', 'prechat', 'rules.ts'), join(root, 'src', 'appearance', 'contrast.ts'), join(root, 'src', 'greetings', 'trigger.ts')];
 
 export function isStale() {
   if (!existsSync(stamp) || !existsSync(join(dist, 'widget.js'))) return true;

@@ -3,6 +3,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import type { Config } from '../config.js';
+import { appearanceRoutes } from '../appearance/routes.js';
+import { greetingRoutes } from '../greetings/routes.js';
 import { prechatRoutes } from '../prechat/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
@@ -118,6 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
   prechatRoutes(app, deps);
+  appearanceRoutes(app, deps);
+  greetingRoutes(app, deps);
   statsRoutes(app, deps);
   reportRoutes(app, deps);
   ratingRoutes(app, deps);

@@ -126,6 +126,8 @@ const MESSAGES_PATH = /^\/api\/v1\/conversations\/[^/]+\/messages$/;
 /** Which responses another origin may read (CORS): see docs/operations.md#cors. */
 function crossOrigin(request: FastifyRequest, path: string): boolean {
   if (path === '/widget.js' || path === '/session') return true;
+  // The loader reads the widget's look and greetings from the host page: public data, no credential.
+  if (request.method === 'GET' && path === '/api/v1/widget-settings') return true;
   // A customer's own history, read with the session token; never with an agent's token.
   if (request.method === 'GET' && MESSAGES_PATH.test(path)) {
     const token = bearerToken(request);

@@ -38,6 +38,8 @@ interface Fixture {
   webhook: string;
   delivery: number;
   ticketer: string;
+  /** a greeting, made fresh for the greetings' routes */
+  greeting: string;
   throwaway: string;
   throwawayEmail: string;
   /** a note agent_own wrote on the conversation */
@@ -131,6 +133,17 @@ const MATRIX: Record<string, Case> = {
   // the widget reads the pre-chat form before it has a session; an empty form keeps the fixture's POST /session valid
   'GET /api/v1/prechat-form': { allowed: PUBLIC, path: () => '/api/v1/prechat-form' },
   'PUT /api/v1/prechat-form': { allowed: ADMIN, path: () => '/api/v1/prechat-form', body: () => ({ fields: [] }) },
+  // the loader reads the widget's look and greetings from any site, before anything else
+  'GET /api/v1/widget-settings': { allowed: PUBLIC, path: () => '/api/v1/widget-settings' },
+  'PUT /api/v1/widget-settings': { allowed: ADMIN, path: () => '/api/v1/widget-settings', body: () => ({ color: '#2457c5', position: 'bottom-right', launcher_text: 'Chat', title: 'Chat', show_agent_avatars: true }) },
+  'GET /api/v1/greetings': { allowed: ADMIN, path: () => '/api/v1/greetings' },
+  'POST /api/v1/greetings': { allowed: ADMIN, path: () => '/api/v1/greetings', body: () => ({ name: 'g', message: 'Hi', trigger: {} }) },
+  'GET /api/v1/greetings/:id': { allowed: ADMIN, path: (f) => `/api/v1/greetings/${f.greeting}` },
+  'PUT /api/v1/greetings/:id': { allowed: ADMIN, path: (f) => `/api/v1/greetings/${f.greeting}`, body: () => ({ name: 'g', message: 'Hello', trigger: {} }) },
+  'DELETE /api/v1/greetings/:id': { allowed: ADMIN, path: (f) => `/api/v1/greetings/${f.greeting}` },
+  // the widget reports a greeting shown with no credential at all: the database counts a visitor once
+  'POST /api/v1/greetings/:id/events': { allowed: PUBLIC, path: (f) => `/api/v1/greetings/${f.greeting}/events`, body: () => ({ kind: 'shown', visitor_id: `v-${randomUUID()}` }) },
+  'GET /api/v1/reports/greetings': { allowed: OVERSEER, path: () => '/api/v1/reports/greetings?from=2026-01-01&to=2026-02-01' },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },
   'POST /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks', body: () => ({ url: 'https://93.184.215.14/hook', events: ['message.created'], enabled: false }) },
   'GET /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks' },
@@ -252,6 +265,7 @@ describeEachStore('access-control matrix', (store) => {
       delivery = (await admin_('POST', `/api/v1/webhooks/${webhook}/ping`)).json().id;
     }
     const ticketer = key.includes('ticketers/:uuid') ? (await admin_('POST', '/api/v1/ticketers', { name: 't' })).json().uuid : '';
+    const greeting = key.includes('greetings/:id') ? (await admin_('POST', '/api/v1/greetings', { name: 'g', message: 'Hi', trigger: {} })).json().id : '';
     const throwaway = key === 'DELETE /api/v1/agents/:id' || key.includes('login') ? await makeAgent(server.ctx, { capacity: 0 }) : undefined;
     let note = 0;
     if (key.includes('notes/:noteId')) {
@@ -262,7 +276,7 @@ describeEachStore('access-control matrix', (store) => {
     const canned = key.includes('canned-responses/:id')
       ? (await admin_('POST', '/api/v1/canned-responses', { shortcut: `s${randomUUID().slice(0, 8)}`, text: 'Shared', scope: 'shared' })).json().id
       : '';
-    return { conversation: sessionId, customer, customerToken: token, webhook, delivery, ticketer, throwaway: throwaway?.id ?? '', throwawayEmail: throwaway?.email ?? '', note, label, canned };
+    return { conversation: sessionId, customer, customerToken: token, webhook, delivery, ticketer, greeting, throwaway: throwaway?.id ?? '', throwawayEmail: throwaway?.email ?? '', note, label, canned };
   }
 
   async function credential(caller: Caller, f: Fixture): Promise<string | undefined> {

@@ -1,12 +1,17 @@
 // /widget.js: one <script src="https://your-switchboard/widget.js"> on any page
 // adds a chat launcher; the chat itself runs in an iframe served by
 // Switchboard (/widget/frame), so the host page's styles and scripts cannot
-// reach it, and it talks to its own origin with no CORS to set up.
+// reach it, and it talks to its own origin with no CORS to set up. The look
+// (colour, position, launcher text, title) and the proactive greetings come
+// from GET /api/v1/widget-settings, as an admin set them in the console; the
+// attributes below override the look for one page.
 //
 // Options, as data- attributes of the script tag:
-//   data-title       the chat window's title (default "Chat with us")
+//   data-title       the chat window's title and the launcher's text
+//   data-launcher-text  the launcher's text only
 //   data-department  route chats to this department
-//   data-color       the launcher's colour (CSS colour, default #2457c5)
+//   data-color       the launcher's and the chat's colour (#rrggbb; another CSS colour: the launcher's only)
+//   data-position    bottom-right or bottom-left
 //   data-open        "true": open the chat when the page loads
 //   data-customer-id    the signed-in customer's id on your site
 //   data-customer-hash  HMAC-SHA256(WIDGET_IDENTITY_SECRET, customer id), lowercase
@@ -16,15 +21,27 @@
 //   data-customer-name, data-customer-email, data-customer-phone
 //                    prefill the pre-chat form's name, email and phone
 //                    fields, when it has them (the customer can still edit)
+import { HEX_COLOR, textColorOn } from '../../src/appearance/contrast';
+import { armGreetings, visitor, type LoaderGreeting } from './loader-greetings';
+
+interface WidgetSettings {
+  color: string;
+  text_color: string;
+  position: 'bottom-right' | 'bottom-left';
+  launcher_text: string;
+  title: string;
+  greetings: LoaderGreeting[];
+}
+
+const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', position: 'bottom-right', launcher_text: 'Chat with us', title: 'Chat with us', greetings: [] };
+
 (() => {
   const script = document.currentScript as HTMLScriptElement | null;
   if (!script || (window as unknown as { __switchboardWidget?: boolean }).__switchboardWidget) return;
   (window as unknown as { __switchboardWidget?: boolean }).__switchboardWidget = true;
   const origin = new URL(script.src, location.href).origin;
-  const title = script.dataset.title ?? 'Chat with us';
-  const color = /^[#a-zA-Z0-9(),.\s%]+$/.test(script.dataset.color ?? '') ? script.dataset.color! : '#2457c5';
-  const params = new URLSearchParams({ title });
-  if (script.dataset.department) params.set('department', script.dataset.department);
+  const data = script.dataset;
+  const me = visitor();
   // The identity rides in the fragment, which browsers never send to a server
   // or in a Referer: the hash vouches for the customer and stays in the frame.
   const identity = new URLSearchParams();
@@ -35,67 +52,96 @@
     const value = script.dataset[`customer${part[0]!.toUpperCase()}${part.slice(1)}`];
     if (value) identity.set(`customer_${part}`, value);
   }
+  // the visitor id greetings are counted by (POST /api/v1/greetings/:id/events, from the frame)
+  identity.set('visitor', me.id);
   const OPEN_KEY = 'switchboard-widget-open';
 
-  const host = document.createElement('div');
-  host.setAttribute('data-switchboard-widget', '');
-  const shadow = host.attachShadow({ mode: 'open' });
-  const style = document.createElement('style');
-  style.textContent = `
-    .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483646; border: 0; border-radius: 28px;
-      padding: 14px 20px; font: 600 15px/1 system-ui, sans-serif; color: #fff; background: ${color}; cursor: pointer;
-      box-shadow: 0 4px 14px rgba(0,0,0,.25); }
-    .launcher:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
-    iframe { position: fixed; right: 20px; bottom: 80px; z-index: 2147483647; width: 370px; height: min(580px, calc(100vh - 100px));
-      border: 0; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); background: #fff; }
-    iframe[hidden] { display: none; }
-    @media (max-width: 480px) { iframe { right: 0; bottom: 0; width: 100vw; height: calc(100vh - 70px); border-radius: 0; }
-      .launcher { right: 12px; bottom: 12px; } }`;
-  const button = document.createElement('button');
-  button.className = 'launcher';
-  button.type = 'button';
-  button.textContent = title;
-  button.setAttribute('aria-expanded', 'false');
-  button.setAttribute('aria-controls', 'switchboard-chat');
-  let frame: HTMLIFrameElement | undefined;
+  const start = (settings: WidgetSettings) => {
+    const saved = HEX_COLOR.test(settings.color) && HEX_COLOR.test(settings.text_color) ? settings : DEFAULTS;
+    // data-color: a hex colour gets its readable text colour and colours the chat too; any
+    // other CSS colour (as before the look was a setting) colours the launcher, with white text
+    const hex = HEX_COLOR.test(data.color ?? '') ? data.color!.toLowerCase() : null;
+    const css = !hex && /^[#a-zA-Z0-9(),.\s%]+$/.test(data.color ?? '') ? data.color! : null;
+    const color = hex ?? css ?? saved.color;
+    const textColor = hex ? textColorOn(hex) : css ? '#ffffff' : saved.text_color;
+    const position = data.position === 'bottom-left' || data.position === 'bottom-right' ? data.position : settings.position;
+    const title = data.title || settings.title;
+    const launcherText = data.launcherText || data.title || settings.launcher_text;
+    const side = position === 'bottom-left' ? 'left' : 'right';
+    const params = new URLSearchParams({ title });
+    if (script.dataset.department) params.set('department', script.dataset.department);
+    if (hex) params.set('color', hex);
 
-  const setOpen = (open: boolean) => {
-    if (open && !frame) {
-      frame = document.createElement('iframe');
-      frame.id = 'switchboard-chat';
-      frame.title = title;
-      const fragment = identity.toString();
-      frame.src = `${origin}/widget/frame?${params}${fragment ? `#${fragment}` : ''}`;
-      shadow.appendChild(frame);
-    }
-    if (frame) frame.hidden = !open;
-    button.setAttribute('aria-expanded', String(open));
-    button.textContent = open ? 'Close chat' : title;
-    try {
-      sessionStorage.setItem(OPEN_KEY, open ? '1' : '0');
-    } catch {
-      // storage may be disabled; the launcher still works
-    }
-    if (open) frame?.focus();
+    const host = document.createElement('div');
+    host.setAttribute('data-switchboard-widget', '');
+    const shadow = host.attachShadow({ mode: 'open' });
+    const style = document.createElement('style');
+    style.textContent = `
+      .launcher { position: fixed; ${side}: 20px; bottom: 20px; z-index: 2147483646; border: 0; border-radius: 28px;
+        padding: 14px 20px; font: 600 15px/1 system-ui, sans-serif; color: ${textColor}; background: ${color}; cursor: pointer;
+        box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+      .launcher:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+      iframe { position: fixed; ${side}: 20px; bottom: 80px; z-index: 2147483647; width: 370px; height: min(580px, calc(100vh - 100px));
+        border: 0; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); background: #fff; }
+      iframe[hidden] { display: none; }
+      @media (max-width: 480px) { iframe { ${side}: 0; bottom: 0; width: 100vw; height: calc(100vh - 70px); border-radius: 0; }
+        .launcher { ${side}: 12px; bottom: 12px; } }`;
+    const button = document.createElement('button');
+    button.className = 'launcher';
+    button.type = 'button';
+    button.textContent = launcherText;
+    button.setAttribute('data-position', position);
+    button.setAttribute('aria-expanded', 'false');
+    button.setAttribute('aria-controls', 'switchboard-chat');
+    let frame: HTMLIFrameElement | undefined;
+
+    const setOpen = (open: boolean, greeting?: LoaderGreeting) => {
+      if (open && !frame) {
+        frame = document.createElement('iframe');
+        frame.id = 'switchboard-chat';
+        frame.title = title;
+        if (greeting) params.set('greeting', greeting.id);
+        const fragment = identity.toString();
+        frame.src = `${origin}/widget/frame?${params}${fragment ? `#${fragment}` : ''}`;
+        shadow.appendChild(frame);
+      }
+      if (frame) frame.hidden = !open;
+      button.setAttribute('aria-expanded', String(open));
+      button.textContent = open ? 'Close chat' : launcherText;
+      try {
+        sessionStorage.setItem(OPEN_KEY, open ? '1' : '0');
+      } catch {
+        // storage may be disabled; the launcher still works
+      }
+      if (open) frame?.focus();
+    };
+    button.addEventListener('click', () => setOpen(button.getAttribute('aria-expanded') !== 'true'));
+    window.addEventListener('message', (event) => {
+      if (event.origin === origin && event.data === 'switchboard:close') {
+        setOpen(false);
+        button.focus();
+      }
+    });
+    shadow.append(style, button);
+    const mount = () => {
+      document.body.appendChild(host);
+      let reopen = script.dataset.open === 'true';
+      try {
+        reopen ||= sessionStorage.getItem(OPEN_KEY) === '1';
+      } catch {
+        // ignore
+      }
+      if (reopen) setOpen(true);
+      // greetings only for a visitor who has not opened the chat in this page
+      armGreetings(settings.greetings, { path: location.pathname + location.search, firstVisit: me.firstVisit }, () => !frame, (greeting) => setOpen(true, greeting));
+    };
+    if (document.body) mount();
+    else document.addEventListener('DOMContentLoaded', mount);
   };
-  button.addEventListener('click', () => setOpen(button.getAttribute('aria-expanded') !== 'true'));
-  window.addEventListener('message', (event) => {
-    if (event.origin === origin && event.data === 'switchboard:close') {
-      setOpen(false);
-      button.focus();
-    }
-  });
-  shadow.append(style, button);
-  const mount = () => {
-    document.body.appendChild(host);
-    let reopen = script.dataset.open === 'true';
-    try {
-      reopen ||= sessionStorage.getItem(OPEN_KEY) === '1';
-    } catch {
-      // ignore
-    }
-    if (reopen) setOpen(true);
-  };
-  if (document.body) mount();
-  else document.addEventListener('DOMContentLoaded', mount);
+
+  // Without the settings (server unreachable, an old server) the widget still works, with the default look and no greetings.
+  fetch(`${origin}/api/v1/widget-settings?visitor=${encodeURIComponent(me.id)}`, { credentials: 'omit' })
+    .then((res) => (res.ok ? (res.json() as Promise<WidgetSettings>) : DEFAULTS))
+    .catch(() => DEFAULTS)
+    .then((settings) => start({ ...DEFAULTS, ...settings }));
 })();

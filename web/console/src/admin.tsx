@@ -8,6 +8,7 @@ import { LabelsAdmin } from './labels';
 import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
 import { WebhooksAdmin } from './admin-webhooks';
+import { WidgetAdmin } from './admin-widget';
 import type { Agent, Role } from './types';
 
 // Admin pages (admins only): the agents, their role, capacity and
@@ -19,6 +20,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/settings', label: 'Settings', Page: SettingsAdmin },
   { path: '/admin/prechat', label: 'Pre-chat form', Page: PrechatAdmin },
   { path: '/admin/labels', label: 'Labels', Page: LabelsAdmin },
+  { path: '/admin/widget', label: 'Widget', Page: WidgetAdmin },
   { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },

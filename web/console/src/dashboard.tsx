@@ -6,6 +6,7 @@ import { api, formatTime, formatWait } from '../../shared/util';
 import { TableHead } from './admin-kit';
 import { useLatestAnswer } from './latest-answer';
 import type { Live } from './live';
+import { GreetingsSection } from './greetings-report';
 import { SatisfactionSection } from './ratings';
 import { Reports } from './reports';
 import type { Role, Status } from './types';
@@ -158,6 +159,7 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
       )}
       <Reports token={token} onError={onError} />
       <SatisfactionSection token={token} onError={onError} />
+      <GreetingsSection token={token} onError={onError} />
     </main>
   );
 }

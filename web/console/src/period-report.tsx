@@ -50,8 +50,11 @@ export interface PeriodReport<R> {
   idPrefix: string;
 }
 
-/** The last seven days by agent, read from `path` again whenever the period or grouping changes. */
-export function usePeriodReport<R>(path: string, token: string, onError: (e: unknown) => void): PeriodReport<R> {
+/**
+ * The last seven days (by agent, when `grouped`), read from `path` again
+ * whenever the period or grouping changes.
+ */
+export function usePeriodReport<R>(path: string, token: string, onError: (e: unknown) => void, grouped = true): PeriodReport<R> {
   const today = isoDay(new Date());
   const [from, setFrom] = useState(isoDay(new Date(Date.now() - 6 * DAY_MS)));
   const [to, setTo] = useState(today);
@@ -62,7 +65,8 @@ export function usePeriodReport<R>(path: string, token: string, onError: (e: unk
   const { clear, fail } = errors;
 
   // "to" is a whole day in the form, the end of the API's half-open period
-  const query = from && to ? `group=${group}&from=${encodeURIComponent(startOfDay(from))}&to=${encodeURIComponent(startOfDay(to, 1))}` : null;
+  const period = from && to ? `from=${encodeURIComponent(startOfDay(from))}&to=${encodeURIComponent(startOfDay(to, 1))}` : null;
+  const query = period && grouped ? `group=${group}&${period}` : period;
   const latest = useLatestAnswer(query ?? '');
 
   const load = useCallback(async () => {
@@ -87,8 +91,12 @@ export function usePeriodReport<R>(path: string, token: string, onError: (e: unk
   return { from, to, group, today, setFrom, setTo, setGroup, query, report, load, errors, idPrefix };
 }
 
-/** The period form: from, to (included), one row per agent or department, and what the section adds (buttons). */
-export function PeriodForm<R>({ period, testIdPrefix, groupLabel, children }: { period: PeriodReport<R>; testIdPrefix: string; groupLabel: string; children?: ReactNode }) {
+/**
+ * The period form: from, to (included), one row per agent or department
+ * (when the section is grouped: `groupLabel` names that choice), and what
+ * the section adds (buttons).
+ */
+export function PeriodForm<R>({ period, testIdPrefix, groupLabel, children }: { period: PeriodReport<R>; testIdPrefix: string; groupLabel?: string; children?: ReactNode }) {
   const { from, to, group, today, errors, idPrefix } = period;
   return (
     <>
@@ -107,13 +115,15 @@ export function PeriodForm<R>({ period, testIdPrefix, groupLabel, children }: { 
           To (included)
           <input type="date" value={to} onChange={(e) => period.setTo(e.target.value)} required {...errors.describe('to')} data-testid={`${testIdPrefix}-to`} />
         </label>
-        <div role="group" aria-label={groupLabel} className="report-group">
-          {(['agent', 'department'] as const).map((g) => (
-            <button key={g} type="button" className={group === g ? '' : 'secondary'} aria-pressed={group === g} onClick={() => period.setGroup(g)}>
-              Per {g}
-            </button>
-          ))}
-        </div>
+        {groupLabel && (
+          <div role="group" aria-label={groupLabel} className="report-group">
+            {(['agent', 'department'] as const).map((g) => (
+              <button key={g} type="button" className={group === g ? '' : 'secondary'} aria-pressed={group === g} onClick={() => period.setGroup(g)}>
+                Per {g}
+              </button>
+            ))}
+          </div>
+        )}
         {children}
       </form>
       {FIELDS.map((f) => (

@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { Avatar, Greeting, useLook } from './look';
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
 import { TranscriptOffer } from './transcript';
@@ -108,6 +109,7 @@ function Widget() {
   // the resolved chat the customer may rate (kept only in memory: a reload does not ask again)
   const [rateFor, setRateFor] = useState<{ sessionId: string; token: string } | null>(null);
   const prechatFields = usePrechatForm();
+  const look = useLook(phase === 'form');
   const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
@@ -276,6 +278,7 @@ function Widget() {
       receipted.current.clear();
       setMessages([]);
       setSession(next);
+      look.chatStarted();
     } catch (error) {
       setPhase('form');
       // an answer the server refused is shown at its field, not above the form
@@ -331,7 +334,12 @@ function Widget() {
             You are number <strong>{queue?.position ?? '…'}</strong> in line. Expected wait: {formatWait(queue?.wait)}.
           </span>
         )}
-        {phase === 'chatting' && <span data-testid="agent">You are chatting with {agent}.</span>}
+        {phase === 'chatting' && (
+          <span data-testid="agent">
+            {look.showAvatars && agent && <Avatar name={agent} />}
+            You are chatting with {agent}.
+          </span>
+        )}
         {phase === 'closed' && <span data-testid="ended">The chat has ended. Thank you!</span>}
         {phase === 'expired' && <span data-testid="ended">The chat timed out.</span>}
         {phase === 'unavailable' && <span data-testid="ended">Sorry, nobody is available right now. Please try again later.</span>}
@@ -342,6 +350,7 @@ function Widget() {
           {notice}
         </p>
       )}
+      {look.greeting && <Greeting message={look.greeting} />}
       {phase === 'form' ? (
         prechatFields === null ? (
           <p className="start">Loading…</p>
@@ -355,6 +364,7 @@ function Widget() {
           <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
             {messages.map((m) => (
               <div key={m.id} className={`msg ${m.sender === 'customer' ? 'mine' : 'theirs'}`} data-testid="message">
+                {look.showAvatars && m.sender === 'agent' && <Avatar name={agent ?? 'Agent'} />}
                 {m.text !== null && <p>{m.text}</p>}
                 {m.attachments.map((a, i) =>
                   /^https?:\/\//i.test(a.url) ? (

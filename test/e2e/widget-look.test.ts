@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, it } from 'node:test';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// The widget's look and proactive greetings end to end in Chromium (issue
+// #18, items 7 and 8): an admin changes the colour and the position and sees
+// the live preview follow, copies the snippet; a visitor on a shop page with
+// that snippet is greeted after the time trigger, only once across reloads,
+// starts a chat after the greeting; the dashboard counts shown and opened.
+
+noteMissingChromium('test/e2e/widget-look.test.ts');
+
+describeEachStore('widget look and greetings in a real browser', (store) => {
+  let host: Server;
+  let snippet = '';
+  before(async () => {
+    if (!haveChromium) return;
+    // the shop: another origin, its pages carrying the snippet the admin copied
+    host = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Shop</title></head>
+        <body><h1>Shop: ${req.url}</h1>${snippet}</body></html>`);
+    });
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    if (host) await new Promise((resolve) => host.close(resolve));
+  });
+  const hostUrl = () => `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+  const suite = browserServer(store);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
+
+  it('an admin recolours and moves the widget in the live preview, copies the snippet; a shop page greets once after the time trigger; the dashboard counts it', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
+
+    // 1. the admin: colour and position, the preview following each edit
+    const { page: console_, problems: adminProblems } = await suite.openPage();
+    await console_.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: suite.server.url });
+    await signIn(console_, suite.server.url, admin.email);
+    await console_.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Widget' }).click();
+    assert.equal(new URL(console_.url()).pathname, '/admin/widget');
+    const preview = console_.getByTestId('widget-preview');
+    const launcher = console_.getByTestId('preview-launcher');
+    const header = console_.getByTestId('preview-header');
+    await launcher.waitFor();
+    const styleOf = (l: typeof launcher) => l.evaluate((el) => ({ background: getComputedStyle(el).backgroundColor, color: getComputedStyle(el).color }));
+    assert.deepEqual(await styleOf(launcher), { background: 'rgb(36, 87, 197)', color: 'rgb(255, 255, 255)' });
+    const side = async () => launcher.evaluate((el) => {
+      const box = el.getBoundingClientRect();
+      const frame = el.parentElement!.getBoundingClientRect();
+      return box.left - frame.left < frame.right - box.right ? 'left' : 'right';
+    });
+    assert.equal(await side(), 'right');
+
+    // a light yellow: the preview turns it on at once, with black text (white would fail WCAG AA)
+    await console_.getByLabel('Colour', { exact: true }).fill('#ffd400');
+    assert.deepEqual(await styleOf(launcher), { background: 'rgb(255, 212, 0)', color: 'rgb(0, 0, 0)' });
+    assert.deepEqual(await styleOf(header), { background: 'rgb(255, 212, 0)', color: 'rgb(0, 0, 0)' });
+    assert.match((await console_.getByTestId('preview-contrast').textContent()) ?? '', /black, contrast 14\.\d:1 \(meets WCAG AA\)/);
+    await console_.getByLabel('Bottom left').check();
+    assert.equal(await preview.getAttribute('data-position'), 'bottom-left');
+    assert.equal(await side(), 'left');
+    await console_.getByLabel('Launcher text').fill('Questions?');
+    assert.equal(await launcher.textContent(), 'Questions?');
+    await console_.getByLabel('Title', { exact: true }).fill('Ask the shop');
+    assert.equal(await header.textContent(), 'Ask the shop');
+
+    // a colour that is not one: refused at its field, nothing saved
+    await console_.getByLabel('Colour', { exact: true }).fill('yellow');
+    await console_.getByRole('button', { name: 'Save appearance' }).click();
+    await console_.getByRole('alert').filter({ hasText: 'color must be a hex colour like #2457c5' }).waitFor();
+    assert.equal((await http('GET', '/api/v1/widget-settings')).body.color, '#2457c5', 'nothing saved');
+    await console_.getByLabel('Colour', { exact: true }).fill('#FFD400');
+    await console_.getByRole('button', { name: 'Save appearance' }).click();
+    await console_.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    const saved = (await http('GET', '/api/v1/widget-settings')).body as Record<string, unknown>;
+    assert.deepEqual([saved.color, saved.text_color, saved.position, saved.launcher_text, saved.title], ['#ffd400', '#000000', 'bottom-left', 'Questions?', 'Ask the shop']);
+
+    // the snippet, copied with its button
+    await console_.getByRole('button', { name: 'Copy snippet' }).click();
+    await console_.getByRole('status').filter({ hasText: 'Copied to the clipboard.' }).waitFor();
+    snippet = await console_.evaluate(() => navigator.clipboard.readText());
+    assert.equal(snippet, `<script src="${suite.server.url}/widget.js" async></script>`);
+    assert.equal(await console_.getByTestId('widget-snippet').inputValue(), snippet);
+    await console_.getByRole('heading', { name: 'Widget', exact: true }).scrollIntoViewIfNeeded();
+    await shoot(console_, 'console-admin-widget');
+
+    // a greeting: after 2 s on pricing pages
+    const greetings = console_.getByRole('form', { name: 'New greeting' });
+    await greetings.getByLabel('Name').fill('Pricing help');
+    await greetings.getByLabel('Message').fill('Questions about our plans? We are here.');
+    await greetings.getByLabel('Seconds on the page').fill('2');
+    await greetings.getByLabel('Page address pattern').fill('pricing');
+    await greetings.getByRole('button', { name: 'Add greeting' }).click();
+    await greetings.getByRole('alert').filter({ hasText: 'trigger.url_pattern must start with /' }).waitFor();
+    await greetings.getByLabel('Page address pattern').fill('/pricing*');
+    await greetings.getByRole('button', { name: 'Add greeting' }).click();
+    await console_.getByTestId('greeting-card').filter({ hasText: 'Pricing help' }).waitFor();
+    assert.match((await console_.getByTestId('greeting-card').textContent()) ?? '', /after 2 s on the page, on pages matching \/pricing\*/);
+
+    // 2. the visitor: the launcher as the admin set it; no greeting on another page
+    const { page: shop, problems: shopProblems } = await suite.openPage();
+    const events: string[] = [];
+    shop.on('request', (request) => {
+      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
+    });
+    await shop.goto(`${hostUrl()}/about`);
+    const open = shop.getByRole('button', { name: 'Questions?' });
+    await open.waitFor();
+    assert.deepEqual(await styleOf(open), { background: 'rgb(255, 212, 0)', color: 'rgb(0, 0, 0)' });
+    const box = (await open.boundingBox())!;
+    assert.ok(box.x < 100, `bottom left: x = ${box.x}`);
+    await shop.waitForTimeout(2500);
+    assert.equal(await shop.locator('iframe').count(), 0, 'no greeting off the pricing pages');
+
+    // the pricing page: nothing at first, the chat opens with the greeting after 2 s
+    const started = Date.now();
+    await shop.goto(`${hostUrl()}/pricing?plan=pro`);
+    const widget = shop.frameLocator('iframe[title="Ask the shop"]');
+    await widget.getByTestId('greeting').waitFor();
+    assert.ok(Date.now() - started >= 2000, `greeted after ${Date.now() - started} ms`);
+    assert.equal(await widget.getByTestId('greeting').textContent(), 'Questions about our plans? We are here.');
+    assert.equal(await widget.getByRole('heading', { name: 'Ask the shop' }).evaluate((el) => getComputedStyle(el.parentElement!).backgroundColor), 'rgb(255, 212, 0)');
+    await waitFor(() => events.length === 1);
+    assert.deepEqual(events, ['shown']);
+
+    // a reload, twice: not greeted again (and the chat stays as the visitor left it: open)
+    await shop.getByRole('button', { name: 'Close chat' }).click();
+    for (let i = 0; i < 2; i++) {
+      await shop.reload();
+      await open.waitFor();
+      await shop.waitForTimeout(2500);
+      assert.equal(await shop.locator('iframe').count(), 0, `reload ${i + 1}: no second greeting`);
+    }
+    // the server's record too: a browser that lost its localStorage but kept its visitor id is not greeted again
+    await shop.evaluate(() => localStorage.removeItem('switchboard-greeted'));
+    await shop.reload();
+    await open.waitFor();
+    await shop.waitForTimeout(2500);
+    assert.equal(await shop.locator('iframe').count(), 0, 'the server left the greeting out for this visitor');
+
+    // the greeted visitor comes back to the chat later in the tab and starts one: the greeting opened it
+    await open.click();
+    await widget.getByLabel('Name').fill('Ada');
+    await widget.getByLabel('Email').fill('ada@example.com');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').waitFor();
+    // agents' initials are on by default
+    assert.equal(await widget.getByTestId('agent').getByTestId('avatar').textContent(), 'GH');
+    await waitFor(() => events.length === 2);
+    assert.deepEqual(events, ['shown', 'opened']);
+
+    // 3. a second visitor is greeted and leaves it there: shown only
+    const { page: second, problems: secondProblems } = await suite.openPage();
+    await second.goto(`${hostUrl()}/pricing`);
+    await second.frameLocator('iframe[title="Ask the shop"]').getByTestId('greeting').waitFor();
+    await waitFor(async () => (await suite.server.db.query("select 1 from greeting_events where kind = 'shown'")).length === 2);
+
+    // 4. the dashboard: 2 shown, 1 opened a chat
+    await console_.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Dashboard' }).click();
+    const row = console_.getByTestId('greetings-row').filter({ hasText: 'Pricing help' });
+    await row.waitFor();
+    assert.deepEqual(await row.locator('td').allTextContents(), ['2', '1', '50.0 %']);
+
+    // the refused colour and the refused pattern were 400s on purpose
+    assert.deepEqual(adminProblems, Array(2).fill('console: Failed to load resource: the server responded with a status of 400 (Bad Request)'));
+    assert.deepEqual([...shopProblems, ...secondProblems], []);
+  });
+  it('a first-visit greeting greets a browser on its first visit only, not a returning one', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
+
+    // a browser that visited before any greeting existed
+    const { page: returning, problems: returningProblems } = await suite.openPage();
+    await returning.goto(`${hostUrl()}/`);
+    await returning.getByRole('button', { name: 'Chat with us' }).waitFor();
+
+    const created = await http('POST', '/api/v1/greetings', { name: 'Welcome', message: 'Welcome! First time here?', trigger: { first_visit: true } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+
+    // it comes back another day (a new tab: a new browsing session): not its first visit
+    const later = await returning.context().newPage();
+    await later.goto(`${hostUrl()}/`);
+    await later.getByRole('button', { name: 'Chat with us' }).waitFor();
+    await later.waitForTimeout(1500);
+    assert.equal(await later.locator('iframe').count(), 0, 'a returning visitor is not greeted');
+
+    // a new browser, greeted at once on its first page, and on none after
+    const { page: fresh, problems: freshProblems } = await suite.openPage();
+    await fresh.goto(`${hostUrl()}/`);
+    await fresh.frameLocator('iframe[title="Chat with us"]').getByTestId('greeting').filter({ hasText: 'Welcome! First time here?' }).waitFor();
+    await fresh.getByRole('button', { name: 'Close chat' }).click();
+    await fresh.goto(`${hostUrl()}/other`);
+    await fresh.getByRole('button', { name: 'Chat with us' }).waitFor();
+    await fresh.waitForTimeout(1500);
+    assert.equal(await fresh.locator('iframe').count(), 0);
+    await waitFor(async () => (await suite.server.db.query("select 1 from greeting_events where kind = 'shown'")).length === 1);
+    assert.deepEqual([...returningProblems, ...freshProblems], []);
+  });
+});
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,72 @@
+import { TableHead } from './admin-kit';
+import { PeriodForm, usePeriodReport } from './period-report';
+
+// The dashboard's Greetings section (GET /api/v1/reports/greetings): per
+// greeting, the visitors it was shown to in a period and how many of them
+// then started a chat.
+
+interface Figures {
+  shown: number;
+  opened: number;
+  open_rate: number | null;
+}
+
+interface Report {
+  rows: (Figures & { greeting_id: string; name: string; enabled: boolean })[];
+  total: Figures;
+}
+
+const cells = (f: Figures) => [String(f.shown), String(f.opened), f.open_rate === null ? '—' : `${f.open_rate.toFixed(1)} %`];
+
+export function GreetingsSection({ token, onError }: { token: string; onError: (e: unknown) => void }) {
+  const period = usePeriodReport<Report>('/api/v1/reports/greetings', token, onError, false);
+  const { report, from, to } = period;
+
+  return (
+    <section className="panel-box reports greetings-report" aria-labelledby="greetings-report-title">
+      <h3 id="greetings-report-title">Greetings</h3>
+      <PeriodForm period={period} testIdPrefix="greetings">
+        <button type="submit" className="secondary">
+          Refresh
+        </button>
+      </PeriodForm>
+      <p className="hint">Visitors each greeting was shown to in the period, and of those, how many then started a chat.</p>
+      {report && (
+        <div className="table-wrap">
+          <table data-testid="greetings-table">
+            <caption className="visually-hidden">{`Greetings, ${from} to ${to}`}</caption>
+            <TableHead columns={['Greeting', 'Shown', 'Opened a chat', 'Open rate']} />
+            <tbody>
+              {report.rows.length === 0 ? (
+                <tr>
+                  <td colSpan={4} className="empty">
+                    No greetings defined.
+                  </td>
+                </tr>
+              ) : (
+                report.rows.map((row) => (
+                  <tr key={row.greeting_id} data-testid="greetings-row">
+                    <th scope="row">{row.name}</th>
+                    {cells(row).map((c, i) => (
+                      <td key={i}>{c}</td>
+                    ))}
+                  </tr>
+                ))
+              )}
+            </tbody>
+            {report.rows.length > 1 && (
+              <tfoot>
+                <tr>
+                  <th scope="row">All</th>
+                  {cells(report.total).map((c, i) => (
+                    <td key={i}>{c}</td>
+                  ))}
+                </tr>
+              </tfoot>
+            )}
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}

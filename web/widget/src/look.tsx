@@ -1,0 +1,114 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { HEX_COLOR, textColorOn } from '../../../src/appearance/contrast';
+import { api } from '../../shared/util';
+
+// The chat window's look and its greeting, from GET /api/v1/widget-settings:
+// the admin's colour (or the page's data-color, passed by the loader) as CSS
+// variables with the readable text colour on it, agents' initials when
+// avatars are on, and the greeting the loader opened the chat with — shown
+// above the form and reported (shown, then opened when the visitor starts the
+// chat) with the loader's visitor id, which the database counts once.
+
+interface Settings {
+  color: string;
+  text_color: string;
+  show_agent_avatars: boolean;
+  greetings: { id: string; message: string }[];
+}
+
+const params = new URLSearchParams(location.search);
+const embedded = new URLSearchParams(location.hash.slice(1));
+const pageColor = HEX_COLOR.test(params.get('color') ?? '') ? params.get('color')! : null;
+const greetingId = params.get('greeting');
+const visitorId = embedded.get('visitor');
+
+function paint(color: string, text: string) {
+  document.documentElement.style.setProperty('--sb-accent', color);
+  document.documentElement.style.setProperty('--sb-on-accent', text);
+}
+
+// The greeting shown in this tab, kept in the frame's sessionStorage: a
+// visitor who closes the greeted chat and starts one after a reload still
+// counts as opened by it.
+const SHOWN_KEY = 'switchboard-greeting-shown';
+
+function greetedHere(): string | null {
+  try {
+    return sessionStorage.getItem(SHOWN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+const report = (id: string | null, kind: 'shown' | 'opened') => {
+  if (!id || !visitorId) return;
+  if (kind === 'shown') {
+    try {
+      sessionStorage.setItem(SHOWN_KEY, id);
+    } catch {
+      // then only this page view's chat counts as opened
+    }
+  }
+  // a count that cannot be made is not the customer's problem
+  api('POST', `/api/v1/greetings/${encodeURIComponent(id)}/events`, null, { kind, visitor_id: visitorId }).catch(() => undefined);
+};
+
+export interface Look {
+  showAvatars: boolean;
+  /** the greeting this chat opened with, once known */
+  greeting: string | null;
+  /** the visitor started a chat: counts the greeting as having opened one */
+  chatStarted(): void;
+}
+
+/** The look applied to the page; `greet` says whether the greeting would be seen (the start form is showing). */
+export function useLook(greet: boolean): Look {
+  const [settings, setSettings] = useState<Settings | null>(null);
+  const shown = useRef(false);
+  useEffect(() => {
+    if (pageColor) paint(pageColor, textColorOn(pageColor));
+    api<Settings>('GET', '/api/v1/widget-settings').then(
+      (s) => {
+        if (!pageColor && HEX_COLOR.test(s.color)) paint(s.color, textColorOn(s.color));
+        setSettings(s);
+      },
+      () => undefined,
+    );
+  }, []);
+  const greeting = (greet || shown.current) && greetingId ? (settings?.greetings.find((g) => g.id === greetingId)?.message ?? null) : null;
+  useEffect(() => {
+    if (greeting && !shown.current) {
+      shown.current = true;
+      report(greetingId, 'shown');
+    }
+  }, [greeting]);
+  const chatStarted = useCallback(() => {
+    report(shown.current ? greetingId : greetedHere(), 'opened');
+  }, []);
+  return { showAvatars: settings?.show_agent_avatars ?? false, greeting, chatStarted };
+}
+
+/** Up to two initials of a name, for the avatar. */
+export const initials = (name: string) =>
+  name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => [...w][0]!.toUpperCase())
+    .join('') || '?';
+
+export function Avatar({ name }: { name: string }) {
+  return (
+    <span className="avatar" aria-hidden="true" data-testid="avatar">
+      {initials(name)}
+    </span>
+  );
+}
+
+export function Greeting({ message }: { message: string }) {
+  return (
+    <div className="greeting" data-testid="greeting" role="note" aria-label="Greeting">
+      <p>{message}</p>
+    </div>
+  );
+}
