@@ -106,7 +106,7 @@ describe('business hours: the arithmetic', () => {
         assert.equal(naiveOpen(s, next), true);
         if (next > t) assert.equal(naiveOpen(s, next - 1), false, 'the millisecond before the opening is closed');
         for (let k = 1; k <= 20; k++) {
-          const between = t + Math.floor(((next - t) * k) / 21);
+          const between: number = t + Math.floor(((next - t) * k) / 21);
           if (between < next) assert.equal(naiveOpen(s, between), false, `open at ${new Date(between).toISOString()} before ${new Date(next).toISOString()}`);
         }
       }),
@@ -181,7 +181,7 @@ describe('business hours: the arithmetic', () => {
     assert.equal(isOpenAt(c, Date.parse('2026-12-24T17:00:00Z')), false);
     assert.equal(new Date(nextOpening(c, Date.parse('2026-12-24T17:00:00Z'))!).toISOString(), '2026-12-25T17:00:00.000Z');
     assert.equal(nextClosing(c, Date.parse('2027-01-01T00:00:00Z')), null, 'always open until the horizon');
-    const never = compile({ time_zone: 'UTC', weekly: Object.fromEntries(WEEKDAYS.map((d) => [d, []])) as Schedule['weekly'], holidays: [] });
+    const never = compile({ time_zone: 'UTC', weekly: Object.fromEntries(WEEKDAYS.map((d) => [d, [] as { start: string; end: string }[]])) as Schedule['weekly'], holidays: [] });
     assert.equal(nextOpening(never, Date.parse('2026-01-01T00:00:00Z')), null);
     assert.equal(new OpenTimeline(never, 0).after(1000), null);
   });
