@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import type { Config } from '../config.js';
+import { businessHoursRoutes } from '../business-hours/routes.js';
 import { prechatRoutes } from '../prechat/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
@@ -110,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   queueRoutes(app, deps);
   settingsRoutes(app, deps);
   prechatRoutes(app, deps);
+  businessHoursRoutes(app, deps);
   statsRoutes(app, deps);
   reportRoutes(app, deps);
   ratingRoutes(app, deps);

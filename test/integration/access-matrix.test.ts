@@ -101,6 +101,10 @@ const MATRIX: Record<string, Case> = {
   // the widget reads the pre-chat form before it has a session; an empty form keeps the fixture's POST /session valid
   'GET /api/v1/prechat-form': { allowed: PUBLIC, path: () => '/api/v1/prechat-form' },
   'PUT /api/v1/prechat-form': { allowed: ADMIN, path: () => '/api/v1/prechat-form', body: () => ({ fields: [] }) },
+  'GET /api/v1/business-hours': { allowed: OVERSEER, path: () => '/api/v1/business-hours' },
+  'PUT /api/v1/business-hours': { allowed: ADMIN, path: () => '/api/v1/business-hours', body: () => ({ default: null }) },
+  // the widget asks before a chat; it says nothing an attempt to chat would not
+  'GET /api/v1/availability': { allowed: PUBLIC, path: () => '/api/v1/availability?department=sales' },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },
   'POST /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks', body: () => ({ url: 'https://93.184.215.14/hook', events: ['message.created'], enabled: false }) },
   'GET /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks' },

@@ -29,13 +29,13 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   const tags = ['conversations'];
   // Only a resolved conversation can carry a rating: open ones skip the lookup.
   const view = async (row: ConversationRow) => ({
-    ...toConversation(row, await queueInfoOf(ctx.db, row)),
+    ...toConversation(row, await queueInfoOf(ctx, row)),
     rating: row.state === 'resolved' ? await ratingOf(ctx.db, row.id) : null,
   });
   // One queue query and one ratings query for a whole page instead of one per conversation.
   const views = async (rows: ConversationRow[]) => {
     const waiting = rows.filter((r) => r.state === 'queued').map((r) => r.id);
-    const queue = waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting });
+    const queue = waiting.length === 0 ? [] : await listQueue(ctx, { conversationIds: waiting });
     const info = new Map(queue.map((entry) => [entry.row.id, entry.queue]));
     const ratings = await ratingsOf(ctx.db, rows.filter((r) => r.state === 'resolved').map((r) => r.id));
     return rows.map((row) => ({ ...toConversation(row, info.get(row.id)), rating: ratings.get(row.id) ?? null }));
