@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { TableHead, type AdminProps } from './admin-kit';
 import { EmailAdmin } from './admin-email';
+import { HoursAdmin } from './admin-hours';
 import { PrechatAdmin } from './admin-prechat';
 import { QiscusAdmin } from './admin-qiscus';
 import { SettingsAdmin } from './admin-settings';
@@ -17,6 +18,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/agents', label: 'Agents', Page: AgentsAdmin },
   { path: '/admin/settings', label: 'Settings', Page: SettingsAdmin },
   { path: '/admin/prechat', label: 'Pre-chat form', Page: PrechatAdmin },
+  { path: '/admin/hours', label: 'Business hours', Page: HoursAdmin },
   { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },

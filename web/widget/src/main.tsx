@@ -4,6 +4,7 @@ import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
+import { OfflineForm, useAvailability } from './offline';
 import { TranscriptOffer } from './transcript';
 import './widget.css';
 
@@ -107,6 +108,9 @@ function Widget() {
   // the resolved chat the customer may rate (kept only in memory: a reload does not ask again)
   const [rateFor, setRateFor] = useState<{ sessionId: string; token: string } | null>(null);
   const prechatFields = usePrechatForm();
+  // asked again at each new chat: the hours may have ended meanwhile
+  const [chats, setChats] = useState(0);
+  const availability = useAvailability(department, chats);
   const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
@@ -296,6 +300,7 @@ function Widget() {
     setQueue(null);
     setAgent(null);
     setNotice(null);
+    setChats((n) => n + 1);
     setPhase('form');
   };
 
@@ -327,8 +332,10 @@ function Widget() {
         </p>
       )}
       {phase === 'form' ? (
-        prechatFields === null ? (
+        prechatFields === null || availability === null ? (
           <p className="start">Loading…</p>
+        ) : availability !== 'unknown' && !availability.open ? (
+          <OfflineForm availability={availability} department={department} profile={load<{ name?: string; email?: string }>(PROFILE_KEY)} />
         ) : prechatFields.length > 0 ? (
           <PrechatForm fields={prechatFields} serverProblem={prechatProblem} onStart={(answers) => void start(String(answers.name ?? ''), String(answers.email ?? ''), answers)} />
         ) : (
