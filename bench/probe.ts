@@ -89,7 +89,7 @@ async function main() {
     for (let i = 0; i < count; i++) {
       await agentForToken(db, token, new Date());
       const { conversation } = await openConversation(ctx, { customer: { id: `c${i}` } });
-      await queueInfoOf(db, conversation);
+      await queueInfoOf(ctx, conversation);
       ids.push(conversation.id);
     }
     const perOpen = (performance.now() - t) / count;

@@ -46,7 +46,7 @@ export async function emailRoutes(app: App, { ctx, config }: AppDeps, limits: { 
         }
       }
       const { conversation } = await leaveOfflineMessage(ctx, config.email, request.body);
-      return reply.status(201).send(toConversation(conversation, await queueInfoOf(ctx.db, conversation)));
+      return reply.status(201).send(toConversation(conversation, await queueInfoOf(ctx, conversation)));
     },
   );
 

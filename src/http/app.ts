@@ -5,6 +5,7 @@ import Fastify, { LogController } from 'fastify';
 import type { Config } from '../config.js';
 import { appearanceRoutes } from '../appearance/routes.js';
 import { greetingRoutes } from '../greetings/routes.js';
+import { businessHoursRoutes } from '../business-hours/routes.js';
 import { prechatRoutes } from '../prechat/routes.js';
 import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   prechatRoutes(app, deps);
   appearanceRoutes(app, deps);
   greetingRoutes(app, deps);
+  businessHoursRoutes(app, deps);
   statsRoutes(app, deps);
   reportRoutes(app, deps);
   ratingRoutes(app, deps);

@@ -258,6 +258,8 @@ export const QueueEntry = Type.Object({
 
 export const QueueQuery = Type.Object({ department: Type.Optional(Department) }, { additionalProperties: false });
 
+const OfflineCondition = Type.Union([Type.Literal('outside_hours'), Type.Literal('no_agent_online')]);
+
 export const SettingsBody = Type.Object({
   max_customers: Type.Integer({ description: 'default capacity of an agent without their own' }),
   attendant_keep_alive_ms: Type.Integer({ description: 'an agent silent this long goes offline' }),
@@ -267,6 +269,7 @@ export const SettingsBody = Type.Object({
   csat_enabled: Type.Boolean({ description: 'the widget asks for a rating after a resolved conversation; off: POST …/rating answers 409 SB_CSAT_DISABLED' }),
   csat_question: Type.String({ description: 'the question the widget asks' }),
   csat_thanks: Type.String({ description: 'what the widget says once the rating is in' }),
+  offline_when: Type.Array(OfflineCondition, { description: 'when the widget shows the offline form instead of a live chat: outside_hours (of the business hours), no_agent_online (of the department); both listed: either; empty: never' }),
 });
 
 export const SettingsPatchBody = Type.Object(
@@ -279,6 +282,7 @@ export const SettingsPatchBody = Type.Object(
     csat_enabled: Type.Optional(Type.Boolean()),
     csat_question: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
     csat_thanks: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+    offline_when: Type.Optional(Type.Array(OfflineCondition, { maxItems: 2, uniqueItems: true })),
   },
   { additionalProperties: false, minProperties: 1 },
 );

@@ -58,7 +58,7 @@ export function labelRoutes(app: App, { ctx }: AppDeps): void {
     },
     async (request) => {
       const row = await setConversationLabels(ctx, request.params.id, request.body.labels, request.actor);
-      return toConversation(row, await queueInfoOf(ctx.db, row));
+      return toConversation(row, await queueInfoOf(ctx, row));
     },
   );
 

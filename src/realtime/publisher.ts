@@ -97,7 +97,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     if (c.state === 'assigned') instruction = 'session/ready';
     else if (c.state === 'queued') {
       instruction = 'session/update';
-      [queue] = (await listQueue(ctx.db, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
+      [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
       if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
     await publish(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
@@ -115,7 +115,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   async function publishQueue() {
     // One read of the whole queue: positions come from one window over it, so
     // every waiting customer is told their place at a cost linear in the queue.
-    const queue = await listQueue(ctx.db, { limit: Number.MAX_SAFE_INTEGER });
+    const queue = await listQueue(ctx, { limit: Number.MAX_SAFE_INTEGER });
     const now = ctx.now().getTime();
     const waiting = queue.slice(0, deps.waitingListLimit ?? 1000).map(({ row, queue: q }) => ({
       id: row.id,

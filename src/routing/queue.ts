@@ -1,5 +1,7 @@
+import { readBusinessHours } from '../business-hours/store.js';
+import { waitEstimator } from '../business-hours/wait.js';
+import type { Ctx } from '../context.js';
 import type { ConversationRow, QueueInfo } from '../conversations/model.js';
-import type { Queryable } from '../store/db.js';
 import { CAPACITY_OF_A } from './sql.js';
 
 /** Used for the expected wait until Switchboard has seen conversations resolved. */
@@ -15,13 +17,16 @@ export interface QueuedConversation {
  * department's queue (department-less conversations form their own queue) and
  * an expected wait: position × mean handle time ÷ the slots of the online
  * agents who can serve it — the rate at which slots free up if they are all
- * busy. Null when no online agent can serve it.
+ * busy — counted in the open time of the department's business hours
+ * (src/business-hours/wait.ts). Null when no online agent can serve it
+ * during hours (outside hours: when no agent at all serves it).
  */
 export async function listQueue(
-  db: Queryable,
+  ctx: Pick<Ctx, 'db' | 'now'>,
   filter: { department?: string | null; conversationIds?: readonly string[]; limit?: number } = {},
 ): Promise<QueuedConversation[]> {
-  const rows = await db.query<ConversationRow & { position: number; slots: number | null; handle_s: number }>(
+  const { db } = ctx;
+  const rows = await db.query<ConversationRow & { position: number; slots: number | null; team_slots: number | null; handle_s: number }>(
     `with q as (
        select c.*, row_number() over (partition by c.department order by c.priority desc, c.seq)::int as position
          from conversations c
@@ -29,9 +34,11 @@ export async function listQueue(
      ), departments as (
        select distinct department from q
      ), slots as (
-       select d.department, sum(${CAPACITY_OF_A})::int as slots
+       select d.department,
+              coalesce(sum(${CAPACITY_OF_A}) filter (where a.status = 'online'), 0)::int as slots,
+              sum(${CAPACITY_OF_A})::int as team_slots
          from departments d
-         join agents a on a.status = 'online' and a.deleted_at is null
+         join agents a on a.deleted_at is null
                       and (d.department is null or d.department = any (a.departments))
         group by d.department
      ), handle as (
@@ -40,7 +47,7 @@ export async function listQueue(
                 where state = 'resolved' and assigned_at is not null
                 order by resolved_at desc limit 100) recent
      )
-     select q.*, s.slots, handle.handle_s
+     select q.*, s.slots, s.team_slots, handle.handle_s
        from q
        left join slots s on s.department is not distinct from q.department
        cross join handle
@@ -49,17 +56,18 @@ export async function listQueue(
       limit $4`,
     [filter.department !== undefined, filter.department ?? null, filter.conversationIds ?? null, filter.limit ?? 10_000],
   );
-  return rows.map(({ position, slots, handle_s, ...row }) => ({
+  const estimate = rows.length === 0 ? null : waitEstimator(await readBusinessHours(db), ctx.now());
+  return rows.map(({ position, slots, team_slots, handle_s, ...row }) => ({
     row,
     queue: {
       position,
-      expected_wait_seconds: slots && slots > 0 ? Math.round((position * handle_s) / slots) : null,
+      expected_wait_seconds: estimate!(row.department, { position, handleS: handle_s, onlineSlots: slots ?? 0, teamSlots: team_slots ?? 0 }),
     },
   }));
 }
 
-export async function queueInfoOf(db: Queryable, row: ConversationRow): Promise<QueueInfo | null> {
+export async function queueInfoOf(ctx: Pick<Ctx, 'db' | 'now'>, row: ConversationRow): Promise<QueueInfo | null> {
   if (row.state !== 'queued') return null;
-  const [entry] = await listQueue(db, { department: row.department, conversationIds: [row.id] });
+  const [entry] = await listQueue(ctx, { department: row.department, conversationIds: [row.id] });
   return entry?.queue ?? null;
 }

@@ -15,7 +15,12 @@ export interface Settings {
   csat_question: string;
   /** what the widget says once the rating is in */
   csat_thanks: string;
+  /** when the widget shows the offline form instead of a live chat: outside business hours, when no agent of the department is online, both, or never (empty) */
+  offline_when: OfflineCondition[];
 }
+
+export const OFFLINE_CONDITIONS = ['outside_hours', 'no_agent_online'] as const;
+export type OfflineCondition = (typeof OFFLINE_CONDITIONS)[number];
 
 export const SETTING_KEYS: readonly (keyof Settings)[] = [
   'max_customers',
@@ -26,6 +31,7 @@ export const SETTING_KEYS: readonly (keyof Settings)[] = [
   'csat_enabled',
   'csat_question',
   'csat_thanks',
+  'offline_when',
 ];
 
 /**
@@ -46,6 +52,8 @@ export function defaultSettings(config: Config): Settings {
     offline_policy: config.offlinePolicy,
     offline_email_to: null,
     ...CSAT_DEFAULTS,
+    // Without a schedule it is always within hours, so a new install keeps the live chat as it was.
+    offline_when: ['outside_hours'],
   };
 }
 

@@ -92,6 +92,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
         offline_policy: 'keep',
         offline_email_to: null,
         ...CSAT_DEFAULTS,
+        offline_when: ['outside_hours'],
       },
       new Date(originMs),
     );

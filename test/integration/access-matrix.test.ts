@@ -144,6 +144,10 @@ const MATRIX: Record<string, Case> = {
   // the widget reports a greeting shown with no credential at all: the database counts a visitor once
   'POST /api/v1/greetings/:id/events': { allowed: PUBLIC, path: (f) => `/api/v1/greetings/${f.greeting}/events`, body: () => ({ kind: 'shown', visitor_id: `v-${randomUUID()}` }) },
   'GET /api/v1/reports/greetings': { allowed: OVERSEER, path: () => '/api/v1/reports/greetings?from=2026-01-01&to=2026-02-01' },
+  'GET /api/v1/business-hours': { allowed: OVERSEER, path: () => '/api/v1/business-hours' },
+  'PUT /api/v1/business-hours': { allowed: ADMIN, path: () => '/api/v1/business-hours', body: () => ({ default: null }) },
+  // the widget asks before a chat; it says nothing an attempt to chat would not
+  'GET /api/v1/availability': { allowed: PUBLIC, path: () => '/api/v1/availability?department=sales' },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },
   'POST /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks', body: () => ({ url: 'https://93.184.215.14/hook', events: ['message.created'], enabled: false }) },
   'GET /api/v1/webhooks': { allowed: ADMIN, path: () => '/api/v1/webhooks' },

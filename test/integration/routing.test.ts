@@ -135,7 +135,7 @@ describeEachStore('allocation policy', (store) => {
     assert.equal((await agentRow(own.id)).load, 2);
     await changeSettings(ctx, { max_customers: 3 }, null);
     assert.equal((await agentRow(global.id)).load, 3);
-    assert.equal((await listQueue(ctx.db)).length, 1);
+    assert.equal((await listQueue(ctx)).length, 1);
     await holds();
   });
 
@@ -168,7 +168,7 @@ describeEachStore('allocation policy', (store) => {
 
     clock.advance(61_000);
     await sweep(ctx);
-    const back = await listQueue(ctx.db);
+    const back = await listQueue(ctx);
     assert.deepEqual(
       back.map((q) => q.row.id),
       [held.id, later.id],
@@ -266,7 +266,7 @@ describeEachStore('allocation policy', (store) => {
     await updateAgent(ctx, a.id, { status: 'away' }, SYSTEM);
     const back = await requeueConversation(ctx, first.id, SYSTEM);
     assert.equal(back.state, 'queued');
-    const queue = await listQueue(ctx.db);
+    const queue = await listQueue(ctx);
     assert.deepEqual(queue.map((q) => q.row.id), [first.id, second.id]);
     assert.deepEqual(queue.map((q) => q.queue.position), [1, 2]);
   });
@@ -311,12 +311,12 @@ describeEachStore('allocation policy', (store) => {
     await open('busy2');
     const w1 = await open('w1');
     const w2 = await open('w2');
-    const queue = await listQueue(ctx.db);
+    const queue = await listQueue(ctx);
     assert.deepEqual(queue.map((q) => q.row.id), [w1.id, w2.id]);
     // mean handle 120 s over 2 slots: a slot frees every 60 s on average
     assert.deepEqual(queue.map((q) => q.queue.expected_wait_seconds), [60, 120]);
     await updateAgent(ctx, a.id, { status: 'away' }, SYSTEM);
-    assert.deepEqual((await listQueue(ctx.db)).map((q) => q.queue.expected_wait_seconds), [null, null], 'nobody online to serve them');
+    assert.deepEqual((await listQueue(ctx)).map((q) => q.queue.expected_wait_seconds), [null, null], 'nobody online to serve them');
   });
 
   it('writes an event for every step, in order', async () => {

@@ -33,7 +33,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   const tags = ['conversations'];
   // Only a resolved conversation can carry a rating: open ones skip the lookup.
   const view = async (row: ConversationRow) => ({
-    ...toConversation(row, await queueInfoOf(ctx.db, row)),
+    ...toConversation(row, await queueInfoOf(ctx, row)),
     rating: row.state === 'resolved' ? await ratingOf(ctx.db, row.id) : null,
   });
   /** with the caller's own unread count (lists and GET of one) */
@@ -44,7 +44,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   // One queue query, one ratings query and one unread query for a whole page instead of one per conversation.
   const views = async (rows: ConversationRow[], agentId: string) => {
     const waiting = rows.filter((r) => r.state === 'queued').map((r) => r.id);
-    const queue = waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting });
+    const queue = waiting.length === 0 ? [] : await listQueue(ctx, { conversationIds: waiting });
     const info = new Map(queue.map((entry) => [entry.row.id, entry.queue]));
     const ratings = await ratingsOf(ctx.db, rows.filter((r) => r.state === 'resolved').map((r) => r.id));
     const unread = await unreadCounts(ctx.db, agentId, rows.map((r) => r.id));

@@ -118,7 +118,7 @@ export function customerRoutes(app: App, { ctx, config }: AppDeps): void {
       const current = await getConversation(ctx.db, request.params.id, request.actor);
       const history = await customerHistory(ctx.db, current, request.actor, request.query.limit ?? 20);
       const waiting = history.conversations.filter((r) => r.state === 'queued').map((r) => r.id);
-      const queue = new Map((waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting })).map((e) => [e.row.id, e.queue]));
+      const queue = new Map((waiting.length === 0 ? [] : await listQueue(ctx, { conversationIds: waiting })).map((e) => [e.row.id, e.queue]));
       return { customer_verified: history.customer_verified, conversations: history.conversations.map((row) => toConversation(row, queue.get(row.id))) };
     },
   );

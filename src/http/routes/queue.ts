@@ -19,7 +19,7 @@ export function queueRoutes(app: App, { ctx }: AppDeps): void {
     },
     async (request) => {
       const now = ctx.now().getTime();
-      const entries = await listQueue(ctx.db, request.query.department === undefined ? {} : { department: request.query.department });
+      const entries = await listQueue(ctx, request.query.department === undefined ? {} : { department: request.query.department });
       return entries.map(({ row, queue }) => ({
         conversation: toConversation(row, queue),
         position: queue.position,

@@ -74,7 +74,7 @@ export function searchRoutes(app: App, { ctx }: AppDeps): void {
   // A waiting conversation shows its place in the queue, as everywhere: one queue read for the page.
   async function views(hits: SearchHit[]) {
     const waiting = [...new Set(hits.filter((h) => h.conversation.state === 'queued').map((h) => h.conversation.id))];
-    const queue = waiting.length === 0 ? [] : await listQueue(ctx.db, { conversationIds: waiting });
+    const queue = waiting.length === 0 ? [] : await listQueue(ctx, { conversationIds: waiting });
     const info = new Map(queue.map((entry) => [entry.row.id, entry.queue]));
     return hits.map((h) => ({ conversation: toConversation(h.conversation, info.get(h.conversation.id)), message: h.message && toMessage(h.message) }));
   }

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { TableHead, type AdminProps } from './admin-kit';
 import { EmailAdmin } from './admin-email';
+import { HoursAdmin } from './admin-hours';
 import { PrechatAdmin } from './admin-prechat';
 import { QiscusAdmin } from './admin-qiscus';
 import { LabelsAdmin } from './labels';
@@ -21,6 +22,7 @@ export const ADMIN_PAGES = [
   { path: '/admin/prechat', label: 'Pre-chat form', Page: PrechatAdmin },
   { path: '/admin/labels', label: 'Labels', Page: LabelsAdmin },
   { path: '/admin/widget', label: 'Widget', Page: WidgetAdmin },
+  { path: '/admin/hours', label: 'Business hours', Page: HoursAdmin },
   { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },

@@ -5,6 +5,7 @@ import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson 
 import { Avatar, Greeting, useLook } from './look';
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
+import { OfflineForm, useAvailability } from './offline';
 import { TranscriptOffer } from './transcript';
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import './widget.css';
@@ -110,6 +111,9 @@ function Widget() {
   const [rateFor, setRateFor] = useState<{ sessionId: string; token: string } | null>(null);
   const prechatFields = usePrechatForm();
   const look = useLook(phase === 'form');
+  // asked again at each new chat: the hours may have ended meanwhile
+  const [chats, setChats] = useState(0);
+  const availability = useAvailability(department, chats);
   const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
@@ -315,6 +319,7 @@ function Widget() {
     setQueue(null);
     setAgent(null);
     setNotice(null);
+    setChats((n) => n + 1);
     setPhase('form');
   };
 
@@ -352,8 +357,10 @@ function Widget() {
       )}
       {look.greeting && <Greeting message={look.greeting} />}
       {phase === 'form' ? (
-        prechatFields === null ? (
+        prechatFields === null || availability === null ? (
           <p className="start">Loading…</p>
+        ) : availability !== 'unknown' && !availability.open ? (
+          <OfflineForm availability={availability} department={department} profile={load<{ name?: string; email?: string }>(PROFILE_KEY)} />
         ) : prechatFields.length > 0 ? (
           <PrechatForm fields={prechatFields} serverProblem={prechatProblem} onStart={(answers) => void start(String(answers.name ?? ''), String(answers.email ?? ''), answers)} />
         ) : (

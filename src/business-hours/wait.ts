@@ -1,0 +1,50 @@
+import { scheduleFor, type BusinessHours } from './rules.js';
+import { compile, isOpenAt, OpenTimeline } from './schedule.js';
+
+// Expected waits that know business hours. The queue's estimate is an amount
+// of work: position × mean handle time ÷ the slots serving it, in seconds of
+// the team working. With a schedule, those seconds are counted in open time
+// only: a conversation queued at night waits until the opening plus its
+// share of the queue, and one queued just before closing carries what is
+// left over to the next opening. Without a schedule, the plain estimate.
+
+export interface QueueLoad {
+  /** 1 = next in its department's queue */
+  position: number;
+  /** mean handle time, seconds */
+  handleS: number;
+  /** slots of the online agents who serve the department */
+  onlineSlots: number;
+  /** slots of every agent who serves the department, online or not: the team expected at the opening */
+  teamSlots: number;
+}
+
+/**
+ * One estimator per request: compiled schedules and their timelines from
+ * `now` are kept per department, so a whole queue costs one calendar walk per
+ * department and a search per conversation.
+ */
+export function waitEstimator(hours: BusinessHours, now: Date): (department: string | null, load: QueueLoad) => number | null {
+  const t = now.getTime();
+  const byDepartment = new Map<string | null, { openNow: boolean; timeline: OpenTimeline } | null>();
+  const hoursOf = (department: string | null) => {
+    if (!byDepartment.has(department)) {
+      const schedule = scheduleFor(hours, department);
+      if (!schedule) byDepartment.set(department, null);
+      else {
+        const c = compile(schedule);
+        byDepartment.set(department, { openNow: isOpenAt(c, t), timeline: new OpenTimeline(c, t) });
+      }
+    }
+    return byDepartment.get(department)!;
+  };
+  return (department, { position, handleS, onlineSlots, teamSlots }) => {
+    const schedule = hoursOf(department);
+    if (!schedule) return onlineSlots > 0 ? Math.round((position * handleS) / onlineSlots) : null;
+    // Outside hours nobody may be online: the team that serves the department is expected at the opening.
+    const slots = onlineSlots > 0 ? onlineSlots : schedule.openNow ? 0 : teamSlots;
+    if (slots <= 0) return null;
+    const done = schedule.timeline.after(((position * handleS) / slots) * 1000);
+    return done === null ? null : Math.round((done - t) / 1000);
+  };
+}
