@@ -8,6 +8,9 @@ import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
 import { rapidproRoutes } from '../channels/rapidpro/routes.js';
 import { emailRoutes } from '../email/routes.js';
+import { loadFilesConfig } from '../files/config.js';
+import { openFiles } from '../files/files.js';
+import { fileRoutes } from '../files/routes.js';
 import { AppError } from '../errors.js';
 import type { App, AppDeps } from './deps.js';
 import { errorHandler, notFoundHandler } from './errors.js';
@@ -118,6 +121,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   qiscusRoutes(app, deps);
   rapidproRoutes(app, deps);
   await emailRoutes(app, deps);
+  // The server opens the file store before anything that presents messages; an app built alone (tests) opens its own.
+  deps.ctx.files ??= await openFiles(deps.ctx.db, deps.config.files ?? loadFilesConfig({}), deps.config.rapidpro.publicUrl);
+  await fileRoutes(app, deps);
   if (deps.realtime) await realtimeRoutes(app, deps, deps.realtime);
   await webRoutes(app, deps);
   return app;

@@ -15,6 +15,12 @@ export interface Settings {
   csat_question: string;
   /** what the widget says once the rating is in */
   csat_thanks: string;
+  /** the largest file an agent or customer may upload, bytes */
+  attachments_max_bytes: number;
+  /** how many uploaded files one message may carry */
+  attachments_max_files: number;
+  /** what may be uploaded: MIME types (`image/png`), families (`image/*`) or file name extensions (`.docx`) */
+  attachments_allowed_types: string[];
 }
 
 export const SETTING_KEYS: readonly (keyof Settings)[] = [
@@ -26,6 +32,9 @@ export const SETTING_KEYS: readonly (keyof Settings)[] = [
   'csat_enabled',
   'csat_question',
   'csat_thanks',
+  'attachments_max_bytes',
+  'attachments_max_files',
+  'attachments_allowed_types',
 ];
 
 /**
@@ -38,6 +47,16 @@ export const CSAT_DEFAULTS = {
   csat_thanks: 'Thank you for your feedback!',
 } as const satisfies Partial<Settings>;
 
+/**
+ * What a help desk exchanges: pictures, PDFs, text and office documents, up
+ * to 10 MiB. Not HTML or scripts, which would run if opened from this origin.
+ */
+export const ATTACHMENT_DEFAULTS = {
+  attachments_max_bytes: 10 * 1024 * 1024,
+  attachments_max_files: 10,
+  attachments_allowed_types: ['image/*', 'application/pdf', 'text/plain', 'text/csv', '.pdf', '.txt', '.csv', '.docx', '.xlsx', '.pptx', '.odt', '.ods', '.zip'],
+} satisfies Partial<Settings>;
+
 export function defaultSettings(config: Config): Settings {
   return {
     max_customers: config.maxCustomers,
@@ -46,6 +65,7 @@ export function defaultSettings(config: Config): Settings {
     offline_policy: config.offlinePolicy,
     offline_email_to: null,
     ...CSAT_DEFAULTS,
+    ...ATTACHMENT_DEFAULTS,
   };
 }
 
