@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { AttachmentView } from '../../shared/attachments';
 import { api, formatTime } from '../../shared/util';
+import { AttachFileButton, PendingFiles, useComposerFiles } from './attachments';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
 import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
@@ -41,8 +43,9 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   const [messages, setMessages] = useState<Message[]>([]);
   const [forbidden, setForbidden] = useState<string | null>(null);
   const [text, setText] = useState('');
-  // a link to send along (attachments are URLs: files live wherever the team keeps them)
+  // a link to send along (files are uploaded: see attachments.tsx)
   const [link, setLink] = useState<string | null>(null);
+  const files = useComposerFiles(id, token, onError);
   const logRef = useRef<HTMLDivElement | null>(null);
   const receipted = useRef(new Set<number>());
 
@@ -147,12 +150,14 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     event.preventDefault();
     const value = text.trim();
     const url = link?.trim() ?? '';
-    if (!value && !url) return;
+    const attachments = [...files.ready, ...(url ? [{ type: 'link', url }] : [])];
+    if ((!value && attachments.length === 0) || files.uploading) return;
     try {
-      const body = { ...(value ? { text: value } : {}), ...(url ? { attachments: [{ type: 'link', url }] } : {}) };
+      const body = { ...(value ? { text: value } : {}), ...(attachments.length > 0 ? { attachments } : {}) };
       merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, body)]);
       setText('');
       setLink(null);
+      files.clear();
     } catch (e) {
       onError(e);
     }
@@ -160,7 +165,11 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
 
   return (
     <>
-      <section className="chat" aria-label={`Chat with ${conversation.customer.name ?? 'customer'}`}>
+      <section
+        className={`chat${files.dragging ? ' dropping' : ''}`}
+        aria-label={`Chat with ${conversation.customer.name ?? 'customer'}`}
+        {...(mayWrite ? files.dropZone : {})}
+      >
         <header className="chat-head">
           <button type="button" className="secondary back" onClick={onClose} aria-label="Back to the lists">
             ←
@@ -181,13 +190,9 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               {...(m.id === highlight ? { 'data-highlighted': 'true', 'aria-current': 'true' as const } : {})}
             >
               {m.text !== null && <p>{m.text}</p>}
-              {m.attachments.map((a, i) =>
-                /^https?:\/\//i.test(a.url) ? (
-                  <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
-                    {a.type}: {a.url}
-                  </a>
-                ) : null,
-              )}
+              {m.attachments.map((a, i) => (
+                <AttachmentView key={i} attachment={a} />
+              ))}
               <small>
                 {m.sender !== 'customer' && `${m.sender} · `}
                 {formatTime(m.created_at)}
@@ -202,6 +207,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
         </div>
         {mayWrite ? (
           <form className="composer" onSubmit={send}>
+            <PendingFiles files={files} />
             <label className="visually-hidden" htmlFor="reply">
               Reply
             </label>
@@ -212,10 +218,12 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               placeholder="Reply…"
               value={text}
               onChange={(e) => setText(e.target.value)}
+              onPaste={files.onPaste}
               onKeyDown={(e) => {
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);
               }}
             />
+            <AttachFileButton files={files} />
             {link === null ? (
               <button type="button" className="secondary" onClick={() => setLink('')}>
                 Attach link

@@ -1,7 +1,9 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { AttachmentView, type ShownAttachment } from '../../shared/attachments';
+import { SendFileButton } from './attachments';
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
 import { TranscriptOffer } from './transcript';
@@ -11,7 +13,7 @@ import './widget.css';
 // /session) followed over MQTT on its session topic. The session lives in
 // sessionStorage, so a reload resumes it; after a reconnect, what was missed
 // is read back over HTTP. Only messages Switchboard stored (with an id) are
-// shown, always as text.
+// shown, as text; files as pictures or download links (shared/attachments).
 //
 // Who the customer is: the id (and its hash) the host page signed, passed by
 // the loader in this frame's fragment (data-customer-id, data-customer-hash),
@@ -32,7 +34,7 @@ interface Msg {
   id: number;
   sender: string;
   text: string | null;
-  attachments: { type: string; url: string }[];
+  attachments: ShownAttachment[];
   at: number;
   readAt: string | null;
 }
@@ -277,6 +279,14 @@ function Widget() {
     return true;
   };
 
+  /** An uploaded file (attachments.tsx) goes out as a message that refers to it. */
+  const sendFile = (id: string): boolean => {
+    const client = clientRef.current;
+    if (!session || !client?.connected) return false;
+    client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { attachments: [{ id }] } }), { qos: 1 });
+    return true;
+  };
+
   const endChat = async () => {
     if (!session) return;
     try {
@@ -340,13 +350,9 @@ function Widget() {
             {messages.map((m) => (
               <div key={m.id} className={`msg ${m.sender === 'customer' ? 'mine' : 'theirs'}`} data-testid="message">
                 {m.text !== null && <p>{m.text}</p>}
-                {m.attachments.map((a, i) =>
-                  /^https?:\/\//i.test(a.url) ? (
-                    <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
-                      {a.type}: {a.url}
-                    </a>
-                  ) : null,
-                )}
+                {m.attachments.map((a, i) => (
+                  <AttachmentView key={i} attachment={a} />
+                ))}
                 <small>
                   {formatTime(m.at)}
                   {m.sender === 'customer' && (m.readAt ? ' · Read' : ' · Sent')}
@@ -365,7 +371,12 @@ function Widget() {
               </button>
             </div>
           ) : (
-            <Composer onSend={send} onEnd={endChat} disabled={phase === 'connecting'} />
+            <Composer
+              onSend={send}
+              onEnd={endChat}
+              disabled={phase === 'connecting'}
+              extra={session && <SendFileButton conversationId={session.sessionId} token={session.token} disabled={phase === 'connecting' || !linkUp} onUploaded={sendFile} onProblem={setNotice} />}
+            />
           )}
         </>
       )}
@@ -397,7 +408,7 @@ function StartForm({ onStart }: { onStart: (name: string, email: string) => void
   );
 }
 
-function Composer({ onSend, onEnd, disabled }: { onSend: (text: string) => boolean; onEnd: () => void; disabled: boolean }) {
+function Composer({ onSend, onEnd, disabled, extra }: { onSend: (text: string) => boolean; onEnd: () => void; disabled: boolean; extra?: ReactNode }) {
   const [text, setText] = useState('');
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -423,6 +434,7 @@ function Composer({ onSend, onEnd, disabled }: { onSend: (text: string) => boole
         }}
       />
       <div className="actions">
+        {extra}
         <button type="submit" disabled={disabled}>
           Send
         </button>
