@@ -347,3 +347,49 @@ describe('attachments: configuration', () => {
     assert.equal(loadConfig({}).files.s3, undefined);
   });
 });
+
+describeEachStore('attachments: links in email transcripts', (store) => {
+  let t: TestApp;
+  const f = filesKit(() => t.call as Call, () => t);
+  before(async () => {
+    t = await testApp(store(), { env: { SMTP_URL: 'smtp://127.0.0.1:2525', EMAIL_FROM: 'help@example.com', PUBLIC_URL: 'https://help.example.com' } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('a transcript links each file with an absolute signed link the reader opens without a token', async () => {
+    await store().reset();
+    const agent = await t.user('agent', { status: 'online', capacity: 10 });
+    const c = await f.chat();
+    const file = (await f.upload(c.token, c.id, 'receipt.pdf', 'application/pdf', PDF)).json();
+    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/messages`, { token: agent.token, body: { text: 'Got it', attachments: [{ id: file.id }] } })).statusCode, 201);
+    const sent = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: agent.token, body: { email: 'ada@example.test' } });
+    assert.equal(sent.statusCode, 202, sent.body);
+    const [row] = await store().db.query<{ body: Uint8Array }>("select body from outbound_requests where name = 'transcript'");
+    const { simpleParser } = await import('mailparser');
+    const mail = await simpleParser(Buffer.from(row!.body));
+    const link = new RegExp(`https://help\\.example\\.com(/api/v1/attachments/${file.id}\\?expires=\\d+&sig=[\\w-]+)`).exec(mail.text ?? '');
+    assert.ok(link, mail.text);
+    assert.ok(String(mail.html).includes(`href="${link[0].replace('&', '&amp;')}"`), 'the HTML part links it too');
+    const got = await t.call('GET', link[1]!);
+    assert.equal(got.statusCode, 200, got.body);
+    assert.deepEqual(got.rawPayload, PDF);
+  });
+});
+
+describe('attachments: RapidPro callbacks', () => {
+  it('an agent’s file reaches mailroom as the link the callback is given, never the bare path', async () => {
+    const { callbacksFor } = await import('../../src/channels/rapidpro/feed.js');
+    const message = { id: 1, conversation_id: UNKNOWN_ID, sender: 'agent' as const, sender_id: null, text: 'See', created_at: '2026-03-02T09:00:00.000Z', read_at: null,
+      attachments: [{ type: 'application/pdf', url: `/api/v1/attachments/${UNKNOWN_ID}`, id: UNKNOWN_ID, name: 'a.pdf', size: 3 }, { type: 'image', url: 'https://cdn.example.com/x.png' }] };
+    const row = { id: 7, type: 'message.created', data: { message }, ticketer_uuid: UNKNOWN_ID, ticket_id: 't-1', visitor_token: 'v-1', callback_url: 'https://rp.example.com/cb' };
+    const signed = (attachments: readonly { type: string; url: string; id?: string }[]) => attachments.map((a) => (a.id ? { ...a, url: `https://help.example.com${a.url}?expires=1&sig=s` } : a));
+    const [callback] = callbacksFor([row], signed);
+    const body = JSON.parse(String(callback!.request.body));
+    assert.deepEqual(body.data.attachments, [
+      { type: 'application/pdf', url: `https://help.example.com/api/v1/attachments/${UNKNOWN_ID}?expires=1&sig=s` },
+      { type: 'image', url: 'https://cdn.example.com/x.png' },
+    ]);
+  });
+});
