@@ -33,7 +33,7 @@ export function SendFileButton({ conversationId, token, disabled, onUploaded, on
   return (
     <>
       <button type="button" className="secondary" disabled={disabled || busy} onClick={() => input.current?.click()}>
-        {busy ? 'Sending file…' : 'Send a file'}
+        {busy ? 'Uploading…' : 'Attach a file'}
       </button>
       <input
         ref={input}
