@@ -8,6 +8,7 @@ import { loadRapidProConfig, type RapidProConfig } from './channels/rapidpro/con
 import { loadCustomersConfig, type CustomersConfig } from './customers/config.js';
 import { loadEmailConfig, type EmailConfig } from './email/config.js';
 import { boolean, ConfigError, integer, oneOf, optional, type Env } from './env.js';
+import { loadFilesConfig, type FilesConfig } from './files/config.js';
 import { loadRealtimeConfig, type RealtimeConfig } from './realtime/config.js';
 import { loadSessionLimits, type SessionLimits } from './realtime/session-limits.js';
 
@@ -51,6 +52,8 @@ export interface Config {
   customers: CustomersConfig;
   /** SMTP relay and sender; email is off without SMTP_URL */
   email: EmailConfig;
+  /** where uploaded files are kept (database or S3) and how long their signed links live */
+  files: FilesConfig;
   /** whose X-Forwarded-For to believe (the client address behind a proxy); false = none */
   trustProxy: boolean | string[];
   /** limits on anonymous chat sessions per client address */
@@ -101,6 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
     realtime: loadRealtimeConfig(env),
     customers: loadCustomersConfig(env),
     email: loadEmailConfig(env),
+    files: loadFilesConfig(env),
     trustProxy: trustProxy(env),
     sessionLimits: loadSessionLimits(env),
   };

@@ -1,5 +1,6 @@
 import type { Db } from './store/db.js';
 import type { StoredEvent } from './events/event.js';
+import type { Files } from './files/files.js';
 
 /**
  * What domain functions need, passed in explicitly. `now` is the only clock
@@ -15,4 +16,6 @@ export interface Ctx {
    * "new outbound work was committed" signal.
    */
   onCommitted?: (events: readonly StoredEvent[]) => void;
+  /** uploaded files: their store and signed links; none in the simulator */
+  files?: Files;
 }

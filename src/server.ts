@@ -7,6 +7,8 @@ import type { Config } from './config.js';
 import type { Ctx } from './context.js';
 import { emailProducer, emailEnabled, requireEmail, PRODUCER as EMAIL } from './email/outbox.js';
 import type { OutboundWorker } from './events/outbound/worker.js';
+import { startFileSweeper } from './files/deletions.js';
+import { openFiles } from './files/files.js';
 import { createWebhookWorker } from './events/webhooks/worker.js';
 import { buildApp, type App } from './http/app.js';
 import { createRealtime, type Realtime } from './realtime/index.js';
@@ -53,6 +55,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     onCommitted: (events) => (metrics.observe(events), webhooks?.wake(), realtime?.onCommitted(events), qiscus?.onCommitted(events)),
   };
   await seedSettings(db, defaultSettings(config), ctx.now());
+  ctx.files = await openFiles(db, config.files, config.rapidpro.publicUrl);
 
   const admin = await ensureAdmin(ctx, config);
   if (admin?.password) {
@@ -95,6 +98,9 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   webhooks.start();
   qiscus?.start();
   const address = await app.listen({ port: config.port, host: config.host });
+  // Without PUBLIC_URL, links sent out point at the address listened on.
+  ctx.files.useOrigin(address);
+  const fileSweeper = startFileSweeper(db, ctx.files.store, 5_000, (err) => log.warn({ err }, 'removing deleted files from the bucket failed; retrying'));
   log.info({ address, store: db.kind }, 'Switchboard is listening');
 
   let closing: Promise<void> | undefined;
@@ -116,6 +122,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
         await sweeper.stop();
         await qiscus?.stop();
         await webhooks?.stop();
+        await fileSweeper.stop();
         if (!options.keepDb) await db.close();
       })();
       return closing;

@@ -2,6 +2,8 @@ import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
+import { presentAttachments } from '../files/files.js';
+import { resolveAttachments, type AttachmentInput } from '../files/message-files.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import type { ConversationRow } from './model.js';
@@ -11,6 +13,10 @@ export type Sender = 'customer' | 'agent' | 'system' | 'bot';
 export interface Attachment {
   type: string;
   url: string;
+  /** an uploaded file (src/files/): its id, name and size in bytes; url is then its path on this server */
+  id?: string;
+  name?: string;
+  size?: number;
 }
 
 export interface MessageRow {
@@ -42,6 +48,10 @@ export interface Message {
 }
 
 const iso = (d: Date | null | undefined) => (d === null || d === undefined ? null : new Date(d).toISOString());
+/** The message as an API client or browser gets it: uploaded files with signed links (src/files/). */
+export function presentMessage(ctx: Pick<Ctx, 'files' | 'now'>, message: Message): Message {
+  return message.attachments.length === 0 ? message : { ...message, attachments: presentAttachments(ctx.files, message.attachments, ctx.now(), 'browser') };
+}
 
 export function toMessage(row: MessageRow): Message {
   return {
@@ -57,7 +67,8 @@ export interface NewMessage {
   sender: Sender;
   sender_id: string | null;
   text?: string | null;
-  attachments?: Attachment[];
+  /** links, or files uploaded to the conversation referred to by id */
+  attachments?: (Attachment | AttachmentInput)[];
 }
 
 /**
@@ -67,6 +78,14 @@ export interface NewMessage {
  */
 export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<MessageRow> {
   return withEvents(ctx, async (tx, emit) => {
+    // Files referred to by id become their stored shape; a message with none costs no query.
+    const attachments = await resolveAttachments(tx, conversationId, (input.attachments ?? []) as AttachmentInput[]).catch(async (error: unknown) => {
+      // Someone who may not write here hears that, not which of their references was wrong.
+      const [c] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1', [conversationId]);
+      if (!c) throw notFound('conversation', conversationId);
+      assertCanAccess(actor, c);
+      throw error;
+    });
     // `for share` keeps a concurrent resolve from closing the conversation
     // between the check and the insert.
     const [row] = await tx.query<MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null; c_channel: ConversationRow['channel'] }>(
@@ -80,7 +99,7 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
          returning *
        )
        select c.state as c_state, c.agent_id as c_agent_id, c.channel as c_channel, ins.* from c left join ins on true`,
-      [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(input.attachments ?? []), ctx.now(), seesEverything(actor), actor.id],
+      [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(attachments), ctx.now(), seesEverything(actor), actor.id],
     );
     if (!row) throw notFound('conversation', conversationId);
     const { c_state: state, c_agent_id: agentId, c_channel: channel, ...message } = row;

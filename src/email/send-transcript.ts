@@ -5,6 +5,7 @@ import type { ConversationRow } from '../conversations/model.js';
 import type { Ctx } from '../context.js';
 import { forbidden, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
+import { presentAttachments } from '../files/files.js';
 import type { EmailConfig } from './config.js';
 import { customerAddressOnly, noRecipient, tooManyTranscripts } from './errors.js';
 import { enqueueEmail, nudge, requireEmail } from './outbox.js';
@@ -44,7 +45,7 @@ interface LineRow {
   agent_name: string | null;
 }
 
-async function transcriptLines(tx: Queryable, conversation: ConversationRow): Promise<TranscriptLine[]> {
+async function transcriptLines(ctx: Ctx, tx: Queryable, conversation: ConversationRow): Promise<TranscriptLine[]> {
   // A transcript goes to the customer: an agent's private note never goes with it.
   const rows = await tx.query<LineRow>(
     `select m.sender, m.sender_id, m.text, m.attachments, m.created_at, a.name as agent_name
@@ -59,7 +60,8 @@ async function transcriptLines(tx: Queryable, conversation: ConversationRow): Pr
     sender: r.sender,
     name: r.sender === 'customer' ? customerName : r.sender === 'agent' ? (r.agent_name ?? 'Agent') : r.sender === 'bot' ? 'Bot' : 'Switchboard',
     text: r.text,
-    attachments: r.attachments ?? [],
+    // Files as signed links good for ATTACHMENT_OUTBOUND_LINK_TTL: the reader has no token.
+    attachments: presentAttachments(ctx.files, r.attachments ?? [], ctx.now(), 'outbound'),
     at: new Date(r.created_at),
   }));
 }
@@ -102,7 +104,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       conversationId: conversation.id,
       customerName: conversation.customer.name ?? null,
       startedAt: new Date(conversation.created_at),
-      lines: await transcriptLines(tx, conversation),
+      lines: await transcriptLines(ctx, tx, conversation),
     });
     const id = await enqueueEmail(tx, requireEmail(config), 'transcript', { to: [to], ...rendered, date: ctx.now() }, `email:${conversation.id}`);
     return { conversation_id: conversation.id, to, delivery_id: id };

@@ -11,6 +11,9 @@ import { realtimeRoutes } from '../realtime/routes.js';
 import { qiscusRoutes } from '../channels/qiscus/routes.js';
 import { rapidproRoutes } from '../channels/rapidpro/routes.js';
 import { emailRoutes } from '../email/routes.js';
+import { loadFilesConfig } from '../files/config.js';
+import { openFiles } from '../files/files.js';
+import { fileRoutes } from '../files/routes.js';
 import { AppError } from '../errors.js';
 import { cannedRoutes } from '../canned-responses/routes.js';
 import { labelRoutes } from '../labels/routes.js';
@@ -132,6 +135,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   qiscusRoutes(app, deps);
   rapidproRoutes(app, deps);
   await emailRoutes(app, deps);
+  // The server opens the file store before anything that presents messages; an app built alone (tests) opens its own.
+  deps.ctx.files ??= await openFiles(deps.ctx.db, deps.config.files ?? loadFilesConfig({}), deps.config.rapidpro.publicUrl);
+  await fileRoutes(app, deps);
   if (deps.realtime) await realtimeRoutes(app, deps, deps.realtime);
   await webRoutes(app, deps);
   return app;

@@ -208,10 +208,13 @@ export const TransferBody = Type.Object(
 // http(s) only, as over MQTT (realtime/payloads.ts): the apps render the url
 // as a link or an image, and a javascript: or data: url there would run or
 // show whatever its sender wrote.
-export const Attachment = Type.Object(
-  { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' }) },
-  { additionalProperties: false },
-);
+export const Attachment = Type.Union([
+  Type.Object(
+    { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' }) },
+    { additionalProperties: false, title: 'link' },
+  ),
+  Type.Object({ id: Type.String({ format: 'uuid', description: 'a file uploaded to this conversation (POST …/attachments)' }) }, { additionalProperties: false, title: 'file' }),
+]);
 
 export const Message = Type.Object({
   id: Type.Integer(),
@@ -220,7 +223,15 @@ export const Message = Type.Object({
   sender: Type.Union([L('customer'), L('agent'), L('system'), L('bot')]),
   sender_id: Nullable(Type.String()),
   text: Nullable(Type.String()),
-  attachments: Type.Array(Type.Object({ type: Type.String(), url: Type.String() })),
+  attachments: Type.Array(
+    Type.Object({
+      type: Type.String({ description: 'a link’s type, or an uploaded file’s content type' }),
+      url: Type.String({ description: 'a link as sent; for an uploaded file, a signed link on this server good for ATTACHMENT_LINK_TTL' }),
+      id: Type.Optional(Type.String({ description: 'uploaded files only' })),
+      name: Type.Optional(Type.String()),
+      size: Type.Optional(Type.Integer({ description: 'bytes' })),
+    }),
+  ),
   created_at: Timestamp,
   read_at: Nullable(Timestamp),
   updated_at: Type.Optional(Nullable(Timestamp)),
@@ -270,6 +281,9 @@ export const SettingsBody = Type.Object({
   csat_question: Type.String({ description: 'the question the widget asks' }),
   csat_thanks: Type.String({ description: 'what the widget says once the rating is in' }),
   offline_when: Type.Array(OfflineCondition, { description: 'when the widget shows the offline form instead of a live chat: outside_hours (of the business hours), no_agent_online (of the department); both listed: either; empty: never' }),
+  attachments_max_bytes: Type.Integer({ description: 'the largest file that may be uploaded, bytes; larger: 413 SB_ATTACHMENT_TOO_LARGE' }),
+  attachments_max_files: Type.Integer({ description: 'uploaded files one message may carry; more: 422 SB_ATTACHMENT_LIMIT' }),
+  attachments_allowed_types: Type.Array(Type.String(), { description: 'MIME types (image/png), families (image/*) or extensions (.docx) that may be uploaded; others: 422 SB_ATTACHMENT_TYPE' }),
 });
 
 export const SettingsPatchBody = Type.Object(
@@ -283,6 +297,12 @@ export const SettingsPatchBody = Type.Object(
     csat_question: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
     csat_thanks: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
     offline_when: Type.Optional(Type.Array(OfflineCondition, { maxItems: 2, uniqueItems: true })),
+    // Files are held in memory while they are stored: 100 MiB at most.
+    attachments_max_bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024 })),
+    attachments_max_files: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+    attachments_allowed_types: Type.Optional(
+      Type.Array(Type.String({ pattern: '^([a-z0-9][a-z0-9!#$&^_.+-]*/([a-z0-9][a-z0-9!#$&^_.+-]*|\\*)|\\.[a-z0-9][a-z0-9_-]*)$', maxLength: 150, description: 'lowercase: type/subtype, type/* or .ext' }), { maxItems: 200, uniqueItems: true }),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );

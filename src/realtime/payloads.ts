@@ -13,7 +13,11 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 const Text = Type.String({ minLength: 1, maxLength: 10_000 });
-const Attachment = Type.Object({ type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ pattern: '^https?://', maxLength: 2000 }) });
+const Attachment = Type.Union([
+  Type.Object({ type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ pattern: '^https?://', maxLength: 2000 }) }),
+  // a file uploaded to the conversation (POST /api/v1/conversations/:id/attachments)
+  Type.Object({ id: Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' }) }),
+]);
 
 export const ClientMessage = Type.Object({
   message: Type.Object({

@@ -2,6 +2,7 @@ import type { Ctx } from '../context.js';
 import type { StoredEvent } from '../events/outbox.js';
 import type { Conversation, ConversationRow } from '../conversations/model.js';
 import type { Message } from '../conversations/messages.js';
+import { presentAttachments } from '../files/files.js';
 import { listQueue } from '../routing/queue.js';
 import type { Assignments } from './access.js';
 import type { Topics } from './topics.js';
@@ -153,7 +154,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       const m = data.message as Message;
       publish(t.conversation(m.conversation_id, 'messages'), {
         sessionInfo: { sessionId: m.conversation_id },
-        message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: m.attachments, readAt: m.read_at },
+        message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: presentAttachments(deps.ctx.files, m.attachments, deps.ctx.now(), 'browser'), readAt: m.read_at },
         origin: ORIGIN,
       });
       // The holder's inbox hears of a customer's message in any conversation

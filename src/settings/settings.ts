@@ -17,6 +17,12 @@ export interface Settings {
   csat_thanks: string;
   /** when the widget shows the offline form instead of a live chat: outside business hours, when no agent of the department is online, both, or never (empty) */
   offline_when: OfflineCondition[];
+  /** the largest file an agent or customer may upload, bytes */
+  attachments_max_bytes: number;
+  /** how many uploaded files one message may carry */
+  attachments_max_files: number;
+  /** what may be uploaded: MIME types (`image/png`), families (`image/*`) or file name extensions (`.docx`) */
+  attachments_allowed_types: string[];
 }
 
 export const OFFLINE_CONDITIONS = ['outside_hours', 'no_agent_online'] as const;
@@ -32,6 +38,9 @@ export const SETTING_KEYS: readonly (keyof Settings)[] = [
   'csat_question',
   'csat_thanks',
   'offline_when',
+  'attachments_max_bytes',
+  'attachments_max_files',
+  'attachments_allowed_types',
 ];
 
 /**
@@ -44,6 +53,16 @@ export const CSAT_DEFAULTS = {
   csat_thanks: 'Thank you for your feedback!',
 } as const satisfies Partial<Settings>;
 
+/**
+ * What a help desk exchanges: pictures, PDFs, text and office documents, up
+ * to 10 MiB. Not HTML or scripts, which would run if opened from this origin.
+ */
+export const ATTACHMENT_DEFAULTS = {
+  attachments_max_bytes: 10 * 1024 * 1024,
+  attachments_max_files: 10,
+  attachments_allowed_types: ['image/*', 'application/pdf', 'text/plain', 'text/csv', '.pdf', '.txt', '.csv', '.docx', '.xlsx', '.pptx', '.odt', '.ods', '.zip'],
+} satisfies Partial<Settings>;
+
 export function defaultSettings(config: Config): Settings {
   return {
     max_customers: config.maxCustomers,
@@ -54,6 +73,7 @@ export function defaultSettings(config: Config): Settings {
     ...CSAT_DEFAULTS,
     // Without a schedule it is always within hours, so a new install keeps the live chat as it was.
     offline_when: ['outside_hours'],
+    ...ATTACHMENT_DEFAULTS,
   };
 }
 

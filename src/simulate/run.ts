@@ -5,7 +5,7 @@ import type { Ctx } from '../context.js';
 import { closeConversation, openConversation } from '../conversations/lifecycle.js';
 import type { StoredEvent } from '../events/outbox.js';
 import { sweep } from '../routing/sweep.js';
-import { CSAT_DEFAULTS, seedSettings } from '../settings/settings.js';
+import { ATTACHMENT_DEFAULTS, CSAT_DEFAULTS, seedSettings } from '../settings/settings.js';
 import type { Db } from '../store/db.js';
 import { openMemoryStore } from '../store/memory.js';
 import { arrivalCount, arrivals, type Arrival, type ArrivalSpec, type CustomerModel } from './arrivals.js';
@@ -93,6 +93,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
         offline_email_to: null,
         ...CSAT_DEFAULTS,
         offline_when: ['outside_hours'],
+        ...ATTACHMENT_DEFAULTS,
       },
       new Date(originMs),
     );

@@ -9,7 +9,9 @@ import { loadConfig } from '../../src/config.js';
 import { routesOf } from '../../src/http/app.js';
 import type { Identity } from '../../src/realtime/identity.js';
 import { startServer, type Running } from '../../src/server.js';
+import { uploadAttachment } from '../../src/files/attachments.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { multipartFile, PNG } from '../helpers/multipart.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -47,13 +49,19 @@ interface Fixture {
   label: string;
   /** a shared canned response */
   canned: string;
+  /** a file uploaded to the conversation */
+  attachment: string;
 }
 
 interface Case {
   allowed: Caller[];
   path(f: Fixture): string;
   body?: (f: Fixture) => unknown;
+  /** for a body that is not JSON (an upload) */
+  headers?: Record<string, string>;
 }
+
+const UPLOAD = multipartFile('file', 'photo.png', 'image/png', PNG);
 
 const conv = (suffix: string) => (f: Fixture) => `/api/v1/conversations/${f.conversation}${suffix}`;
 
@@ -93,6 +101,9 @@ const MATRIX: Record<string, Case> = {
   // only the chat's own customer rates it, with the session token; agents' tokens are refused (403)
   'POST /api/v1/conversations/:id/rating': { allowed: ['customer'], path: conv('/rating'), body: () => ({ score: 5 }) },
   'GET /api/v1/conversations/:id/rating': { allowed: [...OWN, 'customer'], path: conv('/rating') },
+  // files: sent by whoever may write in the chat, fetched by its customer and the agents who hold or held it
+  'POST /api/v1/conversations/:id/attachments': { allowed: [...OWN, 'customer'], path: conv('/attachments'), body: () => UPLOAD.body, headers: UPLOAD.headers },
+  'GET /api/v1/attachments/:id': { allowed: [...OWN, 'customer'], path: (f) => `/api/v1/attachments/${f.attachment}` },
   // the customer asks for their own chat's transcript with the session token (here email is off: 409, but admitted)
   'POST /api/v1/conversations/:id/transcript': { allowed: [...OWN, 'customer'], path: conv('/transcript'), body: () => ({}) },
   // anonymous, rate-limited per address and per email
@@ -271,6 +282,9 @@ describeEachStore('access-control matrix', (store) => {
     const ticketer = key.includes('ticketers/:uuid') ? (await admin_('POST', '/api/v1/ticketers', { name: 't' })).json().uuid : '';
     const greeting = key.includes('greetings/:id') ? (await admin_('POST', '/api/v1/greetings', { name: 'g', message: 'Hi', trigger: {} })).json().id : '';
     const throwaway = key === 'DELETE /api/v1/agents/:id' || key.includes('login') ? await makeAgent(server.ctx, { capacity: 0 }) : undefined;
+    const attachment = key.includes('attachments/:id')
+      ? (await uploadAttachment(server.ctx, sessionId, { kind: 'customer', conversationId: sessionId }, { name: 'photo.png', contentType: 'image/png', bytes: PNG })).id
+      : '';
     let note = 0;
     if (key.includes('notes/:noteId')) {
       const written = await server.app.inject({ method: 'POST', url: `/api/v1/conversations/${sessionId}/notes`, headers: { authorization: `Bearer ${await tokenOf(own)}` }, payload: { text: 'a note' } });
@@ -280,7 +294,7 @@ describeEachStore('access-control matrix', (store) => {
     const canned = key.includes('canned-responses/:id')
       ? (await admin_('POST', '/api/v1/canned-responses', { shortcut: `s${randomUUID().slice(0, 8)}`, text: 'Shared', scope: 'shared' })).json().id
       : '';
-    return { conversation: sessionId, customer, customerToken: token, webhook, delivery, ticketer, greeting, throwaway: throwaway?.id ?? '', throwawayEmail: throwaway?.email ?? '', note, label, canned };
+    return { conversation: sessionId, customer, customerToken: token, webhook, delivery, ticketer, greeting, throwaway: throwaway?.id ?? '', throwawayEmail: throwaway?.email ?? '', note, label, canned, attachment };
   }
 
   async function credential(caller: Caller, f: Fixture): Promise<string | undefined> {
@@ -326,7 +340,7 @@ describeEachStore('access-control matrix', (store) => {
         const res = await server.app.inject({
           method,
           url: row.path(f),
-          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          headers: { ...row.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
           ...(body !== undefined ? { payload: body as object } : {}),
         });
         // (set_mark_as_resolved calls Qiscus, which is not there: 502 is its honest answer)

@@ -3,6 +3,7 @@ import type { Attachment, Message } from '../../conversations/messages.js';
 import type { Conversation } from '../../conversations/model.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
+import { presentAttachments } from '../../files/files.js';
 import { CLOSE_REASONS } from './ticketers.js';
 
 // Turns events about RapidPro tickets into callbacks to mailroom: an agent's
@@ -69,9 +70,12 @@ export interface Callback {
   request: NewOutbound;
 }
 
-function agentMessage(row: PageRow, message: Message) {
+/** Uploaded files become signed absolute links, which mailroom fetches without a token. */
+type Present = (attachments: readonly Attachment[]) => Attachment[];
+
+function agentMessage(row: PageRow, message: Message, present: Present) {
   const data: { text: string; attachments?: Attachment[] } = { text: message.text ?? '' };
-  if (message.attachments.length > 0) data.attachments = message.attachments.map((a) => ({ type: a.type, url: a.url }));
+  if (message.attachments.length > 0) data.attachments = present(message.attachments).map((a) => ({ type: a.type, url: a.url }));
   return { type: 'agent-message', ticketID: row.ticket_id, visitor: { token: row.visitor_token }, data };
 }
 
@@ -80,19 +84,19 @@ function closeRoom(row: PageRow) {
 }
 
 /** The mailroom payload an event calls for, if any. */
-function payloadFor(row: PageRow): { type: string } | undefined {
+function payloadFor(row: PageRow, present: Present): { type: string } | undefined {
   if (!row.data) return undefined;
-  if (row.type === 'message.created') return row.data.message?.sender === 'agent' ? agentMessage(row, row.data.message) : undefined;
+  if (row.type === 'message.created') return row.data.message?.sender === 'agent' ? agentMessage(row, row.data.message, present) : undefined;
   // RapidPro closed it (room.close) and knows; a deleted ticketer has no one to tell.
   const reason = row.data.conversation?.resolve_reason;
   if (reason === CLOSE_REASONS.byRapidPro || reason === CLOSE_REASONS.ticketerDeleted) return undefined;
   return closeRoom(row);
 }
 
-export function callbacksFor(rows: readonly PageRow[]): Callback[] {
+export function callbacksFor(rows: readonly PageRow[], present: Present = (a) => [...a]): Callback[] {
   const callbacks: Callback[] = [];
   for (const row of rows) {
-    const payload = payloadFor(row);
+    const payload = payloadFor(row, present);
     if (!payload) continue;
     const ticketerUuid = row.ticketer_uuid!;
     const ticketId = row.ticket_id!;
@@ -133,7 +137,7 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
       return { events: 0, callbacks: 0, claimed: [], noTicketers: skipped.length > 0 };
     }
     const now = ctx.now();
-    const callbacks = callbacksFor(rows);
+    const callbacks = callbacksFor(rows, (attachments) => presentAttachments(ctx.files, attachments, now, 'outbound'));
     const ids = await enqueue(tx, callbacks.map((c) => c.request), now);
     if (ids.length > 0) {
       await tx.query(

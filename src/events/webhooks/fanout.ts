@@ -4,6 +4,15 @@ import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../outbou
 import { MAX_ATTEMPTS } from '../outbound/retry.js';
 import { deliveryNamesFor } from './catalog.js';
 import { messageIdFor, payloadFor } from './payloads.js';
+import { presentAttachments } from '../../files/files.js';
+import type { Message } from '../../conversations/messages.js';
+
+/** A message's uploaded files reach receivers as absolute signed links: they fetch without a token. */
+function withFileLinks(ctx: Ctx, event: StoredEvent): StoredEvent {
+  const message = (event.data as { message?: Message }).message;
+  if (event.type !== 'message.created' || !message?.attachments?.length) return event;
+  return { ...event, data: { ...event.data, message: { ...message, attachments: presentAttachments(ctx.files, message.attachments, ctx.now(), 'outbound') } } };
+}
 
 // Reads the event log after a persisted cursor and turns each event into one
 // delivery per subscribed endpoint and name, in the transaction that moves
@@ -105,7 +114,7 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
     const endpoints = await tx.query<Subscriber>(
       'select id, url, events, verify_ssl, app_code, since_event_id from webhook_endpoints where enabled',
     );
-    const rows = deliveriesFor(events, endpoints);
+    const rows = deliveriesFor(events.map((event) => withFileLinks(ctx, event)), endpoints);
     const now = ctx.now();
     const ids = await enqueue(tx, rows, now);
     await tx.query('update outbox_cursors set last_event_id = $2 where name = $1', [CURSOR, events[events.length - 1]!.id]);

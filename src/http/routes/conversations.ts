@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { seesEverything } from '../../agents/model.js';
 import { assertCanAccess } from '../../conversations/access.js';
 import { closeConversation, openConversation, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
-import { addMessage, listMessages, toMessage } from '../../conversations/messages.js';
+import { addMessage, listMessages, presentMessage, toMessage } from '../../conversations/messages.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
@@ -175,7 +175,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
         { sender, sender_id: sender === 'agent' ? request.actor.id : null, text: text ?? null, attachments: attachments ?? [] },
         request.actor,
       );
-      return reply.status(201).send(toMessage(row));
+      return reply.status(201).send(presentMessage(ctx, toMessage(row)));
     },
   );
 
@@ -189,7 +189,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       const customer = request.customerSession;
       if (customer && customer.conversation_id !== request.params.id.toLowerCase()) throw forbidden('a session token reads only its own conversation');
       if (!customer) await getConversation(ctx.db, request.params.id, request.actor);
-      return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100, !customer)).map(toMessage);
+      return (await listMessages(ctx.db, request.params.id, request.query.after ?? 0, request.query.limit ?? 100, !customer)).map((row) => presentMessage(ctx, toMessage(row)));
     },
   );
 }

@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
-import { api, formatTime } from '../../shared/util';
 import { useCannedPicker } from './canned';
+import { AttachmentView } from '../../shared/attachments';
+import { api, formatTime } from '../../shared/util';
+import { AttachFileButton, PendingFiles, useComposerFiles } from './attachments';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
 import { LabelEditor } from './labels';
 import { CustomerFields } from './prechat-answers';
@@ -53,10 +55,11 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   const [messages, setMessages] = useState<Message[]>([]);
   const [forbidden, setForbidden] = useState<string | null>(null);
   const [text, setText] = useState('');
-  // a link to send along (attachments are URLs: files live wherever the team keeps them)
+  // a link to send along (files are uploaded: see attachments.tsx)
   const [link, setLink] = useState<string | null>(null);
   // the composer writes a private note instead of a reply (notes.tsx)
   const [noteMode, setNoteMode] = useState(false);
+  const files = useComposerFiles(id, token, onError);
   const logRef = useRef<HTMLDivElement | null>(null);
   const receipted = useRef(new Set<number>());
   const customerTyping = useTypingIndicator('customer');
@@ -199,7 +202,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     event.preventDefault();
     const value = text.trim();
     const url = link?.trim() ?? '';
-    if (!value && !url) return;
+    const attachments = [...files.ready, ...(url ? [{ type: 'link', url }] : [])];
+    if ((!value && attachments.length === 0) || files.uploading) return;
     try {
       if (noteMode) {
         if (!value) return;
@@ -208,10 +212,11 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
         return;
       }
       typing.stop();
-      const body = { ...(value ? { text: value } : {}), ...(url ? { attachments: [{ type: 'link', url }] } : {}) };
+      const body = { ...(value ? { text: value } : {}), ...(attachments.length > 0 ? { attachments } : {}) };
       merge([await api<Message>('POST', `/api/v1/conversations/${id}/messages`, token, body)]);
       setText('');
       setLink(null);
+      files.clear();
     } catch (e) {
       onError(e);
     }
@@ -219,7 +224,11 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
 
   return (
     <>
-      <section className="chat" aria-label={`Chat with ${conversation.customer.name ?? 'customer'}`}>
+      <section
+        className={`chat${files.dragging ? ' dropping' : ''}`}
+        aria-label={`Chat with ${conversation.customer.name ?? 'customer'}`}
+        {...(mayWrite ? files.dropZone : {})}
+      >
         <header className="chat-head">
           <button type="button" className="secondary back" onClick={onClose} aria-label="Back to the lists">
             ←
@@ -242,13 +251,9 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               {m.private && <NoteHeading note={m} authorName={m.sender_id === me.id ? 'you' : 'a colleague'} />}
               {m.text !== null && <p>{m.text}</p>}
               {m.private && m.sender_id === me.id && <NoteActions note={m} token={token} onSaved={(n) => merge([n])} onDeleted={removeMessage} onError={onError} />}
-              {m.attachments.map((a, i) =>
-                /^https?:\/\//i.test(a.url) ? (
-                  <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
-                    {a.type}: {a.url}
-                  </a>
-                ) : null,
-              )}
+              {m.attachments.map((a, i) => (
+                <AttachmentView key={i} attachment={a} />
+              ))}
               <small>
                 {m.sender !== 'customer' && `${m.sender} · `}
                 {formatTime(m.created_at)}
@@ -269,6 +274,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
         {mayWrite ? (
           <form className={`composer ${noteMode ? 'note-mode' : ''}`} onSubmit={send}>
             {picker.list}
+            <PendingFiles files={files} />
             <label className="visually-hidden" htmlFor="reply">
               {noteMode ? 'Private note' : 'Reply'}
             </label>
@@ -284,6 +290,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
                 // a note is for colleagues: the customer is not told about it
                 if (!noteMode && e.target.value.trim() && !e.target.value.startsWith('/')) typing.keystroke();
               }}
+              onPaste={files.onPaste}
               onKeyDown={(e) => {
                 if (picker.onKeyDown(e)) return;
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);
@@ -293,6 +300,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               <input type="checkbox" checked={noteMode} onChange={(e) => setNoteMode(e.target.checked)} />
               Private note
             </label>
+            {!noteMode && <AttachFileButton files={files} />}
             {noteMode ? null : link === null ? (
               <button type="button" className="secondary" onClick={() => setLink('')}>
                 Attach link

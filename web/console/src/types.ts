@@ -46,7 +46,7 @@ export interface Message {
   sender: 'customer' | 'agent' | 'system' | 'bot';
   sender_id: string | null;
   text: string | null;
-  attachments: { type: string; url: string }[];
+  attachments: { type: string; url: string; id?: string; name?: string; size?: number }[];
   created_at: string;
   read_at: string | null;
   /** a note, which only agents see (notes.tsx) */

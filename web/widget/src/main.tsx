@@ -1,8 +1,10 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
 import { Avatar, Greeting, useLook } from './look';
+import { AttachmentView, type ShownAttachment } from '../../shared/attachments';
+import { SendFileButton } from './attachments';
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
 import { OfflineForm, useAvailability } from './offline';
@@ -14,7 +16,7 @@ import './widget.css';
 // /session) followed over MQTT on its session topic. The session lives in
 // sessionStorage, so a reload resumes it; after a reconnect, what was missed
 // is read back over HTTP. Only messages Switchboard stored (with an id) are
-// shown, always as text.
+// shown, as text; files as pictures or download links (shared/attachments).
 //
 // Who the customer is: the id (and its hash) the host page signed, passed by
 // the loader in this frame's fragment (data-customer-id, data-customer-hash),
@@ -35,7 +37,7 @@ interface Msg {
   id: number;
   sender: string;
   text: string | null;
-  attachments: { type: string; url: string }[];
+  attachments: ShownAttachment[];
   at: number;
   readAt: string | null;
 }
@@ -300,6 +302,14 @@ function Widget() {
     return true;
   };
 
+  /** An uploaded file (attachments.tsx) goes out as a message that refers to it. */
+  const sendFile = (id: string): boolean => {
+    const client = clientRef.current;
+    if (!session || !client?.connected) return false;
+    client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { attachments: [{ id }] } }), { qos: 1 });
+    return true;
+  };
+
   const endChat = async () => {
     if (!session) return;
     try {
@@ -373,13 +383,9 @@ function Widget() {
               <div key={m.id} className={`msg ${m.sender === 'customer' ? 'mine' : 'theirs'}`} data-testid="message">
                 {look.showAvatars && m.sender === 'agent' && <Avatar name={agent ?? 'Agent'} />}
                 {m.text !== null && <p>{m.text}</p>}
-                {m.attachments.map((a, i) =>
-                  /^https?:\/\//i.test(a.url) ? (
-                    <a key={i} href={a.url} target="_blank" rel="noopener noreferrer">
-                      {a.type}: {a.url}
-                    </a>
-                  ) : null,
-                )}
+                {m.attachments.map((a, i) => (
+                  <AttachmentView key={i} attachment={a} />
+                ))}
                 <small>
                   {formatTime(m.at)}
                   {m.sender === 'customer' && (m.readAt ? ' · Read' : ' · Sent')}
@@ -403,7 +409,13 @@ function Widget() {
               </button>
             </div>
           ) : (
-            <Composer onSend={send} onEnd={endChat} onKeystroke={typing.keystroke} disabled={phase === 'connecting'} />
+            <Composer
+              onSend={send}
+              onEnd={endChat}
+              onKeystroke={typing.keystroke}
+              disabled={phase === 'connecting'}
+              extra={session && <SendFileButton conversationId={session.sessionId} token={session.token} disabled={phase === 'connecting' || !linkUp} onUploaded={sendFile} onProblem={setNotice} />}
+            />
           )}
         </>
       )}
@@ -435,7 +447,7 @@ function StartForm({ onStart }: { onStart: (name: string, email: string) => void
   );
 }
 
-function Composer({ onSend, onEnd, onKeystroke, disabled }: { onSend: (text: string) => boolean; onEnd: () => void; onKeystroke: () => void; disabled: boolean }) {
+function Composer({ onSend, onEnd, onKeystroke, disabled, extra }: { onSend: (text: string) => boolean; onEnd: () => void; onKeystroke: () => void; disabled: boolean; extra?: ReactNode }) {
   const [text, setText] = useState('');
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -464,6 +476,7 @@ function Composer({ onSend, onEnd, onKeystroke, disabled }: { onSend: (text: str
         }}
       />
       <div className="actions">
+        {extra}
         <button type="submit" disabled={disabled}>
           Send
         </button>

@@ -1,0 +1,30 @@
+import { AppError, invalid } from '../errors.js';
+
+// The mistakes an upload or a download can make. Each names the setting it
+// ran into, so an admin knows which one to change.
+
+export const fileTooLarge = (max: number) =>
+  new AppError('SB_ATTACHMENT_TOO_LARGE', `file is larger than attachments_max_bytes (${max} bytes); send a smaller file`, 413, 'file');
+
+export const fileTypeRefused = (type: string, name: string, allowed: readonly string[]) =>
+  new AppError(
+    'SB_ATTACHMENT_TYPE',
+    `file ${JSON.stringify(name)} of type ${type} is not among attachments_allowed_types (${allowed.join(', ') || 'none'})`,
+    422,
+    'file',
+  );
+
+export const tooManyFiles = (count: number, max: number) =>
+  new AppError('SB_ATTACHMENT_LIMIT', `attachments carries ${count} uploaded files; attachments_max_files allows ${max} per message`, 422, 'attachments');
+
+export const fileMissing = () => invalid('file', 'is required: send multipart/form-data with the file in a part named file');
+
+export const notMultipart = () =>
+  new AppError('SB_UNSUPPORTED_MEDIA_TYPE', 'an upload is multipart/form-data with the file in a part named file', 415, 'file');
+
+export const unknownAttachment = (index: number) => invalid(`attachments.${index}.id`, 'is not a file uploaded to this conversation');
+
+export const linkInvalid = () =>
+  new AppError('SB_LINK_INVALID', 'the signed link is expired or its signature is wrong; fetch the message again for a fresh link', 403);
+
+export const filesUnavailable = () => new AppError('SB_FILES_UNAVAILABLE', 'file storage is not set up in this process', 503);

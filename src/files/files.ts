@@ -1,0 +1,60 @@
+import type { Queryable } from '../store/db.js';
+import type { FilesConfig } from './config.js';
+import { databaseStore } from './database-store.js';
+import { attachmentPath, fileLinks, linkSecret, type FileLinks } from './links.js';
+import { s3Store } from './s3-store.js';
+import type { FileStore } from './store.js';
+
+/** A file attached to a message, as stored in the message's attachments. */
+export interface FileAttachment {
+  /** the content type */
+  type: string;
+  /** `/api/v1/attachments/<id>` as stored; a signed link when presented */
+  url: string;
+  id: string;
+  name: string;
+  size: number;
+}
+
+type AnyAttachment = { type: string; url: string; id?: string };
+
+/** Uploaded files: where they are kept, and the signed links that reach them. */
+export interface Files {
+  store: FileStore;
+  links: FileLinks;
+  config: FilesConfig;
+  /**
+   * The attachments with a signed link in place of each file's stored path:
+   * for a browser, a path on this server good for ATTACHMENT_LINK_TTL; sent
+   * out (webhooks, RapidPro, email), an absolute URL good for
+   * ATTACHMENT_OUTBOUND_LINK_TTL. Links to elsewhere pass unchanged.
+   */
+  present<T extends AnyAttachment>(attachments: readonly T[], now: Date, audience: 'browser' | 'outbound'): T[];
+  /** Where outbound links point when PUBLIC_URL is unset: the address the server listens on. */
+  useOrigin(origin: string): void;
+}
+
+export async function openFiles(db: Queryable, config: FilesConfig, publicUrl: string | undefined): Promise<Files> {
+  const links = fileLinks(await linkSecret(db, config.linkSecret));
+  let origin = publicUrl ?? 'http://127.0.0.1';
+  return {
+    store: config.s3 ? s3Store(config.s3) : databaseStore(),
+    links,
+    config,
+    present(attachments, now, audience) {
+      return attachments.map((a) => {
+        if (typeof a.id !== 'string' || a.url !== attachmentPath(a.id)) return a;
+        const path = links.sign(a.id, now, audience === 'browser' ? config.linkTtlSeconds : config.outboundLinkTtlSeconds);
+        return { ...a, url: audience === 'browser' ? path : `${origin}${path}` };
+      });
+    },
+    useOrigin(listening) {
+      if (publicUrl === undefined) origin = listening.replace(/\/+$/, '');
+    },
+  };
+}
+
+/** Attachments as a caller outside Switchboard gets them: with signed links when files are set up. */
+export function presentAttachments<T extends AnyAttachment>(files: Files | undefined, attachments: readonly T[], now: Date, audience: 'browser' | 'outbound'): T[] {
+  return files ? files.present(attachments, now, audience) : [...attachments];
+}

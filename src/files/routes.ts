@@ -1,0 +1,116 @@
+import multipart from '@fastify/multipart';
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { requireAgentOrCustomer } from '../http/auth.js';
+import type { App, AppDeps } from '../http/deps.js';
+import { errorResponses, ErrorBody, IdParams } from '../http/schemas.js';
+import { readSettings } from '../settings/settings.js';
+import { assertMayDownload, attachmentBytes, findAttachment, requireFiles, uploadAnswer, uploadAttachment, type FileUser } from './attachments.js';
+import { fileMissing, fileTooLarge, linkInvalid, notMultipart } from './errors.js';
+import { assertAllowed, cleanName, normalType, servedInline } from './limits.js';
+
+const Id = Type.String({ format: 'uuid' });
+
+const UploadAnswer = Type.Object({
+  id: Id,
+  name: Type.String(),
+  content_type: Type.String(),
+  size: Type.Integer({ description: 'bytes' }),
+  url: Type.String({ description: `a signed link to the file on this server, good for ATTACHMENT_LINK_TTL; refer to the file in a message as {"id"}` }),
+});
+
+const LinkQuery = Type.Object(
+  {
+    expires: Type.Optional(Type.Integer({ minimum: 0, description: 'unix seconds; with sig, a signed link needs no token' })),
+    sig: Type.Optional(Type.String({ maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+const userOf = (request: FastifyRequest): FileUser =>
+  request.customerSession ? { kind: 'customer', conversationId: request.customerSession.conversation_id } : { kind: 'agent', actor: request.actor };
+
+/** `filename*` (RFC 6266 / 8187) carries any name; the plain `filename` is its ASCII shadow for old clients. */
+function disposition(kind: 'inline' | 'attachment', name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+/** Uploads (multipart, field `file`) and authorized downloads of message attachments. */
+export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
+  // Limits are settings, applied per request; these only bound what one request may carry at all.
+  await app.register(multipart, { limits: { files: 1, fields: 10, parts: 20, fieldSize: 1024 } });
+  const tags = ['attachments'];
+  const agentOrCustomer = requireAgentOrCustomer(ctx);
+
+  app.post(
+    '/api/v1/conversations/:id/attachments',
+    {
+      schema: {
+        tags,
+        summary: 'Upload a file to an open conversation (multipart/form-data, part `file`); a message then carries it as {"id"}',
+        description:
+          'Agents holding the conversation, supervisors, admins, or the customer with the session token. Limits are the attachments_* settings: 413 SB_ATTACHMENT_TOO_LARGE, 422 SB_ATTACHMENT_TYPE, each naming field file; nothing is stored then.',
+        consumes: ['multipart/form-data'],
+        params: IdParams,
+        response: { 201: UploadAnswer, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, ...errorResponses },
+      },
+      onRequest: agentOrCustomer,
+    },
+    async (request, reply) => {
+      const files = requireFiles(ctx);
+      if (!request.isMultipart()) throw notMultipart();
+      const limits = await readSettings(ctx.db);
+      const part = await request.file({ limits: { fileSize: limits.attachments_max_bytes } });
+      if (!part || part.fieldname !== 'file') throw fileMissing();
+      let bytes: Buffer;
+      try {
+        bytes = await part.toBuffer();
+      } catch (error) {
+        if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw fileTooLarge(limits.attachments_max_bytes);
+        throw error;
+      }
+      const name = cleanName(part.filename);
+      const contentType = normalType(part.mimetype);
+      assertAllowed(limits, contentType, name);
+      const row = await uploadAttachment(ctx, request.params.id, userOf(request), { name, contentType, bytes });
+      return reply.status(201).send(uploadAnswer(files, row, ctx.now()));
+    },
+  );
+
+  app.get(
+    '/api/v1/attachments/:id',
+    {
+      schema: {
+        tags,
+        summary: 'The bytes of an uploaded file: with a token that may see its conversation, or as a signed link',
+        description:
+          'A token: the conversation’s customer session, agents who hold or held it, supervisors, admins (403 otherwise). A signed link (expires, sig — the url in messages, webhooks, RapidPro callbacks and transcripts) needs no token; expired or altered: 403 SB_LINK_INVALID. Pictures and PDF are served inline, anything else as a download of application/octet-stream.',
+        params: IdParams,
+        querystring: LinkQuery,
+        security: [{ bearer: [] }, {}],
+        response: { 200: Type.Unknown({ description: 'the file' }), ...errorResponses },
+      },
+      onRequest: async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+        const query = request.query as { sig?: unknown; expires?: unknown };
+        if (query.sig === undefined && query.expires === undefined) await agentOrCustomer.call(this as never, request, reply);
+      },
+    },
+    async (request, reply) => {
+      const { expires, sig } = request.query;
+      const signed = sig !== undefined || expires !== undefined;
+      // A link is checked before the lookup: a forged one learns nothing, not even whether the file exists.
+      if (signed && (sig === undefined || expires === undefined || !requireFiles(ctx).links.verify(request.params.id, expires, sig, ctx.now()))) throw linkInvalid();
+      const attachment = await findAttachment(ctx.db, request.params.id);
+      if (!signed) await assertMayDownload(ctx.db, attachment, userOf(request));
+      const bytes = await attachmentBytes(ctx, attachment);
+      const inline = servedInline(attachment.content_type);
+      return reply
+        .header('content-type', inline ? attachment.content_type : 'application/octet-stream')
+        .header('content-disposition', disposition(inline ? 'inline' : 'attachment', attachment.name))
+        .header('content-security-policy', "default-src 'none'; sandbox")
+        .header('cache-control', 'private, max-age=300')
+        .send(bytes);
+    },
+  );
+}

@@ -1,0 +1,25 @@
+import type { Queryable } from '../store/db.js';
+
+/**
+ * Where an attachment's bytes live, by its id. Writing is two steps so the
+ * bytes and the attachment row commit together: the database store writes
+ * them in the row's transaction; an object store uploads before it and takes
+ * the object back if the transaction fails.
+ */
+export interface FileStore {
+  readonly kind: 'database' | 's3';
+  stage(key: string, bytes: Buffer, contentType: string): Promise<StagedFile>;
+  read(db: Queryable, key: string): Promise<Buffer | undefined>;
+  /**
+   * Removes objects whose rows are gone. The database store has nothing to
+   * do: its bytes are deleted with the row (on delete cascade).
+   */
+  remove(keys: readonly string[]): Promise<void>;
+}
+
+export interface StagedFile {
+  /** in the transaction that inserts the attachment row */
+  commit(tx: Queryable): Promise<void>;
+  /** after that transaction failed */
+  abort(): Promise<void>;
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { it } from 'node:test';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { makeAgent } from '../helpers/fixtures.js';
+import { PDF, PNG } from '../helpers/multipart.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// Files in a real browser: the agent attaches a picture in the console (the
+// button, and by dropping it onto the chat), the customer sees it inline in
+// the widget; the customer sends a PDF from the widget and the agent
+// downloads it; a file over the size limit is refused with the limit named.
+
+noteMissingChromium('test/e2e/attachments.test.ts');
+
+/** The picture was fetched (signed link) and decoded, not a broken image. */
+const loaded = (image: Locator) => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0);
+
+describeEachStore('file attachments in a real browser', (store) => {
+  const suite = browserServer(store);
+
+  async function startChat(name: string): Promise<{ shop: Page; widget: FrameLocator; problems: string[] }> {
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
+    await shop.goto(`${suite.server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByLabel('Name').fill(name);
+    await widget.getByLabel('Email').fill('ada@example.test');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    return { shop, widget, problems };
+  }
+
+  it('the agent attaches a picture, the customer sees it inline; the customer sends a PDF and the agent downloads it', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Grace' });
+    const { page: desk, problems: deskProblems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    const { shop, widget, problems: shopProblems } = await startChat('Ada Lovelace');
+    await widget.getByLabel('Your message').fill('My screen looks wrong');
+    await widget.getByLabel('Your message').press('Enter');
+
+    await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
+    await desk.getByTestId('message').filter({ hasText: 'My screen looks wrong' }).waitFor();
+    // the attach button's file picker
+    await desk.getByTestId('attach-file').setInputFiles({ name: 'settings.png', mimeType: 'image/png', buffer: PNG });
+    await desk.getByTestId('pending-file').filter({ hasText: 'settings.png' }).waitFor();
+    await desk.getByLabel('Reply').fill('Open these settings');
+    await desk.getByRole('button', { name: 'Send', exact: true }).click();
+    const sent = desk.getByTestId('message').filter({ hasText: 'Open these settings' });
+    await sent.getByRole('img', { name: 'settings.png' }).waitFor();
+    assert.ok(await loaded(sent.getByRole('img', { name: 'settings.png' })), 'the console shows the picture');
+    assert.equal(await desk.getByTestId('pending-file').count(), 0, 'the composer is cleared');
+
+    // the customer sees the picture inline
+    const received = widget.getByTestId('message').filter({ hasText: 'Open these settings' });
+    const picture = received.getByRole('img', { name: 'settings.png' });
+    await picture.waitFor();
+    await widget.locator('body').evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+    assert.ok(await loaded(picture), 'the widget shows the picture');
+    await shoot(shop, 'widget-attachment');
+
+    // the customer sends a PDF; the agent gets a download link with name and size
+    await widget.getByTestId('send-file').setInputFiles({ name: 'invoice.pdf', mimeType: 'application/pdf', buffer: PDF });
+    const link = desk.getByTestId('attachment-file').filter({ hasText: 'invoice.pdf' });
+    await link.waitFor();
+    assert.match((await link.textContent()) ?? '', new RegExp(`invoice\\.pdf \\(${PDF.length} B\\)`));
+    await widget.getByTestId('attachment-file').filter({ hasText: 'invoice.pdf' }).waitFor();
+    const [download] = await Promise.all([desk.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), 'invoice.pdf');
+    assert.deepEqual(await readFile((await download.path())!), PDF);
+    await shoot(desk, 'console-attachments');
+
+    // dropped onto the chat: uploaded and waiting in the composer
+    await desk.locator('section.chat').evaluate((chat, bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'dropped.png', { type: 'image/png' }));
+      chat.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      chat.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, [...PNG]);
+    await desk.getByTestId('pending-file').filter({ hasText: 'dropped.png' }).waitFor();
+    // pasted into the reply (a screenshot)
+    await desk.getByLabel('Reply').evaluate((reply, bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
+      reply.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }));
+    }, [...PNG]);
+    await desk.getByTestId('pending-file').filter({ hasText: 'pasted.png' }).waitFor();
+    await desk.getByRole('button', { name: 'Send', exact: true }).click();
+    await widget.getByRole('img', { name: 'dropped.png' }).waitFor();
+    await widget.getByRole('img', { name: 'pasted.png' }).waitFor();
+    const [stored] = await suite.server.ctx.db.query<{ n: number }>("select count(*)::int as n from attachments where name in ('dropped.png', 'pasted.png')");
+    assert.equal(stored!.n, 2);
+
+    assert.deepEqual(deskProblems, []);
+    assert.deepEqual(shopProblems, []);
+  });
+
+  it('a file over attachments_max_bytes is refused in the widget and the console, naming the limit, and nothing is sent', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Grace' });
+    await suite.server.ctx.db.query("update settings set value = '100'::jsonb where key = 'attachments_max_bytes'");
+    const { widget, problems: shopProblems } = await startChat('Alan Turing');
+    await widget.getByTestId('send-file').setInputFiles({ name: 'huge.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(500, 1) });
+    await widget.getByRole('alert').filter({ hasText: /Could not send huge\.pdf: .*attachments_max_bytes \(100 bytes\)/ }).waitFor();
+
+    const { page: desk, problems: deskProblems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByRole('link', { name: /Alan Turing/ }).click();
+    await desk.getByTestId('attach-file').setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: Buffer.alloc(500, 1) });
+    await desk.getByText(/attachments_max_bytes \(100 bytes\)/).waitFor();
+    assert.equal(await desk.getByTestId('pending-file').count(), 0);
+    assert.equal((await suite.server.ctx.db.query('select 1 from attachments')).length, 0);
+    assert.equal((await suite.server.ctx.db.query('select 1 from messages')).length, 0);
+    // the browsers log the refused uploads, nothing else
+    const refusal = 'console: Failed to load resource: the server responded with a status of 413 (Payload Too Large)';
+    assert.deepEqual(shopProblems, [refusal]);
+    assert.deepEqual(deskProblems, [refusal]);
+  });
+});
