@@ -3,7 +3,8 @@ import { it } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { accessibilityViolations } from '../helpers/axe.js';
 import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
-import { makeAgent } from '../helpers/fixtures.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // Issue #18, item 9: the widget and the console pass axe-core's WCAG 2.1 AA
@@ -27,6 +28,7 @@ async function widgetFrame(shop: Page): Promise<Frame> {
 
 describeEachStore('accessibility (WCAG 2.1 AA) in a real browser', (store) => {
   const suite = browserServer(store);
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
 
   it('the widget, from the launcher to the rating, passes axe and works from the keyboard alone', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Grace' });
@@ -82,6 +84,32 @@ describeEachStore('accessibility (WCAG 2.1 AA) in a real browser', (store) => {
     await expectAccessible(frame, 'the widget after the rating');
     assert.deepEqual(problems, []);
     assert.deepEqual(deskProblems, []);
+  });
+
+  it('the offline form outside business hours, and its thanks, pass axe', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', capacity: 0, name: 'Root' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    // a schedule that never opens: every day is closed
+    const weekly = Object.fromEntries(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].map((d) => [d, []]));
+    const saved = await http('PUT', '/api/v1/business-hours', { default: { time_zone: 'UTC', weekly } }, token);
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
+    await shop.goto(`${suite.server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByTestId('offline-form').waitFor();
+    const frame = await widgetFrame(shop);
+    await expectAccessible(frame, 'the offline form');
+    // a refused send shows its error at the field: that state passes too
+    await widget.getByRole('button', { name: 'Send message' }).click();
+    await expectAccessible(frame, 'the offline form with its errors');
+    await widget.getByLabel('Name', { exact: true }).fill('Ada Lovelace');
+    await widget.getByLabel('Email', { exact: true }).fill('ada@example.test');
+    await widget.getByLabel('Message', { exact: true }).fill('Please call me back.');
+    await widget.getByRole('button', { name: 'Send message' }).click();
+    await widget.getByTestId('offline-thanks').waitFor();
+    await expectAccessible(frame, 'the offline thanks');
+    assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
   });
 
   it("the console's sign-in, search, dashboard and every admin page pass axe", { skip: !haveChromium }, async () => {
