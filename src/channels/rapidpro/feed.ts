@@ -3,6 +3,7 @@ import type { Attachment, Message } from '../../conversations/messages.js';
 import type { Conversation } from '../../conversations/model.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
+import { END_OF_LOG, LOG_ORDER, MOVE_CURSOR, PAST_CURSOR } from '../../events/log.js';
 import { CLOSE_REASONS } from './ticketers.js';
 
 // Turns events about RapidPro tickets into callbacks to mailroom: an agent's
@@ -31,6 +32,7 @@ export const CALLBACK_MAX_ATTEMPTS = 1_000_000;
 
 interface PageRow {
   id: number;
+  xid_bound: number;
   type: string;
   /** only for events about a ticket that may need a callback */
   data: { message?: Message; conversation?: Conversation } | null;
@@ -42,23 +44,24 @@ interface PageRow {
 
 /** One page of events after the cursor, with the ticket each one is about; nothing while another process holds the cursor. */
 const PAGE = /* sql */ `
-  select e.id, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url,
+  select e.id, e.xid_bound, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url,
          case when t.ticket_id is not null and e.type in ('message.created', 'conversation.resolved', 'conversation.abandoned')
               then e.data end as data
-    from (select last_event_id from outbox_cursors where name = $1 for update skip locked) c
-    join events e on e.id > c.last_event_id
+    from (select last_xid_bound, last_event_id from outbox_cursors where name = $1 for update skip locked) c
+    join events e on ${PAST_CURSOR('e', 'c')}
     left join rapidpro_tickets t on t.conversation_id = e.conversation_id
     left join rapidpro_ticketers k on k.uuid = t.ticketer_uuid
    where exists (select 1 from rapidpro_ticketers)
-   order by e.id limit $2`;
+   order by ${LOG_ORDER('e')} limit $2`;
 
 /**
  * With no ticketer there is nothing to call back: skip to the end of the log
  * without reading it. One statement, one snapshot: a ticket opened after it
- * belongs to a ticketer created after it, so its events come after this max.
+ * belongs to a ticketer created after it, so its events come after this
+ * position (and events not final yet are not passed).
  */
 const SKIP_TO_END = /* sql */ `
-  update outbox_cursors set last_event_id = greatest(last_event_id, (select coalesce(max(id), 0) from events))
+  update outbox_cursors k set (last_xid_bound, last_event_id) = ${END_OF_LOG('k')}
    where name = (select name from outbox_cursors where name = $1 for update skip locked)
      and not exists (select 1 from rapidpro_ticketers)
   returning name`;
@@ -142,7 +145,8 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
         [ids, callbacks.map((c) => c.ticketerUuid), callbacks.map((c) => c.ticketId)],
       );
     }
-    await tx.query('update outbox_cursors set last_event_id = $2 where name = $1', [CURSOR, rows[rows.length - 1]!.id]);
+    const last = rows[rows.length - 1]!;
+    await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
     return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false };
   });
