@@ -159,6 +159,12 @@ export interface LoadOptions {
   requestTimeoutMs?: number;
   /** runs beside the load from its first operation; the clients keep going until it has finished too */
   during?: () => Promise<void>;
+  /**
+   * Clients that do nothing but post chat messages to open conversations,
+   * flat out, beside the mixed clients and for as long as they run: messages
+   * and routing hammering the store at once.
+   */
+  messageClients?: number;
 }
 
 export async function setUp(servers: string[]): Promise<{ adminToken: string; agents: AgentHandle[] }> {
@@ -301,6 +307,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     return assigned.length > 0 && rand() < 0.8 ? pick(assigned) : pick(ids);
   };
 
+  // Messages commit in their own (non-routing) transactions, interleaved with the routing ones.
+  const postMessage = async () => {
+    const id = someOpen();
+    if (!id) return;
+    const reply = await send('message', 'POST', `/api/v1/conversations/${id}/messages`, { token: adminToken, body: { sender: 'customer', text: 'hello' } }, [
+      { status: 201 },
+      { status: 409, codes: [CLOSED] },
+    ]);
+    if (reply?.status === 201) report.messages.add(Number(reply.body.id));
+    else if (reply) open.delete(id);
+  };
+
   const operations: [number, () => Promise<void>][] = [
     [
       40,
@@ -386,20 +404,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         if (reply?.status === 200) learn(reply.body);
       },
     ],
-    [
-      8,
-      async () => {
-        // Messages commit in their own (non-routing) transactions, interleaved with the routing ones.
-        const id = someOpen();
-        if (!id) return;
-        const reply = await send('message', 'POST', `/api/v1/conversations/${id}/messages`, { token: adminToken, body: { sender: 'customer', text: 'hello' } }, [
-          { status: 201 },
-          { status: 409, codes: [CLOSED] },
-        ]);
-        if (reply?.status === 201) report.messages.add(Number(reply.body.id));
-        else if (reply) open.delete(id);
-      },
-    ],
+    [8, postMessage],
     [
       10,
       async () => {
@@ -519,17 +524,30 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const during = (options.during?.() ?? Promise.resolve()).finally(() => {
     duringDone = true;
   });
-  const clients = Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      while (remaining > 0 || !duringDone) {
-        remaining -= 1;
-        const before = report.timeline.length;
-        await nextOperation()();
-        // While requests fail (no answer, 503), the clients back off a little instead of spinning.
-        if (report.timeline.slice(before).some((a) => a.status === null || a.status >= 500)) await sleep(50);
-      }
-    }),
+  let mixedDone = false;
+  const loop = async (operation: () => () => Promise<void>, more: () => boolean) => {
+    while (more()) {
+      const before = report.timeline.length;
+      await operation()();
+      // While requests fail (no answer, 503), the clients back off a little instead of spinning.
+      if (report.timeline.slice(before).some((a) => a.status === null || a.status >= 500)) await sleep(50);
+    }
+  };
+  const mixed = Promise.all(
+    Array.from({ length: CLIENTS }, () =>
+      loop(
+        () => ((remaining -= 1), nextOperation()),
+        () => remaining > 0 || !duringDone,
+      ),
+    ),
+  ).finally(() => (mixedDone = true));
+  const messengers = Array.from({ length: options.messageClients ?? 0 }, () =>
+    loop(
+      () => postMessage,
+      () => !mixedDone,
+    ),
   );
+  const clients = Promise.all([mixed, ...messengers]);
   try {
     await Promise.all([clients, during]);
   } finally {
