@@ -543,7 +543,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   ).finally(() => (mixedDone = true));
   const messengers = Array.from({ length: options.messageClients ?? 0 }, () =>
     loop(
-      () => postMessage,
+      // with no conversation open yet there is nothing to post to: wait a little, never spin
+      () => async () => (someOpen() === undefined ? sleep(10) : postMessage()),
       () => !mixedDone,
     ),
   );
