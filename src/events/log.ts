@@ -9,12 +9,18 @@
 export const LOG_ORDER = (e: string) => `${e}.xid_bound, ${e}.id`;
 
 /**
- * Events (alias `e`) past a cursor (alias `c`, an outbox_cursors row) that
- * are final: their transactions and every older one have ended, so nothing
- * can commit later with a position before theirs.
+ * Events (alias `e`) past a position that are final: their transactions and
+ * every older one have ended, so nothing can commit later with a position
+ * before theirs. `position` is a subquery giving one (xid_bound, id) row,
+ * uncorrelated, so that the comparison is an index condition on
+ * events_log_order (a row taken from a join is only a filter: a scan of the
+ * whole log). No row (a cursor another process holds) reads nothing.
  */
-export const PAST_CURSOR = (e: string, c: string) =>
-  `(${e}.xid_bound, ${e}.id) > (${c}.last_xid_bound, ${c}.last_event_id) and ${e}.xid_bound < event_horizon()`;
+export const PAST = (e: string, position: string) => `(${e}.xid_bound, ${e}.id) > (${position}) and ${e}.xid_bound < event_horizon()`;
+
+/** A reader's own cursor, locked for the page (`$param` names it); no row while another process holds it. */
+export const LOCKED_CURSOR = (param: string) =>
+  `select last_xid_bound, last_event_id from outbox_cursors where name = ${param} for update skip locked`;
 
 /** Events a reader has not passed yet, final or not (still to come to it). */
 export const NOT_PASSED = (e: string, cursor: string) =>

@@ -1,7 +1,7 @@
 import type { Ctx } from '../context.js';
 import { LOCKS, type Queryable } from '../store/db.js';
 import type { Emit, NewEvent, StoredEvent } from './event.js';
-import { LOG_ORDER } from './log.js';
+import { LOG_ORDER, PAST } from './log.js';
 
 export type { Emit, NewEvent, StoredEvent } from './event.js';
 
@@ -78,13 +78,17 @@ function appendEvents(
  * id that names no event stands for the nearest event below it, 0 for the
  * start of the log.
  */
+/** The position of event `id`, else of the nearest event below it, else the start of the log. */
+const AT_OR_BELOW = (id: string) => `select xid_bound, id from (
+    (select xid_bound, id from events where id <= ${id} order by id desc limit 1) union all select 0, 0
+  ) p order by id desc limit 1`;
+
 export async function listEvents(db: Queryable, after: number, limit: number, type?: string): Promise<StoredEvent[]> {
   return db.query<StoredEvent>(
     `select e.id, e.type, e.conversation_id, e.agent_id, e.data, e.created_at
-       from (select 1) one
-       left join lateral (select xid_bound, id from events where id <= $1 order by id desc limit 1) a on true
-       join events e on (e.xid_bound, e.id) > (coalesce(a.xid_bound, 0), coalesce(a.id, 0)) and e.xid_bound < event_horizon()
-      where $3::text is null or e.type = $3
+       from events e
+      where ${PAST('e', AT_OR_BELOW('$1'))}
+        and ($3::text is null or e.type = $3)
       order by ${LOG_ORDER('e')} limit $2`,
     [after, limit, type ?? null],
   );

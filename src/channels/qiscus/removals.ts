@@ -1,7 +1,7 @@
 import type { Ctx } from '../../context.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
-import { LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST_CURSOR } from '../../events/log.js';
+import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST } from '../../events/log.js';
 import { CURSOR, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, REMOVE_AGENT, roomOrderingKey } from './constants.js';
 import { ASSIGN_MAX_ATTEMPTS } from './producer.js';
 
@@ -53,8 +53,8 @@ interface PageRow {
 const PAGE = /* sql */ `
   with page as (
     select e.id, e.xid_bound, e.type, e.conversation_id, e.agent_id, e.data
-      from (select last_xid_bound, last_event_id from outbox_cursors where name = $1 for update skip locked) k
-      join events e on ${PAST_CURSOR('e', 'k')}
+      from events e
+     where ${PAST('e', LOCKED_CURSOR('$1'))}
      order by ${LOG_ORDER('e')} limit $2
   ), last as (
     select xid_bound, id from page order by xid_bound desc, id desc limit 1

@@ -3,7 +3,7 @@ import type { Attachment, Message } from '../../conversations/messages.js';
 import type { Conversation } from '../../conversations/model.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
-import { END_OF_LOG, LOG_ORDER, MOVE_CURSOR, PAST_CURSOR } from '../../events/log.js';
+import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST } from '../../events/log.js';
 import { CLOSE_REASONS } from './ticketers.js';
 
 // Turns events about RapidPro tickets into callbacks to mailroom: an agent's
@@ -47,11 +47,11 @@ const PAGE = /* sql */ `
   select e.id, e.xid_bound, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url,
          case when t.ticket_id is not null and e.type in ('message.created', 'conversation.resolved', 'conversation.abandoned')
               then e.data end as data
-    from (select last_xid_bound, last_event_id from outbox_cursors where name = $1 for update skip locked) c
-    join events e on ${PAST_CURSOR('e', 'c')}
+    from events e
     left join rapidpro_tickets t on t.conversation_id = e.conversation_id
     left join rapidpro_ticketers k on k.uuid = t.ticketer_uuid
-   where exists (select 1 from rapidpro_ticketers)
+   where ${PAST('e', LOCKED_CURSOR('$1'))}
+     and exists (select 1 from rapidpro_ticketers)
    order by ${LOG_ORDER('e')} limit $2`;
 
 /**

@@ -2,7 +2,7 @@ import type { Ctx } from '../../context.js';
 import type { StoredEvent } from '../outbox.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../outbound/outbox.js';
 import { MAX_ATTEMPTS } from '../outbound/retry.js';
-import { END_OF_LOG, LOG_ORDER, MOVE_CURSOR, PAST_CURSOR, type LogPosition } from '../log.js';
+import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, type LogPosition } from '../log.js';
 import { deliveryNamesFor } from './catalog.js';
 import { messageIdFor, payloadFor } from './payloads.js';
 
@@ -85,9 +85,9 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
     // No rows: nothing new, nobody subscribed, or another process holds the cursor and is on it.
     const events = await tx.query<StoredEvent & LogPosition>(
       `select e.id, e.xid_bound, e.type, e.conversation_id, e.agent_id, e.data, e.created_at
-         from (select last_xid_bound, last_event_id from outbox_cursors where name = $1 for update skip locked) c
-         join events e on ${PAST_CURSOR('e', 'c')}
-        where exists (select 1 from webhook_endpoints where enabled)
+         from events e
+        where ${PAST('e', LOCKED_CURSOR('$1'))}
+          and exists (select 1 from webhook_endpoints where enabled)
         order by ${LOG_ORDER('e')} limit $2`,
       [CURSOR, pageSize],
     );
