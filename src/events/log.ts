@@ -26,6 +26,14 @@ export const LOCKED_CURSOR = (param: string) =>
 export const NOT_PASSED = (e: string, cursor: string) =>
   `(${e}.xid_bound, ${e}.id) > (select last_xid_bound, last_event_id from outbox_cursors where name = '${cursor}')`;
 
+/**
+ * Whether cursor `cursor` has committed events ahead that are not final yet
+ * (an older transaction is still open): the reader should look again in a
+ * moment rather than wait for the next commit or poll.
+ */
+export const WAITING = (cursor: string) => /* sql */ `select exists (
+  select 1 from events e where e.xid_bound >= event_horizon() and ${NOT_PASSED('e', cursor)}) as waiting`;
+
 /** Moves cursor $1 to the event ($2 = its xid_bound, $3 = its id). */
 export const MOVE_CURSOR = /* sql */ `update outbox_cursors set last_xid_bound = $2, last_event_id = $3 where name = $1`;
 

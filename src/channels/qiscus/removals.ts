@@ -1,7 +1,7 @@
 import type { Ctx } from '../../context.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
-import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST } from '../../events/log.js';
+import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
 import { CURSOR, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, REMOVE_AGENT, roomOrderingKey } from './constants.js';
 import { ASSIGN_MAX_ATTEMPTS } from './producer.js';
 
@@ -81,6 +81,8 @@ export interface RemovalResult {
   takenBack: number;
   removals: number;
   claimed: OutboundRow[];
+  /** events committed past the cursor are not final yet: look again in a moment */
+  waiting: boolean;
 }
 
 function removal(row: PageRow, url: string): NewOutbound {
@@ -103,14 +105,18 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageS
     const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000, QISCUS_SOURCE]);
     const first = rows[0]!;
     const taken = rows.filter((r) => r.id !== null);
-    if (first.last_id === null || first.moved) return { events: first.events, takenBack: taken.length, removals: 0, claimed: [] };
+    if (first.last_id === null) {
+      const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
+      return { events: 0, takenBack: 0, removals: 0, claimed: [], waiting };
+    }
+    if (first.moved) return { events: first.events, takenBack: taken.length, removals: 0, claimed: [], waiting: false };
     // A room opened through the core API has no room id, and an agent who is no Qiscus agent was never in a Qiscus room.
     const requests = taken.filter((r) => r.room_id !== null && r.qiscus_agent_id !== null).map((r) => removal(r, removeUrl));
     const now = ctx.now();
     const ids = await enqueue(tx, requests, now);
     await tx.query(MOVE_CURSOR, [CURSOR, first.last_xid_bound, first.last_id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
-    return { events: first.events, takenBack: taken.length, removals: ids.length, claimed };
+    return { events: first.events, takenBack: taken.length, removals: ids.length, claimed, waiting: false };
   });
 }
 
@@ -121,8 +127,8 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageS
  */
 export function removalFeed(removeUrl: string, hooks: { onTakenBack(): void }): Feed {
   return async (ctx, claim) => {
-    const { events, takenBack, claimed } = await feedRemovals(ctx, removeUrl, { claim });
+    const { events, takenBack, claimed, waiting } = await feedRemovals(ctx, removeUrl, { claim });
     if (takenBack > 0) hooks.onTakenBack();
-    return { read: events, claimed };
+    return { read: events, claimed, waiting };
   };
 }

@@ -3,7 +3,7 @@ import type { Attachment, Message } from '../../conversations/messages.js';
 import type { Conversation } from '../../conversations/model.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
-import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST } from '../../events/log.js';
+import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, WAITING } from '../../events/log.js';
 import { CLOSE_REASONS } from './ticketers.js';
 
 // Turns events about RapidPro tickets into callbacks to mailroom: an agent's
@@ -125,6 +125,8 @@ export interface FeedResult {
   claimed: OutboundRow[];
   /** no ticketer exists: the cursor skipped to the end of the log */
   noTicketers: boolean;
+  /** events committed past the cursor are not final yet: look again in a moment */
+  waiting: boolean;
 }
 
 /** Turns one page of new events into callbacks; with `claim`, also leases those that may go now, for the caller to send at once. */
@@ -133,7 +135,8 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
     const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000]);
     if (rows.length === 0) {
       const skipped = await tx.query(SKIP_TO_END, [CURSOR]);
-      return { events: 0, callbacks: 0, claimed: [], noTicketers: skipped.length > 0 };
+      const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
+      return { events: 0, callbacks: 0, claimed: [], noTicketers: skipped.length > 0, waiting };
     }
     const now = ctx.now();
     const callbacks = callbacksFor(rows);
@@ -148,7 +151,7 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
     const last = rows[rows.length - 1]!;
     await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
-    return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false };
+    return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false, waiting: false };
   });
 }
 
@@ -162,8 +165,8 @@ export function rapidproFeed(options: { idleRecheckMs?: number } = {}): Feed {
   let idleUntil = 0;
   return async (ctx, claim) => {
     if (Date.now() < idleUntil) return { read: 0, claimed: [] };
-    const { events, claimed, noTicketers } = await feedCallbacks(ctx, { claim });
+    const { events, claimed, noTicketers, waiting } = await feedCallbacks(ctx, { claim });
     idleUntil = noTicketers ? Date.now() + (options.idleRecheckMs ?? 0) : 0;
-    return { read: events, claimed };
+    return { read: events, claimed, waiting: waiting && !noTicketers };
   };
 }

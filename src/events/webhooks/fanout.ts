@@ -2,7 +2,7 @@ import type { Ctx } from '../../context.js';
 import type { StoredEvent } from '../outbox.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../outbound/outbox.js';
 import { MAX_ATTEMPTS } from '../outbound/retry.js';
-import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, type LogPosition } from '../log.js';
+import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, WAITING, type LogPosition } from '../log.js';
 import { deliveryNamesFor } from './catalog.js';
 import { messageIdFor, payloadFor } from './payloads.js';
 
@@ -66,6 +66,8 @@ export interface FanOutResult {
   claimed: OutboundRow[];
   /** no endpoint was enabled: the cursor skipped to the end of the log */
   noEndpoints: boolean;
+  /** events committed past the cursor are not final yet: look again in a moment */
+  waiting: boolean;
 }
 
 export interface ClaimFresh {
@@ -101,7 +103,8 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
           returning name`,
         [CURSOR],
       );
-      return { events: 0, deliveries: 0, claimed: [], noEndpoints: skipped.length > 0 };
+      const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
+      return { events: 0, deliveries: 0, claimed: [], noEndpoints: skipped.length > 0, waiting };
     }
     const endpoints = await tx.query<Subscriber>(
       'select id, url, events, verify_ssl, app_code, since_event_id from webhook_endpoints where enabled',
@@ -112,6 +115,6 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
     const last = events[events.length - 1]!;
     await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
-    return { events: events.length, deliveries: rows.length, claimed, noEndpoints: false };
+    return { events: events.length, deliveries: rows.length, claimed, noEndpoints: false, waiting: false };
   });
 }
