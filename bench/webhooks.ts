@@ -141,7 +141,8 @@ async function main() {
         (
           await db.query<{ n: number }>(
             `select (select count(*)::int from outbound_requests where state = 'pending')
-                  + (select count(*)::int from events where id > (select last_event_id from outbox_cursors where name = 'webhooks')) as n`,
+                  + (select count(*)::int from events e, outbox_cursors c
+                      where c.name = 'webhooks' and (e.xid_bound, e.id) > (c.last_xid_bound, c.last_event_id)) as n`,
           )
         )[0]!.n,
       );

@@ -86,11 +86,15 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
       assertCanAccess(actor, c);
       throw error;
     });
-    // `for share` keeps a concurrent resolve from closing the conversation
-    // between the check and the insert.
+    // The row lock keeps a concurrent resolve from closing the conversation
+    // between the check and the insert, and puts two messages of one
+    // conversation one after the other: each writer of a conversation's
+    // events holds its row to commit, so its events are in the log in commit
+    // order (src/events/log.ts). `no key update` rather than `share`: it
+    // queues messages of the same chat, and one locker never needs a multixact.
     const [row] = await tx.query<MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null; c_channel: ConversationRow['channel'] }>(
       `with c as (
-         select id, state, agent_id, channel from conversations where id = $1 for share
+         select id, state, agent_id, channel from conversations where id = $1 for no key update
        ), ins as (
          insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
          select c.id, $2, $3, $4, $5, $6 from c
@@ -133,7 +137,8 @@ export async function listMessages(db: Queryable, conversationId: string, after:
  */
 export async function markRead(ctx: Ctx, conversationId: string, ids: readonly number[], reader: 'customer' | 'agent', actor: Actor): Promise<number[]> {
   return withEvents(ctx, async (tx, emit) => {
-    const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1', [conversationId]);
+    // Locked like for a message: the receipt's event follows the conversation's others in commit order.
+    const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1 for no key update', [conversationId]);
     if (!conversation) throw notFound('conversation', conversationId);
     assertCanAccess(actor, conversation);
     const now = ctx.now();

@@ -1,14 +1,16 @@
 import type { Ctx } from '../context.js';
 import { LOCKS, type Queryable } from '../store/db.js';
 import type { Emit, NewEvent, StoredEvent } from './event.js';
+import { LOG_ORDER, PAST } from './log.js';
 
 export type { Emit, NewEvent, StoredEvent } from './event.js';
 
 /**
  * Runs `fn` in one transaction and appends the events it emits in that same
  * transaction, so a state change and its event commit or vanish together.
- * The events lock is held to commit: ids become visible strictly in order,
- * which is what lets readers page with `after=<id>`.
+ * No lock is taken for the log: each event gets its `xid_bound` (migration
+ * 0022), and readers follow the log in (xid_bound, id) order below a horizon
+ * (src/events/log.ts), so an event that commits late is never passed over.
  */
 export async function withEvents<T>(
   ctx: Ctx,
@@ -17,13 +19,11 @@ export async function withEvents<T>(
 ): Promise<T> {
   const pending: NewEvent[] = [];
   let stored: StoredEvent[] = [];
-  // The events lock is taken by the events insert itself, at the very end:
-  // held only for that insert and the COMMIT that travels with it.
   const locks = options.routing ? [LOCKS.routing] : [];
   const value = await ctx.db.transaction(async (tx) => fn(tx, (event) => pending.push(event)), {
     locks,
     groupCommit: true,
-    // The events go in with the COMMIT: one round trip less while the locks are held.
+    // The events go in with the COMMIT: one round trip less while the routing lock is held.
     final: () => {
       if (pending.length === 0) return undefined;
       const append = appendEvents(pending, ctx.now());
@@ -47,13 +47,12 @@ function appendEvents(
 ): { text: string; params: unknown[]; stored(rows: readonly { id: number }[]): StoredEvent[] } {
   const data = events.map((e) => JSON.stringify(e.data));
   return {
-    // Ids are drawn only for joined rows, so after the lock is held; it is
-    // released by the COMMIT sent with this statement. They are drawn in the
-    // order of e.n, so the sorted ids match the events one to one.
-    text: `with events_lock as (select pg_advisory_xact_lock(${LOCKS.events.toString()}))
-     insert into events (type, conversation_id, agent_id, data, created_at)
+    // Ids are drawn in the order of e.n, so the sorted ids match the events
+    // one to one. xid_bound takes its default: it must be computed by this
+    // statement, the last of the transaction, after every lock it holds.
+    text: `insert into events (type, conversation_id, agent_id, data, created_at)
      select e.type, e.conversation_id, e.agent_id, e.data, $5
-       from events_lock, unnest($1::text[], $2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as e(type, conversation_id, agent_id, data, n)
+       from unnest($1::text[], $2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as e(type, conversation_id, agent_id, data, n)
       order by e.n
      returning id`,
     params: [events.map((e) => e.type), events.map((e) => e.conversationId ?? null), events.map((e) => e.agentId ?? null), data, at],
@@ -72,11 +71,25 @@ function appendEvents(
   };
 }
 
+/**
+ * The final events after event `after` in log order (commit order: id order
+ * but for an event whose transaction committed late, which comes after
+ * higher ids). `after` is the id of the last event the caller received; an
+ * id that names no event stands for the nearest event below it, 0 for the
+ * start of the log.
+ */
+/** The position of event `id`, else of the nearest event below it, else the start of the log. */
+const AT_OR_BELOW = (id: string) => `select xid_bound, id from (
+    (select xid_bound, id from events where id <= ${id} order by id desc limit 1) union all select 0, 0
+  ) p order by id desc limit 1`;
+
 export async function listEvents(db: Queryable, after: number, limit: number, type?: string): Promise<StoredEvent[]> {
   return db.query<StoredEvent>(
-    `select id, type, conversation_id, agent_id, data, created_at from events
-      where id > $1 and ($3::text is null or type = $3)
-      order by id limit $2`,
+    `select e.id, e.type, e.conversation_id, e.agent_id, e.data, e.created_at
+       from events e
+      where ${PAST('e', AT_OR_BELOW('$1'))}
+        and ($3::text is null or e.type = $3)
+      order by ${LOG_ORDER('e')} limit $2`,
     [after, limit, type ?? null],
   );
 }

@@ -20,8 +20,11 @@ import type { Queryable } from '../store/db.js';
 export const noteData = (row: MessageRow) => ({ note: toMessage(row) });
 
 async function conversationFor(tx: Queryable, conversationId: string, actor: Actor): Promise<Pick<ConversationRow, 'id' | 'agent_id'>> {
-  // `for share`: the holder cannot change under the check (a transfer waits)
-  const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1 for share', [conversationId]);
+  // The row lock keeps the holder from changing under the check (a transfer
+  // waits) and, as for messages, puts this conversation's event writers one
+  // after the other to commit, so its events are in the log in commit order
+  // (src/events/log.ts). `for share` would let two notes pass each other.
+  const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1 for no key update', [conversationId]);
   if (!conversation) throw notFound('conversation', conversationId);
   assertCanAccess(actor, conversation);
   return conversation;

@@ -14,13 +14,15 @@ export interface RatingInput {
 /**
  * Stores the customer's rating of their resolved conversation and the
  * `conversation.rated` event in one transaction. A closed conversation never
- * changes state again, so reading its state needs no lock; "once" is decided
- * by the insert itself (the primary key), never by a read before it, so two
- * racing posts give one rating and one SB_RATING_EXISTS.
+ * changes state again; the row is locked all the same, like by every writer
+ * of a conversation's events, so that this one takes its place among the
+ * others (a read receipt, an external message) in commit order. "Once" is
+ * decided by the insert itself (the primary key), never by a read before it,
+ * so two racing posts give one rating and one SB_RATING_EXISTS.
  */
 export async function rateConversation(ctx: Ctx, conversationId: string, input: RatingInput): Promise<RatingRow> {
   return withEvents(ctx, async (tx, emit) => {
-    const [conversation] = await tx.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
+    const [conversation] = await tx.query<ConversationRow>('select * from conversations where id = $1 for no key update', [conversationId]);
     if (!conversation) throw notFound('conversation', conversationId);
     if (!(await readSettings(tx)).csat_enabled) throw csatDisabled();
     if (conversation.state !== 'resolved') throw notResolved(conversationId, conversation.state);

@@ -49,8 +49,8 @@ export interface Db extends Queryable {
 export const LOCKS = {
   /** Serializes every change to who holds which conversation and every agent's load. */
   routing: 7_301_001n,
-  /** Taken by the events insert and held to commit, so event ids become visible in commit order. */
-  events: 7_301_002n,
+  // 7_301_002 was the events lock, held from the events insert to commit;
+  // the log's read horizon replaced it (migration 0022). Not to be reused.
   migrations: 7_301_003n,
 } as const;
 

@@ -68,7 +68,7 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
     async reset(settings = {}) {
       await db.query(`truncate ${tables} restart identity cascade`);
       // event ids restart, so every consumer of the event log starts from the beginning again
-      await db.query('update outbox_cursors set last_event_id = 0');
+      await db.query('update outbox_cursors set last_xid_bound = 0, last_event_id = 0');
       await seedSettings(db, { ...TEST_DEFAULTS, ...settings }, new Date());
     },
     async close() {

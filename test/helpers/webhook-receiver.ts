@@ -124,7 +124,11 @@ export async function startReceiver(secrets: () => string[]): Promise<Receiver> 
 /** Empties the webhook tables and puts the fan-out cursor at the end of the event log. */
 export async function resetWebhooks(db: Queryable): Promise<void> {
   await db.query('truncate outbound_attempts, outbound_requests, webhook_endpoints restart identity cascade');
-  await db.query(`update outbox_cursors set last_event_id = (select coalesce(max(id), 0) from events) where name = 'webhooks'`);
+  await db.query(
+    `update outbox_cursors set (last_xid_bound, last_event_id) =
+       (select xid_bound, id from (select xid_bound, id from events union all select 0, 0) e order by xid_bound desc, id desc limit 1)
+      where name = 'webhooks'`,
+  );
 }
 
 /** An endpoint aimed at the receiver (private targets allowed, as tests must). */

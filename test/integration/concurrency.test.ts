@@ -3,7 +3,9 @@
 // PostgreSQL: two `switchboard serve` processes share one fresh database and
 // take hundreds of concurrent requests, split between them, from 32 parallel
 // clients: creates, resolves, transfers, requeues, messages, presence
-// toggles, capacity raises. PGlite: one process with the embedded store takes
+// toggles, capacity raises — while 16 more clients post chat messages flat
+// out, so messages (no global lock) and routing (the routing lock) hammer
+// the store at once. PGlite: one process with the embedded store takes
 // the same load (its single connection must serialize concurrent requests).
 //
 // Checked: every response is 2xx or an expected 4xx (never 5xx); the promises
@@ -11,8 +13,9 @@
 // PostgreSQL, in consistent snapshots taken during it; every acknowledged
 // create, resolve and message is committed; the committed event log replays
 // to the database's state with no assignment of a held conversation; and the
-// event stream, paged with after=<id> during the load, shows every committed
-// event exactly once, in order.
+// event stream, paged with after=<last id> during the load, shows every
+// committed event exactly once, in the log's order, each conversation's in
+// id order — also events whose transactions committed after higher ids.
 //
 // The periodic sweep (a full drain every second) is a safety net that would
 // hide a missed event-driven match, so it is pushed out to 60 s here: the
@@ -69,6 +72,7 @@ describe('concurrency across processes', { concurrency: true }, () => {
             servers: servers.map((s) => s.url),
             operations: ops(800),
             seed: SEED,
+            messageClients: 16,
             monitor: () =>
               db.transaction(async (tx) => {
                 // One snapshot for all the checks; routing transactions commit one at a time, so any snapshot sees a state some commit left.
@@ -80,6 +84,7 @@ describe('concurrency across processes', { concurrency: true }, () => {
           });
           assert.ok(report.monitorSamples > 0, 'the snapshot monitor ran');
           assert.ok([...report.perServer.values()].every((n) => n > 100) && report.perServer.size === 2, 'both processes took load');
+          assert.ok(report.messages.size > 500, `the message clients hammered the store (${report.messages.size} messages)`);
           await checkAfterLoad(t, db, report, servers);
         });
       } else {

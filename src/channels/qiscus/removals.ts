@@ -1,6 +1,7 @@
 import type { Ctx } from '../../context.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
+import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
 import { CURSOR, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, REMOVE_AGENT, roomOrderingKey } from './constants.js';
 import { ASSIGN_MAX_ATTEMPTS } from './producer.js';
 
@@ -27,11 +28,12 @@ const TAKEN_BACK = (e: string) => /* sql */ `
 export const AWAITS_REMOVAL = /* sql */ `exists (
   select 1 from events e
    where e.conversation_id = c.id and ${TAKEN_BACK('e')}
-     and e.id > (select last_event_id from outbox_cursors where name = '${CURSOR}'))`;
+     and ${NOT_PASSED('e', CURSOR)})`;
 
 interface PageRow {
-  /** the last event id of the page, how many it holds, and whether the cursor was moved already: the same on every row */
+  /** the last event of the page (its position), how many it holds, and whether the cursor was moved already: the same on every row */
   last_id: number | null;
+  last_xid_bound: number | null;
   events: number;
   moved: boolean;
   /** null on the one row of a page with no room taken back */
@@ -50,10 +52,12 @@ interface PageRow {
  */
 const PAGE = /* sql */ `
   with page as (
-    select e.id, e.type, e.conversation_id, e.agent_id, e.data
-      from (select last_event_id from outbox_cursors where name = $1 for update skip locked) k
-      join events e on e.id > k.last_event_id
-     order by e.id limit $2
+    select e.id, e.xid_bound, e.type, e.conversation_id, e.agent_id, e.data
+      from events e
+     where ${PAST('e', LOCKED_CURSOR('$1'))}
+     order by ${LOG_ORDER('e')} limit $2
+  ), last as (
+    select xid_bound, id from page order by xid_bound desc, id desc limit 1
   ), taken as (
     select p.id, p.conversation_id, c.external_ref as room_id, a.external_ref as qiscus_agent_id
       from page p
@@ -61,12 +65,12 @@ const PAGE = /* sql */ `
       left join agents a on a.id = p.agent_id and a.source = $3
      where ${TAKEN_BACK('p')}
   ), moved as (
-    update outbox_cursors set last_event_id = (select max(id) from page)
+    update outbox_cursors set (last_xid_bound, last_event_id) = (select xid_bound, id from last)
      where name = $1 and exists (select 1 from page)
        and not exists (select 1 from taken where room_id is not null and qiscus_agent_id is not null)
     returning name
   )
-  select (select max(id) from page) as last_id, (select count(*)::int from page) as events,
+  select (select id from last) as last_id, (select xid_bound from last) as last_xid_bound, (select count(*)::int from page) as events,
          exists (select 1 from moved) as moved, t.*
     from (select 1) one left join taken t on true
    order by t.id`;
@@ -77,6 +81,8 @@ export interface RemovalResult {
   takenBack: number;
   removals: number;
   claimed: OutboundRow[];
+  /** events committed past the cursor are not final yet: look again in a moment */
+  waiting: boolean;
 }
 
 function removal(row: PageRow, url: string): NewOutbound {
@@ -99,14 +105,18 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageS
     const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000, QISCUS_SOURCE]);
     const first = rows[0]!;
     const taken = rows.filter((r) => r.id !== null);
-    if (first.last_id === null || first.moved) return { events: first.events, takenBack: taken.length, removals: 0, claimed: [] };
+    if (first.last_id === null) {
+      const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
+      return { events: 0, takenBack: 0, removals: 0, claimed: [], waiting };
+    }
+    if (first.moved) return { events: first.events, takenBack: taken.length, removals: 0, claimed: [], waiting: false };
     // A room opened through the core API has no room id, and an agent who is no Qiscus agent was never in a Qiscus room.
     const requests = taken.filter((r) => r.room_id !== null && r.qiscus_agent_id !== null).map((r) => removal(r, removeUrl));
     const now = ctx.now();
     const ids = await enqueue(tx, requests, now);
-    await tx.query('update outbox_cursors set last_event_id = $2 where name = $1', [CURSOR, first.last_id]);
+    await tx.query(MOVE_CURSOR, [CURSOR, first.last_xid_bound, first.last_id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
-    return { events: first.events, takenBack: taken.length, removals: ids.length, claimed };
+    return { events: first.events, takenBack: taken.length, removals: ids.length, claimed, waiting: false };
   });
 }
 
@@ -117,8 +127,8 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageS
  */
 export function removalFeed(removeUrl: string, hooks: { onTakenBack(): void }): Feed {
   return async (ctx, claim) => {
-    const { events, takenBack, claimed } = await feedRemovals(ctx, removeUrl, { claim });
+    const { events, takenBack, claimed, waiting } = await feedRemovals(ctx, removeUrl, { claim });
     if (takenBack > 0) hooks.onTakenBack();
-    return { read: events, claimed };
+    return { read: events, claimed, waiting };
   };
 }

@@ -4,6 +4,7 @@ import type { Conversation } from '../../conversations/model.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { presentAttachments } from '../../files/files.js';
+import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, WAITING } from '../../events/log.js';
 import { CLOSE_REASONS } from './ticketers.js';
 
 // Turns events about RapidPro tickets into callbacks to mailroom: an agent's
@@ -32,6 +33,7 @@ export const CALLBACK_MAX_ATTEMPTS = 1_000_000;
 
 interface PageRow {
   id: number;
+  xid_bound: number;
   type: string;
   /** only for events about a ticket that may need a callback */
   data: { message?: Message; conversation?: Conversation } | null;
@@ -43,23 +45,24 @@ interface PageRow {
 
 /** One page of events after the cursor, with the ticket each one is about; nothing while another process holds the cursor. */
 const PAGE = /* sql */ `
-  select e.id, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url,
+  select e.id, e.xid_bound, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url,
          case when t.ticket_id is not null and e.type in ('message.created', 'conversation.resolved', 'conversation.abandoned')
               then e.data end as data
-    from (select last_event_id from outbox_cursors where name = $1 for update skip locked) c
-    join events e on e.id > c.last_event_id
+    from events e
     left join rapidpro_tickets t on t.conversation_id = e.conversation_id
     left join rapidpro_ticketers k on k.uuid = t.ticketer_uuid
-   where exists (select 1 from rapidpro_ticketers)
-   order by e.id limit $2`;
+   where ${PAST('e', LOCKED_CURSOR('$1'))}
+     and exists (select 1 from rapidpro_ticketers)
+   order by ${LOG_ORDER('e')} limit $2`;
 
 /**
  * With no ticketer there is nothing to call back: skip to the end of the log
  * without reading it. One statement, one snapshot: a ticket opened after it
- * belongs to a ticketer created after it, so its events come after this max.
+ * belongs to a ticketer created after it, so its events come after this
+ * position (and events not final yet are not passed).
  */
 const SKIP_TO_END = /* sql */ `
-  update outbox_cursors set last_event_id = greatest(last_event_id, (select coalesce(max(id), 0) from events))
+  update outbox_cursors k set (last_xid_bound, last_event_id) = ${END_OF_LOG('k')}
    where name = (select name from outbox_cursors where name = $1 for update skip locked)
      and not exists (select 1 from rapidpro_ticketers)
   returning name`;
@@ -126,6 +129,8 @@ export interface FeedResult {
   claimed: OutboundRow[];
   /** no ticketer exists: the cursor skipped to the end of the log */
   noTicketers: boolean;
+  /** events committed past the cursor are not final yet: look again in a moment */
+  waiting: boolean;
 }
 
 /** Turns one page of new events into callbacks; with `claim`, also leases those that may go now, for the caller to send at once. */
@@ -134,7 +139,8 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
     const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000]);
     if (rows.length === 0) {
       const skipped = await tx.query(SKIP_TO_END, [CURSOR]);
-      return { events: 0, callbacks: 0, claimed: [], noTicketers: skipped.length > 0 };
+      const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
+      return { events: 0, callbacks: 0, claimed: [], noTicketers: skipped.length > 0, waiting };
     }
     const now = ctx.now();
     const callbacks = callbacksFor(rows, (attachments) => presentAttachments(ctx.files, attachments, now, 'outbound'));
@@ -146,9 +152,10 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
         [ids, callbacks.map((c) => c.ticketerUuid), callbacks.map((c) => c.ticketId)],
       );
     }
-    await tx.query('update outbox_cursors set last_event_id = $2 where name = $1', [CURSOR, rows[rows.length - 1]!.id]);
+    const last = rows[rows.length - 1]!;
+    await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
-    return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false };
+    return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false, waiting: false };
   });
 }
 
@@ -162,8 +169,8 @@ export function rapidproFeed(options: { idleRecheckMs?: number } = {}): Feed {
   let idleUntil = 0;
   return async (ctx, claim) => {
     if (Date.now() < idleUntil) return { read: 0, claimed: [] };
-    const { events, claimed, noTicketers } = await feedCallbacks(ctx, { claim });
+    const { events, claimed, noTicketers, waiting } = await feedCallbacks(ctx, { claim });
     idleUntil = noTicketers ? Date.now() + (options.idleRecheckMs ?? 0) : 0;
-    return { read: events, claimed };
+    return { read: events, claimed, waiting: waiting && !noTicketers };
   };
 }

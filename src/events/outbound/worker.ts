@@ -50,7 +50,16 @@ export interface SettledAttempt {
  * returns how much it read, and the new rows it claimed (leased until
  * `leaseUntil`, at most `limit`) for the worker to send at once.
  */
-export type Feed = (ctx: Ctx, claim: { limit: number; leaseUntil: Date }) => Promise<{ read: number; claimed: OutboundRow[] }>;
+export type Feed = (ctx: Ctx, claim: { limit: number; leaseUntil: Date }) => Promise<{ read: number; claimed: OutboundRow[]; waiting?: boolean }>;
+
+/**
+ * How soon a feed looks again when committed events are not final yet (an
+ * older transaction is still open, src/events/log.ts): the commit that
+ * woke it may be the last one for a while.
+ */
+const WAITING_RETRY_MS = 5;
+/** tick() (tests) waits at most this long for such events to become final. */
+const WAITING_TICK_LIMIT_MS = 60_000;
 
 export interface WorkerOptions {
   producers: Record<string, Producer>;
@@ -263,15 +272,26 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     return rows.length;
   }
 
+  let waiting = false;
+  let waitingTimer: NodeJS.Timeout | undefined;
+
   /** Moves new events into the outbox and sends what it claimed of them at once; returns how many events were read. */
   async function feed(): Promise<number> {
     let read = 0;
+    waiting = false;
     for (const one of options.feeds ?? []) {
       const now = ctx.now();
       const free = Math.max(0, options.concurrency - inflight.size);
       const [fed, sign] = await Promise.all([one(ctx, { limit: free, leaseUntil: lease(now) }), signers()]);
       await sendClaimed(fed.claimed, sign, now);
       read += fed.read;
+      waiting ||= fed.waiting === true;
+    }
+    if (waiting && !waitingTimer && started) {
+      waitingTimer = setTimeout(() => {
+        waitingTimer = undefined;
+        feeder.kick();
+      }, WAITING_RETRY_MS);
     }
     if (read > 0) {
       // a full page may have more behind it; rows not claimed here are the claimer's
@@ -295,9 +315,14 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   return {
     async tick() {
       totals = { delivered: 0, retried: 0, failed: 0, cancelled: 0 };
+      const waitUntil = Date.now() + WAITING_TICK_LIMIT_MS;
       for (;;) {
         let fed = 0;
-        while ((await feed()) > 0) fed += 1;
+        for (;;) {
+          if ((await feed()) > 0) fed += 1;
+          else if (waiting && Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, WAITING_RETRY_MS));
+          else break;
+        }
         const claimed = await claimAndSend();
         if (inflight.size > 0) await Promise.all([...inflight]);
         const flushed = await flush();
@@ -315,6 +340,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     async stop() {
       started = false;
       clearInterval(poll);
+      clearTimeout(waitingTimer);
+      waitingTimer = undefined;
       await Promise.all([feeder.idle(), claimer.idle(), recorder.idle()]);
       await Promise.all([...inflight]);
       await flush().catch(onError);

@@ -19,7 +19,8 @@ export interface ExternalMessageRequest {
 
 export async function requestExternalMessage(ctx: Ctx, conversationId: string, text: string, actor: Actor): Promise<ExternalMessageRequest> {
   return withEvents(ctx, async (tx, emit) => {
-    const [row] = await tx.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
+    // Locked so that this event takes its place among the conversation's others in commit order (src/events/log.ts).
+    const [row] = await tx.query<ConversationRow>('select * from conversations where id = $1 for no key update', [conversationId]);
     if (!row) throw notFound('conversation', conversationId);
     assertCanAccess(actor, row);
     const conversation: Conversation = toConversation(row);

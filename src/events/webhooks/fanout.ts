@@ -2,6 +2,7 @@ import type { Ctx } from '../../context.js';
 import type { StoredEvent } from '../outbox.js';
 import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../outbound/outbox.js';
 import { MAX_ATTEMPTS } from '../outbound/retry.js';
+import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, WAITING, type LogPosition } from '../log.js';
 import { deliveryNamesFor } from './catalog.js';
 import { messageIdFor, payloadFor } from './payloads.js';
 import { presentAttachments } from '../../files/files.js';
@@ -17,8 +18,8 @@ function withFileLinks(ctx: Ctx, event: StoredEvent): StoredEvent {
 // Reads the event log after a persisted cursor and turns each event into one
 // delivery per subscribed endpoint and name, in the transaction that moves
 // the cursor: an event is fanned out exactly once, whichever process does it.
-// Event ids become visible strictly in increasing order (writers hold the
-// events lock until commit), so paging `id > cursor` never skips one.
+// The cursor follows the log order below its horizon (src/events/log.ts), so
+// an event that commits after later ones is still read, in its turn.
 
 export const CURSOR = 'webhooks';
 export const PRODUCER = 'webhook';
@@ -74,6 +75,8 @@ export interface FanOutResult {
   claimed: OutboundRow[];
   /** no endpoint was enabled: the cursor skipped to the end of the log */
   noEndpoints: boolean;
+  /** events committed past the cursor are not final yet: look again in a moment */
+  waiting: boolean;
 }
 
 export interface ClaimFresh {
@@ -91,25 +94,26 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
   const pageSize = options.pageSize ?? 1_000;
   return ctx.db.transaction(async (tx) => {
     // No rows: nothing new, nobody subscribed, or another process holds the cursor and is on it.
-    const events = await tx.query<StoredEvent>(
-      `select e.id, e.type, e.conversation_id, e.agent_id, e.data, e.created_at
-         from (select last_event_id from outbox_cursors where name = $1 for update skip locked) c
-         join events e on e.id > c.last_event_id
-        where exists (select 1 from webhook_endpoints where enabled)
-        order by e.id limit $2`,
+    const events = await tx.query<StoredEvent & LogPosition>(
+      `select e.id, e.xid_bound, e.type, e.conversation_id, e.agent_id, e.data, e.created_at
+         from events e
+        where ${PAST('e', LOCKED_CURSOR('$1'))}
+          and exists (select 1 from webhook_endpoints where enabled)
+        order by ${LOG_ORDER('e')} limit $2`,
       [CURSOR, pageSize],
     );
     if (events.length === 0) {
       // With no endpoint enabled, skip to the end of the log without reading it. One
       // statement, one snapshot: an endpoint created after it starts past this max anyway.
       const skipped = await tx.query(
-        `update outbox_cursors set last_event_id = greatest(last_event_id, (select coalesce(max(id), 0) from events))
+        `update outbox_cursors k set (last_xid_bound, last_event_id) = ${END_OF_LOG('k')}
           where name = (select name from outbox_cursors where name = $1 for update skip locked)
             and not exists (select 1 from webhook_endpoints where enabled)
           returning name`,
         [CURSOR],
       );
-      return { events: 0, deliveries: 0, claimed: [], noEndpoints: skipped.length > 0 };
+      const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
+      return { events: 0, deliveries: 0, claimed: [], noEndpoints: skipped.length > 0, waiting };
     }
     const endpoints = await tx.query<Subscriber>(
       'select id, url, events, verify_ssl, app_code, since_event_id from webhook_endpoints where enabled',
@@ -117,8 +121,9 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
     const rows = deliveriesFor(events.map((event) => withFileLinks(ctx, event)), endpoints);
     const now = ctx.now();
     const ids = await enqueue(tx, rows, now);
-    await tx.query('update outbox_cursors set last_event_id = $2 where name = $1', [CURSOR, events[events.length - 1]!.id]);
+    const last = events[events.length - 1]!;
+    await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
-    return { events: events.length, deliveries: rows.length, claimed, noEndpoints: false };
+    return { events: events.length, deliveries: rows.length, claimed, noEndpoints: false, waiting: false };
   });
 }

@@ -37,9 +37,9 @@ export function createWebhookWorker(ctx: Ctx, options: WebhookWorkerOptions): Ou
     feeds: [
       async (c, claim) => {
         if (Date.now() < idleUntil) return { read: 0, claimed: [] };
-        const { events, claimed, noEndpoints } = await fanOut(c, { claim });
+        const { events, claimed, noEndpoints, waiting } = await fanOut(c, { claim });
         idleUntil = noEndpoints ? Date.now() + (options.idleRecheckMs ?? 0) : 0;
-        return { read: events, claimed };
+        return { read: events, claimed, waiting };
       },
       ...(options.extra?.feeds ?? []),
     ],

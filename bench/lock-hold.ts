@@ -1,0 +1,199 @@
+// `npx tsx bench/lock-hold.ts` — what the global locks cost, in this process
+// against PostgreSQL (BENCH_DATABASE_URL or TEST_DATABASE_URL; a scratch
+// database, dropped afterwards). No HTTP and no MQTT: the domain functions the
+// routes call, so the figures are the store's and the locks', not the web
+// server's. Three phases of --seconds each:
+//   1. messages: --message-clients clients add chat messages flat out to 500
+//      open conversations (addMessage) — messages/s and latency
+//   2. routing: --routing-clients clients open a conversation (assigned at
+//      once: nobody is at capacity) and resolve it, flat out — routing
+//      changes/s, and how long each holds the routing lock
+//   3. both at once — the two rates side by side, and the routing lock's hold
+//
+// The hold is timed around the routing transaction in this process: from the
+// answer to BEGIN + pg_advisory_xact_lock (the lock is held) to the answer to
+// the message carrying the events, COMMIT and the WAL flush. That is an upper
+// bound: it includes one network round trip and the flush, which happen after
+// the lock is released. `empty` is that same bound for a routing transaction
+// that does nothing, so hold − empty is about the work done under the lock.
+// The ceiling is 1 / hold: routing changes/s that one lock allows, whatever
+// the cores.
+//
+//   options: --seconds=10 --message-clients=32 --routing-clients=16 --agents=20
+import { performance } from 'node:perf_hooks';
+import { createAgent, updateAgent } from '../src/agents/agents.js';
+import { SYSTEM } from '../src/agents/model.js';
+import { setPasswordCostForTests } from '../src/agents/passwords.js';
+import type { Config } from '../src/config.js';
+import type { Ctx } from '../src/context.js';
+import { closeConversation, openConversation } from '../src/conversations/lifecycle.js';
+import { addMessage } from '../src/conversations/messages.js';
+import { withEvents } from '../src/events/outbox.js';
+import { defaultSettings, seedSettings } from '../src/settings/settings.js';
+import { LOCKS, type Db } from '../src/store/db.js';
+import { migrate } from '../src/store/migrate.js';
+import { openPostgres } from '../src/store/postgres.js';
+import { createScratchDatabase } from '../test/helpers/scratch-database.js';
+import { summarize } from './stats.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const num = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
+const SECONDS = num('seconds', 10);
+const MESSAGE_CLIENTS = num('message-clients', 32);
+const ROUTING_CLIENTS = num('routing-clients', 16);
+const AGENTS = num('agents', 20);
+const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+if (!pgUrl) throw new Error('bench/lock-hold.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
+
+/** Times every routing transaction from lock held to commit answered. */
+function timingDb(db: Db, holds: number[]): Db {
+  return {
+    kind: db.kind,
+    query: (text, params) => db.query(text, params),
+    exec: (text) => db.exec(text),
+    close: () => db.close(),
+    async transaction(fn, options) {
+      if (!options?.locks?.includes(LOCKS.routing)) return db.transaction(fn, options);
+      let locked = 0;
+      const value = await db.transaction(async (tx) => {
+        locked = performance.now();
+        return fn(tx);
+      }, options);
+      holds.push(performance.now() - locked);
+      return value;
+    },
+  };
+}
+
+/**
+ * Samples pg_locks every 5 ms while `work` runs: the mean number of sessions
+ * holding and waiting for each advisory lock of this database (7301001 the
+ * routing lock, 7301002 the events lock before migration 0022). A figure
+ * that does not depend on the machine's speed: who queues on what.
+ */
+async function sampled<T>(db: Db, work: Promise<T>): Promise<{ value: T; samples: number; locks: Record<string, { held: number; waiting: number }> }> {
+  let done = false;
+  const totals = new Map<string, { held: number; waiting: number }>();
+  let samples = 0;
+  const sampler = (async () => {
+    while (!done) {
+      const rows = await db.query<{ key: string; granted: boolean; n: number }>(
+        `select objid::text as key, granted, count(*)::int as n from pg_locks
+          where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())
+          group by 1, 2`,
+      );
+      samples += 1;
+      for (const r of rows) {
+        const t = totals.get(r.key) ?? { held: 0, waiting: 0 };
+        if (r.granted) t.held += r.n;
+        else t.waiting += r.n;
+        totals.set(r.key, t);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  const value = await work.finally(() => (done = true));
+  await sampler;
+  const round = (x: number) => Math.round((x / Math.max(1, samples)) * 100) / 100;
+  return { value, samples, locks: Object.fromEntries([...totals].map(([k, t]) => [k, { held: round(t.held), waiting: round(t.waiting) }])) };
+}
+
+async function flatOut(clients: number, seconds: number, op: (client: number, i: number) => Promise<void>): Promise<{ rate: number; latency: ReturnType<typeof summarize> }> {
+  const until = performance.now() + seconds * 1000;
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const t = performance.now();
+        await op(c, i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { rate: Math.round((latencies.length / (performance.now() - started)) * 1000), latency: summarize(latencies) };
+}
+
+async function main() {
+  setPasswordCostForTests({ N: 1024, r: 8, p: 1 });
+  const scratch = await createScratchDatabase(pgUrl!, 'sb_lockbench');
+  const raw = openPostgres({ connectionString: scratch.url, max: MESSAGE_CLIENTS + ROUTING_CLIENTS + 4 });
+  const holds: number[] = [];
+  const db = timingDb(raw, holds);
+  try {
+    await migrate(raw);
+    await seedSettings(raw, defaultSettings({ maxCustomers: 1_000_000, attendantKeepAliveMs: 3_600_000, agentOfflineGraceMs: 3_600_000, offlinePolicy: 'requeue' } as Config), new Date());
+    const ctx: Ctx = { db, now: () => new Date() };
+    for (let i = 0; i < AGENTS; i++) {
+      const agent = await createAgent(ctx, { name: `A${i}`, email: `a${i}@bench.test`, password: 'bench-password', role: 'agent', capacity: null, departments: [] });
+      await updateAgent(ctx, agent.id, { status: 'online' }, SYSTEM);
+    }
+    const chats: string[] = [];
+    for (let i = 0; i < 500; i++) chats.push((await openConversation(ctx, { customer: { id: `chat-${i}` } })).conversation.id);
+    const rtt: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t = performance.now();
+      await raw.query('select 1');
+      rtt.push(performance.now() - t);
+    }
+    holds.length = 0;
+    for (let i = 0; i < 200; i++) await withEvents(ctx, async () => undefined, { routing: true });
+    const empty = summarize(holds);
+
+    let seq = 0;
+    const message = async () => {
+      await addMessage(ctx, chats[Math.floor(Math.random() * chats.length)]!, { sender: 'customer', sender_id: null, text: `m${seq++}` }, SYSTEM);
+    };
+    const routing = async (c: number, i: number) => {
+      const { conversation } = await openConversation(ctx, { customer: { id: `r-${c}-${i}-${seq++}` } });
+      await closeConversation(ctx, conversation.id, { reason: 'bench' }, SYSTEM);
+    };
+    const ceiling = (p: number) => Math.round(1000 / p);
+
+    const { value: messagesAlone, locks: locksMessages } = await sampled(raw, flatOut(MESSAGE_CLIENTS, SECONDS, message));
+    holds.length = 0;
+    const routingAlone = await flatOut(ROUTING_CLIENTS, SECONDS, routing);
+    const holdAlone = summarize(holds);
+    holds.length = 0;
+    const {
+      value: [messagesMixed, routingMixed],
+      locks: locksMixed,
+    } = await sampled(raw, Promise.all([flatOut(MESSAGE_CLIENTS, SECONDS, message), flatOut(ROUTING_CLIENTS, SECONDS, routing)]));
+    const holdMixed = summarize(holds);
+
+    const result = {
+      at: new Date().toISOString(),
+      seconds: SECONDS,
+      clients: { messages: MESSAGE_CLIENTS, routing: ROUTING_CLIENTS },
+      rtt_ms: summarize(rtt),
+      empty_routing_tx_ms: empty,
+      messages_alone: { ...messagesAlone, advisory_locks: locksMessages },
+      routing_alone: { changes_per_s: routingAlone.rate * 2, pairs: routingAlone, hold_ms: holdAlone, ceiling_p50: ceiling(holdAlone.p50), ceiling_p99: ceiling(holdAlone.p99) },
+      mixed: {
+        messages: messagesMixed,
+        routing: { changes_per_s: routingMixed.rate * 2, pairs: routingMixed },
+        hold_ms: holdMixed,
+        advisory_locks: locksMixed,
+        ceiling_p50: ceiling(holdMixed.p50),
+        ceiling_p99: ceiling(holdMixed.p99),
+      },
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(
+      [
+        `round trip p50 ${result.rtt_ms.p50} ms; empty routing transaction p50 ${empty.p50} / p99 ${empty.p99} ms`,
+        `messages alone: ${messagesAlone.rate}/s, p50 ${messagesAlone.latency.p50} ms, p99 ${messagesAlone.latency.p99} ms; advisory locks (mean sessions holding/waiting) ${JSON.stringify(locksMessages)}`,
+        `routing alone: ${routingAlone.rate * 2} changes/s; lock held p50 ${holdAlone.p50} ms, p99 ${holdAlone.p99} ms → ceiling ${ceiling(holdAlone.p50)}/s (p50), ${ceiling(holdAlone.p99)}/s (p99)`,
+        `both: messages ${messagesMixed.rate}/s (p99 ${messagesMixed.latency.p99} ms), routing ${routingMixed.rate * 2} changes/s; lock held p50 ${holdMixed.p50} ms, p99 ${holdMixed.p99} ms; advisory locks ${JSON.stringify(locksMixed)}`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    await raw.close();
+    await scratch.drop();
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
