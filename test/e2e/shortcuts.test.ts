@@ -60,9 +60,10 @@ describeEachStore('keyboard shortcuts in the console, in a real browser', (store
     await page.keyboard.press('Alt+KeyK');
     await openIs(mine[0]!);
 
-    // Alt+R: the reply box; a ? typed there is text, not the help
-    await page.keyboard.press('Alt+KeyR');
+    // Alt+R: the reply box (once the chat is on screen); a ? typed there is text, not the help
     const reply = page.getByLabel('Reply', { exact: true });
+    await reply.waitFor();
+    await page.keyboard.press('Alt+KeyR');
     assert.equal(await reply.evaluate((el) => el === document.activeElement), true);
     await page.keyboard.type('Did that help?');
     assert.equal(await help.isVisible(), false);
