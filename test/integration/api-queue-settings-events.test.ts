@@ -1,7 +1,7 @@
 // GET /api/v1/queue, GET/PATCH /api/v1/settings, GET /api/v1/events
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
-import { CSAT_DEFAULTS, readSettings } from '../../src/settings/settings.js';
+import { ATTACHMENT_DEFAULTS, CSAT_DEFAULTS, readSettings } from '../../src/settings/settings.js';
 import { assertAllUnauthorized, expectError, expectInvalid, kitFor, rawJson } from '../helpers/api-kit.js';
 import { invariantViolations } from '../helpers/invariants.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -123,7 +123,7 @@ describeEachStore('api: queue, settings, events', (store) => {
     for (const who of [admin, supervisor]) {
       const res = await k.call('GET', '/api/v1/settings', { token: who.token });
       assert.equal(res.statusCode, 200);
-      assert.deepEqual(res.json(), { max_customers: 2, attendant_keep_alive_ms: 30_000, agent_offline_grace_ms: 60_000, offline_policy: 'requeue', offline_email_to: null, ...CSAT_DEFAULTS, offline_when: ['outside_hours'] });
+      assert.deepEqual(res.json(), { max_customers: 2, attendant_keep_alive_ms: 30_000, agent_offline_grace_ms: 60_000, offline_policy: 'requeue', offline_email_to: null, ...CSAT_DEFAULTS, offline_when: ['outside_hours'], ...ATTACHMENT_DEFAULTS });
     }
   });
 
@@ -131,7 +131,7 @@ describeEachStore('api: queue, settings, events', (store) => {
     const { admin, supervisor } = await k.cast();
     const res = await k.call('PATCH', '/api/v1/settings', { token: admin.token, body: { attendant_keep_alive_ms: 45_000, offline_policy: 'keep' } });
     assert.equal(res.statusCode, 200, res.body);
-    const expected = { max_customers: 2, attendant_keep_alive_ms: 45_000, agent_offline_grace_ms: 60_000, offline_policy: 'keep', offline_email_to: null, ...CSAT_DEFAULTS, offline_when: ['outside_hours'] };
+    const expected = { max_customers: 2, attendant_keep_alive_ms: 45_000, agent_offline_grace_ms: 60_000, offline_policy: 'keep', offline_email_to: null, ...CSAT_DEFAULTS, offline_when: ['outside_hours'], ...ATTACHMENT_DEFAULTS };
     assert.deepEqual(res.json(), expected);
     assert.deepEqual((await k.call('GET', '/api/v1/settings', { token: supervisor.token })).json(), expected);
     assert.deepEqual(await readSettings(store().db), expected);

@@ -14,6 +14,7 @@
 // runs one transaction at a time, so no event can commit late there.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import pg from 'pg';
 import { SYSTEM, type AgentRow } from '../../src/agents/model.js';
 import { createTicketer, setCallbackUrl } from '../../src/channels/rapidpro/ticketers.js';
 import { openRoom } from '../../src/channels/rapidpro/tickets.js';
@@ -178,6 +179,40 @@ if (process.env.TEST_DATABASE_URL) {
       const messages = rows.filter((r) => r.name === 'message.created').map((r) => Number(r.event_id));
       await assertDeliveredOnceInOrder(store.db, messages, (e) => e.type === 'message.created', 'webhook deliveries');
       assert.equal(messages.length, 7);
+    });
+
+    it("a transaction left open in another database of the server holds nothing back; one in this database does", async () => {
+      const admin = await t.user('admin');
+      const eventsNow = async () => ((await t.call('GET', '/api/v1/events?limit=1000', { token: admin.token })).json() as { id: number }[]).map((e) => e.id);
+      // another application's session on the same server, idle in a transaction that has written (it has an xid)
+      const elsewhere = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await elsewhere.connect();
+      try {
+        await elsewhere.query('begin');
+        await elsewhere.query('select pg_current_xact_id()');
+        const first = (await openConversation(ctx, { customer: { id: 'x' } })).conversation.id;
+        const [firstEvent] = await store.db.query<{ id: number }>('select max(id) as id from events where conversation_id = $1', [first]);
+        // read at once: no wait for the other database's transaction to end
+        assert.ok((await eventsNow()).includes(Number(firstEvent!.id)), 'the event is readable while another database has a transaction open');
+      } finally {
+        await elsewhere.query('rollback').catch(() => undefined);
+        await elsewhere.end();
+      }
+      // the same in this database: the horizon stops below that transaction's xid until it ends
+      const [y, z] = await Promise.all(['y', 'z'].map(async (id) => (await openConversation(ctx, { customer: { id } })).conversation.id));
+      const { db: held, held: hold } = holdingDb(store.db);
+      const late = addMessage({ ...ctx, db: held }, y!, { sender: 'customer', sender_id: null, text: 'late' }, SYSTEM);
+      await hold.drawn;
+      try {
+        await addMessage(ctx, z!, { sender: 'customer', sender_id: null, text: 'meanwhile' }, SYSTEM);
+        const [secondEvent] = await store.db.query<{ id: number }>('select max(id) as id from events where conversation_id = $1', [z]);
+        assert.ok(!(await eventsNow()).includes(Number(secondEvent!.id)), 'nothing past a transaction still open in this database');
+      } finally {
+        hold.release();
+        await late;
+      }
+      await settled(store.db);
+      assert.equal((await eventsNow()).length, Number((await store.db.query<{ n: number }>('select count(*)::int as n from events'))[0]!.n));
     });
 
     it('GET /api/v1/events paged with after=<last id> returns the late event once, in its place', async () => {

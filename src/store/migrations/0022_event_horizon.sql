@@ -30,9 +30,31 @@ create function event_xid_bound() returns bigint language sql stable as $$
 $$;
 
 -- Events with a bound below this are final: their transactions, and every
--- older one, have ended.
+-- older one that could write to this database, have ended.
+--
+-- The snapshot's xmin alone would do, but transaction ids are cluster-wide:
+-- a transaction left open in another database of the same server (an idle
+-- session, a long report, another application) would hold back every
+-- reader here, though it can never add an event to this log. So the
+-- horizon is the oldest transaction still running in the snapshot (xip)
+-- that is not known to run in another database; pg_stat_activity names
+-- the database of each running backend's transaction. An xid it does not
+-- show (finished since, or hidden from this role) counts as this
+-- database's: the horizon may stop short, never pass an event that can
+-- still commit. A backend never changes database, so "runs in another
+-- database" stays true for that xid whenever it was read.
 create function event_horizon() returns bigint language sql stable as $$
-  select pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+  select least(
+    pg_snapshot_xmax(s.snap)::text::bigint,
+    (select min(x::text::bigint) from pg_snapshot_xip(s.snap) x
+      where not exists (
+        select 1 from pg_stat_activity a
+         where a.backend_xid is not null
+           and a.datid is not null
+           and a.datid <> (select oid from pg_database where datname = current_database())
+           -- backend_xid is the 32-bit xid; x carries its epoch above
+           and a.backend_xid::text::bigint = x::text::bigint % 4294967296)))
+  from (select pg_current_snapshot() as snap) s
 $$;
 
 -- Existing events get 0: they were written under the old lock, in id order,
