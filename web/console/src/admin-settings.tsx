@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, formatWait } from '../../shared/util';
+import { api } from '../../shared/util';
+import { formatWait } from '../../shared/format';
 import { CsatSettings } from './admin-csat';
 import { Alert, FieldError, useFormErrors, type AdminProps } from './admin-kit';
 

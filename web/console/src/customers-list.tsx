@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { AppLink } from './app-link';
-import { api, formatWait } from '../../shared/util';
+import { api } from '../../shared/util';
+import { formatWait } from '../../shared/format';
 
 // The Customers tab: customers with an open conversation, online (their
 // widget page is open) or offline, from GET /api/v1/customers. Presence is

@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { formatWait, type ApiError } from '../../shared/util';
+import { type ApiError } from '../../shared/util';
+import { formatWait } from '../../shared/format';
 import { GroupedTable, PeriodForm, usePeriodReport, type GroupedReport } from './period-report';
 
 // The dashboard's Reports section: GET /api/v1/reports for a period and a
