@@ -6,6 +6,7 @@
 import react from '@vitejs/plugin-react';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { i18nCatalogs } from './i18n/catalogs.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const target = process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:3000';
@@ -15,7 +16,7 @@ export default defineConfig({
   root,
   base: '/',
   publicDir: 'public',
-  plugins: [react()],
+  plugins: [i18nCatalogs(), react()],
   logLevel: process.env.VITE_LOG_LEVEL ?? 'info',
   build: {
     outDir: 'dist',

@@ -24,15 +24,16 @@ export const launchChromium = (): Promise<Browser> => chromium.launch({ executab
  * whose console errors, page errors and dialogs (an alert would be an XSS)
  * are recorded in `problems`. With `acceptConfirms`, dialogs are expected
  * instead: each goes to `dialogs` (an unexpected one fails the caller's
- * count), confirmations are accepted and anything else dismissed.
+ * count), confirmations are accepted and anything else dismissed. `locale`
+ * is the browser's language (navigator.languages, Accept-Language).
  */
 export async function openPage(
   browser: Browser,
   contexts: BrowserContext[],
   viewport = { width: 1200, height: 800 },
-  options: { acceptConfirms?: boolean } = {},
+  options: { acceptConfirms?: boolean; locale?: string } = {},
 ): Promise<{ page: Page; problems: string[]; dialogs: string[] }> {
-  const context = await browser.newContext({ viewport });
+  const context = await browser.newContext({ viewport, ...(options.locale ? { locale: options.locale } : {}) });
   contexts.push(context);
   const page = await context.newPage();
   const problems: string[] = [];
@@ -147,6 +148,6 @@ export function browserServer(store: () => TestStore, env: () => Record<string, 
     get server(): Running {
       return server!;
     },
-    openPage: (viewport?: { width: number; height: number }, options?: { acceptConfirms?: boolean }) => openPage(browser!, contexts, viewport, options),
+    openPage: (viewport?: { width: number; height: number }, options?: { acceptConfirms?: boolean; locale?: string }) => openPage(browser!, contexts, viewport, options),
   };
 }

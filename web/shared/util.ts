@@ -55,14 +55,3 @@ export function parseJson(payload: Uint8Array): any {
     return undefined;
   }
 }
-
-export function formatWait(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined) return 'unknown';
-  if (seconds < 60) return `${Math.max(0, Math.round(seconds))} s`;
-  const minutes = Math.round(seconds / 60);
-  if (minutes < 60) return `${minutes} min`;
-  // waits until the next opening can be days
-  return minutes < 24 * 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${Math.floor(minutes / 1440)} d ${Math.floor((minutes % 1440) / 60)} h`;
-}
-
-export const formatTime = (t: string | number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });

@@ -13,6 +13,7 @@
 //   data-color       the launcher's and the chat's colour (#rrggbb; another CSS colour: the launcher's only)
 //   data-position    bottom-right or bottom-left
 //   data-open        "true": open the chat when the page loads
+//   data-locale      the widget's language: en, id, pt-BR or es (default: the browser's)
 //   data-customer-id    the signed-in customer's id on your site
 //   data-customer-hash  HMAC-SHA256(WIDGET_IDENTITY_SECRET, customer id), lowercase
 //                       hex, computed by your server: the chat is then verified
@@ -22,6 +23,7 @@
 //                    prefill the pre-chat form's name, email and phone
 //                    fields, when it has them (the customer can still edit)
 import { HEX_COLOR, textColorOn } from '../../src/appearance/contrast';
+import { pickLocale, type Locale } from '../shared/locale';
 import { armGreetings, visitor, type LoaderGreeting } from './loader-greetings';
 
 interface WidgetSettings {
@@ -32,6 +34,15 @@ interface WidgetSettings {
   title: string;
   greetings: LoaderGreeting[];
 }
+
+// The launcher's own words: a table, not the i18n library, to keep widget.js small.
+// The default title and launcher text are translated; an admin's own words are shown as written.
+const WORDS: Record<Locale, { chat: string; close: string }> = {
+  en: { chat: 'Chat with us', close: 'Close chat' },
+  id: { chat: 'Chat dengan kami', close: 'Tutup chat' },
+  'pt-BR': { chat: 'Fale conosco', close: 'Fechar chat' },
+  es: { chat: 'Chatea con nosotros', close: 'Cerrar chat' },
+};
 
 const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', position: 'bottom-right', launcher_text: 'Chat with us', title: 'Chat with us', greetings: [] };
 
@@ -65,10 +76,13 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     const color = hex ?? css ?? saved.color;
     const textColor = hex ? textColorOn(hex) : css ? '#ffffff' : saved.text_color;
     const position = data.position === 'bottom-left' || data.position === 'bottom-right' ? data.position : settings.position;
-    const title = data.title || settings.title;
-    const launcherText = data.launcherText || data.title || settings.launcher_text;
+    const locale = pickLocale([data.locale, ...navigator.languages]);
+    const words = WORDS[locale];
+    const translated = (text: string) => (text === WORDS.en.chat ? words.chat : text);
+    const title = data.title || translated(settings.title);
+    const launcherText = data.launcherText || data.title || translated(settings.launcher_text);
     const side = position === 'bottom-left' ? 'left' : 'right';
-    const params = new URLSearchParams({ title });
+    const params = new URLSearchParams({ title, locale });
     if (script.dataset.department) params.set('department', script.dataset.department);
     if (hex) params.set('color', hex);
 
@@ -107,7 +121,7 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
       }
       if (frame) frame.hidden = !open;
       button.setAttribute('aria-expanded', String(open));
-      button.textContent = open ? 'Close chat' : launcherText;
+      button.textContent = open ? words.close : launcherText;
       try {
         sessionStorage.setItem(OPEN_KEY, open ? '1' : '0');
       } catch {

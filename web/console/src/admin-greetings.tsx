@@ -85,8 +85,7 @@ export function GreetingsAdmin({ token, onError }: AdminProps) {
       <h3 id="greetings-title">{t('Proactive greetings')}</h3>
       <p className="hint">
         {rich(
-          t(
-            "The widget opens by itself with a greeting when every condition holds in the visitor's page: time on the page, the page's address (a pattern where {star} is anything, like {pricing} or {checkout}), the visitor's first visit. Each visitor sees a greeting once; the dashboard counts how many saw it and how many then started a chat.",
+          t("The widget opens by itself with a greeting when every condition holds in the visitor's page: time on the page, the page's address (a pattern where {star} is anything, like {pricing} or {checkout}), the visitor's first visit. Each visitor sees a greeting once; the dashboard counts how many saw it and how many then started a chat.",
             slots('star', 'pricing', 'checkout'),
           ),
           [<code key="star">*</code>, <code key="pricing">/pricing*</code>, <code key="checkout">*checkout*</code>],

@@ -160,8 +160,7 @@ export function HoursAdmin({ token, onError }: AdminProps) {
     <main className="admin">
       <h2>{t('Business hours')}</h2>
       <p className="hint">
-        {t(
-          "Hours are local times in each schedule's time zone; a day left empty is closed. A department without its own schedule follows the default; without a default it is always open.",
+        {t("Hours are local times in each schedule's time zone; a day left empty is closed. A department without its own schedule follows the default; without a default it is always open.",
         )}
       </p>
       <datalist id="hours-zones">

@@ -127,7 +127,7 @@ export const deliveryState = (state: string) =>
   ({ pending: t('pending'), delivered: t('delivered'), failed: t('failed'), cancelled: t('cancelled') })[state] ?? state;
 
 // A translated message whose placeholders are elements (<code>, links):
-// t(id, slots('star', 'example')) marks where they go, rich() puts them there.
+// slots('star', 'example') as the values of t marks where they go, rich() puts them there.
 const MARK = '\u0001';
 export const slots = (...names: string[]) => Object.fromEntries(names.map((name, i) => [name, `${MARK}${i}${MARK}`]));
 export const rich = (text: string, elements: readonly ReactNode[]) =>

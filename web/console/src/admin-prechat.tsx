@@ -110,8 +110,7 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
       <h2>{t('Pre-chat form')}</h2>
       <p className="hint">
         {rich(
-          t(
-            "What the widget asks before a chat starts. The keys {name}, {email}, {phone} and {department} fill the conversation's own details (department routes the chat); any other key is kept with the customer and shown in the customer panel and webhooks. No fields: the widget asks for name and email, as before.",
+          t("What the widget asks before a chat starts. The keys {name}, {email}, {phone} and {department} fill the conversation's own details (department routes the chat); any other key is kept with the customer and shown in the customer panel and webhooks. No fields: the widget asks for name and email, as before.",
             slots('name', 'email', 'phone', 'department'),
           ),
           [<code key="name">name</code>, <code key="email">email</code>, <code key="phone">phone</code>, <code key="department">department</code>],

@@ -2,7 +2,8 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react'
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import { useCannedPicker } from './canned';
 import { AttachmentView } from '../../shared/attachments';
-import { api, formatTime } from '../../shared/util';
+import { api } from '../../shared/util';
+import { formatTime } from '../../shared/format';
 import { AttachFileButton, PendingFiles, useComposerFiles } from './attachments';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
 import { LabelEditor } from './labels';

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
-import { api, errorText, formatTime, isApiError } from '../../shared/util';
+import { api, errorText, isApiError } from '../../shared/util';
+import { formatTime } from '../../shared/format';
 import { useLatestAnswer } from './latest-answer';
 import type { Live } from './live';
 import type { Conversation } from './types';

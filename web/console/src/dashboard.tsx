@@ -187,12 +187,10 @@ function summary(activity: Stats['activity']): string {
     resolutions: activity.resolutions,
   };
   return busiest
-    ? t(
-        'Bar chart, one pair of bars per {interval} since {since}: {assignments, plural, one {# assignment} other {# assignments}} and {resolutions, plural, one {# resolution} other {# resolutions}} in all; the most assignments, {most}, from {start}.',
+    ? t('Bar chart, one pair of bars per {interval} since {since}: {assignments, plural, one {# assignment} other {# assignments}} and {resolutions, plural, one {# resolution} other {# resolutions}} in all; the most assignments, {most}, from {start}.',
         { ...values, most: formatNumber(busiest.assignments), start: formatTime(busiest.start) },
       )
-    : t(
-        'Bar chart, one pair of bars per {interval} since {since}: {assignments, plural, one {# assignment} other {# assignments}} and {resolutions, plural, one {# resolution} other {# resolutions}} in all.',
+    : t('Bar chart, one pair of bars per {interval} since {since}: {assignments, plural, one {# assignment} other {# assignments}} and {resolutions, plural, one {# resolution} other {# resolutions}} in all.',
         values,
       );
 }

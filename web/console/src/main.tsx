@@ -1,10 +1,12 @@
 import { StrictMode, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { AppLink } from './app-link';
 import { createRoot } from 'react-dom/client';
-import { api, errorText, formatWait, isApiError } from '../../shared/util';
+import { api, errorText, isApiError } from '../../shared/util';
+import { formatWait } from '../../shared/format';
 import { ADMIN_PAGES, adminPageAt } from './admin';
 import { CannedPage } from './canned';
 import { ChatView } from './chat';
+import { LanguagePicker, startLanguage, useLocale } from './language';
 import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
 import { LabelChips, LabelFilter, useLabelled, useLabels } from './labels';
@@ -111,6 +113,7 @@ function Login({ onLogin }: { onLogin: (auth: Auth) => void }) {
           Log in
         </button>
       </form>
+      <LanguagePicker />
     </main>
   );
 }
@@ -347,6 +350,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         <button type="button" className="secondary" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">
           ?
         </button>
+        <LanguagePicker />
         <button type="button" className="secondary" onClick={() => onLogout(token)}>
           Log out
         </button>
@@ -438,8 +442,15 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   );
 }
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <App />
-  </StrictMode>,
+/** Re-renders the whole console, state anew, in the language the agent picks. */
+function Localized() {
+  return <App key={useLocale()} />;
+}
+
+void startLanguage().then(() =>
+  createRoot(document.getElementById('root')!).render(
+    <StrictMode>
+      <Localized />
+    </StrictMode>,
+  ),
 );

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { api, formatTime, isApiError } from '../../shared/util';
+import { api, isApiError } from '../../shared/util';
+import { formatTime } from '../../shared/format';
 import { ChatView } from './chat';
 import { useLabels } from './labels';
 import type { Live } from './live';

@@ -1,7 +1,10 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { api, errorText, formatTime, formatWait, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { api, errorText, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { formatTime, formatWait } from '../../shared/format';
+import { activateLocale, pickLocale, t } from '../../shared/i18n';
+import english from '../../i18n/widget/en.json';
 import { Avatar, Greeting, useLook } from './look';
 import { AttachmentView, type ShownAttachment } from '../../shared/attachments';
 import { SendFileButton } from './attachments';
@@ -48,7 +51,7 @@ const SESSION_KEY = 'switchboard-session';
 const PROFILE_KEY = 'switchboard-profile';
 const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
-const title = params.get('title') || 'Chat with us';
+const title = () => params.get('title') || t('Chat with us');
 const department = params.get('department');
 const embedded = new URLSearchParams(location.hash.slice(1));
 /** the host site's customer, when the embed names one */
@@ -337,7 +340,7 @@ function Widget() {
   return (
     <main className="widget">
       <header>
-        <h1>{title}</h1>
+        <h1>{title()}</h1>
         <button type="button" className="icon" aria-label="Minimise the chat" onClick={() => parent.postMessage('switchboard:close', '*')}>
           –
         </button>
@@ -488,8 +491,11 @@ function Composer({ onSend, onEnd, onKeystroke, disabled, extra }: { onSend: (te
   );
 }
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <Widget />
-  </StrictMode>,
+// the language: the host page's data-locale (passed by the loader), else the browser's
+void activateLocale(pickLocale([params.get('locale'), ...navigator.languages]), [english], [(locale) => import(`../../i18n/widget/${locale}.json`)]).then(() =>
+  createRoot(document.getElementById('root')!).render(
+    <StrictMode>
+      <Widget />
+    </StrictMode>,
+  ),
 );

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, errorText, formatWait } from '../../shared/util';
+import { api, errorText } from '../../shared/util';
+import { formatWait } from '../../shared/format';
 
 // When nobody is there (outside business hours, or no agent of the
 // department online, as the offline_when setting says), the widget shows a
