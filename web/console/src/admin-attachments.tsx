@@ -1,7 +1,7 @@
 import type { FormEvent } from 'react';
 import type { ApiError } from '../../shared/util';
 import { isAllowedTypeEntry, MAX_ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, MAX_UPLOAD_BYTES } from '../../../src/files/limit-rules';
-import { FieldError, FormStatus, LoadingPage, useFormErrors, useSettingsForm, type AdminProps } from './admin-kit';
+import { FieldError, FormFooter, LoadingPage, useFormErrors, useSettingsForm, type AdminProps } from './admin-kit';
 import { formatNumber } from '../../shared/format';
 import { t } from '../../shared/i18n';
 
@@ -120,15 +120,7 @@ export function AttachmentsAdmin({ token, onError }: AdminProps) {
           </small>
           <FieldError errors={errors} field="attachments_allowed_types" idPrefix={ID} />
         </div>
-        <FormStatus errors={errors} notice={notice} />
-        <div className="actions">
-          <button type="submit" disabled={busy}>
-            {t('Save limits')}
-          </button>
-          <button type="button" className="secondary" onClick={undo}>
-            {t('Undo changes')}
-          </button>
-        </div>
+        <FormFooter errors={errors} notice={notice} busy={busy} save={t('Save limits')} onUndo={undo} />
       </form>
     </main>
   );

@@ -1,5 +1,5 @@
 import type { FormEvent } from 'react';
-import { FieldError, FormStatus, useFormErrors, useSettingsForm } from './admin-kit';
+import { FieldError, FormFooter, useFormErrors, useSettingsForm } from './admin-kit';
 import { t } from '../../shared/i18n';
 
 // Admin: customer satisfaction (the csat_* runtime settings): whether the
@@ -63,12 +63,7 @@ export function CsatSettings({ token, onError }: { token: string; onError: (e: u
         <input {...text('csat_thanks')} />
         <FieldError errors={errors} field="csat_thanks" idPrefix={ID} />
       </div>
-      <FormStatus errors={errors} notice={notice} />
-      <div className="actions">
-        <button type="submit" disabled={busy}>
-          {t('Save satisfaction settings')}
-        </button>
-      </div>
+      <FormFooter errors={errors} notice={notice} busy={busy} save={t('Save satisfaction settings')} />
     </form>
   );
 }

@@ -105,8 +105,8 @@ export function LoadingPage({ title, problem = null }: { title: string; problem?
   );
 }
 
-/** Below a form: the error the page could not place by a field, and what saving did. */
-export function FormStatus({ errors, notice }: { errors: FormErrors; notice: string | null }) {
+/** The end of a settings form: the error it could not place by a field, what saving did, and its buttons (`onUndo`: also Undo changes). */
+export function FormFooter({ errors, notice, busy, save, onUndo }: { errors: FormErrors; notice: string | null; busy: boolean; save: string; onUndo?: () => void }) {
   return (
     <>
       <Alert>{errors.general}</Alert>
@@ -115,6 +115,16 @@ export function FormStatus({ errors, notice }: { errors: FormErrors; notice: str
           {notice}
         </p>
       )}
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          {save}
+        </button>
+        {onUndo && (
+          <button type="button" className="secondary" onClick={onUndo}>
+            {t('Undo changes')}
+          </button>
+        )}
+      </div>
     </>
   );
 }

@@ -1,6 +1,6 @@
 import type { FormEvent } from 'react';
 import { CsatSettings } from './admin-csat';
-import { FieldError, FormStatus, LoadingPage, useFormErrors, useSettingsForm, type AdminProps } from './admin-kit';
+import { FieldError, FormFooter, LoadingPage, useFormErrors, useSettingsForm, type AdminProps } from './admin-kit';
 import { formatWait } from '../../shared/format';
 import { t } from '../../shared/i18n';
 
@@ -100,15 +100,7 @@ export function SettingsAdmin({ token, onError }: AdminProps) {
           </select>
           <FieldError errors={errors} field="offline_policy" idPrefix={ID} />
         </div>
-        <FormStatus errors={errors} notice={notice} />
-        <div className="actions">
-          <button type="submit" disabled={busy}>
-            {t('Save settings')}
-          </button>
-          <button type="button" className="secondary" onClick={undo}>
-            {t('Undo changes')}
-          </button>
-        </div>
+        <FormFooter errors={errors} notice={notice} busy={busy} save={t('Save settings')} onUndo={undo} />
       </form>
       <CsatSettings token={token} onError={onError} />
     </main>

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { AA_RATIO, contrastRatio, HEX_COLOR, textColorOn } from '../../../src/appearance/contrast';
 import { api } from '../../shared/util';
-import { FieldError, FormStatus, LoadingPage, useFormErrors, type AdminProps } from './admin-kit';
+import { FieldError, FormFooter, LoadingPage, useFormErrors, type AdminProps } from './admin-kit';
 import { GreetingsAdmin } from './admin-greetings';
 import './widget-look.css';
 import { formatNumber } from '../../shared/format';
@@ -110,12 +110,7 @@ export function WidgetAdmin(props: AdminProps) {
               {t("Show agents' avatars (their initials) beside their messages")}
             </label>
           </div>
-          <FormStatus errors={errors} notice={notice} />
-          <div className="actions">
-            <button type="submit" disabled={busy}>
-              {t('Save appearance')}
-            </button>
-          </div>
+          <FormFooter errors={errors} notice={notice} busy={busy} save={t('Save appearance')} />
         </form>
         <Preview look={draft} />
       </div>
