@@ -24,16 +24,22 @@ export const launchChromium = (): Promise<Browser> => chromium.launch({ executab
  * whose console errors, page errors and dialogs (an alert would be an XSS)
  * are recorded in `problems`. With `acceptConfirms`, dialogs are expected
  * instead: each goes to `dialogs` (an unexpected one fails the caller's
- * count), confirmations are accepted and anything else dismissed. `locale`
- * is the browser's language (navigator.languages, Accept-Language).
+ * count), confirmations are accepted and anything else dismissed.
  */
+/** `locale` and `timezoneId`: the browser's languages (navigator.languages, Accept-Language) and time zone. */
+export interface PageOptions {
+  acceptConfirms?: boolean;
+  locale?: string;
+  timezoneId?: string;
+}
+
 export async function openPage(
   browser: Browser,
   contexts: BrowserContext[],
   viewport = { width: 1200, height: 800 },
-  options: { acceptConfirms?: boolean; locale?: string } = {},
+  options: PageOptions = {},
 ): Promise<{ page: Page; problems: string[]; dialogs: string[] }> {
-  const context = await browser.newContext({ viewport, ...(options.locale ? { locale: options.locale } : {}) });
+  const context = await browser.newContext({ viewport, ...(options.locale ? { locale: options.locale } : {}), ...(options.timezoneId ? { timezoneId: options.timezoneId } : {}) });
   contexts.push(context);
   const page = await context.newPage();
   const problems: string[] = [];
@@ -148,6 +154,7 @@ export function browserServer(store: () => TestStore, env: () => Record<string, 
     get server(): Running {
       return server!;
     },
-    openPage: (viewport?: { width: number; height: number }, options?: { acceptConfirms?: boolean; locale?: string }) => openPage(browser!, contexts, viewport, options),
+    openPage: (viewport?: { width: number; height: number }, options?: PageOptions) => openPage(browser!, contexts, viewport, options),
+
   };
 }

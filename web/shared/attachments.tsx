@@ -1,4 +1,6 @@
 import type { ApiError } from './util';
+import { formatNumber } from './format';
+import { t } from './i18n';
 
 // Uploaded files in both apps: sending one (multipart, the session's or
 // agent's token) and showing one — pictures inline, other files as a link
@@ -39,14 +41,17 @@ export async function uploadFile(conversationId: string, token: string, file: Fi
 
 export function formatSize(bytes: number | undefined): string {
   if (bytes === undefined) return '';
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const size = (value: number, unit: 'byte' | 'kilobyte' | 'megabyte', digits: number) =>
+    formatNumber(value, { style: 'unit', unit, unitDisplay: 'short', maximumFractionDigits: digits });
+  if (bytes < 1024) return size(bytes, 'byte', 0);
+  if (bytes < 1024 * 1024) return size(bytes / 1024, 'kilobyte', bytes < 10 * 1024 ? 1 : 0);
+  return size(bytes / 1024 / 1024, 'megabyte', 1);
 }
 
 export function AttachmentView({ attachment: a }: { attachment: ShownAttachment }) {
   if (a.id !== undefined) {
-    const name = a.name ?? 'file';
+    const name = a.name ?? t('file');
+
     if (a.type.startsWith('image/')) {
       return (
         <a className="attachment image" href={a.url} target="_blank" rel="noopener noreferrer" data-testid="attachment-image">

@@ -1,5 +1,6 @@
 import { useCallback, useRef, useState, type ClipboardEvent, type DragEvent } from 'react';
 import { formatSize, uploadFile, type Uploaded } from '../../shared/attachments';
+import { t } from '../../shared/i18n';
 
 // Files in the composer: picked with the attach button, dropped onto the
 // chat, or pasted (a screenshot). Each uploads at once and waits, shown
@@ -74,14 +75,14 @@ export function AttachFileButton({ files }: { files: ComposerFiles }) {
   return (
     <>
       <button type="button" className="secondary" onClick={() => input.current?.click()}>
-        Attach file
+        {t('Attach file')}
       </button>
       <input
         ref={input}
         type="file"
         multiple
         hidden
-        aria-label="Files to send"
+        aria-label={t('Files to send')}
         data-testid="attach-file"
         onChange={(e) => {
           files.add(Array.from(e.target.files ?? []));
@@ -95,11 +96,12 @@ export function AttachFileButton({ files }: { files: ComposerFiles }) {
 export function PendingFiles({ files }: { files: ComposerFiles }) {
   if (files.pending.length === 0) return null;
   return (
-    <ul className="pending-files" aria-label="Files to send">
+    <ul className="pending-files" aria-label={t('Files to send')}>
       {files.pending.map((p) => (
         <li key={p.key} data-testid={p.uploaded ? 'pending-file' : 'uploading-file'}>
           {p.name} ({formatSize(p.size)}){p.uploaded ? '' : ' · uploading…'}
-          <button type="button" className="link" aria-label={`Remove ${p.name}`} onClick={() => files.remove(p.key)}>
+          <button type="button" className="link" aria-label={t('Remove {name}', { name: p.name })}
+ onClick={() => files.remove(p.key)}>
             ×
           </button>
         </li>

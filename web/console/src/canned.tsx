@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useState, type FormEvent, type Keyboar
 import { api } from '../../shared/util';
 import { FieldError, TableHead, useFormErrors } from './admin-kit';
 import type { Agent, Conversation } from './types';
+import { t } from '../../shared/i18n';
 
 // Canned responses in the console: typing "/" at the start of the composer
 // opens a list filtered by what follows; arrows move, Enter or a click
@@ -88,8 +89,8 @@ export function useCannedPicker(options: {
   };
 
   const list = !open ? null : (
-    <ul className="canned-list" role="listbox" aria-label="Canned responses" data-testid="canned-list">
-      {matches.length === 0 && <li className="empty">No canned response matches “/{query}”.</li>}
+    <ul className="canned-list" role="listbox" aria-label={t('Canned responses')} data-testid="canned-list">
+      {matches.length === 0 && <li className="empty">{t('No canned response matches “/{query}”.', { query })}</li>}
       {matches.map((c, i) => (
         <li
           key={c.id}
@@ -102,7 +103,7 @@ export function useCannedPicker(options: {
             insert(c);
           }}
         >
-          <strong>/{c.shortcut}</strong> <span className="hint">{c.scope === 'shared' ? 'shared' : 'mine'}</span>
+          <strong>/{c.shortcut}</strong> <span className="hint">{c.scope === 'shared' ? t('shared') : t('mine')}</span>
           <span className="canned-text">{c.text}</span>
         </li>
       ))}
@@ -142,7 +143,7 @@ export function CannedPage({ token, me, onError }: { token: string; me: Agent; o
     }
   };
   const remove = async (c: Canned) => {
-    if (!confirm(`Delete /${c.shortcut}?`)) return;
+    if (!confirm(t('Delete /{shortcut}?', { shortcut: c.shortcut }))) return;
     try {
       await api('DELETE', `/api/v1/canned-responses/${c.id}`, token);
       reload();
@@ -152,27 +153,27 @@ export function CannedPage({ token, me, onError }: { token: string; me: Agent; o
   };
   return (
     <main className="admin" aria-labelledby="canned-title">
-      <h2 id="canned-title">Canned responses</h2>
+      <h2 id="canned-title">{t('Canned responses')}</h2>
       <p className="hint">
         Type <kbd>/</kbd> at the start of a reply to insert one. Variables: {VARIABLES.map((v) => `{{${v}}}`).join(', ')}.
       </p>
-      <form className="stack-form" onSubmit={create} aria-label="New canned response">
+      <form className="stack-form" onSubmit={create} aria-label={t('New canned response')}>
         <label className="setting">
-          Shortcut
+          {t('Shortcut')}
           <input required maxLength={50} value={form.shortcut} onChange={(e) => setForm({ ...form, shortcut: e.target.value })} {...errors.describe('shortcut')} />
           <FieldError errors={errors} field="shortcut" idPrefix="canned" />
         </label>
         <label className="setting">
-          Text
+          {t('Text')}
           <textarea required rows={3} maxLength={10000} value={form.text} onChange={(e) => setForm({ ...form, text: e.target.value })} {...errors.describe('text')} />
           <FieldError errors={errors} field="text" idPrefix="canned" />
         </label>
         {overseer && (
           <label className="setting">
-            For
+            {t('For')}
             <select value={form.scope} onChange={(e) => setForm({ ...form, scope: e.target.value as Canned['scope'] })}>
-              <option value="personal">Me only</option>
-              <option value="shared">Everyone (shared)</option>
+              <option value="personal">{t('Me only')}</option>
+              <option value="shared">{t('Everyone (shared)')}</option>
             </select>
           </label>
         )}
@@ -181,11 +182,11 @@ export function CannedPage({ token, me, onError }: { token: string; me: Agent; o
             {errors.general}
           </p>
         )}
-        <button type="submit">Add canned response</button>
+        <button type="submit">{t('Add canned response')}</button>
       </form>
       <div className="table-wrap">
         <table data-testid="canned-table">
-          <TableHead columns={['Shortcut', 'Text', 'For', '']} />
+          <TableHead columns={[t('Shortcut'), t('Text'), t('For'), '']} />
           <tbody>
             {items.map((c) => (
               <tr key={c.id}>
@@ -193,25 +194,27 @@ export function CannedPage({ token, me, onError }: { token: string; me: Agent; o
                 <td className="wrap">
                   {editing?.id === c.id ? (
                     <form className="note-edit" onSubmit={saveEdit}>
-                      <textarea aria-label={`Text of /${c.shortcut}`} rows={3} maxLength={10000} required value={editing.text} autoFocus onChange={(e) => setEditing({ id: c.id, text: e.target.value })} />
-                      <button type="submit">Save</button>
+                      <textarea aria-label={t('Text of /{shortcut}', { shortcut: c.shortcut })} rows={3} maxLength={10000} required value={editing.text} autoFocus onChange={(e) => setEditing({ id: c.id, text: e.target.value })} />
+                      <button type="submit">{t('Save')}</button>
                       <button type="button" className="secondary" onClick={() => setEditing(null)}>
-                        Cancel
+                        {t('Cancel')}
                       </button>
                     </form>
                   ) : (
                     c.text
                   )}
                 </td>
-                <td>{c.scope === 'shared' ? 'everyone' : 'me'}</td>
+                <td>{c.scope === 'shared' ? t('everyone') : t('me')}</td>
+
                 <td className="row-actions">
                   {(c.scope === 'personal' || overseer) && (
                     <>
-                      <button type="button" className="secondary" onClick={() => setEditing({ id: c.id, text: c.text })} aria-label={`Edit /${c.shortcut}`}>
-                        Edit
+                      <button type="button" className="secondary" onClick={() => setEditing({ id: c.id, text: c.text })} aria-label={t('Edit /{shortcut}', { shortcut: c.shortcut })}>
+                        {t('Edit')}
                       </button>
-                      <button type="button" className="danger" onClick={() => void remove(c)} aria-label={`Delete /${c.shortcut}`}>
-                        Delete
+                      <button type="button" className="danger" onClick={() => void remove(c)} aria-label={t('Delete /{shortcut}', { shortcut: c.shortcut })}
+>
+                        {t('Delete')}
                       </button>
                     </>
                   )}

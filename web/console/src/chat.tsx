@@ -3,9 +3,11 @@ import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import { useCannedPicker } from './canned';
 import { AttachmentView } from '../../shared/attachments';
 import { api } from '../../shared/util';
+import { t } from '../../shared/i18n';
+import { senderName, stateName } from './states';
 import { formatTime } from '../../shared/format';
 import { AttachFileButton, PendingFiles, useComposerFiles } from './attachments';
-import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, UNVERIFIED_NOTE } from './customer';
+import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, unverifiedNote } from './customer';
 import { LabelEditor } from './labels';
 import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
@@ -91,7 +93,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
       setForbidden(null);
     } catch (e) {
       const status = (e as { status?: number }).status;
-      if (status === 403 || status === 404) setForbidden(status === 403 ? 'This conversation is not yours.' : 'No such conversation.');
+      if (status === 403 || status === 404) setForbidden(status === 403 ? t('This conversation is not yours.') : t('No such conversation.'));
       else onError(e);
     }
   }, [id, token, merge, onError, highlight]);
@@ -107,15 +109,15 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     live.subscribe(`${topic}/messages`);
     live.subscribe(`${topic}/messages/viewed`);
     live.subscribe(`${topic}/typing`);
-    const off = live.on((t, data) => {
-      if (t === `${topic}/typing`) {
+    const off = live.on((heard, data) => {
+      if (heard === `${topic}/typing`) {
         heardTyping(data);
-      } else if (t === `${topic}/messages` && typeof data.message?.id === 'number') {
+      } else if (heard === `${topic}/messages` && typeof data.message?.id === 'number') {
         const m = data.message;
         // the customer's message is here: they are no longer typing it
         if (m.sender === 'customer') clearTyping();
         merge([{ id: m.id, conversation_id: id, sender: m.sender, sender_id: m.from ?? null, text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], created_at: new Date(m.timestamp ?? Date.now()).toISOString(), read_at: m.readAt ?? null }]);
-      } else if (t === `${topic}/messages/viewed` && Array.isArray(data.readMessages)) {
+      } else if (heard === `${topic}/messages/viewed` && Array.isArray(data.readMessages)) {
         const ids = new Set(data.readMessages.map((r: number | { id: number }) => (typeof r === 'number' ? r : r.id)));
         setMessages((current) => current.map((m) => (ids.has(m.id) && !m.read_at ? { ...m, read_at: data.readAt ?? new Date().toISOString() } : m)));
       }
@@ -190,12 +192,12 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
           {forbidden}
         </p>
         <button type="button" onClick={onClose}>
-          Back
+          {t('Back')}
         </button>
       </section>
     );
   }
-  if (!conversation) return <section className="chat">Loading…</section>;
+  if (!conversation) return <section className="chat">{t('Loading…')}</section>;
 
   const open = conversation.state === 'assigned' || conversation.state === 'queued';
   const mayWrite = open && (conversation.agent_id === me.id || me.role !== 'agent');
@@ -227,20 +229,20 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     <>
       <section
         className={`chat${files.dragging ? ' dropping' : ''}`}
-        aria-label={`Chat with ${conversation.customer.name ?? 'customer'}`}
+        aria-label={t('Chat with {name}', { name: conversation.customer.name ?? t('customer') })}
         {...(mayWrite ? files.dropZone : {})}
       >
         <header className="chat-head">
-          <button type="button" className="secondary back" onClick={onClose} aria-label="Back to the lists">
+          <button type="button" className="secondary back" onClick={onClose} aria-label={t('Back to the lists')}>
             ←
           </button>
           <h2>{conversation.customer.name ?? conversation.customer.id}</h2>
           <IdentityBadge verified={conversation.customer_verified} />
           <span className={`state ${conversation.state}`} data-testid="conversation-state">
-            {conversation.state}
+            {stateName(conversation.state)}
           </span>
         </header>
-        <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
+        <div className="log" role="log" aria-live="polite" aria-label={t('Messages')} ref={logRef} tabIndex={0}>
           {messages.map((m) => (
             <div
               key={m.id}
@@ -249,17 +251,17 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               data-message-id={m.id}
               {...(m.id === highlight ? { 'data-highlighted': 'true', 'aria-current': 'true' as const } : {})}
             >
-              {m.private && <NoteHeading note={m} authorName={m.sender_id === me.id ? 'you' : 'a colleague'} />}
+              {m.private && <NoteHeading note={m} authorName={m.sender_id === me.id ? t('you') : t('a colleague')} />}
               {m.text !== null && <p>{m.text}</p>}
               {m.private && m.sender_id === me.id && <NoteActions note={m} token={token} onSaved={(n) => merge([n])} onDeleted={removeMessage} onError={onError} />}
               {m.attachments.map((a, i) => (
                 <AttachmentView key={i} attachment={a} />
               ))}
               <small>
-                {m.sender !== 'customer' && `${m.sender} · `}
+                {m.sender !== 'customer' && `${senderName(m.sender)} · `}
                 {formatTime(m.created_at)}
                 {m.sender !== 'customer' && !m.private && (
-                  <span className="ticks" aria-label={m.read_at ? 'read' : 'sent'} data-testid={m.read_at ? 'read' : 'sent'}>
+                  <span className="ticks" aria-label={m.read_at ? t('read') : t('sent')} data-testid={m.read_at ? 'read' : 'sent'}>
                     {m.read_at ? ' ✓✓' : ' ✓'}
                   </span>
                 )}
@@ -269,7 +271,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
         </div>
         {customerTyping.shown && conversation.state === 'assigned' && (
           <p className="typing" data-testid="customer-typing" aria-live="polite">
-            {conversation.customer.name ?? 'The customer'} is typing…
+            {t('{name} is typing…', { name: conversation.customer.name ?? t('The customer') })}
           </p>
         )}
         {mayWrite ? (
@@ -277,14 +279,14 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             {picker.list}
             <PendingFiles files={files} />
             <label className="visually-hidden" htmlFor="reply">
-              {noteMode ? 'Private note' : 'Reply'}
+              {noteMode ? t('Private note') : t('Reply')}
             </label>
             <textarea
               id="reply"
               data-shortcut="reply"
               rows={2}
               maxLength={10000}
-              placeholder={noteMode ? 'Private note — only agents see it…' : 'Reply… (/ for canned responses)'}
+              placeholder={noteMode ? t('Private note — only agents see it…') : t('Reply… (/ for canned responses)')}
               value={text}
               onChange={(e) => {
                 setText(e.target.value);
@@ -299,17 +301,17 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             />
             <label className="check note-toggle">
               <input type="checkbox" checked={noteMode} onChange={(e) => setNoteMode(e.target.checked)} />
-              Private note
+              {t('Private note')}
             </label>
             {!noteMode && <AttachFileButton files={files} />}
             {noteMode ? null : link === null ? (
               <button type="button" className="secondary" onClick={() => setLink('')}>
-                Attach link
+                {t('Attach link')}
               </button>
             ) : (
               <input
                 type="url"
-                aria-label="Link to send"
+                aria-label={t('Link to send')}
                 className="attach"
                 placeholder="https://…"
                 maxLength={2000}
@@ -321,10 +323,10 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
                 }}
               />
             )}
-            <button type="submit">{noteMode ? 'Add note' : 'Send'}</button>
+            <button type="submit">{noteMode ? t('Add note') : t('Send')}</button>
           </form>
         ) : (
-          <p className="closed-note">{open ? 'Read only.' : `Closed (${conversation.resolve_reason ?? conversation.state})${conversation.note ? `: ${conversation.note}` : ''}`}</p>
+          <p className="closed-note">{open ? t('Read only.') : `${t('Closed ({reason})', { reason: conversation.resolve_reason ?? stateName(conversation.state) })}${conversation.note ? `: ${conversation.note}` : ''}`}</p>
         )}
       </section>
       <CustomerPanel conversation={conversation} me={me} token={token} live={live} onChanged={load} onGone={onClose} onError={onError} />
@@ -382,24 +384,24 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
   const departments = [...new Set([...agents.flatMap((a) => a.departments), ...me.departments])];
 
   return (
-    <aside className="panel" aria-label="Customer">
-      <h3>Customer</h3>
+    <aside className="panel" aria-label={t('Customer')}>
+      <h3>{t('Customer')}</h3>
       <dl>
-        <dt>Name</dt>
+        <dt>{t('Name')}</dt>
         <dd>{c.customer.name ?? '—'}</dd>
-        <dt>Email</dt>
+        <dt>{t('Email')}</dt>
         <dd>{c.customer.email ?? '—'}</dd>
         {c.customer.phone && (
           <>
-            <dt>Phone</dt>
+            <dt>{t('Phone')}</dt>
             <dd>{c.customer.phone}</dd>
           </>
         )}
-        <dt>Customer id</dt>
+        <dt>{t('Customer id')}</dt>
         <dd>{c.customer.id}</dd>
-        <dt>Channel</dt>
+        <dt>{t('Channel')}</dt>
         <dd>{c.channel}</dd>
-        <dt>Department</dt>
+        <dt>{t('Department')}</dt>
         <dd>{c.department ?? '—'}</dd>
         <CustomerFields fields={c.customer.fields} />
       </dl>
@@ -408,7 +410,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <CustomerStatistics customerId={c.customer.id} token={token} />
       ) : (
         <p className="stats-note" data-testid="unverified-note">
-          {UNVERIFIED_NOTE}
+          {unverifiedNote()}
         </p>
       )}
       {c.state === 'resolved' && <RatingView rating={c.rating} />}
@@ -416,29 +418,29 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <>
           <form onSubmit={resolve} className="stack">
             <label>
-              Resolution note
+              {t('Resolution note')}
               <textarea rows={2} maxLength={5000} value={note} onChange={(e) => setNote(e.target.value)} />
             </label>
             <button type="submit" data-testid="resolve" data-shortcut="resolve" aria-keyshortcuts="Alt+E">
-              Resolve
+              {t('Resolve')}
             </button>
           </form>
           <form onSubmit={transfer} className="stack">
             <label>
-              Transfer to
+              {t('Transfer to')}
               <select value={target} onChange={(e) => setTarget(e.target.value)} data-shortcut="transfer" aria-keyshortcuts="Alt+T">
-                <option value="">Choose…</option>
-                <optgroup label="Agents">
+                <option value="">{t('Choose…')}</option>
+                <optgroup label={t('Agents')}>
                   {agents
                     .filter((a) => a.id !== c.agent_id)
                     .map((a) => (
                       <option key={a.id} value={`agent:${a.id}`} disabled={!a.has_room}>
-                        {a.name} ({a.has_room ? 'has room' : a.status === 'online' ? 'full' : a.status})
+                        {a.name} ({a.has_room ? t('has room') : a.status === 'online' ? t('full') : a.status === 'away' ? t('away') : t('offline')})
                       </option>
                     ))}
                 </optgroup>
-                <optgroup label="Departments">
-                  <option value="dept:">General queue</option>
+                <optgroup label={t('Departments')}>
+                  <option value="dept:">{t('General queue')}</option>
                   {departments.map((d) => (
                     <option key={d} value={`dept:${d}`}>
                       {d}
@@ -448,7 +450,8 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
               </select>
             </label>
             <button type="submit" disabled={!target}>
-              Transfer
+              {t('Transfer')}
+
             </button>
           </form>
         </>

@@ -1,6 +1,9 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, errorText, isApiError } from '../../shared/util';
-import { formatTime } from '../../shared/format';
+import { formatDate, formatTime } from '../../shared/format';
+import { t } from '../../shared/i18n';
+import { stateName } from './states';
+
 import { useLatestAnswer } from './latest-answer';
 import type { Live } from './live';
 import type { Conversation } from './types';
@@ -15,8 +18,8 @@ import './customer.css';
 // its customer id without proof: the panel shows none of that id's past or
 // statistics, and the server would give none either.
 
-export const UNVERIFIED_NOTE =
-  'Unverified customer: your site did not sign this customer id, so anyone could have typed it. Past conversations, contact details from earlier chats and statistics are not shown.';
+export const unverifiedNote = () =>
+  t('Unverified customer: your site did not sign this customer id, so anyone could have typed it. Past conversations, contact details from earlier chats and statistics are not shown.');
 
 /** The customer's identity as the host site, a channel or a supervisor vouched for it, or not. */
 export function IdentityBadge({ verified }: { verified: boolean }) {
@@ -24,9 +27,9 @@ export function IdentityBadge({ verified }: { verified: boolean }) {
     <span
       className={`identity ${verified ? 'verified' : 'unverified'}`}
       data-testid="identity"
-      title={verified ? 'The customer id is vouched for by your site, the channel or a supervisor' : 'The customer id was not verified: it may be anyone'}
+      title={verified ? t('The customer id is vouched for by your site, the channel or a supervisor') : t('The customer id was not verified: it may be anyone')}
     >
-      {verified ? '✓ Verified' : 'Unverified'}
+      {verified ? `✓ ${t('Verified')}` : t('Unverified')}
     </span>
   );
 }
@@ -41,10 +44,11 @@ interface Item {
 type Range = { ok: true; items: Item[]; start_date_time: string; end_date_time: string } | { ok: false; error: string; start_date_time: string; end_date_time: string };
 type Statistics = { configured: false } | { configured: true; last_24_hours: Range; last_7_days: Range };
 
-const RANGES = [
-  ['last_24_hours', 'Last 24 hours'],
-  ['last_7_days', 'Last 7 days'],
-] as const;
+const ranges = () =>
+  [
+    ['last_24_hours', t('Last 24 hours')],
+    ['last_7_days', t('Last 7 days')],
+  ] as const;
 
 const isLinks = (v: Value): v is Link[] => Array.isArray(v) && v.length > 0 && 'url' in (v[0] as object);
 const isPoints = (v: Value): v is Point[] => Array.isArray(v) && v.length > 0 && 'y' in (v[0] as object);
@@ -63,7 +67,7 @@ export function CustomerStatistics({ customerId, token }: { customerId: string; 
       setProblem(null);
     } catch (e) {
       setStats(null);
-      setProblem(isApiError(e) && e.status === 403 ? 'Statistics are shown only for verified customers of conversations routed to you.' : `Statistics could not be loaded: ${errorText(e)}`);
+      setProblem(isApiError(e) && e.status === 403 ? t('Statistics are shown only for verified customers of conversations routed to you.') : t('Statistics could not be loaded: {reason}', { reason: errorText(e) }));
     } finally {
       setBusy(false);
     }
@@ -79,9 +83,9 @@ export function CustomerStatistics({ customerId, token }: { customerId: string; 
   return (
     <section className="stats" aria-labelledby="stats-title" data-testid="statistics">
       <div className="stats-head">
-        <h3 id="stats-title">Statistics</h3>
+        <h3 id="stats-title">{t('Statistics')}</h3>
         <button type="button" className="link-button" onClick={() => void load()} disabled={busy}>
-          {busy ? 'Loading…' : 'Refresh'}
+          {busy ? t('Loading…') : t('Refresh')}
         </button>
       </div>
       {problem && (
@@ -90,14 +94,14 @@ export function CustomerStatistics({ customerId, token }: { customerId: string; 
         </p>
       )}
       {stats?.configured &&
-        RANGES.map(([key, title]) => {
+        ranges().map(([key, title]) => {
           const range = stats[key];
           return (
             <div key={key} className="stats-range" data-testid={`stats-${key}`}>
               <h4>{title}</h4>
               {range.ok ? (
                 range.items.length === 0 ? (
-                  <p className="stats-empty">Nothing to show.</p>
+                  <p className="stats-empty">{t('Nothing to show.')}</p>
                 ) : (
                   <dl>
                     {range.items.map((item, i) => (
@@ -112,7 +116,7 @@ export function CustomerStatistics({ customerId, token }: { customerId: string; 
                 )
               ) : (
                 <p className="stats-note" role="status">
-                  Statistics unavailable: {range.error}
+                  {t('Statistics unavailable: {reason}', { reason: range.error })}
                 </p>
               )}
             </div>
@@ -182,9 +186,9 @@ export function ExternalMessage({ conversationId, token }: { conversationId: str
     try {
       const answer = await api<{ requested_at: string }>('POST', `/api/v1/conversations/${conversationId}/external-messages`, token, { text: value });
       setText('');
-      setOutcome({ ok: true, text: `Handed to the integrations at ${formatTime(answer.requested_at)}.` });
+      setOutcome({ ok: true, text: t('Handed to the integrations at {time}.', { time: formatTime(answer.requested_at) }) });
     } catch (e) {
-      setOutcome({ ok: false, text: `Not sent: ${errorText(e)}` });
+      setOutcome({ ok: false, text: t('Not sent: {reason}', { reason: errorText(e) }) });
     } finally {
       setBusy(false);
     }
@@ -193,11 +197,11 @@ export function ExternalMessage({ conversationId, token }: { conversationId: str
   return (
     <form onSubmit={send} className="stack">
       <label>
-        External message
-        <textarea rows={2} maxLength={10000} value={text} onChange={(e) => setText(e.target.value)} placeholder="Sent by your integrations (SMS, e-mail…)" />
+        {t('External message')}
+        <textarea rows={2} maxLength={10000} value={text} onChange={(e) => setText(e.target.value)} placeholder={t('Sent by your integrations (SMS, e-mail…)')} />
       </label>
       <button type="submit" disabled={busy || !text.trim()}>
-        Send external message
+        {t('Send external message')}
       </button>
       {outcome && (
         <p className={outcome.ok ? 'sent-note' : 'error'} role={outcome.ok ? 'status' : 'alert'} data-testid="external-outcome">
@@ -251,13 +255,14 @@ export function PastConversations({ customerId, conversationId, token, live }: {
   if (past.length === 0) return null;
   return (
     <>
-      <h3>Past conversations</h3>
+      <h3>{t('Past conversations')}</h3>
+
       <ul className="past" data-testid="past-conversations">
         {past.map((p) => {
           const contact = [p.customer.email, p.customer.phone].filter(Boolean).join(', ');
           return (
             <li key={p.id}>
-              {new Date(p.created_at).toLocaleDateString()} · {p.channel} · {p.state}
+              {formatDate(p.created_at)} · {p.channel} · {stateName(p.state)}
               {contact ? ` · ${contact}` : ''}
               {p.note ? ` — ${p.note}` : ''}
             </li>

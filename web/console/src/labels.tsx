@@ -3,6 +3,7 @@ import { api } from '../../shared/util';
 import { FieldError, TableHead, useFormErrors, type AdminProps } from './admin-kit';
 import type { Conversation } from './types';
 import './desk.css';
+import { t } from '../../shared/i18n';
 
 // Labels in the console: the catalogue (read by everyone, kept by admins on
 // their page), chips on a conversation, the editor in the customer panel, the
@@ -34,7 +35,7 @@ export function LabelChip({ name, labels, onRemove }: { name: string; labels: re
     <span className="label-chip" style={{ background: color, color: inkOn(color) }} data-testid="label-chip">
       {name}
       {onRemove && (
-        <button type="button" className="chip-remove" aria-label={`Remove label ${name}`} onClick={onRemove}>
+        <button type="button" className="chip-remove" aria-label={t('Remove label {name}', { name })} onClick={onRemove}>
           ×
         </button>
       )}
@@ -68,10 +69,10 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
   };
   const addable = labels.filter((l) => !current.includes(l.name));
   return (
-    <section className="stack" aria-label="Labels">
-      <h3>Labels</h3>
+    <section className="stack" aria-label={t('Labels')}>
+      <h3>{t('Labels')}</h3>
       <div className="label-chips" data-testid="conversation-labels">
-        {current.length === 0 && <span className="hint">No labels.</span>}
+        {current.length === 0 && <span className="hint">{t('No labels.')}</span>}
         {current.map((n) => (
           <LabelChip key={n} name={n} labels={labels} onRemove={() => void save(current.filter((c) => c !== n))} />
         ))}
@@ -85,9 +86,9 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
           }}
         >
           <label>
-            <span className="visually-hidden">Label to add</span>
-            <select value={adding} onChange={(e) => setAdding(e.target.value)} aria-label="Label to add">
-              <option value="">Add a label…</option>
+            <span className="visually-hidden">{t('Label to add')}</span>
+            <select value={adding} onChange={(e) => setAdding(e.target.value)} aria-label={t('Label to add')}>
+              <option value="">{t('Add a label…')}</option>
               {addable.map((l) => (
                 <option key={l.id} value={l.name}>
                   {l.name}
@@ -96,7 +97,7 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
             </select>
           </label>
           <button type="submit" className="secondary" disabled={!adding}>
-            Add
+            {t('Add')}
           </button>
         </form>
       )}
@@ -130,9 +131,9 @@ export function LabelFilter({ labels, value, onChange }: { labels: readonly Labe
   if (labels.length === 0) return null;
   return (
     <label className="label-filter">
-      <span className="visually-hidden">Filter by label</span>
-      <select value={value} onChange={(e) => onChange(e.target.value)} aria-label="Filter by label" data-testid="label-filter">
-        <option value="">All labels</option>
+      <span className="visually-hidden">{t('Filter by label')}</span>
+      <select value={value} onChange={(e) => onChange(e.target.value)} aria-label={t('Filter by label')} data-testid="label-filter">
+        <option value="">{t('All labels')}</option>
         {labels.map((l) => (
           <option key={l.id} value={l.name}>
             {l.name}
@@ -159,10 +160,10 @@ export function LabelStats({ token, version, onError }: { token: string; version
   if (!counts || counts.length === 0) return null;
   return (
     <section className="panel-box" aria-labelledby="labels-title">
-      <h3 id="labels-title">Labels</h3>
+      <h3 id="labels-title">{t('Labels')}</h3>
       <div className="table-wrap">
         <table data-testid="label-stats">
-          <TableHead columns={['Label', 'Open now', 'All']} />
+          <TableHead columns={[t('Label'), t('Open now'), t('All')]} />
           <tbody>
             {counts.map((c) => (
               <tr key={c.name}>
@@ -205,7 +206,7 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
     }
   };
   const remove = async (label: Label) => {
-    if (!confirm(`Delete the label ${label.name}? It is taken off every conversation.`)) return;
+    if (!confirm(t('Delete the label {name}? It is taken off every conversation.', { name: label.name }))) return;
     try {
       await api('DELETE', `/api/v1/labels/${label.id}`, token);
       reload();
@@ -215,19 +216,19 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
   };
   return (
     <main className="admin" aria-labelledby="labels-admin-title">
-      <h2 id="labels-admin-title">Labels</h2>
-      <form className="grid-form" onSubmit={create} aria-label="New label">
+      <h2 id="labels-admin-title">{t('Labels')}</h2>
+      <form className="grid-form" onSubmit={create} aria-label={t('New label')}>
         <label>
-          Name
+          {t('Name')}
           <input required maxLength={50} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} {...errors.describe('name')} />
           <FieldError errors={errors} field="name" idPrefix="label" />
         </label>
         <label>
-          Colour
+          {t('Colour')}
           <input type="color" value={form.color} onChange={(e) => setForm({ ...form, color: e.target.value })} {...errors.describe('color')} />
           <FieldError errors={errors} field="color" idPrefix="label" />
         </label>
-        <button type="submit">Add label</button>
+        <button type="submit">{t('Add label')}</button>
       </form>
       {errors.general && (
         <p className="error" role="alert">
@@ -236,7 +237,7 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
       )}
       <div className="table-wrap">
         <table data-testid="labels-table">
-          <TableHead columns={['Label', 'Colour', '']} />
+          <TableHead columns={[t('Label'), t('Colour'), '']} />
           <tbody>
             {labels.map((l) => (
               <tr key={l.id}>
@@ -244,11 +245,12 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
                   <LabelChip name={l.name} labels={labels} />
                 </td>
                 <td>
-                  <input type="color" aria-label={`Colour of ${l.name}`} value={l.color} onChange={(e) => void patch(l, { color: e.target.value })} />
+                  <input type="color" aria-label={t('Colour of {name}', { name: l.name })}
+ value={l.color} onChange={(e) => void patch(l, { color: e.target.value })} />
                 </td>
                 <td>
                   <button type="button" className="danger" onClick={() => void remove(l)}>
-                    Delete
+                    {t('Delete')}
                   </button>
                 </td>
               </tr>

@@ -7,6 +7,9 @@ import { ADMIN_PAGES, adminPageAt } from './admin';
 import { CannedPage } from './canned';
 import { ChatView } from './chat';
 import { LanguagePicker, startLanguage, useLocale } from './language';
+import { t } from '../../shared/i18n';
+import { stateName } from './states';
+
 import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
 import { LabelChips, LabelFilter, useLabelled, useLabels } from './labels';
@@ -97,11 +100,11 @@ function Login({ onLogin }: { onLogin: (auth: Auth) => void }) {
       <form onSubmit={submit} aria-labelledby="login-title">
         <h1 id="login-title">Switchboard</h1>
         <label>
-          Email
+          {t('Email')}
           <input name="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
         </label>
         <label>
-          Password
+          {t('Password')}
           <input name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
         </label>
         {error && (
@@ -110,7 +113,7 @@ function Login({ onLogin }: { onLogin: (auth: Auth) => void }) {
           </p>
         )}
         <button type="submit" disabled={busy}>
-          Log in
+          {t('Log in')}
         </button>
       </form>
       <LanguagePicker />
@@ -308,13 +311,13 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         <AppLink to="/" go={go} className="brand">
           Switchboard
         </AppLink>
-        <nav aria-label="Pages">
+        <nav aria-label={t('Pages')}>
           <AppLink to="/search" go={go} current={path === '/search'}>
-            Search
+            {t('Search')}
           </AppLink>
           {overseer && (
             <AppLink to="/dashboard" go={go} current={path === '/dashboard'}>
-              Dashboard
+              {t('Dashboard')}
             </AppLink>
           )}
           {me.role === 'admin' &&
@@ -324,35 +327,35 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
               </AppLink>
             ))}
           <AppLink to="/canned" go={go} current={onCanned}>
-            Canned responses
+            {t('Canned responses')}
           </AppLink>
           <AppLink to="/notifications" go={go} current={onNotifications}>
-            Notifications
+            {t('Notifications')}
           </AppLink>
           <a href="/docs" target="_blank" rel="noreferrer">
-            API docs
+            {t('API docs')}
           </a>
         </nav>
-        <span className={`link ${linkUp ? 'up' : 'down'}`} title={linkUp ? 'Live' : 'Reconnecting'}>
-          {linkUp ? '● live' : '○ reconnecting'}
+        <span className={`link ${linkUp ? 'up' : 'down'}`} title={linkUp ? t('Live') : t('Reconnecting')}>
+          {linkUp ? `● ${t('live')}` : `○ ${t('reconnecting')}`}
         </span>
         <label className="presence">
-          <span className="visually-hidden">Presence</span>
+          <span className="visually-hidden">{t('Presence')}</span>
           <select data-testid="presence" value={me.status} onChange={(e) => void setStatus(e.target.value as Status)}>
-            <option value="online">Online</option>
-            <option value="away">Away</option>
-            <option value="offline">Offline</option>
+            <option value="online">{t('Online')}</option>
+            <option value="away">{t('Away')}</option>
+            <option value="offline">{t('Offline')}</option>
           </select>
         </label>
         <span className="who">
           {me.name} · {me.load}/{me.effective_capacity}
         </span>
-        <button type="button" className="secondary" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">
+        <button type="button" className="secondary" onClick={() => setHelp(true)} aria-label={t('Keyboard shortcuts')} title={t('Keyboard shortcuts (?)')}>
           ?
         </button>
         <LanguagePicker />
         <button type="button" className="secondary" onClick={() => onLogout(token)}>
-          Log out
+          {t('Log out')}
         </button>
       </header>
       <ShortcutHelp open={help} onClose={() => setHelp(false)} />
@@ -360,7 +363,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         <p className="error" role="alert">
           {error}{' '}
           <button type="button" className="link-button" onClick={() => setError(null)}>
-            Dismiss
+            {t('Dismiss')}
           </button>
         </p>
       )}
@@ -376,26 +379,26 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         <AdminPage token={token} onError={guard} go={go} />
       ) : (
         <div className={`desk ${openId ? 'has-chat' : ''}`}>
-          <aside className="lists" aria-label="Conversations">
+          <aside className="lists" aria-label={t('Conversations')}>
             <div role="tablist" className="tabs">
               {(['mine', 'waiting', ...(overseer ? (['all'] as const) : []), 'customers'] as const).map((name) => (
                 <button key={name} role="tab" type="button" aria-selected={tab === name} className={tab === name ? 'active' : ''} onClick={() => setTab(name)} data-testid={`tab-${name}`}>
-                  {name === 'mine' ? `Mine (${mine.length})` : name === 'waiting' ? `Waiting (${waiting.length})` : name === 'all' ? 'All' : 'Customers'}
+                  {name === 'mine' ? t('Mine ({count})', { count: mine.length }) : name === 'waiting' ? t('Waiting ({count})', { count: waiting.length }) : name === 'all' ? t('All') : t('Customers')}
                 </button>
               ))}
             </div>
             {tab === 'waiting' && (
               <ul className="items" data-testid="waiting">
-                {waiting.length === 0 && <li className="empty">Nobody is waiting.</li>}
+                {waiting.length === 0 && <li className="empty">{t('Nobody is waiting.')}</li>}
                 {waiting.map((w) => (
                   <li key={w.id}>
                     <div className="item">
                       <strong>
-                        #{w.position} {w.name ?? 'Customer'}
+                        #{w.position} {w.name ?? t('Customer')}
                       </strong>
                       <span>
-                        waiting {formatWait(w.queuedAt ? (now - Date.parse(w.queuedAt)) / 1000 : null)}
-                        {w.department ? ` · ${w.department}` : ''} · expected {formatWait(w.expected)}
+                        {t('waiting {wait}', { wait: formatWait(w.queuedAt ? (now - Date.parse(w.queuedAt)) / 1000 : null) })}
+                        {w.department ? ` · ${w.department}` : ''} · {t('expected {wait}', { wait: formatWait(w.expected) })}
                       </span>
                     </div>
                   </li>
@@ -406,20 +409,20 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
             {(tab === 'mine' || tab === 'all') && <LabelFilter labels={labels} value={labelFilter} onChange={setLabelFilter} />}
             {(tab === 'mine' || tab === 'all') && (
               <ul className="items" data-testid={`list-${tab}`}>
-                {lists[tab].length === 0 && <li className="empty">{labelFilter ? `No conversation labelled ${labelFilter}.` : tab === 'mine' ? 'No conversation assigned to you.' : 'No conversations.'}</li>}
+                {lists[tab].length === 0 && <li className="empty">{labelFilter ? t('No conversation labelled {label}.', { label: labelFilter }) : tab === 'mine' ? t('No conversation assigned to you.') : t('No conversations.')}</li>}
                 {lists[tab].map((c) => (
                   <li key={c.id}>
                     <AppLink to={`/conversations/${c.id}`} go={go} className={`item ${openId === c.id ? 'current' : ''}`} current={openId === c.id}>
                       <strong>
                         {c.customer.name ?? c.customer.id}
                         {unreadOf(c) > 0 && (
-                          <span className="unread" data-testid="unread" aria-label={`${unreadOf(c)} unread`}>
+                          <span className="unread" data-testid="unread" aria-label={t('{count} unread', { count: unreadOf(c) })}>
                             {unreadOf(c)}
                           </span>
                         )}
                       </strong>
                       <span>
-                        {c.channel} · {c.state}
+                        {c.channel} · {stateName(c.state)}
                         {c.department ? ` · ${c.department}` : ''}
                       </span>
                       <LabelChips names={c.labels ?? []} labels={labels} />
@@ -433,7 +436,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
             <ChatView key={openId} id={openId} me={me} token={token} live={live} version={version} onError={guard} onClose={() => go('/')} onRead={onRead} />
           ) : (
             <section className="placeholder">
-              <p>{me.status === 'online' ? 'Pick a conversation. New ones are assigned to you automatically.' : 'You are not online: no conversation will be assigned to you.'}</p>
+              <p>{me.status === 'online' ? t('Pick a conversation. New ones are assigned to you automatically.') : t('You are not online: no conversation will be assigned to you.')}</p>
             </section>
           )}
         </div>

@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import type { Live } from './live';
 import type { Message } from './types';
+import { t } from '../../shared/i18n';
 
 // Private notes in the console: they come among the messages of GET
 // .../messages (private: true) and live on the agents' own topics — never on
@@ -29,8 +30,9 @@ export function useLiveNotes(live: Live | null, id: string, merge: (notes: Messa
 export function NoteHeading({ note, authorName }: { note: Message; authorName: string }) {
   return (
     <span className="note-heading" data-testid="note-heading">
-      🔒 Private note · {authorName}
-      {note.updated_at ? ' · edited' : ''}
+      🔒 {t('Private note')} · {authorName}
+      {note.updated_at ? ` · ${t('edited')}` : ''}
+
     </span>
   );
 }
@@ -51,7 +53,8 @@ export function NoteActions(props: { note: Message; token: string; onSaved: (not
     }
   };
   const remove = async () => {
-    if (!confirm('Delete this note?')) return;
+    if (!confirm(t('Delete this note?'))) return;
+
     try {
       await api('DELETE', url, token);
       onDeleted(note.id);
@@ -63,12 +66,12 @@ export function NoteActions(props: { note: Message; token: string; onSaved: (not
     return (
       <form className="note-edit" onSubmit={save}>
         <label className="visually-hidden" htmlFor={`note-${note.id}`}>
-          Edit note
+          {t('Edit note')}
         </label>
         <textarea id={`note-${note.id}`} rows={2} maxLength={10000} value={draft} autoFocus onChange={(e) => setDraft(e.target.value)} />
-        <button type="submit">Save note</button>
+        <button type="submit">{t('Save note')}</button>
         <button type="button" className="secondary" onClick={() => setDraft(null)}>
-          Cancel
+          {t('Cancel')}
         </button>
       </form>
     );
@@ -76,10 +79,10 @@ export function NoteActions(props: { note: Message; token: string; onSaved: (not
   return (
     <span className="note-actions">
       <button type="button" className="link-button" onClick={() => setDraft(note.text ?? '')}>
-        Edit
+        {t('Edit')}
       </button>{' '}
       <button type="button" className="link-button" onClick={() => void remove()}>
-        Delete
+        {t('Delete')}
       </button>
     </span>
   );

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react'
 import { api } from '../../shared/util';
 import type { Live } from './live';
 import type { Agent } from './types';
+import { t } from '../../shared/i18n';
 
 // Notifications while the console's tab is hidden: a new assignment, or the
 // customer writing in a conversation the agent holds, gives a short sound and
@@ -98,18 +99,19 @@ export function useDeskNotifications(live: Live | null, me: Agent, prefs: Prefer
     return live.on((topic, data) => {
       if (topic === assign && typeof data.conversation?.id === 'string') {
         const c = data.conversation;
-        tell({ kind: 'assignment', conversationId: c.id, title: 'New conversation', body: `${c.customer?.name ?? c.customer?.id ?? 'A customer'} is assigned to you` });
+        tell({ kind: 'assignment', conversationId: c.id, title: t('New conversation'), body: t('{name} is assigned to you', { name: c.customer?.name ?? c.customer?.id ?? t('A customer') }) });
       } else if (topic === inbox && data.type === 'message.created' && data.message?.sender === 'customer' && typeof data.conversation_id === 'string') {
-        const text = typeof data.message.text === 'string' ? data.message.text : 'sent an attachment';
-        tell({ kind: 'customer_message', conversationId: data.conversation_id, title: 'New message', body: text.length > 140 ? `${text.slice(0, 139)}…` : text });
+        const text = typeof data.message.text === 'string' ? data.message.text : t('sent an attachment');
+
+        tell({ kind: 'customer_message', conversationId: data.conversation_id, title: t('New message'), body: text.length > 140 ? `${text.slice(0, 139)}…` : text });
       }
     });
   }, [live, me.id]);
 }
 
-const KINDS: { key: keyof Preferences; label: string }[] = [
-  { key: 'assignment', label: 'A conversation is assigned to me' },
-  { key: 'customer_message', label: 'A customer writes in a conversation I hold' },
+const kinds = (): { key: keyof Preferences; label: string }[] => [
+  { key: 'assignment', label: t('A conversation is assigned to me') },
+  { key: 'customer_message', label: t('A customer writes in a conversation I hold') },
 ];
 
 /** The agent's own preferences, and the browser's permission for desktop notifications. */
@@ -119,7 +121,7 @@ export function NotificationsPage({ prefs, save, onError }: { prefs: Preferences
   const [permission, setPermission] = useState(() => (typeof Notification === 'undefined' ? 'unsupported' : Notification.permission));
   useEffect(() => setDraft(prefs), [prefs]);
 
-  if (!draft) return <main className="admin">Loading…</main>;
+  if (!draft) return <main className="admin">{t('Loading…')}</main>;
   const toggle = (kind: keyof Preferences, channel: keyof Channels) => (e: { target: { checked: boolean } }) => {
     setSaved(false);
     setDraft({ ...draft, [kind]: { ...draft[kind], [channel]: e.target.checked } });
@@ -138,46 +140,47 @@ export function NotificationsPage({ prefs, save, onError }: { prefs: Preferences
 
   return (
     <main className="admin" aria-labelledby="notifications-title">
-      <h2 id="notifications-title">Notifications</h2>
-      <p>While this tab is hidden, the console can play a sound and show a desktop notification. Your choices are kept on the server and follow you to any browser.</p>
+      <h2 id="notifications-title">{t('Notifications')}</h2>
+      <p>{t('While this tab is hidden, the console can play a sound and show a desktop notification. Your choices are kept on the server and follow you to any browser.')}</p>
       <form onSubmit={submit} className="stack" data-testid="notification-preferences">
         <table>
           <thead>
             <tr>
-              <th scope="col">When</th>
-              <th scope="col">Sound</th>
-              <th scope="col">Desktop</th>
+              <th scope="col">{t('When')}</th>
+              <th scope="col">{t('Sound')}</th>
+              <th scope="col">{t('Desktop')}</th>
             </tr>
           </thead>
           <tbody>
-            {KINDS.map(({ key, label }) => (
+            {kinds().map(({ key, label }) => (
               <tr key={key}>
                 <th scope="row">{label}</th>
                 <td>
-                  <input type="checkbox" aria-label={`${label}: sound`} checked={draft[key].sound} onChange={toggle(key, 'sound')} />
+                  <input type="checkbox" aria-label={t('{label}: sound', { label })} checked={draft[key].sound} onChange={toggle(key, 'sound')} />
                 </td>
                 <td>
-                  <input type="checkbox" aria-label={`${label}: desktop notification`} checked={draft[key].desktop} onChange={toggle(key, 'desktop')} />
+                  <input type="checkbox" aria-label={t('{label}: desktop notification', { label })} checked={draft[key].desktop} onChange={toggle(key, 'desktop')} />
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
         <p data-testid="notification-permission">
-          {permission === 'granted' && 'This browser shows desktop notifications.'}
-          {permission === 'denied' && 'This browser blocks desktop notifications for this site: allow them in its site settings.'}
-          {permission === 'unsupported' && 'This browser has no desktop notifications.'}
+          {permission === 'granted' && t('This browser shows desktop notifications.')}
+          {permission === 'denied' && t('This browser blocks desktop notifications for this site: allow them in its site settings.')}
+          {permission === 'unsupported' && t('This browser has no desktop notifications.')}
+
           {permission === 'default' && wantsDesktop && (
             <>
               This browser has not been asked yet.{' '}
               <button type="button" className="secondary" onClick={() => void ask()}>
-                Allow desktop notifications
+                {t('Allow desktop notifications')}
               </button>
             </>
           )}
         </p>
         <div>
-          <button type="submit">Save</button> {saved && <span role="status">Saved.</span>}
+          <button type="submit">{t('Save')}</button> {saved && <span role="status">{t('Saved.')}</span>}
         </div>
       </form>
     </main>

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { PrechatField } from '../../../src/prechat/rules';
 import { api } from '../../shared/util';
+import { t } from '../../shared/i18n';
 
 // The customer's custom fields in the customer panel: the pre-chat form's
 // answers under the form's own labels (a ticked box reads "Yes"), in the
@@ -29,7 +30,8 @@ export function CustomerFields({ fields }: { fields: Record<string, string> }) {
         return (
           <div key={key} className="field" data-testid="customer-field" data-key={key}>
             <dt>{field?.label ?? key}</dt>
-            <dd>{field?.type === 'checkbox' ? (value === 'true' ? 'Yes' : 'No') : value}</dd>
+            <dd>{field?.type === 'checkbox' ? (value === 'true' ? t('Yes') : t('No'))
+ : value}</dd>
           </div>
         );
       })}

@@ -1,5 +1,7 @@
 import { TableHead } from './admin-kit';
 import { GroupedTable, PeriodForm, usePeriodReport, type GroupedReport } from './period-report';
+import { t } from '../../shared/i18n';
+import { formatNumber } from '../../shared/format';
 
 // Customer satisfaction in the console: a conversation's rating where the
 // conversation is shown, and the dashboard's Satisfaction section
@@ -17,7 +19,7 @@ const stars = (score: number) => '★'.repeat(score) + '☆'.repeat(5 - score);
 export function RatingView({ rating }: { rating: Rating | null | undefined }) {
   return (
     <div className="rating-view" data-testid="conversation-rating">
-      <h4>Customer rating</h4>
+      <h4>{t('Customer rating')}</h4>
       {rating ? (
         <>
           <p>
@@ -33,7 +35,7 @@ export function RatingView({ rating }: { rating: Rating | null | undefined }) {
           )}
         </>
       ) : (
-        <p className="hint">Not rated.</p>
+        <p className="hint">{t('Not rated.')}</p>
       )}
     </div>
   );
@@ -52,34 +54,36 @@ interface Satisfaction extends GroupedReport<Figures> {
 
 const cells = (f: Figures) => [
   String(f.ratings),
-  f.average === null ? '—' : f.average.toFixed(2),
-  f.csat === null ? '—' : `${f.csat.toFixed(1)} %`,
+  f.average === null ? '—' : formatNumber(f.average, { maximumFractionDigits: 2, minimumFractionDigits: 2 }),
+  f.csat === null ? '—' : `${formatNumber(f.csat, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} %`,
+
   f.scores.join(' / '),
 ];
-const COLUMNS = ['Ratings', 'Average (1–5)', 'CSAT (4–5)', 'Scores 1 / 2 / 3 / 4 / 5'];
+const columns = () => [t('Ratings'), t('Average (1–5)'), t('CSAT (4–5)'), t('Scores 1 / 2 / 3 / 4 / 5')];
 
 export function SatisfactionSection({ token, onError }: { token: string; onError: (e: unknown) => void }) {
   const period = usePeriodReport<Satisfaction>('/api/v1/reports/satisfaction', token, onError);
   const { report, from, to, group } = period;
+  const COLUMNS = columns();
 
   return (
     <section className="panel-box reports satisfaction" aria-labelledby="satisfaction-title">
-      <h3 id="satisfaction-title">Satisfaction</h3>
-      <PeriodForm period={period} testIdPrefix="satisfaction" groupLabel="Satisfaction: one row per">
+      <h3 id="satisfaction-title">{t('Satisfaction')}</h3>
+      <PeriodForm period={period} testIdPrefix="satisfaction" groupLabel={t('Satisfaction: one row per')}>
         <button type="submit" className="secondary">
-          Refresh
+          {t('Refresh')}
         </button>
       </PeriodForm>
-      <p className="hint">Ratings customers gave in the period (1–5, after a resolved chat), by the agent and department of the conversation. CSAT: the share of 4 and 5.</p>
+      <p className="hint">{t('Ratings customers gave in the period (1–5, after a resolved chat), by the agent and department of the conversation. CSAT: the share of 4 and 5.')}</p>
       {report && (
         <>
-          <GroupedTable report={report} caption={`Satisfaction per ${group}, ${from} to ${to}`} columns={COLUMNS} cells={cells} empty="No rating was given in this period." testIdPrefix="satisfaction" />
+          <GroupedTable report={report} caption={t('Satisfaction per {group}, {from} to {to}', { group, from, to })} columns={COLUMNS} cells={cells} empty={t('No rating was given in this period.')} testIdPrefix="satisfaction" />
           {report.days.length > 0 && (
             <details className="as-table">
-              <summary>By day (UTC)</summary>
+              <summary>{t('By day (UTC)')}</summary>
               <div className="table-wrap">
                 <table data-testid="satisfaction-days">
-                  <TableHead columns={['Day', ...COLUMNS]} />
+                  <TableHead columns={[t('Day'), ...COLUMNS]} />
                   <tbody>
                     {report.days.map((d) => (
                       <tr key={d.day}>

@@ -1,11 +1,14 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { api, isApiError } from '../../shared/util';
-import { formatTime } from '../../shared/format';
+import { formatDate, formatTime } from '../../shared/format';
+import { stateName } from './states';
+
 import { ChatView } from './chat';
 import { useLabels } from './labels';
 import type { Live } from './live';
 import type { Agent, Conversation, Message } from './types';
 import './search.css';
+import { t } from '../../shared/i18n';
 
 // The Search page (/search?q=…): a search field and filters, the hits newest
 // first (GET /api/v1/search), and the conversation of the chosen hit beside
@@ -145,7 +148,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
   const submit = (event: FormEvent) => {
     event.preventDefault();
     if (!filters.q.trim()) {
-      setProblem({ field: 'q', message: 'Type something to search for.' });
+      setProblem({ field: 'q', message: t('Type something to search for.') });
       return;
     }
     const params = new URLSearchParams(Object.entries(filters).filter(([, v]) => v !== ''));
@@ -159,28 +162,28 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
 
   return (
     <div className={`desk search ${chosen ? 'has-chat' : ''}`}>
-      <aside className="lists" aria-label="Search">
+      <aside className="lists" aria-label={t('Search')}>
         <form className="search-form" role="search" onSubmit={submit}>
           <label className="search-field">
-            <span className="visually-hidden">Search messages and customers</span>
-            <input type="search" name="q" placeholder="Search messages, names, emails, ids…" maxLength={200} value={filters.q} onChange={set('q')} autoFocus {...invalid('q')} />
+            <span className="visually-hidden">{t('Search messages and customers')}</span>
+            <input type="search" name="q" placeholder={t('Search messages, names, emails, ids…')} maxLength={200} value={filters.q} onChange={set('q')} autoFocus {...invalid('q')} />
           </label>
           <details className="search-filters" open={Boolean(filters.state || filters.agent || filters.department || filters.label || filters.from || filters.to)}>
-            <summary>Filters</summary>
+            <summary>{t('Filters')}</summary>
             <label>
-              State
+              {t('State')}
               <select value={filters.state} onChange={set('state')} {...invalid('state')}>
-                <option value="">Any</option>
-                <option value="queued">Queued</option>
-                <option value="assigned">Assigned</option>
-                <option value="resolved">Resolved</option>
-                <option value="abandoned">Abandoned</option>
+                <option value="">{t('Any')}</option>
+                <option value="queued">{t('Queued')}</option>
+                <option value="assigned">{t('Assigned')}</option>
+                <option value="resolved">{t('Resolved')}</option>
+                <option value="abandoned">{t('Abandoned')}</option>
               </select>
             </label>
             <label>
-              Agent
+              {t('Agent')}
               <select value={filters.agent} onChange={set('agent')} {...invalid('agent')}>
-                <option value="">Anyone</option>
+                <option value="">{t('Anyone')}</option>
                 {agents.map((a) => (
                   <option key={a.id} value={a.id}>
                     {a.name}
@@ -189,13 +192,13 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
               </select>
             </label>
             <label>
-              Department
+              {t('Department')}
               <input value={filters.department} maxLength={100} onChange={set('department')} {...invalid('department')} />
             </label>
             <label>
-              Label
+              {t('Label')}
               <select value={filters.label} onChange={set('label')} {...invalid('label')}>
-                <option value="">Any</option>
+                <option value="">{t('Any')}</option>
                 {labels.map((l) => (
                   <option key={l.id} value={l.name}>
                     {l.name}
@@ -204,27 +207,27 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
               </select>
             </label>
             <label>
-              From
+              {t('From')}
               <input type="date" value={filters.from} onChange={set('from')} {...invalid('from')} />
             </label>
             <label>
-              To
+              {t('To')}
               <input type="date" value={filters.to} onChange={set('to')} {...invalid('to')} />
             </label>
           </details>
           <button type="submit" disabled={busy}>
-            Search
+            {t('Search')}
           </button>
           {problem && (
             <p className="field-error" id="search-problem" role="alert">
               {problem.message}
             </p>
           )}
-          {me.role === 'agent' && <p className="hint">Only conversations you hold or held.</p>}
+          {me.role === 'agent' && <p className="hint">{t('Only conversations you hold or held.')}</p>}
         </form>
         {hits && (
-          <ul className="items" data-testid="search-results" aria-label="Results">
-            {hits.length === 0 && <li className="empty">Nothing found.</li>}
+          <ul className="items" data-testid="search-results" aria-label={t('Results')}>
+            {hits.length === 0 && <li className="empty">{t('Nothing found.')}</li>}
             {hits.map((h) => {
               const key = `${h.conversation.id}:${h.message?.id ?? 'customer'}`;
               const current = chosen?.conversation === h.conversation.id && chosen.message === h.message?.id;
@@ -246,11 +249,11 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
                         <Snippet text={h.message.text ?? ''} words={words} />
                       </span>
                     ) : (
-                      <span className="snippet">customer {h.conversation.customer.email ?? h.conversation.customer.id}</span>
+                      <span className="snippet">{t('customer {who}', { who: h.conversation.customer.email ?? h.conversation.customer.id })}</span>
                     )}
                     <span>
-                      {h.conversation.state}
-                      {h.conversation.department ? ` · ${h.conversation.department}` : ''} · {new Date(h.message?.created_at ?? h.conversation.created_at).toLocaleDateString()}{' '}
+                      {stateName(h.conversation.state)}
+                      {h.conversation.department ? ` · ${h.conversation.department}` : ''} · {formatDate(h.message?.created_at ?? h.conversation.created_at)}{' '}
                       {formatTime(h.message?.created_at ?? h.conversation.created_at)}
                     </span>
                   </a>
@@ -260,7 +263,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
             {more && (
               <li className="empty">
                 <button type="button" className="secondary" disabled={busy} onClick={() => asked && void run(asked, hits.length)}>
-                  More results
+                  {t('More results')}
                 </button>
               </li>
             )}
@@ -281,7 +284,8 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
         />
       ) : (
         <section className="placeholder">
-          <p>{hits && hits.length > 0 ? 'Pick a result to open its conversation at the message.' : 'Search the text of messages and customers’ names, emails and ids.'}</p>
+          <p>{hits && hits.length > 0 ? t('Pick a result to open its conversation at the message.') : t('Search the text of messages and customers’ names, emails and ids.')}
+</p>
         </section>
       )}
     </div>

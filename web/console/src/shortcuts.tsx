@@ -1,4 +1,5 @@
 import { useEffect, useRef } from 'react';
+import { t } from '../../shared/i18n';
 
 // The console's keyboard workflow (issue #17, item 8). The actions an agent
 // repeats all day take Alt and a letter, so they work while the reply box
@@ -17,20 +18,20 @@ export type ShortcutAction = 'next' | 'previous' | 'reply' | 'resolve' | 'transf
 interface Shortcut {
   action: ShortcutAction;
   keys: string[];
-  what: string;
+  what: () => string;
   /** KeyboardEvent.code values that trigger it with Alt held */
   alt?: string[];
 }
 
 export const SHORTCUTS: Shortcut[] = [
-  { action: 'next', keys: ['Alt', '↓'], what: 'Next conversation in the list', alt: ['ArrowDown', 'KeyJ'] },
-  { action: 'previous', keys: ['Alt', '↑'], what: 'Previous conversation in the list', alt: ['ArrowUp', 'KeyK'] },
-  { action: 'reply', keys: ['Alt', 'R'], what: 'Write a reply in the open conversation', alt: ['KeyR'] },
-  { action: 'canned', keys: ['Alt', 'C'], what: 'Canned responses (or type / at the start of a reply)', alt: ['KeyC'] },
-  { action: 'resolve', keys: ['Alt', 'E'], what: 'Resolve the open conversation (with the note typed, if any)', alt: ['KeyE'] },
-  { action: 'transfer', keys: ['Alt', 'T'], what: 'Transfer the open conversation: choose where', alt: ['KeyT'] },
-  { action: 'search', keys: ['Alt', 'S'], what: 'Search conversations', alt: ['KeyS'] },
-  { action: 'help', keys: ['?'], what: 'Show these shortcuts' },
+  { action: 'next', keys: ['Alt', '↓'], what: () => t('Next conversation in the list'), alt: ['ArrowDown', 'KeyJ'] },
+  { action: 'previous', keys: ['Alt', '↑'], what: () => t('Previous conversation in the list'), alt: ['ArrowUp', 'KeyK'] },
+  { action: 'reply', keys: ['Alt', 'R'], what: () => t('Write a reply in the open conversation'), alt: ['KeyR'] },
+  { action: 'canned', keys: ['Alt', 'C'], what: () => t('Canned responses (or type / at the start of a reply)'), alt: ['KeyC'] },
+  { action: 'resolve', keys: ['Alt', 'E'], what: () => t('Resolve the open conversation (with the note typed, if any)'), alt: ['KeyE'] },
+  { action: 'transfer', keys: ['Alt', 'T'], what: () => t('Transfer the open conversation: choose where'), alt: ['KeyT'] },
+  { action: 'search', keys: ['Alt', 'S'], what: () => t('Search conversations'), alt: ['KeyS'] },
+  { action: 'help', keys: ['?'], what: () => t('Show these shortcuts') },
 ];
 
 /** The shortcut a key press means, if any. */
@@ -77,13 +78,13 @@ export function ShortcutHelp({ open, onClose }: { open: boolean; onClose: () => 
   }, [open]);
   return (
     <dialog ref={dialog} className="shortcut-help" aria-labelledby="shortcut-help-title" onClose={onClose} data-testid="shortcut-help">
-      <h2 id="shortcut-help-title">Keyboard shortcuts</h2>
+      <h2 id="shortcut-help-title">{t('Keyboard shortcuts')}</h2>
       <table>
-        <caption className="visually-hidden">Keys and what they do</caption>
+        <caption className="visually-hidden">{t('Keys and what they do')}</caption>
         <thead>
           <tr>
-            <th scope="col">Keys</th>
-            <th scope="col">Does</th>
+            <th scope="col">{t('Keys')}</th>
+            <th scope="col">{t('Does')}</th>
           </tr>
         </thead>
         <tbody>
@@ -97,14 +98,14 @@ export function ShortcutHelp({ open, onClose }: { open: boolean; onClose: () => 
                   </span>
                 ))}
               </td>
-              <td>{s.what}</td>
+              <td>{s.what()}</td>
             </tr>
           ))}
         </tbody>
       </table>
-      <p className="hint">Alt shortcuts work while you type a reply. On a Mac, Alt is ⌥ Option.</p>
+      <p className="hint">{t('Alt shortcuts work while you type a reply. On a Mac, Alt is ⌥ Option.')}</p>
       <button type="button" onClick={onClose} autoFocus>
-        Close
+        {t('Close')}
       </button>
     </dialog>
   );

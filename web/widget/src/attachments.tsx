@@ -1,6 +1,7 @@
 import { useRef, useState } from 'react';
 import { uploadFile } from '../../shared/attachments';
 import { errorText } from '../../shared/util';
+import { t } from '../../shared/i18n';
 
 // The customer sends a file: picked, uploaded with the session token, then
 // sent over MQTT as a message that refers to it by id. A refused file (too
@@ -23,9 +24,9 @@ export function SendFileButton({ conversationId, token, disabled, onUploaded, on
     setBusy(true);
     try {
       const uploaded = await uploadFile(conversationId, token, file);
-      if (!onUploaded(uploaded.id)) onProblem('Not connected: the file was not sent. Please try again.');
+      if (!onUploaded(uploaded.id)) onProblem(t('Not connected: the file was not sent. Please try again.'));
     } catch (error) {
-      onProblem(`Could not send ${file.name}: ${errorText(error)}`);
+      onProblem(t('Could not send {file}: {reason}', { file: file.name, reason: errorText(error) }));
     } finally {
       setBusy(false);
     }
@@ -33,13 +34,14 @@ export function SendFileButton({ conversationId, token, disabled, onUploaded, on
   return (
     <>
       <button type="button" className="secondary" disabled={disabled || busy} onClick={() => input.current?.click()}>
-        {busy ? 'Uploading…' : 'Attach a file'}
+        {busy ? t('Uploading…') : t('Attach a file')}
       </button>
       <input
         ref={input}
         type="file"
         hidden
-        aria-label="File to send"
+        aria-label={t('File to send')}
+
         data-testid="send-file"
         onChange={(e) => {
           const file = e.target.files?.[0];

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { HEX_COLOR, textColorOn } from '../../../src/appearance/contrast';
 import { api } from '../../shared/util';
+import { t } from '../../shared/i18n';
 
 // The chat window's look and its greeting, from GET /api/v1/widget-settings:
 // the admin's colour (or the page's data-color, passed by the loader) as CSS
@@ -107,7 +108,7 @@ export function Avatar({ name }: { name: string }) {
 
 export function Greeting({ message }: { message: string }) {
   return (
-    <div className="greeting" data-testid="greeting" role="note" aria-label="Greeting">
+    <div className="greeting" data-testid="greeting" role="note" aria-label={t('Greeting')}>
       <p>{message}</p>
     </div>
   );

@@ -151,8 +151,8 @@ function Widget() {
 
   useEffect(() => {
     if (!session) return;
-    const t = session.sessionTopic;
-    const base = t.slice(0, t.lastIndexOf('/conversations/'));
+    const own = session.sessionTopic;
+    const base = own.slice(0, own.lastIndexOf('/conversations/'));
     const client = mqtt.connect(mqttUrl(), {
       username: session.sessionId,
       password: session.token,
@@ -182,12 +182,12 @@ function Widget() {
 
     client.on('connect', () => {
       setLinkUp(true);
-      setTypingTopic(`${t}/typing`);
-      client.subscribe(`${t}/#`, { qos: 1 }, (error) => {
+      setTypingTopic(`${own}/typing`);
+      client.subscribe(`${own}/#`, { qos: 1 }, (error) => {
         if (error || stopped) return;
         void catchUp().then(() => {
           if (stopped) return;
-          client.publish(`${base}/server/sessions/request`, JSON.stringify({ sessionId: session.sessionId, sessionTopic: t, customerId: session.customerId, requestID: randomId() }), { qos: 1 });
+          client.publish(`${base}/server/sessions/request`, JSON.stringify({ sessionId: session.sessionId, sessionTopic: own, customerId: session.customerId, requestID: randomId() }), { qos: 1 });
         });
       });
     });
@@ -200,7 +200,7 @@ function Widget() {
     client.on('message', (topic: string, payload: Uint8Array) => {
       const data = parseJson(payload);
       if (!data || typeof data !== 'object') return;
-      if (topic === `${t}/client/control`) {
+      if (topic === `${own}/client/control`) {
         const info = data.sessionInfo ?? {};
         switch (data.instruction) {
           case 'session/update':
@@ -209,7 +209,7 @@ function Widget() {
             break;
           case 'session/ready':
             setPhase('chatting');
-            setAgent(typeof info.agent?.name === 'string' ? info.agent.name : 'An agent');
+            setAgent(typeof info.agent?.name === 'string' ? info.agent.name : t('An agent'));
             break;
           case 'session/closed':
             if (info.state === 'resolved') setRateFor({ sessionId: session.sessionId, token: session.token });
@@ -222,20 +222,20 @@ function Widget() {
             finish('unavailable');
             break;
           case 'message/rejected':
-            setNotice(`Your message was not sent: ${data.error?.message ?? 'refused'}`);
+            setNotice(t('Your message was not sent: {reason}', { reason: data.error?.message ?? t('refused') }));
             break;
         }
-      } else if (topic === `${t}/messages`) {
+      } else if (topic === `${own}/messages`) {
         const m = data.message;
         if (m && typeof m.id === 'number') {
           // the agent's message is here: they are no longer typing it
           if (m.sender !== 'customer') clearTyping();
           addMessages([{ id: m.id, sender: String(m.sender), text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], at: Number(m.timestamp) || Date.now(), readAt: m.readAt ?? null }]);
         }
-      } else if (topic === `${t}/messages/viewed` && Array.isArray(data.readMessages)) {
+      } else if (topic === `${own}/messages/viewed` && Array.isArray(data.readMessages)) {
         const ids = new Set<number>(data.readMessages.map((m: number | { id: number }) => (typeof m === 'number' ? m : m.id)));
         setMessages((current) => current.map((m) => (ids.has(m.id) && !m.readAt ? { ...m, readAt: data.readAt ?? new Date().toISOString() } : m)));
-      } else if (topic === `${t}/typing`) {
+      } else if (topic === `${own}/typing`) {
         heardTyping(data);
       }
     });
@@ -293,7 +293,7 @@ function Widget() {
       // an answer the server refused is shown at its field, not above the form
       const key = prechat && isApiError(error) && error.field?.startsWith('prechat.') ? error.field.slice('prechat.'.length) : null;
       if (key && prechatFields?.some((f) => f.key === key)) setPrechatProblem({ key, message: errorText(error) });
-      else setNotice(`Could not start the chat: ${errorText(error)}${key ? ' (the form has changed: reload this page)' : ''}`);
+      else setNotice(key ? t('Could not start the chat: {reason} (the form has changed: reload this page)', { reason: errorText(error) }) : t('Could not start the chat: {reason}', { reason: errorText(error) }));
     }
   };
 
@@ -341,27 +341,27 @@ function Widget() {
     <main className="widget">
       <header>
         <h1>{title()}</h1>
-        <button type="button" className="icon" aria-label="Minimise the chat" onClick={() => parent.postMessage('switchboard:close', '*')}>
+        <button type="button" className="icon" aria-label={t('Minimise the chat')} onClick={() => parent.postMessage('switchboard:close', '*')}>
           –
         </button>
       </header>
       <div className="status" role="status" aria-live="polite" data-testid="status">
-        {phase === 'connecting' && 'Connecting…'}
+        {phase === 'connecting' && t('Connecting…')}
         {phase === 'waiting' && (
           <span data-testid="queue">
-            You are number <strong>{queue?.position ?? '…'}</strong> in line. Expected wait: {formatWait(queue?.wait)}.
+            {t('You are number {position} in line.', { position: queue?.position ?? '…' })} {t('Expected wait: {wait}.', { wait: formatWait(queue?.wait) })}
           </span>
         )}
         {phase === 'chatting' && (
           <span data-testid="agent">
             {look.showAvatars && agent && <Avatar name={agent} />}
-            You are chatting with {agent}.
+            {t('You are chatting with {agent}.', { agent })}
           </span>
         )}
-        {phase === 'closed' && <span data-testid="ended">The chat has ended. Thank you!</span>}
-        {phase === 'expired' && <span data-testid="ended">The chat timed out.</span>}
-        {phase === 'unavailable' && <span data-testid="ended">Sorry, nobody is available right now. Please try again later.</span>}
-        {session && !ended && phase !== 'connecting' && !linkUp && <span className="offline"> Reconnecting…</span>}
+        {phase === 'closed' && <span data-testid="ended">{t('The chat has ended. Thank you!')}</span>}
+        {phase === 'expired' && <span data-testid="ended">{t('The chat timed out.')}</span>}
+        {phase === 'unavailable' && <span data-testid="ended">{t('Sorry, nobody is available right now. Please try again later.')}</span>}
+        {session && !ended && phase !== 'connecting' && !linkUp && <span className="offline"> {t('Reconnecting…')}</span>}
       </div>
       {notice && (
         <p className="notice" role="alert">
@@ -371,7 +371,7 @@ function Widget() {
       {look.greeting && <Greeting message={look.greeting} />}
       {phase === 'form' ? (
         prechatFields === null || availability === null ? (
-          <p className="start">Loading…</p>
+          <p className="start">{t('Loading…')}</p>
         ) : availability !== 'unknown' && !availability.open ? (
           <OfflineForm availability={availability} department={department} profile={load<{ name?: string; email?: string }>(PROFILE_KEY)} />
         ) : prechatFields.length > 0 ? (
@@ -381,24 +381,24 @@ function Widget() {
         )
       ) : (
         <>
-          <div className="log" role="log" aria-live="polite" aria-label="Messages" ref={logRef} tabIndex={0}>
+          <div className="log" role="log" aria-live="polite" aria-label={t('Messages')} ref={logRef} tabIndex={0}>
             {messages.map((m) => (
               <div key={m.id} className={`msg ${m.sender === 'customer' ? 'mine' : 'theirs'}`} data-testid="message">
-                {look.showAvatars && m.sender === 'agent' && <Avatar name={agent ?? 'Agent'} />}
+                {look.showAvatars && m.sender === 'agent' && <Avatar name={agent ?? t('Agent')} />}
                 {m.text !== null && <p>{m.text}</p>}
                 {m.attachments.map((a, i) => (
                   <AttachmentView key={i} attachment={a} />
                 ))}
                 <small>
                   {formatTime(m.at)}
-                  {m.sender === 'customer' && (m.readAt ? ' · Read' : ' · Sent')}
+                  {m.sender === 'customer' && ` · ${m.readAt ? t('Read') : t('Sent')}`}
                 </small>
               </div>
             ))}
           </div>
           {phase === 'chatting' && agentTyping.shown && (
             <p className="typing" data-testid="typing" aria-live="polite">
-              {agentTyping.shown.name ?? agent ?? 'The agent'} is typing…
+              {t('{name} is typing…', { name: agentTyping.shown.name ?? agent ?? t('The agent') })}
             </p>
           )}
           {phase === 'closed' && rateFor && <RatingPrompt key={rateFor.sessionId} sessionId={rateFor.sessionId} token={rateFor.token} />}
@@ -408,7 +408,7 @@ function Widget() {
           {ended ? (
             <div className="actions">
               <button type="button" onClick={restart}>
-                Start a new chat
+                {t('Start a new chat')}
               </button>
             </div>
           ) : (
@@ -436,16 +436,16 @@ function StartForm({ onStart }: { onStart: (name: string, email: string) => void
   };
   return (
     <form className="start" onSubmit={submit}>
-      <p>Tell us who you are and we will connect you with an agent.</p>
+      <p>{t('Tell us who you are and we will connect you with an agent.')}</p>
       <label>
-        Name
+        {t('Name')}
         <input name="name" autoComplete="name" required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
       </label>
       <label>
-        Email
+        {t('Email')}
         <input name="email" type="email" autoComplete="email" required maxLength={254} value={email} onChange={(e) => setEmail(e.target.value)} />
       </label>
-      <button type="submit">Start chat</button>
+      <button type="submit">{t('Start chat')}</button>
     </form>
   );
 }
@@ -460,14 +460,14 @@ function Composer({ onSend, onEnd, onKeystroke, disabled, extra }: { onSend: (te
   return (
     <form className="composer" onSubmit={submit}>
       <label className="visually-hidden" htmlFor="composer-input">
-        Your message
+        {t('Your message')}
       </label>
       <textarea
         id="composer-input"
         name="message"
         rows={2}
         maxLength={10000}
-        placeholder="Write a message…"
+        placeholder={t('Write a message…')}
         value={text}
         disabled={disabled}
         onChange={(e) => {
@@ -481,10 +481,11 @@ function Composer({ onSend, onEnd, onKeystroke, disabled, extra }: { onSend: (te
       <div className="actions">
         {extra}
         <button type="submit" disabled={disabled}>
-          Send
+          {t('Send')}
         </button>
         <button type="button" className="secondary" onClick={onEnd}>
-          End chat
+          {t('End chat')}
+
         </button>
       </div>
     </form>

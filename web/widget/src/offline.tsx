@@ -1,6 +1,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, errorText } from '../../shared/util';
-import { formatWait } from '../../shared/format';
+import { formatDateTime, formatWait } from '../../shared/format';
+import { t } from '../../shared/i18n';
+
 
 // When nobody is there (outside business hours, or no agent of the
 // department online, as the offline_when setting says), the widget shows a
@@ -37,11 +39,11 @@ export function useAvailability(department: string | null, asked: number): Avail
 
 function whyClosed(a: Availability): string {
   const opens = a.next_open_at
-    ? ` We open again ${new Date(a.next_open_at).toLocaleString([], { weekday: 'long', hour: '2-digit', minute: '2-digit', day: 'numeric', month: 'short' })}.`
+    ? ` ${t('We open again {when}.', { when: formatDateTime(a.next_open_at, { weekday: 'long', hour: '2-digit', minute: '2-digit', day: 'numeric', month: 'short' }) })}`
     : '';
-  if (a.reason === 'holiday') return `We are closed today.${opens}`;
-  if (a.reason === 'outside_hours') return `We are closed right now.${opens}`;
-  return 'Nobody is available to chat right now.';
+  if (a.reason === 'holiday') return `${t('We are closed today.')}${opens}`;
+  if (a.reason === 'outside_hours') return `${t('We are closed right now.')}${opens}`;
+  return t('Nobody is available to chat right now.');
 }
 
 export function OfflineForm({ availability, department, profile }: { availability: Availability; department: string | null; profile: { name?: string; email?: string } | null }) {
@@ -63,7 +65,7 @@ export function OfflineForm({ availability, department, profile }: { availabilit
       });
       setState({ sent: { wait: conversation.expected_wait_seconds } });
     } catch (error) {
-      setState({ error: `Your message was not sent: ${errorText(error)}` });
+      setState({ error: t('Your message was not sent: {reason}', { reason: errorText(error) }) });
     }
   };
 
@@ -71,27 +73,27 @@ export function OfflineForm({ availability, department, profile }: { availabilit
     return (
       <div className="start offline-thanks" role="status" data-testid="offline-thanks">
         <p>
-          <strong>Thank you, {name.trim()}!</strong> We have your message and will answer at {email.trim()}.
+          <strong>{t('Thank you, {name}!', { name: name.trim() })}</strong> {t('We have your message and will answer at {email}.', { email: email.trim() })}
         </p>
-        {state.sent.wait !== null && <p>Expected wait for an answer: {formatWait(state.sent.wait)}.</p>}
+        {state.sent.wait !== null && <p>{t('Expected wait for an answer: {wait}.', { wait: formatWait(state.sent.wait) })}</p>}
       </div>
     );
   }
   return (
     <form className="start" onSubmit={submit} aria-labelledby="offline-title" data-testid="offline-form">
       <p id="offline-title">
-        {whyClosed(availability)} Leave us a message and we will get back to you by email.
+        {whyClosed(availability)} {t('Leave us a message and we will get back to you by email.')}
       </p>
       <label>
-        Name
+        {t('Name')}
         <input name="name" autoComplete="name" required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
       </label>
       <label>
-        Email
+        {t('Email')}
         <input name="email" type="email" autoComplete="email" required maxLength={254} value={email} onChange={(e) => setEmail(e.target.value)} />
       </label>
       <label>
-        Message
+        {t('Message')}
         <textarea name="message" required rows={4} maxLength={10000} value={message} onChange={(e) => setMessage(e.target.value)} />
       </label>
       {state.error && (
@@ -100,7 +102,7 @@ export function OfflineForm({ availability, department, profile }: { availabilit
         </p>
       )}
       <button type="submit" disabled={state.busy}>
-        Send message
+        {t('Send message')}
       </button>
     </form>
   );

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { checkAnswers, limitOf, type PrechatField } from '../../../src/prechat/rules';
 import { api } from '../../shared/util';
+import { t } from '../../shared/i18n';
 
 // The pre-chat form (GET /api/v1/prechat-form), shown before a chat when an
 // admin defined one. Answers are judged by the server's own rules
@@ -104,8 +105,7 @@ export function PrechatForm({ fields, serverProblem, onStart }: { fields: Precha
   return (
     <form className="start prechat" onSubmit={submit} noValidate ref={formRef} aria-describedby="prechat-intro" data-testid="prechat">
       <p id="prechat-intro">
-        Tell us a little about you and we will connect you with an agent. Fields marked <span aria-hidden="true">*</span>
-        <span className="visually-hidden">required</span> are required.
+        {t('Tell us a little about you and we will connect you with an agent.')} {t('Fields marked with * are required.')}
       </p>
       {fields.map((f) => {
         const id = `prechat-${f.key}`;
@@ -142,7 +142,7 @@ export function PrechatForm({ fields, serverProblem, onStart }: { fields: Precha
             </label>
             {f.type === 'select' ? (
               <select id={id} name={f.key} value={value} onChange={(e) => set(f.key, e.target.value)} {...aria}>
-                <option value="">Choose…</option>
+                <option value="">{t('Choose…')}</option>
                 {f.options.map((o) => (
                   <option key={o} value={o}>
                     {o}
@@ -166,7 +166,8 @@ export function PrechatForm({ fields, serverProblem, onStart }: { fields: Precha
           </div>
         );
       })}
-      <button type="submit">Start chat</button>
+      <button type="submit">{t('Start chat')}</button>
+
     </form>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { api, errorText, isApiError } from '../../shared/util';
+import { t } from '../../shared/i18n';
 
 // After a resolved chat, the customer's satisfaction rating (CSAT): the
 // question and the thank-you come from the server's settings, asked once.
@@ -12,7 +13,7 @@ interface Status {
   csat: { enabled: boolean; question: string; thanks: string };
 }
 
-const LABELS = ['Very bad', 'Bad', 'Okay', 'Good', 'Excellent'] as const;
+const labels = () => [t('Very bad'), t('Bad'), t('Okay'), t('Good'), t('Excellent')];
 
 export function RatingPrompt({ sessionId, token }: { sessionId: string; token: string }) {
   const [status, setStatus] = useState<Status | null>(null);
@@ -45,6 +46,7 @@ export function RatingPrompt({ sessionId, token }: { sessionId: string; token: s
   }
   if (!status.can_rate) return null;
 
+  const LABELS = labels();
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (score === null || sending) return;
@@ -57,7 +59,7 @@ export function RatingPrompt({ sessionId, token }: { sessionId: string; token: s
       // rated already (another tab): the answer is in, which is what the customer wanted
       if (isApiError(e) && e.code === 'SB_RATING_EXISTS') setDone(true);
       else if (isApiError(e) && e.code === 'SB_CSAT_DISABLED') setStatus({ ...status, can_rate: false });
-      else setError(`Your rating was not sent: ${errorText(e)}`);
+      else setError(t('Your rating was not sent: {reason}', { reason: errorText(e) }));
     } finally {
       setSending(false);
     }
@@ -70,7 +72,7 @@ export function RatingPrompt({ sessionId, token }: { sessionId: string; token: s
         <div className="scores" role="radiogroup" aria-labelledby={`${id}-q`}>
           {LABELS.map((label, i) => (
             <label key={label} className={score === i + 1 ? 'chosen' : ''} title={label}>
-              <input type="radio" name="score" value={i + 1} checked={score === i + 1} onChange={() => setScore(i + 1)} aria-label={`${i + 1} of 5: ${label}`} />
+              <input type="radio" name="score" value={i + 1} checked={score === i + 1} onChange={() => setScore(i + 1)} aria-label={t('{score} of 5: {label}', { score: i + 1, label })} />
               <span aria-hidden="true">{i + 1}</span>
             </label>
           ))}
@@ -80,7 +82,7 @@ export function RatingPrompt({ sessionId, token }: { sessionId: string; token: s
           <span>{LABELS[4]}</span>
         </p>
         <label className="comment">
-          Comment (optional)
+          {t('Comment (optional)')}
           <textarea name="comment" rows={2} maxLength={1000} value={comment} onChange={(e) => setComment(e.target.value)} />
         </label>
       </fieldset>
@@ -91,7 +93,8 @@ export function RatingPrompt({ sessionId, token }: { sessionId: string; token: s
       )}
       <div className="actions">
         <button type="submit" disabled={score === null || sending}>
-          Send rating
+          {t('Send rating')}
+
         </button>
       </div>
     </form>

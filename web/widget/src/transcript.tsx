@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, errorText } from '../../shared/util';
+import { t } from '../../shared/i18n';
 
 // After the chat: "Email me the transcript". The address is the one the
 // customer started the chat with; the server sends only to the
@@ -13,20 +14,21 @@ export function TranscriptOffer({ conversationId, token, email: known }: { conve
     setState({ busy: true });
     try {
       const answer = await api<{ to: string }>('POST', `/api/v1/conversations/${conversationId}/transcript`, token, email.trim() ? { email: email.trim() } : {});
-      setState({ done: `The transcript is on its way to ${answer.to}.` });
+      setState({ done: t('The transcript is on its way to {email}.', { email: answer.to }) });
     } catch (error) {
-      setState({ error: `Could not send the transcript: ${errorText(error)}` });
+      setState({ error: t('Could not send the transcript: {reason}', { reason: errorText(error) }) });
     }
   };
   if (state.done) return <p className="transcript" role="status">{state.done}</p>;
   return (
     <form className="transcript" onSubmit={submit}>
       <label>
-        Email
+        {t('Email')}
         <input name="transcript-email" type="email" autoComplete="email" maxLength={254} value={email} onChange={(e) => setEmail(e.target.value)} />
       </label>
       <button type="submit" disabled={state.busy}>
-        Email me the transcript
+        {t('Email me the transcript')}
+
       </button>
       {state.error && (
         <p className="notice" role="alert">
