@@ -106,7 +106,7 @@ describeEachStore('business hours in a real browser', (store) => {
     await widget.getByLabel('Message', { exact: true }).fill('Please call me about order 77.');
     await widget.getByRole('button', { name: 'Send message' }).click();
     await widget.getByTestId('offline-thanks').filter({ hasText: 'Thank you, Ada Lovelace!' }).waitFor();
-    await widget.getByTestId('offline-thanks').filter({ hasText: /Expected wait for an answer: 1 d \d+ h/ }).waitFor();
+    await widget.getByTestId('offline-thanks').filter({ hasText: /Expected wait for an answer: 1 day \d+ hr/ }).waitFor();
 
     const [mail] = await smtp.waitFor(1);
     assert.deepEqual(mail!.envelopeTo, ['team@example.test']);
@@ -118,7 +118,7 @@ describeEachStore('business hours in a real browser', (store) => {
     await desk.getByTestId('tab-waiting').click();
     const waiting = desk.getByTestId('waiting').getByRole('listitem').filter({ hasText: '#1 Ada Lovelace' });
     await waiting.waitFor();
-    assert.match(await waiting.innerText(), /expected 1 d \d+ h/);
+    assert.match(await waiting.innerText(), /expected 1 day \d+ hr/);
     await desk.getByTestId('presence').selectOption('online');
     await desk.getByTestId('tab-mine').click();
     await desk.getByRole('link', { name: /Ada Lovelace/ }).click();

@@ -3,6 +3,7 @@
 // message id is the English text, so English needs no catalog but for its
 // messages with values, and a page shows English, never an id, for any text
 // a catalog lacks.
+/// <reference types="vite/types/importMeta.d.ts" />
 import { setupI18n, type Messages } from '@lingui/core';
 
 import { type Locale } from './locale';

@@ -10,11 +10,9 @@ import adminEn from '../../i18n/admin/en.json';
 
 const LOCALE_KEY = 'switchboard-console-locale';
 
-const loaders: CatalogLoader[] = [
-  (locale) => import(`../../i18n/widget/${locale}.json`),
-  (locale) => import(`../../i18n/desk/${locale}.json`),
-  (locale) => import(`../../i18n/admin/${locale}.json`),
-];
+// each language's catalogs as files of their own, loaded when picked (English is bundled above)
+const translated = import.meta.glob<{ default: unknown }>(['../../i18n/*/*.json', '!../../i18n/*/en.json']);
+const loaders: CatalogLoader[] = ['widget', 'desk', 'admin'].map((area) => (locale) => translated[`../../i18n/${area}/${locale}.json`]!());
 
 function storedLocale(): string | null {
   try {

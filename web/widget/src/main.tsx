@@ -492,8 +492,10 @@ function Composer({ onSend, onEnd, onKeystroke, disabled, extra }: { onSend: (te
   );
 }
 
+// the other languages' texts, each a file of its own, loaded only by who reads it
+const translated = import.meta.glob<{ default: unknown }>(['../../i18n/widget/*.json', '!../../i18n/widget/en.json']);
 // the language: the host page's data-locale (passed by the loader), else the browser's
-void activateLocale(pickLocale([params.get('locale'), ...navigator.languages]), [english], [(locale) => import(`../../i18n/widget/${locale}.json`)]).then(() =>
+void activateLocale(pickLocale([params.get('locale'), ...navigator.languages]), [english], [(locale) => translated[`../../i18n/widget/${locale}.json`]!()]).then(() =>
   createRoot(document.getElementById('root')!).render(
     <StrictMode>
       <Widget />

@@ -13,6 +13,14 @@ interface Status {
   csat: { enabled: boolean; question: string; thanks: string };
 }
 
+// The server's default wording (src/settings/settings.ts) reads in the customer's
+// language; wording an admin wrote is shown as written.
+const defaultWords = (): Record<string, string> => ({
+  'How would you rate this conversation?': t('How would you rate this conversation?'),
+  'Thank you for your feedback!': t('Thank you for your feedback!'),
+});
+const words = (text: string) => defaultWords()[text] ?? text;
+
 const labels = () => [t('Very bad'), t('Bad'), t('Okay'), t('Good'), t('Excellent')];
 
 export function RatingPrompt({ sessionId, token }: { sessionId: string; token: string }) {
@@ -40,7 +48,7 @@ export function RatingPrompt({ sessionId, token }: { sessionId: string; token: s
   if (done) {
     return (
       <p className="rating-thanks" role="status" data-testid="rating-thanks">
-        {status.csat.thanks}
+        {words(status.csat.thanks)}
       </p>
     );
   }
@@ -68,7 +76,8 @@ export function RatingPrompt({ sessionId, token }: { sessionId: string; token: s
   return (
     <form className="rating" onSubmit={submit} data-testid="rating">
       <fieldset>
-        <legend id={`${id}-q`}>{status.csat.question}</legend>
+        <legend id={`${id}-q`}>{words(status.csat.question)}</legend>
+
         <div className="scores" role="radiogroup" aria-labelledby={`${id}-q`}>
           {LABELS.map((label, i) => (
             <label key={label} className={score === i + 1 ? 'chosen' : ''} title={label}>
