@@ -1,4 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { ALLOWED_TYPE_PATTERN, MAX_ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, MAX_TYPE_LENGTH, MAX_UPLOAD_BYTES } from '../files/limit-rules.js';
 
 // Request and response shapes of the core API. The same objects validate
 // requests, shape responses and make the OpenAPI document at /docs.
@@ -297,11 +298,10 @@ export const SettingsPatchBody = Type.Object(
     csat_question: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
     csat_thanks: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
     offline_when: Type.Optional(Type.Array(OfflineCondition, { maxItems: 2, uniqueItems: true })),
-    // Files are held in memory while they are stored: 100 MiB at most.
-    attachments_max_bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024 })),
-    attachments_max_files: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+    attachments_max_bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_UPLOAD_BYTES })),
+    attachments_max_files: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_FILES_PER_MESSAGE })),
     attachments_allowed_types: Type.Optional(
-      Type.Array(Type.String({ pattern: '^([a-z0-9][a-z0-9!#$&^_.+-]*/([a-z0-9][a-z0-9!#$&^_.+-]*|\\*)|\\.[a-z0-9][a-z0-9_-]*)$', maxLength: 150, description: 'lowercase: type/subtype, type/* or .ext' }), { maxItems: 200, uniqueItems: true }),
+      Type.Array(Type.String({ pattern: ALLOWED_TYPE_PATTERN, maxLength: MAX_TYPE_LENGTH, description: 'lowercase: type/subtype, type/* or .ext' }), { maxItems: MAX_ALLOWED_TYPES, uniqueItems: true }),
     ),
   },
   { additionalProperties: false, minProperties: 1 },

@@ -96,6 +96,59 @@ describeEachStore('file attachments in a real browser', (store) => {
     assert.deepEqual(shopProblems, []);
   });
 
+  it('an admin lowers the largest file on the Attachments page (bad values refused by their field); an agent’s bigger upload is then refused, naming the limit', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', capacity: 0, name: 'Root' });
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Grace' });
+    const { page: adminPage, problems: adminProblems } = await suite.openPage();
+    await signIn(adminPage, suite.server.url, admin.email);
+    await adminPage.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Attachments' }).click();
+    const size = adminPage.getByLabel('Largest file (MB)');
+    assert.equal(await size.inputValue(), '10', 'the default, 10 MiB, shown in MB');
+    const stored = async () => (await suite.server.ctx.db.query<{ key: string; value: unknown }>("select key, value from settings where key like 'attachments_%' order by key")).map((r) => r.value);
+    const before = await stored();
+
+    // checked here as the server would: a size of 0 MB, a type that is no MIME type, family or extension
+    await size.fill('0');
+    await adminPage.getByRole('button', { name: 'Save limits' }).click();
+    await adminPage.locator('#attachments-attachments_max_bytes-error').filter({ hasText: 'Largest file must be a number of MB above 0 and at most 100' }).waitFor();
+    assert.equal(await size.getAttribute('aria-invalid'), 'true');
+    await size.fill('10');
+    await adminPage.getByLabel('Allowed types').fill('image/*\nImage/PNG');
+    await adminPage.getByRole('button', { name: 'Save limits' }).click();
+    await adminPage.locator('#attachments-attachments_allowed_types-error').filter({ hasText: '"Image/PNG" is not a lowercase MIME type' }).waitFor();
+    await adminPage.getByRole('button', { name: 'Undo changes' }).click();
+    // the server's own refusal, shown by its field
+    await adminPage.getByLabel('Files per message').fill('25');
+    await adminPage.getByRole('button', { name: 'Save limits' }).click();
+    const files = adminPage.locator('#attachments-attachments_max_files-error');
+    await files.waitFor();
+    assert.match((await files.textContent()) ?? '', /attachments_max_files must be <= 20/);
+    assert.deepEqual(await stored(), before, 'nothing refused was stored');
+
+    await adminPage.getByLabel('Files per message').fill('3');
+    await size.fill('1');
+    await adminPage.getByText('1,048,576 bytes.').waitFor();
+    await adminPage.getByRole('button', { name: 'Save limits' }).click();
+    await adminPage.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.equal(await files.count(), 0);
+    const settings = await suite.server.ctx.db.query<{ key: string; value: number }>("select key, value from settings where key in ('attachments_max_bytes', 'attachments_max_files') order by key");
+    assert.deepEqual(settings.map((r) => r.value), [1024 * 1024, 3]);
+
+    const { problems: shopProblems } = await startChat('Ada Lovelace');
+    const { page: desk, problems: deskProblems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
+    await desk.getByTestId('attach-file').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: Buffer.alloc(1024 * 1024 + 1, 1) });
+    await desk.getByText(/attachments_max_bytes \(1048576 bytes\)/).waitFor();
+    assert.equal(await desk.getByTestId('pending-file').count(), 0);
+    assert.equal((await suite.server.ctx.db.query('select 1 from attachments')).length, 0);
+
+    // the refused save and the refused upload are the only errors the browsers log
+    assert.deepEqual(adminProblems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+    assert.deepEqual(deskProblems, ['console: Failed to load resource: the server responded with a status of 413 (Payload Too Large)']);
+    assert.deepEqual(shopProblems, []);
+  });
+
   it('a file over attachments_max_bytes is refused in the widget and the console, naming the limit, and nothing is sent', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Grace' });
     await suite.server.ctx.db.query("update settings set value = '100'::jsonb where key = 'attachments_max_bytes'");

@@ -50,7 +50,7 @@ describeEachStore('supervisor dashboard in a real browser', (store) => {
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
 
     await page.getByTestId('queue-length').filter({ hasText: /^1$/ }).waitFor();
-    assert.match((await page.getByTestId('longest-wait').textContent()) ?? '', /^\d+ s$/);
+    assert.match((await page.getByTestId('longest-wait').textContent()) ?? '', /^\d+ sec$/); // Intl's short unit (web/shared/format.ts)
     assert.equal(await page.getByTestId('assignments-total').textContent(), '2');
     assert.equal(await page.getByTestId('resolutions-total').textContent(), '0');
     assert.equal(await loadOf(page, 'Ann').textContent(), '1 / 2');

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
-import { Alert, EmptyRow, FieldError, TableHead, useFormErrors, useProblem, when, type AdminProps } from './admin-kit';
+import { Alert, deliveryState, EmptyRow, FieldError, TableHead, useFormErrors, useProblem, when, type AdminProps } from './admin-kit';
+import { t } from '../../shared/i18n';
 
 // Admin → Email: whether email is on (SMTP_URL), the team address offline
 // messages go to (the offline_email_to setting), and the delivery log of
@@ -57,7 +58,7 @@ export function EmailAdmin({ token, onError }: AdminProps) {
     setNotice(null);
     try {
       await api('PATCH', '/api/v1/settings', token, { offline_email_to: teamAddress.trim() === '' ? null : teamAddress.trim() });
-      setNotice('Saved.');
+      setNotice(t('Saved.'));
       void load();
     } catch (e) {
       errors.fail(e);
@@ -66,40 +67,40 @@ export function EmailAdmin({ token, onError }: AdminProps) {
 
   return (
     <main className="admin">
-      <h2>Email</h2>
+      <h2>{t('Email')}</h2>
       <Alert>{problem}</Alert>
       {status && (
         <p data-testid="email-status" className={status.enabled ? undefined : 'warn'}>
           {status.enabled
-            ? `Email is on: sent through ${status.relay} as ${status.from}.`
-            : 'Email is off: set SMTP_URL (and EMAIL_FROM) on the server to send transcripts and offline messages.'}
+            ? t('Email is on: sent through {relay} as {from}.', { relay: status.relay, from: status.from })
+            : t('Email is off: set SMTP_URL (and EMAIL_FROM) on the server to send transcripts and offline messages.')}
         </p>
       )}
-      <form onSubmit={save} className="stack" aria-label="Offline messages">
-        <label htmlFor={`${ID}-offline_email_to`}>Offline messages are emailed to</label>
+      <form onSubmit={save} className="stack" aria-label={t('Offline messages')}>
+        <label htmlFor={`${ID}-offline_email_to`}>{t('Offline messages are emailed to')}</label>
         <input
           id={`${ID}-offline_email_to`}
           name="offline_email_to"
           type="email"
           maxLength={254}
           value={teamAddress}
-          placeholder="team@example.com (empty: not emailed)"
+          placeholder={t('team@example.com (empty: not emailed)')}
           onChange={(e) => setTeamAddress(e.target.value)}
           {...errors.describe('offline_email_to')}
         />
         <FieldError errors={errors} field="offline_email_to" idPrefix={ID} />
         <Alert>{errors.general}</Alert>
-        <button type="submit">Save</button>
+        <button type="submit">{t('Save')}</button>
         {notice && <p role="status">{notice}</p>}
       </form>
-      <h3>Recent emails</h3>
+      <h3>{t('Recent emails')}</h3>
       <button type="button" className="secondary" onClick={() => void load()}>
-        Refresh
+        {t('Refresh')}
       </button>
       <table data-testid="email-deliveries">
-        <TableHead columns={['#', 'Kind', 'To', 'Subject', 'State', 'Attempts', 'Created']} />
+        <TableHead columns={['#', t('Kind'), t('To'), t('Subject'), t('State'), t('Attempts'), t('Created')]} />
         <tbody>
-          {deliveries.length === 0 && <EmptyRow columns={7}>No emails yet.</EmptyRow>}
+          {deliveries.length === 0 && <EmptyRow columns={7}>{t('No emails yet.')}</EmptyRow>}
           {deliveries.map((d) => (
             <tr key={d.id}>
               <td>{d.id}</td>
@@ -107,14 +108,14 @@ export function EmailAdmin({ token, onError }: AdminProps) {
               <td>{d.to.join(', ')}</td>
               <td>{d.subject}</td>
               <td>
-                {d.state}
-                {d.next_attempt_at && <small className="block">next try {when(d.next_attempt_at)}</small>}
+                {deliveryState(d.state)}
+                {d.next_attempt_at && <small className="block">{t('next try {time}', { time: when(d.next_attempt_at) })}</small>}
                 {d.last_error && <small className="block warn">{d.last_error}</small>}
               </td>
               <td>
                 {d.attempt_log.map((a) => (
                   <small key={a.attempt} className="block">
-                    {when(a.at)} · {a.status !== null ? `SMTP ${a.status}` : (a.error ?? 'no answer')}
+                    {when(a.at)} · {a.status !== null ? `SMTP ${a.status}` : (a.error ?? t('no answer'))}
                   </small>
                 ))}
               </td>

@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
-import { Alert, FieldError, useFormErrors, type AdminProps } from './admin-kit';
+import { Alert, FieldError, rich, slots, useFormErrors, type AdminProps } from './admin-kit';
+import { formatNumber } from '../../shared/format';
+import { t } from '../../shared/i18n';
 
 // Admin: proactive greetings (CRUD /api/v1/greetings). Each is a message and
 // the trigger that opens the widget with it; every condition given must
@@ -51,11 +53,11 @@ const bodyOf = (d: Draft) => ({
   },
 });
 
-export function describeTrigger(t: Trigger): string {
+export function describeTrigger(trigger: Trigger): string {
   const parts = [
-    t.after_seconds === null ? 'at once' : `after ${t.after_seconds} s on the page`,
-    t.url_pattern === null ? 'on any page' : `on pages matching ${t.url_pattern}`,
-    ...(t.first_visit ? ['first visit only'] : []),
+    trigger.after_seconds === null ? t('at once') : t('after {seconds} s on the page', { seconds: formatNumber(trigger.after_seconds) }),
+    trigger.url_pattern === null ? t('on any page') : t('on pages matching {pattern}', { pattern: trigger.url_pattern }),
+    ...(trigger.first_visit ? [t('first visit only')] : []),
   ];
   return parts.join(', ');
 }
@@ -69,7 +71,7 @@ export function GreetingsAdmin({ token, onError }: AdminProps) {
   }, [load]);
 
   const remove = async (g: GreetingRecord) => {
-    if (!confirm(`Delete the greeting “${g.name}” and its counts?`)) return;
+    if (!confirm(t('Delete the greeting “{name}” and its counts?', { name: g.name }))) return;
     try {
       await api('DELETE', `/api/v1/greetings/${g.id}`, token);
       void load();
@@ -80,17 +82,20 @@ export function GreetingsAdmin({ token, onError }: AdminProps) {
 
   return (
     <section aria-labelledby="greetings-title">
-      <h3 id="greetings-title">Proactive greetings</h3>
+      <h3 id="greetings-title">{t('Proactive greetings')}</h3>
       <p className="hint">
-        The widget opens by itself with a greeting when every condition holds in the visitor&apos;s page: time on the page, the page&apos;s address (a pattern
-        where <code>*</code> is anything, like <code>/pricing*</code> or <code>*checkout*</code>), the visitor&apos;s first visit. Each visitor sees a greeting
-        once; the dashboard counts how many saw it and how many then started a chat.
+        {rich(
+          t("The widget opens by itself with a greeting when every condition holds in the visitor's page: time on the page, the page's address (a pattern where {star} is anything, like {pricing} or {checkout}), the visitor's first visit. Each visitor sees a greeting once; the dashboard counts how many saw it and how many then started a chat.",
+            slots('star', 'pricing', 'checkout'),
+          ),
+          [<code key="star">*</code>, <code key="pricing">/pricing*</code>, <code key="checkout">*checkout*</code>],
+        )}
       </p>
       {greetings === null ? (
-        <p>Loading…</p>
+        <p>{t('Loading…')}</p>
       ) : (
         <ul className="greeting-list">
-          {greetings.length === 0 && <li className="hint">No greetings yet.</li>}
+          {greetings.length === 0 && <li className="hint">{t('No greetings yet.')}</li>}
           {greetings.map((g) =>
             editing === g.id ? (
               <li key={g.id} className="card">
@@ -107,16 +112,16 @@ export function GreetingsAdmin({ token, onError }: AdminProps) {
             ) : (
               <li key={g.id} className="card" data-testid="greeting-card">
                 <h4>
-                  {g.name} {!g.enabled && <span className="badge">off</span>}
+                  {g.name} {!g.enabled && <span className="badge">{t('off')}</span>}
                 </h4>
                 <p>{g.message}</p>
                 <p className="hint">{describeTrigger(g.trigger)}</p>
                 <div className="actions">
-                  <button type="button" className="secondary" onClick={() => setEditing(g.id)} aria-label={`Edit the greeting ${g.name}`}>
-                    Edit
+                  <button type="button" className="secondary" onClick={() => setEditing(g.id)} aria-label={t('Edit the greeting {name}', { name: g.name })}>
+                    {t('Edit')}
                   </button>
-                  <button type="button" className="secondary" onClick={() => void remove(g)} aria-label={`Delete the greeting ${g.name}`}>
-                    Delete
+                  <button type="button" className="secondary" onClick={() => void remove(g)} aria-label={t('Delete the greeting {name}', { name: g.name })}>
+                    {t('Delete')}
                   </button>
                 </div>
               </li>
@@ -124,7 +129,7 @@ export function GreetingsAdmin({ token, onError }: AdminProps) {
           )}
         </ul>
       )}
-      <h4>New greeting</h4>
+      <h4>{t('New greeting')}</h4>
       <GreetingForm token={token} onError={onError} greeting={null} onDone={() => void load()} />
     </section>
   );
@@ -160,14 +165,14 @@ function GreetingForm({ token, onError, greeting, onDone }: { token: string; onE
   });
 
   return (
-    <form className="grid-form greeting-form" onSubmit={submit} noValidate aria-label={greeting ? `Edit the greeting ${greeting.name}` : 'New greeting'}>
+    <form className="grid-form greeting-form" onSubmit={submit} noValidate aria-label={greeting ? t('Edit the greeting {name}', { name: greeting.name }) : t('New greeting')}>
       <div className="setting">
-        <label htmlFor={`${id}-name`}>Name</label>
-        <input {...input('name', 'name')} maxLength={100} placeholder="For you: e.g. Pricing help" />
+        <label htmlFor={`${id}-name`}>{t('Name')}</label>
+        <input {...input('name', 'name')} maxLength={100} placeholder={t('For you: e.g. Pricing help')} />
         <FieldError errors={errors} field="name" idPrefix={id} />
       </div>
       <div className="setting">
-        <label htmlFor={`${id}-message`}>Message</label>
+        <label htmlFor={`${id}-message`}>{t('Message')}</label>
         <textarea
           id={`${id}-message`}
           name="message"
@@ -180,32 +185,32 @@ function GreetingForm({ token, onError, greeting, onDone }: { token: string; onE
         <FieldError errors={errors} field="message" idPrefix={id} />
       </div>
       <div className="setting">
-        <label htmlFor={`${id}-trigger.after_seconds`}>Seconds on the page</label>
-        <input {...input('after_seconds', 'trigger.after_seconds')} inputMode="numeric" placeholder="at once" />
+        <label htmlFor={`${id}-trigger.after_seconds`}>{t('Seconds on the page')}</label>
+        <input {...input('after_seconds', 'trigger.after_seconds')} inputMode="numeric" placeholder={t('at once')} />
         <FieldError errors={errors} field="trigger.after_seconds" idPrefix={id} />
       </div>
       <div className="setting">
-        <label htmlFor={`${id}-trigger.url_pattern`}>Page address pattern</label>
-        <input {...input('url_pattern', 'trigger.url_pattern')} maxLength={200} placeholder="any page; e.g. /pricing*" />
+        <label htmlFor={`${id}-trigger.url_pattern`}>{t('Page address pattern')}</label>
+        <input {...input('url_pattern', 'trigger.url_pattern')} maxLength={200} placeholder={t('any page; e.g. /pricing*')} />
         <FieldError errors={errors} field="trigger.url_pattern" idPrefix={id} />
       </div>
       <label className="check">
         <input type="checkbox" name="first_visit" checked={draft.first_visit} onChange={(e) => setDraft({ ...draft, first_visit: e.target.checked })} />
-        First visit only
+        {t('First visit only')}
       </label>
       <label className="check">
         <input type="checkbox" name="enabled" checked={draft.enabled} onChange={(e) => setDraft({ ...draft, enabled: e.target.checked })} />
-        On
+        {t('On')}
       </label>
       <Alert>{errors.general}</Alert>
       <div className="actions">
         {greeting && (
           <button type="button" className="secondary" onClick={onDone}>
-            Cancel
+            {t('Cancel')}
           </button>
         )}
         <button type="submit" disabled={busy}>
-          {greeting ? 'Save greeting' : 'Add greeting'}
+          {greeting ? t('Save greeting') : t('Add greeting')}
         </button>
       </div>
     </form>

@@ -1,6 +1,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, errorText, isApiError } from '../../shared/util';
-import { Alert, type AdminProps } from './admin-kit';
+import { Alert, LoadingPage, type AdminProps } from './admin-kit';
+import { formatDateTime } from '../../shared/format';
+import { activeLocale, t } from '../../shared/i18n';
 
 // Admin: business hours (PUT /api/v1/business-hours) and when the widget
 // goes offline (the offline_when setting). Hours are typed as a day's
@@ -26,7 +28,11 @@ interface Draft {
 }
 type Condition = 'outside_hours' | 'no_agent_online';
 
-const label = (d: Weekday) => d[0]!.toUpperCase() + d.slice(1);
+/** The day's name in the language of the moment (Monday: 2024-01-01, a Monday). */
+const label = (d: Weekday) => {
+  const name = formatDateTime(new Date(2024, 0, 1 + WEEKDAYS.indexOf(d)), { weekday: 'long' });
+  return name.charAt(0).toLocaleUpperCase(activeLocale()) + name.slice(1);
+};
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 const zones: string[] = (Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.('timeZone') ?? [];
 
@@ -81,12 +87,7 @@ export function HoursAdmin({ token, onError }: AdminProps) {
   }, [token]);
 
   if (!departments) {
-    return (
-      <main className="admin">
-        <h2>Business hours</h2>
-        <p>Loading…</p>
-      </main>
-    );
+    return <LoadingPage title={t('Business hours')} />;
   }
 
   const save = async (event: FormEvent) => {
@@ -101,7 +102,7 @@ export function HoursAdmin({ token, onError }: AdminProps) {
         departments: Object.fromEntries(departments.map((d) => [d.name.trim(), scheduleOf(d.draft)])),
       });
       show(saved);
-      setNotice('Saved. The widget and the expected waits follow the new hours at once.');
+      setNotice(t('Saved. The widget and the expected waits follow the new hours at once.'));
     } catch (e) {
       if (isApiError(e) && e.status === 401) onError(e);
       else if (isApiError(e) && e.field) setProblem({ field: e.field, message: errorText(e) });
@@ -132,7 +133,7 @@ export function HoursAdmin({ token, onError }: AdminProps) {
     return (
       <div className="grid-form">
         <div className="setting">
-          <label htmlFor={zone.id}>Time zone {title}</label>
+          <label htmlFor={zone.id}>{t('Time zone {title}', { title })}</label>
           <input id={zone.id} list="hours-zones" value={draft.time_zone} onChange={(e) => change({ ...draft, time_zone: e.target.value })} {...zone.input} />
           {zone.error}
         </div>
@@ -140,17 +141,15 @@ export function HoursAdmin({ token, onError }: AdminProps) {
           const f = at(`${scope}.weekly.${day}`);
           return (
             <div className="setting" key={day}>
-              <label htmlFor={f.id}>
-                {label(day)} {title}
-              </label>
-              <input id={f.id} placeholder="closed (e.g. 09:00-12:00, 13:00-17:00)" value={draft.days[day]} onChange={(e) => change({ ...draft, days: { ...draft.days, [day]: e.target.value } })} {...f.input} />
+              <label htmlFor={f.id}>{t('{day} {title}', { day: label(day), title })}</label>
+              <input id={f.id} placeholder={t('closed (e.g. 09:00-12:00, 13:00-17:00)')} value={draft.days[day]} onChange={(e) => change({ ...draft, days: { ...draft.days, [day]: e.target.value } })} {...f.input} />
               {f.error}
             </div>
           );
         })}
         <div className="setting">
-          <label htmlFor={holidays.id}>Holidays {title}</label>
-          <textarea id={holidays.id} rows={3} placeholder="2026-12-25 Christmas" value={draft.holidays} onChange={(e) => change({ ...draft, holidays: e.target.value })} {...holidays.input} />
+          <label htmlFor={holidays.id}>{t('Holidays {title}', { title })}</label>
+          <textarea id={holidays.id} rows={3} placeholder={t('2026-12-25 Christmas')} value={draft.holidays} onChange={(e) => change({ ...draft, holidays: e.target.value })} {...holidays.input} />
           {holidays.error}
         </div>
       </div>
@@ -159,38 +158,39 @@ export function HoursAdmin({ token, onError }: AdminProps) {
 
   return (
     <main className="admin">
-      <h2>Business hours</h2>
+      <h2>{t('Business hours')}</h2>
       <p className="hint">
-        Hours are local times in each schedule's time zone; a day left empty is closed. A department without its own schedule follows the default; without a default it is always open.
+        {t("Hours are local times in each schedule's time zone; a day left empty is closed. A department without its own schedule follows the default; without a default it is always open.",
+        )}
       </p>
       <datalist id="hours-zones">
         {zones.map((z) => (
           <option key={z} value={z} />
         ))}
       </datalist>
-      <form className="stack-form" onSubmit={save} noValidate aria-label="Business hours">
+      <form className="stack-form" onSubmit={save} noValidate aria-label={t('Business hours')}>
         <fieldset data-testid="hours-default">
-          <legend>Default: conversations without a department</legend>
+          <legend>{t('Default: conversations without a department')}</legend>
           <label className="checkbox-label">
-            <input type="checkbox" checked={useDefault} onChange={(e) => setUseDefault(e.target.checked)} /> Use business hours (unticked: always open)
+            <input type="checkbox" checked={useDefault} onChange={(e) => setUseDefault(e.target.checked)} /> {t('Use business hours (unticked: always open)')}
           </label>
-          {useDefault && editor('default', fallback, setFallback, '(default)')}
+          {useDefault && editor('default', fallback, setFallback, t('(default)'))}
         </fieldset>
         {departments.map((d, i) => {
           const name = at(`departments.${d.name.trim()}`);
           const update = (next: Partial<(typeof departments)[number]>) => setDepartments(departments.map((x, j) => (j === i ? { ...x, ...next } : x)));
           return (
             <fieldset key={d.uid} data-testid="hours-department">
-              <legend>Department {d.name || `#${i + 1}`}</legend>
+              <legend>{t('Department {name}', { name: d.name || `#${i + 1}` })}</legend>
               <div className="setting">
-                <label htmlFor={`hours-department-${d.uid}`}>Department name</label>
+                <label htmlFor={`hours-department-${d.uid}`}>{t('Department name')}</label>
                 <input id={`hours-department-${d.uid}`} value={d.name} onChange={(e) => update({ name: e.target.value })} {...(problem?.field === `departments.${d.name.trim()}` ? name.input : {})} />
                 {problem?.field === `departments.${d.name.trim()}` && name.error}
               </div>
-              {editor(`departments.${d.name.trim()}`, d.draft, (draft) => update({ draft }), `(${d.name || `department ${i + 1}`})`)}
+              {editor(`departments.${d.name.trim()}`, d.draft, (draft) => update({ draft }), `(${d.name || t('department {n}', { n: i + 1 })})`)}
               <div className="row-actions">
                 <button type="button" className="secondary" onClick={() => setDepartments(departments.filter((_, j) => j !== i))}>
-                  Remove {d.name || `department ${i + 1}`}
+                  {t('Remove {name}', { name: d.name || t('department {n}', { n: i + 1 }) })}
                 </button>
               </div>
             </fieldset>
@@ -204,10 +204,10 @@ export function HoursAdmin({ token, onError }: AdminProps) {
         )}
         <div className="actions">
           <button type="button" className="secondary" onClick={() => setDepartments([...departments, { uid: Date.now(), name: '', draft: draftOf(null) }])}>
-            Add a department
+            {t('Add a department')}
           </button>
           <button type="submit" disabled={busy}>
-            Save business hours
+            {t('Save business hours')}
           </button>
         </div>
       </form>
@@ -233,7 +233,7 @@ function OfflineWhen({ token, onError }: { token: string; onError: (e: unknown) 
     try {
       const saved = await api<{ offline_when: Condition[] }>('PATCH', '/api/v1/settings', token, { offline_when: when });
       setWhen(saved.offline_when);
-      setNotice('Saved.');
+      setNotice(t('Saved.'));
     } catch (e) {
       if (isApiError(e) && e.status === 401) onError(e);
       else setProblem(errorText(e));
@@ -241,13 +241,13 @@ function OfflineWhen({ token, onError }: { token: string; onError: (e: unknown) 
   };
   return (
     <form className="settings-form" onSubmit={save} aria-labelledby="offline-when-title">
-      <h3 id="offline-when-title">When the widget shows the offline form</h3>
-      <p className="hint">Instead of a live chat, customers then leave a message: it waits in the queue and is emailed to the team address (Admin → Email).</p>
+      <h3 id="offline-when-title">{t('When the widget shows the offline form')}</h3>
+      <p className="hint">{t('Instead of a live chat, customers then leave a message: it waits in the queue and is emailed to the team address (Admin → Email).')}</p>
       <label className="checkbox-label">
-        <input type="checkbox" name="outside_hours" checked={when.includes('outside_hours')} onChange={(e) => toggle('outside_hours', e.target.checked)} /> Outside business hours
+        <input type="checkbox" name="outside_hours" checked={when.includes('outside_hours')} onChange={(e) => toggle('outside_hours', e.target.checked)} /> {t('Outside business hours')}
       </label>
       <label className="checkbox-label">
-        <input type="checkbox" name="no_agent_online" checked={when.includes('no_agent_online')} onChange={(e) => toggle('no_agent_online', e.target.checked)} /> When no agent of the department is online
+        <input type="checkbox" name="no_agent_online" checked={when.includes('no_agent_online')} onChange={(e) => toggle('no_agent_online', e.target.checked)} /> {t('When no agent of the department is online')}
       </label>
       <Alert>{problem}</Alert>
       {notice && (
@@ -256,7 +256,7 @@ function OfflineWhen({ token, onError }: { token: string; onError: (e: unknown) 
         </p>
       )}
       <div className="actions">
-        <button type="submit">Save offline rule</button>
+        <button type="submit">{t('Save offline rule')}</button>
       </div>
     </form>
   );

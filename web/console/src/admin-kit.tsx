@@ -1,5 +1,8 @@
-import { useCallback, useState, type ReactNode } from 'react';
-import { errorText, isApiError } from '../../shared/util';
+import { Fragment, useCallback, useEffect, useState, type ReactNode } from 'react';
+import { api, errorText, isApiError } from '../../shared/util';
+import type { Role, Status } from './types';
+import { t } from '../../shared/i18n';
+import { formatDateTime } from '../../shared/format';
 
 // What the admin pages share: server errors shown next to the field they
 // name (or above the form), secrets to copy once, and dates.
@@ -49,6 +52,97 @@ export function useFormErrors(onError: (e: unknown) => void, idPrefix: string, k
   return { fields, general, fail, clear, describe };
 }
 
+/**
+ * A form over some of the runtime settings (GET/PATCH /api/v1/settings): the
+ * saved values (`pick` takes the form's own from all settings), the draft being
+ * edited, and `save`, which sends only what changed and says `savedNotice`.
+ */
+export function useSettingsForm<S, D>(token: string, errors: FormErrors, pick: (all: S) => S, draftOf: (saved: S) => D) {
+  const [saved, setSaved] = useState<S | null>(null);
+  const [draft, setDraft] = useState<D | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const take = (all: S) => {
+    const mine = pick(all);
+    setSaved(mine);
+    setDraft(draftOf(mine));
+  };
+  useEffect(() => {
+    api<S>('GET', '/api/v1/settings', token).then(take, errors.fail);
+  }, [token]);
+
+  const start = () => {
+    errors.clear();
+    setNotice(null);
+  };
+  const save = async (patch: Record<string, unknown>, savedNotice: string) => {
+    if (Object.keys(patch).length === 0) return setNotice(t('Nothing changed.'));
+    setBusy(true);
+    try {
+      take(await api<S>('PATCH', '/api/v1/settings', token, patch));
+      setNotice(savedNotice);
+    } catch (e) {
+      errors.fail(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const undo = () => {
+    if (saved) setDraft(draftOf(saved));
+    start();
+  };
+  return { saved, draft, setDraft, notice, busy, start, save, undo };
+}
+
+/** An admin page while its data is on the way (or could not be read: `problem`). */
+export function LoadingPage({ title, problem = null }: { title: string; problem?: string | null }) {
+  return (
+    <main className="admin">
+      <h2>{title}</h2>
+      <Alert>{problem}</Alert>
+      <p>{t('Loading…')}</p>
+    </main>
+  );
+}
+
+/** The end of a settings form: the error it could not place by a field, what saving did, and its buttons (`onUndo`: also Undo changes). */
+export function FormFooter({ errors, notice, busy, save, onUndo }: { errors: FormErrors; notice: string | null; busy: boolean; save: string; onUndo?: () => void }) {
+  return (
+    <>
+      <Alert>{errors.general}</Alert>
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          {save}
+        </button>
+        {onUndo && (
+          <button type="button" className="secondary" onClick={onUndo}>
+            {t('Undo changes')}
+          </button>
+        )}
+      </div>
+    </>
+  );
+}
+
+export const roleText = (role: Role) => (role === 'admin' ? t('admin') : role === 'supervisor' ? t('supervisor') : t('agent'));
+export const statusText = (status: Status) => (status === 'online' ? t('online') : status === 'away' ? t('away') : t('offline'));
+
+/** An email's or a webhook delivery's state, as a word of the console's language. */
+export const deliveryState = (state: string) =>
+  ({ pending: t('pending'), delivered: t('delivered'), failed: t('failed'), cancelled: t('cancelled') })[state] ?? state;
+
+// A translated message whose placeholders are elements (<code>, links):
+// slots('star', 'example') as the values of t marks where they go, rich() puts them there.
+const MARK = '\u0001';
+export const slots = (...names: string[]) => Object.fromEntries(names.map((name, i) => [name, `${MARK}${i}${MARK}`]));
+export const rich = (text: string, elements: readonly ReactNode[]) =>
+  text.split(new RegExp(`${MARK}(\\d+)${MARK}`)).map((part, i) => (i % 2 === 1 ? <Fragment key={i}>{elements[Number(part)]}</Fragment> : part));
+
 /** A page's or section's own error line: a 401 still goes to onError (it logs out). */
 export function useProblem(onError: (e: unknown) => void) {
   const [problem, setProblem] = useState<string | null>(null);
@@ -91,13 +185,13 @@ export function CopyValue({ label, value, testId }: { label: string; value: stri
     <span className="copy-value">
       <input aria-label={label} readOnly value={value} onFocus={(e) => e.target.select()} data-testid={testId} />
       <button type="button" className="secondary" onClick={() => void copy()}>
-        {copied ? 'Copied' : 'Copy'}
+        {copied ? t('Copied') : t('Copy')}
       </button>
     </span>
   );
 }
 
-export const when = (t: string | null | undefined) => (t ? new Date(t).toLocaleString([], { dateStyle: 'short', timeStyle: 'medium' }) : '—');
+export const when = (at: string | null | undefined) => (at ? formatDateTime(at, { dateStyle: 'short', timeStyle: 'medium' }) : '—');
 
 /** An admin table's head: its columns, then (with `actions`) an unnamed one for the row's buttons. */
 export function TableHead({ columns, actions = false }: { columns: readonly string[]; actions?: boolean }) {
@@ -111,7 +205,7 @@ export function TableHead({ columns, actions = false }: { columns: readonly stri
         ))}
         {actions && (
           <th scope="col">
-            <span className="visually-hidden">Actions</span>
+            <span className="visually-hidden">{t('Actions')}</span>
           </th>
         )}
       </tr>

@@ -1,9 +1,10 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { FIELD_TYPES, RESERVED_KEYS, type FieldType, type PrechatField } from '../../../src/prechat/rules';
 import { api, errorText, isApiError } from '../../shared/util';
-import { Alert, type AdminProps } from './admin-kit';
+import { Alert, LoadingPage, rich, slots, type AdminProps } from './admin-kit';
 import type { Agent } from './types';
 import './prechat.css';
+import { t } from '../../shared/i18n';
 
 // Admin: the pre-chat form the widget shows before a chat (PUT
 // /api/v1/prechat-form replaces it whole). Fields are added, removed,
@@ -24,7 +25,8 @@ interface Draft {
   options: string;
 }
 
-const TYPE_LABELS: Record<FieldType, string> = { text: 'Text', email: 'Email', phone: 'Phone', number: 'Number', select: 'Choice (select)', checkbox: 'Checkbox' };
+const typeLabel = (type: FieldType) =>
+  ({ text: t('Text'), email: t('Email'), phone: t('Phone'), number: t('Number'), select: t('Choice (select)'), checkbox: t('Checkbox') })[type];
 const LENGTH_TYPES: readonly FieldType[] = ['text', 'email', 'phone'];
 let uids = 0;
 
@@ -70,12 +72,7 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
   }, [token, onError]);
 
   if (!drafts) {
-    return (
-      <main className="admin">
-        <h2>Pre-chat form</h2>
-        <p>Loading…</p>
-      </main>
-    );
+    return <LoadingPage title={t('Pre-chat form')} />;
   }
 
   const update = (i: number, patch: Partial<Draft>) => setDrafts(drafts.map((d, j) => (j === i ? { ...d, ...patch } : d)));
@@ -94,7 +91,7 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
     try {
       const form = await api<{ fields: PrechatField[] }>('PUT', '/api/v1/prechat-form', token, { fields: drafts.map(bodyOf) });
       setDrafts(form.fields.map(draftOf));
-      setNotice(form.fields.length === 0 ? 'Saved: no pre-chat form; the widget asks for name and email only.' : 'Saved. New chats use this form now.');
+      setNotice(form.fields.length === 0 ? t('Saved: no pre-chat form; the widget asks for name and email only.') : t('Saved. New chats use this form now.'));
     } catch (e) {
       if (isApiError(e) && e.status === 401) return onError(e);
       const at = isApiError(e) ? /^fields(?:\[(\d+)\])?(?:\.(\w+))?/.exec(e.field ?? '') : null;
@@ -110,14 +107,17 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
 
   return (
     <main className="admin">
-      <h2>Pre-chat form</h2>
+      <h2>{t('Pre-chat form')}</h2>
       <p className="hint">
-        What the widget asks before a chat starts. The keys <code>name</code>, <code>email</code>, <code>phone</code> and <code>department</code> fill the
-        conversation&apos;s own details (department routes the chat); any other key is kept with the customer and shown in the customer panel and webhooks. No
-        fields: the widget asks for name and email, as before.
+        {rich(
+          t("What the widget asks before a chat starts. The keys {name}, {email}, {phone} and {department} fill the conversation's own details (department routes the chat); any other key is kept with the customer and shown in the customer panel and webhooks. No fields: the widget asks for name and email, as before.",
+            slots('name', 'email', 'phone', 'department'),
+          ),
+          [<code key="name">name</code>, <code key="email">email</code>, <code key="phone">phone</code>, <code key="department">department</code>],
+        )}
       </p>
       <form className="stack-form prechat-admin" onSubmit={save} noValidate>
-        {drafts.length === 0 && <p className="hint">No fields yet.</p>}
+        {drafts.length === 0 && <p className="hint">{t('No fields yet.')}</p>}
         {drafts.map((d, i) => {
           const id = `prechat-${d.uid}`;
           const errorFor = (part: string) => (problem?.row === i && problem.part === part ? problem.message : null);
@@ -132,57 +132,56 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
           return (
             <fieldset key={d.uid} className="prechat-field" data-testid="prechat-field">
               <legend>
-                Field {i + 1}
-                {d.label ? `: ${d.label}` : ''}
+                {d.label ? t('Field {n}: {label}', { n: i + 1, label: d.label }) : t('Field {n}', { n: i + 1 })}
               </legend>
               <div className="grid-form">
                 <label>
-                  Key
-                  <input name="key" value={d.key} onChange={(e) => update(i, { key: e.target.value })} placeholder="e.g. plan" list="prechat-keys" {...wire('key')} />
+                  {t('Key')}
+                  <input name="key" value={d.key} onChange={(e) => update(i, { key: e.target.value })} placeholder={t('e.g. plan')} list="prechat-keys" {...wire('key')} />
                   {error('key')}
                 </label>
                 <label>
-                  Label
-                  <input name="label" value={d.label} onChange={(e) => update(i, { label: e.target.value })} placeholder="What the customer reads" {...wire('label')} />
+                  {t('Label')}
+                  <input name="label" value={d.label} onChange={(e) => update(i, { label: e.target.value })} placeholder={t('What the customer reads')} {...wire('label')} />
                   {error('label')}
                 </label>
                 <label>
-                  Type
+                  {t('Type')}
                   <select name="type" value={d.type} onChange={(e) => update(i, { type: e.target.value as FieldType })} {...wire('type')}>
-                    {FIELD_TYPES.map((t) => (
-                      <option key={t} value={t}>
-                        {TYPE_LABELS[t]}
+                    {FIELD_TYPES.map((type) => (
+                      <option key={type} value={type}>
+                        {typeLabel(type)}
                       </option>
                     ))}
                   </select>
-                  {reserved && reserved !== d.type && <small className="hint">The key {d.key.trim()} needs the type {TYPE_LABELS[reserved]}.</small>}
+                  {reserved && reserved !== d.type && <small className="hint">{t('The key {key} needs the type {type}.', { key: d.key.trim(), type: typeLabel(reserved) })}</small>}
                   {error('type')}
                 </label>
                 <label className="checkbox-label">
                   <input name="required" type="checkbox" checked={d.required} onChange={(e) => update(i, { required: e.target.checked })} />
-                  Required
+                  {t('Required')}
                 </label>
                 {LENGTH_TYPES.includes(d.type) && (
                   <label>
-                    Max length
-                    <input name="max_length" inputMode="numeric" value={d.max_length} onChange={(e) => update(i, { max_length: e.target.value })} placeholder="the type's own" {...wire('max_length')} />
+                    {t('Max length')}
+                    <input name="max_length" inputMode="numeric" value={d.max_length} onChange={(e) => update(i, { max_length: e.target.value })} placeholder={t("the type's own")} {...wire('max_length')} />
                     {error('max_length')}
                   </label>
                 )}
                 {d.type === 'text' && (
                   <label>
-                    Pattern (regular expression)
-                    <input name="pattern" value={d.pattern} onChange={(e) => update(i, { pattern: e.target.value })} placeholder="e.g. ORD-[0-9]{4}" {...wire('pattern')} />
+                    {t('Pattern (regular expression)')}
+                    <input name="pattern" value={d.pattern} onChange={(e) => update(i, { pattern: e.target.value })} placeholder={`${t('e.g.')} ORD-[0-9]{4}`} {...wire('pattern')} />
                     {error('pattern')}
                   </label>
                 )}
                 {d.type === 'select' && (
                   <label>
-                    Choices, one per line
+                    {t('Choices, one per line')}
                     <textarea name="options" rows={3} value={d.options} onChange={(e) => update(i, { options: e.target.value })} {...wire('options')} />
                     {d.key.trim() === 'department' && departments.length > 0 && (
                       <button type="button" className="link-button" onClick={() => update(i, { options: departments.join('\n') })}>
-                        Use the agents&apos; departments ({departments.join(', ')})
+                        {t("Use the agents' departments ({list})", { list: departments.join(', ') })}
                       </button>
                     )}
                     {error('options')}
@@ -190,14 +189,14 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
                 )}
               </div>
               <div className="row-actions">
-                <button type="button" className="secondary" onClick={() => move(i, -1)} disabled={i === 0} aria-label={`Move field ${i + 1} up`}>
-                  ↑ Up
+                <button type="button" className="secondary" onClick={() => move(i, -1)} disabled={i === 0} aria-label={t('Move field {n} up', { n: i + 1 })}>
+                  ↑ {t('Up')}
                 </button>
-                <button type="button" className="secondary" onClick={() => move(i, 1)} disabled={i === drafts.length - 1} aria-label={`Move field ${i + 1} down`}>
-                  ↓ Down
+                <button type="button" className="secondary" onClick={() => move(i, 1)} disabled={i === drafts.length - 1} aria-label={t('Move field {n} down', { n: i + 1 })}>
+                  ↓ {t('Down')}
                 </button>
-                <button type="button" className="secondary" onClick={() => setDrafts(drafts.filter((_, j) => j !== i))} aria-label={`Remove field ${i + 1}`}>
-                  Remove
+                <button type="button" className="secondary" onClick={() => setDrafts(drafts.filter((_, j) => j !== i))} aria-label={t('Remove field {n}', { n: i + 1 })}>
+                  {t('Remove')}
                 </button>
               </div>
             </fieldset>
@@ -216,10 +215,10 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
         )}
         <div className="actions">
           <button type="button" className="secondary" onClick={() => setDrafts([...drafts, blank()])}>
-            Add field
+            {t('Add field')}
           </button>
           <button type="submit" disabled={busy}>
-            Save form
+            {t('Save form')}
           </button>
         </div>
       </form>

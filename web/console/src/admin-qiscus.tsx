@@ -5,6 +5,7 @@ import { Alert, useProblem, EmptyRow, FieldError, TableHead, useFormErrors, when
 import { useLatestAnswer } from './latest-answer';
 // types only (erased from the bundle): the API's own shapes
 import type { RoomEntry as Room, RoomStatus } from '../../../src/channels/qiscus/list-rooms';
+import { t } from '../../shared/i18n';
 
 // Admin: the Qiscus channel (docs/qiscus.md) — its rooms waiting, being
 // assigned, assigned and failed with the reason, and rooms per agent
@@ -12,6 +13,10 @@ import type { RoomEntry as Room, RoomStatus } from '../../../src/channels/qiscus
 
 const STATUSES: (RoomStatus | 'all')[] = ['all', 'waiting', 'assigning', 'assigned', 'failed'];
 const ID = 'qiscus';
+const statusText = (s: RoomStatus | 'all') =>
+  ({ all: t('all'), waiting: t('waiting'), assigning: t('assigning'), assigned: t('assigned'), failed: t('failed') })[s] ?? s;
+const noRooms = (s: RoomStatus | 'all') =>
+  ({ all: t('No rooms.'), waiting: t('No waiting rooms.'), assigning: t('No assigning rooms.'), assigned: t('No assigned rooms.'), failed: t('No failed rooms.') })[s] ?? t('No rooms.');
 
 export function QiscusAdmin({ token, onError, go }: AdminProps) {
   const [status, setStatus] = useState<RoomStatus | 'all'>('all');
@@ -45,25 +50,25 @@ export function QiscusAdmin({ token, onError, go }: AdminProps) {
       <h2>Qiscus</h2>
       <MaxCustomers token={token} onError={onError} />
       <div className="section-head">
-        <h3 id="rooms-title">Rooms</h3>
+        <h3 id="rooms-title">{t('Rooms')}</h3>
         <button type="button" className="secondary" onClick={() => void load()}>
-          Refresh
+          {t('Refresh')}
         </button>
       </div>
       <div role="radiogroup" aria-labelledby="rooms-title" className="filters">
         {STATUSES.map((s) => (
           <button key={s} type="button" role="radio" aria-checked={status === s} className={status === s ? '' : 'secondary'} onClick={() => setStatus(s)}>
-            {s}
+            {statusText(s)}
           </button>
         ))}
       </div>
       <Alert>{problem}</Alert>
       <div className="table-wrap">
         <table data-testid="qiscus-rooms">
-          <TableHead columns={['Room', 'Customer', 'Status', 'Agent', 'Reason', 'Attempts', 'Since']} />
+          <TableHead columns={[t('Room'), t('Customer'), t('Status'), t('Agent'), t('Reason'), t('Attempts'), t('Since')]} />
           <tbody>
             {rooms?.length === 0 && (
-              <EmptyRow columns={7}>No {status === 'all' ? '' : `${status} `}rooms.</EmptyRow>
+              <EmptyRow columns={7}>{noRooms(status)}</EmptyRow>
             )}
             {rooms?.map((r) => (
               <tr key={r.conversation_id}>
@@ -74,8 +79,8 @@ export function QiscusAdmin({ token, onError, go }: AdminProps) {
                 </td>
                 <td className="wrap">{r.customer.name ?? r.customer.email ?? r.customer.id}</td>
                 <td>
-                  <span className={`badge ${r.status}`}>{r.status}</span>
-                  {r.position !== null && <small className="block">#{r.position} in line</small>}
+                  <span className={`badge ${r.status}`}>{statusText(r.status)}</span>
+                  {r.position !== null && <small className="block">{t('#{position} in line', { position: r.position })}</small>}
                 </td>
                 <td>{r.agent_name ?? '—'}</td>
                 <td className="wrap">{r.reason ?? '—'}</td>
@@ -112,7 +117,7 @@ function MaxCustomers({ token, onError }: { token: string; onError: (e: unknown)
       const r = await api<{ data: { max_customers: number } }>('POST', '/api/v1/settings/max_customers', token, { max_customers: value.trim() });
       setSaved(r.data.max_customers);
       setValue(String(r.data.max_customers));
-      setNotice('Saved.');
+      setNotice(t('Saved.'));
     } catch (e) {
       // Qiscus' envelope names no field, but this form has only one
       errors.fail(isApiError(e) ? { ...e, field: 'max_customers' } : e);
@@ -122,14 +127,14 @@ function MaxCustomers({ token, onError }: { token: string; onError: (e: unknown)
   return (
     <form className="inline-form" onSubmit={submit} noValidate>
       <div className="setting">
-        <label htmlFor={`${ID}-max_customers`}>Rooms per agent (max customers)</label>
+        <label htmlFor={`${ID}-max_customers`}>{t('Rooms per agent (max customers)')}</label>
         <span className="row">
           <input id={`${ID}-max_customers`} className="narrow" inputMode="numeric" value={value} onChange={(e) => setValue(e.target.value)} {...errors.describe('max_customers')} />
           <button type="submit" disabled={saved === null}>
-            Save
+            {t('Save')}
           </button>
         </span>
-        <small>The same setting as on the Settings page, for every channel.</small>
+        <small>{t('The same setting as on the Settings page, for every channel.')}</small>
         <FieldError errors={errors} field="max_customers" idPrefix={ID} />
         {notice && (
           <span className="notice" role="status">

@@ -3,6 +3,7 @@ import { api } from '../../shared/util';
 import { Alert, useProblem, CopyValue, FieldError, useFormErrors, when, type AdminProps } from './admin-kit';
 // types only (erased from the bundle): the API's own shape
 import type { Ticketer } from '../../../src/channels/rapidpro/ticketers';
+import { t } from '../../shared/i18n';
 
 // Admin: RapidPro ticketers (docs/rapidpro.md). RapidPro is given a
 // ticketer's base URL and secret; it sets the callback URL itself when it
@@ -44,11 +45,11 @@ export function TicketersAdmin({ token, onError }: AdminProps) {
       setBusy(false);
     }
   };
-  const remove = async (t: Ticketer) => {
-    if (!confirm(`Delete the ticketer ${t.name ?? t.uuid}? RapidPro's calls to it stop working, its open conversations are abandoned and its waiting callbacks cancelled.`)) return;
+  const remove = async (ticketer: Ticketer) => {
+    if (!confirm(t("Delete the ticketer {name}? RapidPro's calls to it stop working, its open conversations are abandoned and its waiting callbacks cancelled.", { name: ticketer.name ?? ticketer.uuid }))) return;
     setProblem(null);
     try {
-      await api('DELETE', `/api/v1/ticketers/${t.uuid}`, token);
+      await api('DELETE', `/api/v1/ticketers/${ticketer.uuid}`, token);
       await load();
     } catch (e) {
       fail(e);
@@ -57,57 +58,59 @@ export function TicketersAdmin({ token, onError }: AdminProps) {
 
   return (
     <main className="admin">
-      <h2>RapidPro ticketers</h2>
-      <p className="hint">In RapidPro, add a ticketing service of this kind and give it a ticketer’s base URL and secret. RapidPro then sets its callback URL here.</p>
+      <h2>{t('RapidPro ticketers')}</h2>
+      <p className="hint">{t('In RapidPro, add a ticketing service of this kind and give it a ticketer’s base URL and secret. RapidPro then sets its callback URL here.')}</p>
       <Alert>{problem}</Alert>
-      {ticketers?.length === 0 && <p className="empty">No ticketers yet.</p>}
+      {ticketers?.length === 0 && <p className="empty">{t('No ticketers yet.')}</p>}
       <ul className="cards" data-testid="ticketers">
-        {ticketers?.map((t) => (
-          <li key={t.uuid} className="card" data-testid="ticketer">
-            <h3>{t.name ?? 'Unnamed ticketer'}</h3>
+        {ticketers?.map((ticketer) => (
+          <li key={ticketer.uuid} className="card" data-testid="ticketer">
+            <h3>{ticketer.name ?? t('Unnamed ticketer')}</h3>
             <dl>
-              <dt>Base URL</dt>
+              <dt>{t('Base URL')}</dt>
               <dd>
-                <CopyValue label={`Base URL of ${t.name ?? t.uuid}`} value={t.base_url} testId="base-url" />
+                <CopyValue label={t('Base URL of {name}', { name: ticketer.name ?? ticketer.uuid })} value={ticketer.base_url} testId="base-url" />
               </dd>
-              <dt>Secret</dt>
+              <dt>{t('Secret')}</dt>
               <dd>
-                {revealed === t.uuid ? (
-                  <CopyValue label={`Secret of ${t.name ?? t.uuid}`} value={t.secret} testId="ticketer-secret" />
+                {revealed === ticketer.uuid ? (
+                  <CopyValue label={t('Secret of {name}', { name: ticketer.name ?? ticketer.uuid })} value={ticketer.secret} testId="ticketer-secret" />
                 ) : (
-                  <button type="button" className="secondary" onClick={() => setRevealed(t.uuid)}>
-                    Show secret<span className="visually-hidden"> of {t.name ?? t.uuid}</span>
+                  <button type="button" className="secondary" onClick={() => setRevealed(ticketer.uuid)}>
+                    {t('Show secret')}
+                    <span className="visually-hidden"> {t('of {name}', { name: ticketer.name ?? ticketer.uuid })}</span>
                   </button>
                 )}
               </dd>
-              <dt>Callback URL</dt>
-              <dd className="wrap">{t.callback_url ?? <em>not connected yet — RapidPro sets it when it first connects</em>}</dd>
-              <dt>Created</dt>
-              <dd>{when(t.created_at)}</dd>
+              <dt>{t('Callback URL')}</dt>
+              <dd className="wrap">{ticketer.callback_url ?? <em>{t('not connected yet — RapidPro sets it when it first connects')}</em>}</dd>
+              <dt>{t('Created')}</dt>
+              <dd>{when(ticketer.created_at)}</dd>
             </dl>
-            <button type="button" className="danger" onClick={() => void remove(t)}>
-              Delete<span className="visually-hidden"> ticketer {t.name ?? t.uuid}</span>
+            <button type="button" className="danger" onClick={() => void remove(ticketer)}>
+              {t('Delete')}
+              <span className="visually-hidden"> {t('ticketer {name}', { name: ticketer.name ?? ticketer.uuid })}</span>
             </button>
           </li>
         ))}
       </ul>
-      <h3>New ticketer</h3>
+      <h3>{t('New ticketer')}</h3>
       <form className="stack-form" onSubmit={create} noValidate>
         <div className="setting">
-          <label htmlFor={`${ID}-name`}>Name (optional)</label>
-          <input id={`${ID}-name`} maxLength={200} placeholder="Main RapidPro workspace" value={name} onChange={(e) => setName(e.target.value)} {...errors.describe('name')} />
+          <label htmlFor={`${ID}-name`}>{t('Name (optional)')}</label>
+          <input id={`${ID}-name`} maxLength={200} placeholder={t('Main RapidPro workspace')} value={name} onChange={(e) => setName(e.target.value)} {...errors.describe('name')} />
           <FieldError errors={errors} field="name" idPrefix={ID} />
         </div>
         <div className="setting">
-          <label htmlFor={`${ID}-secret`}>Secret (optional)</label>
-          <input id={`${ID}-secret`} autoComplete="off" placeholder="generated when empty" value={secret} onChange={(e) => setSecret(e.target.value)} {...errors.describe('secret')} />
-          <small>The secret RapidPro shows, if it shows one: 8–200 printable characters, no spaces.</small>
+          <label htmlFor={`${ID}-secret`}>{t('Secret (optional)')}</label>
+          <input id={`${ID}-secret`} autoComplete="off" placeholder={t('generated when empty')} value={secret} onChange={(e) => setSecret(e.target.value)} {...errors.describe('secret')} />
+          <small>{t('The secret RapidPro shows, if it shows one: 8–200 printable characters, no spaces.')}</small>
           <FieldError errors={errors} field="secret" idPrefix={ID} />
         </div>
         <Alert>{errors.general}</Alert>
         <div className="actions">
           <button type="submit" disabled={busy}>
-            Add ticketer
+            {t('Add ticketer')}
           </button>
         </div>
       </form>

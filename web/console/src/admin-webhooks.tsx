@@ -1,10 +1,12 @@
 import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
-import { Alert, useProblem, CopyValue, EmptyRow, FieldError, TableHead, useFormErrors, when, type AdminProps } from './admin-kit';
+import { Alert, CopyValue, deliveryState, EmptyRow, FieldError, TableHead, useFormErrors, useProblem, when, type AdminProps } from './admin-kit';
 // types only (erased from the bundle): the API's own shapes
 import type { SubscribableEvent } from '../../../src/events/webhooks/catalog';
 import type { DeliveryView as Delivery } from '../../../src/events/webhooks/deliveries';
 import type { Endpoint } from '../../../src/events/webhooks/endpoints';
+import { formatNumber } from '../../shared/format';
+import { t } from '../../shared/i18n';
 
 // Admin: webhook endpoints (docs/webhooks.md) — add, ping, enable/disable,
 // rotate the secret, delete — and one endpoint's delivery log with every
@@ -67,18 +69,18 @@ export function WebhooksAdmin({ token, onError }: AdminProps) {
       setDeliveriesVersion((v) => v + 1);
     });
   const toggle = (endpoint: Endpoint) => {
-    if (endpoint.enabled && !confirm(`Disable ${endpoint.url}? Its waiting deliveries are cancelled (they can be redelivered later).`)) return;
+    if (endpoint.enabled && !confirm(t('Disable {url}? Its waiting deliveries are cancelled (they can be redelivered later).', { url: endpoint.url }))) return;
     return act(() => api('PATCH', `/api/v1/webhooks/${endpoint.id}`, token, { enabled: !endpoint.enabled }));
   };
   const rotate = (endpoint: Endpoint) => {
-    if (!confirm(`Rotate the secret of ${endpoint.url}? The old one keeps signing for 24 hours; update the receiver before then.`)) return;
+    if (!confirm(t('Rotate the secret of {url}? The old one keeps signing for 24 hours; update the receiver before then.', { url: endpoint.url }))) return;
     return act(async () => {
       const answer = await api<{ secret: string }>('POST', `/api/v1/webhooks/${endpoint.id}/rotate-secret`, token, {});
       setSecret({ id: endpoint.id, value: answer.secret, rotated: true });
     });
   };
   const remove = (endpoint: Endpoint) => {
-    if (!confirm(`Delete the endpoint ${endpoint.url} and its whole delivery log?`)) return;
+    if (!confirm(t('Delete the endpoint {url} and its whole delivery log?', { url: endpoint.url }))) return;
     return act(async () => {
       await api('DELETE', `/api/v1/webhooks/${endpoint.id}`, token);
       if (selected === endpoint.id) setSelected(null);
@@ -90,56 +92,60 @@ export function WebhooksAdmin({ token, onError }: AdminProps) {
 
   return (
     <main className="admin">
-      <h2>Webhooks</h2>
+      <h2>{t('Webhooks')}</h2>
       <Alert>{problem}</Alert>
       {secret && (
         <div className="secret-box" role="status" data-testid="webhook-secret">
           <p>
-            <strong>{secret.rotated ? 'New signing secret' : 'Signing secret'}</strong> — shown this once; store it with the receiver.
+            <strong>{secret.rotated ? t('New signing secret') : t('Signing secret')}</strong> — {t('shown this once; store it with the receiver.')}
           </p>
-          <CopyValue label="Signing secret" value={secret.value} />
+          <CopyValue label={t('Signing secret')} value={secret.value} />
           <button type="button" className="link-button" onClick={() => setSecret(null)}>
-            I stored it
+            {t('I stored it')}
           </button>
         </div>
       )}
       <div className="table-wrap">
         <table data-testid="webhooks">
-          <caption className="visually-hidden">Webhook endpoints</caption>
-          <TableHead columns={['URL', 'Events', 'State']} actions />
+          <caption className="visually-hidden">{t('Webhook endpoints')}</caption>
+          <TableHead columns={['URL', t('Events'), t('State')]} actions />
           <tbody>
             {endpoints?.length === 0 && (
-              <EmptyRow columns={4}>No endpoints yet.</EmptyRow>
+              <EmptyRow columns={4}>{t('No endpoints yet.')}</EmptyRow>
             )}
             {endpoints?.map((e) => (
               <tr key={e.id} className={e.id === selected ? 'current' : ''}>
                 <td className="wrap">
                   {e.url}
-                  {e.app_code && <small> · app {e.app_code}</small>}
-                  {!e.verify_ssl && <small> · TLS not verified</small>}
+                  {e.app_code && <small> · {t('app {code}', { code: e.app_code })}</small>}
+                  {!e.verify_ssl && <small> · {t('TLS not verified')}</small>}
                 </td>
                 <td className="wrap">{e.events.join(', ')}</td>
                 <td>
-                  {e.enabled ? 'enabled' : 'disabled'}
+                  {e.enabled ? t('enabled') : t('disabled')}
                   {e.disabled_reason && <small className="block">{e.disabled_reason}</small>}
-                  {e.failing_since && <small className="block warn">failing since {when(e.failing_since)}</small>}
+                  {e.failing_since && <small className="block warn">{t('failing since {time}', { time: when(e.failing_since) })}</small>}
                 </td>
                 <td className="row-actions">
                   <button type="button" className="secondary" aria-pressed={e.id === selected} onClick={() => setSelected(e.id === selected ? null : e.id)}>
-                    Deliveries<span className="visually-hidden"> of {e.url}</span>
+                    {t('Deliveries')}
+                    <span className="visually-hidden"> {t('of {url}', { url: e.url })}</span>
                   </button>
                   <button type="button" className="secondary" disabled={!e.enabled} onClick={() => void ping(e)}>
-                    Ping<span className="visually-hidden"> {e.url}</span>
+                    {t('Ping')}
+                    <span className="visually-hidden"> {e.url}</span>
                   </button>
                   <button type="button" className="secondary" onClick={() => void toggle(e)}>
-                    {e.enabled ? 'Disable' : 'Enable'}
+                    {e.enabled ? t('Disable') : t('Enable')}
                     <span className="visually-hidden"> {e.url}</span>
                   </button>
                   <button type="button" className="secondary" onClick={() => void rotate(e)}>
-                    Rotate secret<span className="visually-hidden"> of {e.url}</span>
+                    {t('Rotate secret')}
+                    <span className="visually-hidden"> {t('of {url}', { url: e.url })}</span>
                   </button>
                   <button type="button" className="danger" onClick={() => void remove(e)}>
-                    Delete<span className="visually-hidden"> {e.url}</span>
+                    {t('Delete')}
+                    <span className="visually-hidden"> {e.url}</span>
                   </button>
                 </td>
               </tr>
@@ -193,7 +199,7 @@ function NewEndpoint({ token, onError, onCreated }: { token: string; onError: (e
 
   return (
     <>
-      <h3>New endpoint</h3>
+      <h3>{t('New endpoint')}</h3>
       <form className="stack-form" onSubmit={submit} noValidate>
         <div className="setting">
           <label htmlFor={`${ID}-url`}>URL</label>
@@ -201,7 +207,7 @@ function NewEndpoint({ token, onError, onCreated }: { token: string; onError: (e
           <FieldError errors={errors} field="url" idPrefix={ID} />
         </div>
         <fieldset className="events" {...errors.describe('events')}>
-          <legend>Events</legend>
+          <legend>{t('Events')}</legend>
           {WEBHOOK_EVENTS.map((name) => (
             <label key={name} className="check">
               <input type="checkbox" checked={events.includes(name)} onChange={(e) => setEvents(e.target.checked ? [...events, name] : events.filter((n) => n !== name))} />
@@ -211,18 +217,18 @@ function NewEndpoint({ token, onError, onCreated }: { token: string; onError: (e
           <FieldError errors={errors} field="events" idPrefix={ID} />
         </fieldset>
         <div className="setting">
-          <label htmlFor={`${ID}-app_code`}>App code (optional)</label>
+          <label htmlFor={`${ID}-app_code`}>{t('App code (optional)')}</label>
           <input id={`${ID}-app_code`} maxLength={200} value={appCode} onChange={(e) => setAppCode(e.target.value)} {...errors.describe('app_code')} />
           <FieldError errors={errors} field="app_code" idPrefix={ID} />
         </div>
         <label className="check">
           <input type="checkbox" checked={verifySsl} onChange={(e) => setVerifySsl(e.target.checked)} />
-          Verify the TLS certificate
+          {t('Verify the TLS certificate')}
         </label>
         <Alert>{errors.general}</Alert>
         <div className="actions">
           <button type="submit" disabled={busy}>
-            Add endpoint
+            {t('Add endpoint')}
           </button>
         </div>
       </form>
@@ -289,30 +295,30 @@ function DeliveryLog({ endpoint, token, version, onError }: { endpoint: Endpoint
   return (
     <section className="deliveries" aria-labelledby="deliveries-title">
       <div className="section-head">
-        <h3 id="deliveries-title">Deliveries to {endpoint.url}</h3>
+        <h3 id="deliveries-title">{t('Deliveries to {url}', { url: endpoint.url })}</h3>
         <button type="button" className="secondary" onClick={() => void load()}>
-          Refresh
+          {t('Refresh')}
         </button>
       </div>
       <Alert>{problem}</Alert>
       <div className="table-wrap">
         <table data-testid="deliveries">
-          <TableHead columns={['#', 'Event', 'State', 'Attempts', 'Last answer', 'Created']} actions />
+          <TableHead columns={['#', t('Event'), t('State'), t('Attempts'), t('Last answer'), t('Created')]} actions />
           <tbody>
             {deliveries?.length === 0 && (
-              <EmptyRow columns={7}>Nothing sent yet. Ping the endpoint to try it.</EmptyRow>
+              <EmptyRow columns={7}>{t('Nothing sent yet. Ping the endpoint to try it.')}</EmptyRow>
             )}
             {deliveries?.map((d) => (
               <Fragment key={d.id}>
                 <tr data-testid="delivery">
                   <td>
                     {d.id}
-                    {d.redelivery_of !== null && <small className="block">again of #{d.redelivery_of}</small>}
+                    {d.redelivery_of !== null && <small className="block">{t('again of #{id}', { id: d.redelivery_of })}</small>}
                   </td>
                   <td>{d.event}</td>
                   <td>
-                    <span className={`badge ${d.state}`}>{d.state}</span>
-                    {d.next_attempt_at && <small className="block">next try {when(d.next_attempt_at)}</small>}
+                    <span className={`badge ${d.state}`}>{deliveryState(d.state)}</span>
+                    {d.next_attempt_at && <small className="block">{t('next try {time}', { time: when(d.next_attempt_at) })}</small>}
                   </td>
                   <td>{d.attempts}</td>
                   <td className="wrap">
@@ -322,7 +328,8 @@ function DeliveryLog({ endpoint, token, version, onError }: { endpoint: Endpoint
                   <td>{when(d.created_at)}</td>
                   <td>
                     <button type="button" className="secondary" disabled={!endpoint.enabled} onClick={() => void redeliver(d)}>
-                      Redeliver<span className="visually-hidden"> #{d.id}</span>
+                      {t('Redeliver')}
+                      <span className="visually-hidden"> #{d.id}</span>
                     </button>
                   </td>
                 </tr>
@@ -330,11 +337,11 @@ function DeliveryLog({ endpoint, token, version, onError }: { endpoint: Endpoint
                   <tr className="attempts">
                     <td colSpan={7}>
                       <details>
-                        <summary>Attempts of #{d.id}</summary>
+                        <summary>{t('Attempts of #{id}', { id: d.id })}</summary>
                         <ol>
                           {d.attempt_log.map((a) => (
                             <li key={a.attempt}>
-                              {when(a.at)} · {a.status !== null ? `HTTP ${a.status}` : 'no answer'} · {a.duration_ms} ms
+                              {when(a.at)} · {a.status !== null ? `HTTP ${a.status}` : t('no answer')} · {formatNumber(a.duration_ms)} ms
                               {a.error ? ` · ${a.error}` : ''}
                               {a.response_excerpt ? <pre>{a.response_excerpt}</pre> : null}
                             </li>
@@ -351,7 +358,7 @@ function DeliveryLog({ endpoint, token, version, onError }: { endpoint: Endpoint
       </div>
       {more && (
         <button type="button" className="secondary" onClick={() => void older()}>
-          Older deliveries
+          {t('Older deliveries')}
         </button>
       )}
     </section>

@@ -1,9 +1,11 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { AA_RATIO, contrastRatio, HEX_COLOR, textColorOn } from '../../../src/appearance/contrast';
 import { api } from '../../shared/util';
-import { Alert, FieldError, useFormErrors, type AdminProps } from './admin-kit';
+import { FieldError, FormFooter, LoadingPage, useFormErrors, type AdminProps } from './admin-kit';
 import { GreetingsAdmin } from './admin-greetings';
 import './widget-look.css';
+import { formatNumber } from '../../shared/format';
+import { t } from '../../shared/i18n';
 
 // Admin: the widget's look (PUT /api/v1/widget-settings) with a live preview
 // drawn from the draft as it is edited — the text colour on the chosen colour
@@ -36,12 +38,7 @@ export function WidgetAdmin(props: AdminProps) {
   }, [token]);
 
   if (!draft) {
-    return (
-      <main className="admin">
-        <h2>Widget</h2>
-        <p>Loading…</p>
-      </main>
-    );
+    return <LoadingPage title={t('Widget')} />;
   }
 
   const save = async (event: FormEvent) => {
@@ -51,7 +48,7 @@ export function WidgetAdmin(props: AdminProps) {
     setBusy(true);
     try {
       setDraft(pick(await api<Look>('PUT', '/api/v1/widget-settings', token, draft)));
-      setNotice('Saved. Pages with the widget show it from their next load.');
+      setNotice(t('Saved. Pages with the widget show it from their next load.'));
     } catch (e) {
       errors.fail(e);
     } finally {
@@ -70,16 +67,16 @@ export function WidgetAdmin(props: AdminProps) {
 
   return (
     <main className="admin widget-admin">
-      <h2>Widget</h2>
+      <h2>{t('Widget')}</h2>
       <div className="widget-look">
         <form className="settings-form" onSubmit={save} noValidate aria-labelledby="widget-appearance-title">
-          <h3 id="widget-appearance-title">Appearance</h3>
+          <h3 id="widget-appearance-title">{t('Appearance')}</h3>
           <div className="setting">
-            <label htmlFor={`${ID}-color`}>Colour</label>
+            <label htmlFor={`${ID}-color`}>{t('Colour')}</label>
             <span className="color-row">
               <input
                 type="color"
-                aria-label="Colour picker"
+                aria-label={t('Colour picker')}
                 value={HEX_COLOR.test(draft.color) ? draft.color.toLowerCase() : '#000000'}
                 onChange={(e) => setDraft({ ...draft, color: e.target.value })}
               />
@@ -88,47 +85,37 @@ export function WidgetAdmin(props: AdminProps) {
             <FieldError errors={errors} field="color" idPrefix={ID} />
           </div>
           <fieldset className="setting">
-            <legend>Position</legend>
+            <legend>{t('Position')}</legend>
             {(['bottom-right', 'bottom-left'] as const).map((p) => (
               <label key={p} className="check">
                 <input type="radio" name="position" value={p} checked={draft.position === p} onChange={() => setDraft({ ...draft, position: p })} />
-                {p === 'bottom-right' ? 'Bottom right' : 'Bottom left'}
+                {p === 'bottom-right' ? t('Bottom right') : t('Bottom left')}
               </label>
             ))}
             <FieldError errors={errors} field="position" idPrefix={ID} />
           </fieldset>
           <div className="setting">
-            <label htmlFor={`${ID}-launcher_text`}>Launcher text</label>
+            <label htmlFor={`${ID}-launcher_text`}>{t('Launcher text')}</label>
             <input {...text('launcher_text', 40)} />
             <FieldError errors={errors} field="launcher_text" idPrefix={ID} />
           </div>
           <div className="setting">
-            <label htmlFor={`${ID}-title`}>Title</label>
+            <label htmlFor={`${ID}-title`}>{t('Title')}</label>
             <input {...text('title', 60)} />
             <FieldError errors={errors} field="title" idPrefix={ID} />
           </div>
           <div className="setting">
             <label className="check">
               <input type="checkbox" name="show_agent_avatars" checked={draft.show_agent_avatars} onChange={(e) => setDraft({ ...draft, show_agent_avatars: e.target.checked })} />
-              Show agents&apos; avatars (their initials) beside their messages
+              {t("Show agents' avatars (their initials) beside their messages")}
             </label>
           </div>
-          <Alert>{errors.general}</Alert>
-          {notice && (
-            <p className="notice" role="status">
-              {notice}
-            </p>
-          )}
-          <div className="actions">
-            <button type="submit" disabled={busy}>
-              Save appearance
-            </button>
-          </div>
+          <FormFooter errors={errors} notice={notice} busy={busy} save={t('Save appearance')} />
         </form>
         <Preview look={draft} />
       </div>
-      <h3>Add the widget to your site</h3>
-      <p className="hint">Paste this before the closing &lt;/body&gt; tag of every page that should show the chat. The look and the greetings set here apply without changing it.</p>
+      <h3>{t('Add the widget to your site')}</h3>
+      <p className="hint">{t('Paste this before the closing </body> tag of every page that should show the chat. The look and the greetings set here apply without changing it.')}</p>
       <SnippetBox snippet={snippet} />
       <GreetingsAdmin {...props} />
     </main>
@@ -136,6 +123,8 @@ export function WidgetAdmin(props: AdminProps) {
 }
 
 /** The widget as a visitor would see it with the draft, redrawn at each edit (an invalid colour keeps the last good one). */
+const oneDecimal = (n: number) => formatNumber(n, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
 function Preview({ look }: { look: Look }) {
   const [color, setColor] = useState(HEX_COLOR.test(look.color) ? look.color : '#2457c5');
   useEffect(() => {
@@ -146,7 +135,7 @@ function Preview({ look }: { look: Look }) {
   const accent = { background: color, color: text };
   return (
     <section className="widget-preview-box" aria-labelledby="widget-preview-title">
-      <h3 id="widget-preview-title">Preview</h3>
+      <h3 id="widget-preview-title">{t('Preview')}</h3>
       <div className={`widget-preview ${look.position}`} data-testid="widget-preview" data-position={look.position}>
         <div className="preview-window">
           <div className="preview-header" style={accent} data-testid="preview-header">
@@ -159,15 +148,15 @@ function Preview({ look }: { look: Look }) {
                   AL
                 </span>
               )}
-              Hello! How can we help?
+              {t('Hello! How can we help?')}
             </div>
             <div className="preview-msg mine" style={accent}>
-              I have a question about my order.
+              {t('I have a question about my order.')}
             </div>
           </div>
           <div className="preview-actions">
             <span className="preview-button" style={accent}>
-              Send
+              {t('Send')}
             </span>
           </div>
         </div>
@@ -176,7 +165,9 @@ function Preview({ look }: { look: Look }) {
         </span>
       </div>
       <p className="hint" data-testid="preview-contrast">
-        Text on this colour: {text === '#ffffff' ? 'white' : 'black'}, contrast {ratio.toFixed(1)}:1 ({ratio >= AA_RATIO ? 'meets' : 'below'} WCAG AA).
+        {ratio >= AA_RATIO
+          ? t('Text on this colour: {text}, contrast {ratio}:1 (meets WCAG AA).', { text: text === '#ffffff' ? t('white') : t('black'), ratio: oneDecimal(ratio) })
+          : t('Text on this colour: {text}, contrast {ratio}:1 (below WCAG AA).', { text: text === '#ffffff' ? t('white') : t('black'), ratio: oneDecimal(ratio) })}
       </p>
     </section>
   );
@@ -187,20 +178,20 @@ function SnippetBox({ snippet }: { snippet: string }) {
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(snippet);
-      setCopied('Copied to the clipboard.');
+      setCopied(t('Copied to the clipboard.'));
     } catch {
-      setCopied('Copying is not allowed here: select the text and copy it.');
+      setCopied(t('Copying is not allowed here: select the text and copy it.'));
     }
   };
   return (
     <div className="snippet">
       <label htmlFor="widget-snippet" className="visually-hidden">
-        Widget snippet
+        {t('Widget snippet')}
       </label>
       <textarea id="widget-snippet" readOnly rows={2} value={snippet} onFocus={(e) => e.target.select()} data-testid="widget-snippet" />
       <div className="actions">
         <button type="button" onClick={() => void copy()}>
-          Copy snippet
+          {t('Copy snippet')}
         </button>
         <span role="status">{copied}</span>
       </div>

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
-import { TableHead, type AdminProps } from './admin-kit';
+import { roleText, statusText, TableHead, type AdminProps } from './admin-kit';
+import { AttachmentsAdmin } from './admin-attachments';
 import { EmailAdmin } from './admin-email';
 import { HoursAdmin } from './admin-hours';
 import { PrechatAdmin } from './admin-prechat';
@@ -11,23 +12,32 @@ import { TicketersAdmin } from './admin-ticketers';
 import { WebhooksAdmin } from './admin-webhooks';
 import { WidgetAdmin } from './admin-widget';
 import type { Agent, Role } from './types';
+import { t } from '../../shared/i18n';
 
 // Admin pages (admins only): the agents, their role, capacity and
 // departments here; settings, webhooks, RapidPro and Qiscus in admin-*.tsx.
 
-/** The admin pages, in the order of the navigation. */
+/** The admin pages, in the order of the navigation (each label read when shown, in the language of the moment). */
 export const ADMIN_PAGES = [
-  { path: '/admin/agents', label: 'Agents', Page: AgentsAdmin },
-  { path: '/admin/settings', label: 'Settings', Page: SettingsAdmin },
-  { path: '/admin/prechat', label: 'Pre-chat form', Page: PrechatAdmin },
-  { path: '/admin/labels', label: 'Labels', Page: LabelsAdmin },
-  { path: '/admin/widget', label: 'Widget', Page: WidgetAdmin },
-  { path: '/admin/hours', label: 'Business hours', Page: HoursAdmin },
-  { path: '/admin/webhooks', label: 'Webhooks', Page: WebhooksAdmin },
+  { path: '/admin/agents', get label() { return t('Agents'); }, Page: AgentsAdmin },
+  { path: '/admin/settings', get label() { return t('Settings'); }, Page: SettingsAdmin },
+  { path: '/admin/attachments', get label() { return t('Attachments'); }, Page: AttachmentsAdmin },
+  { path: '/admin/prechat', get label() { return t('Pre-chat form'); }, Page: PrechatAdmin },
+  { path: '/admin/labels', get label() { return t('Labels'); }, Page: LabelsAdmin },
+  { path: '/admin/widget', get label() { return t('Widget'); }, Page: WidgetAdmin },
+  { path: '/admin/hours', get label() { return t('Business hours'); }, Page: HoursAdmin },
+  { path: '/admin/webhooks', get label() { return t('Webhooks'); }, Page: WebhooksAdmin },
   { path: '/admin/ticketers', label: 'RapidPro', Page: TicketersAdmin },
   { path: '/admin/qiscus', label: 'Qiscus', Page: QiscusAdmin },
-  { path: '/admin/email', label: 'Email', Page: EmailAdmin },
+  { path: '/admin/email', get label() { return t('Email'); }, Page: EmailAdmin },
 ] as const;
+
+const roleOptions = () =>
+  (['agent', 'supervisor', 'admin'] as const).map((role) => (
+    <option key={role} value={role}>
+      {roleText(role)}
+    </option>
+  ));
 
 export const adminPageAt = (path: string) => ADMIN_PAGES.find((p) => p.path === path);
 
@@ -67,7 +77,7 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
     }
   };
   const remove = async (agent: Agent) => {
-    if (!confirm(`Remove ${agent.name}? Their open conversations go back to the queue.`)) return;
+    if (!confirm(t('Remove {name}? Their open conversations go back to the queue.', { name: agent.name }))) return;
     try {
       await api('DELETE', `/api/v1/agents/${agent.id}`, token);
       void load();
@@ -79,28 +89,26 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
 
   return (
     <main className="admin">
-      <h2>Agents</h2>
+      <h2>{t('Agents')}</h2>
       <div className="table-wrap">
         <table>
-          <TableHead columns={['Name', 'Email', 'Role', 'Status', 'Load / capacity', 'Departments']} actions />
+          <TableHead columns={[t('Name'), t('Email'), t('Role'), t('Status'), t('Load / capacity'), t('Departments')]} actions />
           <tbody>
             {agents.map((a) => (
               <tr key={a.id}>
                 <td>{a.name}</td>
                 <td>{a.email}</td>
                 <td>
-                  <select aria-label={`Role of ${a.name}`} value={a.role} onChange={(e) => void patch(a.id, { role: e.target.value })}>
-                    <option value="agent">agent</option>
-                    <option value="supervisor">supervisor</option>
-                    <option value="admin">admin</option>
+                  <select aria-label={t('Role of {name}', { name: a.name })} value={a.role} onChange={(e) => void patch(a.id, { role: e.target.value })}>
+                    {roleOptions()}
                   </select>
                 </td>
-                <td>{a.status}</td>
+                <td>{statusText(a.status)}</td>
                 <td>
                   {a.load} /{' '}
                   <input
                     key={`${a.id}-${a.capacity}`}
-                    aria-label={`Capacity of ${a.name}`}
+                    aria-label={t('Capacity of {name}', { name: a.name })}
                     className="narrow"
                     type="number"
                     min={0}
@@ -115,8 +123,8 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
                 <td>
                   <input
                     key={`${a.id}-${a.departments.join()}`}
-                    aria-label={`Departments of ${a.name}`}
-                    placeholder="none: serves conversations without a department"
+                    aria-label={t('Departments of {name}', { name: a.name })}
+                    placeholder={t('none: serves conversations without a department')}
                     defaultValue={a.departments.join(', ')}
                     onKeyDown={(e) => {
                       if (e.key === 'Enter') e.currentTarget.blur();
@@ -129,7 +137,7 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
                 </td>
                 <td>
                   <button type="button" className="secondary" onClick={() => void remove(a)}>
-                    Remove
+                    {t('Remove')}
                   </button>
                 </td>
               </tr>
@@ -137,32 +145,28 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
           </tbody>
         </table>
       </div>
-      <h3>New agent</h3>
+      <h3>{t('New agent')}</h3>
       <form className="grid-form" onSubmit={create}>
         <label>
-          Name <input required maxLength={200} {...field('name')} />
+          {t('Name')} <input required maxLength={200} {...field('name')} />
         </label>
         <label>
-          Email <input required type="email" {...field('email')} />
+          {t('Email')} <input required type="email" {...field('email')} />
         </label>
         <label>
-          Password <input required type="password" minLength={8} autoComplete="new-password" {...field('password')} />
+          {t('Password')} <input required type="password" minLength={8} autoComplete="new-password" {...field('password')} />
         </label>
         <label>
-          Role
-          <select {...field('role')}>
-            <option value="agent">agent</option>
-            <option value="supervisor">supervisor</option>
-            <option value="admin">admin</option>
-          </select>
+          {t('Role')}
+          <select {...field('role')}>{roleOptions()}</select>
         </label>
         <label>
-          Capacity <input type="number" min={0} placeholder="default" {...field('capacity')} />
+          {t('Capacity')} <input type="number" min={0} placeholder={t('default')} {...field('capacity')} />
         </label>
         <label>
-          Departments <input placeholder="sales, billing" {...field('departments')} />
+          {t('Departments')} <input placeholder={t('sales, billing')} {...field('departments')} />
         </label>
-        <button type="submit">Create</button>
+        <button type="submit">{t('Create')}</button>
       </form>
     </main>
   );

@@ -3,8 +3,7 @@ import { LabelStats } from './labels';
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api } from '../../shared/util';
-import { formatTime, formatWait } from '../../shared/format';
-import { TableHead } from './admin-kit';
+import { statusText, TableHead } from './admin-kit';
 import { useLatestAnswer } from './latest-answer';
 import type { Live } from './live';
 import { GreetingsSection } from './greetings-report';
@@ -12,6 +11,8 @@ import { SatisfactionSection } from './ratings';
 import { Reports } from './reports';
 import type { Role, Status } from './types';
 import './dashboard.css';
+import { formatDateTime, formatNumber, formatTime, formatWait } from '../../shared/format';
+import { t } from '../../shared/i18n';
 
 // The supervisor dashboard: GET /api/v1/stats, read again (debounced) when
 // the live connection reports a change to the queue, an agent or a
@@ -24,10 +25,11 @@ export interface Stats {
   agents: { id: string; name: string; role: Role; status: Status; load: number; capacity: number | null; effective_capacity: number; departments: string[] }[];
 }
 
+/** The periods to choose from; `note` is the period alone, under the totals. */
 const WINDOWS = [
-  { label: 'Last hour, per minute', interval: 60, hours: 1 },
-  { label: 'Last 6 hours, per 5 minutes', interval: 300, hours: 6 },
-  { label: 'Last day, per hour', interval: 3600, hours: 24 },
+  { label: () => t('Last hour, per minute'), note: () => t('last hour'), interval: 60, hours: 1 },
+  { label: () => t('Last 6 hours, per 5 minutes'), note: () => t('last 6 hours'), interval: 300, hours: 6 },
+  { label: () => t('Last day, per hour'), note: () => t('last day'), interval: 3600, hours: 24 },
 ] as const;
 
 /** gathers a burst of live events into one read… */
@@ -54,11 +56,11 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
   const [receivedAt, setReceivedAt] = useState(0);
   const lastRead = useRef(0);
   const chosen = WINDOWS[windowIndex] ?? WINDOWS[0];
-  const latest = useLatestAnswer(chosen.label);
+  const latest = useLatestAnswer(String(chosen.interval));
 
   const load = useCallback(async () => {
     lastRead.current = Date.now();
-    const fresh = latest(chosen.label);
+    const fresh = latest(String(chosen.interval));
     try {
       const since = new Date(Date.now() - chosen.hours * 3_600_000).toISOString();
       const next = await api<Stats>('GET', `/api/v1/stats?interval=${chosen.interval}&since=${encodeURIComponent(since)}`, token);
@@ -102,43 +104,43 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
   return (
     <main className="dashboard" aria-labelledby="dashboard-title">
       <div className="dash-head">
-        <h2 id="dashboard-title">Dashboard</h2>
+        <h2 id="dashboard-title">{t('Dashboard')}</h2>
         <label>
-          <span className="visually-hidden">Period</span>
+          <span className="visually-hidden">{t('Period')}</span>
           <select value={windowIndex} onChange={(e) => setWindowIndex(Number(e.target.value))} data-testid="dashboard-window">
             {WINDOWS.map((w, i) => (
-              <option key={w.label} value={i}>
-                {w.label}
+              <option key={w.interval} value={i}>
+                {w.label()}
               </option>
             ))}
           </select>
         </label>
         <button type="button" className="secondary" onClick={() => void load()}>
-          Refresh
+          {t('Refresh')}
         </button>
         <span className="updated">
-          {stats ? `Updated ${new Date(receivedAt).toLocaleTimeString()}` : 'Loading…'}
+          {stats ? t('Updated {time}', { time: formatDateTime(receivedAt, { timeStyle: 'medium' }) }) : t('Loading…')}
         </span>
       </div>
       {stats && (
         <>
-          <section className="figures" aria-label="Now and in this period">
-            <Figure label="Waiting now" value={String(stats.queue.length)} testId="queue-length" />
-            <Figure label="Longest wait" value={stats.queue.length > 0 ? formatWait(aged(stats.queue.longest_wait_seconds, stats.queue.length)) : '—'} testId="longest-wait" />
-            <Figure label="Assigned" value={String(stats.activity.assignments)} testId="assignments-total" note={chosen.label.split(',')[0]!.toLowerCase()} />
-            <Figure label="Resolved" value={String(stats.activity.resolutions)} testId="resolutions-total" note={chosen.label.split(',')[0]!.toLowerCase()} />
+          <section className="figures" aria-label={t('Now and in this period')}>
+            <Figure label={t('Waiting now')} value={formatNumber(stats.queue.length)} testId="queue-length" />
+            <Figure label={t('Longest wait')} value={stats.queue.length > 0 ? formatWait(aged(stats.queue.longest_wait_seconds, stats.queue.length)) : '—'} testId="longest-wait" />
+            <Figure label={t('Assigned')} value={formatNumber(stats.activity.assignments)} testId="assignments-total" note={chosen.note()} />
+            <Figure label={t('Resolved')} value={formatNumber(stats.activity.resolutions)} testId="resolutions-total" note={chosen.note()} />
           </section>
           {stats.queue.departments.length > 0 && (
             <section className="panel-box" aria-labelledby="queues-title">
-              <h3 id="queues-title">Queues</h3>
+              <h3 id="queues-title">{t('Queues')}</h3>
               <div className="table-wrap">
                 <table data-testid="department-queues">
-                  <TableHead columns={['Department', 'Waiting', 'Longest wait']} />
+                  <TableHead columns={[t('Department'), t('Waiting'), t('Longest wait')]} />
                   <tbody>
                     {stats.queue.departments.map((d) => (
                       <tr key={d.department ?? ''}>
-                        <td>{d.department ?? 'No department'}</td>
-                        <td>{d.length}</td>
+                        <td>{d.department ?? t('No department')}</td>
+                        <td>{formatNumber(d.length)}</td>
                         <td>{formatWait(aged(d.longest_wait_seconds, d.length))}</td>
                       </tr>
                     ))}
@@ -148,12 +150,12 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
             </section>
           )}
           <section className="panel-box" aria-labelledby="activity-title">
-            <h3 id="activity-title">Assignments and resolutions</h3>
+            <h3 id="activity-title">{t('Assignments and resolutions')}</h3>
             <ActivityChart activity={stats.activity} />
           </section>
           <LabelStats token={token} version={receivedAt} onError={onError} />
           <section className="panel-box" aria-labelledby="agents-title">
-            <h3 id="agents-title">Agents: load against capacity</h3>
+            <h3 id="agents-title">{t('Agents: load against capacity')}</h3>
             <AgentLoads agents={stats.agents} />
           </section>
         </>
@@ -175,16 +177,22 @@ function Figure({ label, value, testId, note }: { label: string; value: string; 
   );
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-
 /** One sentence a screen reader can take in instead of the chart. */
 function summary(activity: Stats['activity']): string {
   const busiest = activity.buckets.reduce<Stats['activity']['buckets'][number] | null>((best, b) => (b.assignments > (best?.assignments ?? 0) ? b : best), null);
-  return (
-    `Bar chart, one pair of bars per ${formatWait(activity.interval_seconds)} since ${formatTime(activity.since)}: ` +
-    `${plural(activity.assignments, 'assignment')} and ${plural(activity.resolutions, 'resolution')} in all` +
-    (busiest ? `; the most assignments, ${busiest.assignments}, from ${formatTime(busiest.start)}.` : '.')
-  );
+  const values = {
+    interval: formatWait(activity.interval_seconds),
+    since: formatTime(activity.since),
+    assignments: activity.assignments,
+    resolutions: activity.resolutions,
+  };
+  return busiest
+    ? t('Bar chart, one pair of bars per {interval} since {since}: {assignments, plural, one {# assignment} other {# assignments}} and {resolutions, plural, one {# resolution} other {# resolutions}} in all; the most assignments, {most}, from {start}.',
+        { ...values, most: formatNumber(busiest.assignments), start: formatTime(busiest.start) },
+      )
+    : t('Bar chart, one pair of bars per {interval} since {since}: {assignments, plural, one {# assignment} other {# assignments}} and {resolutions, plural, one {# resolution} other {# resolutions}} in all.',
+        values,
+      );
 }
 
 function ActivityChart({ activity }: { activity: Stats['activity'] }) {
@@ -217,11 +225,15 @@ function ActivityChart({ activity }: { activity: Stats['activity'] }) {
             height: 220,
             // the first and last bars stand half a bucket from the plot's edges
             scales: { x: { time: true, range: (_u, min, max) => [min - half(), max + half()] }, y: { range: (_u, _min, max) => [0, Math.max(4, Math.ceil(max * 1.1))] } },
-            axes: [{}, { label: 'conversations', size: 50, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }],
+            // the axes' times and counts in the console's language (uPlot's own are English)
+            axes: [
+              { values: (_u, splits) => splits.map((s) => formatTime(s * 1000)) },
+              { label: t('conversations'), size: 50, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (_u, splits) => splits.map((s) => formatNumber(s)) },
+            ],
             series: [
-              {},
-              { label: 'Assigned', stroke: ASSIGNED_COLOR, fill: ASSIGNED_COLOR, paths: bars(-1), points: { show: false } },
-              { label: 'Resolved', stroke: RESOLVED_COLOR, fill: RESOLVED_COLOR, paths: bars(1), points: { show: false } },
+              { value: (_u, v) => (v === null ? '—' : formatTime(v * 1000)) },
+              { label: t('Assigned'), stroke: ASSIGNED_COLOR, fill: ASSIGNED_COLOR, paths: bars(-1), points: { show: false }, value: (_u, v) => (v === null ? '—' : formatNumber(v)) },
+              { label: t('Resolved'), stroke: RESOLVED_COLOR, fill: RESOLVED_COLOR, paths: bars(1), points: { show: false }, value: (_u, v) => (v === null ? '—' : formatNumber(v)) },
             ],
             legend: { show: true },
             cursor: { drag: { x: false, y: false } },
@@ -253,21 +265,21 @@ function ActivityChart({ activity }: { activity: Stats['activity'] }) {
   return (
     <>
       <div ref={box} className="chart" role="img" aria-label={summary(activity)} data-testid="activity-chart" />
-      {failed && <p className="hint">The chart could not be loaded; the table below has its figures.</p>}
+      {failed && <p className="hint">{t('The chart could not be loaded; the table below has its figures.')}</p>}
       <details className="as-table" open={failed || undefined}>
-        <summary>Show as a table</summary>
+        <summary>{t('Show as a table')}</summary>
         {busy.length === 0 ? (
-          <p className="hint">Nothing was assigned or resolved in this period.</p>
+          <p className="hint">{t('Nothing was assigned or resolved in this period.')}</p>
         ) : (
           <div className="table-wrap">
             <table data-testid="activity-table">
-              <TableHead columns={['From', 'Assigned', 'Resolved']} />
+              <TableHead columns={[t('From'), t('Assigned'), t('Resolved')]} />
               <tbody>
                 {busy.map((b) => (
                   <tr key={b.start}>
                     <td>{formatTime(b.start)}</td>
-                    <td>{b.assignments}</td>
-                    <td>{b.resolutions}</td>
+                    <td>{formatNumber(b.assignments)}</td>
+                    <td>{formatNumber(b.resolutions)}</td>
                   </tr>
                 ))}
               </tbody>
@@ -280,7 +292,7 @@ function ActivityChart({ activity }: { activity: Stats['activity'] }) {
 }
 
 function AgentLoads({ agents }: { agents: Stats['agents'] }) {
-  if (agents.length === 0) return <p className="hint">No agents yet.</p>;
+  if (agents.length === 0) return <p className="hint">{t('No agents yet.')}</p>;
   return (
     <ul className="loads" data-testid="agent-loads">
       {agents.map((a) => {
@@ -291,7 +303,7 @@ function AgentLoads({ agents }: { agents: Stats['agents'] }) {
             <span className="load-name">
               <span className={`status-dot ${a.status}`} aria-hidden="true" />
               {a.name}
-              <span className="load-status"> · {a.status}</span>
+              <span className="load-status"> · {statusText(a.status)}</span>
             </span>
             <span
               className="load-bar"
@@ -299,12 +311,12 @@ function AgentLoads({ agents }: { agents: Stats['agents'] }) {
               aria-valuemin={0}
               aria-valuemax={a.effective_capacity}
               aria-valuenow={a.load}
-              aria-label={`${a.name}: ${a.load} of ${a.effective_capacity} conversations, ${a.status}`}
+              aria-label={t('{name}: {load} of {capacity} conversations, {status}', { name: a.name, load: formatNumber(a.load), capacity: formatNumber(a.effective_capacity), status: statusText(a.status) })}
             >
               <span className={`load-fill ${full ? 'full' : ''}`} style={{ width: `${share * 100}%` }} />
             </span>
             <span className="load-text" data-testid="agent-load-text">
-              {a.load} / {a.effective_capacity}
+              {formatNumber(a.load)} / {formatNumber(a.effective_capacity)}
             </span>
           </li>
         );

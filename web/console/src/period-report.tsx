@@ -2,6 +2,8 @@ import { useCallback, useEffect, useId, useState, type ReactNode } from 'react';
 import { api } from '../../shared/util';
 import { FieldError, TableHead, useFormErrors, type FormErrors } from './admin-kit';
 import { useLatestAnswer } from './latest-answer';
+import { formatDate } from '../../shared/format';
+import { t } from '../../shared/i18n';
 
 // What the dashboard's period sections (Reports, Satisfaction) share: a
 // period of local days and a grouping in a form, the read of a grouped
@@ -33,6 +35,9 @@ export function startOfDay(day: string, plusDays = 0): string {
   const [y, m, d] = day.split('-').map(Number);
   return new Date(y!, m! - 1, d! + plusDays).toISOString();
 }
+
+/** The period's days for a caption: {from} and {to}, as dates of the console's language. */
+export const periodText = (from: string, to: string) => ({ from: formatDate(startOfDay(from)), to: formatDate(startOfDay(to)) });
 
 export interface PeriodReport<R> {
   from: string;
@@ -108,18 +113,18 @@ export function PeriodForm<R>({ period, testIdPrefix, groupLabel, children }: { 
         }}
       >
         <label>
-          From
+          {t('From')}
           <input type="date" value={from} max={to || today} onChange={(e) => period.setFrom(e.target.value)} required {...errors.describe('from')} data-testid={`${testIdPrefix}-from`} />
         </label>
         <label>
-          To (included)
+          {t('To (included)')}
           <input type="date" value={to} onChange={(e) => period.setTo(e.target.value)} required {...errors.describe('to')} data-testid={`${testIdPrefix}-to`} />
         </label>
         {groupLabel && (
           <div role="group" aria-label={groupLabel} className="report-group">
             {(['agent', 'department'] as const).map((g) => (
               <button key={g} type="button" className={group === g ? '' : 'secondary'} aria-pressed={group === g} onClick={() => period.setGroup(g)}>
-                Per {g}
+                {g === 'agent' ? t('Per agent') : t('Per department')}
               </button>
             ))}
           </div>
@@ -155,12 +160,12 @@ export function GroupedTable<F>({
   testIdPrefix: string;
 }) {
   const byAgent = report.group === 'agent';
-  const nameOf = (row: GroupRow<F>) => (byAgent ? (row.agent_name ?? 'No agent (closed from the queue)') : (row.department ?? 'No department'));
+  const nameOf = (row: GroupRow<F>) => (byAgent ? (row.agent_name ?? t('No agent (closed from the queue)')) : (row.department ?? t('No department')));
   return (
     <div className="table-wrap">
       <table data-testid={`${testIdPrefix}-table`}>
         <caption className="visually-hidden">{caption}</caption>
-        <TableHead columns={[byAgent ? 'Agent' : 'Department', ...columns]} />
+        <TableHead columns={[byAgent ? t('Agent') : t('Department'), ...columns]} />
         <tbody>
           {report.rows.length === 0 ? (
             <tr>
@@ -182,7 +187,7 @@ export function GroupedTable<F>({
         {report.rows.length > 0 && (
           <tfoot>
             <tr data-testid={`${testIdPrefix}-total`}>
-              <th scope="row">All</th>
+              <th scope="row">{t('All')}</th>
               {cells(report.total).map((c, i) => (
                 <td key={i}>{c}</td>
               ))}

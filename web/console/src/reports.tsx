@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { type ApiError } from '../../shared/util';
-import { formatWait } from '../../shared/format';
-import { GroupedTable, PeriodForm, usePeriodReport, type GroupedReport } from './period-report';
+import { GroupedTable, PeriodForm, periodText, usePeriodReport, type GroupedReport } from './period-report';
+import { formatNumber, formatWait } from '../../shared/format';
+import { t } from '../../shared/i18n';
 
 // The dashboard's Reports section: GET /api/v1/reports for a period and a
 // grouping, as a table, and the same rows as a CSV download. The download
@@ -27,14 +28,14 @@ interface Report extends GroupedReport<Figures> {
 }
 
 const seconds = (s: number | null) => (s === null ? '—' : formatWait(s));
-const COLUMNS = ['Resolved', 'First response (mean)', 'First response (median)', 'Resolution (mean)', 'Resolution (median)', 'Messages per conversation'];
+const columns = () => [t('Resolved'), t('First response (mean)'), t('First response (median)'), t('Resolution (mean)'), t('Resolution (median)'), t('Messages per conversation')];
 const cells = (f: Figures) => [
-  String(f.conversations),
+  formatNumber(f.conversations),
   seconds(f.first_response_s),
   seconds(f.first_response_median_s),
   seconds(f.resolution_s),
   seconds(f.resolution_median_s),
-  f.messages === null ? '—' : String(f.messages),
+  f.messages === null ? '—' : formatNumber(f.messages),
 ];
 
 export function Reports({ token, onError }: { token: string; onError: (e: unknown) => void }) {
@@ -70,14 +71,23 @@ export function Reports({ token, onError }: { token: string; onError: (e: unknow
 
   return (
     <section className="panel-box reports" aria-labelledby="reports-title">
-      <h3 id="reports-title">Reports</h3>
-      <PeriodForm period={period} testIdPrefix="report" groupLabel="One row per">
+      <h3 id="reports-title">{t('Reports')}</h3>
+      <PeriodForm period={period} testIdPrefix="report" groupLabel={t('One row per')}>
         <button type="button" className="secondary" onClick={() => void download()} disabled={busy || !query}>
-          Download CSV
+          {t('Download CSV')}
         </button>
       </PeriodForm>
-      <p className="hint">Conversations resolved in the period, by the agent who held them then (or their department). First response: from creation to the first agent message.</p>
-      {report && <GroupedTable report={report} caption={`Report per ${group}, ${from} to ${to}`} columns={COLUMNS} cells={cells} empty="No conversation was resolved in this period." testIdPrefix="report" />}
+      <p className="hint">{t('Conversations resolved in the period, by the agent who held them then (or their department). First response: from creation to the first agent message.')}</p>
+      {report && (
+        <GroupedTable
+          report={report}
+          caption={group === 'agent' ? t('Report per agent, {from} to {to}', periodText(from, to)) : t('Report per department, {from} to {to}', periodText(from, to))}
+          columns={columns()}
+          cells={cells}
+          empty={t('No conversation was resolved in this period.')}
+          testIdPrefix="report"
+        />
+      )}
     </section>
   );
 }
