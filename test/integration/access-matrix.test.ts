@@ -90,6 +90,8 @@ const MATRIX: Record<string, Case> = {
   'POST /api/v1/conversations': { allowed: ANY_AGENT, path: () => '/api/v1/conversations', body: () => ({ customer: { id: randomUUID() } }) },
   'GET /api/v1/conversations': { allowed: ANY_AGENT, path: () => '/api/v1/conversations' },
   'GET /api/v1/conversations/:id': { allowed: OWN, path: conv('') },
+  // erasure: admins only (the fixture's chat is open, so an admin gets 409, admitted)
+  'DELETE /api/v1/conversations/:id': { allowed: ADMIN, path: conv('') },
   'POST /api/v1/conversations/:id/resolve': { allowed: OWN, path: conv('/resolve') },
   'POST /api/v1/conversations/:id/transfer': { allowed: OWN, path: conv('/transfer'), body: () => ({ department: null }) },
   'POST /api/v1/conversations/:id/requeue': { allowed: OWN, path: conv('/requeue') },
