@@ -42,8 +42,18 @@ describeEachStore('file attachments in a real browser', (store) => {
     await widget.getByLabel('Your message').fill('My screen looks wrong');
     await widget.getByLabel('Your message').press('Enter');
 
+    // a label and a colleague's note, as a desk in use has them (the README's screenshot)
+    const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'display', color: '#2f6fdf' }, admin)).status, 201);
+    const [{ id: chatId } = { id: '' }] = await suite.server.ctx.db.query<{ id: string }>("select id from conversations where customer ->> 'name' = 'Ada Lovelace'");
+    assert.equal((await http('PUT', `/api/v1/conversations/${chatId}/labels`, { labels: ['display'] }, admin)).status, 200);
+    assert.equal((await http('POST', `/api/v1/conversations/${chatId}/notes`, { text: 'Pro plan since 2024; she reported the same glitch in March' }, admin)).status, 201);
     await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
     await desk.getByTestId('message').filter({ hasText: 'My screen looks wrong' }).waitFor();
+    await desk.getByTestId('note').filter({ hasText: 'Pro plan since 2024' }).waitFor();
+    await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'display' }).waitFor();
     // the attach button's file picker
     await desk.getByTestId('attach-file').setInputFiles({ name: 'settings.png', mimeType: 'image/png', buffer: PNG });
     await desk.getByTestId('pending-file').filter({ hasText: 'settings.png' }).waitFor();
