@@ -55,7 +55,9 @@ describeEachStore('file attachments in a real browser', (store) => {
     await desk.getByTestId('note').filter({ hasText: 'Pro plan since 2024' }).waitFor();
     await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'display' }).waitFor();
     // the attach button's file picker
-    await desk.getByTestId('attach-file').setInputFiles({ name: 'settings.png', mimeType: 'image/png', buffer: PNG });
+    // a real picture (one of the README's own), so the screenshot shows one
+    const picture = await readFile('docs/screenshots/widget-queued.png');
+    await desk.getByTestId('attach-file').setInputFiles({ name: 'settings.png', mimeType: 'image/png', buffer: picture });
     await desk.getByTestId('pending-file').filter({ hasText: 'settings.png' }).waitFor();
     await desk.getByLabel('Reply').fill('Open these settings');
     await desk.getByRole('button', { name: 'Send', exact: true }).click();
@@ -66,10 +68,10 @@ describeEachStore('file attachments in a real browser', (store) => {
 
     // the customer sees the picture inline
     const received = widget.getByTestId('message').filter({ hasText: 'Open these settings' });
-    const picture = received.getByRole('img', { name: 'settings.png' });
-    await picture.waitFor();
+    const shown = received.getByRole('img', { name: 'settings.png' });
+    await shown.waitFor();
     await widget.locator('body').evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
-    assert.ok(await loaded(picture), 'the widget shows the picture');
+    assert.ok(await loaded(shown), 'the widget shows the picture');
     await shoot(shop, 'widget-attachment');
 
     // the customer sends a PDF; the agent gets a download link with name and size
@@ -170,7 +172,6 @@ describeEachStore('file attachments in a real browser', (store) => {
     await confirm.waitFor({ state: 'hidden' });
     assert.equal((await http('GET', `/api/v1/conversations/${id}`, undefined, admin)).status, 200);
     await page.getByTestId('erase').click();
-    await shoot(page, 'console-erase');
     await confirm.getByTestId('erase-confirm').click();
     await confirm.waitFor({ state: 'hidden' });
     await page.getByTestId('conversation-state').waitFor({ state: 'detached' });
