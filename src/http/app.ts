@@ -18,6 +18,7 @@ import { AppError } from '../errors.js';
 import { cannedRoutes } from '../canned-responses/routes.js';
 import { labelRoutes } from '../labels/routes.js';
 import { noteRoutes } from '../notes/routes.js';
+import { erasureRoutes } from '../erasure/routes.js';
 import type { App, AppDeps } from './deps.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
@@ -116,6 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   agentRoutes(app, deps);
   conversationRoutes(app, deps);
   noteRoutes(app, deps);
+  erasureRoutes(app, deps);
   labelRoutes(app, deps);
   cannedRoutes(app, deps);
   notificationRoutes(app, deps);

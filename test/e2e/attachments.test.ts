@@ -3,14 +3,16 @@ import { readFile } from 'node:fs/promises';
 import { it } from 'node:test';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
-import { makeAgent } from '../helpers/fixtures.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
 import { PDF, PNG } from '../helpers/multipart.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // Files in a real browser: the agent attaches a picture in the console (the
 // button, and by dropping it onto the chat), the customer sees it inline in
 // the widget; the customer sends a PDF from the widget and the agent
-// downloads it; a file over the size limit is refused with the limit named.
+// downloads it; a file over the size limit is refused with the limit named;
+// an admin erases a resolved conversation and its files with it.
 
 noteMissingChromium('test/e2e/attachments.test.ts');
 
@@ -40,10 +42,22 @@ describeEachStore('file attachments in a real browser', (store) => {
     await widget.getByLabel('Your message').fill('My screen looks wrong');
     await widget.getByLabel('Your message').press('Enter');
 
+    // a label and a colleague's note, as a desk in use has them (the README's screenshot)
+    const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'display', color: '#2f6fdf' }, admin)).status, 201);
+    const [{ id: chatId } = { id: '' }] = await suite.server.ctx.db.query<{ id: string }>("select id from conversations where customer ->> 'name' = 'Ada Lovelace'");
+    assert.equal((await http('PUT', `/api/v1/conversations/${chatId}/labels`, { labels: ['display'] }, admin)).status, 200);
+    assert.equal((await http('POST', `/api/v1/conversations/${chatId}/notes`, { text: 'Pro plan since 2024; she reported the same glitch in March' }, admin)).status, 201);
     await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
     await desk.getByTestId('message').filter({ hasText: 'My screen looks wrong' }).waitFor();
+    await desk.getByTestId('note').filter({ hasText: 'Pro plan since 2024' }).waitFor();
+    await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'display' }).waitFor();
     // the attach button's file picker
-    await desk.getByTestId('attach-file').setInputFiles({ name: 'settings.png', mimeType: 'image/png', buffer: PNG });
+    // a real picture (one of the README's own), so the screenshot shows one
+    const picture = await readFile('docs/screenshots/widget-queued.png');
+    await desk.getByTestId('attach-file').setInputFiles({ name: 'settings.png', mimeType: 'image/png', buffer: picture });
     await desk.getByTestId('pending-file').filter({ hasText: 'settings.png' }).waitFor();
     await desk.getByLabel('Reply').fill('Open these settings');
     await desk.getByRole('button', { name: 'Send', exact: true }).click();
@@ -54,10 +68,10 @@ describeEachStore('file attachments in a real browser', (store) => {
 
     // the customer sees the picture inline
     const received = widget.getByTestId('message').filter({ hasText: 'Open these settings' });
-    const picture = received.getByRole('img', { name: 'settings.png' });
-    await picture.waitFor();
+    const shown = received.getByRole('img', { name: 'settings.png' });
+    await shown.waitFor();
     await widget.locator('body').evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
-    assert.ok(await loaded(picture), 'the widget shows the picture');
+    assert.ok(await loaded(shown), 'the widget shows the picture');
     await shoot(shop, 'widget-attachment');
 
     // the customer sends a PDF; the agent gets a download link with name and size
@@ -168,5 +182,55 @@ describeEachStore('file attachments in a real browser', (store) => {
     const refusal = 'console: Failed to load resource: the server responded with a status of 413 (Payload Too Large)';
     assert.deepEqual(shopProblems, [refusal]);
     assert.deepEqual(deskProblems, [refusal]);
+  });
+
+  it('an admin erases a resolved conversation after confirming: it leaves the console and its file is gone', { skip: !haveChromium }, async () => {
+    const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Grace' });
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    const chat = await http('POST', '/session', { customer: { id: 'erin', name: 'Erin Example' } });
+    const id = chat.body.sessionId as string;
+    const upload = await fetch(`${suite.server.url}/api/v1/conversations/${id}/attachments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${chat.body.token}` },
+      body: (() => {
+        const form = new FormData();
+        form.append('file', new Blob([new Uint8Array(PDF)], { type: 'application/pdf' }), 'contract.pdf');
+        return form;
+      })(),
+    });
+    assert.equal(upload.status, 201);
+    const file = (await upload.json()) as { id: string; url: string };
+    assert.equal((await http('POST', `/api/v1/conversations/${id}/messages`, { sender: 'customer', text: 'Here is my contract', attachments: [{ id: file.id }] }, admin)).status, 201);
+
+    // an agent never sees the button, not even on the resolved conversation they served
+    const { page: desk } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByRole('link', { name: /Erin Example/ }).click();
+    await desk.getByTestId('attachment-file').filter({ hasText: 'contract.pdf' }).waitFor();
+    await desk.getByTestId('resolve').click();
+    await desk.getByTestId('conversation-state').filter({ hasText: 'resolved' }).waitFor();
+    assert.equal(await desk.getByTestId('erase').count(), 0);
+
+    const { page, problems } = await suite.openPage();
+    await signIn(page, suite.server.url, adminAgent.email);
+    await page.goto(`${suite.server.url}/conversations/${id}`);
+    await page.getByTestId('conversation-state').filter({ hasText: 'resolved' }).waitFor();
+    await page.getByTestId('erase').click();
+    const confirm = page.getByRole('dialog', { name: 'Erase this conversation?' });
+    await confirm.waitFor();
+    // Cancel keeps everything
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    assert.equal((await http('GET', `/api/v1/conversations/${id}`, undefined, admin)).status, 200);
+    await page.getByTestId('erase').click();
+    await confirm.getByTestId('erase-confirm').click();
+    await confirm.waitFor({ state: 'hidden' });
+    await page.getByTestId('conversation-state').waitFor({ state: 'detached' });
+    assert.equal((await http('GET', `/api/v1/conversations/${id}`, undefined, admin)).status, 404);
+    assert.equal((await fetch(`${suite.server.url}${file.url}`)).status, 404, 'the signed link is dead');
+    assert.equal((await suite.server.ctx.db.query('select 1 from attachments')).length, 0);
+    assert.deepEqual(problems, []);
   });
 });

@@ -79,6 +79,7 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await reply.fill('/gr');
     const list = desk.getByTestId('canned-list');
     await list.getByText('/greet-late').waitFor();
+    await shoot(desk, 'console-canned');
     assert.deepEqual(await list.locator('strong').allTextContents(), ['/greet', '/greet-late']);
     await reply.press('ArrowDown');
     await reply.press('Enter');
@@ -130,7 +131,6 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await shop.reload();
     await widget.getByTestId('message').filter({ hasText: 'Thank you, Ada Lovelace!' }).waitFor();
     assert.equal(await widget.getByText('SECRET', { exact: false }).count(), 0);
-    await shoot(desk, 'console-note');
 
     // labels: add one in the panel, see the chip on the chat and in the list, filter the list by it
     await desk.getByLabel('Label to add').selectOption('VIP');
@@ -138,6 +138,7 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'VIP' }).waitFor();
     const mine = desk.getByTestId('list-mine');
     await mine.getByRole('link', { name: /Ada Lovelace/ }).getByTestId('label-chip').filter({ hasText: 'VIP' }).waitFor();
+    await shoot(desk, 'console-note');
     await mine.getByRole('link', { name: /First Customer/ }).waitFor();
     await desk.getByTestId('label-filter').selectOption('VIP');
     await mine.getByRole('link', { name: /First Customer/ }).waitFor({ state: 'detached' });

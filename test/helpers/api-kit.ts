@@ -81,12 +81,15 @@ export interface ConversationView {
   [key: string]: unknown;
 }
 
-/** Opens one app (on a fake clock, tokens living TTL_SECONDS) for the whole describe block. */
-export function kitFor(store: () => TestStore, hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void }): Kit {
+/** Opens one app (on a fake clock, tokens living TTL_SECONDS) for the whole describe block; `env`, read when it opens, configures it. */
+export function kitFor(
+  store: () => TestStore,
+  hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void; env?: () => Record<string, string> },
+): Kit {
   const clock = fakeClock();
   let app: TestApp | undefined;
   hooks.before(async () => {
-    app = await testApp(store(), { now: clock.now, tokenTtlSeconds: TTL_SECONDS });
+    app = await testApp(store(), { now: clock.now, tokenTtlSeconds: TTL_SECONDS, ...(hooks.env ? { env: hooks.env() } : {}) });
   });
   hooks.after(async () => {
     await app?.close();

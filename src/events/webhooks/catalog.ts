@@ -13,6 +13,7 @@ export const SWITCHBOARD_EVENTS = [
   'conversation.abandoned',
   'conversation.rated',
   'conversation.labels_changed',
+  'conversation.erased',
   'message.created',
   // notes are their own types: a receiver that takes message.created for what the customer saw is never shown one
   'note.created',

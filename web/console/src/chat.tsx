@@ -13,6 +13,7 @@ import { CustomerFields } from './prechat-answers';
 import type { Live } from './live';
 import { NoteActions, NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
+import { EraseConversation } from './erase';
 import { RatingView } from './ratings';
 import type { Agent, Conversation, Message } from './types';
 
@@ -459,6 +460,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
       <ExternalMessage conversationId={c.id} token={token} />
       <SendTranscript key={c.id} conversationId={c.id} customerEmail={c.customer.email} token={token} />
       {c.customer_verified && <PastConversations customerId={c.customer.id} conversationId={c.id} token={token} live={live} />}
+      {!open && me.role === 'admin' && <EraseConversation key={c.id} conversationId={c.id} token={token} onErased={onGone} />}
     </aside>
   );
 }
