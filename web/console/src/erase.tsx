@@ -1,4 +1,5 @@
 import { useRef, useState } from 'react';
+import { t } from '../../shared/i18n';
 import { api, errorText } from '../../shared/util';
 
 // "Erase conversation" (admins, closed conversations only): the right to
@@ -18,7 +19,7 @@ export function EraseConversation({ conversationId, token, onErased }: { convers
       dialog.current?.close();
       onErased();
     } catch (e) {
-      setFailure(`Not erased: ${errorText(e)}`);
+      setFailure(t('Not erased: {reason}', { reason: errorText(e) }));
     } finally {
       setBusy(false);
     }
@@ -27,12 +28,12 @@ export function EraseConversation({ conversationId, token, onErased }: { convers
   return (
     <>
       <button type="button" className="danger" onClick={() => dialog.current?.showModal()} data-testid="erase">
-        Erase conversation
+        {t('Erase conversation')}
       </button>
       <dialog ref={dialog} className="confirm-dialog" aria-labelledby="erase-title" aria-describedby="erase-what">
-        <h2 id="erase-title">Erase this conversation?</h2>
+        <h2 id="erase-title">{t('Erase this conversation?')}</h2>
         <p id="erase-what">
-          Its messages, notes, files, rating and the customer&apos;s details are deleted for good. Its events stay in the log with the personal data removed. This cannot be undone.
+          {t("Its messages, notes, files, rating and the customer's details are deleted for good. Its events stay in the log with the personal data removed. This cannot be undone.")}
         </p>
         {failure && (
           <p className="error" role="alert">
@@ -41,10 +42,10 @@ export function EraseConversation({ conversationId, token, onErased }: { convers
         )}
         <div className="row">
           <button type="button" className="danger" onClick={() => void erase()} disabled={busy} data-testid="erase-confirm">
-            Erase
+            {t('Erase')}
           </button>
           <button type="button" onClick={() => dialog.current?.close()} autoFocus>
-            Cancel
+            {t('Cancel')}
           </button>
         </div>
       </dialog>
