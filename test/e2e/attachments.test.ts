@@ -78,7 +78,7 @@ describeEachStore('file attachments in a real browser', (store) => {
     await widget.getByTestId('send-file').setInputFiles({ name: 'invoice.pdf', mimeType: 'application/pdf', buffer: PDF });
     const link = desk.getByTestId('attachment-file').filter({ hasText: 'invoice.pdf' });
     await link.waitFor();
-    assert.match((await link.textContent()) ?? '', new RegExp(`invoice\\.pdf \\(${PDF.length} B\\)`));
+    assert.match((await link.textContent()) ?? '', new RegExp(`invoice\\.pdf \\(${PDF.length} byte\\)`));
     await widget.getByTestId('attachment-file').filter({ hasText: 'invoice.pdf' }).waitFor();
     const [download] = await Promise.all([desk.waitForEvent('download'), link.click()]);
     assert.equal(download.suggestedFilename(), 'invoice.pdf');
