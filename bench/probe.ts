@@ -26,7 +26,7 @@ const record = (key: string, ms: number) => {
 };
 const label = (sql: string) => {
   const s = sql.replace(/\s+/g, ' ').trim();
-  if (s.includes('MATCH') || s.startsWith('with free')) return 'MATCH_NEXT (assign)';
+  if (s.includes('sb_match')) return 'match (sb_match_*)';
   if (s.startsWith('insert into events')) return 'insert events';
   if (s.startsWith('insert into conversations')) return 'insert conversation';
   if (s.startsWith('select a.* from auth_tokens')) return 'auth: token → agent';
@@ -60,6 +60,12 @@ function timed(db: Db): Db {
       record('commit', performance.now() - inside);
       record('= whole transaction', performance.now() - t);
       return value;
+    },
+    async transactOne<Row>(text: string, params: readonly unknown[]): Promise<Row[]> {
+      const t = performance.now();
+      const rows = await db.transactOne<Row>(text, params);
+      record(`routing function: ${/from (sb_\w+)/.exec(text)?.[1] ?? label(text)}`, performance.now() - t);
+      return rows;
     },
     close: () => db.close(),
   };

@@ -4,7 +4,8 @@ import { conflict, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
 import { requeueConversations } from '../routing/requeue.js';
-import { CAPACITY_OF_A, OPEN_CONVERSATION, RELEASE_SLOT } from '../routing/sql.js';
+import { routingCall, routingCallIn } from '../routing/calls.js';
+import { CAPACITY_OF_A, RELEASE_SLOT } from '../routing/sql.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import { toConversation, type Channel, type ConversationRow, type Customer } from './model.js';
@@ -32,16 +33,19 @@ export interface Opened {
   created: boolean;
 }
 
+type AlongsideOption = { alongside?: (tx: Queryable, conversation: ConversationRow) => Promise<void> };
+
 /**
- * `alongside` writes what belongs to a new conversation (a chat session's
- * token) in its transaction, so neither exists without the other.
+ * One call into the store (sb_open_conversation, migration 0026) unless
+ * `alongside` writes what belongs to the new conversation (a chat session's
+ * token): then a routing transaction, so neither exists without the other.
  */
-export async function openConversation(
-  ctx: Ctx,
-  input: OpenInput,
-  options: { alongside?: (tx: Queryable, conversation: ConversationRow) => Promise<void> } = {},
-): Promise<Opened> {
-  return withEvents(ctx, async (tx, emit) => openConversationIn(tx, emit, ctx.now(), input, options), { routing: true });
+export async function openConversation(ctx: Ctx, input: OpenInput, options: AlongsideOption = {}): Promise<Opened> {
+  if (options.alongside) {
+    return withEvents(ctx, async (tx, emit) => openConversationIn(tx, emit, ctx.now(), input, options), { routing: true });
+  }
+  const now = ctx.now();
+  return opened(await routingCall<OpenedRow>(ctx, OPEN_CONVERSATION, openParams(input, now), now));
 }
 
 /**
@@ -49,45 +53,37 @@ export async function openConversation(
  * a channel that decides more than the open in that transaction (RapidPro
  * closes a contact's stale room before opening the new one).
  */
-export async function openConversationIn(
-  tx: Queryable,
-  emit: Emit,
-  now: Date,
-  input: OpenInput,
-  options: { alongside?: (tx: Queryable, conversation: ConversationRow) => Promise<void> } = {},
-): Promise<Opened> {
-  const channel = input.channel ?? 'api';
-  const externalRef = input.external_ref ?? null;
-  if (externalRef !== null) {
-    // Channels re-send the same open (Qiscus webhooks, RapidPro retries):
-    // answer with the conversation already open for that reference.
-    const [existing] = await tx.query<ConversationRow>(
-      `select * from conversations where channel = $1 and external_ref = $2 and state in ('queued', 'assigned')`,
-      [channel, externalRef],
-    );
-    if (existing) return { conversation: existing, created: false };
-  }
-  const [row] = await tx.query<ConversationRow>(OPEN_CONVERSATION, [
-    channel,
-    externalRef,
+export async function openConversationIn(tx: Queryable, emit: Emit, now: Date, input: OpenInput, options: AlongsideOption = {}): Promise<Opened> {
+  const result = opened(await routingCallIn<OpenedRow>(tx, emit, OPEN_CONVERSATION, openParams(input, now), now));
+  if (result.created) await options.alongside?.(tx, result.conversation);
+  return result;
+}
+
+/**
+ * Channels re-send the same open (Qiscus webhooks, RapidPro retries): with an
+ * external_ref already open on the channel the answer is that conversation.
+ */
+const OPEN_CONVERSATION = /* sql */ `select (o.opened).*, o.created, o.logged
+  from sb_open_conversation($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean) o`;
+
+type OpenedRow = ConversationRow & { created: boolean };
+
+function openParams(input: OpenInput, now: Date): unknown[] {
+  return [
+    input.channel ?? 'api',
+    input.external_ref ?? null,
     input.customer.id,
     JSON.stringify(input.customer),
     input.department ?? null,
     input.priority ?? 0,
     now,
     input.customer_verified ?? false,
-  ]);
-  const conversation = row!;
-  await options.alongside?.(tx, conversation);
-  // `created` shows the conversation as it arrived, before any agent.
-  const arrived = { ...conversation, state: 'queued' as const, agent_id: null, assigned_at: null };
-  emit({ type: 'conversation.created', conversationId: conversation.id, data: { conversation: toConversation(arrived) } });
-  if (conversation.state === 'assigned') {
-    emit({ type: 'conversation.assigned', conversationId: conversation.id, agentId: conversation.agent_id, data: { conversation: toConversation(conversation) } });
-  } else {
-    emit({ type: 'conversation.queued', conversationId: conversation.id, data: { conversation: toConversation(conversation), reason: 'new' } });
-  }
-  return { conversation, created: true };
+  ];
+}
+
+function opened([row]: OpenedRow[]): Opened {
+  const { created, ...conversation } = row!;
+  return { conversation, created };
 }
 
 async function lockOpenConversation(tx: Queryable, id: string, actor: Actor): Promise<ConversationRow> {
@@ -107,49 +103,32 @@ export interface CloseInput {
   note?: string | null;
 }
 
-/** Resolves (or abandons) an open conversation and gives the freed slot to the queue. */
+/** Resolves (or abandons) an open conversation and gives the freed slot to the queue: one call (sb_close_conversation). */
 export async function closeConversation(ctx: Ctx, id: string, input: CloseInput, actor: Actor): Promise<ConversationRow> {
-  return withEvents(ctx, async (tx, emit) => closeConversationIn(tx, emit, ctx.now(), id, input, actor), { routing: true });
+  const now = ctx.now();
+  return closed(await routingCall<ClosedRow>(ctx, CLOSE_CONVERSATION, closeParams(id, input, actor, now), now), id, actor);
 }
-
-/**
- * Locks the conversation, checks it, frees its agent's slot and closes it in
- * one statement: one round trip inside the routing lock instead of two. The
- * writes happen only when the actor may close it and it is still open, so a
- * refused close changes nothing; the row as it was decides which refusal.
- * $6: the agent who may close only their own conversations, or null.
- */
-const CLOSE_CONVERSATION = /* sql */ `
-with before as (
-  select id, state, agent_id from conversations where id = $1 for update
-), allowed as (
-  select b.* from before b
-   where b.state in ('queued', 'assigned') and ($6::uuid is null or b.agent_id = $6::uuid)
-), released as (
-  update agents a set load = a.load - 1, updated_at = $3 from allowed b where a.id = b.agent_id
-), closed as (
-  update conversations c
-     set state = $2, resolved_at = $3, resolve_reason = $4, note = coalesce($5, c.note), updated_at = $3
-    from allowed b
-   where c.id = b.id
-  returning c.*
-)
-select b.state as before_state, b.agent_id as before_agent_id, closed.*
-  from before b left join closed on true`;
-
-type ClosedRow = ConversationRow & { before_state: ConversationRow['state']; before_agent_id: string | null };
 
 /** closeConversation inside a routing transaction the caller already holds. */
 export async function closeConversationIn(tx: Queryable, emit: Emit, now: Date, id: string, input: CloseInput, actor: Actor): Promise<ConversationRow> {
-  const state = input.state ?? 'resolved';
-  const [result] = await tx.query<ClosedRow>(CLOSE_CONVERSATION, [
-    id,
-    state,
-    now,
-    input.reason ?? 'agent',
-    input.note ?? null,
-    seesEverything(actor) ? null : actor.id,
-  ]);
+  return closed(await routingCallIn<ClosedRow>(tx, emit, CLOSE_CONVERSATION, closeParams(id, input, actor, now), now), id, actor);
+}
+
+/**
+ * The writes happen only when the actor may close it and it is still open,
+ * so a refused close changes nothing; the row as it was decides which
+ * refusal. $6: the agent who may close only their own conversations, or null.
+ */
+const CLOSE_CONVERSATION = /* sql */ `select (o.closed).*, o.before_state, o.before_agent_id, o.logged
+  from sb_close_conversation($1::uuid, $2::text, $3::timestamptz, $4::text, $5::text, $6::uuid, $7::text) o`;
+
+type ClosedRow = ConversationRow & { before_state: ConversationRow['state']; before_agent_id: string | null };
+
+function closeParams(id: string, input: CloseInput, actor: Actor, now: Date): unknown[] {
+  return [id, input.state ?? 'resolved', now, input.reason ?? 'agent', input.note ?? null, seesEverything(actor) ? null : actor.id, actor.id];
+}
+
+function closed([result]: ClosedRow[], id: string, actor: Actor): ConversationRow {
   if (!result) throw notFound('conversation', id);
   const { before_state: stateBefore, before_agent_id: agentId, ...row } = result;
   if (row.id === null) {
@@ -157,13 +136,6 @@ export async function closeConversationIn(tx: Queryable, emit: Emit, now: Date, 
     assertCanAccess(actor, { id, agent_id: agentId });
     throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${stateBefore}`);
   }
-  emit({
-    type: `conversation.${state}`,
-    conversationId: id,
-    agentId,
-    data: { conversation: toConversation(row), by: actor.id },
-  });
-  if (agentId !== null) await drain(tx, emit, now, { agentId, limit: 1 });
   return row;
 }
 

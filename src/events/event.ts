@@ -18,4 +18,9 @@ export interface StoredEvent {
   created_at: Date;
 }
 
-export type Emit = (event: NewEvent) => void;
+/** Records an event for the transaction's end (withEvents appends it with the commit). */
+export interface Emit {
+  (event: NewEvent): void;
+  /** Events already appended in this transaction (by a routing function, migration 0026): for the listeners once committed. */
+  logged?: (events: readonly StoredEvent[]) => void;
+}

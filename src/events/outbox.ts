@@ -18,9 +18,12 @@ export async function withEvents<T>(
   options: { routing?: boolean } = {},
 ): Promise<T> {
   const pending: NewEvent[] = [];
+  const logged: StoredEvent[] = [];
   let stored: StoredEvent[] = [];
   const locks = options.routing ? [LOCKS.routing] : [];
-  const value = await ctx.db.transaction(async (tx) => fn(tx, (event) => pending.push(event)), {
+  const emit: Emit = (event) => void pending.push(event);
+  emit.logged = (events) => void logged.push(...events);
+  const value = await ctx.db.transaction(async (tx) => fn(tx, emit), {
     locks,
     groupCommit: true,
     // The events go in with the COMMIT: one round trip less while the routing lock is held.
@@ -30,7 +33,9 @@ export async function withEvents<T>(
       return { ...append, rows: (rows) => (stored = append.stored(rows as { id: number }[])) };
     },
   });
-  if (stored.length > 0) ctx.onCommitted?.(stored);
+  // The routing functions' events were appended first: they come first.
+  const committed = logged.length === 0 ? stored : [...logged, ...stored];
+  if (committed.length > 0) ctx.onCommitted?.(committed);
   return value;
 }
 

@@ -17,7 +17,7 @@ export interface MatchScope {
  * The agent-scoped form relies on the invariant every routing transaction
  * keeps — after it commits, no queued conversation has an eligible agent
  * with room — so when one agent gains room only that agent can match. (A new
- * conversation is matched as it is inserted: OPEN_CONVERSATION.)
+ * conversation is matched as it is inserted: sb_open_conversation.)
  */
 export async function drain(tx: Queryable, emit: Emit, now: Date, scope: MatchScope = {}): Promise<ConversationRow[]> {
   const assigned: ConversationRow[] = [];

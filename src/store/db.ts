@@ -42,6 +42,12 @@ export interface FinalStatement {
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * One statement as a transaction of its own, committed as with
+   * `groupCommit`, in one round trip: for the routing functions (migration
+   * 0026), which take their locks themselves.
+   */
+  transactOne<Row = Record<string, unknown>>(text: string, params: readonly unknown[]): Promise<Row[]>;
   close(): Promise<void>;
 }
 

@@ -58,6 +58,8 @@ export async function openPglite(dataDir?: string, options: PgliteOptions = {}):
     exec: (text: string) => exclusive(() => session.exec(text, false)),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions) =>
       exclusive(() => session.transaction(fn, options)),
+    // A statement outside a transaction commits on its own: one call.
+    transactOne: <Row>(text: string, params: readonly unknown[]) => exclusive(() => session.query<Row>(text, params, false)),
     async close() {
       await pglite.close();
     },

@@ -116,21 +116,49 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
     },
   });
 
+  /**
+   * A pooled client for `work`, which begins a transaction on it. On failure
+   * the transaction is rolled back, or the connection discarded when it is
+   * lost or cannot roll back.
+   */
+  async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken = false;
+    // A checked-out client has no listener of the pool's: a connection lost
+    // between two statements would be an uncaught 'error' event and end the
+    // process. The next statement fails instead, and the client is discarded.
+    const lost = () => {
+      broken = true;
+    };
+    client.on('error', lost);
+    try {
+      return await work(client);
+    } catch (error) {
+      // After a client-side read timeout the statement may still be running
+      // on this connection: a rollback would queue behind it, and the
+      // connection must not go back to the pool.
+      if (isLostConnection(error)) {
+        broken = true;
+      } else {
+        try {
+          await client.query('rollback');
+        } catch {
+          broken = true;
+        }
+      }
+      throw error;
+    } finally {
+      client.removeListener('error', lost);
+      client.release(broken);
+    }
+  }
+
   return {
     kind: 'postgres',
     pool,
     ...run(pool),
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T> {
-      const client = await pool.connect();
-      let broken = false;
-      // A checked-out client has no listener of the pool's: a connection lost
-      // between two statements would be an uncaught 'error' event and end the
-      // process. The next statement fails instead, and the client is discarded.
-      const lost = () => {
-        broken = true;
-      };
-      client.on('error', lost);
-      try {
+    transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T> {
+      return inTransaction(async (client) => {
         const locks = opts?.locks ?? [];
         const begin = ['begin'];
         if (opts?.groupCommit) begin.push('set local synchronous_commit = off');
@@ -147,24 +175,16 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         const results = (await client.query(script)) as unknown as pg.QueryResult | pg.QueryResult[];
         if (final) final.rows((Array.isArray(results) ? results[0]! : results).rows);
         return value;
-      } catch (error) {
-        // After a client-side read timeout the statement may still be running
-        // on this connection: a rollback would queue behind it, and the
-        // connection must not go back to the pool.
-        if (isLostConnection(error)) {
-          broken = true;
-        } else {
-          try {
-            await client.query('rollback');
-          } catch {
-            broken = true;
-          }
-        }
-        throw error;
-      } finally {
-        client.removeListener('error', lost);
-        client.release(broken);
-      }
+      });
+    },
+    transactOne<Row>(text: string, params: readonly unknown[]): Promise<Row[]> {
+      return inTransaction(async (client) => {
+        // The whole transaction in one message; the flush runs after COMMIT,
+        // outside the locks the statement took (see groupCommit).
+        const script = ['begin', 'set local synchronous_commit = off', inline(client, text, params), 'commit', FLUSH_WAL].join(';\n');
+        const results = (await client.query(script)) as unknown as pg.QueryResult[];
+        return results[2]!.rows as Row[];
+      });
     },
     async close() {
       await pool.end();

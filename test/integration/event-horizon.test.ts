@@ -67,6 +67,14 @@ function holdingDb(db: Db): { db: Db; held: Held } {
         },
         { ...options, final: undefined },
       ),
+    // A routing function appends its events itself: the same late writer.
+    transactOne: <Row,>(text: string, params: readonly unknown[]) =>
+      db.transaction(async (tx) => {
+        const rows = await tx.query<Row>(text, params);
+        drawn();
+        await released;
+        return rows;
+      }),
   };
   return { db: wrapped, held };
 }

@@ -1,0 +1,57 @@
+// The TS side of the routing functions (migration 0026): each routing change
+// is one call into PostgreSQL, which takes the routing lock, decides, writes
+// and appends its events. What comes back is the rows the caller answers
+// with and the events, as the log holds them, for the listeners.
+import type { Ctx } from '../context.js';
+import type { Emit, StoredEvent } from '../events/event.js';
+import type { Queryable } from '../store/db.js';
+
+/** An event as a routing function returns it (sb_log_events). */
+interface LoggedEvent {
+  id: number;
+  type: string;
+  conversation_id: string | null;
+  agent_id: string | null;
+  data: Record<string, unknown>;
+}
+
+/** Every routing function's result row carries its events in `logged`. */
+type Logged<Row> = Row & { logged: LoggedEvent[] | null };
+
+function stored(events: readonly LoggedEvent[] | null, at: Date): StoredEvent[] {
+  return (events ?? []).map((e) => ({
+    id: Number(e.id),
+    type: e.type,
+    conversation_id: e.conversation_id,
+    agent_id: e.agent_id,
+    data: e.data,
+    created_at: at,
+  }));
+}
+
+function withoutEvents<Row>(rows: readonly Logged<Row>[]): Row[] {
+  return rows.map(({ logged: _, ...row }) => row as Row);
+}
+
+/**
+ * Runs routing function call `text` as a transaction of its own (one round
+ * trip) and hands its events to the context's listeners once committed.
+ * `now` is the time the call was given: the events' created_at.
+ */
+export async function routingCall<Row>(ctx: Ctx, text: string, params: readonly unknown[], now: Date): Promise<Row[]> {
+  const rows = await ctx.db.transactOne<Logged<Row>>(text, params);
+  const events = rows.flatMap((r) => stored(r.logged, now));
+  if (events.length > 0) ctx.onCommitted?.(events);
+  return withoutEvents(rows);
+}
+
+/**
+ * The same call inside a transaction the caller holds (withEvents): its
+ * events are already in the log; the listeners get them after the commit.
+ */
+export async function routingCallIn<Row>(tx: Queryable, emit: Emit, text: string, params: readonly unknown[], now: Date): Promise<Row[]> {
+  const rows = await tx.query<Logged<Row>>(text, params);
+  const events = rows.flatMap((r) => stored(r.logged, now));
+  if (events.length > 0) emit.logged?.(events);
+  return withoutEvents(rows);
+}
