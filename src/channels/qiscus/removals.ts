@@ -117,7 +117,7 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageS
     await tx.query(MOVE_CURSOR, [CURSOR, first.last_xid_bound, first.last_id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];
     return { events: first.events, takenBack: taken.length, removals: ids.length, claimed, waiting: false };
-  });
+  }, { groupCommit: true }); // durable before anything is sent; the commit's NOTIFY lock is not held over the disk flush (0027)
 }
 
 /**

@@ -156,7 +156,7 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
     await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];
     return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false, waiting: false };
-  });
+  }, { groupCommit: true }); // durable before anything is sent; the commit's NOTIFY lock is not held over the disk flush (0027)
 }
 
 /**

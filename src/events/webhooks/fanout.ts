@@ -120,5 +120,5 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
     await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];
     return { events: events.length, deliveries: rows.length, claimed, noEndpoints: false, waiting: false };
-  });
+  }, { groupCommit: true }); // durable before anything is sent; the commit's NOTIFY lock is not held over the disk flush (0027)
 }
