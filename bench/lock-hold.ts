@@ -65,6 +65,7 @@ function timingDb(db: Db, holds: number[], calls: number[]): Db {
     query: (text, params) => db.query(text, params),
     exec: (text) => db.exec(text),
     close: () => db.close(),
+    listen: (channel, handlers) => db.listen(channel, handlers),
     async transaction(fn, options) {
       if (!options?.locks?.includes(LOCKS.routing)) return db.transaction(fn, options);
       let locked = 0;

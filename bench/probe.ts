@@ -47,6 +47,7 @@ function timed(db: Db): Db {
   return {
     kind: db.kind,
     ...wrap(db),
+    listen: (channel, handlers) => db.listen(channel, handlers),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
       const t = performance.now();
       let inside = 0;

@@ -43,7 +43,9 @@ export interface Config {
   webhookTimeoutMs: number;
   /** webhook requests in flight at once, per process */
   webhookConcurrency: number;
-  /** how often the delivery worker looks for due work without being woken, ms */
+  /** outbound requests in flight at once to one destination (a webhook endpoint, one Qiscus or RapidPro server), per process */
+  webhookConcurrencyPerDestination: number;
+  /** how often the delivery worker looks for due work without being woken (it is woken on every commit), ms */
   webhookPollIntervalMs: number;
   qiscus: QiscusConfig;
   rapidpro: RapidProConfig;
@@ -98,6 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowPrivateWebhookTargets: boolean(env, 'ALLOW_PRIVATE_WEBHOOK_TARGETS', false),
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT', 15_000, 100, 120_000),
     webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 4_096),
+    webhookConcurrencyPerDestination: integer(env, 'WEBHOOK_CONCURRENCY_PER_DESTINATION', 32, 1, 4_096),
     webhookPollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL', 1_000, 50, 60_000),
     qiscus: loadQiscusConfig(env),
     rapidpro: loadRapidProConfig(env),

@@ -75,14 +75,17 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   const app = await buildApp({ ctx, config, metrics, realtime, logger: log });
   // null when Qiscus is not configured: then nothing polls or calls it
   qiscus = qiscusChannel(ctx, config.qiscus, log);
-  const rapidpro = rapidproOutbound({ idleRecheckMs: config.webhookPollIntervalMs });
+  // Creating the first endpoint or ticketer commits no event to wake anyone: looked for again within a second.
+  const idleRecheckMs = Math.min(config.webhookPollIntervalMs, 1_000);
+  const rapidpro = rapidproOutbound({ idleRecheckMs });
   const sweeper: Sweeper = startSweeper(ctx, config.sweepIntervalMs, (err) => log.warn({ err }, 'sweep failed; retrying next tick'));
   webhooks = createWebhookWorker(ctx, {
     allowPrivate: config.allowPrivateWebhookTargets,
     concurrency: config.webhookConcurrency,
+    perDestination: config.webhookConcurrencyPerDestination,
     timeoutMs: config.webhookTimeoutMs,
     pollMs: config.webhookPollIntervalMs,
-    idleRecheckMs: config.webhookPollIntervalMs,
+    idleRecheckMs,
     onError: (err) => log.warn({ err }, 'webhook delivery pass failed; retrying'),
     onDisabled: (webhookId, reason) => log.warn({ webhookId, reason }, 'webhook endpoint disabled'),
     // one worker for every outbound call: webhooks, Qiscus, RapidPro callbacks, email

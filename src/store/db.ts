@@ -48,8 +48,29 @@ export interface Db extends Queryable {
    * 0026), which take their locks themselves.
    */
   transactOne<Row = Record<string, unknown>>(text: string, params: readonly unknown[]): Promise<Row[]>;
+  /**
+   * Calls `handlers.notified` for each NOTIFY on `channel`, as its
+   * transaction commits (whichever process or connection sent it). After a
+   * lost listening connection is back, `handlers.reconnected` runs: what was
+   * notified meanwhile is gone, so the caller looks for itself.
+   */
+  listen(channel: string, handlers: ListenHandlers): Promise<Listening>;
   close(): Promise<void>;
 }
+
+export interface ListenHandlers {
+  notified(): void;
+  reconnected?(): void;
+  /** a lost connection, or a failed attempt to make a new one (it is retried) */
+  onError?(error: unknown): void;
+}
+
+export interface Listening {
+  close(): Promise<void>;
+}
+
+/** The channel migration 0027 notifies on when events or outbound requests are inserted. */
+export const OUTBOX_CHANNEL = 'switchboard_outbox';
 
 /** Advisory lock keys. Every transaction takes them in this order, so none can deadlock. */
 export const LOCKS = {

@@ -27,6 +27,8 @@ export interface Reply {
   lastCommand?: string;
   /** the first ErrorResponse of the batch */
   error?: messages.DatabaseError;
+  /** the channels of the NotificationResponses (a LISTENed channel's NOTIFYs, delivered at commit) */
+  notified?: string[];
 }
 
 const DATA_ROW = 0x44; // 'D'
@@ -34,6 +36,7 @@ const ROW_DESCRIPTION = 0x54; // 'T'
 const PARAMETER_DESCRIPTION = 0x74; // 't'
 const COMMAND_COMPLETE = 0x43; // 'C'
 const ERROR_RESPONSE = 0x45; // 'E'
+const NOTIFICATION_RESPONSE = 0x41; // 'A'
 
 export function readReply(bytes: Uint8Array): Reply {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -92,6 +95,12 @@ export function readReply(bytes: Uint8Array): Reply {
       case ERROR_RESPONSE:
         hasError = true;
         break;
+      case NOTIFICATION_RESPONSE: {
+        // the sender's process id (4), then the channel, then the payload
+        const channelEnd = buffer.indexOf(0, p + 4);
+        (reply.notified ??= []).push(buffer.toString('utf8', p + 4, channelEnd));
+        break;
+      }
     }
     at = end;
   }

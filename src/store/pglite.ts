@@ -1,5 +1,5 @@
 import { PGlite, TransactionAbortedError, messages, protocol, types } from '@electric-sql/pglite';
-import type { Db, Queryable, TransactionOptions } from './db.js';
+import type { Db, ListenHandlers, Listening, Queryable, TransactionOptions } from './db.js';
 import { readReply, type Field, type Reply } from './pglite-reply.js';
 
 /** A statement parsed once under its own name: what to serialize its parameters as, and how to read its rows. */
@@ -60,6 +60,16 @@ export async function openPglite(dataDir?: string, options: PgliteOptions = {}):
       exclusive(() => session.transaction(fn, options)),
     // A statement outside a transaction commits on its own: one call.
     transactOne: <Row>(text: string, params: readonly unknown[]) => exclusive(() => session.query<Row>(text, params, false)),
+    // One connection: its own NOTIFYs come back to it in the reply to their
+    // COMMIT, and it cannot be lost, so nothing ever needs reconnecting.
+    async listen(channel: string, handlers: ListenHandlers): Promise<Listening> {
+      if (session.listen(channel, handlers)) await exclusive(() => session.query(`listen ${quoteIdent(channel)}`, [], false));
+      return {
+        close: async () => {
+          if (session.unlisten(channel, handlers) && !pglite.closed) await exclusive(() => session.query(`unlisten ${quoteIdent(channel)}`, [], false));
+        },
+      };
+    },
     async close() {
       await pglite.close();
     },
@@ -73,6 +83,7 @@ class PlanCachingSession {
   /** statements to close with the next batch sent to PostgreSQL */
   #closing: string[] = [];
   #nextName = 0;
+  readonly #listeners = new Map<string, Set<ListenHandlers>>();
   /**
    * A transaction's BEGIN is not sent on its own: it goes ahead of the
    * transaction's first statement, in the same call into PostgreSQL. Each
@@ -84,6 +95,21 @@ class PlanCachingSession {
     private readonly pglite: PGlite,
     private readonly capacity: number,
   ) {}
+
+  /** Adds a listener; true when it is the channel's first (LISTEN is then to be sent). */
+  listen(channel: string, handlers: ListenHandlers): boolean {
+    const set = this.#listeners.get(channel) ?? new Set();
+    this.#listeners.set(channel, set.add(handlers));
+    return set.size === 1;
+  }
+
+  /** Removes a listener; true when it was the channel's last (UNLISTEN is then to be sent). */
+  unlisten(channel: string, handlers: ListenHandlers): boolean {
+    const set = this.#listeners.get(channel);
+    if (!set?.delete(handlers) || set.size > 0) return false;
+    this.#listeners.delete(channel);
+    return true;
+  }
 
   async query<Row>(text: string, params: readonly unknown[], inTransaction: boolean): Promise<Row[]> {
     const { fields, reply } = await this.#statement(text, params, inTransaction);
@@ -235,6 +261,13 @@ class PlanCachingSession {
     return rows;
   }
 
+  /** Listeners run after the mutex is released: they may well query. */
+  #notify(channels: readonly string[]): void {
+    for (const channel of new Set(channels)) {
+      for (const handlers of this.#listeners.get(channel) ?? []) setImmediate(() => handlers.notified());
+    }
+  }
+
   #forget(text: string): void {
     const prepared = this.#cache.get(text);
     if (prepared === undefined) return;
@@ -261,10 +294,15 @@ class PlanCachingSession {
     const chunks: Uint8Array[] = [];
     await this.pglite.execProtocolRawStream(concat([...ahead, ...parts]), { syncToFs, onRawData: (chunk) => void chunks.push(chunk.slice()) });
     const reply = readReply(chunks.length === 1 ? chunks[0]! : concat(chunks));
+    if (reply.notified) this.#notify(reply.notified);
     // Shaped like PGlite's own errors: the SQLSTATE in `code`, plus what ran.
     if (reply.error) throw Object.assign(reply.error, { query, params });
     return reply;
   }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 function isPlanInvalidated(error: unknown): boolean {

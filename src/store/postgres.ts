@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { isLostConnection, lockStatement, type Db, type Queryable, type TransactionOptions } from './db.js';
+import { isLostConnection, lockStatement, type Db, type ListenHandlers, type Queryable, type TransactionOptions } from './db.js';
+import { listenPostgres } from './postgres-listen.js';
 
 // int8 and numeric come back from `pg` as strings by default; Switchboard's
 // bigint columns (event and message ids, counts) all fit in a double, and PGlite
@@ -186,6 +187,7 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         return results[2]!.rows as Row[];
       });
     },
+    listen: (channel: string, handlers: ListenHandlers) => listenPostgres({ connectionString: options.connectionString, connectTimeoutMs }, channel, handlers),
     async close() {
       await pool.end();
     },

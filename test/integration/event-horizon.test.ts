@@ -55,6 +55,7 @@ function holdingDb(db: Db): { db: Db; held: Held } {
     query: (text, params) => db.query(text, params),
     exec: (text) => db.exec(text),
     close: () => db.close(),
+    listen: (channel, handlers) => db.listen(channel, handlers),
     transaction: (fn, options = {}) =>
       db.transaction(
         async (tx) => {

@@ -124,22 +124,23 @@ describe('SSRF guard', () => {
 });
 
 describe('webhook configuration', () => {
-  it('defaults to refusing private targets, a 15 s deadline, 64 in flight and a 1 s poll', () => {
+  it('defaults to refusing private targets, a 15 s deadline, 64 in flight (32 per destination) and a 5 s poll', () => {
     const config = loadConfig({});
     assert.equal(config.allowPrivateWebhookTargets, false);
     assert.equal(config.webhookTimeoutMs, 15_000);
     assert.equal(config.webhookConcurrency, 64);
-    assert.equal(config.webhookPollIntervalMs, 1_000);
+    assert.equal(config.webhookConcurrencyPerDestination, 32);
+    assert.equal(config.webhookPollIntervalMs, 5_000);
   });
 
   it('reads the variables and names the one at fault', () => {
-    const config = loadConfig({ ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true', WEBHOOK_TIMEOUT: '5000', WEBHOOK_CONCURRENCY: '8', WEBHOOK_POLL_INTERVAL: '250' });
+    const config = loadConfig({ ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true', WEBHOOK_TIMEOUT: '5000', WEBHOOK_CONCURRENCY: '8', WEBHOOK_CONCURRENCY_PER_DESTINATION: '2', WEBHOOK_POLL_INTERVAL: '250' });
     assert.deepEqual(
-      [config.allowPrivateWebhookTargets, config.webhookTimeoutMs, config.webhookConcurrency, config.webhookPollIntervalMs],
-      [true, 5_000, 8, 250],
+      [config.allowPrivateWebhookTargets, config.webhookTimeoutMs, config.webhookConcurrency, config.webhookConcurrencyPerDestination, config.webhookPollIntervalMs],
+      [true, 5_000, 8, 2, 250],
     );
     assert.equal(loadConfig({ ALLOW_PRIVATE_WEBHOOK_TARGETS: 'false' }).allowPrivateWebhookTargets, false);
-    for (const [name, value] of [['ALLOW_PRIVATE_WEBHOOK_TARGETS', 'maybe'], ['WEBHOOK_TIMEOUT', '10'], ['WEBHOOK_CONCURRENCY', '0'], ['WEBHOOK_POLL_INTERVAL', 'fast']]) {
+    for (const [name, value] of [['ALLOW_PRIVATE_WEBHOOK_TARGETS', 'maybe'], ['WEBHOOK_TIMEOUT', '10'], ['WEBHOOK_CONCURRENCY', '0'], ['WEBHOOK_CONCURRENCY_PER_DESTINATION', '0'], ['WEBHOOK_POLL_INTERVAL', 'fast']]) {
       assert.throws(() => loadConfig({ [name!]: value }), (e: unknown) => e instanceof ConfigError && e.variable === name && e.message.startsWith(`${name}:`), name);
     }
   });

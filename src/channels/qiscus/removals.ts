@@ -1,5 +1,5 @@
 import type { Ctx } from '../../context.js';
-import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
+import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
 import { CURSOR, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, REMOVE_AGENT, roomOrderingKey } from './constants.js';
@@ -80,7 +80,7 @@ export interface RemovalResult {
   /** Qiscus rooms that went back to the queue from an agent */
   takenBack: number;
   removals: number;
-  claimed: OutboundRow[];
+  claimed: ClaimedRow[];
   /** events committed past the cursor are not final yet: look again in a moment */
   waiting: boolean;
 }
@@ -100,7 +100,7 @@ function removal(row: PageRow, url: string): NewOutbound {
 }
 
 /** Turns one page of new events into remove_agent calls; with `claim`, also leases those that may go now. */
-export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageSize?: number; claim?: { limit: number; leaseUntil: Date } } = {}): Promise<RemovalResult> {
+export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageSize?: number; claim?: ClaimSlots } = {}): Promise<RemovalResult> {
   return ctx.db.transaction(async (tx) => {
     const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000, QISCUS_SOURCE]);
     const first = rows[0]!;
@@ -115,9 +115,9 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageS
     const now = ctx.now();
     const ids = await enqueue(tx, requests, now);
     await tx.query(MOVE_CURSOR, [CURSOR, first.last_xid_bound, first.last_id]);
-    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
+    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];
     return { events: first.events, takenBack: taken.length, removals: ids.length, claimed, waiting: false };
-  });
+  }, { groupCommit: true }); // durable before anything is sent; the commit's NOTIFY lock is not held over the disk flush (0027)
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Ctx } from '../../context.js';
 import type { Attachment, Message } from '../../conversations/messages.js';
 import type { Conversation } from '../../conversations/model.js';
-import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../../events/outbound/outbox.js';
+import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { presentAttachments } from '../../files/files.js';
 import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, WAITING } from '../../events/log.js';
@@ -126,7 +126,7 @@ export function callbacksFor(rows: readonly PageRow[], present: Present = (a) =>
 export interface FeedResult {
   events: number;
   callbacks: number;
-  claimed: OutboundRow[];
+  claimed: ClaimedRow[];
   /** no ticketer exists: the cursor skipped to the end of the log */
   noTicketers: boolean;
   /** events committed past the cursor are not final yet: look again in a moment */
@@ -134,7 +134,7 @@ export interface FeedResult {
 }
 
 /** Turns one page of new events into callbacks; with `claim`, also leases those that may go now, for the caller to send at once. */
-export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; claim?: { limit: number; leaseUntil: Date } } = {}): Promise<FeedResult> {
+export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; claim?: ClaimSlots } = {}): Promise<FeedResult> {
   return ctx.db.transaction(async (tx) => {
     const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000]);
     if (rows.length === 0) {
@@ -154,9 +154,9 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
     }
     const last = rows[rows.length - 1]!;
     await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
-    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
+    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];
     return { events: rows.length, callbacks: callbacks.length, claimed, noTicketers: false, waiting: false };
-  });
+  }, { groupCommit: true }); // durable before anything is sent; the commit's NOTIFY lock is not held over the disk flush (0027)
 }
 
 /**

@@ -92,26 +92,61 @@ export async function enqueue(tx: Queryable, rows: readonly NewOutbound[], now: 
 }
 
 /**
+ * Where a request goes, for the per-destination cap: its webhook endpoint,
+ * else the origin of its URL (one Qiscus or RapidPro server), else its
+ * producer (email's mailto: URLs all leave by one SMTP relay).
+ */
+const DESTINATION = /* sql */ `coalesce(o.endpoint_id::text, substring(o.url from '(?i)^[a-z][a-z0-9+.-]*://[^/?#]+'), o.producer)`;
+
+/** A claimed row and where it goes ({@link DESTINATION}). */
+export type ClaimedRow = OutboundRow & { destination: string };
+
+/** How much one claim may take. */
+export interface ClaimSlots {
+  /** rows at most (the worker's free slots) */
+  limit: number;
+  /** the lease: the row is not due again before this */
+  leaseUntil: Date;
+  /** requests in flight at once to one destination, at most; none when absent */
+  perDestination?: number;
+  /** this process's requests in flight now, by destination */
+  inFlight?: ReadonlyMap<string, number>;
+}
+
+/**
  * Due rows, oldest first, that no earlier pending row with the same
  * ordering key is still waiting for (it may be in flight elsewhere or
- * waiting for its retry: either way this one waits). Each is leased until
- * `leaseUntil`.
+ * waiting for its retry: either way this one waits), locked with SKIP LOCKED
+ * so processes claiming at once take different rows. Of those, each
+ * destination gets what its cap leaves ($4 per destination, less its
+ * requests in flight: $5 destinations, $6 counts); a destination already at
+ * its cap is not even scanned, so one slow receiver with a deep backlog
+ * cannot fill every batch. Each row claimed is leased until $3.
  */
 const claimWhere = (restriction: string, order: string) => /* sql */ `
-  with due as (
-    select o.id from outbound_requests o
+  with busy as (
+    select * from unnest($5::text[], $6::int[]) as b(destination, n)
+  ), due as (
+    select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
      where ${restriction} and o.state = 'pending' and o.next_attempt_at <= $1
+       and ${DESTINATION} not in (select destination from busy where n >= $4)
        and (o.ordering_key is null or not exists (
              select 1 from outbound_requests p
               where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id < o.id))
      order by ${order}
      limit $2
      for update skip locked
+  ), fair as (
+    select d.id, d.destination from (
+      select due.*, row_number() over (partition by due.destination order by ${order.replace(/o\./g, 'due.')}) as k from due
+    ) d
+     where d.k + coalesce((select n from busy where busy.destination = d.destination), 0) <= $4
   )
   update outbound_requests o
      set next_attempt_at = $3
-   where o.id = any(array(select id from due))
-  returning o.*`;
+    from fair
+   where o.id = fair.id
+  returning o.*, fair.destination`;
 
 export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
 
@@ -120,18 +155,27 @@ export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
  * producer hands fresh work straight to its sender, saving the claim's round
  * trip on the way from event to request.
  */
-export const CLAIM_NEW = claimWhere('o.id = any($4::bigint[])', 'o.id');
+export const CLAIM_NEW = claimWhere('o.id = any($7::bigint[])', 'o.id');
 
-export async function claimNew(tx: Queryable, ids: readonly number[], now: Date, limit: number, leaseUntil: Date): Promise<OutboundRow[]> {
-  if (limit <= 0 || ids.length === 0) return [];
-  const rows = await tx.query<OutboundRow>(CLAIM_NEW, [now, limit, leaseUntil, ids]);
-  return rows.map(normalizeRow).sort((a, b) => a.id - b.id);
+/** No cap: more than any batch can hold. */
+const UNCAPPED = 2 ** 31 - 1;
+
+function claimParams(now: Date, slots: ClaimSlots): unknown[] {
+  const inFlight = [...(slots.inFlight ?? new Map<string, number>())];
+  return [now, slots.limit, slots.leaseUntil, slots.perDestination ?? UNCAPPED, inFlight.map(([d]) => d), inFlight.map(([, n]) => n)];
 }
 
-export async function claim(db: Queryable, now: Date, limit: number, leaseUntil: Date): Promise<OutboundRow[]> {
-  if (limit <= 0) return [];
-  const rows = await db.query<OutboundRow>(CLAIM, [now, limit, leaseUntil]);
-  return rows.map(normalizeRow).sort((a, b) => a.id - b.id);
+const claimed = (rows: ClaimedRow[]) => rows.map((r) => ({ ...normalizeRow(r), destination: r.destination })).sort((a, b) => a.id - b.id);
+
+export async function claimNew(tx: Queryable, ids: readonly number[], now: Date, slots: ClaimSlots): Promise<ClaimedRow[]> {
+  if (slots.limit <= 0 || ids.length === 0) return [];
+  return claimed(await tx.query<ClaimedRow>(CLAIM_NEW, [...claimParams(now, slots), ids]));
+}
+
+/** Claims up to `slots.limit` due rows in one statement. */
+export async function claim(db: Queryable, now: Date, slots: ClaimSlots): Promise<ClaimedRow[]> {
+  if (slots.limit <= 0) return [];
+  return claimed(await db.query<ClaimedRow>(CLAIM, claimParams(now, slots)));
 }
 
 export type Outcome = 'delivered' | 'retry' | 'failed' | 'cancelled';

@@ -1,14 +1,19 @@
 import type { Ctx } from '../../context.js';
-import { claim, record, type AttemptRecord, type OutboundRow } from './outbox.js';
+import { OUTBOX_CHANNEL, type Listening } from '../../store/db.js';
+import { claim, record, type AttemptRecord, type ClaimedRow, type ClaimSlots, type OutboundRow } from './outbox.js';
 import { MAX_ATTEMPTS, retryDelay } from './retry.js';
 import { send, type SendOutcome, type SendRequest } from './send.js';
 
 // What empties the outbox: three small loops ("lanes") that run side by side
 // on their own connections, so none waits for another — feed (new events
-// become deliveries), claim (due rows up to the free slots, each sent on its
-// own), and record (finished attempts, in batches). Committed events wake the
-// feed and claim lanes at once; a poll is the safety net. A slow receiver
-// holds one slot, never a lane.
+// become deliveries), claim (due rows up to the free slots, in one statement,
+// each sent on its own), and record (finished attempts, a batch per
+// statement). Commits wake the feed and claim lanes at once: this process's
+// own through onCommitted; outbound requests, every process's, through NOTIFY
+// (migration 0027; events do not notify: see docs/architecture.md), which
+// PostgreSQL delivers as the writer commits. A poll is the safety net.
+// A slow receiver holds its slots, never a lane, and never more than its
+// destination's cap.
 
 /** What one kind of outbound request adds to the generic machinery. */
 export interface Producer {
@@ -50,7 +55,7 @@ export interface SettledAttempt {
  * returns how much it read, and the new rows it claimed (leased until
  * `leaseUntil`, at most `limit`) for the worker to send at once.
  */
-export type Feed = (ctx: Ctx, claim: { limit: number; leaseUntil: Date }) => Promise<{ read: number; claimed: OutboundRow[]; waiting?: boolean }>;
+export type Feed = (ctx: Ctx, claim: ClaimSlots) => Promise<{ read: number; claimed: ClaimedRow[]; waiting?: boolean }>;
 
 /**
  * How soon a feed looks again when committed events are not final yet (an
@@ -67,7 +72,10 @@ export interface WorkerOptions {
   feeds?: readonly Feed[];
   /** requests in flight at once */
   concurrency: number;
+  /** requests in flight at once to one destination (a webhook endpoint, a server); default `concurrency` */
+  perDestination?: number;
   timeoutMs: number;
+  /** the safety net: catches events other processes committed and what a lost listening connection missed */
   pollMs: number;
   allowPrivate: boolean;
   onError?: (error: unknown) => void;
@@ -137,6 +145,10 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   const wallClock = options.wallClock ?? (() => new Date());
   const onError = options.onError ?? (() => {});
   const inflight = new Set<Promise<void>>();
+  /** requests in flight by destination, for the per-destination cap */
+  const perDestination = new Map<string, number>();
+  const cap = options.perDestination ?? options.concurrency;
+  let listening: Promise<Listening | undefined> | undefined;
   let finished: SettledAttempt[] = [];
   let started = false;
   let poll: NodeJS.Timeout | undefined;
@@ -164,7 +176,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   const loggable = (headers: Record<string, string>) =>
     Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, CREDENTIAL_HEADERS.test(name) ? '[redacted]' : value]));
 
-  function launch(row: OutboundRow, headers: Record<string, string>, startedAt: Date): void {
+  function launch(row: ClaimedRow, headers: Record<string, string>, startedAt: Date): void {
+    perDestination.set(row.destination, (perDestination.get(row.destination) ?? 0) + 1);
     const requestHeaders = { ...row.headers, ...headers };
     const transport = options.producers[row.producer]?.transport ?? sendFn;
     const task = transport({
@@ -193,7 +206,12 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
           },
         }),
       )
-      .finally(() => inflight.delete(task));
+      .finally(() => {
+        inflight.delete(task);
+        const left = (perDestination.get(row.destination) ?? 1) - 1;
+        if (left > 0) perDestination.set(row.destination, left);
+        else perDestination.delete(row.destination);
+      });
     inflight.add(task);
   }
 
@@ -211,6 +229,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     }
     // Slots are free and the next delivery of each key may go now.
     claimer.kick();
+    for (const { record: r } of batch) if (r.outcome === 'retry' && r.nextAttemptAt) dueAt(r.nextAttemptAt);
     for (const { record: r } of batch) totals[r.outcome === 'retry' ? 'retried' : r.outcome] += 1;
     const byProducer = new Map<string, SettledAttempt[]>();
     for (const b of batch) byProducer.set(b.row.producer, [...(byProducer.get(b.row.producer) ?? []), b]);
@@ -231,9 +250,9 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
    * an endpoint newer than the signer's snapshot: it is asked once more,
    * fresh, before the row is given up as cancelled.
    */
-  async function sendClaimed(rows: readonly OutboundRow[], sign: Map<string, Signer>, now: Date, retry = true): Promise<void> {
-    const unknown: OutboundRow[] = [];
-    const byProducer = new Map<string, OutboundRow[]>();
+  async function sendClaimed(rows: readonly ClaimedRow[], sign: Map<string, Signer>, now: Date, retry = true): Promise<void> {
+    const unknown: ClaimedRow[] = [];
+    const byProducer = new Map<string, ClaimedRow[]>();
     for (const row of rows) byProducer.set(row.producer, [...(byProducer.get(row.producer) ?? []), row]);
     for (const [name, group] of byProducer) {
       const signer = sign.get(name);
@@ -259,21 +278,51 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
 
   const lease = (now: Date) => new Date(now.getTime() + leaseMs(options.timeoutMs));
 
+  /** What a claim may take now: the free slots, each destination's cap less what is in flight to it. */
+  const slots = (now: Date): ClaimSlots => ({
+    limit: Math.max(0, options.concurrency - inflight.size),
+    leaseUntil: lease(now),
+    perDestination: cap,
+    inFlight: perDestination,
+  });
+
+  /** A destination at its cap may have left due rows unclaimed that other destinations' could have taken. */
+  const capped = () => [...perDestination.values()].some((n) => n >= cap);
+
   /** Claims what is due, up to the free slots, and starts sending it. Returns how many were claimed. */
   async function claimAndSend(): Promise<number> {
-    const free = options.concurrency - inflight.size;
-    if (free <= 0) return 0;
     const now = ctx.now();
+    const free = slots(now);
+    if (free.limit <= 0) return 0;
+    const wasCapped = capped();
     // Secrets are read on another connection while the claim runs: no extra round trip.
-    const [rows, sign] = await Promise.all([claim(ctx.db, now, free, lease(now)), signers()]);
-    // A full batch means more may be due.
-    if (rows.length === free) claimer.kick();
+    const [rows, sign] = await Promise.all([claim(ctx.db, now, free), signers()]);
+    // A full batch means more may be due; so may a batch that filled a
+    // destination's cap (the next claim passes it by), unless it was already full.
+    if (rows.length === free.limit || (rows.length > 0 && !wasCapped && capped())) claimer.kick();
     await sendClaimed(rows, sign, now);
     return rows.length;
   }
 
   let waiting = false;
   let waitingTimer: NodeJS.Timeout | undefined;
+  let retryTimer: { at: number; timer: NodeJS.Timeout } | undefined;
+
+  /**
+   * A retry this process scheduled is claimed when it comes due, not at the
+   * next poll after (nothing commits then to wake anyone). One timer, for
+   * the earliest; each claim that follows looks at every due row anyway.
+   */
+  function dueAt(at: Date): void {
+    if (!started || (retryTimer && retryTimer.at <= at.getTime())) return;
+    if (retryTimer) clearTimeout(retryTimer.timer);
+    const timer = setTimeout(() => {
+      retryTimer = undefined;
+      claimer.kick();
+    }, Math.max(0, at.getTime() - ctx.now().getTime()));
+    timer.unref();
+    retryTimer = { at: at.getTime(), timer };
+  }
 
   /** Moves new events into the outbox and sends what it claimed of them at once; returns how many events were read. */
   async function feed(): Promise<number> {
@@ -281,8 +330,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     waiting = false;
     for (const one of options.feeds ?? []) {
       const now = ctx.now();
-      const free = Math.max(0, options.concurrency - inflight.size);
-      const [fed, sign] = await Promise.all([one(ctx, { limit: free, leaseUntil: lease(now) }), signers()]);
+      const [fed, sign] = await Promise.all([one(ctx, slots(now)), signers()]);
       await sendClaimed(fed.claimed, sign, now);
       read += fed.read;
       waiting ||= fed.waiting === true;
@@ -335,13 +383,24 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       if (started) return;
       started = true;
       poll = setInterval(wake, options.pollMs);
+      // After a lost listening connection is back, what was notified
+      // meanwhile is gone: look at once rather than at the next poll.
+      listening = ctx.db.listen(OUTBOX_CHANNEL, { notified: wake, reconnected: wake, onError }).catch((error: unknown) => {
+        onError(error);
+        return undefined;
+      });
       wake();
     },
     async stop() {
       started = false;
       clearInterval(poll);
+      const listener = await listening;
+      listening = undefined;
+      await listener?.close();
       clearTimeout(waitingTimer);
       waitingTimer = undefined;
+      if (retryTimer) clearTimeout(retryTimer.timer);
+      retryTimer = undefined;
       await Promise.all([feeder.idle(), claimer.idle(), recorder.idle()]);
       await Promise.all([...inflight]);
       await flush().catch(onError);

@@ -1,6 +1,6 @@
 import type { Ctx } from '../../context.js';
 import type { StoredEvent } from '../outbox.js';
-import { claimNew, enqueue, type NewOutbound, type OutboundRow } from '../outbound/outbox.js';
+import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../outbound/outbox.js';
 import { MAX_ATTEMPTS } from '../outbound/retry.js';
 import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, WAITING, type LogPosition } from '../log.js';
 import { deliveryNamesFor } from './catalog.js';
@@ -72,16 +72,11 @@ export interface FanOutResult {
   events: number;
   deliveries: number;
   /** deliveries claimed (leased) for the caller to send at once */
-  claimed: OutboundRow[];
+  claimed: ClaimedRow[];
   /** no endpoint was enabled: the cursor skipped to the end of the log */
   noEndpoints: boolean;
   /** events committed past the cursor are not final yet: look again in a moment */
   waiting: boolean;
-}
-
-export interface ClaimFresh {
-  limit: number;
-  leaseUntil: Date;
 }
 
 /**
@@ -90,7 +85,7 @@ export interface ClaimFresh {
  * claimed in the same transaction, for the caller to send without waiting
  * for its next claim.
  */
-export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: ClaimFresh } = {}): Promise<FanOutResult> {
+export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: ClaimSlots } = {}): Promise<FanOutResult> {
   const pageSize = options.pageSize ?? 1_000;
   return ctx.db.transaction(async (tx) => {
     // No rows: nothing new, nobody subscribed, or another process holds the cursor and is on it.
@@ -123,7 +118,7 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
     const ids = await enqueue(tx, rows, now);
     const last = events[events.length - 1]!;
     await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
-    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim.limit, options.claim.leaseUntil) : [];
+    const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];
     return { events: events.length, deliveries: rows.length, claimed, noEndpoints: false, waiting: false };
-  });
+  }, { groupCommit: true }); // durable before anything is sent; the commit's NOTIFY lock is not held over the disk flush (0027)
 }

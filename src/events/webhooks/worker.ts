@@ -6,6 +6,7 @@ import { webhookProducer } from './producer.js';
 export interface WebhookWorkerOptions {
   allowPrivate: boolean;
   concurrency: number;
+  perDestination?: number;
   timeoutMs: number;
   pollMs: number;
   onError?: (error: unknown) => void;
@@ -44,6 +45,7 @@ export function createWebhookWorker(ctx: Ctx, options: WebhookWorkerOptions): Ou
       ...(options.extra?.feeds ?? []),
     ],
     concurrency: options.concurrency,
+    perDestination: options.perDestination,
     timeoutMs: options.timeoutMs,
     pollMs: options.pollMs,
     allowPrivate: options.allowPrivate,
