@@ -29,6 +29,7 @@ export const WEBHOOK_EVENTS = [
   'conversation.abandoned',
   'conversation.rated',
   'conversation.labels_changed',
+  'conversation.erased',
   'message.created',
   'note.created',
   'note.updated',
