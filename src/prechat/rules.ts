@@ -27,7 +27,16 @@ export interface PrechatField {
 export interface Problem {
   field: string;
   message: string;
+  /** which rule an answer broke, for a client that words it in the customer's language */
+  rule?: AnswerRule;
 }
+
+/** The rule an answer broke; `limit`, `options`, `pattern` are what the message names. */
+export type AnswerRule =
+  | { kind: 'required' | 'ticked' | 'boolean' | 'number' | 'text' | 'email' | 'phone' }
+  | { kind: 'too_long'; limit: number }
+  | { kind: 'choice'; options: string[] }
+  | { kind: 'format'; pattern: string };
 
 /** Keys that fill the conversation's own columns rather than customer.fields, and the type each must have. */
 export const RESERVED_KEYS: Readonly<Record<string, FieldType>> = { name: 'text', email: 'email', phone: 'phone', department: 'select' };
@@ -107,32 +116,38 @@ function isEmpty(field: PrechatField, value: unknown): boolean {
  * One answer judged by its field: the text stored (null: not answered) or
  * what is wrong with it, in words a customer can act on.
  */
-export function checkAnswer(field: PrechatField, value: unknown): { value: string | null } | { error: string } {
-  if (isEmpty(field, value)) return field.required ? { error: field.type === 'checkbox' ? 'must be ticked' : 'is required' } : { value: null };
-  if (field.type === 'checkbox') return value === true ? { value: 'true' } : { error: 'must be ticked or not (true or false)' };
+export function checkAnswer(field: PrechatField, value: unknown): { value: string | null } | { error: string; rule: AnswerRule } {
+  const broke = (rule: AnswerRule, error: string) => ({ error, rule });
+  if (isEmpty(field, value)) {
+    if (!field.required) return { value: null };
+    return field.type === 'checkbox' ? broke({ kind: 'ticked' }, 'must be ticked') : broke({ kind: 'required' }, 'is required');
+  }
+  if (field.type === 'checkbox') return value === true ? { value: 'true' } : broke({ kind: 'boolean' }, 'must be ticked or not (true or false)');
+  const tooLong = (limit: number) => broke({ kind: 'too_long', limit }, `must be at most ${limit} characters`);
   if (field.type === 'number') {
     const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '';
-    if (!(typeof value === 'number' ? Number.isFinite(value) : NUMBER.test(text))) return { error: 'must be a number, like 42 or 3.5' };
-    if (text.length > limitOf(field)) return { error: `must be at most ${limitOf(field)} characters` };
+    if (!(typeof value === 'number' ? Number.isFinite(value) : NUMBER.test(text))) return broke({ kind: 'number' }, 'must be a number, like 42 or 3.5');
+    if (text.length > limitOf(field)) return tooLong(limitOf(field));
     return { value: text };
   }
-  if (typeof value !== 'string') return { error: 'must be text' };
+  if (typeof value !== 'string') return broke({ kind: 'text' }, 'must be text');
   const text = value.trim();
   const limit = limitOf(field);
-  if ([...text].length > limit) return { error: `must be at most ${limit} characters` };
+  if ([...text].length > limit) return tooLong(limit);
   switch (field.type) {
     case 'email':
-      return EMAIL.test(text) ? { value: text } : { error: 'must be an email address, like name@example.com' };
+      return EMAIL.test(text) ? { value: text } : broke({ kind: 'email' }, 'must be an email address, like name@example.com');
     case 'phone': {
       const digits = text.replace(/\D/g, '').length;
       return PHONE.test(text) && digits >= 5 && digits <= 20
         ? { value: text }
-        : { error: 'must be a phone number: 5 to 20 digits, with an optional leading + and spaces, dots, dashes or brackets' };
+        : broke({ kind: 'phone' }, 'must be a phone number: 5 to 20 digits, with an optional leading + and spaces, dots, dashes or brackets');
     }
     case 'select':
-      return field.options.includes(text) ? { value: text } : { error: `must be one of: ${field.options.join(', ')}` };
+      return field.options.includes(text) ? { value: text } : broke({ kind: 'choice', options: field.options }, `must be one of: ${field.options.join(', ')}`);
     default:
-      if (field.pattern !== null && !compilePattern(field.pattern).test(text)) return { error: `is not in the expected format (${field.pattern})` };
+      if (field.pattern !== null && !compilePattern(field.pattern).test(text))
+        return broke({ kind: 'format', pattern: field.pattern }, `is not in the expected format (${field.pattern})`);
       return { value: text };
   }
 }
@@ -148,7 +163,7 @@ export function checkAnswers(fields: readonly PrechatField[], answers: Readonly<
   const problems: Problem[] = [];
   for (const field of fields) {
     const verdict = checkAnswer(field, Object.hasOwn(answers, field.key) ? answers[field.key] : undefined);
-    if ('error' in verdict) problems.push({ field: field.key, message: verdict.error });
+    if ('error' in verdict) problems.push({ field: field.key, message: verdict.error, rule: verdict.rule });
     else if (verdict.value !== null) values[field.key] = verdict.value;
   }
   const known = new Set(fields.map((f) => f.key));

@@ -67,8 +67,8 @@ describe('pre-chat answers', () => {
     assert.deepEqual(checkAnswers(fields, { b: 'x', c: 3, z: 1 }), {
       values: { c: '3' },
       problems: [
-        { field: 'a', message: 'is required' },
-        { field: 'b', message: 'must be an email address, like name@example.com' },
+        { field: 'a', message: 'is required', rule: { kind: 'required' } },
+        { field: 'b', message: 'must be an email address, like name@example.com', rule: { kind: 'email' } },
         { field: 'z', message: 'is not a field of the pre-chat form' },
       ],
     });

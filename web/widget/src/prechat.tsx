@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { checkAnswers, limitOf, type PrechatField } from '../../../src/prechat/rules';
+import { checkAnswers, limitOf, type PrechatField, type Problem } from '../../../src/prechat/rules';
+import { formatNumber } from '../../shared/format';
 import { api } from '../../shared/util';
 import { t } from '../../shared/i18n';
 
@@ -60,6 +61,31 @@ function keep(answers: Answers) {
   }
 }
 
+/** A broken rule in the customer's language; the rules' English only for what this form cannot send (a key it lacks, a non-text answer). */
+function problemText(label: string, problem: Problem): string {
+  const rule = problem.rule;
+  switch (rule?.kind) {
+    case 'required':
+      return t('{label} is required.', { label });
+    case 'ticked':
+      return t('{label} must be ticked.', { label });
+    case 'number':
+      return t('{label} must be a number, like 42 or 3.5.', { label });
+    case 'too_long':
+      return t('{label} must be at most {limit} characters.', { label, limit: formatNumber(rule.limit) });
+    case 'email':
+      return t('{label} must be an email address, like name@example.com.', { label });
+    case 'phone':
+      return t('{label} must be a phone number: 5 to 20 digits, with an optional leading + and spaces, dots, dashes or brackets.', { label });
+    case 'choice':
+      return t('{label} must be one of: {options}.', { label, options: rule.options.join(', ') });
+    case 'format':
+      return t('{label} is not in the expected format ({pattern}).', { label, pattern: rule.pattern });
+    default:
+      return `${label} ${problem.message}.`;
+  }
+}
+
 const INPUT_TYPE: Record<string, string> = { email: 'email', phone: 'tel' };
 const AUTOCOMPLETE: Record<string, string> = { name: 'name', email: 'email', phone: 'tel' };
 
@@ -87,7 +113,7 @@ export function PrechatForm({ fields, serverProblem, onStart }: { fields: Precha
     event.preventDefault();
     const { problems } = checkAnswers(fields, answers);
     if (problems.length > 0) {
-      setErrors(Object.fromEntries(problems.map((p) => [p.field, `${labelOf(p.field)} ${p.message}.`])));
+      setErrors(Object.fromEntries(problems.map((p) => [p.field, problemText(labelOf(p.field), p)])));
       focusFirst(problems.map((p) => p.field));
       return;
     }
