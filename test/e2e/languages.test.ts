@@ -117,4 +117,31 @@ describeEachStore('languages in a real browser', (store) => {
     await signIn(desk, suite.server.url, agent.email);
     assert.equal(await desk.locator('html').getAttribute('lang'), 'en');
   });
+  it('a pre-chat form\'s errors read in the customer\'s language (pt-BR from data-locale), and nothing starts', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Ana' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    const form = {
+      fields: [
+        { key: 'email', label: 'E-mail', type: 'email', required: true },
+        { key: 'phone', label: 'Telefone', type: 'phone', required: false },
+        { key: 'order', label: 'Pedido', type: 'text', required: true },
+      ],
+    };
+    assert.equal((await http('PUT', '/api/v1/prechat-form', form, token)).status, 200);
+    snippet = `<script src="${suite.server.url}/widget.js" data-locale="pt-BR"></script>`;
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 }, { locale: 'en-US' });
+    await shop.goto(hostUrl());
+    await shop.getByRole('button', { name: 'Fale conosco' }).click();
+    const widget = shop.frameLocator('iframe[title="Fale conosco"]');
+    await widget.getByLabel('E-mail').fill('ana@example');
+    await widget.getByLabel('Telefone').fill('12');
+    await widget.getByRole('button', { name: 'Iniciar chat' }).click();
+    await widget.locator('#prechat-order-error').waitFor();
+    assert.equal(await widget.locator('#prechat-order-error').textContent(), 'Pedido é obrigatório.');
+    assert.equal(await widget.locator('#prechat-email-error').textContent(), 'E-mail deve ser um endereço de e-mail, como nome@exemplo.com.');
+    assert.match((await widget.locator('#prechat-phone-error').textContent()) ?? '', /^Telefone deve ser um número de telefone: de 5 a 20 dígitos/);
+    assert.equal((await suite.server.db.query('select id from conversations')).length, 0, 'nothing started');
+    assert.deepEqual(problems, []);
+  });
 });
