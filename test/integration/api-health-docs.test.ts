@@ -13,7 +13,7 @@ const CORE_ROUTES: Record<string, string[]> = {
   '/api/v1/agents/me/heartbeat': ['post'],
   '/api/v1/agents/{id}': ['delete', 'get', 'patch'],
   '/api/v1/conversations': ['get', 'post'],
-  '/api/v1/conversations/{id}': ['get'],
+  '/api/v1/conversations/{id}': ['delete', 'get'],
   '/api/v1/conversations/{id}/resolve': ['post'],
   '/api/v1/conversations/{id}/transfer': ['post'],
   '/api/v1/conversations/{id}/requeue': ['post'],
