@@ -124,13 +124,13 @@ describe('SSRF guard', () => {
 });
 
 describe('webhook configuration', () => {
-  it('defaults to refusing private targets, a 15 s deadline, 64 in flight (32 per destination) and a 5 s poll', () => {
+  it('defaults to refusing private targets, a 15 s deadline, 64 in flight (32 per destination) and a 1 s poll', () => {
     const config = loadConfig({});
     assert.equal(config.allowPrivateWebhookTargets, false);
     assert.equal(config.webhookTimeoutMs, 15_000);
     assert.equal(config.webhookConcurrency, 64);
     assert.equal(config.webhookConcurrencyPerDestination, 32);
-    assert.equal(config.webhookPollIntervalMs, 5_000);
+    assert.equal(config.webhookPollIntervalMs, 1_000);
   });
 
   it('reads the variables and names the one at fault', () => {
