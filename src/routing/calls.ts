@@ -1,4 +1,4 @@
-// The TS side of the routing functions (migration 0026): each routing change
+// The TS side of the routing functions (src/routing/functions.sql): each routing change
 // is one call into PostgreSQL, which takes the routing lock, decides, writes
 // and appends its events. What comes back is the rows the caller answers
 // with and the events, as the log holds them, for the listeners.

@@ -44,8 +44,8 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * One statement as a transaction of its own, committed as with
-   * `groupCommit`, in one round trip: for the routing functions (migration
-   * 0026), which take their locks themselves.
+   * `groupCommit`, in one round trip: for the routing functions
+   * (src/routing/functions.sql), which take their locks themselves.
    */
   transactOne<Row = Record<string, unknown>>(text: string, params: readonly unknown[]): Promise<Row[]>;
   /**

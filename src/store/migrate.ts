@@ -1,8 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { LOCKS, type Db } from './db.js';
+import { createHash } from 'node:crypto';
+import { LOCKS, type Db, type Queryable } from './db.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+const ROUTING_FUNCTIONS = fileURLToPath(new URL('../routing/functions.sql', import.meta.url));
 
 export interface Migration {
   version: string;
@@ -18,9 +20,15 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  * Applies every migration not applied yet, in one transaction under an
  * advisory lock: several processes starting at once apply each file exactly
  * once, and a failing file leaves the schema as it was.
+ *
+ * Then, in the same transaction, the routing functions
+ * (src/routing/functions.sql, all `create or replace`) when their text is not
+ * the one last applied. Not with an explicit list of migrations: an older
+ * schema may lack the tables the functions name.
  */
 export async function migrate(db: Db, migrations?: Migration[]): Promise<string[]> {
   const all = migrations ?? (await loadMigrations());
+  const functions = migrations === undefined ? await readFile(ROUTING_FUNCTIONS, 'utf8') : undefined;
   return db.transaction(
     async (tx) => {
       await tx.query(`create table if not exists schema_migrations (version text primary key, applied_at timestamptz not null default now())`);
@@ -32,8 +40,23 @@ export async function migrate(db: Db, migrations?: Migration[]): Promise<string[
         await tx.query('insert into schema_migrations (version) values ($1)', [m.version]);
         applied.push(m.version);
       }
+      if (functions !== undefined) await applyFunctions(tx, functions);
       return applied;
     },
     { locks: [LOCKS.migrations] },
+  );
+}
+
+/** Runs the routing functions' file unless this very text is the one applied last. */
+async function applyFunctions(tx: Queryable, sql: string): Promise<void> {
+  const sha1 = createHash('sha1').update(sql).digest('hex');
+  await tx.query(`create table if not exists schema_functions (name text primary key, sha1 text not null, applied_at timestamptz not null default now())`);
+  const [current] = await tx.query<{ sha1: string }>(`select sha1 from schema_functions where name = 'routing'`);
+  if (current?.sha1 === sha1) return;
+  await tx.exec(sql);
+  await tx.query(
+    `insert into schema_functions (name, sha1) values ('routing', $1)
+     on conflict (name) do update set sha1 = excluded.sha1, applied_at = now()`,
+    [sha1],
   );
 }

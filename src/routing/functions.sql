@@ -1,0 +1,279 @@
+-- One call per routing change (issue #22, item 1).
+--
+-- A routing change used to be several round trips under the routing lock:
+-- BEGIN with the lock, the decision's statements, then the events with
+-- COMMIT. Each round trip is time the lock is held while the server waits
+-- on the network. Here the routing operations become functions: one call
+-- takes the lock, decides, writes the conversation, the agents' loads and
+-- the events, and returns what the caller answers with and hands to its
+-- listeners. The same functions run on PGlite.
+--
+-- migrate() (src/store/migrate.ts) runs this file, in the migrations'
+-- transaction, after the numbered migrations whenever its text changed, so
+-- it must stay re-runnable: `create or replace` only. A function whose
+-- arguments or result change needs a `drop function if exists` with its old
+-- signature first, or the old one stays beside it as an overload.
+--
+-- This file is the one home of the allocation policy. The TS side
+-- (src/routing/) calls these functions; it does not restate the policy.
+--
+-- The policy, which keeps Switchboard's three promises (docs/architecture.md):
+--   * capacity: an agent gets a conversation only while online, not deleted,
+--     and below capacity (their own, else the max_customers setting);
+--   * who: among such agents serving the conversation's department (any
+--     agent when it has none), the least loaded, ties to the one idle
+--     longest (oldest last_assigned_at, never-assigned first), then by id;
+--   * what: the queue is served by priority, then arrival (seq): a requeued
+--     conversation keeps its seq and so its place;
+--   * work-conserving: every routing transaction ends with no queued
+--     conversation that an agent with room could serve. So when one agent
+--     gains room only that agent can match (sb_match_for_agent), and a new
+--     conversation taken at once overtakes nobody.
+-- Every function takes the routing advisory lock first (LOCKS.routing in
+-- src/store/db.ts, 7301001): inside a transaction that already holds it,
+-- taking it again is free.
+
+-- An agent `a` has room: the capacity promise.
+create or replace function sb_capacity(a agents) returns int language sql stable as $$
+  select coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))
+$$;
+
+-- A timestamp as JavaScript's Date#toISOString writes it, as events have always carried them.
+create or replace function sb_iso(t timestamptz) returns text language sql immutable as $$
+  select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+-- A conversation as the API and events show it: toConversation in
+-- src/conversations/model.ts, without queue information (events never
+-- carry it). The two must stay alike: the event tests compare them.
+create or replace function sb_conversation_json(c conversations) returns jsonb language sql stable as $$
+  select jsonb_build_object(
+    'id', c.id,
+    'channel', c.channel,
+    'external_ref', c.external_ref,
+    'customer', jsonb_build_object(
+      'id', c.customer -> 'id',
+      'name', coalesce(c.customer -> 'name', 'null'::jsonb),
+      'email', coalesce(c.customer -> 'email', 'null'::jsonb),
+      'phone', coalesce(c.customer -> 'phone', 'null'::jsonb),
+      'fields', coalesce(nullif(c.customer -> 'fields', 'null'::jsonb), '{}'::jsonb)),
+    'customer_verified', c.customer_verified,
+    'department', c.department,
+    'priority', c.priority,
+    'state', c.state,
+    'agent_id', c.agent_id,
+    'created_at', sb_iso(c.created_at),
+    'queued_at', sb_iso(c.queued_at),
+    'assigned_at', sb_iso(c.assigned_at),
+    'resolved_at', sb_iso(c.resolved_at),
+    'resolve_reason', c.resolve_reason,
+    'note', c.note,
+    'labels', to_jsonb(coalesce(c.labels, '{}')),
+    'queue_position', null,
+    'expected_wait_seconds', null)
+$$;
+
+-- One event, as sb_log_events takes them.
+create or replace function sb_event(p_type text, p_conversation uuid, p_agent uuid, p_data jsonb) returns jsonb language sql immutable as $$
+  select jsonb_build_object('type', p_type, 'conversation_id', p_conversation, 'agent_id', p_agent, 'data', p_data)
+$$;
+
+-- Appends events (a jsonb array of sb_event) to the log, ids in array order,
+-- and returns them with their ids. It must be the call's last statement:
+-- xid_bound (migration 0022) is computed by this insert, after every lock
+-- the call takes.
+create or replace function sb_log_events(p_now timestamptz, p_events jsonb) returns jsonb language plpgsql as $$
+declare
+  ids bigint[];
+begin
+  if jsonb_array_length(p_events) = 0 then
+    return p_events;
+  end if;
+  with added as (
+    insert into events (type, conversation_id, agent_id, data, created_at)
+    select e.value ->> 'type', (e.value ->> 'conversation_id')::uuid, (e.value ->> 'agent_id')::uuid, e.value -> 'data', p_now
+      from jsonb_array_elements(p_events) with ordinality as e(value, n)
+     order by e.n
+    returning id
+  )
+  select array_agg(id order by id) into ids from added;
+  return (select jsonb_agg(e.value || jsonb_build_object('id', ids[e.n]) order by e.n)
+            from jsonb_array_elements(p_events) with ordinality as e(value, n));
+end
+$$;
+
+-- The policy's pick for a conversation of department p_department: least
+-- load, idle longest, then id. The order is the partial index agents_pick's,
+-- so PostgreSQL walks it and stops at the first agent with room who serves
+-- the department instead of sorting every online agent.
+create or replace function sb_pick_agent(p_department text) returns uuid language plpgsql stable as $$
+begin
+  return (select a.id from agents a
+           where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+             and (p_department is null or p_department = any (a.departments))
+           order by a.load, a.last_assigned_at asc nulls first, a.id
+           limit 1);
+end
+$$;
+
+-- Gives queued conversation p_conversation to p_agent: the agent's load and
+-- the conversation in one step.
+create or replace function sb_assign(p_now timestamptz, p_conversation uuid, p_agent uuid) returns conversations language plpgsql as $$
+declare
+  c conversations;
+begin
+  update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
+  update conversations set state = 'assigned', agent_id = p_agent, assigned_at = p_now, updated_at = p_now
+   where id = p_conversation
+  returning * into c;
+  return c;
+end
+$$;
+
+-- Full drain step: the first queued conversation (priority, then arrival)
+-- that some online agent with room can serve, given to the policy's pick.
+-- No row when nothing can be matched. Used by the sweep and after changes
+-- that can free many slots at once.
+create or replace function sb_match_next(p_now timestamptz) returns setof conversations language plpgsql as $$
+#variable_conflict use_column
+declare
+  head record;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  with free as materialized (
+    select a.departments from agents a
+     where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+  )
+  select c.id, c.department into head
+    from conversations c
+   where c.state = 'queued'
+     and exists (select 1 from free)
+     and exists (select 1 from free f where c.department is null or c.department = any (f.departments))
+   order by c.priority desc, c.seq
+   limit 1;
+  if not found then
+    return;
+  end if;
+  return next sb_assign(p_now, head.id, sb_pick_agent(head.department));
+end
+$$;
+
+-- An agent who just gained room: the first queued conversation they can
+-- serve, in queue order. By the work-conserving invariant no other agent
+-- with room could serve it, so the policy's pick is this agent; it is asked
+-- all the same, so a broken invariant costs fairness, never capacity.
+create or replace function sb_match_for_agent(p_now timestamptz, p_agent uuid) returns setof conversations language plpgsql as $$
+#variable_conflict use_column
+declare
+  me agents;
+  head record;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into me from agents a where a.id = p_agent and a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a);
+  if not found then
+    return;
+  end if;
+  select c.id, c.department into head
+    from conversations c
+   where c.state = 'queued' and (c.department is null or c.department = any (me.departments))
+   order by c.priority desc, c.seq
+   limit 1;
+  if not found then
+    return;
+  end if;
+  return next sb_assign(p_now, head.id, sb_pick_agent(head.department));
+end
+$$;
+
+-- Opens a conversation: assigned at once when an agent has room for it
+-- (by the invariant such an agent has no queued conversation they could
+-- serve, so this overtakes nobody), else queued. A channel re-sending the
+-- same open (p_external_ref already open on p_channel) gets that
+-- conversation back, created = false, and nothing changes.
+-- Events: conversation.created (as it arrived: queued, no agent), then
+-- conversation.assigned or conversation.queued (reason 'new').
+create or replace function sb_open_conversation(
+  p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
+  p_priority int, p_now timestamptz, p_verified boolean
+) returns table (opened conversations, created boolean, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  c conversations;
+  v_agent uuid;
+  arrived jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  if p_external_ref is not null then
+    select * into c from conversations x
+     where x.channel = p_channel and x.external_ref = p_external_ref and x.state in ('queued', 'assigned');
+    if found then
+      return query select c, false, '[]'::jsonb;
+      return;
+    end if;
+  end if;
+  v_agent := sb_pick_agent(p_department);
+  if v_agent is not null then
+    update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = v_agent;
+  end if;
+  insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
+                             created_at, queued_at, assigned_at, updated_at, customer_verified)
+  values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
+          case when v_agent is null then 'queued' else 'assigned' end, v_agent,
+          p_now, p_now, case when v_agent is null then null else p_now end, p_now, p_verified)
+  returning * into c;
+  arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null);
+  return query select c, true, sb_log_events(p_now, jsonb_build_array(
+    sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
+    case when v_agent is null
+      then sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))
+      else sb_event('conversation.assigned', c.id, v_agent, jsonb_build_object('conversation', sb_conversation_json(c)))
+    end));
+end
+$$;
+
+-- Closes (p_state 'resolved' or 'abandoned') an open conversation and gives
+-- the freed slot to the queue: the agent's next conversation, in the same
+-- call. p_only_agent: the agent who may close only their own conversations,
+-- or null. A refused close writes nothing and returns closed = null with the
+-- row as it was (before_state, before_agent_id), so the caller can say why;
+-- no row at all when there is no such conversation.
+-- Events: conversation.<p_state> (by p_by), then conversation.assigned for
+-- the conversation the freed agent takes, if any.
+create or replace function sb_close_conversation(
+  p_id uuid, p_state text, p_now timestamptz, p_reason text, p_note text, p_only_agent uuid, p_by text
+) returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  was conversations;
+  c conversations;
+  next_one conversations;
+  v_events jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into was from conversations x where x.id = p_id for update;
+  if not found then
+    return;
+  end if;
+  if was.state not in ('queued', 'assigned') or (p_only_agent is not null and was.agent_id is distinct from p_only_agent) then
+    return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
+    return;
+  end if;
+  if was.agent_id is not null then
+    update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
+  end if;
+  update conversations x
+     set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now
+   where x.id = p_id
+  returning * into c;
+  v_events := jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
+                                       jsonb_build_object('conversation', sb_conversation_json(c), 'by', p_by)));
+  if was.agent_id is not null then
+    select * into next_one from sb_match_for_agent(p_now, was.agent_id);
+    if next_one.id is not null then
+      v_events := v_events || sb_event('conversation.assigned', next_one.id, next_one.agent_id,
+                                   jsonb_build_object('conversation', sb_conversation_json(next_one)));
+    end if;
+  end if;
+  return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
+end
+$$;
