@@ -29,6 +29,7 @@ import { customerRoutes } from './routes/customers.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
+import { departmentRoutes } from './routes/departments.js';
 import { ratingRoutes } from './routes/ratings.js';
 import { reportRoutes } from './routes/reports.js';
 import { searchRoutes } from './routes/search.js';
@@ -124,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   customerRoutes(app, deps);
   searchRoutes(app, deps);
   queueRoutes(app, deps);
+  departmentRoutes(app, deps);
   settingsRoutes(app, deps);
   prechatRoutes(app, deps);
   appearanceRoutes(app, deps);

@@ -73,6 +73,42 @@ create or replace function sb_conversation_json(c conversations) returns jsonb l
     'expected_wait_seconds', null)
 $$;
 
+-- A department's effective routing settings: its row's settings over the
+-- defaults. The defaults are the policy as it was before per-department
+-- settings (mode auto, nothing sticky, no aging, no SLA, no skills), and
+-- this is their one home: GET /api/v1/departments/:name/routing reads them
+-- here. A conversation without a department gets the defaults.
+--   mode                        'auto' (assigned at once), 'offer' (the agent must
+--                               accept within offer_timeout_s), 'manual' (agents pick)
+--   sticky_window_s             a returning customer goes back to their last agent
+--                               when that conversation ended within this window; 0 off
+--   sticky_wait_s               how long a new conversation waits for that agent
+--                               when they are busy or away; 0: route normally at once
+--   offer_timeout_s             seconds an agent has to accept an offer
+--   offer_expiries_before_away  offers an agent lets expire in a row before being set away
+--   manual_order                'in_order': only the queue's head can be picked; 'any'
+--   overflow                    [{after_s, to}]: after waiting after_s, agents of
+--                               department `to` may serve the conversation too
+--   aging_per_min               priority gained per minute waited; 0 off
+--   sla_first_response_s        first response target in seconds; null: none
+--   required_skills             {skill: minimum level} every conversation here needs
+--   skills_relax_after_s        after this wait the skill requirement is dropped; null: never
+create or replace function sb_department_routing(p_department text) returns jsonb language sql stable as $$
+  select jsonb_build_object(
+    'mode', 'auto',
+    'sticky_window_s', 0,
+    'sticky_wait_s', 0,
+    'offer_timeout_s', 30,
+    'offer_expiries_before_away', 3,
+    'manual_order', 'in_order',
+    'overflow', '[]'::jsonb,
+    'aging_per_min', 0,
+    'sla_first_response_s', null,
+    'required_skills', '{}'::jsonb,
+    'skills_relax_after_s', null)
+    || coalesce((select d.settings from department_routing d where d.department = p_department), '{}'::jsonb)
+$$;
+
 -- One event, as sb_log_events takes them.
 create or replace function sb_event(p_type text, p_conversation uuid, p_agent uuid, p_data jsonb) returns jsonb language sql immutable as $$
   select jsonb_build_object('type', p_type, 'conversation_id', p_conversation, 'agent_id', p_agent, 'data', p_data)
