@@ -138,15 +138,23 @@ begin
 end
 $$;
 
--- The policy's pick for a conversation of department p_department: least
--- load, idle longest, then id. The order is the partial index agents_pick's,
--- so PostgreSQL walks it and stops at the first agent with room who serves
--- the department instead of sorting every online agent.
-create or replace function sb_pick_agent(p_department text) returns uuid language plpgsql stable as $$
+-- Whether agent `a` may serve conversation `c` at p_now, room aside: the
+-- one home of eligibility (department today; skills, overflow and sticky
+-- waits join here), so the pick, both matches and any future caller agree.
+create or replace function sb_agent_serves(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
+  select c.department is null or c.department = any (a.departments)
+$$;
+
+-- The policy's pick for conversation c: among agents with room who serve
+-- it, least load, idle longest, then id. The order is the partial index
+-- agents_pick's, so PostgreSQL walks it and stops at the first agent with
+-- room who serves the conversation instead of sorting every online agent.
+drop function if exists sb_pick_agent(text);
+create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable as $$
 begin
   return (select a.id from agents a
            where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
-             and (p_department is null or p_department = any (a.departments))
+             and sb_agent_serves(a, c, p_now)
            order by a.load, a.last_assigned_at asc nulls first, a.id
            limit 1);
 end
@@ -173,24 +181,24 @@ $$;
 create or replace function sb_match_next(p_now timestamptz) returns setof conversations language plpgsql as $$
 #variable_conflict use_column
 declare
-  head record;
+  head conversations;
 begin
   perform pg_advisory_xact_lock(7301001);
   with free as materialized (
-    select a.departments from agents a
+    select a as agent from agents a
      where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
   )
-  select c.id, c.department into head
+  select c.* into head
     from conversations c
    where c.state = 'queued'
      and exists (select 1 from free)
-     and exists (select 1 from free f where c.department is null or c.department = any (f.departments))
+     and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
    order by c.priority desc, c.seq
    limit 1;
   if not found then
     return;
   end if;
-  return next sb_assign(p_now, head.id, sb_pick_agent(head.department));
+  return next sb_assign(p_now, head.id, sb_pick_agent(head, p_now));
 end
 $$;
 
@@ -202,22 +210,22 @@ create or replace function sb_match_for_agent(p_now timestamptz, p_agent uuid) r
 #variable_conflict use_column
 declare
   me agents;
-  head record;
+  head conversations;
 begin
   perform pg_advisory_xact_lock(7301001);
   select * into me from agents a where a.id = p_agent and a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a);
   if not found then
     return;
   end if;
-  select c.id, c.department into head
+  select c.* into head
     from conversations c
-   where c.state = 'queued' and (c.department is null or c.department = any (me.departments))
+   where c.state = 'queued' and sb_agent_serves(me, c, p_now)
    order by c.priority desc, c.seq
    limit 1;
   if not found then
     return;
   end if;
-  return next sb_assign(p_now, head.id, sb_pick_agent(head.department));
+  return next sb_assign(p_now, head.id, sb_pick_agent(head, p_now));
 end
 $$;
 
@@ -247,16 +255,17 @@ begin
       return;
     end if;
   end if;
-  v_agent := sb_pick_agent(p_department);
-  if v_agent is not null then
-    update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = v_agent;
-  end if;
+  -- Inserted as it arrived (queued), then given to the policy's pick: the
+  -- pick sees the conversation as every other caller of it does.
   insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
                              created_at, queued_at, assigned_at, updated_at, customer_verified)
   values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
-          case when v_agent is null then 'queued' else 'assigned' end, v_agent,
-          p_now, p_now, case when v_agent is null then null else p_now end, p_now, p_verified)
+          'queued', null, p_now, p_now, null, p_now, p_verified)
   returning * into c;
+  v_agent := sb_pick_agent(c, p_now);
+  if v_agent is not null then
+    c := sb_assign(p_now, c.id, v_agent);
+  end if;
   arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null);
   return query select c, true, sb_log_events(p_now, jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
