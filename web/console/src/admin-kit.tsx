@@ -32,8 +32,8 @@ export function useFormErrors(onError: (e: unknown) => void, idPrefix: string, k
   const fail = useCallback(
     (e: unknown) => {
       if (isApiError(e) && e.status === 401) return onError(e);
-      // `events.3` is still the events field
-      const field = isApiError(e) ? known.find((k) => e.field === k || e.field?.startsWith(`${k}.`)) : undefined;
+      // `events.3` is still the events field, `overflow[1].to` the overflow field
+      const field = isApiError(e) ? known.find((k) => e.field === k || e.field?.startsWith(`${k}.`) || e.field?.startsWith(`${k}[`)) : undefined;
       if (field) {
         setFields({ [field]: errorText(e) });
         setGeneral(null);

@@ -6,6 +6,7 @@ import { EmailAdmin } from './admin-email';
 import { HoursAdmin } from './admin-hours';
 import { PrechatAdmin } from './admin-prechat';
 import { QiscusAdmin } from './admin-qiscus';
+import { RoutingAdmin } from './admin-routing';
 import { LabelsAdmin } from './labels';
 import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
@@ -21,6 +22,7 @@ import { t } from '../../shared/i18n';
 export const ADMIN_PAGES = [
   { path: '/admin/agents', get label() { return t('Agents'); }, Page: AgentsAdmin },
   { path: '/admin/settings', get label() { return t('Settings'); }, Page: SettingsAdmin },
+  { path: '/admin/routing', get label() { return t('Routing'); }, Page: RoutingAdmin },
   { path: '/admin/attachments', get label() { return t('Attachments'); }, Page: AttachmentsAdmin },
   { path: '/admin/prechat', get label() { return t('Pre-chat form'); }, Page: PrechatAdmin },
   { path: '/admin/labels', get label() { return t('Labels'); }, Page: LabelsAdmin },
