@@ -5,7 +5,8 @@
 // on has its agent removed; a refusal is recorded once, not retried, and the
 // conversation stays resolved.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { loadQiscusConfig } from '../../src/channels/qiscus/config.js';
 import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
 import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -182,7 +183,8 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('records a refusal once, without retrying, and keeps the conversation resolved; a room resolved in Qiscus already counts as done', async () => {
-    h = await qiscusHarness(store(), fake);
+    const errors: { obj: Record<string, unknown>; msg: string }[] = [];
+    h = await qiscusHarness(store(), fake, { log: { error: (obj, msg) => errors.push({ obj: obj as Record<string, unknown>, msg }), warn() {} } });
     const [a1] = fake.addAgents(1);
     a1!.reported = 0;
     await assignedRoom('locked');
@@ -207,6 +209,10 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     assert.equal(unsynced[0]!.reason, 'Qiscus refused mark_as_resolved: HTTP 403 You are not allowed to resolve this room');
     assert.ok(unsynced[0]!.unsynced_at);
     assert.deepEqual((await rooms()).map((r) => [r.room_id, r.status]), [['locked', 'unsynced']]);
+    assert.deepEqual(
+      errors.map((e) => [e.msg, e.obj.roomId, e.obj.call, e.obj.reason]),
+      [['Qiscus would not close a room Switchboard closed; close it in Qiscus by hand', 'locked', 'mark_as_resolved', unsynced[0]!.reason]],
+    );
   });
 
   it('leaves Qiscus alone with QISCUS_SYNC_RESOLVE=false', async () => {
@@ -218,5 +224,19 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     await feedCaughtUp();
     assert.deepEqual([calls(MARK).length, calls(LOOKUP).length], [0, 0]);
     assert.deepEqual(await conversation('r1'), { state: 'resolved', resolve_reason: 'agent' });
+  });
+});
+
+describe('Qiscus resolve sync configuration', () => {
+  const base = { QISCUS_BASE_URL: 'https://multichannel.qiscus.com', QISCUS_APP_ID: 'app', QISCUS_SECRET: 's' };
+  it('is on by default, reading last comment ids from the public SDK server', () => {
+    const config = loadQiscusConfig(base);
+    assert.deepEqual([config.syncResolve, config.sdkBaseUrl], [true, 'https://api.qiscus.com']);
+  });
+  it('takes QISCUS_SYNC_RESOLVE=false and another SDK server, and refuses what is neither', () => {
+    const config = loadQiscusConfig({ ...base, QISCUS_SYNC_RESOLVE: 'false', QISCUS_SDK_BASE_URL: 'https://sdk.example/' });
+    assert.deepEqual([config.syncResolve, config.sdkBaseUrl], [false, 'https://sdk.example']);
+    assert.throws(() => loadQiscusConfig({ ...base, QISCUS_SYNC_RESOLVE: 'sometimes' }), /QISCUS_SYNC_RESOLVE/);
+    assert.throws(() => loadQiscusConfig({ ...base, QISCUS_SDK_BASE_URL: 'ftp://sdk.example' }), /QISCUS_SDK_BASE_URL: must be an http/);
   });
 });
