@@ -144,6 +144,31 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     assert.deepEqual(await conversation('w1'), { state: 'resolved', resolve_reason: 'agent' });
   });
 
+  it('drops a resolve Qiscus has not taken yet once the room is open again, so the new conversation is assigned at once', async () => {
+    h = await qiscusHarness(store(), fake);
+    const [a1] = fake.addAgents(1);
+    a1!.is_available = false; // nobody to take the room: it waits
+    await h.webhook('again');
+    await h.settle();
+    fake.inject(MARK, { status: 503 }, { status: 503 });
+    await resolveInSwitchboard('again');
+    await h.worker.tick();
+    assert.deepEqual((await jobs('mark_as_resolved')).map((j) => [j.state, j.attempts]), [['pending', 1]]);
+    // the customer writes again; Qiscus, which never heard of the resolve, sends the room once more
+    a1!.is_available = true;
+    await h.webhook('again');
+    await h.channel.allocator.pass(); // picked in Switchboard: its assign_agent waits behind the resolve
+    h.clock.advance(1_000);
+    await h.worker.tick(); // the resolve meets its second 503 and is dropped; the assignment goes
+    assert.deepEqual((await jobs('mark_as_resolved')).map((j) => [j.state, j.attempts]), [['cancelled', 2]]);
+    assert.deepEqual(fake.rooms.get('again'), [a1!.id]);
+    assert.deepEqual([fake.markedResolved.length, fake.resolved.has('again')], [0, false]);
+    muchLater(3_600_000);
+    await h.settle();
+    assert.equal(calls(MARK).length, 2);
+    assert.deepEqual(await conversation('again'), { state: 'assigned', resolve_reason: null });
+  });
+
   it('takes the SDK secret key from the login in login mode', async () => {
     h = await qiscusHarness(store(), fake, { login: true });
     fake.addAgents(1);
@@ -190,7 +215,8 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     await assignedRoom('locked');
     await assignedRoom('done');
     fake.resolved.add('done'); // an agent resolved it in Qiscus and the webhook never came
-    fake.inject(MARK, { status: 403, body: { status: 403, errors: { message: 'You are not allowed to resolve this room' } } });
+    // a refusal that mentions resolving is still a refusal
+    fake.inject(MARK, { status: 403, body: { status: 403, errors: { message: 'Only admins may mark a room as resolved' } } });
     await resolveInSwitchboard('locked', 'bye');
     await h.settle();
     await resolveInSwitchboard('done');
@@ -206,7 +232,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     const unsynced = await rooms('unsynced');
     assert.equal(unsynced.length, 1);
     assert.equal(unsynced[0]!.room_id, 'locked');
-    assert.equal(unsynced[0]!.reason, 'Qiscus refused mark_as_resolved: HTTP 403 You are not allowed to resolve this room');
+    assert.equal(unsynced[0]!.reason, 'Qiscus refused mark_as_resolved: HTTP 403 Only admins may mark a room as resolved');
     assert.ok(unsynced[0]!.unsynced_at);
     assert.deepEqual((await rooms()).map((r) => [r.room_id, r.status]), [['locked', 'unsynced']]);
     assert.deepEqual(

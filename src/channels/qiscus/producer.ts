@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { send, type SendOutcome, type SendRequest } from '../../events/outbound/send.js';
 import { QiscusError, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, conversationOfMessage, conversationOfSync, MARK_AS_RESOLVED, MARK_AS_RESOLVED_PATH, REMOVE_AGENT } from './constants.js';
-import { qiscusErrorMessage, saysAgentNotInRoom, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
+import { qiscusErrorMessage, saysAgentNotInRoom, saysAlreadyResolved, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
 import { closeRoom, failRoom, noteRoom, noteSyncFailed, refusalsOf, requeueRoom } from './rooms.js';
 
 // What assign_agent and remove_agent calls add to the generic outbox: Qiscus
@@ -126,7 +126,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       if (status !== null && status >= 200 && status < 300) return { outcome: 'delivered', nextAttemptAt: null };
       if (row.name === REMOVE_AGENT && removalDone(outcome)) return { outcome: 'delivered', nextAttemptAt: null };
       // Resolved already (by an agent in Qiscus meanwhile): what the call was for is done.
-      if (row.name === MARK_AS_RESOLVED && !transient(status) && saysRoomResolved(qiscusErrorMessage(outcome.excerpt))) return { outcome: 'delivered', nextAttemptAt: null };
+      if (row.name === MARK_AS_RESOLVED && !transient(status) && saysAlreadyResolved(qiscusErrorMessage(outcome.excerpt))) return { outcome: 'delivered', nextAttemptAt: null };
       if (!transient(status) || row.attempts + 1 >= row.max_attempts) return { outcome: 'failed', nextAttemptAt: null };
       const schedule = conversationOfSync(row.message_id) === null ? ASSIGN_RETRY_MS : RESOLVE_RETRY_MS;
       // 401: the login token expired; the next attempt logs in again, at once.
@@ -150,6 +150,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
         const synced = conversationOfSync(result.row.message_id);
         if (synced !== null) {
           if (result.record.outcome === 'failed') await settleSyncFailure(ctx, hooks, synced, result);
+          else if (result.record.outcome === 'retry' && result.row.name === MARK_AS_RESOLVED) await dropIfReopened(ctx, result.row);
         } else if (result.row.name === REMOVE_AGENT) {
           if (result.record.outcome === 'failed') {
             const form = formOf(result.row);
@@ -175,6 +176,22 @@ async function settleSyncFailure(ctx: Ctx, hooks: ProducerHooks, conversationId:
   const reason = `Qiscus ${record.attemptsBefore + 1 >= row.max_attempts && transient(record.status) ? `did not take ${row.name} in ${row.max_attempts} attempts` : `refused ${row.name}`}: ${describe(record)}`;
   await noteSyncFailed(ctx, conversationId, roomId, reason);
   hooks.onSyncFailed?.(roomId, row.name, reason);
+}
+
+/**
+ * A resolve still waiting for Qiscus (down for a while) when the room is
+ * open again in Switchboard — the customer wrote, Qiscus' webhook opened a
+ * new conversation — must not go: it would resolve the live room, and the
+ * new conversation's assign_agent waits behind it (a room's calls go in
+ * order). It is cancelled, and the assignment goes at once.
+ */
+async function dropIfReopened(ctx: Ctx, row: OutboundRow): Promise<void> {
+  await ctx.db.query(
+    `update outbound_requests set state = 'cancelled', last_error = 'the room is open again in Switchboard: resolving it in Qiscus would close the live room'
+      where id = $1 and state = 'pending'
+        and exists (select 1 from conversations where channel = 'qiscus' and external_ref = $2 and state in ('queued', 'assigned'))`,
+    [row.id, formOf(row).get('room_id') ?? ''],
+  );
 }
 
 async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: SettledAttempt): Promise<void> {
