@@ -207,6 +207,22 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     assert.match(room!.reason!, /assign_agent failed after 6 attempt/);
   });
 
+  it('sends nothing for a room given up on after Qiscus refused its agent three times: they never joined it', async () => {
+    h = await qiscusHarness(store(), fake);
+    fake.addAgents(1);
+    fake.refuse = () => ({ status: 403, body: { status: 403, errors: 'Agent can not join this room' } });
+    await h.webhook('r1');
+    await h.settle();
+    await h.settle();
+    h.clock.advance(5_000);
+    await h.settle();
+    assert.deepEqual(await conversation('r1'), { state: 'abandoned', resolve_reason: 'qiscus_failed' });
+    await h.worker.tick();
+    await feedCaughtUp();
+    assert.equal(calls(ASSIGN).length, 3);
+    assert.deepEqual([calls(REMOVE).length, calls(MARK).length], [0, 0]);
+  });
+
   it('records a refusal once, without retrying, and keeps the conversation resolved; a room resolved in Qiscus already counts as done', async () => {
     const errors: { obj: Record<string, unknown>; msg: string }[] = [];
     h = await qiscusHarness(store(), fake, { log: { error: (obj, msg) => errors.push({ obj: obj as Record<string, unknown>, msg }), warn() {} } });
