@@ -4,7 +4,9 @@
 // assignments, assign_agent with max_agent (400 "Cant join room, exceed max
 // agents"), remove_agent taking an agent out of a room (so the room can take
 // another under max_agent=1; 400 when they are not in it), resolved rooms
-// refused, both error body shapes, and whatever
+// refused, mark_as_resolved (400 "Room already resolved" for a room resolved
+// before), the SDK server's get_rooms_info with each room's last comment id
+// (authenticated with the app id and secret key), both error body shapes, and whatever
 // failure a test injects (5xx, 429, a hang, a 401 that needs a fresh login).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +48,10 @@ export interface FakeQiscus {
   assigned: { room_id: string; agent_id: number; at: number }[];
   /** remove_agent calls that took an agent out of a room, in order */
   removed: { room_id: string; agent_id: number; at: number }[];
+  /** mark_as_resolved calls that resolved a room, in order, with what they carried */
+  markedResolved: { room_id: string; notes: string | null; last_comment_id: string | null; at: number }[];
+  /** room id → the id of its last comment, as get_rooms_info reports it (a room not here has none: 0) */
+  lastComments: Map<string, string>;
   /**
    * Refuses chosen assignments (an agent who went offline, a room on a
    * channel the agent is not in): the answer for this room and agent, or
@@ -82,6 +88,8 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     requests: [],
     assigned: [],
     removed: [],
+    markedResolved: [],
+    lastComments: new Map(),
     pageSize: options.pageSize ?? 3,
     webhook: {
       mark_as_resolved_webhook_url: null,
@@ -117,6 +125,9 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify(body));
   };
+
+  /** the SDK server's own headers: the app id and its secret key (a login's answer carries the key) */
+  const sdkAuthorized = (req: FakeRequest): boolean => req.headers['qiscus-sdk-app-id'] === fake.appId && req.headers['qiscus-sdk-secret'] === fake.secret;
 
   const authorized = (req: FakeRequest): boolean => {
     if (req.headers['qiscus-app-id'] !== fake.appId) return false;
@@ -158,6 +169,20 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
       const token = `tok-${++tokenCount}`;
       tokens.add(token);
       send(res, 200, { data: { user: { authentication_token: token, app: { app_code: fake.appId, secret_key: fake.secret } } } });
+      return;
+    }
+    if (req.method === 'GET' && req.path === '/api/v2.1/rest/get_rooms_info') {
+      if (!sdkAuthorized(req)) {
+        send(res, 401, { status: 401, error: { message: 'Unauthorized' } });
+        return;
+      }
+      const ids = req.query.getAll('room_ids[]');
+      // every room a webhook named exists in Qiscus: the fake answers for any id
+      const rooms = ids.map((id) => {
+          const last = fake.lastComments.get(id) ?? '0';
+        return { room_id: /^\d+$/.test(id) ? Number(id) : id, room_id_str: id, room_type: 'group', last_comment_id: Number(last), last_comment_id_str: last, last_comment_message: 'hello', participants: [] };
+      });
+      send(res, 200, { results: { rooms }, status: 200 });
       return;
     }
     if (!authorized(req)) {
@@ -244,6 +269,22 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
       send(res, 200, { data: { removed_agent: { id: agent.id, name: agent.name, email: agent.email }, service: { room_id: roomId, is_resolved: false } } });
       return;
     }
+    if (req.method === 'POST' && req.path === '/api/v1/admin/service/mark_as_resolved') {
+      const roomId = req.form.get('room_id') ?? '';
+      if (roomId === '') {
+        send(res, 400, { status: 400, errors: { message: 'room_id is required' } });
+        return;
+      }
+      if (fake.resolved.has(roomId)) {
+        send(res, 400, { status: 400, errors: 'Room already resolved' });
+        return;
+      }
+      fake.resolved.add(roomId);
+      const entry = { room_id: roomId, notes: req.form.get('notes'), last_comment_id: req.form.get('last_comment_id'), at: req.at };
+      fake.markedResolved.push(entry);
+      send(res, 200, { data: { service: { room_id: roomId, notes: entry.notes, is_resolved: true, last_comment_id: entry.last_comment_id }, room_info: { room: { room_id: roomId } } } });
+      return;
+    }
     if (req.method === 'POST' && req.path === '/api/v1/app/webhook/mark_as_resolved') {
       fake.webhook = { ...fake.webhook, mark_as_resolved_webhook_url: req.form.get('webhook_url'), is_mark_as_resolved_webhook_enabled: req.form.get('is_webhook_enabled') === 'true' };
       send(res, 200, { data: { app_code: fake.appId, ...fake.webhook } });
@@ -267,6 +308,8 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
 export function qiscusEnv(fake: FakeQiscus, options: { login?: boolean; extra?: Record<string, string> } = {}): Record<string, string> {
   return {
     QISCUS_BASE_URL: fake.url,
+    // the fake serves the SDK server's get_rooms_info too
+    QISCUS_SDK_BASE_URL: fake.url,
     QISCUS_APP_ID: fake.appId,
     ...(options.login ? { QISCUS_EMAIL: fake.email, QISCUS_PASSWORD: fake.password } : { QISCUS_SECRET: fake.secret }),
     // PGlite shares the event loop with the fake: a tight deadline would fire on a busy machine

@@ -1,4 +1,4 @@
-import { qiscusChannel, type QiscusChannel } from '../../src/channels/qiscus/channel.js';
+import { qiscusChannel, type ChannelLog, type QiscusChannel } from '../../src/channels/qiscus/channel.js';
 import { loadConfig } from '../../src/config.js';
 import type { Ctx } from '../../src/context.js';
 import type { OutboundWorker } from '../../src/events/outbound/worker.js';
@@ -40,7 +40,7 @@ export interface QiscusHarness {
   close(): Promise<void>;
 }
 
-export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: { login?: boolean; env?: Record<string, string> } = {}): Promise<QiscusHarness> {
+export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: { login?: boolean; env?: Record<string, string>; log?: ChannelLog } = {}): Promise<QiscusHarness> {
   const clock = fakeClock(Date.now());
   // Qiscus webhooks are closed without a secret: the harness sets one unless the test chose.
   const chosen = options.env?.QISCUS_WEBHOOK_SECRET !== undefined || options.env?.QISCUS_ALLOW_UNSIGNED_WEBHOOKS !== undefined;
@@ -48,7 +48,7 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
   const config = loadConfig(env).qiscus;
   const signed = config.webhookSecret !== undefined ? { 'x-webhook-secret': config.webhookSecret } : undefined;
   // Made before the app, so its routes share this channel, retries without jitter included.
-  const withSeams = (ctx: Ctx) => qiscusChannel(ctx, config, silentLog, { random: () => 0.5 })!;
+  const withSeams = (ctx: Ctx) => qiscusChannel(ctx, config, options.log ?? silentLog, { random: () => 0.5 })!;
   const t = await testApp(store, { now: clock.now, env, beforeApp: withSeams });
   const channel = withSeams(t.ctx);
   const worker = createWebhookWorker(t.ctx, { allowPrivate: false, concurrency: 64, timeoutMs: 5_000, pollMs: 60_000, random: () => 0.5, extra: channel.extra });

@@ -4,7 +4,7 @@ import type { Feed, Producer } from '../../events/outbound/worker.js';
 import { createAllocator, type Allocator } from './allocator.js';
 import { createQiscusClient, type QiscusClient } from './client.js';
 import type { QiscusConfig } from './config.js';
-import { PRODUCER } from './constants.js';
+import { MARK_AS_RESOLVED_PATH, PRODUCER } from './constants.js';
 import { qiscusProducer } from './producer.js';
 import { removalFeed } from './removals.js';
 
@@ -17,7 +17,7 @@ export interface QiscusChannel {
   client: QiscusClient;
   allocator: Allocator;
   producer: Producer;
-  /** what the outbound worker needs to carry assign_agent and remove_agent calls */
+  /** what the outbound worker needs to carry assign_agent, remove_agent and mark_as_resolved calls */
   extra: { producers: Record<string, Producer>; feeds: readonly Feed[] };
   /** Wired beside the other commit listeners: a raised max_customers frees slots at once. */
   onCommitted(events: readonly StoredEvent[]): void;
@@ -40,7 +40,7 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
   if (!config.api) return null;
   const existing = channels.get(ctx);
   if (existing) return existing;
-  const client = createQiscusClient(config.api, { timeoutMs: config.timeoutMs, fetchFn: seams.fetchFn });
+  const client = createQiscusClient(config.api, { timeoutMs: config.timeoutMs, fetchFn: seams.fetchFn, sdkBaseUrl: config.sdkBaseUrl });
   const allocator = createAllocator(ctx, client, {
     batch: BATCH,
     excludedAgent: config.api.agentId,
@@ -53,6 +53,8 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     onFailed: (roomId, reason) => log.error({ roomId, reason }, 'Qiscus room could not be assigned; marked failed'),
     // The next assign_agent still goes (its answer says whether the room is served): only an operator can help here.
     onRemoveFailed: (roomId, agentId, reason) => log.error({ roomId, agentId, reason }, 'Qiscus would not remove_agent the agent Switchboard took the room back from; they may still be in it'),
+    // The conversation stays closed in Switchboard; the room shows `unsynced` in /api/v1/qiscus/rooms.
+    onSyncFailed: (roomId, call, reason) => log.error({ roomId, call, reason }, 'Qiscus would not close a room Switchboard closed; close it in Qiscus by hand'),
     random: seams.random,
     maxBackoffMs: config.pollIntervalMs,
   });
@@ -61,7 +63,17 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     allocator,
     producer,
     // A room taken back from its agent (a supervisor's requeue) has them removed in Qiscus, then is allocated at once.
-    extra: { producers: { [PRODUCER]: producer }, feeds: [removalFeed(`${config.api.baseUrl}/api/v1/admin/service/remove_agent`, { onTakenBack: () => allocator.kick('freed') })] },
+    // With QISCUS_SYNC_RESOLVE the same feed closes in Qiscus the rooms Switchboard closed.
+    extra: {
+      producers: { [PRODUCER]: producer },
+      feeds: [
+        removalFeed(
+          `${config.api.baseUrl}/api/v1/admin/service/remove_agent`,
+          { onTakenBack: () => allocator.kick('freed') },
+          config.syncResolve ? `${config.api.baseUrl}${MARK_AS_RESOLVED_PATH}` : undefined,
+        ),
+      ],
+    },
     // A raised max_customers frees slots however it was changed (PATCH /api/v1/settings,
     // the Qiscus settings endpoint): the waiting rooms are allocated at once, not at the next poll.
     onCommitted: (events) => {

@@ -48,15 +48,23 @@ export interface QiscusClient {
   /** Every eligible agent Qiscus offers for the room, all pages. */
   availableAgents(roomId: string): Promise<AvailableAgent[]>;
   setWebhook(kind: 'mark_as_resolved' | 'agent_allocation', url: string, enabled: boolean): Promise<WebhookSettings>;
+  /**
+   * The id of the room's last comment, as mark_as_resolved wants it, read
+   * from the Qiscus SDK server (get_rooms_info); null when the room has no
+   * comment. Throws QiscusError when Qiscus does not answer or refuses.
+   */
+  lastCommentId(roomId: string): Promise<string | null>;
   /** Headers that authenticate a call now (logs in first in login mode when no token is cached). */
   authHeaders(): Promise<Record<string, string>>;
   /** The cached login token was refused: the next call logs in again. */
   forgetToken(): void;
 }
 
-export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number; fetchFn?: typeof fetch }): QiscusClient {
+export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number; fetchFn?: typeof fetch; sdkBaseUrl?: string }): QiscusClient {
   const fetchFn = options.fetchFn ?? fetch;
   let token: Promise<string> | undefined;
+  /** login mode: the app's secret key, as the login answer gives it (the SDK server wants it) */
+  let appSecret: string | undefined;
 
   async function call(method: 'GET' | 'POST', path: string, params: Record<string, string>, headers: Record<string, string>): Promise<{ status: number; json: unknown; text: string }> {
     const query = method === 'GET' ? `?${new URLSearchParams(params).toString()}` : '';
@@ -87,10 +95,12 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
   async function login(): Promise<string> {
     if (api.auth.mode !== 'login') throw new Error('login mode only');
     const res = await call('POST', '/api/v1/auth', { email: api.auth.email, password: api.auth.password }, { 'qiscus-app-id': api.appId });
-    const tokenValue = (res.json as { data?: { user?: { authentication_token?: unknown } } } | null)?.data?.user?.authentication_token;
+    const user = (res.json as { data?: { user?: { authentication_token?: unknown; app?: { secret_key?: unknown } } } } | null)?.data?.user;
+    const tokenValue = user?.authentication_token;
     if (res.status !== 200 || typeof tokenValue !== 'string') {
       throw new QiscusError(res.status, `Qiscus login as ${api.auth.email} failed: HTTP ${res.status} ${qiscusErrorMessage(res.text) ?? ''}`.trim());
     }
+    if (typeof user?.app?.secret_key === 'string' && user.app.secret_key !== '') appSecret = user.app.secret_key;
     return tokenValue;
   }
 
@@ -156,6 +166,50 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
         cursor = String(after);
       }
       return agents;
+    },
+
+    async lastCommentId(roomId) {
+      // The SDK server knows the app by its id and secret key, the same as Multichannel's (auth mode A); a login
+      // (mode B) has the secret key from its answer.
+      let secret = api.auth.mode === 'secret' ? api.auth.secret : appSecret;
+      if (secret === undefined) {
+        await authHeaders();
+        secret = appSecret;
+      }
+      if (secret === undefined) throw new QiscusError(null, 'Qiscus login gave no app secret key: the room\'s last comment id cannot be read');
+      const base = options.sdkBaseUrl ?? 'https://api.qiscus.com';
+      const path = '/api/v2.1/rest/get_rooms_info';
+      let res: Response;
+      let text: string;
+      try {
+        res = await fetchFn(`${base}${path}?${new URLSearchParams({ 'room_ids[]': roomId }).toString()}`, {
+          headers: { accept: 'application/json', 'qiscus-sdk-app-id': api.appId, 'qiscus-sdk-secret': secret },
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+        text = await res.text();
+      } catch (error) {
+        const name = (error as Error).name;
+        const why = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+        throw new QiscusError(null, `Qiscus GET ${path}: ${why}`);
+      }
+      if (res.status < 200 || res.status >= 300) {
+        const message = qiscusErrorMessage(text);
+        throw new QiscusError(res.status, `Qiscus GET ${path}: HTTP ${res.status}${message ? ` ${message}` : ''}`);
+      }
+      let json: unknown = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new QiscusError(res.status, `Qiscus GET ${path} answered without JSON`);
+      }
+      const rooms = (json as { results?: { rooms?: unknown } } | null)?.results?.rooms;
+      if (!Array.isArray(rooms)) throw new QiscusError(res.status, `Qiscus GET ${path} answered without results.rooms`);
+      const room = (rooms as Record<string, unknown>[]).find((r) => String(r.room_id_str ?? r.room_id ?? r.id) === roomId);
+      if (!room) throw new QiscusError(404, `Qiscus GET ${path}: room ${roomId} not found`);
+      // The _str twin keeps ids past 2^53 exact; 0 is a room without comments.
+      const id = room.last_comment_id_str ?? room.last_comment_id;
+      if (id === undefined || id === null || String(id) === '' || String(id) === '0') return null;
+      return String(id);
     },
 
     async setWebhook(kind, url, enabled) {

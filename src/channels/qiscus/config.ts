@@ -18,6 +18,14 @@ export interface QiscusConfig {
    * network, a test). Ignored when a secret is set.
    */
   allowUnsignedWebhooks: boolean;
+  /**
+   * Rooms resolved in Switchboard are resolved in Qiscus (mark_as_resolved),
+   * and rooms given up on are released (remove_agent); false keeps Qiscus
+   * out of it, as before.
+   */
+  syncResolve: boolean;
+  /** the Qiscus SDK (chat) server, where a room's last comment id is read for mark_as_resolved */
+  sdkBaseUrl: string;
   /** how often the queue head is retried while rooms wait, ms */
   pollIntervalMs: number;
   /** deadline of every call to Qiscus, ms */
@@ -71,6 +79,8 @@ export function loadQiscusConfig(env: Env): QiscusConfig {
     api: baseUrl !== undefined && appId !== undefined ? { baseUrl, appId, auth: auth(env), agentId: optional(env, 'QISCUS_AGENT_ID') } : null,
     webhookSecret: optional(env, 'QISCUS_WEBHOOK_SECRET'),
     allowUnsignedWebhooks: boolean(env, 'QISCUS_ALLOW_UNSIGNED_WEBHOOKS', false),
+    syncResolve: boolean(env, 'QISCUS_SYNC_RESOLVE', true),
+    sdkBaseUrl: httpUrl(env, 'QISCUS_SDK_BASE_URL') ?? 'https://api.qiscus.com',
     pollIntervalMs: integer(env, 'QISCUS_POLL_INTERVAL', 30_000, 100, 3_600_000),
     timeoutMs: integer(env, 'QISCUS_TIMEOUT', 10_000, 100, 120_000),
     logStack: stack as ('single' | 'slack')[],

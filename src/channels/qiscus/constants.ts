@@ -7,8 +7,26 @@ export const QISCUS_SOURCE = 'qiscus';
 export const PRODUCER = 'qiscus';
 export const ASSIGN_AGENT = 'assign_agent';
 export const REMOVE_AGENT = 'remove_agent';
+export const MARK_AS_RESOLVED = 'mark_as_resolved';
+export const MARK_AS_RESOLVED_PATH = '/api/v1/admin/service/mark_as_resolved';
 export const assignMessageId = (conversationId: string) => `assign:${conversationId}`;
 export const conversationOfMessage = (messageId: string) => messageId.replace(/^assign:/, '');
+/**
+ * Jobs that close a room in Qiscus because Switchboard closed its
+ * conversation: `resolve:<conversation>` (mark_as_resolved) and
+ * `release:<conversation>:<event>` (remove_agent of a room given up on).
+ */
+export const resolveMessageId = (conversationId: string) => `resolve:${conversationId}`;
+export const releaseMessageId = (conversationId: string, eventId: number | string) => `release:${conversationId}:${eventId}`;
+/** the conversation a close-sync job is about; null for other jobs */
+export const conversationOfSync = (messageId: string): string | null => /^(?:resolve|release):([^:]+)/.exec(messageId)?.[1] ?? null;
+/**
+ * resolve_reason of a room Qiscus itself closed: its mark-as-resolved
+ * webhook (`qiscus`), or Qiscus answering that the room is resolved
+ * (`qiscus_resolved`). Qiscus knows already: nothing is sent back.
+ */
+export const FROM_QISCUS = 'qiscus';
+export const CLOSED_BY_QISCUS: readonly string[] = [FROM_QISCUS, 'qiscus_resolved'];
 /**
  * Calls about one Qiscus room go out one at a time, in the order they were
  * enqueued: removing an agent never overtakes the assignment that put them

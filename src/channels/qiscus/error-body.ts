@@ -30,6 +30,13 @@ export const saysRoomHasAgent = (message: string | null) => message !== null && 
 export const saysRoomResolved = (message: string | null) => message !== null && /resolved/i.test(message);
 
 /**
+ * mark_as_resolved of a room Qiscus has resolved already. Stricter than
+ * saysRoomResolved: a refusal that merely mentions resolving ("only admins
+ * may mark a room as resolved") is no success.
+ */
+export const saysAlreadyResolved = (message: string | null) => message !== null && /\b(?:already|is|was|has been|been)\s+(?:marked\s+as\s+)?resolved\b/i.test(message);
+
+/**
  * remove_agent of an agent who is not in the room (left it, or was never
  * added). Qiscus publishes no wording; this takes the usual phrasings.
  */

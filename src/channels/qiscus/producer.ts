@@ -1,11 +1,12 @@
 import type { Ctx } from '../../context.js';
 import type { OutboundRow } from '../../events/outbound/outbox.js';
 import type { Producer, SettledAttempt } from '../../events/outbound/worker.js';
-import type { SendOutcome } from '../../events/outbound/send.js';
-import type { QiscusClient } from './client.js';
-import { ASSIGN_AGENT, conversationOfMessage, REMOVE_AGENT } from './constants.js';
-import { qiscusErrorMessage, saysAgentNotInRoom, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
-import { closeRoom, failRoom, noteRoom, refusalsOf, requeueRoom } from './rooms.js';
+import { performance } from 'node:perf_hooks';
+import { send, type SendOutcome, type SendRequest } from '../../events/outbound/send.js';
+import { QiscusError, type QiscusClient } from './client.js';
+import { ASSIGN_AGENT, conversationOfMessage, conversationOfSync, MARK_AS_RESOLVED, MARK_AS_RESOLVED_PATH, REMOVE_AGENT } from './constants.js';
+import { qiscusErrorMessage, saysAgentNotInRoom, saysAlreadyResolved, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
+import { closeRoom, failRoom, noteRoom, noteSyncFailed, refusalsOf, requeueRoom } from './rooms.js';
 
 // What assign_agent and remove_agent calls add to the generic outbox: Qiscus
 // authentication at each attempt (secrets and login tokens never sit in the
@@ -17,6 +18,13 @@ export const USER_AGENT = 'Switchboard-Qiscus/0.1';
 export const ASSIGN_RETRY_MS: readonly number[] = [1_000, 3_000, 10_000, 20_000, 30_000];
 /** attempts of a call before it is given up (assign_agent: the room is failed) */
 export const ASSIGN_MAX_ATTEMPTS = ASSIGN_RETRY_MS.length + 1;
+/**
+ * Closing a room in Qiscus (mark_as_resolved, the release of a room given
+ * up on) has no customer waiting on it, but is lost if given up early: it
+ * waits out an outage of about an hour and a half before it is given up.
+ */
+export const RESOLVE_RETRY_MS: readonly number[] = [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000];
+export const RESOLVE_MAX_ATTEMPTS = RESOLVE_RETRY_MS.length + 1;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 /** a refused login is not retried at every claim */
 const LOGIN_COOLDOWN_MS = 5_000;
@@ -36,6 +44,8 @@ export interface ProducerHooks {
   onFailed?(roomId: string, reason: string): void;
   /** Qiscus would not remove an agent from a room for a reason other than their not being in it */
   onRemoveFailed?(roomId: string, agentId: string, reason: string): void;
+  /** a room closed in Switchboard could not be closed in Qiscus (refused, or attempts exhausted) */
+  onSyncFailed?(roomId: string, call: string, reason: string): void;
   random?: () => number;
   /** the longest a refused room is kept out of allocation (the poll interval picks it up anyway) */
   maxBackoffMs?: number;
@@ -64,12 +74,39 @@ function describe(record: SettledAttempt['record']): string {
   return record.status === null ? (record.error ?? 'no answer') : `HTTP ${record.status}${message ? ` ${message}` : ''}`;
 }
 
+/**
+ * mark_as_resolved wants the room's last comment id: it is read from Qiscus
+ * as the first step of each attempt, so a retry an hour later sends the id
+ * as it is then. A failed read is the attempt's outcome (its status, or no
+ * answer), retried or given up like a failed call.
+ */
+export function resolveTransport(client: QiscusClient, sendFn: (request: SendRequest) => Promise<SendOutcome> = send) {
+  return async (request: SendRequest): Promise<SendOutcome> => {
+    if (!new URL(request.url).pathname.endsWith(MARK_AS_RESOLVED_PATH)) return sendFn(request);
+    const form = new URLSearchParams(request.body.toString('utf8'));
+    const started = performance.now();
+    let lastComment: string | null;
+    try {
+      lastComment = await client.lastCommentId(form.get('room_id') ?? '');
+    } catch (error) {
+      if (!(error instanceof QiscusError)) throw error;
+      const why = `reading the room's last comment id failed: ${error.message}`;
+      return { status: error.status, excerpt: JSON.stringify({ errors: why }), error: why, retryAfterMs: null, durationMs: Math.round(performance.now() - started) };
+    }
+    // A room without comments has no id to give: Qiscus takes the call without one.
+    if (lastComment !== null) form.set('last_comment_id', lastComment);
+    const outcome = await sendFn({ ...request, body: Buffer.from(form.toString()) });
+    return { ...outcome, durationMs: Math.round(performance.now() - started) };
+  };
+}
+
 export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: ProducerHooks): Producer {
   const random = hooks.random ?? Math.random;
   let loginRetryAt = 0;
   return {
     trustedTargets: true,
     timeoutMs,
+    transport: resolveTransport(client),
 
     async prepare() {
       let auth: Record<string, string> = { 'qiscus-app-id': client.api.appId };
@@ -88,9 +125,12 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       const status = outcome.status;
       if (status !== null && status >= 200 && status < 300) return { outcome: 'delivered', nextAttemptAt: null };
       if (row.name === REMOVE_AGENT && removalDone(outcome)) return { outcome: 'delivered', nextAttemptAt: null };
+      // Resolved already (by an agent in Qiscus meanwhile): what the call was for is done.
+      if (row.name === MARK_AS_RESOLVED && !transient(status) && saysAlreadyResolved(qiscusErrorMessage(outcome.excerpt))) return { outcome: 'delivered', nextAttemptAt: null };
       if (!transient(status) || row.attempts + 1 >= row.max_attempts) return { outcome: 'failed', nextAttemptAt: null };
+      const schedule = conversationOfSync(row.message_id) === null ? ASSIGN_RETRY_MS : RESOLVE_RETRY_MS;
       // 401: the login token expired; the next attempt logs in again, at once.
-      const base = status === 401 ? 0 : ASSIGN_RETRY_MS[Math.min(row.attempts, ASSIGN_RETRY_MS.length - 1)]!;
+      const base = status === 401 ? 0 : schedule[Math.min(row.attempts, schedule.length - 1)]!;
       const jittered = Math.round(base * (0.9 + 0.2 * random()));
       const delay = outcome.retryAfterMs === null ? jittered : Math.max(jittered, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS));
       return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + delay) };
@@ -107,7 +147,11 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       }
       for (const result of results) {
         if (result.record.status === 401) client.forgetToken();
-        if (result.row.name === REMOVE_AGENT) {
+        const synced = conversationOfSync(result.row.message_id);
+        if (synced !== null) {
+          if (result.record.outcome === 'failed') await settleSyncFailure(ctx, hooks, synced, result);
+          else if (result.record.outcome === 'retry' && result.row.name === MARK_AS_RESOLVED) await dropIfReopened(ctx, result.row);
+        } else if (result.row.name === REMOVE_AGENT) {
           if (result.record.outcome === 'failed') {
             const form = formOf(result.row);
             hooks.onRemoveFailed?.(form.get('room_id') ?? '', form.get('agent_id') ?? '', describe(result.record));
@@ -118,6 +162,36 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       }
     },
   };
+}
+
+/**
+ * Qiscus refused to close a room Switchboard closed (or never answered, all
+ * attempts long): the conversation stays closed in Switchboard — its agent's
+ * slot is free there — and the room shows as `unsynced` with the reason in
+ * the admin listing, and in the error log, for an operator to close in
+ * Qiscus by hand.
+ */
+async function settleSyncFailure(ctx: Ctx, hooks: ProducerHooks, conversationId: string, { row, record }: SettledAttempt): Promise<void> {
+  const roomId = formOf(row).get('room_id') ?? '';
+  const reason = `Qiscus ${record.attemptsBefore + 1 >= row.max_attempts && transient(record.status) ? `did not take ${row.name} in ${row.max_attempts} attempts` : `refused ${row.name}`}: ${describe(record)}`;
+  await noteSyncFailed(ctx, conversationId, roomId, reason);
+  hooks.onSyncFailed?.(roomId, row.name, reason);
+}
+
+/**
+ * A resolve still waiting for Qiscus (down for a while) when the room is
+ * open again in Switchboard — the customer wrote, Qiscus' webhook opened a
+ * new conversation — must not go: it would resolve the live room, and the
+ * new conversation's assign_agent waits behind it (a room's calls go in
+ * order). It is cancelled, and the assignment goes at once.
+ */
+async function dropIfReopened(ctx: Ctx, row: OutboundRow): Promise<void> {
+  await ctx.db.query(
+    `update outbound_requests set state = 'cancelled', last_error = 'the room is open again in Switchboard: resolving it in Qiscus would close the live room'
+      where id = $1 and state = 'pending'
+        and exists (select 1 from conversations where channel = 'qiscus' and external_ref = $2 and state in ('queued', 'assigned'))`,
+    [row.id, formOf(row).get('room_id') ?? ''],
+  );
 }
 
 async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: SettledAttempt): Promise<void> {

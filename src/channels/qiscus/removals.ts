@@ -2,8 +2,8 @@ import type { Ctx } from '../../context.js';
 import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
-import { CURSOR, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, REMOVE_AGENT, roomOrderingKey } from './constants.js';
-import { ASSIGN_MAX_ATTEMPTS } from './producer.js';
+import { CLOSED_BY_QISCUS, CURSOR, MARK_AS_RESOLVED, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, releaseMessageId, REMOVE_AGENT, resolveMessageId, roomOrderingKey } from './constants.js';
+import { ASSIGN_MAX_ATTEMPTS, RESOLVE_MAX_ATTEMPTS } from './producer.js';
 
 // When Switchboard takes a Qiscus room back from its agent — a supervisor's
 // requeue, a transfer to '@qiscus', the agent deleted — the agent is still in
@@ -13,6 +13,14 @@ import { ASSIGN_MAX_ATTEMPTS } from './producer.js';
 // enqueues remove_agent in the transaction that moves the cursor, so each
 // becomes its call exactly once, whichever process reads it. A room Qiscus
 // itself refused the agent for (REFUSED_REASON) has nobody to remove.
+//
+// The same feed closes in Qiscus the rooms Switchboard closed (with
+// `resolveUrl`, QISCUS_SYNC_RESOLVE): a `conversation.resolved` becomes
+// mark_as_resolved, a `conversation.abandoned` of a room an agent held (the
+// allocator gave up on it) becomes remove_agent, which hands the room back to
+// Qiscus unserved. Rooms Qiscus closed itself (CLOSED_BY_QISCUS) are not
+// echoed back, and neither is a room that is open again in Switchboard (a new
+// conversation for the same room): Qiscus' room is live again.
 
 /** The events that call for a removal: the room went back to the queue from an agent, not by Qiscus' refusal. */
 const TAKEN_BACK = (e: string) => /* sql */ `
@@ -30,25 +38,46 @@ export const AWAITS_REMOVAL = /* sql */ `exists (
    where e.conversation_id = c.id and ${TAKEN_BACK('e')}
      and ${NOT_PASSED('e', CURSOR)})`;
 
+type CallKind = 'remove' | 'resolve' | 'release';
+
 interface PageRow {
   /** the last event of the page (its position), how many it holds, and whether the cursor was moved already: the same on every row */
   last_id: number | null;
   last_xid_bound: number | null;
   events: number;
   moved: boolean;
-  /** null on the one row of a page with no room taken back */
+  /** null on the one row of a page with no room taken back or closed */
   id: number | null;
+  kind: CallKind | null;
   conversation_id: string | null;
   room_id: string | null;
   /** the previous agent's Qiscus id; null when they were no Qiscus agent */
   qiscus_agent_id: string | null;
+  /** the conversation's note, for mark_as_resolved */
+  note: string | null;
 }
 
 /**
- * One page of events after the cursor, with the Qiscus rooms taken back in
- * it; nothing while another process holds the cursor. Most pages call for
- * no removal: the same statement moves the cursor past them, so the feed
- * costs one statement per commit it wakes for, not three.
+ * The Qiscus calls an event (alias `p`, its conversation `c`, its agent's
+ * mirror `a`, the room's record `q`) asks for, or null: $4 says whether
+ * closes are synced, $5 lists the reasons of closes Qiscus made itself.
+ */
+const KIND = /* sql */ `
+  case
+    when ${TAKEN_BACK('p')} then 'remove'
+    when not $4 or c.external_ref is null or coalesce(c.resolve_reason, '') = any ($5::text[])
+      or exists (select 1 from conversations o
+                  where o.channel = 'qiscus' and o.external_ref = c.external_ref and o.state in ('queued', 'assigned')) then null
+    when p.type = 'conversation.resolved' then 'resolve'
+    -- only an agent Qiscus put in the room can be taken out: not one it refused for this room
+    when p.type = 'conversation.abandoned' and a.external_ref is not null and a.external_ref is distinct from q.refused_agent_id then 'release'
+  end`;
+
+/**
+ * One page of events after the cursor, with the Qiscus rooms taken back or
+ * closed in it; nothing while another process holds the cursor. Most pages
+ * call for nothing: the same statement moves the cursor past them, so the
+ * feed costs one statement per commit it wakes for, not three.
  */
 const PAGE = /* sql */ `
   with page as (
@@ -58,16 +87,19 @@ const PAGE = /* sql */ `
      order by ${LOG_ORDER('e')} limit $2
   ), last as (
     select xid_bound, id from page order by xid_bound desc, id desc limit 1
-  ), taken as (
-    select p.id, p.conversation_id, c.external_ref as room_id, a.external_ref as qiscus_agent_id
+  ), kinds as (
+    select p.id, p.conversation_id, c.external_ref as room_id, a.external_ref as qiscus_agent_id, c.note, ${KIND} as kind
       from page p
       join conversations c on c.id = p.conversation_id and c.channel = 'qiscus'
       left join agents a on a.id = p.agent_id and a.source = $3
-     where ${TAKEN_BACK('p')}
+      left join qiscus_rooms q on q.conversation_id = c.id
+     where p.type in ('conversation.queued', 'conversation.resolved', 'conversation.abandoned')
+  ), taken as (
+    select * from kinds where kind is not null
   ), moved as (
     update outbox_cursors set (last_xid_bound, last_event_id) = (select xid_bound, id from last)
      where name = $1 and exists (select 1 from page)
-       and not exists (select 1 from taken where room_id is not null and qiscus_agent_id is not null)
+       and not exists (select 1 from taken where room_id is not null and (kind = 'resolve' or qiscus_agent_id is not null))
     returning name
   )
   select (select id from last) as last_id, (select xid_bound from last) as last_xid_bound, (select count(*)::int from page) as events,
@@ -79,39 +111,76 @@ export interface RemovalResult {
   events: number;
   /** Qiscus rooms that went back to the queue from an agent */
   takenBack: number;
+  /** calls enqueued: removals of agents from rooms taken back, mark_as_resolved and releases of rooms closed */
   removals: number;
   claimed: ClaimedRow[];
   /** events committed past the cursor are not final yet: look again in a moment */
   waiting: boolean;
 }
 
+const FORM = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+
 function removal(row: PageRow, url: string): NewOutbound {
   return {
     producer: PRODUCER,
     eventId: row.id,
-    messageId: `remove:${row.conversation_id}:${row.id}`,
+    messageId: row.kind === 'release' ? releaseMessageId(row.conversation_id!, row.id!) : `remove:${row.conversation_id}:${row.id}`,
     name: REMOVE_AGENT,
     orderingKey: roomOrderingKey(row.room_id!),
     url,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    headers: FORM,
     body: Buffer.from(new URLSearchParams({ room_id: row.room_id!, agent_id: row.qiscus_agent_id! }).toString()),
-    maxAttempts: ASSIGN_MAX_ATTEMPTS,
+    // nobody waits for a release: it may wait out a longer outage, like mark_as_resolved
+    maxAttempts: row.kind === 'release' ? RESOLVE_MAX_ATTEMPTS : ASSIGN_MAX_ATTEMPTS,
   };
 }
 
-/** Turns one page of new events into remove_agent calls; with `claim`, also leases those that may go now. */
-export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageSize?: number; claim?: ClaimSlots } = {}): Promise<RemovalResult> {
+/**
+ * mark_as_resolved as the outbox keeps it: room_id and notes. The room's
+ * last_comment_id is read from Qiscus at each attempt and added then
+ * (producer.ts): a stored one would be stale by the time a retry goes.
+ */
+function resolution(row: PageRow, url: string): NewOutbound {
+  return {
+    producer: PRODUCER,
+    eventId: row.id,
+    messageId: resolveMessageId(row.conversation_id!),
+    name: MARK_AS_RESOLVED,
+    orderingKey: roomOrderingKey(row.room_id!),
+    url,
+    headers: FORM,
+    body: Buffer.from(new URLSearchParams({ room_id: row.room_id!, notes: row.note ?? '' }).toString()),
+    maxAttempts: RESOLVE_MAX_ATTEMPTS,
+  };
+}
+
+export interface FeedOptions {
+  pageSize?: number;
+  claim?: ClaimSlots;
+  /** Qiscus' mark_as_resolved URL: rooms closed in Switchboard are closed in Qiscus too; absent, they are not */
+  resolveUrl?: string;
+}
+
+/**
+ * Turns one page of new events into remove_agent calls (and, with
+ * `resolveUrl`, mark_as_resolved calls and releases); with `claim`, also
+ * leases those that may go now.
+ */
+export async function feedRemovals(ctx: Ctx, removeUrl: string, options: FeedOptions = {}): Promise<RemovalResult> {
   return ctx.db.transaction(async (tx) => {
-    const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000, QISCUS_SOURCE]);
+    const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000, QISCUS_SOURCE, options.resolveUrl !== undefined, CLOSED_BY_QISCUS]);
     const first = rows[0]!;
-    const taken = rows.filter((r) => r.id !== null);
+    const all = rows.filter((r) => r.id !== null);
+    const taken = all.filter((r) => r.kind === 'remove');
     if (first.last_id === null) {
       const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
       return { events: 0, takenBack: 0, removals: 0, claimed: [], waiting };
     }
     if (first.moved) return { events: first.events, takenBack: taken.length, removals: 0, claimed: [], waiting: false };
     // A room opened through the core API has no room id, and an agent who is no Qiscus agent was never in a Qiscus room.
-    const requests = taken.filter((r) => r.room_id !== null && r.qiscus_agent_id !== null).map((r) => removal(r, removeUrl));
+    const requests = all
+      .filter((r) => r.room_id !== null && (r.kind === 'resolve' || r.qiscus_agent_id !== null))
+      .map((r) => (r.kind === 'resolve' ? resolution(r, options.resolveUrl!) : removal(r, removeUrl)));
     const now = ctx.now();
     const ids = await enqueue(tx, requests, now);
     await tx.query(MOVE_CURSOR, [CURSOR, first.last_xid_bound, first.last_id]);
@@ -125,9 +194,9 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: { pageS
  * removals enqueued, `onTakenBack` asks for an allocation pass: a
  * supervisor's requeue is served at once, not at the next poll.
  */
-export function removalFeed(removeUrl: string, hooks: { onTakenBack(): void }): Feed {
+export function removalFeed(removeUrl: string, hooks: { onTakenBack(): void }, resolveUrl?: string): Feed {
   return async (ctx, claim) => {
-    const { events, takenBack, claimed, waiting } = await feedRemovals(ctx, removeUrl, { claim });
+    const { events, takenBack, claimed, waiting } = await feedRemovals(ctx, removeUrl, { claim, resolveUrl });
     if (takenBack > 0) hooks.onTakenBack();
     return { read: events, claimed, waiting };
   };

@@ -140,6 +140,19 @@ export async function noteRoom(ctx: Ctx, conversationId: string, roomId: string,
   );
 }
 
+/** Records that Qiscus would not close a room Switchboard closed: the admin listing shows it `unsynced`. */
+export async function noteSyncFailed(ctx: Ctx, conversationId: string, roomId: string, reason: string): Promise<void> {
+  const now = ctx.now();
+  // A room resolved while it waited may have no record yet; an erased one has no conversation left to note.
+  await ctx.db.query(
+    `insert into qiscus_rooms (conversation_id, room_id, sync_error, sync_failed_at, updated_at)
+     select $1, $2, $3, $4, $4 where exists (select 1 from conversations where id = $1)
+     on conflict (conversation_id) do update
+       set sync_error = excluded.sync_error, sync_failed_at = excluded.sync_failed_at, updated_at = excluded.updated_at`,
+    [conversationId, roomId, reason, now],
+  );
+}
+
 /** Gives up on a room: it leaves the queue (or frees its slot) as abandoned, with the reason kept. */
 export async function failRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: Pick<NoteExtra, 'refused'> = {}): Promise<boolean> {
   await noteRoom(ctx, conversationId, roomId, reason, extra);

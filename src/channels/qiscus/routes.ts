@@ -8,6 +8,7 @@ import { readSettings } from '../../settings/settings.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
 import { qiscusChannel, type QiscusChannel } from './channel.js';
 import { QiscusError } from './client.js';
+import { FROM_QISCUS } from './constants.js';
 import { listRooms, type RoomStatus } from './list-rooms.js';
 import { closeRoom, openConversationOfRoom, recordRoom, type AllocationRequest } from './rooms.js';
 import { AllocationBody, MaxCustomersBody, ResolveBody, RoomsQuery, SetMarkAsResolvedBody } from './schemas.js';
@@ -114,7 +115,7 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
 
   app.get(
     '/api/v1/qiscus/rooms',
-    { schema: { tags, summary: 'Qiscus rooms waiting, being assigned, assigned and failed, with reasons (admin)', querystring: RoomsQuery }, onRequest: admin },
+    { schema: { tags, summary: 'Qiscus rooms waiting, being assigned, assigned, failed, and closed but refused by Qiscus (unsynced), with reasons (admin)', querystring: RoomsQuery }, onRequest: admin },
     async (request) => {
       const query = request.query as { status?: RoomStatus; limit?: number };
       return { rooms: await listRooms(ctx.db, { status: query.status, limit: query.limit ?? 100 }) };
@@ -168,7 +169,8 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       const live = configured();
       const { service } = request.body as { service: { room_id: string | number; notes?: string | null } };
       const conversationId = await openConversationOfRoom(ctx, roomIdOf(service.room_id));
-      if (conversationId && (await closeRoom(ctx, conversationId, { state: 'resolved', reason: 'agent', note: service.notes ?? null }))) {
+      // Its own reason: Qiscus resolved the room, so the resolve is not sent back to it (removals.ts).
+      if (conversationId && (await closeRoom(ctx, conversationId, { state: 'resolved', reason: FROM_QISCUS, note: service.notes ?? null }))) {
         live.allocator.kick('freed');
       }
       return envelope(reply, 200, 'Room marked as resolved.');

@@ -49,7 +49,7 @@ export const SetMarkAsResolvedBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const RoomStatus = Type.Union([Type.Literal('waiting'), Type.Literal('assigning'), Type.Literal('assigned'), Type.Literal('failed')]);
+export const RoomStatus = Type.Union([Type.Literal('waiting'), Type.Literal('assigning'), Type.Literal('assigned'), Type.Literal('failed'), Type.Literal('unsynced')]);
 
 export const RoomsQuery = Type.Object(
   { status: Type.Optional(RoomStatus), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) },

@@ -8,15 +8,16 @@ import type { RoomEntry as Room, RoomStatus } from '../../../src/channels/qiscus
 import { t } from '../../shared/i18n';
 
 // Admin: the Qiscus channel (docs/qiscus.md) — its rooms waiting, being
-// assigned, assigned and failed with the reason, and rooms per agent
+// assigned, assigned, failed, and closed here but refused by Qiscus
+// (unsynced: to close in Qiscus by hand), with the reason, and rooms per agent
 // (max_customers, through Qiscus' own route so the allocator runs at once).
 
-const STATUSES: (RoomStatus | 'all')[] = ['all', 'waiting', 'assigning', 'assigned', 'failed'];
+const STATUSES: (RoomStatus | 'all')[] = ['all', 'waiting', 'assigning', 'assigned', 'failed', 'unsynced'];
 const ID = 'qiscus';
 const statusText = (s: RoomStatus | 'all') =>
-  ({ all: t('all'), waiting: t('waiting'), assigning: t('assigning'), assigned: t('assigned'), failed: t('failed') })[s] ?? s;
+  ({ all: t('all'), waiting: t('waiting'), assigning: t('assigning'), assigned: t('assigned'), failed: t('failed'), unsynced: t('unsynced') })[s] ?? s;
 const noRooms = (s: RoomStatus | 'all') =>
-  ({ all: t('No rooms.'), waiting: t('No waiting rooms.'), assigning: t('No assigning rooms.'), assigned: t('No assigned rooms.'), failed: t('No failed rooms.') })[s] ?? t('No rooms.');
+  ({ all: t('No rooms.'), waiting: t('No waiting rooms.'), assigning: t('No assigning rooms.'), assigned: t('No assigned rooms.'), failed: t('No failed rooms.'), unsynced: t('No rooms Qiscus refused to close.') })[s] ?? t('No rooms.');
 
 export function QiscusAdmin({ token, onError, go }: AdminProps) {
   const [status, setStatus] = useState<RoomStatus | 'all'>('all');
@@ -85,7 +86,7 @@ export function QiscusAdmin({ token, onError, go }: AdminProps) {
                 <td>{r.agent_name ?? '—'}</td>
                 <td className="wrap">{r.reason ?? '—'}</td>
                 <td>{r.assign_attempts ?? '—'}</td>
-                <td>{when(r.failed_at ?? r.assigned_at ?? r.created_at)}</td>
+                <td>{when(r.unsynced_at ?? r.failed_at ?? r.assigned_at ?? r.created_at)}</td>
               </tr>
             ))}
           </tbody>
