@@ -184,6 +184,18 @@ create trigger conversations_terms_moved before update of department, requested_
   for each row when (old.department is distinct from new.department or old.requested_skills is distinct from new.requested_skills)
   execute function sb_conversation_terms();
 
+-- A department's settings changed: its open conversations take the new
+-- terms (a waiting conversation overflows or relaxes by the new rules,
+-- counted from when it entered the queue). The caller matches afterwards.
+create or replace function sb_refresh_department_terms(p_department text) returns void language sql as $$
+  update conversations c
+     set required_skills = sb_merge_skills(c.requested_skills, s.settings -> 'required_skills'),
+         skills_relax_after_s = (s.settings ->> 'skills_relax_after_s')::int,
+         overflow = s.settings -> 'overflow'
+    from (select sb_department_routing(p_department) as settings) s
+   where c.department = p_department and c.state in ('queued', 'assigned')
+$$;
+
 -- Agent `a` has every skill conversation c requires, each at its level or
 -- above, unless c has waited skills_relax_after_s and the requirement is
 -- dropped. Only called for a conversation with a requirement.

@@ -203,4 +203,21 @@ describeEachStore('routing: skills and overflow', (store) => {
     const assigned = await k.count('events', `type = 'conversation.assigned'`);
     assert.equal(assigned, 4, 'two at open, two in the resolve');
   });
+
+  it("a department's new settings apply to its conversations already waiting, matched in the same request", async () => {
+    const { admin } = await k.cast({ agentCapacity: 0 });
+    await setRouting(admin, 'sales', { required_skills: { spanish: 2 } });
+    const support = await skilled(admin, {}, ['support']);
+    const plainSales = await skilled(admin, {}, ['sales']);
+    const c = await k.open(admin.token, { department: 'sales' });
+    const d = await k.open(admin.token, { department: 'sales' });
+    await wait(40);
+    assert.deepEqual([(await k.conversation(c.id)).state, (await k.conversation(d.id)).state], ['queued', 'queued']);
+    // the requirement dropped (the sales agent may take one) and overflow after 30 s (both have waited 40 s: support's agent takes the other)
+    await setRouting(admin, 'sales', { required_skills: {}, overflow: [{ after_s: 30, to: 'support' }] });
+    const [rc, rd] = [await k.conversation(c.id), await k.conversation(d.id)];
+    assert.deepEqual([rc.agent_id, rd.agent_id].sort(), [support, plainSales].sort(), 'both matched at once, no sweep');
+    const shown = await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token });
+    assert.deepEqual((shown.json() as { required_skills: unknown }).required_skills, {});
+  });
 });
