@@ -225,7 +225,7 @@ export class Allowances {
 /**
  * Invariants (1)-(3) on one snapshot at time `now`, computed in TypeScript
  * (the SQL helper checks them too); (3) excuses pairs made eligible by time
- * since the last sweep (staleAt). (7): every conversation's stored
+ * since the last sweep (staleAt). (7): every open conversation's stored
  * requirement is its own merged with its department's.
  */
 export function stateViolations(s: Snapshot, now: number, policy: Policy, lastSweep: number): string[] {
@@ -250,7 +250,8 @@ export function stateViolations(s: Snapshot, now: number, policy: Policy, lastSw
   }
   for (const c of s.convs.values()) {
     const expected = requiredSkills(c, policy);
-    if (JSON.stringify(Object.entries(c.requiredSkills).sort()) !== JSON.stringify(Object.entries(expected).sort())) {
+    // a closed conversation keeps the terms it had
+    if ((c.state === 'queued' || c.state === 'assigned') && JSON.stringify(Object.entries(c.requiredSkills).sort()) !== JSON.stringify(Object.entries(expected).sort())) {
       problems.push(`(7) conversation ${c.seq} requires ${JSON.stringify(c.requiredSkills)}, expected ${JSON.stringify(expected)}`);
     }
     if (c.state !== 'queued') continue;

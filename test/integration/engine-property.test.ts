@@ -69,6 +69,7 @@ type Op =
   | { kind: 'capacity'; agent: number; capacity: number | null }
   | { kind: 'departments'; agent: number; departments: string[] }
   | { kind: 'maxCustomers'; value: number }
+  | { kind: 'deptRouting'; department: 'sales' | 'support'; routing: DeptPolicy }
   | { kind: 'open'; department: Department; priority: number; skills: Skills }
   | { kind: 'resolve'; conversation: number; abandon: boolean }
   | { kind: 'transferToAgent'; conversation: number; agent: number }
@@ -117,6 +118,21 @@ const index = fc.nat(15);
 
 const addAgent = fc.record({ kind: fc.constant('addAgent' as const), capacity, departments, status, skills: skillSet });
 
+/**
+ * The departments' skills and overflow settings of a run: mostly none, else
+ * a requirement (relaxed after a while or never) and overflow to the other
+ * department, sometimes a chain on to the overflow-only one.
+ */
+const deptPolicy = (self: string, other: string) =>
+  fc.record({
+    required_skills: fc.oneof({ weight: 2, arbitrary: fc.constant<Skills>({}) }, { weight: 1, arbitrary: fc.constantFrom<Skills>({ es: 1 }, { billing: 2 }) }),
+    skills_relax_after_s: fc.constantFrom(null, 20, 60),
+    overflow: fc.oneof(
+      { weight: 2, arbitrary: fc.constant<OverflowRule[]>([]) },
+      { weight: 1, arbitrary: fc.constantFrom(20, 45).map((after_s): OverflowRule[] => [{ after_s, to: other }]) },
+      { weight: 1, arbitrary: fc.constant<OverflowRule[]>([{ after_s: 20, to: other }, { after_s: 45, to: OVERFLOW_ONLY }]) },
+    ),
+  }).map((p): [string, DeptPolicy] => [self, { ...p, overflow: p.overflow.map((r) => ({ ...r })) }]);
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: addAgent },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('status' as const), agent: index, status }) },
@@ -124,6 +140,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('departments' as const), agent: index, departments }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('skills' as const), agent: index, skills: skillSet }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('maxCustomers' as const), value: fc.integer({ min: 1, max: 3 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(deptPolicy('sales', 'support'), deptPolicy('support', 'sales')).map(
+      ([department, routing]): Op => ({ kind: 'deptRouting', department: department as 'sales' | 'support', routing }),
+    ),
+  },
   { weight: 10, arbitrary: fc.record({ kind: fc.constant('open' as const), department, priority: fc.integer({ min: 0, max: 2 }), skills: requirement }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('resolve' as const), conversation: index, abandon: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('transferToAgent' as const), conversation: index, agent: index }) },
@@ -166,21 +188,6 @@ const settings: fc.Arbitrary<RunSettings> = fc.record({
   offline_policy: fc.oneof({ weight: 4, arbitrary: fc.constant<OfflinePolicy>('requeue') }, { weight: 1, arbitrary: fc.constant<OfflinePolicy>('keep') }),
 });
 
-/**
- * The departments' skills and overflow settings of a run: mostly none, else
- * a requirement (relaxed after a while or never) and overflow to the other
- * department, sometimes a chain on to the overflow-only one.
- */
-const deptPolicy = (self: string, other: string) =>
-  fc.record({
-    required_skills: fc.oneof({ weight: 2, arbitrary: fc.constant<Skills>({}) }, { weight: 1, arbitrary: fc.constantFrom<Skills>({ es: 1 }, { billing: 2 }) }),
-    skills_relax_after_s: fc.constantFrom(null, 20, 60),
-    overflow: fc.oneof(
-      { weight: 2, arbitrary: fc.constant<OverflowRule[]>([]) },
-      { weight: 1, arbitrary: fc.constantFrom(20, 45).map((after_s): OverflowRule[] => [{ after_s, to: other }]) },
-      { weight: 1, arbitrary: fc.constant<OverflowRule[]>([{ after_s: 20, to: other }, { after_s: 45, to: OVERFLOW_ONLY }]) },
-    ),
-  }).map((p): [string, DeptPolicy] => [self, { ...p, overflow: p.overflow.map((r) => ({ ...r })) }]);
 const policy: fc.Arbitrary<Policy> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({}) },
   { weight: 3, arbitrary: fc.tuple(deptPolicy('sales', 'support'), deptPolicy('support', 'sales')).map((entries): Policy => Object.fromEntries(entries)) },
@@ -252,11 +259,13 @@ const describeOp = (o: Op, agentId?: string, convSeq?: number) =>
  * Runs the operations one by one against a freshly reset store and checks
  * every invariant after each. Throws with the step log on the first failure.
  */
-export async function runScenario(store: TestStore, scenarioOps: readonly Op[], settings: Partial<RunSettings> = {}, policy: Policy = {}): Promise<void> {
+export async function runScenario(store: TestStore, scenarioOps: readonly Op[], settings: Partial<RunSettings> = {}, initialPolicy: Policy = {}): Promise<void> {
   await store.reset(settings);
   const clock = fakeClock();
   const ctx: Ctx = { db: store.db, now: clock.now };
-  for (const [department, routing] of Object.entries(policy)) await changeDepartmentRouting(ctx, department, routing, null);
+  for (const [department, routing] of Object.entries(initialPolicy)) await changeDepartmentRouting(ctx, department, routing, null);
+  // a deptRouting step changes it: the model judges every later step by the settings in force
+  let policy: Policy = initialPolicy;
   // the last step is a sweep: after it nothing is excused for having become eligible by time
   const ops: Op[] = [...scenarioOps, { kind: 'advance', ms: 0, heartbeats: false, silent: null, sweep: true }];
   let lastSweep = clock.now().getTime();
@@ -308,6 +317,12 @@ export async function runScenario(store: TestStore, scenarioOps: readonly Op[], 
           break;
         case 'maxCustomers':
           await changeSettings(ctx, { max_customers: o.value }, null);
+          break;
+        case 'deptRouting':
+          await changeDepartmentRouting(ctx, o.department, o.routing, null);
+          // the open conversations take the new terms and a full match follows, as a sweep's
+          policy = { ...policy, [o.department]: o.routing };
+          lastSweep = clock.now().getTime();
           break;
         case 'open':
           await openConversation(ctx, { customer: { id: `c${step}` }, department: o.department, priority: o.priority, required_skills: o.skills });
