@@ -156,8 +156,8 @@ $$;
 
 -- The department's terms on a conversation (migration 0030), laid on the
 -- row whenever it enters a department (insert, transfer), so matching
--- reads the row and never the settings. A conversation keeps the terms it
--- entered with when the department's settings change later.
+-- reads the row and never the settings. When the department's settings
+-- change, sb_refresh_department_terms lays the new terms on its open ones.
 create or replace function sb_conversation_terms() returns trigger language plpgsql as $$
 declare
   s jsonb;
