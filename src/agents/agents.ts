@@ -18,6 +18,7 @@ export interface NewAgent {
   role: Role;
   capacity?: number | null;
   departments?: string[];
+  skills?: Record<string, number>;
   external_ref?: string | null;
 }
 
@@ -59,9 +60,9 @@ export async function createAgent(ctx: Ctx, input: NewAgent): Promise<AgentRow> 
       await assertEmailFree(tx, input.email, null);
       const now = ctx.now();
       const [row] = await tx.query<AgentRow>(
-        `insert into agents (name, email, password_hash, role, capacity, departments, external_ref, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning *`,
-        [input.name, input.email, passwordHash, input.role, input.capacity ?? null, input.departments ?? [], input.external_ref ?? null, now],
+        `insert into agents (name, email, password_hash, role, capacity, departments, external_ref, created_at, updated_at, skills)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9::jsonb) returning *`,
+        [input.name, input.email, passwordHash, input.role, input.capacity ?? null, input.departments ?? [], input.external_ref ?? null, now, JSON.stringify(input.skills ?? {})],
       );
       emit({ type: 'agent.created', agentId: row!.id, data: { agent_id: row!.id, name: row!.name, role: row!.role } });
       return row!;
@@ -92,11 +93,13 @@ export interface AgentPatch {
   status?: AgentStatus;
   capacity?: number | null;
   departments?: string[];
+  /** replaces the agent's skills as a whole */
+  skills?: Record<string, number>;
   external_ref?: string | null;
 }
 
 /**
- * Status, capacity and departments decide routing, so every update is a
+ * Status, capacity, departments and skills decide routing, so every update is a
  * routing transaction: an agent who comes online or gains room is filled from
  * the queue before the update is acknowledged.
  */
@@ -123,7 +126,8 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
             capacity = case when $6::boolean then $7::int else capacity end,
             departments = coalesce($8, departments),
             external_ref = case when $9::boolean then $10::text else external_ref end,
-            updated_at = $11
+            updated_at = $11,
+            skills = coalesce($12::jsonb, skills)
           where id = $1 returning *`,
         [
           id,
@@ -137,6 +141,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
           patch.external_ref !== undefined,
           patch.external_ref ?? null,
           now,
+          patch.skills === undefined ? null : JSON.stringify(patch.skills),
         ],
       );
       let row = updated!;

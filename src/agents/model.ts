@@ -22,6 +22,8 @@ export interface AgentRow {
   status: AgentStatus;
   capacity: number | null;
   departments: string[];
+  /** skill → level 1–10 (migration 0030) */
+  skills: Record<string, number>;
   external_ref: string | null;
   load: number;
   last_assigned_at: Date | null;
@@ -42,6 +44,7 @@ export interface Agent {
   capacity: number | null;
   effective_capacity: number;
   departments: string[];
+  skills: Record<string, number>;
   external_ref: string | null;
   load: number;
   last_seen_at: string | null;
@@ -67,6 +70,7 @@ export function toAgent(row: AgentRow, maxCustomers: number): Agent {
     capacity: row.capacity,
     effective_capacity: effectiveCapacity(row, maxCustomers),
     departments: row.departments,
+    skills: row.skills ?? {},
     external_ref: row.external_ref,
     load: row.load,
     last_seen_at: iso(row.last_seen_at),

@@ -25,6 +25,8 @@ export interface OpenInput {
    * history.
    */
   customer_verified?: boolean;
+  /** skill → minimum level the opener asks for; merged with the department's (docs/routing.md#skills) */
+  required_skills?: Record<string, number>;
 }
 
 export interface Opened {
@@ -64,7 +66,7 @@ export async function openConversationIn(tx: Queryable, emit: Emit, now: Date, i
  * external_ref already open on the channel the answer is that conversation.
  */
 const OPEN_CONVERSATION = /* sql */ `select (o.opened).*, o.created, o.logged
-  from sb_open_conversation($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean) o`;
+  from sb_open_conversation($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean, $9::jsonb) o`;
 
 type OpenedRow = ConversationRow & { created: boolean };
 
@@ -78,6 +80,7 @@ function openParams(input: OpenInput, now: Date): unknown[] {
     input.priority ?? 0,
     now,
     input.customer_verified ?? false,
+    JSON.stringify(input.required_skills ?? {}),
   ];
 }
 

@@ -35,6 +35,12 @@ export interface ConversationRow {
   note: string | null;
   /** label names (migration 0023) */
   labels: string[];
+  /** what the opener asked for (migration 0030) */
+  requested_skills: Record<string, number>;
+  /** the effective requirement: requested_skills merged with the department's */
+  required_skills: Record<string, number>;
+  skills_relax_after_s: number | null;
+  overflow: { after_s: number; to: string }[];
   updated_at: Date;
 }
 
@@ -60,6 +66,7 @@ export interface Conversation {
   resolve_reason: string | null;
   note: string | null;
   labels: string[];
+  required_skills: Record<string, number>;
   queue_position: number | null;
   expected_wait_seconds: number | null;
 }
@@ -90,6 +97,7 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
     resolve_reason: row.resolve_reason,
     note: row.note,
     labels: row.labels ?? [],
+    required_skills: row.required_skills ?? {},
     queue_position: row.state === 'queued' ? (queue?.position ?? null) : null,
     expected_wait_seconds: row.state === 'queued' ? (queue?.expected_wait_seconds ?? null) : null,
   };

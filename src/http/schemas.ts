@@ -10,6 +10,15 @@ const Timestamp = Type.String({ format: 'date-time' });
 const Id = Type.String({ format: 'uuid' });
 const Department = Type.String({ minLength: 1, maxLength: 100 });
 
+/** Skill names as agents, conversations and department settings write them. */
+export const SKILL_NAME = '^[a-z0-9][a-z0-9_.-]{0,49}$';
+/** skill → level: an agent's skills, or the minimum levels a conversation or department requires. */
+export const Skills = Type.Record(Type.String({ pattern: SKILL_NAME }), Type.Integer({ minimum: 1, maximum: 10 }), {
+  maxProperties: 20,
+  additionalProperties: false,
+  description: 'skill (lower case, e.g. "spanish") → level 1–10',
+});
+
 export const ErrorBody = Type.Object(
   {
     error: Type.Object({
@@ -51,6 +60,7 @@ export const Agent = Type.Object({
   capacity: Nullable(Type.Integer()),
   effective_capacity: Type.Integer(),
   departments: Type.Array(Type.String()),
+  skills: Type.Record(Type.String(), Type.Integer(), { description: 'skill → level 1–10 (docs/routing.md#skills)' }),
   external_ref: Nullable(Type.String()),
   load: Type.Integer({ description: 'conversations assigned now' }),
   last_seen_at: Nullable(Timestamp),
@@ -66,6 +76,7 @@ export const NewAgentBody = Type.Object(
     role: Role,
     capacity: Type.Optional(Nullable(Capacity)),
     departments: Type.Optional(Type.Array(Department, { maxItems: 100, uniqueItems: true })),
+    skills: Type.Optional(Skills),
     external_ref: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
   },
   { additionalProperties: false },
@@ -80,6 +91,7 @@ export const AgentPatchBody = Type.Object(
     status: Type.Optional(AgentStatus),
     capacity: Type.Optional(Nullable(Capacity)),
     departments: Type.Optional(Type.Array(Department, { maxItems: 100, uniqueItems: true })),
+    skills: Type.Optional(Skills),
     external_ref: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -141,6 +153,9 @@ export const Conversation = Type.Object({
   resolve_reason: Nullable(Type.String()),
   note: Nullable(Type.String()),
   labels: Type.Array(Type.String(), { description: 'label names (GET /api/v1/labels has their colours)' }),
+  required_skills: Type.Record(Type.String(), Type.Integer(), {
+    description: "skill → minimum level an agent needs to be given it: the opener's required_skills merged with its department's (docs/routing.md#skills)",
+  }),
   queue_position: Nullable(Type.Integer({ description: 'place in its department queue, 1 = next; null unless queued' })),
   expected_wait_seconds: Nullable(Type.Integer({ description: 'estimate; null unless queued or when no online agent can serve it' })),
   rating: Type.Optional(Type.Union([Rating, Type.Null()], { description: "the customer's rating (conversation routes); null until rated" })),
@@ -176,6 +191,7 @@ export const NewConversationBody = Type.Object(
     priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, description: 'higher is served first; default 0' })),
     channel: Type.Optional(Channel),
     external_ref: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+    required_skills: Type.Optional(Skills),
   },
   { additionalProperties: false },
 );

@@ -6,6 +6,7 @@ import type { Ctx } from '../context.js';
 import { invalid } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import type { Queryable } from '../store/db.js';
+import { drain } from './match.js';
 
 export type RoutingMode = 'auto' | 'offer' | 'manual';
 
@@ -55,7 +56,9 @@ function checkOverflow(department: string, rules: readonly OverflowRule[]): void
 /**
  * Lays `change` over the department's stored settings (a PUT sets the
  * fields it names and leaves the others, so changing the mode does not
- * reset the SLA) and returns the effective settings.
+ * reset the SLA) and returns the effective settings. A routing transaction:
+ * the department's open conversations take the new skills and overflow
+ * terms, and whatever they make eligible now is matched before the answer.
  */
 export async function changeDepartmentRouting(ctx: Ctx, department: string, change: DepartmentRoutingChange, by: string | null): Promise<DepartmentRouting> {
   if (change.overflow !== undefined) checkOverflow(department, change.overflow);
@@ -68,6 +71,8 @@ export async function changeDepartmentRouting(ctx: Ctx, department: string, chan
     );
     const settings = await readDepartmentRouting(tx, department);
     emit({ type: 'settings.changed', data: { changed: { department_routing: { department, settings } }, by } });
+    await tx.query('select sb_refresh_department_terms($1)', [department]);
+    await drain(tx, emit, ctx.now());
     return settings;
-  });
+  }, { routing: true });
 }

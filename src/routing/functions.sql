@@ -21,8 +21,10 @@
 --   * capacity: an agent gets a conversation only while online, not deleted,
 --     and below capacity (their own, else the max_customers setting);
 --   * who: among such agents serving the conversation's department (any
---     agent when it has none), the least loaded, ties to the one idle
---     longest (oldest last_assigned_at, never-assigned first), then by id;
+--     agent when it has none, or one it overflowed to) with the skills it
+--     requires (until relaxed), the best skill match, then the least loaded,
+--     ties to the one idle longest (oldest last_assigned_at, never-assigned
+--     first), then by id;
 --   * what: the queue is served by priority, then arrival (seq): a requeued
 --     conversation keeps its seq and so its place;
 --   * work-conserving: every routing transaction ends with no queued
@@ -69,6 +71,7 @@ create or replace function sb_conversation_json(c conversations) returns jsonb l
     'resolve_reason', c.resolve_reason,
     'note', c.note,
     'labels', to_jsonb(coalesce(c.labels, '{}')),
+    'required_skills', c.required_skills,
     'queue_position', null,
     'expected_wait_seconds', null)
 $$;
@@ -138,24 +141,115 @@ begin
 end
 $$;
 
+-- Skills (docs/routing.md#skills). Two requirements made one: every skill
+-- of either, at the higher of the two levels.
+create or replace function sb_merge_skills(p_a jsonb, p_b jsonb) returns jsonb language sql immutable as $$
+  select case
+    when p_b = '{}'::jsonb then p_a
+    when p_a = '{}'::jsonb then p_b
+    else (select jsonb_object_agg(s.key, s.level)
+            from (select e.key, max(e.value::int) as level
+                    from (select * from jsonb_each_text(p_a) union all select * from jsonb_each_text(p_b)) e
+                   group by e.key) s)
+  end
+$$;
+
+-- The department's terms on a conversation (migration 0030), laid on the
+-- row whenever it enters a department (insert, transfer), so matching
+-- reads the row and never the settings. When the department's settings
+-- change, sb_refresh_department_terms lays the new terms on its open ones.
+create or replace function sb_conversation_terms() returns trigger language plpgsql as $$
+declare
+  s jsonb;
+begin
+  if new.department is null then
+    new.required_skills := new.requested_skills;
+    new.skills_relax_after_s := null;
+    new.overflow := '[]'::jsonb;
+  else
+    s := sb_department_routing(new.department);
+    new.required_skills := sb_merge_skills(new.requested_skills, s -> 'required_skills');
+    new.skills_relax_after_s := (s ->> 'skills_relax_after_s')::int;
+    new.overflow := s -> 'overflow';
+  end if;
+  return new;
+end
+$$;
+drop trigger if exists conversations_terms on conversations;
+create trigger conversations_terms before insert on conversations
+  for each row when (new.department is not null or new.requested_skills <> '{}'::jsonb)
+  execute function sb_conversation_terms();
+drop trigger if exists conversations_terms_moved on conversations;
+create trigger conversations_terms_moved before update of department, requested_skills on conversations
+  for each row when (old.department is distinct from new.department or old.requested_skills is distinct from new.requested_skills)
+  execute function sb_conversation_terms();
+
+-- A department's settings changed: its open conversations take the new
+-- terms (a waiting conversation overflows or relaxes by the new rules,
+-- counted from when it entered the queue). The caller matches afterwards.
+create or replace function sb_refresh_department_terms(p_department text) returns void language sql as $$
+  update conversations c
+     set required_skills = sb_merge_skills(c.requested_skills, s.settings -> 'required_skills'),
+         skills_relax_after_s = (s.settings ->> 'skills_relax_after_s')::int,
+         overflow = s.settings -> 'overflow'
+    from (select sb_department_routing(p_department) as settings) s
+   where c.department = p_department and c.state in ('queued', 'assigned')
+$$;
+
+-- Agent `a` has every skill conversation c requires, each at its level or
+-- above, unless c has waited skills_relax_after_s and the requirement is
+-- dropped. Only called for a conversation with a requirement.
+create or replace function sb_skills_serve(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
+  select (c.skills_relax_after_s is not null and p_now >= c.queued_at + make_interval(secs => c.skills_relax_after_s))
+      or not exists (select 1 from jsonb_each_text(c.required_skills) r
+                      where coalesce((a.skills ->> r.key)::int, 0) < r.value::int)
+$$;
+
+-- Agent `a` is in a department conversation c overflows to by p_now: a step
+-- of c's chain whose after_s c has waited. Only called when c has a chain.
+create or replace function sb_overflow_serves(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
+  select exists (select 1 from jsonb_array_elements(c.overflow) r
+                  where (r ->> 'to') = any (a.departments)
+                    and p_now >= c.queued_at + make_interval(secs => (r ->> 'after_s')::int))
+$$;
+
+-- How well agent `a` matches c's requirement: the sum of a's levels in the
+-- skills c requires (higher is better); the pick's first key.
+create or replace function sb_skill_score(a agents, c conversations) returns int language sql stable as $$
+  select coalesce(sum(coalesce((a.skills ->> k)::int, 0)), 0)::int from jsonb_object_keys(c.required_skills) k
+$$;
+
 -- Whether agent `a` may serve conversation `c` at p_now, room aside: the
--- one home of eligibility (department today; skills, overflow and sticky
--- waits join here), so the pick, both matches and any future caller agree.
+-- one home of eligibility, so the pick, both matches and any future caller
+-- agree. The department's (or one overflowed to by now), and the skills
+-- required (until relaxed). The CASEs keep the common conversation, with no
+-- requirement and no overflow chain, at the department test alone.
 create or replace function sb_agent_serves(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
-  select c.department is null or c.department = any (a.departments)
+  select (c.department is null or c.department = any (a.departments)
+          or case when c.overflow = '[]'::jsonb then false else sb_overflow_serves(a, c, p_now) end)
+     and case when c.required_skills = '{}'::jsonb then true else sb_skills_serve(a, c, p_now) end
 $$;
 
 -- The policy's pick for conversation c: among agents with room who serve
--- it, least load, idle longest, then id. The order is the partial index
--- agents_pick's, so PostgreSQL walks it and stops at the first agent with
--- room who serves the conversation instead of sorting every online agent.
+-- it, the best skill match (sb_skill_score, highest first), then least
+-- load, idle longest, then id. Without a requirement every score is 0 and
+-- the order is the partial index agents_pick's, so PostgreSQL walks it and
+-- stops at the first agent with room who serves the conversation instead
+-- of sorting every online agent.
 drop function if exists sb_pick_agent(text);
 create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable as $$
 begin
+  if c.required_skills = '{}'::jsonb then
+    return (select a.id from agents a
+             where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+               and sb_agent_serves(a, c, p_now)
+             order by a.load, a.last_assigned_at asc nulls first, a.id
+             limit 1);
+  end if;
   return (select a.id from agents a
            where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
              and sb_agent_serves(a, c, p_now)
-           order by a.load, a.last_assigned_at asc nulls first, a.id
+           order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
            limit 1);
 end
 $$;
@@ -203,29 +297,38 @@ end
 $$;
 
 -- An agent who just gained room: the first queued conversation they can
--- serve, in queue order. By the work-conserving invariant no other agent
--- with room could serve it, so the policy's pick is this agent; it is asked
--- all the same, so a broken invariant costs fairness, never capacity.
+-- serve, in queue order, given to the policy's pick. By the work-conserving
+-- invariant no other agent with room could serve it, so the pick is this
+-- agent. But eligibility grows with time (skills relaxed, overflow): a
+-- conversation may have become eligible for another agent with room since
+-- the last sweep, and the pick may be that agent. Then the next one this
+-- agent can serve is tried, so the agent's room is never left unused: one
+-- row per assignment, this agent's last.
 create or replace function sb_match_for_agent(p_now timestamptz, p_agent uuid) returns setof conversations language plpgsql as $$
 #variable_conflict use_column
 declare
   me agents;
   head conversations;
+  v_pick uuid;
 begin
   perform pg_advisory_xact_lock(7301001);
   select * into me from agents a where a.id = p_agent and a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a);
   if not found then
     return;
   end if;
-  select c.* into head
-    from conversations c
-   where c.state = 'queued' and sb_agent_serves(me, c, p_now)
-   order by c.priority desc, c.seq
-   limit 1;
-  if not found then
-    return;
-  end if;
-  return next sb_assign(p_now, head.id, sb_pick_agent(head, p_now));
+  loop
+    select c.* into head
+      from conversations c
+     where c.state = 'queued' and sb_agent_serves(me, c, p_now)
+     order by c.priority desc, c.seq
+     limit 1;
+    if not found then
+      return;
+    end if;
+    v_pick := sb_pick_agent(head, p_now);
+    return next sb_assign(p_now, head.id, v_pick);
+    exit when v_pick = me.id;
+  end loop;
 end
 $$;
 
@@ -236,9 +339,10 @@ $$;
 -- conversation back, created = false, and nothing changes.
 -- Events: conversation.created (as it arrived: queued, no agent), then
 -- conversation.assigned or conversation.queued (reason 'new').
+drop function if exists sb_open_conversation(text, text, text, jsonb, text, int, timestamptz, boolean);
 create or replace function sb_open_conversation(
   p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
-  p_priority int, p_now timestamptz, p_verified boolean
+  p_priority int, p_now timestamptz, p_verified boolean, p_required_skills jsonb
 ) returns table (opened conversations, created boolean, logged jsonb) language plpgsql as $$
 #variable_conflict use_column
 declare
@@ -257,10 +361,12 @@ begin
   end if;
   -- Inserted as it arrived (queued), then given to the policy's pick: the
   -- pick sees the conversation as every other caller of it does.
+  -- The department's skills and overflow terms are laid on by the trigger
+  -- conversations_terms.
   insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
-                             created_at, queued_at, assigned_at, updated_at, customer_verified)
+                             created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills)
   values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
-          'queued', null, p_now, p_now, null, p_now, p_verified)
+          'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb))
   returning * into c;
   v_agent := sb_pick_agent(c, p_now);
   if v_agent is not null then
@@ -313,11 +419,10 @@ begin
   v_events := jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
                                        jsonb_build_object('conversation', sb_conversation_json(c), 'by', p_by)));
   if was.agent_id is not null then
-    select * into next_one from sb_match_for_agent(p_now, was.agent_id);
-    if next_one.id is not null then
+    for next_one in select * from sb_match_for_agent(p_now, was.agent_id) loop
       v_events := v_events || sb_event('conversation.assigned', next_one.id, next_one.agent_id,
                                    jsonb_build_object('conversation', sb_conversation_json(next_one)));
-    end if;
+    end loop;
   end if;
   return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
 end

@@ -22,17 +22,21 @@ export interface MatchScope {
 export async function drain(tx: Queryable, emit: Emit, now: Date, scope: MatchScope = {}): Promise<ConversationRow[]> {
   const assigned: ConversationRow[] = [];
   for (;;) {
-    const [row] = scope.agentId
+    // sb_match_for_agent may return more than one row: conversations that
+    // became eligible for another agent by time go to them on the way.
+    const rows = scope.agentId
       ? await tx.query<ConversationRow>(MATCH_FOR_AGENT, [now, scope.agentId])
       : await tx.query<ConversationRow>(MATCH_NEXT, [now]);
-    if (!row) break;
-    assigned.push(row);
-    emit({
-      type: 'conversation.assigned',
-      conversationId: row.id,
-      agentId: row.agent_id,
-      data: { conversation: toConversation(row) },
-    });
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      assigned.push(row);
+      emit({
+        type: 'conversation.assigned',
+        conversationId: row.id,
+        agentId: row.agent_id,
+        data: { conversation: toConversation(row) },
+      });
+    }
     if (scope.limit !== undefined && assigned.length >= scope.limit) break;
   }
   return assigned;

@@ -4,7 +4,12 @@ import type { Queryable } from '../../src/store/db.js';
  * The engine's promises, read from the database. Each query returns the rows
  * that break a promise; an empty list means it holds.
  */
-export async function invariantViolations(db: Queryable, options: { workConserving?: boolean } = {}): Promise<string[]> {
+/**
+ * `now`: the time eligibility is judged at (docs/routing.md: skills are
+ * relaxed and conversations overflow after a wait). Without it only what
+ * does not depend on time counts: departments and unrelaxed skills.
+ */
+export async function invariantViolations(db: Queryable, options: { workConserving?: boolean; now?: Date } = {}): Promise<string[]> {
   const problems: string[] = [];
   const loadMismatch = await db.query<{ id: string; load: number; actual: number }>(
     `select a.id, a.load, (select count(*)::int from conversations c where c.agent_id = a.id and c.state = 'assigned') as actual
@@ -33,13 +38,21 @@ export async function invariantViolations(db: Queryable, options: { workConservi
 
   if (options.workConserving !== false) {
     const waitingWithRoom = await db.query<{ id: string; agent: string }>(
+      // eligibility restated from the conversation's stored terms, not through sb_agent_serves
       `select c.id, a.id as agent
          from conversations c
          join agents a on a.status = 'online' and a.deleted_at is null
-                      and (c.department is null or c.department = any (a.departments))
+                      and (c.department is null or c.department = any (a.departments)
+                           or exists (select 1 from jsonb_array_elements(c.overflow) r
+                                       where r ->> 'to' = any (a.departments)
+                                         and $1::timestamptz >= c.queued_at + (r ->> 'after_s')::int * interval '1 second'))
+                      and ((c.skills_relax_after_s is not null and $1::timestamptz >= c.queued_at + c.skills_relax_after_s * interval '1 second')
+                           or not exists (select 1 from jsonb_each_text(c.required_skills) r
+                                           where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
                       and a.load < coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))
         where c.state = 'queued'
         limit 5`,
+      [options.now ?? null],
     );
     for (const r of waitingWithRoom) problems.push(`conversation ${r.id} waits while agent ${r.agent} has room`);
   }

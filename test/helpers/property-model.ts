@@ -16,6 +16,7 @@ export interface AgentSnap {
   status: 'online' | 'away' | 'offline';
   capacity: number | null;
   departments: string[];
+  skills: Record<string, number>;
   load: number;
   lastAssignedAt: number | null;
   deleted: boolean;
@@ -28,6 +29,34 @@ export interface ConvSnap {
   agentId: string | null;
   department: string | null;
   priority: number;
+  /** what the opener asked for */
+  requestedSkills: Record<string, number>;
+  /** the stored effective requirement, checked against requiredSkills(...) by stateViolations */
+  requiredSkills: Record<string, number>;
+  queuedAt: number | null;
+}
+
+/** A department's skills and overflow settings (docs/routing.md); a department not named has none. */
+export interface DeptPolicy {
+  required_skills: Record<string, number>;
+  skills_relax_after_s: number | null;
+  overflow: { after_s: number; to: string }[];
+}
+export type Policy = Readonly<Record<string, DeptPolicy>>;
+
+const NO_POLICY: DeptPolicy = { required_skills: {}, skills_relax_after_s: null, overflow: [] };
+const policyOf = (policy: Policy, department: string | null) => (department === null ? NO_POLICY : (policy[department] ?? NO_POLICY));
+
+/** The conversation's requirement: its own merged with its department's, the higher level per skill. */
+export function requiredSkills(conv: Pick<ConvSnap, 'department' | 'requestedSkills'>, policy: Policy): Record<string, number> {
+  const merged = { ...conv.requestedSkills };
+  for (const [skill, level] of Object.entries(policyOf(policy, conv.department).required_skills)) merged[skill] = Math.max(merged[skill] ?? 0, level);
+  return merged;
+}
+
+/** The sum of the agent's levels in the skills the conversation requires: the pick's first key, higher first. */
+export function skillScore(agent: Pick<AgentSnap, 'skills'>, conv: Pick<ConvSnap, 'department' | 'requestedSkills'>, policy: Policy): number {
+  return Object.keys(requiredSkills(conv, policy)).reduce((sum, skill) => sum + (agent.skills[skill] ?? 0), 0);
 }
 
 export interface Snapshot {
@@ -49,6 +78,7 @@ export async function snapshot(db: Queryable): Promise<Snapshot> {
       status: AgentSnap['status'];
       capacity: number | null;
       departments: string[];
+      skills: Record<string, number>;
       load: number;
       last_assigned_at: string | null;
       deleted_at: string | null;
@@ -60,15 +90,19 @@ export async function snapshot(db: Queryable): Promise<Snapshot> {
       agent_id: string | null;
       department: string | null;
       priority: number;
+      requested_skills: Record<string, number>;
+      required_skills: Record<string, number>;
+      queued_at: string | null;
     }[];
     last_event_id: number | string | null;
   }>(
     `select (select value from settings where key = 'max_customers') as max_customers,
             (select coalesce(json_agg(json_build_object('id', id, 'status', status, 'capacity', capacity, 'departments', departments,
-                        'load', load, 'last_assigned_at', last_assigned_at, 'deleted_at', deleted_at) order by created_at, id), '[]')
+                        'skills', skills, 'load', load, 'last_assigned_at', last_assigned_at, 'deleted_at', deleted_at) order by created_at, id), '[]')
                from agents) as agents,
             (select coalesce(json_agg(json_build_object('id', id, 'seq', seq, 'state', state, 'agent_id', agent_id,
-                        'department', department, 'priority', priority) order by seq), '[]')
+                        'department', department, 'priority', priority, 'requested_skills', requested_skills,
+                        'required_skills', required_skills, 'queued_at', queued_at) order by seq), '[]')
                from conversations) as convs,
             (select max(id) from events) as last_event_id`,
   );
@@ -83,6 +117,7 @@ export async function snapshot(db: Queryable): Promise<Snapshot> {
           status: a.status,
           capacity: a.capacity,
           departments: a.departments,
+          skills: a.skills,
           load: a.load,
           lastAssignedAt: ms(a.last_assigned_at),
           deleted: a.deleted_at !== null,
@@ -92,7 +127,17 @@ export async function snapshot(db: Queryable): Promise<Snapshot> {
     convs: new Map(
       r.convs.map((c) => [
         c.id,
-        { id: c.id, seq: Number(c.seq), state: c.state, agentId: c.agent_id, department: c.department, priority: c.priority },
+        {
+          id: c.id,
+          seq: Number(c.seq),
+          state: c.state,
+          agentId: c.agent_id,
+          department: c.department,
+          priority: c.priority,
+          requestedSkills: c.requested_skills,
+          requiredSkills: c.required_skills,
+          queuedAt: ms(c.queued_at),
+        },
       ]),
     ),
     lastEventId: Number(r.last_event_id ?? 0),
@@ -105,9 +150,37 @@ export async function eventsSince(db: Queryable, afterId: number): Promise<Store
 
 export const capacityOf = (agent: Pick<AgentSnap, 'capacity'>, maxCustomers: number) => agent.capacity ?? maxCustomers;
 
-/** The agent may receive the conversation: it has no department, or the agent is in it. */
-export const serves = (agent: Pick<AgentSnap, 'departments'>, conv: Pick<ConvSnap, 'department'>) =>
-  conv.department === null || agent.departments.includes(conv.department);
+/**
+ * The agent may receive the conversation at time t: it has no department, the
+ * agent is in it or in one it has overflowed to by t; and the agent has every
+ * skill it requires at its level, unless the requirement was relaxed by t.
+ */
+export function serves(
+  agent: Pick<AgentSnap, 'departments' | 'skills'>,
+  conv: Pick<ConvSnap, 'department' | 'requestedSkills' | 'queuedAt'>,
+  t: number,
+  policy: Policy,
+): boolean {
+  const terms = policyOf(policy, conv.department);
+  const waited = conv.queuedAt === null ? -Infinity : (t - conv.queuedAt) / 1000;
+  const inDepartment =
+    conv.department === null ||
+    agent.departments.includes(conv.department) ||
+    terms.overflow.some((step) => waited >= step.after_s && agent.departments.includes(step.to));
+  if (!inDepartment) return false;
+  if (terms.skills_relax_after_s !== null && waited >= terms.skills_relax_after_s) return true;
+  return Object.entries(requiredSkills(conv, policy)).every(([skill, level]) => (agent.skills[skill] ?? 0) >= level);
+}
+
+/**
+ * Eligibility changes with time alone (relaxation, overflow) are matched by
+ * the sweep, not by the next event: the pair is "stale" when the agent serves
+ * the conversation at `now` but did not at the last sweep, and until the next
+ * sweep its agent may have room while it waits (docs/routing.md).
+ */
+export const staleAt = (lastSweep: number, now: number, policy: Policy) =>
+  (agent: Pick<AgentSnap, 'departments' | 'skills'>, conv: Pick<ConvSnap, 'department' | 'requestedSkills' | 'queuedAt'>) =>
+    serves(agent, conv, now, policy) && !serves(agent, conv, lastSweep, policy);
 
 /** Queue order: higher priority first, then older arrival. Negative when `a` comes before `b`. */
 export const queueOrder = (a: Pick<ConvSnap, 'priority' | 'seq'>, b: Pick<ConvSnap, 'priority' | 'seq'>) =>
@@ -149,8 +222,14 @@ export class Allowances {
   }
 }
 
-/** Invariants (1)-(3) on one snapshot, computed in TypeScript (the SQL helper checks them too). */
-export function stateViolations(s: Snapshot): string[] {
+/**
+ * Invariants (1)-(3) on one snapshot at time `now`, computed in TypeScript
+ * (the SQL helper checks them too); (3) excuses pairs made eligible by time
+ * since the last sweep (staleAt). (7): every open conversation's stored
+ * requirement is its own merged with its department's.
+ */
+export function stateViolations(s: Snapshot, now: number, policy: Policy, lastSweep: number): string[] {
+  const stale = staleAt(lastSweep, now, policy);
   const problems: string[] = [];
   const held = new Map<string, number>();
   for (const c of s.convs.values()) {
@@ -170,9 +249,14 @@ export function stateViolations(s: Snapshot): string[] {
     if (a.load !== (held.get(a.id) ?? 0)) problems.push(`(2) agent ${a.id} load ${a.load} but holds ${held.get(a.id) ?? 0}`);
   }
   for (const c of s.convs.values()) {
+    const expected = requiredSkills(c, policy);
+    // a closed conversation keeps the terms it had
+    if ((c.state === 'queued' || c.state === 'assigned') && JSON.stringify(Object.entries(c.requiredSkills).sort()) !== JSON.stringify(Object.entries(expected).sort())) {
+      problems.push(`(7) conversation ${c.seq} requires ${JSON.stringify(c.requiredSkills)}, expected ${JSON.stringify(expected)}`);
+    }
     if (c.state !== 'queued') continue;
     for (const a of s.agents.values()) {
-      if (a.status === 'online' && !a.deleted && serves(a, c) && a.load < capacityOf(a, s.maxCustomers)) {
+      if (a.status === 'online' && !a.deleted && serves(a, c, now, policy) && !stale(a, c) && a.load < capacityOf(a, s.maxCustomers)) {
         problems.push(
           `(3) conversation ${c.seq} (dept ${c.department}, prio ${c.priority}) waits while agent ${a.id} ` +
             `(${a.departments.join('+') || 'no dept'}) holds ${a.load} of ${capacityOf(a, s.maxCustomers)}`,
@@ -201,8 +285,9 @@ interface MomentConv {
  *      of a conversation, a load, a status, a capacity, departments or a
  *      setting has its event.
  */
-export function replayViolations(pre: Snapshot, post: Snapshot, events: readonly StoredEvent[], now: number): string[] {
+export function replayViolations(pre: Snapshot, post: Snapshot, events: readonly StoredEvent[], now: number, policy: Policy, lastSweep: number): string[] {
   const problems: string[] = [];
+  const stale = staleAt(lastSweep, now, policy);
   const loads = new Map<string, number>();
   const lastAssigned = new Map<string, number | null>();
   for (const a of post.agents.values()) {
@@ -261,33 +346,33 @@ export function replayViolations(pre: Snapshot, post: Snapshot, events: readonly
         if (conv.state !== 'queued') problems.push(`(2) ${where}: assigned to ${agentId} while ${conv.state} with ${conv.agentId}`);
         const load = loads.get(agentId) ?? 0;
         if (load >= cap(agentId)) problems.push(`(1) ${where}: agent ${agentId} already held ${load} of ${cap(agentId)}`);
-        if (agent.status !== 'online' || agent.deleted || !serves(agent, c)) {
+        if (agent.status !== 'online' || agent.deleted || !serves(agent, c, now, policy)) {
           problems.push(`(5) ${where}: agent ${agentId} is not eligible (${agent.status}, deleted ${agent.deleted}, depts ${agent.departments})`);
         }
         // (4) FIFO within what this agent can serve
         for (const [otherId, other] of convs) {
           if (otherId === cid || other.state !== 'queued') continue;
           const o = post.convs.get(otherId)!;
-          if (serves(agent, o) && queueOrder(o, c) < 0) {
+          if (serves(agent, o, now, policy) && !stale(agent, o) && queueOrder(o, c) < 0) {
             problems.push(
               `(4) ${where}: conversation ${c.seq} (prio ${c.priority}, dept ${c.department}) went to ${agentId} ` +
                 `while conversation ${o.seq} (prio ${o.priority}, dept ${o.department}) waited ahead of it`,
             );
           }
         }
-        // (5) least loaded, then idle longest, then id
-        const key = (id: string) => [loads.get(id) ?? 0, lastAssigned.get(id) ?? -Infinity] as const;
+        // (5) best skill match, then least loaded, then idle longest, then id
+        const key = (id: string) => [-skillScore(post.agents.get(id)!, c, policy), loads.get(id) ?? 0, lastAssigned.get(id) ?? -Infinity] as const;
         const better = (x: string, y: string) => {
-          const [lx, tx] = key(x);
-          const [ly, ty] = key(y);
-          return lx !== ly ? lx < ly : tx !== ty ? tx < ty : x < y;
+          const [sx, lx, tx] = key(x);
+          const [sy, ly, ty] = key(y);
+          return sx !== sy ? sx < sy : lx !== ly ? lx < ly : tx !== ty ? tx < ty : x < y;
         };
         for (const other of post.agents.values()) {
-          if (other.id === agentId || other.status !== 'online' || other.deleted || !serves(other, c)) continue;
+          if (other.id === agentId || other.status !== 'online' || other.deleted || !serves(other, c, now, policy)) continue;
           if ((loads.get(other.id) ?? 0) >= cap(other.id)) continue;
           if (better(other.id, agentId)) {
             problems.push(
-              `(5) ${where}: went to ${agentId} (load ${load}, last ${lastAssigned.get(agentId)}) ` +
+              `(5) ${where}: went to ${agentId} (score ${-key(agentId)[0]}, load ${load}, last ${lastAssigned.get(agentId)}) ` +
                 `but ${other.id} (load ${loads.get(other.id)}, last ${lastAssigned.get(other.id)}) comes first`,
             );
           }
@@ -374,6 +459,7 @@ export function replayViolations(pre: Snapshot, post: Snapshot, events: readonly
     if (a.departments.join() !== before.departments.join() && !changed.has('departments')) {
       problems.push(`(6) agent ${a.id} departments changed without an event`);
     }
+    if (JSON.stringify(a.skills) !== JSON.stringify(before.skills) && !changed.has('skills')) problems.push(`(6) agent ${a.id} skills changed without an event`);
   }
   if (post.maxCustomers !== pre.maxCustomers && !settingsChanged) problems.push('(6) max_customers changed without settings.changed');
   return problems;

@@ -2,17 +2,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import { changeDepartmentRouting, readDepartmentRouting, type DepartmentRoutingChange } from '../../routing/department-settings.js';
 import { requireAgent } from '../auth.js';
 import type { App, AppDeps } from '../deps.js';
-import { errorResponses } from '../schemas.js';
+import { errorResponses, Skills } from '../schemas.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 100, description: 'the department, as agents and conversations name it' });
 const Seconds = (max: number, description: string) => Type.Integer({ minimum: 0, maximum: max, description });
 const Nullable = <T extends ReturnType<typeof Type.Integer>>(schema: T) => Type.Union([schema, Type.Null()]);
-const SkillName = '^[a-z0-9][a-z0-9_.-]{0,49}$';
-const Skills = Type.Record(Type.String({ pattern: SkillName }), Type.Integer({ minimum: 1, maximum: 10 }), {
-  maxProperties: 20,
-  additionalProperties: false,
-  description: 'skill (lower case, e.g. "spanish") → minimum level 1–10',
-});
 const Mode = Type.Union([Type.Literal('auto'), Type.Literal('offer'), Type.Literal('manual')], {
   description: 'auto: assigned at once; offer: the agent must accept within offer_timeout_s; manual: agents pick from the queue',
 });

@@ -12,11 +12,11 @@ import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
 import { WebhooksAdmin } from './admin-webhooks';
 import { WidgetAdmin } from './admin-widget';
-import type { Agent, Role } from './types';
+import { skillsText, type Agent, type Role } from './types';
 import { t } from '../../shared/i18n';
 
-// Admin pages (admins only): the agents, their role, capacity and
-// departments here; settings, webhooks, RapidPro and Qiscus in admin-*.tsx.
+// Admin pages (admins only): the agents, their role, capacity,
+// departments and skills here; settings, webhooks, RapidPro and Qiscus in admin-*.tsx.
 
 /** The admin pages, in the order of the navigation (each label read when shown, in the language of the moment). */
 export const ADMIN_PAGES = [
@@ -45,9 +45,25 @@ export const adminPageAt = (path: string) => ADMIN_PAGES.find((p) => p.path === 
 
 const splitDepartments = (text: string) => [...new Set(text.split(',').map((d) => d.trim()).filter(Boolean))];
 
+/**
+ * `spanish:3, billing` → {spanish: 3, billing: 1} (no level: 1). The server
+ * judges names and levels: a bad one comes back as a 400 naming it.
+ */
+const parseSkills = (text: string): Record<string, number> =>
+  Object.fromEntries(
+    text
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean)
+      .map((part) => {
+        const [name = '', level] = part.split(':').map((x) => x.trim());
+        return [name, level === undefined || level === '' ? 1 : Number(level)];
+      }),
+  );
+
 export function AgentsAdmin({ token, onError }: AdminProps) {
   const [agents, setAgents] = useState<Agent[]>([]);
-  const [form, setForm] = useState({ name: '', email: '', password: '', role: 'agent' as Role, capacity: '', departments: '' });
+  const [form, setForm] = useState({ name: '', email: '', password: '', role: 'agent' as Role, capacity: '', departments: '', skills: '' });
   const load = useCallback(() => api<Agent[]>('GET', '/api/v1/agents', token).then(setAgents, onError), [token, onError]);
   useEffect(() => {
     void load();
@@ -63,8 +79,9 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
         role: form.role,
         capacity: form.capacity === '' ? null : Number(form.capacity),
         departments: splitDepartments(form.departments),
+        skills: parseSkills(form.skills),
       });
-      setForm({ name: '', email: '', password: '', role: 'agent', capacity: '', departments: '' });
+      setForm({ name: '', email: '', password: '', role: 'agent', capacity: '', departments: '', skills: '' });
       void load();
     } catch (e) {
       onError(e);
@@ -94,7 +111,7 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
       <h2>{t('Agents')}</h2>
       <div className="table-wrap">
         <table>
-          <TableHead columns={[t('Name'), t('Email'), t('Role'), t('Status'), t('Load / capacity'), t('Departments')]} actions />
+          <TableHead columns={[t('Name'), t('Email'), t('Role'), t('Status'), t('Load / capacity'), t('Departments'), t('Skills')]} actions />
           <tbody>
             {agents.map((a) => (
               <tr key={a.id}>
@@ -138,6 +155,21 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
                   />
                 </td>
                 <td>
+                  <input
+                    key={`${a.id}-${skillsText(a.skills)}`}
+                    aria-label={t('Skills of {name}', { name: a.name })}
+                    placeholder={t('spanish:3, billing:1')}
+                    defaultValue={skillsText(a.skills)}
+                    onKeyDown={(e) => {
+                      if (e.key === 'Enter') e.currentTarget.blur();
+                    }}
+                    onBlur={(e) => {
+                      const next = parseSkills(e.target.value);
+                      if (skillsText(next) !== skillsText(a.skills)) void patch(a.id, { skills: next });
+                    }}
+                  />
+                </td>
+                <td>
                   <button type="button" className="secondary" onClick={() => void remove(a)}>
                     {t('Remove')}
                   </button>
@@ -167,6 +199,9 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
         </label>
         <label>
           {t('Departments')} <input placeholder={t('sales, billing')} {...field('departments')} />
+        </label>
+        <label>
+          {t('Skills')} <input placeholder={t('spanish:3, billing:1')} {...field('skills')} />
         </label>
         <button type="submit">{t('Create')}</button>
       </form>

@@ -15,7 +15,7 @@ import { NoteActions, NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
 import { EraseConversation } from './erase';
 import { RatingView } from './ratings';
-import type { Agent, Conversation, Message } from './types';
+import { skillsText, type Agent, type Conversation, type Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
 interface Colleague {
@@ -404,6 +404,12 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <dd>{c.channel}</dd>
         <dt>{t('Department')}</dt>
         <dd>{c.department ?? '—'}</dd>
+        {Object.keys(c.required_skills ?? {}).length > 0 && (
+          <>
+            <dt>{t('Required skills')}</dt>
+            <dd data-testid="required-skills">{skillsText(c.required_skills)}</dd>
+          </>
+        )}
         <CustomerFields fields={c.customer.fields} />
       </dl>
       <LabelEditor conversation={c} token={token} onChanged={onChanged} onError={onError} />

@@ -12,9 +12,18 @@ export interface Agent {
   capacity: number | null;
   effective_capacity: number;
   departments: string[];
+  /** skill → level 1–10 (docs/routing.md#skills) */
+  skills: Record<string, number>;
   load: number;
   last_seen_at: string | null;
 }
+
+/** Skills as the console writes them, by name: `billing:1, spanish:3`. */
+export const skillsText = (skills: Record<string, number> | undefined) =>
+  Object.entries(skills ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, level]) => `${name}:${level}`)
+    .join(', ');
 
 export interface Conversation {
   id: string;
@@ -36,6 +45,8 @@ export interface Conversation {
   rating?: Rating | null;
   /** label names (labels.tsx) */
   labels?: string[];
+  /** skill → minimum level an agent needs: the opener's merged with the department's */
+  required_skills?: Record<string, number>;
   /** the customer's messages the caller has not read (lists and GET of one) */
   unread?: number;
 }
