@@ -36,6 +36,15 @@ export interface ConversationRow {
   /** label names (migration 0023) */
   labels: string[];
   updated_at: Date;
+  /** sticky wait (migration 0033): until sticky_until only sticky_agent_id may take it */
+  sticky_agent_id: string | null;
+  sticky_until: Date | null;
+  /** priority gained per minute queued: the department's aging rate when it arrived */
+  aging_per_min: number;
+  /** first-response SLA (migration 0033) */
+  sla_due_at: Date | null;
+  first_response_at: Date | null;
+  sla_breached_at: Date | null;
 }
 
 export interface QueueInfo {
@@ -60,6 +69,12 @@ export interface Conversation {
   resolve_reason: string | null;
   note: string | null;
   labels: string[];
+  /** when the first agent reply is due by the department's SLA; null: no SLA */
+  sla_due_at: string | null;
+  /** the first agent message (not a note, not a system message) */
+  first_response_at: string | null;
+  /** when conversation.sla_breached was raised; null: not breached */
+  sla_breached_at: string | null;
   queue_position: number | null;
   expected_wait_seconds: number | null;
 }
@@ -90,6 +105,9 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
     resolve_reason: row.resolve_reason,
     note: row.note,
     labels: row.labels ?? [],
+    sla_due_at: iso(row.sla_due_at ?? null),
+    first_response_at: iso(row.first_response_at ?? null),
+    sla_breached_at: iso(row.sla_breached_at ?? null),
     queue_position: row.state === 'queued' ? (queue?.position ?? null) : null,
     expected_wait_seconds: row.state === 'queued' ? (queue?.expected_wait_seconds ?? null) : null,
   };
