@@ -1,3 +1,4 @@
+import type { SlaClock } from './sla';
 import type { Rating } from './ratings';
 
 export type Role = 'admin' | 'supervisor' | 'agent';
@@ -38,6 +39,11 @@ export interface Conversation {
   labels?: string[];
   /** the customer's messages the caller has not read (lists and GET of one) */
   unread?: number;
+  /** first-response SLA (docs/routing.md): when the first agent reply is due; null: no SLA */
+  sla_due_at?: string | null;
+  first_response_at?: string | null;
+  /** when the breach was raised; null: not breached */
+  sla_breached_at?: string | null;
 }
 
 export interface Message {
@@ -61,4 +67,6 @@ export interface Waiting {
   queuedAt: string | null;
   position: number;
   expected: number | null;
+  /** first-response SLA (sla.tsx) */
+  sla: SlaClock;
 }
