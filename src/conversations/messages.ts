@@ -4,6 +4,7 @@ import { conflict, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import { presentAttachments } from '../files/files.js';
 import { resolveAttachments, type AttachmentInput } from '../files/message-files.js';
+import { recordFirstResponse } from '../routing/sla.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import type { ConversationRow } from './model.js';
@@ -118,6 +119,7 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
     if (message.id === null) {
       throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${state}; messages can no longer be added`);
     }
+    if (input.sender === 'agent') await recordFirstResponse(tx, conversationId, message.created_at);
     emit({ type: 'message.created', conversationId, agentId, data: { message: toMessage(message) } });
     return message;
   });

@@ -42,6 +42,15 @@ export interface ConversationRow {
   skills_relax_after_s: number | null;
   overflow: { after_s: number; to: string }[];
   updated_at: Date;
+  /** sticky wait (migration 0033): until sticky_until only sticky_agent_id may take it */
+  sticky_agent_id: string | null;
+  sticky_until: Date | null;
+  /** priority gained per minute queued: the department's aging rate when it arrived */
+  aging_per_min: number;
+  /** first-response SLA (migration 0033) */
+  sla_due_at: Date | null;
+  first_response_at: Date | null;
+  sla_breached_at: Date | null;
 }
 
 export interface QueueInfo {
@@ -67,6 +76,12 @@ export interface Conversation {
   note: string | null;
   labels: string[];
   required_skills: Record<string, number>;
+  /** when the first agent reply is due by the department's SLA; null: no SLA */
+  sla_due_at: string | null;
+  /** the first agent message (not a note, not a system message) */
+  first_response_at: string | null;
+  /** when conversation.sla_breached was raised; null: not breached */
+  sla_breached_at: string | null;
   queue_position: number | null;
   expected_wait_seconds: number | null;
 }
@@ -98,6 +113,9 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
     note: row.note,
     labels: row.labels ?? [],
     required_skills: row.required_skills ?? {},
+    sla_due_at: iso(row.sla_due_at ?? null),
+    first_response_at: iso(row.first_response_at ?? null),
+    sla_breached_at: iso(row.sla_breached_at ?? null),
     queue_position: row.state === 'queued' ? (queue?.position ?? null) : null,
     expected_wait_seconds: row.state === 'queued' ? (queue?.expected_wait_seconds ?? null) : null,
   };

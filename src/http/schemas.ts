@@ -156,6 +156,9 @@ export const Conversation = Type.Object({
   required_skills: Type.Record(Type.String(), Type.Integer(), {
     description: "skill → minimum level an agent needs to be given it: the opener's required_skills merged with its department's (docs/routing.md#skills)",
   }),
+  sla_due_at: Nullable(Type.String({ format: 'date-time', description: "when the first agent reply is due by the department's sla_first_response_s; null: no SLA" })),
+  first_response_at: Nullable(Type.String({ format: 'date-time', description: 'the first agent message (not a note or system message); null: unanswered' })),
+  sla_breached_at: Nullable(Type.String({ format: 'date-time', description: 'when conversation.sla_breached was raised; null: not breached' })),
   queue_position: Nullable(Type.Integer({ description: 'place in its department queue, 1 = next; null unless queued' })),
   expected_wait_seconds: Nullable(Type.Integer({ description: 'estimate; null unless queued or when no online agent can serve it' })),
   rating: Type.Optional(Type.Union([Rating, Type.Null()], { description: "the customer's rating (conversation routes); null until rated" })),

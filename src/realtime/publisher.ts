@@ -127,6 +127,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       queued_at: row.queued_at ? new Date(row.queued_at).toISOString() : null,
       position: q.position,
       expected_wait_seconds: q.expected_wait_seconds,
+      // the desk's SLA timer (issue #20)
+      sla_due_at: row.sla_due_at ? new Date(row.sla_due_at).toISOString() : null,
+      first_response_at: row.first_response_at ? new Date(row.first_response_at).toISOString() : null,
+      sla_breached_at: row.sla_breached_at ? new Date(row.sla_breached_at).toISOString() : null,
     }));
     const oldest = queue.reduce((min, { row }) => Math.min(min, row.queued_at ? new Date(row.queued_at).getTime() : now), now);
     await publish(t.queueEvents(), { kind: 'queue.changed', length: queue.length, longest_wait_seconds: Math.round((now - oldest) / 1000), waiting, origin: ORIGIN });

@@ -72,6 +72,9 @@ create or replace function sb_conversation_json(c conversations) returns jsonb l
     'note', c.note,
     'labels', to_jsonb(coalesce(c.labels, '{}')),
     'required_skills', c.required_skills,
+    'sla_due_at', sb_iso(c.sla_due_at),
+    'first_response_at', sb_iso(c.first_response_at),
+    'sla_breached_at', sb_iso(c.sla_breached_at),
     'queue_position', null,
     'expected_wait_seconds', null)
 $$;
@@ -228,6 +231,25 @@ create or replace function sb_agent_serves(a agents, c conversations, p_now time
   select (c.department is null or c.department = any (a.departments)
           or case when c.overflow = '[]'::jsonb then false else sb_overflow_serves(a, c, p_now) end)
      and case when c.required_skills = '{}'::jsonb then true else sb_skills_serve(a, c, p_now) end
+     -- sticky wait: until sticky_until only the customer's last agent
+     and (c.sticky_until is null or p_now >= c.sticky_until or a.id = c.sticky_agent_id)
+$$;
+
+-- Aging (issue #20, item 3): a queued conversation's priority plus what it
+-- gained waiting, aging_per_min (its department's rate when it arrived)
+-- per minute since queued_at. Ordering by it changes with p_now only
+-- through the wait, so two conversations with the same rate keep their
+-- order; with different rates (departments) it is computed at p_now.
+create or replace function sb_effective_priority(c conversations, p_now timestamptz) returns float8 language sql stable as $$
+  select c.priority + c.aging_per_min * greatest(0, extract(epoch from (p_now - coalesce(c.queued_at, c.created_at)))) / 60.0
+$$;
+
+-- Whether any queued conversation ages: when none does (aging off, the
+-- default) the queue functions read the queue in conversations_queue's
+-- order, (priority, seq), as before aging existed. One index probe
+-- (conversations_queue_aging).
+create or replace function sb_queue_ages() returns boolean language sql stable as $$
+  select exists (select 1 from conversations x where x.state = 'queued' and x.aging_per_min > 0)
 $$;
 
 -- The policy's pick for conversation c: among agents with room who serve
@@ -278,17 +300,31 @@ declare
   head conversations;
 begin
   perform pg_advisory_xact_lock(7301001);
-  with free as materialized (
-    select a as agent from agents a
-     where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
-  )
-  select c.* into head
-    from conversations c
-   where c.state = 'queued'
-     and exists (select 1 from free)
-     and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
-   order by c.priority desc, c.seq
-   limit 1;
+  if sb_queue_ages() then
+    with free as materialized (
+      select a as agent from agents a
+       where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+    )
+    select c.* into head
+      from conversations c
+     where c.state = 'queued'
+       and exists (select 1 from free)
+       and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
+     order by sb_effective_priority(c, p_now) desc, c.seq
+     limit 1;
+  else
+    with free as materialized (
+      select a as agent from agents a
+       where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+    )
+    select c.* into head
+      from conversations c
+     where c.state = 'queued'
+       and exists (select 1 from free)
+       and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
+     order by c.priority desc, c.seq
+     limit 1;
+  end if;
   if not found then
     return;
   end if;
@@ -317,11 +353,19 @@ begin
     return;
   end if;
   loop
-    select c.* into head
-      from conversations c
-     where c.state = 'queued' and sb_agent_serves(me, c, p_now)
-     order by c.priority desc, c.seq
-     limit 1;
+    if sb_queue_ages() then
+      select c.* into head
+        from conversations c
+       where c.state = 'queued' and sb_agent_serves(me, c, p_now)
+       order by sb_effective_priority(c, p_now) desc, c.seq
+       limit 1;
+    else
+      select c.* into head
+        from conversations c
+       where c.state = 'queued' and sb_agent_serves(me, c, p_now)
+       order by c.priority desc, c.seq
+       limit 1;
+    end if;
     if not found then
       return;
     end if;
@@ -349,6 +393,8 @@ declare
   c conversations;
   v_agent uuid;
   arrived jsonb;
+  v_settings jsonb := sb_department_routing(p_department);
+  v_last agents;
 begin
   perform pg_advisory_xact_lock(7301001);
   if p_external_ref is not null then
@@ -364,11 +410,44 @@ begin
   -- The department's skills and overflow terms are laid on by the trigger
   -- conversations_terms.
   insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
-                             created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills)
+                             created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
+                             aging_per_min, sla_due_at)
   values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
-          'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb))
+          'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb),
+          coalesce((v_settings ->> 'aging_per_min')::float8, 0),
+          p_now + make_interval(secs => (v_settings ->> 'sla_first_response_s')::float8))
   returning * into c;
-  v_agent := sb_pick_agent(c, p_now);
+  -- Sticky agent: the agent of this customer's most recent conversation in
+  -- this department closed within sticky_window_s, if still an agent. Only
+  -- between verified conversations, as a customer's history is
+  -- (docs/identity-verification.md): a claimed id picks no one's agent.
+  if (v_settings ->> 'sticky_window_s')::float8 > 0 and p_verified then
+    select a.* into v_last
+      from agents a
+     where a.deleted_at is null
+       and a.id = (select x.agent_id from conversations x
+                    where x.customer_id = p_customer_id and x.customer_verified and x.state in ('resolved', 'abandoned')
+                      and x.department is not distinct from p_department and x.agent_id is not null
+                      and x.resolved_at >= p_now - make_interval(secs => (v_settings ->> 'sticky_window_s')::float8)
+                    order by x.resolved_at desc
+                    limit 1);
+    if found and sb_agent_serves(v_last, c, p_now) then
+      if v_last.status = 'online' and v_last.load < sb_capacity(v_last) then
+        v_agent := v_last.id;
+      elsif (v_settings ->> 'sticky_wait_s')::float8 > 0 and v_last.status in ('online', 'away') then
+        -- Busy or away: the conversation waits for them, at its place in
+        -- the queue, until sticky_until (sb_agent_serves).
+        update conversations x
+           set sticky_agent_id = v_last.id,
+               sticky_until = p_now + make_interval(secs => (v_settings ->> 'sticky_wait_s')::float8)
+         where x.id = c.id
+        returning * into c;
+      end if;
+    end if;
+  end if;
+  if v_agent is null then
+    v_agent := sb_pick_agent(c, p_now);
+  end if;
   if v_agent is not null then
     c := sb_assign(p_now, c.id, v_agent);
   end if;
@@ -412,11 +491,14 @@ begin
   if was.agent_id is not null then
     update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
   end if;
+  -- Closed unanswered past its SLA before a sweep saw it: the breach is
+  -- raised now, as the sweep would have (it no longer looks at closed ones).
+  v_events := sb_raise_sla_breach(p_id, p_now);
   update conversations x
      set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now
    where x.id = p_id
   returning * into c;
-  v_events := jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
+  v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
                                        jsonb_build_object('conversation', sb_conversation_json(c), 'by', p_by)));
   if was.agent_id is not null then
     for next_one in select * from sb_match_for_agent(p_now, was.agent_id) loop
@@ -425,5 +507,49 @@ begin
     end loop;
   end if;
   return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
+end
+$$;
+
+
+-- First-response SLA (issue #20, item 3): conversation p_id, unanswered
+-- (no agent message, first_response_at) and not yet breached at its due
+-- time, is marked breached (sla_breached_at: once, in the transaction that
+-- logs the event) and its conversation.sla_breached event returned, as a
+-- jsonb array for sb_log_events; else an empty array.
+create or replace function sb_raise_sla_breach(p_id uuid, p_now timestamptz) returns jsonb language plpgsql as $$
+declare
+  c conversations;
+begin
+  update conversations x set sla_breached_at = p_now, updated_at = p_now
+   where x.id = p_id and x.sla_due_at <= p_now and x.first_response_at is null and x.sla_breached_at is null
+  returning * into c;
+  if not found then
+    return '[]'::jsonb;
+  end if;
+  return jsonb_build_array(sb_event('conversation.sla_breached', c.id, c.agent_id,
+                                    jsonb_build_object('conversation', sb_conversation_json(c), 'due_at', sb_iso(c.sla_due_at))));
+end
+$$;
+
+-- The sweep's SLA step: every open conversation whose first response is
+-- due by p_now and not given raises conversation.sla_breached, in due
+-- order, at most p_limit per call (the sweep calls again while it gets a
+-- full batch). Returns the events as logged.
+create or replace function sb_sweep_sla_breaches(p_now timestamptz, p_limit int) returns jsonb language plpgsql as $$
+declare
+  v_events jsonb := '[]'::jsonb;
+  v_id uuid;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  for v_id in
+    select x.id from conversations x
+     where x.sla_due_at <= p_now and x.sla_due_at is not null and x.first_response_at is null
+       and x.sla_breached_at is null and x.resolved_at is null
+     order by x.sla_due_at, x.seq
+     limit p_limit
+  loop
+    v_events := v_events || sb_raise_sla_breach(v_id, p_now);
+  end loop;
+  return sb_log_events(p_now, v_events);
 end
 $$;

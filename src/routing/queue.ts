@@ -13,7 +13,8 @@ export interface QueuedConversation {
 }
 
 /**
- * Queued conversations in queue order, each with its position in its
+ * Queued conversations in queue order (effective priority: priority plus
+ * aging, sb_effective_priority; then arrival), each with its position in its
  * department's queue (department-less conversations form their own queue) and
  * an expected wait: position × mean handle time ÷ the slots of the online
  * agents who can serve it — the rate at which slots free up if they are all
@@ -26,9 +27,10 @@ export async function listQueue(
   filter: { department?: string | null; conversationIds?: readonly string[]; limit?: number } = {},
 ): Promise<QueuedConversation[]> {
   const { db } = ctx;
-  const rows = await db.query<ConversationRow & { position: number; slots: number | null; team_slots: number | null; handle_s: number }>(
+  const rows = await db.query<ConversationRow & { position: number; effective_priority: number; slots: number | null; team_slots: number | null; handle_s: number }>(
     `with q as (
-       select c.*, row_number() over (partition by c.department order by c.priority desc, c.seq)::int as position
+       select c.*, row_number() over (partition by c.department order by sb_effective_priority(c, $5::timestamptz) desc, c.seq)::int as position,
+              sb_effective_priority(c, $5::timestamptz) as effective_priority
          from conversations c
         where c.state = 'queued' and ($1::boolean is false or c.department is not distinct from $2::text)
      ), departments as (
@@ -52,12 +54,12 @@ export async function listQueue(
        left join slots s on s.department is not distinct from q.department
        cross join handle
       where ($3::uuid[] is null or q.id = any ($3::uuid[]))
-      order by q.priority desc, q.seq
+      order by q.effective_priority desc, q.seq
       limit $4`,
-    [filter.department !== undefined, filter.department ?? null, filter.conversationIds ?? null, filter.limit ?? 10_000],
+    [filter.department !== undefined, filter.department ?? null, filter.conversationIds ?? null, filter.limit ?? 10_000, ctx.now()],
   );
   const estimate = rows.length === 0 ? null : waitEstimator(await readBusinessHours(db), ctx.now());
-  return rows.map(({ position, slots, team_slots, handle_s, ...row }) => ({
+  return rows.map(({ position, effective_priority: _, slots, team_slots, handle_s, ...row }) => ({
     row,
     queue: {
       position,

@@ -3,16 +3,24 @@ import { withEvents } from '../events/outbox.js';
 import { readSettings } from '../settings/settings.js';
 import { drain } from './match.js';
 import { expireSilentAgents, requeueAfterGrace } from './presence.js';
+import { raiseSlaBreaches } from './sla.js';
 
 export interface SweepResult {
   expired: number;
   requeued: number;
   assigned: number;
+  /** conversation.sla_breached events raised */
+  slaBreached: number;
 }
 
 /**
  * The safety net behind event-driven matching: presence timeouts, the offline
- * grace period, and a full drain in case anything was missed.
+ * grace period, and a full drain in case anything was missed. It is also
+ * where time alone changes routing (issue #20): a sticky wait that ended
+ * makes its conversation eligible for every agent of its department (the
+ * drain finds it), aging reorders the queue, and a first-response SLA that
+ * passed raises conversation.sla_breached. So these take effect within one
+ * sweep interval (SWEEP_INTERVAL, 1 s by default) of their time.
  */
 export async function sweep(ctx: Ctx): Promise<SweepResult> {
   return withEvents(
@@ -23,7 +31,8 @@ export async function sweep(ctx: Ctx): Promise<SweepResult> {
       const expired = await expireSilentAgents(tx, emit, now, settings);
       const requeued = await requeueAfterGrace(tx, emit, now, settings);
       const assigned = await drain(tx, emit, now);
-      return { expired: expired.length, requeued, assigned: assigned.length };
+      const slaBreached = await raiseSlaBreaches(tx, emit, now);
+      return { expired: expired.length, requeued, assigned: assigned.length, slaBreached };
     },
     { routing: true },
   );

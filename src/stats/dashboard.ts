@@ -36,15 +36,33 @@ export interface AgentLoad {
   departments: string[];
 }
 
+/**
+ * A department's first-response SLA (issue #20): today is the UTC day of
+ * `at`. met_today: first agent replies given today within the target;
+ * breached_today: conversation.sla_breached raised today; at_risk: open,
+ * unanswered, not yet breached conversations with half their target or
+ * more gone.
+ */
+export interface DepartmentSla {
+  department: string;
+  /** the department's sla_first_response_s now; null when it no longer has one (its conversations still count) */
+  target_seconds: number | null;
+  met_today: number;
+  breached_today: number;
+  at_risk: number;
+}
+
 export interface Dashboard {
   at: string;
   queue: { length: number; longest_wait_seconds: number; departments: DepartmentQueue[] };
+  sla: { departments: DepartmentSla[] };
   activity: { interval_seconds: number; since: string; assignments: number; resolutions: number; buckets: Bucket[] };
   agents: AgentLoad[];
 }
 
 interface Row {
   queue: DepartmentQueue[];
+  sla: DepartmentSla[];
   activity: { type: string; bucket: number; n: number }[];
   agents: AgentLoad[];
 }
@@ -53,10 +71,32 @@ interface Row {
  * $1 now, $2 interval in seconds, $3 window start, $4 window end. The queued
  * rows come from a partial index of the queue and the events from
  * events_assignments_resolutions (migration 0006): nothing reads conversation
- * history or the message events.
+ * history or the message events. The SLA figures read the conversations due
+ * or breached today (migration 0033's indexes) and the departments with a
+ * target.
  */
 export const DASHBOARD_SQL = /* sql */ `
+with today as (
+  select date_trunc('day', $1::timestamptz at time zone 'UTC') at time zone 'UTC' as start
+), sla_today as (
+  select c.department, c.created_at, c.sla_due_at, c.first_response_at, c.sla_breached_at, c.resolved_at
+    from conversations c, today
+   where c.sla_due_at >= today.start or c.sla_breached_at >= today.start
+)
 select
+  (select coalesce(jsonb_agg(s order by s.department), '[]'::jsonb) from (
+     select d.department,
+            (sb_department_routing(d.department) ->> 'sla_first_response_s')::int as target_seconds,
+            count(c.sla_due_at) filter (where c.first_response_at >= today.start and c.first_response_at <= c.sla_due_at)::int as met_today,
+            count(c.sla_due_at) filter (where c.sla_breached_at >= today.start)::int as breached_today,
+            count(c.sla_due_at) filter (where c.resolved_at is null and c.first_response_at is null and c.sla_breached_at is null
+                                          and $1::timestamptz >= c.created_at + (c.sla_due_at - c.created_at) / 2)::int as at_risk
+       from (select r.department from department_routing r where jsonb_typeof(r.settings -> 'sla_first_response_s') = 'number'
+             union
+             select t.department from sla_today t where t.department is not null) d
+       cross join today
+       left join sla_today c on c.department = d.department
+      group by d.department) s) as sla,
   (select coalesce(jsonb_agg(q order by q.department nulls first), '[]'::jsonb) from (
      select department, count(*)::int as length,
             greatest(0, floor(extract(epoch from ($1::timestamptz - min(coalesce(queued_at, created_at))))))::int as longest_wait_seconds
@@ -93,7 +133,7 @@ export async function readDashboard(db: Queryable, now: Date, options: { interva
   const end = new Date((last + 1) * interval * 1000);
 
   const [row] = await db.query<Row>(DASHBOARD_SQL, [now, interval, start, end]);
-  const { queue, activity, agents } = row!;
+  const { queue, sla, activity, agents } = row!;
 
   const buckets: Bucket[] = Array.from({ length: count }, (_, i) => ({
     start: new Date((first + i) * interval * 1000).toISOString(),
@@ -113,6 +153,7 @@ export async function readDashboard(db: Queryable, now: Date, options: { interva
       longest_wait_seconds: queue.reduce((max, d) => Math.max(max, d.longest_wait_seconds), 0),
       departments: queue,
     },
+    sla: { departments: sla },
     activity: {
       interval_seconds: interval,
       since: start.toISOString(),

@@ -14,6 +14,8 @@ export const SWITCHBOARD_EVENTS = [
   'conversation.rated',
   'conversation.labels_changed',
   'conversation.erased',
+  // a first-response SLA target passed unanswered (issue #20); once per conversation
+  'conversation.sla_breached',
   'message.created',
   // notes are their own types: a receiver that takes message.created for what the customer saw is never shown one
   'note.created',

@@ -21,9 +21,18 @@ const DepartmentQueue = Type.Object({
   longest_wait_seconds: Count,
 });
 
+const DepartmentSla = Type.Object({
+  department: Type.String(),
+  target_seconds: Type.Union([Type.Integer(), Type.Null()], { description: "the department's sla_first_response_s; null when it has none any more" }),
+  met_today: Type.Integer({ minimum: 0, description: 'first agent replies given today (UTC) within the target' }),
+  breached_today: Type.Integer({ minimum: 0, description: 'conversation.sla_breached raised today (UTC)' }),
+  at_risk: Type.Integer({ minimum: 0, description: 'open, unanswered, not yet breached, with half the target or more gone' }),
+});
+
 export const Stats = Type.Object({
   at: Timestamp,
   queue: Type.Object({ length: Count, longest_wait_seconds: Count, departments: Type.Array(DepartmentQueue) }),
+  sla: Type.Object({ departments: Type.Array(DepartmentSla) }, { description: 'first-response SLA per department with a target (docs/routing.md)' }),
   activity: Type.Object({
     interval_seconds: Type.Integer(),
     since: Timestamp,

@@ -30,6 +30,7 @@ export const WEBHOOK_EVENTS = [
   'conversation.rated',
   'conversation.labels_changed',
   'conversation.erased',
+  'conversation.sla_breached',
   'message.created',
   'note.created',
   'note.updated',

@@ -21,6 +21,8 @@ import { t } from '../../shared/i18n';
 export interface Stats {
   at: string;
   queue: { length: number; longest_wait_seconds: number; departments: { department: string | null; length: number; longest_wait_seconds: number }[] };
+  /** first-response SLA per department with a target (docs/routing.md, "Aging and SLAs") */
+  sla: { departments: { department: string; target_seconds: number | null; met_today: number; breached_today: number; at_risk: number }[] };
   activity: { interval_seconds: number; since: string; assignments: number; resolutions: number; buckets: { start: string; assignments: number; resolutions: number }[] };
   agents: { id: string; name: string; role: Role; status: Status; load: number; capacity: number | null; effective_capacity: number; departments: string[] }[];
 }
@@ -142,6 +144,27 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
                         <td>{d.department ?? t('No department')}</td>
                         <td>{formatNumber(d.length)}</td>
                         <td>{formatWait(aged(d.longest_wait_seconds, d.length))}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </section>
+          )}
+          {stats.sla.departments.length > 0 && (
+            <section className="panel-box" aria-labelledby="sla-title">
+              <h3 id="sla-title">{t('First response SLA today')}</h3>
+              <div className="table-wrap">
+                <table data-testid="department-sla">
+                  <TableHead columns={[t('Department'), t('Target'), t('Met'), t('Breached'), t('At risk')]} />
+                  <tbody>
+                    {stats.sla.departments.map((d) => (
+                      <tr key={d.department} data-department={d.department}>
+                        <td>{d.department}</td>
+                        <td>{d.target_seconds === null ? '—' : formatWait(d.target_seconds)}</td>
+                        <td data-testid="sla-met">{formatNumber(d.met_today)}</td>
+                        <td data-testid="sla-breached" className={d.breached_today > 0 ? 'sla-breached' : undefined}>{formatNumber(d.breached_today)}</td>
+                        <td data-testid="sla-at-risk">{formatNumber(d.at_risk)}</td>
                       </tr>
                     ))}
                   </tbody>

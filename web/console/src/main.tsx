@@ -18,6 +18,7 @@ import { NotificationsPage, useDeskNotifications, usePreferences } from './notif
 import { useLatestAnswer } from './latest-answer';
 import { SearchPage } from './search';
 import { chatControl, ShortcutHelp, startCannedSearch, useShortcuts } from './shortcuts';
+import { SlaTimer } from './sla';
 import type { Agent, Conversation, Status, Waiting } from './types';
 import './console.css';
 
@@ -179,7 +180,17 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
       if (!fresh()) return;
       setMe(self);
       setMine(own);
-      setWaiting(queue.map((q) => ({ id: q.conversation.id, name: q.conversation.customer.name, department: q.conversation.department, queuedAt: q.conversation.queued_at, position: q.position, expected: q.expected_wait_seconds })));
+      setWaiting(
+        queue.map((q) => ({
+          id: q.conversation.id,
+          name: q.conversation.customer.name,
+          department: q.conversation.department,
+          queuedAt: q.conversation.queued_at,
+          position: q.position,
+          expected: q.expected_wait_seconds,
+          sla: { dueAt: q.conversation.sla_due_at, firstResponseAt: q.conversation.first_response_at, breachedAt: q.conversation.sla_breached_at },
+        })),
+      );
       if (overseer) {
         const everyone = await api<Conversation[]>('GET', '/api/v1/conversations?limit=100', token);
         // asked again: a later re-read may have been applied while this one read all conversations
@@ -218,7 +229,15 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     const off = live.on((topic, data) => {
       if (topic === `${live.base}/events/queue` && Array.isArray(data.waiting)) {
         setWaiting(
-          data.waiting.map((w: any) => ({ id: w.id, name: w.customer?.name ?? null, department: w.department, queuedAt: w.queued_at, position: w.position, expected: w.expected_wait_seconds })),
+          data.waiting.map((w: any) => ({
+            id: w.id,
+            name: w.customer?.name ?? null,
+            department: w.department,
+            queuedAt: w.queued_at,
+            position: w.position,
+            expected: w.expected_wait_seconds,
+            sla: { dueAt: w.sla_due_at, firstResponseAt: w.first_response_at, breachedAt: w.sla_breached_at },
+          })),
         );
         return;
       }
@@ -399,6 +418,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                       <span>
                         {t('waiting {wait}', { wait: formatWait(w.queuedAt ? (now - Date.parse(w.queuedAt)) / 1000 : null) })}
                         {w.department ? ` · ${w.department}` : ''} · {t('expected {wait}', { wait: formatWait(w.expected) })}
+                        <SlaTimer sla={w.sla} now={now} />
                       </span>
                     </div>
                   </li>
@@ -424,6 +444,9 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                       <span>
                         {c.channel} · {stateName(c.state)}
                         {c.department ? ` · ${c.department}` : ''}
+                        {(c.state === 'queued' || c.state === 'assigned') && (
+                          <SlaTimer sla={{ dueAt: c.sla_due_at, firstResponseAt: c.first_response_at, breachedAt: c.sla_breached_at }} now={now} />
+                        )}
                       </span>
                       <LabelChips names={c.labels ?? []} labels={labels} />
                     </AppLink>

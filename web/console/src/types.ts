@@ -1,3 +1,4 @@
+import type { SlaClock } from './sla';
 import type { Rating } from './ratings';
 
 export type Role = 'admin' | 'supervisor' | 'agent';
@@ -49,6 +50,11 @@ export interface Conversation {
   required_skills?: Record<string, number>;
   /** the customer's messages the caller has not read (lists and GET of one) */
   unread?: number;
+  /** first-response SLA (docs/routing.md): when the first agent reply is due; null: no SLA */
+  sla_due_at?: string | null;
+  first_response_at?: string | null;
+  /** when the breach was raised; null: not breached */
+  sla_breached_at?: string | null;
 }
 
 export interface Message {
@@ -72,4 +78,6 @@ export interface Waiting {
   queuedAt: string | null;
   position: number;
   expected: number | null;
+  /** first-response SLA (sla.tsx) */
+  sla: SlaClock;
 }
