@@ -3,8 +3,9 @@
 /** `offline`: a message left through the offline form (src/email/offline.ts); the customer is not in a live chat */
 export type Channel = 'widget' | 'qiscus' | 'rapidpro' | 'api' | 'mqtt' | 'offline';
 export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'api', 'mqtt', 'offline'];
-export type ConversationState = 'queued' | 'assigned' | 'resolved' | 'abandoned';
-export const OPEN_STATES: readonly ConversationState[] = ['queued', 'assigned'];
+// `offered`: held for one agent who must accept it (offer-mode departments, src/routing/offers.ts).
+export type ConversationState = 'queued' | 'offered' | 'assigned' | 'resolved' | 'abandoned';
+export const OPEN_STATES: readonly ConversationState[] = ['queued', 'offered', 'assigned'];
 
 export interface Customer {
   id: string;
@@ -36,6 +37,10 @@ export interface ConversationRow {
   /** label names (migration 0023) */
   labels: string[];
   updated_at: Date;
+  /** while offered: when the offer runs out (migration 0032) */
+  offer_expires_at: Date | null;
+  /** agents who declined or let expire its offer while it waits */
+  declined_by: string[];
 }
 
 export interface QueueInfo {
@@ -59,6 +64,7 @@ export interface Conversation {
   resolved_at: string | null;
   resolve_reason: string | null;
   note: string | null;
+  offer_expires_at: string | null;
   labels: string[];
   queue_position: number | null;
   expected_wait_seconds: number | null;
@@ -89,6 +95,7 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
     resolved_at: iso(row.resolved_at),
     resolve_reason: row.resolve_reason,
     note: row.note,
+    offer_expires_at: row.state === 'offered' ? iso(row.offer_expires_at) : null,
     labels: row.labels ?? [],
     queue_position: row.state === 'queued' ? (queue?.position ?? null) : null,
     expected_wait_seconds: row.state === 'queued' ? (queue?.expected_wait_seconds ?? null) : null,

@@ -103,7 +103,7 @@ export const LoginReply = Type.Object({ token: Type.String(), expires_at: Timest
 // ---- conversations ---------------------------------------------------------
 
 export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt'), L('offline')]);
-export const ConversationState = Type.Union([L('queued'), L('assigned'), L('resolved'), L('abandoned')]);
+export const ConversationState = Type.Union([L('queued'), L('offered'), L('assigned'), L('resolved'), L('abandoned')]);
 
 // TypeBox drops options on a Record's key schema, so the key limit is spelled as propertyNames.
 const CustomerFields = Type.Record(Type.String(), Type.String({ maxLength: 2000 }), { maxProperties: 100, propertyNames: { maxLength: 100 } });
@@ -140,6 +140,7 @@ export const Conversation = Type.Object({
   resolved_at: Nullable(Timestamp),
   resolve_reason: Nullable(Type.String()),
   note: Nullable(Type.String()),
+  offer_expires_at: Type.Union([Timestamp, Type.Null()], { description: 'while offered (offer-mode departments): when the offer to agent_id runs out; null otherwise' }),
   labels: Type.Array(Type.String(), { description: 'label names (GET /api/v1/labels has their colours)' }),
   queue_position: Nullable(Type.Integer({ description: 'place in its department queue, 1 = next; null unless queued' })),
   expected_wait_seconds: Nullable(Type.Integer({ description: 'estimate; null unless queued or when no online agent can serve it' })),

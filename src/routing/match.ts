@@ -27,8 +27,9 @@ export async function drain(tx: Queryable, emit: Emit, now: Date, scope: MatchSc
       : await tx.query<ConversationRow>(MATCH_NEXT, [now]);
     if (!row) break;
     assigned.push(row);
+    // sb_assign offers it instead in an offer-mode department
     emit({
-      type: 'conversation.assigned',
+      type: row.state === 'offered' ? 'conversation.offered' : 'conversation.assigned',
       conversationId: row.id,
       agentId: row.agent_id,
       data: { conversation: toConversation(row) },

@@ -2,17 +2,21 @@ import type { Ctx } from '../context.js';
 import { withEvents } from '../events/outbox.js';
 import { readSettings } from '../settings/settings.js';
 import { drain } from './match.js';
+import { expireOffers } from './offers.js';
 import { expireSilentAgents, requeueAfterGrace } from './presence.js';
 
 export interface SweepResult {
   expired: number;
   requeued: number;
+  /** offers that ran out unanswered */
+  offersExpired: number;
   assigned: number;
 }
 
 /**
  * The safety net behind event-driven matching: presence timeouts, the offline
- * grace period, and a full drain in case anything was missed.
+ * grace period, offers that ran out (and those of agents no longer online),
+ * and a full drain in case anything was missed.
  */
 export async function sweep(ctx: Ctx): Promise<SweepResult> {
   return withEvents(
@@ -22,8 +26,9 @@ export async function sweep(ctx: Ctx): Promise<SweepResult> {
       const settings = await readSettings(tx);
       const expired = await expireSilentAgents(tx, emit, now, settings);
       const requeued = await requeueAfterGrace(tx, emit, now, settings);
+      const offers = await expireOffers(tx, emit, now);
       const assigned = await drain(tx, emit, now);
-      return { expired: expired.length, requeued, assigned: assigned.length };
+      return { expired: expired.length, requeued, offersExpired: offers.expired, assigned: assigned.length };
     },
     { routing: true },
   );
