@@ -18,9 +18,10 @@ type AnsweredRow = ConversationRow & { before_state: ConversationRow['state']; b
 /**
  * The offered agent takes (accept) or refuses (decline) the offer; a
  * declined conversation goes at once to the next agent, keeping its place.
- * Only the agent it is offered to may answer: 403 for anyone else while it
- * is offered, 409 SB_NOT_OFFERED once it is not (expired, withdrawn,
- * already accepted).
+ * Only the agent it is offered to may answer. A conversation offered to or
+ * held by someone else is 403 (not yours, whatever your role); one that is
+ * yours but no longer offered (accepted), or back in the queue (the offer
+ * expired or was withdrawn: a late click), is 409 SB_NOT_OFFERED.
  */
 export async function answerOffer(ctx: Ctx, id: string, accept: boolean, actor: Actor): Promise<ConversationRow> {
   const now = ctx.now();
@@ -28,8 +29,8 @@ export async function answerOffer(ctx: Ctx, id: string, accept: boolean, actor: 
   if (!result) throw notFound('conversation', id);
   const { before_state: state, before_agent_id: agentId, ...row } = result;
   if (row.id === null) {
-    if (state === 'offered') throw forbidden(`conversation ${id} is offered to another agent`);
-    throw conflict('SB_NOT_OFFERED', `conversation ${id} is not offered to you (it is ${state}${agentId === actor.id ? ' and yours' : ''})`);
+    if (agentId !== actor.id && state !== 'queued') throw forbidden(`conversation ${id} is not offered to you`);
+    throw conflict('SB_NOT_OFFERED', `conversation ${id} is not offered to you: it is ${state === 'queued' ? 'waiting in the queue (the offer ran out)' : state}`);
   }
   return row;
 }
