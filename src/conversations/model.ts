@@ -6,6 +6,8 @@ export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'ap
 // `offered`: held for one agent who must accept it (offer-mode departments, src/routing/offers.ts).
 export type ConversationState = 'queued' | 'offered' | 'assigned' | 'resolved' | 'abandoned';
 export const OPEN_STATES: readonly ConversationState[] = ['queued', 'offered', 'assigned'];
+/** The state as the customer is told it: an offer not yet accepted is still waiting. */
+export const customerState = (state: string): string => (state === 'offered' ? 'queued' : state);
 
 export interface Customer {
   id: string;

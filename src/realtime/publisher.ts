@@ -1,6 +1,6 @@
 import type { Ctx } from '../context.js';
 import type { StoredEvent } from '../events/outbox.js';
-import type { Conversation, ConversationRow } from '../conversations/model.js';
+import { customerState, type Conversation, type ConversationRow } from '../conversations/model.js';
 import type { Message } from '../conversations/messages.js';
 import { presentAttachments } from '../files/files.js';
 import { listQueue } from '../routing/queue.js';
@@ -83,7 +83,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     return {
       sessionId: c.id,
       sessionTopic: t.session(c.id),
-      state: c.state,
+      state: customerState(c.state),
       customerId: c.customer.id,
       agent: c.state === 'queued' || c.state === 'offered' ? null : await agentOf(c.agent_id),
       queuePosition: queue?.position ?? null,

@@ -561,7 +561,7 @@ begin
   elsif routing ->> 'mode' <> 'manual' then
     return query select null::conversations, 'SB_NOT_MANUAL', '[]'::jsonb;
     return;
-  elsif me.status <> 'online' or me.deleted_at is not null then
+  elsif me.id is null or me.status <> 'online' or me.deleted_at is not null then
     return query select null::conversations, 'SB_AGENT_UNAVAILABLE', '[]'::jsonb;
     return;
   elsif not sb_agent_serves(me, c, p_now) then
