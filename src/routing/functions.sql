@@ -154,8 +154,11 @@ $$;
 -- manual-pick department, whose agents take conversations from the queue
 -- (sb_pick). The pick and both matches ask it, so in manual mode no
 -- conversation is ever given automatically.
+-- Read from the department's row alone, not the whole effective settings:
+-- the matches ask it for every queued conversation they walk past, and the
+-- default mode (sb_department_routing) is 'auto'.
 create or replace function sb_auto_routed(c conversations) returns boolean language sql stable as $$
-  select sb_department_routing(c.department) ->> 'mode' <> 'manual'
+  select not exists (select 1 from department_routing d where d.department = c.department and d.settings ->> 'mode' = 'manual')
 $$;
 
 -- The policy's pick for conversation c: among agents with room who serve
