@@ -2,7 +2,6 @@ import type { Ctx } from '../context.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
-import { expireOffers } from '../routing/offers.js';
 import type { AgentStatus } from '../routing/presence.js';
 import { requeueAfterGrace } from '../routing/presence.js';
 import { requeueConversations } from '../routing/requeue.js';
@@ -157,8 +156,6 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
         await tx.query('update agents set last_seen_at = $2 where id = $1', [id, now]);
       }
       if (row.status === 'online') await drain(tx, emit, now, { agentId: id });
-      // Offers held by an agent who is no longer online go to someone else now, not at the next sweep.
-      else await expireOffers(tx, emit, now);
       // With no grace period the conversations of an agent going offline move at once, to whoever has room.
       if (row.status === 'offline' && (await requeueAfterGrace(tx, emit, now, await readSettings(tx))) > 0) await drain(tx, emit, now);
       const [fresh] = await tx.query<AgentRow>('select * from agents where id = $1', [id]);

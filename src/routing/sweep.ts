@@ -23,10 +23,14 @@ export async function sweep(ctx: Ctx): Promise<SweepResult> {
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
+      // First: sb_expire_offers appends its events to the log as it goes,
+      // while the steps below buffer theirs until the commit, so only in this
+      // order do the events' ids follow the order of the changes. Offers of
+      // an agent the keep-alive sets offline below go at the next sweep.
+      const offers = await expireOffers(tx, emit, now);
       const settings = await readSettings(tx);
       const expired = await expireSilentAgents(tx, emit, now, settings);
       const requeued = await requeueAfterGrace(tx, emit, now, settings);
-      const offers = await expireOffers(tx, emit, now);
       const assigned = await drain(tx, emit, now);
       return { expired: expired.length, requeued, offersExpired: offers.expired, assigned: assigned.length };
     },

@@ -11,8 +11,8 @@
 //  (3) work-conserving per policy: no conversation of an automatic
 //      department waits while an agent eligible for it (not one who declined
 //      it) has room (test/helpers/invariants.ts);
-//  (4) offers: held only by online agents, none past its time after a
-//      sweep, nobody online with K expiries in a row;
+//  (4) offers: after a sweep, held only by online agents and none past its
+//      time; nobody online with K expiries in a row;
 //  (5) accept, decline and pick succeed or fail exactly as the state before
 //      them predicts.
 // Knobs: PROPERTY_RUNS (25), PROPERTY_SEED, PROPERTY_SECONDS (40 per store).
@@ -133,7 +133,7 @@ async function modeViolations(db: Queryable, pre: Snap, post: Snap, now: Date, s
   for (const c of post.open) {
     if (c.state === 'offered') {
       if (c.department !== 'offers') problems.push(`(2) conversation #${c.seq} of ${c.department} is offered`);
-      if (agents.get(c.agent_id!)?.status !== 'online') problems.push(`(4) conversation #${c.seq} is offered to an agent who is not online`);
+      if (swept && agents.get(c.agent_id!)?.status !== 'online') problems.push(`(4) conversation #${c.seq} is offered, after a sweep, to an agent who is not online`);
       if (swept && c.offer_expires_at! <= now) problems.push(`(4) conversation #${c.seq}'s offer outlived the sweep`);
     }
   }

@@ -230,7 +230,7 @@ describeEachStore('routing: offer and accept, manual pick', (store) => {
     await holds();
   });
 
-  it('offers of an agent who goes away are withdrawn at once, without counting against them', async () => {
+  it('offers of an agent who goes away are withdrawn by the next sweep, without counting against them', async () => {
     await route('sales', { mode: 'offer', offer_timeout_s: 30 });
     const a = await agent('sales', 1);
     const c1 = await open('sales');
