@@ -30,6 +30,8 @@ export interface AgentRow {
   last_seen_at: Date | null;
   offline_since: Date | null;
   resume_status: 'online' | 'away' | null;
+  /** offers let expire in a row (migration 0032) */
+  offer_expiries: number;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;

@@ -149,7 +149,9 @@ export interface TransferInput {
 
 /**
  * To an agent: they must be online with room, since the capacity promise
- * holds for transfers too. To a department: the conversation re-enters the
+ * holds for transfers too. A supervisor's transfer to a named agent is a
+ * direct assignment even in an offer-mode department (someone decided).
+ * An offered conversation can be transferred like an assigned one. To a department: the conversation re-enters the
  * queue at its original place and is matched within that department.
  */
 export async function transferConversation(ctx: Ctx, id: string, input: TransferInput, actor: Actor): Promise<ConversationRow> {
@@ -228,14 +230,15 @@ async function moveToAgent(tx: Queryable, before: ConversationRow, agentId: stri
   if (before.agent_id !== null) await tx.query(RELEASE_SLOT, [before.agent_id, now]);
   await tx.query(`update agents set load = load + 1, last_assigned_at = $2, updated_at = $2 where id = $1`, [agentId, now]);
   const [row] = await tx.query<ConversationRow>(
-    `update conversations set state = 'assigned', agent_id = $2, assigned_at = $3, updated_at = $3 where id = $1 returning *`,
+    `update conversations set state = 'assigned', agent_id = $2, assigned_at = $3, updated_at = $3, offer_expires_at = null, declined_by = '{}'
+      where id = $1 returning *`,
     [before.id, agentId, now],
   );
   return row!;
 }
 
 async function moveToDepartment(tx: Queryable, emit: Emit, before: ConversationRow, department: string | null, now: Date): Promise<ConversationRow> {
-  if (before.state === 'assigned') {
+  if (before.state !== 'queued') {
     const [row] = await requeueConversations(tx, emit, now, { conversationIds: [before.id] }, 'transferred', { value: department });
     return row!;
   }

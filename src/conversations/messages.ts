@@ -99,7 +99,8 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
        ), ins as (
          insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
          select c.id, $2, $3, $4, $5, $6 from c
-          where c.state in ('queued', 'assigned') and ($7::boolean or c.agent_id = $8::uuid)
+          where c.state in ('queued', 'offered', 'assigned') and ($7::boolean or c.agent_id = $8::uuid)
+            and not (c.state = 'offered' and $2 = 'agent')
             and not (c.channel = 'qiscus' and $2 = 'agent')
          returning *
        )
@@ -115,6 +116,9 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
         'SB_QISCUS_AGENT_MESSAGE',
         `conversation ${conversationId} is a Qiscus room: its agent replies in Qiscus's own dashboard, and Switchboard, which only allocates Qiscus rooms, has no way to deliver messages to it`,
       );
+    }
+    if (message.id === null && state === 'offered') {
+      throw conflict('SB_NOT_ACCEPTED', `conversation ${conversationId} is offered, not assigned: accept it before replying`);
     }
     if (message.id === null) {
       throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${state}; messages can no longer be added`);

@@ -3,8 +3,11 @@
 /** `offline`: a message left through the offline form (src/email/offline.ts); the customer is not in a live chat */
 export type Channel = 'widget' | 'qiscus' | 'rapidpro' | 'api' | 'mqtt' | 'offline';
 export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'api', 'mqtt', 'offline'];
-export type ConversationState = 'queued' | 'assigned' | 'resolved' | 'abandoned';
-export const OPEN_STATES: readonly ConversationState[] = ['queued', 'assigned'];
+// `offered`: held for one agent who must accept it (offer-mode departments, src/routing/offers.ts).
+export type ConversationState = 'queued' | 'offered' | 'assigned' | 'resolved' | 'abandoned';
+export const OPEN_STATES: readonly ConversationState[] = ['queued', 'offered', 'assigned'];
+/** The state as the customer is told it: an offer not yet accepted is still waiting. */
+export const customerState = (state: string): string => (state === 'offered' ? 'queued' : state);
 
 export interface Customer {
   id: string;
@@ -51,6 +54,10 @@ export interface ConversationRow {
   sla_due_at: Date | null;
   first_response_at: Date | null;
   sla_breached_at: Date | null;
+  /** while offered: when the offer runs out (migration 0032) */
+  offer_expires_at: Date | null;
+  /** agents who declined or let expire its offer while it waits */
+  declined_by: string[];
 }
 
 export interface QueueInfo {
@@ -74,6 +81,7 @@ export interface Conversation {
   resolved_at: string | null;
   resolve_reason: string | null;
   note: string | null;
+  offer_expires_at: string | null;
   labels: string[];
   required_skills: Record<string, number>;
   /** when the first agent reply is due by the department's SLA; null: no SLA */
@@ -111,6 +119,7 @@ export function toConversation(row: ConversationRow, queue?: QueueInfo | null): 
     resolved_at: iso(row.resolved_at),
     resolve_reason: row.resolve_reason,
     note: row.note,
+    offer_expires_at: row.state === 'offered' ? iso(row.offer_expires_at) : null,
     labels: row.labels ?? [],
     required_skills: row.required_skills ?? {},
     sla_due_at: iso(row.sla_due_at ?? null),

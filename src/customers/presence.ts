@@ -54,7 +54,7 @@ export async function listCustomerPresence(db: Queryable, actor: Actor, keepAliv
             coalesce(s.last_seen_at >= $2, false) as online
        from conversations c
        left join customer_sessions s on s.conversation_id = c.id
-      where c.state in ('queued', 'assigned')
+      where c.state in ('queued', 'offered', 'assigned')
         and ($1::uuid is null or c.agent_id = $1)
         and ($3::boolean is null or coalesce(s.last_seen_at >= $2, false) = $3)
       order by c.seq desc

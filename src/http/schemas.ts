@@ -115,7 +115,7 @@ export const LoginReply = Type.Object({ token: Type.String(), expires_at: Timest
 // ---- conversations ---------------------------------------------------------
 
 export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt'), L('offline')]);
-export const ConversationState = Type.Union([L('queued'), L('assigned'), L('resolved'), L('abandoned')]);
+export const ConversationState = Type.Union([L('queued'), L('offered'), L('assigned'), L('resolved'), L('abandoned')]);
 
 // TypeBox drops options on a Record's key schema, so the key limit is spelled as propertyNames.
 const CustomerFields = Type.Record(Type.String(), Type.String({ maxLength: 2000 }), { maxProperties: 100, propertyNames: { maxLength: 100 } });
@@ -152,6 +152,7 @@ export const Conversation = Type.Object({
   resolved_at: Nullable(Timestamp),
   resolve_reason: Nullable(Type.String()),
   note: Nullable(Type.String()),
+  offer_expires_at: Type.Union([Timestamp, Type.Null()], { description: 'while offered (offer-mode departments): when the offer to agent_id runs out; null otherwise' }),
   labels: Type.Array(Type.String(), { description: 'label names (GET /api/v1/labels has their colours)' }),
   required_skills: Type.Record(Type.String(), Type.Integer(), {
     description: "skill → minimum level an agent needs to be given it: the opener's required_skills merged with its department's (docs/routing.md#skills)",

@@ -14,7 +14,7 @@ export interface LabelCount {
 
 export const LABEL_COUNTS_SQL = /* sql */ `
   select l.name, l.color,
-         count(c.id) filter (where c.state in ('queued', 'assigned'))::int as open,
+         count(c.id) filter (where c.state in ('queued', 'offered', 'assigned'))::int as open,
          count(c.id)::int as total
     from labels l
     left join conversations c on c.labels @> array[l.name]

@@ -45,7 +45,8 @@ async function currentHolder(db: Queryable, assignments: Assignments, conversati
     const rev = assignments.rev(conversationId);
     const [row] = await db.query<{ agent_id: string | null; state: string }>('select agent_id, state from conversations where id = $1', [conversationId]);
     if (assignments.rev(conversationId) !== rev) continue;
-    const holder = row && row.state !== 'queued' ? row.agent_id : null;
+    // an offered conversation is not the agent's until accepted
+    const holder = row && row.state !== 'queued' && row.state !== 'offered' ? row.agent_id : null;
     assignments.set(conversationId, holder);
     return holder;
   }

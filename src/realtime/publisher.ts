@@ -1,6 +1,6 @@
 import type { Ctx } from '../context.js';
 import type { StoredEvent } from '../events/outbox.js';
-import type { Conversation, ConversationRow } from '../conversations/model.js';
+import { customerState, type Conversation, type ConversationRow } from '../conversations/model.js';
 import type { Message } from '../conversations/messages.js';
 import { presentAttachments } from '../files/files.js';
 import { listQueue } from '../routing/queue.js';
@@ -83,9 +83,9 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     return {
       sessionId: c.id,
       sessionTopic: t.session(c.id),
-      state: c.state,
+      state: customerState(c.state),
       customerId: c.customer.id,
-      agent: c.state === 'queued' ? null : await agentOf(c.agent_id),
+      agent: c.state === 'queued' || c.state === 'offered' ? null : await agentOf(c.agent_id),
       queuePosition: queue?.position ?? null,
       expectedWaitSeconds: queue?.expected_wait_seconds ?? null,
       reason: c.resolve_reason,
@@ -202,7 +202,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     // rating changes nothing the widget's control topic tells (the widget
     // that sent it already knows), so it is not announced again; labels are
     // no news to the customer either.
-    if (event.type !== 'conversation.created' && event.type !== 'conversation.rated' && event.type !== LABELS_CHANGED && conversation.state !== 'queued') sent.push(announce(conversation));
+    if (event.type !== 'conversation.created' && event.type !== 'conversation.rated' && event.type !== LABELS_CHANGED && conversation.state !== 'queued' && conversation.state !== 'offered') sent.push(announce(conversation));
   }
 
   return {
@@ -212,7 +212,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         const conversation = (event.data as { conversation?: Conversation }).conversation;
         if (event.type.startsWith('conversation.') && event.type !== LABELS_CHANGED && conversation) {
           // Rights follow the conversation at once, before anything is published about it.
-          assignments.set(conversation.id, conversation.state === 'queued' ? null : conversation.agent_id);
+          // An offered conversation is not the agent's until they accept it.
+          assignments.set(conversation.id, conversation.state === 'queued' || conversation.state === 'offered' ? null : conversation.agent_id);
           queueChanged = true;
         }
         if (event.type === 'agent.status_changed') queueChanged = true;

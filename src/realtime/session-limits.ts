@@ -36,7 +36,7 @@ interface Counts {
 const COUNTS = /* sql */ `
   select count(*) filter (where s.created_at > $2)::int as recent,
          min(s.created_at) filter (where s.created_at > $2) as oldest_recent,
-         count(*) filter (where s.last_seen_at > $3 and c.state in ('queued', 'assigned'))::int as live
+         count(*) filter (where s.last_seen_at > $3 and c.state in ('queued', 'offered', 'assigned'))::int as live
     from customer_sessions s
     join conversations c on c.id = s.conversation_id
    where s.client_address = $1 and s.last_seen_at > least($2, $3)`;

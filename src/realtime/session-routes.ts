@@ -7,6 +7,7 @@ import { readForm } from '../prechat/form.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
 import { ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
+import { customerState } from '../conversations/model.js';
 import type { Realtime } from './index.js';
 import { sessionGate } from './session-limits.js';
 import { endSession, sessionForToken, startSession } from './sessions.js';
@@ -72,7 +73,7 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
         keepAliveTTL: realtime.config.sessionKeepAliveMs,
         token,
         sessionTopic: t.session(conversation.id),
-        state: conversation.state,
+        state: customerState(conversation.state),
       });
     },
   );

@@ -104,8 +104,9 @@ export async function endSession(ctx: Ctx, conversationId: string): Promise<void
         new Date(now.getTime() + POST_CHAT_MS),
       ]);
       const [row] = await tx.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1 for update', [conversationId]);
-      if (row?.state !== 'queued' && row?.state !== 'assigned') return;
-      await closeConversationIn(tx, emit, now, conversationId, { state: row.state === 'queued' ? 'abandoned' : 'resolved', reason: 'customer' }, SYSTEM);
+      if (row?.state !== 'queued' && row?.state !== 'offered' && row?.state !== 'assigned') return;
+      // never served (still waiting, or only offered): abandoned
+      await closeConversationIn(tx, emit, now, conversationId, { state: row.state === 'assigned' ? 'resolved' : 'abandoned', reason: 'customer' }, SYSTEM);
     },
     { routing: true },
   );
@@ -125,7 +126,7 @@ export async function expireSilentSessions(ctx: Ctx, keepAliveMs: number, limit 
   const cutoff = new Date(ctx.now().getTime() - keepAliveMs);
   const rows = await ctx.db.query<{ conversation_id: string }>(
     `select s.conversation_id from customer_sessions s join conversations c on c.id = s.conversation_id
-      where s.last_seen_at < $1 and c.state in ('queued', 'assigned')
+      where s.last_seen_at < $1 and c.state in ('queued', 'offered', 'assigned')
       order by s.last_seen_at limit $2`,
     [cutoff, limit],
   );

@@ -70,6 +70,7 @@ create or replace function sb_conversation_json(c conversations) returns jsonb l
     'resolved_at', sb_iso(c.resolved_at),
     'resolve_reason', c.resolve_reason,
     'note', c.note,
+    'offer_expires_at', case when c.state = 'offered' then sb_iso(c.offer_expires_at) end,
     'labels', to_jsonb(coalesce(c.labels, '{}')),
     'required_skills', c.required_skills,
     'sla_due_at', sb_iso(c.sla_due_at),
@@ -226,13 +227,18 @@ $$;
 -- one home of eligibility, so the pick, both matches and any future caller
 -- agree. The department's (or one overflowed to by now), and the skills
 -- required (until relaxed). The CASEs keep the common conversation, with no
--- requirement and no overflow chain, at the department test alone.
+-- requirement and no overflow chain, at the department test alone. A
+-- sticky wait leaves it to the customer's last agent until it ends. An
+-- agent who declined the conversation's offer, or let it expire, is not
+-- offered it again while it waits (declined_by is cleared once it is
+-- assigned or requeued).
 create or replace function sb_agent_serves(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
   select (c.department is null or c.department = any (a.departments)
           or case when c.overflow = '[]'::jsonb then false else sb_overflow_serves(a, c, p_now) end)
      and case when c.required_skills = '{}'::jsonb then true else sb_skills_serve(a, c, p_now) end
      -- sticky wait: until sticky_until only the customer's last agent
      and (c.sticky_until is null or p_now >= c.sticky_until or a.id = c.sticky_agent_id)
+     and not (a.id = any (c.declined_by))
 $$;
 
 -- Aging (issue #20, item 3): a queued conversation's priority plus what it
@@ -252,6 +258,17 @@ create or replace function sb_queue_ages() returns boolean language sql stable a
   select exists (select 1 from conversations x where x.state = 'queued' and x.aging_per_min > 0)
 $$;
 
+-- Whether the engine assigns (or offers) conversation c by itself: not in a
+-- manual-pick department, whose agents take conversations from the queue
+-- (sb_pick). The pick and both matches ask it, so in manual mode no
+-- conversation is ever given automatically.
+-- Read from the department's row alone, not the whole effective settings:
+-- the matches ask it for every queued conversation they walk past, and the
+-- default mode (sb_department_routing) is 'auto'.
+create or replace function sb_auto_routed(c conversations) returns boolean language sql stable as $$
+  select not exists (select 1 from department_routing d where d.department = c.department and d.settings ->> 'mode' = 'manual')
+$$;
+
 -- The policy's pick for conversation c: among agents with room who serve
 -- it, the best skill match (sb_skill_score, highest first), then least
 -- load, idle longest, then id. Without a requirement every score is 0 and
@@ -261,6 +278,9 @@ $$;
 drop function if exists sb_pick_agent(text);
 create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable as $$
 begin
+  if not sb_auto_routed(c) then
+    return null;
+  end if;
   if c.required_skills = '{}'::jsonb then
     return (select a.id from agents a
              where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
@@ -277,17 +297,39 @@ end
 $$;
 
 -- Gives queued conversation p_conversation to p_agent: the agent's load and
--- the conversation in one step.
+-- the conversation in one step. In an offer-mode department the conversation
+-- is offered instead: held for the agent (the slot counts from now) until
+-- they accept (sb_accept_offer) or the offer runs out (sb_expire_offers);
+-- assigned_at is then the accept's time.
 create or replace function sb_assign(p_now timestamptz, p_conversation uuid, p_agent uuid) returns conversations language plpgsql as $$
 declare
   c conversations;
+  routing jsonb;
 begin
+  select * into c from conversations where id = p_conversation;
+  routing := sb_department_routing(c.department);
   update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
-  update conversations set state = 'assigned', agent_id = p_agent, assigned_at = p_now, updated_at = p_now
-   where id = p_conversation
-  returning * into c;
+  if routing ->> 'mode' = 'offer' then
+    update conversations
+       set state = 'offered', agent_id = p_agent, updated_at = p_now,
+           offer_expires_at = p_now + make_interval(secs => (routing ->> 'offer_timeout_s')::double precision)
+     where id = p_conversation
+    returning * into c;
+  else
+    update conversations
+       set state = 'assigned', agent_id = p_agent, assigned_at = p_now, updated_at = p_now, offer_expires_at = null, declined_by = '{}'
+     where id = p_conversation
+    returning * into c;
+  end if;
   return c;
 end
+$$;
+
+-- The event telling that sb_assign gave conversation c: conversation.offered
+-- or conversation.assigned, as it came out.
+create or replace function sb_given_event(c conversations) returns jsonb language sql stable as $$
+  select sb_event(case when c.state = 'offered' then 'conversation.offered' else 'conversation.assigned' end,
+                  c.id, c.agent_id, jsonb_build_object('conversation', sb_conversation_json(c)))
 $$;
 
 -- Full drain step: the first queued conversation (priority, then arrival)
@@ -309,6 +351,7 @@ begin
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
+       and sb_auto_routed(c)
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by sb_effective_priority(c, p_now) desc, c.seq
      limit 1;
@@ -321,6 +364,7 @@ begin
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
+       and sb_auto_routed(c)
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by c.priority desc, c.seq
      limit 1;
@@ -356,13 +400,13 @@ begin
     if sb_queue_ages() then
       select c.* into head
         from conversations c
-       where c.state = 'queued' and sb_agent_serves(me, c, p_now)
+       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and sb_auto_routed(c)
        order by sb_effective_priority(c, p_now) desc, c.seq
        limit 1;
     else
       select c.* into head
         from conversations c
-       where c.state = 'queued' and sb_agent_serves(me, c, p_now)
+       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and sb_auto_routed(c)
        order by c.priority desc, c.seq
        limit 1;
     end if;
@@ -382,7 +426,7 @@ $$;
 -- same open (p_external_ref already open on p_channel) gets that
 -- conversation back, created = false, and nothing changes.
 -- Events: conversation.created (as it arrived: queued, no agent), then
--- conversation.assigned or conversation.queued (reason 'new').
+-- conversation.assigned (or .offered) or conversation.queued (reason 'new').
 drop function if exists sb_open_conversation(text, text, text, jsonb, text, int, timestamptz, boolean);
 create or replace function sb_open_conversation(
   p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
@@ -399,7 +443,7 @@ begin
   perform pg_advisory_xact_lock(7301001);
   if p_external_ref is not null then
     select * into c from conversations x
-     where x.channel = p_channel and x.external_ref = p_external_ref and x.state in ('queued', 'assigned');
+     where x.channel = p_channel and x.external_ref = p_external_ref and x.state in ('queued', 'offered', 'assigned');
     if found then
       return query select c, false, '[]'::jsonb;
       return;
@@ -431,7 +475,7 @@ begin
                       and x.resolved_at >= p_now - make_interval(secs => (v_settings ->> 'sticky_window_s')::float8)
                     order by x.resolved_at desc
                     limit 1);
-    if found and sb_agent_serves(v_last, c, p_now) then
+    if found and sb_agent_serves(v_last, c, p_now) and sb_auto_routed(c) then
       if v_last.status = 'online' and v_last.load < sb_capacity(v_last) then
         v_agent := v_last.id;
       elsif (v_settings ->> 'sticky_wait_s')::float8 > 0 and v_last.status in ('online', 'away') then
@@ -451,12 +495,12 @@ begin
   if v_agent is not null then
     c := sb_assign(p_now, c.id, v_agent);
   end if;
-  arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null);
+  arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
   return query select c, true, sb_log_events(p_now, jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
     case when v_agent is null
       then sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))
-      else sb_event('conversation.assigned', c.id, v_agent, jsonb_build_object('conversation', sb_conversation_json(c)))
+      else sb_given_event(c)
     end));
 end
 $$;
@@ -467,8 +511,9 @@ $$;
 -- or null. A refused close writes nothing and returns closed = null with the
 -- row as it was (before_state, before_agent_id), so the caller can say why;
 -- no row at all when there is no such conversation.
--- Events: conversation.<p_state> (by p_by), then conversation.assigned for
--- the conversation the freed agent takes, if any.
+-- An offered conversation closes like an assigned one: its slot is released.
+-- Events: conversation.<p_state> (by p_by), then conversation.assigned (or
+-- .offered) for the conversation the freed agent takes, if any.
 create or replace function sb_close_conversation(
   p_id uuid, p_state text, p_now timestamptz, p_reason text, p_note text, p_only_agent uuid, p_by text
 ) returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
@@ -484,7 +529,7 @@ begin
   if not found then
     return;
   end if;
-  if was.state not in ('queued', 'assigned') or (p_only_agent is not null and was.agent_id is distinct from p_only_agent) then
+  if was.state not in ('queued', 'offered', 'assigned') or (p_only_agent is not null and was.agent_id is distinct from p_only_agent) then
     return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
     return;
   end if;
@@ -495,15 +540,15 @@ begin
   -- raised now, as the sweep would have (it no longer looks at closed ones).
   v_events := sb_raise_sla_breach(p_id, p_now);
   update conversations x
-     set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now
+     set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
+         offer_expires_at = null
    where x.id = p_id
   returning * into c;
   v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
                                        jsonb_build_object('conversation', sb_conversation_json(c), 'by', p_by)));
   if was.agent_id is not null then
     for next_one in select * from sb_match_for_agent(p_now, was.agent_id) loop
-      v_events := v_events || sb_event('conversation.assigned', next_one.id, next_one.agent_id,
-                                   jsonb_build_object('conversation', sb_conversation_json(next_one)));
+      v_events := v_events || sb_given_event(next_one);
     end loop;
   end if;
   return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
@@ -551,5 +596,226 @@ begin
     v_events := v_events || sb_raise_sla_breach(v_id, p_now);
   end loop;
   return sb_log_events(p_now, v_events);
+-- ---- Offer and accept (issue #20 item 5) ---------------------------------
+-- An offered conversation is held for one agent (its slot counted in their
+-- load) until they accept it, decline it, or the offer expires. A declined
+-- or expired offer goes back to the queue with its seq and queued_at (the
+-- customer never stopped waiting, so it keeps its place) and is given to
+-- the next agent in the same call; the agent who let it go is in
+-- declined_by, so it is not offered to them again while it waits.
+
+-- Every give the queue allows now, in queue order (sb_match_next until
+-- nothing matches), as events: what a change that can free many slots at
+-- once ends with.
+create or replace function sb_drain_events(p_now timestamptz) returns jsonb language plpgsql as $$
+declare
+  given conversations;
+  v_events jsonb := '[]'::jsonb;
+begin
+  loop
+    select * into given from sb_match_next(p_now);
+    exit when given.id is null;
+    v_events := v_events || sb_given_event(given);
+  end loop;
+  return v_events;
+end
+$$;
+
+-- Takes offered conversation c back from its agent into the queue: the
+-- slot is released; p_declined keeps the agent from being offered it again.
+create or replace function sb_unoffer(p_now timestamptz, c conversations, p_declined boolean) returns conversations language plpgsql as $$
+declare
+  back conversations;
+begin
+  update agents set load = load - 1, updated_at = p_now where id = c.agent_id;
+  update conversations x
+     set state = 'queued', agent_id = null, offer_expires_at = null, updated_at = p_now,
+         declined_by = case when p_declined then x.declined_by || c.agent_id else x.declined_by end
+   where x.id = c.id
+  returning * into back;
+  return back;
+end
+$$;
+
+-- An offer answered by p_agent: p_accept true takes it (assigned, assigned_at
+-- now, the agent's run of expiries reset), false declines it (back to the
+-- queue, then to the next agent, and the decliner's freed slot to the queue).
+-- Only the agent it is offered to may answer; anything else writes nothing
+-- and returns answered = null with the row as it was (before_state,
+-- before_agent_id) so the caller can say why; no row when there is no such
+-- conversation.
+-- Events: conversation.assigned; or conversation.offer_declined (agent_id:
+-- the decliner) then whatever the queue gives (conversation.offered/assigned).
+create or replace function sb_answer_offer(p_now timestamptz, p_conversation uuid, p_agent uuid, p_accept boolean)
+returns table (answered conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  was conversations;
+  c conversations;
+  given conversations;
+  v_events jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into was from conversations x where x.id = p_conversation for update;
+  if not found then
+    return;
+  end if;
+  if was.state <> 'offered' or was.agent_id is distinct from p_agent then
+    return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
+    return;
+  end if;
+  if p_accept then
+    update agents set offer_expiries = 0, updated_at = p_now where id = p_agent;
+    update conversations x
+       set state = 'assigned', assigned_at = p_now, offer_expires_at = null, declined_by = '{}', updated_at = p_now
+     where x.id = p_conversation
+    returning * into c;
+    return query select c, was.state, was.agent_id, sb_log_events(p_now, jsonb_build_array(sb_given_event(c)));
+    return;
+  end if;
+  c := sb_unoffer(p_now, was, true);
+  v_events := jsonb_build_array(sb_event('conversation.offer_declined', c.id, p_agent,
+                                         jsonb_build_object('conversation', sb_conversation_json(c), 'agent_id', p_agent)));
+  -- Before the decline no queued conversation had an eligible agent with
+  -- room, so this one goes first to the policy's pick, then the decliner's
+  -- slot to the queue.
+  given := c;
+  if sb_pick_agent(c, p_now) is not null then
+    given := sb_assign(p_now, c.id, sb_pick_agent(c, p_now));
+    v_events := v_events || sb_given_event(given);
+  end if;
+  for given in select * from sb_match_for_agent(p_now, p_agent) loop
+    v_events := v_events || sb_given_event(given);
+  end loop;
+  select * into c from conversations x where x.id = p_conversation;
+  return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
+end
+$$;
+
+-- The sweep's part in offers, a timer that survives restarts since it is
+-- the rows' offer_expires_at: offers past their time go back to the queue
+-- (conversation.offer_expired) and count against their agent; an agent who
+-- lets offer_expiries_before_away offers in a row expire (the K of the
+-- department of the offer that reached it) is set away
+-- (agent.status_changed, reason offers_expired) and their other offers
+-- withdrawn. Offers held by an agent no longer online (set away or offline,
+-- deleted) are withdrawn without counting: conversation.queued, reason
+-- offer_withdrawn. Then the queue is drained, so each goes to the next agent.
+-- Returns how many offers expired and the agents set away.
+create or replace function sb_expire_offers(p_now timestamptz)
+returns table (expired int, set_away uuid[], logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  c conversations;
+  back conversations;
+  a agents;
+  n int := 0;
+  away uuid[] := '{}';
+  v_events jsonb := '[]'::jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  for c in
+    select x.* from conversations x
+      join agents ag on ag.id = x.agent_id
+     where x.state = 'offered'
+       and (x.offer_expires_at <= p_now or ag.status <> 'online' or ag.deleted_at is not null)
+     order by x.priority desc, x.seq
+       for update of x
+  loop
+    -- an earlier step of this loop may have withdrawn it already
+    continue when (select x.state from conversations x where x.id = c.id) <> 'offered';
+    select * into a from agents ag where ag.id = c.agent_id for update;
+    if a.status <> 'online' or a.deleted_at is not null then
+      back := sb_unoffer(p_now, c, false);
+      v_events := v_events || sb_event('conversation.queued', c.id, c.agent_id,
+                    jsonb_build_object('conversation', sb_conversation_json(back), 'reason', 'offer_withdrawn', 'previous_agent_id', c.agent_id));
+      continue;
+    end if;
+    back := sb_unoffer(p_now, c, true);
+    n := n + 1;
+    update agents ag set offer_expiries = ag.offer_expiries + 1 where ag.id = a.id returning * into a;
+    v_events := v_events || sb_event('conversation.offer_expired', c.id, a.id,
+                  jsonb_build_object('conversation', sb_conversation_json(back), 'agent_id', a.id, 'expiries_in_a_row', a.offer_expiries));
+    if a.offer_expiries >= (sb_department_routing(c.department) ->> 'offer_expiries_before_away')::int then
+      update agents ag set status = 'away', offline_since = null, resume_status = null, offer_expiries = 0, updated_at = p_now
+       where ag.id = a.id;
+      away := away || a.id;
+      v_events := v_events || sb_event('agent.status_changed', null, a.id,
+                    jsonb_build_object('agent_id', a.id, 'from', 'online', 'to', 'away', 'reason', 'offers_expired', 'by', null));
+      for back in
+        select x.* from conversations x where x.state = 'offered' and x.agent_id = a.id order by x.priority desc, x.seq for update
+      loop
+        back := sb_unoffer(p_now, back, false);
+        v_events := v_events || sb_event('conversation.queued', back.id, a.id,
+                      jsonb_build_object('conversation', sb_conversation_json(back), 'reason', 'offer_withdrawn', 'previous_agent_id', a.id));
+      end loop;
+    end if;
+  end loop;
+  v_events := v_events || sb_drain_events(p_now);
+  return query select n, away, sb_log_events(p_now, v_events);
+end
+$$;
+
+-- ---- Manual pick (issue #20 item 6) --------------------------------------
+-- In a manual-mode department nothing is given automatically
+-- (sb_auto_routed); agents take conversations from the queue. p_agent picks
+-- p_conversation: it must still be queued (else SB_ALREADY_TAKEN, or
+-- SB_CONVERSATION_CLOSED), in a manual department (SB_NOT_MANUAL), the agent
+-- online (SB_AGENT_UNAVAILABLE), eligible for it (SB_NOT_ELIGIBLE), with
+-- room (SB_NO_ROOM), and with manual_order 'in_order' it must be the head of
+-- its department's queue among the conversations the agent may serve
+-- (SB_NOT_NEXT). Under the routing lock, so of concurrent picks of one
+-- conversation exactly one wins and no agent goes over capacity.
+-- Returns picked = null and the refusal's code when refused, nothing written;
+-- no row when there is no such conversation.
+-- Events: conversation.assigned (data.picked true).
+create or replace function sb_pick(p_now timestamptz, p_conversation uuid, p_agent uuid)
+returns table (picked conversations, refusal text, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  c conversations;
+  me agents;
+  routing jsonb;
+  head uuid;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into c from conversations x where x.id = p_conversation for update;
+  if not found then
+    return;
+  end if;
+  select * into me from agents a where a.id = p_agent for update;
+  routing := sb_department_routing(c.department);
+  if c.state in ('resolved', 'abandoned') then
+    return query select null::conversations, 'SB_CONVERSATION_CLOSED', '[]'::jsonb;
+    return;
+  elsif c.state <> 'queued' then
+    return query select null::conversations, 'SB_ALREADY_TAKEN', '[]'::jsonb;
+    return;
+  elsif routing ->> 'mode' <> 'manual' then
+    return query select null::conversations, 'SB_NOT_MANUAL', '[]'::jsonb;
+    return;
+  elsif me.id is null or me.status <> 'online' or me.deleted_at is not null then
+    return query select null::conversations, 'SB_AGENT_UNAVAILABLE', '[]'::jsonb;
+    return;
+  elsif not sb_agent_serves(me, c, p_now) then
+    return query select null::conversations, 'SB_NOT_ELIGIBLE', '[]'::jsonb;
+    return;
+  elsif me.load >= sb_capacity(me) then
+    return query select null::conversations, 'SB_NO_ROOM', '[]'::jsonb;
+    return;
+  end if;
+  if routing ->> 'manual_order' = 'in_order' then
+    select x.id into head from conversations x
+     where x.state = 'queued' and x.department is not distinct from c.department and sb_agent_serves(me, x, p_now)
+     order by x.priority desc, x.seq
+     limit 1;
+    if head <> c.id then
+      return query select null::conversations, 'SB_NOT_NEXT', '[]'::jsonb;
+      return;
+    end if;
+  end if;
+  c := sb_assign(p_now, c.id, p_agent);
+  return query select c, null::text, sb_log_events(p_now, jsonb_build_array(
+    sb_event('conversation.assigned', c.id, p_agent, jsonb_build_object('conversation', sb_conversation_json(c), 'picked', true))));
 end
 $$;

@@ -30,8 +30,9 @@ export async function drain(tx: Queryable, emit: Emit, now: Date, scope: MatchSc
     if (rows.length === 0) break;
     for (const row of rows) {
       assigned.push(row);
+      // sb_assign offers it instead in an offer-mode department
       emit({
-        type: 'conversation.assigned',
+        type: row.state === 'offered' ? 'conversation.offered' : 'conversation.assigned',
         conversationId: row.id,
         agentId: row.agent_id,
         data: { conversation: toConversation(row) },

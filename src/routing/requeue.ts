@@ -6,7 +6,7 @@ import type { Queryable } from '../store/db.js';
 export type RequeueReason = 'agent_offline' | 'agent_deleted' | 'requeued' | 'transferred' | 'qiscus_refused';
 
 /**
- * Puts assigned conversations back in the queue. They keep their arrival
+ * Puts assigned (or offered) conversations back in the queue. They keep their arrival
  * sequence number, so they return to their original place, not the back.
  * Releases each agent's slots in the same statement pair.
  */
@@ -21,12 +21,12 @@ export async function requeueConversations(
   const rows = await tx.query<ConversationRow & { previous_agent_id: string }>(
     `with target as (
        select id, agent_id from conversations
-        where state = 'assigned'
+        where state in ('assigned', 'offered')
           and (id = any ($2::uuid[]) or agent_id = any ($3::uuid[]))
         for update
      )
      update conversations c
-        set state = 'queued', agent_id = null, queued_at = $1, updated_at = $1,
+        set state = 'queued', agent_id = null, queued_at = $1, updated_at = $1, offer_expires_at = null, declined_by = '{}',
             department = case when $4::boolean then $5::text else c.department end
        from target
       where c.id = target.id

@@ -2,12 +2,15 @@ import type { Ctx } from '../context.js';
 import { withEvents } from '../events/outbox.js';
 import { readSettings } from '../settings/settings.js';
 import { drain } from './match.js';
+import { expireOffers } from './offers.js';
 import { expireSilentAgents, requeueAfterGrace } from './presence.js';
 import { raiseSlaBreaches } from './sla.js';
 
 export interface SweepResult {
   expired: number;
   requeued: number;
+  /** offers that ran out unanswered */
+  offersExpired: number;
   assigned: number;
   /** conversation.sla_breached events raised */
   slaBreached: number;
@@ -15,7 +18,8 @@ export interface SweepResult {
 
 /**
  * The safety net behind event-driven matching: presence timeouts, the offline
- * grace period, and a full drain in case anything was missed. It is also
+ * grace period, offers that ran out (and those of agents no longer online),
+ * and a full drain in case anything was missed. It is also
  * where time alone changes routing (issue #20): a sticky wait that ended
  * makes its conversation eligible for every agent of its department (the
  * drain finds it), aging reorders the queue, and a first-response SLA that
@@ -27,12 +31,18 @@ export async function sweep(ctx: Ctx): Promise<SweepResult> {
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
+      // First: sb_expire_offers and sb_sweep_sla_breaches append their
+      // events to the log as they go, while the steps below buffer theirs
+      // until the commit, so only in this order do the events' ids follow
+      // the order of the changes. Offers of
+      // an agent the keep-alive sets offline below go at the next sweep.
+      const offers = await expireOffers(tx, emit, now);
+      const slaBreached = await raiseSlaBreaches(tx, emit, now);
       const settings = await readSettings(tx);
       const expired = await expireSilentAgents(tx, emit, now, settings);
       const requeued = await requeueAfterGrace(tx, emit, now, settings);
       const assigned = await drain(tx, emit, now);
-      const slaBreached = await raiseSlaBreaches(tx, emit, now);
-      return { expired: expired.length, requeued, assigned: assigned.length, slaBreached };
+      return { expired: expired.length, requeued, offersExpired: offers.expired, assigned: assigned.length, slaBreached };
     },
     { routing: true },
   );

@@ -12,26 +12,30 @@ import type { Queryable } from '../../src/store/db.js';
 export async function invariantViolations(db: Queryable, options: { workConserving?: boolean; now?: Date } = {}): Promise<string[]> {
   const problems: string[] = [];
   const loadMismatch = await db.query<{ id: string; load: number; actual: number }>(
-    `select a.id, a.load, (select count(*)::int from conversations c where c.agent_id = a.id and c.state = 'assigned') as actual
+    // an offered conversation's slot counts against its agent's capacity too
+    `select a.id, a.load, (select count(*)::int from conversations c where c.agent_id = a.id and c.state in ('assigned', 'offered')) as actual
        from agents a
-      where a.load <> (select count(*) from conversations c where c.agent_id = a.id and c.state = 'assigned')`,
+      where a.load <> (select count(*) from conversations c where c.agent_id = a.id and c.state in ('assigned', 'offered'))`,
   );
   for (const r of loadMismatch) problems.push(`agent ${r.id} load column ${r.load} but holds ${r.actual}`);
 
   const badState = await db.query<{ id: string }>(
-    `select id from conversations where (state = 'assigned' and agent_id is null) or (state = 'queued' and agent_id is not null)`,
+    `select id from conversations where (state in ('assigned', 'offered') and agent_id is null) or (state = 'queued' and agent_id is not null)`,
   );
   for (const r of badState) problems.push(`conversation ${r.id} has a state that does not match its agent`);
 
   const assignedTwice = await db.query<{ conversation_id: string; n: number }>(
-    // every assignment event must be followed by a release before the next one
+    // every assignment (or offer) event must be followed by a release before
+    // the next one; only an accept (assigned) follows an offer
     `select conversation_id, count(*)::int as n from (
         select conversation_id, type,
                lag(type) over (partition by conversation_id order by id) as previous
           from events
-         where type in ('conversation.assigned', 'conversation.queued', 'conversation.transferred', 'conversation.resolved', 'conversation.abandoned')
+         where type in ('conversation.assigned', 'conversation.offered', 'conversation.offer_declined', 'conversation.offer_expired',
+                        'conversation.queued', 'conversation.transferred', 'conversation.resolved', 'conversation.abandoned')
      ) e
-     where type = 'conversation.assigned' and previous = 'conversation.assigned'
+     where type in ('conversation.assigned', 'conversation.offered') and previous in ('conversation.assigned', 'conversation.offered')
+       and not (type = 'conversation.assigned' and previous = 'conversation.offered')
      group by conversation_id`,
   );
   for (const r of assignedTwice) problems.push(`conversation ${r.conversation_id} was assigned again without being released`);
@@ -50,7 +54,10 @@ export async function invariantViolations(db: Queryable, options: { workConservi
                            or not exists (select 1 from jsonb_each_text(c.required_skills) r
                                            where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
                       and a.load < coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))
+                      and not (a.id = any (c.declined_by))
         where c.state = 'queued'
+          -- in a manual-pick department agents take conversations themselves
+          and coalesce((select d.settings ->> 'mode' from department_routing d where d.department = c.department), 'auto') <> 'manual'
         limit 5`,
       [options.now ?? null],
     );

@@ -95,6 +95,11 @@ const MATRIX: Record<string, Case> = {
   'POST /api/v1/conversations/:id/resolve': { allowed: OWN, path: conv('/resolve') },
   'POST /api/v1/conversations/:id/transfer': { allowed: OWN, path: conv('/transfer'), body: () => ({ department: null }) },
   'POST /api/v1/conversations/:id/requeue': { allowed: OWN, path: conv('/requeue') },
+  // offers are answered by the agent they are offered to (the fixture's chat is assigned to agent_own: 409, admitted), no one else
+  'POST /api/v1/conversations/:id/accept': { allowed: ['agent_own'], path: conv('/accept'), body: () => ({}) },
+  'POST /api/v1/conversations/:id/decline': { allowed: ['agent_own'], path: conv('/decline'), body: () => ({}) },
+  // any agent may try to pick (the fixture's chat is taken: 409, admitted)
+  'POST /api/v1/conversations/:id/pick': { allowed: ANY_AGENT, path: conv('/pick'), body: () => ({}) },
   // the caller's own read marker, on a conversation they may read
   'POST /api/v1/conversations/:id/read': { allowed: OWN, path: conv('/read'), body: () => ({}) },
   'POST /api/v1/conversations/:id/messages': { allowed: OWN, path: conv('/messages'), body: () => ({ text: 'hello' }) },

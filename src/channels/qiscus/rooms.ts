@@ -74,13 +74,13 @@ export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<
       // Qiscus authenticated the room's customer: the id is vouched for.
       `insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
        values ('qiscus', $1, $2, $3, $4, 'queued', $5, $5, $5, true)
-       on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'assigned') do nothing
+       on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'offered', 'assigned') do nothing
        returning *`,
       [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now],
     );
     if (!row) {
       const [existing] = await tx.query<ConversationRow>(
-        `select * from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'assigned')`,
+        `select * from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'offered', 'assigned')`,
         [request.room_id],
       );
       return { conversation: existing!, created: false };
@@ -93,7 +93,7 @@ export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<
 
 export async function openConversationOfRoom(ctx: Ctx, roomId: string): Promise<string | undefined> {
   const [row] = await ctx.db.query<{ id: string }>(
-    `select id from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'assigned')`,
+    `select id from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'offered', 'assigned')`,
     [roomId],
   );
   return row?.id;

@@ -131,7 +131,7 @@ export async function deleteTicketer(ctx: Ctx, uuid: string): Promise<void> {
       if (!ticketer) throw unknownTicketer(uuid);
       const open = await tx.query<{ id: string }>(
         `select c.id from rapidpro_tickets t join conversations c on c.id = t.conversation_id
-          where t.ticketer_uuid = $1 and c.state in ('queued', 'assigned') order by c.seq`,
+          where t.ticketer_uuid = $1 and c.state in ('queued', 'offered', 'assigned') order by c.seq`,
         [uuid],
       );
       for (const { id } of open) {

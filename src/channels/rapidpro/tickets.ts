@@ -17,7 +17,7 @@ import { CLOSE_REASONS } from './ticketers.js';
 /** The conversation open for a contact token: at most one, the newest. */
 const OPEN_ROOM = /* sql */ `
   select t.conversation_id, t.ticket_id from rapidpro_tickets t join conversations c on c.id = t.conversation_id
-   where t.ticketer_uuid = $1 and t.visitor_token = $2 and c.state in ('queued', 'assigned')
+   where t.ticketer_uuid = $1 and t.visitor_token = $2 and c.state in ('queued', 'offered', 'assigned')
    order by t.created_at desc limit 1`;
 
 async function openRoomOf(db: Queryable, ticketerUuid: string, token: string): Promise<{ conversation_id: string; ticket_id: string } | undefined> {

@@ -8,6 +8,8 @@ import { getConversation, listConversations } from '../../conversations/queries.
 import { forbidden, invalid } from '../../errors.js';
 import { ratingOf, ratingsOf } from '../../ratings/read.js';
 import { resolveLabelNames } from '../../labels/labels.js';
+import { answerOffer } from '../../routing/offers.js';
+import { pickConversation } from '../../routing/pick.js';
 import { listQueue, queueInfoOf } from '../../routing/queue.js';
 import { markReadUpTo, unreadCounts } from '../../unread/unread.js';
 import type { App, AppDeps } from '../deps.js';
@@ -157,6 +159,55 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       onRequest: anyone,
     },
     async (request) => view(await requeueConversation(ctx, request.params.id, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/accept',
+    {
+      schema: {
+        tags,
+        summary: 'Accept the offer of this conversation (offer-mode departments): it becomes assigned to you',
+        description: '403 when it is offered to another agent; 409 SB_NOT_OFFERED when it is no longer offered to you (expired, withdrawn, already accepted).',
+        params: IdParams,
+        body: NoBody,
+        response: { 200: Conversation, ...errorResponses },
+      },
+      onRequest: anyone,
+    },
+    async (request) => view(await answerOffer(ctx, request.params.id, true, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/decline',
+    {
+      schema: {
+        tags,
+        summary: 'Decline the offer of this conversation: it goes to the next agent, keeping its place in the queue',
+        description: 'It is not offered to you again while it waits. 403 when it is offered to another agent; 409 SB_NOT_OFFERED when it is no longer offered to you.',
+        params: IdParams,
+        body: NoBody,
+        response: { 200: Conversation, ...errorResponses },
+      },
+      onRequest: anyone,
+    },
+    async (request) => view(await answerOffer(ctx, request.params.id, false, request.actor)),
+  );
+
+  app.post(
+    '/api/v1/conversations/:id/pick',
+    {
+      schema: {
+        tags,
+        summary: 'Take a waiting conversation from the queue yourself (manual-mode departments)',
+        description:
+          'You must be online, serve its department and have room; with manual_order in_order only the head of the queue can be picked. 409 with SB_ALREADY_TAKEN (someone was faster), SB_NO_ROOM, SB_NOT_NEXT, SB_NOT_MANUAL, SB_NOT_ELIGIBLE, SB_AGENT_UNAVAILABLE or SB_CONVERSATION_CLOSED.',
+        params: IdParams,
+        body: NoBody,
+        response: { 200: Conversation, ...errorResponses },
+      },
+      onRequest: anyone,
+    },
+    async (request) => view(await pickConversation(ctx, request.params.id, request.actor)),
   );
 
   app.post(

@@ -16,6 +16,7 @@ import { LabelChips, LabelFilter, useLabelled, useLabels } from './labels';
 import { connectLive, type Live } from './live';
 import { NotificationsPage, useDeskNotifications, usePreferences } from './notifications';
 import { useLatestAnswer } from './latest-answer';
+import { OffersPanel, PickButton, useDepartmentModes } from './offers';
 import { SearchPage } from './search';
 import { chatControl, ShortcutHelp, startCannedSearch, useShortcuts } from './shortcuts';
 import { SlaTimer } from './sla';
@@ -139,6 +140,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const [linkUp, setLinkUp] = useState(false);
   const [waiting, setWaiting] = useState<Waiting[]>([]);
   const [mine, setMine] = useState<Conversation[]>([]);
+  const [offers, setOffers] = useState<Conversation[]>([]);
+  const [pickNote, setPickNote] = useState<string | null>(null);
   const [all, setAll] = useState<Conversation[]>([]);
   const [tab, setTab] = useState<'mine' | 'waiting' | 'all' | 'customers'>('mine');
   const [error, setError] = useState<string | null>(null);
@@ -172,14 +175,16 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const refresh = useCallback(async (announce: boolean) => {
     const fresh = latest(SHELL);
     try {
-      const [self, own, queue] = await Promise.all([
+      const [self, own, offered, queue] = await Promise.all([
         api<Agent>('GET', '/api/v1/agents/me', token),
         api<Conversation[]>('GET', `/api/v1/conversations?state=assigned&agent=${me.id}&limit=100`, token),
+        api<Conversation[]>('GET', `/api/v1/conversations?state=offered&agent=${me.id}&limit=100`, token),
         api<{ conversation: Conversation; position: number; expected_wait_seconds: number | null }[]>('GET', '/api/v1/queue', token),
       ]);
       if (!fresh()) return;
       setMe(self);
       setMine(own);
+      setOffers(offered);
       setWaiting(
         queue.map((q) => ({
           id: q.conversation.id,
@@ -301,6 +306,10 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     return { mine: mine.filter(keep), all: labelled ?? all.filter(keep) };
   }, [mine, all, labelled, labelFilter]);
 
+  // manual-pick departments show a Pick button on their waiting conversations (offers.tsx)
+  const modes = useDepartmentModes(token, waiting.flatMap((w) => (w.department ? [w.department] : [])), version);
+  const pickable = (w: Waiting) => w.department !== null && modes.get(w.department)?.mode === 'manual' && me.departments.includes(w.department);
+
   const [help, setHelp] = useState(false);
   useShortcuts((action) => {
     if (action === 'help') return setHelp(true);
@@ -399,6 +408,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
       ) : (
         <div className={`desk ${openId ? 'has-chat' : ''}`}>
           <aside className="lists" aria-label={t('Conversations')}>
+            <OffersPanel token={token} offers={offers} now={now} onAccepted={(id) => go(`/conversations/${id}`)} onChanged={() => void refresh(true)} onError={guard} />
             <div role="tablist" className="tabs">
               {(['mine', 'waiting', ...(overseer ? (['all'] as const) : []), 'customers'] as const).map((name) => (
                 <button key={name} role="tab" type="button" aria-selected={tab === name} className={tab === name ? 'active' : ''} onClick={() => setTab(name)} data-testid={`tab-${name}`}>
@@ -409,8 +419,13 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
             {tab === 'waiting' && (
               <ul className="items" data-testid="waiting">
                 {waiting.length === 0 && <li className="empty">{t('Nobody is waiting.')}</li>}
+                {pickNote && (
+                  <li className="note" role="status">
+                    {pickNote}
+                  </li>
+                )}
                 {waiting.map((w) => (
-                  <li key={w.id}>
+                  <li key={w.id} data-testid={pickable(w) ? 'pick-entry' : undefined}>
                     <div className="item">
                       <strong>
                         #{w.position} {w.name ?? t('Customer')}
@@ -420,6 +435,18 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
                         {w.department ? ` · ${w.department}` : ''} · {t('expected {wait}', { wait: formatWait(w.expected) })}
                         <SlaTimer sla={w.sla} now={now} />
                       </span>
+                      {pickable(w) && (
+                        <PickButton
+                          token={token}
+                          waiting={w}
+                          onPicked={(id) => {
+                            setPickNote(null);
+                            go(`/conversations/${id}`);
+                          }}
+                          onChanged={() => void refresh(true)}
+                          onRefused={setPickNote}
+                        />
+                      )}
                     </div>
                   </li>
                 ))}

@@ -5,6 +5,8 @@ export function stateName(state: string): string {
   switch (state) {
     case 'queued':
       return t('queued');
+    case 'offered':
+      return t('offered');
     case 'assigned':
       return t('assigned');
     case 'resolved':

@@ -34,7 +34,9 @@ export interface Conversation {
   customer_verified: boolean;
   department: string | null;
   priority: number;
-  state: 'queued' | 'assigned' | 'resolved' | 'abandoned';
+  state: 'queued' | 'offered' | 'assigned' | 'resolved' | 'abandoned';
+  /** while offered to the agent: when the offer runs out (offers.tsx) */
+  offer_expires_at?: string | null;
   agent_id: string | null;
   created_at: string;
   queued_at: string | null;
