@@ -596,6 +596,9 @@ begin
     v_events := v_events || sb_raise_sla_breach(v_id, p_now);
   end loop;
   return sb_log_events(p_now, v_events);
+end
+$$;
+
 -- ---- Offer and accept (issue #20 item 5) ---------------------------------
 -- An offered conversation is held for one agent (its slot counted in their
 -- load) until they accept it, decline it, or the offer expires. A declined
@@ -751,7 +754,12 @@ begin
       end loop;
     end if;
   end loop;
-  v_events := v_events || sb_drain_events(p_now);
+  -- Slots freed here go to the queue now, in this call, so the events keep
+  -- the order of the changes; with nothing freed the sweep's own drain
+  -- (src/routing/sweep.ts) does the matching, and counts it.
+  if jsonb_array_length(v_events) > 0 then
+    v_events := v_events || sb_drain_events(p_now);
+  end if;
   return query select n, away, sb_log_events(p_now, v_events);
 end
 $$;
@@ -807,7 +815,7 @@ begin
   if routing ->> 'manual_order' = 'in_order' then
     select x.id into head from conversations x
      where x.state = 'queued' and x.department is not distinct from c.department and sb_agent_serves(me, x, p_now)
-     order by x.priority desc, x.seq
+     order by sb_effective_priority(x, p_now) desc, x.seq
      limit 1;
     if head <> c.id then
       return query select null::conversations, 'SB_NOT_NEXT', '[]'::jsonb;
