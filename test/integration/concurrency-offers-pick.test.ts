@@ -165,8 +165,17 @@ describe('offers and manual pick across processes', () => {
               if ((round + n + i) % 4 === 0 && declines < OFFER_CONVERSATIONS) {
                 declines += 1;
                 work.push(
-                  Promise.all([call(on(i + 1), 'POST', `/api/v1/conversations/${offer.id}/decline`, { token: a.token, body: {} }), strangerTry]).then(([mineR, other]) => {
+                  Promise.all([call(on(i + 1), 'POST', `/api/v1/conversations/${offer.id}/decline`, { token: a.token, body: {} }), strangerTry]).then(async ([mineR, other]) => {
                     ok(mineR, 'decline');
+                    // The decline hands the conversation to the next agent, who
+                    // may be this very "stranger": then their accept is theirs to win.
+                    if (other.status === 200) {
+                      assert.equal(other.body.agent_id, stranger.id, `a stranger's accept: ${JSON.stringify(other.body)}`);
+                      assert.ok(!accepted.has(offer.id), `conversation ${offer.id} accepted twice`);
+                      accepted.set(offer.id, stranger.id);
+                      ok(await call(on(i), 'POST', `/api/v1/conversations/${offer.id}/resolve`, { token: stranger.token, body: {} }), 'resolve');
+                      return;
+                    }
                     assert.ok([403, 409].includes(other.status), `a stranger's accept: ${JSON.stringify(other.body)}`);
                   }),
                 );
