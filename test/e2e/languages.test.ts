@@ -87,7 +87,8 @@ describeEachStore('languages in a real browser', (store) => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', name: 'Joana' });
     const { page: desk, problems } = await suite.openPage(undefined, { locale: 'pt-BR' });
     await desk.goto(`${suite.server.url}/`);
-    assert.equal(await desk.locator('html').getAttribute('lang'), 'pt-BR');
+    // set once the catalog is loaded, which may come after the load event on a busy machine
+    await desk.locator('html[lang="pt-BR"]').waitFor({ state: 'attached' });
     await desk.getByLabel('E-mail').fill(agent.email);
     await desk.getByLabel('Senha').fill(PASSWORD);
     await desk.getByRole('button', { name: 'Entrar' }).click();
