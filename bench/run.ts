@@ -16,6 +16,7 @@
 //   npm run bench                       full run (about 2–3 minutes)
 //   npm run bench -- --quick            smoke run (well under a minute)
 //   options: --store=pglite|postgres|all  --concurrency=16  --no-pgbench  --profile
+//            --engine-only: phases 1–4 alone, without bench/qiscus.ts and bench/realtime.ts
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,18 +36,19 @@ interface Options {
   concurrency: number;
   pgbench: boolean;
   profile: boolean;
+  engineOnly: boolean;
 }
 
 function parseArgs(argv: string[], pgUrl: string | undefined): Options {
   const flag = (name: string) => argv.includes(`--${name}`);
   const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-  const known = ['quick', 'store', 'concurrency', 'no-pgbench', 'profile', 'help'];
+  const known = ['quick', 'store', 'concurrency', 'no-pgbench', 'profile', 'engine-only', 'help'];
   for (const a of argv) {
     const name = a.replace(/^--/, '').split('=')[0]!;
     if (!a.startsWith('--') || !known.includes(name)) throw new Error(`unknown argument ${a}`);
   }
   if (flag('help')) {
-    process.stdout.write('usage: npm run bench -- [--quick] [--store=pglite|postgres|all] [--concurrency=16] [--no-pgbench] [--profile]\n');
+    process.stdout.write('usage: npm run bench -- [--quick] [--store=pglite|postgres|all] [--concurrency=16] [--no-pgbench] [--profile] [--engine-only]\n');
     process.exit(0);
   }
   const store = value('store') ?? 'all';
@@ -58,7 +60,7 @@ function parseArgs(argv: string[], pgUrl: string | undefined): Options {
   }
   const concurrency = Number(value('concurrency') ?? 16);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency must be a positive integer');
-  return { quick: flag('quick'), stores, concurrency, pgbench: !flag('no-pgbench'), profile: flag('profile') };
+  return { quick: flag('quick'), stores, concurrency, pgbench: !flag('no-pgbench'), profile: flag('profile'), engineOnly: flag('engine-only') };
 }
 
 interface Plan {
@@ -464,16 +466,18 @@ async function main(): Promise<void> {
   }
 
   // Qiscus allocation end to end (bench/qiscus.ts), in its own process per store: it prints its own figures
-  for (const kind of opts.stores) {
+  for (const kind of opts.engineOnly ? [] : opts.stores) {
     log(`qiscus: allocation webhook → assign_agent [${kind}]`);
     spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'qiscus.ts'), `--store=${kind}`, ...(opts.quick ? ['--seconds=3', '--count=1000'] : [])], { stdio: 'inherit' });
   }
 
   // real-time chat over the embedded MQTT broker (bench/realtime.ts), in its own process: it prints its own figures
-  log(`realtime: 500 chat sessions over MQTT/WebSocket [${opts.stores.join(', ')}]`);
-  spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'realtime.ts'), `--store=${opts.stores.length > 1 ? 'all' : opts.stores[0]}`, ...(opts.quick ? ['--quick'] : [])], {
-    stdio: 'inherit',
-  });
+  if (!opts.engineOnly) {
+    log(`realtime: 500 chat sessions over MQTT/WebSocket [${opts.stores.join(', ')}]`);
+    spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'realtime.ts'), `--store=${opts.stores.length > 1 ? 'all' : opts.stores[0]}`, ...(opts.quick ? ['--quick'] : [])], {
+      stdio: 'inherit',
+    });
+  }
 
   const checks = targets(results, !opts.quick);
   const text = report(results, pgbench, checks);
