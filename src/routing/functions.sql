@@ -31,17 +31,45 @@
 --     conversation that an agent with room could serve. So when one agent
 --     gains room only that agent can match (sb_match_for_agent), and a new
 --     conversation taken at once overtakes nobody.
+-- The hot path's functions (open, close, the pick, the matches, assign, the
+-- events insert) run with plan_cache_mode = force_generic_plan: their
+-- statements' plans do not depend on the parameters (each walks an index in
+-- the policy's order), and PL/pgSQL otherwise builds custom plans, planning
+-- them again at every call, because a plan with the conversation's values
+-- folded in looks cheaper. Planning was a fifth of an open's time.
 -- Every function takes the routing advisory lock first (LOCKS.routing in
 -- src/store/db.ts, 7301001): inside a transaction that already holds it,
 -- taking it again is free.
 
--- An agent `a` has room: the capacity promise.
+-- An agent `a` has room: the capacity promise. An agent's capacity is
+-- their own, else the max_customers setting (sb_default_capacity).
+-- sb_capacity must stay free of subqueries: PostgreSQL inlines a SQL
+-- function only when its body has none, and a function it does not inline
+-- is a call per row, with its own executor start, for every agent a pick
+-- walks past (issue #22: 1,000 such calls made an open 5–12 ms).
+-- And a SQL function that is not inlined is parsed and planned again by
+-- every statement execution that calls it; PL/pgSQL keeps its plans for
+-- the session. So the helpers below that need a subquery are PL/pgSQL.
+create or replace function sb_default_capacity() returns int language plpgsql stable as $$
+begin
+  return (select (value #>> '{}')::int from settings where key = 'max_customers');
+end
+$$;
 create or replace function sb_capacity(a agents) returns int language sql stable as $$
-  select coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))
+  select coalesce(a.capacity, sb_default_capacity())
+$$;
+-- The same test for a pick that walks many agents: p_default is
+-- sb_default_capacity() read once by the caller, so an agent without a
+-- capacity of their own costs no call either.
+create or replace function sb_has_room(a agents, p_default int) returns boolean language sql immutable as $$
+  select a.load < coalesce(a.capacity, p_default)
 $$;
 
 -- A timestamp as JavaScript's Date#toISOString writes it, as events have always carried them.
-create or replace function sb_iso(t timestamptz) returns text language sql immutable as $$
+-- Stable, not immutable, as to_char is: PostgreSQL inlines an immutable SQL
+-- function only when its body is immutable too, and every conversation's
+-- JSON calls this eight times (the same holds for sb_event below).
+create or replace function sb_iso(t timestamptz) returns text language sql stable as $$
   select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
 
@@ -100,8 +128,9 @@ $$;
 --   sla_first_response_s        first response target in seconds; null: none
 --   required_skills             {skill: minimum level} every conversation here needs
 --   skills_relax_after_s        after this wait the skill requirement is dropped; null: never
-create or replace function sb_department_routing(p_department text) returns jsonb language sql stable as $$
-  select jsonb_build_object(
+create or replace function sb_department_routing(p_department text) returns jsonb language plpgsql stable as $$
+begin
+  return jsonb_build_object(
     'mode', 'auto',
     'sticky_window_s', 0,
     'sticky_wait_s', 0,
@@ -113,11 +142,12 @@ create or replace function sb_department_routing(p_department text) returns json
     'sla_first_response_s', null,
     'required_skills', '{}'::jsonb,
     'skills_relax_after_s', null)
-    || coalesce((select d.settings from department_routing d where d.department = p_department), '{}'::jsonb)
+    || coalesce((select d.settings from department_routing d where d.department = p_department), '{}'::jsonb);
+end
 $$;
 
 -- One event, as sb_log_events takes them.
-create or replace function sb_event(p_type text, p_conversation uuid, p_agent uuid, p_data jsonb) returns jsonb language sql immutable as $$
+create or replace function sb_event(p_type text, p_conversation uuid, p_agent uuid, p_data jsonb) returns jsonb language sql stable as $$
   select jsonb_build_object('type', p_type, 'conversation_id', p_conversation, 'agent_id', p_agent, 'data', p_data)
 $$;
 
@@ -125,7 +155,8 @@ $$;
 -- and returns them with their ids. It must be the call's last statement:
 -- xid_bound (migration 0022) is computed by this insert, after every lock
 -- the call takes.
-create or replace function sb_log_events(p_now timestamptz, p_events jsonb) returns jsonb language plpgsql as $$
+create or replace function sb_log_events(p_now timestamptz, p_events jsonb) returns jsonb language plpgsql
+set plan_cache_mode = force_generic_plan as $$
 declare
   ids bigint[];
 begin
@@ -254,8 +285,10 @@ $$;
 -- default) the queue functions read the queue in conversations_queue's
 -- order, (priority, seq), as before aging existed. One index probe
 -- (conversations_queue_aging).
-create or replace function sb_queue_ages() returns boolean language sql stable as $$
-  select exists (select 1 from conversations x where x.state = 'queued' and x.aging_per_min > 0)
+create or replace function sb_queue_ages() returns boolean language plpgsql stable as $$
+begin
+  return exists (select 1 from conversations x where x.state = 'queued' and x.aging_per_min > 0);
+end
 $$;
 
 -- Whether the engine assigns (or offers) conversation c by itself: not in a
@@ -265,8 +298,19 @@ $$;
 -- Read from the department's row alone, not the whole effective settings:
 -- the matches ask it for every queued conversation they walk past, and the
 -- default mode (sb_department_routing) is 'auto'.
-create or replace function sb_auto_routed(c conversations) returns boolean language sql stable as $$
-  select not exists (select 1 from department_routing d where d.department = c.department and d.settings ->> 'mode' = 'manual')
+create or replace function sb_auto_routed(c conversations) returns boolean language plpgsql stable as $$
+begin
+  return not exists (select 1 from department_routing d where d.department = c.department and d.settings ->> 'mode' = 'manual');
+end
+$$;
+
+-- Whether any department is in manual mode: read once per call, so the
+-- matches ask sb_auto_routed (a call per queued conversation walked, not
+-- inlined: it has a subquery) only when one is.
+create or replace function sb_any_manual() returns boolean language plpgsql stable as $$
+begin
+  return exists (select 1 from department_routing d where d.settings ->> 'mode' = 'manual');
+end
 $$;
 
 -- The policy's pick for conversation c: among agents with room who serve
@@ -276,20 +320,30 @@ $$;
 -- stops at the first agent with room who serves the conversation instead
 -- of sorting every online agent.
 drop function if exists sb_pick_agent(text);
-create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable as $$
+-- enable_sort off: without statistics on agents (a young deployment, or
+-- autovacuum off, as on the bench's server) the planner guesses one online
+-- agent and sorts them all rather than walk agents_pick; with 1,000 agents
+-- that sort is most of an open. Off, it walks the index whatever it
+-- guesses; the skills branch, whose order no index has, still sorts.
+create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable
+set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+declare
+  v_default int := sb_default_capacity();
 begin
-  if not sb_auto_routed(c) then
+  if c.department is not null and not sb_auto_routed(c) then
     return null;
   end if;
+  -- sb_has_room and sb_agent_serves are inlined, so the filter is plain
+  -- expressions evaluated on the index walk.
   if c.required_skills = '{}'::jsonb then
     return (select a.id from agents a
-             where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+             where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
                and sb_agent_serves(a, c, p_now)
              order by a.load, a.last_assigned_at asc nulls first, a.id
              limit 1);
   end if;
   return (select a.id from agents a
-           where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
              and sb_agent_serves(a, c, p_now)
            order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
            limit 1);
@@ -301,13 +355,17 @@ $$;
 -- is offered instead: held for the agent (the slot counts from now) until
 -- they accept (sb_accept_offer) or the offer runs out (sb_expire_offers);
 -- assigned_at is then the accept's time.
-create or replace function sb_assign(p_now timestamptz, p_conversation uuid, p_agent uuid) returns conversations language plpgsql as $$
+create or replace function sb_assign(p_now timestamptz, p_conversation uuid, p_agent uuid) returns conversations language plpgsql
+set plan_cache_mode = force_generic_plan as $$
 declare
   c conversations;
   routing jsonb;
 begin
   select * into c from conversations where id = p_conversation;
-  routing := sb_department_routing(c.department);
+  -- No department, no settings: the defaults' mode is 'auto' (skips a probe per give)
+  if c.department is not null then
+    routing := sb_department_routing(c.department);
+  end if;
   update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
   if routing ->> 'mode' = 'offer' then
     update conversations
@@ -336,35 +394,38 @@ $$;
 -- that some online agent with room can serve, given to the policy's pick.
 -- No row when nothing can be matched. Used by the sweep and after changes
 -- that can free many slots at once.
-create or replace function sb_match_next(p_now timestamptz) returns setof conversations language plpgsql as $$
+create or replace function sb_match_next(p_now timestamptz) returns setof conversations language plpgsql
+set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
   head conversations;
+  v_default int := sb_default_capacity();
+  v_manual boolean := sb_any_manual();
 begin
   perform pg_advisory_xact_lock(7301001);
   if sb_queue_ages() then
     with free as materialized (
       select a as agent from agents a
-       where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
     )
     select c.* into head
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
-       and sb_auto_routed(c)
+       and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by sb_effective_priority(c, p_now) desc, c.seq
      limit 1;
   else
     with free as materialized (
       select a as agent from agents a
-       where a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a)
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
     )
     select c.* into head
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
-       and sb_auto_routed(c)
+       and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by c.priority desc, c.seq
      limit 1;
@@ -384,12 +445,14 @@ $$;
 -- the last sweep, and the pick may be that agent. Then the next one this
 -- agent can serve is tried, so the agent's room is never left unused: one
 -- row per assignment, this agent's last.
-create or replace function sb_match_for_agent(p_now timestamptz, p_agent uuid) returns setof conversations language plpgsql as $$
+create or replace function sb_match_for_agent(p_now timestamptz, p_agent uuid) returns setof conversations language plpgsql
+set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
   me agents;
   head conversations;
   v_pick uuid;
+  v_manual boolean := sb_any_manual();
 begin
   perform pg_advisory_xact_lock(7301001);
   select * into me from agents a where a.id = p_agent and a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a);
@@ -400,13 +463,13 @@ begin
     if sb_queue_ages() then
       select c.* into head
         from conversations c
-       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and sb_auto_routed(c)
+       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
        order by sb_effective_priority(c, p_now) desc, c.seq
        limit 1;
     else
       select c.* into head
         from conversations c
-       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and sb_auto_routed(c)
+       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
        order by c.priority desc, c.seq
        limit 1;
     end if;
@@ -431,7 +494,8 @@ drop function if exists sb_open_conversation(text, text, text, jsonb, text, int,
 create or replace function sb_open_conversation(
   p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
   p_priority int, p_now timestamptz, p_verified boolean, p_required_skills jsonb
-) returns table (opened conversations, created boolean, logged jsonb) language plpgsql as $$
+) returns table (opened conversations, created boolean, logged jsonb) language plpgsql
+set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
   c conversations;
@@ -516,7 +580,8 @@ $$;
 -- .offered) for the conversation the freed agent takes, if any.
 create or replace function sb_close_conversation(
   p_id uuid, p_state text, p_now timestamptz, p_reason text, p_note text, p_only_agent uuid, p_by text
-) returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
+) returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql
+set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
   was conversations;
