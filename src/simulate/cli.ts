@@ -90,8 +90,8 @@ async function simulateCommand(argv: readonly string[], io: CliIo): Promise<numb
   return engineHealthy(report.checks) ? 0 : 1;
 }
 
-function engineHealthy(c: { fifo_violations: number; work_conservation_violations: number; sweep_assignments: number; store_mismatches: string[] }): boolean {
-  return c.fifo_violations === 0 && c.work_conservation_violations === 0 && c.sweep_assignments === 0 && c.store_mismatches.length === 0;
+function engineHealthy(c: { fifo_violations: number; work_conservation_violations: number; sweep_assignments: number; store_mismatches: string[]; sticky_violations?: number }): boolean {
+  return c.fifo_violations === 0 && c.work_conservation_violations === 0 && c.sweep_assignments === 0 && c.store_mismatches.length === 0 && (c.sticky_violations ?? 0) === 0;
 }
 
 const PLAN_OPTIONS = { ...MODEL_OPTIONS, 'max-agents': { type: 'string' } } as const;
