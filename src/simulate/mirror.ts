@@ -38,6 +38,8 @@ export interface ConversationRecord {
   stickyAgentId?: string | null;
   /** offers of this conversation that were declined or ran out */
   offersRefused?: number;
+  /** the skills it required (the opener's merged with its department's), when policies are on */
+  requiredSkills?: Readonly<Record<string, number>>;
 }
 
 interface Open extends PolicyConversation {
@@ -230,6 +232,7 @@ export class Mirror {
             stickyWait: null,
           };
           if (this.policy.active) {
+            rec.requiredSkills = c.required;
             this.termsOf(c, arrival.customerId, nowMs);
             if (conversation!.sla_due_at) this.newTimers.push(this.ms(conversation!.sla_due_at));
           }
