@@ -8,7 +8,9 @@ import type { RoutingPolicies } from '../../src/simulate/policy.js';
 import { summarise, type Report } from '../../src/simulate/report.js';
 import { runSimulation, type Behaviour, type SimulationConfig, type SimulationRun } from '../../src/simulate/run.js';
 import type { AgentGroup } from '../../src/simulate/team.js';
+import { command, ROUTING_EXAMPLES, runExample } from '../../src/simulate/routing-examples.js';
 import { exportTrace, formatTrace, parseTrace } from '../../src/simulate/trace.js';
+import { readFile } from 'node:fs/promises';
 import { fakeClock } from '../helpers/clock.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -262,4 +264,19 @@ describe('traces with skills and returning customers', () => {
     assert.equal(run.policy.sticky_returns, 1);
     assert.equal(groupOf(run, third!.agentId), 1, 'the Spanish conversation went to the Spanish speaker');
   });
+});
+
+describe('docs/routing.md: the simulated examples', () => {
+  for (const example of ROUTING_EXAMPLES) {
+    it(`${example.mode}: the documented command runs clean and ${example.claim}`, async () => {
+      const doc = await readFile('docs/routing.md', 'utf8');
+      assert.ok(doc.includes(command([...example.base, ...example.policy])), `docs/routing.md shows the ${example.mode} example's command`);
+      assert.ok(doc.includes(`img/routing-${example.mode}.svg`), `docs/routing.md shows the ${example.mode} picture`);
+      const { base, policy } = await runExample(example);
+      assert.ok(example.holds(base, policy), `the ${example.mode} example's claim: ${example.claim}`);
+      for (const r of [base, policy]) {
+        assert.equal(r.checks.work_conservation_violations + r.checks.fifo_violations + r.checks.sweep_assignments + (r.checks.sticky_violations ?? 0), 0, r.checks.examples.join('\n'));
+      }
+    });
+  }
 });
