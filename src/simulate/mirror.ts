@@ -325,7 +325,7 @@ export class Mirror {
             a.online = online;
             this.onlineSlots += online ? a.agent.capacity : -a.agent.capacity;
             this.step(this.slotSteps.t, this.slotSteps.slots, nowMs, this.onlineSlots);
-            if (online) this.wantPick.add(a.id);
+            if (online && this.policy.active) this.wantPick.add(a.id);
           }
           break;
         }

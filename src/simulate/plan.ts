@@ -122,7 +122,7 @@ export async function plan(template: SimulationConfig, options: PlanOptions): Pr
       slots: (erlangN ?? NaN) * group.capacity,
       service_level: erlangN === null ? NaN : erlangServiceLevel(offered, erlangN * group.capacity, handleS, template.target.seconds),
       mean_wait_s: erlangN === null ? NaN : erlangMeanWait(offered, erlangN * group.capacity, handleS),
-      note,
+      note: single ? note : 'for all the traffic on the sized group alone: Erlang C knows nothing of departments, other groups or routing policies',
     },
     simulation: {
       agents: best?.agents ?? null,

@@ -7,7 +7,7 @@ import type { Report } from './report.js';
 // same small run under the default policy and under the mode, with the
 // effect the documentation claims. `npx tsx src/simulate/routing-examples.ts`
 // regenerates the pictures (docs/img/routing-<mode>.svg) and prints the
-// tables; test/integration/simulate-policies.test.ts runs every example and
+// tables; test/integration/simulate-routing-examples.test.ts runs every example and
 // checks its claim and that the documented command is the one here.
 
 export interface RoutingExample {
@@ -97,7 +97,15 @@ export const ROUTING_EXAMPLES: readonly RoutingExample[] = [
 
 export const command = (args: readonly string[]) => `switchboard simulate ${args.map((a) => (/[\s|;]/.test(a) ? `'${a}'` : a)).join(' ')}`;
 
-async function report(args: readonly string[]): Promise<Report> {
+// Several examples share one default-policy run: it is made once per process.
+const reports = new Map<string, Promise<Report>>();
+function report(args: readonly string[]): Promise<Report> {
+  const key = JSON.stringify(args);
+  if (!reports.has(key)) reports.set(key, runReport(args));
+  return reports.get(key)!;
+}
+
+async function runReport(args: readonly string[]): Promise<Report> {
   let out = '';
   let err = '';
   const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t) };

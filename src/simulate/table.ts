@@ -39,6 +39,8 @@ export function formatReport(report: Report): string {
   const counts = Object.entries(report.policy.counts).filter(([, n]) => n > 0);
   if (counts.length > 0) out += `\npolicy at work: ${counts.map(([k, n]) => `${k.replace(/_/g, ' ')} ${n}`).join(', ')}\n`;
   out += checksLine(report.checks);
+  const manual = Object.entries(report.inputs.routing).filter(([, r]) => r.mode === 'manual').map(([d]) => d);
+  if (manual.length > 0) out += `  (work conservation does not apply to ${manual.join(', ')}: in manual mode agents choose when to pick)\n`;
   out += performanceLine(report.performance);
   return out;
 }

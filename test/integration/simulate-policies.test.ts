@@ -8,9 +8,7 @@ import type { RoutingPolicies } from '../../src/simulate/policy.js';
 import { summarise, type Report } from '../../src/simulate/report.js';
 import { runSimulation, type Behaviour, type SimulationConfig, type SimulationRun } from '../../src/simulate/run.js';
 import type { AgentGroup } from '../../src/simulate/team.js';
-import { command, ROUTING_EXAMPLES, runExample } from '../../src/simulate/routing-examples.js';
 import { exportTrace, formatTrace, parseTrace } from '../../src/simulate/trace.js';
-import { readFile } from 'node:fs/promises';
 import { fakeClock } from '../helpers/clock.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -73,7 +71,7 @@ const department = (report: Report, key: string) => report.breakdown.departments
 
 // Sales is short-staffed, support has slack: the question of issue #20.
 const SALES_SUPPORT = {
-  arrivals: 240,
+  arrivals: 150,
   perHour: 52,
   departments: [
     { value: 'sales', weight: 0.65 },
@@ -99,7 +97,7 @@ describe('simulate with routing policies', () => {
 
   it('skills: a conversation needing Spanish goes to a Spanish speaker until the requirement is relaxed', async () => {
     const base = {
-      arrivals: 200,
+      arrivals: 150,
       perHour: 40,
       groups: [group(2, [], { spanish: 3 }), group(3, [])],
       skills: [{ skill: 'spanish', level: 2, share: 0.4 }],
@@ -109,7 +107,7 @@ describe('simulate with routing policies', () => {
     assertClean(strict);
     assertClean(relaxed);
     const spanish = (run: SimulationRun) => run.records.filter((r) => r.requiredSkills?.spanish === 2 && r.outcome === 'answered');
-    assert.ok(spanish(strict).length > 40);
+    assert.ok(spanish(strict).length > 30);
     for (const r of spanish(strict)) assert.equal(groupOf(strict, r.agentId), 0, `#${r.index} needs Spanish, went to group ${groupOf(strict, r.agentId)}`);
     const crossed = spanish(relaxed).filter((r) => groupOf(relaxed, r.agentId) === 1);
     assert.ok(crossed.length > 0, 'after 90 s an agent without Spanish may take it');
@@ -117,7 +115,7 @@ describe('simulate with routing policies', () => {
   });
 
   it('aging: a low priority conversation waits less at worst behind a stream of high priority ones', async () => {
-    const base = { arrivals: 240, perHour: 55, groups: [group(5, [])], priorities: [{ value: 0, weight: 0.6 }, { value: 3, weight: 0.4 }], seed: 4 };
+    const base = { arrivals: 150, perHour: 55, groups: [group(5, [])], priorities: [{ value: 0, weight: 0.6 }, { value: 3, weight: 0.4 }], seed: 4 };
     const plain = await runSimulation(config(base));
     const aging = await runSimulation(config({ ...base, departments: [{ value: 'help', weight: 1 }], groups: [group(5, ['help'])], routing: { help: { aging_per_min: 1 } } }));
     assertClean(aging);
@@ -143,7 +141,7 @@ describe('simulate with routing policies', () => {
     );
     assertClean(run);
     const p = run.policy;
-    assert.ok(p.offered > 150 && p.offers_declined > 10 && p.offers_expired > 5, JSON.stringify(p));
+    assert.ok(p.offered > 90 && p.offers_declined > 5 && p.offers_expired > 2, JSON.stringify(p));
     assert.equal(p.offers_accepted, run.records.filter((r) => r.department === 'sales' && r.outcome !== 'open').length);
     for (const r of run.records.filter((r) => r.department === 'sales' && r.outcome === 'answered')) assert.ok(waitS(r) >= 8, `#${r.index} assigned after ${waitS(r)} s, before the accept`);
     const refused = run.records.filter((r) => (r.offersRefused ?? 0) >= 1);
@@ -154,16 +152,16 @@ describe('simulate with routing policies', () => {
     const run = await runSimulation(config({ ...SALES_SUPPORT, routing: { sales: { mode: 'manual' } }, behaviour: { pickDelayS: 10 } }));
     assertClean(run);
     const sales = run.records.filter((r) => r.department === 'sales' && r.outcome === 'answered');
-    assert.ok(sales.length > 100);
+    assert.ok(sales.length > 60);
     assert.equal(run.policy.picks, sales.length);
     for (const r of sales) assert.ok(waitS(r) >= 10, `#${r.index} picked after ${waitS(r)} s`);
   });
 
   it('sticky agent: returning customers within the window go back to their last agent', async () => {
-    const base = { arrivals: 200, perHour: 40, departments: [{ value: 'help', weight: 1 }], groups: [group(5, ['help'])], returningShare: 0.5 };
+    const base = { arrivals: 150, perHour: 40, departments: [{ value: 'help', weight: 1 }], groups: [group(5, ['help'])], returningShare: 0.5 };
     const run = await runSimulation(config({ ...base, routing: { help: { sticky_window_s: 7200, sticky_wait_s: 120 } } }));
     assertClean(run);
-    assert.ok(run.policy.sticky_returns > 10, `sticky returns: ${run.policy.sticky_returns}`);
+    assert.ok(run.policy.sticky_returns > 5, `sticky returns: ${run.policy.sticky_returns}`);
     assert.equal(run.checks.sticky_violations, 0);
     const waitedForTheirAgent = run.records.filter((r) => r.stickyAgentId !== undefined && r.stickyAgentId !== null && r.waited);
     assert.ok(waitedForTheirAgent.length > 0, 'some returning customers waited for their busy agent');
@@ -198,7 +196,7 @@ describe('simulate and plan: policy flags', () => {
     const status = await runSimulationCommand(
       'plan',
       [
-        '--arrivals', '200', '--arrivals-per-hour', '52', '--departments', 'sales=0.65,support=0.35',
+        '--arrivals', '120', '--arrivals-per-hour', '52', '--departments', 'sales=0.65,support=0.35',
         '--group', 'count=3,departments=sales', '--group', 'count=3,departments=support', '--size-group', '2',
         '--routing', 'sales:overflow=support@60', '--target-s', '20', '--target-share', '0.6', '--json',
       ],
@@ -266,17 +264,3 @@ describe('traces with skills and returning customers', () => {
   });
 });
 
-describe('docs/routing.md: the simulated examples', () => {
-  for (const example of ROUTING_EXAMPLES) {
-    it(`${example.mode}: the documented command runs clean and ${example.claim}`, async () => {
-      const doc = await readFile('docs/routing.md', 'utf8');
-      assert.ok(doc.includes(command([...example.base, ...example.policy])), `docs/routing.md shows the ${example.mode} example's command`);
-      assert.ok(doc.includes(`img/routing-${example.mode}.svg`), `docs/routing.md shows the ${example.mode} picture`);
-      const { base, policy } = await runExample(example);
-      assert.ok(example.holds(base, policy), `the ${example.mode} example's claim: ${example.claim}`);
-      for (const r of [base, policy]) {
-        assert.equal(r.checks.work_conservation_violations + r.checks.fifo_violations + r.checks.sweep_assignments + (r.checks.sticky_violations ?? 0), 0, r.checks.examples.join('\n'));
-      }
-    });
-  }
-});
