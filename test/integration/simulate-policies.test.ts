@@ -196,7 +196,7 @@ describe('simulate and plan: policy flags', () => {
     const status = await runSimulationCommand(
       'plan',
       [
-        '--arrivals', '120', '--arrivals-per-hour', '52', '--departments', 'sales=0.65,support=0.35',
+        '--arrivals', '80', '--arrivals-per-hour', '52', '--departments', 'sales=0.65,support=0.35',
         '--group', 'count=3,departments=sales', '--group', 'count=3,departments=support', '--size-group', '2',
         '--routing', 'sales:overflow=support@60', '--target-s', '20', '--target-share', '0.6', '--json',
       ],
