@@ -134,6 +134,9 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
     const settings = new Map<string | null, DepartmentRouting>([[null, await readDepartmentRouting(db, null)]]);
     for (const [department, change] of Object.entries(routing)) settings.set(department, await changeDepartmentRouting(ctx, department, change, null));
     const policyOf = (department: string | null) => settings.get(department) ?? settings.get(null)!;
+    // Sticky routing only sees verified customers; other runs leave them
+    // unverified, as before, so the default policy's runs index nothing more.
+    const verified = [...settings.values()].some((s) => s.sticky_window_s > 0);
     const team = await createTeam(ctx, config.groups);
     committed.length = 0;
     // The default policy keeps the plain FIFO checks (and their speed); a
@@ -236,7 +239,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
             () =>
               openConversation(ctx, {
                 customer: { id: a.customerId },
-                customer_verified: true,
+                customer_verified: verified,
                 department: a.department,
                 priority: a.priority,
                 channel: 'api',

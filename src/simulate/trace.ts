@@ -18,7 +18,7 @@ import { parseSkills } from './policy.js';
 // The last three columns are optional (older traces have none of them):
 // skills the conversation requires (skill:level joined by ";"), the
 // customer's id (a customer who returns gets their last agent under sticky
-// routing; the simulator opens every conversation as a verified customer),
+// routing; the simulator then opens every conversation as a verified customer),
 // and labels (";"-joined, read and carried, not routed on).
 
 export interface TraceRow {
