@@ -44,7 +44,7 @@ function firstError(schema: TSchema, value: unknown): string | null {
     .filter((s) => s !== '')
     .map((s, i) => (/^\d+$/.test(s) ? `[${s}]` : i === 0 ? s : `.${s}`))
     .join('');
-  const extra = first.message.startsWith('Unexpected property') || first.type === 45 ? unexpected(schema, value) : null;
+  const extra = first.message.startsWith('Unexpected property') ? unexpected(schema, value) : null;
   return `${extra ?? (path === '' ? 'value' : path)}: ${first.message}${first.value !== undefined && typeof first.value !== 'object' ? ` (got ${JSON.stringify(first.value)})` : ''}`;
 }
 
