@@ -42,7 +42,7 @@ export async function readDepartmentRouting(db: Queryable, department: string | 
  * or twice to the same department, and its overflow steps come in order of
  * time, so a chain reads as it runs.
  */
-function checkOverflow(department: string, rules: readonly OverflowRule[]): void {
+export function checkOverflow(department: string, rules: readonly OverflowRule[]): void {
   const seen = new Set<string>();
   rules.forEach((rule, i) => {
     if (rule.to === department) throw invalid(`overflow[${i}].to`, `must name another department than ${JSON.stringify(department)}`);

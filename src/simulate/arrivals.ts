@@ -17,7 +17,23 @@ export interface Arrival {
   handleMs: number;
   /** null: this customer never gives up */
   patienceMs: number | null;
+  /** who writes: a returning customer comes back with the id of an earlier arrival (sticky routing) */
+  customerId: string;
+  /** skill → minimum level the conversation asks for (merged with its department's by the engine) */
+  requiredSkills: Readonly<Record<string, number>> | null;
+  /** the trace's labels; routing does not read them, reports may */
+  labels: readonly string[];
 }
+
+/** A share of the generated arrivals requires a skill: each arrival draws each entry on its own. */
+export interface SkillShare {
+  skill: string;
+  level: number;
+  share: number;
+}
+
+/** How many earlier arrivals a returning customer is drawn from: recent ones, as customers come back within the hour. */
+export const RETURNING_POOL = 20;
 
 export type ArrivalSpec =
   | {
@@ -30,6 +46,11 @@ export type ArrivalSpec =
        */
       dayProfile: readonly number[] | null;
       departments: readonly { value: string | null; weight: number }[];
+      /** share of arrivals who are one of the RETURNING_POOL customers before them; 0: every customer is new */
+      returningShare?: number;
+      skills?: readonly SkillShare[];
+      /** priority → weight; none: every arrival has priority 0 */
+      priorities?: readonly { value: number; weight: number }[];
     }
   | { kind: 'trace'; trace: ParsedTrace; count: number | null };
 
@@ -70,21 +91,46 @@ export function* arrivals(spec: ArrivalSpec, customers: CustomerModel): Generato
         priority: row.priority,
         handleMs: drawHandle(row.handleS),
         patienceMs: drawPatience(row.patienceS),
+        customerId: row.customerId ?? `sim-${i + 1}`,
+        requiredSkills: row.skills,
+        labels: row.labels,
       };
     }
     return;
   }
+  // Streams of their own, drawn only when asked for: a run without returning
+  // customers or skills draws exactly the customers it drew before.
+  const returningRng = createRng(customers.seed, 'returning');
+  const skillsRng = createRng(customers.seed, 'skills');
+  const customerIds: string[] = [];
+  const returningShare = spec.returningShare ?? 0;
+  const skillShares = spec.skills ?? [];
+  const priorityRng = createRng(customers.seed, 'priority');
+  const priorities = spec.priorities ?? [];
   const times = poissonTimes(createRng(customers.seed, 'arrivals'), spec.perHour, spec.dayProfile);
   const departmentRng = createRng(customers.seed, 'department');
   for (let i = 0; i < total; i++) {
     const atMs = times.next().value as number;
+    let customerId = `sim-${i + 1}`;
+    if (returningShare > 0 && customerIds.length > 0 && returningRng.next() < returningShare) {
+      const pool = customerIds.slice(-RETURNING_POOL);
+      customerId = pool[Math.floor(returningRng.next() * pool.length)]!;
+    }
+    if (returningShare > 0) customerIds.push(customerId);
+    let requiredSkills: Record<string, number> | null = null;
+    for (const s of skillShares) {
+      if (skillsRng.next() < s.share) (requiredSkills ??= {})[s.skill] = s.level;
+    }
     yield {
       index: i,
       atMs: Math.round(atMs),
       department: spec.departments.length === 0 ? null : pickWeighted(departmentRng, spec.departments),
-      priority: 0,
+      priority: priorities.length === 0 ? 0 : pickWeighted(priorityRng, priorities),
       handleMs: drawHandle(null),
       patienceMs: drawPatience(null),
+      customerId,
+      requiredSkills,
+      labels: [],
     };
   }
 }

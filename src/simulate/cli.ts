@@ -90,11 +90,11 @@ async function simulateCommand(argv: readonly string[], io: CliIo): Promise<numb
   return engineHealthy(report.checks) ? 0 : 1;
 }
 
-function engineHealthy(c: { fifo_violations: number; work_conservation_violations: number; sweep_assignments: number; store_mismatches: string[] }): boolean {
-  return c.fifo_violations === 0 && c.work_conservation_violations === 0 && c.sweep_assignments === 0 && c.store_mismatches.length === 0;
+function engineHealthy(c: { fifo_violations: number; work_conservation_violations: number; sweep_assignments: number; store_mismatches: string[]; sticky_violations?: number }): boolean {
+  return c.fifo_violations === 0 && c.work_conservation_violations === 0 && c.sweep_assignments === 0 && c.store_mismatches.length === 0 && (c.sticky_violations ?? 0) === 0;
 }
 
-const PLAN_OPTIONS = { ...MODEL_OPTIONS, 'max-agents': { type: 'string' } } as const;
+const PLAN_OPTIONS = { ...MODEL_OPTIONS, 'max-agents': { type: 'string' }, 'size-group': { type: 'string' } } as const;
 
 async function planCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const values = parseFlags(argv, PLAN_OPTIONS);
@@ -103,11 +103,15 @@ async function planCommand(argv: readonly string[], io: CliIo): Promise<number> 
     return 0;
   }
   if (values.agents !== undefined) throw badInput('plan finds the number of agents; leave out --agents');
-  if (values.group !== undefined) throw badInput('plan sizes one group of agents; use --capacity, --agent-departments and --shift instead of --group');
+  const groups = values.group?.length ?? 0;
+  if (groups === 0 && values['size-group'] !== undefined) throw badInput('--size-group names one of the --group flags (1 for the first)');
+  if (groups > 1 && values['size-group'] === undefined) throw badInput('with several --group flags, --size-group says which group plan sizes (1 for the first); the others stay as given');
+  const sizeGroup = groups === 0 ? 0 : (number(values, 'size-group', { integer: true, min: 1, max: groups }) ?? 1) - 1;
   const maxAgents = number(values, 'max-agents', { integer: true, min: 1, max: 10_000 }) ?? 1000;
-  const template = await modelConfig({ ...values, agents: '1' }, { arrivals: 5_000 });
+  const template = await modelConfig(groups === 0 ? { ...values, agents: '1' } : values, { arrivals: 5_000 });
   const result = await plan(template, {
     maxAgents,
+    sizeGroup,
     ...progress(io, values.progress),
     ...(values.progress ? { onCandidate: (c) => io.err(`  ${c.agents} agents: service level ${(c.service_level * 100).toFixed(1)} %\n`) } : {}),
   });

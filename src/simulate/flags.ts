@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import type { ArrivalSpec } from './arrivals.js';
+import type { ArrivalSpec, SkillShare } from './arrivals.js';
 import type { HandleDistribution } from './distributions.js';
 import { badInput } from './errors.js';
-import type { SimulationConfig } from './run.js';
+import type { Behaviour, SimulationConfig } from './run.js';
 import { parseShift, type AgentGroup } from './team.js';
+import { parseSkills, routingPolicies } from './policy.js';
 import { readTrace, type TraceFormat } from './trace.js';
 
 // Command-line flags → a SimulationConfig. Every value is checked here, with
@@ -32,6 +33,16 @@ export const MODEL_OPTIONS = {
   'target-s': { type: 'string' },
   'target-share': { type: 'string' },
   'sweep-s': { type: 'string' },
+  routing: { type: 'string', multiple: true },
+  'routing-file': { type: 'string' },
+  'agent-skills': { type: 'string' },
+  'returning-share': { type: 'string' },
+  'arrival-skills': { type: 'string' },
+  priorities: { type: 'string' },
+  'offer-accept-s': { type: 'string' },
+  'offer-decline-share': { type: 'string' },
+  'offer-miss-share': { type: 'string' },
+  'pick-delay-s': { type: 'string' },
   json: { type: 'boolean' },
   progress: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -81,7 +92,7 @@ function handleDistribution(values: ModelValues): HandleDistribution {
 
 function groups(values: ModelValues): AgentGroup[] {
   if (values.group !== undefined && values.group.length > 0) {
-    for (const flag of ['agents', 'capacity', 'agent-departments', 'shift'] as const) {
+    for (const flag of ['agents', 'capacity', 'agent-departments', 'shift', 'agent-skills'] as const) {
       if (values[flag] !== undefined) throw badInput(`--${flag} cannot be combined with --group; give it inside each group (count=…,capacity=…,departments=a|b,shift=09:00-17:00)`);
     }
     return values.group.map(parseGroup);
@@ -92,25 +103,64 @@ function groups(values: ModelValues): AgentGroup[] {
       capacity: number(values, 'capacity', { integer: true, min: 1, max: 1_000 }) ?? 1,
       departments: list(values['agent-departments']),
       shift: values.shift === undefined ? null : parseShift(values.shift),
+      skills: values['agent-skills'] === undefined ? {} : parseSkills(values['agent-skills'], '--agent-skills'),
     },
   ];
 }
 
-/** "count=5,capacity=2,departments=sales|support,shift=08:00-16:00" */
+/** "0=0.8,3=0.2": priority → weight. */
+function priorityMix(raw: string | undefined): { value: number; weight: number }[] {
+  return list(raw).map((part) => {
+    const [p, weight] = part.split('=');
+    const value = Number(p);
+    const w = weight === undefined ? 1 : Number(weight);
+    if (p === undefined || p.trim() === '' || !Number.isInteger(value) || !(w > 0)) {
+      throw badInput(`--priorities is priority=weight,… with whole priorities and weights > 0 (e.g. 0=0.8,3=0.2), got ${JSON.stringify(part)}`);
+    }
+    return { value, weight: w };
+  });
+}
+
+/** "spanish:2=0.3,billing:1=0.1": each arrival requires the skill at that level with that probability. */
+function skillShares(raw: string | undefined): SkillShare[] {
+  return list(raw).map((part) => {
+    const m = /^([^=]+)=(.+)$/.exec(part);
+    const share = m ? Number(m[2]) : NaN;
+    if (!m || !(share > 0 && share <= 1)) throw badInput(`--arrival-skills is skill:level=share,… with shares in (0, 1] (e.g. spanish:2=0.3), got ${JSON.stringify(part)}`);
+    const [[skill, level]] = Object.entries(parseSkills(m[1]!, '--arrival-skills')) as [[string, number]];
+    return { skill, level, share };
+  });
+}
+
+function behaviour(values: ModelValues): Behaviour {
+  const share = (flag: 'offer-decline-share' | 'offer-miss-share') => number(values, flag, { min: 0, max: 1 }) ?? 0;
+  const declineShare = share('offer-decline-share');
+  const missShare = share('offer-miss-share');
+  if (declineShare + missShare > 1) throw badInput('--offer-decline-share and --offer-miss-share together must not exceed 1');
+  return {
+    offerAcceptS: number(values, 'offer-accept-s', { min: 0, max: 86_400 }) ?? 5,
+    offerDeclineShare: declineShare,
+    offerMissShare: missShare,
+    pickDelayS: number(values, 'pick-delay-s', { min: 0, max: 86_400 }) ?? 5,
+  };
+}
+
+/** "count=5,capacity=2,departments=sales|support,shift=08:00-16:00,skills=spanish:3+billing:1" */
 export function parseGroup(text: string): AgentGroup {
   const fields: Record<string, string> = {};
   for (const part of list(text)) {
     const [k, ...rest] = part.split('=');
-    if (!k || rest.length === 0) throw badInput(`--group takes key=value pairs (count, capacity, departments, shift), got ${JSON.stringify(part)}`);
+    if (!k || rest.length === 0) throw badInput(`--group takes key=value pairs (count, capacity, departments, shift, skills), got ${JSON.stringify(part)}`);
     fields[k.trim()] = rest.join('=').trim();
   }
-  const unknown = Object.keys(fields).filter((k) => !['count', 'capacity', 'departments', 'shift'].includes(k));
-  if (unknown.length > 0) throw badInput(`--group: unknown key(s) ${unknown.join(', ')}; allowed: count, capacity, departments, shift`);
+  const unknown = Object.keys(fields).filter((k) => !['count', 'capacity', 'departments', 'shift', 'skills'].includes(k));
+  if (unknown.length > 0) throw badInput(`--group: unknown key(s) ${unknown.join(', ')}; allowed: count, capacity, departments, shift, skills`);
   return {
     count: number({ 'group count': fields.count ?? '1' }, 'group count', { integer: true, min: 1, max: 10_000 })!,
     capacity: number({ 'group capacity': fields.capacity ?? '1' }, 'group capacity', { integer: true, min: 1, max: 1_000 })!,
     departments: (fields.departments ?? '').split('|').map((s) => s.trim()).filter((s) => s !== ''),
     shift: fields.shift === undefined ? null : parseShift(fields.shift),
+    skills: fields.skills === undefined ? {} : parseSkills(fields.skills, '--group skills'),
   };
 }
 
@@ -149,7 +199,7 @@ export async function modelConfig(values: ModelValues, defaults: { arrivals: num
   const count = number(values, 'arrivals', { integer: true, min: 1, max: 100_000_000 });
   let arrivals: ArrivalSpec;
   if (values.trace !== undefined) {
-    for (const flag of ['arrivals-per-hour', 'load', 'day-profile', 'departments'] as const) {
+    for (const flag of ['arrivals-per-hour', 'load', 'day-profile', 'departments', 'returning-share', 'arrival-skills', 'priorities'] as const) {
       if (values[flag] !== undefined) throw badInput(`--${flag} describes generated arrivals and cannot be combined with --trace`);
     }
     const format = values['trace-format'];
@@ -162,6 +212,9 @@ export async function modelConfig(values: ModelValues, defaults: { arrivals: num
       count: count ?? defaults.arrivals,
       dayProfile: dayProfile(values['day-profile']),
       departments: departmentMix(values.departments),
+      returningShare: number(values, 'returning-share', { min: 0, max: 1 }) ?? 0,
+      skills: skillShares(values['arrival-skills']),
+      priorities: priorityMix(values.priorities),
     };
   }
   return {
@@ -171,5 +224,7 @@ export async function modelConfig(values: ModelValues, defaults: { arrivals: num
     warmup: number(values, 'warmup', { min: 0, max: 0.5 }) ?? (arrivals.kind === 'poisson' ? 0.05 : 0),
     target: { seconds: number(values, 'target-s', { min: 0 }) ?? 20, share: number(values, 'target-share', { above: 0, max: 1 }) ?? 0.8 },
     sweepEveryS: number(values, 'sweep-s', { min: 0 }) ?? 300,
+    routing: await routingPolicies(values.routing, values['routing-file']),
+    behaviour: behaviour(values),
   };
 }

@@ -2,6 +2,7 @@ import { erlangMeanWait, erlangServiceLevel } from './erlang.js';
 import { badInput } from './errors.js';
 import { summarise } from './report.js';
 import { runSimulation, type RunOptions, type SimulationConfig } from './run.js';
+import { describePolicies } from './policy.js';
 import type { AgentGroup } from './team.js';
 
 // `switchboard plan`: the fewest agents (each with the given capacity) that
@@ -10,6 +11,12 @@ import type { AgentGroup } from './team.js';
 // random numbers), so the comparison between sizes is not blurred by noise.
 // The search starts at Erlang C's answer and steps down while the target is
 // still met, or up until it is.
+//
+// With several groups (--group, e.g. sales and support agents under an
+// overflow policy) one of them is sized and the others stay as given; the
+// search then starts from that group's given count, as Erlang C knows
+// nothing of departments and routing policies. The plan states the policy
+// it assumed.
 
 export interface PlanCandidate {
   agents: number;
@@ -23,6 +30,11 @@ export interface PlanCandidate {
 
 export interface Plan {
   target: { seconds: number; share: number };
+  /** the routing policy every candidate ran under */
+  policy: string[];
+  /** which group was sized (1 for the first) and the others, as given */
+  sized_group: number;
+  other_groups: { count: number; capacity: number; departments: readonly string[] }[];
   capacity: number;
   arrivals_per_hour: number;
   handle_time_s: number;
@@ -33,6 +45,8 @@ export interface Plan {
 
 export interface PlanOptions extends RunOptions {
   maxAgents: number;
+  /** index of the group to size; the others stay as given */
+  sizeGroup?: number;
   onCandidate?: (c: PlanCandidate) => void;
 }
 
@@ -45,8 +59,10 @@ export function erlangAgents(offeredLoad: number, capacity: number, handleS: num
 }
 
 export async function plan(template: SimulationConfig, options: PlanOptions): Promise<Plan> {
-  if (template.groups.length !== 1) throw badInput('plan sizes one group of agents; give --capacity (and --agent-departments, --shift), not --group');
-  const group = template.groups[0]!;
+  const sized = options.sizeGroup ?? 0;
+  const group = template.groups[sized];
+  if (group === undefined) throw badInput(`plan: there is no group ${sized + 1} to size`);
+  const single = template.groups.length === 1 && Object.keys(template.routing ?? {}).length === 0;
   const spec = template.arrivals;
   const handleS = template.customers.handle.meanS;
   const { perHour, note } =
@@ -57,11 +73,13 @@ export async function plan(template: SimulationConfig, options: PlanOptions): Pr
       : traceRate(spec.trace.arrivals.slice(0, spec.count ?? undefined).map((a) => a.offsetMs));
   const offered = (perHour / 3600) * handleS;
   const erlangN = erlangAgents(offered, group.capacity, handleS, template.target, options.maxAgents);
+  // with several groups or a routing policy, start from the group as given
+  const start = single ? erlangN : group.count;
   const tried = new Map<number, PlanCandidate>();
   const evaluate = async (agents: number): Promise<PlanCandidate> => {
     const known = tried.get(agents);
     if (known) return known;
-    const config: SimulationConfig = { ...template, groups: [{ ...group, count: agents } satisfies AgentGroup] };
+    const config: SimulationConfig = { ...template, groups: template.groups.map((g, i) => (i === sized ? ({ ...group, count: agents } satisfies AgentGroup) : g)) };
     const r = summarise(await runSimulation(config, options)).results;
     const candidate = {
       agents,
@@ -78,7 +96,7 @@ export async function plan(template: SimulationConfig, options: PlanOptions): Pr
   };
 
   let best: PlanCandidate | null = null;
-  let n = Math.min(erlangN ?? options.maxAgents, options.maxAgents);
+  let n = Math.min(start ?? options.maxAgents, options.maxAgents);
   if ((await evaluate(n)).meets_target) {
     best = tried.get(n)!;
     while (n > 1 && (await evaluate(n - 1)).meets_target) best = tried.get(--n)!;
@@ -93,6 +111,9 @@ export async function plan(template: SimulationConfig, options: PlanOptions): Pr
   }
   return {
     target: template.target,
+    policy: describePolicies(template.routing ?? {}),
+    sized_group: sized + 1,
+    other_groups: template.groups.filter((_, i) => i !== sized).map((g) => ({ count: g.count, capacity: g.capacity, departments: g.departments })),
     capacity: group.capacity,
     arrivals_per_hour: perHour,
     handle_time_s: handleS,
@@ -101,7 +122,7 @@ export async function plan(template: SimulationConfig, options: PlanOptions): Pr
       slots: (erlangN ?? NaN) * group.capacity,
       service_level: erlangN === null ? NaN : erlangServiceLevel(offered, erlangN * group.capacity, handleS, template.target.seconds),
       mean_wait_s: erlangN === null ? NaN : erlangMeanWait(offered, erlangN * group.capacity, handleS),
-      note,
+      note: single ? note : 'for all the traffic on the sized group alone: Erlang C knows nothing of departments, other groups or routing policies',
     },
     simulation: {
       agents: best?.agents ?? null,

@@ -2,6 +2,7 @@ import { erlangSummary, type ErlangSummary } from './erlang.js';
 import type { ConversationRecord } from './mirror.js';
 import type { SimulationConfig, SimulationRun } from './run.js';
 import { mean, overlap, percentile, stepStats } from './stats.js';
+import { describePolicies } from './policy.js';
 import { formatShift } from './team.js';
 
 // What a run means: waits, service level, abandonment, utilisation and the
@@ -33,6 +34,13 @@ export interface Report {
   /** Erlang C for the same inputs, when they describe an M/M/c queue (else null) */
   erlang: ErlangSummary | null;
   checks: SimulationRun['checks'];
+  /** the routing policy the run assumed, and what it did */
+  policy: {
+    routing: string[];
+    counts: SimulationRun['policy'];
+  };
+  /** the same figures per department and per priority: where a policy moves waits */
+  breakdown: { departments: Breakdown[]; priorities: Breakdown[] };
   timeline: TimelineBin[];
   performance: {
     wall_s: number;
@@ -42,6 +50,15 @@ export interface Report {
     engine_calls: SimulationRun['engine']['calls'];
     engine_ms: SimulationRun['engine']['ms'];
   };
+}
+
+export interface Breakdown {
+  /** department (null: none) or priority */
+  key: string | number | null;
+  counted: number;
+  answered: number;
+  wait_s: { mean: number; p90: number; max: number };
+  service_level: number;
 }
 
 export interface TimelineBin {
@@ -72,6 +89,7 @@ export function describeInputs(config: SimulationConfig) {
     warmup: config.warmup,
     target: { seconds: config.target.seconds, share: config.target.share },
     sweep_every_s: config.sweepEveryS,
+    routing: config.routing ?? {},
   };
 }
 
@@ -84,6 +102,9 @@ export function erlangApplies(config: SimulationConfig): string | null {
   if (config.customers.handle.kind !== 'exponential') return 'handle times are not exponential';
   if (config.customers.patienceMeanS !== null) return 'customers abandon (--patience-s)';
   if (config.groups.some((g) => g.shift !== null || g.departments.length > 0)) return 'agents have shifts or departments';
+  if (Object.keys(config.routing ?? {}).length > 0) return 'departments have routing policies (--routing)';
+  if ((a.priorities ?? []).length > 0) return 'arrivals have priorities';
+  if ((a.skills ?? []).length > 0) return 'arrivals require skills';
   return null;
 }
 
@@ -98,6 +119,24 @@ export function summarise(run: SimulationRun): Report {
   const within = answered.filter((r) => r.assignedMs! - r.createdMs <= targetMs).length;
   const decided = answered.length + abandoned;
   const serviceLevel = decided === 0 ? 0 : within / decided;
+  const breakdown = (keyOf: (r: ConversationRecord) => string | number | null): Breakdown[] => {
+    const by = new Map<string | number | null, ConversationRecord[]>();
+    for (const r of counted) by.set(keyOf(r), [...(by.get(keyOf(r)) ?? []), r]);
+    return [...by.entries()]
+      .sort(([a], [b]) => String(a).localeCompare(String(b), 'en', { numeric: true }))
+      .map(([key, rs]) => {
+        const ans = rs.filter((r) => r.outcome === 'answered');
+        const ws = ans.map((r) => (r.assignedMs! - r.createdMs) / 1000).sort((x, y) => x - y);
+        const dec = ans.length + rs.filter((r) => r.outcome === 'abandoned').length;
+        return {
+          key,
+          counted: rs.length,
+          answered: ans.length,
+          wait_s: { mean: mean(ws), p90: percentile(ws, 90), max: ws[ws.length - 1] ?? 0 },
+          service_level: dec === 0 ? 0 : ws.filter((w) => w * 1000 <= targetMs).length / dec,
+        };
+      });
+  };
 
   const from = counted[0]?.createdMs ?? 0;
   const to = records[records.length - 1]?.createdMs ?? 0;
@@ -141,6 +180,8 @@ export function summarise(run: SimulationRun): Report {
     },
     erlang,
     checks: run.checks,
+    policy: { routing: describePolicies(config.routing ?? {}), counts: run.policy },
+    breakdown: { departments: breakdown((r) => r.department), priorities: breakdown((r) => r.priority) },
     timeline: timeline(run, 120),
     performance: {
       wall_s: run.wallMs / 1000,

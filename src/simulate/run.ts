@@ -4,13 +4,20 @@ import { SYSTEM } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { closeConversation, openConversation } from '../conversations/lifecycle.js';
 import type { StoredEvent } from '../events/outbox.js';
+import { AppError } from '../errors.js';
+import { changeDepartmentRouting, readDepartmentRouting, type DepartmentRouting } from '../routing/department-settings.js';
+import { answerOffer } from '../routing/offers.js';
+import { pickConversation } from '../routing/pick.js';
+import { recordFirstResponse } from '../routing/sla.js';
 import { sweep } from '../routing/sweep.js';
 import { ATTACHMENT_DEFAULTS, CSAT_DEFAULTS, seedSettings } from '../settings/settings.js';
 import type { Db } from '../store/db.js';
 import { openMemoryStore } from '../store/memory.js';
 import { arrivalCount, arrivals, type Arrival, type ArrivalSpec, type CustomerModel } from './arrivals.js';
 import { EventQueue } from './event-queue.js';
-import { Mirror, type Assignment, type Checks, type ConversationRecord } from './mirror.js';
+import { Mirror, type Assignment, type Checks, type ConversationRecord, type PolicyCounts } from './mirror.js';
+import type { RoutingPolicies } from './policy.js';
+import { createRng } from './rng.js';
 import { createTeam, onShiftAt, type AgentGroup, type SimAgent } from './team.js';
 import { DEFAULT_ORIGIN_MS } from './trace.js';
 
@@ -37,7 +44,24 @@ export interface SimulationConfig {
   target: { seconds: number; share: number };
   /** virtual seconds between engine sweeps; 0 for none */
   sweepEveryS: number;
+  /** per department, the settings of PUT /departments/:name/routing; none: the default policy */
+  routing?: RoutingPolicies;
+  /** how simulated agents answer offers and pick from manual queues */
+  behaviour?: Behaviour;
 }
+
+export interface Behaviour {
+  /** seconds an agent takes to answer an offer (accept or decline) */
+  offerAcceptS: number;
+  /** share of offers declined */
+  offerDeclineShare: number;
+  /** share of offers left unanswered, to run out */
+  offerMissShare: number;
+  /** seconds an agent with room takes to pick the next conversation of a manual queue */
+  pickDelayS: number;
+}
+
+export const DEFAULT_BEHAVIOUR: Behaviour = { offerAcceptS: 5, offerDeclineShare: 0, offerMissShare: 0, pickDelayS: 5 };
 
 export interface SimulationRun {
   config: SimulationConfig;
@@ -49,18 +73,24 @@ export interface SimulationRun {
   /** virtual ms of the last event handled */
   endMs: number;
   checks: Checks;
+  /** what the routing policies did (offers, picks, sticky returns, SLA breaches, overflow) */
+  policy: PolicyCounts;
   engine: { calls: Record<EngineCall, number>; ms: Record<EngineCall, number>; setup_ms: number };
   wallMs: number;
 }
 
-export type EngineCall = 'open' | 'close' | 'abandon' | 'agent_status' | 'sweep';
+export type EngineCall = 'open' | 'close' | 'abandon' | 'agent_status' | 'sweep' | 'offer_answer' | 'pick';
 
 type SimEvent =
   | { kind: 'arrival'; arrival: Arrival }
   | { kind: 'complete'; id: string; generation: number }
   | { kind: 'patience'; id: string }
   | { kind: 'shift'; agent: SimAgent; on: boolean }
-  | { kind: 'sweep' };
+  | { kind: 'sweep' }
+  /** a sweep at an instant when time alone changes routing (a server sweeps every second) */
+  | { kind: 'timer' }
+  | { kind: 'answer'; id: string; generation: number; agentId: string; accept: boolean }
+  | { kind: 'pick'; agentId: string };
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -98,14 +128,31 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
       new Date(originMs),
     );
     const ctx: Ctx = { db, now: () => new Date(originMs + clockMs), onCommitted: (events) => committed.push(...events) };
+    // The policies are set as an admin sets them, through the engine's own
+    // function; the mirror reads back the effective settings (defaults filled in).
+    const routing = config.routing ?? {};
+    const settings = new Map<string | null, DepartmentRouting>([[null, await readDepartmentRouting(db, null)]]);
+    for (const [department, change] of Object.entries(routing)) settings.set(department, await changeDepartmentRouting(ctx, department, change, null));
+    const policyOf = (department: string | null) => settings.get(department) ?? settings.get(null)!;
+    // Sticky routing only sees verified customers; other runs leave them
+    // unverified, as before, so the default policy's runs index nothing more.
+    const verified = [...settings.values()].some((s) => s.sticky_window_s > 0);
     const team = await createTeam(ctx, config.groups);
     committed.length = 0;
-    const mirror = new Mirror(team, originMs);
+    // The default policy keeps the plain FIFO checks (and their speed); a
+    // routing policy, or skills asked by arrivals, needs the policy's checks.
+    const spec = config.arrivals;
+    const asksSkills = spec.kind === 'poisson' ? (spec.skills ?? []).length > 0 : spec.trace.arrivals.some((a) => a.skills !== null);
+    const mirror = new Mirror(team, originMs, { active: Object.keys(routing).length > 0 || asksSkills, of: policyOf });
+    const behaviour = config.behaviour ?? DEFAULT_BEHAVIOUR;
+    const offerRng = createRng(config.customers.seed, 'offers');
     const engine = {
-      calls: { open: 0, close: 0, abandon: 0, agent_status: 0, sweep: 0 },
-      ms: { open: 0, close: 0, abandon: 0, agent_status: 0, sweep: 0 },
+      calls: { open: 0, close: 0, abandon: 0, agent_status: 0, sweep: 0, offer_answer: 0, pick: 0 },
+      ms: { open: 0, close: 0, abandon: 0, agent_status: 0, sweep: 0, offer_answer: 0, pick: 0 },
       setup_ms: performance.now() - wallStart,
     };
+    const timers = new Set<number>();
+    const picking = new Set<string>();
     const future = new EventQueue<SimEvent>();
     let pendingWork = 0;
     let lastProgressMs = 0;
@@ -116,13 +163,49 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
       engine.ms[kind] += performance.now() - t0;
       engine.calls[kind]++;
       const events = committed.splice(0);
+      if (kind === 'sweep') mirror.swept(clockMs);
       for (const a of mirror.apply(events, clockMs, arrival)) schedule(a);
+      if (mirror.newTimers.length > 0) {
+        for (const at of mirror.newTimers.splice(0)) {
+          if (at > clockMs && !timers.has(at)) {
+            timers.add(at);
+            future.push(at, { kind: 'timer' });
+          }
+        }
+      }
+      for (const offer of mirror.newOffers.splice(0)) {
+        const u = offerRng.next();
+        if (u < behaviour.offerDeclineShare + behaviour.offerMissShare && u >= behaviour.offerDeclineShare) continue; // left to run out
+        future.push(clockMs + behaviour.offerAcceptS * 1000, { kind: 'answer', ...offer, accept: u >= behaviour.offerDeclineShare });
+      }
+      if (mirror.wantPick.size > 0) {
+        for (const agentId of mirror.wantPick) {
+          if (!picking.has(agentId) && mirror.pickFor(agentId, clockMs) !== null) {
+            picking.add(agentId);
+            future.push(clockMs + behaviour.pickDelayS * 1000, { kind: 'pick', agentId });
+          }
+        }
+        mirror.wantPick.clear();
+      }
       return value;
+    };
+    /** A refusal the engine answers with a 409 (an offer that ran out first, a pick someone else won) is part of the model. */
+    const refused = async (fn: () => Promise<unknown>): Promise<boolean> => {
+      try {
+        await fn();
+        return false;
+      } catch (error) {
+        if (error instanceof AppError && error.status === 409) return true;
+        throw error;
+      }
     };
     const schedule = (a: Assignment) => {
       future.push(a.doneMs, { kind: 'complete', id: a.id, generation: a.generation });
       pendingWork++;
+      // the agent's first reply, at once: it stops the SLA clock (first_response_at)
+      if (policyOf(mirror.departmentOf(a.id)).sla_first_response_s !== null) void firstResponses.push(a.id);
     };
+    const firstResponses: string[] = [];
 
     const source = arrivals(config.arrivals, config.customers);
     const total = arrivalCount(config.arrivals);
@@ -153,7 +236,15 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
           const a = item.arrival;
           const { conversation } = await call(
             'open',
-            () => openConversation(ctx, { customer: { id: `sim-${a.index + 1}` }, department: a.department, priority: a.priority, channel: 'api' }),
+            () =>
+              openConversation(ctx, {
+                customer: { id: a.customerId },
+                customer_verified: verified,
+                department: a.department,
+                priority: a.priority,
+                channel: 'api',
+                ...(a.requiredSkills !== null ? { required_skills: { ...a.requiredSkills } } : {}),
+              }),
             a,
           );
           if (conversation.state === 'queued' && a.patienceMs !== null) {
@@ -189,7 +280,28 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
           future.push(at + config.sweepEveryS * 1000, { kind: 'sweep' });
           break;
         }
+        case 'timer':
+          timers.delete(at);
+          await call('sweep', () => sweep(ctx));
+          break;
+        case 'answer':
+          if (mirror.isOffered(item.id, item.generation)) {
+            const actor = { id: item.agentId, role: 'agent' as const };
+            await call('offer_answer', () => refused(() => answerOffer(ctx, item.id, item.accept, actor)));
+          }
+          break;
+        case 'pick': {
+          picking.delete(item.agentId);
+          const choice = mirror.pickFor(item.agentId, at);
+          if (choice !== null) {
+            const actor = { id: item.agentId, role: 'agent' as const };
+            mirror.wantPick.add(item.agentId); // with room left after this pick, the agent picks again
+            if (await call('pick', () => refused(() => pickConversation(ctx, choice.id, actor)))) mirror.counts.pick_refusals++;
+          }
+          break;
+        }
       }
+      for (const id of firstResponses.splice(0)) await recordFirstResponse(db, id, ctx.now());
     }
     await mirror.verifyStore((sql) => db.query(sql));
     await options.inspect?.(db);
@@ -202,6 +314,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
       slotSteps: mirror.slotSteps,
       endMs: clockMs,
       checks: mirror.checks,
+      policy: mirror.counts,
       engine,
       wallMs: performance.now() - wallStart,
     };

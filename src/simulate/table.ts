@@ -33,17 +33,36 @@ export function formatReport(report: Report): string {
     ['queue length mean / max', `${r.queue_length.mean.toFixed(2)} / ${r.queue_length.max}`, ''],
     ['virtual time', `${r.virtual_hours.toFixed(1)} h`, ''],
   ];
-  let out = table(rows, ['', 'simulation', e ? 'Erlang C' : '']);
+  let out = `routing policy: ${report.policy.routing.join('; ')}\n`;
+  out += table(rows, ['', 'simulation', e ? 'Erlang C' : '']);
+  if (report.breakdown.departments.length > 1 || report.breakdown.priorities.length > 1) out += breakdownTable(report);
+  const counts = Object.entries(report.policy.counts).filter(([, n]) => n > 0);
+  if (counts.length > 0) out += `\npolicy at work: ${counts.map(([k, n]) => `${k.replace(/_/g, ' ')} ${n}`).join(', ')}\n`;
   out += checksLine(report.checks);
+  const manual = Object.entries(report.inputs.routing).filter(([, r]) => r.mode === 'manual').map(([d]) => d);
+  if (manual.length > 0) out += `  (work conservation does not apply to ${manual.join(', ')}: in manual mode agents choose when to pick)\n`;
   out += performanceLine(report.performance);
   return out;
 }
 
+function breakdownTable(report: Report): string {
+  const rows = [
+    ...(report.breakdown.departments.length > 1 ? report.breakdown.departments.map((b) => ({ ...b, label: `department ${b.key ?? '(none)'}` })) : []),
+    ...(report.breakdown.priorities.length > 1 ? report.breakdown.priorities.map((b) => ({ ...b, label: `priority ${b.key}` })) : []),
+  ];
+  return `\n${table(
+    rows.map((b) => [b.label, String(b.counted), s(b.wait_s.mean), s(b.wait_s.p90), s(b.wait_s.max), pct(b.service_level)]),
+    ['', 'arrivals', 'mean wait', 'p90 wait', 'longest', 'service level'],
+  )}`;
+}
+
 function checksLine(c: Report['checks']): string {
-  const ok = c.fifo_violations === 0 && c.work_conservation_violations === 0 && c.sweep_assignments === 0 && c.store_mismatches.length === 0;
-  let out = `\nengine checks: ${ok ? 'FIFO, work-conserving, nothing left for the sweep, store agrees' : 'PROBLEMS FOUND'}`;
+  const sticky = c.sticky_violations ?? 0;
+  const ok = c.fifo_violations === 0 && c.work_conservation_violations === 0 && c.sweep_assignments === 0 && c.store_mismatches.length === 0 && sticky === 0;
+  const what = c.sticky_violations === undefined ? 'FIFO, work-conserving' : 'in queue order and work-conserving under the policy, sticky returns kept';
+  let out = `\nengine checks: ${ok ? `${what}, nothing left for the sweep, store agrees` : 'PROBLEMS FOUND'}`;
   if (!ok) {
-    out += ` — fifo violations ${c.fifo_violations}, work-conservation violations ${c.work_conservation_violations}, sweep assignments ${c.sweep_assignments}`;
+    out += ` — order violations ${c.fifo_violations}, work-conservation violations ${c.work_conservation_violations}, sweep assignments ${c.sweep_assignments}, sticky violations ${sticky}`;
     for (const m of [...c.store_mismatches, ...c.examples]) out += `\n  ${m}`;
   }
   return `${out}\n`;
@@ -84,7 +103,12 @@ export function formatCheck(c: ErlangCheck): string {
 export function formatPlan(p: Plan): string {
   let out =
     `Staffing for ${num(p.arrivals_per_hour, 1)} arrivals/h, mean handle ${p.handle_time_s} s, capacity ${p.capacity} per agent, ` +
-    `target ${pct(p.target.share, 0)} answered within ${p.target.seconds} s\n\n`;
+    `target ${pct(p.target.share, 0)} answered within ${p.target.seconds} s\n`;
+  out += `routing policy: ${p.policy.join('; ')}\n`;
+  if (p.other_groups.length > 0) {
+    out += `sizing group ${p.sized_group}; the others as given: ${p.other_groups.map((g) => `${g.count} × capacity ${g.capacity}${g.departments.length > 0 ? ` (${g.departments.join('|')})` : ''}`).join(', ')}\n`;
+  }
+  out += '\n';
   out += table(
     p.tried.map((c) => [String(c.agents), pct(c.service_level), s(c.mean_wait_s), pct(c.p_wait), pct(c.abandonment), pct(c.utilisation), c.meets_target ? 'yes' : 'no']),
     ['agents', 'service level', 'mean wait', 'waited', 'abandoned', 'utilisation', 'meets target'],

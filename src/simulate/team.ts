@@ -17,6 +17,8 @@ export interface AgentGroup {
   capacity: number;
   departments: readonly string[];
   shift: Shift | null;
+  /** skill → level, as the Agent's `skills` (docs/routing.md#skills); empty: none */
+  skills?: Readonly<Record<string, number>>;
 }
 
 export interface SimAgent {
@@ -26,6 +28,7 @@ export interface SimAgent {
   capacity: number;
   departments: readonly string[];
   shift: Shift | null;
+  skills: Readonly<Record<string, number>>;
 }
 
 const DAY_MIN = 1440;
@@ -71,6 +74,7 @@ export async function createTeam(ctx: Ctx, groups: readonly AgentGroup[]): Promi
         role: 'agent',
         capacity: g.capacity,
         departments: [...g.departments],
+        skills: { ...g.skills },
       }),
     ),
   );
@@ -80,7 +84,7 @@ export async function createTeam(ctx: Ctx, groups: readonly AgentGroup[]): Promi
     await ctx.db.query('update agents set id = $2 where id = $1', [row.id, id]);
     await ctx.db.query('update events set agent_id = $2 where agent_id = $1', [row.id, id]);
     const { group, g } = specs[index]!;
-    agents.push({ id, index, group, capacity: g.capacity, departments: g.departments, shift: g.shift });
+    agents.push({ id, index, group, capacity: g.capacity, departments: g.departments, shift: g.shift, skills: g.skills ?? {} });
   }
   return agents;
 }

@@ -1,19 +1,25 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Queryable } from '../store/db.js';
 import { badInput } from './errors.js';
+import { parseSkills } from './policy.js';
 
 // A trace is recorded traffic: one row per arrival with its time, department,
 // priority and — when known — how long it was handled and how long the
 // customer was willing to wait. CSV or JSON (an array of the same objects).
 //
-//   at,department,priority,handle_s,patience_s
-//   2026-01-05T09:00:03.120Z,sales,0,184.2,
+//   at,department,priority,handle_s,patience_s,skills,customer_id,labels
+//   2026-01-05T09:00:03.120Z,sales,0,184.2,,spanish:1;billing:1,kim-42,VIP
 //
 // `at` is an ISO 8601 timestamp, or seconds from the start of the trace. With
 // timestamps the virtual clock starts at midnight UTC of the first arrival,
 // so shifts ("09:00-17:00") line up with the trace's own hours. An empty
 // handle_s is drawn from the configured handle-time distribution; an empty
 // patience_s from the configured patience (none: the customer waits forever).
+// The last three columns are optional (older traces have none of them):
+// skills the conversation requires (skill:level joined by ";"), the
+// customer's id (a customer who returns gets their last agent under sticky
+// routing; the simulator then opens every conversation as a verified customer),
+// and labels (";"-joined, read and carried, not routed on).
 
 export interface TraceRow {
   at: string | number;
@@ -27,9 +33,14 @@ export interface TraceRow {
    * the simulator reads it and ignores it, as routing does not look at labels.
    */
   labels?: string | null;
+  /** required skills as skill:level joined by ";" (e.g. spanish:1;billing:1); null: none */
+  skills?: string | null;
+  /** the customer's verified id; null when unknown or unverified */
+  customer_id?: string | null;
 }
 
-export const TRACE_COLUMNS = ['at', 'department', 'priority', 'handle_s', 'patience_s', 'labels'] as const;
+// labels stays last: traces written before skills and customer_id end with it
+export const TRACE_COLUMNS = ['at', 'department', 'priority', 'handle_s', 'patience_s', 'skills', 'customer_id', 'labels'] as const;
 
 export type TraceFormat = 'csv' | 'json';
 
@@ -37,7 +48,16 @@ export interface ParsedTrace {
   /** epoch ms the virtual clock starts at */
   originMs: number;
   /** in arrival order; offsetMs from originMs */
-  arrivals: { offsetMs: number; department: string | null; priority: number; handleS: number | null; patienceS: number | null }[];
+  arrivals: {
+    offsetMs: number;
+    department: string | null;
+    priority: number;
+    handleS: number | null;
+    patienceS: number | null;
+    skills: Record<string, number> | null;
+    customerId: string | null;
+    labels: string[];
+  }[];
 }
 
 /** The default start of the virtual clock: a Monday, midnight UTC. */
@@ -83,6 +103,9 @@ export function parseTrace(text: string, format: TraceFormat, name = 'trace'): P
       priority: r.priority,
       handleS: r.handle_s,
       patienceS: r.patience_s,
+      skills: r.skills,
+      customerId: r.customer_id,
+      labels: r.labels,
       order: i,
     }))
     .sort((a, b) => a.offsetMs - b.offsetMs || a.order - b.order)
@@ -97,6 +120,9 @@ interface CheckedRow {
   priority: number;
   handle_s: number | null;
   patience_s: number | null;
+  skills: Record<string, number> | null;
+  customer_id: string | null;
+  labels: string[];
   where: string;
 }
 
@@ -112,8 +138,17 @@ function checkRow(raw: Record<string, unknown>, where: string): CheckedRow {
     priority,
     handle_s: optionalSeconds(raw.handle_s, 'handle_s', where),
     patience_s: optionalSeconds(raw.patience_s, 'patience_s', where),
+    skills: optionalText(raw.skills, 'skills', where) === null ? null : parseSkills(String(raw.skills), `${where}: skills`, ';'),
+    customer_id: optionalText(raw.customer_id, 'customer_id', where),
+    labels: (optionalText(raw.labels, 'labels', where) ?? '').split(';').map((l) => l.trim()).filter((l) => l !== ''),
     where,
   };
+}
+
+function optionalText(value: unknown, field: string, where: string): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' && typeof value !== 'number') throw badInput(`${where}: ${field} must be text, got ${JSON.stringify(value)}`);
+  return String(value).trim() === '' ? null : String(value).trim();
 }
 
 function optionalSeconds(value: unknown, field: string, where: string): number | null {
@@ -130,7 +165,7 @@ function parseJsonRows(text: string, name: string): CheckedRow[] {
   } catch (error) {
     throw badInput(`${name} is not valid JSON: ${(error as Error).message}`);
   }
-  if (!Array.isArray(data)) throw badInput(`${name}: a JSON trace is an array of {at, department, priority, handle_s, patience_s}`);
+  if (!Array.isArray(data)) throw badInput(`${name}: a JSON trace is an array of {at, department, priority, handle_s, patience_s, skills, customer_id, labels}`);
   return data.map((row, i) => {
     if (typeof row !== 'object' || row === null) throw badInput(`${name} item ${i}: expected an object`);
     return checkRow(row as Record<string, unknown>, `${name} item ${i}`);
@@ -226,8 +261,11 @@ export async function exportTrace(db: Queryable, window: { from?: Date; to?: Dat
     assigned_at: Date | null;
     resolved_at: Date | null;
     labels: string[];
+    required_skills: Record<string, number>;
+    customer_id: string | null;
   }>(
-    `select created_at, department, priority, state, assigned_at, resolved_at, labels
+    `select created_at, department, priority, state, assigned_at, resolved_at, labels, requested_skills as required_skills,
+            case when customer_verified then customer_id end as customer_id
        from conversations
       where ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)
       order by created_at, seq`,
@@ -245,7 +283,14 @@ export async function exportTrace(db: Queryable, window: { from?: Date; to?: Dat
       priority: r.priority,
       handle_s: handled ? seconds(closed! - assigned!) : null,
       patience_s: closedUnanswered ? seconds(closed! - created) : null,
+      skills: formatSkills(r.required_skills),
+      customer_id: r.customer_id,
       labels: r.labels.length === 0 ? null : r.labels.join(';'),
     };
   });
+}
+
+function formatSkills(skills: Record<string, number> | null): string | null {
+  const entries = Object.entries(skills ?? {});
+  return entries.length === 0 ? null : entries.map(([k, v]) => `${k}:${v}`).join(';');
 }

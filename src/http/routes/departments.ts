@@ -37,7 +37,8 @@ const fields = {
   skills_relax_after_s: Nullable(Type.Integer({ minimum: 0, maximum: 86_400, description: 'seconds after which a conversation no agent has the skills for drops the requirement; null: never' })),
 };
 
-const RoutingChange = Type.Partial(Type.Object(fields, { additionalProperties: false }), { additionalProperties: false });
+/** The body of PUT /departments/:name/routing; the simulator checks its --routing flags against it too. */
+export const RoutingChange = Type.Partial(Type.Object(fields, { additionalProperties: false }), { additionalProperties: false });
 const Routing = Type.Object({ department: Type.String(), ...fields });
 
 export function departmentRoutes(app: App, { ctx }: AppDeps): void {
