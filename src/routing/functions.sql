@@ -1259,3 +1259,33 @@ begin
     v_logged || sb_log_events(p_now, v_events || v_requeued || v_given);
 end
 $$;
+
+-- ---- Qiscus rooms ---------------------------------------------------------
+-- A Qiscus allocation webhook's room (src/channels/qiscus/rooms.ts): the
+-- conversation is recorded queued in department p_department, in one call
+-- and without the routing lock, since nothing is assigned here (the Qiscus
+-- allocator gives it an agent from the list Qiscus offers for the room,
+-- after the webhook is answered). Qiscus re-sends the webhook: a room
+-- already open is returned with created = false and nothing changes.
+-- Events: conversation.created, conversation.queued (reason new).
+create or replace function sb_record_qiscus_room(p_room text, p_customer_id text, p_customer jsonb, p_department text, p_now timestamptz)
+returns table (room conversations, created boolean, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  c conversations;
+begin
+  -- Qiscus authenticated the room's customer: the id is vouched for.
+  insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
+  values ('qiscus', p_room, p_customer_id, p_customer, p_department, 'queued', p_now, p_now, p_now, true)
+  on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'offered', 'assigned') do nothing
+  returning * into c;
+  if not found then
+    select * into c from conversations x where x.channel = 'qiscus' and x.external_ref = p_room and x.state in ('queued', 'offered', 'assigned');
+    return query select c, false, '[]'::jsonb;
+    return;
+  end if;
+  return query select c, true, sb_log_events(p_now, jsonb_build_array(
+    sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c))),
+    sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))));
+end
+$$;
