@@ -6,7 +6,11 @@
 //      from sending the webhook to Qiscus receiving assign_agent (p50/p99)
 //   2. flat out: --count webhooks at --concurrency (closed loop) — webhooks/s
 //      until the last assign_agent arrived
-// Agents never fill up (max_customers 10,000): this measures the pipeline.
+//   3. refill: every agent's capacity set to their load (all full), 40 rooms
+//      queued behind them, then one room of each of 40 agents resolved at
+//      once (mark_as_resolved webhooks) — time from the first resolve sent to
+//      the 40th queued room's assign_agent received
+// Agents never fill up in 1 and 2 (max_customers 10,000): this measures the pipeline.
 //
 //   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,7 +35,8 @@ const RATE = num('rate', 500);
 const SECONDS = num('seconds', 10);
 const COUNT = num('count', 5_000);
 const CONCURRENCY = num('concurrency', 32);
-const AGENTS = 10;
+const AGENTS = 40;
+const REFILL = 40;
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
@@ -81,6 +86,37 @@ async function openStore(): Promise<{ db: Db; url?: string; drop(): Promise<void
   return { db: openPostgres({ connectionString: scratch.url, max: 20 }), url: scratch.url, drop: scratch.drop };
 }
 
+/**
+ * --count-queries: every message the server sends to the store, by its
+ * statement's first words, printed per assign_agent at the end — the round
+ * trips the pipeline costs per room.
+ */
+function countingDb(db: Db, counts: Map<string, number>): Db {
+  const note = (text: string) => {
+    const key = text.replace(/\s+/g, ' ').trim().slice(0, 70);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
+  return {
+    kind: db.kind,
+    query: (text, params) => (note(text), db.query(text, params)),
+    exec: (text) => (note(text), db.exec(text)),
+    transactOne: (text, params) => (note(`call: ${text}`), db.transactOne(text, params)),
+    transaction: (fn, options) => (
+      note(`BEGIN${options?.locks?.length ? ' + lock' : ''}`),
+      db.transaction((tx) => fn({ query: (text, params) => (note(text), tx.query(text, params)), exec: (text) => (note(text), tx.exec(text)) }), {
+        ...options,
+        final: options?.final && (() => {
+          const final = options.final!();
+          note(final ? `COMMIT with ${final.text}` : 'COMMIT');
+          return final;
+        }),
+      })
+    ),
+    listen: (channel, handlers) => db.listen(channel, handlers),
+    close: () => db.close(),
+  };
+}
+
 async function collect(fake: { take(): Promise<[string, number][]> }, expected: number, into: Map<string, number>, timeoutMs: number): Promise<void> {
   const start = performance.now();
   while (into.size < expected) {
@@ -89,6 +125,9 @@ async function collect(fake: { take(): Promise<[string, number][]> }, expected: 
     if (into.size < expected) await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+const countQueries = args.has('count-queries');
+const queryCounts = new Map<string, number>();
 
 async function main() {
   const fake = await startFake();
@@ -103,7 +142,7 @@ async function main() {
       QISCUS_SECRET: 'bench-secret',
       QISCUS_WEBHOOK_SECRET: 'bench-webhook-secret',
     }),
-    { db: store.db },
+    { db: countQueries ? countingDb(store.db, queryCounts) : store.db },
   );
   const client = new HttpClient(server.url, 64);
   const webhook = (room: string) =>
@@ -154,13 +193,48 @@ async function main() {
     const flat = summarize([...flatArrived].map(([room, at]) => at - flatSent.get(room)!));
     const rate = COUNT / ((last - flatStart) / 1000);
 
+    // 3. 40 resolves refilled
+    await store.db.query(`update agents set capacity = load where source = 'qiscus' and deleted_at is null`);
+    const refillRooms = Array.from({ length: REFILL }, (_, i) => `refill-${i}`);
+    for (const room of refillRooms) await webhook(room);
+    const [counted] = await store.db.query<{ queued: number }>(
+      `select count(*)::int as queued from conversations where channel = 'qiscus' and state = 'queued' and external_ref like 'refill-%'`,
+    );
+    const queued = counted?.queued ?? 0;
+    if (queued !== REFILL) throw new Error(`refill: ${queued} of ${REFILL} rooms are queued; agents were not full`);
+    const toResolve = await store.db.query<{ room: string }>(
+      `select room from (select distinct on (agent_id) external_ref as room, seq from conversations
+                          where channel = 'qiscus' and state = 'assigned' order by agent_id, seq) r
+        order by seq limit $1`,
+      [REFILL],
+    );
+    if (toResolve.length !== REFILL) throw new Error(`refill: only ${toResolve.length} agents hold a room`);
+    await fake.take();
+    const refillStart = epochNow();
+    await Promise.all(
+      toResolve.map(({ room }) =>
+        client.request('POST', '/api/v1/webhook/mark_as_resolved?secret=bench-webhook-secret', { service: { room_id: room, notes: null } }),
+      ),
+    );
+    const refilled = new Map<string, number>();
+    await collect(fake, REFILL, refilled, 60_000);
+    if (![...refilled.keys()].every((room) => room.startsWith('refill-'))) throw new Error('refill: an assign_agent for a room other than the queued ones arrived');
+    const refillMs = Math.round((Math.max(...refilled.values()) - refillStart) * 10) / 10;
+
     const machine = await describeMachine(pgUrl);
     const result = {
       store: storeKind,
       machine,
       paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer },
       flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat },
+      refill: { resolved: REFILL, first_resolve_to_last_assign_ms: refillMs },
     };
+    if (countQueries) {
+      const rooms = 100 + total + COUNT + REFILL;
+      const all = [...queryCounts.values()].reduce((a, b) => a + b, 0);
+      process.stdout.write(`store messages: ${all} for ${rooms} rooms assigned (${(all / rooms).toFixed(2)} per room)\n`);
+      for (const [text, n] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${(n / rooms).toFixed(2).padStart(6)}  ${text}\n`);
+    }
     const out = join('bench', 'out');
     await mkdir(out, { recursive: true });
     await writeFile(join(out, `qiscus-${storeKind}.json`), JSON.stringify(result, null, 2));
@@ -168,7 +242,8 @@ async function main() {
     process.stdout.write(
       `Qiscus allocation [${storeKind}]\n` +
         `  paced ${RATE}/s for ${SECONDS} s: webhook → assign_agent ${f(paced)}; webhook answered ${f(pacedAnswer)}\n` +
-        `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}\n`,
+        `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}\n` +
+        `  ${REFILL} resolves refilled: first resolve sent → ${REFILL}th assign_agent received in ${refillMs} ms\n`,
     );
   } finally {
     client.close();

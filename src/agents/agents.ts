@@ -1,15 +1,11 @@
 import type { Ctx } from '../context.js';
 import { conflict, invalid, notFound } from '../errors.js';
-import { withEvents, type Emit } from '../events/outbox.js';
-import { drain } from '../routing/match.js';
+import { withEvents } from '../events/outbox.js';
+import { routingCall } from '../routing/calls.js';
 import type { AgentStatus } from '../routing/presence.js';
-import { requeueAfterGrace } from '../routing/presence.js';
-import { requeueConversations } from '../routing/requeue.js';
-import { readSettings } from '../settings/settings.js';
 import type { Queryable } from '../store/db.js';
 import type { Actor, AgentRow, Role } from './model.js';
 import { hashPassword, weakPasswordReason } from './passwords.js';
-import { revokeAgentTokens } from './tokens.js';
 
 export interface NewAgent {
   name: string;
@@ -100,8 +96,8 @@ export interface AgentPatch {
 
 /**
  * Status, capacity, departments and skills decide routing, so every update is a
- * routing transaction: an agent who comes online or gains room is filled from
- * the queue before the update is acknowledged.
+ * routing change, one call (sb_update_agent): an agent who comes online or
+ * gains room is filled from the queue before the update is acknowledged.
  */
 export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor: Actor): Promise<AgentRow> {
   if (patch.password !== undefined) {
@@ -109,126 +105,68 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
     assertStrongPassword(patch.password, email);
   }
   const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
-  const work = withEvents(
+  const fields = Object.keys(patch).filter((k) => k !== 'password' && k !== 'status');
+  const changed = fields.length > 0 || patch.password !== undefined ? (patch.password ? [...fields, 'password'] : fields) : null;
+  const now = ctx.now();
+  const work = routingCall<AgentRow & { refusal: string | null }>(
     ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      const [before] = await tx.query<AgentRow>('select * from agents where id = $1 and deleted_at is null for update', [id]);
-      if (!before) throw notFound('agent', id);
-      if (patch.email !== undefined) await assertEmailFree(tx, patch.email, id);
-      if (patch.role !== undefined && patch.role !== 'admin' && before.role === 'admin') await assertAnotherAdmin(tx, id);
-      const [updated] = await tx.query<AgentRow>(
-        `update agents set
-            name = coalesce($2, name),
-            email = coalesce($3, email),
-            password_hash = coalesce($4, password_hash),
-            role = coalesce($5, role),
-            capacity = case when $6::boolean then $7::int else capacity end,
-            departments = coalesce($8, departments),
-            external_ref = case when $9::boolean then $10::text else external_ref end,
-            updated_at = $11,
-            skills = coalesce($12::jsonb, skills)
-          where id = $1 returning *`,
-        [
-          id,
-          patch.name ?? null,
-          patch.email ?? null,
-          passwordHash ?? null,
-          patch.role ?? null,
-          patch.capacity !== undefined,
-          patch.capacity ?? null,
-          patch.departments ?? null,
-          patch.external_ref !== undefined,
-          patch.external_ref ?? null,
-          now,
-          patch.skills === undefined ? null : JSON.stringify(patch.skills),
-        ],
-      );
-      let row = updated!;
-      // A new password ends every session opened with the old one.
-      if (patch.password !== undefined) await revokeAgentTokens(tx, id, now);
-      const changed = Object.keys(patch).filter((k) => k !== 'password' && k !== 'status');
-      if (changed.length > 0 || patch.password !== undefined) {
-        emit({ type: 'agent.updated', agentId: id, data: { agent_id: id, changed: patch.password ? [...changed, 'password'] : changed, by: actor.id } });
-      }
-      if (patch.status !== undefined && patch.status !== before.status) {
-        row = await applyStatus(tx, emit, row, patch.status, now, patch.status === 'offline' ? 'set_offline' : 'set', actor);
-      } else if (patch.status === 'offline') {
-        // Choosing offline, even when a keep-alive timeout already set it, means a heartbeat must not bring the agent back.
-        await tx.query('update agents set resume_status = null where id = $1', [id]);
-      } else if (patch.status !== undefined) {
-        // Re-asserting online or away counts as a sign of life.
-        await tx.query('update agents set last_seen_at = $2 where id = $1', [id, now]);
-      }
-      if (row.status === 'online') await drain(tx, emit, now, { agentId: id });
-      // With no grace period the conversations of an agent going offline move at once, to whoever has room.
-      if (row.status === 'offline' && (await requeueAfterGrace(tx, emit, now, await readSettings(tx))) > 0) await drain(tx, emit, now);
-      const [fresh] = await tx.query<AgentRow>('select * from agents where id = $1', [id]);
-      return fresh!;
-    },
-    { routing: true },
-  );
+    UPDATE_AGENT,
+    [
+      id,
+      now,
+      patch.name ?? null,
+      patch.email ?? null,
+      passwordHash ?? null,
+      patch.role ?? null,
+      patch.capacity !== undefined,
+      patch.capacity ?? null,
+      patch.departments ?? null,
+      patch.external_ref !== undefined,
+      patch.external_ref ?? null,
+      patch.skills === undefined ? null : JSON.stringify(patch.skills),
+      patch.status ?? null,
+      changed,
+      actor.id,
+    ],
+    now,
+  ).then(([result]) => {
+    if (!result) throw notFound('agent', id);
+    const { refusal, ...row } = result;
+    if (refusal === 'SB_EMAIL_TAKEN') throw emailTaken(patch.email!);
+    if (refusal === 'SB_LAST_ADMIN') throw lastAdmin();
+    if (refusal !== null) throw new Error(`sb_update_agent: unknown refusal ${refusal}`);
+    return row;
+  });
   return patch.email === undefined ? work : mapUnique(patch.email, work);
 }
 
-/** Changes an agent's presence and records it; callers hold the routing lock. */
-export async function applyStatus(
-  tx: Queryable,
-  emit: Emit,
-  agent: AgentRow,
-  status: AgentStatus,
-  now: Date,
-  reason: string,
-  actor: Actor,
-): Promise<AgentRow> {
-  const [row] = await tx.query<AgentRow>(
-    `update agents set
-        status = $2::text,
-        offline_since = case when $2::text = 'offline' then $3::timestamptz else null end,
-        last_seen_at = case when $2::text = 'offline' then last_seen_at else $3::timestamptz end,
-        resume_status = null,
-        updated_at = $3
-      where id = $1 returning *`,
-    [agent.id, status, now],
-  );
-  emit({ type: 'agent.status_changed', agentId: agent.id, data: { agent_id: agent.id, from: agent.status, to: status, reason, by: actor.id } });
-  return row!;
-}
+const UPDATE_AGENT = /* sql */ `select (o.updated).*, o.refusal, o.logged
+  from sb_update_agent($1::uuid, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::int, $9::text[],
+                       $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text) o`;
 
-async function assertAnotherAdmin(tx: Queryable, id: string): Promise<void> {
-  const [row] = await tx.query("select id from agents where role = 'admin' and deleted_at is null and id <> $1 limit 1", [id]);
-  if (!row) throw conflict('SB_LAST_ADMIN', 'this is the last admin; make another agent admin first');
+function lastAdmin() {
+  return conflict('SB_LAST_ADMIN', 'this is the last admin; make another agent admin first');
 }
 
 /**
  * Removes an agent: their open conversations go back to the queue at once
  * (no grace: they are not coming back) and their tokens stop working. The row
  * stays, soft-deleted, so past conversations still name who handled them.
+ * One call (sb_delete_agent).
  */
 export async function deleteAgent(ctx: Ctx, id: string, actor: Actor): Promise<void> {
   if (actor.id === id) throw conflict('SB_DELETE_SELF', 'you cannot delete your own account');
-  await withEvents(
-    ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      const [before] = await tx.query<AgentRow>('select * from agents where id = $1 and deleted_at is null for update', [id]);
-      if (!before) throw notFound('agent', id);
-      if (before.role === 'admin') await assertAnotherAdmin(tx, id);
-      if (before.status !== 'offline') await applyStatus(tx, emit, before, 'offline', now, 'deleted', actor);
-      await tx.query(`update agents set status = 'offline', offline_since = $2, deleted_at = $2, updated_at = $2 where id = $1`, [id, now]);
-      await requeueConversations(tx, emit, now, { agentIds: [id] }, 'agent_deleted');
-      await revokeAgentTokens(tx, id, now);
-      emit({ type: 'agent.deleted', agentId: id, data: { agent_id: id, by: actor.id } });
-      await drain(tx, emit, now);
-    },
-    { routing: true },
-  );
+  const now = ctx.now();
+  const [result] = await routingCall<{ refusal: string | null }>(ctx, 'select o.refusal, o.logged from sb_delete_agent($1::uuid, $2::timestamptz, $3::text) o', [id, now, actor.id], now);
+  if (!result) throw notFound('agent', id);
+  if (result.refusal === 'SB_LAST_ADMIN') throw lastAdmin();
+  if (result.refusal !== null) throw new Error(`sb_delete_agent: unknown refusal ${result.refusal}`);
 }
 
 /**
  * A sign of life. The common case touches one row without the routing lock;
  * only an agent whose keep-alive had expired is brought back (to the status
- * they had) in a routing transaction, and filled from the queue.
+ * they had) by a routing call (sb_resume_agent), and filled from the queue.
  */
 export async function heartbeat(ctx: Ctx, id: string): Promise<AgentRow> {
   const now = ctx.now();
@@ -237,20 +175,7 @@ export async function heartbeat(ctx: Ctx, id: string): Promise<AgentRow> {
     [id, now],
   );
   if (alive) return alive;
-  return withEvents(
-    ctx,
-    async (tx, emit) => {
-      const [agent] = await tx.query<AgentRow>('select * from agents where id = $1 and deleted_at is null for update', [id]);
-      if (!agent) throw notFound('agent', id);
-      if (agent.status !== 'offline' || agent.resume_status === null) {
-        // Offline by choice stays offline: a heartbeat is not a login.
-        const [row] = await tx.query<AgentRow>('update agents set last_seen_at = $2 where id = $1 returning *', [id, now]);
-        return row!;
-      }
-      const row = await applyStatus(tx, emit, agent, agent.resume_status, now, 'heartbeat_resumed', { id, role: agent.role });
-      if (row.status === 'online') await drain(tx, emit, now, { agentId: id });
-      return row;
-    },
-    { routing: true },
-  );
+  const [row] = await routingCall<AgentRow>(ctx, 'select (o.resumed).*, o.logged from sb_resume_agent($1::uuid, $2::timestamptz) o', [id, now], now);
+  if (!row) throw notFound('agent', id);
+  return row;
 }

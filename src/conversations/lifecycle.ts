@@ -1,14 +1,11 @@
-import { seesEverything, type Actor, type AgentRow } from '../agents/model.js';
+import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { conflict, invalid, notFound } from '../errors.js';
+import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
-import { drain } from '../routing/match.js';
-import { requeueConversations } from '../routing/requeue.js';
 import { routingCall, routingCallIn } from '../routing/calls.js';
-import { CAPACITY_OF_A, RELEASE_SLOT } from '../routing/sql.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
-import { toConversation, type Channel, type ConversationRow, type Customer } from './model.js';
+import type { Channel, ConversationRow, Customer } from './model.js';
 
 // Every function here is one routing transaction: the state change, the
 // matching it makes possible, and the events describing both commit together.
@@ -89,16 +86,6 @@ function opened([row]: OpenedRow[]): Opened {
   return { conversation, created };
 }
 
-async function lockOpenConversation(tx: Queryable, id: string, actor: Actor): Promise<ConversationRow> {
-  const [row] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [id]);
-  if (!row) throw notFound('conversation', id);
-  assertCanAccess(actor, row);
-  if (row.state === 'resolved' || row.state === 'abandoned') {
-    throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${row.state}`);
-  }
-  return row;
-}
-
 export interface CloseInput {
   state?: 'resolved' | 'abandoned';
   /** agent, customer, timeout, system… — carried to events and webhooks */
@@ -135,7 +122,7 @@ function closed([result]: ClosedRow[], id: string, actor: Actor): ConversationRo
   if (!result) throw notFound('conversation', id);
   const { before_state: stateBefore, before_agent_id: agentId, ...row } = result;
   if (row.id === null) {
-    // Nothing was written; say why, in the order lockOpenConversation does.
+    // Nothing was written; say why: access first, then the state.
     assertCanAccess(actor, { id, agent_id: agentId });
     throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${stateBefore}`);
   }
@@ -153,119 +140,96 @@ export interface TransferInput {
  * direct assignment even in an offer-mode department (someone decided).
  * An offered conversation can be transferred like an assigned one. To a department: the conversation re-enters the
  * queue at its original place and is matched within that department.
+ * One call (sb_transfer_conversation), which also drains what the move freed.
  */
 export async function transferConversation(ctx: Ctx, id: string, input: TransferInput, actor: Actor): Promise<ConversationRow> {
   const toAgent = input.agent_id !== undefined;
   const toDepartment = input.department !== undefined;
   if (toAgent === toDepartment) throw invalid('agent_id', 'or department is required, and not both');
-  return withEvents(
+  const now = ctx.now();
+  const [result] = await routingCall<TransferredRow>(
     ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      const before = await lockOpenConversation(tx, id, actor);
-      if (before.channel === 'qiscus') assertQiscusTransfer(before, input);
-      const row = toAgent
-        ? await moveToAgent(tx, before, input.agent_id!, now)
-        : await moveToDepartment(tx, emit, before, input.department ?? null, now);
-      emit({
-        type: 'conversation.transferred',
-        conversationId: id,
-        agentId: row.agent_id,
-        data: {
-          conversation: toConversation(row),
-          from_agent_id: before.agent_id,
-          to_agent_id: toAgent ? input.agent_id : null,
-          from_department: before.department,
-          to_department: row.department,
-          by: actor.id,
-        },
-      });
-      if (toAgent) {
-        if (before.agent_id !== null) await drain(tx, emit, now, { agentId: before.agent_id, limit: 1 });
-        return row;
-      }
-      // The conversation re-entered the queue and perhaps freed its agent:
-      // a full drain serves the queue in order, so a higher-priority
-      // conversation waiting for that agent is not overtaken.
-      await drain(tx, emit, now);
-      return (await tx.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!;
-    },
-    { routing: true },
+    TRANSFER_CONVERSATION,
+    [id, now, input.agent_id ?? null, input.department ?? null, seesEverything(actor) ? null : actor.id, actor.id],
+    now,
   );
+  if (!result) throw notFound('conversation', id);
+  const { refusal, before_state: state, before_agent_id: agentId, before_department: department, target_status, target_load, target_capacity, ...row } = result;
+  switch (refusal) {
+    case null:
+      return row;
+    case 'forbidden':
+      throw forbidden(`conversation ${id} is not assigned to you`);
+    case 'SB_CONVERSATION_CLOSED':
+      throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${state}`);
+    case 'SB_QISCUS_TRANSFER':
+      throw qiscusTransfer(id, department, input);
+    case 'agent_not_found':
+      throw notFound('agent', input.agent_id!);
+    case 'SB_ALREADY_ASSIGNED':
+      throw conflict('SB_ALREADY_ASSIGNED', `conversation ${id} is already assigned to agent ${input.agent_id!}`);
+    case 'SB_AGENT_UNAVAILABLE':
+      throw conflict('SB_AGENT_UNAVAILABLE', `agent ${input.agent_id!} is ${target_status}; only an online agent can take a transfer`);
+    case 'SB_AGENT_AT_CAPACITY':
+      throw conflict('SB_AGENT_AT_CAPACITY', `agent ${input.agent_id!} already holds ${target_load} of ${target_capacity} conversations`);
+    default:
+      throw new Error(`sb_transfer_conversation: unknown refusal ${refusal}`);
+  }
 }
+
+/** $3 the agent, or null for a department ($4); $5 the agent who may act only on their own conversations; $6 by. */
+const TRANSFER_CONVERSATION = /* sql */ `select (o.moved).*, o.refusal, o.before_state, o.before_agent_id, o.before_department,
+       o.target_status, o.target_load, o.target_capacity, o.logged
+  from sb_transfer_conversation($1::uuid, $2::timestamptz, $3::uuid, $4::text, $5::uuid, $6::text) o`;
+
+type TransferredRow = ConversationRow & {
+  refusal: string | null;
+  before_state: ConversationRow['state'];
+  before_agent_id: string | null;
+  before_department: string | null;
+  target_status: string | null;
+  target_load: number | null;
+  target_capacity: number | null;
+};
 
 /**
  * A Qiscus room is served in Qiscus's own dashboard by the agent its
  * allocator picks there: no Switchboard agent can serve it (their messages
  * are refused, see SB_QISCUS_AGENT_MESSAGE), and outside its department the
  * allocator no longer sees it. Back to its own department (a requeue) is the
- * only move that means something.
+ * only move that means something (sb_transfer_conversation refuses the rest).
  */
-function assertQiscusTransfer(before: ConversationRow, input: TransferInput): void {
+function qiscusTransfer(id: string, department: string | null, input: TransferInput) {
   if (input.agent_id !== undefined) {
-    throw conflict(
+    return conflict(
       'SB_QISCUS_TRANSFER',
-      `conversation ${before.id} is a Qiscus room: it cannot be transferred to an agent, since its agent is chosen by the Qiscus allocator and serves it in Qiscus's own dashboard; requeue it instead`,
+      `conversation ${id} is a Qiscus room: it cannot be transferred to an agent, since its agent is chosen by the Qiscus allocator and serves it in Qiscus's own dashboard; requeue it instead`,
     );
   }
-  if ((input.department ?? null) !== before.department) {
-    throw conflict(
-      'SB_QISCUS_TRANSFER',
-      `conversation ${before.id} is a Qiscus room: it cannot leave the department ${before.department ?? '(none)'}, where the Qiscus allocator serves it; requeue it instead`,
-    );
-  }
-}
-
-async function moveToAgent(tx: Queryable, before: ConversationRow, agentId: string, now: Date): Promise<ConversationRow> {
-  const [target] = await tx.query<AgentRow & { capacity_now: number }>(
-    `select a.*, ${CAPACITY_OF_A} as capacity_now from agents a where a.id = $1 and a.deleted_at is null for update`,
-    [agentId],
+  return conflict(
+    'SB_QISCUS_TRANSFER',
+    `conversation ${id} is a Qiscus room: it cannot leave the department ${department ?? '(none)'}, where the Qiscus allocator serves it; requeue it instead`,
   );
-  if (!target) throw notFound('agent', agentId);
-  if (before.agent_id === agentId) throw conflict('SB_ALREADY_ASSIGNED', `conversation ${before.id} is already assigned to agent ${agentId}`);
-  if (target.status !== 'online') throw conflict('SB_AGENT_UNAVAILABLE', `agent ${agentId} is ${target.status}; only an online agent can take a transfer`);
-  if (target.load >= target.capacity_now) {
-    throw conflict('SB_AGENT_AT_CAPACITY', `agent ${agentId} already holds ${target.load} of ${target.capacity_now} conversations`);
-  }
-  if (before.agent_id !== null) await tx.query(RELEASE_SLOT, [before.agent_id, now]);
-  await tx.query(`update agents set load = load + 1, last_assigned_at = $2, updated_at = $2 where id = $1`, [agentId, now]);
-  const [row] = await tx.query<ConversationRow>(
-    `update conversations set state = 'assigned', agent_id = $2, assigned_at = $3, updated_at = $3, offer_expires_at = null, declined_by = '{}'
-      where id = $1 returning *`,
-    [before.id, agentId, now],
-  );
-  return row!;
-}
-
-async function moveToDepartment(tx: Queryable, emit: Emit, before: ConversationRow, department: string | null, now: Date): Promise<ConversationRow> {
-  if (before.state !== 'queued') {
-    const [row] = await requeueConversations(tx, emit, now, { conversationIds: [before.id] }, 'transferred', { value: department });
-    return row!;
-  }
-  const [row] = await tx.query<ConversationRow>(
-    `update conversations set department = $2, updated_at = $3 where id = $1 returning *`,
-    [before.id, department, now],
-  );
-  return row!;
 }
 
 /**
  * Returns an assigned conversation to the queue at its original place;
  * matching runs at once, so the policy may give it straight back to the same
- * agent when they are still the best choice.
+ * agent when they are still the best choice. One call (sb_requeue_conversation).
  */
 export async function requeueConversation(ctx: Ctx, id: string, actor: Actor): Promise<ConversationRow> {
-  return withEvents(
-    ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      const before = await lockOpenConversation(tx, id, actor);
-      if (before.state !== 'assigned') throw conflict('SB_NOT_ASSIGNED', `conversation ${id} is already waiting in the queue`);
-      await requeueConversations(tx, emit, now, { conversationIds: [id] }, 'requeued');
-      // Full drain, in queue order: see transferConversation.
-      await drain(tx, emit, now);
-      return (await tx.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!;
-    },
-    { routing: true },
-  );
+  const now = ctx.now();
+  const [result] = await routingCall<RequeuedRow>(ctx, REQUEUE_CONVERSATION, [id, now, seesEverything(actor) ? null : actor.id], now);
+  if (!result) throw notFound('conversation', id);
+  const { refusal, before_state: state, ...row } = result;
+  if (refusal === 'forbidden') throw forbidden(`conversation ${id} is not assigned to you`);
+  if (refusal === 'SB_CONVERSATION_CLOSED') throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${state}`);
+  if (refusal === 'SB_NOT_ASSIGNED') throw conflict('SB_NOT_ASSIGNED', `conversation ${id} is already waiting in the queue`);
+  if (refusal !== null) throw new Error(`sb_requeue_conversation: unknown refusal ${refusal}`);
+  return row;
 }
+
+const REQUEUE_CONVERSATION = /* sql */ `select (o.requeued).*, o.refusal, o.before_state, o.logged
+  from sb_requeue_conversation($1::uuid, $2::timestamptz, $3::uuid) o`;
+
+type RequeuedRow = ConversationRow & { refusal: string | null; before_state: ConversationRow['state'] };

@@ -892,3 +892,465 @@ begin
     sb_event('conversation.assigned', c.id, p_agent, jsonb_build_object('conversation', sb_conversation_json(c), 'picked', true))));
 end
 $$;
+
+-- ---- Transfer, requeue, agents and the sweep in one call (issue #22 item 1)
+-- The remaining routing changes, each one call as open and resolve are:
+-- the routing lock first (exclusive), the decision, the writes, the
+-- events last (sb_log_events), and the rows the HTTP answer needs. A
+-- refusal writes nothing and returns its code for the caller to word.
+-- The drains are those of docs/architecture.md ("Scoped drains"): a
+-- change that frees one agent's room asks sb_match_for_agent; one that
+-- puts a conversation back in the queue, or frees many slots, drains the
+-- whole queue in order (sb_drain_events), so the freed slot goes to the
+-- head of the queue and nobody is overtaken.
+
+-- Every give an agent who gained room allows (sb_match_for_agent until it
+-- gives nothing), as events: an agent who came online may take several.
+create or replace function sb_drain_agent_events(p_now timestamptz, p_agent uuid) returns jsonb language plpgsql as $$
+declare
+  given conversations;
+  v_events jsonb := '[]'::jsonb;
+  n int;
+begin
+  loop
+    n := 0;
+    for given in select * from sb_match_for_agent(p_now, p_agent) loop
+      v_events := v_events || sb_given_event(given);
+      n := n + 1;
+    end loop;
+    exit when n = 0;
+  end loop;
+  return v_events;
+end
+$$;
+
+-- Puts assigned (or offered) conversations back in the queue: those in
+-- p_conversations and those held by the agents in p_agents. Each keeps its
+-- arrival seq, so it returns to its place, not the back; its agent's slot
+-- is released. p_set_department: it moves to p_department as it goes
+-- (a transfer to a department). Events: conversation.queued (reason
+-- p_reason, previous_agent_id), in queue order.
+create or replace function sb_requeue_events(
+  p_now timestamptz, p_conversations uuid[], p_agents uuid[], p_reason text, p_set_department boolean, p_department text
+) returns jsonb language plpgsql as $$
+declare
+  c conversations;
+  back conversations;
+  v_events jsonb := '[]'::jsonb;
+begin
+  for c in
+    select x.* from conversations x
+     where x.state in ('assigned', 'offered') and (x.id = any (p_conversations) or x.agent_id = any (p_agents))
+     order by x.seq
+       for update
+  loop
+    update agents set load = load - 1, updated_at = p_now where id = c.agent_id;
+    update conversations x
+       set state = 'queued', agent_id = null, queued_at = p_now, updated_at = p_now, offer_expires_at = null, declined_by = '{}',
+           department = case when p_set_department then p_department else x.department end
+     where x.id = c.id
+    returning * into back;
+    v_events := v_events || sb_event('conversation.queued', back.id, c.agent_id,
+                  jsonb_build_object('conversation', sb_conversation_json(back), 'reason', p_reason, 'previous_agent_id', c.agent_id));
+  end loop;
+  return v_events;
+end
+$$;
+
+-- The offline grace period, policy `requeue` (settings offline_policy,
+-- agent_offline_grace_ms): the conversations of agents offline for longer
+-- than the grace go back to the queue (reason agent_offline). Returns the
+-- events; the caller drains the queue when there are any.
+create or replace function sb_requeue_after_grace_events(p_now timestamptz) returns jsonb language plpgsql as $$
+begin
+  if (select s.value #>> '{}' from settings s where s.key = 'offline_policy') is distinct from 'requeue' then
+    return '[]'::jsonb;
+  end if;
+  return sb_requeue_events(p_now, '{}', array(
+    select a.id from agents a
+     where a.status = 'offline' and a.load > 0
+       and a.offline_since <= p_now - make_interval(secs => (select (s.value #>> '{}')::float8 / 1000 from settings s where s.key = 'agent_offline_grace_ms'))),
+    'agent_offline', false, null);
+end
+$$;
+
+-- An agent's presence changes to p_status (reason and by as
+-- agent.status_changed carries them): offline_since starts when they go
+-- offline, a change that is not offline is a sign of life, and the status
+-- to resume on a heartbeat is forgotten. Returns the event.
+create or replace function sb_apply_status(p_now timestamptz, p_agent uuid, p_status text, p_reason text, p_by text) returns jsonb language plpgsql as $$
+declare
+  v_from text;
+begin
+  select a.status into v_from from agents a where a.id = p_agent;
+  update agents x set
+      status = p_status,
+      offline_since = case when p_status = 'offline' then p_now else null end,
+      last_seen_at = case when p_status = 'offline' then x.last_seen_at else p_now end,
+      resume_status = null,
+      updated_at = p_now
+   where x.id = p_agent;
+  return sb_event('agent.status_changed', null, p_agent,
+    jsonb_build_object('agent_id', p_agent, 'from', v_from, 'to', p_status, 'reason', p_reason, 'by', p_by));
+end
+$$;
+
+-- Transfers open conversation p_id to agent p_to_agent (a direct
+-- assignment, even in an offer-mode department: someone decided), or, when
+-- p_to_agent is null, to department p_department, where it re-enters the
+-- queue at its original place. p_only_agent: the agent who may act only on
+-- their own conversations, or null. A Qiscus room may only go back to its
+-- own department (its agent is chosen by the Qiscus allocator).
+-- Refusals, in this order (nothing written; refusal names it, with the
+-- row and the target as they were): forbidden, SB_CONVERSATION_CLOSED,
+-- SB_QISCUS_TRANSFER, agent_not_found, SB_ALREADY_ASSIGNED,
+-- SB_AGENT_UNAVAILABLE, SB_AGENT_AT_CAPACITY. No row: no such conversation.
+-- Events: conversation.queued (reason transferred, when it left an agent
+-- for a department), conversation.transferred, then what the drain gives:
+-- to an agent, the previous agent's freed slot (sb_match_for_agent); to a
+-- department, the whole queue in order.
+create or replace function sb_transfer_conversation(
+  p_id uuid, p_now timestamptz, p_to_agent uuid, p_department text, p_only_agent uuid, p_by text
+) returns table (moved conversations, refusal text, before_state text, before_agent_id uuid, before_department text,
+                 target_status text, target_load int, target_capacity int, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  was conversations;
+  c conversations;
+  target agents;
+  v_capacity int;
+  v_events jsonb := '[]'::jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into was from conversations x where x.id = p_id for update;
+  if not found then
+    return;
+  end if;
+  if p_only_agent is not null and was.agent_id is distinct from p_only_agent then
+    refusal := 'forbidden';
+  elsif was.state in ('resolved', 'abandoned') then
+    refusal := 'SB_CONVERSATION_CLOSED';
+  elsif was.channel = 'qiscus' and (p_to_agent is not null or p_department is distinct from was.department) then
+    refusal := 'SB_QISCUS_TRANSFER';
+  end if;
+  if refusal is null and p_to_agent is not null then
+    select * into target from agents a where a.id = p_to_agent and a.deleted_at is null for update;
+    if not found then
+      refusal := 'agent_not_found';
+    else
+      v_capacity := sb_capacity(target);
+      if was.agent_id = p_to_agent then
+        refusal := 'SB_ALREADY_ASSIGNED';
+      elsif target.status <> 'online' then
+        refusal := 'SB_AGENT_UNAVAILABLE';
+      elsif target.load >= v_capacity then
+        refusal := 'SB_AGENT_AT_CAPACITY';
+      end if;
+    end if;
+  end if;
+  if refusal is not null then
+    return query select null::conversations, refusal, was.state, was.agent_id, was.department, target.status, target.load, v_capacity, '[]'::jsonb;
+    return;
+  end if;
+  if p_to_agent is not null then
+    if was.agent_id is not null then
+      update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
+    end if;
+    update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_to_agent;
+    update conversations x
+       set state = 'assigned', agent_id = p_to_agent, assigned_at = p_now, updated_at = p_now, offer_expires_at = null, declined_by = '{}'
+     where x.id = p_id
+    returning * into c;
+  elsif was.state <> 'queued' then
+    v_events := sb_requeue_events(p_now, array[p_id], '{}', 'transferred', true, p_department);
+    select * into c from conversations x where x.id = p_id;
+  else
+    update conversations x set department = p_department, updated_at = p_now where x.id = p_id returning * into c;
+  end if;
+  v_events := v_events || jsonb_build_array(sb_event('conversation.transferred', p_id, c.agent_id, jsonb_build_object(
+    'conversation', sb_conversation_json(c),
+    'from_agent_id', was.agent_id,
+    'to_agent_id', p_to_agent,
+    'from_department', was.department,
+    'to_department', c.department,
+    'by', p_by)));
+  if p_to_agent is not null then
+    if was.agent_id is not null then
+      for c in select * from sb_match_for_agent(p_now, was.agent_id) loop
+        v_events := v_events || sb_given_event(c);
+      end loop;
+    end if;
+  else
+    v_events := v_events || sb_drain_events(p_now);
+  end if;
+  select * into c from conversations x where x.id = p_id;
+  return query select c, null::text, was.state, was.agent_id, was.department, null::text, null::int, null::int, sb_log_events(p_now, v_events);
+end
+$$;
+
+-- Returns assigned conversation p_id to the queue at its original place,
+-- then drains the whole queue in order, so the policy may give it straight
+-- back to the same agent when they are still the best choice.
+-- Refusals (nothing written): forbidden (p_only_agent as in
+-- sb_transfer_conversation), SB_CONVERSATION_CLOSED, SB_NOT_ASSIGNED. No
+-- row: no such conversation.
+-- Events: conversation.queued (reason requeued), then the drain's.
+create or replace function sb_requeue_conversation(p_id uuid, p_now timestamptz, p_only_agent uuid)
+returns table (requeued conversations, refusal text, before_state text, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  was conversations;
+  c conversations;
+  v_events jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into was from conversations x where x.id = p_id for update;
+  if not found then
+    return;
+  end if;
+  if p_only_agent is not null and was.agent_id is distinct from p_only_agent then
+    refusal := 'forbidden';
+  elsif was.state in ('resolved', 'abandoned') then
+    refusal := 'SB_CONVERSATION_CLOSED';
+  elsif was.state <> 'assigned' then
+    refusal := 'SB_NOT_ASSIGNED';
+  end if;
+  if refusal is not null then
+    return query select null::conversations, refusal, was.state, '[]'::jsonb;
+    return;
+  end if;
+  v_events := sb_requeue_events(p_now, array[p_id], '{}', 'requeued', false, null);
+  v_events := v_events || sb_drain_events(p_now);
+  select * into c from conversations x where x.id = p_id;
+  return query select c, null::text, was.state, sb_log_events(p_now, v_events);
+end
+$$;
+
+-- Updates agent p_id: every field is optional (null: unchanged; the
+-- p_set_* flags say whether a nullable field is given), p_password_hash
+-- already hashed. Status, capacity, departments and skills decide routing,
+-- so an agent who is online after the update is filled from the queue
+-- (sb_drain_agent_events) before it is acknowledged; one who is offline
+-- with no grace period has their conversations moved at once, to whoever
+-- has room (a full drain). p_changed: the fields agent.updated names, or
+-- null for no such event. A new password ends every session.
+-- Refusals (nothing written): SB_EMAIL_TAKEN, SB_LAST_ADMIN. No row: no
+-- such agent.
+-- Events: agent.updated, agent.status_changed, then the drains'.
+create or replace function sb_update_agent(
+  p_id uuid, p_now timestamptz, p_name text, p_email text, p_password_hash text, p_role text,
+  p_set_capacity boolean, p_capacity int, p_departments text[], p_set_external_ref boolean, p_external_ref text,
+  p_skills jsonb, p_status text, p_changed text[], p_by text
+) returns table (updated agents, refusal text, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  was agents;
+  r agents;
+  v_events jsonb := '[]'::jsonb;
+  v_requeued jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into was from agents a where a.id = p_id and a.deleted_at is null for update;
+  if not found then
+    return;
+  end if;
+  if p_email is not null and exists (select 1 from agents a where lower(a.email) = lower(p_email) and a.deleted_at is null and a.id <> p_id) then
+    return query select null::agents, 'SB_EMAIL_TAKEN', '[]'::jsonb;
+    return;
+  end if;
+  if p_role is not null and p_role <> 'admin' and was.role = 'admin'
+     and not exists (select 1 from agents a where a.role = 'admin' and a.deleted_at is null and a.id <> p_id) then
+    return query select null::agents, 'SB_LAST_ADMIN', '[]'::jsonb;
+    return;
+  end if;
+  update agents a set
+      name = coalesce(p_name, a.name),
+      email = coalesce(p_email, a.email),
+      password_hash = coalesce(p_password_hash, a.password_hash),
+      role = coalesce(p_role, a.role),
+      capacity = case when p_set_capacity then p_capacity else a.capacity end,
+      departments = coalesce(p_departments, a.departments),
+      external_ref = case when p_set_external_ref then p_external_ref else a.external_ref end,
+      updated_at = p_now,
+      skills = coalesce(p_skills, a.skills)
+   where a.id = p_id
+  returning * into r;
+  if p_password_hash is not null then
+    update auth_tokens t set revoked_at = p_now where t.agent_id = p_id and t.revoked_at is null;
+  end if;
+  if p_changed is not null then
+    v_events := v_events || jsonb_build_array(sb_event('agent.updated', null, p_id,
+                  jsonb_build_object('agent_id', p_id, 'changed', to_jsonb(p_changed), 'by', p_by)));
+  end if;
+  if p_status is not null and p_status <> was.status then
+    v_events := v_events || jsonb_build_array(
+      sb_apply_status(p_now, p_id, p_status, case when p_status = 'offline' then 'set_offline' else 'set' end, p_by));
+    select * into r from agents a where a.id = p_id;
+  elsif p_status = 'offline' then
+    -- Choosing offline, even when a keep-alive timeout already set it, means a heartbeat must not bring the agent back.
+    update agents a set resume_status = null where a.id = p_id;
+  elsif p_status is not null then
+    -- Re-asserting online or away counts as a sign of life.
+    update agents a set last_seen_at = p_now where a.id = p_id;
+  end if;
+  if r.status = 'online' then
+    v_events := v_events || sb_drain_agent_events(p_now, p_id);
+  end if;
+  if r.status = 'offline' then
+    v_requeued := sb_requeue_after_grace_events(p_now);
+    if jsonb_array_length(v_requeued) > 0 then
+      v_events := v_events || v_requeued || sb_drain_events(p_now);
+    end if;
+  end if;
+  select * into r from agents a where a.id = p_id;
+  return query select r, null::text, sb_log_events(p_now, v_events);
+end
+$$;
+
+-- Deletes agent p_id: offline at once, their open conversations back to
+-- the queue (no grace: they are not coming back, reason agent_deleted),
+-- their sessions ended, then the whole queue drained. The row stays,
+-- soft-deleted, so past conversations still name who handled them.
+-- Refusal (nothing written): SB_LAST_ADMIN. No row: no such agent.
+-- Events: agent.status_changed (reason deleted, unless already offline),
+-- conversation.queued, agent.deleted, then the drain's.
+create or replace function sb_delete_agent(p_id uuid, p_now timestamptz, p_by text)
+returns table (refusal text, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  was agents;
+  v_events jsonb := '[]'::jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into was from agents a where a.id = p_id and a.deleted_at is null for update;
+  if not found then
+    return;
+  end if;
+  if was.role = 'admin' and not exists (select 1 from agents a where a.role = 'admin' and a.deleted_at is null and a.id <> p_id) then
+    return query select 'SB_LAST_ADMIN', '[]'::jsonb;
+    return;
+  end if;
+  if was.status <> 'offline' then
+    v_events := v_events || jsonb_build_array(sb_apply_status(p_now, p_id, 'offline', 'deleted', p_by));
+  end if;
+  update agents a set status = 'offline', offline_since = p_now, deleted_at = p_now, updated_at = p_now where a.id = p_id;
+  v_events := v_events || sb_requeue_events(p_now, '{}', array[p_id], 'agent_deleted', false, null);
+  update auth_tokens t set revoked_at = p_now where t.agent_id = p_id and t.revoked_at is null;
+  v_events := v_events || jsonb_build_array(sb_event('agent.deleted', null, p_id, jsonb_build_object('agent_id', p_id, 'by', p_by)));
+  v_events := v_events || sb_drain_events(p_now);
+  return query select null::text, sb_log_events(p_now, v_events);
+end
+$$;
+
+-- A heartbeat from an agent marked offline (the cheap path, one update
+-- without the lock, found them not online or away): one whose keep-alive
+-- had expired (resume_status) is brought back to the status they had and,
+-- if online, filled from the queue; offline by choice stays offline, a
+-- heartbeat is not a login. Returns the agent as the status change left
+-- it. No row: no such agent.
+-- Events: agent.status_changed (reason heartbeat_resumed), then the drain's.
+create or replace function sb_resume_agent(p_id uuid, p_now timestamptz)
+returns table (resumed agents, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  was agents;
+  r agents;
+  v_events jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select * into was from agents a where a.id = p_id and a.deleted_at is null for update;
+  if not found then
+    return;
+  end if;
+  if was.status <> 'offline' or was.resume_status is null then
+    update agents a set last_seen_at = p_now where a.id = p_id returning * into r;
+    return query select r, '[]'::jsonb;
+    return;
+  end if;
+  v_events := jsonb_build_array(sb_apply_status(p_now, p_id, was.resume_status, 'heartbeat_resumed', p_id::text));
+  select * into r from agents a where a.id = p_id;
+  if r.status = 'online' then
+    v_events := v_events || sb_drain_agent_events(p_now, p_id);
+  end if;
+  return query select r, sb_log_events(p_now, v_events);
+end
+$$;
+
+-- The sweep, the safety net behind event-driven matching, as one call
+-- (src/routing/sweep.ts says what each step is for): offers that ran out
+-- (sb_expire_offers), first-response SLAs passed (sb_sweep_sla_breaches,
+-- p_sla_batch at a time), agents whose keep-alive expired set offline
+-- (reason keep_alive_timeout, the status to resume kept), the grace
+-- period's requeue, and a full drain. The first two log their events as
+-- they go; the rest are logged last, so the events' ids follow the order
+-- of the changes. Returns the counts and every event logged.
+create or replace function sb_sweep_step(p_now timestamptz, p_sla_batch int)
+returns table (agents_expired int, requeued int, offers_expired int, assigned int, sla_breached int, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  v_logged jsonb;
+  v_sla jsonb;
+  v_offers int;
+  v_breached int := 0;
+  v_expired int := 0;
+  v_requeued jsonb;
+  v_given jsonb;
+  v_events jsonb := '[]'::jsonb;
+  a record;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  select o.expired, o.logged into v_offers, v_logged from sb_expire_offers(p_now) o;
+  loop
+    v_sla := sb_sweep_sla_breaches(p_now, p_sla_batch);
+    v_logged := v_logged || v_sla;
+    v_breached := v_breached + jsonb_array_length(v_sla);
+    exit when jsonb_array_length(v_sla) < p_sla_batch;
+  end loop;
+  for a in
+    update agents x
+       set resume_status = x.status, status = 'offline', offline_since = p_now, updated_at = p_now
+     where x.deleted_at is null and x.status <> 'offline'
+       and (x.last_seen_at is null or x.last_seen_at < p_now - make_interval(secs => (
+             select (s.value #>> '{}')::float8 / 1000 from settings s where s.key = 'attendant_keep_alive_ms')))
+    returning x.id, x.resume_status as previous
+  loop
+    v_expired := v_expired + 1;
+    v_events := v_events || jsonb_build_array(sb_event('agent.status_changed', null, a.id,
+                  jsonb_build_object('agent_id', a.id, 'from', a.previous, 'to', 'offline', 'reason', 'keep_alive_timeout', 'by', null)));
+  end loop;
+  v_requeued := sb_requeue_after_grace_events(p_now);
+  v_given := sb_drain_events(p_now);
+  return query select v_expired, jsonb_array_length(v_requeued), v_offers, jsonb_array_length(v_given), v_breached,
+    v_logged || sb_log_events(p_now, v_events || v_requeued || v_given);
+end
+$$;
+
+-- ---- Qiscus rooms ---------------------------------------------------------
+-- A Qiscus allocation webhook's room (src/channels/qiscus/rooms.ts): the
+-- conversation is recorded queued in department p_department, in one call
+-- and without the routing lock, since nothing is assigned here (the Qiscus
+-- allocator gives it an agent from the list Qiscus offers for the room,
+-- after the webhook is answered). Qiscus re-sends the webhook: a room
+-- already open is returned with created = false and nothing changes.
+-- Events: conversation.created, conversation.queued (reason new).
+create or replace function sb_record_qiscus_room(p_room text, p_customer_id text, p_customer jsonb, p_department text, p_now timestamptz)
+returns table (room conversations, created boolean, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  c conversations;
+begin
+  -- Qiscus authenticated the room's customer: the id is vouched for.
+  insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
+  values ('qiscus', p_room, p_customer_id, p_customer, p_department, 'queued', p_now, p_now, p_now, true)
+  on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'offered', 'assigned') do nothing
+  returning * into c;
+  if not found then
+    select * into c from conversations x where x.channel = 'qiscus' and x.external_ref = p_room and x.state in ('queued', 'offered', 'assigned');
+    return query select c, false, '[]'::jsonb;
+    return;
+  end if;
+  return query select c, true, sb_log_events(p_now, jsonb_build_array(
+    sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c))),
+    sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))));
+end
+$$;

@@ -6,9 +6,7 @@ import type { Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import type { ConversationRow } from '../conversations/model.js';
 import { conflict, forbidden, notFound } from '../errors.js';
-import type { Emit } from '../events/outbox.js';
-import type { Queryable } from '../store/db.js';
-import { routingCall, routingCallIn } from './calls.js';
+import { routingCall } from './calls.js';
 
 const ANSWER_OFFER = /* sql */ `select (o.answered).*, o.before_state, o.before_agent_id, o.logged
   from sb_answer_offer($1::timestamptz, $2::uuid, $3::uuid, $4::boolean) o`;
@@ -33,26 +31,4 @@ export async function answerOffer(ctx: Ctx, id: string, accept: boolean, actor: 
     throw conflict('SB_NOT_OFFERED', `conversation ${id} is not offered to you: it is ${state === 'queued' ? 'waiting in the queue (the offer ran out)' : state}`);
   }
   return row;
-}
-
-export interface ExpiredOffers {
-  expired: number;
-  setAway: string[];
-}
-
-/**
- * The sweep's step for offers (sb_expire_offers): offers past their time go
- * back to the queue and on to the next agent, an agent who let too many
- * expire in a row is set away, and offers of agents no longer online are
- * withdrawn. Runs inside the sweep's routing transaction.
- */
-export async function expireOffers(tx: Queryable, emit: Emit, now: Date): Promise<ExpiredOffers> {
-  const [row] = await routingCallIn<{ expired: number; set_away: string[] }>(
-    tx,
-    emit,
-    'select o.expired, o.set_away, o.logged from sb_expire_offers($1::timestamptz) o',
-    [now],
-    now,
-  );
-  return { expired: row?.expired ?? 0, setAway: row?.set_away ?? [] };
 }

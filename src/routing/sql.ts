@@ -16,5 +16,3 @@ export const MATCH_NEXT = /* sql */ `select * from sb_match_next($1::timestamptz
 /** An agent who just gained room takes the first queued conversation they can serve (sb_match_for_agent). $1 now, $2 agent. */
 export const MATCH_FOR_AGENT = /* sql */ `select * from sb_match_for_agent($1::timestamptz, $2::uuid)`;
 
-/** Releases an agent's slot; used with every move out of `assigned`. */
-export const RELEASE_SLOT = /* sql */ `update agents set load = load - 1, updated_at = $2 where id = $1`;

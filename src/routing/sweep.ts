@@ -1,10 +1,6 @@
 import type { Ctx } from '../context.js';
-import { withEvents } from '../events/outbox.js';
-import { readSettings } from '../settings/settings.js';
-import { drain } from './match.js';
-import { expireOffers } from './offers.js';
-import { expireSilentAgents, requeueAfterGrace } from './presence.js';
-import { raiseSlaBreaches } from './sla.js';
+import { routingCall } from './calls.js';
+import { SLA_BATCH } from './sla.js';
 
 export interface SweepResult {
   expired: number;
@@ -27,25 +23,21 @@ export interface SweepResult {
  * sweep interval (SWEEP_INTERVAL, 1 s by default) of their time.
  */
 export async function sweep(ctx: Ctx): Promise<SweepResult> {
-  return withEvents(
-    ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      // First: sb_expire_offers and sb_sweep_sla_breaches append their
-      // events to the log as they go, while the steps below buffer theirs
-      // until the commit, so only in this order do the events' ids follow
-      // the order of the changes. Offers of
-      // an agent the keep-alive sets offline below go at the next sweep.
-      const offers = await expireOffers(tx, emit, now);
-      const slaBreached = await raiseSlaBreaches(tx, emit, now);
-      const settings = await readSettings(tx);
-      const expired = await expireSilentAgents(tx, emit, now, settings);
-      const requeued = await requeueAfterGrace(tx, emit, now, settings);
-      const assigned = await drain(tx, emit, now);
-      return { expired: expired.length, requeued, offersExpired: offers.expired, assigned: assigned.length, slaBreached };
-    },
-    { routing: true },
-  );
+  const now = ctx.now();
+  const [row] = await routingCall<SweepRow>(ctx, SWEEP_STEP, [now, SLA_BATCH], now);
+  return { expired: row!.agents_expired, requeued: row!.requeued, offersExpired: row!.offers_expired, assigned: row!.assigned, slaBreached: row!.sla_breached };
+}
+
+/** One call (sb_sweep_step): every step of the sweep, in one transaction under the routing lock. */
+const SWEEP_STEP = /* sql */ `select o.agents_expired, o.requeued, o.offers_expired, o.assigned, o.sla_breached, o.logged
+  from sb_sweep_step($1::timestamptz, $2::int) o`;
+
+interface SweepRow {
+  agents_expired: number;
+  requeued: number;
+  offers_expired: number;
+  assigned: number;
+  sla_breached: number;
 }
 
 export interface Sweeper {

@@ -5,6 +5,7 @@ import { toConversation, type ConversationRow, type Customer } from '../../conve
 import { withEvents } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
 import { assertStorableText } from '../../http/validation.js';
+import { routingCall } from '../../routing/calls.js';
 import { requeueConversations } from '../../routing/requeue.js';
 import { assignMessageId, QISCUS_DEPARTMENT, REFUSED_REASON } from './constants.js';
 
@@ -67,29 +68,16 @@ export function customerOf(request: AllocationRequest): Customer {
  * by side, sharing their log flushes, instead of one at a time.
  */
 export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<Opened> {
-  return withEvents(ctx, async (tx, emit) => {
-    const now = ctx.now();
-    const customer = customerOf(request);
-    const [row] = await tx.query<ConversationRow>(
-      // Qiscus authenticated the room's customer: the id is vouched for.
-      `insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
-       values ('qiscus', $1, $2, $3, $4, 'queued', $5, $5, $5, true)
-       on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'offered', 'assigned') do nothing
-       returning *`,
-      [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now],
-    );
-    if (!row) {
-      const [existing] = await tx.query<ConversationRow>(
-        `select * from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'offered', 'assigned')`,
-        [request.room_id],
-      );
-      return { conversation: existing!, created: false };
-    }
-    emit({ type: 'conversation.created', conversationId: row.id, data: { conversation: toConversation(row) } });
-    emit({ type: 'conversation.queued', conversationId: row.id, data: { conversation: toConversation(row), reason: 'new' } });
-    return { conversation: row, created: true };
-  });
+  const now = ctx.now();
+  const customer = customerOf(request);
+  const [row] = await routingCall<ConversationRow & { created: boolean }>(ctx, RECORD_ROOM, [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now], now);
+  const { created, ...conversation } = row!;
+  return { conversation, created };
 }
+
+/** One call (sb_record_qiscus_room): the room's conversation, queued, and its events; no routing lock, nothing is assigned. */
+const RECORD_ROOM = /* sql */ `select (o.room).*, o.created, o.logged
+  from sb_record_qiscus_room($1::text, $2::text, $3::jsonb, $4::text, $5::timestamptz) o`;
 
 export async function openConversationOfRoom(ctx: Ctx, roomId: string): Promise<string | undefined> {
   const [row] = await ctx.db.query<{ id: string }>(
