@@ -84,7 +84,10 @@ describe('concurrency across processes', { concurrency: true }, () => {
           });
           assert.ok(report.monitorSamples > 0, 'the snapshot monitor ran');
           assert.ok([...report.perServer.values()].every((n) => n > 100) && report.perServer.size === 2, 'both processes took load');
-          assert.ok(report.messages.size > 500, `the message clients hammered the store (${report.messages.size} messages)`);
+          // A floor that proves the messages interleaved with the routing load, not a speed target
+          // (bench/lock-hold.ts measures that): since every routing change became one call the mixed
+          // clients finish sooner, and 16 message clients post about 400-450 in that time here.
+          assert.ok(report.messages.size > 200, `the message clients hammered the store (${report.messages.size} messages)`);
           await checkAfterLoad(t, db, report, servers);
         });
       } else {
