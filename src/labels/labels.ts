@@ -11,7 +11,8 @@ import type { Queryable } from '../store/db.js';
 // A label may require skills (docs/routing.md#skills): the open
 // conversations carrying it need them too, so a change of a label's skills,
 // and a delete, are routing transactions (the routing lock first, then the
-// label, then the conversations: the order every label writer keeps).
+// label, then the conversations, as PUT /conversations/:id/labels takes
+// them). A rename or recolour changes no requirement and takes no routing lock.
 
 export interface LabelRow {
   id: string;
