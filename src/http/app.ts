@@ -30,6 +30,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { queueRoutes } from './routes/queue.js';
 import { departmentRoutes } from './routes/departments.js';
+import { channelRoutes } from './routes/channels.js';
 import { ratingRoutes } from './routes/ratings.js';
 import { reportRoutes } from './routes/reports.js';
 import { searchRoutes } from './routes/search.js';
@@ -126,6 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   searchRoutes(app, deps);
   queueRoutes(app, deps);
   departmentRoutes(app, deps);
+  channelRoutes(app, deps);
   settingsRoutes(app, deps);
   prechatRoutes(app, deps);
   appearanceRoutes(app, deps);

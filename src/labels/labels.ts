@@ -1,17 +1,24 @@
 import type { Ctx } from '../context.js';
 import { AppError, conflict, invalid, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
+import { drain } from '../routing/match.js';
 import type { Queryable } from '../store/db.js';
 
 // The label catalogue (admins manage it). A conversation's labels are names
 // in conversations.labels (migration 0023); renaming or deleting a label
 // rewrites them in the same transaction, holding the label row, which
 // PUT /conversations/:id/labels shares while it checks the names.
+// A label may require skills (docs/routing.md#skills): the open
+// conversations carrying it need them too, so a change of a label's skills,
+// and a delete, are routing transactions (the routing lock first, then the
+// label, then the conversations, as PUT /conversations/:id/labels takes
+// them). A rename or recolour changes no requirement and takes no routing lock.
 
 export interface LabelRow {
   id: string;
   name: string;
   color: string;
+  required_skills: Record<string, number>;
   created_at: Date;
   updated_at: Date;
 }
@@ -20,6 +27,7 @@ export interface Label {
   id: string;
   name: string;
   color: string;
+  required_skills: Record<string, number>;
   created_at: string;
   updated_at: string;
 }
@@ -28,6 +36,7 @@ export const toLabel = (row: LabelRow): Label => ({
   id: row.id,
   name: row.name,
   color: row.color,
+  required_skills: row.required_skills,
   created_at: new Date(row.created_at).toISOString(),
   updated_at: new Date(row.updated_at).toISOString(),
 });
@@ -49,14 +58,14 @@ export async function listLabels(db: Queryable): Promise<LabelRow[]> {
   return db.query<LabelRow>('select * from labels order by lower(name)');
 }
 
-export async function createLabel(ctx: Ctx, input: { name: string; color: string }): Promise<LabelRow> {
+export async function createLabel(ctx: Ctx, input: { name: string; color: string; required_skills?: Record<string, number> }): Promise<LabelRow> {
   assertLabelName(input.name);
   return withEvents(ctx, async (tx, emit) => {
     const now = ctx.now();
     // a concurrent create of the same name loses here, with the same 409
     const [row] = await tx.query<LabelRow>(
-      `insert into labels (name, color, created_at, updated_at) values ($1, $2, $3, $3) on conflict do nothing returning *`,
-      [input.name, input.color.toLowerCase(), now],
+      `insert into labels (name, color, required_skills, created_at, updated_at) values ($1, $2, $3::jsonb, $4, $4) on conflict do nothing returning *`,
+      [input.name, input.color.toLowerCase(), JSON.stringify(input.required_skills ?? {}), now],
     );
     if (!row) throw nameTaken(input.name);
     emit({ type: 'label.created', data: { label: toLabel(row) } });
@@ -64,23 +73,31 @@ export async function createLabel(ctx: Ctx, input: { name: string; color: string
   });
 }
 
-/** A rename rewrites the name on every conversation that carries it; conversations keep their updated_at. */
-export async function updateLabel(ctx: Ctx, id: string, patch: { name?: string; color?: string }): Promise<LabelRow> {
+/**
+ * A rename rewrites the name on every conversation that carries it; conversations keep their updated_at.
+ * New required skills apply to the open conversations carrying the label at once, and whatever a smaller
+ * requirement lets an agent with room serve is matched before the answer.
+ */
+export async function updateLabel(ctx: Ctx, id: string, patch: { name?: string; color?: string; required_skills?: Record<string, number> }): Promise<LabelRow> {
   if (patch.name !== undefined) assertLabelName(patch.name);
   try {
     return await withEvents(ctx, async (tx, emit) => {
       const [old] = await tx.query<LabelRow>('select * from labels where id = $1 for update', [id]);
       if (!old) throw notFound('label', id);
       const [row] = await tx.query<LabelRow>(
-        'update labels set name = coalesce($2, name), color = coalesce($3, color), updated_at = $4 where id = $1 returning *',
-        [id, patch.name ?? null, patch.color?.toLowerCase() ?? null, ctx.now()],
+        'update labels set name = coalesce($2, name), color = coalesce($3, color), required_skills = coalesce($4::jsonb, required_skills), updated_at = $5 where id = $1 returning *',
+        [id, patch.name ?? null, patch.color?.toLowerCase() ?? null, patch.required_skills ? JSON.stringify(patch.required_skills) : null, ctx.now()],
       );
       if (row!.name !== old.name) {
         await tx.query('update conversations set labels = array_replace(labels, $1, $2) where labels @> array[$1]', [old.name, row!.name]);
       }
       emit({ type: 'label.updated', data: { label: toLabel(row!), previous_name: old.name } });
+      if (patch.required_skills !== undefined) {
+        await tx.query('select sb_refresh_label_terms($1)', [row!.name]);
+        await drain(tx, emit, ctx.now());
+      }
       return row!;
-    });
+    }, { routing: patch.required_skills !== undefined });
   } catch (error) {
     if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw nameTaken(patch.name ?? '');
     throw error;
@@ -97,7 +114,9 @@ export async function deleteLabel(ctx: Ctx, id: string): Promise<void> {
       [row.name],
     );
     emit({ type: 'label.deleted', data: { label: toLabel(row), conversations: touched.length } });
-  });
+    // the conversations it left need its skills no more (the terms trigger worked them out again)
+    if (Object.keys(row.required_skills).length > 0 && touched.length > 0) await drain(tx, emit, ctx.now());
+  }, { routing: true });
 }
 
 /**

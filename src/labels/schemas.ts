@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { Skills } from '../http/schemas.js';
 
 // Request and response shapes of the label routes (they feed OpenAPI too).
 
@@ -6,11 +7,24 @@ const Timestamp = Type.String({ format: 'date-time' });
 export const LabelName = Type.String({ minLength: 1, maxLength: 50, description: 'unique whatever its case; no commas, semicolons or control characters' });
 const Color = Type.String({ pattern: '^#[0-9a-fA-F]{6}$', description: '#rrggbb (stored in lower case)' });
 
-export const Label = Type.Object({ id: Type.String({ format: 'uuid' }), name: Type.String(), color: Type.String(), created_at: Timestamp, updated_at: Timestamp });
+const RequiredSkills = Type.Record(Type.String(), Type.Integer(), {
+  description: 'skill → minimum level (1–10, the agents\' scale) an open conversation carrying the label needs (docs/routing.md#skills)',
+});
+export const Label = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  color: Type.String(),
+  required_skills: RequiredSkills,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
 
-export const NewLabelBody = Type.Object({ name: LabelName, color: Color }, { additionalProperties: false });
+export const NewLabelBody = Type.Object({ name: LabelName, color: Color, required_skills: Type.Optional(Skills) }, { additionalProperties: false });
 
-export const LabelPatchBody = Type.Object({ name: Type.Optional(LabelName), color: Type.Optional(Color) }, { additionalProperties: false, minProperties: 1 });
+export const LabelPatchBody = Type.Object(
+  { name: Type.Optional(LabelName), color: Type.Optional(Color), required_skills: Type.Optional(Skills) },
+  { additionalProperties: false, minProperties: 1 },
+);
 
 export const ConversationLabelsBody = Type.Object(
   { labels: Type.Array(LabelName, { maxItems: 50, uniqueItems: true, description: 'the complete new set, by name; [] removes them all' }) },

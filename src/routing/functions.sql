@@ -189,34 +189,65 @@ create or replace function sb_merge_skills(p_a jsonb, p_b jsonb) returns jsonb l
   end
 $$;
 
+-- Conversation c's whole requirement: the higher level per skill over what
+-- its opener asked for (requested_skills), its department's, its channel's
+-- (channel_routing) and its labels' (labels.required_skills). Read by the
+-- terms trigger and the refreshes; matching reads the stored result.
+create or replace function sb_required_skills(c conversations) returns jsonb language sql stable as $$
+  select coalesce((select jsonb_object_agg(e.key, e.level)
+                     from (select e.key, max(e.value::int) as level
+                             from (select c.requested_skills as skills
+                                   union all
+                                   select case when c.department is null then '{}'::jsonb
+                                               else coalesce((select d.settings -> 'required_skills' from department_routing d
+                                                               where d.department = c.department), '{}'::jsonb) end
+                                   union all
+                                   select r.required_skills from channel_routing r where r.channel = c.channel
+                                   union all
+                                   select l.required_skills from labels l
+                                    where cardinality(c.labels) > 0 and l.name = any (c.labels)) src,
+                                  jsonb_each_text(src.skills) e
+                            group by e.key) e), '{}'::jsonb)
+$$;
+
 -- The department's terms on a conversation (migration 0030), laid on the
 -- row whenever it enters a department (insert, transfer), so matching
 -- reads the row and never the settings. When the department's settings
 -- change, sb_refresh_department_terms lays the new terms on its open ones.
+-- The required skills also take in its channel's and its labels'
+-- (sb_required_skills, migration 0034): worked out again when its labels
+-- change. A label change alone touches nothing else, and nothing on a
+-- closed conversation (its terms are history).
 create or replace function sb_conversation_terms() returns trigger language plpgsql as $$
 declare
   s jsonb;
 begin
+  if tg_op = 'UPDATE' and old.department is not distinct from new.department and old.requested_skills is not distinct from new.requested_skills then
+    if new.state in ('queued', 'offered', 'assigned') then
+      new.required_skills := sb_required_skills(new);
+    end if;
+    return new;
+  end if;
+  new.required_skills := sb_required_skills(new);
   if new.department is null then
-    new.required_skills := new.requested_skills;
     new.skills_relax_after_s := null;
     new.overflow := '[]'::jsonb;
   else
     s := sb_department_routing(new.department);
-    new.required_skills := sb_merge_skills(new.requested_skills, s -> 'required_skills');
     new.skills_relax_after_s := (s ->> 'skills_relax_after_s')::int;
     new.overflow := s -> 'overflow';
   end if;
   return new;
 end
 $$;
+-- every insert: its channel may require skills (one primary-key probe of channel_routing)
 drop trigger if exists conversations_terms on conversations;
 create trigger conversations_terms before insert on conversations
-  for each row when (new.department is not null or new.requested_skills <> '{}'::jsonb)
-  execute function sb_conversation_terms();
+  for each row execute function sb_conversation_terms();
 drop trigger if exists conversations_terms_moved on conversations;
-create trigger conversations_terms_moved before update of department, requested_skills on conversations
-  for each row when (old.department is distinct from new.department or old.requested_skills is distinct from new.requested_skills)
+create trigger conversations_terms_moved before update of department, requested_skills, labels on conversations
+  for each row when (old.department is distinct from new.department or old.requested_skills is distinct from new.requested_skills
+                     or old.labels is distinct from new.labels)
   execute function sb_conversation_terms();
 
 -- A department's settings changed: its open conversations take the new
@@ -224,11 +255,11 @@ create trigger conversations_terms_moved before update of department, requested_
 -- counted from when it entered the queue). The caller matches afterwards.
 create or replace function sb_refresh_department_terms(p_department text) returns void language sql as $$
   update conversations c
-     set required_skills = sb_merge_skills(c.requested_skills, s.settings -> 'required_skills'),
+     set required_skills = sb_required_skills(c),
          skills_relax_after_s = (s.settings ->> 'skills_relax_after_s')::int,
          overflow = s.settings -> 'overflow'
     from (select sb_department_routing(p_department) as settings) s
-   where c.department = p_department and c.state in ('queued', 'assigned')
+   where c.department = p_department and c.state in ('queued', 'offered', 'assigned')
 $$;
 
 -- Agent `a` has every skill conversation c requires, each at its level or
@@ -698,7 +729,8 @@ begin
   update agents set load = load - 1, updated_at = p_now where id = c.agent_id;
   update conversations x
      set state = 'queued', agent_id = null, offer_expires_at = null, updated_at = p_now,
-         declined_by = case when p_declined then x.declined_by || c.agent_id else x.declined_by end
+         declined_by = case when p_declined then x.declined_by || c.agent_id else x.declined_by end,
+         declined_at = case when p_declined then p_now else x.declined_at end
    where x.id = c.id
   returning * into back;
   return back;
@@ -819,6 +851,11 @@ begin
       end loop;
     end if;
   end loop;
+  -- Declines run out (docs/routing.md#offer-and-accept): a conversation
+  -- still waiting offer_timeout_s after its last decline or expiry is open
+  -- to every eligible agent again, decliners included, so one that every
+  -- agent declined is offered anew rather than waiting for ever.
+  v_events := v_events || sb_clear_declines(p_now);
   -- Slots freed here go to the queue now, in this call, so the events keep
   -- the order of the changes; with nothing freed the sweep's own drain
   -- (src/routing/sweep.ts) does the matching, and counts it.
@@ -1352,5 +1389,49 @@ begin
   return query select c, true, sb_log_events(p_now, jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c))),
     sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))));
+end
+$$;
+
+-- ---- Skills from channels and labels, declines that run out (#20 gaps) ----
+
+-- A label's or a channel's requirement changed: the open conversations it
+-- applies to take the new requirement. The caller (under the routing lock)
+-- matches afterwards, since a requirement that shrank may let an agent with
+-- room serve a waiting conversation.
+create or replace function sb_refresh_label_terms(p_label text) returns void language sql as $$
+  update conversations c set required_skills = sb_required_skills(c)
+   where c.labels @> array[p_label] and c.state in ('queued', 'offered', 'assigned')
+$$;
+create or replace function sb_refresh_channel_terms(p_channel text) returns void language sql as $$
+  update conversations c set required_skills = sb_required_skills(c)
+   where c.channel = p_channel and c.state in ('queued', 'offered', 'assigned')
+$$;
+
+-- The sweep's step for declines: each waiting conversation whose last
+-- decline or expiry (declined_at) is offer_timeout_s (its department's) old
+-- or more has its declined_by list cleared, so every eligible agent may be
+-- offered it again; conversation.queued, reason declines_cleared, names who
+-- had declined. The caller drains the queue afterwards. Returns the events
+-- (not logged: the caller logs them with its own).
+create or replace function sb_clear_declines(p_now timestamptz) returns jsonb language plpgsql as $$
+declare
+  c conversations;
+  was uuid[];
+  v_events jsonb := '[]'::jsonb;
+begin
+  perform pg_advisory_xact_lock(7301001);
+  for c in
+    select x.* from conversations x
+     where x.state = 'queued' and x.declined_at is not null and x.declined_by <> '{}'
+       and x.declined_at + make_interval(secs => (sb_department_routing(x.department) ->> 'offer_timeout_s')::double precision) <= p_now
+     order by x.priority desc, x.seq
+       for update
+  loop
+    was := c.declined_by;
+    update conversations x set declined_by = '{}', declined_at = null, updated_at = p_now where x.id = c.id returning * into c;
+    v_events := v_events || sb_event('conversation.queued', c.id, null,
+                  jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'declines_cleared', 'declined_by', to_jsonb(was)));
+  end loop;
+  return v_events;
 end
 $$;

@@ -15,8 +15,11 @@ export const DEFAULT_WINDOW_MS = 3_600_000;
 
 export interface DepartmentQueue {
   department: string | null;
+  /** queued: waiting for an agent */
   length: number;
   longest_wait_seconds: number;
+  /** offered to an agent who has not accepted yet (offer mode): no longer queued, not yet assigned */
+  offered: number;
 }
 
 export interface Bucket {
@@ -54,7 +57,7 @@ export interface DepartmentSla {
 
 export interface Dashboard {
   at: string;
-  queue: { length: number; longest_wait_seconds: number; departments: DepartmentQueue[] };
+  queue: { length: number; longest_wait_seconds: number; offered: number; departments: DepartmentQueue[] };
   sla: { departments: DepartmentSla[] };
   activity: { interval_seconds: number; since: string; assignments: number; resolutions: number; buckets: Bucket[] };
   agents: AgentLoad[];
@@ -98,10 +101,12 @@ select
        left join sla_today c on c.department = d.department
       group by d.department) s) as sla,
   (select coalesce(jsonb_agg(q order by q.department nulls first), '[]'::jsonb) from (
-     select department, count(*)::int as length,
-            greatest(0, floor(extract(epoch from ($1::timestamptz - min(coalesce(queued_at, created_at))))))::int as longest_wait_seconds
+     select department, count(*) filter (where state = 'queued')::int as length,
+            coalesce(greatest(0, floor(extract(epoch from ($1::timestamptz - min(coalesce(queued_at, created_at)) filter (where state = 'queued'))))), 0)::int
+              as longest_wait_seconds,
+            count(*) filter (where state = 'offered')::int as offered
        from conversations
-      where state = 'queued'
+      where state in ('queued', 'offered')
       group by department) q) as queue,
   (select coalesce(jsonb_agg(e), '[]'::jsonb) from (
      select type, floor(extract(epoch from created_at) / $2::int)::bigint as bucket, count(*)::int as n
@@ -151,6 +156,7 @@ export async function readDashboard(db: Queryable, now: Date, options: { interva
     queue: {
       length: queue.reduce((sum, d) => sum + d.length, 0),
       longest_wait_seconds: queue.reduce((max, d) => Math.max(max, d.longest_wait_seconds), 0),
+      offered: queue.reduce((sum, d) => sum + d.offered, 0),
       departments: queue,
     },
     sla: { departments: sla },

@@ -52,6 +52,14 @@ export function createMetrics(db: Queryable, now: () => Date = () => new Date())
     },
   });
   new client.Gauge({
+    name: 'switchboard_conversations_offered',
+    help: 'Conversations currently offered to an agent and not yet accepted (offer mode); each holds a slot of its agent',
+    registers: [registry],
+    async collect() {
+      this.set((await read()).offered);
+    },
+  });
+  new client.Gauge({
     name: 'switchboard_agents',
     help: 'Agents by presence status',
     labelNames: ['status'],
@@ -77,19 +85,21 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 interface Snapshot {
   queued: number;
+  offered: number;
   assigned: number;
   longestWait: number;
   agents: Record<string, number>;
 }
 
 async function readSnapshot(db: Queryable, now: Date): Promise<Snapshot> {
-  const [row] = await db.query<{ queued: number; assigned: number; longest_wait: number | null; agents: Record<string, number> | null }>(
+  const [row] = await db.query<{ queued: number; offered: number; assigned: number; longest_wait: number | null; agents: Record<string, number> | null }>(
     `select
        (select count(*)::int from conversations where state = 'queued') as queued,
+       (select count(*)::int from conversations where state = 'offered') as offered,
        (select count(*)::int from conversations where state = 'assigned') as assigned,
        (select extract(epoch from ($1::timestamptz - min(queued_at)))::float8 from conversations where state = 'queued') as longest_wait,
        (select jsonb_object_agg(status, n) from (select status, count(*)::int as n from agents where deleted_at is null group by status) s) as agents`,
     [now],
   );
-  return { queued: row!.queued, assigned: row!.assigned, longestWait: Math.max(0, row!.longest_wait ?? 0), agents: row!.agents ?? {} };
+  return { queued: row!.queued, offered: row!.offered, assigned: row!.assigned, longestWait: Math.max(0, row!.longest_wait ?? 0), agents: row!.agents ?? {} };
 }

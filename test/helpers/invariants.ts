@@ -55,6 +55,10 @@ export async function invariantViolations(db: Queryable, options: { workConservi
                                            where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
                       and a.load < coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))
                       and not (a.id = any (c.declined_by))
+                      -- a sticky wait (docs/routing.md#sticky-agent): until sticky_until only the
+                      -- customer's last agent may take it, so only their room is a violation;
+                      -- without a time the wait is taken as still running
+                      and (c.sticky_until is null or $1::timestamptz >= c.sticky_until or a.id = c.sticky_agent_id)
         where c.state = 'queued'
           -- in a manual-pick department agents take conversations themselves
           and coalesce((select d.settings ->> 'mode' from department_routing d where d.department = c.department), 'auto') <> 'manual'

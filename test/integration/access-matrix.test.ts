@@ -166,6 +166,8 @@ const MATRIX: Record<string, Case> = {
   'PUT /api/v1/business-hours': { allowed: ADMIN, path: () => '/api/v1/business-hours', body: () => ({ default: null }) },
   'GET /api/v1/departments/:name/routing': { allowed: ANY_AGENT, path: () => '/api/v1/departments/sales/routing' },
   'PUT /api/v1/departments/:name/routing': { allowed: ADMIN, path: () => '/api/v1/departments/sales/routing', body: () => ({ aging_per_min: 1 }) },
+  'GET /api/v1/channels/:channel/routing': { allowed: ANY_AGENT, path: () => '/api/v1/channels/widget/routing' },
+  'PUT /api/v1/channels/:channel/routing': { allowed: ADMIN, path: () => '/api/v1/channels/widget/routing', body: () => ({ required_skills: {} }) }, // a requirement would hold later fixtures' chats in the queue
   // the widget asks before a chat; it says nothing an attempt to chat would not
   'GET /api/v1/availability': { allowed: PUBLIC, path: () => '/api/v1/availability?department=sales' },
   'GET /api/v1/events': { allowed: ADMIN, path: () => '/api/v1/events' },

@@ -7,7 +7,7 @@ import { describeEachStore } from '../helpers/stores.js';
 
 interface Stats {
   at: string;
-  queue: { length: number; longest_wait_seconds: number; departments: { department: string | null; length: number; longest_wait_seconds: number }[] };
+  queue: { length: number; longest_wait_seconds: number; offered: number; departments: { department: string | null; length: number; longest_wait_seconds: number; offered: number }[] };
   activity: { interval_seconds: number; since: string; assignments: number; resolutions: number; buckets: { start: string; assignments: number; resolutions: number }[] };
   agents: { id: string; name: string; role: string; status: string; load: number; capacity: number | null; effective_capacity: number; departments: string[] }[];
 }
@@ -78,8 +78,8 @@ describeEachStore('api: stats', (store) => {
     assert.equal(queue.length, 2);
     assert.equal(queue.longest_wait_seconds, 120, 'c5 has waited since 09:02:00');
     assert.deepEqual(queue.departments, [
-      { department: null, length: 1, longest_wait_seconds: 90 },
-      { department: 'sales', length: 1, longest_wait_seconds: 120 },
+      { department: null, length: 1, longest_wait_seconds: 90, offered: 0 },
+      { department: 'sales', length: 1, longest_wait_seconds: 120, offered: 0 },
     ]);
     // the same figures as the queue itself
     const waiting = (await k.call('GET', '/api/v1/queue', { token: supervisor.token })).json() as { waiting_seconds: number }[];

@@ -201,7 +201,7 @@ describeEachStore('routing: offer and accept, manual pick', (store) => {
     };
     const c1 = await open('sales');
     k.clock.advance(11_000);
-    await sweepAlive(); // c1 expires: 1 in a row; c1 is not offered to them again
+    await sweepAlive(); // c1 expires: 1 in a row; c1 is not offered to them again (for offer_timeout_s)
     assert.equal((await k.agentRow(a.agent.id)).offer_expiries, 1);
     const c2 = await open('sales');
     assert.equal(c2.state, 'offered');
@@ -212,11 +212,14 @@ describeEachStore('routing: offer and accept, manual pick', (store) => {
     const c4 = await open('sales'); // load 2 with c2, c3: c4 waits
     assert.equal(c4.state, 'queued');
     k.clock.advance(6_000);
-    await sweepAlive(); // c3 expires: 1; c4 offered in its place
-    assert.equal((await row(c4.id)).agent_id, a.agent.id);
+    // c3 expires: 1. c1's expiry is 11 s old, over offer_timeout_s: declines run
+    // out (docs/routing.md#offer-and-accept), so c1, ahead of c4, is offered to them again
+    await sweepAlive();
+    assert.equal((await row(c1.id)).agent_id, a.agent.id);
+    assert.equal((await row(c4.id)).state, 'queued');
     assert.equal((await k.agentRow(a.agent.id)).status, 'online');
     k.clock.advance(11_000);
-    await sweepAlive(); // c4 expires: 2 in a row, away
+    await sweepAlive(); // c1 expires again: 2 in a row, away
     const after = await k.agentRow(a.agent.id);
     assert.equal(after.status, 'away');
     assert.equal(after.offer_expiries, 0);

@@ -19,6 +19,7 @@ const DepartmentQueue = Type.Object({
   department: Type.Union([Type.String(), Type.Null()]),
   length: Count,
   longest_wait_seconds: Count,
+  offered: Type.Integer({ minimum: 0, description: 'offered to an agent who has not accepted yet (offer mode): no longer queued, not yet assigned' }),
 });
 
 const DepartmentSla = Type.Object({
@@ -31,7 +32,12 @@ const DepartmentSla = Type.Object({
 
 export const Stats = Type.Object({
   at: Timestamp,
-  queue: Type.Object({ length: Count, longest_wait_seconds: Count, departments: Type.Array(DepartmentQueue) }),
+  queue: Type.Object({
+    length: Count,
+    longest_wait_seconds: Count,
+    offered: Type.Integer({ minimum: 0, description: 'conversations offered and not yet accepted, over every department' }),
+    departments: Type.Array(DepartmentQueue, { description: 'each department with a conversation queued or offered' }),
+  }),
   sla: Type.Object({ departments: Type.Array(DepartmentSla) }, { description: 'first-response SLA per department with a target (docs/routing.md)' }),
   activity: Type.Object({
     interval_seconds: Type.Integer(),

@@ -12,7 +12,7 @@ import { SettingsAdmin } from './admin-settings';
 import { TicketersAdmin } from './admin-ticketers';
 import { WebhooksAdmin } from './admin-webhooks';
 import { WidgetAdmin } from './admin-widget';
-import { skillsText, type Agent, type Role } from './types';
+import { parseSkills, skillsText, type Agent, type Role } from './types';
 import { t } from '../../shared/i18n';
 
 // Admin pages (admins only): the agents, their role, capacity,
@@ -44,22 +44,6 @@ const roleOptions = () =>
 export const adminPageAt = (path: string) => ADMIN_PAGES.find((p) => p.path === path);
 
 const splitDepartments = (text: string) => [...new Set(text.split(',').map((d) => d.trim()).filter(Boolean))];
-
-/**
- * `spanish:3, billing` → {spanish: 3, billing: 1} (no level: 1). The server
- * judges names and levels: a bad one comes back as a 400 naming it.
- */
-const parseSkills = (text: string): Record<string, number> =>
-  Object.fromEntries(
-    text
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean)
-      .map((part) => {
-        const [name = '', level] = part.split(':').map((x) => x.trim());
-        return [name, level === undefined || level === '' ? 1 : Number(level)];
-      }),
-  );
 
 export function AgentsAdmin({ token, onError }: AdminProps) {
   const [agents, setAgents] = useState<Agent[]>([]);

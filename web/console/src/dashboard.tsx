@@ -20,7 +20,7 @@ import { t } from '../../shared/i18n';
 
 export interface Stats {
   at: string;
-  queue: { length: number; longest_wait_seconds: number; departments: { department: string | null; length: number; longest_wait_seconds: number }[] };
+  queue: { length: number; longest_wait_seconds: number; offered: number; departments: { department: string | null; length: number; longest_wait_seconds: number; offered: number }[] };
   /** first-response SLA per department with a target (docs/routing.md, "Aging and SLAs") */
   sla: { departments: { department: string; target_seconds: number | null; met_today: number; breached_today: number; at_risk: number }[] };
   activity: { interval_seconds: number; since: string; assignments: number; resolutions: number; buckets: { start: string; assignments: number; resolutions: number }[] };
@@ -129,6 +129,7 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
           <section className="figures" aria-label={t('Now and in this period')}>
             <Figure label={t('Waiting now')} value={formatNumber(stats.queue.length)} testId="queue-length" />
             <Figure label={t('Longest wait')} value={stats.queue.length > 0 ? formatWait(aged(stats.queue.longest_wait_seconds, stats.queue.length)) : '—'} testId="longest-wait" />
+            <Figure label={t('Offered now')} value={formatNumber(stats.queue.offered)} testId="offered-now" />
             <Figure label={t('Assigned')} value={formatNumber(stats.activity.assignments)} testId="assignments-total" note={chosen.note()} />
             <Figure label={t('Resolved')} value={formatNumber(stats.activity.resolutions)} testId="resolutions-total" note={chosen.note()} />
           </section>
@@ -137,13 +138,14 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
               <h3 id="queues-title">{t('Queues')}</h3>
               <div className="table-wrap">
                 <table data-testid="department-queues">
-                  <TableHead columns={[t('Department'), t('Waiting'), t('Longest wait')]} />
+                  <TableHead columns={[t('Department'), t('Waiting'), t('Longest wait'), t('Offered')]} />
                   <tbody>
                     {stats.queue.departments.map((d) => (
                       <tr key={d.department ?? ''}>
                         <td>{d.department ?? t('No department')}</td>
                         <td>{formatNumber(d.length)}</td>
-                        <td>{formatWait(aged(d.longest_wait_seconds, d.length))}</td>
+                        <td>{d.length > 0 ? formatWait(aged(d.longest_wait_seconds, d.length)) : '—'}</td>
+                        <td>{formatNumber(d.offered)}</td>
                       </tr>
                     ))}
                   </tbody>

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { FieldError, TableHead, useFormErrors, type AdminProps } from './admin-kit';
-import type { Conversation } from './types';
+import { parseSkills, skillsText, type Conversation } from './types';
 import './desk.css';
 import { t } from '../../shared/i18n';
 
@@ -13,6 +13,8 @@ export interface Label {
   id: string;
   name: string;
   color: string;
+  /** skill → minimum level an open conversation carrying it needs (docs/routing.md#skills) */
+  required_skills?: Record<string, number>;
 }
 
 /** The catalogue, read again whenever `version` changes; `reload` after a change. Errors go to `onError`. */
@@ -184,14 +186,14 @@ export function LabelStats({ token, version, onError }: { token: string; version
 /** Admin page: the catalogue. */
 export function LabelsAdmin({ token, onError }: AdminProps) {
   const { labels, reload } = useLabels(token, onError);
-  const [form, setForm] = useState({ name: '', color: '#2457c5' });
-  const errors = useFormErrors(onError, 'label', ['name', 'color']);
+  const [form, setForm] = useState({ name: '', color: '#2457c5', skills: '' });
+  const errors = useFormErrors(onError, 'label', ['name', 'color', 'required_skills']);
   const create = async (event: FormEvent) => {
     event.preventDefault();
     errors.clear();
     try {
-      await api('POST', '/api/v1/labels', token, form);
-      setForm({ name: '', color: form.color });
+      await api('POST', '/api/v1/labels', token, { name: form.name, color: form.color, required_skills: parseSkills(form.skills) });
+      setForm({ name: '', color: form.color, skills: '' });
       reload();
     } catch (e) {
       errors.fail(e);
@@ -228,6 +230,11 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
           <input type="color" value={form.color} onChange={(e) => setForm({ ...form, color: e.target.value })} {...errors.describe('color')} />
           <FieldError errors={errors} field="color" idPrefix="label" />
         </label>
+        <label>
+          {t('Required skills')}
+          <input value={form.skills} placeholder={t('spanish:3, billing:1')} onChange={(e) => setForm({ ...form, skills: e.target.value })} {...errors.describe('required_skills')} />
+          <FieldError errors={errors} field="required_skills" idPrefix="label" />
+        </label>
         <button type="submit">{t('Add label')}</button>
       </form>
       {errors.general && (
@@ -237,7 +244,7 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
       )}
       <div className="table-wrap">
         <table data-testid="labels-table">
-          <TableHead columns={[t('Label'), t('Colour'), '']} />
+          <TableHead columns={[t('Label'), t('Colour'), t('Required skills'), '']} />
           <tbody>
             {labels.map((l) => (
               <tr key={l.id}>
@@ -247,6 +254,21 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
                 <td>
                   <input type="color" aria-label={t('Colour of {name}', { name: l.name })}
  value={l.color} onChange={(e) => void patch(l, { color: e.target.value })} />
+                </td>
+                <td>
+                  <input
+                    key={`${l.id}-${skillsText(l.required_skills)}`}
+                    aria-label={t('Required skills of {name}', { name: l.name })}
+                    placeholder={t('spanish:3, billing:1')}
+                    defaultValue={skillsText(l.required_skills)}
+                    onKeyDown={(e) => {
+                      if (e.key === 'Enter') e.currentTarget.blur();
+                    }}
+                    onBlur={(e) => {
+                      const next = parseSkills(e.target.value);
+                      if (skillsText(next) !== skillsText(l.required_skills)) void patch(l, { required_skills: next });
+                    }}
+                  />
                 </td>
                 <td>
                   <button type="button" className="danger" onClick={() => void remove(l)}>

@@ -19,6 +19,22 @@ export interface Agent {
   last_seen_at: string | null;
 }
 
+/**
+ * `spanish:3, billing` → {spanish: 3, billing: 1} (no level: 1). The server
+ * judges names and levels: a bad one comes back as a 400 naming it.
+ */
+export const parseSkills = (text: string): Record<string, number> =>
+  Object.fromEntries(
+    text
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean)
+      .map((part) => {
+        const [name = '', level] = part.split(':').map((x) => x.trim());
+        return [name, level === undefined || level === '' ? 1 : Number(level)];
+      }),
+  );
+
 /** Skills as the console writes them, by name: `billing:1, spanish:3`. */
 export const skillsText = (skills: Record<string, number> | undefined) =>
   Object.entries(skills ?? {})

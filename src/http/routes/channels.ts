@@ -1,0 +1,36 @@
+import { Type } from '@sinclair/typebox';
+import { changeChannelRouting, CHANNELS, readChannelRouting } from '../../routing/channel-settings.js';
+import { requireAgent } from '../auth.js';
+import type { App, AppDeps } from '../deps.js';
+import { errorResponses, Skills } from '../schemas.js';
+
+const ChannelName = Type.Union(CHANNELS.map((c) => Type.Literal(c)), { description: 'the channel conversations come in by' });
+const Routing = Type.Object({
+  channel: Type.String(),
+  required_skills: Type.Record(Type.String(), Type.Integer(), { description: 'skill → minimum level every conversation of this channel needs (docs/routing.md#skills)' }),
+});
+const RoutingBody = Type.Object({ required_skills: Skills }, { additionalProperties: false });
+
+export function channelRoutes(app: App, { ctx }: AppDeps): void {
+  const tags = ['channels'];
+  const params = Type.Object({ channel: ChannelName });
+  app.get(
+    '/api/v1/channels/:channel/routing',
+    { schema: { tags, summary: "A channel's routing settings: the skills its conversations require", params, response: { 200: Routing, ...errorResponses } }, onRequest: requireAgent(ctx) },
+    async (request) => readChannelRouting(ctx.db, request.params.channel),
+  );
+  app.put(
+    '/api/v1/channels/:channel/routing',
+    {
+      schema: {
+        tags,
+        summary: "Set the skills a channel's conversations require (admin); its open conversations take them at once",
+        params,
+        body: RoutingBody,
+        response: { 200: Routing, ...errorResponses },
+      },
+      onRequest: requireAgent(ctx, ['admin']),
+    },
+    async (request) => changeChannelRouting(ctx, request.params.channel, request.body.required_skills, request.actor.id),
+  );
+}
