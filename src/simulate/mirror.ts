@@ -53,6 +53,8 @@ interface Open extends PolicyConversation {
   stickyDue: string | null;
   /** sticky routing: the last agent it may wait for, and how long (ms), if it ends up queued */
   stickyWait: { agentId: string; untilMs: number } | null;
+  /** the last offer's timeout (ms): declines run out that long after the last one */
+  offerTimeoutMs?: number;
 }
 
 export interface Offer {
@@ -242,6 +244,11 @@ export class Mirror {
         case 'conversation.queued': {
           const c = this.open.get(event.conversation_id!)!;
           const reason = (event.data as { reason?: string }).reason;
+          if (reason === 'declines_cleared') {
+            // Still queued, at its place: only who may be offered it again changes.
+            c.declined.clear();
+            break;
+          }
           if (reason === 'new') {
             c.rec.waited = true;
             if (c.stickyDue !== null) this.stickyMissed(c, nowMs, null);
@@ -278,7 +285,10 @@ export class Mirror {
             c.state = 'offered';
             this.counts.offered++;
             this.newOffers.push({ id: c.id, generation: c.generation, agentId: event.agent_id! });
-            if (conversation?.offer_expires_at) this.newTimers.push(this.ms(conversation.offer_expires_at));
+            if (conversation?.offer_expires_at) {
+              this.newTimers.push(this.ms(conversation.offer_expires_at));
+              c.offerTimeoutMs = this.ms(conversation.offer_expires_at) - nowMs;
+            }
             break;
           }
           if ((event.data as { picked?: boolean }).picked) this.counts.picks++;
@@ -295,6 +305,8 @@ export class Mirror {
           else this.counts.offers_expired++;
           c.rec.offersRefused = (c.rec.offersRefused ?? 0) + 1;
           c.declined.add(event.agent_id!);
+          // The sweep clears the declines offer_timeout_s after the last one (docs/routing.md#offer-and-accept).
+          if (c.offerTimeoutMs !== undefined) this.newTimers.push(nowMs + c.offerTimeoutMs);
           this.release(c);
           c.rec.agentId = null;
           this.enqueue(c, nowMs);
