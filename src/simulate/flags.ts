@@ -4,7 +4,7 @@ import type { HandleDistribution } from './distributions.js';
 import { badInput } from './errors.js';
 import type { Behaviour, SimulationConfig } from './run.js';
 import { parseShift, type AgentGroup } from './team.js';
-import { parseSkills, routingPolicies } from './policy.js';
+import { parseLabelSkills, parseSkills, routingPolicies, withLabelSkills } from './policy.js';
 import { readTrace, type TraceFormat } from './trace.js';
 
 // Command-line flags → a SimulationConfig. Every value is checked here, with
@@ -38,6 +38,7 @@ export const MODEL_OPTIONS = {
   'agent-skills': { type: 'string' },
   'returning-share': { type: 'string' },
   'arrival-skills': { type: 'string' },
+  'label-skills': { type: 'string' },
   priorities: { type: 'string' },
   'offer-accept-s': { type: 'string' },
   'offer-decline-share': { type: 'string' },
@@ -204,8 +205,12 @@ export async function modelConfig(values: ModelValues, defaults: { arrivals: num
     }
     const format = values['trace-format'];
     if (format !== undefined && format !== 'csv' && format !== 'json') throw badInput(`--trace-format must be csv or json, got ${JSON.stringify(format)}`);
-    arrivals = { kind: 'trace', trace: await readTrace(values.trace, format as TraceFormat | undefined), count: count ?? null };
+    const trace = await readTrace(values.trace, format as TraceFormat | undefined);
+    const labelSkills = parseLabelSkills(values['label-skills']);
+    for (const arrival of trace.arrivals) arrival.skills = withLabelSkills(arrival.skills, arrival.labels, labelSkills);
+    arrivals = { kind: 'trace', trace, count: count ?? null };
   } else {
+    if (values['label-skills'] !== undefined) throw badInput('--label-skills needs --trace: generated arrivals carry no labels');
     arrivals = {
       kind: 'poisson',
       perHour: perHour(values, handle.meanS, slots),

@@ -15,6 +15,7 @@ customers:
   --patience-s S           mean patience (exponential); without it nobody abandons
   --priorities MIX         priority mix of arrivals, e.g. 0=0.8,3=0.2 (default: all 0)
   --arrival-skills MIX     share of arrivals requiring a skill, e.g. spanish:2=0.3,billing:1=0.1
+  --label-skills MAP       with --trace, the skills each label requires, e.g. vip=billing:2+spanish:1,es=spanish:2
   --returning-share F      share of arrivals who are one of the 20 customers before them (sticky routing)
 agents:
   --agents N               number of agents (default 10)

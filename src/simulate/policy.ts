@@ -146,3 +146,42 @@ export function describePolicies(policies: RoutingPolicies): string[] {
   if (entries.length === 0) return ['default (auto, FIFO by priority, no sticky, skills, aging, SLA or overflow)'];
   return entries.map(([department, change]) => `${department}: ${JSON.stringify(change)}`);
 }
+
+/**
+ * `--label-skills vip=billing:2+spanish:1,es=spanish:2`: the skills each label
+ * requires, as a label's `required_skills` does on the server
+ * (`POST /api/v1/labels`). A trace's labels are on its conversations from
+ * the start, so their skills join the arrival's own at the open.
+ */
+export function parseLabelSkills(raw: string | undefined): Map<string, Record<string, number>> {
+  const labels = new Map<string, Record<string, number>>();
+  if (raw === undefined) return labels;
+  for (const part of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const m = /^([^=]+)=(.+)$/.exec(part);
+    if (!m) throw badInput(`--label-skills is label=skill:level+skill:level,… (e.g. vip=billing:2), got ${JSON.stringify(part)}`);
+    const label = m[1]!.trim();
+    if (labels.has(label)) throw badInput(`--label-skills names label ${JSON.stringify(label)} twice`);
+    labels.set(label, parseSkills(m[2]!, `--label-skills ${label}`));
+  }
+  return labels;
+}
+
+/**
+ * The skills an arrival requires with its labels': the highest level per
+ * skill over its own and its labels', the server's rule for merging
+ * requirements (sb_required_skills). null when none.
+ */
+export function withLabelSkills(
+  skills: Readonly<Record<string, number>> | null,
+  labels: readonly string[],
+  labelSkills: ReadonlyMap<string, Readonly<Record<string, number>>>,
+): Record<string, number> | null {
+  let merged: Record<string, number> | null = skills === null ? null : { ...skills };
+  for (const label of labels) {
+    for (const [skill, level] of Object.entries(labelSkills.get(label) ?? {})) {
+      merged ??= {};
+      merged[skill] = Math.max(merged[skill] ?? 0, level);
+    }
+  }
+  return merged;
+}

@@ -19,7 +19,7 @@ import { parseSkills } from './policy.js';
 // skills the conversation requires (skill:level joined by ";"), the
 // customer's id (a customer who returns gets their last agent under sticky
 // routing; the simulator then opens every conversation as a verified customer),
-// and labels (";"-joined, read and carried, not routed on).
+// and labels (";"-joined; with --label-skills their skills join the arrival's).
 
 export interface TraceRow {
   at: string | number;
@@ -30,7 +30,7 @@ export interface TraceRow {
   /**
    * The conversation's labels, by name, joined with ";" (label names hold no
    * ";"); null when it has none. Exported so a trace can be cut by label;
-   * the simulator reads it and ignores it, as routing does not look at labels.
+   * with --label-skills the simulator adds each label's required skills.
    */
   labels?: string | null;
   /** required skills as skill:level joined by ";" (e.g. spanish:1;billing:1); null: none */

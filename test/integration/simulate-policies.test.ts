@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
 import { openConversation } from '../../src/conversations/lifecycle.js';
 import { runSimulationCommand, type CliIo } from '../../src/simulate/cli.js';
@@ -264,3 +267,50 @@ describe('traces with skills and returning customers', () => {
   });
 });
 
+
+describe('labels that require skills (--label-skills)', () => {
+  // Two VIP conversations and one plain one, 10 minutes each, on two agents
+  // without Spanish and one with: a VIP label that requires Spanish makes the
+  // second VIP wait for the Spanish speaker while the others sit idle.
+  const trace = ['at,department,priority,handle_s,patience_s,skills,customer_id,labels', '0,help,0,600,,,,vip', '1,help,0,600,,,,', '2,help,0,600,,,,vip'].join('\n');
+  const team = ['--group', 'count=2,departments=help', '--group', 'count=1,departments=help,skills=spanish:3', '--json'];
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sb-label-skills-'));
+    await writeFile(join(dir, 'trace.csv'), trace);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const simulate = async (flags: string[]) => {
+    const io = capture();
+    const status = await runSimulationCommand('simulate', ['--trace', join(dir, 'trace.csv'), ...flags, ...team], NO_STORE, io);
+    assert.equal(status, 0, io.stderr);
+    return JSON.parse(io.stdout) as { results: { wait_s: { max: number } }; checks: { work_conservation_violations: number; fifo_violations: number } };
+  };
+
+  it('routes a trace’s labelled conversations to agents with the label’s skills, and only them', async () => {
+    const plain = await simulate([]);
+    assert.equal(plain.results.wait_s.max, 0, 'without label skills three agents take three conversations at once');
+    const vip = await simulate(['--label-skills', 'vip=spanish:2']);
+    assert.ok(vip.results.wait_s.max >= 590, `the second VIP waits for the only Spanish speaker (${vip.results.wait_s.max} s)`);
+    assert.deepEqual([vip.checks.work_conservation_violations, vip.checks.fifo_violations], [0, 0]);
+  });
+
+  for (const [flags, message] of [
+    [['--label-skills', 'vip'], /--label-skills is label=skill:level/],
+    [['--label-skills', 'vip=spanish:0'], /--label-skills vip: /],
+    [['--label-skills', 'vip=spanish:2,vip=billing:1'], /names label "vip" twice/],
+  ] as const) {
+    it(`refuses ${flags.join(' ')}`, async () => {
+      const io = capture();
+      assert.equal(await runSimulationCommand('simulate', ['--trace', join(dir, 'trace.csv'), ...flags, ...team], NO_STORE, io), 2);
+      assert.match(io.stderr, message);
+    });
+  }
+
+  it('refuses --label-skills without a trace: generated arrivals carry no labels', async () => {
+    const io = capture();
+    assert.equal(await runSimulationCommand('simulate', ['--arrivals', '10', '--load', '0.5', '--label-skills', 'vip=spanish:2'], NO_STORE, io), 2);
+    assert.match(io.stderr, /--label-skills needs --trace/);
+  });
+});
