@@ -87,6 +87,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     pollMs: config.webhookPollIntervalMs,
     idleRecheckMs,
     onError: (err) => log.warn({ err }, 'webhook delivery pass failed; retrying'),
+    onListenError: (err) => log.warn({ err }, 'outbox wake-up connection lost; reconnecting, the poll covers meanwhile'),
     onDisabled: (webhookId, reason) => log.warn({ webhookId, reason }, 'webhook endpoint disabled'),
     // one worker for every outbound call: webhooks, Qiscus, RapidPro callbacks, email
     extra: {

@@ -38,7 +38,3 @@ export async function agentForTokenHash(db: Queryable, tokenHash: string, now: D
 export async function revokeToken(db: Queryable, token: string, now: Date): Promise<void> {
   await db.query('update auth_tokens set revoked_at = $2 where token_hash = $1 and revoked_at is null', [digest(token), now]);
 }
-
-export async function revokeAgentTokens(db: Queryable, agentId: string, now: Date): Promise<void> {
-  await db.query('update auth_tokens set revoked_at = $2 where agent_id = $1 and revoked_at is null', [agentId, now]);
-}

@@ -242,9 +242,15 @@ describeEachStore('outbox worker wake-up and batches', (store) => {
         return real;
       },
     };
-    started({ db: flaky, now: () => new Date() });
+    const deliveryErrors: unknown[] = [];
+    const listenErrors: unknown[] = [];
+    started({ db: flaky, now: () => new Date() }, { onError: (e) => deliveryErrors.push(e), onListenError: (e) => listenErrors.push(e) });
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.ok(handlers);
+    // the store reports the lost connection: a wake-up problem, not a failed delivery
+    handlers.onError?.(new Error('Connection terminated unexpectedly'));
+    assert.deepEqual(listenErrors.map((e) => (e as Error).message), ['Connection terminated unexpectedly']);
+    assert.deepEqual(deliveryErrors, []);
     // while "down" the notification is lost: the handler is not called for it
     const notified = handlers.notified;
     handlers.notified = () => {};

@@ -79,6 +79,11 @@ export interface WorkerOptions {
   pollMs: number;
   allowPrivate: boolean;
   onError?: (error: unknown) => void;
+  /**
+   * The wake-up connection (LISTEN) was lost or could not be made again; it is
+   * retried, and the poll covers meanwhile. Not a failed delivery: default onError.
+   */
+  onListenError?: (error: unknown) => void;
   random?: () => number;
   /** real time for webhook-timestamp, whatever ctx.now says (receivers check it against theirs) */
   wallClock?: () => Date;
@@ -402,8 +407,9 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       poll = setInterval(wake, options.pollMs);
       // After a lost listening connection is back, what was notified
       // meanwhile is gone: look at once rather than at the next poll.
-      listening = ctx.db.listen(OUTBOX_CHANNEL, { notified: wake, reconnected: wake, onError }).catch((error: unknown) => {
-        onError(error);
+      const onListenError = options.onListenError ?? onError;
+      listening = ctx.db.listen(OUTBOX_CHANNEL, { notified: wake, reconnected: wake, onError: onListenError }).catch((error: unknown) => {
+        onListenError(error);
         return undefined;
       });
       wake();

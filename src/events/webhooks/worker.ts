@@ -10,6 +10,7 @@ export interface WebhookWorkerOptions {
   timeoutMs: number;
   pollMs: number;
   onError?: (error: unknown) => void;
+  onListenError?: WorkerOptions['onListenError'];
   onDisabled?: (endpointId: string, reason: string) => void;
   disableAfterFailingMs?: number;
   /**
@@ -50,6 +51,7 @@ export function createWebhookWorker(ctx: Ctx, options: WebhookWorkerOptions): Ou
     pollMs: options.pollMs,
     allowPrivate: options.allowPrivate,
     onError: options.onError,
+    onListenError: options.onListenError,
     random: options.random,
     wallClock: options.wallClock,
     sendFn: options.sendFn,
