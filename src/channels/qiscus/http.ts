@@ -67,6 +67,10 @@ export function createHttpRequester(options: { maxSockets?: number } = {}): Http
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', fail);
+        // The connection closed mid-answer: a partial body is no answer.
+        res.on('close', () => {
+          if (!res.complete) fail(new Error('the connection closed before the answer was complete'));
+        });
         res.on('end', () => {
           clearTimeout(timer);
           resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
