@@ -36,11 +36,12 @@ export function timeoutError(ms: number): Error {
  * request at a time on each (no pipelining, which a server may not honour);
  * as many as calls in flight, as fetch opened: an allocation pass already
  * bounds those to its batch, and a cap below it would make a pass wait for
- * a second round. Idle ones are closed by the agent before a typical
- * server's keep-alive timeout closes them under a request.
+ * a second round. Idle ones are kept 30 s, so that resolves arriving after
+ * a quiet spell find them open (the refill of 40 rooms is 40 calls at once,
+ * several times over); a server that closed one first costs the retry below.
  */
 export function createHttpRequester(options: { maxSockets?: number } = {}): HttpRequest & { close(): void } {
-  const agentOptions: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: options.maxSockets ?? Infinity, timeout: 4_000, scheduling: 'lifo' };
+  const agentOptions: http.AgentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: options.maxSockets ?? Infinity, timeout: 30_000, scheduling: 'lifo' };
   const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
   const once = (url: string, init: Parameters<HttpRequest>[1]) =>
     new Promise<HttpAnswer>((resolve, reject) => {
