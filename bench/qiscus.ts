@@ -12,9 +12,15 @@
 //      the 40th queued room's assign_agent received
 // Agents never fill up in 1 and 2 (max_customers 10,000): this measures the pipeline.
 //
+// Each phase also reports the CPU time this process spent per room
+// (process.cpuUsage: the server and the bench's own HTTP client, not the
+// fake Qiscus nor the database): on a shared machine, where latencies follow
+// the load, it is the figure to compare between versions.
+//
 //   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
@@ -39,6 +45,12 @@ const AGENTS = 40;
 const REFILL = 40;
 
 const epochNow = () => performance.timeOrigin + performance.now();
+
+/** CPU ms (user + system) this process spent since `from`, per room. */
+function cpuPerRoom(from: NodeJS.CpuUsage, rooms: number): number {
+  const used = process.cpuUsage(from);
+  return Math.round(((used.user + used.system) / 1000 / rooms) * 1000) / 1000;
+}
 
 const FAKE_QISCUS = `
 const http = require('node:http');
@@ -157,6 +169,7 @@ async function main() {
     const sentAt = new Map<string, number>();
     const answers: number[] = [];
     const total = RATE * SECONDS;
+    const pacedCpu = process.cpuUsage();
     const t0 = performance.now();
     const inflight: Promise<unknown>[] = [];
     for (let i = 0; i < total; i++) {
@@ -173,10 +186,12 @@ async function main() {
     const paced = summarize([...arrived].map(([room, at]) => at - sentAt.get(room)!));
     const pacedAnswer = summarize(answers);
     const pacedSeconds = (performance.now() - t0) / 1000;
+    const pacedCpuPerRoom = cpuPerRoom(pacedCpu, total);
 
     // 2. flat out
     const flatSent = new Map<string, number>();
     const flatStart = epochNow();
+    const flatCpu = process.cpuUsage();
     let next = 0;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -192,6 +207,7 @@ async function main() {
     const last = Math.max(...flatArrived.values());
     const flat = summarize([...flatArrived].map(([room, at]) => at - flatSent.get(room)!));
     const rate = COUNT / ((last - flatStart) / 1000);
+    const flatCpuPerRoom = cpuPerRoom(flatCpu, COUNT);
 
     // 3. 40 resolves refilled
     await store.db.query(`update agents set capacity = load where source = 'qiscus' and deleted_at is null`);
@@ -211,6 +227,7 @@ async function main() {
     if (toResolve.length !== REFILL) throw new Error(`refill: only ${toResolve.length} agents hold a room`);
     await fake.take();
     const refillStart = epochNow();
+    const refillCpu = process.cpuUsage();
     await Promise.all(
       toResolve.map(({ room }) =>
         client.request('POST', '/api/v1/webhook/mark_as_resolved?secret=bench-webhook-secret', { service: { room_id: room, notes: null } }),
@@ -220,14 +237,15 @@ async function main() {
     await collect(fake, REFILL, refilled, 60_000);
     if (![...refilled.keys()].every((room) => room.startsWith('refill-'))) throw new Error('refill: an assign_agent for a room other than the queued ones arrived');
     const refillMs = Math.round((Math.max(...refilled.values()) - refillStart) * 10) / 10;
+    const refillCpuPerRoom = cpuPerRoom(refillCpu, REFILL);
 
     const machine = await describeMachine(pgUrl);
     const result = {
       store: storeKind,
       machine,
-      paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer },
-      flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat },
-      refill: { resolved: REFILL, first_resolve_to_last_assign_ms: refillMs },
+      paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer, cpu_ms_per_room: pacedCpuPerRoom },
+      flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat, cpu_ms_per_room: flatCpuPerRoom },
+      refill: { resolved: REFILL, first_resolve_to_last_assign_ms: refillMs, cpu_ms_per_room: refillCpuPerRoom },
     };
     if (countQueries) {
       const rooms = 100 + total + COUNT + REFILL;
@@ -241,9 +259,10 @@ async function main() {
     const f = (l: { p50: number; p99: number }) => `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms`;
     process.stdout.write(
       `Qiscus allocation [${storeKind}]\n` +
-        `  paced ${RATE}/s for ${SECONDS} s: webhook → assign_agent ${f(paced)}; webhook answered ${f(pacedAnswer)}\n` +
-        `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}\n` +
-        `  ${REFILL} resolves refilled: first resolve sent → ${REFILL}th assign_agent received in ${refillMs} ms\n`,
+        `  paced ${RATE}/s for ${SECONDS} s: webhook → assign_agent ${f(paced)}; webhook answered ${f(pacedAnswer)}; CPU ${pacedCpuPerRoom} ms/room\n` +
+        `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}; CPU ${flatCpuPerRoom} ms/room\n` +
+        `  ${REFILL} resolves refilled: first resolve sent → ${REFILL}th assign_agent received in ${refillMs} ms; CPU ${refillCpuPerRoom} ms/room\n` +
+        `  load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
     );
   } finally {
     client.close();

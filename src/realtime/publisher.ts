@@ -104,21 +104,48 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     await publish(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
   }
 
+  // A refresh reads the whole queue, so a burst of changes gets one: the
+  // timer gathers them, and while a refresh waits its turn on the chain no
+  // second one is queued behind it (it will read everything committed by
+  // then). A change after a refresh has started schedules the next, so the
+  // last state is always published.
+  let queueWaiting = false;
   function scheduleQueue() {
-    if (queueTimer) return;
+    if (queueTimer || queueWaiting) return;
     queueTimer = setTimeout(() => {
       queueTimer = undefined;
-      enqueue(publishQueue);
+      queueWaiting = true;
+      enqueue(async () => {
+        queueWaiting = false;
+        await publishQueue();
+      });
     }, deps.queueDebounceMs ?? 25);
   }
 
   /** The waiting list for agents, and a session/update to each waiting customer whose place or wait changed. */
   async function publishQueue() {
-    // One read of the whole queue: positions come from one window over it, so
-    // every waiting customer is told their place at a cost linear in the queue.
-    const queue = await listQueue(ctx, { limit: Number.MAX_SAFE_INTEGER });
+    const listLimit = deps.waitingListLimit ?? 1000;
     const now = ctx.now().getTime();
-    const waiting = queue.slice(0, deps.waitingListLimit ?? 1000).map(({ row, queue: q }) => ({
+    // One read of the queue: positions come from one window over it. The
+    // usual queue is shorter than the list, and this read is all of it.
+    const head = await listQueue(ctx, { limit: listLimit + 1 });
+    let length = head.length;
+    let oldest = head.reduce((min, { row }) => Math.min(min, row.queued_at ? new Date(row.queued_at).getTime() : now), now);
+    let told = head;
+    if (head.length > listLimit) {
+      // A long queue (a backlog of Qiscus or RapidPro rooms, refreshed after
+      // every change): its rows past the list are read only where a customer
+      // waits to hear their place. Reading and parsing all of them at each
+      // refresh cost more, the longer the backlog, than serving it.
+      const [summary] = await ctx.db.query<{ length: number; oldest: Date | null; widgets: string[] }>(
+        `select count(*)::int as length, min(queued_at) as oldest, coalesce(array_agg(id) filter (where channel = 'widget'), '{}') as widgets
+           from conversations where state = 'queued'`,
+      );
+      length = summary!.length;
+      if (summary!.oldest) oldest = Math.min(oldest, new Date(summary!.oldest).getTime());
+      told = summary!.widgets.length === 0 ? [] : await listQueue(ctx, { conversationIds: summary!.widgets, limit: Number.MAX_SAFE_INTEGER });
+    }
+    const waiting = head.slice(0, listLimit).map(({ row, queue: q }) => ({
       id: row.id,
       channel: row.channel,
       department: row.department,
@@ -132,11 +159,14 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       first_response_at: row.first_response_at ? new Date(row.first_response_at).toISOString() : null,
       sla_breached_at: row.sla_breached_at ? new Date(row.sla_breached_at).toISOString() : null,
     }));
-    const oldest = queue.reduce((min, { row }) => Math.min(min, row.queued_at ? new Date(row.queued_at).getTime() : now), now);
-    await publish(t.queueEvents(), { kind: 'queue.changed', length: queue.length, longest_wait_seconds: Math.round((now - oldest) / 1000), waiting, origin: ORIGIN });
+    await publish(t.queueEvents(), { kind: 'queue.changed', length, longest_wait_seconds: Math.round((now - oldest) / 1000), waiting, origin: ORIGIN });
 
     const seen = new Set<string>();
-    for (const { row, queue: q } of queue) {
+    for (const { row, queue: q } of told) {
+      // Only a widget customer can hear a queued conversation's control
+      // topic (access.ts: their session's; agents only a conversation they
+      // hold): Qiscus, RapidPro, API rooms have nobody there to tell.
+      if (row.channel !== 'widget') continue;
       seen.add(row.id);
       const key = `${q.position}:${q.expected_wait_seconds}`;
       if (lastPosition.get(row.id) === key) continue;

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, it } from 'node:test';
 import { SYSTEM } from '../../src/agents/model.js';
 import { issueToken } from '../../src/agents/tokens.js';
 import type { Ctx } from '../../src/context.js';
-import { closeConversation } from '../../src/conversations/lifecycle.js';
+import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import { loadRealtimeConfig } from '../../src/realtime/config.js';
 import { createRealtime, type Realtime } from '../../src/realtime/index.js';
 import { startSession } from '../../src/realtime/sessions.js';
@@ -127,5 +127,26 @@ describeEachStore('session coordinator on a test clock, with lowered memory boun
     await waiting[2]!.client.next(waiting[2]!.control, (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 2);
     await closeConversation(rt.ctx, waiting[0]!.id, { state: 'resolved', reason: 'agent' }, SYSTEM);
     await waiting[2]!.client.next(waiting[2]!.control, (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 1);
+  });
+
+  it('counts the rooms of other channels in a waiting customer\'s place, when the queue is longer than the list', async () => {
+    const rt = await start({ waitingList: 1 });
+    const { agent, client: agentClient } = await rt.agent(1);
+    await agentClient.subscribe(rt.t.queueEvents());
+    const served = await rt.customer('m0');
+    await served.client.next(served.control, (p) => p.instruction === 'session/ready');
+    // an API room waits first: no customer listens on its control topic, but it is ahead in line
+    const { conversation: room } = await openConversation(rt.ctx, { customer: { id: 'api-room' }, channel: 'api' });
+    clock += 1_000;
+    const customer = await rt.customer('m1');
+    await customer.client.next(customer.control, (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 2);
+    const list = await agentClient.next(rt.t.queueEvents(), (p) => p.length === 2);
+    assert.deepEqual(list.waiting.map((w: { id: string }) => w.id), [room.id]);
+    assert.equal(list.longest_wait_seconds, 1);
+
+    await closeConversation(rt.ctx, served.id, { state: 'resolved', reason: 'agent' }, { id: agent.id, role: 'agent' });
+    await customer.client.next(customer.control, (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 1);
+    const shorter = await agentClient.next(rt.t.queueEvents(), (p) => p.length === 1);
+    assert.deepEqual(shorter.waiting.map((w: { id: string }) => w.id), [customer.id]);
   });
 });

@@ -5,6 +5,7 @@ import { createAllocator, type Allocator } from './allocator.js';
 import { createQiscusClient, type QiscusClient } from './client.js';
 import type { QiscusConfig } from './config.js';
 import { MARK_AS_RESOLVED_PATH, PRODUCER } from './constants.js';
+import { createHttpRequester, type HttpRequest } from './http.js';
 import { qiscusProducer } from './producer.js';
 import { removalFeed } from './removals.js';
 
@@ -36,11 +37,12 @@ const BATCH = 128;
 const channels = new WeakMap<Ctx, QiscusChannel>();
 
 /** The channel for this context, or null when Qiscus is not configured (the channel is then inert). */
-export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, seams: { fetchFn?: typeof fetch; random?: () => number } = {}): QiscusChannel | null {
+export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, seams: { request?: HttpRequest; random?: () => number } = {}): QiscusChannel | null {
   if (!config.api) return null;
   const existing = channels.get(ctx);
   if (existing) return existing;
-  const client = createQiscusClient(config.api, { timeoutMs: config.timeoutMs, fetchFn: seams.fetchFn, sdkBaseUrl: config.sdkBaseUrl });
+  const requester = seams.request ? undefined : createHttpRequester();
+  const client = createQiscusClient(config.api, { timeoutMs: config.timeoutMs, request: seams.request ?? requester, sdkBaseUrl: config.sdkBaseUrl });
   const allocator = createAllocator(ctx, client, {
     batch: BATCH,
     excludedAgent: config.api.agentId,
@@ -80,7 +82,10 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
       if (events.some(changesCapacity)) allocator.kick('freed');
     },
     start: () => allocator.start(),
-    stop: () => allocator.stop(),
+    stop: async () => {
+      await allocator.stop();
+      requester?.close();
+    },
   };
   channels.set(ctx, channel);
   return channel;

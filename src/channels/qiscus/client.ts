@@ -1,5 +1,6 @@
 import type { QiscusConfig } from './config.js';
 import { qiscusErrorMessage } from './error-body.js';
+import { createHttpRequester, type HttpRequest } from './http.js';
 
 // The calls Switchboard makes to Qiscus directly (the assign_agent call goes
 // through the durable outbox instead: see producer.ts). Every call has a
@@ -60,28 +61,30 @@ export interface QiscusClient {
   forgetToken(): void;
 }
 
-export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number; fetchFn?: typeof fetch; sdkBaseUrl?: string }): QiscusClient {
-  const fetchFn = options.fetchFn ?? fetch;
+export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number; request?: HttpRequest; sdkBaseUrl?: string }): QiscusClient {
+  const request = options.request ?? createHttpRequester();
+  const noAnswer = (method: string, path: string, error: unknown) => {
+    const name = (error as Error).name;
+    const why = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+    return new QiscusError(null, `Qiscus ${method} ${path}: ${why}`);
+  };
   let token: Promise<string> | undefined;
   /** login mode: the app's secret key, as the login answer gives it (the SDK server wants it) */
   let appSecret: string | undefined;
 
   async function call(method: 'GET' | 'POST', path: string, params: Record<string, string>, headers: Record<string, string>): Promise<{ status: number; json: unknown; text: string }> {
     const query = method === 'GET' ? `?${new URLSearchParams(params).toString()}` : '';
-    let res: Response;
+    let status: number;
     let text: string;
     try {
-      res = await fetchFn(`${api.baseUrl}${path}${query}`, {
+      ({ status, text } = await request(`${api.baseUrl}${path}${query}`, {
         method,
         headers: { accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...headers },
         ...(method === 'POST' ? { body: new URLSearchParams(params).toString() } : {}),
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-      text = await res.text();
+        timeoutMs: options.timeoutMs,
+      }));
     } catch (error) {
-      const name = (error as Error).name;
-      const why = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
-      throw new QiscusError(null, `Qiscus ${method} ${path}: ${why}`);
+      throw noAnswer(method, path, error);
     }
     let json: unknown = null;
     try {
@@ -89,7 +92,7 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
     } catch {
       json = null;
     }
-    return { status: res.status, json, text };
+    return { status, json, text };
   }
 
   async function login(): Promise<string> {
@@ -179,31 +182,29 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
       if (secret === undefined) throw new QiscusError(null, 'Qiscus login gave no app secret key: the room\'s last comment id cannot be read');
       const base = options.sdkBaseUrl ?? 'https://api.qiscus.com';
       const path = '/api/v2.1/rest/get_rooms_info';
-      let res: Response;
+      let status: number;
       let text: string;
       try {
-        res = await fetchFn(`${base}${path}?${new URLSearchParams({ 'room_ids[]': roomId }).toString()}`, {
+        ({ status, text } = await request(`${base}${path}?${new URLSearchParams({ 'room_ids[]': roomId }).toString()}`, {
+          method: 'GET',
           headers: { accept: 'application/json', 'qiscus-sdk-app-id': api.appId, 'qiscus-sdk-secret': secret },
-          signal: AbortSignal.timeout(options.timeoutMs),
-        });
-        text = await res.text();
+          timeoutMs: options.timeoutMs,
+        }));
       } catch (error) {
-        const name = (error as Error).name;
-        const why = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
-        throw new QiscusError(null, `Qiscus GET ${path}: ${why}`);
+        throw noAnswer('GET', path, error);
       }
-      if (res.status < 200 || res.status >= 300) {
+      if (status < 200 || status >= 300) {
         const message = qiscusErrorMessage(text);
-        throw new QiscusError(res.status, `Qiscus GET ${path}: HTTP ${res.status}${message ? ` ${message}` : ''}`);
+        throw new QiscusError(status, `Qiscus GET ${path}: HTTP ${status}${message ? ` ${message}` : ''}`);
       }
       let json: unknown = null;
       try {
         json = JSON.parse(text);
       } catch {
-        throw new QiscusError(res.status, `Qiscus GET ${path} answered without JSON`);
+        throw new QiscusError(status, `Qiscus GET ${path} answered without JSON`);
       }
       const rooms = (json as { results?: { rooms?: unknown } } | null)?.results?.rooms;
-      if (!Array.isArray(rooms)) throw new QiscusError(res.status, `Qiscus GET ${path} answered without results.rooms`);
+      if (!Array.isArray(rooms)) throw new QiscusError(status, `Qiscus GET ${path} answered without results.rooms`);
       const room = (rooms as Record<string, unknown>[]).find((r) => String(r.room_id_str ?? r.room_id ?? r.id) === roomId);
       if (!room) throw new QiscusError(404, `Qiscus GET ${path}: room ${roomId} not found`);
       // The _str twin keeps ids past 2^53 exact; 0 is a room without comments.
