@@ -382,16 +382,19 @@ end
 $$;
 
 -- The fast open's pick (sb_open_conversation, the lock shared): the same
--- order as sb_pick_agent, but the agent's row is locked, `for update skip
--- locked`, so that opens running side by side each take a different agent
--- instead of all waiting on the least loaded one's row. A row another
+-- order as sb_pick_agent, but the agent's row is locked, `for no key update
+-- skip locked`, so that opens running side by side each take a different
+-- agent instead of all waiting on the least loaded one's row. A row another
 -- transaction holds is passed over (a concurrent open or close on that
 -- agent, or a heartbeat writing last_seen_at): the order is then the
 -- policy's among the agents free to lock, and null when none is, which
 -- sends the open to the exclusive path. Room is checked again on the
 -- locked row: the walk read the loads of its snapshot, and a close or an
--- open may have committed since. Volatile (it locks), so it cannot be
--- sb_pick_agent, which the matches call from stable functions.
+-- open may have committed since. `no key update`, the mode the load's
+-- update takes anyway, not `update`: rows that merely reference the agent
+-- (a read receipt, a login's token: `for key share` by their foreign keys)
+-- do not make the agent's row look taken. Volatile (it locks), so it
+-- cannot be sb_pick_agent, which the matches call from stable functions.
 create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
 declare
@@ -404,14 +407,14 @@ begin
        and sb_agent_serves(a, c, p_now)
      order by a.load, a.last_assigned_at asc nulls first, a.id
      limit 1
-       for update skip locked;
+       for no key update skip locked;
   else
     select a.id into v_agent from agents a
      where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
        and sb_agent_serves(a, c, p_now)
      order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
      limit 1
-       for update skip locked;
+       for no key update skip locked;
   end if;
   if v_agent is null then
     return null;
@@ -607,7 +610,7 @@ $$;
 -- lock shared, each in a subtransaction (a block with an exception clause):
 --
 --   * fast open: the conversation is inserted and an agent with room is
---     locked (sb_claim_agent, `for update skip locked`) and given it. By the
+--     locked (sb_claim_agent, skip locked) and given it. By the
 --     work-conserving invariant an agent with room has no queued
 --     conversation they could serve (still true: the queue cannot grow, and
 --     a fast close frees a slot only when its agent has nothing queued to
