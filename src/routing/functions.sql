@@ -729,6 +729,8 @@ begin
         null;
     end;
   end if;
+  -- (a rolled-back block keeps its variables' values, not its writes)
+  v_agent := null;
   perform pg_advisory_xact_lock(7301001);
   if p_external_ref is not null then
     select * into c from conversations x
