@@ -316,7 +316,7 @@ describe('opens and resolves hammered across processes', { concurrency: true }, 
               await sleep(20);
             }
           })();
-          const work = openAndResolve(urls, adminToken, 720, 24);
+          const work = openAndResolve(urls, adminToken, 480, 16);
           const locks = await sampleLocks(db, work);
           const load = await work;
           monitoring = false;
@@ -346,7 +346,7 @@ describe('opens and resolves hammered across processes', { concurrency: true }, 
           const server = await startServerProcess({ env: { ...SERVER_ENV, DATABASE_URL: undefined, DATA_DIR: dataDir }, timeoutMs: STARTUP_TIMEOUT_MS });
           servers.push(server);
           const { adminToken } = await setUp([server.url]);
-          const load = await openAndResolve([server.url], adminToken, 480, 12);
+          const load = await openAndResolve([server.url], adminToken, 360, 8);
           assert.deepEqual(load.failures, []);
           const code = await server.kill();
           assert.equal(code, 0, `the server exits cleanly on SIGTERM\n${server.stderr.slice(-20).join('\n')}`);
