@@ -312,13 +312,14 @@ async function main() {
     };
 
     /**
-     * Every agent full (capacity 1) and a queue behind them; each client
+     * Every agent full (one more than they hold) and a queue behind them; each client
      * opens (it queues) and resolves a random open conversation. Run with
      * `clients`, then everything open is resolved and capacities restored.
      */
     const atCapacity = async (clients: number) => {
-      const agents = await raw.query<{ id: string }>('select id from agents');
-      for (const a of agents) await updateAgent(ctx, a.id, { capacity: 1 }, SYSTEM);
+      // room for one more each, beside the message phase's open conversations
+      const agents = await raw.query<{ id: string; load: number }>('select id, load from agents');
+      for (const a of agents) await updateAgent(ctx, a.id, { capacity: a.load + 1 }, SYSTEM);
       const pool: string[] = [];
       for (let i = 0; i < agents.length + 10; i++) pool.push((await openConversation(ctx, { customer: { id: `full-${i}` } })).conversation.id);
       await inServerHolds(raw);
