@@ -32,6 +32,8 @@ export interface Seed {
   capacity: number;
   /** conversations already assigned to each agent before the server starts */
   preloadPerAgent?: number;
+  /** more rows, after the agents and the preload, before the server starts (bench/growth.ts: a history) */
+  extra?: (db: Db) => Promise<void>;
 }
 
 /** A fresh, migrated store with online agents (and optionally open conversations already assigned to them). */
@@ -102,6 +104,7 @@ async function seedStore(db: Db, seed: Seed): Promise<void> {
       [preload],
     );
   }
+  await seed.extra?.(db);
 }
 
 export interface ServerProcess {
