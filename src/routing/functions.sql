@@ -425,6 +425,14 @@ $$;
 -- that some online agent with room can serve, given to the policy's pick.
 -- No row when nothing can be matched. Used by the sweep and after changes
 -- that can free many slots at once.
+-- The walk asks, for each queued conversation, whether any agent with room
+-- serves it: a test over every such agent. Conversations nobody with room
+-- can take (a department whose agents are all busy or away, while others
+-- idle) are walked past at every sweep, under the routing lock: 10,000 of
+-- them with 1,000 idle agents made a sweep take 10 s (issue #22). So the
+-- departments those agents serve are gathered once, and a conversation of
+-- another department, with no overflow chain, is passed over on that alone:
+-- sb_agent_serves could not hold for it, so what is matched is unchanged.
 create or replace function sb_match_next(p_now timestamptz) returns setof conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
@@ -432,8 +440,12 @@ declare
   head conversations;
   v_default int := sb_default_capacity();
   v_manual boolean := sb_any_manual();
+  v_departments text[];
 begin
   perform pg_advisory_xact_lock(7301001);
+  select coalesce(array_agg(distinct d), '{}') into v_departments
+    from agents a, unnest(a.departments) d
+   where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default);
   if sb_queue_ages() then
     with free as materialized (
       select a as agent from agents a
@@ -443,6 +455,7 @@ begin
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
+       and (c.department is null or c.department = any (v_departments) or c.overflow <> '[]'::jsonb)
        and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by sb_effective_priority(c, p_now) desc, c.seq
@@ -456,6 +469,7 @@ begin
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
+       and (c.department is null or c.department = any (v_departments) or c.overflow <> '[]'::jsonb)
        and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by c.priority desc, c.seq
