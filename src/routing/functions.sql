@@ -440,22 +440,20 @@ declare
   head conversations;
   v_default int := sb_default_capacity();
   v_manual boolean := sb_any_manual();
-  v_departments text[];
 begin
   perform pg_advisory_xact_lock(7301001);
-  select coalesce(array_agg(distinct d), '{}') into v_departments
-    from agents a, unnest(a.departments) d
-   where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default);
   if sb_queue_ages() then
     with free as materialized (
       select a as agent from agents a
        where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+    ), served as materialized (
+      select coalesce(array_agg(distinct d), '{}') as departments from free f, unnest((f.agent).departments) d
     )
     select c.* into head
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
-       and (c.department is null or c.department = any (v_departments) or c.overflow <> '[]'::jsonb)
+       and (c.department is null or c.department = any ((select s.departments from served s)::text[]) or c.overflow <> '[]'::jsonb)
        and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by sb_effective_priority(c, p_now) desc, c.seq
@@ -464,12 +462,14 @@ begin
     with free as materialized (
       select a as agent from agents a
        where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+    ), served as materialized (
+      select coalesce(array_agg(distinct d), '{}') as departments from free f, unnest((f.agent).departments) d
     )
     select c.* into head
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
-       and (c.department is null or c.department = any (v_departments) or c.overflow <> '[]'::jsonb)
+       and (c.department is null or c.department = any ((select s.departments from served s)::text[]) or c.overflow <> '[]'::jsonb)
        and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by c.priority desc, c.seq
