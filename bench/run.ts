@@ -183,7 +183,10 @@ export async function benchStore(
   const profDir = opts.profile ? join(outDir, `prof-${kind}-${Date.now()}`) : undefined;
   if (profDir) await mkdir(profDir, { recursive: true });
   const t0 = performance.now();
-  const server = await startServerProcess(store, profDir ? { cpuProfDir: profDir } : {});
+  const server = await startServerProcess(store, profDir ? { cpuProfDir: profDir } : {}).catch(async (error: unknown) => {
+    await store.dispose();
+    throw error;
+  });
   const startup = (performance.now() - t0) / 1000;
   log(`[${kind}] server pid ${server.pid} at ${server.url} (${startup.toFixed(1)} s to listen)`);
   const client = new HttpClient(server.url, opts.concurrency);
