@@ -205,6 +205,7 @@ async function main(): Promise<void> {
   } else if (opts.backlog > 0) log('the backlog is queued by SQL while the server runs: PostgreSQL only, skipped on PGlite');
 
   const rows: Row[] = [];
+  const partial = join(outDir, `growth-${opts.store}-partial.json`);
   for (const r of runs) {
     log(`--- history ${r.history} closed conversations (${r.history * opts.messages} messages), backlog ${r.backlog}`);
     let seedSeconds = 0;
@@ -228,6 +229,8 @@ async function main(): Promise<void> {
     });
     if (!result) continue;
     rows.push({ history: r.history, messages: r.history * opts.messages, backlog: r.backlog, seed_s: Math.round(seedSeconds * 10) / 10, result });
+    // after every run, so a long bench stopped early still leaves its figures
+    await writeFile(partial, `${JSON.stringify({ started_at: started.toISOString(), options: opts, machine, rows }, null, 2)}\n`);
     const failures = result.resolve_sequential.verification_failures.length + result.resolve_concurrent.verification_failures.length;
     if (failures > 0) log(`  verification failures: ${[...result.resolve_sequential.verification_failures, ...result.resolve_concurrent.verification_failures].slice(0, 5).join('; ')}`);
   }
