@@ -20,12 +20,14 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HttpClient, runPool } from './http.js';
 import { describeMachine, type Machine } from './machine.js';
 import { findPgbench, runPgbench, type PgbenchResult } from './pgbench.js';
 import { summarizeProfiles, type ProfileSummary } from './profile.js';
-import { ADMIN, prepareStore, REPO_ROOT, startServerProcess, type StoreKind } from './server.js';
+import type { Db } from '../src/store/db.js';
+import { ADMIN, prepareStore, REPO_ROOT, startServerProcess, type BenchStore, type StoreKind } from './server.js';
 import { measured, processMemory, summarize, type Latency } from './stats.js';
 
 // ---- options -----------------------------------------------------------------
@@ -63,7 +65,7 @@ function parseArgs(argv: string[], pgUrl: string | undefined): Options {
   return { quick: flag('quick'), stores, concurrency, pgbench: !flag('no-pgbench'), profile: flag('profile'), engineOnly: flag('engine-only') };
 }
 
-interface Plan {
+export interface Plan {
   agents: number;
   capacity: number;
   /** conversations already assigned to each agent when the server starts (inserted by SQL) */
@@ -77,7 +79,7 @@ interface Plan {
   pgbench: { scale: number; seconds: number; clients: number; threads: number };
 }
 
-function plan(quick: boolean): Plan {
+export function plan(quick: boolean): Plan {
   return quick
     ? { agents: 1000, capacity: 2, preloadPerAgent: 1, warmup: 100, assign: 1000, queue: 200, resolveSequential: 50, resolveConcurrent: 100, pgbench: { scale: 1, seconds: 3, clients: 8, threads: 2 } }
     : { agents: 1000, capacity: 20, preloadPerAgent: 17, warmup: 200, assign: 3000, queue: 800, resolveSequential: 250, resolveConcurrent: 500, pgbench: { scale: 10, seconds: 12, clients: 8, threads: 2 } };
@@ -104,7 +106,7 @@ interface PhaseCpu {
   cores: number;
 }
 
-interface StoreResult {
+export interface StoreResult {
   store: StoreKind;
   plan: Plan;
   concurrency: number;
@@ -124,6 +126,10 @@ interface StoreResult {
   queue: { requests: number; queued: number; errors: number; seconds: number; per_second: number; latency_ms: Latency; cpu: PhaseCpu };
   resolve_sequential: ResolvePhase;
   resolve_concurrent: ResolvePhase;
+  /** conversations queued by StoreHooks.backlog ahead of phase 2's */
+  backlog: number;
+  /** what StoreHooks.probe measured */
+  probe?: unknown;
   memory: {
     idle_after_start: { rss_mb: number; hwm_mb: number };
     at_full: { open_conversations: number; agents: number; rss_mb: number; hwm_mb: number };
@@ -132,7 +138,7 @@ interface StoreResult {
   profile?: ProfileSummary[];
 }
 
-interface ResolvePhase {
+export interface ResolvePhase {
   requests: number;
   concurrency: number;
   errors: number;
@@ -145,15 +151,42 @@ interface ResolvePhase {
   cpu: PhaseCpu;
 }
 
-const log = (msg: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${msg}\n`);
+export const log = (msg: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${msg}\n`);
 
-async function benchStore(kind: StoreKind, p: Plan, opts: Options, pgUrl: string | undefined, outDir: string): Promise<StoreResult> {
+/** What a caller adds to a store's run (bench/growth.ts: a history, a backlog, more probes). */
+export interface StoreHooks {
+  /** rows seeded after the agents and the preload, before the server starts */
+  seed?: (db: Db) => Promise<void>;
+  /**
+   * After phase 1 (every agent full): conversations queued by SQL, ahead of
+   * phase 2's, so a long queue costs no API calls to build. Returns their ids
+   * in queue order; the resolves then take them first. PostgreSQL only: a
+   * PGlite store is the server's while it runs.
+   */
+  backlog?: (store: BenchStore) => Promise<string[]>;
+  /** after the resolves, the server still up: more measurements, kept in the result's `probe` */
+  probe?: (run: { store: BenchStore; client: HttpClient; serverPid: number }) => Promise<unknown>;
+}
+
+export async function benchStore(
+  kind: StoreKind,
+  p: Plan,
+  opts: Pick<Options, 'concurrency' | 'profile'>,
+  pgUrl: string | undefined,
+  outDir: string,
+  hooks: StoreHooks = {},
+): Promise<StoreResult> {
   log(`[${kind}] preparing store: ${p.agents} agents online, capacity ${p.capacity} each, ${p.preloadPerAgent} conversations each already assigned`);
-  const store = await prepareStore(kind, { agents: p.agents, capacity: p.capacity, preloadPerAgent: p.preloadPerAgent }, pgUrl);
+  const seedStarted = performance.now();
+  const store = await prepareStore(kind, { agents: p.agents, capacity: p.capacity, preloadPerAgent: p.preloadPerAgent, ...(hooks.seed ? { extra: hooks.seed } : {}) }, pgUrl);
+  log(`[${kind}]   seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
   const profDir = opts.profile ? join(outDir, `prof-${kind}-${Date.now()}`) : undefined;
   if (profDir) await mkdir(profDir, { recursive: true });
   const t0 = performance.now();
-  const server = await startServerProcess(store, profDir ? { cpuProfDir: profDir } : {});
+  const server = await startServerProcess(store, profDir ? { cpuProfDir: profDir } : {}).catch(async (error: unknown) => {
+    await store.dispose();
+    throw error;
+  });
   const startup = (performance.now() - t0) / 1000;
   log(`[${kind}] server pid ${server.pid} at ${server.url} (${startup.toFixed(1)} s to listen)`);
   const client = new HttpClient(server.url, opts.concurrency);
@@ -203,14 +236,17 @@ async function benchStore(kind: StoreKind, p: Plan, opts: Options, pgUrl: string
     const atFull = { open_conversations: openCount, agents: p.agents, ...processMemory(server.pid) };
     log(`[${kind}]   ${assignedOk.length} assigned in ${a.seconds} s = ${Math.round(assignedOk.length / a.seconds)}/s; RSS ${atFull.rss_mb} MB with ${openCount} open`);
 
-    // 2. queue behind full capacity
+    // 2. queue behind full capacity (after the backlog, if any)
+    const backlog = hooks.backlog ? await hooks.backlog(store) : [];
+    if (backlog.length > 0) log(`[${kind}]   backlog: ${backlog.length} conversations queued by SQL`);
     log(`[${kind}] phase 2: ${p.queue} conversations queued behind full capacity`);
     const q = await measured(server.pid, () => runPool(p.queue, c, (i) => open('queue', i)));
     const queuedOk = q.value.filter((r) => r.status === 201 && r.body.state === 'queued').map((r) => r.body);
-    // Each was answered with its queue position, which is its FIFO rank (no resolves ran meanwhile).
-    const fifo = [...queuedOk].sort((x, y) => (x.queue_position ?? 0) - (y.queue_position ?? 0));
-    const fifoSound = fifo.every((row, i) => row.queue_position === i + 1);
-    if (!fifoSound) log(`[${kind}]   warning: queue positions are not 1..${fifo.length}; verification will report failures`);
+    // Each was answered with its queue position, which is its FIFO rank behind the backlog (no resolves ran meanwhile).
+    const apiFifo = [...queuedOk].sort((x, y) => (x.queue_position ?? 0) - (y.queue_position ?? 0));
+    const fifoSound = apiFifo.every((row, i) => row.queue_position === backlog.length + i + 1);
+    if (!fifoSound) log(`[${kind}]   warning: queue positions are not ${backlog.length + 1}..${backlog.length + apiFifo.length}; verification will report failures`);
+    const fifo = [...backlog.map((id) => ({ id }) as Conversation), ...apiFifo];
 
     // Candidates to resolve: assigned conversations of distinct agents, so each resolve frees a different agent.
     const byAgent = new Map<string, Conversation>();
@@ -246,7 +282,8 @@ async function benchStore(kind: StoreKind, p: Plan, opts: Options, pgUrl: string
     const rc = await measured(server.pid, () => runPool(concTargets.length, c, (i) => resolve(concTargets[i]!.id)));
     const concFailures: string[] = [];
     const expectedNext = fifo.slice(seqTargets.length, seqTargets.length + concTargets.length);
-    const stillQueued = fifo.slice(seqTargets.length + concTargets.length);
+    // the next thousand are those a wrong match would take first
+    const stillQueued = fifo.slice(seqTargets.length + concTargets.length, seqTargets.length + concTargets.length + 1000);
     const afterNext = await runPool(expectedNext.length, c, (i) => fetch(expectedNext[i]!.id));
     const afterRest = await runPool(stillQueued.length, c, (i) => fetch(stillQueued[i]!.id));
     const pairs = new Map<string, number>();
@@ -269,7 +306,8 @@ async function benchStore(kind: StoreKind, p: Plan, opts: Options, pgUrl: string
     });
     for (const r of afterRest) if (r.body.state !== 'queued') concFailures.push(`${r.body.id} should still be queued, is ${r.body.state}`);
 
-    const atEnd = { open_conversations: openCount + queuedOk.length - seqTargets.length - concTargets.length, ...processMemory(server.pid) };
+    const probe = hooks.probe ? await hooks.probe({ store, client, serverPid: server.pid }) : undefined;
+    const atEnd = { open_conversations: openCount + backlog.length + queuedOk.length - seqTargets.length - concTargets.length, ...processMemory(server.pid) };
     const resolvePhase = (m: typeof rs, conc: number, verified: number, failures: string[]): ResolvePhase => ({
       requests: m.value.length,
       concurrency: conc,
@@ -309,6 +347,8 @@ async function benchStore(kind: StoreKind, p: Plan, opts: Options, pgUrl: string
       },
       resolve_sequential: resolvePhase(rs, 1, seqVerified, seqFailures),
       resolve_concurrent: resolvePhase(rc, c, concVerified, concFailures),
+      backlog: backlog.length,
+      ...(probe === undefined ? {} : { probe }),
       memory: { idle_after_start: idle, at_full: atFull, at_end: atEnd },
     };
     log(
@@ -401,7 +441,7 @@ function targets(results: StoreResult[], pgbench: PgbenchResult | undefined, ful
   return out;
 }
 
-function table(rows: (string | number)[][]): string {
+export function table(rows: (string | number)[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
   return rows.map((r) => r.map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i]!) : String(cell).padStart(widths[i]!))).join('  ')).join('\n');
 }
@@ -520,7 +560,10 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwritten ${file}\n`);
 }
 
-main().catch((error) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-});
+// bench/growth.ts imports this module for benchStore: run only as the script
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -32,6 +32,8 @@ export interface Seed {
   capacity: number;
   /** conversations already assigned to each agent before the server starts */
   preloadPerAgent?: number;
+  /** more rows, after the agents and the preload, before the server starts (bench/growth.ts: a history) */
+  extra?: (db: Db) => Promise<void>;
 }
 
 /** A fresh, migrated store with online agents (and optionally open conversations already assigned to them). */
@@ -102,6 +104,7 @@ async function seedStore(db: Db, seed: Seed): Promise<void> {
       [preload],
     );
   }
+  await seed.extra?.(db);
 }
 
 export interface ServerProcess {
@@ -140,7 +143,11 @@ export async function startServerProcess(store: BenchStore, options: { cpuProfDi
 
   const url = await new Promise<string>((resolve, reject) => {
     let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start within 60 s\n${stderr}`)), 60_000);
+    // generous: on a 2-core machine shared with other work, start-up (tsx compiling) took over a minute at load 20
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within 180 s\n${stderr}`));
+    }, 180_000);
     child.stdout!.on('data', (c: Buffer) => {
       buffer += c.toString();
       let nl: number;

@@ -483,6 +483,14 @@ $$;
 -- that some online agent with room can serve, given to the policy's pick.
 -- No row when nothing can be matched. Used by the sweep and after changes
 -- that can free many slots at once.
+-- The walk asks, for each queued conversation, whether any agent with room
+-- serves it: a test over every such agent. Conversations nobody with room
+-- can take (a department whose agents are all busy or away, while others
+-- idle) are walked past at every sweep, under the routing lock: 10,000 of
+-- them with 1,000 idle agents made a sweep take 10 s (issue #22). So the
+-- departments those agents serve are gathered once, and a conversation of
+-- another department, with no overflow chain, is passed over on that alone:
+-- sb_agent_serves could not hold for it, so what is matched is unchanged.
 create or replace function sb_match_next(p_now timestamptz) returns setof conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
@@ -496,11 +504,14 @@ begin
     with free as materialized (
       select a as agent from agents a
        where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+    ), served as materialized (
+      select coalesce(array_agg(distinct d), '{}') as departments from free f, unnest((f.agent).departments) d
     )
     select c.* into head
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
+       and (c.department is null or c.department = any ((select s.departments from served s)::text[]) or c.overflow <> '[]'::jsonb)
        and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by sb_effective_priority(c, p_now) desc, c.seq
@@ -509,11 +520,14 @@ begin
     with free as materialized (
       select a as agent from agents a
        where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+    ), served as materialized (
+      select coalesce(array_agg(distinct d), '{}') as departments from free f, unnest((f.agent).departments) d
     )
     select c.* into head
       from conversations c
      where c.state = 'queued'
        and exists (select 1 from free)
+       and (c.department is null or c.department = any ((select s.departments from served s)::text[]) or c.overflow <> '[]'::jsonb)
        and (not v_manual or c.department is null or sb_auto_routed(c))
        and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
      order by c.priority desc, c.seq
