@@ -92,6 +92,12 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
     types: types as pg.CustomTypesConfig,
     Client: Client as unknown as new () => pg.ClientBase,
     keepAlive: true,
+    // Never close an idle connection (pg's default closes them after 10 s).
+    // The routing functions' plans are cached per session: a new connection's
+    // first open or close plans every statement in them, 77–231 ms measured
+    // under load, so a burst after a quiet spell paid that on each connection
+    // it reopened (a suspect for the resolve p99 stall in bench/RESULTS.md).
+    idleTimeoutMillis: 0,
     ...(statementTimeoutMs > 0
       ? {
           connectionTimeoutMillis: statementTimeoutMs + connectTimeoutMs,
