@@ -2,7 +2,7 @@ import { after, before, describe } from 'node:test';
 import { setPasswordCostForTests } from '../../src/agents/passwords.js';
 import type { Config } from '../../src/config.js';
 import { defaultSettings, seedSettings } from '../../src/settings/settings.js';
-import type { Db } from '../../src/store/db.js';
+import { LOCKS, type Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { openMemoryStore } from '../../src/store/memory.js';
 import { openPostgres } from '../../src/store/postgres.js';
@@ -66,9 +66,26 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
     db,
     ...(url ? { url } : {}),
     async reset(settings = {}) {
-      await db.query(`truncate ${tables} restart identity cascade`);
-      // event ids restart, so every consumer of the event log starts from the beginning again
-      await db.query('update outbox_cursors set last_xid_bound = 0, last_event_id = 0');
+      // A suite's server may still be settling the last test's work (a
+      // disconnect setting an agent offline, a sweep). Holding the routing
+      // lock keeps routing changes out; anything else that locks rows in
+      // another order than the truncate may deadlock with it, and PostgreSQL
+      // then aborts one side: the truncate is tried again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await db.transaction(
+            async (tx) => {
+              await tx.query(`truncate ${tables} restart identity cascade`);
+              // event ids restart, so every consumer of the event log starts from the beginning again
+              await tx.query('update outbox_cursors set last_xid_bound = 0, last_event_id = 0');
+            },
+            { locks: [LOCKS.routing] },
+          );
+          break;
+        } catch (error) {
+          if ((error as { code?: string }).code !== '40P01' || attempt === 5) throw error;
+        }
+      }
       await seedSettings(db, { ...TEST_DEFAULTS, ...settings }, new Date());
     },
     async close() {
