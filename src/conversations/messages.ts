@@ -120,7 +120,7 @@ function added([row]: AddedRow[], conversationId: string, input: NewMessage, act
       `conversation ${conversationId} is a Qiscus room: its agent replies in Qiscus's own dashboard, and Switchboard, which only allocates Qiscus rooms, has no way to deliver messages to it`,
     );
   }
-  if (state === 'offered' && input.sender === 'agent') {
+  if (state === 'offered') {
     throw conflict('SB_NOT_ACCEPTED', `conversation ${conversationId} is offered, not assigned: accept it before replying`);
   }
   throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${state}; messages can no longer be added`);
