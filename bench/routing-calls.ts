@@ -1,6 +1,8 @@
 // `npx tsx bench/routing-calls.ts` — what the routing changes other than
 // open and resolve cost (issue #22 item 1): transfer to an agent, transfer
-// to a department, requeue, an agent's status change and the sweep, each
+// to a department, requeue, an agent's status change and the sweep — and a
+// chat message, a customer's and an agent's (not routing, but one call the
+// same way: sb_add_message) — each
 // timed one at a time (no contention) against PostgreSQL (BENCH_DATABASE_URL
 // or TEST_DATABASE_URL; a scratch database, dropped afterwards), with the
 // round trips each makes to the server counted.
@@ -13,6 +15,7 @@ import { setPasswordCostForTests } from '../src/agents/passwords.js';
 import type { Config } from '../src/config.js';
 import type { Ctx } from '../src/context.js';
 import { openConversation, requeueConversation, transferConversation } from '../src/conversations/lifecycle.js';
+import { addMessage } from '../src/conversations/messages.js';
 import { sweep } from '../src/routing/sweep.js';
 import { defaultSettings, seedSettings } from '../src/settings/settings.js';
 import type { Db, Queryable } from '../src/store/db.js';
@@ -79,6 +82,8 @@ async function main() {
     // 20 waiting conversations nobody serves: the drains walk past them
     for (let i = 0; i < 20; i++) await openConversation(ctx, { customer: { id: `w-${i}` }, department: 'nobody' });
     const results = {
+      message_customer: await timed(counter, COUNT, (i) => addMessage(ctx, chats[i % chats.length]!, { sender: 'customer', sender_id: null, text: `hello ${i}` }, SYSTEM)),
+      message_agent: await timed(counter, COUNT, (i) => addMessage(ctx, chats[i % chats.length]!, { sender: 'agent', sender_id: null, text: `reply ${i}` }, SYSTEM)),
       transfer_to_agent: await timed(counter, COUNT, async (i) => {
         const id = chats[i % chats.length]!;
         const [row] = await raw.query<{ agent_id: string }>('select agent_id from conversations where id = $1', [id]);

@@ -3,8 +3,8 @@ import type { Ctx } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import { presentAttachments } from '../files/files.js';
-import { resolveAttachments, type AttachmentInput } from '../files/message-files.js';
-import { recordFirstResponse } from '../routing/sla.js';
+import { refersToFiles, resolveAttachments, type AttachmentInput } from '../files/message-files.js';
+import { routingCall, routingCallIn } from '../routing/calls.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import type { ConversationRow } from './model.js';
@@ -74,59 +74,56 @@ export interface NewMessage {
 
 /**
  * Stores a message on an open conversation and records `message.created` with
- * it. The checks and the insert are one statement: a message is the hottest
- * write of a live chat, and each round trip inside the transaction counts.
+ * it. A message is the hottest write of a live chat: one call into the store
+ * (sb_add_message, src/routing/functions.sql) locks the conversation, checks,
+ * inserts, stops the SLA clock and logs the event. Files referred to by id
+ * are first resolved in the same transaction (a round trip of their own).
  */
 export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<MessageRow> {
+  const items = (input.attachments ?? []) as AttachmentInput[];
+  const now = ctx.now();
+  if (!refersToFiles(items)) {
+    return added(await routingCall<AddedRow>(ctx, ADD_MESSAGE, addParams(conversationId, input, items, actor, now), now), conversationId, input, actor);
+  }
   return withEvents(ctx, async (tx, emit) => {
-    // Files referred to by id become their stored shape; a message with none costs no query.
-    const attachments = await resolveAttachments(tx, conversationId, (input.attachments ?? []) as AttachmentInput[]).catch(async (error: unknown) => {
+    const attachments = await resolveAttachments(tx, conversationId, items).catch(async (error: unknown) => {
       // Someone who may not write here hears that, not which of their references was wrong.
       const [c] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1', [conversationId]);
       if (!c) throw notFound('conversation', conversationId);
       assertCanAccess(actor, c);
       throw error;
     });
-    // The row lock keeps a concurrent resolve from closing the conversation
-    // between the check and the insert, and puts two messages of one
-    // conversation one after the other: each writer of a conversation's
-    // events holds its row to commit, so its events are in the log in commit
-    // order (src/events/log.ts). `no key update` rather than `share`: it
-    // queues messages of the same chat, and one locker never needs a multixact.
-    const [row] = await tx.query<MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null; c_channel: ConversationRow['channel'] }>(
-      `with c as (
-         select id, state, agent_id, channel from conversations where id = $1 for no key update
-       ), ins as (
-         insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
-         select c.id, $2, $3, $4, $5, $6 from c
-          where c.state in ('queued', 'offered', 'assigned') and ($7::boolean or c.agent_id = $8::uuid)
-            and not (c.state = 'offered' and $2 = 'agent')
-            and not (c.channel = 'qiscus' and $2 = 'agent')
-         returning *
-       )
-       select c.state as c_state, c.agent_id as c_agent_id, c.channel as c_channel, ins.* from c left join ins on true`,
-      [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(attachments), ctx.now(), seesEverything(actor), actor.id],
-    );
-    if (!row) throw notFound('conversation', conversationId);
-    const { c_state: state, c_agent_id: agentId, c_channel: channel, ...message } = row;
-    assertCanAccess(actor, { id: conversationId, agent_id: agentId });
-    if (channel === 'qiscus' && input.sender === 'agent') {
-      // Stored, it would never reach the customer: nothing carries it to Qiscus.
-      throw conflict(
-        'SB_QISCUS_AGENT_MESSAGE',
-        `conversation ${conversationId} is a Qiscus room: its agent replies in Qiscus's own dashboard, and Switchboard, which only allocates Qiscus rooms, has no way to deliver messages to it`,
-      );
-    }
-    if (message.id === null && state === 'offered') {
-      throw conflict('SB_NOT_ACCEPTED', `conversation ${conversationId} is offered, not assigned: accept it before replying`);
-    }
-    if (message.id === null) {
-      throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${state}; messages can no longer be added`);
-    }
-    if (input.sender === 'agent') await recordFirstResponse(tx, conversationId, message.created_at);
-    emit({ type: 'message.created', conversationId, agentId, data: { message: toMessage(message) } });
-    return message;
+    return added(await routingCallIn<AddedRow>(tx, emit, ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now), now), conversationId, input, actor);
   });
+}
+
+/** $7: the actor may write to any conversation; $8: else only to those assigned to this agent. */
+const ADD_MESSAGE = /* sql */ `select (o.added).*, o.c_state, o.c_agent_id, o.c_channel, o.logged
+  from sb_add_message($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::timestamptz, $7::boolean, $8::uuid) o`;
+
+type AddedRow = MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null; c_channel: ConversationRow['channel'] };
+
+function addParams(conversationId: string, input: NewMessage, attachments: readonly unknown[], actor: Actor, now: Date): unknown[] {
+  return [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(attachments), now, seesEverything(actor), actor.id];
+}
+
+function added([row]: AddedRow[], conversationId: string, input: NewMessage, actor: Actor): MessageRow {
+  if (!row) throw notFound('conversation', conversationId);
+  const { c_state: state, c_agent_id: agentId, c_channel: channel, ...message } = row;
+  if (message.id !== null) return message;
+  // Nothing was written; say why: access first, then what the conversation allows.
+  assertCanAccess(actor, { id: conversationId, agent_id: agentId });
+  if (channel === 'qiscus' && input.sender === 'agent') {
+    // Stored, it would never reach the customer: nothing carries it to Qiscus.
+    throw conflict(
+      'SB_QISCUS_AGENT_MESSAGE',
+      `conversation ${conversationId} is a Qiscus room: its agent replies in Qiscus's own dashboard, and Switchboard, which only allocates Qiscus rooms, has no way to deliver messages to it`,
+    );
+  }
+  if (state === 'offered') {
+    throw conflict('SB_NOT_ACCEPTED', `conversation ${conversationId} is offered, not assigned: accept it before replying`);
+  }
+  throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${state}; messages can no longer be added`);
 }
 
 /** With `withNotes` false (the customer's own reading), notes are left out: they never reach the customer. */

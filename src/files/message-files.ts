@@ -8,6 +8,9 @@ export type AttachmentInput = { type: string; url: string } | { id: string };
 
 const isFile = (a: AttachmentInput): a is { id: string } => 'id' in a && typeof a.id === 'string';
 
+/** Whether `items` refer to uploaded files, which resolveAttachments must look up; links alone need no query. */
+export const refersToFiles = (items: readonly AttachmentInput[]): boolean => items.some(isFile);
+
 /**
  * Turns `{id}` references into the stored shape (type, path, name, size), in
  * the message's transaction: each must be a file uploaded to this

@@ -1,6 +1,7 @@
 // The TS side of the routing functions (src/routing/functions.sql): each routing change
 // is one call into PostgreSQL, which takes the routing lock, decides, writes
-// and appends its events. What comes back is the rows the caller answers
+// and appends its events (so is a chat message, sb_add_message, without the
+// routing lock). What comes back is the rows the caller answers
 // with and the events, as the log holds them, for the listeners.
 import type { Ctx } from '../context.js';
 import type { Emit, StoredEvent } from '../events/event.js';

@@ -1449,3 +1449,71 @@ begin
   return v_events;
 end
 $$;
+
+-- ---- A chat message in one call (issue #22, "one round trip per change") ----
+
+-- Not routing: no routing lock. It lives here because migrate() applies this
+-- file, and because it logs its event with sb_log_events like the functions
+-- above. A message is the hottest write of a live chat, and it was four
+-- round trips (BEGIN, the checked insert, the first response, the event
+-- with COMMIT); addMessage (src/conversations/messages.ts) now makes one.
+
+-- A message as the API and events show it: toMessage in
+-- src/conversations/messages.ts, every column with the timestamps as
+-- JavaScript writes them. The two must stay alike.
+create or replace function sb_message_json(m messages) returns jsonb language sql stable as $$
+  select to_jsonb(m) || jsonb_build_object(
+    'private', coalesce(m.private, false),
+    'created_at', sb_iso(m.created_at),
+    'read_at', sb_iso(m.read_at),
+    'updated_at', sb_iso(m.updated_at))
+$$;
+
+-- Stores a message on open conversation p_conversation and logs
+-- message.created with it. The conversation's row is locked first: a
+-- concurrent resolve cannot close it between the check and the insert, and
+-- two messages of one conversation go one after the other — each writer of
+-- a conversation's events holds its row to commit, so the event's
+-- xid_bound, computed by the last statement after the lock, keeps them in
+-- the log in commit order (src/events/log.ts). `no key update` rather than
+-- `share`: it queues messages of the same chat, and one locker never needs
+-- a multixact.
+-- The insert happens only when the actor may write (p_sees_all, or the
+-- conversation is p_actor's), it is open, and not an agent's message to an
+-- offered conversation or a Qiscus room; otherwise nothing is written and
+-- the row says why (added is null; the caller names the refusal, access
+-- first). No row: no such conversation.
+-- An agent's message stops the SLA clock (first_response_at; src/routing/sla.ts).
+create or replace function sb_add_message(
+  p_conversation uuid, p_sender text, p_sender_id text, p_text text, p_attachments jsonb, p_now timestamptz,
+  p_sees_all boolean, p_actor uuid)
+returns table (added messages, c_state text, c_agent_id uuid, c_channel text, logged jsonb) language plpgsql
+set plan_cache_mode = force_generic_plan as $$
+declare
+  v_state text;
+  v_agent uuid;
+  v_channel text;
+  m messages;
+begin
+  select x.state, x.agent_id, x.channel into v_state, v_agent, v_channel
+    from conversations x where x.id = p_conversation for no key update;
+  if not found then
+    return;
+  end if;
+  -- coalesce: an unassigned conversation's agent_id = p_actor is null, a refusal.
+  if not coalesce(v_state in ('queued', 'offered', 'assigned') and (p_sees_all or v_agent = p_actor)
+                  and not (v_state = 'offered' and p_sender = 'agent')
+                  and not (v_channel = 'qiscus' and p_sender = 'agent'), false) then
+    return query select null::messages, v_state, v_agent, v_channel, '[]'::jsonb;
+    return;
+  end if;
+  insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
+  values (p_conversation, p_sender, p_sender_id, p_text, p_attachments, p_now)
+  returning * into m;
+  if p_sender = 'agent' then
+    update conversations x set first_response_at = p_now where x.id = p_conversation and x.first_response_at is null;
+  end if;
+  return query select m, v_state, v_agent, v_channel, sb_log_events(p_now, jsonb_build_array(
+    sb_event('message.created', p_conversation, v_agent, jsonb_build_object('message', sb_message_json(m)))));
+end
+$$;

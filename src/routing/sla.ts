@@ -9,7 +9,11 @@ import type { Queryable } from '../store/db.js';
 /** Breaches raised per sb_sweep_sla_breaches call: sb_sweep_step calls again while a call fills its batch, so a backlog is raised in bounded steps. */
 export const SLA_BATCH = 200;
 
-/** The first agent message of a conversation stops its SLA clock (first_response_at); later ones change nothing. */
+/**
+ * The first agent message of a conversation stops its SLA clock
+ * (first_response_at); later ones change nothing. A stored message does this
+ * in its own call (sb_add_message); the simulator, which stores none, here.
+ */
 export async function recordFirstResponse(tx: Queryable, conversationId: string, at: Date): Promise<void> {
   await tx.query('update conversations set first_response_at = $2 where id = $1 and first_response_at is null', [conversationId, at]);
 }

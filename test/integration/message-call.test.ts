@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { beforeEach, it } from 'node:test';
+import { SYSTEM, type Actor } from '../../src/agents/model.js';
+import type { Ctx } from '../../src/context.js';
+import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
+import { addMessage, toMessage, type NewMessage } from '../../src/conversations/messages.js';
+import { AppError } from '../../src/errors.js';
+import type { StoredEvent } from '../../src/events/event.js';
+import { listEvents } from '../../src/events/outbox.js';
+import type { Db, Queryable } from '../../src/store/db.js';
+import { fakeClock } from '../helpers/clock.js';
+import { makeAgent } from '../helpers/fixtures.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// A chat message is one call into the store (sb_add_message): its event's
+// payload is built in SQL (sb_message_json), and readers depend on it being
+// exactly what toMessage makes of the stored row.
+
+/** The store, counting what reaches the server: a statement, a one-call transaction, a transaction. */
+function counting(db: Db) {
+  const calls = { statements: 0, transactOne: 0, transactions: 0 };
+  const counted = (q: Queryable): Queryable => ({
+    query: (text, params) => ((calls.statements += 1), q.query(text, params)),
+    exec: (text) => ((calls.statements += 1), q.exec(text)),
+  });
+  const wrapped: Db = {
+    ...counted(db),
+    kind: db.kind,
+    close: () => db.close(),
+    listen: (channel, handlers) => db.listen(channel, handlers),
+    transactOne: (text, params) => ((calls.transactOne += 1), db.transactOne(text, params)),
+    transaction: (fn, options) => ((calls.transactions += 1), db.transaction((tx) => fn(counted(tx)), options)),
+  };
+  return { db: wrapped, calls };
+}
+
+describeEachStore('a message in one call', (store) => {
+  let clock: ReturnType<typeof fakeClock>;
+  let committed: StoredEvent[];
+  let calls: ReturnType<typeof counting>['calls'];
+  let ctx: Ctx;
+  beforeEach(async () => {
+    await store().reset();
+    clock = fakeClock();
+    committed = [];
+    const c = counting(store().db);
+    calls = c.calls;
+    ctx = { db: c.db, now: clock.now, onCommitted: (events) => committed.push(...events) };
+  });
+
+  const messageEvents = async () => (await listEvents(store().db, 0, 1000, 'message.created')).map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]);
+  const firstResponse = async (id: string) =>
+    (await store().db.query<{ first_response_at: Date | null }>('select first_response_at from conversations where id = $1', [id]))[0]!.first_response_at;
+  const messageCount = async () => Number((await store().db.query<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
+  const refusal = async (conversationId: string, input: NewMessage, actor: Actor) => {
+    const error = await addMessage(ctx, conversationId, input, actor).then(
+      () => assert.fail('the message was taken'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof AppError, String(error));
+    return [error.status, error.code, error.message];
+  };
+
+  it('stores, stops the SLA clock once and logs message.created as toMessage shows it, in one call, the listeners hearing what the log holds', async () => {
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const { conversation: c } = await openConversation(ctx, { customer: { id: 'c-1' } });
+    assert.equal(c.agent_id, agent.id);
+    const actor: Actor = { id: agent.id, role: 'agent' };
+    committed = [];
+    const before = { ...calls };
+
+    clock.advance(1234);
+    const fromCustomer = await addMessage(ctx, c.id, { sender: 'customer', sender_id: 'c-1', text: 'hello', attachments: [] }, SYSTEM);
+    assert.equal(await firstResponse(c.id), null, 'a customer message is no response');
+    clock.advance(1);
+    const link = { type: 'image', url: 'https://cdn.example.test/a.png' };
+    const reply = await addMessage(ctx, c.id, { sender: 'agent', sender_id: agent.id, text: null, attachments: [link] }, actor);
+    assert.deepEqual(await firstResponse(c.id), clock.now());
+    const respondedAt = clock.now();
+    clock.advance(1);
+    const again = await addMessage(ctx, c.id, { sender: 'agent', sender_id: agent.id, text: 'anything else?' }, actor);
+    assert.deepEqual(await firstResponse(c.id), respondedAt, 'only the first agent message stops the clock');
+
+    assert.deepEqual(calls, { ...before, transactOne: before.transactOne + 3 }, 'one call each, and nothing else');
+    assert.deepEqual([reply.text, reply.attachments, reply.sender_id, reply.private, reply.read_at], [null, [link], agent.id, false, null]);
+    const inLog = await messageEvents();
+    assert.deepEqual(
+      inLog.map(([, ...rest]) => rest),
+      [fromCustomer, reply, again].map((m) => ['message.created', c.id, agent.id, { message: toMessage(m) }]),
+    );
+    assert.deepEqual(
+      committed.map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]),
+      inLog,
+    );
+    assert.deepEqual(
+      committed.map((e) => e.created_at.toISOString()),
+      inLog.map(([, , , , data]) => (data as { message: { created_at: string } }).message.created_at),
+    );
+  });
+
+  it('resolves files referred to by id in one transaction with the same call, and logs the same payload', async () => {
+    const { conversation: c } = await openConversation(ctx, { customer: { id: 'c-2' } });
+    const file = randomUUID();
+    await store().db.query(
+      `insert into attachments (id, conversation_id, uploaded_by, name, content_type, size, storage, created_at)
+       values ($1, $2, 'customer', 'a.pdf', 'application/pdf', 42, 'database', $3)`,
+      [file, c.id, clock.now()],
+    );
+    committed = [];
+    const before = { ...calls };
+    const m = await addMessage(ctx, c.id, { sender: 'customer', sender_id: 'c-2', text: 'see', attachments: [{ id: file }] }, SYSTEM);
+    assert.equal(calls.transactions, before.transactions + 1);
+    assert.equal(calls.transactOne, before.transactOne, 'the call runs inside the transaction');
+    assert.deepEqual(m.attachments, [{ type: 'application/pdf', url: `/api/v1/attachments/${file}`, id: file, name: 'a.pdf', size: 42 }]);
+    const inLog = await messageEvents();
+    assert.deepEqual(
+      inLog.map(([, ...rest]) => rest),
+      [['message.created', c.id, null, { message: toMessage(m) }]],
+    );
+    assert.deepEqual(
+      committed.map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]),
+      inLog,
+    );
+  });
+
+  it('refuses as before, access first, then a Qiscus room, an offer not accepted, a closed conversation; writing nothing', async () => {
+    const owner = await makeAgent(ctx, { status: 'online', capacity: 5, departments: ['sales', 'offers'] });
+    const outsider: Actor = { id: (await makeAgent(ctx, { status: 'online', capacity: 0 })).id, role: 'agent' };
+    const asOwner: Actor = { id: owner.id, role: 'agent' };
+    const agentSays = (text: string): NewMessage => ({ sender: 'agent', sender_id: owner.id, text });
+    const open = async (department: string) => (await openConversation(ctx, { customer: { id: randomUUID() }, department })).conversation;
+
+    const closed = await open('sales');
+    await closeConversation(ctx, closed.id, {}, SYSTEM);
+    const qiscus = await open('sales');
+    await store().db.query(`update conversations set channel = 'qiscus' where id = $1`, [qiscus.id]);
+    const qiscusClosed = await open('sales');
+    await store().db.query(`update conversations set channel = 'qiscus' where id = $1`, [qiscusClosed.id]);
+    await closeConversation(ctx, qiscusClosed.id, {}, SYSTEM);
+    await store().db.query(`insert into department_routing (department, settings) values ('offers', '{"mode": "offer"}')`);
+    const offered = await open('offers');
+    assert.deepEqual([closed.agent_id, qiscus.agent_id, offered.state, offered.agent_id], [owner.id, owner.id, 'offered', owner.id]);
+
+    const messages = await messageCount();
+    const events = (await messageEvents()).length;
+    const unknown = randomUUID();
+    assert.deepEqual(await refusal(unknown, agentSays('hi'), SYSTEM), [404, 'SB_NOT_FOUND', `conversation "${unknown}" does not exist`]);
+    for (const c of [closed, qiscus, qiscusClosed, offered]) {
+      const [status, code] = await refusal(c.id, agentSays('hi'), outsider);
+      assert.deepEqual([status, code], [403, 'SB_FORBIDDEN'], `an outsider hears no more than that, about ${c.id}`);
+    }
+    assert.equal((await refusal(qiscus.id, agentSays('hi'), asOwner))[1], 'SB_QISCUS_AGENT_MESSAGE');
+    assert.equal((await refusal(qiscusClosed.id, agentSays('hi'), SYSTEM))[1], 'SB_QISCUS_AGENT_MESSAGE');
+    assert.deepEqual(await refusal(offered.id, agentSays('hi'), asOwner), [409, 'SB_NOT_ACCEPTED', `conversation ${offered.id} is offered, not assigned: accept it before replying`]);
+    assert.deepEqual(await refusal(closed.id, agentSays('hi'), asOwner), [409, 'SB_CONVERSATION_CLOSED', `conversation ${closed.id} is resolved; messages can no longer be added`]);
+    assert.equal((await refusal(closed.id, { sender: 'customer', sender_id: null, text: 'hi' }, SYSTEM))[1], 'SB_CONVERSATION_CLOSED');
+    assert.deepEqual([await messageCount(), (await messageEvents()).length], [messages, events], 'nothing written');
+    assert.equal(await firstResponse(qiscus.id), null);
+
+    // what is allowed still goes in: the customer's message to an offered conversation or a Qiscus room
+    await addMessage(ctx, offered.id, { sender: 'customer', sender_id: null, text: 'still there?' }, SYSTEM);
+    await addMessage(ctx, qiscus.id, { sender: 'customer', sender_id: null, text: 'hello' }, SYSTEM);
+    assert.equal(await messageCount(), messages + 2);
+  });
+});
