@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { toConversation } from '../src/conversations/model.js';
 import type { Db } from '../src/store/db.js';
-import { listQueue } from '../src/routing/queue.js';
+import * as queue from '../src/routing/queue.js';
 import { openTestStore, type StoreKind } from '../test/helpers/stores.js';
 import { testApp } from '../test/helpers/app.js';
 
@@ -81,12 +81,12 @@ async function main(): Promise<void> {
     const list = await timed(samples, async () => {
       sqlMs = 0;
       const t0 = performance.now();
-      await listQueue(ctx);
+      await queue.listQueue(ctx);
       const total = performance.now() - t0;
       sql.push(sqlMs);
       js.push(total - sqlMs);
     });
-    const entries = await listQueue(ctx);
+    const entries = await queue.listQueue(ctx);
     const view = await timed(samples, async () => entries.map(({ row, queue }) => ({ conversation: toConversation(row, queue), position: queue.position })));
     const body = entries.map(({ row, queue }) => ({ conversation: toConversation(row, queue), position: queue.position, waiting_seconds: 0, expected_wait_seconds: queue.expected_wait_seconds }));
     const json = await timed(samples, async () => JSON.stringify(body));
@@ -94,6 +94,17 @@ async function main(): Promise<void> {
     console.log(`  listQueue (all ${entries.length} rows): ${p50(list)}  = SQL ${p50(sql.slice(1))} + rows in JS (positions, expected waits) ${p50(js.slice(1))}`);
     console.log(`  toConversation for those rows: ${p50(view)}; JSON.stringify of the reply: ${p50(json)}`);
 
+    // (absent before the listing paged: the script also measures the code before)
+    const listQueuePage = (queue as Partial<typeof queue>).listQueuePage;
+    for (const [offset, limit] of listQueuePage ? ([[0, 100], [9900, 100], [0, 500]] as const) : []) {
+      const sqlPage: number[] = [];
+      const page = await timed(samples, async () => {
+        sqlMs = 0;
+        await listQueuePage!(ctx, { offset, limit });
+        sqlPage.push(sqlMs);
+      });
+      console.log(`  listQueuePage offset ${offset} limit ${limit}: ${p50(page)} (its two statements, side by side: ${p50(sqlPage.slice(1))} summed)`);
+    }
     const t = await testApp(s);
     try {
       const address = await t.app.listen({ port: 0, host: '127.0.0.1' });

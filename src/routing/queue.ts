@@ -92,26 +92,33 @@ export async function listQueuePage(
      flags as materialized (
        select sb_queue_ages() as ages
      ), walk as (
-       (select c.id, c.department, c.seq, c.priority::float8 as effective_priority
+       (select c.id, c.department, c.seq, c.priority::float8 as effective_priority,
+               row_number() over (order by c.priority desc, c.seq) as n
           from conversations c
          where c.state = 'queued' ${department} and not (select ages from flags)
          order by c.priority desc, c.seq
          limit $2)
        union all
-       (select c.id, c.department, c.seq, sb_effective_priority(c, $1::timestamptz)
+       (select c.id, c.department, c.seq, sb_effective_priority(c, $1::timestamptz),
+               row_number() over (order by sb_effective_priority(c, $1::timestamptz) desc, c.seq)
           from conversations c
          where c.state = 'queued' ${department} and (select ages from flags)
          order by sb_effective_priority(c, $1::timestamptz) desc, c.seq
          limit $2)
-     ), numbered as (
+     ), ahead as (
+       -- how many of each department's conversations the pages before this one hold
+       select department, count(*)::int as k from walk where n <= $3 group by department
+     ), page as materialized (
        select w.id, w.effective_priority,
-              row_number() over (partition by w.department order by w.effective_priority desc, w.seq)::int as position,
-              row_number() over (order by w.effective_priority desc, w.seq) as n
-         from walk w
+              (coalesce(a.k, 0) + row_number() over (partition by w.department order by w.n))::int as position
+         from walk w left join ahead a on a.department is not distinct from w.department
+        where w.n > $3
      ), shown as (
-       select c.*, n.position, n.effective_priority
-         from numbered n join conversations c on c.id = n.id
-        where n.n > $3
+       -- the page's rows by key: joined on id alone, the planner (not
+       -- knowing how short the page is) hashed the whole table
+       select c.*, p.position, p.effective_priority
+         from conversations c join page p on p.id = c.id
+        where c.id = any (array(select id from page))
      )`;
   const byDepartment = page.department === undefined ? [] : [page.department];
   // Two statements, so two snapshots: a change committed between them can
@@ -131,13 +138,13 @@ type QueueRow = ConversationRow & { position: number; effective_priority: number
  * $1 is now.
  */
 function withWaits(shown: string): string {
-  return `with ${shown}, terms_of as (
-       select s.id, s.department, s.required_skills, s.overflow,
+  return `with ${shown}, termed as (
+       select s.*,
               (s.skills_relax_after_s is not null and $1::timestamptz >= s.queued_at + make_interval(secs => s.skills_relax_after_s)) as relaxed,
               case when s.sticky_until is not null and $1::timestamptz < s.sticky_until then s.sticky_agent_id end as sticky_agent
          from shown s
      ), terms as (
-       select distinct department, required_skills, overflow, relaxed, sticky_agent from terms_of
+       select distinct department, required_skills, overflow, relaxed, sticky_agent from termed
      ), team as materialized (
        select t.department, t.required_skills, t.overflow, t.relaxed, t.sticky_agent,
               jsonb_build_object(
@@ -154,17 +161,16 @@ function withWaits(shown: string): string {
                 order by resolved_at desc limit 100) recent
      )
      select s.*, handle.handle_s, m.team
-       from shown s
-       join terms_of k on k.id = s.id
-       join team m on m.department is not distinct from k.department and m.required_skills = k.required_skills and m.overflow = k.overflow
-                  and m.relaxed = k.relaxed and m.sticky_agent is not distinct from k.sticky_agent
+       from termed s
+       join team m on m.department is not distinct from s.department and m.required_skills = s.required_skills and m.overflow = s.overflow
+                  and m.relaxed = s.relaxed and m.sticky_agent is not distinct from s.sticky_agent
        cross join handle
       order by s.effective_priority desc, s.seq`;
 }
 
 async function estimateWaits(ctx: Pick<Ctx, 'db' | 'now'>, rows: QueueRow[]): Promise<QueuedConversation[]> {
   const estimate = rows.length === 0 ? null : waitEstimator(await readBusinessHours(ctx.db), ctx.now());
-  return rows.map(({ position, effective_priority: _, team, handle_s, ...row }) => ({
+  return rows.map(({ position, effective_priority: _, relaxed: _r, sticky_agent: _s, team, handle_s, ...row }) => ({
     row,
     queue: {
       position,
