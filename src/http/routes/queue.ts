@@ -14,7 +14,7 @@ export function queueRoutes(app: App, { ctx }: AppDeps): void {
         summary: 'Waiting conversations in the order they will be served, with position, wait so far and expected wait; paged (limit, offset), the number waiting in X-Total-Count',
         querystring: QueueQuery,
         response: {
-          200: { ...Type.Array(QueueEntry), headers: Type.Object({ 'x-total-count': Type.Integer({ description: 'conversations waiting (in the department asked for), on every page' }) }) },
+          200: { ...Type.Array(QueueEntry), headers: { 'x-total-count': Type.Integer({ description: 'conversations waiting (in the department asked for), on every page' }) } },
           ...errorResponses,
         },
       },
