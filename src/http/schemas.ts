@@ -288,7 +288,14 @@ export const QueueEntry = Type.Object({
   expected_wait_seconds: Nullable(Type.Integer()),
 });
 
-export const QueueQuery = Type.Object({ department: Type.Optional(Department) }, { additionalProperties: false });
+export const QueueQuery = Type.Object(
+  {
+    department: Type.Optional(Department),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'entries to skip in serving order: the next page is offset + limit' })),
+  },
+  { additionalProperties: false },
+);
 
 const OfflineCondition = Type.Union([Type.Literal('outside_hours'), Type.Literal('no_agent_online')]);
 

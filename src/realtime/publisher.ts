@@ -3,7 +3,7 @@ import type { StoredEvent } from '../events/outbox.js';
 import { customerState, type Conversation, type ConversationRow } from '../conversations/model.js';
 import type { Message } from '../conversations/messages.js';
 import { presentAttachments } from '../files/files.js';
-import { listQueue } from '../routing/queue.js';
+import { listQueue, listQueuePage } from '../routing/queue.js';
 import type { Assignments } from './access.js';
 import type { Topics } from './topics.js';
 
@@ -126,9 +126,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   async function publishQueue() {
     const listLimit = deps.waitingListLimit ?? 1000;
     const now = ctx.now().getTime();
-    // One read of the queue: positions come from one window over it. The
-    // usual queue is shorter than the list, and this read is all of it.
-    const head = await listQueue(ctx, { limit: listLimit + 1 });
+    // The head of the queue, one more than the list: a page costs its own
+    // rows (listQueuePage), however long the queue. The usual queue is
+    // shorter than the list, and this read is all of it.
+    const { entries: head } = await listQueuePage(ctx, { offset: 0, limit: listLimit + 1 });
     let length = head.length;
     let oldest = head.reduce((min, { row }) => Math.min(min, row.queued_at ? new Date(row.queued_at).getTime() : now), now);
     let told = head;

@@ -52,19 +52,99 @@ export async function listQueue(
   ctx: Pick<Ctx, 'db' | 'now'>,
   filter: { department?: string | null; conversationIds?: readonly string[]; limit?: number } = {},
 ): Promise<QueuedConversation[]> {
-  const { db } = ctx;
-  const rows = await db.query<ConversationRow & { position: number; effective_priority: number; team: { slots: number; free: number; team_slots: number }; relaxed: boolean; sticky_agent: string | null; handle_s: number }>(
-    `with q as (
-       select c.*, row_number() over (partition by c.department order by sb_effective_priority(c, $5::timestamptz) desc, c.seq)::int as position,
-              sb_effective_priority(c, $5::timestamptz) as effective_priority,
-              (c.skills_relax_after_s is not null and $5::timestamptz >= c.queued_at + make_interval(secs => c.skills_relax_after_s)) as relaxed,
-              case when c.sticky_until is not null and $5::timestamptz < c.sticky_until then c.sticky_agent_id end as sticky_agent
+  // Positions from one window over the whole (department's) queue: what a
+  // look-up of given conversations needs, wherever in the queue they are.
+  const shown = /* sql */ `
+     q as (
+       select c.*, row_number() over (partition by c.department order by sb_effective_priority(c, $1::timestamptz) desc, c.seq)::int as position,
+              sb_effective_priority(c, $1::timestamptz) as effective_priority
          from conversations c
-        where c.state = 'queued' and ($1::boolean is false or c.department is not distinct from $2::text)
+        where c.state = 'queued' and ($2::boolean is false or c.department is not distinct from $3::text)
      ), shown as (
-       select * from q where ($3::uuid[] is null or q.id = any ($3::uuid[]))
+       select * from q where ($4::uuid[] is null or q.id = any ($4::uuid[]))
+     )`;
+  const rows = await ctx.db.query<QueueRow>(
+    `${withWaits(shown)} limit $5`,
+    [ctx.now(), filter.department !== undefined, filter.department ?? null, filter.conversationIds ?? null, filter.limit ?? 10_000],
+  );
+  return estimateWaits(ctx, rows);
+}
+
+/**
+ * One page of the queue in serving order: `limit` entries after the first
+ * `offset`, and how many wait in all (`total`). A page costs a walk of the
+ * queue's order up to its last entry (conversations_queue, or
+ * conversations_queue_by_department for one department's queue; with aging
+ * on, a top-N sort of the waiting conversations' keys) and the rest for its
+ * own rows only: the global order restricted to one department is that
+ * department's order, so a conversation's position is its rank among its
+ * department's conversations in the walk. Whole rows, agents' sums and
+ * expected waits are read for the page alone.
+ */
+export async function listQueuePage(
+  ctx: Pick<Ctx, 'db' | 'now'>,
+  page: { department?: string; offset: number; limit: number },
+): Promise<{ entries: QueuedConversation[]; total: number }> {
+  const department = page.department === undefined ? '' : 'and c.department = $4::text';
+  // Without aging (the default) the order is the index's, (priority, seq),
+  // as in sb_match_next; only one branch runs (a one-time filter on flags).
+  const shown = /* sql */ `
+     flags as materialized (
+       select sb_queue_ages() as ages
+     ), walk as (
+       (select c.id, c.department, c.seq, c.priority::float8 as effective_priority,
+               row_number() over (order by c.priority desc, c.seq) as n
+          from conversations c
+         where c.state = 'queued' ${department} and not (select ages from flags)
+         order by c.priority desc, c.seq
+         limit $2)
+       union all
+       (select c.id, c.department, c.seq, sb_effective_priority(c, $1::timestamptz),
+               row_number() over (order by sb_effective_priority(c, $1::timestamptz) desc, c.seq)
+          from conversations c
+         where c.state = 'queued' ${department} and (select ages from flags)
+         order by sb_effective_priority(c, $1::timestamptz) desc, c.seq
+         limit $2)
+     ), ahead as (
+       -- how many of each department's conversations the pages before this one hold
+       select department, count(*)::int as k from walk where n <= $3 group by department
+     ), page as materialized (
+       select w.id, w.effective_priority,
+              (coalesce(a.k, 0) + row_number() over (partition by w.department order by w.n))::int as position
+         from walk w left join ahead a on a.department is not distinct from w.department
+        where w.n > $3
+     ), shown as (
+       -- the page's rows by key: joined on id alone, the planner (not
+       -- knowing how short the page is) hashed the whole table
+       select c.*, p.position, p.effective_priority
+         from conversations c join page p on p.id = c.id
+        where c.id = any (array(select id from page))
+     )`;
+  const byDepartment = page.department === undefined ? [] : [page.department];
+  // Two statements, so two snapshots: a change committed between them can
+  // make the total and the page disagree by it, as the next read would anyway.
+  const [rows, [count]] = await Promise.all([
+    ctx.db.query<QueueRow>(withWaits(shown), [ctx.now(), page.offset + page.limit, page.offset, ...byDepartment]),
+    ctx.db.query<{ total: number }>(`select count(*)::int as total from conversations c where c.state = 'queued' ${department.replace('$4', '$1')}`, byDepartment),
+  ]);
+  return { entries: await estimateWaits(ctx, rows), total: count!.total };
+}
+
+type QueueRow = ConversationRow & { position: number; effective_priority: number; team: { slots: number; free: number; team_slots: number }; relaxed: boolean; sticky_agent: string | null; handle_s: number };
+
+/**
+ * The shown rows (CTE `shown`: conversations with their position and
+ * effective priority) with what their expected waits need, in serving order.
+ * $1 is now.
+ */
+function withWaits(shown: string): string {
+  return `with ${shown}, termed as (
+       select s.*,
+              (s.skills_relax_after_s is not null and $1::timestamptz >= s.queued_at + make_interval(secs => s.skills_relax_after_s)) as relaxed,
+              case when s.sticky_until is not null and $1::timestamptz < s.sticky_until then s.sticky_agent_id end as sticky_agent
+         from shown s
      ), terms as (
-       select distinct department, required_skills, overflow, relaxed, sticky_agent from shown
+       select distinct department, required_skills, overflow, relaxed, sticky_agent from termed
      ), team as materialized (
        select t.department, t.required_skills, t.overflow, t.relaxed, t.sticky_agent,
               jsonb_build_object(
@@ -81,15 +161,15 @@ export async function listQueue(
                 order by resolved_at desc limit 100) recent
      )
      select s.*, handle.handle_s, m.team
-       from shown s
+       from termed s
        join team m on m.department is not distinct from s.department and m.required_skills = s.required_skills and m.overflow = s.overflow
                   and m.relaxed = s.relaxed and m.sticky_agent is not distinct from s.sticky_agent
        cross join handle
-      order by s.effective_priority desc, s.seq
-      limit $4`,
-    [filter.department !== undefined, filter.department ?? null, filter.conversationIds ?? null, filter.limit ?? 10_000, ctx.now()],
-  );
-  const estimate = rows.length === 0 ? null : waitEstimator(await readBusinessHours(db), ctx.now());
+      order by s.effective_priority desc, s.seq`;
+}
+
+async function estimateWaits(ctx: Pick<Ctx, 'db' | 'now'>, rows: QueueRow[]): Promise<QueuedConversation[]> {
+  const estimate = rows.length === 0 ? null : waitEstimator(await readBusinessHours(ctx.db), ctx.now());
   return rows.map(({ position, effective_priority: _, relaxed: _r, sticky_agent: _s, team, handle_s, ...row }) => ({
     row,
     queue: {

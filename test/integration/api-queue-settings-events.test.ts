@@ -116,6 +116,89 @@ describeEachStore('api: queue, settings, events', (store) => {
     expectInvalid(res, 'department');
   });
 
+  const page = async (token: string, query: string) => {
+    const res = await k.call('GET', `/api/v1/queue${query}`, { token });
+    assert.equal(res.statusCode, 200, res.body);
+    return { entries: res.json() as QueueEntry[], total: res.headers['x-total-count'] };
+  };
+  const shown = (entries: QueueEntry[]) => entries.map((e) => [e.conversation.id, e.position, e.conversation.queue_position, e.expected_wait_seconds]);
+
+  it('GET /queue pages in serving order: later pages keep each entry\'s department position and expected wait, and X-Total-Count counts them all', async () => {
+    const { admin } = await k.cast({ agentCapacity: 0 });
+    const solo = await k.user('agent', { status: 'online', capacity: 1 });
+    assert.equal((await k.open(admin.token)).agent_id, solo.agent.id, 'the only slot is taken');
+    const a = await k.open(admin.token);
+    const s1 = await k.open(admin.token, { department: 'sales' });
+    const b = await k.open(admin.token, { priority: 2 });
+    const s2 = await k.open(admin.token, { department: 'sales' });
+    const c = await k.open(admin.token);
+    const s3 = await k.open(admin.token, { department: 'sales', priority: 1 });
+    const d = await k.open(admin.token);
+    // solo serves the department-less queue (one slot, 300 s each); nobody serves sales
+    const expected = [
+      [b.id, 1, 1, 300],
+      [s3.id, 1, 1, null],
+      [a.id, 2, 2, 600],
+      [s1.id, 2, 2, null],
+      [s2.id, 3, 3, null],
+      [c.id, 3, 3, 900],
+      [d.id, 4, 4, 1200],
+    ];
+    const whole = await page(admin.token, '?limit=500');
+    assert.deepEqual(shown(whole.entries), expected);
+    assert.equal(whole.total, '7');
+    const pages = [];
+    for (let offset = 0; offset <= 7; offset += 3) pages.push(await page(admin.token, `?limit=3&offset=${offset}`));
+    assert.deepEqual(pages.map((p) => p.entries.length), [3, 3, 1]);
+    assert.deepEqual(pages.flatMap((p) => shown(p.entries)), expected, 'the pages, one after the other, are the whole queue');
+    assert.deepEqual(pages.map((p) => p.total), ['7', '7', '7']);
+    const past = await page(admin.token, '?offset=7');
+    assert.deepEqual([past.entries, past.total], [[], '7'], 'past the end: an empty page, the total still said');
+    const sales = await page(admin.token, '?department=sales&limit=2&offset=1');
+    assert.deepEqual(shown(sales.entries), [[s1.id, 2, 2, null], [s2.id, 3, 3, null]]);
+    assert.equal(sales.total, '3');
+  });
+
+  it('GET /queue gives 100 entries unless asked for more (up to 500)', async () => {
+    const { agent } = await k.cast();
+    await store().db.query(
+      `insert into conversations (channel, customer_id, customer, state, created_at, queued_at, updated_at)
+       select 'api', 'waiting-' || i, jsonb_build_object('id', 'waiting-' || i), 'queued', $1, $1, $1 from generate_series(1, 101) as i`,
+      [k.clock.now()],
+    );
+    const first = await page(agent.token, '');
+    assert.equal(first.entries.length, 100);
+    assert.equal(first.total, '101');
+    assert.deepEqual(first.entries.map((e) => e.position), Array.from({ length: 100 }, (_, i) => i + 1));
+    const rest = await page(agent.token, '?offset=100');
+    assert.deepEqual([rest.entries.map((e) => [e.conversation.id, e.position]), rest.total], [[[(await page(agent.token, '?limit=101')).entries[100]!.conversation.id, 101]], '101']);
+  });
+
+  it('GET /queue pages a queue that ages in its aged order, positions counted across pages', async () => {
+    const { admin } = await k.cast({ agentCapacity: 0 });
+    assert.equal((await k.call('PUT', '/api/v1/departments/sales/routing', { token: admin.token, body: { aging_per_min: 1 } })).statusCode, 200);
+    const low = await k.open(admin.token, { department: 'sales' });
+    k.clock.advance(4 * 60_000);
+    const high = await k.open(admin.token, { department: 'sales', priority: 3 }); // low has gained 4 by now
+    const plain = await k.open(admin.token, { priority: 1 }); // no department, no aging
+    const first = await page(admin.token, '?limit=2');
+    const second = await page(admin.token, '?limit=2&offset=2');
+    assert.deepEqual([...first.entries, ...second.entries].map((e) => [e.conversation.id, e.position]), [
+      [low.id, 1],
+      [high.id, 2],
+      [plain.id, 1],
+    ]);
+    assert.deepEqual([first.total, second.total], ['3', '3']);
+    const sales = await page(admin.token, '?department=sales&limit=1&offset=1');
+    assert.deepEqual(sales.entries.map((e) => [e.conversation.id, e.position]), [[high.id, 2]]);
+  });
+
+  it('GET /queue answers 400 naming limit or offset when out of range or not a whole number', async () => {
+    const { agent } = await k.cast();
+    for (const query of ['limit=0', 'limit=501', 'limit=1.5', 'limit=ten']) expectInvalid(await k.call('GET', `/api/v1/queue?${query}`, { token: agent.token }), 'limit');
+    for (const query of ['offset=-1', 'offset=1000001', 'offset=x']) expectInvalid(await k.call('GET', `/api/v1/queue?${query}`, { token: agent.token }), 'offset');
+  });
+
   // ---- settings -------------------------------------------------------------
 
   it('GET /settings answers the runtime settings', async () => {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { toConversation } from '../../conversations/model.js';
-import { listQueue } from '../../routing/queue.js';
+import { listQueuePage } from '../../routing/queue.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { errorResponses, QueueEntry, QueueQuery } from '../schemas.js';
@@ -11,15 +11,20 @@ export function queueRoutes(app: App, { ctx }: AppDeps): void {
     {
       schema: {
         tags: ['queue'],
-        summary: 'Waiting conversations in the order they will be served, with position, wait so far and expected wait',
+        summary: 'Waiting conversations in the order they will be served, with position, wait so far and expected wait; paged (limit, offset), the number waiting in X-Total-Count',
         querystring: QueueQuery,
-        response: { 200: Type.Array(QueueEntry), ...errorResponses },
+        response: {
+          200: { ...Type.Array(QueueEntry), headers: { 'x-total-count': Type.Integer({ description: 'conversations waiting (in the department asked for), on every page' }) } },
+          ...errorResponses,
+        },
       },
       onRequest: requireAgent(ctx),
     },
-    async (request) => {
+    async (request, reply) => {
+      const q = request.query;
       const now = ctx.now().getTime();
-      const entries = await listQueue(ctx, request.query.department === undefined ? {} : { department: request.query.department });
+      const { entries, total } = await listQueuePage(ctx, { ...(q.department === undefined ? {} : { department: q.department }), offset: q.offset ?? 0, limit: q.limit ?? 100 });
+      void reply.header('x-total-count', String(total));
       return entries.map(({ row, queue }) => ({
         conversation: toConversation(row, queue),
         position: queue.position,

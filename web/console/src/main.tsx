@@ -133,6 +133,27 @@ function useTick(ms: number): number {
   return now;
 }
 
+type QueueEntry = { conversation: Conversation; position: number; expected_wait_seconds: number | null };
+
+/** as many as the live list on events/queue holds (its waiting list, 1,000 by default) */
+const WAITING_SHOWN = 1000;
+const QUEUE_PAGE = 500;
+
+/**
+ * The head of the queue, as the live list shows it: GET /api/v1/queue pages
+ * (500 at most a page), so the first pages until a short one, or enough.
+ */
+async function readWaiting(token: string): Promise<QueueEntry[]> {
+  const waiting: QueueEntry[] = [];
+  for (let offset = 0; ; offset += QUEUE_PAGE) {
+    const page = await api<QueueEntry[]>('GET', `/api/v1/queue?limit=${QUEUE_PAGE}&offset=${offset}`, token);
+    // the queue may move between pages: an entry seen on the last one is not listed twice
+    const seen = new Set(waiting.map((w) => w.conversation.id));
+    waiting.push(...page.filter((w) => !seen.has(w.conversation.id)));
+    if (page.length < QUEUE_PAGE || waiting.length >= WAITING_SHOWN) return waiting;
+  }
+}
+
 function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => void }) {
   const { token } = auth;
   const [me, setMe] = useState<Agent>(auth.agent);
@@ -179,7 +200,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
         api<Agent>('GET', '/api/v1/agents/me', token),
         api<Conversation[]>('GET', `/api/v1/conversations?state=assigned&agent=${me.id}&limit=100`, token),
         api<Conversation[]>('GET', `/api/v1/conversations?state=offered&agent=${me.id}&limit=100`, token),
-        api<{ conversation: Conversation; position: number; expected_wait_seconds: number | null }[]>('GET', '/api/v1/queue', token),
+        readWaiting(token),
       ]);
       if (!fresh()) return;
       setMe(self);
