@@ -35,7 +35,7 @@ export interface Opened {
 type AlongsideOption = { alongside?: (tx: Queryable, conversation: ConversationRow) => Promise<void> };
 
 /**
- * One call into the store (sb_open_conversation, src/routing/functions.sql) unless
+ * One call into the store (sb_open_conversation, src/store/migrations/routing/functions.sql) unless
  * `alongside` writes what belongs to the new conversation (a chat session's
  * token): then a routing transaction, so neither exists without the other.
  */

@@ -75,7 +75,7 @@ export interface NewMessage {
 /**
  * Stores a message on an open conversation and records `message.created` with
  * it. A message is the hottest write of a live chat: one call into the store
- * (sb_add_message, src/routing/functions.sql) locks the conversation, checks,
+ * (sb_add_message, src/store/migrations/routing/functions.sql) locks the conversation, checks,
  * inserts, stops the SLA clock and logs the event. Files referred to by id
  * are first resolved in the same transaction (a round trip of their own).
  */

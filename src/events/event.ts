@@ -21,6 +21,6 @@ export interface StoredEvent {
 /** Records an event for the transaction's end (withEvents appends it with the commit). */
 export interface Emit {
   (event: NewEvent): void;
-  /** Events already appended in this transaction (by a routing function, src/routing/functions.sql): for the listeners once committed. */
+  /** Events already appended in this transaction (by a routing function, src/store/migrations/routing/functions.sql): for the listeners once committed. */
   logged?: (events: readonly StoredEvent[]) => void;
 }

@@ -1,4 +1,4 @@
-// The TS side of the routing functions (src/routing/functions.sql): each routing change
+// The TS side of the routing functions (src/store/migrations/routing/functions.sql): each routing change
 // is one call into PostgreSQL, which takes the routing lock, decides, writes
 // and appends its events (so is a chat message, sb_add_message, without the
 // routing lock). What comes back is the rows the caller answers

@@ -1,7 +1,7 @@
 // Skills a channel requires (issue #20: "a conversation may require skills
 // from its department, channel, labels or the API"). Stored per channel in
 // channel_routing (migration 0034); sb_required_skills
-// (src/routing/functions.sql) merges them into each conversation's
+// (src/store/migrations/routing/functions.sql) merges them into each conversation's
 // requirement when it opens, and a change here applies to the channel's
 // open conversations at once.
 import type { Ctx } from '../context.js';

@@ -1,5 +1,5 @@
 // Per-department routing settings (issue #20). The defaults and their
-// meaning live in SQL (sb_department_routing, src/routing/functions.sql),
+// meaning live in SQL (sb_department_routing, src/store/migrations/routing/functions.sql),
 // where the routing functions read them; this module reads the effective
 // settings through that function and stores what an admin changed.
 import type { Ctx } from '../context.js';

@@ -1,6 +1,6 @@
 // Offer and accept (issue #20 item 5). In an offer-mode department the
 // engine offers a conversation to the policy's pick instead of assigning it
-// (sb_assign, src/routing/functions.sql); the agent accepts or declines it
+// (sb_assign, src/store/migrations/routing/functions.sql); the agent accepts or declines it
 // here, and the sweep expires the offers nobody answered (sb_expire_offers).
 import type { Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';

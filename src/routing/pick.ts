@@ -1,6 +1,6 @@
 // Manual pick (issue #20 item 6): in a manual-mode department agents take
 // conversations from the queue themselves. The decision is one call
-// (sb_pick, src/routing/functions.sql) under the routing lock, so of
+// (sb_pick, src/store/migrations/routing/functions.sql) under the routing lock, so of
 // concurrent clicks on one conversation exactly one wins and nobody goes
 // over capacity.
 import type { Actor } from '../agents/model.js';

@@ -1,5 +1,5 @@
 // First-response SLAs (issue #20, item 3). The policy is SQL's
-// (sb_raise_sla_breach, sb_sweep_sla_breaches in src/routing/functions.sql):
+// (sb_raise_sla_breach, sb_sweep_sla_breaches in src/store/migrations/routing/functions.sql):
 // a conversation of a department with sla_first_response_s is due an agent
 // reply by created_at + that target (sla_due_at, set at the open); the
 // first agent message stops the clock; unanswered at the due time, it

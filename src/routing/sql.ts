@@ -1,9 +1,9 @@
-// The allocation policy lives in SQL functions (src/routing/functions.sql, where it is
+// The allocation policy lives in SQL functions (src/store/migrations/routing/functions.sql, where it is
 // documented): the routing operations call them in one round trip, and the
 // remaining TS-driven routing transactions call the same matching steps, so
 // there is one policy. These are the pieces other queries share.
 
-/** Capacity of an agent row `a`: its own, or the global max_customers setting (sb_capacity, src/routing/functions.sql). */
+/** Capacity of an agent row `a`: its own, or the global max_customers setting (sb_capacity, src/store/migrations/routing/functions.sql). */
 export const CAPACITY_OF_A = /* sql */ `sb_capacity(a)`;
 
 /**

@@ -45,7 +45,7 @@ export interface Db extends Queryable {
   /**
    * One statement as a transaction of its own, committed as with
    * `groupCommit`, in one round trip: for the routing functions
-   * (src/routing/functions.sql), which take their locks themselves.
+   * (src/store/migrations/routing/functions.sql), which take their locks themselves.
    */
   transactOne<Row = Record<string, unknown>>(text: string, params: readonly unknown[]): Promise<Row[]>;
   /**

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { LOCKS, type Db, type Queryable } from './db.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
-const ROUTING_FUNCTIONS = fileURLToPath(new URL('../routing/functions.sql', import.meta.url));
+const ROUTING_FUNCTIONS = fileURLToPath(new URL('./migrations/routing/functions.sql', import.meta.url));
 
 export interface Migration {
   version: string;
@@ -22,9 +22,11 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  * once, and a failing file leaves the schema as it was.
  *
  * Then, in the same transaction, the routing functions
- * (src/routing/functions.sql, all `create or replace`) when their text is not
+ * (src/store/migrations/routing/functions.sql, all `create or replace`) when their text is not
  * the one last applied. Not with an explicit list of migrations: an older
- * schema may lack the tables the functions name.
+ * schema may lack the tables the functions name. The file sits inside the
+ * migrations folder (in a subfolder the numbered-file listing skips) so that
+ * whatever ships the migrations beside a bundled server ships it too.
  */
 export async function migrate(db: Db, migrations?: Migration[]): Promise<string[]> {
   const all = migrations ?? (await loadMigrations());

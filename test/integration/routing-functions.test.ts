@@ -10,7 +10,7 @@ import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
 
-// The routing functions (src/routing/functions.sql) build their events' payloads in
+// The routing functions (src/store/migrations/routing/functions.sql) build their events' payloads in
 // SQL (sb_conversation_json); readers depend on them being exactly what
 // toConversation makes of the same row.
 describeEachStore('routing functions', (store) => {

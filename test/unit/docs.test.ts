@@ -15,7 +15,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir)).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(join(ROOT, path)).isDirectory()) return sourceFiles(path);
-    // .sql too: the routing functions (src/routing/functions.sql) return error codes the routes answer with
+    // .sql too: the routing functions (src/store/migrations/routing/functions.sql) return error codes the routes answer with
     return name.endsWith('.ts') || name.endsWith('.sql') ? [path] : [];
   });
 }
