@@ -292,4 +292,37 @@ describeEachStore('sticky agent, aging and SLA properties', (store) => {
       { customer_id: 'customer2', state: 'queued' },
     ]);
   });
+
+  // Found by seed -1678697474 (issue #22): an open arriving when a sticky
+  // wait has ended but before the sweep gave its conversation away took the
+  // agent with room, overtaking the conversation whose turn had come.
+  it('an open at the end of a sticky wait, before the sweep, does not overtake the conversation that waited', async () => {
+    const wait: DepartmentRoutingChange = { sticky_window_s: 3600, sticky_wait_s: 30, aging_per_min: 0, sla_first_response_s: null };
+    await runScenario(
+      store(),
+      [
+        { kind: 'addAgent', capacity: 1, departments: ['sales'], status: 'online' },
+        { kind: 'open', customer: 0, department: 'sales', priority: 0 },
+        { kind: 'resolve', conversation: 0, abandon: false },
+        { kind: 'open', customer: 1, department: 'sales', priority: 0 },
+        // agent 0 is full: customer 0's conversation waits for them until now + 30 s
+        { kind: 'open', customer: 0, department: 'sales', priority: 0 },
+        // agent 1 has room, but the wait holds the conversation from them
+        { kind: 'addAgent', capacity: 1, departments: ['sales'], status: 'online' },
+        // 1 s before the wait ends: the sweep leaves it waiting
+        { kind: 'advance', ms: 27_000 },
+        // the wait ends as customer 2 writes: customer 0's turn came first
+        { kind: 'open', customer: 2, department: 'sales', priority: 0 },
+      ],
+      { sales: wait, support: wait },
+    );
+    const open = await store().db.query<{ customer_id: string; state: string }>(
+      `select customer_id, state from conversations where state in ('queued', 'assigned') order by seq`,
+    );
+    assert.deepEqual(open, [
+      { customer_id: 'customer1', state: 'assigned' },
+      { customer_id: 'customer0', state: 'assigned' },
+      { customer_id: 'customer2', state: 'queued' },
+    ]);
+  });
 });

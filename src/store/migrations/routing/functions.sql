@@ -530,7 +530,16 @@ $$;
 
 -- Opens a conversation: assigned at once when an agent has room for it
 -- (by the invariant such an agent has no queued conversation they could
--- serve, so this overtakes nobody), else queued. A channel re-sending the
+-- serve, so this overtakes nobody), else queued. Time alone breaks the
+-- invariant when a sticky wait ends: its conversation is anyone's from
+-- sticky_until, and the sweep gives it away up to an interval later. An open
+-- in between would give the agent with room the newcomer instead, overtaking
+-- a conversation whose turn came before the newcomer arrived
+-- (docs/routing.md#sticky-agent). So such conversations are matched first,
+-- as the sweep's drain would (conversations_sticky_waits, migration 0036,
+-- makes the test a probe); the drain ends the same way the sweep's does.
+-- (Overflow and skills relaxation grow eligibility with time too; they are
+-- left to the sweep here, as before.) A channel re-sending the
 -- same open (p_external_ref already open on p_channel) gets that
 -- conversation back, created = false, and nothing changes.
 -- Events: conversation.created (as it arrived: queued, no agent), then
@@ -548,6 +557,7 @@ declare
   arrived jsonb;
   v_settings jsonb := sb_department_routing(p_department);
   v_last agents;
+  v_drained jsonb := '[]'::jsonb;
 begin
   perform pg_advisory_xact_lock(7301001);
   if p_external_ref is not null then
@@ -557,6 +567,9 @@ begin
       return query select c, false, '[]'::jsonb;
       return;
     end if;
+  end if;
+  if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
+    v_drained := sb_drain_events(p_now);
   end if;
   -- Inserted as it arrived (queued), then given to the policy's pick: the
   -- pick sees the conversation as every other caller of it does.
@@ -605,7 +618,7 @@ begin
     c := sb_assign(p_now, c.id, v_agent);
   end if;
   arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
-  return query select c, true, sb_log_events(p_now, jsonb_build_array(
+  return query select c, true, sb_log_events(p_now, v_drained || jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
     case when v_agent is null
       then sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))
