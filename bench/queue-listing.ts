@@ -103,7 +103,7 @@ async function main(): Promise<void> {
         await listQueuePage!(ctx, { offset, limit });
         sqlPage.push(sqlMs);
       });
-      console.log(`  listQueuePage offset ${offset} limit ${limit}: ${p50(page)} (its two statements, side by side: ${p50(sqlPage.slice(1))} summed)`);
+      console.log(`  listQueuePage offset ${offset} limit ${limit}: ${p50(page)} (its statements: ${p50(sqlPage.slice(1))}; the total is counted apart)`);
     }
     const t = await testApp(s);
     try {

@@ -129,7 +129,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     // The head of the queue, one more than the list: a page costs its own
     // rows (listQueuePage), however long the queue. The usual queue is
     // shorter than the list, and this read is all of it.
-    const { entries: head } = await listQueuePage(ctx, { offset: 0, limit: listLimit + 1 });
+    const head = await listQueuePage(ctx, { offset: 0, limit: listLimit + 1 });
     let length = head.length;
     let oldest = head.reduce((min, { row }) => Math.min(min, row.queued_at ? new Date(row.queued_at).getTime() : now), now);
     let told = head;

@@ -1,6 +1,7 @@
 import { readBusinessHours } from '../business-hours/store.js';
 import { waitEstimator } from '../business-hours/wait.js';
 import type { Ctx } from '../context.js';
+import type { Queryable } from '../store/db.js';
 import type { ConversationRow, QueueInfo } from '../conversations/model.js';
 import { CAPACITY_OF_A } from './sql.js';
 
@@ -72,7 +73,7 @@ export async function listQueue(
 
 /**
  * One page of the queue in serving order: `limit` entries after the first
- * `offset`, and how many wait in all (`total`). A page costs a walk of the
+ * `offset` (countQueued gives how many wait in all). A page costs a walk of the
  * queue's order up to its last entry (conversations_queue, or
  * conversations_queue_by_department for one department's queue; with aging
  * on, a top-N sort of the waiting conversations' keys) and the rest for its
@@ -84,7 +85,7 @@ export async function listQueue(
 export async function listQueuePage(
   ctx: Pick<Ctx, 'db' | 'now'>,
   page: { department?: string; offset: number; limit: number },
-): Promise<{ entries: QueuedConversation[]; total: number }> {
+): Promise<QueuedConversation[]> {
   const department = page.department === undefined ? '' : 'and c.department = $4::text';
   // Without aging (the default) the order is the index's, (priority, seq),
   // as in sb_match_next; only one branch runs (a one-time filter on flags).
@@ -121,13 +122,17 @@ export async function listQueuePage(
         where c.id = any (array(select id from page))
      )`;
   const byDepartment = page.department === undefined ? [] : [page.department];
-  // Two statements, so two snapshots: a change committed between them can
-  // make the total and the page disagree by it, as the next read would anyway.
-  const [rows, [count]] = await Promise.all([
-    ctx.db.query<QueueRow>(withWaits(shown), [ctx.now(), page.offset + page.limit, page.offset, ...byDepartment]),
-    ctx.db.query<{ total: number }>(`select count(*)::int as total from conversations c where c.state = 'queued' ${department.replace('$4', '$1')}`, byDepartment),
-  ]);
-  return { entries: await estimateWaits(ctx, rows), total: count!.total };
+  const rows = await ctx.db.query<QueueRow>(withWaits(shown), [ctx.now(), page.offset + page.limit, page.offset, ...byDepartment]);
+  return estimateWaits(ctx, rows);
+}
+
+/** How many conversations wait (in `department`, when given): the total a page of listQueuePage is one part of. */
+export async function countQueued(db: Queryable, department?: string): Promise<number> {
+  const [row] = await db.query<{ total: number }>(
+    `select count(*)::int as total from conversations c where c.state = 'queued' and ($1::text is null or c.department = $1::text)`,
+    [department ?? null],
+  );
+  return row!.total;
 }
 
 type QueueRow = ConversationRow & { position: number; effective_priority: number; team: { slots: number; free: number; team_slots: number }; relaxed: boolean; sticky_agent: string | null; handle_s: number };

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { toConversation } from '../../conversations/model.js';
-import { listQueuePage } from '../../routing/queue.js';
+import { countQueued, listQueuePage } from '../../routing/queue.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { errorResponses, QueueEntry, QueueQuery } from '../schemas.js';
@@ -23,7 +23,12 @@ export function queueRoutes(app: App, { ctx }: AppDeps): void {
     async (request, reply) => {
       const q = request.query;
       const now = ctx.now().getTime();
-      const { entries, total } = await listQueuePage(ctx, { ...(q.department === undefined ? {} : { department: q.department }), offset: q.offset ?? 0, limit: q.limit ?? 100 });
+      // Two statements, so two snapshots: a change committed between them can
+      // make the total and the page disagree by it, as the next read would anyway.
+      const [entries, total] = await Promise.all([
+        listQueuePage(ctx, { ...(q.department === undefined ? {} : { department: q.department }), offset: q.offset ?? 0, limit: q.limit ?? 100 }),
+        countQueued(ctx.db, q.department),
+      ]);
       void reply.header('x-total-count', String(total));
       return entries.map(({ row, queue }) => ({
         conversation: toConversation(row, queue),
