@@ -93,6 +93,31 @@ const COUNT_AHEAD_MAX = 32;
  * The CASEs run only the branch that applies (department or none, aging or
  * not: sb_queue_ages, once).
  */
+/**
+ * How many queued conversations of a department (`department`, over `x`)
+ * meet `cond`. In the index's order, so the planner walks
+ * conversations_queue_by_department on all three keys: left to itself it
+ * walked conversations_seq_key back from the given conversation's seq, past
+ * the whole queue of every other department.
+ */
+const ahead = (department: string, cond: string) => /* sql */ `
+  (select count(*) from (select from conversations x
+                          where x.state = 'queued' and ${department} and ${cond}
+                          order by x.department, x.priority desc, x.seq) x)`;
+
+/**
+ * Same priority as g, earlier. The priority as a range, not an equality:
+ * with equal department and priority the planner took conversations_seq_key
+ * as the order too, and walked it from g's seq back through the whole
+ * queue; this way only the department index gives the order asked for.
+ * The walk then reads g's department's block of that priority.
+ */
+const SAME_PRIORITY_EARLIER = 'x.priority >= g.priority and x.priority <= g.priority and x.seq < g.seq';
+
+/** With aging: ahead of given conversation g in the order at $1 (effective priority desc, seq). */
+const AGED_AHEAD = /* sql */ `(sb_effective_priority(x, $1::timestamptz) > g.effective_priority
+  or (sb_effective_priority(x, $1::timestamptz) = g.effective_priority and x.seq < g.seq))`;
+
 async function listGiven(
   ctx: Pick<Ctx, 'db' | 'now'>,
   ids: readonly string[],
@@ -110,25 +135,13 @@ async function listGiven(
      ), shown as (
        select g.*, (1 + case
          when not (select ages from flags) and g.department is not null then
-           (select count(*) from conversations x
-             where x.state = 'queued' and x.department = g.department and x.priority > g.priority)
-           + (select count(*) from conversations x
-               where x.state = 'queued' and x.department = g.department and x.priority = g.priority and x.seq < g.seq)
+           ${ahead('x.department = g.department', 'x.priority > g.priority')}
+           + ${ahead('x.department = g.department', SAME_PRIORITY_EARLIER)}
          when not (select ages from flags) then
-           (select count(*) from conversations x
-             where x.state = 'queued' and x.department is null and x.priority > g.priority)
-           + (select count(*) from conversations x
-               where x.state = 'queued' and x.department is null and x.priority = g.priority and x.seq < g.seq)
-         when g.department is not null then
-           (select count(*) from conversations x
-             where x.state = 'queued' and x.department = g.department
-               and (sb_effective_priority(x, $1::timestamptz) > g.effective_priority
-                    or (sb_effective_priority(x, $1::timestamptz) = g.effective_priority and x.seq < g.seq)))
-         else
-           (select count(*) from conversations x
-             where x.state = 'queued' and x.department is null
-               and (sb_effective_priority(x, $1::timestamptz) > g.effective_priority
-                    or (sb_effective_priority(x, $1::timestamptz) = g.effective_priority and x.seq < g.seq)))
+           ${ahead('x.department is null', 'x.priority > g.priority')}
+           + ${ahead('x.department is null', SAME_PRIORITY_EARLIER)}
+         when g.department is not null then ${ahead('x.department = g.department', AGED_AHEAD)}
+         else ${ahead('x.department is null', AGED_AHEAD)}
          end)::int as position
          from given g
      )`;
