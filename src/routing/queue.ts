@@ -53,8 +53,11 @@ export async function listQueue(
   ctx: Pick<Ctx, 'db' | 'now'>,
   filter: { department?: string | null; conversationIds?: readonly string[]; limit?: number } = {},
 ): Promise<QueuedConversation[]> {
-  // Positions from one window over the whole (department's) queue: what a
-  // look-up of given conversations needs, wherever in the queue they are.
+  const ids = filter.conversationIds;
+  if (ids !== undefined && ids.length <= COUNT_AHEAD_MAX) return listGiven(ctx, ids, filter);
+  // Positions from one window over the whole (department's) queue: the whole
+  // queue, or many given conversations, for which counting what is ahead of
+  // each would read the queue again and again.
   const shown = /* sql */ `
      q as (
        select c.*, row_number() over (partition by c.department order by sb_effective_priority(c, $1::timestamptz) desc, c.seq)::int as position,
@@ -67,6 +70,84 @@ export async function listQueue(
   const rows = await ctx.db.query<QueueRow>(
     `${withWaits(shown)} limit $5`,
     [ctx.now(), filter.department !== undefined, filter.department ?? null, filter.conversationIds ?? null, filter.limit ?? 10_000],
+  );
+  return estimateWaits(ctx, rows);
+}
+
+/**
+ * Up to this many given conversations are placed by counting what is ahead
+ * of each (listGiven), a walk of the index up to each one; more, by one
+ * window over the queue, whose cost does not grow with their number.
+ */
+const COUNT_AHEAD_MAX = 32;
+
+/**
+ * listQueue for a few given conversations (the widget's place in line, the
+ * realtime publisher's announce, a page of conversations): each one's
+ * position is 1 + how many of its department's queue are ahead of it, in the
+ * window's order (effective priority desc, seq), counted on
+ * conversations_queue_by_department: without aging, the entries before its
+ * (priority, seq) key, two index ranges (a higher priority; the same one,
+ * earlier); with aging, its department's queue computed at $1. Not a window
+ * over the whole queue for every look-up, wherever the conversation waits.
+ * The CASEs run only the branch that applies (department or none, aging or
+ * not: sb_queue_ages, once).
+ */
+/**
+ * How many queued conversations of a department (`department`, over `x`)
+ * meet `cond`. In the index's order, so the planner walks
+ * conversations_queue_by_department on all three keys: left to itself it
+ * walked conversations_seq_key back from the given conversation's seq, past
+ * the whole queue of every other department.
+ */
+const ahead = (department: string, cond: string) => /* sql */ `
+  (select count(*) from (select from conversations x
+                          where x.state = 'queued' and ${department} and ${cond}
+                          order by x.department, x.priority desc, x.seq) x)`;
+
+/**
+ * Same priority as g, earlier. The priority as a range, not an equality:
+ * with equal department and priority the planner took conversations_seq_key
+ * as the order too, and walked it from g's seq back through the whole
+ * queue; this way only the department index gives the order asked for.
+ * The walk then reads g's department's block of that priority.
+ */
+const SAME_PRIORITY_EARLIER = 'x.priority >= g.priority and x.priority <= g.priority and x.seq < g.seq';
+
+/** With aging: ahead of given conversation g in the order at $1 (effective priority desc, seq). */
+const AGED_AHEAD = /* sql */ `(sb_effective_priority(x, $1::timestamptz) > g.effective_priority
+  or (sb_effective_priority(x, $1::timestamptz) = g.effective_priority and x.seq < g.seq))`;
+
+async function listGiven(
+  ctx: Pick<Ctx, 'db' | 'now'>,
+  ids: readonly string[],
+  filter: { department?: string | null; limit?: number },
+): Promise<QueuedConversation[]> {
+  if (ids.length === 0) return [];
+  const shown = /* sql */ `
+     flags as materialized (
+       select sb_queue_ages() as ages
+     ), given as materialized (
+       select c.*, sb_effective_priority(c, $1::timestamptz) as effective_priority
+         from conversations c
+        where c.id = any ($4::uuid[]) and c.state = 'queued'
+          and ($2::boolean is false or c.department is not distinct from $3::text)
+     ), shown as (
+       select g.*, (1 + case
+         when not (select ages from flags) and g.department is not null then
+           ${ahead('x.department = g.department', 'x.priority > g.priority')}
+           + ${ahead('x.department = g.department', SAME_PRIORITY_EARLIER)}
+         when not (select ages from flags) then
+           ${ahead('x.department is null', 'x.priority > g.priority')}
+           + ${ahead('x.department is null', SAME_PRIORITY_EARLIER)}
+         when g.department is not null then ${ahead('x.department = g.department', AGED_AHEAD)}
+         else ${ahead('x.department is null', AGED_AHEAD)}
+         end)::int as position
+         from given g
+     )`;
+  const rows = await ctx.db.query<QueueRow>(
+    `${withWaits(shown)} limit $5`,
+    [ctx.now(), filter.department !== undefined, filter.department ?? null, ids, filter.limit ?? 10_000],
   );
   return estimateWaits(ctx, rows);
 }

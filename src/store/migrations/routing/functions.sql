@@ -459,20 +459,46 @@ begin
      order by sb_effective_priority(c, p_now) desc, c.seq
      limit 1;
   else
+    -- The head of each part of the queue an agent with room could serve,
+    -- each a walk of an index in queue order stopping at its first match:
+    -- each served department's (conversations_queue_by_department), the
+    -- conversations without department (the same index) and those with an
+    -- overflow chain (conversations_queue_overflow, migration 0040); the
+    -- first of these heads is the queue's first match. A filter on the
+    -- whole queue's order walked every queued conversation of the other
+    -- departments ahead of it, under the routing lock.
     with free as materialized (
       select a as agent from agents a
        where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
     ), served as materialized (
-      select coalesce(array_agg(distinct d), '{}') as departments from free f, unnest((f.agent).departments) d
+      select distinct d as department from free f, unnest((f.agent).departments) d
     )
-    select c.* into head
-      from conversations c
-     where c.state = 'queued'
-       and exists (select 1 from free)
-       and (c.department is null or c.department = any ((select s.departments from served s)::text[]) or c.overflow <> '[]'::jsonb)
-       and (not v_manual or c.department is null or sb_auto_routed(c))
-       and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
-     order by c.priority desc, c.seq
+    select h.* into head
+      from (select x.*
+              from served s
+             cross join lateral (
+                   select c.* from conversations c
+                    where c.state = 'queued' and c.department = s.department
+                      and (not v_manual or sb_auto_routed(c))
+                      and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
+                    order by c.priority desc, c.seq
+                    limit 1) x
+            union all
+            (select c.* from conversations c
+              where c.state = 'queued' and c.department is null
+                and exists (select 1 from free)
+                and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
+              order by c.priority desc, c.seq
+              limit 1)
+            union all
+            (select c.* from conversations c
+              where c.state = 'queued' and c.overflow <> '[]'::jsonb
+                and exists (select 1 from free)
+                and (not v_manual or c.department is null or sb_auto_routed(c))
+                and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
+              order by c.priority desc, c.seq
+              limit 1)) h
+     order by h.priority desc, h.seq
      limit 1;
   end if;
   if not found then
@@ -505,17 +531,44 @@ begin
     return;
   end if;
   loop
+    -- Only what the agent could serve is read: conversations of their
+    -- departments, without department, or with an overflow chain (the
+    -- department clause of sb_agent_serves). A filter on the whole queue's
+    -- order walked every queued conversation of other departments ahead.
     if sb_queue_ages() then
+      -- the order moves with p_now: the candidates are sorted
       select c.* into head
         from conversations c
-       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
+       where c.state = 'queued'
+         and (c.department = any (me.departments) or c.department is null or c.overflow <> '[]'::jsonb)
+         and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
        order by sb_effective_priority(c, p_now) desc, c.seq
        limit 1;
     else
-      select c.* into head
-        from conversations c
-       where c.state = 'queued' and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
-       order by c.priority desc, c.seq
+      -- the first of the heads of each part, each an index walk in queue
+      -- order (conversations_queue_by_department; conversations_queue_overflow,
+      -- migration 0040)
+      select h.* into head
+        from (select x.*
+                from unnest(me.departments) d (department)
+               cross join lateral (
+                     select c.* from conversations c
+                      where c.state = 'queued' and c.department = d.department
+                        and sb_agent_serves(me, c, p_now) and (not v_manual or sb_auto_routed(c))
+                      order by c.priority desc, c.seq
+                      limit 1) x
+              union all
+              (select c.* from conversations c
+                where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now)
+                order by c.priority desc, c.seq
+                limit 1)
+              union all
+              (select c.* from conversations c
+                where c.state = 'queued' and c.overflow <> '[]'::jsonb
+                  and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
+                order by c.priority desc, c.seq
+                limit 1)) h
+       order by h.priority desc, h.seq
        limit 1;
     end if;
     if not found then
@@ -733,11 +786,22 @@ $$;
 -- Every give the queue allows now, in queue order (sb_match_next until
 -- nothing matches), as events: what a change that can free many slots at
 -- once ends with.
+-- First, sticky waits that have ended are recorded as ended (sticky_until
+-- cleared): a wait ends by time alone, and left set, the open's probe for
+-- ended waits (sb_open_conversation) stayed true for as long as such a
+-- conversation waited (nobody with room), so every open drained. Clearing
+-- changes no eligibility (sb_agent_serves reads an ended wait as none) and
+-- no place (seq, queued_at stay). sticky_agent_id stays: the agent it
+-- waited for is its history (who the customer came back to), and no
+-- reader looks at it without a sticky_until still to come.
 create or replace function sb_drain_events(p_now timestamptz) returns jsonb language plpgsql as $$
 declare
   given conversations;
   v_events jsonb := '[]'::jsonb;
 begin
+  perform pg_advisory_xact_lock(7301001);
+  update conversations x set sticky_until = null
+   where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now;
   loop
     select * into given from sb_match_next(p_now);
     exit when given.id is null;
