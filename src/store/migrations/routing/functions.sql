@@ -395,6 +395,17 @@ $$;
 -- (a read receipt, a login's token: `for key share` by their foreign keys)
 -- do not make the agent's row look taken. Volatile (it locks), so it
 -- cannot be sb_pick_agent, which the matches call from stable functions.
+-- Whether any online agent has room, as last committed: the fast open's
+-- cheap guess (sb_open_conversation), taken without locks.
+create or replace function sb_anyone_has_room() returns boolean language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+declare
+  v_default int := sb_default_capacity();
+begin
+  return exists (select 1 from agents a where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default));
+end
+$$;
+
 create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
 declare
@@ -714,7 +725,11 @@ declare
   v_last agents;
   v_drained jsonb := '[]'::jsonb;
 begin
-  if v_settings ->> 'mode' <> 'manual' then
+  -- At capacity (nobody online with room, as last committed) the fast
+  -- attempt would only insert, walk the agents and roll back: go straight to
+  -- the exclusive path. A read without locks, so only a guess; the paths
+  -- decide for themselves.
+  if v_settings ->> 'mode' <> 'manual' and sb_anyone_has_room() then
     begin
       perform pg_advisory_xact_lock_shared(7301001);
       if v_sticky and exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
@@ -837,6 +852,12 @@ declare
   next_one conversations;
   v_events jsonb;
 begin
+  -- With something queued for the agent (as last committed, read without
+  -- locks: only a guess), the fast attempt would lock, test and roll back:
+  -- go straight to the exclusive path, which matches. At capacity that is
+  -- every close, and the failed attempts cost the exclusive holder's turn.
+  select a.* into me from conversations x join agents a on a.id = x.agent_id where x.id = p_id;
+  if not found or not sb_agent_has_match(p_now, me) then
   begin
     perform pg_advisory_xact_lock_shared(7301001);
     select * into was from conversations x where x.id = p_id for update;
@@ -870,6 +891,7 @@ begin
     when sqlstate 'SB001' then
       null;
   end;
+  end if;
   perform pg_advisory_xact_lock(7301001);
   select * into was from conversations x where x.id = p_id for update;
   if not found then
