@@ -30,14 +30,20 @@
 // itself) and records the time and the mode of the lock the change ended up
 // holding: shared (item 3's fast paths) or exclusive (everything else, and
 // every change before item 3); a deferred trigger notes clock_timestamp()
-// again at pre-commit. Call → pre-commit is the hold, without network: only
-// the commit record (synchronous_commit off: no flush under the lock) and the
-// release follow. It is timed in the one-client phases, where nothing waits
-// for the lock, so it is the hold (for a change that fell back to the
-// exclusive path it includes the failed fast attempt: an upper bound). Under
-// contention the mean hold of each mode comes from pg_locks sampling (Little's
-// law: mean sessions holding the lock in that mode ÷ the changes/s that took
-// it in that mode), and the wrappers count the changes per kind and mode.
+// again at pre-commit. The moment the lock was granted comes from wrappers of
+// pg_advisory_xact_lock and pg_advisory_xact_lock_shared in the same schema
+// (pg_catalog is put last on the search path, so they come first): each
+// notes clock_timestamp() in a transaction-local setting once the real one
+// returns. A failed fast attempt's note is undone with its subtransaction,
+// so a change that fell back to the exclusive path is timed from the
+// exclusive grant. Lock granted → pre-commit is the hold, without network or
+// waiting: only the commit record (synchronous_commit off: no flush under the
+// lock) and the release follow. Call → pre-commit is reported beside it: it
+// adds the guesses, a failed fast attempt and, with several clients, the wait
+// for the lock. Under contention the mean hold of each mode also comes from
+// pg_locks sampling (Little's law: mean sessions holding the lock in that
+// mode ÷ the changes/s that took it in that mode; a failed attempt's shared
+// hold counts there), and the wrappers count the changes per kind and mode.
 // The ceiling is 1 / the exclusive hold: changes/s that the lock allows
 // (shared holders do not exclude each other), whatever the cores.
 // The "at capacity" phases make the exclusive path run: every agent full, a
@@ -141,7 +147,34 @@ const TIMING_SQL = /* sql */ `
 create schema bench_timing;
 create unlogged table bench_timing.holds (
   id bigserial primary key, fn text not null, mode text not null,
-  locked_at timestamptz not null, returned_at timestamptz not null, checked_at timestamptz not null, committing_at timestamptz);
+  called_at timestamptz not null, locked_at timestamptz not null, returned_at timestamptz not null, checked_at timestamptz not null,
+  committing_at timestamptz);
+-- The routing lock's grant time (see the top of this file). Only the first
+-- grant in a transaction counts: a caller holding the lock may take it again.
+create function bench_timing.note_lock() returns void language plpgsql as $$
+begin
+  if coalesce(current_setting('bench.locked_at', true), '') = '' then
+    perform set_config('bench.locked_at', clock_timestamp()::text, true);
+  end if;
+end
+$$;
+create function bench_timing.pg_advisory_xact_lock(k bigint) returns void language plpgsql as $$
+begin
+  perform pg_catalog.pg_advisory_xact_lock(k);
+  if k = 7301001 then perform bench_timing.note_lock(); end if;
+end
+$$;
+create function bench_timing.pg_advisory_xact_lock_shared(k bigint) returns void language plpgsql as $$
+begin
+  perform pg_catalog.pg_advisory_xact_lock_shared(k);
+  if k = 7301001 then perform bench_timing.note_lock(); end if;
+end
+$$;
+-- When the lock was granted, or t0 when no wrapper saw it (a caller that
+-- took it before: the call is then all under the lock).
+create function bench_timing.locked_at(t0 timestamptz) returns timestamptz language sql as $$
+  select coalesce(nullif(current_setting('bench.locked_at', true), '')::timestamptz, t0)
+$$;
 create function bench_timing.mark_commit() returns trigger language plpgsql as $$
 begin
   update bench_timing.holds set committing_at = clock_timestamp() where id = new.id;
@@ -170,7 +203,8 @@ begin
                                                          p_priority, p_now, p_verified, p_required_skills);
   t1 := clock_timestamp();
   v_mode := bench_timing.mode();
-  insert into bench_timing.holds (fn, mode, locked_at, returned_at, checked_at) values ('open', v_mode, t0, t1, clock_timestamp());
+  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
+  values ('open', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
 end
 $$;
 create function bench_timing.sb_close_conversation(
@@ -185,7 +219,8 @@ begin
   return query select * from public.sb_close_conversation(p_id, p_state, p_now, p_reason, p_note, p_only_agent, p_by);
   t1 := clock_timestamp();
   v_mode := bench_timing.mode();
-  insert into bench_timing.holds (fn, mode, locked_at, returned_at, checked_at) values ('close', v_mode, t0, t1, clock_timestamp());
+  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
+  values ('close', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
 end
 $$;
 `;
@@ -194,11 +229,15 @@ interface InServerHold {
   changes: number;
   /** changes per kind and lock mode, e.g. open/shared */
   paths: Record<string, number>;
-  /** call → pre-commit of the changes that held the lock exclusive (ms) */
+  /** lock granted → pre-commit of the changes that held the lock exclusive, per kind (ms) */
   exclusive_hold_ms: Record<string, ReturnType<typeof summarize>>;
-  /** lock taken → pre-commit (ms) */
+  /** the same for the changes that held it shared */
+  shared_hold_ms: Record<string, ReturnType<typeof summarize>>;
+  /** lock granted → pre-commit (ms) */
   hold_ms: ReturnType<typeof summarize>;
-  /** lock taken → the routing function returned (ms) */
+  /** call → pre-commit (ms): the hold plus the guesses, a failed fast attempt and any wait */
+  call_ms: ReturnType<typeof summarize>;
+  /** lock granted → the routing function returned (ms) */
   function_ms: ReturnType<typeof summarize>;
   /** 1000 / hold p50 and p99: changes/s one lock allows */
   ceiling_p50: number;
@@ -207,23 +246,27 @@ interface InServerHold {
 
 /** The holds recorded by the wrappers since the last call, which clears them. */
 async function inServerHolds(db: Db): Promise<InServerHold> {
-  const rows = await db.query<{ hold: number; fn: number; kind: string; mode: string }>(
+  const rows = await db.query<{ hold: number; call: number; fn: number; kind: string; mode: string }>(
     `delete from bench_timing.holds returning fn as kind, mode,
        extract(epoch from (committing_at - checked_at) + (returned_at - locked_at)) * 1000 as hold,
+       extract(epoch from (committing_at - checked_at) + (returned_at - called_at)) * 1000 as call,
        extract(epoch from returned_at - locked_at) * 1000 as fn`,
   );
   const hold = summarize(rows.map((r) => Number(r.hold)));
   const paths: Record<string, number> = {};
-  const exclusive: Record<string, number[]> = {};
+  const byMode: Record<string, Record<string, number[]>> = { exclusive: {}, shared: {} };
   for (const r of rows) {
     paths[`${r.kind}/${r.mode}`] = (paths[`${r.kind}/${r.mode}`] ?? 0) + 1;
-    if (r.mode === 'exclusive') (exclusive[r.kind] ??= []).push(Number(r.hold));
+    ((byMode[r.mode] ??= {})[r.kind] ??= []).push(Number(r.hold));
   }
+  const perKind = (m: Record<string, number[]> | undefined) => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, summarize(v)]));
   return {
     changes: rows.length,
     paths,
-    exclusive_hold_ms: Object.fromEntries(Object.entries(exclusive).map(([k, v]) => [k, summarize(v)])),
+    exclusive_hold_ms: perKind(byMode.exclusive),
+    shared_hold_ms: perKind(byMode.shared),
     hold_ms: hold,
+    call_ms: summarize(rows.map((r) => Number(r.call))),
     function_ms: summarize(rows.map((r) => Number(r.fn))),
     ceiling_p50: Math.round(1000 / hold.p50),
     ceiling_p99: Math.round(1000 / hold.p99),
@@ -261,7 +304,8 @@ async function main() {
   }
   // Every connection from here on calls the timing wrappers.
   const timedUrl = new URL(scratch.url);
-  timedUrl.searchParams.set('options', '-c search_path=bench_timing,public');
+  // pg_catalog last: the lock wrappers come before the built-in functions
+  timedUrl.searchParams.set('options', '-c search_path=bench_timing,public,pg_catalog');
   const raw = openPostgres({ connectionString: timedUrl.toString(), max: MESSAGE_CLIENTS + ROUTING_CLIENTS + 4 });
   const holds: number[] = [];
   const calls: number[] = [];
@@ -404,7 +448,7 @@ async function main() {
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const server = (h: InServerHold) =>
-      `in-server hold (call → pre-commit, ${h.changes} changes ${JSON.stringify(h.paths)}) p50 ${h.hold_ms.p50} ms, p99 ${h.hold_ms.p99} ms (function alone p50 ${h.function_ms.p50}, p99 ${h.function_ms.p99}); exclusive: ${Object.entries(h.exclusive_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}`;
+      `in-server hold (lock granted → pre-commit, ${h.changes} changes ${JSON.stringify(h.paths)}) p50 ${h.hold_ms.p50} ms, p99 ${h.hold_ms.p99} ms (function alone p50 ${h.function_ms.p50}, p99 ${h.function_ms.p99}; call → pre-commit p50 ${h.call_ms.p50}, p99 ${h.call_ms.p99}); exclusive: ${Object.entries(h.exclusive_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}; shared: ${Object.entries(h.shared_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}`;
     const full = (f: Awaited<ReturnType<typeof atCapacity>>) =>
       `${f.changes_per_s} changes/s; ${server(f.in_server)}; sampled mean hold by mode ${JSON.stringify(f.mean_hold_by_mode_ms)}; advisory locks ${JSON.stringify(f.advisory_locks)}`;
     process.stdout.write(

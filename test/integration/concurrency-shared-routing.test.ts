@@ -1,5 +1,5 @@
 // Opens and resolves under the routing lock SHARED (issue #22, item 3;
-// src/routing/functions.sql, "Open and close without the exclusive routing
+// src/store/migrations/routing/functions.sql, "Open and close without the exclusive routing
 // lock"): the fast paths run side by side, anything that may queue or match
 // waits for them and runs exclusive, and the three promises hold.
 //
@@ -121,6 +121,35 @@ describeEachStore('routing lock shared for opens and resolves', (store) => {
     assert.equal(returning.conversation.agent_id, other.id, 'the returning verified customer goes back to their agent');
     const unverified = await openConversation(ctx, { customer: { id: 'v' }, department: 'sticky' });
     assert.equal(unverified.conversation.agent_id, agent.id, 'a claimed id picks no one: the least loaded, idle longest');
+    assert.deepEqual(await invariantViolations(store().db), []);
+  });
+
+  it('an open does not overtake a conversation whose sticky wait has ended, even from a department with an empty queue', async () => {
+    await store().db.query(`insert into department_routing (department, settings) values ('sales', '{"sticky_window_s": 3600, "sticky_wait_s": 20}'::jsonb)`);
+    const first = await makeAgent(ctx, { status: 'online', capacity: 1, departments: ['sales'] });
+    const kim = await openConversation(ctx, { customer: { id: 'kim' }, department: 'sales', customer_verified: true });
+    assert.equal(kim.conversation.agent_id, first.id);
+    clock.advance(1000);
+    await closeConversation(ctx, kim.conversation.id, {}, SYSTEM);
+    await openConversation(ctx, { customer: { id: 'lee' }, department: 'sales' }); // first is full
+    // room, but kim's next conversation waits for first until sticky_until
+    const spare = await makeAgent(ctx, { status: 'online', capacity: 1, departments: ['sales', 'desk'] });
+    const back = await openConversation(ctx, { customer: { id: 'kim' }, department: 'sales', customer_verified: true });
+    assert.equal(back.conversation.state, 'queued');
+    clock.advance(21_000); // the wait has ended, no sweep yet: kim is anyone's, spare has room
+    // desk's queue is empty, so the guess lets the open try the fast path; it must not give spare the newcomer
+    const newcomer = await store().db.transaction(async (tx) => {
+      const [row] = await tx.query<{ id: string; state: string }>(
+        `select (o.opened).id, (o.opened).state
+           from sb_open_conversation('api', null, 'ann', '{"id": "ann"}'::jsonb, 'desk', 0, $1::timestamptz, false, '{}'::jsonb) o`,
+        [clock.now()],
+      );
+      assert.deepEqual(await routingLockModes(tx), ['ExclusiveLock'], 'an ended sticky wait sends the open to the exclusive path');
+      return row!;
+    });
+    const [served] = await store().db.query<{ agent_id: string }>('select agent_id from conversations where id = $1', [back.conversation.id]);
+    assert.equal(served!.agent_id, spare.id, 'kim, whose turn came first, is served first');
+    assert.equal(newcomer.state, 'queued', 'the newcomer waits: spare is full');
     assert.deepEqual(await invariantViolations(store().db), []);
   });
 });

@@ -395,17 +395,6 @@ $$;
 -- (a read receipt, a login's token: `for key share` by their foreign keys)
 -- do not make the agent's row look taken. Volatile (it locks), so it
 -- cannot be sb_pick_agent, which the matches call from stable functions.
--- Whether any online agent has room, as last committed: the fast open's
--- cheap guess (sb_open_conversation), taken without locks.
-create or replace function sb_anyone_has_room() returns boolean language plpgsql stable
-set plan_cache_mode = force_generic_plan as $$
-declare
-  v_default int := sb_default_capacity();
-begin
-  return exists (select 1 from agents a where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default));
-end
-$$;
-
 create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
 declare
@@ -655,7 +644,14 @@ $$;
 -- the change runs as before under the lock exclusive, which waits for the
 -- shared holders to commit: queueing and matching are decided on committed
 -- state. Manual-pick departments and a verified customer with a sticky
--- agent go there at once. A caller that already holds the lock exclusive
+-- agent go there at once, and so does an open while a queued conversation's
+-- sticky wait has ended (that one is anyone's and is served first, as on the
+-- exclusive path: migration 0036). Before trying, each path makes a cheap
+-- guess without locks and goes straight to the lock exclusive when the
+-- attempt would most likely roll back (an open in a department whose queue
+-- is not empty, a close whose agent has something queued they could take):
+-- at capacity every change would otherwise pay for an attempt and its
+-- rollback. A guess only; the paths decide. A caller that already holds the lock exclusive
 -- (a TS routing transaction) runs the fast path inside it: its own locks
 -- never conflict.
 --
@@ -725,14 +721,28 @@ declare
   v_last agents;
   v_drained jsonb := '[]'::jsonb;
 begin
-  -- At capacity (nobody online with room, as last committed) the fast
-  -- attempt would only insert, walk the agents and roll back: go straight to
-  -- the exclusive path. A read without locks, so only a guess; the paths
-  -- decide for themselves.
-  if v_settings ->> 'mode' <> 'manual' and sb_anyone_has_room() then
+  -- With this department's queue non-empty (as last committed, read without
+  -- locks) the agents who serve it are most likely full, and the fast
+  -- attempt would insert, walk the agents and roll back: go straight to the
+  -- exclusive path. Only a guess, the paths decide for themselves; but an
+  -- index probe (conversations_queue_by_department, migration 0037), where
+  -- asking whether anyone has room walks every online agent when nobody has.
+  if v_settings ->> 'mode' <> 'manual'
+     and not (case when p_department is null
+                then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
+                else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
+              end) then
     begin
       perform pg_advisory_xact_lock_shared(7301001);
       if v_sticky and exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
+        perform sb_exclusive_path();
+      end if;
+      -- A queued conversation whose sticky wait has ended is anyone's and
+      -- comes before the newcomer (see above): the exclusive path serves it
+      -- first. Sticky waits are only created under the lock exclusive, so
+      -- none ends unseen while this holds it shared but by time, and p_now
+      -- is fixed for the call. A probe (conversations_sticky_waits).
+      if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
         perform sb_exclusive_path();
       end if;
       if p_external_ref is not null then
@@ -856,8 +866,12 @@ begin
   -- locks: only a guess), the fast attempt would lock, test and roll back:
   -- go straight to the exclusive path, which matches. At capacity that is
   -- every close, and the failed attempts cost the exclusive holder's turn.
+  -- A conversation without an agent (queued) goes there too: there is a
+  -- queue, so the changes around it hold the lock exclusive, and a shared
+  -- holder among them gets a turn of its own all the same (measured: as
+  -- long as an exclusive one) and pays for the subtransaction besides.
   select a.* into me from conversations x join agents a on a.id = x.agent_id where x.id = p_id;
-  if not found or not sb_agent_has_match(p_now, me) then
+  if found and not sb_agent_has_match(p_now, me) then
   begin
     perform pg_advisory_xact_lock_shared(7301001);
     select * into was from conversations x where x.id = p_id for update;
