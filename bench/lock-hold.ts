@@ -25,15 +25,30 @@
 // holds it, for either shape.
 // In-server hold (issue #22, the figure the ceiling is judged on): the bench
 // puts wrappers of sb_open_conversation and sb_close_conversation in a schema
-// of its scratch database ahead of public on the search path. Each takes the
-// routing lock, notes clock_timestamp() (the lock is held: what came before
-// was waiting), calls the real function (taking the lock again is free) and
-// records the time; a deferred trigger notes clock_timestamp() again at
-// pre-commit. Lock → pre-commit is the hold, without network or waiting;
-// only the commit record (synchronous_commit off: no flush under the lock)
-// and the release follow. Lock → return is the function's share.
-// The ceiling is 1 / hold: routing changes/s that one lock allows, whatever
-// the cores.
+// of its scratch database ahead of public on the search path. Each notes
+// clock_timestamp(), calls the real function (which takes the routing lock
+// itself) and records the time and the mode of the lock the change ended up
+// holding: shared (item 3's fast paths) or exclusive (everything else, and
+// every change before item 3); a deferred trigger notes clock_timestamp()
+// again at pre-commit. The moment the lock was granted comes from wrappers of
+// pg_advisory_xact_lock and pg_advisory_xact_lock_shared in the same schema
+// (pg_catalog is put last on the search path, so they come first): each
+// notes clock_timestamp() in a transaction-local setting once the real one
+// returns. A failed fast attempt's note is undone with its subtransaction,
+// so a change that fell back to the exclusive path is timed from the
+// exclusive grant. Lock granted → pre-commit is the hold, without network or
+// waiting: only the commit record (synchronous_commit off: no flush under the
+// lock) and the release follow. Call → pre-commit is reported beside it: it
+// adds the guesses, a failed fast attempt and, with several clients, the wait
+// for the lock. Under contention the mean hold of each mode also comes from
+// pg_locks sampling (Little's law: mean sessions holding the lock in that
+// mode ÷ the changes/s that took it in that mode; a failed attempt's shared
+// hold counts there), and the wrappers count the changes per kind and mode.
+// The ceiling is 1 / the exclusive hold: changes/s that the lock allows
+// (shared holders do not exclude each other), whatever the cores.
+// The "at capacity" phases make the exclusive path run: every agent full, a
+// queue behind them; each client opens a conversation (it queues) and
+// resolves a random open one (an assigned one's slot goes to the queue).
 //
 //   options: --seconds=10 --message-clients=32 --routing-clients=16 --agents=20
 import { performance } from 'node:perf_hooks';
@@ -95,14 +110,17 @@ function timingDb(db: Db, holds: number[], calls: number[]): Db {
  * that does not depend on the machine's speed: who queues on what.
  */
 async function sampled<T>(db: Db, work: Promise<T>): Promise<{ value: T; samples: number; locks: Record<string, { held: number; waiting: number }> }> {
+  // keys: the advisory lock's id, and for the routing lock also its mode (7301001:ShareLock, 7301001:ExclusiveLock)
   let done = false;
   const totals = new Map<string, { held: number; waiting: number }>();
   let samples = 0;
   const sampler = (async () => {
     while (!done) {
       const rows = await db.query<{ key: string; granted: boolean; n: number }>(
-        `select objid::text as key, granted, count(*)::int as n from pg_locks
-          where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())
+        `select k.key, l.granted, count(*)::int as n
+           from pg_locks l, lateral (values (l.objid::text), (case when l.objid = 7301001 then l.objid::text || ':' || l.mode end)) k(key)
+          where l.locktype = 'advisory' and l.database = (select oid from pg_database where datname = current_database())
+            and k.key is not null
           group by 1, 2`,
       );
       samples += 1;
@@ -128,13 +146,46 @@ async function sampled<T>(db: Db, work: Promise<T>): Promise<{ value: T; samples
 const TIMING_SQL = /* sql */ `
 create schema bench_timing;
 create unlogged table bench_timing.holds (
-  id bigserial primary key, fn text not null,
-  locked_at timestamptz not null, returned_at timestamptz not null, committing_at timestamptz);
+  id bigserial primary key, fn text not null, mode text not null,
+  called_at timestamptz not null, locked_at timestamptz not null, returned_at timestamptz not null, checked_at timestamptz not null,
+  committing_at timestamptz);
+-- The routing lock's grant time (see the top of this file). Only the first
+-- grant in a transaction counts: a caller holding the lock may take it again.
+create function bench_timing.note_lock() returns void language plpgsql as $$
+begin
+  if coalesce(current_setting('bench.locked_at', true), '') = '' then
+    perform set_config('bench.locked_at', clock_timestamp()::text, true);
+  end if;
+end
+$$;
+create function bench_timing.pg_advisory_xact_lock(k bigint) returns void language plpgsql as $$
+begin
+  perform pg_catalog.pg_advisory_xact_lock(k);
+  if k = 7301001 then perform bench_timing.note_lock(); end if;
+end
+$$;
+create function bench_timing.pg_advisory_xact_lock_shared(k bigint) returns void language plpgsql as $$
+begin
+  perform pg_catalog.pg_advisory_xact_lock_shared(k);
+  if k = 7301001 then perform bench_timing.note_lock(); end if;
+end
+$$;
+-- When the lock was granted, or t0 when no wrapper saw it (a caller that
+-- took it before: the call is then all under the lock).
+create function bench_timing.locked_at(t0 timestamptz) returns timestamptz language sql as $$
+  select coalesce(nullif(current_setting('bench.locked_at', true), '')::timestamptz, t0)
+$$;
 create function bench_timing.mark_commit() returns trigger language plpgsql as $$
 begin
   update bench_timing.holds set committing_at = clock_timestamp() where id = new.id;
   return null;
 end
+$$;
+-- The mode this transaction holds the routing lock in. Reading pg_locks is
+-- not the change's work: returned_at → checked_at is left out of the hold.
+create function bench_timing.mode() returns text language sql as $$
+  select case when exists (select 1 from pg_locks where locktype = 'advisory' and objid = 7301001 and pid = pg_backend_pid()
+                                                    and granted and mode = 'ExclusiveLock') then 'exclusive' else 'shared' end
 $$;
 create constraint trigger holds_commit after insert on bench_timing.holds
   deferrable initially deferred for each row execute function bench_timing.mark_commit();
@@ -144,12 +195,16 @@ create function bench_timing.sb_open_conversation(
 ) returns table (opened conversations, created boolean, logged jsonb) language plpgsql as $$
 declare
   t0 timestamptz;
+  t1 timestamptz;
+  v_mode text;
 begin
-  perform pg_advisory_xact_lock(7301001);
   t0 := clock_timestamp();
   return query select * from public.sb_open_conversation(p_channel, p_external_ref, p_customer_id, p_customer, p_department,
                                                          p_priority, p_now, p_verified, p_required_skills);
-  insert into bench_timing.holds (fn, locked_at, returned_at) values ('open', t0, clock_timestamp());
+  t1 := clock_timestamp();
+  v_mode := bench_timing.mode();
+  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
+  values ('open', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
 end
 $$;
 create function bench_timing.sb_close_conversation(
@@ -157,20 +212,32 @@ create function bench_timing.sb_close_conversation(
 ) returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
 declare
   t0 timestamptz;
+  t1 timestamptz;
+  v_mode text;
 begin
-  perform pg_advisory_xact_lock(7301001);
   t0 := clock_timestamp();
   return query select * from public.sb_close_conversation(p_id, p_state, p_now, p_reason, p_note, p_only_agent, p_by);
-  insert into bench_timing.holds (fn, locked_at, returned_at) values ('close', t0, clock_timestamp());
+  t1 := clock_timestamp();
+  v_mode := bench_timing.mode();
+  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
+  values ('close', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
 end
 $$;
 `;
 
 interface InServerHold {
   changes: number;
-  /** lock taken → pre-commit (ms) */
+  /** changes per kind and lock mode, e.g. open/shared */
+  paths: Record<string, number>;
+  /** lock granted → pre-commit of the changes that held the lock exclusive, per kind (ms) */
+  exclusive_hold_ms: Record<string, ReturnType<typeof summarize>>;
+  /** the same for the changes that held it shared */
+  shared_hold_ms: Record<string, ReturnType<typeof summarize>>;
+  /** lock granted → pre-commit (ms) */
   hold_ms: ReturnType<typeof summarize>;
-  /** lock taken → the routing function returned (ms) */
+  /** call → pre-commit (ms): the hold plus the guesses, a failed fast attempt and any wait */
+  call_ms: ReturnType<typeof summarize>;
+  /** lock granted → the routing function returned (ms) */
   function_ms: ReturnType<typeof summarize>;
   /** 1000 / hold p50 and p99: changes/s one lock allows */
   ceiling_p50: number;
@@ -179,15 +246,27 @@ interface InServerHold {
 
 /** The holds recorded by the wrappers since the last call, which clears them. */
 async function inServerHolds(db: Db): Promise<InServerHold> {
-  const rows = await db.query<{ hold: number; fn: number }>(
-    `delete from bench_timing.holds returning
-       extract(epoch from committing_at - locked_at) * 1000 as hold,
+  const rows = await db.query<{ hold: number; call: number; fn: number; kind: string; mode: string }>(
+    `delete from bench_timing.holds returning fn as kind, mode,
+       extract(epoch from (committing_at - checked_at) + (returned_at - locked_at)) * 1000 as hold,
+       extract(epoch from (committing_at - checked_at) + (returned_at - called_at)) * 1000 as call,
        extract(epoch from returned_at - locked_at) * 1000 as fn`,
   );
   const hold = summarize(rows.map((r) => Number(r.hold)));
+  const paths: Record<string, number> = {};
+  const byMode: Record<string, Record<string, number[]>> = { exclusive: {}, shared: {} };
+  for (const r of rows) {
+    paths[`${r.kind}/${r.mode}`] = (paths[`${r.kind}/${r.mode}`] ?? 0) + 1;
+    ((byMode[r.mode] ??= {})[r.kind] ??= []).push(Number(r.hold));
+  }
+  const perKind = (m: Record<string, number[]> | undefined) => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, summarize(v)]));
   return {
     changes: rows.length,
+    paths,
+    exclusive_hold_ms: perKind(byMode.exclusive),
+    shared_hold_ms: perKind(byMode.shared),
     hold_ms: hold,
+    call_ms: summarize(rows.map((r) => Number(r.call))),
     function_ms: summarize(rows.map((r) => Number(r.fn))),
     ceiling_p50: Math.round(1000 / hold.p50),
     ceiling_p99: Math.round(1000 / hold.p99),
@@ -225,7 +304,8 @@ async function main() {
   }
   // Every connection from here on calls the timing wrappers.
   const timedUrl = new URL(scratch.url);
-  timedUrl.searchParams.set('options', '-c search_path=bench_timing,public');
+  // pg_catalog last: the lock wrappers come before the built-in functions
+  timedUrl.searchParams.set('options', '-c search_path=bench_timing,public,pg_catalog');
   const raw = openPostgres({ connectionString: timedUrl.toString(), max: MESSAGE_CLIENTS + ROUTING_CLIENTS + 4 });
   const holds: number[] = [];
   const calls: number[] = [];
@@ -262,6 +342,47 @@ async function main() {
     /** Mean hold from sampling: sessions holding the routing lock on average ÷ changes/s. */
     const meanHold = (locks: Record<string, { held: number }>, changesPerS: number) =>
       Math.round(((locks['7301001']?.held ?? 0) / Math.max(1, changesPerS)) * 1e6) / 1e3;
+    /**
+     * The same per mode of the lock: sessions holding it exclusive (shared) on
+     * average ÷ the changes/s that held it so (the wrappers' counts over the phase).
+     */
+    const meanHoldByMode = (locks: Record<string, { held: number }>, h: InServerHold, seconds: number) => {
+      const count = (mode: string) => Object.entries(h.paths).reduce((n, [k, v]) => (k.endsWith(`/${mode}`) ? n + v : n), 0);
+      const per = (mode: string, key: string) => {
+        const rate = count(mode) / seconds;
+        return rate === 0 ? null : Math.round(((locks[`7301001:${key}`]?.held ?? 0) / rate) * 1e6) / 1e3;
+      };
+      return { exclusive_ms: per('exclusive', 'ExclusiveLock'), shared_ms: per('shared', 'ShareLock') };
+    };
+
+    /**
+     * Every agent full (one more than they hold) and a queue behind them; each client
+     * opens (it queues) and resolves a random open conversation. Run with
+     * `clients`, then everything open is resolved and capacities restored.
+     */
+    const atCapacity = async (clients: number) => {
+      // room for one more each, beside the message phase's open conversations
+      const agents = await raw.query<{ id: string; load: number }>('select id, load from agents');
+      for (const a of agents) await updateAgent(ctx, a.id, { capacity: a.load + 1 }, SYSTEM);
+      const pool: string[] = [];
+      for (let i = 0; i < agents.length + 10; i++) pool.push((await openConversation(ctx, { customer: { id: `full-${i}` } })).conversation.id);
+      await inServerHolds(raw);
+      const started = performance.now();
+      const run = await sampled(
+        raw,
+        flatOut(clients, SECONDS, async (c, i) => {
+          pool.push((await openConversation(ctx, { customer: { id: `q-${c}-${i}-${seq++}` } })).conversation.id);
+          const id = pool.splice(Math.floor(Math.random() * pool.length), 1)[0]!;
+          await closeConversation(ctx, id, { reason: 'bench' }, SYSTEM);
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const held = await inServerHolds(raw);
+      for (const id of pool) await closeConversation(ctx, id, { reason: 'bench' }, SYSTEM);
+      for (const a of agents) await updateAgent(ctx, a.id, { capacity: null }, SYSTEM);
+      await inServerHolds(raw);
+      return { changes_per_s: run.value.rate * 2, pairs: run.value, advisory_locks: run.locks, in_server: held, mean_hold_by_mode_ms: meanHoldByMode(run.locks, held, seconds) };
+    };
 
     const { value: messagesAlone, locks: locksMessages } = await sampled(raw, flatOut(MESSAGE_CLIENTS, SECONDS, message));
     holds.length = 0;
@@ -272,10 +393,14 @@ async function main() {
     const holdOne = summarize([...holds, ...calls]);
     const serverOne = await inServerHolds(raw);
     holds.length = 0;
+    const aloneStarted = performance.now();
     const { value: routingAlone, locks: locksRouting } = await sampled(raw, flatOut(ROUTING_CLIENTS, SECONDS, routing));
+    const aloneSeconds = (performance.now() - aloneStarted) / 1000;
     // Transactions that take the lock in this process (none since the routing functions: then n = 0 and no figure)
     const holdAlone = summarize(holds);
     const serverAlone = await inServerHolds(raw);
+    const fullOne = await atCapacity(1);
+    const fullMany = await atCapacity(ROUTING_CLIENTS);
     holds.length = 0;
     const {
       value: [messagesMixed, routingMixed],
@@ -305,8 +430,11 @@ async function main() {
         hold_ms: holdAlone,
         advisory_locks: locksRouting,
         mean_hold_sampled_ms: meanHold(locksRouting, routingAlone.rate * 2),
+        mean_hold_by_mode_ms: meanHoldByMode(locksRouting, serverAlone, aloneSeconds),
         in_server: serverAlone,
       },
+      at_capacity_one_client: fullOne,
+      at_capacity: fullMany,
       mixed: {
         messages: messagesMixed,
         routing: { changes_per_s: routingMixed.rate * 2, pairs: routingMixed },
@@ -320,13 +448,17 @@ async function main() {
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const server = (h: InServerHold) =>
-      `in-server hold (lock → pre-commit, ${h.changes} changes) p50 ${h.hold_ms.p50} ms, p99 ${h.hold_ms.p99} ms (function alone p50 ${h.function_ms.p50}, p99 ${h.function_ms.p99}) → ceiling ${h.ceiling_p50}/s (p50), ${h.ceiling_p99}/s (p99)`;
+      `in-server hold (lock granted → pre-commit, ${h.changes} changes ${JSON.stringify(h.paths)}) p50 ${h.hold_ms.p50} ms, p99 ${h.hold_ms.p99} ms (function alone p50 ${h.function_ms.p50}, p99 ${h.function_ms.p99}; call → pre-commit p50 ${h.call_ms.p50}, p99 ${h.call_ms.p99}); exclusive: ${Object.entries(h.exclusive_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}; shared: ${Object.entries(h.shared_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}`;
+    const full = (f: Awaited<ReturnType<typeof atCapacity>>) =>
+      `${f.changes_per_s} changes/s; ${server(f.in_server)}; sampled mean hold by mode ${JSON.stringify(f.mean_hold_by_mode_ms)}; advisory locks ${JSON.stringify(f.advisory_locks)}`;
     process.stdout.write(
       [
         `round trip p50 ${result.rtt_ms.p50} ms; empty routing transaction p50 ${empty.p50} / p99 ${empty.p99} ms`,
         `messages alone: ${messagesAlone.rate}/s, p50 ${messagesAlone.latency.p50} ms, p99 ${messagesAlone.latency.p99} ms; advisory locks (mean sessions holding/waiting) ${JSON.stringify(locksMessages)}`,
         `routing, one client: ${routingOne.rate * 2} changes/s; call bound (round trip included) p50 ${holdOne.p50} ms, p99 ${holdOne.p99} ms; ${server(serverOne)}`,
-        `routing alone (${ROUTING_CLIENTS} clients): ${routingAlone.rate * 2} changes/s; ${server(serverAlone)}; transactions' lock held ${shown(holdAlone)}; sampled mean hold ${result.routing_alone.mean_hold_sampled_ms} ms; advisory locks ${JSON.stringify(locksRouting)}`,
+        `routing alone (${ROUTING_CLIENTS} clients): ${routingAlone.rate * 2} changes/s; ${server(serverAlone)}; transactions' lock held ${shown(holdAlone)}; sampled mean hold ${result.routing_alone.mean_hold_sampled_ms} ms, by mode ${JSON.stringify(result.routing_alone.mean_hold_by_mode_ms)}; advisory locks ${JSON.stringify(locksRouting)}`,
+        `routing at capacity, one client: ${full(fullOne)}`,
+        `routing at capacity (${ROUTING_CLIENTS} clients): ${full(fullMany)}`,
         `both: messages ${messagesMixed.rate}/s (p99 ${messagesMixed.latency.p99} ms), routing ${routingMixed.rate * 2} changes/s; ${server(serverMixed)}; transactions' lock held ${shown(holdMixed)}; sampled mean hold ${result.mixed.mean_hold_sampled_ms} ms; advisory locks ${JSON.stringify(locksMixed)}`,
       ].join('\n') + '\n',
     );

@@ -381,6 +381,53 @@ begin
 end
 $$;
 
+-- The fast open's pick (sb_open_conversation, the lock shared): the same
+-- order as sb_pick_agent, but the agent's row is locked, `for no key update
+-- skip locked`, so that opens running side by side each take a different
+-- agent instead of all waiting on the least loaded one's row. A row another
+-- transaction holds is passed over (a concurrent open or close on that
+-- agent, or a heartbeat writing last_seen_at): the order is then the
+-- policy's among the agents free to lock, and null when none is, which
+-- sends the open to the exclusive path. Room is checked again on the
+-- locked row: the walk read the loads of its snapshot, and a close or an
+-- open may have committed since. `no key update`, the mode the load's
+-- update takes anyway, not `update`: rows that merely reference the agent
+-- (a read receipt, a login's token: `for key share` by their foreign keys)
+-- do not make the agent's row look taken. Volatile (it locks), so it
+-- cannot be sb_pick_agent, which the matches call from stable functions.
+create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
+set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+declare
+  v_default int := sb_default_capacity();
+  v_agent uuid;
+begin
+  if c.required_skills = '{}'::jsonb then
+    select a.id into v_agent from agents a
+     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+       and sb_agent_serves(a, c, p_now)
+     order by a.load, a.last_assigned_at asc nulls first, a.id
+     limit 1
+       for no key update skip locked;
+  else
+    select a.id into v_agent from agents a
+     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+       and sb_agent_serves(a, c, p_now)
+     order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
+     limit 1
+       for no key update skip locked;
+  end if;
+  if v_agent is null then
+    return null;
+  end if;
+  -- the row as it is now that it is ours (a later statement: a new snapshot)
+  perform 1 from agents a where a.id = v_agent and a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default);
+  if not found then
+    return null;
+  end if;
+  return v_agent;
+end
+$$;
+
 -- Gives queued conversation p_conversation to p_agent: the agent's load and
 -- the conversation in one step. In an offer-mode department the conversation
 -- is offered instead: held for the agent (the slot counts from now) until
@@ -581,6 +628,117 @@ begin
 end
 $$;
 
+-- Whether agent `me`, given room, would take a queued conversation:
+-- sb_match_for_agent's head query as a test, read only, without the room
+-- check (the caller is freeing a slot). A fast close (the lock shared)
+-- asks it; true sends it to the exclusive path, which runs the match.
+create or replace function sb_agent_has_match(p_now timestamptz, me agents) returns boolean language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+#variable_conflict use_column
+declare
+  v_manual boolean := sb_any_manual();
+begin
+  if me.status <> 'online' or me.deleted_at is not null then
+    return false;
+  end if;
+  return exists (select 1 from conversations c
+                  where c.state = 'queued' and sb_agent_serves(me, c, p_now)
+                    and (not v_manual or c.department is null or sb_auto_routed(c)));
+end
+$$;
+
+-- The customer's sticky agent (docs/routing.md#sticky-agent): the agent of
+-- their most recent conversation in p_department closed within p_window_s,
+-- if still an agent; no row when there is none. Only between verified
+-- conversations, as a customer's history is (docs/identity-verification.md):
+-- the caller asks only for a verified open.
+create or replace function sb_sticky_agent(p_customer_id text, p_department text, p_now timestamptz, p_window_s float8)
+returns setof agents language sql stable as $$
+  select a.*
+    from agents a
+   where a.deleted_at is null
+     and a.id = (select x.agent_id from conversations x
+                  where x.customer_id = p_customer_id and x.customer_verified and x.state in ('resolved', 'abandoned')
+                    and x.department is not distinct from p_department and x.agent_id is not null
+                    and x.resolved_at >= p_now - make_interval(secs => p_window_s)
+                  order by x.resolved_at desc
+                  limit 1)
+$$;
+
+-- ---- Open and close without the exclusive routing lock (#22, item 3) -----
+-- Every routing change took the routing lock (7301001) exclusive, which
+-- capped routing at one over its hold (~0.8 ms: ~1,300 changes/s) whatever
+-- the cores. The race it exists for, the lost wake-up, is only between a
+-- change that QUEUES a conversation (an open that finds nobody with room)
+-- and one that FREES a slot or makes an agent available. Everything that
+-- queues keeps the lock exclusive, so while a transaction holds it SHARED
+-- the queue gains no member, and loads change only through row-locked
+-- updates of agents. Two common changes then run side by side under the
+-- lock shared, each in a subtransaction (a block with an exception clause):
+--
+--   * fast open: the conversation is inserted and an agent with room is
+--     locked (sb_claim_agent, skip locked) and given it. By the
+--     work-conserving invariant an agent with room has no queued
+--     conversation they could serve (still true: the queue cannot grow, and
+--     a fast close frees a slot only when its agent has nothing queued to
+--     serve), so it overtakes nobody. Capacity rests on the agent's row
+--     lock and the re-check of room on the locked row.
+--   * fast close: the conversation's row is locked, and when its agent has
+--     nothing queued they could serve (sb_agent_has_match), the slot is
+--     freed and the conversation closed. "Once" rests on the conversation's
+--     row lock, as before.
+--
+-- When the fast path cannot finish — nobody with room free to lock, a
+-- duplicate external_ref inserted alongside, a queued conversation for the
+-- freed agent — it raises sb_exclusive_path, its subtransaction rolls back
+-- (the shared lock with it: a transaction-level advisory lock taken in a
+-- subtransaction is released when that rolls back, on PostgreSQL 15 and
+-- PGlite alike; test/integration/concurrency-shared-routing.test.ts), and
+-- the change runs as before under the lock exclusive, which waits for the
+-- shared holders to commit: queueing and matching are decided on committed
+-- state. Manual-pick departments and a verified customer with a sticky
+-- agent go there at once, and so does an open while a queued conversation's
+-- sticky wait has ended (that one is anyone's and is served first, as on the
+-- exclusive path: migration 0036). Before trying, each path makes a cheap
+-- guess without locks and goes straight to the lock exclusive when the
+-- attempt would most likely roll back (an open in a department whose queue
+-- is not empty, a close whose agent has something queued they could take):
+-- at capacity every change would otherwise pay for an attempt and its
+-- rollback. A guess only; the paths decide. A caller that already holds the lock exclusive
+-- (a TS routing transaction) runs the fast path inside it: its own locks
+-- never conflict.
+--
+-- Order: concurrent fast opens may get the two least-loaded agents in
+-- either order, or the next ones when a row is held (skip locked); one at a
+-- time, the policy's order holds exactly (docs/architecture.md).
+--
+-- Why nothing deadlocks. The lock is always the first lock taken, and the
+-- shared holder never asks for it exclusive: the fast path calls nothing
+-- that takes it (sb_match_for_agent and the rest are left to the exclusive
+-- path, after the rollback released the shared lock), since two sessions
+-- upgrading from shared would wait on each other. Row waits under the
+-- shared lock:
+--   fast open:  none on agents (skip locked; its one agent row is then its
+--               own); its new conversation row is its own. Only the unique
+--               index on open external_refs can wait, on another open that
+--               inserted the same ref, which itself waits for nothing more
+--               (or on a Qiscus room insert, which takes no lock).
+--   fast close: the conversation's row (held by another close of it, or a
+--               message, rating or receipt writer: none of them waits on an
+--               agent row or on the routing lock while holding it), then its
+--               agent's row (held by a fast open that locked it, another
+--               fast close of the same agent, or a heartbeat: after
+--               locking it none of them waits for anything but its commit).
+-- So every wait goes conversation row → agent row → commit, never back:
+-- no cycle. An exclusive waiter waits for the shared holders, who never
+-- wait for it (a shared request queued behind it holds nothing yet).
+create or replace function sb_exclusive_path() returns void language plpgsql as $$
+begin
+  -- the SQLSTATE the fast paths raise to roll their subtransaction back
+  raise sqlstate 'SB001' using message = 'routing change needs the exclusive routing lock';
+end
+$$;
+
 -- Opens a conversation: assigned at once when an agent has room for it
 -- (by the invariant such an agent has no queued conversation they could
 -- serve, so this overtakes nobody), else queued. Time alone breaks the
@@ -595,6 +753,9 @@ $$;
 -- left to the sweep here, as before.) A channel re-sending the
 -- same open (p_external_ref already open on p_channel) gets that
 -- conversation back, created = false, and nothing changes.
+-- Fast path first (the routing lock shared, above), unless the department
+-- is manual or the customer has a sticky agent; queueing is always done
+-- under the lock exclusive.
 -- Events: conversation.created (as it arrived: queued, no agent), then
 -- conversation.assigned (or .offered) or conversation.queued (reason 'new').
 drop function if exists sb_open_conversation(text, text, text, jsonb, text, int, timestamptz, boolean);
@@ -609,9 +770,69 @@ declare
   v_agent uuid;
   arrived jsonb;
   v_settings jsonb := sb_department_routing(p_department);
+  v_sticky boolean := (v_settings ->> 'sticky_window_s')::float8 > 0 and p_verified;
   v_last agents;
   v_drained jsonb := '[]'::jsonb;
 begin
+  -- With this department's queue non-empty (as last committed, read without
+  -- locks) the agents who serve it are most likely full, and the fast
+  -- attempt would insert, walk the agents and roll back: go straight to the
+  -- exclusive path. Only a guess, the paths decide for themselves; but an
+  -- index probe (conversations_queue_by_department, migration 0037), where
+  -- asking whether anyone has room walks every online agent when nobody has.
+  if v_settings ->> 'mode' <> 'manual'
+     and not (case when p_department is null
+                then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
+                else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
+              end) then
+    begin
+      perform pg_advisory_xact_lock_shared(7301001);
+      if v_sticky and exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
+        perform sb_exclusive_path();
+      end if;
+      -- A queued conversation whose sticky wait has ended is anyone's and
+      -- comes before the newcomer (see above): the exclusive path serves it
+      -- first. Sticky waits are only created under the lock exclusive, so
+      -- none ends unseen while this holds it shared but by time, and p_now
+      -- is fixed for the call. A probe (conversations_sticky_waits).
+      if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
+        perform sb_exclusive_path();
+      end if;
+      if p_external_ref is not null then
+        select * into c from conversations x
+         where x.channel = p_channel and x.external_ref = p_external_ref and x.state in ('queued', 'offered', 'assigned');
+        if found then
+          return query select c, false, '[]'::jsonb;
+          return;
+        end if;
+      end if;
+      insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
+                                 created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
+                                 aging_per_min, sla_due_at)
+      values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
+              'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb),
+              coalesce((v_settings ->> 'aging_per_min')::float8, 0),
+              p_now + make_interval(secs => (v_settings ->> 'sla_first_response_s')::float8))
+      returning * into c;
+      v_agent := sb_claim_agent(c, p_now);
+      if v_agent is null then
+        perform sb_exclusive_path();
+      end if;
+      c := sb_assign(p_now, c.id, v_agent);
+      arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
+      return query select c, true, sb_log_events(p_now, jsonb_build_array(
+        sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
+        sb_given_event(c)));
+      return;
+    exception
+      -- unique_violation: an open with the same external_ref committed
+      -- meanwhile; the exclusive path returns it
+      when sqlstate 'SB001' or unique_violation then
+        null;
+    end;
+  end if;
+  -- (a rolled-back block keeps its variables' values, not its writes)
+  v_agent := null;
   perform pg_advisory_xact_lock(7301001);
   if p_external_ref is not null then
     select * into c from conversations x
@@ -637,19 +858,9 @@ begin
           p_now + make_interval(secs => (v_settings ->> 'sla_first_response_s')::float8))
   returning * into c;
   -- Sticky agent: the agent of this customer's most recent conversation in
-  -- this department closed within sticky_window_s, if still an agent. Only
-  -- between verified conversations, as a customer's history is
-  -- (docs/identity-verification.md): a claimed id picks no one's agent.
-  if (v_settings ->> 'sticky_window_s')::float8 > 0 and p_verified then
-    select a.* into v_last
-      from agents a
-     where a.deleted_at is null
-       and a.id = (select x.agent_id from conversations x
-                    where x.customer_id = p_customer_id and x.customer_verified and x.state in ('resolved', 'abandoned')
-                      and x.department is not distinct from p_department and x.agent_id is not null
-                      and x.resolved_at >= p_now - make_interval(secs => (v_settings ->> 'sticky_window_s')::float8)
-                    order by x.resolved_at desc
-                    limit 1);
+  -- this department closed within sticky_window_s, if still an agent.
+  if v_sticky then
+    select * into v_last from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8);
     if found and sb_agent_serves(v_last, c, p_now) and sb_auto_routed(c) then
       if v_last.status = 'online' and v_last.load < sb_capacity(v_last) then
         v_agent := v_last.id;
@@ -687,6 +898,9 @@ $$;
 -- row as it was (before_state, before_agent_id), so the caller can say why;
 -- no row at all when there is no such conversation.
 -- An offered conversation closes like an assigned one: its slot is released.
+-- Fast path first (the routing lock shared, above): everything but the
+-- match, when the freed agent has nothing queued to take; else the
+-- exclusive path, which matches.
 -- Events: conversation.<p_state> (by p_by), then conversation.assigned (or
 -- .offered) for the conversation the freed agent takes, if any.
 create or replace function sb_close_conversation(
@@ -697,9 +911,54 @@ set plan_cache_mode = force_generic_plan as $$
 declare
   was conversations;
   c conversations;
+  me agents;
   next_one conversations;
   v_events jsonb;
 begin
+  -- With something queued for the agent (as last committed, read without
+  -- locks: only a guess), the fast attempt would lock, test and roll back:
+  -- go straight to the exclusive path, which matches. At capacity that is
+  -- every close, and the failed attempts cost the exclusive holder's turn.
+  -- A conversation without an agent (queued) goes there too: there is a
+  -- queue, so the changes around it hold the lock exclusive, and a shared
+  -- holder among them gets a turn of its own all the same (measured: as
+  -- long as an exclusive one) and pays for the subtransaction besides.
+  select a.* into me from conversations x join agents a on a.id = x.agent_id where x.id = p_id;
+  if found and not sb_agent_has_match(p_now, me) then
+  begin
+    perform pg_advisory_xact_lock_shared(7301001);
+    select * into was from conversations x where x.id = p_id for update;
+    if not found then
+      return;
+    end if;
+    if was.state not in ('queued', 'offered', 'assigned') or (p_only_agent is not null and was.agent_id is distinct from p_only_agent) then
+      return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
+      return;
+    end if;
+    if was.agent_id is not null then
+      -- status, departments and skills change only under the lock
+      -- exclusive: read without the row lock, they hold until commit
+      select * into me from agents a where a.id = was.agent_id;
+      if sb_agent_has_match(p_now, me) then
+        perform sb_exclusive_path();
+      end if;
+      update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
+    end if;
+    v_events := sb_raise_sla_breach(p_id, p_now);
+    update conversations x
+       set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
+           offer_expires_at = null
+     where x.id = p_id
+    returning * into c;
+    v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
+                                         jsonb_build_object('conversation', sb_conversation_json(c), 'by', p_by)));
+    return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
+    return;
+  exception
+    when sqlstate 'SB001' then
+      null;
+  end;
+  end if;
   perform pg_advisory_xact_lock(7301001);
   select * into was from conversations x where x.id = p_id for update;
   if not found then
