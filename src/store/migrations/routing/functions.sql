@@ -641,9 +641,19 @@ begin
   if me.status <> 'online' or me.deleted_at is not null then
     return false;
   end if;
+  -- Three index walks, each a part of the queue the agent could serve (the
+  -- department clause of sb_agent_serves): their departments'
+  -- (conversations_queue_by_department), none, and overflow chains
+  -- (conversations_queue_overflow). One filter on the whole queue walked
+  -- every other department's backlog.
   return exists (select 1 from conversations c
-                  where c.state = 'queued' and sb_agent_serves(me, c, p_now)
-                    and (not v_manual or c.department is null or sb_auto_routed(c)));
+                  where c.state = 'queued' and c.department = any (me.departments)
+                    and sb_agent_serves(me, c, p_now) and (not v_manual or sb_auto_routed(c)))
+      or exists (select 1 from conversations c
+                  where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now))
+      or exists (select 1 from conversations c
+                  where c.state = 'queued' and c.overflow <> '[]'::jsonb
+                    and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c)));
 end
 $$;
 
