@@ -3,6 +3,11 @@
 //
 //   npx tsx bench/simulate.ts [arrivals=2000] [agents=5] [capacity=2] [load=0.8]
 //
+// SIM_PROFILE=1 adds the routing functions' own times (track_functions,
+// pg_stat_user_functions: calls, total and self time, top 15 by self time).
+// The timing slows PGlite down two to three times, shorter functions most:
+// read it for where the time goes, not for the rate.
+//
 // Wall time on a shared machine scatters (two cores, other work): beside it
 // are the figures that do not move with the load as much — the CPU time this
 // process spent per conversation once the first 1,000 had arrived (caches
@@ -11,9 +16,19 @@
 import { PGlite } from '@electric-sql/pglite';
 import { summarise } from '../src/simulate/report.js';
 import { runSimulation } from '../src/simulate/run.js';
+import type { Db } from '../src/store/db.js';
 
 const [arrivals = 2000, agents = 5, capacity = 2, load = 0.8] = process.argv.slice(2).map(Number);
 const handleS = 300;
+const profile = process.env.SIM_PROFILE === '1';
+interface FunctionTimes {
+  function: string;
+  calls: number;
+  total_ms: number;
+  self_ms: number;
+  self_us_each: number;
+}
+let functions: FunctionTimes[] | undefined;
 
 let roundTrips = 0;
 const send = PGlite.prototype.execProtocolRawStream;
@@ -32,7 +47,23 @@ const run = await runSimulation(
     target: { seconds: 20, share: 0.8 },
     sweepEveryS: 300,
   },
-  { onProgress: (arrived) => void (warm ??= { cpu: process.cpuUsage(), trips: roundTrips, arrived }) },
+  {
+    onProgress: (arrived) => void (warm ??= { cpu: process.cpuUsage(), trips: roundTrips, arrived }),
+    ...(profile
+      ? {
+          prepare: async (db: Db) => void (await db.exec(`set track_functions = 'all'`)),
+          inspect: async (db: Db) => {
+            // this session's counts reach the statistics when flushed
+            await db.query('select pg_stat_force_next_flush()');
+            functions = await db.query<FunctionTimes>(
+              `select funcname as function, calls, round(total_time::numeric, 1)::float8 as total_ms, round(self_time::numeric, 1)::float8 as self_ms,
+                      round((1000 * self_time / calls)::numeric, 1)::float8 as self_us_each
+                 from pg_stat_user_functions order by self_time desc limit 15`,
+            );
+          },
+        }
+      : {}),
+  },
 );
 const p = summarise(run).performance;
 const perCall = Object.fromEntries(
@@ -60,6 +91,7 @@ console.log(
             warm_round_trips_per_conversation: +(tail.trips / tail.arrivals).toFixed(2),
           }),
       per_call: perCall,
+      ...(functions === undefined ? {} : { functions }),
     },
     null,
     2,

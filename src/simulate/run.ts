@@ -101,6 +101,8 @@ const STRANDED_AFTER_MS = 2 * DAY_MS;
 
 export interface RunOptions {
   onProgress?: (arrived: number, total: number) => void;
+  /** Called with the simulation's store once it is open, before anything is written (session settings for a profile). */
+  prepare?: (db: Db) => Promise<void>;
   /** Called with the simulation's store before it is closed (export its history, check invariants). */
   inspect?: (db: Db) => Promise<void>;
 }
@@ -112,6 +114,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
   const committed: StoredEvent[] = [];
   const db = await openMemoryStore();
   try {
+    await options.prepare?.(db);
     await seedSettings(
       db,
       {

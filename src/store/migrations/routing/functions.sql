@@ -129,8 +129,9 @@ $$;
 --   required_skills             {skill: minimum level} every conversation here needs
 --   skills_relax_after_s        after this wait the skill requirement is dropped; null: never
 create or replace function sb_department_routing(p_department text) returns jsonb language plpgsql stable as $$
-begin
-  return jsonb_build_object(
+declare
+  -- A plain expression (no query): PL/pgSQL evaluates it without the executor.
+  defaults jsonb := jsonb_build_object(
     'mode', 'auto',
     'sticky_window_s', 0,
     'sticky_wait_s', 0,
@@ -141,8 +142,13 @@ begin
     'aging_per_min', 0,
     'sla_first_response_s', null,
     'required_skills', '{}'::jsonb,
-    'skills_relax_after_s', null)
-    || coalesce((select d.settings from department_routing d where d.department = p_department), '{}'::jsonb);
+    'skills_relax_after_s', null);
+begin
+  -- No department, no row to read (an open without one asks at every call).
+  if p_department is null then
+    return defaults;
+  end if;
+  return defaults || coalesce((select d.settings from department_routing d where d.department = p_department), '{}'::jsonb);
 end
 $$;
 
@@ -155,24 +161,27 @@ $$;
 -- and returns them with their ids. It must be the call's last statement:
 -- xid_bound (migration 0022) is computed by this insert, after every lock
 -- the call takes.
+-- One statement: each event comes back built from the row inserted (the
+-- same five keys sb_event gives it, and its id), rather than a second pass
+-- over p_events matching ids to positions.
 create or replace function sb_log_events(p_now timestamptz, p_events jsonb) returns jsonb language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
-  ids bigint[];
+  logged jsonb;
 begin
   if jsonb_array_length(p_events) = 0 then
     return p_events;
   end if;
+  -- ids are drawn in the select's order (e.n), so id order is array order
   with added as (
     insert into events (type, conversation_id, agent_id, data, created_at)
     select e.value ->> 'type', (e.value ->> 'conversation_id')::uuid, (e.value ->> 'agent_id')::uuid, e.value -> 'data', p_now
       from jsonb_array_elements(p_events) with ordinality as e(value, n)
      order by e.n
-    returning id
+    returning id, jsonb_build_object('id', id, 'type', type, 'conversation_id', conversation_id, 'agent_id', agent_id, 'data', data) as event
   )
-  select array_agg(id order by id) into ids from added;
-  return (select jsonb_agg(e.value || jsonb_build_object('id', ids[e.n]) order by e.n)
-            from jsonb_array_elements(p_events) with ordinality as e(value, n));
+  select jsonb_agg(a.event order by a.id) into logged from added a;
+  return logged;
 end
 $$;
 
@@ -193,8 +202,23 @@ $$;
 -- its opener asked for (requested_skills), its department's, its channel's
 -- (channel_routing) and its labels' (labels.required_skills). Read by the
 -- terms trigger and the refreshes; matching reads the stored result.
-create or replace function sb_required_skills(c conversations) returns jsonb language sql stable as $$
-  select coalesce((select jsonb_object_agg(e.key, e.level)
+-- PL/pgSQL, not SQL: a SQL function with subqueries is not inlined, and
+-- one called from the trigger's PL/pgSQL is parsed and planned again in
+-- every transaction (its cached state dies with the transaction's
+-- expression state); that was a third of an open's time in PostgreSQL
+-- (issue #22). PL/pgSQL keeps the plan for the session.
+create or replace function sb_required_skills(c conversations) returns jsonb language plpgsql stable as $$
+begin
+  -- The common case, nothing required anywhere: two probes instead of the
+  -- merge below (which would give '{}' too).
+  if c.requested_skills = '{}'::jsonb and coalesce(cardinality(c.labels), 0) = 0
+     and not exists (select 1 from channel_routing r where r.channel = c.channel and r.required_skills <> '{}'::jsonb)
+     and (c.department is null
+          or not exists (select 1 from department_routing d
+                          where d.department = c.department and coalesce(d.settings -> 'required_skills', '{}'::jsonb) <> '{}'::jsonb)) then
+    return '{}'::jsonb;
+  end if;
+  return coalesce((select jsonb_object_agg(e.key, e.level)
                      from (select e.key, max(e.value::int) as level
                              from (select c.requested_skills as skills
                                    union all
@@ -207,7 +231,8 @@ create or replace function sb_required_skills(c conversations) returns jsonb lan
                                    select l.required_skills from labels l
                                     where cardinality(c.labels) > 0 and l.name = any (c.labels)) src,
                                   jsonb_each_text(src.skills) e
-                            group by e.key) e), '{}'::jsonb)
+                            group by e.key) e), '{}'::jsonb);
+end
 $$;
 
 -- The department's terms on a conversation (migration 0030), laid on the
@@ -437,12 +462,14 @@ create or replace function sb_assign(p_now timestamptz, p_conversation uuid, p_a
 set plan_cache_mode = force_generic_plan as $$
 declare
   c conversations;
+  v_department text;
   routing jsonb;
 begin
-  select * into c from conversations where id = p_conversation;
+  -- the department alone: the row comes back from the update below
+  select x.department into v_department from conversations x where x.id = p_conversation;
   -- No department, no settings: the defaults' mode is 'auto' (skips a probe per give)
-  if c.department is not null then
-    routing := sb_department_routing(c.department);
+  if v_department is not null then
+    routing := sb_department_routing(v_department);
   end if;
   update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
   if routing ->> 'mode' = 'offer' then
