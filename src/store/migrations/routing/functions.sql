@@ -512,10 +512,13 @@ set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
   head conversations;
-  v_default int := sb_default_capacity();
-  v_manual boolean := sb_any_manual();
+  v_default int;
+  v_manual boolean;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- read under the lock, so from what the previous holder committed
+  v_default := sb_default_capacity();
+  v_manual := sb_any_manual();
   if sb_queue_ages() then
     with free as materialized (
       select a as agent from agents a
@@ -597,9 +600,15 @@ declare
   me agents;
   head conversations;
   v_pick uuid;
-  v_manual boolean := sb_any_manual();
+  v_manual boolean;
+  v_ages boolean;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- read under the lock, so from what the previous holder committed
+  v_manual := sb_any_manual();
+  -- asked once: assigning can only end aging (the last aging conversation
+  -- taken), and without it both orders are the same (priority, seq)
+  v_ages := sb_queue_ages();
   select * into me from agents a where a.id = p_agent and a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a);
   if not found then
     return;
@@ -609,7 +618,7 @@ begin
     -- departments, without department, or with an overflow chain (the
     -- department clause of sb_agent_serves). A filter on the whole queue's
     -- order walked every queued conversation of other departments ahead.
-    if sb_queue_ages() then
+    if v_ages then
       -- the order moves with p_now: the candidates are sorted
       select c.* into head
         from conversations c
