@@ -2,7 +2,7 @@ import type { Role } from '../agents/model.js';
 import { invalid } from '../errors.js';
 import type { AgentStatus } from '../routing/presence.js';
 import { CAPACITY_OF_A } from '../routing/sql.js';
-import type { Queryable } from '../store/db.js';
+import type { Db } from '../store/db.js';
 
 // What the supervisor dashboard shows: the queue now, the agents now, and
 // how many conversations were assigned and resolved in each time bucket of a
@@ -124,7 +124,7 @@ select
  * so the same moment falls in the same bucket on every refresh; the window
  * runs from the bucket holding `since` through the current, partial one.
  */
-export async function readDashboard(db: Queryable, now: Date, options: { intervalSeconds?: number; since?: Date } = {}): Promise<Dashboard> {
+export async function readDashboard(db: Db, now: Date, options: { intervalSeconds?: number; since?: Date } = {}): Promise<Dashboard> {
   const interval = options.intervalSeconds ?? DEFAULT_INTERVAL_S;
   const since = options.since ?? new Date(now.getTime() - DEFAULT_WINDOW_MS);
   if (since.getTime() > now.getTime()) throw invalid('since', 'is in the future');
@@ -137,7 +137,15 @@ export async function readDashboard(db: Queryable, now: Date, options: { interva
   const start = new Date(first * interval * 1000);
   const end = new Date((last + 1) * interval * 1000);
 
-  const [row] = await db.query<Row>(DASHBOARD_SQL, [now, interval, start, end]);
+  const [row] = await db.transaction(async (tx) => {
+    // Without statistics (autovacuum off, a fresh bulk load) the SLA part is
+    // estimated at hundreds of thousands of rows, far above jit_above_cost,
+    // and compiling took most of a 0.5–3 s read at 1,000,000 closed
+    // conversations (bench/growth.ts); the query walks indexes and gains
+    // nothing from JIT. Local to this read-only transaction, as the reports' read.
+    await tx.query('set local jit = off');
+    return tx.query<Row>(DASHBOARD_SQL, [now, interval, start, end]);
+  });
   const { queue, sla, activity, agents } = row!;
 
   const buckets: Bucket[] = Array.from({ length: count }, (_, i) => ({
