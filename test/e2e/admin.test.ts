@@ -5,7 +5,7 @@ import { after, before, beforeEach, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { AgentRow } from '../../src/agents/model.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
-import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn, valueOnceLoaded } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -93,7 +93,7 @@ describeEachStore('console admin pages, transfers and customers in a real browse
       [suite.server.url, grace.id] as const,
     );
     await page.reload();
-    assert.equal(await page.getByLabel('Departments of Grace').inputValue(), 'sales, billing');
+    assert.equal(await valueOnceLoaded(page.getByLabel('Departments of Grace'), 'sales, billing'), 'sales, billing');
     // the refused value was a 400 on purpose
     assert.deepEqual(problems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
   });

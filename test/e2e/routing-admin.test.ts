@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
-import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, signIn, valueOnceLoaded } from '../helpers/browser.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -32,9 +32,9 @@ describeEachStore('routing settings in a real browser', (store) => {
     await page.getByRole('heading', { name: 'Routing' }).waitFor();
 
     // the first department an agent serves is shown, with the defaults
-    assert.equal(await page.getByLabel('Department', { exact: true }).inputValue(), 'sales');
+    assert.equal(await valueOnceLoaded(page.getByLabel('Department', { exact: true }), 'sales'), 'sales');
     const form = page.getByRole('form', { name: 'Routing of sales' });
-    assert.equal(await form.getByLabel('Mode').inputValue(), 'auto');
+    assert.equal(await valueOnceLoaded(form.getByLabel('Mode'), 'auto'), 'auto');
 
     await form.getByLabel('Mode').selectOption('offer');
     await form.getByLabel('Seconds to accept an offer').fill('20');
@@ -62,9 +62,9 @@ describeEachStore('routing settings in a real browser', (store) => {
     await page.reload();
     const again = page.getByRole('form', { name: 'Routing of sales' });
     await again.waitFor();
-    assert.equal(await again.getByLabel('Mode').inputValue(), 'offer');
-    assert.equal(await again.getByLabel('Also to', { exact: true }).inputValue(), 'support');
-    assert.equal(await again.getByLabel('Required skills').inputValue(), 'billing:1, spanish:2', 'skills in alphabetical order');
+    assert.equal(await valueOnceLoaded(again.getByLabel('Mode'), 'offer'), 'offer');
+    assert.equal(await valueOnceLoaded(again.getByLabel('Also to', { exact: true }), 'support'), 'support');
+    assert.equal(await valueOnceLoaded(again.getByLabel('Required skills'), 'billing:1, spanish:2'), 'billing:1, spanish:2', 'skills in alphabetical order');
     assert.deepEqual(problems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
   });
 });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { after, before, beforeEach } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page, type Route } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { PASSWORD } from './fixtures.js';
@@ -62,6 +62,22 @@ export async function openPage(
 }
 
 /** SAVE_SCREENSHOTS=1 refreshes docs/screenshots/`name`.png; otherwise nothing. */
+/**
+ * A field's value once the page shows `expected`, or its last value after
+ * `timeoutMs`. inputValue() reads the field at once: right after a load or a
+ * reload it can still hold what was shown before the page's data arrived
+ * (an empty field, or the previous list), which a person would wait out.
+ */
+export async function valueOnceLoaded(field: Locator, expected: string, timeoutMs = 5_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  let value = await field.inputValue();
+  while (value !== expected && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    value = await field.inputValue();
+  }
+  return value;
+}
+
 export const shoot = (page: Page, name: string): Promise<void> =>
   process.env.SAVE_SCREENSHOTS ? page.screenshot({ path: `docs/screenshots/${name}.png` }).then(() => undefined) : Promise.resolve();
 
