@@ -243,9 +243,26 @@ $$;
 -- (sb_required_skills, migration 0034): worked out again when its labels
 -- change. A label change alone touches nothing else, and nothing on a
 -- closed conversation (its terms are history).
-create or replace function sb_conversation_terms() returns trigger language plpgsql as $$
+-- sb_with_terms is the trigger's work on a row in memory: an open asks
+-- the pick about the conversation before inserting it (as it will be
+-- inserted, so it is inserted once, already given: sb_open_conversation).
+create or replace function sb_with_terms(c conversations) returns conversations language plpgsql stable as $$
 declare
   s jsonb;
+begin
+  c.required_skills := sb_required_skills(c);
+  if c.department is null then
+    c.skills_relax_after_s := null;
+    c.overflow := '[]'::jsonb;
+  else
+    s := sb_department_routing(c.department);
+    c.skills_relax_after_s := (s ->> 'skills_relax_after_s')::int;
+    c.overflow := s -> 'overflow';
+  end if;
+  return c;
+end
+$$;
+create or replace function sb_conversation_terms() returns trigger language plpgsql as $$
 begin
   if tg_op = 'UPDATE' and old.department is not distinct from new.department and old.requested_skills is not distinct from new.requested_skills then
     if new.state in ('queued', 'offered', 'assigned') then
@@ -253,16 +270,7 @@ begin
     end if;
     return new;
   end if;
-  new.required_skills := sb_required_skills(new);
-  if new.department is null then
-    new.skills_relax_after_s := null;
-    new.overflow := '[]'::jsonb;
-  else
-    s := sb_department_routing(new.department);
-    new.skills_relax_after_s := (s ->> 'skills_relax_after_s')::int;
-    new.overflow := s -> 'overflow';
-  end if;
-  return new;
+  return sb_with_terms(new);
 end
 $$;
 -- every insert: its channel may require skills (one primary-key probe of channel_routing)
@@ -802,6 +810,11 @@ $$;
 -- Fast path first (the routing lock shared, above), unless the department
 -- is manual or the customer has a sticky agent; queueing is always done
 -- under the lock exclusive.
+-- The pick is asked about the conversation as it arrives, in memory
+-- (sb_arriving), and the row is inserted once, already given (or queued,
+-- or waiting for its sticky agent): inserting it queued and then updating
+-- it wrote two row versions, each with a round of inserts into every index
+-- on conversations, and the update was most of a fast open's writing.
 -- Events: conversation.created (as it arrived: queued, no agent), then
 -- conversation.assigned (or .offered) or conversation.queued (reason 'new').
 drop function if exists sb_open_conversation(text, text, text, jsonb, text, int, timestamptz, boolean);
@@ -814,12 +827,17 @@ set plan_cache_mode = force_generic_plan as $$
 declare
   c conversations;
   v_agent uuid;
+  v_offer boolean;
+  json jsonb;
   arrived jsonb;
   v_settings jsonb := sb_department_routing(p_department);
   v_sticky boolean := (v_settings ->> 'sticky_window_s')::float8 > 0 and p_verified;
   v_last agents;
   v_drained jsonb := '[]'::jsonb;
 begin
+  -- As sb_assign gives a conversation: offered in an offer-mode department
+  -- (no department: the defaults, auto), else assigned.
+  v_offer := p_department is not null and v_settings ->> 'mode' = 'offer';
   -- With this department's queue non-empty (as last committed, read without
   -- locks) the agents who serve it are most likely full, and the fast
   -- attempt would insert, walk the agents and roll back: go straight to the
@@ -852,23 +870,19 @@ begin
           return;
         end if;
       end if;
-      insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
-                                 created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
-                                 aging_per_min, sla_due_at)
-      values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
-              'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb),
-              coalesce((v_settings ->> 'aging_per_min')::float8, 0),
-              p_now + make_interval(secs => (v_settings ->> 'sla_first_response_s')::float8))
-      returning * into c;
+      c := sb_arriving(p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority, p_now, p_verified,
+                       p_required_skills, v_settings);
       v_agent := sb_claim_agent(c, p_now);
       if v_agent is null then
         perform sb_exclusive_path();
       end if;
-      c := sb_assign(p_now, c.id, v_agent);
-      arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
+      c := sb_insert_arrived(c, v_agent, v_offer, v_settings, p_now);
+      json := sb_conversation_json(c);
+      arrived := json || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
       return query select c, true, sb_log_events(p_now, jsonb_build_array(
         sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
-        sb_given_event(c)));
+        sb_event(case when v_offer then 'conversation.offered' else 'conversation.assigned' end, c.id, v_agent,
+                 jsonb_build_object('conversation', json))));
       return;
     exception
       -- unique_violation: an open with the same external_ref committed
@@ -891,18 +905,10 @@ begin
   if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
     v_drained := sb_drain_events(p_now);
   end if;
-  -- Inserted as it arrived (queued), then given to the policy's pick: the
-  -- pick sees the conversation as every other caller of it does.
-  -- The department's skills and overflow terms are laid on by the trigger
-  -- conversations_terms.
-  insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
-                             created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
-                             aging_per_min, sla_due_at)
-  values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
-          'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb),
-          coalesce((v_settings ->> 'aging_per_min')::float8, 0),
-          p_now + make_interval(secs => (v_settings ->> 'sla_first_response_s')::float8))
-  returning * into c;
+  -- As it arrives (queued), and so the pick sees it as every other caller
+  -- of it does.
+  c := sb_arriving(p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority, p_now, p_verified,
+                   p_required_skills, v_settings);
   -- Sticky agent: the agent of this customer's most recent conversation in
   -- this department closed within sticky_window_s, if still an agent.
   if v_sticky then
@@ -913,27 +919,82 @@ begin
       elsif (v_settings ->> 'sticky_wait_s')::float8 > 0 and v_last.status in ('online', 'away') then
         -- Busy or away: the conversation waits for them, at its place in
         -- the queue, until sticky_until (sb_agent_serves).
-        update conversations x
-           set sticky_agent_id = v_last.id,
-               sticky_until = p_now + make_interval(secs => (v_settings ->> 'sticky_wait_s')::float8)
-         where x.id = c.id
-        returning * into c;
+        c.sticky_agent_id := v_last.id;
+        c.sticky_until := p_now + make_interval(secs => (v_settings ->> 'sticky_wait_s')::float8);
       end if;
     end if;
   end if;
   if v_agent is null then
     v_agent := sb_pick_agent(c, p_now);
   end if;
-  if v_agent is not null then
-    c := sb_assign(p_now, c.id, v_agent);
-  end if;
-  arrived := sb_conversation_json(c) || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
+  c := sb_insert_arrived(c, v_agent, v_offer, v_settings, p_now);
+  json := sb_conversation_json(c);
+  arrived := json || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
   return query select c, true, sb_log_events(p_now, v_drained || jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
     case when v_agent is null
-      then sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))
-      else sb_given_event(c)
+      then sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', json, 'reason', 'new'))
+      when v_offer then sb_event('conversation.offered', c.id, v_agent, jsonb_build_object('conversation', json))
+      else sb_event('conversation.assigned', c.id, v_agent, jsonb_build_object('conversation', json))
     end));
+end
+$$;
+
+-- A conversation as it arrives, not yet inserted: queued, no agent, its
+-- department's terms laid on (sb_with_terms, as the insert's trigger will
+-- again), the columns the pick and the claim read set as the insert sets
+-- them (the rest of the row is null until the insert: id, seq).
+create or replace function sb_arriving(
+  p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
+  p_priority int, p_now timestamptz, p_verified boolean, p_required_skills jsonb, p_settings jsonb
+) returns conversations language plpgsql stable as $$
+declare
+  c conversations;
+begin
+  c.channel := p_channel;
+  c.external_ref := p_external_ref;
+  c.customer_id := p_customer_id;
+  c.customer := p_customer;
+  c.department := p_department;
+  c.priority := p_priority;
+  c.state := 'queued';
+  c.created_at := p_now;
+  c.queued_at := p_now;
+  c.updated_at := p_now;
+  c.customer_verified := p_verified;
+  c.labels := '{}';
+  c.requested_skills := coalesce(p_required_skills, '{}'::jsonb);
+  c.declined_by := '{}';
+  c.aging_per_min := coalesce((p_settings ->> 'aging_per_min')::float8, 0);
+  c.sla_due_at := p_now + make_interval(secs => (p_settings ->> 'sla_first_response_s')::float8);
+  return sb_with_terms(c);
+end
+$$;
+
+-- Inserts the arriving conversation c (sb_arriving) given to p_agent, as
+-- sb_assign gives one (the agent's load and the conversation in one step;
+-- offered when p_offer), or queued when p_agent is null; returns the row.
+-- The caller holds what makes the give safe (the agent's row claimed, or
+-- the lock exclusive), as sb_assign's callers do.
+create or replace function sb_insert_arrived(c conversations, p_agent uuid, p_offer boolean, p_settings jsonb, p_now timestamptz)
+returns conversations language plpgsql
+set plan_cache_mode = force_generic_plan as $$
+declare
+  v_state text := case when p_agent is null then 'queued' when p_offer then 'offered' else 'assigned' end;
+begin
+  if p_agent is not null then
+    update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
+  end if;
+  insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
+                             created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
+                             aging_per_min, sla_due_at, offer_expires_at, sticky_agent_id, sticky_until)
+  values (c.channel, c.external_ref, c.customer_id, c.customer, c.department, c.priority, v_state, p_agent,
+          c.created_at, c.queued_at, case when v_state = 'assigned' then p_now end, c.updated_at, c.customer_verified,
+          c.requested_skills, c.aging_per_min, c.sla_due_at,
+          case when v_state = 'offered' then p_now + make_interval(secs => (p_settings ->> 'offer_timeout_s')::double precision) end,
+          c.sticky_agent_id, c.sticky_until)
+  returning * into c;
+  return c;
 end
 $$;
 
