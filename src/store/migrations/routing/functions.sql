@@ -161,18 +161,40 @@ $$;
 -- and returns them with their ids. It must be the call's last statement:
 -- xid_bound (migration 0022) is computed by this insert, after every lock
 -- the call takes.
--- One statement: each event comes back built from the row inserted (the
--- same five keys sb_event gives it, and its id), rather than a second pass
--- over p_events matching ids to positions.
+-- A routing change logs two to four events, under the routing lock: for
+-- those the ids are set into p_events (jsonb_set), where building every
+-- event again from its row (jsonb_build_object, jsonb_agg) copies each
+-- conversation's JSON key by key: 75–90 against 55 µs for an open's two
+-- (issue #22, item 3). jsonb_set copies the whole array each time, so a
+-- long batch (a drain, a sweep) is built from the rows inserted, in one
+-- statement: each event with the same five keys sb_event gives it, and
+-- its id.
 create or replace function sb_log_events(p_now timestamptz, p_events jsonb) returns jsonb language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
+  n int := jsonb_array_length(p_events);
+  ids bigint[];
   logged jsonb;
 begin
-  if jsonb_array_length(p_events) = 0 then
+  if n = 0 then
     return p_events;
   end if;
-  -- ids are drawn in the select's order (e.n), so id order is array order
+  if n <= 8 then
+    -- ids are drawn in the select's order (e.n), so id order is array order
+    with added as (
+      insert into events (type, conversation_id, agent_id, data, created_at)
+      select e.value ->> 'type', (e.value ->> 'conversation_id')::uuid, (e.value ->> 'agent_id')::uuid, e.value -> 'data', p_now
+        from jsonb_array_elements(p_events) with ordinality as e(value, n)
+       order by e.n
+      returning id
+    )
+    select array_agg(a.id order by a.id) into ids from added a;
+    logged := p_events;
+    for i in 1 .. n loop
+      logged := jsonb_set(logged, array[(i - 1)::text, 'id'], to_jsonb(ids[i]));
+    end loop;
+    return logged;
+  end if;
   with added as (
     insert into events (type, conversation_id, agent_id, data, created_at)
     select e.value ->> 'type', (e.value ->> 'conversation_id')::uuid, (e.value ->> 'agent_id')::uuid, e.value -> 'data', p_now
