@@ -832,11 +832,14 @@ $$;
 -- Fast path first (the routing lock shared, above), unless the department
 -- is manual or the customer has a sticky agent; queueing is always done
 -- under the lock exclusive.
--- The pick is asked about the conversation as it arrives, in memory
--- (sb_arriving), and the row is inserted once, already given (or queued,
--- or waiting for its sticky agent): inserting it queued and then updating
--- it wrote two row versions, each with a round of inserts into every index
--- on conversations, and the update was most of a fast open's writing.
+-- The fast path asks the claim about the conversation as it arrives, in
+-- memory (sb_arriving), and inserts the row once, already given: inserting
+-- it queued and then updating it wrote two row versions, each with a round
+-- of inserts into every index on conversations, and a failed attempt
+-- inserted a row only to roll it back. The exclusive path, which most
+-- often queues (at capacity), inserts first as before: working the terms
+-- out in memory as well as in the insert's trigger cost it more than the
+-- rare update it would save (bench/lock-hold.ts at capacity).
 -- Events: conversation.created (as it arrived: queued, no agent), then
 -- conversation.assigned (or .offered) or conversation.queued (reason 'new').
 drop function if exists sb_open_conversation(text, text, text, jsonb, text, int, timestamptz, boolean);
@@ -927,10 +930,19 @@ begin
   if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
     v_drained := sb_drain_events(p_now);
   end if;
-  -- As it arrives (queued), and so the pick sees it as every other caller
-  -- of it does.
-  c := sb_arriving(p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority, p_now, p_verified,
-                   p_required_skills, v_settings);
+  -- Inserted as it arrived (queued), then given to the policy's pick: the
+  -- pick sees the conversation as every other caller of it does. Here,
+  -- unlike the fast path, the open most often queues (this is the path at
+  -- capacity): one insert either way, and the terms are laid on once, by
+  -- the trigger conversations_terms.
+  insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
+                             created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
+                             aging_per_min, sla_due_at)
+  values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
+          'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb),
+          coalesce((v_settings ->> 'aging_per_min')::float8, 0),
+          p_now + make_interval(secs => (v_settings ->> 'sla_first_response_s')::float8))
+  returning * into c;
   -- Sticky agent: the agent of this customer's most recent conversation in
   -- this department closed within sticky_window_s, if still an agent.
   if v_sticky then
@@ -941,23 +953,28 @@ begin
       elsif (v_settings ->> 'sticky_wait_s')::float8 > 0 and v_last.status in ('online', 'away') then
         -- Busy or away: the conversation waits for them, at its place in
         -- the queue, until sticky_until (sb_agent_serves).
-        c.sticky_agent_id := v_last.id;
-        c.sticky_until := p_now + make_interval(secs => (v_settings ->> 'sticky_wait_s')::float8);
+        update conversations x
+           set sticky_agent_id = v_last.id,
+               sticky_until = p_now + make_interval(secs => (v_settings ->> 'sticky_wait_s')::float8)
+         where x.id = c.id
+        returning * into c;
       end if;
     end if;
   end if;
   if v_agent is null then
     v_agent := sb_pick_agent(c, p_now);
   end if;
-  c := sb_insert_arrived(c, v_agent, v_offer, v_settings, p_now);
+  if v_agent is not null then
+    c := sb_assign(p_now, c.id, v_agent);
+  end if;
   json := sb_conversation_json(c);
   arrived := json || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
   return query select c, true, sb_log_events(p_now, v_drained || jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
     case when v_agent is null
       then sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', json, 'reason', 'new'))
-      when v_offer then sb_event('conversation.offered', c.id, v_agent, jsonb_build_object('conversation', json))
-      else sb_event('conversation.assigned', c.id, v_agent, jsonb_build_object('conversation', json))
+      else sb_event(case when c.state = 'offered' then 'conversation.offered' else 'conversation.assigned' end, c.id, c.agent_id,
+                    jsonb_build_object('conversation', json))
     end));
 end
 $$;
@@ -995,26 +1012,22 @@ $$;
 
 -- Inserts the arriving conversation c (sb_arriving) given to p_agent, as
 -- sb_assign gives one (the agent's load and the conversation in one step;
--- offered when p_offer), or queued when p_agent is null; returns the row.
--- The caller holds what makes the give safe (the agent's row claimed, or
--- the lock exclusive), as sb_assign's callers do.
+-- offered when p_offer); returns the row. The caller holds what makes the
+-- give safe (the fast open: the agent's row claimed, the lock shared).
 create or replace function sb_insert_arrived(c conversations, p_agent uuid, p_offer boolean, p_settings jsonb, p_now timestamptz)
 returns conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
-  v_state text := case when p_agent is null then 'queued' when p_offer then 'offered' else 'assigned' end;
+  v_state text := case when p_offer then 'offered' else 'assigned' end;
 begin
-  if p_agent is not null then
-    update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
-  end if;
+  update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
   insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
                              created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
-                             aging_per_min, sla_due_at, offer_expires_at, sticky_agent_id, sticky_until)
+                             aging_per_min, sla_due_at, offer_expires_at)
   values (c.channel, c.external_ref, c.customer_id, c.customer, c.department, c.priority, v_state, p_agent,
           c.created_at, c.queued_at, case when v_state = 'assigned' then p_now end, c.updated_at, c.customer_verified,
           c.requested_skills, c.aging_per_min, c.sla_due_at,
-          case when v_state = 'offered' then p_now + make_interval(secs => (p_settings ->> 'offer_timeout_s')::double precision) end,
-          c.sticky_agent_id, c.sticky_until)
+          case when v_state = 'offered' then p_now + make_interval(secs => (p_settings ->> 'offer_timeout_s')::double precision) end)
   returning * into c;
   return c;
 end
