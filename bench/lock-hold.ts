@@ -51,6 +51,8 @@
 // resolves a random open one (an assigned one's slot goes to the queue).
 //
 //   options: --seconds=10 --message-clients=32 --routing-clients=16 --agents=20
+//            --only=capacity (just the two at-capacity phases: the exclusive
+//            hold, for comparing the routing functions' writes)
 import { performance } from 'node:perf_hooks';
 import { createAgent, updateAgent } from '../src/agents/agents.js';
 import { SYSTEM } from '../src/agents/model.js';
@@ -73,6 +75,7 @@ const SECONDS = num('seconds', 10);
 const MESSAGE_CLIENTS = num('message-clients', 32);
 const ROUTING_CLIENTS = num('routing-clients', 16);
 const AGENTS = num('agents', 20);
+const CAPACITY_ONLY = args.get('only') === 'capacity';
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/lock-hold.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
@@ -384,6 +387,17 @@ async function main() {
       return { changes_per_s: run.value.rate * 2, pairs: run.value, advisory_locks: run.locks, in_server: held, mean_hold_by_mode_ms: meanHoldByMode(run.locks, held, seconds) };
     };
 
+    const server = (h: InServerHold) =>
+      `in-server hold (lock granted → pre-commit, ${h.changes} changes ${JSON.stringify(h.paths)}) p50 ${h.hold_ms.p50} ms, p99 ${h.hold_ms.p99} ms (function alone p50 ${h.function_ms.p50}, p99 ${h.function_ms.p99}; call → pre-commit p50 ${h.call_ms.p50}, p99 ${h.call_ms.p99}); exclusive: ${Object.entries(h.exclusive_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}; shared: ${Object.entries(h.shared_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}`;
+    const full = (f: Awaited<ReturnType<typeof atCapacity>>) =>
+      `${f.changes_per_s} changes/s; ${server(f.in_server)}; sampled mean hold by mode ${JSON.stringify(f.mean_hold_by_mode_ms)}; advisory locks ${JSON.stringify(f.advisory_locks)}`;
+    if (CAPACITY_ONLY) {
+      const fullOne = await atCapacity(1);
+      const fullMany = await atCapacity(ROUTING_CLIENTS);
+      process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), seconds: SECONDS, at_capacity_one_client: fullOne, at_capacity: fullMany }, null, 2)}\n`);
+      process.stdout.write(`routing at capacity, one client: ${full(fullOne)}\nrouting at capacity (${ROUTING_CLIENTS} clients): ${full(fullMany)}\n`);
+      return;
+    }
     const { value: messagesAlone, locks: locksMessages } = await sampled(raw, flatOut(MESSAGE_CLIENTS, SECONDS, message));
     holds.length = 0;
     calls.length = 0;
@@ -447,10 +461,6 @@ async function main() {
       },
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    const server = (h: InServerHold) =>
-      `in-server hold (lock granted → pre-commit, ${h.changes} changes ${JSON.stringify(h.paths)}) p50 ${h.hold_ms.p50} ms, p99 ${h.hold_ms.p99} ms (function alone p50 ${h.function_ms.p50}, p99 ${h.function_ms.p99}; call → pre-commit p50 ${h.call_ms.p50}, p99 ${h.call_ms.p99}); exclusive: ${Object.entries(h.exclusive_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}; shared: ${Object.entries(h.shared_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}`;
-    const full = (f: Awaited<ReturnType<typeof atCapacity>>) =>
-      `${f.changes_per_s} changes/s; ${server(f.in_server)}; sampled mean hold by mode ${JSON.stringify(f.mean_hold_by_mode_ms)}; advisory locks ${JSON.stringify(f.advisory_locks)}`;
     process.stdout.write(
       [
         `round trip p50 ${result.rtt_ms.p50} ms; empty routing transaction p50 ${empty.p50} / p99 ${empty.p99} ms`,

@@ -58,7 +58,7 @@ const run = await runSimulation(
             functions = await db.query<FunctionTimes>(
               `select funcname as function, calls, round(total_time::numeric, 1)::float8 as total_ms, round(self_time::numeric, 1)::float8 as self_ms,
                       round((1000 * self_time / calls)::numeric, 1)::float8 as self_us_each
-                 from pg_stat_user_functions order by self_time desc limit 15`,
+                 from pg_stat_user_functions where calls > 0 order by self_time desc limit 15`,
             );
           },
         }
