@@ -671,9 +671,14 @@ begin
                       order by c.priority desc, c.seq
                       limit 1) x
               union all
+              -- ordered by the department too, though it is null for all:
+              -- `department is null` is no equality to the planner, so
+              -- ordered by (priority, seq) alone it read and sorted the
+              -- whole department-less queue (a 10,000 backlog: 16 ms a close)
+              -- instead of taking the first entry of the index
               (select c.* from conversations c
                 where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now)
-                order by c.priority desc, c.seq
+                order by c.department, c.priority desc, c.seq
                 limit 1)
               union all
               (select c.* from conversations c
