@@ -591,11 +591,14 @@ begin
                     order by c.priority desc, c.seq
                     limit 1) x
             union all
+            -- ordered by the department too (null for all), so the planner
+            -- takes the index's first entry instead of sorting the whole
+            -- department-less queue (see sb_match_for_agent)
             (select c.* from conversations c
               where c.state = 'queued' and c.department is null
                 and exists (select 1 from free)
                 and exists (select 1 from free f where sb_agent_serves(f.agent, c, p_now))
-              order by c.priority desc, c.seq
+              order by c.department, c.priority desc, c.seq
               limit 1)
             union all
             (select c.* from conversations c
