@@ -37,11 +37,20 @@ type AlongsideOption = { alongside?: (tx: Queryable, conversation: ConversationR
 /**
  * One call into the store (sb_open_conversation, src/store/migrations/routing/functions.sql) unless
  * `alongside` writes what belongs to the new conversation (a chat session's
- * token): then a routing transaction, so neither exists without the other.
+ * token): then one transaction, so neither exists without the other.
+ *
+ * That transaction takes no routing lock at BEGIN: the open is its only
+ * routing decision and sb_open_conversation locks for itself (shared on the
+ * fast path), so the lock is the first one taken and is never asked for again.
+ * What `alongside` writes is the new conversation's own (its row is this
+ * transaction's until commit); a lock it takes comes after the routing lock
+ * in every transaction that takes both (session-limits.ts: the address lock),
+ * so the order never inverts. An `alongside` must not call a routing function:
+ * a second call could ask exclusive for the lock the open holds shared.
  */
 export async function openConversation(ctx: Ctx, input: OpenInput, options: AlongsideOption = {}): Promise<Opened> {
   if (options.alongside) {
-    return withEvents(ctx, async (tx, emit) => openConversationIn(tx, emit, ctx.now(), input, options), { routing: true });
+    return withEvents(ctx, async (tx, emit) => openConversationIn(tx, emit, ctx.now(), input, options));
   }
   const now = ctx.now();
   return opened(await routingCall<OpenedRow>(ctx, OPEN_CONVERSATION, openParams(input, now), now));

@@ -14,7 +14,13 @@ import { renderOfflineMessage } from './transcript.js';
 // waits in the queue for the next agent (or is assigned at once when one has
 // room), holding the message; and, when email is on and the runtime setting
 // offline_email_to names a team address, an email to that address, with the
-// customer as Reply-To. All of it in one routing transaction.
+// customer as Reply-To. All of it in one transaction.
+//
+// No routing lock at BEGIN: the open is the transaction's one routing
+// decision and sb_open_conversation takes the lock itself (shared when an
+// agent has room), first of any lock here. The message and the email belong
+// to the new conversation, whose row no one else can see before commit, and
+// the settings read decides no routing: none of it needs the lock.
 
 export interface OfflineMessage {
   name: string;
@@ -59,7 +65,6 @@ export async function leaveOfflineMessage(ctx: Ctx, config: EmailConfig, input: 
       }
       return opened;
     },
-    { routing: true },
   );
   return { conversation, emailId };
 }

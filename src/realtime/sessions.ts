@@ -92,6 +92,13 @@ export const POST_CHAT_MS = 3600_000;
  * connections, here and in other processes, are closed with it) and the open
  * conversation is closed — abandoned if no agent had answered, resolved
  * after — in one transaction.
+ *
+ * It keeps the routing lock exclusive from BEGIN (issue #22): the state that
+ * picks abandoned or resolved is read under the conversation's row lock
+ * before the close, and without the routing lock first that row lock would
+ * come before it, the reverse of every routing function's order (lock, then
+ * rows), which can deadlock against one of them. Ending a chat is far rarer
+ * than starting one.
  */
 export async function endSession(ctx: Ctx, conversationId: string): Promise<void> {
   await withEvents(

@@ -2,7 +2,7 @@ import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
 import { enqueue } from '../../events/outbound/outbox.js';
-import type { Queryable } from '../../store/db.js';
+import { LOCKS, type Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE, roomOrderingKey } from './constants.js';
 import { saysRoomResolved } from './error-body.js';
@@ -101,6 +101,11 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
   return false;
 }
 
+// The existing mirrors are locked (in id order, as every pass locks them,
+// so two passes cannot wait on each other): their loads are read for the
+// capacity decision and raised by ASSIGN_ROOMS, under the routing lock only
+// shared (see decide). A mirror another pass inserted meanwhile is not seen
+// by this statement: its rooms wait for the next pass.
 const MIRRORS = /* sql */ `
   with offered as (
     select * from unnest($1::text[], $2::text[]) as o(ref, name)
@@ -110,11 +115,15 @@ const MIRRORS = /* sql */ `
       from offered o
     on conflict (source, external_ref) where source is not null and deleted_at is null do nothing
     returning id, external_ref, load, capacity, last_assigned_at
+  ), locked as (
+    select id, external_ref, load, capacity, last_assigned_at from agents
+     where source = $5 and external_ref = any ($1::text[]) and deleted_at is null
+     order by id
+       for update
   ), mirrors as (
     select id, external_ref, load, capacity, last_assigned_at from ins
     union all
-    select id, external_ref, load, capacity, last_assigned_at from agents
-     where source = $5 and external_ref = any ($1::text[]) and deleted_at is null
+    select id, external_ref, load, capacity, last_assigned_at from locked
   )
   select m.*, coalesce(m.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers')) as capacity_now
     from mirrors m`;
@@ -163,6 +172,18 @@ const ASSIGN_ROOMS = /* sql */ `
  * Decides every fetched room in queue order under the routing lock: a room
  * nobody can take keeps waiting, and since every agent it was offered is
  * full, the rooms behind it that are assigned take no slot it could use.
+ *
+ * The lock is held SHARED (issue #22): every decision here is made on rows
+ * this transaction has locked — the rooms (FOR UPDATE, in queue order: a
+ * room another pass assigned meanwhile is read again, no longer queued, and
+ * left out) and their offered agents' mirrors (MIRRORS, in id order) — so
+ * "once" rests on the room's row lock and capacity on the mirror's, as on
+ * the fast paths of sb_open_conversation and sb_close_conversation, which
+ * run beside it. The exclusive changes (requeues, agent edits, the
+ * exclusive paths, which read without row locks) still wait for it. It
+ * calls no routing function, so it never asks for the lock exclusive while
+ * holding it shared; its row waits go room → mirror → commit, the order of
+ * a fast close (conversation → agent), so no cycle.
  */
 async function decide(
   ctx: Ctx,
@@ -176,9 +197,10 @@ async function decide(
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
+      await tx.query(`select pg_advisory_xact_lock_shared(${LOCKS.routing.toString()})`);
       const still = await tx.query<ConversationRow>(
         // Taken back from an agent again while its agents were fetched: its removal must be enqueued first.
-        `select * from conversations c where id = any ($1::uuid[]) and state = 'queued' and not ${AWAITS_REMOVAL} order by priority desc, seq`,
+        `select * from conversations c where id = any ($1::uuid[]) and state = 'queued' and not ${AWAITS_REMOVAL} order by priority desc, seq for update of c`,
         [[...offered.keys()]],
       );
       const unique = new Map<string, AvailableAgent>();
@@ -221,6 +243,5 @@ async function decide(
       }
       return assigned.length;
     },
-    { routing: true },
   );
 }

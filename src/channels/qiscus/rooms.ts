@@ -164,6 +164,11 @@ export async function refusalsOf(ctx: Ctx, conversationId: string): Promise<numb
  * Its `conversation.queued` says `qiscus_refused`, not `requeued`: nobody
  * asked for a requeue, and the agent never joined the room, so the removal
  * feed (removals.ts) has nobody to take out of it.
+ *
+ * The routing lock stays exclusive from BEGIN (issue #22): the requeue is
+ * written in TS (requeueConversations), which frees a slot and puts the room
+ * back in the queue relying on the lock to exclude the fast paths. A refusal
+ * is rare next to the webhooks and the allocator's passes.
  */
 export async function requeueRoom(ctx: Ctx, conversationId: string, reason: string, retryAt: Date | null): Promise<boolean> {
   return withEvents(

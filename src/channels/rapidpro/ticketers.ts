@@ -121,6 +121,9 @@ export async function setCallbackUrl(ctx: Ctx, uuid: string, url: string): Promi
  * Deletes a ticketer. Its open conversations are abandoned (nothing could
  * reach the contact any more) and its waiting callbacks cancelled, in the
  * same transaction, so no agent is left answering into the void.
+ * The routing lock stays exclusive from BEGIN (issue #22): several closes in
+ * one transaction, the first may take it shared and a later one need it
+ * exclusive (an upgrade, which can deadlock); an admin's rare act.
  */
 export async function deleteTicketer(ctx: Ctx, uuid: string): Promise<void> {
   await withEvents(

@@ -1,6 +1,6 @@
 import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
-import { closeConversationIn, openConversationIn } from '../../conversations/lifecycle.js';
+import { closeConversation, closeConversationIn, openConversationIn } from '../../conversations/lifecycle.js';
 import { addMessage, type MessageRow } from '../../conversations/messages.js';
 import type { Customer } from '../../conversations/model.js';
 import { AppError } from '../../errors.js';
@@ -47,6 +47,15 @@ export interface OpenedRoom {
  * Opens the room for a ticket, in one routing transaction: a retried ticket
  * gets its room back; a contact's room still open for an older ticket is
  * closed first (RapidPro is told with close-room), so each token has one.
+ *
+ * This one keeps the routing lock exclusive from BEGIN (issue #22): it makes
+ * up to two routing calls, a close then an open, and a close that took the
+ * lock shared followed by an open that needs it exclusive would be an
+ * upgrade, which deadlocks against another transaction doing the same. The
+ * exclusive lock also makes the TS reads decide safely: a mailroom retry
+ * racing its first attempt finds the ticket's row (`same`) instead of
+ * opening a second room and failing as ticketElsewhere, and a contact's
+ * stale room is looked up and closed with no other open for the token between.
  */
 export async function openRoom(ctx: Ctx, ticketerUuid: string, room: RoomRequest): Promise<OpenedRoom> {
   return withEvents(
@@ -89,17 +98,23 @@ export async function openRoom(ctx: Ctx, ticketerUuid: string, room: RoomRequest
   );
 }
 
-/** RapidPro closed the ticket: resolve its room without telling RapidPro back. */
+/**
+ * RapidPro closed the ticket: resolve its room without telling RapidPro back.
+ * The lookup only names the conversation; sb_close_conversation decides on
+ * its locked row (and takes the routing lock itself, shared when the freed
+ * agent has nothing queued), so no routing transaction is held around the
+ * two. A room closed between them (an agent, a retried close, a newer
+ * ticket replacing it) is answered as no open room, as a later lookup would.
+ */
 export async function closeRoom(ctx: Ctx, ticketerUuid: string, token: string): Promise<void> {
-  await withEvents(
-    ctx,
-    async (tx, emit) => {
-      const room = await openRoomOf(tx, ticketerUuid, token);
-      if (!room) throw noRoom(token);
-      await closeConversationIn(tx, emit, ctx.now(), room.conversation_id, { reason: CLOSE_REASONS.byRapidPro }, SYSTEM);
-    },
-    { routing: true },
-  );
+  const room = await openRoomOf(ctx.db, ticketerUuid, token);
+  if (!room) throw noRoom(token);
+  try {
+    await closeConversation(ctx, room.conversation_id, { reason: CLOSE_REASONS.byRapidPro }, SYSTEM);
+  } catch (error) {
+    if (error instanceof AppError && (error.code === 'SB_CONVERSATION_CLOSED' || error.code === 'SB_NOT_FOUND')) throw noRoom(token);
+    throw error;
+  }
 }
 
 /** A contact's message becomes a customer message of their open room. */
