@@ -8,7 +8,8 @@
 // widget sessions started and ended, Qiscus webhooks each sent three times
 // at once, resolves, offline messages and overlapping allocation passes.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import pg from 'pg';
 import { endSession, startSession } from '../../src/realtime/sessions.js';
 import { sessionGate } from '../../src/realtime/session-limits.js';
 import type { Queryable } from '../../src/store/db.js';
@@ -18,7 +19,7 @@ import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
 import { CONTRACT, createTicketer, mailroomFor } from '../helpers/rapidpro.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { describeEachStore, openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
 
 /** The modes of the routing lock (7301001) this transaction holds. */
 async function routingLockModes(tx: Queryable): Promise<string[]> {
@@ -170,6 +171,67 @@ describeEachStore('channel callers under the routing lock as their functions tak
       assert.deepEqual(await invariantViolations(t.ctx.db), []);
     } finally {
       await t.close();
+    }
+  });
+});
+
+/** Whether `work` settles within `ms`: false while it waits on a lock. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true), waited]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// PGlite has one connection: no second holder can be beside the first. The
+// mode each path takes is observed on both stores above; here, on two
+// connections, that none of them waits for a shared holder to finish.
+describe('channel callers beside a shared holder of the routing lock [postgres]', { skip: !storeKinds().includes('postgres') && 'PostgreSQL not configured' }, () => {
+  it('a widget start, an offline message, a Qiscus webhook and an allocation pass run while another transaction holds the lock shared; a queueing open waits for it', async () => {
+    const store: TestStore = await openTestStore('postgres', { poolSize: 4 });
+    const fake = await startFakeQiscus();
+    const h = await qiscusHarness(store, fake, { env: SESSION_ENV });
+    const holder = new pg.Client({ connectionString: store.url });
+    await holder.connect();
+    try {
+      const ctx = h.t.ctx;
+      const agent = await makeAgent(ctx, { status: 'online', capacity: 2 });
+      fake.addAgents(1);
+      const admin = (await h.t.user('admin')).token;
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock_shared(7301001)');
+
+      const widget = startSession(ctx, { customer: { id: 'w-beside' } }, 3600, sessionGate(LIMITS, 60_000, '10.7.0.1'));
+      assert.ok(await settlesWithin(widget, 5_000), 'the widget start (an agent has room) did not wait');
+      assert.equal((await widget).conversation.state, 'assigned');
+      const offline = h.t.call('POST', '/api/v1/offline-messages', { body: { name: 'O', email: 'o@example.test', message: 'call me back' } });
+      assert.ok(await settlesWithin(offline, 5_000), 'the offline message (an agent has room) did not wait');
+      assert.equal((await offline).statusCode, 201);
+      const webhook = h.webhook('room-beside');
+      assert.ok(await settlesWithin(webhook, 5_000), 'the Qiscus webhook did not wait');
+      const pass = h.channel.allocator.pass();
+      assert.ok(await settlesWithin(pass, 5_000), 'the allocation pass did not wait');
+      assert.equal((await pass).assigned, 1, 'the pass gave the room its agent beside the shared holder');
+
+      // The control: the agent is full now, so this open queues, which needs the lock exclusive.
+      const queueing = h.t.call('POST', '/api/v1/conversations', { token: admin, body: { customer: { id: 'waits' } } });
+      assert.equal(await settlesWithin(queueing, 1_000), false, 'a queueing open waited for the shared holder');
+      await holder.query('commit');
+      const queued = await queueing;
+      assert.equal(queued.statusCode, 201, queued.body);
+      assert.equal(queued.json().state, 'queued');
+      const [row] = await ctx.db.query<{ load: number }>('select load from agents where id = $1', [agent.id]);
+      assert.equal(row!.load, 2);
+      await h.settle();
+      assert.deepEqual(await invariantViolations(ctx.db, { now: h.clock.now() }), []);
+    } finally {
+      await holder.end();
+      await h.close();
+      await fake.close();
+      await store.close();
     }
   });
 });
