@@ -519,10 +519,14 @@ end
 $$;
 
 -- The event telling that sb_assign gave conversation c: conversation.offered
--- or conversation.assigned, as it came out.
-create or replace function sb_given_event(c conversations) returns jsonb language sql stable as $$
+-- or conversation.assigned, as it came out. p_json: c as sb_conversation_json
+-- gives it, for a caller that has built it already (an open's two events).
+create or replace function sb_given_event(c conversations, p_json jsonb) returns jsonb language sql stable as $$
   select sb_event(case when c.state = 'offered' then 'conversation.offered' else 'conversation.assigned' end,
-                  c.id, c.agent_id, jsonb_build_object('conversation', sb_conversation_json(c)))
+                  c.id, c.agent_id, jsonb_build_object('conversation', p_json))
+$$;
+create or replace function sb_given_event(c conversations) returns jsonb language sql stable as $$
+  select sb_given_event(c, sb_conversation_json(c))
 $$;
 
 -- Full drain step: the first queued conversation (priority, then arrival)
@@ -914,8 +918,7 @@ begin
       arrived := json || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
       return query select c, true, sb_log_events(p_now, jsonb_build_array(
         sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
-        sb_event(case when v_offer then 'conversation.offered' else 'conversation.assigned' end, c.id, v_agent,
-                 jsonb_build_object('conversation', json))));
+        sb_given_event(c, json)));
       return;
     exception
       -- unique_violation: an open with the same external_ref committed
@@ -981,8 +984,7 @@ begin
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
     case when v_agent is null
       then sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', json, 'reason', 'new'))
-      else sb_event(case when c.state = 'offered' then 'conversation.offered' else 'conversation.assigned' end, c.id, c.agent_id,
-                    jsonb_build_object('conversation', json))
+      else sb_given_event(c, json)
     end));
 end
 $$;
