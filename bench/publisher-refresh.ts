@@ -1,0 +1,125 @@
+// `npx tsx bench/publisher-refresh.ts --store=postgres` — what one refresh of
+// the realtime publisher's waiting list costs (issue #22, "cost as work
+// grows"): the queue.changed page for agents and the widget customers'
+// session/update, after a queue change, at each queue length. Per refresh:
+// wall time, this process's CPU (the Node event loop that also answers the
+// HTTP requests: row parsing, expected waits, JSON), and the time its
+// statements took where they were sent.
+//
+// The store is made by SQL as bench/queue-listing.ts makes it: --agents online
+// agents at full capacity, then the queue grows to each of --lengths, one in
+// five conversations in department "sales", one in --widget-every a widget
+// customer's (the rest API rooms, as bench/growth.ts's backlog).
+//
+//   options: --store=postgres|pglite  --lengths=800,10800  --agents=1000
+//            --samples=30  --widget-every=0 (0: none)  --list=1000
+import { performance } from 'node:perf_hooks';
+import type { Db } from '../src/store/db.js';
+import type { StoredEvent } from '../src/events/outbox.js';
+import { createPublisher } from '../src/realtime/publisher.js';
+import { Assignments } from '../src/realtime/access.js';
+import { topics } from '../src/realtime/topics.js';
+import { openTestStore, type StoreKind } from '../test/helpers/stores.js';
+
+const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+
+const store = arg('store', 'postgres') as StoreKind;
+const lengths = arg('lengths', '800,10800').split(',').map(Number);
+const agents = Number(arg('agents', '1000'));
+const samples = Number(arg('samples', '30'));
+const widgetEvery = Number(arg('widget-every', '0'));
+const list = Number(arg('list', '1000'));
+
+const p50 = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round(s[Math.floor((s.length - 1) / 2)]! * 100) / 100;
+};
+
+async function fill(db: Db, from: number, to: number): Promise<void> {
+  if (to <= from) return;
+  const channel = widgetEvery > 0 ? `case when i % ${widgetEvery} = 0 then 'widget' else 'api' end` : `'api'`;
+  await db.exec(`
+    insert into conversations (channel, customer_id, customer, state, department, created_at, queued_at, updated_at)
+    select ${channel}, 'backlog-' || i, jsonb_build_object('id', 'backlog-' || i, 'name', 'Waiting customer ' || i), 'queued',
+           case when i % 5 = 0 then 'sales' end, now() - make_interval(secs => 100000 - i), now() - make_interval(secs => 100000 - i), now()
+      from generate_series(${from + 1}, ${to}) as i`);
+  if (store === 'postgres') await db.exec('vacuum analyze conversations');
+}
+
+async function main(): Promise<void> {
+  const s = await openTestStore(store);
+  try {
+    await s.db.exec(`
+      insert into agents (name, email, password_hash, role, status, capacity, load, departments, created_at, updated_at)
+      select 'Agent ' || i, 'agent' || i || '@bench.test', 'x', 'agent', 'online', 20, 20,
+             case when i % 5 = 0 then '{sales}'::text[] else '{}' end, now(), now()
+        from generate_series(1, ${agents}) as i;
+      insert into conversations (channel, customer_id, customer, state, agent_id, created_at, queued_at, assigned_at, resolved_at, resolve_reason, updated_at)
+      select 'api', 'past-' || i, jsonb_build_object('id', 'past-' || i), 'resolved', (select id from agents limit 1),
+             now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', now() - interval '50 minutes', 'agent', now()
+        from generate_series(1, 100) as i;`);
+    let sqlMs = 0;
+    const db = Object.create(s.db) as Db;
+    db.query = async (...args: Parameters<Db['query']>) => {
+      const t0 = performance.now();
+      try {
+        return await s.db.query(...args);
+      } finally {
+        sqlMs += performance.now() - t0;
+      }
+    };
+    let bytes = 0;
+    let messages = 0;
+    const publisher = createPublisher({
+      ctx: { db, now: () => new Date() } as never,
+      topics: topics('sb'),
+      assignments: new Assignments(),
+      publish: async (_topic, payload) => {
+        // the broker's encode: its cost is the publisher's too
+        bytes += Buffer.byteLength(JSON.stringify(payload));
+        messages++;
+      },
+      onError: (error) => {
+        throw error;
+      },
+      queueDebounceMs: 0,
+      // each refresh timed alone, not the gathering that spaces refreshes on a server
+      queueRefreshSpacing: 0,
+      waitingListLimit: list,
+    });
+    const change = [{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() }] as unknown as StoredEvent[];
+    console.log(`[${store}] ${agents} agents, list ${list}, widget customers ${widgetEvery > 0 ? `1 in ${widgetEvery}` : 'none'}; p50 of ${samples} refreshes, ms`);
+    let filled = 0;
+    for (const length of lengths) {
+      await fill(s.db, filled, length);
+      filled = length;
+      const wall: number[] = [];
+      const cpu: number[] = [];
+      const sql: number[] = [];
+      for (let i = 0; i <= samples; i++) {
+        sqlMs = 0;
+        bytes = 0;
+        messages = 0;
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        publisher.onCommitted(change);
+        await publisher.idle();
+        const t = performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        if (i === 0) continue; // warm: plans, and the first refresh tells every widget customer
+        wall.push(t);
+        cpu.push((c.user + c.system) / 1000);
+        sql.push(sqlMs);
+      }
+      console.log(`  ${length} queued: refresh ${p50(wall)} wall, ${p50(cpu)} Node CPU, statements ${p50(sql)}; last: ${messages} publishes, ${Math.round(bytes / 1024)} KiB`);
+    }
+    publisher.close();
+  } finally {
+    await s.close();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
