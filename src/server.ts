@@ -52,7 +52,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   const ctx: Ctx = {
     db,
     now,
-    onCommitted: (events) => (metrics.observe(events), webhooks?.wake(), realtime?.onCommitted(events), qiscus?.onCommitted(events)),
+    onCommitted: (events) => (metrics.observe(events), webhooks?.committed(), realtime?.onCommitted(events), qiscus?.onCommitted(events)),
   };
   await seedSettings(db, defaultSettings(config), ctx.now());
   ctx.files = await openFiles(db, config.files, config.rapidpro.publicUrl);
@@ -72,7 +72,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     host: config.host,
     onError: (err, context) => log.warn({ err, context }, 'real-time layer error'),
   });
-  const app = await buildApp({ ctx, config, metrics, realtime, logger: log });
+  const app = await buildApp({ ctx, config, metrics, realtime, logger: log, tokenCache: true });
   // null when Qiscus is not configured: then nothing polls or calls it
   qiscus = qiscusChannel(ctx, config.qiscus, log);
   // Creating the first endpoint or ticketer commits no event to wake anyone: looked for again within a second.

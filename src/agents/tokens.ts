@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Queryable } from '../store/db.js';
+import type { Db, Listening, Queryable } from '../store/db.js';
 import type { AgentRow } from './model.js';
 
 // Only a SHA-256 of each token is stored: a leaked database does not hand out
@@ -22,6 +22,9 @@ export async function issueToken(db: Queryable, agentId: string, now: Date, ttlS
 
 /** The agent a live token belongs to, or undefined for an unknown, expired or revoked token. */
 export async function agentForToken(db: Queryable, token: string, now: Date): Promise<AgentRow | undefined> {
+  const cache = caches.get(db);
+  // Its mutable fields (status, load) are as of the lookup when cached: callers use its id and role.
+  if (cache?.hearing) return cachedAgentForHash(db, cache, digest(token), now);
   return agentForTokenHash(db, digest(token), now);
 }
 
@@ -37,4 +40,111 @@ export async function agentForTokenHash(db: Queryable, tokenHash: string, now: D
 
 export async function revokeToken(db: Queryable, token: string, now: Date): Promise<void> {
   await db.query('update auth_tokens set revoked_at = $2 where token_hash = $1 and revoked_at is null', [digest(token), now]);
+  // Refused at once here; other processes drop theirs at the notice (migration 0047).
+  forgetTokens(db);
+}
+
+// ---- the per-process cache of token lookups (migration 0047) ---------------
+
+/** The channel migration 0047's triggers notify on when a token or an agent's role or deletion changes. */
+export const AUTH_CHANNEL = 'switchboard_auth';
+
+interface CachedToken {
+  agent: AgentRow;
+  expiresAt: number;
+}
+
+interface TokenCache {
+  entries: Map<string, CachedToken>;
+  /** true only while the listening connection is up: a change made meanwhile would go unheard */
+  hearing: boolean;
+  /** bumped at every notice, loss and reconnection: a lookup begun before one is not kept */
+  generation: number;
+  users: number;
+  listening: Promise<Listening | undefined>;
+}
+
+const caches = new WeakMap<Queryable, TokenCache>();
+
+/** Drops everything this process's cache for `db` holds (a change it made itself: known at once, before its notice). */
+export function forgetTokens(db: Queryable): void {
+  const cache = caches.get(db);
+  if (!cache) return;
+  cache.generation += 1;
+  cache.entries.clear();
+}
+
+/**
+ * Caches agentForToken's answers for `db` in this process until the returned
+ * stop is called (an app that serves the API turns it on for its life). A
+ * cached token is admitted without a round trip while it has not expired by
+ * `now`; the cache is dropped whole at every switchboard_auth notice (any
+ * process's revocation, role change or deletion) and whenever the listening
+ * connection is lost, and is not used until it listens again.
+ */
+export function cacheTokens(db: Db): () => Promise<void> {
+  let cache = caches.get(db);
+  if (cache) {
+    cache.users += 1;
+  } else {
+    const created: TokenCache = { entries: new Map(), hearing: false, generation: 0, users: 1, listening: Promise.resolve(undefined) };
+    cache = created;
+    caches.set(db, created);
+    const drop = () => {
+      created.generation += 1;
+      created.entries.clear();
+    };
+    let failedWhileStarting = false;
+    created.listening = db
+      .listen(AUTH_CHANNEL, {
+        notified: drop,
+        reconnected: () => {
+          drop();
+          created.hearing = true;
+        },
+        onError: () => {
+          failedWhileStarting = true;
+          created.hearing = false;
+          drop();
+        },
+      })
+      .then(
+        (listening) => {
+          // a first attempt that failed is retried; `reconnected` turns the cache on then
+          if (!failedWhileStarting && caches.get(db) === created) created.hearing = true;
+          drop();
+          return listening;
+        },
+        () => undefined,
+      );
+  }
+  const used = cache;
+  let stopped = false;
+  return async () => {
+    if (stopped) return;
+    stopped = true;
+    used.users -= 1;
+    if (used.users > 0) return;
+    used.hearing = false;
+    used.entries.clear();
+    if (caches.get(db) === used) caches.delete(db);
+    await (await used.listening)?.close();
+  };
+}
+
+const LOOKUP = `select a.*, t.expires_at as sb_token_expires_at from auth_tokens t join agents a on a.id = t.agent_id
+  where t.token_hash = $1 and t.revoked_at is null and t.expires_at > $2 and a.deleted_at is null`;
+
+/** agentForToken through the cache of `db`, when one is on. */
+async function cachedAgentForHash(db: Queryable, cache: TokenCache, tokenHash: string, now: Date): Promise<AgentRow | undefined> {
+  const hit = cache.entries.get(tokenHash);
+  if (hit && hit.expiresAt > now.getTime()) return hit.agent;
+  if (hit) cache.entries.delete(tokenHash);
+  const generation = cache.generation;
+  const [row] = await db.query<AgentRow & { sb_token_expires_at: Date }>(LOOKUP, [tokenHash, now]);
+  if (!row) return undefined;
+  const { sb_token_expires_at: expiresAt, ...agent } = row;
+  // Kept only if nothing could have changed it since the lookup began, with the notices heard.
+  if (cache.hearing && cache.generation === generation) cache.entries.set(tokenHash, { agent, expiresAt: new Date(expiresAt).getTime() });
+  return agent;
 }

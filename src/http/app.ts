@@ -15,6 +15,7 @@ import { loadFilesConfig } from '../files/config.js';
 import { openFiles } from '../files/files.js';
 import { fileRoutes } from '../files/routes.js';
 import { AppError } from '../errors.js';
+import { cacheTokens } from '../agents/tokens.js';
 import { cannedRoutes } from '../canned-responses/routes.js';
 import { labelRoutes } from '../labels/routes.js';
 import { noteRoutes } from '../notes/routes.js';
@@ -113,6 +114,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  if (deps.tokenCache) {
+    const stop = cacheTokens(deps.ctx.db);
+    app.addHook('onClose', stop);
+  }
 
   healthRoutes(app, deps);
   authRoutes(app, deps, limiter);

@@ -17,6 +17,13 @@ export interface AppDeps {
   metrics: Metrics;
   /** the real-time layer: chat sessions, /mqtt; none = REST only (most tests) */
   realtime?: Realtime;
+  /**
+   * Keep looked-up bearer tokens in this process while it hears every
+   * revocation (src/agents/tokens.ts, migration 0047): saves a round trip per
+   * API call. The server turns it on; tests that change tokens by SQL and
+   * expect the next call refused at once leave it off.
+   */
+  tokenCache?: boolean;
   /** a pino logger; none = silent */
   logger?: FastifyBaseLogger;
 }

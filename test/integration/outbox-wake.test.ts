@@ -68,7 +68,7 @@ describeEachStore('outbox worker wake-up and batches', (store) => {
 
   /** A process's own commits of events wake its own worker, as the server wires it. */
   function wakesItself(ctx: Ctx, worker: OutboundWorker): void {
-    ctx.onCommitted = () => worker.wake();
+    ctx.onCommitted = () => worker.committed();
   }
 
   function started(ctx: Ctx, options: Parameters<typeof testWorker>[1] = {}): OutboundWorker {

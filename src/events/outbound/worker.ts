@@ -103,6 +103,14 @@ export interface OutboundWorker {
   tick(): Promise<TickResult>;
   /** Something may be due now: run the loop soon. */
   wake(): void;
+  /**
+   * This process committed events: the feeds look at once. Not the claim: a
+   * commit that wrote outbound requests notifies (migration 0027), which
+   * wakes it, and a feed that read something kicks it; claiming after every
+   * event commit found nothing almost always and cost a round trip a few
+   * milliseconds apart under load.
+   */
+  committed(): void;
   /** Starts the background loop. */
   start(): void;
   /** Stops the loop and waits for requests in flight to be recorded. */
@@ -401,6 +409,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       return totals;
     },
     wake,
+    committed: () => feeder.kick(),
     start() {
       if (started) return;
       started = true;

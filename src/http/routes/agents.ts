@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { createAgent, deleteAgent, getAgent, heartbeat, listAgents, updateAgent } from '../../agents/agents.js';
+import { forgetTokens } from '../../agents/tokens.js';
 import { hasRoom, toAgent, type AgentRow } from '../../agents/model.js';
 import { forbidden } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
@@ -57,8 +58,9 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
     },
   );
 
+  // Read again: the token's agent may come from the token cache, as it was when looked up.
   app.get('/api/v1/agents/me', { schema: { tags, summary: 'The agent this token belongs to', response: { 200: Agent, ...errorResponses } }, onRequest: anyone }, async (request) =>
-    view(request.agent),
+    view(await getAgent(ctx.db, request.agent.id)),
   );
 
   app.patch(
@@ -88,7 +90,12 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
   app.patch(
     '/api/v1/agents/:id',
     { schema: { tags, summary: 'Change an agent (admin)', params: IdParams, body: AgentPatchBody, response: { 200: Agent, ...errorResponses } }, onRequest: admin },
-    async (request) => view(await updateAgent(ctx, request.params.id, request.body, request.actor)),
+    async (request) => {
+      const row = await updateAgent(ctx, request.params.id, request.body, request.actor);
+      // A role or password changed here is refused at once in this process; others hear it (migration 0047).
+      forgetTokens(ctx.db);
+      return view(row);
+    },
   );
 
   app.delete(
@@ -99,6 +106,7 @@ export function agentRoutes(app: App, { ctx }: AppDeps): void {
     },
     async (request, reply) => {
       await deleteAgent(ctx, request.params.id, request.actor);
+      forgetTokens(ctx.db);
       return reply.status(204).send();
     },
   );

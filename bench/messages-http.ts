@@ -1,0 +1,67 @@
+// `npx tsx bench/messages-http.ts` — chat messages through the HTTP API,
+// flat out, against PostgreSQL (BENCH_DATABASE_URL or TEST_DATABASE_URL; a
+// scratch database). `switchboard serve` runs as a child process; a
+// supervisor posts customer messages (POST /conversations/:id/messages) to
+// 500 open conversations from --clients keep-alive sockets for --seconds.
+// Prints messages/s, latency and the server process's CPU per message
+// (utime + stime from /proc over the phase ÷ messages): what a message costs
+// the Node process end to end, bearer token, validation, the store call, the
+// realtime publishes and the outbox worker's wake-up included.
+//
+//   options: --seconds=10 --clients=32
+import { performance } from 'node:perf_hooks';
+import { HttpClient } from './http.js';
+import { ADMIN, prepareStore, startServerProcess } from './server.js';
+import { processCpuSeconds, summarize } from './stats.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const SECONDS = Number(args.get('seconds') ?? 10);
+const CLIENTS = Number(args.get('clients') ?? 32);
+const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+if (!pgUrl) throw new Error('bench/messages-http.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
+
+const store = await prepareStore('postgres', { agents: 50, capacity: 20 }, pgUrl);
+const server = await startServerProcess(store);
+const client = new HttpClient(server.url, CLIENTS);
+try {
+  const login = await client.request<{ token: string }>('POST', '/api/v1/auth/login', ADMIN);
+  if (login.status !== 200) throw new Error(`login failed: ${login.status}`);
+  client.token = login.body.token;
+  const chats: string[] = [];
+  for (let i = 0; i < 500; i++) {
+    const r = await client.request<{ id: string }>('POST', '/api/v1/conversations', { customer: { id: `chat-${i}` } });
+    if (r.status !== 201) throw new Error(`open failed: ${r.status} ${JSON.stringify(r.body)}`);
+    chats.push(r.body.id);
+  }
+  let seq = 0;
+  const post = () => client.request('POST', `/api/v1/conversations/${chats[Math.floor(Math.random() * chats.length)]}/messages`, { sender: 'customer', text: `m${seq++}` });
+  // warm-up
+  await Promise.all(Array.from({ length: CLIENTS }, async () => {
+    for (let i = 0; i < 50; i++) await post();
+  }));
+  const latencies: number[] = [];
+  let errors = 0;
+  const cpu0 = processCpuSeconds(server.pid);
+  const started = performance.now();
+  const until = started + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (performance.now() < until) {
+        const r = await post();
+        if (r.status === 201) latencies.push(r.ms);
+        else errors++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = processCpuSeconds(server.pid) - cpu0;
+  const l = summarize(latencies);
+  process.stdout.write(
+    `messages over HTTP, ${CLIENTS} clients, ${seconds.toFixed(1)} s: ${Math.round(latencies.length / seconds)}/s, p50 ${l.p50} ms, p99 ${l.p99} ms, errors ${errors}; ` +
+      `server CPU ${((cpu * 1000) / latencies.length).toFixed(3)} ms/message (${(cpu / seconds).toFixed(2)} cores)\n`,
+  );
+} finally {
+  client.close();
+  await server.stop();
+  await store.dispose();
+}
