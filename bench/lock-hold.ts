@@ -50,9 +50,14 @@
 // queue behind them; each client opens a conversation (it queues) and
 // resolves a random open one (an assigned one's slot goes to the queue).
 //
+// The floor phases (with --only=capacity) call bench_timing.sb_floor: a
+// PL/pgSQL function that takes the lock exclusive and inserts one event,
+// timed the same way: the least an exclusive change can hold the lock.
+//
 //   options: --seconds=10 --message-clients=32 --routing-clients=16 --agents=20
-//            --only=capacity (just the two at-capacity phases: the exclusive
-//            hold, for comparing the routing functions' writes)
+//            --only=capacity (just the two at-capacity phases and the two
+//            floor phases: the exclusive hold, for comparing the routing
+//            functions' writes)
 import { performance } from 'node:perf_hooks';
 import { createAgent, updateAgent } from '../src/agents/agents.js';
 import { SYSTEM } from '../src/agents/model.js';
@@ -67,6 +72,7 @@ import { LOCKS, type Db } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { openPostgres } from '../src/store/postgres.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
+import { inServerHolds, shown, TIMING_SQL, type InServerHold } from './hold-timing.js';
 import { summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -142,142 +148,6 @@ async function sampled<T>(db: Db, work: Promise<T>): Promise<{ value: T; samples
   return { value, samples, locks: Object.fromEntries([...totals].map(([k, t]) => [k, { held: round(t.held), waiting: round(t.waiting) }])) };
 }
 
-/**
- * The wrappers that time the routing lock inside the server (see the top of
- * this file), in schema bench_timing of the scratch database.
- */
-const TIMING_SQL = /* sql */ `
-create schema bench_timing;
-create unlogged table bench_timing.holds (
-  id bigserial primary key, fn text not null, mode text not null,
-  called_at timestamptz not null, locked_at timestamptz not null, returned_at timestamptz not null, checked_at timestamptz not null,
-  committing_at timestamptz);
--- The routing lock's grant time (see the top of this file). Only the first
--- grant in a transaction counts: a caller holding the lock may take it again.
-create function bench_timing.note_lock() returns void language plpgsql as $$
-begin
-  if coalesce(current_setting('bench.locked_at', true), '') = '' then
-    perform set_config('bench.locked_at', clock_timestamp()::text, true);
-  end if;
-end
-$$;
-create function bench_timing.pg_advisory_xact_lock(k bigint) returns void language plpgsql as $$
-begin
-  perform pg_catalog.pg_advisory_xact_lock(k);
-  if k = 7301001 then perform bench_timing.note_lock(); end if;
-end
-$$;
-create function bench_timing.pg_advisory_xact_lock_shared(k bigint) returns void language plpgsql as $$
-begin
-  perform pg_catalog.pg_advisory_xact_lock_shared(k);
-  if k = 7301001 then perform bench_timing.note_lock(); end if;
-end
-$$;
--- When the lock was granted, or t0 when no wrapper saw it (a caller that
--- took it before: the call is then all under the lock).
-create function bench_timing.locked_at(t0 timestamptz) returns timestamptz language sql as $$
-  select coalesce(nullif(current_setting('bench.locked_at', true), '')::timestamptz, t0)
-$$;
-create function bench_timing.mark_commit() returns trigger language plpgsql as $$
-begin
-  update bench_timing.holds set committing_at = clock_timestamp() where id = new.id;
-  return null;
-end
-$$;
--- The mode this transaction holds the routing lock in. Reading pg_locks is
--- not the change's work: returned_at → checked_at is left out of the hold.
-create function bench_timing.mode() returns text language sql as $$
-  select case when exists (select 1 from pg_locks where locktype = 'advisory' and objid = 7301001 and pid = pg_backend_pid()
-                                                    and granted and mode = 'ExclusiveLock') then 'exclusive' else 'shared' end
-$$;
-create constraint trigger holds_commit after insert on bench_timing.holds
-  deferrable initially deferred for each row execute function bench_timing.mark_commit();
-create function bench_timing.sb_open_conversation(
-  p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
-  p_priority int, p_now timestamptz, p_verified boolean, p_required_skills jsonb
-) returns table (opened conversations, created boolean, logged jsonb) language plpgsql as $$
-declare
-  t0 timestamptz;
-  t1 timestamptz;
-  v_mode text;
-begin
-  t0 := clock_timestamp();
-  return query select * from public.sb_open_conversation(p_channel, p_external_ref, p_customer_id, p_customer, p_department,
-                                                         p_priority, p_now, p_verified, p_required_skills);
-  t1 := clock_timestamp();
-  v_mode := bench_timing.mode();
-  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
-  values ('open', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
-end
-$$;
-create function bench_timing.sb_close_conversation(
-  p_id uuid, p_state text, p_now timestamptz, p_reason text, p_note text, p_only_agent uuid, p_by text
-) returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
-declare
-  t0 timestamptz;
-  t1 timestamptz;
-  v_mode text;
-begin
-  t0 := clock_timestamp();
-  return query select * from public.sb_close_conversation(p_id, p_state, p_now, p_reason, p_note, p_only_agent, p_by);
-  t1 := clock_timestamp();
-  v_mode := bench_timing.mode();
-  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
-  values ('close', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
-end
-$$;
-`;
-
-interface InServerHold {
-  changes: number;
-  /** changes per kind and lock mode, e.g. open/shared */
-  paths: Record<string, number>;
-  /** lock granted → pre-commit of the changes that held the lock exclusive, per kind (ms) */
-  exclusive_hold_ms: Record<string, ReturnType<typeof summarize>>;
-  /** the same for the changes that held it shared */
-  shared_hold_ms: Record<string, ReturnType<typeof summarize>>;
-  /** lock granted → pre-commit (ms) */
-  hold_ms: ReturnType<typeof summarize>;
-  /** call → pre-commit (ms): the hold plus the guesses, a failed fast attempt and any wait */
-  call_ms: ReturnType<typeof summarize>;
-  /** lock granted → the routing function returned (ms) */
-  function_ms: ReturnType<typeof summarize>;
-  /** 1000 / hold p50 and p99: changes/s one lock allows */
-  ceiling_p50: number;
-  ceiling_p99: number;
-}
-
-/** The holds recorded by the wrappers since the last call, which clears them. */
-async function inServerHolds(db: Db): Promise<InServerHold> {
-  const rows = await db.query<{ hold: number; call: number; fn: number; kind: string; mode: string }>(
-    `delete from bench_timing.holds returning fn as kind, mode,
-       extract(epoch from (committing_at - checked_at) + (returned_at - locked_at)) * 1000 as hold,
-       extract(epoch from (committing_at - checked_at) + (returned_at - called_at)) * 1000 as call,
-       extract(epoch from returned_at - locked_at) * 1000 as fn`,
-  );
-  const hold = summarize(rows.map((r) => Number(r.hold)));
-  const paths: Record<string, number> = {};
-  const byMode: Record<string, Record<string, number[]>> = { exclusive: {}, shared: {} };
-  for (const r of rows) {
-    paths[`${r.kind}/${r.mode}`] = (paths[`${r.kind}/${r.mode}`] ?? 0) + 1;
-    ((byMode[r.mode] ??= {})[r.kind] ??= []).push(Number(r.hold));
-  }
-  const perKind = (m: Record<string, number[]> | undefined) => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, summarize(v)]));
-  return {
-    changes: rows.length,
-    paths,
-    exclusive_hold_ms: perKind(byMode.exclusive),
-    shared_hold_ms: perKind(byMode.shared),
-    hold_ms: hold,
-    call_ms: summarize(rows.map((r) => Number(r.call))),
-    function_ms: summarize(rows.map((r) => Number(r.fn))),
-    ceiling_p50: Math.round(1000 / hold.p50),
-    ceiling_p99: Math.round(1000 / hold.p99),
-  };
-}
-
-/** A latency summary for the report, or a dash when there were no samples (a shape not used in that phase). */
-const shown = (l: ReturnType<typeof summarize>) => (l.n === 0 ? '—' : `p50 ${l.p50} ms, p99 ${l.p99} ms`);
 
 async function flatOut(clients: number, seconds: number, op: (client: number, i: number) => Promise<void>): Promise<{ rate: number; latency: ReturnType<typeof summarize> }> {
   const until = performance.now() + seconds * 1000;
@@ -391,11 +261,21 @@ async function main() {
       `in-server hold (lock granted → pre-commit, ${h.changes} changes ${JSON.stringify(h.paths)}) p50 ${h.hold_ms.p50} ms, p99 ${h.hold_ms.p99} ms (function alone p50 ${h.function_ms.p50}, p99 ${h.function_ms.p99}; call → pre-commit p50 ${h.call_ms.p50}, p99 ${h.call_ms.p99}); exclusive: ${Object.entries(h.exclusive_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}; shared: ${Object.entries(h.shared_hold_ms).map(([k, l]) => `${k} ${shown(l)}`).join(', ') || 'none'}`;
     const full = (f: Awaited<ReturnType<typeof atCapacity>>) =>
       `${f.changes_per_s} changes/s; ${server(f.in_server)}; sampled mean hold by mode ${JSON.stringify(f.mean_hold_by_mode_ms)}; advisory locks ${JSON.stringify(f.advisory_locks)}`;
+    /** The floor (bench_timing.sb_floor): the lock exclusive and one event insert, flat out with `clients`. */
+    const atFloor = async (clients: number) => {
+      await inServerHolds(raw);
+      const run = await flatOut(clients, SECONDS, async () => void (await raw.query('select bench_timing.sb_floor(now())')));
+      return { changes_per_s: run.rate, in_server: await inServerHolds(raw) };
+    };
     if (CAPACITY_ONLY) {
       const fullOne = await atCapacity(1);
       const fullMany = await atCapacity(ROUTING_CLIENTS);
-      process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), seconds: SECONDS, at_capacity_one_client: fullOne, at_capacity: fullMany }, null, 2)}\n`);
+      const floorOne = await atFloor(1);
+      const floorMany = await atFloor(ROUTING_CLIENTS);
+      process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), seconds: SECONDS, at_capacity_one_client: fullOne, at_capacity: fullMany, floor_one_client: floorOne, floor: floorMany }, null, 2)}\n`);
       process.stdout.write(`routing at capacity, one client: ${full(fullOne)}\nrouting at capacity (${ROUTING_CLIENTS} clients): ${full(fullMany)}\n`);
+      process.stdout.write(`floor (lock exclusive + one event insert), one client: ${floorOne.changes_per_s}/s; ${server(floorOne.in_server)}\n`);
+      process.stdout.write(`floor (${ROUTING_CLIENTS} clients): ${floorMany.changes_per_s}/s; ${server(floorMany.in_server)}\n`);
       return;
     }
     const { value: messagesAlone, locks: locksMessages } = await sampled(raw, flatOut(MESSAGE_CLIENTS, SECONDS, message));

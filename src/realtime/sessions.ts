@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { SYSTEM } from '../agents/model.js';
 import { tokenDigest } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
-import { closeConversation, closeConversationIn, openConversation } from '../conversations/lifecycle.js';
-import { withEvents } from '../events/outbox.js';
+import { closeConversation, openConversation } from '../conversations/lifecycle.js';
+import { routingCall } from '../routing/calls.js';
 import type { ConversationRow, Customer } from '../conversations/model.js';
 import type { Queryable } from '../store/db.js';
 import type { SessionGate } from './session-limits.js';
@@ -91,33 +91,21 @@ export const POST_CHAT_MS = 3600_000;
  * The customer ends the chat: the session's token stops being good for MQTT (its MQTT
  * connections, here and in other processes, are closed with it) and the open
  * conversation is closed — abandoned if no agent had answered, resolved
- * after — in one transaction.
+ * after — in one call (sb_end_chat, src/store/migrations/routing/functions.sql).
  *
- * It keeps the routing lock exclusive from BEGIN (issue #22): the state that
- * picks abandoned or resolved is read under the conversation's row lock
- * before the close, and without the routing lock first that row lock would
- * come before it, the reverse of every routing function's order (lock, then
- * rows), which can deadlock against one of them. Ending a chat is far rarer
- * than starting one.
+ * No routing lock at BEGIN and no row locked in TS (issue #22): abandoned or
+ * resolved is picked from the conversation's row as the close itself locks
+ * it, after the routing lock (shared when the agent has nothing queued), so
+ * the order is every routing function's: the lock, then rows. The function
+ * guesses the state from the committed row and, when an assignment or a
+ * requeue came in between, rolls its close back and closes again.
  */
 export async function endSession(ctx: Ctx, conversationId: string): Promise<void> {
-  await withEvents(
-    ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      await tx.query('update customer_sessions set ended_at = coalesce(ended_at, $2), expires_at = least(expires_at, $3) where conversation_id = $1', [
-        conversationId,
-        now,
-        new Date(now.getTime() + POST_CHAT_MS),
-      ]);
-      const [row] = await tx.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1 for update', [conversationId]);
-      if (row?.state !== 'queued' && row?.state !== 'offered' && row?.state !== 'assigned') return;
-      // never served (still waiting, or only offered): abandoned
-      await closeConversationIn(tx, emit, now, conversationId, { state: row.state === 'assigned' ? 'resolved' : 'abandoned', reason: 'customer' }, SYSTEM);
-    },
-    { routing: true },
-  );
+  const now = ctx.now();
+  await routingCall(ctx, END_CHAT, [conversationId, now, SYSTEM.id, new Date(now.getTime() + POST_CHAT_MS)], now);
 }
+
+const END_CHAT = /* sql */ `select (o.closed).id, o.before_state, o.logged from sb_end_chat($1::uuid, $2::timestamptz, $3::text, $4::timestamptz) o`;
 
 /** The customer was heard from: the keep-alive starts again. */
 export async function touchSession(db: Queryable, conversationId: string, now: Date): Promise<void> {

@@ -93,3 +93,106 @@ describeEachStore('routing: an open writes its conversation once', (store) => {
     assert.equal((await row(second.id)).agent_id, agent.id);
   });
 });
+
+// A close at capacity gives its agent's freed slot straight to the queue's
+// head: the head and the pick are asked before the slot is written, and the
+// agent's row is written once (load unchanged, last_assigned_at now) where
+// it was written twice (load - 1, then + 1), a row version more under the
+// routing lock exclusive (issue #22, item 3). When another agent with room
+// serves the head (time alone made them eligible: an overflow), the slot is
+// written and the policy's pick decides as before. Counted, as above, by a
+// row trigger the test lays on agents.
+describeEachStore('routing: a close at capacity writes its agent once', (store) => {
+  let clock: ReturnType<typeof fakeClock>;
+  let ctx: Ctx;
+  beforeEach(async () => {
+    await store().reset();
+    clock = fakeClock();
+    ctx = { db: store().db, now: clock.now };
+    await ctx.db.exec(`
+      create table if not exists test_agent_writes (agent_id uuid not null);
+      create or replace function test_agent_written() returns trigger language plpgsql as $$
+      begin
+        insert into test_agent_writes values (new.id);
+        return null;
+      end
+      $$;
+      drop trigger if exists test_agent_written on agents;
+      create trigger test_agent_written after update on agents
+        for each row execute function test_agent_written();`);
+  });
+
+  const open = async (customer: string, department: string | null = null) =>
+    (
+      await ctx.db.query<{ id: string; state: string }>(
+        `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, jsonb_build_object('id', $1::text), $2, 0, $3, false, null) o`,
+        [customer, department, clock.now()],
+      )
+    )[0]!;
+  /** Closes in a transaction of its own; how many times it wrote each agent's row. */
+  const close = async (id: string) =>
+    ctx.db.transaction(async (tx) => {
+      await tx.query('delete from test_agent_writes');
+      await tx.query(`select o.closed from sb_close_conversation($1, 'resolved', $2, 'agent', null, null, 'system') o`, [id, clock.now()]);
+      const rows = await tx.query<{ agent_id: string; n: number }>('select agent_id, count(*)::int as n from test_agent_writes group by agent_id');
+      await tx.query('delete from test_agent_writes');
+      return Object.fromEntries(rows.map((r) => [r.agent_id, r.n]));
+    });
+  const row = async (id: string) => (await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!;
+  const agentRow = async (id: string) =>
+    (await ctx.db.query<{ load: number; last_assigned_at: Date | null }>('select load, last_assigned_at from agents where id = $1', [id]))[0]!;
+  const route = (department: string, settings: Record<string, unknown>) =>
+    ctx.db.query('insert into department_routing (department, settings) values ($1, $2)', [department, settings]);
+
+  it('gives the freed slot to the head with one write of the agent, load unchanged', async () => {
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const first = await open('c-1');
+    const second = await open('c-2');
+    const third = await open('c-3');
+    assert.equal(second.state, 'queued');
+    clock.advance(5_000);
+    assert.deepEqual(await close(first.id), { [agent.id]: 1 });
+    const given = await row(second.id);
+    assert.equal(given.state, 'assigned');
+    assert.equal(given.agent_id, agent.id);
+    assert.equal(given.assigned_at?.getTime(), clock.now().getTime());
+    assert.equal((await row(third.id)).state, 'queued');
+    const after = await agentRow(agent.id);
+    assert.equal(after.load, 1);
+    assert.equal(after.last_assigned_at?.getTime(), clock.now().getTime());
+  });
+
+  it('offers the freed slot to the head in an offer-mode department, load unchanged', async () => {
+    await route('sales', { mode: 'offer', offer_timeout_s: 20 });
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1, departments: ['sales'] });
+    const first = await open('c-1', 'sales');
+    const second = await open('c-2', 'sales');
+    assert.equal(second.state, 'queued');
+    clock.advance(5_000);
+    assert.deepEqual(await close(first.id), { [agent.id]: 1 });
+    const offered = await row(second.id);
+    assert.equal(offered.state, 'offered');
+    assert.equal(offered.agent_id, agent.id);
+    assert.equal(offered.offer_expires_at?.getTime(), clock.now().getTime() + 20_000);
+    assert.equal((await agentRow(agent.id)).load, 1);
+  });
+
+  it('writes the slot and lets the pick decide when another agent with room serves the head', async () => {
+    await route('sales', { overflow: [{ after_s: 60, to: 'support' }] });
+    const seller = await makeAgent(ctx, { status: 'online', capacity: 2, departments: ['sales'] });
+    const helper = await makeAgent(ctx, { status: 'online', capacity: 1, departments: ['support'] });
+    const first = await open('c-1', 'sales');
+    await open('c-2', 'sales');
+    const waiting = await open('c-3', 'sales');
+    assert.equal(waiting.state, 'queued');
+    // overflowed to support by time alone: the helper, with room, serves it now
+    clock.advance(61_000);
+    const writes = await close(first.id);
+    assert.equal(writes[seller.id], 1);
+    const given = await row(waiting.id);
+    // the least loaded of the two (helper 0, seller 1 after the close)
+    assert.equal(given.agent_id, helper.id);
+    assert.equal((await agentRow(seller.id)).load, 1);
+    assert.equal((await agentRow(helper.id)).load, 1);
+  });
+});

@@ -1,10 +1,10 @@
 import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
-import { closeConversation, closeConversationIn, openConversationIn } from '../../conversations/lifecycle.js';
+import { closeConversation } from '../../conversations/lifecycle.js';
 import { addMessage, type MessageRow } from '../../conversations/messages.js';
 import type { Customer } from '../../conversations/model.js';
 import { AppError } from '../../errors.js';
-import { withEvents } from '../../events/outbox.js';
+import { routingCall } from '../../routing/calls.js';
 import type { Queryable } from '../../store/db.js';
 import { noRoom, ticketElsewhere, unknownTicketer } from './errors.js';
 import type { MessageRequest, RoomRequest } from './inbound.js';
@@ -44,58 +44,49 @@ export interface OpenedRoom {
 }
 
 /**
- * Opens the room for a ticket, in one routing transaction: a retried ticket
- * gets its room back; a contact's room still open for an older ticket is
- * closed first (RapidPro is told with close-room), so each token has one.
+ * Opens the room for a ticket, in one call (sb_open_room,
+ * src/store/migrations/routing/functions.sql): a retried ticket gets its room
+ * back; a contact's room still open for an older ticket is closed first
+ * (reason `replaced`: RapidPro hears of it from its feed), so each token has one.
  *
- * This one keeps the routing lock exclusive from BEGIN (issue #22): it makes
- * up to two routing calls, a close then an open, and a close that took the
- * lock shared followed by an open that needs it exclusive would be an
- * upgrade, which deadlocks against another transaction doing the same. The
- * exclusive lock also makes the TS reads decide safely: a mailroom retry
- * racing its first attempt finds the ticket's row (`same`) instead of
- * opening a second room and failing as ticketElsewhere, and a contact's
- * stale room is looked up and closed with no other open for the token between.
+ * No routing lock at BEGIN (issue #22): the function serializes the opens of
+ * one contact token on a lock of their own, which makes the lookups of the
+ * same ticket and of a stale room exact, and leaves the routing lock to the
+ * open — shared when an agent has room and there is no stale room to close.
+ * Only a stale room, two routing calls, takes it exclusive (a shared close
+ * then an exclusive open would be an upgrade, which deadlocks). Refusals
+ * roll the whole call back and come back as SQLSTATEs.
  */
 export async function openRoom(ctx: Ctx, ticketerUuid: string, room: RoomRequest): Promise<OpenedRoom> {
-  return withEvents(
-    ctx,
-    async (tx, emit) => {
-      const now = ctx.now();
-      // Deleting the ticketer takes this row's lock too: the two cannot interleave.
-      const [ticketer] = await tx.query('select uuid from rapidpro_ticketers where uuid = $1 for share', [ticketerUuid]);
-      if (!ticketer) throw unknownTicketer(ticketerUuid);
-      const [same] = await tx.query<{ conversation_id: string }>(
-        'select conversation_id from rapidpro_tickets where ticketer_uuid = $1 and ticket_id = $2',
-        [ticketerUuid, room.ticketId],
-      );
-      if (same) return { conversationId: same.conversation_id, created: false };
+  for (let attempt = 1; ; attempt += 1) {
+    const now = ctx.now();
+    try {
+      const [row] = await routingCall<{ id: string; outcome: 'created' | 'retried' }>(ctx, OPEN_ROOM_CALL, openRoomParams(ticketerUuid, room, now), now);
+      return { conversationId: row!.id, created: row!.outcome === 'created' };
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === UNKNOWN_TICKETER) throw unknownTicketer(ticketerUuid);
+      if (code === TICKET_ELSEWHERE) throw ticketElsewhere(room.ticketId);
+      // The same ticket opened meanwhile under another contact token (its
+      // ticket row, or the insert's unique violation on it): called again,
+      // the lookup finds it first, as for any retry. Once is enough.
+      if ((code === CALL_AGAIN || code === UNIQUE_VIOLATION) && attempt === 1) continue;
+      throw error;
+    }
+  }
+}
 
-      const stale = await openRoomOf(tx, ticketerUuid, room.token);
-      if (stale) await closeConversationIn(tx, emit, now, stale.conversation_id, { reason: CLOSE_REASONS.replaced }, SYSTEM);
+const UNKNOWN_TICKETER = 'SB010';
+const TICKET_ELSEWHERE = 'SB011';
+const CALL_AGAIN = 'SB012';
+const UNIQUE_VIOLATION = '23505';
 
-      const { conversation, created } = await openConversationIn(
-        tx,
-        emit,
-        now,
-        // The ticketer's secret authenticated mailroom, which knows its contacts: the id is vouched for.
-        { customer: customerOf(ticketerUuid, room), department: room.department, priority: room.priority, channel: 'rapidpro', external_ref: room.ticketId, customer_verified: true },
-        {
-          alongside: async (t, c) => {
-            await t.query(
-              `insert into rapidpro_tickets (ticketer_uuid, ticket_id, visitor_token, conversation_id, session_start, created_at)
-               values ($1, $2, $3, $4, $5, $6)`,
-              [ticketerUuid, room.ticketId, room.token, c.id, room.sessionStart ?? null, now],
-            );
-          },
-        },
-      );
-      // Another ticketer's ticket, or a conversation opened through the core API with this reference.
-      if (!created) throw ticketElsewhere(room.ticketId);
-      return { conversationId: conversation.id, created: true };
-    },
-    { routing: true },
-  );
+const OPEN_ROOM_CALL = /* sql */ `select (o.opened).id, o.outcome, o.logged
+  from sb_open_room($1::uuid, $2::text, $3::text, $4::text, $5::text, $6::jsonb, $7::text, $8::int, $9::timestamptz) o`;
+
+function openRoomParams(ticketerUuid: string, room: RoomRequest, now: Date): unknown[] {
+  const customer = customerOf(ticketerUuid, room);
+  return [ticketerUuid, room.ticketId, room.token, room.sessionStart ?? null, customer.id, JSON.stringify(customer), room.department, room.priority, now];
 }
 
 /**

@@ -436,6 +436,35 @@ begin
 end
 $$;
 
+-- Whether, for conversation c without a skill requirement, an agent other
+-- than `me` who has room and serves c comes before `me` with one slot
+-- freed (load - 1) in sb_pick_agent's order: the close's question before it
+-- gives its agent's freed slot straight back (sb_close_conversation). No
+-- such agent: the pick with the slot freed is `me`, if `me` serves c and
+-- has room. Only the agents before `me` are read: the load bound is the
+-- walk's index condition on agents_pick, so it reads what sb_pick_agent
+-- would read before reaching `me`, not every full agent.
+create or replace function sb_agent_ahead(c conversations, p_now timestamptz, me agents) returns boolean language plpgsql stable
+set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+declare
+  v_default int := sb_default_capacity();
+  v_load int := me.load - 1;
+begin
+  -- in the pick's order, as sb_pick_agent walks it (enable_sort off: the
+  -- index walk, whatever the planner guesses without statistics)
+  return exists (select 1 from (
+                   select a.id from agents a
+                    where a.status = 'online' and a.deleted_at is null and a.load <= v_load and a.id <> me.id
+                      and sb_has_room(a, v_default) and sb_agent_serves(a, c, p_now)
+                      -- before `me` in (load, last_assigned_at nulls first, id)
+                      and (a.load < v_load
+                           or (me.last_assigned_at is not null and (a.last_assigned_at is null or a.last_assigned_at < me.last_assigned_at))
+                           or (a.last_assigned_at is not distinct from me.last_assigned_at and a.id < me.id))
+                    order by a.load, a.last_assigned_at asc nulls first, a.id
+                    limit 1) x);
+end
+$$;
+
 -- The fast open's pick (sb_open_conversation, the lock shared): the same
 -- order as sb_pick_agent, but the agent's row is locked, `for no key update
 -- skip locked`, so that opens running side by side each take a different
@@ -483,38 +512,59 @@ begin
 end
 $$;
 
--- Gives queued conversation p_conversation to p_agent: the agent's load and
--- the conversation in one step. In an offer-mode department the conversation
+-- A first form of the row-taking sb_assign, without p_load, never reached
+-- main; dropped so that a database migrated with it keeps no stray overload.
+drop function if exists sb_assign(timestamptz, conversations, uuid);
+-- Gives queued conversation c to p_agent: the agent's load and the
+-- conversation in one step. In an offer-mode department the conversation
 -- is offered instead: held for the agent (the slot counts from now) until
 -- they accept (sb_accept_offer) or the offer runs out (sb_expire_offers);
 -- assigned_at is then the accept's time.
+-- It takes the row, not its id: every caller has just read it under the
+-- routing lock (the queue head, the new row, the picked one), and reading
+-- it again for its department was a statement under the lock exclusive
+-- (issue #22, item 3). The agent's load and the conversation are one
+-- statement (a data-modifying WITH runs whether or not it is referenced).
+-- p_load: what the agent's load grows by, 1 but for a close that gives the
+-- agent's freed slot straight back (0: sb_close_conversation).
+-- The order of the two row writes within the statement is PostgreSQL's:
+-- under the lock exclusive no routing transaction holds either row, and
+-- the writers that may (a message on the conversation's, a heartbeat on
+-- the agent's) wait for nothing else while they do.
+create or replace function sb_assign(p_now timestamptz, c conversations, p_agent uuid, p_load int) returns conversations language plpgsql
+set plan_cache_mode = force_generic_plan as $$
+declare
+  routing jsonb;
+begin
+  -- No department, no settings: the defaults' mode is 'auto' (skips a probe per give)
+  if c.department is not null then
+    routing := sb_department_routing(c.department);
+  end if;
+  if routing ->> 'mode' = 'offer' then
+    with loaded as (update agents set load = load + p_load, last_assigned_at = p_now, updated_at = p_now where id = p_agent)
+    update conversations
+       set state = 'offered', agent_id = p_agent, updated_at = p_now,
+           offer_expires_at = p_now + make_interval(secs => (routing ->> 'offer_timeout_s')::double precision)
+     where id = c.id
+    returning * into c;
+  else
+    with loaded as (update agents set load = load + p_load, last_assigned_at = p_now, updated_at = p_now where id = p_agent)
+    update conversations
+       set state = 'assigned', agent_id = p_agent, assigned_at = p_now, updated_at = p_now, offer_expires_at = null, declined_by = '{}'
+     where id = c.id
+    returning * into c;
+  end if;
+  return c;
+end
+$$;
+-- By id, for a caller without the row in hand.
 create or replace function sb_assign(p_now timestamptz, p_conversation uuid, p_agent uuid) returns conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
   c conversations;
-  v_department text;
-  routing jsonb;
 begin
-  -- the department alone: the row comes back from the update below
-  select x.department into v_department from conversations x where x.id = p_conversation;
-  -- No department, no settings: the defaults' mode is 'auto' (skips a probe per give)
-  if v_department is not null then
-    routing := sb_department_routing(v_department);
-  end if;
-  update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
-  if routing ->> 'mode' = 'offer' then
-    update conversations
-       set state = 'offered', agent_id = p_agent, updated_at = p_now,
-           offer_expires_at = p_now + make_interval(secs => (routing ->> 'offer_timeout_s')::double precision)
-     where id = p_conversation
-    returning * into c;
-  else
-    update conversations
-       set state = 'assigned', agent_id = p_agent, assigned_at = p_now, updated_at = p_now, offer_expires_at = null, declined_by = '{}'
-     where id = p_conversation
-    returning * into c;
-  end if;
-  return c;
+  select * into c from conversations x where x.id = p_conversation;
+  return sb_assign(p_now, c, p_agent, 1);
 end
 $$;
 
@@ -618,7 +668,70 @@ begin
   if not found then
     return;
   end if;
-  return next sb_assign(p_now, head.id, sb_pick_agent(head, p_now));
+  return next sb_assign(p_now, head, sb_pick_agent(head, p_now), 1);
+end
+$$;
+
+-- The first queued conversation agent `me` can serve, in queue order (the
+-- null row when none): sb_match_for_agent's step, and the close's, which
+-- asks it before it writes the agent's freed slot (sb_close_conversation).
+-- p_manual: sb_any_manual(); p_ages: sb_queue_ages(), read by the caller
+-- under the lock.
+create or replace function sb_head_for_agent(p_now timestamptz, me agents, p_manual boolean, p_ages boolean)
+returns conversations language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+#variable_conflict use_column
+declare
+  head conversations;
+  v_manual boolean := p_manual;
+  v_ages boolean := p_ages;
+begin
+  -- Only what the agent could serve is read: conversations of their
+  -- departments, without department, or with an overflow chain (the
+  -- department clause of sb_agent_serves). A filter on the whole queue's
+  -- order walked every queued conversation of other departments ahead.
+  if v_ages then
+    -- the order moves with p_now: the candidates are sorted
+    select c.* into head
+      from conversations c
+     where c.state = 'queued'
+       and (c.department = any (me.departments) or c.department is null or c.overflow <> '[]'::jsonb)
+       and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
+     order by sb_effective_priority(c, p_now) desc, c.seq
+     limit 1;
+  else
+    -- the first of the heads of each part, each an index walk in queue
+    -- order (conversations_queue_by_department; conversations_queue_overflow,
+    -- migration 0040)
+    select h.* into head
+      from (select x.*
+              from unnest(me.departments) d (department)
+             cross join lateral (
+                   select c.* from conversations c
+                    where c.state = 'queued' and c.department = d.department
+                      and sb_agent_serves(me, c, p_now) and (not v_manual or sb_auto_routed(c))
+                    order by c.priority desc, c.seq
+                    limit 1) x
+            union all
+            -- ordered by the department too, though it is null for all:
+            -- `department is null` is no equality to the planner, so
+            -- ordered by (priority, seq) alone it read and sorted the
+            -- whole department-less queue (a 10,000 backlog: 16 ms a close)
+            -- instead of taking the first entry of the index
+            (select c.* from conversations c
+              where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now)
+              order by c.department, c.priority desc, c.seq
+              limit 1)
+            union all
+            (select c.* from conversations c
+              where c.state = 'queued' and c.overflow <> '[]'::jsonb
+                and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
+              order by c.priority desc, c.seq
+              limit 1)) h
+     order by h.priority desc, h.seq
+     limit 1;
+  end if;
+  return head;
 end
 $$;
 
@@ -651,56 +764,12 @@ begin
     return;
   end if;
   loop
-    -- Only what the agent could serve is read: conversations of their
-    -- departments, without department, or with an overflow chain (the
-    -- department clause of sb_agent_serves). A filter on the whole queue's
-    -- order walked every queued conversation of other departments ahead.
-    if v_ages then
-      -- the order moves with p_now: the candidates are sorted
-      select c.* into head
-        from conversations c
-       where c.state = 'queued'
-         and (c.department = any (me.departments) or c.department is null or c.overflow <> '[]'::jsonb)
-         and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
-       order by sb_effective_priority(c, p_now) desc, c.seq
-       limit 1;
-    else
-      -- the first of the heads of each part, each an index walk in queue
-      -- order (conversations_queue_by_department; conversations_queue_overflow,
-      -- migration 0040)
-      select h.* into head
-        from (select x.*
-                from unnest(me.departments) d (department)
-               cross join lateral (
-                     select c.* from conversations c
-                      where c.state = 'queued' and c.department = d.department
-                        and sb_agent_serves(me, c, p_now) and (not v_manual or sb_auto_routed(c))
-                      order by c.priority desc, c.seq
-                      limit 1) x
-              union all
-              -- ordered by the department too, though it is null for all:
-              -- `department is null` is no equality to the planner, so
-              -- ordered by (priority, seq) alone it read and sorted the
-              -- whole department-less queue (a 10,000 backlog: 16 ms a close)
-              -- instead of taking the first entry of the index
-              (select c.* from conversations c
-                where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now)
-                order by c.department, c.priority desc, c.seq
-                limit 1)
-              union all
-              (select c.* from conversations c
-                where c.state = 'queued' and c.overflow <> '[]'::jsonb
-                  and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
-                order by c.priority desc, c.seq
-                limit 1)) h
-       order by h.priority desc, h.seq
-       limit 1;
-    end if;
-    if not found then
+    head := sb_head_for_agent(p_now, me, v_manual, v_ages);
+    if head.id is null then
       return;
     end if;
     v_pick := sb_pick_agent(head, p_now);
-    return next sb_assign(p_now, head.id, v_pick);
+    return next sb_assign(p_now, head, v_pick, 1);
     exit when v_pick = me.id;
   end loop;
 end
@@ -976,10 +1045,12 @@ begin
     v_agent := sb_pick_agent(c, p_now);
   end if;
   if v_agent is not null then
-    c := sb_assign(p_now, c.id, v_agent);
+    c := sb_assign(p_now, c, v_agent, 1);
   end if;
   json := sb_conversation_json(c);
-  arrived := json || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
+  -- queued, it is still as it arrived
+  arrived := case when v_agent is null then json
+                  else json || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null) end;
   return query select c, true, sb_log_events(p_now, v_drained || jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', arrived)),
     case when v_agent is null
@@ -1094,12 +1165,12 @@ begin
       if sb_agent_has_match(p_now, me) then
         perform sb_exclusive_path();
       end if;
-      update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
     end if;
-    v_events := sb_raise_sla_breach(p_id, p_now);
+    v_events := sb_close_sla_breach(was, p_now);
+    with freed as (update agents set load = load - 1, updated_at = p_now where id = was.agent_id)
     update conversations x
        set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
-           offer_expires_at = null
+           offer_expires_at = null, sla_breached_at = case when sb_sla_due(was, p_now) then p_now else x.sla_breached_at end
      where x.id = p_id
     returning * into c;
     v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
@@ -1120,24 +1191,51 @@ begin
     return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
     return;
   end if;
-  if was.agent_id is not null then
-    update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
-  end if;
   -- Closed unanswered past its SLA before a sweep saw it: the breach is
   -- raised now, as the sweep would have (it no longer looks at closed ones).
-  v_events := sb_raise_sla_breach(p_id, p_now);
+  v_events := sb_close_sla_breach(was, p_now);
   update conversations x
      set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
-         offer_expires_at = null
+         offer_expires_at = null, sla_breached_at = case when sb_sla_due(was, p_now) then p_now else x.sla_breached_at end
    where x.id = p_id
   returning * into c;
   v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
                                        jsonb_build_object('conversation', sb_conversation_json(c), 'by', p_by)));
-  if was.agent_id is not null then
-    for next_one in select * from sb_match_for_agent(p_now, was.agent_id) loop
-      v_events := v_events || sb_given_event(next_one);
-    end loop;
+  if was.agent_id is null then
+    return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
+    return;
   end if;
+  -- The freed slot. At capacity the agent most often takes the queue's head
+  -- at once: their row written twice (load - 1, then + 1 with
+  -- last_assigned_at) was a row version and a statement more under the
+  -- lock. So the head is asked first, with the slot freed in memory only:
+  -- the head does not depend on the agent's load, and when no agent with
+  -- room who serves it comes before the agent (with the slot freed) in the
+  -- pick's order (sb_agent_ahead), the policy's pick is this agent, who
+  -- serves it and has room. They get it with their load unchanged
+  -- (sb_assign, p_load 0). With no head, the match has nothing to give (its
+  -- head would be the same): the freed slot is written and that is all.
+  -- Any other outcome, or a head with a skill requirement (the pick's order
+  -- starts with the skill score), writes the freed slot and matches as
+  -- before (sb_match_for_agent).
+  select * into me from agents a where a.id = was.agent_id;
+  if me.status = 'online' and me.deleted_at is null and me.load - 1 < sb_capacity(me) then
+    next_one := sb_head_for_agent(p_now, me, sb_any_manual(), sb_queue_ages());
+    if next_one.id is null then
+      update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
+      return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
+      return;
+    end if;
+    if next_one.required_skills = '{}'::jsonb and not sb_agent_ahead(next_one, p_now, me) then
+      next_one := sb_assign(p_now, next_one, me.id, 0);
+      return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events || sb_given_event(next_one));
+      return;
+    end if;
+  end if;
+  update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
+  for next_one in select * from sb_match_for_agent(p_now, was.agent_id) loop
+    v_events := v_events || sb_given_event(next_one);
+  end loop;
   return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
 end
 $$;
@@ -1158,8 +1256,32 @@ begin
   if not found then
     return '[]'::jsonb;
   end if;
-  return jsonb_build_array(sb_event('conversation.sla_breached', c.id, c.agent_id,
-                                    jsonb_build_object('conversation', sb_conversation_json(c), 'due_at', sb_iso(c.sla_due_at))));
+  return jsonb_build_array(sb_sla_breached_event(c));
+end
+$$;
+-- The conversation.sla_breached event of c, as it is once marked breached.
+create or replace function sb_sla_breached_event(c conversations) returns jsonb language sql stable as $$
+  select sb_event('conversation.sla_breached', c.id, c.agent_id,
+                  jsonb_build_object('conversation', sb_conversation_json(c), 'due_at', sb_iso(c.sla_due_at)))
+$$;
+-- Whether conversation c, as read under the lock, is due a breach at p_now:
+-- sb_raise_sla_breach's test, for a caller that writes the row anyway (a
+-- close sets sla_breached_at in its own update instead of a second one).
+create or replace function sb_sla_due(c conversations, p_now timestamptz) returns boolean language sql immutable as $$
+  select coalesce(c.sla_due_at <= p_now and c.first_response_at is null and c.sla_breached_at is null, false)
+$$;
+
+-- The breach a close raises: conversation c as the close read it under the
+-- lock, marked breached as the close's own update marks it (sb_sla_due),
+-- as a jsonb array for sb_log_events; else an empty array.
+create or replace function sb_close_sla_breach(c conversations, p_now timestamptz) returns jsonb language plpgsql stable as $$
+begin
+  if not sb_sla_due(c, p_now) then
+    return '[]'::jsonb;
+  end if;
+  c.sla_breached_at := p_now;
+  c.updated_at := p_now;
+  return jsonb_build_array(sb_sla_breached_event(c));
 end
 $$;
 
@@ -1283,7 +1405,7 @@ begin
   -- slot to the queue.
   given := c;
   if sb_pick_agent(c, p_now) is not null then
-    given := sb_assign(p_now, c.id, sb_pick_agent(c, p_now));
+    given := sb_assign(p_now, c, sb_pick_agent(c, p_now), 1);
     v_events := v_events || sb_given_event(given);
   end if;
   for given in select * from sb_match_for_agent(p_now, p_agent) loop
@@ -1426,7 +1548,7 @@ begin
       return;
     end if;
   end if;
-  c := sb_assign(p_now, c.id, p_agent);
+  c := sb_assign(p_now, c, p_agent, 1);
   return query select c, null::text, sb_log_events(p_now, jsonb_build_array(
     sb_event('conversation.assigned', c.id, p_agent, jsonb_build_object('conversation', sb_conversation_json(c), 'picked', true))));
 end
@@ -2003,5 +2125,141 @@ begin
   end if;
   return query select m, v_state, v_agent, v_channel, sb_log_events(p_now, jsonb_build_array(
     sb_event('message.created', p_conversation, v_agent, jsonb_build_object('message', sb_message_json(m)))));
+end
+$$;
+
+-- The widget customer ends the chat (src/realtime/sessions.ts, endSession):
+-- the open conversation p_id is closed abandoned if no agent ever answered
+-- it (queued, or only offered), resolved if assigned, and its session's
+-- token ended (ended_at; readable until p_readable_until), in one call.
+-- The state that picks abandoned or resolved must be the row's as the close
+-- locks it, and the routing lock comes before that row lock, so neither this
+-- function nor its caller may lock the row first. Instead it guesses from the
+-- row as last committed (no lock), closes with the state the guess picks
+-- through sb_close_conversation (which takes the lock itself, shared on its
+-- fast path), and checks the guess against the row as the close locked it
+-- (before_state): a conversation assigned or requeued in between makes the
+-- guess wrong, and the block rolls back — the close, its match, its events
+-- and every lock it took, the routing lock's included — and runs again with
+-- what the close saw. Each retry follows a routing change committed in
+-- between, so it ends. Idempotent: a closed conversation is left as it is
+-- (closed is null, before_state says how it ended) and only the token is
+-- ended. The session's row is written after the close: its lock comes after
+-- the routing lock, as every row lock does.
+create or replace function sb_end_chat(p_id uuid, p_now timestamptz, p_by text, p_readable_until timestamptz)
+returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  v_assigned boolean;
+  r record;
+  v_found boolean := false;
+begin
+  select coalesce(x.state = 'assigned', false) into v_assigned from conversations x where x.id = p_id;
+  v_assigned := coalesce(v_assigned, false);
+  loop
+    begin
+      select * into r from sb_close_conversation(p_id, case when v_assigned then 'resolved' else 'abandoned' end,
+                                                 p_now, 'customer', null, null, p_by);
+      v_found := found;
+      if v_found and (r.closed).id is not null and (r.before_state = 'assigned') <> v_assigned then
+        raise sqlstate 'SB002' using message = 'the conversation was assigned or requeued since the guess';
+      end if;
+      exit;
+    exception
+      when sqlstate 'SB002' then
+        v_assigned := not v_assigned;
+    end;
+  end loop;
+  update customer_sessions s
+     set ended_at = coalesce(s.ended_at, p_now), expires_at = least(s.expires_at, p_readable_until)
+   where s.conversation_id = p_id;
+  if v_found then
+    return query select r.closed, r.before_state, r.before_agent_id, r.logged;
+  end if;
+end
+$$;
+
+-- RapidPro's open ticket → room (src/channels/rapidpro/tickets.ts, openRoom),
+-- in one call: a retried ticket gets its room back (outcome 'retried'); a
+-- contact's room still open for an older ticket is closed first, reason
+-- 'replaced' (RapidPro hears of it from its feed), so each contact token has
+-- one open room; then the room is opened (sb_open_conversation) and its
+-- ticket row written (outcome 'created').
+-- Refusals raise, so that nothing of the call stays (a stale room closed
+-- for a ticket that is then refused is open again): SQLSTATE SB010, the
+-- ticketer does not exist (or was deleted meanwhile); SB011, the ticket id
+-- is open on the channel for another ticketer or through the core API;
+-- SB012, call again (below).
+--
+-- Locks, in this order. First the contact's lock (7301011, hash of the
+-- ticketer and the token): the opens for one contact token run one at a
+-- time, so the lookups of the same ticket and of a stale room are exact —
+-- a room for a token is opened only here — and a retry racing its first
+-- attempt waits for it and finds its ticket row. Nothing that holds the
+-- routing lock ever waits for this one (only this function takes it, as
+-- its first lock), so taking it before the routing lock inverts no order.
+-- Then the routing lock, taken by sb_open_conversation: shared on its fast
+-- path, the common case (no stale room). With a stale room there are two
+-- routing calls, a close and an open; a close that took the lock shared and
+-- an open that then needs it exclusive would upgrade, which deadlocks
+-- against another such pair: so that rarer case takes it exclusive first
+-- and looks again under it (no close can run beside it), and both calls
+-- find it theirs. Last the ticketer's row, for share: deleteTicketer
+-- (exclusive routing lock, then this row for update) either committed
+-- before (the ticketer is gone: SB010) or waits for this commit and then
+-- abandons the new room with the ticketer's others.
+create or replace function sb_open_room(
+  p_ticketer uuid, p_ticket text, p_token text, p_session_start text,
+  p_customer_id text, p_customer jsonb, p_department text, p_priority int, p_now timestamptz
+) returns table (opened conversations, outcome text, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  v_room uuid;
+  v_stale uuid;
+  r record;
+  v_events jsonb := '[]'::jsonb;
+begin
+  perform pg_advisory_xact_lock(7301011, hashtext(p_ticketer::text || ':' || p_token));
+  -- Unknown ticketer: refused before any routing (the locked check below is
+  -- for a delete that commits meanwhile).
+  if not exists (select 1 from rapidpro_ticketers k where k.uuid = p_ticketer) then
+    raise sqlstate 'SB010' using message = 'unknown ticketer';
+  end if;
+  select t.conversation_id into v_room from rapidpro_tickets t where t.ticketer_uuid = p_ticketer and t.ticket_id = p_ticket;
+  if found then
+    return query select c, 'retried', '[]'::jsonb from conversations c where c.id = v_room;
+    return;
+  end if;
+  if exists (select 1 from rapidpro_tickets t join conversations c on c.id = t.conversation_id
+              where t.ticketer_uuid = p_ticketer and t.visitor_token = p_token and c.state in ('queued', 'offered', 'assigned')) then
+    perform pg_advisory_xact_lock(7301001);
+    select t.conversation_id into v_stale from rapidpro_tickets t join conversations c on c.id = t.conversation_id
+     where t.ticketer_uuid = p_ticketer and t.visitor_token = p_token and c.state in ('queued', 'offered', 'assigned')
+     order by t.created_at desc limit 1;
+    if found then
+      select * into r from sb_close_conversation(v_stale, 'resolved', p_now, 'replaced', null, null, null);
+      v_events := coalesce(r.logged, '[]'::jsonb);
+    end if;
+  end if;
+  -- The ticketer vouched for its contacts (its secret authenticated mailroom): customer_verified.
+  select * into r from sb_open_conversation('rapidpro', p_ticket, p_customer_id, p_customer, p_department, p_priority,
+                                            p_now, true, '{}'::jsonb);
+  if not r.created then
+    -- This ticketer's own ticket, opened meanwhile by a request that named
+    -- another contact token (so it held another contact's lock): SB012 asks
+    -- the caller to call again, which rolls this call back and finds the
+    -- ticket's row first, as a retry does.
+    if exists (select 1 from rapidpro_tickets t where t.ticketer_uuid = p_ticketer and t.ticket_id = p_ticket) then
+      raise sqlstate 'SB012' using message = 'the ticket was opened meanwhile: call again';
+    end if;
+    raise sqlstate 'SB011' using message = 'the ticket is open for another ticketer';
+  end if;
+  perform 1 from rapidpro_ticketers k where k.uuid = p_ticketer for share;
+  if not found then
+    raise sqlstate 'SB010' using message = 'unknown ticketer';
+  end if;
+  insert into rapidpro_tickets (ticketer_uuid, ticket_id, visitor_token, conversation_id, session_start, created_at)
+  values (p_ticketer, p_ticket, p_token, (r.opened).id, p_session_start, p_now);
+  return query select r.opened, 'created', v_events || coalesce(r.logged, '[]'::jsonb);
 end
 $$;
