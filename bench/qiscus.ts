@@ -150,6 +150,12 @@ async function collect(fake: { take(): Promise<[string, number][]> }, expected: 
 const countQueries = args.has('count-queries');
 const onlyPaced = args.get('only') === 'paced';
 
+function printCounts(rooms: number): void {
+  const all = [...queryCounts.values()].reduce((a, b) => a + b, 0);
+  process.stdout.write(`store messages: ${all} for ${rooms} rooms assigned (${(all / rooms).toFixed(2)} per room)\n`);
+  for (const [text, n] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${(n / rooms).toFixed(2).padStart(6)}  ${text}\n`);
+}
+
 /** CPU seconds used so far by the PostgreSQL backends serving `database` (the server's pool: other helpers' load is not counted). */
 async function backendsCpu(db: Db, database: string | undefined): Promise<number> {
   if (!database) return Number.NaN;
@@ -259,6 +265,7 @@ async function main() {
           `  CPU: this process ${pacedCores.process} cores (${pacedCpuPerRoom} ms/room), its PostgreSQL backends ${pacedCores.postgres_backends} cores, machine ${machineBusyPct} % busy\n` +
           `  load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
       );
+      if (countQueries) printCounts(100 + total);
       return;
     }
 
@@ -321,12 +328,7 @@ async function main() {
       flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat, cpu_ms_per_room: flatCpuPerRoom },
       refill: { resolved: REFILL, first_resolve_to_last_assign_ms: refillMs, cpu_ms_per_room: refillCpuPerRoom },
     };
-    if (countQueries) {
-      const rooms = 100 + total + COUNT + REFILL;
-      const all = [...queryCounts.values()].reduce((a, b) => a + b, 0);
-      process.stdout.write(`store messages: ${all} for ${rooms} rooms assigned (${(all / rooms).toFixed(2)} per room)\n`);
-      for (const [text, n] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${(n / rooms).toFixed(2).padStart(6)}  ${text}\n`);
-    }
+    if (countQueries) printCounts(100 + total + COUNT + REFILL);
     const out = join('bench', 'out');
     await mkdir(out, { recursive: true });
     await writeFile(join(out, `qiscus-${storeKind}.json`), JSON.stringify(result, null, 2));

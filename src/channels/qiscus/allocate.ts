@@ -88,7 +88,7 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
   const decided = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver);
   result.assigned = decided.assigned;
   // committed: the calls may go (each room's earlier calls, a remove_agent, were left out of the claim)
-  if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed, decided.at);
+  if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
   return result;
 }
 
@@ -203,9 +203,9 @@ async function decide(
   avoid: ReadonlyMap<string, string>,
   excluded: string | undefined,
   handOver: HandOver | undefined,
-): Promise<{ assigned: number; claimed: ClaimedRow[]; at: Date }> {
+): Promise<{ assigned: number; claimed: ClaimedRow[] }> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
-  const none = (at: Date) => ({ assigned: 0, claimed: [], at });
+  const none = { assigned: 0, claimed: [] };
   return withEvents(
     ctx,
     async (tx, emit) => {
@@ -218,7 +218,7 @@ async function decide(
       );
       const unique = new Map<string, AvailableAgent>();
       for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
-      if (unique.size === 0) return none(now);
+      if (unique.size === 0) return none;
       const mirrors = await mirrorsOf(tx, [...unique.values()], now);
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
       for (const row of still) {
@@ -228,7 +228,7 @@ async function decide(
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }
-      if (picks.length === 0) return none(now);
+      if (picks.length === 0) return none;
       const outboundIds = await enqueue(
         tx,
         picks.map(({ row, mirror }) => ({
@@ -256,7 +256,7 @@ async function decide(
       }
       // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not claimed here.
       const claimed = handOver ? await claimNew(tx, outboundIds, now, handOver.slots(now)) : [];
-      return { assigned: assigned.length, claimed, at: now };
+      return { assigned: assigned.length, claimed };
     },
   );
 }

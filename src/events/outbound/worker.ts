@@ -60,8 +60,8 @@ export interface Producer {
 export interface HandOver {
   /** what a claim may take now */
   slots(now: Date): ClaimSlots;
-  /** starts sending rows claimed at `now` in a transaction that has committed */
-  send(rows: readonly ClaimedRow[], now: Date): Promise<void>;
+  /** starts sending rows claimed in a transaction that has committed */
+  send(rows: readonly ClaimedRow[]): Promise<void>;
 }
 
 export interface SettledAttempt {
@@ -439,10 +439,11 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       // no NOTIFY, no claim lane and no claim statement on the way (issue #22).
       const handOver: HandOver = {
         slots,
-        send: (rows, now) => {
+        send: (rows) => {
           if (rows.length === 0 || !started) return Promise.resolve();
-          // stop() waits for these as for the lanes: what they launch is then in flight and recorded
-          const sending = signers(rows).then((sign) => sendClaimed(rows, sign, now));
+          // stop() waits for these as for the lanes: what they launch is then in flight and recorded.
+          // The attempt starts now, not when it was claimed: its log and retry schedule count from here.
+          const sending = signers(rows).then((sign) => sendClaimed(rows, sign, ctx.now()));
           handing.add(sending);
           return sending.finally(() => handing.delete(sending));
         },
