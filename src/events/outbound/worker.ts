@@ -12,6 +12,9 @@ import { send, type SendOutcome, type SendRequest } from './send.js';
 // own through onCommitted; outbound requests, every process's, through NOTIFY
 // (migration 0027; events do not notify: see docs/architecture.md), which
 // PostgreSQL delivers as the writer commits. A poll is the safety net.
+// A producer whose own transaction makes the requests (the Qiscus
+// allocator's assign_agent) may claim them there and hand them over as it
+// commits (HandOver): they skip the wake-up and the claim altogether.
 // A slow receiver holds its slots, never a lane, and never more than its
 // destination's cap.
 
