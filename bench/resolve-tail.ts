@@ -11,7 +11,9 @@
 // queued through the API behind them; --count resolves one at a time, each
 // of a different agent, each handing the slot to the queue's head.
 //
-//   options: --count=500 --queue=800 (PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL)
+//   options: --count=500 --queue=800 --warm=100 --warm-concurrency=1 (a warm-up at 20,
+//            the pool's size, has every connection plan sb_close_conversation first)
+//            (PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL)
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
@@ -25,6 +27,8 @@ import { summarize } from './stats.js';
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const COUNT = Number(args.get('count') ?? 500);
 const QUEUE = Number(args.get('queue') ?? 800);
+const WARM = Number(args.get('warm') ?? 100);
+const WARM_CONCURRENCY = Number(args.get('warm-concurrency') ?? 1);
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 
 interface Call {
@@ -79,16 +83,16 @@ async function main() {
     if (opened.some((r) => r.body.state !== 'queued')) throw new Error('agents were not full: a conversation was assigned at once');
     const targets = await db.query<{ id: string }>(
       `select distinct on (agent_id) id from conversations where state = 'assigned' order by agent_id, seq limit $1`,
-      [COUNT + 100],
+      [COUNT + WARM],
     );
     // warm-up: JIT, the pool's connections
-    await runPool(100, 1, (i) => client.request('POST', `/api/v1/conversations/${targets[i]!.id}/resolve`, {}));
+    await runPool(WARM, WARM_CONCURRENCY, (i) => client.request('POST', `/api/v1/conversations/${targets[i]!.id}/resolve`, {}));
 
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
     const rows: { ms: number; own: number; afterOwn: number; others: Call[]; loopMax: number; start: number; end: number }[] = [];
     const load0 = loadavg()[0]!;
-    for (let i = 100; i < 100 + COUNT; i++) {
+    for (let i = WARM; i < WARM + COUNT; i++) {
       loop.reset();
       const from = calls.length;
       const start = performance.now();
@@ -108,7 +112,7 @@ async function main() {
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
     const f = (x: number) => x.toFixed(2);
     const all = summarize(rows.map((r) => r.ms));
-    process.stdout.write(`resolve → next assigned, one at a time, ${COUNT} resolves, ${QUEUE} queued: p50 ${all.p50} ms, p99 ${all.p99} ms, max ${all.max} ms\n`);
+    process.stdout.write(`resolve → next assigned, one at a time, ${COUNT} resolves, ${QUEUE} queued, warm-up ${WARM} at ${WARM_CONCURRENCY}: p50 ${all.p50} ms, p99 ${all.p99} ms, max ${all.max} ms\n`);
     process.stdout.write(`  group        | resolve ms | own SQL ms | before it | after it | other store calls meanwhile (mean n, share with any) | loop delay max ms\n`);
     for (const [name, g] of groups) {
       const withOthers = g.filter((r) => r.others.length > 0).length;
