@@ -17,12 +17,21 @@
 // fake Qiscus nor the database): on a shared machine, where latencies follow
 // the load, it is the figure to compare between versions.
 //
+// The paced phase is also split by stage, per room, from what the store
+// noted (p50 / p99 of each): webhook sent → conversation created (the
+// webhook's handler), created → assigned (the allocator: waiting for a pass,
+// the agent lists fetched, the decision), assigned → first attempt started
+// (the outbound worker's claim), attempt started → Qiscus received it; and
+// the CPU used meanwhile by this process (server and client), by this run's
+// PostgreSQL backends, and by the whole machine.
+//
 //   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
+//            --only=paced (skip the flat-out and refill phases)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { openPglite } from '../src/store/pglite.js';
@@ -31,7 +40,7 @@ import type { Db } from '../src/store/db.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { HttpClient } from './http.js';
 import { describeMachine } from './machine.js';
-import { summarize } from './stats.js';
+import { machineCpu, processCpuSeconds, summarize, type Latency } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const num = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
@@ -139,6 +148,48 @@ async function collect(fake: { take(): Promise<[string, number][]> }, expected: 
 }
 
 const countQueries = args.has('count-queries');
+const onlyPaced = args.get('only') === 'paced';
+
+function printCounts(rooms: number): void {
+  const all = [...queryCounts.values()].reduce((a, b) => a + b, 0);
+  process.stdout.write(`store messages: ${all} for ${rooms} rooms assigned (${(all / rooms).toFixed(2)} per room)\n`);
+  for (const [text, n] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${(n / rooms).toFixed(2).padStart(6)}  ${text}\n`);
+}
+
+/** CPU seconds used so far by the PostgreSQL backends serving `database` (the server's pool: other helpers' load is not counted). */
+async function backendsCpu(db: Db, database: string | undefined): Promise<number> {
+  if (!database) return Number.NaN;
+  const rows = await db.query<{ pid: number }>(`select pid from pg_stat_activity where datname = $1`, [database]);
+  return rows.reduce((sum, r) => sum + processCpuSeconds(r.pid), 0);
+}
+
+interface Stages {
+  received: Latency;
+  allocated: Latency;
+  claimed: Latency;
+  sent: Latency;
+}
+
+/** Each room's time in each stage, from the times the store noted (ctx.now(), the same clock as epochNow to the ms). */
+async function stagesOf(db: Db, sentAt: ReadonlyMap<string, number>, arrived: ReadonlyMap<string, number>): Promise<Stages> {
+  const rows = await db.query<{ room: string; created_at: Date; assigned_at: Date; started_at: Date }>(
+    `select c.external_ref as room, c.created_at, c.assigned_at, a.started_at
+       from conversations c join qiscus_rooms q on q.conversation_id = c.id
+       join outbound_attempts a on a.request_id = q.outbound_id and a.attempt = 1
+      where c.channel = 'qiscus' and c.external_ref like 'paced-%'`,
+  );
+  const at = (d: Date) => new Date(d).getTime();
+  const received: number[] = [], allocated: number[] = [], claimed: number[] = [], sent: number[] = [];
+  for (const r of rows) {
+    const s = sentAt.get(r.room), a = arrived.get(r.room);
+    if (s === undefined || a === undefined) continue;
+    received.push(at(r.created_at) - s);
+    allocated.push(at(r.assigned_at) - at(r.created_at));
+    claimed.push(at(r.started_at) - at(r.assigned_at));
+    sent.push(a - at(r.started_at));
+  }
+  return { received: summarize(received), allocated: summarize(allocated), claimed: summarize(claimed), sent: summarize(sent) };
+}
 const queryCounts = new Map<string, number>();
 
 async function main() {
@@ -170,6 +221,12 @@ async function main() {
     const answers: number[] = [];
     const total = RATE * SECONDS;
     const pacedCpu = process.cpuUsage();
+    const database = store.url ? new URL(store.url).pathname.slice(1) : undefined;
+    const pg0 = await backendsCpu(store.db, database);
+    const m0 = machineCpu();
+    // the server runs in this process: a stalled event loop delays every stage at once
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const t0 = performance.now();
     const inflight: Promise<unknown>[] = [];
     for (let i = 0; i < total; i++) {
@@ -186,7 +243,31 @@ async function main() {
     const paced = summarize([...arrived].map(([room, at]) => at - sentAt.get(room)!));
     const pacedAnswer = summarize(answers);
     const pacedSeconds = (performance.now() - t0) / 1000;
+    loopDelay.disable();
+    const loop = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
     const pacedCpuPerRoom = cpuPerRoom(pacedCpu, total);
+    const processCores = (() => {
+      const u = process.cpuUsage(pacedCpu);
+      return (u.user + u.system) / 1e6 / pacedSeconds;
+    })();
+    const pgCores = ((await backendsCpu(store.db, database)) - pg0) / pacedSeconds;
+    const m1 = machineCpu();
+    const machineBusyPct = Math.round((1000 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total)) / 10;
+    const stages = await stagesOf(store.db, sentAt, arrived);
+    const pacedCores = { process: Math.round(processCores * 100) / 100, postgres_backends: Math.round(pgCores * 100) / 100, machine_busy_pct: machineBusyPct };
+    if (onlyPaced) {
+      const f = (l: { p50: number; p99: number }) => `${l.p50.toFixed(1)} / ${l.p99.toFixed(1)}`;
+      process.stdout.write(
+        `Qiscus allocation [${storeKind}] paced ${RATE}/s for ${SECONDS} s (took ${pacedSeconds.toFixed(1)} s)\n` +
+          `  webhook → assign_agent p50 / p99 ${f(paced)} ms; webhook answered ${f(pacedAnswer)} ms\n` +
+          `  stages p50 / p99 ms: received ${f(stages.received)}, allocated ${f(stages.allocated)}, claimed ${f(stages.claimed)}, sent ${f(stages.sent)}\n` +
+          `  event loop delay p50 / p99 / max ${loop.p50.toFixed(1)} / ${loop.p99.toFixed(1)} / ${loop.max.toFixed(1)} ms\n` +
+          `  CPU: this process ${pacedCores.process} cores (${pacedCpuPerRoom} ms/room), its PostgreSQL backends ${pacedCores.postgres_backends} cores, machine ${machineBusyPct} % busy\n` +
+          `  load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
+      );
+      if (countQueries) printCounts(100 + total);
+      return;
+    }
 
     // 2. flat out
     const flatSent = new Map<string, number>();
@@ -243,16 +324,11 @@ async function main() {
     const result = {
       store: storeKind,
       machine,
-      paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer, cpu_ms_per_room: pacedCpuPerRoom },
+      paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer, cpu_ms_per_room: pacedCpuPerRoom, stages_ms: stages, cores: pacedCores, event_loop_delay_ms: loop },
       flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat, cpu_ms_per_room: flatCpuPerRoom },
       refill: { resolved: REFILL, first_resolve_to_last_assign_ms: refillMs, cpu_ms_per_room: refillCpuPerRoom },
     };
-    if (countQueries) {
-      const rooms = 100 + total + COUNT + REFILL;
-      const all = [...queryCounts.values()].reduce((a, b) => a + b, 0);
-      process.stdout.write(`store messages: ${all} for ${rooms} rooms assigned (${(all / rooms).toFixed(2)} per room)\n`);
-      for (const [text, n] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${(n / rooms).toFixed(2).padStart(6)}  ${text}\n`);
-    }
+    if (countQueries) printCounts(100 + total + COUNT + REFILL);
     const out = join('bench', 'out');
     await mkdir(out, { recursive: true });
     await writeFile(join(out, `qiscus-${storeKind}.json`), JSON.stringify(result, null, 2));
@@ -260,6 +336,9 @@ async function main() {
     process.stdout.write(
       `Qiscus allocation [${storeKind}]\n` +
         `  paced ${RATE}/s for ${SECONDS} s: webhook → assign_agent ${f(paced)}; webhook answered ${f(pacedAnswer)}; CPU ${pacedCpuPerRoom} ms/room\n` +
+        `    stages p50 / p99: received ${f(stages.received)}; allocated ${f(stages.allocated)}; claimed ${f(stages.claimed)}; sent ${f(stages.sent)}\n` +
+        `    event loop delay p50 / p99 / max ${loop.p50.toFixed(1)} / ${loop.p99.toFixed(1)} / ${loop.max.toFixed(1)} ms\n` +
+        `    CPU: this process ${pacedCores.process} cores, its PostgreSQL backends ${pacedCores.postgres_backends} cores, machine ${pacedCores.machine_busy_pct} % busy\n` +
         `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}; CPU ${flatCpuPerRoom} ms/room\n` +
         `  ${REFILL} resolves refilled: first resolve sent → ${REFILL}th assign_agent received in ${refillMs} ms; CPU ${refillCpuPerRoom} ms/room\n` +
         `  load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,

@@ -1,7 +1,8 @@
 import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
-import { enqueue } from '../../events/outbound/outbox.js';
+import { claimNew, enqueue, type ClaimedRow } from '../../events/outbound/outbox.js';
+import type { HandOver } from '../../events/outbound/worker.js';
 import { LOCKS, type Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE, roomOrderingKey } from './constants.js';
@@ -25,6 +26,12 @@ export interface PassOptions {
   excludedAgent?: string;
   /** the longest a room waits between two failed fetches, ms */
   maxBackoffMs: number;
+  /**
+   * The running outbound worker's hand-over, if any: a pass claims its
+   * assign_agent calls in its own transaction and starts them once it has
+   * committed, rather than leaving them to the worker's next claim.
+   */
+  handOver?: () => HandOver | undefined;
 }
 
 export interface PassResult {
@@ -77,7 +84,11 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
   }
   result.tried = offered.size;
   if (offered.size === 0) return result;
-  result.assigned = await decide(ctx, client, offered, avoid, options.excludedAgent);
+  const handOver = options.handOver?.();
+  const decided = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver);
+  result.assigned = decided.assigned;
+  // committed: the calls may go (each room's earlier calls, a remove_agent, were left out of the claim)
+  if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
   return result;
 }
 
@@ -191,8 +202,10 @@ async function decide(
   offered: ReadonlyMap<string, readonly AvailableAgent[]>,
   avoid: ReadonlyMap<string, string>,
   excluded: string | undefined,
-): Promise<number> {
+  handOver: HandOver | undefined,
+): Promise<{ assigned: number; claimed: ClaimedRow[] }> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
+  const none = { assigned: 0, claimed: [] };
   return withEvents(
     ctx,
     async (tx, emit) => {
@@ -205,7 +218,7 @@ async function decide(
       );
       const unique = new Map<string, AvailableAgent>();
       for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
-      if (unique.size === 0) return 0;
+      if (unique.size === 0) return none;
       const mirrors = await mirrorsOf(tx, [...unique.values()], now);
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
       for (const row of still) {
@@ -215,7 +228,7 @@ async function decide(
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }
-      if (picks.length === 0) return 0;
+      if (picks.length === 0) return none;
       const outboundIds = await enqueue(
         tx,
         picks.map(({ row, mirror }) => ({
@@ -241,7 +254,9 @@ async function decide(
       for (const row of assigned) {
         emit({ type: 'conversation.assigned', conversationId: row.id, agentId: row.agent_id, data: { conversation: toConversation(row) } });
       }
-      return assigned.length;
+      // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not claimed here.
+      const claimed = handOver ? await claimNew(tx, outboundIds, now, handOver.slots(now)) : [];
+      return { assigned: assigned.length, claimed };
     },
   );
 }

@@ -1,6 +1,6 @@
 import type { Ctx } from '../../context.js';
 import type { StoredEvent } from '../../events/outbox.js';
-import type { Feed, Producer } from '../../events/outbound/worker.js';
+import type { Feed, HandOver, Producer } from '../../events/outbound/worker.js';
 import { createAllocator, type Allocator } from './allocator.js';
 import { createQiscusClient, type QiscusClient } from './client.js';
 import type { QiscusConfig } from './config.js';
@@ -42,15 +42,19 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
   const existing = channels.get(ctx);
   if (existing) return existing;
   const requester = seams.request ? undefined : createHttpRequester();
+  /** the outbound worker's, while it runs: a pass's assign_agent calls go as it commits */
+  let handOver: HandOver | undefined;
   const client = createQiscusClient(config.api, { timeoutMs: config.timeoutMs, request: seams.request ?? requester, sdkBaseUrl: config.sdkBaseUrl });
   const allocator = createAllocator(ctx, client, {
     batch: BATCH,
     excludedAgent: config.api.agentId,
     maxBackoffMs: config.pollIntervalMs,
     pollMs: config.pollIntervalMs,
+    handOver: () => handOver,
     onError: (err) => log.error({ err }, 'Qiscus allocation pass failed; retrying at the next webhook or poll'),
   });
   const producer = qiscusProducer(client, config.timeoutMs, {
+    attach: (given) => (handOver = given),
     onFreed: () => allocator.kick('freed'),
     onFailed: (roomId, reason) => log.error({ roomId, reason }, 'Qiscus room could not be assigned; marked failed'),
     // The next assign_agent still goes (its answer says whether the room is served): only an operator can help here.

@@ -1,6 +1,6 @@
 import type { Ctx } from '../../context.js';
 import type { OutboundRow } from '../../events/outbound/outbox.js';
-import type { Producer, SettledAttempt } from '../../events/outbound/worker.js';
+import type { HandOver, Producer, SettledAttempt } from '../../events/outbound/worker.js';
 import { performance } from 'node:perf_hooks';
 import { send, type SendOutcome, type SendRequest } from '../../events/outbound/send.js';
 import { QiscusError, type QiscusClient } from './client.js';
@@ -49,6 +49,8 @@ export interface ProducerHooks {
   random?: () => number;
   /** the longest a refused room is kept out of allocation (the poll interval picks it up anyway) */
   maxBackoffMs?: number;
+  /** the worker's hand-over, given when it starts and taken back when it stops (the allocator sends through it) */
+  attach?(handOver: HandOver | undefined): void;
 }
 
 const formOf = (row: OutboundRow) => new URLSearchParams(row.body.toString('utf8'));
@@ -106,6 +108,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
   return {
     trustedTargets: true,
     timeoutMs,
+    attach: hooks.attach,
     transport: resolveTransport(client),
 
     async prepare() {

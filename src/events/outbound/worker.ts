@@ -12,6 +12,9 @@ import { send, type SendOutcome, type SendRequest } from './send.js';
 // own through onCommitted; outbound requests, every process's, through NOTIFY
 // (migration 0027; events do not notify: see docs/architecture.md), which
 // PostgreSQL delivers as the writer commits. A poll is the safety net.
+// A producer whose own transaction makes the requests (the Qiscus
+// allocator's assign_agent) may claim them there and hand them over as it
+// commits (HandOver): they skip the wake-up and the claim altogether.
 // A slow receiver holds its slots, never a lane, and never more than its
 // destination's cap.
 
@@ -43,6 +46,25 @@ export interface Producer {
    * outcome's `status` is the protocol's own code (SMTP's 250, 451, 550).
    */
   transport?: (request: SendRequest) => Promise<SendOutcome>;
+  /**
+   * Given, while the worker runs, the way to send rows this producer enqueues
+   * and claims itself (claimNew, in the transaction that enqueued them)
+   * without waiting for a claim: undefined again when the worker stops.
+   */
+  attach?(handOver: HandOver | undefined): void;
+}
+
+/**
+ * Fresh rows straight to the sender (see Producer.attach): the producer
+ * claims them in its own transaction with `slots`, and calls `send` once
+ * that transaction has committed. Rows it claimed but never sends (the
+ * process died, the commit failed) are due again when their lease ends.
+ */
+export interface HandOver {
+  /** what a claim may take now */
+  slots(now: Date): ClaimSlots;
+  /** starts sending rows claimed in a transaction that has committed */
+  send(rows: readonly ClaimedRow[]): Promise<void>;
 }
 
 export interface SettledAttempt {
@@ -334,6 +356,9 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     return rows.length;
   }
 
+  /** hand-overs (HandOver.send) still signing their rows */
+  const handing = new Set<Promise<void>>();
+
   let waiting = false;
   let waitingTimer: NodeJS.Timeout | undefined;
   let retryTimer: { at: number; timer: NodeJS.Timeout } | undefined;
@@ -413,6 +438,20 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     start() {
       if (started) return;
       started = true;
+      // Rows claimed by their producer go out as soon as it has committed:
+      // no NOTIFY, no claim lane and no claim statement on the way (issue #22).
+      const handOver: HandOver = {
+        slots,
+        send: (rows) => {
+          if (rows.length === 0 || !started) return Promise.resolve();
+          // stop() waits for these as for the lanes: what they launch is then in flight and recorded.
+          // The attempt starts now, not when it was claimed: its log and retry schedule count from here.
+          const sending = signers(rows).then((sign) => sendClaimed(rows, sign, ctx.now()));
+          handing.add(sending);
+          return sending.finally(() => handing.delete(sending));
+        },
+      };
+      for (const producer of Object.values(options.producers)) producer.attach?.(handOver);
       poll = setInterval(wake, options.pollMs);
       // After a lost listening connection is back, what was notified
       // meanwhile is gone: look at once rather than at the next poll.
@@ -425,6 +464,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     },
     async stop() {
       started = false;
+      for (const producer of Object.values(options.producers)) producer.attach?.(undefined);
       clearInterval(poll);
       const listener = await listening;
       listening = undefined;
@@ -433,7 +473,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       waitingTimer = undefined;
       if (retryTimer) clearTimeout(retryTimer.timer);
       retryTimer = undefined;
-      await Promise.all([feeder.idle(), claimer.idle(), recorder.idle()]);
+      await Promise.all([feeder.idle(), claimer.idle(), recorder.idle(), ...handing]);
       await Promise.all([...inflight]);
       await flush().catch(onError);
     },

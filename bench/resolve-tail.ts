@@ -1,0 +1,141 @@
+// `npx tsx bench/resolve-tail.ts` — where the tail of resolve → next assigned
+// goes (issue #22: p50 2 ms, p99 8 ms one at a time). The server runs in this
+// process on a store wrapped to note every statement (start, end, text), so
+// each resolve's time splits into: its own SQL (the sb_close_conversation
+// call), everything else the server sent to the store while it ran (the
+// realtime publisher's refresh, the outbox feeds, ...), and the event loop's
+// longest delay meanwhile (monitorEventLoopDelay, reset per request). The
+// slowest resolves are then compared with the median ones.
+//
+// Store: 1,000 agents × 20, all full (preloaded), --queue conversations
+// queued through the API behind them; --count resolves one at a time, each
+// of a different agent, each handing the slot to the queue's head.
+//
+//   options: --count=500 --queue=800 --warm=100 --warm-concurrency=1 (a warm-up at 20,
+//            the pool's size, has every connection plan sb_close_conversation first)
+//            (PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL)
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { loadConfig } from '../src/config.js';
+import { startServer } from '../src/server.js';
+import type { Db } from '../src/store/db.js';
+import { openPostgres } from '../src/store/postgres.js';
+import { HttpClient, runPool } from './http.js';
+import { ADMIN, prepareStore } from './server.js';
+import { summarize } from './stats.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const COUNT = Number(args.get('count') ?? 500);
+const QUEUE = Number(args.get('queue') ?? 800);
+const WARM = Number(args.get('warm') ?? 100);
+const WARM_CONCURRENCY = Number(args.get('warm-concurrency') ?? 1);
+const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+
+interface Call {
+  start: number;
+  end: number;
+  text: string;
+  /** the resolve's own call */
+  own: boolean;
+}
+
+/** Notes every top-level call to the store (a transaction is one call, its statements inside it). */
+function notingDb(db: Db, calls: Call[]): Db {
+  const noted = <T>(text: string, run: () => Promise<T>): Promise<T> => {
+    const call: Call = { start: performance.now(), end: Number.NaN, text: text.replace(/\s+/g, ' ').trim().slice(0, 60), own: text.includes('sb_close_conversation') };
+    calls.push(call);
+    return run().finally(() => (call.end = performance.now()));
+  };
+  return {
+    kind: db.kind,
+    query: (text, params) => noted(text, () => db.query(text, params)),
+    exec: (text) => noted(text, () => db.exec(text)),
+    transactOne: (text, params) => noted(`call: ${text}`, () => db.transactOne(text, params)),
+    transaction: (fn, options) => {
+      let first = '';
+      return noted('transaction', () =>
+        db.transaction((tx) => fn({ query: (text, params) => ((first ||= text.replace(/\s+/g, ' ').trim().slice(0, 50)), tx.query(text, params)), exec: (text) => tx.exec(text) }), options),
+      ).finally(() => {
+        const last = [...calls].reverse().find((c: Call) => c.text === 'transaction');
+        if (last && first) last.text = `tx: ${first}`;
+      });
+    },
+    listen: (channel, handlers) => db.listen(channel, handlers),
+    close: () => db.close(),
+  };
+}
+
+async function main() {
+  if (!pgUrl) throw new Error('set BENCH_DATABASE_URL or TEST_DATABASE_URL');
+  const store = await prepareStore('postgres', { agents: 1000, capacity: 20, preloadPerAgent: 20 }, pgUrl);
+  const calls: Call[] = [];
+  const db = openPostgres({ connectionString: store.url!, max: 20 });
+  const server = await startServer(
+    loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ATTENDANT_KEEP_ALIVE_TIME: '86400000' }),
+    { db: notingDb(db, calls) },
+  );
+  const client = new HttpClient(server.url, 16);
+  try {
+    const login = await client.request<{ token: string }>('POST', '/api/v1/auth/login', ADMIN);
+    if (login.status !== 200) throw new Error(`login: ${login.status}`);
+    client.token = login.body.token;
+    const opened = await runPool(QUEUE, 16, (i) => client.request<{ id: string; state: string }>('POST', '/api/v1/conversations', { customer: { id: `q-${i}`, name: `Customer ${i}` } }));
+    if (opened.some((r) => r.body.state !== 'queued')) throw new Error('agents were not full: a conversation was assigned at once');
+    const targets = await db.query<{ id: string }>(
+      `select distinct on (agent_id) id from conversations where state = 'assigned' order by agent_id, seq limit $1`,
+      [COUNT + WARM],
+    );
+    // warm-up: JIT, the pool's connections
+    await runPool(WARM, WARM_CONCURRENCY, (i) => client.request('POST', `/api/v1/conversations/${targets[i]!.id}/resolve`, {}));
+
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
+    const rows: { ms: number; own: number; afterOwn: number; others: Call[]; loopMax: number; start: number; end: number }[] = [];
+    const load0 = loadavg()[0]!;
+    for (let i = WARM; i < WARM + COUNT; i++) {
+      loop.reset();
+      const from = calls.length;
+      const start = performance.now();
+      const res = await client.request<{ state: string }>('POST', `/api/v1/conversations/${targets[i]!.id}/resolve`, {});
+      const end = performance.now();
+      if (res.status !== 200 || res.body.state !== 'resolved') throw new Error(`resolve ${i}: ${res.status}`);
+      const mine = calls.slice(from).filter((c) => c.own);
+      // everything else that ran on the store while this resolve was in flight, begun before it or during it
+      const others = calls.filter((c) => !c.own && c.start < end && (Number.isNaN(c.end) || c.end > start));
+      const ownEnd = Math.max(...mine.map((c) => c.end));
+      rows.push({ ms: res.ms, own: mine.reduce((s, c) => s + (c.end - c.start), 0), afterOwn: end - ownEnd, others, loopMax: loop.max / 1e6, start, end });
+    }
+    loop.disable();
+    const sorted = [...rows].sort((a, b) => a.ms - b.ms);
+    const slice = (from: number, to: number) => sorted.slice(Math.floor(from * sorted.length), Math.ceil(to * sorted.length));
+    const groups: [string, typeof rows][] = [['p0–p50', slice(0, 0.5)], ['p50–p90', slice(0.5, 0.9)], ['p90–p99', slice(0.9, 0.99)], ['slowest 1 %', slice(0.99, 1)]];
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+    const f = (x: number) => x.toFixed(2);
+    const all = summarize(rows.map((r) => r.ms));
+    process.stdout.write(`resolve → next assigned, one at a time, ${COUNT} resolves, ${QUEUE} queued, warm-up ${WARM} at ${WARM_CONCURRENCY}: p50 ${all.p50} ms, p99 ${all.p99} ms, max ${all.max} ms\n`);
+    process.stdout.write(`  group        | resolve ms | own SQL ms | before it | after it | other store calls meanwhile (mean n, share with any) | loop delay max ms\n`);
+    for (const [name, g] of groups) {
+      const withOthers = g.filter((r) => r.others.length > 0).length;
+      process.stdout.write(
+        `  ${name.padEnd(12)} | ${f(mean(g.map((r) => r.ms))).padStart(10)} | ${f(mean(g.map((r) => r.own))).padStart(10)} | ${f(mean(g.map((r) => r.ms - r.own - r.afterOwn))).padStart(9)} | ${f(mean(g.map((r) => r.afterOwn))).padStart(8)} | ${f(mean(g.map((r) => r.others.length))).padStart(6)}, ${Math.round((100 * withOthers) / Math.max(1, g.length))} % | ${f(mean(g.map((r) => r.loopMax)))}\n`,
+      );
+    }
+    const slow = slice(0.97, 1);
+    const names = new Map<string, number>();
+    for (const r of slow) for (const c of r.others) names.set(c.text, (names.get(c.text) ?? 0) + 1);
+    process.stdout.write(`  store calls beside the slowest 3 % (${slow.length}):\n`);
+    for (const [text, n] of [...names].sort((a, b) => b[1] - a[1]).slice(0, 8)) process.stdout.write(`    ${String(n).padStart(4)}  ${text}\n`);
+    process.stdout.write(`  each of the slowest: resolve ms / own SQL ms / after it ms / loop max ms / others (start relative to the request, duration)\n`);
+    for (const r of sorted.slice(-6)) process.stdout.write(`    ${f(r.ms)} / ${f(r.own)} / ${f(r.afterOwn)} / ${f(r.loopMax)} / ${r.others.map((c) => `${c.text.slice(0, 34)} (@${f(c.start - r.start)}, ${f(c.end - c.start)})`).join('; ') || '-'}\n`);
+    process.stdout.write(`  load average ${load0.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}\n`);
+  } finally {
+    client.close();
+    await server.close();
+    await store.dispose();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

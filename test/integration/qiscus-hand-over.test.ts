@@ -1,0 +1,92 @@
+// An allocation pass hands its assign_agent calls straight to the running
+// outbound worker (issue #22: webhook → assign_agent p99): claimed in the
+// pass's own transaction, sent as it commits, without waiting for the
+// worker's next claim. What must hold: each call goes once, and a room's
+// calls still go in order (a remove_agent still pending holds its room's
+// next assign_agent back).
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
+import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+const ASSIGN = '/api/v1/admin/service/assign_agent';
+const REMOVE = '/api/v1/admin/service/remove_agent';
+
+describeEachStore('Qiscus assign_agent handed over by the allocation pass', (store) => {
+  let fake: FakeQiscus;
+  let h: QiscusHarness;
+
+  beforeEach(async () => {
+    await store().reset();
+    fake = await startFakeQiscus();
+  });
+  afterEach(async () => {
+    await h?.close();
+    await fake.close();
+  });
+
+  const outbound = (name: string) =>
+    store().db.query<{ id: number; room: string; state: string; attempts: number; leased: boolean; logged: number }>(
+      `select o.id, convert_from(o.body, 'UTF8') as room, o.state, o.attempts, o.next_attempt_at > $2 as leased,
+              (select count(*)::int from outbound_attempts a where a.request_id = o.id) as logged
+         from outbound_requests o where o.name = $1 order by o.id`,
+      [name, h.clock.now()],
+    );
+  const roomCalls = () =>
+    fake.requests.filter((r) => r.path === ASSIGN || r.path === REMOVE).map((r) => [r.path === ASSIGN ? 'assign' : 'remove', r.form.get('room_id'), Number(r.form.get('agent_id'))]);
+
+  it('claims the calls in the pass that decided them, so they are on their way when it returns, and sends each once', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    for (const room of ['h1', 'h2', 'h3']) await h.webhook(room);
+    // the worker runs (as in the server), the allocator's loop does not: this pass is the only one
+    h.worker.start();
+    const pass = await h.channel.allocator.pass();
+    assert.equal(pass.assigned, 3);
+    // The fake clock stands still: a row the worker's claim took would be leased too, but no claim
+    // has run since the pass committed (it waits for a wake-up that comes after this read is sent).
+    const handed = await outbound('assign_agent');
+    assert.equal(handed.length, 3);
+    for (const row of handed) assert.ok(row.leased || row.state === 'delivered', `${row.room} was left for the worker's claim: ${JSON.stringify(row)}`);
+
+    // a bound, not a timing claim: a loaded CI machine may take seconds
+    assert.ok(await h.until(async () => (await outbound('assign_agent')).every((r) => r.state === 'delivered' && r.logged === 1), 30_000), 'the calls were not all recorded delivered');
+    // the worker's claims ran meanwhile (the commits woke them): none sent a handed-over call again
+    assert.deepEqual(
+      fake.requests.filter((r) => r.path === ASSIGN).map((r) => r.form.get('room_id')).sort(),
+      ['h1', 'h2', 'h3'],
+    );
+    assert.deepEqual((await outbound('assign_agent')).map((r) => [r.state, r.attempts, r.logged]), [['delivered', 1, 1], ['delivered', 1, 1], ['delivered', 1, 1]]);
+  });
+
+  it('leaves a room whose remove_agent is still pending to the worker: its assign_agent goes after the removal', async () => {
+    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    const [a1, a2] = fake.addAgents(2);
+    a2!.reported = 1; // a1 is the first pick
+    await h.webhook('r1');
+    await h.settle();
+    assert.deepEqual(roomCalls(), [['assign', 'r1', a1!.id]]);
+    a1!.is_available = false;
+    fake.inject(REMOVE, { status: 503 });
+    const supervisor = await h.t.user('supervisor');
+    const [{ id }] = (await store().db.query<{ id: string }>(`select id from conversations where external_ref = 'r1'`)) as [{ id: string }];
+    assert.equal((await h.t.call('POST', `/api/v1/conversations/${id}/requeue`, { token: supervisor.token })).statusCode, 200);
+    // the removal is tried once and answered 503: pending, its retry a second away on the fake clock
+    await h.worker.tick();
+    assert.deepEqual((await outbound('remove_agent')).map((r) => [r.state, r.attempts]), [['pending', 1]]);
+
+    h.worker.start();
+    const pass = await h.channel.allocator.pass();
+    assert.equal(pass.assigned, 1);
+    const [, reassign] = await outbound('assign_agent');
+    assert.ok(reassign, 'the room was not assigned again');
+    assert.deepEqual([reassign.state, reassign.attempts, reassign.leased], ['pending', 0, false], 'the pass claimed an assign_agent its room\'s removal holds back');
+
+    h.clock.advance(1_500); // the removal's retry comes after 1 s ± 10 %
+    h.worker.wake();
+    assert.ok(await h.until(() => fake.assigned.length === 2, 30_000), `the room did not reach a2: ${JSON.stringify(roomCalls())}`);
+    assert.deepEqual(roomCalls(), [['assign', 'r1', a1!.id], ['remove', 'r1', a1!.id], ['remove', 'r1', a1!.id], ['assign', 'r1', a2!.id]]);
+    assert.deepEqual(fake.rooms.get('r1'), [a2!.id]);
+  });
+});
