@@ -64,13 +64,19 @@ describeEachStore('typing indicators over MQTT', (store) => {
     return row!;
   };
 
-  it('relays typing both ways with a payload rebuilt from the identity, and stores nothing', async () => {
+  /** Dana, online, holding customer `customerId`'s new chat; both connected, the customer subscribed to its typing topic. */
+  const agentAndCustomer = async (customerId: string) => {
     const { agent, token } = await login({ status: 'online', capacity: 1, name: 'Dana Agent' });
-    const chat = await startChat('t1');
+    const chat = await startChat(customerId);
     const typing = `${chat.sessionTopic}/typing`;
     const customer = await connect(chat.token);
     const console_ = await connect(token);
     assert.deepEqual(await customer.subscribe(typing), [1]);
+    return { agent, chat, typing, customer, console_ };
+  };
+
+  it('relays typing both ways with a payload rebuilt from the identity, and stores nothing', async () => {
+    const { agent, chat, typing, customer, console_ } = await agentAndCustomer('t1');
     assert.deepEqual(await console_.subscribe(typing), [1]);
     const before = await stored(chat.sessionId);
 
@@ -90,12 +96,7 @@ describeEachStore('typing indicators over MQTT', (store) => {
   });
 
   it("names the agent as stored when they type, a rename since their token was cached included", async () => {
-    const { agent, token } = await login({ status: 'online', capacity: 1, name: 'Dana Agent' });
-    const chat = await startChat('t4');
-    const typing = `${chat.sessionTopic}/typing`;
-    const customer = await connect(chat.token);
-    const console_ = await connect(token);
-    assert.deepEqual(await customer.subscribe(typing), [1]);
+    const { agent, typing, customer, console_ } = await agentAndCustomer('t4');
     await console_.publish(typing, { typing: true });
     assert.deepEqual(await customer.next(typing, (p) => p.sender === 'agent'), { typing: true, sender: 'agent', name: 'Dana Agent' });
 
