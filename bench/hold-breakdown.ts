@@ -30,7 +30,9 @@
 // plan is printed): read 2 and 3 for the shares, 1 for the hold.
 //
 //   options: --pairs=300 --agents=20 --against=<git rev> --keep (leave the
-//            scratch databases behind, their names printed)
+//            scratch databases behind, their names printed, until the next
+//            run: it drops every sb_holdbreak_* database whose process is
+//            gone, and a killed run drops its own on SIGINT, SIGTERM, EPIPE)
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { createAgent, updateAgent } from '../src/agents/agents.js';
@@ -45,6 +47,7 @@ import { migrate } from '../src/store/migrate.js';
 import { openPostgres } from '../src/store/postgres.js';
 import { createScratchDatabase, type ScratchDatabase } from '../test/helpers/scratch-database.js';
 import { inServerHolds, shown, TIMING_SQL } from './hold-timing.js';
+import { dropLeftovers, dropOnInterrupt } from './scratch-cleanup.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const PAIRS = Number(args.get('pairs') ?? 300);
@@ -66,8 +69,13 @@ interface Variant {
   pair(note?: (kind: string) => void): Promise<void>;
 }
 
+const PREFIX = 'sb_holdbreak';
+/** every scratch database made, from its creation on: what an interrupted run drops */
+const scratches: ScratchDatabase[] = [];
+
 async function variant(label: string, functionsSql: string | null): Promise<Variant> {
-  const scratch = await createScratchDatabase(pgUrl!, 'sb_holdbreak');
+  const scratch = await createScratchDatabase(pgUrl!, PREFIX);
+  scratches.push(scratch);
   const db = openPostgres({ connectionString: scratch.url, max: 2 });
   await migrate(db);
   if (functionsSql) await db.exec(functionsSql);
@@ -84,6 +92,10 @@ async function variant(label: string, functionsSql: string | null): Promise<Vari
   // pg_catalog last: the lock wrappers come before the built-in functions
   timedUrl.searchParams.set('options', '-c search_path=bench_timing,public,pg_catalog');
   const client = new pg.Client({ connectionString: timedUrl.toString() });
+  // its connection ends when an interrupted run drops the database under it
+  client.on('error', (error) => {
+    if (!interrupted()) throw error;
+  });
   await client.connect();
   let seq = 0;
   const pair = async (note?: (kind: string) => void) => {
@@ -144,8 +156,12 @@ async function functions(v: Variant) {
   }
 }
 
+let interrupted = () => false;
+
 async function main() {
   setPasswordCostForTests({ N: 1024, r: 8, p: 1 });
+  interrupted = dropOnInterrupt(() => scratches, KEEP);
+  for (const name of await dropLeftovers(pgUrl!, PREFIX)) process.stderr.write(`dropped ${name}, left by an earlier run\n`);
   const variants: Variant[] = [];
   try {
     variants.push(await variant('this tree', null));
@@ -175,13 +191,18 @@ async function main() {
     for (const v of variants) {
       await v.client.end().catch(() => undefined);
       await v.db.close();
-      if (KEEP) process.stdout.write(`kept ${v.scratch.url}\n`);
-      else await v.scratch.drop();
+    }
+    // a variant that failed half made has its database here too
+    for (const scratch of scratches) {
+      if (KEEP) process.stdout.write(`kept ${scratch.url}\n`);
+      else await scratch.drop();
     }
   }
 }
 
 main().catch((error) => {
+  // being dropped on the way out: dropOnInterrupt exits when it is done
+  if (interrupted()) return;
   process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

@@ -6,6 +6,41 @@
 import type { Db } from '../src/store/db.js';
 import { summarize } from './stats.js';
 
+/** A wrapper of advisory lock function `fn` that notes when the routing lock is granted. */
+const noteLockWrapper = (fn: string) => `create function bench_timing.${fn}(k bigint) returns void language plpgsql as $$
+begin
+  perform pg_catalog.${fn}(k);
+  if k = 7301001 then perform bench_timing.note_lock(); end if;
+end
+$$;`;
+
+/**
+ * A function bench_timing.`name` that runs `body` and records it in
+ * bench_timing.holds as a change of `kind`: when it was called, when the lock
+ * was granted, when it returned, and the lock's mode.
+ */
+const timedFunction = (name: string, params: string, returns: string, kind: string, body: string) =>
+  `create function bench_timing.${name}(${params}) returns ${returns} language plpgsql as $$
+declare
+  t0 timestamptz;
+  t1 timestamptz;
+  v_mode text;
+begin
+  t0 := clock_timestamp();
+  ${body}
+  t1 := clock_timestamp();
+  v_mode := bench_timing.mode();
+  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
+  values ('${kind}', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
+end
+$$;`;
+
+/** timedFunction over the routing function public.`name`: same parameters, same result, the call timed. */
+const timedRoutingFunction = (name: string, params: string, returns: string, kind: string) => {
+  const args = params.split(',').map((p) => p.trim().split(/\s+/)[0]);
+  return timedFunction(name, params, returns, kind, `return query select * from public.${name}(${args.join(', ')});`);
+};
+
 /**
  * The wrappers that time the routing lock inside the server (see the top of
  * this file), in schema bench_timing of the scratch database.
@@ -25,18 +60,8 @@ begin
   end if;
 end
 $$;
-create function bench_timing.pg_advisory_xact_lock(k bigint) returns void language plpgsql as $$
-begin
-  perform pg_catalog.pg_advisory_xact_lock(k);
-  if k = 7301001 then perform bench_timing.note_lock(); end if;
-end
-$$;
-create function bench_timing.pg_advisory_xact_lock_shared(k bigint) returns void language plpgsql as $$
-begin
-  perform pg_catalog.pg_advisory_xact_lock_shared(k);
-  if k = 7301001 then perform bench_timing.note_lock(); end if;
-end
-$$;
+${noteLockWrapper('pg_advisory_xact_lock')}
+${noteLockWrapper('pg_advisory_xact_lock_shared')}
 -- When the lock was granted, or t0 when no wrapper saw it (a caller that
 -- took it before: the call is then all under the lock).
 create function bench_timing.locked_at(t0 timestamptz) returns timestamptz language sql as $$
@@ -57,57 +82,29 @@ $$;
 -- The floor (issue #22, item 3): the least a routing change can hold the
 -- lock exclusive for, timed as the wrappers time the real ones — a
 -- PL/pgSQL function that takes the lock and inserts one event.
-create function bench_timing.sb_floor(p_now timestamptz) returns void language plpgsql as $$
-declare
-  t0 timestamptz;
-  t1 timestamptz;
-  v_mode text;
-begin
-  t0 := clock_timestamp();
-  perform pg_advisory_xact_lock(7301001);
-  insert into public.events (type, conversation_id, agent_id, data, created_at) values ('bench.floor', null, null, '{}'::jsonb, p_now);
-  t1 := clock_timestamp();
-  v_mode := bench_timing.mode();
-  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
-  values ('floor', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
-end
-$$;
+${timedFunction(
+  'sb_floor',
+  'p_now timestamptz',
+  'void',
+  'floor',
+  `perform pg_advisory_xact_lock(7301001);
+  insert into public.events (type, conversation_id, agent_id, data, created_at) values ('bench.floor', null, null, '{}'::jsonb, p_now);`,
+)}
 create constraint trigger holds_commit after insert on bench_timing.holds
   deferrable initially deferred for each row execute function bench_timing.mark_commit();
-create function bench_timing.sb_open_conversation(
-  p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
-  p_priority int, p_now timestamptz, p_verified boolean, p_required_skills jsonb
-) returns table (opened conversations, created boolean, logged jsonb) language plpgsql as $$
-declare
-  t0 timestamptz;
-  t1 timestamptz;
-  v_mode text;
-begin
-  t0 := clock_timestamp();
-  return query select * from public.sb_open_conversation(p_channel, p_external_ref, p_customer_id, p_customer, p_department,
-                                                         p_priority, p_now, p_verified, p_required_skills);
-  t1 := clock_timestamp();
-  v_mode := bench_timing.mode();
-  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
-  values ('open', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
-end
-$$;
-create function bench_timing.sb_close_conversation(
-  p_id uuid, p_state text, p_now timestamptz, p_reason text, p_note text, p_only_agent uuid, p_by text
-) returns table (closed conversations, before_state text, before_agent_id uuid, logged jsonb) language plpgsql as $$
-declare
-  t0 timestamptz;
-  t1 timestamptz;
-  v_mode text;
-begin
-  t0 := clock_timestamp();
-  return query select * from public.sb_close_conversation(p_id, p_state, p_now, p_reason, p_note, p_only_agent, p_by);
-  t1 := clock_timestamp();
-  v_mode := bench_timing.mode();
-  insert into bench_timing.holds (fn, mode, called_at, locked_at, returned_at, checked_at)
-  values ('close', v_mode, t0, bench_timing.locked_at(t0), t1, clock_timestamp());
-end
-$$;
+${timedRoutingFunction(
+  'sb_open_conversation',
+  `p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
+  p_priority int, p_now timestamptz, p_verified boolean, p_required_skills jsonb`,
+  'table (opened conversations, created boolean, logged jsonb)',
+  'open',
+)}
+${timedRoutingFunction(
+  'sb_close_conversation',
+  'p_id uuid, p_state text, p_now timestamptz, p_reason text, p_note text, p_only_agent uuid, p_by text',
+  'table (closed conversations, before_state text, before_agent_id uuid, logged jsonb)',
+  'close',
+)}
 `;
 
 export interface InServerHold {

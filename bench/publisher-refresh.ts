@@ -6,7 +6,7 @@
 // HTTP requests: row parsing, expected waits, JSON), and the time its
 // statements took where they were sent.
 //
-// The store is made by SQL as bench/queue-listing.ts makes it: --agents online
+// The store is made by SQL as bench/queue-listing.ts makes it (bench/backlog-seed.ts): --agents online
 // agents at full capacity, then the queue grows to each of --lengths, one in
 // five conversations in department "sales", one in --widget-every a widget
 // customer's (the rest API rooms, as bench/growth.ts's backlog).
@@ -20,6 +20,7 @@ import { createPublisher } from '../src/realtime/publisher.js';
 import { Assignments } from '../src/realtime/access.js';
 import { topics } from '../src/realtime/topics.js';
 import { openTestStore, type StoreKind } from '../test/helpers/stores.js';
+import { queueBacklog, seedFullAgents, timedStatements } from './backlog-seed.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 
@@ -38,36 +39,16 @@ const p50 = (xs: number[]) => {
 async function fill(db: Db, from: number, to: number): Promise<void> {
   if (to <= from) return;
   const channel = widgetEvery > 0 ? `case when i % ${widgetEvery} = 0 then 'widget' else 'api' end` : `'api'`;
-  await db.exec(`
-    insert into conversations (channel, customer_id, customer, state, department, created_at, queued_at, updated_at)
-    select ${channel}, 'backlog-' || i, jsonb_build_object('id', 'backlog-' || i, 'name', 'Waiting customer ' || i), 'queued',
-           case when i % 5 = 0 then 'sales' end, now() - make_interval(secs => 100000 - i), now() - make_interval(secs => 100000 - i), now()
-      from generate_series(${from + 1}, ${to}) as i`);
+  await queueBacklog(db, from, to, { lastNumber: 100000, channel });
   if (store === 'postgres') await db.exec('vacuum analyze conversations');
 }
 
 async function main(): Promise<void> {
   const s = await openTestStore(store);
   try {
-    await s.db.exec(`
-      insert into agents (name, email, password_hash, role, status, capacity, load, departments, created_at, updated_at)
-      select 'Agent ' || i, 'agent' || i || '@bench.test', 'x', 'agent', 'online', 20, 20,
-             case when i % 5 = 0 then '{sales}'::text[] else '{}' end, now(), now()
-        from generate_series(1, ${agents}) as i;
-      insert into conversations (channel, customer_id, customer, state, agent_id, created_at, queued_at, assigned_at, resolved_at, resolve_reason, updated_at)
-      select 'api', 'past-' || i, jsonb_build_object('id', 'past-' || i), 'resolved', (select id from agents limit 1),
-             now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', now() - interval '50 minutes', 'agent', now()
-        from generate_series(1, 100) as i;`);
-    let sqlMs = 0;
-    const db = Object.create(s.db) as Db;
-    db.query = async (...args: Parameters<Db['query']>) => {
-      const t0 = performance.now();
-      try {
-        return await s.db.query(...args);
-      } finally {
-        sqlMs += performance.now() - t0;
-      }
-    };
+    await seedFullAgents(s.db, agents);
+    const statements = timedStatements(s.db);
+    const db = statements.db;
     let bytes = 0;
     let messages = 0;
     const publisher = createPublisher({
@@ -97,7 +78,7 @@ async function main(): Promise<void> {
       const cpu: number[] = [];
       const sql: number[] = [];
       for (let i = 0; i <= samples; i++) {
-        sqlMs = 0;
+        statements.reset();
         bytes = 0;
         messages = 0;
         const c0 = process.cpuUsage();
@@ -109,7 +90,7 @@ async function main(): Promise<void> {
         if (i === 0) continue; // warm: plans, and the first refresh tells every widget customer
         wall.push(t);
         cpu.push((c.user + c.system) / 1000);
-        sql.push(sqlMs);
+        sql.push(statements.ms());
       }
       console.log(`  ${length} queued: refresh ${p50(wall)} wall, ${p50(cpu)} Node CPU, statements ${p50(sql)}; last: ${messages} publishes, ${Math.round(bytes / 1024)} KiB`);
     }

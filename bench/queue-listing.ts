@@ -17,6 +17,7 @@ import type { Db } from '../src/store/db.js';
 import * as queue from '../src/routing/queue.js';
 import { openTestStore, type StoreKind } from '../test/helpers/stores.js';
 import { testApp } from '../test/helpers/app.js';
+import { queueBacklog, seedFullAgents, timedStatements } from './backlog-seed.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 
@@ -43,20 +44,8 @@ async function timed(n: number, f: () => Promise<unknown>): Promise<number[]> {
 }
 
 async function seed(db: Db): Promise<void> {
-  await db.exec(`
-    insert into agents (name, email, password_hash, role, status, capacity, load, departments, created_at, updated_at)
-    select 'Agent ' || i, 'agent' || i || '@bench.test', 'x', 'agent', 'online', 20, 20,
-           case when i % 5 = 0 then '{sales}'::text[] else '{}' end, now(), now()
-      from generate_series(1, ${agents}) as i;
-    insert into conversations (channel, customer_id, customer, state, department, created_at, queued_at, updated_at)
-    select 'api', 'backlog-' || i, jsonb_build_object('id', 'backlog-' || i, 'name', 'Waiting customer ' || i), 'queued',
-           case when i % 5 = 0 then 'sales' end, now() - make_interval(secs => ${queued} - i), now() - make_interval(secs => ${queued} - i), now()
-      from generate_series(1, ${queued}) as i;
-    insert into conversations (channel, customer_id, customer, state, agent_id, created_at, queued_at, assigned_at, resolved_at, resolve_reason, updated_at)
-    select 'api', 'past-' || i, jsonb_build_object('id', 'past-' || i), 'resolved', (select id from agents limit 1),
-           now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', now() - interval '50 minutes', 'agent', now()
-      from generate_series(1, 100) as i;
-  `);
+  await seedFullAgents(db, agents);
+  await queueBacklog(db, 0, queued, { lastNumber: queued });
   if (store === 'postgres') await db.exec('vacuum analyze');
 }
 
@@ -65,26 +54,17 @@ async function main(): Promise<void> {
   try {
     await seed(s.db);
     // the SQL alone: listQueue's statement, timed where it is sent
-    let sqlMs = 0;
-    const db = Object.create(s.db) as Db;
-    db.query = async (...args: Parameters<Db['query']>) => {
-      const t0 = performance.now();
-      try {
-        return await s.db.query(...args);
-      } finally {
-        sqlMs += performance.now() - t0;
-      }
-    };
-    const ctx = { db, now: () => new Date() };
+    const statements = timedStatements(s.db);
+    const ctx = { db: statements.db, now: () => new Date() };
     const sql: number[] = [];
     const js: number[] = [];
     const list = await timed(samples, async () => {
-      sqlMs = 0;
+      statements.reset();
       const t0 = performance.now();
       await queue.listQueue(ctx);
       const total = performance.now() - t0;
-      sql.push(sqlMs);
-      js.push(total - sqlMs);
+      sql.push(statements.ms());
+      js.push(total - statements.ms());
     });
     const entries = await queue.listQueue(ctx);
     const view = await timed(samples, async () => entries.map(({ row, queue }) => ({ conversation: toConversation(row, queue), position: queue.position })));
@@ -99,9 +79,9 @@ async function main(): Promise<void> {
     for (const [offset, limit] of listQueuePage ? ([[0, 100], [9900, 100], [0, 500]] as const) : []) {
       const sqlPage: number[] = [];
       const page = await timed(samples, async () => {
-        sqlMs = 0;
+        statements.reset();
         await listQueuePage!(ctx, { offset, limit });
-        sqlPage.push(sqlMs);
+        sqlPage.push(statements.ms());
       });
       console.log(`  listQueuePage offset ${offset} limit ${limit}: ${p50(page)} (its statements: ${p50(sqlPage.slice(1))}; the total is counted apart)`);
     }

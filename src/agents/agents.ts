@@ -94,12 +94,21 @@ export interface AgentPatch {
   external_ref?: string | null;
 }
 
+export interface UpdateOptions {
+  /**
+   * Leave the agent untouched, the whole patch unapplied, when their status
+   * already is the patch's: logging out of an agent already offline keeps
+   * what a keep-alive timeout left (resume_status included).
+   */
+  unlessStatusAlready?: boolean;
+}
+
 /**
  * Status, capacity, departments and skills decide routing, so every update is a
  * routing change, one call (sb_update_agent): an agent who comes online or
  * gains room is filled from the queue before the update is acknowledged.
  */
-export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor: Actor): Promise<AgentRow> {
+export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor: Actor, options: UpdateOptions = {}): Promise<AgentRow> {
   if (patch.password !== undefined) {
     const email = patch.email ?? (await ctx.db.query<{ email: string }>('select email from agents where id = $1', [id]))[0]?.email;
     assertStrongPassword(patch.password, email);
@@ -110,7 +119,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
   const now = ctx.now();
   const work = routingCall<AgentRow & { refusal: string | null }>(
     ctx,
-    UPDATE_AGENT,
+    options.unlessStatusAlready && patch.status !== undefined ? UPDATE_AGENT_UNLESS_STATUS : UPDATE_AGENT,
     [
       id,
       now,
@@ -143,6 +152,19 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
 const UPDATE_AGENT = /* sql */ `select (o.updated).*, o.refusal, o.logged
   from sb_update_agent($1::uuid, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::int, $9::text[],
                        $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text) o`;
+
+// The same call, made only when the stored status is not already the one asked
+// for; otherwise the row as stored, with nothing written and no routing lock
+// taken. One statement, so the caller needs no read of its own (the token
+// cache's agent has no status to go by).
+const UPDATE_AGENT_UNLESS_STATUS = /* sql */ `with was as (select * from agents where id = $1::uuid)
+select (o.updated).*, o.refusal, o.logged
+  from was cross join lateral
+       sb_update_agent($1::uuid, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::int, $9::text[],
+                       $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text) o
+ where was.status <> $13::text
+union all
+select was.*, null::text, null::jsonb from was where was.status = $13::text`;
 
 function lastAdmin() {
   return conflict('SB_LAST_ADMIN', 'this is the last admin; make another agent admin first');

@@ -13,6 +13,17 @@ export const SYSTEM: Actor = { id: null, role: 'system' };
 
 export const seesEverything = (actor: Actor) => actor.role !== 'agent';
 
+/**
+ * Who a bearer token speaks for, as far as the token cache (migration 0047)
+ * can vouch: its id and role, dropped at every role change or deletion. The
+ * agent's other fields (status, load, departments, name) change without a
+ * notice, so whoever needs them reads them from the agents table.
+ */
+export interface AgentIdentity {
+  id: string;
+  role: Role;
+}
+
 export interface AgentRow {
   id: string;
   name: string;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db, Listening, Queryable } from '../store/db.js';
-import type { AgentRow } from './model.js';
+import type { AgentIdentity } from './model.js';
 
 // Only a SHA-256 of each token is stored: a leaked database does not hand out
 // working tokens. Tokens are 256 random bits, so a fast hash is enough.
@@ -21,17 +21,16 @@ export async function issueToken(db: Queryable, agentId: string, now: Date, ttlS
 }
 
 /** The agent a live token belongs to, or undefined for an unknown, expired or revoked token. */
-export async function agentForToken(db: Queryable, token: string, now: Date): Promise<AgentRow | undefined> {
+export async function agentForToken(db: Queryable, token: string, now: Date): Promise<AgentIdentity | undefined> {
   const cache = caches.get(db);
-  // Its mutable fields (status, load) are as of the lookup when cached: callers use its id and role.
   if (cache?.hearing) return cachedAgentForHash(db, cache, digest(token), now);
   return agentForTokenHash(db, digest(token), now);
 }
 
 /** agentForToken for a token known only by its digest (what an external broker hands back). */
-export async function agentForTokenHash(db: Queryable, tokenHash: string, now: Date): Promise<AgentRow | undefined> {
-  const [row] = await db.query<AgentRow>(
-    `select a.* from auth_tokens t join agents a on a.id = t.agent_id
+export async function agentForTokenHash(db: Queryable, tokenHash: string, now: Date): Promise<AgentIdentity | undefined> {
+  const [row] = await db.query<AgentIdentity>(
+    `select a.id, a.role from auth_tokens t join agents a on a.id = t.agent_id
       where t.token_hash = $1 and t.revoked_at is null and t.expires_at > $2 and a.deleted_at is null`,
     [tokenHash, now],
   );
@@ -50,7 +49,7 @@ export async function revokeToken(db: Queryable, token: string, now: Date): Prom
 export const AUTH_CHANNEL = 'switchboard_auth';
 
 interface CachedToken {
-  agent: AgentRow;
+  agent: AgentIdentity;
   expiresAt: number;
 }
 
@@ -132,16 +131,16 @@ export function cacheTokens(db: Db): () => Promise<void> {
   };
 }
 
-const LOOKUP = `select a.*, t.expires_at as sb_token_expires_at from auth_tokens t join agents a on a.id = t.agent_id
+const LOOKUP = `select a.id, a.role, t.expires_at as sb_token_expires_at from auth_tokens t join agents a on a.id = t.agent_id
   where t.token_hash = $1 and t.revoked_at is null and t.expires_at > $2 and a.deleted_at is null`;
 
 /** agentForToken through the cache of `db`, when one is on. */
-async function cachedAgentForHash(db: Queryable, cache: TokenCache, tokenHash: string, now: Date): Promise<AgentRow | undefined> {
+async function cachedAgentForHash(db: Queryable, cache: TokenCache, tokenHash: string, now: Date): Promise<AgentIdentity | undefined> {
   const hit = cache.entries.get(tokenHash);
   if (hit && hit.expiresAt > now.getTime()) return hit.agent;
   if (hit) cache.entries.delete(tokenHash);
   const generation = cache.generation;
-  const [row] = await db.query<AgentRow & { sb_token_expires_at: Date }>(LOOKUP, [tokenHash, now]);
+  const [row] = await db.query<AgentIdentity & { sb_token_expires_at: Date }>(LOOKUP, [tokenHash, now]);
   if (!row) return undefined;
   const { sb_token_expires_at: expiresAt, ...agent } = row;
   // Kept only if nothing could have changed it since the lookup began, with the notices heard.

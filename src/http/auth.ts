@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import type { Actor, AgentRow, Role } from '../agents/model.js';
+import type { Actor, AgentIdentity, Role } from '../agents/model.js';
 import { agentForToken } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
 import { isCustomerToken, sessionForToken, type CustomerSession } from '../realtime/sessions.js';
@@ -8,7 +8,8 @@ import { forbidden, unauthorized } from '../errors.js';
 declare module 'fastify' {
   interface FastifyRequest {
     actor: Actor;
-    agent: AgentRow;
+    /** only who the token speaks for: a route that needs the agent's status, name etc. reads them */
+    agent: AgentIdentity;
     token: string;
     /** set instead of agent/actor when a customer's session token was admitted */
     customerSession?: CustomerSession;

@@ -146,7 +146,7 @@ export async function createEmbeddedBroker(
           // Relayed at once, rebuilt from the identity; over budget it is dropped quietly.
           let signal;
           try {
-            signal = typingBudget.allow(client.id) ? typingSignal(identity, payload) : undefined;
+            signal = typingBudget.allow(client.id) ? await typingSignal(ctx.db, identity, payload) : undefined;
           } catch (error) {
             if (!(error instanceof AppError)) throw error;
             const answer = rejection(topics, topic, error, identity);

@@ -1,10 +1,10 @@
-import type { AgentRow } from '../agents/model.js';
+import type { AgentIdentity, AgentRow } from '../agents/model.js';
 import { agentForToken, agentForTokenHash, tokenDigest } from '../agents/tokens.js';
 import type { Queryable } from '../store/db.js';
 import { isCustomerToken, sessionForToken, sessionForTokenHash, type CustomerSession } from './sessions.js';
 
 /** Who an MQTT client is: an agent (by login token) or a customer (by session token). */
-export type Identity = { kind: 'agent'; agent: AgentRow } | { kind: 'customer'; session: CustomerSession };
+export type Identity = { kind: 'agent'; agent: AgentIdentity } | { kind: 'customer'; session: CustomerSession };
 
 export async function identify(db: Queryable, token: string, now: Date): Promise<Identity | undefined> {
   if (isCustomerToken(token)) {

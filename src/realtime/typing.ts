@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { Queryable } from '../store/db.js';
 import type { Identity } from './identity.js';
 import { readPayload } from './payloads.js';
 
@@ -21,9 +22,12 @@ export interface TypingSignal {
 }
 
 /** The signal to relay for this publish; throws an AppError naming the field when the payload is not `{typing: boolean}`. */
-export function typingSignal(identity: Identity, payload: Buffer): TypingSignal {
+export async function typingSignal(db: Queryable, identity: Identity, payload: Buffer): Promise<TypingSignal> {
   const { typing } = readPayload(TypingPayload, payload);
-  return identity.kind === 'agent' ? { typing, sender: 'agent', name: identity.agent.name } : { typing, sender: 'customer' };
+  if (identity.kind !== 'agent') return { typing, sender: 'customer' };
+  // Read now: the identity may come from the token cache, which a rename does not clear.
+  const [agent] = await db.query<{ name: string }>('select name from agents where id = $1', [identity.agent.id]);
+  return agent ? { typing, sender: 'agent', name: agent.name } : { typing, sender: 'agent' };
 }
 
 /** How many typing signals one connection may send per second; the client sends about one per 2 s, so more is a misbehaving client. */

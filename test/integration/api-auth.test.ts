@@ -109,6 +109,14 @@ describeEachStore('api: auth', (store) => {
     assert.equal(await k.count('auth_tokens', `agent_id = '${agent.id}' and revoked_at is not null`), 1);
   });
 
+  it('POST /auth/logout of an agent a keep-alive timeout set offline leaves them as the timeout did (a heartbeat from another session still resumes them)', async () => {
+    const { agent, token } = await k.user('agent');
+    await store().db.query(`update agents set resume_status = 'online' where id = $1`, [agent.id]);
+    assert.equal((await k.call('POST', '/api/v1/auth/logout', { token })).statusCode, 204);
+    const row = await k.agentRow(agent.id);
+    assert.deepEqual([row.status, row.resume_status], ['offline', 'online']);
+  });
+
   it('POST /auth/logout answers 401 to a missing, garbage, revoked or expired token', async () => {
     await assertAllUnauthorized(k, [{ method: 'POST', url: '/api/v1/auth/logout' }]);
   });

@@ -19,6 +19,7 @@ import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
 import { CONTRACT, createTicketer, mailroomFor } from '../helpers/rapidpro.js';
+import { settlesWithin } from '../helpers/routing-app.js';
 import { describeEachStore, openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
 
 /** The modes of the routing lock (7301001) this transaction holds. */
@@ -174,17 +175,6 @@ describeEachStore('channel callers under the routing lock as their functions tak
     }
   });
 });
-
-/** Whether `work` settles within `ms`: false while it waits on a lock. */
-async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([work.then(() => true), waited]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // PGlite has one connection: no second holder can be beside the first. The
 // mode each path takes is observed on both stores above; here, on two

@@ -18,6 +18,7 @@ import { testApp, type TestApp } from '../helpers/app.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { createTicketer } from '../helpers/rapidpro.js';
+import { settlesWithin } from '../helpers/routing-app.js';
 import { describeEachStore, openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
 
 const room = (ticketId: string, token: string): RoomRequest => ({ ticketId, token, department: null, priority: 0, customFields: {} });
@@ -142,17 +143,6 @@ describeEachStore('RapidPro room opens and chat session ends, with the routing l
     assert.deepEqual(await invariantViolations(t.ctx.db), []);
   });
 });
-
-/** Whether `work` settles within `ms`: false while it waits on a lock. */
-async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([work.then(() => true), waited]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe('RapidPro opens and session ends beside another connection [postgres]', { skip: !storeKinds().includes('postgres') && 'PostgreSQL not configured' }, () => {
   let store: TestStore;

@@ -5,15 +5,14 @@
 // resolve. Against an order written out independently of the engine's, on a
 // clock the test moves.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import type { AgentRow } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import { DEFAULT_HANDLE_TIME_S, listQueue } from '../../src/routing/queue.js';
-import { testApp, type TestApp } from '../helpers/app.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations } from '../helpers/invariants.js';
+import { eachTestOnClockedApp, type FakeClock } from '../helpers/routing-app.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 interface Waiting {
@@ -25,19 +24,9 @@ interface Waiting {
 }
 
 describeEachStore('queue: resolves with a backlog', (store) => {
-  let clock: ReturnType<typeof fakeClock>;
-  let t: TestApp;
+  let clock: FakeClock;
   let ctx: Ctx;
-
-  beforeEach(async () => {
-    await store().reset();
-    clock = fakeClock();
-    t = await testApp(store(), { now: clock.now });
-    ctx = t.ctx;
-  });
-  afterEach(async () => {
-    await t.close();
-  });
+  eachTestOnClockedApp(store, (fresh) => ({ clock, ctx } = fresh));
 
   const open = async (customer: string, department: string | null, priority = 0) => {
     clock.advance(1000);

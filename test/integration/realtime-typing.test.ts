@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, it } from 'node:test';
+import { updateAgent } from '../../src/agents/agents.js';
+import { SYSTEM } from '../../src/agents/model.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
@@ -62,13 +64,19 @@ describeEachStore('typing indicators over MQTT', (store) => {
     return row!;
   };
 
-  it('relays typing both ways with a payload rebuilt from the identity, and stores nothing', async () => {
+  /** Dana, online, holding customer `customerId`'s new chat; both connected, the customer subscribed to its typing topic. */
+  const agentAndCustomer = async (customerId: string) => {
     const { agent, token } = await login({ status: 'online', capacity: 1, name: 'Dana Agent' });
-    const chat = await startChat('t1');
+    const chat = await startChat(customerId);
     const typing = `${chat.sessionTopic}/typing`;
     const customer = await connect(chat.token);
     const console_ = await connect(token);
     assert.deepEqual(await customer.subscribe(typing), [1]);
+    return { agent, chat, typing, customer, console_ };
+  };
+
+  it('relays typing both ways with a payload rebuilt from the identity, and stores nothing', async () => {
+    const { agent, chat, typing, customer, console_ } = await agentAndCustomer('t1');
     assert.deepEqual(await console_.subscribe(typing), [1]);
     const before = await stored(chat.sessionId);
 
@@ -85,6 +93,17 @@ describeEachStore('typing indicators over MQTT', (store) => {
     await sleep(100);
     assert.deepEqual(await stored(chat.sessionId), before, 'no message and no event for typing');
     assert.ok(agent.id);
+  });
+
+  it("names the agent as stored when they type, a rename since their token was cached included", async () => {
+    const { agent, typing, customer, console_ } = await agentAndCustomer('t4');
+    await console_.publish(typing, { typing: true });
+    assert.deepEqual(await customer.next(typing, (p) => p.sender === 'agent'), { typing: true, sender: 'agent', name: 'Dana Agent' });
+
+    // a rename sends no auth notice: the token stays cached
+    await updateAgent(server.ctx, agent.id, { name: 'Dana Renamed' }, SYSTEM);
+    await console_.publish(typing, { typing: false });
+    assert.deepEqual(await customer.next(typing, (p) => p.sender === 'agent' && p.typing === false), { typing: false, sender: 'agent', name: 'Dana Renamed' });
   });
 
   it('refuses typing from a third party: another agent, a supervisor (who may watch but not type), another customer', async () => {

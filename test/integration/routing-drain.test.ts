@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
 import { openConversation } from '../../src/conversations/lifecycle.js';
 import { sweep } from '../../src/routing/sweep.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { eachTestOnClock, type FakeClock } from '../helpers/routing-app.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // The sweep's drain (sb_match_next) passes over queued conversations of
@@ -14,13 +14,9 @@ import { describeEachStore } from '../helpers/stores.js';
 // with room may serve, including one that reaches that agent's department
 // through its overflow chain.
 describeEachStore('routing: the drain past a queue nobody with room serves', (store) => {
+  let clock: FakeClock;
   let ctx: Ctx;
-  let clock: ReturnType<typeof fakeClock>;
-  beforeEach(async () => {
-    await store().reset();
-    clock = fakeClock();
-    ctx = { db: store().db, now: clock.now };
-  });
+  eachTestOnClock(store, (fresh) => ({ clock, ctx } = fresh));
 
   const state = async (id: string) =>
     (await ctx.db.query<{ state: string; agent_id: string | null }>('select state, agent_id from conversations where id = $1', [id]))[0]!;

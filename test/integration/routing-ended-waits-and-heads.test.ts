@@ -4,7 +4,7 @@
 // conversations is counted, not windowed. Each against an order written out
 // by hand or computed independently, on a clock the test moves.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { SYSTEM, type AgentRow } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
@@ -12,28 +12,17 @@ import type { ConversationRow } from '../../src/conversations/model.js';
 import { changeDepartmentRouting, type DepartmentRoutingChange } from '../../src/routing/department-settings.js';
 import { listQueue } from '../../src/routing/queue.js';
 import { sweep } from '../../src/routing/sweep.js';
-import { testApp, type TestApp } from '../helpers/app.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations } from '../helpers/invariants.js';
+import { eachTestOnClockedApp, type FakeClock } from '../helpers/routing-app.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const actorOf = (agent: AgentRow) => ({ id: agent.id, role: agent.role });
 
 describeEachStore('routing: ended sticky waits, match heads, given positions', (store) => {
-  let clock: ReturnType<typeof fakeClock>;
-  let t: TestApp;
+  let clock: FakeClock;
   let ctx: Ctx;
-
-  beforeEach(async () => {
-    await store().reset();
-    clock = fakeClock();
-    t = await testApp(store(), { now: clock.now });
-    ctx = t.ctx;
-  });
-  afterEach(async () => {
-    await t.close();
-  });
+  eachTestOnClockedApp(store, (fresh) => ({ clock, ctx } = fresh));
 
   const configure = (department: string, change: DepartmentRoutingChange) => changeDepartmentRouting(ctx, department, change, null);
   const open = async (customer: string, department: string | null, priority = 0) => {

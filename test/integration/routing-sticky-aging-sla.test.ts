@@ -1,7 +1,7 @@
 // Issue #20, items 1 and 3: sticky agents, aging and first-response SLAs,
 // on a clock the test moves (the sweep is where time alone changes routing).
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { SYSTEM, type AgentRow } from '../../src/agents/model.js';
 import { updateAgent } from '../../src/agents/agents.js';
 import type { Ctx } from '../../src/context.js';
@@ -11,29 +11,20 @@ import type { ConversationRow } from '../../src/conversations/model.js';
 import { addNote } from '../../src/notes/notes.js';
 import { changeDepartmentRouting, type DepartmentRoutingChange } from '../../src/routing/department-settings.js';
 import { sweep } from '../../src/routing/sweep.js';
-import { testApp, type TestApp } from '../helpers/app.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations } from '../helpers/invariants.js';
+import type { TestApp } from '../helpers/app.js';
+import { eachTestOnClockedApp, type FakeClock } from '../helpers/routing-app.js';
 import { describeEachStore } from '../helpers/stores.js';
 import { endpointFor, resetWebhooks, startReceiver, testWorker, type Receiver } from '../helpers/webhook-receiver.js';
 
 const actorOf = (agent: AgentRow) => ({ id: agent.id, role: agent.role });
 
 describeEachStore('routing: sticky agent, aging and SLAs', (store) => {
-  let clock: ReturnType<typeof fakeClock>;
+  let clock: FakeClock;
   let t: TestApp;
   let ctx: Ctx;
-
-  beforeEach(async () => {
-    await store().reset();
-    clock = fakeClock();
-    t = await testApp(store(), { now: clock.now });
-    ctx = t.ctx;
-  });
-  afterEach(async () => {
-    await t.close();
-  });
+  eachTestOnClockedApp(store, (fresh) => ({ clock, t, ctx } = fresh));
 
   const configure = (department: string, change: DepartmentRoutingChange) => changeDepartmentRouting(ctx, department, change, null);
   const open = async (customer: string, department: string, extra: { priority?: number; verified?: boolean } = {}) => {

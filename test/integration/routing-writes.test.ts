@@ -4,8 +4,9 @@ import { SYSTEM } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation } from '../../src/conversations/lifecycle.js';
 import type { ConversationRow } from '../../src/conversations/model.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { eachTestOnClock, type FakeClock } from '../helpers/routing-app.js';
+import { recordRowWrites, rowWritesOf, type RowWrite } from '../helpers/row-writes.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // An open that finds an agent with room writes its conversation once,
@@ -14,43 +15,24 @@ import { describeEachStore } from '../helpers/stores.js';
 // writes it once, queued. Inserting it queued and then updating it wrote a
 // second row version and a second round of entries in every index on
 // conversations (issue #22, item 3).
-// Counted by a row trigger the test lays on conversations (the statistics
-// views are no help: PostgreSQL 15 reports a session's counts late,
-// summed over several transactions).
+// Counted by a row trigger the test lays on conversations (recordRowWrites).
 describeEachStore('routing: an open writes its conversation once', (store) => {
-  let clock: ReturnType<typeof fakeClock>;
+  let clock: FakeClock;
   let ctx: Ctx;
-  beforeEach(async () => {
-    await store().reset();
-    clock = fakeClock();
-    ctx = { db: store().db, now: clock.now };
-    await ctx.db.exec(`
-      create table if not exists test_conversation_writes (op text not null);
-      create or replace function test_conversation_written() returns trigger language plpgsql as $$
-      begin
-        insert into test_conversation_writes values (tg_op);
-        return null;
-      end
-      $$;
-      drop trigger if exists test_conversation_written on conversations;
-      create trigger test_conversation_written after insert or update on conversations
-        for each row execute function test_conversation_written();`);
-  });
+  eachTestOnClock(store, (fresh) => ({ clock, ctx } = fresh));
+  beforeEach(() => recordRowWrites(ctx.db, 'conversations'));
 
   /** Opens through sb_open_conversation in a transaction of its own; the row and what the transaction wrote to conversations. */
   const open = async (customer: string, department: string | null = null, verified = false) =>
     ctx.db.transaction(async (tx) => {
-      await tx.query('delete from test_conversation_writes');
-      const [opened] = await tx.query<{ id: string; state: string }>(
-        `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, jsonb_build_object('id', $1::text), $2, 0, $3, $4, null) o`,
-        [customer, department, clock.now(), verified],
+      const { result: opened, writes } = await rowWritesOf(tx, 'conversations', async () =>
+        (await tx.query<{ id: string; state: string }>(
+          `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, jsonb_build_object('id', $1::text), $2, 0, $3, $4, null) o`,
+          [customer, department, clock.now(), verified],
+        ))[0]!,
       );
-      const [written] = await tx.query<{ inserted: number; updated: number }>(
-        `select count(*) filter (where op = 'INSERT')::int as inserted, count(*) filter (where op = 'UPDATE')::int as updated
-           from test_conversation_writes`,
-      );
-      await tx.query('delete from test_conversation_writes');
-      return { id: opened!.id, state: opened!.state, written: { inserted: written!.inserted, updated: written!.updated } };
+      const count = (op: RowWrite['op']) => writes.filter((w) => w.op === op).length;
+      return { id: opened.id, state: opened.state, written: { inserted: count('INSERT'), updated: count('UPDATE') } };
     });
   const row = async (id: string) => (await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!;
   const load = async (id: string) => (await ctx.db.query<{ load: number }>('select load from agents where id = $1', [id]))[0]!.load;
@@ -103,24 +85,10 @@ describeEachStore('routing: an open writes its conversation once', (store) => {
 // written and the policy's pick decides as before. Counted, as above, by a
 // row trigger the test lays on agents.
 describeEachStore('routing: a close at capacity writes its agent once', (store) => {
-  let clock: ReturnType<typeof fakeClock>;
+  let clock: FakeClock;
   let ctx: Ctx;
-  beforeEach(async () => {
-    await store().reset();
-    clock = fakeClock();
-    ctx = { db: store().db, now: clock.now };
-    await ctx.db.exec(`
-      create table if not exists test_agent_writes (agent_id uuid not null);
-      create or replace function test_agent_written() returns trigger language plpgsql as $$
-      begin
-        insert into test_agent_writes values (new.id);
-        return null;
-      end
-      $$;
-      drop trigger if exists test_agent_written on agents;
-      create trigger test_agent_written after update on agents
-        for each row execute function test_agent_written();`);
-  });
+  eachTestOnClock(store, (fresh) => ({ clock, ctx } = fresh));
+  beforeEach(() => recordRowWrites(ctx.db, 'agents'));
 
   const open = async (customer: string, department: string | null = null) =>
     (
@@ -132,11 +100,12 @@ describeEachStore('routing: a close at capacity writes its agent once', (store) 
   /** Closes in a transaction of its own; how many times it wrote each agent's row. */
   const close = async (id: string) =>
     ctx.db.transaction(async (tx) => {
-      await tx.query('delete from test_agent_writes');
-      await tx.query(`select o.closed from sb_close_conversation($1, 'resolved', $2, 'agent', null, null, 'system') o`, [id, clock.now()]);
-      const rows = await tx.query<{ agent_id: string; n: number }>('select agent_id, count(*)::int as n from test_agent_writes group by agent_id');
-      await tx.query('delete from test_agent_writes');
-      return Object.fromEntries(rows.map((r) => [r.agent_id, r.n]));
+      const { writes } = await rowWritesOf(tx, 'agents', () =>
+        tx.query(`select o.closed from sb_close_conversation($1, 'resolved', $2, 'agent', null, null, 'system') o`, [id, clock.now()]),
+      );
+      const times: Record<string, number> = {};
+      for (const w of writes) times[w.row_id] = (times[w.row_id] ?? 0) + 1;
+      return times;
     });
   const row = async (id: string) => (await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!;
   const agentRow = async (id: string) =>

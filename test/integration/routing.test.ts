@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { heartbeat, updateAgent } from '../../src/agents/agents.js';
 import { SYSTEM, type AgentRow } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
@@ -9,19 +9,15 @@ import { AppError } from '../../src/errors.js';
 import { changeSettings } from '../../src/http/routes/settings.js';
 import { listQueue } from '../../src/routing/queue.js';
 import { sweep } from '../../src/routing/sweep.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations } from '../helpers/invariants.js';
+import { eachTestOnClock, type FakeClock } from '../helpers/routing-app.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 describeEachStore('allocation policy', (store) => {
-  let clock: ReturnType<typeof fakeClock>;
+  let clock: FakeClock;
   let ctx: Ctx;
-  beforeEach(async () => {
-    await store().reset();
-    clock = fakeClock();
-    ctx = { db: store().db, now: clock.now };
-  });
+  eachTestOnClock(store, (fresh) => ({ clock, ctx } = fresh));
 
   const open = async (customer: string, extra: Partial<Parameters<typeof openConversation>[1]> = {}) => {
     clock.advance(1000);

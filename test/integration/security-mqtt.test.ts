@@ -65,6 +65,18 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
   });
 
   const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
+  /**
+   * Until the server has heard the notice of a token change made by SQL
+   * (migration 0047), which comes a moment after the commit: the token
+   * refused over HTTP, whose lookup shares the MQTT re-check's cache.
+   */
+  const noticeHeard = async (token: string) => {
+    const until = Date.now() + 5_000;
+    while ((await http('GET', '/api/v1/agents/me', undefined, token)).status !== 401) {
+      if (Date.now() > until) assert.fail('the token change was not heard within 5 s');
+      await sleep(5);
+    }
+  };
   const connect = async (token: string, options: Parameters<typeof connectMqtt>[2] = {}) => {
     const client = await connectMqtt(wsUrl, token, options);
     clients.push(client);
@@ -128,12 +140,14 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
     const agentClient = await connect(token);
     // revoked behind this process's back: no event, no logout call here
     await server.ctx.db.query('update auth_tokens set revoked_at = now() where agent_id = $1', [agent.id]);
+    await noticeHeard(token);
     assert.deepEqual(await agentClient.subscribe(`${chat.sessionTopic}/messages`), [128]);
     await closedWithin(agentClient, 2_000, 'agent connection after a refused subscribe');
 
     const fresh = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
     const publisher = await connect(fresh.body.token);
     await server.ctx.db.query(`update auth_tokens set expires_at = now() - interval '1 second' where agent_id = $1`, [agent.id]);
+    await noticeHeard(fresh.body.token);
     await publisher.client.publishAsync(`${chat.sessionTopic}/messages`, JSON.stringify({ message: { content: 'from an expired token' } }), { qos: 0 });
     await closedWithin(publisher, 2_000, 'agent connection after a publish with an expired token');
 

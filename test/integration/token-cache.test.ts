@@ -119,6 +119,21 @@ describeEachStore('token cache', (store) => {
     await eventually(async () => (await call('GET', '/api/v1/conversations', c.token)).statusCode === 401, 'deleted agent refused');
   });
 
+  it('logs out an agent who came online after their token was cached: offline, and recorded', async () => {
+    const { agent, token } = await user('agent');
+    assert.equal((await call('GET', '/api/v1/agents/me', token)).json().status, 'offline');
+    // another process's status change: no notice, the cached token stays
+    await store().db.query(`update agents set status = 'online' where id = $1`, [agent.id]);
+    assert.equal((await call('POST', '/api/v1/auth/logout', token)).statusCode, 204);
+    const [row] = await store().db.query<{ status: string }>('select status from agents where id = $1', [agent.id]);
+    assert.equal(row?.status, 'offline');
+    const [event] = await store().db.query<{ data: { from: string; to: string } }>(
+      `select data from events where type = 'agent.status_changed' and agent_id = $1 order by id desc limit 1`,
+      [agent.id],
+    );
+    assert.deepEqual([event?.data.from, event?.data.to], ['online', 'offline']);
+  });
+
   it('answers GET /agents/me with the agent as stored now, not as cached', async () => {
     const { agent, token } = await user('agent');
     assert.equal((await call('GET', '/api/v1/agents/me', token)).json().status, 'offline');

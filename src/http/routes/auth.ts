@@ -38,9 +38,7 @@ export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter
     async (request, reply) => {
       await revokeToken(ctx.db, request.token, ctx.now());
       // Logging out is going offline: the grace period then applies to the agent's conversations.
-      // The status as stored now: the token's agent may come from the token cache.
-      const [now] = await ctx.db.query<{ status: string }>('select status from agents where id = $1', [request.agent.id]);
-      if (now && now.status !== 'offline') await updateAgent(ctx, request.agent.id, { status: 'offline' }, request.actor);
+      await updateAgent(ctx, request.agent.id, { status: 'offline' }, request.actor, { unlessStatusAlready: true });
       // Its MQTT connections end with it: here at once, in other processes at their next token re-check.
       realtime?.broker.endToken?.(request.token);
       return reply.status(204).send();

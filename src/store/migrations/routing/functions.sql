@@ -1,3 +1,19 @@
+-- Custom SQLSTATEs (class SB, ours: PostgreSQL uses no class starting with
+-- S). Each is raised to roll back a subtransaction or the whole call and is
+-- caught by name; a new one takes the next free number and a row here.
+--   SB001  sb_exclusive_path(): a fast path (shared routing lock) met a case
+--          that needs the exclusive lock; caught in sb_open_conversation and
+--          sb_close_conversation, which roll the fast path back and retry
+--          under the exclusive lock. Never reaches a client.
+--   SB002  sb_end_chat: the conversation was assigned or requeued since its
+--          guess of resolved/abandoned; caught there, which guesses again.
+--   SB010  sb_open_room: unknown ticketer (or deleted meanwhile). Reaches
+--          src/channels/rapidpro/tickets.ts (UNKNOWN_TICKETER): a 404.
+--   SB011  sb_open_room: the ticket is open for another ticketer or through
+--          the core API. tickets.ts (TICKET_ELSEWHERE): a 409.
+--   SB012  sb_open_room: the ticket was opened meanwhile under another
+--          contact token. tickets.ts (CALL_AGAIN): the call is made once more.
+--
 -- One call per routing change (issue #22, item 1).
 --
 -- A routing change used to be several round trips under the routing lock:
