@@ -98,7 +98,8 @@ export interface UpdateOptions {
   /**
    * Leave the agent untouched, the whole patch unapplied, when their status
    * already is the patch's: logging out of an agent already offline keeps
-   * what a keep-alive timeout left (resume_status included).
+   * what a keep-alive timeout left (resume_status included). Decided by
+   * sb_update_agent under the agent's row lock, not by a read before it.
    */
   unlessStatusAlready?: boolean;
 }
@@ -119,7 +120,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
   const now = ctx.now();
   const work = routingCall<AgentRow & { refusal: string | null }>(
     ctx,
-    options.unlessStatusAlready && patch.status !== undefined ? UPDATE_AGENT_UNLESS_STATUS : UPDATE_AGENT,
+    UPDATE_AGENT,
     [
       id,
       now,
@@ -136,6 +137,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
       patch.status ?? null,
       changed,
       actor.id,
+      options.unlessStatusAlready === true && patch.status !== undefined,
     ],
     now,
   ).then(([result]) => {
@@ -151,20 +153,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
 
 const UPDATE_AGENT = /* sql */ `select (o.updated).*, o.refusal, o.logged
   from sb_update_agent($1::uuid, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::int, $9::text[],
-                       $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text) o`;
-
-// The same call, made only when the stored status is not already the one asked
-// for; otherwise the row as stored, with nothing written and no routing lock
-// taken. One statement, so the caller needs no read of its own (the token
-// cache's agent has no status to go by).
-const UPDATE_AGENT_UNLESS_STATUS = /* sql */ `with was as (select * from agents where id = $1::uuid)
-select (o.updated).*, o.refusal, o.logged
-  from was cross join lateral
-       sb_update_agent($1::uuid, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::int, $9::text[],
-                       $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text) o
- where was.status <> $13::text
-union all
-select was.*, null::text, null::jsonb from was where was.status = $13::text`;
+                       $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text, $16::boolean) o`;
 
 function lastAdmin() {
   return conflict('SB_LAST_ADMIN', 'this is the last admin; make another agent admin first');

@@ -1,6 +1,6 @@
 import type { Queryable } from '../store/db.js';
 import { seesEverything, type Identity } from './identity.js';
-import { CLIENT_TOPICS, parseTopic, type Topics } from './topics.js';
+import { CLIENT_TOPICS, conversationOf, parseTopic, type Topics } from './topics.js';
 
 // Who may subscribe to and publish on which topic. The same rules serve the
 // embedded broker's hooks and the HTTP ACL endpoint external brokers call.
@@ -63,8 +63,9 @@ export interface AccessRules {
    * Before Switchboard publishes on a topic: learns who holds its
    * conversation when that was forgotten, so the synchronous delivery check
    * answers from the database rather than turning the holder away.
+   * Undefined when there is nothing to learn (nearly always): no await.
    */
-  prepareDelivery(topic: string): Promise<void>;
+  prepareDelivery(topic: string): Promise<void> | undefined;
 }
 
 export function accessRules(db: Queryable, t: Topics, assignments: Assignments): AccessRules {
@@ -126,13 +127,11 @@ export function accessRules(db: Queryable, t: Topics, assignments: Assignments):
       return relative === 'events/queue';
     },
 
-    async prepareDelivery(topic) {
+    prepareDelivery(topic) {
       const relative = t.relative(topic);
-      if (relative === undefined) return;
-      const parsed = parseTopic(relative);
-      if (parsed.kind === 'conversation' && assignments.holderOf(parsed.conversationId) === undefined) {
-        await currentHolder(db, assignments, parsed.conversationId);
-      }
+      const conversationId = relative === undefined ? undefined : conversationOf(relative);
+      if (conversationId === undefined || assignments.holderOf(conversationId) !== undefined) return undefined;
+      return currentHolder(db, assignments, conversationId).then(() => undefined);
     },
   };
 }

@@ -207,7 +207,8 @@ export async function createEmbeddedBroker(
     kind: 'embedded',
     ...(tcpAddress ? { tcpAddress } : {}),
     async publish(topic, payload) {
-      await rules.prepareDelivery(topic);
+      const preparing = rules.prepareDelivery(topic);
+      if (preparing) await preparing;
       await new Promise<void>((resolve, reject) =>
         aedes.publish({ cmd: 'publish', topic, payload: encode(payload), qos: 1, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
       );

@@ -67,9 +67,27 @@ export type ParsedTopic =
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+// Looked up on every publish and delivery: built once, not per call.
+const SERVER_TOPICS: ReadonlySet<string> = new Set(Object.values(CLIENT_TOPICS));
+const PART_OF_SUFFIX: ReadonlyMap<string, ConversationTopicKind> = new Map(
+  (Object.entries(CONVERSATION_SUFFIX) as [ConversationTopicKind, string][]).map(([part, suffix]) => [suffix, part]),
+);
+
+/**
+ * The conversation a relative topic addresses (lower case), or undefined:
+ * what parseTopic's `conversation` kind carries, without reading the rest
+ * (Switchboard's own publishes ask this of every topic).
+ */
+export function conversationOf(relative: string): string | undefined {
+  if (!relative.startsWith('conversations/')) return undefined;
+  const end = relative.indexOf('/', 14);
+  const id = end === -1 ? relative.slice(14) : relative.slice(14, end);
+  return UUID.test(id) ? id.toLowerCase() : undefined;
+}
+
 export function parseTopic(relative: string): ParsedTopic {
   const levels = relative.split('/');
-  if ((Object.values(CLIENT_TOPICS) as string[]).includes(relative)) {
+  if (SERVER_TOPICS.has(relative)) {
     return { kind: 'server', name: relative as (typeof CLIENT_TOPICS)[keyof typeof CLIENT_TOPICS] };
   }
   if (levels.length === 4 && `${levels[0]}/${levels[1]}/${levels[2]}` === CLIENT_TOPICS.attendantOnline && UUID.test(levels[3]!)) {
@@ -77,7 +95,7 @@ export function parseTopic(relative: string): ParsedTopic {
   }
   if (levels[0] === 'conversations' && levels.length >= 2 && UUID.test(levels[1]!)) {
     const rest = levels.slice(2).join('/');
-    const part = (Object.entries(CONVERSATION_SUFFIX).find(([, suffix]) => suffix === rest)?.[0] ?? 'other') as ConversationTopicKind | 'other';
+    const part = PART_OF_SUFFIX.get(rest) ?? 'other';
     return { kind: 'conversation', conversationId: levels[1]!.toLowerCase(), part, rest };
   }
   if (levels.length === 4 && levels[0] === 'client' && levels[1] === 'attendants' && levels[2] === 'assign' && UUID.test(levels[3]!)) {

@@ -125,6 +125,14 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify(body));
   };
+  /** The agent an assign or remove names, if they exist and the room is not resolved; otherwise Qiscus's error, sent. */
+  const agentForRoom = (res: http.ServerResponse, roomId: string, agentId: number): FakeAgent | undefined => {
+    const agent = fake.agents.get(agentId);
+    if (!agent) send(res, 404, { status: 404, errors: { message: 'Agent not found' } });
+    else if (fake.resolved.has(roomId)) send(res, 400, { status: 400, errors: { message: 'Room is already resolved' } });
+    else return agent;
+    return undefined;
+  };
 
   /** the SDK server's own headers: the app id and its secret key (a login's answer carries the key) */
   const sdkAuthorized = (req: FakeRequest): boolean => req.headers['qiscus-sdk-app-id'] === fake.appId && req.headers['qiscus-sdk-secret'] === fake.secret;
@@ -219,15 +227,8 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     if (req.method === 'POST' && req.path === '/api/v1/admin/service/assign_agent') {
       const roomId = req.form.get('room_id') ?? '';
       const agentId = Number(req.form.get('agent_id'));
-      const agent = fake.agents.get(agentId);
-      if (!agent) {
-        send(res, 404, { status: 404, errors: { message: 'Agent not found' } });
-        return;
-      }
-      if (fake.resolved.has(roomId)) {
-        send(res, 400, { status: 400, errors: { message: 'Room is already resolved' } });
-        return;
-      }
+      const agent = agentForRoom(res, roomId, agentId);
+      if (!agent) return;
       const refusal = fake.refuse?.(roomId, agentId);
       if (refusal) {
         send(res, refusal.status, refusal.body);
@@ -250,15 +251,8 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
         send(res, 400, { status: 400, errors: { message: 'room_id and agent_id are required' } });
         return;
       }
-      const agent = fake.agents.get(agentId);
-      if (!agent) {
-        send(res, 404, { status: 404, errors: { message: 'Agent not found' } });
-        return;
-      }
-      if (fake.resolved.has(roomId)) {
-        send(res, 400, { status: 400, errors: { message: 'Room is already resolved' } });
-        return;
-      }
+      const agent = agentForRoom(res, roomId, agentId);
+      if (!agent) return;
       const inRoom = fake.rooms.get(roomId) ?? [];
       if (!inRoom.includes(agentId)) {
         send(res, 400, { status: 400, errors: 'Agent is not in this room' });

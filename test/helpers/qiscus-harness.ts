@@ -3,9 +3,10 @@ import { loadConfig } from '../../src/config.js';
 import type { Ctx } from '../../src/context.js';
 import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { createWebhookWorker } from '../../src/events/webhooks/worker.js';
+import { afterEach, beforeEach } from 'node:test';
 import { testApp, type TestApp } from './app.js';
 import { fakeClock } from './clock.js';
-import { qiscusEnv, type FakeQiscus } from './fake-qiscus.js';
+import { qiscusEnv, startFakeQiscus, type FakeQiscus } from './fake-qiscus.js';
 import type { TestStore } from './stores.js';
 
 export const silentLog = { error() {}, warn() {} };
@@ -40,7 +41,13 @@ export interface QiscusHarness {
   close(): Promise<void>;
 }
 
-export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: { login?: boolean; env?: Record<string, string>; log?: ChannelLog } = {}): Promise<QiscusHarness> {
+export interface HarnessOptions {
+  login?: boolean;
+  env?: Record<string, string>;
+  log?: ChannelLog;
+}
+
+export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: HarnessOptions = {}): Promise<QiscusHarness> {
   const clock = fakeClock(Date.now());
   // Qiscus webhooks are closed without a secret: the harness sets one unless the test chose.
   const chosen = options.env?.QISCUS_WEBHOOK_SECRET !== undefined || options.env?.QISCUS_ALLOW_UNSIGNED_WEBHOOKS !== undefined;
@@ -105,4 +112,48 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
       await t.close();
     },
   };
+}
+
+export interface WithFakeQiscus {
+  /** this test's fake Qiscus */
+  fake: FakeQiscus;
+  /** a harness on the store and this test's fake, closed after the test unless the test closed it */
+  harness(options?: HarnessOptions): Promise<QiscusHarness>;
+}
+
+/**
+ * What the Qiscus suites set up around each test: before it the store
+ * emptied and a fake Qiscus started; after it every harness the test opened
+ * and did not close, then the fake, closed. Registered in the describe it is
+ * called from; the made values reach the test through `made` (the test's own
+ * `let`s), as eachTestOnClock's do.
+ */
+export function eachTestWithFakeQiscus(store: () => TestStore, made: (fresh: WithFakeQiscus) => void): void {
+  let fake: FakeQiscus | undefined;
+  let open: QiscusHarness[] = [];
+  beforeEach(async () => {
+    await store().reset();
+    const started = await startFakeQiscus();
+    fake = started;
+    made({
+      fake: started,
+      async harness(options) {
+        const h = await qiscusHarness(store(), started, options);
+        const close = h.close;
+        // A test may close its harness itself (a restart): once is all a harness takes.
+        h.close = async () => {
+          if (!open.includes(h)) return;
+          open = open.filter((o) => o !== h);
+          await close();
+        };
+        open.push(h);
+        return h;
+      },
+    });
+  });
+  afterEach(async () => {
+    for (const h of [...open]) await h.close();
+    await fake?.close();
+    fake = undefined;
+  });
 }

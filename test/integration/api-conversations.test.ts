@@ -259,6 +259,30 @@ describeEachStore('api: conversations', (store) => {
     await holds();
   });
 
+  it('POST /resolve answers with one call to the store: the conversation as GET reads it, not yet rated', async () => {
+    const { admin } = await k.cast();
+    const c = await k.open(admin.token);
+    assert.equal(c.state, 'assigned');
+    // Everything the app sends the store while it resolves, but the bearer token's lookup.
+    const db = k.t.ctx.db;
+    const sent: string[] = [];
+    const { query, transactOne, transaction } = db;
+    db.query = ((text: string, params?: readonly unknown[]) => (text.includes('auth_tokens') || sent.push(text), query.call(db, text, params))) as typeof db.query;
+    db.transactOne = ((text: string, params: readonly unknown[]) => (sent.push(text), transactOne.call(db, text, params))) as typeof db.transactOne;
+    db.transaction = ((fn, options) => (sent.push('transaction'), transaction.call(db, fn, options))) as typeof db.transaction;
+    let res;
+    try {
+      res = await act(admin.token, c.id, 'resolve', { note: 'done' });
+    } finally {
+      Object.assign(db, { query, transactOne, transaction });
+    }
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(sent.length, 1, `one call, the close; sent:\n${sent.join('\n')}`);
+    const { unread: _, ...read } = (await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json();
+    assert.deepEqual(res.json(), read);
+    assert.equal(res.json().rating, null);
+  });
+
   it('POST /resolve without a body resolves (the body is optional)', async () => {
     const { admin, agent } = await k.cast();
     const c = await k.open(admin.token);

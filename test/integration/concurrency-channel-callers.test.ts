@@ -8,8 +8,10 @@
 // widget sessions started and ended, Qiscus webhooks each sent three times
 // at once, resolves, offline messages and overlapping allocation passes.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
+import { updateAgent } from '../../src/agents/agents.js';
+import { SYSTEM } from '../../src/agents/model.js';
 import { endSession, startSession } from '../../src/realtime/sessions.js';
 import { sessionGate } from '../../src/realtime/session-limits.js';
 import type { Queryable } from '../../src/store/db.js';
@@ -17,7 +19,7 @@ import { testApp } from '../helpers/app.js';
 import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
-import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import { eachTestWithFakeQiscus, qiscusHarness, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { CONTRACT, createTicketer, mailroomFor } from '../helpers/rapidpro.js';
 import { settlesWithin } from '../helpers/routing-app.js';
 import { describeEachStore, openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
@@ -38,19 +40,11 @@ const LIMITS = { perMinute: 10_000, maxOpen: 10_000 };
 describeEachStore('channel callers under the routing lock as their functions take it', (store) => {
   let fake: FakeQiscus;
   let h: QiscusHarness | undefined;
+  let openHarness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness: openHarness } = fresh));
 
-  beforeEach(async () => {
-    await store().reset();
-    fake = await startFakeQiscus();
-  });
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-    await fake.close();
-  });
-
-  it('a widget session start holds the routing lock shared when an agent has room, and exclusive only when it queues', async () => {
-    h = await qiscusHarness(store(), fake, { env: SESSION_ENV });
+  it('a widget session start holds the routing lock shared when an agent has room, and when it queues with the agent locked full', async () => {
+    h = await openHarness({ env: SESSION_ENV });
     const ctx = h.t.ctx;
     await makeAgent(ctx, { status: 'online', capacity: 1 });
     const real = sessionGate(LIMITS, 60_000, '10.9.0.1');
@@ -61,7 +55,7 @@ describeEachStore('channel callers under the routing lock as their functions tak
     const second = await startSession(ctx, { customer: { id: 'w-2' } }, 3600, gate);
     assert.equal(first.conversation.state, 'assigned');
     assert.equal(second.conversation.state, 'queued');
-    assert.deepEqual(seen, [['ShareLock'], ['ExclusiveLock']], 'shared on the fast path; exclusive (and only so) when the open queues');
+    assert.deepEqual(seen, [['ShareLock'], ['ShareLock']], 'shared on the fast path, and when the open queues (row-level: concurrency-capacity-rows.test.ts)');
     const [sessions] = await ctx.db.query<{ n: number; addressed: number }>(
       `select count(*)::int as n, count(*) filter (where client_address is not null)::int as addressed from customer_sessions`,
     );
@@ -70,7 +64,7 @@ describeEachStore('channel callers under the routing lock as their functions tak
   });
 
   it('widget sessions, Qiscus webhooks sent three times at once, resolves, offline messages and allocation passes at once keep the promises', async () => {
-    h = await qiscusHarness(store(), fake, { env: SESSION_ENV });
+    h = await openHarness({ env: SESSION_ENV });
     const harness = h;
     const ctx = harness.t.ctx;
     for (let i = 0; i < 3; i += 1) await makeAgent(ctx, { status: 'online', capacity: 2 });
@@ -180,7 +174,7 @@ describeEachStore('channel callers under the routing lock as their functions tak
 // mode each path takes is observed on both stores above; here, on two
 // connections, that none of them waits for a shared holder to finish.
 describe('channel callers beside a shared holder of the routing lock [postgres]', { skip: !storeKinds().includes('postgres') && 'PostgreSQL not configured' }, () => {
-  it('a widget start, an offline message, a Qiscus webhook and an allocation pass run while another transaction holds the lock shared; a queueing open waits for it', async () => {
+  it('a widget start, an offline message, a Qiscus webhook and an allocation pass run while another transaction holds the lock shared, and so does a queueing open; an agent update waits for it', async () => {
     const store: TestStore = await openTestStore('postgres', { poolSize: 4 });
     const fake = await startFakeQiscus();
     const h = await qiscusHarness(store, fake, { env: SESSION_ENV });
@@ -206,13 +200,17 @@ describe('channel callers beside a shared holder of the routing lock [postgres]'
       assert.ok(await settlesWithin(pass, 5_000), 'the allocation pass did not wait');
       assert.equal((await pass).assigned, 1, 'the pass gave the room its agent beside the shared holder');
 
-      // The control: the agent is full now, so this open queues, which needs the lock exclusive.
+      // The agent is full now, so this open queues: under the lock shared too, with the agent's row locked full.
       const queueing = h.t.call('POST', '/api/v1/conversations', { token: admin, body: { customer: { id: 'waits' } } });
-      assert.equal(await settlesWithin(queueing, 1_000), false, 'a queueing open waited for the shared holder');
-      await holder.query('commit');
+      assert.ok(await settlesWithin(queueing, 5_000), 'the queueing open did not wait');
       const queued = await queueing;
       assert.equal(queued.statusCode, 201, queued.body);
       assert.equal(queued.json().state, 'queued');
+      // The control: an agent's update needs the lock exclusive.
+      const update = updateAgent(ctx, agent.id, { name: 'Renamed' }, SYSTEM);
+      assert.equal(await settlesWithin(update, 1_000), false, "an agent's update waited for the shared holder");
+      await holder.query('commit');
+      assert.equal((await update).name, 'Renamed');
       const [row] = await ctx.db.query<{ load: number }>('select load from agents where id = $1', [agent.id]);
       assert.equal(row!.load, 2);
       await h.settle();

@@ -29,6 +29,7 @@ import { openPglite } from '../../src/store/pglite.js';
 import { openPostgres } from '../../src/store/postgres.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { heldOpen } from '../helpers/held-open.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { call, SERVER_ENV, setUp, STARTUP_TIMEOUT_MS } from '../helpers/load.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process-server.js';
@@ -55,7 +56,7 @@ describeEachStore('routing lock shared for opens and resolves', (store) => {
     ctx = { db: store().db, now: clock.now };
   });
 
-  it('a fast open and a fast resolve hold the lock shared; an open that queues and a resolve that matches hold it exclusive only', async () => {
+  it('a fast open and a fast resolve hold the lock shared; so do, at capacity, an open that queues and a resolve that gives its slot to the head (row-level decisions)', async () => {
     const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
     const first = await store().db.transaction(async (tx) => {
       const [row] = await tx.query<{ id: string; state: string; agent_id: string }>(OPEN, ['c-1', null]);
@@ -67,8 +68,8 @@ describeEachStore('routing lock shared for opens and resolves', (store) => {
 
     const second = await store().db.transaction(async (tx) => {
       const [row] = await tx.query<{ id: string; state: string }>(OPEN, ['c-2', null]);
-      // the fast attempt's shared lock went with its subtransaction
-      assert.deepEqual(await routingLockModes(tx), ['ExclusiveLock'], 'an open that queues holds the lock exclusive, and only so');
+      // every agent who could serve it locked for share and full (concurrency-capacity-rows.test.ts)
+      assert.deepEqual(await routingLockModes(tx), ['ShareLock'], 'an open that queues holds the lock shared, and only so');
       return row!;
     });
     assert.equal(second.state, 'queued');
@@ -76,7 +77,7 @@ describeEachStore('routing lock shared for opens and resolves', (store) => {
     await store().db.transaction(async (tx) => {
       const [row] = await tx.query<{ state: string }>(CLOSE, [first.id]);
       assert.equal(row!.state, 'resolved');
-      assert.deepEqual(await routingLockModes(tx), ['ExclusiveLock'], 'a resolve whose agent has a queued conversation to take holds it exclusive');
+      assert.deepEqual(await routingLockModes(tx), ['ShareLock'], 'a resolve whose agent takes the queued conversation holds it shared');
     });
     const [taken] = await store().db.query<{ state: string; agent_id: string }>('select state, agent_id from conversations where id = $1', [second.id]);
     assert.deepEqual(taken, { state: 'assigned', agent_id: agent.id }, 'the freed slot went to the queued conversation');
@@ -161,21 +162,6 @@ describe('routing lock shared, two connections [postgres]', { skip: !storeKinds(
     await second?.close();
     await store?.close();
   });
-
-  /** Runs `first` in a transaction kept open until the returned release() is called. */
-  function heldOpen<T>(db: Db, first: (tx: Queryable) => Promise<T>): { done: Promise<T>; ran: Promise<T>; release(): void } {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let ran!: (value: T) => void;
-    const ranPromise = new Promise<T>((resolve) => (ran = resolve));
-    const done = db.transaction(async (tx) => {
-      const value = await first(tx);
-      ran(value);
-      await gate;
-      return value;
-    });
-    return { done, ran: ranPromise, release };
-  }
 
   const settled = async <T>(p: Promise<T>, ms: number): Promise<boolean> =>
     Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
@@ -292,9 +278,9 @@ async function openAndResolve(servers: string[], adminToken: string, operations:
 }
 
 /**
- * What the event log shows of the two paths: opens that queued and resolves
- * whose freed slot went to the queue ran exclusive; opens assigned at once
- * (queued_at = assigned_at) ran, nearly all, on the fast path.
+ * What the event log shows of the paths: opens that queued, resolves whose
+ * freed slot went to the queue, and opens assigned at once (queued_at =
+ * assigned_at).
  */
 async function pathsInLog(db: Queryable): Promise<{ queued: number; matched: number; at_once: number }> {
   const [row] = await db.query<{ queued: number; matched: number; at_once: number }>(
@@ -366,8 +352,9 @@ describe('opens and resolves hammered across processes', { concurrency: true }, 
           const paths = await pathsInLog(db);
           t.diagnostic(`in the log ${JSON.stringify(paths)}`);
           assert.ok(paths.queued > 0 && paths.matched > 0 && paths.at_once > 0, `both paths ran: ${JSON.stringify(paths)}`);
-          // sampled every 5 ms over the load: held shared (by several sessions at once) and exclusive
-          assert.ok(locks.shared > 0 && locks.exclusive > 0, `the lock was seen held both ways: ${JSON.stringify(locks)}`);
+          // sampled every 5 ms over the load: held shared. Exclusive holders (the sweep, a fallback)
+          // are rare since queueing and matching at capacity hold it shared too (concurrency-capacity-rows.test.ts).
+          assert.ok(locks.shared > 0, `the lock was seen held shared: ${JSON.stringify(locks)}`);
         });
       } else {
         it('one process on embedded PGlite: both paths run and every promise holds', async () => {

@@ -3,23 +3,16 @@
 // assign_agent carried by the durable outbox through the failures the real
 // service produces. Retries are driven by a fake clock and worker.tick().
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
-import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
-import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import { it } from 'node:test';
+import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 describeEachStore('Qiscus allocation', (store) => {
   let fake: FakeQiscus;
   let h: QiscusHarness;
-
-  beforeEach(async () => {
-    await store().reset();
-    fake = await startFakeQiscus();
-  });
-  afterEach(async () => {
-    await h?.close();
-    await fake.close();
-  });
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
 
   const assignCalls = () => fake.requests.filter((r) => r.path === '/api/v1/admin/service/assign_agent');
   const admins = new WeakMap<QiscusHarness, Promise<string>>();
@@ -48,7 +41,7 @@ describeEachStore('Qiscus allocation', (store) => {
   };
 
   it('answers the webhook at once, then assigns the least-loaded agent with max_agent=1, form-encoded, app secret auth', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2, a3] = fake.addAgents(3);
     a1!.reported = 1;
     a3!.reported = 1;
@@ -76,7 +69,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('reads every page of available agents and skips unavailable and force-offline ones', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const agents = fake.addAgents(10, { reported: 1 });
     agents[1]!.is_available = false;
     agents[1]!.reported = 0;
@@ -91,7 +84,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('counts its own open assignments when Qiscus lags: 3 agents x 2 take 6 rooms, the 7th waits', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(3); // reported stays 0 throughout: Qiscus has not caught up
     for (let i = 1; i <= 7; i += 1) await h.webhook(`room-${i}`);
     await h.settle();
@@ -105,7 +98,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('never assigns a room twice when its webhook is delivered twice, at once or a moment later', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(2);
     const answers = await Promise.all([h.webhook('dup'), h.webhook('dup'), h.webhook('dup')]);
     assert.deepEqual(answers.map((r) => r.statusCode), [200, 200, 200]);
@@ -119,7 +112,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('drains the queue on a resolve webhook, oldest room first, and ignores resolves of unknown or closed rooms', async () => {
-    h = await qiscusHarness(store(), fake, { env: {} });
+    h = await harness({ env: {} });
     const [agent] = fake.addAgents(1);
     for (const room of ['q1', 'q2', 'q3']) await h.webhook(room);
     await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
@@ -141,7 +134,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('drains the queue at once on a resolve webhook while the channel runs, with the poll an hour away', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     const [agent] = fake.addAgents(1);
     await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
     for (const room of ['q1', 'q2', 'q3']) await h.webhook(room);
@@ -159,7 +152,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('assigns waiting rooms at once when max_customers is raised, through PATCH /api/v1/settings or the Qiscus endpoint', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     fake.addAgents(1);
     const admin = (await h.t.user('admin')).token;
     assert.equal((await h.t.call('PATCH', '/api/v1/settings', { token: admin, body: { max_customers: 1 } })).statusCode, 200);
@@ -181,7 +174,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('picks up an agent who comes online in Qiscus at the next poll of the queue head', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '100' } });
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '100' } });
     const [agent] = fake.addAgents(1, { is_available: false });
     await h.webhook('wait-1');
     h.worker.start();
@@ -198,7 +191,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('retries 5xx, 429 and timeouts with backoff, then succeeds', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(1);
     fake.inject('/api/v1/admin/service/assign_agent', { status: 503 }, { status: 429, headers: { 'retry-after': '2' } }, 'hang');
     await h.webhook('flaky');
@@ -216,7 +209,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('isolates a room that keeps failing: marked failed with the reason, its slot freed, the rooms behind it served', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(1);
     await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
     const bad = { status: 500, body: { errors: { message: 'internal trouble' } } };
@@ -237,7 +230,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('drops a room whose agent list Qiscus refuses as resolved, and keeps a room Qiscus says already has an agent', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(2);
     await h.webhook('gone');
     await h.webhook('taken');
@@ -257,7 +250,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('drops a room Qiscus resolved before assign_agent reached it: closed as resolved, not failed, its slot given to the next room', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [agent] = fake.addAgents(1);
     await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
     await h.webhook('gone');
@@ -279,7 +272,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('re-queues a room whose agent Qiscus refuses (404), frees that agent, and gives the room to another agent', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1; // a1 is the first choice
     fake.inject('/api/v1/admin/service/assign_agent', { status: 404, body: { status: 404, errors: { message: 'Agent not found' } } });
@@ -299,7 +292,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('offers a room a supervisor put back in the queue to the agent who held it, when the policy picks them: a requeue is not a refusal', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1; // a1 is the policy's choice, before and after the requeue
     await h.webhook('r1');
@@ -316,7 +309,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('gives a room whose agent Qiscus refused to another available agent, and that assignment clears the refusal but keeps its count', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1; // a1 is the policy's choice throughout
     fake.inject('/api/v1/admin/service/assign_agent', { status: 404, body: { status: 404, errors: { message: 'Agent not found' } } });
@@ -338,7 +331,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('fails a room at its third refusal, counted on the room: a failed call that was no refusal does not count', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [agent] = fake.addAgents(1);
     // Qiscus answers 400 "Cant join room, exceed max agents": the job fails, but the room is served
     fake.rooms.set('r1', [99]);
@@ -368,7 +361,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('fails a room after 3 refusals, with the reason, backing off between them, while the rooms beside it are served', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [agent] = fake.addAgents(1);
     fake.refuse = (room) => (room === 'doomed' ? { status: 403, body: { status: 403, errors: 'Agent can not join this room' } } : undefined);
     await h.webhook('doomed');
@@ -392,7 +385,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('logs in (auth mode B), caches the token, and logs in again once when Qiscus answers 401', async () => {
-    h = await qiscusHarness(store(), fake, { login: true });
+    h = await harness({ login: true });
     fake.addAgents(2);
     await h.webhook('b1');
     await h.settle();
@@ -415,7 +408,7 @@ describeEachStore('Qiscus allocation', (store) => {
   });
 
   it('never exceeds capacity with 50 concurrent webhooks for 10 agents x 2 slots and passes racing', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(10);
     const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.webhook(`c${i}`)));
     assert.ok(answers.every((r) => r.statusCode === 200));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { createLogger } from '../../src/channels/qiscus/log-stack.js';
 import { Writable } from 'node:stream';
 import pino from 'pino';
@@ -13,28 +13,21 @@ import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/stats/metrics.js';
 import { testApp } from '../helpers/app.js';
-import { qiscusEnv, startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
-import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import { qiscusEnv, type FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 describeEachStore('Qiscus endpoints', (store) => {
   let fake: FakeQiscus;
   let h: QiscusHarness;
-
-  beforeEach(async () => {
-    await store().reset();
-    fake = await startFakeQiscus();
-  });
-  afterEach(async () => {
-    await h?.close();
-    await fake.close();
-  });
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
 
   const counts = async () =>
     (await store().db.query<{ c: number; o: number }>(`select (select count(*)::int from conversations) as c, (select count(*)::int from outbound_requests) as o`))[0]!;
 
   it('reads and changes max_customers (admin token or webhook secret), persisted across a restart', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    h = await harness({ env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
     const admin = await h.t.user('admin');
     let res = await h.t.call('GET', '/api/v1/settings/max_customers', { token: admin.token });
     assert.deepEqual(res.json(), { status: 200, message: 'Success', data: { max_customers: 2 } });
@@ -50,11 +43,10 @@ describeEachStore('Qiscus endpoints', (store) => {
     res = await again.call('GET', '/api/v1/settings', { token: me.token });
     assert.equal(res.json().max_customers, 7, 'the core uses the same persisted setting');
     await again.close();
-    h = await qiscusHarness(store(), fake);
   });
 
   it('refuses settings calls without an admin token or the secret', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    h = await harness({ env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
     const agent = await h.t.user('agent');
     for (const [token, status] of [[undefined, 401], [agent.token, 403]] as const) {
       const res = await h.t.call('POST', '/api/v1/settings/max_customers', { ...(token ? { token } : {}), body: { max_customers: 9 } });
@@ -67,7 +59,7 @@ describeEachStore('Qiscus endpoints', (store) => {
   });
 
   it('takes the secret on settings calls in the X-Webhook-Secret header only, never in the URL (#16)', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    h = await harness({ env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
     for (const [method, body] of [['GET', undefined], ['POST', { max_customers: 9 }]] as const) {
       const inUrl = await h.t.call(method, '/api/v1/settings/max_customers?secret=s3cret', body ? { body } : {});
       assert.equal(inUrl.statusCode, 401, `${method} with ?secret=`);
@@ -81,7 +73,7 @@ describeEachStore('Qiscus endpoints', (store) => {
   });
 
   it('answers every bad input with a 4xx envelope naming the problem, and changes nothing', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const admin = await h.t.user('admin');
     const cases: [string, string, unknown, RegExp][] = [
       ['/api/v1/webhook/agent_allocation', 'POST', { app_id: fake.appId }, /room_id is required/],
@@ -124,7 +116,7 @@ describeEachStore('Qiscus endpoints', (store) => {
   });
 
   it('requires the webhook secret on webhooks when one is set, as ?secret= or X-Webhook-Secret', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    h = await harness({ env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
     let res = await h.t.call('POST', '/api/v1/webhook/agent_allocation', { body: { room_id: 'r1' } });
     assert.equal(res.statusCode, 401);
     res = await h.t.call('POST', '/api/v1/webhook/agent_allocation', { body: { room_id: 'r1' }, headers: { 'x-webhook-secret': 's3cre' } });
@@ -138,7 +130,7 @@ describeEachStore('Qiscus endpoints', (store) => {
   });
 
   it('refuses every webhook when no secret is set, unless QISCUS_ALLOW_UNSIGNED_WEBHOOKS=true (#16)', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'false' } });
+    h = await harness({ env: { QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'false' } });
     assert.equal(h.secret, undefined);
     for (const url of ['/api/v1/webhook/agent_allocation', '/api/v1/new_request']) {
       const res = await h.t.call('POST', url, { body: { room_id: 'r1' } });
@@ -165,11 +157,10 @@ describeEachStore('Qiscus endpoints', (store) => {
       await app.close();
     }
     assert.deepEqual(await counts(), { c: 1, o: 0 });
-    h = await qiscusHarness(store(), fake);
   });
 
   it('sets the mark-as-resolved webhook in Qiscus and answers with what Qiscus returned; a Qiscus error is a 502', async () => {
-    h = await qiscusHarness(store(), fake, { login: true });
+    h = await harness({ login: true });
     const admin = await h.t.user('admin');
     const body = { endpoint: 'https://sb.example/api/v1/webhook/mark_as_resolved', enable: true };
     let res = await h.t.call('POST', '/api/v1/settings/set_mark_as_resolved', { token: admin.token, body });
@@ -197,7 +188,7 @@ describeEachStore('Qiscus endpoints', (store) => {
   });
 
   it('takes form-encoded bodies with "true"/"false" flags, as Laravel-style clients post them', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    h = await harness({ env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     const endpoint = 'https://sb.example/api/v1/webhook/mark_as_resolved';
     for (const enable of ['true', 'false']) {
@@ -221,7 +212,7 @@ describeEachStore('Qiscus endpoints', (store) => {
   });
 
   it('lists rooms to admins only', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const agent = await h.t.user('agent');
     assert.equal((await h.t.call('GET', '/api/v1/qiscus/rooms', { token: agent.token })).statusCode, 403);
     const admin = await h.t.user('admin');
@@ -236,7 +227,6 @@ describeEachStore('Qiscus endpoints', (store) => {
     assert.match(res.json().message, /QISCUS_BASE_URL/);
     assert.deepEqual(await counts(), { c: 0, o: 0 });
     await t.close();
-    h = await qiscusHarness(store(), fake);
   });
 });
 

@@ -5,9 +5,9 @@
 // calls still go in order (a remove_agent still pending holds its room's
 // next assign_agent back).
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
-import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
-import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import { it } from 'node:test';
+import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const ASSIGN = '/api/v1/admin/service/assign_agent';
@@ -16,15 +16,8 @@ const REMOVE = '/api/v1/admin/service/remove_agent';
 describeEachStore('Qiscus assign_agent handed over by the allocation pass', (store) => {
   let fake: FakeQiscus;
   let h: QiscusHarness;
-
-  beforeEach(async () => {
-    await store().reset();
-    fake = await startFakeQiscus();
-  });
-  afterEach(async () => {
-    await h?.close();
-    await fake.close();
-  });
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
 
   const outbound = (name: string) =>
     store().db.query<{ id: number; room: string; state: string; attempts: number; leased: boolean; logged: number }>(
@@ -37,7 +30,7 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
     fake.requests.filter((r) => r.path === ASSIGN || r.path === REMOVE).map((r) => [r.path === ASSIGN ? 'assign' : 'remove', r.form.get('room_id'), Number(r.form.get('agent_id'))]);
 
   it('claims the calls in the pass that decided them, so they are on their way when it returns, and sends each once', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     fake.addAgents(2);
     for (const room of ['h1', 'h2', 'h3']) await h.webhook(room);
     // the worker runs (as in the server), the allocator's loop does not: this pass is the only one
@@ -61,7 +54,7 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
   });
 
   it('leaves a room whose remove_agent is still pending to the worker: its assign_agent goes after the removal', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1; // a1 is the first pick
     await h.webhook('r1');

@@ -4,9 +4,9 @@
 // itself refused is not, the room is allocated again at once, and moves that
 // would take a room out of the Qiscus allocator are refused.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
-import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
-import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import { beforeEach, it } from 'node:test';
+import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const ASSIGN = '/api/v1/admin/service/assign_agent';
@@ -15,15 +15,8 @@ const REMOVE = '/api/v1/admin/service/remove_agent';
 describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   let fake: FakeQiscus;
   let h: QiscusHarness;
-
-  beforeEach(async () => {
-    await store().reset();
-    fake = await startFakeQiscus();
-  });
-  afterEach(async () => {
-    await h?.close();
-    await fake.close();
-  });
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
 
   const calls = (path: string) => fake.requests.filter((r) => r.path === path);
   /** the Qiscus calls about rooms, in the order the fake received them */
@@ -61,7 +54,7 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   const cursor = async () => Number((await store().db.query<{ id: string }>(`select last_event_id as id from outbox_cursors where name = 'qiscus'`))[0]?.id ?? -1);
 
   it('removes the agent in Qiscus when a supervisor requeues their room, then assigns the new pick after it, at once with the poll an hour away', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1; // a1 is the first pick
     await h.webhook('r1');
@@ -90,7 +83,7 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   });
 
   it('sends no remove_agent when Qiscus itself refused the agent: they never joined the room', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1;
     fake.inject(ASSIGN, { status: 404, body: { status: 404, errors: { message: 'Agent not found' } } });
@@ -109,7 +102,7 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   });
 
   it('retries a remove_agent that meets a transient error, holding the next assign_agent of the room behind it', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1;
     await h.webhook('r1');
@@ -137,7 +130,7 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   });
 
   it('lets an assign_agent answer that outlived a requeue speak no more for the room: the refusal of the old agent leaves the new assignment alone', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1;
     fake.inject(ASSIGN, { status: 503 }, { status: 403, body: { status: 403, errors: 'Agent can not join this room' } });
@@ -162,7 +155,7 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   });
 
   it('counts a remove_agent Qiscus answers "not in this room" as done; another refusal is given up and logged, and neither blocks the room', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1] = fake.addAgents(1);
     await h.webhook('left');
     await h.webhook('locked');
@@ -185,7 +178,7 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   });
 
   it('removes a deleted agent from their rooms in Qiscus too', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 2; // a1 takes both rooms
     await h.webhook('r1');
@@ -204,7 +197,7 @@ describeEachStore('Qiscus rooms moved by a supervisor', (store) => {
   });
 
   it('refuses to transfer a Qiscus room to an agent or to another department, changing nothing and telling Qiscus nothing; its own department is a requeue', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1, a2] = fake.addAgents(2);
     a2!.reported = 1;
     await h.webhook('r1');

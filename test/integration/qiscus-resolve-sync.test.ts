@@ -5,10 +5,10 @@
 // on has its agent removed; a refusal is recorded once, not retried, and the
 // conversation stays resolved.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { loadQiscusConfig } from '../../src/channels/qiscus/config.js';
-import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
-import { qiscusHarness, type QiscusHarness } from '../helpers/qiscus-harness.js';
+import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const ASSIGN = '/api/v1/admin/service/assign_agent';
@@ -19,15 +19,8 @@ const LOOKUP = '/api/v2.1/rest/get_rooms_info';
 describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   let fake: FakeQiscus;
   let h: QiscusHarness;
-
-  beforeEach(async () => {
-    await store().reset();
-    fake = await startFakeQiscus();
-  });
-  afterEach(async () => {
-    await h?.close();
-    await fake.close();
-  });
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
 
   const calls = (path: string) => fake.requests.filter((r) => r.path === path);
   let adminToken: Promise<string> | undefined;
@@ -76,7 +69,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   };
 
   it('resolves the room in Qiscus with the note and the last comment id read at send time, exactly once through a failed lookup and a 503', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(1);
     await assignedRoom('r1');
     fake.lastComments.set('r1', '2488202680');
@@ -117,7 +110,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('sends nothing back for a room Qiscus resolved (its webhook), nor for a room it said was resolved', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1] = fake.addAgents(1);
     await assignedRoom('r1');
     const res = await h.resolve('r1');
@@ -135,7 +128,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('resolves a waiting room too, with an empty note and no last comment id when the room has no comment', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     await h.webhook('w1'); // no agent in Qiscus at all: the room waits
     await h.settle();
     await resolveInSwitchboard('w1');
@@ -145,7 +138,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('drops a resolve Qiscus has not taken yet once the room is open again, so the new conversation is assigned at once', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1] = fake.addAgents(1);
     a1!.is_available = false; // nobody to take the room: it waits
     await h.webhook('again');
@@ -170,7 +163,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('takes the SDK secret key from the login in login mode', async () => {
-    h = await qiscusHarness(store(), fake, { login: true });
+    h = await harness({ login: true });
     fake.addAgents(1);
     await assignedRoom('r1');
     fake.lastComments.set('r1', '77');
@@ -182,7 +175,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('releases a room the allocator gave up on: its agent is removed in Qiscus, nothing is resolved there', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     const [a1] = fake.addAgents(1);
     fake.inject(ASSIGN, ...Array.from({ length: 6 }, () => ({ status: 503 })));
     await h.webhook('r1');
@@ -208,7 +201,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('sends nothing for a room given up on after Qiscus refused its agent three times: they never joined it', async () => {
-    h = await qiscusHarness(store(), fake);
+    h = await harness();
     fake.addAgents(1);
     fake.refuse = () => ({ status: 403, body: { status: 403, errors: 'Agent can not join this room' } });
     await h.webhook('r1');
@@ -225,7 +218,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
 
   it('records a refusal once, without retrying, and keeps the conversation resolved; a room resolved in Qiscus already counts as done', async () => {
     const errors: { obj: Record<string, unknown>; msg: string }[] = [];
-    h = await qiscusHarness(store(), fake, { log: { error: (obj, msg) => errors.push({ obj: obj as Record<string, unknown>, msg }), warn() {} } });
+    h = await harness({ log: { error: (obj, msg) => errors.push({ obj: obj as Record<string, unknown>, msg }), warn() {} } });
     const [a1] = fake.addAgents(1);
     a1!.reported = 0;
     await assignedRoom('locked');
@@ -258,7 +251,7 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
   });
 
   it('leaves Qiscus alone with QISCUS_SYNC_RESOLVE=false', async () => {
-    h = await qiscusHarness(store(), fake, { env: { QISCUS_SYNC_RESOLVE: 'false' } });
+    h = await harness({ env: { QISCUS_SYNC_RESOLVE: 'false' } });
     fake.addAgents(1);
     await assignedRoom('r1');
     await resolveInSwitchboard('r1', 'x');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, it } from 'node:test';
-import { loadConfig } from '../../src/config.js';
-import { startServer, type Running } from '../../src/server.js';
+import { it } from 'node:test';
+import type { Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
-import { httpJson } from '../helpers/http.js';
-import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
+import { tokenChangeHeard } from '../helpers/http.js';
+import { connectMqtt } from '../helpers/mqtt.js';
+import { realServerForBlock } from '../helpers/real-server.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // The chat as a customer and an agent live it, with real MQTT clients over
@@ -13,30 +13,7 @@ import { describeEachStore } from '../helpers/stores.js';
 describeEachStore('real-time chat over the embedded broker', (store) => {
   let server: Running;
   let wsUrl: string;
-  const clients: TestMqttClient[] = [];
-
-  before(async () => {
-    server = await startServer(
-      loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
-      { db: store().db, keepDb: true },
-    );
-    wsUrl = `${server.url.replace('http', 'ws')}/mqtt`;
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-    await server.close();
-  });
-  beforeEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
-    await store().reset();
-  });
-
-  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
-  const connect = async (token: string) => {
-    const client = await connectMqtt(wsUrl, token);
-    clients.push(client);
-    return client;
-  };
+  const { http, connect } = realServerForBlock(store, (started) => ({ server, wsUrl } = started));
   const agentOnline = async (capacity = 1) => {
     const agent = await makeAgent(server.ctx, { status: 'online', capacity });
     const login = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
@@ -359,12 +336,8 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     assert.equal((await auth(next.agent.id, next.token)).result, 'deny');
     await server.ctx.db.query(`update auth_tokens set expires_at = now() - interval '1 second' where agent_id = $1`, [holder.agent.id]);
     assert.equal(await acl(holder.agent.id, holderAttr, 'subscribe', 'switchboard/events/queue'), 'deny');
-    // Shortened by SQL, behind the server's back: its token cache drops the token when the
-    // notice arrives (migration 0047), a moment after the commit, as for another process's change.
-    for (const until = Date.now() + 5_000; (await http('GET', '/api/v1/agents/me', undefined, holder.token)).status !== 401; ) {
-      if (Date.now() > until) assert.fail('the shortened token was not heard of within 5 s');
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    // Shortened by SQL, behind the server's back: its token cache drops the token when the notice arrives.
+    await tokenChangeHeard(server.url, holder.token);
     assert.equal((await auth(holder.agent.id, holder.token)).result, 'deny');
     await server.ctx.db.query(`update customer_sessions set expires_at = now() - interval '1 second' where conversation_id = $1`, [sid]);
     assert.equal(await acl(sid, c, 'subscribe', `${session.sessionTopic}/#`), 'deny');

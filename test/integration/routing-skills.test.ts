@@ -180,6 +180,26 @@ describeEachStore('routing: skills and overflow', (store) => {
     assert.equal((await k.conversation(other.id)).state, 'queued');
   });
 
+  it('a conversation given at once on arrival keeps its department\'s overflow terms: requeued, it overflows on time', async () => {
+    // The open that finds an agent with room inserts the row already given,
+    // with the terms it judged it by (not worked out again by the insert's
+    // trigger): they must be the department's, for when it waits later.
+    const { admin } = await k.cast({ agentCapacity: 0 });
+    await setRouting(admin, 'sales', { overflow: [{ after_s: 30, to: 'support' }] });
+    const salesAgent = await skilled(admin, {}, ['sales']);
+    const support = await skilled(admin, {}, ['support']);
+    const c = await k.open(admin.token, { department: 'sales' });
+    assert.equal(c.agent_id, salesAgent, 'given at once to the sales agent with room');
+    await patchAgent(admin, salesAgent, { status: 'away' });
+    const requeued = await k.call('POST', `/api/v1/conversations/${c.id}/requeue`, { token: admin.token });
+    assert.equal(requeued.statusCode, 200, requeued.body);
+    assert.equal((await k.conversation(c.id)).state, 'queued', 'support may not serve sales yet');
+    await wait(29);
+    assert.equal((await k.conversation(c.id)).state, 'queued');
+    await wait(1);
+    assert.equal((await k.conversation(c.id)).agent_id, support, 'after 30 s in the queue: overflowed to support');
+  });
+
   it('an agent gaining room whose head went to another agent by time still fills their room in the same call', async () => {
     // Sales' #1 overflows to billing after 10 s; no sweep runs after that.
     // Support agent S (also in billing) frees a slot: S's first conversation

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, it } from 'node:test';
+import { afterEach, beforeEach, it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import type { Ctx } from '../../src/context.js';
@@ -11,8 +11,9 @@ import { startServer, type Running } from '../../src/server.js';
 import { fakeClock } from '../helpers/clock.js';
 import { emqxDouble } from '../helpers/emqx-double.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
-import { httpJson } from '../helpers/http.js';
+import { httpJson, tokenChangeHeard } from '../helpers/http.js';
 import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
+import { realServerForBlock } from '../helpers/real-server.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // Issue #16, items 1 and 6, over real MQTT connections: a connection ends
@@ -46,42 +47,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describeEachStore('MQTT connections end with their token, over the embedded broker of a real server', (store) => {
   let server: Running;
   let wsUrl: string;
-  const clients: TestMqttClient[] = [];
-
-  before(async () => {
-    server = await startServer(
-      loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
-      { db: store().db, keepDb: true },
-    );
-    wsUrl = `${server.url.replace('http', 'ws')}/mqtt`;
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-    await server.close();
-  });
-  beforeEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
-    await store().reset();
-  });
-
-  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
-  /**
-   * Until the server has heard the notice of a token change made by SQL
-   * (migration 0047), which comes a moment after the commit: the token
-   * refused over HTTP, whose lookup shares the MQTT re-check's cache.
-   */
-  const noticeHeard = async (token: string) => {
-    const until = Date.now() + 5_000;
-    while ((await http('GET', '/api/v1/agents/me', undefined, token)).status !== 401) {
-      if (Date.now() > until) assert.fail('the token change was not heard within 5 s');
-      await sleep(5);
-    }
-  };
-  const connect = async (token: string, options: Parameters<typeof connectMqtt>[2] = {}) => {
-    const client = await connectMqtt(wsUrl, token, options);
-    clients.push(client);
-    return client;
-  };
+  const { http, connect } = realServerForBlock(store, (started) => ({ server, wsUrl } = started));
   const login = async (options: Parameters<typeof makeAgent>[1]) => {
     const agent = await makeAgent(server.ctx, options);
     const answer = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
@@ -140,14 +106,14 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
     const agentClient = await connect(token);
     // revoked behind this process's back: no event, no logout call here
     await server.ctx.db.query('update auth_tokens set revoked_at = now() where agent_id = $1', [agent.id]);
-    await noticeHeard(token);
+    await tokenChangeHeard(server.url, token);
     assert.deepEqual(await agentClient.subscribe(`${chat.sessionTopic}/messages`), [128]);
     await closedWithin(agentClient, 2_000, 'agent connection after a refused subscribe');
 
     const fresh = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
     const publisher = await connect(fresh.body.token);
     await server.ctx.db.query(`update auth_tokens set expires_at = now() - interval '1 second' where agent_id = $1`, [agent.id]);
-    await noticeHeard(fresh.body.token);
+    await tokenChangeHeard(server.url, fresh.body.token);
     await publisher.client.publishAsync(`${chat.sessionTopic}/messages`, JSON.stringify({ message: { content: 'from an expired token' } }), { qos: 0 });
     await closedWithin(publisher, 2_000, 'agent connection after a publish with an expired token');
 

@@ -112,11 +112,24 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
   return false;
 }
 
-// The existing mirrors are locked (in id order, as every pass locks them,
-// so two passes cannot wait on each other): their loads are read for the
-// capacity decision and raised by ASSIGN_ROOMS, under the routing lock only
-// shared (see decide). A mirror another pass inserted meanwhile is not seen
-// by this statement: its rooms wait for the next pass.
+// The existing mirrors of the offered agents, locked before the rooms (in id
+// order, as every pass locks them, so two passes cannot wait on each other):
+// agent rows before conversation rows, the lock order at the top of
+// src/store/migrations/routing/functions.sql (see decide).
+const LOCK_MIRRORS = /* sql */ `
+  select id from agents
+   where source = $2 and external_ref = any ($1::text[]) and deleted_at is null
+   order by id
+     for update`;
+
+// The mirrors of the agents offered the rooms still queued: new ones are
+// inserted (after the rooms: a new row is nobody's to wait for, and two
+// passes offering one room wait on the room, so only one creates its
+// mirrors), the existing ones read again on the rows LOCK_MIRRORS locked
+// ($6). Their loads are read for the capacity decision and raised by
+// ASSIGN_ROOMS, under the routing lock only shared (see decide). A mirror
+// another pass inserted meanwhile is not used: locking it now would lock an
+// agent after a room; its rooms wait for the next pass.
 const MIRRORS = /* sql */ `
   with offered as (
     select * from unnest($1::text[], $2::text[]) as o(ref, name)
@@ -128,7 +141,7 @@ const MIRRORS = /* sql */ `
     returning id, external_ref, load, capacity, last_assigned_at
   ), locked as (
     select id, external_ref, load, capacity, last_assigned_at from agents
-     where source = $5 and external_ref = any ($1::text[]) and deleted_at is null
+     where source = $5 and external_ref = any ($1::text[]) and deleted_at is null and id = any ($6::uuid[])
      order by id
        for update
   ), mirrors as (
@@ -140,13 +153,14 @@ const MIRRORS = /* sql */ `
     from mirrors m`;
 
 /** Mirrors the offered Qiscus agents as engine agents (new ones are created) and reads their loads. */
-async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], now: Date): Promise<Map<string, MirrorLoad>> {
+async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held: readonly string[], now: Date): Promise<Map<string, MirrorLoad>> {
   const rows = await tx.query<{ id: string; external_ref: string; load: number; capacity_now: number; last_assigned_at: Date | null }>(MIRRORS, [
     agents.map((a) => a.id),
     agents.map((a) => a.name),
     now,
     QISCUS_DEPARTMENT,
     QISCUS_SOURCE,
+    held,
   ]);
   return new Map(
     rows.map((r) => [
@@ -193,8 +207,8 @@ const ASSIGN_ROOMS = /* sql */ `
  * run beside it. The exclusive changes (requeues, agent edits, the
  * exclusive paths, which read without row locks) still wait for it. It
  * calls no routing function, so it never asks for the lock exclusive while
- * holding it shared; its row waits go room → mirror → commit, the order of
- * a fast close (conversation → agent), so no cycle.
+ * holding it shared; its row waits go mirror → room → commit, the order of
+ * a fast close (agent → conversation), so no cycle.
  */
 async function decide(
   ctx: Ctx,
@@ -211,6 +225,15 @@ async function decide(
     async (tx, emit) => {
       const now = ctx.now();
       await tx.query(`select pg_advisory_xact_lock_shared(${LOCKS.routing.toString()})`);
+      // The mirrors before the rooms: agent rows before conversation rows, the lock order
+      // (src/store/migrations/routing/functions.sql, at its top). A close locks its agent's
+      // row, then its conversation's; a pass holding a room while it waited for a mirror
+      // could wait on such a close that waits for that room. So the existing mirrors of
+      // every offered room are locked, those of rooms found taken just below included.
+      const offeredRefs = new Set<string>();
+      for (const agents of offered.values()) for (const a of agents) if (a.is_available && !a.force_offline) offeredRefs.add(a.id);
+      if (offeredRefs.size === 0) return none;
+      const held = await tx.query<{ id: string }>(LOCK_MIRRORS, [[...offeredRefs], QISCUS_SOURCE]);
       const still = await tx.query<ConversationRow>(
         // Taken back from an agent again while its agents were fetched: its removal must be enqueued first.
         `select * from conversations c where id = any ($1::uuid[]) and state = 'queued' and not ${AWAITS_REMOVAL} order by priority desc, seq for update of c`,
@@ -219,7 +242,12 @@ async function decide(
       const unique = new Map<string, AvailableAgent>();
       for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
       if (unique.size === 0) return none;
-      const mirrors = await mirrorsOf(tx, [...unique.values()], now);
+      const mirrors = await mirrorsOf(
+        tx,
+        [...unique.values()],
+        held.map((h) => h.id),
+        now,
+      );
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
       for (const row of still) {
         const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id));

@@ -30,12 +30,15 @@ export interface Ticketer {
   updated_at: string;
 }
 
-/** Why a conversation closed, as RapidPro's callbacks need to know it. */
+/**
+ * Why a conversation closed, where RapidPro's callbacks must not send the
+ * close-room every other close sends. (A room a new ticket for the same
+ * contact replaced closes with 'replaced', written by sb_open_room in SQL;
+ * RapidPro is told, as for any close, so TypeScript never names it.)
+ */
 export const CLOSE_REASONS = {
   /** room.close: RapidPro closed the ticket itself, so no close-room goes back */
   byRapidPro: 'rapidpro',
-  /** a new ticket for the same contact replaced this room; RapidPro is told */
-  replaced: 'replaced',
   /** the ticketer was deleted: there is no one left to tell */
   ticketerDeleted: 'ticketer_deleted',
 } as const;

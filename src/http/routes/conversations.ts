@@ -38,6 +38,11 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     ...toConversation(row, await queueInfoOf(ctx, row)),
     rating: row.state === 'resolved' ? await ratingOf(ctx.db, row.id) : null,
   });
+  // A conversation this very call resolved has no rating yet: only a resolved
+  // conversation can be rated (src/ratings/rate.ts) and resolved is final, so
+  // the resolve reply skips view's ratings read, a second round trip. A rating
+  // sent in between is a later change the reply need not show.
+  const justResolved = (row: ConversationRow) => ({ ...toConversation(row, null), rating: null });
   /** with the caller's own unread count (lists and GET of one) */
   const viewFor = async (row: ConversationRow, agentId: string) => ({
     ...(await view(row)),
@@ -134,7 +139,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       schema: { tags, summary: 'Resolve; the freed slot goes to the queue at once', params: IdParams, body: ResolveBody, response: { 200: Conversation, ...errorResponses } },
       onRequest: anyone,
     },
-    async (request) => view(await closeConversation(ctx, request.params.id, { reason: 'agent', note: request.body.note ?? null }, request.actor)),
+    async (request) => justResolved(await closeConversation(ctx, request.params.id, { reason: 'agent', note: request.body.note ?? null }, request.actor)),
   );
 
   app.post(

@@ -7,6 +7,9 @@
 --          under the exclusive lock. Never reaches a client.
 --   SB002  sb_end_chat: the conversation was assigned or requeued since its
 --          guess of resolved/abandoned; caught there, which guesses again.
+--   SB003  sb_open_conversation: a fast open whose claim found nobody with
+--          room; caught there, which rolls the claim's row locks back and
+--          tries once more straight to queueing (sb_lock_full_agents).
 --   SB010  sb_open_room: unknown ticketer (or deleted meanwhile). Reaches
 --          src/channels/rapidpro/tickets.ts (UNKNOWN_TICKETER): a 404.
 --   SB011  sb_open_room: the ticket is open for another ticketer or through
@@ -47,8 +50,8 @@
 --     conversation that an agent with room could serve. So when one agent
 --     gains room only that agent can match (sb_match_for_agent), and a new
 --     conversation taken at once overtakes nobody.
--- The hot path's functions (open, close, the pick, the matches, assign, the
--- events insert) run with plan_cache_mode = force_generic_plan: their
+-- The hot path's functions (open, close, the pick, the matches, assign; not
+-- the events insert, see sb_log_events) run with plan_cache_mode = force_generic_plan: their
 -- statements' plans do not depend on the parameters (each walks an index in
 -- the policy's order), and PL/pgSQL otherwise builds custom plans, planning
 -- them again at every call, because a plan with the conversation's values
@@ -56,6 +59,44 @@
 -- Every function takes the routing advisory lock first (LOCKS.routing in
 -- src/store/db.ts, 7301001): inside a transaction that already holds it,
 -- taking it again is free.
+--
+-- THE LOCK ORDER (issue #22; docs/architecture.md, "Lock order"). Every
+-- transaction takes its locks in this order and never back:
+--   1. the routing advisory lock (shared or exclusive; sb_open_room's
+--      contact lock 7301011 comes before it, and nothing else takes that);
+--   2. agents' rows — several in id order (sb_lock_full_agents, the Qiscus
+--      pass's mirrors) or skip locked (sb_claim_agent: no wait);
+--   3. conversations' rows — several in queue order (priority, seq), or a
+--      close's own row and then its head (sb_take_head, skip locked);
+--   4. the rows a change writes besides (events, messages, sessions,
+--      outbox), and its new rows (an open's insert: the unique index on
+--      open external refs waits only for another open of the same ref).
+-- The shared holders run side by side, so for them the order is what rules
+-- out a cycle: a queueing open (agents for share, then its insert), a fast
+-- open (one agent skip locked, then its insert), a close (its agent's row,
+-- read without a lock first and checked again on the locked conversation,
+-- then its conversation's, then its head's), the Qiscus pass (mirrors, then
+-- rooms). A close used to lock its conversation first: holding it while it
+-- waited for its agent (held for share by a queueing open), it was waited
+-- for by another close whose head lock followed that conversation's update
+-- chain (PostgreSQL's heap_lock_updated_tuple waits despite SKIP LOCKED when
+-- the head's updater commits during the lock), whose agent the open waited
+-- for: a deadlock (bench/RESULTS.md). Waits from a conversation to another
+-- (a close's head) cannot cycle: a close reads its head with a snapshot
+-- taken after it locked its own conversation, so along a chain of such
+-- waits the snapshots only grow later.
+-- Exclusive holders exclude the shared ones, but not the changes that take
+-- no routing lock: a message, note or label locks its conversation and
+-- no agent; a rating locks a resolved conversation (no key update), then
+-- key-shares its agent by the foreign key, which no lock but FOR UPDATE
+-- blocks; a read marker key-shares its agent and its conversation; a
+-- heartbeat writes one agent row, alone. So the exclusive
+-- paths lock an agent FOR UPDATE (which a key share waits for) before any
+-- conversation too: sb_pick, sb_transfer_conversation (the target),
+-- sb_expire_offers, sb_update_agent, sb_delete_agent, sb_resume_agent.
+-- A write of an agent's load after a conversation (no key update: it
+-- conflicts with no key share) is left where it is: its only other writers
+-- are routing changes, which the lock orders, and a heartbeat.
 
 -- An agent `a` has room: the capacity promise. An agent's capacity is
 -- their own, else the max_customers setting (sb_default_capacity).
@@ -185,8 +226,12 @@ $$;
 -- long batch (a drain, a sweep) is built from the rows inserted, in one
 -- statement: each event with the same five keys sb_event gives it, and
 -- its id.
-create or replace function sb_log_events(p_now timestamptz, p_events jsonb) returns jsonb language plpgsql
-set plan_cache_mode = force_generic_plan as $$
+-- No `set plan_cache_mode` here, unlike the other hot functions: a SET clause
+-- is applied and undone at every call (≈ 10 µs of ≈ 165 in PGlite, and this
+-- runs 2.4 times a conversation), and its statements' custom plans cost the
+-- same as the generic one (nothing in them folds with p_events' value), so
+-- the plan cache settles on the generic plan after its first five calls.
+create or replace function sb_log_events(p_now timestamptz, p_events jsonb) returns jsonb language plpgsql as $$
 declare
   n int := jsonb_array_length(p_events);
   ids bigint[];
@@ -311,10 +356,13 @@ begin
   return sb_with_terms(new);
 end
 $$;
--- every insert: its channel may require skills (one primary-key probe of channel_routing)
+-- every insert that does not bring its terms (required_skills null: the
+-- column has no default, migration 0051): its channel may require skills
+-- (one primary-key probe of channel_routing). The fast open brings them
+-- (sb_insert_arrived: worked out once, by sb_arriving, for the claim).
 drop trigger if exists conversations_terms on conversations;
 create trigger conversations_terms before insert on conversations
-  for each row execute function sb_conversation_terms();
+  for each row when (new.required_skills is null) execute function sb_conversation_terms();
 drop trigger if exists conversations_terms_moved on conversations;
 create trigger conversations_terms_moved before update of department, requested_skills, labels on conversations
   for each row when (old.department is distinct from new.department or old.requested_skills is distinct from new.requested_skills
@@ -696,58 +744,10 @@ $$;
 create or replace function sb_head_for_agent(p_now timestamptz, me agents, p_manual boolean, p_ages boolean)
 returns conversations language plpgsql stable
 set plan_cache_mode = force_generic_plan as $$
-#variable_conflict use_column
-declare
-  head conversations;
-  v_manual boolean := p_manual;
-  v_ages boolean := p_ages;
 begin
-  -- Only what the agent could serve is read: conversations of their
-  -- departments, without department, or with an overflow chain (the
-  -- department clause of sb_agent_serves). A filter on the whole queue's
-  -- order walked every queued conversation of other departments ahead.
-  if v_ages then
-    -- the order moves with p_now: the candidates are sorted
-    select c.* into head
-      from conversations c
-     where c.state = 'queued'
-       and (c.department = any (me.departments) or c.department is null or c.overflow <> '[]'::jsonb)
-       and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
-     order by sb_effective_priority(c, p_now) desc, c.seq
-     limit 1;
-  else
-    -- the first of the heads of each part, each an index walk in queue
-    -- order (conversations_queue_by_department; conversations_queue_overflow,
-    -- migration 0040)
-    select h.* into head
-      from (select x.*
-              from unnest(me.departments) d (department)
-             cross join lateral (
-                   select c.* from conversations c
-                    where c.state = 'queued' and c.department = d.department
-                      and sb_agent_serves(me, c, p_now) and (not v_manual or sb_auto_routed(c))
-                    order by c.priority desc, c.seq
-                    limit 1) x
-            union all
-            -- ordered by the department too, though it is null for all:
-            -- `department is null` is no equality to the planner, so
-            -- ordered by (priority, seq) alone it read and sorted the
-            -- whole department-less queue (a 10,000 backlog: 16 ms a close)
-            -- instead of taking the first entry of the index
-            (select c.* from conversations c
-              where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now)
-              order by c.department, c.priority desc, c.seq
-              limit 1)
-            union all
-            (select c.* from conversations c
-              where c.state = 'queued' and c.overflow <> '[]'::jsonb
-                and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c))
-              order by c.priority desc, c.seq
-              limit 1)) h
-     order by h.priority desc, h.seq
-     limit 1;
-  end if;
-  return head;
+  -- the query is the five-argument form's (at the end of this file), which
+  -- a shared close also asks with the heads it could not lock left out
+  return sb_head_for_agent(p_now, me, p_manual, p_ages, '{}'::uuid[]);
 end
 $$;
 
@@ -791,34 +791,10 @@ begin
 end
 $$;
 
--- Whether agent `me`, given room, would take a queued conversation:
--- sb_match_for_agent's head query as a test, read only, without the room
--- check (the caller is freeing a slot). A fast close (the lock shared)
--- asks it; true sends it to the exclusive path, which runs the match.
-create or replace function sb_agent_has_match(p_now timestamptz, me agents) returns boolean language plpgsql stable
-set plan_cache_mode = force_generic_plan as $$
-#variable_conflict use_column
-declare
-  v_manual boolean := sb_any_manual();
-begin
-  if me.status <> 'online' or me.deleted_at is not null then
-    return false;
-  end if;
-  -- Three index walks, each a part of the queue the agent could serve (the
-  -- department clause of sb_agent_serves): their departments'
-  -- (conversations_queue_by_department), none, and overflow chains
-  -- (conversations_queue_overflow). One filter on the whole queue walked
-  -- every other department's backlog.
-  return exists (select 1 from conversations c
-                  where c.state = 'queued' and c.department = any (me.departments)
-                    and sb_agent_serves(me, c, p_now) and (not v_manual or sb_auto_routed(c)))
-      or exists (select 1 from conversations c
-                  where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now))
-      or exists (select 1 from conversations c
-                  where c.state = 'queued' and c.overflow <> '[]'::jsonb
-                    and sb_agent_serves(me, c, p_now) and (not v_manual or c.department is null or sb_auto_routed(c)));
-end
-$$;
+-- sb_agent_has_match, the fast close's test before it ran exclusive to
+-- match, is gone: the close now reads the head once, on its agent's locked
+-- row, and gives it the slot itself (sb_take_head).
+drop function if exists sb_agent_has_match(timestamptz, agents);
 
 -- The customer's sticky agent (docs/routing.md#sticky-agent): the agent of
 -- their most recent conversation in p_department closed within p_window_s,
@@ -856,10 +832,11 @@ $$;
 --     a fast close frees a slot only when its agent has nothing queued to
 --     serve), so it overtakes nobody. Capacity rests on the agent's row
 --     lock and the re-check of room on the locked row.
---   * fast close: the conversation's row is locked, and when its agent has
---     nothing queued they could serve (sb_agent_has_match), the slot is
---     freed and the conversation closed. "Once" rests on the conversation's
---     row lock, as before.
+--   * fast close: its agent's row is locked, then the conversation's; when
+--     its agent has nothing queued they could serve, the slot is freed and
+--     the conversation closed, else the head takes the slot (sb_take_head,
+--     "Queueing and matching under the lock shared" at the end of this
+--     file). "Once" rests on the conversation's row lock, as before.
 --
 -- When the fast path cannot finish — nobody with room free to lock, a
 -- duplicate external_ref inserted alongside, a queued conversation for the
@@ -896,15 +873,16 @@ $$;
 --               index on open external_refs can wait, on another open that
 --               inserted the same ref, which itself waits for nothing more
 --               (or on a Qiscus room insert, which takes no lock).
---   fast close: the conversation's row (held by another close of it, or a
---               message, rating or receipt writer: none of them waits on an
---               agent row or on the routing lock while holding it), then its
---               agent's row (held by a fast open that locked it, another
---               fast close of the same agent, or a heartbeat: after
---               locking it none of them waits for anything but its commit).
--- So every wait goes conversation row → agent row → commit, never back:
--- no cycle. An exclusive waiter waits for the shared holders, who never
--- wait for it (a shared request queued behind it holds nothing yet).
+--   fast close: its agent's row first, holding no row (held by an open
+--               that locked it, another close of the same agent, or a
+--               heartbeat), then the conversation's row (held by another
+--               close of it, or a message, rating or receipt writer: none
+--               of them waits on an agent row or on the routing lock while
+--               holding it), then its head, skip locked.
+-- So every wait goes agent row → conversation row → commit, never back
+-- (the lock order at the top of this file): no cycle. An exclusive waiter
+-- waits for the shared holders, who never wait for it (a shared request
+-- queued behind it holds nothing yet).
 create or replace function sb_exclusive_path() returns void language plpgsql as $$
 begin
   -- the SQLSTATE the fast paths raise to roll their subtransaction back
@@ -927,8 +905,10 @@ $$;
 -- same open (p_external_ref already open on p_channel) gets that
 -- conversation back, created = false, and nothing changes.
 -- Fast path first (the routing lock shared, above), unless the department
--- is manual or the customer has a sticky agent; queueing is always done
--- under the lock exclusive.
+-- is manual or the customer has a sticky agent; it queues under the lock
+-- shared only with every agent who could serve it locked and full, and
+-- no more than sb_queue_lock_limit() of them (sb_lock_full_agents, at the
+-- end of this file), else exclusive.
 -- The fast path asks the claim about the conversation as it arrives, in
 -- memory (sb_arriving), and inserts the row once, already given: inserting
 -- it queued and then updating it wrote two row versions, each with a round
@@ -956,21 +936,24 @@ declare
   v_sticky boolean := (v_settings ->> 'sticky_window_s')::float8 > 0 and p_verified;
   v_last agents;
   v_drained jsonb := '[]'::jsonb;
+  v_queue boolean;
 begin
   -- As sb_assign gives a conversation: offered in an offer-mode department
   -- (no department: the defaults, auto), else assigned.
   v_offer := p_department is not null and v_settings ->> 'mode' = 'offer';
   -- With this department's queue non-empty (as last committed, read without
-  -- locks) the agents who serve it are most likely full, and the fast
-  -- attempt would insert, walk the agents and roll back: go straight to the
-  -- exclusive path. Only a guess, the paths decide for themselves; but an
-  -- index probe (conversations_queue_by_department, migration 0037), where
-  -- asking whether anyone has room walks every online agent when nobody has.
-  if v_settings ->> 'mode' <> 'manual'
-     and not (case when p_department is null
-                then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
-                else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
-              end) then
+  -- locks) the agents who serve it are most likely full: the claim's walk
+  -- is skipped and the open goes straight to queueing under row locks
+  -- (sb_lock_full_agents, "Queueing and matching under the lock shared" at
+  -- the end of this file). Only a guess, the paths decide for themselves;
+  -- an index probe (conversations_queue_by_department, migration 0037),
+  -- where asking whether anyone has room walks every online agent.
+  if v_settings ->> 'mode' <> 'manual' then
+    v_queue := case when p_department is null
+                 then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
+                 else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
+               end;
+    loop
     begin
       perform pg_advisory_xact_lock_shared(7301001);
       if v_sticky and exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
@@ -994,9 +977,45 @@ begin
       end if;
       c := sb_arriving(p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority, p_now, p_verified,
                        p_required_skills, v_settings);
-      v_agent := sb_claim_agent(c, p_now);
+      if not v_queue then
+        v_agent := sb_claim_agent(c, p_now);
+      end if;
       if v_agent is null then
-        perform sb_exclusive_path();
+        -- Nobody with room free to lock. Queued here, under the lock shared,
+        -- only when every agent who could serve it is locked (for share,
+        -- until commit) and full, and they are at most sb_queue_lock_limit()
+        -- (beyond it the locks cost more than the exclusive path's index
+        -- walk); else, or when it ages (aging keeps the queue's order to the
+        -- lock exclusive), the exclusive path decides.
+        -- Never right after a claim: a claim that found nobody may still
+        -- hold the row of an agent it locked and then found full (filled
+        -- since its snapshot: a lock taken before the re-check outlives it),
+        -- out of the id order in which sb_lock_full_agents locks, and two
+        -- such opens each waiting for the other's row deadlocked
+        -- (bench/lock-hold.ts at capacity, 16 clients). SB003 rolls the
+        -- attempt back, which releases that row, and tries once more
+        -- without the claim.
+        if not v_queue then
+          raise sqlstate 'SB003' using message = 'queue without the claim''s row locks';
+        end if;
+        if c.aging_per_min > 0 or not sb_lock_full_agents(c, p_now) then
+          perform sb_exclusive_path();
+        end if;
+        -- with the terms sb_arriving worked out (as sb_insert_arrived), so
+        -- the insert trigger does not work them out again: they cannot have
+        -- changed, since changing them takes the lock exclusive
+        insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
+                                   created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
+                                   aging_per_min, sla_due_at, required_skills, skills_relax_after_s, overflow)
+        values (p_channel, p_external_ref, p_customer_id, p_customer, p_department, p_priority,
+                'queued', null, p_now, p_now, null, p_now, p_verified, coalesce(p_required_skills, '{}'::jsonb),
+                c.aging_per_min, c.sla_due_at, c.required_skills, c.skills_relax_after_s, c.overflow)
+        returning * into c;
+        json := sb_conversation_json(c);
+        return query select c, true, sb_log_events(p_now, jsonb_build_array(
+          sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', json)),
+          sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', json, 'reason', 'new'))));
+        return;
       end if;
       c := sb_insert_arrived(c, v_agent, v_offer, v_settings, p_now);
       json := sb_conversation_json(c);
@@ -1006,11 +1025,16 @@ begin
         sb_given_event(c, json)));
       return;
     exception
+      when sqlstate 'SB003' then
+        v_queue := true;
+        continue;
       -- unique_violation: an open with the same external_ref committed
       -- meanwhile; the exclusive path returns it
       when sqlstate 'SB001' or unique_violation then
         null;
     end;
+    exit;
+    end loop;
   end if;
   -- (a rolled-back block keeps its variables' values, not its writes)
   v_agent := null;
@@ -1077,8 +1101,8 @@ end
 $$;
 
 -- A conversation as it arrives, not yet inserted: queued, no agent, its
--- department's terms laid on (sb_with_terms, as the insert's trigger will
--- again), the columns the pick and the claim read set as the insert sets
+-- department's terms laid on (sb_with_terms, as the insert's trigger would;
+-- sb_insert_arrived inserts them as they are), the columns the pick and the claim read set as the insert sets
 -- them (the rest of the row is null until the insert: id, seq).
 create or replace function sb_arriving(
   p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
@@ -1111,6 +1135,11 @@ $$;
 -- sb_assign gives one (the agent's load and the conversation in one step;
 -- offered when p_offer); returns the row. The caller holds what makes the
 -- give safe (the fast open: the agent's row claimed, the lock shared).
+-- The row brings its terms as sb_arriving laid them on, so the insert
+-- trigger (conversations_terms) does not work them out again: nothing they
+-- read can change meanwhile (a change of a department's, channel's or
+-- label's terms takes the routing lock exclusive, this holds it shared),
+-- and they are the terms the claim judged the conversation by.
 create or replace function sb_insert_arrived(c conversations, p_agent uuid, p_offer boolean, p_settings jsonb, p_now timestamptz)
 returns conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
@@ -1120,11 +1149,12 @@ begin
   update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
   insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
                              created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
-                             aging_per_min, sla_due_at, offer_expires_at)
+                             aging_per_min, sla_due_at, offer_expires_at, required_skills, skills_relax_after_s, overflow)
   values (c.channel, c.external_ref, c.customer_id, c.customer, c.department, c.priority, v_state, p_agent,
           c.created_at, c.queued_at, case when v_state = 'assigned' then p_now end, c.updated_at, c.customer_verified,
           c.requested_skills, c.aging_per_min, c.sla_due_at,
-          case when v_state = 'offered' then p_now + make_interval(secs => (p_settings ->> 'offer_timeout_s')::double precision) end)
+          case when v_state = 'offered' then p_now + make_interval(secs => (p_settings ->> 'offer_timeout_s')::double precision) end,
+          c.required_skills, c.skills_relax_after_s, c.overflow)
   returning * into c;
   return c;
 end
@@ -1137,9 +1167,10 @@ $$;
 -- row as it was (before_state, before_agent_id), so the caller can say why;
 -- no row at all when there is no such conversation.
 -- An offered conversation closes like an assigned one: its slot is released.
--- Fast path first (the routing lock shared, above): everything but the
--- match, when the freed agent has nothing queued to take; else the
--- exclusive path, which matches.
+-- Fast path first (the routing lock shared, above): the freed slot written,
+-- when the freed agent has nothing queued to take, or given straight to
+-- the queue's head for them (sb_take_head, at the end of this file); else
+-- the exclusive path, which matches.
 -- Events: conversation.<p_state> (by p_by), then conversation.assigned (or
 -- .offered) for the conversation the freed agent takes, if any.
 create or replace function sb_close_conversation(
@@ -1151,21 +1182,32 @@ declare
   was conversations;
   c conversations;
   me agents;
+  v_agent uuid;
   next_one conversations;
   v_events jsonb;
 begin
-  -- With something queued for the agent (as last committed, read without
-  -- locks: only a guess), the fast attempt would lock, test and roll back:
-  -- go straight to the exclusive path, which matches. At capacity that is
-  -- every close, and the failed attempts cost the exclusive holder's turn.
-  -- A conversation without an agent (queued) goes there too: there is a
-  -- queue, so the changes around it hold the lock exclusive, and a shared
-  -- holder among them gets a turn of its own all the same (measured: as
-  -- long as an exclusive one) and pays for the subtransaction besides.
-  select a.* into me from conversations x join agents a on a.id = x.agent_id where x.id = p_id;
-  if found and not sb_agent_has_match(p_now, me) then
+  -- Every close tries the lock shared, a queued conversation's too: at
+  -- capacity the opens and closes around it hold it shared as well, and
+  -- closing a queued one changes no load (its row lock settles it against
+  -- a close that would take it as its head).
   begin
     perform pg_advisory_xact_lock_shared(7301001);
+    -- The agent's row before the conversation's (the lock order at the top
+    -- of this file): a close that held its conversation while it waited for
+    -- its agent's row (held for share by a queueing open) was waited for by
+    -- another close whose head lock followed that conversation's update
+    -- chain, and that close's agent row was what the open waited for — a
+    -- deadlock (bench/RESULTS.md). So the agent is read as last committed,
+    -- without a lock, its row locked, and only then the conversation's.
+    -- The agent's row waits for every queueing open that holds it shared
+    -- (sb_lock_full_agents), and the queue is read after it, by a later
+    -- statement with a snapshot of its own, so it sees what those opens
+    -- queued. Status, departments and skills change only under the lock
+    -- exclusive; the load only under this row lock.
+    select x.agent_id into v_agent from conversations x where x.id = p_id;
+    if v_agent is not null then
+      select * into me from agents a where a.id = v_agent for no key update;
+    end if;
     select * into was from conversations x where x.id = p_id for update;
     if not found then
       return;
@@ -1174,15 +1216,37 @@ begin
       return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
       return;
     end if;
+    if was.agent_id is distinct from v_agent then
+      -- Given, transferred or requeued between the read and the lock: its
+      -- agent's row would now be locked after its conversation's, against
+      -- the order. Rare (a change to this very conversation within
+      -- microseconds): the exclusive path, which excludes every holder a
+      -- wait could cycle through, rather than a loop of reads and locks.
+      perform sb_exclusive_path();
+    end if;
+    next_one := null;
     if was.agent_id is not null then
-      -- status, departments and skills change only under the lock
-      -- exclusive: read without the row lock, they hold until commit
-      select * into me from agents a where a.id = was.agent_id;
-      if sb_agent_has_match(p_now, me) then
-        perform sb_exclusive_path();
+      if me.status = 'online' and me.deleted_at is null and me.load - 1 < sb_capacity(me) then
+        -- the queue's head for the agent, locked, when the policy gives it
+        -- to them with the slot freed; null when nothing queued is theirs
+        next_one := sb_take_head(p_now, me);
       end if;
     end if;
     v_events := sb_close_sla_breach(was, p_now);
+    if next_one.id is not null then
+      -- the freed slot straight to the head: the agent's load unchanged
+      update conversations x
+         set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
+             offer_expires_at = null, sla_breached_at = case when sb_sla_due(was, p_now) then p_now else x.sla_breached_at end
+       where x.id = p_id
+      returning * into c;
+      next_one := sb_assign(p_now, next_one, me.id, 0);
+      v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
+                                           jsonb_build_object('conversation', sb_conversation_json(c), 'by', p_by)),
+                                                sb_given_event(next_one));
+      return query select c, was.state, was.agent_id, sb_log_events(p_now, v_events);
+      return;
+    end if;
     with freed as (update agents set load = load - 1, updated_at = p_now where id = was.agent_id)
     update conversations x
        set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
@@ -1197,7 +1261,6 @@ begin
     when sqlstate 'SB001' then
       null;
   end;
-  end if;
   perform pg_advisory_xact_lock(7301001);
   select * into was from conversations x where x.id = p_id for update;
   if not found then
@@ -1454,6 +1517,16 @@ declare
   v_events jsonb := '[]'::jsonb;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- The agents' rows before the conversations': the lock order (top of
+  -- file). Under the lock exclusive an offered conversation's agent
+  -- changes only here, so the rows locked now are those the loop locks
+  -- again (then without a wait).
+  perform 1 from agents ag
+   where ag.id in (select x.agent_id from conversations x join agents a on a.id = x.agent_id
+                    where x.state = 'offered'
+                      and (x.offer_expires_at <= p_now or a.status <> 'online' or a.deleted_at is not null))
+   order by ag.id
+     for update;
   for c in
     select x.* from conversations x
       join agents ag on ag.id = x.agent_id
@@ -1529,11 +1602,12 @@ declare
   head uuid;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- the agent's row before the conversation's: the lock order (top of file)
+  select * into me from agents a where a.id = p_agent for update;
   select * into c from conversations x where x.id = p_conversation for update;
   if not found then
     return;
   end if;
-  select * into me from agents a where a.id = p_agent for update;
   routing := sb_department_routing(c.department);
   if c.state in ('resolved', 'abandoned') then
     return query select null::conversations, 'SB_CONVERSATION_CLOSED', '[]'::jsonb;
@@ -1699,6 +1773,13 @@ declare
   v_events jsonb := '[]'::jsonb;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- the target's row before the conversation's: the lock order (top of
+  -- file). The previous agent's row is written after, as the exclusive
+  -- path may: that write (no key update) conflicts only with another
+  -- writer of the row, none of which then waits for a conversation.
+  if p_to_agent is not null then
+    select * into target from agents a where a.id = p_to_agent and a.deleted_at is null for update;
+  end if;
   select * into was from conversations x where x.id = p_id for update;
   if not found then
     return;
@@ -1711,8 +1792,7 @@ begin
     refusal := 'SB_QISCUS_TRANSFER';
   end if;
   if refusal is null and p_to_agent is not null then
-    select * into target from agents a where a.id = p_to_agent and a.deleted_at is null for update;
-    if not found then
+    if target.id is null then
       refusal := 'agent_not_found';
     else
       v_capacity := sb_capacity(target);
@@ -1811,13 +1891,21 @@ $$;
 -- with no grace period has their conversations moved at once, to whoever
 -- has room (a full drain). p_changed: the fields agent.updated names, or
 -- null for no such event. A new password ends every session.
+-- p_unless_status: when true and the agent's status already is p_status,
+-- nothing is written and the row is returned as stored (logging out of an
+-- agent a keep-alive timeout set offline keeps its resume_status). Decided
+-- under the agent's row lock, so a status change committed while this call
+-- waited for it is the one it goes by.
 -- Refusals (nothing written): SB_EMAIL_TAKEN, SB_LAST_ADMIN. No row: no
 -- such agent.
 -- Events: agent.updated, agent.status_changed, then the drains'.
+-- The signature before p_unless_status: `create or replace` would add an
+-- overload beside it, and calls with fifteen arguments would be ambiguous.
+drop function if exists sb_update_agent(uuid, timestamptz, text, text, text, text, boolean, int, text[], boolean, text, jsonb, text, text[], text);
 create or replace function sb_update_agent(
   p_id uuid, p_now timestamptz, p_name text, p_email text, p_password_hash text, p_role text,
   p_set_capacity boolean, p_capacity int, p_departments text[], p_set_external_ref boolean, p_external_ref text,
-  p_skills jsonb, p_status text, p_changed text[], p_by text
+  p_skills jsonb, p_status text, p_changed text[], p_by text, p_unless_status boolean default null
 ) returns table (updated agents, refusal text, logged jsonb) language plpgsql as $$
 #variable_conflict use_column
 declare
@@ -1829,6 +1917,10 @@ begin
   perform pg_advisory_xact_lock(7301001);
   select * into was from agents a where a.id = p_id and a.deleted_at is null for update;
   if not found then
+    return;
+  end if;
+  if p_unless_status and was.status = p_status then
+    return query select was, null::text, '[]'::jsonb;
     return;
   end if;
   if p_email is not null and exists (select 1 from agents a where lower(a.email) = lower(p_email) and a.deleted_at is null and a.id <> p_id) then
@@ -2009,6 +2101,14 @@ $$;
 -- allocator gives it an agent from the list Qiscus offers for the room,
 -- after the webhook is answered). Qiscus re-sends the webhook: a room
 -- already open is returned with created = false and nothing changes.
+-- No lock of its own: the open-reference unique index decides between
+-- webhooks for one room sent at once. The second's insert waits for the
+-- first's commit, then does nothing, and its read (a statement of its own,
+-- so a snapshot of its own under read committed) finds the room the first
+-- recorded. But the room it conflicted with may be closed (a resolve)
+-- between that insert and the read: then the read finds no open room, and
+-- the webhook (a new session of a room just resolved) must not be answered
+-- with nothing recorded, so the insert is tried again.
 -- Events: conversation.created, conversation.queued (reason new).
 create or replace function sb_record_qiscus_room(p_room text, p_customer_id text, p_customer jsonb, p_department text, p_now timestamptz)
 returns table (room conversations, created boolean, logged jsonb) language plpgsql as $$
@@ -2016,16 +2116,19 @@ returns table (room conversations, created boolean, logged jsonb) language plpgs
 declare
   c conversations;
 begin
-  -- Qiscus authenticated the room's customer: the id is vouched for.
-  insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
-  values ('qiscus', p_room, p_customer_id, p_customer, p_department, 'queued', p_now, p_now, p_now, true)
-  on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'offered', 'assigned') do nothing
-  returning * into c;
-  if not found then
+  loop
+    -- Qiscus authenticated the room's customer: the id is vouched for.
+    insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
+    values ('qiscus', p_room, p_customer_id, p_customer, p_department, 'queued', p_now, p_now, p_now, true)
+    on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'offered', 'assigned') do nothing
+    returning * into c;
+    exit when found;
     select * into c from conversations x where x.channel = 'qiscus' and x.external_ref = p_room and x.state in ('queued', 'offered', 'assigned');
-    return query select c, false, '[]'::jsonb;
-    return;
-  end if;
+    if found then
+      return query select c, false, '[]'::jsonb;
+      return;
+    end if;
+  end loop;
   return query select c, true, sb_log_events(p_now, jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c))),
     sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))));
@@ -2277,5 +2380,267 @@ begin
   insert into rapidpro_tickets (ticketer_uuid, ticket_id, visitor_token, conversation_id, session_start, created_at)
   values (p_ticketer, p_ticket, p_token, (r.opened).id, p_session_start, p_now);
   return query select r.opened, 'created', v_events || coalesce(r.logged, '[]'::jsonb);
+end
+$$;
+
+-- ---- Queueing and matching under the lock shared: row-level decisions at capacity (#22) ----
+-- At capacity every open queues and every close gives its freed slot to the
+-- queue's head. Both held the routing lock exclusive, whose hold (0.4–0.7
+-- ms: the rows a change writes) capped routing at 1,500–2,800 changes/s on
+-- any machine (bench/RESULTS.md, "The floor, and what would pass
+-- 10,000/s"). The two now run under the lock shared, and the race the
+-- exclusive lock settled — an open queueing while a close frees a slot and
+-- sees no queue (the lost wake-up) — meets on the agents' rows instead:
+--
+--   * a queueing open (sb_open_conversation) locks FOR SHARE, in id order,
+--     the row of every agent who could serve it (online, not deleted,
+--     sb_agent_serves: sb_lock_full_agents), checks on the locked rows that
+--     none has room, and only then inserts the conversation queued. FOR
+--     SHARE keeps every such row's load as it read it until it commits. One
+--     with room (a close committed meanwhile) is never taken here: the
+--     shared holder does not ask for the lock exclusive (two would wait on
+--     each other), it raises SB001, rolls back and runs exclusive. So does
+--     an open with more than sb_queue_lock_limit() such agents, before
+--     locking any (the exclusive path is cheaper than that many locks).
+--   * a close (sb_close_conversation) locks its agent's row FOR NO KEY
+--     UPDATE — which waits for the opens that hold it shared — then its
+--     conversation's row (the lock order, at the top of this file), and
+--     only then, in a later statement (a snapshot of its own:
+--     a VOLATILE function takes one per statement under READ COMMITTED;
+--     test/integration/concurrency-capacity-rows.test.ts), reads the
+--     queue's head for the agent and takes it FOR UPDATE SKIP LOCKED
+--     (sb_take_head). With no head the slot is freed; with one the agent
+--     takes it, the load unchanged.
+--
+-- Work-conserving, an open O queueing for agents A.. against a close C of
+-- A's conversation: if O locked A first, C's lock waits for O's commit and
+-- C's head read sees O's conversation; if C locked A first, O's share
+-- waits for C's commit and sees A as C left it — full (C gave the slot to a
+-- head), or with room, and O runs exclusive. Either way no commit leaves a
+-- queued conversation beside an agent with room who serves it. The other
+-- shared holders: a fast open takes an agent with room (skip locked: it
+-- passes over the rows O holds) and never frees one; the Qiscus pass locks
+-- its mirror agents FOR UPDATE before its rooms and only raises their loads,
+-- so it makes no room (and waits on, or is waited on by, O on the row).
+-- The exclusive paths exclude every shared holder, as before. Capacity:
+-- loads change only under the agent's row lock, checked on the locked row.
+-- Once: the conversation's row lock
+-- (the head is locked FOR UPDATE and read queued again on the locked row).
+--
+-- Order: one at a time the head is exactly the queue's. Two closes in
+-- flight take different heads (the second skips the first's locked head),
+-- and a conversation queued by an open that commits after a later open's
+-- may be served after it: approximate under concurrency, as the fast opens'
+-- order already is. A close that skipped a locked head and finds no other
+-- does not free its slot beside it (the holder may roll back): it runs
+-- exclusive. Anything unusual keeps the exclusive path: a head with a skill
+-- requirement (the pick's order starts with the score), in an offer-mode
+-- department, with aging (the order moves with time), or with another agent
+-- with room ahead in the pick's order (sb_agent_ahead); an open that ages.
+--
+-- Why nothing deadlocks. The routing lock is always the first lock taken,
+-- and no shared holder asks for it exclusive (SB001 rolls the
+-- subtransaction back first: its shared lock and its row locks go with it).
+-- Row waits under the lock shared, each holder's in this order only:
+--   queueing open: agent rows FOR SHARE (waits for a no-key-update holder:
+--                  a fast open, a close, a heartbeat), then its new row (the
+--                  unique index on open external_refs: another open of the
+--                  same ref, which has taken all its agent locks by then).
+--   fast open:     agent rows skip locked, so no wait; its new row as above.
+--   close:         its agent's row, holding no row yet (an open that holds
+--                  it shared or claimed it, another close of the agent, a
+--                  heartbeat), then its conversation's row (a message
+--                  writer, another close of it), then the head with SKIP
+--                  LOCKED — which still waits when the head's updater
+--                  commits during the lock attempt and a newer version is
+--                  locked (heap_lock_updated_tuple ignores SKIP LOCKED), on
+--                  another close that holds that head as its own
+--                  conversation.
+--   Qiscus pass:   its mirrors' rows in id order, then its rooms' in queue
+--                  order (src/channels/qiscus/allocate.ts, decide).
+-- A close that waits for its agent's row holds no row, so nothing waits for
+-- it; a queueing open waits only for agents, in id order, and for closes
+-- and claims that hold one agent and then wait only for conversations. A
+-- close that waits for a conversation (its own, its head along the update
+-- chain) waits for a close or a writer that holds that conversation, which
+-- waits in turn only for conversations, never an agent: and along those
+-- waits the snapshots the heads were read with only grow later (each head
+-- was read queued after its close locked its own conversation, and each
+-- wait is for a conversation assigned after the waiter's snapshot), so they
+-- cannot close a cycle. Share locks do not conflict with each other, and
+-- the key share of a row referencing an agent conflicts with neither FOR
+-- SHARE nor FOR NO KEY UPDATE. So every wait goes agent row → conversation
+-- row → commit, never back: no cycle (before the fix a close locked its
+-- conversation first, and deadlocked: bench/RESULTS.md). An exclusive
+-- waiter waits for the shared holders, who never wait for it.
+
+-- At most this many agents' rows does a queueing open lock under the lock
+-- shared (sb_lock_full_agents); beyond it the open decides under the lock
+-- exclusive. Each lock writes the row's tuple header and WAL (and a
+-- MultiXact when another open holds it too): with every online agent
+-- locked, 1,000 agents made a queueing open's p99 179 ms where the
+-- exclusive path gave 79 (bench/growth.ts --sizes=0), and at 16 clients
+-- the row locks no longer paid (540 changes/s against 554 exclusive). Up
+-- to 128 candidates they still do (+18–62 % changes/s at 64 and 128) and a
+-- queueing open alone costs no more than the exclusive one; at 256, +32 %
+-- but 0.3 ms more alone (bench/lock-hold.ts --agents=N; bench/RESULTS.md,
+-- "Bounded row locks at capacity").
+create or replace function sb_queue_lock_limit() returns int language sql immutable as $$
+  select 128
+$$;
+
+-- Locks FOR SHARE, in id order, the rows of every agent who could serve
+-- conversation c (as it arrives, not yet inserted), and says whether all
+-- are full on the locked rows: a queueing open's test under the lock
+-- shared. A loop, not one statement: the room test must run on the locked
+-- rows, after the lock, never pushed into the locking scan. Every agent
+-- who serves c is locked, whatever their load in this statement's
+-- snapshot: one full there may have been freed by a close that committed
+-- since, and the lock returns the row as that close left it. Status,
+-- departments and skills change only under the lock exclusive, so the set
+-- read here is the set at commit. Stops at the first with room (the open
+-- then runs exclusive).
+-- More than sb_queue_lock_limit() such agents: false before any lock, and
+-- the open runs exclusive. They are counted first without locks, which is
+-- exact for the same reason (the set is fixed while the lock is held
+-- shared), and reads at most limit + 1 rows; a locking loop that stopped
+-- at limit + 1 would lock as many rows only to roll them back. Mixing the
+-- two paths per open is safe: the exclusive lock is granted only once no
+-- transaction holds it shared, so the exclusive decision meets no
+-- row-level queueing open or close in flight, and the shared ones that
+-- follow see its commit (the lock order, at the top of this file, is kept:
+-- the shared attempt's subtransaction, with its routing lock, rolls back
+-- before the exclusive lock is asked for).
+create or replace function sb_lock_full_agents(c conversations, p_now timestamptz) returns boolean language plpgsql
+set plan_cache_mode = force_generic_plan as $$
+declare
+  v_default int := sb_default_capacity();
+  v_limit int := sb_queue_lock_limit();
+  a agents;
+begin
+  if (select count(*) from (select 1 from agents x
+                             where x.status = 'online' and x.deleted_at is null and sb_agent_serves(x, c, p_now)
+                             limit v_limit + 1) n) > v_limit then
+    return false;
+  end if;
+  for a in select x.* from agents x
+            where x.status = 'online' and x.deleted_at is null and sb_agent_serves(x, c, p_now)
+            order by x.id
+              for share loop
+    if sb_has_room(a, v_default) then
+      return false;
+    end if;
+  end loop;
+  return true;
+end
+$$;
+
+-- The first queued conversation agent `me` can serve, in queue order,
+-- leaving out p_skip (heads a shared close could not lock): the query of
+-- sb_head_for_agent (the four-argument form asks it with none left out).
+create or replace function sb_head_for_agent(p_now timestamptz, me agents, p_manual boolean, p_ages boolean, p_skip uuid[])
+returns conversations language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+#variable_conflict use_column
+declare
+  head conversations;
+  v_skip uuid[] := p_skip;
+  v_manual boolean := p_manual;
+  v_ages boolean := p_ages;
+begin
+  -- Only what the agent could serve is read: conversations of their
+  -- departments, without department, or with an overflow chain (the
+  -- department clause of sb_agent_serves). A filter on the whole queue's
+  -- order walked every queued conversation of other departments ahead.
+  if v_ages then
+    -- the order moves with p_now: the candidates are sorted
+    select c.* into head
+      from conversations c
+     where c.state = 'queued'
+       and (c.department = any (me.departments) or c.department is null or c.overflow <> '[]'::jsonb)
+       and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or c.department is null or sb_auto_routed(c))
+     order by sb_effective_priority(c, p_now) desc, c.seq
+     limit 1;
+  else
+    -- the first of the heads of each part, each an index walk in queue
+    -- order (conversations_queue_by_department; conversations_queue_overflow,
+    -- migration 0040)
+    select h.* into head
+      from (select x.*
+              from unnest(me.departments) d (department)
+             cross join lateral (
+                   select c.* from conversations c
+                    where c.state = 'queued' and c.department = d.department
+                      and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or sb_auto_routed(c))
+                    order by c.priority desc, c.seq
+                    limit 1) x
+            union all
+            -- ordered by the department too, though it is null for all:
+            -- `department is null` is no equality to the planner, so
+            -- ordered by (priority, seq) alone it read and sorted the
+            -- whole department-less queue (a 10,000 backlog: 16 ms a close)
+            -- instead of taking the first entry of the index
+            (select c.* from conversations c
+              where c.state = 'queued' and c.department is null and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip))
+              order by c.department, c.priority desc, c.seq
+              limit 1)
+            union all
+            (select c.* from conversations c
+              where c.state = 'queued' and c.overflow <> '[]'::jsonb
+                and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or c.department is null or sb_auto_routed(c))
+              order by c.priority desc, c.seq
+              limit 1)) h
+     order by h.priority desc, h.seq
+     limit 1;
+  end if;
+  return head;
+end
+$$;
+
+
+-- A close's give under the lock shared (sb_close_conversation, above): the
+-- queue's head for agent `me` — whose row the caller has locked, and who
+-- has room with the closed conversation's slot freed — locked FOR UPDATE
+-- and read queued again on the locked row, when the policy gives it to
+-- `me`; the null row when nothing queued is theirs (the caller frees the
+-- slot). Raises SB001 (the exclusive path) for a head the policy might
+-- give elsewhere or order otherwise (see the section's head), and when
+-- heads were skipped as locked by others and none is left: freeing the
+-- slot beside a head another transaction may yet roll back could leave it
+-- waiting. A head locked by another (a close that took it, a message
+-- writer) is left out and the next one asked, a few times.
+create or replace function sb_take_head(p_now timestamptz, me agents) returns conversations language plpgsql
+set plan_cache_mode = force_generic_plan as $$
+declare
+  v_manual boolean := sb_any_manual();
+  v_ages boolean := sb_queue_ages();
+  v_skip uuid[] := '{}';
+  v_id uuid;
+  head conversations;
+begin
+  for i in 1 .. 4 loop
+    head := sb_head_for_agent(p_now, me, v_manual, v_ages, v_skip);
+    if head.id is null then
+      if cardinality(v_skip) > 0 then
+        perform sb_exclusive_path();
+      end if;
+      return head;
+    end if;
+    if v_ages or head.required_skills <> '{}'::jsonb
+       or (head.department is not null and sb_department_routing(head.department) ->> 'mode' <> 'auto')
+       or sb_agent_ahead(head, p_now, me) then
+      perform sb_exclusive_path();
+    end if;
+    v_id := head.id;
+    select * into head from conversations x where x.id = v_id and x.state = 'queued' for update skip locked;
+    if found then
+      return head;
+    end if;
+    -- still queued as last committed: another transaction holds it
+    if exists (select 1 from conversations x where x.id = v_id and x.state = 'queued') then
+      v_skip := v_skip || v_id;
+    end if;
+  end loop;
+  perform sb_exclusive_path();
 end
 $$;

@@ -1,0 +1,11 @@
+-- A conversation's routing terms (required_skills, skills_relax_after_s,
+-- overflow: functions.sql, sb_with_terms) are laid on by the insert trigger
+-- conversations_terms, which now fires only when the insert leaves
+-- required_skills null (issue #22, the simulator on PGlite): the fast open
+-- (sb_insert_arrived) has already worked the terms out in memory to ask the
+-- claim about the conversation, and working them out again in the trigger
+-- was a second run of the same probes for every conversation opened with
+-- room. So required_skills has no default any more: an insert that names
+-- no terms gets null, the trigger replaces it, and NOT NULL (checked after
+-- the BEFORE triggers) catches any insert that would skip both.
+alter table conversations alter column required_skills drop default;
