@@ -46,9 +46,15 @@
 // hold counts there), and the wrappers count the changes per kind and mode.
 // The ceiling is 1 / the exclusive hold: changes/s that the lock allows
 // (shared holders do not exclude each other), whatever the cores.
-// The "at capacity" phases make the exclusive path run: every agent full, a
-// queue behind them; each client opens a conversation (it queues) and
-// resolves a random open one (an assigned one's slot goes to the queue).
+// The "at capacity" phases: every agent full, a queue behind them; each
+// client opens a conversation (it queues) and resolves a random open one (an
+// assigned one's slot goes to the queue). These ran exclusive until the
+// row-level decisions (docs/architecture.md, "At capacity: row-level
+// decisions"); now they hold the lock shared, the per-mode counts show the
+// few that fall back, and the shared hold (lock grant → pre-commit)
+// includes the waits for agents' and conversations' rows, which now
+// serialize what the lock did: it is no ceiling. Call → pre-commit with 16
+// clients shows the wait for the lock that went.
 //
 // The floor phases (with --only=capacity) call bench_timing.sb_floor: a
 // PL/pgSQL function that takes the lock exclusive and inserts one event,

@@ -8,20 +8,42 @@
 // the Node process end to end, bearer token, validation, the store call, the
 // realtime publishes and the outbox worker's wake-up included.
 //
-//   options: --seconds=10 --clients=32
+//   options: --seconds=10 --clients=32 [--profile=DIR: the server child runs
+//   with --cpu-prof and writes its .cpuprofile into DIR on exit, for
+//   bench/cpuprofile-summary.mjs]
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from './http.js';
-import { ADMIN, prepareStore, startServerProcess } from './server.js';
+import { ADMIN, adminQuery, prepareStore, startServerProcess } from './server.js';
 import { processCpuSeconds, summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 10);
 const CLIENTS = Number(args.get('clients') ?? 32);
+const PROFILE_DIR = args.get('profile');
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/messages-http.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
+/** The server's user and system CPU seconds so far (/proc/<pid>/stat fields 14 and 15; USER_HZ 100). */
+function cpuSplit(pid: number): { user: number; system: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
+/**
+ * Transactions committed in the scratch database so far: what the server
+ * sends PostgreSQL besides the messages' own calls (the outbox feed, the
+ * realtime layer's reads) shows up as more than one a message. PostgreSQL
+ * publishes these counts about once a second, so a 10 s phase is good to
+ * some 10 %.
+ */
+async function commits(url: string): Promise<number> {
+  const r = await adminQuery(url, 'select xact_commit from pg_stat_database where datname = current_database()');
+  return Number(r.rows[0].xact_commit);
+}
+
 const store = await prepareStore('postgres', { agents: 50, capacity: 20 }, pgUrl);
-const server = await startServerProcess(store);
+const server = await startServerProcess(store, PROFILE_DIR ? { cpuProfDir: PROFILE_DIR } : {});
 const client = new HttpClient(server.url, CLIENTS);
 try {
   const login = await client.request<{ token: string }>('POST', '/api/v1/auth/login', ADMIN);
@@ -42,6 +64,8 @@ try {
   const latencies: number[] = [];
   let errors = 0;
   const cpu0 = processCpuSeconds(server.pid);
+  const split0 = cpuSplit(server.pid);
+  const commits0 = await commits(store.url!);
   const started = performance.now();
   const until = started + SECONDS * 1000;
   await Promise.all(
@@ -55,10 +79,13 @@ try {
   );
   const seconds = (performance.now() - started) / 1000;
   const cpu = processCpuSeconds(server.pid) - cpu0;
+  const split1 = cpuSplit(server.pid);
+  const committed = (await commits(store.url!)) - commits0;
+  const perMessage = (seconds: number) => ((seconds * 1000) / latencies.length).toFixed(3);
   const l = summarize(latencies);
   process.stdout.write(
     `messages over HTTP, ${CLIENTS} clients, ${seconds.toFixed(1)} s: ${Math.round(latencies.length / seconds)}/s, p50 ${l.p50} ms, p99 ${l.p99} ms, errors ${errors}; ` +
-      `server CPU ${((cpu * 1000) / latencies.length).toFixed(3)} ms/message (${(cpu / seconds).toFixed(2)} cores)\n`,
+      `server CPU ${perMessage(cpu)} ms/message (user ${perMessage(split1.user - split0.user)}, system ${perMessage(split1.system - split0.system)}; ${(cpu / seconds).toFixed(2)} cores); ${(committed / latencies.length).toFixed(2)} transactions a message\n`,
   );
 } finally {
   client.close();

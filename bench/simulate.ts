@@ -13,6 +13,12 @@
 // process spent per conversation once the first 1,000 had arrived (caches
 // and plans warm), and the calls into PostgreSQL (round trips) per
 // conversation, counted where every statement enters PGlite.
+//
+// SIM_CPU_PROFILE=<file> writes a V8 CPU profile of the warm loop only (from
+// the 1,000th arrival to the end, setup left out) for
+// `node bench/cpuprofile-summary.mjs <file>`.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { summarise } from '../src/simulate/report.js';
 import { runSimulation } from '../src/simulate/run.js';
@@ -37,6 +43,13 @@ PGlite.prototype.execProtocolRawStream = function (this: PGlite, ...args: Parame
   return send.apply(this, args);
 };
 let warm: { cpu: NodeJS.CpuUsage; trips: number; arrived: number } | undefined;
+const profileFile = process.env.SIM_CPU_PROFILE;
+const inspector = profileFile === undefined ? undefined : new Session();
+if (inspector !== undefined) {
+  inspector.connect();
+  await inspector.post('Profiler.enable');
+  await inspector.post('Profiler.setSamplingInterval', { interval: 200 });
+}
 
 const run = await runSimulation(
   {
@@ -48,7 +61,11 @@ const run = await runSimulation(
     sweepEveryS: 300,
   },
   {
-    onProgress: (arrived) => void (warm ??= { cpu: process.cpuUsage(), trips: roundTrips, arrived }),
+    onProgress: (arrived) => {
+      if (warm !== undefined) return;
+      warm = { cpu: process.cpuUsage(), trips: roundTrips, arrived };
+      void inspector?.post('Profiler.start');
+    },
     ...(profile
       ? {
           prepare: async (db: Db) => void (await db.exec(`set track_functions = 'all'`)),
@@ -65,6 +82,10 @@ const run = await runSimulation(
       : {}),
   },
 );
+if (inspector !== undefined && profileFile !== undefined) {
+  const { profile: cpuProfile } = await inspector.post('Profiler.stop');
+  writeFileSync(profileFile, JSON.stringify(cpuProfile));
+}
 const p = summarise(run).performance;
 const perCall = Object.fromEntries(
   Object.entries(p.engine_calls).map(([k, n]) => [k, { calls: n, ms_each: n === 0 ? 0 : +(p.engine_ms[k as keyof typeof p.engine_ms] / n).toFixed(3) }]),
