@@ -185,15 +185,28 @@ async function runScenario(store: TestStore, ops: readonly Op[], settings: Setti
     const over = await ctx.db.query<{ id: string }>('select id from agents where load > capacity');
     if (over.length > 0) fail(`(1) agents over capacity: ${over.map((a) => a.id).join(', ')}`);
 
-    // (2) eligibility from the statement: the department, and a running sticky wait's agent only
-    const eligible = `c.department = any (a.departments) and (c.sticky_until is null or c.sticky_until <= $1 or c.sticky_agent_id = a.id)`;
+    // (2) eligibility from the statement: the department, and a running sticky wait's agent only.
+    // A wait ends by time alone, and the promise is that the sweep gives its
+    // conversation away (docs/routing.md#sticky-agent): the sweep runs here
+    // only on 'advance', so after any other step a wait that ended since the
+    // last sweep (sticky_until still set) may still hold its conversation.
+    const swept = o.kind === 'advance';
+    const eligible = `c.department = any (a.departments)
+      and (c.sticky_until is null or c.sticky_agent_id = a.id or ($2 and c.sticky_until <= $1))`;
     const waiting = await ctx.db.query<{ seq: string; agent: string }>(
       `select c.seq, a.id as agent from conversations c
          join agents a on a.status = 'online' and a.deleted_at is null and a.load < a.capacity and ${eligible}
         where c.state = 'queued' limit 3`,
-      [at],
+      [at, swept],
     );
     if (waiting.length > 0) fail(`(2) ${waiting.map((w) => `#${w.seq} waits while ${w.agent} has room`).join('; ')}`);
+    if (swept) {
+      const unended = await ctx.db.query<{ seq: string }>(
+        `select seq from conversations where state = 'queued' and sticky_until <= $1`,
+        [at],
+      );
+      if (unended.length > 0) fail(`(2) the sweep left ended sticky waits unrecorded: ${unended.map((c) => `#${c.seq}`).join(', ')}`);
+    }
 
     // (3)
     const queuedBefore = new Set(before.filter((c) => c.state === 'queued').map((c) => c.id));
@@ -323,6 +336,39 @@ describeEachStore('sticky agent, aging and SLA properties', (store) => {
       { customer_id: 'customer1', state: 'assigned' },
       { customer_id: 'customer0', state: 'assigned' },
       { customer_id: 'customer2', state: 'queued' },
+    ]);
+  });
+  // Found by seed -1538142270: a step that is not a sweep, at the very second
+  // a sticky wait ends, saw the waiting conversation next to an agent with
+  // room. The promise is the sweep's (docs/routing.md#sticky-agent): the
+  // check waits for it, and the sweep must then give the conversation away.
+  it('a wait that ends between sweeps holds its conversation until the next sweep gives it to the agent with room', async () => {
+    const wait: DepartmentRoutingChange = { sticky_window_s: 3600, sticky_wait_s: 30, aging_per_min: 0, sla_first_response_s: null };
+    await runScenario(
+      store(),
+      [
+        { kind: 'addAgent', capacity: 1, departments: ['support'], status: 'online' },
+        { kind: 'open', customer: 0, department: 'support', priority: 0 },
+        { kind: 'resolve', conversation: 0, abandon: false },
+        { kind: 'open', customer: 1, department: 'support', priority: 0 },
+        // agent 0 is full: customer 0's conversation waits for them for 30 s
+        { kind: 'open', customer: 0, department: 'support', priority: 0 },
+        { kind: 'addAgent', capacity: 1, departments: ['support'], status: 'online' },
+        { kind: 'advance', ms: 27_000 },
+        // the wait ends on this very second; agent 0, still full, says
+        // they are online: no sweep yet, and no slot for them to fill
+        { kind: 'status', agent: 0, status: 'online' },
+        { kind: 'advance', ms: 5_000 },
+      ],
+      { sales: wait, support: wait },
+    );
+    const open = await store().db.query<{ customer_id: string; state: string; agent: number }>(
+      `select c.customer_id, c.state, (select count(*)::int from agents b where b.created_at < a.created_at) as agent
+         from conversations c join agents a on a.id = c.agent_id where c.state in ('queued', 'assigned') order by c.seq`,
+    );
+    assert.deepEqual(open, [
+      { customer_id: 'customer1', state: 'assigned', agent: 0 },
+      { customer_id: 'customer0', state: 'assigned', agent: 1 },
     ]);
   });
 });
