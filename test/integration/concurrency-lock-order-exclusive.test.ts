@@ -30,7 +30,7 @@ import { sweep } from '../../src/routing/sweep.js';
 import { markReadUpTo } from '../../src/unread/unread.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
-import { settledOrWaiting, waitingOnLock } from '../helpers/lock-waits.js';
+import { settledOrWaiting } from '../helpers/lock-waits.js';
 import { describeEachStore, type TestStore } from '../helpers/stores.js';
 
 /**
@@ -55,7 +55,7 @@ async function beside<T>(store: TestStore, agentId: string, conversationId: stri
     assert.equal(beat.rowCount, 1);
     const changing = change();
     const outcomes: Promise<unknown>[] = [changing];
-    await Promise.race([waitingOnLock(db, changeText), changing]); // the change waits for the agent's row
+    assert.equal(await settledOrWaiting(db, changeText, changing), 'waiting', "the change waits for the agent's row");
     const marking = mark();
     outcomes.push(marking);
     const markerRan = await settledOrWaiting(db, 'conversation_reads', marking);

@@ -17,7 +17,7 @@ import { it } from 'node:test';
 import pg from 'pg';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
-import { settledOrWaiting, waitingOnLock } from '../helpers/lock-waits.js';
+import { settledOrWaiting } from '../helpers/lock-waits.js';
 import { eachTestWithFakeQiscus, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -60,7 +60,7 @@ describeEachStore('the Qiscus pass locks the mirrors before the rooms', (store) 
         assert.deepEqual((await holder.query(CLOSE, [first.id])).rows, [{ state: 'resolved' }]);
         const passing = h.channel.allocator.pass();
         // its statement that locks the mirrors waits for the close (both texts name them so)
-        await Promise.race([waitingOnLock(store().db, 'external_ref = any'), passing]);
+        assert.equal(await settledOrWaiting(store().db, 'external_ref = any', passing), 'waiting', 'the pass waits for the mirror');
         const resolving = h.resolve('r-2');
         const resolve = await settledOrWaiting(store().db, 'sb_close_conversation', resolving);
         await holder.query('commit');
