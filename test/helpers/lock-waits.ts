@@ -43,13 +43,38 @@ export function eachTestWithLockHolder(setUp: (store: TestStore) => Promise<(() 
 export async function waitingOnLock(db: Db, text: string, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const [row] = await db.query<{ n: number }>(
-      `select count(*)::int as n from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock' and strpos(query, $1) > 0 and pid <> pg_backend_pid()`,
-      [text],
-    );
-    if (row!.n > 0) return;
+    if (await someoneWaits(db, text)) return;
     if (Date.now() > deadline) throw new Error(`no query naming ${text} waited on a lock within ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * Resolves once `pending` has settled, or once a backend of this database waits on a lock
+ * while running a query whose text contains `text`: for a call that waits under one lock
+ * order and runs through under another, so the test goes on knowing which it did.
+ */
+export async function settledOrWaiting(db: Db, text: string, pending: Promise<unknown>, ms = 5_000): Promise<'settled' | 'waiting'> {
+  let settled = false;
+  void pending.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (settled) return 'settled';
+    if (await someoneWaits(db, text)) return 'waiting';
+    if (Date.now() > deadline) throw new Error(`a query naming ${text} neither finished nor waited on a lock within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Whether another backend of this database waits on a lock while running a query whose text contains `text`. */
+async function someoneWaits(db: Db, text: string): Promise<boolean> {
+  const [row] = await db.query<{ n: number }>(
+    `select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock' and strpos(query, $1) > 0 and pid <> pg_backend_pid()`,
+    [text],
+  );
+  return row!.n > 0;
 }

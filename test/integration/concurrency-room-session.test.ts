@@ -8,7 +8,6 @@
 // a session end whose guess an assignment made wrong closes it resolved.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import pg from 'pg';
 import { openRoom, type OpenedRoom } from '../../src/channels/rapidpro/tickets.js';
 import { deleteTicketer } from '../../src/channels/rapidpro/ticketers.js';
 import type { RoomRequest } from '../../src/channels/rapidpro/inbound.js';
@@ -17,9 +16,10 @@ import { endSession, startSession } from '../../src/realtime/sessions.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
+import { eachTestWithLockHolder, waitingOnLock } from '../helpers/lock-waits.js';
 import { createTicketer } from '../helpers/rapidpro.js';
 import { settlesWithin } from '../helpers/routing-app.js';
-import { describeEachStore, openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
+import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
 const room = (ticketId: string, token: string): RoomRequest => ({ ticketId, token, department: null, priority: 0, customFields: {} });
 
@@ -145,23 +145,14 @@ describeEachStore('RapidPro room opens and chat session ends, with the routing l
 });
 
 describe('RapidPro opens and session ends beside another connection [postgres]', { skip: !storeKinds().includes('postgres') && 'PostgreSQL not configured' }, () => {
-  let store: TestStore;
   let t: TestApp;
-  let holder: pg.Client;
-  beforeEach(async () => {
-    store = await openTestStore('postgres', { poolSize: 4 });
-    await store.reset();
+  const { holder: lockHolder } = eachTestWithLockHolder(async (store) => {
     t = await testApp(store);
-    holder = new pg.Client({ connectionString: store.url });
-    await holder.connect();
-  });
-  afterEach(async () => {
-    await holder.end();
-    await t.close();
-    await store.close();
+    return () => t.close();
   });
 
   it('a RapidPro open with room and a session end run while another transaction holds the lock shared; a ticket replacing a stale room waits for it', async () => {
+    const holder = lockHolder();
     const admin = (await t.user('admin')).token;
     const ticketer = await createTicketer(t, admin);
     await makeAgent(t.ctx, { status: 'online', capacity: 5 });
@@ -181,7 +172,7 @@ describe('RapidPro opens and session ends beside another connection [postgres]',
 
     // The control: a new ticket for b-1 closes its room first, which takes the lock exclusive.
     const replacing = openRoom(t.ctx, ticketer.uuid, room('newer', 'b-1'));
-    assert.equal(await settlesWithin(replacing, 1_000), false, 'a ticket replacing a stale room waited for the shared holder');
+    await waitingOnLock(t.ctx.db, 'sb_open_room'); // a ticket replacing a stale room waits for the shared holder
     await holder.query('commit');
     assert.equal((await replacing).created, true);
     const rooms = await roomsOf(t);
@@ -192,6 +183,7 @@ describe('RapidPro opens and session ends beside another connection [postgres]',
   });
 
   it('a session end whose conversation is assigned between its guess and its close closes it resolved, not abandoned', async () => {
+    const holder = lockHolder();
     const agent = await makeAgent(t.ctx, { capacity: 1 });
     const session = await startSession(t.ctx, { customer: { id: 'late' } }, 3600);
     assert.equal(session.conversation.state, 'queued', 'nobody online: it waits');
@@ -202,7 +194,7 @@ describe('RapidPro opens and session ends beside another connection [postgres]',
     await holder.query(`update agents set status = 'online', load = 1 where id = $1`, [agent.id]);
     await holder.query(`update conversations set state = 'assigned', agent_id = $2, assigned_at = now(), updated_at = now() where id = $1`, [session.conversation.id, agent.id]);
     const ended = endSession(t.ctx, session.conversation.id);
-    assert.equal(await settlesWithin(ended, 500), false, 'the close waited for the exclusive holder');
+    await waitingOnLock(t.ctx.db, 'sb_end_chat'); // the close waits for the exclusive holder
     await holder.query('commit');
     await ended;
     const [row] = await t.ctx.db.query<{ state: string; reason: string; load: number; events: string[] }>(

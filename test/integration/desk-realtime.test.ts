@@ -3,40 +3,22 @@
 // conversation's topics, which the customer's widget subscribes to; a label
 // change tells the agents and sends the customer nothing.
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
-import { loadConfig } from '../../src/config.js';
-import { startServer, type Running } from '../../src/server.js';
+import { it } from 'node:test';
+import type { Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
-import { httpJson } from '../helpers/http.js';
-import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
+import { realServerForBlock } from '../helpers/real-server.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 describeEachStore('notes and labels over MQTT', (store) => {
   let server: Running;
-  const clients: TestMqttClient[] = [];
-
-  before(async () => {
-    server = await startServer(
-      loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
-      { db: store().db, keepDb: true },
-    );
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-    await server.close();
-  });
-
-  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
-  const connect = async (token: string) => {
-    const client = await connectMqtt(`${server.url.replace('http', 'ws')}/mqtt`, token);
-    clients.push(client);
-    return client;
-  };
+  const { http, connect } = realServerForBlock(store, (started) => ({ server } = started));
+  const login = async (email: string) => (await http('POST', '/api/v1/auth/login', { email, password: PASSWORD })).body.token as string;
 
   it('publishes a note to the agents only, and a label change without a word to the customer', async () => {
     const agent = await makeAgent(server.ctx, { status: 'online', capacity: 1 });
-    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
-    const admin = (await http('POST', '/api/v1/auth/login', { email: 'admin@example.test', password: 'admin password' })).body.token as string;
+    const token = await login(agent.email);
+    // the store is emptied before each test, the bootstrap admin with it
+    const admin = await login((await makeAgent(server.ctx, { role: 'admin' })).email);
     assert.equal((await http('POST', '/api/v1/labels', { name: 'urgent', color: '#cc0000' }, admin)).status, 201);
     const supervisor = await connect(admin);
     await supervisor.subscribe('switchboard/events/conversations');

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { updateAgent } from '../../src/agents/agents.js';
 import { SYSTEM } from '../../src/agents/model.js';
-import { loadConfig } from '../../src/config.js';
-import { startServer, type Running } from '../../src/server.js';
+import type { Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
-import { httpJson } from '../helpers/http.js';
-import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
+import { realServerForBlock } from '../helpers/real-server.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // Issue #17 item 6: typing indicators over `conversations/<id>/typing`,
@@ -18,32 +16,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describeEachStore('typing indicators over MQTT', (store) => {
   let server: Running;
-  let wsUrl: string;
-  const clients: TestMqttClient[] = [];
-
-  before(async () => {
-    server = await startServer(
-      loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password', SWEEP_INTERVAL: '60000' }),
-      { db: store().db, keepDb: true },
-    );
-    wsUrl = `${server.url.replace('http', 'ws')}/mqtt`;
-  });
-  after(async () => {
-    await server.close();
-  });
-  beforeEach(async () => {
-    await store().reset();
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
-  });
-
-  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
-  const connect = async (token: string) => {
-    const client = await connectMqtt(wsUrl, token);
-    clients.push(client);
-    return client;
-  };
+  const { http, connect } = realServerForBlock(store, (started) => ({ server } = started));
   const login = async (options: Parameters<typeof makeAgent>[1]) => {
     const agent = await makeAgent(server.ctx, options);
     const answer = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
