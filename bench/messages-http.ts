@@ -23,7 +23,7 @@ import { HttpClient } from './http.js';
 import { ADMIN, adminQuery, prepareStore, startServerProcess } from './server.js';
 import { processCpuSeconds, summarize } from './stats.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const args = new Map(process.argv.slice(2).map((a) => /^--([^=]+)=?(.*)$/s.exec(a)!.slice(1, 3) as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 10);
 const CLIENTS = Number(args.get('clients') ?? 32);
 const PROFILE_DIR = args.get('profile');
