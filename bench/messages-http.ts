@@ -8,19 +8,26 @@
 // the Node process end to end, bearer token, validation, the store call, the
 // realtime publishes and the outbox worker's wake-up included.
 //
+// With PostgreSQL on this machine it also prints the CPU the scratch
+// database's backends spent a message (the pool's connections, read from
+// /proc): on two shared cores the server and PostgreSQL take turns, so what
+// a change saves or moves on either side decides the rate.
+//
 //   options: --seconds=10 --clients=32 [--profile=DIR: the server child runs
 //   with --cpu-prof and writes its .cpuprofile into DIR on exit, for
-//   bench/cpuprofile-summary.mjs]
+//   bench/cpuprofile-summary.mjs] [--node-options='...': NODE_OPTIONS for the
+//   server child alone, e.g. --node-options=--max-semi-space-size=32]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from './http.js';
 import { ADMIN, adminQuery, prepareStore, startServerProcess } from './server.js';
 import { processCpuSeconds, summarize } from './stats.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const args = new Map(process.argv.slice(2).map((a) => /^--([^=]+)=?(.*)$/s.exec(a)!.slice(1, 3) as [string, string]));
 const SECONDS = Number(args.get('seconds') ?? 10);
 const CLIENTS = Number(args.get('clients') ?? 32);
 const PROFILE_DIR = args.get('profile');
+const NODE_OPTIONS = args.get('node-options');
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/messages-http.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
@@ -42,8 +49,26 @@ async function commits(url: string): Promise<number> {
   return Number(r.rows[0].xact_commit);
 }
 
+/**
+ * CPU seconds so far of the scratch database's client backends, or null when
+ * they are not this machine's processes (a remote server, another namespace).
+ */
+async function backendCpuSeconds(url: string): Promise<number | null> {
+  const r = await adminQuery(url, `select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
+  let total = 0;
+  for (const { pid } of r.rows as { pid: number }[]) {
+    const seconds = processCpuSeconds(pid);
+    if (Number.isNaN(seconds)) return null;
+    total += seconds;
+  }
+  return total;
+}
+
 const store = await prepareStore('postgres', { agents: 50, capacity: 20 }, pgUrl);
-const server = await startServerProcess(store, PROFILE_DIR ? { cpuProfDir: PROFILE_DIR } : {});
+const server = await startServerProcess(store, {
+  ...(PROFILE_DIR ? { cpuProfDir: PROFILE_DIR } : {}),
+  ...(NODE_OPTIONS ? { extraEnv: { NODE_OPTIONS } } : {}),
+});
 const client = new HttpClient(server.url, CLIENTS);
 try {
   const login = await client.request<{ token: string }>('POST', '/api/v1/auth/login', ADMIN);
@@ -66,6 +91,7 @@ try {
   const cpu0 = processCpuSeconds(server.pid);
   const split0 = cpuSplit(server.pid);
   const commits0 = await commits(store.url!);
+  const backends0 = await backendCpuSeconds(store.url!);
   const started = performance.now();
   const until = started + SECONDS * 1000;
   await Promise.all(
@@ -81,11 +107,16 @@ try {
   const cpu = processCpuSeconds(server.pid) - cpu0;
   const split1 = cpuSplit(server.pid);
   const committed = (await commits(store.url!)) - commits0;
+  const backends1 = await backendCpuSeconds(store.url!);
+  const backends = backends0 === null || backends1 === null ? null : backends1 - backends0;
   const perMessage = (seconds: number) => ((seconds * 1000) / latencies.length).toFixed(3);
   const l = summarize(latencies);
   process.stdout.write(
     `messages over HTTP, ${CLIENTS} clients, ${seconds.toFixed(1)} s: ${Math.round(latencies.length / seconds)}/s, p50 ${l.p50} ms, p99 ${l.p99} ms, errors ${errors}; ` +
-      `server CPU ${perMessage(cpu)} ms/message (user ${perMessage(split1.user - split0.user)}, system ${perMessage(split1.system - split0.system)}; ${(cpu / seconds).toFixed(2)} cores); ${(committed / latencies.length).toFixed(2)} transactions a message\n`,
+      `server CPU ${perMessage(cpu)} ms/message (user ${perMessage(split1.user - split0.user)}, system ${perMessage(split1.system - split0.system)}; ${(cpu / seconds).toFixed(2)} cores); ${(committed / latencies.length).toFixed(2)} transactions a message` +
+      (backends === null ? '' : `; PostgreSQL backends ${perMessage(backends)} ms CPU/message`) +
+      (NODE_OPTIONS ? ` [server NODE_OPTIONS=${NODE_OPTIONS}]` : '') +
+      '\n',
   );
 } finally {
   client.close();

@@ -4,7 +4,7 @@ import { conflict, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import { presentAttachments } from '../files/files.js';
 import { refersToFiles, resolveAttachments, type AttachmentInput } from '../files/message-files.js';
-import { routingCall, routingCallIn } from '../routing/calls.js';
+import { routingCallInLogged, routingCallLogged, type Called } from '../routing/calls.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import type { ConversationRow } from './model.js';
@@ -78,12 +78,14 @@ export interface NewMessage {
  * (sb_add_message, src/store/migrations/routing/functions.sql) locks the conversation, checks,
  * inserts, stops the SLA clock and logs the event. Files referred to by id
  * are first resolved in the same transaction (a round trip of their own).
+ * The message is the event's: what the listeners publish and the log holds,
+ * in the API's shape (sb_message_json), the store sending it once.
  */
-export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<MessageRow> {
+export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<Message> {
   const items = (input.attachments ?? []) as AttachmentInput[];
   const now = ctx.now();
   if (!refersToFiles(items)) {
-    return added(await routingCall<AddedRow>(ctx, ADD_MESSAGE, addParams(conversationId, input, items, actor, now), now), conversationId, input, actor);
+    return added(await routingCallLogged<AddedRow>(ctx, ADD_MESSAGE, addParams(conversationId, input, items, actor, now), now), conversationId, input, actor);
   }
   return withEvents(ctx, async (tx, emit) => {
     const attachments = await resolveAttachments(tx, conversationId, items).catch(async (error: unknown) => {
@@ -93,24 +95,28 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
       assertCanAccess(actor, c);
       throw error;
     });
-    return added(await routingCallIn<AddedRow>(tx, emit, ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now), now), conversationId, input, actor);
+    return added(await routingCallInLogged<AddedRow>(tx, emit, ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now), now), conversationId, input, actor);
   });
 }
 
 /** $7: the actor may write to any conversation; $8: else only to those assigned to this agent. */
-const ADD_MESSAGE = /* sql */ `select (o.added).*, o.c_state, o.c_agent_id, o.c_channel, o.logged
+const ADD_MESSAGE = /* sql */ `select o.c_state, o.c_agent_id, o.c_channel, o.logged
   from sb_add_message($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::timestamptz, $7::boolean, $8::uuid) o`;
 
-type AddedRow = MessageRow & { c_state: ConversationRow['state']; c_agent_id: string | null; c_channel: ConversationRow['channel'] };
+interface AddedRow {
+  c_state: ConversationRow['state'];
+  c_agent_id: string | null;
+  c_channel: ConversationRow['channel'];
+}
 
 function addParams(conversationId: string, input: NewMessage, attachments: readonly unknown[], actor: Actor, now: Date): unknown[] {
   return [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(attachments), now, seesEverything(actor), actor.id];
 }
 
-function added([row]: AddedRow[], conversationId: string, input: NewMessage, actor: Actor): MessageRow {
+function added({ rows: [row], events: [event] }: Called<AddedRow>, conversationId: string, input: NewMessage, actor: Actor): Message {
   if (!row) throw notFound('conversation', conversationId);
-  const { c_state: state, c_agent_id: agentId, c_channel: channel, ...message } = row;
-  if (message.id !== null) return message;
+  if (event) return (event.data as { message: Message }).message;
+  const { c_state: state, c_agent_id: agentId, c_channel: channel } = row;
   // Nothing was written; say why: access first, then what the conversation allows.
   assertCanAccess(actor, { id: conversationId, agent_id: agentId });
   if (channel === 'qiscus' && input.sender === 'agent') {

@@ -34,16 +34,30 @@ function withoutEvents<Row>(rows: readonly Logged<Row>[]): Row[] {
   return rows.map(({ logged: _, ...row }) => row as Row);
 }
 
+/** A call's rows, and its events as the listeners get them. */
+export interface Called<Row> {
+  rows: Row[];
+  events: StoredEvent[];
+}
+
+function called<Row>(rows: readonly Logged<Row>[], now: Date): Called<Row> {
+  return { rows: withoutEvents(rows), events: rows.flatMap((r) => stored(r.logged, now)) };
+}
+
 /**
  * Runs routing function call `text` as a transaction of its own (one round
  * trip) and hands its events to the context's listeners once committed.
  * `now` is the time the call was given: the events' created_at.
  */
 export async function routingCall<Row>(ctx: Ctx, text: string, params: readonly unknown[], now: Date): Promise<Row[]> {
-  const rows = await ctx.db.transactOne<Logged<Row>>(text, params);
-  const events = rows.flatMap((r) => stored(r.logged, now));
-  if (events.length > 0) ctx.onCommitted?.(events);
-  return withoutEvents(rows);
+  return (await routingCallLogged<Row>(ctx, text, params, now)).rows;
+}
+
+/** routingCall, the events returned too: for a caller that answers with what an event carries (addMessage). */
+export async function routingCallLogged<Row>(ctx: Ctx, text: string, params: readonly unknown[], now: Date): Promise<Called<Row>> {
+  const result = called(await ctx.db.transactOne<Logged<Row>>(text, params), now);
+  if (result.events.length > 0) ctx.onCommitted?.(result.events);
+  return result;
 }
 
 /**
@@ -51,8 +65,12 @@ export async function routingCall<Row>(ctx: Ctx, text: string, params: readonly 
  * events are already in the log; the listeners get them after the commit.
  */
 export async function routingCallIn<Row>(tx: Queryable, emit: Emit, text: string, params: readonly unknown[], now: Date): Promise<Row[]> {
-  const rows = await tx.query<Logged<Row>>(text, params);
-  const events = rows.flatMap((r) => stored(r.logged, now));
-  if (events.length > 0) emit.logged?.(events);
-  return withoutEvents(rows);
+  return (await routingCallInLogged<Row>(tx, emit, text, params, now)).rows;
+}
+
+/** routingCallIn, the events returned too. */
+export async function routingCallInLogged<Row>(tx: Queryable, emit: Emit, text: string, params: readonly unknown[], now: Date): Promise<Called<Row>> {
+  const result = called(await tx.query<Logged<Row>>(text, params), now);
+  if (result.events.length > 0) emit.logged?.(result.events);
+  return result;
 }

@@ -4,7 +4,7 @@ import { beforeEach, it } from 'node:test';
 import { SYSTEM, type Actor } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
-import { addMessage, toMessage, type NewMessage } from '../../src/conversations/messages.js';
+import { addMessage, toMessage, type MessageRow, type NewMessage } from '../../src/conversations/messages.js';
 import { AppError } from '../../src/errors.js';
 import type { StoredEvent } from '../../src/events/event.js';
 import { listEvents } from '../../src/events/outbox.js';
@@ -20,6 +20,7 @@ import { describeEachStore } from '../helpers/stores.js';
 /** The store, counting what reaches the server: a statement, a one-call transaction, a transaction. */
 function counting(db: Db) {
   const calls = { statements: 0, transactOne: 0, transactions: 0 };
+  const answers: Record<string, unknown>[][] = [];
   const counted = (q: Queryable): Queryable => ({
     query: (text, params) => ((calls.statements += 1), q.query(text, params)),
     exec: (text) => ((calls.statements += 1), q.exec(text)),
@@ -29,16 +30,22 @@ function counting(db: Db) {
     kind: db.kind,
     close: () => db.close(),
     listen: (channel, handlers) => db.listen(channel, handlers),
-    transactOne: (text, params) => ((calls.transactOne += 1), db.transactOne(text, params)),
+    transactOne: async <Row>(text: string, params: readonly unknown[]) => {
+      calls.transactOne += 1;
+      const rows = await db.transactOne<Row>(text, params);
+      answers.push(rows as Record<string, unknown>[]);
+      return rows;
+    },
     transaction: (fn, options) => ((calls.transactions += 1), db.transaction((tx) => fn(counted(tx)), options)),
   };
-  return { db: wrapped, calls };
+  return { db: wrapped, calls, answers };
 }
 
 describeEachStore('a message in one call', (store) => {
   let clock: ReturnType<typeof fakeClock>;
   let committed: StoredEvent[];
   let calls: ReturnType<typeof counting>['calls'];
+  let answers: ReturnType<typeof counting>['answers'];
   let ctx: Ctx;
   beforeEach(async () => {
     await store().reset();
@@ -46,12 +53,14 @@ describeEachStore('a message in one call', (store) => {
     committed = [];
     const c = counting(store().db);
     calls = c.calls;
+    answers = c.answers;
     ctx = { db: c.db, now: clock.now, onCommitted: (events) => committed.push(...events) };
   });
 
   const messageEvents = async () => (await listEvents(store().db, 0, 1000, 'message.created')).map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]);
   const firstResponse = async (id: string) =>
     (await store().db.query<{ first_response_at: Date | null }>('select first_response_at from conversations where id = $1', [id]))[0]!.first_response_at;
+  const storedMessages = async () => (await store().db.query<MessageRow>('select * from messages order by id')).map(toMessage);
   const messageCount = async () => Number((await store().db.query<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
   const refusal = async (conversationId: string, input: NewMessage, actor: Actor) => {
     const error = await addMessage(ctx, conversationId, input, actor).then(
@@ -83,11 +92,18 @@ describeEachStore('a message in one call', (store) => {
     assert.deepEqual(await firstResponse(c.id), respondedAt, 'only the first agent message stops the clock');
 
     assert.deepEqual(calls, { ...before, transactOne: before.transactOne + 3 }, 'one call each, and nothing else');
+    // The store sends each message once, in its event: no messages row beside it.
+    assert.deepEqual(
+      answers.slice(-3).map((rows) => rows.map((r) => Object.keys(r).sort())),
+      [1, 2, 3].map(() => [['c_agent_id', 'c_channel', 'c_state', 'logged']]),
+    );
     assert.deepEqual([reply.text, reply.attachments, reply.sender_id, reply.private, reply.read_at], [null, [link], agent.id, false, null]);
+    const stored = await storedMessages();
+    assert.deepEqual([fromCustomer, reply, again], stored, 'the answer is the message as stored, in the API shape');
     const inLog = await messageEvents();
     assert.deepEqual(
       inLog.map(([, ...rest]) => rest),
-      [fromCustomer, reply, again].map((m) => ['message.created', c.id, agent.id, { message: toMessage(m) }]),
+      stored.map((m) => ['message.created', c.id, agent.id, { message: m }]),
     );
     assert.deepEqual(
       committed.map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]),
@@ -114,9 +130,10 @@ describeEachStore('a message in one call', (store) => {
     assert.equal(calls.transactOne, before.transactOne, 'the call runs inside the transaction');
     assert.deepEqual(m.attachments, [{ type: 'application/pdf', url: `/api/v1/attachments/${file}`, id: file, name: 'a.pdf', size: 42 }]);
     const inLog = await messageEvents();
+    assert.deepEqual([m], await storedMessages(), 'the answer is the message as stored, in the API shape');
     assert.deepEqual(
       inLog.map(([, ...rest]) => rest),
-      [['message.created', c.id, null, { message: toMessage(m) }]],
+      [['message.created', c.id, null, { message: m }]],
     );
     assert.deepEqual(
       committed.map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]),

@@ -1,7 +1,7 @@
 import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
 import { closeConversation } from '../../conversations/lifecycle.js';
-import { addMessage, type MessageRow } from '../../conversations/messages.js';
+import { addMessage, type Message } from '../../conversations/messages.js';
 import type { Customer } from '../../conversations/model.js';
 import { AppError } from '../../errors.js';
 import { routingCall } from '../../routing/calls.js';
@@ -109,7 +109,7 @@ export async function closeRoom(ctx: Ctx, ticketerUuid: string, token: string): 
 }
 
 /** A contact's message becomes a customer message of their open room. */
-export async function visitorMessage(ctx: Ctx, ticketerUuid: string, message: MessageRequest): Promise<MessageRow> {
+export async function visitorMessage(ctx: Ctx, ticketerUuid: string, message: MessageRequest): Promise<Message> {
   const room = await openRoomOf(ctx.db, ticketerUuid, message.token);
   if (!room) throw noRoom(message.token);
   try {

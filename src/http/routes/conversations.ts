@@ -225,13 +225,13 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       const { text, attachments, sender = 'agent' } = request.body;
       if (text === undefined && attachments === undefined) throw invalid('text', 'or attachments is required');
       if (sender !== 'agent' && !seesEverything(request.actor)) throw forbidden('only supervisors and admins may post as customer, system or bot');
-      const row = await addMessage(
+      const message = await addMessage(
         ctx,
         request.params.id,
         { sender, sender_id: sender === 'agent' ? request.actor.id : null, text: text ?? null, attachments: attachments ?? [] },
         request.actor,
       );
-      return reply.status(201).send(presentMessage(ctx, toMessage(row)));
+      return reply.status(201).send(presentMessage(ctx, message));
     },
   );
 

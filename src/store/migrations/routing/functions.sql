@@ -2210,13 +2210,21 @@ $$;
 -- The insert happens only when the actor may write (p_sees_all, or the
 -- conversation is p_actor's), it is open, and not an agent's message to an
 -- offered conversation or a Qiscus room; otherwise nothing is written and
--- the row says why (added is null; the caller names the refusal, access
+-- the row says why (logged is null; the caller names the refusal, access
 -- first). No row: no such conversation.
 -- An agent's message stops the SLA clock (first_response_at; src/routing/sla.ts).
+-- The message comes back once, as message.created's data in logged: the
+-- caller answers with that (sb_message_json is the API's shape) and hands
+-- the event to its listeners. It used to come back a second time as the
+-- messages row, ten more columns the driver parsed on every message
+-- (issue #22). The drop: the result's type changed, which create or replace
+-- cannot do; the arguments are the same, so this drops and recreates it
+-- whenever the file is applied.
+drop function if exists sb_add_message(uuid, text, text, text, jsonb, timestamptz, boolean, uuid);
 create or replace function sb_add_message(
   p_conversation uuid, p_sender text, p_sender_id text, p_text text, p_attachments jsonb, p_now timestamptz,
   p_sees_all boolean, p_actor uuid)
-returns table (added messages, c_state text, c_agent_id uuid, c_channel text, logged jsonb) language plpgsql
+returns table (c_state text, c_agent_id uuid, c_channel text, logged jsonb) language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
   v_state text;
@@ -2233,7 +2241,7 @@ begin
   if not coalesce(v_state in ('queued', 'offered', 'assigned') and (p_sees_all or v_agent = p_actor)
                   and not (v_state = 'offered' and p_sender = 'agent')
                   and not (v_channel = 'qiscus' and p_sender = 'agent'), false) then
-    return query select null::messages, v_state, v_agent, v_channel, '[]'::jsonb;
+    return query select v_state, v_agent, v_channel, null::jsonb;
     return;
   end if;
   insert into messages (conversation_id, sender, sender_id, text, attachments, created_at)
@@ -2242,7 +2250,7 @@ begin
   if p_sender = 'agent' then
     update conversations x set first_response_at = p_now where x.id = p_conversation and x.first_response_at is null;
   end if;
-  return query select m, v_state, v_agent, v_channel, sb_log_events(p_now, jsonb_build_array(
+  return query select v_state, v_agent, v_channel, sb_log_events(p_now, jsonb_build_array(
     sb_event('message.created', p_conversation, v_agent, jsonb_build_object('message', sb_message_json(m)))));
 end
 $$;
