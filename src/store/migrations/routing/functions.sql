@@ -117,7 +117,12 @@ create or replace function sb_capacity(a agents) returns int language sql stable
 $$;
 -- The same test for a pick that walks many agents: p_default is
 -- sb_default_capacity() read once by the caller, so an agent without a
--- capacity of their own costs no call either.
+-- capacity of their own costs no call either. The callers' queries pass
+-- `(select sb_default_capacity())`, an uncorrelated subquery: an InitPlan,
+-- run at most once per execution and only when the walk reaches an agent
+-- without a capacity of their own (coalesce asks it no sooner), so a team
+-- whose agents all have one never reads the setting (it was read on every
+-- claim, pick and close's give, 1.6 times a conversation).
 create or replace function sb_has_room(a agents, p_default int) returns boolean language sql immutable as $$
   select a.load < coalesce(a.capacity, p_default)
 $$;
@@ -477,8 +482,6 @@ drop function if exists sb_pick_agent(text);
 -- guesses; the skills branch, whose order no index has, still sorts.
 create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
-declare
-  v_default int := sb_default_capacity();
 begin
   if c.department is not null and not sb_auto_routed(c) then
     return null;
@@ -487,13 +490,13 @@ begin
   -- expressions evaluated on the index walk.
   if c.required_skills = '{}'::jsonb then
     return (select a.id from agents a
-             where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+             where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
                and sb_agent_serves(a, c, p_now)
              order by a.load, a.last_assigned_at asc nulls first, a.id
              limit 1);
   end if;
   return (select a.id from agents a
-           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
              and sb_agent_serves(a, c, p_now)
            order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
            limit 1);
@@ -511,7 +514,6 @@ $$;
 create or replace function sb_agent_ahead(c conversations, p_now timestamptz, me agents) returns boolean language plpgsql stable
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
 declare
-  v_default int := sb_default_capacity();
   v_load int := me.load - 1;
 begin
   -- in the pick's order, as sb_pick_agent walks it (enable_sort off: the
@@ -519,7 +521,7 @@ begin
   return exists (select 1 from (
                    select a.id from agents a
                     where a.status = 'online' and a.deleted_at is null and a.load <= v_load and a.id <> me.id
-                      and sb_has_room(a, v_default) and sb_agent_serves(a, c, p_now)
+                      and sb_has_room(a, (select sb_default_capacity())) and sb_agent_serves(a, c, p_now)
                       -- before `me` in (load, last_assigned_at nulls first, id)
                       and (a.load < v_load
                            or (me.last_assigned_at is not null and (a.last_assigned_at is null or a.last_assigned_at < me.last_assigned_at))
@@ -546,19 +548,18 @@ $$;
 create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
 declare
-  v_default int := sb_default_capacity();
   v_agent uuid;
 begin
   if c.required_skills = '{}'::jsonb then
     select a.id into v_agent from agents a
-     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
        and sb_agent_serves(a, c, p_now)
      order by a.load, a.last_assigned_at asc nulls first, a.id
      limit 1
        for no key update skip locked;
   else
     select a.id into v_agent from agents a
-     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
        and sb_agent_serves(a, c, p_now)
      order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
      limit 1
@@ -568,7 +569,7 @@ begin
     return null;
   end if;
   -- the row as it is now that it is ours (a later statement: a new snapshot)
-  perform 1 from agents a where a.id = v_agent and a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default);
+  perform 1 from agents a where a.id = v_agent and a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()));
   if not found then
     return null;
   end if;
@@ -660,17 +661,15 @@ set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
   head conversations;
-  v_default int;
   v_manual boolean;
 begin
   perform pg_advisory_xact_lock(7301001);
   -- read under the lock, so from what the previous holder committed
-  v_default := sb_default_capacity();
   v_manual := sb_any_manual();
   if sb_queue_ages() then
     with free as materialized (
       select a as agent from agents a
-       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
     ), served as materialized (
       select coalesce(array_agg(distinct d), '{}') as departments from free f, unnest((f.agent).departments) d
     )
@@ -694,7 +693,7 @@ begin
     -- departments ahead of it, under the routing lock.
     with free as materialized (
       select a as agent from agents a
-       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
     ), served as materialized (
       select distinct d as department from free f, unnest((f.agent).departments) d
     )
@@ -1146,7 +1145,9 @@ set plan_cache_mode = force_generic_plan as $$
 declare
   v_state text := case when p_offer then 'offered' else 'assigned' end;
 begin
-  update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
+  -- one statement, as sb_assign's (a data-modifying WITH runs whether or
+  -- not it is referenced): the agent's row is the caller's already
+  with loaded as (update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent)
   insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
                              created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
                              aging_per_min, sla_due_at, offer_expires_at, required_skills, skills_relax_after_s, overflow)
@@ -1203,11 +1204,13 @@ begin
     -- (sb_lock_full_agents), and the queue is read after it, by a later
     -- statement with a snapshot of its own, so it sees what those opens
     -- queued. Status, departments and skills change only under the lock
-    -- exclusive; the load only under this row lock.
-    select x.agent_id into v_agent from conversations x where x.id = p_id;
-    if v_agent is not null then
-      select * into me from agents a where a.id = v_agent for no key update;
-    end if;
+    -- exclusive; the load only under this row lock. One statement: the
+    -- conversation's agent_id is read by the subquery (an InitPlan, run
+    -- once before the agent's row is locked), no lock on the conversation.
+    select * into me from agents a
+     where a.id = (select x.agent_id from conversations x where x.id = p_id)
+       for no key update;
+    v_agent := me.id;
     select * into was from conversations x where x.id = p_id for update;
     if not found then
       return;
@@ -2514,7 +2517,8 @@ $$;
 create or replace function sb_lock_full_agents(c conversations, p_now timestamptz) returns boolean language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
-  v_default int := sb_default_capacity();
+  -- read at the first agent without a capacity of their own, if any
+  v_default int;
   v_limit int := sb_queue_lock_limit();
   a agents;
 begin
@@ -2527,6 +2531,9 @@ begin
             where x.status = 'online' and x.deleted_at is null and sb_agent_serves(x, c, p_now)
             order by x.id
               for share loop
+    if a.capacity is null and v_default is null then
+      v_default := sb_default_capacity();
+    end if;
     if sb_has_room(a, v_default) then
       return false;
     end if;
@@ -2538,6 +2545,9 @@ $$;
 -- The first queued conversation agent `me` can serve, in queue order,
 -- leaving out p_skip (heads a shared close could not lock): the query of
 -- sb_head_for_agent (the four-argument form asks it with none left out).
+-- p_manual null: not read by the caller; the query then asks sb_any_manual
+-- itself, once (an InitPlan) and only if it reaches a conversation with a
+-- department, where the shared close asked it at every close.
 create or replace function sb_head_for_agent(p_now timestamptz, me agents, p_manual boolean, p_ages boolean, p_skip uuid[])
 returns conversations language plpgsql stable
 set plan_cache_mode = force_generic_plan as $$
@@ -2558,7 +2568,7 @@ begin
       from conversations c
      where c.state = 'queued'
        and (c.department = any (me.departments) or c.department is null or c.overflow <> '[]'::jsonb)
-       and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or c.department is null or sb_auto_routed(c))
+       and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not coalesce(v_manual, (select sb_any_manual())) or c.department is null or sb_auto_routed(c))
      order by sb_effective_priority(c, p_now) desc, c.seq
      limit 1;
   else
@@ -2571,7 +2581,7 @@ begin
              cross join lateral (
                    select c.* from conversations c
                     where c.state = 'queued' and c.department = d.department
-                      and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or sb_auto_routed(c))
+                      and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not coalesce(v_manual, (select sb_any_manual())) or sb_auto_routed(c))
                     order by c.priority desc, c.seq
                     limit 1) x
             union all
@@ -2587,7 +2597,7 @@ begin
             union all
             (select c.* from conversations c
               where c.state = 'queued' and c.overflow <> '[]'::jsonb
-                and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or c.department is null or sb_auto_routed(c))
+                and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not coalesce(v_manual, (select sb_any_manual())) or c.department is null or sb_auto_routed(c))
               order by c.priority desc, c.seq
               limit 1)) h
      order by h.priority desc, h.seq
@@ -2612,7 +2622,9 @@ $$;
 create or replace function sb_take_head(p_now timestamptz, me agents) returns conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
-  v_manual boolean := sb_any_manual();
+  -- manual mode: left to the head's query (p_manual null), which asks only
+  -- when it reaches a conversation with a department
+  v_manual boolean := null;
   v_ages boolean := sb_queue_ages();
   v_skip uuid[] := '{}';
   v_id uuid;
