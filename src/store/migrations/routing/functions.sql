@@ -936,6 +936,8 @@ declare
   v_last agents;
   v_drained jsonb := '[]'::jsonb;
   v_queue boolean;
+  v_queued boolean;
+  v_ended boolean;
 begin
   -- As sb_assign gives a conversation: offered in an offer-mode department
   -- (no department: the defaults, auto), else assigned.
@@ -946,12 +948,10 @@ begin
   -- (sb_lock_full_agents, "Queueing and matching under the lock shared" at
   -- the end of this file). Only a guess, the paths decide for themselves;
   -- an index probe (conversations_queue_by_department, migration 0037),
-  -- where asking whether anyone has room walks every online agent.
+  -- where asking whether anyone has room walks every online agent. Asked
+  -- by the first attempt, in one statement with the probe for ended sticky
+  -- waits below: one executor start for both.
   if v_settings ->> 'mode' <> 'manual' then
-    v_queue := case when p_department is null
-                 then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
-                 else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
-               end;
     loop
     begin
       perform pg_advisory_xact_lock_shared(7301001);
@@ -963,9 +963,17 @@ begin
       -- first. Sticky waits are only created under the lock exclusive, so
       -- none ends unseen while this holds it shared but by time, and p_now
       -- is fixed for the call. A probe (conversations_sticky_waits).
-      if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
+      select case when p_department is null
+                  then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
+                  else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
+             end,
+             exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now)
+        into v_queued, v_ended;
+      if v_ended then
         perform sb_exclusive_path();
       end if;
+      -- the first attempt's guess; a retry (SB003) has set it true
+      v_queue := coalesce(v_queue, v_queued);
       if p_external_ref is not null then
         select * into c from conversations x
          where x.channel = p_channel and x.external_ref = p_external_ref and x.state in ('queued', 'offered', 'assigned');
