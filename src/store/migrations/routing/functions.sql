@@ -117,7 +117,12 @@ create or replace function sb_capacity(a agents) returns int language sql stable
 $$;
 -- The same test for a pick that walks many agents: p_default is
 -- sb_default_capacity() read once by the caller, so an agent without a
--- capacity of their own costs no call either.
+-- capacity of their own costs no call either. The callers' queries pass
+-- `(select sb_default_capacity())`, an uncorrelated subquery: an InitPlan,
+-- run at most once per execution and only when the walk reaches an agent
+-- without a capacity of their own (coalesce asks it no sooner), so a team
+-- whose agents all have one never reads the setting (it was read on every
+-- claim, pick and close's give, 1.6 times a conversation).
 create or replace function sb_has_room(a agents, p_default int) returns boolean language sql immutable as $$
   select a.load < coalesce(a.capacity, p_default)
 $$;
@@ -477,8 +482,6 @@ drop function if exists sb_pick_agent(text);
 -- guesses; the skills branch, whose order no index has, still sorts.
 create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
-declare
-  v_default int := sb_default_capacity();
 begin
   if c.department is not null and not sb_auto_routed(c) then
     return null;
@@ -487,13 +490,13 @@ begin
   -- expressions evaluated on the index walk.
   if c.required_skills = '{}'::jsonb then
     return (select a.id from agents a
-             where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+             where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
                and sb_agent_serves(a, c, p_now)
              order by a.load, a.last_assigned_at asc nulls first, a.id
              limit 1);
   end if;
   return (select a.id from agents a
-           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
              and sb_agent_serves(a, c, p_now)
            order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
            limit 1);
@@ -511,7 +514,6 @@ $$;
 create or replace function sb_agent_ahead(c conversations, p_now timestamptz, me agents) returns boolean language plpgsql stable
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
 declare
-  v_default int := sb_default_capacity();
   v_load int := me.load - 1;
 begin
   -- in the pick's order, as sb_pick_agent walks it (enable_sort off: the
@@ -519,7 +521,7 @@ begin
   return exists (select 1 from (
                    select a.id from agents a
                     where a.status = 'online' and a.deleted_at is null and a.load <= v_load and a.id <> me.id
-                      and sb_has_room(a, v_default) and sb_agent_serves(a, c, p_now)
+                      and sb_has_room(a, (select sb_default_capacity())) and sb_agent_serves(a, c, p_now)
                       -- before `me` in (load, last_assigned_at nulls first, id)
                       and (a.load < v_load
                            or (me.last_assigned_at is not null and (a.last_assigned_at is null or a.last_assigned_at < me.last_assigned_at))
@@ -546,19 +548,18 @@ $$;
 create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
 set enable_sort = off set plan_cache_mode = force_generic_plan as $$
 declare
-  v_default int := sb_default_capacity();
   v_agent uuid;
 begin
   if c.required_skills = '{}'::jsonb then
     select a.id into v_agent from agents a
-     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
        and sb_agent_serves(a, c, p_now)
      order by a.load, a.last_assigned_at asc nulls first, a.id
      limit 1
        for no key update skip locked;
   else
     select a.id into v_agent from agents a
-     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+     where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
        and sb_agent_serves(a, c, p_now)
      order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
      limit 1
@@ -568,7 +569,7 @@ begin
     return null;
   end if;
   -- the row as it is now that it is ours (a later statement: a new snapshot)
-  perform 1 from agents a where a.id = v_agent and a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default);
+  perform 1 from agents a where a.id = v_agent and a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()));
   if not found then
     return null;
   end if;
@@ -660,17 +661,15 @@ set plan_cache_mode = force_generic_plan as $$
 #variable_conflict use_column
 declare
   head conversations;
-  v_default int;
   v_manual boolean;
 begin
   perform pg_advisory_xact_lock(7301001);
   -- read under the lock, so from what the previous holder committed
-  v_default := sb_default_capacity();
   v_manual := sb_any_manual();
   if sb_queue_ages() then
     with free as materialized (
       select a as agent from agents a
-       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
     ), served as materialized (
       select coalesce(array_agg(distinct d), '{}') as departments from free f, unnest((f.agent).departments) d
     )
@@ -694,7 +693,7 @@ begin
     -- departments ahead of it, under the routing lock.
     with free as materialized (
       select a as agent from agents a
-       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, v_default)
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
     ), served as materialized (
       select distinct d as department from free f, unnest((f.agent).departments) d
     )
@@ -937,6 +936,8 @@ declare
   v_last agents;
   v_drained jsonb := '[]'::jsonb;
   v_queue boolean;
+  v_queued boolean;
+  v_ended boolean;
 begin
   -- As sb_assign gives a conversation: offered in an offer-mode department
   -- (no department: the defaults, auto), else assigned.
@@ -947,12 +948,10 @@ begin
   -- (sb_lock_full_agents, "Queueing and matching under the lock shared" at
   -- the end of this file). Only a guess, the paths decide for themselves;
   -- an index probe (conversations_queue_by_department, migration 0037),
-  -- where asking whether anyone has room walks every online agent.
+  -- where asking whether anyone has room walks every online agent. Asked
+  -- by the first attempt, in one statement with the probe for ended sticky
+  -- waits below: one executor start for both.
   if v_settings ->> 'mode' <> 'manual' then
-    v_queue := case when p_department is null
-                 then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
-                 else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
-               end;
     loop
     begin
       perform pg_advisory_xact_lock_shared(7301001);
@@ -964,9 +963,17 @@ begin
       -- first. Sticky waits are only created under the lock exclusive, so
       -- none ends unseen while this holds it shared but by time, and p_now
       -- is fixed for the call. A probe (conversations_sticky_waits).
-      if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
+      select case when p_department is null
+                  then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
+                  else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
+             end,
+             exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now)
+        into v_queued, v_ended;
+      if v_ended then
         perform sb_exclusive_path();
       end if;
+      -- the first attempt's guess; a retry (SB003) has set it true
+      v_queue := coalesce(v_queue, v_queued);
       if p_external_ref is not null then
         select * into c from conversations x
          where x.channel = p_channel and x.external_ref = p_external_ref and x.state in ('queued', 'offered', 'assigned');
@@ -1146,7 +1153,9 @@ set plan_cache_mode = force_generic_plan as $$
 declare
   v_state text := case when p_offer then 'offered' else 'assigned' end;
 begin
-  update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent;
+  -- one statement, as sb_assign's (a data-modifying WITH runs whether or
+  -- not it is referenced): the agent's row is the caller's already
+  with loaded as (update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent)
   insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
                              created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
                              aging_per_min, sla_due_at, offer_expires_at, required_skills, skills_relax_after_s, overflow)
@@ -1203,11 +1212,13 @@ begin
     -- (sb_lock_full_agents), and the queue is read after it, by a later
     -- statement with a snapshot of its own, so it sees what those opens
     -- queued. Status, departments and skills change only under the lock
-    -- exclusive; the load only under this row lock.
-    select x.agent_id into v_agent from conversations x where x.id = p_id;
-    if v_agent is not null then
-      select * into me from agents a where a.id = v_agent for no key update;
-    end if;
+    -- exclusive; the load only under this row lock. One statement: the
+    -- conversation's agent_id is read by the subquery (an InitPlan, run
+    -- once before the agent's row is locked), no lock on the conversation.
+    select * into me from agents a
+     where a.id = (select x.agent_id from conversations x where x.id = p_id)
+       for no key update;
+    v_agent := me.id;
     select * into was from conversations x where x.id = p_id for update;
     if not found then
       return;
@@ -2522,7 +2533,8 @@ $$;
 create or replace function sb_lock_full_agents(c conversations, p_now timestamptz) returns boolean language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
-  v_default int := sb_default_capacity();
+  -- read at the first agent without a capacity of their own, if any
+  v_default int;
   v_limit int := sb_queue_lock_limit();
   a agents;
 begin
@@ -2535,6 +2547,9 @@ begin
             where x.status = 'online' and x.deleted_at is null and sb_agent_serves(x, c, p_now)
             order by x.id
               for share loop
+    if a.capacity is null and v_default is null then
+      v_default := sb_default_capacity();
+    end if;
     if sb_has_room(a, v_default) then
       return false;
     end if;
@@ -2546,6 +2561,9 @@ $$;
 -- The first queued conversation agent `me` can serve, in queue order,
 -- leaving out p_skip (heads a shared close could not lock): the query of
 -- sb_head_for_agent (the four-argument form asks it with none left out).
+-- p_manual null: not read by the caller; the query then asks sb_any_manual
+-- itself, once (an InitPlan) and only if it reaches a conversation with a
+-- department, where the shared close asked it at every close.
 create or replace function sb_head_for_agent(p_now timestamptz, me agents, p_manual boolean, p_ages boolean, p_skip uuid[])
 returns conversations language plpgsql stable
 set plan_cache_mode = force_generic_plan as $$
@@ -2566,7 +2584,7 @@ begin
       from conversations c
      where c.state = 'queued'
        and (c.department = any (me.departments) or c.department is null or c.overflow <> '[]'::jsonb)
-       and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or c.department is null or sb_auto_routed(c))
+       and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not coalesce(v_manual, (select sb_any_manual())) or c.department is null or sb_auto_routed(c))
      order by sb_effective_priority(c, p_now) desc, c.seq
      limit 1;
   else
@@ -2579,7 +2597,7 @@ begin
              cross join lateral (
                    select c.* from conversations c
                     where c.state = 'queued' and c.department = d.department
-                      and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or sb_auto_routed(c))
+                      and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not coalesce(v_manual, (select sb_any_manual())) or sb_auto_routed(c))
                     order by c.priority desc, c.seq
                     limit 1) x
             union all
@@ -2595,7 +2613,7 @@ begin
             union all
             (select c.* from conversations c
               where c.state = 'queued' and c.overflow <> '[]'::jsonb
-                and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not v_manual or c.department is null or sb_auto_routed(c))
+                and sb_agent_serves(me, c, p_now) and not (c.id = any (v_skip)) and (not coalesce(v_manual, (select sb_any_manual())) or c.department is null or sb_auto_routed(c))
               order by c.priority desc, c.seq
               limit 1)) h
      order by h.priority desc, h.seq
@@ -2620,7 +2638,9 @@ $$;
 create or replace function sb_take_head(p_now timestamptz, me agents) returns conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
-  v_manual boolean := sb_any_manual();
+  -- manual mode: left to the head's query (p_manual null), which asks only
+  -- when it reaches a conversation with a department
+  v_manual boolean := null;
   v_ages boolean := sb_queue_ages();
   v_skip uuid[] := '{}';
   v_id uuid;
