@@ -29,20 +29,25 @@ $$;
 -- customer's last agent. Their slots (online), free slots (online:
 -- capacity − load, an offered conversation holding its slot) and all their
 -- slots (online or not), for the expected wait (src/business-hours/wait.ts).
+-- Planned for the terms at hand (force_custom_plan), which folds away the
+-- conditions that do not apply.
 create or replace function sb_queue_team(
   p_department text, p_required_skills jsonb, p_overflow jsonb, p_relaxed boolean, p_sticky_agent uuid
-) returns jsonb language sql stable as $$
-  select jsonb_build_object(
-           'slots', coalesce(sum(sb_capacity(a)) filter (where a.status = 'online'), 0),
-           'free', coalesce(sum(greatest(0, sb_capacity(a) - a.load)) filter (where a.status = 'online'), 0),
-           'team_slots', coalesce(sum(sb_capacity(a)), 0))
-    from agents a
-   where a.deleted_at is null
-     and (p_department is null or p_department = any (a.departments)
-          or exists (select 1 from jsonb_array_elements(p_overflow) r where r ->> 'to' = any (a.departments)))
-     and (p_required_skills = '{}'::jsonb or p_relaxed
-          or not exists (select 1 from jsonb_each_text(p_required_skills) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
-     and (p_sticky_agent is null or a.id = p_sticky_agent)
+) returns jsonb language plpgsql stable set plan_cache_mode = force_custom_plan as $$
+begin
+  return (
+    select jsonb_build_object(
+             'slots', coalesce(sum(sb_capacity(a)) filter (where a.status = 'online'), 0),
+             'free', coalesce(sum(greatest(0, sb_capacity(a) - a.load)) filter (where a.status = 'online'), 0),
+             'team_slots', coalesce(sum(sb_capacity(a)), 0))
+      from agents a
+     where a.deleted_at is null
+       and (p_department is null or p_department = any (a.departments)
+            or exists (select 1 from jsonb_array_elements(p_overflow) r where r ->> 'to' = any (a.departments)))
+       and (p_required_skills = '{}'::jsonb or p_relaxed
+            or not exists (select 1 from jsonb_each_text(p_required_skills) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
+       and (p_sticky_agent is null or a.id = p_sticky_agent));
+end
 $$;
 
 -- Mean handle time of the last 100 resolved conversations, s; p_default
@@ -65,39 +70,49 @@ $$;
 -- whole queue. Each count is in the index's order so that the planner walks
 -- conversations_queue_by_department on all three keys: left to itself it
 -- walked conversations_seq_key back past every other department's queue.
--- With aging, the department's queue computed at p_at. One SELECT, so the
--- planner inlines it into the caller's statement.
-create or replace function sb_queue_position(c conversations, p_at timestamptz, p_ages boolean) returns int language sql stable as $$
-  select (1 + case
-    when not p_ages and c.department is not null then
-      (select count(*) from (select from conversations x
-                              where x.state = 'queued' and x.department = c.department and x.priority > c.priority
-                              order by x.department, x.priority desc, x.seq) x)
-      + (select count(*) from (select from conversations x
-                                where x.state = 'queued' and x.department = c.department
-                                  and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
-                                order by x.department, x.priority desc, x.seq) x)
-    when not p_ages then
-      (select count(*) from (select from conversations x
-                              where x.state = 'queued' and x.department is null and x.priority > c.priority
-                              order by x.department, x.priority desc, x.seq) x)
-      + (select count(*) from (select from conversations x
-                                where x.state = 'queued' and x.department is null
-                                  and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
-                                order by x.department, x.priority desc, x.seq) x)
-    when c.department is not null then
-      (select count(*) from (select from conversations x
-                              where x.state = 'queued' and x.department = c.department
-                                and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
-                                     or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
-                              order by x.department, x.priority desc, x.seq) x)
-    else
-      (select count(*) from (select from conversations x
-                              where x.state = 'queued' and x.department is null
-                                and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
-                                     or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
-                              order by x.department, x.priority desc, x.seq) x)
-    end)::int
+-- With aging, the department's queue computed at p_at. Planned for the
+-- values at hand (force_custom_plan): PostgreSQL's generic plan for these
+-- counts, as a SQL function gets, took twice as long (4.5 against 2.0 ms
+-- for the 8,000th of 10,000 queued).
+create or replace function sb_queue_position(c conversations, p_at timestamptz, p_ages boolean) returns int
+language plpgsql stable set plan_cache_mode = force_custom_plan as $$
+declare
+  n bigint;
+  m bigint;
+begin
+  if not p_ages and c.department is not null then
+    select count(*) into n from (select from conversations x
+                                  where x.state = 'queued' and x.department = c.department and x.priority > c.priority
+                                  order by x.department, x.priority desc, x.seq) x;
+    select count(*) into m from (select from conversations x
+                                  where x.state = 'queued' and x.department = c.department
+                                    and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
+                                  order by x.department, x.priority desc, x.seq) x;
+  elsif not p_ages then
+    select count(*) into n from (select from conversations x
+                                  where x.state = 'queued' and x.department is null and x.priority > c.priority
+                                  order by x.department, x.priority desc, x.seq) x;
+    select count(*) into m from (select from conversations x
+                                  where x.state = 'queued' and x.department is null
+                                    and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
+                                  order by x.department, x.priority desc, x.seq) x;
+  elsif c.department is not null then
+    m := 0;
+    select count(*) into n from (select from conversations x
+                                  where x.state = 'queued' and x.department = c.department
+                                    and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
+                                         or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
+                                  order by x.department, x.priority desc, x.seq) x;
+  else
+    m := 0;
+    select count(*) into n from (select from conversations x
+                                  where x.state = 'queued' and x.department is null
+                                    and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
+                                         or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
+                                  order by x.department, x.priority desc, x.seq) x;
+  end if;
+  return (1 + n + m)::int;
+end
 $$;
 
 -- sb_open_conversation, and when the conversation waits (new or already
