@@ -63,7 +63,7 @@ export async function openConversation(ctx: Ctx, input: OpenInput, options: Alon
  * place (sb_open_conversation_placed, migration 0053), where reading it
  * after the commit took two more round trips. The place is read inside the
  * open's transaction, after its own row is written: opens queued alongside
- * and not committed yet are not counted (docs/api.md, "Queue position").
+ * and not committed yet are not counted (docs/api.md, "Queue position at creation").
  */
 export async function openConversationPlaced(ctx: Ctx, input: OpenInput): Promise<Opened & { queue: QueueInfo | null }> {
   const now = ctx.now();

@@ -122,7 +122,7 @@ $$;
 -- change committed before them; a queueing open holds the routing lock
 -- shared, so an open queued alongside it and not committed yet is not
 -- counted: the place can repeat or skip under concurrency (docs/api.md,
--- "Queue position"). The expected wait is reckoned in src/routing/queue.ts
+-- "Queue position at creation"). The expected wait is reckoned in src/routing/queue.ts
 -- from queue_team, queue_handle_s and queue_hours (the business hours;
 -- null: none stored).
 create or replace function sb_open_conversation_placed(
