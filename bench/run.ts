@@ -123,7 +123,19 @@ export interface StoreResult {
     per_second_by_decile: number[];
     cpu: PhaseCpu;
   };
-  queue: { requests: number; queued: number; errors: number; seconds: number; per_second: number; latency_ms: Latency; cpu: PhaseCpu };
+  queue: {
+    requests: number;
+    queued: number;
+    errors: number;
+    seconds: number;
+    per_second: number;
+    latency_ms: Latency;
+    cpu: PhaseCpu;
+    /** create replies whose place fell short of the exact one read after the phase (opens side by side) */
+    places_short: number;
+    /** create replies that told a place before the backlog or behind their exact one: none, if docs/api.md holds */
+    places_wrong: number;
+  };
   resolve_sequential: ResolvePhase;
   resolve_concurrent: ResolvePhase;
   /** conversations queued by StoreHooks.backlog ahead of phase 2's */
@@ -242,10 +254,20 @@ export async function benchStore(
     log(`[${kind}] phase 2: ${p.queue} conversations queued behind full capacity`);
     const q = await measured(server.pid, () => runPool(p.queue, c, (i) => open('queue', i)));
     const queuedOk = q.value.filter((r) => r.status === 201 && r.body.state === 'queued').map((r) => r.body);
-    // Each was answered with its queue position, which is its FIFO rank behind the backlog (no resolves ran meanwhile).
-    const apiFifo = [...queuedOk].sort((x, y) => (x.queue_position ?? 0) - (y.queue_position ?? 0));
-    const fifoSound = apiFifo.every((row, i) => row.queue_position === backlog.length + i + 1);
-    if (!fifoSound) log(`[${kind}]   warning: queue positions are not ${backlog.length + 1}..${backlog.length + apiFifo.length}; verification will report failures`);
+    // The FIFO order behind the backlog, as read once every open has
+    // committed (no resolves ran meanwhile): the places are then exact.
+    // Each reply's own place was read inside its open, alongside the other
+    // opens, so it may repeat or skip but never lies behind that exact one
+    // (docs/api.md, "Queue position at creation").
+    const placed = await runPool(queuedOk.length, c, (i) => client.request<Conversation>('GET', `/api/v1/conversations/${queuedOk[i]!.id}`));
+    const exact = new Map(placed.map((r) => [r.body.id, r.body.queue_position ?? 0]));
+    const apiFifo = [...queuedOk].sort((x, y) => exact.get(x.id)! - exact.get(y.id)!);
+    const fifoSound = apiFifo.every((row, i) => exact.get(row.id) === backlog.length + i + 1);
+    if (!fifoSound) log(`[${kind}]   warning: queue places read after phase 2 are not ${backlog.length + 1}..${backlog.length + apiFifo.length}; verification will report failures`);
+    const beyond = queuedOk.filter((row) => (row.queue_position ?? 0) < backlog.length + 1 || (row.queue_position ?? 0) > exact.get(row.id)!);
+    if (beyond.length > 0) log(`[${kind}]   warning: ${beyond.length} create replies told a place before the backlog or behind their own`);
+    const repeated = queuedOk.filter((row) => row.queue_position !== exact.get(row.id)).length;
+    log(`[${kind}]   ${repeated} of ${queuedOk.length} create replies told a place short of the exact one (opens side by side)`);
     const fifo = [...backlog.map((id) => ({ id }) as Conversation), ...apiFifo];
 
     // Candidates to resolve: assigned conversations of distinct agents, so each resolve frees a different agent.
@@ -344,6 +366,8 @@ export async function benchStore(
         per_second: Math.round(queuedOk.length / q.seconds),
         latency_ms: summarize(q.value.filter((r) => r.status === 201).map((r) => r.ms)),
         cpu: q.cpu,
+        places_short: repeated,
+        places_wrong: beyond.length,
       },
       resolve_sequential: resolvePhase(rs, 1, seqVerified, seqFailures),
       resolve_concurrent: resolvePhase(rc, c, concVerified, concFailures),

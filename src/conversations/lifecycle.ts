@@ -3,9 +3,10 @@ import type { Ctx } from '../context.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
 import { routingCall, routingCallIn } from '../routing/calls.js';
+import { DEFAULT_HANDLE_TIME_S, queueInfoFrom, type PlaceTerms } from '../routing/queue.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
-import type { Channel, ConversationRow, Customer } from './model.js';
+import type { Channel, ConversationRow, Customer, QueueInfo } from './model.js';
 
 // Every function here is one routing transaction: the state change, the
 // matching it makes possible, and the events describing both commit together.
@@ -57,6 +58,22 @@ export async function openConversation(ctx: Ctx, input: OpenInput, options: Alon
 }
 
 /**
+ * openConversation answering with the conversation's place in the queue
+ * when it waits (the HTTP reply): the same one call, which also reads the
+ * place (sb_open_conversation_placed, migration 0053), where reading it
+ * after the commit took two more round trips. The place is read inside the
+ * open's transaction, after its own row is written: opens queued alongside
+ * and not committed yet are not counted (docs/api.md, "Queue position at creation").
+ */
+export async function openConversationPlaced(ctx: Ctx, input: OpenInput): Promise<Opened & { queue: QueueInfo | null }> {
+  const now = ctx.now();
+  const [row] = await routingCall<OpenedRow & PlaceTerms>(ctx, OPEN_CONVERSATION_PLACED, [...openParams(input, now), DEFAULT_HANDLE_TIME_S], now);
+  const { queue_position, queue_team, queue_handle_s, queue_hours, ...rest } = row!;
+  const result = opened([rest]);
+  return { ...result, queue: queueInfoFrom(ctx, result.conversation, { queue_position, queue_team, queue_handle_s, queue_hours }) };
+}
+
+/**
  * openConversation inside a routing transaction the caller already holds, for
  * a channel that decides more than the open in that transaction (RapidPro
  * closes a contact's stale room before opening the new one).
@@ -73,6 +90,9 @@ export async function openConversationIn(tx: Queryable, emit: Emit, now: Date, i
  */
 const OPEN_CONVERSATION = /* sql */ `select (o.opened).*, o.created, o.logged
   from sb_open_conversation($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean, $9::jsonb) o`;
+
+const OPEN_CONVERSATION_PLACED = /* sql */ `select (o.opened).*, o.created, o.logged, o.queue_position, o.queue_team, o.queue_handle_s, o.queue_hours
+  from sb_open_conversation_placed($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean, $9::jsonb, $10::float8) o`;
 
 type OpenedRow = ConversationRow & { created: boolean };
 

@@ -1,9 +1,9 @@
-import { readBusinessHours } from '../business-hours/store.js';
+import { NO_HOURS } from '../business-hours/store.js';
+import type { BusinessHours } from '../business-hours/rules.js';
 import { waitEstimator } from '../business-hours/wait.js';
 import type { Ctx } from '../context.js';
 import type { Queryable } from '../store/db.js';
 import type { ConversationRow, QueueInfo } from '../conversations/model.js';
-import { CAPACITY_OF_A } from './sql.js';
 
 /** Used for the expected wait until Switchboard has seen conversations resolved. */
 export const DEFAULT_HANDLE_TIME_S = 300;
@@ -14,21 +14,6 @@ export interface QueuedConversation {
 }
 
 /**
- * Who could serve a queued conversation with terms `t` (SQL over agents
- * `a`): sb_agent_serves as the conversation will see it, not only now. Its
- * department's agents and those of every department it overflows to (a step
- * whose after_s has not passed yet will pass while it waits); with the
- * skills it requires, unless the requirement is dropped already; during a
- * sticky wait, only the customer's last agent. Room aside.
- */
-const COULD_SERVE = /* sql */ `
-  (t.department is null or t.department = any (a.departments)
-   or exists (select 1 from jsonb_array_elements(t.overflow) r where r ->> 'to' = any (a.departments)))
-  and (t.required_skills = '{}'::jsonb or t.relaxed
-       or not exists (select 1 from jsonb_each_text(t.required_skills) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
-  and (t.sticky_agent is null or a.id = t.sticky_agent)`;
-
-/**
  * Queued conversations in queue order (effective priority: priority plus
  * aging, sb_effective_priority; then arrival), each with its position in its
  * department's queue (department-less conversations form their own queue) and
@@ -36,7 +21,7 @@ const COULD_SERVE = /* sql */ `
  * hours (src/business-hours/wait.ts).
  *
  * The wait counts only the agents who could serve the conversation
- * (COULD_SERVE: department, overflow, skills, sticky wait). Their free slots
+ * (sb_queue_team, migration 0053: department, overflow, skills, sticky wait). Their free slots
  * (capacity − load, where an offered conversation holds its slot as an
  * assigned one does) take the first conversations of the queue at once; the
  * rest wait for slots to free up at the rate of all their slots:
@@ -87,40 +72,11 @@ const COUNT_AHEAD_MAX = 32;
 /**
  * listQueue for a few given conversations (the widget's place in line, the
  * realtime publisher's announce, a page of conversations): each one's
- * position is 1 + how many of its department's queue are ahead of it, in the
- * window's order (effective priority desc, seq), counted on
- * conversations_queue_by_department: without aging, the entries before its
- * (priority, seq) key, two index ranges (a higher priority; the same one,
- * earlier); with aging, its department's queue computed at $1. Not a window
- * over the whole queue for every look-up, wherever the conversation waits.
- * The CASEs run only the branch that applies (department or none, aging or
- * not: sb_queue_ages, once).
+ * position counted by sb_queue_position (migration 0053), 1 + how many of
+ * its department's queue are ahead of it, walking
+ * conversations_queue_by_department up to it: not a window over the whole
+ * queue for every look-up, wherever the conversation waits.
  */
-/**
- * How many queued conversations of a department (`department`, over `x`)
- * meet `cond`. In the index's order, so the planner walks
- * conversations_queue_by_department on all three keys: left to itself it
- * walked conversations_seq_key back from the given conversation's seq, past
- * the whole queue of every other department.
- */
-const ahead = (department: string, cond: string) => /* sql */ `
-  (select count(*) from (select from conversations x
-                          where x.state = 'queued' and ${department} and ${cond}
-                          order by x.department, x.priority desc, x.seq) x)`;
-
-/**
- * Same priority as g, earlier. The priority as a range, not an equality:
- * with equal department and priority the planner took conversations_seq_key
- * as the order too, and walked it from g's seq back through the whole
- * queue; this way only the department index gives the order asked for.
- * The walk then reads g's department's block of that priority.
- */
-const SAME_PRIORITY_EARLIER = 'x.priority >= g.priority and x.priority <= g.priority and x.seq < g.seq';
-
-/** With aging: ahead of given conversation g in the order at $1 (effective priority desc, seq). */
-const AGED_AHEAD = /* sql */ `(sb_effective_priority(x, $1::timestamptz) > g.effective_priority
-  or (sb_effective_priority(x, $1::timestamptz) = g.effective_priority and x.seq < g.seq))`;
-
 async function listGiven(
   ctx: Pick<Ctx, 'db' | 'now'>,
   ids: readonly string[],
@@ -130,23 +86,12 @@ async function listGiven(
   const shown = /* sql */ `
      flags as materialized (
        select sb_queue_ages() as ages
-     ), given as materialized (
-       select c.*, sb_effective_priority(c, $1::timestamptz) as effective_priority
+     ), shown as materialized (
+       select c.*, sb_effective_priority(c, $1::timestamptz) as effective_priority,
+              sb_queue_position(c, $1::timestamptz, (select ages from flags)) as position
          from conversations c
         where c.id = any ($4::uuid[]) and c.state = 'queued'
           and ($2::boolean is false or c.department is not distinct from $3::text)
-     ), shown as (
-       select g.*, (1 + case
-         when not (select ages from flags) and g.department is not null then
-           ${ahead('x.department = g.department', 'x.priority > g.priority')}
-           + ${ahead('x.department = g.department', SAME_PRIORITY_EARLIER)}
-         when not (select ages from flags) then
-           ${ahead('x.department is null', 'x.priority > g.priority')}
-           + ${ahead('x.department is null', SAME_PRIORITY_EARLIER)}
-         when g.department is not null then ${ahead('x.department = g.department', AGED_AHEAD)}
-         else ${ahead('x.department is null', AGED_AHEAD)}
-         end)::int as position
-         from given g
      )`;
   const rows = await ctx.db.query<QueueRow>(
     `${withWaits(shown)} limit $5`,
@@ -290,7 +235,7 @@ export async function listWaiting(ctx: Pick<Ctx, 'db' | 'now'>, limit: number): 
        s.queued_at, s.sla_due_at, s.first_response_at, s.sla_breached_at, s.position`;
   const rows = await ctx.db.query<WaitingQueryRow>(withWaits(shown, select), [ctx.now(), limit]);
   // Built field by field: a rest spread per row cost more than the rest.
-  const estimate = rows.length === 0 ? null : waitEstimator(await readBusinessHours(ctx.db), ctx.now());
+  const estimate = rows.length === 0 ? null : waitEstimator(hoursOf(rows), ctx.now());
   const head = rows.map((r) => ({
     row: {
       id: r.id,
@@ -321,7 +266,7 @@ export async function listWaiting(ctx: Pick<Ctx, 'db' | 'now'>, limit: number): 
   return { length: summary!.length, oldest: summary!.oldest, head, widgetsPastHead: summary!.widgets };
 }
 
-type WaitingQueryRow = Omit<WaitingRow, 'customer'> & { customer_ref: string; customer_name: string | null } & WaitTerms;
+type WaitingQueryRow = Omit<WaitingRow, 'customer'> & { customer_ref: string; customer_name: string | null; hours_row: { hours: BusinessHours | null } | null } & WaitTerms;
 
 /** How many conversations wait (in `department`, when given): the total a page of listQueuePage is one part of. */
 export async function countQueued(db: Queryable, department?: string): Promise<number> {
@@ -339,7 +284,7 @@ interface WaitTerms {
   handle_s: number;
 }
 
-type QueueRow = ConversationRow & WaitTerms & { effective_priority: number; relaxed: boolean; sticky_agent: string | null };
+type QueueRow = ConversationRow & WaitTerms & { effective_priority: number; relaxed: boolean; sticky_agent: string | null; hours_row: { hours: BusinessHours | null } | null };
 
 /**
  * The shown rows (CTE `shown`: conversations with their position and
@@ -349,27 +294,19 @@ type QueueRow = ConversationRow & WaitTerms & { effective_priority: number; rela
 function withWaits(shown: string, select = 's.*'): string {
   return `with ${shown}, termed as (
        select s.*,
-              (s.skills_relax_after_s is not null and $1::timestamptz >= s.queued_at + make_interval(secs => s.skills_relax_after_s)) as relaxed,
-              case when s.sticky_until is not null and $1::timestamptz < s.sticky_until then s.sticky_agent_id end as sticky_agent
+              sb_skills_relaxed(s.skills_relax_after_s, s.queued_at, $1::timestamptz) as relaxed,
+              sb_sticky_agent(s.sticky_until, s.sticky_agent_id, $1::timestamptz) as sticky_agent
          from shown s
      ), terms as (
        select distinct department, required_skills, overflow, relaxed, sticky_agent from termed
      ), team as materialized (
-       select t.department, t.required_skills, t.overflow, t.relaxed, t.sticky_agent,
-              jsonb_build_object(
-                'slots', coalesce(sum(${CAPACITY_OF_A}) filter (where a.status = 'online'), 0),
-                'free', coalesce(sum(greatest(0, ${CAPACITY_OF_A} - a.load)) filter (where a.status = 'online'), 0),
-                'team_slots', coalesce(sum(${CAPACITY_OF_A}), 0)) as team
-         from terms t
-         left join agents a on a.deleted_at is null and ${COULD_SERVE}
-        group by t.department, t.required_skills, t.overflow, t.relaxed, t.sticky_agent
+       select t.*, sb_queue_team(t.department, t.required_skills, t.overflow, t.relaxed, t.sticky_agent) as team from terms t
      ), handle as materialized (
-       select coalesce(avg(extract(epoch from (resolved_at - assigned_at))), ${DEFAULT_HANDLE_TIME_S})::float8 as handle_s
-         from (select resolved_at, assigned_at from conversations
-                where state = 'resolved' and assigned_at is not null
-                order by resolved_at desc limit 100) recent
+       select sb_recent_handle_s(${DEFAULT_HANDLE_TIME_S}) as handle_s, (select hours from business_hours) as hours
      )
-     select ${select}, handle.handle_s, m.team
+     select ${select}, handle.handle_s, m.team,
+            -- the business hours once, on the first row (a limit keeps it), not parsed again for every row
+            case when row_number() over (order by s.effective_priority desc, s.seq) = 1 then jsonb_build_object('hours', handle.hours) end as hours_row
        from termed s
        join team m on m.department is not distinct from s.department and m.required_skills = s.required_skills and m.overflow = s.overflow
                   and m.relaxed = s.relaxed and m.sticky_agent is not distinct from s.sticky_agent
@@ -377,9 +314,14 @@ function withWaits(shown: string, select = 's.*'): string {
       order by s.effective_priority desc, s.seq`;
 }
 
-async function estimateWaits(ctx: Pick<Ctx, 'db' | 'now'>, rows: QueueRow[]): Promise<QueuedConversation[]> {
-  const estimate = rows.length === 0 ? null : waitEstimator(await readBusinessHours(ctx.db), ctx.now());
-  return rows.map(({ position, effective_priority: _, relaxed: _r, sticky_agent: _s, team, handle_s, ...row }) => ({
+/** The business hours a withWaits statement read (on one of its rows); none stored: no schedule. */
+function hoursOf(rows: readonly { hours_row: { hours: BusinessHours | null } | null }[]): BusinessHours {
+  return rows.find((r) => r.hours_row !== null)?.hours_row?.hours ?? NO_HOURS;
+}
+
+function estimateWaits(ctx: Pick<Ctx, 'db' | 'now'>, rows: QueueRow[]): QueuedConversation[] {
+  const estimate = rows.length === 0 ? null : waitEstimator(hoursOf(rows), ctx.now());
+  return rows.map(({ position, effective_priority: _, relaxed: _r, sticky_agent: _s, team, handle_s, hours_row: _h, ...row }) => ({
     row,
     queue: { position, expected_wait_seconds: expectedWait(estimate!, row.department, { position, team, handle_s }) },
   }));
@@ -393,6 +335,26 @@ function expectedWait(estimate: ReturnType<typeof waitEstimator>, department: st
     onlineSlots: team.slots,
     teamSlots: team.team_slots,
   });
+}
+
+/**
+ * What sb_open_conversation_placed (migration 0053) returns besides the open:
+ * when the conversation waits, its place and what its expected wait needs,
+ * read in the open's own transaction; nulls otherwise.
+ */
+export interface PlaceTerms {
+  queue_position: number | null;
+  queue_team: WaitTerms['team'] | null;
+  queue_handle_s: number | null;
+  queue_hours: BusinessHours | null;
+}
+
+/** A waiting conversation's queue info from the terms its open returned, reckoned as listQueue reckons it. */
+export function queueInfoFrom(ctx: Pick<Ctx, 'now'>, row: ConversationRow, terms: PlaceTerms): QueueInfo | null {
+  const { queue_position: position, queue_team: team, queue_handle_s: handle_s } = terms;
+  if (row.state !== 'queued' || position === null || team === null || handle_s === null) return null;
+  const estimate = waitEstimator(terms.queue_hours ?? NO_HOURS, ctx.now());
+  return { position, expected_wait_seconds: expectedWait(estimate, row.department, { position, team, handle_s }) };
 }
 
 export async function queueInfoOf(ctx: Pick<Ctx, 'db' | 'now'>, row: ConversationRow): Promise<QueueInfo | null> {

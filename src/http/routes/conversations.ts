@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { seesEverything } from '../../agents/model.js';
 import { assertCanAccess } from '../../conversations/access.js';
-import { closeConversation, openConversation, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
+import { closeConversation, openConversationPlaced, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
 import { addMessage, listMessages, presentMessage, toMessage } from '../../conversations/messages.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { getConversation, listConversations } from '../../conversations/queries.js';
@@ -73,10 +73,12 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
     async (request, reply) => {
       // Supervisors and admins vouch for the customer id they give; an agent
       // does not, or opening a conversation would unlock anyone's statistics.
-      const { conversation, created } = await openConversation(ctx, { ...request.body, customer_verified: seesEverything(request.actor) });
+      // One call: the open, and the place in the queue when it waits.
+      const { conversation, created, queue } = await openConversationPlaced(ctx, { ...request.body, customer_verified: seesEverything(request.actor) });
       // The conversation already open for that reference may be another agent's.
       if (!created) assertCanAccess(request.actor, conversation);
-      return reply.status(created ? 201 : 200).send(await view(conversation));
+      // Open: no rating (only a resolved conversation has one), so no read.
+      return reply.status(created ? 201 : 200).send({ ...toConversation(conversation, queue), rating: null });
     },
   );
 

@@ -1,0 +1,93 @@
+// POST /api/v1/conversations for a conversation that waits: its place and
+// expected wait come with the open, in the same call into the store
+// (sb_open_conversation_placed, migration 0053), and mean what docs/api.md
+// ("Queue position") says: the exact place when opens come one after
+// another; side by side, never a place behind the one it really has, and
+// every read after the burst has the exact places.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, it } from 'node:test';
+import type { Db } from '../../src/store/db.js';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+interface Placed {
+  id: string;
+  state: string;
+  department: string | null;
+  queue_position: number | null;
+  expected_wait_seconds: number | null;
+}
+
+/** `db` with the text of every statement it sends recorded in `sent`. */
+function recording(db: Db, sent: string[]): Db {
+  const recorded = Object.create(db) as Db;
+  recorded.query = (text, params) => (sent.push(text), db.query(text, params));
+  recorded.transactOne = (text, params) => (sent.push(text), db.transactOne(text, params));
+  recorded.transaction = (fn, options) =>
+    db.transaction((tx) => fn({ query: (text, params) => (sent.push(text), tx.query(text, params)), exec: (text) => (sent.push(text), tx.exec(text)) }), options);
+  return recorded;
+}
+
+describeEachStore('api: a queued open and its place', (store) => {
+  let t: TestApp;
+  let token: string;
+  const sent: string[] = [];
+  before(async () => {
+    t = await testApp(store(), { beforeApp: (ctx) => void (ctx.db = recording(ctx.db, sent)) });
+  });
+  after(() => t.close());
+  beforeEach(async () => {
+    await store().reset();
+    ({ token } = await t.user('admin'));
+  });
+
+  const open = async (customer: string, body: Record<string, unknown> = {}) => {
+    const res = await t.call('POST', '/api/v1/conversations', { token, body: { customer: { id: customer }, ...body } });
+    assert.equal(res.statusCode, 201, res.body);
+    return res.json<Placed>();
+  };
+  const read = async (id: string) => (await t.call('GET', `/api/v1/conversations/${id}`, { token })).json<Placed>();
+
+  it('answers an open with its place and expected wait from the one call that opened it, queued or not', async () => {
+    // Two agents of "sales", full after the first two: the wait is estimated (two slots, the default handle time).
+    for (let i = 0; i < 2; i++) await t.user('agent', { status: 'online', departments: ['sales'], capacity: 1 });
+    const opensOnly = () => sent.filter((text) => !/auth_tokens/.test(text));
+    sent.length = 0;
+    const served = await open('first', { department: 'sales' });
+    assert.deepEqual([served.state, served.queue_position, served.expected_wait_seconds], ['assigned', null, null]);
+    assert.equal(opensOnly().length, 1);
+    await open('second', { department: 'sales' });
+    await open('ahead-elsewhere');
+    sent.length = 0;
+    const c = await open('third', { department: 'sales' });
+    // The token's look-up is the auth's, not the open's.
+    const statements = opensOnly();
+    assert.equal(statements.length, 1, `statements sent for the open:\n${statements.join('\n---\n')}`);
+    assert.match(statements[0]!, /sb_open_conversation_placed/);
+    assert.equal(c.state, 'queued');
+    assert.equal(c.queue_position, 1, 'the department-less conversation waits in a queue of its own, not ahead in sales');
+    assert.equal(c.expected_wait_seconds, 150, 'one ahead of the free slots (none), two slots, the default handle time of 300 s');
+    const again = await read(c.id);
+    assert.deepEqual([c.queue_position, c.expected_wait_seconds], [again.queue_position, again.expected_wait_seconds]);
+    assert.equal(typeof c.expected_wait_seconds, 'number');
+  });
+
+  it('opened one after another, each is told its exact place, higher priorities first', async () => {
+    const places: [number, number | null][] = [];
+    for (const [i, priority] of [0, 0, 5, 0, 5].entries()) places.push([i, (await open(`seq-${i}`, { department: 'support', priority })).queue_position]);
+    // arrival 0 (p0): 1; 1 (p0): 2; 2 (p5): 1, ahead of both; 3 (p0): 4; 4 (p5): 2
+    assert.deepEqual(places, [[0, 1], [1, 2], [2, 1], [3, 4], [4, 2]]);
+  });
+
+  it('opened side by side, none is told a place behind its own, and reads after the burst have the exact places', async () => {
+    const burst = await Promise.all(Array.from({ length: 24 }, (_, i) => open(`burst-${i}`)));
+    const exact = new Map<string, number>();
+    for (const c of burst) exact.set(c.id, (await read(c.id)).queue_position!);
+    // After the burst the places are 1..24, in arrival order.
+    assert.deepEqual([...exact.values()].sort((a, b) => a - b), Array.from({ length: 24 }, (_, i) => i + 1));
+    for (const c of burst) {
+      assert.equal(c.state, 'queued');
+      assert.ok(c.queue_position! >= 1 && c.queue_position! <= exact.get(c.id)!, `told ${c.queue_position}, really ${exact.get(c.id)}`);
+    }
+  });
+});
