@@ -60,7 +60,7 @@ export async function openConversation(ctx: Ctx, input: OpenInput, options: Alon
 /**
  * openConversation answering with the conversation's place in the queue
  * when it waits (the HTTP reply): the same one call, which also reads the
- * place (sb_open_conversation_placed, migration 0053), where reading it
+ * place (sb_open_conversation_placed, routing/functions.sql), where reading it
  * after the commit took two more round trips. The place is read inside the
  * open's transaction, after its own row is written: opens queued alongside
  * and not committed yet are not counted (docs/api.md, "Queue position at creation").

@@ -21,7 +21,7 @@ export interface QueuedConversation {
  * hours (src/business-hours/wait.ts).
  *
  * The wait counts only the agents who could serve the conversation
- * (sb_queue_team, migration 0053: department, overflow, skills, sticky wait). Their free slots
+ * (sb_queue_team, routing/functions.sql, "Queue place": department, overflow, skills, sticky wait). Their free slots
  * (capacity − load, where an offered conversation holds its slot as an
  * assigned one does) take the first conversations of the queue at once; the
  * rest wait for slots to free up at the rate of all their slots:
@@ -72,7 +72,7 @@ const COUNT_AHEAD_MAX = 32;
 /**
  * listQueue for a few given conversations (the widget's place in line, the
  * realtime publisher's announce, a page of conversations): each one's
- * position counted by sb_queue_position (migration 0053), 1 + how many of
+ * position counted by sb_queue_position (routing/functions.sql, "Queue place"), 1 + how many of
  * its department's queue are ahead of it, walking
  * conversations_queue_by_department up to it: not a window over the whole
  * queue for every look-up, wherever the conversation waits.
@@ -295,7 +295,7 @@ function withWaits(shown: string, select = 's.*'): string {
   return `with ${shown}, termed as (
        select s.*,
               sb_skills_relaxed(s.skills_relax_after_s, s.queued_at, $1::timestamptz) as relaxed,
-              sb_sticky_agent(s.sticky_until, s.sticky_agent_id, $1::timestamptz) as sticky_agent
+              sb_sticky_wait_agent(s.sticky_until, s.sticky_agent_id, $1::timestamptz) as sticky_agent
          from shown s
      ), terms as (
        select distinct department, required_skills, overflow, relaxed, sticky_agent from termed
@@ -338,7 +338,7 @@ function expectedWait(estimate: ReturnType<typeof waitEstimator>, department: st
 }
 
 /**
- * What sb_open_conversation_placed (migration 0053) returns besides the open:
+ * What sb_open_conversation_placed (routing/functions.sql, "Queue place") returns besides the open:
  * when the conversation waits, its place and what its expected wait needs,
  * read in the open's own transaction; nulls otherwise.
  */

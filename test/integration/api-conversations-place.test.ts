@@ -1,6 +1,6 @@
 // POST /api/v1/conversations for a conversation that waits: its place and
 // expected wait come with the open, in the same call into the store
-// (sb_open_conversation_placed, migration 0053), and mean what docs/api.md
+// (sb_open_conversation_placed, routing/functions.sql), and mean what docs/api.md
 // ("Queue position") says: the exact place when opens come one after
 // another; side by side, never a place behind the one it really has, and
 // every read after the burst has the exact places.
