@@ -1,3 +1,5 @@
+import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
 import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
@@ -44,6 +46,23 @@ export interface PassResult {
   full: boolean;
 }
 
+/**
+ * Each pass's timeline, for bench/qiscus.ts (published only while someone
+ * subscribes): when it started reading the waiting rooms, had them, had
+ * their agent lists, had committed its decisions, and had handed the calls
+ * to the worker; epoch ms, and the rooms (Qiscus ids) it assigned.
+ */
+export const passTimeline = channel('switchboard:qiscus:pass');
+export interface PassTimeline {
+  started: number;
+  read: number;
+  fetched: number;
+  committed: number;
+  handed: number;
+  assigned: string[];
+}
+const epochNow = () => performance.timeOrigin + performance.now();
+
 interface Waiting {
   id: string;
   room_id: string;
@@ -53,6 +72,8 @@ interface Waiting {
 }
 
 export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions): Promise<PassResult> {
+  const timed = passTimeline.hasSubscribers;
+  const started = timed ? epochNow() : 0;
   const waiting = await ctx.db.query<Waiting>(
     `select c.id, c.external_ref as room_id, q.fetch_failures, q.refused_agent_id as refused_agent
        from conversations c left join qiscus_rooms q on q.conversation_id = c.id
@@ -65,6 +86,7 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
   );
   const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch };
   if (waiting.length === 0) return result;
+  const read = timed ? epochNow() : 0;
 
   const fetched = await Promise.all(
     waiting.map((room) =>
@@ -84,11 +106,14 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
   }
   result.tried = offered.size;
   if (offered.size === 0) return result;
+  const fetchedAt = timed ? epochNow() : 0;
   const handOver = options.handOver?.();
   const decided = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver);
-  result.assigned = decided.assigned;
+  result.assigned = decided.rooms.length;
+  const committed = timed ? epochNow() : 0;
   // committed: the calls may go (each room's earlier calls, a remove_agent, were left out of the claim)
   if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
+  if (timed) passTimeline.publish({ started, read, fetched: fetchedAt, committed, handed: epochNow(), assigned: decided.rooms } satisfies PassTimeline);
   return result;
 }
 
@@ -217,9 +242,9 @@ async function decide(
   avoid: ReadonlyMap<string, string>,
   excluded: string | undefined,
   handOver: HandOver | undefined,
-): Promise<{ assigned: number; claimed: ClaimedRow[] }> {
+): Promise<{ rooms: string[]; claimed: ClaimedRow[] }> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
-  const none = { assigned: 0, claimed: [] };
+  const none = { rooms: [], claimed: [] };
   return withEvents(
     ctx,
     async (tx, emit) => {
@@ -284,7 +309,7 @@ async function decide(
       }
       // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not claimed here.
       const claimed = handOver ? await claimNew(tx, outboundIds, now, handOver.slots(now)) : [];
-      return { assigned: assigned.length, claimed };
+      return { rooms: assigned.map((row) => row.external_ref!), claimed };
     },
   );
 }
