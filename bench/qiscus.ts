@@ -27,6 +27,7 @@
 //
 //   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
 //            --only=paced (skip the flat-out and refill phases)
+//            --list-ms=0 (the fake answers each agent list this much later: Qiscus' round trip)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -42,7 +43,8 @@ import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { HttpClient } from './http.js';
 import { describeMachine } from './machine.js';
 import { machineCpu, processCpuSeconds, summarize, type Latency } from './stats.js';
-import { passTimeline, type PassTimeline } from '../src/channels/qiscus/allocate.js';
+// by type only, and the channel by name: the same bench runs on a tree whose allocator publishes no timeline (it reports 0 passes)
+import type { PassTimeline } from '../src/channels/qiscus/allocate.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const num = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
@@ -53,6 +55,9 @@ const SECONDS = num('seconds', 10);
 const COUNT = num('count', 5_000);
 const CONCURRENCY = num('concurrency', 32);
 const AGENTS = 40;
+/** the fake Qiscus answers each agent list this much later (Qiscus over the internet; 0: at once) */
+const LIST_MS = num('list-ms', 0);
+const PASS_TIMELINE = 'switchboard:qiscus:pass';
 const REFILL = 40;
 
 const epochNow = () => performance.timeOrigin + performance.now();
@@ -79,7 +84,10 @@ const server = http.createServer((req, res) => {
       arrivals = [];
       return res.writeHead(200, { 'content-type': 'application/json' }).end(out);
     }
-    if (req.url.startsWith('/api/v2/admin/service/available_agents')) return res.writeHead(200, { 'content-type': 'application/json' }).end(list);
+    if (req.url.startsWith('/api/v2/admin/service/available_agents')) {
+      const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end(list);
+      return ${LIST_MS} > 0 ? void setTimeout(answer, ${LIST_MS}) : answer();
+    }
     if (req.url === '/api/v1/admin/service/assign_agent') {
       const room = new URLSearchParams(body).get('room_id');
       arrivals.push([room, at]);
@@ -278,7 +286,7 @@ async function main() {
     loopDelay.enable();
     const timelines: PassTimeline[] = [];
     const onPass = (message: unknown) => void timelines.push(message as PassTimeline);
-    subscribe(passTimeline.name, onPass);
+    subscribe(PASS_TIMELINE, onPass);
     const t0 = performance.now();
     const inflight: Promise<unknown>[] = [];
     for (let i = 0; i < total; i++) {
@@ -292,7 +300,7 @@ async function main() {
     await Promise.all(inflight);
     const arrived = new Map<string, number>();
     await collect(fake, total, arrived, 60_000);
-    unsubscribe(passTimeline.name, onPass);
+    unsubscribe(PASS_TIMELINE, onPass);
     const paced = summarize([...arrived].map(([room, at]) => at - sentAt.get(room)!));
     const pacedAnswer = summarize(answers);
     const pacedSeconds = (performance.now() - t0) / 1000;
@@ -311,7 +319,7 @@ async function main() {
     if (onlyPaced) {
       const f = (l: { p50: number; p99: number }) => `${l.p50.toFixed(1)} / ${l.p99.toFixed(1)}`;
       process.stdout.write(
-        `Qiscus allocation [${storeKind}] paced ${RATE}/s for ${SECONDS} s (took ${pacedSeconds.toFixed(1)} s)\n` +
+        `Qiscus allocation [${storeKind}] paced ${RATE}/s for ${SECONDS} s, agent lists answered after ${LIST_MS} ms (took ${pacedSeconds.toFixed(1)} s)\n` +
           `  webhook → assign_agent p50 / p99 ${f(paced)} ms; webhook answered ${f(pacedAnswer)} ms\n` +
           `  stages p50 / p99 ms: received ${f(stages.received)}, allocated ${f(stages.allocated)}, claimed ${f(stages.claimed)}, sent ${f(stages.sent)}\n` +
           `  by pass p50 / p99 ms: waited ${f(stages.pass.waited)}, read ${f(stages.pass.read)}, fetched ${f(stages.pass.fetched)}, decided ${f(stages.pass.decided)}, handed ${f(stages.pass.handed)}\n` +
@@ -379,7 +387,7 @@ async function main() {
     const result = {
       store: storeKind,
       machine,
-      paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer, cpu_ms_per_room: pacedCpuPerRoom, stages_ms: stages, cores: pacedCores, event_loop_delay_ms: loop },
+      paced: { rate: RATE, seconds: SECONDS, list_ms: LIST_MS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer, cpu_ms_per_room: pacedCpuPerRoom, stages_ms: stages, cores: pacedCores, event_loop_delay_ms: loop },
       flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat, cpu_ms_per_room: flatCpuPerRoom },
       refill: { resolved: REFILL, first_resolve_to_last_assign_ms: refillMs, cpu_ms_per_room: refillCpuPerRoom },
     };
