@@ -70,7 +70,11 @@ export interface PassResult {
   closed: number;
   /** a full batch was read: more rooms may wait behind it */
   full: boolean;
-  /** rooms left waiting only for the slots kept for earlier passes' rooms (Lane.reserve): worth a pass once those are decided */
+  /**
+   * rooms left waiting not for want of a free agent but for other passes'
+   * work — the slots kept for earlier passes' rooms (Lane.reserve), or an
+   * agent's mirror another pass was creating: worth a pass once those end
+   */
   held: number;
 }
 
@@ -322,7 +326,11 @@ async function decide(
       for (const row of still) {
         const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id), reserve);
         if (!mirror) {
-          if (reserve > 0 && pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id))) kept += 1;
+          // Worth another pass once the earlier ones end: it waits for their rooms' slots, or for an agent's
+          // mirror a pass running beside this one created (not used here: see MIRRORS), not for a full agent.
+          const agents = offered.get(row.id) ?? [];
+          if (reserve > 0 && pickAgent(agents, mirrors, excluded, avoid.get(row.id))) kept += 1;
+          else if (agents.some((a) => a.is_available && !a.force_offline && a.id !== excluded && !mirrors.has(a.id))) kept += 1;
           continue;
         }
         mirror.load += 1;

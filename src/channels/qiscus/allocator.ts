@@ -79,11 +79,12 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   function ended(id: number, result: PassResult | undefined): void {
     running.delete(id);
     if (result) {
-      // Held back for earlier passes' rooms only: once those are decided, the slots they did not take are free.
+      // Rooms held back for other passes' work are not blocked: once those passes end, they may well be assigned.
       if (result.tried > 0 && result.assigned === 0 && result.held === 0) blocked = true;
       if (result.assigned > 0 || result.closed > 0) blocked = false;
       if (result.full && (result.assigned > 0 || result.closed > 0)) wanted = true;
-      if (result.held > 0) after = Math.max(after, id - 1);
+      // Held back for other passes' work (earlier ones' rooms, or a mirror a later one created): again once those end.
+      if (result.held > 0) after = Math.max(after, last);
     }
     if (after > 0 && ![...running.keys()].some((other) => other <= after)) {
       after = 0;
@@ -99,7 +100,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       const entry = { done: Promise.resolve(), rooms: [] as string[] };
       running.set(id, entry);
       entry.done = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => allocatePass(ctx, client, options, laneOf(id)))
+        .then(() => (started ? allocatePass(ctx, client, options, laneOf(id)) : undefined))
         .then(
           (result) => ended(id, result),
           (error: unknown) => {
