@@ -401,7 +401,7 @@ async function main() {
         `  paced ${RATE}/s for ${SECONDS} s: webhook → assign_agent ${f(paced)}; webhook answered ${f(pacedAnswer)}; CPU ${pacedCpuPerRoom} ms/room\n` +
         `    stages p50 / p99: received ${f(stages.received)}; allocated ${f(stages.allocated)}; claimed ${f(stages.claimed)}; sent ${f(stages.sent)}\n` +
         `    by pass p50 / p99: waited ${f(stages.pass.waited)}; read ${f(stages.pass.read)}; fetched ${f(stages.pass.fetched)}; decided ${f(stages.pass.decided)}; handed ${f(stages.pass.handed)}\n` +
-        `    ${stages.pass.passes} passes: rooms ${f(stages.pass.rooms_per_pass)}; length ${f(stages.pass.pass_ms)}; running at once ${f(stages.pass.overlapping)}\n` +
+        `    ${stages.pass.passes} passes: rooms p50 / p99 ${stages.pass.rooms_per_pass.p50} / ${stages.pass.rooms_per_pass.p99}; length ${f(stages.pass.pass_ms)}; running at once p50 / p99 ${stages.pass.overlapping.p50} / ${stages.pass.overlapping.p99}\n` +
         `    event loop delay p50 / p99 / max ${loop.p50.toFixed(1)} / ${loop.p99.toFixed(1)} / ${loop.max.toFixed(1)} ms\n` +
         `    CPU: this process ${pacedCores.process} cores, its PostgreSQL backends ${pacedCores.postgres_backends} cores, machine ${pacedCores.machine_busy_pct} % busy\n` +
         `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}; CPU ${flatCpuPerRoom} ms/room\n` +
