@@ -56,11 +56,17 @@ export interface Lane {
    * takes a slot an older room, still being fetched, could have had.
    */
   reserve(): number;
+  /**
+   * Runs the decision when no other pass of the process is deciding: they
+   * would only wait for each other's agent rows, each holding its rooms, a
+   * connection and the routing lock (shared) meanwhile.
+   */
+  decision<T>(decide: () => Promise<T>): Promise<T>;
   /** the decision committed (or the pass failed): later passes need keep nothing for its rooms */
   decided(): void;
 }
 
-const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decided: () => {} };
+const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {} };
 
 export interface PassResult {
   /** rooms whose agent list was read */
@@ -151,8 +157,11 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   if (offered.size === 0) return result;
   const fetchedAt = timed ? epochNow() : 0;
   const handOver = options.handOver?.();
-  const decided = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver, lane);
-  lane.decided();
+  const decided = await lane.decision(async () => {
+    const made = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver, lane);
+    lane.decided();
+    return made;
+  });
   result.assigned = decided.rooms.length;
   result.held = decided.held;
   const committed = timed ? epochNow() : 0;

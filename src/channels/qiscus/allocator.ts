@@ -13,7 +13,9 @@ import type { QiscusClient } from './client.js';
 // Qiscus' agent lists gets a pass of its own at once, up to PASSES_AT_ONCE,
 // rather than waiting for that pass to end and then for its own. Each pass
 // reads rooms no other pass holds, one read at a time (Lane.claim), and
-// decides under the row locks that make any two passes safe (allocate.ts).
+// decides under the row locks that make any two passes safe (allocate.ts),
+// one decision at a time (Lane.decision): what overlaps is the waiting for
+// Qiscus, not the transactions.
 // Queue order across passes: a pass keeps, on every agent, a slot for each
 // room of an earlier pass not decided yet (Lane.reserve); a room left
 // waiting for want of those slots alone is tried again once they are.
@@ -21,7 +23,7 @@ import type { QiscusClient } from './client.js';
 export type Reason = 'new' | 'freed' | 'poll';
 
 /**
- * Passes in flight at once. Their decisions serialize on the agents' rows
+ * Passes in flight at once. Their decisions run one at a time
  * (the same Qiscus agents serve every room), so more than a few only adds
  * passes of fewer rooms; a second and third keep rooms moving while one
  * waits on a slow agent list (up to QISCUS_TIMEOUT).
@@ -50,6 +52,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   /** rooms of running passes not decided yet, by pass number */
   const undecided = new Map<number, number>();
   let reading: Promise<unknown> = Promise.resolve();
+  let deciding: Promise<unknown> = Promise.resolve();
 
   function laneOf(id: number): Lane {
     return {
@@ -63,6 +66,11 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
           return rows;
         });
         reading = turn.catch(() => undefined);
+        return turn;
+      },
+      decision(decide) {
+        const turn = deciding.then(decide);
+        deciding = turn.catch(() => undefined);
         return turn;
       },
       reserve() {
