@@ -13,7 +13,7 @@ import { describeEachStore } from '../helpers/stores.js';
 
 const AGENTS = '/api/v2/admin/service/available_agents';
 // No poll to rescue a stuck queue, and a deadline far beyond the test's waits: only a pass can move a room.
-const ENV = { QISCUS_POLL_INTERVAL: '3600000', QISCUS_TIMEOUT: '60000' };
+const ENV = { QISCUS_POLL_INTERVAL: '3600000', QISCUS_TIMEOUT: '60000', QISCUS_PASSES_AT_ONCE: '3' };
 
 describeEachStore('Qiscus allocation passes overlapping', (store) => {
   let fake: FakeQiscus;

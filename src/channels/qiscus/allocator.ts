@@ -10,7 +10,7 @@ import type { QiscusClient } from './client.js';
 // since no webhook says so.
 //
 // Passes overlap (issue #22): a room that arrives while a pass waits for
-// Qiscus' agent lists gets a pass of its own at once, up to PASSES_AT_ONCE,
+// Qiscus' agent lists gets a pass of its own at once, up to passesAtOnce,
 // rather than waiting for that pass to end and then for its own. Each pass
 // reads rooms no other pass holds, one read at a time (Lane.claim), and
 // decides under the row locks that make any two passes safe (allocate.ts),
@@ -22,13 +22,11 @@ import type { QiscusClient } from './client.js';
 
 export type Reason = 'new' | 'freed' | 'poll';
 
-/**
- * Passes in flight at once. Their decisions run one at a time
- * (the same Qiscus agents serve every room), so more than a few only adds
- * passes of fewer rooms; a second and third keep rooms moving while one
- * waits on a slow agent list (up to QISCUS_TIMEOUT).
- */
-export const PASSES_AT_ONCE = 3;
+// How many at once is QISCUS_PASSES_AT_ONCE, 1 by default: with Qiscus
+// answering fast, passes at once only wait for each other's decisions and
+// were slower end to end (bench/RESULTS.md, 2026-11-25 01:51–02:40 UTC); a
+// second and third keep rooms moving while one waits on a slow or stuck
+// agent list (up to QISCUS_TIMEOUT).
 
 export interface Allocator {
   kick(reason: Reason): void;
@@ -38,9 +36,9 @@ export interface Allocator {
   stop(): Promise<void>;
 }
 
-export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOptions & { pollMs: number; onError(error: unknown): void }): Allocator {
+export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOptions & { pollMs: number; passesAtOnce: number; onError(error: unknown): void }): Allocator {
   let started = false;
-  /** a pass is wanted as soon as fewer than PASSES_AT_ONCE run */
+  /** a pass is wanted as soon as fewer than passesAtOnce run */
   let wanted = false;
   let blocked = false;
   /** a pass is wanted once every pass up to this one has ended (0: none) */
@@ -102,7 +100,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   }
 
   function schedule(): void {
-    while (started && wanted && running.size < PASSES_AT_ONCE) {
+    while (started && wanted && running.size < options.passesAtOnce) {
       wanted = false;
       const id = ++last;
       const entry = { done: Promise.resolve(), rooms: [] as string[] };
