@@ -27,7 +27,9 @@
 //
 //   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
 //            --only=paced (skip the flat-out and refill phases)
+//            --list-ms=0 (the fake answers each agent list this much later: Qiscus' round trip)
 import { spawn, type ChildProcess } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +43,8 @@ import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { HttpClient } from './http.js';
 import { describeMachine } from './machine.js';
 import { machineCpu, processCpuSeconds, summarize, type Latency } from './stats.js';
+// by type only, and the channel by name: the same bench runs on a tree whose allocator publishes no timeline (it reports 0 passes)
+import type { PassTimeline } from '../src/channels/qiscus/allocate.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const num = (name: string, fallback: number) => Number(args.get(name) ?? fallback);
@@ -51,6 +55,9 @@ const SECONDS = num('seconds', 10);
 const COUNT = num('count', 5_000);
 const CONCURRENCY = num('concurrency', 32);
 const AGENTS = 40;
+/** the fake Qiscus answers each agent list this much later (Qiscus over the internet; 0: at once) */
+const LIST_MS = num('list-ms', 0);
+const PASS_TIMELINE = 'switchboard:qiscus:pass';
 const REFILL = 40;
 
 const epochNow = () => performance.timeOrigin + performance.now();
@@ -77,7 +84,10 @@ const server = http.createServer((req, res) => {
       arrivals = [];
       return res.writeHead(200, { 'content-type': 'application/json' }).end(out);
     }
-    if (req.url.startsWith('/api/v2/admin/service/available_agents')) return res.writeHead(200, { 'content-type': 'application/json' }).end(list);
+    if (req.url.startsWith('/api/v2/admin/service/available_agents')) {
+      const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end(list);
+      return ${LIST_MS} > 0 ? void setTimeout(answer, ${LIST_MS}) : answer();
+    }
     if (req.url === '/api/v1/admin/service/assign_agent') {
       const room = new URLSearchParams(body).get('room_id');
       arrivals.push([room, at]);
@@ -168,10 +178,55 @@ interface Stages {
   allocated: Latency;
   claimed: Latency;
   sent: Latency;
+  /** the allocated and claimed stages split by the pass that assigned the room (its timeline) */
+  pass: PassStages;
+}
+
+interface PassStages {
+  /** conversation created → the pass that assigned it started */
+  waited: Latency;
+  /** the waiting rooms read */
+  read: Latency;
+  /** their agent lists fetched */
+  fetched: Latency;
+  /** decided and committed */
+  decided: Latency;
+  /** committed → the calls handed to the worker */
+  handed: Latency;
+  passes: number;
+  /** rooms assigned per pass, and each pass's length (started → handed) */
+  rooms_per_pass: Latency;
+  pass_ms: Latency;
+  /** passes running at once, sampled at each pass's start (1 = no overlap) */
+  overlapping: Latency;
+}
+
+function passStagesOf(timelines: readonly PassTimeline[], createdAt: ReadonlyMap<string, number>): PassStages {
+  const waited: number[] = [], read: number[] = [], fetched: number[] = [], decided: number[] = [], handed: number[] = [];
+  const overlapping: number[] = [];
+  for (const t of timelines) {
+    overlapping.push(timelines.filter((o) => o.started <= t.started && o.handed >= t.started).length);
+    for (const room of t.assigned) {
+      const created = createdAt.get(room);
+      if (created === undefined) continue;
+      waited.push(t.started - created);
+      read.push(t.read - t.started);
+      fetched.push(t.fetched - t.read);
+      decided.push(t.committed - t.fetched);
+      handed.push(t.handed - t.committed);
+    }
+  }
+  return {
+    waited: summarize(waited), read: summarize(read), fetched: summarize(fetched), decided: summarize(decided), handed: summarize(handed),
+    passes: timelines.length,
+    rooms_per_pass: summarize(timelines.map((t) => t.assigned.length)),
+    pass_ms: summarize(timelines.map((t) => t.handed - t.started)),
+    overlapping: summarize(overlapping),
+  };
 }
 
 /** Each room's time in each stage, from the times the store noted (ctx.now(), the same clock as epochNow to the ms). */
-async function stagesOf(db: Db, sentAt: ReadonlyMap<string, number>, arrived: ReadonlyMap<string, number>): Promise<Stages> {
+async function stagesOf(db: Db, sentAt: ReadonlyMap<string, number>, arrived: ReadonlyMap<string, number>, timelines: readonly PassTimeline[]): Promise<Stages> {
   const rows = await db.query<{ room: string; created_at: Date; assigned_at: Date; started_at: Date }>(
     `select c.external_ref as room, c.created_at, c.assigned_at, a.started_at
        from conversations c join qiscus_rooms q on q.conversation_id = c.id
@@ -180,7 +235,9 @@ async function stagesOf(db: Db, sentAt: ReadonlyMap<string, number>, arrived: Re
   );
   const at = (d: Date) => new Date(d).getTime();
   const received: number[] = [], allocated: number[] = [], claimed: number[] = [], sent: number[] = [];
+  const createdAt = new Map<string, number>();
   for (const r of rows) {
+    createdAt.set(r.room, at(r.created_at));
     const s = sentAt.get(r.room), a = arrived.get(r.room);
     if (s === undefined || a === undefined) continue;
     received.push(at(r.created_at) - s);
@@ -188,7 +245,7 @@ async function stagesOf(db: Db, sentAt: ReadonlyMap<string, number>, arrived: Re
     claimed.push(at(r.started_at) - at(r.assigned_at));
     sent.push(a - at(r.started_at));
   }
-  return { received: summarize(received), allocated: summarize(allocated), claimed: summarize(claimed), sent: summarize(sent) };
+  return { received: summarize(received), allocated: summarize(allocated), claimed: summarize(claimed), sent: summarize(sent), pass: passStagesOf(timelines, createdAt) };
 }
 const queryCounts = new Map<string, number>();
 
@@ -227,6 +284,9 @@ async function main() {
     // the server runs in this process: a stalled event loop delays every stage at once
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
+    const timelines: PassTimeline[] = [];
+    const onPass = (message: unknown) => void timelines.push(message as PassTimeline);
+    subscribe(PASS_TIMELINE, onPass);
     const t0 = performance.now();
     const inflight: Promise<unknown>[] = [];
     for (let i = 0; i < total; i++) {
@@ -240,6 +300,7 @@ async function main() {
     await Promise.all(inflight);
     const arrived = new Map<string, number>();
     await collect(fake, total, arrived, 60_000);
+    unsubscribe(PASS_TIMELINE, onPass);
     const paced = summarize([...arrived].map(([room, at]) => at - sentAt.get(room)!));
     const pacedAnswer = summarize(answers);
     const pacedSeconds = (performance.now() - t0) / 1000;
@@ -253,14 +314,16 @@ async function main() {
     const pgCores = ((await backendsCpu(store.db, database)) - pg0) / pacedSeconds;
     const m1 = machineCpu();
     const machineBusyPct = Math.round((1000 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total)) / 10;
-    const stages = await stagesOf(store.db, sentAt, arrived);
+    const stages = await stagesOf(store.db, sentAt, arrived, timelines);
     const pacedCores = { process: Math.round(processCores * 100) / 100, postgres_backends: Math.round(pgCores * 100) / 100, machine_busy_pct: machineBusyPct };
     if (onlyPaced) {
       const f = (l: { p50: number; p99: number }) => `${l.p50.toFixed(1)} / ${l.p99.toFixed(1)}`;
       process.stdout.write(
-        `Qiscus allocation [${storeKind}] paced ${RATE}/s for ${SECONDS} s (took ${pacedSeconds.toFixed(1)} s)\n` +
+        `Qiscus allocation [${storeKind}] paced ${RATE}/s for ${SECONDS} s, agent lists answered after ${LIST_MS} ms (took ${pacedSeconds.toFixed(1)} s)\n` +
           `  webhook → assign_agent p50 / p99 ${f(paced)} ms; webhook answered ${f(pacedAnswer)} ms\n` +
           `  stages p50 / p99 ms: received ${f(stages.received)}, allocated ${f(stages.allocated)}, claimed ${f(stages.claimed)}, sent ${f(stages.sent)}\n` +
+          `  by pass p50 / p99 ms: waited ${f(stages.pass.waited)}, read ${f(stages.pass.read)}, fetched ${f(stages.pass.fetched)}, decided ${f(stages.pass.decided)}, handed ${f(stages.pass.handed)}\n` +
+          `  ${stages.pass.passes} passes: rooms ${f(stages.pass.rooms_per_pass)}, length ${f(stages.pass.pass_ms)} ms, running at once ${f(stages.pass.overlapping)}\n` +
           `  event loop delay p50 / p99 / max ${loop.p50.toFixed(1)} / ${loop.p99.toFixed(1)} / ${loop.max.toFixed(1)} ms\n` +
           `  CPU: this process ${pacedCores.process} cores (${pacedCpuPerRoom} ms/room), its PostgreSQL backends ${pacedCores.postgres_backends} cores, machine ${machineBusyPct} % busy\n` +
           `  load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
@@ -324,7 +387,7 @@ async function main() {
     const result = {
       store: storeKind,
       machine,
-      paced: { rate: RATE, seconds: SECONDS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer, cpu_ms_per_room: pacedCpuPerRoom, stages_ms: stages, cores: pacedCores, event_loop_delay_ms: loop },
+      paced: { rate: RATE, seconds: SECONDS, list_ms: LIST_MS, sent: total, took_s: Number(pacedSeconds.toFixed(1)), webhook_to_assign_ms: paced, webhook_answer_ms: pacedAnswer, cpu_ms_per_room: pacedCpuPerRoom, stages_ms: stages, cores: pacedCores, event_loop_delay_ms: loop },
       flat_out: { count: COUNT, concurrency: CONCURRENCY, webhooks_per_s: Math.round(rate), webhook_to_assign_ms: flat, cpu_ms_per_room: flatCpuPerRoom },
       refill: { resolved: REFILL, first_resolve_to_last_assign_ms: refillMs, cpu_ms_per_room: refillCpuPerRoom },
     };
@@ -337,6 +400,8 @@ async function main() {
       `Qiscus allocation [${storeKind}]\n` +
         `  paced ${RATE}/s for ${SECONDS} s: webhook → assign_agent ${f(paced)}; webhook answered ${f(pacedAnswer)}; CPU ${pacedCpuPerRoom} ms/room\n` +
         `    stages p50 / p99: received ${f(stages.received)}; allocated ${f(stages.allocated)}; claimed ${f(stages.claimed)}; sent ${f(stages.sent)}\n` +
+        `    by pass p50 / p99: waited ${f(stages.pass.waited)}; read ${f(stages.pass.read)}; fetched ${f(stages.pass.fetched)}; decided ${f(stages.pass.decided)}; handed ${f(stages.pass.handed)}\n` +
+        `    ${stages.pass.passes} passes: rooms p50 / p99 ${stages.pass.rooms_per_pass.p50} / ${stages.pass.rooms_per_pass.p99}; length ${f(stages.pass.pass_ms)}; running at once p50 / p99 ${stages.pass.overlapping.p50} / ${stages.pass.overlapping.p99}\n` +
         `    event loop delay p50 / p99 / max ${loop.p50.toFixed(1)} / ${loop.p99.toFixed(1)} / ${loop.max.toFixed(1)} ms\n` +
         `    CPU: this process ${pacedCores.process} cores, its PostgreSQL backends ${pacedCores.postgres_backends} cores, machine ${pacedCores.machine_busy_pct} % busy\n` +
         `  flat out (${COUNT} at concurrency ${CONCURRENCY}): ${Math.round(rate)} webhooks/s end to end; webhook → assign_agent ${f(flat)}; CPU ${flatCpuPerRoom} ms/room\n` +

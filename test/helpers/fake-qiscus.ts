@@ -31,7 +31,8 @@ export interface FakeRequest {
   at: number;
 }
 
-export type Injected = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang';
+/** `{ until }`: the request is held open and answered as usual once `until` settles (a slow Qiscus, released by the test). */
+export type Injected = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang' | { until: Promise<unknown> };
 
 export interface FakeQiscus {
   url: string;
@@ -158,6 +159,15 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
       if (answer === 'hang') {
         hanging.add(res);
         res.on('close', () => hanging.delete(res));
+        return;
+      }
+      if (answer && 'until' in answer) {
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
+        void answer.until.finally(() => {
+          hanging.delete(res);
+          if (!res.destroyed) route(req, res);
+        });
         return;
       }
       if (answer) {

@@ -1,3 +1,5 @@
+import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
 import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
@@ -16,6 +18,8 @@ import { closeRoom, failRoom } from './rooms.js';
 // fetched from Qiscus (outside any transaction: the routing lock is never held
 // over a network call), then every decision in one routing transaction, in
 // queue order, with the assign_agent calls enqueued in that same transaction.
+// Several passes of one process may run at once (allocator.ts): each on its
+// own rooms (Lane), none taking a slot an earlier one may still need.
 
 /** a room whose agent list Qiscus refuses (4xx) this many times in a row is failed */
 const FETCH_REFUSALS_BEFORE_FAILING = 3;
@@ -34,6 +38,36 @@ export interface PassOptions {
   handOver?: () => HandOver | undefined;
 }
 
+/**
+ * What a pass shares with the other passes of its process running at once
+ * (allocator.ts). Without one (a pass alone), it reads the oldest waiting
+ * rooms and keeps nothing back.
+ */
+export interface Lane {
+  /**
+   * Reads this pass's rooms with `read`, given the rooms other passes hold
+   * (to leave out), one pass at a time, and holds those read until the pass
+   * ends: two passes never fetch one room's agents.
+   */
+  claim<T extends { id: string }>(read: (held: readonly string[]) => Promise<T[]>): Promise<T[]>;
+  /**
+   * Rooms of earlier passes not decided yet: inside the decision, every
+   * agent keeps that many slots free for them, so a room read later never
+   * takes a slot an older room, still being fetched, could have had.
+   */
+  reserve(): number;
+  /**
+   * Runs the decision when no other pass of the process is deciding: they
+   * would only wait for each other's agent rows, each holding its rooms, a
+   * connection and the routing lock (shared) meanwhile.
+   */
+  decision<T>(decide: () => Promise<T>): Promise<T>;
+  /** the decision committed (or the pass failed): later passes need keep nothing for its rooms */
+  decided(): void;
+}
+
+const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {} };
+
 export interface PassResult {
   /** rooms whose agent list was read */
   tried: number;
@@ -42,7 +76,30 @@ export interface PassResult {
   closed: number;
   /** a full batch was read: more rooms may wait behind it */
   full: boolean;
+  /**
+   * rooms left waiting not for want of a free agent but for other passes'
+   * work — the slots kept for earlier passes' rooms (Lane.reserve), or an
+   * agent's mirror another pass was creating: worth a pass once those end
+   */
+  held: number;
 }
+
+/**
+ * Each pass's timeline, for bench/qiscus.ts (published only while someone
+ * subscribes): when it started reading the waiting rooms, had them, had
+ * their agent lists, had committed its decisions, and had handed the calls
+ * to the worker; epoch ms, and the rooms (Qiscus ids) it assigned.
+ */
+export const passTimeline = channel('switchboard:qiscus:pass');
+export interface PassTimeline {
+  started: number;
+  read: number;
+  fetched: number;
+  committed: number;
+  handed: number;
+  assigned: string[];
+}
+const epochNow = () => performance.timeOrigin + performance.now();
 
 interface Waiting {
   id: string;
@@ -52,19 +109,33 @@ interface Waiting {
   refused_agent: string | null;
 }
 
-export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions): Promise<PassResult> {
-  const waiting = await ctx.db.query<Waiting>(
-    `select c.id, c.external_ref as room_id, q.fetch_failures, q.refused_agent_id as refused_agent
-       from conversations c left join qiscus_rooms q on q.conversation_id = c.id
-      where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
-        and (q.retry_at is null or q.retry_at <= $1)
-        and not ${AWAITS_REMOVAL}
-      order by c.priority desc, c.seq
-      limit $2`,
-    [ctx.now(), options.batch, QISCUS_DEPARTMENT],
+export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: Lane = alone): Promise<PassResult> {
+  try {
+    return await pass(ctx, client, options, lane);
+  } finally {
+    lane.decided();
+  }
+}
+
+async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: Lane): Promise<PassResult> {
+  const timed = passTimeline.hasSubscribers;
+  const started = timed ? epochNow() : 0;
+  const waiting = await lane.claim((held) =>
+    ctx.db.query<Waiting>(
+      `select c.id, c.external_ref as room_id, q.fetch_failures, q.refused_agent_id as refused_agent
+         from conversations c left join qiscus_rooms q on q.conversation_id = c.id
+        where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
+          and (q.retry_at is null or q.retry_at <= $1)
+          and not ${AWAITS_REMOVAL}
+          and c.id <> all ($4::uuid[])
+        order by c.priority desc, c.seq
+        limit $2`,
+      [ctx.now(), options.batch, QISCUS_DEPARTMENT, held],
+    ),
   );
-  const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch };
+  const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch, held: 0 };
   if (waiting.length === 0) return result;
+  const read = timed ? epochNow() : 0;
 
   const fetched = await Promise.all(
     waiting.map((room) =>
@@ -84,11 +155,19 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
   }
   result.tried = offered.size;
   if (offered.size === 0) return result;
+  const fetchedAt = timed ? epochNow() : 0;
   const handOver = options.handOver?.();
-  const decided = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver);
-  result.assigned = decided.assigned;
+  const decided = await lane.decision(async () => {
+    const made = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver, lane);
+    lane.decided();
+    return made;
+  });
+  result.assigned = decided.rooms.length;
+  result.held = decided.held;
+  const committed = timed ? epochNow() : 0;
   // committed: the calls may go (each room's earlier calls, a remove_agent, were left out of the claim)
   if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
+  if (timed) passTimeline.publish({ started, read, fetched: fetchedAt, committed, handed: epochNow(), assigned: decided.rooms } satisfies PassTimeline);
   return result;
 }
 
@@ -217,9 +296,10 @@ async function decide(
   avoid: ReadonlyMap<string, string>,
   excluded: string | undefined,
   handOver: HandOver | undefined,
-): Promise<{ assigned: number; claimed: ClaimedRow[] }> {
+  lane: Lane,
+): Promise<{ rooms: string[]; claimed: ClaimedRow[]; held: number }> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
-  const none = { assigned: 0, claimed: [] };
+  const none = { rooms: [], claimed: [], held: 0 };
   return withEvents(
     ctx,
     async (tx, emit) => {
@@ -233,7 +313,7 @@ async function decide(
       const offeredRefs = new Set<string>();
       for (const agents of offered.values()) for (const a of agents) if (a.is_available && !a.force_offline) offeredRefs.add(a.id);
       if (offeredRefs.size === 0) return none;
-      const held = await tx.query<{ id: string }>(LOCK_MIRRORS, [[...offeredRefs], QISCUS_SOURCE]);
+      const locked = await tx.query<{ id: string }>(LOCK_MIRRORS, [[...offeredRefs], QISCUS_SOURCE]);
       const still = await tx.query<ConversationRow>(
         // Taken back from an agent again while its agents were fetched: its removal must be enqueued first.
         `select * from conversations c where id = any ($1::uuid[]) and state = 'queued' and not ${AWAITS_REMOVAL} order by priority desc, seq for update of c`,
@@ -245,18 +325,28 @@ async function decide(
       const mirrors = await mirrorsOf(
         tx,
         [...unique.values()],
-        held.map((h) => h.id),
+        locked.map((h) => h.id),
         now,
       );
+      // Read with the mirrors locked: a pass that decided meanwhile on these agents has committed.
+      const reserve = lane.reserve();
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
+      let kept = 0;
       for (const row of still) {
-        const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id));
-        if (!mirror) continue;
+        const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id), reserve);
+        if (!mirror) {
+          // Worth another pass once the earlier ones end: it waits for their rooms' slots, or for an agent's
+          // mirror a pass running beside this one created (not used here: see MIRRORS), not for a full agent.
+          const agents = offered.get(row.id) ?? [];
+          if (reserve > 0 && pickAgent(agents, mirrors, excluded, avoid.get(row.id))) kept += 1;
+          else if (agents.some((a) => a.is_available && !a.force_offline && a.id !== excluded && !mirrors.has(a.id))) kept += 1;
+          continue;
+        }
         mirror.load += 1;
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }
-      if (picks.length === 0) return none;
+      if (picks.length === 0) return { ...none, held: kept };
       const outboundIds = await enqueue(
         tx,
         picks.map(({ row, mirror }) => ({
@@ -284,7 +374,7 @@ async function decide(
       }
       // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not claimed here.
       const claimed = handOver ? await claimNew(tx, outboundIds, now, handOver.slots(now)) : [];
-      return { assigned: assigned.length, claimed };
+      return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept };
     },
   );
 }

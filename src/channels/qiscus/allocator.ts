@@ -1,5 +1,5 @@
 import type { Ctx } from '../../context.js';
-import { allocatePass, type PassOptions, type PassResult } from './allocate.js';
+import { allocatePass, type Lane, type PassOptions, type PassResult } from './allocate.js';
 import type { QiscusClient } from './client.js';
 
 // When allocation passes run. A new room, a freed slot and the poll each ask
@@ -8,48 +8,127 @@ import type { QiscusClient } from './client.js';
 // another (they would only fetch the same full lists again): a freed slot or
 // the poll does — the poll is how agents coming online in Qiscus are noticed,
 // since no webhook says so.
+//
+// Passes overlap (issue #22): a room that arrives while a pass waits for
+// Qiscus' agent lists gets a pass of its own at once, up to passesAtOnce,
+// rather than waiting for that pass to end and then for its own. Each pass
+// reads rooms no other pass holds, one read at a time (Lane.claim), and
+// decides under the row locks that make any two passes safe (allocate.ts),
+// one decision at a time (Lane.decision): what overlaps is the waiting for
+// Qiscus, not the transactions.
+// Queue order across passes: a pass keeps, on every agent, a slot for each
+// room of an earlier pass not decided yet (Lane.reserve); a room left
+// waiting for want of those slots alone is tried again once they are.
 
 export type Reason = 'new' | 'freed' | 'poll';
 
+// How many at once is QISCUS_PASSES_AT_ONCE, 1 by default: with Qiscus
+// answering fast, passes at once only wait for each other's decisions and
+// were slower end to end (bench/RESULTS.md, 2026-11-25 01:51–02:40 UTC); a
+// second and third keep rooms moving while one waits on a slow or stuck
+// agent list (up to QISCUS_TIMEOUT).
+
 export interface Allocator {
   kick(reason: Reason): void;
-  /** one pass now, whatever the loop is doing (tests) */
+  /** one pass now, alone, whatever the loop is doing (tests) */
   pass(): Promise<PassResult>;
   start(): void;
   stop(): Promise<void>;
 }
 
-export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOptions & { pollMs: number; onError(error: unknown): void }): Allocator {
+export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOptions & { pollMs: number; passesAtOnce: number; onError(error: unknown): void }): Allocator {
   let started = false;
-  let due = false;
+  /** a pass is wanted as soon as fewer than passesAtOnce run */
+  let wanted = false;
   let blocked = false;
-  let running: Promise<void> | undefined;
+  /** a pass is wanted once every pass up to this one has ended (0: none) */
+  let after = 0;
   let timer: NodeJS.Timeout | undefined;
-  const pass = () => allocatePass(ctx, client, options);
+  let last = 0;
+  /** running passes by number, with the rooms each holds */
+  const running = new Map<number, { done: Promise<void>; rooms: string[] }>();
+  /** rooms of running passes not decided yet, by pass number */
+  const undecided = new Map<number, number>();
+  let reading: Promise<unknown> = Promise.resolve();
+  let deciding: Promise<unknown> = Promise.resolve();
 
-  async function run(): Promise<void> {
-    while (due && started) {
-      due = false;
-      try {
-        const result = await pass();
-        if (result.tried > 0 && result.assigned === 0) blocked = true;
-        if (result.assigned > 0 || result.closed > 0) blocked = false;
-        if (result.full && (result.assigned > 0 || result.closed > 0)) due = true;
-      } catch (error) {
-        options.onError(error);
-      }
+  function laneOf(id: number): Lane {
+    return {
+      claim(read) {
+        const turn = reading.then(async () => {
+          const held: string[] = [];
+          for (const pass of running.values()) held.push(...pass.rooms);
+          const rows = await read(held);
+          running.get(id)!.rooms = rows.map((row) => row.id);
+          undecided.set(id, rows.length);
+          return rows;
+        });
+        reading = turn.catch(() => undefined);
+        return turn;
+      },
+      decision(decide) {
+        const turn = deciding.then(decide);
+        deciding = turn.catch(() => undefined);
+        return turn;
+      },
+      reserve() {
+        let n = 0;
+        for (const [other, rooms] of undecided) if (other < id) n += rooms;
+        return n;
+      },
+      decided() {
+        undecided.delete(id);
+      },
+    };
+  }
+
+  function ended(id: number, result: PassResult | undefined): void {
+    running.delete(id);
+    if (result) {
+      // Rooms held back for other passes' work are not blocked: once those passes end, they may well be assigned.
+      if (result.tried > 0 && result.assigned === 0 && result.held === 0) blocked = true;
+      if (result.assigned > 0 || result.closed > 0) blocked = false;
+      if (result.full && (result.assigned > 0 || result.closed > 0)) wanted = true;
+      // Held back for other passes' work (earlier ones' rooms, or a mirror a later one created): again once those end.
+      if (result.held > 0) after = Math.max(after, last);
     }
-    running = undefined;
+    if (after > 0 && ![...running.keys()].some((other) => other <= after)) {
+      after = 0;
+      wanted = true;
+    }
+    schedule();
+  }
+
+  function schedule(): void {
+    while (started && wanted && running.size < options.passesAtOnce) {
+      wanted = false;
+      const id = ++last;
+      const entry = { done: Promise.resolve(), rooms: [] as string[] };
+      running.set(id, entry);
+      entry.done = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => (started ? allocatePass(ctx, client, options, laneOf(id)) : undefined))
+        .then(
+          (result) => ended(id, result),
+          (error: unknown) => {
+            options.onError(error);
+            ended(id, undefined);
+          },
+        );
+    }
   }
 
   const allocator: Allocator = {
     kick(reason) {
       if (reason === 'new' && blocked) return;
-      if (reason !== 'new') blocked = false;
-      due = true;
-      if (!running && started) running = new Promise<void>((resolve) => setImmediate(resolve)).then(run);
+      if (reason !== 'new') {
+        blocked = false;
+        // The rooms running passes hold may have missed this slot: one more pass once they end.
+        if (running.size > 0) after = Math.max(after, last);
+      }
+      wanted = true;
+      schedule();
     },
-    pass,
+    pass: () => allocatePass(ctx, client, options),
     start() {
       if (started) return;
       started = true;
@@ -60,7 +139,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     async stop() {
       started = false;
       clearInterval(timer);
-      await running;
+      while (running.size > 0) await Promise.all([...running.values()].map((pass) => pass.done));
     },
   };
   return allocator;

@@ -50,6 +50,7 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     excludedAgent: config.api.agentId,
     maxBackoffMs: config.pollIntervalMs,
     pollMs: config.pollIntervalMs,
+    passesAtOnce: config.passesAtOnce,
     handOver: () => handOver,
     onError: (err) => log.error({ err }, 'Qiscus allocation pass failed; retrying at the next webhook or poll'),
   });

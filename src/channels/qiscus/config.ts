@@ -30,6 +30,8 @@ export interface QiscusConfig {
   pollIntervalMs: number;
   /** deadline of every call to Qiscus, ms */
   timeoutMs: number;
+  /** allocation passes one process may run at once (1: one after another) */
+  passesAtOnce: number;
   /** log destinations besides stdout */
   logStack: readonly ('single' | 'slack')[];
   slackWebhookUrl: string | undefined;
@@ -83,6 +85,7 @@ export function loadQiscusConfig(env: Env): QiscusConfig {
     sdkBaseUrl: httpUrl(env, 'QISCUS_SDK_BASE_URL') ?? 'https://api.qiscus.com',
     pollIntervalMs: integer(env, 'QISCUS_POLL_INTERVAL', 30_000, 100, 3_600_000),
     timeoutMs: integer(env, 'QISCUS_TIMEOUT', 10_000, 100, 120_000),
+    passesAtOnce: integer(env, 'QISCUS_PASSES_AT_ONCE', 1, 1, 8),
     logStack: stack as ('single' | 'slack')[],
     slackWebhookUrl,
   };

@@ -17,13 +17,15 @@ export interface MirrorLoad {
  * reports (it lags behind assignments just made) and what Switchboard holds
  * open for them (it misses rooms given by hand in Qiscus). `avoid` (the agent
  * Qiscus just refused to put in this room) is chosen only when nobody else
- * has room: the refusal was most likely about them.
+ * has room: the refusal was most likely about them. `reserve` slots of each
+ * agent are not given (kept for older rooms another pass is still fetching).
  */
 export function pickAgent(
   offered: readonly AvailableAgent[],
   mirrors: ReadonlyMap<string, MirrorLoad>,
   excluded: string | undefined,
   avoid?: string | null,
+  reserve = 0,
 ): MirrorLoad | undefined {
   let best: { mirror: MirrorLoad; effective: number } | undefined;
   let fallback: MirrorLoad | undefined;
@@ -32,7 +34,7 @@ export function pickAgent(
     const mirror = mirrors.get(agent.id);
     if (!mirror) continue;
     const effective = Math.max(agent.current_customer_count, mirror.load);
-    if (effective >= mirror.capacity) continue;
+    if (effective + reserve >= mirror.capacity) continue;
     if (agent.id === avoid) fallback = mirror;
     else if (!best || better({ mirror, effective }, best)) best = { mirror, effective };
   }
