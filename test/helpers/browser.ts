@@ -105,10 +105,16 @@ export async function holdNextAnswer(page: Page, url: RegExp): Promise<{ asked: 
     await route.fulfill({ response });
   };
   await page.route(url, hold);
+  // Bounded like every Playwright wait: a request that never comes (the page
+  // changed, or Chromium went away) fails the test by name instead of
+  // stalling its file until the runner's timeout.
+  const heldInTime = within(heldRoute, page, `no request matching ${url} reached the server`);
+  const asked = heldInTime.then(() => undefined);
+  asked.catch(() => undefined); // a test that never awaits `asked` gets the failure from release()
   return {
-    asked: heldRoute.then(() => undefined),
+    asked,
     async release() {
-      const route = await heldRoute;
+      const route = await heldInTime;
       const finished = page.waitForEvent('requestfinished', { predicate: (request) => request === route.request() });
       letGo();
       await finished;
@@ -117,6 +123,15 @@ export async function holdNextAnswer(page: Page, url: RegExp): Promise<{ asked: 
       await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
     },
   };
+}
+
+/** `promise`, or a rejection naming `what` after the page's default timeout (10 s, openPage). */
+function within<T>(promise: Promise<T>, page: Page, what: string, timeoutMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${timeoutMs} ms${page.isClosed() ? ' (the page was closed)' : ''}`)), timeoutMs);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** Logs in to the console at `baseUrl` with the fixtures' password and waits for the live link. */
