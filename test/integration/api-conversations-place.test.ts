@@ -21,15 +21,25 @@ interface Placed {
 }
 
 /** `db` with the text of every statement it sends recorded in `sent`; a statement after a commit as `then: <text>` with it. */
-function recording(db: Db, sent: string[], faults: { place: boolean }): Db {
+function recording(db: Db, sent: string[], faults: { place: boolean; leaveFirst: boolean }): Db {
   const recorded = Object.create(db) as Db;
   recorded.query = (text, params) => (sent.push(text), db.query(text, params));
   recorded.transactOne = (text, params) => (sent.push(text), db.transactOne(text, params));
-  recorded.transactOneThen = (text, params, after) => (
-    sent.push(`${text}\nthen: ${after.text}`),
+  recorded.transactOneThen = async <Row, After>(text: string, params: readonly unknown[], after: { text: string; params: readonly unknown[] }) => {
+    sent.push(`${text}\nthen: ${after.text}`);
     // a statement after the commit that fails, as a timeout would
-    db.transactOneThen(text, params, faults.place ? { text: `select 1 / (0 * $1::int)`, params: [1] } : after)
-  );
+    if (faults.place) return db.transactOneThen<Row, After>(text, params, { text: `select 1 / (0 * $1::int)`, params: [1] });
+    if (!faults.leaveFirst) return db.transactOneThen<Row, After>(text, params, after);
+    // The conversation leaves the queue between the open's commit and the
+    // read (abandoned here; given to an agent would do the same), then the
+    // place is read as the statement after the commit reads it.
+    const { rows } = await db.transactOneThen<Row, unknown>(text, params, { text: 'select 1 where $1::int = 0', params: [1] });
+    const id = (rows[0] as { id: string }).id;
+    await db.query("update conversations set state = 'abandoned', resolved_at = now() where id = $1::uuid", [id]);
+    const read = after.text.replace("nullif(current_setting('sb.opened', true), '')::uuid", '$3::uuid');
+    assert.notEqual(read, after.text);
+    return { rows, after: await db.query<After>(read, [...after.params, id]) };
+  };
   recorded.transaction = (fn, options) =>
     db.transaction((tx) => fn({ query: (text, params) => (sent.push(text), tx.query(text, params)), exec: (text) => (sent.push(text), tx.exec(text)) }), options);
   return recorded;
@@ -39,13 +49,14 @@ describeEachStore('api: a queued open and its place', (store) => {
   let t: TestApp;
   let token: string;
   const sent: string[] = [];
-  const faults = { place: false };
+  const faults = { place: false, leaveFirst: false };
   before(async () => {
     t = await testApp(store(), { beforeApp: (ctx) => void (ctx.db = recording(ctx.db, sent, faults)) });
   });
   after(() => t.close());
   beforeEach(async () => {
     faults.place = false;
+    faults.leaveFirst = false;
     await store().reset();
     ({ token } = await t.user('admin'));
   });
@@ -89,6 +100,13 @@ describeEachStore('api: a queued open and its place', (store) => {
     assert.deepEqual([c.state, c.queue_position], ['queued', 2]);
     const [row] = await store().db.query<{ n: number }>("select count(*)::int as n from conversations where customer_id = 'second'");
     assert.equal(row!.n, 1);
+  });
+
+  it('answers a conversation that left the queue before its place was read as opened, without a place', async () => {
+    await open('ahead', { department: 'support' });
+    faults.leaveFirst = true;
+    const c = await open('second', { department: 'support' });
+    assert.deepEqual([c.state, c.queue_position, c.expected_wait_seconds], ['queued', null, null]);
   });
 
   it('opened one after another, each is told its exact place, higher priorities first', async () => {
