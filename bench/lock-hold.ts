@@ -74,7 +74,7 @@ import { closeConversation, openConversation } from '../src/conversations/lifecy
 import { addMessage } from '../src/conversations/messages.js';
 import { withEvents } from '../src/events/outbox.js';
 import { defaultSettings, seedSettings } from '../src/settings/settings.js';
-import { LOCKS, type Db } from '../src/store/db.js';
+import { LOCKS, type Db, type Statement } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { openPostgres } from '../src/store/postgres.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
@@ -99,6 +99,12 @@ function timingDb(db: Db, holds: number[], calls: number[]): Db {
       const rows = await db.transactOne<Row>(text, params);
       calls.push(performance.now() - t);
       return rows;
+    },
+    async transactOneThen<Row, After>(text: string, params: readonly unknown[], after: Statement) {
+      const t = performance.now();
+      const result = await db.transactOneThen<Row, After>(text, params, after);
+      calls.push(performance.now() - t);
+      return result;
     },
     kind: db.kind,
     query: (text, params) => db.query(text, params),

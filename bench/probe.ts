@@ -12,7 +12,7 @@ import { closeConversation, openConversation } from '../src/conversations/lifecy
 import { queueInfoOf } from '../src/routing/queue.js';
 import { defaultSettings, seedSettings } from '../src/settings/settings.js';
 import { loadConfig } from '../src/config.js';
-import type { Db, Queryable, TransactionOptions } from '../src/store/db.js';
+import type { Db, Queryable, Statement, TransactionOptions } from '../src/store/db.js';
 import { openPglite } from '../src/store/pglite.js';
 import { openPostgres } from '../src/store/postgres.js';
 import { prepareStore, type StoreKind } from './server.js';
@@ -67,6 +67,12 @@ function timed(db: Db): Db {
       const rows = await db.transactOne<Row>(text, params);
       record(`routing function: ${/from (sb_\w+)/.exec(text)?.[1] ?? label(text)}`, performance.now() - t);
       return rows;
+    },
+    async transactOneThen<Row, After>(text: string, params: readonly unknown[], after: Statement) {
+      const t = performance.now();
+      const result = await db.transactOneThen<Row, After>(text, params, after);
+      record(`routing function: ${/from (sb_\w+)/.exec(text)?.[1] ?? label(text)}, then ${/from (sb_\w+)/.exec(after.text)?.[1] ?? label(after.text)}`, performance.now() - t);
+      return result;
     },
     close: () => db.close(),
   };

@@ -132,6 +132,7 @@ function countingDb(db: Db, counts: Map<string, number>): Db {
     query: (text, params) => (note(text), db.query(text, params)),
     exec: (text) => (note(text), db.exec(text)),
     transactOne: (text, params) => (note(`call: ${text}`), db.transactOne(text, params)),
+    transactOneThen: (text, params, after) => (note(`call: ${text} then ${after.text}`), db.transactOneThen(text, params, after)),
     transaction: (fn, options) => (
       note(`BEGIN${options?.locks?.length ? ' + lock' : ''}`),
       db.transaction((tx) => fn({ query: (text, params) => (note(text), tx.query(text, params)), exec: (text) => (note(text), tx.exec(text)) }), {

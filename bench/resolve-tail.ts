@@ -51,6 +51,7 @@ function notingDb(db: Db, calls: Call[]): Db {
     query: (text, params) => noted(text, () => db.query(text, params)),
     exec: (text) => noted(text, () => db.exec(text)),
     transactOne: (text, params) => noted(`call: ${text}`, () => db.transactOne(text, params)),
+    transactOneThen: (text, params, after) => noted(`call: ${text}`, () => db.transactOneThen(text, params, after)),
     transaction: (fn, options) => {
       let first = '';
       return noted('transaction', () =>

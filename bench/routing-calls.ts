@@ -46,6 +46,7 @@ function countingDb(db: Db, counter: { trips: number }): Db {
     close: () => db.close(),
     listen: (channel, handlers) => db.listen(channel, handlers),
     transactOne: (text, params) => ((counter.trips += 1), db.transactOne(text, params)),
+    transactOneThen: (text, params, after) => ((counter.trips += 1), db.transactOneThen(text, params, after)),
     transaction: (fn, options) => ((counter.trips += 2), db.transaction((tx) => fn(counted(tx)), options)),
   };
 }

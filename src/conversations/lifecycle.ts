@@ -2,8 +2,8 @@ import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
-import { routingCall, routingCallIn } from '../routing/calls.js';
-import { DEFAULT_HANDLE_TIME_S, queueInfoFrom, type PlaceTerms } from '../routing/queue.js';
+import { committed, routingCall, routingCallIn, type Logged } from '../routing/calls.js';
+import { DEFAULT_HANDLE_TIME_S, queueInfoFrom, queueInfoOf, type PlaceTerms } from '../routing/queue.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import type { Channel, ConversationRow, Customer, QueueInfo } from './model.js';
@@ -59,18 +59,25 @@ export async function openConversation(ctx: Ctx, input: OpenInput, options: Alon
 
 /**
  * openConversation answering with the conversation's place in the queue
- * when it waits (the HTTP reply): the same one call, which also reads the
- * place (sb_open_conversation_placed, routing/functions.sql), where reading it
- * after the commit took two more round trips. The place is read inside the
- * open's transaction, after its own row is written: opens queued alongside
- * and not committed yet are not counted (docs/api.md, "Queue position at creation").
+ * when it waits (the HTTP reply), in the open's one round trip: the open
+ * commits, then the place is read by the statement after its COMMIT
+ * (Db.transactOneThen; sb_queue_place, routing/functions.sql), outside the
+ * routing lock the open held: reading it inside made queueing opens hold
+ * the lock longer. The read is a snapshot of its own: it counts every
+ * conversation ahead that committed before it, and finds none when the
+ * conversation no longer waits (docs/api.md, "Queue position at creation").
+ * Should that read fail, the open stands and the place is read anew.
  */
 export async function openConversationPlaced(ctx: Ctx, input: OpenInput): Promise<Opened & { queue: QueueInfo | null }> {
   const now = ctx.now();
-  const [row] = await routingCall<OpenedRow & PlaceTerms>(ctx, OPEN_CONVERSATION_PLACED, [...openParams(input, now), DEFAULT_HANDLE_TIME_S], now);
-  const { queue_position, queue_team, queue_handle_s, queue_hours, ...rest } = row!;
-  const result = opened([rest]);
-  return { ...result, queue: queueInfoFrom(ctx, result.conversation, { queue_position, queue_team, queue_handle_s, queue_hours }) };
+  const { rows, after } = await ctx.db.transactOneThen<Logged<OpenedRow & { opened_id: unknown }>, PlaceTerms>(OPEN_CONVERSATION_NOTED, openParams(input, now), {
+    text: QUEUE_PLACE,
+    params: [now, DEFAULT_HANDLE_TIME_S],
+  });
+  const { opened_id: _, ...row } = committed(ctx, rows, now)[0]!;
+  const result = opened([row]);
+  if (after === undefined) return { ...result, queue: await queueInfoOf(ctx, result.conversation) };
+  return { ...result, queue: after[0] === undefined ? null : queueInfoFrom(ctx, result.conversation, after[0]) };
 }
 
 /**
@@ -91,8 +98,16 @@ export async function openConversationIn(tx: Queryable, emit: Emit, now: Date, i
 const OPEN_CONVERSATION = /* sql */ `select (o.opened).*, o.created, o.logged
   from sb_open_conversation($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean, $9::jsonb) o`;
 
-const OPEN_CONVERSATION_PLACED = /* sql */ `select (o.opened).*, o.created, o.logged, o.queue_position, o.queue_team, o.queue_handle_s, o.queue_hours
-  from sb_open_conversation_placed($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean, $9::jsonb, $10::float8) o`;
+/**
+ * OPEN_CONVERSATION leaving the conversation's id in the session setting
+ * sb.opened (kept by the commit) for QUEUE_PLACE, which runs after the
+ * commit and cannot see the open's rows.
+ */
+const OPEN_CONVERSATION_NOTED = /* sql */ `select (o.opened).*, o.created, o.logged, set_config('sb.opened', ((o.opened).id)::text, false) as opened_id
+  from sb_open_conversation($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean, $9::jsonb) o`;
+
+const QUEUE_PLACE = /* sql */ `select p.queue_position, p.queue_team, p.queue_handle_s, p.queue_hours
+  from sb_queue_place(nullif(current_setting('sb.opened', true), '')::uuid, $1::timestamptz, $2::float8) p`;
 
 type OpenedRow = ConversationRow & { created: boolean };
 

@@ -17,7 +17,7 @@ interface LoggedEvent {
 }
 
 /** Every routing function's result row carries its events in `logged`. */
-type Logged<Row> = Row & { logged: LoggedEvent[] | null };
+export type Logged<Row> = Row & { logged: LoggedEvent[] | null };
 
 function stored(events: readonly LoggedEvent[] | null, at: Date): StoredEvent[] {
   return (events ?? []).map((e) => ({
@@ -58,6 +58,17 @@ export async function routingCallLogged<Row>(ctx: Ctx, text: string, params: rea
   const result = called(await ctx.db.transactOne<Logged<Row>>(text, params), now);
   if (result.events.length > 0) ctx.onCommitted?.(result.events);
   return result;
+}
+
+/**
+ * The rows of a routing call the caller sent itself, committed (e.g. with a
+ * statement after its commit: Db.transactOneThen); its events go to the
+ * context's listeners as routingCall's do.
+ */
+export function committed<Row>(ctx: Ctx, rows: readonly Logged<Row>[], now: Date): Row[] {
+  const result = called(rows, now);
+  if (result.events.length > 0) ctx.onCommitted?.(result.events);
+  return result.rows;
 }
 
 /**

@@ -338,9 +338,9 @@ function expectedWait(estimate: ReturnType<typeof waitEstimator>, department: st
 }
 
 /**
- * What sb_open_conversation_placed (routing/functions.sql, "Queue place") returns besides the open:
- * when the conversation waits, its place and what its expected wait needs,
- * read in the open's own transaction; nulls otherwise.
+ * What sb_queue_place (routing/functions.sql, "Queue place") returns for a
+ * waiting conversation: its place and what its expected wait needs, read
+ * right after its open committed, in the open's round trip.
  */
 export interface PlaceTerms {
   queue_position: number | null;

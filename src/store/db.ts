@@ -39,6 +39,18 @@ export interface FinalStatement {
   rows(rows: unknown[]): void;
 }
 
+export interface Statement {
+  text: string;
+  params: readonly unknown[];
+}
+
+/** What transactOneThen returns: the transaction's rows and those of the statement after its commit. */
+export interface Then<Row, After> {
+  rows: Row[];
+  after: After[] | undefined;
+  afterError?: unknown;
+}
+
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
@@ -48,6 +60,27 @@ export interface Db extends Queryable {
    * (src/store/migrations/routing/functions.sql), which take their locks themselves.
    */
   transactOne<Row = Record<string, unknown>>(text: string, params: readonly unknown[]): Promise<Row[]>;
+  /**
+   * transactOne, then `after` in the same round trip once that transaction
+   * has committed: outside its locks, in a transaction of its own whose
+   * snapshot sees the commit (and whatever else committed by then), on the
+   * same session. A read the caller would otherwise send next, at the cost
+   * of another round trip, or run inside the transaction while its locks
+   * are held.
+   *
+   * `after` cannot see the first statement's rows; what it needs of them
+   * the first statement leaves in a session setting (`set_config(name,
+   * value, false)`, kept by the commit), which `after` reads.
+   *
+   * A failing first statement rolls back and rejects; `after` does not run.
+   * When `after` fails, the work stays committed (and durable) and is
+   * returned: `after` undefined, `afterError` why.
+   */
+  transactOneThen<Row = Record<string, unknown>, After = Record<string, unknown>>(
+    text: string,
+    params: readonly unknown[],
+    after: Statement,
+  ): Promise<Then<Row, After>>;
   /**
    * Calls `handlers.notified` for each NOTIFY on `channel`, as its
    * transaction commits (whichever process or connection sent it). After a

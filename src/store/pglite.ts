@@ -1,5 +1,5 @@
 import { PGlite, TransactionAbortedError, messages, protocol, types } from '@electric-sql/pglite';
-import type { Db, ListenHandlers, Listening, Queryable, TransactionOptions } from './db.js';
+import type { Db, ListenHandlers, Listening, Queryable, Statement, Then, TransactionOptions } from './db.js';
 import { readReply, type Field, type Reply } from './pglite-reply.js';
 
 /** A statement parsed once under its own name: what to serialize its parameters as, and how to read its rows. */
@@ -60,6 +60,17 @@ export async function openPglite(dataDir?: string, options: PgliteOptions = {}):
       exclusive(() => session.transaction(fn, options)),
     // A statement outside a transaction commits on its own: one call.
     transactOne: <Row>(text: string, params: readonly unknown[]) => exclusive(() => session.query<Row>(text, params, false)),
+    // Both under one hold of the mutex: nothing else runs on the session
+    // between the commit and `after`.
+    transactOneThen: <Row, After>(text: string, params: readonly unknown[], after: Statement) =>
+      exclusive(async (): Promise<Then<Row, After>> => {
+        const rows = await session.query<Row>(text, params, false);
+        try {
+          return { rows, after: await session.query<After>(after.text, after.params, false) };
+        } catch (error) {
+          return { rows, after: undefined, afterError: error };
+        }
+      }),
     // One connection: its own NOTIFYs come back to it in the reply to their
     // COMMIT, and it cannot be lost, so nothing ever needs reconnecting.
     async listen(channel: string, handlers: ListenHandlers): Promise<Listening> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { isLostConnection, lockStatement, type Db, type ListenHandlers, type Queryable, type TransactionOptions } from './db.js';
+import { isLostConnection, lockStatement, type Db, type ListenHandlers, type Queryable, type Statement, type Then, type TransactionOptions } from './db.js';
 import { listenPostgres } from './postgres-listen.js';
 
 // int8 and numeric come back from `pg` as strings by default; Switchboard's
@@ -54,6 +54,39 @@ function inline(client: pg.PoolClient, text: string, params: readonly unknown[])
     if (Number(n) < 1 || Number(n) > params.length) throw new Error(`no parameter $${n}`);
     return literal(params[Number(n) - 1]);
   });
+}
+
+/**
+ * A multi-statement script (simple query protocol) whose statements' rows
+ * are kept one by one as each completes, so that when a later statement
+ * fails what ran before it is known: `pg` keeps nothing of a failed
+ * script. Statements without rows count too, in order.
+ */
+class Script extends pg.Query {
+  readonly completed: { command: string; rows: unknown[] }[] = [];
+  #rows: unknown[] = [];
+
+  constructor(text: string) {
+    super(text);
+    this.on('row', (row: unknown) => void this.#rows.push(row));
+  }
+
+  /** pg's hook for each statement's CommandComplete, as pg-cursor uses it */
+  handleCommandComplete(message: { text: string }, connection: unknown): void {
+    (pg.Query.prototype as unknown as { handleCommandComplete(m: unknown, c: unknown): void }).handleCommandComplete.call(this, message, connection);
+    this.completed.push({ command: message.text, rows: this.#rows });
+    this.#rows = [];
+  }
+
+  /** Sends the script on `client`; resolves when it is done, rejects with the first statement to fail. */
+  run(client: pg.PoolClient): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      // Set before client.query, which wraps it in the read timeout.
+      (this as unknown as { callback: (error: unknown) => void }).callback = (error) => (error ? reject(error) : resolve());
+    });
+    client.query(this);
+    return done;
+  }
 }
 
 export interface PostgresOptions {
@@ -191,6 +224,27 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         const script = ['begin', 'set local synchronous_commit = off', inline(client, text, params), 'commit', FLUSH_WAL].join(';\n');
         const results = (await client.query(script)) as unknown as pg.QueryResult[];
         return results[2]!.rows as Row[];
+      });
+    },
+    transactOneThen<Row, After>(text: string, params: readonly unknown[], after: Statement): Promise<Then<Row, After>> {
+      return inTransaction(async (client) => {
+        // As transactOne, `after` between the COMMIT and the flush: the two
+        // form one implicit transaction, whose snapshot is taken after the
+        // commit, and which commits (flushing the log) only once `after` ran.
+        const script = new Script(
+          ['begin', 'set local synchronous_commit = off', inline(client, text, params), 'commit', inline(client, after.text, after.params), FLUSH_WAL].join(';\n'),
+        );
+        try {
+          await script.run(client);
+          return { rows: script.completed[2]!.rows as Row[], after: script.completed[4]!.rows as After[] };
+        } catch (error) {
+          const committed = script.completed.length >= 4 && script.completed[3]!.command === 'COMMIT';
+          if (!committed || isLostConnection(error)) throw error;
+          // `after` failed and took the flush with it: the work is committed,
+          // not yet durable. Flush now; a failure here is the request's.
+          await client.query(FLUSH_WAL);
+          return { rows: script.completed[2]!.rows as Row[], after: undefined, afterError: error };
+        }
       });
     },
     listen: (channel: string, handlers: ListenHandlers) => listenPostgres({ connectionString: options.connectionString, connectTimeoutMs }, channel, handlers),

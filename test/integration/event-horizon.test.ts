@@ -76,6 +76,11 @@ function holdingDb(db: Db): { db: Db; held: Held } {
         await released;
         return rows;
       }),
+    // The statement after the commit sees it like any later read.
+    transactOneThen: async <Row, After>(text: string, params: readonly unknown[], after: { text: string; params: readonly unknown[] }) => ({
+      rows: await wrapped.transactOne<Row>(text, params),
+      after: await db.query<After>(after.text, after.params),
+    }),
   };
   return { db: wrapped, held };
 }

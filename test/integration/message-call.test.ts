@@ -36,6 +36,12 @@ function counting(db: Db) {
       answers.push(rows as Record<string, unknown>[]);
       return rows;
     },
+    transactOneThen: async <Row, After>(text: string, params: readonly unknown[], after: { text: string; params: readonly unknown[] }) => {
+      calls.transactOne += 1;
+      const result = await db.transactOneThen<Row, After>(text, params, after);
+      answers.push(result.rows as Record<string, unknown>[]);
+      return result;
+    },
     transaction: (fn, options) => ((calls.transactions += 1), db.transaction((tx) => fn(counted(tx)), options)),
   };
   return { db: wrapped, calls, answers };

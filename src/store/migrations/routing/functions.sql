@@ -2675,9 +2675,9 @@ $$;
 
 -- Queue place: a queued conversation's place and what its expected wait
 -- needs, as functions: src/routing/queue.ts reads the queue with them, and
--- sb_open_conversation_placed answers a queueing open with them in the same
--- call, where the HTTP reply used to take two more round trips after the
--- commit (the place, then the business hours).
+-- sb_queue_place answers a queueing open with them in the open's round trip,
+-- where the HTTP reply used to take two more after the commit (the place,
+-- then the business hours).
 
 -- Whether a conversation's skill requirement is dropped at p_at (its
 -- skills_relax_after_s and queued_at). Columns, not the row: the queue
@@ -2785,40 +2785,31 @@ begin
 end
 $$;
 
--- sb_open_conversation, and when the conversation waits (new or already
--- open), its place and what its expected wait needs: one round trip for the
--- HTTP reply (POST /api/v1/conversations). Read by statements of their own
--- after the open, so with a snapshot that sees the open's own row and every
--- change committed before them; a queueing open holds the routing lock
--- shared, so an open queued alongside it and not committed yet is not
--- counted: the place can repeat or skip under concurrency (docs/api.md,
--- "Queue position at creation"). The expected wait is reckoned in src/routing/queue.ts
--- from queue_team, queue_handle_s and queue_hours (the business hours;
--- null: none stored).
-create or replace function sb_open_conversation_placed(
-  p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
-  p_priority int, p_now timestamptz, p_verified boolean, p_required_skills jsonb, p_default_handle_s float8
-) returns table (opened conversations, created boolean, logged jsonb,
-                 queue_position int, queue_team jsonb, queue_handle_s float8, queue_hours jsonb)
-language plpgsql as $$
-#variable_conflict use_column
+-- The place of conversation p_id when it waits, and what its expected wait
+-- needs; no row when it does not wait (any more). What an open that queued
+-- answers with (POST /api/v1/conversations), read by the statement after
+-- the open's COMMIT in the same round trip (Db.transactOneThen): outside
+-- the routing lock, with a snapshot that sees the open and every change
+-- committed before the read (docs/api.md, "Queue position at creation").
+-- p_id null (the open left none): no row. The expected wait is reckoned in
+-- src/routing/queue.ts from queue_team, queue_handle_s and queue_hours (the
+-- business hours; null: none stored).
+drop function if exists sb_open_conversation_placed(text, text, text, jsonb, text, int, timestamptz, boolean, jsonb, float8);
+create or replace function sb_queue_place(p_id uuid, p_now timestamptz, p_default_handle_s float8)
+returns table (queue_position int, queue_team jsonb, queue_handle_s float8, queue_hours jsonb)
+language plpgsql stable as $$
 declare
-  o record;
   c conversations;
 begin
-  select * into o from sb_open_conversation(p_channel, p_external_ref, p_customer_id, p_customer, p_department,
-                                            p_priority, p_now, p_verified, p_required_skills);
-  c := o.opened;
-  opened := c;
-  created := o.created;
-  logged := o.logged;
-  if c.state = 'queued' then
-    queue_position := sb_queue_position(c, p_now, sb_queue_ages());
-    queue_team := sb_queue_team(c.department, c.required_skills, c.overflow, sb_skills_relaxed(c.skills_relax_after_s, c.queued_at, p_now),
-                                 sb_sticky_wait_agent(c.sticky_until, c.sticky_agent_id, p_now));
-    queue_handle_s := sb_recent_handle_s(p_default_handle_s);
-    queue_hours := (select b.hours from business_hours b);
+  select * into c from conversations x where x.id = p_id and x.state = 'queued';
+  if not found then
+    return;
   end if;
+  queue_position := sb_queue_position(c, p_now, sb_queue_ages());
+  queue_team := sb_queue_team(c.department, c.required_skills, c.overflow, sb_skills_relaxed(c.skills_relax_after_s, c.queued_at, p_now),
+                              sb_sticky_wait_agent(c.sticky_until, c.sticky_agent_id, p_now));
+  queue_handle_s := sb_recent_handle_s(p_default_handle_s);
+  queue_hours := (select b.hours from business_hours b);
   return next;
 end
 $$;
