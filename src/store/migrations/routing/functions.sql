@@ -2200,12 +2200,22 @@ $$;
 
 -- A message as the API and events show it: toMessage in
 -- src/conversations/messages.ts, every column with the timestamps as
--- JavaScript writes them. The two must stay alike.
+-- JavaScript writes them. The two must stay alike: a column added to
+-- messages is added here too (test/integration/message-call.test.ts compares
+-- this with toMessage of the stored row). Each column named rather than
+-- to_jsonb(m) with the timestamps laid over it: that converted the row, then
+-- built and merged a second object, ≈ 12 against 8 µs a message (issue #22).
 create or replace function sb_message_json(m messages) returns jsonb language sql stable as $$
-  select to_jsonb(m) || jsonb_build_object(
-    'private', coalesce(m.private, false),
+  select jsonb_build_object(
+    'id', m.id,
+    'conversation_id', m.conversation_id,
+    'sender', m.sender,
+    'sender_id', m.sender_id,
+    'text', m.text,
+    'attachments', m.attachments,
     'created_at', sb_iso(m.created_at),
     'read_at', sb_iso(m.read_at),
+    'private', coalesce(m.private, false),
     'updated_at', sb_iso(m.updated_at))
 $$;
 
