@@ -1,10 +1,10 @@
 import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, notFound } from '../errors.js';
+import type { StoredEvent } from '../events/event.js';
 import { withEvents } from '../events/outbox.js';
 import { presentAttachments } from '../files/files.js';
 import { refersToFiles, resolveAttachments, type AttachmentInput } from '../files/message-files.js';
-import { routingCallInLogged, routingCallLogged, type Called } from '../routing/calls.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import type { ConversationRow } from './model.js';
@@ -85,7 +85,10 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
   const items = (input.attachments ?? []) as AttachmentInput[];
   const now = ctx.now();
   if (!refersToFiles(items)) {
-    return added(await routingCallLogged<AddedRow>(ctx, ADD_MESSAGE, addParams(conversationId, input, items, actor, now), now), conversationId, input, actor);
+    const [row] = await ctx.db.transactOne<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, items, actor, now));
+    const event = loggedEvent(row, now);
+    if (event) ctx.onCommitted?.([event]);
+    return added(row, event, conversationId, input, actor);
   }
   return withEvents(ctx, async (tx, emit) => {
     const attachments = await resolveAttachments(tx, conversationId, items).catch(async (error: unknown) => {
@@ -95,28 +98,49 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
       assertCanAccess(actor, c);
       throw error;
     });
-    return added(await routingCallInLogged<AddedRow>(tx, emit, ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now), now), conversationId, input, actor);
+    const [row] = await tx.query<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now));
+    const event = loggedEvent(row, now);
+    if (event) emit.logged?.([event]);
+    return added(row, event, conversationId, input, actor);
   });
 }
 
-/** $7: the actor may write to any conversation; $8: else only to those assigned to this agent. */
-const ADD_MESSAGE = /* sql */ `select o.c_state, o.c_agent_id, o.c_channel, o.logged
-  from sb_add_message($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::timestamptz, $7::boolean, $8::uuid) o`;
+/**
+ * $7: the actor may write to any conversation; $8: else only to those assigned to this agent.
+ * One value back (see sb_add_message): null, no such conversation; {event}, written; else why not.
+ */
+const ADD_MESSAGE = /* sql */ `select sb_add_message($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::timestamptz, $7::boolean, $8::uuid) as added`;
+
+/** message.created as sb_add_message logged it: the log's five keys. */
+interface LoggedMessage {
+  id: number | string;
+  type: 'message.created';
+  conversation_id: string;
+  agent_id: string | null;
+  data: { message: Message };
+}
 
 interface AddedRow {
-  c_state: ConversationRow['state'];
-  c_agent_id: string | null;
-  c_channel: ConversationRow['channel'];
+  added: { event: LoggedMessage } | { state: ConversationRow['state']; agent_id: string | null; channel: ConversationRow['channel'] } | null;
 }
 
 function addParams(conversationId: string, input: NewMessage, attachments: readonly unknown[], actor: Actor, now: Date): unknown[] {
   return [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(attachments), now, seesEverything(actor), actor.id];
 }
 
-function added({ rows: [row], events: [event] }: Called<AddedRow>, conversationId: string, input: NewMessage, actor: Actor): Message {
-  if (!row) throw notFound('conversation', conversationId);
-  if (event) return (event.data as { message: Message }).message;
-  const { c_state: state, c_agent_id: agentId, c_channel: channel } = row;
+/** The event as the listeners get it; `now`, the time the call was given, is its created_at. */
+function loggedEvent(row: AddedRow | undefined, now: Date): StoredEvent | undefined {
+  const answer = row?.added;
+  if (!answer || !('event' in answer)) return undefined;
+  const e = answer.event;
+  return { id: Number(e.id), type: e.type, conversation_id: e.conversation_id, agent_id: e.agent_id, data: e.data as unknown as Record<string, unknown>, created_at: now };
+}
+
+function added(row: AddedRow | undefined, event: StoredEvent | undefined, conversationId: string, input: NewMessage, actor: Actor): Message {
+  if (event) return (event.data as unknown as LoggedMessage['data']).message;
+  const answer = row?.added;
+  if (!answer || 'event' in answer) throw notFound('conversation', conversationId);
+  const { state, agent_id: agentId, channel } = answer;
   // Nothing was written; say why: access first, then what the conversation allows.
   assertCanAccess(actor, { id: conversationId, agent_id: agentId });
   if (channel === 'qiscus' && input.sender === 'agent') {

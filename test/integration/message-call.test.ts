@@ -98,10 +98,10 @@ describeEachStore('a message in one call', (store) => {
     assert.deepEqual(await firstResponse(c.id), respondedAt, 'only the first agent message stops the clock');
 
     assert.deepEqual(calls, { ...before, transactOne: before.transactOne + 3 }, 'one call each, and nothing else');
-    // The store sends each message once, in its event: no messages row beside it.
+    // The store sends each message once, in its event: one value, no messages row or conversation beside it.
     assert.deepEqual(
-      answers.slice(-3).map((rows) => rows.map((r) => Object.keys(r).sort())),
-      [1, 2, 3].map(() => [['c_agent_id', 'c_channel', 'c_state', 'logged']]),
+      answers.slice(-3).map((rows) => rows.map((r) => [Object.keys(r), Object.keys(r.added as object)])),
+      [1, 2, 3].map(() => [[['added'], ['event']]]),
     );
     assert.deepEqual([reply.text, reply.attachments, reply.sender_id, reply.private, reply.read_at], [null, [link], agent.id, false, null]);
     const stored = await storedMessages();
