@@ -164,6 +164,11 @@ async function main() {
       );
     }
     process.stdout.write(`  connections that ran sb_close_conversation: ${warmedConnections} after the warm-up, ${closedOn.size} at the end; resolves on a cold one: ${rows.filter((r) => r.cold).length}\n`);
+    const cold = rows.filter((r) => r.cold);
+    if (cold.length > 0) {
+      const ranks = cold.map((r) => sorted.indexOf(r) / sorted.length);
+      process.stdout.write(`    those: resolve ms ${cold.map((r) => f(r.ms)).join(', ')} (own SQL ${cold.map((r) => f(r.own)).join(', ')}; percentile ${ranks.map((q) => Math.round(100 * q)).join(', ')}); the others' own SQL mean ${f(mean(rows.filter((r) => !r.cold).map((r) => r.own)))} ms\n`);
+    }
     const slow = slice(0.97, 1);
     const names = new Map<string, number>();
     for (const r of slow) for (const c of r.others) names.set(c.text, (names.get(c.text) ?? 0) + 1);
