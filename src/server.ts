@@ -18,6 +18,7 @@ import { createMetrics } from './stats/metrics.js';
 import type { Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { openStore } from './store/open.js';
+import { warmConnections } from './store/warm-up.js';
 
 export interface Running {
   app: App;
@@ -42,6 +43,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
     }));
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  await warmConnections(db);
 
   const now = () => new Date();
   const metrics = createMetrics(db, now);

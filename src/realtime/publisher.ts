@@ -69,7 +69,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   const unacknowledged = new Set<Promise<void>>();
   let queueTimer: NodeJS.Timeout | undefined;
   const lastPosition = new Map<string, string>();
-  const agentNames = new Map<string, string>();
+  // An agent's name as read, or being read: the two announces of a resolve
+  // that hands the slot to the queue's head (closed, then ready) name the
+  // same agent and start together, so the second waits for the first's read
+  // instead of making its own.
+  const agentNames = new Map<string, Promise<string>>();
 
   const enqueue = (work: () => Promise<void>) => {
     chain = chain.then(work).catch(deps.onError);
@@ -79,11 +83,15 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     if (id === null) return null;
     let name = agentNames.get(id);
     if (name === undefined) {
-      const [row] = await ctx.db.query<{ name: string }>('select name from agents where id = $1', [id]);
-      name = row?.name ?? 'Agent';
-      agentNames.set(id, name);
+      const reading = ctx.db.query<{ name: string }>('select name from agents where id = $1', [id]).then(([row]) => row?.name ?? 'Agent');
+      name = reading;
+      agentNames.set(id, reading);
+      // A failed read is not remembered: the next announce reads again.
+      reading.catch(() => {
+        if (agentNames.get(id) === reading) agentNames.delete(id);
+      });
     }
-    return { id, name };
+    return { id, name: await name };
   }
 
   async function sessionInfo(c: { id: string; state: string; customer: { id: string }; agent_id: string | null; resolve_reason: string | null }, queue?: { position: number; expected_wait_seconds: number | null }): Promise<SessionInfo> {

@@ -1,0 +1,63 @@
+import type pg from 'pg';
+import type { Db } from './db.js';
+
+// PL/pgSQL compiles a function, and plans each of its statements, on a
+// session's first run of them, and keeps both for the session. On a pool
+// connection that had never closed a conversation, the resolve that first
+// did paid it: 22.3 ms against 2.0 ms for the next close on the same
+// connection (bench/resolve-tail.ts --plan-probe, load 6), one resolve in a
+// few dozen of a bench's, which made its p99. So every connection runs the
+// resolve's functions once before it serves anything, on inputs that match
+// no row, and rolls it all back: the compiled functions and plans stay,
+// nothing else does. What only a real hand-over reaches (sb_take_head's
+// locking read, the close's own update) is still planned by the first
+// close: 8.2 ms on a warmed connection in the same probe. Reaching it here
+// would lock a real queue head, which a concurrent close would then skip.
+
+/** One statement (no transaction left open whatever happens); its effects undone by the raise. */
+export const WARM_UP = /* sql */ `do $warm$
+begin
+  perform sb_close_conversation('00000000-0000-0000-0000-000000000000'::uuid, 'resolved', now(), 'warm-up', null, null, 'warm-up');
+  perform sb_head_for_agent(now(), null::agents, false, sb_queue_ages(), '{}'::uuid[]);
+  perform sb_agent_ahead(null::conversations, now(), null::agents);
+  perform sb_department_routing('warm-up');
+  perform sb_assign(now(), null::conversations, null::uuid, 0);
+  perform sb_given_event(null::conversations);
+  perform sb_close_sla_breach(null::conversations, now());
+  perform sb_log_events(now(), jsonb_build_array(sb_event('warm-up', null, null, '{}'::jsonb)));
+  raise exception using errcode = 'SBWUP';
+exception when sqlstate 'SBWUP' then
+  null;
+end
+$warm$`;
+
+type Warmable = { query(text: string): Promise<unknown> };
+
+const warmed = new WeakSet<pg.Pool>();
+
+/**
+ * Warms the pool's connections, all of them (up to `max`, opened now if
+ * need be), before the server serves anything: a pool grows when the load
+ * does, so its new connections would otherwise be made, and planned, in a
+ * burst's path. From then on every connection the pool makes (one lost and
+ * replaced) runs WARM_UP first: pg-pool emits 'connect' before it hands the
+ * new client over, and a client runs its queries in the order given. A
+ * failed warm-up costs only the plans (the first close makes them).
+ * PGlite has one connection, which warms itself on its first close.
+ */
+export async function warmConnections(db: Db): Promise<number> {
+  const pool = (db as Db & { pool?: pg.Pool }).pool;
+  if (db.kind !== 'postgres' || pool === undefined || warmed.has(pool)) return 0;
+  warmed.add(pool);
+  // Checked out together, so each is a connection of its own. One the server
+  // refuses (max_connections) is left to be made on demand, as before.
+  const opened = await Promise.allSettled(Array.from({ length: pool.options.max ?? 10 }, () => pool.connect()));
+  const clients = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  try {
+    await Promise.all(clients.map((client) => client.query(WARM_UP).catch(() => undefined)));
+  } finally {
+    for (const client of clients) client.release();
+  }
+  pool.on('connect', (client: Warmable) => void client.query(WARM_UP).catch(() => undefined));
+  return clients.length;
+}

@@ -1,0 +1,107 @@
+// Issue #22 (resolve p99): a PostgreSQL connection's first close compiled
+// sb_close_conversation and planned its statements, ten times a warm
+// close's time, and a bench's p99 was made of such resolves. The server
+// warms every pool connection before it serves (src/store/warm-up.ts):
+// the warm-up changes nothing in the store, and afterwards each of the
+// pool's connections holds the close's compiled functions.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import { SYSTEM } from '../../src/agents/model.js';
+import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
+import { loadConfig } from '../../src/config.js';
+import { startServer } from '../../src/server.js';
+import { openPostgres } from '../../src/store/postgres.js';
+import { WARM_UP, warmConnections } from '../../src/store/warm-up.js';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { makeAgent } from '../helpers/fixtures.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+/** The hot functions a connection has compiled (PL/pgSQL's per-function memory context names it), by name. */
+const COMPILED = `select distinct regexp_replace(ident, '\\(.*', '') as ident from pg_backend_memory_contexts
+  where name = 'PL/pgSQL function' and ident ~ '^(sb_close_conversation|sb_head_for_agent|sb_assign|sb_log_events)\\('`;
+
+describeEachStore('store: connections warmed for the resolve', (store) => {
+  let t: TestApp;
+
+  beforeEach(async () => {
+    await store().reset();
+    t = await testApp(store());
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('the warm-up changes nothing, and the next close gives the freed slot as before', async () => {
+    const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1 });
+    const held = await openConversation(t.ctx, { customer: { id: 'held' } });
+    const waiting = await openConversation(t.ctx, { customer: { id: 'waiting' } });
+    const snapshot = async () => ({
+      events: await t.ctx.db.query('select id, type from events order by id'),
+      conversations: await t.ctx.db.query('select id, state, agent_id, updated_at from conversations order by id'),
+      agents: await t.ctx.db.query('select id, load, last_assigned_at, updated_at from agents order by id'),
+    });
+    const before = await snapshot();
+
+    await t.ctx.db.exec(WARM_UP);
+
+    assert.deepEqual(await snapshot(), before);
+    // no lock or transaction left behind: the close runs, and hands over
+    await closeConversation(t.ctx, held.conversation.id, { reason: 'agent' }, SYSTEM);
+    const [next] = await t.ctx.db.query<{ state: string; agent_id: string }>('select state, agent_id from conversations where id = $1', [waiting.conversation.id]);
+    assert.deepEqual(next, { state: 'assigned', agent_id: agent.id });
+  });
+
+  it('every connection of a PostgreSQL pool has the close compiled before it serves', async () => {
+    if (store().kind === 'pglite') {
+      // one connection, which compiles on its first close: nothing to open ahead
+      assert.equal(await warmConnections(t.ctx.db), 0);
+      return;
+    }
+    const db = openPostgres({ connectionString: store().url!, max: 3 });
+    try {
+      assert.equal(await warmConnections(db), 3);
+      // the pool's three connections, each checked out once
+      const clients = await Promise.all([1, 2, 3].map(() => db.pool.connect()));
+      try {
+        for (const client of clients) {
+          const compiled = (await client.query<{ ident: string }>(COMPILED)).rows.map((r) => r.ident).sort();
+          assert.deepEqual(compiled, ['sb_assign', 'sb_close_conversation', 'sb_head_for_agent', 'sb_log_events']);
+        }
+      } finally {
+        for (const client of clients) client.release();
+      }
+      // A connection made later (one lost and replaced) warms itself before its first use.
+      const extra = openPostgres({ connectionString: store().url!, max: 1 });
+      try {
+        await warmConnections(extra);
+        const [first] = await extra.pool.query<{ n: number }>(`select count(*)::int as n from (${COMPILED}) c`).then((r) => r.rows);
+        assert.equal(first!.n, 4);
+        const client = await extra.pool.connect();
+        client.release(true); // discarded: the pool makes a new one
+        const [second] = await extra.pool.query<{ n: number }>(`select count(*)::int as n from (${COMPILED}) c`).then((r) => r.rows);
+        assert.equal(second!.n, 4);
+      } finally {
+        await extra.close();
+      }
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('the server warms its pool before it serves', async () => {
+    if (store().kind === 'pglite') return;
+    const db = openPostgres({ connectionString: store().url!, max: 2 });
+    const server = await startServer(loadConfig({ PORT: '0', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'admin@example.test', ADMIN_PASSWORD: 'admin password' }), { db, keepDb: true });
+    try {
+      const clients = await Promise.all([1, 2].map(() => db.pool.connect()));
+      try {
+        for (const client of clients) assert.equal((await client.query(COMPILED)).rows.length, 4);
+      } finally {
+        for (const client of clients) client.release();
+      }
+    } finally {
+      await server.close();
+      await db.close();
+    }
+  });
+});
