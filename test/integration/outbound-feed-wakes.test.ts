@@ -3,12 +3,16 @@
 // enqueued and whether its page was full is not followed by a claim that can
 // find nothing nor by a second page; the Qiscus removal feed says so, and a
 // page that calls for nothing is one statement, not a transaction. A feed
-// that says neither keeps the old, cautious behaviour.
+// that says neither keeps the old, cautious behaviour. And a slot freed at a
+// destination at its cap lets the next row go at once, not once the attempt
+// that held it is recorded.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { beforeEach, it } from 'node:test';
+import { after, beforeEach, it } from 'node:test';
 import { feedRemovals } from '../../src/channels/qiscus/removals.js';
 import type { Ctx } from '../../src/context.js';
+import { enqueue } from '../../src/events/outbound/outbox.js';
+import type { SendRequest } from '../../src/events/outbound/send.js';
 import { createOutboundWorker, type Feed, type FeedResult, type OutboundWorker } from '../../src/events/outbound/worker.js';
 import type { Db } from '../../src/store/db.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -36,12 +40,17 @@ function counting(db: Db): { db: Db; sent: string[] } {
 
 const isClaim = (text: string) => text.startsWith('with busy as') && text.includes('update outbound_requests');
 
-describeEachStore('outbound feeds woken by a commit', (store) => {
+describeEachStore('outbound worker wake-ups', (store) => {
   let worker: OutboundWorker | undefined;
   beforeEach(async () => {
     await worker?.stop();
     worker = undefined;
     await store().reset();
+  });
+  // a failed test leaves its worker listening
+  after(async () => {
+    await worker?.stop();
+    worker = undefined;
   });
 
   /** A worker over a counting store with one feed that reads `events` once per wake-up and reports `says`. */
@@ -94,5 +103,57 @@ describeEachStore('outbound feeds woken by a commit', (store) => {
     const full = await feedRemovals(ctx, 'http://qiscus.test/remove', { pageSize: 2 });
     assert.deepEqual([full.events, full.more], [2, true]);
     assert.deepEqual([(await feedRemovals(ctx, 'http://qiscus.test/remove', { pageSize: 2 })).events], [1]);
+  });
+
+  it('a slot freed at a destination at its cap is filled at once, while the attempt that held it is still being recorded', async () => {
+    const db = store().db;
+    const now = new Date();
+    await enqueue(
+      db,
+      ['a', 'b'].map((name) => ({ producer: 'test', messageId: name, name, url: 'http://receiver.test/calls', body: Buffer.from(name), maxAttempts: 3 })),
+      now,
+    );
+    // Recording attempts waits for this gate: without the freed slot's own wake-up, nothing claims the second row meanwhile.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const gated: Db = {
+      ...db,
+      kind: db.kind,
+      query: async (text, params) => {
+        if (text.includes('insert into outbound_attempts')) await gate;
+        return db.query(text, params);
+      },
+      transaction: (fn, options) => db.transaction(fn, options),
+      transactOne: (text, params) => db.transactOne(text, params),
+      listen: (channel, handlers) => db.listen(channel, handlers),
+      exec: (text) => db.exec(text),
+      close: () => db.close(),
+    };
+    const started: string[] = [];
+    worker = createOutboundWorker({ db: gated, now: () => new Date() }, {
+      producers: { test: { prepare: async () => (rows) => ({ headers: new Map(rows.map((r) => [r.id, {}])) }), trustedTargets: true } },
+      concurrency: 4,
+      perDestination: 1,
+      timeoutMs: 10_000,
+      pollMs: 3_600_000,
+      allowPrivate: false,
+      sendFn: async (request: SendRequest) => {
+        started.push(Buffer.from(request.body).toString());
+        await sleep(20);
+        return { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 20 };
+      },
+    });
+    try {
+      worker.start();
+      const deadline = Date.now() + 5_000;
+      while (started.length < 2 && Date.now() < deadline) await sleep(20);
+      assert.deepEqual(started, ['a', 'b'], 'the second call waited for the first one to be recorded');
+    } finally {
+      open();
+    }
+    await worker.stop();
+    worker = undefined;
+    const states = await db.query<{ state: string }>(`select state from outbound_requests order by id`);
+    assert.deepEqual(states.map((r) => r.state), ['delivered', 'delivered']);
   });
 });

@@ -267,10 +267,16 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
         }),
       )
       .finally(() => {
+        const full = inflight.size >= options.concurrency || (perDestination.get(row.destination) ?? 0) >= cap;
         inflight.delete(task);
         const left = (perDestination.get(row.destination) ?? 1) - 1;
         if (left > 0) perDestination.set(row.destination, left);
         else perDestination.delete(row.destination);
+        // A slot the claims (or a hand-over) were short of is free: what they left behind for want of it goes
+        // now, not once this attempt is recorded (issue #22: a pass of 128 rooms hands 32 calls over, and the
+        // rest went 32 at a time, each round after a record and a claim). The row itself stays leased until
+        // recorded, and a room's next call still waits for it (the claim's ordering key).
+        if (full) claimer.kick();
       });
     inflight.add(task);
   }
