@@ -46,6 +46,8 @@ interface PageRow {
   last_xid_bound: number | null;
   events: number;
   moved: boolean;
+  /** committed events past the page are not final yet (an older transaction is still open) */
+  waiting: boolean;
   /** null on the one row of a page with no room taken back or closed */
   id: number | null;
   kind: CallKind | null;
@@ -76,8 +78,9 @@ const KIND = /* sql */ `
 /**
  * One page of events after the cursor, with the Qiscus rooms taken back or
  * closed in it; nothing while another process holds the cursor. Most pages
- * call for nothing: the same statement moves the cursor past them, so the
- * feed costs one statement per commit it wakes for, not three.
+ * call for nothing: the same statement moves the cursor past them, and says
+ * whether events past the page are still to become final, so the feed costs
+ * one statement per commit it wakes for, not three.
  */
 const PAGE = /* sql */ `
   with page as (
@@ -103,12 +106,14 @@ const PAGE = /* sql */ `
     returning name
   )
   select (select id from last) as last_id, (select xid_bound from last) as last_xid_bound, (select count(*)::int from page) as events,
-         exists (select 1 from moved) as moved, t.*
+         exists (select 1 from moved) as moved, (${WAITING(CURSOR)}) as waiting, t.*
     from (select 1) one left join taken t on true
    order by t.id`;
 
 export interface RemovalResult {
   events: number;
+  /** a full page was read: more events may be behind it */
+  more: boolean;
   /** Qiscus rooms that went back to the queue from an agent */
   takenBack: number;
   /** calls enqueued: removals of agents from rooms taken back, mark_as_resolved and releases of rooms closed */
@@ -167,16 +172,29 @@ export interface FeedOptions {
  * leases those that may go now.
  */
 export async function feedRemovals(ctx: Ctx, removeUrl: string, options: FeedOptions = {}): Promise<RemovalResult> {
+  const pageSize = options.pageSize ?? 1_000;
+  const params = [CURSOR, pageSize, QISCUS_SOURCE, options.resolveUrl !== undefined, CLOSED_BY_QISCUS];
+  /** the page's outcome when it called for nothing (the statement moved the cursor itself), else undefined */
+  const nothingIn = (rows: readonly PageRow[]): RemovalResult | undefined => {
+    const first = rows[0]!;
+    const takenBack = rows.filter((r) => r.kind === 'remove').length;
+    if (first.last_id === null) return { events: 0, more: false, takenBack: 0, removals: 0, claimed: [], waiting: first.waiting };
+    if (first.moved) return { events: first.events, more: first.events >= pageSize, takenBack, removals: 0, claimed: [], waiting: first.waiting };
+    return undefined;
+  };
+  // Nearly every page calls for nothing (the feed wakes at every commit): it is tried as a transaction of one
+  // statement, one round trip (issue #22), and read again in a transaction only when it has calls to enqueue.
+  const alone = nothingIn(await ctx.db.transactOne<PageRow>(PAGE, params));
+  if (alone) return alone;
   return ctx.db.transaction(async (tx) => {
-    const rows = await tx.query<PageRow>(PAGE, [CURSOR, options.pageSize ?? 1_000, QISCUS_SOURCE, options.resolveUrl !== undefined, CLOSED_BY_QISCUS]);
+    const rows = await tx.query<PageRow>(PAGE, params);
+    const done = nothingIn(rows);
+    if (done) return done;
     const first = rows[0]!;
     const all = rows.filter((r) => r.id !== null);
     const taken = all.filter((r) => r.kind === 'remove');
-    if (first.last_id === null) {
-      const [{ waiting }] = (await tx.query<{ waiting: boolean }>(WAITING(CURSOR))) as [{ waiting: boolean }];
-      return { events: 0, takenBack: 0, removals: 0, claimed: [], waiting };
-    }
-    if (first.moved) return { events: first.events, takenBack: taken.length, removals: 0, claimed: [], waiting: false };
+    const { waiting } = first;
+    const more = first.events >= pageSize;
     // A room opened through the core API has no room id, and an agent who is no Qiscus agent was never in a Qiscus room.
     const requests = all
       .filter((r) => r.room_id !== null && (r.kind === 'resolve' || r.qiscus_agent_id !== null))
@@ -185,7 +203,7 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: FeedOpt
     const ids = await enqueue(tx, requests, now);
     await tx.query(MOVE_CURSOR, [CURSOR, first.last_xid_bound, first.last_id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];
-    return { events: first.events, takenBack: taken.length, removals: ids.length, claimed, waiting: false };
+    return { events: first.events, more, takenBack: taken.length, removals: ids.length, claimed, waiting };
   }, { groupCommit: true }); // durable before anything is sent; the commit's NOTIFY lock is not held over the disk flush (0027)
 }
 
@@ -196,8 +214,8 @@ export async function feedRemovals(ctx: Ctx, removeUrl: string, options: FeedOpt
  */
 export function removalFeed(removeUrl: string, hooks: { onTakenBack(): void }, resolveUrl?: string): Feed {
   return async (ctx, claim) => {
-    const { events, takenBack, claimed, waiting } = await feedRemovals(ctx, removeUrl, { claim, resolveUrl });
+    const { events, more, takenBack, removals, claimed, waiting } = await feedRemovals(ctx, removeUrl, { claim, resolveUrl });
     if (takenBack > 0) hooks.onTakenBack();
-    return { read: events, claimed, waiting };
+    return { read: events, claimed, waiting, enqueued: removals, more };
   };
 }
