@@ -28,6 +28,7 @@ function counting(db: Db): { db: Db; sent: string[] } {
       query: (text, params) => (note(text), db.query(text, params)),
       exec: (text) => (note(text), db.exec(text)),
       transactOne: (text, params) => (note(text), db.transactOne(text, params)),
+      transactOneThen: (text, params, after) => (note(text), note(after.text), db.transactOneThen(text, params, after)),
       transaction: (fn, options) => (
         note('BEGIN'),
         db.transaction((tx) => fn({ query: (text, params) => (note(text), tx.query(text, params)), exec: (text) => (note(text), tx.exec(text)) }), options)
