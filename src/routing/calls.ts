@@ -35,7 +35,7 @@ function withoutEvents<Row>(rows: readonly Logged<Row>[]): Row[] {
 }
 
 /** A call's rows, and its events as the listeners get them. */
-export interface Called<Row> {
+interface Called<Row> {
   rows: Row[];
   events: StoredEvent[];
 }
@@ -50,14 +50,7 @@ function called<Row>(rows: readonly Logged<Row>[], now: Date): Called<Row> {
  * `now` is the time the call was given: the events' created_at.
  */
 export async function routingCall<Row>(ctx: Ctx, text: string, params: readonly unknown[], now: Date): Promise<Row[]> {
-  return (await routingCallLogged<Row>(ctx, text, params, now)).rows;
-}
-
-/** routingCall, the events returned too: for a caller that answers with what an event carries (addMessage). */
-export async function routingCallLogged<Row>(ctx: Ctx, text: string, params: readonly unknown[], now: Date): Promise<Called<Row>> {
-  const result = called(await ctx.db.transactOne<Logged<Row>>(text, params), now);
-  if (result.events.length > 0) ctx.onCommitted?.(result.events);
-  return result;
+  return committed<Row>(ctx, await ctx.db.transactOne<Logged<Row>>(text, params), now);
 }
 
 /**
@@ -76,12 +69,7 @@ export function committed<Row>(ctx: Ctx, rows: readonly Logged<Row>[], now: Date
  * events are already in the log; the listeners get them after the commit.
  */
 export async function routingCallIn<Row>(tx: Queryable, emit: Emit, text: string, params: readonly unknown[], now: Date): Promise<Row[]> {
-  return (await routingCallInLogged<Row>(tx, emit, text, params, now)).rows;
-}
-
-/** routingCallIn, the events returned too. */
-export async function routingCallInLogged<Row>(tx: Queryable, emit: Emit, text: string, params: readonly unknown[], now: Date): Promise<Called<Row>> {
   const result = called(await tx.query<Logged<Row>>(text, params), now);
   if (result.events.length > 0) emit.logged?.(result.events);
-  return result;
+  return result.rows;
 }
