@@ -35,11 +35,11 @@ describeEachStore('realtime: the queue list serialized in slices', (store) => {
     // of the event loop: a reply ready to go out while the refresh builds its list.
     let turned = false;
     const db = t.ctx.db;
-    const query: Db['query'] = (text, params) =>
-      db.query(text, params).then((rows) => {
-        if (text.includes('flags as materialized')) setImmediate(() => (turned = true));
-        return rows;
-      });
+    const query = (async (text: string, params?: unknown[]) => {
+      const rows = await db.query(text, params);
+      if (text.includes('flags as materialized')) setImmediate(() => (turned = true));
+      return rows;
+    }) as Db['query'];
     const ctx: Ctx = { ...t.ctx, db: new Proxy(db, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key, target)) }) };
     const topics = topicsOf('sb');
     const sent: { payload: any; bytes: string; turned: boolean }[] = [];
