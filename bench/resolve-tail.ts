@@ -15,6 +15,9 @@
 //            the pool's size, has every connection plan sb_close_conversation first)
 //            --warm-connections=0 (the pool is not warmed as the server warms its own)
 //            --plan-probe=0 (N: a close's first and second run timed on N/2 new connections, half of them warmed)
+//            --sync-commit=off (the server's connections commit without waiting for the WAL flush: what the
+//            resolve's path costs besides the disk's fdatasync, whose own tail bench/fsync-tail.ts measures;
+//            a session setting of this bench's connections only)
 //            (PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL)
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { loadavg } from 'node:os';
@@ -38,6 +41,8 @@ const WARM_CONCURRENCY = Number(args.get('warm-concurrency') ?? 1);
 const PLAN_PROBE = Number(args.get('plan-probe') ?? 0);
 /** 0: the pool is not warmed as the server warms its own (src/store/warm-up.ts; the server here gets a wrapped store, which it cannot warm) */
 const WARM_CONNECTIONS = args.get('warm-connections') !== '0';
+/** false: the server's connections do not wait for the WAL flush at commit */
+const SYNC_COMMIT = args.get('sync-commit') !== 'off';
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 
 interface Call {
@@ -112,6 +117,8 @@ async function main() {
   const db = openPostgres({ connectionString: store.url!, max: 20 });
   const closedOn = new Set<number>();
   notingConnections(db.pool, closedOn);
+  // before the warm-up opens them: pg-pool runs 'connect' listeners in order, and a client its queries in order
+  if (!SYNC_COMMIT) db.pool.on('connect', (client) => void client.query('set synchronous_commit = off').catch(() => undefined));
   if (WARM_CONNECTIONS) await warmConnections(db);
   const server = await startServer(
     loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ATTENDANT_KEEP_ALIVE_TIME: '86400000' }),
@@ -156,7 +163,7 @@ async function main() {
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
     const f = (x: number) => x.toFixed(2);
     const all = summarize(rows.map((r) => r.ms));
-    process.stdout.write(`resolve → next assigned, one at a time, ${COUNT} resolves, ${QUEUE} queued, warm-up ${WARM} at ${WARM_CONCURRENCY}, pool ${WARM_CONNECTIONS ? 'warmed' : 'not warmed'}: p50 ${all.p50} ms, p99 ${all.p99} ms, max ${all.max} ms\n`);
+    process.stdout.write(`resolve → next assigned, one at a time, ${COUNT} resolves, ${QUEUE} queued, warm-up ${WARM} at ${WARM_CONCURRENCY}, pool ${WARM_CONNECTIONS ? 'warmed' : 'not warmed'}${SYNC_COMMIT ? '' : ', synchronous_commit off'}: p50 ${all.p50} ms, p99 ${all.p99} ms, max ${all.max} ms\n`);
     process.stdout.write(`  group        | resolve ms | own SQL ms | before it | after it | other store calls meanwhile (mean n, share with any) | loop delay max ms | on a cold connection\n`);
     for (const [name, g] of groups) {
       const withOthers = g.filter((r) => r.others.length > 0).length;

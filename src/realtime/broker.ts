@@ -10,7 +10,7 @@ import type { Coordinator } from './coordinator.js';
 import { createConnections, recheckEvery } from './connections.js';
 import { identifyUntil, type Identity } from './identity.js';
 import { ORIGIN } from './publisher.js';
-import { MAX_PAYLOAD_BYTES } from './payloads.js';
+import { encodePayload, MAX_PAYLOAD_BYTES } from './payloads.js';
 import { parseTopic, type Topics } from './topics.js';
 import { TypingLimiter, typingSignal } from './typing.js';
 
@@ -50,7 +50,7 @@ export interface BrokerDeps {
   onError(error: unknown, context: string): void;
 }
 
-const encode = (payload: unknown) => Buffer.from(JSON.stringify(payload));
+const encode = encodePayload;
 
 /**
  * Why a publish was refused, for the sender alone (the other side of the

@@ -66,3 +66,22 @@ export function readPayload<T extends TSchema>(schema: T, payload: Buffer): Stat
   }
   return value;
 }
+
+/**
+ * The JSON a payload is sent as, when whoever built it serialized it already
+ * (the queue refresh's list, in slices: src/realtime/publisher.ts). Not
+ * enumerable, so the payload reads and compares as the plain object it is.
+ */
+const ENCODED = Symbol('encoded JSON');
+
+/** `payload`, carrying `json` (which must be JSON.stringify(payload)) to be sent as is. */
+export function withEncoding<T extends object>(payload: T, json: string): T {
+  Object.defineProperty(payload, ENCODED, { value: json, enumerable: false });
+  return payload;
+}
+
+/** What a publish sends: the JSON built with the payload, or its JSON.stringify. */
+export function encodePayload(payload: unknown): Buffer {
+  const encoded = typeof payload === 'object' && payload !== null ? (payload as { [ENCODED]?: string })[ENCODED] : undefined;
+  return Buffer.from(encoded ?? JSON.stringify(payload));
+}

@@ -7,15 +7,30 @@ import type { Db } from './db.js';
 // did paid it: 22.3 ms against 2.0 ms for the next close on the same
 // connection (bench/resolve-tail.ts --plan-probe, load 6), one resolve in a
 // few dozen of a bench's, which made its p99. So every connection runs the
-// resolve's functions once before it serves anything, on inputs that match
-// no row, and rolls it all back: the compiled functions and plans stay,
-// nothing else does. What only a real hand-over reaches (sb_take_head's
-// locking read, the close's own update) is still planned by the first
-// close: 8.2 ms on a warmed connection in the same probe. Reaching it here
-// would lock a real queue head, which a concurrent close would then skip.
+// resolve's functions once before it serves anything, and rolls it all
+// back: the compiled functions and plans stay, nothing else does.
+// Inputs that match no row reach only the close's first reads; a real
+// close that hands its slot over (sb_take_head's head query and locking
+// read, the two updates, sb_assign, the events insert) was still planned by
+// a connection's first resolve, 8.2 ms. So the warm-up also makes a close
+// of its own, on rows only it can see: an agent with one slot, the
+// conversation they hold and one queued conversation, which it inserts,
+// closes (the slot handed to the queued one), closes again (the slot freed,
+// with the agent's capacity at 0 so no head is asked for) and undoes with
+// its raise. The queued one is the head of every queue walk: the highest
+// priority there is, and a sticky wait for that agent alone, so no other
+// agent is ahead of them (which would take the close to the exclusive
+// path). No real row is read for update or written: a real head locked
+// here would be skipped by a concurrent close. The agent's email is unique
+// to the run, so two connections warming at once do not wait on each
+// other's unique-index entry.
 
 /** One statement (no transaction left open whatever happens); its effects undone by the raise. */
 export const WARM_UP = /* sql */ `do $warm$
+declare
+  v_agent uuid;
+  v_held uuid;
+  v_head uuid;
 begin
   perform sb_close_conversation('00000000-0000-0000-0000-000000000000'::uuid, 'resolved', now(), 'warm-up', null, null, 'warm-up');
   perform sb_head_for_agent(now(), null::agents, false, sb_queue_ages(), '{}'::uuid[]);
@@ -25,6 +40,19 @@ begin
   perform sb_given_event(null::conversations);
   perform sb_close_sla_breach(null::conversations, now());
   perform sb_log_events(now(), jsonb_build_array(sb_event('warm-up', null, null, '{}'::jsonb)));
+  insert into agents (name, email, password_hash, role, status, capacity, load, created_at, updated_at)
+  values ('warm-up', 'warm-up-' || gen_random_uuid() || '@warm-up.invalid', '!', 'agent', 'online', 1, 1, now(), now())
+  returning id into v_agent;
+  insert into conversations (channel, customer_id, customer, state, agent_id, created_at, assigned_at, updated_at, required_skills)
+  values ('api', 'warm-up', '{}', 'assigned', v_agent, now(), now(), now(), '{}')
+  returning id into v_held;
+  insert into conversations (channel, customer_id, customer, priority, state, created_at, queued_at, updated_at, required_skills,
+                             sticky_agent_id, sticky_until)
+  values ('api', 'warm-up', '{}', 2147483647, 'queued', now(), now(), now(), '{}', v_agent, now() + interval '1 hour')
+  returning id into v_head;
+  perform sb_close_conversation(v_held, 'resolved', now(), 'warm-up', null, null, 'warm-up');
+  update agents set capacity = 0 where id = v_agent;
+  perform sb_close_conversation(v_head, 'resolved', now(), 'warm-up', null, null, 'warm-up');
   raise exception using errcode = 'SBWUP';
 exception when sqlstate 'SBWUP' then
   null;

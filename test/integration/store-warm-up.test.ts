@@ -18,7 +18,7 @@ import { describeEachStore } from '../helpers/stores.js';
 
 /** The hot functions a connection has compiled (PL/pgSQL's per-function memory context names it), by name. */
 const COMPILED = `select distinct regexp_replace(ident, '\\(.*', '') as ident from pg_backend_memory_contexts
-  where name = 'PL/pgSQL function' and ident ~ '^(sb_close_conversation|sb_head_for_agent|sb_assign|sb_log_events)\\('`;
+  where name = 'PL/pgSQL function' and ident ~ '^(sb_close_conversation|sb_take_head|sb_head_for_agent|sb_assign|sb_log_events)\\('`;
 
 describeEachStore('store: connections warmed for the resolve', (store) => {
   let t: TestApp;
@@ -65,7 +65,8 @@ describeEachStore('store: connections warmed for the resolve', (store) => {
       try {
         for (const client of clients) {
           const compiled = (await client.query<{ ident: string }>(COMPILED)).rows.map((r) => r.ident).sort();
-          assert.deepEqual(compiled, ['sb_assign', 'sb_close_conversation', 'sb_head_for_agent', 'sb_log_events']);
+          // sb_take_head: the warm-up's own close reached the hand-over
+          assert.deepEqual(compiled, ['sb_assign', 'sb_close_conversation', 'sb_head_for_agent', 'sb_log_events', 'sb_take_head']);
         }
       } finally {
         for (const client of clients) client.release();
@@ -75,11 +76,11 @@ describeEachStore('store: connections warmed for the resolve', (store) => {
       try {
         await warmConnections(extra);
         const [first] = await extra.pool.query<{ n: number }>(`select count(*)::int as n from (${COMPILED}) c`).then((r) => r.rows);
-        assert.equal(first!.n, 4);
+        assert.equal(first!.n, 5);
         const client = await extra.pool.connect();
         client.release(true); // discarded: the pool makes a new one
         const [second] = await extra.pool.query<{ n: number }>(`select count(*)::int as n from (${COMPILED}) c`).then((r) => r.rows);
-        assert.equal(second!.n, 4);
+        assert.equal(second!.n, 5);
       } finally {
         await extra.close();
       }
@@ -95,7 +96,7 @@ describeEachStore('store: connections warmed for the resolve', (store) => {
     try {
       const clients = await Promise.all([1, 2].map(() => db.pool.connect()));
       try {
-        for (const client of clients) assert.equal((await client.query(COMPILED)).rows.length, 4);
+        for (const client of clients) assert.equal((await client.query(COMPILED)).rows.length, 5);
       } finally {
         for (const client of clients) client.release();
       }

@@ -1,0 +1,74 @@
+// Issue #22 (resolve p99): the realtime publisher's queue refresh serialized
+// its whole waiting list (800 entries, ~280 kB of JSON) in one piece, and a
+// resolve whose reply was ready meanwhile waited for all of it. The list is
+// now serialized a slice at a time with a turn of the event loop between
+// slices, and what the broker sends is still exactly the payload's JSON.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import type { Ctx } from '../../src/context.js';
+import { openConversation } from '../../src/conversations/lifecycle.js';
+import type { StoredEvent } from '../../src/events/outbox.js';
+import type { Db } from '../../src/store/db.js';
+import { Assignments } from '../../src/realtime/access.js';
+import { encodePayload } from '../../src/realtime/payloads.js';
+import { createPublisher } from '../../src/realtime/publisher.js';
+import { topics as topicsOf } from '../../src/realtime/topics.js';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+const QUEUED = 7;
+
+describeEachStore('realtime: the queue list serialized in slices', (store) => {
+  let t: TestApp;
+
+  beforeEach(async () => {
+    await store().reset();
+    t = await testApp(store());
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('the event loop turns while the list is serialized, and the bytes sent are the payload’s JSON', async () => {
+    for (let i = 0; i < QUEUED; i++) await openConversation(t.ctx, { customer: { id: `customer-${i}`, name: `Customer ${i}` }, priority: i % 3 });
+    // Once the waiting list's rows are in hand, something else asks for a turn
+    // of the event loop: a reply ready to go out while the refresh builds its list.
+    let turned = false;
+    const db = t.ctx.db;
+    const query = (async (text: string, params?: unknown[]) => {
+      const rows = await db.query(text, params);
+      if (text.includes('flags as materialized')) setImmediate(() => (turned = true));
+      return rows;
+    }) as Db['query'];
+    const ctx: Ctx = { ...t.ctx, db: new Proxy(db, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key, target)) }) };
+    const topics = topicsOf('sb');
+    const sent: { payload: any; bytes: string; turned: boolean }[] = [];
+    const publisher = createPublisher({
+      ctx,
+      topics,
+      assignments: new Assignments(),
+      publish: async (topic, payload) => {
+        if (topic === topics.queueEvents()) sent.push({ payload, bytes: encodePayload(payload).toString('utf8'), turned });
+      },
+      onError: (error) => assert.fail(String(error)),
+      queueDebounceMs: 0,
+      listSlice: 2,
+    });
+    try {
+      publisher.onCommitted([{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() } as unknown as StoredEvent]);
+      await publisher.idle();
+    } finally {
+      publisher.close();
+    }
+    assert.equal(sent.length, 1);
+    const [{ payload, bytes, turned: turnedBefore }] = sent as [(typeof sent)[0]];
+    assert.equal(payload.waiting.length, QUEUED);
+    assert.ok(turnedBefore, 'the event loop turned between the rows read and the list published');
+    // the same bytes as the payload's own JSON: keys, order, every entry
+    assert.equal(bytes, JSON.stringify(payload));
+    assert.deepEqual(
+      payload.waiting.map((w: { customer: { id: string }; position: number }) => [w.customer.id, w.position]),
+      [2, 5, 1, 4, 0, 3, 6].map((i, n) => [`customer-${i}`, n + 1]),
+    );
+  });
+});
