@@ -74,11 +74,11 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       // Supervisors and admins vouch for the customer id they give; an agent
       // does not, or opening a conversation would unlock anyone's statistics.
       // One call: the open, and the place in the queue when it waits.
-      const { conversation, created, queue } = await openConversationPlaced(ctx, { ...request.body, customer_verified: seesEverything(request.actor) });
+      const { conversation, created } = await openConversationPlaced(ctx, { ...request.body, customer_verified: seesEverything(request.actor) });
       // The conversation already open for that reference may be another agent's.
       if (!created) assertCanAccess(request.actor, conversation);
       // Open: no rating (only a resolved conversation has one), so no read.
-      return reply.status(created ? 201 : 200).send({ ...toConversation(conversation, queue), rating: null });
+      return reply.status(created ? 201 : 200).send({ ...conversation, rating: null });
     },
   );
 
