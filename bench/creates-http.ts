@@ -11,6 +11,8 @@
 //
 //   options: --clients=16 --assigned=3000 --queued=1500 [--profile=DIR: the
 //   server child runs with --cpu-prof, for bench/cpuprofile-summary.mjs]
+//   [--default-capacity: the agents have no capacity of their own, the
+//   max_customers setting gives theirs, as agents created without one do]
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from './http.js';
@@ -22,6 +24,7 @@ const CLIENTS = Number(args.get('clients') ?? 16);
 const ASSIGNED = Number(args.get('assigned') ?? 3000);
 const QUEUED = Number(args.get('queued') ?? 1500);
 const PROFILE_DIR = args.get('profile');
+const DEFAULT_CAPACITY = args.has('default-capacity');
 const AGENTS = 1000;
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/creates-http.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
@@ -41,6 +44,15 @@ async function backendCpuSeconds(url: string): Promise<number | null> {
 // Every agent's capacity fits the assigned phase exactly; the queued phase waits behind it.
 const capacity = Math.ceil(ASSIGNED / AGENTS);
 const store = await prepareStore('postgres', { agents: AGENTS, capacity }, pgUrl);
+if (DEFAULT_CAPACITY) {
+  // before the server seeds its settings, which keeps a value already there
+  await adminQuery(
+    store.url!,
+    `update agents set capacity = null;
+     insert into settings (key, value, updated_at) values ('max_customers', '${capacity}'::jsonb, now())
+     on conflict (key) do update set value = excluded.value`,
+  );
+}
 const server = await startServerProcess(store, PROFILE_DIR ? { cpuProfDir: PROFILE_DIR } : {});
 const client = new HttpClient(server.url, CLIENTS);
 try {

@@ -350,14 +350,14 @@ export interface PlaceTerms {
 }
 
 /** A waiting conversation's queue info from the terms its open returned, reckoned as listQueue reckons it. */
-export function queueInfoFrom(ctx: Pick<Ctx, 'now'>, row: ConversationRow, terms: PlaceTerms): QueueInfo | null {
+export function queueInfoFrom(ctx: Pick<Ctx, 'now'>, row: Pick<ConversationRow, 'state' | 'department'>, terms: PlaceTerms): QueueInfo | null {
   const { queue_position: position, queue_team: team, queue_handle_s: handle_s } = terms;
   if (row.state !== 'queued' || position === null || team === null || handle_s === null) return null;
   const estimate = waitEstimator(terms.queue_hours ?? NO_HOURS, ctx.now());
   return { position, expected_wait_seconds: expectedWait(estimate, row.department, { position, team, handle_s }) };
 }
 
-export async function queueInfoOf(ctx: Pick<Ctx, 'db' | 'now'>, row: ConversationRow): Promise<QueueInfo | null> {
+export async function queueInfoOf(ctx: Pick<Ctx, 'db' | 'now'>, row: Pick<ConversationRow, 'id' | 'state' | 'department'>): Promise<QueueInfo | null> {
   if (row.state !== 'queued') return null;
   const [entry] = await listQueue(ctx, { department: row.department, conversationIds: [row.id] });
   return entry?.queue ?? null;

@@ -50,6 +50,10 @@ describeEachStore('api: conversations', (store) => {
     assert.deepEqual([c.created_at, c.assigned_at, c.resolved_at, c.queue_position, c.expected_wait_seconds], [now, now, null, null, null]);
     assert.deepEqual(await eventTypes(c.id), ['conversation.created', 'conversation.assigned']);
     assert.equal((await k.agentRow(only.agent.id)).load, 1);
+    // the answer is written from the open's event, GET from the row: the same conversation, key for key
+    const { unread: _, ...read } = (await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json();
+    assert.deepEqual(c, read);
+    assert.deepEqual(Object.keys(c), Object.keys(read));
     await holds();
   });
 
@@ -61,6 +65,8 @@ describeEachStore('api: conversations', (store) => {
     assert.equal(c.expected_wait_seconds, null, 'no online agent has a slot to give');
     const second = await k.open(admin.token);
     assert.equal(second.queue_position, 2);
+    const { unread: _, ...read } = (await k.call('GET', `/api/v1/conversations/${second.id}`, { token: admin.token })).json();
+    assert.deepEqual(second, read);
     assert.deepEqual(await eventTypes(c.id), ['conversation.created', 'conversation.queued']);
     await holds();
   });
@@ -70,8 +76,7 @@ describeEachStore('api: conversations', (store) => {
     const first = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-1' });
     const eventsBefore = await k.count('events');
     const again = await k.open(supervisor.token, { channel: 'qiscus', external_ref: 'room-1', customer: { id: 'someone-else' } }, 200);
-    assert.equal(again.id, first.id);
-    assert.equal(again.state, first.state);
+    assert.deepEqual(again, first, 'the same conversation, as the first open answered it');
     assert.equal(await k.count('conversations'), 1);
     assert.equal(await k.count('events'), eventsBefore, 'a repeated open records nothing');
     const otherChannel = await k.open(admin.token, { channel: 'rapidpro', external_ref: 'room-1' });

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { seesEverything } from '../../agents/model.js';
 import { assertCanAccess } from '../../conversations/access.js';
 import { closeConversation, openConversationPlaced, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
@@ -29,6 +29,18 @@ import {
   ResolveBody,
   TransferBody,
 } from '../schemas.js';
+
+// The create's answer is written by JSON.stringify from an object holding
+// exactly the schema's keys, in its order (answerOf), which is the JSON the
+// schema's serializer writes. That serializer (fast-json-stringify) asks
+// ajv at every nullable or enumerated field which branch of its anyOf the
+// value is (formats included): ≈ 90 µs of the server's ≈ 700 a create.
+const CONVERSATION_KEYS = Object.keys(Conversation.properties) as (keyof Static<typeof Conversation>)[];
+function answerOf(conversation: Static<typeof Conversation>): Static<typeof Conversation> {
+  const answer: Record<string, unknown> = {};
+  for (const key of CONVERSATION_KEYS) if (conversation[key] !== undefined) answer[key] = conversation[key];
+  return answer as Static<typeof Conversation>;
+}
 
 export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   const anyone = requireAgent(ctx);
@@ -74,11 +86,15 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       // Supervisors and admins vouch for the customer id they give; an agent
       // does not, or opening a conversation would unlock anyone's statistics.
       // One call: the open, and the place in the queue when it waits.
-      const { conversation, created, queue } = await openConversationPlaced(ctx, { ...request.body, customer_verified: seesEverything(request.actor) });
+      const { conversation, created } = await openConversationPlaced(ctx, { ...request.body, customer_verified: seesEverything(request.actor) });
       // The conversation already open for that reference may be another agent's.
       if (!created) assertCanAccess(request.actor, conversation);
       // Open: no rating (only a resolved conversation has one), so no read.
-      return reply.status(created ? 201 : 200).send({ ...toConversation(conversation, queue), rating: null });
+      // A new conversation holds what this body said, validated against the
+      // same types; one found open may come from a channel that stored other
+      // types (the schema's serializer coerces them), and is rare.
+      if (!created) return reply.status(200).send({ ...conversation, rating: null });
+      return reply.status(201).serializer(JSON.stringify).send(answerOf({ ...conversation, rating: null }));
     },
   );
 

@@ -2724,16 +2724,20 @@ $$;
 -- capacity − load, an offered conversation holding its slot) and all their
 -- slots (online or not), for the expected wait (src/business-hours/wait.ts).
 -- Planned for the terms at hand (force_custom_plan), which folds away the
--- conditions that do not apply.
+-- conditions that do not apply. An agent without a capacity of their own
+-- has the default's, read by an InitPlan at most once (as sb_pick_agent
+-- does, see sb_has_room), not sb_capacity's call per agent and sum: with
+-- 1,000 such agents that was 3,000 PL/pgSQL calls, 7.8 ms a place read
+-- against 0.3 ms for agents with capacities of their own.
 create or replace function sb_queue_team(
   p_department text, p_required_skills jsonb, p_overflow jsonb, p_relaxed boolean, p_sticky_agent uuid
 ) returns jsonb language plpgsql stable set plan_cache_mode = force_custom_plan as $$
 begin
   return (
     select jsonb_build_object(
-             'slots', coalesce(sum(sb_capacity(a)) filter (where a.status = 'online'), 0),
-             'free', coalesce(sum(greatest(0, sb_capacity(a) - a.load)) filter (where a.status = 'online'), 0),
-             'team_slots', coalesce(sum(sb_capacity(a)), 0))
+             'slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))) filter (where a.status = 'online'), 0),
+             'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
+             'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
       from agents a
      where a.deleted_at is null
        and (p_department is null or p_department = any (a.departments)
