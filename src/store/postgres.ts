@@ -65,6 +65,12 @@ function inline(client: pg.ClientBase, text: string, params: readonly unknown[])
 interface Prepared {
   name: string;
   types: readonly string[];
+  /**
+   * The statement's text as a comment before its EXECUTE: what the session
+   * runs stays readable where it shows (pg_stat_activity, the server's log,
+   * the tests that find a waiting call by its function's name).
+   */
+  comment: string;
 }
 
 // A one-statement transaction (transactOne) is sent as a script in the
@@ -93,7 +99,9 @@ async function preparedOn(client: pg.ClientBase, text: string): Promise<Prepared
     const results = (await client.query(
       `prepare ${name} as ${text};\nselect parameter_types::text[] as types from pg_prepared_statements where name = ${client.escapeLiteral(name)}`,
     )) as unknown as pg.QueryResult<{ types: string[] }>[];
-    const prepared = { name, types: results[1]!.rows[0]!.types };
+    // Written so that the statement cannot end the comment (or nest one).
+    const comment = `/* ${text.replace(/\s+/g, ' ').trim().replaceAll('*/', '* /').replaceAll('/*', '/ *')} */`;
+    const prepared = { name, types: results[1]!.rows[0]!.types, comment };
     statements.set(text, prepared);
     return prepared;
   } catch (error) {
@@ -111,8 +119,8 @@ async function preparedOn(client: pg.ClientBase, text: string): Promise<Prepared
 async function scripted(client: pg.ClientBase, text: string, params: readonly unknown[]): Promise<string> {
   const prepared = await preparedOn(client, text);
   if (prepared === null || prepared.types.length !== params.length) return inline(client, text, params);
-  if (params.length === 0) return `execute ${prepared.name}`;
-  return `execute ${prepared.name}(${params.map((value, i) => `cast(${literal(client, value)} as ${prepared.types[i]})`).join(', ')})`;
+  if (params.length === 0) return `${prepared.comment} execute ${prepared.name}`;
+  return `${prepared.comment} execute ${prepared.name}(${params.map((value, i) => `cast(${literal(client, value)} as ${prepared.types[i]})`).join(', ')})`;
 }
 
 /**
