@@ -36,24 +36,91 @@ function statementName(text: string): string {
 const FLUSH_WAL = `insert into wal_flush (pid, n) values (pg_backend_pid(), 1)
   on conflict (pid) do update set n = wal_flush.n + 1`;
 
+/** `value` as an escaped SQL literal, for statements sent in a multi-statement message. */
+function literal(client: pg.ClientBase, value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`cannot inline ${value}`);
+    return String(value);
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'string') return client.escapeLiteral(value);
+  if (value instanceof Date) return client.escapeLiteral(value.toISOString());
+  if (Array.isArray(value)) return `array[${value.map((v) => literal(client, v)).join(', ')}]`;
+  throw new Error(`cannot inline a ${typeof value} parameter`);
+}
+
 /** `$n` placeholders replaced by escaped literals, for statements sent in a multi-statement message. */
-function inline(client: pg.PoolClient, text: string, params: readonly unknown[]): string {
-  const literal = (value: unknown): string => {
-    if (value === null || value === undefined) return 'null';
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) throw new Error(`cannot inline ${value}`);
-      return String(value);
-    }
-    if (typeof value === 'boolean') return value ? 'true' : 'false';
-    if (typeof value === 'string') return client.escapeLiteral(value);
-    if (value instanceof Date) return client.escapeLiteral(value.toISOString());
-    if (Array.isArray(value)) return `array[${value.map(literal).join(', ')}]`;
-    throw new Error(`cannot inline a ${typeof value} parameter`);
-  };
+function inline(client: pg.ClientBase, text: string, params: readonly unknown[]): string {
   return text.replace(/\$(\d+)/g, (_, n: string) => {
     if (Number(n) < 1 || Number(n) > params.length) throw new Error(`no parameter $${n}`);
-    return literal(params[Number(n) - 1]);
+    return literal(client, params[Number(n) - 1]);
   });
+}
+
+/**
+ * A statement PREPAREd on one connection: its name and its parameters'
+ * types as the server inferred them (pg_prepared_statements).
+ */
+interface Prepared {
+  name: string;
+  types: readonly string[];
+  /**
+   * The statement's text as a comment before its EXECUTE: what the session
+   * runs stays readable where it shows (pg_stat_activity, the server's log,
+   * the tests that find a waiting call by its function's name).
+   */
+  comment: string;
+}
+
+// A one-statement transaction (transactOne) is sent as a script in the
+// simple query protocol, which cannot carry parameters: the statement went
+// with its values inlined, and the server parsed, analysed and planned it,
+// and the flush after it, on every call — ≈ 11–12 % of a chat message's
+// backend CPU (issue #22). Each connection now PREPAREs such a statement
+// the first time it runs it (one round trip, once), and the script EXECUTEs
+// it: only the EXECUTE and its literal arguments are parsed, the plan is
+// the connection's. A statement the server cannot prepare on its own (a
+// parameter whose type it cannot infer) is sent inlined as before.
+const preparedBy = new WeakMap<pg.ClientBase, Map<string, Prepared | null>>();
+
+async function preparedOn(client: pg.ClientBase, text: string): Promise<Prepared | null> {
+  let statements = preparedBy.get(client);
+  if (statements === undefined) {
+    statements = new Map();
+    preparedBy.set(client, statements);
+  }
+  const known = statements.get(text);
+  if (known !== undefined) return known;
+  // Not the names `pg` gives its own named statements (statementName): both
+  // live in the session's one namespace.
+  const name = `sbx_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+  try {
+    const results = (await client.query(
+      `prepare ${name} as ${text};\nselect parameter_types::text[] as types from pg_prepared_statements where name = ${client.escapeLiteral(name)}`,
+    )) as unknown as pg.QueryResult<{ types: string[] }>[];
+    // Written so that the statement cannot end the comment (or nest one).
+    const comment = `/* ${text.replace(/\s+/g, ' ').trim().replaceAll('*/', '* /').replaceAll('/*', '/ *')} */`;
+    const prepared = { name, types: results[1]!.rows[0]!.types, comment };
+    statements.set(text, prepared);
+    return prepared;
+  } catch (error) {
+    if (isLostConnection(error)) throw error;
+    statements.set(text, null);
+    return null;
+  }
+}
+
+/**
+ * The statement to put in a script for `text` with `params`: EXECUTE of its
+ * prepared form, each argument a literal cast to the parameter's type (as
+ * it would be written in place of $n with that cast), or else inlined.
+ */
+async function scripted(client: pg.ClientBase, text: string, params: readonly unknown[]): Promise<string> {
+  const prepared = await preparedOn(client, text);
+  if (prepared === null || prepared.types.length !== params.length) return inline(client, text, params);
+  if (params.length === 0) return `${prepared.comment} execute ${prepared.name}`;
+  return `${prepared.comment} execute ${prepared.name}(${params.map((value, i) => `cast(${literal(client, value)} as ${prepared.types[i]})`).join(', ')})`;
 }
 
 /**
@@ -199,6 +266,8 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
     ...run(pool),
     transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: TransactionOptions): Promise<T> {
       return inTransaction(async (client) => {
+        // Prepared before BEGIN: a PREPARE that failed inside would abort the transaction.
+        const flush = opts?.groupCommit ? await scripted(client, FLUSH_WAL, []) : undefined;
         const locks = opts?.locks ?? [];
         const begin = ['begin'];
         if (opts?.groupCommit) begin.push('set local synchronous_commit = off');
@@ -209,7 +278,7 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         // One message: the final statement, COMMIT (which releases the locks)
         // and, with group commit, the flush — each statement in its own
         // transaction after the COMMIT.
-        const script = [final ? inline(client, final.text, final.params) : undefined, 'commit', opts?.groupCommit ? FLUSH_WAL : undefined]
+        const script = [final ? inline(client, final.text, final.params) : undefined, 'commit', flush]
           .filter((s): s is string => s !== undefined)
           .join(';\n');
         const results = (await client.query(script)) as unknown as pg.QueryResult | pg.QueryResult[];
@@ -221,7 +290,7 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
       return inTransaction(async (client) => {
         // The whole transaction in one message; the flush runs after COMMIT,
         // outside the locks the statement took (see groupCommit).
-        const script = ['begin', 'set local synchronous_commit = off', inline(client, text, params), 'commit', FLUSH_WAL].join(';\n');
+        const script = ['begin', 'set local synchronous_commit = off', await scripted(client, text, params), 'commit', await scripted(client, FLUSH_WAL, [])].join(';\n');
         const results = (await client.query(script)) as unknown as pg.QueryResult[];
         return results[2]!.rows as Row[];
       });
@@ -232,7 +301,14 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         // form one implicit transaction, whose snapshot is taken after the
         // commit, and which commits (flushing the log) only once `after` ran.
         const script = new Script(
-          ['begin', 'set local synchronous_commit = off', inline(client, text, params), 'commit', inline(client, after.text, after.params), FLUSH_WAL].join(';\n'),
+          [
+            'begin',
+            'set local synchronous_commit = off',
+            await scripted(client, text, params),
+            'commit',
+            await scripted(client, after.text, after.params),
+            await scripted(client, FLUSH_WAL, []),
+          ].join(';\n'),
         );
         try {
           await script.run(client);

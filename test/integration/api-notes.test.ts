@@ -114,6 +114,9 @@ describeEachStore('api: private notes', (store) => {
     assert.equal((await k.call('DELETE', `/api/v1/conversations/${c.id}/notes/${theirs.id}`, { token: supervisor.token })).statusCode, 204);
     const left = (await messages(owner.token, c.id)).json().map((m: { text: string }) => m.text);
     assert.deepEqual(left, ['final words', 'a real message']);
+    // its words go with it (migration 0053: a trigger on delete, no cascade any more)
+    assert.equal(await k.count('message_search', `message_id = ${Number(theirs.id)}`), 0);
+    assert.equal(await k.count('message_search', `message_id = ${Number(mine.id)}`), 1);
     const types = (await store().db.query<{ type: string }>(`select type from events where conversation_id = $1 and type like 'note.%' order by id`, [c.id])).map((e) => e.type);
     assert.deepEqual(types, ['note.created', 'note.created', 'note.updated', 'note.deleted']);
   });

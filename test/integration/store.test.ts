@@ -56,6 +56,15 @@ describeEachStore('store', (store) => {
     assert.deepEqual(rows, [{ a: tricky, b: [tricky, null], c: { name: tricky }, d: new Date('2026-01-02T03:04:05.678Z'), e: 42, f: null }]);
   });
 
+  it('runs a one-statement transaction with its parameters intact however they are spelled, the first call and the next', async () => {
+    const tricky = `O'Brien \\ "quoted" \\n ünïcødé 😀 $1 --`;
+    const text = 'select $1::text as a, $2::text[] as b, $3::jsonb as c, $4::timestamptz as d, $5::int as e, $6::text as f, $7::uuid[] as g';
+    const params = [tricky, [tricky, null], JSON.stringify({ name: tricky }), new Date('2026-01-02T03:04:05.678Z'), 42, null, ['00000000-0000-0000-0000-00000000000a']];
+    const expected = [{ a: tricky, b: [tricky, null], c: { name: tricky }, d: new Date('2026-01-02T03:04:05.678Z'), e: 42, f: null, g: ['00000000-0000-0000-0000-00000000000a'] }];
+    assert.deepEqual(await store().db.transactOne(text, params), expected);
+    assert.deepEqual(await store().db.transactOne(text, params), expected);
+  });
+
   it('returns bigint counts and ids as numbers on both stores', async () => {
     const [row] = await store().db.query<{ n: unknown }>('select count(*) as n from settings');
     assert.equal(typeof row!.n, 'number');
@@ -228,6 +237,29 @@ describe('embedded store: statements prepared once, bound many times', () => {
 });
 
 if (storeKinds().includes('postgres')) {
+  describe('PostgreSQL: a one-statement transaction prepared once a connection', () => {
+    it('parses and plans its statement once on a connection, then executes it; one the server cannot prepare is sent inlined', async () => {
+      const fresh = await openTestStore('postgres');
+      // One connection, so every call below is on the session that prepared.
+      const db = openPostgres({ connectionString: fresh.url!, max: 1 });
+      try {
+        const text = 'select $1::int + $2::int as sum';
+        for (let i = 0; i < 3; i++) assert.deepEqual(await db.transactOne(text, [i, 10]), [{ sum: i + 10 }]);
+        const prepared = await db.query<{ statement: string; parameter_types: string[]; runs: number }>(
+          'select statement, parameter_types::text[], (generic_plans + custom_plans)::int as runs from pg_prepared_statements where statement like $1',
+          ['%$1::int + $2::int%'],
+        );
+        assert.deepEqual(prepared.map((p) => [p.parameter_types, p.runs]), [[['integer', 'integer'], 3]], 'prepared once, executed three times');
+        // No type for $1 (PREPARE refuses it): the statement still runs, with its value inlined.
+        assert.deepEqual(await db.transactOne('select $1 is null as none', [null]), [{ none: true }]);
+        assert.deepEqual(await db.transactOne('select $1 is null as none', ['x']), [{ none: false }]);
+      } finally {
+        await db.close();
+        await fresh.close();
+      }
+    });
+  });
+
   describe('PostgreSQL migrations from several processes', () => {
     it('applies each file exactly once when several pools migrate at the same moment', async () => {
       const fresh = await openTestStore('postgres');
