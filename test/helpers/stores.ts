@@ -6,7 +6,7 @@ import { LOCKS, type Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { openMemoryStore } from '../../src/store/memory.js';
 import { openPostgres } from '../../src/store/postgres.js';
-import { createScratchDatabase } from './scratch-database.js';
+import { createMigratedScratchDatabase } from './scratch-database.js';
 
 export type StoreKind = 'pglite' | 'postgres';
 
@@ -54,7 +54,8 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
   if (kind === 'pglite') {
     db = await openMemoryStore();
   } else {
-    const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
+    // a copy of a migrated template: migrate() below then finds nothing to do
+    const scratch = await createMigratedScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
     url = scratch.url;
     db = openPostgres({ connectionString: url, max: options.poolSize ?? 10 });
     drop = scratch.drop;
