@@ -1,0 +1,22 @@
+// Runs the test files named on the command line in that order, two at a
+// time, TAP on stdout. Started by scripts/test.mjs as
+// `node --import tsx scripts/test-files.mjs <files>`: each file's process
+// inherits `--import tsx`.
+//
+// Not `node --test <files>`: Node 20 sorts the files it is given by name, so
+// the order scripts/test.mjs chooses (longest first) was lost and the
+// longest files, named late in the alphabet, started last. `run()` keeps it.
+import { run } from 'node:test';
+import { tap } from 'node:test/reporters';
+import { resolve } from 'node:path';
+
+const files = process.argv.slice(2).map((file) => resolve(file));
+// The timeout only catches a file that hangs. It is not a speed check: the
+// simulator files are CPU-bound on PGlite and took up to 290 s of their 300
+// when the machine was loaded (load 30), so a busy CI runner failed them.
+const stream = run({ files, concurrency: 2, timeout: 900_000 });
+// As `node --test` does: a failed test fails the run, a failed `todo` does not.
+stream.on('test:fail', (data) => {
+  if (data.todo === undefined || data.todo === false) process.exitCode = 1;
+});
+stream.compose(tap).pipe(process.stdout);
