@@ -53,8 +53,9 @@ const ROUTING_FUNCTIONS = fileURLToPath(new URL('../../src/store/migrations/rout
 
 const templates = new Map<string, Promise<string>>();
 
-async function schemaHash(): Promise<string> {
-  const hash = createHash('sha1');
+/** A hash of the migrations and the routing functions (and `salt`): what a migrated database holds. */
+export async function schemaHash(salt = ''): Promise<string> {
+  const hash = createHash('sha1').update(salt);
   for (const m of await loadMigrations()) hash.update(`${m.version}\n${m.sql}\n`);
   hash.update(await readFile(ROUTING_FUNCTIONS, 'utf8'));
   return hash.digest('hex').slice(0, 16);

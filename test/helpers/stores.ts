@@ -6,6 +6,7 @@ import { LOCKS, type Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { openMemoryStore } from '../../src/store/memory.js';
 import { openPostgres } from '../../src/store/postgres.js';
+import './pglite-template.js';
 import { createMigratedScratchDatabase } from './scratch-database.js';
 
 export type StoreKind = 'pglite' | 'postgres';
