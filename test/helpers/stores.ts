@@ -1,5 +1,4 @@
 import { after, before, describe } from 'node:test';
-import { setPasswordCostForTests } from '../../src/agents/passwords.js';
 import type { Config } from '../../src/config.js';
 import { defaultSettings, seedSettings } from '../../src/settings/settings.js';
 import { LOCKS, type Db } from '../../src/store/db.js';
@@ -13,8 +12,7 @@ export type StoreKind = 'pglite' | 'postgres';
 
 // The fixtures create hundreds of agents: their passwords are hashed at a test
 // cost (1 MiB) instead of OWASP's 128 MiB, which takes seconds on a busy machine.
-export const TEST_PASSWORD_COST = { N: 1024, r: 8, p: 1 };
-setPasswordCostForTests(TEST_PASSWORD_COST);
+export { TEST_PASSWORD_COST } from './password-cost.js';
 
 /** PGlite always; PostgreSQL too when TEST_DATABASE_URL names a server. */
 export function storeKinds(): StoreKind[] {
