@@ -4,11 +4,12 @@
 // machine, in nearly every test file). Made by the first process that needs
 // it; the file is named by a hash of the migrations, the routing functions
 // and PGlite's version, so a changed schema or PGlite makes a new one.
-import { readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setMemoryStoreTemplateCache } from '../../src/store/memory.js';
+import { openMemoryStore, setMemoryStoreTemplateCache } from '../../src/store/memory.js';
+import { openPglite } from '../../src/store/pglite.js';
 import { schemaHash } from './scratch-database.js';
 
 const PREFIX = 'switchboard-test-pglite-';
@@ -52,3 +53,22 @@ setMemoryStoreTemplateCache({
     }
   },
 });
+
+/**
+ * A new directory under the temporary one holding a migrated PGlite store
+ * (the shared dump, unpacked), for a server process started with
+ * DATA_DIR on it: it then starts as on a store it made earlier, without the
+ * initdb and migrations in WASM that took it most of its start-up (up to
+ * two minutes at load 20, beside the other half of its file).
+ */
+export async function migratedDataDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  // the dump, made (and kept) by a first in-memory store if no file has it yet
+  const dump = await readFile(await dumpPath()).catch(async () => {
+    await (await openMemoryStore()).close();
+    return readFile(await dumpPath());
+  });
+  const db = await openPglite(dir, { loadDataDir: new Blob([new Uint8Array(dump.buffer as ArrayBuffer, dump.byteOffset, dump.byteLength)]) });
+  await db.close();
+  return dir;
+}
