@@ -8,7 +8,7 @@
 // longest files, named late in the alphabet, started last. `run()` keeps it.
 import { run } from 'node:test';
 import { tap } from 'node:test/reporters';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 
 const files = process.argv.slice(2).map((file) => resolve(file));
 // The timeout only catches a file that hangs. It is not a speed check: the
@@ -19,4 +19,19 @@ const stream = run({ files, concurrency: 2, timeout: 900_000 });
 stream.on('test:fail', (data) => {
   if (data.todo === undefined || data.todo === false) process.exitCode = 1;
 });
-stream.compose(tap).pipe(process.stdout);
+// Each file's time (its top-level tests and suites, one after another), for
+// the LONGEST list in scripts/test.mjs: Node 20's TAP has no line per file.
+const perFile = new Map();
+const count = (data) => {
+  if (data.nesting !== 0 || data.file === undefined) return;
+  perFile.set(data.file, (perFile.get(data.file) ?? 0) + (data.details?.duration_ms ?? 0));
+};
+stream.on('test:pass', count);
+stream.on('test:fail', count);
+const out = stream.compose(tap);
+out.pipe(process.stdout, { end: false });
+out.on('end', () => {
+  const slowest = [...perFile].sort((a, b) => b[1] - a[1]).slice(0, 20);
+  process.stdout.write('# the slowest files (the sum of their top-level tests and suites):\n');
+  for (const [file, ms] of slowest) process.stdout.write(`# file ${(ms / 1000).toFixed(1).padStart(7)} s ${relative(process.cwd(), file)}\n`);
+});
