@@ -21,10 +21,20 @@ stream.on('test:fail', (data) => {
 });
 // Each file's time (its top-level tests and suites, one after another), for
 // the LONGEST list in scripts/test.mjs: Node 20's TAP has no line per file.
+// A suite made by a helper (describeEachStore) names the helper's file, so
+// it is counted for the test file its own tests are in: those are reported
+// just before it.
 const perFile = new Map();
+const isTestFile = (file) => typeof file === 'string' && /\.test\.[cm]?[jt]s$/.test(file);
+let innerFile;
 const count = (data) => {
-  if (data.nesting !== 0 || data.file === undefined) return;
-  perFile.set(data.file, (perFile.get(data.file) ?? 0) + (data.details?.duration_ms ?? 0));
+  if (data.nesting !== 0) {
+    if (isTestFile(data.file)) innerFile = data.file;
+    return;
+  }
+  const file = isTestFile(data.file) ? data.file : innerFile;
+  innerFile = undefined;
+  if (file !== undefined) perFile.set(file, (perFile.get(file) ?? 0) + (data.details?.duration_ms ?? 0));
 };
 stream.on('test:pass', count);
 stream.on('test:fail', count);
