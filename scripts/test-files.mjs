@@ -7,7 +7,7 @@
 // the order scripts/test.mjs chooses (longest first) was lost and the
 // longest files, named late in the alphabet, started last. `run()` keeps it.
 import { run } from 'node:test';
-import { tap } from 'node:test/reporters';
+import { spec, tap } from 'node:test/reporters';
 import { relative, resolve } from 'node:path';
 
 const files = process.argv.slice(2).map((file) => resolve(file));
@@ -38,7 +38,8 @@ const count = (data) => {
 };
 stream.on('test:pass', count);
 stream.on('test:fail', count);
-const out = stream.compose(tap);
+// the reporters `node --test` picks: spec on a terminal, TAP otherwise (CI)
+const out = stream.compose(process.stdout.isTTY ? new spec() : tap);
 out.pipe(process.stdout, { end: false });
 out.on('end', () => {
   const slowest = [...perFile].sort((a, b) => b[1] - a[1]).slice(0, 20);
