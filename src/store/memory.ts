@@ -10,6 +10,25 @@ import { openPglite } from './pglite.js';
 
 let template: Promise<Blob | File> | undefined;
 
+/**
+ * Where the dump may be kept between processes. Only the tests set one
+ * (test/helpers/stores.ts: a file per schema in the temporary directory):
+ * each test file is a process of its own, and making the first store took
+ * 5–11 s of initdb and migrations on a loaded machine, in every file.
+ */
+export interface MemoryStoreTemplateCache {
+  /** the dump of a migrated store saved earlier, if any */
+  read(): Promise<Blob | undefined>;
+  write(dump: Blob | File): Promise<void>;
+}
+
+let cache: MemoryStoreTemplateCache | undefined;
+
+/** Test seam: keep the migrated store's dump in `next` too. */
+export function setMemoryStoreTemplateCache(next: MemoryStoreTemplateCache | undefined): void {
+  cache = next;
+}
+
 /** A fresh, migrated, in-memory PGlite store: nothing in it but the schema. */
 export async function openMemoryStore(): Promise<Db> {
   if (template !== undefined) return openPglite(undefined, { loadDataDir: await template });
@@ -18,9 +37,16 @@ export async function openMemoryStore(): Promise<Db> {
   // Callers waiting for it see the failure; nobody waiting is no crash.
   template.catch(() => {});
   try {
+    const saved = await cache?.read();
+    if (saved !== undefined) {
+      settle.resolve(saved);
+      return openPglite(undefined, { loadDataDir: saved });
+    }
     const db = await openPglite();
     await migrate(db);
-    settle.resolve(await db.pglite.dumpDataDir('none'));
+    const dump = await db.pglite.dumpDataDir('none');
+    await cache?.write(dump);
+    settle.resolve(dump);
     return db;
   } catch (error) {
     template = undefined; // the next caller tries again

@@ -19,6 +19,25 @@ export function noteMissingChromium(file: string): void {
 
 export const launchChromium = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 
+// One Chromium for the whole file: its store halves (and a file's several
+// suites) each used to launch their own. Every test still gets fresh
+// browser contexts (no cookies, storage or pages shared), which is what
+// kept the tests apart. Closed when the file is done: the hook is
+// registered on the file's root as this module is first imported.
+let shared: Promise<Browser> | undefined;
+function sharedChromium(): Promise<Browser> {
+  if (shared === undefined) {
+    shared = launchChromium();
+    shared.catch(() => (shared = undefined)); // the next suite tries again
+  }
+  return shared;
+}
+after(async () => {
+  const browser = await shared?.catch(() => undefined);
+  shared = undefined;
+  await browser?.close();
+});
+
 /**
  * A page in a new context (added to `contexts`, for the caller to close)
  * whose console errors, page errors and dialogs (an alert would be an XSS)
@@ -144,9 +163,9 @@ export async function signIn(page: Page, baseUrl: string, email: string): Promis
 }
 
 /**
- * For a describeEachStore suite: a Switchboard server on the suite's store
- * and one Chromium, started once (only when Chromium is there) and closed
- * after; before each test the pages are closed and the store emptied. `env`
+ * For a describeEachStore suite: a Switchboard server on the suite's store,
+ * started once (only when Chromium is there) and closed after, and the
+ * file's Chromium; before each test the pages are closed and the store emptied. `env`
  * is read when the server starts, so services the suite started in its own
  * earlier `before` hook can be named in it.
  */
@@ -171,10 +190,11 @@ export function browserServer(store: () => TestStore, env: () => Record<string, 
       }),
       { db: store().db, keepDb: true },
     );
-    browser = await launchChromium();
+    browser = await sharedChromium();
   });
   after(async () => {
-    await browser?.close();
+    // this suite's pages, not the browser (the next suite's too)
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
     await server?.close();
   });
   beforeEach(async () => {

@@ -33,7 +33,8 @@ export interface StartServerOptions {
   /** CLI arguments after `src/main.ts`; default `['serve']`. */
   args?: string[];
   /**
-   * What node runs before `args`; default `['--import', 'tsx', 'src/main.ts']`.
+   * What node runs before `args`; default `src/main.ts` through tsx, with
+   * test/helpers/password-cost.ts loaded first.
    * The staged-image test passes `['bin/switchboard.js']`, the image's command.
    */
   entry?: string[];
@@ -46,9 +47,12 @@ export interface StartServerOptions {
 }
 
 const LISTENING = 'Switchboard is listening';
+/** the server from source, its passwords hashed at the tests' cost (test/helpers/password-cost.ts says why) */
+const DEFAULT_ENTRY = ['--import', 'tsx', '--import', './test/helpers/password-cost.ts', 'src/main.ts'];
 
 /**
- * Spawns `node --import tsx src/main.ts serve` as a child process and waits
+ * Spawns `node --import tsx src/main.ts serve` (passwords at the tests'
+ * cost) as a child process and waits
  * until it logs that it listens. The child is a real, separate Switchboard
  * process: several of them on one DATABASE_URL is the scale-out setup.
  */
@@ -59,7 +63,7 @@ export async function startServerProcess(options: StartServerOptions = {}): Prom
   delete merged.NODE_TEST_CONTEXT;
   for (const [key, value] of Object.entries(merged)) if (value !== undefined) env[key] = value;
 
-  const child = spawn(process.execPath, [...(options.entry ?? ['--import', 'tsx', 'src/main.ts']), ...(options.args ?? ['serve'])], {
+  const child = spawn(process.execPath, [...(options.entry ?? DEFAULT_ENTRY), ...(options.args ?? ['serve'])], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
     ...(options.uid !== undefined ? { uid: options.uid } : {}),

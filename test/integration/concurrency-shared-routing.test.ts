@@ -16,8 +16,7 @@
 // agents and empty them again, so both paths run; the promises are checked
 // in snapshots during the load (PostgreSQL) and after it.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,6 +33,7 @@ import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { call, SERVER_ENV, setUp, STARTUP_TIMEOUT_MS } from '../helpers/load.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process-server.js';
 import { describeEachStore, openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
+import { migratedDataDir } from '../helpers/pglite-template.js';
 
 const OPEN = `select (o.opened).id, (o.opened).state, (o.opened).agent_id
   from sb_open_conversation('api', null, $1::text, '{"id": "c"}'::jsonb, $2::text, 0, now(), false, '{}'::jsonb) o`;
@@ -358,7 +358,7 @@ describe('opens and resolves hammered across processes', { concurrency: true }, 
         });
       } else {
         it('one process on embedded PGlite: both paths run and every promise holds', async () => {
-          dataDir = await mkdtemp(join(tmpdir(), 'sb-shared-routing-'));
+          dataDir = await migratedDataDir('sb-shared-routing-');
           const server = await startServerProcess({ env: { ...SERVER_ENV, DATABASE_URL: undefined, DATA_DIR: dataDir }, timeoutMs: STARTUP_TIMEOUT_MS });
           servers.push(server);
           const { adminToken } = await setUp([server.url]);

@@ -23,8 +23,7 @@
 // Capacity is only ever raised during the run, so "nobody over capacity"
 // must hold at every instant, not only at the end.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Db } from '../../src/store/db.js';
@@ -33,6 +32,7 @@ import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { checkAfterLoad, runLoad, SEED, SERVER_ENV, STARTUP_TIMEOUT_MS } from '../helpers/load.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process-server.js';
 import { openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
+import { migratedDataDir } from '../helpers/pglite-template.js';
 
 // ---- the suites -------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ describe('concurrency across processes', { concurrency: true }, () => {
         it('one process on embedded PGlite keeps every promise under concurrent load', async (t) => {
           t.diagnostic(`seed ${SEED} (CONCURRENCY_SEED=${SEED} repeats the operation sequence)`);
           const started = Date.now();
-          dataDir = await mkdtemp(join(tmpdir(), 'sb-concurrency-'));
+          dataDir = await migratedDataDir('sb-concurrency-');
           const server = await startServerProcess({ env: { ...SERVER_ENV, DATABASE_URL: undefined, DATA_DIR: dataDir }, timeoutMs: STARTUP_TIMEOUT_MS });
           servers.push(server);
           t.diagnostic(`server process ready in ${Date.now() - started} ms`);

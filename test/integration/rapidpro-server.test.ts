@@ -2,14 +2,13 @@
 // ride the one outbound worker the server starts, woken by the commit of an
 // agent's reply — no test seam, no tick().
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFakeMailroom, type FakeMailroom } from '../helpers/fake-mailroom.js';
 import { startServerProcess, type ServerProcess } from '../helpers/process-server.js';
 import { CONTRACT } from '../helpers/rapidpro.js';
+import { migratedDataDir } from '../helpers/pglite-template.js';
 
 const ADMIN = { email: 'admin@rapidpro.test', password: 'correct horse battery' };
 
@@ -19,7 +18,7 @@ describe('RapidPro in a server process [pglite]', () => {
   let mailroom: FakeMailroom | undefined;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'sb-rapidpro-'));
+    dataDir = await migratedDataDir('sb-rapidpro-');
     server = await startServerProcess({
       env: {
         ADMIN_EMAIL: ADMIN.email,

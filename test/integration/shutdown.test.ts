@@ -9,9 +9,8 @@
 // made) or still ahead of the fan-out cursor, and the attempts in flight were
 // recorded (timed out, to be retried), none left leased.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +20,7 @@ import { call, createWebhook, loginAdmin, SERVER_ENV, STARTUP_TIMEOUT_MS } from 
 import { startServerProcess, type ServerProcess } from '../helpers/process-server.js';
 import { openTestStore, storeKinds, type TestStore } from '../helpers/stores.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
+import { migratedDataDir } from '../helpers/pglite-template.js';
 
 /** Requests in flight at SIGTERM: the server has read their head, half their body is still to come. */
 const SLOW = 20;
@@ -115,7 +115,7 @@ describe('graceful shutdown', { concurrency: true }, () => {
           store = await openTestStore('postgres', { poolSize: 2 });
           Object.assign(env, { DATABASE_URL: store.url!, DATA_DIR: undefined });
         } else {
-          dataDir = await mkdtemp(join(tmpdir(), 'sb-shutdown-'));
+          dataDir = await migratedDataDir('sb-shutdown-');
           Object.assign(env, { DATABASE_URL: undefined, DATA_DIR: dataDir });
         }
         let secret = '';

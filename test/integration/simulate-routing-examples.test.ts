@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { command, ROUTING_EXAMPLES, runExample } from '../../src/simulate/routing-examples.js';
+import '../helpers/pglite-template.js'; // the simulator's store starts from the shared migrated dump
 
 // docs/routing.md's simulated examples stay true: each documented command is
 // the one src/simulate/routing-examples.ts runs, and each run shows the effect
