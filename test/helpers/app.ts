@@ -1,4 +1,5 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { afterEach, beforeEach } from 'node:test';
 import type { AgentRow, Role } from '../../src/agents/model.js';
 import { loadConfig } from '../../src/config.js';
 import type { Ctx } from '../../src/context.js';
@@ -56,5 +57,25 @@ export async function testApp(store: TestStore, options: TestAppOptions = {}): P
       return { agent, token: res.json().token as string };
     },
     close: () => app.close(),
+  };
+}
+
+/**
+ * A fresh app on an emptied store for every test of the enclosing suite, and
+ * closed after it: the getter answers the current test's app.
+ */
+export function eachTestApp(store: () => TestStore, options: TestAppOptions = {}): () => TestApp {
+  let t: TestApp | undefined;
+  beforeEach(async () => {
+    await store().reset();
+    t = await testApp(store(), options);
+  });
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+  return () => {
+    if (t === undefined) throw new Error('eachTestApp: no app outside a test');
+    return t;
   };
 }

@@ -4,7 +4,7 @@
 // now serialized a slice at a time with a turn of the event loop between
 // slices, and what the broker sends is still exactly the payload's JSON.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
 import { openConversation } from '../../src/conversations/lifecycle.js';
 import type { StoredEvent } from '../../src/events/outbox.js';
@@ -13,23 +13,16 @@ import { Assignments } from '../../src/realtime/access.js';
 import { encodePayload } from '../../src/realtime/payloads.js';
 import { createPublisher } from '../../src/realtime/publisher.js';
 import { topics as topicsOf } from '../../src/realtime/topics.js';
-import { testApp, type TestApp } from '../helpers/app.js';
+import { eachTestApp } from '../helpers/app.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const QUEUED = 7;
 
 describeEachStore('realtime: the queue list serialized in slices', (store) => {
-  let t: TestApp;
-
-  beforeEach(async () => {
-    await store().reset();
-    t = await testApp(store());
-  });
-  afterEach(async () => {
-    await t.close();
-  });
+  const app = eachTestApp(store);
 
   it('the event loop turns while the list is serialized, and the bytes sent are the payload’s JSON', async () => {
+    const t = app();
     for (let i = 0; i < QUEUED; i++) await openConversation(t.ctx, { customer: { id: `customer-${i}`, name: `Customer ${i}` }, priority: i % 3 });
     // Once the waiting list's rows are in hand, something else asks for a turn
     // of the event loop: a reply ready to go out while the refresh builds its list.

@@ -5,14 +5,14 @@
 // the warm-up changes nothing in the store, and afterwards each of the
 // pool's connections holds the close's compiled functions.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { SYSTEM } from '../../src/agents/model.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
 import { openPostgres } from '../../src/store/postgres.js';
 import { WARM_UP, warmConnections } from '../../src/store/warm-up.js';
-import { testApp, type TestApp } from '../helpers/app.js';
+import { eachTestApp } from '../helpers/app.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -21,17 +21,10 @@ const COMPILED = `select distinct regexp_replace(ident, '\\(.*', '') as ident fr
   where name = 'PL/pgSQL function' and ident ~ '^(sb_close_conversation|sb_take_head|sb_head_for_agent|sb_assign|sb_log_events)\\('`;
 
 describeEachStore('store: connections warmed for the resolve', (store) => {
-  let t: TestApp;
-
-  beforeEach(async () => {
-    await store().reset();
-    t = await testApp(store());
-  });
-  afterEach(async () => {
-    await t.close();
-  });
+  const app = eachTestApp(store);
 
   it('the warm-up changes nothing, and the next close gives the freed slot as before', async () => {
+    const t = app();
     const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1 });
     const held = await openConversation(t.ctx, { customer: { id: 'held' } });
     const waiting = await openConversation(t.ctx, { customer: { id: 'waiting' } });
@@ -52,6 +45,7 @@ describeEachStore('store: connections warmed for the resolve', (store) => {
   });
 
   it('every connection of a PostgreSQL pool has the close compiled before it serves', async () => {
+    const t = app();
     if (store().kind === 'pglite') {
       // one connection, which compiles on its first close: nothing to open ahead
       assert.equal(await warmConnections(t.ctx.db), 0);
