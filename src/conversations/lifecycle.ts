@@ -119,10 +119,11 @@ const OPEN_CONVERSATION = /* sql */ `select (o.opened).*, o.created, o.logged
  * in the session setting sb.opened, kept by the commit, for QUEUE_PLACE,
  * which runs after the commit and cannot see the open's rows), whether it
  * was created, its events, and its row as JSON only when it was not (no
- * event carries it then). to_jsonb, not sb_conversation_json: this text is
- * planned at every call (the one-message transaction is not prepared), and
- * the SQL function inlined into it cost more to plan (≈ 0.15 ms) than the
- * whole row as columns.
+ * event carries it then). to_jsonb, not sb_conversation_json: when this was
+ * measured the text was planned at every call, and the SQL function inlined
+ * into it cost more to plan (≈ 0.15 ms) than the whole row as columns. Since
+ * then each connection prepares it once (src/store/postgres.ts, scripted),
+ * which may make sb_conversation_json the cheaper choice: not re-measured.
  */
 const OPEN_CONVERSATION_ANSWERED = /* sql */ `select (o.opened).id, o.created, o.logged,
        case when not o.created then to_jsonb(o.opened) end as existing,
