@@ -16,7 +16,7 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from './http.js';
-import { ADMIN, adminQuery, prepareStore, startServerProcess } from './server.js';
+import { ADMIN, adminQuery, backendCpuSeconds, prepareStore, startServerProcess } from './server.js';
 import { processCpuSeconds, summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => /^--([^=]+)=?(.*)$/s.exec(a)!.slice(1, 3) as [string, string]));
@@ -29,17 +29,6 @@ const AGENTS = 1000;
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/creates-http.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
-/** CPU seconds so far of the scratch database's client backends, or null when they are not this machine's. */
-async function backendCpuSeconds(url: string): Promise<number | null> {
-  const r = await adminQuery(url, `select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
-  let total = 0;
-  for (const { pid } of r.rows as { pid: number }[]) {
-    const seconds = processCpuSeconds(pid);
-    if (Number.isNaN(seconds)) return null;
-    total += seconds;
-  }
-  return total;
-}
 
 // Every agent's capacity fits the assigned phase exactly; the queued phase waits behind it.
 const capacity = Math.ceil(ASSIGNED / AGENTS);

@@ -20,7 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from './http.js';
-import { ADMIN, adminQuery, prepareStore, startServerProcess } from './server.js';
+import { ADMIN, adminQuery, backendCpuSeconds, prepareStore, startServerProcess } from './server.js';
 import { processCpuSeconds, summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => /^--([^=]+)=?(.*)$/s.exec(a)!.slice(1, 3) as [string, string]));
@@ -49,20 +49,6 @@ async function commits(url: string): Promise<number> {
   return Number(r.rows[0].xact_commit);
 }
 
-/**
- * CPU seconds so far of the scratch database's client backends, or null when
- * they are not this machine's processes (a remote server, another namespace).
- */
-async function backendCpuSeconds(url: string): Promise<number | null> {
-  const r = await adminQuery(url, `select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
-  let total = 0;
-  for (const { pid } of r.rows as { pid: number }[]) {
-    const seconds = processCpuSeconds(pid);
-    if (Number.isNaN(seconds)) return null;
-    total += seconds;
-  }
-  return total;
-}
 
 const store = await prepareStore('postgres', { agents: 50, capacity: 20 }, pgUrl);
 const server = await startServerProcess(store, {

@@ -12,6 +12,7 @@ import { createScratchDatabase } from '../test/helpers/scratch-database.js';
 import { migrate } from '../src/store/migrate.js';
 import { openPglite } from '../src/store/pglite.js';
 import { openPostgres } from '../src/store/postgres.js';
+import { processCpuSeconds } from './stats.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -70,6 +71,21 @@ export async function adminQuery(url: string, sql: string): Promise<pg.QueryResu
   } finally {
     await client.end();
   }
+}
+
+/**
+ * CPU seconds so far of the scratch database's client backends, or null when
+ * they are not this machine's processes (a remote server, another namespace).
+ */
+export async function backendCpuSeconds(url: string): Promise<number | null> {
+  const r = await adminQuery(url, `select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
+  let total = 0;
+  for (const { pid } of r.rows as { pid: number }[]) {
+    const seconds = processCpuSeconds(pid);
+    if (Number.isNaN(seconds)) return null;
+    total += seconds;
+  }
+  return total;
 }
 
 /**
