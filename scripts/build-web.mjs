@@ -1,8 +1,9 @@
 // Builds the web apps (web/console, web/widget) into web/dist, which the
 // server serves. `--if-stale` (used by `npm start`) builds only when web/dist
-// is missing or older than a source under web/, so a start stays fast.
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// is missing or older than a source under web/ or a server module the apps
+// bundle, so a start stays fast.
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -21,13 +22,39 @@ function newest(dir) {
   return latest;
 }
 
-/** Sources outside web/ that the apps import: the widget runs the server's pre-chat rules as they are. */
-const SHARED_FROM_SRC = [join(root, 'src', 'prechat', 'rules.ts'), join(root, 'src', 'appearance', 'contrast.ts'), join(root, 'src', 'greetings', 'trigger.ts')];
+/**
+ * The server's own modules the apps bundle (src/prechat/rules.ts, the webhook
+ * catalog, …), as the last build recorded them after its date line: a hand-kept
+ * list went stale once (src/files/limit-rules.ts was missing from it).
+ */
+function bundledFromOutsideWeb(checkout, stampFile) {
+  return readFileSync(stampFile, 'utf8').split('\n').slice(1).filter(Boolean).map((path) => join(checkout, path));
+}
 
-export function isStale() {
-  if (!existsSync(stamp) || !existsSync(join(dist, 'widget.js'))) return true;
-  const latest = Math.max(newest(web), ...SHARED_FROM_SRC.filter((f) => existsSync(f)).map((f) => statSync(f).mtimeMs));
-  return latest > statSync(stamp).mtimeMs;
+/** `checkout`: the project's root (tests pass a scratch one). */
+export function isStale(checkout = root) {
+  const webDir = join(checkout, 'web');
+  const stampFile = join(webDir, 'dist', '.built');
+  if (!existsSync(stampFile) || !existsSync(join(webDir, 'dist', 'widget.js'))) return true;
+  const built = statSync(stampFile).mtimeMs;
+  if (newest(webDir) > built) return true;
+  return bundledFromOutsideWeb(checkout, stampFile).some((file) => !existsSync(file) || statSync(file).mtimeMs > built);
+}
+
+/** Every file outside web/ and node_modules that a build's chunks were made of (type-only imports are not). */
+export function sourcesOutsideWeb(results, checkout = root) {
+  const files = new Set();
+  for (const result of results.flatMap((r) => [r].flat())) {
+    for (const item of result.output ?? []) {
+      for (const id of item.moduleIds ?? []) {
+        const file = id.split('?')[0];
+        if (!isAbsolute(file) || file.includes('/node_modules/') || !existsSync(file)) continue;
+        const path = relative(checkout, file);
+        if (!path.startsWith('..') && !path.startsWith('web/')) files.add(path);
+      }
+    }
+  }
+  return [...files].sort();
 }
 
 /** Vite is a dev dependency: a checkout installed with --omit=dev cannot build. */
@@ -47,9 +74,9 @@ export async function buildWeb({ quiet = false } = {}) {
   const { build } = await loadVite();
   const logLevel = quiet ? 'warn' : 'info';
   const started = Date.now();
-  await build({ configFile: join(web, 'vite.config.mjs'), logLevel });
+  const apps = await build({ configFile: join(web, 'vite.config.mjs'), logLevel });
   // the loader: one classic script, its name fixed, since pages embed it by name
-  await build({
+  const loader = await build({
     configFile: false,
     root: web,
     logLevel,
@@ -61,7 +88,7 @@ export async function buildWeb({ quiet = false } = {}) {
       lib: { entry: join(web, 'widget', 'loader.ts'), formats: ['iife'], name: 'SwitchboardWidget', fileName: () => 'widget.js' },
     },
   });
-  writeFileSync(stamp, new Date().toISOString() + '\n');
+  writeFileSync(stamp, [new Date().toISOString(), ...sourcesOutsideWeb([apps, loader])].join('\n') + '\n');
   if (!quiet) console.log(`web apps built into web/dist in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

@@ -1,8 +1,9 @@
 import { Fragment, useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { Alert, CopyValue, deliveryState, EmptyRow, FieldError, TableHead, useFormErrors, useProblem, when, type AdminProps } from './admin-kit';
+// What an endpoint may subscribe to is the server's own list (bundled: scripts/build-web.mjs rebuilds when it changes)
+import { SUBSCRIBABLE_EVENTS } from '../../../src/events/webhooks/catalog';
 // types only (erased from the bundle): the API's own shapes
-import type { SubscribableEvent } from '../../../src/events/webhooks/catalog';
 import type { DeliveryView as Delivery } from '../../../src/events/webhooks/deliveries';
 import type { Endpoint } from '../../../src/events/webhooks/endpoints';
 import { formatNumber } from '../../shared/format';
@@ -11,37 +12,6 @@ import { t } from '../../shared/i18n';
 // Admin: webhook endpoints (docs/webhooks.md) — add, ping, enable/disable,
 // rotate the secret, delete — and one endpoint's delivery log with every
 // attempt and a Redeliver button.
-
-/**
- * What an endpoint may subscribe to: src/events/webhooks/catalog.ts (test/e2e/admin.test.ts checks they agree).
- * A copy, not an import: web/dist is rebuilt when web/ changes, so an imported list could go stale.
- */
-export const WEBHOOK_EVENTS = [
-  'session_state_open',
-  'session_state_inprogress',
-  'session_state_close',
-  'send_external_message',
-  'conversation.created',
-  'conversation.queued',
-  'conversation.assigned',
-  'conversation.offered',
-  'conversation.offer_declined',
-  'conversation.offer_expired',
-  'conversation.transferred',
-  'conversation.resolved',
-  'conversation.abandoned',
-  'conversation.rated',
-  'conversation.labels_changed',
-  'conversation.erased',
-  'conversation.sla_breached',
-  'message.created',
-  'note.created',
-  'note.updated',
-  'note.deleted',
-  'agent.status_changed',
-  'external_message.requested',
-  'webhook.disabled',
-] as const satisfies readonly SubscribableEvent[];
 
 const ID = 'webhook';
 const FIELDS = ['url', 'events', 'app_code', 'secret'] as const;
@@ -213,7 +183,7 @@ function NewEndpoint({ token, onError, onCreated }: { token: string; onError: (e
         </div>
         <fieldset className="events" {...errors.describe('events')}>
           <legend>{t('Events')}</legend>
-          {WEBHOOK_EVENTS.map((name) => (
+          {SUBSCRIBABLE_EVENTS.map((name) => (
             <label key={name} className="check">
               <input type="checkbox" checked={events.includes(name)} onChange={(e) => setEvents(e.target.checked ? [...events, name] : events.filter((n) => n !== name))} />
               {name}
