@@ -3,8 +3,9 @@
 //
 // The server is `switchboard serve` as a child process (bench/server.ts), on
 // a fresh store with `--sessions / --capacity` agents online (default 250 ×
-// capacity 2). This process plays everyone: the agents log in over HTTP
-// (POST /api/v1/auth/login), connect to the broker and listen on their assign
+// capacity 2). This process plays everyone: the agents (their login tokens
+// issued into the store before the server starts, see issueAgentTokens)
+// connect to the broker and listen on their assign
 // topic; then 500 customers open a session (POST /session), connect with
 // their session token and subscribe to their session topic (`<topic>/#`, as
 // the widget does); each agent subscribes to `<topic>/messages` of the chats
@@ -30,7 +31,8 @@
 //   PostgreSQL when BENCH_DATABASE_URL or TEST_DATABASE_URL names a server
 //   (a scratch database, dropped afterwards); PGlite in a temp directory.
 import mqtt, { type MqttClient } from 'mqtt';
-import { randomBytes, scryptSync } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { tokenDigest } from '../src/agents/tokens.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
@@ -41,7 +43,7 @@ import { openPglite } from '../src/store/pglite.js';
 import { HttpClient, runPool } from './http.js';
 import { describeMachine } from './machine.js';
 import { summarizeProfiles, type ProfileSummary } from './profile.js';
-import { prepareStore, REPO_ROOT, startServerProcess, type BenchStore, type StoreKind } from './server.js';
+import { backendCpuSeconds, prepareStore, REPO_ROOT, startServerProcess, type BenchStore, type StoreKind } from './server.js';
 import { measured, processMemory, summarize, type Latency } from './stats.js';
 
 // ---- options -----------------------------------------------------------------
@@ -83,7 +85,6 @@ const transportArg = value('transport') ?? 'ws';
 const TRANSPORTS = (transportArg === 'all' ? ['ws', 'tcp'] : [transportArg]) as ('ws' | 'tcp')[];
 if (TRANSPORTS.some((t) => t !== 'ws' && t !== 'tcp')) throw new Error('--transport must be ws, tcp or all');
 
-const AGENT_PASSWORD = 'bench-agent-password';
 const BASE = 'switchboard';
 /** payloads carry their sequence number first, so the agent side can read it without parsing the JSON */
 const MARK = /"content":"m(\d+) /;
@@ -101,6 +102,10 @@ interface Cpu {
   client_cores: number;
   other_cores: number;
   machine_busy_pct: number;
+  /** CPU ms a stored message: the server process, this client, PostgreSQL's backends of the scratch database (null on PGlite) */
+  server_ms_per_message: number;
+  client_ms_per_message: number;
+  postgres_ms_per_message: number | null;
 }
 
 interface Phase {
@@ -126,7 +131,7 @@ interface Result {
   sessions: number;
   agents: number;
   capacity: number;
-  setup_s: { logins: number; sessions: number; connected_and_subscribed: number };
+  setup_s: { sessions: number; connected_and_subscribed: number };
   paced: (Phase & { rate: number; cut_at_s: number | null })[];
   flat_out: Phase & { in_flight: number };
   memory: { idle_after_start_mb: number; connected_mb: number; end_mb: number; peak_mb: number };
@@ -146,26 +151,36 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * The seeded agents get a real password, so they log in through the API like
- * people do. The hash names its own scrypt cost (src/agents/passwords.ts), and
- * this one is cheap (N = 1024 instead of 16,384): 250 logins at full cost take
- * ~15 s of the two cores, which is login cost, not what is measured here.
+ * Each seeded agent's login token, issued straight into auth_tokens as
+ * POST /api/v1/auth/login would: a login verifies the password and then makes
+ * the hash again at today's full scrypt cost (N = 2^17, 128 MiB), so 250
+ * logins took 50-70 s of the two cores before anything here was measured.
+ * Login is not what this bench measures; the tokens are the same kind.
  */
-async function setPasswords(store: BenchStore): Promise<void> {
-  const salt = randomBytes(16);
-  const key = scryptSync(AGENT_PASSWORD, salt, 32, { N: 1024, r: 8, p: 1 });
-  const hash = `scrypt$1024$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
+async function issueAgentTokens(store: BenchStore): Promise<{ token: string; agent: { id: string } }[]> {
+  const sql = `select id from agents where email like 'agent%@bench.invalid' order by created_at, email`;
+  const insert = 'insert into auth_tokens (token_hash, agent_id, created_at, expires_at) select * from unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[])';
+  const issue = async (query: (text: string, params?: unknown[]) => Promise<{ id: string }[]>) => {
+    const agents = await query(sql);
+    const now = new Date();
+    const expires = new Date(now.getTime() + 86_400_000);
+    const tokens = agents.map((a) => ({ token: `sbt_${randomBytes(32).toString('base64url')}`, agent: { id: a.id } }));
+    await query(insert, [tokens.map((t) => tokenDigest(t.token)), tokens.map((t) => t.agent.id), tokens.map(() => now), tokens.map(() => expires)]);
+    return tokens;
+  };
   if (store.url) {
     const client = new pg.Client({ connectionString: store.url });
     await client.connect();
     try {
-      await client.query('update agents set password_hash = $1', [hash]);
+      return await issue(async (text, params) => (await client.query<{ id: string }>(text, params)).rows);
     } finally {
       await client.end();
     }
-  } else {
-    const db = await openPglite(store.env.DATA_DIR!);
-    await db.query('update agents set password_hash = $1', [hash]);
+  }
+  const db = await openPglite(store.env.DATA_DIR!);
+  try {
+    return await issue((text, params) => db.query<{ id: string }>(text, params));
+  } finally {
     await db.close();
   }
 }
@@ -210,13 +225,34 @@ async function sampledRss<T>(pid: number, fn: () => Promise<T>): Promise<{ value
   }
 }
 
+/**
+ * `measured`, plus CPU ms a message stored during the phase: the server's,
+ * this client's and (PostgreSQL) the scratch database's backends'.
+ */
+async function measuredPerMessage<T>(serverPid: number, url: string | undefined, storedSoFar: () => number, fn: () => Promise<T>) {
+  const pg0 = url ? await backendCpuSeconds(url) : null;
+  const stored0 = storedSoFar();
+  const m = await measured(serverPid, fn);
+  const pg1 = url ? await backendCpuSeconds(url) : null;
+  const n = Math.max(1, storedSoFar() - stored0);
+  const perMessage = (cores: number) => round((cores * m.seconds * 1000) / n, 3);
+  const cpu: Cpu = {
+    ...m.cpu,
+    server_ms_per_message: perMessage(m.cpu.server_cores),
+    client_ms_per_message: perMessage(m.cpu.client_cores),
+    postgres_ms_per_message: pg0 !== null && pg1 !== null ? round(((pg1 - pg0) * 1000) / n, 3) : null,
+  };
+  return { ...m, cpu };
+}
+
 // ---- one store × transport ---------------------------------------------------------
 
 async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string): Promise<Result> {
   const loadBefore = load();
   log(`[${kind}/${transport}] store: ${AGENTS} agents online × capacity ${CAPACITY}; load average ${loadBefore.join(' ')}`);
   const store = await prepareStore(kind, { agents: AGENTS, capacity: CAPACITY }, pgUrl);
-  await setPasswords(store);
+  const logins = await issueAgentTokens(store);
+  if (logins.length !== AGENTS) throw new Error(`expected ${AGENTS} agents, found ${logins.length}`);
   const tcpPort = transport === 'tcp' ? await freePort() : undefined;
   const profDir = PROFILE ? join(outDir, `prof-realtime-${kind}-${transport}-${Date.now()}`) : undefined;
   if (profDir) await mkdir(profDir, { recursive: true });
@@ -242,17 +278,11 @@ async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string
   try {
     const idleMb = processMemory(server.pid).rss_mb;
 
-    // agents: log in, connect, listen on the assign topic
+    // agents: connect with their login token, listen on the assign topic
     let t = performance.now();
-    const logins = await runPool(AGENTS, 8, (i) =>
-      http.request<{ token: string; agent: { id: string } }>('POST', '/api/v1/auth/login', { email: `agent${i + 1}@bench.invalid`, password: AGENT_PASSWORD }),
-    );
-    const failedLogin = logins.find((r) => r.status !== 200);
-    if (failedLogin) throw new Error(`login failed: ${failedLogin.status} ${JSON.stringify(failedLogin.body)}`);
-    const loginSeconds = (performance.now() - t) / 1000;
     const holder = new Map<string, { agentId: string; client: MqttClient }>(); // conversation → agent
     const agentClients = await runPool(AGENTS, 25, async (i) => {
-      const { token, agent } = logins[i]!.body;
+      const { token, agent } = logins[i]!;
       const client = await connect(mqttUrl, token);
       clients.push(client);
       const assignTopic = `${BASE}/client/attendants/assign/${agent.id}`;
@@ -313,7 +343,7 @@ async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string
     const connectSeconds = (performance.now() - t) / 1000;
     const connectedMb = processMemory(server.pid).rss_mb;
     log(
-      `[${kind}/${transport}]   ${AGENTS} agents logged in (${round(loginSeconds)} s), ${SESSIONS} sessions opened (${round(sessionSeconds)} s), ${clients.length} clients connected and subscribed (${round(connectSeconds)} s); RSS ${connectedMb} MB`,
+      `[${kind}/${transport}]   ${SESSIONS} sessions opened (${round(sessionSeconds)} s), ${clients.length} clients connected and subscribed (${round(connectSeconds)} s); RSS ${connectedMb} MB`,
     );
 
     const text = (n: number) => `{"message":{"content":"m${n} Hello, my order #${100_000 + (n % 900_000)} has not arrived yet, can you check?"}}`;
@@ -388,7 +418,7 @@ async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string
       let sendEnd = t0;
       let cutAt: number | null = null;
       const paced = await sampledRss(server.pid, () =>
-        measured(server.pid, async () => {
+        measuredPerMessage(server.pid, store.url, () => acked, async () => {
           const total = Math.round(rate * SECONDS);
           const inflight: Promise<void>[] = [];
           for (let i = 0; i < total; i++) {
@@ -421,7 +451,7 @@ async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string
     let sendEnd = t0;
     const stopAt = t0 + FLAT_SECONDS * 1000;
     const flat = await sampledRss(server.pid, () =>
-      measured(server.pid, async () => {
+      measuredPerMessage(server.pid, store.url, () => acked, async () => {
         await Promise.all(
           customers.map(async (_, i) => {
             while (performance.now() < stopAt && seq < MAX_MESSAGES - SESSIONS) await send(i);
@@ -444,7 +474,7 @@ async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string
       sessions: SESSIONS,
       agents: AGENTS,
       capacity: CAPACITY,
-      setup_s: { logins: round(loginSeconds), sessions: round(sessionSeconds), connected_and_subscribed: round(connectSeconds) },
+      setup_s: { sessions: round(sessionSeconds), connected_and_subscribed: round(connectSeconds) },
       paced: pacedResults,
       flat_out: flatResult,
       memory: { idle_after_start_mb: idleMb, connected_mb: connectedMb, end_mb: endMem.rss_mb, peak_mb: endMem.hwm_mb },
@@ -475,6 +505,7 @@ function table(rows: (string | number)[][]): string {
 function report(results: Result[]): string {
   const row = (label: string, f: (r: Result) => string | number) => [label, ...results.map(f)];
   const cpu = (c: Cpu) => `${c.server_cores}/${c.client_cores}/${c.other_cores}`;
+  const perMessage = (c: Cpu) => `${c.server_ms_per_message}/${c.client_ms_per_message}/${c.postgres_ms_per_message ?? '—'}`;
   const lines = [
     table([
       ['', ...results.map((r) => `${r.store}/${r.transport}`)],
@@ -485,11 +516,13 @@ function report(results: Result[]): string {
         row('  latency p50 / p99 / max ms', (r) => `${r.paced[k]!.latency_ms.p50} / ${r.paced[k]!.latency_ms.p99} / ${r.paced[k]!.latency_ms.max}`),
         row('  lost / errors', (r) => `${r.paced[k]!.lost} / ${r.paced[k]!.errors}`),
         row('  cores server/client/other', (r) => cpu(r.paced[k]!.cpu)),
+        row('  CPU ms a message server/client/PostgreSQL', (r) => perMessage(r.paced[k]!.cpu)),
       ]),
       row('flat out: stored /s / relayed /s', (r) => `${r.flat_out.stored_per_s} / ${r.flat_out.relayed_per_s}`),
       row('  latency p50 / p99 / max ms', (r) => `${r.flat_out.latency_ms.p50} / ${r.flat_out.latency_ms.p99} / ${r.flat_out.latency_ms.max}`),
       row('  messages / lost / errors', (r) => `${r.flat_out.sent} / ${r.flat_out.lost} / ${r.flat_out.errors}`),
       row('  cores server/client/other', (r) => cpu(r.flat_out.cpu)),
+      row('  CPU ms a message server/client/PostgreSQL', (r) => perMessage(r.flat_out.cpu)),
       row('RSS idle / connected MB', (r) => `${r.memory.idle_after_start_mb} / ${r.memory.connected_mb}`),
       row('RSS max paced / flat / peak MB', (r) => `${Math.max(...r.paced.map((p) => p.rss_max_mb))} / ${r.flat_out.rss_max_mb} / ${r.memory.peak_mb}`),
       row('messages in the database', (r) => r.stored_in_db ?? '—'),

@@ -78,7 +78,9 @@ export async function createEmbeddedBroker(
 ): Promise<Broker & { tcpAddress?: { port: number } }> {
   const { ctx, topics, rules, coordinator } = deps;
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
-  const connections = createConnections(ctx);
+  const recheckMs = options.tokenRecheckMs ?? TOKEN_RECHECK_MS;
+  // A customer's session is read again at subscribe or publish once its last reading is a re-check period old.
+  const connections = createConnections(ctx, { freshForMs: recheckMs });
   const consumed = topics.consumed();
   const typingBudget = new TypingLimiter();
   const isTyping = (topic: string) => {
@@ -118,9 +120,11 @@ export async function createEmbeddedBroker(
   aedes.on('client', (client) => connections.ready(client));
   aedes.on('clientDisconnect', (client) => (connections.gone(client), typingBudget.forget(client.id)));
 
-  // Subscribe and publish read the token again: a token revoked or expired
-  // since CONNECT — in this process or another — is refused there, and its
-  // connection closed.
+  // Subscribe and publish check the token again (connections.refresh): a
+  // token revoked or expired since CONNECT is refused there, and its
+  // connection closed — at once for an agent's and for what this process
+  // did; a customer session ended by another process within the re-check
+  // period (its reading is kept that long: one round trip less a message).
   aedes.authorizeSubscribe = (client, subscription, done) => {
     connections
       .refresh(client)
@@ -190,7 +194,7 @@ export async function createEmbeddedBroker(
     return rules.mayReceive(identity, packet.topic) ? packet : null;
   };
 
-  const recheck = recheckEvery(connections, options.tokenRecheckMs ?? TOKEN_RECHECK_MS, (error) => deps.onError(error, 'mqtt token re-check'));
+  const recheck = recheckEvery(connections, recheckMs, (error) => deps.onError(error, 'mqtt token re-check'));
 
   let tcp: Server | undefined;
   let tcpAddress: { port: number } | undefined;

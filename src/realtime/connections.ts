@@ -16,6 +16,8 @@ interface Connection {
   token: string;
   digest: string;
   expiresAt: Date;
+  /** when the token was last read from the database and found good (ctx.now, ms) */
+  checkedAt: number;
   /** closed by Switchboard (its token is no longer good): nothing more is delivered to it */
   ended: boolean;
 }
@@ -40,9 +42,14 @@ export interface Connections {
   /** synchronous, for deliveries: the connection is known, not ended, and its token not past its expiry */
   usable(client: Client): boolean;
   /**
-   * Reads the connection's token again (subscribe and publish time): its
-   * current identity, or undefined after closing the connection when the
-   * token was revoked or expired, or the agent's role changed.
+   * The connection's identity at subscribe and publish time, or undefined
+   * after closing the connection when the token was revoked or expired, or
+   * the agent's role changed. An agent's token is read again each time
+   * (through the process's token cache, exact by its notices); a customer's
+   * session is read again once its last reading is `freshForMs` old — until
+   * then its expiry is checked against the clock, an ended session in this
+   * process has closed the connection already (endToken), and one ended in
+   * another process is caught by that reading or the periodic re-check.
    */
   refresh(client: Client): Promise<Identity | undefined>;
   /** closes, at once, every connection made with this token (it was just revoked here) */
@@ -54,7 +61,14 @@ export interface Connections {
   close(): void;
 }
 
-export function createConnections(ctx: Ctx): Connections {
+/**
+ * `freshForMs`: how long a customer session's reading is trusted at
+ * subscribe and publish time (0: read every time); the broker passes its
+ * re-check period, so a session ended in another process is refused within it
+ * either way.
+ */
+export function createConnections(ctx: Ctx, options: { freshForMs?: number } = {}): Connections {
+  const freshForMs = options.freshForMs ?? 0;
   const byClient = new WeakMap<Client, Connection>();
   const live = new Set<Client>();
   const timers = new Map<Client, NodeJS.Timeout>();
@@ -88,7 +102,8 @@ export function createConnections(ctx: Ctx): Connections {
       // Checked and taken in one synchronous step: two CONNECTs racing for one id cannot both pass.
       if (binding) binding.clients.add(client);
       else bindings.set(client.id, { key, clients: new Set([client]) });
-      byClient.set(client, { identity, token, digest: tokenDigest(token), expiresAt, ended: false });
+      // `identity` was read just before (identifyUntil): it counts as a reading.
+      byClient.set(client, { identity, token, digest: tokenDigest(token), expiresAt, checkedAt: ctx.now().getTime(), ended: false });
       // A connection that drops before the broker registers it never says
       // 'clientDisconnect': its hold on the client id ends with the socket.
       client.conn.once('close', () => connections.gone(client));
@@ -124,12 +139,20 @@ export function createConnections(ctx: Ctx): Connections {
     async refresh(client) {
       const connection = byClient.get(client);
       if (!connection || connection.ended) return undefined;
-      const now = await identify(ctx.db, connection.token, ctx.now());
+      const at = ctx.now();
+      if (connection.identity.kind === 'customer' && at.getTime() - connection.checkedAt < freshForMs) {
+        // What identify's query would say of an expiry, without the round trip.
+        if (connection.expiresAt.getTime() > at.getTime()) return connection.identity;
+        end(client);
+        return undefined;
+      }
+      const now = await identify(ctx.db, connection.token, at);
       if (lapsed(connection.identity, now)) {
         end(client);
         return undefined;
       }
       connection.identity = now!;
+      connection.checkedAt = at.getTime();
       return now;
     },
 
@@ -153,6 +176,7 @@ export function createConnections(ctx: Ctx): Connections {
     },
 
     async recheck() {
+      const at = ctx.now().getTime();
       const clients = [...live].filter((client) => !byClient.get(client)!.ended);
       const digests = [...new Set(clients.map((client) => byClient.get(client)!.digest))];
       const states = new Map<string, string>();
@@ -164,7 +188,10 @@ export function createConnections(ctx: Ctx): Connections {
         const connection = byClient.get(client)!;
         const state = states.get(connection.digest);
         const was = connection.identity.kind === 'agent' ? connection.identity.agent.role : 'customer';
-        if (state === was) continue;
+        if (state === was) {
+          connection.checkedAt = Math.max(connection.checkedAt, at);
+          continue;
+        }
         end(client);
         ended += 1;
       }

@@ -100,7 +100,7 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
     assert.deepEqual({ ...row }, { state: 'resolved', resolve_reason: 'customer' });
   });
 
-  it('re-checks the token at subscribe and publish: revoked or expired since CONNECT (with no event), refused and closed, nothing stored', async () => {
+  it("re-checks an agent's token at subscribe and publish: revoked or expired since CONNECT (with no event), refused and closed, nothing stored", async () => {
     const { agent, token } = await login({ status: 'online', capacity: 1 });
     const chat = await startChat('p1');
     const agentClient = await connect(token);
@@ -116,12 +116,8 @@ describeEachStore('MQTT connections end with their token, over the embedded brok
     await tokenChangeHeard(server.url, fresh.body.token);
     await publisher.client.publishAsync(`${chat.sessionTopic}/messages`, JSON.stringify({ message: { content: 'from an expired token' } }), { qos: 0 });
     await closedWithin(publisher, 2_000, 'agent connection after a publish with an expired token');
-
-    const customer = await connect(chat.token);
-    await server.ctx.db.query(`update customer_sessions set expires_at = now() - interval '1 second' where conversation_id = $1`, [chat.sessionId]);
-    await customer.client.publishAsync(`${chat.sessionTopic}/messages`, JSON.stringify({ message: { content: 'from an expired session' } }), { qos: 0 });
-    await closedWithin(customer, 2_000, 'customer connection after a publish with an expired session');
     assert.equal(await messagesStored(chat.sessionId), 0);
+    // A customer's session is read again once its reading is a re-check period old: the next test block.
   });
 
   it("refuses a client id bound to another identity — a live connection's or a persistent session's — so nobody takes over another's queued messages", async () => {
@@ -298,9 +294,9 @@ describeEachStore('MQTT connections end with their token, across processes and o
   });
 
   /** A process's real-time layer of its own (its own broker, memory and events) on the shared store. */
-  async function startProcess(options: { now?: () => Date; tokenRecheckMs: number }) {
+  async function startProcess(options: { now?: () => Date; tokenRecheckMs: number; db?: Ctx['db'] }) {
     let realtime: Realtime | undefined;
-    const ctx: Ctx = { db: store().db, now: options.now ?? (() => new Date()), onCommitted: (events) => realtime?.onCommitted(events) };
+    const ctx: Ctx = { db: options.db ?? store().db, now: options.now ?? (() => new Date()), onCommitted: (events) => realtime?.onCommitted(events) };
     realtime = await createRealtime({
       ctx,
       config: loadRealtimeConfig({ MQTT_TCP_PORT: '0' }),
@@ -340,6 +336,59 @@ describeEachStore('MQTT connections end with their token, across processes and o
     } finally {
       await a.close();
     }
+  });
+
+  it("keeps a customer session's reading for the re-check period: its publishes cost no session read, its expiry is still checked on the clock, and a session ended elsewhere is refused once the period has passed", async () => {
+    const clock = fakeClock(Date.now());
+    // The store as this process sees it, counting the session reads (identify's).
+    let sessionReads = 0;
+    const db = store().db;
+    const counting = new Proxy(db, {
+      get(target, key) {
+        if (key === 'query') {
+          return (text: string, params?: readonly unknown[]) => {
+            if (/from customer_sessions where token_hash/.test(text)) sessionReads += 1;
+            return target.query(text, params);
+          };
+        }
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    // a minute between re-checks: the periodic one never runs during the test
+    const b = await startProcess({ now: clock.now, tokenRecheckMs: 60_000, db: counting });
+    await makeAgent(b.ctx, { status: 'online', capacity: 2 });
+    const stored = async (conversationId: string) =>
+      (await db.query<{ n: number }>('select count(*)::int as n from messages where conversation_id = $1', [conversationId]))[0]!.n;
+
+    const chat = await startSession(b.ctx, { customer: { id: 'chatty' } }, 3600);
+    const topic = `switchboard/conversations/${chat.conversation.id}`;
+    const customer = await b.connect(chat.token);
+    assert.deepEqual(await customer.subscribe(`${topic}/#`), [1]);
+    const readsAfterConnect = sessionReads;
+    for (let i = 0; i < 5; i++) await customer.publish(`${topic}/messages`, { message: { content: `message ${i}` } });
+    assert.equal(await stored(chat.conversation.id), 5);
+    assert.equal(sessionReads - readsAfterConnect, 0, 'publishes within the period read no session');
+
+    // the session ended in another process (no event here): refused at the first publish once the period has passed
+    await db.query('update customer_sessions set ended_at = $2 where conversation_id = $1', [chat.conversation.id, clock.now()]);
+    clock.advance(60_000);
+    await customer.client.publishAsync(`${topic}/messages`, JSON.stringify({ message: { content: 'after the end' } }), { qos: 0 });
+    await closedWithin(customer, 2_000, 'customer connection publishing after its session ended elsewhere');
+    assert.equal(await stored(chat.conversation.id), 5);
+    assert.equal(sessionReads - readsAfterConnect, 1, 'read again once the period had passed');
+
+    // expiry needs no read: a session past its expiry on the clock is refused within the period
+    const short = await startSession(b.ctx, { customer: { id: 'short-lived' } }, 30);
+    const shortTopic = `switchboard/conversations/${short.conversation.id}`;
+    const shortClient = await b.connect(short.token);
+    await shortClient.publish(`${shortTopic}/messages`, { message: { content: 'in time' } });
+    clock.advance(31_000);
+    const readsBefore = sessionReads;
+    await shortClient.client.publishAsync(`${shortTopic}/messages`, JSON.stringify({ message: { content: 'too late' } }), { qos: 0 });
+    await closedWithin(shortClient, 2_000, 'customer connection publishing past its session expiry');
+    assert.equal(await stored(short.conversation.id), 1);
+    assert.equal(sessionReads, readsBefore);
   });
 
   it("closes a connection when its token expires: an agent's login token, a customer's session (a timer, no re-check)", async () => {
