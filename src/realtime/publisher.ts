@@ -3,10 +3,11 @@ import type { StoredEvent } from '../events/outbox.js';
 import { customerState, type Conversation, type ConversationRow, type QueueInfo } from '../conversations/model.js';
 import type { Message } from '../conversations/messages.js';
 import { presentAttachments } from '../files/files.js';
-import { listQueue, listWaiting, type WaitingRow } from '../routing/queue.js';
+import { listQueue, type WaitingRow } from '../routing/queue.js';
 import type { Assignments } from './access.js';
 import { withEncoding } from './payloads.js';
 import type { Topics } from './topics.js';
+import { waitingListReader } from './waiting-list.js';
 
 // Committed events, told to those concerned: the customer's widget (control
 // instructions, messages, receipts), the agents (their inbox and events),
@@ -68,6 +69,8 @@ const CLOSING: Record<string, string> = {
   unavailableAttendants: 'session/aborted/unavailableAttendants',
 };
 
+const iso = (at: Date | string | null) => (at ? new Date(at).toISOString() : null);
+
 export function createPublisher(deps: PublisherDeps): Publisher {
   const { ctx, topics: t, assignments, publish } = deps;
   let chain: Promise<void> = Promise.resolve();
@@ -79,6 +82,9 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   // same agent and start together, so the second waits for the first's read
   // instead of making its own.
   const agentNames = new Map<string, Promise<string>>();
+  const waitingList = waitingListReader(ctx);
+  /** a waiting-list row's JSON before its place and after its wait (waitingJson) */
+  const fragments = new WeakMap<WaitingRow, [string, string]>();
 
   const enqueue = (work: () => Promise<void>) => {
     chain = chain.then(work).catch(deps.onError);
@@ -156,12 +162,12 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   /** The waiting list for agents, and a session/update to each waiting customer whose place or wait changed. */
   async function publishQueue() {
     const listLimit = deps.waitingListLimit ?? 1000;
-    // The head's rows only (listWaiting), and for a longer queue (a backlog
-    // of Qiscus or RapidPro rooms) its length, oldest entry and widget
-    // conversations from indexes, never its rows: read whole, they cost more
-    // the longer the backlog, on the event loop that also answers the
-    // resolves.
-    const list = await listWaiting(ctx, listLimit);
+    // The head's rows only, read again only where they changed (waiting-list.ts),
+    // and for a longer queue (a backlog of Qiscus or RapidPro rooms) its
+    // length, oldest entry and widget conversations from indexes, never its
+    // rows: read whole, they cost more the longer the backlog, on the event
+    // loop that also answers the resolves.
+    const list = await waitingList.read(listLimit);
     // The clock read after the queue: read before, a conversation queued
     // meanwhile could be its oldest, and the longest wait come out short.
     const now = ctx.now().getTime();
@@ -172,17 +178,17 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       department: row.department,
       priority: row.priority,
       customer: row.customer,
-      queued_at: row.queued_at ? new Date(row.queued_at).toISOString() : null,
+      queued_at: iso(row.queued_at),
       position: q.position,
       expected_wait_seconds: q.expected_wait_seconds,
       // the desk's SLA timer (issue #20)
-      sla_due_at: row.sla_due_at ? new Date(row.sla_due_at).toISOString() : null,
-      first_response_at: row.first_response_at ? new Date(row.first_response_at).toISOString() : null,
-      sla_breached_at: row.sla_breached_at ? new Date(row.sla_breached_at).toISOString() : null,
+      sla_due_at: iso(row.sla_due_at),
+      first_response_at: iso(row.first_response_at),
+      sla_breached_at: iso(row.sla_breached_at),
     }));
     const summary = { kind: 'queue.changed', length: list.length, longest_wait_seconds: Math.round((now - oldest) / 1000) };
     const payload = { ...summary, waiting, origin: ORIGIN };
-    await publish(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${await jsonInSlices(waiting)},"origin":${JSON.stringify(ORIGIN)}}`));
+    await publish(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${await waitingJson(list.head)},"origin":${JSON.stringify(ORIGIN)}}`));
 
     // Only a widget customer can hear a queued conversation's control
     // topic (access.ts: their session's; agents only a conversation they
@@ -202,19 +208,33 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   }
 
   /**
-   * JSON.stringify(entries), a slice at a time with a turn of the event loop
-   * between slices. A list of 800 entries is 230–280 kB of JSON, 0.6–0.7 ms
-   * of stringify in one piece on an idle core (several ms on a loaded one),
-   * and a resolve whose reply was ready meanwhile waited for all of it: the
-   * refresh runs beside the resolves every few dozen ms
-   * (bench/resolve-tail.ts). A slice of 100 holds the event loop 0.06 ms.
+   * The waiting list's JSON, as JSON.stringify gives it for publishQueue's
+   * entries: each entry's JSON around its place and wait is made once per
+   * row version (the reader keeps a row's object while it is unchanged), so
+   * a refresh after the head left joins strings. Fragments still to be made
+   * are made a slice at a time with a turn of the event loop between slices:
+   * a list of 800 new entries is 230–280 kB of JSON, 0.6–0.7 ms of stringify
+   * in one piece on an idle core (several ms on a loaded one), and a resolve
+   * whose reply was ready meanwhile waited for all of it. A slice of 100
+   * holds the event loop 0.06 ms.
    */
-  async function jsonInSlices(entries: readonly unknown[]): Promise<string> {
+  async function waitingJson(head: readonly { row: WaitingRow; queue: QueueInfo }[]): Promise<string> {
     const slice = Math.max(1, deps.listSlice ?? LIST_SLICE);
     const parts: string[] = [];
-    for (let i = 0; i < entries.length; i += slice) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      parts.push(JSON.stringify(entries.slice(i, i + slice)).slice(1, -1));
+    let made = 0;
+    for (const { row, queue: q } of head) {
+      let fragment = fragments.get(row);
+      if (fragment === undefined) {
+        if (made > 0 && made % slice === 0) await new Promise((resolve) => setImmediate(resolve));
+        made++;
+        const { id, channel, department, priority, customer } = row;
+        fragment = [
+          `${JSON.stringify({ id, channel, department, priority, customer, queued_at: iso(row.queued_at) }).slice(0, -1)},"position":`,
+          `${JSON.stringify({ sla_due_at: iso(row.sla_due_at), first_response_at: iso(row.first_response_at), sla_breached_at: iso(row.sla_breached_at) }).slice(1)}`,
+        ];
+        fragments.set(row, fragment);
+      }
+      parts.push(`${fragment[0]}${q.position},"expected_wait_seconds":${JSON.stringify(q.expected_wait_seconds)},${fragment[1]}`);
     }
     return `[${parts.join(',')}]`;
   }
