@@ -13,9 +13,12 @@
 //
 //   options: --store=postgres|pglite  --lengths=800,10800  --agents=1000
 //            --samples=30  --widget-every=0 (0: none)  --list=1000
+//            --churn=0 (1: before each refresh the queue's head leaves and a conversation is queued at
+//            its end, untimed, as under a stream of resolves that hand their slots to the head)
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../src/store/db.js';
 import type { StoredEvent } from '../src/events/outbox.js';
+import { encodePayload } from '../src/realtime/payloads.js';
 import { createPublisher } from '../src/realtime/publisher.js';
 import { Assignments } from '../src/realtime/access.js';
 import { topics } from '../src/realtime/topics.js';
@@ -30,17 +33,18 @@ const agents = Number(arg('agents', '1000'));
 const samples = Number(arg('samples', '30'));
 const widgetEvery = Number(arg('widget-every', '0'));
 const list = Number(arg('list', '1000'));
+const churn = arg('churn', '0') === '1';
 
 const p50 = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return Math.round(s[Math.floor((s.length - 1) / 2)]! * 100) / 100;
 };
 
-async function fill(db: Db, from: number, to: number): Promise<void> {
+async function fill(db: Db, from: number, to: number, analyze = true): Promise<void> {
   if (to <= from) return;
   const channel = widgetEvery > 0 ? `case when i % ${widgetEvery} = 0 then 'widget' else 'api' end` : `'api'`;
   await queueBacklog(db, from, to, { lastNumber: 100000, channel });
-  if (store === 'postgres') await db.exec('vacuum analyze conversations');
+  if (store === 'postgres' && analyze) await db.exec('vacuum analyze conversations');
 }
 
 async function main(): Promise<void> {
@@ -56,8 +60,8 @@ async function main(): Promise<void> {
       topics: topics('sb'),
       assignments: new Assignments(),
       publish: async (_topic, payload) => {
-        // the broker's encode: its cost is the publisher's too
-        bytes += Buffer.byteLength(JSON.stringify(payload));
+        // the broker's encode (the JSON the publisher made, or JSON.stringify): its cost is the publisher's too
+        bytes += encodePayload(payload).length;
         messages++;
       },
       onError: (error) => {
@@ -69,7 +73,7 @@ async function main(): Promise<void> {
       waitingListLimit: list,
     });
     const change = [{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() }] as unknown as StoredEvent[];
-    console.log(`[${store}] ${agents} agents, list ${list}, widget customers ${widgetEvery > 0 ? `1 in ${widgetEvery}` : 'none'}; p50 of ${samples} refreshes, ms`);
+    console.log(`[${store}] ${agents} agents, list ${list}, widget customers ${widgetEvery > 0 ? `1 in ${widgetEvery}` : 'none'}${churn ? ', the head replaced before each refresh' : ''}; p50 of ${samples} refreshes, ms`);
     let filled = 0;
     for (const length of lengths) {
       await fill(s.db, filled, length);
@@ -78,6 +82,11 @@ async function main(): Promise<void> {
       const cpu: number[] = [];
       const sql: number[] = [];
       for (let i = 0; i <= samples; i++) {
+        if (churn) {
+          await s.db.query(`delete from conversations where id = (select id from conversations where state = 'queued' order by priority desc, seq limit 1)`);
+          await fill(s.db, filled, filled + 1, false);
+          filled++;
+        }
         statements.reset();
         bytes = 0;
         messages = 0;

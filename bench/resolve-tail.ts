@@ -29,7 +29,7 @@ import { openPostgres } from '../src/store/postgres.js';
 import { WARM_UP, warmConnections } from '../src/store/warm-up.js';
 import pg, { type Pool, type PoolClient } from 'pg';
 import { HttpClient, runPool } from './http.js';
-import { ADMIN, prepareStore } from './server.js';
+import { ADMIN, backendCpuSeconds, prepareStore } from './server.js';
 import { summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -143,6 +143,8 @@ async function main() {
     const rows: { ms: number; own: number; afterOwn: number; others: Call[]; loopMax: number; start: number; end: number; cold: boolean }[] = [];
     const warmedConnections = closedOn.size;
     const load0 = loadavg()[0]!;
+    const cpu0 = process.cpuUsage();
+    const backend0 = await backendCpuSeconds(store.url!);
     for (let i = WARM; i < WARM + COUNT; i++) {
       loop.reset();
       const from = calls.length;
@@ -157,6 +159,9 @@ async function main() {
       rows.push({ ms: res.ms, own: mine.reduce((s, c) => s + (c.end - c.start), 0), afterOwn: end - ownEnd, others, loopMax: loop.max / 1e6, start, end, cold: mine.some((c) => c.cold === true) });
     }
     loop.disable();
+    // CPU a resolve: this process (server and client) and the database's backends (the server's pool)
+    const cpu = process.cpuUsage(cpu0);
+    const backend1 = await backendCpuSeconds(store.url!);
     const sorted = [...rows].sort((a, b) => a.ms - b.ms);
     const slice = (from: number, to: number) => sorted.slice(Math.floor(from * sorted.length), Math.ceil(to * sorted.length));
     const groups: [string, typeof rows][] = [['p0–p50', slice(0, 0.5)], ['p50–p90', slice(0.5, 0.9)], ['p90–p99', slice(0.9, 0.99)], ['slowest 1 %', slice(0.99, 1)]];
@@ -164,6 +169,8 @@ async function main() {
     const f = (x: number) => x.toFixed(2);
     const all = summarize(rows.map((r) => r.ms));
     process.stdout.write(`resolve → next assigned, one at a time, ${COUNT} resolves, ${QUEUE} queued, warm-up ${WARM} at ${WARM_CONCURRENCY}, pool ${WARM_CONNECTIONS ? 'warmed' : 'not warmed'}${SYNC_COMMIT ? '' : ', synchronous_commit off'}: p50 ${all.p50} ms, p99 ${all.p99} ms, max ${all.max} ms\n`);
+    const backendMs = backend0 === null || backend1 === null ? 'n/a' : ((1000 * (backend1 - backend0)) / COUNT).toFixed(3);
+    process.stdout.write(`  CPU a resolve: this process ${((cpu.user + cpu.system) / 1000 / COUNT).toFixed(3)} ms, PostgreSQL backends ${backendMs} ms\n`);
     process.stdout.write(`  group        | resolve ms | own SQL ms | before it | after it | other store calls meanwhile (mean n, share with any) | loop delay max ms | on a cold connection\n`);
     for (const [name, g] of groups) {
       const withOthers = g.filter((r) => r.others.length > 0).length;

@@ -3,10 +3,11 @@ import type { StoredEvent } from '../events/outbox.js';
 import { customerState, type Conversation, type ConversationRow, type QueueInfo } from '../conversations/model.js';
 import type { Message } from '../conversations/messages.js';
 import { presentAttachments } from '../files/files.js';
-import { listQueue, listWaiting, type WaitingRow } from '../routing/queue.js';
+import { listQueue, type WaitingRow } from '../routing/queue.js';
 import type { Assignments } from './access.js';
 import { withEncoding } from './payloads.js';
 import type { Topics } from './topics.js';
+import { waitingListReader } from './waiting-list.js';
 
 // Committed events, told to those concerned: the customer's widget (control
 // instructions, messages, receipts), the agents (their inbox and events),
@@ -68,6 +69,24 @@ const CLOSING: Record<string, string> = {
   unavailableAttendants: 'session/aborted/unavailableAttendants',
 };
 
+/** an entry of the waiting list on events/queue */
+interface WaitingEntry {
+  id: string;
+  channel: string;
+  department: string | null;
+  priority: number;
+  customer: { id: string; name: string | null };
+  queued_at: string | null;
+  position: number;
+  expected_wait_seconds: number | null;
+  sla_due_at: string | null;
+  first_response_at: string | null;
+  sla_breached_at: string | null;
+}
+type SlaField = 'sla_due_at' | 'first_response_at' | 'sla_breached_at';
+
+const iso = (at: Date | string | null) => (at ? new Date(at).toISOString() : null);
+
 export function createPublisher(deps: PublisherDeps): Publisher {
   const { ctx, topics: t, assignments, publish } = deps;
   let chain: Promise<void> = Promise.resolve();
@@ -79,6 +98,9 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   // same agent and start together, so the second waits for the first's read
   // instead of making its own.
   const agentNames = new Map<string, Promise<string>>();
+  const waitingList = waitingListReader(ctx);
+  /** what the list shows of a row, besides its place and wait, and its JSON before and after them (presentWaiting) */
+  const presented = new WeakMap<WaitingRow, { before: Omit<WaitingEntry, 'position' | 'expected_wait_seconds' | SlaField>; after: Pick<WaitingEntry, SlaField>; json: [string, string] }>();
 
   const enqueue = (work: () => Promise<void>) => {
     chain = chain.then(work).catch(deps.onError);
@@ -156,33 +178,20 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   /** The waiting list for agents, and a session/update to each waiting customer whose place or wait changed. */
   async function publishQueue() {
     const listLimit = deps.waitingListLimit ?? 1000;
-    // The head's rows only (listWaiting), and for a longer queue (a backlog
-    // of Qiscus or RapidPro rooms) its length, oldest entry and widget
-    // conversations from indexes, never its rows: read whole, they cost more
-    // the longer the backlog, on the event loop that also answers the
-    // resolves.
-    const list = await listWaiting(ctx, listLimit);
+    // The head's rows only, read again only where they changed (waiting-list.ts),
+    // and for a longer queue (a backlog of Qiscus or RapidPro rooms) its
+    // length, oldest entry and widget conversations from indexes, never its
+    // rows: read whole, they cost more the longer the backlog, on the event
+    // loop that also answers the resolves.
+    const list = await waitingList.read(listLimit);
     // The clock read after the queue: read before, a conversation queued
     // meanwhile could be its oldest, and the longest wait come out short.
     const now = ctx.now().getTime();
     const oldest = list.oldest === null ? now : Math.min(now, new Date(list.oldest).getTime());
-    const waiting = list.head.map(({ row, queue: q }) => ({
-      id: row.id,
-      channel: row.channel,
-      department: row.department,
-      priority: row.priority,
-      customer: row.customer,
-      queued_at: row.queued_at ? new Date(row.queued_at).toISOString() : null,
-      position: q.position,
-      expected_wait_seconds: q.expected_wait_seconds,
-      // the desk's SLA timer (issue #20)
-      sla_due_at: row.sla_due_at ? new Date(row.sla_due_at).toISOString() : null,
-      first_response_at: row.first_response_at ? new Date(row.first_response_at).toISOString() : null,
-      sla_breached_at: row.sla_breached_at ? new Date(row.sla_breached_at).toISOString() : null,
-    }));
+    const { waiting, json } = await presentWaiting(list.head);
     const summary = { kind: 'queue.changed', length: list.length, longest_wait_seconds: Math.round((now - oldest) / 1000) };
     const payload = { ...summary, waiting, origin: ORIGIN };
-    await publish(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${await jsonInSlices(waiting)},"origin":${JSON.stringify(ORIGIN)}}`));
+    await publish(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${json},"origin":${JSON.stringify(ORIGIN)}}`));
 
     // Only a widget customer can hear a queued conversation's control
     // topic (access.ts: their session's; agents only a conversation they
@@ -202,21 +211,54 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   }
 
   /**
-   * JSON.stringify(entries), a slice at a time with a turn of the event loop
-   * between slices. A list of 800 entries is 230–280 kB of JSON, 0.6–0.7 ms
-   * of stringify in one piece on an idle core (several ms on a loaded one),
-   * and a resolve whose reply was ready meanwhile waited for all of it: the
-   * refresh runs beside the resolves every few dozen ms
-   * (bench/resolve-tail.ts). A slice of 100 holds the event loop 0.06 ms.
+   * The waiting list's entries and their JSON (JSON.stringify's): what an
+   * entry shows besides its place and wait, and its JSON around them, are
+   * made once per row version (the reader keeps a row's object while it is
+   * unchanged), so a refresh after the head left copies fields and joins
+   * strings. Entries still to be made are made a slice at a time with a turn
+   * of the event loop between slices: a list of 800 new entries is 230–280 kB
+   * of JSON, 0.6–0.7 ms of stringify in one piece on an idle core (several
+   * ms on a loaded one), and a resolve whose reply was ready meanwhile waited
+   * for all of it. A slice of 100 holds the event loop 0.06 ms.
    */
-  async function jsonInSlices(entries: readonly unknown[]): Promise<string> {
+  async function presentWaiting(head: readonly { row: WaitingRow; queue: QueueInfo }[]): Promise<{ waiting: WaitingEntry[]; json: string }> {
     const slice = Math.max(1, deps.listSlice ?? LIST_SLICE);
+    const waiting: WaitingEntry[] = [];
     const parts: string[] = [];
-    for (let i = 0; i < entries.length; i += slice) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      parts.push(JSON.stringify(entries.slice(i, i + slice)).slice(1, -1));
+    let made = 0;
+    for (const { row, queue: q } of head) {
+      let shown = presented.get(row);
+      if (shown === undefined) {
+        if (made > 0 && made % slice === 0) await new Promise((resolve) => setImmediate(resolve));
+        made++;
+        const { id, channel, department, priority, customer } = row;
+        const queued_at = iso(row.queued_at);
+        // the desk's SLA timer (issue #20)
+        const sla = { sla_due_at: iso(row.sla_due_at), first_response_at: iso(row.first_response_at), sla_breached_at: iso(row.sla_breached_at) };
+        shown = {
+          before: { id, channel, department, priority, customer, queued_at },
+          after: sla,
+          json: [`${JSON.stringify({ id, channel, department, priority, customer, queued_at }).slice(0, -1)},"position":`, JSON.stringify(sla).slice(1)],
+        };
+        presented.set(row, shown);
+      }
+      const { before, after } = shown;
+      waiting.push({
+        id: before.id,
+        channel: before.channel,
+        department: before.department,
+        priority: before.priority,
+        customer: before.customer,
+        queued_at: before.queued_at,
+        position: q.position,
+        expected_wait_seconds: q.expected_wait_seconds,
+        sla_due_at: after.sla_due_at,
+        first_response_at: after.first_response_at,
+        sla_breached_at: after.sla_breached_at,
+      });
+      parts.push(`${shown.json[0]}${q.position},"expected_wait_seconds":${JSON.stringify(q.expected_wait_seconds)},${shown.json[1]}`);
     }
-    return `[${parts.join(',')}]`;
+    return { waiting, json: `[${parts.join(',')}]` };
   }
 
   /**

@@ -278,7 +278,7 @@ export async function countQueued(db: Queryable, department?: string): Promise<n
 }
 
 /** what withWaits adds to each row: the position and what its expected wait needs */
-interface WaitTerms {
+export interface WaitTerms {
   position: number;
   team: { slots: number; free: number; team_slots: number };
   handle_s: number;
@@ -327,7 +327,7 @@ function estimateWaits(ctx: Pick<Ctx, 'db' | 'now'>, rows: QueueRow[]): QueuedCo
   }));
 }
 
-function expectedWait(estimate: ReturnType<typeof waitEstimator>, department: string | null, { position, team, handle_s }: WaitTerms): number | null {
+export function expectedWait(estimate: ReturnType<typeof waitEstimator>, department: string | null, { position, team, handle_s }: WaitTerms): number | null {
   return estimate(department, {
     // the conversations ahead that free slots take at once wait for nothing
     position: Math.max(0, position - team.free),
