@@ -14,7 +14,8 @@ import { send, type SendOutcome, type SendRequest } from './send.js';
 // PostgreSQL delivers as the writer commits. A poll is the safety net.
 // A producer whose own transaction makes the requests (the Qiscus
 // allocator's assign_agent) may claim them there and hand them over as it
-// commits (HandOver): they skip the wake-up and the claim altogether.
+// commits (HandOver): they skip the wake-up and the claim altogether; those
+// past the free slots are held, leased, until a slot frees (launchHeld).
 // A slow receiver holds its slots, never a lane, and never more than its
 // destination's cap.
 
@@ -484,7 +485,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   }
 
   // Events to requests is the latency that matters: the feeder goes at once.
-  // Recording and the follow-up claims wait a moment to batch.
+  // Recording and the follow-up claims (a freed slot, a row behind a recorded one) wait a moment to batch.
   const feeder = lane(async () => void (await feed()), onError, active);
   const claimer = lane(async () => void (await claimAndSend()), onError, active, 2);
   const recorder = lane(async () => void (await flush()), onError, active, 2);
