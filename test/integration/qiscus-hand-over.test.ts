@@ -6,6 +6,7 @@
 // next assign_agent back).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { CLAIM } from '../../src/events/outbound/outbox.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -51,6 +52,52 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
       ['h1', 'h2', 'h3'],
     );
     assert.deepEqual((await outbound('assign_agent')).map((r) => [r.state, r.attempts, r.logged]), [['delivered', 1, 1], ['delivered', 1, 1], ['delivered', 1, 1]]);
+  });
+
+  it('claims a pass past its destination\'s cap and holds the rest until a slot frees: no call waits for a record and a claim', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 100 }, token: (await h.t.user('admin')).token });
+    fake.addAgents(2);
+    // more rooms than the worker's 64 slots (its cap on one destination too): the first 64 calls hang until released
+    const rooms = Array.from({ length: 70 }, (_, i) => `c${i}`);
+    for (const room of rooms) await h.webhook(room);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    fake.inject(ASSIGN, ...rooms.map(() => ({ until: gate })));
+    h.worker.start();
+    const pass = await h.channel.allocator.pass();
+    assert.equal(pass.assigned, 70);
+    // Every slot is taken by a hanging call, so no claim can take anything now: the 6 past the cap are
+    // leased because the pass claimed them too, and are held by the worker for the first free slots.
+    const handed = await outbound('assign_agent');
+    assert.equal(handed.length, 70);
+    assert.deepEqual(handed.filter((r) => !r.leased).map((r) => r.room), [], 'calls past the cap were left for a claim after a record');
+    const arrived = () => fake.requests.filter((r) => r.path === ASSIGN).length;
+    assert.ok(await h.until(() => arrived() === 64, 30_000), `${arrived()} calls arrived, not the worker's 64 slots`);
+
+    release();
+    assert.ok(await h.until(async () => (await outbound('assign_agent')).every((r) => r.state === 'delivered' && r.logged === 1), 30_000), 'the calls were not all recorded delivered');
+    const sent = fake.requests.filter((r) => r.path === ASSIGN).map((r) => r.form.get('room_id'));
+    assert.equal(sent.length, 70, 'a call went twice');
+    assert.deepEqual([...new Set(sent)].sort(), [...rooms].sort());
+  });
+
+  it('records the handed-over calls without a claim after each record: nothing waits behind them', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    for (const room of ['n1', 'n2', 'n3']) await h.webhook(room);
+    // the worker's claims, counted from here (it reads ctx.db at each call)
+    const db = h.t.ctx.db;
+    let claims = 0;
+    h.t.ctx.db = { ...db, query: (text, params) => ((claims += text === CLAIM ? 1 : 0), db.query(text, params)) } as typeof db;
+    h.worker.start();
+    assert.equal((await h.channel.allocator.pass()).assigned, 3);
+    assert.ok(await h.until(async () => (await outbound('assign_agent')).every((r) => r.state === 'delivered' && r.logged === 1), 30_000), 'the calls were not all recorded delivered');
+    await h.worker.stop();
+    // Two claims at most: the worker's start and the pass's commit (its NOTIFY) each wake one. A record used to
+    // kick another every time, though no row of these rooms waited behind those recorded (a room's next call does:
+    // see below).
+    assert.ok(claims <= 2, `${claims} claims ran`);
   });
 
   it('leaves a room whose remove_agent is still pending to the worker: its assign_agent goes after the removal', async () => {

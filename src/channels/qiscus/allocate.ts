@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
-import { claimNew, enqueue, type ClaimedRow } from '../../events/outbound/outbox.js';
+import { claimNew, type ClaimedRow } from '../../events/outbound/outbox.js';
 import type { HandOver } from '../../events/outbound/worker.js';
 import { LOCKS, type Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
@@ -65,6 +65,8 @@ export interface Lane {
   /** the decision committed (or the pass failed): later passes need keep nothing for its rooms */
   decided(): void;
 }
+
+const ASSIGN_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
 
 const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {} };
 
@@ -249,17 +251,29 @@ async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held:
   );
 }
 
+// The assign_agent calls are enqueued in the same statement (issue #22: one
+// round trip less a pass, while its row locks are held): as enqueue() writes
+// them, due at once, one per room in queue order; a room's conversation row
+// comes back with its call's id.
 const ASSIGN_ROOMS = /* sql */ `
   with p as (
-    select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[])
-           as p(conversation_id, agent_id, room_id, qiscus_agent_id, outbound_id)
+    select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) with ordinality
+           as p(conversation_id, agent_id, room_id, qiscus_agent_id, message_id, ordering_key, body, n)
+  ), req as (
+    insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
+    select $9, p.message_id, $10, p.ordering_key, $11, 'POST', $12::jsonb, convert_to(p.body, 'UTF8'), true, $13, $1, $1
+      from p
+     order by p.n
+    returning id, message_id
+  ), pr as (
+    select p.*, req.id as outbound_id from p join req on req.message_id = p.message_id
   ), took as (
     update agents a set load = a.load + n.n, last_assigned_at = $1, updated_at = $1
       from (select agent_id, count(*)::int as n from p group by agent_id) n
      where a.id = n.agent_id
   ), noted as (
     insert into qiscus_rooms (conversation_id, room_id, qiscus_agent_id, outbound_id, reason, fetch_failures, retry_at, updated_at)
-    select conversation_id, room_id, qiscus_agent_id, outbound_id, null, 0, null, $1 from p
+    select conversation_id, room_id, qiscus_agent_id, outbound_id, null, 0, null, $1 from pr
     on conflict (conversation_id) do update
       set qiscus_agent_id = excluded.qiscus_agent_id, outbound_id = excluded.outbound_id, confirmed_at = null,
           reason = null, fetch_failures = 0, retry_at = null, updated_at = excluded.updated_at,
@@ -267,10 +281,10 @@ const ASSIGN_ROOMS = /* sql */ `
           refused_agent_id = null
   )
   update conversations c
-     set state = 'assigned', agent_id = p.agent_id, assigned_at = $1, updated_at = $1
-    from p
-   where c.id = p.conversation_id
-  returning c.*`;
+     set state = 'assigned', agent_id = pr.agent_id, assigned_at = $1, updated_at = $1
+    from pr
+   where c.id = pr.conversation_id
+  returning c.*, pr.outbound_id`;
 
 /**
  * Decides every fetched room in queue order under the routing lock: a room
@@ -347,28 +361,22 @@ async function decide(
         picks.push({ row, mirror });
       }
       if (picks.length === 0) return { ...none, held: kept };
-      const outboundIds = await enqueue(
-        tx,
-        picks.map(({ row, mirror }) => ({
-          producer: PRODUCER,
-          messageId: assignMessageId(row.id),
-          name: ASSIGN_AGENT,
-          orderingKey: roomOrderingKey(row.external_ref!),
-          url: assignUrl,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-          body: Buffer.from(new URLSearchParams({ room_id: row.external_ref!, agent_id: mirror.qiscusId, max_agent: '1', replace_latest_agent: 'false' }).toString()),
-          maxAttempts: ASSIGN_MAX_ATTEMPTS,
-        })),
-        now,
-      );
-      const assigned = await tx.query<ConversationRow>(ASSIGN_ROOMS, [
+      const assigned = await tx.query<ConversationRow & { outbound_id: number | string }>(ASSIGN_ROOMS, [
         now,
         picks.map((p) => p.row.id),
         picks.map((p) => p.mirror.id),
         picks.map((p) => p.row.external_ref),
         picks.map((p) => p.mirror.qiscusId),
-        outboundIds,
+        picks.map((p) => assignMessageId(p.row.id)),
+        picks.map((p) => roomOrderingKey(p.row.external_ref!)),
+        picks.map((p) => new URLSearchParams({ room_id: p.row.external_ref!, agent_id: p.mirror.qiscusId, max_agent: '1', replace_latest_agent: 'false' }).toString()),
+        PRODUCER,
+        ASSIGN_AGENT,
+        assignUrl,
+        JSON.stringify(ASSIGN_HEADERS),
+        ASSIGN_MAX_ATTEMPTS,
       ]);
+      const outboundIds = assigned.map((row) => Number(row.outbound_id));
       for (const row of assigned) {
         emit({ type: 'conversation.assigned', conversationId: row.id, agentId: row.agent_id, data: { conversation: toConversation(row) } });
       }

@@ -201,7 +201,8 @@ export interface AttemptRecord {
  * Logs a batch of attempts and moves their rows on, in one statement (so one
  * round trip, atomic without a transaction). A row whose attempts count has
  * moved since the claim was re-claimed after a lost lease: the stale result
- * is logged but changes nothing. Returns the ids whose row was updated.
+ * is logged but changes nothing. Returns the ids whose row was updated,
+ * and whether a pending row of one of their ordering keys waits behind them.
  */
 export const RECORD = /* sql */ `
   with r as (
@@ -232,11 +233,22 @@ export const RECORD = /* sql */ `
          delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
     from r
    where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
-  returning o.id`;
+  returning o.id,
+            -- a pending row of the same ordering key waits behind this one: once committed, a claim may take it
+            o.ordering_key is not null and exists (
+              select 1 from outbound_requests p
+               where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id > o.id) as followed`;
 
-export async function record(db: Queryable, records: readonly AttemptRecord[], now: Date): Promise<number[]> {
-  if (records.length === 0) return [];
-  const updated = await db.query<{ id: number }>(RECORD, [
+/** What record did: the rows it moved on, and whether any has a pending row of its ordering key behind it. */
+export interface Recorded {
+  ids: number[];
+  /** a row behind one of these (same ordering key, pending) may be claimed once this commits */
+  followed: boolean;
+}
+
+export async function record(db: Queryable, records: readonly AttemptRecord[], now: Date): Promise<Recorded> {
+  if (records.length === 0) return { ids: [], followed: false };
+  const updated = await db.query<{ id: number; followed: boolean }>(RECORD, [
     records.map((r) => r.id),
     records.map((r) => r.attemptsBefore),
     records.map((r) => r.outcome),
@@ -250,5 +262,5 @@ export async function record(db: Queryable, records: readonly AttemptRecord[], n
     records.map((r) => r.skipped === true),
     now,
   ]);
-  return updated.map((r) => r.id);
+  return { ids: updated.map((r) => r.id), followed: updated.some((r) => r.followed) };
 }

@@ -14,7 +14,8 @@ import { send, type SendOutcome, type SendRequest } from './send.js';
 // PostgreSQL delivers as the writer commits. A poll is the safety net.
 // A producer whose own transaction makes the requests (the Qiscus
 // allocator's assign_agent) may claim them there and hand them over as it
-// commits (HandOver): they skip the wake-up and the claim altogether.
+// commits (HandOver): they skip the wake-up and the claim altogether; those
+// past the free slots are held, leased, until a slot frees (launchHeld).
 // A slow receiver holds its slots, never a lane, and never more than its
 // destination's cap.
 
@@ -164,6 +165,15 @@ function groupInto<T>(groups: Map<string, T[]>, key: string, item: T): void {
   else groups.set(key, [item]);
 }
 
+/**
+ * Rows a hand-over may claim past the free slots, held until one frees
+ * (a pass of 128 rooms against a destination cap of 32), and how much of
+ * its lease a held row must still have beyond its attempt's deadline to be
+ * sent: one held longer is let go, and claimed again when its lease ends.
+ */
+const HELD_MAX = 128;
+const HELD_LEASE_MARGIN_MS = 5_000;
+
 /** How long a claimed row stays leased: the deadline plus room to record the result. */
 const leaseMs = (timeoutMs: number) => timeoutMs + 30_000;
 
@@ -205,6 +215,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   const wallClock = options.wallClock ?? (() => new Date());
   const onError = options.onError ?? (() => {});
   const inflight = new Set<Promise<void>>();
+  /** rows a hand-over claimed beyond the free slots, signed, in claim order (launchHeld) */
+  const held: { row: ClaimedRow; headers: Record<string, string>; leaseUntil: number }[] = [];
   /** requests in flight by destination, for the per-destination cap */
   const perDestination = new Map<string, number>();
   const cap = options.perDestination ?? options.concurrency;
@@ -236,6 +248,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   const loggable = (headers: Record<string, string>) =>
     Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, CREDENTIAL_HEADERS.test(name) ? '[redacted]' : value]));
 
+  const timeoutOf = (row: OutboundRow) => Math.min(options.timeoutMs, options.producers[row.producer]?.timeoutMs ?? options.timeoutMs);
+
   function launch(row: ClaimedRow, headers: Record<string, string>, startedAt: Date): void {
     perDestination.set(row.destination, (perDestination.get(row.destination) ?? 0) + 1);
     const requestHeaders = { ...row.headers, ...headers };
@@ -246,7 +260,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       headers: requestHeaders,
       body: row.body,
       verifyTls: row.verify_tls,
-      timeoutMs: Math.min(options.timeoutMs, options.producers[row.producer]?.timeoutMs ?? options.timeoutMs),
+      timeoutMs: timeoutOf(row),
       allowPrivate: options.allowPrivate || options.producers[row.producer]?.trustedTargets === true,
     })
       .catch((error: unknown): SendOutcome => ({ status: null, excerpt: null, error: String(error), retryAfterMs: null, durationMs: 0 }))
@@ -276,9 +290,39 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
         // now, not once this attempt is recorded (issue #22: a pass of 128 rooms hands 32 calls over, and the
         // rest went 32 at a time, each round after a record and a claim). The row itself stays leased until
         // recorded, and a room's next call still waits for it (the claim's ordering key).
-        if (full) claimer.kick();
+        // A row a hand-over claimed beyond the free slots takes it first: it is leased here already.
+        if (launchHeld() === 0 && full) claimer.kick();
       });
     inflight.add(task);
+  }
+
+  const underCaps = (destination: string) => inflight.size < options.concurrency && (perDestination.get(destination) ?? 0) < cap;
+
+  /**
+   * Launches held rows (a hand-over's, beyond the free slots) in claim order
+   * while their destination and the worker have slots; returns how many.
+   * A row whose lease no longer covers an attempt (held past
+   * HELD_LEASE_MARGIN_MS of it) is let go unsent: due again when its lease
+   * ends, it is claimed then like any other.
+   */
+  function launchHeld(): number {
+    let launched = 0;
+    for (let i = 0; i < held.length && inflight.size < options.concurrency; ) {
+      const entry = held[i]!;
+      const now = ctx.now();
+      if (now.getTime() + timeoutOf(entry.row) + HELD_LEASE_MARGIN_MS > entry.leaseUntil) {
+        held.splice(i, 1);
+        continue;
+      }
+      if (!underCaps(entry.row.destination)) {
+        i += 1;
+        continue;
+      }
+      held.splice(i, 1);
+      launch(entry.row, entry.headers, now);
+      launched += 1;
+    }
+    return launched;
   }
 
   /** Records finished attempts; true when there were any. */
@@ -286,15 +330,18 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     if (finished.length === 0) return false;
     const batch = finished;
     finished = [];
+    let followed: boolean;
     try {
-      await record(ctx.db, batch.map((b) => b.record), ctx.now());
+      ({ followed } = await record(ctx.db, batch.map((b) => b.record), ctx.now()));
     } catch (error) {
       // The rows are still leased; they come due again when the lease ends.
       onError(error);
       return true;
     }
-    // Slots are free and the next delivery of each key may go now.
-    claimer.kick();
+    // The next delivery of a recorded row's key may go now. Only then: the slots these attempts held were
+    // given back as each ended (launch), a retry has its timer (dueAt), and a claim after every flush found
+    // nothing almost always (issue #22: one CLAIM per flush, a few milliseconds apart under load).
+    if (followed) claimer.kick();
     for (const { record: r } of batch) if (r.outcome === 'retry' && r.nextAttemptAt) dueAt(r.nextAttemptAt);
     for (const { record: r } of batch) totals[r.outcome === 'retry' ? 'retried' : r.outcome] += 1;
     const byProducer = new Map<string, SettledAttempt[]>();
@@ -323,7 +370,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
    * an endpoint newer than the signer's snapshot: it is asked once more,
    * fresh, before the row is given up as cancelled.
    */
-  async function sendClaimed(rows: readonly ClaimedRow[], sign: Map<string, Signer>, now: Date, retry = true): Promise<void> {
+  async function sendClaimed(rows: readonly ClaimedRow[], sign: Map<string, Signer>, now: Date, retry = true, hold = false): Promise<void> {
     const unknown: ClaimedRow[] = [];
     const byProducer = new Map<string, ClaimedRow[]>();
     for (const row of rows) groupInto(byProducer, row.producer, row);
@@ -333,7 +380,9 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       for (const row of group) {
         const headers = prepared.headers.get(row.id);
         if (headers) {
-          launch(row, headers, now);
+          // A hand-over's rows past the caps wait here for a slot (launchHeld); a claimed row's next_attempt_at is its lease.
+          if (hold && (held.length > 0 || !underCaps(row.destination))) held.push({ row, headers, leaseUntil: new Date(row.next_attempt_at).getTime() });
+          else launch(row, headers, now);
         } else if (retry && signer) {
           unknown.push(row);
         } else {
@@ -346,7 +395,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
         }
       }
     }
-    if (unknown.length > 0) await sendClaimed(unknown, await signers(unknown), now, false);
+    if (unknown.length > 0) await sendClaimed(unknown, await signers(unknown), now, false, hold);
+    if (hold) launchHeld();
   }
 
   const lease = (now: Date) => new Date(now.getTime() + leaseMs(options.timeoutMs));
@@ -435,7 +485,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   }
 
   // Events to requests is the latency that matters: the feeder goes at once.
-  // Recording and the follow-up claims wait a moment to batch.
+  // Recording and the follow-up claims (a freed slot, a row behind a recorded one) wait a moment to batch.
   const feeder = lane(async () => void (await feed()), onError, active);
   const claimer = lane(async () => void (await claimAndSend()), onError, active, 2);
   const recorder = lane(async () => void (await flush()), onError, active, 2);
@@ -457,7 +507,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
           else break;
         }
         const claimed = await claimAndSend();
-        if (inflight.size > 0) await Promise.all([...inflight]);
+        while (inflight.size > 0) await Promise.all([...inflight]);
         const flushed = await flush();
         if (fed === 0 && claimed === 0 && !flushed) break;
       }
@@ -471,12 +521,14 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       // Rows claimed by their producer go out as soon as it has committed:
       // no NOTIFY, no claim lane and no claim statement on the way (issue #22).
       const handOver: HandOver = {
-        slots,
+        // Past the free slots too, up to HELD_MAX held: a pass's calls beyond its destination's cap then wait
+        // here for a slot instead of for a record and a claim each round (issue #22).
+        slots: (now) => ({ limit: Math.max(0, options.concurrency - inflight.size) + Math.max(0, HELD_MAX - held.length), leaseUntil: lease(now) }),
         send: (rows) => {
           if (rows.length === 0 || !started) return Promise.resolve();
           // stop() waits for these as for the lanes: what they launch is then in flight and recorded.
           // The attempt starts now, not when it was claimed: its log and retry schedule count from here.
-          const sending = signers(rows).then((sign) => sendClaimed(rows, sign, ctx.now()));
+          const sending = signers(rows).then((sign) => sendClaimed(rows, sign, ctx.now(), true, true));
           handing.add(sending);
           return sending.finally(() => handing.delete(sending));
         },
@@ -504,7 +556,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       if (retryTimer) clearTimeout(retryTimer.timer);
       retryTimer = undefined;
       await Promise.all([feeder.idle(), claimer.idle(), recorder.idle(), ...handing]);
-      await Promise.all([...inflight]);
+      // held rows go as slots free (launchHeld runs as each attempt ends): what was handed over is sent and recorded
+      while (inflight.size > 0) await Promise.all([...inflight]);
       await flush().catch(onError);
     },
   };
