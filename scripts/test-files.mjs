@@ -16,7 +16,8 @@ const files = process.argv.slice(2).map((file) => resolve(file));
 // The timeout only catches a file that hangs. It is not a speed check: the
 // simulator files are CPU-bound on PGlite and took up to 290 s of their 300
 // when the machine was loaded (load 30), so a busy CI runner failed them.
-const stream = run({ files, concurrency: 2, timeout: 900_000 });
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
+const stream = run({ files, concurrency, timeout: 900_000 });
 // As `node --test` does: a failed test fails the run, a failed `todo` does not.
 stream.on('test:fail', (data) => {
   if (data.todo === undefined || data.todo === false) process.exitCode = 1;
