@@ -63,6 +63,11 @@ const files = only.length > 0 ? only : find('test').sort().sort((a, b) => rank(a
 // to a module resolve as before. TEST_TSX=1 runs the files through tsx.
 const COMPILED = ['src', 'test', 'bench', 'web'];
 function mirrorCheckout() {
+  // a run stopped half way (Ctrl-C) leaves its mirror: removed a day later
+  for (const name of readdirSync(tmpdir())) {
+    const old = join(tmpdir(), name);
+    if (name.startsWith('switchboard-test-js-') && Date.now() - statSync(old).mtimeMs > 24 * 3600 * 1000) rmSync(old, { recursive: true, force: true });
+  }
   const mirror = mkdtempSync(join(tmpdir(), 'switchboard-test-js-'));
   const entries = [];
   const walk = (dir) => {
