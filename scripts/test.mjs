@@ -66,7 +66,7 @@ function mirrorCheckout() {
   // a run stopped half way (Ctrl-C) leaves its mirror: removed a day later
   for (const name of readdirSync(tmpdir())) {
     const old = join(tmpdir(), name);
-    if (name.startsWith('switchboard-test-js-') && Date.now() - statSync(old).mtimeMs > 24 * 3600 * 1000) rmSync(old, { recursive: true, force: true });
+    if (name.startsWith('switchboard-test-js-') && Date.now() - (statSync(old, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 24 * 3600 * 1000) rmSync(old, { recursive: true, force: true });
   }
   const mirror = mkdtempSync(join(tmpdir(), 'switchboard-test-js-'));
   const entries = [];
