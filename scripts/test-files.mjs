@@ -1,7 +1,9 @@
 // Runs the test files named on the command line in that order, two at a
 // time, TAP on stdout. Started by scripts/test.mjs as
-// `node --import tsx scripts/test-files.mjs <files>`: each file's process
-// inherits `--import tsx`.
+// `node --enable-source-maps scripts/test-files.mjs <files>` on the files
+// compiled to JavaScript in a mirror of the checkout (SWITCHBOARD_TEST_MIRROR),
+// or with TEST_TSX=1 as `node --import tsx scripts/test-files.mjs <files>`:
+// each file's process inherits those options.
 //
 // Not `node --test <files>`: Node 20 sorts the files it is given by name, so
 // the order scripts/test.mjs chooses (longest first) was lost and the
@@ -14,7 +16,8 @@ const files = process.argv.slice(2).map((file) => resolve(file));
 // The timeout only catches a file that hangs. It is not a speed check: the
 // simulator files are CPU-bound on PGlite and took up to 290 s of their 300
 // when the machine was loaded (load 30), so a busy CI runner failed them.
-const stream = run({ files, concurrency: 2, timeout: 900_000 });
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
+const stream = run({ files, concurrency, timeout: 900_000 });
 // As `node --test` does: a failed test fails the run, a failed `todo` does not.
 stream.on('test:fail', (data) => {
   if (data.todo === undefined || data.todo === false) process.exitCode = 1;
@@ -44,5 +47,8 @@ out.pipe(process.stdout, { end: false });
 out.on('end', () => {
   const slowest = [...perFile].sort((a, b) => b[1] - a[1]).slice(0, 20);
   process.stdout.write('# the slowest files (the sum of their top-level tests and suites):\n');
-  for (const [file, ms] of slowest) process.stdout.write(`# file ${(ms / 1000).toFixed(1).padStart(7)} s ${relative(process.cwd(), file)}\n`);
+  // a compiled file is named by its source
+  const mirror = process.env.SWITCHBOARD_TEST_MIRROR;
+  const source = (file) => (mirror && file.startsWith(`${mirror}/`) ? relative(mirror, file).replace(/\.js$/, '.ts') : relative(process.cwd(), file));
+  for (const [file, ms] of slowest) process.stdout.write(`# file ${(ms / 1000).toFixed(1).padStart(7)} s ${source(file)}\n`);
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
@@ -104,8 +105,12 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     await console_.getByTestId('greeting-card').filter({ hasText: 'Pricing help' }).waitFor();
     assert.match((await console_.getByTestId('greeting-card').textContent()) ?? '', /after 2 s on the page, on pages matching \/pricing\*/);
 
-    // 2. the visitor: the launcher as the admin set it; no greeting on another page
+    // 2. the visitor: the launcher as the admin set it; no greeting on another page.
+    // The shop's clock is Playwright's, paused: time on the page passes when
+    // the test says (runFor fires every timer due in it), so "no greeting
+    // after 2.5 s" and "greeted at 2 s, not before" take no real seconds.
     const { page: shop, problems: shopProblems } = await suite.openPage();
+    await pausedClock(shop);
     const events: string[] = [];
     shop.on('request', (request) => {
       if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
@@ -116,15 +121,20 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.deepEqual(await styleOf(open), { background: 'rgb(255, 212, 0)', color: 'rgb(0, 0, 0)' });
     const box = (await open.boundingBox())!;
     assert.ok(box.x < 100, `bottom left: x = ${box.x}`);
-    await shop.waitForTimeout(2500);
+    await shop.clock.runFor(2500);
     assert.equal(await shop.locator('iframe').count(), 0, 'no greeting off the pricing pages');
 
     // the pricing page: nothing at first, the chat opens with the greeting after 2 s
-    const started = Date.now();
+    // (the loader arms the greetings as it mounts the launcher)
     await shop.goto(`${hostUrl()}/pricing?plan=pro`);
+    await open.waitFor();
+    await shop.clock.runFor(1999);
+    assert.equal(await shop.locator('iframe').count(), 0, 'not greeted before 2 s on the page');
+    await shop.clock.runFor(1);
+    assert.equal(await shop.locator('iframe').count(), 1, 'greeted at 2 s on the page');
+    await shop.clock.resume(); // the chat's own timers run as usual from here
     const widget = shop.frameLocator('iframe[title="Ask the shop"]');
     await widget.getByTestId('greeting').waitFor();
-    assert.ok(Date.now() - started >= 2000, `greeted after ${Date.now() - started} ms`);
     assert.equal(await widget.getByTestId('greeting').textContent(), 'Questions about our plans? We are here.');
     assert.equal(await widget.getByRole('heading', { name: 'Ask the shop' }).evaluate((el) => getComputedStyle(el.parentElement!).backgroundColor), 'rgb(255, 212, 0)');
     await waitFor(() => events.length === 1);
@@ -135,14 +145,14 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     for (let i = 0; i < 2; i++) {
       await shop.reload();
       await open.waitFor();
-      await shop.waitForTimeout(2500);
+      await shop.clock.runFor(2500);
       assert.equal(await shop.locator('iframe').count(), 0, `reload ${i + 1}: no second greeting`);
     }
     // the server's record too: a browser that lost its localStorage but kept its visitor id is not greeted again
     await shop.evaluate(() => localStorage.removeItem('switchboard-greeted'));
     await shop.reload();
     await open.waitFor();
-    await shop.waitForTimeout(2500);
+    await shop.clock.runFor(2500);
     assert.equal(await shop.locator('iframe').count(), 0, 'the server left the greeting out for this visitor');
 
     // the greeted visitor comes back to the chat later in the tab and starts one: the greeting opened it
@@ -158,7 +168,10 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
 
     // 3. a second visitor is greeted and leaves it there: shown only
     const { page: second, problems: secondProblems } = await suite.openPage();
+    await second.clock.install();
     await second.goto(`${hostUrl()}/pricing`);
+    await second.getByRole('button', { name: 'Questions?' }).waitFor();
+    await second.clock.runFor(2000);
     await second.frameLocator('iframe[title="Ask the shop"]').getByTestId('greeting').waitFor();
     await waitFor(async () => (await suite.server.db.query("select 1 from greeting_events where kind = 'shown'")).length === 2);
 
@@ -179,6 +192,7 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
 
     // a browser that visited before any greeting existed
     const { page: returning, problems: returningProblems } = await suite.openPage();
+    await returning.clock.install(); // the context's clock: the later tab's too
     await returning.goto(`${hostUrl()}/`);
     await returning.getByRole('button', { name: 'Chat with us' }).waitFor();
 
@@ -189,22 +203,29 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     const later = await returning.context().newPage();
     await later.goto(`${hostUrl()}/`);
     await later.getByRole('button', { name: 'Chat with us' }).waitFor();
-    await later.waitForTimeout(1500);
+    await later.clock.runFor(1500);
     assert.equal(await later.locator('iframe').count(), 0, 'a returning visitor is not greeted');
 
     // a new browser, greeted at once on its first page, and on none after
     const { page: fresh, problems: freshProblems } = await suite.openPage();
+    await fresh.clock.install();
     await fresh.goto(`${hostUrl()}/`);
     await fresh.frameLocator('iframe[title="Chat with us"]').getByTestId('greeting').filter({ hasText: 'Welcome! First time here?' }).waitFor();
     await fresh.getByRole('button', { name: 'Close chat' }).click();
     await fresh.goto(`${hostUrl()}/other`);
     await fresh.getByRole('button', { name: 'Chat with us' }).waitFor();
-    await fresh.waitForTimeout(1500);
+    await fresh.clock.runFor(1500);
     assert.equal(await fresh.locator('iframe').count(), 0);
     await waitFor(async () => (await suite.server.db.query("select 1 from greeting_events where kind = 'shown'")).length === 1);
     assert.deepEqual([...returningProblems, ...freshProblems], []);
   });
 });
+
+/** Playwright's clock on `page`'s context, paused near the real time before the page loads anything. */
+async function pausedClock(page: Page): Promise<void> {
+  await page.clock.install({ time: Date.now() - 1000 });
+  await page.clock.pauseAt(Date.now());
+}
 
 async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;

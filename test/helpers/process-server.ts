@@ -1,10 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: `src/main.ts` is run from here. */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// (its package.json's real folder: under `npm test` this module runs
+// compiled in a mirror of the checkout whose package.json links to it)
+export const REPO_ROOT = dirname(realpathSync(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json')));
+/** the compiled mirror of the checkout this module runs in under `npm test` (scripts/test.mjs), if it does */
+const MIRROR = fileURLToPath(import.meta.url).endsWith('.js') ? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..') : undefined;
 
 export interface ServerProcess {
   /** Base URL of the API, e.g. `http://127.0.0.1:41234` (from the "Switchboard is listening" log line). */
@@ -48,7 +53,11 @@ export interface StartServerOptions {
 
 const LISTENING = 'Switchboard is listening';
 /** the server from source, its passwords hashed at the tests' cost (test/helpers/password-cost.ts says why) */
-const DEFAULT_ENTRY = ['--import', 'tsx', '--import', './test/helpers/password-cost.ts', 'src/main.ts'];
+const DEFAULT_ENTRY =
+  MIRROR === undefined
+    ? ['--import', 'tsx', '--import', './test/helpers/password-cost.ts', 'src/main.ts']
+    : // the same files, compiled by scripts/test.mjs
+      ['--enable-source-maps', '--import', resolve(MIRROR, 'test/helpers/password-cost.js'), resolve(MIRROR, 'src/main.js')];
 
 /**
  * Spawns `node --import tsx src/main.ts serve` (passwords at the tests'

@@ -3,12 +3,13 @@
 // until docs/api.md or README.md describes it, and a documented one that the
 // code no longer has fails it too. No database needed: it reads source text.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// the checkout (its package.json's real folder: `npm test` runs this file compiled in a mirror of it)
+const ROOT = dirname(realpathSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../package.json')));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 function sourceFiles(dir: string): string[] {

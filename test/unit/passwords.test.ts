@@ -2,7 +2,7 @@
 // their own cost, and the test-only lower cost kept out of src/.
 import assert from 'node:assert/strict';
 import { randomBytes, scrypt } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,8 @@ describe('password hashing', () => {
   });
 
   it('lowers the cost only in tests: no file under src/ calls setPasswordCostForTests', () => {
-    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+    // the checkout's src/ (`npm test` runs this file compiled in a mirror of the checkout, whose package.json links to it)
+    const root = join(dirname(realpathSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../package.json'))), 'src');
     const files = (dir: string): string[] => readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? files(join(dir, name)) : [join(dir, name)]));
     const callers = files(root).filter((file) => /setPasswordCostForTests\(/.test(readFileSync(file, 'utf8')) && !file.endsWith(join('agents', 'passwords.ts')));
     assert.deepEqual(callers, []);
