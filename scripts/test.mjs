@@ -1,4 +1,4 @@
-// Runs every test file under test/ with node's test runner, TypeScript loaded by tsx.
+// Runs every test file under test/ with node's test runner, on the TypeScript compiled once to a mirror of the checkout (below; TEST_TSX=1: loaded by tsx).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
