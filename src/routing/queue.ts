@@ -203,6 +203,13 @@ export interface WaitingList {
  * conversations_queued_since (well under a millisecond at 10,000), the
  * oldest its first entry, the widgets conversations_queued_widgets (as many
  * entries as widget customers wait).
+ *
+ * The realtime publisher no longer calls it: src/realtime/waiting-list.ts
+ * gives the same list reading again only what changed, with this walk's
+ * order and sb_skills_relaxed's and sb_sticky_wait_agent's moments copied.
+ * This one, read whole, is the reference that reader is held to
+ * (test/integration/realtime-waiting-list.test.ts): a change to the
+ * queue's order or waits changes both, and that test tells when they part.
  */
 export async function listWaiting(ctx: Pick<Ctx, 'db' | 'now'>, limit: number): Promise<WaitingList> {
   // listQueuePage's walk at offset 0, reading the columns as it walks: the
