@@ -1,4 +1,4 @@
-import { pageMatches, type Trigger } from '../../src/greetings/trigger';
+import { pageMatches, type Trigger } from '../../src/greetings/trigger.js';
 
 // Proactive greetings in the visitor's page: which of the greetings the
 // server sent fire here, and when. Once per visitor per greeting: the ids
