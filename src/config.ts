@@ -60,6 +60,8 @@ export interface Config {
   trustProxy: boolean | string[];
   /** limits on anonymous chat sessions per client address */
   sessionLimits: SessionLimits;
+  /** the bearer token `GET /metrics` asks for; undefined: the metrics are open, as `/healthz` is */
+  metricsToken: string | undefined;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -110,7 +112,19 @@ export function loadConfig(env: Env = process.env): Config {
     files: loadFilesConfig(env),
     trustProxy: trustProxy(env),
     sessionLimits: loadSessionLimits(env),
+    metricsToken: metricsToken(env),
   };
+}
+
+export const MIN_METRICS_TOKEN_LENGTH = 16;
+
+/** METRICS_TOKEN: a secret Prometheus sends as `Authorization: Bearer` (its scrape config's `authorization.credentials`). */
+function metricsToken(env: Env): string | undefined {
+  const token = optional(env, 'METRICS_TOKEN');
+  if (token === undefined) return undefined;
+  if (token.length < MIN_METRICS_TOKEN_LENGTH) throw new ConfigError('METRICS_TOKEN', `must be at least ${MIN_METRICS_TOKEN_LENGTH} characters long (a guessable token is no protection)`);
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new ConfigError('METRICS_TOKEN', 'must be printable ASCII without spaces (it travels in an HTTP header)');
+  return token;
 }
 
 /** TRUST_PROXY: true, false, or a comma-separated list of proxy addresses or CIDR ranges. */

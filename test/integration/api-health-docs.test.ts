@@ -99,3 +99,29 @@ describeEachStore('api: health, metrics, docs', (store) => {
     assert.match(page.body, /swagger/i);
   });
 });
+
+describeEachStore('api: metrics behind METRICS_TOKEN', (store) => {
+  const token = 'scrape-7f3c1a9e5b2d4c68';
+  const k = kitFor(store, { before, after, env: () => ({ METRICS_TOKEN: token }) });
+  beforeEach(() => store().reset());
+
+  it('a stranger gets 401 with a Bearer challenge and no figures; Prometheus with the token gets the metrics', async () => {
+    const { admin } = await k.cast({ agentCapacity: 1 });
+    await k.open(admin.token);
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer scrape-7f3c1a9e5b2d4c6' }, { authorization: `Bearer ${token}x` }, { authorization: `Basic ${token}` }]) {
+      const res = await k.call('GET', '/metrics', { headers });
+      assert.equal(res.statusCode, 401, JSON.stringify(headers));
+      assert.equal(res.headers['www-authenticate'], 'Bearer realm="metrics"');
+      assert.equal(res.json().error.code, 'SB_UNAUTHORIZED');
+      assert.match(res.json().error.message, /METRICS_TOKEN/);
+      assert.doesNotMatch(res.body, /switchboard_/);
+    }
+    // an agent's token is not the scrape token either
+    assert.equal((await k.call('GET', '/metrics', { token: admin.token })).statusCode, 401);
+    const res = await k.call('GET', '/metrics', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(sample(res.body, 'switchboard_conversations_assigned'), 1);
+    // the health check stays open for load balancers
+    assert.equal((await k.call('GET', '/healthz')).statusCode, 200);
+  });
+});

@@ -46,7 +46,10 @@ describe('configuration', () => {
       WIDGET_IDENTITY_SECRET: 'the-current-identity-secret',
       WIDGET_IDENTITY_SECRET_PREVIOUS: 'the-previous-identity-secret',
       WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-12-01T00:00:00Z',
+      METRICS_TOKEN: 'scrape-7f3c1a9e5b2d4c68',
     });
+    assert.equal(config.metricsToken, 'scrape-7f3c1a9e5b2d4c68');
+    assert.equal(loadConfig({}).metricsToken, undefined, 'the metrics are open unless a token is set');
     assert.deepEqual(
       [config.databasePoolSize, config.realtime],
       [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }],
@@ -94,6 +97,8 @@ describe('configuration', () => {
     [{ SESSION_RATE_LIMIT: 'many' }, 'SESSION_RATE_LIMIT', /whole number/],
     [{ SESSION_MAX_OPEN_PER_ADDRESS: '-1' }, 'SESSION_MAX_OPEN_PER_ADDRESS', /whole number/],
     [{ QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'maybe' }, 'QISCUS_ALLOW_UNSIGNED_WEBHOOKS', /true or false/],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN', /at least 16/],
+    [{ METRICS_TOKEN: 'has a space in the middle' }, 'METRICS_TOKEN', /without spaces/],
   ];
 
   it('limits anonymous chat sessions and closes the Qiscus webhooks by default (#16)', () => {
