@@ -104,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   securityHeaders(app, { mqttWsUrl: deps.config.realtime.mqttWsUrl });
-  const limiter = loginLimiter();
+  const limiter = loginLimiter(deps.ctx.db, deps.ctx.now);
 
   await app.register(swagger, {
     openapi: {

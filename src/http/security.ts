@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimited } from '../errors.js';
-import { attempts } from './attempts.js';
+import type { Db } from '../store/db.js';
 import { addressKey } from './client-address.js';
+import { sharedAttempts } from './login-attempts.js';
 import { isCustomerToken } from '../realtime/sessions.js';
 import type { App } from './deps.js';
 import { bearerToken } from './auth.js';
@@ -62,34 +63,34 @@ export interface LoginLimiter {
    * password is checked; throws 429 SB_RATE_LIMITED (with Retry-After) when
    * either has none left. `succeeded()` hands the attempt back.
    */
-  attempt(request: FastifyRequest, email: string): { succeeded(): void };
+  attempt(request: FastifyRequest, email: string): Promise<{ succeeded(): Promise<void> }>;
 }
 
 /**
- * Logins are counted per account and per address (in this process' memory)
- * as they start, so parallel guesses cannot all slip past the check before
- * the first failure is recorded; a successful login hands its attempt back,
- * so a busy office behind one address is not locked out by its own agents.
- * Once either counter is full, further attempts are refused until its window
- * ends, without checking the password.
+ * Logins are counted per account and per address, in the database (so the
+ * limits hold across processes and restarts), as they start, so parallel
+ * guesses cannot all slip past the check before the first failure is
+ * recorded; a successful login hands its attempt back, so a busy office
+ * behind one address is not locked out by its own agents. Once either
+ * counter is full, further attempts are refused until its window ends,
+ * without checking the password.
  */
-export function loginLimiter(limits: { perAccount: number; perAddress: number; windowMs: number; now?: () => number } = LOGIN_LIMITS): LoginLimiter {
-  const byAddress = attempts({ max: limits.perAddress, windowMs: limits.windowMs, now: limits.now });
-  const byAccount = attempts({ max: limits.perAccount, windowMs: limits.windowMs, now: limits.now });
+export function loginLimiter(db: Db, now: () => Date, limits: { perAccount: number; perAddress: number; windowMs: number } = LOGIN_LIMITS): LoginLimiter {
+  const byAddress = sharedAttempts(db, { scope: 'login-address', max: limits.perAddress, windowMs: limits.windowMs, now });
+  const byAccount = sharedAttempts(db, { scope: 'login-account', max: limits.perAccount, windowMs: limits.windowMs, now });
   const refuse = (seconds: number, what: string) => new RateLimited('SB_RATE_LIMITED', `too many failed logins for this ${what}; try again in ${seconds} s`, seconds);
   return {
-    attempt(request, email) {
-      const address = byAddress.take(addressKey(request.ip));
+    async attempt(request, email) {
+      const address = await byAddress.take(addressKey(request.ip));
       if (!address.ok) throw refuse(address.retryAfterSeconds, 'address');
-      const account = byAccount.take(email.toLowerCase());
+      const account = await byAccount.take(email.toLowerCase());
       if (!account.ok) {
-        address.giveBack();
+        await address.giveBack();
         throw refuse(account.retryAfterSeconds, 'account');
       }
       return {
-        succeeded() {
-          address.giveBack();
-          account.giveBack();
+        async succeeded() {
+          await Promise.all([address.giveBack(), account.giveBack()]);
         },
       };
     },

@@ -12,6 +12,7 @@ import { buildApp, type App } from '../../src/http/app.js';
 import { securityHeaders } from '../../src/http/security.js';
 import { webRoutes } from '../../src/http/web.js';
 import { createMetrics } from '../../src/stats/metrics.js';
+import { fakeClock } from '../helpers/clock.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { describeEachStore, TEST_PASSWORD_COST } from '../helpers/stores.js';
@@ -84,6 +85,34 @@ describeEachStore('security', (store) => {
     assert.deepEqual(new Set(answers.map((r) => r.statusCode)), new Set([200]));
     for (let i = 0; i < 10; i += 1) assert.equal((await login(agent.email, 'wrong password', '10.4.0.1')).statusCode, 401);
     assert.equal((await login(agent.email, PASSWORD, '10.4.0.1')).statusCode, 429);
+  });
+
+  it('counts failed logins across processes and restarts: guesses spread over two servers share one limit', async () => {
+    const agent = await makeAgent(t.ctx);
+    const clock = fakeClock(Date.now());
+    const [a, b] = [await testApp(store(), { now: clock.now }), await testApp(store(), { now: clock.now })];
+    try {
+      const loginAt = (app: TestApp, password: string, address: string) =>
+        app.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: agent.email, password }, remoteAddress: address });
+      for (let i = 0; i < 10; i += 1) assert.equal((await loginAt(i % 2 ? a : b, 'wrong password', `10.6.0.${i}`)).statusCode, 401);
+      for (const app of [a, b]) assert.equal((await loginAt(app, PASSWORD, '10.6.1.1')).statusCode, 429);
+      // a server started afterwards (a restart) still refuses
+      const c = await testApp(store(), { now: clock.now });
+      try {
+        assert.equal((await loginAt(c, PASSWORD, '10.6.1.1')).statusCode, 429);
+      } finally {
+        await c.close();
+      }
+      // the window ends for all of them at once; the ended window's row is removed
+      clock.advance(15 * 60_000);
+      assert.equal((await loginAt(b, PASSWORD, '10.6.1.1')).statusCode, 200);
+      const rows = await store().db.query<{ key_digest: string }>('select key_digest from login_attempts');
+      assert.ok(rows.every((r) => !r.key_digest.includes(agent.email)), 'no email is kept in the clear');
+      assert.equal(rows.length, 0, 'the ended windows are gone and the success handed its attempts back');
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it('re-hashes a password made at an older scrypt cost at the next successful login, transparently (#16)', async () => {

@@ -17,14 +17,14 @@ export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter
     async (request, reply) => {
       // Counted after validation, before the password: a locked-out caller learns nothing about it,
       // and parallel guesses are counted before any of them is checked.
-      const attempt = limiter.attempt(request, request.body.email);
+      const attempt = await limiter.attempt(request, request.body.email);
       const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = lower($1) and deleted_at is null', [
         request.body.email,
       ]);
       // An unknown email costs as much time as a wrong password.
       const ok = await verifyPassword(request.body.password, agent?.password_hash);
       if (!agent || !ok) throw unauthorized('email or password is wrong');
-      attempt.succeeded();
+      await attempt.succeeded();
       await rehashIfOutdated(ctx.db, agent.id, agent.password_hash, request.body.password);
       const { token, expires_at } = await issueToken(ctx.db, agent.id, ctx.now(), config.tokenTtlSeconds);
       const settings = await readSettings(ctx.db);

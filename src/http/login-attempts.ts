@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../store/db.js';
+
+// Attempts counted per key in fixed windows, in the database, so the limit
+// holds across every process sharing it (and a restart). As in ./attempts.ts
+// an attempt is counted *before* the work it guards and can be handed back
+// when it turned out fine; counting is one atomic upsert, so N parallel
+// attempts against a limit of 10 let exactly 10 through, whichever
+// processes they arrive at.
+
+export interface SharedAttempts {
+  /** Counts one attempt for `key`; when the key already has `max` in its window, counts nothing and answers how long until the window ends. */
+  take(key: string): Promise<{ ok: true; /** hands the attempt back (it succeeded and should not count) */ giveBack(): Promise<void> } | { ok: false; retryAfterSeconds: number }>;
+}
+
+// A new window when the old one ended, one more attempt when there is room;
+// no row back when the window is full (the row is left as it was).
+const TAKE = /* sql */ `
+  insert into login_attempts as a (key_digest, window_ends_at, attempts)
+  values ($1, $2::timestamptz + $3 * interval '1 millisecond', 1)
+  on conflict (key_digest) do update
+     set attempts = case when a.window_ends_at <= $2 then 1 else a.attempts + 1 end,
+         window_ends_at = case when a.window_ends_at <= $2 then excluded.window_ends_at else a.window_ends_at end
+   where a.window_ends_at <= $2 or a.attempts < $4
+  returning window_ends_at`;
+
+// Only into the window it was taken from: a later window owes it nothing. The
+// last attempt handed back removes the row, so the next window starts with
+// the next attempt, not this one.
+const GIVE_BACK = /* sql */ `
+  with gone as (
+    delete from login_attempts where key_digest = $1 and window_ends_at = $2 and attempts <= 1 returning 1
+  )
+  update login_attempts set attempts = attempts - 1
+   where key_digest = $1 and window_ends_at = $2 and attempts > 1`;
+
+const PRUNE_EVERY_MS = 60_000;
+
+export function sharedAttempts(db: Db, options: { scope: string; max: number; windowMs: number; now: () => Date }): SharedAttempts {
+  let prunedAt = 0;
+  const digest = (key: string) => createHash('sha256').update(`${options.scope}\u0000${key}`).digest('base64url');
+
+  return {
+    async take(key) {
+      const at = options.now();
+      if (at.getTime() - prunedAt >= PRUNE_EVERY_MS) {
+        prunedAt = at.getTime();
+        await db.query('delete from login_attempts where window_ends_at <= $1', [at]);
+      }
+      const keyDigest = digest(key);
+      const [taken] = await db.query<{ window_ends_at: Date }>(TAKE, [keyDigest, at, options.windowMs, options.max]);
+      if (taken === undefined) {
+        const [full] = await db.query<{ window_ends_at: Date }>('select window_ends_at from login_attempts where key_digest = $1', [keyDigest]);
+        const endsAt = full?.window_ends_at.getTime() ?? at.getTime();
+        return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((endsAt - at.getTime()) / 1000)) };
+      }
+      let given = false;
+      return {
+        ok: true,
+        async giveBack() {
+          if (given) return;
+          given = true;
+          await db.query(GIVE_BACK, [keyDigest, taken.window_ends_at]);
+        },
+      };
+    },
+  };
+}
