@@ -22,6 +22,8 @@ export const ORIGIN = 'switchboard';
 const REFRESH_SPACING = 3;
 /** and at most, ms */
 const MAX_REFRESH_GAP_MS = 250;
+/** a refresh starts at least this long after the last one started, ms (docs/realtime.md) */
+const MIN_REFRESH_GAP_MS = 100;
 /** waiting-list entries serialized between two turns of the event loop */
 const LIST_SLICE = 100;
 
@@ -47,6 +49,8 @@ export interface PublisherDeps {
   queueDebounceMs?: number;
   /** the gathering before a refresh, at least, in multiples of what the last one took (default REFRESH_SPACING; 0: the debounce alone) */
   queueRefreshSpacing?: number;
+  /** a refresh starts at least this long after the last one started, ms (default MIN_REFRESH_GAP_MS; 0: no such floor) */
+  queueRefreshGapMs?: number;
   /** entries of the waiting list on events/queue (every waiting customer still gets their position) */
   waitingListLimit?: number;
   /** entries of that list serialized between two turns of the event loop (default LIST_SLICE) */
@@ -155,17 +159,30 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   // list of 1,000 entries, a loaded machine): refreshes then take at most
   // about a quarter of the time, whatever they cost, and the list still
   // follows within a fraction of a second.
+  //
+  // And a refresh starts MIN_REFRESH_GAP_MS after the last one started at
+  // the soonest. Under a stream of resolves (each moves the head) the
+  // debounce alone gave a refresh every 25–40 ms: ~3 ms of this event loop
+  // (the one that answers the resolves) and 2–5 ms of PostgreSQL each, ~40
+  // a second, for places no agent or customer can read that fast. A change
+  // after a quiet spell still goes out after the debounce.
   let queueWaiting = false;
   let lastRefreshMs = 0;
+  let lastRefreshStart = -Infinity;
   function scheduleQueue() {
     if (queueTimer || queueWaiting) return;
-    const delay = Math.min(MAX_REFRESH_GAP_MS, Math.max(deps.queueDebounceMs ?? 25, lastRefreshMs * (deps.queueRefreshSpacing ?? REFRESH_SPACING)));
+    const sinceLast = performance.now() - lastRefreshStart;
+    const delay = Math.min(
+      MAX_REFRESH_GAP_MS,
+      Math.max(deps.queueDebounceMs ?? 25, lastRefreshMs * (deps.queueRefreshSpacing ?? REFRESH_SPACING), (deps.queueRefreshGapMs ?? MIN_REFRESH_GAP_MS) - sinceLast),
+    );
     queueTimer = setTimeout(() => {
       queueTimer = undefined;
       queueWaiting = true;
       enqueue(async () => {
         queueWaiting = false;
         const started = performance.now();
+        lastRefreshStart = started;
         try {
           await publishQueue();
         } finally {
