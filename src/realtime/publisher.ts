@@ -232,22 +232,25 @@ export function createPublisher(deps: PublisherDeps): Publisher {
    * entry shows besides its place and wait, and its JSON around them, are
    * made once per row version (the reader keeps a row's object while it is
    * unchanged), so a refresh after the head left copies fields and joins
-   * strings. Entries still to be made are made a slice at a time with a turn
-   * of the event loop between slices: a list of 800 new entries is 230–280 kB
-   * of JSON, 0.6–0.7 ms of stringify in one piece on an idle core (several
-   * ms on a loaded one), and a resolve whose reply was ready meanwhile waited
-   * for all of it. A slice of 100 holds the event loop 0.06 ms.
+   * strings. The list is made a slice at a time with a turn of the event
+   * loop between slices: a list of 800 new entries is 230–280 kB of JSON,
+   * 0.6–0.7 ms of stringify in one piece on an idle core (several ms on a
+   * loaded one), and a resolve whose reply was ready meanwhile waited for all
+   * of it. Entries already made count too: after the head left, the 800
+   * entries' objects and strings are still 1–1.5 ms of a loaded core
+   * (a CPU profile of bench/publisher-refresh.ts --churn=1), in one piece
+   * when only new entries were sliced.
    */
   async function presentWaiting(head: readonly { row: WaitingRow; queue: QueueInfo }[]): Promise<{ waiting: WaitingEntry[]; json: string }> {
     const slice = Math.max(1, deps.listSlice ?? LIST_SLICE);
     const waiting: WaitingEntry[] = [];
     const parts: string[] = [];
-    let made = 0;
+    let done = 0;
     for (const { row, queue: q } of head) {
+      if (done > 0 && done % slice === 0) await new Promise((resolve) => setImmediate(resolve));
+      done++;
       let shown = presented.get(row);
       if (shown === undefined) {
-        if (made > 0 && made % slice === 0) await new Promise((resolve) => setImmediate(resolve));
-        made++;
         const { id, channel, department, priority, customer } = row;
         const queued_at = iso(row.queued_at);
         // the desk's SLA timer (issue #20)
