@@ -163,8 +163,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   // And a refresh starts MIN_REFRESH_GAP_MS after the last one started at
   // the soonest. Under a stream of resolves (each moves the head) the
   // debounce alone gave a refresh every 25–40 ms: ~3 ms of this event loop
-  // (the one that answers the resolves) and 2–5 ms of PostgreSQL each, ~40
-  // a second, for places no agent or customer can read that fast. A change
+  // (the one that answers the resolves) and 2–5 ms of PostgreSQL each, 26–35
+  // a second in bench/resolve-tail.ts, for places nobody reads that fast. A change
   // after a quiet spell still goes out after the debounce.
   let queueWaiting = false;
   let lastRefreshMs = 0;
