@@ -70,6 +70,7 @@ async function main(): Promise<void> {
       queueDebounceMs: 0,
       // each refresh timed alone, not the gathering that spaces refreshes on a server
       queueRefreshSpacing: 0,
+      queueRefreshGapMs: 0,
       waitingListLimit: list,
     });
     const change = [{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() }] as unknown as StoredEvent[];

@@ -145,6 +145,8 @@ async function main() {
     const load0 = loadavg()[0]!;
     const cpu0 = process.cpuUsage();
     const backend0 = await backendCpuSeconds(store.url!);
+    const callsBefore = calls.length;
+    const measured0 = performance.now();
     for (let i = WARM; i < WARM + COUNT; i++) {
       loop.reset();
       const from = calls.length;
@@ -159,6 +161,9 @@ async function main() {
       rows.push({ ms: res.ms, own: mine.reduce((s, c) => s + (c.end - c.start), 0), afterOwn: end - ownEnd, others, loopMax: loop.max / 1e6, start, end, cold: mine.some((c) => c.cold === true) });
     }
     loop.disable();
+    // the realtime publisher's queue refreshes meanwhile: each begins with its walk of the queue (src/realtime/waiting-list.ts)
+    const refreshes = calls.slice(callsBefore).filter((c) => c.text.startsWith('with flags as materialized')).length;
+    const measuredS = (performance.now() - measured0) / 1000;
     // CPU a resolve: this process (server and client) and the database's backends (the server's pool)
     const cpu = process.cpuUsage(cpu0);
     const backend1 = await backendCpuSeconds(store.url!);
@@ -170,7 +175,7 @@ async function main() {
     const all = summarize(rows.map((r) => r.ms));
     process.stdout.write(`resolve → next assigned, one at a time, ${COUNT} resolves, ${QUEUE} queued, warm-up ${WARM} at ${WARM_CONCURRENCY}, pool ${WARM_CONNECTIONS ? 'warmed' : 'not warmed'}${SYNC_COMMIT ? '' : ', synchronous_commit off'}: p50 ${all.p50} ms, p99 ${all.p99} ms, max ${all.max} ms\n`);
     const backendMs = backend0 === null || backend1 === null ? 'n/a' : ((1000 * (backend1 - backend0)) / COUNT).toFixed(3);
-    process.stdout.write(`  CPU a resolve: this process ${((cpu.user + cpu.system) / 1000 / COUNT).toFixed(3)} ms, PostgreSQL backends ${backendMs} ms\n`);
+    process.stdout.write(`  CPU a resolve: this process ${((cpu.user + cpu.system) / 1000 / COUNT).toFixed(3)} ms, PostgreSQL backends ${backendMs} ms; queue refreshes ${refreshes} in ${measuredS.toFixed(1)} s (${(refreshes / measuredS).toFixed(1)}/s)\n`);
     process.stdout.write(`  group        | resolve ms | own SQL ms | before it | after it | other store calls meanwhile (mean n, share with any) | loop delay max ms | on a cold connection\n`);
     for (const [name, g] of groups) {
       const withOthers = g.filter((r) => r.others.length > 0).length;

@@ -22,6 +22,8 @@ export const ORIGIN = 'switchboard';
 const REFRESH_SPACING = 3;
 /** and at most, ms */
 const MAX_REFRESH_GAP_MS = 250;
+/** a refresh starts at least this long after the last one started, ms (docs/realtime.md) */
+const MIN_REFRESH_GAP_MS = 100;
 /** waiting-list entries serialized between two turns of the event loop */
 const LIST_SLICE = 100;
 
@@ -47,6 +49,8 @@ export interface PublisherDeps {
   queueDebounceMs?: number;
   /** the gathering before a refresh, at least, in multiples of what the last one took (default REFRESH_SPACING; 0: the debounce alone) */
   queueRefreshSpacing?: number;
+  /** a refresh starts at least this long after the last one started, ms (default MIN_REFRESH_GAP_MS; 0: no such floor) */
+  queueRefreshGapMs?: number;
   /** entries of the waiting list on events/queue (every waiting customer still gets their position) */
   waitingListLimit?: number;
   /** entries of that list serialized between two turns of the event loop (default LIST_SLICE) */
@@ -155,17 +159,30 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   // list of 1,000 entries, a loaded machine): refreshes then take at most
   // about a quarter of the time, whatever they cost, and the list still
   // follows within a fraction of a second.
+  //
+  // And a refresh starts MIN_REFRESH_GAP_MS after the last one started at
+  // the soonest. Under a stream of resolves (each moves the head) the
+  // debounce alone gave a refresh every 25–40 ms: ~3 ms of this event loop
+  // (the one that answers the resolves) and 2–5 ms of PostgreSQL each, 26–35
+  // a second in bench/resolve-tail.ts, for places nobody reads that fast. A change
+  // after a quiet spell still goes out after the debounce.
   let queueWaiting = false;
   let lastRefreshMs = 0;
+  let lastRefreshStart = -Infinity;
   function scheduleQueue() {
     if (queueTimer || queueWaiting) return;
-    const delay = Math.min(MAX_REFRESH_GAP_MS, Math.max(deps.queueDebounceMs ?? 25, lastRefreshMs * (deps.queueRefreshSpacing ?? REFRESH_SPACING)));
+    const sinceLast = performance.now() - lastRefreshStart;
+    const delay = Math.min(
+      MAX_REFRESH_GAP_MS,
+      Math.max(deps.queueDebounceMs ?? 25, lastRefreshMs * (deps.queueRefreshSpacing ?? REFRESH_SPACING), (deps.queueRefreshGapMs ?? MIN_REFRESH_GAP_MS) - sinceLast),
+    );
     queueTimer = setTimeout(() => {
       queueTimer = undefined;
       queueWaiting = true;
       enqueue(async () => {
         queueWaiting = false;
         const started = performance.now();
+        lastRefreshStart = started;
         try {
           await publishQueue();
         } finally {
@@ -215,22 +232,25 @@ export function createPublisher(deps: PublisherDeps): Publisher {
    * entry shows besides its place and wait, and its JSON around them, are
    * made once per row version (the reader keeps a row's object while it is
    * unchanged), so a refresh after the head left copies fields and joins
-   * strings. Entries still to be made are made a slice at a time with a turn
-   * of the event loop between slices: a list of 800 new entries is 230–280 kB
-   * of JSON, 0.6–0.7 ms of stringify in one piece on an idle core (several
-   * ms on a loaded one), and a resolve whose reply was ready meanwhile waited
-   * for all of it. A slice of 100 holds the event loop 0.06 ms.
+   * strings. The list is made a slice at a time with a turn of the event
+   * loop between slices: a list of 800 new entries is 230–280 kB of JSON,
+   * 0.6–0.7 ms of stringify in one piece on an idle core (several ms on a
+   * loaded one), and a resolve whose reply was ready meanwhile waited for all
+   * of it. Entries already made count too: after the head left, the 800
+   * entries' objects and strings are still 1–1.5 ms of a loaded core
+   * (a CPU profile of bench/publisher-refresh.ts --churn=1), in one piece
+   * when only new entries were sliced.
    */
   async function presentWaiting(head: readonly { row: WaitingRow; queue: QueueInfo }[]): Promise<{ waiting: WaitingEntry[]; json: string }> {
     const slice = Math.max(1, deps.listSlice ?? LIST_SLICE);
     const waiting: WaitingEntry[] = [];
     const parts: string[] = [];
-    let made = 0;
+    let done = 0;
     for (const { row, queue: q } of head) {
+      if (done > 0 && done % slice === 0) await new Promise((resolve) => setImmediate(resolve));
+      done++;
       let shown = presented.get(row);
       if (shown === undefined) {
-        if (made > 0 && made % slice === 0) await new Promise((resolve) => setImmediate(resolve));
-        made++;
         const { id, channel, department, priority, customer } = row;
         const queued_at = iso(row.queued_at);
         // the desk's SLA timer (issue #20)

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
-import { openConversation } from '../../src/conversations/lifecycle.js';
+import { SYSTEM } from '../../src/agents/model.js';
+import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import type { StoredEvent } from '../../src/events/outbox.js';
 import type { Db } from '../../src/store/db.js';
 import { Assignments } from '../../src/realtime/access.js';
@@ -63,5 +64,58 @@ describeEachStore('realtime: the queue list serialized in slices', (store) => {
       payload.waiting.map((w: { customer: { id: string }; position: number }) => [w.customer.id, w.position]),
       [2, 5, 1, 4, 0, 3, 6].map((i, n) => [`customer-${i}`, n + 1]),
     );
+  });
+
+  it('a refresh with no new entry (only places changed) still turns the event loop while the list is made', async () => {
+    const t = app();
+    for (let i = 0; i < QUEUED; i++) await openConversation(t.ctx, { customer: { id: `customer-${i}`, name: `Customer ${i}` } });
+    // Once a refresh's last statement (the agents' sums) answered, something
+    // else asks for a turn of the event loop: nothing but the list is left to make.
+    let turned = false;
+    const db = t.ctx.db;
+    const query = (async (text: string, params?: unknown[]) => {
+      const rows = await db.query(text, params);
+      if (text.includes('sb_queue_team')) {
+        turned = false;
+        setImmediate(() => (turned = true));
+      }
+      return rows;
+    }) as Db['query'];
+    const ctx: Ctx = { ...t.ctx, db: new Proxy(db, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key, target)) }) };
+    const topics = topicsOf('sb');
+    const sent: { payload: any; bytes: string; turned: boolean }[] = [];
+    const publisher = createPublisher({
+      ctx,
+      topics,
+      assignments: new Assignments(),
+      publish: async (topic, payload) => {
+        if (topic === topics.queueEvents()) sent.push({ payload, bytes: encodePayload(payload).toString('utf8'), turned });
+      },
+      onError: (error) => assert.fail(String(error)),
+      queueDebounceMs: 0,
+      queueRefreshGapMs: 0,
+      listSlice: 2,
+    });
+    const refresh = async () => {
+      publisher.onCommitted([{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() } as unknown as StoredEvent]);
+      await publisher.idle();
+    };
+    try {
+      await refresh();
+      // the head leaves: every other entry is as made by the first refresh, one place up
+      const [head] = await db.query<{ id: string }>(`select id from conversations where state = 'queued' order by seq limit 1`);
+      await closeConversation(t.ctx, head!.id, { state: 'abandoned', reason: 'left' }, SYSTEM);
+      await refresh();
+    } finally {
+      publisher.close();
+    }
+    assert.equal(sent.length, 2);
+    const second = sent[1]!;
+    assert.deepEqual(
+      second.payload.waiting.map((w: { customer: { id: string }; position: number }) => [w.customer.id, w.position]),
+      [1, 2, 3, 4, 5, 6].map((i, n) => [`customer-${i}`, n + 1]),
+    );
+    assert.equal(second.bytes, JSON.stringify(second.payload));
+    assert.ok(second.turned, 'the event loop turned while the list of entries already made was joined');
   });
 });
