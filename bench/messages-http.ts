@@ -17,6 +17,8 @@
 //   with --cpu-prof and writes its .cpuprofile into DIR on exit, for
 //   bench/cpuprofile-summary.mjs] [--node-options='...': NODE_OPTIONS for the
 //   server child alone, e.g. --node-options=--max-semi-space-size=32]
+//   [--log-statements: PostgreSQL logs every statement of the scratch
+//   database, to see what a message sends]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from './http.js';
@@ -28,6 +30,7 @@ const SECONDS = Number(args.get('seconds') ?? 10);
 const CLIENTS = Number(args.get('clients') ?? 32);
 const PROFILE_DIR = args.get('profile');
 const NODE_OPTIONS = args.get('node-options');
+const LOG_STATEMENTS = args.has('log-statements');
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/messages-http.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
@@ -51,6 +54,8 @@ async function commits(url: string): Promise<number> {
 
 
 const store = await prepareStore('postgres', { agents: 50, capacity: 20 }, pgUrl);
+// Every statement the server's connections send, into PostgreSQL's own log (the scratch database alone).
+if (LOG_STATEMENTS) await adminQuery(store.url!, `alter database ${store.name} set log_statement = 'all'`);
 const server = await startServerProcess(store, {
   ...(PROFILE_DIR ? { cpuProfDir: PROFILE_DIR } : {}),
   ...(NODE_OPTIONS ? { extraEnv: { NODE_OPTIONS } } : {}),

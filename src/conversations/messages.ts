@@ -80,14 +80,33 @@ export interface NewMessage {
  * are first resolved in the same transaction (a round trip of their own).
  * The message is the event's: what the listeners publish and the log holds,
  * in the API's shape (sb_message_json), the store sending it once.
+ *
+ * A message commits once. The call is one autocommit statement, committed
+ * synchronously: not transactOne's group commit (synchronous_commit off, then
+ * a second, synchronous transaction writing wal_flush to make the log
+ * durable), which cost PostgreSQL a second transaction, an upsert and its
+ * WAL record a message — "1.93 transactions a message" in
+ * bench/messages-http.ts. Group commit keeps locks off the disk flush; the
+ * only lock a message takes is its own conversation's row (no key update;
+ * messages and events have no other foreign key), so what waits for its
+ * flush is the next change to that one conversation, which would have waited
+ * for the message's commit anyway. Concurrent messages still share flushes:
+ * PostgreSQL's commits queue for one WAL write.
  */
 export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<Message> {
   const items = (input.attachments ?? []) as AttachmentInput[];
   const now = ctx.now();
   if (!refersToFiles(items)) {
-    const [row] = await ctx.db.transactOne<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, items, actor, now));
-    const event = loggedEvent(row, now);
-    if (event) ctx.onCommitted?.([event]);
+    const call = relayOrder.start(conversationId);
+    let event: StoredEvent | undefined;
+    let row: AddedRow | undefined;
+    try {
+      // Autocommit, synchronous: see "A message commits once" above.
+      [row] = await ctx.db.query<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, items, actor, now));
+      event = loggedEvent(row, now);
+    } finally {
+      relayOrder.settle(conversationId, call, event, ctx.onCommitted);
+    }
     return added(row, event, conversationId, input, actor);
   }
   return withEvents(ctx, async (tx, emit) => {
@@ -104,6 +123,53 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
     return added(row, event, conversationId, input, actor);
   });
 }
+
+interface Call {
+  settled: boolean;
+  /** the calls on the same conversation still in flight when this one settled */
+  waitFor: Call[];
+  event?: StoredEvent;
+  deliver?: (events: readonly StoredEvent[]) => void;
+}
+
+/**
+ * This process's message calls in flight, per conversation: the listeners
+ * (the realtime relay, src/realtime/publisher.ts) hear a conversation's
+ * messages in commit order, which is its event ids' order (the row lock).
+ * Two calls on one conversation answer on two connections, and the one that
+ * committed first may be read second: by the time the next commits, the first
+ * has answered, but both answers can be in the same turn of the event loop
+ * (the second's commit follows the first's by a flush at most, by nothing
+ * with synchronous_commit off). So a settled call's event waits for the calls
+ * on its conversation that were in flight when it settled — only those can
+ * hold a lower id: one started later took the row lock after this one's
+ * commit — and a batch goes out in id order. A conversation with one call
+ * at a time, nearly all of them, delivers at once.
+ */
+const relayOrder = {
+  calls: new Map<string, Set<Call>>(),
+  start(conversationId: string): Call {
+    const call: Call = { settled: false, waitFor: [] };
+    let calls = this.calls.get(conversationId);
+    if (!calls) this.calls.set(conversationId, (calls = new Set()));
+    calls.add(call);
+    return call;
+  },
+  settle(conversationId: string, call: Call, event: StoredEvent | undefined, deliver: Call['deliver']): void {
+    const calls = this.calls.get(conversationId)!;
+    call.settled = true;
+    call.event = event;
+    call.deliver = deliver;
+    for (const other of calls) if (!other.settled) call.waitFor.push(other);
+    // Ready: settled, and what it waits for settled; whatever a ready call
+    // waited for settled before it or is in its waitFor, so ready too.
+    const ready = [...calls].filter((c) => c.settled && c.waitFor.every((w) => w.settled));
+    for (const c of ready) calls.delete(c);
+    if (calls.size === 0) this.calls.delete(conversationId);
+    ready.sort((a, b) => (a.event?.id ?? 0) - (b.event?.id ?? 0));
+    for (const c of ready) if (c.event) c.deliver?.([c.event]);
+  },
+};
 
 /**
  * $7: the actor may write to any conversation; $8: else only to those assigned to this agent.

@@ -52,7 +52,8 @@ function holdingDb(db: Db): { db: Db; held: Held } {
   const released = new Promise<void>((r) => (release = r));
   const wrapped: Db = {
     kind: db.kind,
-    query: (text, params) => db.query(text, params),
+    // A chat message is one autocommit statement (addMessage): held like a routing function's call.
+    query: (text, params) => (/\bsb_add_message\(/.test(text) ? wrapped.transactOne(text, params ?? []) : db.query(text, params)),
     exec: (text) => db.exec(text),
     close: () => db.close(),
     listen: (channel, handlers) => db.listen(channel, handlers),

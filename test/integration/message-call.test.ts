@@ -4,7 +4,7 @@ import { beforeEach, it } from 'node:test';
 import { SYSTEM, type Actor } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
-import { addMessage, toMessage, type MessageRow, type NewMessage } from '../../src/conversations/messages.js';
+import { addMessage, toMessage, type Message, type MessageRow, type NewMessage } from '../../src/conversations/messages.js';
 import { AppError } from '../../src/errors.js';
 import type { StoredEvent } from '../../src/events/event.js';
 import { listEvents } from '../../src/events/outbox.js';
@@ -15,7 +15,9 @@ import { describeEachStore } from '../helpers/stores.js';
 
 // A chat message is one call into the store (sb_add_message): its event's
 // payload is built in SQL (sb_message_json), and readers depend on it being
-// exactly what toMessage makes of the stored row.
+// exactly what toMessage makes of the stored row. The call is one autocommit
+// statement, committed synchronously: no second transaction to flush the log
+// (transactOne's wal_flush write), which doubled PostgreSQL's commits a message.
 
 /** The store, counting what reaches the server: a statement, a one-call transaction, a transaction. */
 function counting(db: Db) {
@@ -27,6 +29,12 @@ function counting(db: Db) {
   });
   const wrapped: Db = {
     ...counted(db),
+    query: async <Row>(text: string, params?: readonly unknown[]) => {
+      calls.statements += 1;
+      const rows = await db.query<Row>(text, params);
+      answers.push(rows as Record<string, unknown>[]);
+      return rows;
+    },
     kind: db.kind,
     close: () => db.close(),
     listen: (channel, handlers) => db.listen(channel, handlers),
@@ -97,7 +105,7 @@ describeEachStore('a message in one call', (store) => {
     const again = await addMessage(ctx, c.id, { sender: 'agent', sender_id: agent.id, text: 'anything else?' }, actor);
     assert.deepEqual(await firstResponse(c.id), respondedAt, 'only the first agent message stops the clock');
 
-    assert.deepEqual(calls, { ...before, transactOne: before.transactOne + 3 }, 'one call each, and nothing else');
+    assert.deepEqual(calls, { ...before, statements: before.statements + 3 }, 'one statement each, its own transaction, and nothing else');
     // The store sends each message once, in its event: one value, no messages row or conversation beside it.
     assert.deepEqual(
       answers.slice(-3).map((rows) => rows.map((r) => [Object.keys(r), Object.keys(r.added as object)])),
@@ -119,6 +127,67 @@ describeEachStore('a message in one call', (store) => {
       committed.map((e) => e.created_at.toISOString()),
       inLog.map(([, , , , data]) => (data as { message: { created_at: string } }).message.created_at),
     );
+  });
+
+  it('commits each message once, durable when answered with no flush transaction after it; concurrent messages stored, logged and heard once each, in order per conversation', async () => {
+    await makeAgent(ctx, { status: 'online', capacity: 2 });
+    const chats = [(await openConversation(ctx, { customer: { id: 'c-a' } })).conversation, (await openConversation(ctx, { customer: { id: 'c-b' } })).conversation];
+    // PostgreSQL: transactOne's group commit writes wal_flush after each commit (PGlite has no such table rows to write).
+    const flushes = async () => Number((await store().db.query<{ n: number }>('select coalesce(sum(n), 0)::int as n from wal_flush'))[0]!.n);
+    const flushed = await flushes();
+    committed = [];
+    const before = { ...calls };
+    const sent = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => addMessage(ctx, chats[i % 2]!.id, { sender: 'customer', sender_id: null, text: `m${i}` }, SYSTEM)),
+    );
+    assert.equal(await flushes(), flushed, 'no flush transaction after a message');
+    assert.deepEqual(calls, { ...before, statements: before.statements + 20 }, 'one statement a message, nothing else');
+    const stored = await storedMessages();
+    assert.deepEqual(
+      stored.map((m) => m.text).sort(),
+      sent.map((m) => m.text).sort(),
+    );
+    const inLog = await messageEvents();
+    assert.deepEqual(
+      committed.map((e) => e.id).sort((a, b) => a - b),
+      inLog.map(([id]) => id as number).sort((a, b) => a - b),
+      'each message heard once, with its logged event',
+    );
+    for (const chat of chats) {
+      const ids = stored.filter((m) => m.conversation_id === chat.id).map((m) => m.id);
+      const logged = inLog.filter(([, , conversation]) => conversation === chat.id).map(([, , , , data]) => (data as { message: Message }).message.id);
+      assert.equal(ids.length, 10);
+      assert.deepEqual(logged, ids, 'the log holds a conversation\'s messages in their order');
+    }
+  });
+
+  it('the listeners hear a conversation\'s messages in commit order when the first committed answers last; another conversation\'s are not held back', async () => {
+    await makeAgent(ctx, { status: 'online', capacity: 2 });
+    const [a, b] = [(await openConversation(ctx, { customer: { id: 'c-a' } })).conversation, (await openConversation(ctx, { customer: { id: 'c-b' } })).conversation];
+    // The first message's answer is read only after the second's: two connections, the first committed, the second read first.
+    let secondAnswered!: () => void;
+    const second = new Promise<void>((r) => (secondAnswered = r));
+    let calls = 0;
+    const slowFirst: Db = {
+      ...ctx.db,
+      query: async <Row>(text: string, params?: readonly unknown[]) => {
+        const rows = await ctx.db.query<Row>(text, params);
+        if (/sb_add_message/.test(text) && ++calls === 1) await second;
+        return rows;
+      },
+    };
+    const heard: string[] = [];
+    const hear = (events: readonly StoredEvent[]) => heard.push(...events.map((e) => (e.data as { message: Message }).message.text!));
+    const say = (conversation: string, text: string) => addMessage({ ...ctx, db: slowFirst, onCommitted: hear }, conversation, { sender: 'customer', sender_id: null, text }, SYSTEM);
+    const first = say(a.id, 'a1');
+    while (calls < 1) await new Promise((r) => setTimeout(r, 1));
+    await say(a.id, 'a2');
+    await say(b.id, 'b1');
+    assert.deepEqual(heard, ['b1'], 'a2 waits for a1, which committed before it; b1 waits for nobody');
+    secondAnswered();
+    await first;
+    assert.deepEqual(heard, ['b1', 'a1', 'a2']);
+    assert.deepEqual((await storedMessages()).map((m) => m.text), ['a1', 'a2', 'b1']);
   });
 
   it('resolves files referred to by id in one transaction with the same call, and logs the same payload', async () => {
