@@ -955,8 +955,13 @@ begin
     loop
     begin
       perform pg_advisory_xact_lock_shared(7301001);
-      if v_sticky and exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
-        perform sb_exclusive_path();
+      -- Two ifs, not `v_sticky and exists (…)`: that is one query, whose
+      -- executor start opened and locked the tables and indexes of the
+      -- probe (and set up its scans) at every open, sticky or not.
+      if v_sticky then
+        if exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
+          perform sb_exclusive_path();
+        end if;
       end if;
       -- A queued conversation whose sticky wait has ended is anyone's and
       -- comes before the newcomer (see above): the exclusive path serves it
