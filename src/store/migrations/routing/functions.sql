@@ -364,7 +364,7 @@ $$;
 -- every insert that does not bring its terms (required_skills null: the
 -- column has no default, migration 0051): its channel may require skills
 -- (one primary-key probe of channel_routing). The fast open brings them
--- (sb_insert_arrived: worked out once, by sb_arriving, for the claim).
+-- (the fast open's insert: worked out once, by sb_arriving, for the claim).
 drop trigger if exists conversations_terms on conversations;
 create trigger conversations_terms before insert on conversations
   for each row when (new.required_skills is null) execute function sb_conversation_terms();
@@ -955,8 +955,13 @@ begin
     loop
     begin
       perform pg_advisory_xact_lock_shared(7301001);
-      if v_sticky and exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
-        perform sb_exclusive_path();
+      -- Two ifs, not `v_sticky and exists (…)`: that is one query, whose
+      -- executor start opened and locked the tables and indexes of the
+      -- probe (and set up its scans) at every open, sticky or not.
+      if v_sticky then
+        if exists (select 1 from sb_sticky_agent(p_customer_id, p_department, p_now, (v_settings ->> 'sticky_window_s')::float8)) then
+          perform sb_exclusive_path();
+        end if;
       end if;
       -- A queued conversation whose sticky wait has ended is anyone's and
       -- comes before the newcomer (see above): the exclusive path serves it
@@ -1008,7 +1013,7 @@ begin
         if c.aging_per_min > 0 or not sb_lock_full_agents(c, p_now) then
           perform sb_exclusive_path();
         end if;
-        -- with the terms sb_arriving worked out (as sb_insert_arrived), so
+        -- with the terms sb_arriving worked out (as the given insert below), so
         -- the insert trigger does not work them out again: they cannot have
         -- changed, since changing them takes the lock exclusive
         insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
@@ -1024,7 +1029,29 @@ begin
           sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', json, 'reason', 'new'))));
         return;
       end if;
-      c := sb_insert_arrived(c, v_agent, v_offer, v_settings, p_now);
+      -- Given to the claimed agent as sb_assign gives one: the agent's load
+      -- and the conversation in one statement (a data-modifying WITH runs
+      -- whether or not it is referenced); offered in an offer-mode
+      -- department. The agent's row is the claim's already. The row brings
+      -- its terms as sb_arriving laid them on, so the insert trigger
+      -- (conversations_terms) does not work them out again: nothing they
+      -- read can change meanwhile (a change of a department's, channel's or
+      -- label's terms takes the routing lock exclusive, this holds it
+      -- shared), and they are the terms the claim judged the conversation by.
+      -- Here, not in a function of its own (sb_insert_arrived, dropped
+      -- below): that call, with its SET clause applied and undone, was a
+      -- PL/pgSQL call more at every assigned open.
+      with loaded as (update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = v_agent)
+      insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
+                                 created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
+                                 aging_per_min, sla_due_at, offer_expires_at, required_skills, skills_relax_after_s, overflow)
+      values (c.channel, c.external_ref, c.customer_id, c.customer, c.department, c.priority,
+              case when v_offer then 'offered' else 'assigned' end, v_agent,
+              c.created_at, c.queued_at, case when not v_offer then p_now end, c.updated_at, c.customer_verified,
+              c.requested_skills, c.aging_per_min, c.sla_due_at,
+              case when v_offer then p_now + make_interval(secs => (v_settings ->> 'offer_timeout_s')::double precision) end,
+              c.required_skills, c.skills_relax_after_s, c.overflow)
+      returning * into c;
       json := sb_conversation_json(c);
       arrived := json || jsonb_build_object('state', 'queued', 'agent_id', null, 'assigned_at', null, 'offer_expires_at', null);
       return query select c, true, sb_log_events(p_now, jsonb_build_array(
@@ -1109,7 +1136,7 @@ $$;
 
 -- A conversation as it arrives, not yet inserted: queued, no agent, its
 -- department's terms laid on (sb_with_terms, as the insert's trigger would;
--- sb_insert_arrived inserts them as they are), the columns the pick and the claim read set as the insert sets
+-- the fast open inserts them as they are), the columns the pick and the claim read set as the insert sets
 -- them (the rest of the row is null until the insert: id, seq).
 create or replace function sb_arriving(
   p_channel text, p_external_ref text, p_customer_id text, p_customer jsonb, p_department text,
@@ -1138,36 +1165,9 @@ begin
 end
 $$;
 
--- Inserts the arriving conversation c (sb_arriving) given to p_agent, as
--- sb_assign gives one (the agent's load and the conversation in one step;
--- offered when p_offer); returns the row. The caller holds what makes the
--- give safe (the fast open: the agent's row claimed, the lock shared).
--- The row brings its terms as sb_arriving laid them on, so the insert
--- trigger (conversations_terms) does not work them out again: nothing they
--- read can change meanwhile (a change of a department's, channel's or
--- label's terms takes the routing lock exclusive, this holds it shared),
--- and they are the terms the claim judged the conversation by.
-create or replace function sb_insert_arrived(c conversations, p_agent uuid, p_offer boolean, p_settings jsonb, p_now timestamptz)
-returns conversations language plpgsql
-set plan_cache_mode = force_generic_plan as $$
-declare
-  v_state text := case when p_offer then 'offered' else 'assigned' end;
-begin
-  -- one statement, as sb_assign's (a data-modifying WITH runs whether or
-  -- not it is referenced): the agent's row is the caller's already
-  with loaded as (update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_agent)
-  insert into conversations (channel, external_ref, customer_id, customer, department, priority, state, agent_id,
-                             created_at, queued_at, assigned_at, updated_at, customer_verified, requested_skills,
-                             aging_per_min, sla_due_at, offer_expires_at, required_skills, skills_relax_after_s, overflow)
-  values (c.channel, c.external_ref, c.customer_id, c.customer, c.department, c.priority, v_state, p_agent,
-          c.created_at, c.queued_at, case when v_state = 'assigned' then p_now end, c.updated_at, c.customer_verified,
-          c.requested_skills, c.aging_per_min, c.sla_due_at,
-          case when v_state = 'offered' then p_now + make_interval(secs => (p_settings ->> 'offer_timeout_s')::double precision) end,
-          c.required_skills, c.skills_relax_after_s, c.overflow)
-  returning * into c;
-  return c;
-end
-$$;
+-- The fast open's insert of its given conversation until migration 0054's
+-- session; now in sb_open_conversation itself.
+drop function if exists sb_insert_arrived(conversations, uuid, boolean, jsonb, timestamptz);
 
 -- Closes (p_state 'resolved' or 'abandoned') an open conversation and gives
 -- the freed slot to the queue: the agent's next conversation, in the same

@@ -1,0 +1,150 @@
+// What a new conversation costs in index entries and triggers, and the reads
+// that still need the indexes it no longer writes (migration 0054, issue #22:
+// create → assigned is CPU-bound, and every index entry and trigger check an
+// open makes is part of it).
+//
+// An index's entries for a row are the row's if the index has no predicate
+// or its predicate holds for the row: the predicates are read from the
+// catalogue and evaluated against the row just opened, so the list is
+// PostgreSQL's own. The plans are read from a populated, analysed table.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { SYSTEM } from '../../src/agents/model.js';
+import type { Ctx } from '../../src/context.js';
+import { listConversations } from '../../src/conversations/queries.js';
+import { SEARCH_ALL } from '../../src/search/sql.js';
+import { DASHBOARD_SQL } from '../../src/stats/dashboard.js';
+import type { Queryable } from '../../src/store/db.js';
+import { makeAgent } from '../helpers/fixtures.js';
+import { eachTestOnClock, type FakeClock } from '../helpers/routing-app.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+describeEachStore('schema: an assigned open writes fewer index entries, and the reads keep their indexes', (store) => {
+  let clock: FakeClock;
+  let ctx: Ctx;
+  eachTestOnClock(store, (fresh) => ({ clock, ctx } = fresh));
+
+  const open = async (customer: Record<string, unknown>) =>
+    (await ctx.db.query<{ id: string; state: string }>(
+      `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, $3, false, null) o`,
+      [customer.id, customer, clock.now()],
+    ))[0]!;
+
+  /** The indexes on conversations holding an entry for row `id`: those without a predicate, and those whose predicate the row meets. */
+  const indexesHolding = async (id: string) => {
+    const indexes = await ctx.db.query<{ name: string; predicate: string | null }>(
+      `select i.indexrelid::regclass::text as name, pg_get_expr(i.indpred, i.indrelid) as predicate
+         from pg_index i where i.indrelid = 'conversations'::regclass order by 1`,
+    );
+    const holding: string[] = [];
+    for (const index of indexes) {
+      const [row] = await ctx.db.query<{ held: boolean }>(
+        `select coalesce((select (${index.predicate ?? 'true'}) from conversations where id = $1), false) as held`,
+        [id],
+      );
+      if (row!.held) holding.push(index.name);
+    }
+    return holding;
+  };
+
+  it('an assigned open without an email is in neither the state index nor the email index', async () => {
+    await makeAgent(ctx, { status: 'online', capacity: 5 });
+    const plain = await open({ id: 'c-plain', name: 'Plain' });
+    assert.equal(plain.state, 'assigned');
+    const held = await indexesHolding(plain.id);
+    assert.deepEqual(held.filter((name) => /state|email/.test(name)), [], held.join(', '));
+    // what is left (was 9): the key, seq, the agent's two, the customer's, and the two GIN (labels, the customer's words)
+    assert.equal(held.length, 7, held.join(', '));
+
+    // a customer with an email is still found by it
+    const mailed = await open({ id: 'c-mail', name: 'Mailed', email: 'Mailed@Example.test' });
+    assert.ok((await indexesHolding(mailed.id)).some((name) => /email/.test(name)));
+  });
+
+  it("the agent's update at an assignment passes the auth trigger over on its column list", async () => {
+    // every update trigger on agents that PostgreSQL would consider for an update setting load, last_assigned_at, updated_at
+    const considered = await ctx.db.query<{ name: string }>(
+      `select t.tgname as name from pg_trigger t
+        where t.tgrelid = 'agents'::regclass and not t.tgisinternal and (t.tgtype & 16) <> 0
+          and (cardinality(t.tgattr::int2[]) = 0
+               or exists (select 1 from pg_attribute a
+                           where a.attrelid = t.tgrelid and a.attnum = any (t.tgattr::int2[])
+                             and a.attname in ('load', 'last_assigned_at', 'updated_at')))`,
+    );
+    assert.deepEqual(considered, []);
+  });
+
+  {
+    // Populated for each test: 3,000 closed conversations (one in ten with an
+    // email, one in a hundred abandoned), 40 queued, 5 offered, 20 assigned.
+    const populate = async (db: Queryable, agentId: string, now: Date) => {
+      await db.query(
+        `insert into conversations (channel, customer_id, customer, state, agent_id, created_at, queued_at, assigned_at, resolved_at, updated_at)
+         select 'api', 'h-' || i,
+                jsonb_build_object('id', 'h-' || i, 'name', 'Old ' || i) || case when i % 10 = 0 then jsonb_build_object('email', 'h' || i || '@example.test') else '{}' end,
+                case when i % 100 = 0 then 'abandoned' else 'resolved' end, $1::uuid,
+                $2::timestamptz - make_interval(secs => 10000 - i), $2::timestamptz - make_interval(secs => 10000 - i),
+                $2::timestamptz - make_interval(secs => 10000 - i), $2::timestamptz - make_interval(secs => 9000 - i), $2
+           from generate_series(1, 3000) i`,
+        [agentId, now],
+      );
+      await db.query(
+        `insert into conversations (channel, customer_id, customer, state, agent_id, created_at, queued_at, assigned_at, updated_at, offer_expires_at)
+         select 'api', 'o-' || i, jsonb_build_object('id', 'o-' || i),
+                case when i <= 40 then 'queued' when i <= 45 then 'offered' else 'assigned' end,
+                case when i <= 40 then null else $1::uuid end, $2, $2, case when i > 45 then $2::timestamptz end, $2,
+                case when i between 41 and 45 then $2::timestamptz + interval '30 seconds' end
+           from generate_series(1, 65) i`,
+        [agentId, now],
+      );
+      await db.exec('analyze conversations');
+    };
+    /** The plan of `sql` with `params`, with sequential scans priced out so that any index that can serve it is seen to. */
+    const plan = (sql: string, params: unknown[]) =>
+      ctx.db.transaction(async (tx) => {
+        await tx.query('set local enable_seqscan = off');
+        const rows = await tx.query<Record<string, string>>(`explain ${sql}`, params);
+        return rows.map((r) => Object.values(r)[0]).join('\n');
+      });
+
+    const seeded = async () => {
+      const agent = await makeAgent(ctx, { status: 'away', capacity: 100 });
+      await populate(ctx.db, agent.id, clock.now());
+    };
+
+    it("the dashboard's queue reads the queued and offered through an index", async () => {
+      await seeded();
+      const now = clock.now();
+      const text = await plan(DASHBOARD_SQL, [now, 60, new Date(now.getTime() - 3_600_000), now]);
+      assert.doesNotMatch(text, /Seq Scan on conversations/, text);
+      assert.match(text, /conversations_by_state_unheld/, text);
+    });
+
+    it('a listing by state other than assigned or resolved reads through an index, and finds the rows', async () => {
+      await seeded();
+      for (const state of ['abandoned', 'queued', 'offered'] as const) {
+        const text = await plan(
+          `select * from conversations where state = $1 order by seq desc limit 50`,
+          [state],
+        );
+        assert.doesNotMatch(text, /Seq Scan on conversations/, `${state}: ${text}`);
+      }
+      const abandoned = await listConversations(ctx.db, { state: 'abandoned', limit: 100 }, SYSTEM);
+      assert.equal(abandoned.length, 30);
+      const offered = await listConversations(ctx.db, { state: 'offered', limit: 100 }, SYSTEM);
+      assert.equal(offered.length, 5);
+    });
+
+    it('a search by a whole email reads the email index', async () => {
+      await seeded();
+      const email = 'H2500@example.test';
+      const text = await plan(SEARCH_ALL, [email, null, null, null, null, null, 20, 0, 20, null]);
+      assert.match(text, /conversations_customer_email_given/, text);
+      const [found] = await ctx.db.query<{ n: number }>(
+        `select count(*)::int as n from conversations c where lower(c.customer ->> 'email') = lower($1::text)`,
+        [email],
+      );
+      assert.equal(found!.n, 1);
+    });
+  }
+});
