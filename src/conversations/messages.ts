@@ -125,49 +125,61 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
 }
 
 interface Call {
-  settled: boolean;
-  /** the calls on the same conversation still in flight when this one settled */
-  waitFor: Call[];
-  event?: StoredEvent;
+  /** this process's count of message calls started when this one started */
+  startedAs: number;
+}
+
+interface Held {
+  event: StoredEvent;
+  /** the count of calls started when this one settled: every call with a lower id started at or before it */
+  settledAt: number;
   deliver?: (events: readonly StoredEvent[]) => void;
 }
 
 /**
- * This process's message calls in flight, per conversation: the listeners
- * (the realtime relay, src/realtime/publisher.ts) hear a conversation's
- * messages in commit order, which is its event ids' order (the row lock).
- * Two calls on one conversation answer on two connections, and the one that
- * committed first may be read second: by the time the next commits, the first
- * has answered, but both answers can be in the same turn of the event loop
- * (the second's commit follows the first's by a flush at most, by nothing
- * with synchronous_commit off). So a settled call's event waits for the calls
- * on its conversation that were in flight when it settled — only those can
- * hold a lower id: one started later took the row lock after this one's
- * commit — and a batch goes out in id order. A conversation with one call
- * at a time, nearly all of them, delivers at once.
+ * This process's message calls, per conversation: the listeners (the
+ * realtime relay, src/realtime/publisher.ts) hear a conversation's messages
+ * in commit order, which is its event ids' order (the row lock). Two calls on
+ * one conversation answer on two connections, and the one that committed
+ * first may be read second: both answers can land in the same turn of the
+ * event loop (the second's commit follows the first's by a flush at most).
+ *
+ * So a settled call's event is held while a call on its conversation that
+ * may have committed before it is still in flight. A call that committed
+ * before call C started before C's answer was read, so before C settled;
+ * and before the answer of any call with an id above C's was read. Hence C
+ * waits only for calls in flight that started at or before the least
+ * `settledAt` of C and the held calls above it; the events that need nobody
+ * go out in id order, a prefix of the held ones. Calls started later never
+ * hold an earlier one back, so a stream of overlapping calls cannot starve
+ * it. A conversation with one call at a time, nearly all of them, delivers at
+ * once.
  */
 const relayOrder = {
-  calls: new Map<string, Set<Call>>(),
+  started: 0,
+  conversations: new Map<string, { inFlight: Set<Call>; held: Held[] }>(),
   start(conversationId: string): Call {
-    const call: Call = { settled: false, waitFor: [] };
-    let calls = this.calls.get(conversationId);
-    if (!calls) this.calls.set(conversationId, (calls = new Set()));
-    calls.add(call);
+    const call: Call = { startedAs: ++this.started };
+    let calls = this.conversations.get(conversationId);
+    if (!calls) this.conversations.set(conversationId, (calls = { inFlight: new Set(), held: [] }));
+    calls.inFlight.add(call);
     return call;
   },
-  settle(conversationId: string, call: Call, event: StoredEvent | undefined, deliver: Call['deliver']): void {
-    const calls = this.calls.get(conversationId)!;
-    call.settled = true;
-    call.event = event;
-    call.deliver = deliver;
-    for (const other of calls) if (!other.settled) call.waitFor.push(other);
-    // Ready: settled, and what it waits for settled; whatever a ready call
-    // waited for settled before it or is in its waitFor, so ready too.
-    const ready = [...calls].filter((c) => c.settled && c.waitFor.every((w) => w.settled));
-    for (const c of ready) calls.delete(c);
-    if (calls.size === 0) this.calls.delete(conversationId);
-    ready.sort((a, b) => (a.event?.id ?? 0) - (b.event?.id ?? 0));
-    for (const c of ready) if (c.event) c.deliver?.([c.event]);
+  settle(conversationId: string, call: Call, event: StoredEvent | undefined, deliver: Held['deliver']): void {
+    const calls = this.conversations.get(conversationId)!;
+    calls.inFlight.delete(call);
+    if (event) calls.held.push({ event, settledAt: this.started, deliver });
+    calls.held.sort((a, b) => a.event.id - b.event.id);
+    let oldestInFlight = Infinity;
+    for (const c of calls.inFlight) oldestInFlight = Math.min(oldestInFlight, c.startedAs);
+    // from the highest id down: the least settledAt of a call and those above it
+    const bound: number[] = [];
+    for (let i = calls.held.length - 1, least = Infinity; i >= 0; i -= 1) bound[i] = least = Math.min(least, calls.held[i]!.settledAt);
+    let ready = 0;
+    while (ready < calls.held.length && bound[ready]! < oldestInFlight) ready += 1;
+    const batch = calls.held.splice(0, ready);
+    if (calls.inFlight.size === 0 && calls.held.length === 0) this.conversations.delete(conversationId);
+    for (const h of batch) h.deliver?.([h.event]);
   },
 };
 

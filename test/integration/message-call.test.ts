@@ -190,6 +190,44 @@ describeEachStore('a message in one call', (store) => {
     assert.deepEqual((await storedMessages()).map((m) => m.text), ['a1', 'a2', 'b1']);
   });
 
+  it('a message held for an earlier one still in flight goes out with it, not after a later message that is slow to answer', async () => {
+    await makeAgent(ctx, { status: 'online', capacity: 2 });
+    const { conversation: a } = await openConversation(ctx, { customer: { id: 'c-a' } });
+    // a1 commits first and answers late; a2 commits and answers while a1 is out;
+    // a3 starts after a2 answered and answers late too. a1's answer must let a1
+    // and a2 out, in that order, without waiting for a3 (which committed after both).
+    const gates = new Map<number, { open: () => void; opened: Promise<void> }>();
+    for (const n of [1, 3]) {
+      let open!: () => void;
+      const opened = new Promise<void>((r) => (open = r));
+      gates.set(n, { open, opened });
+    }
+    let calls = 0;
+    const slow: Db = {
+      ...ctx.db,
+      query: async <Row>(text: string, params?: readonly unknown[]) => {
+        const rows = await ctx.db.query<Row>(text, params);
+        if (/sb_add_message/.test(text)) await gates.get(++calls)?.opened;
+        return rows;
+      },
+    };
+    const heard: string[] = [];
+    const hear = (events: readonly StoredEvent[]) => heard.push(...events.map((e) => (e.data as { message: Message }).message.text!));
+    const say = (text: string) => addMessage({ ...ctx, db: slow, onCommitted: hear }, a.id, { sender: 'customer', sender_id: null, text }, SYSTEM);
+    const a1 = say('a1');
+    while (calls < 1) await new Promise((r) => setTimeout(r, 1));
+    await say('a2');
+    const a3 = say('a3');
+    while (calls < 3) await new Promise((r) => setTimeout(r, 1));
+    assert.deepEqual(heard, [], 'a2 waits for a1');
+    gates.get(1)!.open();
+    await a1;
+    assert.deepEqual(heard, ['a1', 'a2'], 'a1 and a2 go out together, in commit order; a3 committed after both');
+    gates.get(3)!.open();
+    await a3;
+    assert.deepEqual(heard, ['a1', 'a2', 'a3']);
+  });
+
   it('resolves files referred to by id in one transaction with the same call, and logs the same payload', async () => {
     const { conversation: c } = await openConversation(ctx, { customer: { id: 'c-2' } });
     const file = randomUUID();
