@@ -95,7 +95,7 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
     assert.equal((await h.channel.allocator.pass()).assigned, 3);
     assert.ok(await h.until(async () => (await outbound('assign_agent')).every((r) => r.state === 'delivered' && r.logged === 1), 30_000), 'the calls were not all recorded delivered');
     await h.worker.stop();
-    // Two claims at most: the worker's start and the pass's commit (its NOTIFY) each wake one. A record used to
+    // Two claims at most: the worker's start and the pass's commit (onCommitted, as this harness wires it) each wake one. A record used to
     // kick another every time, though no row of these rooms waited behind those recorded (a room's next call does:
     // see below).
     assert.ok(claims <= 2, `${claims} claims ran`);
