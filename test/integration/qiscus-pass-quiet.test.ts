@@ -60,27 +60,31 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     // handed over, so delivered all the same
     assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
   });
+});
 
-  it('takes a `locks` entry { shared } shared: another session can share it, not take it exclusive', async (t) => {
+// Outside the fake-Qiscus suite: no fake or harness to set up and close.
+describeEachStore('Db.transaction locks: { shared }', (store) => {
+  it('takes a `locks` entry { shared } shared on PostgreSQL: another session can share it, not take it exclusive', async () => {
     const db = store().db;
-    if (db.kind !== 'postgres') return t.skip('PGlite is one connection behind a mutex: it takes no advisory locks');
-    const other = store().db;
     const key = 7_301_999n;
-    await db.transaction(
+    const held = await db.transaction(
       async (tx) => {
+        // PGlite, one connection behind a mutex, takes no advisory lock: none is held there
         const [mode] = await tx.query<{ mode: string }>(
           `select mode from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and objid = $1`,
           [Number(key)],
         );
-        assert.equal(mode?.mode, 'ShareLock');
+        if (db.kind !== 'postgres') return mode?.mode ?? 'none';
         // another connection of the pool (this one is inside the transaction)
-        const [tries] = await other.query<{ shared: boolean; exclusive: boolean }>(
+        const [tries] = await db.query<{ shared: boolean; exclusive: boolean }>(
           `select pg_try_advisory_xact_lock_shared($1) as shared, pg_try_advisory_xact_lock($1) as exclusive`,
           [key.toString()],
         );
         assert.deepEqual(tries, { shared: true, exclusive: false });
+        return mode?.mode ?? 'none';
       },
       { locks: [{ shared: key }] },
     );
+    assert.equal(held, db.kind === 'postgres' ? 'ShareLock' : 'none');
   });
 });
