@@ -15,12 +15,13 @@ export type { Emit, NewEvent, StoredEvent } from './event.js';
 export async function withEvents<T>(
   ctx: Ctx,
   fn: (tx: Queryable, emit: Emit) => Promise<T>,
-  options: { routing?: boolean } = {},
+  /** routing: the routing lock with BEGIN, exclusive (true) or 'shared' */
+  options: { routing?: boolean | 'shared' } = {},
 ): Promise<T> {
   const pending: NewEvent[] = [];
   const logged: StoredEvent[] = [];
   let stored: StoredEvent[] = [];
-  const locks = options.routing ? [LOCKS.routing] : [];
+  const locks = options.routing === 'shared' ? [{ shared: LOCKS.routing }] : options.routing ? [LOCKS.routing] : [];
   const emit: Emit = (event) => void pending.push(event);
   emit.logged = (events) => void logged.push(...events);
   const value = await ctx.db.transaction(async (tx) => fn(tx, emit), {

@@ -12,9 +12,12 @@ export interface Queryable {
 export interface TransactionOptions {
   /**
    * Transaction-scoped advisory locks taken right after BEGIN, in the given
-   * order. Sending them with BEGIN saves a round trip per transaction.
+   * order: a key alone exclusive, `{ shared: key }` shared. Sending them with
+   * BEGIN saves a round trip per transaction (and one while the locks are
+   * held, for a transaction that took its lock in a statement of its own).
+   * PGlite, one connection behind a mutex, needs none and takes none.
    */
-  locks?: readonly bigint[];
+  locks?: readonly AdvisoryLock[];
   /**
    * Commit without waiting for the disk, so the locks are released at once,
    * then wait for the write-ahead log to be flushed past this commit before
@@ -114,8 +117,13 @@ export const LOCKS = {
   migrations: 7_301_003n,
 } as const;
 
-export function lockStatement(locks: readonly bigint[]): string {
-  return `select ${locks.map((key) => `pg_advisory_xact_lock(${key.toString()})`).join(', ')}`;
+/** An advisory lock key, taken exclusive, or `{ shared: key }`, taken shared. */
+export type AdvisoryLock = bigint | { readonly shared: bigint };
+
+export function lockStatement(locks: readonly AdvisoryLock[]): string {
+  return `select ${locks
+    .map((lock) => (typeof lock === 'bigint' ? `pg_advisory_xact_lock(${lock.toString()})` : `pg_advisory_xact_lock_shared(${lock.shared.toString()})`))
+    .join(', ')}`;
 }
 
 /**

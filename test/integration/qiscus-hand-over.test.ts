@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { CLAIM } from '../../src/events/outbound/outbox.js';
+import { OUTBOX_CHANNEL } from '../../src/store/db.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -94,7 +95,7 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
     assert.equal((await h.channel.allocator.pass()).assigned, 3);
     assert.ok(await h.until(async () => (await outbound('assign_agent')).every((r) => r.state === 'delivered' && r.logged === 1), 30_000), 'the calls were not all recorded delivered');
     await h.worker.stop();
-    // Two claims at most: the worker's start and the pass's commit (its NOTIFY) each wake one. A record used to
+    // Two claims at most: the worker's start and the pass's commit (onCommitted, as this harness wires it) each wake one. A record used to
     // kick another every time, though no row of these rooms waited behind those recorded (a room's next call does:
     // see below).
     assert.ok(claims <= 2, `${claims} claims ran`);
@@ -117,8 +118,13 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
     assert.deepEqual((await outbound('remove_agent')).map((r) => [r.state, r.attempts]), [['pending', 1]]);
 
     h.worker.start();
+    // The call the pass leaves is a claim's to find, in any process: its commit wakes the workers (migration 0055).
+    let notified = 0;
+    const listening = await store().db.listen(OUTBOX_CHANNEL, { notified: () => (notified += 1) });
     const pass = await h.channel.allocator.pass();
     assert.equal(pass.assigned, 1);
+    assert.ok(await h.until(() => notified > 0, 30_000), "the pass left a call unclaimed and woke no worker");
+    await listening.close();
     const [, reassign] = await outbound('assign_agent');
     assert.ok(reassign, 'the room was not assigned again');
     assert.deepEqual([reassign.state, reassign.attempts, reassign.leased], ['pending', 0, false], 'the pass claimed an assign_agent its room\'s removal holds back');

@@ -5,7 +5,7 @@ import { toConversation, type ConversationRow } from '../../conversations/model.
 import { withEvents } from '../../events/outbox.js';
 import { claimNew, type ClaimedRow } from '../../events/outbound/outbox.js';
 import type { HandOver } from '../../events/outbound/worker.js';
-import { LOCKS, type Queryable } from '../../store/db.js';
+import { OUTBOX_CHANNEL, type Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE, roomOrderingKey } from './constants.js';
 import { saysRoomResolved } from './error-body.js';
@@ -255,14 +255,19 @@ async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held:
 // round trip less a pass, while its row locks are held): as enqueue() writes
 // them, due at once, one per room in queue order; a room's conversation row
 // comes back with its call's id.
+// With a worker to hand them to ($14), the insert wakes no worker
+// (switchboard.outbox_handed, migration 0055): the pass claims them itself,
+// and wakes the workers only for those its claim leaves (decide).
 const ASSIGN_ROOMS = /* sql */ `
   with p as (
     select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) with ordinality
            as p(conversation_id, agent_id, room_id, qiscus_agent_id, message_id, ordering_key, body, n)
+  ), handed as (
+    select set_config('switchboard.outbox_handed', case when $14::boolean then 'on' else 'off' end, true) as setting
   ), req as (
     insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
     select $9, p.message_id, $10, p.ordering_key, $11, 'POST', $12::jsonb, convert_to(p.body, 'UTF8'), true, $13, $1, $1
-      from p
+      from p cross join handed
      order by p.n
     returning id, message_id
   ), pr as (
@@ -318,7 +323,6 @@ async function decide(
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
-      await tx.query(`select pg_advisory_xact_lock_shared(${LOCKS.routing.toString()})`);
       // The mirrors before the rooms: agent rows before conversation rows, the lock order
       // (src/store/migrations/routing/functions.sql, at its top). A close locks its agent's
       // row, then its conversation's; a pass holding a room while it waited for a mirror
@@ -375,6 +379,7 @@ async function decide(
         assignUrl,
         JSON.stringify(ASSIGN_HEADERS),
         ASSIGN_MAX_ATTEMPTS,
+        handOver !== undefined,
       ]);
       const outboundIds = assigned.map((row) => Number(row.outbound_id));
       for (const row of assigned) {
@@ -382,7 +387,11 @@ async function decide(
       }
       // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not claimed here.
       const claimed = handOver ? await claimNew(tx, outboundIds, now, handOver.slots(now)) : [];
+      // The insert woke nobody (ASSIGN_ROOMS): what the claim left, a worker's claim must find.
+      if (handOver && claimed.length < outboundIds.length) await tx.query(`select pg_notify($1, '')`, [OUTBOX_CHANNEL]);
       return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept };
     },
+    // Shared, taken with BEGIN: no round trip of its own while the pass holds its connection.
+    { routing: 'shared' },
   );
 }

@@ -1,0 +1,90 @@
+// What an allocation pass's transaction no longer spends (issue #22, Qiscus
+// paced 500/s, webhook → assign_agent p99): the routing lock, shared, goes
+// with BEGIN rather than in a statement of its own (the `locks` option takes
+// shared locks), and a pass that claimed every call it enqueued, to hand them
+// to the running worker, wakes no worker with its commit (migration 0055):
+// that wake-up only ran claims that found the calls leased. A pass whose claim
+// leaves a call still wakes them (qiscus-hand-over.test.ts).
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { LOCKS, OUTBOX_CHANNEL, type AdvisoryLock, type Db } from '../../src/store/db.js';
+import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for calls it handed over', (store) => {
+  let fake: FakeQiscus;
+  let h: QiscusHarness;
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
+
+  it('takes the routing lock shared with BEGIN, in no statement of its own', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    for (const room of ['l1', 'l2']) await h.webhook(room);
+    // what the pass sends, from here (the channel reads ctx.db at each call)
+    const db = h.t.ctx.db;
+    const transactions: { locks: readonly AdvisoryLock[]; statements: string[] }[] = [];
+    h.t.ctx.db = {
+      ...db,
+      transaction: (fn, options) => {
+        const seen = { locks: options?.locks ?? [], statements: [] as string[] };
+        transactions.push(seen);
+        return db.transaction((tx) => fn({ query: (text, params) => (seen.statements.push(text), tx.query(text, params)), exec: (text) => tx.exec(text) }), options);
+      },
+    } as Db;
+    assert.equal((await h.channel.allocator.pass()).assigned, 2);
+    const deciding = transactions.filter((t) => t.statements.some((s) => s.includes('insert into outbound_requests')));
+    assert.equal(deciding.length, 1, 'one transaction decided the pass');
+    assert.deepEqual(deciding[0]!.locks, [{ shared: LOCKS.routing }]);
+    assert.deepEqual(deciding[0]!.statements.filter((s) => /advisory/i.test(s)), [], 'the lock took a statement of its own');
+  });
+
+  it('commits without waking the workers when it claimed every call it enqueued', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    for (const room of ['q1', 'q2', 'q3']) await h.webhook(room);
+    h.worker.start();
+    let notified = 0;
+    const listening = await store().db.listen(OUTBOX_CHANNEL, { notified: () => (notified += 1) });
+    try {
+      assert.equal((await h.channel.allocator.pass()).assigned, 3);
+      // A NOTIFY of our own, committed after the pass: notifications arrive in commit order, so once it is
+      // heard, the pass's would have been.
+      await store().db.query(`select pg_notify($1, '')`, [OUTBOX_CHANNEL]);
+      assert.ok(await h.until(() => notified >= 1, 30_000), 'the control NOTIFY never arrived');
+      assert.equal(notified, 1, "the pass's commit woke the workers, though it had claimed all its calls");
+    } finally {
+      await listening.close();
+    }
+    // handed over, so delivered all the same
+    assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
+  });
+});
+
+// Outside the fake-Qiscus suite: no fake or harness to set up and close.
+describeEachStore('Db.transaction locks: { shared }', (store) => {
+  it('takes a `locks` entry { shared } shared on PostgreSQL: another session can share it, not take it exclusive', async () => {
+    const db = store().db;
+    const key = 7_301_999n;
+    const held = await db.transaction(
+      async (tx) => {
+        // PGlite, one connection behind a mutex, takes no advisory lock: none is held there
+        const [mode] = await tx.query<{ mode: string }>(
+          `select mode from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and objid = $1`,
+          [Number(key)],
+        );
+        if (db.kind !== 'postgres') return mode?.mode ?? 'none';
+        // another connection of the pool (this one is inside the transaction)
+        const [tries] = await db.query<{ shared: boolean; exclusive: boolean }>(
+          `select pg_try_advisory_xact_lock_shared($1) as shared, pg_try_advisory_xact_lock($1) as exclusive`,
+          [key.toString()],
+        );
+        assert.deepEqual(tries, { shared: true, exclusive: false });
+        return mode?.mode ?? 'none';
+      },
+      { locks: [{ shared: key }] },
+    );
+    assert.equal(held, db.kind === 'postgres' ? 'ShareLock' : 'none');
+  });
+});
