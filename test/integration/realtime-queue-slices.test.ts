@@ -19,6 +19,42 @@ import { describeEachStore } from '../helpers/stores.js';
 
 const QUEUED = 7;
 
+type Sent = { payload: any; bytes: string; turned: boolean };
+
+/**
+ * A publisher on `ctx`'s store whose queries call `answered(text)` as each
+ * answers, and what it sent on the queue topic, each with `turned()` as it
+ * was when sent.
+ */
+function watchedPublisher(ctx: Ctx, answered: (text: string) => void, turned: () => boolean, options: { queueRefreshGapMs?: number } = {}) {
+  const db = ctx.db;
+  const query = (async (text: string, params?: unknown[]) => {
+    const rows = await db.query(text, params);
+    answered(text);
+    return rows;
+  }) as Db['query'];
+  const watched: Ctx = { ...ctx, db: new Proxy(db, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key, target)) }) };
+  const topics = topicsOf('sb');
+  const sent: Sent[] = [];
+  const publisher = createPublisher({
+    ctx: watched,
+    topics,
+    assignments: new Assignments(),
+    publish: async (topic, payload) => {
+      if (topic === topics.queueEvents()) sent.push({ payload, bytes: encodePayload(payload).toString('utf8'), turned: turned() });
+    },
+    onError: (error) => assert.fail(String(error)),
+    queueDebounceMs: 0,
+    listSlice: 2,
+    ...options,
+  });
+  const refresh = async () => {
+    publisher.onCommitted([{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() } as unknown as StoredEvent]);
+    await publisher.idle();
+  };
+  return { publisher, sent, refresh };
+}
+
 describeEachStore('realtime: the queue list serialized in slices', (store) => {
   const app = eachTestApp(store);
 
@@ -28,29 +64,15 @@ describeEachStore('realtime: the queue list serialized in slices', (store) => {
     // Once the waiting list's rows are in hand, something else asks for a turn
     // of the event loop: a reply ready to go out while the refresh builds its list.
     let turned = false;
-    const db = t.ctx.db;
-    const query = (async (text: string, params?: unknown[]) => {
-      const rows = await db.query(text, params);
-      if (text.includes('flags as materialized')) setImmediate(() => (turned = true));
-      return rows;
-    }) as Db['query'];
-    const ctx: Ctx = { ...t.ctx, db: new Proxy(db, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key, target)) }) };
-    const topics = topicsOf('sb');
-    const sent: { payload: any; bytes: string; turned: boolean }[] = [];
-    const publisher = createPublisher({
-      ctx,
-      topics,
-      assignments: new Assignments(),
-      publish: async (topic, payload) => {
-        if (topic === topics.queueEvents()) sent.push({ payload, bytes: encodePayload(payload).toString('utf8'), turned });
+    const { publisher, sent, refresh } = watchedPublisher(
+      t.ctx,
+      (text) => {
+        if (text.includes('flags as materialized')) setImmediate(() => (turned = true));
       },
-      onError: (error) => assert.fail(String(error)),
-      queueDebounceMs: 0,
-      listSlice: 2,
-    });
+      () => turned,
+    );
     try {
-      publisher.onCommitted([{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() } as unknown as StoredEvent]);
-      await publisher.idle();
+      await refresh();
     } finally {
       publisher.close();
     }
@@ -72,34 +94,18 @@ describeEachStore('realtime: the queue list serialized in slices', (store) => {
     // Once a refresh's last statement (the agents' sums) answered, something
     // else asks for a turn of the event loop: nothing but the list is left to make.
     let turned = false;
-    const db = t.ctx.db;
-    const query = (async (text: string, params?: unknown[]) => {
-      const rows = await db.query(text, params);
-      if (text.includes('sb_queue_team')) {
-        turned = false;
-        setImmediate(() => (turned = true));
-      }
-      return rows;
-    }) as Db['query'];
-    const ctx: Ctx = { ...t.ctx, db: new Proxy(db, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key, target)) }) };
-    const topics = topicsOf('sb');
-    const sent: { payload: any; bytes: string; turned: boolean }[] = [];
-    const publisher = createPublisher({
-      ctx,
-      topics,
-      assignments: new Assignments(),
-      publish: async (topic, payload) => {
-        if (topic === topics.queueEvents()) sent.push({ payload, bytes: encodePayload(payload).toString('utf8'), turned });
+    const { publisher, sent, refresh } = watchedPublisher(
+      t.ctx,
+      (text) => {
+        if (text.includes('sb_queue_team')) {
+          turned = false;
+          setImmediate(() => (turned = true));
+        }
       },
-      onError: (error) => assert.fail(String(error)),
-      queueDebounceMs: 0,
-      queueRefreshGapMs: 0,
-      listSlice: 2,
-    });
-    const refresh = async () => {
-      publisher.onCommitted([{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() } as unknown as StoredEvent]);
-      await publisher.idle();
-    };
+      () => turned,
+      { queueRefreshGapMs: 0 },
+    );
+    const db = t.ctx.db;
     try {
       await refresh();
       // the head leaves: every other entry is as made by the first refresh, one place up
