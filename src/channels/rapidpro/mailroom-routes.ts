@@ -9,7 +9,8 @@ import { errorHandler, type ErrorBody } from '../../http/errors.js';
 import { badToken, unknownTicketer } from './errors.js';
 import { getBodyParser } from './get-body.js';
 import { parseClose, parseMessage, parseRoom, parseSettings } from './inbound.js';
-import { sameSecret, tokenFrom } from './secret.js';
+import { sameSecret } from '../../http/secrets.js';
+import { tokenFrom } from './secret.js';
 import { closeRoom, openRoom, visitorMessage } from './tickets.js';
 import { findTicketer, setCallbackUrl, type TicketerRow } from './ticketers.js';
 

@@ -1,14 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { unauthorized } from '../../errors.js';
+import { bearerToken } from '../auth.js';
+import { sameSecret } from '../secrets.js';
 import type { App, AppDeps } from '../deps.js';
 import { ErrorBody } from '../schemas.js';
 
-/** Compared as digests, so the comparison takes the same time whatever the length or first wrong byte. */
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
 export function healthRoutes(app: App, { ctx, metrics, config }: AppDeps): void {
-  const metricsToken = config.metricsToken === undefined ? undefined : digest(config.metricsToken);
   app.get(
     '/healthz',
     {
@@ -33,9 +30,9 @@ export function healthRoutes(app: App, { ctx, metrics, config }: AppDeps): void 
     '/metrics',
     { schema: { tags: ['health'], security: [], summary: 'Prometheus text format; with METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`' } },
     async (request, reply) => {
-      if (metricsToken !== undefined) {
-        const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
-        if (presented === undefined || !timingSafeEqual(digest(presented), metricsToken)) {
+      if (config.metricsToken !== undefined) {
+        const presented = bearerToken(request);
+        if (presented === undefined || !sameSecret(presented, config.metricsToken)) {
           reply.header('www-authenticate', 'Bearer realm="metrics"');
           throw unauthorized('the metrics need the token this server was given in METRICS_TOKEN: send Authorization: Bearer <token>');
         }
