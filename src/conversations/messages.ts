@@ -189,14 +189,17 @@ const relayOrder = {
  */
 const ADD_MESSAGE = /* sql */ `select sb_add_message($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::timestamptz, $7::boolean, $8::uuid) as added`;
 
-/** message.created as sb_add_message logged it: the log's five keys. */
-interface LoggedMessage {
+/** An event as sb_add_message or sb_mark_read logged it: the log's five keys. */
+interface LoggedEvent<Type extends string = string, Data = Record<string, unknown>> {
   id: number | string;
-  type: 'message.created';
+  type: Type;
   conversation_id: string;
   agent_id: string | null;
-  data: { message: Message };
+  data: Data;
 }
+
+/** message.created as sb_add_message logged it. */
+type LoggedMessage = LoggedEvent<'message.created', { message: Message }>;
 
 interface AddedRow {
   added: { event: LoggedMessage } | { state: ConversationRow['state']; agent_id: string | null; channel: ConversationRow['channel'] } | null;
@@ -210,7 +213,10 @@ function addParams(conversationId: string, input: NewMessage, attachments: reado
 function loggedEvent(row: AddedRow | undefined, now: Date): StoredEvent | undefined {
   const answer = row?.added;
   if (!answer || !('event' in answer)) return undefined;
-  const e = answer.event;
+  return storedEvent(answer.event, now);
+}
+
+function storedEvent(e: LoggedEvent, now: Date): StoredEvent {
   return { id: Number(e.id), type: e.type, conversation_id: e.conversation_id, agent_id: e.agent_id, data: e.data as unknown as Record<string, unknown>, created_at: now };
 }
 
@@ -245,25 +251,31 @@ export async function listMessages(db: Queryable, conversationId: string, after:
 /**
  * A read receipt: marks the listed messages of the other side as read, once,
  * and records `message.read` with the ids that changed (none: no event).
+ * One autocommit call (sb_mark_read), committed synchronously, as a message
+ * is (see "A message commits once" above), and relayed in the conversation's
+ * commit order with its messages (relayOrder below).
  */
 export async function markRead(ctx: Ctx, conversationId: string, ids: readonly number[], reader: 'customer' | 'agent', actor: Actor): Promise<number[]> {
-  return withEvents(ctx, async (tx, emit) => {
-    // Locked like for a message: the receipt's event follows the conversation's others in commit order.
-    const [conversation] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1 for no key update', [conversationId]);
-    if (!conversation) throw notFound('conversation', conversationId);
-    assertCanAccess(actor, conversation);
-    const now = ctx.now();
-    const rows = await tx.query<{ id: number }>(
-      `update messages set read_at = $3
-        where conversation_id = $1 and id = any ($2::bigint[]) and read_at is null and not private
-          and (case when $4 = 'customer' then sender <> 'customer' else sender = 'customer' end)
-        returning id`,
-      [conversationId, ids, now, reader],
-    );
-    const read = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
-    if (read.length > 0) {
-      emit({ type: 'message.read', conversationId, agentId: conversation.agent_id, data: { message_ids: read, reader, read_at: now.toISOString() } });
-    }
-    return read;
-  });
+  const now = ctx.now();
+  const call = relayOrder.start(conversationId);
+  let event: StoredEvent | undefined;
+  let answer: ReadAnswer | null | undefined;
+  try {
+    const [row] = await ctx.db.query<{ read: ReadAnswer | null }>(MARK_READ, [conversationId, ids, reader, now, seesEverything(actor), actor.id]);
+    answer = row?.read;
+    if (answer && 'event' in answer && answer.event) event = storedEvent(answer.event, now);
+  } finally {
+    relayOrder.settle(conversationId, call, event, ctx.onCommitted);
+  }
+  if (answer === null || answer === undefined) throw notFound('conversation', conversationId);
+  if (!('read' in answer)) {
+    assertCanAccess(actor, { id: conversationId, agent_id: answer.agent_id });
+    throw new Error(`sb_mark_read refused conversation ${conversationId} to an actor assertCanAccess lets in`);
+  }
+  return answer.read.map(Number);
 }
+
+const MARK_READ = /* sql */ `select sb_mark_read($1::uuid, $2::bigint[], $3::text, $4::timestamptz, $5::boolean, $6::uuid) as read`;
+
+/** sb_mark_read's answer: the ids marked (and their event), or, refused, the conversation's agent. */
+type ReadAnswer = { read: (number | string)[]; event?: LoggedEvent } | { agent_id: string | null };

@@ -4,7 +4,7 @@ import { beforeEach, it } from 'node:test';
 import { SYSTEM, type Actor } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
-import { addMessage, toMessage, type Message, type MessageRow, type NewMessage } from '../../src/conversations/messages.js';
+import { addMessage, markRead, toMessage, type Message, type MessageRow, type NewMessage } from '../../src/conversations/messages.js';
 import { AppError } from '../../src/errors.js';
 import type { StoredEvent } from '../../src/events/event.js';
 import { listEvents } from '../../src/events/outbox.js';
@@ -252,6 +252,44 @@ describeEachStore('a message in one call', (store) => {
       committed.map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]),
       inLog,
     );
+  });
+
+  it('a read receipt is one statement: marks the other side\'s unread messages once, logs message.read with their ids, refuses an outsider writing nothing', async () => {
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const outsider: Actor = { id: (await makeAgent(ctx, { status: 'online', capacity: 0 })).id, role: 'agent' };
+    const actor: Actor = { id: agent.id, role: 'agent' };
+    const { conversation: c } = await openConversation(ctx, { customer: { id: 'c-r' } });
+    const m1 = await addMessage(ctx, c.id, { sender: 'customer', sender_id: 'c-r', text: 'one' }, SYSTEM);
+    const m2 = await addMessage(ctx, c.id, { sender: 'customer', sender_id: 'c-r', text: 'two' }, SYSTEM);
+    const a1 = await addMessage(ctx, c.id, { sender: 'agent', sender_id: agent.id, text: 'hi' }, actor);
+    const readEvents = async () => (await listEvents(store().db, 0, 1000, 'message.read')).map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]);
+    const readAt = async () =>
+      (await store().db.query<{ id: string; read_at: Date | null }>('select id, read_at from messages where conversation_id = $1 order by id', [c.id])).map((r) => r.read_at?.toISOString() ?? null);
+    committed = [];
+    const before = { ...calls };
+
+    clock.advance(500);
+    const at = clock.now().toISOString();
+    assert.deepEqual(await markRead(ctx, c.id, [a1.id, m2.id, m1.id, 999_999_999], 'agent', actor), [m1.id, m2.id], 'only the customer\'s messages, ascending');
+    assert.deepEqual(calls, { ...before, statements: before.statements + 1 }, 'one statement, its own transaction, and nothing else');
+    assert.deepEqual(await readAt(), [at, at, null]);
+    const logged = await readEvents();
+    assert.deepEqual(logged.map(([, ...rest]) => rest), [['message.read', c.id, agent.id, { message_ids: [m1.id, m2.id], reader: 'agent', read_at: at }]]);
+    assert.deepEqual(committed.map((e) => [e.id, e.type, e.conversation_id, e.agent_id, e.data]), logged, 'the listeners hear what the log holds');
+
+    clock.advance(500);
+    assert.deepEqual(await markRead(ctx, c.id, [m1.id, m2.id], 'agent', actor), [], 'read once');
+    assert.deepEqual([(await readEvents()).length, committed.length], [1, 1], 'nothing new read: no event');
+    assert.deepEqual(await markRead(ctx, c.id, [a1.id], 'customer', SYSTEM), [a1.id]);
+    assert.equal((await readEvents()).length, 2);
+
+    const unread = await addMessage(ctx, c.id, { sender: 'customer', sender_id: 'c-r', text: 'three' }, SYSTEM);
+    const refused = await markRead(ctx, c.id, [unread.id], 'agent', outsider).then(() => assert.fail('read by an outsider'), (e: unknown) => e);
+    assert.ok(refused instanceof AppError && refused.status === 403 && refused.code === 'SB_FORBIDDEN', String(refused));
+    const unknown = randomUUID();
+    const missing = await markRead(ctx, unknown, [unread.id], 'agent', SYSTEM).then(() => assert.fail('read on no conversation'), (e: unknown) => e);
+    assert.ok(missing instanceof AppError && missing.status === 404, String(missing));
+    assert.deepEqual([(await readAt()).at(-1), (await readEvents()).length], [null, 2], 'nothing written');
   });
 
   it('refuses as before, access first, then a Qiscus room, an offer not accepted, a closed conversation; writing nothing', async () => {

@@ -2290,6 +2290,52 @@ begin
 end
 $$;
 
+-- A read receipt (markRead in src/conversations/messages.ts): marks the
+-- listed messages of the other side of p_conversation as read, once each,
+-- and logs message.read with the ids that changed, in one autocommit call as
+-- sb_add_message does (a receipt follows nearly every message of a live
+-- chat: it was a transaction of four round trips and a flush transaction
+-- after it). The conversation's row is locked first, as for a message: the
+-- receipt's event takes its place among the conversation's others in commit
+-- order, and the events insert stays the last statement (xid_bound).
+-- Null: no such conversation. {agent_id}: the actor may not read here (not
+-- p_sees_all and not the conversation's agent); nothing is written.
+-- {read}: the ids marked, ascending, and {event} beside them when any were.
+create or replace function sb_mark_read(
+  p_conversation uuid, p_ids bigint[], p_reader text, p_now timestamptz, p_sees_all boolean, p_actor uuid)
+returns jsonb language plpgsql
+set plan_cache_mode = force_generic_plan as $$
+declare
+  v_agent uuid;
+  v_read jsonb;
+  v_data jsonb;
+  v_id bigint;
+begin
+  select x.agent_id into v_agent from conversations x where x.id = p_conversation for no key update;
+  if not found then
+    return null;
+  end if;
+  if not (p_sees_all or coalesce(v_agent = p_actor, false)) then
+    return jsonb_build_object('agent_id', v_agent);
+  end if;
+  with marked as (
+    update messages m set read_at = p_now
+     where m.conversation_id = p_conversation and m.id = any (p_ids) and m.read_at is null and not m.private
+       and (case when p_reader = 'customer' then m.sender <> 'customer' else m.sender = 'customer' end)
+    returning m.id)
+  select coalesce(jsonb_agg(marked.id order by marked.id), '[]'::jsonb) into v_read from marked;
+  if jsonb_array_length(v_read) = 0 then
+    return jsonb_build_object('read', v_read);
+  end if;
+  v_data := jsonb_build_object('message_ids', v_read, 'reader', p_reader, 'read_at', sb_iso(p_now));
+  insert into events (type, conversation_id, agent_id, data, created_at)
+  values ('message.read', p_conversation, v_agent, v_data, p_now)
+  returning id into v_id;
+  return jsonb_build_object('read', v_read, 'event', jsonb_build_object(
+    'id', v_id, 'type', 'message.read', 'conversation_id', p_conversation, 'agent_id', v_agent, 'data', v_data));
+end
+$$;
+
 -- The widget customer ends the chat (src/realtime/sessions.ts, endSession):
 -- the open conversation p_id is closed abandoned if no agent ever answered
 -- it (queued, or only offered), resolved if assigned, and its session's
