@@ -1,7 +1,7 @@
 import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, notFound } from '../errors.js';
-import type { StoredEvent } from '../events/event.js';
+import type { Emit, StoredEvent } from '../events/event.js';
 import { withEvents } from '../events/outbox.js';
 import { presentAttachments } from '../files/files.js';
 import { refersToFiles, resolveAttachments, type AttachmentInput } from '../files/message-files.js';
@@ -109,19 +109,29 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
     }
     return added(row, event, conversationId, input, actor);
   }
-  return withEvents(ctx, async (tx, emit) => {
-    const attachments = await resolveAttachments(tx, conversationId, items).catch(async (error: unknown) => {
-      // Someone who may not write here hears that, not which of their references was wrong.
-      const [c] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1', [conversationId]);
-      if (!c) throw notFound('conversation', conversationId);
-      assertCanAccess(actor, c);
-      throw error;
-    });
-    const [row] = await tx.query<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now));
-    const event = loggedEvent(row, now);
-    if (event) emit.logged?.([event]);
-    return added(row, event, conversationId, input, actor);
+  // The same relay order as the one-statement path: this transaction's event is held while an earlier call is in flight.
+  const call = relayOrder.start(conversationId);
+  let event: StoredEvent | undefined;
+  try {
+    return await withEvents({ ...ctx, onCommitted: (events) => void (event = events[0]) }, (tx, emit) => addWithFiles(tx, emit, conversationId, input, items, actor, now));
+  } finally {
+    relayOrder.settle(conversationId, call, event, ctx.onCommitted);
+  }
+}
+
+/** A message whose attachments refer to uploaded files: they are resolved in the transaction that then makes the call. */
+async function addWithFiles(tx: Queryable, emit: Emit, conversationId: string, input: NewMessage, items: AttachmentInput[], actor: Actor, now: Date): Promise<Message> {
+  const attachments = await resolveAttachments(tx, conversationId, items).catch(async (error: unknown) => {
+    // Someone who may not write here hears that, not which of their references was wrong.
+    const [c] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1', [conversationId]);
+    if (!c) throw notFound('conversation', conversationId);
+    assertCanAccess(actor, c);
+    throw error;
   });
+  const [row] = await tx.query<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now));
+  const event = loggedEvent(row, now);
+  if (event) emit.logged?.([event]);
+  return added(row, event, conversationId, input, actor);
 }
 
 interface Call {

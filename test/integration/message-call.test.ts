@@ -228,6 +228,38 @@ describeEachStore('a message in one call', (store) => {
     assert.deepEqual(heard, ['a1', 'a2', 'a3']);
   });
 
+  it('a message with files waits in the same relay order: a plain message committed after it is heard after it', async () => {
+    const { conversation: c } = await openConversation(ctx, { customer: { id: 'c-f' } });
+    const file = randomUUID();
+    await store().db.query(
+      `insert into attachments (id, conversation_id, uploaded_by, name, content_type, size, storage, created_at)
+       values ($1, $2, 'customer', 'a.pdf', 'application/pdf', 42, 'database', $3)`,
+      [file, c.id, clock.now()],
+    );
+    // The message with a file commits in its transaction, and its answer is read only after the plain one's.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let committedFiles = false;
+    const slowFiles: Db = {
+      ...ctx.db,
+      transaction: async (fn, options) => {
+        const value = await ctx.db.transaction(fn, options);
+        committedFiles = true;
+        await released;
+        return value;
+      },
+    };
+    const heard: string[] = [];
+    const hear = (events: readonly StoredEvent[]) => heard.push(...events.map((e) => (e.data as { message: Message }).message.text!));
+    const withFile = addMessage({ ...ctx, db: slowFiles, onCommitted: hear }, c.id, { sender: 'customer', sender_id: null, text: 'f1', attachments: [{ id: file }] }, SYSTEM);
+    while (!committedFiles) await new Promise((r) => setTimeout(r, 1));
+    await addMessage({ ...ctx, db: slowFiles, onCommitted: hear }, c.id, { sender: 'customer', sender_id: null, text: 'p2' }, SYSTEM);
+    assert.deepEqual(heard, [], 'p2 waits for f1, which committed before it');
+    release();
+    await withFile;
+    assert.deepEqual(heard, ['f1', 'p2']);
+  });
+
   it('resolves files referred to by id in one transaction with the same call, and logs the same payload', async () => {
     const { conversation: c } = await openConversation(ctx, { customer: { id: 'c-2' } });
     const file = randomUUID();
