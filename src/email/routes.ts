@@ -1,9 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import { toConversation } from '../conversations/model.js';
-import { AppError } from '../errors.js';
+import { RateLimited } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
+import { sharedAttempts } from '../http/login-attempts.js';
 import { requireAgent, requireAgentOrCustomer } from '../http/auth.js';
+import { addressKey } from '../http/client-address.js';
 import { Conversation, errorResponses, IdParams } from '../http/schemas.js';
 import { queueInfoOf } from '../routing/queue.js';
 import { readSettings } from '../settings/settings.js';
@@ -14,16 +15,19 @@ import { emailEnabled } from './outbox.js';
 import { EmailDelivery, EmailDeliveryQuery, EmailStatus, OfflineMessageBody, TranscriptAccepted, TranscriptBody } from './schemas.js';
 import { sendTranscript } from './send-transcript.js';
 
-/** Offline messages are anonymous: limited per client address and per customer email, in this process' memory. */
+/**
+ * Offline messages are anonymous, and each one makes a conversation and an
+ * email: limited per client address and per customer email, counted in the
+ * database (src/http/login-attempts.ts), so the limits hold across every
+ * process and a restart, not N times over with N processes.
+ */
 export const OFFLINE_LIMITS = { perAddress: 10, perEmail: 5, windowMs: 60 * 60_000 } as const;
 
 export async function emailRoutes(app: App, { ctx, config }: AppDeps, limits: { perAddress: number; perEmail: number; windowMs: number } = OFFLINE_LIMITS): Promise<void> {
   const tags = ['email'];
   const admin = requireAgent(ctx, ['admin']);
-  if (!app.hasDecorator('createRateLimit')) await app.register((await import('@fastify/rate-limit')).default, { global: false });
-  const byAddress = app.createRateLimit({ max: limits.perAddress, timeWindow: limits.windowMs, keyGenerator: (request) => `offline-ip:${request.ip}` });
-  const emails = new WeakMap<FastifyRequest, string>();
-  const byEmail = app.createRateLimit({ max: limits.perEmail, timeWindow: limits.windowMs, keyGenerator: (request) => `offline-email:${emails.get(request) ?? ''}` });
+  const byAddress = sharedAttempts(ctx.db, { scope: 'offline-address', max: limits.perAddress, windowMs: limits.windowMs, now: ctx.now });
+  const byEmail = sharedAttempts(ctx.db, { scope: 'offline-email', max: limits.perEmail, windowMs: limits.windowMs, now: ctx.now });
 
   app.post(
     '/api/v1/offline-messages',
@@ -37,13 +41,13 @@ export async function emailRoutes(app: App, { ctx, config }: AppDeps, limits: { 
       },
     },
     async (request, reply) => {
-      emails.set(request, request.body.email.trim().toLowerCase());
-      for (const limit of [byAddress, byEmail]) {
-        const answer = await limit(request);
-        if (!answer.isAllowed && answer.isExceeded) {
-          void reply.header('retry-after', String(Math.max(1, answer.ttlInSeconds)));
-          throw new AppError('SB_RATE_LIMITED', `too many offline messages from this ${limit === byAddress ? 'address' : 'email'}; try again in ${Math.max(1, answer.ttlInSeconds)} s`, 429);
-        }
+      const keys = [
+        ['address', byAddress, addressKey(request.ip)],
+        ['email', byEmail, request.body.email.trim().toLowerCase()],
+      ] as const;
+      for (const [what, limit, key] of keys) {
+        const taken = await limit.take(key);
+        if (!taken.ok) throw new RateLimited('SB_RATE_LIMITED', `too many offline messages from this ${what}; try again in ${taken.retryAfterSeconds} s`, taken.retryAfterSeconds);
       }
       const { conversation } = await leaveOfflineMessage(ctx, config.email, request.body);
       return reply.status(201).send(toConversation(conversation, await queueInfoOf(ctx, conversation)));

@@ -263,6 +263,42 @@ describeEachStore('email', (store) => {
     assert.equal((await t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n, 5);
   });
 
+  it('counts offline messages across processes and restarts: messages spread over two servers share one limit per email and per address', async () => {
+    const env = { SMTP_URL: smtp.url, EMAIL_FROM: FROM };
+    const [a, b] = [t, await testApp(store(), { now: clock.now, env })];
+    const servers: TestApp[] = [b];
+    try {
+      const leave = (server: TestApp, email: string, address: string) =>
+        server.app.inject({ method: 'POST', url: '/api/v1/offline-messages', payload: { name: 'Eve', email, message: 'hello?' }, remoteAddress: address });
+      // per email: 5 an hour, whichever server and address they come through
+      for (let i = 0; i < 5; i += 1) assert.equal((await leave(i % 2 ? a : b, 'eve@example.test', `10.7.0.${i}`)).statusCode, 201);
+      for (const server of [a, b]) {
+        const refused = await leave(server, 'EVE@example.test', '10.7.1.1');
+        assert.equal(refused.statusCode, 429, refused.body);
+        assert.match(refused.json().error.message, /too many offline messages from this email/);
+        assert.ok(Number(refused.headers['retry-after']) > 3000, String(refused.headers['retry-after']));
+      }
+      // per address: 10 an hour; the email refusals above counted for 10.7.1.1 too
+      for (let i = 0; i < 8; i += 1) assert.equal((await leave(i % 2 ? a : b, `m${i}@example.test`, '10.7.1.1')).statusCode, 201);
+      const fromAddress = await leave(a, 'new@example.test', '10.7.1.1');
+      assert.equal(fromAddress.statusCode, 429);
+      assert.match(fromAddress.json().error.message, /too many offline messages from this address/);
+      // a server started afterwards (a restart) still refuses both
+      const c = await testApp(store(), { now: clock.now, env });
+      servers.push(c);
+      assert.equal((await leave(c, 'eve@example.test', '10.7.2.1')).statusCode, 429);
+      assert.equal((await leave(c, 'other@example.test', '10.7.1.1')).statusCode, 429);
+      assert.equal((await t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n, 13, 'refusals made nothing');
+      // the hour ends for all of them at once
+      clock.advance(60 * 60_000);
+      assert.equal((await leave(a, 'eve@example.test', '10.7.1.1')).statusCode, 201);
+      const rows = await t.ctx.db.query<{ key_digest: string }>('select key_digest from login_attempts');
+      assert.ok(rows.every((r) => !r.key_digest.includes('eve')), 'no email is kept in the clear');
+    } finally {
+      for (const server of servers) await server.close();
+    }
+  });
+
   it('admins see that email is on, and where it goes; others may not', async () => {
     const res = await t.call('GET', '/api/v1/email', { token: admin.token });
     assert.equal(res.statusCode, 200);
