@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import { RateLimited } from '../errors.js';
 import { requireAgent } from '../http/auth.js';
-import { attempts } from '../http/attempts.js';
 import { addressKey } from '../http/client-address.js';
 import type { App, AppDeps } from '../http/deps.js';
+import { sharedAttempts } from '../http/login-attempts.js';
 import { errorResponses, IdParams, NoBody } from '../http/schemas.js';
 import { parsePeriod } from '../reports/period.js';
 import { type GreetingEventKind, readGreetingsReport, recordGreetingEvent } from './counts.js';
@@ -45,7 +45,8 @@ const GreetingsReport = Type.Object({
 export function greetingRoutes(app: App, { ctx }: AppDeps): void {
   const tags = ['widget'];
   const admin = requireAgent(ctx, ['admin']);
-  const limiter = attempts({ max: EVENTS_PER_MINUTE, windowMs: 60_000 });
+  // In the database, as logins are: the limit holds across processes and restarts.
+  const limiter = sharedAttempts(ctx.db, { scope: 'greeting-report', max: EVENTS_PER_MINUTE, windowMs: 60_000, now: ctx.now });
 
   app.get('/api/v1/greetings', { schema: { tags, summary: 'Every greeting, oldest first (admin)', response: { 200: Type.Array(Greeting), ...errorResponses } }, onRequest: admin }, async () =>
     listGreetings(ctx.db),
@@ -87,7 +88,7 @@ export function greetingRoutes(app: App, { ctx }: AppDeps): void {
       },
     },
     async (request) => {
-      const taken = limiter.take(addressKey(request.ip));
+      const taken = await limiter.take(addressKey(request.ip));
       if (!taken.ok) throw new RateLimited('SB_RATE_LIMITED', `too many greeting reports from this address; try again in ${taken.retryAfterSeconds} s`, taken.retryAfterSeconds);
       return recordGreetingEvent(ctx, request.params.id.toLowerCase(), request.body.visitor_id, request.body.kind as GreetingEventKind);
     },

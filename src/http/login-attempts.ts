@@ -2,11 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../store/db.js';
 
 // Attempts counted per key in fixed windows, in the database, so the limit
-// holds across every process sharing it (and a restart). As in ./attempts.ts
-// an attempt is counted *before* the work it guards and can be handed back
-// when it turned out fine; counting is one atomic upsert, so N parallel
-// attempts against a limit of 10 let exactly 10 through, whichever
-// processes they arrive at.
+// holds across every process sharing it (and a restart): logins, offline
+// messages and greeting reports, each limit a scope of its own. An attempt
+// is counted *before* the work it guards and can be handed back when it
+// turned out fine. That order is the point: a limiter that counts only after
+// the outcome lets N parallel attempts all pass the check before the first
+// of them is counted (25 parallel password guesses against a limit of 10
+// would all be tried). Counting is one atomic upsert, so N parallel attempts
+// against a limit of 10 let exactly 10 through, whichever processes they
+// arrive at.
 
 export interface SharedAttempts {
   /** Counts one attempt for `key`; when the key already has `max` in its window, counts nothing and answers how long until the window ends. */

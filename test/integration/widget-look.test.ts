@@ -231,16 +231,32 @@ describeEachStore('widget appearance and greetings', (store) => {
     assert.deepEqual((await call('GET', '/api/v1/reports/greetings?from=2026-03-01&to=2026-03-02', { token: supervisor.token })).json().total, { shown: 0, opened: 0, open_rate: null });
   });
 
-  it('limits the reports one address may post per minute', async () => {
+  it('limits the reports one address may post per minute, counted across processes', async () => {
     const admin = await user('admin');
     const g = (await call('POST', '/api/v1/greetings', { token: admin.token, body: GREETING })).json();
-    const ip = '203.0.113.77';
-    let last: Res | undefined;
-    for (let i = 0; i < 121; i++) last = await call('POST', `/api/v1/greetings/${g.id}/events`, { ip, body: { kind: 'shown', visitor_id: `v-visitor-${i}` } });
-    assert.equal(last!.statusCode, 429, last!.body);
-    assert.equal(last!.json().error.code, 'SB_RATE_LIMITED');
-    assert.ok(Number(last!.headers['retry-after']) > 0);
-    // another address is not affected
-    assert.equal((await call('POST', `/api/v1/greetings/${g.id}/events`, { ip: '203.0.113.78', body: { kind: 'shown', visitor_id: 'v-visitor-x' } })).statusCode, 200);
+    // a second server on the same database: the reports spread over both count together
+    const c = ctx();
+    const other = await buildApp({ ctx: c, config: { ...loadConfig({}), logLevel: 'silent' as const }, metrics: createMetrics(c.db, c.now) });
+    try {
+      const ip = '203.0.113.77';
+      const report = (i: number, via: 'this' | 'other') => {
+        const request = { method: 'POST' as const, url: `/api/v1/greetings/${g.id}/events`, remoteAddress: ip, payload: { kind: 'shown', visitor_id: `v-visitor-${i}` } };
+        return (via === 'this' ? app.inject(request) : other.inject(request)) as Promise<Res>;
+      };
+      for (let i = 0; i < 120; i++) assert.equal((await report(i, i % 2 ? 'this' : 'other')).statusCode, 200);
+      for (const via of ['this', 'other'] as const) {
+        const refused = await report(120, via);
+        assert.equal(refused.statusCode, 429, refused.body);
+        assert.equal(refused.json().error.code, 'SB_RATE_LIMITED');
+        assert.ok(Number(refused.headers['retry-after']) > 0);
+      }
+      // another address is not affected
+      assert.equal((await call('POST', `/api/v1/greetings/${g.id}/events`, { ip: '203.0.113.78', body: { kind: 'shown', visitor_id: 'v-visitor-x' } })).statusCode, 200);
+      // the minute ends
+      clock.advance(60_000);
+      assert.equal((await report(121, 'other')).statusCode, 200);
+    } finally {
+      await other.close();
+    }
   });
 });

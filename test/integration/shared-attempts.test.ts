@@ -1,0 +1,63 @@
+// The attempt counter behind every anonymous limit (logins, offline messages,
+// greeting reports): in the database, counted before the work, handed back
+// after a success, in fixed windows, each limit a scope of its own.
+import assert from 'node:assert/strict';
+import { beforeEach, it } from 'node:test';
+import { sharedAttempts } from '../../src/http/login-attempts.js';
+import { fakeClock } from '../helpers/clock.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+describeEachStore('shared attempts', (store) => {
+  let clock: ReturnType<typeof fakeClock>;
+  beforeEach(async () => {
+    await store().reset();
+    clock = fakeClock(Date.parse('2026-03-01T09:00:00Z'));
+  });
+  const counter = (max: number, windowMs: number, scope = 'test') => sharedAttempts(store().db, { scope, max, windowMs, now: clock.now });
+
+  it('counts before the work: the attempt over the limit is refused until the window ends', async () => {
+    const limit = counter(2, 60_000);
+    assert.equal((await limit.take('a')).ok, true);
+    assert.equal((await limit.take('a')).ok, true);
+    assert.deepEqual(await limit.take('a'), { ok: false, retryAfterSeconds: 60 });
+    clock.advance(45_500);
+    assert.deepEqual(await limit.take('a'), { ok: false, retryAfterSeconds: 15 });
+    assert.equal((await limit.take('b')).ok, true, 'another key has its own window');
+    assert.equal((await counter(2, 60_000, 'other scope').take('a')).ok, true, 'another scope counts apart');
+    clock.advance(14_500);
+    assert.equal((await limit.take('a')).ok, true, 'a new window');
+  });
+
+  it('lets exactly the limit through when attempts arrive at once', async () => {
+    const limit = counter(10, 60_000);
+    const answers = await Promise.all(Array.from({ length: 25 }, () => limit.take('a')));
+    assert.equal(answers.filter((a) => a.ok).length, 10);
+  });
+
+  it('takes an attempt handed back, once, and only into the window it came from', async () => {
+    const limit = counter(1, 1_000);
+    const first = await limit.take('a');
+    assert.ok(first.ok);
+    await first.giveBack();
+    await first.giveBack();
+    const second = await limit.take('a');
+    assert.ok(second.ok);
+    assert.equal((await limit.take('a')).ok, false, 'handing back twice freed one place, not two');
+    clock.advance(1_000);
+    const third = await limit.take('a');
+    assert.ok(third.ok);
+    await second.giveBack(); // from the window before: owes this one nothing
+    assert.equal((await limit.take('a')).ok, false);
+  });
+
+  it('keeps no key in the clear, and removes windows that ended', async () => {
+    await counter(1, 1_000).take('eve@example.test');
+    const keys = async () => (await store().db.query<{ key_digest: string }>('select key_digest from login_attempts')).map((r) => r.key_digest);
+    assert.equal((await keys()).length, 1);
+    assert.ok((await keys()).every((k) => !k.includes('eve')));
+    clock.advance(120_000);
+    // a new counter prunes on its first count: the ended window goes, this one's stays
+    await counter(1, 1_000).take('b');
+    assert.equal((await keys()).length, 1);
+  });
+});
