@@ -189,7 +189,17 @@ const relayOrder = {
     while (ready < calls.held.length && bound[ready]! < oldestInFlight) ready += 1;
     const batch = calls.held.splice(0, ready);
     if (calls.inFlight.size === 0 && calls.held.length === 0) this.conversations.delete(conversationId);
-    for (const h of batch) h.deliver?.([h.event]);
+    // Every event of the batch is delivered even if a listener throws on one (its
+    // call's own commit is not undone by that); the first error is the settling call's.
+    let failed: { error: unknown } | undefined;
+    for (const h of batch) {
+      try {
+        h.deliver?.([h.event]);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+    if (failed) throw failed.error;
   },
 };
 

@@ -228,6 +228,36 @@ describeEachStore('a message in one call', (store) => {
     assert.deepEqual(heard, ['a1', 'a2', 'a3']);
   });
 
+  it('a listener that throws on one held message does not keep the others of its batch from the listeners', async () => {
+    await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const { conversation: a } = await openConversation(ctx, { customer: { id: 'c-t' } });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const slowFirst: Db = {
+      ...ctx.db,
+      query: async <Row>(text: string, params?: readonly unknown[]) => {
+        const rows = await ctx.db.query<Row>(text, params);
+        if (/sb_add_message/.test(text) && ++calls === 1) await released;
+        return rows;
+      },
+    };
+    const heard: string[] = [];
+    const hear = (events: readonly StoredEvent[]) => {
+      const text = (events[0]!.data as { message: Message }).message.text!;
+      heard.push(text);
+      if (text === 'a1') throw new Error('a listener failed on a1');
+    };
+    const say = (text: string) => addMessage({ ...ctx, db: slowFirst, onCommitted: hear }, a.id, { sender: 'customer', sender_id: null, text }, SYSTEM);
+    const first = say('a1');
+    while (calls < 1) await new Promise((r) => setTimeout(r, 1));
+    await say('a2');
+    release();
+    await assert.rejects(first, /a listener failed on a1/);
+    assert.deepEqual(heard, ['a1', 'a2'], 'a2 is delivered after a1 failed');
+    assert.deepEqual((await storedMessages()).map((m) => m.text), ['a1', 'a2']);
+  });
+
   it('a message with files waits in the same relay order: a plain message committed after it is heard after it', async () => {
     const { conversation: c } = await openConversation(ctx, { customer: { id: 'c-f' } });
     const file = randomUUID();
