@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
-import { claimNew, type ClaimedRow } from '../../events/outbound/outbox.js';
+import { claimHanded, HANDED_SETTING, type ClaimedRow } from '../../events/outbound/outbox.js';
 import type { HandOver } from '../../events/outbound/worker.js';
-import { OUTBOX_CHANNEL, type Queryable } from '../../store/db.js';
+import type { Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE, roomOrderingKey } from './constants.js';
 import { saysRoomResolved } from './error-body.js';
@@ -256,14 +256,15 @@ async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held:
 // them, due at once, one per room in queue order; a room's conversation row
 // comes back with its call's id.
 // With a worker to hand them to ($14), the insert wakes no worker
-// (switchboard.outbox_handed, migration 0055): the pass claims them itself,
-// and wakes the workers only for those its claim leaves (decide).
+// (switchboard.outbox_handed, migration 0055): the pass claims them itself
+// in its next statement (claimHanded), which turns the setting off again and
+// wakes the workers only for those its claim leaves.
 const ASSIGN_ROOMS = /* sql */ `
   with p as (
     select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) with ordinality
            as p(conversation_id, agent_id, room_id, qiscus_agent_id, message_id, ordering_key, body, n)
   ), handed as (
-    select set_config('switchboard.outbox_handed', case when $14::boolean then 'on' else 'off' end, true) as setting
+    select set_config('${HANDED_SETTING}', case when $14::boolean then 'on' else 'off' end, true) as setting
   ), req as (
     insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
     select $9, p.message_id, $10, p.ordering_key, $11, 'POST', $12::jsonb, convert_to(p.body, 'UTF8'), true, $13, $1, $1
@@ -385,10 +386,9 @@ async function decide(
       for (const row of assigned) {
         emit({ type: 'conversation.assigned', conversationId: row.id, agentId: row.agent_id, data: { conversation: toConversation(row) } });
       }
-      // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not claimed here.
-      const claimed = handOver ? await claimNew(tx, outboundIds, now, handOver.slots(now)) : [];
-      // The insert woke nobody (ASSIGN_ROOMS): what the claim left, a worker's claim must find.
-      if (handOver && claimed.length < outboundIds.length) await tx.query(`select pg_notify($1, '')`, [OUTBOX_CHANNEL]);
+      // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not
+      // claimed here. The insert woke nobody (ASSIGN_ROOMS): the claim ends that, and wakes the workers for what it left.
+      const claimed = handOver ? await claimHanded(tx, outboundIds, now, handOver.slots(now)) : [];
       return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept };
     },
     // Shared, taken with BEGIN: no round trip of its own while the pass holds its connection.
