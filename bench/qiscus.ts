@@ -28,6 +28,7 @@
 //   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
 //            --only=paced (skip the flat-out and refill phases)
 //            --list-ms=0 (the fake answers each agent list this much later: Qiscus' round trip)
+//            --passes=N (QISCUS_PASSES_AT_ONCE; unset: the server's default)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -262,6 +263,7 @@ async function main() {
       QISCUS_APP_ID: 'bench-app',
       QISCUS_SECRET: 'bench-secret',
       QISCUS_WEBHOOK_SECRET: 'bench-webhook-secret',
+      ...(args.has('passes') ? { QISCUS_PASSES_AT_ONCE: args.get('passes')! } : {}),
     }),
     { db: countQueries ? countingDb(store.db, queryCounts) : store.db },
   );
