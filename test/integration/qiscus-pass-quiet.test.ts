@@ -6,7 +6,8 @@
 // that wake-up only ran claims that found the calls leased. A pass whose claim
 // leaves a call still wakes them (qiscus-hand-over.test.ts). The hand-over
 // ends with the claim: a request inserted later in the pass's transaction
-// wakes them as any other does.
+// wakes them as any other does. And it decides in four statements, the
+// mirrors' locks and the rooms' in one.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { LOCKS, OUTBOX_CHANNEL, type AdvisoryLock, type Db } from '../../src/store/db.js';
@@ -40,6 +41,33 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     assert.equal(deciding.length, 1, 'one transaction decided the pass');
     assert.deepEqual(deciding[0]!.locks, [{ shared: LOCKS.routing }]);
     assert.deepEqual(deciding[0]!.statements.filter((s) => /advisory/i.test(s)), [], 'the lock took a statement of its own');
+  });
+
+  it('decides in four statements: mirrors and rooms locked, mirrors read, rooms assigned, calls claimed', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    for (const room of ['d1', 'd2', 'd3']) await h.webhook(room);
+    h.worker.start();
+    const db = h.t.ctx.db;
+    const transactions: string[][] = [];
+    h.t.ctx.db = {
+      ...db,
+      transaction: (fn, options) => {
+        const statements: string[] = [];
+        transactions.push(statements);
+        return db.transaction((tx) => fn({ query: (text, params) => (statements.push(text), tx.query(text, params)), exec: (text) => tx.exec(text) }), options);
+      },
+    } as Db;
+    try {
+      assert.equal((await h.channel.allocator.pass()).assigned, 3);
+    } finally {
+      h.t.ctx.db = db;
+    }
+    const deciding = transactions.filter((t) => t.some((s) => s.includes('insert into outbound_requests')));
+    assert.equal(deciding.length, 1, 'one transaction decided the pass');
+    // the mirrors' locks and the rooms' were two statements, two round trips while the pass held the routing lock
+    assert.equal(deciding[0]!.length, 4, `the decision's statements:\n${deciding[0]!.map((s) => s.replace(/\s+/g, ' ').trim().slice(0, 60)).join('\n')}`);
+    assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
   });
 
   it('commits without waking the workers when it claimed every call it enqueued', async () => {

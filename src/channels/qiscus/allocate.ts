@@ -196,17 +196,35 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
 // The existing mirrors of the offered agents, locked before the rooms (in id
 // order, as every pass locks them, so two passes cannot wait on each other):
 // agent rows before conversation rows, the lock order at the top of
-// src/store/migrations/routing/functions.sql (see decide).
-const LOCK_MIRRORS = /* sql */ `
-  select id from agents
-   where source = $2 and external_ref = any ($1::text[]) and deleted_at is null
-   order by id
-     for update`;
+// src/store/migrations/routing/functions.sql (see decide). Then the rooms
+// still queued, locked in queue order; a room taken back from an agent again
+// while its agents were fetched is left out (its removal must be enqueued
+// first). One statement, one round trip fewer on the pass's critical path
+// (issue #22): the rooms' scan is a lateral subquery reading `held` (every
+// mirror locked, aggregated), so it runs only once `held` has its one row,
+// that is, once every mirror is locked. Each room row carries the locked
+// mirrors' ids (`mirrors`); no room still queued, no row, and nothing to decide.
+const LOCK_MIRRORS_THEN_ROOMS = /* sql */ `
+  with locked as materialized (
+    select id from agents
+     where source = $2 and external_ref = any ($1::text[]) and deleted_at is null
+     order by id
+       for update
+  ), held as (
+    select count(*) as n, coalesce(array_agg(id), '{}') as ids from locked
+  )
+  select r.*, held.ids as mirrors
+    from held cross join lateral (
+      select c.* from conversations c
+       where c.id = any ($3::uuid[]) and c.state = 'queued' and not ${AWAITS_REMOVAL} and held.n >= 0
+       order by c.priority desc, c.seq
+         for update of c
+    ) r`;
 
 // The mirrors of the agents offered the rooms still queued: new ones are
 // inserted (after the rooms: a new row is nobody's to wait for, and two
 // passes offering one room wait on the room, so only one creates its
-// mirrors), the existing ones read again on the rows LOCK_MIRRORS locked
+// mirrors), the existing ones read again on the rows LOCK_MIRRORS_THEN_ROOMS locked
 // ($6). Their loads are read for the capacity decision and raised by
 // ASSIGN_ROOMS, under the routing lock only shared (see decide). A mirror
 // another pass inserted meanwhile is not used: locking it now would lock an
@@ -332,21 +350,11 @@ async function decide(
       const offeredRefs = new Set<string>();
       for (const agents of offered.values()) for (const a of agents) if (a.is_available && !a.force_offline) offeredRefs.add(a.id);
       if (offeredRefs.size === 0) return none;
-      const locked = await tx.query<{ id: string }>(LOCK_MIRRORS, [[...offeredRefs], QISCUS_SOURCE]);
-      const still = await tx.query<ConversationRow>(
-        // Taken back from an agent again while its agents were fetched: its removal must be enqueued first.
-        `select * from conversations c where id = any ($1::uuid[]) and state = 'queued' and not ${AWAITS_REMOVAL} order by priority desc, seq for update of c`,
-        [[...offered.keys()]],
-      );
+      const still = await tx.query<ConversationRow & { mirrors: string[] }>(LOCK_MIRRORS_THEN_ROOMS, [[...offeredRefs], QISCUS_SOURCE, [...offered.keys()]]);
       const unique = new Map<string, AvailableAgent>();
       for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
       if (unique.size === 0) return none;
-      const mirrors = await mirrorsOf(
-        tx,
-        [...unique.values()],
-        locked.map((h) => h.id),
-        now,
-      );
+      const mirrors = await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors, now);
       // Read with the mirrors locked: a pass that decided meanwhile on these agents has committed.
       const reserve = lane.reserve();
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
