@@ -28,6 +28,7 @@
 //   options: --store=postgres|pglite  --rate=500 --seconds=10  --count=5000 --concurrency=32
 //            --only=paced (skip the flat-out and refill phases)
 //            --list-ms=0 (the fake answers each agent list this much later: Qiscus' round trip)
+//            --passes=N (QISCUS_PASSES_AT_ONCE; unset: the server's default)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -126,16 +127,23 @@ function countingDb(db: Db, counts: Map<string, number>): Db {
   const note = (text: string) => {
     const key = text.replace(/\s+/g, ' ').trim().slice(0, 70);
     counts.set(key, (counts.get(key) ?? 0) + 1);
+    return key;
+  };
+  /** each statement's wall time, sent → answered (its round trip, its wait for locks, its work) */
+  const timed = <T>(key: string, run: Promise<T>): Promise<T> => {
+    const start = performance.now();
+    const add = () => queryMs.set(key, (queryMs.get(key) ?? 0) + performance.now() - start);
+    return run.finally(add);
   };
   return {
     kind: db.kind,
-    query: (text, params) => (note(text), db.query(text, params)),
-    exec: (text) => (note(text), db.exec(text)),
-    transactOne: (text, params) => (note(`call: ${text}`), db.transactOne(text, params)),
+    query: (text, params) => timed(note(text), db.query(text, params)),
+    exec: (text) => timed(note(text), db.exec(text)),
+    transactOne: (text, params) => timed(note(`call: ${text}`), db.transactOne(text, params)),
     transactOneThen: (text, params, after) => (note(`call: ${text} then ${after.text}`), db.transactOneThen(text, params, after)),
     transaction: (fn, options) => (
       note(`BEGIN${options?.locks?.length ? ' + lock' : ''}`),
-      db.transaction((tx) => fn({ query: (text, params) => (note(text), tx.query(text, params)), exec: (text) => (note(text), tx.exec(text)) }), {
+      db.transaction((tx) => fn({ query: (text, params) => timed(note(text), tx.query(text, params)), exec: (text) => timed(note(text), tx.exec(text)) }), {
         ...options,
         final: options?.final && (() => {
           const final = options.final!();
@@ -164,7 +172,11 @@ const onlyPaced = args.get('only') === 'paced';
 function printCounts(rooms: number): void {
   const all = [...queryCounts.values()].reduce((a, b) => a + b, 0);
   process.stdout.write(`store messages: ${all} for ${rooms} rooms assigned (${(all / rooms).toFixed(2)} per room)\n`);
-  for (const [text, n] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${(n / rooms).toFixed(2).padStart(6)}  ${text}\n`);
+  process.stdout.write(`  per room, and ms each (mean wall time in a transaction's or the pool's statement; a call's with its BEGIN and COMMIT, a transaction's BEGIN and COMMIT not):\n`);
+  for (const [text, n] of [...queryCounts].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    const ms = queryMs.get(text);
+    process.stdout.write(`  ${(n / rooms).toFixed(2).padStart(6)}  ${ms === undefined ? '      ' : (ms / n).toFixed(2).padStart(6)}  ${text}\n`);
+  }
 }
 
 /** CPU seconds used so far by the PostgreSQL backends serving `database` (the server's pool: other helpers' load is not counted). */
@@ -249,6 +261,7 @@ async function stagesOf(db: Db, sentAt: ReadonlyMap<string, number>, arrived: Re
   return { received: summarize(received), allocated: summarize(allocated), claimed: summarize(claimed), sent: summarize(sent), pass: passStagesOf(timelines, createdAt) };
 }
 const queryCounts = new Map<string, number>();
+const queryMs = new Map<string, number>();
 
 async function main() {
   const fake = await startFake();
@@ -262,6 +275,7 @@ async function main() {
       QISCUS_APP_ID: 'bench-app',
       QISCUS_SECRET: 'bench-secret',
       QISCUS_WEBHOOK_SECRET: 'bench-webhook-secret',
+      ...(args.has('passes') ? { QISCUS_PASSES_AT_ONCE: args.get('passes')! } : {}),
     }),
     { db: countQueries ? countingDb(store.db, queryCounts) : store.db },
   );

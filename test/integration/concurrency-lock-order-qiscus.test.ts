@@ -1,6 +1,6 @@
 // The Qiscus allocation pass follows the lock order (top of
 // src/store/migrations/routing/functions.sql): it locks the mirrors of the offered agents
-// before the rooms (src/channels/qiscus/allocate.ts, LOCK_MIRRORS), as a close locks its
+// before the rooms (src/channels/qiscus/allocate.ts, LOCK_MIRRORS_THEN_ROOMS), as a close locks its
 // agent before its conversation. Under the old order (bf227d6: the rooms, then the mirrors)
 // no deadlock was found: whatever locks a mirror and then waits for a conversation waits
 // for a room the pass does not lock (a close locks the mirror of an assigned room; a rating,

@@ -4,7 +4,10 @@
 // shared locks), and a pass that claimed every call it enqueued, to hand them
 // to the running worker, wakes no worker with its commit (migration 0055):
 // that wake-up only ran claims that found the calls leased. A pass whose claim
-// leaves a call still wakes them (qiscus-hand-over.test.ts).
+// leaves a call still wakes them (qiscus-hand-over.test.ts). The hand-over
+// ends with the claim: a request inserted later in the pass's transaction
+// wakes them as any other does. And it decides in four statements, the
+// mirrors' locks and the rooms' in one.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { LOCKS, OUTBOX_CHANNEL, type AdvisoryLock, type Db } from '../../src/store/db.js';
@@ -40,6 +43,33 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     assert.deepEqual(deciding[0]!.statements.filter((s) => /advisory/i.test(s)), [], 'the lock took a statement of its own');
   });
 
+  it('decides in four statements: mirrors and rooms locked, mirrors read, rooms assigned, calls claimed', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    for (const room of ['d1', 'd2', 'd3']) await h.webhook(room);
+    h.worker.start();
+    const db = h.t.ctx.db;
+    const transactions: string[][] = [];
+    h.t.ctx.db = {
+      ...db,
+      transaction: (fn, options) => {
+        const statements: string[] = [];
+        transactions.push(statements);
+        return db.transaction((tx) => fn({ query: (text, params) => (statements.push(text), tx.query(text, params)), exec: (text) => tx.exec(text) }), options);
+      },
+    } as Db;
+    try {
+      assert.equal((await h.channel.allocator.pass()).assigned, 3);
+    } finally {
+      h.t.ctx.db = db;
+    }
+    const deciding = transactions.filter((t) => t.some((s) => s.includes('insert into outbound_requests')));
+    assert.equal(deciding.length, 1, 'one transaction decided the pass');
+    // the mirrors' locks and the rooms' were two statements, two round trips while the pass held the routing lock
+    assert.equal(deciding[0]!.length, 4, `the decision's statements:\n${deciding[0]!.map((s) => s.replace(/\s+/g, ' ').trim().slice(0, 60)).join('\n')}`);
+    assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
+  });
+
   it('commits without waking the workers when it claimed every call it enqueued', async () => {
     h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     fake.addAgents(2);
@@ -59,6 +89,45 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     }
     // handed over, so delivered all the same
     assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
+  });
+
+  it('ends the hand-over with its claim: a request inserted later in its transaction wakes the workers', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(1);
+    await h.webhook('s1');
+    h.worker.start();
+    // Whatever the pass's transaction does after its claim, this stands for it: one more request, due
+    // tomorrow (so no worker sends it), inserted before the commit.
+    const db = h.t.ctx.db;
+    const after: { handed: string | null }[] = [];
+    h.t.ctx.db = {
+      ...db,
+      transaction: (fn, options) =>
+        db.transaction(async (tx) => {
+          let enqueued = false;
+          const result = await fn({ query: (text, params) => ((enqueued ||= text.includes('insert into outbound_requests')), tx.query(text, params)), exec: (text) => tx.exec(text) });
+          if (enqueued) {
+            const [setting] = await tx.query<{ handed: string | null }>(`select current_setting('switchboard.outbox_handed', true) as handed`);
+            after.push(setting!);
+            await tx.query(
+              `insert into outbound_requests (producer, message_id, name, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
+               values ('test', 'later-in-the-pass', 'later', 'http://127.0.0.1:9/later', 'POST', '{}', '\\x', true, 1, now() + interval '1 day', now())`,
+            );
+          }
+          return result;
+        }, options),
+    } as Db;
+    let notified = 0;
+    const listening = await store().db.listen(OUTBOX_CHANNEL, { notified: () => (notified += 1) });
+    try {
+      assert.equal((await h.channel.allocator.pass()).assigned, 1);
+      assert.deepEqual(after, [{ handed: 'off' }], 'the setting outlived the hand-over');
+      assert.ok(await h.until(() => notified >= 1, 30_000), "the later insert's commit woke no worker");
+    } finally {
+      h.t.ctx.db = db;
+      await listening.close();
+    }
+    assert.ok(await h.until(() => fake.assigned.length === 1, 30_000), 'the assign_agent call never arrived');
   });
 });
 

@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
-import { claimNew, type ClaimedRow } from '../../events/outbound/outbox.js';
+import { claimHanded, HANDED_SETTING, type ClaimedRow } from '../../events/outbound/outbox.js';
 import type { HandOver } from '../../events/outbound/worker.js';
-import { OUTBOX_CHANNEL, type Queryable } from '../../store/db.js';
+import type { Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE, roomOrderingKey } from './constants.js';
 import { saysRoomResolved } from './error-body.js';
@@ -196,17 +196,35 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
 // The existing mirrors of the offered agents, locked before the rooms (in id
 // order, as every pass locks them, so two passes cannot wait on each other):
 // agent rows before conversation rows, the lock order at the top of
-// src/store/migrations/routing/functions.sql (see decide).
-const LOCK_MIRRORS = /* sql */ `
-  select id from agents
-   where source = $2 and external_ref = any ($1::text[]) and deleted_at is null
-   order by id
-     for update`;
+// src/store/migrations/routing/functions.sql (see decide). Then the rooms
+// still queued, locked in queue order; a room taken back from an agent again
+// while its agents were fetched is left out (its removal must be enqueued
+// first). One statement, one round trip fewer on the pass's critical path
+// (issue #22): the rooms' scan is a lateral subquery reading `held` (every
+// mirror locked, aggregated), so it runs only once `held` has its one row,
+// that is, once every mirror is locked. Each room row carries the locked
+// mirrors' ids (`mirrors`); no room still queued, no row, and nothing to decide.
+const LOCK_MIRRORS_THEN_ROOMS = /* sql */ `
+  with locked as materialized (
+    select id from agents
+     where source = $2 and external_ref = any ($1::text[]) and deleted_at is null
+     order by id
+       for update
+  ), held as (
+    select count(*) as n, coalesce(array_agg(id), '{}') as ids from locked
+  )
+  select r.*, held.ids as mirrors
+    from held cross join lateral (
+      select c.* from conversations c
+       where c.id = any ($3::uuid[]) and c.state = 'queued' and not ${AWAITS_REMOVAL} and held.n >= 0
+       order by c.priority desc, c.seq
+         for update of c
+    ) r`;
 
 // The mirrors of the agents offered the rooms still queued: new ones are
 // inserted (after the rooms: a new row is nobody's to wait for, and two
 // passes offering one room wait on the room, so only one creates its
-// mirrors), the existing ones read again on the rows LOCK_MIRRORS locked
+// mirrors), the existing ones read again on the rows LOCK_MIRRORS_THEN_ROOMS locked
 // ($6). Their loads are read for the capacity decision and raised by
 // ASSIGN_ROOMS, under the routing lock only shared (see decide). A mirror
 // another pass inserted meanwhile is not used: locking it now would lock an
@@ -256,14 +274,15 @@ async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held:
 // them, due at once, one per room in queue order; a room's conversation row
 // comes back with its call's id.
 // With a worker to hand them to ($14), the insert wakes no worker
-// (switchboard.outbox_handed, migration 0055): the pass claims them itself,
-// and wakes the workers only for those its claim leaves (decide).
+// (switchboard.outbox_handed, migration 0055): the pass claims them itself
+// in its next statement (claimHanded), which turns the setting off again and
+// wakes the workers only for those its claim leaves.
 const ASSIGN_ROOMS = /* sql */ `
   with p as (
     select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) with ordinality
            as p(conversation_id, agent_id, room_id, qiscus_agent_id, message_id, ordering_key, body, n)
   ), handed as (
-    select set_config('switchboard.outbox_handed', case when $14::boolean then 'on' else 'off' end, true) as setting
+    select set_config('${HANDED_SETTING}', case when $14::boolean then 'on' else 'off' end, true) as setting
   ), req as (
     insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
     select $9, p.message_id, $10, p.ordering_key, $11, 'POST', $12::jsonb, convert_to(p.body, 'UTF8'), true, $13, $1, $1
@@ -331,21 +350,11 @@ async function decide(
       const offeredRefs = new Set<string>();
       for (const agents of offered.values()) for (const a of agents) if (a.is_available && !a.force_offline) offeredRefs.add(a.id);
       if (offeredRefs.size === 0) return none;
-      const locked = await tx.query<{ id: string }>(LOCK_MIRRORS, [[...offeredRefs], QISCUS_SOURCE]);
-      const still = await tx.query<ConversationRow>(
-        // Taken back from an agent again while its agents were fetched: its removal must be enqueued first.
-        `select * from conversations c where id = any ($1::uuid[]) and state = 'queued' and not ${AWAITS_REMOVAL} order by priority desc, seq for update of c`,
-        [[...offered.keys()]],
-      );
+      const still = await tx.query<ConversationRow & { mirrors: string[] }>(LOCK_MIRRORS_THEN_ROOMS, [[...offeredRefs], QISCUS_SOURCE, [...offered.keys()]]);
       const unique = new Map<string, AvailableAgent>();
       for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
       if (unique.size === 0) return none;
-      const mirrors = await mirrorsOf(
-        tx,
-        [...unique.values()],
-        locked.map((h) => h.id),
-        now,
-      );
+      const mirrors = await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors, now);
       // Read with the mirrors locked: a pass that decided meanwhile on these agents has committed.
       const reserve = lane.reserve();
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
@@ -385,10 +394,9 @@ async function decide(
       for (const row of assigned) {
         emit({ type: 'conversation.assigned', conversationId: row.id, agentId: row.agent_id, data: { conversation: toConversation(row) } });
       }
-      // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not claimed here.
-      const claimed = handOver ? await claimNew(tx, outboundIds, now, handOver.slots(now)) : [];
-      // The insert woke nobody (ASSIGN_ROOMS): what the claim left, a worker's claim must find.
-      if (handOver && claimed.length < outboundIds.length) await tx.query(`select pg_notify($1, '')`, [OUTBOX_CHANNEL]);
+      // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not
+      // claimed here. The insert woke nobody (ASSIGN_ROOMS): the claim ends that, and wakes the workers for what it left.
+      const claimed = handOver ? await claimHanded(tx, outboundIds, now, handOver.slots(now)) : [];
       return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept };
     },
     // Shared, taken with BEGIN: no round trip of its own while the pass holds its connection.

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../store/db.js';
+import { OUTBOX_CHANNEL, type Queryable } from '../../store/db.js';
 
 // The durable outbound-HTTP outbox: every request Switchboard owes someone
 // (webhooks today; Qiscus and RapidPro callbacks later) is a row here before
@@ -123,8 +123,8 @@ export interface ClaimSlots {
  * its cap is not even scanned, so one slow receiver with a deep backlog
  * cannot fill every batch. Each row claimed is leased until $3.
  */
-const claimWhere = (restriction: string, order: string) => /* sql */ `
-  with busy as (
+const claimSteps = (restriction: string, order: string) => /* sql */ `
+  busy as (
     select * from unnest($5::text[], $6::int[]) as b(destination, n)
   ), due as (
     select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
@@ -141,12 +141,14 @@ const claimWhere = (restriction: string, order: string) => /* sql */ `
       select due.*, row_number() over (partition by due.destination order by ${order.replace(/o\./g, 'due.')}) as k from due
     ) d
      where d.k + coalesce((select n from busy where busy.destination = d.destination), 0) <= $4
-  )
+  )`;
+const LEASE = /* sql */ `
   update outbound_requests o
      set next_attempt_at = $3
     from fair
    where o.id = fair.id
   returning o.*, fair.destination`;
+const claimWhere = (restriction: string, order: string) => `with ${claimSteps(restriction, order)} ${LEASE}`;
 
 export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
 
@@ -156,6 +158,30 @@ export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
  * trip on the way from event to request.
  */
 export const CLAIM_NEW = claimWhere('o.id = any($7::bigint[])', 'o.id');
+
+/**
+ * The transaction-local setting that keeps an insert into outbound_requests
+ * from waking the workers (migration 0055): set by a transaction that claims
+ * what it enqueues, to hand it to the running worker (claimHanded).
+ */
+export const HANDED_SETTING = 'switchboard.outbox_handed';
+
+/**
+ * CLAIM_NEW for rows enqueued with HANDED_SETTING on, which ends the
+ * hand-over in the same statement: the setting goes back off, so whatever
+ * the transaction inserts afterwards wakes the workers again, and if the
+ * claim left any of the rows (slots full, a room's earlier call pending), it
+ * wakes them itself, since their insert did not. `settled` is the preserved
+ * side of a left join, so it runs even when nothing is claimed; its row
+ * comes back once with no request (id null) when nothing was.
+ */
+const CLAIM_HANDED = /* sql */ `
+  with ${claimSteps('o.id = any($7::bigint[])', 'o.id')}, leased as (${LEASE}
+  ), settled as materialized (
+    select set_config('${HANDED_SETTING}', 'off', true) as handed,
+           case when (select count(*) from leased) < cardinality($7::bigint[]) then pg_notify($8, '') end as woke
+  )
+  select leased.* from settled left join leased on true`;
 
 /** No cap: more than any batch can hold. */
 const UNCAPPED = 2 ** 31 - 1;
@@ -170,6 +196,16 @@ const claimed = (rows: ClaimedRow[]) => rows.map((r) => ({ ...normalizeRow(r), d
 export async function claimNew(tx: Queryable, ids: readonly number[], now: Date, slots: ClaimSlots): Promise<ClaimedRow[]> {
   if (slots.limit <= 0 || ids.length === 0) return [];
   return claimed(await tx.query<ClaimedRow>(CLAIM_NEW, [...claimParams(now, slots), ids]));
+}
+
+/**
+ * Claims, as claimNew, rows this transaction enqueued with HANDED_SETTING
+ * on, and ends the hand-over (CLAIM_HANDED): one statement, whatever it
+ * claims (none with no free slot).
+ */
+export async function claimHanded(tx: Queryable, ids: readonly number[], now: Date, slots: ClaimSlots): Promise<ClaimedRow[]> {
+  const rows = await tx.query<ClaimedRow>(CLAIM_HANDED, [...claimParams(now, { ...slots, limit: Math.max(0, slots.limit) }), ids, OUTBOX_CHANNEL]);
+  return claimed(rows.filter((r) => r.id !== null));
 }
 
 /** Claims up to `slots.limit` due rows in one statement. */
