@@ -5,6 +5,7 @@ import type { Message } from '../conversations/messages.js';
 import { presentAttachments } from '../files/files.js';
 import { listQueue, type WaitingRow } from '../routing/queue.js';
 import type { Assignments } from './access.js';
+import { agentNames } from './agent-names.js';
 import { withEncoding } from './payloads.js';
 import type { Topics } from './topics.js';
 import { waitingListReader } from './waiting-list.js';
@@ -55,6 +56,8 @@ export interface PublisherDeps {
   waitingListLimit?: number;
   /** entries of that list serialized between two turns of the event loop (default LIST_SLICE) */
   listSlice?: number;
+  /** how long agents' names read stay good, ms (default AGENT_NAMES_MAX_AGE_MS) */
+  agentNamesMaxAgeMs?: number;
 }
 
 interface SessionInfo {
@@ -97,11 +100,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   const unacknowledged = new Set<Promise<void>>();
   let queueTimer: NodeJS.Timeout | undefined;
   const lastPosition = new Map<string, string>();
-  // An agent's name as read, or being read: the two announces of a resolve
-  // that hands the slot to the queue's head (closed, then ready) name the
-  // same agent and start together, so the second waits for the first's read
-  // instead of making its own.
-  const agentNames = new Map<string, Promise<string>>();
+  // The two announces of a resolve that hands the slot to the queue's head
+  // (closed, then ready) name the same agent and start together: they share
+  // one read of the name (agent-names.ts).
+  const names = agentNames(ctx, deps.agentNamesMaxAgeMs);
   const waitingList = waitingListReader(ctx);
   /** what the list shows of a row, besides its place and wait, and its JSON before and after them (presentWaiting) */
   const presented = new WeakMap<WaitingRow, { before: Omit<WaitingEntry, 'position' | 'expected_wait_seconds' | SlaField>; after: Pick<WaitingEntry, SlaField>; json: [string, string] }>();
@@ -112,17 +114,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 
   async function agentOf(id: string | null): Promise<{ id: string; name: string } | null> {
     if (id === null) return null;
-    let name = agentNames.get(id);
-    if (name === undefined) {
-      const reading = ctx.db.query<{ name: string }>('select name from agents where id = $1', [id]).then(([row]) => row?.name ?? 'Agent');
-      name = reading;
-      agentNames.set(id, reading);
-      // A failed read is not remembered: the next announce reads again.
-      reading.catch(() => {
-        if (agentNames.get(id) === reading) agentNames.delete(id);
-      });
-    }
-    return { id, name: await name };
+    return { id, name: await names.nameOf(id) };
   }
 
   async function sessionInfo(c: { id: string; state: string; customer: { id: string }; agent_id: string | null; resolve_reason: string | null }, queue?: { position: number; expected_wait_seconds: number | null }): Promise<SessionInfo> {
@@ -352,7 +344,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
           queueChanged = true;
         }
         if (event.type === 'agent.status_changed') queueChanged = true;
-        if (event.type === 'agent.updated' || event.type === 'agent.deleted') agentNames.delete(event.agent_id ?? '');
+        if (event.type === 'agent.updated' || event.type === 'agent.deleted') names.forget(event.agent_id ?? '');
       }
       enqueue(async () => {
         const sent: Promise<void>[] = [];
