@@ -35,8 +35,13 @@ export interface Publisher {
   onCommitted(events: readonly StoredEvent[]): void;
   /** The conversation's current state on its control topic. */
   announce(conversation: ConversationRow | Conversation): Promise<void>;
-  /** Waits until everything handed over so far is published (tests, shutdown). */
+  /**
+   * Waits until everything handed over so far is published (tests,
+   * shutdown). Under a steady stream of changes that may be never: a
+   * caller that must go on bounds the wait.
+   */
   idle(): Promise<void>;
+  /** Publishes nothing committed from now on, and drops a queue refresh not yet started. */
   close(): void;
 }
 
@@ -95,10 +100,13 @@ type SlaField = 'sla_due_at' | 'first_response_at' | 'sla_breached_at';
 const iso = (at: Date | string | null) => (at ? new Date(at).toISOString() : null);
 
 export function createPublisher(deps: PublisherDeps): Publisher {
-  const { ctx, topics: t, assignments, publish } = deps;
+  const { ctx, topics: t, assignments } = deps;
   let chain: Promise<void> = Promise.resolve();
   const unacknowledged = new Set<Promise<void>>();
   let queueTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  // Work under way at close (a refresh reading the queue) sends nothing: the broker is closed next.
+  const send = (topic: string, payload: unknown): Promise<void> => (closed ? Promise.resolve() : deps.publish(topic, payload));
   const lastPosition = new Map<string, string>();
   // The two announces of a resolve that hands the slot to the queue's head
   // (closed, then ready) name the same agent and start together: they share
@@ -139,7 +147,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
       if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
-    await publish(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
+    await send(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
   }
 
   // A refresh reads the queue's head, so a burst of changes gets one: the
@@ -200,7 +208,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     const { waiting, json } = await presentWaiting(list.head);
     const summary = { kind: 'queue.changed', length: list.length, longest_wait_seconds: Math.round((now - oldest) / 1000) };
     const payload = { ...summary, waiting, origin: ORIGIN };
-    await publish(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${json},"origin":${JSON.stringify(ORIGIN)}}`));
+    await send(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${json},"origin":${JSON.stringify(ORIGIN)}}`));
 
     // Only a widget customer can hear a queued conversation's control
     // topic (access.ts: their session's; agents only a conversation they
@@ -214,7 +222,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       const key = `${q.position}:${q.expected_wait_seconds}`;
       if (lastPosition.get(row.id) === key) continue;
       lastPosition.set(row.id, key);
-      await publish(t.conversation(row.id, 'control'), { instruction: 'session/update', sessionInfo: await sessionInfo(row, q), origin: ORIGIN });
+      await send(t.conversation(row.id, 'control'), { instruction: 'session/update', sessionInfo: await sessionInfo(row, q), origin: ORIGIN });
     }
     for (const id of lastPosition.keys()) if (!seen.has(id)) lastPosition.delete(id);
   }
@@ -279,7 +287,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
    * batch's acknowledgements are awaited together.
    */
   async function publishEvent(event: StoredEvent, sent: Promise<void>[]) {
-    const publish = (topic: string, payload: unknown) => void sent.push(deps.publish(topic, payload));
+    const publish = (topic: string, payload: unknown) => void sent.push(send(topic, payload));
     const data = event.data as Record<string, unknown>;
     if (event.type === 'message.created') {
       const m = data.message as Message;
@@ -334,6 +342,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 
   return {
     onCommitted(events) {
+      // A timer set after close would hold the process and refresh from a store being closed.
+      if (closed) return;
       let queueChanged = false;
       for (const event of events) {
         const conversation = (event.data as { conversation?: Conversation }).conversation;
@@ -367,6 +377,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       }
     },
     close() {
+      closed = true;
       clearTimeout(queueTimer);
       queueTimer = undefined;
     },
