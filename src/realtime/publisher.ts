@@ -99,6 +99,16 @@ type SlaField = 'sla_due_at' | 'first_response_at' | 'sla_breached_at';
 
 const iso = (at: Date | string | null) => (at ? new Date(at).toISOString() : null);
 
+/**
+ * A payload that goes to `topics` topics (an agent's inbox and the
+ * supervisors'), serialized once for all of them: each publish serialized
+ * it again, and a conversation event's payload carries the whole
+ * conversation.
+ */
+function encodedOnce<T extends object>(payload: T, topics: number): T {
+  return topics > 1 ? withEncoding(payload, JSON.stringify(payload)) : payload;
+}
+
 export function createPublisher(deps: PublisherDeps): Publisher {
   const { ctx, topics: t, assignments } = deps;
   let chain: Promise<void> = Promise.resolve();
@@ -311,22 +321,22 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     if (event.type.startsWith('note.')) {
       // Agents only: the conversation's agent and the supervisors. Never the
       // conversation's own topics, which its customer subscribes to.
-      const payload = { type: event.type, conversation_id: event.conversation_id, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
+      const payload = encodedOnce({ type: event.type, conversation_id: event.conversation_id, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, event.agent_id ? 2 : 1);
       if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
       publish(t.supervisorEvents('conversations'), payload);
       return;
     }
     if (event.type.startsWith('agent.')) {
-      const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
+      const payload = encodedOnce({ type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, event.agent_id ? 2 : 1);
       if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
       publish(t.supervisorEvents('agents'), payload);
       return;
     }
     if (!event.type.startsWith('conversation.')) return;
     const conversation = data.conversation as Conversation;
-    const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
     // Those who held it before hear that it left them.
     const concerned = new Set([event.agent_id, data.from_agent_id, data.previous_agent_id].filter((id): id is string => typeof id === 'string'));
+    const payload = encodedOnce({ type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, concerned.size + 1);
     for (const agentId of concerned) publish(t.agentEvents(agentId), payload);
     publish(t.supervisorEvents('conversations'), payload);
     const newlyHeld = event.type === 'conversation.assigned' || (event.type === 'conversation.transferred' && conversation.state === 'assigned');
