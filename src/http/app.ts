@@ -38,6 +38,7 @@ import { searchRoutes } from './routes/search.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { requestLogger } from './request-logger.js';
 import { loginLimiter, redactingLogger, securityHeaders } from './security.js';
 import { assertStorableText, validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
@@ -69,6 +70,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // Per-request logs at info would cost more than the routing at 1,000
     // conversations a second; they are there at debug.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(deps.config.logLevel) }),
+    // and a request's own logger is made only if it logs
+    childLoggerFactory: requestLogger,
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AgentRow } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { forbidden } from '../errors.js';
@@ -12,6 +13,9 @@ import { CLIENT_TOPICS, parseTopic, topics as topicsOf, type Topics } from './to
 
 // The real-time layer put together: broker, access rules, coordinator,
 // event publisher and the customer keep-alive sweep.
+
+/** how long close waits for the publisher to send what was committed before it, ms */
+export const CLOSE_WAIT_MS = 1_000;
 
 export interface Realtime {
   config: RealtimeConfig;
@@ -156,7 +160,10 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
     expireSessions,
     async close() {
       clearInterval(sweep);
-      await publisher.idle().catch(() => undefined);
+      // What was committed before goes out, waited for at most CLOSE_WAIT_MS:
+      // the sweeper and the channels commit until after this (src/server.ts),
+      // and under a steady stream of changes the publisher is never idle.
+      await Promise.race([publisher.idle().catch(() => undefined), delay(CLOSE_WAIT_MS, undefined, { ref: false })]);
       publisher.close();
       await broker!.close();
     },

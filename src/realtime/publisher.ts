@@ -5,6 +5,7 @@ import type { Message } from '../conversations/messages.js';
 import { presentAttachments } from '../files/files.js';
 import { listQueue, type WaitingRow } from '../routing/queue.js';
 import type { Assignments } from './access.js';
+import { agentNames } from './agent-names.js';
 import { withEncoding } from './payloads.js';
 import type { Topics } from './topics.js';
 import { waitingListReader } from './waiting-list.js';
@@ -34,8 +35,13 @@ export interface Publisher {
   onCommitted(events: readonly StoredEvent[]): void;
   /** The conversation's current state on its control topic. */
   announce(conversation: ConversationRow | Conversation): Promise<void>;
-  /** Waits until everything handed over so far is published (tests, shutdown). */
+  /**
+   * Waits until everything handed over so far is published (tests,
+   * shutdown). Under a steady stream of changes that may be never: a
+   * caller that must go on bounds the wait.
+   */
   idle(): Promise<void>;
+  /** Publishes nothing committed from now on, and drops a queue refresh not yet started. */
   close(): void;
 }
 
@@ -55,6 +61,8 @@ export interface PublisherDeps {
   waitingListLimit?: number;
   /** entries of that list serialized between two turns of the event loop (default LIST_SLICE) */
   listSlice?: number;
+  /** how long agents' names read stay good, ms (default AGENT_NAMES_MAX_AGE_MS) */
+  agentNamesMaxAgeMs?: number;
 }
 
 interface SessionInfo {
@@ -91,17 +99,29 @@ type SlaField = 'sla_due_at' | 'first_response_at' | 'sla_breached_at';
 
 const iso = (at: Date | string | null) => (at ? new Date(at).toISOString() : null);
 
+/**
+ * A payload that goes to `topics` topics (an agent's inbox and the
+ * supervisors'), serialized once for all of them: each publish serialized
+ * it again, and a conversation event's payload carries the whole
+ * conversation.
+ */
+function encodedOnce<T extends object>(payload: T, topics: number): T {
+  return topics > 1 ? withEncoding(payload, JSON.stringify(payload)) : payload;
+}
+
 export function createPublisher(deps: PublisherDeps): Publisher {
-  const { ctx, topics: t, assignments, publish } = deps;
+  const { ctx, topics: t, assignments } = deps;
   let chain: Promise<void> = Promise.resolve();
   const unacknowledged = new Set<Promise<void>>();
   let queueTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  // Work under way at close (a refresh reading the queue) sends nothing: the broker is closed next.
+  const send = (topic: string, payload: unknown): Promise<void> => (closed ? Promise.resolve() : deps.publish(topic, payload));
   const lastPosition = new Map<string, string>();
-  // An agent's name as read, or being read: the two announces of a resolve
-  // that hands the slot to the queue's head (closed, then ready) name the
-  // same agent and start together, so the second waits for the first's read
-  // instead of making its own.
-  const agentNames = new Map<string, Promise<string>>();
+  // The two announces of a resolve that hands the slot to the queue's head
+  // (closed, then ready) name the same agent and start together: they share
+  // one read of the name (agent-names.ts).
+  const names = agentNames(ctx, deps.agentNamesMaxAgeMs);
   const waitingList = waitingListReader(ctx);
   /** what the list shows of a row, besides its place and wait, and its JSON before and after them (presentWaiting) */
   const presented = new WeakMap<WaitingRow, { before: Omit<WaitingEntry, 'position' | 'expected_wait_seconds' | SlaField>; after: Pick<WaitingEntry, SlaField>; json: [string, string] }>();
@@ -112,17 +132,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 
   async function agentOf(id: string | null): Promise<{ id: string; name: string } | null> {
     if (id === null) return null;
-    let name = agentNames.get(id);
-    if (name === undefined) {
-      const reading = ctx.db.query<{ name: string }>('select name from agents where id = $1', [id]).then(([row]) => row?.name ?? 'Agent');
-      name = reading;
-      agentNames.set(id, reading);
-      // A failed read is not remembered: the next announce reads again.
-      reading.catch(() => {
-        if (agentNames.get(id) === reading) agentNames.delete(id);
-      });
-    }
-    return { id, name: await name };
+    return { id, name: await names.nameOf(id) };
   }
 
   async function sessionInfo(c: { id: string; state: string; customer: { id: string }; agent_id: string | null; resolve_reason: string | null }, queue?: { position: number; expected_wait_seconds: number | null }): Promise<SessionInfo> {
@@ -147,7 +157,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
       if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
-    await publish(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
+    await send(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
   }
 
   // A refresh reads the queue's head, so a burst of changes gets one: the
@@ -208,7 +218,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     const { waiting, json } = await presentWaiting(list.head);
     const summary = { kind: 'queue.changed', length: list.length, longest_wait_seconds: Math.round((now - oldest) / 1000) };
     const payload = { ...summary, waiting, origin: ORIGIN };
-    await publish(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${json},"origin":${JSON.stringify(ORIGIN)}}`));
+    await send(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${json},"origin":${JSON.stringify(ORIGIN)}}`));
 
     // Only a widget customer can hear a queued conversation's control
     // topic (access.ts: their session's; agents only a conversation they
@@ -222,7 +232,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       const key = `${q.position}:${q.expected_wait_seconds}`;
       if (lastPosition.get(row.id) === key) continue;
       lastPosition.set(row.id, key);
-      await publish(t.conversation(row.id, 'control'), { instruction: 'session/update', sessionInfo: await sessionInfo(row, q), origin: ORIGIN });
+      await send(t.conversation(row.id, 'control'), { instruction: 'session/update', sessionInfo: await sessionInfo(row, q), origin: ORIGIN });
     }
     for (const id of lastPosition.keys()) if (!seen.has(id)) lastPosition.delete(id);
   }
@@ -287,7 +297,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
    * batch's acknowledgements are awaited together.
    */
   async function publishEvent(event: StoredEvent, sent: Promise<void>[]) {
-    const publish = (topic: string, payload: unknown) => void sent.push(deps.publish(topic, payload));
+    const publish = (topic: string, payload: unknown) => void sent.push(send(topic, payload));
     const data = event.data as Record<string, unknown>;
     if (event.type === 'message.created') {
       const m = data.message as Message;
@@ -311,22 +321,22 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     if (event.type.startsWith('note.')) {
       // Agents only: the conversation's agent and the supervisors. Never the
       // conversation's own topics, which its customer subscribes to.
-      const payload = { type: event.type, conversation_id: event.conversation_id, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
+      const payload = encodedOnce({ type: event.type, conversation_id: event.conversation_id, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, event.agent_id ? 2 : 1);
       if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
       publish(t.supervisorEvents('conversations'), payload);
       return;
     }
     if (event.type.startsWith('agent.')) {
-      const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
+      const payload = encodedOnce({ type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, event.agent_id ? 2 : 1);
       if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
       publish(t.supervisorEvents('agents'), payload);
       return;
     }
     if (!event.type.startsWith('conversation.')) return;
     const conversation = data.conversation as Conversation;
-    const payload = { type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN };
     // Those who held it before hear that it left them.
     const concerned = new Set([event.agent_id, data.from_agent_id, data.previous_agent_id].filter((id): id is string => typeof id === 'string'));
+    const payload = encodedOnce({ type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, concerned.size + 1);
     for (const agentId of concerned) publish(t.agentEvents(agentId), payload);
     publish(t.supervisorEvents('conversations'), payload);
     const newlyHeld = event.type === 'conversation.assigned' || (event.type === 'conversation.transferred' && conversation.state === 'assigned');
@@ -342,6 +352,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 
   return {
     onCommitted(events) {
+      // A timer set after close would hold the process and refresh from a store being closed.
+      if (closed) return;
       let queueChanged = false;
       for (const event of events) {
         const conversation = (event.data as { conversation?: Conversation }).conversation;
@@ -352,7 +364,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
           queueChanged = true;
         }
         if (event.type === 'agent.status_changed') queueChanged = true;
-        if (event.type === 'agent.updated' || event.type === 'agent.deleted') agentNames.delete(event.agent_id ?? '');
+        if (event.type === 'agent.updated' || event.type === 'agent.deleted') names.forget(event.agent_id ?? '');
       }
       enqueue(async () => {
         const sent: Promise<void>[] = [];
@@ -375,6 +387,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       }
     },
     close() {
+      closed = true;
       clearTimeout(queueTimer);
       queueTimer = undefined;
     },

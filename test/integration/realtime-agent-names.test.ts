@@ -2,7 +2,11 @@
 // queue's head is announced twice on control topics (the resolved
 // conversation's session/closed, the head's session/ready), both naming the
 // same agent and started together. The publisher reads that agent's name
-// once for both, not once each; a rename is read again.
+// once for both, not once each; a rename is read again. Every agent's name
+// comes in one read, not one read per agent (a third of the creates of
+// bench/creates-http.ts made one); a rename another process makes, which
+// this one never hears of, shows once the names are that read's maximum age
+// old.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
 import { SYSTEM } from '../../src/agents/model.js';
@@ -10,6 +14,7 @@ import { updateAgent } from '../../src/agents/agents.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import { Assignments } from '../../src/realtime/access.js';
+import { AGENT_NAMES_MAX_AGE_MS } from '../../src/realtime/agent-names.js';
 import { createPublisher, type Publisher } from '../../src/realtime/publisher.js';
 import { topics as topicsOf } from '../../src/realtime/topics.js';
 import type { Db } from '../../src/store/db.js';
@@ -17,13 +22,16 @@ import { testApp, type TestApp } from '../helpers/app.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
 
-const NAME_READ = /select name from agents where id = \$1/;
+/** a read of one agent's name, or of every agent's */
+const NAME_READ = /select (id, )?name from agents/;
 
 describeEachStore('realtime: agent names on the control topics', (store) => {
   let t: TestApp;
   let publisher: Publisher;
   let published: { topic: string; payload: any }[];
   let nameReads: number;
+  /** the publisher's clock, ms */
+  let clock: number;
   /** the publisher's context: its store counts the name reads, its commits go to the publisher */
   let ctx: Ctx;
   const topics = topicsOf('sb');
@@ -33,6 +41,7 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
     t = await testApp(store());
     published = [];
     nameReads = 0;
+    clock = Date.parse('2026-11-25T12:00:00Z');
     const db: Db = {
       ...t.ctx.db,
       query: (text, params) => {
@@ -40,7 +49,7 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
         return t.ctx.db.query(text, params);
       },
     };
-    ctx = { ...t.ctx, db, onCommitted: (events) => publisher.onCommitted(events) };
+    ctx = { ...t.ctx, db, now: () => new Date(clock), onCommitted: (events) => publisher.onCommitted(events) };
     publisher = createPublisher({
       ctx,
       topics,
@@ -85,5 +94,40 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
     await publisher.idle();
     assert.equal(nameReads, 2);
     assert.deepEqual(control(next.conversation.id).at(-1).sessionInfo.agent, { id: agent.id, name: 'Ada L.' });
+  });
+
+  it("one read for every agent's name, not one per agent", async () => {
+    const agents = [await makeAgent(t.ctx, { status: 'online', capacity: 1, name: 'Ada' }), await makeAgent(t.ctx, { status: 'online', capacity: 1, name: 'Grace' })];
+    const opened = [await openConversation(t.ctx, { customer: { id: 'one' } }), await openConversation(t.ctx, { customer: { id: 'two' } })];
+    for (const { conversation } of opened) await publisher.announce(conversation);
+
+    const named = opened.map(({ conversation }) => control(conversation.id).at(-1).sessionInfo.agent);
+    const byId = new Map(agents.map((a) => [a.id, a.name]));
+    assert.equal(new Set(named.map((a) => a.id)).size, 2, 'one conversation each');
+    for (const agent of named) assert.equal(agent.name, byId.get(agent.id));
+    assert.equal(nameReads, 1);
+  });
+
+  it('a rename another process makes shows once the names read are their maximum age old', async () => {
+    const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1, name: 'Ada' });
+    const { conversation } = await openConversation(t.ctx, { customer: { id: 'held' } });
+    const named = async () => {
+      await publisher.announce(conversation);
+      return control(conversation.id).at(-1).sessionInfo.agent.name;
+    };
+    assert.equal(await named(), 'Ada');
+
+    // Another app on the same database: its agent.updated never reaches this publisher.
+    const other = await testApp(store());
+    try {
+      await updateAgent(other.ctx, agent.id, { name: 'Ada L.' }, SYSTEM);
+    } finally {
+      await other.close();
+    }
+    clock += AGENT_NAMES_MAX_AGE_MS - 1;
+    assert.equal(await named(), 'Ada', 'names are not read again for every announce');
+    clock += 1;
+    assert.equal(await named(), 'Ada L.');
+    assert.equal(nameReads, 2);
   });
 });

@@ -199,6 +199,47 @@ describeEachStore('security', (store) => {
       await app.close();
     }
   });
+
+  it("makes a request's logger only when the request logs, and what it logs carries the request's id", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logger = pino({ level: 'info' }, sink);
+    // pino's children inherit from their parent: the app's logger and its requests' loggers are counted here
+    let children = 0;
+    const child = logger.child;
+    logger.child = function (this: typeof logger, ...args: Parameters<typeof child>) {
+      children += 1;
+      return child.apply(this, args);
+    } as typeof child;
+    const config = { ...loadConfig({}), tokenTtlSeconds: 3600, logLevel: 'info' as const };
+    const ctx = { db: store().db, now: () => new Date() };
+    const app: App = await buildApp({ ctx, config, metrics: createMetrics(store().db), logger: logger as never });
+    app.get('/test/loud', async (request) => {
+      request.log.warn({ n: 1 }, 'loud');
+      request.log.info('again');
+      return {};
+    });
+    try {
+      await app.ready();
+      const before = children;
+      for (let i = 0; i < 3; i += 1) assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+      assert.equal(children - before, 0, 'requests that log nothing make no logger');
+      assert.equal((await app.inject({ method: 'GET', url: '/test/loud' })).statusCode, 200);
+      assert.equal(children - before, 1, 'one for both lines');
+      const logged = lines.map((line) => JSON.parse(line) as { msg: string; reqId?: string; n?: number }).filter((l) => l.msg === 'loud' || l.msg === 'again');
+      assert.equal(logged.length, 2);
+      assert.match(logged[0]!.reqId ?? '', /^req-/);
+      assert.equal(logged[1]!.reqId, logged[0]!.reqId);
+      assert.equal(logged[0]!.n, 1);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 it('sends CSP and frame rules: the console may not be framed, the widget frame may be, the loader is cross-origin', async () => {
