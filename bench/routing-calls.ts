@@ -1,11 +1,14 @@
-// `npx tsx bench/routing-calls.ts` — what the routing changes other than
-// open and resolve cost (issue #22 item 1): transfer to an agent, transfer
+// `npx tsx bench/routing-calls.ts` — what the routing changes cost (issue
+// #22 item 1): an open that finds an agent with room (the create →
+// assigned target's call, sb_open_conversation), transfer to an agent, transfer
 // to a department, requeue, an agent's status change and the sweep — and a
 // chat message, a customer's and an agent's (not routing, but one call the
 // same way: sb_add_message) — each
 // timed one at a time (no contention) against PostgreSQL (BENCH_DATABASE_URL
 // or TEST_DATABASE_URL; a scratch database, dropped afterwards), with the
-// round trips each makes to the server counted.
+// round trips each makes to the server counted and the CPU the scratch
+// database's backends spent on each (/proc, when the server is on this
+// machine), which on a loaded machine says more than the latency.
 //
 //   options: --count=500 --agents=4
 import { performance } from 'node:perf_hooks';
@@ -22,6 +25,7 @@ import type { Db, Queryable } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { openPostgres } from '../src/store/postgres.js';
 import { createScratchDatabase } from '../test/helpers/scratch-database.js';
+import { backendCpuSeconds } from './server.js';
 import { summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -51,20 +55,30 @@ function countingDb(db: Db, counter: { trips: number }): Db {
   };
 }
 
+let scratchUrl = '';
+
 async function timed(counter: { trips: number }, n: number, op: (i: number) => Promise<unknown>) {
   const latencies: number[] = [];
   const before = counter.trips;
+  const cpu0 = await backendCpuSeconds(scratchUrl);
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     await op(i);
     latencies.push(performance.now() - t);
   }
-  return { n, round_trips_each: Math.round(((counter.trips - before) / n) * 100) / 100, ms: summarize(latencies) };
+  const cpu1 = await backendCpuSeconds(scratchUrl);
+  return {
+    n,
+    round_trips_each: Math.round(((counter.trips - before) / n) * 100) / 100,
+    backend_cpu_ms_each: cpu0 === null || cpu1 === null ? null : Math.round(((cpu1 - cpu0) * 1000 * 1000) / n) / 1000,
+    ms: summarize(latencies),
+  };
 }
 
 async function main() {
   setPasswordCostForTests({ N: 1024, r: 8, p: 1 });
   const scratch = await createScratchDatabase(pgUrl!, 'sb_callsbench');
+  scratchUrl = scratch.url;
   const raw = openPostgres({ connectionString: scratch.url, max: 4 });
   const counter = { trips: 0 };
   const db = countingDb(raw, counter);
@@ -83,6 +97,8 @@ async function main() {
     // 20 waiting conversations nobody serves: the drains walk past them
     for (let i = 0; i < 20; i++) await openConversation(ctx, { customer: { id: `w-${i}` }, department: 'nobody' });
     const results = {
+      // a new customer each, assigned at once (the agents' capacity is the 1,000,000 setting)
+      open_assigned: await timed(counter, COUNT, (i) => openConversation(ctx, { customer: { id: `n-${i}` }, department: 'sales' })),
       message_customer: await timed(counter, COUNT, (i) => addMessage(ctx, chats[i % chats.length]!, { sender: 'customer', sender_id: null, text: `hello ${i}` }, SYSTEM)),
       message_agent: await timed(counter, COUNT, (i) => addMessage(ctx, chats[i % chats.length]!, { sender: 'agent', sender_id: null, text: `reply ${i}` }, SYSTEM)),
       transfer_to_agent: await timed(counter, COUNT, async (i) => {

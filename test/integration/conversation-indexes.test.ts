@@ -74,6 +74,43 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     assert.deepEqual(considered, []);
   });
 
+  it("the claim reads its agent again by the key, not every online agent", async () => {
+    // Straight into the table, never analysed: a young deployment, or the bench's server.
+    await ctx.db.query(
+      `insert into agents (name, email, password_hash, role, status, capacity, load, last_seen_at, created_at, updated_at)
+       select 'Claimed ' || i, 'claimed' || i || '@example.test', 'no-login', 'agent', 'online', 3, 0, now(), now(), now()
+         from generate_series(1, 200) as i`,
+    );
+    // index entries read on agents by this transaction so far
+    const readSoFar = async (tx: Queryable) =>
+      new Map(
+        (
+          await tx.query<{ name: string; n: number }>(
+            `select i.indexrelid::regclass::text as name, pg_stat_get_xact_tuples_returned(i.indexrelid)::int as n
+               from pg_index i where i.indrelid = 'agents'::regclass`,
+          )
+        ).map((r) => [r.name, r.n]),
+      );
+    const openIn = async (tx: Queryable, customer: string) =>
+      (await tx.query<{ state: string }>(
+        `select (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, $3, false, null) o`,
+        [customer, { id: customer }, clock.now()],
+      ))[0]!.state;
+    const { state, read } = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      assert.equal(await openIn(tx, 'c-first'), 'assigned');
+      const before = await readSoFar(tx);
+      const state = await openIn(tx, 'c-claimed');
+      const after = await readSoFar(tx);
+      return { state, read: [...after].map(([name, n]) => ({ name, n: n - (before.get(name) ?? 0) })).filter((r) => r.n > 0) };
+    });
+    assert.equal(state, 'assigned');
+    // the pick's walk stops at its first agent (one entry each time, plus the
+    // first's, now dead); the claim's second look is one key probe
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 10, `an assigned open read ${total} index entries of agents: ${JSON.stringify(read)}`);
+  });
+
   {
     // Populated for each test: 3,000 closed conversations (one in ten with an
     // email, one in a hundred abandoned), 40 queued, 5 offered, 20 assigned.
