@@ -1,11 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Db, Listening, Queryable } from '../store/db.js';
 import type { AgentIdentity } from './model.js';
 
 // Only a SHA-256 of each token is stored: a leaked database does not hand out
 // working tokens. Tokens are 256 random bits, so a fast hash is enough.
+// crypto.hash: one call, no Hash object (a third of createHash's time; every authenticated request digests its token).
 /** SHA-256 of a token, hex: what is stored of agents' and customers' tokens alike. */
-export const tokenDigest = (token: string) => createHash('sha256').update(token).digest('hex');
+export const tokenDigest = (token: string) => hash('sha256', token, 'hex');
 const digest = tokenDigest;
 
 export async function issueToken(db: Queryable, agentId: string, now: Date, ttlSeconds: number): Promise<{ token: string; expires_at: Date }> {
