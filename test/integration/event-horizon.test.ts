@@ -27,13 +27,12 @@ import { addMessage } from '../../src/conversations/messages.js';
 import type { StoredEvent } from '../../src/events/outbox.js';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
 import { createEndpoint } from '../../src/events/webhooks/endpoints.js';
-import { Assignments } from '../../src/realtime/access.js';
-import { createPublisher } from '../../src/realtime/publisher.js';
 import { topics as topicsOf } from '../../src/realtime/topics.js';
 import type { Db } from '../../src/store/db.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { openTestStore, type TestStore } from '../helpers/stores.js';
+import { recordingPublisher } from '../helpers/recording-publisher.js';
 
 interface Held {
   /** resolves once the late writer's events are inserted (their ids drawn) */
@@ -310,13 +309,7 @@ if (process.env.TEST_DATABASE_URL) {
     it('MQTT: the relay publishes the late message once, each conversation in order', async () => {
       const published: { topic: string; payload: any }[] = [];
       const topics = topicsOf('sb');
-      const publisher = createPublisher({
-        ctx,
-        topics,
-        assignments: new Assignments(),
-        publish: async (topic, payload) => void published.push({ topic, payload }),
-        onError: (error) => assert.fail(String(error)),
-      });
+      const publisher = recordingPublisher(ctx, topics, published);
       try {
         const a = (await openConversation(ctx, { customer: { id: 'a' } })).conversation.id;
         committed.length = 0;

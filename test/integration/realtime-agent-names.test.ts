@@ -13,14 +13,14 @@ import { SYSTEM } from '../../src/agents/model.js';
 import { updateAgent } from '../../src/agents/agents.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
-import { Assignments } from '../../src/realtime/access.js';
 import { AGENT_NAMES_MAX_AGE_MS } from '../../src/realtime/agent-names.js';
-import { createPublisher, type Publisher } from '../../src/realtime/publisher.js';
+import type { Publisher } from '../../src/realtime/publisher.js';
 import { topics as topicsOf } from '../../src/realtime/topics.js';
 import type { Db } from '../../src/store/db.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
+import { recordingPublisher } from '../helpers/recording-publisher.js';
 
 /** a read of one agent's name, or of every agent's */
 const NAME_READ = /select (id, )?name from agents/;
@@ -50,14 +50,7 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
       },
     };
     ctx = { ...t.ctx, db, now: () => new Date(clock), onCommitted: (events) => publisher.onCommitted(events) };
-    publisher = createPublisher({
-      ctx,
-      topics,
-      assignments: new Assignments(),
-      publish: async (topic, payload) => void published.push({ topic, payload }),
-      onError: (error) => assert.fail(String(error)),
-      queueDebounceMs: 0,
-    });
+    publisher = recordingPublisher(ctx, topics, published, { queueDebounceMs: 0 });
   });
   afterEach(async () => {
     publisher.close();

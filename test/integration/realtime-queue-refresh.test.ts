@@ -19,6 +19,7 @@ import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
+import { recordingPublisher } from '../helpers/recording-publisher.js';
 
 interface Waiting {
   id: string;
@@ -48,15 +49,7 @@ describeEachStore('realtime: the queue refresh with a long queue', (store) => {
     t = await testApp(store(), { now: clock.now });
     ctx = t.ctx;
     published = [];
-    publisher = createPublisher({
-      ctx,
-      topics,
-      assignments: new Assignments(),
-      publish: async (topic, payload) => void published.push({ topic, payload }),
-      onError: (error) => assert.fail(String(error)),
-      queueDebounceMs: 0,
-      waitingListLimit: LIST,
-    });
+    publisher = recordingPublisher(ctx, topics, published, { queueDebounceMs: 0, waitingListLimit: LIST });
   });
   afterEach(async () => {
     publisher.close();

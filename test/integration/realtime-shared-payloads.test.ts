@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
 import { openConversation } from '../../src/conversations/lifecycle.js';
-import { Assignments } from '../../src/realtime/access.js';
 import { encodePayload } from '../../src/realtime/payloads.js';
-import { createPublisher, type Publisher } from '../../src/realtime/publisher.js';
+import type { Publisher } from '../../src/realtime/publisher.js';
 import { topics as topicsOf } from '../../src/realtime/topics.js';
 import { eachTestApp } from '../helpers/app.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
+import { recordingPublisher } from '../helpers/recording-publisher.js';
 
 describeEachStore('realtime: a payload for several topics', (store) => {
   const app = eachTestApp(store);
@@ -24,14 +24,7 @@ describeEachStore('realtime: a payload for several topics', (store) => {
     const published: { topic: string; payload: any }[] = [];
     let publisher: Publisher | undefined;
     const ctx: Ctx = { ...t.ctx, onCommitted: (events) => publisher?.onCommitted(events) };
-    publisher = createPublisher({
-      ctx,
-      topics,
-      assignments: new Assignments(),
-      publish: async (topic, payload) => void published.push({ topic, payload }),
-      onError: (error) => assert.fail(String(error)),
-      queueDebounceMs: 0,
-    });
+    publisher = recordingPublisher(ctx, topics, published, { queueDebounceMs: 0 });
     try {
       const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1 });
       const { conversation } = await openConversation(ctx, { customer: { id: 'c1' } });
