@@ -1431,6 +1431,11 @@ declare
   v_events jsonb := '[]'::jsonb;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- An empty queue has nothing to give and no wait to end: most sweeps
+  -- find it so, and the match's query costs far more than this probe.
+  if not exists (select 1 from conversations x where x.state = 'queued') then
+    return v_events;
+  end if;
   update conversations x set sticky_until = null
    where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now;
   loop
@@ -2087,7 +2092,16 @@ declare
   a record;
 begin
   perform pg_advisory_xact_lock(7301001);
-  select o.expired, o.logged into v_offers, v_logged from sb_expire_offers(p_now) o;
+  -- The offers' step changes only offered conversations and queued ones
+  -- with declines to clear; with neither (every sweep outside offer mode)
+  -- it has nothing to do, and its locking queries cost more than the probes.
+  if exists (select 1 from conversations x where x.state = 'offered')
+     or exists (select 1 from conversations x where x.state = 'queued' and x.declined_at is not null) then
+    select o.expired, o.logged into v_offers, v_logged from sb_expire_offers(p_now) o;
+  else
+    v_offers := 0;
+    v_logged := '[]'::jsonb;
+  end if;
   loop
     v_sla := sb_sweep_sla_breaches(p_now, p_sla_batch);
     v_logged := v_logged || v_sla;
@@ -2719,11 +2733,20 @@ declare
   -- manual mode: left to the head's query (p_manual null), which asks only
   -- when it reaches a conversation with a department
   v_manual boolean := null;
-  v_ages boolean := sb_queue_ages();
+  v_ages boolean;
   v_skip uuid[] := '{}';
   v_id uuid;
   head conversations;
 begin
+  -- Nothing queued at all, as most closes below capacity find: no head,
+  -- and the head's query (three index walks in one plan, whose set-up was
+  -- most of its cost) and the aging probe are not run. A later statement
+  -- than the agent's row lock, as the head's query is, so it sees what
+  -- every queueing open that held that row queued (sb_close_conversation).
+  if not exists (select 1 from conversations x where x.state = 'queued') then
+    return head;
+  end if;
+  v_ages := sb_queue_ages();
   for i in 1 .. 4 loop
     head := sb_head_for_agent(p_now, me, v_manual, v_ages, v_skip);
     if head.id is null then
