@@ -33,10 +33,6 @@ function statementName(text: string): string {
  * connection updates its own row, so concurrent flushes do not wait on each
  * other's row locks and PostgreSQL can serve them with one disk flush.
  */
-/** Experiment (Q3): routing calls commit synchronously, no group commit. */
-const SYNC_COMMIT_ALL = process.env.SB_SYNC_COMMIT === '1';
-const SYNC_COMMIT_OPEN = SYNC_COMMIT_ALL || process.env.SB_SYNC_COMMIT === 'open';
-
 const FLUSH_WAL = `insert into wal_flush (pid, n) values (pg_backend_pid(), 1)
   on conflict (pid) do update set n = wal_flush.n + 1`;
 
@@ -294,10 +290,6 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
       return inTransaction(async (client) => {
         // The whole transaction in one message; the flush runs after COMMIT,
         // outside the locks the statement took (see groupCommit).
-        if (SYNC_COMMIT_ALL || (SYNC_COMMIT_OPEN && text.includes('sb_open_conversation('))) {
-          const results = (await client.query(['begin', await scripted(client, text, params), 'commit'].join(';\n'))) as unknown as pg.QueryResult[];
-          return results[1]!.rows as Row[];
-        }
         const script = ['begin', 'set local synchronous_commit = off', await scripted(client, text, params), 'commit', await scripted(client, FLUSH_WAL, [])].join(';\n');
         const results = (await client.query(script)) as unknown as pg.QueryResult[];
         return results[2]!.rows as Row[];
@@ -311,11 +303,11 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
         const script = new Script(
           [
             'begin',
-            SYNC_COMMIT_OPEN ? 'select 1' : 'set local synchronous_commit = off',
+            'set local synchronous_commit = off',
             await scripted(client, text, params),
             'commit',
             await scripted(client, after.text, after.params),
-            ...(SYNC_COMMIT_OPEN ? [] : [await scripted(client, FLUSH_WAL, [])]),
+            await scripted(client, FLUSH_WAL, []),
           ].join(';\n'),
         );
         try {
@@ -326,7 +318,7 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
           if (!committed || isLostConnection(error)) throw error;
           // `after` failed and took the flush with it: the work is committed,
           // not yet durable. Flush now; a failure here is the request's.
-          if (!SYNC_COMMIT_OPEN) await client.query(FLUSH_WAL);
+          await client.query(FLUSH_WAL);
           return { rows: script.completed[2]!.rows as Row[], after: undefined, afterError: error };
         }
       });
