@@ -280,8 +280,9 @@ async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held:
 // it after that call, and no more than the hand-over's free slots ($14) and
 // its destination's cap less the calls in flight there ($16-$18). Leased
 // rows wake no worker (migration 0063); a call left due wakes them all.
-// The room's lock (held) orders this pass against any other writer of its
-// calls, so the pending check reads every earlier one.
+// The pending check sees what the claim that followed the insert saw: a
+// room's removal is enqueued before the room can be decided again
+// (AWAITS_REMOVAL, in LOCK_MIRRORS_THEN_ROOMS).
 const ASSIGN_ROOMS = /* sql */ `
   with p as (
     select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) with ordinality
