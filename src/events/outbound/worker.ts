@@ -15,8 +15,9 @@ import { send, type SendOutcome, type SendRequest } from './send.js';
 // A producer whose own transaction makes the requests (the Qiscus
 // allocator's assign_agent) may insert them leased (migration 0063) and
 // hand them over as it commits (HandOver): they skip the wake-up and the
-// claim altogether; those past the free slots are held, leased, until a slot frees (launchHeld). A slow receiver holds its
-// slots, never a lane, and never more than its destination's cap.
+// claim altogether; those past the free slots are held, leased, until a
+// slot frees (launchHeld). A slow receiver holds its slots, never a lane,
+// and never more than its destination's cap.
 
 /** What one kind of outbound request adds to the generic machinery. */
 export interface Producer {
