@@ -135,4 +135,30 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
     assert.deepEqual(roomCalls(), [['assign', 'r1', a1!.id], ['remove', 'r1', a1!.id], ['remove', 'r1', a1!.id], ['assign', 'r1', a2!.id]]);
     assert.deepEqual(fake.rooms.get('r1'), [a2!.id]);
   });
+
+  it('a call whose process died after the pass committed is sent, once, by another worker when its lease ends', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    for (const room of ['x1', 'x2']) await h.webhook(room);
+    // A worker that leases the calls and dies before sending any: its hand-over drops what it is given.
+    const LEASE_MS = 5_000;
+    let dropped = 0;
+    h.channel.producer.attach?.({
+      slots: (now) => ({ limit: 64, leaseUntil: new Date(now.getTime() + LEASE_MS) }),
+      send: (rows) => ((dropped += rows.length), Promise.resolve()),
+    });
+    assert.equal((await h.channel.allocator.pass()).assigned, 2);
+    assert.equal(dropped, 2, 'the pass handed over fewer calls than it leased');
+    assert.deepEqual((await outbound('assign_agent')).map((r) => [r.state, r.attempts, r.leased]), [['pending', 0, true], ['pending', 0, true]]);
+    h.channel.producer.attach?.(undefined);
+
+    // Another worker (this harness's, never started, so never attached): nothing to take while the lease holds.
+    await h.worker.tick();
+    assert.equal(fake.assigned.length, 0, 'a leased call was sent before its lease ended');
+    h.clock.advance(LEASE_MS + 1);
+    await h.worker.tick();
+    await h.worker.tick();
+    assert.deepEqual(fake.requests.filter((r) => r.path === ASSIGN).map((r) => r.form.get('room_id')).sort(), ['x1', 'x2']);
+    assert.deepEqual((await outbound('assign_agent')).map((r) => [r.state, r.attempts, r.logged]), [['delivered', 1, 1], ['delivered', 1, 1]]);
+  });
 });

@@ -1,13 +1,13 @@
 // What an allocation pass's transaction no longer spends (issue #22, Qiscus
 // paced 500/s, webhook → assign_agent p99): the routing lock, shared, goes
 // with BEGIN rather than in a statement of its own (the `locks` option takes
-// shared locks), and a pass that claimed every call it enqueued, to hand them
-// to the running worker, wakes no worker with its commit (migration 0055):
-// that wake-up only ran claims that found the calls leased. A pass whose claim
-// leaves a call still wakes them (qiscus-hand-over.test.ts). The hand-over
-// ends with the claim: a request inserted later in the pass's transaction
-// wakes them as any other does. And it decides in four statements, the
-// mirrors' locks and the rooms' in one.
+// shared locks), and a pass that inserted every call it enqueued already
+// leased, to hand them to the running worker, wakes no worker with its commit
+// (migration 0063): that wake-up only ran claims that found the calls leased.
+// A pass that leaves a call unleased still wakes them (qiscus-hand-over.test.ts);
+// so does any statement that inserts a request due at once, in the pass's
+// transaction or not. And it decides in three statements, the mirrors' locks
+// and the rooms' in one, the calls leased as they are inserted.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { LOCKS, OUTBOX_CHANNEL, type AdvisoryLock, type Db } from '../../src/store/db.js';
@@ -43,7 +43,7 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     assert.deepEqual(deciding[0]!.statements.filter((s) => /advisory/i.test(s)), [], 'the lock took a statement of its own');
   });
 
-  it('decides in four statements: mirrors and rooms locked, mirrors read, rooms assigned, calls claimed', async () => {
+  it('decides in three statements: mirrors and rooms locked, mirrors read, rooms assigned with their calls leased', async () => {
     h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     fake.addAgents(2);
     for (const room of ['d1', 'd2', 'd3']) await h.webhook(room);
@@ -65,12 +65,12 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     }
     const deciding = transactions.filter((t) => t.some((s) => s.includes('insert into outbound_requests')));
     assert.equal(deciding.length, 1, 'one transaction decided the pass');
-    // the mirrors' locks and the rooms' were two statements, two round trips while the pass held the routing lock
-    assert.equal(deciding[0]!.length, 4, `the decision's statements:\n${deciding[0]!.map((s) => s.replace(/\s+/g, ' ').trim().slice(0, 60)).join('\n')}`);
+    // the mirrors' locks and the rooms' were two statements, and the calls' claim a fourth: round trips while the pass held the routing lock
+    assert.equal(deciding[0]!.length, 3, `the decision's statements:\n${deciding[0]!.map((s) => s.replace(/\s+/g, ' ').trim().slice(0, 60)).join('\n')}`);
     assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
   });
 
-  it('commits without waking the workers when it claimed every call it enqueued', async () => {
+  it('commits without waking the workers when it leased every call it enqueued', async () => {
     h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
     fake.addAgents(2);
     for (const room of ['q1', 'q2', 'q3']) await h.webhook(room);
@@ -83,7 +83,7 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
       // heard, the pass's would have been.
       await store().db.query(`select pg_notify($1, '')`, [OUTBOX_CHANNEL]);
       assert.ok(await h.until(() => notified >= 1, 30_000), 'the control NOTIFY never arrived');
-      assert.equal(notified, 1, "the pass's commit woke the workers, though it had claimed all its calls");
+      assert.equal(notified, 1, "the pass's commit woke the workers, though it had leased all its calls");
     } finally {
       await listening.close();
     }
@@ -91,43 +91,40 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
   });
 
-  it('ends the hand-over with its claim: a request inserted later in its transaction wakes the workers', async () => {
+  it('leases the calls in the statement that inserts them: the worker sends them, and no claim follows', async () => {
     h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
-    fake.addAgents(1);
-    await h.webhook('s1');
+    fake.addAgents(2);
+    for (const room of ['e1', 'e2']) await h.webhook(room);
     h.worker.start();
-    // Whatever the pass's transaction does after its claim, this stands for it: one more request, due
-    // tomorrow (so no worker sends it), inserted before the commit.
     const db = h.t.ctx.db;
-    const after: { handed: string | null }[] = [];
+    const leased: boolean[] = [];
     h.t.ctx.db = {
       ...db,
       transaction: (fn, options) =>
-        db.transaction(async (tx) => {
-          let enqueued = false;
-          const result = await fn({ query: (text, params) => ((enqueued ||= text.includes('insert into outbound_requests')), tx.query(text, params)), exec: (text) => tx.exec(text) });
-          if (enqueued) {
-            const [setting] = await tx.query<{ handed: string | null }>(`select current_setting('switchboard.outbox_handed', true) as handed`);
-            after.push(setting!);
-            await tx.query(
-              `insert into outbound_requests (producer, message_id, name, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
-               values ('test', 'later-in-the-pass', 'later', 'http://127.0.0.1:9/later', 'POST', '{}', '\\x', true, 1, now() + interval '1 day', now())`,
-            );
-          }
-          return result;
-        }, options),
+        db.transaction(
+          (tx) =>
+            fn({
+              query: async <Row,>(text: string, params?: readonly unknown[]) => {
+                const result = await tx.query<Row>(text, params);
+                // as the inserting statement left them, before any other statement of the pass
+                if (text.includes('insert into outbound_requests')) {
+                  const rows = await tx.query<{ leased: boolean }>(`select next_attempt_at > created_at as leased from outbound_requests where name = 'assign_agent' order by id`);
+                  leased.push(...rows.map((r) => r.leased));
+                }
+                return result;
+              },
+              exec: (text) => tx.exec(text),
+            }),
+          options,
+        ),
     } as Db;
-    let notified = 0;
-    const listening = await store().db.listen(OUTBOX_CHANNEL, { notified: () => (notified += 1) });
     try {
-      assert.equal((await h.channel.allocator.pass()).assigned, 1);
-      assert.deepEqual(after, [{ handed: 'off' }], 'the setting outlived the hand-over');
-      assert.ok(await h.until(() => notified >= 1, 30_000), "the later insert's commit woke no worker");
+      assert.equal((await h.channel.allocator.pass()).assigned, 2);
     } finally {
       h.t.ctx.db = db;
-      await listening.close();
     }
-    assert.ok(await h.until(() => fake.assigned.length === 1, 30_000), 'the assign_agent call never arrived');
+    assert.deepEqual(leased, [true, true], 'the pass inserted its calls due, for a claim');
+    assert.ok(await h.until(() => fake.assigned.length === 2, 30_000), `${fake.assigned.length} of 2 assign_agent calls arrived`);
   });
 });
 
@@ -155,5 +152,55 @@ describeEachStore('Db.transaction locks: { shared }', (store) => {
       { locks: [{ shared: key }] },
     );
     assert.equal(held, db.kind === 'postgres' ? 'ShareLock' : 'none');
+  });
+});
+
+// The trigger's rule (migration 0063), whoever inserts: a statement wakes the workers when it inserts a
+// request due at once, and not when every row it inserts is leased (due later than its insert).
+async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+describeEachStore('outbound_requests NOTIFY: for requests nobody leased', (store) => {
+  it('a statement of leased rows sends none; one with a row due at once sends one, in the same transaction too', async () => {
+    const db = store().db;
+    let notified = 0;
+    const listening = await db.listen(OUTBOX_CHANNEL, { notified: () => (notified += 1) });
+    const insert = (tx: Pick<Db, 'query'>, rows: { key: string; leased: boolean }[]) =>
+      tx.query(
+        `insert into outbound_requests (producer, message_id, name, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
+         select 'test', r.key, 'wake-rule', 'http://127.0.0.1:9/x', 'POST', '{}', '\\x', true, 1,
+                case when r.leased then now() + interval '1 minute' else now() end, now()
+           from unnest($1::text[], $2::boolean[]) as r(key, leased)`,
+        [rows.map((r) => r.key), rows.map((r) => r.leased)],
+      );
+    // Notifications arrive in commit order, so once a control one is heard every earlier one has been:
+    // counts what arrived, waiting for `expected` and the control (a moment longer, for any past those).
+    const heard = async (expected: number): Promise<number> => {
+      const before = notified;
+      await db.query(`select pg_notify($1, '')`, [OUTBOX_CHANNEL]);
+      assert.ok(await waitFor(() => notified >= before + expected + 1, 10_000), `${notified - before} of ${expected + 1} notifications arrived`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return notified - before - 1;
+    };
+    try {
+      await db.transaction((tx) => insert(tx, [{ key: 'l1', leased: true }, { key: 'l2', leased: true }]));
+      assert.equal(await heard(0), 0, 'leased rows woke the workers');
+      await db.transaction((tx) => insert(tx, [{ key: 'm1', leased: true }, { key: 'm2', leased: false }]));
+      assert.equal(await heard(1), 1, 'a row due at once, beside a leased one, woke no worker');
+      await db.transaction(async (tx) => {
+        await insert(tx, [{ key: 'a1', leased: true }]);
+        await insert(tx, [{ key: 'a2', leased: false }]);
+      });
+      assert.equal(await heard(1), 1, 'a row due at once after a leased insert in its transaction woke no worker');
+    } finally {
+      await listening.close();
+      await db.query(`delete from outbound_requests where name = 'wake-rule'`);
+    }
   });
 });

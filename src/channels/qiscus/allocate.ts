@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Ctx } from '../../context.js';
 import { toConversation, type ConversationRow } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
-import { claimHanded, HANDED_SETTING, type ClaimedRow } from '../../events/outbound/outbox.js';
+import { DESTINATION, leaseParams, type ClaimedRow } from '../../events/outbound/outbox.js';
 import type { HandOver } from '../../events/outbound/worker.js';
 import type { Queryable } from '../../store/db.js';
 import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
@@ -31,9 +31,9 @@ export interface PassOptions {
   /** the longest a room waits between two failed fetches, ms */
   maxBackoffMs: number;
   /**
-   * The running outbound worker's hand-over, if any: a pass claims its
-   * assign_agent calls in its own transaction and starts them once it has
-   * committed, rather than leaving them to the worker's next claim.
+   * The running outbound worker's hand-over, if any: a pass inserts its
+   * assign_agent calls leased to it and starts them once it has committed,
+   * rather than leaving them to the worker's next claim.
    */
   handOver?: () => HandOver | undefined;
 }
@@ -167,7 +167,7 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   result.assigned = decided.rooms.length;
   result.held = decided.held;
   const committed = timed ? epochNow() : 0;
-  // committed: the calls may go (each room's earlier calls, a remove_agent, were left out of the claim)
+  // committed: the calls may go (a room with an earlier call pending, a remove_agent, had its call left unleased)
   if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
   if (timed) passTimeline.publish({ started, read, fetched: fetchedAt, committed, handed: epochNow(), assigned: decided.rooms } satisfies PassTimeline);
   return result;
@@ -271,26 +271,40 @@ async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held:
 
 // The assign_agent calls are enqueued in the same statement (issue #22: one
 // round trip less a pass, while its row locks are held): as enqueue() writes
-// them, due at once, one per room in queue order; a room's conversation row
-// comes back with its call's id.
-// With a worker to hand them to ($14), the insert wakes no worker
-// (switchboard.outbox_handed, migration 0055): the pass claims them itself
-// in its next statement (claimHanded), which turns the setting off again and
-// wakes the workers only for those its claim leaves.
+// them, one per room in queue order; a room's conversation row comes back
+// with its call's id. With a worker to hand them to, the calls a claim would
+// take are inserted already leased to it (next_attempt_at = the lease's end,
+// $15): no claim statement follows. A claim's rules, as CLAIM_NEW applies
+// them to fresh rows: in queue order, a room with an earlier call still
+// pending (a remove_agent) is left due for the worker's claims, which send
+// it after that call, and no more than the hand-over's free slots ($14) and
+// its destination's cap less the calls in flight there ($16-$18). Leased
+// rows wake no worker (migration 0063); a call left due wakes them all.
+// The pending check sees what the claim that followed the insert saw: a
+// room's removal is enqueued before the room can be decided again
+// (AWAITS_REMOVAL, in LOCK_MIRRORS_THEN_ROOMS).
 const ASSIGN_ROOMS = /* sql */ `
   with p as (
     select * from unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) with ordinality
            as p(conversation_id, agent_id, room_id, qiscus_agent_id, message_id, ordering_key, body, n)
-  ), handed as (
-    select set_config('${HANDED_SETTING}', case when $14::boolean then 'on' else 'off' end, true) as setting
+  ), dest as (
+    select ${DESTINATION} as destination from (select null::uuid as endpoint_id, $11::text as url, $9::text as producer) o
+  ), room as (
+    select least($14::int, $16::int - coalesce((select sum(b.n) from unnest($17::text[], $18::int[]) as b(destination, n)
+                                                  where b.destination = dest.destination), 0)) as n
+      from dest
+  ), free as (
+    select p.n, row_number() over (order by p.n) as k from p
+     where not exists (select 1 from outbound_requests x where x.ordering_key = p.ordering_key and x.state = 'pending')
   ), req as (
     insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
-    select $9, p.message_id, $10, p.ordering_key, $11, 'POST', $12::jsonb, convert_to(p.body, 'UTF8'), true, $13, $1, $1
-      from p cross join handed
+    select $9, p.message_id, $10, p.ordering_key, $11, 'POST', $12::jsonb, convert_to(p.body, 'UTF8'), true, $13,
+           case when f.k <= (select n from room) then $15::timestamptz else $1 end, $1
+      from p left join free f on f.n = p.n
      order by p.n
-    returning id, message_id
+    returning id, message_id, next_attempt_at > created_at as leased
   ), pr as (
-    select p.*, req.id as outbound_id from p join req on req.message_id = p.message_id
+    select p.*, req.id as outbound_id, req.leased from p join req on req.message_id = p.message_id
   ), took as (
     update agents a set load = a.load + n.n, last_assigned_at = $1, updated_at = $1
       from (select agent_id, count(*)::int as n from p group by agent_id) n
@@ -308,7 +322,7 @@ const ASSIGN_ROOMS = /* sql */ `
      set state = 'assigned', agent_id = pr.agent_id, assigned_at = $1, updated_at = $1
     from pr
    where c.id = pr.conversation_id
-  returning c.*, pr.outbound_id`;
+  returning c.*, pr.outbound_id, pr.leased, (select destination from dest) as outbound_destination`;
 
 /**
  * Decides every fetched room in queue order under the routing lock: a room
@@ -374,29 +388,66 @@ async function decide(
         picks.push({ row, mirror });
       }
       if (picks.length === 0) return { ...none, held: kept };
-      const assigned = await tx.query<ConversationRow & { outbound_id: number | string }>(ASSIGN_ROOMS, [
+      const calls = picks.map((p) => ({
+        conversationId: p.row.id,
+        messageId: assignMessageId(p.row.id),
+        orderingKey: roomOrderingKey(p.row.external_ref!),
+        body: new URLSearchParams({ room_id: p.row.external_ref!, agent_id: p.mirror.qiscusId, max_agent: '1', replace_latest_agent: 'false' }).toString(),
+      }));
+      // no hand-over, no lease: every call is due at once, for the workers' claims
+      const slots = handOver?.slots(now) ?? { limit: 0, leaseUntil: now };
+      const assigned = await tx.query<ConversationRow & { outbound_id: number | string; leased: boolean; outbound_destination: string }>(ASSIGN_ROOMS, [
         now,
         picks.map((p) => p.row.id),
         picks.map((p) => p.mirror.id),
         picks.map((p) => p.row.external_ref),
         picks.map((p) => p.mirror.qiscusId),
-        picks.map((p) => assignMessageId(p.row.id)),
-        picks.map((p) => roomOrderingKey(p.row.external_ref!)),
-        picks.map((p) => new URLSearchParams({ room_id: p.row.external_ref!, agent_id: p.mirror.qiscusId, max_agent: '1', replace_latest_agent: 'false' }).toString()),
+        calls.map((c) => c.messageId),
+        calls.map((c) => c.orderingKey),
+        calls.map((c) => c.body),
         PRODUCER,
         ASSIGN_AGENT,
         assignUrl,
         JSON.stringify(ASSIGN_HEADERS),
         ASSIGN_MAX_ATTEMPTS,
-        handOver !== undefined,
+        ...leaseParams(slots),
       ]);
-      const outboundIds = assigned.map((row) => Number(row.outbound_id));
       for (const row of assigned) {
         emit({ type: 'conversation.assigned', conversationId: row.id, agentId: row.agent_id, data: { conversation: toConversation(row) } });
       }
-      // Leased in this transaction, so no other claim sends them too; a room with an earlier call still pending is not
-      // claimed here. The insert woke nobody (ASSIGN_ROOMS): the claim ends that, and wakes the workers for what it left.
-      const claimed = handOver ? await claimHanded(tx, outboundIds, now, handOver.slots(now)) : [];
+      // The leased calls as a claim would have returned them, for the worker to send once this commits.
+      const byRoom = new Map(calls.map((c) => [c.conversationId, c]));
+      const claimed: ClaimedRow[] = assigned
+        .filter((row) => row.leased)
+        .map((row): ClaimedRow => {
+          const call = byRoom.get(row.id)!;
+          return {
+            id: Number(row.outbound_id),
+            producer: PRODUCER,
+            endpoint_id: null,
+            event_id: null,
+            message_id: call.messageId,
+            name: ASSIGN_AGENT,
+            ordering_key: call.orderingKey,
+            url: assignUrl,
+            method: 'POST',
+            headers: ASSIGN_HEADERS,
+            body: Buffer.from(call.body, 'utf8'),
+            verify_tls: true,
+            state: 'pending',
+            attempts: 0,
+            max_attempts: ASSIGN_MAX_ATTEMPTS,
+            next_attempt_at: slots.leaseUntil,
+            last_attempt_at: null,
+            last_status: null,
+            last_error: null,
+            delivered_at: null,
+            redelivery_of: null,
+            created_at: now,
+            destination: row.outbound_destination,
+          };
+        })
+        .sort((a, b) => a.id - b.id);
       return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept };
     },
     // Shared, taken with BEGIN: no round trip of its own while the pass holds its connection.

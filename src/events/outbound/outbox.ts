@@ -1,4 +1,4 @@
-import { OUTBOX_CHANNEL, type Queryable } from '../../store/db.js';
+import type { Queryable } from '../../store/db.js';
 
 // The durable outbound-HTTP outbox: every request Switchboard owes someone
 // (webhooks today; Qiscus and RapidPro callbacks later) is a row here before
@@ -96,7 +96,7 @@ export async function enqueue(tx: Queryable, rows: readonly NewOutbound[], now: 
  * else the origin of its URL (one Qiscus or RapidPro server), else its
  * producer (email's mailto: URLs all leave by one SMTP relay).
  */
-const DESTINATION = /* sql */ `coalesce(o.endpoint_id::text, substring(o.url from '(?i)^[a-z][a-z0-9+.-]*://[^/?#]+'), o.producer)`;
+export const DESTINATION = /* sql */ `coalesce(o.endpoint_id::text, substring(o.url from '(?i)^[a-z][a-z0-9+.-]*://[^/?#]+'), o.producer)`;
 
 /** A claimed row and where it goes ({@link DESTINATION}). */
 export type ClaimedRow = OutboundRow & { destination: string };
@@ -159,36 +159,21 @@ export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
  */
 export const CLAIM_NEW = claimWhere('o.id = any($7::bigint[])', 'o.id');
 
-/**
- * The transaction-local setting that keeps an insert into outbound_requests
- * from waking the workers (migration 0055): set by a transaction that claims
- * what it enqueues, to hand it to the running worker (claimHanded).
- */
-export const HANDED_SETTING = 'switchboard.outbox_handed';
-
-/**
- * CLAIM_NEW for rows enqueued with HANDED_SETTING on, which ends the
- * hand-over in the same statement: the setting goes back off, so whatever
- * the transaction inserts afterwards wakes the workers again, and if the
- * claim left any of the rows (slots full, a room's earlier call pending), it
- * wakes them itself, since their insert did not. `settled` is the preserved
- * side of a left join, so it runs even when nothing is claimed; its row
- * comes back once with no request (id null) when nothing was.
- */
-const CLAIM_HANDED = /* sql */ `
-  with ${claimSteps('o.id = any($7::bigint[])', 'o.id')}, leased as (${LEASE}
-  ), settled as materialized (
-    select set_config('${HANDED_SETTING}', 'off', true) as handed,
-           case when (select count(*) from leased) < cardinality($7::bigint[]) then pg_notify($8, '') end as woke
-  )
-  select leased.* from settled left join leased on true`;
-
 /** No cap: more than any batch can hold. */
 const UNCAPPED = 2 ** 31 - 1;
 
-function claimParams(now: Date, slots: ClaimSlots): unknown[] {
+/**
+ * What a producer that leases rows as it inserts them (src/channels/qiscus/allocate.ts)
+ * may lease under `slots`, as a claim would take them: the row limit, the lease's
+ * end, the per-destination cap and this process's requests in flight by destination.
+ */
+export function leaseParams(slots: ClaimSlots): [number, Date, number, string[], number[]] {
   const inFlight = [...(slots.inFlight ?? new Map<string, number>())];
-  return [now, slots.limit, slots.leaseUntil, slots.perDestination ?? UNCAPPED, inFlight.map(([d]) => d), inFlight.map(([, n]) => n)];
+  return [Math.max(0, slots.limit), slots.leaseUntil, slots.perDestination ?? UNCAPPED, inFlight.map(([d]) => d), inFlight.map(([, n]) => n)];
+}
+
+function claimParams(now: Date, slots: ClaimSlots): unknown[] {
+  return [now, ...leaseParams(slots)];
 }
 
 const claimed = (rows: ClaimedRow[]) => rows.map((r) => ({ ...normalizeRow(r), destination: r.destination })).sort((a, b) => a.id - b.id);
@@ -196,16 +181,6 @@ const claimed = (rows: ClaimedRow[]) => rows.map((r) => ({ ...normalizeRow(r), d
 export async function claimNew(tx: Queryable, ids: readonly number[], now: Date, slots: ClaimSlots): Promise<ClaimedRow[]> {
   if (slots.limit <= 0 || ids.length === 0) return [];
   return claimed(await tx.query<ClaimedRow>(CLAIM_NEW, [...claimParams(now, slots), ids]));
-}
-
-/**
- * Claims, as claimNew, rows this transaction enqueued with HANDED_SETTING
- * on, and ends the hand-over (CLAIM_HANDED): one statement, whatever it
- * claims (none with no free slot).
- */
-export async function claimHanded(tx: Queryable, ids: readonly number[], now: Date, slots: ClaimSlots): Promise<ClaimedRow[]> {
-  const rows = await tx.query<ClaimedRow>(CLAIM_HANDED, [...claimParams(now, { ...slots, limit: Math.max(0, slots.limit) }), ids, OUTBOX_CHANNEL]);
-  return claimed(rows.filter((r) => r.id !== null));
 }
 
 /** Claims up to `slots.limit` due rows in one statement. */

@@ -13,11 +13,11 @@ import { send, type SendOutcome, type SendRequest } from './send.js';
 // (migration 0027; events do not notify: see docs/architecture.md), which
 // PostgreSQL delivers as the writer commits. A poll is the safety net.
 // A producer whose own transaction makes the requests (the Qiscus
-// allocator's assign_agent) may claim them there and hand them over as it
-// commits (HandOver): they skip the wake-up and the claim altogether; those
-// past the free slots are held, leased, until a slot frees (launchHeld).
-// A slow receiver holds its slots, never a lane, and never more than its
-// destination's cap.
+// allocator's assign_agent) may insert them leased (migration 0063) and
+// hand them over as it commits (HandOver): they skip the wake-up and the
+// claim altogether; those past the free slots are held, leased, until a
+// slot frees (launchHeld). A slow receiver holds its slots, never a lane,
+// and never more than its destination's cap.
 
 /** What one kind of outbound request adds to the generic machinery. */
 export interface Producer {
@@ -57,9 +57,10 @@ export interface Producer {
 
 /**
  * Fresh rows straight to the sender (see Producer.attach): the producer
- * claims them in its own transaction with `slots`, and calls `send` once
- * that transaction has committed. Rows it claimed but never sends (the
- * process died, the commit failed) are due again when their lease ends.
+ * leases them in its own transaction within `slots` (inserting them leased,
+ * or claimNew), and calls `send` once that transaction has committed. Rows it
+ * leased but never sends (the process died, the commit failed) are due
+ * again when their lease ends.
  */
 export interface HandOver {
   /** what a claim may take now */
