@@ -782,8 +782,12 @@ begin
   -- asked once: assigning can only end aging (the last aging conversation
   -- taken), and without it both orders are the same (priority, seq)
   v_ages := sb_queue_ages();
-  select * into me from agents a where a.id = p_agent and a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a);
-  if not found then
+  -- By the key alone, the tests after it: with them in the WHERE, the
+  -- generic plan on an agents table without statistics walked
+  -- agents_presence over every online agent, calling sb_default_capacity()
+  -- for each (900 rows filtered; issue #22, as sb_claim_agent's second look).
+  select * into me from agents a where a.id = p_agent;
+  if not found or (me.status = 'online' and me.deleted_at is null and me.load < sb_capacity(me)) is not true then
     return;
   end if;
   loop
