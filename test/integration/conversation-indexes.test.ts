@@ -74,21 +74,22 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     assert.deepEqual(considered, []);
   });
 
-  /** Index entries read on agents by this transaction so far, by index. */
-  const readSoFar = async (tx: Queryable) =>
+  /** Index entries read on `table` (agents unless told) by this transaction so far, by index. */
+  const readSoFar = async (tx: Queryable, table = 'agents') =>
     new Map(
       (
         await tx.query<{ name: string; n: number }>(
           `select i.indexrelid::regclass::text as name, pg_stat_get_xact_tuples_returned(i.indexrelid)::int as n
-             from pg_index i where i.indrelid = 'agents'::regclass`,
+             from pg_index i where i.indrelid = $1::regclass`,
+          [table],
         )
       ).map((r) => [r.name, r.n]),
     );
-  /** What `step` read of agents' indexes, by index (the entries each read). */
-  const readBy = async (tx: Queryable, step: () => Promise<void>) => {
-    const before = await readSoFar(tx);
+  /** What `step` read of the indexes of `table` (agents unless told), by index (the entries each read). */
+  const readBy = async (tx: Queryable, step: () => Promise<void>, table = 'agents') => {
+    const before = await readSoFar(tx, table);
     await step();
-    const after = await readSoFar(tx);
+    const after = await readSoFar(tx, table);
     return [...after].map(([name, n]) => ({ name, n: n - (before.get(name) ?? 0) })).filter((r) => r.n > 0);
   };
   /**
@@ -124,6 +125,42 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     // first's, now dead); the claim's second look is one key probe
     const total = read.reduce((sum, r) => sum + r.n, 0);
     assert.ok(total <= 10, `an assigned open read ${total} index entries of agents: ${JSON.stringify(read)}`);
+  });
+
+  it("a close's give reads no queued conversation of other departments (the aging probe, the head's lock)", async () => {
+    const me = await makeAgent(ctx, { status: 'online', capacity: 2, departments: ['sales'] });
+    const openIn = async (department: string, customer: string) => {
+      const [row] = await ctx.db.query<{ id: string; state: string }>(
+        `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, $2, $3, 0, $4, false, null) o`,
+        [customer, { id: customer }, department, clock.now()],
+      );
+      return row!;
+    };
+    const mine = [await openIn('sales', 'c-mine-1'), await openIn('sales', 'c-mine-2')];
+    assert.deepEqual(mine.map((c) => c.state), ['assigned', 'assigned']);
+    // 200 waiting on a department nobody serves, created before the agent's two heads
+    for (let i = 0; i < 200; i++) await openIn('elsewhere', `c-else-${i}`);
+    clock.advance(1000);
+    const heads = [await openIn('sales', 'c-head-1'), await openIn('sales', 'c-head-2')];
+    assert.deepEqual(heads.map((c) => c.state), ['queued', 'queued']);
+    const close = async (tx: Queryable, id: string) =>
+      (await tx.query<{ state: string }>(`select (o.closed).state from sb_close_conversation($1, 'resolved', $2, null, null, null, 'test') o`, [id, clock.now()]))[0]!.state;
+    const read = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      assert.equal(await close(tx, mine[0]!.id), 'resolved');
+      return readBy(tx, async () => assert.equal(await close(tx, mine[1]!.id), 'resolved'), 'conversations');
+    });
+    const given = await ctx.db.query<{ id: string; state: string; agent_id: string }>(
+      'select id, state, agent_id from conversations where id = any ($1) order by seq',
+      [heads.map((c) => c.id)],
+    );
+    assert.deepEqual(given.map((c) => [c.state, c.agent_id]), [['assigned', me.id], ['assigned', me.id]]);
+    // the close's own row and the head's by the key, the head's query a few
+    // entries of the agent's department: not the 200 queued before it, which
+    // the aging probe (sb_queue_ages) read through conversations_queue_by_department
+    // and the head's lock through conversations_by_state_unheld
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 20, `a close's give read ${total} index entries of conversations: ${JSON.stringify(read)}`);
   });
 
   it('an agent who gained room is read by the key, not every online agent', async () => {

@@ -439,10 +439,14 @@ $$;
 -- Whether any queued conversation ages: when none does (aging off, the
 -- default) the queue functions read the queue in conversations_queue's
 -- order, (priority, seq), as before aging existed. One index probe
--- (conversations_queue_aging).
+-- (conversations_queue_aging): asked in that index's order, which no other
+-- index gives. As an EXISTS, the generic plan on a conversations table
+-- without statistics (every partial index on the queue costed alike) could
+-- take another queue index and filter on the rate, reading every queued
+-- conversation at every close and match (issue #22).
 create or replace function sb_queue_ages() returns boolean language plpgsql stable as $$
 begin
-  return exists (select 1 from conversations x where x.state = 'queued' and x.aging_per_min > 0);
+  return (select x.seq from conversations x where x.state = 'queued' and x.aging_per_min > 0 order by x.seq limit 1) is not null;
 end
 $$;
 
@@ -2765,12 +2769,23 @@ begin
       perform sb_exclusive_path();
     end if;
     v_id := head.id;
-    select * into head from conversations x where x.id = v_id and x.state = 'queued' for update skip locked;
+    -- By the key alone, queued asked of the locked row: with the state in
+    -- the WHERE, the generic plan on a conversations table without
+    -- statistics walked a queue index (conversations_by_state_unheld: every
+    -- queued conversation created before the head, of any department)
+    -- instead of the key (issue #22). A head given away since the query is
+    -- then locked too, until commit, though not taken: this transaction
+    -- waits for no row lock after it (heads are locked skip locked, the
+    -- agent's and the closed conversation's rows are already held), so no
+    -- wait can cycle through it; a writer of that conversation waits for
+    -- the commit, as it would for its taker's.
+    select * into head from conversations x where x.id = v_id for update skip locked;
     if found then
-      return head;
-    end if;
-    -- still queued as last committed: another transaction holds it
-    if exists (select 1 from conversations x where x.id = v_id and x.state = 'queued') then
+      if head.state = 'queued' then
+        return head;
+      end if;
+    -- locked by another transaction: skipped if still queued as last committed
+    elsif (select x.state = 'queued' from conversations x where x.id = v_id) then
       v_skip := v_skip || v_id;
     end if;
   end loop;
