@@ -676,6 +676,17 @@ declare
   v_manual boolean;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- No online agent with room (a sweep or a drain at capacity): nothing can
+  -- be matched, and the query below, whose set-up is most of its cost when
+  -- its agents are all full, is not run. In agents_pick's order, so with
+  -- room the probe stops at the least loaded agent; at capacity it reads
+  -- the online agents the query's `free` would have.
+  if (select a.id from agents a
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
+       order by a.load, a.last_assigned_at asc nulls first, a.id
+       limit 1) is null then
+    return;
+  end if;
   -- read under the lock, so from what the previous holder committed
   v_manual := sb_any_manual();
   if sb_queue_ages() then
