@@ -163,6 +163,27 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     assert.ok(total <= 20, `a close's give read ${total} index entries of conversations: ${JSON.stringify(read)}`);
   });
 
+  it('a sweep at capacity reads no queued conversation one by one', async () => {
+    await makeAgent(ctx, { status: 'online', capacity: 1, departments: ['sales'] });
+    const open = (customer: string) =>
+      ctx.db.query(`select sb_open_conversation('api', null, $1, $2, 'sales', 0, $3, false, null)`, [customer, { id: customer }, clock.now()]);
+    for (let i = 0; i < 201; i++) await open(`c-${i}`);
+    const sweep = (tx: Queryable) => {
+      clock.advance(1000);
+      return tx.query('select * from sb_sweep_step($1, 100)', [clock.now()]);
+    };
+    const read = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      await sweep(tx);
+      return readBy(tx, async () => void (await sweep(tx)), 'conversations');
+    });
+    // the probes for declines to clear and sticky waits ended each read the
+    // first entry of their own index, not every queued conversation through
+    // conversations_queued_since and conversations_by_state_unheld
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 20, `a sweep read ${total} index entries of conversations: ${JSON.stringify(read)}`);
+  });
+
   it('an agent who gained room is read by the key, not every online agent', async () => {
     await seedOnlineAgents('Online', 0);
     const me = await makeAgent(ctx, { status: 'online', capacity: 3 });

@@ -1455,8 +1455,16 @@ begin
   if not exists (select 1 from conversations x where x.state = 'queued') then
     return v_events;
   end if;
-  update conversations x set sticky_until = null
-   where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now;
+  -- Asked first in conversations_sticky_waits' order (the earliest wait's
+  -- end), which no other index gives: the update alone, on a conversations
+  -- table without statistics, got a generic plan that walked another queue
+  -- index over every queued conversation at every sweep (issue #22).
+  if (select x.sticky_until from conversations x
+       where x.state = 'queued' and x.sticky_until is not null
+       order by x.sticky_until limit 1) <= p_now then
+    update conversations x set sticky_until = null
+     where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now;
+  end if;
   loop
     select * into given from sb_match_next(p_now);
     exit when given.id is null;
@@ -2114,8 +2122,13 @@ begin
   -- The offers' step changes only offered conversations and queued ones
   -- with declines to clear; with neither (every sweep outside offer mode)
   -- it has nothing to do, and its locking queries cost more than the probes.
+  -- The declines asked in conversations_declined's order, which no other
+  -- index gives: as an EXISTS, the generic plan on a conversations table
+  -- without statistics walked another queue index over every queued
+  -- conversation at every sweep (issue #22).
   if exists (select 1 from conversations x where x.state = 'offered')
-     or exists (select 1 from conversations x where x.state = 'queued' and x.declined_at is not null) then
+     or (select x.declined_at from conversations x where x.state = 'queued' and x.declined_at is not null
+          order by x.declined_at limit 1) is not null then
     select o.expired, o.logged into v_offers, v_logged from sb_expire_offers(p_now) o;
   else
     v_offers := 0;
