@@ -184,6 +184,33 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     assert.ok(total <= 20, `a sweep read ${total} index entries of conversations: ${JSON.stringify(read)}`);
   });
 
+  it("a queueing open's place reads its conversation by the key, not the queue before it", async () => {
+    const open = async (department: string, customer: string) =>
+      (await ctx.db.query<{ id: string }>(`select (o.opened).id from sb_open_conversation('api', null, $1, $2, $3, 0, $4, false, null) o`, [
+        customer,
+        { id: customer },
+        department,
+        clock.now(),
+      ]))[0]!.id;
+    // 200 waiting on another department, nobody online: all queued
+    for (let i = 0; i < 200; i++) await open('elsewhere', `c-else-${i}`);
+    clock.advance(1000);
+    const first = await open('sales', 'c-first');
+    const mine = await open('sales', 'c-mine');
+    const place = (tx: Queryable, id: string) =>
+      tx.query<{ queue_position: number }>('select queue_position from sb_queue_place($1, $2, 300)', [id, clock.now()]);
+    const { position, read } = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      await place(tx, first);
+      let position = 0;
+      const read = await readBy(tx, async () => void (position = (await place(tx, mine))[0]!.queue_position), 'conversations');
+      return { position, read };
+    });
+    assert.equal(position, 2);
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 20, `a place read ${total} index entries of conversations: ${JSON.stringify(read)}`);
+  });
+
   it('an agent who gained room is read by the key, not every online agent', async () => {
     await seedOnlineAgents('Online', 0);
     const me = await makeAgent(ctx, { status: 'online', capacity: 3 });

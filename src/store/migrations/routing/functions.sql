@@ -2949,8 +2949,12 @@ language plpgsql stable as $$
 declare
   c conversations;
 begin
-  select * into c from conversations x where x.id = p_id and x.state = 'queued';
-  if not found then
+  -- By the key alone, queued asked after: with the state in the WHERE, the
+  -- plan on a conversations table without statistics walked a queue index
+  -- (conversations_queued_since) over every conversation queued before
+  -- this one (issue #22).
+  select * into c from conversations x where x.id = p_id;
+  if not found or c.state <> 'queued' then
     return;
   end if;
   queue_position := sb_queue_position(c, p_now, sb_queue_ages());
