@@ -74,23 +74,39 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     assert.deepEqual(considered, []);
   });
 
-  it("the claim reads its agent again by the key, not every online agent", async () => {
-    // Straight into the table, never analysed: a young deployment, or the bench's server.
-    await ctx.db.query(
+  /** Index entries read on `table` (agents unless told) by this transaction so far, by index. */
+  const readSoFar = async (tx: Queryable, table = 'agents') =>
+    new Map(
+      (
+        await tx.query<{ name: string; n: number }>(
+          `select i.indexrelid::regclass::text as name, pg_stat_get_xact_tuples_returned(i.indexrelid)::int as n
+             from pg_index i where i.indrelid = $1::regclass`,
+          [table],
+        )
+      ).map((r) => [r.name, r.n]),
+    );
+  /** What `step` read of the indexes of `table` (agents unless told), by index (the entries each read). */
+  const readBy = async (tx: Queryable, step: () => Promise<void>, table = 'agents') => {
+    const before = await readSoFar(tx, table);
+    await step();
+    const after = await readSoFar(tx, table);
+    return [...after].map(([name, n]) => ({ name, n: n - (before.get(name) ?? 0) })).filter((r) => r.n > 0);
+  };
+  /**
+   * 200 online agents straight into the table, never analysed: a young
+   * deployment, or the bench's server. Last seen long ago, so an agent made
+   * after them comes after them in agents_presence (status, last_seen_at).
+   */
+  const seedOnlineAgents = (prefix: string, load: number) =>
+    ctx.db.query(
       `insert into agents (name, email, password_hash, role, status, capacity, load, last_seen_at, created_at, updated_at)
-       select 'Claimed ' || i, 'claimed' || i || '@example.test', 'no-login', 'agent', 'online', 3, 0, now(), now(), now()
+       select '${prefix} ' || i, '${prefix}' || i || '@example.test', 'no-login', 'agent', 'online', 3, ${load},
+              timestamptz '2000-01-01', now(), now()
          from generate_series(1, 200) as i`,
     );
-    // index entries read on agents by this transaction so far
-    const readSoFar = async (tx: Queryable) =>
-      new Map(
-        (
-          await tx.query<{ name: string; n: number }>(
-            `select i.indexrelid::regclass::text as name, pg_stat_get_xact_tuples_returned(i.indexrelid)::int as n
-               from pg_index i where i.indrelid = 'agents'::regclass`,
-          )
-        ).map((r) => [r.name, r.n]),
-      );
+
+  it("the claim reads its agent again by the key, not every online agent", async () => {
+    await seedOnlineAgents('claimed', 0);
     const openIn = async (tx: Queryable, customer: string) =>
       (await tx.query<{ state: string }>(
         `select (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, $3, false, null) o`,
@@ -109,6 +125,106 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     // first's, now dead); the claim's second look is one key probe
     const total = read.reduce((sum, r) => sum + r.n, 0);
     assert.ok(total <= 10, `an assigned open read ${total} index entries of agents: ${JSON.stringify(read)}`);
+  });
+
+  it("a close's give reads no queued conversation of other departments (the aging probe, the head's lock)", async () => {
+    const me = await makeAgent(ctx, { status: 'online', capacity: 2, departments: ['sales'] });
+    const openIn = async (department: string, customer: string) => {
+      const [row] = await ctx.db.query<{ id: string; state: string }>(
+        `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, $2, $3, 0, $4, false, null) o`,
+        [customer, { id: customer }, department, clock.now()],
+      );
+      return row!;
+    };
+    const mine = [await openIn('sales', 'c-mine-1'), await openIn('sales', 'c-mine-2')];
+    assert.deepEqual(mine.map((c) => c.state), ['assigned', 'assigned']);
+    // 200 waiting on a department nobody serves, created before the agent's two heads
+    for (let i = 0; i < 200; i++) await openIn('elsewhere', `c-else-${i}`);
+    clock.advance(1000);
+    const heads = [await openIn('sales', 'c-head-1'), await openIn('sales', 'c-head-2')];
+    assert.deepEqual(heads.map((c) => c.state), ['queued', 'queued']);
+    const close = async (tx: Queryable, id: string) =>
+      (await tx.query<{ state: string }>(`select (o.closed).state from sb_close_conversation($1, 'resolved', $2, null, null, null, 'test') o`, [id, clock.now()]))[0]!.state;
+    const read = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      assert.equal(await close(tx, mine[0]!.id), 'resolved');
+      return readBy(tx, async () => assert.equal(await close(tx, mine[1]!.id), 'resolved'), 'conversations');
+    });
+    const given = await ctx.db.query<{ id: string; state: string; agent_id: string }>(
+      'select id, state, agent_id from conversations where id = any ($1) order by seq',
+      [heads.map((c) => c.id)],
+    );
+    assert.deepEqual(given.map((c) => [c.state, c.agent_id]), [['assigned', me.id], ['assigned', me.id]]);
+    // the close's own row and the head's by the key, the head's query a few
+    // entries of the agent's department: not the 200 queued before it, which
+    // the aging probe (sb_queue_ages) read through conversations_queue_by_department
+    // and the head's lock through conversations_by_state_unheld
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 20, `a close's give read ${total} index entries of conversations: ${JSON.stringify(read)}`);
+  });
+
+  it('a sweep at capacity reads no queued conversation one by one', async () => {
+    await makeAgent(ctx, { status: 'online', capacity: 1, departments: ['sales'] });
+    const open = (customer: string) =>
+      ctx.db.query(`select sb_open_conversation('api', null, $1, $2, 'sales', 0, $3, false, null)`, [customer, { id: customer }, clock.now()]);
+    for (let i = 0; i < 201; i++) await open(`c-${i}`);
+    const sweep = (tx: Queryable) => {
+      clock.advance(1000);
+      return tx.query('select * from sb_sweep_step($1, 100)', [clock.now()]);
+    };
+    const read = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      await sweep(tx);
+      return readBy(tx, async () => void (await sweep(tx)), 'conversations');
+    });
+    // the probes for declines to clear and sticky waits ended each read the
+    // first entry of their own index, not every queued conversation through
+    // conversations_queued_since and conversations_by_state_unheld
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 20, `a sweep read ${total} index entries of conversations: ${JSON.stringify(read)}`);
+  });
+
+  it("a queueing open's place reads its conversation by the key, not the queue before it", async () => {
+    const open = async (department: string, customer: string) =>
+      (await ctx.db.query<{ id: string }>(`select (o.opened).id from sb_open_conversation('api', null, $1, $2, $3, 0, $4, false, null) o`, [
+        customer,
+        { id: customer },
+        department,
+        clock.now(),
+      ]))[0]!.id;
+    // 200 waiting on another department, nobody online: all queued
+    for (let i = 0; i < 200; i++) await open('elsewhere', `c-else-${i}`);
+    clock.advance(1000);
+    const first = await open('sales', 'c-first');
+    const mine = await open('sales', 'c-mine');
+    const place = (tx: Queryable, id: string) =>
+      tx.query<{ queue_position: number }>('select queue_position from sb_queue_place($1, $2, 300)', [id, clock.now()]);
+    const { position, read } = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      await place(tx, first);
+      let position = 0;
+      const read = await readBy(tx, async () => void (position = (await place(tx, mine))[0]!.queue_position), 'conversations');
+      return { position, read };
+    });
+    assert.equal(position, 2);
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 20, `a place read ${total} index entries of conversations: ${JSON.stringify(read)}`);
+  });
+
+  it('an agent who gained room is read by the key, not every online agent', async () => {
+    await seedOnlineAgents('Online', 0);
+    const me = await makeAgent(ctx, { status: 'online', capacity: 3 });
+    const match = (tx: Queryable) => tx.query('select * from sb_match_for_agent($1, $2)', [clock.now(), me.id]);
+    const read = await ctx.db.transaction(async (tx) => {
+      // the first plans the session's statements (planning reads indexes too)
+      await match(tx);
+      return readBy(tx, async () => void (await match(tx)));
+    });
+    // nothing queued: the agent's row is all the match reads of agents, one
+    // key probe (a PL/pgSQL select into stops at its first row: the walk read
+    // every online agent before this one)
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 2, `a match for an agent read ${total} index entries of agents: ${JSON.stringify(read)}`);
   });
 
   {

@@ -2,7 +2,8 @@
 // do are not run. A close that finds nothing queued asks no head (the head's
 // query, three index walks in one plan, was a sixth of a close on PGlite);
 // a sweep with no offer out and no decline to clear runs no offers' step,
-// and with nothing queued no match. Counted as PostgreSQL counts PL/pgSQL
+// and with nothing queued no match; a match with every agent full sets up
+// no queue query (Q1). Counted as PostgreSQL counts PL/pgSQL
 // calls (track_functions) in the call's own transaction, beside what the
 // call did, which must be what it did before.
 import assert from 'node:assert/strict';
@@ -118,6 +119,28 @@ describeEachStore('routing: idle steps of a close and a sweep are skipped', (sto
     const back = await state(a.id);
     assert.equal(back.state, 'queued');
     assert.deepEqual(back.declined_by, [agent.id]);
+  });
+
+  it('a drain with every agent full asks nothing of the queue, and matches once one has room', async () => {
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const a = await open('c1');
+    const b = await open('c2');
+    assert.equal((await state(b.id)).state, 'queued');
+    const match = () => {
+      clock.advance(1000);
+      return counted<{ id: string }>(`select id from sb_match_next($1::timestamptz)`, [clock.now()]);
+    };
+    const full = await match();
+    assert.deepEqual(full.rows, []);
+    // the probe of the agents alone: neither the queue's flags nor its query
+    assert.equal(full.calls.sb_queue_ages, undefined, 'the aging probe ran with every agent full');
+    assert.equal(full.calls.sb_any_manual, undefined, 'the manual probe ran with every agent full');
+    // room again (as a change of capacity gives it): the same call matches
+    await ctx.db.query('update agents set capacity = 2 where id = $1', [agent.id]);
+    const roomy = await match();
+    assert.deepEqual(roomy.rows.map((r) => r.id), [b.id]);
+    assert.equal((await state(b.id)).agent_id, agent.id);
+    assert.equal((await state(a.id)).agent_id, agent.id);
   });
 
   it('a sweep with a decline to clear and nothing offered runs the offers step, which clears it', async () => {

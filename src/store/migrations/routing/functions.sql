@@ -439,10 +439,14 @@ $$;
 -- Whether any queued conversation ages: when none does (aging off, the
 -- default) the queue functions read the queue in conversations_queue's
 -- order, (priority, seq), as before aging existed. One index probe
--- (conversations_queue_aging).
+-- (conversations_queue_aging): asked in that index's order, which no other
+-- index gives. As an EXISTS, the generic plan on a conversations table
+-- without statistics (every partial index on the queue costed alike) could
+-- take another queue index and filter on the rate, reading every queued
+-- conversation at every close and match (issue #22).
 create or replace function sb_queue_ages() returns boolean language plpgsql stable as $$
 begin
-  return exists (select 1 from conversations x where x.state = 'queued' and x.aging_per_min > 0);
+  return (select x.seq from conversations x where x.state = 'queued' and x.aging_per_min > 0 order by x.seq limit 1) is not null;
 end
 $$;
 
@@ -672,6 +676,17 @@ declare
   v_manual boolean;
 begin
   perform pg_advisory_xact_lock(7301001);
+  -- No online agent with room (a sweep or a drain at capacity): nothing can
+  -- be matched, and the query below, whose set-up is most of its cost when
+  -- its agents are all full, is not run. In agents_pick's order, so with
+  -- room the probe stops at the least loaded agent; at capacity it reads
+  -- the online agents the query's `free` would have.
+  if (select a.id from agents a
+       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
+       order by a.load, a.last_assigned_at asc nulls first, a.id
+       limit 1) is null then
+    return;
+  end if;
   -- read under the lock, so from what the previous holder committed
   v_manual := sb_any_manual();
   if sb_queue_ages() then
@@ -782,8 +797,12 @@ begin
   -- asked once: assigning can only end aging (the last aging conversation
   -- taken), and without it both orders are the same (priority, seq)
   v_ages := sb_queue_ages();
-  select * into me from agents a where a.id = p_agent and a.status = 'online' and a.deleted_at is null and a.load < sb_capacity(a);
-  if not found then
+  -- By the key alone, the tests after it: with them in the WHERE, the
+  -- generic plan on an agents table without statistics walked
+  -- agents_presence over every online agent, calling sb_default_capacity()
+  -- for each (900 rows filtered; issue #22, as sb_claim_agent's second look).
+  select * into me from agents a where a.id = p_agent;
+  if not found or (me.status = 'online' and me.deleted_at is null and me.load < sb_capacity(me)) is not true then
     return;
   end if;
   loop
@@ -1436,8 +1455,16 @@ begin
   if not exists (select 1 from conversations x where x.state = 'queued') then
     return v_events;
   end if;
-  update conversations x set sticky_until = null
-   where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now;
+  -- Asked first in conversations_sticky_waits' order (the earliest wait's
+  -- end), which no other index gives: the update alone, on a conversations
+  -- table without statistics, got a generic plan that walked another queue
+  -- index over every queued conversation at every sweep (issue #22).
+  if (select x.sticky_until from conversations x
+       where x.state = 'queued' and x.sticky_until is not null
+       order by x.sticky_until limit 1) <= p_now then
+    update conversations x set sticky_until = null
+     where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now;
+  end if;
   loop
     select * into given from sb_match_next(p_now);
     exit when given.id is null;
@@ -2095,8 +2122,13 @@ begin
   -- The offers' step changes only offered conversations and queued ones
   -- with declines to clear; with neither (every sweep outside offer mode)
   -- it has nothing to do, and its locking queries cost more than the probes.
+  -- The declines asked in conversations_declined's order, which no other
+  -- index gives: as an EXISTS, the generic plan on a conversations table
+  -- without statistics walked another queue index over every queued
+  -- conversation at every sweep (issue #22).
   if exists (select 1 from conversations x where x.state = 'offered')
-     or exists (select 1 from conversations x where x.state = 'queued' and x.declined_at is not null) then
+     or (select x.declined_at from conversations x where x.state = 'queued' and x.declined_at is not null
+          order by x.declined_at limit 1) is not null then
     select o.expired, o.logged into v_offers, v_logged from sb_expire_offers(p_now) o;
   else
     v_offers := 0;
@@ -2761,12 +2793,23 @@ begin
       perform sb_exclusive_path();
     end if;
     v_id := head.id;
-    select * into head from conversations x where x.id = v_id and x.state = 'queued' for update skip locked;
+    -- By the key alone, queued asked of the locked row: with the state in
+    -- the WHERE, the generic plan on a conversations table without
+    -- statistics walked a queue index (conversations_by_state_unheld: every
+    -- queued conversation created before the head, of any department)
+    -- instead of the key (issue #22). A head given away since the query is
+    -- then locked too, until commit, though not taken: this transaction
+    -- waits for no row lock after it (heads are locked skip locked, the
+    -- agent's and the closed conversation's rows are already held), so no
+    -- wait can cycle through it; a writer of that conversation waits for
+    -- the commit, as it would for its taker's.
+    select * into head from conversations x where x.id = v_id for update skip locked;
     if found then
-      return head;
-    end if;
-    -- still queued as last committed: another transaction holds it
-    if exists (select 1 from conversations x where x.id = v_id and x.state = 'queued') then
+      if head.state = 'queued' then
+        return head;
+      end if;
+    -- locked by another transaction: skipped if still queued as last committed
+    elsif (select x.state = 'queued' from conversations x where x.id = v_id) then
       v_skip := v_skip || v_id;
     end if;
   end loop;
@@ -2906,8 +2949,12 @@ language plpgsql stable as $$
 declare
   c conversations;
 begin
-  select * into c from conversations x where x.id = p_id and x.state = 'queued';
-  if not found then
+  -- By the key alone, queued asked after: with the state in the WHERE, the
+  -- plan on a conversations table without statistics walked a queue index
+  -- (conversations_queued_since) over every conversation queued before
+  -- this one (issue #22).
+  select * into c from conversations x where x.id = p_id;
+  if not found or c.state <> 'queued' then
     return;
   end if;
   queue_position := sb_queue_position(c, p_now, sb_queue_ages());
