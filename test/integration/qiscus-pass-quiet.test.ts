@@ -180,24 +180,28 @@ describeEachStore('outbound_requests NOTIFY: for requests nobody leased', (store
         [rows.map((r) => r.key), rows.map((r) => r.leased)],
       );
     // Notifications arrive in commit order, so once a control one is heard every earlier one has been:
-    // counts what arrived, waiting for `expected` and the control (a moment longer, for any past those).
-    const heard = async (expected: number): Promise<number> => {
+    // counts what arrived since before `work`, waiting for `expected` and the control (a moment
+    // longer, for any past those). Counted from before the work: its notification may be heard
+    // before the work's own answer is read.
+    const heard = async (work: () => Promise<unknown>, expected: number): Promise<number> => {
       const before = notified;
+      await work();
       await db.query(`select pg_notify($1, '')`, [OUTBOX_CHANNEL]);
       assert.ok(await waitFor(() => notified >= before + expected + 1, 10_000), `${notified - before} of ${expected + 1} notifications arrived`);
       await new Promise((resolve) => setTimeout(resolve, 100));
       return notified - before - 1;
     };
     try {
-      await db.transaction((tx) => insert(tx, [{ key: 'l1', leased: true }, { key: 'l2', leased: true }]));
-      assert.equal(await heard(0), 0, 'leased rows woke the workers');
-      await db.transaction((tx) => insert(tx, [{ key: 'm1', leased: true }, { key: 'm2', leased: false }]));
-      assert.equal(await heard(1), 1, 'a row due at once, beside a leased one, woke no worker');
-      await db.transaction(async (tx) => {
-        await insert(tx, [{ key: 'a1', leased: true }]);
-        await insert(tx, [{ key: 'a2', leased: false }]);
-      });
-      assert.equal(await heard(1), 1, 'a row due at once after a leased insert in its transaction woke no worker');
+      const leased = () => db.transaction((tx) => insert(tx, [{ key: 'l1', leased: true }, { key: 'l2', leased: true }]));
+      assert.equal(await heard(leased, 0), 0, 'leased rows woke the workers');
+      const mixed = () => db.transaction((tx) => insert(tx, [{ key: 'm1', leased: true }, { key: 'm2', leased: false }]));
+      assert.equal(await heard(mixed, 1), 1, 'a row due at once, beside a leased one, woke no worker');
+      const dueAfterLeased = () =>
+        db.transaction(async (tx) => {
+          await insert(tx, [{ key: 'a1', leased: true }]);
+          await insert(tx, [{ key: 'a2', leased: false }]);
+        });
+      assert.equal(await heard(dueAfterLeased, 1), 1, 'a row due at once after a leased insert in its transaction woke no worker');
     } finally {
       await listening.close();
       await db.query(`delete from outbound_requests where name = 'wake-rule'`);
