@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, it } from 'node:test';
 import { sharedAttempts } from '../../src/http/login-attempts.js';
+import type { Db } from '../../src/store/db.js';
 import { fakeClock } from '../helpers/clock.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -50,14 +51,30 @@ describeEachStore('shared attempts', (store) => {
     assert.equal((await limit.take('a')).ok, false);
   });
 
+  it('deletes ended windows once a minute for all its scopes, not once per counter', async () => {
+    let deletions = 0;
+    const db: Db = { ...store().db, query: (text, params) => ((deletions += /delete from login_attempts where window_ends_at/.test(text) ? 1 : 0), store().db.query(text, params)) };
+    const scopes = ['login-address', 'login-account', 'offline-address', 'offline-email', 'greeting-report'].map((scope) =>
+      sharedAttempts(db, { scope, max: 10, windowMs: 60_000, now: clock.now }),
+    );
+    for (const limit of scopes) await limit.take('a');
+    assert.equal(deletions, 1);
+    clock.advance(59_000);
+    for (const limit of scopes) await limit.take('a');
+    assert.equal(deletions, 1, 'not again within the minute');
+    clock.advance(1_000);
+    for (const limit of scopes) await limit.take('a');
+    assert.equal(deletions, 2);
+  });
+
   it('keeps no key in the clear, and removes windows that ended', async () => {
     await counter(1, 1_000).take('eve@example.test');
     const keys = async () => (await store().db.query<{ key_digest: string }>('select key_digest from login_attempts')).map((r) => r.key_digest);
     assert.equal((await keys()).length, 1);
     assert.ok((await keys()).every((k) => !k.includes('eve')));
     clock.advance(120_000);
-    // a new counter prunes on its first count: the ended window goes, this one's stays
-    await counter(1, 1_000).take('b');
+    // a count a minute or more after the last deletion, by any counter on this store, deletes the ended windows
+    await counter(1, 1_000, 'another scope').take('b');
     assert.equal((await keys()).length, 1);
   });
 });
