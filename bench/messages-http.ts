@@ -22,7 +22,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from './http.js';
-import { ADMIN, adminQuery, backendCpuSeconds, prepareStore, startServerProcess } from './server.js';
+import { ADMIN, adminQuery, backendCpuSeconds, commits, prepareStore, startServerProcess } from './server.js';
 import { processCpuSeconds, summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => /^--([^=]+)=?(.*)$/s.exec(a)!.slice(1, 3) as [string, string]));
@@ -39,19 +39,6 @@ function cpuSplit(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
-
-/**
- * Transactions committed in the scratch database so far: what the server
- * sends PostgreSQL besides the messages' own calls (the outbox feed, the
- * realtime layer's reads) shows up as more than one a message. PostgreSQL
- * publishes these counts about once a second, so a 10 s phase is good to
- * some 10 %.
- */
-async function commits(url: string): Promise<number> {
-  const r = await adminQuery(url, 'select xact_commit from pg_stat_database where datname = current_database()');
-  return Number(r.rows[0].xact_commit);
-}
-
 
 const store = await prepareStore('postgres', { agents: 50, capacity: 20 }, pgUrl);
 // Every statement the server's connections send, into PostgreSQL's own log (the scratch database alone).

@@ -17,7 +17,7 @@ import type { Ctx } from '../src/context.js';
 import { openConversation } from '../src/conversations/lifecycle.js';
 import { addMessage, markRead } from '../src/conversations/messages.js';
 import { openPostgres } from '../src/store/postgres.js';
-import { adminQuery, backendCpuSeconds, prepareStore } from './server.js';
+import { backendCpuSeconds, commits, prepareStore } from './server.js';
 import { processCpuSeconds, summarize } from './stats.js';
 
 const args = new Map(process.argv.slice(2).map((a) => /^--([^=]+)=?(.*)$/s.exec(a)!.slice(1, 3) as [string, string]));
@@ -26,9 +26,6 @@ const CHATS = Number(args.get('chats') ?? 1000);
 const PER_CHAT = 10;
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/receipts.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
-
-const commits = async (url: string) =>
-  Number((await adminQuery(url, 'select xact_commit from pg_stat_database where datname = current_database()')).rows[0].xact_commit);
 
 /**
  * Every pooled connection's pending statistics into pg_stat_database now
