@@ -6,7 +6,7 @@
 // runs (auto_explain, nested, analyze) for one open. --mode=queued: every
 // agent full (the queued phase of bench/creates-http.ts); assigned: room.
 //
-//   options: --agents=1000 --count=300 --mode=queued|assigned [--explain] [--default-capacity]
+//   options: --agents=1000 --count=300 --mode=queued|assigned [--explain] [--default-capacity] [--skills]
 import pg from 'pg';
 import type { Config } from '../src/config.js';
 import { defaultSettings, seedSettings } from '../src/settings/settings.js';
@@ -22,6 +22,8 @@ const MODE = args.get('mode') ?? 'queued';
 const EXPLAIN = args.has('explain');
 // the agents have no capacity of their own: the max_customers setting's (3)
 const DEFAULT_CAPACITY = args.has('default-capacity');
+// every agent has skill es at 2, every open requires es at 1
+const SKILLS = args.has('skills');
 const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!pgUrl) throw new Error('bench/open-probe.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 
@@ -39,6 +41,7 @@ try {
        from generate_series(1, $3::int) as i`,
     [DEFAULT_CAPACITY ? null : MODE === 'queued' ? capacity : 1_000_000, load, AGENTS],
   );
+  if (SKILLS) await db.query(`update agents set skills = '{"es": 2}'::jsonb`);
   if (load > 0) {
     await db.query(
       `insert into conversations (channel, customer_id, customer, state, agent_id, created_at, queued_at, assigned_at, updated_at)
@@ -55,8 +58,8 @@ try {
   let n = 0;
   const open = async () => {
     const r = await client.query(
-      `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, now(), false, null) o`,
-      [`c-${n}`, { id: `c-${n++}` }],
+      `select (o.opened).id, (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, now(), false, $3) o`,
+      [`c-${n}`, { id: `c-${n++}` }, SKILLS ? { es: 1 } : null],
     );
     return r.rows[0] as { id: string; state: string };
   };

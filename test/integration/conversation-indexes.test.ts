@@ -97,10 +97,11 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
    * deployment, or the bench's server. Last seen long ago, so an agent made
    * after them comes after them in agents_presence (status, last_seen_at).
    */
-  const seedOnlineAgents = (prefix: string, load: number, capacity: number | null = 3) =>
+  const seedOnlineAgents = (prefix: string, load: number, capacity: number | null = 3, skills: Record<string, number> = {}) =>
     ctx.db.query(
-      `insert into agents (name, email, password_hash, role, status, capacity, load, last_seen_at, created_at, updated_at)
+      `insert into agents (name, email, password_hash, role, status, capacity, load, skills, last_seen_at, created_at, updated_at)
        select '${prefix} ' || i, '${prefix}' || i || '@example.test', 'no-login', 'agent', 'online', ${capacity ?? 'null'}, ${load},
+              '${JSON.stringify(skills)}'::jsonb,
               timestamptz '2000-01-01', now(), now()
          from generate_series(1, 200) as i`,
     );
@@ -232,10 +233,20 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
   // decides under the lock exclusive, where the pick found nobody by walking
   // agents_pick past every full agent (issue #22: 1,000 entries a queued
   // open on the bench). Only agents with room are read now (migration 0066).
-  for (const [kind, capacity] of [['their own', 3], ["the setting's", null]] as const) {
-    it(`a queueing open at capacity reads no full agent in the pick (agents with ${kind} capacity)`, async () => {
+  for (const [kind, capacity, skills] of [
+    ['their own capacity', 3, null],
+    ["the setting's capacity", null, null],
+    ['a skill the conversation requires', 3, { es: 1 }],
+  ] as const) {
+    it(`a queueing open at capacity reads no full agent in the pick (agents with ${kind})`, async () => {
       if (capacity === null) await ctx.db.query(`update settings set value = '3'::jsonb where key = 'max_customers'`);
-      await seedOnlineAgents('Full', 3, capacity);
+      // (skills inserted, not updated: an update's dead row versions are index entries too)
+      await seedOnlineAgents('Full', 3, capacity, skills ? { es: 2 } : {});
+      const open = async (customer: { id: string }, tx: Queryable = ctx.db) =>
+        (await tx.query<{ state: string }>(
+          `select (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, $3, false, $4) o`,
+          [customer.id, customer, clock.now(), skills],
+        ))[0]!;
       // the queue not empty: the open goes straight to queueing
       assert.equal((await open({ id: 'c-first' })).state, 'queued');
       // and 200 queued on another department, in sticky waits not yet ended
@@ -249,11 +260,7 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
       );
       let readOfConversations: { name: string; n: number }[] = [];
       const read = await ctx.db.transaction(async (tx) => {
-        const openIn = async (customer: string) =>
-          (await tx.query<{ state: string }>(
-            `select (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, $3, false, null) o`,
-            [customer, { id: customer }, clock.now()],
-          ))[0]!.state;
+        const openIn = async (customer: string) => (await open({ id: customer }, tx)).state;
         // the first plans the session's statements (planning reads indexes too)
         assert.equal(await openIn('c-second'), 'queued');
         let state = '';

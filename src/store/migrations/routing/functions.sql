@@ -484,8 +484,12 @@ drop function if exists sb_pick_agent(text);
 -- agent and sorts them all rather than walk agents_pick; with 1,000 agents
 -- that sort is most of an open. Off, it walks the index whatever it
 -- guesses; the skills branch, whose order no index has, still sorts.
+-- jit off: enable_sort off prices a sort it cannot avoid (the skills
+-- branches) at 10^10, above jit_above_cost, and PostgreSQL then compiled
+-- the statement at every execution: 0.4 s a pick (bench/open-probe.ts
+-- --skills, auto_explain). Here, sb_agent_ahead's and sb_claim_agent's.
 create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable
-set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+set enable_sort = off set jit = off set plan_cache_mode = force_generic_plan as $$
 begin
   if c.department is not null and not sb_auto_routed(c) then
     return null;
@@ -517,10 +521,24 @@ begin
              order by x.load, x.last_assigned_at asc nulls first, x.id
              limit 1);
   end if;
-  return (select a.id from agents a
-           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
-             and sb_agent_serves(a, c, p_now)
-           order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
+  -- With a requirement the best score comes first, an order no index has,
+  -- so the agents with room who serve c are sorted. They are read in the
+  -- room indexes' order all the same (the subqueries' ORDER BY): left to
+  -- sort, the generic plan without statistics took agents_presence and read
+  -- every online agent, full or not.
+  return (select x.id from (
+            (select a.id, a.load, a.last_assigned_at, a.skills from agents a
+              where a.status = 'online' and a.deleted_at is null and a.load < a.capacity
+                and sb_agent_serves(a, c, p_now)
+              order by a.load, a.last_assigned_at asc nulls first, a.id)
+            union all
+            (select a.id, a.load, a.last_assigned_at, a.skills from agents a
+              where a.status = 'online' and a.deleted_at is null and a.capacity is null
+                and a.load < (select sb_default_capacity())
+                and sb_agent_serves(a, c, p_now)
+              order by a.load, a.last_assigned_at asc nulls first, a.id)) x
+           order by (select coalesce(sum(coalesce((x.skills ->> k)::int, 0)), 0)::int from jsonb_object_keys(c.required_skills) k) desc,
+                    x.load, x.last_assigned_at asc nulls first, x.id
            limit 1);
 end
 $$;
@@ -534,7 +552,7 @@ $$;
 -- walk's index condition on agents_pick, so it reads what sb_pick_agent
 -- would read before reaching `me`, not every full agent.
 create or replace function sb_agent_ahead(c conversations, p_now timestamptz, me agents) returns boolean language plpgsql stable
-set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+set enable_sort = off set jit = off set plan_cache_mode = force_generic_plan as $$
 declare
   v_load int := me.load - 1;
 begin
@@ -568,7 +586,7 @@ $$;
 -- do not make the agent's row look taken. Volatile (it locks), so it
 -- cannot be sb_pick_agent, which the matches call from stable functions.
 create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
-set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+set enable_sort = off set jit = off set plan_cache_mode = force_generic_plan as $$
 declare
   v_agent uuid;
   v_room boolean;
