@@ -97,10 +97,11 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
    * deployment, or the bench's server. Last seen long ago, so an agent made
    * after them comes after them in agents_presence (status, last_seen_at).
    */
-  const seedOnlineAgents = (prefix: string, load: number) =>
+  const seedOnlineAgents = (prefix: string, load: number, capacity: number | null = 3, skills: Record<string, number> = {}) =>
     ctx.db.query(
-      `insert into agents (name, email, password_hash, role, status, capacity, load, last_seen_at, created_at, updated_at)
-       select '${prefix} ' || i, '${prefix}' || i || '@example.test', 'no-login', 'agent', 'online', 3, ${load},
+      `insert into agents (name, email, password_hash, role, status, capacity, load, skills, last_seen_at, created_at, updated_at)
+       select '${prefix} ' || i, '${prefix}' || i || '@example.test', 'no-login', 'agent', 'online', ${capacity ?? 'null'}, ${load},
+              '${JSON.stringify(skills)}'::jsonb,
               timestamptz '2000-01-01', now(), now()
          from generate_series(1, 200) as i`,
     );
@@ -225,6 +226,115 @@ describeEachStore('schema: an assigned open writes fewer index entries, and the 
     // every online agent before this one)
     const total = read.reduce((sum, r) => sum + r.n, 0);
     assert.ok(total <= 2, `a match for an agent read ${total} index entries of agents: ${JSON.stringify(read)}`);
+  });
+
+  // A queueing open at capacity: more agents than the shared path locks
+  // (sb_queue_lock_limit(), 128), so after the shared attempt's count it
+  // decides under the lock exclusive, where the pick found nobody by walking
+  // agents_pick past every full agent (issue #22: 1,000 entries a queued
+  // open on the bench). Only agents with room are read now (migration 0066).
+  for (const [kind, capacity, skills] of [
+    ['their own capacity', 3, null],
+    ["the setting's capacity", null, null],
+    ['a skill the conversation requires', 3, { es: 1 }],
+  ] as const) {
+    it(`a queueing open at capacity reads no full agent in the pick (agents with ${kind})`, async () => {
+      if (capacity === null) await ctx.db.query(`update settings set value = '3'::jsonb where key = 'max_customers'`);
+      // (skills inserted, not updated: an update's dead row versions are index entries too)
+      await seedOnlineAgents('Full', 3, capacity, skills ? { es: 2 } : {});
+      const open = async (customer: { id: string }, tx: Queryable = ctx.db) =>
+        (await tx.query<{ state: string }>(
+          `select (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, $3, false, $4) o`,
+          [customer.id, customer, clock.now(), skills],
+        ))[0]!;
+      // the queue not empty: the open goes straight to queueing
+      assert.equal((await open({ id: 'c-first' })).state, 'queued');
+      // and 200 queued on another department, in sticky waits not yet ended
+      await ctx.db.query(
+        `insert into conversations (channel, customer_id, customer, department, state, created_at, queued_at, updated_at,
+                                    sticky_agent_id, sticky_until, required_skills)
+         select 'api', 'w-' || i, jsonb_build_object('id', 'w-' || i), 'elsewhere', 'queued', $1, $1, $1,
+                (select id from agents limit 1), $1::timestamptz + interval '1 hour', '{}'::jsonb
+           from generate_series(1, 200) as i`,
+        [clock.now()],
+      );
+      let readOfConversations: { name: string; n: number }[] = [];
+      const read = await ctx.db.transaction(async (tx) => {
+        const openIn = async (customer: string) => (await open({ id: customer }, tx)).state;
+        // the first plans the session's statements (planning reads indexes too)
+        assert.equal(await openIn('c-second'), 'queued');
+        let state = '';
+        const read = await readBy(tx, async () => {
+          readOfConversations = await readBy(tx, async () => void (state = await openIn('c-third')), 'conversations');
+        });
+        assert.equal(state, 'queued');
+        return read;
+      });
+      // the shared attempt counts up to sb_queue_lock_limit() + 1 agents who
+      // serve it (129); the pick, none (it read the 200)
+      const total = read.reduce((sum, r) => sum + r.n, 0);
+      assert.ok(total <= 129 + 5, `a queueing open read ${total} index entries of agents: ${JSON.stringify(read)}`);
+      // both paths' probes for ended sticky waits, and the queue guess: the
+      // first entry of their own index each, not the other department's 200
+      const ofConversations = readOfConversations.reduce((sum, r) => sum + r.n, 0);
+      assert.ok(ofConversations <= 5, `a queueing open read ${ofConversations} index entries of conversations: ${JSON.stringify(readOfConversations)}`);
+    });
+  }
+
+  it("an open's probes of the queue read no other department's queued conversations", async () => {
+    const waiter = await makeAgent(ctx, { status: 'online', capacity: 3, departments: ['elsewhere'] });
+    await makeAgent(ctx, { status: 'online', capacity: 100 });
+    // 200 queued on another department, each in a sticky wait not yet ended
+    await ctx.db.query(
+      `insert into conversations (channel, customer_id, customer, department, state, created_at, queued_at, updated_at,
+                                  sticky_agent_id, sticky_until, required_skills)
+       select 'api', 'w-' || i, jsonb_build_object('id', 'w-' || i), 'elsewhere', 'queued', $1, $1, $1,
+              $2::uuid, $1::timestamptz + interval '1 hour', '{}'::jsonb
+         from generate_series(1, 200) as i`,
+      [clock.now(), waiter.id],
+    );
+    const read = await ctx.db.transaction(async (tx) => {
+      const openIn = async (customer: string) =>
+        (await tx.query<{ state: string }>(
+          `select (o.opened).state from sb_open_conversation('api', null, $1, $2, null, 0, $3, false, null) o`,
+          [customer, { id: customer }, clock.now()],
+        ))[0]!.state;
+      // the first plans the session's statements (planning reads indexes too)
+      assert.equal(await openIn('c-first'), 'assigned');
+      let state = '';
+      const read = await readBy(tx, async () => void (state = await openIn('c-second')), 'conversations');
+      assert.equal(state, 'assigned');
+      return read;
+    });
+    const total = read.reduce((sum, r) => sum + r.n, 0);
+    assert.ok(total <= 5, `an open read ${total} index entries of conversations: ${JSON.stringify(read)}`);
+  });
+
+  it('the pick still takes the least loaded agent with room, of either kind of capacity', async () => {
+    await ctx.db.query(`update settings set value = '3'::jsonb where key = 'max_customers'`);
+    await seedOnlineAgents('Own', 3, 3);
+    await seedOnlineAgents('Shared', 3, null);
+    const own = await makeAgent(ctx, { status: 'online', capacity: 5 });
+    const shared = await makeAgent(ctx, { status: 'online' });
+    await ctx.db.query(`update agents set capacity = null, load = 1, last_assigned_at = null where id = $1`, [shared.id]);
+    await ctx.db.query(`update agents set load = 2, last_assigned_at = null where id = $1`, [own.id]);
+    // sb_pick_agent itself, for a conversation as it arrives; each pick then
+    // given by hand (its load and last_assigned_at, as sb_assign writes them)
+    const pick = async () => {
+      clock.advance(1000);
+      const [row] = await ctx.db.query<{ agent: string | null }>(
+        `select sb_pick_agent(sb_arriving('api', null, 'c', '{}'::jsonb, null, 0, $1, false, null, sb_department_routing(null)), $1) as agent`,
+        [clock.now()],
+      );
+      if (row!.agent) await ctx.db.query(`update agents set load = load + 1, last_assigned_at = $2 where id = $1`, [row!.agent, clock.now()]);
+      return row!.agent === own.id ? 'own' : row!.agent === shared.id ? 'shared' : row!.agent;
+    };
+    const picks = [];
+    for (let i = 0; i < 6; i++) picks.push(await pick());
+    // shared at load 1; own at 2 before shared at 2 (never assigned: nulls
+    // first); shared at 2; own at 3 and 4 (its capacity is 5, the setting's 3
+    // is shared's); then nobody (the 400 others are full)
+    assert.deepEqual(picks, ['shared', 'own', 'shared', 'own', 'own', null]);
   });
 
   {

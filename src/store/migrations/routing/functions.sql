@@ -484,25 +484,61 @@ drop function if exists sb_pick_agent(text);
 -- agent and sorts them all rather than walk agents_pick; with 1,000 agents
 -- that sort is most of an open. Off, it walks the index whatever it
 -- guesses; the skills branch, whose order no index has, still sorts.
+-- jit off: enable_sort off prices a sort it cannot avoid (the skills
+-- branches) at 10^10, above jit_above_cost, and PostgreSQL then compiled
+-- the statement at every execution: 0.4 s a pick (bench/open-probe.ts
+-- --skills, auto_explain). Here, sb_agent_ahead's and sb_claim_agent's.
 create or replace function sb_pick_agent(c conversations, p_now timestamptz) returns uuid language plpgsql stable
-set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+set enable_sort = off set jit = off set plan_cache_mode = force_generic_plan as $$
 begin
   if c.department is not null and not sb_auto_routed(c) then
     return null;
   end if;
-  -- sb_has_room and sb_agent_serves are inlined, so the filter is plain
-  -- expressions evaluated on the index walk.
+  -- sb_agent_serves is inlined, so the filter is plain expressions
+  -- evaluated on the index walk.
+  -- Only agents with room are read (migration 0066): those with a capacity
+  -- of their own and room (agents_room_own), and those with the setting's
+  -- whose load is below it (agents_room_default, bounded by the index
+  -- condition), each walked in the pick's order to its first agent who
+  -- serves c; the better of the two is the pick. Walking agents_pick with
+  -- the room test as a filter read every full agent before the first with
+  -- room, and all of them at capacity (1,000 entries for an open that
+  -- queued, issue #22). The setting is read once, by an InitPlan.
   if c.required_skills = '{}'::jsonb then
-    return (select a.id from agents a
-             where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
-               and sb_agent_serves(a, c, p_now)
-             order by a.load, a.last_assigned_at asc nulls first, a.id
+    return (select x.id from (
+              (select a.id, a.load, a.last_assigned_at from agents a
+                where a.status = 'online' and a.deleted_at is null and a.load < a.capacity
+                  and sb_agent_serves(a, c, p_now)
+                order by a.load, a.last_assigned_at asc nulls first, a.id
+                limit 1)
+              union all
+              (select a.id, a.load, a.last_assigned_at from agents a
+                where a.status = 'online' and a.deleted_at is null and a.capacity is null
+                  and a.load < (select sb_default_capacity())
+                  and sb_agent_serves(a, c, p_now)
+                order by a.load, a.last_assigned_at asc nulls first, a.id
+                limit 1)) x
+             order by x.load, x.last_assigned_at asc nulls first, x.id
              limit 1);
   end if;
-  return (select a.id from agents a
-           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
-             and sb_agent_serves(a, c, p_now)
-           order by sb_skill_score(a, c) desc, a.load, a.last_assigned_at asc nulls first, a.id
+  -- With a requirement the best score comes first, an order no index has,
+  -- so the agents with room who serve c are sorted. They are read in the
+  -- room indexes' order all the same (the subqueries' ORDER BY): left to
+  -- sort, the generic plan without statistics took agents_presence and read
+  -- every online agent, full or not.
+  return (select x.id from (
+            (select a.id, a.load, a.last_assigned_at, a.skills from agents a
+              where a.status = 'online' and a.deleted_at is null and a.load < a.capacity
+                and sb_agent_serves(a, c, p_now)
+              order by a.load, a.last_assigned_at asc nulls first, a.id)
+            union all
+            (select a.id, a.load, a.last_assigned_at, a.skills from agents a
+              where a.status = 'online' and a.deleted_at is null and a.capacity is null
+                and a.load < (select sb_default_capacity())
+                and sb_agent_serves(a, c, p_now)
+              order by a.load, a.last_assigned_at asc nulls first, a.id)) x
+           order by (select coalesce(sum(coalesce((x.skills ->> k)::int, 0)), 0)::int from jsonb_object_keys(c.required_skills) k) desc,
+                    x.load, x.last_assigned_at asc nulls first, x.id
            limit 1);
 end
 $$;
@@ -516,7 +552,7 @@ $$;
 -- walk's index condition on agents_pick, so it reads what sb_pick_agent
 -- would read before reaching `me`, not every full agent.
 create or replace function sb_agent_ahead(c conversations, p_now timestamptz, me agents) returns boolean language plpgsql stable
-set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+set enable_sort = off set jit = off set plan_cache_mode = force_generic_plan as $$
 declare
   v_load int := me.load - 1;
 begin
@@ -550,7 +586,7 @@ $$;
 -- do not make the agent's row look taken. Volatile (it locks), so it
 -- cannot be sb_pick_agent, which the matches call from stable functions.
 create or replace function sb_claim_agent(c conversations, p_now timestamptz) returns uuid language plpgsql
-set enable_sort = off set plan_cache_mode = force_generic_plan as $$
+set enable_sort = off set jit = off set plan_cache_mode = force_generic_plan as $$
 declare
   v_agent uuid;
   v_room boolean;
@@ -995,11 +1031,20 @@ begin
       -- first. Sticky waits are only created under the lock exclusive, so
       -- none ends unseen while this holds it shared but by time, and p_now
       -- is fixed for the call. A probe (conversations_sticky_waits).
+      -- Each probe asks in its index's order, `order by … limit 1`, which
+      -- only that index gives: as EXISTS, the generic plan on a table
+      -- without statistics (every index whose predicate `state = 'queued'`
+      -- implies costed alike) walked conversations_queued_since and filtered,
+      -- reading every queued conversation of every department, twice, at
+      -- every open (test/integration/conversation-indexes.test.ts).
       select case when p_department is null
-                  then exists (select 1 from conversations x where x.state = 'queued' and x.department is null)
-                  else exists (select 1 from conversations x where x.state = 'queued' and x.department = p_department)
+                  then (select x.seq from conversations x where x.state = 'queued' and x.department is null
+                         order by x.department, x.priority desc, x.seq limit 1) is not null
+                  else (select x.seq from conversations x where x.state = 'queued' and x.department = p_department
+                         order by x.department, x.priority desc, x.seq limit 1) is not null
              end,
-             exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now)
+             (select x.sticky_until from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now
+               order by x.sticky_until limit 1) is not null
         into v_queued, v_ended;
       if v_ended then
         perform sb_exclusive_path();
@@ -1108,7 +1153,9 @@ begin
       return;
     end if;
   end if;
-  if exists (select 1 from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now) then
+  -- in conversations_sticky_waits' order, as above
+  if (select x.sticky_until from conversations x where x.state = 'queued' and x.sticky_until is not null and x.sticky_until <= p_now
+       order by x.sticky_until limit 1) is not null then
     v_drained := sb_drain_events(p_now);
   end if;
   -- Inserted as it arrived (queued), then given to the policy's pick: the
@@ -3035,7 +3082,14 @@ begin
   queue_position := sb_queue_position(c, p_now, sb_queue_ages());
   queue_team := sb_queue_team(c.department, c.required_skills, c.overflow, sb_skills_relaxed(c.skills_relax_after_s, c.queued_at, p_now),
                               sb_sticky_wait_agent(c.sticky_until, c.sticky_agent_id, p_now));
-  queue_handle_s := sb_recent_handle_s(p_default_handle_s);
+  -- sb_recent_handle_s's query, here rather than called: a SQL function
+  -- that cannot be inlined (it has a FROM) is parsed and planned again at
+  -- every call, a fifth of a place read (bench/open-probe.ts); PL/pgSQL
+  -- keeps this one's plan for the session.
+  queue_handle_s := (select coalesce(avg(extract(epoch from (r.resolved_at - r.assigned_at))), p_default_handle_s)::float8
+                       from (select x.resolved_at, x.assigned_at from conversations x
+                              where x.state = 'resolved' and x.assigned_at is not null
+                              order by x.resolved_at desc limit 100) r);
   queue_hours := (select b.hours from business_hours b);
   return next;
 end
