@@ -235,20 +235,23 @@ describeEachStore('routing: idle steps of a close and a sweep are skipped', (sto
     assert.deepEqual((await lockingSweep()).locks, []);
   });
 
-  it("an idle sweep's probes read no online agent one by one", async () => {
-    // 200 online agents seen just now, straight into the table, never
-    // analysed (a young deployment): none has run out of keep-alive
+  it("an idle sweep's probes read no online agent one by one, with a queue at capacity", async () => {
+    // 200 online agents seen just now, all full, straight into the table,
+    // never analysed (a young deployment): none has run out of keep-alive,
+    // nobody has room for the one queued
     await ctx.db.query(
       `insert into agents (name, email, password_hash, role, status, capacity, load, last_seen_at, created_at, updated_at)
        select 'seen ' || i, 'seen' || i || '@example.test', 'no-login', 'agent', 'online', 1, 1, $1, $1, $1
          from generate_series(1, 200) as i`,
       [clock.now()],
     );
+    const queued = await open('c-waiting');
+    assert.equal((await state(queued.id)).state, 'queued');
     const agentsRead = async (tx: Queryable) =>
       (
         await tx.query<{ n: number }>(
           `select (select coalesce(sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), 0) from pg_index i where i.indrelid = 'agents'::regclass)
-                + pg_stat_get_xact_numscans('agents'::regclass) * 0 + (select coalesce(seq_tup_read, 0) from pg_stat_xact_user_tables where relid = 'agents'::regclass) as n`,
+                + (select coalesce(seq_tup_read, 0) from pg_stat_xact_user_tables where relid = 'agents'::regclass) as n`,
         )
       )[0]!.n;
     const read = await ctx.db.transaction(async (tx) => {

@@ -692,6 +692,26 @@ create or replace function sb_given_event(c conversations) returns jsonb languag
   select sb_given_event(c, sb_conversation_json(c))
 $$;
 
+-- Whether any online agent has room: the first entry of each of the room
+-- indexes (migration 0066), in their order. Walking agents_pick with the
+-- room test as a filter read every online agent when all were full — at
+-- capacity, which is when a match or a sweep asks (1,000 entries at 1,000
+-- agents).
+create or replace function sb_anyone_with_room() returns boolean language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+begin
+  return (select a.id from agents a
+           where a.status = 'online' and a.deleted_at is null and a.load < a.capacity
+           order by a.load, a.last_assigned_at asc nulls first, a.id
+           limit 1) is not null
+      or (select a.id from agents a
+           where a.status = 'online' and a.deleted_at is null and a.capacity is null
+             and a.load < (select sb_default_capacity())
+           order by a.load, a.last_assigned_at asc nulls first, a.id
+           limit 1) is not null;
+end
+$$;
+
 -- Full drain step: the first queued conversation (priority, then arrival)
 -- that some online agent with room can serve, given to the policy's pick.
 -- No row when nothing can be matched. Used by the sweep and after changes
@@ -714,13 +734,9 @@ begin
   perform pg_advisory_xact_lock(7301001);
   -- No online agent with room (a sweep or a drain at capacity): nothing can
   -- be matched, and the query below, whose set-up is most of its cost when
-  -- its agents are all full, is not run. In agents_pick's order, so with
-  -- room the probe stops at the least loaded agent; at capacity it reads
-  -- the online agents the query's `free` would have.
-  if (select a.id from agents a
-       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
-       order by a.load, a.last_assigned_at asc nulls first, a.id
-       limit 1) is null then
+  -- its agents are all full, is not run. The probe reads the first entry
+  -- of each room index, whether anyone has room or not.
+  if not sb_anyone_with_room() then
     return;
   end if;
   -- read under the lock, so from what the previous holder committed
@@ -2201,10 +2217,7 @@ begin
   return coalesce((select x.sticky_until from conversations x
                      where x.state = 'queued' and x.sticky_until is not null
                      order by x.sticky_until limit 1) <= p_now, false)
-      or (select a.id from agents a
-           where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
-           order by a.load, a.last_assigned_at asc nulls first, a.id
-           limit 1) is not null;
+      or sb_anyone_with_room();
 end
 $$;
 
