@@ -28,7 +28,11 @@ export async function sweep(ctx: Ctx): Promise<SweepResult> {
   return { expired: row!.agents_expired, requeued: row!.requeued, offersExpired: row!.offers_expired, assigned: row!.assigned, slaBreached: row!.sla_breached };
 }
 
-/** One call (sb_sweep_step): every step of the sweep, in one transaction under the routing lock. */
+/**
+ * One call (sb_sweep_step): every step of the sweep, in one transaction under
+ * the routing lock; a sweep with nothing to do returns on its probes without
+ * the lock (sb_sweep_has_work).
+ */
 const SWEEP_STEP = /* sql */ `select o.agents_expired, o.requeued, o.offers_expired, o.assigned, o.sla_breached, o.logged
   from sb_sweep_step($1::timestamptz, $2::int) o`;
 

@@ -11,6 +11,7 @@ import { it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
 import { openConversation } from '../../src/conversations/lifecycle.js';
 import type { ConversationRow } from '../../src/conversations/model.js';
+import type { Queryable } from '../../src/store/db.js';
 import { changeDepartmentRouting } from '../../src/routing/department-settings.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { eachTestOnClock, type FakeClock } from '../helpers/routing-app.js';
@@ -156,5 +157,114 @@ describeEachStore('routing: idle steps of a close and a sweep are skipped', (sto
     assert.equal(calls.sb_expire_offers, 1);
     const cleared = await state(a.id);
     assert.deepEqual([cleared.declined_by, cleared.declined_at, cleared.state], [[], null, 'queued'], JSON.stringify(cleared));
+  });
+
+  /** `sql` in a transaction of its own, with whether it left the routing lock (7301001) held, and how. */
+  const locking = <Row>(sql: string, params: unknown[]) =>
+    ctx.db.transaction(async (tx) => {
+      const rows = await tx.query<Row>(sql, params);
+      // a transaction-level advisory lock is held until the transaction ends
+      const locks = await tx.query<{ mode: string }>(
+        `select mode from pg_locks where locktype = 'advisory' and classid = 0 and objid = 7301001 and pid = pg_backend_pid()`,
+      );
+      return { rows, locks: locks.map((l) => l.mode) };
+    });
+  const lockingSweep = () => {
+    clock.advance(1000);
+    return locking<{ agents_expired: number; requeued: number; offers_expired: number; assigned: number; sla_breached: number }>(
+      `select agents_expired, requeued, offers_expired, assigned, sla_breached from sb_sweep_step($1::timestamptz, 100)`,
+      [clock.now()],
+    );
+  };
+  const nothing = { agents_expired: 0, requeued: 0, offers_expired: 0, assigned: 0, sla_breached: 0 };
+
+  it('a sweep with nothing to do takes no routing lock: nothing queued, or a queue with every agent full', async () => {
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const empty = await lockingSweep();
+    assert.deepEqual([empty.rows[0], empty.locks], [nothing, []]);
+    const a = await open('c1');
+    const b = await open('c2');
+    assert.equal((await state(b.id)).state, 'queued');
+    const full = await lockingSweep();
+    assert.deepEqual([full.rows[0], full.locks], [nothing, []]);
+    // the routing lock is what a sweep with work takes: room again, and the
+    // sweep (the safety net) gives the head its slot under it
+    await ctx.db.query('update agents set capacity = 2 where id = $1', [agent.id]);
+    const roomy = await lockingSweep();
+    assert.deepEqual([roomy.rows[0]!.assigned, roomy.locks], [1, ['ExclusiveLock']]);
+    assert.deepEqual([(await state(b.id)).agent_id, (await state(a.id)).agent_id], [agent.id, agent.id]);
+  });
+
+  const setting = (key: string, value: unknown) =>
+    ctx.db.query(
+      `insert into settings (key, value, updated_at) values ($1, $2::jsonb, now()) on conflict (key) do update set value = excluded.value`,
+      [key, JSON.stringify(value)],
+    );
+
+  it('a sweep takes the routing lock for each kind of work it has: a keep-alive run out, a grace passed, an SLA due, an ended sticky wait', async () => {
+    await setting('attendant_keep_alive_ms', 60_000);
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    await ctx.db.query('update agents set last_seen_at = $2 where id = $1', [agent.id, clock.now()]);
+    await open('c1');
+    assert.deepEqual((await lockingSweep()).locks, []);
+    // the keep-alive runs out: set offline under the lock
+    clock.advance(120_000);
+    const expired = await lockingSweep();
+    assert.deepEqual([expired.rows[0]!.agents_expired, expired.locks], [1, ['ExclusiveLock']]);
+    // offline with a conversation, policy requeue: nothing until the grace has passed, then the requeue
+    await setting('offline_policy', 'requeue');
+    await setting('agent_offline_grace_ms', 300_000);
+    assert.deepEqual((await lockingSweep()).locks, []);
+    clock.advance(300_000);
+    const requeued = await lockingSweep();
+    assert.deepEqual([requeued.rows[0]!.requeued, requeued.locks], [1, ['ExclusiveLock']]);
+    assert.deepEqual((await lockingSweep()).locks, []);
+    // a first response due and not given
+    await ctx.db.query('update conversations set sla_due_at = $1 where customer_id = $2', [new Date(clock.now().getTime() + 5_000), 'c1']);
+    assert.deepEqual((await lockingSweep()).locks, []);
+    clock.advance(10_000);
+    const breached = await lockingSweep();
+    assert.deepEqual([breached.rows[0]!.sla_breached, breached.locks], [1, ['ExclusiveLock']]);
+    assert.deepEqual((await lockingSweep()).locks, []);
+    // a sticky wait that ends: recorded as ended under the lock
+    await ctx.db.query('update conversations set sticky_until = $1 where customer_id = $2', [new Date(clock.now().getTime() + 5_000), 'c1']);
+    assert.deepEqual((await lockingSweep()).locks, []);
+    clock.advance(10_000);
+    assert.deepEqual((await lockingSweep()).locks, ['ExclusiveLock']);
+    assert.equal((await ctx.db.query<{ sticky_until: Date | null }>('select sticky_until from conversations where customer_id = $1', ['c1']))[0]!.sticky_until, null);
+    assert.deepEqual((await lockingSweep()).locks, []);
+  });
+
+  it("an idle sweep's probes read no online agent one by one, with a queue at capacity", async () => {
+    // 200 online agents seen just now, all full, straight into the table,
+    // never analysed (a young deployment): none has run out of keep-alive,
+    // nobody has room for the one queued
+    await ctx.db.query(
+      `insert into agents (name, email, password_hash, role, status, capacity, load, last_seen_at, created_at, updated_at)
+       select 'seen ' || i, 'seen' || i || '@example.test', 'no-login', 'agent', 'online', 1, 1, $1, $1, $1
+         from generate_series(1, 200) as i`,
+      [clock.now()],
+    );
+    const queued = await open('c-waiting');
+    assert.equal((await state(queued.id)).state, 'queued');
+    const agentsRead = async (tx: Queryable) =>
+      (
+        await tx.query<{ n: number }>(
+          `select (select coalesce(sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), 0) from pg_index i where i.indrelid = 'agents'::regclass)
+                + (select coalesce(seq_tup_read, 0) from pg_stat_xact_user_tables where relid = 'agents'::regclass) as n`,
+        )
+      )[0]!.n;
+    const read = await ctx.db.transaction(async (tx) => {
+      const sweep = () => {
+        clock.advance(1000);
+        return tx.query<{ agents_expired: number }>('select agents_expired from sb_sweep_step($1, 100)', [clock.now()]);
+      };
+      // the first plans the session's statements (planning reads indexes too)
+      await sweep();
+      const before = Number(await agentsRead(tx));
+      assert.equal((await sweep())[0]!.agents_expired, 0);
+      return Number(await agentsRead(tx)) - before;
+    });
+    assert.ok(read <= 10, `an idle sweep read ${read} rows or index entries of agents`);
   });
 });

@@ -692,6 +692,26 @@ create or replace function sb_given_event(c conversations) returns jsonb languag
   select sb_given_event(c, sb_conversation_json(c))
 $$;
 
+-- Whether any online agent has room: the first entry of each of the room
+-- indexes (migration 0066), in their order. Walking agents_pick with the
+-- room test as a filter read every online agent when all were full — at
+-- capacity, which is when a match or a sweep asks (1,000 entries at 1,000
+-- agents).
+create or replace function sb_anyone_with_room() returns boolean language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+begin
+  return (select a.id from agents a
+           where a.status = 'online' and a.deleted_at is null and a.load < a.capacity
+           order by a.load, a.last_assigned_at asc nulls first, a.id
+           limit 1) is not null
+      or (select a.id from agents a
+           where a.status = 'online' and a.deleted_at is null and a.capacity is null
+             and a.load < (select sb_default_capacity())
+           order by a.load, a.last_assigned_at asc nulls first, a.id
+           limit 1) is not null;
+end
+$$;
+
 -- Full drain step: the first queued conversation (priority, then arrival)
 -- that some online agent with room can serve, given to the policy's pick.
 -- No row when nothing can be matched. Used by the sweep and after changes
@@ -714,13 +734,9 @@ begin
   perform pg_advisory_xact_lock(7301001);
   -- No online agent with room (a sweep or a drain at capacity): nothing can
   -- be matched, and the query below, whose set-up is most of its cost when
-  -- its agents are all full, is not run. In agents_pick's order, so with
-  -- room the probe stops at the least loaded agent; at capacity it reads
-  -- the online agents the query's `free` would have.
-  if (select a.id from agents a
-       where a.status = 'online' and a.deleted_at is null and sb_has_room(a, (select sb_default_capacity()))
-       order by a.load, a.last_assigned_at asc nulls first, a.id
-       limit 1) is null then
+  -- its agents are all full, is not run. The probe reads the first entry
+  -- of each room index, whether anyone has room or not.
+  if not sb_anyone_with_room() then
     return;
   end if;
   -- read under the lock, so from what the previous holder committed
@@ -2143,6 +2159,68 @@ begin
 end
 $$;
 
+-- Whether an agent of status p_status (online or away) has not been seen
+-- within the keep-alive at p_now (or never): two looks at the ends of its
+-- range of agents_presence (status, last_seen_at; nulls last), in the
+-- index's order. As one condition (`status <> 'offline' and (last_seen_at
+-- is null or last_seen_at < ...)`) or an EXISTS, the generic plan on an
+-- agents table without statistics walked every agent (through
+-- agents_email_key, whose predicate the WHERE implies) at every sweep.
+create or replace function sb_keep_alive_ran_out(p_status text, p_now timestamptz) returns boolean language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+begin
+  -- backwards, nulls come first: the first row is a null if any is
+  if (select x.last_seen_at is null from agents x where x.deleted_at is null and x.status = p_status
+       order by x.status desc, x.last_seen_at desc limit 1) then
+    return true;
+  end if;
+  return coalesce((select x.last_seen_at from agents x where x.deleted_at is null and x.status = p_status
+                    order by x.status, x.last_seen_at limit 1)
+                  < p_now - make_interval(secs => (select (s.value #>> '{}')::float8 / 1000 from settings s where s.key = 'attendant_keep_alive_ms')),
+                  false);
+end
+$$;
+
+-- Whether a sweep at p_now has anything to do, each of its steps asked by a
+-- probe in its own index's order (a generic plan on tables without
+-- statistics walks whichever index comes first: issue #22), without a lock:
+-- an offer out or a decline to clear (the offers' step), a first response
+-- due and not given (the SLA step), an agent whose keep-alive ran out, an
+-- agent past the offline grace still holding conversations (policy
+-- requeue), and for the drain a queue with an ended sticky wait to record
+-- or an online agent with room (sb_match_next's own first question).
+create or replace function sb_sweep_has_work(p_now timestamptz) returns boolean language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+begin
+  if exists (select 1 from conversations x where x.state = 'offered')
+     or (select x.declined_at from conversations x where x.state = 'queued' and x.declined_at is not null
+          order by x.declined_at limit 1) is not null then
+    return true;
+  end if;
+  if (select x.sla_due_at from conversations x
+       where x.sla_due_at is not null and x.first_response_at is null and x.sla_breached_at is null and x.resolved_at is null
+       order by x.sla_due_at limit 1) <= p_now then
+    return true;
+  end if;
+  if sb_keep_alive_ran_out('online', p_now) or sb_keep_alive_ran_out('away', p_now) then
+    return true;
+  end if;
+  if (select s.value #>> '{}' from settings s where s.key = 'offline_policy') = 'requeue'
+     and (select a.offline_since from agents a where a.status = 'offline' and a.load > 0
+           order by a.offline_since limit 1)
+         <= p_now - make_interval(secs => (select (s.value #>> '{}')::float8 / 1000 from settings s where s.key = 'agent_offline_grace_ms')) then
+    return true;
+  end if;
+  if not exists (select 1 from conversations x where x.state = 'queued') then
+    return false;
+  end if;
+  return coalesce((select x.sticky_until from conversations x
+                     where x.state = 'queued' and x.sticky_until is not null
+                     order by x.sticky_until limit 1) <= p_now, false)
+      or sb_anyone_with_room();
+end
+$$;
+
 -- The sweep, the safety net behind event-driven matching, as one call
 -- (src/routing/sweep.ts says what each step is for): offers that ran out
 -- (sb_expire_offers), first-response SLAs passed (sb_sweep_sla_breaches,
@@ -2165,6 +2243,16 @@ declare
   v_events jsonb := '[]'::jsonb;
   a record;
 begin
+  -- A sweep with nothing to do takes no lock: most sweeps find nothing (every
+  -- change that frees room or queues a conversation drains in its own call),
+  -- and the routing lock exclusive, taken by every process every second,
+  -- waits for every shared holder in flight and stalls every change behind
+  -- it. The probes read what has committed; a change still in flight that
+  -- leaves work for the sweep is found by the next one (one interval later).
+  if not sb_sweep_has_work(p_now) then
+    return query select 0, 0, 0, 0, 0, '[]'::jsonb;
+    return;
+  end if;
   perform pg_advisory_xact_lock(7301001);
   -- The offers' step changes only offered conversations and queued ones
   -- with declines to clear; with neither (every sweep outside offer mode)

@@ -1,0 +1,12 @@
+-- Agents offline while still holding conversations, by when they went
+-- offline (issue #22): the offline grace's look-up (policy requeue,
+-- sb_requeue_after_grace_events) and the sweep's probe for it
+-- (sb_sweep_has_work), which every process runs every second. Without it
+-- both read every agent (a sequential scan, or on a table without
+-- statistics a walk of whichever index the generic plan took first). The
+-- index is almost always empty: an agent leaves it when their conversations
+-- are requeued or closed, or when they come back; and an update of an agent
+-- outside it (the load and status changes of routing) only evaluates the
+-- predicate, those updates being no HOT updates already (agents_pick holds
+-- the load).
+create index agents_offline_holding on agents (offline_since) where status = 'offline' and load > 0;
