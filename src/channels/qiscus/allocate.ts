@@ -62,13 +62,22 @@ export interface Lane {
    * connection and the routing lock (shared) meanwhile.
    */
   decision<T>(decide: () => Promise<T>): Promise<T>;
+  /**
+   * Before deciding, while another pass of the process decides: 'decide'
+   * once none does (at once when none does now), or 'more' first when rooms
+   * arrived meanwhile, for this pass to read (claim) and fetch while it
+   * waits. A room that arrives during a decision is then decided right
+   * after it, its agents fetched meanwhile, rather than waiting for that
+   * pass to end and then for a whole pass of its own (issue #22).
+   */
+  turn(): Promise<'decide' | 'more'>;
   /** the decision committed (or the pass failed): later passes need keep nothing for its rooms */
   decided(): void;
 }
 
 const ASSIGN_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
 
-const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {} };
+const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {}, turn: async () => 'decide' };
 
 export interface PassResult {
   /** rooms whose agent list was read */
@@ -122,7 +131,7 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
 async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: Lane): Promise<PassResult> {
   const timed = passTimeline.hasSubscribers;
   const started = timed ? epochNow() : 0;
-  const waiting = await lane.claim((held) =>
+  const readWaiting = (limit: number) => (held: readonly string[]) =>
     ctx.db.query<Waiting>(
       `select c.id, c.external_ref as room_id, q.fetch_failures, q.refused_agent_id as refused_agent
          from conversations c left join qiscus_rooms q on q.conversation_id = c.id
@@ -132,28 +141,39 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
           and c.id <> all ($4::uuid[])
         order by c.priority desc, c.seq
         limit $2`,
-      [ctx.now(), options.batch, QISCUS_DEPARTMENT, held],
-    ),
-  );
+      [ctx.now(), limit, QISCUS_DEPARTMENT, held],
+    );
+  const waiting = await lane.claim(readWaiting(options.batch));
   const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch, held: 0 };
   if (waiting.length === 0) return result;
   const read = timed ? epochNow() : 0;
 
-  const fetched = await Promise.all(
-    waiting.map((room) =>
-      client.availableAgents(room.room_id).then(
-        (agents) => ({ room, agents, error: null }),
-        (error: unknown) => ({ room, agents: null, error }),
-      ),
-    ),
-  );
   const offered = new Map<string, AvailableAgent[]>();
   const avoid = new Map<string, string>();
-  for (const { room, agents, error } of fetched) {
-    if (agents) {
-      offered.set(room.id, agents);
-      if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
-    } else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
+  const fetch = async (rooms: readonly Waiting[]) => {
+    const fetched = await Promise.all(
+      rooms.map((room) =>
+        client.availableAgents(room.room_id).then(
+          (agents) => ({ room, agents, error: null }),
+          (error: unknown) => ({ room, agents: null, error }),
+        ),
+      ),
+    );
+    for (const { room, agents, error } of fetched) {
+      if (agents) {
+        offered.set(room.id, agents);
+        if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
+      } else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
+    }
+  };
+  await fetch(waiting);
+  // While another pass decides, the rooms that arrive are this pass's too, up to a batch (Lane.turn).
+  let taken = waiting.length;
+  while (taken < options.batch && (await lane.turn()) === 'more') {
+    const more = await lane.claim(readWaiting(options.batch - taken));
+    if (more.length === options.batch - taken) result.full = true;
+    taken += more.length;
+    await fetch(more);
   }
   result.tried = offered.size;
   if (offered.size === 0) return result;
