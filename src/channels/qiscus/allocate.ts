@@ -223,17 +223,27 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
 // (issue #22): the rooms' scan is a lateral subquery reading `held` (every
 // mirror locked, aggregated), so it runs only once `held` has its one row,
 // that is, once every mirror is locked. Each room row carries the locked
-// mirrors' ids (`mirrors`); no room still queued, no row, and nothing to decide.
+// mirrors (`mirrors`: ids, Qiscus ids, loads, capacities, as MIRRORS reads
+// them): when every agent offered the rooms still queued has one, which is
+// the rule once Qiscus' agents were seen, MIRRORS is not sent (issue #22:
+// one round trip of three fewer while the pass holds its locks). No room
+// still queued, no row, and nothing to decide.
 const LOCK_MIRRORS_THEN_ROOMS = /* sql */ `
   with locked as materialized (
-    select id from agents
+    select id, external_ref, load, capacity, last_assigned_at from agents
      where source = $2 and external_ref = any ($1::text[]) and deleted_at is null
      order by id
        for update
   ), held as (
-    select count(*) as n, coalesce(array_agg(id), '{}') as ids from locked
+    select count(*) as n,
+           jsonb_build_object(
+             'ids', coalesce(jsonb_agg(id order by id), '[]'), 'refs', coalesce(jsonb_agg(external_ref order by id), '[]'),
+             'loads', coalesce(jsonb_agg(load order by id), '[]'),
+             'capacities', coalesce(jsonb_agg(coalesce(capacity, (select (value #>> '{}')::int from settings where key = 'max_customers')) order by id), '[]'),
+             'last', coalesce(jsonb_agg(last_assigned_at order by id), '[]')) as mirrors
+      from locked
   )
-  select r.*, held.ids as mirrors
+  select r.*, held.mirrors
     from held cross join lateral (
       select c.* from conversations c
        where c.id = any ($3::uuid[]) and c.state = 'queued' and not ${AWAITS_REMOVAL} and held.n >= 0
@@ -270,6 +280,21 @@ const MIRRORS = /* sql */ `
   )
   select m.*, coalesce(m.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers')) as capacity_now
     from mirrors m`;
+
+/** The mirrors LOCK_MIRRORS_THEN_ROOMS locked, as it aggregated them (jsonb: timestamps as text). */
+interface LockedMirrors {
+  ids: string[];
+  refs: string[];
+  loads: number[];
+  capacities: number[];
+  last: (string | null)[];
+}
+
+function lockedMirrors(m: LockedMirrors): Map<string, MirrorLoad> {
+  return new Map(
+    m.refs.map((ref, i) => [ref, { id: m.ids[i]!, qiscusId: ref, load: m.loads[i]!, capacity: m.capacities[i]!, lastAssignedAt: m.last[i] ? new Date(m.last[i]!).getTime() : null }]),
+  );
+}
 
 /** Mirrors the offered Qiscus agents as engine agents (new ones are created) and reads their loads. */
 async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held: readonly string[], now: Date): Promise<Map<string, MirrorLoad>> {
@@ -384,11 +409,13 @@ async function decide(
       const offeredRefs = new Set<string>();
       for (const agents of offered.values()) for (const a of agents) if (a.is_available && !a.force_offline) offeredRefs.add(a.id);
       if (offeredRefs.size === 0) return none;
-      const still = await tx.query<ConversationRow & { mirrors: string[] }>(LOCK_MIRRORS_THEN_ROOMS, [[...offeredRefs], QISCUS_SOURCE, [...offered.keys()]]);
+      const still = await tx.query<ConversationRow & { mirrors: LockedMirrors }>(LOCK_MIRRORS_THEN_ROOMS, [[...offeredRefs], QISCUS_SOURCE, [...offered.keys()]]);
       const unique = new Map<string, AvailableAgent>();
       for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
       if (unique.size === 0) return none;
-      const mirrors = await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors, now);
+      const locked = lockedMirrors(still[0]!.mirrors);
+      // An agent without a mirror yet: MIRRORS creates it (and reads the locked ones again).
+      const mirrors = [...unique.keys()].every((ref) => locked.has(ref)) ? locked : await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors.ids, now);
       // Read with the mirrors locked: a pass that decided meanwhile on these agents has committed.
       const reserve = lane.reserve();
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
