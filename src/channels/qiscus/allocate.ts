@@ -98,7 +98,7 @@ export interface PassResult {
 /**
  * Each pass's timeline, for bench/qiscus.ts (published only while someone
  * subscribes): when it started reading the waiting rooms, had them, had
- * their agent lists, had committed its decisions, and had handed the calls
+ * their agent lists and its turn to decide (Lane.turn), had committed its decisions, and had handed the calls
  * to the worker; epoch ms, and the rooms (Qiscus ids) it assigned.
  */
 export const passTimeline = channel('switchboard:qiscus:pass');
