@@ -196,11 +196,11 @@ interface Stages {
 }
 
 interface PassStages {
-  /** conversation created → the pass that assigned it started */
+  /** conversation created → the pass that assigned it started (below 0: a room the pass took while waiting for its turn to decide) */
   waited: Latency;
   /** the waiting rooms read */
   read: Latency;
-  /** their agent lists fetched */
+  /** their agent lists fetched, and the pass's turn to decide come (meanwhile it takes the rooms that arrive: Lane.turn) */
   fetched: Latency;
   /** decided and committed */
   decided: Latency;

@@ -7,7 +7,8 @@
 // A pass that leaves a call unleased still wakes them (qiscus-hand-over.test.ts);
 // so does any statement that inserts a request due at once, in the pass's
 // transaction or not. And it decides in three statements, the mirrors' locks
-// and the rooms' in one, the calls leased as they are inserted.
+// and the rooms' in one, the calls leased as they are inserted; in two once
+// every offered agent has a mirror (their loads come with their locks).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { LOCKS, OUTBOX_CHANNEL, type AdvisoryLock, type Db } from '../../src/store/db.js';
@@ -68,6 +69,37 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     // the mirrors' locks and the rooms' were two statements, and the calls' claim a fourth: round trips while the pass held the routing lock
     assert.equal(deciding[0]!.length, 3, `the decision's statements:\n${deciding[0]!.map((s) => s.replace(/\s+/g, ' ').trim().slice(0, 60)).join('\n')}`);
     assert.ok(await h.until(() => fake.assigned.length === 3, 30_000), `${fake.assigned.length} of 3 assign_agent calls arrived`);
+  });
+
+  it('decides in two statements once the offered agents have their mirrors: their loads come with their locks', async () => {
+    h = await harness({ env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    fake.addAgents(2);
+    await h.webhook('m0');
+    // the first pass creates the mirrors (MIRRORS, a third statement)
+    assert.equal((await h.channel.allocator.pass()).assigned, 1);
+    for (const room of ['m1', 'm2', 'm3']) await h.webhook(room);
+    const db = h.t.ctx.db;
+    const transactions: string[][] = [];
+    h.t.ctx.db = {
+      ...db,
+      transaction: (fn, options) => {
+        const statements: string[] = [];
+        transactions.push(statements);
+        return db.transaction((tx) => fn({ query: (text, params) => (statements.push(text), tx.query(text, params)), exec: (text) => tx.exec(text) }), options);
+      },
+    } as Db;
+    try {
+      assert.equal((await h.channel.allocator.pass()).assigned, 3);
+    } finally {
+      h.t.ctx.db = db;
+    }
+    const deciding = transactions.filter((t) => t.some((s) => s.includes('insert into outbound_requests')));
+    assert.equal(deciding.length, 1, 'one transaction decided the pass');
+    assert.equal(deciding[0]!.length, 2, `the decision's statements:\n${deciding[0]!.map((s) => s.replace(/\s+/g, ' ').trim().slice(0, 60)).join('\n')}`);
+    // the loads read with the locks were the loads: one room each, then the fourth room to the less recent
+    const loads = await h.loads();
+    assert.deepEqual([...loads.values()].map((l) => l.load).sort(), [2, 2]);
+    for (const [, { load, open }] of loads) assert.equal(load, open);
   });
 
   it('commits without waking the workers when it leased every call it enqueued', async () => {

@@ -62,13 +62,22 @@ export interface Lane {
    * connection and the routing lock (shared) meanwhile.
    */
   decision<T>(decide: () => Promise<T>): Promise<T>;
+  /**
+   * Before deciding, while another pass of the process decides: 'decide'
+   * once none does (at once when none does now), or 'more' first when rooms
+   * arrived meanwhile, for this pass to read (claim) and fetch while it
+   * waits. A room that arrives during a decision is then decided right
+   * after it, its agents fetched meanwhile, rather than waiting for that
+   * pass to end and then for a whole pass of its own (issue #22).
+   */
+  turn(): Promise<'decide' | 'more'>;
   /** the decision committed (or the pass failed): later passes need keep nothing for its rooms */
   decided(): void;
 }
 
 const ASSIGN_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
 
-const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {} };
+const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {}, turn: async () => 'decide' };
 
 export interface PassResult {
   /** rooms whose agent list was read */
@@ -89,7 +98,7 @@ export interface PassResult {
 /**
  * Each pass's timeline, for bench/qiscus.ts (published only while someone
  * subscribes): when it started reading the waiting rooms, had them, had
- * their agent lists, had committed its decisions, and had handed the calls
+ * their agent lists and its turn to decide (Lane.turn), had committed its decisions, and had handed the calls
  * to the worker; epoch ms, and the rooms (Qiscus ids) it assigned.
  */
 export const passTimeline = channel('switchboard:qiscus:pass');
@@ -122,7 +131,7 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
 async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: Lane): Promise<PassResult> {
   const timed = passTimeline.hasSubscribers;
   const started = timed ? epochNow() : 0;
-  const waiting = await lane.claim((held) =>
+  const readWaiting = (limit: number) => (held: readonly string[]) =>
     ctx.db.query<Waiting>(
       `select c.id, c.external_ref as room_id, q.fetch_failures, q.refused_agent_id as refused_agent
          from conversations c left join qiscus_rooms q on q.conversation_id = c.id
@@ -132,28 +141,39 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
           and c.id <> all ($4::uuid[])
         order by c.priority desc, c.seq
         limit $2`,
-      [ctx.now(), options.batch, QISCUS_DEPARTMENT, held],
-    ),
-  );
+      [ctx.now(), limit, QISCUS_DEPARTMENT, held],
+    );
+  const waiting = await lane.claim(readWaiting(options.batch));
   const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch, held: 0 };
   if (waiting.length === 0) return result;
   const read = timed ? epochNow() : 0;
 
-  const fetched = await Promise.all(
-    waiting.map((room) =>
-      client.availableAgents(room.room_id).then(
-        (agents) => ({ room, agents, error: null }),
-        (error: unknown) => ({ room, agents: null, error }),
-      ),
-    ),
-  );
   const offered = new Map<string, AvailableAgent[]>();
   const avoid = new Map<string, string>();
-  for (const { room, agents, error } of fetched) {
-    if (agents) {
-      offered.set(room.id, agents);
-      if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
-    } else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
+  const fetch = async (rooms: readonly Waiting[]) => {
+    const fetched = await Promise.all(
+      rooms.map((room) =>
+        client.availableAgents(room.room_id).then(
+          (agents) => ({ room, agents, error: null }),
+          (error: unknown) => ({ room, agents: null, error }),
+        ),
+      ),
+    );
+    for (const { room, agents, error } of fetched) {
+      if (agents) {
+        offered.set(room.id, agents);
+        if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
+      } else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
+    }
+  };
+  await fetch(waiting);
+  // While another pass decides, the rooms that arrive are this pass's too, up to a batch (Lane.turn).
+  let taken = waiting.length;
+  while (taken < options.batch && (await lane.turn()) === 'more') {
+    const more = await lane.claim(readWaiting(options.batch - taken));
+    if (more.length === options.batch - taken) result.full = true;
+    taken += more.length;
+    await fetch(more);
   }
   result.tried = offered.size;
   if (offered.size === 0) return result;
@@ -203,17 +223,27 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
 // (issue #22): the rooms' scan is a lateral subquery reading `held` (every
 // mirror locked, aggregated), so it runs only once `held` has its one row,
 // that is, once every mirror is locked. Each room row carries the locked
-// mirrors' ids (`mirrors`); no room still queued, no row, and nothing to decide.
+// mirrors (`mirrors`: ids, Qiscus ids, loads, capacities, as MIRRORS reads
+// them): when every agent offered the rooms still queued has one, which is
+// the rule once Qiscus' agents were seen, MIRRORS is not sent (issue #22:
+// one round trip of three fewer while the pass holds its locks). No room
+// still queued, no row, and nothing to decide.
 const LOCK_MIRRORS_THEN_ROOMS = /* sql */ `
   with locked as materialized (
-    select id from agents
+    select id, external_ref, load, capacity, last_assigned_at from agents
      where source = $2 and external_ref = any ($1::text[]) and deleted_at is null
      order by id
        for update
   ), held as (
-    select count(*) as n, coalesce(array_agg(id), '{}') as ids from locked
+    select count(*) as n,
+           jsonb_build_object(
+             'ids', coalesce(jsonb_agg(id order by id), '[]'), 'refs', coalesce(jsonb_agg(external_ref order by id), '[]'),
+             'loads', coalesce(jsonb_agg(load order by id), '[]'),
+             'capacities', coalesce(jsonb_agg(coalesce(capacity, (select (value #>> '{}')::int from settings where key = 'max_customers')) order by id), '[]'),
+             'last', coalesce(jsonb_agg(last_assigned_at order by id), '[]')) as mirrors
+      from locked
   )
-  select r.*, held.ids as mirrors
+  select r.*, held.mirrors
     from held cross join lateral (
       select c.* from conversations c
        where c.id = any ($3::uuid[]) and c.state = 'queued' and not ${AWAITS_REMOVAL} and held.n >= 0
@@ -250,6 +280,21 @@ const MIRRORS = /* sql */ `
   )
   select m.*, coalesce(m.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers')) as capacity_now
     from mirrors m`;
+
+/** The mirrors LOCK_MIRRORS_THEN_ROOMS locked, as it aggregated them (jsonb: timestamps as text). */
+interface LockedMirrors {
+  ids: string[];
+  refs: string[];
+  loads: number[];
+  capacities: number[];
+  last: (string | null)[];
+}
+
+function lockedMirrors(m: LockedMirrors): Map<string, MirrorLoad> {
+  return new Map(
+    m.refs.map((ref, i) => [ref, { id: m.ids[i]!, qiscusId: ref, load: m.loads[i]!, capacity: m.capacities[i]!, lastAssignedAt: m.last[i] ? new Date(m.last[i]!).getTime() : null }]),
+  );
+}
 
 /** Mirrors the offered Qiscus agents as engine agents (new ones are created) and reads their loads. */
 async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held: readonly string[], now: Date): Promise<Map<string, MirrorLoad>> {
@@ -364,11 +409,13 @@ async function decide(
       const offeredRefs = new Set<string>();
       for (const agents of offered.values()) for (const a of agents) if (a.is_available && !a.force_offline) offeredRefs.add(a.id);
       if (offeredRefs.size === 0) return none;
-      const still = await tx.query<ConversationRow & { mirrors: string[] }>(LOCK_MIRRORS_THEN_ROOMS, [[...offeredRefs], QISCUS_SOURCE, [...offered.keys()]]);
+      const still = await tx.query<ConversationRow & { mirrors: LockedMirrors }>(LOCK_MIRRORS_THEN_ROOMS, [[...offeredRefs], QISCUS_SOURCE, [...offered.keys()]]);
       const unique = new Map<string, AvailableAgent>();
       for (const row of still) for (const a of offered.get(row.id) ?? []) if (a.is_available && !a.force_offline) unique.set(a.id, a);
       if (unique.size === 0) return none;
-      const mirrors = await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors, now);
+      const locked = lockedMirrors(still[0]!.mirrors);
+      // An agent without a mirror yet: MIRRORS creates it (and reads the locked ones again).
+      const mirrors = [...unique.keys()].every((ref) => locked.has(ref)) ? locked : await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors.ids, now);
       // Read with the mirrors locked: a pass that decided meanwhile on these agents has committed.
       const reserve = lane.reserve();
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];

@@ -16,6 +16,12 @@ import type { QiscusClient } from './client.js';
 // decides under the row locks that make any two passes safe (allocate.ts),
 // one decision at a time (Lane.decision): what overlaps is the waiting for
 // Qiscus, not the transactions.
+// Passes are also pipelined: a pass that reached its decision no longer
+// counts against passesAtOnce, so the next pass reads and fetches the rooms
+// that arrived meanwhile while it decides, and, waiting for its own turn,
+// takes those that arrive after (Lane.turn): a room arriving during a
+// decision waits for that decision and its own, not for the rest of a pass
+// and then a whole pass of its own (issue #22).
 // Queue order across passes: a pass keeps, on every agent, a slot for each
 // room of an earlier pass not decided yet (Lane.reserve); a room left
 // waiting for want of those slots alone is tried again once they are.
@@ -45,12 +51,18 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   let after = 0;
   let timer: NodeJS.Timeout | undefined;
   let last = 0;
-  /** running passes by number, with the rooms each holds */
-  const running = new Map<number, { done: Promise<void>; rooms: string[] }>();
+  /**
+   * running passes by number, with the rooms each holds; deciding once it
+   * reached its decision (it counts no more against passesAtOnce); more
+   * while it waits for its turn to decide, to hand it the rooms that arrive
+   */
+  const running = new Map<number, { done: Promise<void>; rooms: string[]; deciding: boolean; more?: () => void }>();
   /** rooms of running passes not decided yet, by pass number */
   const undecided = new Map<number, number>();
   let reading: Promise<unknown> = Promise.resolve();
   let deciding: Promise<unknown> = Promise.resolve();
+  /** decisions under way or waiting for their turn */
+  let decisions = 0;
 
   function laneOf(id: number): Lane {
     return {
@@ -59,17 +71,39 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
           const held: string[] = [];
           for (const pass of running.values()) held.push(...pass.rooms);
           const rows = await read(held);
-          running.get(id)!.rooms = rows.map((row) => row.id);
-          undecided.set(id, rows.length);
+          running.get(id)!.rooms.push(...rows.map((row) => row.id));
+          undecided.set(id, (undecided.get(id) ?? 0) + rows.length);
           return rows;
         });
         reading = turn.catch(() => undefined);
         return turn;
       },
       decision(decide) {
-        const turn = deciding.then(decide);
+        running.get(id)!.deciding = true;
+        decisions += 1;
+        const turn = deciding.then(decide).finally(() => (decisions -= 1));
         deciding = turn.catch(() => undefined);
+        // no longer reading nor fetching: the next pass may
+        schedule();
         return turn;
+      },
+      turn() {
+        const entry = running.get(id)!;
+        if (decisions === 0) return Promise.resolve('decide');
+        return new Promise((resolve) => {
+          let settled = false;
+          const settle = (step: 'decide' | 'more') => {
+            if (settled) return;
+            settled = true;
+            if (entry.more === more) entry.more = undefined;
+            resolve(step);
+          };
+          const more = () => settle('more');
+          entry.more = more;
+          void deciding.then(() => settle('decide'));
+          // rooms that arrived while this pass fetched
+          schedule();
+        });
       },
       reserve() {
         let n = 0;
@@ -100,10 +134,18 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   }
 
   function schedule(): void {
-    while (started && wanted && running.size < options.passesAtOnce) {
+    while (started && wanted) {
+      // A pass waiting for its turn to decide reads them: the newest, whose rooms are the latest.
+      const waiter = [...running.values()].reverse().find((pass) => pass.more !== undefined);
+      if (waiter) {
+        wanted = false;
+        waiter.more!();
+        return;
+      }
+      if ([...running.values()].filter((pass) => !pass.deciding).length >= options.passesAtOnce) return;
       wanted = false;
       const id = ++last;
-      const entry = { done: Promise.resolve(), rooms: [] as string[] };
+      const entry = { done: Promise.resolve(), rooms: [] as string[], deciding: false };
       running.set(id, entry);
       entry.done = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => (started ? allocatePass(ctx, client, options, laneOf(id)) : undefined))
