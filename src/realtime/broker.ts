@@ -37,6 +37,8 @@ export interface Broker {
    * every few seconds by itself. Returns how many it closed.
    */
   recheckConnections?(): Promise<number>;
+  /** embedded only: how many publishes were dropped for having nobody to hear them, now or later */
+  unheard?(): number;
   /** embedded only: serves one MQTT connection (a WebSocket stream or a TCP socket) */
   handle?(stream: Duplex, request?: IncomingMessage): void;
   close(): Promise<void>;
@@ -75,7 +77,7 @@ export const TOKEN_RECHECK_MS = 5_000;
 export async function createEmbeddedBroker(
   deps: BrokerDeps,
   options: { tcpPort?: number; host?: string; /** 0 = no periodic re-check (tests call recheckConnections) */ tokenRecheckMs?: number } = {},
-): Promise<Broker & { tcpAddress?: { port: number } }> {
+): Promise<Broker & { tcpAddress?: { port: number }; unheard(): number }> {
   const { ctx, topics, rules, coordinator } = deps;
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
   const recheckMs = options.tokenRecheckMs ?? TOKEN_RECHECK_MS;
@@ -207,16 +209,44 @@ export async function createEmbeddedBroker(
     tcpAddress = { port: (tcp.address() as { port: number }).port };
   }
 
-  const broker: Broker & { tcpAddress?: { port: number } } = {
+  // Most of what Switchboard publishes has nobody to hear it: an agent's
+  // inbox and the supervisors' topics when no console is open, a control
+  // topic whose widget is gone, all of it under a load of API opens. Each was
+  // serialized, matched and acknowledged all the same (with a read of the
+  // holder when the conversation was not in memory). A topic is heard by a
+  // live subscription (aedes's emitter, which matches wildcards as aedes
+  // delivers) or by a persistent session's QoS 1 subscription, kept while it
+  // is offline and queued for it (aedes's persistence): with neither, the
+  // publish would reach nobody, now or later, and is dropped here. An
+  // emitter without the matcher looked for (another aedes version) counts as
+  // heard: everything is published, as before.
+  const internals = aedes as unknown as {
+    mq?: { _matcher?: { match?(topic: string): unknown[] } };
+    persistence: { subscriptionsByTopic(topic: string): Promise<unknown[]> };
+  };
+  const live = internals.mq?._matcher;
+  const heard = async (topic: string): Promise<boolean> => {
+    const kept = await internals.persistence.subscriptionsByTopic(topic);
+    return kept.length > 0 || typeof live?.match !== 'function' || live.match(topic).length > 0;
+  };
+  let unheard = 0;
+
+  const broker: Broker & { tcpAddress?: { port: number }; unheard(): number } = {
     kind: 'embedded',
     ...(tcpAddress ? { tcpAddress } : {}),
     async publish(topic, payload) {
+      // Every publish waits here alike, so they reach aedes in the order they were made.
+      if (!(await heard(topic))) {
+        unheard++;
+        return;
+      }
       const preparing = rules.prepareDelivery(topic);
       if (preparing) await preparing;
       await new Promise<void>((resolve, reject) =>
         aedes.publish({ cmd: 'publish', topic, payload: encode(payload), qos: 1, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
       );
     },
+    unheard: () => unheard,
     handle(stream, request) {
       aedes.handle(stream, request);
     },

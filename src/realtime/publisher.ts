@@ -6,7 +6,7 @@ import { presentAttachments } from '../files/files.js';
 import { listQueue, type WaitingRow } from '../routing/queue.js';
 import type { Assignments } from './access.js';
 import { agentNames } from './agent-names.js';
-import { withEncoding } from './payloads.js';
+import { sharedEncoding, withEncoding } from './payloads.js';
 import type { Topics } from './topics.js';
 import { waitingListReader } from './waiting-list.js';
 
@@ -103,10 +103,11 @@ const iso = (at: Date | string | null) => (at ? new Date(at).toISOString() : nul
  * A payload that goes to `topics` topics (an agent's inbox and the
  * supervisors'), serialized once for all of them: each publish serialized
  * it again, and a conversation event's payload carries the whole
- * conversation.
+ * conversation. Serialized by the first publish that sends it, if any does
+ * (payloads.ts, sharedEncoding).
  */
 function encodedOnce<T extends object>(payload: T, topics: number): T {
-  return topics > 1 ? withEncoding(payload, JSON.stringify(payload)) : payload;
+  return topics > 1 ? sharedEncoding(payload) : payload;
 }
 
 export function createPublisher(deps: PublisherDeps): Publisher {
