@@ -37,8 +37,14 @@ export interface Broker {
    * every few seconds by itself. Returns how many it closed.
    */
   recheckConnections?(): Promise<number>;
-  /** embedded only: how many publishes were dropped for having nobody to hear them, now or later */
+  /** embedded only: how many publishes were dropped (or not even built: `audible`) for having nobody to hear them, now or later */
   unheard?(): number;
+  /**
+   * embedded only: false when nobody can hear `topic` (a publish there is
+   * dropped), so what it would carry need not be built; true when someone
+   * may. Without it, every topic may be heard.
+   */
+  audible?(topic: string): boolean;
   /** embedded only: serves one MQTT connection (a WebSocket stream or a TCP socket) */
   handle?(stream: Duplex, request?: IncomingMessage): void;
   close(): Promise<void>;
@@ -77,7 +83,7 @@ export const TOKEN_RECHECK_MS = 5_000;
 export async function createEmbeddedBroker(
   deps: BrokerDeps,
   options: { tcpPort?: number; host?: string; /** 0 = no periodic re-check (tests call recheckConnections) */ tokenRecheckMs?: number } = {},
-): Promise<Broker & { tcpAddress?: { port: number }; unheard(): number }> {
+): Promise<Broker & { tcpAddress?: { port: number }; unheard(): number; audible(topic: string): boolean }> {
   const { ctx, topics, rules, coordinator } = deps;
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
   const recheckMs = options.tokenRecheckMs ?? TOKEN_RECHECK_MS;
@@ -128,6 +134,8 @@ export async function createEmbeddedBroker(
   // did; a customer session ended by another process within the re-check
   // period (its reading is kept that long: one round trip less a message).
   aedes.authorizeSubscribe = (client, subscription, done) => {
+    // Before aedes can keep the subscription for the session (see `heard` below).
+    if (!client.clean) persistentSubscribed = true;
     connections
       .refresh(client)
       .then(async (identity) => (identity ? await rules.canSubscribe(identity, subscription.topic) : undefined))
@@ -220,23 +228,35 @@ export async function createEmbeddedBroker(
   // publish would reach nobody, now or later, and is dropped here. An
   // emitter without the matcher looked for (another aedes version) counts as
   // heard: everything is published, as before.
+  //
+  // Only a session that is not clean has subscriptions in the persistence,
+  // which forgets them at a restart: until such a session first subscribes,
+  // the live subscriptions alone decide, at once (`audible`, which the
+  // publisher also asks before building a payload). From then on every
+  // publish asks the persistence too, which answers asynchronously: every
+  // publish then waits for it alike, so they reach aedes in the order they
+  // were made.
   const internals = aedes as unknown as {
     mq?: { _matcher?: { match?(topic: string): unknown[] } };
     persistence: { subscriptionsByTopic(topic: string): Promise<unknown[]> };
   };
-  const live = internals.mq?._matcher;
+  const live = typeof internals.mq?._matcher?.match === 'function' ? internals.mq._matcher : undefined;
+  let persistentSubscribed = false;
+  const heardLive = (topic: string) => live === undefined || live.match!(topic).length > 0;
+  /** false: nobody hears `topic`; undefined: a persistent session may (ask `heard`) */
+  const audible = (topic: string): boolean | undefined => (persistentSubscribed ? undefined : heardLive(topic));
   const heard = async (topic: string): Promise<boolean> => {
     const kept = await internals.persistence.subscriptionsByTopic(topic);
-    return kept.length > 0 || typeof live?.match !== 'function' || live.match(topic).length > 0;
+    return kept.length > 0 || heardLive(topic);
   };
   let unheard = 0;
 
-  const broker: Broker & { tcpAddress?: { port: number }; unheard(): number } = {
+  const broker: Broker & { tcpAddress?: { port: number }; unheard(): number; audible(topic: string): boolean } = {
     kind: 'embedded',
     ...(tcpAddress ? { tcpAddress } : {}),
     async publish(topic, payload) {
-      // Every publish waits here alike, so they reach aedes in the order they were made.
-      if (!(await heard(topic))) {
+      const now = audible(topic);
+      if (now === false || (now === undefined && !(await heard(topic)))) {
         unheard++;
         return;
       }
@@ -247,6 +267,11 @@ export async function createEmbeddedBroker(
       );
     },
     unheard: () => unheard,
+    audible(topic) {
+      if (audible(topic) !== false) return true;
+      unheard++;
+      return false;
+    },
     handle(stream, request) {
       aedes.handle(stream, request);
     },

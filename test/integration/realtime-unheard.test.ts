@@ -66,3 +66,52 @@ describeEachStore('realtime: publishes nobody can hear', (store) => {
     assert.equal(console2.received.some((r) => r.payload?.conversation?.id === first.id), false);
   });
 });
+
+// A server of its own: no session here ever keeps its subscriptions, so
+// whether a topic is heard is decided at once, from the live subscriptions.
+describeEachStore('realtime: publishes nobody can hear, with live subscriptions only', (store) => {
+  let server: Running;
+  const { http, connect } = realServerForBlock(store, (started) => ({ server } = started));
+
+  it('builds nothing for a topic without a subscriber; one who subscribes later gets the next publish, the waiting list whole', async () => {
+    const t = server.realtime.topics;
+    const agent = await makeAgent(server.ctx, { status: 'online', capacity: 1 });
+    const login = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    const token = login.body.token as string;
+    const open = async (customerId: string) => {
+      const answer = await http('POST', '/api/v1/conversations', { customer: { id: customerId } }, token);
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      await server.realtime.publisher.idle();
+      return answer.body as { id: string; state: string };
+    };
+    const console1 = await connect(token);
+    assert.deepEqual(await console1.subscribe(t.agentEvents(agent.id), t.assign(agent.id)), [1, 1]);
+
+    const before = server.realtime.broker.unheard?.();
+    assert.equal(typeof before, 'number', 'the embedded broker counts what it drops');
+    const first = await open('l1');
+    assert.equal(first.state, 'assigned');
+    // the console hears its own topics…
+    const inbox = await console1.next(t.agentEvents(agent.id), (p) => p.type === 'conversation.assigned');
+    assert.equal(inbox.conversation.id, first.id);
+    assert.equal((await console1.next(t.assign(agent.id))).conversation.id, first.id);
+    // …and nothing was built for the supervisors' topic, the control topic and the waiting list
+    assert.ok(server.realtime.broker.unheard!() - before! >= 3, `dropped ${server.realtime.broker.unheard!() - before!}`);
+
+    // Queued while nobody watched the waiting list: its refresh sent no list.
+    const second = await open('l2');
+    assert.equal(second.state, 'queued');
+    assert.equal(console1.received.some((r) => r.topic === t.queueEvents()), false);
+    // Subscribed afterwards, the console gets the next refresh's list, with both waiting.
+    assert.deepEqual(await console1.subscribe(t.queueEvents()), [1]);
+    const third = await open('l3');
+    const list = await console1.next(t.queueEvents(), (p) => p.length === 2);
+    assert.deepEqual(
+      list.waiting.map((w: { id: string; position: number }) => [w.id, w.position]),
+      [
+        [second.id, 1],
+        [third.id, 2],
+      ],
+    );
+  });
+});
