@@ -77,6 +77,9 @@ function rejection(topics: Topics, topic: string, error: AppError, identity: Ide
   };
 }
 
+/** topics the embedded broker remembers as having no subscriber (one per conversation and kind), at most */
+const SILENT_TOPICS_KEPT = 10_000;
+
 /** How often the embedded broker re-reads its connections' tokens, ms: a revocation in another process closes them within this. */
 export const TOKEN_RECHECK_MS = 5_000;
 
@@ -243,8 +246,23 @@ export async function createEmbeddedBroker(
   const live = typeof internals.mq?._matcher?.match === 'function' ? internals.mq._matcher : undefined;
   let persistentSubscribed = false;
   const heardLive = (topic: string) => live === undefined || live.match!(topic).length > 0;
+  // Matching splits the topic and walks the tree (≈ 2.5 µs a publish): the
+  // topics found silent are remembered until the next subscription. aedes
+  // adds a live subscription, then says 'subscribe' in the same turn of the
+  // event loop as it writes the SUBACK, before its client can have it;
+  // restored subscriptions say nothing, but only a persistent session has
+  // those, and then this memory is not used.
+  let silent = new Set<string>();
+  aedes.on('subscribe', () => void (silent.size > 0 && (silent = new Set())));
   /** false: nobody hears `topic`; undefined: a persistent session may (ask `heard`) */
-  const audible = (topic: string): boolean | undefined => (persistentSubscribed ? undefined : heardLive(topic));
+  const audible = (topic: string): boolean | undefined => {
+    if (persistentSubscribed) return undefined;
+    if (silent.has(topic)) return false;
+    if (heardLive(topic)) return true;
+    if (silent.size >= SILENT_TOPICS_KEPT) silent = new Set();
+    silent.add(topic);
+    return false;
+  };
   const heard = async (topic: string): Promise<boolean> => {
     const kept = await internals.persistence.subscriptionsByTopic(topic);
     return kept.length > 0 || heardLive(topic);
