@@ -98,12 +98,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  app.addHook('preValidation', async (request) => {
-    // A POST without a body means "no options" (resolve, requeue): validate it as {}.
-    if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD') request.body = {};
-    assertStorableText(request.params, 'params');
-    assertStorableText(request.query, 'querystring');
-    assertStorableText(request.body, 'body');
+  // A callback hook, not an async one: fastify waits on an async hook's promise, on every request.
+  app.addHook('preValidation', (request, _reply, done) => {
+    try {
+      // A POST without a body means "no options" (resolve, requeue): validate it as {}.
+      if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD') request.body = {};
+      assertStorableText(request.params, 'params');
+      assertStorableText(request.query, 'querystring');
+      assertStorableText(request.body, 'body');
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
   });
 
   securityHeaders(app, { mqttWsUrl: deps.config.realtime.mqttWsUrl });

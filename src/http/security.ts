@@ -143,7 +143,9 @@ function crossOrigin(request: FastifyRequest, path: string): boolean {
  */
 export function securityHeaders(app: App, options: { mqttWsUrl?: string } = {}): void {
   const brokerOrigin = options.mqttWsUrl ? new URL(options.mqttWsUrl).origin : undefined;
-  app.addHook('onSend', async (request, reply, payload) => {
+  // A callback hook, not an async one: fastify waits on an async hook's
+  // promise, a few turns of the microtask queue on every answer.
+  app.addHook('onSend', (request, reply, payload, done) => {
     const path = request.url.split('?')[0]!;
     void reply.header('x-content-type-options', 'nosniff');
     void reply.header('referrer-policy', 'no-referrer');
@@ -166,7 +168,7 @@ export function securityHeaders(app: App, options: { mqttWsUrl?: string } = {}):
       void reply.header('access-control-expose-headers', 'retry-after');
       if (path === '/widget.js') void reply.header('cross-origin-resource-policy', 'cross-origin');
     }
-    return payload;
+    done(null, payload);
   });
 
   const preflight = (methods: string) => async (_request: FastifyRequest, reply: FastifyReply) =>

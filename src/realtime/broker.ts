@@ -37,6 +37,14 @@ export interface Broker {
    * every few seconds by itself. Returns how many it closed.
    */
   recheckConnections?(): Promise<number>;
+  /** embedded only: how many publishes were dropped (or not even built: `audible`) for having nobody to hear them, now or later */
+  unheard?(): number;
+  /**
+   * embedded only: false when nobody can hear `topic` (a publish there is
+   * dropped), so what it would carry need not be built; true when someone
+   * may. Without it, every topic may be heard.
+   */
+  audible?(topic: string): boolean;
   /** embedded only: serves one MQTT connection (a WebSocket stream or a TCP socket) */
   handle?(stream: Duplex, request?: IncomingMessage): void;
   close(): Promise<void>;
@@ -69,13 +77,16 @@ function rejection(topics: Topics, topic: string, error: AppError, identity: Ide
   };
 }
 
+/** topics the embedded broker remembers as having no subscriber (one per conversation and kind), at most */
+const SILENT_TOPICS_KEPT = 10_000;
+
 /** How often the embedded broker re-reads its connections' tokens, ms: a revocation in another process closes them within this. */
 export const TOKEN_RECHECK_MS = 5_000;
 
 export async function createEmbeddedBroker(
   deps: BrokerDeps,
   options: { tcpPort?: number; host?: string; /** 0 = no periodic re-check (tests call recheckConnections) */ tokenRecheckMs?: number } = {},
-): Promise<Broker & { tcpAddress?: { port: number } }> {
+): Promise<Broker & { tcpAddress?: { port: number }; unheard(): number; audible(topic: string): boolean }> {
   const { ctx, topics, rules, coordinator } = deps;
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
   const recheckMs = options.tokenRecheckMs ?? TOKEN_RECHECK_MS;
@@ -126,6 +137,8 @@ export async function createEmbeddedBroker(
   // did; a customer session ended by another process within the re-check
   // period (its reading is kept that long: one round trip less a message).
   aedes.authorizeSubscribe = (client, subscription, done) => {
+    // Before aedes can keep the subscription for the session (see `heard` below).
+    if (!client.clean) persistentSubscribed = true;
     connections
       .refresh(client)
       .then(async (identity) => (identity ? await rules.canSubscribe(identity, subscription.topic) : undefined))
@@ -207,15 +220,75 @@ export async function createEmbeddedBroker(
     tcpAddress = { port: (tcp.address() as { port: number }).port };
   }
 
-  const broker: Broker & { tcpAddress?: { port: number } } = {
+  // Most of what Switchboard publishes has nobody to hear it: an agent's
+  // inbox and the supervisors' topics when no console is open, a control
+  // topic whose widget is gone, all of it under a load of API opens. Each was
+  // serialized, matched and acknowledged all the same (with a read of the
+  // holder when the conversation was not in memory). A topic is heard by a
+  // live subscription (aedes's emitter, which matches wildcards as aedes
+  // delivers) or by a persistent session's QoS 1 subscription, kept while it
+  // is offline and queued for it (aedes's persistence): with neither, the
+  // publish would reach nobody, now or later, and is dropped here. An
+  // emitter without the matcher looked for (another aedes version) counts as
+  // heard: everything is published, as before.
+  //
+  // Only a session that is not clean has subscriptions in the persistence,
+  // which forgets them at a restart: until such a session first subscribes,
+  // the live subscriptions alone decide, at once (`audible`, which the
+  // publisher also asks before building a payload). From then on every
+  // publish asks the persistence too, which answers asynchronously: every
+  // publish then waits for it alike, so they reach aedes in the order they
+  // were made.
+  const internals = aedes as unknown as {
+    mq?: { _matcher?: { match?(topic: string): unknown[] } };
+    persistence: { subscriptionsByTopic(topic: string): Promise<unknown[]> };
+  };
+  const live = typeof internals.mq?._matcher?.match === 'function' ? internals.mq._matcher : undefined;
+  let persistentSubscribed = false;
+  const heardLive = (topic: string) => live === undefined || live.match!(topic).length > 0;
+  // Matching splits the topic and walks the tree (≈ 2.5 µs a publish): the
+  // topics found silent are remembered until the next subscription. aedes
+  // adds a live subscription, then says 'subscribe' in the same turn of the
+  // event loop as it writes the SUBACK, before its client can have it;
+  // restored subscriptions say nothing, but only a persistent session has
+  // those, and then this memory is not used.
+  let silent = new Set<string>();
+  aedes.on('subscribe', () => void (silent.size > 0 && (silent = new Set())));
+  /** false: nobody hears `topic`; undefined: a persistent session may (ask `heard`) */
+  const audible = (topic: string): boolean | undefined => {
+    if (persistentSubscribed) return undefined;
+    if (silent.has(topic)) return false;
+    if (heardLive(topic)) return true;
+    if (silent.size >= SILENT_TOPICS_KEPT) silent = new Set();
+    silent.add(topic);
+    return false;
+  };
+  const heard = async (topic: string): Promise<boolean> => {
+    const kept = await internals.persistence.subscriptionsByTopic(topic);
+    return kept.length > 0 || heardLive(topic);
+  };
+  let unheard = 0;
+
+  const broker: Broker & { tcpAddress?: { port: number }; unheard(): number; audible(topic: string): boolean } = {
     kind: 'embedded',
     ...(tcpAddress ? { tcpAddress } : {}),
     async publish(topic, payload) {
+      const now = audible(topic);
+      if (now === false || (now === undefined && !(await heard(topic)))) {
+        unheard++;
+        return;
+      }
       const preparing = rules.prepareDelivery(topic);
       if (preparing) await preparing;
       await new Promise<void>((resolve, reject) =>
         aedes.publish({ cmd: 'publish', topic, payload: encode(payload), qos: 1, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
       );
+    },
+    unheard: () => unheard,
+    audible(topic) {
+      if (audible(topic) !== false) return true;
+      unheard++;
+      return false;
     },
     handle(stream, request) {
       aedes.handle(stream, request);

@@ -118,7 +118,15 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
   const rules = accessRules(ctx.db, t, assignments);
   let broker: Broker | undefined;
   const publish = (topic: string, payload: unknown) => broker!.publish(topic, payload);
-  const publisher = createPublisher({ ctx, topics: t, assignments, publish, onError: (e) => deps.onError(e, 'mqtt publish'), waitingListLimit: deps.limits?.waitingList });
+  const publisher = createPublisher({
+    ctx,
+    topics: t,
+    assignments,
+    publish,
+    audible: (topic) => broker?.audible?.(topic) ?? true,
+    onError: (e) => deps.onError(e, 'mqtt publish'),
+    waitingListLimit: deps.limits?.waitingList,
+  });
   const coordinator = createCoordinator({ ctx, topics: t, publish, keepAliveMs: config.sessionKeepAliveMs, announce: (c) => publisher.announce(c) });
   broker = config.mqttUrl
     ? await createExternalBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError, identityOf: identityFromPayload(ctx, t) }, config.mqttUrl)

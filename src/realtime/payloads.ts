@@ -69,19 +69,43 @@ export function readPayload<T extends TSchema>(schema: T, payload: Buffer): Stat
 
 /**
  * The JSON a payload is sent as, when whoever built it serialized it already
- * (the queue refresh's list, in slices: src/realtime/publisher.ts). Not
- * enumerable, so the payload reads and compares as the plain object it is.
+ * (the queue refresh's list, in slices: src/realtime/publisher.ts), or
+ * SHARED: serialized by the first publish that sends it and kept for the
+ * others. Not enumerable, so the payload reads and compares as the plain
+ * object it is.
  */
 const ENCODED = Symbol('encoded JSON');
+const SHARED = Symbol('shared payload, not serialized yet');
+
+function carry<T extends object>(payload: T, json: string | typeof SHARED): T {
+  Object.defineProperty(payload, ENCODED, { value: json, enumerable: false, writable: true });
+  return payload;
+}
 
 /** `payload`, carrying `json` (which must be JSON.stringify(payload)) to be sent as is. */
 export function withEncoding<T extends object>(payload: T, json: string): T {
-  Object.defineProperty(payload, ENCODED, { value: json, enumerable: false });
-  return payload;
+  return carry(payload, json);
+}
+
+/**
+ * `payload`, to go to several topics: the first publish that sends it
+ * serializes it, the others send that JSON. Not before: a topic nobody
+ * subscribes to is not published at all (broker.ts), and a conversation
+ * event's payload (the whole conversation) was serialized on every commit
+ * for topics nobody heard.
+ */
+export function sharedEncoding<T extends object>(payload: T): T {
+  return carry(payload, SHARED);
 }
 
 /** What a publish sends: the JSON built with the payload, or its JSON.stringify. */
 export function encodePayload(payload: unknown): Buffer {
-  const encoded = typeof payload === 'object' && payload !== null ? (payload as { [ENCODED]?: string })[ENCODED] : undefined;
+  if (typeof payload !== 'object' || payload === null) return Buffer.from(JSON.stringify(payload));
+  const carried = payload as { [ENCODED]?: string | typeof SHARED };
+  let encoded = carried[ENCODED];
+  if (encoded === SHARED) {
+    encoded = JSON.stringify(payload);
+    carried[ENCODED] = encoded;
+  }
   return Buffer.from(encoded ?? JSON.stringify(payload));
 }

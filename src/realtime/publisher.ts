@@ -6,7 +6,7 @@ import { presentAttachments } from '../files/files.js';
 import { listQueue, type WaitingRow } from '../routing/queue.js';
 import type { Assignments } from './access.js';
 import { agentNames } from './agent-names.js';
-import { withEncoding } from './payloads.js';
+import { sharedEncoding, withEncoding } from './payloads.js';
 import type { Topics } from './topics.js';
 import { waitingListReader } from './waiting-list.js';
 
@@ -50,6 +50,8 @@ export interface PublisherDeps {
   topics: Topics;
   assignments: Assignments;
   publish(topic: string, payload: unknown): Promise<void>;
+  /** false when nobody can hear `topic` (its publish would be dropped: broker.ts), so its payload is not built; default: every topic may be heard */
+  audible?(topic: string): boolean;
   onError(error: unknown): void;
   /** how long queue changes are gathered before positions are sent, ms */
   queueDebounceMs?: number;
@@ -103,10 +105,11 @@ const iso = (at: Date | string | null) => (at ? new Date(at).toISOString() : nul
  * A payload that goes to `topics` topics (an agent's inbox and the
  * supervisors'), serialized once for all of them: each publish serialized
  * it again, and a conversation event's payload carries the whole
- * conversation.
+ * conversation. Serialized by the first publish that sends it, if any does
+ * (payloads.ts, sharedEncoding).
  */
 function encodedOnce<T extends object>(payload: T, topics: number): T {
-  return topics > 1 ? withEncoding(payload, JSON.stringify(payload)) : payload;
+  return topics > 1 ? sharedEncoding(payload) : payload;
 }
 
 export function createPublisher(deps: PublisherDeps): Publisher {
@@ -117,6 +120,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   let closed = false;
   // Work under way at close (a refresh reading the queue) sends nothing: the broker is closed next.
   const send = (topic: string, payload: unknown): Promise<void> => (closed ? Promise.resolve() : deps.publish(topic, payload));
+  const audible = (topic: string) => deps.audible?.(topic) ?? true;
   const lastPosition = new Map<string, string>();
   // The two announces of a resolve that hands the slot to the queue's head
   // (closed, then ready) name the same agent and start together: they share
@@ -157,7 +161,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
       if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
-    await send(t.conversation(c.id, 'control'), { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
+    const topic = t.conversation(c.id, 'control');
+    // Nobody there (an API or channel conversation, a widget gone): not even the agent's name is looked up.
+    if (queue === undefined && !audible(topic)) return;
+    await send(topic, { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
   }
 
   // A refresh reads the queue's head, so a burst of changes gets one: the
@@ -215,10 +222,13 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     // meanwhile could be its oldest, and the longest wait come out short.
     const now = ctx.now().getTime();
     const oldest = list.oldest === null ? now : Math.min(now, new Date(list.oldest).getTime());
-    const { waiting, json } = await presentWaiting(list.head);
-    const summary = { kind: 'queue.changed', length: list.length, longest_wait_seconds: Math.round((now - oldest) / 1000) };
-    const payload = { ...summary, waiting, origin: ORIGIN };
-    await send(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${json},"origin":${JSON.stringify(ORIGIN)}}`));
+    // With no console open the list is not made (up to 1,000 entries); the waiting widgets still get their places.
+    if (audible(t.queueEvents())) {
+      const { waiting, json } = await presentWaiting(list.head);
+      const summary = { kind: 'queue.changed', length: list.length, longest_wait_seconds: Math.round((now - oldest) / 1000) };
+      const payload = { ...summary, waiting, origin: ORIGIN };
+      await send(t.queueEvents(), withEncoding(payload, `${JSON.stringify(summary).slice(0, -1)},"waiting":${json},"origin":${JSON.stringify(ORIGIN)}}`));
+    }
 
     // Only a widget customer can hear a queued conversation's control
     // topic (access.ts: their session's; agents only a conversation they
@@ -296,52 +306,66 @@ export function createPublisher(deps: PublisherDeps): Publisher {
    * acknowledgement: the broker keeps the order of what it was handed, and a
    * batch's acknowledgements are awaited together.
    */
+  // A payload is built only for topics someone may hear (audible): one nobody
+  // hears would be dropped. These are made once, not per event: tsx names
+  // every function made in a call (esbuild's keepNames), ≈ 2 µs each.
+  function publish(sent: Promise<void>[], topic: string, payload: () => unknown) {
+    if (audible(topic)) sent.push(send(topic, payload()));
+  }
+  /** one payload for several topics, serialized once (encodedOnce) */
+  function publishAll(sent: Promise<void>[], topics: readonly string[], payload: () => object) {
+    const heard = topics.filter(audible);
+    if (heard.length === 0) return;
+    const shared = encodedOnce(payload(), heard.length);
+    for (const topic of heard) sent.push(send(topic, shared));
+  }
+
   async function publishEvent(event: StoredEvent, sent: Promise<void>[]) {
-    const publish = (topic: string, payload: unknown) => void sent.push(send(topic, payload));
     const data = event.data as Record<string, unknown>;
     if (event.type === 'message.created') {
       const m = data.message as Message;
-      publish(t.conversation(m.conversation_id, 'messages'), {
+      publish(sent, t.conversation(m.conversation_id, 'messages'), () => ({
         sessionInfo: { sessionId: m.conversation_id },
         message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: presentAttachments(deps.ctx.files, m.attachments, deps.ctx.now(), 'browser'), readAt: m.read_at },
         origin: ORIGIN,
-      });
+      }));
       // The holder's inbox hears of a customer's message in any conversation
       // they hold, not only the one open on screen: their console's unread
       // counts and notifications follow it (one subscription, not one per chat).
       if (m.sender === 'customer' && event.agent_id) {
-        publish(t.agentEvents(event.agent_id), { type: event.type, conversation_id: m.conversation_id, message: m, at: new Date(event.created_at).toISOString(), origin: ORIGIN });
+        publish(sent, t.agentEvents(event.agent_id), () => ({ type: event.type, conversation_id: m.conversation_id, message: m, at: new Date(event.created_at).toISOString(), origin: ORIGIN }));
       }
       return;
     }
     if (event.type === 'message.read') {
-      publish(t.conversation(event.conversation_id!, 'viewed'), { readMessages: data.message_ids, reader: data.reader, readAt: data.read_at, origin: ORIGIN });
+      publish(sent, t.conversation(event.conversation_id!, 'viewed'), () => ({ readMessages: data.message_ids, reader: data.reader, readAt: data.read_at, origin: ORIGIN }));
       return;
     }
     if (event.type.startsWith('note.')) {
       // Agents only: the conversation's agent and the supervisors. Never the
       // conversation's own topics, which its customer subscribes to.
-      const payload = encodedOnce({ type: event.type, conversation_id: event.conversation_id, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, event.agent_id ? 2 : 1);
-      if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
-      publish(t.supervisorEvents('conversations'), payload);
+      const topics = event.agent_id ? [t.agentEvents(event.agent_id), t.supervisorEvents('conversations')] : [t.supervisorEvents('conversations')];
+      publishAll(sent, topics, () => ({ type: event.type, conversation_id: event.conversation_id, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }));
       return;
     }
     if (event.type.startsWith('agent.')) {
-      const payload = encodedOnce({ type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, event.agent_id ? 2 : 1);
-      if (event.agent_id) publish(t.agentEvents(event.agent_id), payload);
-      publish(t.supervisorEvents('agents'), payload);
+      const topics = event.agent_id ? [t.agentEvents(event.agent_id), t.supervisorEvents('agents')] : [t.supervisorEvents('agents')];
+      publishAll(sent, topics, () => ({ type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }));
       return;
     }
     if (!event.type.startsWith('conversation.')) return;
     const conversation = data.conversation as Conversation;
     // Those who held it before hear that it left them.
     const concerned = new Set([event.agent_id, data.from_agent_id, data.previous_agent_id].filter((id): id is string => typeof id === 'string'));
-    const payload = encodedOnce({ type: event.type, ...data, at: new Date(event.created_at).toISOString(), origin: ORIGIN }, concerned.size + 1);
-    for (const agentId of concerned) publish(t.agentEvents(agentId), payload);
-    publish(t.supervisorEvents('conversations'), payload);
+    publishAll(sent, [...[...concerned].map((agentId) => t.agentEvents(agentId)), t.supervisorEvents('conversations')], () => ({
+      type: event.type,
+      ...data,
+      at: new Date(event.created_at).toISOString(),
+      origin: ORIGIN,
+    }));
     const newlyHeld = event.type === 'conversation.assigned' || (event.type === 'conversation.transferred' && conversation.state === 'assigned');
     if (newlyHeld && conversation.agent_id) {
-      publish(t.assign(conversation.agent_id), { conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN });
+      publish(sent, t.assign(conversation.agent_id), () => ({ conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN }));
     }
     // A queued conversation's position goes out with the queue refresh. A
     // rating changes nothing the widget's control topic tells (the widget

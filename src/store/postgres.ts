@@ -156,6 +156,29 @@ class Script extends pg.Query {
   }
 }
 
+/**
+ * The named statement `text` with `params`, as a query object made from its
+ * text: pg copies a query given as a config object ({ name, text, values })
+ * property by property through their descriptors, ≈ 2.4 µs a statement
+ * against 0.1 for the text (most statements a chat message costs the server).
+ */
+function named(text: string, params: readonly unknown[]): pg.Query {
+  const query = new pg.Query(text, params as unknown[]);
+  (query as unknown as { name: string }).name = statementName(text);
+  return query;
+}
+
+/** Runs `query` on the pool (which takes a connection and gives it back) or on a checked-out client. */
+function submit(client: pg.Pool | pg.PoolClient, query: pg.Query): Promise<pg.QueryResult> {
+  // The pool hands the query to a connection with its own callback, and answers with a promise.
+  if (client instanceof pg.Pool) return client.query(query) as unknown as Promise<pg.QueryResult>;
+  return new Promise((resolve, reject) => {
+    // Set before client.query, which wraps it in the read timeout.
+    (query as unknown as { callback: (error: Error | null, result: pg.QueryResult) => void }).callback = (error, result) => (error ? reject(error) : resolve(result));
+    client.query(query);
+  });
+}
+
 export interface PostgresOptions {
   connectionString: string;
   max?: number;
@@ -212,10 +235,7 @@ export function openPostgres(options: PostgresOptions): Db & { pool: pg.Pool } {
 
   const run = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<Row>(text: string, params?: readonly unknown[]) {
-      const result =
-        params === undefined
-          ? await client.query(text)
-          : await client.query({ name: statementName(text), text, values: params as unknown[] });
+      const result = params === undefined ? await client.query(text) : await submit(client, named(text, params));
       return result.rows as Row[];
     },
     async exec(text: string) {
