@@ -174,6 +174,15 @@ export class Mirror {
     return this.open.get(id)?.state === 'queued';
   }
 
+  /**
+   * Whether an engine sweep could change anything now: under routing
+   * policies always (time alone changes who may serve what), under the
+   * default policy only while something is queued.
+   */
+  sweepMayAct(): boolean {
+    return this.policy.active || this.queued > 0;
+  }
+
   /** Marks an engine sweep at `nowMs`, before its events are applied. */
   swept(nowMs: number): void {
     this.sweptMs = nowMs;

@@ -69,6 +69,9 @@ describeEachStore('routing: idle steps of a close and a sweep are skipped', (sto
     );
     assert.equal(calls.sb_head_for_agent, undefined, 'the head was asked for with nothing queued');
     assert.equal(calls.sb_queue_ages, undefined, 'the aging probe ran with nothing queued');
+    // not even called: a call with a SET clause, applied and undone
+    assert.equal(calls.sb_take_head, undefined, 'sb_take_head was called with nothing queued');
+    assert.equal(calls.sb_close_sla_breach, undefined, 'the SLA breach was asked for with no SLA due');
     const [row] = await ctx.db.query<{ load: number }>('select load from agents where id = $1', [agent.id]);
     assert.equal(row!.load, 1);
   });

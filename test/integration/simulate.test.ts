@@ -103,6 +103,23 @@ describe('simulate: determinism', () => {
   });
 });
 
+describe('simulate: the periodic sweep under the default policy', () => {
+  it('is called only at ticks when something is queued, and finds nothing then', async () => {
+    const ticks = (r: { endMs: number }) => Math.floor(r.endMs / 600_000);
+    // 40 slots for about two conversations at a time: nothing ever queues,
+    // so no tick of a run of some four hours has anything to sweep
+    const idle = await runSimulation(mmc({ agents: 4, capacity: 10, load: 0.05, arrivals: 100, seed: 3 }));
+    assert.ok(idle.records.every((r) => !r.waited), 'nobody waits');
+    assert.ok(ticks(idle) >= 10, `the run spans many sweep ticks (${ticks(idle)})`);
+    assert.equal(idle.engine.calls.sweep, 0);
+    // one slot at occupancy 0.9: most ticks find someone queued and sweep
+    const busy = await runSimulation(mmc({ agents: 1, capacity: 1, load: 0.9, arrivals: 200, seed: 3 }));
+    assert.ok(busy.engine.calls.sweep > 0, 'ticks with something queued sweep');
+    assert.ok(busy.engine.calls.sweep < ticks(busy), `ticks with nothing queued do not (${busy.engine.calls.sweep} of ${ticks(busy)})`);
+    assert.equal(busy.checks.sweep_assignments, 0);
+  });
+});
+
 describe('simulate: trace round trip from its own store', () => {
   it('replays an exported run with the same arrivals, handle times and waits', async () => {
     const config = mmc({ agents: 2, capacity: 1, load: 0.75, arrivals: 200, seed: 5 });

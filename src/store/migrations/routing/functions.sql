@@ -1284,6 +1284,7 @@ declare
   v_agent uuid;
   next_one conversations;
   v_events jsonb;
+  v_due boolean;
 begin
   -- Every close tries the lock shared, a queued conversation's too: at
   -- capacity the opens and closes around it hold it shared as well, and
@@ -1326,19 +1327,27 @@ begin
       perform sb_exclusive_path();
     end if;
     next_one := null;
-    if was.agent_id is not null then
-      if me.status = 'online' and me.deleted_at is null and me.load - 1 < sb_capacity(me) then
+    if was.agent_id is not null and me.status = 'online' and me.deleted_at is null and me.load - 1 < sb_capacity(me) then
+      -- Nothing queued at all, as most closes below capacity find: no head
+      -- to ask for, and sb_take_head (a call, with a SET clause applied and
+      -- undone) is not made. A later statement than the agent's row lock,
+      -- as the head's query is, so it sees what every queueing open that
+      -- held that row queued (above).
+      if exists (select 1 from conversations x where x.state = 'queued') then
         -- the queue's head for the agent, locked, when the policy gives it
         -- to them with the slot freed; null when nothing queued is theirs
         next_one := sb_take_head(p_now, me);
       end if;
     end if;
-    v_events := sb_close_sla_breach(was, p_now);
+    -- Asked once, for the event and the update; the breach's event built
+    -- (sb_close_sla_breach, a PL/pgSQL call) only when it is due.
+    v_due := sb_sla_due(was, p_now);
+    v_events := case when v_due then sb_close_sla_breach(was, p_now) else '[]'::jsonb end;
     if next_one.id is not null then
       -- the freed slot straight to the head: the agent's load unchanged
       update conversations x
          set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
-             offer_expires_at = null, sla_breached_at = case when sb_sla_due(was, p_now) then p_now else x.sla_breached_at end
+             offer_expires_at = null, sla_breached_at = case when v_due then p_now else x.sla_breached_at end
        where x.id = p_id
       returning * into c;
       next_one := sb_assign(p_now, next_one, me.id, 0);
@@ -1351,7 +1360,7 @@ begin
     with freed as (update agents set load = load - 1, updated_at = p_now where id = was.agent_id)
     update conversations x
        set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
-           offer_expires_at = null, sla_breached_at = case when sb_sla_due(was, p_now) then p_now else x.sla_breached_at end
+           offer_expires_at = null, sla_breached_at = case when v_due then p_now else x.sla_breached_at end
      where x.id = p_id
     returning * into c;
     v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
@@ -2883,9 +2892,10 @@ end
 $$;
 
 
--- A close's give under the lock shared (sb_close_conversation, above): the
--- queue's head for agent `me` — whose row the caller has locked, and who
--- has room with the closed conversation's slot freed — locked FOR UPDATE
+-- A close's give under the lock shared (sb_close_conversation, above), when
+-- something is queued: the queue's head for agent `me` — whose row the
+-- caller has locked, and who has room with the closed conversation's slot
+-- freed — locked FOR UPDATE
 -- and read queued again on the locked row, when the policy gives it to
 -- `me`; the null row when nothing queued is theirs (the caller frees the
 -- slot). Raises SB001 (the exclusive path) for a head the policy might
@@ -2905,14 +2915,10 @@ declare
   v_id uuid;
   head conversations;
 begin
-  -- Nothing queued at all, as most closes below capacity find: no head,
+  -- Called only with something queued: with nothing, as most closes below
+  -- capacity find, the close asks no head at all (sb_close_conversation),
   -- and the head's query (three index walks in one plan, whose set-up was
-  -- most of its cost) and the aging probe are not run. A later statement
-  -- than the agent's row lock, as the head's query is, so it sees what
-  -- every queueing open that held that row queued (sb_close_conversation).
-  if not exists (select 1 from conversations x where x.state = 'queued') then
-    return head;
-  end if;
+  -- most of its cost) and the aging probe are not run.
   v_ages := sb_queue_ages();
   for i in 1 .. 4 loop
     head := sb_head_for_agent(p_now, me, v_manual, v_ages, v_skip);
