@@ -172,7 +172,7 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
       // the sweeper and the channels commit until after this (src/server.ts),
       // and under a steady stream of changes the publisher is never idle.
       await Promise.race([publisher.idle().catch(() => undefined), delay(CLOSE_WAIT_MS, undefined, { ref: false })]);
-      publisher.close();
+      await publisher.close();
       await broker!.close();
     },
   };

@@ -41,8 +41,8 @@ export interface Publisher {
    * caller that must go on bounds the wait.
    */
   idle(): Promise<void>;
-  /** Publishes nothing committed from now on, and drops a queue refresh not yet started. */
-  close(): void;
+  /** Publishes nothing committed from now on, drops a queue refresh not yet started, and stops hearing renames. */
+  close(): Promise<void>;
 }
 
 export interface PublisherDeps {
@@ -410,10 +410,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         if (current === chain && !queueTimer) return;
       }
     },
-    close() {
+    async close() {
       closed = true;
       clearTimeout(queueTimer);
       queueTimer = undefined;
+      await names.close();
     },
   };
 }

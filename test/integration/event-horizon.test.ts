@@ -336,7 +336,7 @@ if (process.env.TEST_DATABASE_URL) {
           'the message that waited for the late writer came after it',
         );
       } finally {
-        publisher.close();
+        await publisher.close();
       }
     });
   });

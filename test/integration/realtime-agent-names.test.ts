@@ -4,9 +4,9 @@
 // same agent and started together. The publisher reads that agent's name
 // once for both, not once each; a rename is read again. Every agent's name
 // comes in one read, not one read per agent (a third of the creates of
-// bench/creates-http.ts made one); a rename another process makes, which
-// this one never hears of, shows once the names are that read's maximum age
-// old.
+// bench/creates-http.ts made one). A rename another process makes shows as
+// its notice arrives (migration 0070), or, while this process cannot hear
+// the notices, once the names are that read's maximum age old.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
 import { SYSTEM } from '../../src/agents/model.js';
@@ -53,7 +53,7 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
     publisher = recordingPublisher(ctx, topics, published, { queueDebounceMs: 0 });
   });
   afterEach(async () => {
-    publisher.close();
+    await publisher.close();
     await t.close();
   });
 
@@ -101,7 +101,53 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
     assert.equal(nameReads, 1);
   });
 
-  it('a rename another process makes shows once the names read are their maximum age old', async () => {
+  /** Polls until `check` holds: another process's change is heard through its notice. */
+  async function eventually(check: () => Promise<boolean>, what: string) {
+    const until = Date.now() + 5_000;
+    while (!(await check())) {
+      if (Date.now() > until) assert.fail(`not within 5 s: ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** Renames `id` through another app on the same database: its agent.updated never reaches this publisher. */
+  async function renameElsewhere(id: string, name: string) {
+    const other = await testApp(store());
+    try {
+      await updateAgent(other.ctx, id, { name }, SYSTEM);
+    } finally {
+      await other.close();
+    }
+  }
+
+  it('a rename another process makes shows at the next announce once its notice arrives (migration 0070)', async () => {
+    const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1, name: 'Ada' });
+    const { conversation } = await openConversation(t.ctx, { customer: { id: 'held' } });
+    const named = async () => {
+      await publisher.announce(conversation);
+      return control(conversation.id).at(-1).sessionInfo.agent.name;
+    };
+    assert.equal(await named(), 'Ada');
+    // hearing the notices, the names read do not age: once the listening
+    // connection is up, an announce a maximum age later reads nothing
+    await eventually(async () => {
+      clock += AGENT_NAMES_MAX_AGE_MS;
+      const before = nameReads;
+      await named();
+      return nameReads === before;
+    }, 'the names are kept while the notices are heard');
+
+    await renameElsewhere(agent.id, 'Ada L.');
+    await eventually(async () => (await named()) === 'Ada L.', 'the rename shows without the clock moving');
+    const before = nameReads;
+    assert.equal(await named(), 'Ada L.');
+    assert.equal(nameReads, before, 'read once after the notice');
+  });
+
+  it('without the notices (no listening connection), a rename another process makes shows once the names read are their maximum age old', async () => {
+    await publisher.close();
+    const deaf: Db = { ...ctx.db, listen: () => Promise.reject(new Error('no listening connection')) };
+    publisher = recordingPublisher({ ...ctx, db: deaf }, topics, published, { queueDebounceMs: 0 });
     const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1, name: 'Ada' });
     const { conversation } = await openConversation(t.ctx, { customer: { id: 'held' } });
     const named = async () => {
@@ -110,13 +156,7 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
     };
     assert.equal(await named(), 'Ada');
 
-    // Another app on the same database: its agent.updated never reaches this publisher.
-    const other = await testApp(store());
-    try {
-      await updateAgent(other.ctx, agent.id, { name: 'Ada L.' }, SYSTEM);
-    } finally {
-      await other.close();
-    }
+    await renameElsewhere(agent.id, 'Ada L.');
     clock += AGENT_NAMES_MAX_AGE_MS - 1;
     assert.equal(await named(), 'Ada', 'names are not read again for every announce');
     clock += 1;

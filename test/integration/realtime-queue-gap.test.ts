@@ -72,7 +72,7 @@ describeEachStore('realtime: queue refreshes a minimum gap apart', (store) => {
       assert.equal(lists.at(-1)!.length, BURST + 1);
       assert.ok(lists.at(-1)!.at - changed < GAP, `a quiet change was published ${Math.round(lists.at(-1)!.at - changed)} ms after it`);
     } finally {
-      publisher.close();
+      await publisher.close();
     }
   });
 });

@@ -52,7 +52,7 @@ describeEachStore('realtime: the queue refresh with a long queue', (store) => {
     publisher = recordingPublisher(ctx, topics, published, { queueDebounceMs: 0, waitingListLimit: LIST });
   });
   afterEach(async () => {
-    publisher.close();
+    await publisher.close();
     await t.close();
   });
 

@@ -74,7 +74,7 @@ describeEachStore('realtime: the queue list serialized in slices', (store) => {
     try {
       await refresh();
     } finally {
-      publisher.close();
+      await publisher.close();
     }
     assert.equal(sent.length, 1);
     const [{ payload, bytes, turned: turnedBefore }] = sent as [(typeof sent)[0]];
@@ -113,7 +113,7 @@ describeEachStore('realtime: the queue list serialized in slices', (store) => {
       await closeConversation(t.ctx, head!.id, { state: 'abandoned', reason: 'left' }, SYSTEM);
       await refresh();
     } finally {
-      publisher.close();
+      await publisher.close();
     }
     assert.equal(sent.length, 2);
     const second = sent[1]!;

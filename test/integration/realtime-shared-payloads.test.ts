@@ -53,7 +53,7 @@ describeEachStore('realtime: a payload for several topics', (store) => {
       assert.equal(serialized, 1, 'serialized by the first publish, not per topic');
       assert.deepEqual(sent, [stringify(inbox), stringify(supervisors)]);
     } finally {
-      publisher.close();
+      await publisher.close();
     }
   });
 });

@@ -59,7 +59,7 @@ describeEachStore('realtime: the waiting list read again where it changed', (sto
     });
   });
   afterEach(async () => {
-    publisher.close();
+    await publisher.close();
     await t.close();
   });
 
