@@ -2978,28 +2978,56 @@ $$;
 -- customer's last agent. Their slots (online), free slots (online:
 -- capacity − load, an offered conversation holding its slot) and all their
 -- slots (online or not), for the expected wait (src/business-hours/wait.ts).
--- Planned for the terms at hand (force_custom_plan), which folds away the
--- conditions that do not apply. An agent without a capacity of their own
+-- The common terms, a department or none and nothing else (no overflow
+-- chain, no requirement or a dropped one, no sticky wait), are each one
+-- statement whose generic plan is kept for the session: the department
+-- the only parameter, so the plan is the same whatever it is, and each
+-- agent costs the sums alone. force_custom_plan, for every terms, planned
+-- the statement again at every call, a third of a place read (bench/open-probe.ts).
+-- Other terms are planned for the values at hand (EXECUTE), which folds
+-- away the conditions that do not apply. An agent without a capacity of their own
 -- has the default's, read by an InitPlan at most once (as sb_pick_agent
 -- does, see sb_has_room), not sb_capacity's call per agent and sum: with
 -- 1,000 such agents that was 3,000 PL/pgSQL calls, 7.8 ms a place read
 -- against 0.3 ms for agents with capacities of their own.
 create or replace function sb_queue_team(
   p_department text, p_required_skills jsonb, p_overflow jsonb, p_relaxed boolean, p_sticky_agent uuid
-) returns jsonb language plpgsql stable set plan_cache_mode = force_custom_plan as $$
+) returns jsonb language plpgsql stable set plan_cache_mode = force_generic_plan as $$
+declare
+  v_team jsonb;
 begin
-  return (
+  if p_sticky_agent is null and coalesce(p_overflow, '[]'::jsonb) = '[]'::jsonb and (p_required_skills = '{}'::jsonb or p_relaxed) then
+    if p_department is null then
+      return (
+        select jsonb_build_object(
+                 'slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))) filter (where a.status = 'online'), 0),
+                 'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
+                 'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
+          from agents a
+         where a.deleted_at is null);
+    end if;
+    return (
+      select jsonb_build_object(
+               'slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))) filter (where a.status = 'online'), 0),
+               'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
+               'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
+        from agents a
+       where a.deleted_at is null and p_department = any (a.departments));
+  end if;
+  execute $q$
     select jsonb_build_object(
              'slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))) filter (where a.status = 'online'), 0),
              'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
              'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
       from agents a
      where a.deleted_at is null
-       and (p_department is null or p_department = any (a.departments)
-            or exists (select 1 from jsonb_array_elements(p_overflow) r where r ->> 'to' = any (a.departments)))
-       and (p_required_skills = '{}'::jsonb or p_relaxed
-            or not exists (select 1 from jsonb_each_text(p_required_skills) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
-       and (p_sticky_agent is null or a.id = p_sticky_agent));
+       and ($1 is null or $1 = any (a.departments)
+            or exists (select 1 from jsonb_array_elements($3) r where r ->> 'to' = any (a.departments)))
+       and ($2 = '{}'::jsonb or $4
+            or not exists (select 1 from jsonb_each_text($2) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
+       and ($5 is null or a.id = $5)$q$
+    into v_team using p_department, p_required_skills, p_overflow, p_relaxed, p_sticky_agent;
+  return v_team;
 end
 $$;
 
@@ -3028,43 +3056,37 @@ $$;
 -- counts, as a SQL function gets, took twice as long (4.5 against 2.0 ms
 -- for the 8,000th of 10,000 queued).
 create or replace function sb_queue_position(c conversations, p_at timestamptz, p_ages boolean) returns int
-language plpgsql stable set plan_cache_mode = force_custom_plan as $$
-declare
-  n bigint;
-  m bigint;
+language plpgsql stable set plan_cache_mode = force_generic_plan as $$
 begin
   if not p_ages and c.department is not null then
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department = c.department and x.priority > c.priority
-                                  order by x.department, x.priority desc, x.seq) x;
-    select count(*) into m from (select from conversations x
-                                  where x.state = 'queued' and x.department = c.department
-                                    and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department = c.department and x.priority > c.priority
+                                       order by x.department, x.priority desc, x.seq) x)
+             + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department = c.department
+                                         and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
+                                       order by x.department, x.priority desc, x.seq) x);
   elsif not p_ages then
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department is null and x.priority > c.priority
-                                  order by x.department, x.priority desc, x.seq) x;
-    select count(*) into m from (select from conversations x
-                                  where x.state = 'queued' and x.department is null
-                                    and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department is null and x.priority > c.priority
+                                       order by x.department, x.priority desc, x.seq) x)
+             + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department is null
+                                         and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
+                                       order by x.department, x.priority desc, x.seq) x);
   elsif c.department is not null then
-    m := 0;
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department = c.department
-                                    and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
-                                         or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department = c.department
+                                         and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
+                                              or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
+                                       order by x.department, x.priority desc, x.seq) x);
   else
-    m := 0;
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department is null
-                                    and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
-                                         or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department is null
+                                         and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
+                                              or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
+                                       order by x.department, x.priority desc, x.seq) x);
   end if;
-  return (1 + n + m)::int;
 end
 $$;
 
