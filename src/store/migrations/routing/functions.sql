@@ -389,10 +389,30 @@ $$;
 -- Agent `a` has every skill conversation c requires, each at its level or
 -- above, unless c has waited skills_relax_after_s and the requirement is
 -- dropped. Only called for a conversation with a requirement.
+-- No subquery, so it is inlined into sb_agent_serves and so into every walk
+-- that asks it: with jsonb_each_text's subquery it was a SQL function that
+-- could not be, parsed and planned at every statement that called it and
+-- run as a query of its own for every agent walked (bench/open-probe.ts
+-- --skills; 0.66 against 0.19 ms for a walk of 129 agents). The levels are
+-- compared by sb_skills_cover, PL/pgSQL without a query.
+create or replace function sb_skills_cover(p_skills jsonb, p_required jsonb) returns boolean language plpgsql immutable as $$
+declare
+  v_keys jsonb := coalesce(jsonb_path_query_array(p_required, '$.keyvalue().key'), '[]'::jsonb);
+  v_key text;
+begin
+  for i in 0 .. jsonb_array_length(v_keys) - 1 loop
+    v_key := v_keys ->> i;
+    if coalesce((p_skills ->> v_key)::int, 0) < (p_required ->> v_key)::int then
+      return false;
+    end if;
+  end loop;
+  return true;
+end
+$$;
+
 create or replace function sb_skills_serve(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
   select (c.skills_relax_after_s is not null and p_now >= c.queued_at + make_interval(secs => c.skills_relax_after_s))
-      or not exists (select 1 from jsonb_each_text(c.required_skills) r
-                      where coalesce((a.skills ->> r.key)::int, 0) < r.value::int)
+      or sb_skills_cover(a.skills, c.required_skills)
 $$;
 
 -- Agent `a` is in a department conversation c overflows to by p_now: a step
@@ -404,9 +424,23 @@ create or replace function sb_overflow_serves(a agents, c conversations, p_now t
 $$;
 
 -- How well agent `a` matches c's requirement: the sum of a's levels in the
--- skills c requires (higher is better); the pick's first key.
+-- skills c requires (higher is better); the pick's first key. Inlined (no
+-- FROM): the sum is sb_skills_sum's, PL/pgSQL without a query, as
+-- sb_skills_serve's test is sb_skills_cover's.
+create or replace function sb_skills_sum(p_skills jsonb, p_required jsonb) returns int language plpgsql immutable as $$
+declare
+  v_keys jsonb := coalesce(jsonb_path_query_array(p_required, '$.keyvalue().key'), '[]'::jsonb);
+  v_sum int := 0;
+begin
+  for i in 0 .. jsonb_array_length(v_keys) - 1 loop
+    v_sum := v_sum + coalesce((p_skills ->> (v_keys ->> i))::int, 0);
+  end loop;
+  return v_sum;
+end
+$$;
+
 create or replace function sb_skill_score(a agents, c conversations) returns int language sql stable as $$
-  select coalesce(sum(coalesce((a.skills ->> k)::int, 0)), 0)::int from jsonb_object_keys(c.required_skills) k
+  select sb_skills_sum(a.skills, c.required_skills)
 $$;
 
 -- Whether agent `a` may serve conversation `c` at p_now, room aside: the
@@ -3023,8 +3057,7 @@ begin
      where a.deleted_at is null
        and ($1 is null or $1 = any (a.departments)
             or exists (select 1 from jsonb_array_elements($3) r where r ->> 'to' = any (a.departments)))
-       and ($2 = '{}'::jsonb or $4
-            or not exists (select 1 from jsonb_each_text($2) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
+       and ($2 = '{}'::jsonb or $4 or sb_skills_cover(a.skills, $2))
        and ($5 is null or a.id = $5)$q$
     into v_team using p_department, p_required_skills, p_overflow, p_relaxed, p_sticky_agent;
   return v_team;
