@@ -3057,7 +3057,8 @@ begin
      where a.deleted_at is null
        and ($1 is null or $1 = any (a.departments)
             or exists (select 1 from jsonb_array_elements($3) r where r ->> 'to' = any (a.departments)))
-       and ($2 = '{}'::jsonb or $4 or sb_skills_cover(a.skills, $2))
+       and ($2 = '{}'::jsonb or $4
+            or not exists (select 1 from jsonb_each_text($2) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
        and ($5 is null or a.id = $5)$q$
     into v_team using p_department, p_required_skills, p_overflow, p_relaxed, p_sticky_agent;
   return v_team;
