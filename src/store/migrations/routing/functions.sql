@@ -3016,7 +3016,7 @@ $$;
 -- chain, no requirement or a dropped one, no sticky wait), are each one
 -- statement whose generic plan is kept for the session: the department
 -- the only parameter, so the plan is the same whatever it is, and each
--- agent costs the sums alone. force_custom_plan, for every terms, planned
+-- agent costs the sums alone. force_custom_plan, for all terms, planned
 -- the statement again at every call, a third of a place read (bench/open-probe.ts).
 -- Other terms are planned for the values at hand (EXECUTE), which folds
 -- away the conditions that do not apply. An agent without a capacity of their own
