@@ -389,10 +389,30 @@ $$;
 -- Agent `a` has every skill conversation c requires, each at its level or
 -- above, unless c has waited skills_relax_after_s and the requirement is
 -- dropped. Only called for a conversation with a requirement.
+-- No subquery, so it is inlined into sb_agent_serves and so into every walk
+-- that asks it: with jsonb_each_text's subquery it was a SQL function that
+-- could not be, parsed and planned at every statement that called it and
+-- run as a query of its own for every agent walked (bench/open-probe.ts
+-- --skills; 0.66 against 0.19 ms for a walk of 129 agents). The levels are
+-- compared by sb_skills_cover, PL/pgSQL without a query.
+create or replace function sb_skills_cover(p_skills jsonb, p_required jsonb) returns boolean language plpgsql immutable as $$
+declare
+  v_keys jsonb := coalesce(jsonb_path_query_array(p_required, '$.keyvalue().key'), '[]'::jsonb);
+  v_key text;
+begin
+  for i in 0 .. jsonb_array_length(v_keys) - 1 loop
+    v_key := v_keys ->> i;
+    if coalesce((p_skills ->> v_key)::int, 0) < (p_required ->> v_key)::int then
+      return false;
+    end if;
+  end loop;
+  return true;
+end
+$$;
+
 create or replace function sb_skills_serve(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
   select (c.skills_relax_after_s is not null and p_now >= c.queued_at + make_interval(secs => c.skills_relax_after_s))
-      or not exists (select 1 from jsonb_each_text(c.required_skills) r
-                      where coalesce((a.skills ->> r.key)::int, 0) < r.value::int)
+      or sb_skills_cover(a.skills, c.required_skills)
 $$;
 
 -- Agent `a` is in a department conversation c overflows to by p_now: a step
@@ -404,9 +424,23 @@ create or replace function sb_overflow_serves(a agents, c conversations, p_now t
 $$;
 
 -- How well agent `a` matches c's requirement: the sum of a's levels in the
--- skills c requires (higher is better); the pick's first key.
+-- skills c requires (higher is better); the pick's first key. Inlined (no
+-- FROM): the sum is sb_skills_sum's, PL/pgSQL without a query, as
+-- sb_skills_serve's test is sb_skills_cover's.
+create or replace function sb_skills_sum(p_skills jsonb, p_required jsonb) returns int language plpgsql immutable as $$
+declare
+  v_keys jsonb := coalesce(jsonb_path_query_array(p_required, '$.keyvalue().key'), '[]'::jsonb);
+  v_sum int := 0;
+begin
+  for i in 0 .. jsonb_array_length(v_keys) - 1 loop
+    v_sum := v_sum + coalesce((p_skills ->> (v_keys ->> i))::int, 0);
+  end loop;
+  return v_sum;
+end
+$$;
+
 create or replace function sb_skill_score(a agents, c conversations) returns int language sql stable as $$
-  select coalesce(sum(coalesce((a.skills ->> k)::int, 0)), 0)::int from jsonb_object_keys(c.required_skills) k
+  select sb_skills_sum(a.skills, c.required_skills)
 $$;
 
 -- Whether agent `a` may serve conversation `c` at p_now, room aside: the
@@ -2984,28 +3018,56 @@ $$;
 -- customer's last agent. Their slots (online), free slots (online:
 -- capacity − load, an offered conversation holding its slot) and all their
 -- slots (online or not), for the expected wait (src/business-hours/wait.ts).
--- Planned for the terms at hand (force_custom_plan), which folds away the
--- conditions that do not apply. An agent without a capacity of their own
+-- The common terms, a department or none and nothing else (no overflow
+-- chain, no requirement or a dropped one, no sticky wait), are each one
+-- statement whose generic plan is kept for the session: the department
+-- the only parameter, so the plan is the same whatever it is, and each
+-- agent costs the sums alone. force_custom_plan, for all terms, planned
+-- the statement again at every call, a third of a place read (bench/open-probe.ts).
+-- Other terms are planned for the values at hand (EXECUTE), which folds
+-- away the conditions that do not apply. An agent without a capacity of their own
 -- has the default's, read by an InitPlan at most once (as sb_pick_agent
 -- does, see sb_has_room), not sb_capacity's call per agent and sum: with
 -- 1,000 such agents that was 3,000 PL/pgSQL calls, 7.8 ms a place read
 -- against 0.3 ms for agents with capacities of their own.
 create or replace function sb_queue_team(
   p_department text, p_required_skills jsonb, p_overflow jsonb, p_relaxed boolean, p_sticky_agent uuid
-) returns jsonb language plpgsql stable set plan_cache_mode = force_custom_plan as $$
+) returns jsonb language plpgsql stable set plan_cache_mode = force_generic_plan as $$
+declare
+  v_team jsonb;
 begin
-  return (
+  if p_sticky_agent is null and coalesce(p_overflow, '[]'::jsonb) = '[]'::jsonb and (p_required_skills = '{}'::jsonb or p_relaxed) then
+    if p_department is null then
+      return (
+        select jsonb_build_object(
+                 'slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))) filter (where a.status = 'online'), 0),
+                 'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
+                 'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
+          from agents a
+         where a.deleted_at is null);
+    end if;
+    return (
+      select jsonb_build_object(
+               'slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))) filter (where a.status = 'online'), 0),
+               'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
+               'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
+        from agents a
+       where a.deleted_at is null and p_department = any (a.departments));
+  end if;
+  execute $q$
     select jsonb_build_object(
              'slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))) filter (where a.status = 'online'), 0),
              'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
              'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
       from agents a
      where a.deleted_at is null
-       and (p_department is null or p_department = any (a.departments)
-            or exists (select 1 from jsonb_array_elements(p_overflow) r where r ->> 'to' = any (a.departments)))
-       and (p_required_skills = '{}'::jsonb or p_relaxed
-            or not exists (select 1 from jsonb_each_text(p_required_skills) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
-       and (p_sticky_agent is null or a.id = p_sticky_agent));
+       and ($1 is null or $1 = any (a.departments)
+            or exists (select 1 from jsonb_array_elements($3) r where r ->> 'to' = any (a.departments)))
+       and ($2 = '{}'::jsonb or $4
+            or not exists (select 1 from jsonb_each_text($2) r where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
+       and ($5 is null or a.id = $5)$q$
+    into v_team using p_department, p_required_skills, p_overflow, p_relaxed, p_sticky_agent;
+  return v_team;
 end
 $$;
 
@@ -3029,48 +3091,45 @@ $$;
 -- whole queue. Each count is in the index's order so that the planner walks
 -- conversations_queue_by_department on all three keys: left to itself it
 -- walked conversations_seq_key back past every other department's queue.
--- With aging, the department's queue computed at p_at. Planned for the
--- values at hand (force_custom_plan): PostgreSQL's generic plan for these
--- counts, as a SQL function gets, took twice as long (4.5 against 2.0 ms
--- for the 8,000th of 10,000 queued).
+-- With aging, the department's queue computed at p_at. The two counts are
+-- one statement (two InitPlans) whose generic plan is kept for the session
+-- (force_generic_plan): it walks the index on all three keys with the
+-- values as parameters, as the custom plans did, which planned both counts
+-- again at every call (0.37 against 0.15 ms for the 550th of 600 queued;
+-- 1.3–1.7 against 1.5–2.0 ms for the 8,000th of 10,000). The count is still
+-- one index entry per conversation ahead: O(queue).
 create or replace function sb_queue_position(c conversations, p_at timestamptz, p_ages boolean) returns int
-language plpgsql stable set plan_cache_mode = force_custom_plan as $$
-declare
-  n bigint;
-  m bigint;
+language plpgsql stable set plan_cache_mode = force_generic_plan as $$
 begin
   if not p_ages and c.department is not null then
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department = c.department and x.priority > c.priority
-                                  order by x.department, x.priority desc, x.seq) x;
-    select count(*) into m from (select from conversations x
-                                  where x.state = 'queued' and x.department = c.department
-                                    and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department = c.department and x.priority > c.priority
+                                       order by x.department, x.priority desc, x.seq) x)
+             + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department = c.department
+                                         and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
+                                       order by x.department, x.priority desc, x.seq) x);
   elsif not p_ages then
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department is null and x.priority > c.priority
-                                  order by x.department, x.priority desc, x.seq) x;
-    select count(*) into m from (select from conversations x
-                                  where x.state = 'queued' and x.department is null
-                                    and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department is null and x.priority > c.priority
+                                       order by x.department, x.priority desc, x.seq) x)
+             + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department is null
+                                         and x.priority >= c.priority and x.priority <= c.priority and x.seq < c.seq
+                                       order by x.department, x.priority desc, x.seq) x);
   elsif c.department is not null then
-    m := 0;
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department = c.department
-                                    and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
-                                         or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department = c.department
+                                         and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
+                                              or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
+                                       order by x.department, x.priority desc, x.seq) x);
   else
-    m := 0;
-    select count(*) into n from (select from conversations x
-                                  where x.state = 'queued' and x.department is null
-                                    and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
-                                         or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
-                                  order by x.department, x.priority desc, x.seq) x;
+    return 1 + (select count(*) from (select from conversations x
+                                       where x.state = 'queued' and x.department is null
+                                         and (sb_effective_priority(x, p_at) > sb_effective_priority(c, p_at)
+                                              or (sb_effective_priority(x, p_at) = sb_effective_priority(c, p_at) and x.seq < c.seq))
+                                       order by x.department, x.priority desc, x.seq) x);
   end if;
-  return (1 + n + m)::int;
 end
 $$;
 
