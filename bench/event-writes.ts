@@ -101,7 +101,37 @@ async function run(db: Db, cpuSeconds: () => Promise<number | null>) {
   };
   const base = await loop('empty');
   const sql_loop_us_each = { empty: base, close_2: (await loop('close')) - base, open_2: (await loop('open')) - base, eight: (await loop('eight')) - base };
-  return { empty, close_2: close, open_2: open, eight, sql_loop_us_each };
+  // A write transaction with and without a close's two events (built in
+  // SQL, one parameter either way): what the events add to a transaction
+  // that commits anyway (xid, commit record and its WAL flush included).
+  await db.exec(`create table if not exists bench_row (id int primary key, n int not null);
+    insert into bench_row values (1, 0) on conflict do nothing;
+    create table if not exists bench_events (like events including defaults including identity);
+    create or replace function sb_bench_tx(mode text, j jsonb) returns jsonb language plpgsql as $f$
+    declare a uuid := gen_random_uuid(); b uuid := gen_random_uuid();
+    begin
+      update bench_row set n = n + 1 where id = 1;
+      if mode = 'update_only' then return '[]'; end if;
+      if mode = 'update_and_2_events_to_an_unindexed_copy' then
+        insert into bench_events (type, conversation_id, agent_id, data, created_at)
+        values ('conversation.resolved', a, b, jsonb_build_object('conversation', j), now()), ('conversation.assigned', b, b, jsonb_build_object('conversation', j), now());
+        return '[]';
+      end if;
+      if mode = 'update_and_2_small_events' then j := '{}'; end if;
+      return sb_log_events(now(), jsonb_build_array(sb_event('conversation.resolved', a, b, jsonb_build_object('conversation', j)),
+                                                    sb_event('conversation.assigned', b, b, jsonb_build_object('conversation', j))));
+    end $f$`);
+  const tx = (mode: string) => async () => {
+    const c0 = await cpuSeconds();
+    for (let i = 0; i < COUNT; i++) await db.transactOne('select sb_bench_tx($1, $2::jsonb) as logged', [mode, j]);
+    const c1 = await cpuSeconds();
+    return c0 === null || c1 === null ? null : Math.round(((c1 - c0) * 1e6) / COUNT);
+  };
+  const modes = ['update_only', 'update_and_2_events', 'update_and_2_small_events', 'update_and_2_events_to_an_unindexed_copy'];
+  const tx_cpu_us_each: Record<string, (number | null)[]> = {};
+  for (const m of modes) await tx(m)(); // warm
+  for (let r = 0; r < 3; r++) for (const m of modes) (tx_cpu_us_each[m] ??= []).push(await tx(m)());
+  return { empty, close_2: close, open_2: open, eight, sql_loop_us_each, tx_cpu_us_each };
 }
 
 const out: Record<string, unknown> = { load: loadavg()[0]!.toFixed(2), count: COUNT, dropped: DROP };
