@@ -120,13 +120,19 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
     }
   }
 
-  it('a rename another process makes shows at the next announce once its notice arrives (migration 0070)', async () => {
+  /** Ada, holding a conversation; `named` announces it and says the name the announce carried. */
+  async function heldByAda() {
     const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1, name: 'Ada' });
     const { conversation } = await openConversation(t.ctx, { customer: { id: 'held' } });
     const named = async () => {
       await publisher.announce(conversation);
-      return control(conversation.id).at(-1).sessionInfo.agent.name;
+      return control(conversation.id).at(-1).sessionInfo.agent.name as string;
     };
+    return { agent, named };
+  }
+
+  it('a rename another process makes shows at the next announce once its notice arrives (migration 0070)', async () => {
+    const { agent, named } = await heldByAda();
     assert.equal(await named(), 'Ada');
     // hearing the notices, the names read do not age: once the listening
     // connection is up, an announce a maximum age later reads nothing
@@ -148,12 +154,7 @@ describeEachStore('realtime: agent names on the control topics', (store) => {
     await publisher.close();
     const deaf: Db = { ...ctx.db, listen: () => Promise.reject(new Error('no listening connection')) };
     publisher = recordingPublisher({ ...ctx, db: deaf }, topics, published, { queueDebounceMs: 0 });
-    const agent = await makeAgent(t.ctx, { status: 'online', capacity: 1, name: 'Ada' });
-    const { conversation } = await openConversation(t.ctx, { customer: { id: 'held' } });
-    const named = async () => {
-      await publisher.announce(conversation);
-      return control(conversation.id).at(-1).sessionInfo.agent.name;
-    };
+    const { agent, named } = await heldByAda();
     assert.equal(await named(), 'Ada');
 
     await renameElsewhere(agent.id, 'Ada L.');
