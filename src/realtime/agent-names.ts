@@ -28,8 +28,9 @@ const ONE = 'select name from agents where id = $1';
 /**
  * Names kept per process. Every agent's name is read in one statement, when
  * first needed and again after any process renames or deletes an agent (a
- * notice on AGENT_NAMES_CHANNEL); while the notices may go unheard, also once
- * the last such read is `maxAgeMs` old (the clock is the context's): one read per agent was one more round trip for
+ * notice on AGENT_NAMES_CHANNEL); while the notices may go unheard, also
+ * once the last such read is `maxAgeMs` old (the clock is the context's):
+ * one read per agent was one more round trip for
  * every agent's first assignment after a start, a third of the creates of
  * bench/creates-http.ts (1,000 agents, 3,000 creates). An agent that read
  * did not find (created since, or deleted) is read alone, as is one
