@@ -2224,6 +2224,21 @@ begin
 end
 $$;
 
+-- Whether the sweep's offers step has work: an offered conversation, or a
+-- queued one with declines to clear. The declines asked in
+-- conversations_declined's order, which no other index gives: as an EXISTS,
+-- the generic plan on a conversations table without statistics walked
+-- another queue index over every queued conversation at every sweep (issue
+-- #22).
+create or replace function sb_offers_have_work() returns boolean language plpgsql stable
+set plan_cache_mode = force_generic_plan as $$
+begin
+  return exists (select 1 from conversations x where x.state = 'offered')
+      or (select x.declined_at from conversations x where x.state = 'queued' and x.declined_at is not null
+           order by x.declined_at limit 1) is not null;
+end
+$$;
+
 -- Whether a sweep at p_now has anything to do, each of its steps asked by a
 -- probe in its own index's order (a generic plan on tables without
 -- statistics walks whichever index comes first: issue #22), without a lock:
@@ -2235,9 +2250,7 @@ $$;
 create or replace function sb_sweep_has_work(p_now timestamptz) returns boolean language plpgsql stable
 set plan_cache_mode = force_generic_plan as $$
 begin
-  if exists (select 1 from conversations x where x.state = 'offered')
-     or (select x.declined_at from conversations x where x.state = 'queued' and x.declined_at is not null
-          order by x.declined_at limit 1) is not null then
+  if sb_offers_have_work() then
     return true;
   end if;
   if (select x.sla_due_at from conversations x
@@ -2300,13 +2313,7 @@ begin
   -- The offers' step changes only offered conversations and queued ones
   -- with declines to clear; with neither (every sweep outside offer mode)
   -- it has nothing to do, and its locking queries cost more than the probes.
-  -- The declines asked in conversations_declined's order, which no other
-  -- index gives: as an EXISTS, the generic plan on a conversations table
-  -- without statistics walked another queue index over every queued
-  -- conversation at every sweep (issue #22).
-  if exists (select 1 from conversations x where x.state = 'offered')
-     or (select x.declined_at from conversations x where x.state = 'queued' and x.declined_at is not null
-          order by x.declined_at limit 1) is not null then
+  if sb_offers_have_work() then
     select o.expired, o.logged into v_offers, v_logged from sb_expire_offers(p_now) o;
   else
     v_offers := 0;
