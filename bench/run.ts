@@ -17,6 +17,9 @@
 //   npm run bench -- --quick            smoke run (well under a minute)
 //   options: --store=pglite|postgres|all  --concurrency=16  --no-pgbench  --profile
 //            --engine-only: phases 1–4 alone, without bench/qiscus.ts and bench/realtime.ts
+//            --warm-up=N: conversations opened and resolved before phase 1 (default 3,000, every free
+//              slot: the server and this client measured once V8 has compiled their hot paths, as a
+//              server runs; 200, as before 2026-11-26, measured them still warming: bench/RESULTS.md)
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,7 +30,7 @@ import { describeMachine, type Machine } from './machine.js';
 import { findPgbench, runPgbench, type PgbenchResult } from './pgbench.js';
 import { summarizeProfiles, type ProfileSummary } from './profile.js';
 import type { Db } from '../src/store/db.js';
-import { ADMIN, prepareStore, REPO_ROOT, startServerProcess, type BenchStore, type StoreKind } from './server.js';
+import { ADMIN, adminQuery, prepareStore, REPO_ROOT, startServerProcess, type BenchStore, type StoreKind } from './server.js';
 import { measured, processMemory, summarize, type Latency } from './stats.js';
 
 // ---- options -----------------------------------------------------------------
@@ -39,18 +42,20 @@ interface Options {
   pgbench: boolean;
   profile: boolean;
   engineOnly: boolean;
+  /** conversations opened and resolved before phase 1; default the plan's */
+  warmup?: number;
 }
 
 function parseArgs(argv: string[], pgUrl: string | undefined): Options {
   const flag = (name: string) => argv.includes(`--${name}`);
   const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-  const known = ['quick', 'store', 'concurrency', 'no-pgbench', 'profile', 'engine-only', 'help'];
+  const known = ['quick', 'store', 'concurrency', 'no-pgbench', 'profile', 'engine-only', 'warm-up', 'help'];
   for (const a of argv) {
     const name = a.replace(/^--/, '').split('=')[0]!;
     if (!a.startsWith('--') || !known.includes(name)) throw new Error(`unknown argument ${a}`);
   }
   if (flag('help')) {
-    process.stdout.write('usage: npm run bench -- [--quick] [--store=pglite|postgres|all] [--concurrency=16] [--no-pgbench] [--profile] [--engine-only]\n');
+    process.stdout.write('usage: npm run bench -- [--quick] [--store=pglite|postgres|all] [--concurrency=16] [--no-pgbench] [--profile] [--engine-only] [--warm-up=N]\n');
     process.exit(0);
   }
   const store = value('store') ?? 'all';
@@ -62,7 +67,9 @@ function parseArgs(argv: string[], pgUrl: string | undefined): Options {
   }
   const concurrency = Number(value('concurrency') ?? 16);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency must be a positive integer');
-  return { quick: flag('quick'), stores, concurrency, pgbench: !flag('no-pgbench'), profile: flag('profile'), engineOnly: flag('engine-only') };
+  const warmup = value('warm-up') === undefined ? undefined : Number(value('warm-up'));
+  if (warmup !== undefined && (!Number.isInteger(warmup) || warmup < 0)) throw new Error('--warm-up must be a whole number of conversations');
+  return { quick: flag('quick'), stores, concurrency, pgbench: !flag('no-pgbench'), profile: flag('profile'), engineOnly: flag('engine-only'), warmup };
 }
 
 export interface Plan {
@@ -82,7 +89,7 @@ export interface Plan {
 export function plan(quick: boolean): Plan {
   return quick
     ? { agents: 1000, capacity: 2, preloadPerAgent: 1, warmup: 100, assign: 1000, queue: 200, resolveSequential: 50, resolveConcurrent: 100, pgbench: { scale: 1, seconds: 3, clients: 8, threads: 2 } }
-    : { agents: 1000, capacity: 20, preloadPerAgent: 17, warmup: 200, assign: 3000, queue: 800, resolveSequential: 250, resolveConcurrent: 500, pgbench: { scale: 10, seconds: 12, clients: 8, threads: 2 } };
+    : { agents: 1000, capacity: 20, preloadPerAgent: 17, warmup: 3000, assign: 3000, queue: 800, resolveSequential: 250, resolveConcurrent: 500, pgbench: { scale: 10, seconds: 12, clients: 8, threads: 2 } };
 }
 
 // ---- wire types --------------------------------------------------------------
@@ -217,6 +224,8 @@ export async function benchStore(
     log(`[${kind}] warm-up: ${p.warmup} conversations opened and resolved`);
     const warm = await runPool(p.warmup, c, (i) => open('warm', i));
     await runPool(warm.length, c, (i) => resolve(warm[i]!.body.id));
+    // its dead row versions (two updates of an agent's row a conversation) cleaned, as autovacuum would (off on the bench's server)
+    if (store.url) await adminQuery(store.url, 'vacuum');
 
     // 1. new conversation → assigned
     log(`[${kind}] phase 1: ${p.assign} conversations at concurrency ${c}, all fit`);
@@ -517,7 +526,9 @@ const busy = (p: ProfileSummary) => p.total_ms - (p.by_area.find((a) => a.area =
 async function main(): Promise<void> {
   const pgUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || undefined;
   const opts = parseArgs(process.argv.slice(2), pgUrl);
-  const p = plan(opts.quick);
+  // A longer warm-up measures the server as it runs once the JIT has compiled the hot paths (steady state);
+  // at most the free slots (agents × (capacity − preloaded)), or the warm-up queues.
+  const p = { ...plan(opts.quick), ...(opts.warmup !== undefined ? { warmup: opts.warmup } : {}) };
   const outDir = join(REPO_ROOT, 'bench', 'out');
   await mkdir(outDir, { recursive: true });
   const machine: Machine = await describeMachine(pgUrl);
