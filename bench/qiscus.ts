@@ -29,6 +29,7 @@
 //            --only=paced (skip the flat-out and refill phases)
 //            --list-ms=0 (the fake answers each agent list this much later: Qiscus' round trip)
 //            --passes=N (QISCUS_PASSES_AT_ONCE; unset: the server's default)
+//            --warm-up=100 (webhooks sent one at a time, and assigned, before the paced phase)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -58,6 +59,8 @@ const CONCURRENCY = num('concurrency', 32);
 const AGENTS = 40;
 /** the fake Qiscus answers each agent list this much later (Qiscus over the internet; 0: at once) */
 const LIST_MS = num('list-ms', 0);
+/** webhooks sent one at a time (and assigned) before the paced phase */
+const WARM_UP = num('warm-up', 100);
 const PASS_TIMELINE = 'switchboard:qiscus:pass';
 const REFILL = 40;
 
@@ -285,8 +288,8 @@ async function main() {
     client.request('POST', '/api/v1/webhook/agent_allocation?secret=bench-webhook-secret', { app_id: 'bench-app', source: 'qiscus', room_id: room, name: room, email: `${room}@example.test`, extras: '{"notes":null}', is_new_session: true });
   try {
     // warm-up: connections, JIT, the agents mirrored
-    for (let i = 0; i < 100; i++) await webhook(`warm-${i}`);
-    await collect(fake, 100, new Map(), 30_000);
+    for (let i = 0; i < WARM_UP; i++) await webhook(`warm-${i}`);
+    await collect(fake, WARM_UP, new Map(), 60_000);
 
     // 1. paced
     const sentAt = new Map<string, number>();
