@@ -13,7 +13,7 @@
 // over the embedded MQTT broker), each in its own process.
 // It prints a table and writes JSON to bench/out/.
 //
-//   npm run bench                       full run (about 2–3 minutes)
+//   npm run bench                       full run (about 3–4 minutes: each store warms up with 3,000 creates)
 //   npm run bench -- --quick            smoke run (well under a minute)
 //   options: --store=pglite|postgres|all  --concurrency=16  --no-pgbench  --profile
 //            --engine-only: phases 1–4 alone, without bench/qiscus.ts and bench/realtime.ts
