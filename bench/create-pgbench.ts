@@ -21,7 +21,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { findPgbench } from './pgbench.js';
+import { findPgbench, pgbenchConnection } from './pgbench.js';
 import { adminQuery, prepareStore } from './server.js';
 
 const run = promisify(execFile);
@@ -78,9 +78,7 @@ async function backendsGone(url: string, database: string): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 100));
 }
 
-const url = new URL(adminUrl);
-const conn = ['-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres')];
-const env = { ...process.env, ...(url.password ? { PGPASSWORD: decodeURIComponent(url.password) } : {}) };
+const { conn, env } = pgbenchConnection(adminUrl);
 const store = await prepareStore('postgres', { agents: 1000, capacity: 1_000_000 }, adminUrl);
 const tpcb = `sb_pgbench_${process.pid}`;
 const tpcbUrl = Object.assign(new URL(adminUrl), { pathname: `/${tpcb}` }).toString();

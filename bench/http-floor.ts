@@ -42,7 +42,7 @@ async function phase(name: string, count: number, request: (i: number) => Promis
   const self = process.cpuUsage(self0);
   const client_ms = (self.user + self.system) / 1000 / count;
   const backends1 = await backendCpuSeconds(store.url!);
-  const commits_each = +((await commits(store.url!)) - commits0) / count;
+  const commits_each = ((await commits(store.url!)) - commits0) / count;
   const pg_ms = backends0 === null || backends1 === null ? NaN : ((backends1 - backends0) / count) * 1000;
   const row = { phase: name, per_s: Math.round(count / seconds), server_ms: +server_ms.toFixed(3), postgres_ms: +pg_ms.toFixed(3), client_ms: +client_ms.toFixed(3), commits: +commits_each.toFixed(2), wrong };
   process.stdout.write(`${JSON.stringify(row)}\n`);

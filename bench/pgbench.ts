@@ -30,13 +30,18 @@ export function findPgbench(): string | undefined {
   return undefined;
 }
 
+/** pgbench's connection arguments and environment for the server `adminUrl` names. */
+export function pgbenchConnection(adminUrl: string): { conn: string[]; env: NodeJS.ProcessEnv } {
+  const url = new URL(adminUrl);
+  const conn = ['-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres')];
+  return { conn, env: { ...process.env, ...(url.password ? { PGPASSWORD: decodeURIComponent(url.password) } : {}) } };
+}
+
 export async function runPgbench(adminUrl: string, opts: { scale: number; seconds: number; clients: number; threads: number }): Promise<PgbenchResult> {
   const bin = findPgbench();
   if (!bin) throw new Error('pgbench is not installed');
-  const url = new URL(adminUrl);
   const name = `sb_pgbench_${randomBytes(5).toString('hex')}`;
-  const conn = ['-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres')];
-  const env = { ...process.env, ...(url.password ? { PGPASSWORD: decodeURIComponent(url.password) } : {}) };
+  const { conn, env } = pgbenchConnection(adminUrl);
   await adminQuery(adminUrl, `create database ${name}`);
   try {
     await run(bin, [...conn, '-i', '-q', '-s', String(opts.scale), name], { env });
