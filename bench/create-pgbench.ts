@@ -15,12 +15,20 @@
 // run (the bench's PostgreSQL runs without autovacuum: the agents' dead row
 // versions would otherwise pile up run after run).
 //
-//   options: --clients=8 --seconds=8 --rounds=3
+//   options: --clients=8 --seconds=8 --rounds=3 --functions
+//
+// --functions: the create's functions by their own time (track_functions,
+// pg_stat_user_functions over every create round: calls and self time per
+// create, top 15). The timing itself costs PostgreSQL CPU, shorter
+// functions most: read it for where the time goes, not for the rate.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { OPEN_CONVERSATION_ANSWERED, QUEUE_PLACE } from '../src/conversations/lifecycle.js';
+import { DEFAULT_HANDLE_TIME_S } from '../src/routing/queue.js';
+import { FLUSH_WAL } from '../src/store/postgres.js';
 import { findPgbench, pgbenchConnection } from './pgbench.js';
 import { adminQuery, prepareStore } from './server.js';
 
@@ -29,19 +37,31 @@ const args = new Map(process.argv.slice(2).map((a) => /^--([^=]+)=?(.*)$/s.exec(
 const CLIENTS = Number(args.get('clients') ?? 8);
 const SECONDS = Number(args.get('seconds') ?? 8);
 const ROUNDS = Number(args.get('rounds') ?? 3);
+const FUNCTIONS = args.has('functions');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 if (!adminUrl) throw new Error('bench/create-pgbench.ts needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
 const bin = findPgbench();
 if (!bin) throw new Error('pgbench is not installed');
 
-// As openConversationPlaced sends it (OPEN_CONVERSATION_ANSWERED, QUEUE_PLACE,
-// then FLUSH_WAL in src/store/postgres.ts): one message (pgbench's `\;`
-// joins the statements into one query), a new customer each time. The server
-// EXECUTEs the open and the place prepared once a connection; here the outer
-// statements are parsed every time (the routing functions keep their plans
-// either way), a few per cent more for the create.
+// As openConversationPlaced sends it: the open (OPEN_CONVERSATION_ANSWERED)
+// in a transaction committed without waiting for the disk, then the place
+// (QUEUE_PLACE) and the durability flush (FLUSH_WAL, src/store/postgres.ts),
+// the statements' own text with each parameter written in as pgbench
+// variables and SQL; one message (pgbench's `\;` joins the statements into
+// one query), a new customer each time. The server EXECUTEs the open and the
+// place prepared once a connection; here the outer statements are parsed
+// every time (the routing functions keep their plans either way), a few per
+// cent more for the create.
+/** `sql` with $1, $2… replaced by the SQL expressions given, on one line (a pgbench script's command ends at the line's end). */
+function inline(sql: string, values: readonly string[]): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => `(${values[Number(n) - 1]!})`).replace(/\s+/g, ' ');
+}
+const customer = `'c-' || :n`;
+// openParams of an API create with nothing but the customer's id
+const OPEN = inline(OPEN_CONVERSATION_ANSWERED, [`'api'`, 'null', customer, `jsonb_build_object('id', ${customer})`, 'null', '0', 'now()', 'false', `'{}'`]);
+const PLACE = inline(QUEUE_PLACE, ['now()', String(DEFAULT_HANDLE_TIME_S)]);
 const CREATE = `\\set n random(1, 2000000000)
-begin \\; set local synchronous_commit = off \\; select (o.opened).id, o.created, o.logged, case when not o.created then to_jsonb(o.opened) end as existing, set_config('sb.opened', ((o.opened).id)::text, false) as opened_id from sb_open_conversation('api', null, 'c-' || :n, jsonb_build_object('id', 'c-' || :n), null, 0, now(), false, '{}'::jsonb) o \\; commit \\; select p.queue_position, p.queue_team, p.queue_handle_s, p.queue_hours from sb_queue_place(nullif(current_setting('sb.opened', true), '')::uuid, now(), 300::float8) p \\; insert into wal_flush (pid, n) values (pg_backend_pid(), 1) on conflict (pid) do update set n = wal_flush.n + 1
+${['begin', 'set local synchronous_commit = off', OPEN, 'commit', PLACE, inline(FLUSH_WAL, [])].join(' \\; ')}
 `;
 const SCRIPTS: Record<string, { db: 'tpcb' | 'store'; script?: string }> = {
   'tpcb-like': { db: 'tpcb' },
@@ -87,6 +107,11 @@ try {
   await adminQuery(adminUrl, `create database ${tpcb}`);
   await run(bin, [...conn, '-i', '-q', '-s', '10', tpcb], { env });
   const results = new Map<string, { tps: number; cpu_ms: number }[]>();
+  let creates = 0;
+  if (FUNCTIONS) {
+    await adminQuery(adminUrl, `alter database ${store.name} set track_functions = 'all'`);
+    await adminQuery(store.url!, 'select pg_stat_reset()');
+  }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, { db, script }] of Object.entries(SCRIPTS)) {
       const file = join(dir, `${name.replace(/\W+/g, '-')}.sql`);
@@ -104,6 +129,7 @@ try {
       const transactions = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
       const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1]);
       const row = { tps: Math.round(tps), cpu_ms: +((cpu / transactions) * 1000).toFixed(3) };
+      if (name === 'create') creates += transactions;
       results.set(name, [...(results.get(name) ?? []), row]);
       process.stdout.write(`round ${round + 1} ${name}: ${row.tps}/s, PostgreSQL ${row.cpu_ms} ms CPU a transaction; load ${loadavg()[0]!.toFixed(1)}\n`);
     }
@@ -113,6 +139,18 @@ try {
   for (const [name, rows] of results) {
     const each = rows.map((r, i) => `${r.tps}/s ${r.cpu_ms} ms${tpcbCpu ? ` (${(r.cpu_ms / tpcbCpu[i]!).toFixed(2)}× TPC-B)` : ''}`).join(' | ');
     process.stdout.write(`  ${name.padEnd(24)} ${each}\n`);
+  }
+  if (FUNCTIONS) {
+    // pgbench's backends have exited (backendsGone): their counts reached the statistics as they did
+    const functions = await adminQuery(
+      store.url!,
+      `select funcname as function, calls, self_time, total_time from pg_stat_user_functions where calls > 0 order by self_time desc limit 15`,
+    );
+    process.stdout.write(`\nfunctions, per create (${creates} creates): calls, self µs, total µs\n`);
+    for (const f of functions.rows as { function: string; calls: string; self_time: number; total_time: number }[]) {
+      const per = (x: number) => ((x * 1000) / creates).toFixed(1).padStart(7);
+      process.stdout.write(`  ${f.function.padEnd(28)} ${(Number(f.calls) / creates).toFixed(2).padStart(5)} ${per(f.self_time)} ${per(f.total_time)}\n`);
+    }
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

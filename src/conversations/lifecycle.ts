@@ -125,12 +125,12 @@ const OPEN_CONVERSATION = /* sql */ `select (o.opened).*, o.created, o.logged
  * then each connection prepares it once (src/store/postgres.ts, scripted),
  * which may make sb_conversation_json the cheaper choice: not re-measured.
  */
-const OPEN_CONVERSATION_ANSWERED = /* sql */ `select (o.opened).id, o.created, o.logged,
+export const OPEN_CONVERSATION_ANSWERED = /* sql */ `select (o.opened).id, o.created, o.logged,
        case when not o.created then to_jsonb(o.opened) end as existing,
        set_config('sb.opened', ((o.opened).id)::text, false) as opened_id
   from sb_open_conversation($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::int, $7::timestamptz, $8::boolean, $9::jsonb) o`;
 
-const QUEUE_PLACE = /* sql */ `select p.queue_position, p.queue_team, p.queue_handle_s, p.queue_hours
+export const QUEUE_PLACE = /* sql */ `select p.queue_position, p.queue_team, p.queue_handle_s, p.queue_hours
   from sb_queue_place(nullif(current_setting('sb.opened', true), '')::uuid, $1::timestamptz, $2::float8) p`;
 
 type OpenedRow = ConversationRow & { created: boolean };

@@ -33,7 +33,7 @@ function statementName(text: string): string {
  * connection updates its own row, so concurrent flushes do not wait on each
  * other's row locks and PostgreSQL can serve them with one disk flush.
  */
-const FLUSH_WAL = `insert into wal_flush (pid, n) values (pg_backend_pid(), 1)
+export const FLUSH_WAL = `insert into wal_flush (pid, n) values (pg_backend_pid(), 1)
   on conflict (pid) do update set n = wal_flush.n + 1`;
 
 /** `value` as an escaped SQL literal, for statements sent in a multi-statement message. */
