@@ -1,13 +1,14 @@
 import websocket from '@fastify/websocket';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { createWebSocketStream, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { tokenDigest } from '../agents/tokens.js';
 import { forbidden } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses } from '../http/schemas.js';
 import { brokerUsername, clientIdBelongsTo, identifyByDigest, identifyUntil } from './identity.js';
 import type { Realtime } from './index.js';
+import { mqttWebSocketStream } from './websocket-stream.js';
 
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
 
@@ -95,7 +96,7 @@ export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtim
   if (broker.handle) {
     await app.register(websocket, { options: { maxPayload: 256 * 1024 }, errorHandler: socketError });
     app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket, request) => {
-      broker.handle!(createWebSocketStream(socket), request.raw);
+      broker.handle!(mqttWebSocketStream(socket), request.raw);
     });
   } else {
     app.get('/mqtt', { schema: { hide: true } }, async () => {
