@@ -11,8 +11,8 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
-import { httpJson } from '../helpers/http.js';
-import { openTestStore, type TestStore } from '../helpers/stores.js';
+import { realServerForBlock } from '../helpers/real-server.js';
+import { describeEachStore, openTestStore, type TestStore } from '../helpers/stores.js';
 
 let store: TestStore;
 let server: Running;
@@ -58,50 +58,56 @@ function packetsIn(frame: Buffer): { packets: Packet[]; leftover: number } {
   return { packets, leftover };
 }
 
-it('sends every MQTT packet whole, in a WebSocket frame of its own: CONNACK, SUBACK and a PUBLISH of an assignment', async () => {
-  const agent = await makeAgent(server.ctx, { status: 'online', capacity: 2 });
-  const login = await httpJson(server.url, 'POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
-  assert.equal(login.status, 200);
-  const token = (login.body as { token: string }).token;
-  const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/mqtt`, 'mqtt');
-  const frames: Buffer[] = [];
-  const arrived: (() => void)[] = [];
-  ws.on('message', (data) => {
-    frames.push(Buffer.from(data as Buffer));
-    arrived.splice(0).forEach((wake) => wake());
-  });
-  const frameCount = async (n: number) => {
-    const deadline = Date.now() + 5_000;
-    while (frames.length < n) {
-      assert.ok(Date.now() < deadline, `${n} frames within 5 s; got ${frames.length}`);
-      await new Promise<void>((resolve) => {
-        arrived.push(resolve);
-        setTimeout(resolve, 100);
-      });
-    }
-  };
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  try {
-    ws.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `frames-${agent.id}`, keepalive: 30, username: 'switchboard', password: Buffer.from(token) }));
-    await frameCount(1);
-    const assign = `switchboard/client/attendants/assign/${agent.id}`;
-    ws.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: assign, qos: 1 }] }));
-    await frameCount(2);
-    const opened = await httpJson(server.url, 'POST', '/api/v1/conversations', { customer: { id: 'frames-customer' } }, token);
-    assert.equal(opened.status, 201);
-    await frameCount(3);
+describeEachStore('MQTT over WebSocket', (store) => {
+  let running: Running;
+  let wsUrl: string;
+  const { http } = realServerForBlock(store, (started) => ({ server: running, wsUrl } = started));
 
-    const read = frames.map(packetsIn);
-    assert.deepEqual(read.map((r) => r.leftover), [0, 0, 0], 'no frame ends inside a packet');
-    assert.deepEqual(read.map((r) => r.packets.map((p) => p.cmd)), [['connack'], ['suback'], ['publish']], 'each frame is one whole packet');
-    const [connack] = read[0]!.packets as mqttPacket.IConnackPacket[];
-    assert.equal(connack!.returnCode, 0, 'the token is accepted');
-    const [suback] = read[1]!.packets as mqttPacket.ISubackPacket[];
-    assert.deepEqual(suback!.granted, [1]);
-    const [publish] = read[2]!.packets as mqttPacket.IPublishPacket[];
-    assert.equal(publish!.topic, assign);
-    assert.equal(JSON.parse(String(publish!.payload)).conversation.id, (opened.body as { id: string }).id);
-  } finally {
-    ws.close();
-  }
+  it('sends every MQTT packet whole, in a WebSocket frame of its own: CONNACK, SUBACK and a PUBLISH of an assignment', async () => {
+    const agent = await makeAgent(running.ctx, { status: 'online', capacity: 2 });
+    const login = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    assert.equal(login.status, 200);
+    const token = (login.body as { token: string }).token;
+    const ws = new WebSocket(wsUrl, 'mqtt');
+    const frames: Buffer[] = [];
+    const arrived: (() => void)[] = [];
+    ws.on('message', (data) => {
+      frames.push(Buffer.from(data as Buffer));
+      arrived.splice(0).forEach((wake) => wake());
+    });
+    const frameCount = async (n: number) => {
+      const deadline = Date.now() + 5_000;
+      while (frames.length < n) {
+        assert.ok(Date.now() < deadline, `${n} frames within 5 s; got ${frames.length}`);
+        await new Promise<void>((resolve) => {
+          arrived.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    };
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    try {
+      ws.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `frames-${agent.id}`, keepalive: 30, username: 'switchboard', password: Buffer.from(token) }));
+      await frameCount(1);
+      const assign = `switchboard/client/attendants/assign/${agent.id}`;
+      ws.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: assign, qos: 1 }] }));
+      await frameCount(2);
+      const opened = await http('POST', '/api/v1/conversations', { customer: { id: 'frames-customer' } }, token);
+      assert.equal(opened.status, 201);
+      await frameCount(3);
+
+      const read = frames.map(packetsIn);
+      assert.deepEqual(read.map((r) => r.leftover), [0, 0, 0], 'no frame ends inside a packet');
+      assert.deepEqual(read.map((r) => r.packets.map((p) => p.cmd)), [['connack'], ['suback'], ['publish']], 'each frame is one whole packet');
+      const [connack] = read[0]!.packets as mqttPacket.IConnackPacket[];
+      assert.equal(connack!.returnCode, 0, 'the token is accepted');
+      const [suback] = read[1]!.packets as mqttPacket.ISubackPacket[];
+      assert.deepEqual(suback!.granted, [1]);
+      const [publish] = read[2]!.packets as mqttPacket.IPublishPacket[];
+      assert.equal(publish!.topic, assign);
+      assert.equal(JSON.parse(String(publish!.payload)).conversation.id, (opened.body as { id: string }).id);
+    } finally {
+      ws.close();
+    }
+  });
 });
