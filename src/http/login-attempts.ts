@@ -28,15 +28,19 @@ const TAKE = /* sql */ `
    where a.window_ends_at <= $2 or a.attempts < $4
   returning window_ends_at`;
 
-// Only into the window it was taken from: a later window owes it nothing. The
-// last attempt handed back removes the row, so the next window starts with
-// the next attempt, not this one.
+// Only into the window it was taken from: a later window owes it nothing. One
+// less, whatever the count is by then: a give-back that waited for another's
+// row lock re-reads the count and still takes one off (a choice between
+// deleting the last attempt and decrementing, made on what both read before
+// either wrote, let the one that waited do neither: migration 0072).
 const GIVE_BACK = /* sql */ `
-  with gone as (
-    delete from login_attempts where key_digest = $1 and window_ends_at = $2 and attempts <= 1 returning 1
-  )
   update login_attempts set attempts = attempts - 1
-   where key_digest = $1 and window_ends_at = $2 and attempts > 1`;
+   where key_digest = $1 and window_ends_at = $2 and attempts > 0
+  returning attempts`;
+
+// The last attempt handed back removes the row, so the next window starts
+// with the next attempt, not this one. An attempt taken meanwhile keeps it.
+const REMOVE_EMPTY = /* sql */ `delete from login_attempts where key_digest = $1 and window_ends_at = $2 and attempts = 0`;
 
 const PRUNE_EVERY_MS = 60_000;
 
@@ -71,7 +75,8 @@ export function sharedAttempts(db: Db, options: { scope: string; max: number; wi
         async giveBack() {
           if (given) return;
           given = true;
-          await db.query(GIVE_BACK, [keyDigest, taken.window_ends_at]);
+          const [left] = await db.query<{ attempts: number }>(GIVE_BACK, [keyDigest, taken.window_ends_at]);
+          if (left?.attempts === 0) await db.query(REMOVE_EMPTY, [keyDigest, taken.window_ends_at]);
         },
       };
     },

@@ -39,12 +39,12 @@ export function eachTestWithLockHolder(setUp: (store: TestStore) => Promise<(() 
   return { store: () => store!, holder: () => holder! };
 }
 
-/** Resolves once a backend of this database waits on a lock while running a query whose text contains `text`. */
-export async function waitingOnLock(db: Db, text: string, ms = 5_000): Promise<void> {
+/** Resolves once `backends` backends of this database (one unless said) wait on a lock while running a query whose text contains `text`. */
+export async function waitingOnLock(db: Db, text: string, ms = 5_000, backends = 1): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    if (await someoneWaits(db, text)) return;
-    if (Date.now() > deadline) throw new Error(`no query naming ${text} waited on a lock within ${ms} ms`);
+    if ((await waiting(db, text)) >= backends) return;
+    if (Date.now() > deadline) throw new Error(`${backends === 1 ? 'no query' : `fewer than ${backends} queries`} naming ${text} waited on a lock within ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -63,18 +63,18 @@ export async function settledOrWaiting(db: Db, text: string, pending: Promise<un
   const deadline = Date.now() + ms;
   for (;;) {
     if (settled) return 'settled';
-    if (await someoneWaits(db, text)) return 'waiting';
+    if ((await waiting(db, text)) > 0) return 'waiting';
     if (Date.now() > deadline) throw new Error(`a query naming ${text} neither finished nor waited on a lock within ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
-/** Whether another backend of this database waits on a lock while running a query whose text contains `text`. */
-async function someoneWaits(db: Db, text: string): Promise<boolean> {
+/** How many other backends of this database wait on a lock while running a query whose text contains `text`. */
+async function waiting(db: Db, text: string): Promise<number> {
   const [row] = await db.query<{ n: number }>(
     `select count(*)::int as n from pg_stat_activity
       where datname = current_database() and wait_event_type = 'Lock' and strpos(query, $1) > 0 and pid <> pg_backend_pid()`,
     [text],
   );
-  return row!.n > 0;
+  return row!.n;
 }

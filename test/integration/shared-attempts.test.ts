@@ -51,6 +51,15 @@ describeEachStore('shared attempts', (store) => {
     assert.equal((await limit.take('a')).ok, false);
   });
 
+  it('takes back every attempt handed back at once: the whole limit is there again', async () => {
+    const limit = counter(10, 60_000);
+    const taken = await Promise.all(Array.from({ length: 8 }, () => limit.take('a')));
+    await Promise.all(taken.map((t) => (t.ok ? t.giveBack() : assert.fail('under the limit'))));
+    assert.deepEqual(await store().db.query('select attempts from login_attempts'), [], 'nothing counted, the row gone');
+    const again = await Promise.all(Array.from({ length: 12 }, () => limit.take('a')));
+    assert.equal(again.filter((a) => a.ok).length, 10);
+  });
+
   it('deletes ended windows once a minute for all its scopes, not once per counter', async () => {
     let deletions = 0;
     const db: Db = { ...store().db, query: (text, params) => ((deletions += /delete from login_attempts where window_ends_at/.test(text) ? 1 : 0), store().db.query(text, params)) };
