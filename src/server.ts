@@ -30,7 +30,17 @@ export interface Running {
 }
 
 /** Everything `switchboard serve` runs, in one process: store, migrations, HTTP API, sweeper. */
-export async function startServer(config: Config, options: { db?: Db; logger?: Logger; /** the caller closes the db it passed (tests) */ keepDb?: boolean } = {}): Promise<Running> {
+export async function startServer(
+  config: Config,
+  options: {
+    db?: Db;
+    logger?: Logger;
+    /** the caller closes the db it passed (tests) */
+    keepDb?: boolean;
+    /** the server's clock (tests that move time on); the wall clock unless given */
+    now?: () => Date;
+  } = {},
+): Promise<Running> {
   const log = options.logger ?? createLogger(config.logLevel, config.qiscus);
   const db =
     options.db ??
@@ -45,7 +55,7 @@ export async function startServer(config: Config, options: { db?: Db; logger?: L
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
   await warmConnections(db);
 
-  const now = () => new Date();
+  const now = options.now ?? (() => new Date());
   const metrics = createMetrics(db, now);
   // Committed events wake the webhook worker at once; it also polls as a safety net.
   let webhooks: OutboundWorker | undefined;

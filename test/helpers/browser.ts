@@ -167,9 +167,10 @@ export async function signIn(page: Page, baseUrl: string, email: string): Promis
  * started once (only when Chromium is there) and closed after, and the
  * file's Chromium; before each test the pages are closed and the store emptied. `env`
  * is read when the server starts, so services the suite started in its own
- * earlier `before` hook can be named in it.
+ * earlier `before` hook can be named in it; `now` is the server's clock,
+ * for a test that moves time on instead of waiting for it.
  */
-export function browserServer(store: () => TestStore, env: () => Record<string, string> = () => ({})) {
+export function browserServer(store: () => TestStore, env: () => Record<string, string> = () => ({}), options: { now?: () => Date } = {}) {
   let server: Running | undefined;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -188,7 +189,7 @@ export function browserServer(store: () => TestStore, env: () => Record<string, 
         SESSION_MAX_OPEN_PER_ADDRESS: '0',
         ...env(),
       }),
-      { db: store().db, keepDb: true },
+      { db: store().db, keepDb: true, ...(options.now ? { now: options.now } : {}) },
     );
     browser = await sharedChromium();
   });
