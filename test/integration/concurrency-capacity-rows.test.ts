@@ -272,6 +272,33 @@ describe('routing at capacity, several connections [postgres]', { skip: !storeKi
     assert.deepEqual(await invariantViolations(db), []);
   });
 
+  it('a close takes the first head that no close in flight holds, past four of them, without the exclusive lock', async () => {
+    const { db, other, ctx } = await fresh();
+    for (let i = 0; i < 5; i += 1) await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const served: Opened[] = [];
+    for (let i = 0; i < 5; i += 1) served.push(await open(db, `served-${i}`));
+    const heads: Opened[] = [];
+    for (let i = 0; i < 5; i += 1) heads.push(await open(db, `head-${i}`));
+    assert.deepEqual([...new Set(served.map((c) => c.state))], ['assigned']);
+    assert.deepEqual([...new Set(heads.map((c) => c.state))], ['queued']);
+    // four closes in flight, each holding the head it took (the first four, in order)
+    const inFlight: ReturnType<typeof heldOpen<string>>[] = [];
+    for (const c of served.slice(0, 4)) {
+      inFlight.push(heldOpen(other, (tx) => close(tx, c.id)));
+      await inFlight.at(-1)!.ran;
+    }
+    // the fifth skips the four held heads and takes the fifth; four skips used to send it
+    // to the exclusive path, where it waited for every close in flight
+    const fifth = close(db, served[4]!.id);
+    const outcome = await Promise.race([fifth.then(() => 'took a head'), waitersReach(db, 1, fifth).then(() => 'waited')]);
+    for (const c of inFlight) c.release();
+    await Promise.all(inFlight.map((c) => c.done));
+    assert.equal(outcome, 'took a head');
+    assert.equal(await fifth, 'resolved');
+    for (let i = 0; i < 5; i += 1) assert.deepEqual(await conversation(db, heads[i]!.id), { state: 'assigned', agent_id: served[i]!.agent_id }, `head ${i}`);
+    assert.deepEqual(await invariantViolations(db), []);
+  });
+
   it('a close whose head was given away and is being closed does not deadlock with that close and a queueing open', async () => {
     // The cycle the bench hit (bench/RESULTS.md): close 1 reads the head queued; the head
     // is given to another agent and a second close of it starts; a queueing open holds that

@@ -2944,7 +2944,13 @@ $$;
 -- heads were skipped as locked by others and none is left: freeing the
 -- slot beside a head another transaction may yet roll back could leave it
 -- waiting. A head locked by another (a close that took it, a message
--- writer) is left out and the next one asked, a few times.
+-- writer) is left out and the next one asked, up to 32 times (the closes
+-- of three processes' pools of 10 at once). Four, as it was, sent 1.4 % of the closes
+-- at concurrency 16 to the exclusive path (bench/run.ts phase 3b, 7 of 500:
+-- on two cores a close holding its head is often descheduled before its
+-- commit), and each such close waits for every shared holder and holds up
+-- every change behind it; a skipped head costs one more walk of the queue's
+-- first entries.
 create or replace function sb_take_head(p_now timestamptz, me agents) returns conversations language plpgsql
 set plan_cache_mode = force_generic_plan as $$
 declare
@@ -2961,7 +2967,7 @@ begin
   -- and the head's query (three index walks in one plan, whose set-up was
   -- most of its cost) and the aging probe are not run.
   v_ages := sb_queue_ages();
-  for i in 1 .. 4 loop
+  for i in 1 .. 32 loop
     head := sb_head_for_agent(p_now, me, v_manual, v_ages, v_skip);
     if head.id is null then
       if cardinality(v_skip) > 0 then
