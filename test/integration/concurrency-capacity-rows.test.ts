@@ -16,6 +16,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
 import type { Db, Queryable } from '../../src/store/db.js';
 import { openPostgres } from '../../src/store/postgres.js';
+import { markReadUpTo } from '../../src/unread/unread.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { heldOpen } from '../helpers/held-open.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
@@ -296,6 +297,29 @@ describe('routing at capacity, several connections [postgres]', { skip: !storeKi
     assert.equal(outcome, 'took a head');
     assert.equal(await fifth, 'resolved');
     for (let i = 0; i < 5; i += 1) assert.deepEqual(await conversation(db, heads[i]!.id), { state: 'assigned', agent_id: served[i]!.agent_id }, `head ${i}`);
+    assert.deepEqual(await invariantViolations(db), []);
+  });
+
+  it('a head whose row an agent reading it holds (key share) is still the next served, in its order', async () => {
+    const { db, other, ctx } = await fresh();
+    const a = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const supervisor = await makeAgent(ctx, { status: 'offline', role: 'supervisor' });
+    const busy = await open(db, 'busy');
+    const first = await open(db, 'first');
+    const second = await open(db, 'second');
+    assert.deepEqual([busy.state, first.state, second.state], ['assigned', 'queued', 'queued']);
+    // a supervisor opens the waiting conversation: their read marker's insert holds its row
+    // for key share (the foreign key's check) until it commits
+    const reading = heldOpen(other, (tx) => markReadUpTo(tx, supervisor.id, first.id, null, new Date()));
+    await reading.ran;
+    const closing = close(db, busy.id);
+    const outcome = await Promise.race([closing.then(() => 'closed'), waitersReach(db, 1, closing).then(() => 'waited')]);
+    reading.release();
+    await reading.done;
+    assert.equal(outcome, 'closed');
+    assert.equal(await closing, 'resolved');
+    assert.deepEqual(await conversation(db, first.id), { state: 'assigned', agent_id: a.id }, 'the first in line was served, not passed over');
+    assert.deepEqual(await conversation(db, second.id), { state: 'queued', agent_id: null });
     assert.deepEqual(await invariantViolations(db), []);
   });
 

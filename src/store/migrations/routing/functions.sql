@@ -961,12 +961,11 @@ $$;
 -- state. Manual-pick departments and a verified customer with a sticky
 -- agent go there at once, and so does an open while a queued conversation's
 -- sticky wait has ended (that one is anyone's and is served first, as on the
--- exclusive path: migration 0036). Before trying, each path makes a cheap
--- guess without locks and goes straight to the lock exclusive when the
--- attempt would most likely roll back (an open in a department whose queue
--- is not empty, a close whose agent has something queued they could take):
--- at capacity every change would otherwise pay for an attempt and its
--- rollback. A guess only; the paths decide. A caller that already holds the lock exclusive
+-- exclusive path: migration 0036). An open makes a cheap guess first,
+-- without locks: in a department whose queue is not empty it skips the
+-- claim's walk and queues under row locks ("Queueing and matching under the
+-- lock shared"). A guess only; the paths decide. A close makes none: at
+-- capacity it gives its slot to the head under the lock shared too. A caller that already holds the lock exclusive
 -- (a TS routing transaction) runs the fast path inside it: its own locks
 -- never conflict.
 --
@@ -2936,7 +2935,7 @@ $$;
 -- A close's give under the lock shared (sb_close_conversation, above), when
 -- something is queued: the queue's head for agent `me` — whose row the
 -- caller has locked, and who has room with the closed conversation's slot
--- freed — locked FOR UPDATE
+-- freed — locked FOR NO KEY UPDATE
 -- and read queued again on the locked row, when the policy gives it to
 -- `me`; the null row when nothing queued is theirs (the caller frees the
 -- slot). Raises SB001 (the exclusive path) for a head the policy might
@@ -2990,8 +2989,13 @@ begin
     -- waits for no row lock after it (heads are locked skip locked, the
     -- agent's and the closed conversation's rows are already held), so no
     -- wait can cycle through it; a writer of that conversation waits for
-    -- the commit, as it would for its taker's.
-    select * into head from conversations x where x.id = v_id for update skip locked;
+    -- the commit, as it would for its taker's. For no key update, the
+    -- mode the head's own update takes: another close's lock or a
+    -- message's still makes it skip the head, but not the key share of a
+    -- foreign key's check (an agent's read marker on a waiting
+    -- conversation, a customer's session), which `for update` conflicted
+    -- with and so gave the slot to the next in line.
+    select * into head from conversations x where x.id = v_id for no key update skip locked;
     if found then
       if head.state = 'queued' then
         return head;
