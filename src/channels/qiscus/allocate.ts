@@ -93,6 +93,13 @@ export interface PassResult {
    * agent's mirror another pass was creating: worth a pass once those end
    */
   held: number;
+  /**
+   * when nothing was assigned: the mirrors of the agents the rooms were
+   * offered, with their loads as the decision read them (locked), so the
+   * allocator can tell later, from the store alone, whether one of them has
+   * had a slot freed since — by this process or by another
+   */
+  fullAgents?: { id: string; load: number }[];
 }
 
 /**
@@ -186,6 +193,7 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   });
   result.assigned = decided.rooms.length;
   result.held = decided.held;
+  if (decided.fullAgents) result.fullAgents = decided.fullAgents;
   const committed = timed ? epochNow() : 0;
   // committed: the calls may go (a room with an earlier call pending, a remove_agent, had its call left unleased)
   if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
@@ -394,7 +402,7 @@ async function decide(
   excluded: string | undefined,
   handOver: HandOver | undefined,
   lane: Lane,
-): Promise<{ rooms: string[]; claimed: ClaimedRow[]; held: number }> {
+): Promise<{ rooms: string[]; claimed: ClaimedRow[]; held: number; fullAgents?: { id: string; load: number }[] }> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
   const none = { rooms: [], claimed: [], held: 0 };
   return withEvents(
@@ -434,7 +442,7 @@ async function decide(
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }
-      if (picks.length === 0) return { ...none, held: kept };
+      if (picks.length === 0) return { ...none, held: kept, fullAgents: [...mirrors.values()].map((m) => ({ id: m.id, load: m.load })) };
       const calls = picks.map((p) => ({
         conversationId: p.row.id,
         messageId: assignMessageId(p.row.id),

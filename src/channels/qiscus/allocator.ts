@@ -1,5 +1,9 @@
 import type { Ctx } from '../../context.js';
 import { allocatePass, type Lane, type PassOptions, type PassResult } from './allocate.js';
+
+/** Whether one of the mirrors has a lower load than the one given (a slot freed since it was read). */
+const FREED_SINCE = /* sql */ `select exists (
+  select 1 from unnest($1::uuid[], $2::int[]) as was(id, load) join agents a on a.id = was.id where a.load < was.load) as freed`;
 import type { QiscusClient } from './client.js';
 
 // When allocation passes run. A new room, a freed slot and the poll each ask
@@ -7,7 +11,11 @@ import type { QiscusClient } from './client.js';
 // When a pass found every offered agent full, new rooms alone do not start
 // another (they would only fetch the same full lists again): a freed slot or
 // the poll does — the poll is how agents coming online in Qiscus are noticed,
-// since no webhook says so.
+// since no webhook says so. A slot freed in another process (a resolve
+// webhook or a console resolve it served) kicks only that one; so a new room
+// that finds this process blocked asks the store whether one of the agents
+// it was blocked on has a lower load than that pass read, and starts a pass
+// if so (one query, never a call to Qiscus).
 //
 // Passes overlap (issue #22): a room that arrives while a pass waits for
 // Qiscus' agent lists gets a pass of its own at once, up to passesAtOnce,
@@ -47,6 +55,11 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   /** a pass is wanted as soon as fewer than passesAtOnce run */
   let wanted = false;
   let blocked = false;
+  /** the agents the pass that blocked found full, with their loads then */
+  let blockedOn: { id: string; load: number }[] = [];
+  /** a FREED_SINCE check in flight, and whether a new room came while it was */
+  let checking = false;
+  let checkAgain = false;
   /** a pass is wanted once every pass up to this one has ended (0: none) */
   let after = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -120,7 +133,10 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     running.delete(id);
     if (result) {
       // Rooms held back for other passes' work are not blocked: once those passes end, they may well be assigned.
-      if (result.tried > 0 && result.assigned === 0 && result.held === 0) blocked = true;
+      if (result.tried > 0 && result.assigned === 0 && result.held === 0) {
+        blocked = true;
+        blockedOn = result.fullAgents ?? [];
+      }
       if (result.assigned > 0 || result.closed > 0) blocked = false;
       if (result.full && (result.assigned > 0 || result.closed > 0)) wanted = true;
       // Held back for other passes' work (earlier ones' rooms, or a mirror a later one created): again once those end.
@@ -159,9 +175,34 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     }
   }
 
+  /** Unblocks, and asks for a pass, when an agent the blocking pass found full has had a slot freed since. */
+  function checkFreed(): void {
+    if (checking) {
+      checkAgain = true;
+      return;
+    }
+    const on = blockedOn;
+    if (on.length === 0) return;
+    checking = true;
+    checkAgain = false;
+    void ctx.db
+      .query<{ freed: boolean }>(FREED_SINCE, [on.map((a) => a.id), on.map((a) => a.load)])
+      .then(
+        ([row]) => {
+          if (row?.freed && blocked && blockedOn === on) allocator.kick('freed');
+        },
+        // the poll is still there; a store that failed here fails the pass too
+        (error: unknown) => options.onError(error),
+      )
+      .finally(() => {
+        checking = false;
+        if (checkAgain && blocked) checkFreed();
+      });
+  }
+
   const allocator: Allocator = {
     kick(reason) {
-      if (reason === 'new' && blocked) return;
+      if (reason === 'new' && blocked) return checkFreed();
       if (reason !== 'new') {
         blocked = false;
         // The rooms running passes hold may have missed this slot: one more pass once they end.

@@ -82,9 +82,11 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
       ],
     },
     // A raised max_customers frees slots however it was changed (PATCH /api/v1/settings,
-    // the Qiscus settings endpoint): the waiting rooms are allocated at once, not at the next poll.
+    // the Qiscus settings endpoint), and so does a room closed however it was closed (the
+    // console, the API, a session's end; Qiscus' own resolve webhook kicks as well, and finds
+    // such a room already closed): the waiting rooms are allocated at once, not at the next poll.
     onCommitted: (events) => {
-      if (events.some(changesCapacity)) allocator.kick('freed');
+      if (events.some((event) => changesCapacity(event) || freesQiscusSlot(event))) allocator.kick('freed');
     },
     start: () => allocator.start(),
     stop: async () => {
@@ -98,3 +100,9 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
 
 const changesCapacity = (event: StoredEvent) =>
   event.type === 'settings.changed' && (event.data.changed as Record<string, unknown> | undefined)?.max_customers !== undefined;
+
+/** A Qiscus room that held an agent's slot, resolved or abandoned. */
+const freesQiscusSlot = (event: StoredEvent) =>
+  (event.type === 'conversation.resolved' || event.type === 'conversation.abandoned') &&
+  event.agent_id !== null &&
+  (event.data.conversation as { channel?: unknown } | undefined)?.channel === 'qiscus';
