@@ -36,10 +36,17 @@ export function smtpTransport(smtpUrl: string): (request: SendRequest) => Promis
     });
     const started = performance.now();
     const durationMs = () => Math.round(performance.now() - started);
+    // The timeouts above are per phase and for silence: a relay that keeps answering,
+    // slowly, held an attempt open past its lease (the worker's timeout + 30 s), and
+    // another process then claimed and sent the same email beside it. The whole
+    // session ends at the attempt's deadline, as an HTTP attempt does (send.ts):
+    // nodemailer closes the connection on the abort.
+    const deadline = AbortSignal.timeout(request.timeoutMs);
     try {
       const info = (await transporter.sendMail({
         envelope: { from: request.headers[ENVELOPE_FROM] ?? '', to: recipientsOf(request.url) },
         raw: request.body,
+        signal: deadline,
       })) as { response?: string };
       const response = info.response ?? '250';
       const code = Number.parseInt(response, 10);
@@ -47,7 +54,11 @@ export function smtpTransport(smtpUrl: string): (request: SendRequest) => Promis
     } catch (caught) {
       const error = caught as SmtpError;
       const status = typeof error.responseCode === 'number' ? error.responseCode : null;
-      const reason = status !== null ? `the relay refused: ${error.response ?? error.message}` : `${error.message}${error.code ? ` (${error.code})` : ''}`;
+      const reason = deadline.aborted
+        ? `timeout: the relay did not finish within ${request.timeoutMs} ms`
+        : status !== null
+          ? `the relay refused: ${error.response ?? error.message}`
+          : `${error.message}${error.code ? ` (${error.code})` : ''}`;
       return { status, excerpt: error.response?.slice(0, EXCERPT) ?? null, error: reason.slice(0, EXCERPT), retryAfterMs: null, durationMs: durationMs() };
     } finally {
       transporter.close();

@@ -87,18 +87,32 @@ export function resolveTransport(client: QiscusClient, sendFn: (request: SendReq
     if (!new URL(request.url).pathname.endsWith(MARK_AS_RESOLVED_PATH)) return sendFn(request);
     const form = new URLSearchParams(request.body.toString('utf8'));
     const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    // The read and the call share the attempt's deadline: a login and the read, each
+    // within the client's own timeout, then the call within the whole of its own, held
+    // an attempt past its lease (the worker's timeout + 30 s), and another process then
+    // sent the same call beside it.
+    let timer: NodeJS.Timeout | undefined;
+    const outOfTime = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), request.timeoutMs)));
     let lastComment: string | null;
     try {
-      lastComment = await client.lastCommentId(form.get('room_id') ?? '');
+      const read = await Promise.race([client.lastCommentId(form.get('room_id') ?? ''), outOfTime]);
+      if (read === 'timeout') {
+        const why = `timeout: reading the room's last comment id took over ${request.timeoutMs} ms`;
+        return { status: null, excerpt: null, error: why, retryAfterMs: null, durationMs: elapsed() };
+      }
+      lastComment = read;
     } catch (error) {
       if (!(error instanceof QiscusError)) throw error;
       const why = `reading the room's last comment id failed: ${error.message}`;
-      return { status: error.status, excerpt: JSON.stringify({ errors: why }), error: why, retryAfterMs: null, durationMs: Math.round(performance.now() - started) };
+      return { status: error.status, excerpt: JSON.stringify({ errors: why }), error: why, retryAfterMs: null, durationMs: elapsed() };
+    } finally {
+      clearTimeout(timer);
     }
     // A room without comments has no id to give: Qiscus takes the call without one.
     if (lastComment !== null) form.set('last_comment_id', lastComment);
-    const outcome = await sendFn({ ...request, body: Buffer.from(form.toString()) });
-    return { ...outcome, durationMs: Math.round(performance.now() - started) };
+    const outcome = await sendFn({ ...request, body: Buffer.from(form.toString()), timeoutMs: Math.max(1, request.timeoutMs - elapsed()) });
+    return { ...outcome, durationMs: elapsed() };
   };
 }
 

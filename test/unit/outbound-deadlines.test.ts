@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import type { QiscusClient } from '../../src/channels/qiscus/client.js';
+import { MARK_AS_RESOLVED_PATH } from '../../src/channels/qiscus/constants.js';
+import { resolveTransport } from '../../src/channels/qiscus/producer.js';
+import { ENVELOPE_FROM, mailtoUrl, smtpTransport } from '../../src/email/transport.js';
+import type { SendRequest } from '../../src/events/outbound/send.js';
+
+// An outbox row is leased for the worker's timeout + 30 s, on the promise that
+// an attempt ends by its timeout (src/events/outbound/worker.ts, Producer.timeoutMs):
+// an attempt still going when its lease ends is claimed and sent again by
+// another process, beside it. The attempts that are more than one HTTP exchange
+// keep that promise too (found by review, 2026-11-26): an SMTP session whose
+// relay keeps talking, slowly, and Qiscus' mark_as_resolved, whose attempt reads
+// the room's last comment id before its call.
+
+interface Session {
+  openedAt: number;
+  closedAt?: number;
+}
+
+/** A relay on 127.0.0.1 that greets, then answers EHLO with a continuation line every 100 ms, for ever. */
+async function talkativeRelay(): Promise<{ url: string; sessions: Session[]; close(): Promise<void> }> {
+  const sessions: Session[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    const session: Session = { openedAt: Date.now() };
+    sessions.push(session);
+    sockets.add(socket);
+    let trickle: NodeJS.Timeout | undefined;
+    socket.on('close', () => {
+      session.closedAt = Date.now();
+      clearInterval(trickle);
+      sockets.delete(socket);
+    });
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      if (/^(EHLO|HELO)/i.test(chunk.toString('latin1')) && trickle === undefined) {
+        trickle = setInterval(() => socket.write('250-relay.test still thinking\r\n'), 100);
+      }
+    });
+    socket.write('220 relay.test ESMTP\r\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `smtp://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    sessions,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const request = (url: string, body: string, timeoutMs: number, headers: Record<string, string> = {}): SendRequest => ({
+  url,
+  method: 'POST',
+  headers,
+  body: Buffer.from(body),
+  verifyTls: true,
+  timeoutMs,
+  allowPrivate: true,
+});
+
+describe('outbound attempts end by their deadline', () => {
+  const closers: (() => Promise<void>)[] = [];
+  after(() => Promise.all(closers.map((close) => close())));
+
+  it('an SMTP attempt whose relay never goes quiet nor finishes ends at its timeout, its connection closed', { timeout: 10_000 }, async () => {
+    const relay = await talkativeRelay();
+    closers.push(relay.close);
+    const started = Date.now();
+    const raw = 'From: desk@example.com\r\nTo: kim@example.com\r\nSubject: transcript\r\n\r\nhello\r\n';
+    const outcome = await smtpTransport(relay.url)(request(mailtoUrl(['kim@example.com']), raw, 800, { [ENVELOPE_FROM]: 'desk@example.com' }));
+    const took = Date.now() - started;
+    assert.equal(outcome.status, null);
+    assert.match(outcome.error ?? '', /^timeout: the relay did not finish within 800 ms/);
+    assert.ok(took < 3_000, `the attempt took ${took} ms (the relay talks for ever; the per-phase timeouts alone never fire)`);
+    // the relay sees the session end: nothing of it can go on beside a retry
+    const deadline = Date.now() + 2_000;
+    while (relay.sessions[0]?.closedAt === undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(relay.sessions.length, 1);
+    assert.ok(relay.sessions[0]!.closedAt !== undefined, 'the SMTP connection was left open');
+  });
+
+  const markAsResolved = `https://multichannel.test${MARK_AS_RESOLVED_PATH}`;
+  const clientReading = (lastCommentId: () => Promise<string | null>) => ({ lastCommentId }) as unknown as QiscusClient;
+
+  it("mark_as_resolved: a read of the room's last comment id that outlasts the attempt's timeout ends the attempt, with no call", { timeout: 10_000 }, async () => {
+    const calls: SendRequest[] = [];
+    const transport = resolveTransport(
+      clientReading(() => new Promise(() => {})),
+      async (sent) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }),
+    );
+    const started = Date.now();
+    const outcome = await transport(request(markAsResolved, 'room_id=7', 300));
+    assert.ok(Date.now() - started < 2_000);
+    assert.equal(outcome.status, null);
+    assert.match(outcome.error ?? '', /^timeout: reading the room's last comment id took over 300 ms/);
+    assert.deepEqual(calls, []);
+  });
+
+  it('mark_as_resolved: the call gets what is left of the deadline after the read, with the id it read', async () => {
+    const calls: SendRequest[] = [];
+    const transport = resolveTransport(
+      clientReading(() => new Promise((resolve) => setTimeout(() => resolve('c-42'), 400))),
+      async (sent) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }),
+    );
+    const outcome = await transport(request(markAsResolved, 'room_id=7', 1_000));
+    assert.equal(outcome.status, 200);
+    assert.equal(calls.length, 1);
+    assert.equal(new URLSearchParams(calls[0]!.body.toString()).get('last_comment_id'), 'c-42');
+    assert.ok(calls[0]!.timeoutMs <= 650 && calls[0]!.timeoutMs >= 1, `the call was given ${calls[0]!.timeoutMs} ms of the 1,000`);
+  });
+});
