@@ -134,9 +134,13 @@ describe('crash safety', () => {
     }
 
     // Every subscribed event became exactly one delivery, and every delivery was made.
-    const since = (await db.query<{ since_event_id: number }>('select since_event_id from webhook_endpoints'))[0]!.since_event_id;
+    // the endpoint's start is a position in the log's (xid_bound, id) order (migration 0073)
     const expected = (
-      await db.query<{ key: string }>(`select id || ':' || type as key from events where type = any($1::text[]) and id > $2 order by id`, [EVENTS, since])
+      await db.query<{ key: string }>(
+        `select e.id || ':' || e.type as key from events e, webhook_endpoints w
+          where e.type = any($1::text[]) and (e.xid_bound, e.id) > (w.since_xid_bound, w.since_event_id) order by e.id`,
+        [EVENTS],
+      )
     ).map((r) => r.key);
     const rows = await db.query<{ id: number; key: string; message_id: string; state: string }>(
       `select id, event_id || ':' || name as key, message_id, state from outbound_requests order by event_id, name`,

@@ -195,6 +195,41 @@ if (process.env.TEST_DATABASE_URL) {
       assert.equal(messages.length, 7);
     });
 
+    // The endpoint started at max(id) of the events its creation saw: the open writer's
+    // event, with a lower id, committed after it and was never sent, while the same
+    // conversation's next one was (review, 2026-11-26; migration 0073).
+    it('webhooks: an endpoint created while a writer is open gets its event when it commits late, and the later ones', async () => {
+      const a = (await openConversation(ctx, { customer: { id: 'a' } })).conversation.id;
+      const b = (await openConversation(ctx, { customer: { id: 'b' } })).conversation.id;
+      await addMessage(ctx, a, { sender: 'customer', sender_id: null, text: 'before' }, SYSTEM);
+      const { db, held } = holdingDb(store.db);
+      const late = addMessage({ ...ctx, db }, a, { sender: 'customer', sender_id: null, text: 'late' }, SYSTEM);
+      await held.drawn;
+      let endpointId: string;
+      try {
+        const lateId = Number((await store.db.query<{ n: number }>('select last_value as n from events_id_seq'))[0]!.n);
+        await addMessage(ctx, b, { sender: 'customer', sender_id: null, text: 'meanwhile' }, SYSTEM);
+        assert.ok((await maxId(store.db)) > lateId, 'a higher id committed while the writer was open');
+        ({
+          endpoint: { id: endpointId },
+        } = await createEndpoint(ctx, { url: 'http://receiver.test/hook', events: ['message.created'] }, null, { allowPrivate: true }));
+      } finally {
+        held.release();
+        await late.catch(() => undefined);
+      }
+      await late;
+      await addMessage(ctx, a, { sender: 'customer', sender_id: null, text: 'after' }, SYSTEM);
+      await settled(store.db);
+      while ((await fanOut(ctx)).events > 0);
+      const sent = await store.db.query<{ conversation_id: string; text: string }>(
+        `select e.conversation_id, e.data #>> '{message,text}' as text from outbound_requests o join events e on e.id = o.event_id
+          where o.endpoint_id = $1 order by o.id`,
+        [endpointId!],
+      );
+      // 'meanwhile' (on b) committed just before the creation, while the older writer was open: it may go too
+      assert.deepEqual(sent.filter((r) => r.conversation_id === a).map((r) => r.text), ['late', 'after']);
+    });
+
     it("a transaction left open in another database of the server holds nothing back; one in this database does", async () => {
       const admin = await t.user('admin');
       const eventsNow = async () => ((await t.call('GET', '/api/v1/events?limit=1000', { token: admin.token })).json() as { id: number }[]).map((e) => e.id);

@@ -4,6 +4,7 @@ import type { Queryable } from '../../store/db.js';
 import { withEvents } from '../outbox.js';
 import { resolvedProblem, urlProblem } from '../outbound/ssrf.js';
 import { SUBSCRIBABLE_EVENTS } from './catalog.js';
+import { CURSOR as FANOUT_CURSOR } from './fanout.js';
 import { badSecret, badUrl, targetPrivate, unknownEvent } from './errors.js';
 import { generateSecret, secretProblem } from './signing.js';
 
@@ -22,6 +23,8 @@ export interface EndpointRow {
   enabled: boolean;
   disabled_reason: string | null;
   failing_since: Date | null;
+  /** its start in the event log (migration 0073) */
+  since_xid_bound: number;
   since_event_id: number;
   created_by: string | null;
   created_at: Date;
@@ -99,13 +102,21 @@ export async function createEndpoint(ctx: Ctx, input: EndpointInput, by: string 
   }
   const secret = input.secret ?? generateSecret();
   const now = ctx.now();
-  const [row] = await ctx.db.query<EndpointRow>(
-    `insert into webhook_endpoints (url, secret, events, verify_ssl, app_code, enabled, since_event_id, created_by, created_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, (select coalesce(max(id), 0) from events), $7, $8, $8)
-     returning *`,
-    [input.url, secret, [...new Set(input.events)], input.verify_ssl ?? true, input.app_code ?? null, input.enabled ?? true, by, now],
-  );
-  return { endpoint: row!, secret };
+  // It starts at the log's horizon (migration 0073): every event of a transaction still open
+  // now comes after it. The fan-out's cursor first: a page being fanned out, or the skip to
+  // the end of the log when no endpoint is enabled, commits before the start is read, so
+  // what the skip passed over is all before it.
+  const row = await ctx.db.transaction(async (tx) => {
+    await tx.query('select 1 from outbox_cursors where name = $1 for update', [FANOUT_CURSOR]);
+    const [inserted] = await tx.query<EndpointRow>(
+      `insert into webhook_endpoints (url, secret, events, verify_ssl, app_code, enabled, since_xid_bound, since_event_id, created_by, created_at, updated_at)
+       values ($1, $2, $3, $4, $5, $6, event_horizon(), 0, $7, $8, $8)
+       returning *`,
+      [input.url, secret, [...new Set(input.events)], input.verify_ssl ?? true, input.app_code ?? null, input.enabled ?? true, by, now],
+    );
+    return inserted!;
+  });
+  return { endpoint: row, secret };
 }
 
 export async function listEndpoints(db: Queryable): Promise<EndpointRow[]> {

@@ -9,7 +9,7 @@ import { presentAttachments } from '../../files/files.js';
 import type { Message } from '../../conversations/messages.js';
 
 /** A message's uploaded files reach receivers as absolute signed links: they fetch without a token. */
-function withFileLinks(ctx: Ctx, event: StoredEvent): StoredEvent {
+function withFileLinks<E extends StoredEvent>(ctx: Ctx, event: E): E {
   const message = (event.data as { message?: Message }).message;
   if (event.type !== 'message.created' || !message?.attachments?.length) return event;
   return { ...event, data: { ...event.data, message: { ...message, attachments: presentAttachments(ctx.files, message.attachments, ctx.now(), 'outbound') } } };
@@ -30,8 +30,14 @@ interface Subscriber {
   events: string[];
   verify_ssl: boolean;
   app_code: string | null;
+  /** where in the log it starts: it gets the events after (since_xid_bound, since_event_id) in (xid_bound, id) order */
+  since_xid_bound: number;
   since_event_id: number;
 }
+
+/** Whether the event comes after the endpoint's start in the log's order (not by id: ids are drawn before commit). */
+const afterStart = (event: LogPosition, endpoint: Subscriber) =>
+  event.xid_bound > endpoint.since_xid_bound || (event.xid_bound === endpoint.since_xid_bound && event.id > endpoint.since_event_id);
 
 /**
  * Deliveries to one endpoint about one conversation go out one at a time, in
@@ -43,12 +49,12 @@ export function orderingKey(endpointId: string, event: Pick<StoredEvent, 'conver
   return null;
 }
 
-export function deliveriesFor(events: readonly StoredEvent[], endpoints: readonly Subscriber[]): NewOutbound[] {
+export function deliveriesFor(events: readonly (StoredEvent & LogPosition)[], endpoints: readonly Subscriber[]): NewOutbound[] {
   const rows: NewOutbound[] = [];
   for (const event of events) {
     for (const name of deliveryNamesFor(event.type)) {
       for (const endpoint of endpoints) {
-        if (event.id <= endpoint.since_event_id || !endpoint.events.includes(name)) continue;
+        if (!afterStart(event, endpoint) || !endpoint.events.includes(name)) continue;
         rows.push({
           producer: PRODUCER,
           endpointId: endpoint.id,
@@ -111,7 +117,7 @@ export async function fanOut(ctx: Ctx, options: { pageSize?: number; claim?: Cla
       return { events: 0, deliveries: 0, claimed: [], noEndpoints: skipped.length > 0, waiting };
     }
     const endpoints = await tx.query<Subscriber>(
-      'select id, url, events, verify_ssl, app_code, since_event_id from webhook_endpoints where enabled',
+      'select id, url, events, verify_ssl, app_code, since_xid_bound, since_event_id from webhook_endpoints where enabled',
     );
     const rows = deliveriesFor(events.map((event) => withFileLinks(ctx, event)), endpoints);
     const now = ctx.now();
