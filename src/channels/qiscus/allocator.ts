@@ -1,10 +1,14 @@
 import type { Ctx } from '../../context.js';
 import { allocatePass, type Lane, type PassOptions, type PassResult } from './allocate.js';
 
+import type { QiscusClient } from './client.js';
+
+/** At most one FREED_SINCE check in this many ms. */
+const FREED_CHECK_MS = 50;
+
 /** Whether one of the mirrors has a lower load than the one given (a slot freed since it was read). */
 const FREED_SINCE = /* sql */ `select exists (
   select 1 from unnest($1::uuid[], $2::int[]) as was(id, load) join agents a on a.id = was.id where a.load < was.load) as freed`;
-import type { QiscusClient } from './client.js';
 
 // When allocation passes run. A new room, a freed slot and the poll each ask
 // for one; a pass that assigned rooms from a full batch asks for the next.
@@ -57,9 +61,11 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   let blocked = false;
   /** the agents the pass that blocked found full, with their loads then */
   let blockedOn: { id: string; load: number }[] = [];
-  /** a FREED_SINCE check in flight, and whether a new room came while it was */
+  /** a FREED_SINCE check in flight or waiting for its turn, and when the last one started */
   let checking = false;
+  /** a new room came while a check was on its way: its answer may predate that room's chance */
   let checkAgain = false;
+  let checkedAt = -Infinity;
   /** a pass is wanted once every pass up to this one has ended (0: none) */
   let after = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -175,29 +181,42 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     }
   }
 
-  /** Unblocks, and asks for a pass, when an agent the blocking pass found full has had a slot freed since. */
+  /**
+   * Unblocks, and asks for a pass, when an agent the blocking pass found full
+   * has had a slot freed since. One check at a time, at most one every
+   * FREED_CHECK_MS: new rooms arriving at capacity (hundreds a second) cost
+   * the store a few queries a second, not one each.
+   */
   function checkFreed(): void {
     if (checking) {
       checkAgain = true;
       return;
     }
-    const on = blockedOn;
-    if (on.length === 0) return;
+    if (blockedOn.length === 0) return;
     checking = true;
     checkAgain = false;
-    void ctx.db
-      .query<{ freed: boolean }>(FREED_SINCE, [on.map((a) => a.id), on.map((a) => a.load)])
-      .then(
-        ([row]) => {
-          if (row?.freed && blocked && blockedOn === on) allocator.kick('freed');
-        },
-        // the poll is still there; a store that failed here fails the pass too
-        (error: unknown) => options.onError(error),
-      )
-      .finally(() => {
+    const wait = Math.max(0, checkedAt + FREED_CHECK_MS - Date.now());
+    setTimeout(() => {
+      const on = blockedOn;
+      checkedAt = Date.now();
+      if (!started || !blocked || on.length === 0) {
         checking = false;
-        if (checkAgain && blocked) checkFreed();
-      });
+        return;
+      }
+      void ctx.db
+        .query<{ freed: boolean }>(FREED_SINCE, [on.map((a) => a.id), on.map((a) => a.load)])
+        .then(
+          ([row]) => {
+            if (row?.freed && blocked && blockedOn === on) allocator.kick('freed');
+          },
+          // the poll is still there; a store that fails here fails the pass too
+          (error: unknown) => options.onError(error),
+        )
+        .finally(() => {
+          checking = false;
+          if (checkAgain && blocked) checkFreed();
+        });
+    }, wait).unref();
   }
 
   const allocator: Allocator = {
