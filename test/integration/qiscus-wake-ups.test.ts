@@ -3,7 +3,8 @@
 // (Qiscus' resolve webhook then finds it closed already), and a slot freed by
 // another process while this one, having found every agent full, no longer
 // starts passes for new rooms. The poll is an hour away, so only a wake-up can
-// move a room. Found by review (2026-11-26); both failed before.
+// move a room. Found by review (2026-11-26); each failed before. And a room
+// whose agent list failed is tried again when its back-off ends.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
@@ -73,5 +74,21 @@ describeEachStore('Qiscus: a freed slot wakes the allocator', (store) => {
     // the agent is free; a new room reaches process A
     await a.webhook('r2');
     assert.ok(await a.until(() => assignedRoom('r2'), 5_000), "r2 waits for A's poll although the agent has room: A is still 'blocked'");
+  });
+
+  it("a room whose agent list failed is tried again when its back-off ends, not at the poll (docs/qiscus.md: 1 s, 2 s, 4 s …)", async () => {
+    const h = await harness({ env: ENV });
+    fake.addAgents(1);
+    h.run();
+    // Qiscus down for one list: the room backs off 1 s (the server's clock moves on with it)
+    fake.inject(AGENTS, { status: 503, body: { errors: 'down for a moment' } });
+    await h.webhook('r1');
+    assert.ok(await h.until(() => listed('r1')));
+    h.clock.advance(1_000);
+    const lists = () => fake.requests.filter((r) => r.path === AGENTS && r.query.get('room_id') === 'r1').length;
+    await pause(400);
+    assert.equal(lists(), 1, 'not listed again before the back-off ends');
+    assert.ok(await h.until(() => assignedRoom('r1'), 5_000), 'the room waited for the poll after its back-off had ended');
+    assert.equal(lists(), 2);
   });
 });

@@ -100,6 +100,8 @@ export interface PassResult {
    * had a slot freed since — by this process or by another
    */
   fullAgents?: { id: string; load: number }[];
+  /** the earliest time (epoch ms) a room this pass backed off may be tried again */
+  retryAt?: number;
 }
 
 /**
@@ -170,7 +172,11 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
       if (agents) {
         offered.set(room.id, agents);
         if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
-      } else if (await fetchFailed(ctx, room, error, options)) result.closed += 1;
+      } else {
+        const failed = await fetchFailed(ctx, room, error, options);
+        if (failed.closed) result.closed += 1;
+        if (failed.retryAt !== undefined) result.retryAt = Math.min(result.retryAt ?? Infinity, failed.retryAt);
+      }
     }
   };
   await fetch(waiting);
@@ -201,13 +207,16 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   return result;
 }
 
-/** Backs the room off; true when it was closed (resolved in Qiscus, or refused too often). */
-async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: PassOptions): Promise<boolean> {
+/**
+ * Backs the room off: `closed` when it was closed instead (resolved in Qiscus,
+ * or refused too often), else when it may be tried again (epoch ms).
+ */
+async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: PassOptions): Promise<{ closed: boolean; retryAt?: number }> {
   if (!(error instanceof QiscusError)) throw error;
-  if (saysRoomResolved(error.message)) return closeRoom(ctx, room.id, { state: 'resolved', reason: 'qiscus_resolved', note: null });
+  if (saysRoomResolved(error.message)) return { closed: await closeRoom(ctx, room.id, { state: 'resolved', reason: 'qiscus_resolved', note: null }) };
   const failures = (room.fetch_failures ?? 0) + 1;
   if (!error.transient && failures >= FETCH_REFUSALS_BEFORE_FAILING) {
-    return failRoom(ctx, room.id, room.room_id, `Qiscus refused to list the room's agents ${failures} times: ${error.message}`);
+    return { closed: await failRoom(ctx, room.id, room.room_id, `Qiscus refused to list the room's agents ${failures} times: ${error.message}`) };
   }
   // Transient trouble (Qiscus down, a timeout) never fails a room: it waits, backing off up to the poll interval.
   const delay = Math.min(1_000 * 2 ** (failures - 1), options.maxBackoffMs);
@@ -218,7 +227,7 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
        set reason = excluded.reason, fetch_failures = excluded.fetch_failures, retry_at = excluded.retry_at, updated_at = excluded.updated_at`,
     [room.id, room.room_id, error.message, failures, new Date(ctx.now().getTime() + delay), ctx.now()],
   );
-  return false;
+  return { closed: false, retryAt: ctx.now().getTime() + delay };
 }
 
 // The existing mirrors of the offered agents, locked before the rooms (in id

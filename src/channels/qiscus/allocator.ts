@@ -3,6 +3,9 @@ import { allocatePass, type Lane, type PassOptions, type PassResult } from './al
 
 import type { QiscusClient } from './client.js';
 
+/** A back-off's pass a little after its end: a timer may fire a millisecond early, and the pass would find the room not due. */
+const RETRY_MARGIN_MS = 20;
+
 /** At most one FREED_SINCE check in this many ms. */
 const FREED_CHECK_MS = 50;
 
@@ -15,7 +18,8 @@ const FREED_SINCE = /* sql */ `select exists (
 // When a pass found every offered agent full, new rooms alone do not start
 // another (they would only fetch the same full lists again): a freed slot or
 // the poll does — the poll is how agents coming online in Qiscus are noticed,
-// since no webhook says so. A slot freed in another process (a resolve
+// since no webhook says so. A room whose agent list failed is tried again
+// when its back-off ends (1 s, 2 s, 4 s …), by a pass of its own. A slot freed in another process (a resolve
 // webhook or a console resolve it served) kicks only that one; so a new room
 // that finds this process blocked asks the store whether one of the agents
 // it was blocked on has a lower load than that pass read, and starts a pass
@@ -69,6 +73,8 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   /** a pass is wanted once every pass up to this one has ended (0: none) */
   let after = 0;
   let timer: NodeJS.Timeout | undefined;
+  /** a pass at the end of a room's back-off (a failed agent list), and when */
+  let retry: { at: number; timer: NodeJS.Timeout } | undefined;
   let last = 0;
   /**
    * running passes by number, with the rooms each holds; deciding once it
@@ -135,8 +141,21 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     };
   }
 
+  /** A pass once a backed-off room may be tried again (the earliest such time wins), not only at the poll. */
+  function retryAt(at: number): void {
+    if (retry && retry.at <= at) return;
+    if (retry) clearTimeout(retry.timer);
+    const timer = setTimeout(() => {
+      retry = undefined;
+      if (started) allocator.kick('poll');
+    }, Math.max(0, at - ctx.now().getTime()) + RETRY_MARGIN_MS);
+    timer.unref();
+    retry = { at, timer };
+  }
+
   function ended(id: number, result: PassResult | undefined): void {
     running.delete(id);
+    if (result?.retryAt !== undefined) retryAt(result.retryAt);
     if (result) {
       // Rooms held back for other passes' work are not blocked: once those passes end, they may well be assigned.
       if (result.tried > 0 && result.assigned === 0 && result.held === 0) {
@@ -241,6 +260,8 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     async stop() {
       started = false;
       clearInterval(timer);
+      if (retry) clearTimeout(retry.timer);
+      retry = undefined;
       while (running.size > 0) await Promise.all([...running.values()].map((pass) => pass.done));
     },
   };
