@@ -1,6 +1,5 @@
 import type { Ctx } from '../../context.js';
 import { allocatePass, type Lane, type PassOptions, type PassResult } from './allocate.js';
-
 import type { QiscusClient } from './client.js';
 
 /** A back-off's pass a little after its end: a timer may fire a millisecond early, and the pass would find the room not due. */
@@ -18,12 +17,13 @@ const FREED_SINCE = /* sql */ `select exists (
 // When a pass found every offered agent full, new rooms alone do not start
 // another (they would only fetch the same full lists again): a freed slot or
 // the poll does — the poll is how agents coming online in Qiscus are noticed,
-// since no webhook says so. A room whose agent list failed is tried again
-// when its back-off ends (1 s, 2 s, 4 s …), by a pass of its own. A slot freed in another process (a resolve
+// since no webhook says so. A slot freed in another process (a resolve
 // webhook or a console resolve it served) kicks only that one; so a new room
 // that finds this process blocked asks the store whether one of the agents
 // it was blocked on has a lower load than that pass read, and starts a pass
-// if so (one query, never a call to Qiscus).
+// if so (one query, never a call to Qiscus). A room whose agent list failed
+// is tried again when its back-off ends (1 s, 2 s, 4 s …), by a pass of its
+// own.
 //
 // Passes overlap (issue #22): a room that arrives while a pass waits for
 // Qiscus' agent lists gets a pass of its own at once, up to passesAtOnce,

@@ -163,13 +163,12 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       return envelope(reply, 200, 'Successfully received.');
     };
     const resolved = async (request: FastifyRequest, reply: FastifyReply) => {
-      const live = configured();
+      configured();
       const { service } = request.body as { service: { room_id: string | number; notes?: string | null } };
       const conversationId = await openConversationOfRoom(ctx, roomIdOf(service.room_id));
       // Its own reason: Qiscus resolved the room, so the resolve is not sent back to it (removals.ts).
-      if (conversationId && (await closeRoom(ctx, conversationId, { state: 'resolved', reason: FROM_QISCUS, note: service.notes ?? null }))) {
-        live.allocator.kick('freed');
-      }
+      // The close's commit wakes the allocator (channel.ts, onCommitted), as any close of a room does.
+      if (conversationId) await closeRoom(ctx, conversationId, { state: 'resolved', reason: FROM_QISCUS, note: service.notes ?? null });
       return envelope(reply, 200, 'Room marked as resolved.');
     };
 
