@@ -105,4 +105,49 @@ describeEachStore('Qiscus allocation passes pipelined', (store) => {
     assert.equal(row?.state, 'queued');
     for (const [, { load, open }] of await h.loads()) assert.equal(load, open);
   });
+
+  // Found by review (2026-11-26): the next pass read only new-2 (old-1 was
+  // held by the deciding pass), old-1's decision found the agent full, and
+  // a slot freed while the next pass fetched went to new-2.
+  it('gives a slot freed while the next pass fetches to the older room the last decision left waiting, not to the newer one', async () => {
+    h = await harness({ env: ENV });
+    fake.addAgents(1);
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
+    const timelines: PassTimeline[] = [];
+    const onPass = (message: unknown) => void timelines.push(message as PassTimeline);
+    subscribe(passTimeline.name, onPass);
+    let fetched!: () => void;
+    const newFetched = new Promise<void>((resolve) => (fetched = resolve));
+    try {
+      h.run();
+      await h.webhook('r0');
+      assert.ok(await h.until(() => fake.assigned.length === 1, 20_000), 'r0 was not assigned');
+      const { release, held } = holdNextDecision();
+      try {
+        await h.webhook('old-1');
+        assert.ok(await h.until(() => held.reached, 20_000), "old-1's pass did not reach its decision");
+        // new-2's agent list answers only when the test says
+        fake.inject(AGENTS, { until: newFetched });
+        await h.webhook('new-2');
+        assert.ok(await h.until(() => listed('new-2'), 5_000), "new-2's agents waited for the pass still deciding old-1");
+      } finally {
+        release();
+      }
+      // old-1's decision: the one agent is full
+      assert.ok(await h.until(() => timelines.length === 2, 20_000), "old-1's decision did not end");
+      assert.deepEqual(timelines[1]!.assigned, []);
+      // r0 is resolved while new-2's pass still waits for its list
+      assert.equal((await h.resolve('r0')).statusCode, 200);
+      fetched();
+      assert.ok(await h.until(() => fake.assigned.length === 2, 20_000), 'nobody took the freed slot');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(fake.assigned.map((a) => a.room_id), ['r0', 'old-1']);
+      const [row] = await h.t.ctx.db.query<{ state: string }>(`select state from conversations where external_ref = 'new-2'`);
+      assert.equal(row?.state, 'queued');
+      for (const [, { load, open }] of await h.loads()) assert.equal(load, open);
+    } finally {
+      fetched();
+      unsubscribe(passTimeline.name, onPass);
+    }
+  });
 });

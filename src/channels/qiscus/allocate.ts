@@ -73,11 +73,49 @@ export interface Lane {
   turn(): Promise<'decide' | 'more'>;
   /** the decision committed (or the pass failed): later passes need keep nothing for its rooms */
   decided(): void;
+  /**
+   * Inside the decision: the rooms this process's earlier decisions left
+   * waiting, with the agent lists they were decided on (fetched since
+   * `since`), at most `limit`, first in queue order. A decision places them
+   * too, in queue order, so a slot freed since goes to the oldest room that
+   * may take it: a pass reads only rooms no other pass holds, so a room left
+   * waiting by the decision before it is not among its own (issue #22).
+   */
+  waiting(since: number, limit: number): ReadonlyMap<string, Offer>;
+  /** after the decision: the rooms it left waiting, and those it settled (assigned, closed or with nobody to offer) */
+  settle(left: ReadonlyMap<string, Offer>, settled: readonly string[]): void;
 }
+
+/** A room's agent list as a decision read it, kept while the room waits (Lane.waiting). */
+export interface Offer {
+  agents: readonly AvailableAgent[];
+  /** the agent Qiscus last refused for this room */
+  refused: string | null;
+  /** when the list was fetched (ctx.now(), epoch ms) */
+  at: number;
+  /** the room's place in the queue */
+  priority: number;
+  seq: number;
+}
+
+/**
+ * How long a room's agent list is trusted for a decision other than its own
+ * pass's: a slot freed moments after a room was left waiting is decided on
+ * that list; later, the room's next pass fetches a fresh one.
+ */
+export const OFFER_FRESH_MS = 5_000;
 
 const ASSIGN_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
 
-const alone: Lane = { claim: (read) => read([]), reserve: () => 0, decision: (decide) => decide(), decided: () => {}, turn: async () => 'decide' };
+const alone: Lane = {
+  claim: (read) => read([]),
+  reserve: () => 0,
+  decision: (decide) => decide(),
+  decided: () => {},
+  turn: async () => 'decide',
+  waiting: () => new Map(),
+  settle: () => {},
+};
 
 export interface PassResult {
   /** rooms whose agent list was read */
@@ -157,8 +195,10 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   if (waiting.length === 0) return result;
   const read = timed ? epochNow() : 0;
 
-  const offered = new Map<string, AvailableAgent[]>();
+  const offered = new Map<string, readonly AvailableAgent[]>();
   const avoid = new Map<string, string>();
+  /** when each room's list came (ctx.now(), epoch ms), for Lane.settle */
+  const fetchedOn = new Map<string, number>();
   const fetch = async (rooms: readonly Waiting[]) => {
     const fetched = await Promise.all(
       rooms.map((room) =>
@@ -168,9 +208,11 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
         ),
       ),
     );
+    const at = ctx.now().getTime();
     for (const { room, agents, error } of fetched) {
       if (agents) {
         offered.set(room.id, agents);
+        fetchedOn.set(room.id, at);
         if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
       } else {
         const failed = await fetchFailed(ctx, room, error, options);
@@ -193,8 +235,16 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   const fetchedAt = timed ? epochNow() : 0;
   const handOver = options.handOver?.();
   const decided = await lane.decision(async () => {
-    const made = await decide(ctx, client, offered, avoid, options.excludedAgent, handOver, lane);
+    const rooms = withEarlier(offered, avoid, lane.waiting(ctx.now().getTime() - OFFER_FRESH_MS, options.batch));
+    const made = await decide(ctx, client, rooms.offered, rooms.avoid, options.excludedAgent, handOver, lane);
     lane.decided();
+    const left = new Map<string, Offer>();
+    for (const row of made.left) {
+      const agents = rooms.offered.get(row.id)!;
+      const at = fetchedOn.get(row.id) ?? rooms.earlier.get(row.id)!.at;
+      left.set(row.id, { agents, refused: rooms.avoid.get(row.id) ?? null, at, priority: row.priority, seq: Number(row.seq) });
+    }
+    lane.settle(left, [...rooms.offered.keys()].filter((id) => !left.has(id)));
     return made;
   });
   result.assigned = decided.rooms.length;
@@ -205,6 +255,30 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
   if (timed) passTimeline.publish({ started, read, fetched: fetchedAt, committed, handed: epochNow(), assigned: decided.rooms } satisfies PassTimeline);
   return result;
+}
+
+/**
+ * This pass's rooms and those earlier decisions left waiting (Lane.waiting).
+ * An earlier room's list keeps who was offered; the customer counts Qiscus
+ * reports are taken from this pass's lists where they name the agent too,
+ * being fresher.
+ */
+function withEarlier(
+  offered: ReadonlyMap<string, readonly AvailableAgent[]>,
+  avoid: ReadonlyMap<string, string>,
+  earlier: ReadonlyMap<string, Offer>,
+): { offered: Map<string, readonly AvailableAgent[]>; avoid: Map<string, string>; earlier: ReadonlyMap<string, Offer> } {
+  const all = new Map(offered);
+  const avoiding = new Map(avoid);
+  if (earlier.size === 0) return { offered: all, avoid: avoiding, earlier };
+  const counts = new Map<string, number>();
+  for (const agents of offered.values()) for (const a of agents) counts.set(a.id, a.current_customer_count);
+  for (const [id, offer] of earlier) {
+    if (all.has(id)) continue;
+    all.set(id, offer.agents.map((a) => (counts.has(a.id) ? { ...a, current_customer_count: counts.get(a.id)! } : a)));
+    if (offer.refused !== null) avoiding.set(id, offer.refused);
+  }
+  return { offered: all, avoid: avoiding, earlier };
 }
 
 /**
@@ -411,9 +485,9 @@ async function decide(
   excluded: string | undefined,
   handOver: HandOver | undefined,
   lane: Lane,
-): Promise<{ rooms: string[]; claimed: ClaimedRow[]; held: number; fullAgents?: { id: string; load: number }[] }> {
+): Promise<{ rooms: string[]; claimed: ClaimedRow[]; held: number; fullAgents?: { id: string; load: number }[]; left: ConversationRow[] }> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
-  const none = { rooms: [], claimed: [], held: 0 };
+  const none = { rooms: [], claimed: [], held: 0, left: [] };
   return withEvents(
     ctx,
     async (tx, emit) => {
@@ -436,10 +510,13 @@ async function decide(
       // Read with the mirrors locked: a pass that decided meanwhile on these agents has committed.
       const reserve = lane.reserve();
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
+      /** rooms still queued, with somebody to offer, that wait on: for the next decisions (Lane.waiting) */
+      const left: ConversationRow[] = [];
       let kept = 0;
       for (const row of still) {
         const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id), reserve);
         if (!mirror) {
+          if ((offered.get(row.id) ?? []).some((a) => a.is_available && !a.force_offline && a.id !== excluded)) left.push(row);
           // Worth another pass once the earlier ones end: it waits for their rooms' slots, or for an agent's
           // mirror a pass running beside this one created (not used here: see MIRRORS), not for a full agent.
           const agents = offered.get(row.id) ?? [];
@@ -451,7 +528,7 @@ async function decide(
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }
-      if (picks.length === 0) return { ...none, held: kept, fullAgents: [...mirrors.values()].map((m) => ({ id: m.id, load: m.load })) };
+      if (picks.length === 0) return { ...none, held: kept, left, fullAgents: [...mirrors.values()].map((m) => ({ id: m.id, load: m.load })) };
       const calls = picks.map((p) => ({
         conversationId: p.row.id,
         messageId: assignMessageId(p.row.id),
@@ -512,7 +589,7 @@ async function decide(
           };
         })
         .sort((a, b) => a.id - b.id);
-      return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept };
+      return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept, left };
     },
     // Shared, taken with BEGIN: no round trip of its own while the pass holds its connection.
     { routing: 'shared' },

@@ -1,5 +1,5 @@
 import type { Ctx } from '../../context.js';
-import { allocatePass, type Lane, type PassOptions, type PassResult } from './allocate.js';
+import { allocatePass, type Lane, type Offer, type PassOptions, type PassResult } from './allocate.js';
 import type { QiscusClient } from './client.js';
 
 /** A back-off's pass a little after its end: a timer may fire a millisecond early, and the pass would find the room not due. */
@@ -40,7 +40,15 @@ const FREED_SINCE = /* sql */ `select exists (
 // and then a whole pass of its own (issue #22).
 // Queue order across passes: a pass keeps, on every agent, a slot for each
 // room of an earlier pass not decided yet (Lane.reserve); a room left
-// waiting for want of those slots alone is tried again once they are.
+// waiting for want of those slots alone is tried again once they are. A
+// room an earlier decision left waiting (its agents full) is decided again
+// in every later decision, on the list it was decided on (for
+// OFFER_FRESH_MS), until a pass reads it anew: a pass that read only newer
+// rooms, because that room was held when it read, must not give a slot
+// freed meanwhile to a newer room the older one could have taken
+// (Lane.waiting). This holds within a process; across processes each
+// process's passes read the oldest rooms, so FIFO there is as close as
+// their passes are apart.
 
 export type Reason = 'new' | 'freed' | 'poll';
 
@@ -84,6 +92,8 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   const running = new Map<number, { done: Promise<void>; rooms: string[]; deciding: boolean; more?: () => void }>();
   /** rooms of running passes not decided yet, by pass number */
   const undecided = new Map<number, number>();
+  /** rooms decisions left waiting, with their agent lists, until a pass reads them again (Lane.waiting) */
+  const leftWaiting = new Map<string, Offer>();
   let reading: Promise<unknown> = Promise.resolve();
   let deciding: Promise<unknown> = Promise.resolve();
   /** decisions under way or waiting for their turn */
@@ -97,6 +107,8 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
           for (const pass of running.values()) held.push(...pass.rooms);
           const rows = await read(held);
           running.get(id)!.rooms.push(...rows.map((row) => row.id));
+          // this pass fetches their lists anew, and decides them
+          for (const row of rows) leftWaiting.delete(row.id);
           undecided.set(id, (undecided.get(id) ?? 0) + rows.length);
           return rows;
         });
@@ -137,6 +149,19 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       },
       decided() {
         undecided.delete(id);
+      },
+      waiting(since, limit) {
+        const fresh: [string, Offer][] = [];
+        for (const [room, offer] of leftWaiting) {
+          if (offer.at < since) leftWaiting.delete(room);
+          else fresh.push([room, offer]);
+        }
+        fresh.sort(([, a], [, b]) => b.priority - a.priority || a.seq - b.seq);
+        return new Map(fresh.slice(0, limit));
+      },
+      settle(left, settled) {
+        for (const room of settled) leftWaiting.delete(room);
+        for (const [room, offer] of left) leftWaiting.set(room, offer);
       },
     };
   }
@@ -263,6 +288,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       if (retry) clearTimeout(retry.timer);
       retry = undefined;
       while (running.size > 0) await Promise.all([...running.values()].map((pass) => pass.done));
+      leftWaiting.clear();
     },
   };
   return allocator;
