@@ -350,6 +350,12 @@ const LOCK_MIRRORS_THEN_ROOMS = /* sql */ `
 // ASSIGN_ROOMS, under the routing lock only shared (see decide). A mirror
 // another pass inserted meanwhile is not used: locking it now would lock an
 // agent after a room; its rooms wait for the next pass.
+// Two passes (of two processes) inserting one new agent wait on each other's
+// row: they insert in Qiscus id order, so two lists in opposite orders
+// cannot deadlock, and with every unique index an arbiter (no conflict
+// target), the one that waited skips the row whichever index (the Qiscus id
+// or the e-mail derived from it) met the other's first, where a target
+// naming one index raised a unique violation on the other.
 const MIRRORS = /* sql */ `
   with offered as (
     select * from unnest($1::text[], $2::text[]) as o(ref, name)
@@ -357,7 +363,8 @@ const MIRRORS = /* sql */ `
     insert into agents (name, email, password_hash, role, status, departments, source, external_ref, created_at, updated_at)
     select o.name, 'qiscus-' || md5(o.ref) || '@agents.qiscus.invalid', '!', 'agent', 'offline', array[$4::text], $5, o.ref, $3, $3
       from offered o
-    on conflict (source, external_ref) where source is not null and deleted_at is null do nothing
+     order by o.ref
+    on conflict do nothing
     returning id, external_ref, load, capacity, last_assigned_at
   ), locked as (
     select id, external_ref, load, capacity, last_assigned_at from agents
@@ -387,8 +394,8 @@ function lockedMirrors(m: LockedMirrors): Map<string, MirrorLoad> {
   );
 }
 
-/** Mirrors the offered Qiscus agents as engine agents (new ones are created) and reads their loads. */
-async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held: readonly string[], now: Date): Promise<Map<string, MirrorLoad>> {
+/** Mirrors the offered Qiscus agents as engine agents (new ones are created) and reads their loads (exported for tests). */
+export async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held: readonly string[], now: Date): Promise<Map<string, MirrorLoad>> {
   const rows = await tx.query<{ id: string; external_ref: string; load: number; capacity_now: number; last_assigned_at: Date | null }>(MIRRORS, [
     agents.map((a) => a.id),
     agents.map((a) => a.name),
