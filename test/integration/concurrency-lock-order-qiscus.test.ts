@@ -12,9 +12,16 @@
 //
 // PostgreSQL: that interleaving. PGlite has one connection: the same changes one after
 // another, in the order they commit on PostgreSQL (the resolve, the close, the pass).
+//
+// And the pass locks its rooms FOR NO KEY UPDATE: it changes no key of theirs. Under
+// FOR UPDATE, another pass (another process) writing a room's back-off (a failed agent
+// list) held its qiscus_rooms row and waited, by the foreign key, for the room the
+// decision had locked, while the decision's note of the assignment waited for that
+// qiscus_rooms row: "deadlock detected" (seen in CI, 2026-11-26).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import pg from 'pg';
+import { LOCKS, type Db } from '../../src/store/db.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { settledOrWaiting } from '../helpers/lock-waits.js';
@@ -77,5 +84,64 @@ describeEachStore('the Qiscus pass locks the mirrors before the rooms', (store) 
     assert.deepEqual(await h.loads(), new Map([[String(agent!.id), { load: 0, open: 0 }]]));
     assert.deepEqual(await invariantViolations(store().db), []);
     assert.deepEqual(await overCapacity(store().db), []);
+  });
+
+  it("a room's back-off written by another pass while this one decides the room waits for nothing the decision holds", async () => {
+    const h = await harness();
+    fake.addAgents(1);
+    assert.equal((await h.webhook('r-1')).statusCode, 200);
+    const room = await roomRow('r-1');
+    const BACK_OFF = `insert into qiscus_rooms (conversation_id, room_id, reason, fetch_failures, retry_at, updated_at)
+      values ($1, 'r-1', 'Qiscus timed out', 1, null, now())
+      on conflict (conversation_id) do update set reason = excluded.reason, fetch_failures = excluded.fetch_failures, retry_at = excluded.retry_at`;
+    if (store().kind === 'pglite') {
+      await store().db.query(BACK_OFF, [room.id]);
+      assert.equal((await h.channel.allocator.pass()).assigned, 1);
+    } else {
+      // the decision pauses once it has locked the mirror and the room
+      const db = h.t.ctx.db;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const roomsLocked = new Promise<void>((resolve) => (locked = resolve));
+      h.t.ctx.db = {
+        ...db,
+        transaction: (fn, options) =>
+          db.transaction(
+            (tx) =>
+              fn({
+                query: async (text, params) => {
+                  const rows = await tx.query(text, params);
+                  if (text.includes('held.mirrors') && options?.locks?.some((l) => typeof l === 'object' && l.shared === LOCKS.routing)) {
+                    locked();
+                    await gate;
+                  }
+                  return rows as never;
+                },
+                exec: (text) => tx.exec(text),
+              }),
+            options,
+          ),
+      } as Db;
+      const passing = h.channel.allocator.pass();
+      try {
+        await roomsLocked;
+        const holder = new pg.Client({ connectionString: store().url });
+        await holder.connect();
+        try {
+          await holder.query('begin');
+          const backingOff = holder.query(BACK_OFF, [room.id]);
+          assert.equal(await settledOrWaiting(store().db, 'insert into qiscus_rooms', backingOff), 'settled', 'the back-off waited for the room the decision locked');
+          await holder.query('commit');
+        } finally {
+          await holder.end();
+        }
+      } finally {
+        release();
+      }
+      assert.equal((await passing).assigned, 1);
+    }
+    assert.equal((await roomRow('r-1')).state, 'assigned');
+    assert.deepEqual(await invariantViolations(store().db), []);
   });
 });

@@ -310,7 +310,10 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
 // src/store/migrations/routing/functions.sql (see decide). Then the rooms
 // still queued, locked in queue order; a room taken back from an agent again
 // while its agents were fetched is left out (its removal must be enqueued
-// first). One statement, one round trip fewer on the pass's critical path
+// first). The rooms FOR NO KEY UPDATE, as the decision changes no key of
+// theirs: a foreign key's key share (another process's pass writing a room's
+// back-off, a message) then does not wait for the decision while holding a
+// row the decision goes on to write (under FOR UPDATE, a deadlock). One statement, one round trip fewer on the pass's critical path
 // (issue #22): the rooms' scan is a lateral subquery reading `held` (every
 // mirror locked, aggregated), so it runs only once `held` has its one row,
 // that is, once every mirror is locked. Each room row carries the locked
@@ -339,7 +342,7 @@ const LOCK_MIRRORS_THEN_ROOMS = /* sql */ `
       select c.* from conversations c
        where c.id = any ($3::uuid[]) and c.state = 'queued' and not ${AWAITS_REMOVAL} and held.n >= 0
        order by c.priority desc, c.seq
-         for update of c
+         for no key update of c
     ) r`;
 
 // The mirrors of the agents offered the rooms still queued: new ones are
@@ -473,7 +476,7 @@ const ASSIGN_ROOMS = /* sql */ `
  * full, the rooms behind it that are assigned take no slot it could use.
  *
  * The lock is held SHARED (issue #22): every decision here is made on rows
- * this transaction has locked — the rooms (FOR UPDATE, in queue order: a
+ * this transaction has locked — the rooms (FOR NO KEY UPDATE, in queue order: a
  * room another pass assigned meanwhile is read again, no longer queued, and
  * left out) and their offered agents' mirrors (MIRRORS, in id order) — so
  * "once" rests on the room's row lock and capacity on the mirror's, as on
