@@ -108,8 +108,9 @@ describeEachStore('Qiscus allocation passes pipelined', (store) => {
 
   // Found by review (2026-11-26): the next pass read only new-2 (old-1 was
   // held by the deciding pass), old-1's decision found the agent full, and
-  // a slot freed while the next pass fetched went to new-2.
-  it('gives a slot freed while the next pass fetches to the older room the last decision left waiting, not to the newer one', async () => {
+  // a slot freed while the next pass fetched went to new-2. Now that
+  // decision keeps the slot old-1 would take, and old-1's next pass takes it.
+  const leftWaitingThenFreed = async (meanwhile: () => Promise<void>) => {
     h = await harness({ env: ENV });
     fake.addAgents(1);
     await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
@@ -136,18 +137,41 @@ describeEachStore('Qiscus allocation passes pipelined', (store) => {
       // old-1's decision: the one agent is full
       assert.ok(await h.until(() => timelines.length === 2, 20_000), "old-1's decision did not end");
       assert.deepEqual(timelines[1]!.assigned, []);
-      // r0 is resolved while new-2's pass still waits for its list
-      assert.equal((await h.resolve('r0')).statusCode, 200);
+      await meanwhile();
       fetched();
-      assert.ok(await h.until(() => fake.assigned.length === 2, 20_000), 'nobody took the freed slot');
+      // new-2's decision, then old-1's next pass
+      assert.ok(await h.until(() => timelines.length >= 4, 20_000), `passes: ${JSON.stringify(timelines.map((t) => t.assigned))}`);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.deepEqual(fake.assigned.map((a) => a.room_id), ['r0', 'old-1']);
-      const [row] = await h.t.ctx.db.query<{ state: string }>(`select state from conversations where external_ref = 'new-2'`);
-      assert.equal(row?.state, 'queued');
-      for (const [, { load, open }] of await h.loads()) assert.equal(load, open);
     } finally {
       fetched();
       unsubscribe(passTimeline.name, onPass);
     }
+    const [row] = await h.t.ctx.db.query<{ state: string }>(`select state from conversations where external_ref = 'new-2'`);
+    assert.equal(row?.state, 'queued');
+    for (const [, { load, open }] of await h.loads()) assert.equal(load, open);
+  };
+
+  it('gives a slot freed while the next pass fetches to the older room the last decision left waiting, not to the newer one', async () => {
+    // r0 is resolved while new-2's pass still waits for its list
+    await leftWaitingThenFreed(async () => assert.equal((await h.resolve('r0')).statusCode, 200));
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['r0', 'old-1']);
+  });
+
+  it('keeps that order however long the next pass fetched: the older room is assigned on a fresh list, not an old one', async () => {
+    await leftWaitingThenFreed(async () => {
+      assert.equal((await h.resolve('r0')).statusCode, 200);
+      h.clock.advance(60_000);
+    });
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['r0', 'old-1']);
+  });
+
+  it("gives the older room no agent the newer room's fresh list says went offline", async () => {
+    await leftWaitingThenFreed(async () => {
+      const agent = [...fake.agents.values()][0]!;
+      agent.is_available = false;
+      agent.force_offline = true;
+      assert.equal((await h.resolve('r0')).statusCode, 200);
+    });
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['r0']);
   });
 });

@@ -75,13 +75,14 @@ export interface Lane {
   decided(): void;
   /**
    * Inside the decision: the rooms this process's earlier decisions left
-   * waiting, with the agent lists they were decided on (fetched since
-   * `since`), at most `limit`, first in queue order. A decision places them
-   * too, in queue order, so a slot freed since goes to the oldest room that
-   * may take it: a pass reads only rooms no other pass holds, so a room left
-   * waiting by the decision before it is not among its own (issue #22).
+   * waiting that no pass has read since, with the agent lists they were
+   * decided on. A pass reads only rooms no other pass holds, so a room a
+   * decision before it left waiting is not among its own; its decision
+   * keeps, in queue order, the slot each of them would take now, so that a
+   * slot freed since goes to that older room (its next pass assigns it, on
+   * a fresh list), not to a newer one (issue #22).
    */
-  waiting(since: number, limit: number): ReadonlyMap<string, Offer>;
+  waiting(): ReadonlyMap<string, Offer>;
   /** after the decision: the rooms it left waiting, and those it settled (assigned, closed or with nobody to offer) */
   settle(left: ReadonlyMap<string, Offer>, settled: readonly string[]): void;
 }
@@ -91,19 +92,7 @@ export interface Offer {
   agents: readonly AvailableAgent[];
   /** the agent Qiscus last refused for this room */
   refused: string | null;
-  /** when the list was fetched (ctx.now(), epoch ms) */
-  at: number;
-  /** the room's place in the queue */
-  priority: number;
-  seq: number;
 }
-
-/**
- * How long a room's agent list is trusted for a decision other than its own
- * pass's: a slot freed moments after a room was left waiting is decided on
- * that list; later, the room's next pass fetches a fresh one.
- */
-export const OFFER_FRESH_MS = 5_000;
 
 const ASSIGN_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
 
@@ -140,6 +129,8 @@ export interface PassResult {
   fullAgents?: { id: string; load: number }[];
   /** the earliest time (epoch ms) a room this pass backed off may be tried again */
   retryAt?: number;
+  /** offered agents (Qiscus ids) no mirror could be made for (see mirrorsOf): left out of every pass until mended */
+  unmirrored?: string[];
 }
 
 /**
@@ -197,8 +188,6 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
 
   const offered = new Map<string, readonly AvailableAgent[]>();
   const avoid = new Map<string, string>();
-  /** when each room's list came (ctx.now(), epoch ms), for Lane.settle */
-  const fetchedOn = new Map<string, number>();
   const fetch = async (rooms: readonly Waiting[]) => {
     const fetched = await Promise.all(
       rooms.map((room) =>
@@ -208,11 +197,9 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
         ),
       ),
     );
-    const at = ctx.now().getTime();
     for (const { room, agents, error } of fetched) {
       if (agents) {
         offered.set(room.id, agents);
-        fetchedOn.set(room.id, at);
         if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
       } else {
         const failed = await fetchFailed(ctx, room, error, options);
@@ -235,20 +222,18 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   const fetchedAt = timed ? epochNow() : 0;
   const handOver = options.handOver?.();
   const decided = await lane.decision(async () => {
-    const rooms = withEarlier(offered, avoid, lane.waiting(ctx.now().getTime() - OFFER_FRESH_MS, options.batch));
-    const made = await decide(ctx, client, rooms.offered, rooms.avoid, options.excludedAgent, handOver, lane);
+    const earlier = lane.waiting();
+    const rooms = withEarlier(offered, avoid, earlier);
+    const made = await decide(ctx, client, rooms.offered, rooms.avoid, earlier, options.excludedAgent, handOver, lane);
     lane.decided();
     const left = new Map<string, Offer>();
-    for (const row of made.left) {
-      const agents = rooms.offered.get(row.id)!;
-      const at = fetchedOn.get(row.id) ?? rooms.earlier.get(row.id)!.at;
-      left.set(row.id, { agents, refused: rooms.avoid.get(row.id) ?? null, at, priority: row.priority, seq: Number(row.seq) });
-    }
+    for (const id of made.left) left.set(id, { agents: rooms.offered.get(id)!, refused: rooms.avoid.get(id) ?? null });
     lane.settle(left, [...rooms.offered.keys()].filter((id) => !left.has(id)));
     return made;
   });
   result.assigned = decided.rooms.length;
   result.held = decided.held;
+  if (decided.unmirrored.length > 0) result.unmirrored = decided.unmirrored;
   if (decided.fullAgents) result.fullAgents = decided.fullAgents;
   const committed = timed ? epochNow() : 0;
   // committed: the calls may go (a room with an earlier call pending, a remove_agent, had its call left unleased)
@@ -259,9 +244,9 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
 
 /**
  * This pass's rooms and those earlier decisions left waiting (Lane.waiting).
- * An earlier room's list keeps who was offered; the customer counts Qiscus
- * reports are taken from this pass's lists where they name the agent too,
- * being fresher.
+ * An earlier room's list keeps who was offered; what Qiscus says of an agent
+ * (available, forced offline, customer count) is taken from this pass's
+ * lists where they name the agent too, being fresher.
  */
 function withEarlier(
   offered: ReadonlyMap<string, readonly AvailableAgent[]>,
@@ -271,11 +256,11 @@ function withEarlier(
   const all = new Map(offered);
   const avoiding = new Map(avoid);
   if (earlier.size === 0) return { offered: all, avoid: avoiding, earlier };
-  const counts = new Map<string, number>();
-  for (const agents of offered.values()) for (const a of agents) counts.set(a.id, a.current_customer_count);
+  const fresh = new Map<string, AvailableAgent>();
+  for (const agents of offered.values()) for (const a of agents) fresh.set(a.id, a);
   for (const [id, offer] of earlier) {
     if (all.has(id)) continue;
-    all.set(id, offer.agents.map((a) => (counts.has(a.id) ? { ...a, current_customer_count: counts.get(a.id)! } : a)));
+    all.set(id, offer.agents.map((a) => fresh.get(a.id) ?? a));
     if (offer.refused !== null) avoiding.set(id, offer.refused);
   }
   return { offered: all, avoid: avoiding, earlier };
@@ -397,8 +382,25 @@ function lockedMirrors(m: LockedMirrors): Map<string, MirrorLoad> {
   );
 }
 
-/** Mirrors the offered Qiscus agents as engine agents (new ones are created) and reads their loads (exported for tests). */
-export async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[], held: readonly string[], now: Date): Promise<Map<string, MirrorLoad>> {
+/** The mirrors as the decision's own picks load them: without the slots kept for earlier rooms. */
+function withoutKept(mirrors: ReadonlyMap<string, MirrorLoad>, keptFor: ReadonlyMap<string, number>): Map<string, MirrorLoad> {
+  return new Map([...mirrors].map(([ref, m]) => [ref, keptFor.has(m.id) ? { ...m, load: m.load - keptFor.get(m.id)! } : m]));
+}
+
+/**
+ * Mirrors the offered Qiscus agents as engine agents (new ones are created)
+ * and reads their loads (exported for tests). An agent whose mirror was
+ * neither made nor locked: another pass made it meanwhile (it is used by the
+ * next pass), or its insert met another agent's row (an agent given that
+ * e-mail, or a mirror whose Qiscus id an admin changed): `unmirrored`, left
+ * out and reported, rather than waited for pass after pass.
+ */
+export async function mirrorsOf(
+  tx: Queryable,
+  agents: readonly AvailableAgent[],
+  held: readonly string[],
+  now: Date,
+): Promise<{ mirrors: Map<string, MirrorLoad>; unmirrored: Set<string> }> {
   const rows = await tx.query<{ id: string; external_ref: string; load: number; capacity_now: number; last_assigned_at: Date | null }>(MIRRORS, [
     agents.map((a) => a.id),
     agents.map((a) => a.name),
@@ -407,12 +409,21 @@ export async function mirrorsOf(tx: Queryable, agents: readonly AvailableAgent[]
     QISCUS_SOURCE,
     held,
   ]);
-  return new Map(
+  const mirrors = new Map(
     rows.map((r) => [
       r.external_ref,
       { id: r.id, qiscusId: r.external_ref, load: r.load, capacity: r.capacity_now, lastAssignedAt: r.last_assigned_at ? new Date(r.last_assigned_at).getTime() : null },
     ]),
   );
+  const missing = agents.filter((a) => !mirrors.has(a.id)).map((a) => a.id);
+  if (missing.length === 0) return { mirrors, unmirrored: new Set() };
+  // A new statement sees the rows the insert waited for and skipped.
+  const made = await tx.query<{ external_ref: string }>(
+    `select external_ref from agents where source = $1 and external_ref = any ($2::text[]) and deleted_at is null`,
+    [QISCUS_SOURCE, missing],
+  );
+  const found = new Set(made.map((r) => r.external_ref));
+  return { mirrors, unmirrored: new Set(missing.filter((ref) => !found.has(ref))) };
 }
 
 // The assign_agent calls are enqueued in the same statement (issue #22: one
@@ -492,12 +503,13 @@ async function decide(
   client: QiscusClient,
   offered: ReadonlyMap<string, readonly AvailableAgent[]>,
   avoid: ReadonlyMap<string, string>,
+  earlier: ReadonlyMap<string, Offer>,
   excluded: string | undefined,
   handOver: HandOver | undefined,
   lane: Lane,
-): Promise<{ rooms: string[]; claimed: ClaimedRow[]; held: number; fullAgents?: { id: string; load: number }[]; left: ConversationRow[] }> {
+): Promise<{ rooms: string[]; claimed: ClaimedRow[]; held: number; fullAgents?: { id: string; load: number }[]; left: string[]; unmirrored: string[] }> {
   const assignUrl = `${client.api.baseUrl}/api/v1/admin/service/assign_agent`;
-  const none = { rooms: [], claimed: [], held: 0, left: [] };
+  const none = { rooms: [], claimed: [], held: 0, left: [], unmirrored: [] };
   return withEvents(
     ctx,
     async (tx, emit) => {
@@ -516,29 +528,49 @@ async function decide(
       if (unique.size === 0) return none;
       const locked = lockedMirrors(still[0]!.mirrors);
       // An agent without a mirror yet: MIRRORS creates it (and reads the locked ones again).
-      const mirrors = [...unique.keys()].every((ref) => locked.has(ref)) ? locked : await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors.ids, now);
+      const { mirrors, unmirrored } = [...unique.keys()].every((ref) => locked.has(ref))
+        ? { mirrors: locked, unmirrored: new Set<string>() }
+        : await mirrorsOf(tx, [...unique.values()], still[0]!.mirrors.ids, now);
       // Read with the mirrors locked: a pass that decided meanwhile on these agents has committed.
       const reserve = lane.reserve();
       const picks: { row: ConversationRow; mirror: MirrorLoad }[] = [];
       /** rooms still queued, with somebody to offer, that wait on: for the next decisions (Lane.waiting) */
-      const left: ConversationRow[] = [];
+      const left: string[] = [];
+      /** by mirror: slots kept for rooms earlier decisions left waiting (counted in its load here, never written) */
+      const keptFor = new Map<string, number>();
+      const someone = (agents: readonly AvailableAgent[]) => agents.some((a) => a.is_available && !a.force_offline && a.id !== excluded && !unmirrored.has(a.id));
       let kept = 0;
       for (const row of still) {
-        const mirror = pickAgent(offered.get(row.id) ?? [], mirrors, excluded, avoid.get(row.id), reserve);
+        const agents = offered.get(row.id) ?? [];
+        const mirror = pickAgent(agents, mirrors, excluded, avoid.get(row.id), reserve);
+        if (earlier.has(row.id)) {
+          // An older room read by no pass since it was left waiting: the slot it would take now is kept
+          // from the rooms behind it; the pass that reads it next assigns it, on a list of its own.
+          if (mirror) {
+            mirror.load += 1;
+            keptFor.set(mirror.id, (keptFor.get(mirror.id) ?? 0) + 1);
+          }
+          if (someone(agents)) left.push(row.id);
+          continue;
+        }
         if (!mirror) {
-          if ((offered.get(row.id) ?? []).some((a) => a.is_available && !a.force_offline && a.id !== excluded)) left.push(row);
-          // Worth another pass once the earlier ones end: it waits for their rooms' slots, or for an agent's
-          // mirror a pass running beside this one created (not used here: see MIRRORS), not for a full agent.
-          const agents = offered.get(row.id) ?? [];
-          if (reserve > 0 && pickAgent(agents, mirrors, excluded, avoid.get(row.id))) kept += 1;
-          else if (agents.some((a) => a.is_available && !a.force_offline && a.id !== excluded && !mirrors.has(a.id))) kept += 1;
+          if (someone(agents)) left.push(row.id);
+          // Worth another pass once the earlier ones end: it waits for their rooms' slots (earlier passes' or
+          // earlier decisions'), or for an agent's mirror a pass running beside this one created (not used
+          // here: see MIRRORS), not for a full agent.
+          if ((reserve > 0 || keptFor.size > 0) && pickAgent(agents, withoutKept(mirrors, keptFor), excluded, avoid.get(row.id))) kept += 1;
+          else if (agents.some((a) => a.is_available && !a.force_offline && a.id !== excluded && !mirrors.has(a.id) && !unmirrored.has(a.id))) kept += 1;
           continue;
         }
         mirror.load += 1;
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }
-      if (picks.length === 0) return { ...none, held: kept, left, fullAgents: [...mirrors.values()].map((m) => ({ id: m.id, load: m.load })) };
+      const unmirroredRefs = [...unmirrored];
+      if (picks.length === 0) {
+        const fullAgents = [...withoutKept(mirrors, keptFor).values()].map((m) => ({ id: m.id, load: m.load }));
+        return { ...none, held: kept, left, fullAgents, unmirrored: unmirroredRefs };
+      }
       const calls = picks.map((p) => ({
         conversationId: p.row.id,
         messageId: assignMessageId(p.row.id),
@@ -599,7 +631,7 @@ async function decide(
           };
         })
         .sort((a, b) => a.id - b.id);
-      return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept, left };
+      return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept, left, unmirrored: unmirroredRefs };
     },
     // Shared, taken with BEGIN: no round trip of its own while the pass holds its connection.
     { routing: 'shared' },

@@ -40,15 +40,15 @@ const FREED_SINCE = /* sql */ `select exists (
 // and then a whole pass of its own (issue #22).
 // Queue order across passes: a pass keeps, on every agent, a slot for each
 // room of an earlier pass not decided yet (Lane.reserve); a room left
-// waiting for want of those slots alone is tried again once they are. A
-// room an earlier decision left waiting (its agents full) is decided again
-// in every later decision, on the list it was decided on (for
-// OFFER_FRESH_MS), until a pass reads it anew: a pass that read only newer
-// rooms, because that room was held when it read, must not give a slot
-// freed meanwhile to a newer room the older one could have taken
-// (Lane.waiting). This holds within a process; across processes each
-// process's passes read the oldest rooms, so FIFO there is as close as
-// their passes are apart.
+// waiting for want of those slots alone is tried again once they are. And a
+// pass reads only rooms no other pass holds, so a room the decision before
+// it left waiting (its agents full) is not among its rooms: each decision
+// keeps, in queue order, the slot each such room read by no pass since would
+// take now, on the list it was decided on (Lane.waiting), so a slot freed
+// meanwhile is not given to a newer room; the room's next pass (the freed
+// slot asks for one) assigns it on a fresh list. This holds within a
+// process; across processes each process's passes read the oldest rooms,
+// so FIFO there is as close as their passes are apart.
 
 export type Reason = 'new' | 'freed' | 'poll';
 
@@ -66,7 +66,7 @@ export interface Allocator {
   stop(): Promise<void>;
 }
 
-export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOptions & { pollMs: number; passesAtOnce: number; onError(error: unknown): void }): Allocator {
+export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOptions & { pollMs: number; passesAtOnce: number; onError(error: unknown): void; onUnmirrored?(agentIds: string[]): void }): Allocator {
   let started = false;
   /** a pass is wanted as soon as fewer than passesAtOnce run */
   let wanted = false;
@@ -150,18 +150,15 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       decided() {
         undecided.delete(id);
       },
-      waiting(since, limit) {
-        const fresh: [string, Offer][] = [];
-        for (const [room, offer] of leftWaiting) {
-          if (offer.at < since) leftWaiting.delete(room);
-          else fresh.push([room, offer]);
-        }
-        fresh.sort(([, a], [, b]) => b.priority - a.priority || a.seq - b.seq);
-        return new Map(fresh.slice(0, limit));
+      waiting() {
+        return new Map(leftWaiting);
       },
       settle(left, settled) {
         for (const room of settled) leftWaiting.delete(room);
-        for (const [room, offer] of left) leftWaiting.set(room, offer);
+        // a room another pass read while this one decided is that pass's to decide, on its own list
+        const others = new Set<string>();
+        for (const [other, pass] of running) if (other !== id) for (const room of pass.rooms) others.add(room);
+        for (const [room, offer] of left) if (!others.has(room)) leftWaiting.set(room, offer);
       },
     };
   }
@@ -181,6 +178,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   function ended(id: number, result: PassResult | undefined): void {
     running.delete(id);
     if (result?.retryAt !== undefined) retryAt(result.retryAt);
+    if (result?.unmirrored) options.onUnmirrored?.(result.unmirrored);
     if (result) {
       // Rooms held back for other passes' work are not blocked: once those passes end, they may well be assigned.
       if (result.tried > 0 && result.assigned === 0 && result.held === 0) {

@@ -53,6 +53,11 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     passesAtOnce: config.passesAtOnce,
     handOver: () => handOver,
     onError: (err) => log.error({ err }, 'Qiscus allocation pass failed; retrying at the next webhook or poll'),
+    onUnmirrored: (agentIds) =>
+      log.error(
+        { agentIds },
+        "Qiscus offered agents who have no mirror: another agent has the e-mail their mirror would have, or an admin changed a mirror's Qiscus id; they get no rooms until that is mended",
+      ),
   });
   const producer = qiscusProducer(client, config.timeoutMs, {
     attach: (given) => (handOver = given),
