@@ -6,7 +6,7 @@ import { send, type SendOutcome, type SendRequest } from '../../events/outbound/
 import { QiscusError, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, conversationOfMessage, conversationOfSync, MARK_AS_RESOLVED, MARK_AS_RESOLVED_PATH, REMOVE_AGENT } from './constants.js';
 import { qiscusErrorMessage, saysAgentNotInRoom, saysAlreadyResolved, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
-import { closeRoom, failRoom, noteRoom, noteSyncFailed, refusalsOf, requeueRoom } from './rooms.js';
+import { closeAssignment, noteAssignment, noteSyncFailed, refusalsOf, requeueRoom } from './rooms.js';
 
 // What assign_agent and remove_agent calls add to the generic outbox: Qiscus
 // authentication at each attempt (secrets and login tokens never sit in the
@@ -218,43 +218,38 @@ async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: Se
   const message = qiscusErrorMessage(record.excerpt);
   const what = describe(record);
   // Only the room's current assignment speaks for it: the room may have been resolved, or taken back
-  // and assigned to someone else (whose own job waits behind this one), while this one was retried.
-  const [current] = await ctx.db.query<{ id: string }>(
-    `select c.id from conversations c join qiscus_rooms q on q.conversation_id = c.id
-      where c.id = $1 and c.state = 'assigned' and q.outbound_id = $2`,
-    [conversationId, row.id],
-  );
-  if (!current) return;
+  // and assigned to someone else, while this one was retried or since it was recorded. Each change
+  // below checks that in its own statement or transaction (rooms.ts), not in one before it.
   if (record.outcome === 'retry') {
-    await noteRoom(ctx, conversationId, roomId, `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`);
+    await noteAssignment(ctx, conversationId, row.id, `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`);
     return;
   }
   if (saysRoomHasAgent(message)) {
     // Usually our own earlier attempt, whose answer was lost: the room is served, the slot stays taken until it resolves.
-    await noteRoom(ctx, conversationId, roomId, `Qiscus says the room already has an agent (${what})`, { confirmed: true });
+    await noteAssignment(ctx, conversationId, row.id, `Qiscus says the room already has an agent (${what})`, { confirmed: true });
     return;
   }
   if (saysRoomResolved(message)) {
-    if (await closeRoom(ctx, conversationId, { state: 'resolved', reason: 'qiscus_resolved', note: null })) hooks.onFreed();
+    if (await closeAssignment(ctx, conversationId, row.id, { state: 'resolved', reason: 'qiscus_resolved', note: null })) hooks.onFreed();
     return;
   }
   let reason = `assign_agent failed after ${record.attemptsBefore + 1} attempt(s): ${what}`;
   const refused = !transient(record.status);
   if (refused) {
     // A 4xx that is not about the room is about the agent (gone, offline, refusing rooms): another pick may work.
-    // This one included. Nothing else counts between the read and the count's increment below: the room
-    // has one assign_agent job at a time, and is assigned again only after this one is settled.
+    // This one included. Nothing else counts between the read and the count's increment below: only the
+    // room's current assign_agent changes the count, and the change checks that this one still is.
     const refusals = (await refusalsOf(ctx, conversationId)) + 1;
     const agent = form.get('agent_id') ?? '?';
     if (refusals < ASSIGN_REFUSALS_BEFORE_FAILING) {
       const backoff = Math.min(REFUSAL_BACKOFF_MS[Math.min(refusals, REFUSAL_BACKOFF_MS.length) - 1]!, hooks.maxBackoffMs ?? Infinity);
       const note = `Qiscus refused agent ${agent} for the room (${what}); waiting for another agent (refusal ${refusals} of ${ASSIGN_REFUSALS_BEFORE_FAILING})`;
-      if (await requeueRoom(ctx, conversationId, note, backoff > 0 ? new Date(ctx.now().getTime() + backoff) : null)) hooks.onFreed();
+      if (await requeueRoom(ctx, conversationId, row.id, note, backoff > 0 ? new Date(ctx.now().getTime() + backoff) : null)) hooks.onFreed();
       return;
     }
     reason = `Qiscus refused assign_agent ${refusals} times, last for agent ${agent}: ${what}`;
   }
-  if (await failRoom(ctx, conversationId, roomId, reason, { refused })) {
+  if (await closeAssignment(ctx, conversationId, row.id, { state: 'abandoned', reason: 'qiscus_failed', note: reason }, { roomId, reason, refused })) {
     hooks.onFailed?.(roomId, reason);
     hooks.onFreed();
   }

@@ -1,12 +1,13 @@
 import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
-import { closeConversation, type Opened } from '../../conversations/lifecycle.js';
+import { closeConversation, closeConversationIn, type Opened } from '../../conversations/lifecycle.js';
 import { toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
 import { withEvents } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
 import { assertStorableText } from '../../http/validation.js';
 import { routingCall } from '../../routing/calls.js';
 import { requeueConversations } from '../../routing/requeue.js';
+import type { Queryable } from '../../store/db.js';
 import { assignMessageId, QISCUS_DEPARTMENT, REFUSED_REASON } from './constants.js';
 
 // A Qiscus room's life in the engine: recorded as a conversation when the
@@ -98,14 +99,14 @@ export async function closeRoom(ctx: Ctx, conversationId: string, input: { state
     if (error instanceof AppError && (error.code === 'SB_CONVERSATION_CLOSED' || error.code === 'SB_NOT_FOUND')) return false;
     throw error;
   }
-  // An assignment Qiscus has not confirmed yet has nothing left to do.
-  await ctx.db.query(
-    `update outbound_requests set state = 'cancelled', last_error = 'the room was closed before Qiscus confirmed the assignment'
-      where producer = 'qiscus' and message_id = $1 and state = 'pending'`,
-    [assignMessageId(conversationId)],
-  );
+  await ctx.db.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId)]);
   return true;
 }
+
+/** An assignment Qiscus has not confirmed yet has nothing left to do once its room is closed. */
+const CANCEL_UNCONFIRMED = /* sql */ `
+  update outbound_requests set state = 'cancelled', last_error = 'the room was closed before Qiscus confirmed the assignment'
+   where producer = 'qiscus' and message_id = $1 and state = 'pending'`;
 
 export interface NoteExtra {
   /** Qiscus confirmed the room has an agent */
@@ -116,15 +117,29 @@ export interface NoteExtra {
 
 /** Records why a room is stuck or failed, for the admin listing. */
 export async function noteRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: NoteExtra = {}): Promise<void> {
+  await ctx.db.query(NOTE_ROOM, [conversationId, roomId, reason, extra.confirmed === true, ctx.now(), extra.refused === true]);
+}
+
+const NOTE_ROOM = /* sql */ `
+  insert into qiscus_rooms (conversation_id, room_id, reason, confirmed_at, refusals, updated_at)
+  values ($1, $2, $3, case when $4 then $5::timestamptz end, case when $6 then 1 else 0 end, $5)
+  on conflict (conversation_id) do update
+    set reason = excluded.reason, confirmed_at = coalesce(excluded.confirmed_at, qiscus_rooms.confirmed_at), updated_at = excluded.updated_at,
+        refused_agent_id = case when $6 then qiscus_rooms.qiscus_agent_id else qiscus_rooms.refused_agent_id end,
+        refusals = qiscus_rooms.refusals + case when $6 then 1 else 0 end`;
+
+/**
+ * noteRoom for what assign_agent call `outboundId` said, when it is still
+ * the room's assignment: the check is the update's own condition, so a room
+ * given to another agent meanwhile keeps its reason and confirmation.
+ */
+export async function noteAssignment(ctx: Ctx, conversationId: string, outboundId: number, reason: string, extra: Pick<NoteExtra, 'confirmed'> = {}): Promise<void> {
   const now = ctx.now();
   await ctx.db.query(
-    `insert into qiscus_rooms (conversation_id, room_id, reason, confirmed_at, refusals, updated_at)
-     values ($1, $2, $3, case when $4 then $5::timestamptz end, case when $6 then 1 else 0 end, $5)
-     on conflict (conversation_id) do update
-       set reason = excluded.reason, confirmed_at = coalesce(excluded.confirmed_at, qiscus_rooms.confirmed_at), updated_at = excluded.updated_at,
-           refused_agent_id = case when $6 then qiscus_rooms.qiscus_agent_id else qiscus_rooms.refused_agent_id end,
-           refusals = qiscus_rooms.refusals + case when $6 then 1 else 0 end`,
-    [conversationId, roomId, reason, extra.confirmed === true, now, extra.refused === true],
+    `update qiscus_rooms q set reason = $3, confirmed_at = case when $4 then $5::timestamptz else q.confirmed_at end, updated_at = $5
+      where q.conversation_id = $1 and q.outbound_id = $2
+        and exists (select 1 from conversations c where c.id = $1 and c.state = 'assigned')`,
+    [conversationId, outboundId, reason, extra.confirmed === true, now],
   );
 }
 
@@ -169,12 +184,16 @@ export async function refusalsOf(ctx: Ctx, conversationId: string): Promise<numb
  * written in TS (requeueConversations), which frees a slot and puts the room
  * back in the queue relying on the lock to exclude the fast paths. A refusal
  * is rare next to the webhooks and the allocator's passes.
+ *
+ * `outboundId` is the refused assign_agent call: nothing changes unless it is
+ * still the room's assignment (lockAssignment).
  */
-export async function requeueRoom(ctx: Ctx, conversationId: string, reason: string, retryAt: Date | null): Promise<boolean> {
+export async function requeueRoom(ctx: Ctx, conversationId: string, outboundId: number, reason: string, retryAt: Date | null): Promise<boolean> {
   return withEvents(
     ctx,
     async (tx, emit) => {
       const now = ctx.now();
+      if (!(await lockAssignment(tx, conversationId, outboundId))) return false;
       const [row] = await requeueConversations(tx, emit, now, { conversationIds: [conversationId] }, REFUSED_REASON);
       if (!row) return false;
       await tx.query(
@@ -188,4 +207,61 @@ export async function requeueRoom(ctx: Ctx, conversationId: string, reason: stri
     },
     { routing: true },
   );
+}
+
+/**
+ * Closes the room of assign_agent call `outboundId` as its answer asks —
+ * Qiscus resolved the room, or it is given up (`failure`: the reason kept
+ * for the admin listing, and whether Qiscus refused the agent) — when that
+ * call is still the room's assignment (lockAssignment); false otherwise, or
+ * when the room was not open. The close, the note and the cancelled call
+ * commit together.
+ *
+ * Exclusive from BEGIN, as requeueRoom: sb_close_conversation may take the
+ * lock exclusive (its slow path), which a transaction holding it shared
+ * must never ask for. A given-up room is rare.
+ */
+export async function closeAssignment(
+  ctx: Ctx,
+  conversationId: string,
+  outboundId: number,
+  input: { state: 'resolved' | 'abandoned'; reason: string; note: string | null },
+  failure?: { roomId: string; reason: string; refused: boolean },
+): Promise<boolean> {
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const now = ctx.now();
+      if (!(await lockAssignment(tx, conversationId, outboundId))) return false;
+      await closeConversationIn(tx, emit, now, conversationId, input, SYSTEM);
+      if (failure) await tx.query(NOTE_ROOM, [conversationId, failure.roomId, failure.reason, false, now, failure.refused]);
+      await tx.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId)]);
+      return true;
+    },
+    { routing: true },
+  );
+}
+
+/**
+ * In a transaction holding the routing lock exclusive: true when assign_agent
+ * call `outboundId` is still the room's assignment, its agent's row and then
+ * its conversation's locked. A settle that checked a statement before its
+ * change let a room taken back and given to another agent in between (a
+ * supervisor's requeue, then the allocator) be requeued or failed in the new
+ * agent's place; here nothing that moves the room can commit between the
+ * check and the change. The agent's row first: the lock order at the top of
+ * src/store/migrations/routing/functions.sql, which the close (and the
+ * requeue's load write) then find already held. One statement: the agent is
+ * read and locked by the subquery (an InitPlan, run before the conversation's
+ * row is locked), as in sb_close_conversation.
+ */
+async function lockAssignment(tx: Queryable, conversationId: string, outboundId: number): Promise<boolean> {
+  const rows = await tx.query(
+    `select c.id from conversations c join qiscus_rooms q on q.conversation_id = c.id
+      where c.id = $1 and c.state = 'assigned' and q.outbound_id = $2
+        and c.agent_id = (select a.id from agents a where a.id = (select x.agent_id from conversations x where x.id = $1) for no key update)
+        for update of c`,
+    [conversationId, outboundId],
+  );
+  return rows.length > 0;
 }
