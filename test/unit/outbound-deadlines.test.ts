@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { QiscusClient } from '../../src/channels/qiscus/client.js';
 import { MARK_AS_RESOLVED_PATH } from '../../src/channels/qiscus/constants.js';
-import { resolveTransport } from '../../src/channels/qiscus/producer.js';
+import { qiscusProducer, qiscusTransport } from '../../src/channels/qiscus/producer.js';
 import { ENVELOPE_FROM, mailtoUrl, smtpTransport } from '../../src/email/transport.js';
+import type { Ctx } from '../../src/context.js';
+import type { OutboundRow } from '../../src/events/outbound/outbox.js';
 import type { SendRequest } from '../../src/events/outbound/send.js';
 
 // An outbox row is leased for the worker's timeout + 30 s, on the promise that
@@ -13,7 +16,8 @@ import type { SendRequest } from '../../src/events/outbound/send.js';
 // another process, beside it. The attempts that are more than one HTTP exchange
 // keep that promise too (found by review, 2026-11-26): an SMTP session whose
 // relay keeps talking, slowly, and Qiscus' mark_as_resolved, whose attempt reads
-// the room's last comment id before its call.
+// the room's last comment id before its call; and every Qiscus call in login
+// mode, whose attempt logs in for a token first (found by review, 2026-11-27).
 
 interface Session {
   openedAt: number;
@@ -85,13 +89,18 @@ describe('outbound attempts end by their deadline', () => {
   });
 
   const markAsResolved = `https://multichannel.test${MARK_AS_RESOLVED_PATH}`;
-  const clientReading = (lastCommentId: () => Promise<string | null>) => ({ lastCommentId }) as unknown as QiscusClient;
+  const assignAgent = 'https://multichannel.test/api/v1/admin/service/assign_agent';
+  const secretAuth = async () => ({ 'qiscus-app-id': 'app', 'qiscus-secret-key': 'secret' });
+  const fakeClient = (parts: Partial<Pick<QiscusClient, 'authHeaders' | 'lastCommentId'>>) =>
+    ({ api: { appId: 'app' }, authHeaders: secretAuth, forgetToken() {}, ...parts }) as unknown as QiscusClient;
+  const clientReading = (lastCommentId: () => Promise<string | null>) => fakeClient({ lastCommentId });
+  const delivered = (calls: SendRequest[]) => async (sent: SendRequest) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 });
 
   it("mark_as_resolved: a read of the room's last comment id that outlasts the attempt's timeout ends the attempt, with no call", { timeout: 10_000 }, async () => {
     const calls: SendRequest[] = [];
-    const transport = resolveTransport(
+    const transport = qiscusTransport(
       clientReading(() => new Promise(() => {})),
-      async (sent) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }),
+      delivered(calls),
     );
     const started = Date.now();
     const outcome = await transport(request(markAsResolved, 'room_id=7', 300));
@@ -103,14 +112,64 @@ describe('outbound attempts end by their deadline', () => {
 
   it('mark_as_resolved: the call gets what is left of the deadline after the read, with the id it read', async () => {
     const calls: SendRequest[] = [];
-    const transport = resolveTransport(
+    const transport = qiscusTransport(
       clientReading(() => new Promise((resolve) => setTimeout(() => resolve('c-42'), 400))),
-      async (sent) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }),
+      delivered(calls),
     );
     const outcome = await transport(request(markAsResolved, 'room_id=7', 1_000));
     assert.equal(outcome.status, 200);
     assert.equal(calls.length, 1);
     assert.equal(new URLSearchParams(calls[0]!.body.toString()).get('last_comment_id'), 'c-42');
     assert.ok(calls[0]!.timeoutMs <= 650 && calls[0]!.timeoutMs >= 1, `the call was given ${calls[0]!.timeoutMs} ms of the 1,000`);
+  });
+  it('a Qiscus login that never answers ends the attempt at its timeout, with no call', { timeout: 10_000 }, async () => {
+    const calls: SendRequest[] = [];
+    const transport = qiscusTransport(fakeClient({ authHeaders: () => new Promise(() => {}) }), delivered(calls));
+    const started = Date.now();
+    const outcome = await transport(request(assignAgent, 'room_id=7&agent_id=3', 300));
+    assert.ok(Date.now() - started < 2_000);
+    assert.equal(outcome.status, null);
+    assert.match(outcome.error ?? '', /^timeout: logging in to Qiscus took over 300 ms/);
+    assert.deepEqual(calls, []);
+  });
+
+  it('the call gets what is left of the deadline after the login, with its token', async () => {
+    const calls: SendRequest[] = [];
+    const slowLogin = () => new Promise<Record<string, string>>((resolve) => setTimeout(() => resolve({ 'qiscus-app-id': 'app', authorization: 'token-1' }), 400));
+    const transport = qiscusTransport(fakeClient({ authHeaders: slowLogin }), delivered(calls));
+    const outcome = await transport(request(assignAgent, 'room_id=7&agent_id=3', 1_000, { 'user-agent': 'ua' }));
+    assert.equal(outcome.status, 200);
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0]!.headers, { 'user-agent': 'ua', 'qiscus-app-id': 'app', authorization: 'token-1' });
+    assert.ok(calls[0]!.timeoutMs <= 650 && calls[0]!.timeoutMs >= 1, `the call was given ${calls[0]!.timeoutMs} ms of the 1,000`);
+  });
+
+  it("a Qiscus attempt as the worker makes it (the producer's prepare, then its transport) ends by its timeout when the login never answers", { timeout: 10_000 }, async () => {
+    // Qiscus' API on 127.0.0.1, counting the calls that reach it: none may, the login being part of the attempt
+    let reached = 0;
+    const api = http.createServer((_req, res) => {
+      reached += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => api.close(() => resolve())));
+    const url = `http://127.0.0.1:${(api.address() as net.AddressInfo).port}/api/v1/admin/service/assign_agent`;
+    const producer = qiscusProducer(fakeClient({ authHeaders: () => new Promise(() => {}) }), 300, { onFreed() {} });
+    const row = { id: 1 } as OutboundRow;
+    let timer: NodeJS.Timeout | undefined;
+    const overrun = new Promise<'overrun'>((resolve) => (timer = setTimeout(() => resolve('overrun'), 3_000)));
+    const started = Date.now();
+    const attempt = (async () => {
+      const sign = await producer.prepare({} as Ctx);
+      const headers = sign([row], new Date()).headers.get(row.id)!;
+      return producer.transport!(request(url, 'room_id=7&agent_id=3', 300, headers));
+    })();
+    const outcome = await Promise.race([attempt, overrun]);
+    clearTimeout(timer);
+    if (outcome === 'overrun') assert.fail('the attempt was still going 3 s after its 300 ms deadline');
+    assert.ok(Date.now() - started < 2_000);
+    assert.equal(outcome.status, null);
+    assert.match(outcome.error ?? '', /^timeout: logging in to Qiscus took over 300 ms/);
+    assert.equal(reached, 0, 'a call went out past the attempt\'s deadline');
   });
 });

@@ -77,65 +77,77 @@ function describe(record: SettledAttempt['record']): string {
 }
 
 /**
- * mark_as_resolved wants the room's last comment id: it is read from Qiscus
- * as the first step of each attempt, so a retry an hour later sends the id
- * as it is then. A failed read is the attempt's outcome (its status, or no
- * answer), retried or given up like a failed call.
+ * Every Qiscus call the outbox makes, as one attempt within the attempt's
+ * deadline (a row is leased for the worker's timeout + 30 s on the promise
+ * that its attempt ends by then): in login mode a login for a token first
+ * (cached: most attempts find one), for mark_as_resolved a read of the room's
+ * last comment id, then the call with what is left of the deadline.
+ *
+ * The login was the producer's prepare, before the attempt's clock started:
+ * a Qiscus that hung on it held the attempt (and every row claimed with it)
+ * past its lease, and another process sent the same call beside it.
+ *
+ * mark_as_resolved wants the room's last comment id: it is read at each
+ * attempt, so a retry an hour later sends the id as it is then. A failed read
+ * is the attempt's outcome (its status, or no answer), retried or given up
+ * like a failed call.
  */
-export function resolveTransport(client: QiscusClient, sendFn: (request: SendRequest) => Promise<SendOutcome> = send) {
+export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequest) => Promise<SendOutcome> = send) {
+  let loginRetryAt = 0;
   return async (request: SendRequest): Promise<SendOutcome> => {
-    if (!new URL(request.url).pathname.endsWith(MARK_AS_RESOLVED_PATH)) return sendFn(request);
-    const form = new URLSearchParams(request.body.toString('utf8'));
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    // The read and the call share the attempt's deadline: a login and the read, each
-    // within the client's own timeout, then the call within the whole of its own, held
-    // an attempt past its lease (the worker's timeout + 30 s), and another process then
-    // sent the same call beside it.
+    const late = (what: string): SendOutcome => ({ status: null, excerpt: null, error: `timeout: ${what} took over ${request.timeoutMs} ms`, retryAfterMs: null, durationMs: elapsed() });
     let timer: NodeJS.Timeout | undefined;
     const outOfTime = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), request.timeoutMs)));
-    let lastComment: string | null;
+    let auth: Record<string, string> = { 'qiscus-app-id': client.api.appId };
+    let body = request.body;
     try {
-      const read = await Promise.race([client.lastCommentId(form.get('room_id') ?? ''), outOfTime]);
-      if (read === 'timeout') {
-        const why = `timeout: reading the room's last comment id took over ${request.timeoutMs} ms`;
-        return { status: null, excerpt: null, error: why, retryAfterMs: null, durationMs: elapsed() };
+      if (Date.now() >= loginRetryAt) {
+        try {
+          const headers = await Promise.race([client.authHeaders(), outOfTime]);
+          if (headers === 'timeout') return late('logging in to Qiscus');
+          auth = headers;
+        } catch {
+          // Sent without a token, the attempt gets a 401 and is retried: bounded like any other failure.
+          loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
+        }
       }
-      lastComment = read;
-    } catch (error) {
-      if (!(error instanceof QiscusError)) throw error;
-      const why = `reading the room's last comment id failed: ${error.message}`;
-      return { status: error.status, excerpt: JSON.stringify({ errors: why }), error: why, retryAfterMs: null, durationMs: elapsed() };
+      if (new URL(request.url).pathname.endsWith(MARK_AS_RESOLVED_PATH)) {
+        const form = new URLSearchParams(request.body.toString('utf8'));
+        let lastComment: string | null;
+        try {
+          const read = await Promise.race([client.lastCommentId(form.get('room_id') ?? ''), outOfTime]);
+          if (read === 'timeout') return late("reading the room's last comment id");
+          lastComment = read;
+        } catch (error) {
+          if (!(error instanceof QiscusError)) throw error;
+          const why = `reading the room's last comment id failed: ${error.message}`;
+          return { status: error.status, excerpt: JSON.stringify({ errors: why }), error: why, retryAfterMs: null, durationMs: elapsed() };
+        }
+        // A room without comments has no id to give: Qiscus takes the call without one.
+        if (lastComment !== null) form.set('last_comment_id', lastComment);
+        body = Buffer.from(form.toString());
+      }
     } finally {
       clearTimeout(timer);
     }
-    // A room without comments has no id to give: Qiscus takes the call without one.
-    if (lastComment !== null) form.set('last_comment_id', lastComment);
-    const outcome = await sendFn({ ...request, body: Buffer.from(form.toString()), timeoutMs: Math.max(1, request.timeoutMs - elapsed()) });
+    const outcome = await sendFn({ ...request, headers: { ...request.headers, ...auth }, body, timeoutMs: Math.max(1, request.timeoutMs - elapsed()) });
     return { ...outcome, durationMs: elapsed() };
   };
 }
 
 export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: ProducerHooks): Producer {
   const random = hooks.random ?? Math.random;
-  let loginRetryAt = 0;
   return {
     trustedTargets: true,
     timeoutMs,
     attach: hooks.attach,
-    transport: resolveTransport(client),
+    transport: qiscusTransport(client),
 
+    // The credentials are the transport's to add, within the attempt's deadline.
     async prepare() {
-      let auth: Record<string, string> = { 'qiscus-app-id': client.api.appId };
-      if (Date.now() >= loginRetryAt) {
-        try {
-          auth = await client.authHeaders();
-        } catch {
-          // Sent without a token, the attempt gets a 401 and is retried: bounded like any other failure.
-          loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
-        }
-      }
-      return (rows) => ({ headers: new Map(rows.map((row) => [row.id, { 'user-agent': USER_AGENT, ...auth }])) });
+      return (rows) => ({ headers: new Map(rows.map((row) => [row.id, { 'user-agent': USER_AGENT, 'qiscus-app-id': client.api.appId }])) });
     },
 
     decide(row, outcome, startedAt) {
