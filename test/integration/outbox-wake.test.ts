@@ -148,24 +148,24 @@ describeEachStore('outbox worker wake-up and batches', (store) => {
     await store().db.transaction((tx) => enqueue(tx, a.flatMap((row, i) => [row, b[i]!]), now));
     const lease = new Date(now.getTime() + 60_000);
 
-    const batch = await claim(store().db, now, { limit: 50, leaseUntil: lease });
+    const batch = await claim(store().db, now, { limit: 50, leaseUntil: lease, producers: ['test'] });
     assert.equal(batch.length, 50);
     assert.deepEqual(new Set(batch.map((r) => r.destination)), new Set(['http://a.test', 'http://b.test']));
 
     // a.test already has 3 in flight of its cap of 5: it gets 2, b.test its 5
-    const capped = await claim(store().db, now, { limit: 20, leaseUntil: lease, perDestination: 5, inFlight: new Map([['http://a.test', 3]]) });
+    const capped = await claim(store().db, now, { limit: 20, leaseUntil: lease, perDestination: 5, inFlight: new Map([['http://a.test', 3]]), producers: ['test'] });
     const count = (d: string) => capped.filter((r) => r.destination === d).length;
     assert.deepEqual([count('http://a.test'), count('http://b.test')], [2, 5]);
 
     // a destination at its cap is passed by: the batch fills from the others
-    const full = await claim(store().db, now, { limit: 10, leaseUntil: lease, perDestination: 30, inFlight: new Map([['http://a.test', 30]]) });
+    const full = await claim(store().db, now, { limit: 10, leaseUntil: lease, perDestination: 30, inFlight: new Map([['http://a.test', 30]]), producers: ['test'] });
     assert.equal(full.length, 10);
     assert.ok(full.every((r) => r.destination === 'http://b.test'));
 
     // nothing claimed twice, and leased rows are not due
     const ids = [...batch, ...capped, ...full].map((r) => r.id);
     assert.equal(new Set(ids).size, ids.length);
-    const again = await claim(store().db, now, { limit: 100, leaseUntil: lease });
+    const again = await claim(store().db, now, { limit: 100, leaseUntil: lease, producers: ['test'] });
     assert.equal(again.length, 80 - ids.length);
     assert.ok(again.every((r) => !ids.includes(r.id)));
   });

@@ -144,7 +144,7 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
     const LEASE_MS = 5_000;
     let dropped = 0;
     h.channel.producer.attach?.({
-      slots: (now) => ({ limit: 64, leaseUntil: new Date(now.getTime() + LEASE_MS) }),
+      slots: (now) => ({ limit: 64, leaseUntil: new Date(now.getTime() + LEASE_MS), producers: ['qiscus'] }),
       send: (rows) => ((dropped += rows.length), Promise.resolve()),
     });
     assert.equal((await h.channel.allocator.pass()).assigned, 2);

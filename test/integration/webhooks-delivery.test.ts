@@ -236,7 +236,7 @@ describeEachStore('webhook delivery', (store) => {
       assert.ok(Date.now() < until, 'the fan-out never read the message');
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    const leased = await claim(store().db, clock.now(), { limit: 10, leaseUntil: new Date(clock.now().getTime() + 60_000) });
+    const leased = await claim(store().db, clock.now(), { limit: 10, leaseUntil: new Date(clock.now().getTime() + 60_000), producers: ['webhook'] });
     assert.equal(leased.length, claimedByTheDead);
     assert.equal((await third.tick()).delivered, 0, 'a leased delivery is not sent twice');
     clock.advance(61_000);

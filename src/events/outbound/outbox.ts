@@ -111,12 +111,19 @@ export interface ClaimSlots {
   perDestination?: number;
   /** this process's requests in flight now, by destination */
   inFlight?: ReadonlyMap<string, number>;
+  /**
+   * The producers this worker has: a claim takes only their rows. A process
+   * without a channel (no SMTP_URL here) leaves that channel's rows to the
+   * processes that have it, instead of claiming rows it cannot send.
+   */
+  producers: readonly string[];
 }
 
 /**
- * Due rows, oldest first, that no earlier pending row with the same
- * ordering key is still waiting for (it may be in flight elsewhere or
- * waiting for its retry: either way this one waits), locked with SKIP LOCKED
+ * Due rows of this worker's producers ($7), oldest first, that no earlier
+ * pending row with the same ordering key is still waiting for, whatever its
+ * producer (it may be in flight elsewhere or waiting for its retry: either
+ * way this one waits), locked with SKIP LOCKED
  * so processes claiming at once take different rows. Of those, each
  * destination gets what its cap leaves ($4 per destination, less its
  * requests in flight: $5 destinations, $6 counts); a destination already at
@@ -128,7 +135,7 @@ const claimSteps = (restriction: string, order: string) => /* sql */ `
     select * from unnest($5::text[], $6::int[]) as b(destination, n)
   ), due as (
     select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
-     where ${restriction} and o.state = 'pending' and o.next_attempt_at <= $1
+     where ${restriction} and o.producer = any($7::text[]) and o.state = 'pending' and o.next_attempt_at <= $1
        and ${DESTINATION} not in (select destination from busy where n >= $4)
        and (o.ordering_key is null or not exists (
              select 1 from outbound_requests p
@@ -157,7 +164,7 @@ export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
  * producer hands fresh work straight to its sender, saving the claim's round
  * trip on the way from event to request.
  */
-export const CLAIM_NEW = claimWhere('o.id = any($7::bigint[])', 'o.id');
+export const CLAIM_NEW = claimWhere('o.id = any($8::bigint[])', 'o.id');
 
 /** No cap: more than any batch can hold. */
 const UNCAPPED = 2 ** 31 - 1;
@@ -167,13 +174,13 @@ const UNCAPPED = 2 ** 31 - 1;
  * may lease under `slots`, as a claim would take them: the row limit, the lease's
  * end, the per-destination cap and this process's requests in flight by destination.
  */
-export function leaseParams(slots: ClaimSlots): [number, Date, number, string[], number[]] {
+export function leaseParams(slots: Omit<ClaimSlots, 'producers'>): [number, Date, number, string[], number[]] {
   const inFlight = [...(slots.inFlight ?? new Map<string, number>())];
   return [Math.max(0, slots.limit), slots.leaseUntil, slots.perDestination ?? UNCAPPED, inFlight.map(([d]) => d), inFlight.map(([, n]) => n)];
 }
 
 function claimParams(now: Date, slots: ClaimSlots): unknown[] {
-  return [now, ...leaseParams(slots)];
+  return [now, ...leaseParams(slots), slots.producers];
 }
 
 const claimed = (rows: ClaimedRow[]) => rows.map((r) => ({ ...normalizeRow(r), destination: r.destination })).sort((a, b) => a.id - b.id);

@@ -377,14 +377,21 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     for (const row of rows) groupInto(byProducer, row.producer, row);
     for (const [name, group] of byProducer) {
       const signer = sign.get(name);
-      const prepared = signer ? signer(group, wallClock()) : { headers: new Map<number, Record<string, string>>(), cancelled: `no producer ${name} in this process` };
+      if (!signer) {
+        // A claim takes only this worker's producers' rows, so only a hand-over of another producer's rows
+        // could get here. Cancelling them would lose work a process with that producer can do: they stay
+        // leased and unsent, and are claimed again when the lease ends.
+        onError(new Error(`no producer ${name} in this process: ${group.length} row(s) left unsent until their lease ends`));
+        continue;
+      }
+      const prepared = signer(group, wallClock());
       for (const row of group) {
         const headers = prepared.headers.get(row.id);
         if (headers) {
           // A hand-over's rows past the caps wait here for a slot (launchHeld); a claimed row's next_attempt_at is its lease.
           if (hold && (held.length > 0 || !underCaps(row.destination))) held.push({ row, headers, leaseUntil: new Date(row.next_attempt_at).getTime() });
           else launch(row, headers, now);
-        } else if (retry && signer) {
+        } else if (retry) {
           unknown.push(row);
         } else {
           const error = prepared.cancelled ?? 'cancelled';
@@ -401,13 +408,15 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   }
 
   const lease = (now: Date) => new Date(now.getTime() + leaseMs(options.timeoutMs));
+  const producers = Object.keys(options.producers);
 
-  /** What a claim may take now: the free slots, each destination's cap less what is in flight to it. */
+  /** What a claim may take now: the free slots, each destination's cap less what is in flight to it, and only rows it can send. */
   const slots = (now: Date): ClaimSlots => ({
     limit: Math.max(0, options.concurrency - inflight.size),
     leaseUntil: lease(now),
     perDestination: cap,
     inFlight: perDestination,
+    producers,
   });
 
   /** A destination at its cap may have left due rows unclaimed that other destinations' could have taken. */
@@ -524,7 +533,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       const handOver: HandOver = {
         // Past the free slots too, up to HELD_MAX held: a pass's calls beyond its destination's cap then wait
         // here for a slot instead of for a record and a claim each round (issue #22).
-        slots: (now) => ({ limit: Math.max(0, options.concurrency - inflight.size) + Math.max(0, HELD_MAX - held.length), leaseUntil: lease(now) }),
+        slots: (now) => ({ limit: Math.max(0, options.concurrency - inflight.size) + Math.max(0, HELD_MAX - held.length), leaseUntil: lease(now), producers }),
         send: (rows) => {
           if (rows.length === 0 || !started) return Promise.resolve();
           // stop() waits for these as for the lanes: what they launch is then in flight and recorded.
