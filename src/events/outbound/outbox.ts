@@ -219,8 +219,9 @@ export interface AttemptRecord {
  * Logs a batch of attempts and moves their rows on, in one statement (so one
  * round trip, atomic without a transaction). A row whose attempts count has
  * moved since the claim was re-claimed after a lost lease: the stale result
- * is logged but changes nothing. Returns the ids whose row was updated,
- * and whether a pending row of one of their ordering keys waits behind them.
+ * is logged but changes nothing. Returns the ids whose row was updated, with
+ * the ordering key of each that is no longer pending (FOLLOWED then looks
+ * behind it).
  */
 export const RECORD = /* sql */ `
   with r as (
@@ -251,22 +252,38 @@ export const RECORD = /* sql */ `
          delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
     from r
    where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
-  returning o.id,
-            -- a pending row of the same ordering key waits behind this one: once committed, a claim may take it
-            o.ordering_key is not null and exists (
-              select 1 from outbound_requests p
-               where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id > o.id) as followed`;
+  returning o.id, case when o.state <> 'pending' then o.ordering_key end as freed_key`;
+
+/**
+ * Whether a pending row waits behind one of these rows (same ordering key,
+ * a higher id): the claim may take it now. Read once RECORD has committed,
+ * not in RECORD: a row committed while RECORD ran is not in RECORD's
+ * snapshot, and the claim its NOTIFY woke may have run before RECORD
+ * committed and passed it by; nothing else would claim it before the poll.
+ * Read after the commit, such a row is either seen here or commits later,
+ * and then its NOTIFY wakes a claim that sees RECORD's commit.
+ */
+export const FOLLOWED = /* sql */ `
+  select exists (
+    select 1 from unnest($1::text[], $2::bigint[]) as r(ordering_key, id)
+     where exists (select 1 from outbound_requests p where p.ordering_key = r.ordering_key and p.state = 'pending' and p.id > r.id)
+  ) as followed`;
 
 /** What record did: the rows it moved on, and whether any has a pending row of its ordering key behind it. */
 export interface Recorded {
   ids: number[];
-  /** a row behind one of these (same ordering key, pending) may be claimed once this commits */
+  /** a row behind one of these (same ordering key, pending) may be claimed now */
   followed: boolean;
 }
 
+/**
+ * Records a batch of attempts (RECORD), then looks for rows behind those it
+ * moved on (FOLLOWED). `db` must not be a transaction: FOLLOWED must run
+ * after RECORD has committed.
+ */
 export async function record(db: Queryable, records: readonly AttemptRecord[], now: Date): Promise<Recorded> {
   if (records.length === 0) return { ids: [], followed: false };
-  const updated = await db.query<{ id: number; followed: boolean }>(RECORD, [
+  const updated = await db.query<{ id: number; freed_key: string | null }>(RECORD, [
     records.map((r) => r.id),
     records.map((r) => r.attemptsBefore),
     records.map((r) => r.outcome),
@@ -280,5 +297,8 @@ export async function record(db: Queryable, records: readonly AttemptRecord[], n
     records.map((r) => r.skipped === true),
     now,
   ]);
-  return { ids: updated.map((r) => r.id), followed: updated.some((r) => r.followed) };
+  const freed = updated.filter((r) => r.freed_key !== null);
+  if (freed.length === 0) return { ids: updated.map((r) => r.id), followed: false };
+  const [behind] = await db.query<{ followed: boolean }>(FOLLOWED, [freed.map((r) => r.freed_key), freed.map((r) => r.id)]);
+  return { ids: updated.map((r) => r.id), followed: behind!.followed };
 }

@@ -1,0 +1,122 @@
+// A row that waits behind an earlier pending row of its ordering key (a
+// room's next Qiscus call, a conversation's next webhook) is not claimable
+// when it is inserted: the claim its NOTIFY wakes passes it by. What sends
+// it is the claim the worker runs once the earlier row is recorded. That
+// claim must not depend on whether the record's own snapshot saw the row:
+// one committed while the record ran is invisible to it, and its NOTIFY's
+// claim ran before the record committed. The worker polls once a minute and
+// no wait here reaches ten seconds: a row sent was sent by a wake-up.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import type { Ctx } from '../../src/context.js';
+import { CLAIM, enqueue, type NewOutbound } from '../../src/events/outbound/outbox.js';
+import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
+import { createOutboundWorker, type OutboundWorker } from '../../src/events/outbound/worker.js';
+import type { Db } from '../../src/store/db.js';
+import { heldOpen } from '../helpers/held-open.js';
+import { waitingOnLock } from '../helpers/lock-waits.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+const POLL_MS = 60_000;
+/** Far below the poll: what happens within it was woken. */
+const PROMPTLY_MS = 10_000;
+
+async function until(what: string, done: () => boolean): Promise<void> {
+  const deadline = Date.now() + PROMPTLY_MS;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`not within ${PROMPTLY_MS} ms (the poll is ${POLL_MS} ms): ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const request = (messageId: string): NewOutbound => ({
+  producer: 'test',
+  messageId,
+  name: 'x',
+  orderingKey: 'room-1',
+  url: 'http://qiscus.example.test/api/v1/admin/service/assign_agent',
+  headers: { 'x-message': messageId },
+  body: Buffer.from('{}'),
+  maxAttempts: 3,
+});
+
+describeEachStore('outbox: the row behind a recorded one', (store) => {
+  let worker: OutboundWorker | undefined;
+  beforeEach(() => store().reset());
+  afterEach(async () => {
+    await worker?.stop();
+    worker = undefined;
+  });
+
+  it('is sent at once when it was committed while the earlier row was being recorded', async () => {
+    /** claims the worker started after `since` was set, and finished */
+    let since = false;
+    let claimsSince = 0;
+    const db = store().db;
+    const counted: Db = {
+      ...db,
+      query: async (text, params) => {
+        const counts = since && text === CLAIM;
+        const rows = await db.query(text, params);
+        if (counts) claimsSince += 1;
+        return rows as never;
+      },
+    };
+    const sent: string[] = [];
+    let answerFirst!: () => void;
+    const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
+    const sendFn = async (req: SendRequest): Promise<SendOutcome> => {
+      const id = req.headers['x-message']!;
+      sent.push(id);
+      if (id === 'first') await firstAnswered;
+      return { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 };
+    };
+    const ctx: Ctx = { db: counted, now: () => new Date() };
+    worker = createOutboundWorker(ctx, {
+      producers: { test: { prepare: async () => (rows) => ({ headers: new Map(rows.map((row) => [row.id, {}])) }) } },
+      concurrency: 8,
+      timeoutMs: 5_000,
+      pollMs: POLL_MS,
+      allowPrivate: true,
+      sendFn,
+    });
+    worker.start();
+    // the start's own pass has nothing to do; let it end
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const [first] = await db.transaction((tx) => enqueue(tx, [request('first')], new Date()));
+    await until('the first request to be sent', () => sent.includes('first'));
+
+    // On PostgreSQL the record of `first` is held at its row lock, its snapshot already taken, while
+    // `second` commits and the claim its NOTIFY wakes runs. PGlite runs one statement at a time: a row
+    // cannot commit while a record runs, so there `first` is answered (and recorded) after.
+    const postgres = store().kind === 'postgres';
+    const holder = postgres ? heldOpen(db, (tx) => tx.query('select 1 from outbound_requests where id = $1 for update', [first])) : undefined;
+    if (holder) {
+      await holder.ran;
+      answerFirst();
+      await waitingOnLock(db, 'insert into outbound_attempts');
+    }
+
+    since = true;
+    await db.transaction((tx) => enqueue(tx, [request('second')], new Date()));
+    await until("the claim woken by the second request's commit", () => claimsSince > 0);
+    assert.deepEqual(sent, ['first'], 'the second request waits behind the first, still pending');
+
+    if (holder) {
+      holder.release();
+      await holder.done;
+    } else {
+      answerFirst();
+    }
+    await until('the second request, once the first is recorded', () => sent.includes('second'));
+    assert.deepEqual(sent, ['first', 'second']);
+    // stopping waits for the attempts in flight to be recorded
+    await worker.stop();
+    const states = await db.query<{ message_id: string; state: string }>('select message_id, state from outbound_requests order by id');
+    assert.deepEqual(
+      states.map((r) => `${r.message_id}: ${r.state}`),
+      ['first: delivered', 'second: delivered'],
+    );
+  });
+});
