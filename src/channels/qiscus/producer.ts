@@ -94,24 +94,35 @@ function describe(record: SettledAttempt['record']): string {
  */
 export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequest) => Promise<SendOutcome> = send) {
   let loginRetryAt = 0;
+  let loginError = '';
   return async (request: SendRequest): Promise<SendOutcome> => {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const late = (what: string): SendOutcome => ({ status: null, excerpt: null, error: `timeout: ${what} took over ${request.timeoutMs} ms`, retryAfterMs: null, durationMs: elapsed() });
     let timer: NodeJS.Timeout | undefined;
     const outOfTime = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), request.timeoutMs)));
-    let auth: Record<string, string> = { 'qiscus-app-id': client.api.appId };
+    let auth: Record<string, string>;
     let body = request.body;
     try {
-      if (Date.now() >= loginRetryAt) {
-        try {
-          const headers = await Promise.race([client.authHeaders(), outOfTime]);
-          if (headers === 'timeout') return late('logging in to Qiscus');
-          auth = headers;
-        } catch {
-          // Sent without a token, the attempt gets a 401 and is retried: bounded like any other failure.
-          loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
-        }
+      // No token, no call: sent without one it could only get a 401, retried at once, and a room's
+      // attempts went in milliseconds while the login failed. The attempt ends with no answer instead,
+      // retried on the schedule, no sooner than the next login.
+      const noLogin = (why: string): SendOutcome => ({
+        status: null,
+        excerpt: null,
+        error: `no call: ${why}`,
+        retryAfterMs: Math.max(0, loginRetryAt - Date.now()),
+        durationMs: elapsed(),
+      });
+      if (Date.now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
+      try {
+        const headers = await Promise.race([client.authHeaders(), outOfTime]);
+        if (headers === 'timeout') return late('logging in to Qiscus');
+        auth = headers;
+      } catch (error) {
+        loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
+        loginError = error instanceof Error ? error.message : String(error);
+        return noLogin(loginError);
       }
       if (new URL(request.url).pathname.endsWith(MARK_AS_RESOLVED_PATH)) {
         const form = new URLSearchParams(request.body.toString('utf8'));
