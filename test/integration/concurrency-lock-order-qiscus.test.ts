@@ -21,11 +21,12 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import pg from 'pg';
-import { LOCKS, type Db } from '../../src/store/db.js';
+import { LOCKS } from '../../src/store/db.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { invariantViolations, overCapacity } from '../helpers/invariants.js';
 import { settledOrWaiting } from '../helpers/lock-waits.js';
 import { eachTestWithFakeQiscus, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
+import { afterEachStatement } from '../helpers/statement-hook.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const CLOSE = `select (o.closed).state from sb_close_conversation($1::uuid, 'resolved', now(), 'qiscus_resolved', null, null, 'test') o`;
@@ -104,25 +105,12 @@ describeEachStore('the Qiscus pass locks the mirrors before the rooms', (store) 
       const gate = new Promise<void>((resolve) => (release = resolve));
       let locked!: () => void;
       const roomsLocked = new Promise<void>((resolve) => (locked = resolve));
-      h.t.ctx.db = {
-        ...db,
-        transaction: (fn, options) =>
-          db.transaction(
-            (tx) =>
-              fn({
-                query: async (text, params) => {
-                  const rows = await tx.query(text, params);
-                  if (text.includes('held.mirrors') && options?.locks?.some((l) => typeof l === 'object' && l.shared === LOCKS.routing)) {
-                    locked();
-                    await gate;
-                  }
-                  return rows as never;
-                },
-                exec: (text) => tx.exec(text),
-              }),
-            options,
-          ),
-      } as Db;
+      h.t.ctx.db = afterEachStatement(db, async (text, _tx, options) => {
+        if (text.includes('held.mirrors') && options?.locks?.some((l) => typeof l === 'object' && l.shared === LOCKS.routing)) {
+          locked();
+          await gate;
+        }
+      });
       const passing = h.channel.allocator.pass();
       try {
         await roomsLocked;

@@ -14,6 +14,7 @@ import { it } from 'node:test';
 import { LOCKS, OUTBOX_CHANNEL, type AdvisoryLock, type Db } from '../../src/store/db.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
+import { afterEachStatement } from '../helpers/statement-hook.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for calls it handed over', (store) => {
@@ -130,26 +131,13 @@ describeEachStore('Qiscus allocation pass: its lock with BEGIN, no wake-up for c
     h.worker.start();
     const db = h.t.ctx.db;
     const leased: boolean[] = [];
-    h.t.ctx.db = {
-      ...db,
-      transaction: (fn, options) =>
-        db.transaction(
-          (tx) =>
-            fn({
-              query: async <Row,>(text: string, params?: readonly unknown[]) => {
-                const result = await tx.query<Row>(text, params);
-                // as the inserting statement left them, before any other statement of the pass
-                if (text.includes('insert into outbound_requests')) {
-                  const rows = await tx.query<{ leased: boolean }>(`select next_attempt_at > created_at as leased from outbound_requests where name = 'assign_agent' order by id`);
-                  leased.push(...rows.map((r) => r.leased));
-                }
-                return result;
-              },
-              exec: (text) => tx.exec(text),
-            }),
-          options,
-        ),
-    } as Db;
+    h.t.ctx.db = afterEachStatement(db, async (text, tx) => {
+      // as the inserting statement left them, before any other statement of the pass
+      if (text.includes('insert into outbound_requests')) {
+        const rows = await tx.query<{ leased: boolean }>(`select next_attempt_at > created_at as leased from outbound_requests where name = 'assign_agent' order by id`);
+        leased.push(...rows.map((r) => r.leased));
+      }
+    });
     try {
       assert.equal((await h.channel.allocator.pass()).assigned, 2);
     } finally {
