@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
-import { CLAIM, enqueue, type NewOutbound } from '../../src/events/outbound/outbox.js';
+import { CLAIM, enqueue, FOLLOWED, type NewOutbound } from '../../src/events/outbound/outbox.js';
 import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
-import { createOutboundWorker, type OutboundWorker } from '../../src/events/outbound/worker.js';
+import { createOutboundWorker, type OutboundWorker, type SettledAttempt } from '../../src/events/outbound/worker.js';
 import type { Db } from '../../src/store/db.js';
 import { heldOpen } from '../helpers/held-open.js';
 import { waitingOnLock } from '../helpers/lock-waits.js';
@@ -118,5 +118,92 @@ describeEachStore('outbox: the row behind a recorded one', (store) => {
       states.map((r) => `${r.message_id}: ${r.state}`),
       ['first: delivered', 'second: delivered'],
     );
+  });
+
+  // Found by review (2026-11-26): the look for followers runs after RECORD has committed; when it
+  // failed, the worker skipped the settle of attempts already recorded (a Qiscus room whose
+  // assign_agent failed for good stayed assigned, its slot held).
+  it('settles a recorded batch, and still sends the row behind it, when the look for followers fails', async () => {
+    const db = store().db;
+    let failures = 0;
+    const failingOnce: Db = {
+      ...db,
+      query: async (text, params) => {
+        if (text === FOLLOWED && failures === 0) {
+          failures += 1;
+          throw new Error('connection lost');
+        }
+        return db.query(text, params) as never;
+      },
+    };
+    const settled: string[] = [];
+    const errors: unknown[] = [];
+    const sent: string[] = [];
+    const sendFn = async (req: SendRequest): Promise<SendOutcome> => {
+      sent.push(req.headers['x-message']!);
+      return { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 };
+    };
+    const [first] = await db.transaction((tx) => enqueue(tx, [request('first'), request('second')], new Date()));
+    worker = createOutboundWorker({ db: failingOnce, now: () => new Date() }, {
+      producers: {
+        test: {
+          prepare: async () => (rows) => ({ headers: new Map(rows.map((row) => [row.id, {}])) }),
+          settle: async (_ctx, results: readonly SettledAttempt[]) => void settled.push(...results.map((r) => `${r.row.message_id}: ${r.record.outcome}`)),
+        },
+      },
+      concurrency: 8,
+      timeoutMs: 5_000,
+      pollMs: POLL_MS,
+      allowPrivate: true,
+      sendFn,
+      onError: (error) => void errors.push(error),
+    });
+    worker.start();
+    await until('both requests, in order', () => sent.length === 2);
+    await until('both settled', () => settled.length === 2);
+    assert.deepEqual(sent, ['first', 'second']);
+    assert.deepEqual(settled, ['first: delivered', 'second: delivered']);
+    assert.equal(failures, 1);
+    assert.match(String(errors[0]), /connection lost/);
+    assert.ok(first);
+  });
+
+  // Found by review (2026-11-26): the worker settled every attempt of a batch, also one RECORD did
+  // not take because the row's lease ran out while it went and another process sent it again; such
+  // a late answer (a Qiscus refusal) could requeue a room the other attempt had placed.
+  it('settles only the attempts RECORD took: a late one whose row moved on meanwhile speaks for nothing', async () => {
+    const db = store().db;
+    const settled: string[] = [];
+    const sendFn = async (req: SendRequest): Promise<SendOutcome> => {
+      // meanwhile another process, the lease run out, sent the row again and recorded it
+      await db.query(`update outbound_requests set attempts = attempts + 1, state = 'delivered', delivered_at = now() where message_id = $1`, [req.headers['x-message']]);
+      return { status: 404, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 };
+    };
+    await db.transaction((tx) => enqueue(tx, [{ ...request('late'), orderingKey: null }], new Date()));
+    let flushed = 0;
+    worker = createOutboundWorker({ db, now: () => new Date() }, {
+      producers: {
+        test: {
+          prepare: async () => (rows) => ({ headers: new Map(rows.map((row) => [row.id, { 'x-message': row.message_id }])) }),
+          settle: async (_ctx, results: readonly SettledAttempt[]) => void settled.push(...results.map((r) => r.row.message_id)),
+        },
+      },
+      concurrency: 8,
+      timeoutMs: 5_000,
+      pollMs: POLL_MS,
+      allowPrivate: true,
+      sendFn: async (req) => {
+        const outcome = await sendFn(req);
+        flushed += 1;
+        return outcome;
+      },
+    });
+    worker.start();
+    await until('the attempt', () => flushed === 1);
+    await worker.stop();
+    worker = undefined;
+    assert.deepEqual(settled, []);
+    const [row] = await db.query<{ state: string; attempts: number }>(`select state, attempts from outbound_requests`);
+    assert.deepEqual(row, { state: 'delivered', attempts: 1 });
   });
 });

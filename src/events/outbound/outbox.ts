@@ -274,6 +274,8 @@ export interface Recorded {
   ids: number[];
   /** a row behind one of these (same ordering key, pending) may be claimed now */
   followed: boolean;
+  /** the look for followers failed (the record itself is committed): `followed` is then true, for a claim to look */
+  followError?: unknown;
 }
 
 /**
@@ -299,6 +301,11 @@ export async function record(db: Queryable, records: readonly AttemptRecord[], n
   ]);
   const freed = updated.filter((r) => r.freed_key !== null);
   if (freed.length === 0) return { ids: updated.map((r) => r.id), followed: false };
-  const [behind] = await db.query<{ followed: boolean }>(FOLLOWED, [freed.map((r) => r.freed_key), freed.map((r) => r.id)]);
-  return { ids: updated.map((r) => r.id), followed: behind!.followed };
+  try {
+    const [behind] = await db.query<{ followed: boolean }>(FOLLOWED, [freed.map((r) => r.freed_key), freed.map((r) => r.id)]);
+    return { ids: updated.map((r) => r.id), followed: behind!.followed };
+  } catch (error) {
+    // RECORD has committed: the caller must still settle these, so this is no reason to throw
+    return { ids: updated.map((r) => r.id), followed: true, followError: error };
+  }
 }

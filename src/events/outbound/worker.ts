@@ -1,6 +1,6 @@
 import type { Ctx } from '../../context.js';
 import { OUTBOX_CHANNEL, type Listening } from '../../store/db.js';
-import { claim, record, type AttemptRecord, type ClaimedRow, type ClaimSlots, type OutboundRow } from './outbox.js';
+import { claim, record, type AttemptRecord, type ClaimedRow, type ClaimSlots, type OutboundRow, type Recorded } from './outbox.js';
 import { MAX_ATTEMPTS, retryDelay } from './retry.js';
 import { send, type SendOutcome, type SendRequest } from './send.js';
 
@@ -331,22 +331,28 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     if (finished.length === 0) return false;
     const batch = finished;
     finished = [];
-    let followed: boolean;
+    let recorded: Recorded;
     try {
-      ({ followed } = await record(ctx.db, batch.map((b) => b.record), ctx.now()));
+      recorded = await record(ctx.db, batch.map((b) => b.record), ctx.now());
     } catch (error) {
-      // The rows are still leased; they come due again when the lease ends.
+      // Nothing was recorded: the rows are still leased; they come due again when the lease ends.
       onError(error);
       return true;
     }
+    const { followed } = recorded;
+    if (recorded.followError !== undefined) onError(recorded.followError);
     // The next delivery of a recorded row's key may go now. Only then: the slots these attempts held were
     // given back as each ended (launch), a retry has its timer (dueAt), and a claim after every flush found
     // nothing almost always (issue #22: one CLAIM per flush, a few milliseconds apart under load).
     if (followed) claimer.kick();
     for (const { record: r } of batch) if (r.outcome === 'retry' && r.nextAttemptAt) dueAt(r.nextAttemptAt);
     for (const { record: r } of batch) totals[r.outcome === 'retry' ? 'retried' : r.outcome] += 1;
+    // Only attempts RECORD took: one whose lease ran out while it went (the row claimed and sent again
+    // elsewhere, or cancelled meanwhile) no longer speaks for its row, and its settle could undo the
+    // outcome of the attempt that does (a Qiscus room requeued after its assign_agent went through).
+    const taken = new Set(recorded.ids.map(Number));
     const byProducer = new Map<string, SettledAttempt[]>();
-    for (const b of batch) groupInto(byProducer, b.row.producer, b);
+    for (const b of batch) if (taken.has(Number(b.record.id))) groupInto(byProducer, b.row.producer, b);
     for (const [name, results] of byProducer) {
       await options.producers[name]?.settle?.(ctx, results).catch(onError);
     }
