@@ -99,14 +99,20 @@ export async function closeRoom(ctx: Ctx, conversationId: string, input: { state
     if (error instanceof AppError && (error.code === 'SB_CONVERSATION_CLOSED' || error.code === 'SB_NOT_FOUND')) return false;
     throw error;
   }
-  await ctx.db.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId)]);
+  await ctx.db.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId), conversationId]);
   return true;
 }
 
-/** An assignment Qiscus has not confirmed yet has nothing left to do once its room is closed. */
+/**
+ * An assignment Qiscus has not confirmed yet has nothing left to do once its
+ * room is closed. Found by the room's ordering key (roomOrderingKey), whose
+ * index holds pending rows only: message_id has no index, and this runs in
+ * closes, one under the routing lock held exclusive.
+ */
 const CANCEL_UNCONFIRMED = /* sql */ `
-  update outbound_requests set state = 'cancelled', last_error = 'the room was closed before Qiscus confirmed the assignment'
-   where producer = 'qiscus' and message_id = $1 and state = 'pending'`;
+  update outbound_requests o set state = 'cancelled', last_error = 'the room was closed before Qiscus confirmed the assignment'
+   where o.ordering_key = (select 'qiscus:room:' || c.external_ref from conversations c where c.id = $2)
+     and o.state = 'pending' and o.producer = 'qiscus' and o.message_id = $1`;
 
 export interface NoteExtra {
   /** Qiscus confirmed the room has an agent */
@@ -235,7 +241,7 @@ export async function closeAssignment(
       if (!(await lockAssignment(tx, conversationId, outboundId))) return false;
       await closeConversationIn(tx, emit, now, conversationId, input, SYSTEM);
       if (failure) await tx.query(NOTE_ROOM, [conversationId, failure.roomId, failure.reason, false, now, failure.refused]);
-      await tx.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId)]);
+      await tx.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId), conversationId]);
       return true;
     },
     { routing: true },
