@@ -61,4 +61,27 @@ describe('Qiscus calls while the login fails', () => {
     assert.equal(next.outcome, 'retry');
     assert.ok(next.nextAttemptAt!.getTime() - startedAt.getTime() >= 4_000, `retried ${next.nextAttemptAt!.getTime() - startedAt.getTime()} ms later`);
   });
+
+  it('forgets a token Qiscus answered 401 to as the attempt ends, so the retry at once logs in again', async () => {
+    let forgotten = 0;
+    const client = { api: { appId: 'app' }, forgetToken: () => void (forgotten += 1), authHeaders: async () => ({ 'qiscus-app-id': 'app', authorization: 'tok-1' }) } as unknown as QiscusClient;
+    const transport = qiscusTransport(client, async () => ({ status: 401, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }));
+    assert.equal((await transport(request)).status, 401);
+    assert.equal(forgotten, 1);
+  });
+
+  it('after a login that outlasts the attempt, the next attempts within the cool-down wait for no login', { timeout: 10_000 }, async () => {
+    let logins = 0;
+    const client = { api: { appId: 'app' }, forgetToken() {}, authHeaders: () => ((logins += 1), new Promise(() => {})) } as unknown as QiscusClient;
+    const calls: SendRequest[] = [];
+    const transport = qiscusTransport(client, async (sent) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }));
+    const first = await transport({ ...request, timeoutMs: 200 });
+    assert.match(first.error ?? '', /^timeout: logging in to Qiscus/);
+    const started = Date.now();
+    const second = await transport({ ...request, timeoutMs: 200 });
+    assert.ok(Date.now() - started < 100, 'the second attempt waited for a login');
+    assert.match(second.error ?? '', /^no call: .*the login took over 200 ms/);
+    assert.equal(logins, 1);
+    assert.deepEqual(calls, []);
+  });
 });

@@ -117,7 +117,12 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
       if (Date.now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
       try {
         const headers = await Promise.race([client.authHeaders(), outOfTime]);
-        if (headers === 'timeout') return late('logging in to Qiscus');
+        if (headers === 'timeout') {
+          // the next attempts do not each wait out a login that hangs
+          loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
+          loginError = `the login took over ${request.timeoutMs} ms`;
+          return late('logging in to Qiscus');
+        }
         auth = headers;
       } catch (error) {
         loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
@@ -144,6 +149,9 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
       clearTimeout(timer);
     }
     const outcome = await sendFn({ ...request, headers: { ...request.headers, ...auth }, body, timeoutMs: Math.max(1, request.timeoutMs - elapsed()) });
+    // The token expired: the retry (at once, decide) logs in again. Forgotten here, not at the settle,
+    // which comes after the retry is already due, so the retry went with the same dead token.
+    if (outcome.status === 401) client.forgetToken();
     return { ...outcome, durationMs: elapsed() };
   };
 }
