@@ -151,7 +151,7 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
     const outcome = await sendFn({ ...request, headers: { ...request.headers, ...auth }, body, timeoutMs: Math.max(1, request.timeoutMs - elapsed()) });
     // The token expired: the retry (at once, decide) logs in again. Forgotten here, not at the settle,
     // which comes after the retry is already due, so the retry went with the same dead token.
-    if (outcome.status === 401) client.forgetToken();
+    if (outcome.status === 401) client.forgetToken(auth.authorization);
     return { ...outcome, durationMs: elapsed() };
   };
 }
@@ -164,9 +164,14 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
     attach: hooks.attach,
     transport: qiscusTransport(client),
 
-    // The credentials are the transport's to add, within the attempt's deadline.
-    async prepare() {
-      return (rows) => ({ headers: new Map(rows.map((row) => [row.id, { 'user-agent': USER_AGENT, 'qiscus-app-id': client.api.appId }])) });
+    // The credentials are the transport's to add, within the attempt's deadline. A resolve whose room
+    // is open again is not signed, so not sent: the worker cancels it (reopened, below).
+    async prepare(ctx, rows = []) {
+      const dropped = await reopened(ctx, rows);
+      return (signing) => ({
+        headers: new Map(signing.filter((row) => !dropped.has(Number(row.id))).map((row) => [row.id, { 'user-agent': USER_AGENT, 'qiscus-app-id': client.api.appId }])),
+        cancelled: REOPENED,
+      });
     },
 
     decide(row, outcome, startedAt) {
@@ -194,7 +199,6 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
         );
       }
       for (const result of results) {
-        if (result.record.status === 401) client.forgetToken();
         const synced = conversationOfSync(result.row.message_id);
         if (synced !== null) {
           if (result.record.outcome === 'failed') await settleSyncFailure(ctx, hooks, synced, result);
@@ -210,6 +214,29 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       }
     },
   };
+}
+
+const REOPENED = 'the room is open again in Switchboard: resolving it in Qiscus would close the live room';
+
+/**
+ * The mark_as_resolved rows among `rows` whose room is open again in
+ * Switchboard — the customer wrote, Qiscus' webhook opened a new conversation
+ * — while the resolve waited for Qiscus (down a while): sent, it would close
+ * the live room there. Checked as each attempt is about to go, with the
+ * resolve still pending, so the new conversation's assign_agent still waits
+ * behind it (cancelled, it is recorded before that call goes). Found by
+ * review: the resolve was dropped only when an attempt failed again after
+ * the reopening (dropIfReopened); had Qiscus been back by then, it went.
+ */
+async function reopened(ctx: Ctx, rows: readonly OutboundRow[]): Promise<Set<number>> {
+  const resolves = rows.filter((row) => row.name === MARK_AS_RESOLVED);
+  if (resolves.length === 0) return new Set();
+  const open = await ctx.db.query<{ id: number | string }>(
+    `select r.id from unnest($1::bigint[], $2::text[]) as r(id, room_id)
+      where exists (select 1 from conversations c where c.channel = 'qiscus' and c.external_ref = r.room_id and c.state in ('queued', 'offered', 'assigned'))`,
+    [resolves.map((row) => row.id), resolves.map((row) => formOf(row).get('room_id') ?? '')],
+  );
+  return new Set(open.map((row) => Number(row.id)));
 }
 
 /**
@@ -235,10 +262,10 @@ async function settleSyncFailure(ctx: Ctx, hooks: ProducerHooks, conversationId:
  */
 async function dropIfReopened(ctx: Ctx, row: OutboundRow): Promise<void> {
   await ctx.db.query(
-    `update outbound_requests set state = 'cancelled', last_error = 'the room is open again in Switchboard: resolving it in Qiscus would close the live room'
+    `update outbound_requests set state = 'cancelled', last_error = $3
       where id = $1 and state = 'pending'
-        and exists (select 1 from conversations where channel = 'qiscus' and external_ref = $2 and state in ('queued', 'assigned'))`,
-    [row.id, formOf(row).get('room_id') ?? ''],
+        and exists (select 1 from conversations where channel = 'qiscus' and external_ref = $2 and state in ('queued', 'offered', 'assigned'))`,
+    [row.id, formOf(row).get('room_id') ?? '', REOPENED],
   );
 }
 

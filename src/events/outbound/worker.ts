@@ -26,9 +26,10 @@ export interface Producer {
    * this producer to send (never for nothing). Returns a function giving
    * the per-attempt headers of claimed rows, by row id. A row missing from
    * its answer is not sent and is cancelled with `cancelled`'s reason (its
-   * endpoint was disabled or deleted meanwhile).
+   * endpoint was disabled or deleted meanwhile). `rows` are this producer's
+   * rows about to be signed, for a producer that drops some as they go.
    */
-  prepare(ctx: Ctx): Promise<(rows: readonly OutboundRow[], attemptAt: Date) => { headers: Map<number, Record<string, string>>; cancelled?: string }>;
+  prepare(ctx: Ctx, rows?: readonly OutboundRow[]): Promise<(rows: readonly OutboundRow[], attemptAt: Date) => { headers: Map<number, Record<string, string>>; cancelled?: string }>;
   /** After a batch is recorded: endpoint health, disabling on 410. Failures here are logged, never retried. */
   settle?(ctx: Ctx, results: readonly SettledAttempt[]): Promise<void>;
   /**
@@ -345,14 +346,15 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     // given back as each ended (launch), a retry has its timer (dueAt), and a claim after every flush found
     // nothing almost always (issue #22: one CLAIM per flush, a few milliseconds apart under load).
     if (followed) claimer.kick();
-    for (const { record: r } of batch) if (r.outcome === 'retry' && r.nextAttemptAt) dueAt(r.nextAttemptAt);
-    for (const { record: r } of batch) totals[r.outcome === 'retry' ? 'retried' : r.outcome] += 1;
-    // Only attempts RECORD took: one whose lease ran out while it went (the row claimed and sent again
-    // elsewhere, or cancelled meanwhile) no longer speaks for its row, and its settle could undo the
-    // outcome of the attempt that does (a Qiscus room requeued after its assign_agent went through).
+    // Only attempts RECORD took count: one whose lease ran out while it went (the row claimed and sent
+    // again elsewhere, or cancelled meanwhile) no longer speaks for its row, and its settle could undo
+    // the outcome of the attempt that does (a Qiscus room requeued after its assign_agent went through).
     const taken = new Set(recorded.ids.map(Number));
+    const took = batch.filter((b) => taken.has(Number(b.record.id)));
+    for (const { record: r } of took) if (r.outcome === 'retry' && r.nextAttemptAt) dueAt(r.nextAttemptAt);
+    for (const { record: r } of took) totals[r.outcome === 'retry' ? 'retried' : r.outcome] += 1;
     const byProducer = new Map<string, SettledAttempt[]>();
-    for (const b of batch) if (taken.has(Number(b.record.id))) groupInto(byProducer, b.row.producer, b);
+    for (const b of took) groupInto(byProducer, b.row.producer, b);
     for (const [name, results] of byProducer) {
       await options.producers[name]?.settle?.(ctx, results).catch(onError);
     }
@@ -369,7 +371,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   async function signers(rows: readonly OutboundRow[]): Promise<Map<string, Signer>> {
     const names = new Set(rows.map((row) => row.producer));
     const wanted = Object.entries(options.producers).filter(([name]) => names.has(name));
-    return new Map(await Promise.all(wanted.map(async ([name, p]) => [name, await p.prepare(ctx)] as const)));
+    return new Map(await Promise.all(wanted.map(async ([name, p]) => [name, await p.prepare(ctx, rows.filter((row) => row.producer === name))] as const)));
   }
 
   /**

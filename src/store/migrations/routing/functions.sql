@@ -2378,13 +2378,6 @@ begin
       return;
     end if;
   end loop;
-  -- The room is open again: a resolve of its last conversation that Qiscus
-  -- has not taken yet (down a while) would, at its next attempt, close this
-  -- live one there. An attempt already in flight goes on; its outcome is not
-  -- recorded (RECORD changes pending rows only). Keyed as roomOrderingKey.
-  update outbound_requests o
-     set state = 'cancelled', last_error = 'the room is open again in Switchboard: resolving it in Qiscus would close the live room'
-   where o.ordering_key = 'qiscus:room:' || p_room and o.state = 'pending' and o.producer = 'qiscus' and o.name = 'mark_as_resolved';
   return query select c, true, sb_log_events(p_now, jsonb_build_array(
     sb_event('conversation.created', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c))),
     sb_event('conversation.queued', c.id, null, jsonb_build_object('conversation', sb_conversation_json(c), 'reason', 'new'))));
