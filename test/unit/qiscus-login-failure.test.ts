@@ -6,10 +6,11 @@
 // nothing and is retried on the schedule, no sooner than the next login.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { QiscusError, type QiscusClient } from '../../src/channels/qiscus/client.js';
+import { createQiscusClient, QiscusError, type QiscusClient } from '../../src/channels/qiscus/client.js';
 import { ASSIGN_MAX_ATTEMPTS, qiscusProducer, qiscusTransport } from '../../src/channels/qiscus/producer.js';
 import type { OutboundRow } from '../../src/events/outbound/outbox.js';
 import type { SendRequest } from '../../src/events/outbound/send.js';
+import { startFakeQiscus } from '../helpers/fake-qiscus.js';
 
 const assignAgent = 'https://multichannel.test/api/v1/admin/service/assign_agent';
 const request: SendRequest = {
@@ -83,5 +84,26 @@ describe('Qiscus calls while the login fails', () => {
     assert.match(second.error ?? '', /^no call: .*the login took over 200 ms/);
     assert.equal(logins, 1);
     assert.deepEqual(calls, []);
+  });
+
+  it('keeps a fresh token when a call sent with the one before it is answered 401 late', async () => {
+    const fake = await startFakeQiscus();
+    try {
+      const client = createQiscusClient(
+        { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'login', email: fake.email, password: fake.password }, agentId: undefined },
+        { timeoutMs: 5_000 },
+      );
+      const first = (await client.authHeaders()).authorization;
+      fake.expireTokens();
+      client.forgetToken(first);
+      const fresh = (await client.authHeaders()).authorization;
+      assert.notEqual(fresh, first);
+      // a second call sent with the first token comes back 401 after the new login
+      client.forgetToken(first);
+      assert.equal((await client.authHeaders()).authorization, fresh);
+      assert.equal(fake.requests.filter((r) => r.path === '/api/v1/auth').length, 2, 'logged in again for a token already replaced');
+    } finally {
+      await fake.close();
+    }
   });
 });

@@ -57,8 +57,12 @@ export interface QiscusClient {
   lastCommentId(roomId: string): Promise<string | null>;
   /** Headers that authenticate a call now (logs in first in login mode when no token is cached). */
   authHeaders(): Promise<Record<string, string>>;
-  /** The cached login token was refused: the next call logs in again. */
-  forgetToken(): void;
+  /**
+   * The cached login token was refused: the next call logs in again. Given
+   * the token a call was refused with, only if that one is still cached: a
+   * late 401 of a call sent before the last login keeps the fresh token.
+   */
+  forgetToken(refused?: string): void;
 }
 
 export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number; request?: HttpRequest; sdkBaseUrl?: string }): QiscusClient {
@@ -69,6 +73,8 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
     return new QiscusError(null, `Qiscus ${method} ${path}: ${why}`);
   };
   let token: Promise<string> | undefined;
+  /** the cached token, once its login answered */
+  let cached: string | undefined;
   /** login mode: the app's secret key, as the login answer gives it (the SDK server wants it) */
   let appSecret: string | undefined;
 
@@ -112,7 +118,9 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
     token ??= login();
     const current = token;
     try {
-      return { 'qiscus-app-id': api.appId, authorization: await current };
+      const value = await current;
+      if (token === current) cached = value;
+      return { 'qiscus-app-id': api.appId, authorization: value };
     } catch (error) {
       // a failed login is not cached: the next call tries again
       if (token === current) token = undefined;
@@ -125,6 +133,7 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
     let res = await call(method, path, params, await authHeaders());
     if (res.status === 401 && api.auth.mode === 'login') {
       token = undefined;
+      cached = undefined;
       res = await call(method, path, params, await authHeaders());
     }
     if (res.status < 200 || res.status >= 300) {
@@ -136,8 +145,10 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
   return {
     api,
     authHeaders,
-    forgetToken() {
+    forgetToken(refused) {
+      if (refused !== undefined && cached !== undefined && cached !== refused) return;
       token = undefined;
+      cached = undefined;
     },
 
     async availableAgents(roomId) {
