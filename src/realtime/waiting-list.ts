@@ -110,7 +110,7 @@ export function waitingListReader(ctx: Pick<Ctx, 'db' | 'now'>): WaitingListRead
       const at = now.getTime();
       const terms = new Map<string, number>();
       const termOf = shown.map((k) => {
-        const relaxed = k.relax_at !== null && at >= k.relax_at;
+        const relaxed = k.relax_at !== null && Math.max(at, k.row.queued_at?.getTime() ?? at) >= k.relax_at;
         const sticky = k.sticky_until !== null && at < k.sticky_until ? k.sticky_agent_id : null;
         const key = !relaxed && sticky === null ? k.plain : `${k.terms},${relaxed},${JSON.stringify(sticky)}]`;
         let i = terms.get(key);

@@ -152,6 +152,28 @@ describeEachStore('routing: ended sticky waits, match heads, given positions', (
     assert.deepEqual(left, ['billing', 'billing', 'billing', 'billing', 'billing', 'billing', 'billing', 'late']);
   });
 
+  // A close reads the time when it starts; an open in another process can
+  // queue, by its own clock, a moment later, and commit before the close
+  // reads the queue. Waited 0 s, by that open's terms, means waited enough.
+  for (const rule of ['overflow', 'skills relaxed'] as const) {
+    it(`a close that started a moment before an open queued gives the freed slot to it when its ${rule} after 0 s lets the agent serve it`, async () => {
+      if (rule === 'overflow') await configure('support', { overflow: [{ after_s: 0, to: 'sales' }] });
+      else await configure('support', { required_skills: { accounts: 2 }, skills_relax_after_s: 0 });
+      const agent = await online(rule === 'overflow' ? ['sales'] : ['support'], 1);
+      const busy = await open('c0', rule === 'overflow' ? 'sales' : null);
+      assert.equal(busy.agent_id, agent.id);
+      const closeStarted = clock.now().getTime() + 500;
+      const waiting = await open('c1', 'support'); // queued 1 s after c0's open: the agent is full
+      assert.equal(waiting.state, 'queued');
+      clock.set(closeStarted);
+      await closeConversation(ctx, busy.id, { reason: 'agent' }, actorOf(agent));
+      const after = await row(waiting.id);
+      assert.equal(after.state, 'assigned', 'the freed slot goes to the conversation waiting for it, not to the sweep');
+      assert.equal(after.agent_id, agent.id);
+      assert.deepEqual(await invariantViolations(ctx.db, { now: clock.now() }), []);
+    });
+  }
+
   for (const aging of [false, true]) {
     it(`the positions of given conversations are the window's${aging ? ', with aging' : ''}`, async () => {
       if (aging) {

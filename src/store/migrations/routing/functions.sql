@@ -410,8 +410,13 @@ begin
 end
 $$;
 
+-- Waits are measured from queued_at to no earlier than queued_at itself
+-- (greatest): a close or match reads the time as it starts, and an open in
+-- another process may queue, by its own clock, a moment after that and
+-- commit before the queue is read; after 0 s such a conversation has waited
+-- enough (by any longer wait it has not, either way).
 create or replace function sb_skills_serve(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
-  select (c.skills_relax_after_s is not null and p_now >= c.queued_at + make_interval(secs => c.skills_relax_after_s))
+  select (c.skills_relax_after_s is not null and greatest(p_now, c.queued_at) >= c.queued_at + make_interval(secs => c.skills_relax_after_s))
       or sb_skills_cover(a.skills, c.required_skills)
 $$;
 
@@ -420,7 +425,7 @@ $$;
 create or replace function sb_overflow_serves(a agents, c conversations, p_now timestamptz) returns boolean language sql stable as $$
   select exists (select 1 from jsonb_array_elements(c.overflow) r
                   where (r ->> 'to') = any (a.departments)
-                    and p_now >= c.queued_at + make_interval(secs => (r ->> 'after_s')::int))
+                    and greatest(p_now, c.queued_at) >= c.queued_at + make_interval(secs => (r ->> 'after_s')::int))
 $$;
 
 -- How well agent `a` matches c's requirement: the sum of a's levels in the
@@ -3019,7 +3024,7 @@ $$;
 -- skills_relax_after_s and queued_at). Columns, not the row: the queue
 -- listings pass rows with columns of their own.
 create or replace function sb_skills_relaxed(p_relax_after_s int, p_queued_at timestamptz, p_at timestamptz) returns boolean language sql immutable as $$
-  select p_relax_after_s is not null and p_at >= p_queued_at + make_interval(secs => p_relax_after_s)
+  select p_relax_after_s is not null and greatest(p_at, p_queued_at) >= p_queued_at + make_interval(secs => p_relax_after_s)
 $$;
 
 -- The agent a sticky wait holds a conversation for at p_at (its sticky_until
