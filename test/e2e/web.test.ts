@@ -107,11 +107,17 @@ describeEachStore('web apps in a real browser', (store) => {
     await widget.getByLabel('Your message').fill('Hello, my order is late');
     await widget.getByLabel('Your message').press('Enter');
     await desk.getByTestId('message').filter({ hasText: 'Hello, my order is late' }).waitFor();
+    // the send's own answer reaches the desk late, after the customer has read the message
+    const sent = await holdNextAnswer(desk, /\/api\/v1\/conversations\/[^/]+\/messages$/, 'POST');
     await desk.getByLabel('Reply').fill('Let me check');
     await desk.getByRole('button', { name: 'Send', exact: true }).click();
+    await sent.asked;
     await widget.getByTestId('message').filter({ hasText: 'Let me check' }).waitFor();
-    // the customer saw it: the agent's message is ticked read
-    await desk.getByTestId('message').filter({ hasText: 'Let me check' }).getByTestId('read').waitFor();
+    // the customer saw it: the agent's message is ticked read, and stays so when the send's answer (unread then) arrives
+    const checking = desk.getByTestId('message').filter({ hasText: 'Let me check' });
+    await checking.getByTestId('read').waitFor();
+    await sent.release();
+    assert.equal(await checking.getByTestId('read').count(), 1, 'a late answer does not take the read tick back');
     // and the agent saw hers
     await widget.getByTestId('message').filter({ hasText: 'Hello, my order is late' }).getByText('Read').waitFor();
     // a link as an attachment, with no text: the customer gets it as a link

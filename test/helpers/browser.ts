@@ -102,13 +102,13 @@ export const shoot = (page: Page, name: string): Promise<void> =>
 
 /**
  * Plays a slow server for one request: the next request of `page` whose URL
- * matches `url` reaches the server at once (`asked` resolves when it has
+ * matches `url` (and whose method is `method`, when given) reaches the server at once (`asked` resolves when it has
  * answered), but the answer reaches the page only on `release()`. Later
  * requests pass untouched, so a test can make an earlier read answer after
  * a later one. `release()` resolves once the page has received the answer
  * and had time to apply it (what a test then checks is that it did not).
  */
-export async function holdNextAnswer(page: Page, url: RegExp): Promise<{ asked: Promise<void>; release(): Promise<void> }> {
+export async function holdNextAnswer(page: Page, url: RegExp, method?: string): Promise<{ asked: Promise<void>; release(): Promise<void> }> {
   let held!: (route: Route) => void;
   const heldRoute = new Promise<Route>((resolve) => (held = resolve));
   let letGo!: () => void;
@@ -116,7 +116,7 @@ export async function holdNextAnswer(page: Page, url: RegExp): Promise<{ asked: 
   let taken = false;
   // (unrouting inside the handler would stop the interception and let the held request through)
   const hold = async (route: Route) => {
-    if (taken) return route.fallback();
+    if (taken || (method !== undefined && route.request().method() !== method)) return route.fallback();
     taken = true;
     const response = await route.fetch();
     held(route);

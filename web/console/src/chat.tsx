@@ -72,7 +72,11 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   const merge = useCallback((incoming: Message[]) => {
     setMessages((current) => {
       const byId = new Map(current.map((m) => [m.id, m]));
-      for (const m of incoming) byId.set(m.id, { ...byId.get(m.id), ...m });
+      for (const m of incoming) {
+        const known = byId.get(m.id);
+        // read is for good: an answer or a page read before the receipt (the send's own answer, a reload) does not take it back
+        byId.set(m.id, { ...known, ...m, read_at: m.read_at ?? known?.read_at ?? null });
+      }
       return [...byId.values()].sort((a, b) => a.id - b.id);
     });
   }, []);

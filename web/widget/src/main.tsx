@@ -137,7 +137,11 @@ function Widget() {
     for (const m of incoming) lastId.current = Math.max(lastId.current, m.id);
     setMessages((current) => {
       const byId = new Map(current.map((m) => [m.id, m]));
-      for (const m of incoming) byId.set(m.id, { ...byId.get(m.id), ...m });
+      for (const m of incoming) {
+        const known = byId.get(m.id);
+        // read is for good: a page read before the receipt does not take it back
+        byId.set(m.id, { ...known, ...m, readAt: m.readAt ?? known?.readAt ?? null });
+      }
       return [...byId.values()].sort((a, b) => a.id - b.id);
     });
   }, []);
