@@ -4,13 +4,15 @@
 // cancel them for good ("no producer email in this process"). Now it leaves
 // them to the processes that have email. The ordering-key rule still spans
 // producers: a row waits behind an earlier pending row of its key, whoever
-// sends that one.
+// sends that one. And a claim reads none of the rows it leaves: with
+// thousands of another producer's rows due, every claim read past them all.
 import assert from 'node:assert/strict';
 import { beforeEach, it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
-import { claimNew, enqueue, type NewOutbound } from '../../src/events/outbound/outbox.js';
+import { claim, claimNew, enqueue, type NewOutbound } from '../../src/events/outbound/outbox.js';
 import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
 import { createOutboundWorker, type OutboundWorker, type Producer } from '../../src/events/outbound/worker.js';
+import type { Queryable } from '../../src/store/db.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 /** A producer with nothing to sign. */
@@ -105,5 +107,96 @@ describeEachStore('outbox claims by producer', (store) => {
     assert.deepEqual(claimed.map((r) => r.message_id), ['hook-1']);
     const due = await store().db.query<{ message_id: string }>('select message_id from outbound_requests where next_attempt_at <= $1', [now]);
     assert.deepEqual(due.map((r) => r.message_id), ['mail-1'], 'the email row is left due, for a process with email');
+  });
+
+  /** Rows a plan node of outbound_requests read, over all its loops: those it returned and those its filters removed. */
+  interface PlanNode {
+    'Relation Name'?: string;
+    'Node Type': string;
+    'Index Name'?: string;
+    'Actual Rows': number;
+    'Actual Loops': number;
+    'Rows Removed by Filter'?: number;
+    'Rows Removed by Index Recheck'?: number;
+    Plans?: PlanNode[];
+  }
+  const readOf = (node: PlanNode): { rows: number; where: string[] } => {
+    const below = (node.Plans ?? []).map(readOf);
+    const own = node['Relation Name'] === 'outbound_requests'
+      ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * node['Actual Loops']
+      : 0;
+    const where = own > 0 ? [`${node['Node Type']}${node['Index Name'] ? ` on ${node['Index Name']}` : ''}: ${own}`] : [];
+    return { rows: own + below.reduce((n, b) => n + b.rows, 0), where: [...where, ...below.flatMap((b) => b.where)] };
+  };
+
+  // Found in review (2026-11-26): a producer no process has any more (email after SMTP_URL is removed)
+  // leaves its rows pending; the claim walked every pending row in due order and filtered by producer,
+  // so each claim of each process read past all of them. Counted in rows, not milliseconds: the plan
+  // PostgreSQL ran (EXPLAIN ANALYZE) says how many rows each scan read and threw away.
+  it("a claim reads none of another producer's due rows, however many wait", async () => {
+    const db = store().db;
+    const foreign = 2_000;
+    const now = new Date();
+    await db.query(
+      `insert into outbound_requests (producer, message_id, name, url, method, body, max_attempts, state, next_attempt_at, created_at)
+       -- the other producer's rows, due before any of this worker's
+       select 'email', 'mail-' || g, 'x', 'mailto:team@example.test', 'SMTP', '\\x00'::bytea, 3, 'pending',
+              $1::timestamptz - interval '1 hour' + g * interval '1 ms', $1::timestamptz - interval '1 hour'
+         from generate_series(1, $2::int) g
+       union all
+       -- this worker's history: delivered, in no claim's way
+       select 'webhook', 'old-' || g, 'x', 'http://hooks.example.test/in', 'POST', '\\x00'::bytea, 3, 'delivered',
+              $1::timestamptz - interval '1 day', $1::timestamptz - interval '1 day'
+         from generate_series(1, $2::int) g`,
+      [now, foreign],
+    );
+    await db.transaction((tx) => enqueue(tx, [row('webhook', 'hook-1'), row('webhook', 'hook-2', 'conversation-1'), row('webhook', 'hook-3', 'conversation-1')], now));
+    await db.exec('analyze outbound_requests');
+    const slots = { limit: 8, leaseUntil: new Date(now.getTime() + 60_000), perDestination: 4, producers: ['webhook'] };
+
+    // the claim as claim() sends it, explained (and run: rolled back)
+    let plan: PlanNode | undefined;
+    await db
+      .transaction(async (tx) => {
+        const explaining: Queryable = {
+          query: async <Row,>(text: string, params?: readonly unknown[]) => {
+            const [explained] = await tx.query<{ 'QUERY PLAN': unknown }>(`explain (analyze, format json) ${text}`, params);
+            const json = explained!['QUERY PLAN'];
+            plan = (typeof json === 'string' ? JSON.parse(json) : json)[0].Plan as PlanNode;
+            return [] as Row[];
+          },
+          exec: (text) => tx.exec(text),
+        };
+        await claim(explaining, now, slots);
+        throw new Error('rollback');
+      })
+      .catch((error: unknown) => assert.match(String(error), /rollback/));
+    assert.ok(plan, 'the claim was explained');
+    const read = readOf(plan);
+    // the rows claimed (hook-1, hook-2), hook-3 behind hook-2, and their look-ups by id: a few dozen at most
+    assert.ok(read.rows < 50, `the claim read ${read.rows} rows of outbound_requests (${read.where.join('; ')}), with ${foreign} other rows due`);
+
+    const claimed = await claim(db, now, slots);
+    assert.deepEqual(claimed.map((r) => r.message_id), ['hook-1', 'hook-2']);
+  });
+
+  it('a claim for several producers takes the earliest due rows of them all, each destination within its cap', async () => {
+    const db = store().db;
+    const now = new Date();
+    const at = (seconds: number) => new Date(now.getTime() - 60_000 + seconds * 1_000);
+    // due in this order: a1 b1 a2 b2 a3 b3 a4 b4, a's and b's each to one destination
+    for (let i = 1; i <= 4; i++) {
+      await db.transaction((tx) => enqueue(tx, [row('a', `a${i}`)], at(2 * i)));
+      await db.transaction((tx) => enqueue(tx, [{ ...row('b', `b${i}`), url: 'http://other.example.test/in' }], at(2 * i + 1)));
+    }
+    const lease = new Date(now.getTime() + 60_000);
+    const first = await claim(db, now, { limit: 5, leaseUntil: lease, producers: ['a', 'b'] });
+    assert.deepEqual(first.map((r) => r.message_id), ['a1', 'b1', 'a2', 'b2', 'a3']);
+    // b's destination has one in flight, its cap is two: one more of b, the rest of a
+    const second = await claim(db, now, {
+      limit: 5, leaseUntil: lease, perDestination: 2, inFlight: new Map([['http://other.example.test', 1]]), producers: ['b', 'a', 'b'],
+    });
+    assert.deepEqual(second.map((r) => r.message_id), ['b3', 'a4']);
+    assert.deepEqual(await claim(db, now, { limit: 5, leaseUntil: lease, producers: ['a'] }), []);
   });
 });

@@ -120,51 +120,82 @@ export interface ClaimSlots {
 }
 
 /**
- * Due rows of this worker's producers ($7), oldest first, that no earlier
- * pending row with the same ordering key is still waiting for, whatever its
- * producer (it may be in flight elsewhere or waiting for its retry: either
- * way this one waits), locked with SKIP LOCKED
- * so processes claiming at once take different rows. Of those, each
- * destination gets what its cap leaves ($4 per destination, less its
- * requests in flight: $5 destinations, $6 counts); a destination already at
- * its cap is not even scanned, so one slow receiver with a deep backlog
- * cannot fill every batch. Each row claimed is leased until $3.
+ * A pending row that may go now: due, its destination not at its cap ($4
+ * per destination, less its requests in flight: $5 destinations, $6
+ * counts; the walk passes over the rows of a destination already at its
+ * cap, so one slow receiver with a deep backlog cannot fill every batch),
+ * and no earlier pending row with the same ordering key still waiting,
+ * whatever its producer (it may be in flight elsewhere or waiting for its
+ * retry: either way this one waits).
  */
-const claimSteps = (restriction: string, order: string) => /* sql */ `
-  busy as (
+const CLAIMABLE = /* sql */ `
+  o.state = 'pending' and o.next_attempt_at <= $1
+  and ${DESTINATION} not in (select destination from busy where n >= $4)
+  and (o.ordering_key is null or not exists (
+        select 1 from outbound_requests p
+         where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id < o.id))`;
+
+/**
+ * The claim around a `due` step ({@link CLAIMABLE} rows of this worker's
+ * producers, $7, at most $2, locked with SKIP LOCKED so processes claiming
+ * at once take different rows): of those, each destination gets what its cap
+ * leaves, in `order`. Each row claimed is leased until $3.
+ */
+const claimWith = (due: string, order: string) => /* sql */ `
+  with busy as (
     select * from unnest($5::text[], $6::int[]) as b(destination, n)
-  ), due as (
-    select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
-     where ${restriction} and o.producer = any($7::text[]) and o.state = 'pending' and o.next_attempt_at <= $1
-       and ${DESTINATION} not in (select destination from busy where n >= $4)
-       and (o.ordering_key is null or not exists (
-             select 1 from outbound_requests p
-              where p.ordering_key = o.ordering_key and p.state = 'pending' and p.id < o.id))
-     order by ${order}
-     limit $2
-     for update skip locked
+  ), due as (${due}
   ), fair as (
     select d.id, d.destination from (
-      select due.*, row_number() over (partition by due.destination order by ${order.replace(/o\./g, 'due.')}) as k from due
+      select due.*, row_number() over (partition by due.destination order by ${order}) as k from due
     ) d
      where d.k + coalesce((select n from busy where busy.destination = d.destination), 0) <= $4
-  )`;
-const LEASE = /* sql */ `
+  )
   update outbound_requests o
      set next_attempt_at = $3
     from fair
    where o.id = fair.id
   returning o.*, fair.destination`;
-const claimWhere = (restriction: string, order: string) => `with ${claimSteps(restriction, order)} ${LEASE}`;
-
-export const CLAIM = claimWhere('true', 'o.next_attempt_at, o.id');
 
 /**
- * The same claim restricted to rows just enqueued in this transaction: a
- * producer hands fresh work straight to its sender, saving the claim's round
- * trip on the way from event to request.
+ * Due rows, oldest first, walked producer by producer (outbound_due_by_producer,
+ * migration 0074) and merged: a producer no process has any more (email
+ * once SMTP_URL is gone) leaves its rows pending, and one walk in due order
+ * filtered by producer read past every one of them at every claim. Each
+ * producer's walk stops at $2 rows; the merge keeps the first $2, so the
+ * rows taken are those one walk in due order would take. The rest of what
+ * the walks locked is let go as the statement ends, as the rows over a
+ * destination's cap always were.
  */
-export const CLAIM_NEW = claimWhere('o.id = any($8::bigint[])', 'o.id');
+export const CLAIM = claimWith(
+  /* sql */ `
+    select d.* from (select distinct unnest($7::text[])) as w(producer)
+     cross join lateral (
+       select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
+        where o.producer = w.producer and ${CLAIMABLE}
+        order by o.next_attempt_at, o.id
+        limit $2
+        for update skip locked
+     ) d
+     order by d.next_attempt_at, d.id
+     limit $2`,
+  'due.next_attempt_at, due.id',
+);
+
+/**
+ * The same claim restricted to rows just enqueued in this transaction ($8),
+ * found by their ids: a producer hands fresh work straight to its sender,
+ * saving the claim's round trip on the way from event to request.
+ */
+export const CLAIM_NEW = claimWith(
+  /* sql */ `
+    select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
+     where o.id = any($8::bigint[]) and o.producer = any($7::text[]) and ${CLAIMABLE}
+     order by o.id
+     limit $2
+     for update skip locked`,
+  'due.id',
+);
 
 /** No cap: more than any batch can hold. */
 const UNCAPPED = 2 ** 31 - 1;
