@@ -11,7 +11,8 @@ import { send, type SendOutcome, type SendRequest } from './send.js';
 // statement). Commits wake the feed and claim lanes at once: this process's
 // own through onCommitted; outbound requests, every process's, through NOTIFY
 // (migration 0027; events do not notify: see docs/architecture.md), which
-// PostgreSQL delivers as the writer commits. A poll is the safety net.
+// PostgreSQL delivers as the writer commits, and so does a cancel that frees
+// a row waiting on its ordering key (migration 0075). A poll is the safety net.
 // A producer whose own transaction makes the requests (the Qiscus
 // allocator's assign_agent) may insert them leased (migration 0063) and
 // hand them over as it commits (HandOver): they skip the wake-up and the
