@@ -11,7 +11,7 @@ import type { AgentRow } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import { addMessage } from '../../src/conversations/messages.js';
-import { claim } from '../../src/events/outbound/outbox.js';
+import { claim, record } from '../../src/events/outbound/outbox.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
 import { getEndpoint, rotateSecret, updateEndpoint } from '../../src/events/webhooks/endpoints.js';
 import { requestExternalMessage } from '../../src/events/webhooks/external-message.js';
@@ -276,6 +276,26 @@ describeEachStore('webhook delivery', (store) => {
     } finally {
       await other.close();
     }
+  });
+
+  it("a 410 answered to an attempt whose lease ran out (its row sent again by another worker) cancels nothing of the endpoint's", async () => {
+    const gone = await endpoint({ events: ['conversation.created', 'message.created'] });
+    const { conversation } = await openConversation(ctx, { customer: { id: 'g2' } });
+    await addMessage(ctx, conversation.id, { sender: 'customer', sender_id: null, text: 'x' }, { id: null, role: 'system' });
+    while ((await fanOut(ctx)).events > 0);
+    const rows = await store().db.query<{ id: number }>('select id from outbound_requests where endpoint_id = $1 order by id', [gone.id]);
+    assert.equal(rows.length, 2);
+    // the row's lease ran out while this attempt went: another worker claimed it again and delivered it
+    await store().db.query(`update outbound_requests set state = 'delivered', attempts = 1 where id = $1`, [rows[0]!.id]);
+    const recorded = await record(
+      store().db,
+      [{ id: rows[0]!.id, attemptsBefore: 0, startedAt: clock.now(), durationMs: 1, status: 410, excerpt: null, error: 'HTTP 410', requestHeaders: {}, outcome: 'failed', nextAttemptAt: null }],
+      clock.now(),
+    );
+    assert.deepEqual(recorded.ids, [], 'the stale attempt is not taken');
+    const states = await store().db.query<{ state: string }>('select state from outbound_requests where endpoint_id = $1 order by id', [gone.id]);
+    assert.deepEqual(states.map((s) => s.state), ['delivered', 'pending'], 'what waits for the endpoint still goes');
+    assert.equal((await getEndpoint(store().db, gone.id)).enabled, true);
   });
 
   it('disables an endpoint whose deliveries have all failed for too long, and clears the record on success elsewhere', async () => {

@@ -264,26 +264,31 @@ export const RECORD = /* sql */ `
     select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, r.excerpt, r.error, r.headers
       from r
      where not r.skipped and exists (select 1 from outbound_requests o where o.id = r.id)
+  ), moved as (
+    update outbound_requests o
+       set state = case r.outcome when 'retry' then 'pending' else r.outcome end,
+           attempts = o.attempts + case when r.skipped then 0 else 1 end,
+           next_attempt_at = coalesce(r.next_attempt_at, o.next_attempt_at),
+           last_attempt_at = case when r.skipped then o.last_attempt_at else r.started_at end,
+           last_status = case when r.skipped then o.last_status else r.status end,
+           last_error = r.error,
+           delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
+      from r
+     where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
+    returning o.id, o.state, o.ordering_key, o.endpoint_id, r.status, r.skipped
   ), gone as (
     -- 410 Gone: nothing more goes to that endpoint, decided in the same
-    -- statement, so no concurrent claim can slip the next delivery out
+    -- statement, so no concurrent claim can slip the next delivery out. Only
+    -- for an attempt taken here: a stale one (its lease ran out, its row sent
+    -- again elsewhere) speaks for nothing, and its settle does not disable
+    -- the endpoint either.
     update outbound_requests p
        set state = 'cancelled', last_error = 'the receiver answered 410 Gone'
      where p.state = 'pending'
-       and p.endpoint_id in (select o.endpoint_id from outbound_requests o join r on r.id = o.id where r.status = 410 and not r.skipped)
+       and p.endpoint_id in (select m.endpoint_id from moved m where m.status = 410 and not m.skipped)
        and p.id not in (select id from r)
   )
-  update outbound_requests o
-     set state = case r.outcome when 'retry' then 'pending' else r.outcome end,
-         attempts = o.attempts + case when r.skipped then 0 else 1 end,
-         next_attempt_at = coalesce(r.next_attempt_at, o.next_attempt_at),
-         last_attempt_at = case when r.skipped then o.last_attempt_at else r.started_at end,
-         last_status = case when r.skipped then o.last_status else r.status end,
-         last_error = r.error,
-         delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
-    from r
-   where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
-  returning o.id, case when o.state <> 'pending' then o.ordering_key end as freed_key`;
+  select m.id, case when m.state <> 'pending' then m.ordering_key end as freed_key from moved m`;
 
 /**
  * Whether a pending row waits behind one of these rows (same ordering key,
