@@ -42,15 +42,16 @@ export async function invariantViolations(db: Queryable, options: { workConservi
 
   if (options.workConserving !== false) {
     const waitingWithRoom = await db.query<{ id: string; agent: string }>(
-      // eligibility restated from the conversation's stored terms, not through sb_agent_serves
+      // eligibility restated from the conversation's stored terms, not through sb_agent_serves; a wait
+      // is measured to no earlier than queued_at, as the engine measures it (a 0-s wait has passed)
       `select c.id, a.id as agent
          from conversations c
          join agents a on a.status = 'online' and a.deleted_at is null
                       and (c.department is null or c.department = any (a.departments)
                            or exists (select 1 from jsonb_array_elements(c.overflow) r
                                        where r ->> 'to' = any (a.departments)
-                                         and $1::timestamptz >= c.queued_at + (r ->> 'after_s')::int * interval '1 second'))
-                      and ((c.skills_relax_after_s is not null and $1::timestamptz >= c.queued_at + c.skills_relax_after_s * interval '1 second')
+                                         and greatest($1::timestamptz, c.queued_at) >= c.queued_at + (r ->> 'after_s')::int * interval '1 second'))
+                      and ((c.skills_relax_after_s is not null and greatest($1::timestamptz, c.queued_at) >= c.queued_at + c.skills_relax_after_s * interval '1 second')
                            or not exists (select 1 from jsonb_each_text(c.required_skills) r
                                            where coalesce((a.skills ->> r.key)::int, 0) < r.value::int))
                       and a.load < coalesce(a.capacity, (select (value #>> '{}')::int from settings where key = 'max_customers'))
