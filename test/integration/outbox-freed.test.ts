@@ -3,8 +3,8 @@
 // it looks behind it (FOLLOWED). When it leaves any other way — cancelled
 // (a Qiscus resolve whose room is open again, an assignment whose room
 // closed, an endpoint disabled, a ticketer deleted, plain SQL) or deleted —
-// nothing looked, and the row behind waited for the poll. Migration 0075's
-// triggers wake the workers as such a change commits. Every worker here
+// nothing looked, and the row behind waited for the poll. The triggers of
+// migrations 0075 and 0076 wake the workers as such a change commits. Every worker here
 // polls once a minute and no wait reaches ten seconds: a row sent was sent
 // by a wake-up.
 import assert from 'node:assert/strict';
@@ -156,7 +156,7 @@ describeEachStore('outbox: the row behind one that leaves without an attempt', (
     await until('second, once the cancel commits', () => sent.includes('second'));
   });
 
-  it("a cancel notifies only when a row waits behind it, and an attempt's record never does", async () => {
+  it("a cancel notifies once, at its commit, and an attempt's record never does", async () => {
     const db = store().db;
     let notified = 0;
     listening = await db.listen(OUTBOX_CHANNEL, { notified: () => (notified += 1) });
@@ -178,13 +178,15 @@ describeEachStore('outbox: the row behind one that leaves without an attempt', (
     await quiet();
     assert.equal(notified, before, 'RECORD of a delivery sends no NOTIFY');
 
-    // cancelled with nothing behind it: nobody to wake
-    const [b1] = await db.transaction((tx) => enqueue(tx, [request('b1', 'key-b')], now));
+    // a whole key cancelled at once (an endpoint disabled): one NOTIFY for the transaction, not one a row
+    const many = Array.from({ length: 200 }, (_, i) => request(`b${i}`, 'key-b'));
+    await db.transaction((tx) => enqueue(tx, many, now));
     await quiet();
     before = notified;
-    await db.query(`update outbound_requests set state = 'cancelled' where id = $1`, [b1]);
+    await db.query(`update outbound_requests set state = 'cancelled' where ordering_key = 'key-b'`);
+    await until('the NOTIFY of the bulk cancel', () => notified > before);
     await quiet();
-    assert.equal(notified, before, 'a cancel with nothing behind it sends no NOTIFY');
+    assert.equal(notified, before + 1, 'one NOTIFY for the transaction');
 
     // cancelled in a transaction with a row behind it: at the commit, not before
     const [c1] = await db.transaction((tx) => enqueue(tx, [request('c1', 'key-c'), request('c2', 'key-c')], now));
