@@ -31,8 +31,11 @@ export interface FakeRequest {
   at: number;
 }
 
-/** `{ until }`: the request is held open and answered as usual once `until` settles (a slow Qiscus, released by the test). */
-export type Injected = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang' | { until: Promise<unknown> };
+/**
+ * `{ until }`: the request is held open and answered as usual once `until` settles (a slow Qiscus, released by the
+ * test); with a `status`, answered that way instead (a slow refusal).
+ */
+export type Injected = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang' | { until: Promise<unknown>; status?: number; body?: unknown };
 
 export interface FakeQiscus {
   url: string;
@@ -166,7 +169,9 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
         res.on('close', () => hanging.delete(res));
         void answer.until.finally(() => {
           hanging.delete(res);
-          if (!res.destroyed) route(req, res);
+          if (res.destroyed) return;
+          if (answer.status === undefined) route(req, res);
+          else send(res, answer.status, answer.body ?? { status: answer.status, errors: `injected ${answer.status}` });
         });
         return;
       }

@@ -12,7 +12,7 @@ import { saysRoomResolved } from './error-body.js';
 import { pickAgent, type MirrorLoad } from './pick.js';
 import { ASSIGN_MAX_ATTEMPTS } from './producer.js';
 import { AWAITS_REMOVAL } from './removals.js';
-import { closeRoom, failRoom } from './rooms.js';
+import { closeRoom, failWaitingRoomIn } from './rooms.js';
 
 // One allocation pass: the oldest waiting rooms, each room's available agents
 // fetched from Qiscus (outside any transaction: the routing lock is never held
@@ -153,7 +153,6 @@ const epochNow = () => performance.timeOrigin + performance.now();
 interface Waiting {
   id: string;
   room_id: string;
-  fetch_failures: number | null;
   /** the agent Qiscus last refused for this room, until another assignment */
   refused_agent: string | null;
 }
@@ -171,7 +170,7 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   const started = timed ? epochNow() : 0;
   const readWaiting = (limit: number) => (held: readonly string[]) =>
     ctx.db.query<Waiting>(
-      `select c.id, c.external_ref as room_id, q.fetch_failures, q.refused_agent_id as refused_agent
+      `select c.id, c.external_ref as room_id, q.refused_agent_id as refused_agent
          from conversations c left join qiscus_rooms q on q.conversation_id = c.id
         where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
           and (q.retry_at is null or q.retry_at <= $1)
@@ -268,26 +267,64 @@ function withEarlier(
 
 /**
  * Backs the room off: `closed` when it was closed instead (resolved in Qiscus,
- * or refused too often), else when it may be tried again (epoch ms).
+ * or refused too often), else when it may be tried again (epoch ms). Nothing
+ * changes for a room no longer waiting: the pass read it queued, but another
+ * process's pass, a webhook or a supervisor may have moved it since.
  */
 async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: PassOptions): Promise<{ closed: boolean; retryAt?: number }> {
   if (!(error instanceof QiscusError)) throw error;
   if (saysRoomResolved(error.message)) return { closed: await closeRoom(ctx, room.id, { state: 'resolved', reason: 'qiscus_resolved', note: null }) };
-  const failures = (room.fetch_failures ?? 0) + 1;
-  if (!error.transient && failures >= FETCH_REFUSALS_BEFORE_FAILING) {
-    return { closed: await failRoom(ctx, room.id, room.room_id, `Qiscus refused to list the room's agents ${failures} times: ${error.message}`) };
-  }
+  const now = ctx.now();
+  const params = [room.id, room.room_id, error.message, now, options.maxBackoffMs, QISCUS_DEPARTMENT];
+  const waits = (row: BackedOff | undefined) => ({ closed: false, ...(row ? { retryAt: new Date(row.retry_at).getTime() } : {}) });
   // Transient trouble (Qiscus down, a timeout) never fails a room: it waits, backing off up to the poll interval.
-  const delay = Math.min(1_000 * 2 ** (failures - 1), options.maxBackoffMs);
-  await ctx.db.query(
-    `insert into qiscus_rooms (conversation_id, room_id, reason, fetch_failures, retry_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6)
-     on conflict (conversation_id) do update
-       set reason = excluded.reason, fetch_failures = excluded.fetch_failures, retry_at = excluded.retry_at, updated_at = excluded.updated_at`,
-    [room.id, room.room_id, error.message, failures, new Date(ctx.now().getTime() + delay), ctx.now()],
+  if (error.transient) return waits((await ctx.db.query<BackedOff>(BACK_OFF, params))[0]);
+  // A refusal may be the one that fails the room: counted and acted on in one transaction, the room's row
+  // locked while it waits, so the count is this one's and the room given up is one nobody has taken. The lock
+  // exclusive from BEGIN, as closeAssignment's (rooms.ts), since the close may ask for it so: a refusal is rare.
+  return withEvents(
+    ctx,
+    async (tx, emit) => {
+      const [counted] = await tx.query<BackedOff>(BACK_OFF_LOCKED, params);
+      if (!counted || counted.fetch_failures < FETCH_REFUSALS_BEFORE_FAILING) return waits(counted);
+      await failWaitingRoomIn(tx, emit, now, room.id, room.room_id, `Qiscus refused to list the room's agents ${counted.fetch_failures} times: ${error.message}`);
+      return { closed: true };
+    },
+    { routing: true },
   );
-  return { closed: false, retryAt: ctx.now().getTime() + delay };
 }
+
+interface BackedOff {
+  fetch_failures: number;
+  retry_at: Date | string;
+}
+
+/**
+ * One more failed list of a room still queued (none for a room moved since:
+ * no row), counted by the statement, so that two processes failing the room
+ * at once count two; its back-off 1 s, 2 s, 4 s, … up to $5 ms. BACK_OFF
+ * takes the room's state as its snapshot saw it, without a lock (exported
+ * for tests): a decision assigning the room meanwhile may still find the
+ * note on its record, which its settle replaces. BACK_OFF_LOCKED locks the
+ * room as a decision does: agent rows (a queued room has none) before
+ * conversation rows before the rows a change writes besides (the lock order
+ * at the top of src/store/migrations/routing/functions.sql), and no key
+ * update, so the foreign key's key share of another process's back-off does
+ * not wait for it (see LOCK_MIRRORS_THEN_ROOMS).
+ */
+const backOff = (lock: string) => /* sql */ `
+  with room as (
+    select c.id from conversations c where c.id = $1 and c.state = 'queued' and c.department = $6 ${lock}
+  )
+  insert into qiscus_rooms (conversation_id, room_id, reason, fetch_failures, retry_at, updated_at)
+  select room.id, $2, $3, 1, $4::timestamptz + least(1000, $5::int) * interval '1 millisecond', $4 from room
+  on conflict (conversation_id) do update
+    set reason = excluded.reason, fetch_failures = qiscus_rooms.fetch_failures + 1,
+        retry_at = excluded.updated_at + least(1000 * power(2, least(qiscus_rooms.fetch_failures, 30)), $5::int) * interval '1 millisecond',
+        updated_at = excluded.updated_at
+  returning fetch_failures, retry_at`;
+export const BACK_OFF = backOff('');
+const BACK_OFF_LOCKED = backOff('for no key update of c');
 
 // The existing mirrors of the offered agents, locked before the rooms (in id
 // order, as every pass locks them, so two passes cannot wait on each other):

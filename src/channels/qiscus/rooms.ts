@@ -2,7 +2,7 @@ import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
 import { closeConversation, closeConversationIn, type Opened } from '../../conversations/lifecycle.js';
 import { toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
-import { withEvents } from '../../events/outbox.js';
+import { withEvents, type Emit } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
 import { assertStorableText } from '../../http/validation.js';
 import { routingCall } from '../../routing/calls.js';
@@ -121,11 +121,7 @@ export interface NoteExtra {
   refused?: boolean;
 }
 
-/** Records why a room is stuck or failed, for the admin listing. */
-export async function noteRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: NoteExtra = {}): Promise<void> {
-  await ctx.db.query(NOTE_ROOM, [conversationId, roomId, reason, extra.confirmed === true, ctx.now(), extra.refused === true]);
-}
-
+/** Records why a room is stuck or failed, for the admin listing ($6: Qiscus refused the room's agent, counted). */
 const NOTE_ROOM = /* sql */ `
   insert into qiscus_rooms (conversation_id, room_id, reason, confirmed_at, refusals, updated_at)
   values ($1, $2, $3, case when $4 then $5::timestamptz end, case when $6 then 1 else 0 end, $5)
@@ -135,9 +131,10 @@ const NOTE_ROOM = /* sql */ `
         refusals = qiscus_rooms.refusals + case when $6 then 1 else 0 end`;
 
 /**
- * noteRoom for what assign_agent call `outboundId` said, when it is still
- * the room's assignment: the check is the update's own condition, so a room
- * given to another agent meanwhile keeps its reason and confirmation.
+ * Records what assign_agent call `outboundId` said, for the admin listing,
+ * when it is still the room's assignment: the check is the update's own
+ * condition, so a room given to another agent meanwhile keeps its reason and
+ * confirmation.
  */
 export async function noteAssignment(ctx: Ctx, conversationId: string, outboundId: number, reason: string, extra: Pick<NoteExtra, 'confirmed'> = {}): Promise<void> {
   const now = ctx.now();
@@ -162,10 +159,18 @@ export async function noteSyncFailed(ctx: Ctx, conversationId: string, roomId: s
   );
 }
 
-/** Gives up on a room: it leaves the queue (or frees its slot) as abandoned, with the reason kept. */
-export async function failRoom(ctx: Ctx, conversationId: string, roomId: string, reason: string, extra: Pick<NoteExtra, 'refused'> = {}): Promise<boolean> {
-  await noteRoom(ctx, conversationId, roomId, reason, extra);
-  return closeRoom(ctx, conversationId, { state: 'abandoned', reason: 'qiscus_failed', note: reason });
+/**
+ * Gives up on a room waiting in the queue: it leaves it as abandoned, with
+ * the reason kept. In a routing transaction holding the lock exclusive that
+ * has locked the room's row and seen it queued, in the '@qiscus' queue
+ * (allocate.ts, fetchFailed): closed without those, a room another process
+ * assigned meanwhile was abandoned with its agent in it. Queued, it has no
+ * agent: no agent row to lock before it, nothing to release in Qiscus.
+ */
+export async function failWaitingRoomIn(tx: Queryable, emit: Emit, now: Date, conversationId: string, roomId: string, reason: string): Promise<void> {
+  await closeConversationIn(tx, emit, now, conversationId, { state: 'abandoned', reason: 'qiscus_failed', note: reason }, SYSTEM);
+  await tx.query(NOTE_ROOM, [conversationId, roomId, reason, false, now, false]);
+  await tx.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId), conversationId]);
 }
 
 /** Refusals of assign_agent recorded for the room so far (0 for a room never refused). */
