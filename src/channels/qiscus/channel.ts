@@ -69,6 +69,8 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     onSyncFailed: (roomId, call, reason) => log.error({ roomId, call, reason }, 'Qiscus would not close a room Switchboard closed; close it in Qiscus by hand'),
     random: seams.random,
     maxBackoffMs: config.pollIntervalMs,
+    // the retries it sets are reckoned from ctx.now(): so is the cool-down they wait out
+    now: () => ctx.now().getTime(),
   });
   const channel: QiscusChannel = {
     client,

@@ -51,6 +51,8 @@ export interface ProducerHooks {
   maxBackoffMs?: number;
   /** the worker's hand-over, given when it starts and taken back when it stops (the allocator sends through it) */
   attach?(handOver: HandOver | undefined): void;
+  /** epoch ms, for the login's cool-down: the clock the worker schedules retries by (default Date.now) */
+  now?: () => number;
 }
 
 const formOf = (row: OutboundRow) => new URLSearchParams(row.body.toString('utf8'));
@@ -92,7 +94,7 @@ function describe(record: SettledAttempt['record']): string {
  * is the attempt's outcome (its status, or no answer), retried or given up
  * like a failed call.
  */
-export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequest) => Promise<SendOutcome> = send) {
+export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequest) => Promise<SendOutcome> = send, now: () => number = Date.now) {
   let loginRetryAt = 0;
   let loginError = '';
   return async (request: SendRequest): Promise<SendOutcome> => {
@@ -111,21 +113,21 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
         status: null,
         excerpt: null,
         error: `no call: ${why}`,
-        retryAfterMs: Math.max(0, loginRetryAt - Date.now()),
+        retryAfterMs: Math.max(0, loginRetryAt - now()),
         durationMs: elapsed(),
       });
-      if (Date.now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
+      if (now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
       try {
         const headers = await Promise.race([client.authHeaders(), outOfTime]);
         if (headers === 'timeout') {
           // the next attempts do not each wait out a login that hangs
-          loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
+          loginRetryAt = now() + LOGIN_COOLDOWN_MS;
           loginError = `the login took over ${request.timeoutMs} ms`;
           return late('logging in to Qiscus');
         }
         auth = headers;
       } catch (error) {
-        loginRetryAt = Date.now() + LOGIN_COOLDOWN_MS;
+        loginRetryAt = now() + LOGIN_COOLDOWN_MS;
         loginError = error instanceof Error ? error.message : String(error);
         return noLogin(loginError);
       }
@@ -162,7 +164,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
     trustedTargets: true,
     timeoutMs,
     attach: hooks.attach,
-    transport: qiscusTransport(client),
+    transport: qiscusTransport(client, send, hooks.now),
 
     // The credentials are the transport's to add, within the attempt's deadline. A resolve whose room
     // is open again is not signed, so not sent: the worker cancels it (reopened, below).
