@@ -108,13 +108,15 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
     try {
       // No token, no call: sent without one it could only get a 401, retried at once, and a room's
       // attempts went in milliseconds while the login failed. The attempt ends with no answer instead,
-      // retried on the schedule, no sooner than the next login.
+      // tried again no sooner than the next login; and skipped, so that it uses up none of the call's
+      // attempts, however long the login fails (decide).
       const noLogin = (why: string): SendOutcome => ({
         status: null,
         excerpt: null,
         error: `no call: ${why}`,
         retryAfterMs: Math.max(0, loginRetryAt - now()),
         durationMs: elapsed(),
+        skipped: true,
       });
       if (now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
       try {
@@ -123,7 +125,7 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
           // the next attempts do not each wait out a login that hangs
           loginRetryAt = now() + LOGIN_COOLDOWN_MS;
           loginError = `the login took over ${request.timeoutMs} ms`;
-          return late('logging in to Qiscus');
+          return { ...late('logging in to Qiscus'), retryAfterMs: LOGIN_COOLDOWN_MS, skipped: true };
         }
         auth = headers;
       } catch (error) {
@@ -177,6 +179,8 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
     },
 
     decide(row, outcome, startedAt) {
+      // Nothing was sent (no token: the login fails or hangs): no attempt is used up, and the next waits for the login's cool-down.
+      if (outcome.skipped) return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + (outcome.retryAfterMs ?? LOGIN_COOLDOWN_MS)) };
       const status = outcome.status;
       if (status !== null && status >= 200 && status < 300) return { outcome: 'delivered', nextAttemptAt: null };
       if (row.name === REMOVE_AGENT && removalDone(outcome)) return { outcome: 'delivered', nextAttemptAt: null };
@@ -281,7 +285,8 @@ async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: Se
   // and assigned to someone else, while this one was retried or since it was recorded. Each change
   // below checks that in its own statement or transaction (rooms.ts), not in one before it.
   if (record.outcome === 'retry') {
-    await noteAssignment(ctx, conversationId, row.id, `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`);
+    const note = record.skipped ? `assign_agent not sent (${what}); retrying` : `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`;
+    await noteAssignment(ctx, conversationId, row.id, note);
     return;
   }
   if (saysRoomHasAgent(message)) {

@@ -242,7 +242,11 @@ export interface AttemptRecord {
   outcome: Outcome;
   /** for `retry` */
   nextAttemptAt: Date | null;
-  /** no HTTP request was made (cancelled before sending): logged, but not counted as an attempt */
+  /**
+   * no request was made (cancelled before sending, or the transport could
+   * not send it: SendOutcome.skipped): kept on its row (last_error, the next
+   * attempt's time), not in outbound_attempts, and not counted as an attempt
+   */
   skipped?: boolean;
 }
 

@@ -32,6 +32,11 @@ export interface SendOutcome {
   error: string | null;
   retryAfterMs: number | null;
   durationMs: number;
+  /**
+   * A transport made no request (it had nothing to authenticate it with):
+   * recorded as a skipped attempt (AttemptRecord.skipped), not counted.
+   */
+  skipped?: boolean;
 }
 
 const agents = {

@@ -1,0 +1,70 @@
+// What Qiscus' authentication failing does to the calls the outbox makes.
+//
+// In login mode a call without a token is not sent (producer.ts, noLogin):
+// the attempt ends at once and is tried again after the login's 5 s
+// cool-down. Found by review (2026-11-26): each of those attempts counted
+// toward the call's six, so a login outage of about 30 s after a token
+// expired used up every attempt of an assign_agent and the room was failed,
+// though not one of them reached Qiscus. Now they are recorded as skipped
+// (AttemptRecord.skipped): not counted, retried until the login works.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { ASSIGN_MAX_ATTEMPTS } from '../../src/channels/qiscus/producer.js';
+import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+const ASSIGN = '/api/v1/admin/service/assign_agent';
+const LOGIN = '/api/v1/auth';
+
+describeEachStore('Qiscus calls while the login fails for a long time', (store) => {
+  let fake: FakeQiscus;
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
+
+  const requests = (path: string) => fake.requests.filter((r) => r.path === path).length;
+  const assignCall = async () =>
+    (
+      await store().db.query<{ state: string; attempts: number; last_error: string | null; logged: number }>(
+        `select o.state, o.attempts, o.last_error, (select count(*)::int from outbound_attempts a where a.request_id = o.id) as logged
+           from outbound_requests o where o.name = 'assign_agent'`,
+      )
+    )[0]!;
+
+  it("uses up none of an assign_agent's attempts while there is no token, and sends it once the login works", async () => {
+    const h = await harness({ login: true });
+    const [agent] = fake.addAgents(1);
+    await h.webhook('r1');
+    // the pass logs in and decides; then the token expires and the login fails (a changed password)
+    await h.channel.allocator.pass();
+    const password = fake.password;
+    fake.password = 'changed-in-qiscus';
+    fake.expireTokens();
+    // the first attempt goes with the dead token (401: counted), its retry at once finds no token
+    await h.worker.tick();
+    assert.deepEqual([requests(ASSIGN), requests(LOGIN)], [1, 2]);
+    // the login fails for far longer than the call's attempts would last, one login per cool-down
+    const cooldowns = 3 * ASSIGN_MAX_ATTEMPTS;
+    for (let i = 0; i < cooldowns; i += 1) {
+      h.clock.advance(5_000);
+      await h.worker.tick();
+    }
+    assert.equal(requests(LOGIN), 2 + cooldowns);
+    assert.equal(requests(ASSIGN), 1, 'a call went out without a token');
+    const waiting = await assignCall();
+    assert.deepEqual([waiting.state, waiting.attempts, waiting.logged], ['pending', 1, 1], 'the attempts without a call were counted');
+    assert.match(waiting.last_error ?? '', /^no call: Qiscus login as .* failed: HTTP 401/);
+    const [room] = await store().db.query<{ state: string; reason: string | null }>(
+      `select c.state, q.reason from conversations c join qiscus_rooms q on q.conversation_id = c.id where c.external_ref = 'r1'`,
+    );
+    assert.equal(room!.state, 'assigned');
+    assert.match(room!.reason ?? '', /^assign_agent not sent \(no call: Qiscus login .*\); retrying/);
+
+    fake.password = password;
+    h.clock.advance(5_000);
+    await h.worker.tick();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', agent!.id]]);
+    const sent = await assignCall();
+    assert.deepEqual([sent.state, sent.attempts, sent.logged], ['delivered', 2, 2]);
+  });
+});
