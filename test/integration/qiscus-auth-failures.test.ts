@@ -7,6 +7,12 @@
 // expired used up every attempt of an assign_agent and the room was failed,
 // though not one of them reached Qiscus. Now they are recorded as skipped
 // (AttemptRecord.skipped): not counted, retried until the login works.
+//
+// A 401 is retried at once in login mode: the token expired, and the retry
+// logs in again. With the secret key (auth mode A) there is nothing to
+// renew: found by review (2026-11-26), a 401 was retried at once all the
+// same, and a call's six attempts went in milliseconds. It now backs off
+// like any other failure.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { ASSIGN_MAX_ATTEMPTS } from '../../src/channels/qiscus/producer.js';
@@ -17,7 +23,7 @@ import { describeEachStore } from '../helpers/stores.js';
 const ASSIGN = '/api/v1/admin/service/assign_agent';
 const LOGIN = '/api/v1/auth';
 
-describeEachStore('Qiscus calls while the login fails for a long time', (store) => {
+describeEachStore('Qiscus calls when authentication fails', (store) => {
   let fake: FakeQiscus;
   let harness: WithFakeQiscus['harness'];
   eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
@@ -66,5 +72,23 @@ describeEachStore('Qiscus calls while the login fails for a long time', (store) 
     assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', agent!.id]]);
     const sent = await assignCall();
     assert.deepEqual([sent.state, sent.attempts, sent.logged], ['delivered', 2, 2]);
+  });
+
+  it("backs a 401 off on the schedule in secret-key mode, where the retry at once would get the same answer", async () => {
+    const h = await harness();
+    const [agent] = fake.addAgents(1);
+    fake.inject(ASSIGN, { status: 401, body: { status: 401, errors: 'Unauthorized' } }, { status: 401, body: { status: 401, errors: 'Unauthorized' } });
+    await h.webhook('r1');
+    await h.settle();
+    assert.equal(requests(ASSIGN), 1, 'the 401 was retried at once');
+    const waiting = await assignCall();
+    assert.deepEqual([waiting.state, waiting.attempts], ['pending', 1]);
+    h.clock.advance(1_000);
+    await h.worker.tick();
+    assert.equal(requests(ASSIGN), 2);
+    h.clock.advance(3_000);
+    await h.worker.tick();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', agent!.id]]);
+    assert.equal(requests(LOGIN), 0);
   });
 });

@@ -57,7 +57,7 @@ export interface ProducerHooks {
 
 const formOf = (row: OutboundRow) => new URLSearchParams(row.body.toString('utf8'));
 
-/** Worth the same call again: no answer, a 5xx, 429, 408, or 401 (the login token expired). */
+/** Worth the same call again: no answer, a 5xx, 429, 408, or 401 (in login mode the token expired; see decide). */
 const transient = (status: number | null) => status === null || status === 401 || status === 408 || status === 429 || status >= 500;
 
 /**
@@ -188,8 +188,9 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       if (row.name === MARK_AS_RESOLVED && !transient(status) && saysAlreadyResolved(qiscusErrorMessage(outcome.excerpt))) return { outcome: 'delivered', nextAttemptAt: null };
       if (!transient(status) || row.attempts + 1 >= row.max_attempts) return { outcome: 'failed', nextAttemptAt: null };
       const schedule = conversationOfSync(row.message_id) === null ? ASSIGN_RETRY_MS : RESOLVE_RETRY_MS;
-      // 401: the login token expired; the next attempt logs in again, at once.
-      const base = status === 401 ? 0 : schedule[Math.min(row.attempts, schedule.length - 1)]!;
+      // 401 in login mode: the token expired; the next attempt logs in again, at once. With the secret key
+      // there is nothing to renew: a retry at once would only be refused again, and a call's attempts went at once.
+      const base = status === 401 && client.api.auth.mode === 'login' ? 0 : schedule[Math.min(row.attempts, schedule.length - 1)]!;
       const jittered = Math.round(base * (0.9 + 0.2 * random()));
       const delay = outcome.retryAfterMs === null ? jittered : Math.max(jittered, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS));
       return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + delay) };
