@@ -13,6 +13,12 @@
 // renew: found by review (2026-11-26), a 401 was retried at once all the
 // same, and a call's six attempts went in milliseconds. It now backs off
 // like any other failure.
+//
+// In login mode the SDK server's secret key (for the room's last comment id,
+// before mark_as_resolved) is the one the login answered with. Found by
+// review (2026-11-26): it was kept for good, so once the key was rotated in
+// Qiscus every resolve was refused (401) until a restart. Now a 401 to the
+// key a login gave forgets it, and the next attempt logs in for the new one.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { ASSIGN_MAX_ATTEMPTS } from '../../src/channels/qiscus/producer.js';
@@ -22,6 +28,7 @@ import { describeEachStore } from '../helpers/stores.js';
 
 const ASSIGN = '/api/v1/admin/service/assign_agent';
 const LOGIN = '/api/v1/auth';
+const LOOKUP = '/api/v2.1/rest/get_rooms_info';
 
 describeEachStore('Qiscus calls when authentication fails', (store) => {
   let fake: FakeQiscus;
@@ -90,5 +97,24 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     await h.worker.tick();
     assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', agent!.id]]);
     assert.equal(requests(LOGIN), 0);
+  });
+
+  it('logs in again for the SDK secret key once the one its login gave is refused (rotated in Qiscus)', async () => {
+    const h = await harness({ login: true });
+    fake.addAgents(1);
+    await h.webhook('r1');
+    await h.settle();
+    assert.equal(fake.rooms.get('r1')?.length, 1);
+    fake.lastComments.set('r1', '77');
+    const before = fake.secret;
+    fake.secret = 'rotated-secret';
+    const [conversation] = await store().db.query<{ id: string }>(`select id from conversations where external_ref = 'r1'`);
+    const admin = await h.t.user('admin');
+    assert.equal((await h.t.call('POST', `/api/v1/conversations/${conversation!.id}/resolve`, { token: admin.token, body: { note: 'done' } })).statusCode, 200);
+    await h.worker.tick();
+    const lookups = fake.requests.filter((r) => r.path === LOOKUP).map((r) => r.headers['qiscus-sdk-secret']);
+    assert.deepEqual(lookups, [before, 'rotated-secret'], 'the refused key was used again');
+    assert.equal(requests(LOGIN), 2);
+    assert.deepEqual(fake.markedResolved.map((m) => [m.room_id, m.notes, m.last_comment_id]), [['r1', 'done', '77']]);
   });
 });

@@ -52,7 +52,9 @@ export interface QiscusClient {
   /**
    * The id of the room's last comment, as mark_as_resolved wants it, read
    * from the Qiscus SDK server (get_rooms_info); null when the room has no
-   * comment. Throws QiscusError when Qiscus does not answer or refuses.
+   * comment. Throws QiscusError when Qiscus does not answer or refuses; in
+   * login mode a 401 also forgets the key the login gave, so that the next
+   * call logs in again for the current one.
    */
   lastCommentId(roomId: string): Promise<string | null>;
   /** Headers that authenticate a call now (logs in first in login mode when no token is cached). */
@@ -125,6 +127,22 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
       // a failed login is not cached: the next call tries again
       if (token === current) token = undefined;
       throw error;
+    }
+  }
+
+  /**
+   * The SDK server refused the secret key a login gave: rotated in Qiscus
+   * since. Only a login gives the new one, so the token goes with it and the
+   * next call logs in again, as forgetToken has it do for a refused token.
+   * Unless a later login brought another key already, or is on its way
+   * (then it brings the new one).
+   */
+  function forgetSecret(refused: string): void {
+    if (appSecret !== refused) return;
+    appSecret = undefined;
+    if (cached !== undefined) {
+      token = undefined;
+      cached = undefined;
     }
   }
 
@@ -205,6 +223,7 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
         throw noAnswer('GET', path, error);
       }
       if (status < 200 || status >= 300) {
+        if (status === 401 && api.auth.mode === 'login') forgetSecret(secret);
         const message = qiscusErrorMessage(text);
         throw new QiscusError(status, `Qiscus GET ${path}: HTTP ${status}${message ? ` ${message}` : ''}`);
       }
