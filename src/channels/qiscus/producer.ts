@@ -226,6 +226,14 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
 const REOPENED = 'the room is open again in Switchboard: resolving it in Qiscus would close the live room';
 
 /**
+ * The room (`room`: an SQL expression of its Qiscus id) has an open
+ * conversation: one a resolve of it still waiting for Qiscus must not close
+ * there (reopened, dropIfReopened).
+ */
+const ROOM_OPEN = (room: string) => /* sql */ `exists (
+  select 1 from conversations c where c.channel = 'qiscus' and c.external_ref = ${room} and c.state in ('queued', 'offered', 'assigned'))`;
+
+/**
  * The mark_as_resolved rows among `rows` whose room is open again in
  * Switchboard — the customer wrote, Qiscus' webhook opened a new conversation
  * — while the resolve waited for Qiscus (down a while): sent, it would close
@@ -238,13 +246,11 @@ const REOPENED = 'the room is open again in Switchboard: resolving it in Qiscus 
 async function reopened(ctx: Ctx, rows: readonly OutboundRow[]): Promise<Set<number>> {
   const resolves = rows.filter((row) => row.name === MARK_AS_RESOLVED);
   if (resolves.length === 0) return new Set();
-  const open = await ctx.db.query<{ id: number | string }>(
-    `select r.id from unnest($1::bigint[], $2::text[]) as r(id, room_id)
-      where exists (select 1 from conversations c where c.channel = 'qiscus' and c.external_ref = r.room_id and c.state in ('queued', 'offered', 'assigned'))`,
-    [resolves.map((row) => row.id), resolves.map((row) => formOf(row).get('room_id') ?? '')],
-  );
+  const open = await ctx.db.query<{ id: number | string }>(REOPENED_ROWS, [resolves.map((row) => row.id), resolves.map((row) => formOf(row).get('room_id') ?? '')]);
   return new Set(open.map((row) => Number(row.id)));
 }
+
+const REOPENED_ROWS = /* sql */ `select r.id from unnest($1::bigint[], $2::text[]) as r(id, room_id) where ${ROOM_OPEN('r.room_id')}`;
 
 /**
  * Qiscus refused to close a room Switchboard closed (or never answered, all
@@ -268,13 +274,11 @@ async function settleSyncFailure(ctx: Ctx, hooks: ProducerHooks, conversationId:
  * order). It is cancelled, and the assignment goes at once.
  */
 async function dropIfReopened(ctx: Ctx, row: OutboundRow): Promise<void> {
-  await ctx.db.query(
-    `update outbound_requests set state = 'cancelled', last_error = $3
-      where id = $1 and state = 'pending'
-        and exists (select 1 from conversations where channel = 'qiscus' and external_ref = $2 and state in ('queued', 'offered', 'assigned'))`,
-    [row.id, formOf(row).get('room_id') ?? '', REOPENED],
-  );
+  await ctx.db.query(DROP_IF_REOPENED, [row.id, formOf(row).get('room_id') ?? '', REOPENED]);
 }
+
+const DROP_IF_REOPENED = /* sql */ `update outbound_requests set state = 'cancelled', last_error = $3
+  where id = $1 and state = 'pending' and ${ROOM_OPEN('$2')}`;
 
 async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: SettledAttempt): Promise<void> {
   const conversationId = conversationOfMessage(row.message_id);
