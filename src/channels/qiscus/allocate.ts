@@ -575,7 +575,9 @@ async function decide(
       const left: string[] = [];
       /** by mirror: slots kept for rooms earlier decisions left waiting (counted in its load here, never written) */
       const keptFor = new Map<string, number>();
-      const someone = (agents: readonly AvailableAgent[]) => agents.some((a) => a.is_available && !a.force_offline && a.id !== excluded && !unmirrored.has(a.id));
+      /** an agent a room may be given to, given room (and a mirror, for one who has none yet) */
+      const offerable = (a: AvailableAgent) => a.is_available && !a.force_offline && a.id !== excluded && !unmirrored.has(a.id);
+      const someone = (agents: readonly AvailableAgent[]) => agents.some(offerable);
       let kept = 0;
       for (const row of still) {
         const agents = offered.get(row.id) ?? [];
@@ -596,7 +598,7 @@ async function decide(
           // earlier decisions'), or for an agent's mirror a pass running beside this one created (not used
           // here: see MIRRORS), not for a full agent.
           if ((reserve > 0 || keptFor.size > 0) && pickAgent(agents, withoutKept(mirrors, keptFor), excluded, avoid.get(row.id))) kept += 1;
-          else if (agents.some((a) => a.is_available && !a.force_offline && a.id !== excluded && !mirrors.has(a.id) && !unmirrored.has(a.id))) kept += 1;
+          else if (agents.some((a) => offerable(a) && !mirrors.has(a.id))) kept += 1;
           continue;
         }
         mirror.load += 1;
