@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { loadQiscusConfig } from '../../src/channels/qiscus/config.js';
+import type { Db } from '../../src/store/db.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -164,6 +165,36 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     assert.equal(calls(MARK).length, 1);
     assert.deepEqual([fake.markedResolved.length, fake.resolved.has('again')], [0, false]);
     assert.deepEqual(await conversation('again'), { state: 'assigned', resolve_reason: null });
+  });
+
+  // Found by review (2026-11-26): the worker asks a producer that left a row unsigned for a fresh signer
+  // before it cancels the row (webhook endpoints may be newer than the first one's snapshot), and the
+  // Qiscus producer read the rooms again only to give the same answer.
+  it('asks the store once whether the room is open again as it drops the resolve', async () => {
+    h = await harness();
+    const [a1] = fake.addAgents(1);
+    a1!.is_available = false;
+    await h.webhook('again');
+    await h.settle();
+    fake.inject(MARK, { status: 503 });
+    await resolveInSwitchboard('again');
+    await h.worker.tick();
+    assert.equal((await h.webhook('again')).statusCode, 200);
+    const db = h.t.ctx.db;
+    let asked = 0;
+    h.t.ctx.db = {
+      ...db,
+      query: (text, params) => {
+        if (text.includes('as r(id, room_id)')) asked += 1;
+        return db.query(text, params);
+      },
+    } as Db;
+    h.clock.advance(1_000);
+    await h.worker.tick();
+    h.t.ctx.db = db;
+    assert.deepEqual((await jobs('mark_as_resolved')).map((j) => [j.state, j.attempts]), [['cancelled', 1]]);
+    assert.equal(calls(MARK).length, 1);
+    assert.equal(asked, 1);
   });
 
   it('takes the SDK secret key from the login in login mode', async () => {

@@ -169,12 +169,14 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
     transport: qiscusTransport(client, send, hooks.now),
 
     // The credentials are the transport's to add, within the attempt's deadline. A resolve whose room
-    // is open again is not signed, so not sent: the worker cancels it (reopened, below).
+    // is open again is not signed, so not sent: the worker cancels it (reopened, below). Final: read
+    // for these very rows, a fresh signer would read the rooms again to say the same.
     async prepare(ctx, rows = []) {
       const dropped = await reopened(ctx, rows);
       return (signing) => ({
         headers: new Map(signing.filter((row) => !dropped.has(Number(row.id))).map((row) => [row.id, { 'user-agent': USER_AGENT, 'qiscus-app-id': client.api.appId }])),
         cancelled: REOPENED,
+        final: true,
       });
     },
 

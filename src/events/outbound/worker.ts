@@ -27,10 +27,12 @@ export interface Producer {
    * this producer to send (never for nothing). Returns a function giving
    * the per-attempt headers of claimed rows, by row id. A row missing from
    * its answer is not sent and is cancelled with `cancelled`'s reason (its
-   * endpoint was disabled or deleted meanwhile). `rows` are this producer's
+   * endpoint was disabled or deleted meanwhile), after a fresh signer is
+   * asked about it once more, unless the answer is `final` (read for these
+   * very rows: a fresh one would say the same). `rows` are this producer's
    * rows about to be signed, for a producer that drops some as they go.
    */
-  prepare(ctx: Ctx, rows?: readonly OutboundRow[]): Promise<(rows: readonly OutboundRow[], attemptAt: Date) => { headers: Map<number, Record<string, string>>; cancelled?: string }>;
+  prepare(ctx: Ctx, rows?: readonly OutboundRow[]): Promise<(rows: readonly OutboundRow[], attemptAt: Date) => Signed>;
   /** After a batch is recorded: endpoint health, disabling on 410. Failures here are logged, never retried. */
   settle?(ctx: Ctx, results: readonly SettledAttempt[]): Promise<void>;
   /**
@@ -55,6 +57,14 @@ export interface Producer {
    * without waiting for a claim: undefined again when the worker stops.
    */
   attach?(handOver: HandOver | undefined): void;
+}
+
+/** A signer's answer (Producer.prepare). */
+export interface Signed {
+  headers: Map<number, Record<string, string>>;
+  cancelled?: string;
+  /** a row it leaves out is cancelled at once, without asking a fresh signer */
+  final?: boolean;
 }
 
 /**
@@ -363,7 +373,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     return true;
   }
 
-  type Signer = (rows: readonly OutboundRow[], attemptAt: Date) => { headers: Map<number, Record<string, string>>; cancelled?: string };
+  type Signer = (rows: readonly OutboundRow[], attemptAt: Date) => Signed;
 
   /**
    * The signers of the producers that have rows among `rows`: a producer's
@@ -379,7 +389,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   /**
    * Starts sending claimed rows. A row its signer does not know may belong to
    * an endpoint newer than the signer's snapshot: it is asked once more,
-   * fresh, before the row is given up as cancelled.
+   * fresh, before the row is given up as cancelled (unless its answer was final).
    */
   async function sendClaimed(rows: readonly ClaimedRow[], sign: Map<string, Signer>, now: Date, retry = true, hold = false): Promise<void> {
     const unknown: ClaimedRow[] = [];
@@ -401,7 +411,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
           // A hand-over's rows past the caps wait here for a slot (launchHeld); a claimed row's next_attempt_at is its lease.
           if (hold && (held.length > 0 || !underCaps(row.destination))) held.push({ row, headers, leaseUntil: new Date(row.next_attempt_at).getTime() });
           else launch(row, headers, now);
-        } else if (retry) {
+        } else if (retry && prepared.final !== true) {
           unknown.push(row);
         } else {
           const error = prepared.cancelled ?? 'cancelled';
