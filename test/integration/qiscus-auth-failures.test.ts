@@ -81,6 +81,34 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     assert.deepEqual([sent.state, sent.attempts, sent.logged], ['delivered', 2, 2]);
   });
 
+  it('keeps rooms waiting, not failed, while the login is refused, logs it once, and assigns them when it works again', async () => {
+    const logged: { level: 'error' | 'warn'; msg: string }[] = [];
+    const log = { error: (_: object, msg: string) => logged.push({ level: 'error', msg }), warn: (_: object, msg: string) => logged.push({ level: 'warn', msg }) };
+    const h = await harness({ login: true, log });
+    const [agent] = fake.addAgents(1);
+    const password = fake.password;
+    fake.password = 'changed-in-qiscus';
+    await h.webhook('r1');
+    await h.webhook('r2');
+    // far more passes than the refusals that give a room up (3); each after the rooms' back-off
+    for (let i = 0; i < 8; i += 1) {
+      await h.channel.allocator.pass();
+      h.clock.advance(31_000);
+    }
+    assert.ok(requests(LOGIN) >= 8, 'the passes tried the login');
+    const rooms = await store().db.query<{ external_ref: string; state: string }>(`select external_ref, state from conversations order by external_ref`);
+    assert.deepEqual(rooms.map((r) => [r.external_ref, r.state]), [['r1', 'queued'], ['r2', 'queued']], 'a room was failed for the login');
+    assert.deepEqual(logged.map((l) => l.level), ['error'], 'the failing login is logged once within the quiet period');
+    assert.match(logged[0]!.msg, /Qiscus login failed/);
+
+    fake.password = password;
+    await h.channel.allocator.pass();
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.agent_id), [agent!.id, agent!.id]);
+    assert.deepEqual(logged.map((l) => l.level), ['error', 'warn']);
+    assert.match(logged[1]!.msg, /works again/);
+  });
+
   it("backs a 401 off on the schedule in secret-key mode, where the retry at once would get the same answer", async () => {
     const h = await harness();
     const [agent] = fake.addAgents(1);

@@ -6,7 +6,7 @@ import { withEvents } from '../../events/outbox.js';
 import { DESTINATION, leaseParams, type ClaimedRow } from '../../events/outbound/outbox.js';
 import type { HandOver } from '../../events/outbound/worker.js';
 import type { Queryable } from '../../store/db.js';
-import { QiscusError, type AvailableAgent, type QiscusClient } from './client.js';
+import { QiscusError, QiscusLoginError, type AvailableAgent, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, assignMessageId, PRODUCER, QISCUS_DEPARTMENT, QISCUS_SOURCE, roomOrderingKey } from './constants.js';
 import { saysRoomResolved } from './error-body.js';
 import { pickAgent, type MirrorLoad } from './pick.js';
@@ -278,7 +278,9 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
   const params = [room.id, room.room_id, error.message, now, options.maxBackoffMs, QISCUS_DEPARTMENT];
   const waits = (row: BackedOff | undefined) => ({ closed: false, ...(row ? { retryAt: new Date(row.retry_at).getTime() } : {}) });
   // Transient trouble (Qiscus down, a timeout) never fails a room: it waits, backing off up to the poll interval.
-  if (error.transient) return waits((await ctx.db.query<BackedOff>(BACK_OFF, params))[0]);
+  // Nor does a login Qiscus refuses, or a 401 to the credentials: no room's fault, every room's list would
+  // fail alike, and the rooms wait for an operator to mend the credentials (the channel logs it).
+  if (error.transient || error instanceof QiscusLoginError || error.status === 401) return waits((await ctx.db.query<BackedOff>(BACK_OFF, params))[0]);
   // A refusal may be the one that fails the room: counted and acted on in one transaction, the room's row
   // locked while it waits, so the count is this one's and the room given up is one nobody has taken. The lock
   // exclusive from BEGIN, as closeAssignment's (rooms.ts), since the close may ask for it so: a refusal is rare.

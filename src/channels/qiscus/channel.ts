@@ -31,6 +31,36 @@ export interface ChannelLog {
   warn(obj: object, msg: string): void;
 }
 
+/** While the login keeps failing, it is logged again no more often than this. */
+export const LOGIN_FAILURE_LOG_EVERY_MS = 5 * 60_000;
+
+/**
+ * The admin login's failures, for the operator: while it fails nothing is
+ * assigned, resolved or listed in Qiscus, and the rooms wait (allocate.ts,
+ * producer.ts) rather than fail, so this log is how anyone learns of it.
+ * The first failure of a run, then once every LOGIN_FAILURE_LOG_EVERY_MS
+ * (a login is tried every few seconds), and a line when it works again.
+ */
+function loginLog(log: ChannelLog, now: () => number): (failure: Error | null) => void {
+  let failingSince: number | null = null;
+  let loggedAt = 0;
+  return (failure) => {
+    const at = now();
+    if (failure === null) {
+      if (failingSince !== null) log.warn({ failedForMs: at - failingSince }, 'Qiscus login works again; waiting rooms are assigned');
+      failingSince = null;
+      return;
+    }
+    if (failingSince !== null && at - loggedAt < LOGIN_FAILURE_LOG_EVERY_MS) return;
+    failingSince ??= at;
+    loggedAt = at;
+    log.error(
+      { err: failure, failingForMs: at - failingSince },
+      'Qiscus login failed: no room is assigned or resolved in Qiscus until it works (check QISCUS_EMAIL and QISCUS_PASSWORD); rooms wait meanwhile',
+    );
+  };
+}
+
 /** Rooms read per allocation pass: their agent lists are fetched in parallel. */
 const BATCH = 128;
 
@@ -44,7 +74,12 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
   const requester = seams.request ? undefined : createHttpRequester();
   /** the outbound worker's, while it runs: a pass's assign_agent calls go as it commits */
   let handOver: HandOver | undefined;
-  const client = createQiscusClient(config.api, { timeoutMs: config.timeoutMs, request: seams.request ?? requester, sdkBaseUrl: config.sdkBaseUrl });
+  const client = createQiscusClient(config.api, {
+    timeoutMs: config.timeoutMs,
+    request: seams.request ?? requester,
+    sdkBaseUrl: config.sdkBaseUrl,
+    onLogin: loginLog(log, () => ctx.now().getTime()),
+  });
   const allocator = createAllocator(ctx, client, {
     batch: BATCH,
     excludedAgent: config.api.agentId,

@@ -24,6 +24,18 @@ export class QiscusError extends Error {
   }
 }
 
+/**
+ * Qiscus answered the admin login with no token (a wrong or changed password,
+ * say): every call waits on it, whatever the room, so no room is failed for
+ * it (allocate.ts, fetchFailed) and the channel logs it (channel.ts).
+ */
+export class QiscusLoginError extends QiscusError {
+  constructor(status: number, message: string) {
+    super(status, message);
+    this.name = 'QiscusLoginError';
+  }
+}
+
 export interface AvailableAgent {
   id: string;
   name: string;
@@ -67,7 +79,15 @@ export interface QiscusClient {
   forgetToken(refused?: string): void;
 }
 
-export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number; request?: HttpRequest; sdkBaseUrl?: string }): QiscusClient {
+export interface QiscusClientOptions {
+  timeoutMs: number;
+  request?: HttpRequest;
+  sdkBaseUrl?: string;
+  /** each login's outcome (login mode): null when it gave a token */
+  onLogin?: (failure: QiscusError | null) => void;
+}
+
+export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions): QiscusClient {
   const request = options.request ?? createHttpRequester();
   const noAnswer = (method: string, path: string, error: unknown) => {
     const name = (error as Error).name;
@@ -105,13 +125,25 @@ export function createQiscusClient(api: QiscusApi, options: { timeoutMs: number;
 
   async function login(): Promise<string> {
     if (api.auth.mode !== 'login') throw new Error('login mode only');
-    const res = await call('POST', '/api/v1/auth', { email: api.auth.email, password: api.auth.password }, { 'qiscus-app-id': api.appId });
+    let res: Awaited<ReturnType<typeof call>>;
+    try {
+      res = await call('POST', '/api/v1/auth', { email: api.auth.email, password: api.auth.password }, { 'qiscus-app-id': api.appId });
+    } catch (error) {
+      if (error instanceof QiscusError) options.onLogin?.(error);
+      throw error;
+    }
     const user = (res.json as { data?: { user?: { authentication_token?: unknown; app?: { secret_key?: unknown } } } } | null)?.data?.user;
     const tokenValue = user?.authentication_token;
     if (res.status !== 200 || typeof tokenValue !== 'string') {
-      throw new QiscusError(res.status, `Qiscus login as ${api.auth.email} failed: HTTP ${res.status} ${qiscusErrorMessage(res.text) ?? ''}`.trim());
+      const refused =
+        res.status >= 500 || res.status === 429
+          ? new QiscusError(res.status, `Qiscus login as ${api.auth.email} failed: HTTP ${res.status} ${qiscusErrorMessage(res.text) ?? ''}`.trim())
+          : new QiscusLoginError(res.status, `Qiscus login as ${api.auth.email} failed: HTTP ${res.status} ${qiscusErrorMessage(res.text) ?? ''}`.trim());
+      options.onLogin?.(refused);
+      throw refused;
     }
     if (typeof user?.app?.secret_key === 'string' && user.app.secret_key !== '') appSecret = user.app.secret_key;
+    options.onLogin?.(null);
     return tokenValue;
   }
 
