@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
-import { CLAIM, enqueue, FOLLOWED, type NewOutbound } from '../../src/events/outbound/outbox.js';
+import { CLAIM_STATEMENTS, enqueue, FOLLOWED, type NewOutbound } from '../../src/events/outbound/outbox.js';
 import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
 import { createOutboundWorker, type OutboundWorker, type SettledAttempt } from '../../src/events/outbound/worker.js';
 import type { Db } from '../../src/store/db.js';
@@ -56,7 +56,7 @@ describeEachStore('outbox: the row behind a recorded one', (store) => {
     const counted: Db = {
       ...db,
       query: async (text, params) => {
-        const counts = since && text === CLAIM;
+        const counts = since && CLAIM_STATEMENTS.has(text);
         const rows = await db.query(text, params);
         if (counts) claimsSince += 1;
         return rows as never;

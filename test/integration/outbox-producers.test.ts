@@ -199,4 +199,26 @@ describeEachStore('outbox claims by producer', (store) => {
     assert.deepEqual(second.map((r) => r.message_id), ['b3', 'a4']);
     assert.deepEqual(await claim(db, now, { limit: 5, leaseUntil: lease, producers: ['a'] }), []);
   });
+
+  it("a claim running while another process's claim holds its rows takes the next ones, and leaves no due row unclaimed", async (t) => {
+    if (store().kind !== 'postgres') return t.skip('two connections: PGlite has one');
+    const db = store().db;
+    const now = new Date();
+    const at = (seconds: number) => new Date(now.getTime() - 60_000 + seconds * 1_000);
+    // due in this order: a1 b1 a2 b2 a3 b3 a4 b4 (two producers, two destinations)
+    for (let i = 1; i <= 4; i++) {
+      await db.transaction((tx) => enqueue(tx, [row('a', `a${i}`)], at(2 * i)));
+      await db.transaction((tx) => enqueue(tx, [{ ...row('b', `b${i}`), url: 'http://other.example.test/in' }], at(2 * i + 1)));
+    }
+    const slots = { limit: 4, leaseUntil: new Date(now.getTime() + 60_000), producers: ['a', 'b'] };
+    let byB: string[] = [];
+    // A's claim inside an open transaction: B's claim runs while A's still holds what it locked
+    const byA = await db.transaction(async (tx) => {
+      const a = await claim(tx, now, slots);
+      byB = (await claim(db, now, slots)).map((r) => r.message_id);
+      return a.map((r) => r.message_id);
+    });
+    assert.deepEqual(byA, ['a1', 'b1', 'a2', 'b2']);
+    assert.deepEqual(byB, ['a3', 'b3', 'a4', 'b4'], 'B, with four free slots, takes the four due rows A did not');
+  });
 });

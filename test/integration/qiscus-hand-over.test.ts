@@ -6,7 +6,7 @@
 // next assign_agent back).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { CLAIM } from '../../src/events/outbound/outbox.js';
+import { CLAIM_STATEMENTS } from '../../src/events/outbound/outbox.js';
 import { OUTBOX_CHANNEL } from '../../src/store/db.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
@@ -90,7 +90,7 @@ describeEachStore('Qiscus assign_agent handed over by the allocation pass', (sto
     // the worker's claims, counted from here (it reads ctx.db at each call)
     const db = h.t.ctx.db;
     let claims = 0;
-    h.t.ctx.db = { ...db, query: (text, params) => ((claims += text === CLAIM ? 1 : 0), db.query(text, params)) } as typeof db;
+    h.t.ctx.db = { ...db, query: (text, params) => ((claims += CLAIM_STATEMENTS.has(text) ? 1 : 0), db.query(text, params)) } as typeof db;
     h.worker.start();
     assert.equal((await h.channel.allocator.pass()).assigned, 3);
     assert.ok(await h.until(async () => (await outbound('assign_agent')).every((r) => r.state === 'delivered' && r.logged === 1), 30_000), 'the calls were not all recorded delivered');

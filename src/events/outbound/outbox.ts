@@ -161,26 +161,60 @@ const claimWith = (due: string, order: string) => /* sql */ `
  * Due rows, oldest first, walked producer by producer (outbound_due_by_producer,
  * migration 0074) and merged: a producer no process has any more (email
  * once SMTP_URL is gone) leaves its rows pending, and one walk in due order
- * filtered by producer read past every one of them at every claim. Each
- * producer's walk stops at $2 rows; the merge keeps the first $2, so the
- * rows taken are those one walk in due order would take. The rest of what
- * the walks locked is let go as the statement ends, as the rows over a
- * destination's cap always were.
+ * filtered by producer read past every one of them at every claim.
+ *
+ * In two steps, so that the claim locks no more than it takes. First, with
+ * no lock, how many of the first $2 claimable rows each producer has (each
+ * producer's walk stops at $2; the merge keeps the first $2). Then each
+ * producer's walk again, locking with SKIP LOCKED just that many. Locking in
+ * the first walks kept up to $2 rows a producer locked to the statement's
+ * end, and a claim of another process running meanwhile skipped every one:
+ * it came back short, and the rows let go waited for the poll (found by
+ * review). Locked by another claim, a row is stepped over and the next of
+ * the same producer taken, as one walk in due order with SKIP LOCKED did.
  */
-export const CLAIM = claimWith(
+const CLAIM_MERGED = claimWith(
   /* sql */ `
-    select d.* from (select distinct unnest($7::text[])) as w(producer)
+    select d.* from (
+      select f.producer, count(*)::int as n from (
+        select w.producer, c.next_attempt_at, c.id from (select distinct unnest($7::text[])) as w(producer)
+         cross join lateral (
+           select o.next_attempt_at, o.id from outbound_requests o
+            where o.producer = w.producer and ${CLAIMABLE}
+            order by o.next_attempt_at, o.id
+            limit $2
+         ) c
+         order by c.next_attempt_at, c.id
+         limit $2
+      ) f
+       group by f.producer
+    ) k
      cross join lateral (
        select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
-        where o.producer = w.producer and ${CLAIMABLE}
+        where o.producer = k.producer and ${CLAIMABLE}
         order by o.next_attempt_at, o.id
-        limit $2
+        limit k.n
         for update skip locked
-     ) d
-     order by d.next_attempt_at, d.id
-     limit $2`,
+     ) d`,
   'due.next_attempt_at, due.id',
 );
+
+/** A worker with one producer walks it once, locking as it goes. */
+const CLAIM_ONE = claimWith(
+  /* sql */ `
+    select o.id, o.next_attempt_at, ${DESTINATION} as destination from outbound_requests o
+     where o.producer = ($7::text[])[1] and ${CLAIMABLE}
+     order by o.next_attempt_at, o.id
+     limit $2
+     for update skip locked`,
+  'due.next_attempt_at, due.id',
+);
+
+/** Every statement a claim may send (tests count claims by their text). */
+export const CLAIM_STATEMENTS: ReadonlySet<string> = new Set([CLAIM_ONE, CLAIM_MERGED]);
+
+/** The claim for these producers: {@link CLAIM_ONE} for one, else {@link CLAIM_MERGED}. */
+export const claimStatement = (producers: readonly string[]) => (new Set(producers).size === 1 ? CLAIM_ONE : CLAIM_MERGED);
 
 /**
  * The same claim restricted to rows just enqueued in this transaction ($8),
@@ -211,7 +245,7 @@ export function leaseParams(slots: Omit<ClaimSlots, 'producers'>): [number, Date
 }
 
 function claimParams(now: Date, slots: ClaimSlots): unknown[] {
-  return [now, ...leaseParams(slots), slots.producers];
+  return [now, ...leaseParams(slots), [...new Set(slots.producers)]];
 }
 
 const claimed = (rows: ClaimedRow[]) => rows.map((r) => ({ ...normalizeRow(r), destination: r.destination })).sort((a, b) => a.id - b.id);
@@ -224,7 +258,7 @@ export async function claimNew(tx: Queryable, ids: readonly number[], now: Date,
 /** Claims up to `slots.limit` due rows in one statement. */
 export async function claim(db: Queryable, now: Date, slots: ClaimSlots): Promise<ClaimedRow[]> {
   if (slots.limit <= 0) return [];
-  return claimed(await db.query<ClaimedRow>(CLAIM, claimParams(now, slots)));
+  return claimed(await db.query<ClaimedRow>(claimStatement(slots.producers), claimParams(now, slots)));
 }
 
 export type Outcome = 'delivered' | 'retry' | 'failed' | 'cancelled';
