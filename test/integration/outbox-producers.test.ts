@@ -133,7 +133,8 @@ describeEachStore('outbox claims by producer', (store) => {
   // leaves its rows pending; the claim walked every pending row in due order and filtered by producer,
   // so each claim of each process read past all of them. Counted in rows, not milliseconds: the plan
   // PostgreSQL ran (EXPLAIN ANALYZE) says how many rows each scan read and threw away.
-  it("a claim reads none of another producer's due rows, however many wait", async () => {
+  for (const producers of [['webhook'], ['webhook', 'rapidpro']]) {
+  it(`a claim reads none of another producer's due rows, however many wait (producers ${producers.join(', ')})`, async () => {
     const db = store().db;
     const foreign = 2_000;
     const now = new Date();
@@ -152,7 +153,7 @@ describeEachStore('outbox claims by producer', (store) => {
     );
     await db.transaction((tx) => enqueue(tx, [row('webhook', 'hook-1'), row('webhook', 'hook-2', 'conversation-1'), row('webhook', 'hook-3', 'conversation-1')], now));
     await db.exec('analyze outbound_requests');
-    const slots = { limit: 8, leaseUntil: new Date(now.getTime() + 60_000), perDestination: 4, producers: ['webhook'] };
+    const slots = { limit: 8, leaseUntil: new Date(now.getTime() + 60_000), perDestination: 4, producers };
 
     // the claim as claim() sends it, explained (and run: rolled back)
     let plan: PlanNode | undefined;
@@ -179,6 +180,7 @@ describeEachStore('outbox claims by producer', (store) => {
     const claimed = await claim(db, now, slots);
     assert.deepEqual(claimed.map((r) => r.message_id), ['hook-1', 'hook-2']);
   });
+  }
 
   it('a claim for several producers takes the earliest due rows of them all, each destination within its cap', async () => {
     const db = store().db;

@@ -195,7 +195,9 @@ const CLAIM_MERGED = claimWith(
         order by o.next_attempt_at, o.id
         limit k.n
         for update skip locked
-     ) d`,
+     ) d
+     -- never more (the counts add up to $2 at most): the bound tells the planner the batch is small
+     limit $2`,
   'due.next_attempt_at, due.id',
 );
 
