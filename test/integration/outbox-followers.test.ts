@@ -206,4 +206,71 @@ describeEachStore('outbox: the row behind a recorded one', (store) => {
     const [row] = await db.query<{ state: string; attempts: number }>(`select state, attempts from outbound_requests`);
     assert.deepEqual(row, { state: 'delivered', attempts: 1 });
   });
+
+  // Found by review (2026-11-26): an attempt that sent nothing (no login token: skipped) leaves the
+  // attempts count alone, so the count could not tell that the row had been claimed again since, and
+  // its record moved the other claim's lease to its own retry time: the row fell due while that
+  // claim's attempt was still in flight, and a third claim could send it beside it.
+  it("records nothing of an attempt that sent nothing once another claim holds its row", async () => {
+    const db = store().db;
+    const settled: string[] = [];
+    const otherLease = new Date(Date.now() + 10 * 60_000);
+    await db.transaction((tx) => enqueue(tx, [{ ...request('skipped'), orderingKey: null }], new Date()));
+    let attempts = 0;
+    worker = createOutboundWorker({ db, now: () => new Date() }, {
+      producers: {
+        test: {
+          prepare: async () => (rows) => ({ headers: new Map(rows.map((row) => [row.id, { 'x-message': row.message_id }])) }),
+          settle: async (_ctx, results: readonly SettledAttempt[]) => void settled.push(...results.map((r) => r.row.message_id)),
+          transport: async (req: SendRequest): Promise<SendOutcome> => {
+            // the login outlasted the lease: another process claimed the row (a claim moves only the lease)
+            await db.query(`update outbound_requests set next_attempt_at = $2 where message_id = $1`, [req.headers['x-message'], otherLease]);
+            attempts += 1;
+            return { status: null, excerpt: null, error: 'no call: the login failed', retryAfterMs: 5_000, durationMs: 1, skipped: true };
+          },
+        },
+      },
+      concurrency: 8,
+      timeoutMs: 5_000,
+      pollMs: POLL_MS,
+      allowPrivate: true,
+    });
+    worker.start();
+    await until('the attempt', () => attempts === 1);
+    await worker.stop();
+    worker = undefined;
+    assert.deepEqual(settled, []);
+    const [row] = await db.query<{ state: string; attempts: number; next_attempt_at: Date; last_error: string | null }>(
+      `select state, attempts, next_attempt_at, last_error from outbound_requests`,
+    );
+    assert.deepEqual([row!.state, row!.attempts, row!.last_error], ['pending', 0, null]);
+    assert.equal(new Date(row!.next_attempt_at).getTime(), otherLease.getTime(), "the stale record moved the other claim's lease");
+  });
+
+  it('records an attempt that sent nothing while its row is still its own', async () => {
+    const db = store().db;
+    await db.transaction((tx) => enqueue(tx, [{ ...request('skipped'), orderingKey: null }], new Date()));
+    let attempts = 0;
+    worker = createOutboundWorker({ db, now: () => new Date() }, {
+      producers: {
+        test: {
+          prepare: async () => (rows) => ({ headers: new Map(rows.map((row) => [row.id, { 'x-message': row.message_id }])) }),
+          transport: async (): Promise<SendOutcome> => {
+            attempts += 1;
+            return { status: null, excerpt: null, error: 'no call: the login failed', retryAfterMs: 5_000, durationMs: 1, skipped: true };
+          },
+        },
+      },
+      concurrency: 8,
+      timeoutMs: 5_000,
+      pollMs: POLL_MS,
+      allowPrivate: true,
+    });
+    worker.start();
+    await until('the attempt', () => attempts === 1);
+    await worker.stop();
+    worker = undefined;
+    const [row] = await db.query<{ state: string; attempts: number; last_error: string | null }>(`select state, attempts, last_error from outbound_requests`);
+    assert.deepEqual(row, { state: 'pending', attempts: 0, last_error: 'no call: the login failed' });
+  });
 });

@@ -284,6 +284,12 @@ export interface AttemptRecord {
    * attempt's time), not in outbound_attempts, and not counted as an attempt
    */
   skipped?: boolean;
+  /**
+   * the row's lease as claimed (its next_attempt_at then): a skipped record
+   * leaves the attempts count alone, so only the lease tells that another
+   * claim took the row since (its lease ran out) and the record is stale
+   */
+  leaseUntil?: Date;
 }
 
 /**
@@ -297,8 +303,8 @@ export interface AttemptRecord {
 export const RECORD = /* sql */ `
   with r as (
     select * from unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::int[],
-                         $8::text[], $9::text[], $10::jsonb[], $11::boolean[])
-           as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped)
+                         $8::text[], $9::text[], $10::jsonb[], $11::boolean[], $13::timestamptz[])
+           as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped, lease_until)
   ), logged as (
     insert into outbound_attempts (request_id, attempt, started_at, duration_ms, status, response_excerpt, error, request_headers)
     select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, r.excerpt, r.error, r.headers
@@ -315,6 +321,7 @@ export const RECORD = /* sql */ `
            delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
       from r
      where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
+       and (not r.skipped or r.lease_until is null or date_trunc('milliseconds', o.next_attempt_at) = r.lease_until)
     returning o.id, o.state, o.ordering_key, o.endpoint_id, r.status, r.skipped
   ), gone as (
     -- 410 Gone: nothing more goes to that endpoint, decided in the same
@@ -374,6 +381,7 @@ export async function record(db: Queryable, records: readonly AttemptRecord[], n
     records.map((r) => JSON.stringify(r.requestHeaders)),
     records.map((r) => r.skipped === true),
     now,
+    records.map((r) => r.leaseUntil ?? null),
   ]);
   const freed = updated.filter((r) => r.freed_key !== null);
   if (freed.length === 0) return { ids: updated.map((r) => r.id), followed: false };

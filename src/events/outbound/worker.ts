@@ -290,7 +290,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
             error: outcome.error ?? (outcome.status !== null && (outcome.status < 200 || outcome.status >= 300) ? `HTTP ${outcome.status}` : null),
             requestHeaders: loggable(requestHeaders),
             ...decide(row, outcome, startedAt),
-            ...(outcome.skipped ? { skipped: true } : {}),
+            ...(outcome.skipped ? { skipped: true, leaseUntil: new Date(row.next_attempt_at) } : {}),
           },
         }),
       )
@@ -417,7 +417,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
           const error = prepared.cancelled ?? 'cancelled';
           const record: AttemptRecord = {
             id: row.id, attemptsBefore: row.attempts, startedAt: now, durationMs: 0, status: null, excerpt: null, error,
-            requestHeaders: {}, outcome: 'cancelled', nextAttemptAt: null, skipped: true,
+            requestHeaders: {}, outcome: 'cancelled', nextAttemptAt: null, skipped: true, leaseUntil: new Date(row.next_attempt_at),
           };
           finish({ row, record });
         }
