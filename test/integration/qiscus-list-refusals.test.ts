@@ -10,6 +10,11 @@
 // for it (a check that took no lock saw the room still queued, and the
 // close then waited for the room's row and closed it assigned); PGlite has
 // one connection: the decision commits, then the refusal lands.
+//
+// Found by review (2026-11-26): the give-up read the count of every failed
+// list, timeouts and 401s included, so a room that had waited out a login
+// outage was given up at its first refusal ("refused 4 times"). Refusals are
+// now counted apart (list_refusals), in a row: a list Qiscus answers ends it.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { LOCKS } from '../../src/store/db.js';
@@ -22,6 +27,7 @@ import { describeEachStore } from '../helpers/stores.js';
 
 const AGENTS = '/api/v2/admin/service/available_agents';
 const REFUSAL = { status: 403, body: { status: 403, errors: 'You may not list the agents of this room' } };
+const DOWN = { status: 503, body: { status: 503, errors: 'Service Unavailable' } };
 
 describeEachStore("a room whose agent list Qiscus refuses", (store) => {
   let fake: FakeQiscus;
@@ -31,8 +37,8 @@ describeEachStore("a room whose agent list Qiscus refuses", (store) => {
   const lists = () => fake.requests.filter((r) => r.path === AGENTS).length;
   const room = async () =>
     (
-      await store().db.query<{ state: string; resolve_reason: string | null; fetch_failures: number; reason: string | null }>(
-        `select c.state, c.resolve_reason, q.fetch_failures, q.reason
+      await store().db.query<{ state: string; resolve_reason: string | null; fetch_failures: number; list_refusals: number; reason: string | null }>(
+        `select c.state, c.resolve_reason, q.fetch_failures, q.list_refusals, q.reason
            from conversations c join qiscus_rooms q on q.conversation_id = c.id where c.external_ref = 'r1'`,
       )
     )[0]!;
@@ -54,13 +60,54 @@ describeEachStore("a room whose agent list Qiscus refuses", (store) => {
     await h.webhook('r1');
     await refusedOnce(h, [h]);
     await refusedOnce(h, [h]);
-    assert.equal((await room()).fetch_failures, 2);
+    assert.equal((await room()).list_refusals, 2);
     fake.inject(AGENTS, REFUSAL);
     assert.equal((await h.channel.allocator.pass()).closed, 1);
     const given = await room();
     assert.deepEqual([given.state, given.resolve_reason], ['abandoned', 'qiscus_failed']);
-    assert.match(given.reason ?? '', /^Qiscus refused to list the room's agents 3 times: .*HTTP 403 You may not list the agents of this room/);
+    assert.match(given.reason ?? '', /^Qiscus refused to list the room's agents 3 times in a row: .*HTTP 403 You may not list the agents of this room/);
     assert.deepEqual(await invariantViolations(store().db), []);
+  });
+
+  it('counts no failure but a refusal toward the give-up', async () => {
+    const h = await harness();
+    fake.addAgents(1);
+    await h.webhook('r1');
+    // Qiscus down for four passes, then the credentials refused for two
+    for (let i = 0; i < 4; i += 1) {
+      fake.inject(AGENTS, DOWN);
+      await h.channel.allocator.pass();
+      h.clock.advance(60_000);
+    }
+    const secret = fake.secret;
+    fake.secret = 'rotated-in-qiscus';
+    for (let i = 0; i < 2; i += 1) {
+      await h.channel.allocator.pass();
+      h.clock.advance(60_000);
+    }
+    fake.secret = secret;
+    await refusedOnce(h, [h]);
+    const waiting = await room();
+    assert.deepEqual([waiting.state, waiting.fetch_failures, waiting.list_refusals], ['queued', 7, 1], 'the room was given up for failures that were no refusal');
+    await refusedOnce(h, [h]);
+    fake.inject(AGENTS, REFUSAL);
+    assert.equal((await h.channel.allocator.pass()).closed, 1);
+    assert.match((await room()).reason ?? '', /^Qiscus refused to list the room's agents 3 times in a row/);
+  });
+
+  it('starts the count again when Qiscus lists the room between refusals', async () => {
+    const h = await harness();
+    // an agent who is not available: the list is answered, the room keeps waiting
+    fake.addAgents(1, { is_available: false });
+    await h.webhook('r1');
+    await refusedOnce(h, [h]);
+    await refusedOnce(h, [h]);
+    assert.equal((await h.channel.allocator.pass()).assigned, 0);
+    assert.deepEqual([(await room()).state, (await room()).list_refusals], ['queued', 0]);
+    await refusedOnce(h, [h]);
+    await refusedOnce(h, [h]);
+    const waiting = await room();
+    assert.deepEqual([waiting.state, waiting.list_refusals], ['queued', 2], 'refusals apart were counted as in a row');
   });
 
   it('keeps a room another process assigned while its third refusal was on the way', async () => {
@@ -130,7 +177,7 @@ describeEachStore("a room whose agent list Qiscus refuses", (store) => {
     const [passedA, passedB] = await Promise.all([passingA, passingB]);
     assert.equal(passedA.closed + passedB.closed, 1, 'the third refusal gives the room up, once');
     const given = await room();
-    assert.deepEqual([given.state, given.resolve_reason, given.fetch_failures], ['abandoned', 'qiscus_failed', 3]);
+    assert.deepEqual([given.state, given.resolve_reason, given.list_refusals], ['abandoned', 'qiscus_failed', 3]);
     assert.deepEqual(await invariantViolations(store().db), []);
   });
 });

@@ -155,6 +155,8 @@ interface Waiting {
   room_id: string;
   /** the agent Qiscus last refused for this room, until another assignment */
   refused_agent: string | null;
+  /** Qiscus' refusals of the room's agent list in a row (a list it answers ends the row) */
+  list_refusals: number;
 }
 
 export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: Lane = alone): Promise<PassResult> {
@@ -170,7 +172,7 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   const started = timed ? epochNow() : 0;
   const readWaiting = (limit: number) => (held: readonly string[]) =>
     ctx.db.query<Waiting>(
-      `select c.id, c.external_ref as room_id, q.refused_agent_id as refused_agent
+      `select c.id, c.external_ref as room_id, q.refused_agent_id as refused_agent, coalesce(q.list_refusals, 0) as list_refusals
          from conversations c left join qiscus_rooms q on q.conversation_id = c.id
         where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
           and (q.retry_at is null or q.retry_at <= $1)
@@ -196,16 +198,21 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
         ),
       ),
     );
+    const listed: string[] = [];
     for (const { room, agents, error } of fetched) {
       if (agents) {
         offered.set(room.id, agents);
         if (room.refused_agent !== null) avoid.set(room.id, room.refused_agent);
+        if (room.list_refusals > 0) listed.push(room.id);
       } else {
         const failed = await fetchFailed(ctx, room, error, options);
         if (failed.closed) result.closed += 1;
         if (failed.retryAt !== undefined) result.retryAt = Math.min(result.retryAt ?? Infinity, failed.retryAt);
       }
     }
+    // Qiscus listed a room it had refused: the refusals in a row start again (a write only then, rare). A
+    // statement a room, so none holds one room's record while waiting for another's (a decision's upsert).
+    await Promise.all(listed.map((id) => ctx.db.query(LISTED, [id])));
   };
   await fetch(waiting);
   // While another pass decides, the rooms that arrive are this pass's too, up to a batch (Lane.turn).
@@ -287,9 +294,9 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
   return withEvents(
     ctx,
     async (tx, emit) => {
-      const [counted] = await tx.query<BackedOff>(BACK_OFF_LOCKED, params);
-      if (!counted || counted.fetch_failures < FETCH_REFUSALS_BEFORE_FAILING) return waits(counted);
-      await failWaitingRoomIn(tx, emit, now, room.id, room.room_id, `Qiscus refused to list the room's agents ${counted.fetch_failures} times: ${error.message}`);
+      const [counted] = await tx.query<BackedOff>(REFUSED, params);
+      if (!counted || counted.list_refusals < FETCH_REFUSALS_BEFORE_FAILING) return waits(counted);
+      await failWaitingRoomIn(tx, emit, now, room.id, room.room_id, `Qiscus refused to list the room's agents ${counted.list_refusals} times in a row: ${error.message}`);
       return { closed: true };
     },
     { routing: true },
@@ -298,35 +305,42 @@ async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: Pas
 
 interface BackedOff {
   fetch_failures: number;
+  list_refusals: number;
   retry_at: Date | string;
 }
 
 /**
  * One more failed list of a room still queued (none for a room moved since:
  * no row), counted by the statement, so that two processes failing the room
- * at once count two; its back-off 1 s, 2 s, 4 s, … up to $5 ms. BACK_OFF
- * takes the room's state as its snapshot saw it, without a lock (exported
- * for tests): a decision assigning the room meanwhile may still find the
- * note on its record, which its settle replaces. BACK_OFF_LOCKED locks the
- * room as a decision does: agent rows (a queued room has none) before
- * conversation rows before the rows a change writes besides (the lock order
- * at the top of src/store/migrations/routing/functions.sql), and no key
- * update, so the foreign key's key share of another process's back-off does
- * not wait for it (see LOCK_MIRRORS_THEN_ROOMS).
+ * at once count two; its back-off 1 s, 2 s, 4 s, … up to $5 ms. Every
+ * failure counts toward the back-off (fetch_failures); a refusal also
+ * toward the give-up (list_refusals, migration 0077). BACK_OFF, for the
+ * failures that are no refusal, takes the room's state as its snapshot saw
+ * it, without a lock (exported for tests): a decision assigning the room
+ * meanwhile may still find the note on its record, which its settle
+ * replaces. REFUSED locks the room as a decision does: agent rows (a queued
+ * room has none) before conversation rows before the rows a change writes
+ * besides (the lock order at the top of
+ * src/store/migrations/routing/functions.sql), and no key update, so the
+ * foreign key's key share of another process's back-off does not wait for
+ * it (see LOCK_MIRRORS_THEN_ROOMS).
  */
-const backOff = (lock: string) => /* sql */ `
+const backOff = (lock: string, refusal: 0 | 1) => /* sql */ `
   with room as (
     select c.id from conversations c where c.id = $1 and c.state = 'queued' and c.department = $6 ${lock}
   )
-  insert into qiscus_rooms (conversation_id, room_id, reason, fetch_failures, retry_at, updated_at)
-  select room.id, $2, $3, 1, $4::timestamptz + least(1000, $5::int) * interval '1 millisecond', $4 from room
+  insert into qiscus_rooms (conversation_id, room_id, reason, fetch_failures, list_refusals, retry_at, updated_at)
+  select room.id, $2, $3, 1, ${refusal}, $4::timestamptz + least(1000, $5::int) * interval '1 millisecond', $4 from room
   on conflict (conversation_id) do update
     set reason = excluded.reason, fetch_failures = qiscus_rooms.fetch_failures + 1,
+        list_refusals = qiscus_rooms.list_refusals + ${refusal},
         retry_at = excluded.updated_at + least(1000 * power(2, least(qiscus_rooms.fetch_failures, 30)), $5::int) * interval '1 millisecond',
         updated_at = excluded.updated_at
-  returning fetch_failures, retry_at`;
-export const BACK_OFF = backOff('');
-const BACK_OFF_LOCKED = backOff('for no key update of c');
+  returning fetch_failures, list_refusals, retry_at`;
+export const BACK_OFF = backOff('', 0);
+const REFUSED = backOff('for no key update of c', 1);
+/** Qiscus answered the room's list: its refusals in a row end. */
+const LISTED = `update qiscus_rooms set list_refusals = 0 where conversation_id = $1 and list_refusals > 0`;
 
 // The existing mirrors of the offered agents, locked before the rooms (in id
 // order, as every pass locks them, so two passes cannot wait on each other):
@@ -510,7 +524,7 @@ const ASSIGN_ROOMS = /* sql */ `
     select conversation_id, room_id, qiscus_agent_id, outbound_id, null, 0, null, $1 from pr
     on conflict (conversation_id) do update
       set qiscus_agent_id = excluded.qiscus_agent_id, outbound_id = excluded.outbound_id, confirmed_at = null,
-          reason = null, fetch_failures = 0, retry_at = null, updated_at = excluded.updated_at,
+          reason = null, fetch_failures = 0, list_refusals = 0, retry_at = null, updated_at = excluded.updated_at,
           -- the new agent supersedes the refusal; the count stays: the room's third refusal fails it
           refused_agent_id = null
   )
