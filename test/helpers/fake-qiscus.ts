@@ -66,6 +66,8 @@ export interface FakeQiscus {
   inject(path: string, ...answers: Injected[]): void;
   /** makes every login token so far invalid: the next call with one gets 401 */
   expireTokens(): void;
+  /** the login works but its tokens are refused (401), old and new: an account that is no admin */
+  tokensRefused: boolean;
   addAgents(n: number, options?: Partial<FakeAgent>): FakeAgent[];
   /** brings reported counts up to the truth (Qiscus catching up) */
   syncCounts(): void;
@@ -94,6 +96,7 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     removed: [],
     markedResolved: [],
     lastComments: new Map(),
+    tokensRefused: false,
     pageSize: options.pageSize ?? 3,
     webhook: {
       mark_as_resolved_webhook_url: null,
@@ -145,7 +148,7 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     if (req.headers['qiscus-app-id'] !== fake.appId) return false;
     if (req.headers['qiscus-secret-key'] === fake.secret) return true;
     const token = req.headers.authorization;
-    return typeof token === 'string' && tokens.has(token);
+    return typeof token === 'string' && tokens.has(token) && !fake.tokensRefused;
   };
 
   const server = http.createServer((raw, res) => {

@@ -14,6 +14,16 @@
 // same, and a call's six attempts went in milliseconds. It now backs off
 // like any other failure.
 //
+// A 401 to a room's agent list is the credentials' fault, not the room's.
+// Found by review (2026-11-26): the error log spoke only of a login that
+// failed, so a secret key Qiscus refused, or an account that logs in but is
+// refused (no admin of the app), left the rooms waiting with nothing logged;
+// and every refused list logged in again, one login a room a pass for as long
+// as it lasted. Now such a 401 is logged as the login's failure is, and a
+// token refused right after its login is kept for a minute instead of each
+// call logging in again. A login Qiscus did not answer (a 503) is logged as
+// that, without pointing at the password.
+//
 // In login mode the SDK server's secret key (for the room's last comment id,
 // before mark_as_resolved) is the one the login answered with. Found by
 // review (2026-11-26): it was kept for good, so once the key was rotated in
@@ -21,6 +31,8 @@
 // key a login gave forgets it, and the next attempt logs in for the new one.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { LOGIN_FAILURE_LOG_EVERY_MS } from '../../src/channels/qiscus/channel.js';
+import { REFUSED_LOGIN_COOLDOWN_MS } from '../../src/channels/qiscus/client.js';
 import { ASSIGN_MAX_ATTEMPTS } from '../../src/channels/qiscus/producer.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
@@ -29,6 +41,23 @@ import { describeEachStore } from '../helpers/stores.js';
 const ASSIGN = '/api/v1/admin/service/assign_agent';
 const LOGIN = '/api/v1/auth';
 const LOOKUP = '/api/v2.1/rest/get_rooms_info';
+const AGENTS = '/api/v2/admin/service/available_agents';
+
+interface Logged {
+  level: 'error' | 'warn';
+  msg: string;
+  err?: Error;
+}
+const recordingLog = () => {
+  const logged: Logged[] = [];
+  return {
+    logged,
+    log: {
+      error: (obj: object, msg: string) => logged.push({ level: 'error', msg, err: (obj as { err?: Error }).err }),
+      warn: (_: object, msg: string) => logged.push({ level: 'warn', msg }),
+    },
+  };
+};
 
 describeEachStore('Qiscus calls when authentication fails', (store) => {
   let fake: FakeQiscus;
@@ -106,7 +135,7 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     await h.settle();
     assert.deepEqual(fake.assigned.map((a) => a.agent_id), [agent!.id, agent!.id]);
     assert.deepEqual(logged.map((l) => l.level), ['error', 'warn']);
-    assert.match(logged[1]!.msg, /works again/);
+    assert.match(logged[1]!.msg, /work again/);
   });
 
   it("backs a 401 off on the schedule in secret-key mode, where the retry at once would get the same answer", async () => {
@@ -144,5 +173,92 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     assert.deepEqual(lookups, [before, 'rotated-secret'], 'the refused key was used again');
     assert.equal(requests(LOGIN), 2);
     assert.deepEqual(fake.markedResolved.map((m) => [m.room_id, m.notes, m.last_comment_id]), [['r1', 'done', '77']]);
+  });
+
+  const waitingRooms = async () =>
+    (await store().db.query<{ external_ref: string; state: string }>(`select external_ref, state from conversations order by external_ref`)).map((r) => [r.external_ref, r.state]);
+
+  it('logs a secret key Qiscus refuses, keeps the rooms waiting, and assigns them once the key is mended', async () => {
+    const { logged, log } = recordingLog();
+    const h = await harness({ log });
+    const [agent] = fake.addAgents(1);
+    const secret = fake.secret;
+    fake.secret = 'rotated-in-qiscus';
+    await h.webhook('r1');
+    await h.webhook('r2');
+    for (let i = 0; i < 6; i += 1) {
+      await h.channel.allocator.pass();
+      h.clock.advance(31_000);
+    }
+    assert.ok(requests(AGENTS) >= 12, 'the passes listed the rooms');
+    assert.deepEqual(await waitingRooms(), [['r1', 'queued'], ['r2', 'queued']], 'a room was failed for the key');
+    assert.deepEqual(logged.map((l) => l.level), ['error'], 'the refused key is logged once within the quiet period');
+    assert.match(logged[0]!.msg, /^Qiscus refused QISCUS_SECRET \(check QISCUS_APP_ID and QISCUS_SECRET\)/);
+    assert.match(logged[0]!.err?.message ?? '', /available_agents: HTTP 401/);
+
+    // still refused past the quiet period: logged again
+    h.clock.advance(LOGIN_FAILURE_LOG_EVERY_MS);
+    await h.channel.allocator.pass();
+    assert.deepEqual(logged.map((l) => l.level), ['error', 'error']);
+
+    fake.secret = secret;
+    h.clock.advance(31_000);
+    await h.channel.allocator.pass();
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.agent_id), [agent!.id, agent!.id]);
+    assert.deepEqual(logged.map((l) => l.level), ['error', 'error', 'warn']);
+    assert.match(logged[2]!.msg, /work again/);
+  });
+
+  it('logs in once, not once a room, when Qiscus refuses the token its login has just given, and logs it', async () => {
+    const { logged, log } = recordingLog();
+    const h = await harness({ login: true, log });
+    fake.addAgents(3);
+    fake.tokensRefused = true;
+    for (let i = 1; i <= 5; i += 1) await h.webhook(`r${i}`);
+    await h.channel.allocator.pass();
+    // the first login, and one more for the five refusals together
+    assert.equal(requests(LOGIN), 2);
+    assert.equal(requests(AGENTS), 10);
+    // passes within the cool-down list with the refused token and log in no more
+    for (let i = 0; i < 4; i += 1) {
+      h.clock.advance(8_000);
+      await h.channel.allocator.pass();
+    }
+    assert.equal(requests(AGENTS), 30);
+    assert.equal(requests(LOGIN), 2, 'a refused list logged in again within the cool-down');
+    // past it, one login more, for every room of the pass
+    h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS);
+    await h.channel.allocator.pass();
+    assert.equal(requests(LOGIN), 3);
+    assert.deepEqual(await waitingRooms(), [1, 2, 3, 4, 5].map((i) => [`r${i}`, 'queued']));
+    assert.deepEqual(logged.map((l) => l.level), ['error']);
+    assert.match(logged[0]!.msg, /^Qiscus login failed or its token was refused \(check QISCUS_EMAIL and QISCUS_PASSWORD, and that the account is an admin/);
+    assert.match(logged[0]!.err?.message ?? '', /available_agents: HTTP 401 .*had just given/);
+
+    fake.tokensRefused = false;
+    h.clock.advance(31_000);
+    await h.channel.allocator.pass();
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id).sort(), ['r1', 'r2', 'r3', 'r4', 'r5']);
+    assert.deepEqual(logged.map((l) => l.level), ['error', 'warn']);
+  });
+
+  it('logs a login Qiscus does not answer as that, not as a wrong password', async () => {
+    const { logged, log } = recordingLog();
+    const h = await harness({ login: true, log });
+    fake.addAgents(1);
+    fake.inject(LOGIN, { status: 503, body: { status: 503, errors: 'Service Unavailable' } });
+    await h.webhook('r1');
+    await h.channel.allocator.pass();
+    assert.deepEqual(await waitingRooms(), [['r1', 'queued']]);
+    assert.deepEqual(logged.map((l) => l.level), ['error']);
+    assert.match(logged[0]!.msg, /^Qiscus login got no answer/);
+    assert.doesNotMatch(logged[0]!.msg, /PASSWORD/);
+    h.clock.advance(31_000);
+    await h.channel.allocator.pass();
+    await h.settle();
+    assert.equal(fake.assigned.length, 1);
+    assert.deepEqual(logged.map((l) => l.level), ['error', 'warn']);
   });
 });

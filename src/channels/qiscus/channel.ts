@@ -2,7 +2,7 @@ import type { Ctx } from '../../context.js';
 import type { StoredEvent } from '../../events/outbox.js';
 import type { Feed, HandOver, Producer } from '../../events/outbound/worker.js';
 import { createAllocator, type Allocator } from './allocator.js';
-import { createQiscusClient, type QiscusClient } from './client.js';
+import { createQiscusClient, QiscusLoginError, type QiscusClient, type QiscusError } from './client.js';
 import type { QiscusConfig } from './config.js';
 import { MARK_AS_RESOLVED_PATH, PRODUCER } from './constants.js';
 import { createHttpRequester, type HttpRequest } from './http.js';
@@ -31,33 +31,38 @@ export interface ChannelLog {
   warn(obj: object, msg: string): void;
 }
 
-/** While the login keeps failing, it is logged again no more often than this. */
+/** While the credentials keep failing, it is logged again no more often than this. */
 export const LOGIN_FAILURE_LOG_EVERY_MS = 5 * 60_000;
 
 /**
- * The admin login's failures, for the operator: while it fails nothing is
+ * The credentials' failures, for the operator: while they fail nothing is
  * assigned, resolved or listed in Qiscus, and the rooms wait (allocate.ts,
  * producer.ts) rather than fail, so this log is how anyone learns of it.
  * The first failure of a run, then once every LOGIN_FAILURE_LOG_EVERY_MS
- * (a login is tried every few seconds), and a line when it works again.
+ * (calls are tried every few seconds), and a line when a call is taken
+ * again. The hint names what to check: the settings for a refusal, Qiscus
+ * itself for a login it did not answer.
  */
-function loginLog(log: ChannelLog, now: () => number): (failure: Error | null) => void {
+function authLog(log: ChannelLog, mode: 'login' | 'secret', now: () => number): (failure: QiscusError | null) => void {
   let failingSince: number | null = null;
   let loggedAt = 0;
   return (failure) => {
     const at = now();
     if (failure === null) {
-      if (failingSince !== null) log.warn({ failedForMs: at - failingSince }, 'Qiscus login works again; waiting rooms are assigned');
+      if (failingSince !== null) log.warn({ failedForMs: at - failingSince }, 'Qiscus credentials work again; waiting rooms are assigned');
       failingSince = null;
       return;
     }
     if (failingSince !== null && at - loggedAt < LOGIN_FAILURE_LOG_EVERY_MS) return;
     failingSince ??= at;
     loggedAt = at;
-    log.error(
-      { err: failure, failingForMs: at - failingSince },
-      'Qiscus login failed: no room is assigned or resolved in Qiscus until it works (check QISCUS_EMAIL and QISCUS_PASSWORD); rooms wait meanwhile',
-    );
+    const what =
+      !(failure instanceof QiscusLoginError)
+        ? 'Qiscus login got no answer (Qiscus down or unreachable; it is tried again every few seconds)'
+        : mode === 'login'
+          ? 'Qiscus login failed or its token was refused (check QISCUS_EMAIL and QISCUS_PASSWORD, and that the account is an admin of QISCUS_APP_ID)'
+          : 'Qiscus refused QISCUS_SECRET (check QISCUS_APP_ID and QISCUS_SECRET)';
+    log.error({ err: failure, failingForMs: at - failingSince }, `${what}: no room is assigned or resolved in Qiscus until it works; rooms wait meanwhile`);
   };
 }
 
@@ -78,7 +83,8 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     timeoutMs: config.timeoutMs,
     request: seams.request ?? requester,
     sdkBaseUrl: config.sdkBaseUrl,
-    onLogin: loginLog(log, () => ctx.now().getTime()),
+    onAuth: authLog(log, config.api.auth.mode, () => ctx.now().getTime()),
+    now: () => ctx.now().getTime(),
   });
   const allocator = createAllocator(ctx, client, {
     batch: BATCH,

@@ -25,9 +25,11 @@ export class QiscusError extends Error {
 }
 
 /**
- * Qiscus answered the admin login with no token (a wrong or changed password,
- * say): every call waits on it, whatever the room, so no room is failed for
- * it (allocate.ts, fetchFailed) and the channel logs it (channel.ts).
+ * Qiscus refused the credentials: the admin login answered with no token (a
+ * wrong or changed password, say), or a call was answered 401 with a token
+ * the login had just given, or with the secret key. Every call waits on it,
+ * whatever the room, so no room is failed for it (allocate.ts, fetchFailed)
+ * and the channel logs it (channel.ts).
  */
 export class QiscusLoginError extends QiscusError {
   constructor(status: number, message: string) {
@@ -74,21 +76,33 @@ export interface QiscusClient {
   /**
    * The cached login token was refused: the next call logs in again. Given
    * the token a call was refused with, only if that one is still cached: a
-   * late 401 of a call sent before the last login keeps the fresh token.
+   * late 401 of a call sent before the last login keeps the fresh token, and
+   * calls refused together share one login.
    */
   forgetToken(refused?: string): void;
 }
+
+/** A token a fresh login gave and Qiscus refused at once is not renewed by each call for this long. */
+export const REFUSED_LOGIN_COOLDOWN_MS = 60_000;
 
 export interface QiscusClientOptions {
   timeoutMs: number;
   request?: HttpRequest;
   sdkBaseUrl?: string;
-  /** each login's outcome (login mode): null when it gave a token */
-  onLogin?: (failure: QiscusError | null) => void;
+  /**
+   * How the credentials fare, for the operator's log: a failed login (a
+   * QiscusLoginError when refused, a plain QiscusError when Qiscus did not
+   * answer it), a QiscusLoginError when a call is refused (401) with fresh
+   * credentials; null when a call was taken with them.
+   */
+  onAuth?: (failure: QiscusError | null) => void;
+  /** epoch ms, for REFUSED_LOGIN_COOLDOWN_MS (default Date.now) */
+  now?: () => number;
 }
 
 export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions): QiscusClient {
   const request = options.request ?? createHttpRequester();
+  const now = options.now ?? Date.now;
   const noAnswer = (method: string, path: string, error: unknown) => {
     const name = (error as Error).name;
     const why = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
@@ -99,6 +113,8 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
   let cached: string | undefined;
   /** login mode: the app's secret key, as the login answer gives it (the SDK server wants it) */
   let appSecret: string | undefined;
+  /** login mode: a token Qiscus refused right after the login that gave it, and when */
+  let refusedFresh: { token: string; at: number } | undefined;
 
   async function call(method: 'GET' | 'POST', path: string, params: Record<string, string>, headers: Record<string, string>): Promise<{ status: number; json: unknown; text: string }> {
     const query = method === 'GET' ? `?${new URLSearchParams(params).toString()}` : '';
@@ -129,7 +145,7 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     try {
       res = await call('POST', '/api/v1/auth', { email: api.auth.email, password: api.auth.password }, { 'qiscus-app-id': api.appId });
     } catch (error) {
-      if (error instanceof QiscusError) options.onLogin?.(error);
+      if (error instanceof QiscusError) options.onAuth?.(error);
       throw error;
     }
     const user = (res.json as { data?: { user?: { authentication_token?: unknown; app?: { secret_key?: unknown } } } } | null)?.data?.user;
@@ -139,11 +155,10 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
         res.status >= 500 || res.status === 429
           ? new QiscusError(res.status, `Qiscus login as ${api.auth.email} failed: HTTP ${res.status} ${qiscusErrorMessage(res.text) ?? ''}`.trim())
           : new QiscusLoginError(res.status, `Qiscus login as ${api.auth.email} failed: HTTP ${res.status} ${qiscusErrorMessage(res.text) ?? ''}`.trim());
-      options.onLogin?.(refused);
+      options.onAuth?.(refused);
       throw refused;
     }
     if (typeof user?.app?.secret_key === 'string' && user.app.secret_key !== '') appSecret = user.app.secret_key;
-    options.onLogin?.(null);
     return tokenValue;
   }
 
@@ -178,28 +193,55 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     }
   }
 
-  /** One call, logging in again once if a cached token was refused. */
+  /**
+   * The cached token was refused: the next call logs in again. Only if it is
+   * still the cached one: calls refused together, or late, with a token
+   * since replaced, share one login (the one in flight, or its token).
+   */
+  function forgetToken(refused: string | undefined): void {
+    if (refused !== undefined && cached !== refused) return;
+    token = undefined;
+    cached = undefined;
+  }
+
+  /**
+   * One call, logging in again once if the token was refused (expired). A
+   * token refused right after its login is the credentials' fault, not its
+   * age (an account that is no admin, say): calls keep it for
+   * REFUSED_LOGIN_COOLDOWN_MS instead of each logging in again, and the
+   * refusal is reported (onAuth) as the secret key's is.
+   */
   async function authed(method: 'GET' | 'POST', path: string, params: Record<string, string>) {
-    let res = await call(method, path, params, await authHeaders());
+    let headers = await authHeaders();
+    let res = await call(method, path, params, headers);
     if (res.status === 401 && api.auth.mode === 'login') {
-      token = undefined;
-      cached = undefined;
-      res = await call(method, path, params, await authHeaders());
+      const used = headers.authorization!;
+      const cooling = refusedFresh !== undefined && refusedFresh.token === used && now() - refusedFresh.at < REFUSED_LOGIN_COOLDOWN_MS;
+      if (!cooling) {
+        forgetToken(used);
+        headers = await authHeaders();
+        res = await call(method, path, params, headers);
+        if (res.status === 401) refusedFresh = { token: headers.authorization!, at: now() };
+      }
     }
-    if (res.status < 200 || res.status >= 300) {
-      throw new QiscusError(res.status, `Qiscus ${method} ${path}: HTTP ${res.status}${qiscusErrorMessage(res.text) ? ` ${qiscusErrorMessage(res.text)}` : ''}`);
+    const detail = qiscusErrorMessage(res.text);
+    if (res.status === 401) {
+      const refused = new QiscusLoginError(
+        401,
+        `Qiscus ${method} ${path}: HTTP 401${detail ? ` ${detail}` : ''} (${api.auth.mode === 'login' ? `with a token the login as ${api.auth.email} had just given` : 'with QISCUS_SECRET'})`,
+      );
+      options.onAuth?.(refused);
+      throw refused;
     }
+    options.onAuth?.(null);
+    if (res.status < 200 || res.status >= 300) throw new QiscusError(res.status, `Qiscus ${method} ${path}: HTTP ${res.status}${detail ? ` ${detail}` : ''}`);
     return res.json;
   }
 
   return {
     api,
     authHeaders,
-    forgetToken(refused) {
-      if (refused !== undefined && cached !== undefined && cached !== refused) return;
-      token = undefined;
-      cached = undefined;
-    },
+    forgetToken,
 
     async availableAgents(roomId) {
       const agents: AvailableAgent[] = [];
