@@ -8,6 +8,7 @@ import { MARK_AS_RESOLVED_PATH, PRODUCER } from './constants.js';
 import { createHttpRequester, type HttpRequest } from './http.js';
 import { qiscusProducer } from './producer.js';
 import { removalFeed } from './removals.js';
+import { settleStranded } from './stranded.js';
 
 // The Qiscus channel of one running Switchboard: its client, allocator,
 // outbox producer, and the feed that removes agents from rooms Switchboard
@@ -22,6 +23,8 @@ export interface QiscusChannel {
   extra: { producers: Record<string, Producer>; feeds: readonly Feed[] };
   /** Wired beside the other commit listeners: a raised max_customers frees slots at once. */
   onCommitted(events: readonly StoredEvent[]): void;
+  /** Settles again the assignments whose answer was recorded but never settled (stranded.ts); run at every poll. */
+  settleStranded(): Promise<number>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -113,6 +116,7 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     // the retries it sets are reckoned from ctx.now(): so is the cool-down they wait out
     now: () => ctx.now().getTime(),
   });
+  let strandedTimer: NodeJS.Timeout | undefined;
   const channel: QiscusChannel = {
     client,
     allocator,
@@ -136,8 +140,16 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     onCommitted: (events) => {
       if (events.some((event) => changesCapacity(event) || freesQiscusSlot(event))) allocator.kick('freed');
     },
-    start: () => allocator.start(),
+    settleStranded: () => settleStranded(ctx, producer),
+    start: () => {
+      allocator.start();
+      strandedTimer ??= setInterval(() => {
+        channel.settleStranded().catch((err: unknown) => log.error({ err }, 'Qiscus: settling recorded assign_agent answers again failed; retrying at the next poll'));
+      }, config.pollIntervalMs);
+    },
     stop: async () => {
+      clearInterval(strandedTimer);
+      strandedTimer = undefined;
       await allocator.stop();
       requester?.close();
     },
