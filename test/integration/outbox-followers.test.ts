@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
-import { CLAIM_STATEMENTS, enqueue, FOLLOWED, type NewOutbound } from '../../src/events/outbound/outbox.js';
+import { claim, CLAIM_STATEMENTS, enqueue, FOLLOWED, record, type NewOutbound } from '../../src/events/outbound/outbox.js';
 import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
 import { createOutboundWorker, type OutboundWorker, type SettledAttempt } from '../../src/events/outbound/worker.js';
 import type { Db } from '../../src/store/db.js';
@@ -245,6 +245,32 @@ describeEachStore('outbox: the row behind a recorded one', (store) => {
     );
     assert.deepEqual([row!.state, row!.attempts, row!.last_error], ['pending', 0, null]);
     assert.equal(new Date(row!.next_attempt_at).getTime(), otherLease.getTime(), "the stale record moved the other claim's lease");
+  });
+
+  // Found by review (2026-11-26): the same for an attempt that was sent, when its record lands after its
+  // lease ran out (a stalled recorder: a slow settle before it, a database stall). The attempts count
+  // still matched, as the new claim's attempt was in flight, not recorded.
+  it("records nothing of a sent attempt but its log once another claim holds its row", async () => {
+    const db = store().db;
+    const t0 = new Date();
+    await db.transaction((tx) => enqueue(tx, [{ ...request('late'), orderingKey: null }], t0));
+    const leaseA = new Date(t0.getTime() + 35_000);
+    const [a] = await claim(db, t0, { limit: 1, leaseUntil: leaseA, producers: ['test'] });
+    const tB = new Date(leaseA.getTime() + 1);
+    const leaseB = new Date(tB.getTime() + 35_000);
+    const [b] = await claim(db, tB, { limit: 1, leaseUntil: leaseB, producers: ['test'] });
+    assert.equal(b!.id, a!.id);
+    const recorded = await record(
+      db,
+      [{ id: a!.id, attemptsBefore: a!.attempts, startedAt: t0, durationMs: 10, status: 503, excerpt: null, error: 'HTTP 503', requestHeaders: {}, outcome: 'retry', nextAttemptAt: new Date(tB.getTime() + 1_000), leaseUntil: new Date(a!.next_attempt_at) }],
+      tB,
+    );
+    assert.deepEqual(recorded.ids, []);
+    const [row] = await db.query<{ next_attempt_at: Date; attempts: number; logged: number }>(
+      `select next_attempt_at, attempts, (select count(*)::int from outbound_attempts) as logged from outbound_requests`,
+    );
+    assert.deepEqual([new Date(row!.next_attempt_at).getTime(), row!.attempts, row!.logged], [leaseB.getTime(), 0, 1], "the stale record moved the other claim's lease");
+    assert.deepEqual(await claim(db, new Date(tB.getTime() + 2_000), { limit: 1, leaseUntil: new Date(tB.getTime() + 40_000), producers: ['test'] }), []);
   });
 
   it('records an attempt that sent nothing while its row is still its own', async () => {

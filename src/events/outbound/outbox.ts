@@ -285,18 +285,21 @@ export interface AttemptRecord {
    */
   skipped?: boolean;
   /**
-   * the row's lease as claimed (its next_attempt_at then): a skipped record
-   * leaves the attempts count alone, so only the lease tells that another
-   * claim took the row since (its lease ran out) and the record is stale
+   * the row's lease as claimed (its next_attempt_at then): the attempts
+   * count tells that another claim's attempt was recorded since, only the
+   * lease that another claim took the row while its attempt is in flight
    */
   leaseUntil?: Date;
 }
 
 /**
  * Logs a batch of attempts and moves their rows on, in one statement (so one
- * round trip, atomic without a transaction). A row whose attempts count has
- * moved since the claim was re-claimed after a lost lease: the stale result
- * is logged but changes nothing. Returns the ids whose row was updated, with
+ * round trip, atomic without a transaction). A row whose attempts count or
+ * lease has moved since the claim was re-claimed after a lost lease: the
+ * stale result is logged but changes nothing. The count alone missed a
+ * claim whose attempt is still in flight (or a skipped attempt, which counts
+ * nothing): the stale record moved that claim's lease to its own retry time,
+ * and a third claim could send the row beside it. Returns the ids whose row was updated, with
  * the ordering key of each that is no longer pending (FOLLOWED then looks
  * behind it).
  */
@@ -321,7 +324,7 @@ export const RECORD = /* sql */ `
            delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
       from r
      where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
-       and (not r.skipped or r.lease_until is null or date_trunc('milliseconds', o.next_attempt_at) = r.lease_until)
+       and (r.lease_until is null or date_trunc('milliseconds', o.next_attempt_at) = r.lease_until)
     returning o.id, o.state, o.ordering_key, o.endpoint_id, r.status, r.skipped
   ), gone as (
     -- 410 Gone: nothing more goes to that endpoint, decided in the same

@@ -290,7 +290,8 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
             error: outcome.error ?? (outcome.status !== null && (outcome.status < 200 || outcome.status >= 300) ? `HTTP ${outcome.status}` : null),
             requestHeaders: loggable(requestHeaders),
             ...decide(row, outcome, startedAt),
-            ...(outcome.skipped ? { skipped: true, leaseUntil: new Date(row.next_attempt_at) } : {}),
+            leaseUntil: new Date(row.next_attempt_at),
+            ...(outcome.skipped ? { skipped: true } : {}),
           },
         }),
       )
