@@ -19,10 +19,16 @@
 // failed, so a secret key Qiscus refused, or an account that logs in but is
 // refused (no admin of the app), left the rooms waiting with nothing logged;
 // and every refused list logged in again, one login a room a pass for as long
-// as it lasted. Now such a 401 is logged as the login's failure is, and a
-// token refused right after its login is kept for a minute instead of each
-// call logging in again. A login Qiscus did not answer (a 503) is logged as
-// that, without pointing at the password.
+// as it lasted. Now such a 401 is logged as the login's failure is, and
+// refused credentials (a token no call was taken with, the secret key) are
+// not tried for 15 s, then by one call, instead of each call logging in
+// again. A second review found the outbox's calls did neither: a refused
+// token used up an assign_agent's attempts at once, a login each, and the
+// room was given up; and any answer but a 401 (a 503) ended the failure, so
+// the log said "work again" and logged the next 401 at once. Now the
+// outbox's calls wait as the lists do, using up no attempt, and only a call
+// taken (2xx) ends the failure. A login Qiscus did not answer (a 503) is
+// logged as that, without pointing at the password.
 //
 // In login mode the SDK server's secret key (for the room's last comment id,
 // before mark_as_resolved) is the one the login answered with. Found by
@@ -35,7 +41,7 @@ import { LOGIN_FAILURE_LOG_EVERY_MS } from '../../src/channels/qiscus/channel.js
 import { REFUSED_LOGIN_COOLDOWN_MS } from '../../src/channels/qiscus/client.js';
 import { ASSIGN_MAX_ATTEMPTS } from '../../src/channels/qiscus/producer.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
-import { eachTestWithFakeQiscus, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const ASSIGN = '/api/v1/admin/service/assign_agent';
@@ -100,7 +106,7 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
       `select c.state, q.reason from conversations c join qiscus_rooms q on q.conversation_id = c.id where c.external_ref = 'r1'`,
     );
     assert.equal(room!.state, 'assigned');
-    assert.match(room!.reason ?? '', /^assign_agent not sent \(no call: Qiscus login .*\); retrying/);
+    assert.match(room!.reason ?? '', /^assign_agent waiting \(no call: Qiscus login .*\); retrying/);
 
     fake.password = password;
     h.clock.advance(5_000);
@@ -138,7 +144,7 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     assert.match(logged[1]!.msg, /work again/);
   });
 
-  it("backs a 401 off on the schedule in secret-key mode, where the retry at once would get the same answer", async () => {
+  it("uses none of a call's attempts for a 401 with the secret key: the call waits out the cool-down, then goes", async () => {
     const h = await harness();
     const [agent] = fake.addAgents(1);
     fake.inject(ASSIGN, { status: 401, body: { status: 401, errors: 'Unauthorized' } }, { status: 401, body: { status: 401, errors: 'Unauthorized' } });
@@ -146,13 +152,19 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     await h.settle();
     assert.equal(requests(ASSIGN), 1, 'the 401 was retried at once');
     const waiting = await assignCall();
-    assert.deepEqual([waiting.state, waiting.attempts], ['pending', 1]);
+    assert.deepEqual([waiting.state, waiting.attempts, waiting.logged], ['pending', 0, 0]);
+    assert.match(waiting.last_error ?? '', /^refused: Qiscus refused the credentials \(HTTP 401 Unauthorized\)/);
+    h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS - 1_000);
+    await h.worker.tick();
+    assert.equal(requests(ASSIGN), 1, 'a call went within the cool-down');
     h.clock.advance(1_000);
     await h.worker.tick();
     assert.equal(requests(ASSIGN), 2);
-    h.clock.advance(3_000);
+    h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS);
     await h.worker.tick();
     assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', agent!.id]]);
+    const sent = await assignCall();
+    assert.deepEqual([sent.state, sent.attempts], ['delivered', 1]);
     assert.equal(requests(LOGIN), 0);
   });
 
@@ -178,19 +190,34 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
   const waitingRooms = async () =>
     (await store().db.query<{ external_ref: string; state: string }>(`select external_ref, state from conversations order by external_ref`)).map((r) => [r.external_ref, r.state]);
 
+  /** Passes and outbox ticks, each after the rooms' back-off, until every room is assigned in Qiscus. */
+  const assignedAll = async (h: QiscusHarness, rooms: number) => {
+    for (let i = 0; i < 6 && fake.assigned.length < rooms; i += 1) {
+      h.clock.advance(31_000);
+      await h.settle();
+    }
+    return fake.assigned.map((a) => a.room_id).sort();
+  };
+
   it('logs a secret key Qiscus refuses, keeps the rooms waiting, and assigns them once the key is mended', async () => {
     const { logged, log } = recordingLog();
     const h = await harness({ log });
-    const [agent] = fake.addAgents(1);
+    fake.addAgents(2);
     const secret = fake.secret;
     fake.secret = 'rotated-in-qiscus';
     await h.webhook('r1');
     await h.webhook('r2');
-    for (let i = 0; i < 6; i += 1) {
-      await h.channel.allocator.pass();
+    await h.channel.allocator.pass();
+    assert.equal(requests(AGENTS), 2);
+    // within the cool-down no list goes; past it, one a pass tries the key again
+    h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS / 2);
+    await h.channel.allocator.pass();
+    assert.equal(requests(AGENTS), 2);
+    for (let i = 0; i < 5; i += 1) {
       h.clock.advance(31_000);
+      await h.channel.allocator.pass();
     }
-    assert.ok(requests(AGENTS) >= 12, 'the passes listed the rooms');
+    assert.equal(requests(AGENTS), 7);
     assert.deepEqual(await waitingRooms(), [['r1', 'queued'], ['r2', 'queued']], 'a room was failed for the key');
     assert.deepEqual(logged.map((l) => l.level), ['error'], 'the refused key is logged once within the quiet period');
     assert.match(logged[0]!.msg, /^Qiscus refused QISCUS_SECRET \(check QISCUS_APP_ID and QISCUS_SECRET\)/);
@@ -202,46 +229,78 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     assert.deepEqual(logged.map((l) => l.level), ['error', 'error']);
 
     fake.secret = secret;
-    h.clock.advance(31_000);
-    await h.channel.allocator.pass();
-    await h.settle();
-    assert.deepEqual(fake.assigned.map((a) => a.agent_id), [agent!.id, agent!.id]);
+    assert.deepEqual(await assignedAll(h, 2), ['r1', 'r2']);
     assert.deepEqual(logged.map((l) => l.level), ['error', 'error', 'warn']);
     assert.match(logged[2]!.msg, /work again/);
   });
 
-  it('logs in once, not once a room, when Qiscus refuses the token its login has just given, and logs it', async () => {
+  it('logs in once, not once a room, when Qiscus refuses the token its login gave, and logs it', async () => {
     const { logged, log } = recordingLog();
     const h = await harness({ login: true, log });
     fake.addAgents(3);
     fake.tokensRefused = true;
     for (let i = 1; i <= 5; i += 1) await h.webhook(`r${i}`);
     await h.channel.allocator.pass();
-    // the first login, and one more for the five refusals together
-    assert.equal(requests(LOGIN), 2);
-    assert.equal(requests(AGENTS), 10);
-    // passes within the cool-down list with the refused token and log in no more
-    for (let i = 0; i < 4; i += 1) {
-      h.clock.advance(8_000);
-      await h.channel.allocator.pass();
-    }
-    assert.equal(requests(AGENTS), 30);
-    assert.equal(requests(LOGIN), 2, 'a refused list logged in again within the cool-down');
-    // past it, one login more, for every room of the pass
+    assert.deepEqual([requests(LOGIN), requests(AGENTS)], [1, 5]);
+    // within the cool-down: no list, no login
+    h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS / 2);
+    await h.channel.allocator.pass();
+    assert.deepEqual([requests(LOGIN), requests(AGENTS)], [1, 5]);
+    // past it: one list tries the token, and one login a fresh one, for every room of the pass
     h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS);
     await h.channel.allocator.pass();
-    assert.equal(requests(LOGIN), 3);
+    assert.deepEqual([requests(LOGIN), requests(AGENTS)], [2, 7], 'a refused list logged in again within the cool-down');
     assert.deepEqual(await waitingRooms(), [1, 2, 3, 4, 5].map((i) => [`r${i}`, 'queued']));
     assert.deepEqual(logged.map((l) => l.level), ['error']);
     assert.match(logged[0]!.msg, /^Qiscus login failed or its token was refused \(check QISCUS_EMAIL and QISCUS_PASSWORD, and that the account is an admin/);
-    assert.match(logged[0]!.err?.message ?? '', /available_agents: HTTP 401 .*had just given/);
+    assert.match(logged[0]!.err?.message ?? '', /available_agents: HTTP 401 .*no call taken with it yet/);
 
     fake.tokensRefused = false;
-    h.clock.advance(31_000);
-    await h.channel.allocator.pass();
-    await h.settle();
-    assert.deepEqual(fake.assigned.map((a) => a.room_id).sort(), ['r1', 'r2', 'r3', 'r4', 'r5']);
+    assert.deepEqual(await assignedAll(h, 5), ['r1', 'r2', 'r3', 'r4', 'r5']);
     assert.deepEqual(logged.map((l) => l.level), ['error', 'warn']);
+  });
+
+  it("uses none of an assign_agent's attempts while Qiscus refuses the token, and fails no room for it", async () => {
+    const { logged, log } = recordingLog();
+    const h = await harness({ login: true, log });
+    const [agent] = fake.addAgents(1);
+    await h.webhook('r1');
+    await h.channel.allocator.pass();
+    // the account loses its admin rights after the decision: its token, and every new one, is refused
+    fake.tokensRefused = true;
+    for (let i = 0; i < 3 * ASSIGN_MAX_ATTEMPTS; i += 1) {
+      await h.worker.tick();
+      h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS);
+    }
+    const waiting = await assignCall();
+    assert.deepEqual([waiting.state, waiting.attempts], ['pending', 0], 'the refused token used up attempts');
+    // a cool-down's end: the token tried once more, then a fresh login's
+    assert.ok(requests(ASSIGN) <= 2 * 3 * ASSIGN_MAX_ATTEMPTS, `${requests(ASSIGN)} calls: more than two a cool-down`);
+    assert.ok(requests(LOGIN) <= 3 * ASSIGN_MAX_ATTEMPTS + 1, `${requests(LOGIN)} logins: more than one a cool-down`);
+    assert.deepEqual(await waitingRooms(), [['r1', 'assigned']]);
+    assert.equal(logged.filter((l) => l.level === 'error').length, 1);
+    assert.match(logged[0]!.msg, /token was refused/);
+
+    fake.tokensRefused = false;
+    await h.worker.tick();
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', agent!.id]]);
+    assert.deepEqual((await assignCall()).state, 'delivered');
+    assert.equal(logged.at(-1)!.level, 'warn');
+  });
+
+  it('a 503 among the refusals does not end them: the log stays quiet', async () => {
+    const { logged, log } = recordingLog();
+    const h = await harness({ log });
+    fake.addAgents(1);
+    fake.secret = 'rotated-in-qiscus';
+    await h.webhook('r1');
+    await h.webhook('r2');
+    for (let i = 0; i < 4; i += 1) {
+      fake.inject(AGENTS, { status: 503 });
+      await h.channel.allocator.pass();
+      h.clock.advance(31_000);
+    }
+    assert.deepEqual(logged.map((l) => l.level), ['error']);
   });
 
   it('logs a login Qiscus does not answer as that, not as a wrong password', async () => {

@@ -6,7 +6,7 @@
 // nothing and is retried on the schedule, no sooner than the next login.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createQiscusClient, QiscusError, type QiscusClient } from '../../src/channels/qiscus/client.js';
+import { createQiscusClient, QiscusError, REFUSED_LOGIN_COOLDOWN_MS, type QiscusClient } from '../../src/channels/qiscus/client.js';
 import { ASSIGN_MAX_ATTEMPTS, qiscusProducer, qiscusTransport } from '../../src/channels/qiscus/producer.js';
 import type { OutboundRow } from '../../src/events/outbound/outbox.js';
 import type { SendRequest } from '../../src/events/outbound/send.js';
@@ -29,6 +29,7 @@ describe('Qiscus calls while the login fails', () => {
     const client = {
       api: { appId: 'app' },
       forgetToken() {},
+      credentialsCooling: () => 0,
       authHeaders: async () => {
         logins.count += 1;
         throw new QiscusError(503, 'Qiscus login as admin@example.test failed: HTTP 503');
@@ -63,17 +64,68 @@ describe('Qiscus calls while the login fails', () => {
     assert.ok(next.nextAttemptAt!.getTime() - startedAt.getTime() >= 4_000, `retried ${next.nextAttemptAt!.getTime() - startedAt.getTime()} ms later`);
   });
 
-  it('forgets a token Qiscus answered 401 to as the attempt ends, so the retry at once logs in again', async () => {
-    let forgotten = 0;
-    const client = { api: { appId: 'app' }, forgetToken: () => void (forgotten += 1), authHeaders: async () => ({ 'qiscus-app-id': 'app', authorization: 'tok-1' }) } as unknown as QiscusClient;
-    const transport = qiscusTransport(client, async () => ({ status: 401, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }));
-    assert.equal((await transport(request)).status, 401);
-    assert.equal(forgotten, 1);
+  it('renews an expired token within the attempt: the call goes again at once with a fresh login', async () => {
+    const fake = await startFakeQiscus();
+    try {
+      const client = createQiscusClient(
+        { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'login', email: fake.email, password: fake.password }, agentId: undefined },
+        { timeoutMs: 5_000 },
+      );
+      const transport = qiscusTransport(client);
+      const assign = { ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, allowPrivate: true };
+      const [agent] = fake.addAgents(1);
+      assert.equal((await transport({ ...assign, body: Buffer.from(`room_id=1&agent_id=${agent!.id}`) })).status, 200);
+      fake.expireTokens();
+      const renewed = await transport({ ...assign, body: Buffer.from(`room_id=2&agent_id=${agent!.id}`) });
+      assert.equal(renewed.status, 200);
+      assert.equal(renewed.skipped, undefined);
+      assert.equal(fake.requests.filter((r) => r.path === '/api/v1/auth').length, 2);
+      assert.deepEqual(fake.assigned.map((a) => a.room_id), ['1', '2']);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("waits out credentials refused outright (a token no call was taken with) without using up an attempt, and sends no call meanwhile", async () => {
+    const fake = await startFakeQiscus();
+    try {
+      let clock = 1_000_000;
+      const failures: (Error | null)[] = [];
+      const client = createQiscusClient(
+        { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'login', email: fake.email, password: fake.password }, agentId: undefined },
+        { timeoutMs: 5_000, now: () => clock, onAuth: (failure) => failures.push(failure) },
+      );
+      const transport = qiscusTransport(client, undefined, () => clock);
+      const assign = { ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, allowPrivate: true };
+      fake.tokensRefused = true;
+      const first = await transport(assign);
+      assert.deepEqual([first.status, first.skipped, first.retryAfterMs], [null, true, REFUSED_LOGIN_COOLDOWN_MS]);
+      assert.match(first.error ?? '', /^refused: Qiscus refused the credentials \(HTTP 401/);
+      assert.equal(failures.length, 1);
+      assert.match(String(failures[0]), /QiscusLoginError: Qiscus POST \/api\/v1\/admin\/service\/assign_agent: HTTP 401/);
+      // within the cool-down: no call at all
+      clock += 5_000;
+      const second = await transport(assign);
+      assert.deepEqual([second.status, second.skipped, second.retryAfterMs], [null, true, REFUSED_LOGIN_COOLDOWN_MS - 5_000]);
+      assert.equal(fake.requests.filter((r) => r.path === '/api/v1/admin/service/assign_agent').length, 1);
+      // past it: one call goes with a fresh login, the others wait for its answer
+      clock += REFUSED_LOGIN_COOLDOWN_MS;
+      fake.tokensRefused = false;
+      const [agent] = fake.addAgents(1);
+      const body = Buffer.from(`room_id=9&agent_id=${agent!.id}`);
+      const [probe, waiting] = await Promise.all([transport({ ...assign, body }), transport({ ...assign, body })]);
+      assert.deepEqual([probe.status, waiting.skipped], [200, true]);
+      assert.equal(fake.requests.filter((r) => r.path === '/api/v1/auth').length, 1, 'the token worked again: no login needed');
+      assert.equal(failures.at(-1), null);
+      assert.equal((await transport({ ...assign, body })).status, 200);
+    } finally {
+      await fake.close();
+    }
   });
 
   it('after a login that outlasts the attempt, the next attempts within the cool-down wait for no login', { timeout: 10_000 }, async () => {
     let logins = 0;
-    const client = { api: { appId: 'app' }, forgetToken() {}, authHeaders: () => ((logins += 1), new Promise(() => {})) } as unknown as QiscusClient;
+    const client = { api: { appId: 'app' }, forgetToken() {}, credentialsCooling: () => 0, authHeaders: () => ((logins += 1), new Promise(() => {})) } as unknown as QiscusClient;
     const calls: SendRequest[] = [];
     const transport = qiscusTransport(client, async (sent) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 }));
     const first = await transport({ ...request, timeoutMs: 200 });

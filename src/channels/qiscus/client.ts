@@ -18,9 +18,9 @@ export class QiscusError extends Error {
     super(message);
     this.name = 'QiscusError';
   }
-  /** worth trying again later: no answer, 5xx, 429 */
+  /** worth trying again later: no answer, 5xx, 429, 408 */
   get transient(): boolean {
-    return this.status === null || this.status === 429 || this.status >= 500;
+    return this.status === null || this.status === 408 || this.status === 429 || this.status >= 500;
   }
 }
 
@@ -80,10 +80,25 @@ export interface QiscusClient {
    * calls refused together share one login.
    */
   forgetToken(refused?: string): void;
+  /**
+   * A call made with these credentials (the login's token; undefined with
+   * the secret key) was answered 401: `renew` when the token had worked
+   * before (it expired: the next call logs in again, and may go at once),
+   * else the credentials themselves are refused — reported (onAuth), and no
+   * call should go for `waitMs` (credentialsCooling).
+   */
+  refused(credential: string | undefined, what: string): { renew: boolean; waitMs: number };
+  /** A call made with these credentials was taken (2xx): a failure of the credentials is over. */
+  accepted(credential: string | undefined): void;
+  /** While refused credentials cool down, how long until a call may go again (0: it may now). */
+  credentialsCooling(): number;
 }
 
-/** A token a fresh login gave and Qiscus refused at once is not renewed by each call for this long. */
-export const REFUSED_LOGIN_COOLDOWN_MS = 60_000;
+/**
+ * Credentials Qiscus refused (a token no call had been taken with yet, the
+ * secret key) are not tried again, nor renewed by a login, for this long.
+ */
+export const REFUSED_LOGIN_COOLDOWN_MS = 15_000;
 
 export interface QiscusClientOptions {
   timeoutMs: number;
@@ -113,8 +128,14 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
   let cached: string | undefined;
   /** login mode: the app's secret key, as the login answer gives it (the SDK server wants it) */
   let appSecret: string | undefined;
-  /** login mode: a token Qiscus refused right after the login that gave it, and when */
-  let refusedFresh: { token: string; at: number } | undefined;
+  /** login mode: the token a call was last taken with (an expired one is renewed; one never taken is refused) */
+  let proven: string | undefined;
+  /**
+   * the credentials Qiscus refused (a token never taken; undefined: the
+   * secret key), when, and until when a call let through to try them again
+   * once the cool-down is over (one call, not every waiting one) has the turn
+   */
+  let refusal: { credential: string | undefined; at: number; probeUntil: number } | undefined;
 
   async function call(method: 'GET' | 'POST', path: string, params: Record<string, string>, headers: Record<string, string>): Promise<{ status: number; json: unknown; text: string }> {
     const query = method === 'GET' ? `?${new URLSearchParams(params).toString()}` : '';
@@ -204,37 +225,65 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     cached = undefined;
   }
 
+  function refused(credential: string | undefined, what: string): { renew: boolean; waitMs: number } {
+    const at = now();
+    const lapsed = refusal !== undefined && refusal.credential === credential && at - refusal.at >= REFUSED_LOGIN_COOLDOWN_MS;
+    if (api.auth.mode === 'login' && credential !== undefined && (credential === proven || lapsed)) {
+      // it worked before, or its cool-down is over: a login may bring one that works
+      forgetToken(credential);
+      return { renew: true, waitMs: 0 };
+    }
+    if (refusal === undefined || refusal.credential !== credential || lapsed) refusal = { credential, at, probeUntil: 0 };
+    options.onAuth?.(
+      new QiscusLoginError(401, `${what}: HTTP 401 (${api.auth.mode === 'login' ? `with a token the login as ${api.auth.email} gave, no call taken with it yet` : 'with QISCUS_SECRET'})`),
+    );
+    return { renew: false, waitMs: Math.max(0, refusal.at + REFUSED_LOGIN_COOLDOWN_MS - at) };
+  }
+
+  function accepted(credential: string | undefined): void {
+    if (api.auth.mode === 'login' && credential !== undefined) proven = credential;
+    if (refusal !== undefined && refusal.credential === credential) refusal = undefined;
+    options.onAuth?.(null);
+  }
+
+  function credentialsCooling(): number {
+    if (refusal === undefined) return 0;
+    // in login mode only while that token is still the one a call would go with
+    if (api.auth.mode === 'login' && (cached === undefined || refusal.credential !== cached)) return 0;
+    const at = now();
+    const left = refusal.at + REFUSED_LOGIN_COOLDOWN_MS - at;
+    if (left > 0) return left;
+    // over: one call goes (its answer ends the refusal or starts another cool-down); the others wait for it
+    if (at < refusal.probeUntil) return refusal.probeUntil - at;
+    refusal.probeUntil = at + options.timeoutMs;
+    return 0;
+  }
+
   /**
-   * One call, logging in again once if the token was refused (expired). A
-   * token refused right after its login is the credentials' fault, not its
-   * age (an account that is no admin, say): calls keep it for
-   * REFUSED_LOGIN_COOLDOWN_MS instead of each logging in again, and the
-   * refusal is reported (onAuth) as the secret key's is.
+   * One call, logging in again once if the token had worked before (it
+   * expired). Credentials Qiscus refused (a token no call was taken with,
+   * the secret key) are the credentials' fault, not their age: reported
+   * (onAuth), and no call goes with them until REFUSED_LOGIN_COOLDOWN_MS
+   * has passed, rather than each call logging in again.
    */
   async function authed(method: 'GET' | 'POST', path: string, params: Record<string, string>) {
+    const what = `Qiscus ${method} ${path}`;
+    const cooling = credentialsCooling();
+    if (cooling > 0) throw new QiscusLoginError(401, `${what}: not sent: Qiscus refused the credentials less than ${Math.ceil((REFUSED_LOGIN_COOLDOWN_MS - cooling) / 1000)} s ago`);
     let headers = await authHeaders();
     let res = await call(method, path, params, headers);
-    if (res.status === 401 && api.auth.mode === 'login') {
-      const used = headers.authorization!;
-      const cooling = refusedFresh !== undefined && refusedFresh.token === used && now() - refusedFresh.at < REFUSED_LOGIN_COOLDOWN_MS;
-      if (!cooling) {
-        forgetToken(used);
+    if (res.status === 401) {
+      const verdict = refused(headers.authorization, what);
+      if (verdict.renew) {
         headers = await authHeaders();
         res = await call(method, path, params, headers);
-        if (res.status === 401) refusedFresh = { token: headers.authorization!, at: now() };
+        if (res.status === 401) refused(headers.authorization, what);
       }
     }
     const detail = qiscusErrorMessage(res.text);
-    if (res.status === 401) {
-      const refused = new QiscusLoginError(
-        401,
-        `Qiscus ${method} ${path}: HTTP 401${detail ? ` ${detail}` : ''} (${api.auth.mode === 'login' ? `with a token the login as ${api.auth.email} had just given` : 'with QISCUS_SECRET'})`,
-      );
-      options.onAuth?.(refused);
-      throw refused;
-    }
-    options.onAuth?.(null);
-    if (res.status < 200 || res.status >= 300) throw new QiscusError(res.status, `Qiscus ${method} ${path}: HTTP ${res.status}${detail ? ` ${detail}` : ''}`);
+    if (res.status === 401) throw new QiscusLoginError(401, `${what}: HTTP 401${detail ? ` ${detail}` : ''}`);
+    if (res.status < 200 || res.status >= 300) throw new QiscusError(res.status, `${what}: HTTP ${res.status}${detail ? ` ${detail}` : ''}`);
+    accepted(headers.authorization);
     return res.json;
   }
 
@@ -242,6 +291,9 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     api,
     authHeaders,
     forgetToken,
+    refused,
+    accepted,
+    credentialsCooling,
 
     async availableAgents(roomId) {
       const agents: AvailableAgent[] = [];

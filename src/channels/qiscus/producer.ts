@@ -103,36 +103,41 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
     const late = (what: string): SendOutcome => ({ status: null, excerpt: null, error: `timeout: ${what} took over ${request.timeoutMs} ms`, retryAfterMs: null, durationMs: elapsed() });
     let timer: NodeJS.Timeout | undefined;
     const outOfTime = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), request.timeoutMs)));
-    let auth: Record<string, string>;
-    let body = request.body;
-    try {
-      // No token, no call: sent without one it could only get a 401, retried at once, and a room's
-      // attempts went in milliseconds while the login failed. The attempt ends with no answer instead,
-      // tried again no sooner than the next login; and skipped, so that it uses up none of the call's
-      // attempts, however long the login fails (decide).
-      const noLogin = (why: string): SendOutcome => ({
-        status: null,
-        excerpt: null,
-        error: `no call: ${why}`,
-        retryAfterMs: Math.max(0, loginRetryAt - now()),
-        durationMs: elapsed(),
-        skipped: true,
-      });
+    // No token, no call: sent without one it could only get a 401, retried at once, and a room's
+    // attempts went in milliseconds while the login failed. The attempt ends with no answer instead,
+    // tried again no sooner than the next login; and skipped, so that it uses up none of the call's
+    // attempts, however long the login fails (decide).
+    const noLogin = (why: string): SendOutcome => ({
+      status: null,
+      excerpt: null,
+      error: `no call: ${why}`,
+      retryAfterMs: Math.max(0, loginRetryAt - now()),
+      durationMs: elapsed(),
+      skipped: true,
+    });
+    /** The credentials for a call, logging in if need be, within the attempt's deadline; or why there are none. */
+    const credentials = async (): Promise<Record<string, string> | SendOutcome> => {
       if (now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
+      const cooling = client.credentialsCooling();
+      if (cooling > 0) return { ...noLogin('Qiscus refused the credentials (HTTP 401) a moment ago'), retryAfterMs: cooling };
       try {
         const headers = await Promise.race([client.authHeaders(), outOfTime]);
-        if (headers === 'timeout') {
-          // the next attempts do not each wait out a login that hangs
-          loginRetryAt = now() + LOGIN_COOLDOWN_MS;
-          loginError = `the login took over ${request.timeoutMs} ms`;
-          return { ...late('logging in to Qiscus'), retryAfterMs: LOGIN_COOLDOWN_MS, skipped: true };
-        }
-        auth = headers;
+        if (headers !== 'timeout') return headers;
+        // the next attempts do not each wait out a login that hangs
+        loginRetryAt = now() + LOGIN_COOLDOWN_MS;
+        loginError = `the login took over ${request.timeoutMs} ms`;
+        return { ...late('logging in to Qiscus'), retryAfterMs: LOGIN_COOLDOWN_MS, skipped: true };
       } catch (error) {
         loginRetryAt = now() + LOGIN_COOLDOWN_MS;
         loginError = error instanceof Error ? error.message : String(error);
         return noLogin(loginError);
       }
+    };
+    const isOutcome = (got: Record<string, string> | SendOutcome): got is SendOutcome => typeof (got as SendOutcome).durationMs === 'number';
+    try {
+      let auth = await credentials();
+      if (isOutcome(auth)) return auth;
+      let body = request.body;
       if (new URL(request.url).pathname.endsWith(MARK_AS_RESOLVED_PATH)) {
         const form = new URLSearchParams(request.body.toString('utf8'));
         let lastComment: string | null;
@@ -149,14 +154,33 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
         if (lastComment !== null) form.set('last_comment_id', lastComment);
         body = Buffer.from(form.toString());
       }
+      const sendWith = (headers: Record<string, string>) => sendFn({ ...request, headers: { ...request.headers, ...headers }, body, timeoutMs: Math.max(1, request.timeoutMs - elapsed()) });
+      let outcome = await sendWith(auth);
+      if (outcome.status === 401) {
+        const what = `Qiscus ${request.method} ${new URL(request.url).pathname}`;
+        let verdict = client.refused(auth.authorization, what);
+        if (verdict.renew) {
+          // A token that worked before expired (forgotten by refused): the call goes again at once, in this
+          // attempt, with a fresh login's, so that a renewal costs no attempt of its own.
+          const renewed = await credentials();
+          if (isOutcome(renewed)) return { ...outcome, durationMs: elapsed() };
+          auth = renewed;
+          outcome = await sendWith(auth);
+          if (outcome.status === 401) verdict = client.refused(auth.authorization, what);
+        }
+        if (outcome.status === 401 && !verdict.renew) {
+          // Credentials refused outright (a token never taken, the secret key) are nobody's call's fault: the
+          // call waits for them to be mended, using up none of its attempts, as it does while the login fails.
+          const message = qiscusErrorMessage(outcome.excerpt);
+          const error = `refused: Qiscus refused the credentials (HTTP 401${message ? ` ${message}` : ''}); waiting for them to be mended`;
+          return { status: null, excerpt: outcome.excerpt, error, retryAfterMs: verdict.waitMs, durationMs: elapsed(), skipped: true };
+        }
+      }
+      if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) client.accepted(auth.authorization);
+      return { ...outcome, durationMs: elapsed() };
     } finally {
       clearTimeout(timer);
     }
-    const outcome = await sendFn({ ...request, headers: { ...request.headers, ...auth }, body, timeoutMs: Math.max(1, request.timeoutMs - elapsed()) });
-    // The token expired: the retry (at once, decide) logs in again. Forgotten here, not at the settle,
-    // which comes after the retry is already due, so the retry went with the same dead token.
-    if (outcome.status === 401) client.forgetToken(auth.authorization);
-    return { ...outcome, durationMs: elapsed() };
   };
 }
 
@@ -292,7 +316,7 @@ async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: Se
   // and assigned to someone else, while this one was retried or since it was recorded. Each change
   // below checks that in its own statement or transaction (rooms.ts), not in one before it.
   if (record.outcome === 'retry') {
-    const note = record.skipped ? `assign_agent not sent (${what}); retrying` : `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`;
+    const note = record.skipped ? `assign_agent waiting (${what}); retrying` : `assign_agent attempt ${record.attemptsBefore + 1} of ${row.max_attempts} failed (${what}); retrying`;
     await noteAssignment(ctx, conversationId, row.id, note);
     return;
   }
