@@ -88,7 +88,7 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     const password = fake.password;
     fake.password = 'changed-in-qiscus';
     fake.expireTokens();
-    // the first attempt goes with the dead token (401: counted), its retry at once finds no token
+    // the attempt goes with the dead token (401), and its login for a fresh one fails: nothing counted
     await h.worker.tick();
     assert.deepEqual([requests(ASSIGN), requests(LOGIN)], [1, 2]);
     // the login fails for far longer than the call's attempts would last, one login per cool-down
@@ -100,7 +100,7 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     assert.equal(requests(LOGIN), 2 + cooldowns);
     assert.equal(requests(ASSIGN), 1, 'a call went out without a token');
     const waiting = await assignCall();
-    assert.deepEqual([waiting.state, waiting.attempts, waiting.logged], ['pending', 1, 1], 'the attempts without a call were counted');
+    assert.deepEqual([waiting.state, waiting.attempts, waiting.logged], ['pending', 0, 0], 'the attempts without a token were counted');
     assert.match(waiting.last_error ?? '', /^no call: Qiscus login as .* failed: HTTP 401/);
     const [room] = await store().db.query<{ state: string; reason: string | null }>(
       `select c.state, q.reason from conversations c join qiscus_rooms q on q.conversation_id = c.id where c.external_ref = 'r1'`,
@@ -113,7 +113,53 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     await h.worker.tick();
     assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['r1', agent!.id]]);
     const sent = await assignCall();
-    assert.deepEqual([sent.state, sent.attempts, sent.logged], ['delivered', 2, 2]);
+    assert.deepEqual([sent.state, sent.attempts, sent.logged], ['delivered', 1, 1]);
+  });
+
+  // Found by review (2026-11-26): the attempt whose renewal found no token returned the dead token's 401,
+  // counted; on a call's last attempt (after five 503s, say) that gave the room up.
+  it('gives no room up when its last attempt meets an expired token and a refused login', async () => {
+    const h = await harness({ login: true });
+    fake.addAgents(1);
+    fake.inject(ASSIGN, ...Array.from({ length: ASSIGN_MAX_ATTEMPTS - 1 }, () => ({ status: 503, body: { status: 503, errors: 'Service Unavailable' } })));
+    await h.webhook('r1');
+    await h.channel.allocator.pass();
+    for (let i = 0; i < ASSIGN_MAX_ATTEMPTS - 1; i += 1) {
+      await h.worker.tick();
+      h.clock.advance(60_000);
+    }
+    assert.deepEqual([(await assignCall()).state, (await assignCall()).attempts], ['pending', ASSIGN_MAX_ATTEMPTS - 1]);
+    const password = fake.password;
+    fake.password = 'changed-in-qiscus';
+    fake.expireTokens();
+    await h.worker.tick();
+    const waiting = await assignCall();
+    assert.deepEqual([waiting.state, waiting.attempts], ['pending', ASSIGN_MAX_ATTEMPTS - 1]);
+    assert.deepEqual(await waitingRooms(), [['r1', 'assigned']]);
+    fake.password = password;
+    h.clock.advance(5_000);
+    await h.worker.tick();
+    assert.deepEqual([(await assignCall()).state, fake.assigned.map((a) => a.room_id)], ['delivered', ['r1']]);
+  });
+
+  // Found by review (2026-11-26): a 401 from the SDK server (the room's last comment id, read before
+  // mark_as_resolved) was returned as the call's 401, which login mode retries at once: a persistent one
+  // spent the resolve's eight attempts in one tick, a login each.
+  it("renews the SDK key once within the attempt, and otherwise retries mark_as_resolved on its schedule", async () => {
+    const h = await harness({ login: true });
+    fake.addAgents(1);
+    await h.webhook('r1');
+    await h.settle();
+    const logins = requests(LOGIN);
+    fake.inject(LOOKUP, ...Array.from({ length: 20 }, () => ({ status: 401, body: { status: 401, error: { message: 'Unauthorized' } } })));
+    const [conversation] = await store().db.query<{ id: string }>(`select id from conversations where external_ref = 'r1'`);
+    const admin = await h.t.user('admin');
+    assert.equal((await h.t.call('POST', `/api/v1/conversations/${conversation!.id}/resolve`, { token: admin.token, body: { note: 'done' } })).statusCode, 200);
+    await h.worker.tick();
+    const [row] = await store().db.query<{ state: string; attempts: number; last_error: string }>(`select state, attempts, last_error from outbound_requests where name = 'mark_as_resolved'`);
+    assert.deepEqual([row!.state, row!.attempts], ['pending', 1]);
+    assert.match(row!.last_error, /^reading the room's last comment id failed: .*HTTP 401/);
+    assert.deepEqual([requests(LOOKUP), requests(LOGIN) - logins], [2, 1]);
   });
 
   it('keeps rooms waiting, not failed, while the login is refused, logs it once, and assigns them when it works again', async () => {

@@ -92,7 +92,7 @@ describe('outbound attempts end by their deadline', () => {
   const assignAgent = 'https://multichannel.test/api/v1/admin/service/assign_agent';
   const secretAuth = async () => ({ 'qiscus-app-id': 'app', 'qiscus-secret-key': 'secret' });
   const fakeClient = (parts: Partial<Pick<QiscusClient, 'authHeaders' | 'lastCommentId'>>) =>
-    ({ api: { appId: 'app' }, authHeaders: secretAuth, forgetToken() {}, credentialsCooling: () => 0, accepted() {}, refused: () => ({ renew: false, waitMs: 15_000 }), ...parts }) as unknown as QiscusClient;
+    ({ api: { appId: 'app' }, authHeaders: secretAuth, forgetToken() {}, credentialsCooling: () => 0, answered() {}, refused: () => ({ renew: false, waitMs: 15_000 }), ...parts }) as unknown as QiscusClient;
   const clientReading = (lastCommentId: () => Promise<string | null>) => fakeClient({ lastCommentId });
   const delivered = (calls: SendRequest[]) => async (sent: SendRequest) => (calls.push(sent), { status: 200, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 });
 

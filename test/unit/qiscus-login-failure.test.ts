@@ -86,6 +86,38 @@ describe('Qiscus calls while the login fails', () => {
     }
   });
 
+  // Found by review (2026-11-26): a late 401 to a call sent with a token another call has renewed since
+  // was taken for refused credentials: logged as an error, and the call held for the cool-down.
+  it('takes a late 401 to a token renewed since for an expiry: the call goes again at once with the fresh one', async () => {
+    const fake = await startFakeQiscus();
+    try {
+      const failures: (Error | null)[] = [];
+      const client = createQiscusClient(
+        { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'login', email: fake.email, password: fake.password }, agentId: undefined },
+        { timeoutMs: 5_000, onAuth: (failure) => failures.push(failure) },
+      );
+      const transport = qiscusTransport(client);
+      const [agent] = fake.addAgents(1);
+      const assign = (room: string): SendRequest => ({ ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, body: Buffer.from(`room_id=${room}&agent_id=${agent!.id}`), allowPrivate: true });
+      assert.equal((await transport(assign('0'))).status, 200);
+      let release!: () => void;
+      const until = new Promise<void>((resolve) => (release = resolve));
+      fake.inject('/api/v1/admin/service/assign_agent', { until, status: 401, body: { status: 401, errors: 'Unauthorized' } });
+      const late = transport(assign('B'));
+      while (fake.requests.filter((r) => r.path === '/api/v1/admin/service/assign_agent').length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      fake.expireTokens();
+      assert.equal((await transport(assign('A'))).status, 200);
+      release();
+      const b = await late;
+      assert.deepEqual([b.status, b.skipped], [200, undefined]);
+      assert.deepEqual(failures.filter((f) => f !== null), []);
+      assert.deepEqual(fake.assigned.map((a) => a.room_id).sort(), ['0', 'A', 'B']);
+      assert.equal(fake.requests.filter((r) => r.path === '/api/v1/auth').length, 2);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it("waits out credentials refused outright (a token no call was taken with) without using up an attempt, and sends no call meanwhile", async () => {
     const fake = await startFakeQiscus();
     try {

@@ -117,6 +117,7 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     now: () => ctx.now().getTime(),
   });
   let strandedTimer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
   const channel: QiscusChannel = {
     client,
     allocator,
@@ -144,12 +145,17 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     start: () => {
       allocator.start();
       strandedTimer ??= setInterval(() => {
-        channel.settleStranded().catch((err: unknown) => log.error({ err }, 'Qiscus: settling recorded assign_agent answers again failed; retrying at the next poll'));
+        // one sweep at a time; stop() waits for the one under way
+        sweeping ??= channel
+          .settleStranded()
+          .catch((err: unknown) => log.error({ err }, 'Qiscus: settling recorded assign_agent answers again failed; retrying at the next poll'))
+          .then(() => void (sweeping = undefined));
       }, config.pollIntervalMs);
     },
     stop: async () => {
       clearInterval(strandedTimer);
       strandedTimer = undefined;
+      await sweeping;
       await allocator.stop();
       requester?.close();
     },

@@ -83,13 +83,18 @@ export interface QiscusClient {
   /**
    * A call made with these credentials (the login's token; undefined with
    * the secret key) was answered 401: `renew` when the token had worked
-   * before (it expired: the next call logs in again, and may go at once),
-   * else the credentials themselves are refused — reported (onAuth), and no
-   * call should go for `waitMs` (credentialsCooling).
+   * before (it expired: the next call logs in again, and may go at once) or
+   * has been replaced since, else the credentials themselves are refused —
+   * reported (onAuth), and no call should go for `waitMs`
+   * (credentialsCooling).
    */
   refused(credential: string | undefined, what: string): { renew: boolean; waitMs: number };
-  /** A call made with these credentials was taken (2xx): a failure of the credentials is over. */
-  accepted(credential: string | undefined): void;
+  /**
+   * A call made with these credentials was answered `status`: one that shows
+   * them taken (a 2xx, or a 4xx other than 401, 408 and 429) ends a failure
+   * of the credentials, if they are still the ones a call would go with.
+   */
+  answered(credential: string | undefined, status: number): void;
   /** While refused credentials cool down, how long until a call may go again (0: it may now). */
   credentialsCooling(): number;
 }
@@ -227,34 +232,42 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
 
   function refused(credential: string | undefined, what: string): { renew: boolean; waitMs: number } {
     const at = now();
-    const lapsed = refusal !== undefined && refusal.credential === credential && at - refusal.at >= REFUSED_LOGIN_COOLDOWN_MS;
-    if (api.auth.mode === 'login' && credential !== undefined && (credential === proven || lapsed)) {
-      // it worked before, or its cool-down is over: a login may bring one that works
-      forgetToken(credential);
-      return { renew: true, waitMs: 0 };
+    if (api.auth.mode === 'login') {
+      // a late answer to a call sent with a token since replaced (or being replaced) says nothing of the current one
+      if (credential === undefined || credential !== cached) return { renew: true, waitMs: 0 };
+      const lapsed = refusal !== undefined && refusal.credential === credential && at - refusal.at >= REFUSED_LOGIN_COOLDOWN_MS;
+      if (credential === proven || lapsed) {
+        // it worked before, or its cool-down is over: a login may bring one that works
+        forgetToken(credential);
+        return { renew: true, waitMs: 0 };
+      }
     }
-    if (refusal === undefined || refusal.credential !== credential || lapsed) refusal = { credential, at, probeUntil: 0 };
+    if (refusal === undefined || refusal.credential !== credential || at - refusal.at >= REFUSED_LOGIN_COOLDOWN_MS) refusal = { credential, at, probeUntil: 0 };
     options.onAuth?.(
       new QiscusLoginError(401, `${what}: HTTP 401 (${api.auth.mode === 'login' ? `with a token the login as ${api.auth.email} gave, no call taken with it yet` : 'with QISCUS_SECRET'})`),
     );
     return { renew: false, waitMs: Math.max(0, refusal.at + REFUSED_LOGIN_COOLDOWN_MS - at) };
   }
 
-  function accepted(credential: string | undefined): void {
-    if (api.auth.mode === 'login' && credential !== undefined) proven = credential;
-    if (refusal !== undefined && refusal.credential === credential) refusal = undefined;
+  /** `status`: the answer to a call made with `credential`; any but 401, 408, 429 or a 5xx shows they were taken. */
+  function answered(credential: string | undefined, status: number): void {
+    if (status === 401 || status === 408 || status === 429 || status >= 500) return;
+    // only the credentials a call would go with now: a late answer to a replaced token proves nothing of them
+    if (api.auth.mode === 'login' && (credential === undefined || credential !== cached)) return;
+    if (api.auth.mode === 'login') proven = credential;
+    refusal = undefined;
     options.onAuth?.(null);
   }
 
   function credentialsCooling(): number {
     if (refusal === undefined) return 0;
-    // in login mode only while that token is still the one a call would go with
-    if (api.auth.mode === 'login' && (cached === undefined || refusal.credential !== cached)) return 0;
     const at = now();
+    // the call trying them again once the cool-down is over, and its login, are under way: the others wait for it
+    if (at < refusal.probeUntil) return refusal.probeUntil - at;
+    // in login mode only while that token is still the one a call would go with
+    if (api.auth.mode === 'login' && refusal.credential !== cached) return 0;
     const left = refusal.at + REFUSED_LOGIN_COOLDOWN_MS - at;
     if (left > 0) return left;
-    // over: one call goes (its answer ends the refusal or starts another cool-down); the others wait for it
-    if (at < refusal.probeUntil) return refusal.probeUntil - at;
     refusal.probeUntil = at + options.timeoutMs;
     return 0;
   }
@@ -269,7 +282,7 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
   async function authed(method: 'GET' | 'POST', path: string, params: Record<string, string>) {
     const what = `Qiscus ${method} ${path}`;
     const cooling = credentialsCooling();
-    if (cooling > 0) throw new QiscusLoginError(401, `${what}: not sent: Qiscus refused the credentials less than ${Math.ceil((REFUSED_LOGIN_COOLDOWN_MS - cooling) / 1000)} s ago`);
+    if (cooling > 0) throw new QiscusLoginError(401, `${what}: not sent: Qiscus refused the credentials a moment ago (tried again within ${Math.ceil(cooling / 1000)} s)`);
     let headers = await authHeaders();
     let res = await call(method, path, params, headers);
     if (res.status === 401) {
@@ -280,10 +293,10 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
         if (res.status === 401) refused(headers.authorization, what);
       }
     }
+    answered(headers.authorization, res.status);
     const detail = qiscusErrorMessage(res.text);
     if (res.status === 401) throw new QiscusLoginError(401, `${what}: HTTP 401${detail ? ` ${detail}` : ''}`);
     if (res.status < 200 || res.status >= 300) throw new QiscusError(res.status, `${what}: HTTP ${res.status}${detail ? ` ${detail}` : ''}`);
-    accepted(headers.authorization);
     return res.json;
   }
 
@@ -292,7 +305,7 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     authHeaders,
     forgetToken,
     refused,
-    accepted,
+    answered,
     credentialsCooling,
 
     async availableAgents(roomId) {

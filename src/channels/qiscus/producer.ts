@@ -117,6 +117,8 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
     });
     /** The credentials for a call, logging in if need be, within the attempt's deadline; or why there are none. */
     const credentials = async (): Promise<Record<string, string> | SendOutcome> => {
+      // a renewal after a send that took the whole deadline: no login to blame, the next attempt logs in
+      if (elapsed() >= request.timeoutMs) return { ...late('the call'), error: "no call: the attempt's time ran out before it could log in again", retryAfterMs: 0, skipped: true };
       if (now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
       const cooling = client.credentialsCooling();
       if (cooling > 0) return { ...noLogin('Qiscus refused the credentials (HTTP 401) a moment ago'), retryAfterMs: cooling };
@@ -141,15 +143,31 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
       if (new URL(request.url).pathname.endsWith(MARK_AS_RESOLVED_PATH)) {
         const form = new URLSearchParams(request.body.toString('utf8'));
         let lastComment: string | null;
-        try {
-          const read = await Promise.race([client.lastCommentId(form.get('room_id') ?? ''), outOfTime]);
-          if (read === 'timeout') return late("reading the room's last comment id");
-          lastComment = read;
-        } catch (error) {
-          if (!(error instanceof QiscusError)) throw error;
-          const why = `reading the room's last comment id failed: ${error.message}`;
-          return { status: error.status, excerpt: JSON.stringify({ errors: why }), error: why, retryAfterMs: null, durationMs: elapsed() };
+        const read = async (): Promise<string | null | 'timeout' | QiscusError> => {
+          try {
+            return await Promise.race([client.lastCommentId(form.get('room_id') ?? ''), outOfTime]);
+          } catch (error) {
+            if (!(error instanceof QiscusError)) throw error;
+            return error;
+          }
+        };
+        let got = await read();
+        if (got instanceof QiscusError && got.status === 401 && client.api.auth.mode === 'login') {
+          // The SDK server refused the secret key the login gave (rotated in Qiscus; lastCommentId forgot it): a
+          // fresh login brings the current one, within this attempt.
+          const renewed = await credentials();
+          if (isOutcome(renewed)) return renewed;
+          auth = renewed;
+          got = await read();
         }
+        if (got === 'timeout') return late("reading the room's last comment id");
+        if (got instanceof QiscusError) {
+          // Not Multichannel's answer: a 401 here is no expired token of the call's, to retry at once (decide);
+          // the read failed, and the call waits its schedule like one that got no answer.
+          const why = `reading the room's last comment id failed: ${got.message}`;
+          return { status: got.status === 401 ? null : got.status, excerpt: JSON.stringify({ errors: why }), error: why, retryAfterMs: null, durationMs: elapsed() };
+        }
+        lastComment = got;
         // A room without comments has no id to give: Qiscus takes the call without one.
         if (lastComment !== null) form.set('last_comment_id', lastComment);
         body = Buffer.from(form.toString());
@@ -162,8 +180,10 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
         if (verdict.renew) {
           // A token that worked before expired (forgotten by refused): the call goes again at once, in this
           // attempt, with a fresh login's, so that a renewal costs no attempt of its own.
+          // Without a token (the login failed, or the attempt's time ran out), nothing more is sent: the attempt
+          // ends as the login's, using up none of the call's attempts.
           const renewed = await credentials();
-          if (isOutcome(renewed)) return { ...outcome, durationMs: elapsed() };
+          if (isOutcome(renewed)) return renewed;
           auth = renewed;
           outcome = await sendWith(auth);
           if (outcome.status === 401) verdict = client.refused(auth.authorization, what);
@@ -176,7 +196,7 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
           return { status: null, excerpt: outcome.excerpt, error, retryAfterMs: verdict.waitMs, durationMs: elapsed(), skipped: true };
         }
       }
-      if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) client.accepted(auth.authorization);
+      if (outcome.status !== null) client.answered(auth.authorization, outcome.status);
       return { ...outcome, durationMs: elapsed() };
     } finally {
       clearTimeout(timer);

@@ -18,15 +18,18 @@ export const STRANDED_AFTER_MS = 60_000;
 /** rooms settled again a poll at most */
 const BATCH = 100;
 
-// Driven by the open assignments (conversations_by_state): bounded by the
-// agents' capacity, not by the history of calls.
+// Driven by the unconfirmed rooms (migration 0078), not by every open
+// assignment. The excerpt is the recorded attempt's own: RECORD also logs a
+// stale attempt (one whose lease ran out), whose answer may be another.
 const STRANDED = /* sql */ `
   select o.*,
-         (select a.response_excerpt from outbound_attempts a where a.request_id = o.id order by a.id desc limit 1) as excerpt
-    from conversations c
-    join qiscus_rooms q on q.conversation_id = c.id
+         (select a.response_excerpt from outbound_attempts a
+           where a.request_id = o.id and a.started_at = o.last_attempt_at order by a.id desc limit 1) as excerpt
+    from qiscus_rooms q
     join outbound_requests o on o.id = q.outbound_id
-   where c.state = 'assigned' and c.channel = 'qiscus' and q.confirmed_at is null
+    join conversations c on c.id = q.conversation_id
+   where q.confirmed_at is null and q.outbound_id is not null
+     and c.state = 'assigned' and c.channel = 'qiscus'
      and o.producer = $3 and o.name = $4 and o.state in ('delivered', 'failed')
      and o.last_attempt_at < $1
    order by o.id
@@ -52,6 +55,15 @@ export async function settleStranded(ctx: Ctx, producer: Pick<Producer, 'settle'
       nextAttemptAt: null,
     },
   }));
-  await producer.settle?.(ctx, results);
+  // Each room on its own: one whose settle fails (and would again) holds back none of the others.
+  let failure: unknown;
+  for (const result of results) {
+    try {
+      await producer.settle?.(ctx, [result]);
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure !== undefined) throw failure;
   return rows.length;
 }
