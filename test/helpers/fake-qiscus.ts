@@ -68,6 +68,8 @@ export interface FakeQiscus {
   expireTokens(): void;
   /** the login works but its tokens are refused (401), old and new: an account that is no admin */
   tokensRefused: boolean;
+  /** the login gives the token it gave before, as Qiscus' admin login does (a new one only after expireTokens) */
+  sameToken: boolean;
   addAgents(n: number, options?: Partial<FakeAgent>): FakeAgent[];
   /** brings reported counts up to the truth (Qiscus catching up) */
   syncCounts(): void;
@@ -97,6 +99,7 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     markedResolved: [],
     lastComments: new Map(),
     tokensRefused: false,
+    sameToken: false,
     pageSize: options.pageSize ?? 3,
     webhook: {
       mark_as_resolved_webhook_url: null,
@@ -192,7 +195,7 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
         send(res, 401, { status: 401, errors: { message: 'Invalid email or password' } });
         return;
       }
-      const token = `tok-${++tokenCount}`;
+      const token = fake.sameToken && tokens.size > 0 ? [...tokens].at(-1)! : `tok-${++tokenCount}`;
       tokens.add(token);
       send(res, 200, { data: { user: { authentication_token: token, app: { app_code: fake.appId, secret_key: fake.secret } } } });
       return;

@@ -190,4 +190,131 @@ describe('Qiscus calls while the login fails', () => {
       await fake.close();
     }
   });
+
+  const loginClient = (fake: Awaited<ReturnType<typeof startFakeQiscus>>, clock: { at: number }, failures: (Error | null)[]) =>
+    createQiscusClient(
+      { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'login', email: fake.email, password: fake.password }, agentId: undefined },
+      { timeoutMs: 5_000, now: () => clock.at, onAuth: (failure) => failures.push(failure) },
+    );
+  const calls = (fake: Awaited<ReturnType<typeof startFakeQiscus>>, path: string) => fake.requests.filter((r) => r.path === path).length;
+
+  // Found by review (2026-11-27): Qiscus' admin login gives the same token again. A token that had worked and
+  // was then refused (the account no longer an admin) was renewed at every 401, since it "had worked": each
+  // attempt was counted as an expiry, retried at once, and a room's attempts were gone in one tick, unlogged.
+  it('waits out a token that worked and is then refused, when the login gives the same one again', async () => {
+    const fake = await startFakeQiscus();
+    try {
+      fake.sameToken = true;
+      const clock = { at: 1_000_000 };
+      const failures: (Error | null)[] = [];
+      const client = loginClient(fake, clock, failures);
+      const transport = qiscusTransport(client, undefined, () => clock.at);
+      const [agent] = fake.addAgents(1);
+      const assign = (room: string): SendRequest => ({ ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, body: Buffer.from(`room_id=${room}&agent_id=${agent!.id}`), allowPrivate: true });
+      assert.equal((await transport(assign('1'))).status, 200);
+      fake.tokensRefused = true;
+      const refused = await transport(assign('2'));
+      assert.deepEqual([refused.status, refused.skipped, refused.retryAfterMs], [null, true, REFUSED_LOGIN_COOLDOWN_MS]);
+      assert.match(refused.error ?? '', /^refused: Qiscus refused the credentials/);
+      assert.equal(calls(fake, '/api/v1/auth'), 2, 'one login to renew it, no more');
+      assert.equal(calls(fake, '/api/v1/admin/service/assign_agent'), 3);
+      assert.match(String(failures.filter((f) => f !== null).at(-1)), /QiscusLoginError: .*HTTP 401/);
+      // within the cool-down nothing goes; past it one call tries, renews once, and waits again
+      clock.at += 1_000;
+      assert.equal((await transport(assign('3'))).skipped, true);
+      assert.equal(calls(fake, '/api/v1/admin/service/assign_agent'), 3);
+      clock.at += REFUSED_LOGIN_COOLDOWN_MS;
+      const probe = await transport(assign('4'));
+      assert.deepEqual([probe.status, probe.skipped, probe.retryAfterMs], [null, true, REFUSED_LOGIN_COOLDOWN_MS]);
+      assert.equal(calls(fake, '/api/v1/auth'), 3);
+      assert.equal(calls(fake, '/api/v1/admin/service/assign_agent'), 5);
+      // mended: the next probe gets through, and the token is taken again
+      clock.at += REFUSED_LOGIN_COOLDOWN_MS;
+      fake.tokensRefused = false;
+      assert.equal((await transport(assign('5'))).status, 200);
+      assert.equal(failures.at(-1), null);
+      assert.deepEqual(fake.assigned.map((a) => a.room_id), ['1', '5']);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  // Found by review (2026-11-27): the call let through after the cool-down, answered 401, renewed within its
+  // attempt; the renewal found its own turn under way and sent nothing, and when the turn lapsed every waiting
+  // call went at once.
+  it('after the cool-down, the one call let through logs in again and goes; the others wait for it', async () => {
+    const fake = await startFakeQiscus();
+    try {
+      const clock = { at: 1_000_000 };
+      const failures: (Error | null)[] = [];
+      const client = loginClient(fake, clock, failures);
+      const transport = qiscusTransport(client, undefined, () => clock.at);
+      const [agent] = fake.addAgents(1);
+      const assign = (room: string): SendRequest => ({ ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, body: Buffer.from(`room_id=${room}&agent_id=${agent!.id}`), allowPrivate: true });
+      fake.tokensRefused = true;
+      assert.equal((await transport(assign('1'))).skipped, true);
+      // mended meanwhile: the refused token is gone, a new login's works
+      fake.tokensRefused = false;
+      fake.expireTokens();
+      clock.at += REFUSED_LOGIN_COOLDOWN_MS;
+      const [probe, waiting] = await Promise.all([transport(assign('2')), transport(assign('3'))]);
+      assert.deepEqual([probe.status, probe.skipped], [200, undefined]);
+      assert.equal(waiting.skipped, true);
+      assert.equal(calls(fake, '/api/v1/auth'), 2);
+      assert.deepEqual(fake.assigned.map((a) => a.room_id), ['2']);
+      assert.equal(failures.at(-1), null);
+      assert.equal((await transport(assign('3'))).status, 200);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  // Found by review (2026-11-27): in secret mode the SDK server's 401 to mark_as_resolved's read of the room's
+  // last comment id used up an attempt each time: with a wrong QISCUS_SECRET every resolve was given up after
+  // its eight, unsynced, and nothing said the secret was wrong.
+  it('in secret mode, a refused read of the last comment id waits for the secret to be mended, using up no attempt', async () => {
+    const fake = await startFakeQiscus();
+    try {
+      const clock = { at: 1_000_000 };
+      const failures: (Error | null)[] = [];
+      const client = createQiscusClient(
+        { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'secret', secret: 'wrong-secret' }, agentId: undefined },
+        { timeoutMs: 5_000, sdkBaseUrl: fake.url, now: () => clock.at, onAuth: (failure) => failures.push(failure) },
+      );
+      const producer = qiscusProducer(client, 5_000, { onFreed() {}, random: () => 0.5, now: () => clock.at });
+      const resolve: SendRequest = { ...request, url: `${fake.url}/api/v1/admin/service/mark_as_resolved`, body: Buffer.from('room_id=7'), allowPrivate: true };
+      const first = await producer.transport!(resolve);
+      assert.deepEqual([first.status, first.skipped, first.retryAfterMs], [null, true, REFUSED_LOGIN_COOLDOWN_MS]);
+      assert.match(String(failures[0]), /QiscusLoginError: .*HTTP 401 \(with QISCUS_SECRET\)/);
+      const row = { id: 1, name: 'mark_as_resolved', message_id: 'resolve:00000000-0000-0000-0000-000000000001', attempts: 7, max_attempts: 8 } as OutboundRow;
+      const startedAt = new Date(clock.at);
+      assert.deepEqual(producer.decide!(row, first, startedAt), { outcome: 'retry', nextAttemptAt: new Date(clock.at + REFUSED_LOGIN_COOLDOWN_MS) });
+      clock.at += 1_000;
+      assert.equal((await producer.transport!(resolve)).skipped, true);
+      assert.equal(calls(fake, '/api/v2.1/rest/get_rooms_info'), 1, 'read again within the cool-down');
+      assert.equal(calls(fake, '/api/v1/admin/service/mark_as_resolved'), 0);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  // Found by review (2026-11-27): a renewal begun with a sliver of the attempt's time left timed out, and every
+  // attempt after it waited 5 s for a login that had never had a chance.
+  it('a renewal the attempt had no time for holds back no other attempt', async () => {
+    let logins = 0;
+    const client = {
+      api: { appId: 'app', auth: { mode: 'login' } },
+      credentialsCooling: () => 0,
+      refused: () => ({ renew: true, waitMs: 0 }),
+      answered() {},
+      authHeaders: () => ((logins += 1), logins === 1 ? Promise.resolve({ authorization: 'tok' }) : new Promise(() => {})),
+    } as unknown as QiscusClient;
+    const transport = qiscusTransport(client, async () => (await new Promise((resolve) => setTimeout(resolve, 180)), { status: 401, excerpt: null, error: null, retryAfterMs: null, durationMs: 180 }));
+    const first = await transport({ ...request, timeoutMs: 200 });
+    assert.deepEqual([first.status, first.skipped, first.retryAfterMs], [null, true, 0]);
+    assert.match(first.error ?? '', /^timeout: logging in to Qiscus again/);
+    const second = await transport({ ...request, timeoutMs: 200 });
+    assert.doesNotMatch(second.error ?? '', /less than 5 s ago/);
+    assert.equal(logins, 3, 'the next attempt did not try to log in');
+  });
 });

@@ -95,8 +95,13 @@ export interface QiscusClient {
    * of the credentials, if they are still the ones a call would go with.
    */
   answered(credential: string | undefined, status: number): void;
-  /** While refused credentials cool down, how long until a call may go again (0: it may now). */
-  credentialsCooling(): number;
+  /**
+   * While refused credentials cool down, how long until a call may go again
+   * (0: it may now). `renewing`: for the call refused() just told to renew,
+   * which goes on its turn (the one call let through after the cool-down)
+   * rather than waiting for it.
+   */
+  credentialsCooling(renewing?: boolean): number;
 }
 
 /**
@@ -237,7 +242,11 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
       if (credential === undefined || credential !== cached) return { renew: true, waitMs: 0 };
       const lapsed = refusal !== undefined && refusal.credential === credential && at - refusal.at >= REFUSED_LOGIN_COOLDOWN_MS;
       if (credential === proven || lapsed) {
-        // it worked before, or its cool-down is over: a login may bring one that works
+        // It worked before, or its cool-down is over: a login may bring one that works. Once: Qiscus' admin
+        // login gives the same token again, and were that refused too, it is refused outright (found by
+        // review: `proven` stayed, every 401 renewed, counted, and a room's attempts went in one tick).
+        proven = undefined;
+        if (lapsed) refusal!.at = at;
         forgetToken(credential);
         return { renew: true, waitMs: 0 };
       }
@@ -259,16 +268,18 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     options.onAuth?.(null);
   }
 
-  function credentialsCooling(): number {
+  function credentialsCooling(renewing = false): number {
     if (refusal === undefined) return 0;
     const at = now();
-    // the call trying them again once the cool-down is over, and its login, are under way: the others wait for it
-    if (at < refusal.probeUntil) return refusal.probeUntil - at;
+    // The call trying them again once the cool-down is over, and its login, are under way: the others wait for
+    // it. Not its own renewal (found by review: it waited for itself, sent nothing, and once the turn lapsed
+    // every waiting call went at once).
+    if (!renewing && at < refusal.probeUntil) return refusal.probeUntil - at;
     // in login mode only while that token is still the one a call would go with
     if (api.auth.mode === 'login' && refusal.credential !== cached) return 0;
     const left = refusal.at + REFUSED_LOGIN_COOLDOWN_MS - at;
     if (left > 0) return left;
-    refusal.probeUntil = at + options.timeoutMs;
+    if (!renewing) refusal.probeUntil = at + options.timeoutMs;
     return 0;
   }
 
@@ -288,6 +299,9 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     if (res.status === 401) {
       const verdict = refused(headers.authorization, what);
       if (verdict.renew) {
+        // a late 401 to a replaced token renews to the current one, which may be cooling down itself
+        const cooling = credentialsCooling(true);
+        if (cooling > 0) throw new QiscusLoginError(401, `${what}: not sent again: Qiscus refused the credentials a moment ago (tried again within ${Math.ceil(cooling / 1000)} s)`);
         headers = await authHeaders();
         res = await call(method, path, params, headers);
         if (res.status === 401) refused(headers.authorization, what);

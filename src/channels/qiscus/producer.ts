@@ -115,16 +115,23 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
       durationMs: elapsed(),
       skipped: true,
     });
-    /** The credentials for a call, logging in if need be, within the attempt's deadline; or why there are none. */
-    const credentials = async (): Promise<Record<string, string> | SendOutcome> => {
+    /**
+     * The credentials for a call, logging in if need be, within the attempt's deadline; or why there are none.
+     * `renewing`: again for this attempt, after a 401 refused() judged an expiry.
+     */
+    const credentials = async (renewing = false): Promise<Record<string, string> | SendOutcome> => {
       // a renewal after a send that took the whole deadline: no login to blame, the next attempt logs in
-      if (elapsed() >= request.timeoutMs) return { ...late('the call'), error: "no call: the attempt's time ran out before it could log in again", retryAfterMs: 0, skipped: true };
+      const budget = request.timeoutMs - elapsed();
+      if (budget <= 0) return { ...late('the call'), error: "no call: the attempt's time ran out before it could log in again", retryAfterMs: 0, skipped: true };
       if (now() < loginRetryAt) return noLogin(`the Qiscus login failed less than ${LOGIN_COOLDOWN_MS / 1000} s ago (${loginError})`);
-      const cooling = client.credentialsCooling();
+      const cooling = client.credentialsCooling(renewing);
       if (cooling > 0) return { ...noLogin('Qiscus refused the credentials (HTTP 401) a moment ago'), retryAfterMs: cooling };
       try {
         const headers = await Promise.race([client.authHeaders(), outOfTime]);
         if (headers !== 'timeout') return headers;
+        // A renewal left with a sliver of the attempt's time says nothing of the login: the next attempt
+        // logs in with its own (found by review: every attempt waited 5 s for a login that never had a chance).
+        if (budget < request.timeoutMs / 2) return { ...late('logging in to Qiscus again'), retryAfterMs: 0, skipped: true };
         // the next attempts do not each wait out a login that hangs
         loginRetryAt = now() + LOGIN_COOLDOWN_MS;
         loginError = `the login took over ${request.timeoutMs} ms`;
@@ -155,12 +162,20 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
         if (got instanceof QiscusError && got.status === 401 && client.api.auth.mode === 'login') {
           // The SDK server refused the secret key the login gave (rotated in Qiscus; lastCommentId forgot it): a
           // fresh login brings the current one, within this attempt.
-          const renewed = await credentials();
+          const renewed = await credentials(true);
           if (isOutcome(renewed)) return renewed;
           auth = renewed;
           got = await read();
         }
         if (got === 'timeout') return late("reading the room's last comment id");
+        if (got instanceof QiscusError && got.status === 401 && client.api.auth.mode === 'secret') {
+          // The SDK server refused QISCUS_SECRET, the key every call goes with: refused credentials, as for a
+          // Multichannel call (below), not the resolve's fault. Found by review: each read used up an attempt,
+          // and with a wrong secret every resolve was given up unsynced after its eight, with no word of why.
+          const verdict = client.refused(undefined, 'Qiscus GET /api/v2.1/rest/get_rooms_info');
+          const error = `refused: Qiscus refused the credentials reading the room's last comment id (${got.message}); waiting for them to be mended`;
+          return { status: null, excerpt: JSON.stringify({ errors: error }), error, retryAfterMs: verdict.waitMs, durationMs: elapsed(), skipped: true };
+        }
         if (got instanceof QiscusError) {
           // Not Multichannel's answer: a 401 here is no expired token of the call's, to retry at once (decide);
           // the read failed, and the call waits its schedule like one that got no answer.
@@ -182,7 +197,7 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
           // attempt, with a fresh login's, so that a renewal costs no attempt of its own.
           // Without a token (the login failed, or the attempt's time ran out), nothing more is sent: the attempt
           // ends as the login's, using up none of the call's attempts.
-          const renewed = await credentials();
+          const renewed = await credentials(true);
           if (isOutcome(renewed)) return renewed;
           auth = renewed;
           outcome = await sendWith(auth);
