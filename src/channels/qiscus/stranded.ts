@@ -18,9 +18,8 @@ export const STRANDED_AFTER_MS = 60_000;
 /** rooms settled again a poll at most */
 const BATCH = 100;
 
-// Driven by the open Qiscus assignments (conversations_by_agent): few, next
-// to the rooms ever left unconfirmed (migration 0079 dropped an index on
-// those the planner never used). The excerpt is the recorded attempt's own: RECORD also logs a
+// Driven by the unconfirmed rooms (migration 0078), not by every open
+// assignment. The excerpt is the recorded attempt's own: RECORD also logs a
 // stale attempt (one whose lease ran out), whose answer may be another.
 const STRANDED = /* sql */ `
   select o.*,
