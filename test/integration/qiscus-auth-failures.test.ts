@@ -162,6 +162,43 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     assert.deepEqual([requests(LOOKUP), requests(LOGIN) - logins], [2, 1]);
   });
 
+  // Found by review (2026-11-27): with the secret key, the SDK server's 401 to a resolve's read of the room's
+  // last comment id used up an attempt each time (a wrong secret: every resolve given up unsynced, unexplained).
+  // Made refused credentials, it first shared Multichannel's cool-down: an SDK server that refuses held back
+  // every assign_agent after each read. It is the SDK server's own.
+  it("with the secret key, waits out the SDK server's refusal for resolves only, logged as the SDK server's, using up no attempt", async () => {
+    const { logged, log } = recordingLog();
+    const h = await harness({ log });
+    fake.addAgents(2);
+    await h.webhook('r1');
+    await h.settle();
+    fake.lastComments.set('r1', '41');
+    fake.inject(LOOKUP, { status: 401, body: { status: 401, error: { message: 'Unauthorized' } } });
+    const [conversation] = await store().db.query<{ id: string }>(`select id from conversations where external_ref = 'r1'`);
+    const admin = await h.t.user('admin');
+    assert.equal((await h.t.call('POST', `/api/v1/conversations/${conversation!.id}/resolve`, { token: admin.token, body: { note: 'done' } })).statusCode, 200);
+    await h.worker.tick();
+    const resolve = async () =>
+      (await store().db.query<{ state: string; attempts: number; last_error: string | null }>(`select state, attempts, last_error from outbound_requests where name = 'mark_as_resolved'`))[0]!;
+    const waiting = await resolve();
+    assert.deepEqual([waiting.state, waiting.attempts], ['pending', 0]);
+    assert.match(waiting.last_error ?? '', /^refused: reading the room's last comment id: .*HTTP 401.*waiting for QISCUS_SECRET to be mended/);
+    assert.deepEqual(logged.map((l) => l.level), ['error']);
+    assert.match(logged[0]!.msg, /^The Qiscus SDK server refused QISCUS_SECRET .*check QISCUS_SDK_BASE_URL/);
+    // Multichannel goes on meanwhile: a new room is assigned within the SDK server's cool-down
+    await h.webhook('r2');
+    await h.settle();
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['r1', 'r2']);
+    assert.equal(requests(LOOKUP), 1, 'read again within the cool-down');
+    assert.equal(fake.markedResolved.length, 0);
+    h.clock.advance(REFUSED_LOGIN_COOLDOWN_MS);
+    await h.worker.tick();
+    assert.deepEqual(fake.markedResolved.map((m) => [m.room_id, m.last_comment_id]), [['r1', '41']]);
+    assert.deepEqual([(await resolve()).state, (await resolve()).attempts], ['delivered', 1]);
+    assert.deepEqual(logged.map((l) => l.level), ['error', 'warn']);
+    assert.match(logged[1]!.msg, /^The Qiscus SDK server takes QISCUS_SECRET again/);
+  });
+
   it('keeps rooms waiting, not failed, while the login is refused, logs it once, and assigns them when it works again', async () => {
     const logged: { level: 'error' | 'warn'; msg: string }[] = [];
     const log = { error: (_: object, msg: string) => logged.push({ level: 'error', msg }), warn: (_: object, msg: string) => logged.push({ level: 'warn', msg }) };

@@ -285,7 +285,7 @@ describe('Qiscus calls while the login fails', () => {
       const resolve: SendRequest = { ...request, url: `${fake.url}/api/v1/admin/service/mark_as_resolved`, body: Buffer.from('room_id=7'), allowPrivate: true };
       const first = await producer.transport!(resolve);
       assert.deepEqual([first.status, first.skipped, first.retryAfterMs], [null, true, REFUSED_LOGIN_COOLDOWN_MS]);
-      assert.match(String(failures[0]), /QiscusLoginError: .*HTTP 401 \(with QISCUS_SECRET\)/);
+      assert.match(String(failures[0]), /QiscusLoginError: Qiscus GET \/api\/v2.1\/rest\/get_rooms_info: HTTP 401 .*\(the SDK server, with QISCUS_SECRET\)/);
       const row = { id: 1, name: 'mark_as_resolved', message_id: 'resolve:00000000-0000-0000-0000-000000000001', attempts: 7, max_attempts: 8 } as OutboundRow;
       const startedAt = new Date(clock.at);
       assert.deepEqual(producer.decide!(row, first, startedAt), { outcome: 'retry', nextAttemptAt: new Date(clock.at + REFUSED_LOGIN_COOLDOWN_MS) });
@@ -309,12 +309,108 @@ describe('Qiscus calls while the login fails', () => {
       answered() {},
       authHeaders: () => ((logins += 1), logins === 1 ? Promise.resolve({ authorization: 'tok' }) : new Promise(() => {})),
     } as unknown as QiscusClient;
-    const transport = qiscusTransport(client, async () => (await new Promise((resolve) => setTimeout(resolve, 180)), { status: 401, excerpt: null, error: null, retryAfterMs: null, durationMs: 180 }));
-    const first = await transport({ ...request, timeoutMs: 200 });
+    const transport = qiscusTransport(client, async () => (await new Promise((resolve) => setTimeout(resolve, 250)), { status: 401, excerpt: null, error: null, retryAfterMs: null, durationMs: 250 }));
+    const first = await transport({ ...request, timeoutMs: 500 });
     assert.deepEqual([first.status, first.skipped, first.retryAfterMs], [null, true, 0]);
     assert.match(first.error ?? '', /^timeout: logging in to Qiscus again/);
-    const second = await transport({ ...request, timeoutMs: 200 });
+    const second = await transport({ ...request, timeoutMs: 500 });
     assert.doesNotMatch(second.error ?? '', /less than 5 s ago/);
     assert.equal(logins, 3, 'the next attempt did not try to log in');
+  });
+
+  // Found by review (2026-11-27): the call let through after the cool-down forgets the refused token to log in
+  // again; while no token was cached the cool-down held nobody back, and once that call's turn lapsed (its login
+  // slow or failed, or its time gone) every waiting call logged in and went.
+  describe('while the call let through after the cool-down has not logged in again, the others wait', () => {
+    const scripted = () => {
+      const clock = { at: 1_000_000 };
+      let loginGate: Promise<void> | null = null;
+      let loginFails = false;
+      const client = createQiscusClient(
+        { baseUrl: 'https://multichannel.test', appId: 'app', auth: { mode: 'login', email: 'admin@example.test', password: 'p' }, agentId: undefined },
+        {
+          timeoutMs: 300,
+          now: () => clock.at,
+          request: async () => {
+            if (loginGate) await loginGate;
+            if (loginFails) return { status: 503, text: '{"errors":"down"}' };
+            return { status: 200, text: JSON.stringify({ data: { user: { authentication_token: 'T', app: { secret_key: 's' } } } }) };
+          },
+        },
+      );
+      const sent: string[] = [];
+      let status = 200;
+      let sendMs = 0;
+      const transport = qiscusTransport(
+        client,
+        async (r) => {
+          sent.push(String(r.headers.authorization));
+          if (sendMs > 0) await new Promise((resolve) => setTimeout(resolve, sendMs));
+          return { status, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 };
+        },
+        () => clock.at,
+      );
+      return {
+        clock,
+        sent,
+        transport,
+        answer: (s: number) => (status = s),
+        slowSend: (ms: number) => (sendMs = ms),
+        gateLogin: (g: Promise<void> | null) => (loginGate = g),
+        failLogin: () => (loginFails = true),
+      };
+    };
+    const call = { ...request, timeoutMs: 300 };
+    /** the token worked, then is refused (the same one a login gives): the credentials cool down */
+    const refusedAfterWorking = async (s: ReturnType<typeof scripted>) => {
+      assert.equal((await s.transport(call)).status, 200);
+      s.answer(401);
+      assert.equal((await s.transport(call)).skipped, true);
+      assert.equal(s.sent.length, 3);
+      s.clock.at += REFUSED_LOGIN_COOLDOWN_MS;
+    };
+
+    it('when its login outlasts its turn', async () => {
+      const s = scripted();
+      await refusedAfterWorking(s);
+      let release!: () => void;
+      s.gateLogin(new Promise<void>((resolve) => (release = resolve)));
+      const probe = s.transport(call);
+      while (s.sent.length < 4) await new Promise((resolve) => setTimeout(resolve, 2));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      s.clock.at += 301;
+      const others = Promise.all([1, 2, 3, 4, 5].map(() => s.transport(call)));
+      release();
+      const outcomes = await Promise.all([probe, others]);
+      assert.ok(outcomes[1].every((o) => o.skipped === true && o.retryAfterMs! > 10_000), JSON.stringify(outcomes[1].map((o) => o.retryAfterMs)));
+      assert.equal(s.sent.length, 5, 'only the call let through went again');
+    });
+
+    it('when its time ran out before it could log in', async () => {
+      const s = scripted();
+      await refusedAfterWorking(s);
+      s.slowSend(310);
+      const probe = await s.transport(call);
+      assert.match(probe.error ?? '', /time ran out before it could log in again/);
+      s.slowSend(0);
+      s.clock.at += 301;
+      const before = s.sent.length;
+      const others = await Promise.all([1, 2, 3, 4, 5].map(() => s.transport(call)));
+      assert.ok(others.every((o) => o.skipped === true));
+      assert.equal(s.sent.length, before, 'calls went within the cool-down');
+    });
+
+    it('when its login failed', async () => {
+      const s = scripted();
+      await refusedAfterWorking(s);
+      s.failLogin();
+      const probe = await s.transport(call);
+      assert.match(probe.error ?? '', /^no call: Qiscus login as admin@example.test failed: HTTP 503/);
+      s.clock.at += 5_001;
+      const before = s.sent.length;
+      const others = await Promise.all([1, 2, 3].map(() => s.transport(call)));
+      assert.ok(others.every((o) => o.skipped === true && o.retryAfterMs! > 5_000), JSON.stringify(others.map((o) => o.retryAfterMs)));
+      assert.equal(s.sent.length, before, 'calls went within the cool-down');
+    });
   });
 });

@@ -46,26 +46,35 @@ export const LOGIN_FAILURE_LOG_EVERY_MS = 5 * 60_000;
  * again. The hint names what to check: the settings for a refusal, Qiscus
  * itself for a login it did not answer.
  */
-function authLog(log: ChannelLog, mode: 'login' | 'secret', now: () => number): (failure: QiscusError | null) => void {
-  let failingSince: number | null = null;
-  let loggedAt = 0;
-  return (failure) => {
+function authLog(log: ChannelLog, mode: 'login' | 'secret', now: () => number): (failure: QiscusError | null, server?: 'sdk') => void {
+  // Multichannel's and the SDK server's verdicts are told apart: one working says nothing of the other.
+  const states = { multichannel: { failingSince: null as number | null, loggedAt: 0 }, sdk: { failingSince: null as number | null, loggedAt: 0 } };
+  return (failure, server) => {
+    const state = states[server ?? 'multichannel'];
     const at = now();
     if (failure === null) {
-      if (failingSince !== null) log.warn({ failedForMs: at - failingSince }, 'Qiscus credentials work again; waiting rooms are assigned');
-      failingSince = null;
+      if (state.failingSince !== null)
+        log.warn({ failedForMs: at - state.failingSince }, server === 'sdk' ? 'The Qiscus SDK server takes QISCUS_SECRET again; waiting resolves go' : 'Qiscus credentials work again; waiting rooms are assigned');
+      state.failingSince = null;
       return;
     }
-    if (failingSince !== null && at - loggedAt < LOGIN_FAILURE_LOG_EVERY_MS) return;
-    failingSince ??= at;
-    loggedAt = at;
+    if (state.failingSince !== null && at - state.loggedAt < LOGIN_FAILURE_LOG_EVERY_MS) return;
+    state.failingSince ??= at;
+    state.loggedAt = at;
+    if (server === 'sdk') {
+      log.error(
+        { err: failure, failingForMs: at - state.failingSince },
+        "The Qiscus SDK server refused QISCUS_SECRET reading a room's last comment id (check QISCUS_SDK_BASE_URL, QISCUS_APP_ID and QISCUS_SECRET): no room is resolved in Qiscus until it works; resolves wait meanwhile",
+      );
+      return;
+    }
     const what =
       !(failure instanceof QiscusLoginError)
         ? 'Qiscus login got no answer (Qiscus down or unreachable; it is tried again every few seconds)'
         : mode === 'login'
           ? 'Qiscus login failed or its token was refused (check QISCUS_EMAIL and QISCUS_PASSWORD, and that the account is an admin of QISCUS_APP_ID)'
           : 'Qiscus refused QISCUS_SECRET (check QISCUS_APP_ID and QISCUS_SECRET)';
-    log.error({ err: failure, failingForMs: at - failingSince }, `${what}: no room is assigned or resolved in Qiscus until it works; rooms wait meanwhile`);
+    log.error({ err: failure, failingForMs: at - state.failingSince }, `${what}: no room is assigned or resolved in Qiscus until it works; rooms wait meanwhile`);
   };
 }
 

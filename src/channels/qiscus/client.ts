@@ -32,7 +32,12 @@ export class QiscusError extends Error {
  * and the channel logs it (channel.ts).
  */
 export class QiscusLoginError extends QiscusError {
-  constructor(status: number, message: string) {
+  constructor(
+    status: number,
+    message: string,
+    /** how long until they are tried again (the SDK server's refusal: lastCommentId), 0 when unknown */
+    readonly waitMs = 0,
+  ) {
     super(status, message);
     this.name = 'QiscusLoginError';
   }
@@ -68,7 +73,10 @@ export interface QiscusClient {
    * from the Qiscus SDK server (get_rooms_info); null when the room has no
    * comment. Throws QiscusError when Qiscus does not answer or refuses; in
    * login mode a 401 also forgets the key the login gave, so that the next
-   * call logs in again for the current one.
+   * call logs in again for the current one. In secret mode a 401 is a
+   * QiscusLoginError with its `waitMs`: QISCUS_SECRET is not read with
+   * again for REFUSED_LOGIN_COOLDOWN_MS, then by one read at a time — on
+   * the SDK server only: Multichannel's calls go on as they fare there.
    */
   lastCommentId(roomId: string): Promise<string | null>;
   /** Headers that authenticate a call now (logs in first in login mode when no token is cached). */
@@ -118,9 +126,11 @@ export interface QiscusClientOptions {
    * How the credentials fare, for the operator's log: a failed login (a
    * QiscusLoginError when refused, a plain QiscusError when Qiscus did not
    * answer it), a QiscusLoginError when a call is refused (401) with fresh
-   * credentials; null when a call was taken with them.
+   * credentials; null when a call was taken with them. `server` 'sdk': the
+   * SDK server's verdict on QISCUS_SECRET (lastCommentId), apart from
+   * Multichannel's.
    */
-  onAuth?: (failure: QiscusError | null) => void;
+  onAuth?: (failure: QiscusError | null, server?: 'sdk') => void;
   /** epoch ms, for REFUSED_LOGIN_COOLDOWN_MS (default Date.now) */
   now?: () => number;
 }
@@ -146,6 +156,24 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
    * once the cool-down is over (one call, not every waiting one) has the turn
    */
   let refusal: { credential: string | undefined; at: number; probeUntil: number } | undefined;
+  /**
+   * secret mode: when the SDK server refused QISCUS_SECRET, and the read let
+   * through after the cool-down's turn. Its own: were it Multichannel's, a
+   * SDK server that refuses (a wrong QISCUS_SDK_BASE_URL) would hold back
+   * every assign_agent after each resolve's read (found by review).
+   */
+  let sdkRefusal: { at: number; probeUntil: number } | undefined;
+
+  /** secret mode: how long until the SDK server may be asked again (0: now; this read takes the turn after the cool-down) */
+  function sdkCooling(): number {
+    if (sdkRefusal === undefined) return 0;
+    const at = now();
+    if (at < sdkRefusal.probeUntil) return sdkRefusal.probeUntil - at;
+    const left = sdkRefusal.at + REFUSED_LOGIN_COOLDOWN_MS - at;
+    if (left > 0) return left;
+    sdkRefusal.probeUntil = at + options.timeoutMs;
+    return 0;
+  }
 
   async function call(method: 'GET' | 'POST', path: string, params: Record<string, string>, headers: Record<string, string>): Promise<{ status: number; json: unknown; text: string }> {
     const query = method === 'GET' ? `?${new URLSearchParams(params).toString()}` : '';
@@ -275,8 +303,10 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     // it. Not its own renewal (found by review: it waited for itself, sent nothing, and once the turn lapsed
     // every waiting call went at once).
     if (!renewing && at < refusal.probeUntil) return refusal.probeUntil - at;
-    // in login mode only while that token is still the one a call would go with
-    if (api.auth.mode === 'login' && refusal.credential !== cached) return 0;
+    // In login mode only while that token is still the one a call would go with: a login replaced it. Not
+    // while none is cached yet — the probe's renewal forgot it and is logging in — or every waiting call went
+    // once the probe's turn lapsed (found by review); except for that renewal itself.
+    if (api.auth.mode === 'login' && refusal.credential !== cached && (cached !== undefined || renewing)) return 0;
     const left = refusal.at + REFUSED_LOGIN_COOLDOWN_MS - at;
     if (left > 0) return left;
     if (!renewing) refusal.probeUntil = at + options.timeoutMs;
@@ -356,14 +386,16 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
     async lastCommentId(roomId) {
       // The SDK server knows the app by its id and secret key, the same as Multichannel's (auth mode A); a login
       // (mode B) has the secret key from its answer.
+      const base = options.sdkBaseUrl ?? 'https://api.qiscus.com';
+      const path = '/api/v2.1/rest/get_rooms_info';
+      const cooling = api.auth.mode === 'secret' ? sdkCooling() : 0;
+      if (cooling > 0) throw new QiscusLoginError(401, `Qiscus GET ${path}: not sent: the SDK server refused QISCUS_SECRET a moment ago (tried again within ${Math.ceil(cooling / 1000)} s)`, cooling);
       let secret = api.auth.mode === 'secret' ? api.auth.secret : appSecret;
       if (secret === undefined) {
         await authHeaders();
         secret = appSecret;
       }
       if (secret === undefined) throw new QiscusError(null, 'Qiscus login gave no app secret key: the room\'s last comment id cannot be read');
-      const base = options.sdkBaseUrl ?? 'https://api.qiscus.com';
-      const path = '/api/v2.1/rest/get_rooms_info';
       let status: number;
       let text: string;
       try {
@@ -378,7 +410,18 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
       if (status < 200 || status >= 300) {
         if (status === 401 && api.auth.mode === 'login') forgetSecret(secret);
         const message = qiscusErrorMessage(text);
+        if (status === 401 && api.auth.mode === 'secret') {
+          const at = now();
+          if (sdkRefusal === undefined || at - sdkRefusal.at >= REFUSED_LOGIN_COOLDOWN_MS) sdkRefusal = { at, probeUntil: 0 };
+          const refused = new QiscusLoginError(401, `Qiscus GET ${path}: HTTP 401${message ? ` ${message}` : ''} (the SDK server, with QISCUS_SECRET)`, sdkRefusal.at + REFUSED_LOGIN_COOLDOWN_MS - at);
+          options.onAuth?.(refused, 'sdk');
+          throw refused;
+        }
         throw new QiscusError(status, `Qiscus GET ${path}: HTTP ${status}${message ? ` ${message}` : ''}`);
+      }
+      if (sdkRefusal !== undefined) {
+        sdkRefusal = undefined;
+        options.onAuth?.(null, 'sdk');
       }
       let json: unknown = null;
       try {

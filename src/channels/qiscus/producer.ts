@@ -3,7 +3,7 @@ import type { OutboundRow } from '../../events/outbound/outbox.js';
 import type { HandOver, Producer, SettledAttempt } from '../../events/outbound/worker.js';
 import { performance } from 'node:perf_hooks';
 import { send, type SendOutcome, type SendRequest } from '../../events/outbound/send.js';
-import { QiscusError, type QiscusClient } from './client.js';
+import { QiscusError, QiscusLoginError, type QiscusClient } from './client.js';
 import { ASSIGN_AGENT, conversationOfMessage, conversationOfSync, MARK_AS_RESOLVED, MARK_AS_RESOLVED_PATH, REMOVE_AGENT } from './constants.js';
 import { qiscusErrorMessage, saysAgentNotInRoom, saysAlreadyResolved, saysRoomHasAgent, saysRoomResolved } from './error-body.js';
 import { closeAssignment, noteAssignment, noteSyncFailed, refusalsOf, requeueRoom } from './rooms.js';
@@ -168,13 +168,12 @@ export function qiscusTransport(client: QiscusClient, sendFn: (request: SendRequ
           got = await read();
         }
         if (got === 'timeout') return late("reading the room's last comment id");
-        if (got instanceof QiscusError && got.status === 401 && client.api.auth.mode === 'secret') {
-          // The SDK server refused QISCUS_SECRET, the key every call goes with: refused credentials, as for a
-          // Multichannel call (below), not the resolve's fault. Found by review: each read used up an attempt,
-          // and with a wrong secret every resolve was given up unsynced after its eight, with no word of why.
-          const verdict = client.refused(undefined, 'Qiscus GET /api/v2.1/rest/get_rooms_info');
-          const error = `refused: Qiscus refused the credentials reading the room's last comment id (${got.message}); waiting for them to be mended`;
-          return { status: null, excerpt: JSON.stringify({ errors: error }), error, retryAfterMs: verdict.waitMs, durationMs: elapsed(), skipped: true };
+        if (got instanceof QiscusLoginError && got.waitMs > 0) {
+          // The SDK server refused QISCUS_SECRET (secret mode; the client logged it): refused credentials, as
+          // for a Multichannel call (below), not the resolve's fault. Found by review: each read used up an
+          // attempt, and with a wrong secret every resolve was given up unsynced after its eight, unexplained.
+          const error = `refused: reading the room's last comment id: ${got.message}; waiting for QISCUS_SECRET to be mended`;
+          return { status: null, excerpt: JSON.stringify({ errors: error }), error, retryAfterMs: got.waitMs, durationMs: elapsed(), skipped: true };
         }
         if (got instanceof QiscusError) {
           // Not Multichannel's answer: a 401 here is no expired token of the call's, to retry at once (decide);
