@@ -309,7 +309,7 @@ describe('Qiscus calls while the login fails', () => {
       answered() {},
       authHeaders: () => ((logins += 1), logins === 1 ? Promise.resolve({ authorization: 'tok' }) : new Promise(() => {})),
     } as unknown as QiscusClient;
-    const transport = qiscusTransport(client, async () => (await new Promise((resolve) => setTimeout(resolve, 250)), { status: 401, excerpt: null, error: null, retryAfterMs: null, durationMs: 250 }));
+    const transport = qiscusTransport(client, async () => (await new Promise((resolve) => setTimeout(resolve, 300)), { status: 401, excerpt: null, error: null, retryAfterMs: null, durationMs: 300 }));
     const first = await transport({ ...request, timeoutMs: 500 });
     assert.deepEqual([first.status, first.skipped, first.retryAfterMs], [null, true, 0]);
     assert.match(first.error ?? '', /^timeout: logging in to Qiscus again/);
@@ -326,6 +326,9 @@ describe('Qiscus calls while the login fails', () => {
       const clock = { at: 1_000_000 };
       let loginGate: Promise<void> | null = null;
       let loginFails = false;
+      let logins = 0;
+      let sameToken = true;
+      let sendGate: { token: string; until: Promise<void> } | null = null;
       const client = createQiscusClient(
         { baseUrl: 'https://multichannel.test', appId: 'app', auth: { mode: 'login', email: 'admin@example.test', password: 'p' }, agentId: undefined },
         {
@@ -334,7 +337,9 @@ describe('Qiscus calls while the login fails', () => {
           request: async () => {
             if (loginGate) await loginGate;
             if (loginFails) return { status: 503, text: '{"errors":"down"}' };
-            return { status: 200, text: JSON.stringify({ data: { user: { authentication_token: 'T', app: { secret_key: 's' } } } }) };
+            logins += 1;
+            const token = sameToken ? 'T' : `T${logins}`;
+            return { status: 200, text: JSON.stringify({ data: { user: { authentication_token: token, app: { secret_key: 's' } } } }) };
           },
         },
       );
@@ -346,6 +351,11 @@ describe('Qiscus calls while the login fails', () => {
         async (r) => {
           sent.push(String(r.headers.authorization));
           if (sendMs > 0) await new Promise((resolve) => setTimeout(resolve, sendMs));
+          const gate = sendGate;
+          if (gate && gate.token !== r.headers.authorization) {
+            sendGate = null;
+            await gate.until;
+          }
           return { status, excerpt: null, error: null, retryAfterMs: null, durationMs: 1 };
         },
         () => clock.at,
@@ -358,6 +368,9 @@ describe('Qiscus calls while the login fails', () => {
         slowSend: (ms: number) => (sendMs = ms),
         gateLogin: (g: Promise<void> | null) => (loginGate = g),
         failLogin: () => (loginFails = true),
+        newTokens: () => (sameToken = false),
+        /** holds the next send with a token other than `token` until `until` */
+        gateSendNotWith: (token: string, until: Promise<void>) => (sendGate = { token, until }),
       };
     };
     const call = { ...request, timeoutMs: 300 };
@@ -382,7 +395,7 @@ describe('Qiscus calls while the login fails', () => {
       const others = Promise.all([1, 2, 3, 4, 5].map(() => s.transport(call)));
       release();
       const outcomes = await Promise.all([probe, others]);
-      assert.ok(outcomes[1].every((o) => o.skipped === true && o.retryAfterMs! > 10_000), JSON.stringify(outcomes[1].map((o) => o.retryAfterMs)));
+      assert.ok(outcomes[1].every((o) => o.skipped === true), JSON.stringify(outcomes[1].map((o) => o.error)));
       assert.equal(s.sent.length, 5, 'only the call let through went again');
     });
 
@@ -412,5 +425,59 @@ describe('Qiscus calls while the login fails', () => {
       assert.ok(others.every((o) => o.skipped === true && o.retryAfterMs! > 5_000), JSON.stringify(others.map((o) => o.retryAfterMs)));
       assert.equal(s.sent.length, before, 'calls went within the cool-down');
     });
+
+    // Found by review (2026-11-27): its new token was free for all before Qiscus answered it, once the turn the
+    // call had taken before its 401 lapsed.
+    it('when its login gave a new token Qiscus has not answered yet', async () => {
+      const s = scripted();
+      s.newTokens();
+      await refusedAfterWorking(s);
+      let release!: () => void;
+      // the token refused before is refused still: the call let through renews to a new one, whose call hangs a while
+      const refusedBefore = s.sent.at(-1)!;
+      s.answer(401);
+      s.gateSendNotWith(refusedBefore, new Promise<void>((resolve) => (release = resolve)));
+      const probe = s.transport(call);
+      while (s.sent.length < 5) await new Promise((resolve) => setTimeout(resolve, 2));
+      assert.notEqual(s.sent[4], refusedBefore);
+      s.answer(200);
+      s.clock.at += 301;
+      const others = await Promise.all([1, 2, 3].map(() => s.transport(call)));
+      assert.ok(others.every((o) => o.skipped === true), JSON.stringify(others.map((o) => o.error)));
+      assert.equal(s.sent.length, 5, 'calls went with a token not answered yet');
+      release();
+      assert.equal((await probe).status, 200);
+      assert.equal((await s.transport(call)).status, 200, 'its answer ends the wait');
+    });
+  });
+
+  // Found by review (2026-11-27): only a 2xx ended the SDK server's refusal, so a room it did not know (404) after
+  // the cool-down kept every other read waiting its turn, and the log never said the secret works again.
+  it("any answer but 401 (or one that says nothing: 408, 429, 5xx) ends the SDK server's refusal of QISCUS_SECRET", async () => {
+    const clock = { at: 1_000_000 };
+    const answers = [401, 503, 404, 200];
+    const events: string[] = [];
+    const client = createQiscusClient(
+      { baseUrl: 'https://multichannel.test', appId: 'app', auth: { mode: 'secret', secret: 's' }, agentId: undefined },
+      {
+        timeoutMs: 300,
+        now: () => clock.at,
+        onAuth: (failure, server) => events.push(`${server}:${failure === null ? 'works' : 'refused'}`),
+        request: async () => {
+          const status = answers.shift()!;
+          return { status, text: status === 200 ? JSON.stringify({ results: { rooms: [{ room_id_str: '7', last_comment_id_str: '9' }] } }) : '{"error":{"message":"no"}}' };
+        },
+      },
+    );
+    const read = () => client.lastCommentId('7').then(String, (error: Error) => error.message);
+    assert.match(await read(), /HTTP 401 .*\(the SDK server, with QISCUS_SECRET\)/);
+    assert.match(await read(), /not sent: the SDK server refused QISCUS_SECRET a moment ago/);
+    clock.at += REFUSED_LOGIN_COOLDOWN_MS;
+    assert.match(await read(), /HTTP 503/);
+    assert.match(await read(), /not sent/, 'a 503 says nothing of the secret: the next read waits for its turn');
+    clock.at += 301;
+    assert.match(await read(), /HTTP 404/);
+    assert.equal(await read(), '9', 'a 404 shows the secret taken: nothing waits');
+    assert.deepEqual(events, ['sdk:refused', 'sdk:works']);
   });
 });

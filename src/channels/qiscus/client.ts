@@ -164,6 +164,13 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
    */
   let sdkRefusal: { at: number; probeUntil: number } | undefined;
 
+  /** The SDK server answered `status`: any but 401, 408, 429 or a 5xx shows it took the secret (a 404 of a room too). */
+  function sdkTook(status: number): void {
+    if (sdkRefusal === undefined || status === 408 || status === 429 || status >= 500) return;
+    sdkRefusal = undefined;
+    options.onAuth?.(null, 'sdk');
+  }
+
   /** secret mode: how long until the SDK server may be asked again (0: now; this read takes the turn after the cool-down) */
   function sdkCooling(): number {
     if (sdkRefusal === undefined) return 0;
@@ -274,7 +281,12 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
         // login gives the same token again, and were that refused too, it is refused outright (found by
         // review: `proven` stayed, every 401 renewed, counted, and a room's attempts went in one tick).
         proven = undefined;
-        if (lapsed) refusal!.at = at;
+        if (lapsed) {
+          // the cool-down starts again, and the turn covers this call's login and its call again: were its
+          // new token free for all before it is answered, the waiting calls would go with it untried
+          refusal!.at = at;
+          refusal!.probeUntil = at + 2 * options.timeoutMs;
+        }
         forgetToken(credential);
         return { renew: true, waitMs: 0 };
       }
@@ -409,6 +421,7 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
       }
       if (status < 200 || status >= 300) {
         if (status === 401 && api.auth.mode === 'login') forgetSecret(secret);
+        if (status !== 401) sdkTook(status);
         const message = qiscusErrorMessage(text);
         if (status === 401 && api.auth.mode === 'secret') {
           const at = now();
@@ -419,10 +432,7 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
         }
         throw new QiscusError(status, `Qiscus GET ${path}: HTTP ${status}${message ? ` ${message}` : ''}`);
       }
-      if (sdkRefusal !== undefined) {
-        sdkRefusal = undefined;
-        options.onAuth?.(null, 'sdk');
-      }
+      sdkTook(status);
       let json: unknown = null;
       try {
         json = JSON.parse(text);
