@@ -10,7 +10,7 @@ import { createQiscusClient, QiscusError, REFUSED_LOGIN_COOLDOWN_MS, type Qiscus
 import { ASSIGN_MAX_ATTEMPTS, qiscusProducer, qiscusTransport } from '../../src/channels/qiscus/producer.js';
 import type { OutboundRow } from '../../src/events/outbound/outbox.js';
 import type { SendRequest } from '../../src/events/outbound/send.js';
-import { startFakeQiscus } from '../helpers/fake-qiscus.js';
+import { startFakeQiscus, type FakeQiscus } from '../helpers/fake-qiscus.js';
 
 const assignAgent = 'https://multichannel.test/api/v1/admin/service/assign_agent';
 const request: SendRequest = {
@@ -191,26 +191,32 @@ describe('Qiscus calls while the login fails', () => {
     }
   });
 
-  const loginClient = (fake: Awaited<ReturnType<typeof startFakeQiscus>>, clock: { at: number }, failures: (Error | null)[]) =>
-    createQiscusClient(
-      { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'login', email: fake.email, password: fake.password }, agentId: undefined },
-      { timeoutMs: 5_000, now: () => clock.at, onAuth: (failure) => failures.push(failure) },
-    );
+  /** A login-mode transport against the fake Qiscus, on a clock of the test's, with one agent to assign rooms to. */
+  const withLoginFake = async (test: (t: { fake: FakeQiscus; clock: { at: number }; failures: (Error | null)[]; transport: ReturnType<typeof qiscusTransport>; assign: (room: string) => SendRequest }) => Promise<void>) => {
+    const fake = await startFakeQiscus();
+    try {
+      const clock = { at: 1_000_000 };
+      const failures: (Error | null)[] = [];
+      const client = createQiscusClient(
+        { baseUrl: fake.url, appId: fake.appId, auth: { mode: 'login', email: fake.email, password: fake.password }, agentId: undefined },
+        { timeoutMs: 5_000, now: () => clock.at, onAuth: (failure) => failures.push(failure) },
+      );
+      const transport = qiscusTransport(client, undefined, () => clock.at);
+      const [agent] = fake.addAgents(1);
+      const assign = (room: string): SendRequest => ({ ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, body: Buffer.from(`room_id=${room}&agent_id=${agent!.id}`), allowPrivate: true });
+      await test({ fake, clock, failures, transport, assign });
+    } finally {
+      await fake.close();
+    }
+  };
   const calls = (fake: Awaited<ReturnType<typeof startFakeQiscus>>, path: string) => fake.requests.filter((r) => r.path === path).length;
 
   // Found by review (2026-11-27): Qiscus' admin login gives the same token again. A token that had worked and
   // was then refused (the account no longer an admin) was renewed at every 401, since it "had worked": each
   // attempt was counted as an expiry, retried at once, and a room's attempts were gone in one tick, unlogged.
   it('waits out a token that worked and is then refused, when the login gives the same one again', async () => {
-    const fake = await startFakeQiscus();
-    try {
+    await withLoginFake(async ({ fake, clock, failures, transport, assign }) => {
       fake.sameToken = true;
-      const clock = { at: 1_000_000 };
-      const failures: (Error | null)[] = [];
-      const client = loginClient(fake, clock, failures);
-      const transport = qiscusTransport(client, undefined, () => clock.at);
-      const [agent] = fake.addAgents(1);
-      const assign = (room: string): SendRequest => ({ ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, body: Buffer.from(`room_id=${room}&agent_id=${agent!.id}`), allowPrivate: true });
       assert.equal((await transport(assign('1'))).status, 200);
       fake.tokensRefused = true;
       const refused = await transport(assign('2'));
@@ -234,23 +240,14 @@ describe('Qiscus calls while the login fails', () => {
       assert.equal((await transport(assign('5'))).status, 200);
       assert.equal(failures.at(-1), null);
       assert.deepEqual(fake.assigned.map((a) => a.room_id), ['1', '5']);
-    } finally {
-      await fake.close();
-    }
+    });
   });
 
   // Found by review (2026-11-27): the call let through after the cool-down, answered 401, renewed within its
   // attempt; the renewal found its own turn under way and sent nothing, and when the turn lapsed every waiting
   // call went at once.
   it('after the cool-down, the one call let through logs in again and goes; the others wait for it', async () => {
-    const fake = await startFakeQiscus();
-    try {
-      const clock = { at: 1_000_000 };
-      const failures: (Error | null)[] = [];
-      const client = loginClient(fake, clock, failures);
-      const transport = qiscusTransport(client, undefined, () => clock.at);
-      const [agent] = fake.addAgents(1);
-      const assign = (room: string): SendRequest => ({ ...request, url: `${fake.url}/api/v1/admin/service/assign_agent`, body: Buffer.from(`room_id=${room}&agent_id=${agent!.id}`), allowPrivate: true });
+    await withLoginFake(async ({ fake, clock, failures, transport, assign }) => {
       fake.tokensRefused = true;
       assert.equal((await transport(assign('1'))).skipped, true);
       // mended meanwhile: the refused token is gone, a new login's works
@@ -264,9 +261,7 @@ describe('Qiscus calls while the login fails', () => {
       assert.deepEqual(fake.assigned.map((a) => a.room_id), ['2']);
       assert.equal(failures.at(-1), null);
       assert.equal((await transport(assign('3'))).status, 200);
-    } finally {
-      await fake.close();
-    }
+    });
   });
 
   // Found by review (2026-11-27): in secret mode the SDK server's 401 to mark_as_resolved's read of the room's
