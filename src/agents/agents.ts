@@ -2,6 +2,7 @@ import type { Ctx } from '../context.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import { routingCall } from '../routing/calls.js';
+import { assertNoChannelQueues } from '../routing/channel-queues.js';
 import type { AgentStatus } from '../routing/presence.js';
 import type { Queryable } from '../store/db.js';
 import type { Actor, AgentRow, Role } from './model.js';
@@ -48,6 +49,7 @@ function assertStrongPassword(password: string, email: string | undefined): void
 }
 
 export async function createAgent(ctx: Ctx, input: NewAgent): Promise<AgentRow> {
+  assertNoChannelQueues('departments', input.departments);
   assertStrongPassword(input.password, input.email);
   const passwordHash = await hashPassword(input.password);
   return mapUnique(
@@ -110,6 +112,7 @@ export interface UpdateOptions {
  * gains room is filled from the queue before the update is acknowledged.
  */
 export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor: Actor, options: UpdateOptions = {}): Promise<AgentRow> {
+  assertNoChannelQueues('departments', patch.departments);
   if (patch.password !== undefined) {
     const email = patch.email ?? (await ctx.db.query<{ email: string }>('select email from agents where id = $1', [id]))[0]?.email;
     assertStrongPassword(patch.password, email);
@@ -145,6 +148,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
     const { refusal, ...row } = result;
     if (refusal === 'SB_EMAIL_TAKEN') throw emailTaken(patch.email!);
     if (refusal === 'SB_LAST_ADMIN') throw lastAdmin();
+    if (refusal === 'SB_CHANNEL_AGENT') throw channelAgent(id, row.source!, patch);
     if (refusal !== null) throw new Error(`sb_update_agent: unknown refusal ${refusal}`);
     return row;
   });
@@ -154,6 +158,21 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
 const UPDATE_AGENT = /* sql */ `select (o.updated).*, o.refusal, o.logged
   from sb_update_agent($1::uuid, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::int, $9::text[],
                        $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text, $16::boolean) o`;
+
+/**
+ * A channel's agent (a Qiscus agent's mirror, source 'qiscus') is available
+ * when the channel says so, and serves only the channel's queue: an engine
+ * status or other departments would have the engine assign it rooms the
+ * channel never hears of, or conversations nobody can answer; a password
+ * would let someone sign in as them and do the same.
+ */
+function channelAgent(id: string, source: string, patch: AgentPatch) {
+  const fields = (['status', 'departments', 'password'] as const).filter((f) => patch[f] !== undefined);
+  return conflict(
+    'SB_CHANNEL_AGENT',
+    `agent ${id} is a ${source} agent: ${fields.join(', ')} ${fields.length === 1 ? 'is' : 'are'} decided by ${source}, not here (name, email, role, capacity, skills and external_ref can change)`,
+  );
+}
 
 function lastAdmin() {
   return conflict('SB_LAST_ADMIN', 'this is the last admin; make another agent admin first');

@@ -36,6 +36,8 @@ export interface AgentRow {
   /** skill → level 1–10 (migration 0030) */
   skills: Record<string, number>;
   external_ref: string | null;
+  /** the channel that made this agent as its mirror ('qiscus'), null for people (migration 0003) */
+  source: string | null;
   load: number;
   last_assigned_at: Date | null;
   last_seen_at: Date | null;

@@ -3,6 +3,7 @@ import type { Ctx } from '../context.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
 import { committed, routingCall, routingCallIn, type Logged } from '../routing/calls.js';
+import { assertNotChannelQueue } from '../routing/channel-queues.js';
 import { DEFAULT_HANDLE_TIME_S, queueInfoFrom, queueInfoOf, type PlaceTerms } from '../routing/queue.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
@@ -146,6 +147,7 @@ function rowFromJson(json: Record<string, unknown>): ConversationRow {
 }
 
 function openParams(input: OpenInput, now: Date): unknown[] {
+  assertNotChannelQueue('department', input.department);
   return [
     input.channel ?? 'api',
     input.external_ref ?? null,
@@ -242,6 +244,10 @@ export async function transferConversation(ctx: Ctx, id: string, input: Transfer
       throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${state}`);
     case 'SB_QISCUS_TRANSFER':
       throw qiscusTransfer(id, department, input);
+    case 'channel_queue':
+      // only a conversation of the channel that routes that queue may go there (a Qiscus room back to '@qiscus')
+      assertNotChannelQueue('department', input.department);
+      throw new Error(`sb_transfer_conversation: channel_queue for ${input.department}`);
     case 'agent_not_found':
       throw notFound('agent', input.agent_id!);
     case 'SB_ALREADY_ASSIGNED':

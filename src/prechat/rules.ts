@@ -96,6 +96,8 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
       for (const [j, option] of f.options.entries()) {
         if (option.trim() === '' || option !== option.trim()) return { field: `${at('options')}[${j}]`, message: 'must not be blank or start or end with spaces' };
         if (choices.has(option)) return { field: `${at('options')}[${j}]`, message: `repeats the choice ${JSON.stringify(option)}` };
+        // a customer who chose it would be refused the chat (src/routing/channel-queues.ts; no imports here)
+        if (f.key === 'department' && option.startsWith('@')) return { field: `${at('options')}[${j}]`, message: `must not be ${JSON.stringify(option)}: departments starting with @ are channels' own queues` };
         choices.add(option);
       }
     } else if (f.options.length > 0) {

@@ -111,6 +111,7 @@ describe('pre-chat form definitions', () => {
     [[field({ type: 'select' })], 'fields[0].options', /at least one choice/],
     [[field({ type: 'select', options: ['a', ' b'] })], 'fields[0].options[1]', /spaces/],
     [[field({ type: 'text', options: ['a'] })], 'fields[0].options', /select fields only/],
+    [[field({ key: 'department', type: 'select', options: ['sales', '@qiscus'] })], 'fields[0].options[1]', /"@qiscus": departments starting with @ are channels' own queues/],
     [[field({ type: 'text', pattern: '(' })], 'fields[0].pattern', /not a valid regular expression/],
     [[field({ type: 'email', pattern: '.*' })], 'fields[0].pattern', /text fields only/],
     [[field({ type: 'text', max_length: 0 })], 'fields[0].max_length', /positive integer/],

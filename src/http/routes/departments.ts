@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { changeDepartmentRouting, readDepartmentRouting, type DepartmentRoutingChange } from '../../routing/department-settings.js';
+import { assertNotChannelQueue } from '../../routing/channel-queues.js';
 import { requireAgent } from '../auth.js';
 import type { App, AppDeps } from '../deps.js';
 import { errorResponses, Skills } from '../schemas.js';
@@ -65,6 +66,8 @@ export function departmentRoutes(app: App, { ctx }: AppDeps): void {
       onRequest: requireAgent(ctx, ['admin']),
     },
     async (request) => {
+      // the engine does not route a channel's own queue: its settings would change nothing
+      assertNotChannelQueue('name', request.params.name);
       const change = request.body as Static<typeof RoutingChange> as DepartmentRoutingChange;
       return { department: request.params.name, ...(await changeDepartmentRouting(ctx, request.params.name, change, request.actor.id)) };
     },

@@ -1915,7 +1915,7 @@ $$;
 -- own department (its agent is chosen by the Qiscus allocator).
 -- Refusals, in this order (nothing written; refusal names it, with the
 -- row and the target as they were): forbidden, SB_CONVERSATION_CLOSED,
--- SB_QISCUS_TRANSFER, agent_not_found, SB_ALREADY_ASSIGNED,
+-- SB_QISCUS_TRANSFER, channel_queue, agent_not_found, SB_ALREADY_ASSIGNED,
 -- SB_AGENT_UNAVAILABLE, SB_AGENT_AT_CAPACITY. No row: no such conversation.
 -- Events: conversation.queued (reason transferred, when it left an agent
 -- for a department), conversation.transferred, then what the drain gives:
@@ -1951,6 +1951,9 @@ begin
     refusal := 'SB_CONVERSATION_CLOSED';
   elsif was.channel = 'qiscus' and (p_to_agent is not null or p_department is distinct from was.department) then
     refusal := 'SB_QISCUS_TRANSFER';
+  elsif p_department like '@%' and p_department is distinct from was.department then
+    -- a channel's own queue (src/routing/channel-queues.ts): only its channel's rooms wait there
+    refusal := 'channel_queue';
   end if;
   if refusal is null and p_to_agent is not null then
     if target.id is null then
@@ -2057,8 +2060,9 @@ $$;
 -- agent a keep-alive timeout set offline keeps its resume_status). Decided
 -- under the agent's row lock, so a status change committed while this call
 -- waited for it is the one it goes by.
--- Refusals (nothing written): SB_EMAIL_TAKEN, SB_LAST_ADMIN. No row: no
--- such agent.
+-- Refusals (nothing written): SB_EMAIL_TAKEN, SB_LAST_ADMIN,
+-- SB_CHANNEL_AGENT (with the row as it was: a channel's agent whose status,
+-- departments or password the patch would set). No row: no such agent.
 -- Events: agent.updated, agent.status_changed, then the drains'.
 -- The signature before p_unless_status: `create or replace` would add an
 -- overload beside it, and calls with fifteen arguments would be ambiguous.
@@ -2091,6 +2095,14 @@ begin
   if p_role is not null and p_role <> 'admin' and was.role = 'admin'
      and not exists (select 1 from agents a where a.role = 'admin' and a.deleted_at is null and a.id <> p_id) then
     return query select null::agents, 'SB_LAST_ADMIN', '[]'::jsonb;
+    return;
+  end if;
+  -- A channel's agent (a Qiscus mirror) is available when the channel says
+  -- and serves only the channel's queue (src/routing/channel-queues.ts): an
+  -- engine status, other departments or a password would let the engine
+  -- give it rooms the channel never hears of.
+  if was.source is not null and (p_status is not null or p_departments is not null or p_password_hash is not null) then
+    return query select was, 'SB_CHANNEL_AGENT', '[]'::jsonb;
     return;
   end if;
   update agents a set
