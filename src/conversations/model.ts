@@ -6,6 +6,8 @@ export const CHANNELS: readonly Channel[] = ['widget', 'qiscus', 'rapidpro', 'ap
 // `offered`: held for one agent who must accept it (offer-mode departments, src/routing/offers.ts).
 export type ConversationState = 'queued' | 'offered' | 'assigned' | 'resolved' | 'abandoned';
 export const OPEN_STATES: readonly ConversationState[] = ['queued', 'offered', 'assigned'];
+/** SQL: conversation alias `c` is open (OPEN_STATES); the one spelling, so no query forgets `offered`. */
+export const IS_OPEN = (c: string) => /* sql */ `${c}.state in (${OPEN_STATES.map((s) => `'${s}'`).join(', ')})`;
 /** The state as the customer is told it: an offer not yet accepted is still waiting. */
 export const customerState = (state: string): string => (state === 'offered' ? 'queued' : state);
 

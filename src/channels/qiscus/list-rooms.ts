@@ -1,3 +1,4 @@
+import { IS_OPEN } from '../../conversations/model.js';
 import type { Queryable } from '../../store/db.js';
 
 export type RoomStatus = 'waiting' | 'assigning' | 'assigned' | 'failed' | 'unsynced';
@@ -48,7 +49,7 @@ export async function listRooms(db: Queryable, filter: { status?: RoomStatus; li
          left join agents a on a.id = c.agent_id
          left join outbound_requests o on o.id = q.outbound_id
         where c.channel = 'qiscus'
-          and (c.state in ('queued', 'offered', 'assigned') or (c.state = 'abandoned' and c.resolve_reason = 'qiscus_failed') or q.sync_failed_at is not null)
+          and (${IS_OPEN('c')} or (c.state = 'abandoned' and c.resolve_reason = 'qiscus_failed') or q.sync_failed_at is not null)
      )
      select r.*, case when r.status = 'waiting'
                       then row_number() over (partition by r.status = 'waiting' order by r.priority desc, r.seq)::int end as position

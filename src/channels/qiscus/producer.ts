@@ -1,4 +1,5 @@
 import type { Ctx } from '../../context.js';
+import { IS_OPEN } from '../../conversations/model.js';
 import type { OutboundRow } from '../../events/outbound/outbox.js';
 import type { HandOver, Producer, SettledAttempt } from '../../events/outbound/worker.js';
 import { performance } from 'node:perf_hooks';
@@ -291,7 +292,7 @@ const REOPENED = 'the room is open again in Switchboard: resolving it in Qiscus 
  * there (reopened, dropIfReopened).
  */
 const ROOM_OPEN = (room: string) => /* sql */ `exists (
-  select 1 from conversations c where c.channel = 'qiscus' and c.external_ref = ${room} and c.state in ('queued', 'offered', 'assigned'))`;
+  select 1 from conversations c where c.channel = 'qiscus' and c.external_ref = ${room} and ${IS_OPEN('c')})`;
 
 /**
  * The mark_as_resolved rows among `rows` whose room is open again in

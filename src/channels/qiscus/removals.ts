@@ -1,4 +1,5 @@
 import type { Ctx } from '../../context.js';
+import { IS_OPEN } from '../../conversations/model.js';
 import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
@@ -69,7 +70,7 @@ const KIND = /* sql */ `
     when ${TAKEN_BACK('p')} then 'remove'
     when not $4 or c.external_ref is null or coalesce(c.resolve_reason, '') = any ($5::text[])
       or exists (select 1 from conversations o
-                  where o.channel = 'qiscus' and o.external_ref = c.external_ref and o.state in ('queued', 'assigned')) then null
+                  where o.channel = 'qiscus' and o.external_ref = c.external_ref and ${IS_OPEN('o')}) then null
     when p.type = 'conversation.resolved' then 'resolve'
     -- only an agent Qiscus put in the room can be taken out: not one it refused for this room
     when p.type = 'conversation.abandoned' and a.external_ref is not null and a.external_ref is distinct from q.refused_agent_id then 'release'

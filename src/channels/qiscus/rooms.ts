@@ -1,7 +1,7 @@
 import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
 import { closeConversation, closeConversationIn, type Opened } from '../../conversations/lifecycle.js';
-import { toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
+import { IS_OPEN, toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
 import { withEvents, type Emit } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
 import { assertStorableText } from '../../http/validation.js';
@@ -82,7 +82,7 @@ const RECORD_ROOM = /* sql */ `select (o.room).*, o.created, o.logged
 
 export async function openConversationOfRoom(ctx: Ctx, roomId: string): Promise<string | undefined> {
   const [row] = await ctx.db.query<{ id: string }>(
-    `select id from conversations where channel = 'qiscus' and external_ref = $1 and state in ('queued', 'offered', 'assigned')`,
+    `select c.id from conversations c where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}`,
     [roomId],
   );
   return row?.id;
