@@ -61,6 +61,7 @@ export interface Agent {
   departments: string[];
   skills: Record<string, number>;
   external_ref: string | null;
+  source: string | null;
   load: number;
   last_seen_at: string | null;
   last_assigned_at: string | null;
@@ -87,6 +88,7 @@ export function toAgent(row: AgentRow, maxCustomers: number): Agent {
     departments: row.departments,
     skills: row.skills ?? {},
     external_ref: row.external_ref,
+    source: row.source ?? null,
     load: row.load,
     last_seen_at: iso(row.last_seen_at),
     last_assigned_at: iso(row.last_assigned_at),

@@ -62,6 +62,7 @@ export const Agent = Type.Object({
   departments: Type.Array(Type.String()),
   skills: Type.Record(Type.String(), Type.Integer(), { description: 'skill → level 1–10 (docs/routing.md#skills)' }),
   external_ref: Nullable(Type.String()),
+  source: Nullable(Type.String({ description: "the channel that made this agent as the mirror of one of its own ('qiscus': a Qiscus agent, whose status and departments Qiscus decides); null for people" })),
   load: Type.Integer({ description: 'conversations assigned now' }),
   last_seen_at: Nullable(Timestamp),
   last_assigned_at: Nullable(Timestamp),

@@ -57,6 +57,9 @@ describeEachStore('console admin pages, transfers and customers in a real browse
 
   it('an admin changes max customers (a bad value is refused next to the field), edits an agent’s departments', { skip: !haveChromium }, async () => {
     const grace = await makeAgent(suite.server.ctx, { name: 'Grace', departments: ['sales'] });
+    // a Qiscus agent's mirror, as the Qiscus allocator makes it
+    const ana = await makeAgent(suite.server.ctx, { name: 'Ana' });
+    await suite.server.ctx.db.query(`update agents set source = 'qiscus', external_ref = '7', departments = '{@qiscus}' where id = $1`, [ana.id]);
     const { page, problems } = await openPage();
     await logIn(page, admin.email);
 
@@ -94,6 +97,11 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     );
     await page.reload();
     assert.equal(await valueOnceLoaded(page.getByLabel('Departments of Grace'), 'sales, billing'), 'sales, billing');
+    // Qiscus decides a mirror's availability and queue: shown, not editable
+    const anaRow = page.getByRole('row').filter({ hasText: 'Ana' });
+    assert.deepEqual((await anaRow.getByRole('cell').allTextContents()).slice(3, 6), ['Qiscus', '0 / ', '@qiscus']);
+    assert.equal(await page.getByLabel('Departments of Ana').count(), 0);
+    assert.equal(await page.getByLabel('Capacity of Ana').count(), 1, 'its capacity is the admin’s');
     // the refused value was a 400 on purpose
     assert.deepEqual(problems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
   });

@@ -63,6 +63,9 @@ describeEachStore("channels' own queues and agents", (store) => {
     assert.equal(assignCalls().length, 1);
     const [mirror] = await store().db.query<{ id: string }>(`select id from agents where source = 'qiscus'`);
     await h.webhook('r2');
+    const shown = await h.t.call('GET', `/api/v1/agents/${mirror!.id}`, { token: admin.token });
+    assert.equal(shown.json().source, 'qiscus', 'the API tells a mirror from a person');
+    assert.equal((await h.t.call('GET', `/api/v1/agents/${admin.agent.id}`, { token: admin.token })).json().source, null);
 
     for (const body of [{ status: 'online' }, { departments: ['sales'] }, { password: PASSWORD }, { status: 'online', capacity: 5 }]) {
       const res = await h.t.call('PATCH', `/api/v1/agents/${mirror!.id}`, { token: admin.token, body });

@@ -106,7 +106,8 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
                     {roleOptions()}
                   </select>
                 </td>
-                <td>{statusText(a.status)}</td>
+                {/* a Qiscus agent's mirror: Qiscus says when they are available, and they serve its queue alone (409 SB_CHANNEL_AGENT) */}
+                <td>{a.source === 'qiscus' ? 'Qiscus' : statusText(a.status)}</td>
                 <td>
                   {a.load} /{' '}
                   <input
@@ -124,19 +125,23 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
                   />
                 </td>
                 <td>
-                  <input
-                    key={`${a.id}-${a.departments.join()}`}
-                    aria-label={t('Departments of {name}', { name: a.name })}
-                    placeholder={t('none: serves conversations without a department')}
-                    defaultValue={a.departments.join(', ')}
-                    onKeyDown={(e) => {
-                      if (e.key === 'Enter') e.currentTarget.blur();
-                    }}
-                    onBlur={(e) => {
-                      const next = splitDepartments(e.target.value);
-                      if (next.join() !== a.departments.join()) void patch(a.id, { departments: next });
-                    }}
-                  />
+                  {a.source !== null ? (
+                    a.departments.join(', ')
+                  ) : (
+                    <input
+                      key={`${a.id}-${a.departments.join()}`}
+                      aria-label={t('Departments of {name}', { name: a.name })}
+                      placeholder={t('none: serves conversations without a department')}
+                      defaultValue={a.departments.join(', ')}
+                      onKeyDown={(e) => {
+                        if (e.key === 'Enter') e.currentTarget.blur();
+                      }}
+                      onBlur={(e) => {
+                        const next = splitDepartments(e.target.value);
+                        if (next.join() !== a.departments.join()) void patch(a.id, { departments: next });
+                      }}
+                    />
+                  )}
                 </td>
                 <td>
                   <input

@@ -15,6 +15,8 @@ export interface Agent {
   departments: string[];
   /** skill → level 1–10 (docs/routing.md#skills) */
   skills: Record<string, number>;
+  /** 'qiscus' for a Qiscus agent's mirror: Qiscus decides its status and departments */
+  source: string | null;
   load: number;
   last_seen_at: string | null;
 }
