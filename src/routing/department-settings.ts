@@ -6,6 +6,7 @@ import type { Ctx } from '../context.js';
 import { invalid } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import type { Queryable } from '../store/db.js';
+import { assertNotChannelQueue } from './channel-queues.js';
 import { drain } from './match.js';
 
 export type RoutingMode = 'auto' | 'offer' | 'manual';
@@ -46,6 +47,8 @@ export function checkOverflow(department: string, rules: readonly OverflowRule[]
   const seen = new Set<string>();
   rules.forEach((rule, i) => {
     if (rule.to === department) throw invalid(`overflow[${i}].to`, `must name another department than ${JSON.stringify(department)}`);
+    // its agents are a channel's, who serve the channel's queue alone
+    assertNotChannelQueue(`overflow[${i}].to`, rule.to);
     if (seen.has(rule.to)) throw invalid(`overflow[${i}].to`, `names ${JSON.stringify(rule.to)} twice`);
     seen.add(rule.to);
     const previous = rules[i - 1];

@@ -124,6 +124,10 @@ describeEachStore("channels' own queues and agents", (store) => {
     assert.equal(res.statusCode, 400, res.body);
     assert.equal(res.json().error.field, 'name');
     assert.equal((await store().db.query(`select 1 from department_routing where department = '@qiscus'`)).length, 0);
+    const overflow = await h.t.call('PUT', '/api/v1/departments/sales/routing', { token: admin.token, body: { overflow: [{ after_s: 60, to: '@qiscus' }] } });
+    assert.equal(overflow.statusCode, 400, overflow.body);
+    assert.equal(overflow.json().error.field, 'overflow[0].to');
+    assert.equal((await store().db.query(`select 1 from department_routing`)).length, 0);
     const shown = await h.t.call('GET', '/api/v1/departments/@qiscus/routing', { token: admin.token });
     assert.equal(shown.statusCode, 200, shown.body);
     assert.equal(shown.json().mode, 'auto');
