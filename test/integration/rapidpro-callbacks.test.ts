@@ -3,6 +3,8 @@
 // ticket, across a period where mailroom answers 500, never dropped, and
 // readable by an admin. The worker is driven with tick() on a fake clock.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, it } from 'node:test';
 import { rapidproOutbound } from '../../src/channels/rapidpro/producer.js';
 import type { OutboundWorker } from '../../src/events/outbound/worker.js';
@@ -172,6 +174,44 @@ describeEachStore('RapidPro callbacks', (store) => {
     assert.deepEqual([callback.state, callback.attempts], ['delivered', 3]);
     assert.deepEqual(callback.attempt_log.map((a: { status: number }) => a.status), [410, 404, 200]);
     assert.deepEqual(mailroom.handled.map((c) => c.data?.text), ['still there?']);
+  });
+
+  it('lets a callback in flight finish when RapidPro moves its URL: not sent again to the new one beside it', async () => {
+    // mailroom's old address answers only when told, so the first attempt is in flight across the move
+    let release!: () => void;
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((resolve) => (arrived = resolve));
+    const slow = createServer((req, res) => {
+      req.resume();
+      arrived();
+      release = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"handled"}');
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      assert.equal((await call('PUT', 'settings', { webhook: { url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/mr` } })).statusCode, 204);
+      const room = await open(TICKET_A, '10000');
+      await reply(room, { text: 'on its way' });
+      const first = worker.tick();
+      await inFlight;
+      assert.equal((await call('PUT', 'settings', { webhook: { url: mailroom.url } })).statusCode, 204);
+      // another process's worker finds nothing due: the callback is still its first attempt's
+      const other = testWorker(t.ctx, { extra: rapidproOutbound({ random: () => 0.5 }) });
+      try {
+        await other.tick();
+      } finally {
+        await other.stop();
+      }
+      assert.deepEqual(mailroom.requests, [], 'nothing went to the new URL beside the attempt in flight');
+      release();
+      assert.equal((await first).delivered, 1);
+      const [callback] = await callbacks();
+      assert.equal(callback.state, 'delivered');
+      assert.equal(callback.attempts, 1);
+      await worker.tick();
+      assert.deepEqual(mailroom.requests, [], 'and nothing after it either');
+    } finally {
+      await new Promise((resolve) => slow.close(resolve));
+    }
   });
 
   it('holds callbacks made before RapidPro set its URL, and sends them as soon as it does', async () => {

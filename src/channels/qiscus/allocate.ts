@@ -507,9 +507,9 @@ const ASSIGN_ROOMS = /* sql */ `
     select p.n, row_number() over (order by p.n) as k from p
      where not exists (select 1 from outbound_requests x where x.ordering_key = p.ordering_key and x.state = 'pending')
   ), req as (
-    insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, created_at)
+    insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, verify_tls, max_attempts, next_attempt_at, leased_until, created_at)
     select $9, p.message_id, $10, p.ordering_key, $11, 'POST', $12::jsonb, convert_to(p.body, 'UTF8'), true, $13,
-           case when f.k <= (select n from room) then $15::timestamptz else $1 end, $1
+           case when f.k <= (select n from room) then $15::timestamptz else $1 end, case when f.k <= (select n from room) then $15::timestamptz end, $1
       from p left join free f on f.n = p.n
      order by p.n
     returning id, message_id, next_attempt_at > created_at as leased

@@ -102,7 +102,10 @@ export async function updateTicketer(ctx: Ctx, uuid: string, input: { name?: str
 /**
  * Stores the URL RapidPro wants its callbacks at. Callbacks still waiting
  * (RapidPro moved, or had not connected yet) follow the new URL and are due
- * at once: the reason they failed may be gone.
+ * at once: the reason they failed may be gone. A callback in flight keeps
+ * its lease (leased_until, migration 0079): due now, another claim would
+ * send it to the new URL beside its attempt, whose record would then change
+ * nothing; should that attempt fail, its retry goes to the new URL.
  */
 export async function setCallbackUrl(ctx: Ctx, uuid: string, url: string): Promise<void> {
   const now = ctx.now();
@@ -110,7 +113,8 @@ export async function setCallbackUrl(ctx: Ctx, uuid: string, url: string): Promi
     const [row] = await tx.query('update rapidpro_ticketers set callback_url = $2, updated_at = $3 where uuid = $1 returning uuid', [uuid, url, now]);
     if (!row) throw unknownTicketer(uuid);
     await tx.query(
-      `update outbound_requests o set url = $2, next_attempt_at = least(o.next_attempt_at, $3)
+      `update outbound_requests o
+          set url = $2, next_attempt_at = case when o.leased_until > $3 then o.next_attempt_at else least(o.next_attempt_at, $3) end
          from rapidpro_callbacks l
         where l.request_id = o.id and l.ticketer_uuid = $1 and o.state = 'pending'`,
       [uuid, url, now],

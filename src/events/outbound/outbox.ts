@@ -152,7 +152,7 @@ const claimWith = (due: string, order: string) => /* sql */ `
      where d.k + coalesce((select n from busy where busy.destination = d.destination), 0) <= $4
   )
   update outbound_requests o
-     set next_attempt_at = $3
+     set next_attempt_at = $3, leased_until = $3
     from fair
    where o.id = fair.id
   returning o.*, fair.destination`;
@@ -321,7 +321,8 @@ export const RECORD = /* sql */ `
            last_attempt_at = case when r.skipped then o.last_attempt_at else r.started_at end,
            last_status = case when r.skipped then o.last_status else r.status end,
            last_error = r.error,
-           delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end
+           delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end,
+           leased_until = null
       from r
      where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
        and (r.lease_until is null or date_trunc('milliseconds', o.next_attempt_at) = r.lease_until)
