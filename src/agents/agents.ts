@@ -112,7 +112,6 @@ export interface UpdateOptions {
  * gains room is filled from the queue before the update is acknowledged.
  */
 export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor: Actor, options: UpdateOptions = {}): Promise<AgentRow> {
-  assertNoChannelQueues('departments', patch.departments);
   if (patch.password !== undefined) {
     const email = patch.email ?? (await ctx.db.query<{ email: string }>('select email from agents where id = $1', [id]))[0]?.email;
     assertStrongPassword(patch.password, email);
@@ -148,7 +147,9 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
     const { refusal, ...row } = result;
     if (refusal === 'SB_EMAIL_TAKEN') throw emailTaken(patch.email!);
     if (refusal === 'SB_LAST_ADMIN') throw lastAdmin();
-    if (refusal === 'SB_CHANNEL_AGENT') throw channelAgent(id, row.source!, patch);
+    if (refusal === 'SB_CHANNEL_AGENT') throw channelAgent(id, row.source!);
+    // decided in the call: a channel's own agent may be set back to its channel's queue
+    if (refusal === 'channel_queue') assertNoChannelQueues('departments', patch.departments);
     if (refusal !== null) throw new Error(`sb_update_agent: unknown refusal ${refusal}`);
     return row;
   });
@@ -164,13 +165,13 @@ const UPDATE_AGENT = /* sql */ `select (o.updated).*, o.refusal, o.logged
  * when the channel says so, and serves only the channel's queue: an engine
  * status or other departments would have the engine assign it rooms the
  * channel never hears of, or conversations nobody can answer; a password
- * would let someone sign in as them and do the same.
+ * or a role would let someone sign in as them, or count them as an admin.
  */
-function channelAgent(id: string, source: string, patch: AgentPatch) {
-  const fields = (['status', 'departments', 'password'] as const).filter((f) => patch[f] !== undefined);
+function channelAgent(id: string, source: string) {
   return conflict(
     'SB_CHANNEL_AGENT',
-    `agent ${id} is a ${source} agent: ${fields.join(', ')} ${fields.length === 1 ? 'is' : 'are'} decided by ${source}, not here (name, email, role, capacity, skills and external_ref can change)`,
+    `agent ${id} is a ${source} agent: its status, departments, password and role are decided by ${source}, and can only be set as ${source} made them ` +
+      `(status offline, departments ["@${source}"], role agent); its name, email, capacity, skills and external_ref can change`,
   );
 }
 

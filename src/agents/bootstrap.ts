@@ -11,7 +11,7 @@ import { createAgent } from './agents.js';
  * sees the 409 and leaves the winner's admin alone.
  */
 export async function ensureAdmin(ctx: Ctx, config: Config): Promise<{ email: string; password?: string } | undefined> {
-  const [existing] = await ctx.db.query("select id from agents where role = 'admin' and deleted_at is null limit 1");
+  const [existing] = await ctx.db.query("select id from agents where role = 'admin' and deleted_at is null and source is null limit 1");
   if (existing) return undefined;
   const email = config.adminEmail ?? 'admin@localhost';
   const generated = config.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined;

@@ -15,17 +15,15 @@ export function isChannelQueue(department: string): boolean {
   return department.startsWith(CHANNEL_QUEUE_PREFIX);
 }
 
-function reserved(department: string): string {
-  return `${JSON.stringify(department)} is a channel's own queue (names starting with ${CHANNEL_QUEUE_PREFIX} are reserved for the channels that route them)`;
-}
+const RESERVED = `departments starting with ${CHANNEL_QUEUE_PREFIX} are channels' own queues, routed by their channel alone`;
 
 /** 400 naming `field` when the department is a channel's queue. */
 export function assertNotChannelQueue(field: string, department: string | null | undefined): void {
-  if (department != null && isChannelQueue(department)) throw invalid(field, `must not be ${reserved(department)}`);
+  if (department != null && isChannelQueue(department)) throw invalid(field, `must not be ${JSON.stringify(department)}: ${RESERVED}`);
 }
 
 /** 400 naming `field` when any of an agent's departments is a channel's queue. */
 export function assertNoChannelQueues(field: string, departments: readonly string[] | undefined): void {
   const queue = departments?.find(isChannelQueue);
-  if (queue !== undefined) throw invalid(field, `must not include ${reserved(queue)}`);
+  if (queue !== undefined) throw invalid(field, `must not include ${JSON.stringify(queue)}: ${RESERVED}`);
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { ArrivalSpec, SkillShare } from './arrivals.js';
 import type { HandleDistribution } from './distributions.js';
-import { badInput } from './errors.js';
+import { badInput, engineDepartment } from './errors.js';
 import type { Behaviour, SimulationConfig } from './run.js';
 import { parseShift, type AgentGroup } from './team.js';
 import { parseLabelSkills, parseSkills, routingPolicies, withLabelSkills } from './policy.js';
@@ -102,7 +102,7 @@ function groups(values: ModelValues): AgentGroup[] {
     {
       count: number(values, 'agents', { integer: true, min: 1, max: 10_000 }) ?? 10,
       capacity: number(values, 'capacity', { integer: true, min: 1, max: 1_000 }) ?? 1,
-      departments: list(values['agent-departments']),
+      departments: list(values['agent-departments']).map((d) => engineDepartment(d, '--agent-departments')),
       shift: values.shift === undefined ? null : parseShift(values.shift),
       skills: values['agent-skills'] === undefined ? {} : parseSkills(values['agent-skills'], '--agent-skills'),
     },
@@ -159,7 +159,7 @@ export function parseGroup(text: string): AgentGroup {
   return {
     count: number({ 'group count': fields.count ?? '1' }, 'group count', { integer: true, min: 1, max: 10_000 })!,
     capacity: number({ 'group capacity': fields.capacity ?? '1' }, 'group capacity', { integer: true, min: 1, max: 1_000 })!,
-    departments: (fields.departments ?? '').split('|').map((s) => s.trim()).filter((s) => s !== ''),
+    departments: (fields.departments ?? '').split('|').map((s) => s.trim()).filter((s) => s !== '').map((d) => engineDepartment(d, '--group departments')),
     shift: fields.shift === undefined ? null : parseShift(fields.shift),
     skills: fields.skills === undefined ? {} : parseSkills(fields.skills, '--group skills'),
   };
@@ -170,7 +170,7 @@ function departmentMix(raw: string | undefined): { value: string | null; weight:
     const [name, weight] = part.split('=');
     const w = weight === undefined ? 1 : Number(weight);
     if (!name || !(w > 0)) throw badInput(`--departments is name=weight,… with weights > 0 (e.g. sales=0.7,support=0.3), got ${JSON.stringify(part)}`);
-    return { value: name.trim(), weight: w };
+    return { value: engineDepartment(name.trim(), '--departments'), weight: w };
   });
 }
 

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Queryable } from '../store/db.js';
-import { badInput } from './errors.js';
+import { badInput, engineDepartment } from './errors.js';
 import { parseSkills } from './policy.js';
 
 // A trace is recorded traffic: one row per arrival with its time, department,
@@ -129,7 +129,7 @@ interface CheckedRow {
 function checkRow(raw: Record<string, unknown>, where: string): CheckedRow {
   const at = raw.at;
   if (typeof at !== 'string' && typeof at !== 'number') throw badInput(`${where}: "at" is required (an ISO timestamp or seconds)`);
-  const department = raw.department === undefined || raw.department === null || raw.department === '' ? null : String(raw.department);
+  const department = raw.department === undefined || raw.department === null || raw.department === '' ? null : engineDepartment(String(raw.department), where);
   const priority = raw.priority === undefined || raw.priority === null || raw.priority === '' ? 0 : Number(raw.priority);
   if (!Number.isInteger(priority)) throw badInput(`${where}: priority must be a whole number, got ${JSON.stringify(raw.priority)}`);
   return {
@@ -268,6 +268,8 @@ export async function exportTrace(db: Queryable, window: { from?: Date; to?: Dat
             case when customer_verified then customer_id end as customer_id
        from conversations
       where ($1::timestamptz is null or created_at >= $1) and ($2::timestamptz is null or created_at < $2)
+        -- a channel's own queue (@qiscus) is its channel's work, not the engine's (src/routing/channel-queues.ts)
+        and (department is null or department not like '@%')
       order by created_at, seq`,
     [window.from ?? null, window.to ?? null],
   );

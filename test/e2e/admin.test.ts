@@ -102,6 +102,12 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     assert.deepEqual((await anaRow.getByRole('cell').allTextContents()).slice(3, 6), ['Qiscus', '0 / ', '@qiscus']);
     assert.equal(await page.getByLabel('Departments of Ana').count(), 0);
     assert.equal(await page.getByLabel('Capacity of Ana').count(), 1, 'its capacity is the admin’s');
+    // nor does the routing page offer its queue, which the engine does not route
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Routing' }).click();
+    const department = page.getByLabel('Department', { exact: true });
+    assert.equal(await valueOnceLoaded(department, 'billing'), 'billing', 'the page opens on the first department people work in');
+    const offered = page.locator(`#${await department.getAttribute('list')} option`);
+    assert.deepEqual(await offered.evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value)), ['billing', 'sales']);
     // the refused value was a 400 on purpose
     assert.deepEqual(problems, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
   });

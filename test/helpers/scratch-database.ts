@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import type { Db } from '../../src/store/db.js';
+import { openPglite } from '../../src/store/pglite.js';
 import { openPostgres } from '../../src/store/postgres.js';
 
 export interface ScratchDatabase {
@@ -132,4 +134,26 @@ export async function createMigratedScratchDatabase(adminUrl: string, prefix: st
   const scratch = await createScratchDatabase(adminUrl, prefix, await migratedTemplate(adminUrl));
   await adminQuery(adminUrl, `alter database ${scratch.name} set synchronous_commit = off`);
   return scratch;
+}
+
+/**
+ * An empty store with no migration applied, for tests that migrate it step by
+ * step (what a migration does to rows an earlier version left): an
+ * in-memory PGlite, or a scratch database on TEST_DATABASE_URL's server.
+ * `drop` closes it and removes the scratch database.
+ */
+export async function openUnmigratedStore(kind: 'pglite' | 'postgres'): Promise<{ db: Db; drop: () => Promise<void> }> {
+  if (kind === 'pglite') {
+    const db = await openPglite();
+    return { db, drop: () => db.close() };
+  }
+  const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
+  const db = openPostgres({ connectionString: scratch.url, max: 2 });
+  return {
+    db,
+    drop: async () => {
+      await db.close();
+      await scratch.drop();
+    },
+  };
 }

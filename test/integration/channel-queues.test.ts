@@ -6,10 +6,15 @@
 // can answer), or open or transfer a conversation into '@qiscus' (where it
 // waited for an allocator that never looks at it).
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { describe, it } from 'node:test';
+import { issueToken } from '../../src/agents/tokens.js';
+import { sweep } from '../../src/routing/sweep.js';
+import { loadMigrations, migrate } from '../../src/store/migrate.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { CONTRACT, createTicketer, mailroomFor } from '../helpers/rapidpro.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { openUnmigratedStore } from '../helpers/scratch-database.js';
+import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
 describeEachStore("channels' own queues and agents", (store) => {
   let fake: FakeQiscus;
@@ -35,7 +40,7 @@ describeEachStore("channels' own queues and agents", (store) => {
     });
     assert.equal(created.statusCode, 400, created.body);
     assert.equal(created.json().error.field, 'departments');
-    assert.match(created.json().error.message, /"@qiscus" is a channel's own queue/);
+    assert.match(created.json().error.message, /^departments must not include "@qiscus": departments starting with @ are channels' own queues/);
     assert.equal((await store().db.query(`select 1 from agents where email = 'eve@example.test'`)).length, 0, 'nobody was created');
 
     const eve = (await h.t.call('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Eve', email: 'eve@example.test', password: PASSWORD, role: 'agent', departments: ['sales'] } })).json();
@@ -67,11 +72,11 @@ describeEachStore("channels' own queues and agents", (store) => {
     assert.equal(shown.json().source, 'qiscus', 'the API tells a mirror from a person');
     assert.equal((await h.t.call('GET', `/api/v1/agents/${admin.agent.id}`, { token: admin.token })).json().source, null);
 
-    for (const body of [{ status: 'online' }, { departments: ['sales'] }, { password: PASSWORD }, { status: 'online', capacity: 5 }]) {
+    for (const body of [{ status: 'online' }, { status: 'away' }, { departments: ['sales'] }, { departments: ['@qiscus', 'sales'] }, { password: PASSWORD }, { role: 'admin' }, { status: 'online', capacity: 5 }]) {
       const res = await h.t.call('PATCH', `/api/v1/agents/${mirror!.id}`, { token: admin.token, body });
       assert.equal(res.statusCode, 409, `${JSON.stringify(body)}: ${res.body}`);
       assert.equal(res.json().error.code, 'SB_CHANNEL_AGENT');
-      assert.match(res.json().error.message, new RegExp(`${Object.keys(body)[0]}.* decided by qiscus`));
+      assert.match(res.json().error.message, /status, departments, password and role are decided by qiscus.*status offline, departments \["@qiscus"\], role agent/);
     }
     const [unchanged] = await store().db.query<{ status: string; departments: string[]; capacity: number | null; password_hash: string }>(
       `select status, departments, capacity, password_hash from agents where id = $1`,
@@ -93,6 +98,39 @@ describeEachStore("channels' own queues and agents", (store) => {
     assert.deepEqual([calls[1]!.form.get('room_id'), calls[1]!.form.get('agent_id')], ['r2', String(qiscusAgent!.id)]);
   });
 
+  it("keeps a mirror an earlier version let online from taking Qiscus' rooms back into the engine, and lets the admin put it back", async () => {
+    h = await harness();
+    fake.addAgents(1);
+    const admin = await h.t.user('admin');
+    await h.webhook('r1');
+    await h.settle();
+    const [mirror] = await store().db.query<{ id: string }>(`select id from agents where source = 'qiscus'`);
+    // as an admin could before: online, with a session (the keep-alive is 30 s, the offline grace 60 s)
+    await store().db.query(`update agents set status = 'online', last_seen_at = $2, departments = '{@qiscus,sales}' where id = $1`, [mirror!.id, h.clock.now()]);
+    const { token } = await issueToken(store().db, mirror!.id, h.clock.now(), 3600);
+
+    // its keep-alive runs out, as nobody beats for a mirror
+    h.clock.advance(40_000);
+    await sweep(h.t.ctx);
+    const beat = await h.t.call('POST', '/api/v1/agents/me/heartbeat', { token });
+    assert.equal(beat.statusCode, 200, beat.body);
+    assert.equal(beat.json().status, 'offline', 'a heartbeat is no way back online for a mirror');
+    h.clock.advance(10 * 60_000);
+    await sweep(h.t.ctx);
+    await h.settle();
+    assert.deepEqual(
+      (await conversations()).map((c) => [c.external_ref, c.state, c.agent_id]),
+      [['r1', 'assigned', mirror!.id]],
+      "the offline grace does not take Qiscus' rooms from its agent",
+    );
+    assert.equal(fake.requests.filter((r) => r.path === '/api/v1/admin/service/remove_agent').length, 0);
+
+    // the admin puts it back as the allocator made it: the only patch of these it takes
+    const repaired = await h.t.call('PATCH', `/api/v1/agents/${mirror!.id}`, { token: admin.token, body: { status: 'offline', departments: ['@qiscus'], role: 'agent' } });
+    assert.equal(repaired.statusCode, 200, repaired.body);
+    assert.deepEqual([repaired.json().status, repaired.json().departments], ['offline', ['@qiscus']]);
+  });
+
   it('refuses a conversation opened in or transferred to @qiscus unless it is a Qiscus room', async () => {
     h = await harness();
     fake.addAgents(1);
@@ -100,6 +138,7 @@ describeEachStore("channels' own queues and agents", (store) => {
     const opened = await h.t.call('POST', '/api/v1/conversations', { token: admin.token, body: { customer: { id: 'c1' }, department: '@qiscus' } });
     assert.equal(opened.statusCode, 400, opened.body);
     assert.equal(opened.json().error.field, 'department');
+    assert.match(opened.json().error.message, /^department must not be "@qiscus": departments starting with @/);
     assert.equal((await conversations()).length, 0, 'nothing was opened');
 
     const conversation = (await h.t.call('POST', '/api/v1/conversations', { token: admin.token, body: { customer: { id: 'c1' }, department: 'sales' } })).json();
@@ -117,6 +156,22 @@ describeEachStore("channels' own queues and agents", (store) => {
     assert.equal(back.json().department, '@qiscus');
   });
 
+  it('refuses a RapidPro ticket for @qiscus, naming the visitor field mailroom sent', async () => {
+    h = await harness();
+    const admin = await h.t.user('admin');
+    const ticketer = await createTicketer(h.t, admin.token);
+    const mailroom = mailroomFor(h.t, ticketer);
+    for (const field of ['department', 'deparment']) {
+      const res = await mailroom('GET', 'room', { ...CONTRACT.room, visitor: { ...CONTRACT.room.visitor, [field]: '@qiscus' } });
+      assert.equal(res.statusCode, 400, res.body);
+      // mailroom's own error shape: the message alone, which RapidPro's HTTP log shows
+      assert.match(res.json().error, new RegExp(`^visitor\\.${field} must not be "@qiscus"`));
+    }
+    assert.equal((await conversations()).length, 0, 'no ticket was opened');
+    const sales = await mailroom('GET', 'room', { ...CONTRACT.room, visitor: { ...CONTRACT.room.visitor, department: 'sales' } });
+    assert.equal(sales.statusCode, 201, sales.body);
+  });
+
   it("refuses routing settings for @qiscus, which the engine does not route, and still shows them", async () => {
     h = await harness();
     const admin = await h.t.user('admin');
@@ -132,4 +187,48 @@ describeEachStore("channels' own queues and agents", (store) => {
     assert.equal(shown.statusCode, 200, shown.body);
     assert.equal(shown.json().mode, 'auto');
   });
+});
+
+describe('migration 0080 on agents an earlier version let into the wrong pool', () => {
+  for (const kind of storeKinds()) {
+    it(`puts mirrors back as the allocator made them and takes people out of @qiscus [${kind}]`, async () => {
+      const { db, drop } = await openUnmigratedStore(kind);
+      try {
+        const all = await loadMigrations();
+        await migrate(db, all.filter((m) => m.version < '0080'));
+        const agent = (name: string, values: string) =>
+          db.query<{ id: string }>(
+            `insert into agents (name, email, password_hash, role, status, departments, source, external_ref, offline_since, resume_status, created_at, updated_at)
+             values ('${name}', '${name}@example.test', ${values}, now(), now()) returning id`,
+          );
+        const [online] = await agent('online-mirror', `'x', 'admin', 'online', '{@qiscus,sales}', 'qiscus', '1', null, null`);
+        const [timedOut] = await agent('timed-out-mirror', `'!', 'agent', 'offline', '{@qiscus}', 'qiscus', '2', now(), 'online'`);
+        const [fine] = await agent('mirror', `'!', 'agent', 'offline', '{@qiscus}', 'qiscus', '3', null, null`);
+        const [person] = await agent('eve', `'x', 'agent', 'online', '{sales,@qiscus,billing}', null, null, null, null`);
+        const [other] = await agent('bob', `'x', 'agent', 'online', '{sales}', null, null, null, null`);
+        for (const [id, n] of [[online!.id, 1], [person!.id, 2]] as const) {
+          await db.query(`insert into auth_tokens (token_hash, agent_id, created_at, expires_at) values ($1, $2, now(), now() + interval '1 day')`, [`hash-${n}`, id]);
+        }
+
+        assert.deepEqual(await migrate(db), all.filter((m) => m.version >= '0080').map((m) => m.version));
+        const rows = await db.query<{ id: string; status: string; departments: string[]; password_hash: string; role: string; offline_since: Date | null; resume_status: string | null }>(
+          `select id, status, departments, password_hash, role, offline_since, resume_status from agents`,
+        );
+        const of = (id: string) => {
+          const { id: _, ...rest } = rows.find((r) => r.id === id)!;
+          return rest;
+        };
+        const mirror = { status: 'offline', departments: ['@qiscus'], password_hash: '!', role: 'agent', offline_since: null, resume_status: null };
+        assert.deepEqual(of(online!.id), mirror);
+        assert.deepEqual(of(timedOut!.id), mirror);
+        assert.deepEqual(of(fine!.id), mirror);
+        assert.deepEqual(of(person!.id), { status: 'online', departments: ['sales', 'billing'], password_hash: 'x', role: 'agent', offline_since: null, resume_status: null });
+        assert.deepEqual(of(other!.id).departments, ['sales']);
+        const tokens = await db.query<{ agent_id: string; revoked: boolean }>(`select agent_id, revoked_at is not null as revoked from auth_tokens order by token_hash`);
+        assert.deepEqual(tokens, [{ agent_id: online!.id, revoked: true }, { agent_id: person!.id, revoked: false }]);
+      } finally {
+        await drop();
+      }
+    });
+  }
 });

@@ -17,13 +17,10 @@ import { buildApp, type App } from '../../src/http/app.js';
 import { loadRealtimeConfig } from '../../src/realtime/config.js';
 import { createRealtime, type Realtime } from '../../src/realtime/index.js';
 import { createMetrics } from '../../src/stats/metrics.js';
-import type { Db } from '../../src/store/db.js';
 import { loadMigrations, migrate } from '../../src/store/migrate.js';
-import { openPglite } from '../../src/store/pglite.js';
-import { openPostgres } from '../../src/store/postgres.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
-import { createScratchDatabase } from '../helpers/scratch-database.js';
+import { openUnmigratedStore } from '../helpers/scratch-database.js';
 import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
 const SECRET = 'identity-secret-of-the-host-site';
@@ -260,15 +257,7 @@ describeEachStore('customer identity verification and who sees a customer', (sto
 describe('migration 0009 on conversations that existed before it', () => {
   for (const kind of storeKinds()) {
     it(`marks widget and mqtt chats unverified, Qiscus, RapidPro and API ones verified [${kind}]`, async () => {
-      let db: Db;
-      let drop = async () => {};
-      if (kind === 'pglite') {
-        db = await openPglite();
-      } else {
-        const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
-        db = openPostgres({ connectionString: scratch.url, max: 2 });
-        drop = scratch.drop;
-      }
+      const { db, drop } = await openUnmigratedStore(kind);
       try {
         const all = await loadMigrations();
         await migrate(db, all.filter((m) => m.version < '0009'));
@@ -283,7 +272,6 @@ describe('migration 0009 on conversations that existed before it', () => {
         const rows = await db.query<{ channel: string; customer_verified: boolean }>('select channel, customer_verified from conversations order by seq');
         assert.deepEqual(Object.fromEntries(rows.map((r) => [r.channel, r.customer_verified])), { widget: false, mqtt: false, qiscus: true, rapidpro: true, api: true });
       } finally {
-        await db.close();
         await drop();
       }
     });

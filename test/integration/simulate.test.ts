@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SYSTEM } from '../../src/agents/model.js';
+import { recordRoom } from '../../src/channels/qiscus/rooms.js';
 import type { Ctx } from '../../src/context.js';
 import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
 import { checkErlang } from '../../src/simulate/check.js';
@@ -207,6 +208,18 @@ describeEachStore('export-trace from Switchboard history', (store) => {
     }
   });
 
+  it("leaves out the rooms of a channel's own queue, which the Qiscus allocator assigns, not the engine", async () => {
+    const room = await recordRoom(ctx, { room_id: 'r1', name: 'Qiscus customer', email: 'q@example.test' });
+    try {
+      const rows = await exportTrace(store().db);
+      assert.equal(rows.length, created.length);
+      assert.ok(!rows.some((r) => r.department === '@qiscus'));
+    } finally {
+      await store().db.query('delete from events where conversation_id = $1', [room.conversation.id]);
+      await store().db.query('delete from conversations where id = $1', [room.conversation.id]);
+    }
+  });
+
   it('limits the export to a time window', async () => {
     const from = new Date(created[2]!.at);
     const to = new Date(created[5]!.at);
@@ -327,6 +340,10 @@ describe('switchboard simulate / plan / export-trace: flags', () => {
     await expectError('simulate', ['--arrivals-per-hour', '10', '--group', 'count=2,seats=3'], /unknown key\(s\) seats/);
     await expectError('simulate', ['--arrivals-per-hour', '10', '--group', 'count=2', '--agents', '3'], /--agents cannot be combined with --group/);
     await expectError('simulate', ['--arrivals', '10'], /--arrivals-per-hour/);
+    // a channel's own queue is its channel's to route, not the simulated engine's
+    await expectError('simulate', ['--arrivals-per-hour', '10', '--departments', 'sales=1,@qiscus=1'], /--departments: "@qiscus" is a channel's own queue/);
+    await expectError('simulate', ['--arrivals-per-hour', '10', '--agent-departments', '@qiscus'], /--agent-departments: "@qiscus" is a channel's own queue/);
+    await expectError('simulate', ['--arrivals-per-hour', '10', '--group', 'count=2,departments=sales|@qiscus'], /--group departments: "@qiscus" is a channel's own queue/);
     await expectError('plan', ['--arrivals-per-hour', '10', '--agents', '3'], /leave out --agents/);
     await expectError('export-trace', ['--from', 'yesterday'], /--from must be an ISO 8601 time/);
     await expectError('export-trace', [], /no embedded store/);
@@ -343,6 +360,9 @@ describe('switchboard simulate / plan / export-trace: flags', () => {
     const bad = join(dir, 'bad.csv');
     await writeFile(bad, 'at,department,priority,handle_s,patience_s\n10,sales,0,60,\n20,sales,high,60,\n');
     await expectError('simulate', ['--trace', bad], /bad\.csv line 3: priority must be a whole number/);
+    const qiscus = join(dir, 'qiscus.csv');
+    await writeFile(qiscus, 'at,department,priority,handle_s,patience_s\n10,sales,0,60,\n20,@qiscus,0,60,\n');
+    await expectError('simulate', ['--trace', qiscus], /qiscus\.csv line 3: "@qiscus" is a channel's own queue/);
     await expectError('simulate', ['--trace', join(dir, 'missing.csv')], /cannot read trace/);
     await expectError('simulate', ['--trace', bad, '--arrivals-per-hour', '5'], /cannot be combined with --trace/);
     const mixed = join(dir, 'mixed.json');

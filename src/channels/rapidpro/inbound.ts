@@ -3,6 +3,7 @@ import Ajv, { type ErrorObject } from 'ajv';
 import type { Attachment } from '../../conversations/messages.js';
 import { invalid } from '../../errors.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
+import { assertNotChannelQueue } from '../../routing/channel-queues.js';
 import { emptyMessage } from './errors.js';
 
 // What mailroom sends, checked and turned into plain inputs. Unknown fields
@@ -155,6 +156,9 @@ export function parseRoom(body: unknown): RoomRequest {
   const ticketId = present(room.ticketID ?? room.ticketId);
   if (ticketId === undefined) throw invalid('ticketID', 'is required');
   const v = room.visitor;
+  const department = present(v.department ?? v.deparment) ?? null;
+  // opened in SQL (sb_open_room), past openConversation's own check
+  assertNotChannelQueue(v.department !== undefined ? 'visitor.department' : 'visitor.deparment', department);
   const customFields: Record<string, string> = {};
   for (const [key, value] of Object.entries(v.customFields ?? {})) {
     if (value !== null) customFields[key] = String(value);
@@ -166,7 +170,7 @@ export function parseRoom(body: unknown): RoomRequest {
     name: present(v.name),
     email: present(v.email),
     phone: present(v.phone),
-    department: present(v.department ?? v.deparment) ?? null,
+    department,
     priority: toPriority(room.priority),
     sessionStart: present(room.sessionStart),
     customFields,

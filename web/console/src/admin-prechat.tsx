@@ -2,7 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { FIELD_TYPES, RESERVED_KEYS, type FieldType, type PrechatField } from '../../../src/prechat/rules';
 import { api, errorText, isApiError } from '../../shared/util';
 import { Alert, LoadingPage, rich, slots, type AdminProps } from './admin-kit';
-import type { Agent } from './types';
+import { servedDepartments, type Agent } from './types';
 import './prechat.css';
 import { t } from '../../shared/i18n';
 
@@ -68,7 +68,7 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
   useEffect(() => {
     api<{ fields: PrechatField[] }>('GET', '/api/v1/prechat-form', token).then((form) => setDrafts(form.fields.map(draftOf)), onError);
     // the departments agents work in: what a department choice usually offers
-    api<Agent[]>('GET', '/api/v1/agents', token).then((agents) => setDepartments([...new Set(agents.flatMap((a) => a.departments))].sort()), () => undefined);
+    api<Agent[]>('GET', '/api/v1/agents', token).then((agents) => setDepartments(servedDepartments(agents)), () => undefined);
   }, [token, onError]);
 
   if (!drafts) {

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import { Alert, FieldError, FormFooter, useFormErrors, type AdminProps } from './admin-kit';
-import type { Agent } from './types';
+import { servedDepartments, type Agent } from './types';
 import { t } from '../../shared/i18n';
 
 // Admin: how each department's conversations are routed
@@ -78,7 +78,7 @@ export function RoutingAdmin({ token, onError }: AdminProps) {
 
   useEffect(() => {
     api<Agent[]>('GET', '/api/v1/agents', token).then((agents) => {
-      const names = [...new Set(agents.flatMap((a) => a.departments))].sort((a, b) => a.localeCompare(b));
+      const names = servedDepartments(agents);
       setDepartments(names);
       setDepartment((current) => current || names[0] || '');
     }, onError);

@@ -43,6 +43,9 @@ const roleOptions = () =>
 
 export const adminPageAt = (path: string) => ADMIN_PAGES.find((p) => p.path === path);
 
+/** The channel that made an agent, by its product's name (not translated, as in the navigation) */
+const channelName = (source: string) => (source === 'qiscus' ? 'Qiscus' : source);
+
 const splitDepartments = (text: string) => [...new Set(text.split(',').map((d) => d.trim()).filter(Boolean))];
 
 export function AgentsAdmin({ token, onError }: AdminProps) {
@@ -106,8 +109,8 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
                     {roleOptions()}
                   </select>
                 </td>
-                {/* a Qiscus agent's mirror: Qiscus says when they are available, and they serve its queue alone (409 SB_CHANNEL_AGENT) */}
-                <td>{a.source === 'qiscus' ? 'Qiscus' : statusText(a.status)}</td>
+                {/* a channel's agent (a Qiscus mirror): the channel says when they are available, and they serve its queue alone (409 SB_CHANNEL_AGENT) */}
+                <td>{a.source !== null ? channelName(a.source) : statusText(a.status)}</td>
                 <td>
                   {a.load} /{' '}
                   <input

@@ -15,7 +15,7 @@ import { NoteActions, NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
 import { EraseConversation } from './erase';
 import { RatingView } from './ratings';
-import { skillsText, type Agent, type Conversation, type Message } from './types';
+import { servedDepartments, skillsText, type Agent, type Conversation, type Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
 interface Colleague {
@@ -386,7 +386,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
       onError(e);
     }
   };
-  const departments = [...new Set([...agents.flatMap((a) => a.departments), ...me.departments])];
+  const departments = servedDepartments([...agents, me]);
 
   return (
     <aside className="panel" aria-label={t('Customer')}>

@@ -22,6 +22,14 @@ export interface Agent {
 }
 
 /**
+ * The departments these agents work in, sorted: not a channel's own queue
+ * (`@qiscus`, its mirrors'), where the server takes no agent, conversation,
+ * transfer or routing setting (docs/api.md, "Channels' own queues").
+ */
+export const servedDepartments = (agents: readonly { departments: readonly string[] }[]): string[] =>
+  [...new Set(agents.flatMap((a) => a.departments))].filter((d) => !d.startsWith('@')).sort((a, b) => a.localeCompare(b));
+
+/**
  * `spanish:3, billing` → {spanish: 3, billing: 1} (no level: 1). The server
  * judges names and levels: a bad one comes back as a 400 naming it.
  */

@@ -1879,8 +1879,9 @@ begin
     return '[]'::jsonb;
   end if;
   return sb_requeue_events(p_now, '{}', array(
+    -- a channel's agents (Qiscus mirrors) are always offline here: their rooms are the channel's to move
     select a.id from agents a
-     where a.status = 'offline' and a.load > 0
+     where a.status = 'offline' and a.load > 0 and a.source is null
        and a.offline_since <= p_now - make_interval(secs => (select (s.value #>> '{}')::float8 / 1000 from settings s where s.key = 'agent_offline_grace_ms'))),
     'agent_offline', false, null);
 end
@@ -2060,9 +2061,11 @@ $$;
 -- agent a keep-alive timeout set offline keeps its resume_status). Decided
 -- under the agent's row lock, so a status change committed while this call
 -- waited for it is the one it goes by.
--- Refusals (nothing written): SB_EMAIL_TAKEN, SB_LAST_ADMIN,
--- SB_CHANNEL_AGENT (with the row as it was: a channel's agent whose status,
--- departments or password the patch would set). No row: no such agent.
+-- Refusals (nothing written): SB_CHANNEL_AGENT (with the row as it was: a
+-- channel's agent whose status, departments, password or role the patch
+-- would set other than as the channel made it), channel_queue (a person
+-- given a channel's queue), SB_EMAIL_TAKEN, SB_LAST_ADMIN. No row: no such
+-- agent.
 -- Events: agent.updated, agent.status_changed, then the drains'.
 -- The signature before p_unless_status: `create or replace` would add an
 -- overload beside it, and calls with fifteen arguments would be ambiguous.
@@ -2088,6 +2091,22 @@ begin
     return query select was, null::text, '[]'::jsonb;
     return;
   end if;
+  -- A channel's agent (a Qiscus mirror) is available when the channel says
+  -- and serves only the channel's queue (src/routing/channel-queues.ts): an
+  -- engine status, other departments, a password or a role would let the
+  -- engine give it rooms the channel never hears of, or someone sign in as
+  -- it. A patch may set them only as the channel made them (a repair).
+  if was.source is not null and ((p_status is not null and p_status <> 'offline')
+      or (p_departments is not null and p_departments is distinct from array['@' || was.source])
+      or p_password_hash is not null or (p_role is not null and p_role <> 'agent')) then
+    return query select was, 'SB_CHANNEL_AGENT', '[]'::jsonb;
+    return;
+  end if;
+  -- ... and nobody else is in a channel's queue
+  if was.source is null and exists (select 1 from unnest(p_departments) d where d like '@%') then
+    return query select was, 'channel_queue', '[]'::jsonb;
+    return;
+  end if;
   if p_email is not null and exists (select 1 from agents a where lower(a.email) = lower(p_email) and a.deleted_at is null and a.id <> p_id) then
     return query select null::agents, 'SB_EMAIL_TAKEN', '[]'::jsonb;
     return;
@@ -2095,14 +2114,6 @@ begin
   if p_role is not null and p_role <> 'admin' and was.role = 'admin'
      and not exists (select 1 from agents a where a.role = 'admin' and a.deleted_at is null and a.id <> p_id) then
     return query select null::agents, 'SB_LAST_ADMIN', '[]'::jsonb;
-    return;
-  end if;
-  -- A channel's agent (a Qiscus mirror) is available when the channel says
-  -- and serves only the channel's queue (src/routing/channel-queues.ts): an
-  -- engine status, other departments or a password would let the engine
-  -- give it rooms the channel never hears of.
-  if was.source is not null and (p_status is not null or p_departments is not null or p_password_hash is not null) then
-    return query select was, 'SB_CHANNEL_AGENT', '[]'::jsonb;
     return;
   end if;
   update agents a set
@@ -2127,6 +2138,10 @@ begin
   if p_status is not null and p_status <> was.status then
     v_events := v_events || jsonb_build_array(
       sb_apply_status(p_now, p_id, p_status, case when p_status = 'offline' then 'set_offline' else 'set' end, p_by));
+    if was.source is not null then
+      -- offline as the channel made it: no grace running out, which would requeue the channel's rooms
+      update agents a set offline_since = null where a.id = p_id;
+    end if;
     select * into r from agents a where a.id = p_id;
   elsif p_status = 'offline' then
     -- Choosing offline, even when a keep-alive timeout already set it, means a heartbeat must not bring the agent back.
@@ -2204,7 +2219,8 @@ begin
   if not found then
     return;
   end if;
-  if was.status <> 'offline' or was.resume_status is null then
+  -- a channel's agent (a Qiscus mirror) is never brought online here: the channel says when it is available
+  if was.status <> 'offline' or was.resume_status is null or was.source is not null then
     update agents a set last_seen_at = p_now where a.id = p_id returning * into r;
     return query select r, '[]'::jsonb;
     return;
