@@ -176,15 +176,19 @@ describeEachStore('RapidPro callbacks', (store) => {
     assert.deepEqual(mailroom.handled.map((c) => c.data?.text), ['still there?']);
   });
 
-  it('lets a callback in flight finish when RapidPro moves its URL: not sent again to the new one beside it', async () => {
-    // mailroom's old address answers only when told, so the first attempt is in flight across the move
+  /**
+   * A callback goes to mailroom's old address, which answers only when told,
+   * so its first attempt is in flight when RapidPro sets the new URL; the
+   * answer it then gets is `answer`. Returns that attempt's tick.
+   */
+  async function moveWhileInFlight(answer: number, run: (first: ReturnType<OutboundWorker['tick']>) => Promise<void>) {
     let release!: () => void;
     let arrived!: () => void;
     const inFlight = new Promise<void>((resolve) => (arrived = resolve));
     const slow = createServer((req, res) => {
       req.resume();
       arrived();
-      release = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"handled"}');
+      release = () => res.writeHead(answer, { 'content-type': 'application/json' }).end(answer === 200 ? '{"status":"handled"}' : '{"error":"down"}');
     });
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     try {
@@ -203,15 +207,32 @@ describeEachStore('RapidPro callbacks', (store) => {
       }
       assert.deepEqual(mailroom.requests, [], 'nothing went to the new URL beside the attempt in flight');
       release();
+      await run(first);
+    } finally {
+      await new Promise((resolve) => slow.close(resolve));
+    }
+  }
+
+  it('lets a callback in flight finish when RapidPro moves its URL: not sent again to the new one beside it', async () => {
+    await moveWhileInFlight(200, async (first) => {
       assert.equal((await first).delivered, 1);
       const [callback] = await callbacks();
       assert.equal(callback.state, 'delivered');
       assert.equal(callback.attempts, 1);
       await worker.tick();
       assert.deepEqual(mailroom.requests, [], 'and nothing after it either');
-    } finally {
-      await new Promise((resolve) => slow.close(resolve));
-    }
+    });
+  });
+
+  it('sends a callback whose attempt in flight failed at the old URL to the new one at once, not after its back-off', async () => {
+    await moveWhileInFlight(503, async (first) => {
+      // the same tick sends it again, now to the new URL (the clock has not moved: no back-off ran out)
+      await first;
+      assert.deepEqual(mailroom.handled.map((c) => c.data?.text), ['on its way']);
+      const [callback] = await callbacks();
+      assert.equal(callback.state, 'delivered');
+      assert.equal(callback.attempts, 2);
+    });
   });
 
   it('holds callbacks made before RapidPro set its URL, and sends them as soon as it does', async () => {

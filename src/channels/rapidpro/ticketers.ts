@@ -105,7 +105,8 @@ export async function updateTicketer(ctx: Ctx, uuid: string, input: { name?: str
  * at once: the reason they failed may be gone. A callback in flight keeps
  * its lease (leased_until, migration 0079): due now, another claim would
  * send it to the new URL beside its attempt, whose record would then change
- * nothing; should that attempt fail, its retry goes to the new URL.
+ * nothing. Should that attempt fail, its retry is due at once, at the new
+ * URL (RECORD compares the URL the attempt went to).
  */
 export async function setCallbackUrl(ctx: Ctx, uuid: string, url: string): Promise<void> {
   const now = ctx.now();

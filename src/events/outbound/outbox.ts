@@ -285,6 +285,12 @@ export interface AttemptRecord {
    */
   skipped?: boolean;
   /**
+   * the URL the attempt went to: a retry of a row sent elsewhere since (a
+   * RapidPro ticketer's new callback URL, a webhook endpoint's) is due at
+   * once, not after its back-off, since the reason it failed may be gone
+   */
+  url?: string;
+  /**
    * the row's lease as claimed (its next_attempt_at then): the attempts
    * count tells that another claim's attempt was recorded since, only the
    * lease that another claim took the row while its attempt is in flight
@@ -306,8 +312,8 @@ export interface AttemptRecord {
 export const RECORD = /* sql */ `
   with r as (
     select * from unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::int[],
-                         $8::text[], $9::text[], $10::jsonb[], $11::boolean[], $13::timestamptz[])
-           as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped, lease_until)
+                         $8::text[], $9::text[], $10::jsonb[], $11::boolean[], $13::timestamptz[], $14::text[])
+           as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped, lease_until, url)
   ), logged as (
     insert into outbound_attempts (request_id, attempt, started_at, duration_ms, status, response_excerpt, error, request_headers)
     select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, r.excerpt, r.error, r.headers
@@ -317,7 +323,8 @@ export const RECORD = /* sql */ `
     update outbound_requests o
        set state = case r.outcome when 'retry' then 'pending' else r.outcome end,
            attempts = o.attempts + case when r.skipped then 0 else 1 end,
-           next_attempt_at = coalesce(r.next_attempt_at, o.next_attempt_at),
+           next_attempt_at = case when r.outcome = 'retry' and o.url is distinct from coalesce(r.url, o.url) then least(r.next_attempt_at, $12::timestamptz)
+                                  else coalesce(r.next_attempt_at, o.next_attempt_at) end,
            last_attempt_at = case when r.skipped then o.last_attempt_at else r.started_at end,
            last_status = case when r.skipped then o.last_status else r.status end,
            last_error = r.error,
@@ -386,6 +393,7 @@ export async function record(db: Queryable, records: readonly AttemptRecord[], n
     records.map((r) => r.skipped === true),
     now,
     records.map((r) => r.leaseUntil ?? null),
+    records.map((r) => r.url ?? null),
   ]);
   const freed = updated.filter((r) => r.freed_key !== null);
   if (freed.length === 0) return { ids: updated.map((r) => r.id), followed: false };

@@ -291,6 +291,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
             requestHeaders: loggable(requestHeaders),
             ...decide(row, outcome, startedAt),
             leaseUntil: new Date(row.next_attempt_at),
+            url: row.url,
             ...(outcome.skipped ? { skipped: true } : {}),
           },
         }),
