@@ -99,8 +99,9 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     assert.equal(await valueOnceLoaded(page.getByLabel('Departments of Grace'), 'sales, billing'), 'sales, billing');
     // Qiscus decides a mirror's availability and queue: shown, not editable
     const anaRow = page.getByRole('row').filter({ hasText: 'Ana' });
-    assert.deepEqual((await anaRow.getByRole('cell').allTextContents()).slice(3, 6), ['Qiscus', '0 / ', '@qiscus']);
+    assert.deepEqual((await anaRow.getByRole('cell').allTextContents()).slice(2, 6), ['agent', 'Qiscus', '0 / ', '@qiscus']);
     assert.equal(await page.getByLabel('Departments of Ana').count(), 0);
+    assert.equal(await page.getByLabel('Role of Ana').count(), 0);
     assert.equal(await page.getByLabel('Capacity of Ana').count(), 1, 'its capacity is the admin’s');
     // nor does the routing page offer its queue, which the engine does not route
     await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Routing' }).click();
@@ -235,6 +236,36 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     await page.waitForURL(`${suite.server.url}/`);
     const [row] = await suite.server.ctx.db.query<Pick<AgentRow, 'id'> & { agent_id: string }>('select agent_id from conversations where id = $1', [chat.body.sessionId]);
     assert.equal(row!.agent_id, barbara.id);
+    assert.deepEqual(problems, []);
+  });
+
+  it('offers @qiscus as a transfer only for a Qiscus room, which goes back there to be assigned through Qiscus', { skip: !haveChromium }, async () => {
+    const alan = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Alan', departments: ['sales'] });
+    const token = await adminToken();
+    const chat = await http('POST', '/api/v1/conversations', { customer: { id: 'plain', name: 'Plain Customer' }, department: 'sales' }, token);
+    assert.equal(chat.body.agent_id, alan.id);
+    // a Qiscus room an earlier version's engine gave Alan (he was in @qiscus then)
+    const [room] = await suite.server.ctx.db.query<{ id: string }>(
+      `insert into conversations (channel, external_ref, customer_id, customer, department, state, agent_id, created_at, queued_at, assigned_at, updated_at, customer_verified)
+       values ('qiscus', 'r-7', 'q-1', '{"id":"q-1","name":"Qiscus Customer"}', '@qiscus', 'assigned', $1, now(), now(), now(), now(), true) returning id`,
+      [alan.id],
+    );
+    await suite.server.ctx.db.query('update agents set load = load + 1 where id = $1', [alan.id]);
+
+    const { page, problems } = await openPage();
+    await logIn(page, alan.email);
+    const departmentsOffered = () => page.getByLabel('Transfer to').locator('optgroup[label="Departments"] option').allTextContents();
+    await page.getByRole('link', { name: /Plain Customer/ }).click();
+    await page.getByLabel('Transfer to').locator('option', { hasText: 'sales' }).waitFor({ state: 'attached' });
+    assert.deepEqual(await departmentsOffered(), ['General queue', 'sales']);
+    await page.getByRole('link', { name: /Qiscus Customer/ }).click();
+    await page.getByLabel('Transfer to').locator('option', { hasText: '@qiscus' }).waitFor({ state: 'attached' });
+    assert.deepEqual(await departmentsOffered(), ['General queue', '@qiscus', 'sales']);
+    await page.getByLabel('Transfer to').selectOption({ label: '@qiscus' });
+    await page.getByRole('button', { name: 'Transfer' }).click();
+    await page.getByTestId('tab-mine').filter({ hasText: 'Mine (1)' }).waitFor();
+    const [moved] = await suite.server.ctx.db.query<{ state: string; agent_id: string | null }>('select state, agent_id from conversations where id = $1', [room!.id]);
+    assert.deepEqual(moved, { state: 'queued', agent_id: null });
     assert.deepEqual(problems, []);
   });
 

@@ -129,6 +129,12 @@ describeEachStore("channels' own queues and agents", (store) => {
     const repaired = await h.t.call('PATCH', `/api/v1/agents/${mirror!.id}`, { token: admin.token, body: { status: 'offline', departments: ['@qiscus'], role: 'agent' } });
     assert.equal(repaired.statusCode, 200, repaired.body);
     assert.deepEqual([repaired.json().status, repaired.json().departments], ['offline', ['@qiscus']]);
+    // one still online is set offline as the allocator makes it: no grace to run out
+    await store().db.query(`update agents set status = 'online', last_seen_at = $2 where id = $1`, [mirror!.id, h.clock.now()]);
+    const offline = await h.t.call('PATCH', `/api/v1/agents/${mirror!.id}`, { token: admin.token, body: { status: 'offline' } });
+    assert.equal(offline.statusCode, 200, offline.body);
+    const [row] = await store().db.query<{ status: string; offline_since: Date | null }>(`select status, offline_since from agents where id = $1`, [mirror!.id]);
+    assert.deepEqual(row, { status: 'offline', offline_since: null });
   });
 
   it('refuses a conversation opened in or transferred to @qiscus unless it is a Qiscus room', async () => {

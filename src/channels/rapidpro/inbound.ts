@@ -158,7 +158,7 @@ export function parseRoom(body: unknown): RoomRequest {
   const v = room.visitor;
   const department = present(v.department ?? v.deparment) ?? null;
   // opened in SQL (sb_open_room), past openConversation's own check
-  assertNotChannelQueue(v.department !== undefined ? 'visitor.department' : 'visitor.deparment', department);
+  assertNotChannelQueue(present(v.department) !== undefined ? 'visitor.department' : 'visitor.deparment', department);
   const customFields: Record<string, string> = {};
   for (const [key, value] of Object.entries(v.customFields ?? {})) {
     if (value !== null) customFields[key] = String(value);

@@ -17,5 +17,5 @@ update auth_tokens t set revoked_at = now()
  where a.id = t.agent_id and a.source is not null and t.revoked_at is null;
 -- People: out of every channel's queue.
 update agents
-   set departments = array(select d from unnest(departments) as d where d not like '@%')
+   set departments = array(select u.d from unnest(departments) with ordinality as u(d, n) where u.d not like '@%' order by u.n)
  where source is null and exists (select 1 from unnest(departments) as d where d like '@%');

@@ -105,9 +105,13 @@ export function AgentsAdmin({ token, onError }: AdminProps) {
                 <td>{a.name}</td>
                 <td>{a.email}</td>
                 <td>
-                  <select aria-label={t('Role of {name}', { name: a.name })} value={a.role} onChange={(e) => void patch(a.id, { role: e.target.value })}>
-                    {roleOptions()}
-                  </select>
+                  {a.source !== null ? (
+                    roleText(a.role)
+                  ) : (
+                    <select aria-label={t('Role of {name}', { name: a.name })} value={a.role} onChange={(e) => void patch(a.id, { role: e.target.value })}>
+                      {roleOptions()}
+                    </select>
+                  )}
                 </td>
                 {/* a channel's agent (a Qiscus mirror): the channel says when they are available, and they serve its queue alone (409 SB_CHANNEL_AGENT) */}
                 <td>{a.source !== null ? channelName(a.source) : statusText(a.status)}</td>

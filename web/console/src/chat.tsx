@@ -386,7 +386,8 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
       onError(e);
     }
   };
-  const departments = servedDepartments([...agents, me]);
+  // a channel's own queue only for its own rooms: back there is how a Qiscus room leaves a person's hands
+  const departments = c.department?.startsWith('@') ? [c.department, ...servedDepartments([...agents, me])] : servedDepartments([...agents, me]);
 
   return (
     <aside className="panel" aria-label={t('Customer')}>
