@@ -70,7 +70,9 @@ export async function startServer(
   ctx.files = await openFiles(db, config.files, config.rapidpro.publicUrl);
 
   const admin = await ensureAdmin(ctx, config);
-  if (admin?.password) {
+  if (admin?.taken) {
+    log.error({ email: admin.email }, 'no admin can sign in, and the first admin\'s address belongs to an agent who is not one: set ADMIN_EMAIL (and ADMIN_PASSWORD) to a free address and restart');
+  } else if (admin?.password) {
     // Printed once, on the first start only: the hash is all that is stored.
     process.stdout.write(`\n  First start: created admin ${admin.email} with password ${admin.password}\n  Log in at POST /api/v1/auth/login and change it.\n\n`);
   } else if (admin) {
