@@ -15,7 +15,7 @@ import { NoteActions, NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
 import { EraseConversation } from './erase';
 import { RatingView } from './ratings';
-import { servedDepartments, skillsText, type Agent, type Conversation, type Message } from './types';
+import { isChannelQueue, servedDepartments, skillsText, type Agent, type Conversation, type Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
 interface Colleague {
@@ -387,7 +387,8 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
     }
   };
   // a channel's own queue only for its own rooms: back there is how a Qiscus room leaves a person's hands
-  const departments = c.department?.startsWith('@') ? [c.department, ...servedDepartments([...agents, me])] : servedDepartments([...agents, me]);
+  const served = servedDepartments([...agents, me]);
+  const departments = c.department !== null && isChannelQueue(c.department) ? [c.department, ...served] : served;
 
   return (
     <aside className="panel" aria-label={t('Customer')}>

@@ -27,7 +27,10 @@ export interface Agent {
  * transfer or routing setting (docs/api.md, "Channels' own queues").
  */
 export const servedDepartments = (agents: readonly { departments: readonly string[] }[]): string[] =>
-  [...new Set(agents.flatMap((a) => a.departments))].filter((d) => !d.startsWith('@')).sort((a, b) => a.localeCompare(b));
+  [...new Set(agents.flatMap((a) => a.departments))].filter((d) => !isChannelQueue(d)).sort((a, b) => a.localeCompare(b));
+
+/** A channel's own queue, as src/routing/channel-queues.ts names them. */
+export const isChannelQueue = (department: string): boolean => department.startsWith('@');
 
 /**
  * `spanish:3, billing` → {spanish: 3, billing: 1} (no level: 1). The server
