@@ -238,3 +238,87 @@ describe('migration 0080 on agents an earlier version let into the wrong pool', 
     });
   }
 });
+
+describe('an upgrade past channels’ own queues mends what earlier versions left', () => {
+  for (const kind of storeKinds()) {
+    it(`requeues another channel's conversations a mirror held and hands them to a person, keeping its Qiscus room [${kind}]`, async () => {
+      const { db, drop } = await openUnmigratedStore(kind);
+      try {
+        const all = await loadMigrations();
+        await migrate(db, all.filter((m) => m.version < '0080'));
+        const agent = (name: string, values: string) =>
+          db.query<{ id: string }>(
+            `insert into agents (name, email, password_hash, role, status, departments, source, external_ref, capacity, load, created_at, updated_at)
+             values ('${name}', '${name}@example.test', ${values}, now(), now()) returning id`,
+          );
+        // as an earlier version left them: the mirror set online, in sales too, and given two conversations that are no Qiscus rooms
+        const [mirror] = await agent('mirror', `'x', 'agent', 'online', '{@qiscus,sales}', 'qiscus', '1', null, 3`);
+        const [bob] = await agent('bob', `'x', 'agent', 'online', '{sales}', null, null, 5, 0`);
+        const conversation = (channel: string, ref: string | null, department: string | null) =>
+          db.query<{ id: string }>(
+            `insert into conversations (channel, external_ref, customer_id, customer, department, required_skills, state, agent_id, created_at, queued_at, assigned_at, updated_at)
+             values ($1, $2, $3, '{}', $4, '{}', 'assigned', $5, now(), now(), now(), now()) returning id`,
+            [channel, ref, `customer-${channel}`, department, mirror!.id],
+          );
+        const [widget] = await conversation('widget', null, 'sales');
+        const [room] = await conversation('qiscus', 'room-1', '@qiscus');
+        const [api] = await conversation('api', null, null);
+
+        await migrate(db);
+        const rows = await db.query<{ id: string; state: string; agent_id: string }>(`select id, state, agent_id from conversations order by seq`);
+        assert.deepEqual(rows, [
+          { id: widget!.id, state: 'assigned', agent_id: bob!.id },
+          { id: room!.id, state: 'assigned', agent_id: mirror!.id },
+          { id: api!.id, state: 'assigned', agent_id: bob!.id },
+        ]);
+        const loads = await db.query<{ id: string; load: number }>(`select id, load from agents order by name`);
+        assert.deepEqual(loads, [
+          { id: bob!.id, load: 2 },
+          { id: mirror!.id, load: 1 },
+        ]);
+        const events = await db.query<{ type: string; conversation_id: string; reason: string | null; agent: string | null }>(
+          `select type, conversation_id, data ->> 'reason' as reason, data #>> '{conversation,agent_id}' as agent from events order by id`,
+        );
+        assert.deepEqual(events, [
+          { type: 'conversation.queued', conversation_id: widget!.id, reason: 'channel_agent', agent: null },
+          { type: 'conversation.queued', conversation_id: api!.id, reason: 'channel_agent', agent: null },
+          { type: 'conversation.assigned', conversation_id: widget!.id, reason: null, agent: bob!.id },
+          { type: 'conversation.assigned', conversation_id: api!.id, reason: null, agent: bob!.id },
+        ]);
+
+        // run again (the functions' file changed): nothing left to mend
+        await db.query(`delete from schema_functions`);
+        await migrate(db);
+        assert.equal((await db.query(`select 1 from events`)).length, 4);
+      } finally {
+        await drop();
+      }
+    });
+
+    it(`takes channels' queues out of a saved pre-chat form's department choices [${kind}]`, async () => {
+      const { db, drop } = await openUnmigratedStore(kind);
+      try {
+        const all = await loadMigrations();
+        await migrate(db, all.filter((m) => m.version < '0081'));
+        const field = (key: string, type: string, options: string[]) => ({ key, label: key, type, required: true, max_length: null, pattern: null, options });
+        const save = (fields: object[]) =>
+          db.query(`insert into prechat_form (id, fields, updated_at) values (true, $1::jsonb, now()) on conflict (id) do update set fields = excluded.fields`, [
+            JSON.stringify(fields),
+          ]);
+        const stored = async () => (await db.query<{ fields: unknown }>(`select fields from prechat_form`))[0]!.fields;
+        const topic = field('topic', 'select', ['@billing', 'returns']);
+        await save([field('name', 'text', []), field('department', 'select', ['sales', '@qiscus', 'billing', '@rapidpro']), topic]);
+        await migrate(db);
+        assert.deepEqual(await stored(), [field('name', 'text', []), field('department', 'select', ['sales', 'billing']), topic]);
+
+        // a department field with channels' queues alone has no choice left: it goes
+        const only = [field('department', 'select', ['@qiscus']), field('email', 'email', [])];
+        await save(only);
+        await db.exec(all.find((m) => m.version.startsWith('0081'))!.sql);
+        assert.deepEqual(await stored(), [field('email', 'email', [])]);
+      } finally {
+        await drop();
+      }
+    });
+  }
+});

@@ -3222,3 +3222,30 @@ begin
   return next;
 end
 $$;
+
+-- Repairs of what earlier versions let through and the functions above now
+-- refuse, run here rather than in a numbered migration because they route
+-- (a migration runs before this file, with whichever functions an earlier
+-- version left, or none). Each acts only on rows the rules now forbid, so
+-- running it again, whenever this file changes, finds nothing to do.
+--
+-- A conversation of another channel held by a channel's agent (a Qiscus
+-- mirror an admin had set online or moved to other departments before
+-- migration 0080): nobody can answer it there, and no grace period moves it
+-- (mirrors are skipped, their rooms are the channel's). Back to the queue
+-- at its place (reason channel_agent), then the queue drains.
+do $$
+declare
+  v_now timestamptz := now();
+  v_events jsonb;
+begin
+  if exists (select 1 from agents a join conversations c on c.agent_id = a.id
+              where a.source is not null and c.state in ('assigned', 'offered') and c.channel <> a.source) then
+    perform pg_advisory_xact_lock(7301001);
+    v_events := sb_requeue_events(v_now, array(
+      select c.id from agents a join conversations c on c.agent_id = a.id
+       where a.source is not null and c.state in ('assigned', 'offered') and c.channel <> a.source), '{}', 'channel_agent', false, null);
+    perform sb_log_events(v_now, v_events || sb_drain_events(v_now));
+  end if;
+end
+$$;
