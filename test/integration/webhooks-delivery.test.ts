@@ -4,6 +4,7 @@
 // by sleeping minutes.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, it } from 'node:test';
@@ -438,6 +439,74 @@ describeEachStore('webhook delivery', (store) => {
       assert.ok(performance.now() - started < 1_000, `delivered after ${Math.round(performance.now() - started)} ms`);
     } finally {
       await worker.stop();
+    }
+  });
+
+  /** A receiver at another address, answering each request when `answer` says (`hang`: until release). */
+  async function oldAddress(answer: () => number | 'hang') {
+    let arrived!: () => void;
+    const arrival = new Promise<void>((resolve) => (arrived = resolve));
+    const held: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      arrived();
+      const status = answer();
+      if (status === 'hang') held.push(res);
+      else res.writeHead(status).end('down');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+      arrival,
+      release: (status: number) => held.splice(0).forEach((res) => res.writeHead(status).end('down')),
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  it('sends what waited for a failing URL to the new one at once, in order, not after its back-off', async () => {
+    const old = await oldAddress(() => 503);
+    try {
+      const hook = await endpoint({ url: old.url, events: ['conversation.created', 'message.created'] });
+      const { conversation } = await openConversation(ctx, { customer: { id: 'moved' } });
+      await addMessage(ctx, conversation.id, { sender: 'customer', sender_id: null, text: 'hello?' }, { id: null, role: 'system' });
+      const worker = testWorker(ctx);
+      assert.equal((await worker.tick()).retried, 1);
+      await updateEndpoint(ctx, hook.id, { url: receiver.url }, { allowPrivate: true });
+      // the clock has not moved: no back-off ran out
+      assert.equal((await worker.tick()).delivered, 2);
+      assert.deepEqual(receiver.accepted.map((r) => r.json.type), ['conversation.created', 'message.created']);
+    } finally {
+      await old.close();
+    }
+  });
+
+  it('lets a delivery in flight finish when the URL changes: nothing sent beside it, and its failure retried at the new URL at once', async () => {
+    const old = await oldAddress(() => 'hang');
+    try {
+      const hook = await endpoint({ url: old.url, events: ['conversation.created'] });
+      await openConversation(ctx, { customer: { id: 'in-flight' } });
+      const worker = testWorker(ctx);
+      const first = worker.tick();
+      await old.arrival;
+      await updateEndpoint(ctx, hook.id, { url: receiver.url }, { allowPrivate: true });
+      const other = testWorker(ctx);
+      try {
+        await other.tick();
+      } finally {
+        await other.stop();
+      }
+      assert.deepEqual(receiver.requests, [], 'another worker sent nothing beside the attempt in flight');
+      old.release(503);
+      await first;
+      await worker.tick();
+      assert.equal(receiver.accepted.length, 1);
+      const [row] = await store().db.query<{ state: string; attempts: number }>('select state, attempts from outbound_requests');
+      assert.deepEqual(row, { state: 'delivered', attempts: 2 });
+    } finally {
+      await old.close();
     }
   });
 

@@ -130,13 +130,19 @@ export async function getEndpoint(db: Queryable, id: string): Promise<EndpointRo
 }
 
 /**
- * A new URL or TLS setting applies to deliveries still waiting too; enabling
- * clears the failure record, so the endpoint starts afresh.
+ * A new URL or TLS setting applies to deliveries still waiting too, and
+ * makes them due at once: the reason they failed may be gone, and a
+ * back-off can be hours, with the conversation's later events waiting
+ * behind it. A delivery in flight keeps its lease (leased_until, as in
+ * RapidPro's setCallbackUrl): due now, another claim would send it beside
+ * its attempt; should that attempt fail, its retry is due at once (RECORD
+ * compares the URL the attempt went to). Enabling clears the failure
+ * record, so the endpoint starts afresh.
  */
 export async function updateEndpoint(ctx: Ctx, id: string, patch: EndpointPatch, policy: Policy): Promise<EndpointRow> {
   if (patch.url !== undefined) await checkUrl(patch.url, policy);
   if (patch.events !== undefined) checkEvents(patch.events);
-  return ctx.db.transaction(async (tx) => {
+  const updated = await ctx.db.transaction(async (tx) => {
     const now = ctx.now();
     const [row] = await tx.query<EndpointRow>(
       `update webhook_endpoints
@@ -163,11 +169,20 @@ export async function updateEndpoint(ctx: Ctx, id: string, patch: EndpointPatch,
     );
     if (!row) throw notFound('webhook', id);
     if (patch.url !== undefined || patch.verify_ssl !== undefined) {
-      await tx.query(`update outbound_requests set url = $2, verify_tls = $3 where endpoint_id = $1 and state = 'pending'`, [id, row.url, row.verify_ssl]);
+      await tx.query(
+        `update outbound_requests o
+            set url = $2, verify_tls = $3,
+                next_attempt_at = case when o.leased_until > $4 then o.next_attempt_at else least(o.next_attempt_at, $4) end
+          where o.endpoint_id = $1 and o.state = 'pending' and (o.url is distinct from $2 or o.verify_tls is distinct from $3)`,
+        [id, row.url, row.verify_ssl, now],
+      );
     }
     if (patch.enabled === false) await cancelPending(tx, id, 'the endpoint was disabled');
     return row;
   });
+  // wakes the outbound worker, which listens to commits
+  ctx.onCommitted?.([]);
+  return updated;
 }
 
 async function cancelPending(tx: Queryable, id: string, reason: string): Promise<void> {
