@@ -354,8 +354,13 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
   const [note, setNote] = useState('');
   const [target, setTarget] = useState('');
   const [agents, setAgents] = useState<Colleague[]>([]);
+  const [requeueing, setRequeueing] = useState(false);
+  // the requeue's own answer gave it straight back to the caller (the drain's pick): said, not hidden
+  const [cameBack, setCameBack] = useState(false);
   const c = conversation;
   const open = c.state === 'assigned' || c.state === 'queued';
+  // only an assigned conversation goes back to the queue (409 SB_NOT_ASSIGNED otherwise); an agent only their own (403)
+  const mayRequeue = c.state === 'assigned' && (me.role !== 'agent' || c.agent_id === me.id);
 
   // again after a transfer: whoever took it has less room now
   useEffect(() => {
@@ -376,6 +381,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
     event.preventDefault();
     if (!target) return;
     const body = target.startsWith('agent:') ? { agent_id: target.slice(6) } : { department: target.slice(5) || null };
+    setCameBack(false);
     try {
       const moved = await api<Conversation>('POST', `/api/v1/conversations/${c.id}/transfer`, token, body);
       setTarget('');
@@ -384,6 +390,26 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
       else onChanged();
     } catch (e) {
       onError(e);
+    }
+  };
+  const requeue = async (event: FormEvent) => {
+    event.preventDefault();
+    setRequeueing(true);
+    setCameBack(false);
+    try {
+      // the answer is the conversation after the queue was drained: queued, someone else's, or the caller's again
+      const moved = await api<Conversation>('POST', `/api/v1/conversations/${c.id}/requeue`, token, {});
+      if (me.role === 'agent' && moved.agent_id !== me.id) onGone();
+      else {
+        setCameBack(moved.state === 'assigned' && moved.agent_id === me.id);
+        onChanged();
+      }
+    } catch (e) {
+      onError(e);
+      // a refusal means what is shown is out of date (closed or requeued meanwhile): show what is true now
+      onChanged();
+    } finally {
+      setRequeueing(false);
     }
   };
   // a channel's own queue only for its own rooms: back there is how a Qiscus room leaves a person's hands
@@ -468,6 +494,18 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
             </button>
           </form>
         </>
+      )}
+      {mayRequeue && (
+        <form onSubmit={requeue} className="stack">
+          <button type="submit" className="secondary" data-testid="requeue" disabled={requeueing}>
+            {t('Return to queue')}
+          </button>
+          {cameBack && c.agent_id === me.id && (
+            <p className="notice" role="status" data-testid="requeue-came-back">
+              {t('Returned to the queue, and given straight back to you: you are still the best choice for it.')}
+            </p>
+          )}
+        </form>
       )}
       <ExternalMessage conversationId={c.id} token={token} />
       <SendTranscript key={c.id} conversationId={c.id} customerEmail={c.customer.email} token={token} />
