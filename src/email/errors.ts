@@ -17,5 +17,13 @@ export const customerAddressOnly = () =>
     'email',
   );
 
+/** No retry-after: the limit is the conversation's, for good; an agent can still send it. */
 export const tooManyTranscripts = (max: number) =>
-  new AppError('SB_RATE_LIMITED', `a customer may ask for the transcript of a conversation at most ${max} times`, 429);
+  new AppError('SB_RATE_LIMITED', `a customer may ask for the transcript of a conversation at most ${max} times; an agent can send it again`, 429);
+
+export const transcriptUnserved = () =>
+  new AppError(
+    'SB_TRANSCRIPT_UNSERVED',
+    'no agent has answered in this conversation yet: a customer may ask for its transcript once an agent has written in it (an agent can send it at any time)',
+    409,
+  );

@@ -16,6 +16,8 @@ import { ENVELOPE_FROM, mailtoUrl, smtpTransport } from './transport.js';
 // (SMTP instead of HTTP) is the producer's.
 
 export const PRODUCER = 'email';
+/** The row header naming who asked for an email when it was not staff: customers' transcripts are counted by it. */
+export const REQUESTED_BY = 'requested-by';
 export type EmailKind = 'transcript' | 'offline_message';
 
 /** The relay is the operator's: the SSRF guard does not apply, and mail relays may answer slowly. */
@@ -37,6 +39,7 @@ export const emailEnabled = (config: EmailConfig) => config.smtpUrl !== undefine
 /**
  * Renders `mail` and appends it to the outbox in `tx`; returns the row id.
  * `orderingKey` sends a conversation's emails one at a time, in order.
+ * `requestedBy` marks an email a customer asked for (its row's headers keep it).
  */
 export async function enqueueEmail(
   tx: Queryable,
@@ -44,6 +47,7 @@ export async function enqueueEmail(
   kind: EmailKind,
   mail: Omit<Mail, 'from'>,
   orderingKey: string | null,
+  requestedBy?: 'customer',
 ): Promise<number> {
   const { messageId, raw } = await compose({ ...mail, from: settings.from });
   const [id] = await enqueue(
@@ -57,7 +61,7 @@ export async function enqueueEmail(
         url: mailtoUrl(mail.to),
         method: 'SMTP',
         // what the delivery log shows besides the body; nothing here is secret
-        headers: { [ENVELOPE_FROM]: addressOf(settings.from)!, subject: mail.subject },
+        headers: { [ENVELOPE_FROM]: addressOf(settings.from)!, subject: mail.subject, ...(requestedBy ? { [REQUESTED_BY]: requestedBy } : {}) },
         body: raw,
         maxAttempts: MAX_ATTEMPTS,
       },

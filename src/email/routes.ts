@@ -23,11 +23,28 @@ import { sendTranscript } from './send-transcript.js';
  */
 export const OFFLINE_LIMITS = { perAddress: 10, perEmail: 5, windowMs: 60 * 60_000 } as const;
 
-export async function emailRoutes(app: App, { ctx, config }: AppDeps, limits: { perAddress: number; perEmail: number; windowMs: number } = OFFLINE_LIMITS): Promise<void> {
+/**
+ * Transcripts customers ask for, limited the same way (per client address
+ * and per recipient, across conversations): a chat's own cap of
+ * CUSTOMER_MAX_TRANSCRIPTS alone let one address be mailed again and again
+ * from new chats. Agents' transcripts are not limited.
+ */
+export const CUSTOMER_TRANSCRIPT_LIMITS = { perAddress: 10, perEmail: 5, windowMs: 60 * 60_000 } as const;
+
+type Limits = { perAddress: number; perEmail: number; windowMs: number };
+
+export async function emailRoutes(
+  app: App,
+  { ctx, config }: AppDeps,
+  limits: Limits = OFFLINE_LIMITS,
+  transcriptLimits: Limits = CUSTOMER_TRANSCRIPT_LIMITS,
+): Promise<void> {
   const tags = ['email'];
   const admin = requireAgent(ctx, ['admin']);
   const byAddress = sharedAttempts(ctx.db, { scope: 'offline-address', max: limits.perAddress, windowMs: limits.windowMs, now: ctx.now });
   const byEmail = sharedAttempts(ctx.db, { scope: 'offline-email', max: limits.perEmail, windowMs: limits.windowMs, now: ctx.now });
+  const transcriptsByAddress = sharedAttempts(ctx.db, { scope: 'transcript-address', max: transcriptLimits.perAddress, windowMs: transcriptLimits.windowMs, now: ctx.now });
+  const transcriptsByEmail = sharedAttempts(ctx.db, { scope: 'transcript-email', max: transcriptLimits.perEmail, windowMs: transcriptLimits.windowMs, now: ctx.now });
 
   app.post(
     '/api/v1/offline-messages',
@@ -69,6 +86,19 @@ export async function emailRoutes(app: App, { ctx, config }: AppDeps, limits: { 
     async (request, reply) => {
       const session = request.customerSession;
       const by = session ? ({ kind: 'customer', conversationId: session.conversation_id } as const) : ({ kind: 'agent', actor: request.actor } as const);
+      if (session && session.conversation_id === request.params.id.toLowerCase()) {
+        // the recipient as sendTranscript will choose it: the conversation's address, else the one given
+        const [row] = await ctx.db.query<{ email: string | null }>(`select customer ->> 'email' as email from conversations where id = $1`, [session.conversation_id]);
+        const recipient = (row?.email ?? request.body.email ?? '').trim().toLowerCase();
+        const keys = [
+          ['address', transcriptsByAddress, addressKey(request.ip)],
+          ...(recipient === '' ? [] : [['recipient', transcriptsByEmail, recipient] as const]),
+        ] as const;
+        for (const [what, limit, key] of keys) {
+          const taken = await limit.take(key);
+          if (!taken.ok) throw new RateLimited('SB_RATE_LIMITED', `too many transcripts asked for from this ${what}; try again in ${taken.retryAfterSeconds} s`, taken.retryAfterSeconds);
+        }
+      }
       return reply.status(202).send(await sendTranscript(ctx, config.email, request.params.id.toLowerCase(), request.body, by));
     },
   );

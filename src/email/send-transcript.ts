@@ -7,8 +7,8 @@ import { forbidden, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { presentAttachments } from '../files/files.js';
 import type { EmailConfig } from './config.js';
-import { customerAddressOnly, noRecipient, tooManyTranscripts } from './errors.js';
-import { enqueueEmail, nudge, requireEmail } from './outbox.js';
+import { customerAddressOnly, noRecipient, tooManyTranscripts, transcriptUnserved } from './errors.js';
+import { enqueueEmail, nudge, REQUESTED_BY, requireEmail } from './outbox.js';
 import { renderTranscript, type TranscriptLine } from './transcript.js';
 
 // POST /api/v1/conversations/:id/transcript. Who may send it where:
@@ -18,7 +18,14 @@ import { renderTranscript, type TranscriptLine } from './transcript.js';
 //   customer email. When the conversation has none, the address they give
 //   becomes it, once; after that no other address is accepted. An anonymous
 //   widget user could otherwise make Switchboard mail anyone: a spam relay.
-//   They may ask at most CUSTOMER_MAX_TRANSCRIPTS times per conversation.
+//   That rule alone does not stop one: the customer email is whatever the
+//   stranger gave when the chat started, and the name and messages they
+//   typed are in the mail (found by review: any address, 3 mails a chat, 20
+//   chats a minute). So a customer may ask only once an agent has written in
+//   the conversation (a person read it, and the mail is that exchange, not
+//   a stranger's text alone), at most CUSTOMER_MAX_TRANSCRIPTS times per
+//   conversation (their own requests: an agent's do not use them up), and
+//   within the per-address and per-recipient limits of src/email/routes.ts.
 
 export const CUSTOMER_MAX_TRANSCRIPTS = 3;
 
@@ -82,13 +89,16 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
     } else {
       if (by.conversationId !== conversation.id) throw forbidden('a session token reaches only its own conversation');
       requireEmail(config);
+      const [served] = await tx.query(`select 1 from messages where conversation_id = $1 and sender = 'agent' and not private limit 1`, [conversation.id]);
+      if (!served) throw transcriptUnserved();
       const known = conversation.customer.email ?? null;
       if (known !== null && input.email !== undefined && !sameAddress(known, input.email)) throw customerAddressOnly();
       to = known ?? input.email ?? '';
       if (to === '') throw noRecipient();
       const [{ n } = { n: 0 }] = await tx.query<{ n: number }>(
-        `select count(*)::int as n from outbound_requests where producer = 'email' and name = 'transcript' and ordering_key = $1`,
-        [`email:${conversation.id}`],
+        `select count(*)::int as n from outbound_requests
+          where producer = 'email' and name = 'transcript' and ordering_key = $1 and headers ->> $2 = 'customer'`,
+        [`email:${conversation.id}`, REQUESTED_BY],
       );
       if (n >= CUSTOMER_MAX_TRANSCRIPTS) throw tooManyTranscripts(CUSTOMER_MAX_TRANSCRIPTS);
       if (known === null) {
@@ -106,7 +116,14 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       startedAt: new Date(conversation.created_at),
       lines: await transcriptLines(ctx, tx, conversation),
     });
-    const id = await enqueueEmail(tx, requireEmail(config), 'transcript', { to: [to], ...rendered, date: ctx.now() }, `email:${conversation.id}`);
+    const id = await enqueueEmail(
+      tx,
+      requireEmail(config),
+      'transcript',
+      { to: [to], ...rendered, date: ctx.now() },
+      `email:${conversation.id}`,
+      by.kind === 'customer' ? 'customer' : undefined,
+    );
     return { conversation_id: conversation.id, to, delivery_id: id };
   });
   nudge(ctx);

@@ -42,6 +42,10 @@ describeEachStore('email in a real browser', (store) => {
     // the agent: Send transcript, to the customer's address (prefilled)
     await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
     await desk.getByTestId('message').filter({ hasText: 'Where is <b>order</b> 77?' }).waitFor();
+    // the customer is offered the transcript once an agent has answered
+    await desk.getByLabel('Reply').fill('It ships today');
+    await desk.getByRole('button', { name: 'Send', exact: true }).click();
+    await widget.getByTestId('message').filter({ hasText: 'It ships today' }).waitFor();
     assert.equal(await desk.getByLabel('Transcript to').inputValue(), 'ada@example.test');
     await desk.getByRole('button', { name: 'Send transcript' }).click();
     await desk.getByTestId('transcript-outcome').filter({ hasText: 'Transcript queued for ada@example.test' }).waitFor();
@@ -59,6 +63,7 @@ describeEachStore('email in a real browser', (store) => {
     const mails = await smtp.waitFor(2);
     assert.deepEqual(mails[1]!.envelopeTo, ['ada@example.test']);
     assert.match(mails[1]!.parsed.subject ?? '', /^Transcript of your conversation/);
+    assert.match(mails[1]!.parsed.text ?? '', /Grace:\n {2}It ships today/);
 
     // the admin: email is on, the team address is set, both emails are in the log as delivered
     const { page: office, problems: officeProblems } = await suite.openPage();
@@ -83,6 +88,25 @@ describeEachStore('email in a real browser', (store) => {
     assert.deepEqual(all[2]!.envelopeTo, ['team@example.test']);
 
     assert.deepEqual([...deskProblems, ...shopProblems, ...officeProblems], []);
+  });
+
+  it('a chat no agent answered ends without the transcript offer', { skip: !haveChromium }, async () => {
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Quiet' });
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
+    await shop.goto(`${suite.server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByLabel('Name').fill('Visit http://phish.example');
+    await widget.getByLabel('Email').fill('someone@example.test');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Quiet' }).waitFor();
+    await widget.getByLabel('Your message').fill('URGENT: verify your card');
+    await widget.getByLabel('Your message').press('Enter');
+    await widget.getByTestId('message').filter({ hasText: 'URGENT' }).waitFor();
+    await widget.getByRole('button', { name: 'End chat' }).click();
+    await widget.getByTestId('ended').waitFor();
+    assert.equal(await widget.getByRole('button', { name: 'Email me the transcript' }).count(), 0);
+    assert.deepEqual(problems, []);
   });
 });
 

@@ -188,6 +188,49 @@ describeEachStore('email', (store) => {
     assert.ok(mails.every((m) => m.envelopeTo.join() === 'ann@example.test'));
   });
 
+  it('a customer may ask for a transcript only once an agent has written, and agents’ transcripts leave them theirs', async () => {
+    const bob = await t.user('agent', { status: 'online', capacity: 5, name: 'Bob Agent' });
+    const session = await startSession(t.ctx, { customer: { id: 'lonely', name: 'Visit http://phish.example', email: 'victim@example.test' } }, 3600);
+    const id = session.conversation.id;
+    assert.equal(session.conversation.agent_id, bob.agent.id);
+    await addMessage(t.ctx, id, { sender: 'customer', sender_id: 'lonely', text: 'URGENT: verify your card' }, { id: null, role: 'system' });
+    // a private note is no answer to the customer
+    assert.equal((await t.call('POST', `/api/v1/conversations/${id}/notes`, { token: bob.token, body: { text: 'looks like spam' } })).statusCode, 201);
+    const before = await outboundCount();
+    const unserved = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: session.token, body: {} });
+    assert.equal(unserved.statusCode, 409, unserved.body);
+    assert.equal(unserved.json().error.code, 'SB_TRANSCRIPT_UNSERVED');
+    assert.equal(await outboundCount(), before, 'nothing queued');
+
+    await addMessage(t.ctx, id, { sender: 'agent', sender_id: bob.agent.id, text: 'How can I help?' }, actorOf(bob.agent));
+    const agentToken = bob.token;
+    for (let i = 0; i < CUSTOMER_MAX_TRANSCRIPTS; i++) {
+      assert.equal((await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agentToken, body: { email: 'crm@example.test' } })).statusCode, 202);
+    }
+    const asked = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: session.token, body: {} });
+    assert.equal(asked.statusCode, 202, 'the agent’s three did not use up the customer’s');
+    assert.equal(asked.json().to, 'victim@example.test');
+  });
+
+  it('limits customers’ transcripts to one recipient across chats, with retry-after', async () => {
+    const accepted: number[] = [];
+    let limited: Awaited<ReturnType<typeof t.call>> | undefined;
+    for (let i = 0; i < 6 && !limited; i++) {
+      const c = await chat({ name: `Chat ${i}`, email: 'Target@Example.test' });
+      const res = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });
+      if (res.statusCode === 202) accepted.push(i);
+      else limited = res;
+    }
+    assert.deepEqual(accepted, [0, 1, 2, 3, 4]);
+    assert.equal(limited?.statusCode, 429);
+    assert.equal(limited!.json().error.code, 'SB_RATE_LIMITED');
+    assert.match(limited!.json().error.message, /recipient/);
+    assert.ok(Number(limited!.headers['retry-after']) > 0);
+    // staff are not limited
+    const c = await chat({ name: 'Staff', email: 'target@example.test' });
+    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} })).statusCode, 202);
+  });
+
   it('a customer without an email gives one, once: it becomes the conversation’s', async () => {
     const c = await chat({ name: 'Nomail' });
     const none = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });

@@ -406,7 +406,8 @@ function Widget() {
             </p>
           )}
           {phase === 'closed' && rateFor && <RatingPrompt key={rateFor.sessionId} sessionId={rateFor.sessionId} token={rateFor.token} />}
-          {ended && session && phase === 'closed' && messages.length > 0 && (
+          {/* offered once an agent has written: the server sends a customer's transcript only then */}
+          {ended && session && phase === 'closed' && messages.some((m) => m.sender === 'agent') && (
             <TranscriptOffer conversationId={session.sessionId} token={session.token} email={load<{ email?: string }>(PROFILE_KEY)?.email ?? ''} />
           )}
           {ended ? (
