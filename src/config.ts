@@ -91,8 +91,9 @@ export function loadConfig(env: Env = process.env): Config {
     databaseStatementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT', 30_000, 0, 86_400_000),
     dataDir: optional(env, 'DATA_DIR') ?? './data',
     maxCustomers: integer(env, 'MAX_CUSTOMERS', 2, 1, 10_000),
-    attendantKeepAliveMs: integer(env, 'ATTENDANT_KEEP_ALIVE_TIME', 30_000, 1_000),
-    agentOfflineGraceMs: integer(env, 'AGENT_OFFLINE_GRACE', 60_000, 0),
+    // at most 30 days, as the settings API has it: far more overflows the SQL that subtracts them from now
+    attendantKeepAliveMs: integer(env, 'ATTENDANT_KEEP_ALIVE_TIME', 30_000, 1_000, 2_592_000_000),
+    agentOfflineGraceMs: integer(env, 'AGENT_OFFLINE_GRACE', 60_000, 0, 2_592_000_000),
     offlinePolicy: oneOf(env, 'OFFLINE_CONVERSATIONS', ['requeue', 'keep'] as const, 'requeue'),
     sweepIntervalMs: integer(env, 'SWEEP_INTERVAL', 1_000, 50, 60_000),
     tokenTtlSeconds: integer(env, 'TOKEN_TTL', 12 * 3600, 60),

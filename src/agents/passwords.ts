@@ -79,12 +79,15 @@ export function needsRehash(stored: string): boolean {
 /**
  * After a successful login: the agent's hash made again at today's cost when
  * it was made at another. Only if the hash is still the one checked, so a
- * password changed meanwhile is never overwritten with the old one.
+ * password changed meanwhile is never overwritten with the old one. Returns
+ * the hash of this password now stored: the new one, or `stored` when
+ * nothing changed (the token is then issued only while it is still that).
  */
-export async function rehashIfOutdated(db: Queryable, agentId: string, stored: string, password: string): Promise<void> {
-  if (!needsRehash(stored)) return;
+export async function rehashIfOutdated(db: Queryable, agentId: string, stored: string, password: string): Promise<string> {
+  if (!needsRehash(stored)) return stored;
   const upgraded = await hashPassword(password);
-  await db.query('update agents set password_hash = $2 where id = $1 and password_hash = $3', [agentId, upgraded, stored]);
+  const rows = await db.query('update agents set password_hash = $2 where id = $1 and password_hash = $3 and deleted_at is null returning id', [agentId, upgraded, stored]);
+  return rows.length > 0 ? upgraded : stored;
 }
 
 // A short list of the passwords tried first by anyone guessing (8 characters

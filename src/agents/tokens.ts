@@ -1,6 +1,8 @@
 import { hash, randomBytes } from 'node:crypto';
+import type { Ctx } from '../context.js';
+import { routingCall } from '../routing/calls.js';
 import type { Db, Listening, Queryable } from '../store/db.js';
-import type { AgentIdentity } from './model.js';
+import type { AgentIdentity, AgentRow } from './model.js';
 
 // Only a SHA-256 of each token is stored: a leaked database does not hand out
 // working tokens. Tokens are 256 random bits, so a fast hash is enough.
@@ -20,6 +22,59 @@ export async function issueToken(db: Queryable, agentId: string, now: Date, ttlS
   ]);
   return { token, expires_at: expiresAt };
 }
+
+/**
+ * A login's token: issued only while the agent is not deleted and their
+ * password hash is still `checkedHash`, the one the password was verified
+ * against, with the agent as they are then; undefined (no token) when the
+ * password was changed or the agent deleted since it was read. The agent's
+ * row is locked (FOR SHARE) for the insert, so a password change either
+ * commits first (and no token is issued) or waits, and its revocation then
+ * sees the new token.
+ */
+export async function issueLoginToken(
+  db: Queryable,
+  agentId: string,
+  checkedHash: string,
+  now: Date,
+  ttlSeconds: number,
+): Promise<{ token: string; expires_at: Date; agent: AgentRow } | undefined> {
+  const token = `sbt_${randomBytes(32).toString('base64url')}`;
+  const expiresAt = new Date(now.getTime() + ttlSeconds * 1000);
+  const [agent] = await db.query<AgentRow>(LOGIN_TOKEN, [digest(token), agentId, now, expiresAt, checkedHash]);
+  return agent === undefined ? undefined : { token, expires_at: expiresAt, agent };
+}
+
+const LOGIN_TOKEN = /* sql */ `with a as (
+    select * from agents where id = $2::uuid and password_hash = $5::text and deleted_at is null for share
+  ), t as (
+    insert into auth_tokens (token_hash, agent_id, created_at, expires_at)
+    select $1::text, a.id, $3::timestamptz, $4::timestamptz from a returning agent_id
+  )
+  select a.* from a join t on t.agent_id = a.id`;
+
+/**
+ * Logging out: the agent set offline (unless already, sb_update_agent's
+ * unlessStatusAlready) and `token` revoked, in one transaction: both happen
+ * or neither. The revocation runs after the status change (the subquery
+ * makes it wait for the call), so it takes the token's row lock under the
+ * routing lock, in the order a password change takes them.
+ */
+export async function logOut(ctx: Ctx, token: string, agentId: string, by: string | null): Promise<void> {
+  const now = ctx.now();
+  await routingCall(ctx, LOG_OUT, [agentId, now, by, digest(token)], now);
+  // Refused at once here; other processes drop theirs at the notice (migration 0047).
+  forgetTokens(ctx.db);
+}
+
+const LOG_OUT = /* sql */ `with s as materialized (
+    select o.logged from sb_update_agent($1::uuid, $2::timestamptz, null, null, null, null, false, null, null,
+                                         false, null, null, 'offline', null, $3::text, true) o
+  ), r as (
+    update auth_tokens t set revoked_at = $2::timestamptz
+     where t.token_hash = $4::text and t.revoked_at is null and (select count(*) from s) >= 0
+  )
+  select s.logged from s`;
 
 /** The agent a live token belongs to, or undefined for an unknown, expired or revoked token. */
 export async function agentForToken(db: Queryable, token: string, now: Date): Promise<AgentIdentity | undefined> {

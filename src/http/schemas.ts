@@ -318,8 +318,9 @@ export const SettingsBody = Type.Object({
 export const SettingsPatchBody = Type.Object(
   {
     max_customers: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
-    attendant_keep_alive_ms: Type.Optional(Type.Integer({ minimum: 1_000 })),
-    agent_offline_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+    // At most 30 days: far beyond any use, and well inside the timestamps the routing functions compute with them.
+    attendant_keep_alive_ms: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 2_592_000_000 })),
+    agent_offline_grace_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_592_000_000 })),
     offline_policy: Type.Optional(Type.Union([Type.Literal('requeue'), Type.Literal('keep')])),
     offline_email_to: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 254 }))),
     csat_enabled: Type.Optional(Type.Boolean()),

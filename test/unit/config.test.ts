@@ -78,6 +78,8 @@ describe('configuration', () => {
     [{ MAX_CUSTOMERS: '2.5' }, 'MAX_CUSTOMERS', /whole number/],
     [{ ATTENDANT_KEEP_ALIVE_TIME: '-1' }, 'ATTENDANT_KEEP_ALIVE_TIME', /whole number/],
     [{ AGENT_OFFLINE_GRACE: 'soon' }, 'AGENT_OFFLINE_GRACE', /whole number/],
+    [{ AGENT_OFFLINE_GRACE: '1000000000000000' }, 'AGENT_OFFLINE_GRACE', /between 0 and 2592000000/],
+    [{ ATTENDANT_KEEP_ALIVE_TIME: '2592000001' }, 'ATTENDANT_KEEP_ALIVE_TIME', /between 1000 and 2592000000/],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', /postgres:\/\//],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of fatal, error, warn, info, debug, trace, silent/],
     [{ OFFLINE_CONVERSATIONS: 'drop' }, 'OFFLINE_CONVERSATIONS', /requeue, keep/],

@@ -1,8 +1,7 @@
 import type { App, AppDeps } from '../deps.js';
-import { updateAgent } from '../../agents/agents.js';
 import { toAgent } from '../../agents/model.js';
 import { rehashIfOutdated, verifyPassword } from '../../agents/passwords.js';
-import { issueToken, revokeToken } from '../../agents/tokens.js';
+import { issueLoginToken, logOut } from '../../agents/tokens.js';
 import type { AgentRow } from '../../agents/model.js';
 import { unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
@@ -24,11 +23,14 @@ export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter
       // An unknown email costs as much time as a wrong password.
       const ok = await verifyPassword(request.body.password, agent?.password_hash);
       if (!agent || !ok) throw unauthorized('email or password is wrong');
+      const checked = await rehashIfOutdated(ctx.db, agent.id, agent.password_hash, request.body.password);
+      // Issued only while the password is still the one checked and the agent not deleted: a password
+      // changed (or an agent deleted) during the check revokes every token, this one included.
+      const issued = await issueLoginToken(ctx.db, agent.id, checked, ctx.now(), config.tokenTtlSeconds);
+      if (!issued) throw unauthorized('email or password is wrong');
       await attempt.succeeded();
-      await rehashIfOutdated(ctx.db, agent.id, agent.password_hash, request.body.password);
-      const { token, expires_at } = await issueToken(ctx.db, agent.id, ctx.now(), config.tokenTtlSeconds);
       const settings = await readSettings(ctx.db);
-      return { token, expires_at: expires_at.toISOString(), agent: toAgent(agent, settings.max_customers) };
+      return { token: issued.token, expires_at: issued.expires_at.toISOString(), agent: toAgent(issued.agent, settings.max_customers) };
     },
   );
 
@@ -36,9 +38,9 @@ export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter
     '/api/v1/auth/logout',
     { schema: { tags: ['auth'], summary: 'Revokes the token used for this call and sets the agent offline', body: NoBody, response: { 204: {}, ...errorResponses } }, onRequest: requireAgent(ctx) },
     async (request, reply) => {
-      await revokeToken(ctx.db, request.token, ctx.now());
       // Logging out is going offline: the grace period then applies to the agent's conversations.
-      await updateAgent(ctx, request.agent.id, { status: 'offline' }, request.actor, { unlessStatusAlready: true });
+      // One transaction: never a revoked token with its agent still online and getting conversations.
+      await logOut(ctx, request.token, request.agent.id, request.actor.id);
       // Its MQTT connections end with it: here at once, in other processes at their next token re-check.
       realtime?.broker.endToken?.(request.token);
       return reply.status(204).send();
