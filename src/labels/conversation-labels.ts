@@ -2,7 +2,7 @@ import type { Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { assertCanAccess } from '../conversations/access.js';
 import { toConversation, type ConversationRow } from '../conversations/model.js';
-import { notFound } from '../errors.js';
+import { invalid, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
 import { resolveLabelNames, toLabel } from './labels.js';
@@ -23,6 +23,7 @@ import { resolveLabelNames, toLabel } from './labels.js';
  * lock.
  */
 export async function setConversationLabels(ctx: Ctx, conversationId: string, names: readonly string[], actor: Actor): Promise<ConversationRow> {
+  refuseDuplicates(names);
   const [seen] = await ctx.db.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1', [conversationId]);
   const open = seen !== undefined && (seen.state === 'queued' || seen.state === 'offered' || seen.state === 'assigned');
   return withEvents(ctx, async (tx, emit) => {
@@ -38,7 +39,8 @@ export async function setConversationLabels(ctx: Ctx, conversationId: string, na
     const [row] = await tx.query<ConversationRow>('update conversations set labels = $2, updated_at = $3 where id = $1 returning *', [conversationId, next, ctx.now()]);
     emit({
       type: 'conversation.labels_changed',
-      conversationId,
+      // the id as stored (lower case), not as the path spelled it: listeners match on it
+      conversationId: row!.id,
       agentId: row!.agent_id,
       data: { conversation: toConversation(row!), labels: labels.map(toLabel), added, removed, by: actor.id },
     });
@@ -47,4 +49,19 @@ export async function setConversationLabels(ctx: Ctx, conversationId: string, na
     const [after] = await tx.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
     return after!;
   }, { routing: open });
+}
+
+/**
+ * Names are compared whatever their case (resolveLabelNames), so `["VIP",
+ * "vip"]` names one label twice: a 400 naming the second, as for `["VIP",
+ * "VIP"]` (the schema's uniqueItems), rather than a set of one.
+ */
+function refuseDuplicates(names: readonly string[]): void {
+  const first = new Map<string, number>();
+  names.forEach((name, i) => {
+    const key = name.toLowerCase();
+    const earlier = first.get(key);
+    if (earlier !== undefined) throw invalid(`labels[${i}]`, `names the label of labels[${earlier}] (${JSON.stringify(names[earlier])}) again: names are compared whatever their case`);
+    first.set(key, i);
+  });
 }

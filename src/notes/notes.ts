@@ -38,33 +38,34 @@ export async function addNote(ctx: Ctx, conversationId: string, text: string, ac
        values ($1, 'agent', $2, $3, '[]', $4, true) returning *`,
       [conversationId, actor.id, text, ctx.now()],
     );
-    emit({ type: 'note.created', conversationId, agentId: conversation.agent_id, data: noteData(row!) });
+    // the id as stored (lower case), not as the path spelled it: listeners match on it
+    emit({ type: 'note.created', conversationId: conversation.id, agentId: conversation.agent_id, data: noteData(row!) });
     return row!;
   });
 }
 
 /** The note, locked, after the checks: it exists in this conversation, the caller may see the conversation, and wrote the note. */
-async function ownNote(tx: Queryable, conversationId: string, noteId: number, actor: Actor): Promise<{ row: MessageRow; agentId: string | null }> {
+async function ownNote(tx: Queryable, conversationId: string, noteId: number, actor: Actor): Promise<{ row: MessageRow; conversationId: string; agentId: string | null }> {
   const conversation = await conversationFor(tx, conversationId, actor);
   const [row] = await tx.query<MessageRow>('select * from messages where id = $1 and conversation_id = $2 and private for update', [noteId, conversationId]);
   if (!row) throw notFound('note', String(noteId));
   if (row.sender_id !== actor.id) throw forbidden(`note ${noteId} was written by another agent; only its author may change or delete it`);
-  return { row, agentId: conversation.agent_id };
+  return { row, conversationId: conversation.id, agentId: conversation.agent_id };
 }
 
 export async function editNote(ctx: Ctx, conversationId: string, noteId: number, text: string, actor: Actor): Promise<MessageRow> {
   return withEvents(ctx, async (tx, emit) => {
-    const { agentId } = await ownNote(tx, conversationId, noteId, actor);
+    const note = await ownNote(tx, conversationId, noteId, actor);
     const [row] = await tx.query<MessageRow>('update messages set text = $2, updated_at = $3 where id = $1 returning *', [noteId, text, ctx.now()]);
-    emit({ type: 'note.updated', conversationId, agentId, data: noteData(row!) });
+    emit({ type: 'note.updated', conversationId: note.conversationId, agentId: note.agentId, data: noteData(row!) });
     return row!;
   });
 }
 
 export async function deleteNote(ctx: Ctx, conversationId: string, noteId: number, actor: Actor): Promise<void> {
   await withEvents(ctx, async (tx, emit) => {
-    const { row, agentId } = await ownNote(tx, conversationId, noteId, actor);
+    const note = await ownNote(tx, conversationId, noteId, actor);
     await tx.query('delete from messages where id = $1', [noteId]);
-    emit({ type: 'note.deleted', conversationId, agentId, data: { ...noteData(row), deleted_by: actor.id } });
+    emit({ type: 'note.deleted', conversationId: note.conversationId, agentId: note.agentId, data: { ...noteData(note.row), deleted_by: actor.id } });
   });
 }

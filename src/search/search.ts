@@ -32,6 +32,11 @@ export interface SearchHit {
 /** Checks the caller cannot express in the schema; throws a 400 naming the field. */
 export function checkSearchInput(input: SearchInput): void {
   if (input.q.trim() === '') throw invalid('q', 'must contain something to search for, not only spaces');
+  // the route parses with parseDateTime; a caller in code may hand over an Invalid Date or a year PostgreSQL cannot read
+  for (const field of ['from', 'to'] as const) {
+    const at = input[field];
+    if (at !== undefined && !(at.getUTCFullYear() >= 1970 && at.getUTCFullYear() <= 9999)) throw invalid(field, 'must be an instant between the years 1970 and 9999 (UTC)');
+  }
   if (input.from !== undefined && input.to !== undefined && input.from >= input.to) {
     throw invalid('to', `must be after from (${input.from.toISOString()}), got ${input.to.toISOString()}`);
   }

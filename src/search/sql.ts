@@ -51,7 +51,13 @@ const CONVERSATION_WINDOW = /* sql */ `
 /**
  * Hits newest first: a message at the time it was written, a customer match
  * at the time its conversation was opened. Each kind reads at most $7 rows,
- * so the merged page is exact up to offset + limit.
+ * so the merged page is exact up to offset + limit — only if the order is
+ * total and each kind's cut is in the very order the page takes it in: ties
+ * (many conversations opened, or messages written, at the same instant) go
+ * to the later message (its id), a message before a customer match, then to
+ * the newer conversation (its seq). Otherwise a cut keeps some other few of
+ * the tied rows on every page, and paging repeats them and never reaches
+ * the rest.
  */
 const PAGE = /* sql */ `
 select to_jsonb(c) as conversation, to_jsonb(m) as message
@@ -81,7 +87,7 @@ customer_hits as (
     join conversations c on c.id = cm.id
    where true ${CONVERSATION_WINDOW}
      and ${CONVERSATION_FILTERS}
-   order by c.created_at desc
+   order by c.created_at desc, c.seq desc
    limit $7
 )`;
 

@@ -127,6 +127,8 @@ select
 export async function readDashboard(db: Db, now: Date, options: { intervalSeconds?: number; since?: Date } = {}): Promise<Dashboard> {
   const interval = options.intervalSeconds ?? DEFAULT_INTERVAL_S;
   const since = options.since ?? new Date(now.getTime() - DEFAULT_WINDOW_MS);
+  // an Invalid Date (the route parses with parseDateTime; a caller in code may not) compares false to everything
+  if (Number.isNaN(since.getTime())) throw invalid('since', 'must be a date-time with its offset');
   if (since.getTime() > now.getTime()) throw invalid('since', 'is in the future');
   const first = Math.floor(since.getTime() / 1000 / interval);
   const last = Math.floor(now.getTime() / 1000 / interval);

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { toMessage } from '../../conversations/messages.js';
 import { toConversation } from '../../conversations/model.js';
 import { listQueue } from '../../routing/queue.js';
+import { parseDateTime } from '../../reports/period.js';
 import { search, type SearchHit } from '../../search/search.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
@@ -62,8 +63,9 @@ export function searchRoutes(app: App, { ctx }: AppDeps): void {
         ...(q.agent === undefined ? {} : { agent: q.agent }),
         ...(q.department === undefined ? {} : { department: q.department }),
         ...(q.label === undefined ? {} : { label: q.label }),
-        ...(q.from === undefined ? {} : { from: new Date(q.from) }),
-        ...(q.to === undefined ? {} : { to: new Date(q.to) }),
+        // a leap second or a year past 9999 in UTC passes the schema: a 400, not a failed read
+        ...(q.from === undefined ? {} : { from: parseDateTime('from', q.from) }),
+        ...(q.to === undefined ? {} : { to: parseDateTime('to', q.to) }),
         limit: q.limit ?? 20,
         offset: q.offset ?? 0,
       });

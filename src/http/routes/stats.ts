@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { parseDateTime } from '../../reports/period.js';
 import { DEFAULT_INTERVAL_S, readDashboard } from '../../stats/dashboard.js';
 import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
@@ -75,7 +76,8 @@ export function statsRoutes(app: App, { ctx }: AppDeps): void {
     async (request) =>
       readDashboard(ctx.db, ctx.now(), {
         intervalSeconds: request.query.interval ?? DEFAULT_INTERVAL_S,
-        ...(request.query.since === undefined ? {} : { since: new Date(request.query.since) }),
+        // a leap second or a year past 9999 in UTC passes the schema: a 400, not a failed read
+        ...(request.query.since === undefined ? {} : { since: parseDateTime('since', request.query.since) }),
       }),
   );
 }
