@@ -48,7 +48,13 @@ function assertStrongPassword(password: string, email: string | undefined): void
   if (reason) throw invalid('password', reason);
 }
 
+/** A name of spaces alone shows as nothing in every list and conversation: refused, like an empty one. */
+function assertNamed(name: string | undefined): void {
+  if (name !== undefined && name.trim() === '') throw invalid('name', 'must not be blank');
+}
+
 export async function createAgent(ctx: Ctx, input: NewAgent): Promise<AgentRow> {
+  assertNamed(input.name);
   assertNoChannelQueues('departments', input.departments);
   assertStrongPassword(input.password, input.email);
   const passwordHash = await hashPassword(input.password);
@@ -112,6 +118,7 @@ export interface UpdateOptions {
  * gains room is filled from the queue before the update is acknowledged.
  */
 export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor: Actor, options: UpdateOptions = {}): Promise<AgentRow> {
+  assertNamed(patch.name);
   if (patch.password !== undefined) {
     const email = patch.email ?? (await ctx.db.query<{ email: string }>('select email from agents where id = $1', [id]))[0]?.email;
     assertStrongPassword(patch.password, email);

@@ -124,6 +124,16 @@ describeEachStore('api: agents', (store) => {
     });
   });
 
+  it('POST and PATCH /agents answer 400 naming the name when it is spaces alone, and change nothing', async () => {
+    const { admin, agent } = await k.cast();
+    await k.unchanged(async () => {
+      const created = await k.call('POST', '/api/v1/agents', { token: admin.token, body: newAgent({ name: '   ' }) });
+      expectInvalid(created, 'name');
+      assert.match(created.json().error.message, /blank/);
+      expectInvalid(await k.call('PATCH', `/api/v1/agents/${agent.agent.id}`, { token: admin.token, body: { name: ' \t ' } }), 'name');
+    });
+  });
+
   it('GET /agents lists live agents in creation order for admins and supervisors, filtered by status and department', async () => {
     const { admin, supervisor, agent, other } = await k.cast();
     const sales = await k.user('agent', { status: 'away', departments: ['sales'] });
