@@ -3,10 +3,12 @@ import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { assertCanAccess } from '../conversations/access.js';
 import { conflict, forbidden, notFound } from '../errors.js';
+import type { Settings } from '../settings/settings.js';
 import type { Queryable } from '../store/db.js';
-import { filesUnavailable } from './errors.js';
+import { customerFilesFull, filesUnavailable, tooManyUnsentFiles } from './errors.js';
 import type { Files } from './files.js';
 import { attachmentPath } from './links.js';
+import { customerQuota, UNSENT_FILE_LIFETIME_MS, UNSENT_SWEEP_EVERY_MS } from './quota.js';
 
 export interface AttachmentRow {
   id: string;
@@ -18,6 +20,8 @@ export interface AttachmentRow {
   size: number;
   storage: 'database' | 's3';
   created_at: Date;
+  /** whether a message has referred to it (src/files/message-files.ts); a customer's file never sent is removed after a day (src/files/deletions.ts) */
+  sent: boolean;
 }
 
 /** Who sends or fetches a file: an agent (by role and id) or the customer of one conversation (by session). */
@@ -37,16 +41,63 @@ export function requireFiles(ctx: Ctx): Files {
 /**
  * Who may add a file to a conversation: whoever may write in it — its
  * customer, the agent holding it, supervisors and admins — while it is open.
+ * As for a message: the customer also while it is only offered (the widget
+ * says queued), an agent not until it is accepted (409 SB_NOT_ACCEPTED).
+ *
+ * `lock`: in the upload's transaction, the conversation's row — `no key
+ * update` for a customer, so that their uploads to one conversation take
+ * turns and each counts the files of the one before (customerQuota); a
+ * share lock for an agent, whose uploads have no quota and need not wait
+ * for each other.
  */
 async function assertMayUpload(db: Queryable, conversationId: string, user: FileUser, lock: boolean): Promise<void> {
   if (user.kind === 'customer' && user.conversationId !== conversationId) throw forbidden('a session token sends files only to its own conversation');
-  const [row] = await db.query<{ id: string; state: string; agent_id: string | null }>(
-    `select id, state, agent_id from conversations where id = $1${lock ? ' for share' : ''}`,
-    [conversationId],
-  );
+  const locking = !lock ? '' : user.kind === 'customer' ? ' for no key update' : ' for share';
+  const [row] = await db.query<{ id: string; state: string; agent_id: string | null }>(`select id, state, agent_id from conversations where id = $1${locking}`, [conversationId]);
   if (!row) throw notFound('conversation', conversationId);
   if (user.kind === 'agent') assertCanAccess(user.actor, row);
-  if (row.state !== 'queued' && row.state !== 'assigned') throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${row.state}; files can no longer be added`);
+  if (row.state === 'offered' && user.kind === 'agent') {
+    throw conflict('SB_NOT_ACCEPTED', `conversation ${conversationId} is offered, not assigned: accept it before sending files`);
+  }
+  if (row.state !== 'queued' && row.state !== 'assigned' && row.state !== 'offered') {
+    throw conflict('SB_CONVERSATION_CLOSED', `conversation ${conversationId} is ${row.state}; files can no longer be added`);
+  }
+}
+
+/** The settings a customer's upload quota is derived from. */
+export type QuotaLimits = Pick<Settings, 'attachments_max_bytes' | 'attachments_max_files'>;
+
+/**
+ * A customer's upload must leave them within their quota in the
+ * conversation (src/files/quota.ts): fewer unsent files than the cap, and no
+ * more bytes in all than the cap. 429 SB_ATTACHMENT_UNSENT_LIMIT (retry-after:
+ * until the oldest unsent file is removed) or 413 SB_ATTACHMENT_QUOTA.
+ */
+async function assertWithinQuota(db: Queryable, conversationId: string, size: number, limits: QuotaLimits, now: Date): Promise<void> {
+  const quota = customerQuota(limits);
+  const [held] = await db.query<{ unsent: number; bytes: string | number; oldest_unsent: Date | null }>(
+    `select count(*) filter (where not sent)::int as unsent, coalesce(sum(size), 0)::bigint as bytes,
+            min(created_at) filter (where not sent) as oldest_unsent
+       from attachments where conversation_id = $1 and uploaded_by = 'customer'`,
+    [conversationId],
+  );
+  const unsent = held?.unsent ?? 0;
+  const bytes = Number(held?.bytes ?? 0);
+  if (unsent >= quota.maxUnsentFiles) {
+    const oldest = held?.oldest_unsent ? new Date(held.oldest_unsent).getTime() : now.getTime();
+    const freedAt = oldest + UNSENT_FILE_LIFETIME_MS + UNSENT_SWEEP_EVERY_MS;
+    throw tooManyUnsentFiles(unsent, quota.maxUnsentFiles, limits.attachments_max_files, Math.max(1, Math.ceil((freedAt - now.getTime()) / 1000)));
+  }
+  if (bytes + size > quota.maxBytes) throw customerFilesFull(bytes, size, quota.maxBytes, limits.attachments_max_bytes);
+}
+
+async function quotaLimits(db: Queryable): Promise<QuotaLimits> {
+  const rows = await db.query<{ key: keyof QuotaLimits; value: unknown }>(
+    "select key, value from settings where key in ('attachments_max_bytes', 'attachments_max_files')",
+  );
+  const limits = Object.fromEntries(rows.map((r) => [r.key, Number(r.value)])) as Partial<QuotaLimits>;
+  if (limits.attachments_max_bytes === undefined || limits.attachments_max_files === undefined) throw new Error('the attachments_* settings are missing: was the store migrated and seeded?');
+  return limits as QuotaLimits;
 }
 
 /**
@@ -54,21 +105,31 @@ async function assertMayUpload(db: Queryable, conversationId: string, user: File
  * bytes commit together; with S3 the object is written first, outside the
  * transaction (no lock is held over a network upload), and removed again if
  * the row does not commit.
+ *
+ * A customer's upload is also held to their quota in the conversation
+ * (`limits`, the settings it is derived from; read here when not given):
+ * checked before anything is written to a bucket, and again in the
+ * transaction under the conversation's row lock, so two uploads racing for
+ * the last place cannot both take it. Agents have no quota.
  */
-export async function uploadAttachment(ctx: Ctx, conversationId: string, user: FileUser, upload: Upload): Promise<AttachmentRow> {
+export async function uploadAttachment(ctx: Ctx, conversationId: string, user: FileUser, upload: Upload, limits?: QuotaLimits): Promise<AttachmentRow> {
   const files = requireFiles(ctx);
   const id = conversationId.toLowerCase();
+  const size = upload.bytes.length;
   // Checked before anything is written to a bucket; again, under lock, in the transaction.
   await assertMayUpload(ctx.db, id, user, false);
+  const quota = user.kind === 'customer' ? (limits ?? (await quotaLimits(ctx.db))) : undefined;
+  if (quota) await assertWithinQuota(ctx.db, id, size, quota, ctx.now());
   const attachmentId = randomUUID();
   const staged = await files.store.stage(attachmentId, upload.bytes, upload.contentType);
   try {
     return await ctx.db.transaction(async (tx) => {
       await assertMayUpload(tx, id, user, true);
+      if (quota) await assertWithinQuota(tx, id, size, quota, ctx.now());
       const [row] = await tx.query<AttachmentRow>(
         `insert into attachments (id, conversation_id, uploaded_by, agent_id, name, content_type, size, storage, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning *`,
-        [attachmentId, id, user.kind, user.kind === 'agent' ? user.actor.id : null, upload.name, upload.contentType, upload.bytes.length, files.store.kind, ctx.now()],
+        [attachmentId, id, user.kind, user.kind === 'agent' ? user.actor.id : null, upload.name, upload.contentType, size, files.store.kind, ctx.now()],
       );
       await staged.commit(tx);
       return row!;

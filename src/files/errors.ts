@@ -1,4 +1,5 @@
-import { AppError, invalid } from '../errors.js';
+import { AppError, invalid, RateLimited } from '../errors.js';
+import { LARGEST_FILES_WORTH, UNSENT_MESSAGES_WORTH } from './quota.js';
 
 // The mistakes an upload or a download can make. Each names the setting it
 // ran into, so an admin knows which one to change.
@@ -28,3 +29,22 @@ export const linkInvalid = () =>
   new AppError('SB_LINK_INVALID', 'the signed link is expired or its signature is wrong; fetch the message again for a fresh link', 403);
 
 export const filesUnavailable = () => new AppError('SB_FILES_UNAVAILABLE', 'file storage is not set up in this process', 503);
+
+/** 429: a place frees up as the customer sends their files, or when the oldest unsent one is removed (retry-after). */
+export const tooManyUnsentFiles = (unsent: number, max: number, perMessage: number, retryAfterSeconds: number) =>
+  Object.assign(
+    new RateLimited(
+      'SB_ATTACHMENT_UNSENT_LIMIT',
+      `${unsent} files uploaded to this conversation are not sent in a message yet; at most ${max} may wait (${UNSENT_MESSAGES_WORTH} × attachments_max_files, ${perMessage}): send them before uploading more`,
+      retryAfterSeconds,
+    ),
+    { field: 'file' },
+  );
+
+export const customerFilesFull = (held: number, size: number, max: number, largest: number) =>
+  new AppError(
+    'SB_ATTACHMENT_QUOTA',
+    `with this file (${size} bytes) the files uploaded to this conversation would come to ${held + size} bytes; at most ${max} bytes may be uploaded to one conversation (${LARGEST_FILES_WORTH} × attachments_max_bytes, ${largest})`,
+    413,
+    'file',
+  );

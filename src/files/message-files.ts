@@ -16,6 +16,14 @@ export const refersToFiles = (items: readonly AttachmentInput[]): boolean => ite
  * the message's transaction: each must be a file uploaded to this
  * conversation, and there may be at most attachments_max_files of them.
  * Links pass unchanged. Without references, no query.
+ *
+ * The files are marked sent (attachments.sent), which takes them out of the
+ * customer's unsent ones (src/files/quota.ts) and keeps them from the sweep
+ * of unsent files; the message's rollback takes the mark back. The
+ * conversation's row is locked first, as the message's call (sb_add_message)
+ * then locks it again: its locks come in the order an upload's and an
+ * erasure's take them (the conversation, then its files), and a file swept
+ * meanwhile is not found.
  */
 export async function resolveAttachments(tx: Queryable, conversationId: string, items: readonly AttachmentInput[]): Promise<({ type: string; url: string } | FileAttachment)[]> {
   const ids = items.filter(isFile).map((a) => a.id.toLowerCase());
@@ -24,7 +32,11 @@ export async function resolveAttachments(tx: Queryable, conversationId: string, 
   const max = Number(limit?.value ?? 10);
   if (ids.length > max) throw tooManyFiles(ids.length, max);
   const rows = await tx.query<{ id: string; name: string; content_type: string; size: number }>(
-    'select id, name, content_type, size from attachments where conversation_id = $1 and id = any ($2::uuid[])',
+    `with c as (select id from conversations where id = $1 for no key update)
+     update attachments a set sent = true
+       from c
+      where a.conversation_id = c.id and a.id = any ($2::uuid[])
+     returning a.id, a.name, a.content_type, a.size`,
     [conversationId.toLowerCase(), ids],
   );
   const byId = new Map(rows.map((r) => [r.id, r]));

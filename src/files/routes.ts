@@ -50,10 +50,10 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
         tags,
         summary: 'Upload a file to an open conversation (multipart/form-data, part `file`); a message then carries it as {"id"}',
         description:
-          'Agents holding the conversation, supervisors, admins, or the customer with the session token. Limits are the attachments_* settings: 413 SB_ATTACHMENT_TOO_LARGE, 422 SB_ATTACHMENT_TYPE, each naming field file; nothing is stored then.',
+          'Agents holding the conversation (once accepted, else 409 SB_NOT_ACCEPTED), supervisors, admins, or the customer with the session token. Limits are the attachments_* settings: 413 SB_ATTACHMENT_TOO_LARGE, 422 SB_ATTACHMENT_TYPE; and a customer\'s quota in the conversation, derived from them: 429 SB_ATTACHMENT_UNSENT_LIMIT (with retry-after) past 3 × attachments_max_files files not sent in a message yet, 413 SB_ATTACHMENT_QUOTA past 5 × attachments_max_bytes in all; each naming field file; nothing is stored then. A customer\'s file not sent within a day is removed.',
         consumes: ['multipart/form-data'],
         params: IdParams,
-        response: { 201: UploadAnswer, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, ...errorResponses },
+        response: { 201: UploadAnswer, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, 429: ErrorBody, ...errorResponses },
       },
       onRequest: agentOrCustomer,
     },
@@ -73,7 +73,7 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
       const name = cleanName(part.filename);
       const contentType = normalType(part.mimetype);
       assertAllowed(limits, contentType, name);
-      const row = await uploadAttachment(ctx, request.params.id, userOf(request), { name, contentType, bytes });
+      const row = await uploadAttachment(ctx, request.params.id, userOf(request), { name, contentType, bytes }, limits);
       return reply.status(201).send(uploadAnswer(files, row, ctx.now()));
     },
   );
