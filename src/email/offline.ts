@@ -61,7 +61,8 @@ export async function leaveOfflineMessage(ctx: Ctx, config: EmailConfig, input: 
       const teamAddress = (await readSettings(tx)).offline_email_to;
       if (emailEnabled(config) && teamAddress) {
         const rendered = renderOfflineMessage({ conversationId: c.id, name: input.name, email: input.email.trim(), department: input.department ?? null, message: input.message, at: now });
-        emailId = await enqueueEmail(tx, requireEmail(config), 'offline_message', { to: [teamAddress], replyTo: { name: input.name, address: input.email.trim() }, ...rendered, date: now }, null);
+        // keyed by its conversation, as a transcript is: erasing the conversation finds it (src/erasure/erase.ts)
+        emailId = await enqueueEmail(tx, requireEmail(config), 'offline_message', { to: [teamAddress], replyTo: { name: input.name, address: input.email.trim() }, ...rendered, date: now }, `email:${c.id}`);
       }
       return opened;
     },

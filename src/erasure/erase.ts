@@ -1,5 +1,7 @@
 import type { Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
+import { PRODUCER as EMAIL_PRODUCER } from '../email/outbox.js';
+import { ENVELOPE_FROM } from '../email/transport.js';
 import { OPEN_STATES, type ConversationState } from '../conversations/model.js';
 import { conflict, notFound } from '../errors.js';
 import { withEvents, type StoredEvent } from '../events/outbox.js';
@@ -15,6 +17,9 @@ import { redact } from './redact.js';
 // (./redact.ts). Files in an S3 bucket are queued for removal by the
 // attachments trigger (migration 0020) in this same transaction and removed
 // after commit by the file sweeper (src/files/deletions.ts), with retries.
+// Its emails (transcripts, an offline message's copy to the team) are
+// cancelled when still pending, and their stored copies redacted, in the
+// same transaction (redactEmails).
 
 export interface Erasure {
   conversation_id: string;
@@ -53,6 +58,7 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor): Pro
     await tx.query('select 1 from outbox_cursors where name = $1 for update', [WEBHOOK_CURSOR]);
     const events = await redactEvents(tx, id);
     const deliveries = await redactWebhookDeliveries(tx, events);
+    await redactEmails(tx, id);
     await tx.query('delete from conversations where id = $1', [id]);
     const erasure: Erasure = {
       conversation_id: id,
@@ -102,5 +108,69 @@ async function redactWebhookDeliveries(tx: Queryable, events: readonly StoredEve
     rows.map((r) => r.id),
     bodies,
   ]);
+  return rows.length;
+}
+
+/** What an erased email's `last_error` says when it was still waiting: it never goes. */
+export const EMAIL_CANCELLED = 'cancelled: its conversation was erased';
+/** What replaces an erased email's error texts (the relay's refusal may quote the recipient). */
+export const EMAIL_ERROR_ERASED = '(erased with its conversation)';
+/** An erased email row's header: migration 0083's trigger redacts an attempt recorded after the erasure by it. */
+export const ERASED_HEADER = 'erased';
+/**
+ * The headers an erased email keeps besides its marker and the subject `(erased)`:
+ * the envelope sender (the operator's, ENVELOPE_FROM) and who asked for it
+ * (src/email/outbox.ts, REQUESTED_BY: only ever `customer`). The rest goes.
+ */
+const REQUESTED_BY_HEADER = 'requested-by';
+
+/**
+ * The conversation's emails, found by their ordering key `email:<id>`
+ * (transcripts, src/email/send-transcript.ts; the team's copy of an offline
+ * message, src/email/offline.ts): one still pending is cancelled, never
+ * sent; every one, whatever its state, keeps only what says that an email
+ * went and how it fared (kind, state, times, status codes, message id, the
+ * envelope sender) — its body (the messages, the customer's name and
+ * address), its recipient (the customer, or whoever an agent sent it to;
+ * an offline message's goes to the team's own address, kept), its subject
+ * (an offline message's names the customer) and its attempts' relay replies
+ * and errors (a refusal may quote the recipient) are overwritten.
+ *
+ * The rows are locked first (FOR UPDATE), so an attempt being recorded now
+ * (RECORD, src/events/outbound/outbox.ts) has committed before the attempts
+ * are redacted below, and one recorded later (the email was in flight: it
+ * was leaving when the erasure began, and goes) waits for this commit:
+ * RECORD moves only pending rows, so the cancelled row stays as written
+ * here, and the trigger of migration 0083 redacts the attempt it logs.
+ * A claim passes a locked row by (SKIP LOCKED) and finds it cancelled after.
+ */
+async function redactEmails(tx: Queryable, conversationId: string): Promise<number> {
+  // the producer as a literal: the partial index of migration 0083 (outbound_email_by_key) is then the one read
+  const rows = await tx.query<{ id: number }>(
+    `select id from outbound_requests where producer = '${EMAIL_PRODUCER}' and ordering_key = $1 order by id for update`,
+    [`email:${conversationId}`],
+  );
+  if (rows.length === 0) return 0;
+  const ids = rows.map((r) => r.id);
+  await tx.query(
+    `update outbound_requests
+        set state = case when state = 'pending' then 'cancelled' else state end,
+            last_error = case when state = 'pending' then $2 when last_error is null then null else $3 end,
+            body = ''::bytea,
+            url = case when name = 'offline_message' then url else 'mailto:' end,
+            headers = jsonb_strip_nulls(jsonb_build_object($4::text, headers -> $4::text, $5::text, headers -> $5::text))
+                      || jsonb_build_object('subject', '(erased)', $6::text, 'true')
+      where id = any ($1::bigint[])`,
+    [ids, EMAIL_CANCELLED, EMAIL_ERROR_ERASED, ENVELOPE_FROM, REQUESTED_BY_HEADER, ERASED_HEADER],
+  );
+  await tx.query(
+    `update outbound_attempts a
+        set response_excerpt = null,
+            error = case when a.error is null then null else $2 end,
+            request_headers = o.headers
+       from outbound_requests o
+      where a.request_id = any ($1::bigint[]) and o.id = a.request_id`,
+    [ids, EMAIL_ERROR_ERASED],
+  );
   return rows.length;
 }
