@@ -87,7 +87,12 @@ export async function rehashIfOutdated(db: Queryable, agentId: string, stored: s
   if (!needsRehash(stored)) return stored;
   const upgraded = await hashPassword(password);
   const rows = await db.query('update agents set password_hash = $2 where id = $1 and password_hash = $3 and deleted_at is null returning id', [agentId, upgraded, stored]);
-  return rows.length > 0 ? upgraded : stored;
+  if (rows.length > 0) return upgraded;
+  // The hash changed since it was read: another login of the same password upgraded it first (its hash
+  // is this password's too), or the password was changed (then it is not, and the login must fail).
+  // Found by review: two logins at once after a cost change, and one was told its password was wrong.
+  const [now] = await db.query<{ password_hash: string }>('select password_hash from agents where id = $1 and deleted_at is null', [agentId]);
+  return now !== undefined && (await verifyPassword(password, now.password_hash)) ? now.password_hash : stored;
 }
 
 // A short list of the passwords tried first by anyone guessing (8 characters

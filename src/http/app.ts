@@ -60,6 +60,21 @@ export function routesOf(app: App): readonly RouteSummary[] {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A uuid in a path may come in upper case (it is case-insensitive), and
+ * the routes pass it on: into events, in-process listeners and keys such as
+ * a conversation's relay order, where it then differs from the row's lower
+ * case (found by review: note, label, erasure and external-message events).
+ * One spelling from here on.
+ */
+function lowerCaseUuids(params: unknown): void {
+  if (params === null || typeof params !== 'object') return;
+  const named = params as Record<string, unknown>;
+  for (const [key, value] of Object.entries(named)) if (typeof value === 'string' && UUID.test(value)) named[key] = value.toLowerCase();
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify({
     // Credentials (Authorization, ?secret=, passwords) are censored in every log line.
@@ -104,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       // A POST without a body means "no options" (resolve, requeue): validate it as {}.
       if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD') request.body = {};
       assertStorableText(request.params, 'params');
+      lowerCaseUuids(request.params);
       assertStorableText(request.query, 'querystring');
       assertStorableText(request.body, 'body');
     } catch (error) {

@@ -354,7 +354,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       return;
     }
     if (!event.type.startsWith('conversation.')) return;
-    const conversation = data.conversation as Conversation;
+    const conversation = data.conversation as Conversation | undefined;
     // Those who held it before hear that it left them.
     const concerned = new Set([event.agent_id, data.from_agent_id, data.previous_agent_id].filter((id): id is string => typeof id === 'string'));
     publishAll(sent, [...[...concerned].map((agentId) => t.agentEvents(agentId)), t.supervisorEvents('conversations')], () => ({
@@ -363,6 +363,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       at: new Date(event.created_at).toISOString(),
       origin: ORIGIN,
     }));
+    // conversation.erased carries no conversation (it is gone): nothing to tell its customer or a new holder
+    if (!conversation) return;
     const newlyHeld = event.type === 'conversation.assigned' || (event.type === 'conversation.transferred' && conversation.state === 'assigned');
     if (newlyHeld && conversation.agent_id) {
       publish(sent, t.assign(conversation.agent_id), () => ({ conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN }));

@@ -118,6 +118,20 @@ describeEachStore('auth races', (store) => {
     assert.equal((await t.call('GET', '/api/v1/agents/me', { token: fresh.json().token })).statusCode, 200);
   });
 
+  it('two logins at once of an outdated hash, both with the right password: both get a token', async () => {
+    const agent = await makeAgent(t.ctx);
+    for (let round = 0; round < 3; round++) {
+      setPasswordCostForTests({ N: 512, r: 8, p: 1 });
+      try {
+        await store().db.query('update agents set password_hash = $2 where id = $1', [agent.id, await hashPassword(PASSWORD)]);
+      } finally {
+        setPasswordCostForTests(TEST_PASSWORD_COST);
+      }
+      const both = await Promise.all([login(agent.email, PASSWORD), login(agent.email, PASSWORD)]);
+      assert.deepEqual(both.map((r) => r.statusCode), [200, 200], both.map((r) => r.body).join(' '));
+    }
+  });
+
   it('a login of an outdated hash, rehashed, then its password changed before its token: 401, and the new password is kept', async () => {
     const { token: admin } = await t.user('admin');
     const agent = await makeAgent(t.ctx);

@@ -116,6 +116,26 @@ describeEachStore('event ids from an upper-case path', (store) => {
     assert.deepEqual(heard.map((p) => p.payload.conversation.id), [id]);
   });
 
+  it('every path uuid is taken in lower case: external messages and erasure reach the listeners with the stored id', async () => {
+    const { admin, agent, id, upper } = await scene();
+    const asked = await t.call('POST', `/api/v1/conversations/${upper}/external-messages`, { token: agent.token, body: { text: 'We called you' } });
+    assert.equal(asked.statusCode, 202, asked.body);
+    assert.equal((asked.json() as { conversation_id: string }).conversation_id, id);
+    assert.equal((await t.call('POST', `/api/v1/conversations/${upper}/resolve`, { token: agent.token, body: {} })).statusCode, 200);
+    const erased = await t.call('DELETE', `/api/v1/conversations/${upper}`, { token: admin.token });
+    assert.equal(erased.statusCode, 200, erased.body);
+    const events = ofTypes('external_message.requested', 'conversation.erased');
+    assert.deepEqual(events.map((e) => [e.type, e.conversation_id]), [
+      ['external_message.requested', id],
+      ['conversation.erased', id],
+    ]);
+    assert.ok(events.every((e) => !JSON.stringify(e.data).includes(upper)), JSON.stringify(events.map((e) => e.data)));
+    // the publisher takes an erasure in its stride (it carries no conversation) and tells the supervisors
+    await publisher!.idle();
+    const heard = published.filter((p) => p.topic === topics.supervisorEvents('conversations') && p.payload.type === 'conversation.erased');
+    assert.deepEqual(heard.map((p) => p.payload.conversation_id ?? p.payload.id), [id]);
+  });
+
   it('PUT /labels naming one label twice, whatever the case, answers 400 naming the second and changes nothing', async () => {
     const { admin, agent, id } = await scene();
     for (const name of ['VIP', 'refund']) {
