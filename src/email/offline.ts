@@ -6,7 +6,7 @@ import type { ConversationRow } from '../conversations/model.js';
 import { withEvents } from '../events/outbox.js';
 import { readSettings } from '../settings/settings.js';
 import type { EmailConfig } from './config.js';
-import { emailEnabled, enqueueEmail, requireEmail } from './outbox.js';
+import { emailEnabled, enqueueEmail, offlineEmailKey, requireEmail } from './outbox.js';
 import { renderOfflineMessage } from './transcript.js';
 
 // POST /api/v1/offline-messages: a customer who found nobody to chat with
@@ -61,8 +61,8 @@ export async function leaveOfflineMessage(ctx: Ctx, config: EmailConfig, input: 
       const teamAddress = (await readSettings(tx)).offline_email_to;
       if (emailEnabled(config) && teamAddress) {
         const rendered = renderOfflineMessage({ conversationId: c.id, name: input.name, email: input.email.trim(), department: input.department ?? null, message: input.message, at: now });
-        // keyed by its conversation, as a transcript is: erasing the conversation finds it (src/erasure/erase.ts)
-        emailId = await enqueueEmail(tx, requireEmail(config), 'offline_message', { to: [teamAddress], replyTo: { name: input.name, address: input.email.trim() }, ...rendered, date: now }, `email:${c.id}`);
+        // keyed by its conversation, as a transcript is, but apart: erasing the conversation finds it (src/erasure/erase.ts)
+        emailId = await enqueueEmail(tx, requireEmail(config), 'offline_message', { to: [teamAddress], replyTo: { name: input.name, address: input.email.trim() }, ...rendered, date: now }, offlineEmailKey(c.id));
       }
       return opened;
     },

@@ -16,6 +16,15 @@ import { ENVELOPE_FROM, mailtoUrl, smtpTransport } from './transport.js';
 // (SMTP instead of HTTP) is the producer's.
 
 export const PRODUCER = 'email';
+/**
+ * A conversation's emails are keyed by it: its transcripts go one at a time,
+ * in order, and an erasure finds them all (src/erasure/erase.ts). The team's
+ * copy of an offline message has a key of its own, so a transcript of the
+ * conversation does not wait behind it while the team's relay refuses it.
+ */
+export const transcriptEmailKey = (conversationId: string) => `email:${conversationId}`;
+export const offlineEmailKey = (conversationId: string) => `email-offline:${conversationId}`;
+
 /** The row header naming who asked for an email when it was not staff: customers' transcripts are counted by it. */
 export const REQUESTED_BY = 'requested-by';
 export type EmailKind = 'transcript' | 'offline_message';

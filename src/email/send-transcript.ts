@@ -8,7 +8,7 @@ import type { Queryable } from '../store/db.js';
 import { presentAttachments } from '../files/files.js';
 import type { EmailConfig } from './config.js';
 import { customerAddressOnly, noRecipient, tooManyTranscripts, transcriptUnserved } from './errors.js';
-import { enqueueEmail, nudge, REQUESTED_BY, requireEmail } from './outbox.js';
+import { enqueueEmail, nudge, REQUESTED_BY, requireEmail, transcriptEmailKey } from './outbox.js';
 import { renderTranscript, type TranscriptLine } from './transcript.js';
 
 // POST /api/v1/conversations/:id/transcript. Who may send it where:
@@ -98,7 +98,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       const [{ n } = { n: 0 }] = await tx.query<{ n: number }>(
         `select count(*)::int as n from outbound_requests
           where producer = 'email' and name = 'transcript' and ordering_key = $1 and headers ->> $2 = 'customer'`,
-        [`email:${conversation.id}`, REQUESTED_BY],
+        [transcriptEmailKey(conversation.id), REQUESTED_BY],
       );
       if (n >= CUSTOMER_MAX_TRANSCRIPTS) throw tooManyTranscripts(CUSTOMER_MAX_TRANSCRIPTS);
       if (known === null) {
@@ -121,7 +121,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       requireEmail(config),
       'transcript',
       { to: [to], ...rendered, date: ctx.now() },
-      `email:${conversation.id}`,
+      transcriptEmailKey(conversation.id),
       by.kind === 'customer' ? 'customer' : undefined,
     );
     return { conversation_id: conversation.id, to, delivery_id: id };

@@ -1,6 +1,6 @@
 import type { Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { PRODUCER as EMAIL_PRODUCER } from '../email/outbox.js';
+import { PRODUCER as EMAIL_PRODUCER, offlineEmailKey, transcriptEmailKey } from '../email/outbox.js';
 import { ENVELOPE_FROM } from '../email/transport.js';
 import { OPEN_STATES, type ConversationState } from '../conversations/model.js';
 import { conflict, notFound } from '../errors.js';
@@ -125,9 +125,9 @@ export const ERASED_HEADER = 'erased';
 const REQUESTED_BY_HEADER = 'requested-by';
 
 /**
- * The conversation's emails, found by their ordering key `email:<id>`
- * (transcripts, src/email/send-transcript.ts; the team's copy of an offline
- * message, src/email/offline.ts): one still pending is cancelled, never
+ * The conversation's emails, found by their ordering keys (transcripts,
+ * src/email/send-transcript.ts; the team's copy of an offline message,
+ * src/email/offline.ts; src/email/outbox.ts names both): one still pending is cancelled, never
  * sent; every one, whatever its state, keeps only what says that an email
  * went and how it fared (kind, state, times, status codes, message id, the
  * envelope sender) — its body (the messages, the customer's name and
@@ -147,8 +147,8 @@ const REQUESTED_BY_HEADER = 'requested-by';
 async function redactEmails(tx: Queryable, conversationId: string): Promise<number> {
   // the producer as a literal: the partial index of migration 0083 (outbound_email_by_key) is then the one read
   const rows = await tx.query<{ id: number }>(
-    `select id from outbound_requests where producer = '${EMAIL_PRODUCER}' and ordering_key = $1 order by id for update`,
-    [`email:${conversationId}`],
+    `select id from outbound_requests where producer = '${EMAIL_PRODUCER}' and ordering_key = any ($1::text[]) order by id for update`,
+    [[transcriptEmailKey(conversationId), offlineEmailKey(conversationId)]],
   );
   if (rows.length === 0) return 0;
   const ids = rows.map((r) => r.id);

@@ -200,6 +200,19 @@ describeEachStore('erasure: the conversation’s emails', (store) => {
     await assertNothingLeft('after the erasure');
   });
 
+  it('a transcript of an offline conversation does not wait behind the team’s copy the relay refuses', async () => {
+    assert.equal((await t.call('PATCH', '/api/v1/settings', { token: admin.token, body: { offline_email_to: 'team@example.test' } })).statusCode, 200);
+    const left = await t.call('POST', '/api/v1/offline-messages', { body: { name: NAME, email: ADDRESS, message: 'Please call me' } });
+    assert.equal(left.statusCode, 201, left.body);
+    smtp.refuseNext(1, 451, 'try again later');
+    await worker.tick();
+    assert.equal(smtp.received.length, 0, "the team's copy is waiting for its retry");
+    const sent = await t.call('POST', `/api/v1/conversations/${left.json().id}/transcript`, { token: admin.token, body: {} });
+    assert.equal(sent.statusCode, 202, sent.body);
+    await worker.tick();
+    assert.deepEqual(smtp.received.map((m) => m.envelopeTo), [[ADDRESS]], 'the transcript went at once');
+  });
+
   it('an email already leaving when the erasure runs goes, and its attempt is recorded without data', async () => {
     const c = await chat();
     const deliveryId = await askTranscript(c.id, c.customerToken);
@@ -272,6 +285,8 @@ describe('erasure: the upgrade to migration 0083', () => {
         const pending = await email('transcript', erasedKey, T, `my IBAN is ${IBAN}`, 'pending');
         const failed = await email('transcript', erasedKey, T, `my IBAN is ${IBAN}`, 'failed');
         const orphan = await email('offline_message', null, '2026-03-01T08:00:00Z', `From: ${NAME} <${ADDRESS}>`, 'delivered');
+        // an erased offline message's email opened at the very instant of the kept one: not the kept one's, erased
+        const twin = await email('offline_message', null, T, `Conversation: 0b8a53f6-6f2a-4c9e-9a59-1f2f4f3b9d11\nmy IBAN is ${IBAN}`, 'pending');
         await db.query(
           `insert into outbound_attempts (request_id, attempt, started_at, duration_ms, status, response_excerpt, error, request_headers)
            select id, 1, created_at, 5, 550, $1, $2, headers from outbound_requests`,
@@ -288,19 +303,20 @@ describe('erasure: the upgrade to migration 0083', () => {
         );
         assert.deepEqual(
           [rows.get(keptOffline)!.ordering_key, rows.get(keptOffline)!.body, rows.get(keptTranscript)!.state],
-          [`email:${kept!.id}`, `Conversation: ${kept!.id}\nKim's message`, 'pending'],
+          [`email-offline:${kept!.id}`, `Conversation: ${kept!.id}\nKim's message`, 'pending'],
           "the kept conversation's emails are linked to it, and untouched",
         );
         for (const [id, state, url] of [
           [pending, 'cancelled', 'mailto:'],
           [failed, 'failed', 'mailto:'],
           [orphan, 'delivered', 'mailto:team%40example.test'],
+          [twin, 'cancelled', 'mailto:team%40example.test'],
         ] as const) {
           const r = rows.get(id)!;
           assert.deepEqual([r.state, r.url, r.subject, r.body], [state, url, '(erased)', ''], `email ${id}`);
         }
         assert.match(rows.get(pending)!.last_error!, /conversation was erased/);
-        const erased = [pending, failed, orphan];
+        const erased = [pending, failed, orphan, twin];
         const text = (
           await db.query<{ t: string }>(
             `select concat_ws(' ', url, headers::text, last_error, convert_from(body, 'UTF8')) as t from outbound_requests where id = any ($1::bigint[])

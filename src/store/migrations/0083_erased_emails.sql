@@ -45,40 +45,43 @@ create trigger outbound_attempts_erased_email
 create index outbound_email_by_key on outbound_requests (ordering_key) where producer = 'email' and ordering_key is not null;
 
 -- Offline messages' emails were written without a key, so no erasure could
--- find them (src/email/offline.ts now gives them their conversation's). The
--- ones written before: their conversation opened in the same transaction,
--- at the same instant; when several offline conversations opened at that
--- instant, the one whose id the email's body names (it usually shows, but a
--- quoted-printable or base64 part may hide it: such a row stays unkeyed).
+-- find them (src/email/offline.ts now gives them their conversation's, as
+-- `email-offline:<id>`: their own key, so a transcript of the conversation
+-- does not wait behind the team's copy). The ones written before: their
+-- conversation opened in the same transaction, at the same instant, and the
+-- email's body names its id. Named, not merely the one conversation opened
+-- at that instant: that one may be another's, when the email's own was
+-- erased since (found by review); such an email is erased below.
 update outbound_requests o
-   set ordering_key = 'email:' || m.conversation_id
+   set ordering_key = 'email-offline:' || m.conversation_id
   from (
     select l.id, c.id as conversation_id,
-           count(*) over (partition by l.id) as candidates,
            position(convert_to(c.id::text, 'UTF8') in l.body) > 0 as named
       from outbound_requests l
       join conversations c on c.channel = 'offline' and c.created_at = l.created_at
      where l.producer = 'email' and l.name = 'offline_message' and l.ordering_key is null
   ) m
- where o.id = m.id and (m.candidates = 1 or m.named);
+ where o.id = m.id and m.named;
 
 -- The emails of conversations erased before this: the erasure deleted the
 -- conversation and left its emails whole (a pending one was still to be
 -- mailed). Erased now as the erasure erases them: the transcripts whose
--- conversation is gone, and the offline messages' emails with no offline
--- conversation opened at their instant (conversations are deleted only by
--- an erasure).
+-- conversation is gone, and the offline messages' emails that name no
+-- offline conversation opened at their instant (conversations are deleted
+-- only by an erasure; the rendered message names its conversation in plain
+-- text, src/email/transcript.ts).
 with erased as (
   select o.id from outbound_requests o
    where o.producer = 'email'
-     and o.ordering_key ~ '^email:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+     and o.ordering_key ~ '^email(-offline)?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
      and not exists (select 1 from conversations c
-                      where c.id = case when o.ordering_key ~ '^email:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                                        then substring(o.ordering_key from 7)::uuid end)
+                      where c.id = case when o.ordering_key ~ '^email(-offline)?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                        then substring(o.ordering_key from '[0-9a-f-]{36}$')::uuid end)
   union
   select o.id from outbound_requests o
    where o.producer = 'email' and o.name = 'offline_message' and o.ordering_key is null
-     and not exists (select 1 from conversations c where c.channel = 'offline' and c.created_at = o.created_at)
+     and not exists (select 1 from conversations c
+                      where c.channel = 'offline' and c.created_at = o.created_at and position(convert_to(c.id::text, 'UTF8') in o.body) > 0)
 )
 update outbound_requests o
    set state = case when o.state = 'pending' then 'cancelled' else o.state end,
