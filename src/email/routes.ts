@@ -13,7 +13,7 @@ import { listEmailDeliveries } from './deliveries.js';
 import { leaveOfflineMessage } from './offline.js';
 import { emailEnabled } from './outbox.js';
 import { EmailDelivery, EmailDeliveryQuery, EmailStatus, OfflineMessageBody, TranscriptAccepted, TranscriptBody } from './schemas.js';
-import { sendTranscript } from './send-transcript.js';
+import { sendTranscript, type Admit, type Requester } from './send-transcript.js';
 
 /**
  * Offline messages are anonymous, and each one makes a conversation and an
@@ -85,20 +85,20 @@ export async function emailRoutes(
     },
     async (request, reply) => {
       const session = request.customerSession;
-      const by = session ? ({ kind: 'customer', conversationId: session.conversation_id } as const) : ({ kind: 'agent', actor: request.actor } as const);
-      if (session && session.conversation_id === request.params.id.toLowerCase()) {
-        // the recipient as sendTranscript will choose it: the conversation's address, else the one given
-        const [row] = await ctx.db.query<{ email: string | null }>(`select customer ->> 'email' as email from conversations where id = $1`, [session.conversation_id]);
-        const recipient = (row?.email ?? request.body.email ?? '').trim().toLowerCase();
+      // Counted once the conversation's own rules let the request through, with its recipient as decided under
+      // the conversation's lock, in its transaction (found by review: counted before, refusals used a victim's
+      // allowance up; and a recipient read before the lock missed one a racing request had just set).
+      const admit: Admit = async (tx, to) => {
         const keys = [
           ['address', transcriptsByAddress, addressKey(request.ip)],
-          ...(recipient === '' ? [] : [['recipient', transcriptsByEmail, recipient] as const]),
+          ['recipient', transcriptsByEmail, to.trim().toLowerCase()],
         ] as const;
         for (const [what, limit, key] of keys) {
-          const taken = await limit.take(key);
+          const taken = await limit.takeIn(tx, key);
           if (!taken.ok) throw new RateLimited('SB_RATE_LIMITED', `too many transcripts asked for from this ${what}; try again in ${taken.retryAfterSeconds} s`, taken.retryAfterSeconds);
         }
-      }
+      };
+      const by: Requester = session ? { kind: 'customer', conversationId: session.conversation_id, admit } : { kind: 'agent', actor: request.actor };
       return reply.status(202).send(await sendTranscript(ctx, config.email, request.params.id.toLowerCase(), request.body, by));
     },
   );

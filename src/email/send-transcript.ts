@@ -29,7 +29,15 @@ import { renderTranscript, type TranscriptLine } from './transcript.js';
 
 export const CUSTOMER_MAX_TRANSCRIPTS = 3;
 
-export type Requester = { kind: 'agent'; actor: Actor } | { kind: 'customer'; conversationId: string };
+/**
+ * A customer's request, once every rule of the conversation let it through
+ * and its recipient is decided: the limits across conversations
+ * (src/email/routes.ts), counted in the request's transaction, so a request
+ * refused here or later counts nothing. Throws to refuse.
+ */
+export type Admit = (tx: Queryable, to: string) => Promise<void>;
+
+export type Requester = { kind: 'agent'; actor: Actor } | { kind: 'customer'; conversationId: string; admit?: Admit };
 
 export interface TranscriptRequest {
   email?: string;
@@ -101,6 +109,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
         [transcriptEmailKey(conversation.id), REQUESTED_BY],
       );
       if (n >= CUSTOMER_MAX_TRANSCRIPTS) throw tooManyTranscripts(CUSTOMER_MAX_TRANSCRIPTS);
+      await by.admit?.(tx, to);
       if (known === null) {
         // the address given once becomes the conversation's: agents see it, and it is the only one from now on
         await tx.query(`update conversations set customer = jsonb_set(customer, '{email}', to_jsonb($2::text)), updated_at = $3 where id = $1`, [

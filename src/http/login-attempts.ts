@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Db } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 
 // Attempts counted per key in fixed windows, in the database, so the limit
 // holds across every process sharing it (and a restart): logins, offline
@@ -15,6 +15,13 @@ import type { Db } from '../store/db.js';
 export interface SharedAttempts {
   /** Counts one attempt for `key`; when the key already has `max` in its window, counts nothing and answers how long until the window ends. */
   take(key: string): Promise<{ ok: true; /** hands the attempt back (it succeeded and should not count) */ giveBack(): Promise<void> } | { ok: false; retryAfterSeconds: number }>;
+  /**
+   * The same, in the transaction `tx` of the work it guards: the attempt
+   * commits with the work and rolls back with it (a refused request counts
+   * nothing), and the key's row stays locked until then, so parallel
+   * attempts still count one after another.
+   */
+  takeIn(tx: Queryable, key: string): Promise<{ ok: true } | { ok: false; retryAfterSeconds: number }>;
 }
 
 // A new window when the old one ended, one more attempt when there is room;
@@ -54,6 +61,15 @@ const prunedAt = new WeakMap<Db, number>();
 export function sharedAttempts(db: Db, options: { scope: string; max: number; windowMs: number; now: () => Date }): SharedAttempts {
   const digest = (key: string) => createHash('sha256').update(`${options.scope}\u0000${key}`).digest('base64url');
 
+  /** One attempt counted for the key in `q`, or the seconds until its full window ends. */
+  async function count(q: Queryable, keyDigest: string, at: Date): Promise<{ windowEndsAt: Date } | { retryAfterSeconds: number }> {
+    const [taken] = await q.query<{ window_ends_at: Date }>(TAKE, [keyDigest, at, options.windowMs, options.max]);
+    if (taken !== undefined) return { windowEndsAt: taken.window_ends_at };
+    const [full] = await q.query<{ window_ends_at: Date }>('select window_ends_at from login_attempts where key_digest = $1', [keyDigest]);
+    const endsAt = full?.window_ends_at.getTime() ?? at.getTime();
+    return { retryAfterSeconds: Math.max(1, Math.ceil((endsAt - at.getTime()) / 1000)) };
+  }
+
   return {
     async take(key) {
       const at = options.now();
@@ -63,22 +79,22 @@ export function sharedAttempts(db: Db, options: { scope: string; max: number; wi
         await db.query('delete from login_attempts where window_ends_at <= $1', [at]);
       }
       const keyDigest = digest(key);
-      const [taken] = await db.query<{ window_ends_at: Date }>(TAKE, [keyDigest, at, options.windowMs, options.max]);
-      if (taken === undefined) {
-        const [full] = await db.query<{ window_ends_at: Date }>('select window_ends_at from login_attempts where key_digest = $1', [keyDigest]);
-        const endsAt = full?.window_ends_at.getTime() ?? at.getTime();
-        return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((endsAt - at.getTime()) / 1000)) };
-      }
+      const counted = await count(db, keyDigest, at);
+      if ('retryAfterSeconds' in counted) return { ok: false, retryAfterSeconds: counted.retryAfterSeconds };
       let given = false;
       return {
         ok: true,
         async giveBack() {
           if (given) return;
           given = true;
-          const [left] = await db.query<{ attempts: number }>(GIVE_BACK, [keyDigest, taken.window_ends_at]);
-          if (left?.attempts === 0) await db.query(REMOVE_EMPTY, [keyDigest, taken.window_ends_at]);
+          const [left] = await db.query<{ attempts: number }>(GIVE_BACK, [keyDigest, counted.windowEndsAt]);
+          if (left?.attempts === 0) await db.query(REMOVE_EMPTY, [keyDigest, counted.windowEndsAt]);
         },
       };
+    },
+    async takeIn(tx, key) {
+      const counted = await count(tx, digest(key), options.now());
+      return 'retryAfterSeconds' in counted ? { ok: false, retryAfterSeconds: counted.retryAfterSeconds } : { ok: true };
     },
   };
 }
