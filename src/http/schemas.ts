@@ -170,7 +170,7 @@ export const Conversation = Type.Object({
 });
 
 export const ReadBody = Type.Object(
-  { up_to: Type.Optional(Type.Integer({ minimum: 1, description: 'mark read up to this message id; default: the last message' })) },
+  { up_to: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'mark read up to this message id; default: the last message' })) },
   { additionalProperties: false },
 );
 

@@ -74,6 +74,7 @@ describeEachStore('api: unread counts and notification preferences', (store) => 
       expectInvalid(await read(owner, MALFORMED_ID), 'id');
       expectInvalid(await read(owner, c.id, { up_to: 0 }), 'up_to');
       expectInvalid(await read(owner, c.id, { up_to: 'all' }), 'up_to');
+      expectInvalid(await read(owner, c.id, { up_to: 1e20 }), 'up_to');
       expectInvalid(await read(owner, c.id, { up_to: 1, zz: 1 }), 'zz');
       const raw = await k.call('POST', `/api/v1/conversations/${c.id}/read`, { token: owner.token, ...rawJson('{"up_to":') });
       assert.equal(raw.statusCode, 400);
