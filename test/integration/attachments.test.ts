@@ -2,21 +2,17 @@
 // attachments_* limits, who may download, signed links, outbound links, and
 // files going with their conversation — on the database store, and on an
 // S3-compatible bucket (s3rver, started here).
-import { CreateBucketCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import S3rver from 's3rver';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
 import { removeDeletedFiles } from '../../src/files/deletions.js';
-import type { s3Store } from '../../src/files/s3-store.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { expectError, expectInvalid, kitFor, UNKNOWN_ID, type Kit } from '../helpers/api-kit.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { multipartFile, PDF, PNG } from '../helpers/multipart.js';
 import { describeEachStore, type TestStore } from '../helpers/stores.js';
+import { s3Bucket, startS3rver } from '../helpers/s3-bucket.js';
 
 const T0 = Date.parse('2026-03-02T09:00:00Z');
 const DAY_S = 24 * 3600;
@@ -261,30 +257,22 @@ describeEachStore('attachments: database store', (store) => {
 });
 
 describeEachStore('attachments: S3-compatible store (s3rver)', (store) => {
-  let server: S3rver;
-  let dir: string;
+  let s3rver: Awaited<ReturnType<typeof startS3rver>>;
+  let bucketed: Awaited<ReturnType<typeof s3Bucket>>;
   let t: TestApp;
   const f = filesKit(() => t.call as Call, () => t);
   const bucket = 'switchboard-test';
-  const s3 = () => t.ctx.files!.store as ReturnType<typeof s3Store>;
-  const exists = async (key: string) =>
-    s3()
-      .client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
-      .then(() => true, (error: { name?: string }) => (error.name === 'NotFound' ? false : Promise.reject(error)));
+  const s3 = () => bucketed.store;
+  const exists = (key: string) => bucketed.exists(key);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sb-s3-'));
-    server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir });
-    const { port } = await server.run();
-    t = await testApp(store(), {
-      env: { S3_BUCKET: bucket, S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', PUBLIC_URL: 'https://help.example.com/chat' },
-    });
-    await s3().client.send(new CreateBucketCommand({ Bucket: bucket }));
+    s3rver = await startS3rver();
+    t = await testApp(store(), { env: { ...s3rver.env(bucket), PUBLIC_URL: 'https://help.example.com/chat' } });
+    bucketed = await s3Bucket(t, bucket);
   });
   after(async () => {
     await t?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await s3rver?.close();
   });
   beforeEach(async () => {
     await store().reset();

@@ -7,17 +7,11 @@
 // bucket too. And a customer uploads while their conversation is only
 // offered, as they may write; an agent not before accepting it, as for
 // messages (409 SB_NOT_ACCEPTED).
-import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
-import S3rver from 's3rver';
 import { removeDeletedFiles, removeUnsentFiles, startFileSweeper } from '../../src/files/deletions.js';
 import { UNSENT_FILE_LIFETIME_MS } from '../../src/files/quota.js';
-import type { s3Store } from '../../src/files/s3-store.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { loadMigrations, migrate } from '../../src/store/migrate.js';
 import { expectError, kitFor, type Kit } from '../helpers/api-kit.js';
@@ -26,6 +20,7 @@ import { waitingOnLock } from '../helpers/lock-waits.js';
 import { multipartFile, PDF, PNG } from '../helpers/multipart.js';
 import { openUnmigratedStore } from '../helpers/scratch-database.js';
 import { describeEachStore, storeKinds } from '../helpers/stores.js';
+import { s3Bucket, startS3rver } from '../helpers/s3-bucket.js';
 
 const T0 = Date.parse('2026-03-02T09:00:00Z');
 const DAY_S = 24 * 3600;
@@ -257,32 +252,22 @@ describe('upload limits: the migration that adds the sent mark', () => {
 });
 
 describeEachStore('upload limits: unsent files removed from an S3-compatible bucket (s3rver)', (store) => {
-  let server: S3rver;
-  let dir: string;
+  let s3rver: Awaited<ReturnType<typeof startS3rver>>;
+  let bucket: Awaited<ReturnType<typeof s3Bucket>>;
   let t: TestApp;
   let now = T0;
   const f = uploads(() => t.call as Call, () => t);
-  const bucket = 'switchboard-unsent';
-  const s3 = () => t.ctx.files!.store as ReturnType<typeof s3Store>;
-  const exists = async (key: string) =>
-    s3()
-      .client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
-      .then(() => true, (error: { name?: string }) => (error.name === 'NotFound' ? false : Promise.reject(error)));
+  const s3 = () => bucket.store;
+  const exists = (key: string) => bucket.exists(key);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sb-s3-unsent-'));
-    server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir });
-    const { port } = await server.run();
-    t = await testApp(store(), {
-      now: () => new Date(now),
-      env: { S3_BUCKET: bucket, S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' },
-    });
-    await s3().client.send(new CreateBucketCommand({ Bucket: bucket }));
+    s3rver = await startS3rver();
+    t = await testApp(store(), { now: () => new Date(now), env: s3rver.env('switchboard-unsent') });
+    bucket = await s3Bucket(t, 'switchboard-unsent');
   });
   after(async () => {
     await t?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await s3rver?.close();
   });
 
   it('the row goes first; the object is removed after that commits, the sent file’s stays', async () => {
