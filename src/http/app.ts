@@ -67,12 +67,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * the routes pass it on: into events, in-process listeners and keys such as
  * a conversation's relay order, where it then differs from the row's lower
  * case (found by review: note, label, erasure and external-message events).
- * One spelling from here on.
+ * One spelling from here on — for the parameters the route declares uuids
+ * only: a customer id or a department name that looks like one is the
+ * integrator's own text, case and all (found by review).
  */
-function lowerCaseUuids(params: unknown): void {
+function lowerCaseUuids(params: unknown, schema: unknown): void {
   if (params === null || typeof params !== 'object') return;
+  const declared = (schema as { properties?: Record<string, { format?: string }> } | undefined)?.properties;
+  if (!declared) return;
   const named = params as Record<string, unknown>;
-  for (const [key, value] of Object.entries(named)) if (typeof value === 'string' && UUID.test(value)) named[key] = value.toLowerCase();
+  for (const [key, value] of Object.entries(named)) {
+    if (declared[key]?.format === 'uuid' && typeof value === 'string' && UUID.test(value)) named[key] = value.toLowerCase();
+  }
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -119,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       // A POST without a body means "no options" (resolve, requeue): validate it as {}.
       if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD') request.body = {};
       assertStorableText(request.params, 'params');
-      lowerCaseUuids(request.params);
+      lowerCaseUuids(request.params, request.routeOptions.schema?.params);
       assertStorableText(request.query, 'querystring');
       assertStorableText(request.body, 'body');
     } catch (error) {

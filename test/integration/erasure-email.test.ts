@@ -13,7 +13,9 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { AgentRow } from '../../src/agents/model.js';
 import { closeConversation } from '../../src/conversations/lifecycle.js';
 import { addMessage } from '../../src/conversations/messages.js';
+import { compose } from '../../src/email/compose.js';
 import { emailProducer, PRODUCER } from '../../src/email/outbox.js';
+import { renderOfflineMessage } from '../../src/email/transcript.js';
 import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
 import { createOutboundWorker, type OutboundWorker } from '../../src/events/outbound/worker.js';
 import { startSession } from '../../src/realtime/sessions.js';
@@ -251,6 +253,39 @@ describeEachStore('erasure: the conversation’s emails', (store) => {
 
 describe('erasure: the upgrade to migration 0083', () => {
   for (const kind of storeKinds()) {
+    it(`keeps and keys a live offline conversation's email whose text is base64, found by its Reply-To address [${kind}]`, async () => {
+      const { db, drop } = await openUnmigratedStore(kind);
+      try {
+        await migrate(db, (await loadMigrations()).filter((m) => m.version < '0083'));
+        const T = new Date('2026-03-02T09:00:00.123Z');
+        const name = 'Иван Петров';
+        const message = 'Здравствуйте! Мой заказ номер 4711 до сих пор не пришёл, хотя прошло уже две недели. Пожалуйста, помогите.';
+        const [live] = await db.query<{ id: string }>(
+          `insert into conversations (channel, external_ref, customer_id, customer, state, created_at, queued_at, updated_at, required_skills)
+           values ('offline', 'offline:1', 'offline:ivan@example.org', $2, 'queued', $1, $1, $1, '[]') returning id`,
+          [T, JSON.stringify({ name, email: 'ivan@example.org' })],
+        );
+        // exactly what src/email/offline.ts wrote before 0083: the real renderer and composer, no key
+        const rendered = renderOfflineMessage({ conversationId: live!.id, name, email: 'ivan@example.org', department: null, message, at: T });
+        const { messageId, raw } = await compose({ from: 'S <support@example.test>', to: ['team@example.test'], replyTo: { name, address: 'ivan@example.org' }, ...rendered, date: T });
+        assert.equal(raw.includes(live!.id), false, 'the id is hidden in the raw email: base64 and a wrapped line');
+        const [email] = await db.query<{ id: number }>(
+          `insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, state, max_attempts, next_attempt_at, created_at)
+           values ('email', $1, 'offline_message', null, 'mailto:team%40example.test', 'SMTP', $2, $3, 'pending', 8, $4, $4) returning id`,
+          [messageId, JSON.stringify({ 'mail-from': 'support@example.test', subject: rendered.subject }), raw, T],
+        );
+        await migrate(db);
+        const [r] = await db.query<{ ordering_key: string | null; state: string; len: number; subject: string }>(
+          `select ordering_key, state, length(body)::int as len, headers ->> 'subject' as subject from outbound_requests where id = $1`,
+          [email!.id],
+        );
+        assert.deepEqual([r!.state, r!.subject, r!.len > 0], ['pending', rendered.subject, true], 'the live conversation’s email is not erased');
+        assert.equal(r!.ordering_key, `email-offline:${live!.id}`);
+      } finally {
+        await drop();
+      }
+    });
+
     it(`erases the emails of conversations erased before it, and keys the offline messages' emails [${kind}]`, async () => {
       const { db, drop } = await openUnmigratedStore(kind);
       try {

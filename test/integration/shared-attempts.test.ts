@@ -6,7 +6,7 @@ import { beforeEach, it } from 'node:test';
 import { sharedAttempts } from '../../src/http/login-attempts.js';
 import type { Db } from '../../src/store/db.js';
 import { fakeClock } from '../helpers/clock.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { describeEachStore, openTestStore } from '../helpers/stores.js';
 
 describeEachStore('shared attempts', (store) => {
   let clock: ReturnType<typeof fakeClock>;
@@ -62,7 +62,7 @@ describeEachStore('shared attempts', (store) => {
 
   it('deletes ended windows once a minute for all its scopes, not once per counter', async () => {
     let deletions = 0;
-    const db: Db = { ...store().db, query: (text, params) => ((deletions += /delete from login_attempts where window_ends_at/.test(text) ? 1 : 0), store().db.query(text, params)) };
+    const db: Db = { ...store().db, query: (text, params) => ((deletions += /delete from login_attempts where/.test(text) ? 1 : 0), store().db.query(text, params)) };
     const scopes = ['login-address', 'login-account', 'offline-address', 'offline-email', 'greeting-report'].map((scope) =>
       sharedAttempts(db, { scope, max: 10, windowMs: 60_000, now: clock.now }),
     );
@@ -86,4 +86,44 @@ describeEachStore('shared attempts', (store) => {
     await counter(1, 1_000, 'another scope').take('b');
     assert.equal((await keys()).length, 1);
   });
+});
+
+// A transcript counts its attempts in its own transaction (takeIn) and holds
+// the address key's row until it commits; a login's take() prunes ended
+// windows of every scope meanwhile. The prune used to wait for that row
+// after deleting the recipient key's, which the transcript then waited for:
+// a deadlock (found by review). The prune now passes locked rows by.
+it('a prune passes by the rows a transaction counting in it holds: no wait, no deadlock [postgres]', { skip: !process.env.TEST_DATABASE_URL }, async () => {
+  const store = await openTestStore('postgres', { poolSize: 4 });
+  try {
+    await store.reset();
+    const HOUR = 3_600_000;
+    const now = Date.parse('2026-05-06T12:00:00Z');
+    let at = now - 3 * HOUR;
+    const clock = () => new Date(at);
+    const address = sharedAttempts(store.db, { scope: 'transcript-address', max: 10, windowMs: HOUR, now: clock });
+    const recipient = sharedAttempts(store.db, { scope: 'transcript-email', max: 5, windowMs: HOUR, now: clock });
+    const login = sharedAttempts(store.db, { scope: 'login-address', max: 10, windowMs: HOUR, now: clock });
+    // both windows over by now
+    await store.db.transaction((tx) => recipient.takeIn(tx, 'erin@example.org'));
+    at = now - 2 * HOUR;
+    await store.db.transaction((tx) => address.takeIn(tx, '203.0.113.0'));
+    at = now;
+    let login_: unknown;
+    const outcome = await store.db
+      .transaction(async (tx) => {
+        assert.ok((await address.takeIn(tx, '203.0.113.0')).ok);
+        // a login arrives meanwhile: its take() prunes first, and must not wait for this transaction
+        login_ = await Promise.race([login.take('198.51.100.0').then((r) => r.ok), new Promise((r) => setTimeout(() => r('the login waited'), 3_000))]);
+        assert.ok((await recipient.takeIn(tx, 'erin@example.org')).ok);
+      })
+      .then(
+        () => 'committed',
+        (error: Error) => error.message,
+      );
+    assert.equal(login_, true);
+    assert.equal(outcome, 'committed');
+  } finally {
+    await store.close();
+  }
 });

@@ -49,27 +49,32 @@ create index outbound_email_by_key on outbound_requests (ordering_key) where pro
 -- `email-offline:<id>`: their own key, so a transcript of the conversation
 -- does not wait behind the team's copy). The ones written before: their
 -- conversation opened in the same transaction, at the same instant, and the
--- email's body names its id. Named, not merely the one conversation opened
--- at that instant: that one may be another's, when the email's own was
--- erased since (found by review); such an email is erased below.
+-- raw email names it, by its id in the body or by the customer's address in
+-- the Reply-To header. Not merely the one conversation opened at that
+-- instant: that one may be another's, when the email's own was erased
+-- since (found by review). Both, as the body alone may hide the id: a text
+-- part mostly in a non-Latin script is base64, and quoted-printable
+-- wraps a long line of HTML (found by review); the address stays plain in
+-- the header.
 update outbound_requests o
    set ordering_key = 'email-offline:' || m.conversation_id
   from (
-    select l.id, c.id as conversation_id,
-           position(convert_to(c.id::text, 'UTF8') in l.body) > 0 as named
+    select distinct on (l.id) l.id, c.id as conversation_id
       from outbound_requests l
       join conversations c on c.channel = 'offline' and c.created_at = l.created_at
      where l.producer = 'email' and l.name = 'offline_message' and l.ordering_key is null
+       and (position(convert_to(c.id::text, 'UTF8') in l.body) > 0
+            or (c.customer ->> 'email' <> '' and position(convert_to(c.customer ->> 'email', 'UTF8') in l.body) > 0))
+     order by l.id, position(convert_to(c.id::text, 'UTF8') in l.body) > 0 desc
   ) m
- where o.id = m.id and m.named;
+ where o.id = m.id;
 
 -- The emails of conversations erased before this: the erasure deleted the
 -- conversation and left its emails whole (a pending one was still to be
 -- mailed). Erased now as the erasure erases them: the transcripts whose
--- conversation is gone, and the offline messages' emails that name no
--- offline conversation opened at their instant (conversations are deleted
--- only by an erasure; the rendered message names its conversation in plain
--- text, src/email/transcript.ts).
+-- conversation is gone, and the offline messages' emails left unkeyed
+-- above, which name no offline conversation opened at their instant
+-- (conversations are deleted only by an erasure).
 with erased as (
   select o.id from outbound_requests o
    where o.producer = 'email'
@@ -80,8 +85,6 @@ with erased as (
   union
   select o.id from outbound_requests o
    where o.producer = 'email' and o.name = 'offline_message' and o.ordering_key is null
-     and not exists (select 1 from conversations c
-                      where c.channel = 'offline' and c.created_at = o.created_at and position(convert_to(c.id::text, 'UTF8') in o.body) > 0)
 )
 update outbound_requests o
    set state = case when o.state = 'pending' then 'cancelled' else o.state end,
