@@ -120,7 +120,6 @@ message_hits as (
     join conversations c on c.id = scope.id
     join message_search s on s.conversation_id = scope.id
    where s.vector @@ ${TSQUERY} ${MESSAGE_WINDOW}
-     and (scope.until is null or s.created_at < scope.until)
      and ${CONVERSATION_FILTERS}
    order by s.created_at desc, s.message_id desc
    limit $7
@@ -131,30 +130,18 @@ ${PAGE}`;
 /**
  * An agent's search: the conversations they hold or held — assigned to them
  * now, last held by them (a closed one keeps its agent), or assigned or
- * transferred to them at some time, as the event log records it. In one
- * they no longer hold, only the messages written before it left them (the
- * first routing event after they were last given it: transferred, queued,
- * assigned to another): what they could read while they held it, and not a
- * word after, as GET …/messages, a 403 to them now, has it (found by
- * review: a supervisor's note about them, written after, was a hit).
- * `until`: that instant, null for no limit.
+ * transferred to them at some time, as the event log records it.
  */
 export const SEARCH_HELD = searchWithin(/* sql */ `
 scope as (
-  select id, null::timestamptz as until from conversations where agent_id = $11::uuid
-  union all
-  select g.conversation_id,
-         (select min(e.created_at) from events e
-           where e.conversation_id = g.conversation_id and e.id > g.last_given
-             and e.type in ('conversation.assigned', 'conversation.transferred', 'conversation.queued'))
-    from (select conversation_id, max(id) as last_given from events
-           where agent_id = $11::uuid and type in ('conversation.assigned', 'conversation.transferred') and conversation_id is not null
-           group by conversation_id) g
-   where not exists (select 1 from conversations h where h.id = g.conversation_id and h.agent_id = $11::uuid)
+  select id from conversations where agent_id = $11::uuid
+  union
+  select conversation_id from events
+   where agent_id = $11::uuid and type in ('conversation.assigned', 'conversation.transferred') and conversation_id is not null
 )`);
 
 /** A supervisor's or admin's search with the agent filter: that agent's conversations. */
 export const SEARCH_AGENT_FILTER = searchWithin(/* sql */ `
 scope as (
-  select id, null::timestamptz as until from conversations where agent_id = $3::uuid
+  select id from conversations where agent_id = $3::uuid
 )`);
