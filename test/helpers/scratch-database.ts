@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { loadMigrations, migrate, type Migration } from '../../src/store/migrate.js';
 import type { Db } from '../../src/store/db.js';
 import { openPglite } from '../../src/store/pglite.js';
 import { openPostgres } from '../../src/store/postgres.js';
@@ -156,4 +156,21 @@ export async function openUnmigratedStore(kind: 'pglite' | 'postgres'): Promise<
       await scratch.drop();
     },
   };
+}
+
+/**
+ * An unmigrated store (openUnmigratedStore) brought up to just before
+ * migration `version`: the schema an earlier version left, for a test to
+ * put rows in and then migrate(db) the rest. `all`: every migration.
+ */
+export async function storeMigratedBefore(kind: 'pglite' | 'postgres', version: string): Promise<{ db: Db; drop: () => Promise<void>; all: Migration[] }> {
+  const store = await openUnmigratedStore(kind);
+  try {
+    const all = await loadMigrations();
+    await migrate(store.db, all.filter((m) => m.version < version));
+    return { ...store, all };
+  } catch (error) {
+    await store.drop();
+    throw error;
+  }
 }

@@ -1,4 +1,8 @@
 import type { AddressInfo } from 'node:net';
+import type { Ctx } from '../../src/context.js';
+import { emailProducer, PRODUCER } from '../../src/email/outbox.js';
+import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
+import { createOutboundWorker, type OutboundWorker } from '../../src/events/outbound/worker.js';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
@@ -103,4 +107,32 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/**
+ * An outbound worker for tests that sends email to `smtp` from `from`; drive
+ * it with tick(). `gate`, when it gives a function, is awaited before each
+ * email is sent (a test holds an email in flight).
+ */
+export function emailWorker(ctx: Ctx, smtp: SmtpReceiver, from: string, gate?: () => ((request: SendRequest) => Promise<void>) | undefined): OutboundWorker {
+  const producer = emailProducer({ smtpUrl: smtp.url, from });
+  const send = producer.transport!;
+  return createOutboundWorker(ctx, {
+    producers: {
+      [PRODUCER]: gate === undefined
+        ? producer
+        : {
+            ...producer,
+            transport: async (request): Promise<SendOutcome> => {
+              await gate()?.(request);
+              return send(request);
+            },
+          },
+    },
+    concurrency: 4,
+    timeoutMs: 10_000,
+    pollMs: 60_000,
+    allowPrivate: false,
+    random: () => 0.5,
+  });
 }

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
 import { sweep } from '../../src/routing/sweep.js';
-import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { migrate } from '../../src/store/migrate.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { CONTRACT, createTicketer, mailroomFor } from '../helpers/rapidpro.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
-import { openUnmigratedStore } from '../helpers/scratch-database.js';
+import { storeMigratedBefore } from '../helpers/scratch-database.js';
 import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
 describeEachStore("channels' own queues and agents", (store) => {
@@ -198,10 +198,8 @@ describeEachStore("channels' own queues and agents", (store) => {
 describe('migration 0080 on agents an earlier version let into the wrong pool', () => {
   for (const kind of storeKinds()) {
     it(`puts mirrors back as the allocator made them and takes people out of @qiscus [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop, all } = await storeMigratedBefore(kind, '0080');
       try {
-        const all = await loadMigrations();
-        await migrate(db, all.filter((m) => m.version < '0080'));
         const agent = (name: string, values: string) =>
           db.query<{ id: string }>(
             `insert into agents (name, email, password_hash, role, status, departments, source, external_ref, offline_since, resume_status, created_at, updated_at)
@@ -242,10 +240,8 @@ describe('migration 0080 on agents an earlier version let into the wrong pool', 
 describe('an upgrade past channels’ own queues mends what earlier versions left', () => {
   for (const kind of storeKinds()) {
     it(`requeues another channel's conversations a mirror held and hands them to a person, keeping its Qiscus room [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop } = await storeMigratedBefore(kind, '0080');
       try {
-        const all = await loadMigrations();
-        await migrate(db, all.filter((m) => m.version < '0080'));
         const agent = (name: string, values: string) =>
           db.query<{ id: string }>(
             `insert into agents (name, email, password_hash, role, status, departments, source, external_ref, capacity, load, created_at, updated_at)
@@ -296,10 +292,8 @@ describe('an upgrade past channels’ own queues mends what earlier versions lef
     });
 
     it(`takes channels' queues out of a saved pre-chat form's department choices [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop, all } = await storeMigratedBefore(kind, '0081');
       try {
-        const all = await loadMigrations();
-        await migrate(db, all.filter((m) => m.version < '0081'));
         const field = (key: string, type: string, options: string[]) => ({ key, label: key, type, required: true, max_length: null, pattern: null, options });
         const save = (fields: object[]) =>
           db.query(`insert into prechat_form (id, fields, updated_at) values (true, $1::jsonb, now()) on conflict (id) do update set fields = excluded.fields`, [

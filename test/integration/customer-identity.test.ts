@@ -17,10 +17,10 @@ import { buildApp, type App } from '../../src/http/app.js';
 import { loadRealtimeConfig } from '../../src/realtime/config.js';
 import { createRealtime, type Realtime } from '../../src/realtime/index.js';
 import { createMetrics } from '../../src/stats/metrics.js';
-import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { migrate } from '../../src/store/migrate.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
-import { openUnmigratedStore } from '../helpers/scratch-database.js';
+import { storeMigratedBefore } from '../helpers/scratch-database.js';
 import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
 const SECRET = 'identity-secret-of-the-host-site';
@@ -257,10 +257,8 @@ describeEachStore('customer identity verification and who sees a customer', (sto
 describe('migration 0009 on conversations that existed before it', () => {
   for (const kind of storeKinds()) {
     it(`marks widget and mqtt chats unverified, Qiscus, RapidPro and API ones verified [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop, all } = await storeMigratedBefore(kind, '0009');
       try {
-        const all = await loadMigrations();
-        await migrate(db, all.filter((m) => m.version < '0009'));
         for (const channel of ['widget', 'mqtt', 'qiscus', 'rapidpro', 'api']) {
           await db.query(
             `insert into conversations (channel, customer_id, customer, state, created_at, queued_at, updated_at)

@@ -9,15 +9,14 @@ import type { AgentRow } from '../../src/agents/model.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { addMessage } from '../../src/conversations/messages.js';
 import { closeConversation } from '../../src/conversations/lifecycle.js';
-import { emailProducer, PRODUCER } from '../../src/email/outbox.js';
 import { CUSTOMER_MAX_TRANSCRIPTS } from '../../src/email/send-transcript.js';
 import { renderTranscript } from '../../src/email/transcript.js';
-import { createOutboundWorker, type OutboundWorker } from '../../src/events/outbound/worker.js';
+import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
-import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
+import { emailWorker, startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const FROM = 'Switchboard Support <support@example.test>';
@@ -34,14 +33,7 @@ describeEachStore('email', (store) => {
     await store().reset();
     smtp = await startSmtpReceiver();
     t = await testApp(store(), { now: clock.now, env: { SMTP_URL: smtp.url, EMAIL_FROM: FROM } });
-    worker = createOutboundWorker(t.ctx, {
-      producers: { [PRODUCER]: emailProducer({ smtpUrl: smtp.url, from: FROM }) },
-      concurrency: 4,
-      timeoutMs: 10_000,
-      pollMs: 60_000,
-      allowPrivate: false,
-      random: () => 0.5,
-    });
+    worker = emailWorker(t.ctx, smtp, FROM);
     admin = await t.user('admin');
   });
   afterEach(async () => {

@@ -14,16 +14,15 @@ import type { AgentRow } from '../../src/agents/model.js';
 import { closeConversation } from '../../src/conversations/lifecycle.js';
 import { addMessage } from '../../src/conversations/messages.js';
 import { compose } from '../../src/email/compose.js';
-import { emailProducer, PRODUCER } from '../../src/email/outbox.js';
 import { renderOfflineMessage } from '../../src/email/transcript.js';
-import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
-import { createOutboundWorker, type OutboundWorker } from '../../src/events/outbound/worker.js';
+import type { SendRequest } from '../../src/events/outbound/send.js';
+import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { startSession } from '../../src/realtime/sessions.js';
-import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { migrate } from '../../src/store/migrate.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
-import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
-import { openUnmigratedStore } from '../helpers/scratch-database.js';
+import { emailWorker, startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
+import { storeMigratedBefore } from '../helpers/scratch-database.js';
 import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
 const FROM = 'Switchboard Support <support@example.test>';
@@ -46,25 +45,8 @@ describeEachStore('erasure: the conversation’s emails', (store) => {
     await store().reset();
     smtp = await startSmtpReceiver();
     t = await testApp(store(), { now: clock.now, env: { SMTP_URL: smtp.url, EMAIL_FROM: FROM } });
-    const producer = emailProducer({ smtpUrl: smtp.url, from: FROM });
-    const send = producer.transport!;
     gate = undefined;
-    worker = createOutboundWorker(t.ctx, {
-      producers: {
-        [PRODUCER]: {
-          ...producer,
-          transport: async (request): Promise<SendOutcome> => {
-            await gate?.(request);
-            return send(request);
-          },
-        },
-      },
-      concurrency: 4,
-      timeoutMs: 10_000,
-      pollMs: 60_000,
-      allowPrivate: false,
-      random: () => 0.5,
-    });
+    worker = emailWorker(t.ctx, smtp, FROM, () => gate);
     admin = await t.user('admin');
   });
   afterEach(async () => {
@@ -254,9 +236,8 @@ describeEachStore('erasure: the conversation’s emails', (store) => {
 describe('erasure: the upgrade to migration 0083', () => {
   for (const kind of storeKinds()) {
     it(`keeps and keys a live offline conversation's email whose text is base64, found by its Reply-To address [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop } = await storeMigratedBefore(kind, '0083');
       try {
-        await migrate(db, (await loadMigrations()).filter((m) => m.version < '0083'));
         const T = new Date('2026-03-02T09:00:00.123Z');
         const name = 'Иван Петров';
         const message = 'Здравствуйте! Мой заказ номер 4711 до сих пор не пришёл, хотя прошло уже две недели. Пожалуйста, помогите.';
@@ -287,9 +268,8 @@ describe('erasure: the upgrade to migration 0083', () => {
     });
 
     it(`erases the emails of conversations erased before it, and keys the offline messages' emails [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop } = await storeMigratedBefore(kind, '0083');
       try {
-        await migrate(db, (await loadMigrations()).filter((m) => m.version < '0083'));
         const T = '2026-03-02T09:00:00Z';
         const [kept] = await db.query<{ id: string }>(
           `insert into conversations (channel, external_ref, customer_id, customer, state, created_at, queued_at, updated_at, required_skills)

@@ -2,17 +2,15 @@
 // bounded (30 days) made every "go offline" fail; the upgrade brings it down.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadMigrations, migrate } from '../../src/store/migrate.js';
-import { openUnmigratedStore } from '../helpers/scratch-database.js';
+import { migrate } from '../../src/store/migrate.js';
+import { storeMigratedBefore } from '../helpers/scratch-database.js';
 import { storeKinds } from '../helpers/stores.js';
 
 describe('migration 0084 on presence settings saved past the limit', () => {
   for (const kind of storeKinds()) {
     it(`brings them down to 30 days and leaves others as they were [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop } = await storeMigratedBefore(kind, '0084');
       try {
-        const all = await loadMigrations();
-        await migrate(db, all.filter((m) => m.version < '0084'));
         const save = (key: string, value: unknown) =>
           db.query(`insert into settings (key, value, updated_at) values ($1, $2::jsonb, now()) on conflict (key) do update set value = excluded.value`, [key, JSON.stringify(value)]);
         await save('agent_offline_grace_ms', 1e15);

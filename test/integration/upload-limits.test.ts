@@ -13,12 +13,12 @@ import pg from 'pg';
 import { removeDeletedFiles, removeUnsentFiles, startFileSweeper } from '../../src/files/deletions.js';
 import { UNSENT_FILE_LIFETIME_MS } from '../../src/files/quota.js';
 import { startSession } from '../../src/realtime/sessions.js';
-import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { migrate } from '../../src/store/migrate.js';
 import { expectError, kitFor, type Kit } from '../helpers/api-kit.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { waitingOnLock } from '../helpers/lock-waits.js';
 import { multipartFile, PDF, PNG } from '../helpers/multipart.js';
-import { openUnmigratedStore } from '../helpers/scratch-database.js';
+import { storeMigratedBefore } from '../helpers/scratch-database.js';
 import { describeEachStore, storeKinds } from '../helpers/stores.js';
 import { s3Bucket, startS3rver } from '../helpers/s3-bucket.js';
 
@@ -216,11 +216,9 @@ describeEachStore('upload limits: a customer’s files per conversation', (store
 describe('upload limits: the migration that adds the sent mark', () => {
   for (const kind of storeKinds()) {
     it(`marks sent the files messages already carry, and only those [${kind}]`, async () => {
-      const { db, drop } = await openUnmigratedStore(kind);
+      const { db, drop, all } = await storeMigratedBefore(kind, MIGRATION);
       try {
-        const all = await loadMigrations();
         assert.ok(all.some((m) => m.version === MIGRATION));
-        await migrate(db, all.filter((m) => m.version < MIGRATION));
         const [c] = await db.query<{ id: string }>(
           `insert into conversations (channel, customer_id, customer, state, required_skills, created_at, updated_at) values ('api', 'x', '{}', 'queued', '{}', now(), now()) returning id`,
         );
