@@ -111,8 +111,11 @@ export async function closeRoom(ctx: Ctx, conversationId: string, input: { state
  */
 const CANCEL_UNCONFIRMED = /* sql */ `
   update outbound_requests o set state = 'cancelled', last_error = 'the room was closed before Qiscus confirmed the assignment'
-   where o.ordering_key = (select 'qiscus:room:' || c.external_ref from conversations c where c.id = $2)
-     and o.state = 'pending' and o.producer = 'qiscus' and o.message_id = $1`;
+   where o.id in (select p.id from outbound_requests p
+                   where p.ordering_key = (select 'qiscus:room:' || c.external_ref from conversations c where c.id = $2)
+                     and p.state = 'pending' and p.producer = 'qiscus' and p.message_id = $1
+                   order by p.id
+                     for update of p)`;
 
 export interface NoteExtra {
   /** Qiscus confirmed the room has an agent */

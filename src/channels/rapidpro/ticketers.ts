@@ -116,14 +116,25 @@ export async function setCallbackUrl(ctx: Ctx, uuid: string, url: string): Promi
     await tx.query(
       `update outbound_requests o
           set url = $2, next_attempt_at = case when o.leased_until > $3 then o.next_attempt_at else least(o.next_attempt_at, $3) end
-         from rapidpro_callbacks l
-        where l.request_id = o.id and l.ticketer_uuid = $1 and o.state = 'pending'`,
+        where o.id in (${CALLBACKS_PENDING})`,
       [uuid, url, now],
     );
   });
   // wakes the outbound worker, which listens to commits
   ctx.onCommitted?.([]);
 }
+
+/**
+ * The ticketer's ($1) callbacks still waiting, locked in id order: the order
+ * every statement locking several outbound rows takes them in (RECORD,
+ * src/events/outbound/outbox.ts), so none waits for another holding a row it
+ * took out of turn.
+ */
+const CALLBACKS_PENDING = /* sql */ `
+  select p.id from outbound_requests p join rapidpro_callbacks l on l.request_id = p.id
+   where l.ticketer_uuid = $1 and p.state = 'pending'
+   order by p.id
+     for update of p`;
 
 /**
  * Deletes a ticketer. Its open conversations are abandoned (nothing could
@@ -150,8 +161,7 @@ export async function deleteTicketer(ctx: Ctx, uuid: string): Promise<void> {
       }
       await tx.query(
         `update outbound_requests o set state = 'cancelled', last_error = 'the ticketer was deleted'
-           from rapidpro_callbacks l
-          where l.request_id = o.id and l.ticketer_uuid = $1 and o.state = 'pending'`,
+          where o.id in (${CALLBACKS_PENDING})`,
         [uuid],
       );
       await tx.query('delete from rapidpro_ticketers where uuid = $1', [uuid]);

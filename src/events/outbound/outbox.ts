@@ -308,6 +308,17 @@ export interface AttemptRecord {
  * and a third claim could send the row beside it. Returns the ids whose row was updated, with
  * the ordering key of each that is no longer pending (FOLLOWED then looks
  * behind it).
+ *
+ * Lock order. Every statement that locks several outbound rows takes them
+ * in id order (`locked` here; the erasure, webhook endpoint and RapidPro
+ * ticketer changes, a Qiscus room's close): a batch comes in the order its
+ * attempts ended, and a record holding a conversation's second email while
+ * it waited for the first met an erasure holding the first and waiting for
+ * the second, a deadlock (found by review;
+ * test/integration/outbound-lock-order.test.ts). Beside the batch's rows
+ * `locked` takes a 410's, the rows of its endpoint the gone step cancels.
+ * No comment in the SQL: tests find this statement waiting by its text in
+ * pg_stat_activity, which keeps only its first 1,024 bytes.
  */
 export const RECORD = /* sql */ `
   with r as (
@@ -319,6 +330,15 @@ export const RECORD = /* sql */ `
     select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, r.excerpt, r.error, r.headers
       from r
      where not r.skipped and exists (select 1 from outbound_requests o where o.id = r.id)
+  ), locked as (
+    select o.id from outbound_requests o
+     where o.id in (select r.id from r
+                    union all
+                    select p.id from outbound_requests p
+                     where p.state = 'pending'
+                       and p.endpoint_id in (select q.endpoint_id from outbound_requests q join r on r.id = q.id where r.status = 410 and not r.skipped))
+     order by o.id
+       for update
   ), moved as (
     update outbound_requests o
        set state = case r.outcome when 'retry' then 'pending' else r.outcome end,
@@ -330,7 +350,7 @@ export const RECORD = /* sql */ `
            last_error = r.error,
            delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end,
            leased_until = null
-      from r
+      from r join locked l on l.id = r.id
      where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
        and (r.lease_until is null or date_trunc('milliseconds', o.next_attempt_at) = r.lease_until)
     returning o.id, o.state, o.ordering_key, o.endpoint_id, r.status, r.skipped

@@ -169,11 +169,14 @@ export async function updateEndpoint(ctx: Ctx, id: string, patch: EndpointPatch,
     );
     if (!row) throw notFound('webhook', id);
     if (patch.url !== undefined || patch.verify_ssl !== undefined) {
+      // in id order, as every statement locking several outbound rows (RECORD, src/events/outbound/outbox.ts)
       await tx.query(
         `update outbound_requests o
             set url = $2, verify_tls = $3,
                 next_attempt_at = case when o.leased_until > $4 then o.next_attempt_at else least(o.next_attempt_at, $4) end
-          where o.endpoint_id = $1 and o.state = 'pending' and (o.url is distinct from $2 or o.verify_tls is distinct from $3)`,
+          where o.id in (select l.id from outbound_requests l
+                          where l.endpoint_id = $1 and l.state = 'pending' and (l.url is distinct from $2 or l.verify_tls is distinct from $3)
+                          order by l.id for update)`,
         [id, row.url, row.verify_ssl, now],
       );
     }
@@ -186,7 +189,11 @@ export async function updateEndpoint(ctx: Ctx, id: string, patch: EndpointPatch,
 }
 
 async function cancelPending(tx: Queryable, id: string, reason: string): Promise<void> {
-  await tx.query(`update outbound_requests set state = 'cancelled', last_error = $2 where endpoint_id = $1 and state = 'pending'`, [id, reason]);
+  await tx.query(
+    `update outbound_requests set state = 'cancelled', last_error = $2
+      where id in (select l.id from outbound_requests l where l.endpoint_id = $1 and l.state = 'pending' order by l.id for update)`,
+    [id, reason],
+  );
 }
 
 export async function deleteEndpoint(ctx: Ctx, id: string): Promise<void> {
