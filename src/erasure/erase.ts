@@ -6,6 +6,8 @@ import { OPEN_STATES, type ConversationState } from '../conversations/model.js';
 import { conflict, notFound } from '../errors.js';
 import { withEvents, type StoredEvent } from '../events/outbox.js';
 import { CURSOR as WEBHOOK_CURSOR, PRODUCER as WEBHOOK_PRODUCER } from '../events/webhooks/fanout.js';
+import { CURSOR as QISCUS_CURSOR, MARK_AS_RESOLVED, PRODUCER as QISCUS_PRODUCER } from '../channels/qiscus/constants.js';
+import { CURSOR as RAPIDPRO_CURSOR, PRODUCER as RAPIDPRO_PRODUCER } from '../channels/rapidpro/feed.js';
 import { payloadFor } from '../events/webhooks/payloads.js';
 import type { SubscribableEvent } from '../events/webhooks/catalog.js';
 import type { Queryable } from '../store/db.js';
@@ -52,13 +54,17 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor): Pro
     for (const table of ['conversation_reads', 'customer_sessions', 'qiscus_rooms', 'rapidpro_tickets']) {
       await tx.query(`delete from ${table} where conversation_id = $1`, [id]);
     }
-    // A fan-out running now read the events before this redaction: wait for
-    // it to commit so its deliveries are rewritten below; one starting later
-    // skips its turn (its cursor is locked) and then reads redacted events.
-    await tx.query('select 1 from outbox_cursors where name = $1 for update', [WEBHOOK_CURSOR]);
+    // A feed running now (webhooks' fan-out, RapidPro's callbacks, Qiscus's
+    // close syncs) read the events before this redaction: wait for it to
+    // commit so what it queued is rewritten below; one starting later skips
+    // its turn (its cursor is locked) and then reads redacted events.
+    await tx.query('select 1 from outbox_cursors where name = any ($1::text[]) order by name for update', [FEED_CURSORS]);
     const events = await redactEvents(tx, id);
-    const deliveries = await redactWebhookDeliveries(tx, events);
-    await redactEmails(tx, id);
+    const outbound = await lockOutbound(tx, id, events);
+    const deliveries = await redactWebhookDeliveries(tx, events, outbound.webhooks);
+    const calls = await redactChannelCalls(tx, outbound.channelCalls);
+    await redactEmails(tx, outbound.emails);
+    await forgetReplies(tx, [...outbound.webhooks, ...outbound.channelCalls]);
     await tx.query('delete from conversations where id = $1', [id]);
     const erasure: Erasure = {
       conversation_id: id,
@@ -67,7 +73,7 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor): Pro
       attachments,
       ratings,
       events_redacted: events.length,
-      deliveries_redacted: deliveries,
+      deliveries_redacted: deliveries + calls,
     };
     emit({ type: 'conversation.erased', conversationId: id, agentId: row.agent_id, data: { ...erasure, by: actor.id } });
     return erasure;
@@ -87,20 +93,107 @@ async function redactEvents(tx: Queryable, conversationId: string): Promise<Stor
   return redacted;
 }
 
+/** The feeds that turn events into outbound requests, in the order their cursors are locked. */
+const FEED_CURSORS = [QISCUS_CURSOR, RAPIDPRO_CURSOR, WEBHOOK_CURSOR].sort();
+
+interface OutboundOfConversation {
+  webhooks: number[];
+  /** RapidPro callbacks and Qiscus calls made from its events */
+  channelCalls: number[];
+  emails: number[];
+}
+
+/**
+ * The conversation's rows in the outbox: what was made from its events
+ * (webhook deliveries, RapidPro callbacks, Qiscus calls), and its emails,
+ * found by their ordering keys (transcripts,
+ * src/email/send-transcript.ts; the team's copy of an offline message,
+ * src/email/offline.ts; src/email/outbox.ts names both). Locked in one
+ * statement, in id order (the order RECORD, src/events/outbound/outbox.ts,
+ * takes a batch's rows in): taken apart, webhooks then emails, or in a
+ * batch's order, a worker's record holding one of them while waiting for
+ * another could deadlock with this erasure.
+ */
+async function lockOutbound(tx: Queryable, conversationId: string, events: readonly StoredEvent[]): Promise<OutboundOfConversation> {
+  // the email producer as a literal: the partial index of migration 0083 (outbound_email_by_key) is then the one read
+  const rows = await tx.query<{ id: number; producer: string }>(
+    `select id, producer from outbound_requests
+      where event_id = any ($1::bigint[])
+         or (producer = '${EMAIL_PRODUCER}' and ordering_key = any ($2::text[]))
+      order by id
+        for update`,
+    [events.map((e) => e.id), [transcriptEmailKey(conversationId), offlineEmailKey(conversationId)]],
+  );
+  const of = (...producers: string[]) => rows.filter((r) => producers.includes(r.producer)).map((r) => Number(r.id));
+  return { webhooks: of(WEBHOOK_PRODUCER), channelCalls: of(RAPIDPRO_PRODUCER, QISCUS_PRODUCER), emails: of(EMAIL_PRODUCER) };
+}
+
+/** What an erased conversation's RapidPro message callback still waiting says in `last_error`: it never goes. */
+export const CALLBACK_CANCELLED = 'cancelled: its conversation was erased';
+
+/**
+ * What the channels were asked to do with the conversation keeps only what
+ * they need to do it. An agent's message to a RapidPro contact still
+ * waiting is cancelled (sent now, it would deliver erased words), and every
+ * one keeps its type, ticket and contact token with its `text` null and no
+ * `attachments` (the events' redaction, ./redact.ts); a close-room still
+ * goes, it holds nothing said. A Qiscus mark_as_resolved keeps its room and
+ * goes, without the conversation's note; a remove_agent holds only ids.
+ * Returns how many rows were rewritten.
+ */
+async function redactChannelCalls(tx: Queryable, ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const rows = await tx.query<{ id: number; producer: string; name: string; body: Uint8Array }>(
+    `select id, producer, name, body from outbound_requests where id = any ($1::bigint[]) and name in ('agent-message', $2)`,
+    [ids, MARK_AS_RESOLVED],
+  );
+  if (rows.length === 0) return 0;
+  // PGlite reads bytea as a Uint8Array, node-postgres as a Buffer
+  const text = (body: Uint8Array) => Buffer.from(body).toString('utf8');
+  const bodies = rows.map((r) => Buffer.from(r.producer === QISCUS_PRODUCER ? withoutNotes(text(r.body)) : JSON.stringify(redact(JSON.parse(text(r.body))))));
+  await tx.query(
+    `update outbound_requests o
+        set body = r.body,
+            state = case when o.producer = $3 and o.state = 'pending' then 'cancelled' else o.state end,
+            last_error = case when o.producer = $3 and o.state = 'pending' then $4 else o.last_error end
+       from unnest($1::bigint[], $2::bytea[]) as r(id, body)
+      where o.id = r.id`,
+    [rows.map((r) => r.id), bodies, RAPIDPRO_PRODUCER, CALLBACK_CANCELLED],
+  );
+  return rows.length;
+}
+
+/** A mark_as_resolved form (room_id, notes) with its notes emptied. */
+function withoutNotes(body: string): string {
+  const form = new URLSearchParams(body);
+  if (form.has('notes')) form.set('notes', '');
+  return form.toString();
+}
+
+/**
+ * A receiver's reply may echo what it was sent (a webhook's body, the
+ * message a channel took): the attempts of the rows made from the
+ * conversation's events keep their status codes and times, not the replies.
+ */
+async function forgetReplies(tx: Queryable, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.query('update outbound_attempts set response_excerpt = null where request_id = any ($1::bigint[]) and response_excerpt is not null', [ids]);
+}
+
 /**
  * The webhook deliveries made from those events keep their bodies (the
  * delivery log, redeliveries, the retries still pending), so each is rebuilt
  * from its redacted event exactly as the fan-out built it: a receiver asking
  * for a redelivery, or getting a late retry, gets the redacted payload.
  */
-async function redactWebhookDeliveries(tx: Queryable, events: readonly StoredEvent[]): Promise<number> {
-  if (events.length === 0) return 0;
+async function redactWebhookDeliveries(tx: Queryable, events: readonly StoredEvent[], ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0;
   const byId = new Map(events.map((e) => [e.id, e]));
   const rows = await tx.query<{ id: number; event_id: number; name: string; app_code: string | null }>(
     `select r.id, r.event_id, r.name, w.app_code
        from outbound_requests r join webhook_endpoints w on w.id = r.endpoint_id
-      where r.event_id = any ($1::bigint[]) and r.producer = $2`,
-    [[...byId.keys()], WEBHOOK_PRODUCER],
+      where r.id = any ($1::bigint[])`,
+    [ids],
   );
   if (rows.length === 0) return 0;
   const bodies = rows.map((r) => Buffer.from(JSON.stringify(payloadFor(byId.get(Number(r.event_id))!, r.name as SubscribableEvent, r.app_code))));
@@ -125,9 +218,7 @@ export const ERASED_HEADER = 'erased';
 const REQUESTED_BY_HEADER = 'requested-by';
 
 /**
- * The conversation's emails, found by their ordering keys (transcripts,
- * src/email/send-transcript.ts; the team's copy of an offline message,
- * src/email/offline.ts; src/email/outbox.ts names both): one still pending is cancelled, never
+ * The conversation's emails (lockOutbound): one still pending is cancelled, never
  * sent; every one, whatever its state, keeps only what says that an email
  * went and how it fared (kind, state, times, status codes, message id, the
  * envelope sender) — its body (the messages, the customer's name and
@@ -136,7 +227,7 @@ const REQUESTED_BY_HEADER = 'requested-by';
  * (an offline message's names the customer) and its attempts' relay replies
  * and errors (a refusal may quote the recipient) are overwritten.
  *
- * The rows are locked first (FOR UPDATE), so an attempt being recorded now
+ * The rows are locked first (lockOutbound), so an attempt being recorded now
  * (RECORD, src/events/outbound/outbox.ts) has committed before the attempts
  * are redacted below, and one recorded later (the email was in flight: it
  * was leaving when the erasure began, and goes) waits for this commit:
@@ -144,14 +235,8 @@ const REQUESTED_BY_HEADER = 'requested-by';
  * here, and the trigger of migration 0083 redacts the attempt it logs.
  * A claim passes a locked row by (SKIP LOCKED) and finds it cancelled after.
  */
-async function redactEmails(tx: Queryable, conversationId: string): Promise<number> {
-  // the producer as a literal: the partial index of migration 0083 (outbound_email_by_key) is then the one read
-  const rows = await tx.query<{ id: number }>(
-    `select id from outbound_requests where producer = '${EMAIL_PRODUCER}' and ordering_key = any ($1::text[]) order by id for update`,
-    [[transcriptEmailKey(conversationId), offlineEmailKey(conversationId)]],
-  );
-  if (rows.length === 0) return 0;
-  const ids = rows.map((r) => r.id);
+async function redactEmails(tx: Queryable, ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0;
   await tx.query(
     `update outbound_requests
         set state = case when state = 'pending' then 'cancelled' else state end,
@@ -172,5 +257,5 @@ async function redactEmails(tx: Queryable, conversationId: string): Promise<numb
       where a.request_id = any ($1::bigint[]) and o.id = a.request_id`,
     [ids, EMAIL_ERROR_ERASED],
   );
-  return rows.length;
+  return ids.length;
 }
