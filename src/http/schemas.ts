@@ -194,7 +194,11 @@ export const NewConversationBody = Type.Object(
     ),
     department: Type.Optional(Nullable(Department)),
     priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, description: 'higher is served first; default 0' })),
-    channel: Type.Optional(Channel),
+    channel: Type.Optional(
+      Type.Union(Channel.anyOf, {
+        description: "default api; qiscus and rapidpro are refused (400): those conversations are opened only by their channel (Qiscus' allocation webhook, RapidPro's mailroom)",
+      }),
+    ),
     external_ref: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
     required_skills: Type.Optional(Skills),
   },

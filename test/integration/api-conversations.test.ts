@@ -1,6 +1,7 @@
 // /api/v1/conversations, /api/v1/conversations/:id and its resolve, transfer and requeue actions.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
+import { openConversation } from '../../src/conversations/lifecycle.js';
 import { assertAllUnauthorized, expectError, expectInvalid, kitFor, MALFORMED_ID, rawJson, UNKNOWN_ID } from '../helpers/api-kit.js';
 import { invariantViolations } from '../helpers/invariants.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -73,26 +74,26 @@ describeEachStore('api: conversations', (store) => {
 
   it('POST /conversations with the channel and external_ref of an open conversation answers 200 with the same one; a closed one does not count', async () => {
     const { admin, supervisor } = await k.cast();
-    const first = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-1' });
+    const first = await k.open(admin.token, { channel: 'mqtt', external_ref: 'room-1' });
     const eventsBefore = await k.count('events');
-    const again = await k.open(supervisor.token, { channel: 'qiscus', external_ref: 'room-1', customer: { id: 'someone-else' } }, 200);
+    const again = await k.open(supervisor.token, { channel: 'mqtt', external_ref: 'room-1', customer: { id: 'someone-else' } }, 200);
     assert.deepEqual(again, first, 'the same conversation, as the first open answered it');
     assert.equal(await k.count('conversations'), 1);
     assert.equal(await k.count('events'), eventsBefore, 'a repeated open records nothing');
-    const otherChannel = await k.open(admin.token, { channel: 'rapidpro', external_ref: 'room-1' });
+    const otherChannel = await k.open(admin.token, { channel: 'api', external_ref: 'room-1' });
     assert.notEqual(otherChannel.id, first.id);
     assert.equal((await act(admin.token, first.id, 'resolve', {})).statusCode, 200);
-    const reopened = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-1' });
+    const reopened = await k.open(admin.token, { channel: 'mqtt', external_ref: 'room-1' });
     assert.notEqual(reopened.id, first.id);
     assert.equal(await k.count('conversations'), 3);
   });
 
   it('POST /conversations by an agent does not hand out another agent\'s open conversation through its external_ref', async () => {
     const { admin, agent, other } = await k.cast({ agentCapacity: 1 });
-    const theirs = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-secret', customer: { id: 'vip', name: 'Private Person' } });
+    const theirs = await k.open(admin.token, { channel: 'mqtt', external_ref: 'room-secret', customer: { id: 'vip', name: 'Private Person' } });
     const outsider = theirs.agent_id === agent.agent.id ? other : agent;
     await k.unchanged(async () => {
-      const res = await k.call('POST', '/api/v1/conversations', { token: outsider.token, body: { customer: { id: 'x' }, channel: 'qiscus', external_ref: 'room-secret' } });
+      const res = await k.call('POST', '/api/v1/conversations', { token: outsider.token, body: { customer: { id: 'x' }, channel: 'mqtt', external_ref: 'room-secret' } });
       assert.doesNotMatch(res.body, /Private Person/, 'the customer of a conversation assigned to someone else leaks');
       expectError(res, 403, 'SB_FORBIDDEN');
     });
@@ -113,6 +114,9 @@ describeEachStore('api: conversations', (store) => {
       expectInvalid(await post({ customer: { id: 'c1' }, priority: 1.5 }), 'priority');
       expectInvalid(await post({ customer: { id: 'c1' }, priority: 11 }), 'priority');
       expectInvalid(await post({ customer: { id: 'c1' }, channel: 'fax' }), 'channel');
+      // opened only by their channel's webhook or mailroom, which alone know the room or ticket is real
+      expectInvalid(await post({ customer: { id: 'c1' }, channel: 'qiscus', external_ref: '274083256' }), 'channel', 'qiscus');
+      expectInvalid(await post({ customer: { id: 'c1' }, channel: 'rapidpro', external_ref: '59d74b86-3e2f-4a93-aece-b05d2fdcde0c' }), 'channel', 'rapidpro');
       expectInvalid(await post({ customer: { id: 'c1' }, department: '' }), 'department');
       expectInvalid(await post({ customer: { id: 'c1' }, external_ref: 12 }), 'external_ref');
       expectInvalid(await post({ customer: { id: 'c1' }, state: 'assigned' }), 'state');
@@ -407,8 +411,9 @@ describeEachStore('api: conversations', (store) => {
 
   it('POST /transfer of a qiscus conversation to an agent or another department answers 409 SB_QISCUS_TRANSFER, changing nothing; to its own department it is requeued', async () => {
     const { admin, agent, other } = await k.cast({ agentCapacity: 1 });
-    const room = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-7' });
-    const waiting = await k.open(admin.token, { channel: 'qiscus', external_ref: 'room-8', department: 'nobody' });
+    // opened as the Qiscus channel opens its rooms: the core API refuses channel qiscus
+    const room = (await openConversation(k.t.ctx, { customer: { id: 'c7' }, channel: 'qiscus', external_ref: 'room-7' })).conversation;
+    const waiting = (await openConversation(k.t.ctx, { customer: { id: 'c8' }, channel: 'qiscus', external_ref: 'room-8', department: 'nobody' })).conversation;
     assert.deepEqual([room.state, waiting.state], ['assigned', 'queued']);
     const free = room.agent_id === agent.agent.id ? other : agent;
     await k.unchanged(async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { openConversation } from '../../src/conversations/lifecycle.js';
 import type { Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { tokenChangeHeard } from '../helpers/http.js';
@@ -245,26 +246,24 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
 
   it("refuses an agent's message to a Qiscus room, over HTTP and MQTT, with the reason, and stores nothing", async () => {
     const { agent, token } = await agentOnline(1);
-    const adminRow = await makeAgent(server.ctx, { role: 'admin' });
-    const admin = await http('POST', '/api/v1/auth/login', { email: adminRow.email, password: PASSWORD });
-    const room = await http('POST', '/api/v1/conversations', { customer: { id: 'qiscus-customer' }, channel: 'qiscus', external_ref: 'room-7' }, admin.body.token);
-    assert.equal(room.status, 201, JSON.stringify(room.body));
-    assert.equal(room.body.agent_id, agent.id);
+    // opened as the Qiscus channel opens its rooms: the core API refuses channel qiscus
+    const { conversation: room } = await openConversation(server.ctx, { customer: { id: 'qiscus-customer' }, channel: 'qiscus', external_ref: 'room-7' });
+    assert.equal(room.agent_id, agent.id);
 
-    const posted = await http('POST', `/api/v1/conversations/${room.body.id}/messages`, { text: 'hello from Switchboard' }, token);
+    const posted = await http('POST', `/api/v1/conversations/${room.id}/messages`, { text: 'hello from Switchboard' }, token);
     assert.equal(posted.status, 409);
     assert.equal(posted.body.error.code, 'SB_QISCUS_AGENT_MESSAGE');
     assert.match(posted.body.error.message, /Qiscus's own dashboard/);
 
     const agentClient = await connect(token);
     await agentClient.subscribe(`switchboard/agents/${agent.id}/events`);
-    await agentClient.publish(`switchboard/conversations/${room.body.id}/messages`, { message: { content: 'hello over MQTT' } });
+    await agentClient.publish(`switchboard/conversations/${room.id}/messages`, { message: { content: 'hello over MQTT' } });
     const refused = await agentClient.next(`switchboard/agents/${agent.id}/events`, (p) => p.instruction === 'message/rejected');
     assert.equal(refused.error.code, 'SB_QISCUS_AGENT_MESSAGE');
-    const [count] = await server.ctx.db.query<{ n: number }>('select count(*)::int as n from messages where conversation_id = $1', [room.body.id]);
+    const [count] = await server.ctx.db.query<{ n: number }>('select count(*)::int as n from messages where conversation_id = $1', [room.id]);
     assert.equal(count!.n, 0);
     // a widget chat of the same agent still takes their messages
-    assert.equal((await http('POST', `/api/v1/conversations/${room.body.id}/resolve`, {}, token)).status, 200);
+    assert.equal((await http('POST', `/api/v1/conversations/${room.id}/resolve`, {}, token)).status, 200);
     const { session } = await startChat('after-qiscus');
     assert.equal((await http('POST', `/api/v1/conversations/${session.sessionId}/messages`, { text: 'hi' }, token)).status, 201);
   });

@@ -1,3 +1,4 @@
+import { agentName, storableName } from './agent-name.js';
 import type { QiscusConfig } from './config.js';
 import { qiscusErrorMessage } from './error-body.js';
 import { createHttpRequester, type HttpRequest } from './http.js';
@@ -379,10 +380,15 @@ export function createQiscusClient(api: QiscusApi, options: QiscusClientOptions)
         for (const raw of list) {
           const a = raw as Record<string, unknown>;
           if (a.id === undefined || a.id === null) continue;
+          const id = String(a.id);
+          // Its mirror is found by this id and Qiscus is called with it: one that is not plain,
+          // storable text cannot be either, and is left out rather than fail the whole pass.
+          if (storableName(id) !== id) continue;
+          const email = typeof a.email === 'string' ? a.email : null;
           agents.push({
-            id: String(a.id),
-            name: typeof a.name === 'string' ? a.name : String(a.id),
-            email: typeof a.email === 'string' ? a.email : null,
+            id,
+            name: agentName(a.name, email, id),
+            email,
             current_customer_count: Number.isFinite(Number(a.current_customer_count)) ? Number(a.current_customer_count) : 0,
             is_available: a.is_available === true,
             force_offline: a.force_offline === true,

@@ -1,5 +1,6 @@
 import { errorCodes, type FastifyInstance, type preParsingAsyncHookHandler } from 'fastify';
 import type { Readable } from 'node:stream';
+import { AppError } from '../../errors.js';
 
 // Mailroom sends `room` and `room.close` as GET with a JSON body. Fastify
 // reads no body on GET (RFC 9110 §9.3.1 gives it no defined meaning) and a
@@ -7,9 +8,22 @@ import type { Readable } from 'node:stream';
 // would change GET for the whole server. So the routes that need it add this
 // preParsing hook: on GET it reads the body the way Fastify's JSON parser
 // reads a POST's — the same size limit, content type and Content-Length
-// checks, and Fastify's own JSON parser with its prototype-poisoning guard —
-// and the handler finds it in `request.body` as usual. Other methods are
-// left to Fastify.
+// checks, strict UTF-8 as the app's JSON parser (src/http/app.ts) wants it,
+// and Fastify's own JSON parser with its prototype-poisoning guard — and the
+// handler finds it in `request.body` as usual. Other methods are left to
+// Fastify.
+
+// Fatal, as for a POST: invalid bytes turned into U+FFFD would open the room
+// with a name mailroom never sent, where the same body by POST is refused.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(raw: Buffer): string {
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    throw new AppError('SB_INVALID_JSON', 'the body is not valid UTF-8', 400);
+  }
+}
 
 function readLimited(stream: Readable, limit: number, declared: number | undefined): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -59,7 +73,7 @@ export function getBodyParser(app: FastifyInstance): preParsingAsyncHookHandler 
     if (declared !== undefined && declared > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
     const raw = await readLimited(payload, limit, declared);
     request.body = await new Promise<unknown>((resolve, reject) =>
-      parseJson(request, raw.toString('utf8'), (error, body) => (error ? reject(error) : resolve(body))),
+      parseJson(request, decodeUtf8(raw), (error, body) => (error ? reject(error) : resolve(body))),
     );
     return payload;
   };

@@ -3,7 +3,7 @@ import { seesEverything } from '../../agents/model.js';
 import { assertCanAccess } from '../../conversations/access.js';
 import { closeConversation, openConversationPlaced, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
 import { addMessage, listMessages, presentMessage, toMessage } from '../../conversations/messages.js';
-import { toConversation, type ConversationRow } from '../../conversations/model.js';
+import { CHANNELS, toConversation, type Channel, type ConversationRow } from '../../conversations/model.js';
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
 import { ratingOf, ratingsOf } from '../../ratings/read.js';
@@ -40,6 +40,23 @@ function answerOf(conversation: Static<typeof Conversation>): Static<typeof Conv
   const answer: Record<string, unknown> = {};
   for (const key of CONVERSATION_KEYS) if (conversation[key] !== undefined) answer[key] = conversation[key];
   return answer as Static<typeof Conversation>;
+}
+
+// A Qiscus room or a RapidPro ticket is opened only by its own channel (the
+// allocation webhook, mailroom's room call), which alone knows the room or
+// ticket is real. One opened here under a real room's or ticket's id would
+// take its place — the channel's own open finds it already open — and its
+// resolve would close the real room in Qiscus.
+const OPENED_BY_THEIR_CHANNEL: Partial<Record<Channel, string>> = {
+  qiscus: "Qiscus' agent-allocation webhook",
+  rapidpro: "RapidPro's mailroom (the ticketer's room call)",
+};
+
+function assertOpenableHere(channel: Channel | undefined): void {
+  const opener = channel === undefined ? undefined : OPENED_BY_THEIR_CHANNEL[channel];
+  if (opener === undefined) return;
+  const here = CHANNELS.filter((c) => OPENED_BY_THEIR_CHANNEL[c] === undefined).join(', ');
+  throw invalid('channel', `must not be ${channel}: those conversations are opened only by ${opener}; this API opens ${here}`);
 }
 
 export function conversationRoutes(app: App, { ctx }: AppDeps): void {
@@ -83,6 +100,7 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       onRequest: anyone,
     },
     async (request, reply) => {
+      assertOpenableHere(request.body.channel);
       // Supervisors and admins vouch for the customer id they give; an agent
       // does not, or opening a conversation would unlock anyone's statistics.
       // One call: the open, and the place in the queue when it waits.
