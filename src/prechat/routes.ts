@@ -3,7 +3,7 @@ import { requireAgent } from '../http/auth.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses } from '../http/schemas.js';
 import { readForm, replaceForm, type FieldInput } from './form.js';
-import { FIELD_TYPES, MAX_FIELDS, MAX_OPTIONS, MAX_PATTERN } from './rules.js';
+import { FIELD_TYPES, MAX_FIELDS, MAX_OPTIONS, MAX_PATTERN, MAX_PATTERN_PROGRAM } from './rules.js';
 
 // The schemas keep the shapes (types, lengths); the rules that need the
 // whole form (unique keys, options only for selects, a pattern that
@@ -18,7 +18,7 @@ const FieldBody = Type.Object(
     type: FieldType,
     required: Type.Optional(Type.Boolean({ default: false })),
     max_length: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()], { description: 'text, email, phone only' })),
-    pattern: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: MAX_PATTERN }), Type.Null()], { description: 'text only: a JavaScript regular expression (Unicode mode) the whole answer must match' })),
+    pattern: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: MAX_PATTERN }), Type.Null()], { description: `text only: a regular expression in RE2 syntax (no lookarounds or backreferences; at most ${MAX_PATTERN_PROGRAM} compiled instructions) the whole answer must match` })),
     options: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: MAX_OPTIONS, description: 'select only: the choices' })),
   },
   { additionalProperties: false },

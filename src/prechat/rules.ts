@@ -3,8 +3,12 @@
 // The one copy of these rules: the server (POST /session, PUT
 // /api/v1/prechat-form) and the widget (web/widget/src/prechat.tsx, which
 // imports this file through Vite) judge with the same code, so an answer the
-// widget lets through is one the server takes. No imports, no Node or DOM
-// API: it must compile under both tsconfigs (NodeNext and the web's Bundler).
+// widget lets through is one the server takes. No Node or DOM API: it must
+// compile under both tsconfigs (NodeNext and the web's Bundler); its two
+// imports are plain JavaScript that runs in both — the pattern engine and
+// the email rule of every other entry point.
+import { fullFormats } from 'ajv-formats/dist/formats.js';
+import { RE2JS, RE2JSSyntaxException } from 're2js';
 
 export const FIELD_TYPES = ['text', 'email', 'phone', 'number', 'select', 'checkbox'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
@@ -17,7 +21,7 @@ export interface PrechatField {
   required: boolean;
   /** text, email, phone: the most characters an answer may have (null: the type's own limit) */
   max_length: number | null;
-  /** text: a JavaScript regular expression (Unicode mode) the whole answer must match */
+  /** text: a regular expression in RE2 syntax the whole answer must match (see compilePattern) */
   pattern: string | null;
   /** select: the choices, in order; empty for the other types */
   options: string[];
@@ -38,12 +42,29 @@ export type AnswerRule =
   | { kind: 'choice'; options: string[] }
   | { kind: 'format'; pattern: string };
 
-/** Keys that fill the conversation's own columns rather than customer.fields, and the type each must have. */
-export const RESERVED_KEYS: Readonly<Record<string, FieldType>> = { name: 'text', email: 'email', phone: 'phone', department: 'select' };
+/**
+ * Keys that fill the conversation's own columns rather than customer.fields,
+ * and the type each must have. Without a prototype, so that a key like
+ * `constructor` or `toString` (valid custom keys) is not found in it by
+ * `in` or an index: look keys up with reservedType.
+ */
+export const RESERVED_KEYS: Readonly<Record<string, FieldType>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, FieldType>, { name: 'text', email: 'email', phone: 'phone', department: 'select' } as const),
+);
+
+/** The type a reserved key must have; undefined for a key that goes to customer.fields. */
+export const reservedType = (key: string): FieldType | undefined => (Object.hasOwn(RESERVED_KEYS, key) ? RESERVED_KEYS[key] : undefined);
 
 export const MAX_FIELDS = 30;
 export const MAX_OPTIONS = 50;
 export const MAX_PATTERN = 200;
+/**
+ * The most instructions a pattern may compile to. RE2 takes time linear in
+ * the answer, but times the program's size: a count repeats its part
+ * (`(?:a|aa){0,500}` is 2,502), and at 1,000 a 1,000-character answer
+ * still takes up to a quarter of a second of the server's one thread.
+ */
+export const MAX_PATTERN_PROGRAM = 1000;
 const KEY = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** The longest answer each type takes; max_length may only lower it. name is 200, as the customer record's. */
@@ -51,16 +72,50 @@ const LIMIT: Readonly<Record<FieldType, number>> = { text: 1000, email: 254, pho
 export const limitOf = (field: Pick<PrechatField, 'key' | 'type' | 'max_length'>): number =>
   Math.min(field.max_length ?? Infinity, field.key === 'name' ? 200 : LIMIT[field.type]);
 
-// Deliberately simple: one @, no spaces, a dot in the domain. Stricter
-// checks reject real addresses; the conversation only displays it.
-const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/u;
+// The rule of `format: 'email'` (ajv-formats' full mode, as
+// src/http/validation.ts adds it), which customer.email and every other
+// address the API takes must pass: an answer becomes the conversation's
+// customer.email, which a transcript is sent to, so a looser rule here let
+// `ann@example.test,postmaster` or `"x"<y@z.co>` name other recipients.
+// A RegExp in ajv-formats (test/unit/prechat-patterns-email.test.ts holds it to that).
+const EMAIL = fullFormats.email as RegExp;
 // Digits with the separators people type; an optional leading +; 5–20 digits.
 const PHONE = /^\+?[0-9][0-9 ().-]*$/u;
 const NUMBER = /^-?(\d+(\.\d+)?|\.\d+)$/u;
 
-/** The pattern as the validator runs it: anchored, so it judges the whole answer. */
-export function compilePattern(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`, 'u');
+/**
+ * The pattern as the validator runs it; throws an Error whose message (for
+ * the admin, after the field's name) says why it cannot run. RE2 (re2js) rather than JavaScript's RegExp: a customer sends
+ * the answer without logging in, and a backtracking engine takes exponential
+ * time on ordinary-looking patterns (`([A-Za-z]+ ?)+` against 26 letters and
+ * a `!` held the server for seconds); RE2 has no lookarounds or
+ * backreferences, and matches in time linear in the answer. The bare pattern
+ * is compiled and matched against the whole answer (testExact), never wrapped
+ * in `^(?:…)$`: the wrapper let `A)|(.*`, no pattern on its own, through as
+ * one that matches anything. RE2 is Unicode by default, as the `u` flag was:
+ * `.` is one code point, `\p{L}` a letter, `\d` `\w` `\b` ASCII.
+ */
+export function compilePattern(pattern: string): RE2JS {
+  let compiled: RE2JS;
+  try {
+    compiled = RE2JS.compile(pattern);
+  } catch (error) {
+    const why = error instanceof RE2JSSyntaxException ? `${error.getDescription()}: \`${error.getPattern() ?? pattern}\`` : (error as Error).message;
+    throw new Error(`is not a valid regular expression in RE2 syntax (${why}); RE2 has no lookarounds or backreferences, so that an answer is matched in time linear in its length`);
+  }
+  if (compiled.programSize() > MAX_PATTERN_PROGRAM)
+    throw new Error(`is too complex: it compiles to ${compiled.programSize()} instructions, at most ${MAX_PATTERN_PROGRAM} (a count like {500} repeats its part that many times: use + or * and max_length instead)`);
+  return compiled;
+}
+
+/** Why a pattern cannot run (compilePattern's message), or null when it can. */
+export function patternProblem(pattern: string): string | null {
+  try {
+    compilePattern(pattern);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /** The first problem of a form definition, or null when it is usable. */
@@ -72,7 +127,7 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
     if (!KEY.test(f.key)) return { field: at('key'), message: `must be a lowercase letter then up to 39 lowercase letters, digits or _ (got ${JSON.stringify(f.key)})` };
     if (seen.has(f.key)) return { field: at('key'), message: `repeats the key ${JSON.stringify(f.key)}: each field needs its own` };
     seen.add(f.key);
-    const reserved = RESERVED_KEYS[f.key];
+    const reserved = reservedType(f.key);
     if (reserved && f.type !== reserved) return { field: at('type'), message: `must be ${reserved} for the key ${f.key} (it fills the conversation's ${f.key}), got ${f.type}` };
     if (!FIELD_TYPES.includes(f.type)) return { field: at('type'), message: `must be one of ${FIELD_TYPES.join(', ')}` };
     if (f.label.trim() === '') return { field: at('label'), message: 'must not be blank' };
@@ -83,11 +138,8 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
     if (f.pattern !== null) {
       if (f.type !== 'text') return { field: at('pattern'), message: `applies to text fields only, not ${f.type}` };
       if (f.pattern.length > MAX_PATTERN) return { field: at('pattern'), message: `must be at most ${MAX_PATTERN} characters` };
-      try {
-        compilePattern(f.pattern);
-      } catch (error) {
-        return { field: at('pattern'), message: `is not a valid regular expression: ${(error as Error).message}` };
-      }
+      const problem = patternProblem(f.pattern);
+      if (problem) return { field: at('pattern'), message: problem };
     }
     if (f.type === 'select') {
       if (f.options.length === 0) return { field: at('options'), message: 'must list at least one choice for a select field' };
@@ -147,10 +199,22 @@ export function checkAnswer(field: PrechatField, value: unknown): { value: strin
     }
     case 'select':
       return field.options.includes(text) ? { value: text } : broke({ kind: 'choice', options: field.options }, `must be one of: ${field.options.join(', ')}`);
-    default:
-      if (field.pattern !== null && !compilePattern(field.pattern).test(text))
-        return broke({ kind: 'format', pattern: field.pattern }, `is not in the expected format (${field.pattern})`);
-      return { value: text };
+    default: {
+      if (field.pattern === null) return { value: text };
+      let pattern: RE2JS;
+      try {
+        pattern = compilePattern(field.pattern);
+      } catch {
+        // A form saved before patterns were RE2 (or were measured) may hold
+        // one that cannot run now: a lookahead, a backreference. Refusing
+        // every answer would close the chat to every customer until an admin
+        // edits the form, and running it as a JavaScript RegExp is the hang
+        // RE2 replaced; so the answer is taken as plain text (its length
+        // still checked), and the server warns (src/prechat/answers.ts).
+        return { value: text };
+      }
+      return pattern.testExact(text) ? { value: text } : broke({ kind: 'format', pattern: field.pattern }, `is not in the expected format (${field.pattern})`);
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { checkAnswers, limitOf, type PrechatField, type Problem } from '../../../src/prechat/rules';
+import type { PrechatField, Problem } from '../../../src/prechat/rules';
 import { formatNumber } from '../../shared/format';
 import { api } from '../../shared/util';
 import { t } from '../../shared/i18n';
@@ -18,14 +18,24 @@ const ANSWERS_KEY = 'switchboard-prechat';
 const embedded = new URLSearchParams(location.hash.slice(1));
 const department = new URLSearchParams(location.search).get('department');
 
+type Rules = typeof import('../../../src/prechat/rules');
+/**
+ * The server's rules, loaded only with a form that has fields: their pattern
+ * engine (RE2, linear in time) is most of their weight, and most chats start
+ * without a form.
+ */
+let rules: Rules | undefined;
+
 /** The form's fields: null while loading; [] when there is none (or it cannot be read: the server still judges the chat). */
 export function usePrechatForm(): PrechatField[] | null {
   const [fields, setFields] = useState<PrechatField[] | null>(null);
   useEffect(() => {
-    api<{ fields: PrechatField[] }>('GET', '/api/v1/prechat-form').then(
-      (form) => setFields(form.fields),
-      () => setFields([]),
-    );
+    api<{ fields: PrechatField[] }>('GET', '/api/v1/prechat-form')
+      .then(async (form) => {
+        if (form.fields.length > 0) rules = await import('../../../src/prechat/rules');
+        setFields(form.fields);
+      })
+      .catch(() => setFields([]));
   }, []);
   return fields;
 }
@@ -111,7 +121,7 @@ export function PrechatForm({ fields, serverProblem, onStart }: { fields: Precha
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    const { problems } = checkAnswers(fields, answers);
+    const { problems } = rules!.checkAnswers(fields, answers);
     if (problems.length > 0) {
       setErrors(Object.fromEntries(problems.map((p) => [p.field, problemText(labelOf(p.field), p)])));
       focusFirst(problems.map((p) => p.field));
@@ -182,7 +192,7 @@ export function PrechatForm({ fields, serverProblem, onStart }: { fields: Precha
                 type={INPUT_TYPE[f.type] ?? 'text'}
                 inputMode={f.type === 'number' ? 'decimal' : undefined}
                 autoComplete={AUTOCOMPLETE[f.key]}
-                maxLength={f.type === 'number' ? undefined : limitOf(f)}
+                maxLength={f.type === 'number' ? undefined : rules!.limitOf(f)}
                 value={value}
                 onChange={(e) => set(f.key, e.target.value)}
                 {...aria}
