@@ -31,9 +31,10 @@ export async function availability(ctx: Pick<Ctx, 'db' | 'now'>, department: str
     readSettings(ctx.db),
     readBusinessHours(ctx.db),
     ctx.db.query<{ queued: number; online: number; slots: number; team_slots: number; handle_s: number }>(
+      // our own agents: a channel's mirrors (source not null) stay offline and never take our conversations
       `with serving as (
          select a.status, ${CAPACITY_OF_A} as capacity from agents a
-          where a.deleted_at is null and ($1::text is null or $1::text = any (a.departments))
+          where a.deleted_at is null and a.source is null and ($1::text is null or $1::text = any (a.departments))
        )
        select (select count(*)::int from conversations where state = 'queued' and department is not distinct from $1::text) as queued,
               (select count(*)::int from serving where status = 'online') as online,

@@ -16,12 +16,17 @@ export type GreetingEventKind = (typeof KINDS)[number];
 export const VISITOR_ID = /^[A-Za-z0-9_-]{8,100}$/;
 
 // The insert is the decision: no read-then-write, so two posts racing for the
-// same visitor both reach it and the primary key lets one in.
+// same visitor both reach it and the primary key lets one in. The greeting is
+// locked (key share, as the foreign-key check would) where it is read: a
+// delete committing meanwhile then leaves no row to insert, and the post is
+// the 404 of an unknown greeting. Left to the check, after the read, the
+// insert failed on the deleted greeting (23503) and the post was a 500.
 const RECORD = /* sql */ `
   insert into greeting_events (greeting_id, visitor_id, kind, created_at)
   select g.id, $2, $3, $4 from greetings g
    where g.id = $1
      and ($3 = 'shown' or exists (select 1 from greeting_events s where s.greeting_id = g.id and s.visitor_id = $2 and s.kind = 'shown'))
+     for key share of g
   on conflict (greeting_id, visitor_id, kind) do nothing
   returning kind`;
 
@@ -58,14 +63,24 @@ export interface GreetingsReport {
 
 const rate = (shown: number, opened: number) => (shown === 0 ? null : Math.round((1000 * opened) / shown) / 10);
 
-/** Every greeting with what it did in the period [from, to) (events counted by when they happened). */
+/**
+ * Every greeting with what it did in the period [from, to): the visitors
+ * shown it in the period and, of those, how many opened a chat, whenever
+ * they did. An opening counts in the period of its visitor's `shown`, so
+ * opened never exceeds shown, and consecutive periods add up: counted by its
+ * own time, an opening just after midnight of a greeting shown just before
+ * counted in a day that never showed it (an open rate over 100%).
+ */
 export async function readGreetingsReport(db: Queryable, period: Period): Promise<GreetingsReport> {
+  // The period's shown by time (greeting_events_by_time), then each one's
+  // opened by the primary key. A subquery, not a join: joined, the planner
+  // hashed every opened event ever recorded for a day's report.
   const rows = await db.query<{ id: string; name: string; enabled: boolean; shown: number; opened: number }>(
-    `select g.id, g.name, g.enabled,
-            count(e.kind) filter (where e.kind = 'shown')::int as shown,
-            count(e.kind) filter (where e.kind = 'opened')::int as opened
+    `select g.id, g.name, g.enabled, count(s.visitor_id)::int as shown,
+            count(s.visitor_id) filter (where exists (select 1 from greeting_events o
+                                                       where o.greeting_id = s.greeting_id and o.visitor_id = s.visitor_id and o.kind = 'opened'))::int as opened
        from greetings g
-       left join greeting_events e on e.greeting_id = g.id and e.created_at >= $1 and e.created_at < $2
+       left join greeting_events s on s.greeting_id = g.id and s.kind = 'shown' and s.created_at >= $1 and s.created_at < $2
       group by g.id
       order by g.created_at, g.id`,
     [period.from, period.to],

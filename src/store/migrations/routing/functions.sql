@@ -3086,6 +3086,9 @@ create or replace function sb_queue_team(
 declare
   v_team jsonb;
 begin
+  -- Our own agents only (source null): a channel's mirrors, offline as its
+  -- allocator makes them, never take our conversations, so they are not in
+  -- the team expected at the opening either.
   if p_sticky_agent is null and coalesce(p_overflow, '[]'::jsonb) = '[]'::jsonb and (p_required_skills = '{}'::jsonb or p_relaxed) then
     if p_department is null then
       return (
@@ -3094,7 +3097,7 @@ begin
                  'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
                  'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
           from agents a
-         where a.deleted_at is null);
+         where a.deleted_at is null and a.source is null);
     end if;
     return (
       select jsonb_build_object(
@@ -3102,7 +3105,7 @@ begin
                'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
                'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
         from agents a
-       where a.deleted_at is null and p_department = any (a.departments));
+       where a.deleted_at is null and a.source is null and p_department = any (a.departments));
   end if;
   execute $q$
     select jsonb_build_object(
@@ -3110,7 +3113,7 @@ begin
              'free', coalesce(sum(greatest(0, coalesce(a.capacity, (select sb_default_capacity())) - a.load)) filter (where a.status = 'online'), 0),
              'team_slots', coalesce(sum(coalesce(a.capacity, (select sb_default_capacity()))), 0))
       from agents a
-     where a.deleted_at is null
+     where a.deleted_at is null and a.source is null
        and ($1 is null or $1 = any (a.departments)
             or exists (select 1 from jsonb_array_elements($3) r where r ->> 'to' = any (a.departments)))
        and ($2 = '{}'::jsonb or $4
