@@ -1,4 +1,4 @@
-import { Aedes, type AuthenticateError } from 'aedes';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -148,12 +148,30 @@ export async function createEmbeddedBroker(
       );
   };
 
+  // aedes authorizes the packets of one socket read concurrently: each
+  // publish of a client is handled once the one before it has settled, so a
+  // connection's messages are stored (and relayed) in the order it sent
+  // them. Typing signals, stored nowhere, skip the line.
+  const handled = new WeakMap<Client, Promise<void>>();
+  aedes.on('clientDisconnect', (client) => handled.delete(client));
+
   aedes.authorizePublish = (client, packet, done) => {
     if (!client || !connections.identityOf(client)) return done(new Error('not authenticated'));
     if (packet.payload.length > MAX_PAYLOAD_BYTES) return done(new Error(`payloads are limited to ${MAX_PAYLOAD_BYTES} bytes`));
     const topic = packet.topic;
+    if (isTyping(topic)) return void authorize(client, packet, done);
+    // authorize reports its own failures; whatever escapes it is reported
+    // here, so the line never breaks and the next publish gets its turn.
+    const turn = (handled.get(client) ?? Promise.resolve())
+      .then(() => authorize(client, packet, done))
+      .catch((error: unknown) => deps.onError(error, 'mqtt publish'));
+    handled.set(client, turn);
+  };
+
+  function authorize(client: Client, packet: PublishPacket, done: (error?: Error | null) => void): Promise<void> {
+    const topic = packet.topic;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    connections
+    return connections
       .refresh(client)
       .then(async (identity) => {
         if (!identity) return done(new Error('the token is no longer live'));
@@ -197,7 +215,7 @@ export async function createEmbeddedBroker(
         deps.onError(error, 'mqtt publish');
         done(error instanceof Error ? error : new Error(String(error)));
       });
-  };
+  }
 
   aedes.authorizeForward = (client, packet) => {
     if (packet.topic === consumed) return null;
@@ -347,26 +365,45 @@ export async function createExternalBroker(
       await client.endAsync();
     },
   };
+  /** What one message asks, done: stored, or refused to its sender. */
+  async function handleMessage(topic: string, payload: Buffer): Promise<void> {
+    if (payload.length > MAX_PAYLOAD_BYTES) return;
+    try {
+      const parsed = JSON.parse(payload.toString('utf8')) as { origin?: unknown };
+      if (parsed?.origin === ORIGIN) return;
+    } catch {
+      // not JSON: the coordinator says so below
+    }
+    const publisher = await deps.identityOf(topic, payload);
+    if (!publisher) return;
+    try {
+      if (publisher.refuse) throw publisher.refuse;
+      await deps.coordinator.handle(publisher.identity, topic, payload);
+    } catch (error) {
+      if (!(error instanceof AppError)) return deps.onError(error, 'mqtt message');
+      const answer = rejection(topics, topic, error, publisher.identity);
+      await broker.publish(answer.topic, answer.payload);
+    }
+  }
+
+  // The broker hands over a topic's messages in the order they were sent:
+  // those of a conversation's topic are handled one after the other, so they
+  // are stored in that order (within this process: a shared subscription may
+  // give the next one to another process). Other topics' messages, whose
+  // order changes nothing, are handled as they come.
+  const handling = new Map<string, Promise<void>>();
   client.on('message', (topic, payload) => {
-    void (async () => {
-      if (payload.length > MAX_PAYLOAD_BYTES) return;
-      try {
-        const parsed = JSON.parse(payload.toString('utf8')) as { origin?: unknown };
-        if (parsed?.origin === ORIGIN) return;
-      } catch {
-        // not JSON: the coordinator says so below
-      }
-      const publisher = await deps.identityOf(topic, payload);
-      if (!publisher) return;
-      try {
-        if (publisher.refuse) throw publisher.refuse;
-        await deps.coordinator.handle(publisher.identity, topic, payload);
-      } catch (error) {
-        if (!(error instanceof AppError)) return deps.onError(error, 'mqtt message');
-        const answer = rejection(topics, topic, error, publisher.identity);
-        await broker.publish(answer.topic, answer.payload);
-      }
-    })().catch((error) => deps.onError(error, 'mqtt message'));
+    const relative = topics.relative(topic);
+    const inOrder = relative !== undefined && parseTopic(relative).kind === 'conversation';
+    const turn = (inOrder ? (handling.get(topic) ?? Promise.resolve()) : Promise.resolve())
+      .then(() => handleMessage(topic, payload))
+      .catch((error: unknown) => deps.onError(error, 'mqtt message'));
+    if (!inOrder) return;
+    handling.set(topic, turn);
+    // drained: the line is forgotten, so topics of closed conversations are not kept
+    void turn.then(() => {
+      if (handling.get(topic) === turn) handling.delete(topic);
+    });
   });
   return broker;
 }

@@ -27,8 +27,11 @@ export const ClientMessage = Type.Object({
   }),
 });
 
+/** a message's id: a bigint in the database, so at most what a JSON number holds exactly (as in the HTTP routes) */
+const MessageId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+
 export const ReadReceipt = Type.Object({
-  readMessages: Type.Array(Type.Union([Type.Integer({ minimum: 1 }), Type.Object({ id: Type.Integer({ minimum: 1 }) })]), { minItems: 1, maxItems: 500 }),
+  readMessages: Type.Array(Type.Union([MessageId, Type.Object({ id: MessageId })]), { minItems: 1, maxItems: 500 }),
 });
 
 export const SessionRequest = Type.Object({

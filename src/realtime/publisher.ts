@@ -156,9 +156,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     let instruction: string;
     let queue: { position: number; expected_wait_seconds: number | null } | undefined;
     if (c.state === 'assigned') instruction = 'session/ready';
-    else if (c.state === 'queued') {
+    else if (c.state === 'queued' || c.state === 'offered') {
+      // Offered, it still waits for its agent to accept (the customer sees
+      // `queued`, customerState): no place in line, as it left the queue.
       instruction = 'session/update';
-      [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
+      if (c.state === 'queued') [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
       if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
     const topic = t.conversation(c.id, 'control');

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { Running } from '../../src/server.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { realServerForBlock } from '../helpers/real-server.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// docs/realtime.md, control instructions: session/update while the
+// conversation waits, on the session request; session/closed only once it
+// was resolved or abandoned. In offer mode a conversation offered to an agent
+// still waits for them to accept it (docs/api.md: the customer sees `queued`).
+
+describeEachStore('a widget whose chat is offered to an agent', (store) => {
+  let server: Running;
+  const { http, connect } = realServerForBlock(store, (started) => ({ server } = started));
+
+  /** an offer-mode department with one online agent, and a widget chat offered to them, its widget connected and listening */
+  async function offeredChat(customerId: string) {
+    const adminRow = await makeAgent(server.ctx, { role: 'admin' });
+    const admin = await http('POST', '/api/v1/auth/login', { email: adminRow.email, password: PASSWORD });
+    const routed = await http('PUT', '/api/v1/departments/sales/routing', { mode: 'offer', offer_timeout_s: 60 }, admin.body.token);
+    assert.equal(routed.status, 200, JSON.stringify(routed.body));
+    const agentRow = await makeAgent(server.ctx, { status: 'online', capacity: 1, departments: ['sales'] });
+    const agent = await http('POST', '/api/v1/auth/login', { email: agentRow.email, password: PASSWORD });
+    const session = await http('POST', '/session', { customer: { id: customerId }, department: 'sales' });
+    assert.equal(session.status, 201, JSON.stringify(session.body));
+    assert.equal(session.body.state, 'queued');
+    const [row] = await server.ctx.db.query<{ state: string }>('select state from conversations where id = $1', [session.body.sessionId]);
+    assert.equal(row!.state, 'offered');
+    const customer = await connect(session.body.token);
+    assert.deepEqual(await customer.subscribe(`${session.body.sessionTopic}/#`), [1]);
+    const { sessionId, sessionTopic } = session.body as { sessionId: string; sessionTopic: string };
+    // what the widget does on every connect (web/widget/src/main.tsx)
+    const request = (requestID: string) => customer.publish('switchboard/server/sessions/request', { sessionId, sessionTopic, customerId, requestID });
+    const control = () => customer.received.filter((r) => r.topic === `${sessionTopic}/client/control`).map((r) => r.payload);
+    return { agentToken: agent.body.token as string, sessionId, customer, request, control, controlTopic: `${sessionTopic}/client/control` };
+  }
+
+  it('answers the session request with session/update (waiting), not session/closed, while the offer stands', async () => {
+    const chat = await offeredChat('offered-1');
+    await chat.request('r1');
+    const answer = await chat.customer.next(chat.controlTopic, (p) => typeof p.instruction === 'string', 3_000);
+    assert.equal(answer.instruction, 'session/update', JSON.stringify(answer));
+    assert.equal(answer.sessionInfo.state, 'queued');
+    assert.equal(answer.sessionInfo.agent, null);
+    const [row] = await server.ctx.db.query<{ state: string }>('select state from conversations where id = $1', [chat.sessionId]);
+    assert.equal(row!.state, 'offered', 'the session request changed nothing');
+  });
+
+  it('tells the widget its agent is there once the offer is accepted, and never that the chat closed', async () => {
+    const chat = await offeredChat('offered-2');
+    await chat.request('r1');
+    await chat.customer.next(chat.controlTopic, (p) => p.instruction === 'session/update', 3_000);
+    const accepted = await http('POST', `/api/v1/conversations/${chat.sessionId}/accept`, undefined, chat.agentToken);
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+    const ready = await chat.customer.next(chat.controlTopic, (p) => p.instruction === 'session/ready', 3_000);
+    assert.equal(ready.sessionInfo.state, 'assigned');
+    assert.deepEqual(chat.control().map((p) => p.instruction), ['session/update', 'session/ready']);
+  });
+
+  it('keeps the widget waiting, with its place in line, when the agent declines the offer', async () => {
+    const chat = await offeredChat('offered-3');
+    await chat.request('r1');
+    await chat.customer.next(chat.controlTopic, (p) => p.instruction === 'session/update', 3_000);
+    const declined = await http('POST', `/api/v1/conversations/${chat.sessionId}/decline`, undefined, chat.agentToken);
+    assert.equal(declined.status, 200, JSON.stringify(declined.body));
+    assert.equal(declined.body.state, 'queued', 'nobody else to offer it to');
+    const placed = await chat.customer.next(chat.controlTopic, (p) => p.instruction === 'session/update' && p.sessionInfo.queuePosition === 1, 3_000);
+    assert.equal(placed.sessionInfo.state, 'queued');
+    // and a session request now (a reload) says the same
+    await chat.request('r2');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(chat.control().every((p) => p.instruction === 'session/update'), JSON.stringify(chat.control()));
+  });
+});
