@@ -2,8 +2,12 @@
 // calls to it, sent as mailroom sends them (Authorization: Token, JSON body,
 // GET with a body for room and room.close).
 import type { LightMyRequestResponse } from 'fastify';
+import { rapidproOutbound } from '../../src/channels/rapidpro/producer.js';
+import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import type { Queryable } from '../../src/store/db.js';
 import type { TestApp } from './app.js';
+import { startFakeMailroom, type FakeMailroom } from './fake-mailroom.js';
+import { testWorker } from './webhook-receiver.js';
 
 export interface TestTicketer {
   uuid: string;
@@ -43,6 +47,33 @@ export function mailroomFor(t: TestApp, ticketer: TestTicketer): Mailroom {
       ...(body !== undefined ? { payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) } : {}),
     });
   };
+}
+
+export interface ConnectedMailroom {
+  ticketer: TestTicketer;
+  /** mailroom's calls to the ticketer */
+  call: Mailroom;
+  /** the fake mailroom the callbacks go to */
+  mailroom: FakeMailroom;
+  /** the outbound worker with the RapidPro producer, driven by tick() */
+  worker: OutboundWorker;
+}
+
+/**
+ * A ticketer connected to a fake mailroom (PUT settings with its URL) that
+ * has `tickets` open, and a worker sending the callbacks on their own retry
+ * schedule without jitter. The caller stops the worker and closes the
+ * mailroom. The app must allow private targets (the fake listens on 127.0.0.1).
+ */
+export async function connectMailroom(t: TestApp, adminToken: string, tickets: readonly string[]): Promise<ConnectedMailroom> {
+  const ticketer = await createTicketer(t, adminToken);
+  const call = mailroomFor(t, ticketer);
+  const mailroom = await startFakeMailroom({ uuid: ticketer.uuid, secret: () => ticketer.secret });
+  for (const ticket of tickets) mailroom.tickets.add(ticket);
+  const connected = await call('PUT', 'settings', { webhook: { url: mailroom.url } });
+  if (connected.statusCode !== 204) throw new Error(`connecting mailroom failed: ${connected.statusCode} ${connected.body}`);
+  const worker = testWorker(t.ctx, { extra: rapidproOutbound({ random: () => 0.5 }) });
+  return { ticketer, call, mailroom, worker };
 }
 
 /** What a refused request must leave as it was. */

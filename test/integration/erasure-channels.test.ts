@@ -9,16 +9,14 @@
 // attempts of every request made from the conversation's events.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
-import { rapidproOutbound } from '../../src/channels/rapidpro/producer.js';
 import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
-import { startFakeMailroom, type FakeMailroom } from '../helpers/fake-mailroom.js';
+import type { FakeMailroom } from '../helpers/fake-mailroom.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
-import { CONTRACT, createTicketer, mailroomFor, type Mailroom, type TestTicketer } from '../helpers/rapidpro.js';
+import { CONTRACT, connectMailroom, type Mailroom, type TestTicketer } from '../helpers/rapidpro.js';
 import { describeEachStore } from '../helpers/stores.js';
-import { testWorker } from '../helpers/webhook-receiver.js';
 
 const SECRET = 'card ending 4242';
 
@@ -46,12 +44,7 @@ describeEachStore('erasure: what RapidPro was asked to carry', (store) => {
     t = await testApp(store(), { now: clock.now, tokenTtlSeconds: 60 * 86_400, env: { ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true' } });
     admin = (await t.user('admin')).token;
     agent = (await t.user('agent', { status: 'online', capacity: 5 })).token;
-    ticketer = await createTicketer(t, admin);
-    call = mailroomFor(t, ticketer);
-    mailroom = await startFakeMailroom({ uuid: ticketer.uuid, secret: () => ticketer.secret });
-    mailroom.tickets.add(CONTRACT.room.ticketID);
-    assert.equal((await call('PUT', 'settings', { webhook: { url: mailroom.url } })).statusCode, 204);
-    worker = testWorker(t.ctx, { extra: rapidproOutbound({ random: () => 0.5 }) });
+    ({ ticketer, call, mailroom, worker } = await connectMailroom(t, admin, [CONTRACT.room.ticketID]));
   });
   afterEach(async () => {
     await worker.stop();

@@ -11,7 +11,7 @@ import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { startFakeMailroom, type FakeMailroom } from '../helpers/fake-mailroom.js';
-import { CONTRACT, createTicketer, mailroomFor, type Mailroom, type TestTicketer } from '../helpers/rapidpro.js';
+import { CONTRACT, connectMailroom, createTicketer, mailroomFor, type Mailroom, type TestTicketer } from '../helpers/rapidpro.js';
 import { describeEachStore } from '../helpers/stores.js';
 import { testWorker } from '../helpers/webhook-receiver.js';
 
@@ -35,13 +35,7 @@ describeEachStore('RapidPro callbacks', (store) => {
     t = await testApp(store(), { now: clock.now, tokenTtlSeconds: 60 * 86_400, env: { ALLOW_PRIVATE_WEBHOOK_TARGETS: 'true' } });
     admin = (await t.user('admin')).token;
     agent = (await t.user('agent', { status: 'online', capacity: 5 })).token;
-    ticketer = await createTicketer(t, admin);
-    call = mailroomFor(t, ticketer);
-    mailroom = await startFakeMailroom({ uuid: ticketer.uuid, secret: () => ticketer.secret });
-    mailroom.tickets.add(TICKET_A).add(TICKET_B);
-    assert.equal((await call('PUT', 'settings', { webhook: { url: mailroom.url } })).statusCode, 204);
-    // the callbacks' own retry schedule, without jitter, as testWorker has for webhooks
-    worker = testWorker(t.ctx, { extra: rapidproOutbound({ random: () => 0.5 }) });
+    ({ ticketer, call, mailroom, worker } = await connectMailroom(t, admin, [TICKET_A, TICKET_B]));
   });
   afterEach(async () => {
     await worker.stop();
