@@ -371,11 +371,14 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     if (newlyHeld && conversation.agent_id) {
       publish(sent, t.assign(conversation.agent_id), () => ({ conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN }));
     }
-    // A queued conversation's position goes out with the queue refresh. A
-    // rating changes nothing the widget's control topic tells (the widget
-    // that sent it already knows), so it is not announced again; labels are
-    // no news to the customer either.
-    if (event.type !== 'conversation.created' && event.type !== 'conversation.rated' && event.type !== LABELS_CHANGED && conversation.state !== 'queued' && conversation.state !== 'offered') sent.push(announce(conversation));
+    // A queued conversation's position goes out with the queue refresh. An
+    // offered one is announced (waiting, no agent): it left the queue, so no
+    // refresh tells it, and it may have come straight from an agent (a
+    // transfer or requeue into an offer-mode department) whom the widget
+    // still showed. A rating changes nothing the widget's control topic
+    // tells (the widget that sent it already knows), so it is not announced
+    // again; labels are no news to the customer either.
+    if (event.type !== 'conversation.created' && event.type !== 'conversation.rated' && event.type !== LABELS_CHANGED && conversation.state !== 'queued') sent.push(announce(conversation));
   }
 
   return {

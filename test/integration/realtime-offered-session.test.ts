@@ -58,6 +58,33 @@ describeEachStore('a widget whose chat is offered to an agent', (store) => {
     assert.deepEqual(chat.control().map((p) => p.instruction), ['session/update', 'session/ready']);
   });
 
+  // Found by review: an announce went out for every state but queued and offered, so a chat moved
+  // from its agent straight into an offer (a transfer to an offer-mode department, a requeue there)
+  // left the widget showing the agent it no longer had.
+  it('tells the widget it waits again when its chat leaves its agent for an offer to another', async () => {
+    const adminRow = await makeAgent(server.ctx, { role: 'admin' });
+    const admin = await http('POST', '/api/v1/auth/login', { email: adminRow.email, password: PASSWORD });
+    const routed = await http('PUT', '/api/v1/departments/vip/routing', { mode: 'offer', offer_timeout_s: 60 }, admin.body.token);
+    assert.equal(routed.status, 200, JSON.stringify(routed.body));
+    const annRow = await makeAgent(server.ctx, { name: 'Ann', status: 'online', capacity: 1, departments: ['sales'] });
+    await makeAgent(server.ctx, { name: 'Vic', status: 'online', capacity: 1, departments: ['vip'] });
+    const ann = await http('POST', '/api/v1/auth/login', { email: annRow.email, password: PASSWORD });
+    const session = await http('POST', '/session', { customer: { id: 'moved-1' }, department: 'sales' });
+    assert.equal(session.body.state, 'assigned');
+    const { sessionId, sessionTopic } = session.body as { sessionId: string; sessionTopic: string };
+    const customer = await connect(session.body.token);
+    assert.deepEqual(await customer.subscribe(`${sessionTopic}/#`), [1]);
+    const controlTopic = `${sessionTopic}/client/control`;
+
+    const moved = await http('POST', `/api/v1/conversations/${sessionId}/transfer`, { department: 'vip' }, ann.body.token);
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    const [row] = await server.ctx.db.query<{ state: string }>('select state from conversations where id = $1', [sessionId]);
+    assert.equal(row!.state, 'offered', 'offered to Vic');
+    const waiting = await customer.next(controlTopic, (p) => typeof p.instruction === 'string', 3_000);
+    assert.equal(waiting.instruction, 'session/update', JSON.stringify(waiting));
+    assert.deepEqual([waiting.sessionInfo.state, waiting.sessionInfo.agent], ['queued', null], 'Ann is no longer there');
+  });
+
   it('keeps the widget waiting, with its place in line, when the agent declines the offer', async () => {
     const chat = await offeredChat('offered-3');
     await chat.request('r1');
