@@ -7,7 +7,7 @@ import { conflict, notFound } from '../errors.js';
 import { withEvents, type StoredEvent } from '../events/outbox.js';
 import { CURSOR as WEBHOOK_CURSOR, PRODUCER as WEBHOOK_PRODUCER } from '../events/webhooks/fanout.js';
 import { CURSOR as QISCUS_CURSOR, MARK_AS_RESOLVED, PRODUCER as QISCUS_PRODUCER } from '../channels/qiscus/constants.js';
-import { CURSOR as RAPIDPRO_CURSOR, PRODUCER as RAPIDPRO_PRODUCER } from '../channels/rapidpro/feed.js';
+import { CURSOR as RAPIDPRO_CURSOR, PRODUCER as RAPIDPRO_PRODUCER, queueCloseBeforeErasure } from '../channels/rapidpro/feed.js';
 import { payloadFor } from '../events/webhooks/payloads.js';
 import type { SubscribableEvent } from '../events/webhooks/catalog.js';
 import type { Queryable } from '../store/db.js';
@@ -51,7 +51,7 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor): Pro
     await tx.query('delete from messages where conversation_id = $1', [id]);
     const attachments = await count(tx, 'delete from attachments where conversation_id = $1', id);
     const ratings = await count(tx, 'delete from ratings where conversation_id = $1', id);
-    for (const table of ['conversation_reads', 'customer_sessions', 'qiscus_rooms', 'rapidpro_tickets']) {
+    for (const table of ['conversation_reads', 'customer_sessions']) {
       await tx.query(`delete from ${table} where conversation_id = $1`, [id]);
     }
     // A feed running now (webhooks' fan-out, RapidPro's callbacks, Qiscus's
@@ -60,7 +60,14 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor): Pro
     // its turn (its cursor is locked) and then reads redacted events.
     await tx.query('select 1 from outbox_cursors where name = any ($1::text[]) order by name for update', [FEED_CURSORS]);
     const events = await redactEvents(tx, id);
+    await queueCloseBeforeErasure(tx, id, ctx.now());
     const outbound = await lockOutbound(tx, id, events);
+    // The room and ticket links go after the outbound rows are locked: a
+    // ticketer's delete locks its callbacks, then deletes its tickets (by
+    // cascade); taken the other way round, the two deadlocked (found by review).
+    for (const table of ['qiscus_rooms', 'rapidpro_tickets']) {
+      await tx.query(`delete from ${table} where conversation_id = $1`, [id]);
+    }
     const deliveries = await redactWebhookDeliveries(tx, events, outbound.webhooks);
     const calls = await redactChannelCalls(tx, outbound.channelCalls);
     await redactEmails(tx, outbound.emails);

@@ -100,6 +100,24 @@ describeEachStore('erasure: what RapidPro was asked to carry', (store) => {
     assert.deepEqual([message.state, message.last_error], ['cancelled', 'cancelled: its conversation was erased']);
     assert.ok(!(await outboxText(t)).includes('4242'));
   });
+
+  // Found by review: the feed finds a ticket by its link, which the erasure deletes; erased before
+  // the feed read the resolve (a script resolving and erasing at once), the ticket stayed open in RapidPro.
+  it('a close the feed had not read yet still reaches mailroom; the message it had not read never does', async () => {
+    const res = await call('GET', 'room', CONTRACT.room);
+    assert.equal(res.statusCode, 201, res.body);
+    const room = res.json().id as string;
+    await worker.tick();
+    const sent = await t.call('POST', `/api/v1/conversations/${room}/messages`, { token: agent, body: { text: `Your ${SECRET} is blocked` } });
+    assert.equal(sent.statusCode, 201, sent.body);
+    assert.equal((await t.call('POST', `/api/v1/conversations/${room}/resolve`, { token: agent, body: {} })).statusCode, 200);
+    await erase(room);
+    await worker.tick();
+    clock.advance(60_000);
+    await worker.tick();
+    assert.deepEqual(mailroom.handled.map((c) => c.type), ['close-room'], 'the ticket is closed in mailroom, once');
+    assert.ok(!(await outboxText(t)).includes('4242'));
+  });
 });
 
 describeEachStore('erasure: what Qiscus was asked to carry', (store) => {

@@ -13,11 +13,13 @@
 // then the late record, one after the other, with the same outcome.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { feedCallbacks } from '../../src/channels/rapidpro/feed.js';
 import { addMessage } from '../../src/conversations/messages.js';
 import { record, type AttemptRecord } from '../../src/events/outbound/outbox.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { testApp, type TestApp } from '../helpers/app.js';
-import { eachTestWithLockHolder, waitingOnLock } from '../helpers/lock-waits.js';
+import { eachTestWithLockHolder, settledOrWaiting, waitingOnLock } from '../helpers/lock-waits.js';
+import { CONTRACT, createTicketer, mailroomFor } from '../helpers/rapidpro.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
 import { describeEachStore, storeKinds } from '../helpers/stores.js';
 
@@ -100,6 +102,41 @@ describe('the outbox: a record of a batch beside an erasure in another connectio
     assert.equal(recorded.status, 'fulfilled', `the record failed: ${String((recorded as PromiseRejectedResult).reason)}`);
     assert.deepEqual(recorded.value.ids, [], 'the record came after the erasure: it moves nothing');
     assert.deepEqual(await states(t, emails), ['cancelled', 'cancelled'], 'neither transcript goes');
+  });
+});
+
+// Found by review: the erasure deleted the conversation's RapidPro ticket, then locked its
+// callbacks; a ticketer's delete locks its callbacks, then deletes its tickets (by cascade).
+// Held between the two (a second connection holds a feed cursor the erasure waits for), they
+// deadlocked. The erasure now locks the outbound rows before it deletes the links.
+describe('an erasure beside a ticketer delete in another connection [postgres]', { skip: !storeKinds().includes('postgres') && 'PostgreSQL not configured' }, () => {
+  let t: TestApp;
+  const { store, holder } = eachTestWithLockHolder(async (fresh) => {
+    t = await testApp(fresh);
+    return () => t.close();
+  });
+
+  it('both finish: the conversation erased, the ticketer deleted', async () => {
+    const admin = (await t.user('admin')).token;
+    const agent = (await t.user('agent', { status: 'online', capacity: 5 })).token;
+    const ticketer = await createTicketer(t, admin);
+    const opened = await mailroomFor(t, ticketer)('GET', 'room', CONTRACT.room);
+    assert.equal(opened.statusCode, 201, opened.body);
+    const room = opened.json().id as string;
+    assert.equal((await t.call('POST', `/api/v1/conversations/${room}/messages`, { token: agent, body: { text: 'hi' } })).statusCode, 201);
+    assert.equal((await t.call('POST', `/api/v1/conversations/${room}/resolve`, { token: agent, body: {} })).statusCode, 200);
+    assert.equal((await feedCallbacks(t.ctx)).callbacks, 2, 'the message and the close wait for mailroom');
+
+    await holder().query('begin');
+    await holder().query(`select 1 from outbox_cursors where name = 'qiscus' for update`);
+    const erasing = t.call('DELETE', `/api/v1/conversations/${room}`, { token: admin });
+    await waitingOnLock(store().db, 'outbox_cursors where name = any');
+    const deleting = t.call('DELETE', `/api/v1/ticketers/${ticketer.uuid}`, { token: admin });
+    await settledOrWaiting(store().db, 'rapidpro', deleting);
+    await holder().query('commit');
+
+    const [erased, deleted] = await Promise.all([erasing, deleting]);
+    assert.deepEqual([erased.statusCode, deleted.statusCode], [200, 204], `erasure: ${erased.body.slice(0, 200)}; ticketer delete: ${deleted.body.slice(0, 200)}`);
   });
 });
 

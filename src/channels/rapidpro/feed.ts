@@ -4,7 +4,8 @@ import type { Conversation } from '../../conversations/model.js';
 import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { presentAttachments } from '../../files/files.js';
-import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, PAST, WAITING } from '../../events/log.js';
+import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
+import type { Queryable } from '../../store/db.js';
 import { CLOSE_REASONS } from './ticketers.js';
 
 // Turns events about RapidPro tickets into callbacks to mailroom: an agent's
@@ -123,6 +124,44 @@ export function callbacksFor(rows: readonly PageRow[], present: Present = (a) =>
   return callbacks;
 }
 
+/** Queues callbacks, each linked to its ticketer and ticket (the callback log, a ticketer's changes); returns their ids. */
+async function enqueueCallbacks(tx: Queryable, callbacks: readonly Callback[], now: Date): Promise<number[]> {
+  const ids = await enqueue(tx, callbacks.map((c) => c.request), now);
+  if (ids.length > 0) {
+    await tx.query(
+      `insert into rapidpro_callbacks (request_id, ticketer_uuid, ticket_id)
+       select * from unnest($1::bigint[], $2::uuid[], $3::text[])`,
+      [ids, callbacks.map((c) => c.ticketerUuid), callbacks.map((c) => c.ticketId)],
+    );
+  }
+  return ids;
+}
+
+/** A conversation's close ($1) the feed has not read yet, with its ticket. */
+const CLOSE_NOT_READ = /* sql */ `
+  select e.id, e.xid_bound, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url, e.data
+    from events e
+    join rapidpro_tickets t on t.conversation_id = e.conversation_id
+    join rapidpro_ticketers k on k.uuid = t.ticketer_uuid
+   where e.conversation_id = $1 and e.type in ('conversation.resolved', 'conversation.abandoned')
+     and ${NOT_PASSED('e', CURSOR)}
+   order by ${LOG_ORDER('e')}`;
+
+/**
+ * Queues the close-room the feed owes mailroom for a conversation about to
+ * be erased, which deletes the ticket the feed would find it by: erased
+ * before the feed's turn (a script resolving and erasing at once), the
+ * ticket stayed open in RapidPro for good (found by review). The caller
+ * holds the feed's cursor, so no page is being read meanwhile; when the
+ * feed reads the close later it finds no ticket and sends nothing more. Only
+ * the close: a message the feed has not read is never sent (it would
+ * deliver erased words). Returns how many were queued.
+ */
+export async function queueCloseBeforeErasure(tx: Queryable, conversationId: string, now: Date): Promise<number> {
+  const rows = await tx.query<PageRow>(CLOSE_NOT_READ, [conversationId]);
+  return (await enqueueCallbacks(tx, callbacksFor(rows), now)).length;
+}
+
 export interface FeedResult {
   events: number;
   callbacks: number;
@@ -144,14 +183,7 @@ export async function feedCallbacks(ctx: Ctx, options: { pageSize?: number; clai
     }
     const now = ctx.now();
     const callbacks = callbacksFor(rows, (attachments) => presentAttachments(ctx.files, attachments, now, 'outbound'));
-    const ids = await enqueue(tx, callbacks.map((c) => c.request), now);
-    if (ids.length > 0) {
-      await tx.query(
-        `insert into rapidpro_callbacks (request_id, ticketer_uuid, ticket_id)
-         select * from unnest($1::bigint[], $2::uuid[], $3::text[])`,
-        [ids, callbacks.map((c) => c.ticketerUuid), callbacks.map((c) => c.ticketId)],
-      );
-    }
+    const ids = await enqueueCallbacks(tx, callbacks, now);
     const last = rows[rows.length - 1]!;
     await tx.query(MOVE_CURSOR, [CURSOR, last.xid_bound, last.id]);
     const claimed = options.claim ? await claimNew(tx, ids, now, options.claim) : [];

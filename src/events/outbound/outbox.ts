@@ -316,7 +316,10 @@ export interface AttemptRecord {
  * it waited for the first met an erasure holding the first and waiting for
  * the second, a deadlock (found by review;
  * test/integration/outbound-lock-order.test.ts). Beside the batch's rows
- * `locked` takes a 410's, the rows of its endpoint the gone step cancels.
+ * `locked` takes a 410's, the rows of its endpoint the gone step cancels:
+ * through an array computed once (empty without a 410, then no row is
+ * read), where a semi-join let the planner walk every pending row of the
+ * outbox for each record (11.9 ms against 6.2 ms with 5,000 pending).
  * No comment in the SQL: tests find this statement waiting by its text in
  * pg_stat_activity, which keeps only its first 1,024 bytes.
  */
@@ -335,8 +338,8 @@ export const RECORD = /* sql */ `
      where o.id in (select r.id from r
                     union all
                     select p.id from outbound_requests p
-                     where p.state = 'pending'
-                       and p.endpoint_id in (select q.endpoint_id from outbound_requests q join r on r.id = q.id where r.status = 410 and not r.skipped))
+                     where p.endpoint_id = any (array(select q.endpoint_id from outbound_requests q join r on r.id = q.id where r.status = 410 and not r.skipped))
+                       and p.state = 'pending')
      order by o.id
        for update
   ), moved as (
