@@ -21,7 +21,7 @@ export interface Opening {
  * taken unchecked (src/prechat/rules.ts checkAnswer) and told to `warn`.
  */
 export function applyAnswers(fields: readonly PrechatField[], answers: Readonly<Record<string, unknown>>, opening: Opening, warn: (message: string) => void = warnOnce): Opening {
-  const { values, problems } = checkAnswers(fields, answers);
+  const { values, problems } = checkAnswers(fields, answers, { all: false });
   const [problem] = problems;
   if (problem) throw invalid(`prechat.${problem.field}`, problem.message);
   for (const field of fields) {

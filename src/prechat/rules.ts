@@ -65,6 +65,16 @@ export const MAX_PATTERN = 200;
  * still takes up to a quarter of a second of the server's one thread.
  */
 export const MAX_PATTERN_PROGRAM = 1000;
+/**
+ * The most instructions all of a form's patterns may compile to together:
+ * one POST /session runs every answered field's pattern, and a form may have
+ * MAX_FIELDS of them. Past about 500 instructions RE2's matcher slows
+ * sharply (`(?i)[\p{L}\p{N}]*[\p{Lu}\p{Nd}][\p{L}\p{N}]{990}`, 995 of
+ * them, took 100 ms on a 1,000-character answer; at 495, 57 ms at worst; at
+ * 245, 2 ms), so at 1,000 in all the worst form costs about a tenth of a
+ * second per chat opened, where 30 patterns of 995 cost 3 to 8 s.
+ */
+export const MAX_FORM_PROGRAM = 1000;
 const KEY = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** The longest answer each type takes; max_length may only lower it. name is 200, as the customer record's. */
@@ -93,35 +103,123 @@ const NUMBER = /^-?(\d+(\.\d+)?|\.\d+)$/u;
  * is compiled and matched against the whole answer (testExact), never wrapped
  * in `^(?:…)$`: the wrapper let `A)|(.*`, no pattern on its own, through as
  * one that matches anything. RE2 is Unicode by default, as the `u` flag was:
- * `.` is one code point, `\p{L}` a letter, `\d` `\w` `\b` ASCII.
+ * `.` is one code point, `\p{L}` a letter, `\d` `\w` `\b` ASCII; `\s` is
+ * rewritten to JavaScript's whitespace (jsWhitespace).
  */
 export function compilePattern(pattern: string): RE2JS {
+  const compiled = runnable(pattern);
+  if (compiled instanceof Error) throw compiled;
+  return compiled;
+}
+
+// Compiled once per pattern, not per answer: every POST /session to a form
+// runs the same few patterns. Bounded, since stored forms change; the oldest
+// entry goes first. Errors are kept too (patternProblem asks per request).
+const MAX_CACHED = 100;
+const cache = new Map<string, RE2JS | Error>();
+
+function runnable(pattern: string): RE2JS | Error {
+  let outcome = cache.get(pattern);
+  if (outcome === undefined) {
+    outcome = compileFresh(pattern);
+    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    cache.set(pattern, outcome);
+  }
+  return outcome;
+}
+
+function compileFresh(pattern: string): RE2JS | Error {
   let compiled: RE2JS;
   try {
-    compiled = RE2JS.compile(pattern);
+    compiled = RE2JS.compile(jsWhitespace(pattern));
   } catch (error) {
-    const why = error instanceof RE2JSSyntaxException ? `${error.getDescription()}: \`${error.getPattern() ?? pattern}\`` : (error as Error).message;
-    throw new Error(`is not a valid regular expression in RE2 syntax (${why}); RE2 has no lookarounds or backreferences, so that an answer is matched in time linear in its length`);
+    if (!(error instanceof RE2JSSyntaxException)) return error as Error;
+    return new Error(`is not a valid regular expression in RE2 syntax (${error.getDescription()}: \`${error.getPattern() ?? pattern}\`); RE2 has no lookarounds or backreferences, so that an answer is matched in time linear in its length`);
   }
   if (compiled.programSize() > MAX_PATTERN_PROGRAM)
-    throw new Error(`is too complex: it compiles to ${compiled.programSize()} instructions, at most ${MAX_PATTERN_PROGRAM} (a count like {500} repeats its part that many times: use + or * and max_length instead)`);
+    return new Error(`is too complex: it compiles to ${compiled.programSize()} instructions, at most ${MAX_PATTERN_PROGRAM} (a count like {500} repeats its part that many times: use + or * and max_length instead)`);
   return compiled;
+}
+
+// JavaScript's \s (what patterns meant before they ran in RE2, whose \s is
+// ASCII only): a name typed with a full-width space (U+3000, as a Japanese
+// IME types it) or a no-break space must still match `\p{L}+(?:\s\p{L}+)*`.
+const JS_SPACES = '\\t\\n\\x{0b}\\f\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}';
+
+/**
+ * The pattern with \s and \S meaning JavaScript's whitespace. Walks it as
+ * RE2 reads it: an escape is two characters (so `\\s` stays a backslash and
+ * an s), `\Q…\E` is literal, and inside `[…]` (where `]` first is literal,
+ * and `[:alpha:]` a class name) \s becomes the spaces themselves. \S inside
+ * a class has no such expansion, so it is refused.
+ */
+export function jsWhitespace(pattern: string): string {
+  let out = '';
+  let i = 0;
+  while (i < pattern.length) {
+    const c = pattern[i]!;
+    if (c === '\\' && pattern.startsWith('\\Q', i)) {
+      const end = pattern.indexOf('\\E', i + 2);
+      const stop = end === -1 ? pattern.length : end + 2;
+      out += pattern.slice(i, stop);
+      i = stop;
+    } else if (c === '\\') {
+      const next = pattern[i + 1] ?? '';
+      out += next === 's' ? `[${JS_SPACES}]` : next === 'S' ? `[^${JS_SPACES}]` : c + next;
+      i += 2;
+    } else if (c === '[') {
+      const end = classEnd(pattern, i);
+      out += classWithSpaces(pattern.slice(i, end));
+      i = end;
+    } else {
+      out += c;
+      i += 1;
+    }
+  }
+  return out;
+}
+
+const POSIX_CLASS = /^\[:\^?[a-z]+:\]/;
+
+/** Where the class opening at `start` ends (past its `]`; the pattern's end when unclosed, which RE2 then refuses). */
+function classEnd(pattern: string, start: number): number {
+  let i = start + 1;
+  if (pattern[i] === '^') i += 1;
+  if (pattern[i] === ']') i += 1;
+  while (i < pattern.length && pattern[i] !== ']') {
+    if (pattern[i] === '\\') i += 2;
+    else i += POSIX_CLASS.exec(pattern.slice(i))?.[0].length ?? 1;
+  }
+  return Math.min(i + 1, pattern.length);
+}
+
+function classWithSpaces(cls: string): string {
+  let out = '';
+  for (let i = 0; i < cls.length; i += 1) {
+    if (cls[i] !== '\\') {
+      out += cls[i];
+      continue;
+    }
+    const next = cls[i + 1] ?? '';
+    if (next === 'S')
+      throw new Error(`uses \\S inside a character class (${cls}), which RE2 cannot run with JavaScript's meaning of \\S (any character but a Unicode space): write it outside the class, as (?:\\S|…)`);
+    out += next === 's' ? JS_SPACES : `\\${next}`;
+    i += 1;
+  }
+  return out;
 }
 
 /** Why a pattern cannot run (compilePattern's message), or null when it can. */
 export function patternProblem(pattern: string): string | null {
-  try {
-    compilePattern(pattern);
-    return null;
-  } catch (error) {
-    return (error as Error).message;
-  }
+  const compiled = runnable(pattern);
+  return compiled instanceof Error ? compiled.message : null;
 }
 
 /** The first problem of a form definition, or null when it is usable. */
 export function checkDefinition(fields: readonly PrechatField[]): Problem | null {
   if (fields.length > MAX_FIELDS) return { field: 'fields', message: `may have at most ${MAX_FIELDS} fields, got ${fields.length}` };
   const seen = new Set<string>();
+  let program = 0; // instructions of the patterns so far (MAX_FORM_PROGRAM)
   for (const [i, f] of fields.entries()) {
     const at = (name: string) => `fields[${i}].${name}`;
     if (!KEY.test(f.key)) return { field: at('key'), message: `must be a lowercase letter then up to 39 lowercase letters, digits or _ (got ${JSON.stringify(f.key)})` };
@@ -138,8 +236,11 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
     if (f.pattern !== null) {
       if (f.type !== 'text') return { field: at('pattern'), message: `applies to text fields only, not ${f.type}` };
       if (f.pattern.length > MAX_PATTERN) return { field: at('pattern'), message: `must be at most ${MAX_PATTERN} characters` };
-      const problem = patternProblem(f.pattern);
-      if (problem) return { field: at('pattern'), message: problem };
+      const compiled = runnable(f.pattern);
+      if (compiled instanceof Error) return { field: at('pattern'), message: compiled.message };
+      program += compiled.programSize();
+      if (program > MAX_FORM_PROGRAM)
+        return { field: at('pattern'), message: `takes the form's patterns to ${program} compiled instructions in all, over the form's total limit of ${MAX_FORM_PROGRAM} (every pattern runs on each chat opened): simplify this pattern or the ones before it` };
     }
     if (f.type === 'select') {
       if (f.options.length === 0) return { field: at('options'), message: 'must list at least one choice for a select field' };
@@ -201,10 +302,8 @@ export function checkAnswer(field: PrechatField, value: unknown): { value: strin
       return field.options.includes(text) ? { value: text } : broke({ kind: 'choice', options: field.options }, `must be one of: ${field.options.join(', ')}`);
     default: {
       if (field.pattern === null) return { value: text };
-      let pattern: RE2JS;
-      try {
-        pattern = compilePattern(field.pattern);
-      } catch {
+      const pattern = runnable(field.pattern);
+      if (pattern instanceof Error) {
         // A form saved before patterns were RE2 (or were measured) may hold
         // one that cannot run now: a lookahead, a backreference. Refusing
         // every answer would close the chat to every customer until an admin
@@ -222,15 +321,22 @@ export function checkAnswer(field: PrechatField, value: unknown): { value: strin
  * Every answer judged against the form: the values to store (by key; the
  * unanswered optional ones left out) and every problem, field by field in
  * the form's order. An answer to a key the form does not have is a problem
- * too: it would otherwise be stored unseen.
+ * too: it would otherwise be stored unseen. With `all: false`, stops at the
+ * first problem: the server reports only that one, and need not run the
+ * remaining fields' patterns for an anonymous caller; the widget shows all.
  */
-export function checkAnswers(fields: readonly PrechatField[], answers: Readonly<Record<string, unknown>>): { values: Record<string, string>; problems: Problem[] } {
+export function checkAnswers(
+  fields: readonly PrechatField[],
+  answers: Readonly<Record<string, unknown>>,
+  { all = true }: { all?: boolean } = {},
+): { values: Record<string, string>; problems: Problem[] } {
   const values: Record<string, string> = {};
   const problems: Problem[] = [];
   for (const field of fields) {
     const verdict = checkAnswer(field, Object.hasOwn(answers, field.key) ? answers[field.key] : undefined);
     if ('error' in verdict) problems.push({ field: field.key, message: verdict.error, rule: verdict.rule });
     else if (verdict.value !== null) values[field.key] = verdict.value;
+    if (!all && problems.length > 0) return { values, problems };
   }
   const known = new Set(fields.map((f) => f.key));
   for (const key of Object.keys(answers)) {

@@ -115,6 +115,63 @@ describeEachStore('pre-chat patterns, email answers and keys', (store) => {
     assert.match(warned[0]!.message, /pre-chat field order: its stored pattern .*RE2 syntax.*taken unchecked/);
   });
 
+  // review, round 2: 1,000 instructions bounded one pattern, not a request
+  const BIG = '(?i)[\\p{L}\\p{N}]*[\\p{Lu}\\p{Nd}][\\p{L}\\p{N}]{990}';
+  const WIDE = '[\\p{L}\\p{N}\\p{M}\\p{P}\\p{S}\\p{Z}]*[\\p{Lu}][\\p{L}\\p{N}\\p{M}\\p{P}]{480}';
+  const letters = [...'aAéÉßẞΣσςkK1'];
+  const long = Array.from({ length: 1000 }, (_, i) => letters[(i * 7) % letters.length]).join('');
+  const timed = async (prechat: Record<string, string>) => {
+    const started = performance.now();
+    const res = await call('POST', '/session', { body: { customer: { id: 'visitor-1' }, prechat } });
+    return { res, elapsed: performance.now() - started };
+  };
+
+  it("refuses a form whose patterns together compile past the form's total, naming the pattern that takes it over, and keeps the form", async () => {
+    const token = await define([{ key: 'order', label: 'Order', type: 'text', pattern: 'ORD-[0-9]{4}' }]);
+    const before = await counts();
+    const fields = Array.from({ length: 30 }, (_, i) => ({ key: `f${i}`, label: `F${i}`, type: 'text', pattern: BIG }));
+    expect400(await call('PUT', '/api/v1/prechat-form', { token, body: { fields } }), 'fields[1].pattern', /1990 compiled instructions in all, over the form's total limit of 1000/);
+    assert.deepEqual(await counts(), before, 'the form and the event log are unchanged');
+  });
+
+  it('answers a POST /session to the costliest form it saves quickly, answers passing or not', async () => {
+    await define([0, 1].map((i) => ({ key: `f${i}`, label: `F${i}`, type: 'text', pattern: WIDE })));
+    for (const answer of [long, `${long.slice(1)}!`]) {
+      const { res, elapsed } = await timed({ f0: answer, f1: answer });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.ok(elapsed < 1000, `POST /session took ${Math.round(elapsed)} ms`);
+    }
+  });
+
+  it('stops at the first refused answer of a form saved over the total before, which still works', async () => {
+    const fields = Array.from({ length: 30 }, (_, i) => ({ key: `f${i}`, label: `F${i}`, type: 'text', required: false, max_length: null, pattern: BIG, options: [] }));
+    await store().db.query(`insert into prechat_form (id, fields, updated_at, updated_by) values (true, $1::jsonb, $2, null)`, [JSON.stringify(fields), clock.now()]);
+    const answer = `${long.slice(1)}!`;
+    await timed({ f0: answer }); // compiled once, as any form in use is
+    const { res, elapsed } = await timed(Object.fromEntries(fields.map((f) => [f.key, answer])));
+    expect400(res, 'prechat.f0', /expected format/);
+    // judging all 30 took 3 to 8 s
+    assert.ok(elapsed < 1000, `POST /session took ${Math.round(elapsed)} ms`);
+    const ok = await call('POST', '/session', { body: { customer: { id: 'visitor-2' }, prechat: { f0: `A${'b'.repeat(995)}` } } });
+    assert.equal(ok.statusCode, 201, ok.body);
+  });
+
+  it('takes a name typed with a full-width or a no-break space where the pattern says \\s, as before RE2', async () => {
+    const token = await define([{ key: 'name', label: 'Name', type: 'text', required: true, pattern: '\\p{L}+(?:\\s\\p{L}+)*' }]);
+    for (const [id, name] of [['c-1', '山田\u3000太郎'], ['c-2', 'Ada\u00a0Lovelace']] as const) {
+      const res = await call('POST', '/session', { body: { customer: { id }, prechat: { name } } });
+      assert.equal(res.statusCode, 201, res.body);
+      const conversation = (await call('GET', `/api/v1/conversations/${res.json().sessionId}`, { token })).json();
+      assert.equal(conversation.customer.name, name);
+    }
+    expect400(await call('POST', '/session', { body: { customer: { id: 'c-3' }, prechat: { name: 'Ada\u200bLovelace' } } }), 'prechat.name', /expected format/);
+    expect400(
+      await call('PUT', '/api/v1/prechat-form', { token, body: { fields: [{ key: 'code', label: 'Code', type: 'text', pattern: '[\\S-]+' }] } }),
+      'fields[0].pattern',
+      /\\S inside a character class/,
+    );
+  });
+
   it('refuses an email answer that names two recipients or a display name, as customer.email refuses it', async () => {
     await define([{ key: 'email', label: 'Email', type: 'email', required: true }]);
     await makeAgent(ctx(), { status: 'online', capacity: 5 });

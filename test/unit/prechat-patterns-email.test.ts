@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
-import { checkAnswer, checkDefinition, type PrechatField } from '../../src/prechat/rules.js';
+import { checkAnswer, checkAnswers, checkDefinition, compilePattern, MAX_FORM_PROGRAM, type PrechatField } from '../../src/prechat/rules.js';
 
 const field = (over: Partial<PrechatField> & Pick<PrechatField, 'type'>): PrechatField => ({
   key: 'f',
@@ -72,6 +72,96 @@ describe('pre-chat patterns', () => {
     // the field's other rules still hold
     assert.match((checkAnswer(field({ type: 'text', required: true, max_length: 3, pattern: '(a)\\1' }), 'abcd') as { error: string }).error, /at most 3/);
     assert.match((checkAnswer(field({ type: 'text', required: true, pattern: '(a)\\1' }), '') as { error: string }).error, /is required/);
+  });
+});
+
+// Review, round 2: JavaScript's \s (what patterns meant before RE2) is every
+// Unicode space; RE2's is ASCII only, so stored patterns silently narrowed.
+describe('pre-chat patterns: \\s as JavaScript means it', () => {
+  const SPACES = ['\t', '\n', '\v', '\f', '\r', ' ', '\u00a0', '\u1680', '\u2000', '\u2005', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff'];
+  const OTHERS = ['a', 'Z', '1', '_', '\\', 's', 'S', '\u200b', '\u180e', '\u0085', '山', '😀'];
+
+  it('takes a name typed with a full-width or a no-break space, as the pattern did before RE2', () => {
+    const name = field({ type: 'text', required: true, pattern: '\\p{L}+(?:\\s\\p{L}+)*' });
+    assert.equal(checkDefinition([name]), null);
+    for (const answer of ['山田\u3000太郎', 'Ada\u00a0Lovelace', 'Ada Lovelace']) assert.deepEqual(checkAnswer(name, answer), { value: answer }, JSON.stringify(answer));
+    assert.equal('error' in checkAnswer(name, 'Ada\u200bLovelace'), true, 'a zero-width space is not a space in JavaScript either');
+  });
+
+  it('matches \\s and \\S, outside and inside a class, exactly as a JavaScript RegExp (u flag) did', () => {
+    for (const pattern of ['\\s', '\\S', '[\\s]', '[^\\s]', '[a\\s1]', 'x\\s?y', '\\\\s', '[\\\\s]+', '[]\\s]', '[[:alpha:]\\s]', '(?:\\S|\\d)']) {
+      // the same class in JavaScript's syntax, where ] first would end it
+      const js = new RegExp(`^(?:${pattern.replace('[[:alpha:]', '[a-zA-Z').replace('[]', '[\\]')})$`, 'u');
+      for (const char of [...SPACES, ...OTHERS, 'xy', 'x y', 'x\u3000y', '\\s', ']']) {
+        const answer = `${char}`;
+        // checkAnswer trims (JavaScript's trim: the same spaces), so match the pattern directly
+        assert.equal(compilePattern(pattern).testExact(answer), js.test(answer), `/${pattern}/ on ${JSON.stringify(answer)}`);
+      }
+    }
+  });
+
+  it('keeps \\Q…\\E literal', () => {
+    assert.equal(compilePattern('a\\Q\\s\\E').testExact('a\\s'), true);
+    assert.equal(compilePattern('a\\Q\\s\\E').testExact('a\u3000'), false);
+  });
+
+  it('refuses \\S inside a class at save (it has no JavaScript meaning RE2 can run), and takes a stored one unchecked', () => {
+    for (const pattern of ['[\\S]+', '[^\\S\\n]', '[a\\S]']) {
+      const problem = checkDefinition([field({ type: 'text', pattern: 'x' }), field({ key: 'g', type: 'text', pattern })]);
+      assert.equal(problem?.field, 'fields[1].pattern', pattern);
+      assert.match(problem!.message, /\\S inside a character class.*outside the class/, pattern);
+      assert.deepEqual(checkAnswer(field({ type: 'text', pattern }), 'any thing'), { value: 'any thing' }, pattern);
+    }
+  });
+});
+
+// Review, round 2: 1,000 instructions bounded one pattern, not a request; a
+// form of 30 such patterns held the server 3 to 8 s per anonymous POST /session.
+describe('pre-chat patterns: the whole form', () => {
+  const BIG = '(?i)[\\p{L}\\p{N}]*[\\p{Lu}\\p{Nd}][\\p{L}\\p{N}]{990}';
+  const HALF = '(?i)[\\p{L}\\p{N}]*[\\p{Lu}\\p{Nd}][\\p{L}\\p{N}]{490}';
+  const WIDE = '[\\p{L}\\p{N}\\p{M}\\p{P}\\p{S}\\p{Z}]*[\\p{Lu}][\\p{L}\\p{N}\\p{M}\\p{P}]{480}';
+  const letters = [...'aAéÉßẞΣσςkK1'];
+  const long = Array.from({ length: 1000 }, (_, i) => letters[(i * 7) % letters.length]).join('');
+
+  it('refuses a form whose patterns compile to more than the total, naming the pattern that takes it over', () => {
+    const fields = Array.from({ length: 30 }, (_, i) => field({ key: `f${i}`, type: 'text', pattern: BIG }));
+    const problem = checkDefinition(fields);
+    assert.equal(problem?.field, 'fields[1].pattern');
+    assert.match(problem!.message, new RegExp(`1990 compiled instructions in all, over the form's total limit of ${MAX_FORM_PROGRAM}`));
+    const [a, b, c] = [HALF, HALF, WIDE].map((pattern, i) => field({ key: `f${i}`, type: 'text', pattern }));
+    assert.equal(checkDefinition([a!, field({ key: 'n', type: 'number' }), b!, c!])?.field, 'fields[3].pattern');
+    assert.equal(checkDefinition([field({ key: 'a', type: 'text', pattern: BIG }), field({ key: 'b', type: 'number' })]), null);
+  });
+
+  it('judges the costliest forms it saves, with answers that pass, in well under 300 ms', () => {
+    for (const patterns of [[BIG], [HALF, HALF], [WIDE, WIDE]]) {
+      const fields = patterns.map((pattern, i) => field({ key: `f${i}`, type: 'text', pattern }));
+      assert.equal(checkDefinition(fields), null);
+      const answers = Object.fromEntries(fields.map((f) => [f.key, long]));
+      checkAnswers(fields, answers); // compiled once
+      const started = performance.now();
+      checkAnswers(fields, answers);
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed < 300, `${patterns.length} × ${patterns[0]!.slice(0, 20)}… took ${Math.round(elapsed)} ms`);
+    }
+  });
+
+  it('compiles a stored pattern once, not on every answer', () => {
+    const big = field({ type: 'text', pattern: BIG });
+    checkAnswer(big, 'A');
+    const started = performance.now();
+    for (let i = 0; i < 30; i++) checkAnswer(big, 'A');
+    // compiling it takes about 25 ms: 30 answers were most of a second
+    assert.ok(performance.now() - started < 150, `30 answers took ${Math.round(performance.now() - started)} ms`);
+  });
+
+  it('stops at the first problem when asked (the server), and reports every one by default (the widget)', () => {
+    const fields = ['a', 'b', 'c'].map((key) => field({ key, type: 'text', required: true, pattern: '[0-9]+' }));
+    const answers = { a: 'x', b: 'y', c: '' };
+    assert.deepEqual(checkAnswers(fields, answers).problems.map((p) => p.field), ['a', 'b', 'c']);
+    assert.deepEqual(checkAnswers(fields, answers, { all: false }).problems.map((p) => p.field), ['a']);
+    assert.deepEqual(checkAnswers(fields, { a: '1', b: '2', c: '3', d: 'x' }, { all: false }).problems.map((p) => p.field), ['d']);
   });
 });
 
