@@ -7,6 +7,7 @@ import { conflict, notFound } from '../errors.js';
 import { withEvents, type StoredEvent } from '../events/outbox.js';
 import { CURSOR as WEBHOOK_CURSOR, PRODUCER as WEBHOOK_PRODUCER } from '../events/webhooks/fanout.js';
 import { CURSOR as QISCUS_CURSOR, MARK_AS_RESOLVED, PRODUCER as QISCUS_PRODUCER } from '../channels/qiscus/constants.js';
+import { queueSyncBeforeErasure, type QiscusCallUrls } from '../channels/qiscus/removals.js';
 import { CURSOR as RAPIDPRO_CURSOR, PRODUCER as RAPIDPRO_PRODUCER, queueCloseBeforeErasure } from '../channels/rapidpro/feed.js';
 import { payloadFor } from '../events/webhooks/payloads.js';
 import type { SubscribableEvent } from '../events/webhooks/catalog.js';
@@ -35,7 +36,11 @@ export interface Erasure {
 
 const count = async (tx: Queryable, sql: string, id: string) => (await tx.query(`${sql} returning 1`, [id])).length;
 
-export async function eraseConversation(ctx: Ctx, id: string, actor: Actor): Promise<Erasure> {
+/**
+ * `qiscus`: the Qiscus feed's URLs when Qiscus is connected (qiscusCallUrls):
+ * the calls it had not queued yet for this conversation are queued here.
+ */
+export async function eraseConversation(ctx: Ctx, id: string, actor: Actor, qiscus?: QiscusCallUrls): Promise<Erasure> {
   return withEvents(ctx, async (tx, emit) => {
     // `for update`: the row is deleted; a message, note, rating or transfer
     // racing the erasure waits and then finds no conversation.
@@ -61,6 +66,7 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor): Pro
     await tx.query('select 1 from outbox_cursors where name = any ($1::text[]) order by name for update', [FEED_CURSORS]);
     const events = await redactEvents(tx, id);
     await queueCloseBeforeErasure(tx, id, ctx.now());
+    if (qiscus) await queueSyncBeforeErasure(tx, id, qiscus, ctx.now());
     const outbound = await lockOutbound(tx, id, events);
     // The room and ticket links go after the outbound rows are locked: a
     // ticketer's delete locks its callbacks, then deletes its tickets (by

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { requireAgent } from '../http/auth.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses, IdParams, NoBody } from '../http/schemas.js';
+import { qiscusCallUrls } from '../channels/qiscus/removals.js';
 import { eraseConversation } from './erase.js';
 
 const Erasure = Type.Object(
@@ -17,7 +18,8 @@ const Erasure = Type.Object(
   { additionalProperties: false },
 );
 
-export function erasureRoutes(app: App, { ctx }: AppDeps): void {
+export function erasureRoutes(app: App, { ctx, config }: AppDeps): void {
+  const qiscus = qiscusCallUrls(config.qiscus);
   app.delete(
     '/api/v1/conversations/:id',
     {
@@ -32,6 +34,6 @@ export function erasureRoutes(app: App, { ctx }: AppDeps): void {
       },
       onRequest: requireAgent(ctx, ['admin']),
     },
-    async (request) => eraseConversation(ctx, request.params.id, request.actor),
+    async (request) => eraseConversation(ctx, request.params.id, request.actor, qiscus),
   );
 }

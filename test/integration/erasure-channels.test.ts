@@ -150,6 +150,22 @@ describeEachStore('erasure: what Qiscus was asked to carry', (store) => {
     assert.deepEqual(row, { body: 'room_id=r1&notes=', state: 'delivered' });
   });
 
+  // Found by review: the feed finds a room by its conversation, which the erasure deletes; erased
+  // before the feed read the resolve, the room stayed open in Qiscus.
+  it('a resolve the feed had not read yet is still sent: the room is resolved in Qiscus, without the note', async () => {
+    const h = await harness();
+    const { id, admin } = await resolvedWithNote(h, 'r3');
+    assert.equal((await h.t.call('DELETE', `/api/v1/conversations/${id}`, { token: admin })).statusCode, 200);
+    await h.settle();
+    h.clock.advance(60_000);
+    await h.settle();
+    assert.deepEqual(
+      fake.markedResolved.map((m) => [m.room_id, m.notes]),
+      [['r3', '']],
+      'the room is resolved in Qiscus, once, with no note',
+    );
+  });
+
   it('a resolve still waiting goes once Qiscus is back: the room is resolved there, without the note', async () => {
     const h = await harness();
     fake.inject(MARK, { status: 503 });

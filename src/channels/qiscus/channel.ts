@@ -4,10 +4,10 @@ import type { Feed, HandOver, Producer } from '../../events/outbound/worker.js';
 import { createAllocator, type Allocator } from './allocator.js';
 import { createQiscusClient, QiscusLoginError, type QiscusClient, type QiscusError } from './client.js';
 import type { QiscusConfig } from './config.js';
-import { MARK_AS_RESOLVED_PATH, PRODUCER } from './constants.js';
+import { PRODUCER } from './constants.js';
 import { createHttpRequester, type HttpRequest } from './http.js';
 import { qiscusProducer } from './producer.js';
-import { removalFeed } from './removals.js';
+import { qiscusCallUrls, removalFeed } from './removals.js';
 import { settleStranded } from './stranded.js';
 
 // The Qiscus channel of one running Switchboard: its client, allocator,
@@ -85,7 +85,8 @@ const channels = new WeakMap<Ctx, QiscusChannel>();
 
 /** The channel for this context, or null when Qiscus is not configured (the channel is then inert). */
 export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, seams: { request?: HttpRequest; random?: () => number } = {}): QiscusChannel | null {
-  if (!config.api) return null;
+  const urls = qiscusCallUrls(config);
+  if (!config.api || !urls) return null;
   const existing = channels.get(ctx);
   if (existing) return existing;
   const requester = seams.request ? undefined : createHttpRequester();
@@ -136,11 +137,7 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     extra: {
       producers: { [PRODUCER]: producer },
       feeds: [
-        removalFeed(
-          `${config.api.baseUrl}/api/v1/admin/service/remove_agent`,
-          { onTakenBack: () => allocator.kick('freed') },
-          config.syncResolve ? `${config.api.baseUrl}${MARK_AS_RESOLVED_PATH}` : undefined,
-        ),
+        removalFeed(urls.removeUrl, { onTakenBack: () => allocator.kick('freed') }, urls.resolveUrl),
       ],
     },
     // A raised max_customers frees slots however it was changed (PATCH /api/v1/settings,

@@ -3,8 +3,10 @@ import { IS_OPEN } from '../../conversations/model.js';
 import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
-import { CLOSED_BY_QISCUS, CURSOR, MARK_AS_RESOLVED, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, releaseMessageId, REMOVE_AGENT, resolveMessageId, roomOrderingKey } from './constants.js';
+import { CLOSED_BY_QISCUS, CURSOR, MARK_AS_RESOLVED, MARK_AS_RESOLVED_PATH, PRODUCER, QISCUS_SOURCE, REFUSED_REASON, releaseMessageId, REMOVE_AGENT, resolveMessageId, roomOrderingKey } from './constants.js';
+import type { QiscusConfig } from './config.js';
 import { ASSIGN_MAX_ATTEMPTS, RESOLVE_MAX_ATTEMPTS } from './producer.js';
+import type { Queryable } from '../../store/db.js';
 
 // When Switchboard takes a Qiscus room back from its agent — a supervisor's
 // requeue, a transfer to '@qiscus', the agent deleted — the agent is still in
@@ -158,6 +160,54 @@ function resolution(row: PageRow, url: string): NewOutbound {
     body: Buffer.from(new URLSearchParams({ room_id: row.room_id!, notes: row.note ?? '' }).toString()),
     maxAttempts: RESOLVE_MAX_ATTEMPTS,
   };
+}
+
+/** The calls this feed makes: remove_agent, and mark_as_resolved when closes are synced (QISCUS_SYNC_RESOLVE). */
+export interface QiscusCallUrls {
+  removeUrl: string;
+  resolveUrl?: string;
+}
+
+/** The feed's URLs for this configuration; undefined when Qiscus is not connected (no feed runs). */
+export function qiscusCallUrls(config: Pick<QiscusConfig, 'api' | 'syncResolve'>): QiscusCallUrls | undefined {
+  if (!config.api) return undefined;
+  return {
+    removeUrl: `${config.api.baseUrl}/api/v1/admin/service/remove_agent`,
+    ...(config.syncResolve ? { resolveUrl: `${config.api.baseUrl}${MARK_AS_RESOLVED_PATH}` } : {}),
+  };
+}
+
+/**
+ * A conversation's ($1) events the feed has not read, with the call each
+ * asks for ($2 unused but typed: KIND's parameters keep PAGE's numbers).
+ */
+const NOT_READ_FOR = /* sql */ `
+  select p.id, p.conversation_id, c.external_ref as room_id, a.external_ref as qiscus_agent_id, null::text as note, ${KIND} as kind
+    from events p
+    join conversations c on c.id = p.conversation_id and c.channel = 'qiscus'
+    left join agents a on a.id = p.agent_id and a.source = $3
+    left join qiscus_rooms q on q.conversation_id = c.id
+   where p.conversation_id = $1 and p.type in ('conversation.queued', 'conversation.resolved', 'conversation.abandoned')
+     and ${NOT_PASSED('p', CURSOR)}
+   order by ${LOG_ORDER('p')}
+   limit $2`;
+
+/**
+ * Queues the calls the feed owes Qiscus for a conversation about to be
+ * erased, which deletes the conversation and room record the feed would
+ * find them by: erased before the feed's turn (a script resolving and
+ * erasing at once), the room stayed open in Qiscus (found by review). The
+ * caller holds the feed's cursor, so no page is being read meanwhile; when
+ * the feed reads these events later it finds no conversation and sends
+ * nothing more. mark_as_resolved goes without the conversation's note.
+ * Returns how many were queued.
+ */
+export async function queueSyncBeforeErasure(tx: Queryable, conversationId: string, urls: QiscusCallUrls, now: Date): Promise<number> {
+  const rows = await tx.query<PageRow>(NOT_READ_FOR, [conversationId, 1_000, QISCUS_SOURCE, urls.resolveUrl !== undefined, CLOSED_BY_QISCUS]);
+  const requests = rows
+    .filter((r) => r.kind !== null && r.room_id !== null && (r.kind === 'resolve' || r.qiscus_agent_id !== null))
+    .map((r) => (r.kind === 'resolve' ? resolution(r, urls.resolveUrl!) : removal(r, urls.removeUrl)));
+  return (await enqueue(tx, requests, now)).length;
 }
 
 export interface FeedOptions {
