@@ -13,7 +13,7 @@ const Erasure = Type.Object(
     attachments: Type.Integer({ description: 'uploaded files deleted (objects in a bucket are removed just after)' }),
     ratings: Type.Integer(),
     events_redacted: Type.Integer({ description: "the conversation's events, kept with their personal fields replaced" }),
-    deliveries_redacted: Type.Integer({ description: 'webhook deliveries of those events whose bodies were rebuilt redacted' }),
+    deliveries_redacted: Type.Integer({ description: 'webhook deliveries of those events whose bodies were rebuilt redacted, and RapidPro callbacks and Qiscus calls made from them that were rewritten' }),
   },
   { additionalProperties: false },
 );
