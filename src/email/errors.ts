@@ -9,6 +9,14 @@ export const emailNotConfigured = () =>
 export const noRecipient = () =>
   new AppError('SB_VALIDATION', 'email is required: the conversation has no customer email to send the transcript to', 400, 'email');
 
+export const notOneAddress = (to: string) =>
+  new AppError(
+    'SB_VALIDATION',
+    `email: the conversation's customer email ${JSON.stringify(to)} is not one plain address (a channel or the API stored it as given); give email`,
+    400,
+    'email',
+  );
+
 export const customerAddressOnly = () =>
   new AppError(
     'SB_TRANSCRIPT_ADDRESS',

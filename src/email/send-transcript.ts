@@ -7,7 +7,8 @@ import { forbidden, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { presentAttachments } from '../files/files.js';
 import type { EmailConfig } from './config.js';
-import { customerAddressOnly, noRecipient, tooManyTranscripts, transcriptUnserved } from './errors.js';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
+import { customerAddressOnly, noRecipient, notOneAddress, tooManyTranscripts, transcriptUnserved } from './errors.js';
 import { enqueueEmail, nudge, REQUESTED_BY, requireEmail, transcriptEmailKey } from './outbox.js';
 import { renderTranscript, type TranscriptLine } from './transcript.js';
 
@@ -82,6 +83,13 @@ async function transcriptLines(ctx: Ctx, tx: Queryable, conversation: Conversati
 }
 
 /** Renders the transcript and puts it in the outbox, in one transaction; the email goes out after. */
+/**
+ * The rule every address the API takes passes (format: 'email'): a
+ * conversation's customer email may come from elsewhere as given (the staff
+ * API, RapidPro's contact, Qiscus), and `a@x,b@y` would be two recipients.
+ */
+const ONE_ADDRESS = fullFormats.email as RegExp;
+
 export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversationId: string, input: TranscriptRequest, by: Requester): Promise<Accepted> {
   const accepted = await ctx.db.transaction(async (tx) => {
     // FOR UPDATE: two customer requests at once cannot both pass the count, nor both claim the address.
@@ -94,6 +102,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       requireEmail(config);
       to = input.email ?? conversation.customer.email ?? '';
       if (to === '') throw noRecipient();
+      if (!ONE_ADDRESS.test(to)) throw notOneAddress(to);
     } else {
       if (by.conversationId !== conversation.id) throw forbidden('a session token reaches only its own conversation');
       requireEmail(config);
@@ -103,6 +112,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       if (known !== null && input.email !== undefined && !sameAddress(known, input.email)) throw customerAddressOnly();
       to = known ?? input.email ?? '';
       if (to === '') throw noRecipient();
+      if (!ONE_ADDRESS.test(to)) throw notOneAddress(to);
       const [{ n } = { n: 0 }] = await tx.query<{ n: number }>(
         `select count(*)::int as n from outbound_requests
           where producer = 'email' and name = 'transcript' and ordering_key = $1 and headers ->> $2 = 'customer'`,

@@ -101,6 +101,24 @@ describeEachStore('email', (store) => {
     assert.equal(delivery.attempt_log[0].status, 250);
   });
 
+  // Found by review: the staff API (and RapidPro's, Qiscus' contacts) store customer.email as given,
+  // and a transcript to `a@x,b@y` went to both.
+  it('sends a transcript only to one plain address: a stored list of two is refused, naming email, and nothing is queued', async () => {
+    const agent = await t.user('agent', { status: 'online', capacity: 5 });
+    const opened = await t.call('POST', '/api/v1/conversations', {
+      token: agent.token,
+      body: { customer: { id: 'two-1', email: 'ann@example.test,postmaster' } },
+    });
+    assert.equal(opened.statusCode, 201, opened.body);
+    const id = opened.json().id as string;
+    const res = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agent.token, body: {} });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().error.field, 'email');
+    assert.equal(await outboundCount(), 0);
+    const given = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agent.token, body: { email: 'ann@example.test' } });
+    assert.equal(given.statusCode, 202, given.body);
+  });
+
   it('a transcript never carries an agent’s private note, whoever asks for it', async () => {
     const c = await chat();
     const note = await t.call('POST', `/api/v1/conversations/${c.id}/notes`, { token: c.agent.token, body: { text: 'internal: customer is a known chargeback risk' } });
