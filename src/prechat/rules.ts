@@ -205,6 +205,11 @@ function classWithSpaces(cls: string): string {
       throw new Error(`uses \\S inside a character class (${cls}), which RE2 cannot run with JavaScript's meaning of \\S (any character but a Unicode space): write it outside the class, as (?:\\S|…)`);
     out += next === 's' ? JS_SPACES : `\\${next}`;
     i += 1;
+    // A dash after a class escape is literal (`[\w\s-.]`); after the spaces' last item it would make a range.
+    if (next === 's' && cls[i + 1] === '-') {
+      out += '\\-';
+      i += 1;
+    }
   }
   return out;
 }

@@ -162,6 +162,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       instruction = 'session/update';
       if (c.state === 'queued') [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
       if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
+      // told "no place" now: back in the queue, its place goes out again even if unchanged
+      else lastPosition.delete(c.id);
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
     const topic = t.conversation(c.id, 'control');
     // Nobody there (an API or channel conversation, a widget gone): not even the agent's name is looked up.

@@ -202,3 +202,12 @@ describe('pre-chat reserved keys', () => {
     assert.equal(checkDefinition([field({ key: 'email', type: 'text' })])?.field, 'fields[0].type');
   });
 });
+
+// Found by review: inside a class, \s became a list of spaces ending in \x{feff}, and a literal dash
+// after it (`[\w\s-.]`, valid RE2) then made a range: refused at save, or unchecked when stored.
+it('a class with \\s then a literal dash keeps its meaning', () => {
+  const field: PrechatField = { key: 'full_name', label: 'Name', type: 'text', required: false, max_length: null, pattern: '[\\w\\s-.]+', options: [] };
+  assert.equal(checkDefinition([field]), null);
+  assert.deepEqual(checkAnswer(field, 'Jean-Luc O.'), { value: 'Jean-Luc O.' });
+  assert.ok('error' in checkAnswer(field, 'Robert"); DROP TABLE'));
+});

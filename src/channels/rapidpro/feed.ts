@@ -137,7 +137,12 @@ async function enqueueCallbacks(tx: Queryable, callbacks: readonly Callback[], n
   return ids;
 }
 
-/** A conversation's close ($1) the feed has not read yet, with its ticket. */
+/**
+ * A conversation's close ($1) the feed has not read yet, with its ticket.
+ * The ticketer is key-shared, as the callback's foreign key will: a
+ * ticketer being deleted is waited for, and then has no close queued (its
+ * delete cancelled the callbacks), where the check failed after it (23503, a 500).
+ */
 const CLOSE_NOT_READ = /* sql */ `
   select e.id, e.xid_bound, e.type, t.ticketer_uuid, t.ticket_id, t.visitor_token, k.callback_url, e.data
     from events e
@@ -145,7 +150,8 @@ const CLOSE_NOT_READ = /* sql */ `
     join rapidpro_ticketers k on k.uuid = t.ticketer_uuid
    where e.conversation_id = $1 and e.type in ('conversation.resolved', 'conversation.abandoned')
      and ${NOT_PASSED('e', CURSOR)}
-   order by ${LOG_ORDER('e')}`;
+   order by ${LOG_ORDER('e')}
+     for key share of k`;
 
 /**
  * Queues the close-room the feed owes mailroom for a conversation about to
