@@ -77,7 +77,7 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor, qisc
     const deliveries = await redactWebhookDeliveries(tx, events, outbound.webhooks);
     const calls = await redactChannelCalls(tx, outbound.channelCalls);
     await redactEmails(tx, outbound.emails);
-    await forgetReplies(tx, [...outbound.webhooks, ...outbound.channelCalls]);
+    await forgetReplies(tx, [...outbound.webhooks, ...outbound.channelCalls, ...outbound.emails]);
     await tx.query('delete from conversations where id = $1', [id]);
     const erasure: Erasure = {
       conversation_id: id,
@@ -187,10 +187,13 @@ function withoutNotes(body: string): string {
  * A receiver's reply may echo what it was sent (a webhook's body, the
  * message a channel took): the attempts of the rows made from the
  * conversation's events keep their status codes and times, not the replies.
+ * The rows are marked `erased` (migration 0085): an attempt in flight now,
+ * or a retry's later, is logged without its reply too (RECORD).
  */
 async function forgetReplies(tx: Queryable, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;
   await tx.query('update outbound_attempts set response_excerpt = null where request_id = any ($1::bigint[]) and response_excerpt is not null', [ids]);
+  await tx.query('update outbound_requests set erased = true where id = any ($1::bigint[])', [ids]);
 }
 
 /**

@@ -31,8 +31,8 @@ export interface Receiver {
   accepted: Received[];
   /** verification failures; must stay empty */
   problems: string[];
-  /** how to answer the next request; default 204 */
-  answer: (request: Received) => Answer;
+  /** how to answer the next request (later, when it returns a promise); default 204 */
+  answer: (request: Received) => Answer | Promise<Answer>;
   /** stop listening (connection refused) until `listen()` again */
   close(): Promise<void>;
   listen(): Promise<void>;
@@ -90,15 +90,19 @@ export async function startReceiver(secrets: () => string[]): Promise<Receiver> 
       const r: Received = { headers: req.headers, body, json, at: performance.now(), id: String(req.headers['webhook-id']) };
       receiver.requests.push(r);
       verify(r);
+      const reply = (answer: Answer) => {
+        if (answer === 'hang') {
+          hanging.add(res);
+          res.on('close', () => hanging.delete(res));
+          return;
+        }
+        if (answer.status >= 200 && answer.status < 300) receiver.accepted.push(r);
+        res.writeHead(answer.status, answer.headers ?? {});
+        res.end(answer.body ?? '');
+      };
       const answer = receiver.answer(r);
-      if (answer === 'hang') {
-        hanging.add(res);
-        res.on('close', () => hanging.delete(res));
-        return;
-      }
-      if (answer.status >= 200 && answer.status < 300) receiver.accepted.push(r);
-      res.writeHead(answer.status, answer.headers ?? {});
-      res.end(answer.body ?? '');
+      if (answer instanceof Promise) void answer.then(reply, (e: unknown) => res.destroy(e as Error));
+      else reply(answer);
     });
   });
   server.keepAliveTimeout = 60_000;

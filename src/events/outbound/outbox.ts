@@ -320,6 +320,13 @@ export interface AttemptRecord {
  * through an array computed once (empty without a 410, then no row is
  * read), where a semi-join let the planner walk every pending row of the
  * outbox for each record (11.9 ms against 6.2 ms with 5,000 pending).
+ * The attempt is logged from `locked` too: locking returns the row as its
+ * last writer committed it, so a row erased while its attempt was in
+ * flight (migration 0085, `erased`) is seen erased, even by a record that
+ * waited for the erasure's lock, and the receiver's reply (which may echo
+ * what it was sent) is not kept; read in `logged`'s own snapshot, it was
+ * (found by review). A row deleted since (its endpoint's) is not locked,
+ * so its attempt is not logged.
  * No comment in the SQL: tests find this statement waiting by its text in
  * pg_stat_activity, which keeps only its first 1,024 bytes.
  */
@@ -328,13 +335,8 @@ export const RECORD = /* sql */ `
     select * from unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::int[],
                          $8::text[], $9::text[], $10::jsonb[], $11::boolean[], $13::timestamptz[], $14::text[])
            as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped, lease_until, url)
-  ), logged as (
-    insert into outbound_attempts (request_id, attempt, started_at, duration_ms, status, response_excerpt, error, request_headers)
-    select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, r.excerpt, r.error, r.headers
-      from r
-     where not r.skipped and exists (select 1 from outbound_requests o where o.id = r.id)
   ), locked as (
-    select o.id from outbound_requests o
+    select o.id, o.erased from outbound_requests o
      where o.id in (select r.id from r
                     union all
                     select p.id from outbound_requests p
@@ -342,6 +344,11 @@ export const RECORD = /* sql */ `
                        and p.state = 'pending')
      order by o.id
        for update
+  ), logged as (
+    insert into outbound_attempts (request_id, attempt, started_at, duration_ms, status, response_excerpt, error, request_headers)
+    select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, case when l.erased then null else r.excerpt end, r.error, r.headers
+      from r join locked l on l.id = r.id
+     where not r.skipped
   ), moved as (
     update outbound_requests o
        set state = case r.outcome when 'retry' then 'pending' else r.outcome end,

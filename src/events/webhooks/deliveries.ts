@@ -87,61 +87,89 @@ export async function getDelivery(db: Queryable, id: number): Promise<DeliveryVi
 const nudge = (ctx: Ctx) => ctx.onCommitted?.([]);
 
 /**
+ * The endpoint, locked against a change until this transaction commits: a
+ * disable (or a new URL) then waits for the row queued here and cancels (or
+ * re-aims) it with the others; read unlocked, a redelivery or ping queued
+ * as the endpoint was disabled stayed pending for it, and went (found by
+ * review). Taken after the event's lock (redeliver), as nothing takes them
+ * the other way round.
+ */
+async function enabledEndpoint(tx: Queryable, id: string) {
+  const endpoint = await getEndpoint(tx, id, { forShare: true });
+  if (!endpoint.enabled) throw endpointDisabled(endpoint.id);
+  return endpoint;
+}
+
+/**
  * Sends a delivery's exact body again, as a new delivery with the same
  * webhook-id (receivers that deduplicate see one event), to the endpoint's
  * current URL. It is not held behind the conversation's other deliveries.
+ *
+ * The event's row is locked (FOR SHARE) before the body is read: an erasure
+ * of its conversation (src/erasure/erase.ts) locks its events first, so it
+ * either has committed, and the body read here is the redacted one, or
+ * waits for this copy to commit and then finds it with the other
+ * deliveries of those events and redacts it. Copied unlocked, a redelivery
+ * racing an erasure sent the erased words (found by review).
  */
 export async function redeliver(ctx: Ctx, id: number): Promise<DeliveryView> {
-  const [row] = await ctx.db.query<OutboundRow>('select * from outbound_requests where id = $1 and producer = $2', [id, PRODUCER]);
-  if (!row) throw notFound('delivery', String(id));
-  const original = normalizeRow(row);
-  const endpoint = await getEndpoint(ctx.db, original.endpoint_id!);
-  if (!endpoint.enabled) throw endpointDisabled(endpoint.id);
-  const [newId] = await enqueue(
-    ctx.db,
-    [
-      {
-        producer: PRODUCER,
-        endpointId: endpoint.id,
-        eventId: original.event_id,
-        messageId: original.message_id,
-        name: original.name,
-        url: endpoint.url,
-        headers: original.headers,
-        body: original.body,
-        verifyTls: endpoint.verify_ssl,
-        maxAttempts: MAX_ATTEMPTS,
-        redeliveryOf: original.redelivery_of ?? original.id,
-      },
-    ],
-    ctx.now(),
-  );
+  const newId = await ctx.db.transaction(async (tx) => {
+    const [event] = await tx.query<{ event_id: number | null }>('select event_id from outbound_requests where id = $1 and producer = $2', [id, PRODUCER]);
+    if (!event) throw notFound('delivery', String(id));
+    if (event.event_id !== null) await tx.query('select 1 from events where id = $1 for share', [event.event_id]);
+    const [row] = await tx.query<OutboundRow>('select * from outbound_requests where id = $1 and producer = $2', [id, PRODUCER]);
+    if (!row) throw notFound('delivery', String(id));
+    const original = normalizeRow(row);
+    const endpoint = await enabledEndpoint(tx, original.endpoint_id!);
+    const [queued] = await enqueue(
+      tx,
+      [
+        {
+          producer: PRODUCER,
+          endpointId: endpoint.id,
+          eventId: original.event_id,
+          messageId: original.message_id,
+          name: original.name,
+          url: endpoint.url,
+          headers: original.headers,
+          body: original.body,
+          verifyTls: endpoint.verify_ssl,
+          maxAttempts: MAX_ATTEMPTS,
+          redeliveryOf: original.redelivery_of ?? original.id,
+        },
+      ],
+      ctx.now(),
+    );
+    return queued!;
+  });
   nudge(ctx);
-  return getDelivery(ctx.db, newId!);
+  return getDelivery(ctx.db, newId);
 }
 
 /** Queues a `ping` to the endpoint, whatever events it subscribes to. */
 export async function ping(ctx: Ctx, endpointId: string): Promise<DeliveryView> {
-  const endpoint = await getEndpoint(ctx.db, endpointId);
-  if (!endpoint.enabled) throw endpointDisabled(endpoint.id);
   const messageId = `ping_${randomUUID()}`;
-  const [newId] = await enqueue(
-    ctx.db,
-    [
-      {
-        producer: PRODUCER,
-        endpointId: endpoint.id,
-        messageId,
-        name: 'ping',
-        url: endpoint.url,
-        headers: { 'content-type': 'application/json' },
-        body: Buffer.from(JSON.stringify(pingPayload(messageId, endpoint.id, ctx.now(), endpoint.app_code))),
-        verifyTls: endpoint.verify_ssl,
-        maxAttempts: MAX_ATTEMPTS,
-      },
-    ],
-    ctx.now(),
-  );
+  const newId = await ctx.db.transaction(async (tx) => {
+    const endpoint = await enabledEndpoint(tx, endpointId);
+    const [queued] = await enqueue(
+      tx,
+      [
+        {
+          producer: PRODUCER,
+          endpointId: endpoint.id,
+          messageId,
+          name: 'ping',
+          url: endpoint.url,
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from(JSON.stringify(pingPayload(messageId, endpoint.id, ctx.now(), endpoint.app_code))),
+          verifyTls: endpoint.verify_ssl,
+          maxAttempts: MAX_ATTEMPTS,
+        },
+      ],
+      ctx.now(),
+    );
+    return queued!;
+  });
   nudge(ctx);
-  return getDelivery(ctx.db, newId!);
+  return getDelivery(ctx.db, newId);
 }

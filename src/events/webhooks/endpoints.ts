@@ -123,8 +123,9 @@ export async function listEndpoints(db: Queryable): Promise<EndpointRow[]> {
   return db.query<EndpointRow>('select * from webhook_endpoints order by created_at, id');
 }
 
-export async function getEndpoint(db: Queryable, id: string): Promise<EndpointRow> {
-  const [row] = await db.query<EndpointRow>('select * from webhook_endpoints where id = $1', [id]);
+/** `forShare`: locked until the transaction ends, against a change (disable, new URL) or a delete. */
+export async function getEndpoint(db: Queryable, id: string, options: { forShare?: boolean } = {}): Promise<EndpointRow> {
+  const [row] = await db.query<EndpointRow>(`select * from webhook_endpoints where id = $1${options.forShare ? ' for share' : ''}`, [id]);
   if (!row) throw notFound('webhook', id);
   return row;
 }

@@ -1,0 +1,234 @@
+// An erasure meets outbound work already under way: a webhook delivery in
+// flight (its receiver's reply, which may echo the payload, comes after the
+// erasure), a redelivery copying a body the erasure is redacting, and a
+// ping or redelivery queued as its endpoint is disabled. Each is started,
+// paused at its most awkward point, the other side is run, and the outcome
+// is read from the database and the receiver: the order of the two sides is
+// the one thing the test cannot choose, so it checks what must hold either way.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import { SYSTEM } from '../../src/agents/model.js';
+import type { Ctx } from '../../src/context.js';
+import { addMessage } from '../../src/conversations/messages.js';
+import { redeliver, ping } from '../../src/events/webhooks/deliveries.js';
+import { fanOut } from '../../src/events/webhooks/fanout.js';
+import { eraseConversation } from '../../src/erasure/erase.js';
+import { startSession } from '../../src/realtime/sessions.js';
+import type { Db, Queryable } from '../../src/store/db.js';
+import { testApp, type TestApp } from '../helpers/app.js';
+import { fakeClock } from '../helpers/clock.js';
+import { waitingOnLock } from '../helpers/lock-waits.js';
+import { describeEachStore } from '../helpers/stores.js';
+import { endpointFor, resetWebhooks, startReceiver, testWorker, type Receiver } from '../helpers/webhook-receiver.js';
+
+const NAME = 'Erin Example';
+const IBAN = 'DE89 3704 0044 0532 0130 00';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The store as `ctx` sees it, with the first statement whose text matches
+ * `at` held once it has run (inside a transaction or not) until `resume()`.
+ */
+function pausedAfter(db: Db, at: RegExp) {
+  let reached!: () => void;
+  const arrived = new Promise<void>((r) => (reached = r));
+  let resume!: () => void;
+  const resumed = new Promise<void>((r) => (resume = r));
+  let paused = false;
+  const hold = async (text: string) => {
+    if (paused || !at.test(text)) return;
+    paused = true;
+    reached();
+    await resumed;
+  };
+  const wrap = (q: Queryable): Queryable => ({
+    query: async <Row,>(text: string, params?: readonly unknown[]) => {
+      const rows = await q.query<Row>(text, params);
+      await hold(text);
+      return rows;
+    },
+    exec: (text: string) => q.exec(text),
+  });
+  const wrapped = new Proxy(db, {
+    get(target, key, receiver) {
+      if (key === 'query') return wrap(target).query;
+      if (key === 'transaction') return (fn: (tx: Queryable) => Promise<unknown>, options?: unknown) => target.transaction((tx) => fn(wrap(tx)), options as never);
+      const value = Reflect.get(target, key, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as Db;
+  return { db: wrapped, arrived, resume };
+}
+
+describeEachStore('erasure and outbound work in flight', (store) => {
+  const clock = fakeClock();
+  let t: TestApp;
+  let ctx: Ctx;
+  let receiver: Receiver;
+  let admin: { token: string };
+  const secrets: string[] = [];
+
+  beforeEach(async () => {
+    await store().reset();
+    await resetWebhooks(store().db);
+    clock.set(Date.parse('2026-03-02T09:00:00Z'));
+    t = await testApp(store(), { now: clock.now });
+    ctx = t.ctx;
+    receiver = await startReceiver(() => secrets);
+    admin = await t.user('admin');
+  });
+  afterEach(async () => {
+    await receiver.close();
+    await t.close();
+  });
+
+  async function endpoint() {
+    const { endpoint: row, secret } = await endpointFor(ctx, receiver, { events: ['message.created', 'conversation.resolved'] });
+    secrets.push(secret);
+    return row;
+  }
+
+  /** A resolved conversation whose events hold the customer's name and IBAN, fanned out to the endpoint. */
+  async function resolvedChat() {
+    const agent = await t.user('agent', { status: 'online', capacity: 5 });
+    const session = await startSession(ctx, { customer: { id: 'erin-1', name: NAME } }, 3600);
+    const id = session.conversation.id;
+    await addMessage(ctx, id, { sender: 'customer', sender_id: 'erin-1', text: `my IBAN is ${IBAN}` }, { id: null, role: 'system' });
+    const resolved = await t.call('POST', `/api/v1/conversations/${id}/resolve`, { token: agent.token, body: {} });
+    assert.equal(resolved.statusCode, 200, resolved.body);
+    while ((await fanOut(ctx)).events > 0);
+    return id;
+  }
+
+  const erase = async (id: string) => {
+    const res = await t.call('DELETE', `/api/v1/conversations/${id}`, { token: admin.token });
+    assert.equal(res.statusCode, 200, res.body);
+  };
+
+  /** What the outbox keeps of the erased conversation's events: bodies and the attempts' replies. */
+  async function outboxOf(id: string) {
+    return store().db.query<{ request_id: number; body: string; response_excerpt: string | null; status: number | null }>(
+      `select o.id as request_id, convert_from(o.body, 'UTF8') as body, a.response_excerpt, a.status
+         from outbound_requests o left join outbound_attempts a on a.request_id = o.id
+        where o.event_id in (select e.id from events e where e.conversation_id = $1)
+        order by o.id, a.id`,
+      [id],
+    );
+  }
+
+  it('a delivery in flight when the erasure runs: its reply, echoing the payload, is not kept, nor a later retry’s', async () => {
+    await endpoint();
+    const id = await resolvedChat();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const sent = new Promise<void>((r) => (arrived = r));
+    // the receiver echoes what it got, refusing it (a retry follows)
+    receiver.answer = (r) => {
+      arrived();
+      return released.then(() => ({ status: 500, body: r.body }));
+    };
+    const worker = testWorker(ctx);
+    const ticking = worker.tick();
+    await sent;
+    assert.ok(receiver.requests[0]!.body.includes(IBAN), 'the delivery in flight carries the message');
+    await erase(id);
+    release();
+    await ticking;
+
+    clock.advance(60 * 60_000);
+    await worker.tick();
+    assert.ok(receiver.requests.length >= 2, `a retry went after the erasure: ${receiver.requests.length}`);
+    assert.ok(!receiver.requests.at(-1)!.body.includes(IBAN), 'the retry carries the redacted payload');
+    const rows = await outboxOf(id);
+    const attempts = rows.filter((r) => r.status !== null);
+    assert.ok(attempts.length >= 2, `attempts logged: ${JSON.stringify(rows)}`);
+    assert.deepEqual(
+      attempts.map((a) => [a.status, a.response_excerpt]),
+      attempts.map(() => [500, null]),
+      'each attempt keeps its status, none the reply',
+    );
+    for (const r of rows) assert.ok(!r.body.includes(IBAN) && !r.body.includes(NAME), `row ${r.request_id} is redacted`);
+  });
+
+  it('a reply recorded while the erasure holds the row: the record waits for it, and keeps no reply', async () => {
+    await endpoint();
+    const id = await resolvedChat();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const sent = new Promise<void>((r) => (arrived = r));
+    receiver.answer = (r) => {
+      arrived();
+      return released.then(() => ({ status: 200, body: r.body }));
+    };
+    const ticking = testWorker(ctx).tick();
+    await sent;
+    // the erasure, held after it marked the rows, before its commit
+    const paused = pausedAfter(store().db, /set erased = true/);
+    const erasing = eraseConversation({ ...ctx, db: paused.db }, id, SYSTEM);
+    await paused.arrived;
+    release();
+    // the attempt ends and its record waits for the erasure's locks (PostgreSQL) or its connection (PGlite)
+    if (store().kind === 'postgres') await waitingOnLock(store().db, 'with r as');
+    else await sleep(500);
+    paused.resume();
+    await erasing;
+    await ticking;
+    const attempts = (await outboxOf(id)).filter((r) => r.status !== null);
+    assert.ok(attempts.length >= 1, 'the delivery in flight is logged');
+    assert.deepEqual(
+      attempts.map((a) => [a.status, a.response_excerpt]),
+      attempts.map(() => [200, null]),
+      'the deliveries are logged, without the echo',
+    );
+  });
+
+  it('a redelivery copying a body as the erasure redacts it: the copy is redacted too, and sends nothing erased', async () => {
+    await endpoint();
+    const id = await resolvedChat();
+    await testWorker(ctx).tick();
+    const [original] = await store().db.query<{ id: number }>("select id from outbound_requests where name = 'message.created'");
+    const paused = pausedAfter(store().db, /from outbound_requests where id = \$1/);
+    const copying = redeliver({ ...ctx, db: paused.db }, original!.id);
+    await paused.arrived;
+    const erasing = erase(id);
+    // the erasure runs through, or waits for the redelivery: both orders must end redacted
+    await Promise.race([erasing, sleep(1_000)]);
+    paused.resume();
+    const copy = await copying;
+    await erasing;
+    assert.equal(copy.redelivery_of, original!.id);
+    const rows = await outboxOf(id);
+    assert.ok(rows.some((r) => r.request_id === copy.id), 'the copy is one of the event’s deliveries');
+    for (const r of rows) assert.ok(!r.body.includes(IBAN) && !r.body.includes(NAME), `row ${r.request_id} is redacted: ${r.body}`);
+    const before = receiver.requests.length;
+    await testWorker(ctx).tick();
+    const later = receiver.requests.slice(before);
+    assert.ok(later.length >= 1, 'the redelivery went');
+    for (const r of later) assert.ok(!r.body.includes(IBAN) && !r.body.includes(NAME), `what went after the erasure is redacted: ${r.body}`);
+  });
+
+  for (const kind of ['ping', 'redelivery'] as const) {
+    it(`a ${kind} queued as its endpoint is disabled: cancelled with the rest, never sent`, async () => {
+      const hook = await endpoint();
+      await resolvedChat();
+      await testWorker(ctx).tick();
+      const before = receiver.requests.length;
+      const [original] = await store().db.query<{ id: number }>("select id from outbound_requests where name = 'message.created'");
+      const paused = pausedAfter(store().db, /from webhook_endpoints where id = \$1/);
+      const queuing = kind === 'ping' ? ping({ ...ctx, db: paused.db }, hook.id) : redeliver({ ...ctx, db: paused.db }, original!.id);
+      await paused.arrived;
+      const disabling = t.call('PATCH', `/api/v1/webhooks/${hook.id}`, { token: admin.token, body: { enabled: false } });
+      await Promise.race([disabling, sleep(1_000)]);
+      paused.resume();
+      const queued = await queuing;
+      assert.equal((await disabling).statusCode, 200);
+      const [row] = await store().db.query<{ state: string; last_error: string | null }>('select state, last_error from outbound_requests where id = $1', [queued.id]);
+      assert.deepEqual([row!.state, row!.last_error], ['cancelled', 'the endpoint was disabled']);
+      clock.advance(60_000);
+      await testWorker(ctx).tick();
+      assert.equal(receiver.requests.length, before, 'nothing goes to a disabled endpoint');
+    });
+  }
+});
