@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { toConversation } from '../conversations/model.js';
-import { RateLimited } from '../errors.js';
+import { AppError, RateLimited } from '../errors.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { sharedAttempts } from '../http/login-attempts.js';
 import { requireAgent, requireAgentOrCustomer } from '../http/auth.js';
@@ -62,12 +62,24 @@ export async function emailRoutes(
         ['address', byAddress, addressKey(request.ip)],
         ['email', byEmail, request.body.email.trim().toLowerCase()],
       ] as const;
+      // A message refused for what it says (a 4xx: a department that is a
+      // channel's queue) left nothing and hands its attempts back: counted,
+      // a customer's mistyped form used up their allowance (found by review).
+      // A refusal by the email's limit still counts for the address.
+      const taken: (() => Promise<void>)[] = [];
       for (const [what, limit, key] of keys) {
-        const taken = await limit.take(key);
-        if (!taken.ok) throw new RateLimited('SB_RATE_LIMITED', `too many offline messages from this ${what}; try again in ${taken.retryAfterSeconds} s`, taken.retryAfterSeconds);
+        const attempt = await limit.take(key);
+        if (!attempt.ok) throw new RateLimited('SB_RATE_LIMITED', `too many offline messages from this ${what}; try again in ${attempt.retryAfterSeconds} s`, attempt.retryAfterSeconds);
+        taken.push(attempt.giveBack);
       }
-      const { conversation } = await leaveOfflineMessage(ctx, config.email, request.body);
-      return reply.status(201).send(toConversation(conversation, await queueInfoOf(ctx, conversation)));
+      let left;
+      try {
+        left = await leaveOfflineMessage(ctx, config.email, request.body);
+      } catch (e) {
+        if (e instanceof AppError && e.status < 500) await Promise.all(taken.map((giveBack) => giveBack()));
+        throw e;
+      }
+      return reply.status(201).send(toConversation(left.conversation, await queueInfoOf(ctx, left.conversation)));
     },
   );
 

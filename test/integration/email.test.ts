@@ -316,6 +316,18 @@ describeEachStore('email', (store) => {
     assert.equal((await t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n, 5);
   });
 
+  it('does not count an offline message refused for what it says', async () => {
+    const send = (department?: string) => t.call('POST', '/api/v1/offline-messages', { body: { name: 'Fay', email: 'fay@example.test', message: 'hello', ...(department ? { department } : {}) } });
+    // a department that is a channel's queue: 400, six times, more than the email's five an hour
+    for (let i = 0; i < 6; i++) {
+      const refused = await send('@qiscus');
+      assert.equal(refused.statusCode, 400, refused.body);
+      assert.equal(refused.json().error.field, 'department');
+    }
+    for (let i = 0; i < 5; i++) assert.equal((await send()).statusCode, 201, 'the refusals used none of the five');
+    assert.equal((await send()).statusCode, 429);
+  });
+
   it('counts offline messages across processes and restarts: messages spread over two servers share one limit per email and per address', async () => {
     const env = { SMTP_URL: smtp.url, EMAIL_FROM: FROM };
     const [a, b] = [t, await testApp(store(), { now: clock.now, env })];
