@@ -96,7 +96,8 @@ export function loadConfig(env: Env = process.env): Config {
     agentOfflineGraceMs: integer(env, 'AGENT_OFFLINE_GRACE', 60_000, 0, 2_592_000_000),
     offlinePolicy: oneOf(env, 'OFFLINE_CONVERSATIONS', ['requeue', 'keep'] as const, 'requeue'),
     sweepIntervalMs: integer(env, 'SWEEP_INTERVAL', 1_000, 50, 60_000),
-    tokenTtlSeconds: integer(env, 'TOKEN_TTL', 12 * 3600, 60),
+    // at most a year: far more put a token's expiry past the last date JavaScript holds, and every login failed with a 500
+    tokenTtlSeconds: integer(env, 'TOKEN_TTL', 12 * 3600, 60, 31_536_000),
     adminEmail,
     adminPassword,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),

@@ -29,9 +29,12 @@ export const REDACTED_PATHS = [
   '*.secret',
 ];
 
-/** `?secret=…` (Qiscus webhooks) and `?token=…` in a logged URL become `[redacted]`. */
+/**
+ * `?secret=…` (Qiscus webhooks), `?token=…` and a signed link's `?sig=…` (a
+ * file's, src/files: a bearer link for up to days) in a logged URL become `[redacted]`.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:secret|token|password)=)[^&#]*/gi, '$1[redacted]');
+  return url.replace(/([?&](?:secret|token|password|sig)=)[^&#]*/gi, '$1[redacted]');
 }
 
 /** A child of `logger` that censors credentials (Fastify logs requests through it). */
@@ -75,6 +78,17 @@ export interface LoginLimiter {
  * counter is full, further attempts are refused until its window ends,
  * without checking the password.
  */
+/**
+ * The one key of an account's login: its attempts are counted under it and
+ * the account is found by it (`lower(email) = $1`). Keyed in JavaScript and
+ * looked up by PostgreSQL's lower(), the two parted on U+0130 (JavaScript's
+ * `İ` lowers to `i` and a combining dot, PostgreSQL's to `i`): each `i` of an
+ * address spelled `İ` was another ten guesses at the same account (found by
+ * review). Stored emails are ASCII (format: email), so lowering them in SQL
+ * and the key in JavaScript agree.
+ */
+export const loginKey = (email: string): string => email.toLowerCase();
+
 export function loginLimiter(db: Db, now: () => Date, limits: { perAccount: number; perAddress: number; windowMs: number } = LOGIN_LIMITS): LoginLimiter {
   const byAddress = sharedAttempts(db, { scope: 'login-address', max: limits.perAddress, windowMs: limits.windowMs, now });
   const byAccount = sharedAttempts(db, { scope: 'login-account', max: limits.perAccount, windowMs: limits.windowMs, now });
@@ -83,7 +97,7 @@ export function loginLimiter(db: Db, now: () => Date, limits: { perAccount: numb
     async attempt(request, email) {
       const address = await byAddress.take(addressKey(request.ip));
       if (!address.ok) throw refuse(address.retryAfterSeconds, 'address');
-      const account = await byAccount.take(email.toLowerCase());
+      const account = await byAccount.take(loginKey(email));
       if (!account.ok) {
         await address.giveBack();
         throw refuse(account.retryAfterSeconds, 'account');

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import type { Ctx } from '../../src/context.js';
+import { randomUUID } from 'node:crypto';
 import { randomBytes, scrypt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +49,17 @@ describeEachStore('security', (store) => {
     // another account is not affected
     const other = await makeAgent(t.ctx);
     assert.equal((await login(other.email, PASSWORD, '10.1.1.1')).statusCode, 200);
+  });
+
+  it('keeps an account locked whatever the spelling of its address: U+0130 for i is not ten more guesses', async () => {
+    const agent = await makeAgent(t.ctx, { name: 'maria' });
+    for (let i = 0; i < 10; i += 1) assert.equal((await login(agent.email, 'wrong password', `10.1.5.${i}`)).statusCode, 401);
+    // PostgreSQL's lower() makes İ an i; JavaScript's an i with a combining dot
+    const variant = agent.email.replace('i', '\u0130');
+    assert.notEqual(variant, agent.email);
+    const right = await login(variant, PASSWORD, '10.1.6.1');
+    assert.ok([401, 429].includes(right.statusCode), `through ${JSON.stringify(variant)} after the lockout: ${right.statusCode} ${right.body}`);
+    assert.equal((await login(agent.email, PASSWORD, '10.1.6.2')).statusCode, 429, 'still locked');
   });
 
   it('blocks an address after 30 failed logins across accounts; successful logins are not counted', async () => {
@@ -178,7 +191,7 @@ describeEachStore('security', (store) => {
     });
     const logger = pino({ level: 'trace' }, sink);
     const config = { ...loadConfig({ QISCUS_BASE_URL: 'http://127.0.0.1:9', QISCUS_APP_ID: 'app', QISCUS_SECRET: 'qiscus-api-secret', QISCUS_WEBHOOK_SECRET: 'hook-secret-123' }), tokenTtlSeconds: 3600, logLevel: 'trace' as const };
-    const ctx = { db: store().db, now: () => new Date() };
+    const ctx: Ctx = { db: store().db, now: () => new Date() };
     const app: App = await buildApp({ ctx, config, metrics: createMetrics(store().db), logger: logger as never });
     try {
       const agent = await makeAgent(ctx);
@@ -189,9 +202,13 @@ describeEachStore('security', (store) => {
       await app.inject({ method: 'GET', url: '/api/v1/settings/max_customers?secret=hook-secret-123' });
       await app.inject({ method: 'GET', url: '/api/v1/settings/max_customers', headers: { 'x-webhook-secret': 'hook-secret-123' } });
       await app.inject({ method: 'POST', url: '/api/v1/agents', headers: { authorization: `Bearer ${token}` }, payload: { name: 'x', email: 'x@example.test', password: 'a new password', role: 'agent' } });
+      // a signed file link is a bearer credential to the file for days
+      const link = ctx.files!.links.sign(randomUUID(), new Date(), 7 * 24 * 3600);
+      const sig = new URL(link, 'http://x').searchParams.get('sig')!;
+      await app.inject({ method: 'GET', url: link });
       const text = lines.join('');
       assert.ok(text.includes('incoming request'), 'request logging is on at trace');
-      for (const secret of [token, PASSWORD, 'a wrong password', 'hook-secret-123', 'qiscus-api-secret', 'a new password']) {
+      for (const secret of [token, PASSWORD, 'a wrong password', 'hook-secret-123', 'qiscus-api-secret', 'a new password', sig]) {
         assert.ok(!text.includes(secret), `the log holds ${secret}`);
       }
       assert.ok(text.includes('secret=[redacted]'));

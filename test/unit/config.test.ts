@@ -97,6 +97,7 @@ describe('configuration', () => {
     [{ STATISTICS_BASE_ENDPOINT: 'https://crm.example.com/?key=1' }, 'STATISTICS_BASE_ENDPOINT', /without a query/],
     [{ STATISTICS_TIMEOUT: '10' }, 'STATISTICS_TIMEOUT', /between 100 and 60000/],
     [{ SESSION_RATE_LIMIT: 'many' }, 'SESSION_RATE_LIMIT', /whole number/],
+    [{ TOKEN_TTL: '10000000000000' }, 'TOKEN_TTL', /between 60 and 31536000/],
     [{ SESSION_MAX_OPEN_PER_ADDRESS: '-1' }, 'SESSION_MAX_OPEN_PER_ADDRESS', /whole number/],
     [{ QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'maybe' }, 'QISCUS_ALLOW_UNSIGNED_WEBHOOKS', /true or false/],
     [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN', /at least 16/],

@@ -6,7 +6,7 @@ import type { AgentRow } from '../../agents/model.js';
 import { unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import { requireAgent } from '../auth.js';
-import type { LoginLimiter } from '../security.js';
+import { loginKey, type LoginLimiter } from '../security.js';
 import { ErrorBody, errorResponses, LoginBody, LoginReply, NoBody } from '../schemas.js';
 
 export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter: LoginLimiter): void {
@@ -17,9 +17,7 @@ export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter
       // Counted after validation, before the password: a locked-out caller learns nothing about it,
       // and parallel guesses are counted before any of them is checked.
       const attempt = await limiter.attempt(request, request.body.email);
-      const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = lower($1) and deleted_at is null', [
-        request.body.email,
-      ]);
+      const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = $1 and deleted_at is null', [loginKey(request.body.email)]);
       // An unknown email costs as much time as a wrong password.
       const ok = await verifyPassword(request.body.password, agent?.password_hash);
       if (!agent || !ok) throw unauthorized('email or password is wrong');
