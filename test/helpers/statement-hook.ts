@@ -22,3 +22,38 @@ export function afterEachStatement(db: Db, after: (text: string, tx: Queryable, 
       ),
   } as Db;
 }
+
+/**
+ * The store as `ctx` sees it, with the first statement whose text matches
+ * `at` held once it has run (inside a transaction or not) until `resume()`.
+ */
+export function pauseAfter(db: Db, at: RegExp) {
+  let reached!: () => void;
+  const arrived = new Promise<void>((r) => (reached = r));
+  let resume!: () => void;
+  const resumed = new Promise<void>((r) => (resume = r));
+  let paused = false;
+  const hold = async (text: string) => {
+    if (paused || !at.test(text)) return;
+    paused = true;
+    reached();
+    await resumed;
+  };
+  const wrap = (q: Queryable): Queryable => ({
+    query: async <Row,>(text: string, params?: readonly unknown[]) => {
+      const rows = await q.query<Row>(text, params);
+      await hold(text);
+      return rows;
+    },
+    exec: (text: string) => q.exec(text),
+  });
+  const wrapped = new Proxy(db, {
+    get(target, key, receiver) {
+      if (key === 'query') return wrap(target).query;
+      if (key === 'transaction') return (fn: (tx: Queryable) => Promise<unknown>, options?: unknown) => target.transaction((tx) => fn(wrap(tx)), options as never);
+      const value = Reflect.get(target, key, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as Db;
+  return { db: wrapped, arrived, resume };
+}

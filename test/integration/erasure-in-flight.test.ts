@@ -14,51 +14,16 @@ import { redeliver, ping } from '../../src/events/webhooks/deliveries.js';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
 import { eraseConversation } from '../../src/erasure/erase.js';
 import { startSession } from '../../src/realtime/sessions.js';
-import type { Db, Queryable } from '../../src/store/db.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { waitingOnLock } from '../helpers/lock-waits.js';
+import { pauseAfter } from '../helpers/statement-hook.js';
 import { describeEachStore } from '../helpers/stores.js';
 import { endpointFor, resetWebhooks, startReceiver, testWorker, type Receiver } from '../helpers/webhook-receiver.js';
 
 const NAME = 'Erin Example';
 const IBAN = 'DE89 3704 0044 0532 0130 00';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * The store as `ctx` sees it, with the first statement whose text matches
- * `at` held once it has run (inside a transaction or not) until `resume()`.
- */
-function pausedAfter(db: Db, at: RegExp) {
-  let reached!: () => void;
-  const arrived = new Promise<void>((r) => (reached = r));
-  let resume!: () => void;
-  const resumed = new Promise<void>((r) => (resume = r));
-  let paused = false;
-  const hold = async (text: string) => {
-    if (paused || !at.test(text)) return;
-    paused = true;
-    reached();
-    await resumed;
-  };
-  const wrap = (q: Queryable): Queryable => ({
-    query: async <Row,>(text: string, params?: readonly unknown[]) => {
-      const rows = await q.query<Row>(text, params);
-      await hold(text);
-      return rows;
-    },
-    exec: (text: string) => q.exec(text),
-  });
-  const wrapped = new Proxy(db, {
-    get(target, key, receiver) {
-      if (key === 'query') return wrap(target).query;
-      if (key === 'transaction') return (fn: (tx: Queryable) => Promise<unknown>, options?: unknown) => target.transaction((tx) => fn(wrap(tx)), options as never);
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  }) as Db;
-  return { db: wrapped, arrived, resume };
-}
 
 describeEachStore('erasure and outbound work in flight', (store) => {
   const clock = fakeClock();
@@ -165,7 +130,7 @@ describeEachStore('erasure and outbound work in flight', (store) => {
     const ticking = testWorker(ctx).tick();
     await sent;
     // the erasure, held after it marked the rows, before its commit
-    const paused = pausedAfter(store().db, /set erased = true/);
+    const paused = pauseAfter(store().db, /set erased = true/);
     const erasing = eraseConversation({ ...ctx, db: paused.db }, id, SYSTEM);
     await paused.arrived;
     release();
@@ -189,7 +154,7 @@ describeEachStore('erasure and outbound work in flight', (store) => {
     const id = await resolvedChat();
     await testWorker(ctx).tick();
     const [original] = await store().db.query<{ id: number }>("select id from outbound_requests where name = 'message.created'");
-    const paused = pausedAfter(store().db, /from outbound_requests where id = \$1/);
+    const paused = pauseAfter(store().db, /from outbound_requests where id = \$1/);
     const copying = redeliver({ ...ctx, db: paused.db }, original!.id);
     await paused.arrived;
     const erasing = erase(id);
@@ -216,7 +181,7 @@ describeEachStore('erasure and outbound work in flight', (store) => {
       await testWorker(ctx).tick();
       const before = receiver.requests.length;
       const [original] = await store().db.query<{ id: number }>("select id from outbound_requests where name = 'message.created'");
-      const paused = pausedAfter(store().db, /from webhook_endpoints where id = \$1/);
+      const paused = pauseAfter(store().db, /from webhook_endpoints where id = \$1/);
       const queuing = kind === 'ping' ? ping({ ...ctx, db: paused.db }, hook.id) : redeliver({ ...ctx, db: paused.db }, original!.id);
       await paused.arrived;
       const disabling = t.call('PATCH', `/api/v1/webhooks/${hook.id}`, { token: admin.token, body: { enabled: false } });

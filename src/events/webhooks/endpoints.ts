@@ -145,6 +145,12 @@ export async function updateEndpoint(ctx: Ctx, id: string, patch: EndpointPatch,
   if (patch.events !== undefined) checkEvents(patch.events);
   const updated = await ctx.db.transaction(async (tx) => {
     const now = ctx.now();
+    // The fan-out's cursor first, as createEndpoint: a page being fanned
+    // out read the endpoint as it was, and commits its deliveries (at the
+    // old URL, for events no longer subscribed) before this change reads
+    // the pending rows it re-aims. Unlocked, those deliveries committed
+    // after it and went to the URL the admin had just left (found by review).
+    await tx.query('select 1 from outbox_cursors where name = $1 for update', [FANOUT_CURSOR]);
     const [row] = await tx.query<EndpointRow>(
       `update webhook_endpoints
           set url = coalesce($2, url),
@@ -197,9 +203,21 @@ async function cancelPending(tx: Queryable, id: string, reason: string): Promise
   );
 }
 
+/**
+ * Its deliveries go with it (on delete cascade). The endpoint's row first,
+ * then its deliveries in id order, as every statement locking several
+ * outbound rows takes them (RECORD, src/events/outbound/outbox.ts), and as
+ * an update or a disable takes the two: the cascade alone took the
+ * deliveries in the order it found them, and could deadlock with a
+ * worker's record of a batch.
+ */
 export async function deleteEndpoint(ctx: Ctx, id: string): Promise<void> {
-  const rows = await ctx.db.query('delete from webhook_endpoints where id = $1 returning id', [id]);
-  if (rows.length === 0) throw notFound('webhook', id);
+  await ctx.db.transaction(async (tx) => {
+    const [found] = await tx.query('select 1 from webhook_endpoints where id = $1 for update', [id]);
+    if (!found) throw notFound('webhook', id);
+    await tx.query('select 1 from outbound_requests where endpoint_id = $1 order by id for update', [id]);
+    await tx.query('delete from webhook_endpoints where id = $1', [id]);
+  });
 }
 
 /**
