@@ -19,7 +19,12 @@ export function redact(value: unknown, key?: string): unknown {
   if (key !== undefined && TEXT_KEYS.has(key) && typeof value === 'string') return null;
   if (Array.isArray(value)) return value.map((item) => redact(item));
   if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+    const redacted = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+    // A customer's message names its sender by the customer's id: often an
+    // email or a phone number (a widget's identified user), an offline
+    // message's `offline:<email>`. An agent's names the agent, kept.
+    if (redacted.sender === 'customer' && typeof redacted.sender_id === 'string') redacted.sender_id = null;
+    return redacted;
   }
   return value;
 }

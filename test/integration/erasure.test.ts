@@ -143,6 +143,23 @@ describeEachStore('erasure: DELETE /api/v1/conversations/:id', (store) => {
     expectError(await erase(admin.token, c.id), 404, 'SB_NOT_FOUND', undefined, 'a second time');
   });
 
+  it("leaves no customer id in the events: a customer's messages name no sender (an offline message's is their email)", async () => {
+    const admin = await k.user('admin');
+    const left = await k.call('POST', '/api/v1/offline-messages', { body: { name: 'Erin Example', email: 'erin@example.org', message: 'Please call me back' } });
+    assert.equal(left.statusCode, 201, left.body);
+    const id = left.json().id as string;
+    assert.equal((await k.call('POST', `/api/v1/conversations/${id}/resolve`, { token: admin.token, body: {} })).statusCode, 200);
+    const before = await store().db.query<{ data: any }>("select data from events where conversation_id = $1 and type = 'message.created'", [id]);
+    assert.equal(before[0]!.data.message.sender_id, 'offline:erin@example.org', 'what the erasure must take');
+    assert.equal((await erase(admin.token, id)).statusCode, 200);
+    const events = (await k.call('GET', '/api/v1/events?limit=1000', { token: admin.token })).json() as { conversation_id: string | null; type: string; data: any }[];
+    const mine = events.filter((e) => e.conversation_id === id);
+    assert.ok(mine.some((e) => e.type === 'message.created'));
+    for (const e of mine) assert.ok(!JSON.stringify(e.data).includes('erin@example.org'), `${e.type} still holds the email: ${JSON.stringify(e.data)}`);
+    const message = mine.find((e) => e.type === 'message.created')!.data.message;
+    assert.deepEqual([message.sender, message.sender_id, message.text], ['customer', null, null]);
+  });
+
   it('refuses an open conversation with 409 naming its state, an agent or supervisor with 403, an unknown id with 404 — changing nothing', async () => {
     const admin = await k.user('admin');
     const supervisor = await k.user('supervisor');
