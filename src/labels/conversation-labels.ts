@@ -2,7 +2,7 @@ import type { Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { assertCanAccess } from '../conversations/access.js';
 import { toConversation, type ConversationRow } from '../conversations/model.js';
-import { invalid, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
 import { resolveLabelNames, toLabel } from './labels.js';
@@ -11,7 +11,8 @@ import { resolveLabelNames, toLabel } from './labels.js';
  * Replaces a conversation's labels (any state: closed conversations are
  * labelled after the fact too). The labels are locked before the
  * conversation, the order a rename or delete takes them in. No change: no
- * event. Unknown names or someone else's conversation: nothing is written.
+ * event. Unknown names, a label named twice (whatever the case or Unicode
+ * form: resolveLabelNames) or someone else's conversation: nothing is written.
  *
  * Labels may require skills (docs/routing.md#skills): the terms trigger
  * works an open conversation's requirement out again with the update. So
@@ -23,7 +24,6 @@ import { resolveLabelNames, toLabel } from './labels.js';
  * lock.
  */
 export async function setConversationLabels(ctx: Ctx, conversationId: string, names: readonly string[], actor: Actor): Promise<ConversationRow> {
-  refuseDuplicates(names);
   const [seen] = await ctx.db.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1', [conversationId]);
   const open = seen !== undefined && (seen.state === 'queued' || seen.state === 'offered' || seen.state === 'assigned');
   return withEvents(ctx, async (tx, emit) => {
@@ -49,19 +49,4 @@ export async function setConversationLabels(ctx: Ctx, conversationId: string, na
     const [after] = await tx.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
     return after!;
   }, { routing: open });
-}
-
-/**
- * Names are compared whatever their case (resolveLabelNames), so `["VIP",
- * "vip"]` names one label twice: a 400 naming the second, as for `["VIP",
- * "VIP"]` (the schema's uniqueItems), rather than a set of one.
- */
-function refuseDuplicates(names: readonly string[]): void {
-  const first = new Map<string, number>();
-  names.forEach((name, i) => {
-    const key = name.toLowerCase();
-    const earlier = first.get(key);
-    if (earlier !== undefined) throw invalid(`labels[${i}]`, `names the label of labels[${earlier}] (${JSON.stringify(names[earlier])}) again: names are compared whatever their case`);
-    first.set(key, i);
-  });
 }

@@ -43,31 +43,66 @@ export const toLabel = (row: LabelRow): Label => ({
 
 const UNIQUE_VIOLATION = '23505';
 
-const nameTaken = (name: string) => conflict('SB_LABEL_EXISTS', `a label named ${JSON.stringify(name)} already exists (names are unique whatever their case)`);
+const nameTaken = (name: string) => conflict('SB_LABEL_EXISTS', `a label named ${JSON.stringify(name)} already exists (names are unique whatever their case or Unicode form)`);
 
 /**
- * A name is what agents type in `label=` and what the trace export joins with
- * ";": no separators, no control characters, no blanks at either end.
+ * The name as stored, or a 400 naming `field`. A name is what agents type in
+ * `label=` and what the trace export joins with ";": no separators, no
+ * control characters, no blanks at either end. It is stored in Unicode NFC,
+ * so "Café" typed with a combining accent is the "Café" already there, and
+ * without invisible format characters (\p{Cf}: zero-width spaces and joiners,
+ * direction marks and overrides, soft hyphens…), which would make a second
+ * label look exactly like the first.
  */
-export function assertLabelName(name: string, field = 'name'): void {
+export function labelName(input: string, field = 'name'): string {
+  const name = input.normalize('NFC');
   if (name.trim() !== name || name.length === 0) throw invalid(field, 'must not start or end with blanks');
-  if (/[,;\u0000-\u001f\u007f]/.test(name)) throw invalid(field, `must not hold commas, semicolons or control characters, got ${JSON.stringify(name)}`);
+  if (/[,;\p{Cc}]/u.test(name)) throw invalid(field, `must not hold commas, semicolons or control characters, got ${shown(name)}`);
+  const hidden = /\p{Cf}/u.exec(name);
+  if (hidden) {
+    throw invalid(field, `must not hold invisible formatting characters (zero-width spaces or joiners, direction marks, soft hyphens), got ${shown(name)}`);
+  }
+  // the schema counted the characters as typed; composing rarely makes more of them, but the column holds 50
+  if ([...name].length > 50) throw invalid(field, 'must be at most 50 characters once in Unicode NFC');
+  return name;
 }
+
+/** JSON, with the characters nobody sees spelled out, so a message shows why two names differ. */
+const shown = (name: string) =>
+  JSON.stringify(name).replace(/[\p{Cc}\p{Cf}]/gu, (c) => {
+    const code = c.codePointAt(0)!.toString(16).padStart(4, '0');
+    return code.length > 4 ? `\\u{${code}}` : `\\u${code}`;
+  });
+
+/**
+ * Two names are one label when PostgreSQL's lower() of their NFC forms
+ * agree. lower() is the comparison of the unique index (labels_name_key,
+ * lower(name)); JavaScript's toLowerCase() parts from it (ΟΔΟΣ: final ς
+ * against σ; İ: i + U+0307 against i), so names are compared here, never in
+ * JavaScript. NFC on the catalogue's side too: names stored before they were
+ * normalized keep working however they are typed.
+ */
+const SAME_NAME = (a: string, b: string) => `lower(normalize(${a}, nfc)) = lower(normalize(${b}, nfc))`;
 
 export async function listLabels(db: Queryable): Promise<LabelRow[]> {
   return db.query<LabelRow>('select * from labels order by lower(name)');
 }
 
 export async function createLabel(ctx: Ctx, input: { name: string; color: string; required_skills?: Record<string, number> }): Promise<LabelRow> {
-  assertLabelName(input.name);
+  const name = labelName(input.name);
   return withEvents(ctx, async (tx, emit) => {
     const now = ctx.now();
-    // a concurrent create of the same name loses here, with the same 409
+    // A concurrent create of the same name loses on the unique index, with the same 409. The index
+    // compares names as stored: a name stored before names were normalized is caught by the `not exists`
+    // (no such name is created any more, so the index settles every race).
     const [row] = await tx.query<LabelRow>(
-      `insert into labels (name, color, required_skills, created_at, updated_at) values ($1, $2, $3::jsonb, $4, $4) on conflict do nothing returning *`,
-      [input.name, input.color.toLowerCase(), JSON.stringify(input.required_skills ?? {}), now],
+      `insert into labels (name, color, required_skills, created_at, updated_at)
+       select $1::text, $2::text, $3::jsonb, $4::timestamptz, $4::timestamptz
+        where not exists (select 1 from labels o where ${SAME_NAME('o.name', '$1::text')})
+       on conflict do nothing returning *`,
+      [name, input.color.toLowerCase(), JSON.stringify(input.required_skills ?? {}), now],
     );
-    if (!row) throw nameTaken(input.name);
+    if (!row) throw nameTaken(name);
     emit({ type: 'label.created', data: { label: toLabel(row) } });
     return row;
   });
@@ -79,27 +114,31 @@ export async function createLabel(ctx: Ctx, input: { name: string; color: string
  * requirement lets an agent with room serve is matched before the answer.
  */
 export async function updateLabel(ctx: Ctx, id: string, patch: { name?: string; color?: string; required_skills?: Record<string, number> }): Promise<LabelRow> {
-  if (patch.name !== undefined) assertLabelName(patch.name);
+  const name = patch.name === undefined ? null : labelName(patch.name);
   try {
     return await withEvents(ctx, async (tx, emit) => {
       const [old] = await tx.query<LabelRow>('select * from labels where id = $1 for update', [id]);
       if (!old) throw notFound('label', id);
+      // as on create: the `not exists` for a lookalike stored before names were normalized, the index for the rest
       const [row] = await tx.query<LabelRow>(
-        'update labels set name = coalesce($2, name), color = coalesce($3, color), required_skills = coalesce($4::jsonb, required_skills), updated_at = $5 where id = $1 returning *',
-        [id, patch.name ?? null, patch.color?.toLowerCase() ?? null, patch.required_skills ? JSON.stringify(patch.required_skills) : null, ctx.now()],
+        `update labels set name = coalesce($2, name), color = coalesce($3, color), required_skills = coalesce($4::jsonb, required_skills), updated_at = $5
+          where id = $1 and ($2::text is null or not exists (select 1 from labels o where o.id <> $1 and ${SAME_NAME('o.name', '$2::text')}))
+          returning *`,
+        [id, name, patch.color?.toLowerCase() ?? null, patch.required_skills ? JSON.stringify(patch.required_skills) : null, ctx.now()],
       );
-      if (row!.name !== old.name) {
-        await tx.query('update conversations set labels = array_replace(labels, $1, $2) where labels @> array[$1]', [old.name, row!.name]);
+      if (!row) throw nameTaken(name ?? old.name);
+      if (row.name !== old.name) {
+        await tx.query('update conversations set labels = array_replace(labels, $1, $2) where labels @> array[$1]', [old.name, row.name]);
       }
-      emit({ type: 'label.updated', data: { label: toLabel(row!), previous_name: old.name } });
+      emit({ type: 'label.updated', data: { label: toLabel(row), previous_name: old.name } });
       if (patch.required_skills !== undefined) {
-        await tx.query('select sb_refresh_label_terms($1)', [row!.name]);
+        await tx.query('select sb_refresh_label_terms($1)', [row.name]);
         await drain(tx, emit, ctx.now());
       }
-      return row!;
+      return row;
     }, { routing: patch.required_skills !== undefined });
   } catch (error) {
-    if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw nameTaken(patch.name ?? '');
+    if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw nameTaken(name ?? '');
     throw error;
   }
 }
@@ -120,21 +159,46 @@ export async function deleteLabel(ctx: Ctx, id: string): Promise<void> {
 }
 
 /**
- * The catalogue rows of `names` (matched whatever their case), locked
- * `for share` (unless `lock` is false: a plain read) so a rename or delete
- * waits for the caller's transaction.
- * Unknown names: 400 naming them.
+ * The catalogue rows of `names` (compared as SAME_NAME compares them), in
+ * the catalogue's order, locked `for share` (unless `lock` is false: a plain
+ * read) so a rename or delete waits for the caller's transaction.
+ *
+ * `names` is the body's `labels` list (its items named `labels[i]` in
+ * errors) unless `field` names the query parameter that holds the one name.
+ * A 400 when a name matches no label (SB_UNKNOWN_LABEL, naming them all),
+ * when two names are one label (`["VIP", "vip"]`: the second, as the
+ * schema's uniqueItems refuses `["VIP", "VIP"]`), or when a name matches two
+ * labels stored before names were normalized ("Café" composed and
+ * decomposed) and spells neither exactly.
  */
 export async function resolveLabelNames(tx: Queryable, names: readonly string[], options: { lock?: boolean; field?: string } = {}): Promise<LabelRow[]> {
   if (names.length === 0) return [];
-  const rows = await tx.query<LabelRow>(
-    `select * from labels where lower(name) = any ($1::text[]) order by lower(name)${options.lock === false ? '' : ' for share'}`,
-    [names.map((n) => n.toLowerCase())],
+  const at = (i: number) => options.field ?? `labels[${i}]`;
+  // each row with the positions in `names` that name it, worked out by PostgreSQL
+  const rows = await tx.query<LabelRow & { asked: number[] }>(
+    `select l.*,
+            array(select a.i::int - 1 from unnest($1::text[]) with ordinality a(name, i) where ${SAME_NAME('a.name', 'l.name')} order by a.i) as asked
+       from labels l
+      where exists (select 1 from unnest($1::text[]) a(name) where ${SAME_NAME('a.name', 'l.name')})
+      order by lower(l.name)${options.lock === false ? '' : ' for share'}`,
+    [names],
   );
-  const known = new Set(rows.map((r) => r.name.toLowerCase()));
-  const unknown = names.filter((n) => !known.has(n.toLowerCase()));
+  const chosen = new Map<LabelRow, number>();
+  const unknown: string[] = [];
+  names.forEach((name, i) => {
+    const matches = rows.filter((r) => r.asked.includes(i));
+    // only lookalikes stored before names were normalized match together; the one spelled exactly so is meant
+    const [row, ...more] = matches.length > 1 ? matches.filter((r) => r.name === name) : matches;
+    if (matches.length > 1 && (!row || more.length > 0)) {
+      throw invalid(at(i), `matches the labels ${matches.map((r) => shown(r.name)).join(' and ')}, which differ only in case or in how their accents are encoded: spell one exactly as GET /api/v1/labels does (an admin may rename the other)`);
+    }
+    if (!row) return void unknown.push(name);
+    const earlier = chosen.get(row);
+    if (earlier !== undefined) throw invalid(at(i), `names the label of ${at(earlier)} (${shown(names[earlier]!)}) again: names are compared whatever their case or Unicode form`);
+    chosen.set(row, i);
+  });
   if (unknown.length > 0) {
-    throw new AppError('SB_UNKNOWN_LABEL', `no such label: ${unknown.map((n) => JSON.stringify(n)).join(', ')}; an admin creates labels with POST /api/v1/labels`, 400, options.field ?? 'labels');
+    throw new AppError('SB_UNKNOWN_LABEL', `no such label: ${unknown.map(shown).join(', ')}; an admin creates labels with POST /api/v1/labels`, 400, options.field ?? 'labels');
   }
-  return rows;
+  return rows.filter((r) => chosen.has(r)).map(({ asked: _asked, ...row }) => row);
 }

@@ -4,7 +4,7 @@ import { Skills } from '../http/schemas.js';
 // Request and response shapes of the label routes (they feed OpenAPI too).
 
 const Timestamp = Type.String({ format: 'date-time' });
-export const LabelName = Type.String({ minLength: 1, maxLength: 50, description: 'unique whatever its case; no commas, semicolons or control characters' });
+export const LabelName = Type.String({ minLength: 1, maxLength: 50, description: 'unique whatever its case or Unicode form (stored in NFC); no commas, semicolons, control or invisible formatting characters' });
 const Color = Type.String({ pattern: '^#[0-9a-fA-F]{6}$', description: '#rrggbb (stored in lower case)' });
 
 const RequiredSkills = Type.Record(Type.String(), Type.Integer(), {
@@ -34,6 +34,6 @@ export const ConversationLabelsBody = Type.Object(
 export const LabelCount = Type.Object({
   name: Type.String(),
   color: Type.String(),
-  open: Type.Integer({ minimum: 0, description: 'queued or assigned conversations carrying it now' }),
+  open: Type.Integer({ minimum: 0, description: 'queued, offered or assigned conversations carrying it now' }),
   total: Type.Integer({ minimum: 0, description: 'all conversations carrying it' }),
 });

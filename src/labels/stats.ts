@@ -1,7 +1,7 @@
 import type { Queryable } from '../store/db.js';
 
 // Conversations per label for the dashboard: how many carry it now while
-// open (queued or assigned), and in all. One statement over the GIN index of
+// open (queued, offered or assigned), and in all. One statement over the GIN index of
 // conversations.labels, so every figure comes from the same snapshot; labels
 // nobody uses are listed with zeros.
 

@@ -132,11 +132,12 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
       if (request.actor.role === 'agent' && q.agent !== undefined && q.agent !== request.actor.id) {
         throw forbidden("agents may only list their own conversations");
       }
-      // a label that does not exist is a mistake worth hearing about, not an empty list
-      if (q.label !== undefined) await resolveLabelNames(ctx.db, [q.label], { lock: false, field: 'label' });
+      // a label that does not exist is a mistake worth hearing about, not an empty list; the
+      // catalogue's spelling is what conversations carry (a name typed in another Unicode form finds it)
+      const [label] = q.label === undefined ? [] : await resolveLabelNames(ctx.db, [q.label], { lock: false, field: 'label' });
       const rows = await listConversations(
         ctx.db,
-        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, customer_verified: q.customer_verified, label: q.label, before: q.before, limit: q.limit ?? 50 },
+        { state: q.state as ConversationRow['state'] | undefined, agent_id: q.agent, department: q.department, customer_id: q.customer, customer_verified: q.customer_verified, label: label?.name, before: q.before, limit: q.limit ?? 50 },
         request.actor,
       );
       return views(rows, request.agent.id);

@@ -1,0 +1,137 @@
+// Label names beyond ASCII: names are compared the way the catalogue's unique
+// index compares them (PostgreSQL's lower(), never JavaScript's toLowerCase(),
+// which parts from it on the Greek final sigma and the Turkish dotted I),
+// after Unicode NFC normalization, and invisible format characters are kept
+// out of new names so no two labels look alike. Also: GET /api/v1/stats/labels
+// counts offered conversations as open, as its schema says.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, it } from 'node:test';
+import { expectError, expectInvalid, kitFor } from '../helpers/api-kit.js';
+import { describeEachStore } from '../helpers/stores.js';
+import { LabelCount } from '../../src/labels/schemas.js';
+
+const NFC = 'Caf\u00e9';
+const NFD = 'Cafe\u0301';
+
+describeEachStore('labels: Unicode names', (store) => {
+  const k = kitFor(store, { before, after });
+  beforeEach(() => store().reset());
+
+  const create = (token: string, name: string) => k.call('POST', '/api/v1/labels', { token, body: { name, color: '#112233' } });
+  const put = (token: string, id: string, labels: string[]) => k.call('PUT', `/api/v1/conversations/${id}/labels`, { token, body: { labels } });
+  const listed = async (token: string, label: string) => {
+    const res = await k.call('GET', `/api/v1/conversations?label=${encodeURIComponent(label)}`, { token });
+    assert.equal(res.statusCode, 200, `GET ?label=${label}: ${res.body}`);
+    return (res.json() as { id: string }[]).map((c) => c.id);
+  };
+  const found = async (token: string, label: string) => {
+    const res = await k.call('GET', `/api/v1/search?q=Zed&label=${encodeURIComponent(label)}`, { token });
+    assert.equal(res.statusCode, 200, `search label=${label}: ${res.body}`);
+    return (res.json() as { results: { conversation: { id: string } }[] }).results.map((r) => r.conversation.id);
+  };
+  /** A label row as an older version could store it: no normalization, no checks. */
+  const legacy = (name: string) =>
+    store().db.query<{ id: string }>(`insert into labels (name, color, created_at, updated_at) values ($1, '#445566', now(), now()) returning id`, [name]);
+
+  // JavaScript lower-cases ΟΔΟΣ to οδος (final sigma), PostgreSQL to οδοσ; İstanbul to i̇stanbul (i + U+0307), PostgreSQL to istanbul
+  for (const [name, otherCase] of [['ΟΔΟΣ', 'οδοσ'], ['İstanbul', 'ISTANBUL'], ['Équipe', 'équipe']] as const) {
+    it(`a label named ${name} is put on a conversation, listed by and searched by, spelled as the catalogue spells it or in another case (${otherCase})`, async () => {
+      const { admin } = await k.cast({ agentCapacity: 2 });
+      assert.equal((await create(admin.token, name)).statusCode, 201);
+      const c = await k.open(admin.token, { customer: { id: 'cust-label', name: 'Zed' } });
+      for (const spelling of [name, otherCase]) {
+        const res = await put(admin.token, c.id, [spelling]);
+        assert.equal(res.statusCode, 200, `PUT labels [${spelling}]: ${res.body}`);
+        assert.deepEqual(res.json().labels, [name], 'the catalogue spelling is stored');
+        assert.deepEqual(await listed(admin.token, spelling), [c.id]);
+        assert.deepEqual(await found(admin.token, spelling), [c.id]);
+      }
+      // one label named twice, in two cases: the second is refused, as ["VIP", "vip"] is
+      expectInvalid(await put(admin.token, c.id, [name, otherCase]), 'labels[1]');
+    });
+  }
+
+  it('a name is stored in NFC: the same word typed decomposed is the same label (409 on create, found by PUT, filter and search, refused as a duplicate)', async () => {
+    const { admin } = await k.cast({ agentCapacity: 2 });
+    const made = await create(admin.token, NFD);
+    assert.equal(made.statusCode, 201, made.body);
+    assert.equal(made.json().name, NFC);
+    expectError(await create(admin.token, NFC), 409, 'SB_LABEL_EXISTS');
+    expectError(await create(admin.token, 'CAF\u00c9'), 409, 'SB_LABEL_EXISTS');
+    const other = (await create(admin.token, 'Other')).json();
+    expectError(await k.call('PATCH', `/api/v1/labels/${other.id}`, { token: admin.token, body: { name: NFD } }), 409, 'SB_LABEL_EXISTS');
+    const c = await k.open(admin.token, { customer: { id: 'cust-cafe', name: 'Zed' } });
+    const res = await put(admin.token, c.id, [NFD]);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().labels, [NFC]);
+    assert.deepEqual(await found(admin.token, NFD), [c.id]);
+    assert.deepEqual(await listed(admin.token, NFC), [c.id]);
+    assert.deepEqual(await listed(admin.token, NFD), [c.id], "the list filter finds it typed decomposed too");
+    // uniqueItems sees two strings; they name one label
+    expectInvalid(await put(admin.token, c.id, [NFC, NFD]), 'labels[1]');
+    const renamed = await k.call('PATCH', `/api/v1/labels/${other.id}`, { token: admin.token, body: { name: 'Ma\u0303e' } });
+    assert.equal(renamed.statusCode, 200, renamed.body);
+    assert.equal(renamed.json().name, 'M\u00e3e');
+  });
+
+  it('a name holding an invisible format character (zero-width space or joiner, word joiner, bidi control, soft hyphen) is a 400 naming `name`', async () => {
+    const { admin } = await k.cast();
+    assert.equal((await create(admin.token, 'VIP')).statusCode, 201);
+    const gold = (await create(admin.token, 'Gold')).json();
+    await k.unchanged(async () => {
+      for (const name of ['VIP\u200b', 'V\u200dIP', 'V\u200cIP', '\u2060VIP', '\u202eVIP', 'VIP\u2066x\u2069', 'V\u00adIP', 'VIP\u0085x']) {
+        expectInvalid(await create(admin.token, name), 'name', JSON.stringify(name));
+        expectInvalid(await k.call('PATCH', `/api/v1/labels/${gold.id}`, { token: admin.token, body: { name } }), 'name', JSON.stringify(name));
+      }
+    });
+    // naming a label with one is naming no label
+    const c = await k.open(admin.token);
+    expectError(await put(admin.token, c.id, ['VIP\u200b']), 400, 'SB_UNKNOWN_LABEL', 'labels');
+    expectError(await k.call('GET', `/api/v1/conversations?label=${encodeURIComponent('VIP\u200b')}`, { token: admin.token }), 400, 'SB_UNKNOWN_LABEL', 'label');
+  });
+
+  it('a name stored before normalization stays usable however it is typed, blocks its lookalike, and is fixed by a rename', async () => {
+    const { admin } = await k.cast({ agentCapacity: 2 });
+    const [old] = await legacy(NFD);
+    const c = await k.open(admin.token, { customer: { id: 'cust-old', name: 'Zed' } });
+    for (const spelling of [NFD, NFC, 'caf\u00e9']) {
+      const res = await put(admin.token, c.id, [spelling]);
+      assert.equal(res.statusCode, 200, `PUT [${JSON.stringify(spelling)}]: ${res.body}`);
+      assert.deepEqual(res.json().labels, [NFD], 'the catalogue spelling');
+      assert.deepEqual(await found(admin.token, spelling), [c.id]);
+    }
+    expectError(await create(admin.token, NFC), 409, 'SB_LABEL_EXISTS');
+    const renamed = await k.call('PATCH', `/api/v1/labels/${old!.id}`, { token: admin.token, body: { name: NFD } });
+    assert.equal(renamed.statusCode, 200, renamed.body);
+    assert.equal(renamed.json().name, NFC);
+    assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json().labels, [NFC], 'the rename follows');
+  });
+
+  it('of two stored labels differing only in normalization, a name picks the one spelled exactly so; otherwise it is a 400 asking for one', async () => {
+    const { admin } = await k.cast({ agentCapacity: 2 });
+    assert.equal((await create(admin.token, NFC)).statusCode, 201);
+    await legacy(NFD);
+    const c = await k.open(admin.token, { customer: { id: 'cust-two', name: 'Zed' } });
+    for (const spelling of [NFC, NFD]) {
+      const res = await put(admin.token, c.id, [spelling]);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json().labels, [spelling]);
+      assert.deepEqual(await found(admin.token, spelling), [c.id]);
+    }
+    expectInvalid(await put(admin.token, c.id, ['caf\u00e9']), 'labels[0]');
+    expectInvalid(await k.call('GET', `/api/v1/search?q=Zed&label=CAF%C3%89`, { token: admin.token }), 'label');
+  });
+
+  it('GET /api/v1/stats/labels counts an offered conversation as open, as its schema says', async () => {
+    const admin = await k.user('admin');
+    await k.user('agent', { status: 'online', capacity: 3, departments: ['sales'] });
+    assert.equal((await k.call('PUT', '/api/v1/departments/sales/routing', { token: admin.token, body: { mode: 'offer' } })).statusCode, 200);
+    assert.equal((await create(admin.token, 'VIP')).statusCode, 201);
+    const c = await k.open(admin.token, { department: 'sales' });
+    assert.equal(c.state, 'offered');
+    assert.equal((await put(admin.token, c.id, ['VIP'])).statusCode, 200);
+    const stats = (await k.call('GET', '/api/v1/stats/labels', { token: admin.token })).json() as { name: string; open: number; total: number }[];
+    assert.deepEqual(stats.map((s) => [s.name, s.open, s.total]), [['VIP', 1, 1]]);
+    assert.match(LabelCount.properties.open.description ?? '', /queued, offered or assigned/);
+  });
+});
