@@ -51,6 +51,33 @@ export async function search(db: Db, actor: Actor, input: SearchInput): Promise<
   checkSearchInput(input);
   // as on GET /conversations: a label that does not exist is a mistake worth hearing about, not an empty page
   const [label] = input.label === undefined ? [] : await resolveLabelNames(db, [input.label], { lock: false, field: 'label' });
+  const { text, params } = searchStatement(actor, input, label?.name ?? null);
+  const rows = await db.transaction(async (tx) => {
+    await tx.query(SEARCH_SETTINGS);
+    return tx.query<{ conversation: ConversationRow; message: MessageRow | null }>(text, params);
+  });
+  return rows.map((r) => ({ conversation: r.conversation, message: r.message }));
+}
+
+/**
+ * Set in the transaction of each search. Statements are prepared once per
+ * connection (PGlite and pg alike), and after a few runs PostgreSQL may keep
+ * one generic plan for all words. For search that is the wrong plan for most
+ * of them: a rare word wants the GIN index, a common one the walk back
+ * through the newest messages, and a question of exclusions only no match
+ * on the customer's words at all (sql.ts). Parallel workers cost more to
+ * start than these reads take, and on a busy server they take cores from
+ * everything else. The search indexes are read at random and are meant to
+ * stay in memory: with the default random_page_cost (4, for spinning disks)
+ * the planner would rather hash all conversations than look up an agent's
+ * thousand by key.
+ */
+export const SEARCH_SETTINGS = /* sql */ `
+select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('max_parallel_workers_per_gather', '0', true),
+       set_config('random_page_cost', '1.1', true)`;
+
+/** The statement search() runs for this caller and input (its label resolved to the catalogue's name), apart so its plan can be read. */
+export function searchStatement(actor: Actor, input: SearchInput, label: string | null): { text: string; params: unknown[] } {
   const params: unknown[] = [
     input.q.trim(),
     input.state ?? null,
@@ -61,26 +88,10 @@ export async function search(db: Db, actor: Actor, input: SearchInput): Promise<
     input.offset + input.limit,
     input.offset,
     input.limit,
-    label?.name ?? null,
+    label,
   ];
   const everything = seesEverything(actor);
   if (!everything) params.push(actor.id);
-  const rows = await db.transaction(async (tx) => {
-    // Statements are prepared once per connection (PGlite and pg alike), and
-    // after a few runs PostgreSQL may keep one generic plan for all words.
-    // For search that is the wrong plan for most of them: a rare word wants
-    // the GIN index, a common one the walk back through the newest messages.
-    // Parallel workers cost more to start than these reads take, and on a
-    // busy server they take cores from everything else. The search indexes
-    // are read at random and are meant to stay in memory: with the default
-    // random_page_cost (4, for spinning disks) the planner would rather
-    // hash all conversations than look up an agent's thousand by key.
-    await tx.query(
-      `select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('max_parallel_workers_per_gather', '0', true),
-              set_config('random_page_cost', '1.1', true)`,
-    );
-    const statement = !everything ? SEARCH_HELD : input.agent !== undefined ? SEARCH_AGENT_FILTER : SEARCH_ALL;
-    return tx.query<{ conversation: ConversationRow; message: MessageRow | null }>(statement, params);
-  });
-  return rows.map((r) => ({ conversation: r.conversation, message: r.message }));
+  const text = !everything ? SEARCH_HELD : input.agent !== undefined ? SEARCH_AGENT_FILTER : SEARCH_ALL;
+  return { text, params };
 }

@@ -34,9 +34,19 @@ const CONVERSATION_FILTERS = /* sql */ `
    and ($4::text is null or c.department = $4)
    and ($10::text is null or c.labels @> array[$10::text])`;
 
-/** A customer matches on a word of their id, name or email, or on the whole id or email as typed. */
+/**
+ * A customer matches on a word of their id, name or email, or on the whole
+ * id or email as typed. On words only when the question has a word that
+ * must occur (querytree is 'T' when it has none: only exclusions, `-x`, or
+ * an alternative with one, `x or -y`). By its words such a question matches
+ * nearly every customer, and no index finds them: the words of every
+ * conversation of the store would be computed, for any agent, whatever
+ * the page. Its messages are still found, the newest first. With the words
+ * a constant (plan_cache_mode, search.ts), the planner folds the test and
+ * drops the GIN branch altogether.
+ */
 const CUSTOMER_MATCH = /* sql */ `
-       (${CUSTOMER_VECTOR} @@ ${TSQUERY}
+       ((querytree(${TSQUERY}) <> 'T' and ${CUSTOMER_VECTOR} @@ ${TSQUERY})
         or c.customer_id = $1::text
         or lower(c.customer ->> 'email') = lower($1::text))`;
 
@@ -68,22 +78,22 @@ select to_jsonb(c) as conversation, to_jsonb(m) as message
  offset $8 limit $9`;
 
 /**
- * Conversations whose customer matches. Only the indexes can answer this
- * cheaply (the GIN on the customer's words, the B-trees on id and email),
- * so it is computed on its own, without the filters and order: given an
- * order and a limit, the planner may instead walk the conversations newest
- * first and compute every customer's words on the way, a row at a time.
+ * Conversations whose customer matches, among `among` (conversations c).
+ * Over the whole history only the indexes can answer this cheaply (the GIN
+ * on the customer's words, the B-trees on id and email), so it is computed
+ * on its own, without the filters and order: given an order and a limit,
+ * the planner may instead walk the conversations newest first and compute
+ * every customer's words on the way, a row at a time.
  */
-const CUSTOMER_MATCHES = /* sql */ `
+const customerMatches = (among: string) => /* sql */ `
 customer_matches as materialized (
-  select c.id from conversations c where ${CUSTOMER_MATCH}
+  select c.id from ${among} where ${CUSTOMER_MATCH}
 )`;
 
-const customerHits = (scope: string) => /* sql */ `
+const CUSTOMER_HITS = /* sql */ `
 customer_hits as (
   select null::bigint as message_id, c.id as conversation_id, c.created_at as hit_at
     from customer_matches cm
-    ${scope}
     join conversations c on c.id = cm.id
    where true ${CONVERSATION_WINDOW}
      and ${CONVERSATION_FILTERS}
@@ -93,7 +103,7 @@ customer_hits as (
 
 /** Everything: supervisors and admins without an agent filter. */
 export const SEARCH_ALL = /* sql */ `
-with ${CUSTOMER_MATCHES},
+with ${customerMatches('conversations c')},
 message_hits as (
   select s.message_id, s.conversation_id, s.created_at as hit_at
     from message_search s
@@ -103,17 +113,22 @@ message_hits as (
    order by s.created_at desc, s.message_id desc
    limit $7
 ),
-${customerHits('')}
+${CUSTOMER_HITS}
 ${PAGE}`;
 
 /**
  * Within a set of conversations (the CTE `scope`): the messages of those
  * conversations only, read through message_search_by_conversation. For a
  * small set this beats the newest-first walk, which for a word common in
- * general but absent from the set would read the whole history.
+ * general but absent from the set would read the whole history. Customers
+ * too are matched within the set, not in the whole history and then cut
+ * down to it: a word common among all customers (a common name) would
+ * otherwise read every conversation that has it, whoever held it. The
+ * planner picks between the GIN index and computing the words of each
+ * conversation of the set, by how many there are.
  */
 const searchWithin = (scope: string) => /* sql */ `
-with ${scope}, ${CUSTOMER_MATCHES},
+with ${scope}, ${customerMatches('scope join conversations c on c.id = scope.id')},
 message_hits as (
   select s.message_id, s.conversation_id, s.created_at as hit_at
     from scope
@@ -124,7 +139,7 @@ message_hits as (
    order by s.created_at desc, s.message_id desc
    limit $7
 ),
-${customerHits('join scope on scope.id = cm.id')}
+${CUSTOMER_HITS}
 ${PAGE}`;
 
 /**

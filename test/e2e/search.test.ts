@@ -120,6 +120,43 @@ describeEachStore('console search in a real browser', (store) => {
     assert.deepEqual(problems, []);
   });
 
+  it('pages on with More results, each hit once, though newer hits arrive between the pages', { skip: !haveChromium }, async () => {
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Alice' });
+    const { id } = await chat('Maria Gomez', 'parcel 0 of many', 0, 0);
+    const db = suite.server.ctx.db;
+    await db.query(
+      `insert into messages (conversation_id, sender, text, created_at)
+       select $1, 'customer', 'parcel ' || i || ' of many', now() - interval '1 hour' + (1 + i) * interval '1 second' from generate_series(1, 24) as i`,
+      [id],
+    );
+    const lead = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Lea' });
+    const { page, problems } = await suite.openPage();
+    await signIn(page, suite.server.url, lead.email);
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Search' }).click();
+    await page.getByRole('searchbox', { name: 'Search messages and customers' }).fill('parcel');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const results = page.getByTestId('search-result');
+    await results.nth(19).waitFor();
+    assert.equal(await results.count(), 20);
+
+    // a page of newer hits arrives before the second page is asked for: they push nothing down, and the second page is not the first again
+    await db.query(
+      `insert into messages (conversation_id, sender, text, created_at)
+       select $1, 'customer', 'the parcel is here now', now() + i * interval '1 millisecond' from generate_series(1, 20) as i`,
+      [id],
+    );
+    await page.getByRole('button', { name: 'More results' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="search-result"]').length > 20);
+    // "parcel" is marked, in an element of its own
+    const shown = (await results.allInnerTexts()).map((text) => text.replace(/^[^]*?parcel\s+(\d+) of many[^]*$/, 'parcel $1 of many'));
+    assert.deepEqual(
+      shown,
+      Array.from({ length: 25 }, (_, i) => `parcel ${24 - i} of many`),
+    );
+    assert.equal(await page.getByRole('button', { name: 'More results' }).count(), 0);
+    assert.deepEqual(problems, []);
+  });
+
   it('says what is wrong with a search instead of sending a blank one', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Carla' });
     const { page, problems } = await suite.openPage();

@@ -51,7 +51,8 @@ const startOfDay = (day: string, plusDays = 0) => {
   return new Date(y!, m! - 1, d! + plusDays).toISOString();
 };
 
-function queryOf(f: Filters, offset: number): string {
+/** `pin`: the end of the later pages of a search (pinOf), before the "to" day's end. */
+function queryOf(f: Filters, offset: number, pin?: string): string {
   const params = new URLSearchParams({ q: f.q.trim(), limit: String(PAGE), offset: String(offset) });
   if (f.state) params.set('state', f.state);
   if (f.agent) params.set('agent', f.agent);
@@ -59,9 +60,27 @@ function queryOf(f: Filters, offset: number): string {
   if (f.label) params.set('label', f.label);
   if (f.from) params.set('from', startOfDay(f.from));
   // the "to" day is included: the range ends when the next day starts
-  if (f.to) params.set('to', startOfDay(f.to, 1));
+  const to = f.to ? startOfDay(f.to, 1) : undefined;
+  // both are toISOString()'s, so the earlier is the smaller string
+  const end = pin !== undefined && (to === undefined || pin < to) ? pin : to;
+  if (end) params.set('to', end);
   return params.toString();
 }
+
+/**
+ * Where the later pages of a search end: a millisecond after its first hit,
+ * the newest (times in the API are to the millisecond). The server pages
+ * with an offset over the hits as they are at each request, so a hit that
+ * arrived after the first page would push the next one down and repeat its
+ * last hit; with `to` there, it stays off them (docs/api.md, search). A
+ * new search shows it.
+ */
+function pinOf(first: Hit | undefined): string | undefined {
+  if (first === undefined) return undefined;
+  return new Date(Date.parse(first.message?.created_at ?? first.conversation.created_at) + 1).toISOString();
+}
+
+const keyOf = (h: Hit) => `${h.conversation.id}:${h.message?.id ?? 'customer'}`;
 
 /** The words of the question, without web-search syntax, to mark in the snippets. */
 function wordsOf(q: string): string[] {
@@ -102,7 +121,8 @@ interface Props {
 
 export function SearchPage({ me, token, live, version, onError }: Props) {
   const [filters, setFilters] = useState<Filters>(filtersFromAddress);
-  const [asked, setAsked] = useState<Filters | null>(null);
+  /** the question shown, where its later pages end, and the offset of the next one */
+  const [asked, setAsked] = useState<{ filters: Filters; pin: string | undefined; next: number } | null>(null);
   const [hits, setHits] = useState<Hit[] | null>(null);
   const [more, setMore] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -118,15 +138,20 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
   }, [token]);
 
   const run = useCallback(
-    async (f: Filters, offset: number) => {
+    async (f: Filters, offset: number, pinned?: string) => {
       const mine = ++ticket.current;
       setBusy(true);
       try {
-        const answer = await api<{ results: Hit[] }>('GET', `/api/v1/search?${queryOf(f, offset)}`, token);
+        const answer = await api<{ results: Hit[] }>('GET', `/api/v1/search?${queryOf(f, offset, pinned)}`, token);
         if (mine !== ticket.current) return;
-        setHits((current) => (offset === 0 ? answer.results : [...(current ?? []), ...answer.results]));
+        // a hit shown already (its conversation came into the filters between two pages, say) is not shown twice
+        setHits((current) => {
+          if (offset === 0) return answer.results;
+          const shown = new Set((current ?? []).map(keyOf));
+          return [...(current ?? []), ...answer.results.filter((h) => !shown.has(keyOf(h)))];
+        });
         setMore(answer.results.length === PAGE && offset + PAGE <= 1000);
-        setAsked(f);
+        setAsked({ filters: f, pin: offset === 0 ? pinOf(answer.results[0]) : pinned, next: offset + answer.results.length });
         setProblem(null);
       } catch (e) {
         if (mine !== ticket.current) return;
@@ -157,7 +182,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
     void run(filters, 0);
   };
   const set = (key: keyof Filters) => (e: { target: { value: string } }) => setFilters((f) => ({ ...f, [key]: e.target.value }));
-  const words = wordsOf(asked?.q ?? '');
+  const words = wordsOf(asked?.filters.q ?? '');
   const invalid = (field: string) => (problem?.field === field ? { 'aria-invalid': true as const, 'aria-describedby': 'search-problem' } : {});
 
   return (
@@ -229,7 +254,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
           <ul className="items" data-testid="search-results" aria-label={t('Results')}>
             {hits.length === 0 && <li className="empty">{t('Nothing found.')}</li>}
             {hits.map((h) => {
-              const key = `${h.conversation.id}:${h.message?.id ?? 'customer'}`;
+              const key = keyOf(h);
               const current = chosen?.conversation === h.conversation.id && chosen.message === h.message?.id;
               return (
                 <li key={key}>
@@ -262,7 +287,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
             })}
             {more && (
               <li className="empty">
-                <button type="button" className="secondary" disabled={busy} onClick={() => asked && void run(asked, hits.length)}>
+                <button type="button" className="secondary" disabled={busy} onClick={() => asked && void run(asked.filters, asked.next, asked.pin)}>
                   {t('More results')}
                 </button>
               </li>
