@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { assertAllUnauthorized, expectError, expectInvalid, kitFor, type User } from '../helpers/api-kit.js';
+import { startSession } from '../../src/realtime/sessions.js';
+import { multipartFile, PNG } from '../helpers/multipart.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 interface Result {
@@ -21,6 +23,20 @@ describeEachStore('api: search', (store) => {
     return (res.json() as { results: Result[] }).results;
   };
   const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
+
+  it('gives a found message its files as signed links, as GET messages does (a browser cannot send the token)', async () => {
+    const agent = await k.user('agent', { status: 'online', capacity: 10 });
+    const { conversation } = await startSession(k.t.ctx, { customer: { id: 'search-files' } }, 3600);
+    const { body, headers } = multipartFile('file', 'a.png', 'image/png', PNG);
+    const up = await k.call('POST', `/api/v1/conversations/${conversation.id}/attachments`, { token: agent.token, body, headers });
+    assert.equal(up.statusCode, 201, up.body);
+    const sent = await k.call('POST', `/api/v1/conversations/${conversation.id}/messages`, { token: agent.token, body: { text: 'zebrainvoice', attachments: [{ id: up.json().id }] } });
+    assert.equal(sent.statusCode, 201, sent.body);
+    const [hit] = await find(agent.token, 'q=zebrainvoice');
+    const url = (hit!.message as unknown as { attachments: { url: string }[] }).attachments[0]!.url;
+    assert.match(url, /\?expires=\d+&sig=/, `search answered ${url}`);
+    assert.equal((await k.call('GET', url)).statusCode, 200, 'the link opens without a token');
+  });
 
   /**
    * Billing agent Bea and sales agent Sam, each with a conversation of their

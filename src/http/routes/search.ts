@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { toMessage } from '../../conversations/messages.js';
+import { presentMessage, toMessage } from '../../conversations/messages.js';
 import { toConversation } from '../../conversations/model.js';
 import { listQueue } from '../../routing/queue.js';
 import { parseDateTime } from '../../reports/period.js';
@@ -78,6 +78,6 @@ export function searchRoutes(app: App, { ctx }: AppDeps): void {
     const waiting = [...new Set(hits.filter((h) => h.conversation.state === 'queued').map((h) => h.conversation.id))];
     const queue = waiting.length === 0 ? [] : await listQueue(ctx, { conversationIds: waiting });
     const info = new Map(queue.map((entry) => [entry.row.id, entry.queue]));
-    return hits.map((h) => ({ conversation: toConversation(h.conversation, info.get(h.conversation.id)), message: h.message && toMessage(h.message) }));
+    return hits.map((h) => ({ conversation: toConversation(h.conversation, info.get(h.conversation.id)), message: h.message && presentMessage(ctx, toMessage(h.message)) }));
   }
 }
