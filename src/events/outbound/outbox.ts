@@ -1,4 +1,5 @@
 import type { Queryable } from '../../store/db.js';
+import { storableText } from './send.js';
 
 // The durable outbound-HTTP outbox: every request Switchboard owes someone
 // (webhooks today; Qiscus and RapidPro callbacks later) is a row here before
@@ -276,7 +277,11 @@ export interface AttemptRecord {
   error: string | null;
   requestHeaders: Record<string, string>;
   outcome: Outcome;
-  /** for `retry` */
+  /**
+   * for `retry`; for a 410's `failed`, when it would be retried as an
+   * ordinary failure (null: no attempt left), should RECORD find its row
+   * sent elsewhere since (see RECORD)
+   */
   nextAttemptAt: Date | null;
   /**
    * no request was made (cancelled before sending, or the transport could
@@ -307,7 +312,10 @@ export interface AttemptRecord {
  * nothing): the stale record moved that claim's lease to its own retry time,
  * and a third claim could send the row beside it. Returns the ids whose row was updated, with
  * the ordering key of each that is no longer pending (FOLLOWED then looks
- * behind it).
+ * behind it), the state and next attempt time each was given, and whether
+ * its 410 was taken as Gone (`gone`: the attempt went to the URL its row
+ * still has; from a URL it has left since, a 410 is an ordinary failure,
+ * retried at once when AttemptRecord.nextAttemptAt gives a retry).
  *
  * Lock order. Every statement that locks several outbound rows takes them
  * in id order (`locked` here; the erasure, webhook endpoint and RapidPro
@@ -336,7 +344,7 @@ export const RECORD = /* sql */ `
                          $8::text[], $9::text[], $10::jsonb[], $11::boolean[], $13::timestamptz[], $14::text[])
            as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped, lease_until, url)
   ), locked as (
-    select o.id, o.erased from outbound_requests o
+    select o.id, o.erased, o.url from outbound_requests o
      where o.id in (select r.id from r
                     union all
                     select p.id from outbound_requests p
@@ -349,34 +357,45 @@ export const RECORD = /* sql */ `
     select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, case when l.erased then null else r.excerpt end, r.error, r.headers
       from r join locked l on l.id = r.id
      where not r.skipped
+  ), a as (
+    select r.*, l.url is distinct from coalesce(r.url, l.url) as elsewhere,
+           coalesce(r.status = 410, false) and not r.skipped and l.url is not distinct from coalesce(r.url, l.url) as gone,
+           r.outcome = 'retry'
+             or (r.outcome = 'failed' and coalesce(r.status = 410, false) and not r.skipped and r.next_attempt_at is not null
+                 and l.url is distinct from coalesce(r.url, l.url)) as again
+      from r join locked l on l.id = r.id
   ), moved as (
     update outbound_requests o
-       set state = case r.outcome when 'retry' then 'pending' else r.outcome end,
-           attempts = o.attempts + case when r.skipped then 0 else 1 end,
-           next_attempt_at = case when r.outcome = 'retry' and o.url is distinct from coalesce(r.url, o.url) then least(r.next_attempt_at, $12::timestamptz)
-                                  else coalesce(r.next_attempt_at, o.next_attempt_at) end,
-           last_attempt_at = case when r.skipped then o.last_attempt_at else r.started_at end,
-           last_status = case when r.skipped then o.last_status else r.status end,
-           last_error = r.error,
-           delivered_at = case when r.outcome = 'delivered' then $12::timestamptz else o.delivered_at end,
+       set state = case when a.again then 'pending' else a.outcome end,
+           attempts = o.attempts + case when a.skipped then 0 else 1 end,
+           next_attempt_at = case when not a.again then o.next_attempt_at
+                                  when a.elsewhere then least(a.next_attempt_at, $12::timestamptz)
+                                  else coalesce(a.next_attempt_at, o.next_attempt_at) end,
+           last_attempt_at = case when a.skipped then o.last_attempt_at else a.started_at end,
+           last_status = case when a.skipped then o.last_status else a.status end,
+           last_error = a.error,
+           delivered_at = case when a.outcome = 'delivered' then $12::timestamptz else o.delivered_at end,
            leased_until = null
-      from r join locked l on l.id = r.id
-     where o.id = r.id and o.state = 'pending' and o.attempts = r.attempts_before
-       and (r.lease_until is null or date_trunc('milliseconds', o.next_attempt_at) = r.lease_until)
-    returning o.id, o.state, o.ordering_key, o.endpoint_id, r.status, r.skipped
+      from a
+     where o.id = a.id and o.state = 'pending' and o.attempts = a.attempts_before
+       and (a.lease_until is null or date_trunc('milliseconds', o.next_attempt_at) = a.lease_until)
+    returning o.id, o.state, o.ordering_key, o.endpoint_id, o.next_attempt_at, a.gone
   ), gone as (
     -- 410 Gone: nothing more goes to that endpoint, decided in the same
     -- statement, so no concurrent claim can slip the next delivery out. Only
     -- for an attempt taken here: a stale one (its lease ran out, its row sent
     -- again elsewhere) speaks for nothing, and its settle does not disable
-    -- the endpoint either.
+    -- the endpoint either. Only from the URL the row still has (a.gone): the
+    -- one it has left since (an admin moved the endpoint while the attempt
+    -- went) speaks for that URL, not for the endpoint, and the attempt is
+    -- retried at once at the new one, as any other failure (a.again).
     update outbound_requests p
        set state = 'cancelled', last_error = 'the receiver answered 410 Gone'
      where p.state = 'pending'
-       and p.endpoint_id in (select m.endpoint_id from moved m where m.status = 410 and not m.skipped)
+       and p.endpoint_id in (select m.endpoint_id from moved m where m.gone)
        and p.id not in (select id from r)
   )
-  select m.id, case when m.state <> 'pending' then m.ordering_key end as freed_key from moved m`;
+  select m.id, case when m.state <> 'pending' then m.ordering_key end as freed_key, m.state, m.next_attempt_at, m.gone from moved m`;
 
 /**
  * Whether a pending row waits behind one of these rows (same ordering key,
@@ -393,9 +412,21 @@ export const FOLLOWED = /* sql */ `
      where exists (select 1 from outbound_requests p where p.ordering_key = r.ordering_key and p.state = 'pending' and p.id > r.id)
   ) as followed`;
 
+/** What RECORD made of an attempt it took. */
+export interface Taken {
+  /** the row's state now, as an outcome (`retry`: pending again): the attempt's own, but a 410 from a URL its row has left since is retried */
+  outcome: Outcome;
+  /** for `retry`, when: sooner than asked when the row has been sent elsewhere since */
+  nextAttemptAt: Date | null;
+  /** its 410 Gone spoke for its endpoint (it went to the URL the row still has): the endpoint's pending rows are cancelled */
+  gone: boolean;
+}
+
 /** What record did: the rows it moved on, and whether any has a pending row of its ordering key behind it. */
 export interface Recorded {
   ids: number[];
+  /** each of `ids` (as a number) and what became of its attempt */
+  taken: Map<number, Taken>;
   /** a row behind one of these (same ordering key, pending) may be claimed now */
   followed: boolean;
   /** the look for followers failed (the record itself is committed): `followed` is then true, for a claim to look */
@@ -408,8 +439,11 @@ export interface Recorded {
  * after RECORD has committed.
  */
 export async function record(db: Queryable, records: readonly AttemptRecord[], now: Date): Promise<Recorded> {
-  if (records.length === 0) return { ids: [], followed: false };
-  const updated = await db.query<{ id: number; freed_key: string | null }>(RECORD, [
+  if (records.length === 0) return { ids: [], taken: new Map(), followed: false };
+  // Whatever a producer's transport reports is made storable here, where every attempt passes: a text
+  // PostgreSQL refuses failed the whole batch, for good (storableText).
+  const headers = (h: Record<string, string>) => JSON.stringify(Object.fromEntries(Object.entries(h).map(([k, v]) => [storableText(k), storableText(v)])));
+  const updated = await db.query<{ id: number; freed_key: string | null; state: OutboundState; next_attempt_at: Date; gone: boolean }>(RECORD, [
     records.map((r) => r.id),
     records.map((r) => r.attemptsBefore),
     records.map((r) => r.outcome),
@@ -417,21 +451,30 @@ export async function record(db: Queryable, records: readonly AttemptRecord[], n
     records.map((r) => r.startedAt),
     records.map((r) => r.durationMs),
     records.map((r) => r.status),
-    records.map((r) => r.excerpt),
-    records.map((r) => r.error),
-    records.map((r) => JSON.stringify(r.requestHeaders)),
+    records.map((r) => storableText(r.excerpt)),
+    records.map((r) => storableText(r.error)),
+    records.map((r) => headers(r.requestHeaders)),
     records.map((r) => r.skipped === true),
     now,
     records.map((r) => r.leaseUntil ?? null),
     records.map((r) => r.url ?? null),
   ]);
+  const ids = updated.map((r) => r.id);
+  const taken = new Map(
+    updated.map((r): [number, Taken] => [
+      Number(r.id),
+      r.state === 'pending'
+        ? { outcome: 'retry', nextAttemptAt: new Date(r.next_attempt_at), gone: r.gone === true }
+        : { outcome: r.state, nextAttemptAt: null, gone: r.gone === true },
+    ]),
+  );
   const freed = updated.filter((r) => r.freed_key !== null);
-  if (freed.length === 0) return { ids: updated.map((r) => r.id), followed: false };
+  if (freed.length === 0) return { ids, taken, followed: false };
   try {
     const [behind] = await db.query<{ followed: boolean }>(FOLLOWED, [freed.map((r) => r.freed_key), freed.map((r) => r.id)]);
-    return { ids: updated.map((r) => r.id), followed: behind!.followed };
+    return { ids, taken, followed: behind!.followed };
   } catch (error) {
     // RECORD has committed: the caller must still settle these, so this is no reason to throw
-    return { ids: updated.map((r) => r.id), followed: true, followError: error };
+    return { ids, taken, followed: true, followError: error };
   }
 }

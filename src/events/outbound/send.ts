@@ -39,11 +39,36 @@ export interface SendOutcome {
   skipped?: boolean;
 }
 
-const agents = {
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text as PostgreSQL can hold it: NUL (which text and jsonb refuse) and lone
+ * UTF-16 surrogates (which have no UTF-8 form) become U+FFFD, as bytes that
+ * are not UTF-8 already do when an answer is decoded. A receiver's answer
+ * ("ok\0", any binary body) or an error text holding one made the record of
+ * its whole batch fail, and every row in it was sent again when its lease
+ * ended, forever (found by review; test/integration/outbound-replies.test.ts).
+ */
+export function storableText(text: string): string;
+export function storableText(text: string | null): string | null;
+export function storableText(text: string | null): string | null {
+  return text === null ? null : text.replace(UNSTORABLE, '\uFFFD');
+}
+
+const pool = () => ({
   http: new http.Agent({ keepAlive: true, maxSockets: 256 }),
   https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
   httpsUnverified: new https.Agent({ keepAlive: true, maxSockets: 256, rejectUnauthorized: false }),
-};
+});
+/**
+ * Guarded sends (webhooks) keep their own connections. The guard runs in the
+ * lookup of a new connection, and an agent hands out an idle socket by
+ * host:port with no lookup: a socket a trusted producer (allowPrivate:
+ * Qiscus, RapidPro, on targets the operator configured) left open to a
+ * private address carried a webhook attempt there, unchecked (found by
+ * review; test/integration/ssrf-pool.test.ts).
+ */
+const agents = { allowed: pool(), guarded: pool() };
 const lookups = { allowed: guardedLookup(true), guarded: guardedLookup(false) };
 
 function describeError(error: NodeJS.ErrnoException, timeoutMs: number, timedOut: boolean): string {
@@ -73,7 +98,7 @@ export function send(request: SendRequest): Promise<SendOutcome> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ ...outcome, durationMs: elapsed() });
+      resolve({ ...outcome, excerpt: storableText(outcome.excerpt), error: storableText(outcome.error), durationMs: elapsed() });
     };
     const fail = (error: NodeJS.ErrnoException) =>
       finish({ status: null, excerpt: null, error: describeError(error, request.timeoutMs, timedOut), retryAfterMs: null });
@@ -92,10 +117,11 @@ export function send(request: SendRequest): Promise<SendOutcome> {
       return;
     }
     const secure = url.protocol === 'https:';
+    const pooled = request.allowPrivate ? agents.allowed : agents.guarded;
     const options: https.RequestOptions = {
       method: request.method,
       headers: { ...request.headers, 'content-length': String(request.body.length) },
-      agent: secure ? (request.verifyTls ? agents.https : agents.httpsUnverified) : agents.http,
+      agent: secure ? (request.verifyTls ? pooled.https : pooled.httpsUnverified) : pooled.http,
       lookup: (request.allowPrivate ? lookups.allowed : lookups.guarded) as unknown as http.RequestOptions['lookup'],
     };
     const req = (secure ? https : http).request(url, options, (res) => {

@@ -83,7 +83,14 @@ export interface HandOver {
 
 export interface SettledAttempt {
   row: OutboundRow;
+  /** the attempt as RECORD took it: its outcome and next attempt are the ones recorded (Taken) */
   record: AttemptRecord;
+  /**
+   * RECORD took its 410 Gone as the endpoint's (the attempt went to the URL
+   * the row still has) and cancelled the endpoint's pending rows. A 410 from
+   * a URL the row has left since is not: it is an ordinary failure.
+   */
+  gone?: boolean;
 }
 
 /**
@@ -244,11 +251,14 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     const own = options.producers[row.producer]?.decide?.(row, outcome, startedAt);
     if (own) return own;
     if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) return { outcome: 'delivered', nextAttemptAt: null };
-    // 410 Gone: the receiver says it will never want these again.
-    if (outcome.status === 410) return { outcome: 'failed', nextAttemptAt: null };
     const delay = retryDelay(row.attempts + 1, outcome.retryAfterMs, row.max_attempts || MAX_ATTEMPTS, options.random);
-    if (delay === null) return { outcome: 'failed', nextAttemptAt: null };
-    return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + delay) };
+    const retryAt = delay === null ? null : new Date(startedAt.getTime() + delay);
+    // 410 Gone: the receiver says it will never want these again, if it is still the receiver. An admin
+    // may have moved the row elsewhere while the attempt went; RECORD, which sees the row's URL as it
+    // is, then retries it as any other failure, at the time given here.
+    if (outcome.status === 410) return { outcome: 'failed', nextAttemptAt: retryAt };
+    if (retryAt === null) return { outcome: 'failed', nextAttemptAt: null };
+    return { outcome: 'retry', nextAttemptAt: retryAt };
   }
 
   function finish(entry: SettledAttempt): void {
@@ -363,8 +373,12 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     // Only attempts RECORD took count: one whose lease ran out while it went (the row claimed and sent
     // again elsewhere, or cancelled meanwhile) no longer speaks for its row, and its settle could undo
     // the outcome of the attempt that does (a Qiscus room requeued after its assign_agent went through).
-    const taken = new Set(recorded.ids.map(Number));
-    const took = batch.filter((b) => taken.has(Number(b.record.id)));
+    // Each as RECORD took it: a 410 from a URL its row has left since is a retry, a retry of a row sent
+    // elsewhere since is due at once, and only a 410 RECORD took as Gone disables the endpoint (settle).
+    const took: SettledAttempt[] = batch.flatMap((b) => {
+      const taken = recorded.taken.get(Number(b.record.id));
+      return taken ? [{ row: b.row, record: { ...b.record, outcome: taken.outcome, nextAttemptAt: taken.nextAttemptAt }, gone: taken.gone }] : [];
+    });
     for (const { record: r } of took) if (r.outcome === 'retry' && r.nextAttemptAt) dueAt(r.nextAttemptAt);
     for (const { record: r } of took) totals[r.outcome === 'retry' ? 'retried' : r.outcome] += 1;
     const byProducer = new Map<string, SettledAttempt[]>();

@@ -55,10 +55,12 @@ export function webhookProducer(options: { disableAfterFailingMs?: number; onDis
       const ok = new Set<string>();
       const failed = new Set<string>();
       const gone = new Set<string>();
-      for (const { row, record } of results) {
+      for (const { row, record, gone: wasGone } of results) {
         if (!row.endpoint_id || record.skipped) continue;
         if (record.outcome === 'delivered') ok.add(row.endpoint_id);
-        else if (record.status === 410) gone.add(row.endpoint_id);
+        // RECORD's verdict, not the status alone: a 410 from a URL the endpoint has left since (an admin
+        // moved it while the attempt went) says nothing of the endpoint, and is an ordinary failure.
+        else if (wasGone === true) gone.add(row.endpoint_id);
         else failed.add(row.endpoint_id);
       }
       for (const id of ok) failed.delete(id);
