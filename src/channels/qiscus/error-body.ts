@@ -1,7 +1,17 @@
 // Qiscus error bodies carry `errors` either as a string or as an object with
 // `message` (sometimes a top-level `message`); every caller reads them here.
+import { storableText } from '../../events/outbound/send.js';
 
+/**
+ * The message, storable: JSON may spell a NUL (`\u0000`) or a lone surrogate
+ * that parsing makes real, and the message goes into the conversation's
+ * notes and reasons, which PostgreSQL would refuse (the settle's write failed).
+ */
 export function qiscusErrorMessage(body: string | null | undefined): string | null {
+  return storableText(errorMessage(body));
+}
+
+function errorMessage(body: string | null | undefined): string | null {
   if (!body) return null;
   let parsed: unknown;
   try {

@@ -1,0 +1,19 @@
+// Qiscus error bodies as Switchboard reads them for notes and reasons:
+// every shape Qiscus answers in, and nothing PostgreSQL would refuse to store.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { qiscusErrorMessage } from '../../src/channels/qiscus/error-body.js';
+
+it('reads the message of every error shape Qiscus answers with', () => {
+  assert.equal(qiscusErrorMessage('{"errors":"Cant join room, exceed max agents"}'), 'Cant join room, exceed max agents');
+  assert.equal(qiscusErrorMessage('{"errors":{"message":"room not found"}}'), 'room not found');
+  assert.equal(qiscusErrorMessage('{"message":"unauthorized"}'), 'unauthorized');
+  assert.equal(qiscusErrorMessage('{"errors":["a","b"]}'), 'a; b');
+  assert.equal(qiscusErrorMessage(' gateway down '), 'gateway down');
+  assert.equal(qiscusErrorMessage(''), null);
+});
+
+it('gives a NUL or a lone surrogate spelled in the JSON as U+FFFD: the message goes into notes PostgreSQL must store', () => {
+  assert.equal(qiscusErrorMessage('{"errors":"bad\\u0000room"}'), 'bad\uFFFDroom');
+  assert.equal(qiscusErrorMessage('{"errors":{"message":"x\\ud800y"}}'), 'x\uFFFDy');
+});
