@@ -1,6 +1,6 @@
 import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { conflict, notFound } from '../errors.js';
+import { AppError, conflict, notFound } from '../errors.js';
 import type { Emit, StoredEvent } from '../events/event.js';
 import { withEvents } from '../events/outbox.js';
 import { presentAttachments } from '../files/files.js';
@@ -122,6 +122,10 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
 /** A message whose attachments refer to uploaded files: they are resolved in the transaction that then makes the call. */
 async function addWithFiles(tx: Queryable, emit: Emit, conversationId: string, input: NewMessage, items: AttachmentInput[], actor: Actor, now: Date): Promise<Message> {
   const attachments = await resolveAttachments(tx, conversationId, items).catch(async (error: unknown) => {
+    // Only a refusal of a reference leaves the transaction usable: a failed
+    // statement aborted it, and a query here would fail in turn (25P02),
+    // hiding the error that matters.
+    if (!(error instanceof AppError)) throw error;
     // Someone who may not write here hears that, not which of their references was wrong.
     const [c] = await tx.query<Pick<ConversationRow, 'id' | 'agent_id'>>('select id, agent_id from conversations where id = $1', [conversationId]);
     if (!c) throw notFound('conversation', conversationId);

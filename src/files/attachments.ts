@@ -5,7 +5,7 @@ import { assertCanAccess } from '../conversations/access.js';
 import { conflict, forbidden, notFound } from '../errors.js';
 import type { Settings } from '../settings/settings.js';
 import type { Queryable } from '../store/db.js';
-import { customerFilesFull, filesUnavailable, tooManyUnsentFiles } from './errors.js';
+import { customerFilesFull, filesUnavailable, qiscusAgentUpload, tooManyUnsentFiles } from './errors.js';
 import type { Files } from './files.js';
 import { attachmentPath } from './links.js';
 import { customerQuota, UNSENT_FILE_LIFETIME_MS, UNSENT_SWEEP_EVERY_MS } from './quota.js';
@@ -42,7 +42,8 @@ export function requireFiles(ctx: Ctx): Files {
  * Who may add a file to a conversation: whoever may write in it — its
  * customer, the agent holding it, supervisors and admins — while it is open.
  * As for a message: the customer also while it is only offered (the widget
- * says queued), an agent not until it is accepted (409 SB_NOT_ACCEPTED).
+ * says queued), an agent not until it is accepted (409 SB_NOT_ACCEPTED), and
+ * never to a Qiscus room (409 SB_QISCUS_AGENT_MESSAGE).
  *
  * `lock`: in the upload's transaction, the conversation's row — `no key
  * update` for a customer, so that their uploads to one conversation take
@@ -53,9 +54,15 @@ export function requireFiles(ctx: Ctx): Files {
 async function assertMayUpload(db: Queryable, conversationId: string, user: FileUser, lock: boolean): Promise<void> {
   if (user.kind === 'customer' && user.conversationId !== conversationId) throw forbidden('a session token sends files only to its own conversation');
   const locking = !lock ? '' : user.kind === 'customer' ? ' for no key update' : ' for share';
-  const [row] = await db.query<{ id: string; state: string; agent_id: string | null }>(`select id, state, agent_id from conversations where id = $1${locking}`, [conversationId]);
+  const [row] = await db.query<{ id: string; state: string; agent_id: string | null; channel: string }>(
+    `select id, state, agent_id, channel from conversations where id = $1${locking}`,
+    [conversationId],
+  );
   if (!row) throw notFound('conversation', conversationId);
   if (user.kind === 'agent') assertCanAccess(user.actor, row);
+  // No message of theirs can carry it (sb_add_message refuses them there), and
+  // agents' unsent files are never swept: it would stay, unsent, for good.
+  if (user.kind === 'agent' && row.channel === 'qiscus') throw qiscusAgentUpload(conversationId);
   if (row.state === 'offered' && user.kind === 'agent') {
     throw conflict('SB_NOT_ACCEPTED', `conversation ${conversationId} is offered, not assigned: accept it before sending files`);
   }
@@ -169,8 +176,9 @@ export async function findAttachment(db: Queryable, id: string): Promise<Attachm
   return row;
 }
 
+/** The file's bytes, from the store its row says they were written to (not necessarily where new uploads go). */
 export async function attachmentBytes(ctx: Ctx, attachment: AttachmentRow): Promise<Buffer> {
-  const bytes = await requireFiles(ctx).store.read(ctx.db, attachment.id);
+  const bytes = await requireFiles(ctx).storeOf(attachment).read(ctx.db, attachment.id);
   if (!bytes) throw notFound('attachment', attachment.id);
   return bytes;
 }

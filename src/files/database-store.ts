@@ -15,6 +15,7 @@ export function databaseStore(): FileStore {
       const [row] = await db.query<{ bytes: Uint8Array }>('select bytes from attachment_bytes where attachment_id = $1', [key]);
       return row ? Buffer.from(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength) : undefined;
     },
-    async remove() {},
+    // No remove: what attachment_deletions queues is in a bucket, and a
+    // process on this store leaves it there for one that has the bucket.
   };
 }

@@ -7,13 +7,21 @@ import type { FileStore } from './store.js';
  * (attachment_deletions, filled by a trigger in the deleting transaction).
  * A failed removal stays queued for the next pass; several processes share
  * the queue without removing one object twice (skip locked).
+ *
+ * The queue holds only objects of the bucket (the trigger queues rows with
+ * storage = 's3'). A process without S3 settings runs this sweeper too
+ * (src/server.ts): its store removes nothing, so it leaves the queue alone —
+ * not even locking it, which would make a process with the bucket skip those
+ * keys — and they wait for a process that has the bucket.
  */
 export async function removeDeletedFiles(db: Db, store: FileStore, batch = 500): Promise<number> {
+  const remove = store.remove;
+  if (!remove) return 0;
   return db.transaction(async (tx) => {
     const rows = await tx.query<{ key: string }>('select key from attachment_deletions order by created_at limit $1 for update skip locked', [batch]);
     if (rows.length === 0) return 0;
     const keys = rows.map((r) => r.key);
-    await store.remove(keys);
+    await remove.call(store, keys);
     await tx.query('delete from attachment_deletions where key = any ($1::text[])', [keys]);
     return keys.length;
   });

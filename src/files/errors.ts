@@ -20,15 +20,34 @@ export const tooManyFiles = (count: number, max: number) =>
 
 export const fileMissing = () => invalid('file', 'is required: send multipart/form-data with the file in a part named file');
 
+export const multipartMalformed = (reason: string) =>
+  invalid('file', `could not be read: the multipart/form-data body is malformed (${reason}); send the whole body, with the boundary its content-type names`);
+
 export const notMultipart = () =>
   new AppError('SB_UNSUPPORTED_MEDIA_TYPE', 'an upload is multipart/form-data with the file in a part named file', 415, 'file');
 
 export const unknownAttachment = (index: number) => invalid(`attachments.${index}.id`, 'is not a file uploaded to this conversation');
 
+export const fileIdInvalid = (index: number) => invalid(`attachments.${index}.id`, 'must be the id (a uuid such as 9b2f3c1e-0d4a-4c6e-8f00-3a5b7c9d1e2f) of a file uploaded to this conversation');
+
+export const qiscusAgentUpload = (conversationId: string) =>
+  new AppError(
+    'SB_QISCUS_AGENT_MESSAGE',
+    `conversation ${conversationId} is a Qiscus room: its agent replies, files included, in Qiscus's own dashboard, and Switchboard, which only allocates Qiscus rooms, could never send a file uploaded here`,
+    409,
+  );
+
 export const linkInvalid = () =>
   new AppError('SB_LINK_INVALID', 'the signed link is expired or its signature is wrong; fetch the message again for a fresh link', 403);
 
 export const filesUnavailable = () => new AppError('SB_FILES_UNAVAILABLE', 'file storage is not set up in this process', 503);
+
+export const bucketNotConfigured = (id: string) =>
+  new AppError(
+    'SB_FILES_UNAVAILABLE',
+    `file ${id} is kept in the S3-compatible bucket, and this process has no S3_BUCKET: every process needs the S3_* settings while any file is kept there`,
+    503,
+  );
 
 /** 429: a place frees up as the customer sends their files, or when the oldest unsent one is removed (retry-after). */
 export const tooManyUnsentFiles = (unsent: number, max: number, perMessage: number, retryAfterSeconds: number) =>

@@ -1,6 +1,7 @@
 import type { Queryable } from '../store/db.js';
 import type { FilesConfig } from './config.js';
 import { databaseStore } from './database-store.js';
+import { bucketNotConfigured } from './errors.js';
 import { attachmentPath, fileLinks, linkSecret, type FileLinks } from './links.js';
 import { s3Store } from './s3-store.js';
 import type { FileStore } from './store.js';
@@ -20,7 +21,15 @@ type AnyAttachment = { type: string; url: string; id?: string };
 
 /** Uploaded files: where they are kept, and the signed links that reach them. */
 export interface Files {
+  /** where new uploads go: the bucket when S3_BUCKET is set, else the database */
   store: FileStore;
+  /**
+   * Where a file's bytes are, by its row's `storage`, whichever store new
+   * uploads go to: files kept in the database stay readable after S3_BUCKET
+   * is set. A file in the bucket, on a process without S3 settings, is 503
+   * SB_FILES_UNAVAILABLE: it exists, this process cannot reach it.
+   */
+  storeOf(attachment: { id: string; storage: FileStore['kind'] }): FileStore;
   links: FileLinks;
   config: FilesConfig;
   /**
@@ -37,8 +46,15 @@ export interface Files {
 export async function openFiles(db: Queryable, config: FilesConfig, publicUrl: string | undefined): Promise<Files> {
   const links = fileLinks(await linkSecret(db, config.linkSecret));
   let origin = publicUrl ?? 'http://127.0.0.1';
+  const database = databaseStore();
+  const s3 = config.s3 ? s3Store(config.s3) : undefined;
   return {
-    store: config.s3 ? s3Store(config.s3) : databaseStore(),
+    store: s3 ?? database,
+    storeOf(attachment) {
+      if (attachment.storage === 'database') return database;
+      if (!s3) throw bucketNotConfigured(attachment.id);
+      return s3;
+    },
     links,
     config,
     present(attachments, now, audience) {

@@ -1,10 +1,13 @@
 import type { Queryable } from '../store/db.js';
-import { tooManyFiles, unknownAttachment } from './errors.js';
+import { fileIdInvalid, tooManyFiles, unknownAttachment } from './errors.js';
 import type { FileAttachment } from './files.js';
 import { attachmentPath } from './links.js';
 
 /** What a new message may carry: a link to elsewhere, or a file uploaded to its conversation by id. */
 export type AttachmentInput = { type: string; url: string } | { id: string };
+
+/** a uuid as PostgreSQL reads it and Switchboard writes it: 8-4-4-4-12 hex digits */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const isFile = (a: AttachmentInput): a is { id: string } => 'id' in a && typeof a.id === 'string';
 
@@ -26,6 +29,12 @@ export const refersToFiles = (items: readonly AttachmentInput[]): boolean => ite
  * meanwhile is not found.
  */
 export async function resolveAttachments(tx: Queryable, conversationId: string, items: readonly AttachmentInput[]): Promise<({ type: string; url: string } | FileAttachment)[]> {
+  // Checked before the query: an id the database cannot read as a uuid (the
+  // API's uuid format also lets `urn:uuid:…` through) would fail the
+  // statement, and with it the message's transaction, as an internal error.
+  items.forEach((item, index) => {
+    if (isFile(item) && !UUID.test(item.id)) throw fileIdInvalid(index);
+  });
   const ids = items.filter(isFile).map((a) => a.id.toLowerCase());
   if (ids.length === 0) return items as { type: string; url: string }[];
   const [limit] = await tx.query<{ value: number }>("select value from settings where key = 'attachments_max_files'");

@@ -6,7 +6,7 @@ import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses, ErrorBody, IdParams } from '../http/schemas.js';
 import { readSettings } from '../settings/settings.js';
 import { assertMayDownload, attachmentBytes, findAttachment, requireFiles, uploadAnswer, uploadAttachment, type FileUser } from './attachments.js';
-import { fileMissing, fileTooLarge, linkInvalid, notMultipart } from './errors.js';
+import { fileMissing, fileTooLarge, linkInvalid, multipartMalformed, notMultipart } from './errors.js';
 import { assertAllowed, cleanName, normalType, servedInline } from './limits.js';
 
 const Id = Type.String({ format: 'uuid' });
@@ -36,6 +36,20 @@ function disposition(kind: 'inline' | 'attachment', name: string): string {
   return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
+/**
+ * What reading a multipart body failed with, as the caller's error. The
+ * plugin's own errors carry their status (413 past a parts limit, 400 for a
+ * request closed early); the parser's (busboy) carry none — a content type
+ * without a boundary, a body that ends inside a part ("Unexpected end of
+ * form"), a malformed part header — and are the body's fault, not the
+ * server's.
+ */
+function multipartError(error: unknown, maxBytes: number): never {
+  if ((error as { code?: unknown }).code === 'FST_REQ_FILE_TOO_LARGE') throw fileTooLarge(maxBytes);
+  if (error instanceof Error && typeof (error as { statusCode?: unknown }).statusCode !== 'number') throw multipartMalformed(error.message);
+  throw error;
+}
+
 /** Uploads (multipart, field `file`) and authorized downloads of message attachments. */
 export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
   // Limits are settings, applied per request; these only bound what one request may carry at all.
@@ -50,7 +64,7 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
         tags,
         summary: 'Upload a file to an open conversation (multipart/form-data, part `file`); a message then carries it as {"id"}',
         description:
-          'Agents holding the conversation (once accepted, else 409 SB_NOT_ACCEPTED), supervisors, admins, or the customer with the session token. Limits are the attachments_* settings: 413 SB_ATTACHMENT_TOO_LARGE, 422 SB_ATTACHMENT_TYPE; and a customer\'s quota in the conversation, derived from them: 429 SB_ATTACHMENT_UNSENT_LIMIT (with retry-after) past 3 × attachments_max_files files not sent in a message yet, 413 SB_ATTACHMENT_QUOTA past 5 × attachments_max_bytes in all; each naming field file; nothing is stored then. A customer\'s file not sent within a day is removed.',
+          'Agents holding the conversation (once accepted, else 409 SB_NOT_ACCEPTED; never a Qiscus room, 409 SB_QISCUS_AGENT_MESSAGE), supervisors, admins, or the customer with the session token. A malformed multipart body (no boundary, cut off inside the part): 400 SB_VALIDATION naming field file. Limits are the attachments_* settings: 413 SB_ATTACHMENT_TOO_LARGE, 422 SB_ATTACHMENT_TYPE; and a customer\'s quota in the conversation, derived from them: 429 SB_ATTACHMENT_UNSENT_LIMIT (with retry-after) past 3 × attachments_max_files files not sent in a message yet, 413 SB_ATTACHMENT_QUOTA past 5 × attachments_max_bytes in all; each naming field file; nothing is stored then. A customer\'s file not sent within a day is removed.',
         consumes: ['multipart/form-data'],
         params: IdParams,
         response: { 201: UploadAnswer, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, 429: ErrorBody, ...errorResponses },
@@ -61,15 +75,10 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
       const files = requireFiles(ctx);
       if (!request.isMultipart()) throw notMultipart();
       const limits = await readSettings(ctx.db);
-      const part = await request.file({ limits: { fileSize: limits.attachments_max_bytes } });
+      const unreadable = (error: unknown) => multipartError(error, limits.attachments_max_bytes);
+      const part = await request.file({ limits: { fileSize: limits.attachments_max_bytes } }).catch(unreadable);
       if (!part || part.fieldname !== 'file') throw fileMissing();
-      let bytes: Buffer;
-      try {
-        bytes = await part.toBuffer();
-      } catch (error) {
-        if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw fileTooLarge(limits.attachments_max_bytes);
-        throw error;
-      }
+      const bytes = await part.toBuffer().catch(unreadable);
       const name = cleanName(part.filename);
       const contentType = normalType(part.mimetype);
       assertAllowed(limits, contentType, name);
@@ -85,11 +94,11 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
         tags,
         summary: 'The bytes of an uploaded file: with a token that may see its conversation, or as a signed link',
         description:
-          'A token: the conversation’s customer session, agents who hold or held it, supervisors, admins (403 otherwise). A signed link (expires, sig — the url in messages, webhooks, RapidPro callbacks and transcripts) needs no token; expired or altered: 403 SB_LINK_INVALID. Pictures and PDF are served inline, anything else as a download of application/octet-stream.',
+          'A token: the conversation’s customer session, agents who hold or held it, supervisors, admins (403 otherwise). A signed link (expires, sig — the url in messages, webhooks, RapidPro callbacks and transcripts) needs no token; expired or altered: 403 SB_LINK_INVALID. Pictures and PDF are served inline, anything else as a download of application/octet-stream. A file kept in the S3 bucket, asked of a process without S3_BUCKET: 503 SB_FILES_UNAVAILABLE.',
         params: IdParams,
         querystring: LinkQuery,
         security: [{ bearer: [] }, {}],
-        response: { 200: Type.Unknown({ description: 'the file' }), ...errorResponses },
+        response: { 200: Type.Unknown({ description: 'the file' }), ...errorResponses, 503: ErrorBody },
       },
       onRequest: async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
         const query = request.query as { sig?: unknown; expires?: unknown };

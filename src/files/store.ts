@@ -11,10 +11,12 @@ export interface FileStore {
   stage(key: string, bytes: Buffer, contentType: string): Promise<StagedFile>;
   read(db: Queryable, key: string): Promise<Buffer | undefined>;
   /**
-   * Removes objects whose rows are gone. The database store has nothing to
-   * do: its bytes are deleted with the row (on delete cascade).
+   * An object store's: removes objects whose rows are gone (the keys
+   * attachment_deletions queued), throwing unless every one is gone. The
+   * database store has none: its bytes are deleted with the row (on delete
+   * cascade), and it cannot remove a bucket's objects.
    */
-  remove(keys: readonly string[]): Promise<void>;
+  remove?(keys: readonly string[]): Promise<void>;
 }
 
 export interface StagedFile {

@@ -1,22 +1,34 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { AppError, invalid } from '../errors.js';
 import { assertStorableText } from '../http/validation.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 // What clients may publish, checked before anything is stored. Unknown
-// fields are tolerated (clients of the seed send extra sessionInfo), but what
-// Switchboard reads must have the right type and size.
+// fields are tolerated at the top of a payload (clients of the seed send
+// extra sessionInfo), but what Switchboard reads must have the right type and
+// size, and what it stores as given (a message's attachments) nothing more.
 
 /** Payloads bigger than this are refused before they are parsed. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 const Text = Type.String({ minLength: 1, maxLength: 10_000 });
+// Both shapes are closed. A link is stored as sent, so a field besides type
+// and url would be stored too: a size that is not a number broke every read
+// of the conversation's history (the API's answer schema), and an id, name
+// and size let a link pose as an uploaded file. And a file's id goes to the
+// database as a uuid: anything else is refused here, naming it, not there.
 const Attachment = Type.Union([
-  Type.Object({ type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ pattern: '^https?://', maxLength: 2000 }) }),
+  Type.Object(
+    { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' }) },
+    { additionalProperties: false, description: 'a link, {"type", "url"} (an uploaded file is {"id"} alone)' },
+  ),
   // a file uploaded to the conversation (POST /api/v1/conversations/:id/attachments)
-  Type.Object({ id: Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' }) }),
+  Type.Object(
+    { id: Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'the id (a uuid) of a file uploaded to this conversation' }) },
+    { additionalProperties: false, description: 'an uploaded file, {"id"} alone' },
+  ),
 ]);
 
 export const ClientMessage = Type.Object({
@@ -63,11 +75,36 @@ export function readPayload<T extends TSchema>(schema: T, payload: Buffer): Stat
   // NUL characters, lone surrogates and deep nesting are refused up front, as in HTTP bodies.
   assertStorableText(value, 'payload');
   if (!Value.Check(schema, value)) {
-    const first = Value.Errors(schema, value).First();
+    const first = firstError(schema, value);
     const field = first?.path ? first.path.slice(1).replaceAll('/', '.') || 'payload' : 'payload';
-    throw invalid(field, first?.message.toLowerCase() ?? 'has the wrong shape');
+    throw invalid(field, first ? describe(first) : 'has the wrong shape');
   }
   return value;
+}
+
+/**
+ * The first error, inside a union: the union's own error says only that no
+ * shape fits, at the union's path. Named instead is the first error of the
+ * shape the value came closest to — the fewest errors, then the deepest
+ * field: {"type", "url", "id"} is a link with a field too many, {"id": "x"}
+ * a file with a wrong id, {"id": "x"} among read receipts a wrong id.
+ */
+function firstError(schema: TSchema, value: unknown): ValueError | undefined {
+  let error = Value.Errors(schema, value).First();
+  while (error?.type === ValueErrorType.Union) {
+    const shapes = error.errors.map((errors) => [...errors]).filter((errors) => errors.length > 0);
+    if (shapes.length === 0) break;
+    const closer = (a: ValueError[], b: ValueError[]) => (b.length < a.length || (b.length === a.length && b[0]!.path.length > a[0]!.path.length) ? b : a);
+    error = shapes.reduce(closer)[0];
+  }
+  return error;
+}
+
+function describe(error: ValueError): string {
+  if (error.type === ValueErrorType.ObjectRequiredProperty) return 'is required';
+  if (error.type === ValueErrorType.ObjectAdditionalProperties) return typeof error.schema.description === 'string' ? `is not a field of ${error.schema.description}` : 'is not a known field';
+  if (error.type === ValueErrorType.StringPattern && typeof error.schema.description === 'string') return `must be ${error.schema.description}`;
+  return error.message.toLowerCase();
 }
 
 /**
