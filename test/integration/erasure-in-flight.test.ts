@@ -174,6 +174,21 @@ describeEachStore('erasure and outbound work in flight', (store) => {
     for (const r of later) assert.ok(!r.body.includes(IBAN) && !r.body.includes(NAME), `what went after the erasure is redacted: ${r.body}`);
   });
 
+  it('a redelivery asked for after the erasure: it goes redacted, and its reply is not kept either', async () => {
+    await endpoint();
+    const id = await resolvedChat();
+    await testWorker(ctx).tick();
+    const [original] = await store().db.query<{ id: number }>("select id from outbound_requests where name = 'message.created'");
+    await erase(id);
+    receiver.answer = (r) => ({ status: 200, body: `echo ${r.body}` });
+    const again = await t.call('POST', `/api/v1/deliveries/${original!.id}/redeliver`, { token: admin.token });
+    assert.equal(again.statusCode, 202, again.body);
+    await testWorker(ctx).tick();
+    assert.ok(!receiver.requests.at(-1)!.body.includes(IBAN), 'the copy is redacted');
+    const [attempt] = await store().db.query<{ status: number; response_excerpt: string | null }>('select status, response_excerpt from outbound_attempts where request_id = $1', [again.json().id]);
+    assert.deepEqual([attempt!.status, attempt!.response_excerpt], [200, null]);
+  });
+
   for (const kind of ['ping', 'redelivery'] as const) {
     it(`a ${kind} queued as its endpoint is disabled: cancelled with the rest, never sent`, async () => {
       const hook = await endpoint();

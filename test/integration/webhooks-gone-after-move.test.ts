@@ -12,6 +12,7 @@ import { openConversation } from '../../src/conversations/lifecycle.js';
 import { addMessage } from '../../src/conversations/messages.js';
 import { getEndpoint, updateEndpoint } from '../../src/events/webhooks/endpoints.js';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
+import { record } from '../../src/events/outbound/outbox.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -122,5 +123,32 @@ describeEachStore('webhooks: a 410 from the URL an endpoint has left', (store) =
     const row = await getEndpoint(store().db, hook.id);
     assert.equal(row.enabled, false);
     assert.match(row.disabled_reason!, /410/);
+  });
+  it('a 410 from the left URL in the same batch as a 410 from the current one: nothing of the endpoint is left pending', async () => {
+    await endpointFor(ctx, receiver, { events: ['conversation.created', 'message.created'] });
+    const { conversation } = await openConversation(ctx, { customer: { id: 'g-1' } });
+    await addMessage(ctx, conversation.id, { sender: 'customer', sender_id: null, text: 'one' }, { id: null, role: 'system' });
+    await addMessage(ctx, conversation.id, { sender: 'customer', sender_id: null, text: 'two' }, { id: null, role: 'system' });
+    while ((await fanOut(ctx)).events > 0);
+    const rows = await store().db.query<{ id: number; url: string }>('select id, url from outbound_requests order by id');
+    assert.equal(rows.length, 3);
+    const now = clock.now();
+    const later = new Date(now.getTime() + 5_000);
+    const base = { attemptsBefore: 0, startedAt: now, durationMs: 3, excerpt: 'gone', error: 'HTTP 410', requestHeaders: {}, status: 410, outcome: 'failed' as const, nextAttemptAt: later };
+    // the first went to the URL the admin has just left, the second to the current one
+    await record(ctx.db, [
+      { ...base, id: Number(rows[0]!.id), url: 'http://old.example.invalid/hooks' },
+      { ...base, id: Number(rows[1]!.id), url: rows[1]!.url },
+    ], now);
+    const after = await store().db.query<{ state: string; last_error: string | null }>('select state, last_error from outbound_requests order by id');
+    assert.deepEqual(
+      after.map((r) => [r.state, r.last_error]),
+      [
+        ['cancelled', 'the receiver answered 410 Gone'],
+        ['failed', 'HTTP 410'],
+        ['cancelled', 'the receiver answered 410 Gone'],
+      ],
+      'the endpoint said Gone: its row that would have been retried at once is cancelled with the one waiting',
+    );
   });
 });

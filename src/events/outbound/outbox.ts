@@ -315,7 +315,10 @@ export interface AttemptRecord {
  * behind it), the state and next attempt time each was given, and whether
  * its 410 was taken as Gone (`gone`: the attempt went to the URL its row
  * still has; from a URL it has left since, a 410 is an ordinary failure,
- * retried at once when AttemptRecord.nextAttemptAt gives a retry).
+ * retried at once when AttemptRecord.nextAttemptAt gives a retry, unless
+ * another attempt of the batch took the endpoint as Gone: a row the batch
+ * would leave pending for that endpoint is cancelled with its other rows,
+ * which the `gone` step, passing the batch's own rows by, could not do).
  *
  * Lock order. Every statement that locks several outbound rows takes them
  * in id order (`locked` here; the erasure, webhook endpoint and RapidPro
@@ -344,7 +347,7 @@ export const RECORD = /* sql */ `
                          $8::text[], $9::text[], $10::jsonb[], $11::boolean[], $13::timestamptz[], $14::text[])
            as r(id, attempts_before, outcome, next_attempt_at, started_at, duration_ms, status, excerpt, error, headers, skipped, lease_until, url)
   ), locked as (
-    select o.id, o.erased, o.url from outbound_requests o
+    select o.id, o.erased, o.url, o.endpoint_id, o.state, o.attempts, o.next_attempt_at from outbound_requests o
      where o.id in (select r.id from r
                     union all
                     select p.id from outbound_requests p
@@ -357,23 +360,28 @@ export const RECORD = /* sql */ `
     select r.id, r.attempts_before + 1, r.started_at, r.duration_ms, r.status, case when l.erased then null else r.excerpt end, r.error, r.headers
       from r join locked l on l.id = r.id
      where not r.skipped
-  ), a as (
-    select r.*, l.url is distinct from coalesce(r.url, l.url) as elsewhere,
-           coalesce(r.status = 410, false) and not r.skipped and l.url is not distinct from coalesce(r.url, l.url) as gone,
+  ), t as (
+    select r.*, l.endpoint_id, l.url is distinct from coalesce(r.url, l.url) as elsewhere,
+           l.state = 'pending' and l.attempts = r.attempts_before
+             and (r.lease_until is null or date_trunc('milliseconds', l.next_attempt_at) = r.lease_until) as taken,
            r.outcome = 'retry'
              or (r.outcome = 'failed' and coalesce(r.status = 410, false) and not r.skipped and r.next_attempt_at is not null
                  and l.url is distinct from coalesce(r.url, l.url)) as again
       from r join locked l on l.id = r.id
+  ), g as (
+    select t.*, t.taken and coalesce(t.status = 410, false) and not t.skipped and not t.elsewhere as gone from t
+  ), a as (
+    select g.*, g.again and exists (select 1 from g x where x.gone and x.endpoint_id = g.endpoint_id) as ended from g
   ), moved as (
     update outbound_requests o
-       set state = case when a.again then 'pending' else a.outcome end,
+       set state = case when a.ended then 'cancelled' when a.again then 'pending' else a.outcome end,
            attempts = o.attempts + case when a.skipped then 0 else 1 end,
-           next_attempt_at = case when not a.again then o.next_attempt_at
+           next_attempt_at = case when a.ended or not a.again then o.next_attempt_at
                                   when a.elsewhere then least(a.next_attempt_at, $12::timestamptz)
                                   else coalesce(a.next_attempt_at, o.next_attempt_at) end,
            last_attempt_at = case when a.skipped then o.last_attempt_at else a.started_at end,
            last_status = case when a.skipped then o.last_status else a.status end,
-           last_error = a.error,
+           last_error = case when a.ended then 'the receiver answered 410 Gone' else a.error end,
            delivered_at = case when a.outcome = 'delivered' then $12::timestamptz else o.delivered_at end,
            leased_until = null
       from a

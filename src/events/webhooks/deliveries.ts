@@ -117,7 +117,7 @@ export async function redeliver(ctx: Ctx, id: number): Promise<DeliveryView> {
     const [event] = await tx.query<{ event_id: number | null }>('select event_id from outbound_requests where id = $1 and producer = $2', [id, PRODUCER]);
     if (!event) throw notFound('delivery', String(id));
     if (event.event_id !== null) await tx.query('select 1 from events where id = $1 for share', [event.event_id]);
-    const [row] = await tx.query<OutboundRow>('select * from outbound_requests where id = $1 and producer = $2', [id, PRODUCER]);
+    const [row] = await tx.query<OutboundRow & { erased: boolean }>('select * from outbound_requests where id = $1 and producer = $2', [id, PRODUCER]);
     if (!row) throw notFound('delivery', String(id));
     const original = normalizeRow(row);
     const endpoint = await enabledEndpoint(tx, original.endpoint_id!);
@@ -140,6 +140,8 @@ export async function redeliver(ctx: Ctx, id: number): Promise<DeliveryView> {
       ],
       ctx.now(),
     );
+    // a copy of an erased conversation's delivery is one of its requests: its replies are not kept either (migration 0085)
+    if (row.erased) await tx.query('update outbound_requests set erased = true where id = $1', [queued]);
     return queued!;
   });
   nudge(ctx);
