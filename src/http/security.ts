@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimited } from '../errors.js';
-import type { Db } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 import { addressKey } from './client-address.js';
 import { sharedAttempts } from './login-attempts.js';
 import { isCustomerToken } from '../realtime/sessions.js';
@@ -66,7 +66,22 @@ export interface LoginLimiter {
    * password is checked; throws 429 SB_RATE_LIMITED (with Retry-After) when
    * either has none left. `succeeded()` hands the attempt back.
    */
-  attempt(request: FastifyRequest, email: string): Promise<{ succeeded(): Promise<void> }>;
+  attempt(request: FastifyRequest, accountKey: string): Promise<{ succeeded(): Promise<void> }>;
+}
+
+/**
+ * The one key of an account's login: its attempts are counted under it and
+ * the account is found by it (`lower(email) = key`), lowered once, by
+ * PostgreSQL, as the unique index on lower(email) lowers. Keyed in
+ * JavaScript and looked up by PostgreSQL's lower(), the two parted on
+ * U+0130 (JavaScript's `İ` lowers to `i` and a combining dot, PostgreSQL's
+ * to `i`): each `i` of an address spelled `İ` was another ten guesses at
+ * the same account; and lowering the key in JavaScript instead locked out
+ * an admin whose ADMIN_EMAIL holds a Σ or an İ (found by review).
+ */
+export async function loginKey(db: Queryable, email: string): Promise<string> {
+  const [row] = await db.query<{ key: string }>('select lower($1::text) as key', [email]);
+  return row!.key;
 }
 
 /**
@@ -78,26 +93,15 @@ export interface LoginLimiter {
  * counter is full, further attempts are refused until its window ends,
  * without checking the password.
  */
-/**
- * The one key of an account's login: its attempts are counted under it and
- * the account is found by it (`lower(email) = $1`). Keyed in JavaScript and
- * looked up by PostgreSQL's lower(), the two parted on U+0130 (JavaScript's
- * `İ` lowers to `i` and a combining dot, PostgreSQL's to `i`): each `i` of an
- * address spelled `İ` was another ten guesses at the same account (found by
- * review). Stored emails are ASCII (format: email), so lowering them in SQL
- * and the key in JavaScript agree.
- */
-export const loginKey = (email: string): string => email.toLowerCase();
-
 export function loginLimiter(db: Db, now: () => Date, limits: { perAccount: number; perAddress: number; windowMs: number } = LOGIN_LIMITS): LoginLimiter {
   const byAddress = sharedAttempts(db, { scope: 'login-address', max: limits.perAddress, windowMs: limits.windowMs, now });
   const byAccount = sharedAttempts(db, { scope: 'login-account', max: limits.perAccount, windowMs: limits.windowMs, now });
   const refuse = (seconds: number, what: string) => new RateLimited('SB_RATE_LIMITED', `too many failed logins for this ${what}; try again in ${seconds} s`, seconds);
   return {
-    async attempt(request, email) {
+    async attempt(request, accountKey) {
       const address = await byAddress.take(addressKey(request.ip));
       if (!address.ok) throw refuse(address.retryAfterSeconds, 'address');
-      const account = await byAccount.take(loginKey(email));
+      const account = await byAccount.take(accountKey);
       if (!account.ok) {
         await address.giveBack();
         throw refuse(account.retryAfterSeconds, 'account');

@@ -16,8 +16,9 @@ export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter
     async (request, reply) => {
       // Counted after validation, before the password: a locked-out caller learns nothing about it,
       // and parallel guesses are counted before any of them is checked.
-      const attempt = await limiter.attempt(request, request.body.email);
-      const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = $1 and deleted_at is null', [loginKey(request.body.email)]);
+      const account = await loginKey(ctx.db, request.body.email);
+      const attempt = await limiter.attempt(request, account);
+      const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = $1 and deleted_at is null', [account]);
       // An unknown email costs as much time as a wrong password.
       const ok = await verifyPassword(request.body.password, agent?.password_hash);
       if (!agent || !ok) throw unauthorized('email or password is wrong');
