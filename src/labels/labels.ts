@@ -46,21 +46,39 @@ const UNIQUE_VIOLATION = '23505';
 const nameTaken = (name: string) => conflict('SB_LABEL_EXISTS', `a label named ${JSON.stringify(name)} already exists (names are unique whatever their case or Unicode form)`);
 
 /**
+ * The format characters a name may hold, each in the one context it belongs
+ * to (matched in one pass, so every context is read as typed): a flag's tag
+ * sequence, U+1F3F4, tags U+E0020–U+E007E, the cancel tag U+E007F; a
+ * zero-width joiner between two emoji (the first may end in U+FE0F or a skin
+ * tone); a zero-width non-joiner between two letters (the first may carry
+ * marks: the Indic virama) of which neither is Latin or ASCII.
+ */
+const ALLOWED_FORMAT =
+  /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}|(?<=[\p{Extended_Pictographic}\u{FE0F}\p{Emoji_Modifier}])\u{200D}(?=\p{Extended_Pictographic})|(?<=(?![\p{Script=Latin}\p{ASCII}])\p{L}\p{M}*)\u{200C}(?=(?![\p{Script=Latin}\p{ASCII}])\p{L})/gu;
+
+/**
  * The name as stored, or a 400 naming `field`. A name is what agents type in
  * `label=` and what the trace export joins with ";": no separators, no
  * control characters, no blanks at either end. It is stored in Unicode NFC,
- * so "Café" typed with a combining accent is the "Café" already there, and
- * without invisible format characters (\p{Cf}: zero-width spaces and joiners,
- * direction marks and overrides, soft hyphens…), which would make a second
- * label look exactly like the first.
+ * so "Café" typed with a combining accent is the "Café" already there.
+ *
+ * Invisible format characters (\p{Cf}) would let a second label look exactly
+ * like the first ("V\u200bIP" beside "VIP"), so they are refused, but for the
+ * three that ordinary names cannot be spelled without (ALLOWED_FORMAT): the
+ * zero-width joiner of emoji sequences (👩‍💻, 🏳️‍🌈), the tags of subdivision
+ * flags (🏴󠁧󠁢󠁳󠁣󠁴󠁿) and the zero-width non-joiner of Persian and Indic spelling
+ * (می‌خواهم). Each only where it belongs: between Latin letters a joiner or
+ * non-joiner changes nothing drawn ("V\u200dIP", "V\u200cIP" are refused).
  */
 export function labelName(input: string, field = 'name'): string {
   const name = input.normalize('NFC');
   if (name.trim() !== name || name.length === 0) throw invalid(field, 'must not start or end with blanks');
   if (/[,;\p{Cc}]/u.test(name)) throw invalid(field, `must not hold commas, semicolons or control characters, got ${shown(name)}`);
-  const hidden = /\p{Cf}/u.exec(name);
-  if (hidden) {
-    throw invalid(field, `must not hold invisible formatting characters (zero-width spaces or joiners, direction marks, soft hyphens), got ${shown(name)}`);
+  if (/\p{Cf}/u.test(name.replace(ALLOWED_FORMAT, (sequence) => sequence.replace(/\p{Cf}/gu, '')))) {
+    throw invalid(
+      field,
+      `must not hold invisible formatting characters (zero-width spaces, word joiners, direction marks, soft hyphens; zero-width joiners only inside emoji, non-joiners only between letters of a non-Latin script), got ${shown(name)}`,
+    );
   }
   // the schema counted the characters as typed; composing rarely makes more of them, but the column holds 50
   if ([...name].length > 50) throw invalid(field, 'must be at most 50 characters once in Unicode NFC');
@@ -80,9 +98,26 @@ const shown = (name: string) =>
  * lower(name)); JavaScript's toLowerCase() parts from it (ΟΔΟΣ: final ς
  * against σ; İ: i + U+0307 against i), so names are compared here, never in
  * JavaScript. NFC on the catalogue's side too: names stored before they were
- * normalized keep working however they are typed.
+ * normalized keep working however they are typed. NAME_KEY of a label's
+ * name is, word for word, the expression of its index labels_name_nfc
+ * (migration 0088): spelled otherwise, every lookup reads the whole catalogue.
  */
-const SAME_NAME = (a: string, b: string) => `lower(normalize(${a}, nfc)) = lower(normalize(${b}, nfc))`;
+const NAME_KEY = (name: string) => `lower(normalize(${name}, nfc))`;
+const SAME_NAME = (a: string, b: string) => `${NAME_KEY(a)} = ${NAME_KEY(b)}`;
+
+/**
+ * The labels named in $1 (text[]), each with `asked`, the positions in $1
+ * that name it, worked out by PostgreSQL. The catalogue is read through
+ * labels_name_nfc, by `= any` of the names' keys: given an `exists` over
+ * unnest($1) instead, PostgreSQL reads every label once a few names are
+ * asked (a hash join: it does not count normalize() as costly).
+ */
+export const LABELS_NAMED_SQL = /* sql */ `
+  select l.*,
+         array(select a.i::int - 1 from unnest($1::text[]) with ordinality a(name, i) where ${SAME_NAME('a.name', 'l.name')} order by a.i) as asked
+    from labels l
+   where ${NAME_KEY('l.name')} = any (array(select ${NAME_KEY('a.name')} from unnest($1::text[]) a(name)))
+   order by lower(l.name)`;
 
 export async function listLabels(db: Queryable): Promise<LabelRow[]> {
   return db.query<LabelRow>('select * from labels order by lower(name)');
@@ -174,15 +209,7 @@ export async function deleteLabel(ctx: Ctx, id: string): Promise<void> {
 export async function resolveLabelNames(tx: Queryable, names: readonly string[], options: { lock?: boolean; field?: string } = {}): Promise<LabelRow[]> {
   if (names.length === 0) return [];
   const at = (i: number) => options.field ?? `labels[${i}]`;
-  // each row with the positions in `names` that name it, worked out by PostgreSQL
-  const rows = await tx.query<LabelRow & { asked: number[] }>(
-    `select l.*,
-            array(select a.i::int - 1 from unnest($1::text[]) with ordinality a(name, i) where ${SAME_NAME('a.name', 'l.name')} order by a.i) as asked
-       from labels l
-      where exists (select 1 from unnest($1::text[]) a(name) where ${SAME_NAME('a.name', 'l.name')})
-      order by lower(l.name)${options.lock === false ? '' : ' for share'}`,
-    [names],
-  );
+  const rows = await tx.query<LabelRow & { asked: number[] }>(`${LABELS_NAMED_SQL}${options.lock === false ? '' : ' for share'}`, [names]);
   const chosen = new Map<LabelRow, number>();
   const unknown: string[] = [];
   names.forEach((name, i) => {

@@ -2,12 +2,16 @@
 // index compares them (PostgreSQL's lower(), never JavaScript's toLowerCase(),
 // which parts from it on the Greek final sigma and the Turkish dotted I),
 // after Unicode NFC normalization, and invisible format characters are kept
-// out of new names so no two labels look alike. Also: GET /api/v1/stats/labels
-// counts offered conversations as open, as its schema says.
+// out of new names so no two labels look alike, but for the joiners of emoji,
+// the tags of subdivision flags and the non-joiner of Persian and Indic
+// spelling, which names need. Lookups go through the index of the compared
+// form (labels_name_nfc). Also: GET /api/v1/stats/labels counts offered
+// conversations as open, as its schema says.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { expectError, expectInvalid, kitFor } from '../helpers/api-kit.js';
 import { describeEachStore } from '../helpers/stores.js';
+import { LABELS_NAMED_SQL } from '../../src/labels/labels.js';
 import { LabelCount } from '../../src/labels/schemas.js';
 
 const NFC = 'Caf\u00e9';
@@ -74,12 +78,20 @@ describeEachStore('labels: Unicode names', (store) => {
     assert.equal(renamed.json().name, 'M\u00e3e');
   });
 
-  it('a name holding an invisible format character (zero-width space or joiner, word joiner, bidi control, soft hyphen) is a 400 naming `name`', async () => {
+  it('a name holding an invisible format character (zero-width space, word joiner, bidi control, soft hyphen, a joiner, non-joiner or tag out of place) is a 400 naming `name`', async () => {
     const { admin } = await k.cast();
     assert.equal((await create(admin.token, 'VIP')).statusCode, 201);
     const gold = (await create(admin.token, 'Gold')).json();
+    const refused = [
+      ...['VIP\u200b', 'V\u200dIP', 'V\u200cIP', '\u2060VIP', '\u202eVIP', 'VIP\u2066x\u2069', 'V\u00adIP', 'VIP\u0085x'],
+      ...['\ufeffVIP', 'V\u200eIP', 'V\u061cIP', 'V\u180eIP', 'V\u2062IP'],
+      // a joiner not between two emoji, a non-joiner beside a Latin letter or not between letters
+      ...['👩\u200d Devs', 'V\u200d💻', '👩\u200d\u200d💻', 'V\u200cی', 'ی\u200cV', 'ی\u200c\u200cی', 'ی\u200c 1'],
+      // tags outside a flag's tag sequence, or one left open
+      ...['VIP\u{e0067}\u{e007f}', '🏴\u{e0067}\u{e0062} VIP', '🏴\u{e007f} VIP', 'V\u{e0020}IP'],
+    ];
     await k.unchanged(async () => {
-      for (const name of ['VIP\u200b', 'V\u200dIP', 'V\u200cIP', '\u2060VIP', '\u202eVIP', 'VIP\u2066x\u2069', 'V\u00adIP', 'VIP\u0085x']) {
+      for (const name of refused) {
         expectInvalid(await create(admin.token, name), 'name', JSON.stringify(name));
         expectInvalid(await k.call('PATCH', `/api/v1/labels/${gold.id}`, { token: admin.token, body: { name } }), 'name', JSON.stringify(name));
       }
@@ -88,6 +100,47 @@ describeEachStore('labels: Unicode names', (store) => {
     const c = await k.open(admin.token);
     expectError(await put(admin.token, c.id, ['VIP\u200b']), 400, 'SB_UNKNOWN_LABEL', 'labels');
     expectError(await k.call('GET', `/api/v1/conversations?label=${encodeURIComponent('VIP\u200b')}`, { token: admin.token }), 400, 'SB_UNKNOWN_LABEL', 'label');
+  });
+
+  // ZWJ between emoji (one after U+FE0F), a flag's tags and cancel tag, ZWNJ between Persian letters
+  for (const name of ['👩\u200d💻 Devs', '🏳\ufe0f\u200d🌈 Pride', '🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f} Scotland', 'می\u200cخواهم']) {
+    it(`a label named ${JSON.stringify(name)} is created as typed, renamed to itself, put on a conversation, listed by and searched by`, async () => {
+      const { admin } = await k.cast({ agentCapacity: 2 });
+      const made = await create(admin.token, name);
+      assert.equal(made.statusCode, 201, made.body);
+      assert.equal(made.json().name, name);
+      const same = await k.call('PATCH', `/api/v1/labels/${made.json().id}`, { token: admin.token, body: { name } });
+      assert.equal(same.statusCode, 200, same.body);
+      assert.equal(same.json().name, name);
+      // compared with its joiners and tags, as stored
+      expectError(await create(admin.token, name), 409, 'SB_LABEL_EXISTS');
+      const c = await k.open(admin.token, { customer: { id: 'cust-joiner', name: 'Zed' } });
+      const res = await put(admin.token, c.id, [name]);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json().labels, [name]);
+      assert.deepEqual(await listed(admin.token, name), [c.id]);
+      assert.deepEqual(await found(admin.token, name), [c.id]);
+    });
+  }
+
+  it('a lookup by name reads the catalogue through labels_name_nfc, for one name or fifty, and finds them', async () => {
+    const { admin } = await k.cast();
+    await store().db.query(
+      `insert into labels (name, color, created_at, updated_at) select 'Label ' || g, '#112233', now(), now() from generate_series(1, 10000) g`,
+    );
+    await store().db.query('analyze labels');
+    for (const names of [['label 42'], Array.from({ length: 50 }, (_, i) => `LABEL ${i * 197 + 1}`)]) {
+      for (const lock of ['', ' for share']) {
+        const rows = await store().db.query<Record<string, string>>(`explain ${LABELS_NAMED_SQL}${lock}`, [names]);
+        const plan = rows.map((r) => Object.values(r)[0]).join('\n');
+        assert.match(plan, /Index Scan using labels_name_nfc on labels/, plan);
+        assert.doesNotMatch(plan, /Seq Scan on labels/, plan);
+      }
+    }
+    const c = await k.open(admin.token);
+    const res = await put(admin.token, c.id, ['label 9999', 'LABEL 42']);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().labels, ['Label 42', 'Label 9999']);
   });
 
   it('a name stored before normalization stays usable however it is typed, blocks its lookalike, and is fixed by a rename', async () => {
