@@ -151,4 +151,21 @@ describeEachStore('webhooks: a 410 from the URL an endpoint has left', (store) =
       'the endpoint said Gone: its row that would have been retried at once is cancelled with the one waiting',
     );
   });
+  it('a 410 from the current URL cancels a row of the endpoint whose record in the same batch is stale', async () => {
+    await endpointFor(ctx, receiver, { events: ['conversation.created', 'message.created'] });
+    const { conversation } = await openConversation(ctx, { customer: { id: 'g-2' } });
+    await addMessage(ctx, conversation.id, { sender: 'customer', sender_id: null, text: 'one' }, { id: null, role: 'system' });
+    while ((await fanOut(ctx)).events > 0);
+    const rows = await store().db.query<{ id: number; url: string }>('select id, url from outbound_requests order by id');
+    assert.equal(rows.length, 2);
+    const now = clock.now();
+    const base = { startedAt: now, durationMs: 3, excerpt: 'x', requestHeaders: {}, url: rows[0]!.url };
+    await record(ctx.db, [
+      { ...base, id: Number(rows[0]!.id), attemptsBefore: 0, status: 410, error: 'HTTP 410', outcome: 'failed' as const, nextAttemptAt: null },
+      // its lease ran out and another claim's attempt was recorded since: this record speaks for nothing
+      { ...base, id: Number(rows[1]!.id), attemptsBefore: 5, status: 500, error: 'HTTP 500', outcome: 'retry' as const, nextAttemptAt: new Date(now.getTime() + 60_000) },
+    ], now);
+    const after = await store().db.query<{ state: string }>('select state from outbound_requests order by id');
+    assert.deepEqual(after.map((r) => r.state), ['failed', 'cancelled'], 'nothing of the endpoint is left pending');
+  });
 });

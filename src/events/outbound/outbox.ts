@@ -397,11 +397,14 @@ export const RECORD = /* sql */ `
     -- one it has left since (an admin moved the endpoint while the attempt
     -- went) speaks for that URL, not for the endpoint, and the attempt is
     -- retried at once at the new one, as any other failure (a.again).
+    -- Every pending row of the endpoint but those moved above (a row is
+    -- written once a statement): a stale record's row, locked and not
+    -- moved, is cancelled here too.
     update outbound_requests p
        set state = 'cancelled', last_error = 'the receiver answered 410 Gone'
      where p.state = 'pending'
        and p.endpoint_id in (select m.endpoint_id from moved m where m.gone)
-       and p.id not in (select id from r)
+       and p.id not in (select m.id from moved m)
   )
   select m.id, case when m.state <> 'pending' then m.ordering_key end as freed_key, m.state, m.next_attempt_at, m.gone from moved m`;
 
