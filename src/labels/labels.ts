@@ -47,14 +47,30 @@ const nameTaken = (name: string) => conflict('SB_LABEL_EXISTS', `a label named $
 
 /**
  * The format characters a name may hold, each in the one context it belongs
- * to (matched in one pass, so every context is read as typed): a flag's tag
- * sequence, U+1F3F4, tags U+E0020–U+E007E, the cancel tag U+E007F; a
- * zero-width joiner between two emoji (the first may end in U+FE0F or a skin
- * tone); a zero-width non-joiner between two letters (the first may carry
- * marks: the Indic virama) of which neither is Latin or ASCII.
+ * to (matched in one pass, so every context is read as typed): a
+ * subdivision flag's tag sequence, U+1F3F4, one to six tag letters or
+ * digits, the cancel tag U+E007F (other tags draw a plain 🏴, a lookalike);
+ * a zero-width joiner right after an emoji (which may carry U+FE0F or a
+ * skin tone) and before another; a zero-width non-joiner between two
+ * letters (the first may carry marks: the Indic virama) of a script whose
+ * letters join or take a virama, where it changes what is drawn (between
+ * Latin, Cyrillic or Han letters it changes nothing: a lookalike).
  */
-const ALLOWED_FORMAT =
-  /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}|(?<=[\p{Extended_Pictographic}\u{FE0F}\p{Emoji_Modifier}])\u{200D}(?=\p{Extended_Pictographic})|(?<=(?![\p{Script=Latin}\p{ASCII}])\p{L}\p{M}*)\u{200C}(?=(?![\p{Script=Latin}\p{ASCII}])\p{L})/gu;
+const JOINING = String.raw`\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Mongolian}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Gurmukhi}\p{Script=Gujarati}\p{Script=Oriya}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Sinhala}`;
+const ALLOWED_FORMAT = new RegExp(
+  String.raw`\u{1F3F4}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{1,6}\u{E007F}` +
+    String.raw`|(?<=\p{Extended_Pictographic}[\u{FE0F}\p{Emoji_Modifier}]?)\u{200D}(?=\p{Extended_Pictographic})` +
+    `|(?<=[${JOINING}][\\p{M}]*)\\u{200C}(?=[${JOINING}])`,
+  'gu',
+);
+/**
+ * Marks nothing draws unless they follow what they select: a variation
+ * selector (U+FE00–U+FE0F) after an emoji or before a keycap's U+20E3, an
+ * ideographic one (U+E0100–U+E01EF) after a Han character; the combining
+ * grapheme joiner (U+034F) never. Elsewhere they make a lookalike
+ * ("V\uFE0FIP" beside "VIP").
+ */
+const INVISIBLE_MARK = /(?<!\p{Extended_Pictographic})[\u{FE00}-\u{FE0F}](?!\u{20E3})|(?<!\p{Script=Han})[\u{E0100}-\u{E01EF}]|\u{034F}/u;
 
 /**
  * The name as stored, or a 400 naming `field`. A name is what agents type in
@@ -74,10 +90,10 @@ export function labelName(input: string, field = 'name'): string {
   const name = input.normalize('NFC');
   if (name.trim() !== name || name.length === 0) throw invalid(field, 'must not start or end with blanks');
   if (/[,;\p{Cc}]/u.test(name)) throw invalid(field, `must not hold commas, semicolons or control characters, got ${shown(name)}`);
-  if (/\p{Cf}/u.test(name.replace(ALLOWED_FORMAT, (sequence) => sequence.replace(/\p{Cf}/gu, '')))) {
+  if (/\p{Cf}/u.test(name.replace(ALLOWED_FORMAT, (sequence) => sequence.replace(/\p{Cf}/gu, ''))) || INVISIBLE_MARK.test(name)) {
     throw invalid(
       field,
-      `must not hold invisible formatting characters (zero-width spaces, word joiners, direction marks, soft hyphens; zero-width joiners only inside emoji, non-joiners only between letters of a non-Latin script), got ${shown(name)}`,
+      `must not hold invisible characters (zero-width spaces, word joiners, direction marks, soft hyphens; zero-width joiners and variation selectors only inside emoji, non-joiners only between letters of a joining or Indic script), got ${shown(name)}`,
     );
   }
   // the schema counted the characters as typed; composing rarely makes more of them, but the column holds 50
@@ -87,7 +103,7 @@ export function labelName(input: string, field = 'name'): string {
 
 /** JSON, with the characters nobody sees spelled out, so a message shows why two names differ. */
 const shown = (name: string) =>
-  JSON.stringify(name).replace(/[\p{Cc}\p{Cf}]/gu, (c) => {
+  JSON.stringify(name).replace(/[\p{Cc}\p{Cf}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u{034F}]/gu, (c) => {
     const code = c.codePointAt(0)!.toString(16).padStart(4, '0');
     return code.length > 4 ? `\\u{${code}}` : `\\u${code}`;
   });
