@@ -15,8 +15,16 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * Tests' connect deadline. The server's 5 s is meant to notice an outage; on
+ * a 2-core machine running four test files and a helper's checks, a new
+ * connection beside a CREATE DATABASE has taken longer, and the test failed
+ * with "timeout expired" before its first statement.
+ */
+export const TEST_CONNECT_TIMEOUT_MS = 30_000;
+
 async function withAdmin<T>(adminUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl });
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: TEST_CONNECT_TIMEOUT_MS });
   await client.connect();
   try {
     return await fn(client);
@@ -93,7 +101,7 @@ async function makeTemplate(adminUrl: string): Promise<string> {
       const building = `${name}_building`;
       await admin.query(`drop database if exists ${building} with (force)`);
       await admin.query(`create database ${building}`);
-      const db = openPostgres({ connectionString: urlOf(adminUrl, building), max: 1 });
+      const db = openPostgres({ connectionString: urlOf(adminUrl, building), max: 1, connectTimeoutMs: TEST_CONNECT_TIMEOUT_MS });
       try {
         await migrate(db);
       } finally {
@@ -148,7 +156,7 @@ export async function openUnmigratedStore(kind: 'pglite' | 'postgres'): Promise<
     return { db, drop: () => db.close() };
   }
   const scratch = await createScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
-  const db = openPostgres({ connectionString: scratch.url, max: 2 });
+  const db = openPostgres({ connectionString: scratch.url, max: 2, connectTimeoutMs: TEST_CONNECT_TIMEOUT_MS });
   return {
     db,
     drop: async () => {

@@ -6,7 +6,7 @@ import { migrate } from '../../src/store/migrate.js';
 import { openMemoryStore } from '../../src/store/memory.js';
 import { openPostgres } from '../../src/store/postgres.js';
 import './pglite-template.js';
-import { createMigratedScratchDatabase } from './scratch-database.js';
+import { createMigratedScratchDatabase, TEST_CONNECT_TIMEOUT_MS } from './scratch-database.js';
 
 export type StoreKind = 'pglite' | 'postgres';
 
@@ -65,7 +65,7 @@ export async function openTestStore(kind: StoreKind, options: { poolSize?: numbe
     // a copy of a migrated template: migrate() below then finds nothing to do
     const scratch = await createMigratedScratchDatabase(process.env.TEST_DATABASE_URL!, 'sb_test');
     url = scratch.url;
-    db = openPostgres({ connectionString: url, max: options.poolSize ?? 10 });
+    db = openPostgres({ connectionString: url, max: options.poolSize ?? 10, connectTimeoutMs: TEST_CONNECT_TIMEOUT_MS });
     drop = scratch.drop;
     await migrate(db);
   }
