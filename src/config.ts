@@ -47,6 +47,8 @@ export interface Config {
   webhookConcurrencyPerDestination: number;
   /** how often the delivery worker looks for due work without being woken (it is woken on every commit), ms */
   webhookPollIntervalMs: number;
+  /** days a finished outbound request (webhook delivery, Qiscus or RapidPro call, email) stays in the delivery logs; 0 = for ever */
+  deliveryLogDays: number;
   qiscus: QiscusConfig;
   rapidpro: RapidProConfig;
   realtime: RealtimeConfig;
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 4_096),
     webhookConcurrencyPerDestination: integer(env, 'WEBHOOK_CONCURRENCY_PER_DESTINATION', 32, 1, 4_096),
     webhookPollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL', 1_000, 50, 60_000),
+    deliveryLogDays: integer(env, 'DELIVERY_LOG_DAYS', 30, 0, 36_500),
     qiscus: loadQiscusConfig(env),
     rapidpro: loadRapidProConfig(env),
     realtime: loadRealtimeConfig(env),

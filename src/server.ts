@@ -8,6 +8,7 @@ import type { Ctx } from './context.js';
 import { emailProducer, emailEnabled, requireEmail, PRODUCER as EMAIL } from './email/outbox.js';
 import type { OutboundWorker } from './events/outbound/worker.js';
 import { startFileSweeper } from './files/deletions.js';
+import { RETENTION_INTERVAL_MS, startRetentionSweeper } from './retention/sweeper.js';
 import { openFiles } from './files/files.js';
 import { createWebhookWorker } from './events/webhooks/worker.js';
 import { buildApp, type App } from './http/app.js';
@@ -119,6 +120,9 @@ export async function startServer(
   // Without PUBLIC_URL, links sent out point at the address listened on.
   ctx.files.useOrigin(address);
   const fileSweeper = startFileSweeper(db, ctx.files.store, 5_000, (err) => log.warn({ err }, 'removing deleted files from the bucket failed; retrying'));
+  const retention = startRetentionSweeper(db, { deliveryLogDays: config.deliveryLogDays, intervalMs: RETENTION_INTERVAL_MS }, (err) =>
+    log.warn({ err }, 'deleting old delivery logs and dead tokens failed; retrying'),
+  );
   log.info({ address, store: db.kind }, 'Switchboard is listening');
 
   let closing: Promise<void> | undefined;
@@ -141,6 +145,7 @@ export async function startServer(
         await qiscus?.stop();
         await webhooks?.stop();
         await fileSweeper.stop();
+        await retention.stop();
         if (!options.keepDb) await db.close();
       })();
       return closing;

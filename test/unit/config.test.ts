@@ -16,6 +16,7 @@ describe('configuration', () => {
     assert.equal(config.offlinePolicy, 'requeue');
     assert.equal(config.logLevel, 'info');
     assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [5_000, 30_000]);
+    assert.equal(config.deliveryLogDays, 30);
   });
 
   it('reads every variable', () => {
@@ -47,7 +48,9 @@ describe('configuration', () => {
       WIDGET_IDENTITY_SECRET_PREVIOUS: 'the-previous-identity-secret',
       WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-12-01T00:00:00Z',
       METRICS_TOKEN: 'scrape-7f3c1a9e5b2d4c68',
+      DELIVERY_LOG_DAYS: '0',
     });
+    assert.equal(config.deliveryLogDays, 0, 'DELIVERY_LOG_DAYS=0 keeps the delivery logs for ever');
     assert.equal(config.metricsToken, 'scrape-7f3c1a9e5b2d4c68');
     assert.equal(loadConfig({}).metricsToken, undefined, 'the metrics are open unless a token is set');
     assert.deepEqual(
