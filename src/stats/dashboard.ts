@@ -1,5 +1,6 @@
 import type { Role } from '../agents/model.js';
 import { invalid } from '../errors.js';
+import { MAX_SPAN_DAYS } from '../reports/period.js';
 import type { AgentStatus } from '../routing/presence.js';
 import { CAPACITY_OF_A } from '../routing/sql.js';
 import type { Db } from '../store/db.js';
@@ -130,6 +131,9 @@ export async function readDashboard(db: Db, now: Date, options: { intervalSecond
   // an Invalid Date (the route parses with parseDateTime; a caller in code may not) compares false to everything
   if (Number.isNaN(since.getTime())) throw invalid('since', 'must be a date-time with its offset');
   if (since.getTime() > now.getTime()) throw invalid('since', 'is in the future');
+  // Bounded in time as well as in buckets: 1441 day-long buckets was four
+  // years of events aggregated on every refresh; a report covers at most a year.
+  if (now.getTime() - since.getTime() > MAX_SPAN_DAYS * 86_400_000) throw invalid('since', `is more than ${MAX_SPAN_DAYS} days ago: the window covers at most ${MAX_SPAN_DAYS} days`);
   const first = Math.floor(since.getTime() / 1000 / interval);
   const last = Math.floor(now.getTime() / 1000 / interval);
   const count = last - first + 1;

@@ -171,6 +171,7 @@ describeEachStore('api: stats', (store) => {
     const { supervisor } = await k.cast();
     const day = encodeURIComponent(new Date(T0 - 86_400_000).toISOString());
     const early = encodeURIComponent(new Date(T0 - 86_460_000).toISOString());
+    const yearAndADay = encodeURIComponent(new Date(T0 - 367 * 86_400_000).toISOString());
     await k.unchanged(async () => {
       for (const [query, field] of [
         ['?interval=5', 'interval'],
@@ -183,6 +184,7 @@ describeEachStore('api: stats', (store) => {
         ['?interval=9', 'interval'],
         [`?since=${day}&interval=30`, 'since'], // 2,881 buckets
         [`?since=${early}`, 'since'], // 1,442 minutes
+        [`?since=${yearAndADay}&interval=86400`, 'since'], // 368 buckets, but more than a year of events
         ['?department=sales', 'department'],
       ] as const) {
         expectInvalid(await k.call('GET', `/api/v1/stats${query}`, { token: supervisor.token }), field, query);
@@ -190,6 +192,8 @@ describeEachStore('api: stats', (store) => {
     });
     // a day of minutes (and the current one) is the most one answer holds
     assert.equal((await stats(supervisor.token, `?since=${day}`)).activity.buckets.length, 1441);
+    const year = encodeURIComponent(new Date(T0 - 366 * 86_400_000).toISOString());
+    assert.equal((await stats(supervisor.token, `?since=${year}&interval=86400`)).activity.buckets.length, 367, 'a year of days is still one answer');
   });
 
   it('reads the event log through its index, not by scanning it', async () => {

@@ -77,7 +77,7 @@ describeEachStore('retention of delivery logs and tokens', (store) => {
     assert.equal(swept.outbound, 1);
     const res = await t.call('GET', `/api/v1/deliveries/${oldest}`, { token: (await t.user('admin')).token });
     assert.equal(res.statusCode, 404);
-    const [{ n }] = await store().db.query<{ n: number }>('select count(*)::int as n from outbound_attempts where request_id = $1', [oldest]);
+    const [{ n } = { n: -1 }] = await store().db.query<{ n: number }>('select count(*)::int as n from outbound_attempts where request_id = $1', [oldest]);
     assert.equal(n, 0, 'its attempts went with it');
   });
 
@@ -105,7 +105,7 @@ describeEachStore('retention of delivery logs and tokens', (store) => {
     const kept = await t.user('admin');
     const { tokens } = await sweeper(30).pass();
     assert.equal(tokens, 2, 'the revoked one and the expired one');
-    const [{ n }] = await store().db.query<{ n: number }>('select count(*)::int as n from auth_tokens');
+    const [{ n } = { n: -1 }] = await store().db.query<{ n: number }>('select count(*)::int as n from auth_tokens');
     assert.equal(n, 2);
     for (const token of [expiring.token, kept.token]) {
       assert.equal((await t.call('GET', '/api/v1/agents/me', { token })).statusCode, 200);
