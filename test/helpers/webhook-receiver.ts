@@ -5,11 +5,14 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import type { Ctx } from '../../src/context.js';
 import { createEndpoint, type EndpointInput } from '../../src/events/webhooks/endpoints.js';
 import { createWebhookWorker, type WebhookWorkerOptions } from '../../src/events/webhooks/worker.js';
 import type { Queryable } from '../../src/store/db.js';
+import { testApp, type TestApp, type TestAppOptions } from './app.js';
+import type { TestStore } from './stores.js';
 
 export interface Received {
   headers: http.IncomingHttpHeaders;
@@ -143,4 +146,53 @@ export async function endpointFor(ctx: Ctx, receiver: Receiver, input: Partial<E
 /** A worker for tests: private targets allowed, no jitter; drive it with tick(). A test of timeouts sets a short timeoutMs. */
 export function testWorker(ctx: Ctx, options: Partial<WebhookWorkerOptions> = {}) {
   return createWebhookWorker(ctx, { allowPrivate: true, concurrency: 16, timeoutMs: 5_000, pollMs: 10_000, random: () => 0.5, ...options });
+}
+
+export interface WebhookTest {
+  /** this test's app, on the suite's clock */
+  readonly t: TestApp;
+  readonly ctx: Ctx;
+  /** this test's receivers, as many as asked for, verifying with the secrets of the endpoints `endpoint` made */
+  readonly receivers: readonly Receiver[];
+  /** An endpoint aimed at `receiver` (the first by default), its secret added to those the receivers verify with. */
+  endpoint(input?: Partial<EndpointInput>, receiver?: Receiver): Promise<Awaited<ReturnType<typeof createEndpoint>>['endpoint']>;
+}
+
+/**
+ * A webhook suite's per-test setup, for each test of the enclosing suite: an
+ * emptied store and webhook tables, an app on `now`, and `receivers` live
+ * receivers; all closed after the test.
+ */
+export function eachWebhookTest(store: () => TestStore, options: { now: () => Date; receivers?: number; app?: TestAppOptions }): WebhookTest {
+  let t: TestApp | undefined;
+  let receivers: Receiver[] = [];
+  let secrets: string[] = [];
+  beforeEach(async () => {
+    await store().reset();
+    await resetWebhooks(store().db);
+    t = await testApp(store(), { ...options.app, now: options.now });
+    secrets = [];
+    receivers = [];
+    for (let i = 0; i < (options.receivers ?? 1); i++) receivers.push(await startReceiver(() => secrets));
+  });
+  afterEach(async () => {
+    for (const receiver of receivers) await receiver.close();
+    await t?.close();
+  });
+  return {
+    get t() {
+      return t!;
+    },
+    get ctx() {
+      return t!.ctx;
+    },
+    get receivers() {
+      return receivers;
+    },
+    async endpoint(input = {}, receiver = receivers[0]!) {
+      const { endpoint, secret } = await endpointFor(t!.ctx, receiver, input);
+      secrets.push(secret);
+      return endpoint;
+    },
+  };
 }

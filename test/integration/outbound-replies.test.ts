@@ -5,38 +5,20 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, it } from 'node:test';
-import type { Ctx } from '../../src/context.js';
+import { it } from 'node:test';
 import { openConversation } from '../../src/conversations/lifecycle.js';
 import { record } from '../../src/events/outbound/outbox.js';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
-import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { describeEachStore } from '../helpers/stores.js';
-import { endpointFor, resetWebhooks, startReceiver, testWorker, type Receiver } from '../helpers/webhook-receiver.js';
+import { eachWebhookTest, testWorker } from '../helpers/webhook-receiver.js';
 
 describeEachStore('outbound replies that PostgreSQL text cannot hold', (store) => {
   const clock = fakeClock();
-  let t: TestApp;
-  let ctx: Ctx;
-  let bad: Receiver;
-  let good: Receiver;
-  let secrets: string[] = [];
-
-  beforeEach(async () => {
-    await store().reset();
-    await resetWebhooks(store().db);
-    t = await testApp(store(), { now: clock.now });
-    ctx = t.ctx;
-    secrets = [];
-    bad = await startReceiver(() => secrets);
-    good = await startReceiver(() => secrets);
-  });
-  afterEach(async () => {
-    await bad.close();
-    await good.close();
-    await t.close();
-  });
+  const w = eachWebhookTest(store, { now: clock.now, receivers: 2 });
+  /** answers with what PostgreSQL text cannot hold */
+  const bad = () => w.receivers[0]!;
+  const good = () => w.receivers[1]!;
 
   const attempts = () =>
     store().db.query<{ request_id: number; status: number | null; response_excerpt: string | null; error: string | null }>(
@@ -44,21 +26,21 @@ describeEachStore('outbound replies that PostgreSQL text cannot hold', (store) =
     );
 
   it('records a 2xx whose answer holds a NUL byte, and the rest of its batch, and sends neither again', async () => {
-    secrets.push((await endpointFor(ctx, bad, { events: ['conversation.created'] })).secret);
-    secrets.push((await endpointFor(ctx, good, { events: ['conversation.created'] })).secret);
-    bad.answer = () => ({ status: 200, body: 'ok\u0000' });
-    await openConversation(ctx, { customer: { id: 'nul-1' } });
+    await w.endpoint({ events: ['conversation.created'] }, bad());
+    await w.endpoint({ events: ['conversation.created'] }, good());
+    bad().answer = () => ({ status: 200, body: 'ok\u0000' });
+    await openConversation(w.ctx, { customer: { id: 'nul-1' } });
     const errors: string[] = [];
-    const worker = testWorker(ctx, { onError: (e) => errors.push(String(e)) });
+    const worker = testWorker(w.ctx, { onError: (e) => errors.push(String(e)) });
     await worker.tick();
     clock.advance(60_000); // past the lease (timeout 5 s + 30 s)
     await worker.tick();
     const rows = await store().db.query<{ state: string; attempts: number }>('select state, attempts from outbound_requests order by id');
-    const info = JSON.stringify({ rows, errors, bad: bad.requests.length, good: good.requests.length });
+    const info = JSON.stringify({ rows, errors, bad: bad().requests.length, good: good().requests.length });
     assert.deepEqual(rows, [{ state: 'delivered', attempts: 1 }, { state: 'delivered', attempts: 1 }], info);
     assert.deepEqual(errors, [], info);
-    assert.equal(bad.requests.length, 1, `the NUL answer's delivery went once: ${info}`);
-    assert.equal(good.requests.length, 1, `the well-behaved endpoint got its delivery once: ${info}`);
+    assert.equal(bad().requests.length, 1, `the NUL answer's delivery went once: ${info}`);
+    assert.equal(good().requests.length, 1, `the well-behaved endpoint got its delivery once: ${info}`);
     const logged = await attempts();
     assert.equal(logged.length, 2, info);
     assert.ok(logged.some((a) => a.response_excerpt === 'ok\uFFFD'), `the NUL is kept as U+FFFD: ${JSON.stringify(logged)}`);
@@ -73,10 +55,10 @@ describeEachStore('outbound replies that PostgreSQL text cannot hold', (store) =
     await new Promise<void>((resolve) => binary.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(binary.address() as AddressInfo).port}/hooks`;
-      await endpointFor(ctx, bad, { url, events: ['conversation.created'] });
-      await openConversation(ctx, { customer: { id: 'binary-1' } });
+      await w.endpoint({ url, events: ['conversation.created'] });
+      await openConversation(w.ctx, { customer: { id: 'binary-1' } });
       const errors: string[] = [];
-      const worker = testWorker(ctx, { onError: (e) => errors.push(String(e)) });
+      const worker = testWorker(w.ctx, { onError: (e) => errors.push(String(e)) });
       await worker.tick();
       const [row] = await store().db.query<{ state: string; attempts: number; last_status: number }>('select state, attempts, last_status from outbound_requests');
       assert.deepEqual(row, { state: 'pending', attempts: 1, last_status: 500 }, JSON.stringify(errors));
@@ -89,10 +71,10 @@ describeEachStore('outbound replies that PostgreSQL text cannot hold', (store) =
   });
 
   it("records whatever a producer's transport reports: NUL and lone surrogates in the excerpt, the error and the headers", async () => {
-    secrets.push((await endpointFor(ctx, good, { events: ['conversation.created'] })).secret);
-    await openConversation(ctx, { customer: { id: 'transport-1' } });
-    await openConversation(ctx, { customer: { id: 'transport-2' } });
-    while ((await fanOut(ctx)).events > 0);
+    await w.endpoint({ events: ['conversation.created'] }, good());
+    await openConversation(w.ctx, { customer: { id: 'transport-1' } });
+    await openConversation(w.ctx, { customer: { id: 'transport-2' } });
+    while ((await fanOut(w.ctx)).events > 0);
     const rows = await store().db.query<{ id: number }>('select id from outbound_requests order by id');
     assert.equal(rows.length, 2);
     const base = { startedAt: clock.now(), durationMs: 1, attemptsBefore: 0 };
