@@ -23,6 +23,27 @@ export interface AllocationRequest {
   avatar_url?: string | null;
   extras?: unknown;
   channel?: { id?: unknown; name?: unknown; source?: unknown } | null;
+  /** the room's previous session, or null (contract §1.1); `is_resolved` true says it is over */
+  latest_service?: { id?: unknown; is_resolved?: unknown } | null;
+}
+
+/** A Qiscus service (session) id as stored: text, whether it came as a number or a string; undefined when there is none. */
+export function serviceIdOf(value: unknown): string | undefined {
+  if (typeof value !== 'number' && typeof value !== 'string') return undefined;
+  const id = String(value).trim();
+  return id === '' ? undefined : id;
+}
+
+/**
+ * The session before this one, when the webhook names it and says it is
+ * resolved. A latest_service not said to be resolved might be the session
+ * the webhook is about: taken for a previous one, its own resolve would be
+ * ignored and the room held open with its agent's slot, so it is not kept.
+ */
+function previousServiceOf(request: AllocationRequest): string | null {
+  const latest = request.latest_service;
+  if (!latest || (latest.is_resolved !== true && latest.is_resolved !== 'true')) return null;
+  return serviceIdOf(latest.id) ?? null;
 }
 
 /** `extras` arrives as a JSON string; its top-level entries become customer fields (nested values as JSON). */
@@ -71,21 +92,80 @@ export function customerOf(request: AllocationRequest): Customer {
 export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<Opened> {
   const now = ctx.now();
   const customer = customerOf(request);
-  const [row] = await routingCall<ConversationRow & { created: boolean }>(ctx, RECORD_ROOM, [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now], now);
+  const [row] = await routingCall<ConversationRow & { created: boolean }>(
+    ctx,
+    RECORD_ROOM,
+    [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now, previousServiceOf(request)],
+    now,
+  );
   const { created, ...conversation } = row!;
   return { conversation, created };
 }
 
-/** One call (sb_record_qiscus_room): the room's conversation, queued, and its events; no routing lock, nothing is assigned. */
-const RECORD_ROOM = /* sql */ `select (o.room).*, o.created, o.logged
-  from sb_record_qiscus_room($1::text, $2::text, $3::jsonb, $4::text, $5::timestamptz) o`;
+/**
+ * One call (sb_record_qiscus_room): the room's conversation, queued, and its
+ * events; no routing lock, nothing is assigned. A conversation it opens has
+ * the previous session's id ($6, when known) recorded in the same statement,
+ * hence the same commit: a resolve that finds the new conversation finds the
+ * id with it (openRoomToResolve). A webhook that finds the room open records
+ * nothing: its latest_service may be the very session that conversation is.
+ */
+const RECORD_ROOM = /* sql */ `
+  with o as (
+    select (o.room).*, o.created, o.logged
+      from sb_record_qiscus_room($1::text, $2::text, $3::jsonb, $4::text, $5::timestamptz) o
+  ), previous as (
+    insert into qiscus_rooms (conversation_id, room_id, previous_service_id, updated_at)
+    select o.id, $1, $6::text, $5 from o where o.created and $6::text is not null
+  )
+  select * from o`;
 
-export async function openConversationOfRoom(ctx: Ctx, roomId: string): Promise<string | undefined> {
-  const [row] = await ctx.db.query<{ id: string }>(
-    `select c.id from conversations c where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}`,
-    [roomId],
+/**
+ * The room's open conversation a resolve of Qiscus session `serviceId` is
+ * to close: `stale` when that session is known to be over before this
+ * conversation began — the previous session of one of the room's
+ * conversations (recordRoom), or one a resolve already found another
+ * conversation of the room open for — so that a resolve Qiscus delivers
+ * again or late changes nothing. Otherwise the session is recorded on the
+ * conversation (resolved_service_id), in the same statement, before the
+ * caller closes it.
+ *
+ * Why no lock is needed: the conversation and what says it is stale commit
+ * together or before it. A conversation's previous session commits with it
+ * (one statement). A resolved session is written, and committed, before its
+ * conversation is closed, and the room's next conversation can only be
+ * inserted once that close has committed (the unique index on open rooms):
+ * a statement that sees the next conversation sees the record. The check
+ * and the record read one snapshot, the conversation's id is the one the
+ * caller then closes, and the close fails harmlessly if it is closed
+ * meanwhile: a resolve never closes a conversation it did not check. Its own
+ * conversation's record does not count (the conversation_id test), so a
+ * resolve delivered twice at once, or retried after a failed close, still
+ * closes the conversation it is about. Without `serviceId` (an older
+ * payload) nothing can be told: the open conversation is closed, as before.
+ */
+export async function openRoomToResolve(ctx: Ctx, roomId: string, serviceId: string | undefined): Promise<{ id: string; stale: boolean } | undefined> {
+  if (serviceId === undefined) {
+    const [row] = await ctx.db.query<{ id: string }>(`select c.id from conversations c where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}`, [roomId]);
+    return row ? { id: row.id, stale: false } : undefined;
+  }
+  const [row] = await ctx.db.query<{ id: string; stale: boolean }>(
+    `with open as (
+       select c.id,
+              exists (select 1 from qiscus_rooms q
+                       where q.room_id = $1
+                         and (q.previous_service_id = $2 or (q.resolved_service_id = $2 and q.conversation_id <> c.id))) as stale
+         from conversations c
+        where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}
+     ), noted as (
+       insert into qiscus_rooms (conversation_id, room_id, resolved_service_id, updated_at)
+       select open.id, $1, $2, $3 from open where not open.stale
+       on conflict (conversation_id) do update set resolved_service_id = excluded.resolved_service_id, updated_at = excluded.updated_at
+     )
+     select id, stale from open`,
+    [roomId, serviceId, ctx.now()],
   );
-  return row?.id;
+  return row;
 }
 
 /**

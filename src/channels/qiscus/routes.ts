@@ -10,7 +10,7 @@ import { qiscusChannel, type QiscusChannel } from './channel.js';
 import { QiscusError } from './client.js';
 import { FROM_QISCUS } from './constants.js';
 import { listRooms, type RoomStatus } from './list-rooms.js';
-import { closeRoom, openConversationOfRoom, recordRoom, type AllocationRequest } from './rooms.js';
+import { closeRoom, openRoomToResolve, recordRoom, serviceIdOf, type AllocationRequest } from './rooms.js';
 import { AllocationBody, MaxCustomersBody, ResolveBody, RoomsQuery, SetMarkAsResolvedBody } from './schemas.js';
 
 // The endpoints Qiscus (and the seeds' admins) call, at the seeds' paths,
@@ -164,11 +164,21 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
     };
     const resolved = async (request: FastifyRequest, reply: FastifyReply) => {
       configured();
-      const { service } = request.body as { service: { room_id: string | number; notes?: string | null } };
-      const conversationId = await openConversationOfRoom(ctx, roomIdOf(service.room_id));
+      const { service } = request.body as { service: { room_id: string | number; id?: string | number | null; notes?: string | null } };
+      const roomId = roomIdOf(service.room_id);
+      // service.id names the session resolved. Qiscus delivers a resolve more
+      // than once and late: one for a session already over (the customer wrote
+      // again, the room's next conversation is open) must not close the next
+      // one, which nobody would tell Qiscus of (openRoomToResolve).
+      const serviceId = serviceIdOf(service.id);
+      const room = await openRoomToResolve(ctx, roomId, serviceId);
+      if (room?.stale) {
+        request.log.info({ roomId, serviceId, conversationId: room.id }, 'Qiscus resolved a session of this room already over; its open conversation stays');
+        return envelope(reply, 200, 'Room marked as resolved.');
+      }
       // Its own reason: Qiscus resolved the room, so the resolve is not sent back to it (removals.ts).
       // The close's commit wakes the allocator (channel.ts, onCommitted), as any close of a room does.
-      if (conversationId) await closeRoom(ctx, conversationId, { state: 'resolved', reason: FROM_QISCUS, note: service.notes ?? null });
+      if (room) await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: service.notes ?? null });
       return envelope(reply, 200, 'Room marked as resolved.');
     };
 

@@ -8,6 +8,10 @@ const NullableText = (max: number) => Type.Union([Type.String({ maxLength: max }
 const RoomId = Type.Union([Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }), Type.Integer({ minimum: 0 })]);
 /** A flag as JSON sends it, or as text: a form body (Laravel-style clients) has no booleans, and Qiscus writes "true" itself. */
 const Flag = Type.Union([Type.Boolean(), Type.String({ enum: ['true', 'false'] })]);
+/** A Qiscus service (session) id: an integer as Qiscus sends it, or text */
+const ServiceId = Type.Union([Type.Integer(), Type.String({ maxLength: 100 }), Type.Null()]);
+/** The service an allocation webhook names (the previous session): its id and whether it is over are read, the rest is kept as sent. */
+const LatestService = Type.Object({ id: Type.Optional(ServiceId), is_resolved: Type.Optional(Type.Union([Flag, Type.Null()])) }, { additionalProperties: true });
 
 export const AllocationBody = Type.Object(
   {
@@ -23,7 +27,7 @@ export const AllocationBody = Type.Object(
     is_new_session: Type.Optional(Flag),
     is_resolved: Type.Optional(Flag),
     candidate_agent: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
-    latest_service: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
+    latest_service: Type.Optional(Type.Union([LatestService, Type.Null()])),
     channel: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
   },
   { additionalProperties: true },
@@ -31,7 +35,8 @@ export const AllocationBody = Type.Object(
 
 export const ResolveBody = Type.Object(
   {
-    service: Type.Object({ room_id: RoomId, notes: Type.Optional(NullableText(10_000)) }, { additionalProperties: true }),
+    // service.id: the session resolved, told apart from the room's next one (routes.ts)
+    service: Type.Object({ room_id: RoomId, id: Type.Optional(ServiceId), notes: Type.Optional(NullableText(10_000)) }, { additionalProperties: true }),
     customer: Type.Optional(Type.Object({}, { additionalProperties: true })),
     resolved_by: Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])),
   },

@@ -1,0 +1,192 @@
+// A mark-as-resolved webhook Qiscus delivers again (it re-sends, ms to ~1 s
+// apart) or late, after the customer wrote again and the room's next session
+// was recorded, must not close that next conversation: Switchboard would tell
+// Qiscus nothing, stranding a waiting customer or freeing the slot of an agent
+// who still holds the room in Qiscus. The resolve names its session
+// (service.id); the next session's allocation webhook names the one before
+// (latest_service, is_resolved true). Found by review (scratch-wire).
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { FakeQiscus } from '../helpers/fake-qiscus.js';
+import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+const OLD = 115830865;
+const NEXT = 115830999;
+
+describeEachStore('Qiscus resolve of a session already over', (store) => {
+  let fake: FakeQiscus;
+  let h: QiscusHarness;
+  let harness: WithFakeQiscus['harness'];
+  eachTestWithFakeQiscus(store, (fresh) => ({ fake, harness } = fresh));
+
+  const resolveWith = (roomId: string, serviceId?: number | string | null | object) =>
+    h.t.call('POST', '/api/v1/webhook/mark_as_resolved', {
+      headers: { 'x-webhook-secret': h.secret! },
+      body: {
+        customer: { additional_info: [], avatar: 'https://x', name: 'c', user_id: 'c@example.test' },
+        resolved_by: { email: 'agent@example.com', id: 162787, is_available: true, name: 'A', type: 'admin' },
+        service: {
+          first_comment_id: '1',
+          ...(serviceId === undefined ? {} : { id: serviceId }),
+          is_resolved: true,
+          last_comment_id: '2',
+          notes: 'selesai.',
+          room_id: roomId,
+          source: 'qiscus',
+        },
+      },
+    });
+  const rows = (roomId: string) =>
+    store().db.query<{ id: string; state: string; resolve_reason: string | null }>(
+      `select id, state, resolve_reason from conversations where channel = 'qiscus' and external_ref = $1 order by seq`,
+      [roomId],
+    );
+  const open = async (roomId: string) => (await rows(roomId)).filter((r) => ['queued', 'offered', 'assigned'].includes(r.state));
+  const previous = (id: number | string, isResolved: unknown = true) => ({ latest_service: { id, is_resolved: isResolved, room_id: '500', notes: 'selesai.' } });
+
+  /** room 500: its first session (OLD) assigned and resolved in Qiscus; returns that conversation */
+  const firstSessionResolved = async () => {
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    const [first] = await open('500');
+    assert.equal(first?.state, 'assigned');
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.equal((await open('500')).length, 0, 'the resolve of the open session closes it');
+    return first!;
+  };
+
+  it('a second delivery of the old session’s resolve leaves the next, assigned session open and its agent’s slot taken', async () => {
+    h = await harness();
+    const [agent] = fake.addAgents(1);
+    await firstSessionResolved();
+    // the customer writes again: the next session, latest_service the one resolved
+    assert.equal((await h.webhook('500', previous(OLD))).statusCode, 200);
+    await h.settle();
+    const before = await open('500');
+    assert.equal(before.length, 1);
+    assert.equal(before[0]!.state, 'assigned');
+    const again = await resolveWith('500', OLD);
+    assert.equal(again.statusCode, 200);
+    assert.deepEqual(again.json(), { status: 200, message: 'Room marked as resolved.', data: null });
+    assert.deepEqual(await open('500'), before, 'the old session’s resolve closed the next session');
+    assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 1, open: 1 });
+  });
+
+  it('a second delivery leaves the next session waiting in the queue open too', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    await firstSessionResolved();
+    // nobody may take it: max_customers 1 and another room holds the agent
+    assert.equal((await h.webhook('600')).statusCode, 200);
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
+    await h.settle();
+    assert.equal((await h.webhook('500', previous(String(OLD), 'true'))).statusCode, 200);
+    await h.settle();
+    const before = await open('500');
+    assert.equal(before[0]?.state, 'queued');
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.deepEqual(await open('500'), before);
+  });
+
+  it('a resolve delivered again after the next session opened without latest_service is known by the first delivery', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    await firstSessionResolved();
+    assert.equal((await h.webhook('500')).statusCode, 200); // latest_service null
+    await h.settle();
+    const before = await open('500');
+    assert.equal(before[0]?.state, 'assigned');
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.deepEqual(await open('500'), before);
+  });
+
+  it('a late resolve two sessions back leaves the current one open', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    await firstSessionResolved();
+    assert.equal((await h.webhook('500', previous(OLD))).statusCode, 200);
+    await h.settle();
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    assert.equal((await open('500')).length, 0);
+    assert.equal((await h.webhook('500', previous(NEXT))).statusCode, 200);
+    await h.settle();
+    const before = await open('500');
+    assert.equal(before.length, 1);
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    assert.deepEqual(await open('500'), before);
+  });
+
+  it('the resolve of the current session still closes it and frees its agent’s slot', async () => {
+    h = await harness();
+    const [agent] = fake.addAgents(1);
+    await firstSessionResolved();
+    assert.equal((await h.webhook('500', previous(OLD))).statusCode, 200);
+    await h.settle();
+    const [next] = await open('500');
+    assert.equal(next?.state, 'assigned');
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    const all = await rows('500');
+    assert.deepEqual(
+      all.map((r) => [r.state, r.resolve_reason]),
+      [
+        ['resolved', 'qiscus'],
+        ['resolved', 'qiscus'],
+      ],
+    );
+    assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 0, open: 0 });
+  });
+
+  it('the same resolve delivered twice at once closes its session once, both answered 200', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    const answers = await Promise.all([resolveWith('500', OLD), resolveWith('500', OLD)]);
+    assert.deepEqual(answers.map((a) => a.statusCode), [200, 200]);
+    assert.deepEqual((await rows('500')).map((r) => r.state), ['resolved']);
+  });
+
+  it('a resolve without service.id, or with a latest_service not said resolved, closes the open conversation as before', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    await firstSessionResolved();
+    // latest_service not resolved may be this very session: not taken for a previous one
+    assert.equal((await h.webhook('500', previous(NEXT, false))).statusCode, 200);
+    await h.settle();
+    assert.equal((await open('500')).length, 1);
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    assert.equal((await open('500')).length, 0, 'a resolve of the session latest_service named (not resolved) was ignored');
+    assert.equal((await h.webhook('500', previous(NEXT))).statusCode, 200);
+    await h.settle();
+    assert.equal((await open('500')).length, 1);
+    // nothing to tell it by: closed, as every resolve was before service.id was read
+    assert.equal((await h.resolve('500')).statusCode, 200);
+    assert.equal((await open('500')).length, 0);
+  });
+
+  it('the next session’s webhook and the old session’s resolve at once: the next session stays open', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    for (let i = 0; i < 8; i++) {
+      const room = `r${i}`;
+      assert.equal((await h.webhook(room)).statusCode, 200);
+      assert.equal((await resolveWith(room, i)).statusCode, 200);
+      const answers = await Promise.all([h.webhook(room, { latest_service: { id: i, is_resolved: true } }), resolveWith(room, i)]);
+      assert.deepEqual(answers.map((a) => a.statusCode), [200, 200]);
+      assert.equal((await open(room)).length, 1, `room ${room}: the next session was closed`);
+    }
+  });
+
+  it('refuses a service.id or latest_service.id of another type, naming the field', async () => {
+    h = await harness();
+    const bad = await resolveWith('500', { n: 1 });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json<{ message: string }>().message, /service\.id/);
+    const badLatest = await h.webhook('500', { latest_service: { id: true, is_resolved: true } });
+    assert.equal(badLatest.statusCode, 400);
+    assert.match(badLatest.json<{ message: string }>().message, /latest_service\.id/);
+    assert.equal((await rows('500')).length, 0);
+  });
+});
