@@ -204,6 +204,10 @@ function closed([result]: ClosedRow[], id: string, actor: Actor): ConversationRo
   if (row.id === null) {
     // Nothing was written; say why: access first, then the state.
     assertCanAccess(actor, { id, agent_id: agentId });
+    // An agent may not close an offer they have not accepted (the function
+    // refuses it in the same statement as the close, so no accept or expiry
+    // races it): they could not reply to it either, and it was never theirs.
+    if (stateBefore === 'offered') throw conflict('SB_NOT_ACCEPTED', `conversation ${id} is offered, not assigned: accept it before closing it`);
     throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${stateBefore}`);
   }
   return row;

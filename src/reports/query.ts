@@ -5,10 +5,14 @@ import type { Period } from './period.js';
 // conversation, per agent or per department, read from the event log.
 //
 // A conversation counts in the period its `conversation.resolved` event falls
-// in, and in the row of the agent who held it then (the event's agent) or of
-// its department then (the event's conversation). Counting by resolution
-// makes every figure final: a resolved conversation takes no more messages,
-// so a past period's report never changes.
+// in, and in the row of the agent who held it then or of its department then,
+// both read from the event's conversation. Its agent_id, not the event's own
+// agent_id column: a conversation resolved while only offered to an agent was
+// never held by them, and is closed with agent_id null (sb_close_conversation)
+// while the event's column still names the offered agent, who is told the
+// offer is gone. Such a close counts in the null row, as one from the queue.
+// Counting by resolution makes every figure final: a resolved conversation
+// takes no more messages, so a past period's report never changes.
 
 export type ReportGroup = 'agent' | 'department';
 
@@ -31,7 +35,7 @@ export interface Figures {
 }
 
 export interface AgentRow extends Figures {
-  /** null: conversations resolved while no agent held them (closed from the queue) */
+  /** null: conversations resolved while no agent held them (closed from the queue, or while only offered) */
   agent_id: string | null;
   agent_name: string | null;
 }
@@ -56,8 +60,8 @@ export interface Report {
  * Resolutions come from events_assignments_resolutions (type, created_at);
  * each one's messages from events_messages (migration 0013): one index probe
  * counts them (index-only), one finds the first agent reply (the index is
- * ordered by sender, then time). Creation time and department are read from
- * the resolved event's own payload, so no other row is visited; the CTE is
+ * ordered by sender, then time). Agent, creation time and department are
+ * read from the resolved event's own payload, so no other row is visited; the CTE is
  * materialized so the rows carried to the grouping are the four narrow
  * columns, not the events' payloads. `grouping sets` adds the total row in
  * the same pass.
@@ -65,7 +69,7 @@ export interface Report {
 export const REPORT_SQL = /* sql */ `
 with resolved as materialized (
   select r.conversation_id,
-         case when $3::text = 'agent' then r.agent_id::text else r.data #>> '{conversation,department}' end as key,
+         case when $3::text = 'agent' then r.data #>> '{conversation,agent_id}' else r.data #>> '{conversation,department}' end as key,
          (r.data #>> '{conversation,created_at}')::timestamptz as created_at,
          r.created_at as resolved_at
     from events r

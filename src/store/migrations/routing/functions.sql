@@ -1304,6 +1304,13 @@ drop function if exists sb_insert_arrived(conversations, uuid, boolean, jsonb, t
 -- row as it was (before_state, before_agent_id), so the caller can say why;
 -- no row at all when there is no such conversation.
 -- An offered conversation closes like an assigned one: its slot is released.
+-- But an offer not accepted was never held: the closed row has agent_id null
+-- (reports and CSAT credit no agent, the offered agent gains no read of it
+-- as its last holder), while the close's event keeps the offered agent in
+-- its agent_id column, so they hear the offer is gone. And p_only_agent may
+-- not close an offer at all (refused like another's conversation; the
+-- caller says SB_NOT_ACCEPTED): they could not reply to it, and an agent
+-- closing chats they never took would otherwise end them unseen.
 -- Fast path first (the routing lock shared, above): the freed slot written,
 -- when the freed agent has nothing queued to take, or given straight to
 -- the queue's head for them (sb_take_head, at the end of this file); else
@@ -1352,7 +1359,7 @@ begin
     if not found then
       return;
     end if;
-    if was.state not in ('queued', 'offered', 'assigned') or (p_only_agent is not null and was.agent_id is distinct from p_only_agent) then
+    if was.state not in ('queued', 'offered', 'assigned') or (p_only_agent is not null and (was.agent_id is distinct from p_only_agent or was.state = 'offered')) then
       return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
       return;
     end if;
@@ -1385,7 +1392,8 @@ begin
       -- the freed slot straight to the head: the agent's load unchanged
       update conversations x
          set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
-             offer_expires_at = null, sla_breached_at = case when v_due then p_now else x.sla_breached_at end
+             offer_expires_at = null, agent_id = case when was.state = 'offered' then null else x.agent_id end,
+             sla_breached_at = case when v_due then p_now else x.sla_breached_at end
        where x.id = p_id
       returning * into c;
       next_one := sb_assign(p_now, next_one, me.id, 0);
@@ -1398,7 +1406,8 @@ begin
     with freed as (update agents set load = load - 1, updated_at = p_now where id = was.agent_id)
     update conversations x
        set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
-           offer_expires_at = null, sla_breached_at = case when v_due then p_now else x.sla_breached_at end
+           offer_expires_at = null, agent_id = case when was.state = 'offered' then null else x.agent_id end,
+           sla_breached_at = case when v_due then p_now else x.sla_breached_at end
      where x.id = p_id
     returning * into c;
     v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
@@ -1414,7 +1423,7 @@ begin
   if not found then
     return;
   end if;
-  if was.state not in ('queued', 'offered', 'assigned') or (p_only_agent is not null and was.agent_id is distinct from p_only_agent) then
+  if was.state not in ('queued', 'offered', 'assigned') or (p_only_agent is not null and (was.agent_id is distinct from p_only_agent or was.state = 'offered')) then
     return query select null::conversations, was.state, was.agent_id, '[]'::jsonb;
     return;
   end if;
@@ -1423,7 +1432,8 @@ begin
   v_events := sb_close_sla_breach(was, p_now);
   update conversations x
      set state = p_state, resolved_at = p_now, resolve_reason = p_reason, note = coalesce(p_note, x.note), updated_at = p_now,
-         offer_expires_at = null, sla_breached_at = case when sb_sla_due(was, p_now) then p_now else x.sla_breached_at end
+         offer_expires_at = null, agent_id = case when was.state = 'offered' then null else x.agent_id end,
+         sla_breached_at = case when sb_sla_due(was, p_now) then p_now else x.sla_breached_at end
    where x.id = p_id
   returning * into c;
   v_events := v_events || jsonb_build_array(sb_event('conversation.' || p_state, p_id, was.agent_id,
