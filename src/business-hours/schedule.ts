@@ -11,6 +11,15 @@
 // gap simply never shows the skipped local times (an opening at 02:30 on that
 // night starts at 03:00); a fall-back hour shows its local times twice, and
 // is open both times if its hours say so.
+//
+// What it costs: every offset read is an Intl call (a few microseconds), and
+// these questions are asked on every queue change and by anonymous widget
+// requests. So a zone's changes, once found, are kept for the process (in
+// chunks of days on a grid fixed to the epoch, so any request reuses them,
+// the least recently used dropped past a bound); a schedule without hours, or
+// open around the clock without holidays, is answered without reading the
+// zone at all; and OpenTimeline looks for a closing only as far as the work
+// it places needs.
 
 export const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -40,8 +49,11 @@ const MINUTE = 60_000;
 export const HORIZON_MS = 800 * DAY;
 /** Offsets are sampled this often; two changes closer than this (no real zone has them) could be missed. */
 const SAMPLE_MS = 6 * 3_600_000;
-/** A stretch looked at in one go, so a zone without changes is not sampled for years before the local answer. */
-const STRETCH_MS = 8 * DAY;
+/** A zone's changes are found and kept a chunk at a time: this many samples (8 days), chunk k covering [k, k + 1) × CHUNK_MS. */
+const CHUNK_SAMPLES = 32;
+const CHUNK_MS = CHUNK_SAMPLES * SAMPLE_MS;
+/** Chunks kept over all zones (a few hundred bytes each): 800 days of 40 zones; past it the least recently used go. */
+const MAX_CHUNKS = 4096;
 
 /** `HH:MM` (or `24:00`) → minutes after midnight. */
 export const minutesOf = (hhmm: string): number => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
@@ -55,6 +67,10 @@ export interface Compiled {
   format: Intl.DateTimeFormat;
   days: [number, number][][];
   holidays: Set<number>;
+  /** no open time in any week: it never opens, whatever the zone does */
+  never: boolean;
+  /** every local time of every day open and no holidays: it never closes */
+  always: boolean;
 }
 
 const formats = new Map<string, Intl.DateTimeFormat>();
@@ -76,6 +92,13 @@ function formatFor(zone: string): Intl.DateTimeFormat {
   return format;
 }
 
+/** Whether the sorted intervals leave no ms of [0, DAY) closed. */
+function coversDay(intervals: [number, number][]): boolean {
+  let upTo = 0;
+  for (const [s, e] of intervals) if (s <= upTo) upTo = Math.max(upTo, e);
+  return upTo >= DAY;
+}
+
 export function compile(schedule: Schedule): Compiled {
   const days: [number, number][][] = [[], [], [], [], [], [], []];
   WEEKDAYS.forEach((name, i) => {
@@ -83,14 +106,22 @@ export function compile(schedule: Schedule): Compiled {
       .map((iv): [number, number] => [minutesOf(iv.start) * MINUTE, minutesOf(iv.end) * MINUTE])
       .sort((a, b) => a[0] - b[0]);
   });
-  return { zone: schedule.time_zone, format: formatFor(schedule.time_zone), days, holidays: new Set(schedule.holidays.map((h) => dayNumberOf(h.date))) };
+  const holidays = new Set(schedule.holidays.map((h) => dayNumberOf(h.date)));
+  return {
+    zone: schedule.time_zone,
+    format: formatFor(schedule.time_zone),
+    days,
+    holidays,
+    never: days.every((intervals) => intervals.every(([s, e]) => e <= s)),
+    always: holidays.size === 0 && days.every(coversDay),
+  };
 }
 
-/** Local wall-clock time minus the instant, in ms, at instant t. */
-export function offsetAt(c: Pick<Compiled, 'format'>, t: number): number {
+/** Local wall-clock time minus the instant, in ms, at instant t, as Intl reads it. */
+function readOffset(format: Intl.DateTimeFormat, t: number): number {
   const seconds = Math.floor(t / 1000) * 1000;
   let year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0;
-  for (const part of c.format.formatToParts(seconds)) {
+  for (const part of format.formatToParts(seconds)) {
     const n = Number(part.value);
     switch (part.type) {
       case 'year': year = n; break;
@@ -107,8 +138,77 @@ export function offsetAt(c: Pick<Compiled, 'format'>, t: number): number {
   return local.getTime() - seconds;
 }
 
+/** A zone's offsets over one chunk: the offset at its start, then each change (the first ms with the new offset) in order. */
+interface Chunk {
+  offset: number;
+  changes: { at: number; offset: number }[];
+}
+/** by `zone index`, in order of last use (a Map keeps insertion order): the first is the one to drop */
+const chunks = new Map<string, Chunk>();
+
+/** Chunk `index` of the zone: kept, or found by sampling every SAMPLE_MS and bisecting each change to the ms. */
+function chunkOf(c: Pick<Compiled, 'zone' | 'format'>, index: number): Chunk {
+  const key = `${c.zone} ${index}`;
+  const kept = chunks.get(key);
+  if (kept) {
+    chunks.delete(key);
+    chunks.set(key, kept);
+    return kept;
+  }
+  const start = index * CHUNK_MS;
+  const chunk: Chunk = { offset: readOffset(c.format, start), changes: [] };
+  let previous = chunk.offset;
+  for (let i = 1; i <= CHUNK_SAMPLES; i++) {
+    const s = start + i * SAMPLE_MS;
+    const offset = readOffset(c.format, s);
+    // every change in (s - SAMPLE_MS, s]: usually none, at most one in real zones; more are followed one by one
+    let lo = s - SAMPLE_MS;
+    let known = previous;
+    while (known !== offset) {
+      let hi = s;
+      let after = offset;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        const at = readOffset(c.format, mid);
+        if (at === known) lo = mid;
+        else [hi, after] = [mid, at];
+      }
+      chunk.changes.push({ at: hi, offset: after });
+      [lo, known] = [hi, after];
+    }
+    previous = offset;
+  }
+  chunks.set(key, chunk);
+  if (chunks.size > MAX_CHUNKS) chunks.delete(chunks.keys().next().value!);
+  return chunk;
+}
+
+/** The offset at instant a, and the end of the stretch from a on where it holds (the next change, or the chunk's end). */
+function stretchAt(c: Pick<Compiled, 'zone' | 'format'>, a: number): { offset: number; until: number } {
+  const index = Math.floor(a / CHUNK_MS);
+  const chunk = chunkOf(c, index);
+  let offset = chunk.offset;
+  for (const change of chunk.changes) {
+    if (change.at > a) return { offset, until: change.at };
+    offset = change.offset;
+  }
+  return { offset, until: (index + 1) * CHUNK_MS };
+}
+
+/** Local wall-clock time minus the instant, in ms, at instant t: from the zone's kept changes, else one Intl read (not worth a chunk). */
+export function offsetAt(c: Pick<Compiled, 'zone' | 'format'>, t: number): number {
+  const chunk = chunks.get(`${c.zone} ${Math.floor(t / CHUNK_MS)}`);
+  if (!chunk) return readOffset(c.format, t);
+  let offset = chunk.offset;
+  for (const change of chunk.changes) {
+    if (change.at > t) break;
+    offset = change.offset;
+  }
+  return offset;
+}
+
 /** Local ms (as if UTC) of instant t. */
-export const localOf = (c: Pick<Compiled, 'format'>, t: number): number => t + offsetAt(c, t);
+export const localOf = (c: Pick<Compiled, 'zone' | 'format'>, t: number): number => t + offsetAt(c, t);
 
 function openLocal(c: Compiled, w: number): boolean {
   const day = Math.floor(w / DAY);
@@ -141,33 +241,17 @@ function firstLocal(c: Compiled, w0: number, wEnd: number, want: boolean): numbe
   return null;
 }
 
-/** The first instant in (a, limit] whose offset is not `offset`, or null. */
-function offsetChange(c: Compiled, a: number, offset: number, limit: number): number | null {
-  let previous = a;
-  for (let s = Math.min(a + SAMPLE_MS, limit); ; s = Math.min(s + SAMPLE_MS, limit)) {
-    if (offsetAt(c, s) !== offset) {
-      let lo = previous;
-      let hi = s;
-      while (hi - lo > 1) {
-        const mid = Math.floor((lo + hi) / 2);
-        if (offsetAt(c, mid) === offset) lo = mid;
-        else hi = mid;
-      }
-      return hi;
-    }
-    if (s >= limit) return null;
-    previous = s;
-  }
-}
-
 /** The least instant ≥ t at which the schedule is open (`want` true) or closed (false), within `horizon` ms; else null. */
 export function firstInstant(c: Compiled, t: number, want: boolean, horizon = HORIZON_MS): number | null {
   const limit = t + horizon;
+  if (!(t < limit)) return null;
+  // what the walk below would find at its end, without reading the zone: every instant is closed, or every one open
+  if (c.never) return want ? null : t;
+  if (c.always) return want ? t : null;
   let a = t;
   while (a < limit) {
-    const offset = offsetAt(c, a);
-    const stretchEnd = Math.min(a + STRETCH_MS, limit);
-    const b = offsetChange(c, a, offset, stretchEnd) ?? stretchEnd;
+    const { offset, until } = stretchAt(c, a);
+    const b = Math.min(until, limit);
     const w = firstLocal(c, a + offset, b + offset, want);
     if (w !== null) return w - offset;
     a = b;
@@ -187,11 +271,16 @@ export const isHolidayAt = (c: Compiled, t: number): boolean => c.holidays.has(M
  * The schedule's open periods from an instant on, built lazily and kept, so
  * that many questions "when will N ms of open time have passed since then"
  * (one per queued conversation) cost a search each, not a walk of the
- * calendar each.
+ * calendar each. The last period's closing is looked for only as far as the
+ * work asked for so far reaches: placing 5 minutes in a schedule open around
+ * the clock until a holiday in December reads 5 minutes of it, not the months
+ * to December.
  */
 export class OpenTimeline {
   /** open periods in order; `before` is the open time from `from` to the period's start */
   private readonly periods: { start: number; end: number; before: number }[] = [];
+  /** the last period's closing is not found yet: its `end` is how far it is known to stay open */
+  private closing = false;
   private cursor: number;
   private done = false;
 
@@ -202,7 +291,27 @@ export class OpenTimeline {
     this.cursor = from;
   }
 
-  private extend(): void {
+  /** One step towards covering `ms` of open time: the closing of the last period looked for up to where `ms` would be reached, or the next period's opening. */
+  private extend(ms: number): void {
+    const last = this.periods.at(-1);
+    if (last && this.closing) {
+      // The same search as one over [start, start + HORIZON_MS), done in pieces: past that, the period never closes.
+      // A whole ms or two past where `ms` is reached, so the period covers it whatever the rounding of a fractional `ms`
+      // (and each step moves on); a closing found there is the same as the whole search would find.
+      const cap = last.start + HORIZON_MS;
+      const to = Math.min(Math.max(Math.ceil(last.start + (ms - last.before)) + 1, last.end + 1), cap);
+      const close = firstInstant(this.c, last.end, false, to - last.end);
+      if (close !== null) {
+        last.end = close;
+        this.closing = false;
+        this.cursor = close;
+      } else if (to >= cap) {
+        last.end = Infinity;
+        this.closing = false;
+        this.done = true;
+      } else last.end = to;
+      return;
+    }
     if (this.cursor - this.from > HORIZON_MS) {
       this.done = true;
       return;
@@ -212,17 +321,14 @@ export class OpenTimeline {
       this.done = true;
       return;
     }
-    const close = firstInstant(this.c, open, false) ?? Infinity;
-    const last = this.periods.at(-1);
-    this.periods.push({ start: open, end: close, before: last ? last.before + (last.end - last.start) : 0 });
-    if (close === Infinity) this.done = true;
-    else this.cursor = close;
+    this.periods.push({ start: open, end: open, before: last ? last.before + (last.end - last.start) : 0 });
+    this.closing = true;
   }
 
   /** The instant at which `ms` of open time have passed since `from`; null when that is not within the horizon. */
   after(ms: number): number | null {
     const covers = (p: { start: number; end: number; before: number }) => p.before + (p.end - p.start) >= ms;
-    while (!this.done && (this.periods.length === 0 || !covers(this.periods.at(-1)!))) this.extend();
+    while (!this.done && (this.periods.length === 0 || !covers(this.periods.at(-1)!))) this.extend(ms);
     let lo = 0;
     let hi = this.periods.length - 1;
     if (hi < 0 || !covers(this.periods[hi]!)) return null;

@@ -1,5 +1,5 @@
 import { scheduleFor, type BusinessHours } from './rules.js';
-import { compile, isOpenAt, OpenTimeline } from './schedule.js';
+import { compile, isOpenAt, OpenTimeline, type Schedule } from './schedule.js';
 
 // Expected waits that know business hours. The queue's estimate is an amount
 // of work: position × mean handle time ÷ the slots serving it, in seconds of
@@ -21,22 +21,23 @@ export interface QueueLoad {
 
 /**
  * One estimator per request: compiled schedules and their timelines from
- * `now` are kept per department, so a whole queue costs one calendar walk per
- * department and a search per conversation.
+ * `now` are kept per schedule, not per department, so the departments that
+ * fall back to the default share one timeline: a whole queue costs one walk
+ * per schedule and a search per conversation.
  */
 export function waitEstimator(hours: BusinessHours, now: Date): (department: string | null, load: QueueLoad) => number | null {
   const t = now.getTime();
-  const byDepartment = new Map<string | null, { openNow: boolean; timeline: OpenTimeline } | null>();
+  const bySchedule = new Map<Schedule, { openNow: boolean; timeline: OpenTimeline }>();
   const hoursOf = (department: string | null) => {
-    if (!byDepartment.has(department)) {
-      const schedule = scheduleFor(hours, department);
-      if (!schedule) byDepartment.set(department, null);
-      else {
-        const c = compile(schedule);
-        byDepartment.set(department, { openNow: isOpenAt(c, t), timeline: new OpenTimeline(c, t) });
-      }
+    const schedule = scheduleFor(hours, department);
+    if (!schedule) return null;
+    let kept = bySchedule.get(schedule);
+    if (!kept) {
+      const c = compile(schedule);
+      kept = { openNow: isOpenAt(c, t), timeline: new OpenTimeline(c, t) };
+      bySchedule.set(schedule, kept);
     }
-    return byDepartment.get(department)!;
+    return kept;
   };
   return (department, { position, handleS, onlineSlots, teamSlots }) => {
     const schedule = hoursOf(department);

@@ -198,4 +198,50 @@ describeEachStore('business hours', (store) => {
     const plain = await call('GET', `/api/v1/conversations/${second.json().id}`, { token: again });
     assert.equal(plain.json().expected_wait_seconds, 300);
   });
+
+  // Before the fix each of the first two asked Intl 3,439 and 6,811 times (an
+  // 800-day walk for the closing of a period that never closes, and two for
+  // the opening of one that never opens), and 20 departments falling back to
+  // a default open until a holiday each walked to December. Counted, not
+  // timed; the zones are used by no other test here, so the first store's
+  // run finds nothing cached, as a fresh process does.
+  it('answers an anonymous availability request with a few Intl calls, whatever the schedule', async () => {
+    const allDay = [{ start: '00:00', end: '24:00' }];
+    const everyDay = (iv: typeof allDay) => ({ monday: iv, tuesday: iv, wednesday: iv, thursday: iv, friday: iv, saturday: iv, sunday: iv });
+    await define({
+      default: { time_zone: 'Europe/Vienna', weekly: everyDay(allDay), holidays: [{ date: '2026-12-25', name: 'Christmas' }] },
+      departments: {
+        around_the_clock: { time_zone: 'Europe/Prague', weekly: everyDay(allDay) },
+        closed_for_now: { time_zone: 'Europe/Warsaw', weekly: {} },
+        office: { time_zone: 'Europe/Budapest', weekly: everyDay(OFFICE) },
+      },
+    });
+    await makeAgent(ctx(), { status: 'online', capacity: 2, departments: ['around_the_clock', 'office', 'until_christmas'] });
+    await makeAgent(ctx(), { status: 'offline', capacity: 2, departments: ['closed_for_now'] });
+    const formatToParts = Intl.DateTimeFormat.prototype.formatToParts;
+    let calls = 0;
+    Intl.DateTimeFormat.prototype.formatToParts = function (this: Intl.DateTimeFormat, d?: Date | number) {
+      calls += 1;
+      return formatToParts.call(this, d);
+    };
+    const cost: Record<string, number> = {};
+    const answers: Record<string, unknown> = {};
+    try {
+      for (const department of ['around_the_clock', 'closed_for_now', 'office', 'until_christmas']) {
+        calls = 0;
+        answers[department] = await availability(department);
+        cost[department] = calls;
+      }
+    } finally {
+      Intl.DateTimeFormat.prototype.formatToParts = formatToParts;
+    }
+    assert.deepEqual(answers, {
+      around_the_clock: { open: true, reason: null, next_open_at: null, expected_wait_seconds: 150 },
+      closed_for_now: { open: false, reason: 'outside_hours', next_open_at: null, expected_wait_seconds: null },
+      office: { open: true, reason: null, next_open_at: null, expected_wait_seconds: 150 },
+      until_christmas: { open: true, reason: null, next_open_at: null, expected_wait_seconds: 150 },
+    });
+    console.log(`formatToParts calls per GET /api/v1/availability: ${JSON.stringify(cost)}`);
+    for (const [department, n] of Object.entries(cost)) assert.ok(n <= 100, `${department}: ${n} formatToParts calls for one GET /api/v1/availability; all: ${JSON.stringify(cost)}`);
+  });
 });

@@ -2,16 +2,33 @@
 // against a second, naive reading of the same schedule: the local weekday,
 // date and time of an instant as Intl spells them, compared as strings.
 // Zones with daylight saving (including Lord Howe's half hour and Chatham's
-// 45-minute offset) and instants near their changes.
+// 45-minute offset, and Santiago's changes at local midnight) and instants
+// near their changes. Also what it costs: the Intl calls of one request's
+// worth of questions, counted (not timed, so the bounds hold on any machine).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { checkBusinessHours, checkSchedule, scheduleFor, type ScheduleInput } from '../../src/business-hours/rules.js';
-import { compile, isOpenAt, nextClosing, nextOpening, OpenTimeline, WEEKDAYS, type Schedule } from '../../src/business-hours/schedule.js';
+import { checkBusinessHours, checkSchedule, scheduleFor, type BusinessHours, type ScheduleInput } from '../../src/business-hours/rules.js';
+import { compile, isHolidayAt, isOpenAt, nextClosing, nextOpening, OpenTimeline, WEEKDAYS, type Schedule } from '../../src/business-hours/schedule.js';
+import { waitEstimator, type QueueLoad } from '../../src/business-hours/wait.js';
 
-const ZONES = ['UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'America/Sao_Paulo', 'Pacific/Chatham', 'Asia/Jakarta', 'America/St_Johns', 'Europe/London'];
-/** DST changes in 2026 (UTC) of some of those zones, so instants near them are drawn often. */
-const CHANGES = ['2026-03-29T01:00:00Z', '2026-10-25T01:00:00Z', '2026-03-08T07:00:00Z', '2026-11-01T06:00:00Z', '2026-04-04T15:00:00Z', '2026-10-03T15:30:00Z', '2026-04-05T14:00:00Z', '2026-09-26T14:00:00Z'].map(Date.parse);
+// Every Intl reading of a local time goes through formatToParts: counted while `counted` runs.
+let intlCalls = 0;
+const formatToParts = Intl.DateTimeFormat.prototype.formatToParts;
+Intl.DateTimeFormat.prototype.formatToParts = function (this: Intl.DateTimeFormat, d?: Date | number) {
+  intlCalls += 1;
+  return formatToParts.call(this, d);
+};
+function counted<T>(f: () => T): { value: T; calls: number; ms: number } {
+  const before = intlCalls;
+  const t0 = performance.now();
+  const value = f();
+  return { value, calls: intlCalls - before, ms: Math.round((performance.now() - t0) * 10) / 10 };
+}
+
+const ZONES = ['UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'America/Sao_Paulo', 'Pacific/Chatham', 'Asia/Jakarta', 'America/St_Johns', 'Europe/London', 'America/Santiago'];
+/** DST changes in 2026 (UTC) of some of those zones, so instants near them are drawn often (Santiago's: local midnight, 04-05 and 09-06). */
+const CHANGES = ['2026-03-29T01:00:00Z', '2026-10-25T01:00:00Z', '2026-03-08T07:00:00Z', '2026-11-01T06:00:00Z', '2026-04-04T15:00:00Z', '2026-10-03T15:30:00Z', '2026-04-05T14:00:00Z', '2026-09-26T14:00:00Z', '2026-04-05T03:00:00Z', '2026-09-06T04:00:00Z'].map(Date.parse);
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 
@@ -80,6 +97,76 @@ function naiveNextOpening(s: Schedule, t: number, days: number): number | null {
   return null;
 }
 
+const everyDay = (iv: { start: string; end: string }[]) => Object.fromEntries(WEEKDAYS.map((d) => [d, iv])) as Schedule['weekly'];
+const ALL_DAY = everyDay([{ start: '00:00', end: '24:00' }]);
+
+/** What GET /api/v1/availability asks of the schedules (src/business-hours/availability.ts): open now, else since when and why, and the expected wait. */
+function availabilityOf(hours: BusinessHours, department: string, now: Date, load: QueueLoad) {
+  const s = scheduleFor(hours, department);
+  const c = s ? compile(s) : null;
+  const t = now.getTime();
+  const within = c ? isOpenAt(c, t) : true;
+  return {
+    within,
+    next: c && !within ? nextOpening(c, t) : null,
+    holiday: c && !within ? isHolidayAt(c, t) : false,
+    wait: waitEstimator(hours, now)(department, load),
+  };
+}
+
+// Each case on a zone no other test here uses, so its first question finds
+// nothing cached, as the first request of a process does. Before the fix
+// (counted the same way): 3,439 calls for a schedule open around the clock,
+// 6,811 for one without hours, 31,140 for 20 departments on a default open
+// until a holiday in December; the bounds are well under a tenth of those.
+describe('business hours: what a question costs, in Intl calls', () => {
+  const now = new Date('2026-01-05T09:00:00Z');
+  /** the same questions 40 ms later, as the waiting list asks after the next queue change */
+  const soon = new Date(now.getTime() + 40);
+  // Intl's first use in a process loads ICU's zone data: not part of what is measured here
+  new Intl.DateTimeFormat('en-US', { timeZone: 'Asia/Tokyo', hour: 'numeric' }).formatToParts(now);
+
+  it('a schedule open around the clock: the 300 s wait is placed without walking the calendar to its end', () => {
+    const hours: BusinessHours = { default: null, departments: { around: { time_zone: 'Europe/Berlin', weekly: ALL_DAY, holidays: [] } } };
+    const load = { position: 1, handleS: 300, onlineSlots: 1, teamSlots: 1 };
+    const cold = counted(() => availabilityOf(hours, 'around', now, load));
+    const warm = counted(() => availabilityOf(hours, 'around', soon, load));
+    console.log(`around the clock: ${cold.calls} calls, ${cold.ms} ms; again: ${warm.calls} calls, ${warm.ms} ms`);
+    assert.deepEqual(cold.value, { within: true, next: null, holiday: false, wait: 300 });
+    assert.deepEqual(warm.value, cold.value);
+    assert.ok(cold.calls <= 100, `${cold.calls} formatToParts calls (3,439 before the fix)`);
+    assert.ok(warm.calls <= 2, `${warm.calls} formatToParts calls once the zone's offsets are known`);
+  });
+
+  it('a schedule without hours: "never opens" at once, without walking 800 days', () => {
+    const hours: BusinessHours = { default: null, departments: { closed: { time_zone: 'Europe/Madrid', weekly: everyDay([]), holidays: [] } } };
+    const load = { position: 1, handleS: 300, onlineSlots: 0, teamSlots: 2 };
+    const cold = counted(() => availabilityOf(hours, 'closed', now, load));
+    console.log(`without hours: ${cold.calls} calls, ${cold.ms} ms`);
+    assert.deepEqual(cold.value, { within: false, next: null, holiday: false, wait: null });
+    assert.ok(cold.calls <= 10, `${cold.calls} formatToParts calls (6,811 before the fix)`);
+  });
+
+  it('20 departments on one default open until a holiday months away: one timeline, placed as far as the work goes', () => {
+    const hours: BusinessHours = { default: { time_zone: 'Europe/Rome', weekly: ALL_DAY, holidays: [{ date: '2026-12-25', name: 'Christmas' }] }, departments: {} };
+    const departments = Array.from({ length: 20 }, (_, i) => `d${i}`);
+    const refresh = (at: Date) => {
+      const estimate = waitEstimator(hours, at);
+      return departments.map((d) => estimate(d, { position: 1, handleS: 300, onlineSlots: 1, teamSlots: 1 }));
+    };
+    const cold = counted(() => refresh(now));
+    const warm = counted(() => refresh(soon));
+    console.log(`20 departments, one default: ${cold.calls} calls, ${cold.ms} ms; again: ${warm.calls} calls, ${warm.ms} ms`);
+    assert.deepEqual(new Set(cold.value), new Set([300]));
+    assert.deepEqual(warm.value, cold.value);
+    assert.ok(cold.calls <= 100, `${cold.calls} formatToParts calls (31,140 before the fix)`);
+    assert.ok(warm.calls <= 2, `${warm.calls} formatToParts calls once the zone's offsets are known`);
+    // and the work past the holiday is still counted right: 355 days of open time from 2026-01-05 10:00 (Rome) ends after Christmas, a day later
+    const far = waitEstimator(hours, now)('d0', { position: 355 * 288, handleS: 300, onlineSlots: 1, teamSlots: 1 });
+    assert.equal(far, 356 * 86_400);
+  });
+});
+
 describe('business hours: the arithmetic', () => {
   it('is open exactly when the local weekday, date and time say so', () => {
     fc.assert(
@@ -147,6 +234,70 @@ describe('business hours: the arithmetic', () => {
         if (minutes > 0) assert.equal(naiveOpen(s, at - MINUTE), true, 'the last minute counted was open');
       }),
       { numRuns: 60 },
+    );
+  });
+
+  // The same questions against a reading of every minute of three days, for
+  // the shapes that take shortcuts (no hours at all, open around the clock
+  // with and without holidays) as well as drawn hours, in zones whose changes
+  // are drawn: Santiago (at local midnight), London, Lord Howe (half an
+  // hour), New York, Chatham. One timeline answers several amounts of work
+  // in any order, as an estimator's does for a queue, and each answer is the
+  // one a fresh timeline gives.
+  it('answers as a minute-by-minute reading: openings, closings, open time, shortcuts and cached offsets alike', () => {
+    const WINDOW_MINUTES = 3 * 24 * 60;
+    const DST_ZONES = ['America/Santiago', 'Europe/London', 'Australia/Lord_Howe', 'America/New_York', 'Pacific/Chatham'];
+    const near = fc.tuple(fc.constantFrom(...CHANGES), fc.integer({ min: -36 * 60, max: 36 * 60 })).map(([c, m]) => c + m * MINUTE);
+    const shaped = (t: number) =>
+      fc
+        .tuple(
+          fc.constantFrom(...DST_ZONES),
+          fc.oneof(
+            { weight: 4, arbitrary: scheduleNear(t) },
+            { weight: 1, arbitrary: scheduleNear(t).map((s) => ({ ...s, weekly: everyDay([]) })) },
+            { weight: 1, arbitrary: scheduleNear(t).map((s) => ({ ...s, weekly: ALL_DAY })) },
+            { weight: 1, arbitrary: scheduleNear(t).map((s) => ({ ...s, weekly: ALL_DAY, holidays: [] })) },
+          ),
+        )
+        .map(([time_zone, s]): Schedule => ({ ...s, time_zone }));
+    // whole minutes, or into a minute by whole seconds or a fraction of a ms (work ÷ slots need not be whole)
+    const amounts = fc.array(fc.tuple(fc.integer({ min: 0, max: WINDOW_MINUTES + 60 }), fc.constantFrom(0, 0, 0, 1, 30, 59, 0.000_37, 12.5)), { minLength: 1, maxLength: 5 });
+    fc.assert(
+      fc.property(near.chain((t) => shaped(t).map((s) => ({ t, s }))), amounts, ({ t, s }, asked) => {
+        const c = compile(s);
+        const open = Array.from({ length: WINDOW_MINUTES }, (_, k) => naiveOpen(s, t + k * MINUTE));
+        const end = t + WINDOW_MINUTES * MINUTE;
+        const where = `from ${new Date(t).toISOString()} in ${s.time_zone}, ${JSON.stringify(s)}`;
+        const first = (want: boolean) => {
+          const k = open.indexOf(want);
+          return k < 0 ? null : t + k * MINUTE;
+        };
+        const same = (got: number | null, expected: number | null, what: string) => {
+          if (expected !== null) assert.equal(got, expected, `${what} ${where}`);
+          else assert.ok(got === null || got >= end, `${what}: ${got} ${where}`);
+        };
+        same(nextOpening(c, t), first(true), 'next opening');
+        same(nextClosing(c, t), first(false), 'next closing');
+        if (WEEKDAYS.every((d) => s.weekly[d].length === 0)) assert.equal(nextOpening(c, t), null);
+        if (s.holidays.length === 0 && s.weekly === ALL_DAY) assert.equal(nextClosing(c, t), null);
+        for (let k = 0; k < WINDOW_MINUTES; k += 7) assert.equal(isOpenAt(c, t + k * MINUTE + 30_000), open[k], `open at minute ${k} ${where}`);
+        // the k-th open minute (1-based), from the reading
+        const openMinutes: number[] = [];
+        open.forEach((o, k) => o && openMinutes.push(t + k * MINUTE));
+        const timeline = new OpenTimeline(c, t);
+        for (const [minutes, seconds] of asked) {
+          const ms = minutes * MINUTE + seconds * 1000;
+          const got = timeline.after(ms);
+          assert.equal(got, new OpenTimeline(c, t).after(ms), `a timeline asked before answers as a fresh one, ${ms} ms ${where}`);
+          // ms falls in the (whole + 1)-th open minute, or ends the whole-th one
+          const expected = seconds > 0 ? (openMinutes[minutes] ?? null) : minutes === 0 ? first(true) : (openMinutes[minutes - 1] ?? null);
+          const exact = expected === null ? null : seconds > 0 ? expected + seconds * 1000 : minutes === 0 ? expected : expected + MINUTE;
+          // a fraction of a ms: equal but for the rounding of the sums
+          if (exact !== null && got !== null && !Number.isInteger(ms)) assert.ok(Math.abs(got - exact) < 0.01, `after ${ms} ms: ${got} ≠ ${exact} ${where}`);
+          else same(got, exact, `after ${ms} ms`);
+        }
+      }),
+      { numRuns: 100 },
     );
   });
 
