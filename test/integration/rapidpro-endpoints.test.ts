@@ -122,7 +122,7 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
       [
         [res.json().id, 'customer', "It's urgent", CONTRACT.message.attachments],
         [onlyImage.json().id, 'customer', null, [CONTRACT.message.attachments[0]]],
-        [urls.json().id, 'customer', null, [{ type: '', url: 'https://link.to/doc.pdf' }, CONTRACT.message.attachments[1]]],
+        [urls.json().id, 'customer', null, [{ type: 'application/pdf', url: 'https://link.to/doc.pdf' }, CONTRACT.message.attachments[1]]],
       ],
     );
   });

@@ -43,8 +43,13 @@ const RoomBody = Type.Object({
 });
 
 const Url = Type.String({ minLength: 1, maxLength: 2_048 });
-/** {type, url} as mailroom sends it, or a bare URL as some forks do. */
-const AttachmentBody = Type.Union([Type.Object({ type: Type.String({ minLength: 1, maxLength: 100 }), url: Url }), Url], {
+/**
+ * {type, url} as mailroom sends it, or a bare URL as some forks do. Mailroom
+ * builds each from goflow's attachment.ToParts() without omitempty, so
+ * `type` may be empty (a content type goflow could not tell), `geo` (url is
+ * "lat,lng") or `unavailable` (media it could not fetch): see toAttachment.
+ */
+const AttachmentBody = Type.Union([Type.Object({ type: Type.String({ maxLength: 100 }), url: Url }), Url], {
   description: 'a URL, or an object with type and url',
 });
 
@@ -183,18 +188,85 @@ export interface MessageRequest {
   attachments: Attachment[];
 }
 
+/**
+ * Types for a link goflow sent without one, by the URL's extension. The
+ * console shows a link as "<type>: <url>", so the label is all this decides;
+ * anything not listed is a generic file.
+ */
+const TYPE_BY_EXTENSION: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  pdf: 'application/pdf',
+  mp3: 'audio/mpeg',
+  ogg: 'audio/ogg',
+  oga: 'audio/ogg',
+  opus: 'audio/ogg',
+  m4a: 'audio/mp4',
+  amr: 'audio/amr',
+  mp4: 'video/mp4',
+  '3gp': 'video/3gpp',
+  txt: 'text/plain',
+  vcf: 'text/vcard',
+};
+const GENERIC_FILE = 'application/octet-stream';
+
+function typeOfUrl(url: string): string {
+  const name = new URL(url).pathname.split('/').pop() ?? '';
+  const dot = name.lastIndexOf('.');
+  return (dot > 0 && TYPE_BY_EXTENSION[name.slice(dot + 1).toLowerCase()]) || GENERIC_FILE;
+}
+
+const COORDINATE = /^[+-]?\d{1,3}(?:\.\d+)?$/;
+
+/** goflow's "geo:<lat>,<lng>" as the line the agent reads, with a map link; undefined when it is not two coordinates in range. */
+function locationLine(value: string): string | undefined {
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.length !== 2 || !parts.every((p) => COORDINATE.test(p))) return undefined;
+  const [lat, lng] = parts.map((p) => p.replace(/^\+/, '')) as [string, string];
+  if (Math.abs(Number(lat)) > 90 || Math.abs(Number(lng)) > 180) return undefined;
+  return `Location: ${lat},${lng} https://www.openstreetmap.org/?mlat=${lat}&mlon=${lng}#map=16/${lat}/${lng}`;
+}
+
+/** Shown in place of media mailroom could not fetch (goflow's "unavailable:<url>"): the agent knows something was sent. */
+const UNAVAILABLE_LINE = '(an attachment could not be retrieved)';
+
+/**
+ * One attachment as Switchboard keeps it: a link, or a line of the message's
+ * text for what is no link (a location, media that never arrived). Each form
+ * mailroom can send that carries something usable is taken: refusing the
+ * message would make mailroom log and drop it, text and all.
+ */
+function toAttachment(a: string | { type: string; url: string }, i: number): { link: Attachment } | { line: string } {
+  const field = typeof a === 'string' ? `attachments.${i}` : `attachments.${i}.url`;
+  const { type, url } = typeof a === 'string' ? { type: '', url: a } : a;
+  switch (type.trim().toLowerCase()) {
+    case 'geo': {
+      const line = locationLine(url);
+      if (line === undefined) throw invalid(field, `must be "latitude,longitude" for a geo attachment (latitude -90 to 90, longitude -180 to 180), got ${JSON.stringify(url)}`);
+      return { line };
+    }
+    case 'unavailable':
+      // its url is where the channel had the media, which failed to download: nothing the agent can open
+      return { line: UNAVAILABLE_LINE };
+  }
+  // Agents' browsers open these links: only web URLs.
+  if (!/^https?:\/\/[^\s]+$/i.test(url) || !URL.canParse(url)) {
+    throw invalid(field, `must be an http or https URL, got ${JSON.stringify(url)}`);
+  }
+  // No type (a bare URL, or one goflow could not tell): a file, named by its extension when it has a known one.
+  return { link: { type: type.trim() === '' ? typeOfUrl(url) : type, url } };
+}
+
 export function parseMessage(body: unknown): MessageRequest {
   const message = checkMessage(body);
-  const attachments = (message.attachments ?? []).map((a, i) => {
-    // A bare URL says nothing of its type: it is left empty.
-    const { type, url } = typeof a === 'string' ? { type: '', url: a } : a;
-    // Agents' browsers open these links: only web URLs.
-    if (!/^https?:\/\/[^\s]+$/i.test(url) || !URL.canParse(url)) {
-      throw invalid(typeof a === 'string' ? `attachments.${i}` : `attachments.${i}.url`, `must be an http or https URL, got ${JSON.stringify(url)}`);
-    }
-    return { type, url };
-  });
-  const text = message.text === undefined || message.text === null || message.text.trim() === '' ? null : message.text;
+  const converted = (message.attachments ?? []).map(toAttachment);
+  const attachments = converted.flatMap((c) => ('link' in c ? [c.link] : []));
+  const lines = converted.flatMap((c) => ('line' in c ? [c.line] : []));
+  const sent = message.text === undefined || message.text === null || message.text.trim() === '' ? null : message.text;
+  const text = lines.length === 0 ? sent : [...(sent === null ? [] : [sent]), ...lines].join('\n');
   if (text === null && attachments.length === 0) throw emptyMessage();
   return { token: String(message.visitor.token), text, attachments };
 }
