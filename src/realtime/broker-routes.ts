@@ -96,7 +96,9 @@ export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtim
   if (broker.handle) {
     await app.register(websocket, { options: { maxPayload: 256 * 1024 }, errorHandler: socketError });
     app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket, request) => {
-      broker.handle!(mqttWebSocketStream(socket), request.raw);
+      // A packet over the size limits closes the connection: the client's
+      // doing, so at debug like an oversized frame (socketError).
+      broker.handle!(mqttWebSocketStream(socket), request.raw, (reason) => request.log.debug({ reason }, 'mqtt connection closed: packet over the size limit'));
     });
   } else {
     app.get('/mqtt', { schema: { hide: true } }, async () => {

@@ -11,6 +11,7 @@ import { createConnections, recheckEvery } from './connections.js';
 import { identifyUntil, type Identity } from './identity.js';
 import { ORIGIN } from './publisher.js';
 import { encodePayload, MAX_PAYLOAD_BYTES } from './payloads.js';
+import { PacketLimitedStream } from './packet-limit.js';
 import { parseTopic, type Topics } from './topics.js';
 import { TypingLimiter, typingSignal } from './typing.js';
 
@@ -45,8 +46,12 @@ export interface Broker {
    * may. Without it, every topic may be heard.
    */
   audible?(topic: string): boolean;
-  /** embedded only: serves one MQTT connection (a WebSocket stream or a TCP socket) */
-  handle?(stream: Duplex, request?: IncomingMessage): void;
+  /**
+   * embedded only: serves one MQTT connection (a WebSocket stream or a TCP
+   * socket), closed when a packet is over the size limits (packet-limit.ts);
+   * `onRefused` hears why
+   */
+  handle?(stream: Duplex, request?: IncomingMessage, onRefused?: (reason: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -80,6 +85,9 @@ function rejection(topics: Topics, topic: string, error: AppError, identity: Ide
 /** topics the embedded broker remembers as having no subscriber (one per conversation and kind), at most */
 const SILENT_TOPICS_KEPT = 10_000;
 
+/** Live subscriptions one connection may hold: the widget needs 1, the console a handful; more are refused (SUBACK 0x80). */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
+
 /** How often the embedded broker re-reads its connections' tokens, ms: a revocation in another process closes them within this. */
 export const TOKEN_RECHECK_MS = 5_000;
 
@@ -91,7 +99,13 @@ export async function createEmbeddedBroker(
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
   const recheckMs = options.tokenRecheckMs ?? TOKEN_RECHECK_MS;
   // A customer's session is read again at subscribe or publish once its last reading is a re-check period old.
-  const connections = createConnections(ctx, { freshForMs: recheckMs });
+  const connections = createConnections(ctx, {
+    freshForMs: recheckMs,
+    // An offline persistent session nobody can resume any more (its customer
+    // session ended or expired): aedes would keep its subscriptions and the
+    // messages queued for it in memory for ever.
+    forgetSession: (clientId) => forgetSession(clientId),
+  });
   const consumed = topics.consumed();
   const typingBudget = new TypingLimiter();
   const isTyping = (topic: string) => {
@@ -110,12 +124,23 @@ export async function createEmbeddedBroker(
           error.returnCode = 4; // bad user name or password
           return done(error, false);
         }
-        if (!connections.admit(client, found.identity, token, found.expiresAt)) {
+        const admitted = connections.admit(client, found.identity, token, found.expiresAt);
+        if (admitted === 'taken') {
           // Taking it over would hand this client the other's session and queued messages.
           const error = new Error(`the client id ${client.id} belongs to another identity`) as AuthenticateError;
           error.returnCode = 2; // identifier rejected
           return done(error, false);
         }
+        if (admitted === 'full') {
+          // "Server unavailable", not "not authorized": the widget takes 4 and
+          // 5 to mean its session is over; this one may connect again once
+          // one of its other connections is gone.
+          const error = new Error(`this ${found.identity.kind} has too many connections open`) as AuthenticateError;
+          error.returnCode = 3;
+          return done(error, false);
+        }
+        // Authenticated: its packets may now be full size.
+        if (client.conn instanceof PacketLimitedStream) client.conn.admit();
         done(null, true);
       },
       (error) => {
@@ -131,20 +156,46 @@ export async function createEmbeddedBroker(
   aedes.on('client', (client) => connections.ready(client));
   aedes.on('clientDisconnect', (client) => (connections.gone(client), typingBudget.forget(client.id)));
 
+  // The filters each connection holds or is being granted: one SUBSCRIBE
+  // packet's filters are authorized concurrently, before aedes records any,
+  // so a place is taken at once and given back when refused or unsubscribed.
+  const filtersOf = new WeakMap<Client, Set<string>>();
+  aedes.on('unsubscribe', (unsubscribed, client) => {
+    const held = client && filtersOf.get(client);
+    for (const filter of unsubscribed) held?.delete(filter);
+  });
+
   // Subscribe and publish check the token again (connections.refresh): a
   // token revoked or expired since CONNECT is refused there, and its
   // connection closed — at once for an agent's and for what this process
   // did; a customer session ended by another process within the re-check
   // period (its reading is kept that long: one round trip less a message).
   aedes.authorizeSubscribe = (client, subscription, done) => {
+    const filter = subscription.topic;
+    let held = filtersOf.get(client);
+    if (!held) filtersOf.set(client, (held = new Set()));
+    // Subscriptions restored from a persistent session are the client's too.
+    const recorded = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions;
+    const already = held.has(filter) || Object.hasOwn(recorded, filter);
+    if (!already) {
+      const count = new Set([...held, ...Object.keys(recorded)]).size;
+      // Refused (SUBACK 0x80) without closing: the connection keeps what it has.
+      if (count >= MAX_SUBSCRIPTIONS_PER_CONNECTION) return done(null, null);
+      held.add(filter);
+    }
+    const release = () => void (!already && held.delete(filter));
     // Before aedes can keep the subscription for the session (see `heard` below).
     if (!client.clean) persistentSubscribed = true;
     connections
       .refresh(client)
-      .then(async (identity) => (identity ? await rules.canSubscribe(identity, subscription.topic) : undefined))
+      .then(async (identity) => (identity ? await rules.canSubscribe(identity, filter) : undefined))
       .then(
-        (allowed) => (allowed === undefined ? done(new Error('the token is no longer live'), null) : done(null, allowed ? subscription : null)),
-        (error: unknown) => (deps.onError(error, 'mqtt subscribe'), done(null, null)),
+        (allowed) => {
+          if (allowed !== true) release();
+          if (allowed === undefined) return done(new Error('the token is no longer live'), null);
+          done(null, allowed ? subscription : null);
+        },
+        (error: unknown) => (release(), deps.onError(error, 'mqtt subscribe'), done(null, null)),
       );
   };
 
@@ -227,10 +278,29 @@ export async function createEmbeddedBroker(
 
   const recheck = recheckEvery(connections, recheckMs, (error) => deps.onError(error, 'mqtt token re-check'));
 
+  /**
+   * Drops what aedes' persistence keeps for an offline persistent session,
+   * as a clean CONNECT with its client id would (aedes has no session
+   * expiry for MQTT 3.1.1): its subscriptions, the messages queued for it,
+   * its half-received QoS 2 packets and its will.
+   */
+  async function forgetSession(clientId: string): Promise<void> {
+    const kept = (aedes as unknown as { clients: Record<string, unknown> }).clients;
+    if (Object.hasOwn(kept, clientId)) return;
+    const persistence = (aedes as unknown as { persistence: SessionPersistence }).persistence;
+    const who = { id: clientId };
+    await persistence.cleanSubscriptions(who);
+    // The queue's packets are cleared by packet id; those queued while it was
+    // offline have none yet, and each call takes one of them.
+    for await (const packet of persistence.outgoingStream(who)) await persistence.outgoingClearMessageId(who, packet);
+    await persistence.cleanIncoming?.(who);
+    await persistence.delWill(who);
+  }
+
   let tcp: Server | undefined;
   let tcpAddress: { port: number } | undefined;
   if (options.tcpPort !== undefined) {
-    tcp = createServer((socket) => aedes.handle(socket));
+    tcp = createServer((socket) => aedes.handle(new PacketLimitedStream(socket)));
     await new Promise<void>((resolve, reject) => {
       tcp!.once('error', reject);
       tcp!.listen(options.tcpPort, options.host ?? '127.0.0.1', () => resolve());
@@ -308,8 +378,8 @@ export async function createEmbeddedBroker(
       unheard++;
       return false;
     },
-    handle(stream, request) {
-      aedes.handle(stream, request);
+    handle(stream, request, onRefused) {
+      aedes.handle(new PacketLimitedStream(stream, onRefused ? { onRefused } : {}), request);
     },
     revalidateAgent: (agentId) => connections.revalidateAgent(agentId),
     endToken(token) {
@@ -324,6 +394,15 @@ export async function createEmbeddedBroker(
     },
   };
   return broker;
+}
+
+/** The part of aedes' persistence (aedes-persistence's API) that forgetting a session uses. */
+interface SessionPersistence {
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+  outgoingStream(client: { id: string }): AsyncIterable<{ messageId?: number }>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
+  cleanIncoming?(client: { id: string }): Promise<void>;
+  delWill(client: { id: string }): Promise<unknown>;
 }
 
 /** Who published, as far as Switchboard can tell on a shared broker; `refuse`: what it must not accept from them. */

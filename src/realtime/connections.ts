@@ -27,13 +27,22 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Digests per re-check query: keeps each statement's parameter small. */
 const RECHECK_BATCH = 500;
 
+/**
+ * Connections one identity may hold at once in this process (connecting or
+ * connected): a customer's widget needs one per open tab, an agent's console
+ * one per tab or device. Anyone can get a customer token (POST /session), so
+ * without a cap one token could hold any number of sockets and their memory.
+ */
+export const MAX_CONNECTIONS_PER_IDENTITY = { customer: 10, agent: 20 } as const;
+
 export interface Connections {
   /**
-   * Records an authenticated client. `false` when its client id is bound to
-   * another identity (a live connection, or a persistent session the broker
-   * keeps): the connection must be refused.
+   * Records an authenticated client: 'ok'. 'taken' when its client id is
+   * bound to another identity (a live connection, or a persistent session the
+   * broker keeps); 'full' when its identity holds MAX_CONNECTIONS_PER_IDENTITY
+   * already: the connection must be refused.
    */
-  admit(client: Client, identity: Identity, token: string, expiresAt: Date): boolean;
+  admit(client: Client, identity: Identity, token: string, expiresAt: Date): 'ok' | 'taken' | 'full';
   /** the broker registered the client (before its CONNACK): its expiry timer starts */
   ready(client: Client): void;
   /** the client disconnected: forgets it, and frees its client id when its session ended with it */
@@ -56,7 +65,11 @@ export interface Connections {
   endToken(token: string): number;
   /** re-reads the tokens of this agent's connections; closes those revoked, expired or whose role changed */
   revalidateAgent(agentId: string): Promise<void>;
-  /** re-reads every connection's token in a few batched queries; closes the dead ones; returns how many */
+  /**
+   * re-reads every connection's token in a few batched queries; closes the
+   * dead ones; returns how many. And forgets the offline persistent sessions
+   * of customers whose session ended or expired (nobody can resume them).
+   */
   recheck(): Promise<number>;
   close(): void;
 }
@@ -67,13 +80,28 @@ export interface Connections {
  * re-check period, so a session ended in another process is refused within it
  * either way.
  */
-export function createConnections(ctx: Ctx, options: { freshForMs?: number } = {}): Connections {
+export function createConnections(
+  ctx: Ctx,
+  options: {
+    freshForMs?: number;
+    /** drops what the broker keeps for an offline persistent session (its subscriptions, queued messages) */
+    forgetSession?(clientId: string): Promise<void>;
+  } = {},
+): Connections {
   const freshForMs = options.freshForMs ?? 0;
   const byClient = new WeakMap<Client, Connection>();
   const live = new Set<Client>();
   const timers = new Map<Client, NodeJS.Timeout>();
   /** client id → the identity it belongs to, and the clients using it now (connecting or connected) */
   const bindings = new Map<string, { key: string; clients: Set<Client> }>();
+  /** identity key → its clients admitted and not gone (connecting or connected) */
+  const byIdentity = new Map<string, Set<Client>>();
+  /**
+   * client id → the token digest of a customer's persistent session (clean:
+   * false) the broker keeps while nobody is connected with it. A customer's
+   * session has one token: once it is dead, the session cannot be resumed.
+   */
+  const offline = new Map<string, string>();
 
   const end = (client: Client) => {
     const connection = byClient.get(client);
@@ -98,16 +126,23 @@ export function createConnections(ctx: Ctx, options: { freshForMs?: number } = {
     admit(client, identity, token, expiresAt) {
       const key = identityKey(identity);
       const binding = bindings.get(client.id);
-      if (binding && binding.key !== key) return false;
-      // Checked and taken in one synchronous step: two CONNECTs racing for one id cannot both pass.
+      if (binding && binding.key !== key) return 'taken';
+      const mine = byIdentity.get(key) ?? new Set<Client>();
+      // A connection this one takes over (same client id: aedes closes it) does not count.
+      let holding = 0;
+      for (const other of mine) if (other.id !== client.id) holding += 1;
+      if (holding >= MAX_CONNECTIONS_PER_IDENTITY[identity.kind]) return 'full';
+      // Checked and taken in one synchronous step: two CONNECTs racing for one id (or the last place) cannot both pass.
       if (binding) binding.clients.add(client);
       else bindings.set(client.id, { key, clients: new Set([client]) });
+      byIdentity.set(key, mine.add(client));
+      offline.delete(client.id);
       // `identity` was read just before (identifyUntil): it counts as a reading.
       byClient.set(client, { identity, token, digest: tokenDigest(token), expiresAt, checkedAt: ctx.now().getTime(), ended: false });
       // A connection that drops before the broker registers it never says
       // 'clientDisconnect': its hold on the client id ends with the socket.
       client.conn.once('close', () => connections.gone(client));
-      return true;
+      return 'ok';
     },
 
     ready(client) {
@@ -122,9 +157,17 @@ export function createConnections(ctx: Ctx, options: { freshForMs?: number } = {
       timers.delete(client);
       const binding = bindings.get(client.id);
       if (!binding?.clients.delete(client)) return;
+      const mine = byIdentity.get(binding.key);
+      if (mine?.delete(client) && mine.size === 0) byIdentity.delete(binding.key);
+      if (binding.clients.size > 0) return;
       // A clean session ends with its connection; a persistent one stays with
-      // the broker (and its queued messages with it), so its id stays bound.
-      if (binding.clients.size === 0 && client.clean) bindings.delete(client.id);
+      // the broker (and its queued messages with it), so its id stays bound —
+      // a customer's until its session is over (recheck).
+      if (client.clean) bindings.delete(client.id);
+      else {
+        const connection = byClient.get(client);
+        if (connection?.identity.kind === 'customer') offline.set(client.id, connection.digest);
+      }
     },
 
     identityOf(client) {
@@ -182,6 +225,23 @@ export function createConnections(ctx: Ctx, options: { freshForMs?: number } = {
       const states = new Map<string, string>();
       for (let i = 0; i < digests.length; i += RECHECK_BATCH) {
         for (const [digest, state] of await liveDigests(ctx.db, digests.slice(i, i + RECHECK_BATCH), ctx.now())) states.set(digest, state);
+      }
+      // Offline persistent sessions of customers: their tokens in queries of their own, when any is kept.
+      const kept = [...offline];
+      const asked = new Set(digests);
+      const more = [...new Set(kept.map(([, digest]) => digest))].filter((digest) => !asked.has(digest));
+      for (let i = 0; i < more.length; i += RECHECK_BATCH) {
+        for (const [digest, state] of await liveDigests(ctx.db, more.slice(i, i + RECHECK_BATCH), ctx.now())) states.set(digest, state);
+      }
+      for (const [clientId, digest] of kept) {
+        // Resumed meanwhile (admit took it off the list), or still resumable.
+        if (offline.get(clientId) !== digest || states.get(digest) === 'customer') continue;
+        offline.delete(clientId);
+        // Its id stays bound until the broker has forgotten the session, so
+        // nobody else resumes it meanwhile.
+        await options.forgetSession?.(clientId);
+        const binding = bindings.get(clientId);
+        if (binding && binding.clients.size === 0 && !offline.has(clientId)) bindings.delete(clientId);
       }
       let ended = 0;
       for (const client of clients) {

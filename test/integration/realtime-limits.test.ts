@@ -1,0 +1,304 @@
+// What one client may make the embedded broker hold: an MQTT packet is
+// limited in size as it streams in (a header announcing more closes the
+// connection before its body is sent, let alone buffered: 4 KiB until the
+// CONNECT is accepted, 70 KiB after), over WebSocket and plain TCP alike;
+// one identity holds a bounded number of connections, one connection a
+// bounded number of subscriptions; and a customer's persistent session is
+// forgotten once its session is over.
+import assert from 'node:assert/strict';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { after, before, beforeEach, it } from 'node:test';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import WebSocket from 'ws';
+import { loadConfig } from '../../src/config.js';
+import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../../src/realtime/broker.js';
+import { MAX_CONNECTIONS_PER_IDENTITY } from '../../src/realtime/connections.js';
+import { MAX_CONNECT_BYTES, MAX_PACKET_BYTES, PacketScanner } from '../../src/realtime/packet-limit.js';
+import { MAX_PAYLOAD_BYTES } from '../../src/realtime/payloads.js';
+import { startServer, type Running } from '../../src/server.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
+import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** an MQTT remaining length, encoded (7 bits a byte, low first) */
+function varint(n: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (n > 0);
+  return bytes;
+}
+
+it('the scanner follows packets across chunks, a remaining length split anywhere, and refuses the first byte that shows a packet over its limit', () => {
+  const limit = 1000;
+  const packet = (length: number) => Buffer.from([0x30, ...varint(length), ...Buffer.alloc(length, 0x61)]);
+  // Three packets, the last exactly at the limit, fed a byte at a time.
+  const stream = Buffer.concat([packet(0), packet(200), packet(limit)]);
+  const byByte = new PacketScanner(() => limit);
+  for (const byte of stream) assert.equal(byByte.scan(Buffer.from([byte])), undefined);
+  // All in one chunk, then one over the limit, its length split over two chunks.
+  const whole = new PacketScanner(() => limit);
+  assert.equal(whole.scan(stream), undefined);
+  const over = varint(limit + 1); // two bytes: the first alone is within the limit
+  assert.equal(over.length, 2);
+  assert.equal(whole.scan(Buffer.from([0x30, over[0]!])), undefined);
+  assert.match(whole.scan(Buffer.from([over[1]!])) ?? '', /announces 1001\+ bytes; at most 1000/);
+  // A length announcing 200 MB is refused with its header, before any body.
+  const huge = new PacketScanner(() => limit);
+  assert.ok(huge.scan(Buffer.from([0x10, ...varint(200 * 1024 * 1024)])));
+  // A fifth length byte is malformed whatever the limit.
+  assert.match(new PacketScanner(() => Infinity).scan(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x80, 0x01])) ?? '', /longer than 4 bytes/);
+  // The limit is read per packet: raised, the next packet may be larger.
+  let raised = 10;
+  const step = new PacketScanner(() => raised);
+  assert.equal(step.scan(packet(10)), undefined);
+  raised = 100;
+  assert.equal(step.scan(packet(100)), undefined);
+});
+
+/** A raw connection to the broker, over WebSocket or TCP: bytes out, packets in, and whether the server closed it. */
+interface Raw {
+  send(bytes: Buffer): Promise<void>;
+  packets: Packet[];
+  closed(withinMs: number): Promise<boolean>;
+  next(cmd: string, withinMs?: number): Promise<Packet>;
+  end(): void;
+}
+
+function rawOver(kind: 'ws' | 'tcp', address: string): Promise<Raw> {
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const packets: Packet[] = [];
+  parser.on('packet', (packet) => packets.push(packet));
+  parser.on('error', () => {});
+  let isClosed = false;
+  const closing: (() => void)[] = [];
+  const closedNow = () => ((isClosed = true), closing.splice(0).forEach((wake) => wake()));
+  const raw = (send: Raw['send'], end: () => void): Raw => ({
+    send,
+    packets,
+    closed: (withinMs) =>
+      isClosed ? Promise.resolve(true) : new Promise((resolve) => (closing.push(() => resolve(true)), setTimeout(() => resolve(isClosed), withinMs))),
+    async next(cmd, withinMs = 5_000) {
+      const deadline = Date.now() + withinMs;
+      while (Date.now() < deadline) {
+        const found = packets.find((p) => p.cmd === cmd);
+        if (found) return found;
+        await sleep(10);
+      }
+      throw new Error(`no ${cmd} within ${withinMs} ms`);
+    },
+    end,
+  });
+  if (kind === 'ws') {
+    const ws = new WebSocket(address, 'mqtt');
+    ws.on('message', (data) => parser.parse(Buffer.from(data as Buffer)));
+    ws.on('close', closedNow);
+    ws.on('error', () => {});
+    const send = (bytes: Buffer) => new Promise<void>((done, fail) => ws.send(bytes, (e) => (e && !isClosed ? fail(e) : done())));
+    return new Promise((resolve, reject) => ws.once('open', () => resolve(raw(send, () => ws.terminate()))).once('error', reject));
+  }
+  const socket: Socket = tcpConnect(Number(address), '127.0.0.1');
+  socket.setNoDelay(true);
+  socket.on('data', (data) => parser.parse(data));
+  socket.on('close', closedNow);
+  socket.on('error', () => {});
+  const send = (bytes: Buffer) => new Promise<void>((done) => (isClosed ? done() : void socket.write(bytes, () => done())));
+  return new Promise((resolve, reject) => socket.once('connect', () => resolve(raw(send, () => socket.destroy()))).once('error', reject));
+}
+
+describeEachStore('realtime limits', (store) => {
+  let server: Running;
+  let wsUrl = '';
+  let tcpPort = '';
+  const clients: TestMqttClient[] = [];
+  const raws: Raw[] = [];
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(server.url, method, path, body, token);
+  before(async () => {
+    server = await startServer(
+      loadConfig({ PORT: '0', LOG_LEVEL: 'silent', SWEEP_INTERVAL: '60000', WEBHOOK_POLL_INTERVAL: '60000', MQTT_TCP_PORT: '0' }),
+      { db: store().db, keepDb: true },
+    );
+    wsUrl = `${server.url.replace('http', 'ws')}/mqtt`;
+    tcpPort = String((server.realtime.broker as { tcpAddress?: { port: number } }).tcpAddress!.port);
+  });
+  const endAll = async () => {
+    raws.splice(0).forEach((r) => r.end());
+    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
+  };
+  after(async () => {
+    await endAll();
+    await server?.close();
+  });
+  beforeEach(async () => {
+    await endAll();
+    await store().reset();
+  });
+
+  const open = async (kind: 'ws' | 'tcp') => {
+    const raw = await rawOver(kind, kind === 'ws' ? wsUrl : tcpPort);
+    raws.push(raw);
+    return raw;
+  };
+  const connect = async (token: string, options: Parameters<typeof connectMqtt>[2] = {}) => {
+    const client = await connectMqtt(wsUrl, token, options);
+    clients.push(client);
+    return client;
+  };
+  const agentToken = async () => {
+    const agent = await makeAgent(server.ctx, { status: 'online', capacity: 2 });
+    const login = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    assert.equal(login.status, 200);
+    return { agent, token: (login.body as { token: string }).token };
+  };
+  const startChat = async (customerId: string) => {
+    const session = await http('POST', '/session', { customer: { id: customerId } });
+    assert.equal(session.status, 201, JSON.stringify(session.body));
+    return session.body as { sessionId: string; sessionTopic: string; token: string };
+  };
+  const connectPacket = (password: string, username = 'switchboard', options: { clientId?: string; clean?: boolean } = {}) =>
+    mqttPacket.generate({
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: options.clean ?? true, keepalive: 60,
+      clientId: options.clientId ?? `raw-${Math.random().toString(36).slice(2)}`, username, password: Buffer.from(password),
+    });
+
+  for (const kind of ['ws', 'tcp'] as const) {
+    it(`${kind}: a CONNECT announcing 200 MB closes the connection at its header, before any of its body is sent`, async () => {
+      const raw = await open(kind);
+      await raw.send(Buffer.from([0x10, ...varint(200 * 1024 * 1024)]));
+      assert.equal(await raw.closed(3_000), true, 'closed with only the 5-byte header sent (aedes would wait 30 s for the rest, buffering it)');
+    });
+
+    it(`${kind}: spread over many small writes, a pre-CONNECT packet is cut off once it announces more than ${MAX_CONNECT_BYTES} bytes`, async () => {
+      const raw = await open(kind);
+      // The length a byte at a time, then body: closed at the length's second byte.
+      const header = [0x10, ...varint(MAX_CONNECT_BYTES + 1)];
+      let sent = 0;
+      for (const byte of header) {
+        if (await raw.closed(0)) break;
+        await raw.send(Buffer.from([byte]));
+        sent += 1;
+        await sleep(20);
+      }
+      for (let i = 0; i < 20 && !(await raw.closed(50)); i++) {
+        await raw.send(Buffer.alloc(1024, 0x41));
+        sent += 1024;
+      }
+      assert.equal(await raw.closed(2_000), true, `still open after ${sent} bytes`);
+      assert.ok(sent <= MAX_CONNECT_BYTES, `closed only after ${sent} bytes`);
+    });
+
+    it(`${kind}: once authenticated, a packet just under ${MAX_PACKET_BYTES} bytes is accepted and one announcing more closes the connection`, async () => {
+    const chat = await startChat(`big-${kind}`);
+      const raw = await open(kind);
+      await raw.send(connectPacket(chat.token));
+      const connack = (await raw.next('connack')) as Packet & { returnCode: number };
+      assert.equal(connack.returnCode, 0);
+      // A QoS 1 publish of a 64 KiB payload (what Switchboard accepts): not a
+      // request Switchboard understands, so it is refused to the customer,
+      // but acknowledged, the connection kept.
+      const payload = Buffer.alloc(MAX_PAYLOAD_BYTES, 0x20);
+      const publish = mqttPacket.generate({ cmd: 'publish', topic: 'switchboard/server/channels/request', payload, qos: 1, messageId: 7, retain: false, dup: false });
+      assert.ok(publish.length - 4 <= MAX_PACKET_BYTES && publish.length > 60 * 1024);
+      await raw.send(publish);
+      const puback = (await raw.next('puback')) as Packet & { messageId: number };
+      assert.equal(puback.messageId, 7);
+      assert.equal(await raw.closed(200), false, 'the full-size publish is accepted');
+      await raw.send(Buffer.from([0x32, ...varint(MAX_PACKET_BYTES + 1)]));
+      assert.equal(await raw.closed(3_000), true, 'a header announcing more than the limit closes the connection');
+    });
+  }
+
+  it('a CONNECT just under the pre-CONNECT limit is accepted', async () => {
+    const { agent, token } = await agentToken();
+    const raw = await open('ws');
+    // Padded with a will of its own: the CONNECT's remaining length is just under the limit.
+    const withWill = (pad: number) =>
+      mqttPacket.generate({
+        cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: 'raw-padded',
+        username: agent.id, password: Buffer.from(token),
+        will: { topic: 'switchboard/w', payload: Buffer.alloc(pad, 0x61), qos: 0, retain: false },
+      });
+    const remainingOf = (packet: Buffer) => packet.length - 1 - varint(MAX_CONNECT_BYTES).length;
+    const packet = withWill(MAX_CONNECT_BYTES - remainingOf(withWill(0)) - 16);
+    const remaining = remainingOf(packet);
+    assert.ok(remaining <= MAX_CONNECT_BYTES && remaining > MAX_CONNECT_BYTES - 64, `remaining length ${remaining}`);
+    await raw.send(packet);
+    const connack = (await raw.next('connack')) as Packet & { returnCode: number };
+    assert.equal(connack.returnCode, 0);
+  });
+
+  it(`one customer token holds at most ${MAX_CONNECTIONS_PER_IDENTITY.customer} connections; the next is refused with "server unavailable" until one goes`, async () => {
+    const chat = await startChat('many-tabs');
+    const held: TestMqttClient[] = [];
+    for (let i = 0; i < MAX_CONNECTIONS_PER_IDENTITY.customer; i++) held.push(await connect(chat.token));
+    const refused = await connectMqtt(wsUrl, chat.token).then(
+      (c) => (clients.push(c), undefined),
+      (error: Error & { code?: number }) => error,
+    );
+    assert.ok(refused, 'the connection over the cap is refused');
+    assert.equal(refused.code, 3, 'CONNACK 3, server unavailable (4 and 5 tell the widget its session is over)');
+    // Taking over a connection's client id does not count as another one.
+    const id = held[0]!.client.options.clientId!;
+    await connect(chat.token, { clientId: id });
+    await held[1]!.end();
+    await sleep(100);
+    assert.ok((await connect(chat.token)).client.connected, 'a place freed is taken again');
+    // Another customer is not affected.
+    assert.ok((await connect((await startChat('other')).token)).client.connected);
+  });
+
+  it(`an agent holds at most ${MAX_CONNECTIONS_PER_IDENTITY.agent} connections`, async () => {
+    const { agent, token } = await agentToken();
+    for (let i = 0; i < MAX_CONNECTIONS_PER_IDENTITY.agent; i++) await connect(token, { username: agent.id });
+    await assert.rejects(connectMqtt(wsUrl, token, { username: agent.id }), (error: Error & { code?: number }) => error.code === 3);
+  });
+
+  it(`one connection holds at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions, in one SUBSCRIBE or many; an unsubscribe frees a place`, async () => {
+    const chat = await startChat('subs');
+    const c = await connect(chat.token);
+    const filters = Array.from({ length: MAX_SUBSCRIPTIONS_PER_CONNECTION + 50 }, (_, i) => `${chat.sessionTopic}/x${i}/#`);
+    // One SUBSCRIBE with them all: its filters are authorized concurrently.
+    const raw = await open('ws');
+    await raw.send(connectPacket(chat.token));
+    assert.equal(((await raw.next('connack')) as Packet & { returnCode: number }).returnCode, 0);
+    await raw.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 1 })) }));
+    const granted = ((await raw.next('suback')) as Packet & { granted: number[] }).granted;
+    assert.equal(granted.filter((g) => g !== 128).length, MAX_SUBSCRIPTIONS_PER_CONNECTION);
+    assert.equal(granted.filter((g) => g === 128).length, 50);
+    // One at a time on another connection; a filter held already is granted again.
+    const answers = await c.subscribe(...filters.slice(0, MAX_SUBSCRIPTIONS_PER_CONNECTION + 1), filters[0]!);
+    assert.equal(answers.filter((g) => g === 1).length, MAX_SUBSCRIPTIONS_PER_CONNECTION + 1);
+    assert.equal(answers[MAX_SUBSCRIPTIONS_PER_CONNECTION], 128);
+    assert.ok(c.client.connected, 'refused without closing the connection');
+    await c.client.unsubscribeAsync(filters[3]!);
+    assert.deepEqual(await c.subscribe(filters[MAX_SUBSCRIPTIONS_PER_CONNECTION]!), [1]);
+  });
+
+  it("a customer's offline persistent session is forgotten once the session has expired; its client id is free again", async () => {
+    const chat = await startChat('persistent');
+    const clientId = `${chat.sessionId}-tab`;
+    const first = await connect(chat.token, { clientId, clean: false });
+    assert.deepEqual(await first.subscribe(`${chat.sessionTopic}/#`), [1]);
+    await first.end();
+    await sleep(100);
+    const other = await startChat('other');
+    // While the session is kept, the id is its own.
+    await assert.rejects(connectMqtt(wsUrl, other.token, { clientId, clean: false }), (error: Error & { code?: number }) => error.code === 2);
+    await server.realtime.broker.recheckConnections!();
+    await assert.rejects(connectMqtt(wsUrl, other.token, { clientId, clean: false }), (error: Error & { code?: number }) => error.code === 2, 'still resumable: kept');
+    await server.ctx.db.query("update customer_sessions set expires_at = now() - interval '1 second' where conversation_id = $1", [chat.sessionId]);
+    await server.realtime.broker.recheckConnections!();
+    // Taken by another customer, and nothing of the old session comes back with it.
+    const raw = await open('ws');
+    await raw.send(connectPacket(other.token, 'switchboard', { clientId, clean: false }));
+    const connack = (await raw.next('connack')) as Packet & { returnCode: number; sessionPresent: boolean };
+    assert.equal(connack.returnCode, 0);
+    assert.equal(connack.sessionPresent, false, 'the old session was forgotten');
+  });
+});
