@@ -27,8 +27,25 @@ export async function answerOffer(ctx: Ctx, id: string, accept: boolean, actor: 
   if (!result) throw notFound('conversation', id);
   const { before_state: state, before_agent_id: agentId, ...row } = result;
   if (row.id === null) {
-    if (agentId !== actor.id && state !== 'queued') throw forbidden(`conversation ${id} is not offered to you`);
+    if (agentId !== actor.id && state !== 'queued' && !(actor.id !== null && (await closedWhileOfferedTo(ctx, id, state, actor.id)))) throw forbidden(`conversation ${id} is not offered to you`);
     throw conflict('SB_NOT_OFFERED', `conversation ${id} is not offered to you: it is ${state === 'queued' ? 'waiting in the queue (the offer ran out)' : state}`);
   }
   return row;
+}
+
+/**
+ * Whether the conversation was closed while offered to the agent: its row
+ * then names no agent (an offer not accepted was never held,
+ * sb_close_conversation), but the close's event does. Their late click on
+ * the offer is the 409 of an offer gone, not the 403 of someone else's chat.
+ */
+async function closedWhileOfferedTo(ctx: Ctx, id: string, state: ConversationRow['state'], agentId: string): Promise<boolean> {
+  if (state !== 'resolved' && state !== 'abandoned') return false;
+  const [closing] = await ctx.db.query<{ agent_id: string | null; held: string | null }>(
+    `select agent_id, data #>> '{conversation,agent_id}' as held from events
+      where conversation_id = $1 and type = any ('{conversation.resolved,conversation.abandoned}'::text[])
+      order by id desc limit 1`,
+    [id],
+  );
+  return closing !== undefined && closing.agent_id === agentId && closing.held === null;
 }
