@@ -143,4 +143,101 @@ describeEachStore('business hours in a real browser', (store) => {
     assert.equal(await widget.getByTestId('offline-form').count(), 0);
     assert.deepEqual(problems, []);
   });
+  it('a department chosen in the pre-chat form that is closed gets its offline form, not a chat waiting in its closed queue', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace', departments: ['support', 'sales'] });
+    const token = (await issueToken(suite.server.db, admin.id, new Date(), 3600)).token;
+    // no default (always open); sales is closed today and tomorrow (holidays)
+    const today = new Date().toISOString().slice(0, 10);
+    const tomorrow = new Date(Date.now() + DAY).toISOString().slice(0, 10);
+    const weekly = Object.fromEntries(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].map((d) => [d, ALL_DAY]));
+    const hours = await api(token, 'PUT', '/api/v1/business-hours', { departments: { sales: { time_zone: 'UTC', weekly, holidays: [{ date: today }, { date: tomorrow }] } } });
+    assert.equal(hours.status, 200, JSON.stringify(hours.body));
+    const form = await api(token, 'PUT', '/api/v1/prechat-form', {
+      fields: [
+        { key: 'name', label: 'Name', type: 'text', required: true },
+        { key: 'email', label: 'Email', type: 'email', required: true },
+        { key: 'department', label: 'Topic', type: 'select', required: true, options: ['support', 'sales'] },
+      ],
+    });
+    assert.equal(form.status, 200, JSON.stringify(form.body));
+
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
+    const sessions: string[] = [];
+    shop.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/session') sessions.push(request.url());
+    });
+    await shop.goto(`${suite.server.url}/widget/demo`);
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    // the page's own department (none) is open: the pre-chat form is offered
+    await widget.getByLabel('Name').fill('Ada Lovelace');
+    await widget.getByLabel('Email').fill('ada@example.test');
+    await widget.getByLabel('Topic').selectOption('sales');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    // (the offline form, or a chat in line)
+    await widget.getByTestId('offline-form').or(widget.getByTestId('queue')).or(widget.getByTestId('agent')).first().waitFor();
+    assert.deepEqual(sessions, [], 'no chat started in the closed department');
+    await widget.getByTestId('offline-form').filter({ hasText: 'We are closed today. We open again' }).waitFor();
+    assert.equal((await suite.server.db.query('select 1 from conversations')).length, 0);
+    // the offline form keeps the answers given and leaves the message to sales
+    assert.equal(await widget.getByLabel('Name', { exact: true }).inputValue(), 'Ada Lovelace');
+    await widget.getByLabel('Message', { exact: true }).fill('A quote for 40 seats, please.');
+    await widget.getByRole('button', { name: 'Send message' }).click();
+    await widget.getByTestId('offline-thanks').filter({ hasText: 'Thank you, Ada Lovelace!' }).waitFor();
+    const left = await suite.server.db.query<{ department: string | null }>('select department from conversations');
+    assert.deepEqual(left.map((r) => r.department), ['sales']);
+
+    // another choice, open, starts the live chat
+    await widget.getByRole('button', { name: 'Choose another department' }).click();
+    await widget.getByLabel('Topic').selectOption('support');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    assert.equal(sessions.length, 1);
+    assert.deepEqual(problems, []);
+  });
+
+  it('two department rows with the same name (after trimming) are refused at the later row, and nothing is saved', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    const token = (await issueToken(suite.server.db, admin.id, new Date(), 3600)).token;
+    const { page, problems } = await suite.openPage();
+    const puts: string[] = [];
+    page.on('request', (request) => {
+      if (request.method() === 'PUT' && new URL(request.url()).pathname === '/api/v1/business-hours') puts.push(request.url());
+    });
+    await signIn(page, suite.server.url, admin.email);
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Business hours' }).click();
+    await page.getByRole('heading', { name: 'Business hours' }).waitFor();
+    await page.getByRole('button', { name: 'Add a department' }).click();
+    await page.getByLabel('Department name').fill('sales');
+    await page.getByLabel('Time zone (sales)').fill('UTC');
+    await page.getByLabel('Monday (sales)').fill('09:00-17:00');
+    await page.getByRole('button', { name: 'Add a department' }).click();
+    const rows = page.getByTestId('hours-department');
+    await rows.nth(1).getByLabel(/^Time zone/).fill('UTC');
+    await rows.nth(1).getByLabel(/^Tuesday/).fill('10:00-12:00');
+    await rows.nth(1).getByLabel('Department name').fill(' sales ');
+    await page.getByRole('button', { name: 'Save business hours' }).click();
+    // (a refusal, or "Saved")
+    await page.getByRole('alert').or(page.getByRole('status').filter({ hasText: 'Saved. The widget' })).first().waitFor();
+    assert.deepEqual(puts, [], 'nothing sent');
+
+    const second = rows.nth(1).getByLabel('Department name');
+    await rows.nth(1).getByRole('alert').filter({ hasText: 'Another department is already named sales' }).waitFor();
+    assert.equal(await second.getAttribute('aria-invalid'), 'true');
+    assert.equal(await rows.nth(0).getByLabel('Department name').getAttribute('aria-invalid'), null, 'the first row is fine');
+    assert.equal(await rows.nth(0).getByRole('alert').count(), 0);
+    assert.deepEqual((await api(token, 'GET', '/api/v1/business-hours')).body, { default: null, departments: {} });
+
+    // renamed, both are saved
+    await second.fill('support');
+    assert.equal(await rows.nth(1).getByRole('alert').count(), 0, 'the error goes with the change');
+    await page.getByRole('button', { name: 'Save business hours' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved. The widget' }).waitFor();
+    const saved = (await api(token, 'GET', '/api/v1/business-hours')).body;
+    assert.deepEqual(Object.keys(saved.departments).sort(), ['sales', 'support']);
+    assert.deepEqual(saved.departments.sales.weekly.monday, [{ start: '09:00', end: '17:00' }]);
+    assert.deepEqual(saved.departments.support.weekly.tuesday, [{ start: '10:00', end: '12:00' }]);
+    assert.deepEqual(problems, []);
+  });
 });

@@ -219,6 +219,63 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     await waitFor(async () => (await suite.server.db.query("select 1 from greeting_events where kind = 'shown'")).length === 1);
     assert.deepEqual([...returningProblems, ...freshProblems], []);
   });
+  it('outside the hours a greeting neither opens the chat nor counts as shown, and greets the same visitor within the hours', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
+    // open every day, but today and tomorrow (UTC) are holidays: closed now
+    const day = 86_400_000;
+    const weekly = Object.fromEntries(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].map((d) => [d, [{ start: '00:00', end: '24:00' }]]));
+    const holidays = [{ date: new Date().toISOString().slice(0, 10) }, { date: new Date(Date.now() + day).toISOString().slice(0, 10) }];
+    const closed = await http('PUT', '/api/v1/business-hours', { default: { time_zone: 'UTC', weekly, holidays } }, token);
+    assert.equal(closed.status, 200, JSON.stringify(closed.body));
+    const created = await http('POST', '/api/v1/greetings', { name: 'Help', message: 'Need a hand with your order?', trigger: { after_seconds: 1 } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id as string;
+
+    const { page: shop, problems } = await suite.openPage();
+    await shop.clock.install();
+    const events: string[] = [];
+    shop.on('request', (request) => {
+      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
+    });
+    const launcher = shop.getByRole('button', { name: 'Chat with us' });
+    const greetedHere = () => shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]');
+
+    // at night: the greeting's time comes, the frame finds the chat closed, and the chat stays shut
+    await shop.goto(`${hostUrl()}/`);
+    await launcher.waitFor();
+    const asked = shop.waitForResponse((response) => new URL(response.url()).pathname === '/api/v1/availability');
+    await shop.clock.runFor(1000);
+    await asked;
+    // (until the frame is gone, or it reported the greeting shown)
+    await waitFor(async () => events.length > 0 || (await shop.locator('iframe').count()) === 0);
+    assert.deepEqual(events, [], 'not reported shown');
+    assert.equal(await shop.locator('iframe').count(), 0, 'the chat did not open');
+    assert.equal(await launcher.getAttribute('aria-expanded'), 'false');
+    // the visitor opens it themselves: the offline form, without the greeting above it
+    await launcher.click();
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByTestId('offline-form').waitFor();
+    assert.equal(await widget.getByTestId('greeting').count(), 0);
+    await shop.getByRole('button', { name: 'Close chat' }).click();
+    assert.deepEqual(events, [], 'still not reported shown');
+    assert.equal((await suite.server.db.query('select 1 from greeting_events')).length, 0);
+    assert.deepEqual(JSON.parse(await greetedHere()), [], 'not marked greeted in the site');
+
+    // the next day (the hours open): the same visitor gets the greeting
+    assert.equal((await http('PUT', '/api/v1/business-hours', { default: null }, token)).status, 200);
+    await shop.reload();
+    await launcher.waitFor();
+    await shop.clock.runFor(1000);
+    await widget.getByTestId('greeting').filter({ hasText: 'Need a hand with your order?' }).waitFor();
+    await widget.getByRole('button', { name: 'Start chat' }).waitFor();
+    await waitFor(() => events.length === 1);
+    assert.deepEqual(events, ['shown']);
+    assert.deepEqual(JSON.parse(await greetedHere()), [id]);
+    assert.deepEqual(problems, []);
+  });
 });
 
 /** Playwright's clock on `page`'s context, paused near the real time before the page loads anything. */

@@ -58,6 +58,20 @@ function markGreeted(id: string): boolean {
 }
 
 /**
+ * Takes back the mark of a greeting that was not shown after all: the frame
+ * draws it only while a live chat is offered, so outside the hours it stays
+ * armed for a later page view. (The mark goes first, before the frame
+ * answers, so that two tabs of the site never both greet.)
+ */
+export function forgetGreeting(id: string): void {
+  try {
+    localStorage.setItem(GREETED_KEY, JSON.stringify(greeted().filter((g) => g !== id)));
+  } catch {
+    // nothing was kept either
+  }
+}
+
+/**
  * Arms the greetings that apply to this page: each fires after its time on
  * the page, and `show` opens the chat with the first to fire, unless
  * `canGreet` says the visitor is already in the chat.

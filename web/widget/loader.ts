@@ -24,7 +24,7 @@
 //                    fields, when it has them (the customer can still edit)
 import { HEX_COLOR, textColorOn } from '../../src/appearance/contrast';
 import { pickLocale, type Locale } from '../shared/locale';
-import { armGreetings, visitor, type LoaderGreeting } from './loader-greetings';
+import { armGreetings, forgetGreeting, visitor, type LoaderGreeting } from './loader-greetings';
 
 interface WidgetSettings {
   color: string;
@@ -108,17 +108,23 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     button.setAttribute('aria-expanded', 'false');
     button.setAttribute('aria-controls', 'switchboard-chat');
     let frame: HTMLIFrameElement | undefined;
+    // a greeting's frame, loaded hidden until it says whether it drew the greeting
+    let pendingGreeting: LoaderGreeting | undefined;
 
-    const setOpen = (open: boolean, greeting?: LoaderGreeting) => {
-      if (open && !frame) {
-        frame = document.createElement('iframe');
-        frame.id = 'switchboard-chat';
-        frame.title = title;
-        if (greeting) params.set('greeting', greeting.id);
-        const fragment = identity.toString();
-        frame.src = `${origin}/widget/frame?${params}${fragment ? `#${fragment}` : ''}`;
-        shadow.appendChild(frame);
-      }
+    const makeFrame = (greeting?: LoaderGreeting) => {
+      frame = document.createElement('iframe');
+      frame.id = 'switchboard-chat';
+      frame.title = title;
+      frame.hidden = true;
+      if (greeting) params.set('greeting', greeting.id);
+      else params.delete('greeting');
+      const fragment = identity.toString();
+      frame.src = `${origin}/widget/frame?${params}${fragment ? `#${fragment}` : ''}`;
+      shadow.appendChild(frame);
+    };
+
+    const setOpen = (open: boolean) => {
+      if (open && !frame) makeFrame();
       if (frame) frame.hidden = !open;
       button.setAttribute('aria-expanded', String(open));
       button.textContent = open ? words.close : launcherText;
@@ -129,11 +135,37 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
       }
       if (open) frame?.focus();
     };
+
+    /**
+     * A greeting: the frame loads hidden and opens only once it drew the
+     * greeting (a live chat is offered). Outside the hours it answers
+     * "closed": the frame goes (unless the visitor opened it meanwhile), the
+     * chat does not pop open on an offline form, and the greeting is neither
+     * reported nor kept as greeted, so a visit within the hours still gets it.
+     */
+    const greet = (greeting: LoaderGreeting) => {
+      makeFrame(greeting);
+      pendingGreeting = greeting;
+    };
+
     button.addEventListener('click', () => setOpen(button.getAttribute('aria-expanded') !== 'true'));
     window.addEventListener('message', (event) => {
-      if (event.origin === origin && event.data === 'switchboard:close') {
+      if (event.origin !== origin) return;
+      if (event.data === 'switchboard:close') {
         setOpen(false);
         button.focus();
+      } else if ((event.data === 'switchboard:greeting-shown' || event.data === 'switchboard:greeting-closed') && frame && event.source === frame.contentWindow && pendingGreeting) {
+        const greeting = pendingGreeting;
+        pendingGreeting = undefined;
+        if (event.data === 'switchboard:greeting-shown') setOpen(true);
+        else {
+          forgetGreeting(greeting.id);
+          // (a chat the visitor opened meanwhile stays)
+          if (frame.hidden) {
+            frame.remove();
+            frame = undefined;
+          }
+        }
       }
     });
     shadow.append(style, button);
@@ -147,7 +179,7 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
       }
       if (reopen) setOpen(true);
       // greetings only for a visitor who has not opened the chat in this page
-      armGreetings(settings.greetings, { path: location.pathname + location.search, firstVisit: me.firstVisit }, () => !frame, (greeting) => setOpen(true, greeting));
+      armGreetings(settings.greetings, { path: location.pathname + location.search, firstVisit: me.firstVisit }, () => !frame, greet);
     };
     if (document.body) mount();
     else document.addEventListener('DOMContentLoaded', mount);

@@ -73,6 +73,9 @@ export function HoursAdmin({ token, onError }: AdminProps) {
   const [fallback, setFallback] = useState<Draft>(draftOf(null));
   const [departments, setDepartments] = useState<{ uid: number; name: string; draft: Draft }[] | null>(null);
   const [problem, setProblem] = useState<{ field: string; message: string } | null>(null);
+  // a department row named like one above it (after trimming): refused here, since the
+  // name is the key of the saved object and only the later row would survive
+  const [repeated, setRepeated] = useState<{ uid: number; message: string } | null>(null);
   const [general, setGeneral] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -95,6 +98,18 @@ export function HoursAdmin({ token, onError }: AdminProps) {
     setProblem(null);
     setGeneral(null);
     setNotice(null);
+    setRepeated(null);
+    const seen = new Set<string>();
+    for (const d of departments) {
+      const name = d.name.trim();
+      // (a blank name goes to the server, which refuses it at its field)
+      if (name !== '' && seen.has(name)) {
+        setRepeated({ uid: d.uid, message: t('Another department is already named {name}: each department needs its own name.', { name }) });
+        document.getElementById(`hours-department-${d.uid}`)?.focus();
+        return;
+      }
+      seen.add(name);
+    }
     setBusy(true);
     try {
       const saved = await api<Hours>('PUT', '/api/v1/business-hours', token, {
@@ -112,9 +127,9 @@ export function HoursAdmin({ token, onError }: AdminProps) {
     }
   };
 
-  /** The wiring of an input whose server field path starts with `field`. */
-  const at = (field: string) => {
-    const id = `hours-${field.replace(/[^\w-]/g, '_')}`;
+  /** The wiring of an input whose server field path starts with `field`; its id from `idField`. */
+  const at = (field: string, idField = field) => {
+    const id = `hours-${idField.replace(/[^\w-]/g, '_')}`;
     const mine = problem && (problem.field === field || problem.field.startsWith(`${field}.`) || problem.field.startsWith(`${field}[`)) ? problem.message : null;
     return {
       id,
@@ -127,9 +142,10 @@ export function HoursAdmin({ token, onError }: AdminProps) {
     };
   };
 
-  const editor = (scope: string, draft: Draft, change: (next: Draft) => void, title: string) => {
-    const zone = at(`${scope}.time_zone`);
-    const holidays = at(`${scope}.holidays`);
+  // `idScope`: a department's inputs are named by its row, not its name, which two rows may share while typed
+  const editor = (scope: string, draft: Draft, change: (next: Draft) => void, title: string, idScope = scope) => {
+    const zone = at(`${scope}.time_zone`, `${idScope}.time_zone`);
+    const holidays = at(`${scope}.holidays`, `${idScope}.holidays`);
     return (
       <div className="grid-form">
         <div className="setting">
@@ -138,7 +154,7 @@ export function HoursAdmin({ token, onError }: AdminProps) {
           {zone.error}
         </div>
         {WEEKDAYS.map((day) => {
-          const f = at(`${scope}.weekly.${day}`);
+          const f = at(`${scope}.weekly.${day}`, `${idScope}.weekly.${day}`);
           return (
             <div className="setting" key={day}>
               <label htmlFor={f.id}>{t('{day} {title}', { day: label(day), title })}</label>
@@ -177,17 +193,30 @@ export function HoursAdmin({ token, onError }: AdminProps) {
           {useDefault && editor('default', fallback, setFallback, t('(default)'))}
         </fieldset>
         {departments.map((d, i) => {
-          const name = at(`departments.${d.name.trim()}`);
           const update = (next: Partial<(typeof departments)[number]>) => setDepartments(departments.map((x, j) => (j === i ? { ...x, ...next } : x)));
+          const nameId = `hours-department-${d.uid}`;
+          const nameProblem = repeated?.uid === d.uid ? repeated.message : problem?.field === `departments.${d.name.trim()}` ? problem.message : null;
           return (
             <fieldset key={d.uid} data-testid="hours-department">
               <legend>{t('Department {name}', { name: d.name || `#${i + 1}` })}</legend>
               <div className="setting">
                 <label htmlFor={`hours-department-${d.uid}`}>{t('Department name')}</label>
-                <input id={`hours-department-${d.uid}`} value={d.name} onChange={(e) => update({ name: e.target.value })} {...(problem?.field === `departments.${d.name.trim()}` ? name.input : {})} />
-                {problem?.field === `departments.${d.name.trim()}` && name.error}
+                <input
+                  id={nameId}
+                  value={d.name}
+                  onChange={(e) => {
+                    update({ name: e.target.value });
+                    if (repeated?.uid === d.uid) setRepeated(null);
+                  }}
+                  {...(nameProblem ? { 'aria-invalid': true as const, 'aria-describedby': `${nameId}-error` } : {})}
+                />
+                {nameProblem && (
+                  <span className="field-error" id={`${nameId}-error`} role="alert">
+                    {nameProblem}
+                  </span>
+                )}
               </div>
-              {editor(`departments.${d.name.trim()}`, d.draft, (draft) => update({ draft }), `(${d.name || t('department {n}', { n: i + 1 })})`)}
+              {editor(`departments.${d.name.trim()}`, d.draft, (draft) => update({ draft }), `(${d.name || t('department {n}', { n: i + 1 })})`, `department-${d.uid}`)}
               <div className="row-actions">
                 <button type="button" className="secondary" onClick={() => setDepartments(departments.filter((_, j) => j !== i))}>
                   {t('Remove {name}', { name: d.name || t('department {n}', { n: i + 1 }) })}

@@ -7,8 +7,9 @@ import { t } from '../../shared/i18n';
 // the admin's colour (or the page's data-color, passed by the loader) as CSS
 // variables with the readable text colour on it, agents' initials when
 // avatars are on, and the greeting the loader opened the chat with — shown
-// above the form and reported (shown, then opened when the visitor starts the
-// chat) with the loader's visitor id, which the database counts once.
+// above the form, only while a live chat is offered, and reported (shown,
+// then opened when the visitor starts the chat) with the loader's visitor
+// id, which the database counts once.
 
 interface Settings {
   color: string;
@@ -62,10 +63,26 @@ export interface Look {
   chatStarted(): void;
 }
 
-/** The look applied to the page; `greet` says whether the greeting would be seen (the start form is showing). */
-export function useLook(greet: boolean): Look {
+/**
+ * The loader (widget.js) keeps a greeting's frame hidden until the frame
+ * says whether it drew the greeting; only then does it open the chat and
+ * mark the greeting as done in the site's storage.
+ */
+const tellLoader = (what: 'switchboard:greeting-shown' | 'switchboard:greeting-closed') => {
+  if (parent !== window) parent.postMessage(what, '*');
+};
+
+/**
+ * The look applied to the page. `where`: 'form' when the start form of a
+ * live chat is showing (the greeting is drawn there and reported shown);
+ * 'closed' when the offline form shows instead (outside the hours: the
+ * greeting is neither drawn nor reported, and stays armed for a later
+ * visit); 'other' while loading or in a chat.
+ */
+export function useLook(where: 'form' | 'closed' | 'other'): Look {
   const [settings, setSettings] = useState<Settings | null>(null);
   const shown = useRef(false);
+  const toldClosed = useRef(false);
   useEffect(() => {
     if (pageColor) paint(pageColor, textColorOn(pageColor));
     api<Settings>('GET', '/api/v1/widget-settings').then(
@@ -76,13 +93,20 @@ export function useLook(greet: boolean): Look {
       () => undefined,
     );
   }, []);
-  const greeting = (greet || shown.current) && greetingId ? (settings?.greetings.find((g) => g.id === greetingId)?.message ?? null) : null;
+  const greeting = (where === 'form' || shown.current) && greetingId ? (settings?.greetings.find((g) => g.id === greetingId)?.message ?? null) : null;
   useEffect(() => {
     if (greeting && !shown.current) {
       shown.current = true;
       report(greetingId, 'shown');
+      tellLoader('switchboard:greeting-shown');
     }
   }, [greeting]);
+  useEffect(() => {
+    if (where === 'closed' && greetingId && !shown.current && !toldClosed.current) {
+      toldClosed.current = true;
+      tellLoader('switchboard:greeting-closed');
+    }
+  }, [where]);
   const chatStarted = useCallback(() => {
     report(shown.current ? greetingId : greetedHere(), 'opened');
   }, []);

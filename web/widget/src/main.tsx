@@ -10,7 +10,7 @@ import { AttachmentView, type ShownAttachment } from '../../shared/attachments';
 import { SendFileButton } from './attachments';
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
-import { OfflineForm, useAvailability } from './offline';
+import { OfflineForm, useAvailability, type Availability } from './offline';
 import { TranscriptOffer } from './transcript';
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import './widget.css';
@@ -115,10 +115,14 @@ function Widget() {
   // the resolved chat the customer may rate (kept only in memory: a reload does not ask again)
   const [rateFor, setRateFor] = useState<{ sessionId: string; token: string } | null>(null);
   const prechatFields = usePrechatForm();
-  const look = useLook(phase === 'form');
   // asked again at each new chat: the hours may have ended meanwhile
   const [chats, setChats] = useState(0);
   const availability = useAvailability(department, chats);
+  // the department chosen in the pre-chat form, when it is closed: its offline form instead of a chat
+  const [closedChoice, setClosedChoice] = useState<{ department: string; availability: Availability; profile: { name: string; email: string } } | null>(null);
+  const liveOffered = availability === 'unknown' || (availability !== null && availability.open);
+  // the greeting only above a live chat's start form: outside the hours it waits for a later visit
+  const look = useLook(phase !== 'form' || prechatFields === null || availability === null ? 'other' : liveOffered ? 'form' : 'closed');
   const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
@@ -279,6 +283,19 @@ function Widget() {
     const customerId = identity.id;
     if (!prechat) save(PROFILE_KEY, { name, email });
     setPhase('connecting');
+    // The form's department replaces the page's (src/prechat/answers.ts): the
+    // page's availability says nothing about it, so it is asked here; a
+    // closed one gets its offline form rather than a chat waiting in a
+    // closed queue. When the question fails, the chat starts (as at opening).
+    const chosen = typeof prechat?.department === 'string' && prechat.department !== '' ? prechat.department : null;
+    if (chosen) {
+      const there = await api<Availability>('GET', `/api/v1/availability?department=${encodeURIComponent(chosen)}`).catch(() => null);
+      if (there && !there.open) {
+        setClosedChoice({ department: chosen, availability: there, profile: { name, email } });
+        setPhase('form');
+        return;
+      }
+    }
     try {
       const answer = await api<Omit<Session, 'customerId' | 'name'>>('POST', '/session', null, {
         customer: prechat ? identity : { ...identity, name, email },
@@ -336,6 +353,7 @@ function Widget() {
     setQueue(null);
     setAgent(null);
     setNotice(null);
+    setClosedChoice(null);
     setChats((n) => n + 1);
     setPhase('form');
   };
@@ -378,6 +396,15 @@ function Widget() {
           <p className="start">{t('Loading…')}</p>
         ) : availability !== 'unknown' && !availability.open ? (
           <OfflineForm availability={availability} department={department} profile={load<{ name?: string; email?: string }>(PROFILE_KEY)} />
+        ) : closedChoice ? (
+          <>
+            <OfflineForm key={closedChoice.department} availability={closedChoice.availability} department={closedChoice.department} profile={closedChoice.profile} />
+            <div className="actions">
+              <button type="button" className="secondary" onClick={() => setClosedChoice(null)}>
+                {t('Choose another department')}
+              </button>
+            </div>
+          </>
         ) : prechatFields.length > 0 ? (
           <PrechatForm fields={prechatFields} serverProblem={prechatProblem} onStart={(answers) => void start(String(answers.name ?? ''), String(answers.email ?? ''), answers)} />
         ) : (
