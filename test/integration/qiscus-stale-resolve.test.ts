@@ -179,6 +179,115 @@ describeEachStore('Qiscus resolve of a session already over', (store) => {
     }
   });
 
+  // The session before's resolve delayed past the next session's allocation
+  // webhook, which found that session's conversation still open: it deduped
+  // to it and recorded nothing, then the late resolve closed it and the new
+  // session had no conversation (Qiscus does not send its webhook again).
+  // The webhook's resolved latest_service now closes it, as the resolve
+  // would (reason qiscus, nothing sent back), before recording the room.
+  // Found by review (scratch-round1).
+  const sessions = (roomId: string) =>
+    store().db.query<{ state: string; resolve_reason: string | null; note: string | null; previous_service_id: string | null; resolved_service_id: string | null }>(
+      `select c.state, c.resolve_reason, c.note, q.previous_service_id, q.resolved_service_id
+         from conversations c left join qiscus_rooms q on q.conversation_id = c.id
+        where c.channel = 'qiscus' and c.external_ref = $1 order by c.seq`,
+      [roomId],
+    );
+
+  it('the next session’s webhook before the old session’s late resolve: the old conversation is closed as resolved in Qiscus, the next one opened and kept', async () => {
+    h = await harness();
+    const [agent] = fake.addAgents(1);
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    assert.equal((await open('500'))[0]?.state, 'assigned');
+    // OLD resolved in Qiscus; its webhook is late. The customer writes again.
+    assert.equal((await h.webhook('500', previous(OLD))).statusCode, 200);
+    await h.settle();
+    const after = await sessions('500');
+    assert.deepEqual(
+      after.map((r) => [r.state, r.resolve_reason, r.previous_service_id, r.resolved_service_id]),
+      [
+        ['resolved', 'qiscus', null, String(OLD)],
+        ['assigned', null, String(OLD), null],
+      ],
+      'the next session has a conversation of its own, the old one closed as a Qiscus resolve closes it',
+    );
+    assert.equal(after[0]!.note, 'selesai.', 'the resolved session’s notes, as its resolve would have brought them');
+    assert.deepEqual(fake.markedResolved, [], 'Qiscus resolved it: nothing is sent back');
+    const before = await open('500');
+    // the late resolve of OLD, then the same webhook delivered again: nothing changes
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.equal((await h.webhook('500', previous(OLD))).statusCode, 200);
+    await h.settle();
+    assert.deepEqual(await open('500'), before);
+    assert.deepEqual(await sessions('500'), after);
+    assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 1, open: 1 });
+    // the next session's own resolve still closes it
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    assert.equal((await open('500')).length, 0);
+  });
+
+  it('the same with the conversations waiting in the queue: the next session waits, the late resolve changes nothing', async () => {
+    h = await harness(); // no agents: nobody takes either
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    assert.equal((await h.webhook('500', previous(String(OLD), 'true'))).statusCode, 200);
+    await h.settle();
+    const after = await sessions('500');
+    assert.deepEqual(
+      after.map((r) => [r.state, r.resolve_reason, r.previous_service_id]),
+      [
+        ['resolved', 'qiscus', null],
+        ['queued', null, String(OLD)],
+      ],
+    );
+    assert.equal((await resolveWith('500', String(OLD))).statusCode, 200);
+    assert.deepEqual(await sessions('500'), after);
+  });
+
+  it('the next session’s webhook delivered twice at once while the old conversation is open: one closes it, one conversation opens', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    for (let i = 0; i < 8; i++) {
+      const room = `d${i}`;
+      assert.equal((await h.webhook(room)).statusCode, 200);
+      const answers = await Promise.all([h.webhook(room, previous(i)), h.webhook(room, previous(i))]);
+      assert.deepEqual(answers.map((a) => a.statusCode), [200, 200]);
+      assert.equal((await resolveWith(room, i)).statusCode, 200); // late
+      assert.deepEqual(
+        (await sessions(room)).map((r) => [r.state === 'resolved' ? 'resolved' : 'open', r.resolve_reason, r.previous_service_id]),
+        [
+          ['resolved', 'qiscus', null],
+          ['open', null, String(i)],
+        ],
+        `room ${room}`,
+      );
+    }
+  });
+
+  it('the next session’s webhook and the old session’s late resolve at once, in either order, while the old conversation is open: the next session keeps one', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    for (let i = 0; i < 8; i++) {
+      const room = `x${i}`;
+      assert.equal((await h.webhook(room)).statusCode, 200);
+      const calls = [() => h.webhook(room, previous(i)), () => resolveWith(room, i)];
+      if (i % 2) calls.reverse();
+      // and, every third room, the webhook's second delivery with them
+      if (i % 3 === 0) calls.push(() => h.webhook(room, previous(i)));
+      const answers = await Promise.all(calls.map((call) => call()));
+      assert.deepEqual(answers.map((a) => a.statusCode), calls.map(() => 200));
+      assert.deepEqual(
+        (await sessions(room)).map((r) => [r.state === 'resolved' ? 'resolved' : 'open', r.resolve_reason, r.previous_service_id]),
+        [
+          ['resolved', 'qiscus', null],
+          ['open', null, String(i)],
+        ],
+        `room ${room}`,
+      );
+    }
+  });
+
   it('refuses a service.id or latest_service.id of another type, naming the field', async () => {
     h = await harness();
     const bad = await resolveWith('500', { n: 1 });

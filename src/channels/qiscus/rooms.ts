@@ -8,7 +8,7 @@ import { assertStorableText } from '../../http/validation.js';
 import { routingCall } from '../../routing/calls.js';
 import { requeueConversations } from '../../routing/requeue.js';
 import type { Queryable } from '../../store/db.js';
-import { assignMessageId, QISCUS_DEPARTMENT, REFUSED_REASON } from './constants.js';
+import { assignMessageId, FROM_QISCUS, QISCUS_DEPARTMENT, REFUSED_REASON } from './constants.js';
 
 // A Qiscus room's life in the engine: recorded as a conversation when the
 // allocation webhook arrives, closed when Qiscus says it is resolved or when
@@ -24,7 +24,7 @@ export interface AllocationRequest {
   extras?: unknown;
   channel?: { id?: unknown; name?: unknown; source?: unknown } | null;
   /** the room's previous session, or null (contract §1.1); `is_resolved` true says it is over */
-  latest_service?: { id?: unknown; is_resolved?: unknown } | null;
+  latest_service?: { id?: unknown; is_resolved?: unknown; notes?: unknown } | null;
 }
 
 /** A Qiscus service (session) id as stored: text, whether it came as a number or a string; undefined when there is none. */
@@ -89,17 +89,67 @@ export function customerOf(request: AllocationRequest): Customer {
  * agent serves, so no load or assignment changes — and webhooks commit side
  * by side, sharing their log flushes, instead of one at a time.
  */
-export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<Opened> {
+export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<Opened & { closedPrevious?: string }> {
+  const previous = previousServiceOf(request);
+  const closedPrevious = previous === null ? undefined : await closeResolvedSession(ctx, request, previous);
   const now = ctx.now();
   const customer = customerOf(request);
   const [row] = await routingCall<ConversationRow & { created: boolean }>(
     ctx,
     RECORD_ROOM,
-    [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now, previousServiceOf(request)],
+    [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now, previous],
     now,
   );
   const { created, ...conversation } = row!;
-  return { conversation, created };
+  return { conversation, created, ...(closedPrevious ? { closedPrevious } : {}) };
+}
+
+/**
+ * The webhook of a new session says the session before it (`previous`) is
+ * resolved in Qiscus. A conversation of the room still open then is that
+ * session or an older one — unless `previous` is known to be over before it
+ * began (openRoomToResolve's `stale`: it is the conversation's own previous
+ * session, so this webhook is a duplicate of the one that opened it, or
+ * another conversation of the room records it) — and its resolve webhook is
+ * late or lost. Left open, the webhook would dedup to it and record nothing,
+ * and the late resolve would then close it: the new session would have no
+ * conversation, and Qiscus does not send its webhook again. So it is closed
+ * here as that resolve closes it (closeRoom, reason FROM_QISCUS: nothing is
+ * sent back to Qiscus, which knows), after `previous` is recorded on it as
+ * resolved, which makes the late resolve stale. The caller then records the
+ * room as usual: a new conversation whose previous session is `previous`.
+ * Returns the id of the conversation it closed, if it did.
+ *
+ * Concurrency, with the reasoning of openRoomToResolve: the check, the record
+ * and the id closed come from one statement, and the close refuses a
+ * conversation closed meanwhile (false, harmless), so only the conversation
+ * checked is ever closed. Two deliveries of this webhook at once may both
+ * find it open: one close wins, and the open-room unique index in
+ * sb_record_qiscus_room lets one of them create the next conversation and
+ * the other dedup to it; a delivery that sees that next conversation finds
+ * it stale (its previous session, committed with it) and dedups. The late
+ * resolve of `previous` racing this, in either order, closes at most the
+ * same old conversation: the new one commits with `previous` as its
+ * previous session, so a resolve that sees it finds it stale.
+ */
+async function closeResolvedSession(ctx: Ctx, request: AllocationRequest, previous: string): Promise<string | undefined> {
+  const room = await openRoomToResolve(ctx, request.room_id, previous);
+  if (!room || room.stale) return undefined;
+  const closed = await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: notesOf(request.latest_service) });
+  return closed ? room.id : undefined;
+}
+
+/** The resolved session's notes, as its resolve would have brought them, when latest_service has storable ones. */
+function notesOf(service: AllocationRequest['latest_service']): string | null {
+  const notes = service?.notes;
+  if (typeof notes !== 'string' || notes.length > 10_000) return null;
+  try {
+    assertStorableText(notes, 'latest_service.notes');
+  } catch {
+    // a field this webhook does not need: the session is closed without it rather than the webhook refused
+    return null;
+  }
+  return notes;
 }
 
 /**
@@ -108,7 +158,8 @@ export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<
  * the previous session's id ($6, when known) recorded in the same statement,
  * hence the same commit: a resolve that finds the new conversation finds the
  * id with it (openRoomToResolve). A webhook that finds the room open records
- * nothing: its latest_service may be the very session that conversation is.
+ * nothing: its latest_service may be the very session that conversation is
+ * (a resolved one that is not was closed first, closeResolvedSession).
  */
 const RECORD_ROOM = /* sql */ `
   with o as (
@@ -143,6 +194,8 @@ const RECORD_ROOM = /* sql */ `
  * resolve delivered twice at once, or retried after a failed close, still
  * closes the conversation it is about. Without `serviceId` (an older
  * payload) nothing can be told: the open conversation is closed, as before.
+ * An allocation webhook naming a resolved previous session asks the same
+ * question of it (closeResolvedSession).
  */
 export async function openRoomToResolve(ctx: Ctx, roomId: string, serviceId: string | undefined): Promise<{ id: string; stale: boolean } | undefined> {
   if (serviceId === undefined) {

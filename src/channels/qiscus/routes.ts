@@ -157,7 +157,11 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
         return envelope(reply, 400, `app_id ${JSON.stringify(body.app_id)} is not this allocator's app (QISCUS_APP_ID)`);
       }
       const roomId = roomIdOf(body.room_id);
-      const { created } = await recordRoom(ctx, { ...body, room_id: roomId });
+      const { created, closedPrevious } = await recordRoom(ctx, { ...body, room_id: roomId });
+      if (closedPrevious) {
+        // its resolve is late or lost: deduped to that conversation, the new session would have none once it came (recordRoom)
+        request.log.info({ roomId, previousServiceId: body.latest_service?.id, conversationId: closedPrevious }, 'Qiscus resolved the session before this one; its conversation, still open, is closed');
+      }
       // Committed before the answer; allocation goes on after it.
       if (created) live.allocator.kick('new');
       return envelope(reply, 200, 'Successfully received.');
