@@ -231,12 +231,17 @@ export const TransferBody = Type.Object(
 
 // ---- messages --------------------------------------------------------------
 
-// http(s) only, as over MQTT (realtime/payloads.ts): the apps render the url
-// as a link or an image, and a javascript: or data: url there would run or
-// show whatever its sender wrote.
+// http(s) only: the apps render the url as a link or an image, and a
+// javascript: or data: url there would run or show whatever its sender wrote.
+// And a URI (ajv-formats' full `uri`: no spaces, quotes, angle brackets or
+// control characters), which the apps put in an href or src as stored.
+// Messages published over MQTT are checked with this same schema
+// (realtime/payloads.ts): a link REST refuses was stored when published.
+export const LinkUrl = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' });
+
 export const Attachment = Type.Union([
   Type.Object(
-    { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' }) },
+    { type: Type.String({ minLength: 1, maxLength: 100 }), url: LinkUrl },
     { additionalProperties: false, title: 'link' },
   ),
   Type.Object({ id: Type.String({ format: 'uuid', description: 'a file uploaded to this conversation (POST …/attachments)' }) }, { additionalProperties: false, title: 'file' }),

@@ -6,10 +6,11 @@ import { addMessage, markRead } from '../conversations/messages.js';
 import type { ConversationRow } from '../conversations/model.js';
 import { forbidden, invalid, notFound } from '../errors.js';
 import { participantId, seesEverything, type Identity } from './identity.js';
+import { MessageRate, type MessageRateLimits } from './message-rate.js';
 import { AttendantOnline, ChannelRequest, ClientMessage, ReadReceipt, readPayload, SessionOnline, SessionRequest } from './payloads.js';
 import { touchSession } from './sessions.js';
 import { markReadUpTo } from '../unread/unread.js';
-import { CLIENT_TOPICS, parseTopic, type Topics } from './topics.js';
+import { CLIENT_TOPICS, parseTopic, topicNameProblem, type Topics } from './topics.js';
 
 // What Switchboard does with what clients publish. Everything is validated
 // and stored first; what other clients then see is published from the
@@ -33,6 +34,8 @@ export interface CoordinatorDeps {
   keepAliveMs: number;
   /** the session's state, on its control topic, for a client that just (re)started */
   announce(conversation: ConversationRow): Promise<void>;
+  /** a customer session's message budget (message-rate.ts); default 5 a second after a burst of 50 */
+  messageRate?: MessageRateLimits;
 }
 
 const actorOf = (identity: Identity): Actor =>
@@ -43,6 +46,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   // When each session was last written as alive by this process: a chatty
   // customer costs one keep-alive write per quarter period, not one per message.
   const touched = new Map<string, number>();
+  const messageRate = new MessageRate(deps.messageRate);
   async function touch(conversationId: string, now: Date, always = false) {
     const at = now.getTime();
     if (!always && at - (touched.get(conversationId) ?? -Infinity) < deps.keepAliveMs / 4) return;
@@ -103,6 +107,11 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
             if (!request.responseTopic.startsWith(`${own}/`) || reserved.includes(request.responseTopic)) {
               throw invalid('responseTopic', `must be a topic of your own under ${own}/ other than its messages and control topics`);
             }
+            // Switchboard publishes on it: a wildcard (`<own>/#`) or a control
+            // character there made an external broker drop Switchboard's own
+            // connection, and the embedded one deliver a PUBLISH on `…/#`.
+            const problem = topicNameProblem(request.responseTopic);
+            if (problem) throw invalid('responseTopic', problem);
             await deps.publish(request.responseTopic, { sessionTopic: own, sessionId: identity.session.conversation_id });
             return;
           }
@@ -123,6 +132,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       }
 
       if (parsed.kind === 'conversation' && parsed.part === 'messages') {
+        // Before anything is read or stored: a refused flood costs no more than a valid one.
+        if (identity.kind === 'customer') messageRate.take(identity.session.conversation_id);
         const { message } = readPayload(ClientMessage, payload);
         if (message.content === undefined && message.attachments === undefined) throw invalid('message.content', 'is required when there are no attachments');
         const from = participantId(identity);

@@ -1,6 +1,8 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { AppError, invalid } from '../errors.js';
+import { LinkUrl } from '../http/schemas.js';
 import { assertStorableText } from '../http/validation.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -14,6 +16,10 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 const Text = Type.String({ minLength: 1, maxLength: 10_000 });
+// `format: 'uri'` as the HTTP API checks it (ajv-formats' full mode, added in
+// src/http/validation.ts): the same function, so a link is refused over MQTT
+// exactly when POST …/messages refuses it. TypeBox knows no formats of its own.
+FormatRegistry.Set('uri', fullFormats.uri as (value: string) => boolean);
 // Both shapes are closed. A link is stored as sent, so a field besides type
 // and url would be stored too: a size that is not a number broke every read
 // of the conversation's history (the API's answer schema), and an id, name
@@ -21,7 +27,7 @@ const Text = Type.String({ minLength: 1, maxLength: 10_000 });
 // database as a uuid: anything else is refused here, naming it, not there.
 const Attachment = Type.Union([
   Type.Object(
-    { type: Type.String({ minLength: 1, maxLength: 100 }), url: Type.String({ pattern: '^https?://', maxLength: 2000, description: 'an http:// or https:// URL' }) },
+    { type: Type.String({ minLength: 1, maxLength: 100 }), url: LinkUrl },
     { additionalProperties: false, description: 'a link, {"type", "url"} (an uploaded file is {"id"} alone)' },
   ),
   // a file uploaded to the conversation (POST /api/v1/conversations/:id/attachments)
@@ -103,7 +109,7 @@ function firstError(schema: TSchema, value: unknown): ValueError | undefined {
 function describe(error: ValueError): string {
   if (error.type === ValueErrorType.ObjectRequiredProperty) return 'is required';
   if (error.type === ValueErrorType.ObjectAdditionalProperties) return typeof error.schema.description === 'string' ? `is not a field of ${error.schema.description}` : 'is not a known field';
-  if (error.type === ValueErrorType.StringPattern && typeof error.schema.description === 'string') return `must be ${error.schema.description}`;
+  if ((error.type === ValueErrorType.StringPattern || error.type === ValueErrorType.StringFormat) && typeof error.schema.description === 'string') return `must be ${error.schema.description}`;
   return error.message.toLowerCase();
 }
 

@@ -55,6 +55,33 @@ export function topics(base: string): Topics {
   };
 }
 
+/**
+ * Why `topic` cannot be published to, or undefined when it can. MQTT forbids
+ * the wildcards `+` and `#` anywhere in a topic name (not only as whole
+ * levels) and U+0000; Mosquitto also refuses the control characters
+ * U+0001–U+001F and U+007F–U+009F and the noncharacters (U+FDD0–U+FDEF, and
+ * U+FFFE and U+FFFF of every plane). A broker answers a PUBLISH carrying any
+ * of these by dropping the connection — for an external broker, Switchboard's
+ * one shared connection, and with it every client's traffic to this process
+ * until it reconnects. Empty levels (`a//b`, a `/` at either end) are legal
+ * MQTT, but no topic of this catalog has one, so a topic a client names for
+ * Switchboard to publish on (server/channels/request) may not have one either.
+ */
+export function topicNameProblem(topic: string): string | undefined {
+  if (topic.length === 0) return 'is empty';
+  if (topic.includes('+') || topic.includes('#')) return 'must not contain the wildcards + or #';
+  for (const char of topic) {
+    const cp = char.codePointAt(0)!;
+    if (cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f)) return 'must not contain control characters';
+    if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe) return 'must not contain Unicode noncharacters';
+    // a lone surrogate has no UTF-8 form
+    if (cp >= 0xd800 && cp <= 0xdfff) return 'must be valid Unicode';
+  }
+  if (topic.split('/').includes('')) return 'must not have an empty level (// or a / at either end)';
+  if (Buffer.byteLength(topic) > 65_535) return 'is longer than MQTT allows (65535 bytes)';
+  return undefined;
+}
+
 /** A relative topic read as what it addresses. */
 export type ParsedTopic =
   | { kind: 'server'; name: (typeof CLIENT_TOPICS)[keyof typeof CLIENT_TOPICS] }
