@@ -264,6 +264,8 @@ async function benchOne(kind: StoreKind, transport: 'ws' | 'tcp', outDir: string
       // hundreds of chats from one address, as no real widget starts them
       SESSION_RATE_LIMIT: '0',
       SESSION_MAX_OPEN_PER_ADDRESS: '0',
+      // the flat-out phase sends each chat's messages as fast as they are acknowledged, far past a person's pace
+      MQTT_MESSAGE_RATE: '0',
       ...(tcpPort ? { MQTT_TCP_PORT: String(tcpPort) } : {}),
     },
   });

@@ -1,4 +1,5 @@
 import { ConfigError, integer, optional, type Env } from '../env.js';
+import { MESSAGE_BURST, MESSAGES_PER_SECOND } from './message-rate.js';
 
 export interface RealtimeConfig {
   /** an external broker every process shares; unset = the embedded one */
@@ -11,6 +12,8 @@ export interface RealtimeConfig {
   baseTopic: string;
   /** a customer session silent for this long is abandoned, ms */
   sessionKeepAliveMs: number;
+  /** chat messages a customer's session may publish per second, per process, after a burst; perSecond 0 = no limit */
+  messageRate: { perSecond: number; burst: number };
 }
 
 export function loadRealtimeConfig(env: Env): RealtimeConfig {
@@ -34,5 +37,9 @@ export function loadRealtimeConfig(env: Env): RealtimeConfig {
     mqttTcpPort: env.MQTT_TCP_PORT ? integer(env, 'MQTT_TCP_PORT', 0, 0, 65535) : undefined,
     baseTopic,
     sessionKeepAliveMs: integer(env, 'SESSION_KEEP_ALIVE_TIME', 60_000, 1_000),
+    messageRate: {
+      perSecond: integer(env, 'MQTT_MESSAGE_RATE', MESSAGES_PER_SECOND, 0, 100_000),
+      burst: integer(env, 'MQTT_MESSAGE_BURST', MESSAGE_BURST, 1, 100_000),
+    },
   };
 }

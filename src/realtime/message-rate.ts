@@ -18,6 +18,7 @@ export const MESSAGES_PER_SECOND = 5;
 export const MESSAGE_BURST = 50;
 
 export interface MessageRateLimits {
+  /** 0: no limit */
   perSecond: number;
   burst: number;
 }
@@ -40,8 +41,9 @@ export class MessageRate {
    * the steady rate.
    */
   take(key: string): void {
-    const at = this.now();
     const { perSecond, burst } = this.limits;
+    if (perSecond === 0) return; // MQTT_MESSAGE_RATE=0: no limit (a benchmark's flat-out phase)
+    const at = this.now();
     let bucket = this.buckets.get(key);
     if (!bucket) {
       // A full bucket is the same as none: forgetting those keeps the map to the sessions sending now.

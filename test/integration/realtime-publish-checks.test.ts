@@ -43,6 +43,11 @@ describe('MessageRate', () => {
     for (let i = 0; i < 3; i++) rate.take('a');
     assert.throws(() => rate.take('a'), { code: 'SB_RATE_LIMITED' });
   });
+
+  it('limits nothing at MQTT_MESSAGE_RATE=0', () => {
+    const rate = new MessageRate({ perSecond: 0, burst: 1 }, () => 0);
+    for (let i = 0; i < 1_000; i++) rate.take('a');
+  });
 });
 
 describeEachStore('realtime publish checks (embedded broker)', (store) => {

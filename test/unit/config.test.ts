@@ -17,6 +17,7 @@ describe('configuration', () => {
     assert.equal(config.logLevel, 'info');
     assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [5_000, 30_000]);
     assert.equal(config.deliveryLogDays, 30);
+    assert.deepEqual(config.realtime.messageRate, { perSecond: 5, burst: 50 });
   });
 
   it('reads every variable', () => {
@@ -49,13 +50,15 @@ describe('configuration', () => {
       WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-12-01T00:00:00Z',
       METRICS_TOKEN: 'scrape-7f3c1a9e5b2d4c68',
       DELIVERY_LOG_DAYS: '0',
+      MQTT_MESSAGE_RATE: '0',
+      MQTT_MESSAGE_BURST: '7',
     });
     assert.equal(config.deliveryLogDays, 0, 'DELIVERY_LOG_DAYS=0 keeps the delivery logs for ever');
     assert.equal(config.metricsToken, 'scrape-7f3c1a9e5b2d4c68');
     assert.equal(loadConfig({}).metricsToken, undefined, 'the metrics are open unless a token is set');
     assert.deepEqual(
       [config.databasePoolSize, config.realtime],
-      [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000 }],
+      [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000, messageRate: { perSecond: 0, burst: 7 } }],
     );
     assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [2_000, 0]);
     assert.deepEqual(config.customers, {
