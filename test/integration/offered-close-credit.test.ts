@@ -8,7 +8,8 @@
 // offer). Each of sb_close_conversation's close UPDATEs is reached: the fast
 // path freeing the slot, the fast path giving it straight to an auto-mode
 // head, and the exclusive path (an offer-mode head). Once accepted, all is
-// credited to the agent as before.
+// credited to the agent as before. A late click on an offer closed meanwhile
+// is the 409 of an offer gone (the console's quiet note), not a 403.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import type { ConversationRow } from '../../src/conversations/model.js';
@@ -186,5 +187,32 @@ describeEachStore('offered conversations closed before an accept are credited to
     assert.equal(byHim.json().agent_id, a.agent.id);
     assert.deepEqual((await reports()).report, [[a.agent.id, 2]]);
     await holds();
+  });
+
+  for (const action of ['accept', 'decline'] as const) {
+    it(`a late ${action} after the customer left is 409 SB_NOT_OFFERED (the offer is gone), not 403`, async () => {
+      const a = await k.user('agent', { name: 'Ann', status: 'online', capacity: 1, departments: ['sales'] });
+      const c = await chat();
+      assert.equal(c.state, 'offered');
+      assert.equal(c.agentId, a.agent.id);
+      await endSession(k.t.ctx, c.id);
+      const res = await k.call('POST', `/api/v1/conversations/${c.id}/${action}`, { token: a.token, body: {} });
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().error?.code, 'SB_NOT_OFFERED', res.body);
+    });
+  }
+
+  it('a late accept after a supervisor resolved it is 409 SB_NOT_OFFERED; another agent still gets 403', async () => {
+    const a = await k.user('agent', { name: 'Ann', status: 'online', capacity: 1, departments: ['sales'] });
+    const c = await chat();
+    assert.equal(c.state, 'offered');
+    const r = await resolve(supervisor, c.id);
+    assert.equal(r.statusCode, 200, r.body);
+    const res = await k.call('POST', `/api/v1/conversations/${c.id}/accept`, { token: a.token, body: {} });
+    assert.equal(res.statusCode, 409, res.body);
+    // anyone else clicking it still learns nothing but that it is not theirs
+    const b = await k.user('agent', { name: 'Bob', status: 'online', capacity: 1, departments: ['sales'] });
+    const other = await k.call('POST', `/api/v1/conversations/${c.id}/accept`, { token: b.token, body: {} });
+    assert.equal(other.statusCode, 403, other.body);
   });
 });
