@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AgentRow } from '../agents/model.js';
+import { forgetTokens } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
 import { forbidden } from '../errors.js';
 import type { StoredEvent } from '../events/outbox.js';
@@ -159,6 +160,12 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
       publisher.onCommitted(events);
       const revalidate = broker!.revalidateAgent;
       if (!revalidate) return;
+      // A role change, deletion or password change reaches the token cache by
+      // its NOTIFY, and the route clears this process's copy after the call
+      // returns: both after this runs. Re-checked through the old entries, a
+      // deleted or demoted agent's connections stayed until the periodic
+      // re-check (5 s; found by review). Rare changes, so the whole cache goes.
+      if (events.some((event) => event.type === 'agent.updated' || event.type === 'agent.deleted')) forgetTokens(ctx.db);
       for (const event of events) {
         if (event.agent_id && (event.type === 'agent.updated' || event.type === 'agent.deleted' || event.type === 'agent.status_changed')) {
           revalidate(event.agent_id).catch((error) => deps.onError(error, 'mqtt revalidate'));
