@@ -48,8 +48,13 @@ function loadIdentityConfig(env: Env): IdentityConfig {
   let previousUntil: Date | undefined;
   if (until !== undefined) {
     previousUntil = new Date(until);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(until) || Number.isNaN(previousUntil.getTime())) {
-      throw new ConfigError('WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL', `must be an ISO 8601 date and time such as 2026-12-01T00:00:00Z, got ${JSON.stringify(until)}`);
+    // With its offset: without one, JavaScript reads the time in the server's zone, and a host west of UTC
+    // kept accepting the retired secret hours past the moment written (processes in other zones disagreeing).
+    if (!/^\d{4}-\d{2}-\d{2}T[^Z+-]*(Z|[+-]\d{2}:\d{2})$/i.test(until) || Number.isNaN(previousUntil.getTime())) {
+      throw new ConfigError(
+        'WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL',
+        `must be an ISO 8601 date and time with its offset, such as 2026-12-01T00:00:00Z, got ${JSON.stringify(until)}`,
+      );
     }
   }
   return { secret, previousSecret, previousUntil };
