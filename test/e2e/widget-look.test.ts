@@ -276,6 +276,76 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.deepEqual(JSON.parse(await greetedHere()), [id]);
     assert.deepEqual(problems, []);
   });
+  it('a greeting on a visitor with a chat going shows that chat (no hidden frame holds it) and the agent is seen; a frame that cannot read the greeting leaves no hidden frame', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    const grace = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    const graceToken = (await http('POST', '/api/v1/auth/login', { email: grace.email, password: PASSWORD })).body.token as string;
+    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
+    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+
+    const { page: shop, problems } = await suite.openPage();
+    await shop.clock.install();
+    const events: string[] = [];
+    shop.on('request', (request) => {
+      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
+    });
+    const launcher = shop.getByRole('button', { name: 'Chat with us' });
+    const closeChat = shop.getByRole('button', { name: 'Close chat' });
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+
+    // the visitor chats with Grace from the home page, then closes the window (the chat goes on)
+    await shop.goto(`${hostUrl()}/`);
+    await launcher.click();
+    await widget.getByLabel('Name').fill('Ada');
+    await widget.getByLabel('Email').fill('ada@example.com');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').waitFor();
+    await closeChat.click();
+
+    // the pricing page: the greeting's time comes; the frame resumes the chat and the window shows it
+    await shop.goto(`${hostUrl()}/pricing`);
+    await launcher.waitFor();
+    await shop.clock.runFor(1000);
+    await shop.locator('iframe').waitFor({ state: 'visible' });
+    assert.equal(await closeChat.getAttribute('aria-expanded'), 'true');
+    await widget.getByTestId('agent').waitFor();
+    assert.equal(await widget.getByTestId('greeting').count(), 0, 'not drawn over a chat');
+
+    // Grace writes: the visitor sees it, in the window and again after closing and reopening it
+    const frame = shop.frames().find((f) => new URL(f.url()).pathname === '/widget/frame')!;
+    const sessionId = await frame.evaluate(() => (JSON.parse(sessionStorage.getItem('switchboard-session') ?? '{}') as { sessionId: string }).sessionId);
+    const sent = await http('POST', `/api/v1/conversations/${sessionId}/messages`, { text: 'Your order ships today.' }, graceToken);
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    await widget.getByText('Your order ships today.').waitFor();
+    await closeChat.click();
+    await launcher.click();
+    await widget.getByText('Your order ships today.').waitFor();
+    assert.equal(await shop.locator('iframe').count(), 1);
+    // not drawn: not reported shown; kept as greeted, so it pops the chat open once, not at every page view
+    assert.deepEqual(events, []);
+    assert.equal(JSON.parse(await shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')).length, 1);
+    assert.deepEqual(problems, []);
+
+    // another visitor whose frame cannot read the settings (the loader's read, with ?visitor=, still works):
+    // the hidden frame goes, the launcher stays shut and opens the chat
+    const { page: other, problems: otherProblems } = await suite.openPage();
+    await other.clock.install();
+    await other.route(/\/api\/v1\/widget-settings$/, (route) => route.abort());
+    await other.goto(`${hostUrl()}/pricing`);
+    const otherLauncher = other.getByRole('button', { name: 'Chat with us' });
+    await otherLauncher.waitFor();
+    const framed = other.waitForEvent('frameattached');
+    await other.clock.runFor(1000);
+    await framed;
+    await waitFor(async () => (await other.locator('iframe').count()) === 0);
+    assert.equal(await otherLauncher.getAttribute('aria-expanded'), 'false');
+    await otherLauncher.click();
+    await other.frameLocator('iframe[title="Chat with us"]').getByRole('button', { name: 'Start chat' }).waitFor();
+    assert.deepEqual(JSON.parse(await other.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')), []);
+    assert.ok(otherProblems.every((p) => /Failed to load resource/.test(p)), otherProblems.join('; '));
+  });
 });
 
 /** Playwright's clock on `page`'s context, paused near the real time before the page loads anything. */

@@ -137,16 +137,21 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     };
 
     /**
-     * A greeting: the frame loads hidden and opens only once it drew the
-     * greeting (a live chat is offered). Outside the hours it answers
-     * "closed": the frame goes (unless the visitor opened it meanwhile), the
-     * chat does not pop open on an offline form, and the greeting is neither
-     * reported nor kept as greeted, so a visit within the hours still gets it.
+     * A greeting: the frame loads hidden and answers once whether it drew
+     * the greeting (src/look.tsx). Drawn (a live chat is offered): the chat
+     * opens. Outside the hours, or when the frame could not read it, the
+     * greeting is neither reported nor kept as greeted, so a later page view
+     * can still greet; the hidden frame goes (unless the visitor opened it
+     * meanwhile) and nothing pops open. With a chat going on, the window
+     * shows that chat, once, as a greeting always did before it waited for
+     * the frame (a hidden frame would hold the chat where the visitor cannot
+     * see the agent's messages); it is not reported shown.
      */
     const greet = (greeting: LoaderGreeting) => {
       makeFrame(greeting);
       pendingGreeting = greeting;
     };
+    const ANSWERS = ['switchboard:greeting-shown', 'switchboard:greeting-chat', 'switchboard:greeting-closed', 'switchboard:greeting-skipped'];
 
     button.addEventListener('click', () => setOpen(button.getAttribute('aria-expanded') !== 'true'));
     window.addEventListener('message', (event) => {
@@ -154,17 +159,16 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
       if (event.data === 'switchboard:close') {
         setOpen(false);
         button.focus();
-      } else if ((event.data === 'switchboard:greeting-shown' || event.data === 'switchboard:greeting-closed') && frame && event.source === frame.contentWindow && pendingGreeting) {
+      } else if (ANSWERS.includes(event.data) && frame && event.source === frame.contentWindow && pendingGreeting) {
         const greeting = pendingGreeting;
         pendingGreeting = undefined;
-        if (event.data === 'switchboard:greeting-shown') setOpen(true);
-        else {
-          forgetGreeting(greeting.id);
+        // A chat going on popped open once, as a drawn greeting does: kept as greeted, or every page view would open it again.
+        if (event.data === 'switchboard:greeting-closed' || event.data === 'switchboard:greeting-skipped') forgetGreeting(greeting.id);
+        if (event.data === 'switchboard:greeting-shown' || event.data === 'switchboard:greeting-chat') setOpen(true);
+        else if (frame.hidden) {
           // (a chat the visitor opened meanwhile stays)
-          if (frame.hidden) {
-            frame.remove();
-            frame = undefined;
-          }
+          frame.remove();
+          frame = undefined;
         }
       }
     });

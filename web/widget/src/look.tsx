@@ -66,10 +66,17 @@ export interface Look {
 /**
  * The loader (widget.js) keeps a greeting's frame hidden until the frame
  * says whether it drew the greeting; only then does it open the chat and
- * mark the greeting as done in the site's storage.
+ * mark the greeting as done in the site's storage. The frame always
+ * answers, once: a frame that never did would stay hidden for the page
+ * view, resuming a chat (and its MQTT link) where the visitor cannot see it.
+ *   shown    drawn above a live chat's start form: the loader opens the chat
+ *   closed   outside the hours (the offline form): nothing pops open
+ *   skipped  not drawn: the settings could not be read, or the greeting is gone
+ *   chat     not drawn: a chat is going on (resumed): the loader shows it
  */
-const tellLoader = (what: 'switchboard:greeting-shown' | 'switchboard:greeting-closed') => {
-  if (parent !== window) parent.postMessage(what, '*');
+type Answer = 'shown' | 'closed' | 'skipped' | 'chat';
+const tellLoader = (what: Answer) => {
+  if (parent !== window) parent.postMessage(`switchboard:greeting-${what}`, '*');
 };
 
 /**
@@ -77,12 +84,14 @@ const tellLoader = (what: 'switchboard:greeting-shown' | 'switchboard:greeting-c
  * live chat is showing (the greeting is drawn there and reported shown);
  * 'closed' when the offline form shows instead (outside the hours: the
  * greeting is neither drawn nor reported, and stays armed for a later
- * visit); 'other' while loading or in a chat.
+ * visit); 'chat' while a chat is going on; 'other' while loading.
  */
-export function useLook(where: 'form' | 'closed' | 'other'): Look {
+export function useLook(where: 'form' | 'closed' | 'chat' | 'other'): Look {
   const [settings, setSettings] = useState<Settings | null>(null);
+  const [unreadable, setUnreadable] = useState(false);
   const shown = useRef(false);
-  const toldClosed = useRef(false);
+  // the loader was told the greeting is not drawn: it is not drawn later in this frame either
+  const declined = useRef(false);
   useEffect(() => {
     if (pageColor) paint(pageColor, textColorOn(pageColor));
     api<Settings>('GET', '/api/v1/widget-settings').then(
@@ -90,23 +99,27 @@ export function useLook(where: 'form' | 'closed' | 'other'): Look {
         if (!pageColor && HEX_COLOR.test(s.color)) paint(s.color, textColorOn(s.color));
         setSettings(s);
       },
-      () => undefined,
+      () => setUnreadable(true),
     );
   }, []);
-  const greeting = (where === 'form' || shown.current) && greetingId ? (settings?.greetings.find((g) => g.id === greetingId)?.message ?? null) : null;
+  const message = greetingId ? (settings?.greetings.find((g) => g.id === greetingId)?.message ?? null) : null;
+  const greeting = (where === 'form' && !declined.current) || shown.current ? message : null;
   useEffect(() => {
     if (greeting && !shown.current) {
       shown.current = true;
       report(greetingId, 'shown');
-      tellLoader('switchboard:greeting-shown');
+      tellLoader('shown');
     }
   }, [greeting]);
   useEffect(() => {
-    if (where === 'closed' && greetingId && !shown.current && !toldClosed.current) {
-      toldClosed.current = true;
-      tellLoader('switchboard:greeting-closed');
+    if (!greetingId || shown.current || declined.current) return;
+    const answer: Answer | null =
+      where === 'chat' ? 'chat' : where === 'closed' ? 'closed' : where === 'form' && (unreadable || (settings !== null && message === null)) ? 'skipped' : null;
+    if (answer) {
+      declined.current = true;
+      tellLoader(answer);
     }
-  }, [where]);
+  }, [where, settings, unreadable]);
   const chatStarted = useCallback(() => {
     report(shown.current ? greetingId : greetedHere(), 'opened');
   }, []);

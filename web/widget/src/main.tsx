@@ -121,8 +121,10 @@ function Widget() {
   // the department chosen in the pre-chat form, when it is closed: its offline form instead of a chat
   const [closedChoice, setClosedChoice] = useState<{ department: string; availability: Availability; profile: { name: string; email: string } } | null>(null);
   const liveOffered = availability === 'unknown' || (availability !== null && availability.open);
-  // the greeting only above a live chat's start form: outside the hours it waits for a later visit
-  const look = useLook(phase !== 'form' || prechatFields === null || availability === null ? 'other' : liveOffered ? 'form' : 'closed');
+  // the greeting only above a live chat's start form: outside the hours it waits for a later visit;
+  // a chat going on (resumed in a greeting's hidden frame) is what the loader is to show instead
+  const chatGoing = phase === 'connecting' || phase === 'waiting' || phase === 'chatting';
+  const look = useLook(chatGoing ? 'chat' : phase !== 'form' || prechatFields === null || availability === null ? 'other' : liveOffered ? 'form' : 'closed');
   const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
