@@ -242,15 +242,75 @@ describeEachStore('customer identity verification and who sees a customer', (sto
     assert.equal((await call('GET', '/api/v1/customers/victim-42/statistics', { token: mallory.token })).statusCode, 200);
   });
 
-  it('counts Qiscus rooms and RapidPro tickets as verified: those channels vouch for their customers', async () => {
+  it('counts a Qiscus room verified only when its channel authenticated the contact, and RapidPro tickets as verified', async () => {
     const admin = await user('admin');
-    const room = await recordRoom(ctx(), { room_id: 'room-1', email: 'qiscus-customer@example.test', name: 'Q' } as never);
-    assert.equal((await conversation(room.conversation.id, admin.token)).customer_verified, true);
+    // contract §1.1: the top-level source is "qiscus" whatever the channel; channel.source tells WhatsApp from Qiscus's web widget
+    const rooms: [string, Record<string, unknown>, boolean][] = [
+      ['wa', { source: 'qiscus', channel: { id: 123, name: 'WA Support', source: 'wa' } }, true],
+      ['line', { source: 'qiscus', channel: { id: 7, name: 'LINE', source: 'line' } }, true],
+      ['custom', { source: 'qiscus', channel: { id: 8, name: 'Custom', source: 'custom' } }, true],
+      ['web widget', { source: 'qiscus', channel: { id: 1, name: 'Web', source: 'qiscus' } }, false],
+      ['web widget (QISCUS)', { source: 'qiscus', channel: { id: 1, name: 'Web', source: ' QISCUS ' } }, false],
+      ['web', { source: 'qiscus', channel: { id: 2, name: 'Web', source: 'web' } }, false],
+      ['widget', { source: 'qiscus', channel: { id: 3, name: 'Web', source: 'widget' } }, false],
+      ['blank channel source', { source: 'qiscus', channel: { id: 4, name: 'Web', source: '' } }, false],
+      ['channel without source', { source: 'qiscus', channel: { id: 5, name: 'Web' } }, false],
+      ['non-text channel source', { source: 'qiscus', channel: { id: 6, name: 'Web', source: 42 } }, false],
+      ['null channel', { source: 'qiscus', channel: null }, false],
+      ['no channel (older payload)', { source: 'qiscus' }, false],
+    ];
+    for (const [label, extra, verified] of rooms) {
+      const room = await recordRoom(ctx(), { room_id: `room-${label}`, email: 'qiscus-customer@example.test', name: 'Q', ...extra } as never);
+      assert.equal((await conversation(room.conversation.id, admin.token)).customer_verified, verified, label);
+    }
     await store().db.query(
       `insert into rapidpro_ticketers (uuid, name, secret, created_at, updated_at) values ('6a9a3c1e-2f4b-4d7e-9b1a-1c2d3e4f5a6b', 't', 'SECRETSECRETSECRETSECRETSECRET12', now(), now())`,
     );
     const ticket = await openRoom(ctx(), '6a9a3c1e-2f4b-4d7e-9b1a-1c2d3e4f5a6b', { ticketId: 't-1', token: 'v-1', department: null, priority: 0, customFields: {} });
     assert.equal((await conversation(ticket.conversationId, admin.token)).customer_verified, true);
+  });
+
+  // Reviewer "identity": on Qiscus's web widget the email is the visitor's own typing; vouched for, it merged with the
+  // customer a host site signed under that id. Both ways: the claim sees nothing of Bob, and Bob's history takes nothing in.
+  const webRoom = (roomId: string, email: string) =>
+    recordRoom(ctx(), { room_id: roomId, email, name: 'Mallory', source: 'qiscus', channel: { id: 1, name: 'Web', source: 'qiscus' } } as never);
+
+  it('a Qiscus web-widget visitor typing a signed customer’s id sees none of their history, contact details or statistics', async () => {
+    const supervisor = await user('supervisor');
+    const alice = await user('agent', 'online');
+    const real = await session({ id: 'bob@example.test', name: 'Bob', email: 'bob@example.test', hash: sign('bob@example.test') });
+    assert.equal(real.statusCode, 201, real.body);
+    const realId = real.json().sessionId as string;
+    assert.equal((await call('POST', `/api/v1/conversations/${realId}/resolve`, { token: alice.token, body: {} })).statusCode, 200);
+
+    for (const room of [await webRoom('room-mallory', 'bob@example.test'), await recordRoom(ctx(), { room_id: 'room-old', email: 'bob@example.test', source: 'qiscus' } as never)]) {
+      const history = await call('GET', `/api/v1/conversations/${room.conversation.id}/customer-history`, { token: supervisor.token });
+      assert.equal(history.statusCode, 200, history.body);
+      assert.deepEqual(history.json(), { customer_verified: false, conversations: [] });
+    }
+
+    // an agent holding the Qiscus room is not let into Bob's statistics by it
+    const bert = await user('agent', 'online');
+    await store().db.query(`update conversations set state = 'assigned', agent_id = $1, assigned_at = now() where external_ref = 'room-mallory'`, [bert.agent.id]);
+    const stats = await call('GET', `/api/v1/customers/${encodeURIComponent('bob@example.test')}/statistics`, { token: bert.token });
+    assert.equal(stats.statusCode, 403, stats.body);
+  });
+
+  it('a signed customer’s history does not take in a Qiscus web-widget visitor who typed their id; a WhatsApp room’s it does', async () => {
+    const supervisor = await user('supervisor');
+    await webRoom('room-mallory', 'cust-42');
+    const real = await session({ id: 'cust-42', name: 'Bob', hash: sign('cust-42') });
+    assert.equal(real.statusCode, 201, real.body);
+    const history = async () => {
+      const res = await call('GET', `/api/v1/conversations/${real.json().sessionId}/customer-history`, { token: supervisor.token });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json().conversations.map((c: { customer: { name: string } }) => c.customer.name);
+    };
+    assert.deepEqual(await history(), []);
+
+    // a channel that authenticated its contact still vouches: its room is part of the verified customer's history
+    await recordRoom(ctx(), { room_id: 'room-wa', email: 'cust-42', name: 'Bob on WhatsApp', source: 'qiscus', channel: { id: 123, name: 'WA Support', source: 'wa' } } as never);
+    assert.deepEqual(await history(), ['Bob on WhatsApp']);
   });
 });
 

@@ -82,6 +82,31 @@ export function customerOf(request: AllocationRequest): Customer {
 }
 
 /**
+ * Channel sources whose contact nobody authenticated: Qiscus's own web
+ * widget (`qiscus`, also seen as `web`/`widget`), where `email` is whatever
+ * the visitor typed, and a blank one.
+ */
+const UNAUTHENTICATED_SOURCES = new Set(['', 'qiscus', 'web', 'widget']);
+
+/**
+ * Whether the room's customer id is vouched for (customer_verified). Only a
+ * channel that authenticates its contact vouches: a WhatsApp number, a LINE
+ * or Messenger account… (`channel.source` wa, line, fb, telegram, ig, custom).
+ * On Qiscus's web widget the email is the visitor's own typing, and verified
+ * ids share one space with those a host site signs for the Switchboard
+ * widget (docs/identity-verification.md): vouched for, a visitor typing a
+ * signed customer's id would see that customer's history and join it. The
+ * top-level `source` is "qiscus" in every payload, whatever the channel, so
+ * it tells nothing; `channel` exists only in newer payloads (contract §1.1),
+ * and a room without it is not vouched for.
+ */
+export function customerVouched(request: AllocationRequest): boolean {
+  const source = request.channel?.source;
+  if (typeof source !== 'string') return false;
+  return !UNAUTHENTICATED_SOURCES.has(source.trim().toLowerCase());
+}
+
+/**
  * Idempotent by room: a second webhook for a room that is waiting or assigned
  * changes nothing (the open-reference unique index decides, so concurrent
  * duplicates cannot both insert). Unlike openConversation this takes no
@@ -97,7 +122,7 @@ export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<
   const [row] = await routingCall<ConversationRow & { created: boolean }>(
     ctx,
     RECORD_ROOM,
-    [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now, previous],
+    [request.room_id, customer.id, JSON.stringify(customer), QISCUS_DEPARTMENT, now, previous, customerVouched(request)],
     now,
   );
   const { created, ...conversation } = row!;
@@ -160,11 +185,12 @@ function notesOf(service: AllocationRequest['latest_service']): string | null {
  * id with it (openRoomToResolve). A webhook that finds the room open records
  * nothing: its latest_service may be the very session that conversation is
  * (a resolved one that is not was closed first, closeResolvedSession).
+ * $7: whether the room's channel vouches for its customer (customerVouched).
  */
 const RECORD_ROOM = /* sql */ `
   with o as (
     select (o.room).*, o.created, o.logged
-      from sb_record_qiscus_room($1::text, $2::text, $3::jsonb, $4::text, $5::timestamptz) o
+      from sb_record_qiscus_room($1::text, $2::text, $3::jsonb, $4::text, $5::timestamptz, $7::boolean) o
   ), previous as (
     insert into qiscus_rooms (conversation_id, room_id, previous_service_id, updated_at)
     select o.id, $1, $6::text, $5 from o where o.created and $6::text is not null

@@ -2401,17 +2401,22 @@ $$;
 -- between that insert and the read: then the read finds no open room, and
 -- the webhook (a new session of a room just resolved) must not be answered
 -- with nothing recorded, so the insert is tried again.
+-- p_verified: the channel the room came through authenticated its contact
+-- (WhatsApp, LINE, …), so the id is vouched for; false for Qiscus's own web
+-- widget, where the email is whatever the visitor typed (customerVouched in
+-- rooms.ts). It defaults to false so that a caller that does not say is
+-- never taken for a vouching one.
 -- Events: conversation.created, conversation.queued (reason new).
-create or replace function sb_record_qiscus_room(p_room text, p_customer_id text, p_customer jsonb, p_department text, p_now timestamptz)
+drop function if exists sb_record_qiscus_room(text, text, jsonb, text, timestamptz);
+create or replace function sb_record_qiscus_room(p_room text, p_customer_id text, p_customer jsonb, p_department text, p_now timestamptz, p_verified boolean default false)
 returns table (room conversations, created boolean, logged jsonb) language plpgsql as $$
 #variable_conflict use_column
 declare
   c conversations;
 begin
   loop
-    -- Qiscus authenticated the room's customer: the id is vouched for.
     insert into conversations (channel, external_ref, customer_id, customer, department, state, created_at, queued_at, updated_at, customer_verified)
-    values ('qiscus', p_room, p_customer_id, p_customer, p_department, 'queued', p_now, p_now, p_now, true)
+    values ('qiscus', p_room, p_customer_id, p_customer, p_department, 'queued', p_now, p_now, p_now, coalesce(p_verified, false))
     on conflict (channel, external_ref) where external_ref is not null and state in ('queued', 'offered', 'assigned') do nothing
     returning * into c;
     exit when found;
