@@ -125,6 +125,13 @@ export async function createEmbeddedBroker(
           return done(error, false);
         }
         const admitted = connections.admit(client, found.identity, token, found.expiresAt);
+        if (admitted === 'gone') {
+          // The socket closed (a reset, a client's connect timeout) while the
+          // token was being read: nobody is there to hear a CONNACK.
+          const error = new Error('the connection closed while its CONNECT was being authenticated') as AuthenticateError;
+          error.returnCode = 3;
+          return done(error, false);
+        }
         if (admitted === 'taken') {
           // Taking it over would hand this client the other's session and queued messages.
           const error = new Error(`the client id ${client.id} belongs to another identity`) as AuthenticateError;

@@ -40,9 +40,10 @@ export interface Connections {
    * Records an authenticated client: 'ok'. 'taken' when its client id is
    * bound to another identity (a live connection, or a persistent session the
    * broker keeps); 'full' when its identity holds MAX_CONNECTIONS_PER_IDENTITY
-   * already: the connection must be refused.
+   * already; 'gone' when its connection closed meanwhile (while its token
+   * was being read): the connection must be refused.
    */
-  admit(client: Client, identity: Identity, token: string, expiresAt: Date): 'ok' | 'taken' | 'full';
+  admit(client: Client, identity: Identity, token: string, expiresAt: Date): 'ok' | 'taken' | 'full' | 'gone';
   /** the broker registered the client (before its CONNACK): its expiry timer starts */
   ready(client: Client): void;
   /** the client disconnected: forgets it, and frees its client id when its session ended with it */
@@ -124,6 +125,11 @@ export function createConnections(
 
   const connections: Connections = {
     admit(client, identity, token, expiresAt) {
+      // Its 'close' has been (or is being) said already: a place taken now
+      // would wait for a close that never comes, and aedes drops such a
+      // client without 'clientDisconnect' — ten of them would lock a
+      // customer out for good.
+      if (client.closed || client.conn.destroyed) return 'gone';
       const key = identityKey(identity);
       const binding = bindings.get(client.id);
       if (binding && binding.key !== key) return 'taken';
@@ -146,7 +152,8 @@ export function createConnections(
     },
 
     ready(client) {
-      if (!byClient.has(client)) return;
+      // Not admitted, or gone already (its place given back): nothing to time.
+      if (!byClient.has(client) || !bindings.get(client.id)?.clients.has(client)) return;
       live.add(client);
       arm(client);
     },

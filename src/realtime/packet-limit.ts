@@ -23,6 +23,13 @@ export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 6 * 1024;
  * user name and a token fit many times over.
  */
 export const MAX_CONNECT_BYTES = 4 * 1024;
+/**
+ * How long a connection whose socket has closed may still hold what it last
+ * received, waiting for aedes to read it (it reads it as soon as the CONNECT
+ * it is busy with is settled); then it is closed whatever is left. aedes
+ * gives a client 30 s to send its CONNECT at all.
+ */
+const INNER_GONE_GRACE_MS = 30_000;
 
 /**
  * Follows the MQTT packets in a byte stream: each fixed header (a type byte,
@@ -83,6 +90,12 @@ export class PacketScanner {
 export class PacketLimitedStream extends Duplex {
   private admitted = false;
   private readonly scanner: PacketScanner;
+  /** `inner` is closed: nothing more comes from it, and what is written goes nowhere */
+  private innerGone = false;
+  /** the reading side has not been ended (push(null)) yet */
+  private reading = true;
+  /** closes this stream if aedes has not read to its end in time once `inner` is gone */
+  private reaper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly inner: Duplex,
@@ -107,9 +120,28 @@ export class PacketLimitedStream extends Duplex {
       // bytes wait in `inner` (and the kernel), not in an ever-growing buffer here.
       if (!this.push(chunk)) inner.pause();
     });
-    inner.once('end', () => this.push(null));
+    inner.once('end', () => this.endReading());
     inner.on('error', (error) => this.destroy(error));
-    inner.once('close', () => this.destroy());
+    // A socket says 'close' as soon as it has handed over its last bytes,
+    // which may still wait here while aedes is busy (authenticating a
+    // CONNECT): destroying now would drop a trailing PUBLISH or DISCONNECT
+    // (a lost DISCONNECT publishes the will). Only the reading side ends;
+    // aedes reads what is left and closes this stream (allowHalfOpen: false
+    // ends it once its end is read). An error destroyed it already.
+    inner.once('close', () => {
+      if (this.destroyed) return;
+      this.innerGone = true;
+      this.endReading();
+      // In case nothing ever reads to the end (a consumer that stopped
+      // reading): the stream is closed all the same, and its memory freed.
+      this.reaper = setTimeout(() => this.destroy(), INNER_GONE_GRACE_MS).unref();
+    });
+  }
+
+  private endReading(): void {
+    if (!this.reading) return;
+    this.reading = false;
+    this.push(null);
   }
 
   /** the CONNECT was accepted: packets may now be up to the full size */
@@ -122,8 +154,14 @@ export class PacketLimitedStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.inner.write(chunk)) callback();
-    else this.inner.once('drain', () => callback());
+    // The peer is gone (its socket closed while its last packets were being
+    // read): what aedes answers goes nowhere, as to any dropped connection.
+    if (this.innerGone || this.inner.destroyed || this.inner.writableEnded) return callback();
+    if (this.inner.write(chunk)) return callback();
+    // A 'drain' that never comes once `inner` closes: the write is over then too.
+    const done = () => (this.inner.off('drain', done), this.inner.off('close', done), callback());
+    this.inner.once('drain', done);
+    this.inner.once('close', done);
   }
 
   // mqtt-packet writes a packet in pieces to a corked stream: they go on as
@@ -134,10 +172,12 @@ export class PacketLimitedStream extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (this.innerGone || this.inner.destroyed) return callback();
     this.inner.end(() => callback());
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.reaper);
     if (!this.inner.destroyed) this.inner.destroy();
     callback(error);
   }

@@ -280,6 +280,92 @@ describeEachStore('realtime limits', (store) => {
     assert.deepEqual(await c.subscribe(filters[MAX_SUBSCRIPTIONS_PER_CONNECTION]!), [1]);
   });
 
+  /** Makes every database query wait `ms` first (a loaded server) until the returned function is called. */
+  const slowDatabase = (ms: number) => {
+    const db = server.ctx.db as unknown as { query: (...args: unknown[]) => Promise<unknown> };
+    const own = Object.hasOwn(db, 'query');
+    const query = db.query;
+    db.query = async (...args: unknown[]) => (await sleep(ms), query.apply(db, args));
+    return () => void (own ? (db.query = query) : delete (db as { query?: unknown }).query);
+  };
+  /** a TCP socket to the broker, connected */
+  const tcpSocket = async () => {
+    const socket = tcpConnect(Number(tcpPort), '127.0.0.1');
+    socket.on('error', () => {});
+    socket.on('data', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return socket;
+  };
+
+  it('sockets closed while their CONNECT is being authenticated give their places back: the customer can connect again', async () => {
+    const chat = await startChat('flappy');
+    // The database is slow for a moment: each client gives up before its
+    // CONNACK (mqtt.js' connect timeout, a network drop), a full cap's worth
+    // of them. First they close (FIN), then they reset (RST: the connection
+    // errors, and aedes closes it, before the token has been read).
+    for (const how of ['close', 'reset'] as const) {
+      const restore = slowDatabase(300);
+      try {
+        for (let i = 0; i < MAX_CONNECTIONS_PER_IDENTITY.customer; i++) {
+          const socket = await tcpSocket();
+          socket.write(connectPacket(chat.token, 'switchboard', { clientId: `flappy-${how}-${i}` }));
+          await sleep(50);
+          if (how === 'close') socket.destroy();
+          else socket.resetAndDestroy();
+        }
+        await sleep(800);
+      } finally {
+        restore();
+      }
+      const result = await connectMqtt(wsUrl, chat.token).then(
+        async (c) => (await c.end(), 'connected'),
+        (error: Error & { code?: number }) => `refused with CONNACK ${error.code}`,
+      );
+      assert.equal(result, 'connected', `sockets that ${how === 'close' ? 'closed' : 'were reset'}: none is open, yet the customer is refused`);
+      await sleep(100);
+    }
+  });
+
+  it('what a TCP client sent before closing its side is read, though the broker was still authenticating its CONNECT', async () => {
+    const chat = await startChat('tail');
+    const listener = await connect(chat.token);
+    assert.deepEqual(await listener.subscribe(`${chat.sessionTopic}/#`), [1]);
+    const typing = `${chat.sessionTopic}/typing`;
+    const restore = slowDatabase(200);
+    let socket: Socket;
+    let leaving: Socket;
+    try {
+      socket = await tcpSocket();
+      socket.write(connectPacket(chat.token, 'switchboard', { clientId: 'tail-1' }));
+      // Another one leaves with a DISCONNECT: its will must not be published.
+      leaving = await tcpSocket();
+      leaving.write(
+        mqttPacket.generate({
+          cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId: 'tail-2', username: 'switchboard',
+          password: Buffer.from(chat.token), will: { topic: typing, payload: Buffer.from(JSON.stringify({ typing: false })), qos: 0, retain: false },
+        }),
+      );
+      await sleep(50);
+      // MQTT lets a client send packets right after its CONNECT; then it closes its side (FIN), as a script does.
+      socket.write(mqttPacket.generate({ cmd: 'publish', topic: typing, payload: Buffer.from(JSON.stringify({ typing: true })), qos: 0, retain: false, dup: false }));
+      socket.end();
+      leaving.end(mqttPacket.generate({ cmd: 'disconnect' }));
+      await sleep(1_000);
+    } finally {
+      restore();
+    }
+    const heard = await listener.next(typing, () => true, 3_000).then(() => true, () => false);
+    assert.equal(heard, true, 'the PUBLISH sent before the FIN was dropped with the socket');
+    await sleep(200);
+    assert.deepEqual(
+      listener.received.filter((r) => r.topic === typing).map((r) => r.payload.typing),
+      [true],
+      'the DISCONNECT was read: no will',
+    );
+    // And the server closed its ends: nothing is left holding the connections.
+    for (const s of [socket, leaving]) if (!s.closed) await new Promise((resolve) => s.once('close', resolve));
+  });
+
   it("a customer's offline persistent session is forgotten once the session has expired; its client id is free again", async () => {
     const chat = await startChat('persistent');
     const clientId = `${chat.sessionId}-tab`;
