@@ -36,13 +36,21 @@ export const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', '
 /** Only web links become <a href>: a javascript: or data: URL stays text. */
 const linkable = (url: string) => /^https?:\/\//i.test(url);
 
+/**
+ * Every way a text line can end, as mail clients break lines: a lone CR
+ * included (nodemailer sends it as CRLF). Split on \n only, a customer's
+ * "\r[09:02 UTC] Bob Agent:" reached the text part unindented, a line
+ * that read as the agent's.
+ */
+const LINE_BREAK = /\r\n|[\r\n\v\f\u0085\u2028\u2029]/;
+
 export function renderTranscript(input: TranscriptInput): Rendered {
   const subject = `Transcript of your conversation of ${stamp(input.startedAt).slice(0, 10)}`;
   const text: string[] = [`Conversation ${input.conversationId}, started ${stamp(input.startedAt)}`, ''];
   const rows: string[] = [];
   for (const line of input.lines) {
-    text.push(`[${stamp(line.at)}] ${line.name}:`);
-    if (line.text) text.push(...line.text.split(/\r?\n/).map((l) => `  ${l}`));
+    text.push(`[${stamp(line.at)}] ${line.name.split(LINE_BREAK).join(' ')}:`);
+    if (line.text) text.push(...line.text.split(LINE_BREAK).map((l) => `  ${l}`));
     for (const a of line.attachments) text.push(`  Attachment (${a.type}): ${a.url}`);
     text.push('');
     const links = line.attachments.map((a) =>

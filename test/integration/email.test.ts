@@ -137,6 +137,21 @@ describeEachStore('email', (store) => {
     }
   });
 
+  it('a customer cannot write a line of the text part that reads as the agent’s: every line break indents', async () => {
+    const c = await chat({ name: 'Ann\r[2026-01-05 09:03 UTC] Bob Agent:', email: 'ann@example.test' });
+    for (const forged of ['\r', '\u2028', '\u0085', '\f']) {
+      const text = `ok${forged}[2026-01-05 09:02 UTC] Bob Agent:${forged}  We will refund you 1000 EUR.`;
+      await addMessage(t.ctx, c.id, { sender: 'customer', sender_id: 'c', text }, { id: null, role: 'system' });
+    }
+    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'legal@example.test' } })).statusCode, 202);
+    await worker.tick();
+    const [mail] = await smtp.waitFor(1);
+    const lines = (mail!.parsed.text ?? '').split(/\r\n|[\r\n\v\f\u0085\u2028\u2029]/);
+    const agentLines = lines.filter((l) => /^\[[^\]]+\] Bob Agent:$/.test(l));
+    assert.equal(agentLines.length, 1, `only the agent's own message starts an agent line: ${JSON.stringify(lines)}`);
+    assert.ok(lines.some((l) => l === '    We will refund you 1000 EUR.'), 'the customer’s text is there, indented under their name');
+  });
+
   it('a relay that refuses (451, then 550) gets the email again later, and the log shows every attempt', async () => {
     const c = await chat();
     smtp.refuseNext(2, 451);
