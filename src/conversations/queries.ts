@@ -1,5 +1,5 @@
 import type { Actor } from '../agents/model.js';
-import { notFound } from '../errors.js';
+import { invalid, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { assertCanAccess } from './access.js';
 import type { ConversationRow, ConversationState } from './model.js';
@@ -27,7 +27,7 @@ export interface ConversationFilter {
 /** Newest first. An agent's listing is always narrowed to their own conversations. */
 export async function listConversations(db: Queryable, filter: ConversationFilter, actor: Actor): Promise<ConversationRow[]> {
   const agentId = actor.role === 'agent' ? actor.id : (filter.agent_id ?? null);
-  return db.query<ConversationRow>(
+  const rows = await db.query<ConversationRow>(
     `select * from conversations
       where ($1::text is null or state = $1)
         and ($2::uuid is null or agent_id = $2)
@@ -40,4 +40,13 @@ export async function listConversations(db: Queryable, filter: ConversationFilte
       limit $6`,
     [filter.state ?? null, agentId, filter.department ?? null, filter.customer_id ?? null, filter.before ?? null, filter.limit, filter.customer_verified ?? null, filter.label ?? null],
   );
+  // The cursor is a conversation's place in arrival order, read from its row: a
+  // conversation erased between two pages has none, and the empty page read as
+  // the end of the list, every older conversation silently lost. Asked only
+  // of an empty page, the one that could be that.
+  if (rows.length === 0 && filter.before !== undefined) {
+    const [known] = await db.query('select 1 from conversations where id = $1', [filter.before]);
+    if (!known) throw invalid('before', 'is no conversation (erased since the page it ended?): start again from the first page');
+  }
+  return rows;
 }

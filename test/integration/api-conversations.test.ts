@@ -192,6 +192,11 @@ describeEachStore('api: conversations', (store) => {
     assert.deepEqual(await ids('limit=2'), [c.id, b.id]);
     assert.deepEqual(await ids(`limit=2&before=${b.id}`), [a.id]);
     assert.deepEqual(await ids(`before=${a.id}`), []);
+    // the page ended at b, which is erased before the next page is asked: not an empty page read as the end
+    assert.equal((await act(admin.token, b.id, 'resolve', {})).statusCode, 200);
+    assert.equal((await k.call('DELETE', `/api/v1/conversations/${b.id}`, { token: admin.token })).statusCode, 200);
+    expectInvalid(await k.call('GET', `/api/v1/conversations?limit=2&before=${b.id}`, { token: admin.token }), 'before');
+    expectInvalid(await k.call('GET', '/api/v1/conversations?before=00000000-0000-4000-8000-000000000000', { token: admin.token }), 'before');
   });
 
   it('GET /conversations answers 403 to an agent asking for someone else\'s, and 400 for bad filters', async () => {
