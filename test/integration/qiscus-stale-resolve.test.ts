@@ -188,7 +188,7 @@ describeEachStore('Qiscus resolve of a session already over', (store) => {
   // Found by review (scratch-round1).
   const sessions = (roomId: string) =>
     store().db.query<{ state: string; resolve_reason: string | null; note: string | null; previous_service_id: string | null; resolved_service_id: string | null }>(
-      `select c.state, c.resolve_reason, c.note, q.previous_service_id, q.resolved_service_id
+      `select c.state, c.resolve_reason, c.note, nullif(q.previous_service_id, '') as previous_service_id, q.resolved_service_id
          from conversations c left join qiscus_rooms q on q.conversation_id = c.id
         where c.channel = 'qiscus' and c.external_ref = $1 order by c.seq`,
       [roomId],
@@ -286,6 +286,19 @@ describeEachStore('Qiscus resolve of a session already over', (store) => {
         `room ${room}`,
       );
     }
+  });
+
+  it('a conversation recorded before its start was kept (an upgrade) is not closed by its own session’s repeated webhook', async () => {
+    h = await harness(); // nobody takes it: it waits in the queue
+    assert.equal((await h.webhook('700', previous(OLD))).statusCode, 200);
+    const [before] = await open('700');
+    assert.ok(before);
+    // as a conversation recorded before migration 0090: nothing known of its start
+    await store().db.query(`update qiscus_rooms set previous_service_id = null where conversation_id = $1`, [before.id]);
+    // the customer writes again while waiting: Qiscus sends the allocation webhook again, for the same session
+    assert.equal((await h.webhook('700', previous(OLD))).statusCode, 200);
+    assert.deepEqual((await open('700')).map((r) => r.id), [before.id]);
+    assert.equal((await rows('700')).length, 1, 'nothing closed, nothing opened');
   });
 
   it('refuses a service.id or latest_service.id of another type, naming the field', async () => {

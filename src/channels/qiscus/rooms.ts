@@ -158,6 +158,19 @@ export async function recordRoom(ctx: Ctx, request: AllocationRequest): Promise<
  * previous session, so a resolve that sees it finds it stale.
  */
 async function closeResolvedSession(ctx: Ctx, request: AllocationRequest, previous: string): Promise<string | undefined> {
+  // Only a conversation whose own start was recorded (previous_service_id set,
+  // '' for none) can be told apart from `previous`: one recorded before
+  // migration 0090 has null there and may be the very session this webhook
+  // is a repeat of — Qiscus sends it again at every message while the room
+  // waits — so it is left open, as before (found by review: after an upgrade
+  // every waiting room was closed and reopened by its own next message).
+  const [known] = await ctx.db.query<{ recorded: boolean }>(
+    `select q.previous_service_id is not null as recorded
+       from conversations c left join qiscus_rooms q on q.conversation_id = c.id
+      where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}`,
+    [request.room_id],
+  );
+  if (!known?.recorded) return undefined;
   const room = await openRoomToResolve(ctx, request.room_id, previous);
   if (!room || room.stale) return undefined;
   const closed = await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: notesOf(request.latest_service) });
@@ -180,7 +193,8 @@ function notesOf(service: AllocationRequest['latest_service']): string | null {
 /**
  * One call (sb_record_qiscus_room): the room's conversation, queued, and its
  * events; no routing lock, nothing is assigned. A conversation it opens has
- * the previous session's id ($6, when known) recorded in the same statement,
+ * the previous session's id ($6; '' when none is known: a first session, or
+ * a latest_service not said to be resolved) recorded in the same statement,
  * hence the same commit: a resolve that finds the new conversation finds the
  * id with it (openRoomToResolve). A webhook that finds the room open records
  * nothing: its latest_service may be the very session that conversation is
@@ -193,7 +207,7 @@ const RECORD_ROOM = /* sql */ `
       from sb_record_qiscus_room($1::text, $2::text, $3::jsonb, $4::text, $5::timestamptz, $7::boolean) o
   ), previous as (
     insert into qiscus_rooms (conversation_id, room_id, previous_service_id, updated_at)
-    select o.id, $1, $6::text, $5 from o where o.created and $6::text is not null
+    select o.id, $1, coalesce($6::text, ''), $5 from o where o.created
   )
   select * from o`;
 
