@@ -50,7 +50,10 @@ function loadIdentityConfig(env: Env): IdentityConfig {
     previousUntil = new Date(until);
     // With its offset: without one, JavaScript reads the time in the server's zone, and a host west of UTC
     // kept accepting the retired secret hours past the moment written (processes in other zones disagreeing).
-    if (!/^\d{4}-\d{2}-\d{2}T[^Z+-]*(Z|[+-]\d{2}:\d{2})$/i.test(until) || Number.isNaN(previousUntil.getTime())) {
+    // `date +%FT%T%z` writes +0900: taken too. A day the month does not have (02-30) is refused, not rolled over.
+    const written = /^(\d{4})-(\d{2})-(\d{2})T[^Z+-]*(Z|[+-]\d{2}:?\d{2})$/i.exec(until);
+    const [year, month, day] = (written ?? []).slice(1, 4).map(Number) as [number, number, number];
+    if (!written || Number.isNaN(previousUntil.getTime()) || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) {
       throw new ConfigError(
         'WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL',
         `must be an ISO 8601 date and time with its offset, such as 2026-12-01T00:00:00Z, got ${JSON.stringify(until)}`,

@@ -55,9 +55,14 @@ describe('widget identity verification', () => {
     refused({ WIDGET_IDENTITY_SECRET: SECRET, WIDGET_IDENTITY_SECRET_PREVIOUS: OLD, WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: 'next tuesday' }, 'WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL');
     // without its offset it would be read in the server's zone: hours late west of UTC
     refused({ WIDGET_IDENTITY_SECRET: SECRET, WIDGET_IDENTITY_SECRET_PREVIOUS: OLD, WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-06-01T00:00:00' }, 'WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL');
-    assert.deepEqual(
-      loadConfig({ WIDGET_IDENTITY_SECRET: SECRET, WIDGET_IDENTITY_SECRET_PREVIOUS: OLD, WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-06-01T09:00:00.000+09:00' }).customers.identity.previousUntil,
-      new Date('2026-06-01T00:00:00Z'),
-    );
+    for (const written of ['2026-06-01T09:00:00.000+09:00', '2026-06-01T09:00:00+0900', '2026-06-01t00:00:00z']) {
+      assert.deepEqual(
+        loadConfig({ WIDGET_IDENTITY_SECRET: SECRET, WIDGET_IDENTITY_SECRET_PREVIOUS: OLD, WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: written }).customers.identity.previousUntil,
+        new Date('2026-06-01T00:00:00Z'),
+        written,
+      );
+    }
+    // a day February does not have is refused, not rolled over into March
+    refused({ WIDGET_IDENTITY_SECRET: SECRET, WIDGET_IDENTITY_SECRET_PREVIOUS: OLD, WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL: '2026-02-30T00:00:00Z' }, 'WIDGET_IDENTITY_SECRET_PREVIOUS_UNTIL');
   });
 });
