@@ -248,7 +248,10 @@ describeEachStore('customer identity verification and who sees a customer', (sto
     const rooms: [string, Record<string, unknown>, boolean][] = [
       ['wa', { source: 'qiscus', channel: { id: 123, name: 'WA Support', source: 'wa' } }, true],
       ['line', { source: 'qiscus', channel: { id: 7, name: 'LINE', source: 'line' } }, true],
-      ['custom', { source: 'qiscus', channel: { id: 8, name: 'Custom', source: 'custom' } }, true],
+      ['Telegram', { source: 'qiscus', channel: { id: 9, name: 'TG', source: 'telegram' } }, true],
+      // an allow-list: a custom channel's ids are its integrator's, a source Qiscus adds later is not known to vouch
+      ['custom', { source: 'qiscus', channel: { id: 8, name: 'Custom', source: 'custom' } }, false],
+      ['unknown source', { source: 'qiscus', channel: { id: 10, name: 'New', source: 'sms-gateway' } }, false],
       ['web widget', { source: 'qiscus', channel: { id: 1, name: 'Web', source: 'qiscus' } }, false],
       ['web widget (QISCUS)', { source: 'qiscus', channel: { id: 1, name: 'Web', source: ' QISCUS ' } }, false],
       ['web', { source: 'qiscus', channel: { id: 2, name: 'Web', source: 'web' } }, false],

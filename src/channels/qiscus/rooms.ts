@@ -82,16 +82,18 @@ export function customerOf(request: AllocationRequest): Customer {
 }
 
 /**
- * Channel sources whose contact nobody authenticated: Qiscus's own web
- * widget (`qiscus`, also seen as `web`/`widget`), where `email` is whatever
- * the visitor typed, and a blank one.
+ * Channel sources whose platform authenticated the contact (a phone number,
+ * an account): an allow-list. Qiscus's own web widget (`qiscus`), where
+ * `email` is whatever the visitor typed, is not on it; nor is a source
+ * Qiscus adds later, or a custom channel whose ids are whatever its
+ * integrator passes on: they vouch for nobody until known to (review).
  */
-const UNAUTHENTICATED_SOURCES = new Set(['', 'qiscus', 'web', 'widget']);
+const AUTHENTICATING_SOURCES = new Set(['wa', 'whatsapp', 'line', 'fb', 'facebook', 'telegram', 'ig', 'instagram', 'twitter']);
 
 /**
  * Whether the room's customer id is vouched for (customer_verified). Only a
  * channel that authenticates its contact vouches: a WhatsApp number, a LINE
- * or Messenger account… (`channel.source` wa, line, fb, telegram, ig, custom).
+ * or Messenger account… (`channel.source` in AUTHENTICATING_SOURCES).
  * On Qiscus's web widget the email is the visitor's own typing, and verified
  * ids share one space with those a host site signs for the Switchboard
  * widget (docs/identity-verification.md): vouched for, a visitor typing a
@@ -103,7 +105,7 @@ const UNAUTHENTICATED_SOURCES = new Set(['', 'qiscus', 'web', 'widget']);
 export function customerVouched(request: AllocationRequest): boolean {
   const source = request.channel?.source;
   if (typeof source !== 'string') return false;
-  return !UNAUTHENTICATED_SOURCES.has(source.trim().toLowerCase());
+  return AUTHENTICATING_SOURCES.has(source.trim().toLowerCase());
 }
 
 /**

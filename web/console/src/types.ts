@@ -59,7 +59,7 @@ export interface Conversation {
   id: string;
   channel: string;
   customer: { id: string; name: string | null; email: string | null; phone: string | null; fields: Record<string, string> };
-  /** the customer id is vouched for (signed widget session, Qiscus, RapidPro, opened by a supervisor or admin) */
+  /** the customer id is vouched for (signed widget session, a Qiscus room from an authenticating platform, RapidPro, opened by a supervisor or admin) */
   customer_verified: boolean;
   department: string | null;
   priority: number;
