@@ -346,6 +346,159 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.deepEqual(JSON.parse(await other.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')), []);
     assert.ok(otherProblems.every((p) => /Failed to load resource/.test(p)), otherProblems.join('; '));
   });
+  it('a greeting on a visitor whose kept chat was resolved while away does not pop the window open on the ended chat, and stays for the next page view', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    const grace = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    const graceToken = (await http('POST', '/api/v1/auth/login', { email: grace.email, password: PASSWORD })).body.token as string;
+    const withWidget = `<script src="${suite.server.url}/widget.js" async></script>`;
+    snippet = withWidget;
+    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+
+    const { page: shop, problems } = await suite.openPage();
+    await shop.clock.install();
+    const events: string[] = [];
+    shop.on('request', (request) => {
+      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
+    });
+    const launcher = shop.getByRole('button', { name: 'Chat with us' });
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    const greeted = async () => JSON.parse(await shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')) as string[];
+
+    // the visitor chats with Grace from the home page and closes the window
+    await shop.goto(`${hostUrl()}/`);
+    await launcher.click();
+    await widget.getByLabel('Name').fill('Ada');
+    await widget.getByLabel('Email').fill('ada@example.com');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').waitFor();
+    const frame = shop.frames().find((f) => new URL(f.url()).pathname === '/widget/frame')!;
+    const sessionId = await frame.evaluate(() => (JSON.parse(sessionStorage.getItem('switchboard-session') ?? '{}') as { sessionId: string }).sessionId);
+    await shop.getByRole('button', { name: 'Close chat' }).click();
+
+    // away on a page without the widget (the chat stays kept in the frame's storage), Grace resolves the chat
+    snippet = '';
+    await shop.goto(`${hostUrl()}/away`);
+    assert.equal((await http('POST', `/api/v1/conversations/${sessionId}/resolve`, {}, graceToken)).status, 200);
+    snippet = withWidget;
+
+    // the pricing page: the greeting's frame finds the kept chat over; nothing pops open, the hidden frame goes, the greeting is not spent
+    await shop.goto(`${hostUrl()}/pricing`);
+    await launcher.waitFor();
+    const framed = shop.waitForEvent('frameattached');
+    await shop.clock.runFor(1000);
+    await framed;
+    // (the launcher by its class: its name says whether the window is open)
+    const toggle = shop.locator('button.launcher');
+    await waitFor(async () => (await shop.locator('iframe').count()) === 0 || (await toggle.getAttribute('aria-expanded')) === 'true');
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false', 'not popped open on the ended chat');
+    assert.equal(await shop.locator('iframe').count(), 0, 'no hidden frame left');
+    assert.deepEqual(await greeted(), []);
+    assert.deepEqual(events, []);
+
+    // the next page view greets, above a fresh start form
+    await shop.goto(`${hostUrl()}/pricing`);
+    await launcher.waitFor();
+    await shop.clock.runFor(1000);
+    await widget.getByTestId('greeting').waitFor();
+    await widget.getByRole('button', { name: 'Start chat' }).waitFor();
+    assert.equal(await shop.getByRole('button', { name: 'Close chat' }).getAttribute('aria-expanded'), 'true');
+    assert.equal((await greeted()).length, 1);
+    await waitFor(() => events.length === 1);
+    assert.deepEqual(events, ['shown']);
+    assert.ok(problems.every((p) => /Failed to load resource/.test(p)), problems.join('; '));
+  });
+  it('a greeting whose frame never answers (the frame page fails) leaves no hidden frame after a while and is not spent', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
+    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+
+    const { page: shop, problems } = await suite.openPage();
+    await pausedClock(shop);
+    await shop.route(/\/widget\/frame\?/, (route) => route.fulfill({ status: 500, contentType: 'text/plain', body: 'down' }));
+    const launcher = shop.getByRole('button', { name: 'Chat with us' });
+    const greeted = async () => JSON.parse(await shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')) as string[];
+    await shop.goto(`${hostUrl()}/pricing`);
+    await launcher.waitFor();
+    const framed = shop.waitForEvent('frameattached');
+    await shop.clock.runFor(1000);
+    await framed;
+    assert.equal(await shop.locator('iframe').count(), 1);
+    assert.equal((await greeted()).length, 1, 'kept as greeted while the frame is awaited (two tabs never both greet)');
+
+    // no answer: 15 s later the hidden frame is gone and the greeting forgotten; the launcher still opens a (working) chat
+    await shop.clock.runFor(14_000);
+    assert.equal(await shop.locator('iframe').count(), 1, 'still awaited at 15 s less a second');
+    await shop.clock.runFor(1000);
+    await waitFor(async () => (await shop.locator('iframe').count()) === 0);
+    assert.deepEqual(await greeted(), []);
+    assert.equal(await launcher.getAttribute('aria-expanded'), 'false');
+    await shop.unroute(/\/widget\/frame\?/);
+    await shop.clock.resume();
+    await launcher.click();
+    await shop.frameLocator('iframe[title="Chat with us"]').getByRole('button', { name: 'Start chat' }).waitFor();
+    assert.ok(problems.every((p) => /Failed to load resource/.test(p)), problems.join('; '));
+  });
+  it('a visitor who opens and closes the chat before the greeting frame answers is not popped open by the answer; the greeting drawn counts shown', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
+    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+
+    const { page: shop, problems } = await suite.openPage();
+    await shop.clock.install();
+    const events: string[] = [];
+    shop.on('request', (request) => {
+      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
+    });
+    // the frame's read of the settings (not the loader's, with ?visitor=) waits until the test lets it go
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await shop.route(/\/api\/v1\/widget-settings$/, async (route) => {
+      await released;
+      await route.continue();
+    });
+    const launcher = shop.getByRole('button', { name: 'Chat with us' });
+    const closeChat = shop.getByRole('button', { name: 'Close chat' });
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await shop.goto(`${hostUrl()}/pricing`);
+    await launcher.waitFor();
+    // what the frame answers the loader, seen after the loader's own listener
+    await shop.evaluate(() => {
+      (window as unknown as { answers: string[] }).answers = [];
+      window.addEventListener('message', (e) => typeof e.data === 'string' && e.data.startsWith('switchboard:greeting-') && (window as unknown as { answers: string[] }).answers.push(e.data));
+    });
+    const framed = shop.waitForEvent('frameattached');
+    await shop.clock.runFor(1000);
+    await framed;
+
+    // before the frame answers: the visitor opens the chat, then closes it
+    await launcher.click();
+    await widget.getByRole('heading', { name: 'Chat with us' }).waitFor();
+    await closeChat.click();
+    assert.equal(await launcher.getAttribute('aria-expanded'), 'false');
+
+    // the frame now draws the greeting and says so: the window stays as the visitor left it
+    release();
+    await waitFor(async () => (await shop.evaluate(() => (window as unknown as { answers: string[] }).answers)).length > 0);
+    assert.deepEqual(await shop.evaluate(() => (window as unknown as { answers: string[] }).answers), ['switchboard:greeting-shown']);
+    assert.equal(await shop.locator('button.launcher').getAttribute('aria-expanded'), 'false', 'not reopened by the answer');
+    assert.equal(await shop.locator('iframe').isHidden(), true);
+    // drawn in the window the visitor opened: counted shown and kept as greeted
+    await waitFor(() => events.length === 1);
+    assert.deepEqual(events, ['shown']);
+    assert.equal(JSON.parse(await shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')).length, 1);
+    await launcher.click();
+    await widget.getByTestId('greeting').waitFor();
+    assert.equal(await shop.locator('iframe').count(), 1);
+    assert.deepEqual(problems, []);
+  });
 });
 
 /** Playwright's clock on `page`'s context, paused near the real time before the page loads anything. */

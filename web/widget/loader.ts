@@ -44,6 +44,9 @@ const WORDS: Record<Locale, { chat: string; close: string }> = {
   es: { chat: 'Chatea con nosotros', close: 'Cerrar chat' },
 };
 
+// How long a greeting's hidden frame has to answer before the loader gives up on it (see greet below).
+const GREETING_ANSWER_MS = 15_000;
+
 const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', position: 'bottom-right', launcher_text: 'Chat with us', title: 'Chat with us', greetings: [] };
 
 (() => {
@@ -110,6 +113,8 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     let frame: HTMLIFrameElement | undefined;
     // a greeting's frame, loaded hidden until it says whether it drew the greeting
     let pendingGreeting: LoaderGreeting | undefined;
+    // the visitor opened or closed the chat while that answer was awaited: the window is theirs to open from then on
+    let touched = false;
 
     const makeFrame = (greeting?: LoaderGreeting) => {
       frame = document.createElement('iframe');
@@ -146,17 +151,42 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
      * shows that chat, once, as a greeting always did before it waited for
      * the frame (a hidden frame would hold the chat where the visitor cannot
      * see the agent's messages); it is not reported shown.
+     *
+     * Once the visitor opened or closed the chat with the launcher before the
+     * answer, the answer no longer opens the window (it would reopen a chat
+     * the visitor just closed); the greeting is still kept or forgotten as
+     * the answer says (drawn in the window the visitor opened: shown).
+     *
+     * A frame that never answers (its page failed, a CSP refused it, a
+     * stalled request) would otherwise stay hidden for the page view with the
+     * greeting spent: after GREETING_ANSWER_MS the greeting is forgotten (a
+     * later page view may greet) and the frame, still hidden, goes.
      */
     const greet = (greeting: LoaderGreeting) => {
       makeFrame(greeting);
       pendingGreeting = greeting;
+      touched = false;
+      const waited = frame;
+      setTimeout(() => {
+        if (pendingGreeting !== greeting || frame !== waited) return;
+        pendingGreeting = undefined;
+        forgetGreeting(greeting.id);
+        if (frame && frame.hidden) {
+          frame.remove();
+          frame = undefined;
+        }
+      }, GREETING_ANSWER_MS);
     };
     const ANSWERS = ['switchboard:greeting-shown', 'switchboard:greeting-chat', 'switchboard:greeting-closed', 'switchboard:greeting-skipped'];
 
-    button.addEventListener('click', () => setOpen(button.getAttribute('aria-expanded') !== 'true'));
+    button.addEventListener('click', () => {
+      touched = true;
+      setOpen(button.getAttribute('aria-expanded') !== 'true');
+    });
     window.addEventListener('message', (event) => {
       if (event.origin !== origin) return;
       if (event.data === 'switchboard:close') {
+        touched = true;
         setOpen(false);
         button.focus();
       } else if (ANSWERS.includes(event.data) && frame && event.source === frame.contentWindow && pendingGreeting) {
@@ -164,8 +194,10 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
         pendingGreeting = undefined;
         // A chat going on popped open once, as a drawn greeting does: kept as greeted, or every page view would open it again.
         if (event.data === 'switchboard:greeting-closed' || event.data === 'switchboard:greeting-skipped') forgetGreeting(greeting.id);
-        if (event.data === 'switchboard:greeting-shown' || event.data === 'switchboard:greeting-chat') setOpen(true);
-        else if (frame.hidden) {
+        if (event.data === 'switchboard:greeting-shown' || event.data === 'switchboard:greeting-chat') {
+          // (the visitor's own open or close, made meanwhile, stands)
+          if (!touched) setOpen(true);
+        } else if (frame.hidden) {
           // (a chat the visitor opened meanwhile stays)
           frame.remove();
           frame = undefined;

@@ -71,8 +71,13 @@ export interface Look {
  * view, resuming a chat (and its MQTT link) where the visitor cannot see it.
  *   shown    drawn above a live chat's start form: the loader opens the chat
  *   closed   outside the hours (the offline form): nothing pops open
- *   skipped  not drawn: the settings could not be read, or the greeting is gone
- *   chat     not drawn: a chat is going on (resumed): the loader shows it
+ *   skipped  not drawn: the settings could not be read, the greeting is
+ *            gone, or the chat kept in storage turned out to be over (resolved
+ *            or expired while the visitor was away: the ended screen is not
+ *            popped open, and the greeting stays for a later page view, whose
+ *            frame starts at the form)
+ *   chat     not drawn: a chat is going on (resumed, and the server said it
+ *            is queued or with an agent): the loader shows it
  */
 type Answer = 'shown' | 'closed' | 'skipped' | 'chat';
 const tellLoader = (what: Answer) => {
@@ -84,9 +89,10 @@ const tellLoader = (what: Answer) => {
  * live chat is showing (the greeting is drawn there and reported shown);
  * 'closed' when the offline form shows instead (outside the hours: the
  * greeting is neither drawn nor reported, and stays armed for a later
- * visit); 'chat' while a chat is going on; 'other' while loading.
+ * visit); 'chat' while a chat is going on (confirmed live); 'ended' on the
+ * screen of a chat that is over; 'other' while loading or connecting.
  */
-export function useLook(where: 'form' | 'closed' | 'chat' | 'other'): Look {
+export function useLook(where: 'form' | 'closed' | 'chat' | 'ended' | 'other'): Look {
   const [settings, setSettings] = useState<Settings | null>(null);
   const [unreadable, setUnreadable] = useState(false);
   const shown = useRef(false);
@@ -114,7 +120,7 @@ export function useLook(where: 'form' | 'closed' | 'chat' | 'other'): Look {
   useEffect(() => {
     if (!greetingId || shown.current || declined.current) return;
     const answer: Answer | null =
-      where === 'chat' ? 'chat' : where === 'closed' ? 'closed' : where === 'form' && (unreadable || (settings !== null && message === null)) ? 'skipped' : null;
+      where === 'chat' ? 'chat' : where === 'closed' ? 'closed' : where === 'ended' ? 'skipped' : where === 'form' && (unreadable || (settings !== null && message === null)) ? 'skipped' : null;
     if (answer) {
       declined.current = true;
       tellLoader(answer);

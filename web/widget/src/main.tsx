@@ -122,9 +122,15 @@ function Widget() {
   const [closedChoice, setClosedChoice] = useState<{ department: string; availability: Availability; profile: { name: string; email: string } } | null>(null);
   const liveOffered = availability === 'unknown' || (availability !== null && availability.open);
   // the greeting only above a live chat's start form: outside the hours it waits for a later visit;
-  // a chat going on (resumed in a greeting's hidden frame) is what the loader is to show instead
-  const chatGoing = phase === 'connecting' || phase === 'waiting' || phase === 'chatting';
-  const look = useLook(chatGoing ? 'chat' : phase !== 'form' || prechatFields === null || availability === null ? 'other' : liveOffered ? 'form' : 'closed');
+  // a chat going on (resumed in a greeting's hidden frame) is what the loader is to show instead.
+  // 'connecting' is not yet a chat going on: a session kept in storage may have been resolved or
+  // have expired while the visitor was away, and the loader must not pop the window open onto
+  // that ended screen; only the server's word (queued or with an agent) makes it 'chat'.
+  const chatGoing = phase === 'waiting' || phase === 'chatting';
+  const ended = phase === 'closed' || phase === 'expired' || phase === 'unavailable';
+  const look = useLook(
+    chatGoing ? 'chat' : ended ? 'ended' : phase !== 'form' || prechatFields === null || availability === null ? 'other' : liveOffered ? 'form' : 'closed',
+  );
   const [prechatProblem, setPrechatProblem] = useState<FieldProblem>(null);
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
@@ -360,7 +366,6 @@ function Widget() {
     setPhase('form');
   };
 
-  const ended = phase === 'closed' || phase === 'expired' || phase === 'unavailable';
   return (
     <main className="widget">
       <header>
