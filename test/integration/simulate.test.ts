@@ -216,6 +216,7 @@ describeEachStore('export-trace from Switchboard history', (store) => {
       assert.ok(!rows.some((r) => r.department === '@qiscus'));
     } finally {
       await store().db.query('delete from events where conversation_id = $1', [room.conversation.id]);
+      await store().db.query('delete from qiscus_rooms where conversation_id = $1', [room.conversation.id]);
       await store().db.query('delete from conversations where id = $1', [room.conversation.id]);
     }
   });
