@@ -36,6 +36,28 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
   const suite = browserServer(store);
   const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
 
+  /** The shop's pages carry the snippet, Grace is online, and a greeting fires on /pricing* after 1 s. */
+  async function pricingGreeting(): Promise<{ graceToken: string; snippet: string }> {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
+    const grace = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    const graceToken = (await http('POST', '/api/v1/auth/login', { email: grace.email, password: PASSWORD })).body.token as string;
+    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
+    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    return { graceToken, snippet };
+  }
+  /** The kinds of greeting reports (shown, opened) the page sends, as they go. */
+  function greetingReports(shop: Page): string[] {
+    const events: string[] = [];
+    shop.on('request', (request) => {
+      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
+    });
+    return events;
+  }
+  /** The greetings the loader marked greeted in the shop's localStorage. */
+  const greetedIds = async (shop: Page) => JSON.parse(await shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')) as string[];
+
   it('an admin recolours and moves the widget in the live preview, copies the snippet; a shop page greets once after the time trigger; the dashboard counts it', { skip: !haveChromium }, async () => {
     const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
     await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
@@ -111,10 +133,7 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     // after 2.5 s" and "greeted at 2 s, not before" take no real seconds.
     const { page: shop, problems: shopProblems } = await suite.openPage();
     await pausedClock(shop);
-    const events: string[] = [];
-    shop.on('request', (request) => {
-      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
-    });
+    const events = greetingReports(shop);
     await shop.goto(`${hostUrl()}/about`);
     const open = shop.getByRole('button', { name: 'Questions?' });
     await open.waitFor();
@@ -236,10 +255,7 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
 
     const { page: shop, problems } = await suite.openPage();
     await shop.clock.install();
-    const events: string[] = [];
-    shop.on('request', (request) => {
-      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
-    });
+    const events = greetingReports(shop);
     const launcher = shop.getByRole('button', { name: 'Chat with us' });
     const greetedHere = () => shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]');
 
@@ -277,20 +293,11 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.deepEqual(problems, []);
   });
   it('a greeting on a visitor with a chat going shows that chat (no hidden frame holds it) and the agent is seen; a frame that cannot read the greeting leaves no hidden frame', { skip: !haveChromium }, async () => {
-    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
-    const grace = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
-    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
-    const graceToken = (await http('POST', '/api/v1/auth/login', { email: grace.email, password: PASSWORD })).body.token as string;
-    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
-    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
-    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const { graceToken } = await pricingGreeting();
 
     const { page: shop, problems } = await suite.openPage();
     await shop.clock.install();
-    const events: string[] = [];
-    shop.on('request', (request) => {
-      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
-    });
+    const events = greetingReports(shop);
     const launcher = shop.getByRole('button', { name: 'Chat with us' });
     const closeChat = shop.getByRole('button', { name: 'Close chat' });
     const widget = shop.frameLocator('iframe[title="Chat with us"]');
@@ -347,24 +354,14 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.ok(otherProblems.every((p) => /Failed to load resource/.test(p)), otherProblems.join('; '));
   });
   it('a greeting on a visitor whose kept chat was resolved while away does not pop the window open on the ended chat, and stays for the next page view', { skip: !haveChromium }, async () => {
-    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
-    const grace = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
-    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
-    const graceToken = (await http('POST', '/api/v1/auth/login', { email: grace.email, password: PASSWORD })).body.token as string;
-    const withWidget = `<script src="${suite.server.url}/widget.js" async></script>`;
-    snippet = withWidget;
-    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
-    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const { graceToken, snippet: withWidget } = await pricingGreeting();
 
     const { page: shop, problems } = await suite.openPage();
     await shop.clock.install();
-    const events: string[] = [];
-    shop.on('request', (request) => {
-      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
-    });
+    const events = greetingReports(shop);
     const launcher = shop.getByRole('button', { name: 'Chat with us' });
     const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    const greeted = async () => JSON.parse(await shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')) as string[];
+    const greeted = () => greetedIds(shop);
 
     // the visitor chats with Grace from the home page and closes the window
     await shop.goto(`${hostUrl()}/`);
@@ -410,18 +407,13 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.ok(problems.every((p) => /Failed to load resource/.test(p)), problems.join('; '));
   });
   it('a greeting whose frame never answers (the frame page fails) leaves no hidden frame after a while and is not spent', { skip: !haveChromium }, async () => {
-    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
-    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
-    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
-    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
-    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
-    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await pricingGreeting();
 
     const { page: shop, problems } = await suite.openPage();
     await pausedClock(shop);
     await shop.route(/\/widget\/frame\?/, (route) => route.fulfill({ status: 500, contentType: 'text/plain', body: 'down' }));
     const launcher = shop.getByRole('button', { name: 'Chat with us' });
-    const greeted = async () => JSON.parse(await shop.evaluate(() => localStorage.getItem('switchboard-greeted') ?? '[]')) as string[];
+    const greeted = () => greetedIds(shop);
     await shop.goto(`${hostUrl()}/pricing`);
     await launcher.waitFor();
     const framed = shop.waitForEvent('frameattached');
@@ -444,19 +436,11 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.ok(problems.every((p) => /Failed to load resource/.test(p)), problems.join('; '));
   });
   it('a visitor who opens and closes the chat before the greeting frame answers is not popped open by the answer; the greeting drawn counts shown', { skip: !haveChromium }, async () => {
-    const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
-    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace Hopper' });
-    const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
-    snippet = `<script src="${suite.server.url}/widget.js" async></script>`;
-    const created = await http('POST', '/api/v1/greetings', { name: 'Pricing', message: 'Questions about our plans?', trigger: { after_seconds: 1, url_pattern: '/pricing*' } }, token);
-    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await pricingGreeting();
 
     const { page: shop, problems } = await suite.openPage();
     await shop.clock.install();
-    const events: string[] = [];
-    shop.on('request', (request) => {
-      if (request.method() === 'POST' && /\/api\/v1\/greetings\/[^/]+\/events$/.test(new URL(request.url()).pathname)) events.push(JSON.parse(request.postData() ?? '{}').kind);
-    });
+    const events = greetingReports(shop);
     // the frame's read of the settings (not the loader's, with ?visitor=) waits until the test lets it go
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
