@@ -10,6 +10,10 @@ import { invalid } from '../errors.js';
 function makeAjv(options: Options) {
   const ajv = new Ajv.default({ allErrors: false, strict: false, useDefaults: true, ...options });
   addFormats.default(ajv);
+  // ajv-formats' uuid also takes the `urn:uuid:` form, which PostgreSQL's
+  // uuid type refuses: the request would fail in the database without
+  // naming its field. Ids here are the plain hyphenated form.
+  ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
   return ajv;
 }
 

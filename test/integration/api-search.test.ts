@@ -224,6 +224,7 @@ describeEachStore('api: search', (store) => {
       await bad(q({ q: 'x'.repeat(201) }), 'q');
       await bad(q({ q: 'refund', state: 'lost' }), 'state');
       await bad(q({ q: 'refund', agent: 'not-a-uuid' }), 'agent');
+      await bad(q({ q: 'refund', agent: `urn:uuid:${s.ana.id}` }), 'agent');
       await bad(q({ q: 'refund', department: '' }), 'department');
       await bad(q({ q: 'refund', from: 'yesterday' }), 'from');
       await bad(q({ q: 'refund', to: '2026-13-01T00:00:00Z' }), 'to');

@@ -177,6 +177,7 @@ describeEachStore('widget appearance and greetings', (store) => {
       expect400(await call('PUT', `/api/v1/greetings/${g.id}`, { token: admin.token, body }), field, message);
     }
     expect400(await call('GET', '/api/v1/greetings/not-a-uuid', { token: admin.token }), 'id', /uuid/);
+    expect400(await call('GET', `/api/v1/greetings/urn:uuid:${g.id}`, { token: admin.token }), 'id', /uuid/);
     assert.deepEqual(await stored(), before, 'nothing changed');
   });
 
