@@ -7,7 +7,7 @@ import type { Page } from 'playwright-core';
 import { SYSTEM } from '../../src/agents/model.js';
 import { closeConversation } from '../../src/conversations/lifecycle.js';
 import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
-import { makeAgent } from '../helpers/fixtures.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -123,10 +123,19 @@ describeEachStore('widget identity in a real browser', (store) => {
 
     await desk.getByRole('link', { name: /Attacker/ }).click();
     await desk.getByTestId('identity').filter({ hasText: 'Unverified' }).waitFor();
-    await desk.getByTestId('unverified-note').getByText(/Past conversations, contact details from earlier chats and statistics are not shown/).waitFor();
+    await desk.getByTestId('unverified-note').getByText(/your site did not sign this customer id.*Past conversations, contact details from earlier chats and statistics are not shown/).waitFor();
     assert.equal(await desk.getByTestId('past-conversations').count(), 0);
     assert.equal(await desk.getByTestId('statistics').count(), 0);
     assert.equal(await desk.getByText('victim@example.test').count(), 0);
+
+    // an agent opening a conversation through the API vouches for nobody: no site signature is missing, the channel vouches for nothing
+    const login = await httpJson(suite.server.url, 'POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    const opened = await httpJson(suite.server.url, 'POST', '/api/v1/conversations', { customer: { id: 'victim-42', name: 'Api Caller' } }, login.body.token);
+    assert.equal(opened.status, 201);
+    assert.equal(opened.body.customer_verified, false);
+    await desk.getByRole('link', { name: /Api Caller/ }).click();
+    await desk.getByTestId('unverified-note').getByText(/the channel this conversation came through does not vouch for this customer id/).waitFor();
+    assert.equal(await desk.getByTestId('past-conversations').count(), 0);
     assert.deepEqual(shopProblems, []);
     assert.deepEqual(deskProblems, []);
   });

@@ -449,7 +449,7 @@ function CustomerPanel({ conversation, me, token, live, onChanged, onGone, onErr
         <CustomerStatistics customerId={c.customer.id} token={token} />
       ) : (
         <p className="stats-note" data-testid="unverified-note">
-          {unverifiedNote()}
+          {unverifiedNote(c.channel)}
         </p>
       )}
       {c.state === 'resolved' && <RatingView rating={c.rating} />}

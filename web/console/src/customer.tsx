@@ -18,8 +18,11 @@ import './customer.css';
 // its customer id without proof: the panel shows none of that id's past or
 // statistics, and the server would give none either.
 
-export const unverifiedNote = () =>
-  t('Unverified customer: your site did not sign this customer id, so anyone could have typed it. Past conversations, contact details from earlier chats and statistics are not shown.');
+/** Why the id is not vouched for depends on where it came from: a site signs its widget's ids; other channels vouch or not by themselves. */
+export const unverifiedNote = (channel: string) =>
+  channel === 'widget'
+    ? t('Unverified customer: your site did not sign this customer id, so anyone could have typed it. Past conversations, contact details from earlier chats and statistics are not shown.')
+    : t('Unverified customer: the channel this conversation came through does not vouch for this customer id, so anyone could have given it. Past conversations, contact details from earlier chats and statistics are not shown.');
 
 /** The customer's identity as the host site, a channel or a supervisor vouched for it, or not. */
 export function IdentityBadge({ verified }: { verified: boolean }) {
