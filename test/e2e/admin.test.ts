@@ -6,7 +6,7 @@ import type { Page } from 'playwright-core';
 import type { AgentRow } from '../../src/agents/model.js';
 import { openConversation } from '../../src/conversations/lifecycle.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
-import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn, valueOnceLoaded } from '../helpers/browser.js';
+import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn, startWidgetChat, valueOnceLoaded } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -311,12 +311,7 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     assert.equal(viaApi.body.agent_id, ada.id);
 
     const { page: shop } = await openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Live Customer');
-    await widget.getByLabel('Email').fill('live@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Live Customer', 'live@example.test');
     await widget.getByTestId('agent').waitFor();
     await widget.getByLabel('Your message').fill('Hi! Has my order shipped?');
     await widget.getByLabel('Your message').press('Enter');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { it } from 'node:test';
 import type { FrameLocator, Locator, Page } from 'playwright-core';
-import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { PDF, PNG } from '../helpers/multipart.js';
@@ -24,12 +24,7 @@ describeEachStore('file attachments in a real browser', (store) => {
 
   async function startChat(name: string): Promise<{ shop: Page; widget: FrameLocator; problems: string[] }> {
     const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill(name);
-    await widget.getByLabel('Email').fill('ada@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, name);
     await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
     return { shop, widget, problems };
   }

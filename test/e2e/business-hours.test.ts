@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
-import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, signIn, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -133,12 +133,7 @@ describeEachStore('business hours in a real browser', (store) => {
     const weekly = Object.fromEntries(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].map((d) => [d, ALL_DAY]));
     assert.equal((await api(token, 'PUT', '/api/v1/business-hours', { default: { time_zone: 'UTC', weekly } })).status, 200);
     const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Bea');
-    await widget.getByLabel('Email').fill('bea@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Bea', 'bea@example.test');
     await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
     assert.equal(await widget.getByTestId('offline-form').count(), 0);
     assert.deepEqual(problems, []);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, signIn, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { connectMqtt, type TestMqttClient } from '../helpers/mqtt.js';
@@ -85,12 +85,7 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     await signIn(desk, suite.server.url, agent.email);
 
     const { page: shop, problems: shopProblems } = await suite.openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Ada Lovelace');
-    await widget.getByLabel('Email').fill('ada@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Ada Lovelace');
     await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
     await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
     await desk.getByTestId('conversation-state').filter({ hasText: 'assigned' }).waitFor();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { browserServer, haveChromium, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, shoot, signIn, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -44,12 +44,7 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
 
     // a customer starts a chat on the widget
     const { page: shop, problems: shopProblems } = await suite.openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Ada Lovelace');
-    await widget.getByLabel('Email').fill('ada@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Ada Lovelace');
     await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
 
     // the agent adds a personal canned response on its page

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, signIn, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -29,12 +29,7 @@ describeEachStore('email in a real browser', (store) => {
     await signIn(desk, suite.server.url, agent.email);
 
     const { page: shop, problems: shopProblems } = await suite.openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Ada Lovelace');
-    await widget.getByLabel('Email').fill('ada@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Ada Lovelace');
     await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
     await widget.getByLabel('Your message').fill('Where is <b>order</b> 77?');
     await widget.getByLabel('Your message').press('Enter');
@@ -93,12 +88,7 @@ describeEachStore('email in a real browser', (store) => {
   it('a chat no agent answered ends without the transcript offer', { skip: !haveChromium }, async () => {
     await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Quiet' });
     const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Visit http://phish.example');
-    await widget.getByLabel('Email').fill('someone@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Visit http://phish.example', 'someone@example.test');
     await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Quiet' }).waitFor();
     await widget.getByLabel('Your message').fill('URGENT: verify your card');
     await widget.getByLabel('Your message').press('Enter');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { browserServer, haveChromium, noteMissingChromium, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, noteMissingChromium, signIn, startWidgetChat } from '../helpers/browser.js';
 import { emqxDouble, type EmqxDouble } from '../helpers/emqx-double.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -34,12 +34,7 @@ describeEachStore('the web apps on an external broker that checks client ids', (
     assert.ok(consoleAuth.every((c) => c.result === 'allow' && String(c.body.clientid).startsWith(`${agent.id}-console-`)), JSON.stringify(consoleAuth));
 
     const { page: shop } = await suite.openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Ada Lovelace');
-    await widget.getByLabel('Email').fill('ada@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Ada Lovelace');
     // the session the widget started (its id is the broker user name)
     const deadline = Date.now() + 10_000;
     let sessionId: string | undefined;

@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
-import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn } from '../helpers/browser.js';
+import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, shoot, signIn, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -82,12 +82,7 @@ describeEachStore('web apps in a real browser', (store) => {
 
     // a customer opens the widget on the demo page (phone width) and starts a chat
     const { page: shop, problems: shopProblems } = await openPage({ width: 390, height: 780 });
-    await shop.goto(`${suite.server.url}/widget/demo`);
-    await shop.getByRole('button', { name: 'Chat with us' }).click();
-    const widget = shop.frameLocator('iframe[title="Chat with us"]');
-    await widget.getByLabel('Name').fill('Ada Lovelace');
-    await widget.getByLabel('Email').fill('ada@example.test');
-    await widget.getByRole('button', { name: 'Start chat' }).click();
+    const widget = await startWidgetChat(shop, suite.server.url, 'Ada Lovelace');
     await widget.getByTestId('queue').filter({ hasText: 'You are number 1 in line' }).waitFor();
     await shoot(shop, 'widget-queued');
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { after, before, beforeEach } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type FrameLocator, type Locator, type Page, type Route } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { PASSWORD } from './fixtures.js';
@@ -160,6 +160,21 @@ export async function signIn(page: Page, baseUrl: string, email: string): Promis
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByText('● live').waitFor();
+}
+
+/**
+ * On the demo shop at `baseUrl`: opens the widget and starts a chat as
+ * `name`. Answers the widget's frame as soon as Start chat is pressed; the
+ * caller waits for what it expects next (an agent, a queue place).
+ */
+export async function startWidgetChat(shop: Page, baseUrl: string, name: string, email = 'ada@example.test'): Promise<FrameLocator> {
+  await shop.goto(`${baseUrl}/widget/demo`);
+  await shop.getByRole('button', { name: 'Chat with us' }).click();
+  const widget = shop.frameLocator('iframe[title="Chat with us"]');
+  await widget.getByLabel('Name').fill(name);
+  await widget.getByLabel('Email').fill(email);
+  await widget.getByRole('button', { name: 'Start chat' }).click();
+  return widget;
 }
 
 /**
