@@ -1,13 +1,14 @@
 import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { conflict, forbidden, notFound } from '../errors.js';
+import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 
 // Canned responses: shared ones, which admins and supervisors manage and
 // every agent uses, and personal ones, which only their owner sees and
 // manages (to anyone else a personal one does not exist: 404). Their
 // variables ({{customer.name}}, …) are filled in by the console before it
-// sends, where the agent can still read and edit the text.
+// sends, where the agent can still read and edit the text. The text must not
+// be blank (an answer of spaces inserts nothing).
 
 export type Scope = 'shared' | 'personal';
 
@@ -49,6 +50,11 @@ const UNIQUE_VIOLATION = '23505';
 const shortcutTaken = (scope: Scope, shortcut: string) =>
   conflict('SB_SHORTCUT_TAKEN', `the ${scope === 'shared' ? 'shared' : 'personal'} shortcut ${JSON.stringify(shortcut)} is already taken${scope === 'personal' ? ' among your canned responses' : ''} (shortcuts are unique whatever their case)`);
 
+/** A 400 naming `text` when it holds nothing but blanks (kept as typed otherwise). */
+function assertText(text: string | undefined): void {
+  if (text !== undefined && text.trim() === '') throw invalid('text', 'must not be blank');
+}
+
 function assertMayManage(actor: Actor, scope: Scope): void {
   if (scope === 'shared' && !seesEverything(actor)) throw forbidden('shared canned responses are managed by admins and supervisors; add a personal one instead');
 }
@@ -66,6 +72,7 @@ export async function listCanned(db: Queryable, actor: Agent, filter: { scope?: 
 }
 
 export async function createCanned(ctx: Ctx, input: { shortcut: string; text: string; scope: Scope }, actor: Agent): Promise<CannedRow> {
+  assertText(input.text);
   assertMayManage(actor, input.scope);
   const now = ctx.now();
   // a taken shortcut (even by a concurrent create) is no row here, and a 409
@@ -87,6 +94,7 @@ async function visible(tx: Queryable, id: string, actor: Agent): Promise<CannedR
 }
 
 export async function updateCanned(ctx: Ctx, id: string, patch: { shortcut?: string; text?: string }, actor: Agent): Promise<CannedRow> {
+  assertText(patch.text);
   try {
     return await ctx.db.transaction(async (tx) => {
       await visible(tx, id, actor);

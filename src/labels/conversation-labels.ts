@@ -1,8 +1,8 @@
-import type { Actor } from '../agents/model.js';
+import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { assertCanAccess } from '../conversations/access.js';
 import { toConversation, type ConversationRow } from '../conversations/model.js';
-import { notFound } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
 import { resolveLabelNames, toLabel } from './labels.js';
@@ -10,9 +10,15 @@ import { resolveLabelNames, toLabel } from './labels.js';
 /**
  * Replaces a conversation's labels (any state: closed conversations are
  * labelled after the fact too). The labels are locked before the
- * conversation, the order a rename or delete takes them in. No change: no
- * event. Unknown names, a label named twice (whatever the case or Unicode
- * form: resolveLabelNames) or someone else's conversation: nothing is written.
+ * conversation, the order a rename or delete takes them in. They are stored
+ * in the catalogue's order (lower(name), as LABELS_NAMED_SQL and a rename
+ * sort them). No change: no event (the same set in another order is no
+ * change; stored out of that order, it is put back in it, silently). Unknown
+ * names, a label named twice (whatever the case or Unicode form:
+ * resolveLabelNames) or someone else's conversation: nothing is written. An
+ * agent the conversation is only offered to does not hold it yet: 409
+ * SB_NOT_ACCEPTED until they accept, as for a message (supervisors and
+ * admins may).
  *
  * Labels may require skills (docs/routing.md#skills): the terms trigger
  * works an open conversation's requirement out again with the update. So
@@ -31,11 +37,19 @@ export async function setConversationLabels(ctx: Ctx, conversationId: string, na
     const [current] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [conversationId]);
     if (!current) throw notFound('conversation', conversationId);
     assertCanAccess(actor, current);
+    if (current.state === 'offered' && !seesEverything(actor)) {
+      throw conflict('SB_NOT_ACCEPTED', `conversation ${current.id} is offered, not assigned: accept it before changing its labels`);
+    }
     // the catalogue's spelling, in the catalogue's order
     const next = labels.map((l) => l.name);
     const added = next.filter((n) => !current.labels.includes(n));
     const removed = current.labels.filter((n) => !next.includes(n));
-    if (added.length === 0 && removed.length === 0) return current;
+    if (added.length === 0 && removed.length === 0) {
+      if (current.labels.length === next.length && next.every((n, i) => current.labels[i] === n)) return current;
+      // the same set stored out of the catalogue's order: put in order, nothing to tell
+      const [ordered] = await tx.query<ConversationRow>('update conversations set labels = $2 where id = $1 returning *', [conversationId, next]);
+      return ordered!;
+    }
     const [row] = await tx.query<ConversationRow>('update conversations set labels = $2, updated_at = $3 where id = $1 returning *', [conversationId, next, ctx.now()]);
     emit({
       type: 'conversation.labels_changed',

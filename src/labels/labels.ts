@@ -1,6 +1,8 @@
+import { SYSTEM, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
+import { toConversation, type ConversationRow } from '../conversations/model.js';
 import { AppError, conflict, invalid, notFound } from '../errors.js';
-import { withEvents } from '../events/outbox.js';
+import { withEvents, type Emit } from '../events/outbox.js';
 import { drain } from '../routing/match.js';
 import type { Queryable } from '../store/db.js';
 
@@ -13,6 +15,10 @@ import type { Queryable } from '../store/db.js';
 // and a delete, are routing transactions (the routing lock first, then the
 // label, then the conversations, as PUT /conversations/:id/labels takes
 // them). A rename or recolour changes no requirement and takes no routing lock.
+// Each conversation a rename or delete rewrites gets its
+// conversation.labels_changed, as a PUT /conversations/:id/labels records
+// it (webhook receivers and the console follow a conversation's labels by
+// that event alone), and keeps its labels in the catalogue's order by name.
 
 export interface LabelRow {
   id: string;
@@ -135,6 +141,33 @@ export const LABELS_NAMED_SQL = /* sql */ `
    where ${NAME_KEY('l.name')} = any (array(select ${NAME_KEY('a.name')} from unnest($1::text[]) a(name)))
    order by lower(l.name)`;
 
+/**
+ * SQL: the labels array `labels` in the catalogue's order (lower(name), as
+ * listLabels and LABELS_NAMED_SQL sort them; a PUT stores them so).
+ */
+const IN_CATALOGUE_ORDER = (labels: string) => `array(select n from unnest(${labels}) n order by lower(n))`;
+
+/**
+ * conversation.labels_changed for each conversation a rename or delete
+ * rewrote (`rows`, as they are now), with the payload of
+ * PUT /conversations/:id/labels: the conversation, the Label objects now on
+ * it, the names added and removed, and who did it.
+ */
+async function emitLabelsChanged(tx: Queryable, emit: Emit, rows: readonly ConversationRow[], change: { added: string[]; removed: string[] }, actor: Actor): Promise<void> {
+  if (rows.length === 0) return;
+  const names = [...new Set(rows.flatMap((r) => r.labels))];
+  const catalogue = names.length === 0 ? [] : await tx.query<LabelRow>('select * from labels where name = any ($1::text[])', [names]);
+  const byName = new Map(catalogue.map((l) => [l.name, toLabel(l)]));
+  for (const row of rows) {
+    emit({
+      type: 'conversation.labels_changed',
+      conversationId: row.id,
+      agentId: row.agent_id,
+      data: { conversation: toConversation(row), labels: row.labels.flatMap((n) => byName.get(n) ?? []), added: change.added, removed: change.removed, by: actor.id },
+    });
+  }
+}
+
 export async function listLabels(db: Queryable): Promise<LabelRow[]> {
   return db.query<LabelRow>('select * from labels order by lower(name)');
 }
@@ -160,11 +193,17 @@ export async function createLabel(ctx: Ctx, input: { name: string; color: string
 }
 
 /**
- * A rename rewrites the name on every conversation that carries it; conversations keep their updated_at.
+ * A rename rewrites the name on every conversation that carries it, in the catalogue's order, and records
+ * conversation.labels_changed on each (by `actor`); conversations keep their updated_at.
  * New required skills apply to the open conversations carrying the label at once, and whatever a smaller
  * requirement lets an agent with room serve is matched before the answer.
  */
-export async function updateLabel(ctx: Ctx, id: string, patch: { name?: string; color?: string; required_skills?: Record<string, number> }): Promise<LabelRow> {
+export async function updateLabel(
+  ctx: Ctx,
+  id: string,
+  patch: { name?: string; color?: string; required_skills?: Record<string, number> },
+  actor: Actor = SYSTEM,
+): Promise<LabelRow> {
   const name = patch.name === undefined ? null : labelName(patch.name);
   try {
     return await withEvents(ctx, async (tx, emit) => {
@@ -178,10 +217,15 @@ export async function updateLabel(ctx: Ctx, id: string, patch: { name?: string; 
         [id, name, patch.color?.toLowerCase() ?? null, patch.required_skills ? JSON.stringify(patch.required_skills) : null, ctx.now()],
       );
       if (!row) throw nameTaken(name ?? old.name);
-      if (row.name !== old.name) {
-        await tx.query('update conversations set labels = array_replace(labels, $1, $2) where labels @> array[$1]', [old.name, row.name]);
-      }
+      const renamed =
+        row.name === old.name
+          ? []
+          : await tx.query<ConversationRow>(
+              `update conversations set labels = ${IN_CATALOGUE_ORDER('array_replace(labels, $1, $2)')} where labels @> array[$1] returning *`,
+              [old.name, row.name],
+            );
       emit({ type: 'label.updated', data: { label: toLabel(row), previous_name: old.name } });
+      await emitLabelsChanged(tx, emit, renamed, { added: [row.name], removed: [old.name] }, actor);
       if (patch.required_skills !== undefined) {
         await tx.query('select sb_refresh_label_terms($1)', [row.name]);
         await drain(tx, emit, ctx.now());
@@ -194,16 +238,17 @@ export async function updateLabel(ctx: Ctx, id: string, patch: { name?: string; 
   }
 }
 
-/** Deleting a label takes it off every conversation, in the same transaction. */
-export async function deleteLabel(ctx: Ctx, id: string): Promise<void> {
+/** Deleting a label takes it off every conversation, in the same transaction, recording conversation.labels_changed on each (by `actor`). */
+export async function deleteLabel(ctx: Ctx, id: string, actor: Actor = SYSTEM): Promise<void> {
   await withEvents(ctx, async (tx, emit) => {
     const [row] = await tx.query<LabelRow>('delete from labels where id = $1 returning *', [id]);
     if (!row) throw notFound('label', id);
-    const touched = await tx.query<{ id: string }>(
-      'update conversations set labels = array_remove(labels, $1) where labels @> array[$1] returning id',
+    const touched = await tx.query<ConversationRow>(
+      `update conversations set labels = ${IN_CATALOGUE_ORDER('array_remove(labels, $1)')} where labels @> array[$1] returning *`,
       [row.name],
     );
     emit({ type: 'label.deleted', data: { label: toLabel(row), conversations: touched.length } });
+    await emitLabelsChanged(tx, emit, touched, { added: [], removed: [row.name] }, actor);
     // the conversations it left need its skills no more (the terms trigger worked them out again)
     if (Object.keys(row.required_skills).length > 0 && touched.length > 0) await drain(tx, emit, ctx.now());
   }, { routing: true });

@@ -32,14 +32,14 @@ export function labelRoutes(app: App, { ctx }: AppDeps): void {
       schema: { tags, summary: 'Rename or recolour a label (admin); a rename follows on every conversation', params: IdParams, body: LabelPatchBody, response: { 200: Label, ...errorResponses } },
       onRequest: admin,
     },
-    async (request) => toLabel(await updateLabel(ctx, request.params.id, request.body)),
+    async (request) => toLabel(await updateLabel(ctx, request.params.id, request.body, request.actor)),
   );
 
   app.delete(
     '/api/v1/labels/:id',
     { schema: { tags, summary: 'Delete a label (admin); it leaves every conversation', params: IdParams, body: NoBody, response: { 204: {}, ...errorResponses } }, onRequest: admin },
     async (request, reply) => {
-      await deleteLabel(ctx, request.params.id);
+      await deleteLabel(ctx, request.params.id, request.actor);
       return reply.status(204).send();
     },
   );

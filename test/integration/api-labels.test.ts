@@ -116,7 +116,7 @@ describeEachStore('api: labels', (store) => {
     assert.equal((await put(admin.token, c.id, ['VIP', 'refund'])).statusCode, 200);
     const renamed = await k.call('PATCH', `/api/v1/labels/${vip.id}`, { token: admin.token, body: { name: 'Gold' } });
     assert.equal(renamed.statusCode, 200, renamed.body);
-    assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json().labels, ['refund', 'Gold']);
+    assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json().labels, ['Gold', 'refund'], 'in the catalogue\'s order by name');
     assert.deepEqual(await list(admin.token, '?label=gold'), [c.id]);
     assert.equal((await k.call('DELETE', `/api/v1/labels/${vip.id}`, { token: admin.token })).statusCode, 204);
     assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json().labels, ['refund']);
