@@ -104,9 +104,25 @@ export async function revokeToken(db: Queryable, token: string, now: Date): Prom
 /** The channel migration 0047's triggers notify on when a token or an agent's role or deletion changes. */
 export const AUTH_CHANNEL = 'switchboard_auth';
 
+/** How long a cached token is admitted after it was read from the store, by default: then it is read again. */
+export const TOKEN_CACHE_MAX_AGE_MS = 30_000;
+
+export interface TokenCacheOptions {
+  /**
+   * A cached token is admitted for at most this long after it was read
+   * (TOKEN_CACHE_MAX_AGE_MS by default), then read again: a backstop for a
+   * notice that never arrived, however it was lost. Measured on the
+   * process's monotonic clock, not `now` (which a test or simulation may
+   * hold still or move by hand).
+   */
+  maxAgeMs?: number;
+}
+
 interface CachedToken {
   agent: AgentIdentity;
   expiresAt: number;
+  /** performance.now() as the lookup that read it began */
+  readAt: number;
 }
 
 interface TokenCache {
@@ -117,6 +133,7 @@ interface TokenCache {
   generation: number;
   users: number;
   listening: Promise<Listening | undefined>;
+  maxAgeMs: number;
 }
 
 const caches = new WeakMap<Queryable, TokenCache>();
@@ -133,16 +150,26 @@ export function forgetTokens(db: Queryable): void {
  * Caches agentForToken's answers for `db` in this process until the returned
  * stop is called (an app that serves the API turns it on for its life). A
  * cached token is admitted without a round trip while it has not expired by
- * `now`; the cache is dropped whole at every switchboard_auth notice (any
- * process's revocation, role change or deletion) and whenever the listening
- * connection is lost, and is not used until it listens again.
+ * `now` and was read less than `maxAgeMs` ago (30 s by default); the cache is
+ * dropped whole at every switchboard_auth notice (any process's revocation,
+ * role change or deletion) and whenever the listening connection is lost
+ * (an error, or no answer to its periodic check: src/store/postgres-listen.ts),
+ * and is not used until it listens again. A second caller for the same `db`
+ * shares the first one's cache and options.
  */
-export function cacheTokens(db: Db): () => Promise<void> {
+export function cacheTokens(db: Db, options: TokenCacheOptions = {}): () => Promise<void> {
   let cache = caches.get(db);
   if (cache) {
     cache.users += 1;
   } else {
-    const created: TokenCache = { entries: new Map(), hearing: false, generation: 0, users: 1, listening: Promise.resolve(undefined) };
+    const created: TokenCache = {
+      entries: new Map(),
+      hearing: false,
+      generation: 0,
+      users: 1,
+      listening: Promise.resolve(undefined),
+      maxAgeMs: options.maxAgeMs ?? TOKEN_CACHE_MAX_AGE_MS,
+    };
     cache = created;
     caches.set(db, created);
     const drop = () => {
@@ -193,13 +220,14 @@ const LOOKUP = `select a.id, a.role, t.expires_at as sb_token_expires_at from au
 /** agentForToken through the cache of `db`, when one is on. */
 async function cachedAgentForHash(db: Queryable, cache: TokenCache, tokenHash: string, now: Date): Promise<AgentIdentity | undefined> {
   const hit = cache.entries.get(tokenHash);
-  if (hit && hit.expiresAt > now.getTime()) return hit.agent;
+  if (hit && hit.expiresAt > now.getTime() && performance.now() - hit.readAt < cache.maxAgeMs) return hit.agent;
   if (hit) cache.entries.delete(tokenHash);
   const generation = cache.generation;
+  const readAt = performance.now();
   const [row] = await db.query<AgentIdentity & { sb_token_expires_at: Date }>(LOOKUP, [tokenHash, now]);
   if (!row) return undefined;
   const { sb_token_expires_at: expiresAt, ...agent } = row;
   // Kept only if nothing could have changed it since the lookup began, with the notices heard.
-  if (cache.hearing && cache.generation === generation) cache.entries.set(tokenHash, { agent, expiresAt: new Date(expiresAt).getTime() });
+  if (cache.hearing && cache.generation === generation) cache.entries.set(tokenHash, { agent, expiresAt: new Date(expiresAt).getTime(), readAt });
   return agent;
 }
