@@ -114,11 +114,18 @@ export async function startServer(
       feeds: [...(qiscus?.extra.feeds ?? []), ...rapidpro.feeds],
     },
   });
-  webhooks.start();
-  qiscus?.start();
   const address = await app.listen({ port: config.port, host: config.host });
   // Without PUBLIC_URL, links sent out point at the address listened on.
   ctx.files.useOrigin(address);
+  // Only now does anything go out: a backlog waiting at start (events not
+  // fanned out yet, RapidPro callbacks) renders its file links as it goes, and
+  // before the listen they had no port (a host name may take the resolver a
+  // while). Nothing committed meanwhile is lost: the worker's lanes and the
+  // Qiscus allocator stay idle until started, and starting them looks at once
+  // (the fan-out reads from its cursor, the claim whatever is due). The worker
+  // first: the allocator hands its assign_agent calls over to it.
+  webhooks.start();
+  qiscus?.start();
   const fileSweeper = startFileSweeper(db, ctx.files.store, 5_000, (err) => log.warn({ err }, 'removing deleted files from the bucket failed; retrying'));
   const retention = startRetentionSweeper(db, { deliveryLogDays: config.deliveryLogDays, intervalMs: RETENTION_INTERVAL_MS }, (err) =>
     log.warn({ err }, 'deleting old delivery logs and dead tokens failed; retrying'),
