@@ -3,6 +3,7 @@
 // surfacing later as a strange routing decision. Channels and the real-time
 // layer read their own variables, next to the code that uses them.
 
+import { weakPasswordReason } from './agents/passwords.js';
 import { loadQiscusConfig, type QiscusConfig } from './channels/qiscus/config.js';
 import { loadRapidProConfig, type RapidProConfig } from './channels/rapidpro/config.js';
 import { loadCustomersConfig, type CustomersConfig } from './customers/config.js';
@@ -69,7 +70,30 @@ export interface Config {
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const MIN_PASSWORD_LENGTH = 8;
+/** The API's bounds (src/http/schemas.ts: a password 8–200 characters, an email ≤ 254), which the login applies too. */
+export const MAX_PASSWORD_LENGTH = 200;
+export const MAX_EMAIL_LENGTH = 254;
 export const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
+/** The admin the first start makes when ADMIN_EMAIL is unset (src/agents/bootstrap.ts). */
+const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
+
+/** Characters as the API's schemas count them (code points, not UTF-16 units). */
+const characters = (text: string) => [...text].length;
+
+/**
+ * ADMIN_PASSWORD as the API would take it for that admin: a password the
+ * login refuses (over 200 characters) would leave the only admin locked out,
+ * and a weak one would stop the first start inside createAgent.
+ */
+function checkAdminPassword(password: string, email: string): void {
+  const length = characters(password);
+  if (length < MIN_PASSWORD_LENGTH) throw new ConfigError('ADMIN_PASSWORD', `must be at least ${MIN_PASSWORD_LENGTH} characters long`);
+  if (length > MAX_PASSWORD_LENGTH) {
+    throw new ConfigError('ADMIN_PASSWORD', `must be at most ${MAX_PASSWORD_LENGTH} characters long (the login takes no longer one), got ${length}`);
+  }
+  const weak = weakPasswordReason(password, email);
+  if (weak) throw new ConfigError('ADMIN_PASSWORD', weak);
+}
 
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = optional(env, 'DATABASE_URL');
@@ -80,10 +104,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminEmail !== undefined && !EMAIL_PATTERN.test(adminEmail)) {
     throw new ConfigError('ADMIN_EMAIL', `must be an email address, got ${JSON.stringify(adminEmail)}`);
   }
-  const adminPassword = optional(env, 'ADMIN_PASSWORD');
-  if (adminPassword !== undefined && adminPassword.length < MIN_PASSWORD_LENGTH) {
-    throw new ConfigError('ADMIN_PASSWORD', `must be at least ${MIN_PASSWORD_LENGTH} characters long`);
+  if (adminEmail !== undefined && characters(adminEmail) > MAX_EMAIL_LENGTH) {
+    throw new ConfigError('ADMIN_EMAIL', `must be at most ${MAX_EMAIL_LENGTH} characters long, got ${characters(adminEmail)}`);
   }
+  const adminPassword = optional(env, 'ADMIN_PASSWORD');
+  if (adminPassword !== undefined) checkAdminPassword(adminPassword, adminEmail ?? DEFAULT_ADMIN_EMAIL);
   return {
     port: integer(env, 'PORT', 3000, 0, 65535),
     host: optional(env, 'HOST') ?? '127.0.0.1',

@@ -1,11 +1,12 @@
 import type { Ctx } from '../context.js';
-import { conflict, invalid, notFound } from '../errors.js';
+import { conflict, forbidden, invalid, notFound, unauthorized } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
+import { isBlank } from '../http/validation.js';
 import { routingCall } from '../routing/calls.js';
 import { assertNoChannelQueues } from '../routing/channel-queues.js';
 import type { AgentStatus } from '../routing/presence.js';
 import type { Queryable } from '../store/db.js';
-import type { Actor, AgentRow, Role } from './model.js';
+import { SYSTEM, type Actor, type AgentRow, type Role } from './model.js';
 import { hashPassword, weakPasswordReason } from './passwords.js';
 
 export interface NewAgent {
@@ -48,12 +49,36 @@ function assertStrongPassword(password: string, email: string | undefined): void
   if (reason) throw invalid('password', reason);
 }
 
-/** A name of spaces alone shows as nothing in every list and conversation: refused, like an empty one. */
+/** A name of spaces (or zero-width characters) alone shows as nothing in every list and conversation: refused, like an empty one. */
 function assertNamed(name: string | undefined): void {
-  if (name !== undefined && name.trim() === '') throw invalid('name', 'must not be blank');
+  if (name !== undefined && isBlank(name)) throw invalid('name', 'must not be blank');
 }
 
-export async function createAgent(ctx: Ctx, input: NewAgent): Promise<AgentRow> {
+/** Only admins manage agents: what an agent acting here must still be when the change is written. */
+const ADMIN: readonly Role[] = ['admin'];
+
+/**
+ * The roles `actor` must still hold when the change is written
+ * (sb_actor_refusal), for sb_update_agent's and sb_delete_agent's
+ * p_by_roles: null for the system, which has no row.
+ */
+const byRoles = (actor: Actor, roles: readonly Role[]) => (actor.id === null ? null : roles);
+
+/**
+ * sb_actor_refusal's answer as the error an actor refused on arrival gets:
+ * deleted, as for a revoked token; demoted, as for a role that may not.
+ */
+function actorRefused(refusal: string | null, roles: readonly Role[]): void {
+  if (refusal === 'SB_UNAUTHORIZED') throw unauthorized('your account was deleted while this request ran; nothing was changed');
+  if (refusal === 'SB_FORBIDDEN') throw forbidden(`this needs the role ${roles.join(' or ')}, which you no longer have; nothing was changed`);
+}
+
+/**
+ * Creates an agent. `actor`: who asks; an agent must still be a live admin
+ * when the row is written (checked in the transaction, under a share lock on
+ * their row), not only when their request arrived.
+ */
+export async function createAgent(ctx: Ctx, input: NewAgent, actor: Actor = SYSTEM): Promise<AgentRow> {
   assertNamed(input.name);
   assertNoChannelQueues('departments', input.departments);
   assertStrongPassword(input.password, input.email);
@@ -61,6 +86,8 @@ export async function createAgent(ctx: Ctx, input: NewAgent): Promise<AgentRow> 
   return mapUnique(
     input.email,
     withEvents(ctx, async (tx, emit) => {
+      const [check] = await tx.query<{ refusal: string | null }>('select sb_actor_refusal($1::text, $2::text[]) as refusal', [actor.id, byRoles(actor, ADMIN)]);
+      actorRefused(check!.refusal, ADMIN);
       await assertEmailFree(tx, input.email, null);
       const now = ctx.now();
       const [row] = await tx.query<AgentRow>(
@@ -110,6 +137,13 @@ export interface UpdateOptions {
    * sb_update_agent under the agent's row lock, not by a read before it.
    */
   unlessStatusAlready?: boolean;
+  /**
+   * The roles an agent acting must still hold when the update is written
+   * (the route's; checked under a share lock on their row, so an admin
+   * deleted or demoted while their request ran changes nothing): admin by
+   * default; [] for any live agent (their own status). Not for the system.
+   */
+  actorRoles?: readonly Role[];
 }
 
 /**
@@ -126,6 +160,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
   const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
   const fields = Object.keys(patch).filter((k) => k !== 'password' && k !== 'status');
   const changed = fields.length > 0 || patch.password !== undefined ? (patch.password ? [...fields, 'password'] : fields) : null;
+  const actorRoles = options.actorRoles ?? ADMIN;
   const now = ctx.now();
   const work = routingCall<AgentRow & { refusal: string | null }>(
     ctx,
@@ -147,11 +182,13 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
       changed,
       actor.id,
       options.unlessStatusAlready === true && patch.status !== undefined,
+      byRoles(actor, actorRoles),
     ],
     now,
   ).then(([result]) => {
     if (!result) throw notFound('agent', id);
     const { refusal, ...row } = result;
+    actorRefused(refusal, actorRoles);
     if (refusal === 'SB_EMAIL_TAKEN') throw emailTaken(patch.email!);
     if (refusal === 'SB_LAST_ADMIN') throw lastAdmin();
     if (refusal === 'SB_CHANNEL_AGENT') throw channelAgent(id, row.source!);
@@ -165,7 +202,7 @@ export async function updateAgent(ctx: Ctx, id: string, patch: AgentPatch, actor
 
 const UPDATE_AGENT = /* sql */ `select (o.updated).*, o.refusal, o.logged
   from sb_update_agent($1::uuid, $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::int, $9::text[],
-                       $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text, $16::boolean) o`;
+                       $10::boolean, $11::text, $12::jsonb, $13::text, $14::text[], $15::text, $16::boolean, $17::text[]) o`;
 
 /**
  * A channel's agent (a Qiscus agent's mirror, source 'qiscus') is available
@@ -190,13 +227,20 @@ function lastAdmin() {
  * Removes an agent: their open conversations go back to the queue at once
  * (no grace: they are not coming back) and their tokens stop working. The row
  * stays, soft-deleted, so past conversations still name who handled them.
- * One call (sb_delete_agent).
+ * One call (sb_delete_agent), which refuses an agent `actor` no longer a
+ * live admin.
  */
 export async function deleteAgent(ctx: Ctx, id: string, actor: Actor): Promise<void> {
   if (actor.id === id) throw conflict('SB_DELETE_SELF', 'you cannot delete your own account');
   const now = ctx.now();
-  const [result] = await routingCall<{ refusal: string | null }>(ctx, 'select o.refusal, o.logged from sb_delete_agent($1::uuid, $2::timestamptz, $3::text) o', [id, now, actor.id], now);
+  const [result] = await routingCall<{ refusal: string | null }>(
+    ctx,
+    'select o.refusal, o.logged from sb_delete_agent($1::uuid, $2::timestamptz, $3::text, $4::text[]) o',
+    [id, now, actor.id, byRoles(actor, ADMIN)],
+    now,
+  );
   if (!result) throw notFound('agent', id);
+  actorRefused(result.refusal, ADMIN);
   if (result.refusal === 'SB_LAST_ADMIN') throw lastAdmin();
   if (result.refusal !== null) throw new Error(`sb_delete_agent: unknown refusal ${result.refusal}`);
 }

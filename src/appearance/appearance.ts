@@ -1,6 +1,7 @@
 import type { Ctx } from '../context.js';
 import { invalid } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
+import { isBlank } from '../http/validation.js';
 import type { Queryable } from '../store/db.js';
 import { HEX_COLOR, textColorOn } from './contrast.js';
 
@@ -47,7 +48,7 @@ export function checkAppearance(input: Appearance): Appearance {
   if (!POSITIONS.includes(input.position)) throw invalid('position', `must be one of ${POSITIONS.join(', ')}, got ${JSON.stringify(input.position.slice(0, 40))}`);
   const texts = { launcher_text: input.launcher_text.trim(), title: input.title.trim() };
   for (const key of ['launcher_text', 'title'] as const) {
-    if (texts[key] === '') throw invalid(key, 'must not be blank');
+    if (isBlank(texts[key])) throw invalid(key, 'must not be blank');
     if ([...texts[key]].length > LIMITS[key]) throw invalid(key, `must be at most ${LIMITS[key]} characters`);
   }
   return { color: input.color.toLowerCase(), position: input.position, ...texts, show_agent_avatars: input.show_agent_avatars };

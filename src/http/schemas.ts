@@ -333,8 +333,9 @@ export const SettingsPatchBody = Type.Object(
     offline_policy: Type.Optional(Type.Union([Type.Literal('requeue'), Type.Literal('keep')])),
     offline_email_to: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 254 }))),
     csat_enabled: Type.Optional(Type.Boolean()),
-    csat_question: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
-    csat_thanks: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+    // notBlank (src/http/validation.ts): spaces or zero-width characters alone would have the widget show an empty prompt
+    csat_question: Type.Optional(Type.String({ minLength: 1, maxLength: 300, notBlank: true })),
+    csat_thanks: Type.Optional(Type.String({ minLength: 1, maxLength: 300, notBlank: true })),
     offline_when: Type.Optional(Type.Array(OfflineCondition, { maxItems: 2, uniqueItems: true })),
     attachments_max_bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_UPLOAD_BYTES })),
     attachments_max_files: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_FILES_PER_MESSAGE })),

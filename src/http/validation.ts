@@ -1,4 +1,4 @@
-import Ajv, { type Options } from 'ajv';
+import Ajv, { type Options, type SchemaValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import { invalid } from '../errors.js';
@@ -14,8 +14,38 @@ function makeAjv(options: Options) {
   // uuid type refuses: the request would fail in the database without
   // naming its field. Ids here are the plain hyphenated form.
   ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+  ajv.addKeyword({ keyword: 'notBlank', type: 'string', schemaType: 'boolean', errors: true, validate: notBlank });
   return ajv;
 }
+
+/**
+ * Characters that show as nothing: white space (as \s has it, U+FEFF too),
+ * format characters (U+200B zero-width space, U+200D joiner, U+2060 word
+ * joiner, direction marks) and the other default-ignorable ones (soft
+ * hyphen, combining grapheme joiner, Hangul fillers, variation selectors).
+ * String.prototype.trim() removes only the white space.
+ */
+const INVISIBLE = /[\s\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+
+/**
+ * Whether `text` would show as nothing: empty, spaces, or characters that
+ * show as nothing (INVISIBLE). For the texts people are shown (a name, a
+ * title, a question), which "must not be blank".
+ */
+export function isBlank(text: string): boolean {
+  return text.replace(INVISIBLE, '') === '';
+}
+
+/**
+ * Keyword `notBlank: true` on a string schema: refused when isBlank, as
+ * "<field> must not be blank" (400 SB_VALIDATION naming the field).
+ */
+const notBlank: SchemaValidateFunction = (wanted: boolean, data: string) => {
+  if (!wanted || !isBlank(data)) return true;
+  // no instancePath: ajv sets the field's
+  notBlank.errors = [{ keyword: 'notBlank', message: 'must not be blank', params: {} }];
+  return false;
+};
 
 const bodyAjv = makeAjv({ coerceTypes: false, removeAdditional: false });
 const textAjv = makeAjv({ coerceTypes: 'array', removeAdditional: false });

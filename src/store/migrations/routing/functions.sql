@@ -2058,6 +2058,37 @@ begin
 end
 $$;
 
+-- Whether agent p_by may still do what they were let in for: a request is
+-- authorized when it arrives, and works (a password hashed) before it
+-- writes; an admin deleted or demoted meanwhile must not have it written.
+-- Checked under a share lock on their row, so a deletion or role change
+-- committed first is seen, and one made later waits for this transaction.
+-- p_roles: the roles the route admits (empty: any); null, or p_by null:
+-- no check (the system acting). Returns SB_UNAUTHORIZED (no such live
+-- agent: their tokens are refused now too), SB_FORBIDDEN (their role is no
+-- longer one of p_roles), or null. sb_update_agent and sb_delete_agent take
+-- this row before the one they change, not in id order: they hold the
+-- routing lock exclusive, and no path without it holds one agent's row
+-- while it waits for another's, so the two cannot be in a cycle.
+create or replace function sb_actor_refusal(p_by text, p_roles text[])
+returns text language plpgsql as $$
+declare
+  v_role text;
+begin
+  if p_by is null or p_roles is null then
+    return null;
+  end if;
+  select a.role into v_role from agents a where a.id = p_by::uuid and a.deleted_at is null for share;
+  if not found then
+    return 'SB_UNAUTHORIZED';
+  end if;
+  if cardinality(p_roles) > 0 and not (v_role = any (p_roles)) then
+    return 'SB_FORBIDDEN';
+  end if;
+  return null;
+end
+$$;
+
 -- Updates agent p_id: every field is optional (null: unchanged; the
 -- p_set_* flags say whether a nullable field is given), p_password_hash
 -- already hashed. Status, capacity, departments and skills decide routing,
@@ -2076,14 +2107,17 @@ $$;
 -- would set other than as the channel made it), channel_queue (a person
 -- given a channel's queue), SB_EMAIL_TAKEN, SB_LAST_ADMIN. No row: no such
 -- agent.
+-- p_by_roles: see sb_actor_refusal; its refusal comes first, with no row.
 -- Events: agent.updated, agent.status_changed, then the drains'.
--- The signature before p_unless_status: `create or replace` would add an
--- overload beside it, and calls with fifteen arguments would be ambiguous.
+-- The signatures before p_unless_status and before p_by_roles: `create or
+-- replace` would add an overload beside them, and calls with fewer
+-- arguments would be ambiguous.
 drop function if exists sb_update_agent(uuid, timestamptz, text, text, text, text, boolean, int, text[], boolean, text, jsonb, text, text[], text);
+drop function if exists sb_update_agent(uuid, timestamptz, text, text, text, text, boolean, int, text[], boolean, text, jsonb, text, text[], text, boolean);
 create or replace function sb_update_agent(
   p_id uuid, p_now timestamptz, p_name text, p_email text, p_password_hash text, p_role text,
   p_set_capacity boolean, p_capacity int, p_departments text[], p_set_external_ref boolean, p_external_ref text,
-  p_skills jsonb, p_status text, p_changed text[], p_by text, p_unless_status boolean default null
+  p_skills jsonb, p_status text, p_changed text[], p_by text, p_unless_status boolean default null, p_by_roles text[] default null
 ) returns table (updated agents, refusal text, logged jsonb) language plpgsql as $$
 #variable_conflict use_column
 declare
@@ -2091,8 +2125,14 @@ declare
   r agents;
   v_events jsonb := '[]'::jsonb;
   v_requeued jsonb;
+  v_refusal text;
 begin
   perform pg_advisory_xact_lock(7301001);
+  v_refusal := sb_actor_refusal(p_by, p_by_roles);
+  if v_refusal is not null then
+    return query select null::agents, v_refusal, '[]'::jsonb;
+    return;
+  end if;
   select * into was from agents a where a.id = p_id and a.deleted_at is null for update;
   if not found then
     return;
@@ -2178,17 +2218,27 @@ $$;
 -- the queue (no grace: they are not coming back, reason agent_deleted),
 -- their sessions ended, then the whole queue drained. The row stays,
 -- soft-deleted, so past conversations still name who handled them.
--- Refusal (nothing written): SB_LAST_ADMIN. No row: no such agent.
+-- Refusals (nothing written): sb_actor_refusal's for p_by, p_by_roles
+-- (before anything else), SB_LAST_ADMIN. No row: no such agent.
 -- Events: agent.status_changed (reason deleted, unless already offline),
 -- conversation.queued, agent.deleted, then the drain's.
-create or replace function sb_delete_agent(p_id uuid, p_now timestamptz, p_by text)
+-- The signature before p_by_roles: `create or replace` would add an
+-- overload beside it, and calls with three arguments would be ambiguous.
+drop function if exists sb_delete_agent(uuid, timestamptz, text);
+create or replace function sb_delete_agent(p_id uuid, p_now timestamptz, p_by text, p_by_roles text[] default null)
 returns table (refusal text, logged jsonb) language plpgsql as $$
 #variable_conflict use_column
 declare
   was agents;
   v_events jsonb := '[]'::jsonb;
+  v_refusal text;
 begin
   perform pg_advisory_xact_lock(7301001);
+  v_refusal := sb_actor_refusal(p_by, p_by_roles);
+  if v_refusal is not null then
+    return query select v_refusal, '[]'::jsonb;
+    return;
+  end if;
   select * into was from agents a where a.id = p_id and a.deleted_at is null for update;
   if not found then
     return;
