@@ -1,12 +1,37 @@
 import type { Db } from '../store/db.js';
 import { UNSENT_FILE_LIFETIME_MS, UNSENT_SWEEP_EVERY_MS } from './quota.js';
-import type { FileStore } from './store.js';
+import type { FileStore, RemovalRefusal } from './store.js';
+
+/** The longest wait between two tries of a key the bucket refused. */
+export const REFUSED_RETRY_MAX_MS = 3_600_000;
+
+/** Some keys of a pass were refused: they wait for their next try, the rest were removed. */
+export class RemovalRefused extends Error {
+  constructor(
+    readonly removed: number,
+    readonly refusals: readonly RemovalRefusal[],
+  ) {
+    const first = refusals[0]!;
+    super(
+      `the bucket refused to delete ${refusals.length} object(s), retried later (at most an hour apart), first ${first.key}: ${first.reason}; ${removed} other(s) removed`,
+    );
+    this.name = 'RemovalRefused';
+  }
+}
 
 /**
  * Removes from the bucket the objects of attachments whose rows were deleted
- * (attachment_deletions, filled by a trigger in the deleting transaction).
- * A failed removal stays queued for the next pass; several processes share
- * the queue without removing one object twice (skip locked).
+ * (attachment_deletions, filled by a trigger in the deleting transaction),
+ * oldest first, `batch` keys at most; answers how many were removed. The
+ * keys removed leave the queue. A key the bucket refuses (an object lock, a
+ * legal hold) stays, with its reason (last_error), and is not tried again
+ * before its next_attempt_at: 5 s after the first refusal, twice as long
+ * after each further one, an hour at most — so it never holds up the keys
+ * queued after it. The pass then throws RemovalRefused, after committing
+ * what it removed. A bucket that could not be asked at all (down,
+ * unreachable) changes nothing: the error is thrown and every key is tried
+ * again at the next pass. Several processes share the queue without
+ * removing one object twice (skip locked).
  *
  * The queue holds only objects of the bucket (the trigger queues rows with
  * storage = 's3'). A process without S3 settings runs this sweeper too
@@ -14,17 +39,38 @@ import type { FileStore } from './store.js';
  * not even locking it, which would make a process with the bucket skip those
  * keys — and they wait for a process that has the bucket.
  */
-export async function removeDeletedFiles(db: Db, store: FileStore, batch = 500): Promise<number> {
+export async function removeDeletedFiles(db: Db, store: FileStore, batch = 500, now: Date = new Date()): Promise<number> {
   const remove = store.remove;
   if (!remove) return 0;
-  return db.transaction(async (tx) => {
-    const rows = await tx.query<{ key: string }>('select key from attachment_deletions order by created_at limit $1 for update skip locked', [batch]);
-    if (rows.length === 0) return 0;
+  const { removed, refusals } = await db.transaction(async (tx) => {
+    const rows = await tx.query<{ key: string }>(
+      `select key from attachment_deletions
+        where next_attempt_at is null or next_attempt_at <= $2
+        order by created_at limit $1
+          for update skip locked`,
+      [batch, now],
+    );
+    if (rows.length === 0) return { removed: 0, refusals: [] };
     const keys = rows.map((r) => r.key);
-    await remove.call(store, keys);
-    await tx.query('delete from attachment_deletions where key = any ($1::text[])', [keys]);
-    return keys.length;
+    const refusals = await remove.call(store, keys);
+    const refused = new Set(refusals.map((r) => r.key));
+    const done = keys.filter((key) => !refused.has(key));
+    if (done.length > 0) await tx.query('delete from attachment_deletions where key = any ($1::text[])', [done]);
+    if (refusals.length > 0) {
+      await tx.query(
+        `update attachment_deletions d
+            set attempts = d.attempts + 1,
+                next_attempt_at = $3::timestamptz + least(interval '1 millisecond' * $4::bigint, interval '5 seconds' * power(2, least(d.attempts, 20))),
+                last_error = r.reason
+           from unnest($1::text[], $2::text[]) as r (key, reason)
+          where d.key = r.key`,
+        [refusals.map((r) => r.key), refusals.map((r) => r.reason), now, REFUSED_RETRY_MAX_MS],
+      );
+    }
+    return { removed: done.length, refusals };
   });
+  if (refusals.length > 0) throw new RemovalRefused(removed, refusals);
+  return removed;
 }
 
 /**
@@ -79,7 +125,7 @@ export function startFileSweeper(
         (error: unknown) => onError(new Error('removing unsent files failed; retrying', { cause: error })),
       );
     }
-    await removeDeletedFiles(db, store, batch).catch(onError);
+    await removeDeletedFiles(db, store, batch, now()).catch(onError);
   };
   let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {

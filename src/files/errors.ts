@@ -7,10 +7,12 @@ import { LARGEST_FILES_WORTH, UNSENT_MESSAGES_WORTH } from './quota.js';
 export const fileTooLarge = (max: number) =>
   new AppError('SB_ATTACHMENT_TOO_LARGE', `file is larger than attachments_max_bytes (${max} bytes); send a smaller file`, 413, 'file');
 
-export const fileTypeRefused = (type: string, name: string, allowed: readonly string[]) =>
+export const fileTypeRefused = (type: string, name: string, allowed: readonly string[], extension?: string) =>
   new AppError(
     'SB_ATTACHMENT_TYPE',
-    `file ${JSON.stringify(name)} of type ${type} is not among attachments_allowed_types (${allowed.join(', ') || 'none'})`,
+    extension
+      ? `file ${JSON.stringify(name)}: its extension ${extension} is not among attachments_allowed_types (${allowed.join(', ') || 'none'}) nor an extension of its type ${type}; rename the file, or list ${extension} in attachments_allowed_types`
+      : `file ${JSON.stringify(name)} of type ${type} is not among attachments_allowed_types (${allowed.join(', ') || 'none'})`,
     422,
     'file',
   );

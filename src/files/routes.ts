@@ -30,10 +30,17 @@ const LinkQuery = Type.Object(
 const userOf = (request: FastifyRequest): FileUser =>
   request.customerSession ? { kind: 'customer', conversationId: request.customerSession.conversation_id } : { kind: 'agent', actor: request.actor };
 
-/** `filename*` (RFC 6266 / 8187) carries any name; the plain `filename` is its ASCII shadow for old clients. */
+/**
+ * `filename*` (RFC 6266 / 8187) carries any name; the plain `filename` is its
+ * ASCII shadow for old clients. RFC 8187's value-chars are attr-char or %XX:
+ * encodeURIComponent leaves ' ( ) * as they are, and a strict parser
+ * (Chromium) then drops filename* for the shadow ("l'été.txt" saved as
+ * "l'_t_.txt"), so those are percent-encoded too.
+ */
 function disposition(kind: 'inline' | 'attachment', name: string): string {
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
 
 /**

@@ -32,11 +32,14 @@ export function s3Store(config: S3Config): FileStore & { client: S3Client } {
       }
     },
     async remove(keys) {
-      if (keys.length === 0) return;
+      if (keys.length === 0) return [];
       const answer = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
-      // A missing object counts as removed; anything else is retried by the sweeper.
+      // A missing object counts as removed; anything else is retried by the sweeper, key by key.
       const failed = (answer.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-      if (failed.length > 0) throw new Error(`S3 refused to delete ${failed.length} object(s): ${failed[0]!.Code} ${failed[0]!.Message}`);
+      // An error naming no key (no S3 answers so) cannot be pinned on one: the whole batch is retried.
+      const unnamed = failed.find((e) => !e.Key || !keys.includes(e.Key));
+      if (unnamed) throw new Error(`S3 refused to delete an object it did not name (${String(unnamed.Key)}): ${unnamed.Code} ${unnamed.Message}`);
+      return failed.map((e) => ({ key: e.Key!, reason: `${e.Code ?? 'Error'} ${e.Message ?? ''}`.trim() }));
     },
   };
 }

@@ -12,11 +12,19 @@ export interface FileStore {
   read(db: Queryable, key: string): Promise<Buffer | undefined>;
   /**
    * An object store's: removes objects whose rows are gone (the keys
-   * attachment_deletions queued), throwing unless every one is gone. The
+   * attachment_deletions queued) and answers the keys the bucket refused,
+   * each with its reason (every other key is gone, a missing object
+   * included); throws when the bucket could not be asked at all. The
    * database store has none: its bytes are deleted with the row (on delete
    * cascade), and it cannot remove a bucket's objects.
    */
-  remove?(keys: readonly string[]): Promise<void>;
+  remove?(keys: readonly string[]): Promise<RemovalRefusal[]>;
+}
+
+/** A key the bucket would not delete (an object lock, a legal hold, a policy), and its answer. */
+export interface RemovalRefusal {
+  key: string;
+  reason: string;
 }
 
 export interface StagedFile {

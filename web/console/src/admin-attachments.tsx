@@ -114,7 +114,7 @@ export function AttachmentsAdmin({ token, onError }: AdminProps) {
           <label htmlFor={`${ID}-attachments_allowed_types`}>{t('Allowed types')}</label>
           <textarea {...input('attachments_allowed_types')} rows={8} spellCheck={false} />
           <small>
-            {t('One a line: a MIME type (application/pdf), a family (image/*) or a name extension (.docx); a file passes when its type, family or extension is listed (up to {max}).', {
+            {t('One a line: a MIME type (application/pdf), a family (image/*) or a name extension (.docx); a file passes when its extension is listed, or when its type or family is and its name ends in an extension of that type (photo.png as image/png) or in none (up to {max}).', {
               max: MAX_ALLOWED_TYPES,
             })}
           </small>
