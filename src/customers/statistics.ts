@@ -122,13 +122,43 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+/**
+ * The body of an answer, or undefined when it is more than `limit` bytes:
+ * then reading stops there and the rest is cancelled, not read.
+ */
+async function readAtMost(response: Response, limit: number): Promise<Uint8Array | undefined> {
+  if (response.body === null) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
 export interface StatisticsClient {
   /** Both ranges for one customer, ending now. */
   forCustomer(customerId: string): Promise<CustomerStatistics>;
 }
 
 interface Cached {
+  /** reused while it is in flight, then until this instant */
   until: number;
+  settled: boolean;
   result: Promise<RangeResult>;
 }
 
@@ -154,14 +184,17 @@ export function statisticsClient(config: CustomersConfig, now: () => Date, fetch
         await response.body?.cancel().catch(() => undefined);
         return fail(`the statistics service answered more than ${MAX_ANSWER_BYTES} bytes`);
       }
-      text = await response.text();
+      // A chunked answer has no content-length (and one may be wrong): the
+      // bytes are counted as they arrive, and the rest is not read.
+      const bytes = await readAtMost(response, MAX_ANSWER_BYTES);
+      if (bytes === undefined) return fail(`the statistics service answered more than ${MAX_ANSWER_BYTES} bytes`);
+      text = new TextDecoder().decode(bytes);
     } catch (err) {
       const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
       if (e.name === 'TimeoutError' || e.name === 'AbortError') return fail(`the statistics service did not answer within ${seconds}`);
       return fail(`the statistics service could not be reached: ${e.cause?.code ?? e.cause?.message ?? e.message ?? String(err)}`);
     }
     if (!response.ok) return fail(`the statistics service answered HTTP ${response.status}`);
-    if (text.length > MAX_ANSWER_BYTES) return fail(`the statistics service answered more than ${MAX_ANSWER_BYTES} bytes`);
     let data: unknown;
     try {
       data = JSON.parse(text);
@@ -176,16 +209,29 @@ export function statisticsClient(config: CustomersConfig, now: () => Date, fetch
     const key = `${name}\u0000${customerId}`;
     const at = end.getTime();
     const hit = cache.get(key);
-    if (hit && hit.until > at) return hit.result;
+    // A call in flight is shared until it answers, whatever the TTL (0
+    // included, or a service slower than it); then its answer is reused
+    // until `until`.
+    if (hit && (!hit.settled || hit.until > at)) return hit.result;
     const window: RangeWindow = { start_date_time: contractDateTime(new Date(at - RANGES[name])), end_date_time: contractDateTime(end) };
     const result = ask(statisticsUrl(base!, customerId, window), window);
-    const entry: Cached = { until: at + config.statisticsCacheMs, result };
+    const entry: Cached = { until: at + config.statisticsCacheMs, settled: false, result };
     cache.delete(key);
     cache.set(key, entry);
     // A failure is kept only briefly; measured from when it is known.
-    void result.then((r) => {
-      if (!r.ok && cache.get(key) === entry) entry.until = Math.min(entry.until, now().getTime() + FAILURE_CACHE_MS);
-    });
+    const failed = () => {
+      entry.until = Math.min(entry.until, now().getTime() + FAILURE_CACHE_MS);
+    };
+    void result.then(
+      (r) => {
+        entry.settled = true;
+        if (!r.ok) failed();
+      },
+      () => {
+        entry.settled = true;
+        failed();
+      },
+    );
     while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
     return result;
   };

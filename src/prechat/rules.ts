@@ -285,8 +285,15 @@ export function checkAnswer(field: PrechatField, value: unknown): { value: strin
   if (field.type === 'checkbox') return value === true ? { value: 'true' } : broke({ kind: 'boolean' }, 'must be ticked or not (true or false)');
   const tooLong = (limit: number) => broke({ kind: 'too_long', limit }, `must be at most ${limit} characters`);
   if (field.type === 'number') {
+    // A JSON number is held to the rule of its text: String(1e21) is "1e+21",
+    // which the field refuses typed, and past ±(2^53 − 1) a JSON number has
+    // already lost digits (12345678901234567890 arrives as …7000) before it
+    // is seen, so such a number is asked for as text, which keeps them.
+    if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      return broke({ kind: 'number' }, `must be sent as text, like "12345678901234567890", when it is beyond ±${Number.MAX_SAFE_INTEGER}: a JSON number that large loses digits`);
+    }
     const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '';
-    if (!(typeof value === 'number' ? Number.isFinite(value) : NUMBER.test(text))) return broke({ kind: 'number' }, 'must be a number, like 42 or 3.5');
+    if (!NUMBER.test(text)) return broke({ kind: 'number' }, 'must be a number, like 42 or 3.5');
     if (text.length > limitOf(field)) return tooLong(limitOf(field));
     return { value: text };
   }

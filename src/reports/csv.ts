@@ -25,11 +25,16 @@ export function reportColumns(group: Report['group']): readonly string[] {
 /**
  * A spreadsheet runs a cell that starts with = + - @ (or a tab or carriage
  * return before one) as a formula: an agent named "=HYPERLINK(…)" would run
- * in the supervisor's spreadsheet. Text cells that start so get a leading
- * apostrophe, as OWASP advises; numbers are never text here.
+ * in the supervisor's spreadsheet. Spreadsheets also drop spaces and control
+ * characters before one (" =1+1", "\n=1+1"; a department's text comes from
+ * an anonymous customer), so the first other character is the one looked
+ * at. Text cells that start so, and any starting with a tab or carriage
+ * return, get a leading apostrophe, as OWASP advises; numbers are never
+ * text here.
  */
+const FORMULA = /^(?:[\t\r]|[\s\p{Cc}\p{Cf}]*[=+\-@])/u;
 function neutralize(text: string): string {
-  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return FORMULA.test(text) ? `'${text}` : text;
 }
 
 function field(value: string | number | null): string {

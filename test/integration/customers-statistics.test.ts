@@ -43,7 +43,48 @@ const ANSWERS: Record<string, (res: import('node:http').ServerResponse) => void>
   slow: (res) => {
     setTimeout(() => json(res, 200, GOOD), 10_000).unref();
   },
+  // a good answer, late enough that two requests at once both ask while it is out
+  late: (res) => {
+    setTimeout(() => json(res, 200, GOOD), 400).unref();
+  },
+  // 64 MiB of JSON whitespace then [], chunked (no content-length), written
+  // only as fast as the client reads; `huge` records how it ended
+  huge: (res) => {
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const run = { written: 0, closed: false, finished: false };
+    huge.push(run);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.on('close', () => Object.assign(run, { closed: true, finished: res.writableFinished }));
+    const write = () => {
+      while (!res.destroyed && run.written < 64 * MiB) {
+        run.written += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', write);
+      }
+      if (!res.destroyed) res.end('[]');
+    };
+    write();
+  },
+  // exactly 1 MiB of UTF-8 (mostly two-byte é: about half as many UTF-16 units), and one byte more, chunked
+  'one-mib': (res) => chunked(res, answerOf(MiB)),
+  'one-mib-and-a-byte': (res) => chunked(res, answerOf(MiB + 1)),
 };
+
+const MiB = 1024 * 1024;
+const huge: { written: number; closed: boolean; finished: boolean }[] = [];
+
+/** A JSON answer of exactly `bytes` bytes of UTF-8. */
+function answerOf(bytes: number): string {
+  const frame = (value: string) => JSON.stringify([{ label: 'Notes', value }]);
+  const room = bytes - Buffer.byteLength(frame(''));
+  return frame('é'.repeat(Math.floor(room / 2)) + 'a'.repeat(room % 2));
+}
+
+function chunked(res: import('node:http').ServerResponse, text: string): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += 100_000) res.write(bytes.subarray(i, i + 100_000));
+  res.end();
+}
 
 function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -205,6 +246,41 @@ describeEachStore('api: customer statistics', (store) => {
     clock.advance(5_001);
     await stats('broken', token);
     assert.equal(askedFor('broken').length, 4, 'and asked again after 5 s');
+  });
+
+  it('shares a call in flight until it answers, with STATISTICS_CACHE_TTL=0 too', async () => {
+    const uncached = await testApp(store(), { now: clock.now, env: { STATISTICS_BASE_ENDPOINT: base, STATISTICS_TIMEOUT: '2000', STATISTICS_CACHE_TTL: '0' } });
+    extra.push(uncached);
+    const { token } = await user(uncached, 'supervisor');
+    const [first, second] = await Promise.all([stats('late', token, uncached), stats('late', token, uncached)]);
+    assert.equal(first.json().last_24_hours.ok, true, first.body);
+    assert.deepEqual(first.json(), second.json());
+    assert.equal(askedFor('late').length, 2, 'one call per range for two requests at once, though nothing is cached');
+    await stats('late', token, uncached);
+    assert.equal(askedFor('late').length, 4, 'once answered, nothing is reused');
+  });
+
+  it('reads at most 1 MiB of an answer, counted in bytes, and stops reading a longer chunked one', async () => {
+    const { token } = await user(t, 'admin');
+    const tooLarge = `the statistics service answered more than ${MiB} bytes`;
+    huge.length = 0;
+    const endless = (await stats('huge', token)).json();
+    assert.equal(endless.last_24_hours.error, tooLarge);
+    assert.equal(endless.last_7_days.error, tooLarge);
+    assert.equal(huge.length, 2);
+    for (let waited = 0; !huge.every((run) => run.closed) && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const run of huge) {
+      // the client went away before the end; what the server wrote is what the socket buffers took, not 64 MiB
+      assert.deepEqual({ closed: run.closed, finished: run.finished }, { closed: true, finished: false }, 'the client stopped reading and closed the answer');
+      assert.ok(run.written < 24 * MiB, `the server got to write ${(run.written / MiB).toFixed(1)} MiB of 64`);
+    }
+
+    const exact = (await stats('one-mib', token)).json();
+    assert.equal(exact.last_24_hours.ok, true, exact.last_24_hours.error);
+    assert.deepEqual(exact.last_24_hours.items, JSON.parse(answerOf(MiB)), 'the whole 1 MiB, decoded as UTF-8');
+    const over = (await stats('one-mib-and-a-byte', token)).json();
+    assert.equal(over.last_24_hours.ok, false, 'one byte over 1 MiB, though only about 0.5 M UTF-16 units');
+    assert.equal(over.last_24_hours.error, tooLarge);
   });
 
   it('lets an agent see only customers of conversations they hold or held; supervisors and admins any', async () => {

@@ -214,6 +214,29 @@ describeEachStore('pre-chat form', (store) => {
     assert.deepEqual(await counts(), before, 'no conversation, no session, no event');
   });
 
+  it('holds a number answer sent as a JSON number to the rule of its text, and refuses one that would lose digits', async () => {
+    await define(FORM);
+    const { token } = await user('admin', 'online', ['sales']);
+    const before = await counts();
+    // the body as the client writes it: JSON.stringify would round 12345678901234567890 before it is sent
+    const raw = (seats: string, customer = 'cust-5') =>
+      app.inject({ method: 'POST', url: '/session', headers: { 'content-type': 'application/json' }, payload: `{"customer":{"id":"${customer}"},"prechat":${JSON.stringify({ ...GOOD, seats: 0 }).replace('"seats":0', `"seats":${seats}`)}}` });
+    expect400(await raw('1e21'), 'prechat.seats', /^prechat\.seats must be sent as text, like "12345678901234567890", when it is beyond ±9007199254740991/);
+    expect400(await raw('12345678901234567890'), 'prechat.seats', /must be sent as text/);
+    expect400(await raw('-9007199254740992'), 'prechat.seats', /must be sent as text/);
+    expect400(await raw('1e-7'), 'prechat.seats', /^prechat\.seats must be a number, like 42 or 3\.5$/);
+    assert.deepEqual(await counts(), before, 'no conversation, no session, no event');
+
+    const stored = async (seats: string) => {
+      const res = await raw(seats, `cust-5-${seats.length}`);
+      assert.equal(res.statusCode, 201, res.body);
+      return (await call('GET', `/api/v1/conversations/${res.json().sessionId}`, { token })).json().customer.fields.seats;
+    };
+    assert.equal(await stored('"12345678901234567890"'), '12345678901234567890', 'as text, every digit kept');
+    assert.equal(await stored('9007199254740991'), '9007199254740991');
+    assert.equal(await stored('-2.5'), '-2.5');
+  });
+
   it('refuses answers when no form is defined, rather than storing them unchecked', async () => {
     const before = await counts();
     expect400(await call('POST', '/session', { body: { customer: { id: 'cust-4' }, prechat: { plan: 'gold' } } }), 'prechat.plan', /not a field/);

@@ -41,6 +41,16 @@ const CASES: [PrechatField, unknown, string | null | RegExp][] = [
   [field({ type: 'number' }), '1e3', /must be a number/],
   [field({ type: 'number' }), Number.NaN, /must be a number/],
   [field({ type: 'number' }), true, /must be a number/],
+  // a JSON number is held to the rule of its text: no exponent, no lost digits
+  [field({ type: 'number' }), -3.5, '-3.5'],
+  [field({ type: 'number' }), Number.MAX_SAFE_INTEGER, '9007199254740991'],
+  [field({ type: 'number' }), -Number.MAX_SAFE_INTEGER, '-9007199254740991'],
+  [field({ type: 'number' }), 1e-7, /^must be a number, like 42 or 3\.5$/],
+  [field({ type: 'number' }), Number.POSITIVE_INFINITY, /must be a number/],
+  [field({ type: 'number' }), 1e21, /must be sent as text, like "12345678901234567890"/],
+  [field({ type: 'number' }), JSON.parse('12345678901234567890'), /must be sent as text.*beyond ±9007199254740991/],
+  [field({ type: 'number' }), -(Number.MAX_SAFE_INTEGER + 1), /must be sent as text/],
+  [field({ type: 'number' }), '12345678901234567890', '12345678901234567890'],
   [field({ type: 'select', options: ['a', 'b'] }), 'b', 'b'],
   [field({ type: 'select', options: ['a', 'b'] }), 'c', /must be one of: a, b/],
   [field({ type: 'checkbox' }), true, 'true'],
@@ -82,6 +92,19 @@ describe('pre-chat answers', () => {
         if (!('value' in verdict) || verdict.value === null) return;
         if (max !== null && f.max_length !== null) assert.ok([...verdict.value].length <= max);
         if (type === 'select') assert.ok(['x', 'y'].includes(verdict.value));
+      }),
+    );
+  });
+
+  it('stores a JSON-number answer only as text the same field takes unchanged, digits intact (property)', () => {
+    const f = field({ type: 'number' });
+    fc.assert(
+      fc.property(fc.oneof(fc.double(), fc.integer(), fc.constantFrom(1e21, 1e-7, 2 ** 53, -(2 ** 53), 0.1 + 0.2)), (n) => {
+        const verdict = checkAnswer(f, n);
+        if (!('value' in verdict) || verdict.value === null) return;
+        assert.deepEqual(checkAnswer(f, verdict.value), { value: verdict.value }, `${n} stored as ${verdict.value}`);
+        assert.ok(Number(verdict.value) === n, `${n} stored as ${verdict.value}: the number itself`);
+        assert.ok(Number.isSafeInteger(n) || !Number.isInteger(n), `${n}: an integer beyond ±2^53-1 loses digits`);
       }),
     );
   });

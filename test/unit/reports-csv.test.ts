@@ -43,6 +43,33 @@ describe('report CSV', () => {
     assert.deepEqual(cells, ["'=1+1", "'+33 sales", "'-support", "'@team", "'\tx", 'a=b', 'x-y']);
   });
 
+  it('looks past leading spaces and control characters for the formula character', () => {
+    // a spreadsheet drops them and runs what follows; an anonymous customer chooses a department's text
+    const names = [' =HYPERLINK("https://evil.example","x")', '\n=1+1', '  +1', '\u00a0-2', '\u200b@x', '\u0000=1', '\r\n@sum', ' plain', '\nnot a formula', 'a =b'];
+    const cells = parseCsv(reportCsv(byDepartment(names))).slice(1).map((r) => r[0]);
+    assert.deepEqual(cells, [
+      '\' =HYPERLINK("https://evil.example","x")',
+      "'\n=1+1",
+      "'  +1",
+      "'\u00a0-2",
+      "'\u200b@x",
+      "'\u0000=1",
+      "'\r\n@sum",
+      ' plain',
+      '\nnot a formula',
+      'a =b',
+    ]);
+  });
+
+  it('writes figures as numbers, negative ones too, and only text gets the apostrophe', () => {
+    const report = byDepartment(['-']);
+    report.rows[0] = { ...report.rows[0]!, resolution_s: -1.5, messages: -0 };
+    const [, row] = parseCsv(reportCsv(report));
+    assert.deepEqual(row!.slice(0, 1), ["'-"]);
+    assert.equal(row![6], '-1.5');
+    assert.equal(row![9], '0');
+  });
+
   it('names the file after the group and the period, in UTC days when they are whole', () => {
     assert.equal(reportFilename(byDepartment([])), 'switchboard-report-department-2026-01-01-2026-02-01.csv');
     assert.equal(
