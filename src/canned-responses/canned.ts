@@ -2,6 +2,7 @@ import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
+import { isBlank } from '../http/validation.js';
 
 // Canned responses: shared ones, which admins and supervisors manage and
 // every agent uses, and personal ones, which only their owner sees and
@@ -52,7 +53,7 @@ const shortcutTaken = (scope: Scope, shortcut: string) =>
 
 /** A 400 naming `text` when it holds nothing but blanks (kept as typed otherwise). */
 function assertText(text: string | undefined): void {
-  if (text !== undefined && text.trim() === '') throw invalid('text', 'must not be blank');
+  if (text !== undefined && isBlank(text)) throw invalid('text', 'must not be blank');
 }
 
 function assertMayManage(actor: Actor, scope: Scope): void {

@@ -6,6 +6,7 @@ import type { ConversationRow } from '../conversations/model.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import type { Queryable } from '../store/db.js';
+import { isBlank } from '../http/validation.js';
 
 // Private notes: messages with private = true, which only agents see. They
 // are recorded as note.* events, never message.created, so nothing that
@@ -24,7 +25,7 @@ export const noteData = (row: MessageRow) => ({ note: toMessage(row) });
 
 /** The text as stored (as typed), or a 400 naming `text` when it holds nothing but blanks. */
 export function noteText(text: string): string {
-  if (text.trim() === '') throw invalid('text', 'must not be blank');
+  if (isBlank(text)) throw invalid('text', 'must not be blank');
   return text;
 }
 

@@ -197,7 +197,7 @@ describeEachStore('desk: offered conversations, label renames, blank text', (sto
     const n = (await note(owner.token, c.id, 'a real note')).json() as { id: number };
     const mine = (await k.call('POST', '/api/v1/canned-responses', { token: agent.token, body: { shortcut: 'hi', text: 'Hello', scope: 'personal' } })).json() as { id: string };
     const shared = (await k.call('POST', '/api/v1/canned-responses', { token: supervisor.token, body: { shortcut: 'bye', text: 'Bye', scope: 'shared' } })).json() as { id: string };
-    for (const blank of [' ', ' \n\t ', '\u00a0\u3000']) {
+    for (const blank of [' ', ' \n\t ', '\u00a0\u3000', '\u200b', ' \u2060\ufeff ']) {
       await k.unchanged(async () => {
         const label = JSON.stringify(blank);
         for (const res of [
