@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { addressOf } from './config.js';
+import { mailboxOf } from './config.js';
 
 // An email as the bytes that go over SMTP, made once when the request is
 // accepted: every retry sends exactly what was accepted, whatever happens to
@@ -22,10 +22,12 @@ export interface Composed {
 }
 
 export async function compose(mail: Mail): Promise<Composed> {
-  const domain = addressOf(mail.from)?.split('@')[1] ?? 'switchboard.invalid';
+  const from = mailboxOf(mail.from);
+  const domain = from?.address.split('@')[1] ?? 'switchboard.invalid';
   const messageId = `<${randomUUID()}@${domain}>`;
   const composer = new MailComposer({
-    from: mail.from,
+    // as parts, never the configured text: nodemailer would parse that again, its own way (mailboxOf)
+    from: from ?? mail.from,
     to: [...mail.to],
     ...(mail.replyTo ? { replyTo: mail.replyTo } : {}),
     subject: mail.subject,

@@ -18,9 +18,32 @@ const NAMED = /^[^<>\r\n]*<([^\s@<>",]+@[^\s@<>",]+)>$/;
 
 /** The bare address of `Name <address>` or `address`; undefined when it is neither. */
 export function addressOf(from: string): string | undefined {
+  return mailboxOf(from)?.address;
+}
+
+export interface Mailbox {
+  /** the display name, '' when there is none */
+  name: string;
+  address: string;
+}
+
+/**
+ * `Name <address>` or `address` as its parts; undefined when it is neither.
+ * The name is what stands before `<`, trimmed, and unquoted when the whole of
+ * it is one quoted string (`"ACME: Desk" <…>`). Composed from these parts,
+ * the From header quotes the name as it needs: given as written, a name
+ * with a `:` (`ACME: Desk <support@acme.test>`) was read by nodemailer as an
+ * RFC 5322 group, and the email went out without a sender address.
+ */
+export function mailboxOf(from: string): Mailbox | undefined {
   const text = from.trim();
-  if (ADDRESS.test(text)) return text;
-  return NAMED.exec(text)?.[1];
+  if (ADDRESS.test(text)) return { name: '', address: text };
+  const named = NAMED.exec(text);
+  if (!named) return undefined;
+  let name = text.slice(0, text.lastIndexOf('<')).trim();
+  const quoted = /^"((?:[^"\\]|\\.)*)"$/.exec(name);
+  if (quoted) name = quoted[1]!.replace(/\\(.)/g, '$1');
+  return { name, address: named[1]! };
 }
 
 export function loadEmailConfig(env: Env): EmailConfig {

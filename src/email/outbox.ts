@@ -1,12 +1,13 @@
 import type { Ctx } from '../context.js';
-import { enqueue } from '../events/outbound/outbox.js';
+import { enqueue, type AttemptRecord } from '../events/outbound/outbox.js';
 import { MAX_ATTEMPTS } from '../events/outbound/retry.js';
+import type { SendOutcome } from '../events/outbound/send.js';
 import type { Producer } from '../events/outbound/worker.js';
 import type { Queryable } from '../store/db.js';
 import { compose, type Mail } from './compose.js';
 import { addressOf, type EmailConfig } from './config.js';
 import { emailNotConfigured } from './errors.js';
-import { ENVELOPE_FROM, mailtoUrl, smtpTransport } from './transport.js';
+import { ENVELOPE_FROM, mailtoUrl, REFUSED_MESSAGE, REFUSED_RECIPIENT, smtpTransport } from './transport.js';
 
 // Email's share of the one outbound outbox. An email is a row like a
 // webhook delivery — producer 'email', url `mailto:<recipients>`, method
@@ -16,14 +17,89 @@ import { ENVELOPE_FROM, mailtoUrl, smtpTransport } from './transport.js';
 // (SMTP instead of HTTP) is the producer's.
 
 export const PRODUCER = 'email';
+
 /**
- * A conversation's emails are keyed by it: its transcripts go one at a time,
- * in order, and an erasure finds them all (src/erasure/erase.ts). The team's
- * copy of an offline message has a key of its own, so a transcript of the
+ * The ordering keys of a conversation's emails. Rows sharing a key go one at
+ * a time, in order, and a row waits while an earlier one of its key is
+ * pending, retries included. So a conversation's transcripts are keyed by
+ * the conversation AND their recipient: its transcripts to one address go
+ * in order, and one to an address the relay keeps refusing (a customer's
+ * typo) holds up no other. The key is `email:<conversation>:<n>`, n
+ * numbering the conversation's recipients as they are first mailed
+ * (transcriptRecipientKey): the address itself is never in it, as the key
+ * outlives an erasure, which blanks recipients. `email:<conversation>`
+ * (transcriptEmailKey) is the key every transcript of it had before: rows
+ * written then still have it. The team's copy of an offline message has a
+ * key of its own, `email-offline:<conversation>`, so a transcript of the
  * conversation does not wait behind it while the team's relay refuses it.
+ * An erasure finds them all with conversationEmails (src/erasure/erase.ts).
  */
 export const transcriptEmailKey = (conversationId: string) => `email:${conversationId}`;
 export const offlineEmailKey = (conversationId: string) => `email-offline:${conversationId}`;
+const recipientKey = (conversationId: string, n: number) => `${transcriptEmailKey(conversationId)}:${n}`;
+
+/**
+ * The first string past every key that begins `email:<conversationId>:`,
+ * whatever the database's collation: the id with its last hex digit raised
+ * by one (carried as in addition). A collation may weigh `:` and `-` less
+ * than letters and digits, or not at all, but never the hex digits out of
+ * their order (0–9 before a–f), so every key of the conversation sorts
+ * between `email:<id>:` and this, and the range is read from the index
+ * outbound_email_by_key (migration 0083) where a LIKE 'email:<id>:%'
+ * would be read from it only under the C collation.
+ */
+function pastConversation(conversationId: string): string {
+  const digits = conversationId.toLowerCase().split('');
+  for (let i = digits.length - 1; i >= 0; i--) {
+    const d = digits[i]!;
+    if (!/[0-9a-f]/.test(d)) continue;
+    if (d === 'f') {
+      digits[i] = '0';
+      continue;
+    }
+    digits[i] = d === '9' ? 'a' : String.fromCharCode(d.charCodeAt(0) + 1);
+    return transcriptEmailKey(digits.join(''));
+  }
+  // all f: past every hex digit
+  return transcriptEmailKey('g');
+}
+
+/**
+ * Every email of a conversation, as a condition on outbound_requests'
+ * ordering_key for a statement whose parameters `$first`… are `params`:
+ * the offline copy's key and the transcripts' old one exactly, the
+ * transcripts' keys per recipient as a range of the index with their
+ * prefix checked (src/erasure/erase.ts; the customer's count here).
+ */
+export function conversationEmails(conversationId: string, first: number): { sql: string; params: [string[], string, string] } {
+  const id = conversationId.toLowerCase();
+  return {
+    sql: `(ordering_key = any ($${first}::text[]) or (ordering_key >= $${first + 1} and ordering_key < $${first + 2} and starts_with(ordering_key, $${first + 1})))`,
+    params: [[transcriptEmailKey(id), offlineEmailKey(id)], `${transcriptEmailKey(id)}:`, pastConversation(id)],
+  };
+}
+
+/**
+ * The key of a transcript of `conversationId` to `to`: the one its earlier
+ * transcripts to that address (in any case) had, or the conversation's next.
+ * The caller holds the conversation's row (FOR UPDATE): two requests cannot
+ * both take the next number for different addresses, nor two for one.
+ */
+export async function transcriptRecipientKey(tx: Queryable, conversationId: string, to: string): Promise<string> {
+  const id = conversationId.toLowerCase();
+  const keys = conversationEmails(id, 1);
+  const rows = await tx.query<{ ordering_key: string; url: string }>(
+    `select distinct ordering_key, url from outbound_requests where producer = '${PRODUCER}' and ${keys.sql}`,
+    keys.params,
+  );
+  const prefix = `${transcriptEmailKey(id)}:`;
+  const numbered = rows.filter((r) => r.ordering_key.startsWith(prefix) && /^\d+$/.test(r.ordering_key.slice(prefix.length)));
+  const url = mailtoUrl([to.trim()]).toLowerCase();
+  const same = numbered.find((r) => r.url.toLowerCase() === url);
+  if (same) return same.ordering_key;
+  const last = Math.max(0, ...numbered.map((r) => Number(r.ordering_key.slice(prefix.length))));
+  return recipientKey(id, last + 1);
+}
 
 /** The row header naming who asked for an email when it was not staff: customers' transcripts are counted by it. */
 export const REQUESTED_BY = 'requested-by';
@@ -47,7 +123,7 @@ export const emailEnabled = (config: EmailConfig) => config.smtpUrl !== undefine
 
 /**
  * Renders `mail` and appends it to the outbox in `tx`; returns the row id.
- * `orderingKey` sends a conversation's emails one at a time, in order.
+ * `orderingKey`: emails sharing it go one at a time, in order (transcriptRecipientKey).
  * `requestedBy` marks an email a customer asked for (its row's headers keep it).
  */
 export async function enqueueEmail(
@@ -83,12 +159,28 @@ export async function enqueueEmail(
 /** Wakes the outbound worker now rather than at its next poll (it listens to onCommitted). */
 export const nudge = (ctx: Ctx) => ctx.onCommitted?.([]);
 
+/**
+ * A 5xx refusing this email itself (its recipient, its content) is final:
+ * the relay will say the same each time, and a transcript to a mistyped
+ * address went on being refused for three days (ten attempts). Everything
+ * else keeps the default: a 2xx is delivered; a 4xx, no answer, or a 5xx
+ * refusing the session (the login, the greeting, the sender all emails
+ * share: the operator's to fix, and the emails should go then) is retried
+ * on the schedule. SMTP has no 410, so the default's Gone never applies.
+ */
+export function emailDecision(outcome: SendOutcome): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> | undefined {
+  const permanent = outcome.status !== null && outcome.status >= 500 && outcome.status < 600;
+  const own = outcome.error !== null && (outcome.error.startsWith(REFUSED_RECIPIENT) || outcome.error.startsWith(REFUSED_MESSAGE));
+  return permanent && own ? { outcome: 'failed', nextAttemptAt: null } : undefined;
+}
+
 /** The email producer for the outbound worker; register it only when email is on. */
 export function emailProducer(settings: EmailSettings): Producer {
   return {
     trustedTargets: true,
     timeoutMs: SMTP_TIMEOUT_MS,
     transport: smtpTransport(settings.smtpUrl),
+    decide: (_row, outcome) => emailDecision(outcome),
     // nothing to sign: every claimed row goes as it is
     async prepare() {
       return (rows) => ({ headers: new Map(rows.map((row) => [row.id, {}])) });

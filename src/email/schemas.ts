@@ -1,19 +1,25 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { Department } from '../http/schemas.js';
 
 // Request and response shapes of the email routes (they feed /docs too).
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time' });
 const Email = Type.String({ format: 'email', maxLength: 254 });
+/** A character that is neither a control character nor a line break of any kind (U+0085, U+2028, U+2029). */
+const NO_BREAK = '[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]';
 const State = Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('cancelled')]);
 
 export const OfflineMessageBody = Type.Object(
   {
-    // no line breaks: the name goes into the email's Subject and Reply-To
-    name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\r\\n]*\\S[^\\r\\n]*$' }),
+    // No line breaks of any kind (nor other control characters): the name goes
+    // into the email's Subject and Reply-To, and the team's copy has one fact
+    // a line (a U+2028 or a \v in it added a fake "From:" line).
+    name: Type.String({ minLength: 1, maxLength: 200, pattern: `^(?!\\s*$)${NO_BREAK}+$` }),
     email: Email,
     message: Type.String({ minLength: 1, maxLength: 10_000, pattern: '\\S' }),
-    department: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 100 }))),
+    // a department name as everywhere: one line, no control characters
+    department: Type.Optional(Nullable(Department)),
   },
   { additionalProperties: false },
 );

@@ -9,7 +9,7 @@ import { presentAttachments } from '../files/files.js';
 import type { EmailConfig } from './config.js';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { customerAddressOnly, noRecipient, notOneAddress, tooManyTranscripts, transcriptUnserved } from './errors.js';
-import { enqueueEmail, nudge, REQUESTED_BY, requireEmail, transcriptEmailKey } from './outbox.js';
+import { conversationEmails, enqueueEmail, nudge, PRODUCER, REQUESTED_BY, requireEmail, transcriptRecipientKey } from './outbox.js';
 import { renderTranscript, type TranscriptLine } from './transcript.js';
 
 // POST /api/v1/conversations/:id/transcript. Who may send it where:
@@ -72,6 +72,7 @@ async function transcriptLines(ctx: Ctx, tx: Queryable, conversation: Conversati
     [conversation.id],
   );
   const customerName = conversation.customer.name || 'Customer';
+  // the name as its writer is called; the role after it (renderTranscript) says which side wrote
   return rows.map((r) => ({
     sender: r.sender,
     name: r.sender === 'customer' ? customerName : r.sender === 'agent' ? (r.agent_name ?? 'Agent') : r.sender === 'bot' ? 'Bot' : 'Switchboard',
@@ -113,10 +114,12 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       to = known ?? input.email ?? '';
       if (to === '') throw noRecipient();
       if (!ONE_ADDRESS.test(to)) throw notOneAddress(to);
+      // every recipient's, and those written when all a conversation's transcripts had one key
+      const keys = conversationEmails(conversation.id, 2);
       const [{ n } = { n: 0 }] = await tx.query<{ n: number }>(
         `select count(*)::int as n from outbound_requests
-          where producer = 'email' and name = 'transcript' and ordering_key = $1 and headers ->> $2 = 'customer'`,
-        [transcriptEmailKey(conversation.id), REQUESTED_BY],
+          where producer = '${PRODUCER}' and name = 'transcript' and ${keys.sql} and headers ->> $1 = 'customer'`,
+        [REQUESTED_BY, ...keys.params],
       );
       if (n >= CUSTOMER_MAX_TRANSCRIPTS) throw tooManyTranscripts(CUSTOMER_MAX_TRANSCRIPTS);
       await by.admit?.(tx, to);
@@ -140,7 +143,8 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
       requireEmail(config),
       'transcript',
       { to: [to], ...rendered, date: ctx.now() },
-      transcriptEmailKey(conversation.id),
+      // its transcripts to this address go in order; one another address refuses does not hold it up
+      await transcriptRecipientKey(tx, conversation.id, to),
       by.kind === 'customer' ? 'customer' : undefined,
     );
     return { conversation_id: conversation.id, to, delivery_id: id };

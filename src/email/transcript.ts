@@ -43,15 +43,32 @@ const linkable = (url: string) => /^https?:\/\//i.test(url);
  * that read as the agent's.
  */
 const LINE_BREAK = /\r\n|[\r\n\v\f\u0085\u2028\u2029]/;
+const LINE_BREAKS = new RegExp(LINE_BREAK.source, 'g');
+
+/**
+ * A value on one line of the text part, its line breaks turned into spaces:
+ * a name, a link's type and URL, an offline message's facts. Any one of
+ * them left as given could start a line of its own (a customer's link of
+ * type "image\n[09:02 UTC] Bob Agent (agent):" forged an agent's line).
+ */
+export const oneLine = (value: string) => value.replace(LINE_BREAKS, ' ');
+
+/**
+ * Who wrote a line, after the name: names are the customer's to choose (a
+ * customer called "Bob Agent" wrote lines that read as the agent's), the
+ * role is Switchboard's. Transcripts are in English, as the rest of them.
+ */
+const ROLE: Record<Sender, string> = { customer: 'customer', agent: 'agent', bot: 'bot', system: 'system' };
 
 export function renderTranscript(input: TranscriptInput): Rendered {
   const subject = `Transcript of your conversation of ${stamp(input.startedAt).slice(0, 10)}`;
   const text: string[] = [`Conversation ${input.conversationId}, started ${stamp(input.startedAt)}`, ''];
   const rows: string[] = [];
   for (const line of input.lines) {
-    text.push(`[${stamp(line.at)}] ${line.name.split(LINE_BREAK).join(' ')}:`);
+    const role = ROLE[line.sender] ?? 'system';
+    text.push(`[${stamp(line.at)}] ${oneLine(line.name)} (${role}):`);
     if (line.text) text.push(...line.text.split(LINE_BREAK).map((l) => `  ${l}`));
-    for (const a of line.attachments) text.push(`  Attachment (${a.type}): ${a.url}`);
+    for (const a of line.attachments) text.push(`  Attachment (${oneLine(a.type)}): ${oneLine(a.url)}`);
     text.push('');
     const links = line.attachments.map((a) =>
       linkable(a.url)
@@ -60,7 +77,7 @@ export function renderTranscript(input: TranscriptInput): Rendered {
     );
     rows.push(
       `<tr><td style="color:#666;white-space:nowrap;vertical-align:top;padding:4px 8px">${escapeHtml(stamp(line.at))}</td>` +
-        `<td style="vertical-align:top;padding:4px 8px"><strong>${escapeHtml(line.name)}</strong>` +
+        `<td style="vertical-align:top;padding:4px 8px"><strong>${escapeHtml(line.name)}</strong> <span style="color:#666">(${role})</span>` +
         `${line.text ? `<div style="white-space:pre-wrap">${escapeHtml(line.text)}</div>` : ''}${links.join('')}</td></tr>`,
     );
   }
@@ -84,10 +101,12 @@ export interface OfflineInput {
 
 /** The team's copy of an offline message: answering it replies to the customer. */
 export function renderOfflineMessage(input: OfflineInput): Rendered {
-  const subject = `Offline message from ${input.name}`.replace(/[\r\n]+/g, ' ').slice(0, 200);
+  const subject = oneLine(`Offline message from ${input.name}`).slice(0, 200);
+  // One fact a line: the form refuses line breaks in the name and the
+  // department, and here none can add a line either ("sales\nFrom: CEO …").
   const facts: [string, string][] = [
-    ['From', `${input.name} <${input.email}>`],
-    ['Department', input.department ?? '(none)'],
+    ['From', oneLine(`${input.name} <${input.email}>`)],
+    ['Department', oneLine(input.department ?? '(none)')],
     ['Received', stamp(input.at)],
     ['Conversation', input.conversationId],
   ];

@@ -5,7 +5,8 @@ import type { SendOutcome, SendRequest } from '../events/outbound/send.js';
 // One SMTP attempt for an outbox row: the rendered message is sent as is
 // (the bytes stored when the email was accepted), to the envelope the row
 // names. The outcome speaks the outbox's language: `status` is the relay's
-// reply code (250 delivered; 4xx and 5xx are retried on the schedule).
+// reply code (250 delivered; 4xx retried on the schedule; a 5xx refusing the
+// recipient or the message is final, any other retried: src/email/outbox.ts).
 
 export const MAILTO = 'mailto:';
 
@@ -23,6 +24,24 @@ interface SmtpError extends Error {
   code?: string;
   responseCode?: number;
   response?: string;
+  /** the SMTP command the relay answered (nodemailer's): 'RCPT TO', 'DATA', 'MAIL FROM', 'AUTH PLAIN'… */
+  command?: string;
+}
+
+/**
+ * How an attempt's error begins when the relay refused this email itself —
+ * its recipient (RCPT TO) or its content (DATA) — rather than the session
+ * (the greeting, the login, the sender every email has): the email
+ * producer takes a 5xx of these as final (src/email/outbox.ts, decide).
+ */
+export const REFUSED_RECIPIENT = 'the relay refused the recipient';
+export const REFUSED_MESSAGE = 'the relay refused the message';
+
+function refusal(error: SmtpError): string {
+  const said = error.response ?? error.message;
+  if (error.code === 'EENVELOPE' && error.command === 'RCPT TO') return `${REFUSED_RECIPIENT}: ${said}`;
+  if ((error.code === 'EMESSAGE' || error.code === 'EENVELOPE') && error.command === 'DATA') return `${REFUSED_MESSAGE}: ${said}`;
+  return `the relay refused${error.command ? ` ${error.command}` : ''}: ${said}`;
 }
 
 export function smtpTransport(smtpUrl: string): (request: SendRequest) => Promise<SendOutcome> {
@@ -57,7 +76,7 @@ export function smtpTransport(smtpUrl: string): (request: SendRequest) => Promis
       const reason = deadline.aborted
         ? `timeout: the relay did not finish within ${request.timeoutMs} ms`
         : status !== null
-          ? `the relay refused: ${error.response ?? error.message}`
+          ? refusal(error)
           : `${error.message}${error.code ? ` (${error.code})` : ''}`;
       return { status, excerpt: error.response?.slice(0, EXCERPT) ?? null, error: reason.slice(0, EXCERPT), retryAfterMs: null, durationMs: durationMs() };
     } finally {

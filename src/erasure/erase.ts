@@ -1,6 +1,6 @@
 import type { Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { PRODUCER as EMAIL_PRODUCER, offlineEmailKey, transcriptEmailKey } from '../email/outbox.js';
+import { conversationEmails, PRODUCER as EMAIL_PRODUCER } from '../email/outbox.js';
 import { ENVELOPE_FROM } from '../email/transport.js';
 import { OPEN_STATES, type ConversationState } from '../conversations/model.js';
 import { conflict, notFound } from '../errors.js';
@@ -129,13 +129,14 @@ interface OutboundOfConversation {
  */
 async function lockOutbound(tx: Queryable, conversationId: string, events: readonly StoredEvent[]): Promise<OutboundOfConversation> {
   // the email producer as a literal: the partial index of migration 0083 (outbound_email_by_key) is then the one read
+  const emails = conversationEmails(conversationId, 2);
   const rows = await tx.query<{ id: number; producer: string }>(
     `select id, producer from outbound_requests
       where event_id = any ($1::bigint[])
-         or (producer = '${EMAIL_PRODUCER}' and ordering_key = any ($2::text[]))
+         or (producer = '${EMAIL_PRODUCER}' and ${emails.sql})
       order by id
         for update`,
-    [events.map((e) => e.id), [transcriptEmailKey(conversationId), offlineEmailKey(conversationId)]],
+    [events.map((e) => e.id), ...emails.params],
   );
   const of = (...producers: string[]) => rows.filter((r) => producers.includes(r.producer)).map((r) => Number(r.id));
   return { webhooks: of(WEBHOOK_PRODUCER), channelCalls: of(RAPIDPRO_PRODUCER, QISCUS_PRODUCER), emails: of(EMAIL_PRODUCER) };

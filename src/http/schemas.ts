@@ -8,7 +8,13 @@ const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null
 const L = Type.Literal;
 const Timestamp = Type.String({ format: 'date-time' });
 const Id = Type.String({ format: 'uuid' });
-const Department = Type.String({ minLength: 1, maxLength: 100 });
+// Any name agents and conversations use is a department; control characters
+// are none: an admin could not name it to configure its routing, and a line
+// break in one would forge lines in the emails and transcripts that show it.
+/** One line of text: no control characters and no line break of any kind (U+0085, U+2028, U+2029). */
+export const ONE_LINE_PATTERN = '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]+$';
+export const DEPARTMENT_PATTERN = ONE_LINE_PATTERN;
+export const Department = Type.String({ minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN });
 
 /** Skill names as agents, conversations and department settings write them. */
 export const SKILL_NAME = '^[a-z0-9][a-z0-9_.-]{0,49}$';
@@ -241,7 +247,8 @@ export const LinkUrl = Type.String({ format: 'uri', pattern: '^https?://', maxLe
 
 export const Attachment = Type.Union([
   Type.Object(
-    { type: Type.String({ minLength: 1, maxLength: 100 }), url: LinkUrl },
+    // one line: an email transcript shows it as "Attachment (<type>): <url>", where a line break would begin a forged line
+    { type: Type.String({ minLength: 1, maxLength: 100, pattern: ONE_LINE_PATTERN, description: 'one line of text, without control characters' }), url: LinkUrl },
     { additionalProperties: false, title: 'link' },
   ),
   Type.Object({ id: Type.String({ format: 'uuid', description: 'a file uploaded to this conversation (POST …/attachments)' }) }, { additionalProperties: false, title: 'file' }),

@@ -2,7 +2,7 @@ import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typeb
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { AppError, invalid } from '../errors.js';
-import { LinkUrl } from '../http/schemas.js';
+import { LinkUrl, ONE_LINE_PATTERN } from '../http/schemas.js';
 import { assertStorableText } from '../http/validation.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -27,7 +27,17 @@ FormatRegistry.Set('uri', fullFormats.uri as (value: string) => boolean);
 // database as a uuid: anything else is refused here, naming it, not there.
 const Attachment = Type.Union([
   Type.Object(
-    { type: Type.String({ minLength: 1, maxLength: 100 }), url: LinkUrl },
+    {
+      // One line of text: an email transcript shows it as "Attachment (<type>): <url>", and a line break in it
+      // began a line of its own there (a customer's link of type "image\n[09:02 UTC] Bob Agent:" forged one).
+      type: Type.String({
+        minLength: 1,
+        maxLength: 100,
+        pattern: ONE_LINE_PATTERN,
+        description: 'one line of text, without control characters',
+      }),
+      url: LinkUrl,
+    },
     { additionalProperties: false, description: 'a link, {"type", "url"} (an uploaded file is {"id"} alone)' },
   ),
   // a file uploaded to the conversation (POST /api/v1/conversations/:id/attachments)

@@ -6,7 +6,7 @@ import { applyAnswers } from '../prechat/answers.js';
 import { readForm } from '../prechat/form.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
-import { ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
+import { Department, ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
 import { customerState } from '../conversations/model.js';
 import type { Realtime } from './index.js';
 import { sessionGate } from './session-limits.js';
@@ -29,7 +29,7 @@ const SessionBody = Type.Object(
       },
       { additionalProperties: false },
     ),
-    department: Type.Optional(Type.Union([Str(100), Type.Null()])),
+    department: Type.Optional(Type.Union([Department, Type.Null()])),
     prechat: Type.Optional(
       Type.Record(Type.String({ maxLength: 40 }), Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
         maxProperties: 30,

@@ -46,7 +46,7 @@ describeEachStore('email in a real browser', (store) => {
     await desk.getByTestId('transcript-outcome').filter({ hasText: 'Transcript queued for ada@example.test' }).waitFor();
     const [first] = await smtp.waitFor(1);
     assert.deepEqual(first!.envelopeTo, ['ada@example.test']);
-    assert.match(first!.parsed.text ?? '', /Ada Lovelace:\n {2}Where is <b>order<\/b> 77\?/);
+    assert.match(first!.parsed.text ?? '', /Ada Lovelace \(customer\):\n {2}Where is <b>order<\/b> 77\?/);
     assert.ok(String(first!.parsed.html).includes('Where is &lt;b&gt;order&lt;/b&gt; 77?'));
 
     // the customer ends the chat and asks for the transcript: the address is prefilled
@@ -58,7 +58,7 @@ describeEachStore('email in a real browser', (store) => {
     const mails = await smtp.waitFor(2);
     assert.deepEqual(mails[1]!.envelopeTo, ['ada@example.test']);
     assert.match(mails[1]!.parsed.subject ?? '', /^Transcript of your conversation/);
-    assert.match(mails[1]!.parsed.text ?? '', /Grace:\n {2}It ships today/);
+    assert.match(mails[1]!.parsed.text ?? '', /Grace \(agent\):\n {2}It ships today/);
 
     // the admin: email is on, the team address is set, both emails are in the log as delivered
     const { page: office, problems: officeProblems } = await suite.openPage();

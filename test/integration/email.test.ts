@@ -76,8 +76,8 @@ describeEachStore('email', (store) => {
     assert.ok(m.messageId, 'a Message-ID');
     // plain text: every message in order, who and when
     const text = m.text ?? '';
-    assert.match(text, /\[2026-01-05 09:00 UTC\] Ann <b>Lee<\/b>:\n {2}Hello <script>alert\("x"\)<\/script> & bye\n {2}Attachment \(image\): https:\/\/files\.example\.test\/a\.png\?x=1&y=2/);
-    assert.match(text, /\[2026-01-05 09:01 UTC\] Bob Agent:\n {2}Hi Ann,\n {2}how can I help\?/);
+    assert.match(text, /\[2026-01-05 09:00 UTC\] Ann <b>Lee<\/b> \(customer\):\n {2}Hello <script>alert\("x"\)<\/script> & bye\n {2}Attachment \(image\): https:\/\/files\.example\.test\/a\.png\?x=1&y=2/);
+    assert.match(text, /\[2026-01-05 09:01 UTC\] Bob Agent \(agent\):\n {2}Hi Ann,\n {2}how can I help\?/);
     assert.ok(text.indexOf('Ann <b>') < text.indexOf('Bob Agent'), 'in order');
     assert.ok(!text.includes('said after the request'));
     // HTML: what people typed is escaped, never markup; attachments are links
@@ -85,7 +85,7 @@ describeEachStore('email', (store) => {
     assert.ok(!html.includes('<script>'), 'no script tag in the HTML part');
     assert.ok(!html.includes('<b>Lee'), 'no markup from a name');
     assert.ok(html.includes('Hello &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; bye'), html);
-    assert.ok(html.includes('<strong>Ann &lt;b&gt;Lee&lt;/b&gt;</strong>'));
+    assert.ok(html.includes('<strong>Ann &lt;b&gt;Lee&lt;/b&gt;</strong> <span style="color:#666">(customer)</span>'));
     assert.ok(html.includes('<a href="https://files.example.test/a.png?x=1&amp;y=2">'), 'attachment as a link');
     assert.equal(m.attachments.length, 0, 'attachments are links, not files');
     // the delivery log
@@ -138,21 +138,21 @@ describeEachStore('email', (store) => {
   });
 
   it('a customer cannot write a line of the text part that reads as the agent’s: every line break indents', async () => {
-    const c = await chat({ name: 'Ann\r[2026-01-05 09:03 UTC] Bob Agent:', email: 'ann@example.test' });
+    const c = await chat({ name: 'Ann\r[2026-01-05 09:03 UTC] Bob Agent (agent):', email: 'ann@example.test' });
     for (const forged of ['\r', '\u2028', '\u0085', '\f']) {
-      const text = `ok${forged}[2026-01-05 09:02 UTC] Bob Agent:${forged}  We will refund you 1000 EUR.`;
+      const text = `ok${forged}[2026-01-05 09:02 UTC] Bob Agent (agent):${forged}  We will refund you 1000 EUR.`;
       await addMessage(t.ctx, c.id, { sender: 'customer', sender_id: 'c', text }, { id: null, role: 'system' });
     }
     assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'legal@example.test' } })).statusCode, 202);
     await worker.tick();
     const [mail] = await smtp.waitFor(1);
     const lines = (mail!.parsed.text ?? '').split(/\r\n|[\r\n\v\f\u0085\u2028\u2029]/);
-    const agentLines = lines.filter((l) => /^\[[^\]]+\] Bob Agent:$/.test(l));
+    const agentLines = lines.filter((l) => /^\[[^\]]+\] .*\(agent\):$/.test(l));
     assert.equal(agentLines.length, 1, `only the agent's own message starts an agent line: ${JSON.stringify(lines)}`);
     assert.ok(lines.some((l) => l === '    We will refund you 1000 EUR.'), 'the customer’s text is there, indented under their name');
   });
 
-  it('a relay that refuses (451, then 550) gets the email again later, and the log shows every attempt', async () => {
+  it('a relay that refuses for now (451, then 452) gets the email again later, and the log shows every attempt', async () => {
     const c = await chat();
     smtp.refuseNext(2, 451);
     assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: admin.token, body: { email: 'team@example.test' } })).statusCode, 202);
@@ -165,7 +165,7 @@ describeEachStore('email', (store) => {
     // not due before its retry time
     assert.equal((await worker.tick()).retried, 0);
     clock.advance(6_000);
-    smtp.refuseNext(1, 550);
+    smtp.refuseNext(1, 452);
     totals = await worker.tick();
     assert.deepEqual([totals.delivered, totals.retried], [0, 1]);
     clock.advance(6 * 60_000);
@@ -176,7 +176,7 @@ describeEachStore('email', (store) => {
     assert.equal(smtp.received.length, 1, 'delivered once');
     [d] = (await t.call('GET', '/api/v1/email/deliveries?state=delivered', { token: admin.token })).json();
     assert.equal(d.state, 'delivered');
-    assert.deepEqual(d.attempt_log.map((a: { status: number }) => a.status), [451, 550, 250]);
+    assert.deepEqual(d.attempt_log.map((a: { status: number }) => a.status), [451, 452, 250]);
   });
 
   it('the customer gets the transcript at the conversation’s own address only, a few times at most', async () => {

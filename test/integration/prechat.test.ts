@@ -170,6 +170,20 @@ describeEachStore('pre-chat form', (store) => {
     assert.deepEqual(gitple.session.categories, ['sales']);
   });
 
+  it('refuses a department with a control character or line break in it, as the departments API does, creating nothing', async () => {
+    const { token } = await user('admin');
+    const before = await counts();
+    for (const department of ['sales\u0007', 'sales\nFrom: CEO', 'sales\u2028From: CEO', '\u0085']) {
+      const res = await call('POST', '/session', { body: { customer: { id: 'cust-d', name: 'Bo' }, department } });
+      assert.equal(res.statusCode, 400, `${JSON.stringify(department)}: ${res.body}`);
+      assert.equal(res.json().error.field, 'department', res.body);
+      const api = await call('POST', '/api/v1/conversations', { token, body: { customer: { id: 'cust-d' }, department } });
+      assert.equal(api.statusCode, 400, `${JSON.stringify(department)}: ${api.body}`);
+      assert.equal(api.json().error.field, 'department', api.body);
+    }
+    assert.deepEqual(await counts(), before);
+  });
+
   it('leaves optional answers out, and without a form opens the chat as before', async () => {
     const { token } = await user('admin');
     const plain = await call('POST', '/session', { body: { customer: { id: 'cust-0', name: 'Bo', email: 'bo@example.com' }, department: 'support' } });

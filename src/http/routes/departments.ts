@@ -3,10 +3,9 @@ import { changeDepartmentRouting, readDepartmentRouting, type DepartmentRoutingC
 import { assertNotChannelQueue } from '../../routing/channel-queues.js';
 import { requireAgent } from '../auth.js';
 import type { App, AppDeps } from '../deps.js';
-import { errorResponses, Skills } from '../schemas.js';
+import { DEPARTMENT_PATTERN, errorResponses, Skills } from '../schemas.js';
 
-// Any name agents and conversations use is a department; control characters are none (PostgreSQL text cannot even hold NUL).
-const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: 'the department, as agents and conversations name it' });
+const Name = Type.String({ minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN, description: 'the department, as agents and conversations name it' });
 const Seconds = (max: number, description: string) => Type.Integer({ minimum: 0, maximum: max, description });
 const Nullable = <T extends ReturnType<typeof Type.Integer>>(schema: T) => Type.Union([schema, Type.Null()]);
 const Mode = Type.Union([Type.Literal('auto'), Type.Literal('offer'), Type.Literal('manual')], {
