@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, RateLimited } from '../errors.js';
+import { anyOfBranchIssue } from './anyof-issue.js';
 import { isLostConnection } from '../store/db.js';
 
 export interface ErrorBody {
@@ -8,6 +9,7 @@ export interface ErrorBody {
 
 interface AjvIssue {
   instancePath: string;
+  schemaPath: string;
   keyword: string;
   message?: string;
   params: Record<string, unknown>;
@@ -44,7 +46,8 @@ export function errorHandler(error: FastifyError | AppError, request: FastifyReq
   }
   const validation = (error as FastifyError).validation as AjvIssue[] | undefined;
   if (validation && validation.length > 0) {
-    const issue = validation[0]!;
+    // a union (an attachment: a link or a file) names the branch the caller meant
+    const issue = anyOfBranchIssue(validation) ?? validation[0]!;
     const context = (error as FastifyError).validationContext ?? 'body';
     const field = fieldName(issue, context);
     void reply.status(400).send({ error: { code: 'SB_VALIDATION', message: `${context === 'body' ? '' : `${context} `}${field} ${describe(issue)}`.trim(), field } });

@@ -107,7 +107,7 @@ describeEachStore('attachments review: REST uploads and file references', (store
     return { agent, admin, id: c.id, fileId: file.json().id as string };
   };
 
-  it('a file id the schema lets through but the database cannot read (urn:uuid:…) is 400 naming attachments.N.id, not 500; the message is not stored', async () => {
+  it('a file id in a form the database cannot read (urn:uuid:…) is 400 naming attachments.N.id, not the link branch of the union and not 500; the message is not stored', async () => {
     const c = await held();
     const res = await k.call('POST', `/api/v1/conversations/${c.id}/messages`, {
       token: c.agent.token,
