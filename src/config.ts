@@ -75,7 +75,7 @@ export const MAX_PASSWORD_LENGTH = 200;
 export const MAX_EMAIL_LENGTH = 254;
 export const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
 /** The admin the first start makes when ADMIN_EMAIL is unset (src/agents/bootstrap.ts). */
-const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
+export const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
 
 /** Characters as the API's schemas count them (code points, not UTF-16 units). */
 const characters = (text: string) => [...text].length;
@@ -83,9 +83,13 @@ const characters = (text: string) => [...text].length;
 /**
  * ADMIN_PASSWORD as the API would take it for that admin: a password the
  * login refuses (over 200 characters) would leave the only admin locked out,
- * and a weak one would stop the first start inside createAgent.
+ * and a weak one would stop the first start inside createAgent. Checked by
+ * ensureAdmin when it is about to make that admin, not by loadConfig: the
+ * variable is read only then, and a deployment whose admin exists (made
+ * before these rules, or whose password changed since) keeps starting with
+ * whatever value it left set (compose.yaml requires one).
  */
-function checkAdminPassword(password: string, email: string): void {
+export function checkAdminPassword(password: string, email: string): void {
   const length = characters(password);
   if (length < MIN_PASSWORD_LENGTH) throw new ConfigError('ADMIN_PASSWORD', `must be at least ${MIN_PASSWORD_LENGTH} characters long`);
   if (length > MAX_PASSWORD_LENGTH) {
@@ -108,7 +112,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('ADMIN_EMAIL', `must be at most ${MAX_EMAIL_LENGTH} characters long, got ${characters(adminEmail)}`);
   }
   const adminPassword = optional(env, 'ADMIN_PASSWORD');
-  if (adminPassword !== undefined) checkAdminPassword(adminPassword, adminEmail ?? DEFAULT_ADMIN_EMAIL);
+  // the rest of the API's rules when the admin is made (checkAdminPassword)
+  if (adminPassword !== undefined && characters(adminPassword) < MIN_PASSWORD_LENGTH) {
+    throw new ConfigError('ADMIN_PASSWORD', `must be at least ${MIN_PASSWORD_LENGTH} characters long`);
+  }
   return {
     port: integer(env, 'PORT', 3000, 0, 65535),
     host: optional(env, 'HOST') ?? '127.0.0.1',

@@ -38,7 +38,17 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'serve': {
-      const server = await startServer(config, { logger: log });
+      let server;
+      try {
+        server = await startServer(config, { logger: log });
+      } catch (error) {
+        // ADMIN_PASSWORD is judged when the first admin is made (ensureAdmin)
+        if (error instanceof ConfigError) {
+          process.stderr.write(`switchboard: invalid configuration: ${error.message}\n`);
+          return 2;
+        }
+        throw error;
+      }
       const stop = (signal: string) => {
         log.info({ signal }, 'shutting down');
         server.close().then(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Config } from '../config.js';
+import { checkAdminPassword, DEFAULT_ADMIN_EMAIL, type Config } from '../config.js';
 import type { Ctx } from '../context.js';
 import { AppError } from '../errors.js';
 import { createAgent } from './agents.js';
@@ -15,7 +15,8 @@ import { createAgent } from './agents.js';
  */
 export async function ensureAdmin(ctx: Ctx, config: Config): Promise<{ email: string; password?: string; taken?: true } | undefined> {
   if (await anAdmin(ctx)) return undefined;
-  const email = config.adminEmail ?? 'admin@localhost';
+  const email = config.adminEmail ?? DEFAULT_ADMIN_EMAIL;
+  if (config.adminPassword !== undefined) checkAdminPassword(config.adminPassword, email);
   const generated = config.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined;
   try {
     await createAgent(ctx, { name: 'Administrator', email, password: config.adminPassword ?? generated!, role: 'admin' });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, it } from 'node:test';
 import { ensureAdmin } from '../../src/agents/bootstrap.js';
-import { loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import type { Ctx } from '../../src/context.js';
 import { makeAgent } from '../helpers/fixtures.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -24,6 +24,15 @@ describeEachStore('the first admin', (store) => {
     assert.ok(made?.password && made.password.length >= 12);
     assert.equal(await ensureAdmin(ctx, config()), undefined);
     assert.deepEqual(await admins(), [{ email: 'admin@localhost', source: null }]);
+  });
+
+  it('is not made with a weak or overlong ADMIN_PASSWORD (ConfigError naming it, nobody created); once an admin exists the value is never judged', async () => {
+    for (const password of ['password1', 'x'.repeat(150) + 'y'.repeat(60)]) {
+      await assert.rejects(ensureAdmin(ctx, config({ ADMIN_EMAIL: 'boss@example.test', ADMIN_PASSWORD: password })), (e: unknown) => e instanceof ConfigError && e.variable === 'ADMIN_PASSWORD');
+      assert.deepEqual(await admins(), []);
+    }
+    await makeAgent(ctx, { role: 'admin' });
+    for (const password of ['changeme', 'password1', 'x'.repeat(250)]) assert.equal(await ensureAdmin(ctx, config({ ADMIN_PASSWORD: password })), undefined);
   });
 
   it('is made although a Qiscus mirror is an admin: nobody can sign in as one', async () => {
