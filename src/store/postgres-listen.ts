@@ -63,6 +63,7 @@ export async function listenPostgres(options: ListenOptions, channel: string, ha
     // (with a check unanswered, pg destroys the socket rather than wait on it)
     dead?.on('error', () => {});
     void dead?.end().catch(() => {});
+    if (dead) dropIfSilent(dead, checkTimeoutMs);
     retry ??= setTimeout(() => {
       retry = undefined;
       void connect(true);
@@ -147,7 +148,36 @@ export async function listenPostgres(options: ListenOptions, channel: string, ha
       client = undefined;
       last?.removeAllListeners();
       last?.on('error', () => {});
-      await last?.end().catch(() => {});
+      if (last) await ended(last, checkTimeoutMs);
     },
   };
+}
+
+/**
+ * pg's end() sends Terminate and waits for the server to close the socket;
+ * on a path that went silent (no FIN, no RST) that wait lasts until the
+ * kernel gives up, some 15 minutes, and a close() awaiting it held up the
+ * server's whole shutdown. So the socket is destroyed once `ms` pass.
+ */
+async function ended(client: pg.Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+    timer.unref();
+  });
+  const outcome = await Promise.race([client.end().then(() => 'ended' as const, () => 'ended' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') destroySocket(client);
+}
+
+/** A lost connection's socket is not waited for, but it is not kept open either. */
+function dropIfSilent(client: pg.Client, ms: number): void {
+  const timer = setTimeout(() => destroySocket(client), ms);
+  timer.unref();
+  client.once('end', () => clearTimeout(timer));
+}
+
+function destroySocket(client: pg.Client): void {
+  // `connection.stream` is pg's socket; not in its types
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
