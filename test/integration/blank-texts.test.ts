@@ -9,7 +9,7 @@ import { isBlank } from '../../src/http/validation.js';
 import { expectInvalid, kitFor } from '../helpers/api-kit.js';
 import { describeEachStore } from '../helpers/stores.js';
 
-const INVISIBLE = ['\u200b', '\u2060', '\ufeff', '\u200b\u200c\u200d', ' \u200b\n\t\u2060 ', '\u00ad', '\u034f', '\u3164'];
+const INVISIBLE = ['\u200b', '\u2060', '\ufeff', '\u200b\u200c\u200d', ' \u200b\n\t\u2060 ', '\u00ad', '\u034f', '\u3164', '\u2800\u2800'];
 
 describe('isBlank', () => {
   it('is true for nothing, spaces and characters that show as nothing', () => {
