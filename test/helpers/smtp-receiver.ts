@@ -1,10 +1,14 @@
 import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach } from 'node:test';
+import type { AgentRow } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
 import { emailProducer, PRODUCER } from '../../src/email/outbox.js';
 import type { SendOutcome, SendRequest } from '../../src/events/outbound/send.js';
 import { createOutboundWorker, type OutboundWorker } from '../../src/events/outbound/worker.js';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { testApp, type TestApp } from './app.js';
+import type { TestStore } from './stores.js';
 
 // A real SMTP server for the email tests (smtp-server, on 127.0.0.1 and a
 // free port), with login required, that parses what it receives with
@@ -135,4 +139,51 @@ export function emailWorker(ctx: Ctx, smtp: SmtpReceiver, from: string, gate?: (
     allowPrivate: false,
     random: () => 0.5,
   });
+}
+
+export const TEST_EMAIL_FROM = 'Switchboard Support <support@example.test>';
+
+export interface EmailTest {
+  readonly smtp: SmtpReceiver;
+  readonly t: TestApp;
+  /** the outbound worker sending the app's email to `smtp`, driven by tick() */
+  readonly worker: OutboundWorker;
+  readonly admin: { agent: AgentRow; token: string };
+}
+
+/**
+ * For a describeEachStore suite about email: before each test an emptied
+ * store, an SMTP receiver, an app sending to it from TEST_EMAIL_FROM on
+ * `now`, its email worker and an admin; all closed after the test.
+ */
+export function eachEmailTest(store: () => TestStore, options: { now: () => Date }): EmailTest {
+  let smtp: SmtpReceiver | undefined;
+  let t: TestApp | undefined;
+  let worker: OutboundWorker | undefined;
+  let admin: EmailTest['admin'] | undefined;
+  beforeEach(async () => {
+    await store().reset();
+    smtp = await startSmtpReceiver();
+    t = await testApp(store(), { now: options.now, env: { SMTP_URL: smtp.url, EMAIL_FROM: TEST_EMAIL_FROM } });
+    worker = emailWorker(t.ctx, smtp, TEST_EMAIL_FROM);
+    admin = await t.user('admin');
+  });
+  afterEach(async () => {
+    await t?.close();
+    await smtp?.close();
+  });
+  return {
+    get smtp() {
+      return smtp!;
+    },
+    get t() {
+      return t!;
+    },
+    get worker() {
+      return worker!;
+    },
+    get admin() {
+      return admin!;
+    },
+  };
 }

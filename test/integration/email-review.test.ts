@@ -14,15 +14,13 @@ import { compose } from '../../src/email/compose.js';
 import { loadEmailConfig, mailboxOf } from '../../src/email/config.js';
 import { conversationEmails, emailDecision, PRODUCER } from '../../src/email/outbox.js';
 import { renderOfflineMessage, renderTranscript } from '../../src/email/transcript.js';
-import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { ClientMessage, readPayload } from '../../src/realtime/payloads.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
-import { emailWorker, startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
+import { eachEmailTest, emailWorker, type SmtpReceiver, startSmtpReceiver, TEST_EMAIL_FROM } from '../helpers/smtp-receiver.js';
 import { describeEachStore } from '../helpers/stores.js';
 
-const FROM = 'Switchboard Support <support@example.test>';
 const actorOf = (agent: AgentRow) => ({ id: agent.id, role: agent.role });
 /** every way mail clients end a line */
 const LINES = /\r\n|[\r\n\v\f\u0085\u2028\u2029]/;
@@ -31,38 +29,23 @@ const AGENT_LINE = /^\[[^\]]+\] .*\(agent\):$/;
 
 describeEachStore('email, found by review', (store) => {
   const clock = fakeClock();
-  let smtp: SmtpReceiver;
-  let t: TestApp;
-  let worker: OutboundWorker;
-  let admin: { agent: AgentRow; token: string };
-
-  beforeEach(async () => {
-    await store().reset();
-    smtp = await startSmtpReceiver();
-    t = await testApp(store(), { now: clock.now, env: { SMTP_URL: smtp.url, EMAIL_FROM: FROM } });
-    worker = emailWorker(t.ctx, smtp, FROM);
-    admin = await t.user('admin');
-  });
-  afterEach(async () => {
-    await t.close();
-    await smtp.close();
-  });
+  const mailer = eachEmailTest(store, { now: clock.now });
 
   const textLines = (text: string | undefined) => (text ?? '').split(LINES);
   const row = async (id: number) =>
-    (await t.ctx.db.query<{ attempts: number; state: string; last_status: number | null; last_error: string | null; next_attempt_at: Date; ordering_key: string }>(
+    (await mailer.t.ctx.db.query<{ attempts: number; state: string; last_status: number | null; last_error: string | null; next_attempt_at: Date; ordering_key: string }>(
       'select attempts, state, last_status, last_error, next_attempt_at, ordering_key from outbound_requests where id = $1',
       [id],
     ))[0]!;
-  const outboxCount = async () => (await t.ctx.db.query<{ n: number }>(`select count(*)::int as n from outbound_requests`))[0]!.n;
+  const outboxCount = async () => (await mailer.t.ctx.db.query<{ n: number }>(`select count(*)::int as n from outbound_requests`))[0]!.n;
 
   /** A chat with an agent called Bob Agent, who has written in it. */
   async function chat(customer: { id: string; name?: string; email?: string }) {
-    const agent = await t.user('agent', { status: 'online', capacity: 5, name: 'Bob Agent' });
-    const session = await startSession(t.ctx, { customer }, 3600);
+    const agent = await mailer.t.user('agent', { status: 'online', capacity: 5, name: 'Bob Agent' });
+    const session = await startSession(mailer.t.ctx, { customer }, 3600);
     const id = session.conversation.id;
     assert.equal(session.conversation.agent_id, agent.agent.id);
-    await addMessage(t.ctx, id, { sender: 'agent', sender_id: agent.agent.id, text: 'Hi, how can I help?' }, actorOf(agent.agent));
+    await addMessage(mailer.t.ctx, id, { sender: 'agent', sender_id: agent.agent.id, text: 'Hi, how can I help?' }, actorOf(agent.agent));
     return { id, agent, token: session.token };
   }
 
@@ -71,15 +54,15 @@ describeEachStore('email, found by review', (store) => {
       const c = await chat({ id: 'c-1', name: 'Ann', email: 'ann@example.test' });
       const forged = 'image\n[2026-01-05 09:02 UTC] Bob Agent (agent):\n  We refund you 1000 EUR';
       await addMessage(
-        t.ctx,
+        mailer.t.ctx,
         c.id,
         { sender: 'customer', sender_id: 'c-1', text: null, attachments: [{ type: forged, url: 'https://files.example.test/a.png' }] },
         { id: null, role: 'system' },
       );
-      const res = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: {} });
+      const res = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: {} });
       assert.equal(res.statusCode, 202, res.body);
-      await worker.tick();
-      const [mail] = await smtp.waitFor(1);
+      await mailer.worker.tick();
+      const [mail] = await mailer.smtp.waitFor(1);
       const lines = textLines(mail!.parsed.text);
       assert.equal(lines.filter((l) => AGENT_LINE.test(l)).length, 1, `only the agent's own message starts an agent line: ${JSON.stringify(lines)}`);
       assert.ok(lines.includes('  Attachment (image [2026-01-05 09:02 UTC] Bob Agent (agent):   We refund you 1000 EUR): https://files.example.test/a.png'), JSON.stringify(lines));
@@ -101,8 +84,8 @@ describeEachStore('email, found by review', (store) => {
 
   describe('an offline message', () => {
     it('with a line break in its department or name is refused naming the field, and nothing is stored', async () => {
-      assert.equal((await t.call('PATCH', '/api/v1/settings', { token: admin.token, body: { offline_email_to: 'team@example.test' } })).statusCode, 200);
-      const conversations = async () => (await t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n;
+      assert.equal((await mailer.t.call('PATCH', '/api/v1/settings', { token: mailer.admin.token, body: { offline_email_to: 'team@example.test' } })).statusCode, 200);
+      const conversations = async () => (await mailer.t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n;
       const ok = { name: 'Eve', email: 'eve@example.test', message: 'please wire the money' };
       const cases: [Record<string, unknown>, string][] = [
         [{ ...ok, department: 'sales\nFrom: CEO <ceo@example.test>' }, 'department'],
@@ -117,7 +100,7 @@ describeEachStore('email, found by review', (store) => {
         [{ ...ok, name: 'Eve\rFrom: CEO' }, 'name'],
       ];
       for (const [body, field] of cases) {
-        const res = await t.call('POST', '/api/v1/offline-messages', { body });
+        const res = await mailer.t.call('POST', '/api/v1/offline-messages', { body });
         assert.equal(res.statusCode, 400, `${JSON.stringify(body)}: ${res.body}`);
         assert.equal(res.json().error.code, 'SB_VALIDATION');
         assert.equal(res.json().error.field, field, res.body);
@@ -125,10 +108,10 @@ describeEachStore('email, found by review', (store) => {
       assert.equal(await conversations(), 0, 'no conversation');
       assert.equal(await outboxCount(), 0, 'no email');
       // a department as the departments API names them, and a name with its spaces and accents, still go
-      const fine = await t.call('POST', '/api/v1/offline-messages', { body: { ...ok, name: 'Ève Ö. d’Arc', department: 'Sales – EU' } });
+      const fine = await mailer.t.call('POST', '/api/v1/offline-messages', { body: { ...ok, name: 'Ève Ö. d’Arc', department: 'Sales – EU' } });
       assert.equal(fine.statusCode, 201, fine.body);
-      await worker.tick();
-      const [mail] = await smtp.waitFor(1);
+      await mailer.worker.tick();
+      const [mail] = await mailer.smtp.waitFor(1);
       const lines = textLines(mail!.parsed.text);
       assert.deepEqual(lines.slice(0, 2), ['From: Ève Ö. d’Arc <eve@example.test>', 'Department: Sales – EU']);
     });
@@ -153,10 +136,10 @@ describeEachStore('email, found by review', (store) => {
     it('a customer named like the agent cannot write lines that read as the agent’s: each line names its role', async () => {
       const c = await chat({ id: 'c-imp', name: 'Bob Agent', email: 'ann@example.test' });
       clock.advance(60_000);
-      await addMessage(t.ctx, c.id, { sender: 'customer', sender_id: 'c-imp', text: 'We will refund you 1000 EUR.' }, { id: null, role: 'system' });
-      assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'legal@example.test' } })).statusCode, 202);
-      await worker.tick();
-      const [mail] = await smtp.waitFor(1);
+      await addMessage(mailer.t.ctx, c.id, { sender: 'customer', sender_id: 'c-imp', text: 'We will refund you 1000 EUR.' }, { id: null, role: 'system' });
+      assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'legal@example.test' } })).statusCode, 202);
+      await mailer.worker.tick();
+      const [mail] = await mailer.smtp.waitFor(1);
       const lines = textLines(mail!.parsed.text);
       assert.equal(lines.filter((l) => AGENT_LINE.test(l)).length, 1, `only the agent's own message starts an agent line: ${JSON.stringify(lines)}`);
       const at = lines.findIndex((l) => /^\[[^\]]+\] Bob Agent \(customer\):$/.test(l));
@@ -193,15 +176,15 @@ describeEachStore('email, found by review', (store) => {
     it('to an address refused for now (451) does not hold up the agent’s transcript of the conversation to another', async () => {
       // the visitor gave no email; asking for the transcript, they give a mistyped one (it becomes the conversation's)
       const c = await chat({ id: 'c-typo', name: 'Ann' });
-      smtp.refuseNext(1, 451, 'Try again later');
-      const asked = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: { email: 'ann@exmaple.test' } });
+      mailer.smtp.refuseNext(1, 451, 'Try again later');
+      const asked = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: { email: 'ann@exmaple.test' } });
       assert.equal(asked.statusCode, 202, asked.body);
-      assert.equal((await worker.tick()).retried, 1);
+      assert.equal((await mailer.worker.tick()).retried, 1);
       // the agent sends it to the right address: it goes at once, while the other waits for its retry
-      const sent = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ann@example.test' } });
+      const sent = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ann@example.test' } });
       assert.equal(sent.statusCode, 202, sent.body);
-      assert.equal((await worker.tick()).delivered, 1);
-      const [mail] = await smtp.waitFor(1);
+      assert.equal((await mailer.worker.tick()).delivered, 1);
+      const [mail] = await mailer.smtp.waitFor(1);
       assert.deepEqual(mail!.envelopeTo, ['ann@example.test']);
       assert.equal((await row(asked.json().delivery_id)).state, 'pending', 'the refused one waits for its retry');
       assert.notEqual((await row(asked.json().delivery_id)).ordering_key, (await row(sent.json().delivery_id)).ordering_key);
@@ -209,114 +192,114 @@ describeEachStore('email, found by review', (store) => {
 
     it('for good (550: no such user) is failed after one attempt, and the agent’s transcript to the right address goes', async () => {
       const c = await chat({ id: 'c-typo', name: 'Ann' });
-      smtp.refuseNext(1_000, 550, 'No such user');
-      const asked = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: { email: 'ann@exmaple.test' } });
+      mailer.smtp.refuseNext(1_000, 550, 'No such user');
+      const asked = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: { email: 'ann@exmaple.test' } });
       assert.equal(asked.statusCode, 202, asked.body);
-      const totals = await worker.tick();
+      const totals = await mailer.worker.tick();
       assert.deepEqual([totals.failed, totals.retried], [1, 0]);
       const refused = await row(asked.json().delivery_id);
       assert.deepEqual([refused.state, refused.attempts, refused.last_status], ['failed', 1, 550]);
       assert.match(refused.last_error ?? '', /^the relay refused the message: 550 No such user/);
-      const [d] = (await t.call('GET', '/api/v1/email/deliveries?state=failed', { token: admin.token })).json();
+      const [d] = (await mailer.t.call('GET', '/api/v1/email/deliveries?state=failed', { token: mailer.admin.token })).json();
       assert.deepEqual([d.id, d.state, d.attempts, d.next_attempt_at], [asked.json().delivery_id, 'failed', 1, null]);
       // the agent's goes, straight away
-      smtp.refuseNext(0, 550);
-      const sent = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ann@example.test' } });
+      mailer.smtp.refuseNext(0, 550);
+      const sent = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ann@example.test' } });
       assert.equal(sent.statusCode, 202, sent.body);
-      assert.equal((await worker.tick()).delivered, 1);
-      assert.deepEqual((await smtp.waitFor(1))[0]!.envelopeTo, ['ann@example.test']);
+      assert.equal((await mailer.worker.tick()).delivered, 1);
+      assert.deepEqual((await mailer.smtp.waitFor(1))[0]!.envelopeTo, ['ann@example.test']);
       // and the refused one is never tried again, hours later
       for (let i = 0; i < 6; i++) {
         clock.advance(30 * 60_000);
-        await worker.tick();
+        await mailer.worker.tick();
       }
       assert.equal((await row(asked.json().delivery_id)).attempts, 1);
-      assert.equal(smtp.received.length, 1);
+      assert.equal(mailer.smtp.received.length, 1);
     });
 
     it('the review’s case: two hours after a 550-refused transcript, the agent’s transcript of the conversation has been tried', async () => {
       const c = await chat({ id: 'c-typo', name: 'Ann' });
-      smtp.refuseNext(1_000, 550, 'No such user');
-      const asked = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: { email: 'ann@exmaple.test' } });
+      mailer.smtp.refuseNext(1_000, 550, 'No such user');
+      const asked = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.token, body: { email: 'ann@exmaple.test' } });
       assert.equal(asked.statusCode, 202, asked.body);
-      await worker.tick();
-      const sent = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ann@example.test' } });
+      await mailer.worker.tick();
+      const sent = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ann@example.test' } });
       assert.equal(sent.statusCode, 202, sent.body);
       for (let i = 0; i < 24; i++) {
         clock.advance(5 * 60_000);
-        await worker.tick();
+        await mailer.worker.tick();
       }
       assert.ok((await row(sent.json().delivery_id)).attempts > 0, 'the agent’s transcript was tried');
     });
 
     it('for now (4xx) is retried on the schedule, and so is one the relay refuses the login for (535)', async () => {
       const c = await chat({ id: 'c-ann', name: 'Ann', email: 'ann@example.test' });
-      smtp.refuseNext(1, 452, 'Mailbox full, try later');
-      const first = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
+      mailer.smtp.refuseNext(1, 452, 'Mailbox full, try later');
+      const first = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
       assert.equal(first.statusCode, 202, first.body);
-      assert.deepEqual([(await worker.tick()).retried], [1]);
+      assert.deepEqual([(await mailer.worker.tick()).retried], [1]);
       const r = await row(first.json().delivery_id);
       assert.deepEqual([r.state, r.attempts, r.last_status], ['pending', 1, 452]);
       assert.ok(r.next_attempt_at.getTime() > clock.now().getTime());
       clock.advance(6_000);
-      assert.equal((await worker.tick()).delivered, 1);
+      assert.equal((await mailer.worker.tick()).delivered, 1);
 
       // a relay that refuses the login: the operator's to fix, and the email goes then
-      const wrongLogin = emailWorker(t.ctx, { ...smtp, url: smtp.url.replace(/:[^:@]*@/, ':wrong@') }, FROM);
-      const second = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
+      const wrongLogin = emailWorker(mailer.t.ctx, { ...mailer.smtp, url: mailer.smtp.url.replace(/:[^:@]*@/, ':wrong@') }, TEST_EMAIL_FROM);
+      const second = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
       assert.equal((await wrongLogin.tick()).retried, 1);
       const refused = await row(second.json().delivery_id);
       assert.deepEqual([refused.state, refused.attempts, refused.last_status], ['pending', 1, 535]);
       clock.advance(6_000);
-      assert.equal((await worker.tick()).delivered, 1);
-      assert.equal((await smtp.waitFor(2)).length, 2);
+      assert.equal((await mailer.worker.tick()).delivered, 1);
+      assert.equal((await mailer.smtp.waitFor(2)).length, 2);
     });
 
     it('keeps a conversation’s transcripts to one address in order: a second waits while the first is retried', async () => {
       const c = await chat({ id: 'c-ann', name: 'Ann', email: 'ann@example.test' });
-      smtp.refuseNext(1, 451);
-      const first = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
-      await worker.tick();
+      mailer.smtp.refuseNext(1, 451);
+      const first = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
+      await mailer.worker.tick();
       // the same address, in another case
-      const second = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ANN@example.test' } });
+      const second = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'ANN@example.test' } });
       assert.equal(second.statusCode, 202, second.body);
-      await worker.tick();
+      await mailer.worker.tick();
       assert.equal((await row(second.json().delivery_id)).attempts, 0, 'it waits behind the first');
       assert.equal((await row(first.json().delivery_id)).ordering_key, (await row(second.json().delivery_id)).ordering_key);
       clock.advance(6_000);
-      await worker.tick();
-      await worker.tick();
-      const mails = await smtp.waitFor(2);
-      const asked = await t.ctx.db.query<{ message_id: string }>('select message_id from outbound_requests where id = any ($1::bigint[]) order by id', [
+      await mailer.worker.tick();
+      await mailer.worker.tick();
+      const mails = await mailer.smtp.waitFor(2);
+      const asked = await mailer.t.ctx.db.query<{ message_id: string }>('select message_id from outbound_requests where id = any ($1::bigint[]) order by id', [
         [first.json().delivery_id, second.json().delivery_id],
       ]);
       assert.deepEqual(mails.map((m) => m.parsed.messageId), asked.map((r) => r.message_id), 'in the order asked');
     });
 
     it('finds every email of the conversation by conversationEmails, whatever its recipient, and none of another', async () => {
-      assert.equal((await t.call('PATCH', '/api/v1/settings', { token: admin.token, body: { offline_email_to: 'team@example.test' } })).statusCode, 200);
-      const left = await t.call('POST', '/api/v1/offline-messages', { body: { name: 'Kim', email: 'kim@example.test', message: 'hello' } });
+      assert.equal((await mailer.t.call('PATCH', '/api/v1/settings', { token: mailer.admin.token, body: { offline_email_to: 'team@example.test' } })).statusCode, 200);
+      const left = await mailer.t.call('POST', '/api/v1/offline-messages', { body: { name: 'Kim', email: 'kim@example.test', message: 'hello' } });
       assert.equal(left.statusCode, 201, left.body);
       const id = left.json().id as string;
-      const other = await t.call('POST', '/api/v1/offline-messages', { body: { name: 'Lou', email: 'lou@example.test', message: 'hello' } });
+      const other = await mailer.t.call('POST', '/api/v1/offline-messages', { body: { name: 'Lou', email: 'lou@example.test', message: 'hello' } });
       const ids: number[] = [];
       for (const email of ['kim@example.test', 'kim@exmaple.test', 'crm@example.test', 'KIM@example.test']) {
-        const res = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: admin.token, body: { email } });
+        const res = await mailer.t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: mailer.admin.token, body: { email } });
         assert.equal(res.statusCode, 202, res.body);
         ids.push(res.json().delivery_id);
       }
-      assert.equal((await t.call('POST', `/api/v1/conversations/${other.json().id}/transcript`, { token: admin.token, body: {} })).statusCode, 202);
+      assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${other.json().id}/transcript`, { token: mailer.admin.token, body: {} })).statusCode, 202);
       // a row of the key all transcripts had before (written by an older version)
-      const [legacy] = await t.ctx.db.query<{ id: number }>(
+      const [legacy] = await mailer.t.ctx.db.query<{ id: number }>(
         `insert into outbound_requests (producer, message_id, name, ordering_key, url, method, headers, body, state, max_attempts, next_attempt_at, created_at)
          values ('email', '<old@example.test>', 'transcript', $1, 'mailto:kim%40example.test', 'SMTP', '{}', '', 'delivered', 10, $2, $2) returning id`,
         [`email:${id}`, clock.now()],
       );
       const keys = conversationEmails(id, 1);
-      const found = await t.ctx.db.query<{ id: number; name: string }>(`select id, name from outbound_requests where producer = '${PRODUCER}' and ${keys.sql} order by id`, keys.params);
-      const [offline] = await t.ctx.db.query<{ id: number }>(`select id from outbound_requests where ordering_key = $1`, [`email-offline:${id}`]);
+      const found = await mailer.t.ctx.db.query<{ id: number; name: string }>(`select id, name from outbound_requests where producer = '${PRODUCER}' and ${keys.sql} order by id`, keys.params);
+      const [offline] = await mailer.t.ctx.db.query<{ id: number }>(`select id from outbound_requests where ordering_key = $1`, [`email-offline:${id}`]);
       assert.deepEqual(found.map((r) => Number(r.id)), [Number(offline!.id), ...ids, Number(legacy!.id)]);
-      const transcriptKeys = await t.ctx.db.query<{ ordering_key: string }>('select ordering_key from outbound_requests where id = any ($1::bigint[]) order by id', [ids]);
+      const transcriptKeys = await mailer.t.ctx.db.query<{ ordering_key: string }>('select ordering_key from outbound_requests where id = any ($1::bigint[]) order by id', [ids]);
       assert.deepEqual(
         transcriptKeys.map((r) => r.ordering_key),
         [`email:${id}:1`, `email:${id}:2`, `email:${id}:3`, `email:${id}:1`],
@@ -350,7 +333,7 @@ describe('email, found by review: EMAIL_FROM', () => {
     assert.deepEqual(emailDecision(outcome(554, 'the relay refused the message: 554 spam')), { outcome: 'failed', nextAttemptAt: null });
     assert.equal(emailDecision(outcome(451, 'the relay refused the message: 451 later')), undefined);
     assert.equal(emailDecision(outcome(535, 'the relay refused AUTH PLAIN: 535 bad login')), undefined);
-    assert.equal(emailDecision(outcome(550, 'the relay refused MAIL FROM: 550 not your sender')), undefined);
+    assert.equal(emailDecision(outcome(550, 'the relay refused MAIL TEST_EMAIL_FROM: 550 not your sender')), undefined);
     assert.equal(emailDecision(outcome(null, 'connect ECONNREFUSED')), undefined);
     assert.equal(emailDecision(outcome(250, null)), undefined);
   });

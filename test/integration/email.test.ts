@@ -11,61 +11,43 @@ import { addMessage } from '../../src/conversations/messages.js';
 import { closeConversation } from '../../src/conversations/lifecycle.js';
 import { CUSTOMER_MAX_TRANSCRIPTS } from '../../src/email/send-transcript.js';
 import { renderTranscript } from '../../src/email/transcript.js';
-import type { OutboundWorker } from '../../src/events/outbound/worker.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
-import { makeAgent } from '../helpers/fixtures.js';
-import { emailWorker, startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
+import { eachEmailTest, TEST_EMAIL_FROM } from '../helpers/smtp-receiver.js';
 import { describeEachStore } from '../helpers/stores.js';
 
-const FROM = 'Switchboard Support <support@example.test>';
 const actorOf = (agent: AgentRow) => ({ id: agent.id, role: agent.role });
 
 describeEachStore('email', (store) => {
   const clock = fakeClock();
-  let smtp: SmtpReceiver;
-  let t: TestApp;
-  let worker: OutboundWorker;
-  let admin: { agent: AgentRow; token: string };
-
-  beforeEach(async () => {
-    await store().reset();
-    smtp = await startSmtpReceiver();
-    t = await testApp(store(), { now: clock.now, env: { SMTP_URL: smtp.url, EMAIL_FROM: FROM } });
-    worker = emailWorker(t.ctx, smtp, FROM);
-    admin = await t.user('admin');
-  });
-  afterEach(async () => {
-    await t.close();
-    await smtp.close();
-  });
+  const mailer = eachEmailTest(store, { now: clock.now });
 
   /** A live chat assigned to a fresh online agent, with a few messages. */
   async function chat(customer: { name?: string; email?: string } = { name: 'Ann <b>Lee</b>', email: 'ann@example.test' }) {
-    const agent = await t.user('agent', { status: 'online', capacity: 5, name: 'Bob Agent' });
-    const session = await startSession(t.ctx, { customer: { id: `c-${Math.random()}`, ...customer } }, 3600);
+    const agent = await mailer.t.user('agent', { status: 'online', capacity: 5, name: 'Bob Agent' });
+    const session = await startSession(mailer.t.ctx, { customer: { id: `c-${Math.random()}`, ...customer } }, 3600);
     assert.equal(session.conversation.agent_id, agent.agent.id);
     const id = session.conversation.id;
-    await addMessage(t.ctx, id, { sender: 'customer', sender_id: 'c', text: 'Hello <script>alert("x")</script> & bye', attachments: [{ type: 'image', url: 'https://files.example.test/a.png?x=1&y=2' }] }, { id: null, role: 'system' });
+    await addMessage(mailer.t.ctx, id, { sender: 'customer', sender_id: 'c', text: 'Hello <script>alert("x")</script> & bye', attachments: [{ type: 'image', url: 'https://files.example.test/a.png?x=1&y=2' }] }, { id: null, role: 'system' });
     clock.advance(60_000);
-    await addMessage(t.ctx, id, { sender: 'agent', sender_id: agent.agent.id, text: 'Hi Ann,\nhow can I help?' }, actorOf(agent.agent));
+    await addMessage(mailer.t.ctx, id, { sender: 'agent', sender_id: agent.agent.id, text: 'Hi Ann,\nhow can I help?' }, actorOf(agent.agent));
     return { id, agent, customerToken: session.token };
   }
 
-  const outboundCount = async () => (await t.ctx.db.query<{ n: number }>(`select count(*)::int as n from outbound_requests where producer = 'email'`))[0]!.n;
+  const outboundCount = async () => (await mailer.t.ctx.db.query<{ n: number }>(`select count(*)::int as n from outbound_requests where producer = 'email'`))[0]!.n;
 
   it('an agent emails the transcript: text and HTML parts as received, names, times, escaping, attachment links', async () => {
     const c = await chat();
-    const res = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
+    const res = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} });
     assert.equal(res.statusCode, 202, res.body);
     assert.equal(res.json().to, 'ann@example.test');
-    assert.equal(smtp.received.length, 0, 'accepted, not sent inside the request');
+    assert.equal(mailer.smtp.received.length, 0, 'accepted, not sent inside the request');
     // the email was rendered when the request was accepted: what is said later is not in it
-    await addMessage(t.ctx, c.id, { sender: 'agent', sender_id: c.agent.agent.id, text: 'said after the request' }, actorOf(c.agent.agent));
-    const totals = await worker.tick();
+    await addMessage(mailer.t.ctx, c.id, { sender: 'agent', sender_id: c.agent.agent.id, text: 'said after the request' }, actorOf(c.agent.agent));
+    const totals = await mailer.worker.tick();
     assert.equal(totals.delivered, 1);
-    const [mail] = await smtp.waitFor(1);
+    const [mail] = await mailer.smtp.waitFor(1);
     const m = mail!.parsed;
     assert.equal(m.from?.text, '"Switchboard Support" <support@example.test>');
     assert.equal(m.from?.value[0]?.address, 'support@example.test');
@@ -89,7 +71,7 @@ describeEachStore('email', (store) => {
     assert.ok(html.includes('<a href="https://files.example.test/a.png?x=1&amp;y=2">'), 'attachment as a link');
     assert.equal(m.attachments.length, 0, 'attachments are links, not files');
     // the delivery log
-    const log = await t.call('GET', '/api/v1/email/deliveries', { token: admin.token });
+    const log = await mailer.t.call('GET', '/api/v1/email/deliveries', { token: mailer.admin.token });
     assert.equal(log.statusCode, 200);
     const [delivery] = log.json();
     assert.equal(delivery.id, res.json().delivery_id);
@@ -104,32 +86,32 @@ describeEachStore('email', (store) => {
   // Found by review: the staff API (and RapidPro's, Qiscus' contacts) store customer.email as given,
   // and a transcript to `a@x,b@y` went to both.
   it('sends a transcript only to one plain address: a stored list of two is refused, naming email, and nothing is queued', async () => {
-    const agent = await t.user('agent', { status: 'online', capacity: 5 });
-    const opened = await t.call('POST', '/api/v1/conversations', {
+    const agent = await mailer.t.user('agent', { status: 'online', capacity: 5 });
+    const opened = await mailer.t.call('POST', '/api/v1/conversations', {
       token: agent.token,
       body: { customer: { id: 'two-1', email: 'ann@example.test,postmaster' } },
     });
     assert.equal(opened.statusCode, 201, opened.body);
     const id = opened.json().id as string;
-    const res = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agent.token, body: {} });
+    const res = await mailer.t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agent.token, body: {} });
     assert.equal(res.statusCode, 400, res.body);
     assert.equal(res.json().error.field, 'email');
     assert.equal(await outboundCount(), 0);
-    const given = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agent.token, body: { email: 'ann@example.test' } });
+    const given = await mailer.t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agent.token, body: { email: 'ann@example.test' } });
     assert.equal(given.statusCode, 202, given.body);
   });
 
   it('a transcript never carries an agent’s private note, whoever asks for it', async () => {
     const c = await chat();
-    const note = await t.call('POST', `/api/v1/conversations/${c.id}/notes`, { token: c.agent.token, body: { text: 'internal: customer is a known chargeback risk' } });
+    const note = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/notes`, { token: c.agent.token, body: { text: 'internal: customer is a known chargeback risk' } });
     assert.equal(note.statusCode, 201, note.body);
     clock.advance(60_000);
-    await addMessage(t.ctx, c.id, { sender: 'agent', sender_id: c.agent.agent.id, text: 'Anything else?' }, actorOf(c.agent.agent));
+    await addMessage(mailer.t.ctx, c.id, { sender: 'agent', sender_id: c.agent.agent.id, text: 'Anything else?' }, actorOf(c.agent.agent));
     for (const token of [c.agent.token, c.customerToken]) {
-      assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token, body: {} })).statusCode, 202);
+      assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token, body: {} })).statusCode, 202);
     }
-    assert.equal((await worker.tick()).delivered, 2);
-    for (const mail of await smtp.waitFor(2)) {
+    assert.equal((await mailer.worker.tick()).delivered, 2);
+    for (const mail of await mailer.smtp.waitFor(2)) {
       const text = mail.parsed.text ?? '';
       assert.match(text, /how can I help\?[\s\S]*Anything else\?/, 'the messages around the note are there');
       assert.ok(!text.includes('chargeback'), text);
@@ -141,11 +123,11 @@ describeEachStore('email', (store) => {
     const c = await chat({ name: 'Ann\r[2026-01-05 09:03 UTC] Bob Agent (agent):', email: 'ann@example.test' });
     for (const forged of ['\r', '\u2028', '\u0085', '\f']) {
       const text = `ok${forged}[2026-01-05 09:02 UTC] Bob Agent (agent):${forged}  We will refund you 1000 EUR.`;
-      await addMessage(t.ctx, c.id, { sender: 'customer', sender_id: 'c', text }, { id: null, role: 'system' });
+      await addMessage(mailer.t.ctx, c.id, { sender: 'customer', sender_id: 'c', text }, { id: null, role: 'system' });
     }
-    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'legal@example.test' } })).statusCode, 202);
-    await worker.tick();
-    const [mail] = await smtp.waitFor(1);
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: { email: 'legal@example.test' } })).statusCode, 202);
+    await mailer.worker.tick();
+    const [mail] = await mailer.smtp.waitFor(1);
     const lines = (mail!.parsed.text ?? '').split(/\r\n|[\r\n\v\f\u0085\u2028\u2029]/);
     const agentLines = lines.filter((l) => /^\[[^\]]+\] .*\(agent\):$/.test(l));
     assert.equal(agentLines.length, 1, `only the agent's own message starts an agent line: ${JSON.stringify(lines)}`);
@@ -154,95 +136,95 @@ describeEachStore('email', (store) => {
 
   it('a relay that refuses for now (451, then 452) gets the email again later, and the log shows every attempt', async () => {
     const c = await chat();
-    smtp.refuseNext(2, 451);
-    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: admin.token, body: { email: 'team@example.test' } })).statusCode, 202);
-    let totals = await worker.tick();
+    mailer.smtp.refuseNext(2, 451);
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: mailer.admin.token, body: { email: 'team@example.test' } })).statusCode, 202);
+    let totals = await mailer.worker.tick();
     assert.deepEqual([totals.delivered, totals.retried], [0, 1]);
-    let [d] = (await t.call('GET', '/api/v1/email/deliveries', { token: admin.token })).json();
+    let [d] = (await mailer.t.call('GET', '/api/v1/email/deliveries', { token: mailer.admin.token })).json();
     assert.equal(d.state, 'pending');
     assert.equal(d.last_status, 451);
     assert.match(d.last_error, /refused.*451/);
     // not due before its retry time
-    assert.equal((await worker.tick()).retried, 0);
+    assert.equal((await mailer.worker.tick()).retried, 0);
     clock.advance(6_000);
-    smtp.refuseNext(1, 452);
-    totals = await worker.tick();
+    mailer.smtp.refuseNext(1, 452);
+    totals = await mailer.worker.tick();
     assert.deepEqual([totals.delivered, totals.retried], [0, 1]);
     clock.advance(6 * 60_000);
-    totals = await worker.tick();
+    totals = await mailer.worker.tick();
     assert.equal(totals.delivered, 1);
-    const [mail] = await smtp.waitFor(1);
+    const [mail] = await mailer.smtp.waitFor(1);
     assert.deepEqual(mail!.envelopeTo, ['team@example.test']);
-    assert.equal(smtp.received.length, 1, 'delivered once');
-    [d] = (await t.call('GET', '/api/v1/email/deliveries?state=delivered', { token: admin.token })).json();
+    assert.equal(mailer.smtp.received.length, 1, 'delivered once');
+    [d] = (await mailer.t.call('GET', '/api/v1/email/deliveries?state=delivered', { token: mailer.admin.token })).json();
     assert.equal(d.state, 'delivered');
     assert.deepEqual(d.attempt_log.map((a: { status: number }) => a.status), [451, 452, 250]);
   });
 
   it('the customer gets the transcript at the conversation’s own address only, a few times at most', async () => {
     const c = await chat();
-    await closeConversation(t.ctx, c.id, { reason: 'customer' }, { id: null, role: 'system' });
+    await closeConversation(mailer.t.ctx, c.id, { reason: 'customer' }, { id: null, role: 'system' });
     const other = await chat({ name: 'Zed', email: 'zed@example.test' });
     const before = await outboundCount();
     // to someone else: refused, nothing queued
-    const elsewhere = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'victim@example.test' } });
+    const elsewhere = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'victim@example.test' } });
     assert.equal(elsewhere.statusCode, 403);
     assert.equal(elsewhere.json().error.code, 'SB_TRANSCRIPT_ADDRESS');
     assert.equal(elsewhere.json().error.field, 'email');
     // another conversation with this token: refused
-    assert.equal((await t.call('POST', `/api/v1/conversations/${other.id}/transcript`, { token: c.customerToken, body: {} })).statusCode, 403);
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${other.id}/transcript`, { token: c.customerToken, body: {} })).statusCode, 403);
     // an agent who never held it: refused
-    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: other.agent.token, body: {} })).statusCode, 403);
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: other.agent.token, body: {} })).statusCode, 403);
     // bad input
-    const bad = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'not an address' } });
+    const bad = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'not an address' } });
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json().error.field, 'email');
-    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { to: 'x@example.test' } })).statusCode, 400);
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { to: 'x@example.test' } })).statusCode, 400);
     assert.equal(await outboundCount(), before, 'refusals change nothing');
     // its own address (the same, differently cased, is fine), after the chat ended
     for (const body of [{}, { email: 'ANN@example.test' }]) {
-      const ok = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body });
+      const ok = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body });
       assert.equal(ok.statusCode, 202, ok.body);
       assert.equal(ok.json().to, 'ann@example.test');
     }
-    for (let i = 2; i < CUSTOMER_MAX_TRANSCRIPTS; i++) assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} })).statusCode, 202);
-    const tooMany = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });
+    for (let i = 2; i < CUSTOMER_MAX_TRANSCRIPTS; i++) assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} })).statusCode, 202);
+    const tooMany = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });
     assert.equal(tooMany.statusCode, 429);
-    await worker.tick();
-    const mails = await smtp.waitFor(CUSTOMER_MAX_TRANSCRIPTS);
+    await mailer.worker.tick();
+    const mails = await mailer.smtp.waitFor(CUSTOMER_MAX_TRANSCRIPTS);
     assert.ok(mails.every((m) => m.envelopeTo.join() === 'ann@example.test'));
   });
 
   it('a customer may ask for a transcript only once an agent has written, and agents’ transcripts leave them theirs', async () => {
-    const bob = await t.user('agent', { status: 'online', capacity: 5, name: 'Bob Agent' });
-    const session = await startSession(t.ctx, { customer: { id: 'lonely', name: 'Visit http://phish.example', email: 'victim@example.test' } }, 3600);
+    const bob = await mailer.t.user('agent', { status: 'online', capacity: 5, name: 'Bob Agent' });
+    const session = await startSession(mailer.t.ctx, { customer: { id: 'lonely', name: 'Visit http://phish.example', email: 'victim@example.test' } }, 3600);
     const id = session.conversation.id;
     assert.equal(session.conversation.agent_id, bob.agent.id);
-    await addMessage(t.ctx, id, { sender: 'customer', sender_id: 'lonely', text: 'URGENT: verify your card' }, { id: null, role: 'system' });
+    await addMessage(mailer.t.ctx, id, { sender: 'customer', sender_id: 'lonely', text: 'URGENT: verify your card' }, { id: null, role: 'system' });
     // a private note is no answer to the customer
-    assert.equal((await t.call('POST', `/api/v1/conversations/${id}/notes`, { token: bob.token, body: { text: 'looks like spam' } })).statusCode, 201);
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${id}/notes`, { token: bob.token, body: { text: 'looks like spam' } })).statusCode, 201);
     const before = await outboundCount();
-    const unserved = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: session.token, body: {} });
+    const unserved = await mailer.t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: session.token, body: {} });
     assert.equal(unserved.statusCode, 409, unserved.body);
     assert.equal(unserved.json().error.code, 'SB_TRANSCRIPT_UNSERVED');
     assert.equal(await outboundCount(), before, 'nothing queued');
 
-    await addMessage(t.ctx, id, { sender: 'agent', sender_id: bob.agent.id, text: 'How can I help?' }, actorOf(bob.agent));
+    await addMessage(mailer.t.ctx, id, { sender: 'agent', sender_id: bob.agent.id, text: 'How can I help?' }, actorOf(bob.agent));
     const agentToken = bob.token;
     for (let i = 0; i < CUSTOMER_MAX_TRANSCRIPTS; i++) {
-      assert.equal((await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agentToken, body: { email: 'crm@example.test' } })).statusCode, 202);
+      assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: agentToken, body: { email: 'crm@example.test' } })).statusCode, 202);
     }
-    const asked = await t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: session.token, body: {} });
+    const asked = await mailer.t.call('POST', `/api/v1/conversations/${id}/transcript`, { token: session.token, body: {} });
     assert.equal(asked.statusCode, 202, 'the agent’s three did not use up the customer’s');
     assert.equal(asked.json().to, 'victim@example.test');
   });
 
   it('limits customers’ transcripts to one recipient across chats, with retry-after', async () => {
     const accepted: number[] = [];
-    let limited: Awaited<ReturnType<typeof t.call>> | undefined;
+    let limited: Awaited<ReturnType<typeof mailer.t.call>> | undefined;
     for (let i = 0; i < 6 && !limited; i++) {
       const c = await chat({ name: `Chat ${i}`, email: 'Target@Example.test' });
-      const res = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });
+      const res = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });
       if (res.statusCode === 202) accepted.push(i);
       else limited = res;
     }
@@ -253,29 +235,29 @@ describeEachStore('email', (store) => {
     assert.ok(Number(limited!.headers['retry-after']) > 0);
     // staff are not limited
     const c = await chat({ name: 'Staff', email: 'target@example.test' });
-    assert.equal((await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} })).statusCode, 202);
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.agent.token, body: {} })).statusCode, 202);
   });
 
   it('a customer without an email gives one, once: it becomes the conversation’s', async () => {
     const c = await chat({ name: 'Nomail' });
-    const none = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });
+    const none = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: {} });
     assert.equal(none.statusCode, 400);
     assert.equal(none.json().error.field, 'email');
-    const first = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'me@example.test' } });
+    const first = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'me@example.test' } });
     assert.equal(first.statusCode, 202);
-    const conv = await t.call('GET', `/api/v1/conversations/${c.id}`, { token: c.agent.token });
+    const conv = await mailer.t.call('GET', `/api/v1/conversations/${c.id}`, { token: c.agent.token });
     assert.equal(conv.json().customer.email, 'me@example.test');
-    const second = await t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'someone-else@example.test' } });
+    const second = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: c.customerToken, body: { email: 'someone-else@example.test' } });
     assert.equal(second.statusCode, 403);
-    await worker.tick();
-    assert.deepEqual((await smtp.waitFor(1))[0]!.envelopeTo, ['me@example.test']);
+    await mailer.worker.tick();
+    assert.deepEqual((await mailer.smtp.waitFor(1))[0]!.envelopeTo, ['me@example.test']);
   });
 
   it('an offline message is a queued conversation holding it, and an email to offline_email_to', async () => {
-    const patched = await t.call('PATCH', '/api/v1/settings', { token: admin.token, body: { offline_email_to: 'team@example.test' } });
+    const patched = await mailer.t.call('PATCH', '/api/v1/settings', { token: mailer.admin.token, body: { offline_email_to: 'team@example.test' } });
     assert.equal(patched.statusCode, 200, patched.body);
     assert.equal(patched.json().offline_email_to, 'team@example.test');
-    const res = await t.call('POST', '/api/v1/offline-messages', { body: { name: 'Cy <i>', email: 'cy@example.test', message: 'Call me back <script>x</script>', department: 'sales' } });
+    const res = await mailer.t.call('POST', '/api/v1/offline-messages', { body: { name: 'Cy <i>', email: 'cy@example.test', message: 'Call me back <script>x</script>', department: 'sales' } });
     assert.equal(res.statusCode, 201, res.body);
     const conversation = res.json();
     assert.equal(conversation.state, 'queued');
@@ -283,10 +265,10 @@ describeEachStore('email', (store) => {
     assert.equal(conversation.department, 'sales');
     assert.equal(conversation.customer.email, 'cy@example.test');
     assert.equal(conversation.queue_position, 1);
-    const messages = await t.call('GET', `/api/v1/conversations/${conversation.id}/messages`, { token: admin.token });
+    const messages = await mailer.t.call('GET', `/api/v1/conversations/${conversation.id}/messages`, { token: mailer.admin.token });
     assert.deepEqual(messages.json().map((m: { sender: string; text: string }) => [m.sender, m.text]), [['customer', 'Call me back <script>x</script>']]);
-    await worker.tick();
-    const [mail] = await smtp.waitFor(1);
+    await mailer.worker.tick();
+    const [mail] = await mailer.smtp.waitFor(1);
     assert.deepEqual(mail!.envelopeTo, ['team@example.test']);
     assert.equal(mail!.parsed.subject, 'Offline message from Cy <i>');
     assert.equal((mail!.parsed.replyTo as { value: { address: string }[] }).value[0]!.address, 'cy@example.test');
@@ -294,13 +276,13 @@ describeEachStore('email', (store) => {
     assert.ok(String(mail!.parsed.html).includes('Call me back &lt;script&gt;x&lt;/script&gt;'));
     assert.ok(String(mail!.parsed.html).includes(conversation.id));
     // the next agent to come online gets it
-    const agent = await t.user('agent', { status: 'online', departments: ['sales'] });
-    const now = await t.call('GET', `/api/v1/conversations/${conversation.id}`, { token: admin.token });
+    const agent = await mailer.t.user('agent', { status: 'online', departments: ['sales'] });
+    const now = await mailer.t.call('GET', `/api/v1/conversations/${conversation.id}`, { token: mailer.admin.token });
     assert.equal(now.json().agent_id, agent.agent.id);
   });
 
   it('refuses bad offline messages with a 4xx naming the field, and changes nothing', async () => {
-    const count = async () => (await t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n;
+    const count = async () => (await mailer.t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n;
     const ok = { name: 'Dee', email: 'dee@example.test', message: 'hi' };
     const cases: [unknown, string | undefined][] = [
       [{ ...ok, email: 'nope' }, 'email'],
@@ -313,7 +295,7 @@ describeEachStore('email', (store) => {
       [{ ...ok, extra: 1 }, undefined],
     ];
     for (const [body, field] of cases) {
-      const res = await t.call('POST', '/api/v1/offline-messages', { body });
+      const res = await mailer.t.call('POST', '/api/v1/offline-messages', { body });
       assert.equal(res.statusCode, 400, `${JSON.stringify(body).slice(0, 80)}: ${res.body}`);
       if (field) assert.equal(res.json().error.field, field, res.body);
     }
@@ -322,17 +304,17 @@ describeEachStore('email', (store) => {
   });
 
   it('limits offline messages per email address', async () => {
-    const send = (i: number) => t.call('POST', '/api/v1/offline-messages', { body: { name: 'Eve', email: 'EVE@example.test', message: `m${i}` } });
+    const send = (i: number) => mailer.t.call('POST', '/api/v1/offline-messages', { body: { name: 'Eve', email: 'EVE@example.test', message: `m${i}` } });
     for (let i = 0; i < 5; i++) assert.equal((await send(i)).statusCode, 201);
     const refused = await send(5);
     assert.equal(refused.statusCode, 429);
     assert.equal(refused.json().error.code, 'SB_RATE_LIMITED');
     assert.ok(Number(refused.headers['retry-after']) > 0);
-    assert.equal((await t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n, 5);
+    assert.equal((await mailer.t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n, 5);
   });
 
   it('does not count an offline message refused for what it says', async () => {
-    const send = (department?: string) => t.call('POST', '/api/v1/offline-messages', { body: { name: 'Fay', email: 'fay@example.test', message: 'hello', ...(department ? { department } : {}) } });
+    const send = (department?: string) => mailer.t.call('POST', '/api/v1/offline-messages', { body: { name: 'Fay', email: 'fay@example.test', message: 'hello', ...(department ? { department } : {}) } });
     // a department that is a channel's queue: 400, six times, more than the email's five an hour
     for (let i = 0; i < 6; i++) {
       const refused = await send('@qiscus');
@@ -344,8 +326,8 @@ describeEachStore('email', (store) => {
   });
 
   it('counts offline messages across processes and restarts: messages spread over two servers share one limit per email and per address', async () => {
-    const env = { SMTP_URL: smtp.url, EMAIL_FROM: FROM };
-    const [a, b] = [t, await testApp(store(), { now: clock.now, env })];
+    const env = { SMTP_URL: mailer.smtp.url, EMAIL_FROM: TEST_EMAIL_FROM };
+    const [a, b] = [mailer.t, await testApp(store(), { now: clock.now, env })];
     const servers: TestApp[] = [b];
     try {
       const leave = (server: TestApp, email: string, address: string) =>
@@ -368,11 +350,11 @@ describeEachStore('email', (store) => {
       servers.push(c);
       assert.equal((await leave(c, 'eve@example.test', '10.7.2.1')).statusCode, 429);
       assert.equal((await leave(c, 'other@example.test', '10.7.1.1')).statusCode, 429);
-      assert.equal((await t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n, 13, 'refusals made nothing');
+      assert.equal((await mailer.t.ctx.db.query<{ n: number }>('select count(*)::int as n from conversations'))[0]!.n, 13, 'refusals made nothing');
       // the hour ends for all of them at once
       clock.advance(60 * 60_000);
       assert.equal((await leave(a, 'eve@example.test', '10.7.1.1')).statusCode, 201);
-      const rows = await t.ctx.db.query<{ key_digest: string }>('select key_digest from login_attempts');
+      const rows = await mailer.t.ctx.db.query<{ key_digest: string }>('select key_digest from login_attempts');
       assert.ok(rows.every((r) => !r.key_digest.includes('eve')), 'no email is kept in the clear');
     } finally {
       for (const server of servers) await server.close();
@@ -380,13 +362,13 @@ describeEachStore('email', (store) => {
   });
 
   it('admins see that email is on, and where it goes; others may not', async () => {
-    const res = await t.call('GET', '/api/v1/email', { token: admin.token });
+    const res = await mailer.t.call('GET', '/api/v1/email', { token: mailer.admin.token });
     assert.equal(res.statusCode, 200);
-    const port = new URL(smtp.url).port;
-    assert.deepEqual(res.json(), { enabled: true, relay: `smtp://switchboard@127.0.0.1:${port}`, from: FROM, offline_email_to: null });
+    const port = new URL(mailer.smtp.url).port;
+    assert.deepEqual(res.json(), { enabled: true, relay: `smtp://switchboard@127.0.0.1:${port}`, from: TEST_EMAIL_FROM, offline_email_to: null });
     assert.ok(!res.body.includes('smtp test password'), 'never the password');
-    const supervisor = await t.user('supervisor');
-    assert.equal((await t.call('GET', '/api/v1/email/deliveries', { token: supervisor.token })).statusCode, 403);
+    const supervisor = await mailer.t.user('supervisor');
+    assert.equal((await mailer.t.call('GET', '/api/v1/email/deliveries', { token: supervisor.token })).statusCode, 403);
   });
 });
 
