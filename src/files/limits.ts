@@ -1,4 +1,5 @@
 import type { Settings } from '../settings/settings.js';
+import { ALLOWED_FILE_NAME_FORMAT } from '../http/format-characters.js';
 import { fileTypeRefused } from './errors.js';
 
 export type FileLimits = Pick<Settings, 'attachments_max_bytes' | 'attachments_max_files' | 'attachments_allowed_types'>;
@@ -9,26 +10,34 @@ export function normalType(contentType: string | undefined): string {
   return /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/.test(type) ? type : 'application/octet-stream';
 }
 
+/** A control or format character (Unicode Cc, Cf), or a format sequence a name keeps (captured). */
+const INVISIBLE = new RegExp(`(${ALLOWED_FILE_NAME_FORMAT.source})|[\\p{Cc}\\p{Cf}]`, 'gu');
+
 /**
  * The name as the customer's or agent's device gave it, without any path,
  * control or invisible format characters (Unicode Cc and Cf: bidi overrides
- * such as U+202E, which show `invoice\u202Efdp.exe` as "invoiceexe.pdf",
- * zero-width characters), trailing dots or spaces (which Windows drops when
- * it saves the file, `invoice.exe.` becoming `invoice.exe`), or excess
- * length: the last 200 characters, never half of one.
+ * and isolates such as U+202E, which show `invoice\u202Efdp.exe` as
+ * "invoiceexe.pdf", direction marks, zero-width spaces, word joiners, the
+ * BOM, soft hyphens) but for those its spelling needs, where they belong
+ * (src/http/format-characters.ts: the joiners of emoji sequences, a
+ * subdivision flag's tags, the non-joiner of Persian and Indic spelling, the
+ * joiner after an Indic virama), trailing dots or spaces (which Windows
+ * drops when it saves the file, `invoice.exe.` becoming `invoice.exe`), or
+ * excess length: the last 200 characters, never half of one.
  */
 export function cleanName(name: string | undefined): string {
   const base = (name ?? '')
     .split(/[\\/]/)
     .pop()!
-    .replace(/[\p{Cc}\p{Cf}]/gu, '')
+    .replace(INVISIBLE, (_, kept: string | undefined) => kept ?? '')
     .trim()
     .replace(/[\s.]+$/u, '');
-  const chars = Array.from(base);
-  return chars.slice(-200).join('') || 'file';
+  // a cut through a sequence leaves its joiner or tags out of place at the start: they go too
+  const cut = Array.from(base).slice(-200).join('').replace(INVISIBLE, (_, kept: string | undefined) => kept ?? '');
+  return cut || 'file';
 }
 
-/** The name's extension, lowercase with its dot (`.pdf`); '' for none (`README`, `.profile`). */
+/** The text after the name's last dot, lowercase with its dot (`.pdf`); '' for none (`README`, `.profile`). */
 export const extensionOf = (name: string) => {
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(dot).toLowerCase() : '';
@@ -37,11 +46,16 @@ export const extensionOf = (name: string) => {
 /**
  * The extensions a file of a type is known by (as the mime-db lists them),
  * for the types commonly allowed. A type allowed by the setting lets in names
- * with these extensions; any other extension must be listed itself.
+ * with these extensions; any other extension this table or DANGEROUS knows
+ * must be listed itself. HEIC and HEIF photos (and their sequences) go by
+ * either name whichever type a device gives them (Android and the file-type
+ * package call a .heic image/heif); an animated PNG is a PNG.
  */
+const HEIF = ['.heic', '.heif', '.heics', '.heifs'];
 const EXTENSIONS: Readonly<Record<string, readonly string[]>> = {
-  'image/png': ['.png'],
+  'image/png': ['.png', '.apng'],
   'image/x-png': ['.png'],
+  'image/apng': ['.apng', '.png'],
   'image/jpeg': ['.jpg', '.jpeg', '.jpe', '.jfif'],
   'image/jpg': ['.jpg', '.jpeg'],
   'image/pjpeg': ['.jpg', '.jpeg', '.jfif'],
@@ -51,8 +65,10 @@ const EXTENSIONS: Readonly<Record<string, readonly string[]>> = {
   'image/x-ms-bmp': ['.bmp'],
   'image/tiff': ['.tif', '.tiff'],
   'image/svg+xml': ['.svg', '.svgz'],
-  'image/heic': ['.heic'],
-  'image/heif': ['.heif'],
+  'image/heic': HEIF,
+  'image/heif': HEIF,
+  'image/heic-sequence': HEIF,
+  'image/heif-sequence': HEIF,
   'image/avif': ['.avif'],
   'image/jxl': ['.jxl'],
   'image/x-icon': ['.ico'],
@@ -101,13 +117,43 @@ const EXTENSIONS: Readonly<Record<string, readonly string[]>> = {
   'video/3gpp': ['.3gp'],
 };
 
+/**
+ * Extensions a device opens as a program, a script, a page or a disk image
+ * (or that an HTTP server runs): never let in by a claimed type they are not
+ * known by, though the table above may not know them.
+ */
+const DANGEROUS = new Set(
+  [
+    ...['exe', 'msi', 'msp', 'mst', 'bat', 'cmd', 'com', 'scr', 'pif', 'cpl', 'dll', 'ocx', 'sys', 'drv', 'lnk', 'url', 'scf', 'inf', 'reg'],
+    ...['ps1', 'psm1', 'psd1', 'ps1xml', 'vbs', 'vbe', 'js', 'jse', 'mjs', 'cjs', 'wsf', 'wsh', 'wsc', 'ws', 'hta', 'msc', 'gadget', 'application'],
+    ...['appx', 'appxbundle', 'msix', 'msixbundle', 'appref-ms', 'settingcontent-ms', 'library-ms', 'chm', 'jar', 'jnlp', 'class'],
+    ...['html', 'htm', 'xhtml', 'xht', 'shtml', 'mht', 'mhtml', 'svg', 'svgz', 'xsl', 'xslt', 'swf'],
+    ...['sh', 'bash', 'zsh', 'ksh', 'csh', 'command', 'tool', 'app', 'pkg', 'dmg', 'iso', 'img', 'vhd', 'vhdx', 'deb', 'rpm', 'apk', 'ipa', 'run', 'bin', 'elf'],
+    ...['php', 'php3', 'php4', 'php5', 'php7', 'phtml', 'phar', 'asp', 'aspx', 'jsp', 'cgi', 'pl', 'py', 'pyw', 'pyc', 'rb'],
+    ...['docm', 'dotm', 'xlsm', 'xltm', 'xlam', 'xll', 'pptm', 'potm', 'ppam', 'ppsm', 'iqy', 'slk'],
+  ].map((ext) => `.${ext}`),
+);
+const KNOWN = new Set(Object.values(EXTENSIONS).flat());
+
+/**
+ * The extension the name is judged by: the text after its last dot when some
+ * type is known by it or it is DANGEROUS; '' for none, and for a suffix
+ * nothing opens by (`Scan 2024.01.15`, `Dr. Smith referral`,
+ * `photo.jpg_large`), which the claimed type alone decides.
+ */
+export const judgedExtension = (name: string) => {
+  const ext = extensionOf(name);
+  return KNOWN.has(ext) || DANGEROUS.has(ext) ? ext : '';
+};
+
 /** Why a file is refused, or undefined when it is allowed. */
 export function refusal(allowed: readonly string[], type: string, name: string): 'type' | 'extension' | undefined {
-  const ext = extensionOf(name);
+  const named = extensionOf(name);
+  if (named !== '' && allowed.includes(named)) return undefined;
   const typeListed = allowed.includes(type) || allowed.includes(`${type.split('/')[0]}/*`);
-  if (ext !== '' && allowed.includes(ext)) return undefined;
   if (!typeListed) return 'type';
   // The type passed (a header the sender writes); the name the agent saves the file under must not say otherwise.
+  const ext = judgedExtension(name);
   if (ext !== '' && !EXTENSIONS[type]?.includes(ext)) return 'extension';
   return undefined;
 }
@@ -115,8 +161,11 @@ export function refusal(allowed: readonly string[], type: string, name: string):
 /**
  * A file is allowed when its name's extension is listed (`.docx`), or when
  * its type or its type's family (`image/*`) is listed and its name has no
- * extension or one its type is known by (`.png` for image/png): a claimed
- * type never lets in a name ending in an extension nobody allowed.
+ * extension, an extension its type is known by (`.png` for image/png), or a
+ * suffix no type is known by and nothing runs (`.15`): a claimed type never
+ * lets in a name ending in an extension of another type (`.jpg` as
+ * image/png) or a dangerous one (`.exe`, `.html`) nobody allowed. A type the
+ * table does not know lets in no such extension at all.
  */
 export function isAllowed(allowed: readonly string[], type: string, name: string): boolean {
   return refusal(allowed, type, name) === undefined;

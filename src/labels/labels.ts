@@ -3,6 +3,7 @@ import type { Ctx } from '../context.js';
 import { toConversation, type ConversationRow } from '../conversations/model.js';
 import { AppError, conflict, invalid, notFound } from '../errors.js';
 import { withEvents, type Emit } from '../events/outbox.js';
+import { ALLOWED_FORMAT } from '../http/format-characters.js';
 import { drain } from '../routing/match.js';
 import type { Queryable } from '../store/db.js';
 
@@ -51,24 +52,6 @@ const UNIQUE_VIOLATION = '23505';
 
 const nameTaken = (name: string) => conflict('SB_LABEL_EXISTS', `a label named ${JSON.stringify(name)} already exists (names are unique whatever their case or Unicode form)`);
 
-/**
- * The format characters a name may hold, each in the one context it belongs
- * to (matched in one pass, so every context is read as typed): a
- * subdivision flag's tag sequence, U+1F3F4, one to six tag letters or
- * digits, the cancel tag U+E007F (other tags draw a plain 🏴, a lookalike);
- * a zero-width joiner right after an emoji (which may carry U+FE0F or a
- * skin tone) and before another; a zero-width non-joiner between two
- * letters (the first may carry marks: the Indic virama) of a script whose
- * letters join or take a virama, where it changes what is drawn (between
- * Latin, Cyrillic or Han letters it changes nothing: a lookalike).
- */
-const JOINING = String.raw`\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Mongolian}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Gurmukhi}\p{Script=Gujarati}\p{Script=Oriya}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Sinhala}`;
-const ALLOWED_FORMAT = new RegExp(
-  String.raw`\u{1F3F4}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{1,6}\u{E007F}` +
-    String.raw`|(?<=\p{Extended_Pictographic}[\u{FE0F}\p{Emoji_Modifier}]?)\u{200D}(?=\p{Extended_Pictographic})` +
-    `|(?<=[${JOINING}][\\p{M}]*)\\u{200C}(?=[${JOINING}])`,
-  'gu',
-);
 /**
  * Marks nothing draws unless they follow what they select: a variation
  * selector (U+FE00–U+FE0F) after an emoji or before a keycap's U+20E3, an

@@ -1,4 +1,5 @@
 import type { ApiError } from './util';
+import { uploadName } from './file-name';
 import { formatNumber } from './format';
 import { t } from './i18n';
 
@@ -25,7 +26,7 @@ export interface Uploaded {
 /** POST /api/v1/conversations/:id/attachments; throws an ApiError (413/422 name the limit) like `api`. */
 export async function uploadFile(conversationId: string, token: string, file: File): Promise<Uploaded> {
   const form = new FormData();
-  form.append('file', file, file.name || 'pasted-image.png');
+  form.append('file', file, uploadName(file.name, file.type));
   const response = await fetch(`/api/v1/conversations/${conversationId}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
   const data = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string; field?: string } } | null;
   if (!response.ok) {

@@ -1,5 +1,6 @@
 import { useCallback, useRef, useState, type ClipboardEvent, type DragEvent } from 'react';
 import { formatSize, uploadFile, type Uploaded } from '../../shared/attachments';
+import { uploadName } from '../../shared/file-name';
 import { t } from '../../shared/i18n';
 
 // Files in the composer: picked with the attach button, dropped onto the
@@ -23,7 +24,7 @@ export function useComposerFiles(conversationId: string, token: string, onError:
     (files: Iterable<File>) => {
       for (const file of files) {
         const key = ++next.current;
-        setPending((p) => [...p, { key, name: file.name || 'pasted-image.png', size: file.size, uploaded: null }]);
+        setPending((p) => [...p, { key, name: uploadName(file.name, file.type), size: file.size, uploaded: null }]);
         uploadFile(conversationId, token, file).then(
           (uploaded) => setPending((p) => p.map((x) => (x.key === key ? { ...x, uploaded } : x))),
           (error) => {
