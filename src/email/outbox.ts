@@ -160,9 +160,10 @@ export async function enqueueEmail(
 export const nudge = (ctx: Ctx) => ctx.onCommitted?.([]);
 
 /**
- * A 5xx refusing this email itself (its recipient, its content) is final:
- * the relay will say the same each time, and a transcript to a mistyped
- * address went on being refused for three days (ten attempts). Everything
+ * A 5xx refusing this email itself (its recipient, its content:
+ * aboutThisEmail) is final: the relay will say the same each time, and a
+ * transcript to a mistyped address went on being refused for three days
+ * (ten attempts). Everything
  * else keeps the default: a 2xx is delivered; a 4xx, no answer, or a 5xx
  * refusing the session (the login, the greeting, the sender all emails
  * share: the operator's to fix, and the emails should go then) is retried
@@ -171,7 +172,30 @@ export const nudge = (ctx: Ctx) => ctx.onCommitted?.([]);
 export function emailDecision(outcome: SendOutcome): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> | undefined {
   const permanent = outcome.status !== null && outcome.status >= 500 && outcome.status < 600;
   const own = outcome.error !== null && (outcome.error.startsWith(REFUSED_RECIPIENT) || outcome.error.startsWith(REFUSED_MESSAGE));
-  return permanent && own ? { outcome: 'failed', nextAttemptAt: null } : undefined;
+  return permanent && own && aboutThisEmail(outcome.status!, outcome.error!) ? { outcome: 'failed', nextAttemptAt: null } : undefined;
+}
+
+/**
+ * Relays refuse at RCPT TO or DATA for reasons that are the operator's too,
+ * and hit every email: relaying denied, a login required, SPF or DMARC,
+ * a blocklist (5.7.x), or a full mailbox (5.2.2, "persistent transient"
+ * in RFC 3463). Only what is about this email's address or content is
+ * final: the enhanced status 5.1.x but the sender's (5.1.7, 5.1.8), 5.2.1
+ * (mailbox disabled), 5.2.3 and 5.3.4 (too big), 5.6.x (content). Without
+ * an enhanced status, a 550, 551 or 553 that speaks of no relay, login or
+ * policy (an old relay's "550 No such user").
+ */
+function aboutThisEmail(status: number, error: string): boolean {
+  const enhanced = /\b5\.(\d{1,3})\.(\d{1,3})\b/.exec(error);
+  if (enhanced) {
+    const [subject, detail] = [Number(enhanced[1]), Number(enhanced[2])];
+    if (subject === 1) return detail !== 7 && detail !== 8;
+    if (subject === 2) return detail === 1 || detail === 3;
+    if (subject === 3) return detail === 4;
+    return subject === 6;
+  }
+  const said = error.slice(error.indexOf(': ') + 2); // the relay's words, past our "the relay refused …: "
+  return [550, 551, 553].includes(status) && !/relay|auth|login|denied|block|policy|spam|spf|dmarc|dkim/i.test(said);
 }
 
 /** The email producer for the outbound worker; register it only when email is on. */
