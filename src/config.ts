@@ -113,7 +113,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const adminPassword = optional(env, 'ADMIN_PASSWORD');
   // the rest of the API's rules when the admin is made (checkAdminPassword)
-  if (adminPassword !== undefined && characters(adminPassword) < MIN_PASSWORD_LENGTH) {
+  // UTF-16 units, as this check always counted: a value that started a deployment still does
+  if (adminPassword !== undefined && adminPassword.length < MIN_PASSWORD_LENGTH) {
     throw new ConfigError('ADMIN_PASSWORD', `must be at least ${MIN_PASSWORD_LENGTH} characters long`);
   }
   return {

@@ -4,9 +4,9 @@
 // meant — '' is a string, just an empty one — and its issue says what is
 // wrong; when every branch failed on its type, the caller sent another type.
 
-// Among branches that failed otherwise, one that objects to a value inside
-// what was sent (a file's `id` that is no uuid) beats one that only misses
-// its own fields (a link's `type`): the caller wrote the fields of the first.
+// A branch that objects to a value inside what was sent (a file's `id` that
+// is no uuid, or no string) beats one that only misses its own fields (a
+// link's `type`): the caller wrote the fields of the first.
 
 export interface Issue {
   schemaPath: string;
@@ -18,7 +18,8 @@ export interface Issue {
 export function anyOfBranchIssue<T extends Issue>(issues: readonly T[]): T | undefined {
   const anyOf = issues.find((i) => i.keyword === 'anyOf');
   if (!anyOf) return undefined;
-  const telling = issues.filter((i) => i.schemaPath.startsWith(`${anyOf.schemaPath}/`) && i.keyword !== 'type');
+  const branches = issues.filter((i) => i.schemaPath.startsWith(`${anyOf.schemaPath}/`));
   const depth = (anyOf.instancePath ?? '').length;
-  return telling.find((i) => (i.instancePath ?? '').length > depth) ?? telling[0];
+  // inside what was sent, even a wrong type tells: {id: 123} is a file whose id is no string
+  return branches.find((i) => (i.instancePath ?? '').length > depth) ?? branches.find((i) => i.keyword !== 'type');
 }

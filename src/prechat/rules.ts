@@ -256,6 +256,10 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
         if (choices.has(option)) return { field: `${at('options')}[${j}]`, message: `repeats the choice ${JSON.stringify(option)}` };
         // a customer who chose it would be refused the chat (src/routing/channel-queues.ts; no imports here)
         if (f.key === 'department' && option.startsWith('@')) return { field: `${at('options')}[${j}]`, message: `must not be ${JSON.stringify(option)}: departments starting with @ are channels' own queues` };
+        // a department name as the API takes one (DEPARTMENT_PATTERN in src/http/schemas.ts): the choice becomes the conversation's department
+        if (f.key === 'department' && (/[\u0000-\u001f\u007f\u0085\u2028\u2029]/.test(option) || [...option].length > 100)) {
+          return { field: `${at('options')}[${j}]`, message: 'must be a department name: one line of 1 to 100 characters without control characters' };
+        }
         choices.add(option);
       }
     } else if (f.options.length > 0) {

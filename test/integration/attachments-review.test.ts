@@ -114,6 +114,10 @@ describeEachStore('attachments review: REST uploads and file references', (store
       body: { text: 'two files', attachments: [{ id: c.fileId }, { id: `urn:uuid:${randomUUID()}` }] },
     });
     expectError(res, 400, 'SB_VALIDATION', 'attachments.1.id');
+    for (const id of [123, null]) {
+      const typed = await k.call('POST', `/api/v1/conversations/${c.id}/messages`, { token: c.agent.token, body: { attachments: [{ id }] } });
+      expectError(typed, 400, 'SB_VALIDATION', 'attachments.0.id', `id ${id}`);
+    }
     assert.equal(await k.count('messages', "sender = 'agent'"), 0);
     assert.equal(await k.count('attachments', 'sent'), 0, 'nothing was marked sent');
     // the conversation is not stuck: the same file goes out in the next message

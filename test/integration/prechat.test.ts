@@ -182,6 +182,23 @@ describeEachStore('pre-chat form', (store) => {
       assert.equal(api.json().error.field, 'department', api.body);
     }
     assert.deepEqual(await counts(), before);
+    // nor may the form offer one as a choice, which would become the conversation's department
+    const form = await call('PUT', '/api/v1/prechat-form', { token, body: { fields: [{ key: 'department', label: 'Team', type: 'select', required: true, options: ['Sales', 'Sales\u2028From: CEO'] }] } });
+    assert.equal(form.statusCode, 400, form.body);
+    assert.equal(form.json().error.field, 'fields[0].options[1]', form.body);
+    assert.deepEqual(await counts(), before);
+  });
+
+  it('still finds, by filter, a department stored before names were one line', async () => {
+    const { token } = await user('admin');
+    const opened = await call('POST', '/api/v1/conversations', { token, body: { customer: { id: 'cust-legacy' }, department: 'support' } });
+    assert.equal(opened.statusCode, 201, opened.body);
+    await store().db.query("update conversations set department = E'Sales\\tEU' where id = $1", [opened.json().id]);
+    for (const url of ['/api/v1/conversations?department=Sales%09EU', '/api/v1/queue?department=Sales%09EU', '/api/v1/agents?department=Sales%09EU']) {
+      const res = await call('GET', url, { token });
+      assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
+    }
+    assert.deepEqual((await call('GET', '/api/v1/conversations?department=Sales%09EU', { token })).json().map((c: { id: string }) => c.id), [opened.json().id]);
   });
 
   it('leaves optional answers out, and without a form opens the chat as before', async () => {

@@ -74,6 +74,18 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
     assert.deepEqual(seen.json().customer.fields, { foo: 'bar', plan: 'gold', age: '42' });
   });
 
+  it('refuses a department with a line break or control character (400 naming it, no room); an empty one is none', async () => {
+    for (const [field, value] of [['department', 'Foo\nBar'], ['deparment', 'Foo\u2028Bar'], ['department', 'Foo\u0007']] as const) {
+      const res = await mailroom('POST', 'room', { ticketId: '11137eb1-c831-4ddc-ba26-0bb77837f15f', visitor: { token: '1235', [field]: value } });
+      assert.equal(res.statusCode, 400, `${field} ${JSON.stringify(value)}: ${res.body}`);
+      assert.match(res.body, new RegExp(`visitor.${field}`));
+    }
+    assert.equal((await t.ctx.db.query("select id from conversations where channel = 'rapidpro'")).length, 0);
+    const res = await mailroom('POST', 'room', { ticketId: '11137eb1-c831-4ddc-ba26-0bb77837f15f', visitor: { token: '1235', department: '' } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal((await conversation(res.json().id)).department, null);
+  });
+
   it('gives a contact without a name a room labelled with their token', async () => {
     const res = await mailroom('GET', 'room', { visitor: { token: '987' }, ticketID: 'c9a2b1e0-0000-4000-8000-000000000001' });
     assert.equal(res.statusCode, 201);

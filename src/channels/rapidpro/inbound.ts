@@ -13,6 +13,7 @@ import { emptyMessage } from './errors.js';
 // (ticketId, contactUuid, and its "deparment" typo): all are accepted.
 
 const Text = (maxLength: number) => Type.Union([Type.String({ maxLength }), Type.Null()]);
+const DepartmentText = Type.Union([Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]*$' }), Type.Null()]);
 /** The contact id as a decimal string; a number is taken too. */
 const Token = Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Integer({ minimum: 0 })]);
 const VisitorRef = Type.Object({ token: Token });
@@ -29,8 +30,9 @@ const RoomBody = Type.Object({
     name: Type.Optional(Text(200)),
     email: Type.Optional(Text(254)),
     phone: Type.Optional(Text(64)),
-    department: Type.Optional(Text(100)),
-    deparment: Type.Optional(Text(100)),
+    // one line, as every department is (src/http/schemas.ts); empty is none, as RapidPro sends it
+    department: Type.Optional(DepartmentText),
+    deparment: Type.Optional(DepartmentText),
     customFields: Type.Optional(
       Type.Union([
         Type.Record(Type.String({ maxLength: 100 }), Type.Union([Type.String({ maxLength: 2_000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
