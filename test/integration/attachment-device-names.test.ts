@@ -10,9 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { isAllowed } from '../../src/files/limits.js';
-import { startSession } from '../../src/realtime/sessions.js';
 import { expectError, kitFor } from '../helpers/api-kit.js';
-import { multipartFile, PDF, PNG } from '../helpers/multipart.js';
+import { customerUploads, PDF, PNG } from '../helpers/multipart.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const T0 = Date.parse('2026-03-02T09:00:00Z');
@@ -25,23 +24,7 @@ describeEachStore('attachments: the names devices give', (store) => {
     k.clock.set(T0);
   });
 
-  async function chat() {
-    const agent = await k.user('agent', { status: 'online', capacity: 5 });
-    const { conversation, token } = await startSession(k.t.ctx, { customer: { id: `c-${Math.random()}` } }, 3600);
-    assert.equal(conversation.agent_id, agent.agent.id);
-    const upload = (name: string, type: string, bytes: Buffer) => {
-      const { body, headers } = multipartFile('file', name, type, bytes);
-      return k.call('POST', `/api/v1/conversations/${conversation.id}/attachments`, { token, body, headers });
-    };
-    /** The name a download is saved under (filename*, RFC 8187). */
-    const served = async (id: string) => {
-      const got = await k.call('GET', `/api/v1/attachments/${id}`, { token: agent.token });
-      assert.equal(got.statusCode, 200, got.body);
-      const ext = /filename\*=UTF-8''([^;]*)/.exec(String(got.headers['content-disposition']))![1]!;
-      return decodeURIComponent(ext);
-    };
-    return { upload, served };
-  }
+  const chat = () => customerUploads(k);
 
   it('a HEIC or HEIF photo under either type, an animated PNG, and names with a dot but no extension are stored and served under their names', async () => {
     const { upload, served } = await chat();

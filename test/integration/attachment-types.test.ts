@@ -7,10 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { cleanName, isAllowed } from '../../src/files/limits.js';
-import { startSession } from '../../src/realtime/sessions.js';
 import { readSettings } from '../../src/settings/settings.js';
 import { expectError, kitFor } from '../helpers/api-kit.js';
-import { multipartFile, PNG } from '../helpers/multipart.js';
+import { customerUploads, PNG } from '../helpers/multipart.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const T0 = Date.parse('2026-03-02T09:00:00Z');
@@ -22,16 +21,7 @@ describeEachStore('attachments: a name’s extension must be allowed too', (stor
     k.clock.set(T0);
   });
 
-  async function chat() {
-    const agent = await k.user('agent', { status: 'online', capacity: 5 });
-    const { conversation, token } = await startSession(k.t.ctx, { customer: { id: `c-${Math.random()}` } }, 3600);
-    assert.equal(conversation.agent_id, agent.agent.id);
-    const upload = (name: string, type: string, bytes: Buffer = Buffer.from('hello')) => {
-      const { body, headers } = multipartFile('file', name, type, bytes);
-      return k.call('POST', `/api/v1/conversations/${conversation.id}/attachments`, { token, body, headers });
-    };
-    return { agent, conversation, upload };
-  }
+  const chat = () => customerUploads(k);
 
   it('with the default types, invoice.html and invoice.exe claiming text/plain are refused (422 SB_ATTACHMENT_TYPE naming the file); nothing is stored', async () => {
     const { upload } = await chat();
