@@ -52,6 +52,26 @@ export async function startServer(
       connectTimeoutMs: config.databaseConnectTimeoutMs,
       statementTimeoutMs: config.databaseStatementTimeoutMs,
     }));
+  // A start that fails half way (a weak ADMIN_PASSWORD, a port in use) undoes
+  // what it began, newest first: an embedding process keeps running, and an
+  // embedded store is closed cleanly rather than left to the exit.
+  const undo: Array<() => Promise<unknown> | undefined> = [];
+  if (!options.keepDb) undo.push(() => db.close());
+  try {
+    return await start(config, options, log, db, undo);
+  } catch (error) {
+    for (const step of undo.reverse()) await step()?.catch(() => undefined);
+    throw error;
+  }
+}
+
+async function start(
+  config: Config,
+  options: { keepDb?: boolean; now?: () => Date },
+  log: Logger,
+  db: Db,
+  undo: Array<() => Promise<unknown> | undefined>,
+): Promise<Running> {
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'migrations applied');
   await warmConnections(db);
@@ -87,13 +107,16 @@ export async function startServer(
     host: config.host,
     onError: (err, context) => log.warn({ err, context }, 'real-time layer error'),
   });
+  undo.push(() => realtime?.close());
   const app = await buildApp({ ctx, config, metrics, realtime, logger: log, tokenCache: true });
+  undo.push(() => app.close());
   // null when Qiscus is not configured: then nothing polls or calls it
   qiscus = qiscusChannel(ctx, config.qiscus, log);
   // Creating the first endpoint or ticketer commits no event to wake anyone: looked for again within a second.
   const idleRecheckMs = Math.min(config.webhookPollIntervalMs, 1_000);
   const rapidpro = rapidproOutbound({ idleRecheckMs });
   const sweeper: Sweeper = startSweeper(ctx, config.sweepIntervalMs, (err) => log.warn({ err }, 'sweep failed; retrying next tick'));
+  undo.push(() => sweeper.stop());
   webhooks = createWebhookWorker(ctx, {
     allowPrivate: config.allowPrivateWebhookTargets,
     concurrency: config.webhookConcurrency,
@@ -114,6 +137,7 @@ export async function startServer(
       feeds: [...(qiscus?.extra.feeds ?? []), ...rapidpro.feeds],
     },
   });
+  undo.push(() => webhooks?.stop());
   const address = await app.listen({ port: config.port, host: config.host });
   // Without PUBLIC_URL, links sent out point at the address listened on.
   ctx.files.useOrigin(address);
