@@ -107,6 +107,15 @@ export const AUTH_CHANNEL = 'switchboard_auth';
 /** How long a cached token is admitted after it was read from the store, by default: then it is read again. */
 export const TOKEN_CACHE_MAX_AGE_MS = 30_000;
 
+/**
+ * How many tokens the cache holds at most, by default. Entries leave when
+ * looked up stale or at a notice; a process whose agents sign in over and
+ * over with no sign-out or role change heard for days would otherwise keep
+ * every token it ever admitted. 10,000 is far more than the agents a
+ * deployment signs in within TOKEN_CACHE_MAX_AGE_MS.
+ */
+export const TOKEN_CACHE_MAX_ENTRIES = 10_000;
+
 export interface TokenCacheOptions {
   /**
    * A cached token is admitted for at most this long after it was read
@@ -116,6 +125,8 @@ export interface TokenCacheOptions {
    * hold still or move by hand).
    */
   maxAgeMs?: number;
+  /** TOKEN_CACHE_MAX_ENTRIES by default: at that size, the stale go, and then the longest held */
+  maxEntries?: number;
 }
 
 interface CachedToken {
@@ -134,6 +145,7 @@ interface TokenCache {
   users: number;
   listening: Promise<Listening | undefined>;
   maxAgeMs: number;
+  maxEntries: number;
 }
 
 const caches = new WeakMap<Queryable, TokenCache>();
@@ -169,6 +181,7 @@ export function cacheTokens(db: Db, options: TokenCacheOptions = {}): () => Prom
       users: 1,
       listening: Promise.resolve(undefined),
       maxAgeMs: options.maxAgeMs ?? TOKEN_CACHE_MAX_AGE_MS,
+      maxEntries: options.maxEntries ?? TOKEN_CACHE_MAX_ENTRIES,
     };
     cache = created;
     caches.set(db, created);
@@ -228,6 +241,25 @@ async function cachedAgentForHash(db: Queryable, cache: TokenCache, tokenHash: s
   if (!row) return undefined;
   const { sb_token_expires_at: expiresAt, ...agent } = row;
   // Kept only if nothing could have changed it since the lookup began, with the notices heard.
-  if (cache.hearing && cache.generation === generation) cache.entries.set(tokenHash, { agent, expiresAt: new Date(expiresAt).getTime(), readAt });
+  if (cache.hearing && cache.generation === generation) {
+    makeRoom(cache);
+    cache.entries.set(tokenHash, { agent, expiresAt: new Date(expiresAt).getTime(), readAt });
+  }
   return agent;
+}
+
+/**
+ * Keeps the cache under maxEntries before one more goes in. A Map iterates
+ * in insertion order and an entry is only ever inserted as it is read, so
+ * the first entries are the longest held: the stale among them go, and if
+ * that frees nothing, the oldest fresh one (read again when next shown).
+ */
+function makeRoom(cache: TokenCache): void {
+  if (cache.entries.size < cache.maxEntries) return;
+  const staleBefore = performance.now() - cache.maxAgeMs;
+  for (const [hash, entry] of cache.entries) {
+    if (entry.readAt >= staleBefore && cache.entries.size < cache.maxEntries) break;
+    cache.entries.delete(hash);
+    if (entry.readAt >= staleBefore) break;
+  }
 }

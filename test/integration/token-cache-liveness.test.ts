@@ -123,6 +123,29 @@ describeEachStore('token cache: an entry is trusted only for a while after it wa
     for (let i = 0; i < 5; i++) assert.equal((await agentForToken(db, token, new Date()))?.id, agent.id);
     assert.equal(lookups.count(), before + 1, 'then cached again');
   });
+
+  it('holds at most maxEntries tokens: at that size the stale go first, then the longest held', async () => {
+    const db = store().db;
+    stop = cacheTokens(db, { maxAgeMs: 400, maxEntries: 3 });
+    await cacheInUse(db, lookups.count);
+    const agent = await makeAgent({ db, now: () => new Date() }, { role: 'agent' });
+    const tokens: string[] = [];
+    for (let i = 0; i < 5; i++) tokens.push((await issueToken(db, agent.id, new Date(), 3600)).token);
+    /** Whether `token` is admitted without a lookup (a miss reads and caches it). */
+    const cached = async (token: string) => {
+      const before = lookups.count();
+      assert.equal((await agentForToken(db, token, new Date()))?.id, agent.id);
+      return lookups.count() === before;
+    };
+    // cacheInUse left its own token in the cache: it goes stale first
+    await sleep(450);
+    for (const token of tokens.slice(0, 3)) assert.equal(await cached(token), false, 'first read');
+    assert.deepEqual([await cached(tokens[0]!), await cached(tokens[1]!), await cached(tokens[2]!)], [true, true, true], 'the stale entry made room');
+    // a fourth fresh token pushes out the longest held, tokens[0]
+    assert.equal(await cached(tokens[3]!), false);
+    assert.deepEqual([await cached(tokens[1]!), await cached(tokens[2]!), await cached(tokens[3]!)], [true, true, true]);
+    assert.equal(await cached(tokens[0]!), false, 'tokens[0] was dropped and is read again');
+  });
 });
 
 // PostgreSQL only: the LISTEN connection of src/store/postgres-listen.ts,
