@@ -1,6 +1,5 @@
 import type { Ctx } from '../context.js';
-import { DEFAULT_HANDLE_TIME_S } from '../routing/queue.js';
-import { CAPACITY_OF_A } from '../routing/sql.js';
+import { DEFAULT_HANDLE_TIME_S, expectedWait, type WaitTerms } from '../routing/queue.js';
 import { readSettings } from '../settings/settings.js';
 import { scheduleFor } from './rules.js';
 import { compile, isHolidayAt, isOpenAt, nextOpening } from './schedule.js';
@@ -25,27 +24,33 @@ export interface Availability {
   expected_wait_seconds: number | null;
 }
 
+/**
+ * A chat opened now from the widget, as the queue would place it
+ * (src/routing/queue.ts): its terms laid on it as an open lays them
+ * (sb_with_terms: the department's and the widget channel's required
+ * skills, the department's overflow chain and relaxing; no sticky wait, the
+ * customer is unknown here), the agents who could serve it summed by
+ * sb_queue_team, and its place behind every conversation queued in its
+ * department (a new one has the lowest effective priority, 0, and the
+ * latest arrival). `online` is for the no_agent_online reason: the
+ * department's own agents, whatever the conversation requires.
+ */
+const CHAT_OPENED_NOW = /* sql */ `
+  select (select count(*)::int from conversations where state = 'queued' and department is not distinct from $1::text) + 1 as position,
+         sb_queue_team(t.department, t.required_skills, t.overflow, sb_skills_relaxed(t.skills_relax_after_s, $2::timestamptz, $2::timestamptz), null) as team,
+         sb_recent_handle_s($3::float8) as handle_s,
+         -- our own agents: a channel's mirrors (source not null) stay offline and never take our conversations
+         (select count(*)::int from agents a
+           where a.deleted_at is null and a.source is null and a.status = 'online' and ($1::text is null or $1::text = any (a.departments))) as online
+    from sb_with_terms(jsonb_populate_record(null::conversations, jsonb_build_object(
+           'department', $1::text, 'channel', 'widget', 'requested_skills', '{}'::jsonb, 'labels', '[]'::jsonb))) t`;
+
 export async function availability(ctx: Pick<Ctx, 'db' | 'now'>, department: string | null): Promise<Availability> {
   const now = ctx.now();
-  const [settings, hours, [load]] = await Promise.all([
+  const [settings, hours, [arriving]] = await Promise.all([
     readSettings(ctx.db),
     readBusinessHours(ctx.db),
-    ctx.db.query<{ queued: number; online: number; slots: number; team_slots: number; handle_s: number }>(
-      // our own agents: a channel's mirrors (source not null) stay offline and never take our conversations
-      `with serving as (
-         select a.status, ${CAPACITY_OF_A} as capacity from agents a
-          where a.deleted_at is null and a.source is null and ($1::text is null or $1::text = any (a.departments))
-       )
-       select (select count(*)::int from conversations where state = 'queued' and department is not distinct from $1::text) as queued,
-              (select count(*)::int from serving where status = 'online') as online,
-              (select coalesce(sum(capacity) filter (where status = 'online'), 0)::int from serving) as slots,
-              (select coalesce(sum(capacity), 0)::int from serving) as team_slots,
-              (select coalesce(avg(extract(epoch from (resolved_at - assigned_at))), ${DEFAULT_HANDLE_TIME_S})::float8
-                 from (select resolved_at, assigned_at from conversations
-                        where state = 'resolved' and assigned_at is not null
-                        order by resolved_at desc limit 100) recent) as handle_s`,
-      [department],
-    ),
+    ctx.db.query<WaitTerms & { online: number }>(CHAT_OPENED_NOW, [department, now, DEFAULT_HANDLE_TIME_S]),
   ]);
   const schedule = scheduleFor(hours, department);
   const compiled = schedule ? compile(schedule) : null;
@@ -54,12 +59,12 @@ export async function availability(ctx: Pick<Ctx, 'db' | 'now'>, department: str
   const next = compiled && !withinHours ? nextOpening(compiled, t) : null;
   let reason: OfflineReason | null = null;
   if (!withinHours && settings.offline_when.includes('outside_hours')) reason = isHolidayAt(compiled!, t) ? 'holiday' : 'outside_hours';
-  else if (load!.online === 0 && settings.offline_when.includes('no_agent_online')) reason = 'no_agent_online';
-  const wait = waitEstimator(hours, now)(department, { position: load!.queued + 1, handleS: load!.handle_s, onlineSlots: load!.slots, teamSlots: load!.team_slots });
+  else if (arriving!.online === 0 && settings.offline_when.includes('no_agent_online')) reason = 'no_agent_online';
   return {
     open: reason === null,
     reason,
     next_open_at: next === null ? null : new Date(next).toISOString(),
-    expected_wait_seconds: wait,
+    // the queue's own reckoning (free slots first), so a chat opened now is told what it will be told once queued
+    expected_wait_seconds: expectedWait(waitEstimator(hours, now), department, arriving!),
   };
 }

@@ -9,7 +9,7 @@ import { compile, isOpenAt, OpenTimeline, type Schedule } from './schedule.js';
 // left over to the next opening. Without a schedule, the plain estimate.
 
 export interface QueueLoad {
-  /** 1 = next in its department's queue */
+  /** its place in its department's queue (1 = next) less the free slots that take the first ones at once (routing/queue.ts, expectedWait); 0: taken at once */
   position: number;
   /** mean handle time, seconds */
   handleS: number;
@@ -40,6 +40,9 @@ export function waitEstimator(hours: BusinessHours, now: Date): (department: str
     return kept;
   };
   return (department, { position, handleS, onlineSlots, teamSlots }) => {
+    // No work ahead and someone online with room: taken at once, and the
+    // hours do not change routing, so not at the next opening either.
+    if (position <= 0 && onlineSlots > 0) return 0;
     const schedule = hoursOf(department);
     if (!schedule) return onlineSlots > 0 ? Math.round((position * handleS) / onlineSlots) : null;
     // Outside hours nobody may be online: the team that serves the department is expected at the opening.

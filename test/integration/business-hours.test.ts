@@ -62,6 +62,14 @@ describeEachStore('business hours', (store) => {
     assert.equal(res.statusCode, 200, res.body);
     return res.json() as { open: boolean; reason: string | null; next_open_at: string | null; expected_wait_seconds: number | null };
   };
+  /** `n` chats opened in `department`, each asserted given to an agent at once. */
+  const busy = async (department: string, n: number) => {
+    const token = await tokenOf('admin');
+    for (let i = 0; i < n; i += 1) {
+      const res = await call('POST', '/api/v1/conversations', { token, body: { customer: { id: `busy-${i}` }, department } });
+      assert.equal(res.json().state, 'assigned', res.body);
+    }
+  };
 
   it('starts with no schedule; an admin replaces it whole, every day and holiday spelled out, and an event records it', async () => {
     const admin = await tokenOf('admin');
@@ -115,6 +123,8 @@ describeEachStore('business hours', (store) => {
   it('is open within hours and says why and until when outside them (holidays too), per department or by default', async () => {
     await makeAgent(ctx(), { status: 'online', capacity: 2, departments: ['sales'] });
     await define({ default: { time_zone: 'America/New_York', weekly: { monday: [{ start: '08:00', end: '20:00' }] } }, departments: { sales: PARIS } });
+    // the agent busy with two chats, so a chat opened now waits its share (with room it is 0: taken at once, test/integration/availability-wait.test.ts)
+    await busy('sales', 2);
     // Monday 10:00 in Paris
     assert.deepEqual(await availability('sales'), { open: true, reason: null, next_open_at: null, expected_wait_seconds: 150 });
     // Monday 18:00 in Paris: closed until Tuesday 09:00 (08:00Z)
@@ -149,7 +159,8 @@ describeEachStore('business hours', (store) => {
     await makeAgent(ctx(), { status: 'online', capacity: 1, departments: ['sales'] });
     assert.equal((await availability('support')).open, false);
     await makeAgent(ctx(), { status: 'online', capacity: 1, departments: ['support'] });
-    assert.deepEqual(await availability('support'), { open: true, reason: null, next_open_at: null, expected_wait_seconds: 300 });
+    // with room: taken at once
+    assert.deepEqual(await availability('support'), { open: true, reason: null, next_open_at: null, expected_wait_seconds: 0 });
     // outside hours comes first, with its opening
     await define({ departments: { support: PARIS } });
     clock.set(at('2026-01-05T17:00:00Z'));
@@ -218,6 +229,8 @@ describeEachStore('business hours', (store) => {
     });
     await makeAgent(ctx(), { status: 'online', capacity: 2, departments: ['around_the_clock', 'office', 'until_christmas'] });
     await makeAgent(ctx(), { status: 'offline', capacity: 2, departments: ['closed_for_now'] });
+    // the online agent busy, so each wait is placed on the department's timeline (with room it is 0, placed nowhere)
+    await busy('around_the_clock', 2);
     const formatToParts = Intl.DateTimeFormat.prototype.formatToParts;
     let calls = 0;
     Intl.DateTimeFormat.prototype.formatToParts = function (this: Intl.DateTimeFormat, d?: Date | number) {
