@@ -48,6 +48,10 @@ interface Msg {
 type Phase = 'form' | 'connecting' | 'waiting' | 'chatting' | 'closed' | 'expired' | 'unavailable';
 
 const SESSION_KEY = 'switchboard-session';
+/** messages read back a page at a time: a shorter page is the last */
+const PAGE = 100;
+/** the most ids one read receipt may carry (the server's ReadReceipt payload) */
+const RECEIPT_MAX = 500;
 const PROFILE_KEY = 'switchboard-profile';
 const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
@@ -182,15 +186,24 @@ function Widget() {
     clientRef.current = client;
     let stopped = false;
 
+    // A reload starts from the chat's first message and a long outage can
+    // miss more than a page: read on while pages come back full. Each page
+    // goes on from its own last id, not lastId: a live message heard
+    // meanwhile moves lastId past the ones still to be read.
     const catchUp = async () => {
-      const after = lastId.current > 0 ? `?after=${lastId.current}` : '';
+      let after = lastId.current;
       try {
-        const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
-          'GET',
-          `/api/v1/conversations/${session.sessionId}/messages${after}`,
-          session.token,
-        );
-        if (!stopped) addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
+        for (;;) {
+          const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
+            'GET',
+            `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
+            session.token,
+          );
+          if (stopped) return;
+          addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
+          if (rows.length < PAGE) return;
+          after = rows[rows.length - 1]!.id;
+        }
       } catch (error) {
         if (isApiError(error) && error.status === 401 && !stopped) finish('expired');
       }
@@ -269,15 +282,25 @@ function Widget() {
     };
   }, [session, addMessages, finish, heardTyping, clearTyping]);
 
-  // Read receipts for what the agent wrote, once it is on screen.
+  // Read receipts for what the agent wrote, once it is on screen. A hidden
+  // tab has seen nothing yet: what came meanwhile is marked when it is shown.
+  const [visible, setVisible] = useState(() => document.visibilityState === 'visible');
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState === 'visible');
+    document.addEventListener('visibilitychange', onChange);
+    return () => document.removeEventListener('visibilitychange', onChange);
+  }, []);
   useEffect(() => {
     const client = clientRef.current;
-    if (!session || !client?.connected || document.visibilityState !== 'visible') return;
+    if (!session || !client?.connected || !visible) return;
     const unread = messages.filter((m) => m.sender !== 'customer' && !m.readAt && !receipted.current.has(m.id)).map((m) => m.id);
     if (unread.length === 0) return;
     for (const id of unread) receipted.current.add(id);
-    client.publish(`${session.sessionTopic}/messages/viewed`, JSON.stringify({ readMessages: unread }), { qos: 1 });
-  }, [messages, session, linkUp]);
+    // a longer receipt would be refused whole, and these ids are never offered again
+    for (let i = 0; i < unread.length; i += RECEIPT_MAX) {
+      client.publish(`${session.sessionTopic}/messages/viewed`, JSON.stringify({ readMessages: unread.slice(i, i + RECEIPT_MAX) }), { qos: 1 });
+    }
+  }, [messages, session, linkUp, visible]);
 
   useEffect(() => {
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
@@ -514,6 +537,8 @@ function Composer({ onSend, onEnd, onKeystroke, disabled, extra }: { onSend: (te
           if (e.target.value.trim()) onKeystroke();
         }}
         onKeyDown={(e) => {
+          // an Enter that confirms an input method's composition (229: Safari, once the composition has ended) is not a send
+          if (e.nativeEvent.isComposing || e.keyCode === 229) return;
           if (e.key === 'Enter' && !e.shiftKey) submit(e);
         }}
       />
