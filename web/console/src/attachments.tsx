@@ -100,7 +100,7 @@ export function PendingFiles({ files }: { files: ComposerFiles }) {
     <ul className="pending-files" aria-label={t('Files to send')}>
       {files.pending.map((p) => (
         <li key={p.key} data-testid={p.uploaded ? 'pending-file' : 'uploading-file'}>
-          {p.name} ({formatSize(p.size)}){p.uploaded ? '' : ' · uploading…'}
+          {p.name} ({formatSize(p.size)}){p.uploaded ? '' : ` · ${t('uploading…')}`}
           <button type="button" className="link" aria-label={t('Remove {name}', { name: p.name })}
  onClick={() => files.remove(p.key)}>
             ×

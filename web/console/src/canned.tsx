@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState, type FormEvent, type KeyboardEvent, type ReactElement } from 'react';
 import { api } from '../../shared/util';
-import { FieldError, TableHead, useFormErrors } from './admin-kit';
+import { FieldError, rich, slots, TableHead, useFormErrors } from './admin-kit';
 import type { Agent, Conversation } from './types';
 import { t } from '../../shared/i18n';
 
@@ -155,7 +155,7 @@ export function CannedPage({ token, me, onError }: { token: string; me: Agent; o
     <main className="admin" aria-labelledby="canned-title">
       <h2 id="canned-title">{t('Canned responses')}</h2>
       <p className="hint">
-        Type <kbd>/</kbd> at the start of a reply to insert one. Variables: {VARIABLES.map((v) => `{{${v}}}`).join(', ')}.
+        {rich(t('Type {slash} at the start of a reply to insert one. Variables: {variables}.', { ...slots('slash'), variables: VARIABLES.map((v) => `{{${v}}}`).join(', ') }), [<kbd key="slash">/</kbd>])}
       </p>
       <form className="stack-form" onSubmit={create} aria-label={t('New canned response')}>
         <label className="setting">

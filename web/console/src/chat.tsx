@@ -15,6 +15,7 @@ import { NoteActions, NoteHeading, useLiveNotes } from './notes';
 import { SendTranscript } from './transcript';
 import { EraseConversation } from './erase';
 import { RatingView } from './ratings';
+import { readHistory, useConversationEvents } from './chat-reads';
 import { isChannelQueue, servedDepartments, skillsText, type Agent, type Conversation, type Message } from './types';
 
 /** GET /api/v1/agents/directory: what any agent may know of colleagues, for transfers. */
@@ -51,9 +52,6 @@ interface Props {
   onRead?: (conversationId: string) => void;
 }
 
-/** Pages of history read at most to reach a highlighted message. */
-const MAX_PAGES = 50;
-
 export function ChatView({ id, me, token, live, version, onError, onClose, highlight, onRead }: Props) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
@@ -84,24 +82,36 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   const removeMessage = useCallback((messageId: number) => setMessages((current) => current.filter((m) => m.id !== messageId)), []);
   useLiveNotes(live, id, merge, removeMessage);
 
-  const load = useCallback(async () => {
-    try {
-      const c = await api<Conversation>('GET', `/api/v1/conversations/${id}`, token);
-      setConversation(c);
-      let page = await api<Message[]>('GET', `/api/v1/conversations/${id}/messages`, token);
-      merge(page);
-      // a highlighted message further on than the first page: read on until it is there
-      for (let n = 1; highlight !== undefined && n < MAX_PAGES && page.length === 100 && !page.some((m) => m.id >= highlight); n++) {
-        page = await api<Message[]>('GET', `/api/v1/conversations/${id}/messages?after=${page[page.length - 1]!.id}`, token);
-        merge(page);
-      }
-      setForbidden(null);
-    } catch (e) {
+  const fail = useCallback(
+    (e: unknown) => {
       const status = (e as { status?: number }).status;
       if (status === 403 || status === 404) setForbidden(status === 403 ? t('This conversation is not yours.') : t('No such conversation.'));
       else onError(e);
+    },
+    [onError],
+  );
+
+  const load = useCallback(async () => {
+    try {
+      setConversation(await api<Conversation>('GET', `/api/v1/conversations/${id}`, token));
+      // at once, all of it: a search hit is then there to scroll to, and pages merged one by one would each look like a new message
+      merge(await readHistory(id, token));
+      setForbidden(null);
+    } catch (e) {
+      fail(e);
     }
-  }, [id, token, merge, onError, highlight]);
+  }, [id, token, merge, fail]);
+
+  // Its messages come live; what an event changes (its state, agent, labels) is read again, wherever the chat is shown.
+  // A chat that was not the caller's may have come back: then its messages too.
+  const readConversation = useCallback(async () => {
+    try {
+      setConversation(await api<Conversation>('GET', `/api/v1/conversations/${id}`, token));
+    } catch (e) {
+      fail(e);
+    }
+  }, [id, token, fail]);
+  useConversationEvents(live, id, forbidden ? load : readConversation);
 
   useEffect(() => {
     void load();
@@ -241,7 +251,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
           <button type="button" className="secondary back" onClick={onClose} aria-label={t('Back to the lists')}>
             ←
           </button>
-          <h2>{conversation.customer.name ?? conversation.customer.id}</h2>
+          <h2 title={conversation.customer.name ?? conversation.customer.id}>{conversation.customer.name ?? conversation.customer.id}</h2>
           <IdentityBadge verified={conversation.customer_verified} />
           <span className={`state ${conversation.state}`} data-testid="conversation-state">
             {stateName(conversation.state)}
@@ -300,6 +310,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
               }}
               onPaste={files.onPaste}
               onKeyDown={(e) => {
+                // the Enter (or arrow) that picks and confirms what an input method composes is the input method's
+                if (e.nativeEvent.isComposing || e.keyCode === 229) return;
                 if (picker.onKeyDown(e)) return;
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);
               }}

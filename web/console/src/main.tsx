@@ -349,7 +349,12 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
     }
     const control = chatControl(action === 'canned' ? 'reply' : action);
     if (!control) return;
-    if (action === 'resolve') return control.click();
+    if (action === 'resolve') {
+      // two keys end a chat: one pressed by mistake mid-sentence leaves the reply unsent in a closed chat
+      const reply = chatControl('reply');
+      if (reply instanceof HTMLTextAreaElement && reply.value.trim() && !confirm(t('Resolve this conversation? What you are writing in the reply box has not been sent.'))) return;
+      return control.click();
+    }
     control.focus();
     if (action === 'canned') startCannedSearch(control);
   });

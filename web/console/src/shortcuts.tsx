@@ -5,7 +5,9 @@ import { t } from '../../shared/i18n';
 // repeats all day take Alt and a letter, so they work while the reply box
 // has the focus; `?` (outside a text field) shows them all. Letters are
 // read from `event.code` (the key's place), not `event.key`: Alt+letter
-// types a different character on a Mac or an AltGr layout.
+// types a different character on a Mac or an AltGr layout. In a text field
+// such a key is typing, though (⌥E starts an accent on a Mac, ⌥C is ç): only
+// an Alt+letter that types nothing there is a shortcut.
 //
 // Resolve, transfer, reply and canned responses act on the open chat
 // through the controls the chat shows (`data-shortcut` marks them), so a
@@ -34,10 +36,22 @@ export const SHORTCUTS: Shortcut[] = [
   { action: 'help', keys: ['?'], what: () => t('Show these shortcuts') },
 ];
 
+/**
+ * Whether Alt with a letter key writes something: a dead key (an accent to
+ * come) or a character of its own (ç, ß, ®, †: ⌥ Option on a Mac). Where Alt
+ * writes nothing (Windows, Linux) `key` is the layout's own letter: a-z, or
+ * a letter of another script (Cyrillic, Greek…).
+ */
+function altTypes({ code, key }: Pick<KeyboardEvent, 'code' | 'key'>): boolean {
+  if (key === 'Dead') return true;
+  if (!code.startsWith('Key') || [...key].length !== 1) return false;
+  return !/^[a-z]$/i.test(key) && !/^(?!\p{Script=Latin})\p{L}$/u.test(key);
+}
+
 /** The shortcut a key press means, if any. */
 export function shortcutOf(event: Pick<KeyboardEvent, 'altKey' | 'ctrlKey' | 'metaKey' | 'shiftKey' | 'code' | 'key'>, typing: boolean): ShortcutAction | null {
   if (event.ctrlKey || event.metaKey) return null;
-  if (event.altKey) return SHORTCUTS.find((s) => s.alt?.includes(event.code))?.action ?? null;
+  if (event.altKey) return typing && altTypes(event) ? null : (SHORTCUTS.find((s) => s.alt?.includes(event.code))?.action ?? null);
   // a question mark typed into a field is text
   return event.key === '?' && !typing ? 'help' : null;
 }
@@ -103,7 +117,7 @@ export function ShortcutHelp({ open, onClose }: { open: boolean; onClose: () => 
           ))}
         </tbody>
       </table>
-      <p className="hint">{t('Alt shortcuts work while you type a reply. On a Mac, Alt is ⌥ Option.')}</p>
+      <p className="hint">{t('Alt shortcuts work while you type a reply. On a Mac, Alt is ⌥ Option; where ⌥ Option types a character (é, ç…), a text field gets the character, not the shortcut.')}</p>
       <button type="button" onClick={onClose} autoFocus>
         {t('Close')}
       </button>
