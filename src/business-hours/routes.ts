@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { requireAgent } from '../http/auth.js';
 import type { App, AppDeps } from '../http/deps.js';
-import { errorResponses } from '../http/schemas.js';
+import { Department, errorResponses, StringMap } from '../http/schemas.js';
 import { availability } from './availability.js';
-import { MAX_HOLIDAYS, MAX_INTERVALS_PER_DAY, type BusinessHoursInput } from './rules.js';
+import { MAX_DEPARTMENTS, MAX_HOLIDAYS, MAX_INTERVALS_PER_DAY, type BusinessHoursInput } from './rules.js';
 import { WEEKDAYS } from './schedule.js';
 import { readBusinessHours, replaceBusinessHours } from './store.js';
 
@@ -39,7 +39,8 @@ const ScheduleBody = Type.Object(
 const BusinessHoursBody = Type.Object(
   {
     default: Type.Optional(Type.Union([ScheduleBody, Type.Null()], { description: 'for conversations without a department and departments without their own; null: always open' })),
-    departments: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), ScheduleBody, { description: 'department name → its schedule', maxProperties: 200 })),
+    // named as agents and conversations name a department (Department): one it could never match would be a schedule no one follows
+    departments: Type.Optional(StringMap(ScheduleBody, { key: Department, maxProperties: MAX_DEPARTMENTS, description: 'department name → its schedule' })),
   },
   { additionalProperties: false },
 );
@@ -52,7 +53,7 @@ const Schedule = Type.Object({
 });
 const BusinessHours = Type.Object({
   default: Type.Union([Schedule, Type.Null()]),
-  departments: Type.Record(Type.String(), Schedule),
+  departments: StringMap(Schedule),
 });
 
 const AvailabilityQuery = Type.Object({ department: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false });

@@ -1,3 +1,4 @@
+import { DEPARTMENT_PATTERN } from '../http/schemas.js';
 import { WEEKDAYS, type Holiday, type Interval, type Schedule, type Weekday } from './schedule.js';
 
 // What a business-hours definition may say. The request schema checks the
@@ -36,6 +37,12 @@ export const MAX_DEPARTMENTS = 200;
 const START = /^([01]\d|2[0-3]):[0-5]\d$/;
 const END = /^(([01]\d|2[0-3]):[0-5]\d|24:00)$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+// A department is named here as agents and conversations name it (Department
+// in src/http/schemas.ts, which the request schema applies to these keys):
+// spaces included, 100 characters counted as ajv counts them, by code point
+// — a name an agent may carry but these rules refused had no hours of its own.
+const DEPARTMENT = new RegExp(DEPARTMENT_PATTERN, 'u');
+const MAX_DEPARTMENT_LENGTH = 100;
 
 /** Whether Intl knows the zone (it throws a RangeError for an unknown one). */
 export function isTimeZone(zone: string): boolean {
@@ -108,8 +115,8 @@ export function checkBusinessHours(input: BusinessHoursInput): { hours: Business
   const names = Object.keys(input.departments ?? {});
   if (names.length > MAX_DEPARTMENTS) return { problem: { field: 'departments', message: `may have at most ${MAX_DEPARTMENTS} departments` } };
   for (const name of names) {
-    if (name.length < 1 || name.length > 100 || name.trim() !== name) {
-      return { problem: { field: `departments.${name}`, message: 'a department name must be 1 to 100 characters, without spaces at either end' } };
+    if (!DEPARTMENT.test(name) || [...name].length > MAX_DEPARTMENT_LENGTH) {
+      return { problem: { field: `departments.${name}`, message: `a department name must be one line of 1 to ${MAX_DEPARTMENT_LENGTH} characters, without control characters` } };
     }
     const checked = checkSchedule(input.departments![name]!, `departments.${name}`);
     if ('problem' in checked) return checked;

@@ -21,7 +21,7 @@ import { labelRoutes } from '../labels/routes.js';
 import { noteRoutes } from '../notes/routes.js';
 import { erasureRoutes } from '../erasure/routes.js';
 import type { App, AppDeps } from './deps.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { errorHandler, notFoundHandler, paramTooLong } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -60,6 +60,20 @@ export function routesOf(app: App): readonly RouteSummary[] {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The router's limit on one path parameter, in UTF-16 units. Fastify's
+ * default, 100, refused before any schema a department of 100 characters
+ * that are not all in the Basic Multilingual Plane (60 × 🏥 is 120 units; an
+ * agent may carry it) and a customer id of 101 to 200 characters, with a
+ * 414 outside the error envelope. This is more than a request line holds
+ * under Node's 16 KiB header limit, so the params schemas judge every
+ * parameter: a lower limit sent an over-long GET to the catch-all route
+ * instead (a 404). paramTooLong answers past it, for a server started
+ * with a larger --max-http-header-size. No route has a regex parameter,
+ * the one thing the router bounds by this limit for its own sake.
+ */
+const MAX_PARAM_LENGTH = 65_536;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -82,6 +96,7 @@ function lowerCaseUuids(params: unknown, schema: unknown): void {
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
+  const routes: RouteSummary[] = [];
   const app = Fastify({
     // Credentials (Authorization, ?secret=, passwords) are censored in every log line.
     ...(deps.logger ? { loggerInstance: redactingLogger(deps.logger) } : { logger: false }),
@@ -94,9 +109,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // and a request's own logger is made only if it logs
     childLoggerFactory: requestLogger,
     ajv: { customOptions: { strict: false } },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // What the router refuses before a route is found (an over-long
+    // parameter, a malformed %-escape) answers in the error envelope too.
+    frameworkErrors: (error, request, reply) =>
+      errorHandler(error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? paramTooLong(request.method, request.url, routes, MAX_PARAM_LENGTH) : error, request, reply),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
-  const routes: RouteSummary[] = [];
   routeTables.set(app, routes);
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method: String(method), url: route.url, ...(route.schema ? { schema: route.schema as RouteSummary['schema'] } : {}) });

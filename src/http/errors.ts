@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, RateLimited } from '../errors.js';
 import { anyOfBranchIssue } from './anyof-issue.js';
 import { isLostConnection } from '../store/db.js';
+import { ONE_LINE_PATTERN } from './schemas.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
@@ -13,13 +14,20 @@ interface AjvIssue {
   keyword: string;
   message?: string;
   params: Record<string, unknown>;
+  /** set when the issue is a key's (propertyNames: a StringMap's key schema) */
+  propertyName?: string;
 }
 
 /** `/customer/id` → `customer.id`, so the message names the field as the caller wrote it. */
 function fieldName(issue: AjvIssue, context: string): string {
-  const path = issue.instancePath.split('/').filter(Boolean);
+  // JSON Pointer escapes (RFC 6901): a key "a/b" is "a~1b" in instancePath
+  const path = issue.instancePath
+    .split('/')
+    .filter(Boolean)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (issue.keyword === 'required') path.push(String(issue.params.missingProperty));
   if (issue.keyword === 'additionalProperties') path.push(String(issue.params.additionalProperty));
+  if (issue.propertyName !== undefined) path.push(issue.propertyName);
   return path.length > 0 ? path.join('.') : context;
 }
 
@@ -31,9 +39,59 @@ function describe(issue: AjvIssue): string {
       return 'is not a known field';
     case 'type':
       return `must be of type ${String(issue.params.type)}`;
+    case 'pattern':
+      // the department rule, among others: its pattern says nothing to a reader
+      if (issue.params.pattern === ONE_LINE_PATTERN) return 'must be one line of text, without control characters';
+      return issue.message ?? 'is invalid';
     default:
       return issue.message ?? 'is invalid';
   }
+}
+
+/** What the caller hears: the field, then what is wrong; a key at fault is quoted (it may hold a line break). */
+function validationMessage(issue: AjvIssue, context: string, field: string): string {
+  const where = context === 'body' ? '' : `${context} `;
+  if (issue.propertyName === undefined) return `${where}${field} ${describe(issue)}`.trim();
+  const map = fieldName({ ...issue, propertyName: undefined }, context);
+  return `${where}${map} has the key ${quote(issue.propertyName)}, which ${describe(issue)}`;
+}
+
+/** JSON's quoting, and the line breaks it leaves as they are (U+0085, U+2028, U+2029) escaped too: the message stays one line. */
+const quote = (text: string) => JSON.stringify(text).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** The parts of a registered route frameworkErrors needs to name a path parameter. */
+export interface RouteShape {
+  method: string;
+  url: string;
+  schema?: { params?: unknown };
+}
+
+/**
+ * A path parameter longer than the router's maxParamLength
+ * (FST_ERR_MAX_PARAM_LENGTH): 400 SB_VALIDATION naming it, as the params
+ * schema names one a little too long — not Fastify's own 414 body. The
+ * router says only the path, so the parameter is found by matching it to
+ * the routes: its over-long segment is the parameter at that place.
+ */
+export function paramTooLong(method: string, url: string, routes: readonly RouteShape[], maxParamLength: number): AppError {
+  const decode = (segment: string) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      return segment;
+    }
+  };
+  const segments = (url.split('?')[0] ?? '').split('/');
+  const at = segments.findIndex((segment) => decode(segment).length > maxParamLength);
+  const route = routes.find((r) => {
+    const parts = r.url.split('/');
+    return r.method === method && parts.length === segments.length && parts.every((part, i) => part === segments[i] || (part.startsWith(':') && segments[i] !== ''));
+  });
+  const part = route?.url.split('/')[at];
+  if (at < 0 || !part?.startsWith(':')) return new AppError('SB_VALIDATION', `params: a path segment is longer than ${maxParamLength} characters`, 400, 'params');
+  const name = part.slice(1);
+  const declared = (route!.schema?.params as { properties?: Record<string, { maxLength?: number }> } | undefined)?.properties?.[name]?.maxLength;
+  return new AppError('SB_VALIDATION', `params ${name} ${declared === undefined ? 'is too long' : `must NOT have more than ${declared} characters`}`, 400, name);
 }
 
 /** Fastify's and Switchboard's errors in one envelope: `{error: {code, message, field?}}`. */
@@ -50,7 +108,7 @@ export function errorHandler(error: FastifyError | AppError, request: FastifyReq
     const issue = anyOfBranchIssue(validation) ?? validation[0]!;
     const context = (error as FastifyError).validationContext ?? 'body';
     const field = fieldName(issue, context);
-    void reply.status(400).send({ error: { code: 'SB_VALIDATION', message: `${context === 'body' ? '' : `${context} `}${field} ${describe(issue)}`.trim(), field } });
+    void reply.status(400).send({ error: { code: 'SB_VALIDATION', message: validationMessage(issue, context, field), field } });
     return;
   }
   const status = (error as FastifyError).statusCode;

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type ObjectOptions, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { ALLOWED_TYPE_PATTERN, MAX_ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, MAX_TYPE_LENGTH, MAX_UPLOAD_BYTES } from '../files/limit-rules.js';
 
 // Request and response shapes of the core API. The same objects validate
@@ -18,6 +18,23 @@ export const Department = Type.String({ minLength: 1, maxLength: 100, pattern: D
 // A filter names a department that may have been stored before names were
 // one line: it finds that one still, as it writes nothing.
 const DepartmentFilter = Type.String({ minLength: 1, maxLength: 100 });
+
+/**
+ * An object whose keys the caller names: every key is checked by `key`
+ * (propertyNames) and every value by `value` (additionalProperties).
+ * Not Type.Record(Type.String(), value): TypeBox writes that as
+ * patternProperties {"^(.*)$": value}, and `.` matches no line break (\n,
+ * \r, U+2028, U+2029), so a key holding one was never checked — a 100 kB
+ * customer field was stored, a department schedule of any shape reached
+ * the business-hours rules and failed there with a 500 — and the answer's
+ * serialiser, matching keys the same way, left that key out. TypeBox also
+ * drops the options of a Record's key schema (its maxLength).
+ * test/unit/map-schemas.test.ts keeps "^(.*)$" out of every route.
+ */
+export function StringMap<V extends TSchema>(value: V, options: ObjectOptions & { key?: TSchema } = {}): TUnsafe<Record<string, Static<V>>> {
+  const { key, ...rest } = options;
+  return Type.Unsafe<Record<string, Static<V>>>({ ...rest, type: 'object', ...(key ? { propertyNames: key } : {}), additionalProperties: value });
+}
 
 /** Skill names as agents, conversations and department settings write them. */
 export const SKILL_NAME = '^[a-z0-9][a-z0-9_.-]{0,49}$';
@@ -69,7 +86,7 @@ export const Agent = Type.Object({
   capacity: Nullable(Type.Integer()),
   effective_capacity: Type.Integer(),
   departments: Type.Array(Type.String()),
-  skills: Type.Record(Type.String(), Type.Integer(), { description: 'skill → level 1–10 (docs/routing.md#skills)' }),
+  skills: StringMap(Type.Integer(), { description: 'skill → level 1–10 (docs/routing.md#skills)' }),
   external_ref: Nullable(Type.String()),
   source: Nullable(Type.String({ description: "the channel that made this agent as the mirror of one of its own ('qiscus': a Qiscus agent, whose status and departments Qiscus decides); null for people" })),
   load: Type.Integer({ description: 'conversations assigned now' }),
@@ -127,8 +144,7 @@ export const LoginReply = Type.Object({ token: Type.String(), expires_at: Timest
 export const Channel = Type.Union([L('widget'), L('qiscus'), L('rapidpro'), L('api'), L('mqtt'), L('offline')]);
 export const ConversationState = Type.Union([L('queued'), L('offered'), L('assigned'), L('resolved'), L('abandoned')]);
 
-// TypeBox drops options on a Record's key schema, so the key limit is spelled as propertyNames.
-const CustomerFields = Type.Record(Type.String(), Type.String({ maxLength: 2000 }), { maxProperties: 100, propertyNames: { maxLength: 100 } });
+const CustomerFields = StringMap(Type.String({ maxLength: 2000 }), { key: Type.String({ maxLength: 100 }), maxProperties: 100 });
 
 /** A customer's satisfaction rating (see routes/ratings.ts). */
 export const Rating = Type.Object({
@@ -146,7 +162,7 @@ export const Conversation = Type.Object({
     name: Nullable(Type.String()),
     email: Nullable(Type.String()),
     phone: Nullable(Type.String()),
-    fields: Type.Record(Type.String(), Type.String()),
+    fields: StringMap(Type.String()),
   }),
   customer_verified: Type.Boolean({
     description:
@@ -164,7 +180,7 @@ export const Conversation = Type.Object({
   note: Nullable(Type.String()),
   offer_expires_at: Type.Union([Timestamp, Type.Null()], { description: 'while offered (offer-mode departments): when the offer to agent_id runs out; null otherwise' }),
   labels: Type.Array(Type.String(), { description: 'label names (GET /api/v1/labels has their colours)' }),
-  required_skills: Type.Record(Type.String(), Type.Integer(), {
+  required_skills: StringMap(Type.Integer(), {
     description: "skill → minimum level an agent needs to be given it: the opener's required_skills merged with its department's (docs/routing.md#skills)",
   }),
   sla_due_at: Nullable(Type.String({ format: 'date-time', description: "when the first agent reply is due by the department's sla_first_response_s; null: no SLA" })),
@@ -361,7 +377,7 @@ export const Event = Type.Object({
   type: Type.String(),
   conversation_id: Nullable(Id),
   agent_id: Nullable(Id),
-  data: Type.Record(Type.String(), Type.Unknown()),
+  data: StringMap(Type.Unknown()),
   created_at: Timestamp,
 });
 

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Skills } from '../http/schemas.js';
+import { Skills, StringMap } from '../http/schemas.js';
 
 // Request and response shapes of the label routes (they feed OpenAPI too).
 
@@ -7,7 +7,7 @@ const Timestamp = Type.String({ format: 'date-time' });
 export const LabelName = Type.String({ minLength: 1, maxLength: 50, description: 'unique whatever its case or Unicode form (stored in NFC); no commas, semicolons, control or invisible formatting characters (but for the zero-width joiner inside emoji, the tags of a subdivision flag and the zero-width non-joiner between letters of a joining or Indic script)' });
 const Color = Type.String({ pattern: '^#[0-9a-fA-F]{6}$', description: '#rrggbb (stored in lower case)' });
 
-const RequiredSkills = Type.Record(Type.String(), Type.Integer(), {
+const RequiredSkills = StringMap(Type.Integer(), {
   description: 'skill → minimum level (1–10, the agents\' scale) an open conversation carrying the label needs (docs/routing.md#skills)',
 });
 export const Label = Type.Object({

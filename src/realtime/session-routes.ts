@@ -6,7 +6,7 @@ import { applyAnswers } from '../prechat/answers.js';
 import { readForm } from '../prechat/form.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
-import { Department, ErrorBody, errorResponses, NoBody } from '../http/schemas.js';
+import { Department, ErrorBody, errorResponses, NoBody, ONE_LINE_PATTERN, StringMap } from '../http/schemas.js';
 import { customerState } from '../conversations/model.js';
 import type { Realtime } from './index.js';
 import { sessionGate } from './session-limits.js';
@@ -31,7 +31,8 @@ const SessionBody = Type.Object(
     ),
     department: Type.Optional(Type.Union([Department, Type.Null()])),
     prechat: Type.Optional(
-      Type.Record(Type.String({ maxLength: 40 }), Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+      StringMap(Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+        key: Type.String({ maxLength: 40 }),
         maxProperties: 30,
         description: 'answers to the pre-chat form (GET /api/v1/prechat-form) by field key, checked by its rules: 400 naming prechat.<key>, nothing created',
       }),

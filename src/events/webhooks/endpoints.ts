@@ -79,7 +79,22 @@ export interface Policy {
   allowPrivate: boolean;
 }
 
+/**
+ * Characters a URL is sent without: the WHATWG parser drops tabs and line
+ * breaks anywhere, and control characters and spaces at either end, so an
+ * endpoint saved as `http://host/x\r\nX-Evil: 1` was stored and shown as
+ * that and contacted as `http://host/xX-Evil:%201`. Refused rather than
+ * stored as the parsed href: what the admin sees is what they typed and
+ * what is contacted, and a mistake is named instead of silently rewritten.
+ * (C1 controls and U+2028/U+2029 are kept by the parser, but no real URL
+ * holds one and they break the line a log or a screen shows the URL on.)
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+
 async function checkUrl(url: string, policy: Policy): Promise<void> {
+  const control = CONTROL.exec(url);
+  if (control) throw badUrl(`must not contain control characters or line breaks (found U+${control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at position ${control.index})`);
+  if (url.trim() !== url) throw badUrl('must not start or end with white space');
   const problem = urlProblem(url, policy.allowPrivate);
   if (problem?.includes('private')) throw targetPrivate(problem);
   if (problem) throw badUrl(problem);

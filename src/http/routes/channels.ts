@@ -1,13 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import { changeChannelRouting, CHANNELS, readChannelRouting } from '../../routing/channel-settings.js';
+import { invalid } from '../../errors.js';
 import { requireAgent } from '../auth.js';
 import type { App, AppDeps } from '../deps.js';
-import { errorResponses, Skills } from '../schemas.js';
+import { errorResponses, Skills, StringMap } from '../schemas.js';
 
 const ChannelName = Type.Union(CHANNELS.map((c) => Type.Literal(c)), { description: 'the channel conversations come in by' });
 const Routing = Type.Object({
   channel: Type.String(),
-  required_skills: Type.Record(Type.String(), Type.Integer(), { description: 'skill → minimum level every conversation of this channel needs (docs/routing.md#skills)' }),
+  required_skills: StringMap(Type.Integer(), { description: 'skill → minimum level every conversation of this channel needs (docs/routing.md#skills)' }),
 });
 const RoutingBody = Type.Object({ required_skills: Skills }, { additionalProperties: false });
 
