@@ -1,9 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App, AppDeps } from '../../http/deps.js';
-import { requireAgent } from '../../http/auth.js';
+import { bearerToken, requireAgent } from '../../http/auth.js';
 import { sameSecret } from '../../http/secrets.js';
 import { changeSettings } from '../../http/routes/settings.js';
-import { AppError } from '../../errors.js';
+import { AppError, unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
 import { qiscusChannel, type QiscusChannel } from './channel.js';
@@ -93,11 +93,6 @@ function givenSecretIs(given: unknown, secret: string): boolean {
 const webhookSecretGiven = (request: FastifyRequest): unknown =>
   (request.headers['x-webhook-secret'] as string | undefined) ?? (request.query as { secret?: unknown } | undefined)?.secret;
 
-// The settings calls are made by admins' scripts, not by Qiscus: the secret
-// comes in a header only, never in a URL that ends up in proxies' logs and
-// browser histories.
-const settingsSecretGiven = (request: FastifyRequest): unknown => request.headers['x-webhook-secret'];
-
 const roomIdOf = (value: string | number) => String(value).trim();
 
 export function qiscusRoutes(app: App, deps: AppDeps): void {
@@ -139,10 +134,6 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       if (!givenSecretIs(webhookSecretGiven(request), config.webhookSecret)) {
         throw new AppError('SB_UNAUTHORIZED', 'Invalid webhook secret: send it as ?secret= or in the X-Webhook-Secret header.', 401);
       }
-    };
-    const adminOrSecret = async (request: FastifyRequest, reply: FastifyReply) => {
-      if (config.webhookSecret !== undefined && givenSecretIs(settingsSecretGiven(request), config.webhookSecret)) return;
-      await admin.call(scope, request, reply);
     };
     const configured = (): QiscusChannel => {
       if (!channel) throw new AppError('SB_QISCUS_NOT_CONFIGURED', 'The Qiscus channel is not configured: set QISCUS_BASE_URL, QISCUS_APP_ID and QISCUS_SECRET.', 503);
@@ -193,12 +184,23 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       scope.post(path, { schema: { tags, summary: 'Qiscus mark-as-resolved webhook', body: ResolveBody }, onRequest: webhookSecret }, resolved);
     }
 
-    scope.get('/api/v1/settings/max_customers', { schema: { tags, summary: 'Rooms per agent at once (admin token or the webhook secret in X-Webhook-Secret)' }, onRequest: adminOrSecret }, async (_request, reply) =>
+    // The settings endpoints take an admin token only, never the webhook
+    // secret: that sits in the webhook URLs registered in Qiscus, which every
+    // Qiscus dashboard admin and every proxy log in between sees, and these
+    // change the platform-wide max_customers and where Qiscus sends resolves.
+    // A script that still sends the secret is told so, not just "no token".
+    const settingsAdmin = async (request: FastifyRequest, reply: FastifyReply) => {
+      if (bearerToken(request) === undefined && webhookSecretGiven(request) !== undefined) {
+        throw unauthorized('the webhook secret does not open the settings endpoints: send an admin token as Authorization: Bearer <token>');
+      }
+      await admin.call(scope, request, reply);
+    };
+    scope.get('/api/v1/settings/max_customers', { schema: { tags, summary: 'Rooms per agent at once (admin)' }, onRequest: settingsAdmin }, async (_request, reply) =>
       envelope(reply, 200, 'Success', { max_customers: (await readSettings(ctx.db)).max_customers }),
     );
     scope.post(
       '/api/v1/settings/max_customers',
-      { schema: { tags, summary: 'Change rooms per agent; persisted (admin token or the webhook secret in X-Webhook-Secret)', body: MaxCustomersBody }, onRequest: adminOrSecret },
+      { schema: { tags, summary: 'Change rooms per agent; persisted (admin)', body: MaxCustomersBody }, onRequest: settingsAdmin },
       async (request, reply) => {
         const raw = (request.body as { max_customers: unknown }).max_customers;
         const value = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
@@ -206,13 +208,13 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
           return envelope(reply, 400, `max_customers must be a positive integer (1 to 10000), got ${JSON.stringify(raw) ?? 'nothing'}`);
         }
         // its settings.changed event kicks the allocator (channel.ts)
-        const settings = await changeSettings(ctx, { max_customers: value }, request.actor?.id ?? null);
+        const settings = await changeSettings(ctx, { max_customers: value }, request.actor.id);
         return envelope(reply, 200, 'Successfully updated', { max_customers: settings.max_customers });
       },
     );
     scope.post(
       '/api/v1/settings/set_mark_as_resolved',
-      { schema: { tags, summary: "Set Qiscus' mark-as-resolved webhook (admin token or the webhook secret in X-Webhook-Secret)", body: SetMarkAsResolvedBody }, onRequest: adminOrSecret },
+      { schema: { tags, summary: "Set Qiscus' mark-as-resolved webhook (admin)", body: SetMarkAsResolvedBody }, onRequest: settingsAdmin },
       async (request, reply) => {
         const live = configured();
         const { endpoint, enable: raw } = request.body as { endpoint: string; enable: unknown };

@@ -32,6 +32,18 @@ export function channelRoutes(app: App, { ctx }: AppDeps): void {
       },
       onRequest: requireAgent(ctx, ['admin']),
     },
-    async (request) => changeChannelRouting(ctx, request.params.channel, request.body.required_skills, request.actor.id),
+    async (request) => {
+      const { channel } = request.params;
+      const skills = request.body.required_skills;
+      // Qiscus rooms are given by the Qiscus allocator (src/channels/qiscus),
+      // which picks among the agents Qiscus offers for the room and checks no
+      // skills: Qiscus tells none, and the mirrors it makes have none. A skill
+      // required here would be accepted and never honoured. {} stays allowed,
+      // to clear one set before this refusal existed.
+      if (channel === 'qiscus' && Object.keys(skills).length > 0) {
+        throw invalid('required_skills', 'cannot be set for the qiscus channel: Qiscus picks among its own agents, who carry no skills; only {} is accepted');
+      }
+      return changeChannelRouting(ctx, channel, skills, request.actor.id);
+    },
   );
 }
