@@ -3,15 +3,18 @@ import Ajv, { type ErrorObject } from 'ajv';
 import type { Attachment } from '../../conversations/messages.js';
 import { invalid } from '../../errors.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
+import { StringMap } from '../../http/schemas.js';
 import { assertNotChannelQueue } from '../../routing/channel-queues.js';
 import { emptyMessage } from './errors.js';
 
 // What mailroom sends, checked and turned into plain inputs. Unknown fields
 // are allowed: mailroom and its forks add fields over time, and refusing
 // them would break a working RapidPro for no gain. The spellings differ
-// between mailroom (ticketID, contactUUID) and the original app's README
-// (ticketId, contactUuid, and its "deparment" typo): all are accepted.
+// between mailroom (ticketID, contactUUID, an attachment's type — mimeType
+// since mailroom 0e627ffd) and the original app's README (ticketId,
+// contactUuid, and its "deparment" typo): all are accepted.
 
+const MAX_FIELD_KEY = 100;
 const Text = (maxLength: number) => Type.Union([Type.String({ maxLength }), Type.Null()]);
 const DepartmentText = Type.Union([Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]*$' }), Type.Null()]);
 /** The contact id as a decimal string; a number is taken too. */
@@ -33,9 +36,11 @@ const RoomBody = Type.Object({
     // one line, as every department is (src/http/schemas.ts); empty is none, as RapidPro sends it
     department: Type.Optional(DepartmentText),
     deparment: Type.Optional(DepartmentText),
+    // every key checked, a line break in it too (not Type.Record: see StringMap)
     customFields: Type.Optional(
       Type.Union([
-        Type.Record(Type.String({ maxLength: 100 }), Type.Union([Type.String({ maxLength: 2_000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+        StringMap(Type.Union([Type.String({ maxLength: 2_000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+          key: Type.String({ maxLength: MAX_FIELD_KEY }),
           maxProperties: 100,
         }),
         Type.Null(),
@@ -46,14 +51,18 @@ const RoomBody = Type.Object({
 
 const Url = Type.String({ minLength: 1, maxLength: 2_048 });
 /**
- * {type, url} as mailroom sends it, or a bare URL as some forks do. Mailroom
- * builds each from goflow's attachment.ToParts() without omitempty, so
- * `type` may be empty (a content type goflow could not tell), `geo` (url is
- * "lat,lng") or `unavailable` (media it could not fetch): see toAttachment.
+ * {type, url} as mailroom sends it — {mimeType, url} since mailroom 0e627ffd
+ * — or a bare URL as some forks do. Mailroom builds each from goflow's
+ * attachment.ToParts() without omitempty, so the type may be empty (a
+ * content type goflow could not tell), `geo` (url is "lat,lng") or
+ * `unavailable` (media it could not fetch): see toAttachment. Either
+ * spelling of the type is optional here; toAttachment wants one.
  */
-const AttachmentBody = Type.Union([Type.Object({ type: Type.String({ maxLength: 100 }), url: Url }), Url], {
+const AttachmentType = Type.String({ maxLength: 100 });
+const AttachmentBody = Type.Union([Type.Object({ type: Type.Optional(AttachmentType), mimeType: Type.Optional(AttachmentType), url: Url }), Url], {
   description: 'a URL, or an object with type and url',
 });
+type AttachmentSent = Static<typeof AttachmentBody>;
 
 const MessageBody = Type.Object({
   visitor: VisitorRef,
@@ -68,11 +77,26 @@ const SettingsBody = Type.Object({ webhook: Type.Object({ url: Type.String({ min
 // verbose: an anyOf issue carries its schema, whose description says what was expected
 const ajv = new Ajv.default({ allErrors: false, strict: false, coerceTypes: false, verbose: true });
 
-/** The field at fault as the caller wrote it (`visitor.token`), and what is wrong with it. */
+/** A JSON Pointer segment as the caller wrote it: a key of customFields may hold anything, a "/" or a line break too. */
+const segment = (raw: string, i: number): string => {
+  const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+  if (/^[\w$-]+$/.test(key)) return i === 0 ? key : `.${key}`;
+  return `[${JSON.stringify(key)}]`;
+};
+
+const MAX_KEY_SHOWN = 40;
+
+/** The field at fault as the caller wrote it (`visitor.token`, `visitor.customFields["a\nb"]`), and what is wrong with it. */
 function describe(issue: ErrorObject): { field: string; problem: string } {
-  const path = issue.instancePath.split('/').filter(Boolean);
+  const path = issue.instancePath.split('/').slice(1);
   if (issue.keyword === 'required') path.push(String(issue.params.missingProperty));
-  const field = path.length > 0 ? path.join('.') : 'body';
+  const field = path.length > 0 ? path.map(segment).join('') : 'body';
+  // a key refused by propertyNames: the issue is the map's, the key is in propertyName
+  if (issue.propertyName !== undefined && issue.keyword === 'maxLength') {
+    const key = [...issue.propertyName];
+    const shown = key.length > MAX_KEY_SHOWN ? `${key.slice(0, MAX_KEY_SHOWN).join('')}…` : issue.propertyName;
+    return { field, problem: `has a key over ${String(issue.params.limit)} characters: ${JSON.stringify(shown)}` };
+  }
   switch (issue.keyword) {
     case 'required':
       return { field, problem: 'is required' };
@@ -241,9 +265,9 @@ const UNAVAILABLE_LINE = '(an attachment could not be retrieved)';
  * mailroom can send that carries something usable is taken: refusing the
  * message would make mailroom log and drop it, text and all.
  */
-function toAttachment(a: string | { type: string; url: string }, i: number): { link: Attachment } | { line: string } {
+function toAttachment(a: AttachmentSent, i: number): { link: Attachment } | { line: string } {
   const field = typeof a === 'string' ? `attachments.${i}` : `attachments.${i}.url`;
-  const { type, url } = typeof a === 'string' ? { type: '', url: a } : a;
+  const { type, url } = typeof a === 'string' ? { type: '', url: a } : { type: typeOf(a, i), url: a.url };
   switch (type.trim().toLowerCase()) {
     case 'geo': {
       const line = locationLine(url);
@@ -260,6 +284,17 @@ function toAttachment(a: string | { type: string; url: string }, i: number): { l
   }
   // No type (a bare URL, or one goflow could not tell): a file, named by its extension when it has a known one.
   return { link: { type: type.trim() === '' ? typeOfUrl(url) : type, url } };
+}
+
+/** An attachment object's type under either spelling: `type` (mailroom before 0e627ffd, the original app) or `mimeType`. */
+function typeOf(a: { type?: string; mimeType?: string }, i: number): string {
+  if (a.type !== undefined && a.mimeType !== undefined && a.type !== a.mimeType) {
+    throw invalid(`attachments.${i}.type`, `and mimeType differ (${JSON.stringify(a.type)}, ${JSON.stringify(a.mimeType)}); send one`);
+  }
+  const type = a.type ?? a.mimeType;
+  // empty is a type goflow could not tell (toAttachment types it by the URL); missing under both names is no attachment mailroom makes
+  if (type === undefined) throw invalid(`attachments.${i}.type`, 'is required');
+  return type;
 }
 
 export function parseMessage(body: unknown): MessageRequest {

@@ -89,21 +89,40 @@ function openRoomParams(ticketerUuid: string, room: RoomRequest, now: Date): unk
   return [ticketerUuid, room.ticketId, room.token, room.sessionStart ?? null, customer.id, JSON.stringify(customer), room.department, room.priority, now];
 }
 
+/** Whether this ticketer ever opened a room for the token (rapidpro_tickets_by_token), open or not. */
+const TOKEN_SEEN = /* sql */ `select exists (select 1 from rapidpro_tickets where ticketer_uuid = $1 and visitor_token = $2) as seen`;
+
+async function tokenSeen(db: Queryable, ticketerUuid: string, token: string): Promise<boolean> {
+  const [row] = await db.query<{ seen: boolean }>(TOKEN_SEEN, [ticketerUuid, token]);
+  return row?.seen === true;
+}
+
 /**
  * RapidPro closed the ticket: resolve its room without telling RapidPro back.
  * The lookup only names the conversation; sb_close_conversation decides on
  * its locked row (and takes the routing lock itself, shared when the freed
  * agent has nothing queued), so no routing transaction is held around the
- * two. A room closed between them (an agent, a retried close, a newer
- * ticket replacing it) is answered as no open room, as a later lookup would.
+ * two.
+ *
+ * A token this ticketer had a room for, none open now, is closed already —
+ * by this close sent before (mailroom retries a GET whose 204 it lost) or
+ * by an agent (a close-room is on its way to RapidPro) — and is answered
+ * 204 like the first close: mailroom's CloseTickets stops at an error, and
+ * the ticket stayed open in RapidPro for good. The same for a room closed
+ * between the lookup and the close. Only a token it never had a room for
+ * is 404.
  */
 export async function closeRoom(ctx: Ctx, ticketerUuid: string, token: string): Promise<void> {
   const room = await openRoomOf(ctx.db, ticketerUuid, token);
-  if (!room) throw noRoom(token);
+  if (!room) {
+    if (await tokenSeen(ctx.db, ticketerUuid, token)) return;
+    throw noRoom(token);
+  }
   try {
     await closeConversation(ctx, room.conversation_id, { reason: CLOSE_REASONS.byRapidPro }, SYSTEM);
   } catch (error) {
-    if (error instanceof AppError && (error.code === 'SB_CONVERSATION_CLOSED' || error.code === 'SB_NOT_FOUND')) throw noRoom(token);
+    // closed meanwhile (or erased, its ticket row with it): closed is what mailroom asked for
+    if (error instanceof AppError && (error.code === 'SB_CONVERSATION_CLOSED' || error.code === 'SB_NOT_FOUND')) return;
     throw error;
   }
 }
