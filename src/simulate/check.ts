@@ -58,6 +58,18 @@ export function assertErlangModel(config: SimulationConfig): void {
   const why = erlangApplies(config);
   if (why !== null) throw badInput(`--check-erlang needs an M/M/c system, but ${why}`);
   if (config.groups.length !== 1) throw badInput('--check-erlang needs one group of identical agents (--agents and --capacity)');
+  // At occupancy ≥ 1 the queue grows without end: Erlang C's mean wait is
+  // infinite, so there is nothing for a run to agree with. (--load 1 comes
+  // back from the rate a hair under 1, hence the margin.)
+  const group = config.groups[0]!;
+  const slots = group.count * group.capacity;
+  const perHour = config.arrivals.kind === 'poisson' ? config.arrivals.perHour : 0;
+  const occupancy = ((perHour / 3600) * config.customers.handle.meanS) / slots;
+  if (!(occupancy < 1 - 1e-9)) {
+    throw badInput(
+      `--check-erlang: Erlang C needs occupancy < 1, but ${+perHour.toPrecision(6)} arrivals per hour × ${config.customers.handle.meanS} s on ${slots} slots is ${+occupancy.toPrecision(4)}: lower --arrivals-per-hour or --load, or add agents`,
+    );
+  }
 }
 
 export async function checkErlang(config: SimulationConfig, options: RunOptions = {}): Promise<ErlangCheck> {

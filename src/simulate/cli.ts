@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { AppError } from '../errors.js';
+import { parseInstant } from '../reports/period.js';
 import { openStore } from '../store/open.js';
 import { checkErlang, assertErlangModel } from './check.js';
 import { renderChart } from './chart.js';
@@ -10,7 +12,8 @@ import { plan } from './plan.js';
 import { summarise } from './report.js';
 import { runSimulation, type RunOptions } from './run.js';
 import { formatCheck, formatPlan, formatReport } from './table.js';
-import { exportTrace, formatOf, formatTrace, writeTrace } from './trace.js';
+import { assertWritable, writeOutput } from './output.js';
+import { exportTrace, formatOf, formatTrace, writeTrace, type TraceRow } from './trace.js';
 
 // `switchboard simulate | plan | export-trace`: flags in, tables or JSON out.
 // Returns the exit status: 0 done, 1 the engine broke one of its promises
@@ -79,15 +82,26 @@ async function simulateCommand(argv: readonly string[], io: CliIo): Promise<numb
     io.out(values.json ? `${JSON.stringify(check, null, 2)}\n` : formatCheck(check));
     return engineHealthy(check.checks) && check.ideal_queue.differing === 0 ? 0 : 1;
   }
+  // Checked before the run, and written after the report is out: a path
+  // that cannot be written is refused at once, and a write that fails late
+  // (the disk filled up) costs that file, not the run.
+  const svg = values.svg;
   const saveTrace = values['save-trace'];
+  if (svg !== undefined) await assertWritable(svg, 'svg');
+  if (saveTrace !== undefined) await assertWritable(saveTrace, 'save-trace');
+  let savedRows: TraceRow[] = [];
   const run = await runSimulation(config, {
     ...progress(io, values.progress),
-    ...(saveTrace !== undefined ? { inspect: async (db) => writeTrace(saveTrace, await exportTrace(db)) } : {}),
+    ...(saveTrace !== undefined ? { inspect: async (db) => void (savedRows = await exportTrace(db)) } : {}),
   });
   const report = summarise(run);
-  if (values.svg !== undefined) await writeFile(values.svg, renderChart(report));
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-  return engineHealthy(report.checks) ? 0 : 1;
+  const status = engineHealthy(report.checks) ? 0 : 1;
+  let written = true;
+  if (svg !== undefined) written = (await writeOutput(io, 'simulate', 'svg', svg, () => writeFile(svg, renderChart(report)))) && written;
+  if (saveTrace !== undefined) written = (await writeOutput(io, 'simulate', 'save-trace', saveTrace, () => writeTrace(saveTrace, savedRows))) && written;
+  // an engine that broke a promise outranks a file that could not be written
+  return status === 0 && !written ? 2 : status;
 }
 
 function engineHealthy(c: { fifo_violations: number; work_conservation_violations: number; sweep_assignments: number; store_mismatches: string[]; sticky_violations?: number }): boolean {
@@ -103,6 +117,9 @@ async function planCommand(argv: readonly string[], io: CliIo): Promise<number> 
     return 0;
   }
   if (values.agents !== undefined) throw badInput('plan finds the number of agents; leave out --agents');
+  // --load is an occupancy of a team, and plan's team is what it looks for:
+  // the rate would silently be the load of whichever size it started from
+  if (values.load !== undefined) throw badInput('plan finds the number of agents, so there is no team for --load to be the occupancy of; give the traffic as --arrivals-per-hour');
   const groups = values.group?.length ?? 0;
   if (groups === 0 && values['size-group'] !== undefined) throw badInput('--size-group names one of the --group flags (1 for the first)');
   if (groups > 1 && values['size-group'] === undefined) throw badInput('with several --group flags, --size-group says which group plan sizes (1 for the first); the others stay as given');
@@ -135,16 +152,18 @@ async function exportCommand(argv: readonly string[], store: StoreLocation, io: 
   }
   const format = formatOf(values.out ?? '', values.format);
   const window = { from: time(values.from, 'from'), to: time(values.to, 'to') };
+  const out = values.out;
+  if (out !== undefined) await assertWritable(out, 'out');
   if (store.databaseUrl === undefined && !existsSync(store.dataDir)) {
     throw badInput(`there is no embedded store in ${store.dataDir}: set DATA_DIR to Switchboard's data directory, or DATABASE_URL`);
   }
   const db = await openStore({ databaseUrl: store.databaseUrl, dataDir: store.dataDir });
   try {
     const rows = await exportTrace(db, { ...(window.from ? { from: window.from } : {}), ...(window.to ? { to: window.to } : {}) });
-    if (values.out === undefined) io.out(formatTrace(rows, format));
+    if (out === undefined) io.out(formatTrace(rows, format));
     else {
-      await writeTrace(values.out, rows, format);
-      io.err(`wrote ${rows.length} arrivals to ${values.out}\n`);
+      if (!(await writeOutput(io, 'export-trace', 'out', out, () => writeTrace(out, rows, format)))) return 2;
+      io.err(`wrote ${rows.length} arrivals to ${out}\n`);
     }
   } finally {
     await db.close();
@@ -152,9 +171,20 @@ async function exportCommand(argv: readonly string[], store: StoreLocation, io: 
   return 0;
 }
 
+/**
+ * The reports API's reading of a time (src/reports/period.ts), not
+ * Date.parse's: that rolls 2026-02-30 over into March, takes "5" for May
+ * 2001 and a time without an offset in the machine's own zone.
+ */
 function time(raw: string | undefined, flag: string): Date | undefined {
   if (raw === undefined) return undefined;
-  const ms = Date.parse(raw);
-  if (!Number.isFinite(ms)) throw badInput(`--${flag} must be an ISO 8601 time such as 2026-01-05T09:00:00Z, got ${JSON.stringify(raw)}`);
-  return new Date(ms);
+  try {
+    return parseInstant(`--${flag}`, raw);
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    const why = /is not a real date or time|is out of range/.exec(error.message)?.[0];
+    throw badInput(
+      `--${flag} must be an ISO 8601 time, a date (2026-01-05: from midnight UTC) or a date-time with its offset (2026-01-05T09:00:00Z), got ${JSON.stringify(raw)}${why ? `, which ${why}` : ''}`,
+    );
+  }
 }

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import type { ArrivalSpec, SkillShare } from './arrivals.js';
+import { expectedDurationMs, type ArrivalSpec, type SkillShare } from './arrivals.js';
 import type { HandleDistribution } from './distributions.js';
 import { badInput, engineDepartment } from './errors.js';
+import { HORIZON_MS, HORIZON_YEARS, MAX_MEAN_S, PRIORITY_MAX, PRIORITY_MIN, years } from './horizon.js';
 import type { Behaviour, SimulationConfig } from './run.js';
 import { parseShift, type AgentGroup } from './team.js';
 import { parseLabelSkills, parseSkills, routingPolicies, withLabelSkills } from './policy.js';
@@ -83,11 +84,12 @@ function list(raw: string | undefined): string[] {
 }
 
 function handleDistribution(values: ModelValues): HandleDistribution {
-  const meanS = number(values, 'handle-time-s', { above: 0 }) ?? 300;
+  const meanS = number(values, 'handle-time-s', { above: 0, max: MAX_MEAN_S }) ?? 300;
   const kind = values['handle-dist'] ?? 'exponential';
   if (kind === 'exponential' || kind === 'exp') return { kind: 'exponential', meanS };
   if (kind === 'fixed') return { kind: 'fixed', meanS };
-  if (kind === 'lognormal') return { kind: 'lognormal', meanS, cv: number(values, 'handle-cv', { above: 0 }) ?? 1 };
+  // a cv of 10 already draws one handle time in a million over 2,500 times the mean; past 1e154 cv² overflows and every draw is NaN
+  if (kind === 'lognormal') return { kind: 'lognormal', meanS, cv: number(values, 'handle-cv', { above: 0, max: 10 }) ?? 1 };
   throw badInput(`--handle-dist must be exponential, lognormal or fixed, got ${JSON.stringify(kind)}`);
 }
 
@@ -115,8 +117,10 @@ function priorityMix(raw: string | undefined): { value: number; weight: number }
     const [p, weight] = part.split('=');
     const value = Number(p);
     const w = weight === undefined ? 1 : Number(weight);
-    if (p === undefined || p.trim() === '' || !Number.isInteger(value) || !(w > 0)) {
-      throw badInput(`--priorities is priority=weight,… with whole priorities and weights > 0 (e.g. 0=0.8,3=0.2), got ${JSON.stringify(part)}`);
+    if (p === undefined || p.trim() === '' || !Number.isInteger(value) || value < PRIORITY_MIN || value > PRIORITY_MAX || !(w > 0)) {
+      throw badInput(
+        `--priorities is priority=weight,… with whole priorities from ${PRIORITY_MIN} to ${PRIORITY_MAX} (the API's range) and weights > 0 (e.g. 0=0.8,3=0.2), got ${JSON.stringify(part)}`,
+      );
     }
     return { value, weight: w };
   });
@@ -183,6 +187,18 @@ function dayProfile(raw: string | undefined): number[] | null {
   return values;
 }
 
+/**
+ * 0: never. Otherwise no more often than a server may sweep (SWEEP_INTERVAL
+ * ≥ 50 ms): a tick too small to move the clock would repeat at one instant
+ * for ever. And at least daily: 0 is how to ask for no sweep, and a tick
+ * ages away would take the clock past what a Date holds.
+ */
+function sweepEvery(values: ModelValues): number {
+  const s = number(values, 'sweep-s', { min: 0, max: 86_400 }) ?? 300;
+  if (s > 0 && s < 0.05) throw badInput(`--sweep-s must be 0 (never) or from 0.05 (a server's shortest SWEEP_INTERVAL) to 86400 seconds, got ${JSON.stringify(values['sweep-s'])}`);
+  return s;
+}
+
 /** Arrival-rate per hour: given, or derived from --load (occupancy ρ = λ·h / slots). */
 function perHour(values: ModelValues, handleS: number, slots: number): number {
   const rate = number(values, 'arrivals-per-hour', { above: 0 });
@@ -221,14 +237,21 @@ export async function modelConfig(values: ModelValues, defaults: { arrivals: num
       skills: skillShares(values['arrival-skills']),
       priorities: priorityMix(values.priorities),
     };
+    const span = expectedDurationMs(arrivals);
+    if (!(span <= HORIZON_MS)) {
+      const rate = values['arrivals-per-hour'] !== undefined ? `--arrivals-per-hour ${values['arrivals-per-hour']}` : `--load ${values.load}`;
+      throw badInput(
+        `${rate} spreads ${arrivals.count} arrivals over ${years(span)} of virtual time, and one run covers at most ${HORIZON_YEARS} years: raise the rate or lower --arrivals`,
+      );
+    }
   }
   return {
     arrivals,
-    customers: { handle, patienceMeanS: number(values, 'patience-s', { above: 0 }) ?? null, seed: number(values, 'seed', { integer: true, min: 0, max: 2 ** 32 - 1 }) ?? 1 },
+    customers: { handle, patienceMeanS: number(values, 'patience-s', { above: 0, max: MAX_MEAN_S }) ?? null, seed: number(values, 'seed', { integer: true, min: 0, max: 2 ** 32 - 1 }) ?? 1 },
     groups: team,
     warmup: number(values, 'warmup', { min: 0, max: 0.5 }) ?? (arrivals.kind === 'poisson' ? 0.05 : 0),
     target: { seconds: number(values, 'target-s', { min: 0 }) ?? 20, share: number(values, 'target-share', { above: 0, max: 1 }) ?? 0.8 },
-    sweepEveryS: number(values, 'sweep-s', { min: 0 }) ?? 300,
+    sweepEveryS: sweepEvery(values),
     routing: await routingPolicies(values.routing, values['routing-file']),
     behaviour: behaviour(values),
   };

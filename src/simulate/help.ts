@@ -2,18 +2,18 @@
 
 const MODEL = `traffic:
   --arrivals-per-hour N    Poisson arrival rate
-  --load RHO               or: the occupancy to aim for (rate = RHO × slots ÷ handle time)
+  --load RHO               or (simulate): the occupancy to aim for (rate = RHO × slots ÷ handle time)
   --arrivals N             how many customers to simulate (default: 10000; plan: 5000)
   --day-profile LIST       rate multipliers over a day, e.g. 24 comma-separated values (one per hour)
   --departments MIX        department mix of arrivals, e.g. sales=0.7,support=0.3
   --trace FILE             replay recorded arrivals (CSV or JSON: at,department,priority,handle_s,patience_s[,skills,customer_id,labels])
   --trace-format csv|json  (default: from the file name)
 customers:
-  --handle-time-s S        mean handle time (default 300)
+  --handle-time-s S        mean handle time (default 300; at most a year, 31536000)
   --handle-dist D          exponential (default), lognormal or fixed; a trace's handle_s wins
-  --handle-cv CV           lognormal coefficient of variation (default 1)
-  --patience-s S           mean patience (exponential); without it nobody abandons
-  --priorities MIX         priority mix of arrivals, e.g. 0=0.8,3=0.2 (default: all 0)
+  --handle-cv CV           lognormal coefficient of variation (default 1, at most 10)
+  --patience-s S           mean patience (exponential, at most a year); without it nobody abandons
+  --priorities MIX         priority mix of arrivals, priorities 0–10, e.g. 0=0.8,3=0.2 (default: all 0)
   --arrival-skills MIX     share of arrivals requiring a skill, e.g. spanish:2=0.3,billing:1=0.1
   --label-skills MAP       with --trace, the skills each label requires, e.g. vip=billing:2+spanish:1,es=spanish:2
   --returning-share F      share of arrivals who are one of the 20 customers before them (sticky routing)
@@ -37,7 +37,7 @@ run:
   --warmup F               share of the first arrivals left out of the figures (default 0.05; 0 for a trace)
   --target-s S             service-level target time (default 20)
   --target-share F         service-level target share, 0–1 (default 0.8)
-  --sweep-s S              run the engine's sweep every S virtual seconds (default 300; 0 = never)
+  --sweep-s S              run the engine's sweep every S virtual seconds, 0.05–86400 (default 300; 0 = never)
   --json                   print one JSON object instead of a table
   --progress               report progress on stderr`;
 
@@ -63,10 +63,11 @@ export const PLAN_HELP = `usage: switchboard plan [flags]
 
 The smallest number of agents (each with --capacity) that meets the
 service-level target, found by simulation, with Erlang C's answer beside it.
-The same flags as simulate, except --agents. With several --group flags,
---size-group N says which group to size (1 for the first), the others stay
-as given, and the search starts from the group's given count. The plan
-states the routing policy it assumed.
+The same flags as simulate, except --agents and --load (plan looks for the
+team, so there is no occupancy to aim for: give --arrivals-per-hour). With
+several --group flags, --size-group N says which group to size (1 for the
+first), the others stay as given, and the search starts from the group's
+given count. The plan states the routing policy it assumed.
 
 ${MODEL}
   --max-agents N           give up above this many agents (default 1000)
@@ -86,6 +87,8 @@ in DATA_DIR) as a trace that simulate --trace replays.
 
   --out FILE               where to write (default: standard output)
   --format csv|json        (default: from --out's name, else csv)
-  --from TIME              only conversations created at or after this ISO 8601 time
+  --from TIME              only conversations created at or after this time: a date
+                           (2026-01-05, from midnight UTC) or a date-time with its offset
+                           (2026-01-05T09:00:00Z), as the reports API takes them
   --to TIME                only conversations created before this time
 `;

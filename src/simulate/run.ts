@@ -14,7 +14,9 @@ import { ATTACHMENT_DEFAULTS, CSAT_DEFAULTS, seedSettings } from '../settings/se
 import type { Db } from '../store/db.js';
 import { openMemoryStore } from '../store/memory.js';
 import { arrivalCount, arrivals, type Arrival, type ArrivalSpec, type CustomerModel } from './arrivals.js';
+import { badInput } from './errors.js';
 import { EventQueue } from './event-queue.js';
+import { HORIZON_MS, HORIZON_YEARS, years } from './horizon.js';
 import { Mirror, type Assignment, type Checks, type ConversationRecord, type PolicyCounts } from './mirror.js';
 import type { RoutingPolicies } from './policy.js';
 import { createRng } from './rng.js';
@@ -130,7 +132,14 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
       },
       new Date(originMs),
     );
-    const ctx: Ctx = { db, now: () => new Date(originMs + clockMs), onCommitted: (events) => committed.push(...events) };
+    const ctx: Ctx = {
+      db,
+      now: () => new Date(originMs + clockMs),
+      // one by one: push(...events) passes each on the stack, too many for a big drain
+      onCommitted: (events) => {
+        for (const event of events) committed.push(event);
+      },
+    };
     // The policies are set as an admin sets them, through the engine's own
     // function; the mirror reads back the effective settings (defaults filled in).
     const routing = config.routing ?? {};
@@ -203,6 +212,12 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
       }
     };
     const schedule = (a: Assignment) => {
+      // refused now, not when the clock gets there: the way there is ticks without end
+      if (a.doneMs > HORIZON_MS) {
+        throw badInput(
+          `a conversation's handle time (${years(a.doneMs - clockMs)}) would keep it open past the ${HORIZON_YEARS} years of virtual time one run covers: shorten --handle-time-s or --handle-cv, or the trace's handle_s`,
+        );
+      }
       future.push(a.doneMs, { kind: 'complete', id: a.id, generation: a.generation });
       pendingWork++;
       // the agent's first reply, at once: it stops the SLA clock (first_response_at)
@@ -215,6 +230,10 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
     let arrived = 0;
     const nextArrival = () => {
       const next = source.next();
+      // a trace's rows are checked when it is read; a Poisson run's span when its flags are
+      if (!next.done && next.value.atMs > HORIZON_MS) {
+        throw badInput(`arrival ${next.value.index + 1} comes ${years(next.value.atMs)} into the run, beyond the ${HORIZON_YEARS} years one run covers: raise --arrivals-per-hour (or --load) or lower --arrivals`);
+      }
       if (!next.done) future.push(next.value.atMs, { kind: 'arrival', arrival: next.value });
       return !next.done;
     };
@@ -233,6 +252,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
       const { at, item } = next;
       if (item.kind === 'complete' || item.kind === 'patience') pendingWork--;
       if (!arrivalsLeft && pendingWork === 0 && at - lastProgressMs > STRANDED_AFTER_MS) break;
+      if (at > HORIZON_MS) throw badInput(`the run went on past the ${HORIZON_YEARS} years of virtual time one run covers`);
       clockMs = at;
       switch (item.kind) {
         case 'arrival': {

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Queryable } from '../store/db.js';
 import { badInput, engineDepartment } from './errors.js';
+import { HORIZON_MS, HORIZON_YEARS, PRIORITY_MAX, PRIORITY_MIN } from './horizon.js';
 import { parseSkills } from './policy.js';
 
 // A trace is recorded traffic: one row per arrival with its time, department,
@@ -94,8 +95,16 @@ export function parseTrace(text: string, format: TraceFormat, name = 'trace'): P
     if (!Number.isFinite(ms)) throw badInput(`${name} ${rows[i]!.where}: "at" is not a timestamp or a number of seconds: ${JSON.stringify(v)}`);
     return ms;
   });
-  const first = Math.min(...times);
+  // a loop, not Math.min(...times): spreading an array passes each element
+  // on the stack, which overflows at some 125,000 arrivals
+  let first = Infinity;
+  for (const ms of times) if (ms < first) first = ms;
   const originMs = absolute ? Math.floor(first / DAY_MS) * DAY_MS : DEFAULT_ORIGIN_MS;
+  times.forEach((ms, i) => {
+    if ((absolute ? ms - originMs : ms) > HORIZON_MS) {
+      throw badInput(`${name} ${rows[i]!.where}: "at" is more than ${HORIZON_YEARS} years after the trace's ${absolute ? 'first day' : 'start'}, beyond what one run covers`);
+    }
+  });
   const arrivals = rows
     .map((r, i) => ({
       offsetMs: Math.round(absolute ? times[i]! - originMs : times[i]!),
@@ -131,7 +140,9 @@ function checkRow(raw: Record<string, unknown>, where: string): CheckedRow {
   if (typeof at !== 'string' && typeof at !== 'number') throw badInput(`${where}: "at" is required (an ISO timestamp or seconds)`);
   const department = raw.department === undefined || raw.department === null || raw.department === '' ? null : engineDepartment(String(raw.department), where);
   const priority = raw.priority === undefined || raw.priority === null || raw.priority === '' ? 0 : Number(raw.priority);
-  if (!Number.isInteger(priority)) throw badInput(`${where}: priority must be a whole number, got ${JSON.stringify(raw.priority)}`);
+  if (!Number.isInteger(priority) || priority < PRIORITY_MIN || priority > PRIORITY_MAX) {
+    throw badInput(`${where}: priority must be a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX} (the API's range), got ${JSON.stringify(raw.priority)}`);
+  }
   return {
     at: { value: typeof at === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(at) ? Number(at) : at },
     department,
@@ -154,7 +165,9 @@ function optionalText(value: unknown, field: string, where: string): string | nu
 function optionalSeconds(value: unknown, field: string, where: string): number | null {
   if (value === undefined || value === null || value === '') return null;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw badInput(`${where}: ${field} must be a number of seconds ≥ 0 or empty, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0 || n * 1000 > HORIZON_MS) {
+    throw badInput(`${where}: ${field} must be a number of seconds from 0 to ${HORIZON_MS / 1000} (${HORIZON_YEARS} years) or empty, got ${JSON.stringify(value)}`);
+  }
   return n;
 }
 
