@@ -1,6 +1,6 @@
 import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { AppError, conflict, notFound } from '../errors.js';
+import { AppError, conflict, invalid, notFound } from '../errors.js';
 import type { Emit, StoredEvent } from '../events/event.js';
 import { withEvents } from '../events/outbox.js';
 import { presentAttachments } from '../files/files.js';
@@ -33,6 +33,8 @@ export interface MessageRow {
   private: boolean;
   /** when a note was last edited */
   updated_at: Date | null;
+  /** the sender's own id for the message (migration 0092), kept to store a resent copy once; not shown */
+  client_message_id?: string | null;
 }
 
 export interface Message {
@@ -55,8 +57,10 @@ export function presentMessage(ctx: Pick<Ctx, 'files' | 'now'>, message: Message
 }
 
 export function toMessage(row: MessageRow): Message {
+  // Not shown: what events carry (sb_message_json) must be this, and has no such key.
+  const { client_message_id: _notShown, ...shown } = row;
   return {
-    ...row,
+    ...shown,
     private: row.private ?? false,
     created_at: iso(row.created_at)!,
     read_at: iso(row.read_at),
@@ -70,7 +74,16 @@ export interface NewMessage {
   text?: string | null;
   /** links, or files uploaded to the conversation referred to by id */
   attachments?: (Attachment | AttachmentInput)[];
+  /**
+   * The sender's own id for the message (a uuid): a message sent again with
+   * it (a client resending what was not acknowledged) is stored once
+   * (addMessageOnce).
+   */
+  client_message_id?: string;
 }
+
+/** What addMessageOnce did: stored the message, found it stored before (`repeated`), or found its id another sender's. */
+export type AddedOnce = { message: Message; repeated: boolean } | { taken: true };
 
 /**
  * Stores a message on an open conversation and records `message.created` with
@@ -94,6 +107,19 @@ export interface NewMessage {
  * PostgreSQL's commits queue for one WAL write.
  */
 export async function addMessage(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<Message> {
+  const added = await addMessageOnce(ctx, conversationId, input, actor);
+  if ('taken' in added) throw invalid('client_message_id', `${input.client_message_id} is the id of another sender's message in conversation ${conversationId}`);
+  return added.message;
+}
+
+/**
+ * addMessage, telling a message sent again apart: one whose
+ * client_message_id its conversation holds already is not stored again
+ * (sb_add_client_message, migration 0092); the answer is that message,
+ * `repeated`, and no event is logged or heard. An id that is another
+ * sender's message is `taken`: nothing written.
+ */
+export async function addMessageOnce(ctx: Ctx, conversationId: string, input: NewMessage, actor: Actor): Promise<AddedOnce> {
   const items = (input.attachments ?? []) as AttachmentInput[];
   const now = ctx.now();
   if (!refersToFiles(items)) {
@@ -102,12 +128,12 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
     let row: AddedRow | undefined;
     try {
       // Autocommit, synchronous: see "A message commits once" above.
-      [row] = await ctx.db.query<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, items, actor, now));
+      [row] = await ctx.db.query<AddedRow>(...addCall(conversationId, input, items, actor, now));
       event = loggedEvent(row, now);
     } finally {
       relayOrder.settle(conversationId, call, event, ctx.onCommitted);
     }
-    return added(row, event, conversationId, input, actor);
+    return storedBefore(row) ?? { message: added(row, event, conversationId, input, actor), repeated: false };
   }
   // The same relay order as the one-statement path: this transaction's event is held while an earlier call is in flight.
   const call = relayOrder.start(conversationId);
@@ -120,7 +146,13 @@ export async function addMessage(ctx: Ctx, conversationId: string, input: NewMes
 }
 
 /** A message whose attachments refer to uploaded files: they are resolved in the transaction that then makes the call. */
-async function addWithFiles(tx: Queryable, emit: Emit, conversationId: string, input: NewMessage, items: AttachmentInput[], actor: Actor, now: Date): Promise<Message> {
+async function addWithFiles(tx: Queryable, emit: Emit, conversationId: string, input: NewMessage, items: AttachmentInput[], actor: Actor, now: Date): Promise<AddedOnce> {
+  if (input.client_message_id !== undefined) {
+    // A copy sent again is answered before its files are: they are the stored
+    // message's now. (One still being stored is found by the call below.)
+    const [prior] = await tx.query<MessageRow>('select * from messages where conversation_id = $1 and client_message_id = $2', [conversationId, input.client_message_id]);
+    if (prior) return prior.sender === input.sender && prior.sender_id === input.sender_id ? { message: toMessage(prior), repeated: true } : { taken: true };
+  }
   const attachments = await resolveAttachments(tx, conversationId, items).catch(async (error: unknown) => {
     // Only a refusal of a reference leaves the transaction usable: a failed
     // statement aborted it, and a query here would fail in turn (25P02),
@@ -132,10 +164,10 @@ async function addWithFiles(tx: Queryable, emit: Emit, conversationId: string, i
     assertCanAccess(actor, c);
     throw error;
   });
-  const [row] = await tx.query<AddedRow>(ADD_MESSAGE, addParams(conversationId, input, attachments, actor, now));
+  const [row] = await tx.query<AddedRow>(...addCall(conversationId, input, attachments, actor, now));
   const event = loggedEvent(row, now);
   if (event) emit.logged?.([event]);
-  return added(row, event, conversationId, input, actor);
+  return storedBefore(row) ?? { message: added(row, event, conversationId, input, actor), repeated: false };
 }
 
 interface Call {
@@ -212,6 +244,8 @@ const relayOrder = {
  * One value back (see sb_add_message): null, no such conversation; {event}, written; else why not.
  */
 const ADD_MESSAGE = /* sql */ `select sb_add_message($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::timestamptz, $7::boolean, $8::uuid) as added`;
+/** The same with $9, the sender's id for the message: sb_add_client_message answers as sb_add_message, or {stored}, or {taken}. */
+const ADD_CLIENT_MESSAGE = /* sql */ `select sb_add_client_message($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::timestamptz, $7::boolean, $8::uuid, $9::uuid) as added`;
 
 /** An event as sb_add_message or sb_mark_read logged it: the log's five keys. */
 interface LoggedEvent<Type extends string = string, Data = Record<string, unknown>> {
@@ -226,11 +260,26 @@ interface LoggedEvent<Type extends string = string, Data = Record<string, unknow
 type LoggedMessage = LoggedEvent<'message.created', { message: Message }>;
 
 interface AddedRow {
-  added: { event: LoggedMessage } | { state: ConversationRow['state']; agent_id: string | null; channel: ConversationRow['channel'] } | null;
+  added:
+    | { event: LoggedMessage }
+    | { state: ConversationRow['state']; agent_id: string | null; channel: ConversationRow['channel'] }
+    | { stored: Message }
+    | { taken: true }
+    | null;
 }
 
-function addParams(conversationId: string, input: NewMessage, attachments: readonly unknown[], actor: Actor, now: Date): unknown[] {
-  return [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(attachments), now, seesEverything(actor), actor.id];
+/** The statement that stores the message, and its parameters: with the sender's id for it, the call that stores it once. */
+function addCall(conversationId: string, input: NewMessage, attachments: readonly unknown[], actor: Actor, now: Date): [string, unknown[]] {
+  const params = [conversationId, input.sender, input.sender_id, input.text ?? null, JSON.stringify(attachments), now, seesEverything(actor), actor.id];
+  return input.client_message_id === undefined ? [ADD_MESSAGE, params] : [ADD_CLIENT_MESSAGE, [...params, input.client_message_id]];
+}
+
+/** The answer when the message's id was found: the message stored before, or its id another sender's. */
+function storedBefore(row: AddedRow | undefined): AddedOnce | undefined {
+  const answer = row?.added;
+  if (answer && 'stored' in answer) return { message: answer.stored, repeated: true };
+  if (answer && 'taken' in answer) return { taken: true };
+  return undefined;
 }
 
 /** The event as the listeners get it; `now`, the time the call was given, is its created_at. */
@@ -247,7 +296,7 @@ function storedEvent(e: LoggedEvent, now: Date): StoredEvent {
 function added(row: AddedRow | undefined, event: StoredEvent | undefined, conversationId: string, input: NewMessage, actor: Actor): Message {
   if (event) return (event.data as unknown as LoggedMessage['data']).message;
   const answer = row?.added;
-  if (!answer || 'event' in answer) throw notFound('conversation', conversationId);
+  if (!answer || !('state' in answer)) throw notFound('conversation', conversationId);
   const { state, agent_id: agentId, channel } = answer;
   // Nothing was written; say why: access first, then what the conversation allows.
   assertCanAccess(actor, { id: conversationId, agent_id: agentId });

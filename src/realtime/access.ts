@@ -62,8 +62,11 @@ export interface AccessRules {
   /**
    * Before Switchboard publishes on a topic: learns who holds its
    * conversation when that was forgotten, so the synchronous delivery check
-   * answers from the database rather than turning the holder away.
-   * Undefined when there is nothing to learn (nearly always): no await.
+   * answers from the database rather than turning the holder away. The
+   * publishes of one conversation made while that is read settle in the
+   * order they were made: publish each once its promise settles (a failed
+   * read fails that publish alone). Undefined when there is nothing to learn
+   * and nothing to wait for (nearly always): no await.
    */
   prepareDelivery(topic: string): Promise<void> | undefined;
 }
@@ -71,6 +74,14 @@ export interface AccessRules {
 export function accessRules(db: Queryable, t: Topics, assignments: Assignments): AccessRules {
   const ownsConversation = (identity: Identity, conversationId: string) =>
     identity.kind === 'customer' && identity.session.conversation_id === conversationId;
+  // Per conversation whose holder is being read, the turn of the last publish
+  // made meanwhile. Each read on its own, two messages relayed back to back
+  // after a restart reached the broker in the order their reads answered,
+  // not the order they were committed in (which the docs promise). So the
+  // publishes of such a conversation form a line: one read, the others
+  // behind it — even once the holder is known (an event can tell it first),
+  // which would otherwise let a later publish pass those still waiting.
+  const lines = new Map<string, Promise<void>>();
 
   return {
     async canSubscribe(identity, filter) {
@@ -130,8 +141,19 @@ export function accessRules(db: Queryable, t: Topics, assignments: Assignments):
     prepareDelivery(topic) {
       const relative = t.relative(topic);
       const conversationId = relative === undefined ? undefined : conversationOf(relative);
-      if (conversationId === undefined || assignments.holderOf(conversationId) !== undefined) return undefined;
-      return currentHolder(db, assignments, conversationId).then(() => undefined);
+      if (conversationId === undefined) return undefined;
+      const before = lines.get(conversationId);
+      if (before === undefined && assignments.holderOf(conversationId) !== undefined) return undefined;
+      // After the one before (whose failure is its own publish's), reading the holder only if still unknown.
+      const turn = (before ?? Promise.resolve())
+        .catch(() => undefined)
+        .then(() => (assignments.holderOf(conversationId) === undefined ? currentHolder(db, assignments, conversationId).then(() => undefined) : undefined));
+      lines.set(conversationId, turn);
+      // Registered before the caller awaits the turn: the line is forgotten
+      // just before its last publish goes on, with nothing run in between.
+      const done = () => void (lines.get(conversationId) === turn && lines.delete(conversationId));
+      turn.then(done, done);
+      return turn;
     },
   };
 }

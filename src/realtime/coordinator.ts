@@ -2,12 +2,14 @@ import { heartbeat } from '../agents/agents.js';
 import { SYSTEM, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { closeConversation } from '../conversations/lifecycle.js';
-import { addMessage, markRead } from '../conversations/messages.js';
+import { addMessageOnce, markRead, type Message } from '../conversations/messages.js';
 import type { ConversationRow } from '../conversations/model.js';
+import { presentAttachments } from '../files/files.js';
 import { forbidden, invalid, notFound } from '../errors.js';
 import { participantId, seesEverything, type Identity } from './identity.js';
-import { MessageRate, type MessageRateLimits } from './message-rate.js';
+import { MessageRate, REQUEST_LIMITS, type MessageRateLimits } from './message-rate.js';
 import { AttendantOnline, ChannelRequest, ClientMessage, ReadReceipt, readPayload, SessionOnline, SessionRequest } from './payloads.js';
+import { ORIGIN } from './publisher.js';
 import { touchSession } from './sessions.js';
 import { markReadUpTo } from '../unread/unread.js';
 import { CLIENT_TOPICS, parseTopic, topicNameProblem, type Topics } from './topics.js';
@@ -34,44 +36,73 @@ export interface CoordinatorDeps {
   keepAliveMs: number;
   /** the session's state, on its control topic, for a client that just (re)started */
   announce(conversation: ConversationRow): Promise<void>;
-  /** a customer session's message budget (message-rate.ts); default 5 a second after a burst of 50 */
+  /** a customer session's message budget (message-rate.ts), and its read receipts' apart; default 5 a second after a burst of 50 */
   messageRate?: MessageRateLimits;
+  /** a customer session's session and channel requests (message-rate.ts); default REQUEST_LIMITS */
+  requestRate?: MessageRateLimits;
+  /** the budgets' clock, ms (tests) */
+  rateClock?: () => number;
 }
 
 const actorOf = (identity: Identity): Actor =>
   identity.kind === 'agent' ? { id: identity.agent.id, role: identity.agent.role } : SYSTEM;
+
+/** A stored message as the messages topic carries it: what publisher.ts relays for message.created. */
+const relayed = (ctx: Ctx, m: Message) => ({
+  sessionInfo: { sessionId: m.conversation_id },
+  message: { id: m.id, from: m.sender_id, sender: m.sender, timestamp: Date.parse(m.created_at), content: m.text, attachments: presentAttachments(ctx.files, m.attachments, ctx.now(), 'browser'), readAt: m.read_at },
+  origin: ORIGIN,
+});
 
 export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   const { ctx, topics: t } = deps;
   // When each session was last written as alive by this process: a chatty
   // customer costs one keep-alive write per quarter period, not one per message.
   const touched = new Map<string, number>();
-  const messageRate = new MessageRate(deps.messageRate);
-  async function touch(conversationId: string, now: Date, always = false) {
+  // Every customer publish that makes Switchboard read, write or answer is
+  // taken from a budget of its session's (message-rate.ts) before it does:
+  // a message at once, a receipt or a request once its payload is read (a
+  // malformed one is refused for that instead, which costs no more than a
+  // refusal for the rate). Keep-alives have none: they answer nothing, and
+  // write at most once a quarter period (touch, below).
+  const messageRate = new MessageRate(deps.messageRate, deps.rateClock);
+  const receiptRate = new MessageRate(deps.messageRate, deps.rateClock, 'read receipts');
+  const requestRate = new MessageRate(deps.requestRate ?? REQUEST_LIMITS, deps.rateClock, 'session and channel requests');
+  async function touch(conversationId: string, now: Date) {
     const at = now.getTime();
-    if (!always && at - (touched.get(conversationId) ?? -Infinity) < deps.keepAliveMs / 4) return;
+    if (at - (touched.get(conversationId) ?? -Infinity) < deps.keepAliveMs / 4) return;
     if (touched.size > 50_000) for (const [id, when] of touched) if (at - when > deps.keepAliveMs) touched.delete(id);
     touched.set(conversationId, at);
     await touchSession(ctx.db, conversationId, now);
   }
 
-  async function openConversationOf(identity: Identity, sessionId: string): Promise<ConversationRow> {
+  /** The customer's own session, named in a payload: its conversation's id. */
+  function ownSession(identity: Identity, sessionId: string): string {
     if (identity.kind !== 'customer' || identity.session.conversation_id !== sessionId.toLowerCase()) {
       throw forbidden(`session ${sessionId} is not yours`);
     }
-    const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [identity.session.conversation_id]);
-    if (!row) throw notFound('session', sessionId);
-    return row;
+    return identity.session.conversation_id;
   }
 
-  /** Nobody online could ever serve this department: the widget says so instead of waiting forever. */
-  async function nobodyOnline(department: string | null): Promise<boolean> {
-    const [row] = await ctx.db.query<{ n: number }>(
-      `select count(*)::int as n from agents
-        where status = 'online' and deleted_at is null and ($1::text is null or $1 = any (departments))`,
-      [department],
+  /**
+   * Nobody online could ever serve this waiting chat: the widget says so
+   * instead of letting the customer wait for ever. Who could is the team the
+   * queue counts for its expected wait (sb_queue_team, the same SQL): its
+   * department's agents and those of every department its overflow chain
+   * reaches, our own (not a channel's mirrors), with the skills it requires.
+   * Time alone widens that team — an overflow step's after_s, the
+   * requirement's skills_relax_after_s, the end of a sticky wait — so those
+   * count now: a chat one of them will serve is not abandoned for having to
+   * wait for it. (The team's slots: an online agent with no capacity serves
+   * nobody either.)
+   */
+  async function nobodyOnline(conversationId: string): Promise<boolean> {
+    const [row] = await ctx.db.query<{ slots: number | null }>(
+      `select (sb_queue_team(c.department, c.required_skills, c.overflow, c.skills_relax_after_s is not null, null) ->> 'slots')::int as slots
+         from conversations c where c.id = $1`,
+      [conversationId],
     );
-    return row!.n === 0;
+    return (row?.slots ?? 0) === 0;
   }
 
   return {
@@ -84,9 +115,13 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         switch (parsed.name) {
           case CLIENT_TOPICS.sessionRequest: {
             const request = readPayload(SessionRequest, payload);
-            const conversation = await openConversationOf(identity, request.sessionId);
-            await touch(conversation.id, now, true);
-            if (conversation.state === 'queued' && (await nobodyOnline(conversation.department))) {
+            const id = ownSession(identity, request.sessionId);
+            requestRate.take(id);
+            const [conversation] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [id]);
+            if (!conversation) throw notFound('session', request.sessionId);
+            // A sign of life like any other: written once a quarter period at most (touch).
+            await touch(conversation.id, now);
+            if (conversation.state === 'queued' && (await nobodyOnline(conversation.id))) {
               await closeConversation(ctx, conversation.id, { state: 'abandoned', reason: 'unavailableAttendants' }, SYSTEM).catch(() => undefined);
               return;
             }
@@ -112,6 +147,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
             // connection, and the embedded one deliver a PUBLISH on `…/#`.
             const problem = topicNameProblem(request.responseTopic);
             if (problem) throw invalid('responseTopic', problem);
+            requestRate.take(identity.session.conversation_id);
             await deps.publish(request.responseTopic, { sessionTopic: own, sessionId: identity.session.conversation_id });
             return;
           }
@@ -139,13 +175,24 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         const from = participantId(identity);
         if (message.from !== undefined && message.from !== from) throw invalid('message.from', `must be your own id ${from}`);
         const sender = identity.kind === 'customer' ? 'customer' : 'agent';
-        await addMessage(ctx, parsed.conversationId, { sender, sender_id: from, text: message.content ?? null, attachments: message.attachments ?? [] }, actorOf(identity));
+        const added = await addMessageOnce(
+          ctx,
+          parsed.conversationId,
+          { sender, sender_id: from, text: message.content ?? null, attachments: message.attachments ?? [], ...(message.clientMessageId ? { client_message_id: message.clientMessageId.toLowerCase() } : {}) },
+          actorOf(identity),
+        );
+        if ('taken' in added) throw invalid('message.clientMessageId', 'is the id of another sender’s message in this conversation: use a new uuid for each message');
+        // Sent again (its PUBACK lost): stored before, so acknowledged and its
+        // stored copy published again — the first went out while the sender
+        // was away; subscribers know it by its id.
+        if (added.repeated) await deps.publish(t.conversation(parsed.conversationId, 'messages'), relayed(ctx, added.message));
         if (identity.kind === 'customer') await touch(parsed.conversationId, now);
         return;
       }
 
       if (parsed.kind === 'conversation' && parsed.part === 'viewed') {
         const { readMessages } = readPayload(ReadReceipt, payload);
+        if (identity.kind === 'customer') receiptRate.take(identity.session.conversation_id);
         const ids = readMessages.map((m) => (typeof m === 'number' ? m : m.id));
         // A reader marks what the other side wrote; supervisors read on the agent's side.
         const reader = identity.kind === 'customer' ? 'customer' : 'agent';

@@ -11,11 +11,27 @@ import { RateLimited } from '../errors.js';
 // sends 40 in one go). Counted in each process: with an external broker a
 // shared subscription spreads one session's messages over the processes, so
 // the budget is per process, not a global one.
+//
+// The customer's other publishes that make Switchboard work have buckets of
+// their own (coordinator.ts): read receipts (each locks the conversation's
+// row and may write) the messages' limits, in a bucket apart so that reading
+// never costs the customer a message; session and channel requests (each
+// reads the conversation and its place in the queue, or publishes an answer)
+// a small one, REQUEST_LIMITS. 1,000 session requests in a loop kept the
+// server busy 22 s, none refused.
 
 /** messages a session's bucket regains per second */
 export const MESSAGES_PER_SECOND = 5;
 /** messages a full bucket holds: what may arrive at once */
 export const MESSAGE_BURST = 50;
+
+/**
+ * A session's session and channel requests: the widget sends one on each
+ * (re)connect, and a customer may hold 10 connections (tabs) at once, each
+ * asking as it starts; then one every 10 s, more than a link dropping every
+ * few seconds needs.
+ */
+export const REQUEST_LIMITS: MessageRateLimits = { perSecond: 0.1, burst: 10 };
 
 export interface MessageRateLimits {
   /** 0: no limit */
@@ -32,10 +48,12 @@ export class MessageRate {
   constructor(
     private readonly limits: MessageRateLimits = { perSecond: MESSAGES_PER_SECOND, burst: MESSAGE_BURST },
     private readonly now: () => number = Date.now,
+    /** what is counted, plural, for the refusal's message */
+    private readonly what = 'messages',
   ) {}
 
   /**
-   * Takes one message from `key`'s budget, or throws 429 SB_RATE_LIMITED
+   * Takes one publish from `key`'s budget, or throws 429 SB_RATE_LIMITED
    * (answered to the sender as `message/rejected`) when it is spent; nothing
    * is taken then, so a client that keeps sending is let through again at
    * the steady rate.
@@ -55,7 +73,8 @@ export class MessageRate {
     bucket.at = at;
     if (bucket.tokens < 1) {
       const seconds = Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond));
-      throw new RateLimited('SB_RATE_LIMITED', `too many messages from this chat: at most ${perSecond} a second after a burst of ${burst}; try again in ${seconds} s`, seconds);
+      const steady = perSecond >= 1 ? `${perSecond} a second` : `one every ${Math.round(1 / perSecond)} s`;
+      throw new RateLimited('SB_RATE_LIMITED', `too many ${this.what} from this chat: at most ${steady} after a burst of ${burst}; try again in ${seconds} s`, seconds);
     }
     bucket.tokens -= 1;
   }

@@ -16,6 +16,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 const Text = Type.String({ minLength: 1, maxLength: 10_000 });
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 // `format: 'uri'` as the HTTP API checks it (ajv-formats' full mode, added in
 // src/http/validation.ts): the same function, so a link is refused over MQTT
 // exactly when POST …/messages refuses it. TypeBox knows no formats of its own.
@@ -42,7 +43,7 @@ const Attachment = Type.Union([
   ),
   // a file uploaded to the conversation (POST /api/v1/conversations/:id/attachments)
   Type.Object(
-    { id: Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'the id (a uuid) of a file uploaded to this conversation' }) },
+    { id: Type.String({ pattern: UUID_PATTERN, description: 'the id (a uuid) of a file uploaded to this conversation' }) },
     { additionalProperties: false, description: 'an uploaded file, {"id"} alone' },
   ),
 ]);
@@ -52,6 +53,9 @@ export const ClientMessage = Type.Object({
     content: Type.Optional(Text),
     attachments: Type.Optional(Type.Array(Attachment, { minItems: 1, maxItems: 20 })),
     from: Type.Optional(Type.String({ maxLength: 200 })),
+    // The sender's own id for the message, the same on every resend: one whose
+    // PUBACK was lost is sent again on reconnect (QoS 1), and stored once.
+    clientMessageId: Type.Optional(Type.String({ pattern: UUID_PATTERN, description: 'a uuid' })),
   }),
 });
 

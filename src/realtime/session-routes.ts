@@ -19,7 +19,10 @@ const SessionBody = Type.Object(
     customer: Type.Object(
       {
         id: Str(200),
-        name: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
+        // One line, as names are (ONE_LINE_PATTERN): an email transcript writes
+        // it at the head of each of the customer's lines, where a line break
+        // began a forged line of its own. '' (a form's name left empty) or null: none.
+        name: Type.Optional(Type.Union([Type.String({ maxLength: 200, pattern: ONE_LINE_PATTERN }), Type.Literal(''), Type.Null()])),
         email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
         hash: Type.Optional(
           Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], {

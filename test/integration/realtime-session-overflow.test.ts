@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { Running } from '../../src/server.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { realServerForBlock } from '../helpers/real-server.js';
+import { describeEachStore } from '../helpers/stores.js';
+
+// The session request abandons a waiting chat (session/aborted/unavailableAttendants)
+// only when nobody online could ever serve it: counted as the queue counts the
+// team of its expected wait (sb_queue_team), overflow departments included.
+// Found by review: a sales chat whose overflow chain reaches support was
+// abandoned at once while a support agent was online and would have taken it
+// after the step's after_s.
+
+describeEachStore('session request: who could serve a waiting chat', (store) => {
+  let server: Running;
+  const { http, connect } = realServerForBlock(store, (started) => ({ server } = started));
+
+  const routing = async (department: string, body: unknown) => {
+    const adminRow = await makeAgent(server.ctx, { role: 'admin' });
+    const admin = await http('POST', '/api/v1/auth/login', { email: adminRow.email, password: PASSWORD });
+    const put = await http('PUT', `/api/v1/departments/${department}/routing`, body, admin.body.token);
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+  };
+
+  /**
+   * A widget chat in `department`, waiting, after its session request (the
+   * PUBACK comes once the request is handled): its state, and that its
+   * control topic says `instruction` (a queue refresh may say
+   * session/update beside it).
+   */
+  const requestSession = async (customerId: string, department: string, instruction: string) => {
+    const session = await http('POST', '/session', { customer: { id: customerId }, department });
+    assert.equal(session.status, 201, JSON.stringify(session.body));
+    assert.equal(session.body.state, 'queued');
+    const customer = await connect(session.body.token);
+    const control = `${session.body.sessionTopic}/client/control`;
+    assert.deepEqual(await customer.subscribe(control), [1]);
+    await customer.publish('switchboard/server/sessions/request', { sessionId: session.body.sessionId });
+    const [row] = await server.ctx.db.query<{ state: string }>('select state from conversations where id = $1', [session.body.sessionId]);
+    await customer.next(control, (p) => p.instruction === instruction);
+    const aborted = customer.received.some((r) => r.topic === control && r.payload.instruction === 'session/aborted/unavailableAttendants');
+    return { state: row!.state, aborted };
+  };
+
+  it('keeps a chat waiting for the agents its department overflows to, and abandons it when none of them is online', async () => {
+    await routing('sales', { overflow: [{ after_s: 5, to: 'support' }] });
+    const support = await makeAgent(server.ctx, { status: 'online', capacity: 1, departments: ['support'] });
+    assert.deepEqual(await requestSession('ov1', 'sales', 'session/update'), { state: 'queued', aborted: false });
+
+    // the overflow agent gone, nobody online could ever take it
+    await server.ctx.db.query(`update agents set status = 'offline' where id = $1`, [support.id]);
+    assert.deepEqual(await requestSession('ov2', 'sales', 'session/aborted/unavailableAttendants'), { state: 'abandoned', aborted: true });
+  });
+
+  it('counts only agents with the skills the chat requires, unless the requirement will be dropped', async () => {
+    await routing('es', { required_skills: { spanish: 2 } });
+    await makeAgent(server.ctx, { status: 'online', capacity: 1, departments: ['es'] }); // no Spanish
+    assert.deepEqual(await requestSession('sk1', 'es', 'session/aborted/unavailableAttendants'), { state: 'abandoned', aborted: true });
+
+    // relaxed after a minute: the department's agent will serve it then
+    await routing('es', { required_skills: { spanish: 2 }, skills_relax_after_s: 60 });
+    assert.deepEqual(await requestSession('sk2', 'es', 'session/update'), { state: 'queued', aborted: false });
+  });
+});
