@@ -63,7 +63,7 @@ export const ClientMessage = Type.Object({
 const MessageId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 
 export const ReadReceipt = Type.Object({
-  readMessages: Type.Array(Type.Union([MessageId, Type.Object({ id: MessageId })]), { minItems: 1, maxItems: 500 }),
+  readMessages: Type.Array(Type.Union([MessageId, Type.Object({ id: MessageId })]), { minItems: 1, maxItems: 500 }), // RECEIPT_MAX in web/shared/util.ts
 });
 
 export const SessionRequest = Type.Object({

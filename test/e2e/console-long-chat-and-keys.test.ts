@@ -39,12 +39,12 @@ describeEachStore('the open chat in the console, in a real browser', (store) => 
     return { id: opened.body.sessionId as string, token: opened.body.token as string };
   }
 
-  it('shows the newest of 150 messages, then live ones after them, and marks the last one read', { skip: !haveChromium }, async () => {
+  it('shows the newest of 600 messages, then live ones after them, and marks them all read (more than one receipt carries)', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
     const { id } = await chat('Long Talker');
     await suite.server.ctx.db.query(
       `insert into messages (conversation_id, sender, text, created_at)
-       select $1, 'customer', 'customer line ' || i, now() - interval '1 hour' + i * interval '1 second' from generate_series(1, 150) as i`,
+       select $1, 'customer', 'customer line ' || i, now() - interval '1 hour' + i * interval '1 second' from generate_series(1, 600) as i`,
       [id],
     );
     const [newest] = await suite.server.ctx.db.query<{ id: number }>('select max(id)::int as id from messages where conversation_id = $1', [id]);
@@ -53,8 +53,8 @@ describeEachStore('the open chat in the console, in a real browser', (store) => 
     await signIn(page, suite.server.url, agent.email);
     await page.goto(`${suite.server.url}/conversations/${id}`);
     const messages = page.getByTestId('message');
-    await messages.getByText('customer line 150', { exact: true }).waitFor();
-    assert.equal(await messages.count(), 150);
+    await messages.getByText('customer line 600', { exact: true }).waitFor();
+    assert.equal(await messages.count(), 600);
     assert.equal(await messages.last().getAttribute('data-message-id'), String(newest!.id));
 
     // marked read up to the last message: the agent's marker, and no unread count left
@@ -66,13 +66,18 @@ describeEachStore('the open chat in the console, in a real browser', (store) => 
       read = (await suite.server.ctx.db.query<{ id: number }>('select last_read_message_id::int as id from conversation_reads where conversation_id = $1 and agent_id = $2', [id, agent.id]))[0]?.id ?? 0;
     }
     assert.equal(read, newest!.id);
+    // and the customer is told: every one of their messages read (a receipt takes 500 ids at most)
+    const readFor = async () => (await suite.server.ctx.db.query<{ n: number }>(`select count(*)::int as n from messages where conversation_id = $1 and sender = 'customer' and read_at is not null`, [id]))[0]!.n;
+    const receiptsBy = Date.now() + 5_000;
+    while ((await readFor()) < 600 && Date.now() < receiptsBy) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(await readFor(), 600);
     assert.equal((await http('GET', `/api/v1/conversations/${id}`, undefined, token)).body.unread, 0);
 
     // a live message comes after them, at the end of the log
     assert.equal((await http('POST', `/api/v1/conversations/${id}/messages`, { text: 'and one more, live' }, token)).status, 201);
     await messages.filter({ hasText: 'and one more, live' }).waitFor();
     assert.match((await messages.last().textContent()) ?? '', /and one more, live/);
-    assert.equal(await messages.count(), 151);
+    assert.equal(await messages.count(), 601);
     assert.deepEqual(problems, []);
   });
 
@@ -81,10 +86,14 @@ describeEachStore('the open chat in the console, in a real browser', (store) => 
     const first = await chat('Ana Lima');
     const second = await chat('Bea Costa');
     const { page, problems } = await suite.openPage();
+    // a Mac's browser, where ⌥ Option types characters (elsewhere Alt+letter is always the shortcut: test/unit/console-shortcuts.test.ts)
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Emulation.setUserAgentOverride', { userAgent: await page.evaluate(() => navigator.userAgent), platform: 'MacIntel' });
     await signIn(page, suite.server.url, agent.email);
     await page.goto(`${suite.server.url}/conversations/${first.id}`);
     const reply = page.locator('#reply');
     await reply.fill('Hola, est');
+    assert.equal(await page.evaluate(() => navigator.platform), 'MacIntel');
 
     // ⌥E on a Mac starts an accent (a dead key), ⌥C types ç, ⌥R ®: the reply box gets them, nothing else happens
     for (const typed of [{ code: 'KeyE', key: 'Dead' }, { code: 'KeyE', key: 'é' }, { code: 'KeyC', key: 'ç' }, { code: 'KeyR', key: '®' }, { code: 'KeyT', key: '†' }]) {

@@ -55,3 +55,6 @@ export function parseJson(payload: Uint8Array): any {
     return undefined;
   }
 }
+
+/** The most message ids one read receipt may carry: the server refuses a longer one whole (ReadReceipt, src/realtime/payloads.ts). */
+export const RECEIPT_MAX = 500;

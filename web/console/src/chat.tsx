@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react'
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import { useCannedPicker } from './canned';
 import { AttachmentView } from '../../shared/attachments';
-import { api } from '../../shared/util';
+import { api, RECEIPT_MAX } from '../../shared/util';
 import { t } from '../../shared/i18n';
 import { senderName, stateName } from './states';
 import { formatTime } from '../../shared/format';
@@ -176,7 +176,9 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     const unread = messages.filter((m) => m.sender === 'customer' && !m.read_at && !receipted.current.has(m.id)).map((m) => m.id);
     if (unread.length === 0) return;
     for (const m of unread) receipted.current.add(m);
-    live.publish(`${live.base}/conversations/${id}/messages/viewed`, { readMessages: unread, from: me.id });
+    for (let i = 0; i < unread.length; i += RECEIPT_MAX) {
+      live.publish(`${live.base}/conversations/${id}/messages/viewed`, { readMessages: unread.slice(i, i + RECEIPT_MAX), from: me.id });
+    }
   }, [messages, live, conversation, me.id, id]);
 
   // With a highlighted message: that message once it is there, then the end

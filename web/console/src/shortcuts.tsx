@@ -1,5 +1,6 @@
 import { useEffect, useRef } from 'react';
 import { t } from '../../shared/i18n';
+import { shortcutOf, type ShortcutAction } from './shortcut-keys';
 
 // The console's keyboard workflow (issue #17, item 8). The actions an agent
 // repeats all day take Alt and a letter, so they work while the reply box
@@ -15,46 +16,22 @@ import { t } from '../../shared/i18n';
 // does nothing when the chat has no such control (a closed chat, a
 // supervisor's read-only view).
 
-export type ShortcutAction = 'next' | 'previous' | 'reply' | 'resolve' | 'transfer' | 'canned' | 'search' | 'help';
-
 interface Shortcut {
   action: ShortcutAction;
   keys: string[];
   what: () => string;
-  /** KeyboardEvent.code values that trigger it with Alt held */
-  alt?: string[];
 }
 
 export const SHORTCUTS: Shortcut[] = [
-  { action: 'next', keys: ['Alt', '↓'], what: () => t('Next conversation in the list'), alt: ['ArrowDown', 'KeyJ'] },
-  { action: 'previous', keys: ['Alt', '↑'], what: () => t('Previous conversation in the list'), alt: ['ArrowUp', 'KeyK'] },
-  { action: 'reply', keys: ['Alt', 'R'], what: () => t('Write a reply in the open conversation'), alt: ['KeyR'] },
-  { action: 'canned', keys: ['Alt', 'C'], what: () => t('Canned responses (or type / at the start of a reply)'), alt: ['KeyC'] },
-  { action: 'resolve', keys: ['Alt', 'E'], what: () => t('Resolve the open conversation (with the note typed, if any)'), alt: ['KeyE'] },
-  { action: 'transfer', keys: ['Alt', 'T'], what: () => t('Transfer the open conversation: choose where'), alt: ['KeyT'] },
-  { action: 'search', keys: ['Alt', 'S'], what: () => t('Search conversations'), alt: ['KeyS'] },
+  { action: 'next', keys: ['Alt', '↓'], what: () => t('Next conversation in the list') },
+  { action: 'previous', keys: ['Alt', '↑'], what: () => t('Previous conversation in the list') },
+  { action: 'reply', keys: ['Alt', 'R'], what: () => t('Write a reply in the open conversation') },
+  { action: 'canned', keys: ['Alt', 'C'], what: () => t('Canned responses (or type / at the start of a reply)') },
+  { action: 'resolve', keys: ['Alt', 'E'], what: () => t('Resolve the open conversation (with the note typed, if any)') },
+  { action: 'transfer', keys: ['Alt', 'T'], what: () => t('Transfer the open conversation: choose where') },
+  { action: 'search', keys: ['Alt', 'S'], what: () => t('Search conversations') },
   { action: 'help', keys: ['?'], what: () => t('Show these shortcuts') },
 ];
-
-/**
- * Whether Alt with a letter key writes something: a dead key (an accent to
- * come) or a character of its own (ç, ß, ®, †: ⌥ Option on a Mac). Where Alt
- * writes nothing (Windows, Linux) `key` is the layout's own letter: a-z, or
- * a letter of another script (Cyrillic, Greek…).
- */
-function altTypes({ code, key }: Pick<KeyboardEvent, 'code' | 'key'>): boolean {
-  if (key === 'Dead') return true;
-  if (!code.startsWith('Key') || [...key].length !== 1) return false;
-  return !/^[a-z]$/i.test(key) && !/^(?!\p{Script=Latin})\p{L}$/u.test(key);
-}
-
-/** The shortcut a key press means, if any. */
-export function shortcutOf(event: Pick<KeyboardEvent, 'altKey' | 'ctrlKey' | 'metaKey' | 'shiftKey' | 'code' | 'key'>, typing: boolean): ShortcutAction | null {
-  if (event.ctrlKey || event.metaKey) return null;
-  if (event.altKey) return typing && altTypes(event) ? null : (SHORTCUTS.find((s) => s.alt?.includes(event.code))?.action ?? null);
-  // a question mark typed into a field is text
-  return event.key === '?' && !typing ? 'help' : null;
-}
 
 const isTyping = (target: EventTarget | null) =>
   target instanceof HTMLElement && (target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement || (target instanceof HTMLInputElement && !['checkbox', 'radio', 'button', 'submit'].includes(target.type)));

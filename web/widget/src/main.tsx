@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { api, errorText, isApiError, mqttUrl, parseJson } from '../../shared/util';
+import { api, errorText, isApiError, mqttUrl, parseJson, RECEIPT_MAX } from '../../shared/util';
 import { formatTime, formatWait } from '../../shared/format';
 import { activateLocale, pickLocale, t } from '../../shared/i18n';
 import english from '../../i18n/widget/en.json';
@@ -50,8 +50,6 @@ type Phase = 'form' | 'connecting' | 'waiting' | 'chatting' | 'closed' | 'expire
 const SESSION_KEY = 'switchboard-session';
 /** messages read back a page at a time: a shorter page is the last */
 const PAGE = 100;
-/** the most ids one read receipt may carry (the server's ReadReceipt payload) */
-const RECEIPT_MAX = 500;
 const PROFILE_KEY = 'switchboard-profile';
 const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
