@@ -53,7 +53,7 @@ describeEachStore('customer publish budgets', (store) => {
     const calm = await chat('calm');
     const request = 'switchboard/server/sessions/request';
     const { refused } = await flood(c, request, () => ({ sessionId: c.sessionId }), (s) => REQUEST_LIMITS.burst + Math.ceil(s * REQUEST_LIMITS.perSecond) + 1);
-    assert.match(refused[0].message, /too many session and channel requests from this chat: at most one every 10 s after a burst of 10; try again in \d+ s/);
+    assert.match(refused[0].message, /too many session and channel requests from this chat: at most 1 a second after a burst of 30; try again in \d+ s/);
     // each request admitted was answered with the chat's state
     const answers = () => c.client.received.filter((r) => r.topic === c.control && r.payload.instruction === 'session/update').length;
     await c.client.next(c.control, () => answers() >= FLOOD - refused.length);
@@ -95,5 +95,20 @@ describeEachStore('customer publish budgets', (store) => {
     assert.deepEqual(c.client.received.filter((r) => r.payload.instruction === 'message/rejected'), []);
     const [row] = await server.ctx.db.query<{ n: number }>('select count(*)::int as n from messages where conversation_id = $1', [c.sessionId]);
     assert.equal(row!.n, 25);
+  });
+
+  it('answers a shopper opening 25 pages of the host site in a row, each a new connection asking for its chat', async () => {
+    await makeAgent(server.ctx, { status: 'online', capacity: 1 });
+    const session = await http('POST', '/session', { customer: { id: 'shopper' } });
+    const body = session.body as { sessionId: string; sessionTopic: string; token: string };
+    for (let page = 0; page < 25; page++) {
+      const tab = await connect(body.token);
+      await tab.subscribe(`${body.sessionTopic}/#`);
+      await tab.publish('switchboard/server/sessions/request', { sessionId: body.sessionId, sessionTopic: body.sessionTopic, customerId: 'shopper', requestID: `p${page}` });
+      const control = `${body.sessionTopic}/client/control`;
+      const answer = await tab.next(control, (p) => ['session/ready', 'session/update', 'message/rejected'].includes(String(p.instruction)));
+      assert.equal(answer.instruction, 'session/ready', `page ${page}: ${JSON.stringify(answer)}`);
+      await tab.end();
+    }
   });
 });
