@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, RateLimited } from '../errors.js';
 import { anyOfBranchIssue } from './anyof-issue.js';
 import { isLostConnection } from '../store/db.js';
-import { ONE_LINE_PATTERN } from './schemas.js';
+import { ONE_LINE_OR_EMPTY_PATTERN, ONE_LINE_PATTERN } from './schemas.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
@@ -41,7 +41,7 @@ function describe(issue: AjvIssue): string {
       return `must be of type ${String(issue.params.type)}`;
     case 'pattern':
       // the department rule, among others: its pattern says nothing to a reader
-      if (issue.params.pattern === ONE_LINE_PATTERN) return 'must be one line of text, without control characters';
+      if (issue.params.pattern === ONE_LINE_PATTERN || issue.params.pattern === ONE_LINE_OR_EMPTY_PATTERN) return 'must be one line of text, without control characters';
       return issue.message ?? 'is invalid';
     default:
       return issue.message ?? 'is invalid';

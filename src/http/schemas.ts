@@ -13,6 +13,8 @@ const Id = Type.String({ format: 'uuid' });
 // break in one would forge lines in the emails and transcripts that show it.
 /** One line of text: no control characters and no line break of any kind (U+0085, U+2028, U+2029). */
 export const ONE_LINE_PATTERN = '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]+$';
+/** ONE_LINE_PATTERN, or empty (a name left blank). */
+export const ONE_LINE_OR_EMPTY_PATTERN = '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]*$';
 export const DEPARTMENT_PATTERN = ONE_LINE_PATTERN;
 export const Department = Type.String({ minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN });
 // A filter names a department that may have been stored before names were
@@ -210,7 +212,8 @@ export const NewConversationBody = Type.Object(
     customer: Type.Object(
       {
         id: Type.String({ minLength: 1, maxLength: 200 }),
-        name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+        // one line (a transcript heads each of the customer's lines with it); '' is none, as before
+        name: Type.Optional(Nullable(Type.String({ maxLength: 200, pattern: ONE_LINE_OR_EMPTY_PATTERN }))),
         email: Type.Optional(Nullable(Type.String({ maxLength: 254 }))),
         phone: Type.Optional(Nullable(Type.String({ maxLength: 50 }))),
         fields: Type.Optional(CustomerFields),

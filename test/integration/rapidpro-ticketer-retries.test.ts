@@ -164,6 +164,13 @@ describeEachStore('RapidPro ticketer: what mailroom retries, and what newer mail
     assert.deepEqual(got.json().customer.fields, { 'a\nb': 'short', plan: 'gold', visits: '3' });
   });
 
+  it("mends a contact's name with a line break or control character into one line (RapidPro's name is not refused)", async () => {
+    const res = await call('GET', 'room', { ...CONTRACT.room, visitor: { ...CONTRACT.room.visitor, name: 'Bob\n[09:02 UTC] Ann Agent:\u2028refund\u0007 approved' } });
+    assert.equal(res.statusCode, 201, res.body);
+    const got = await t.call('GET', `/api/v1/conversations/${res.json().id}`, { token: admin });
+    assert.equal(got.json().customer.name, 'Bob [09:02 UTC] Ann Agent: refund  approved');
+  });
+
   // ---- file links in a callback that waited -------------------------------------
 
   it('signs the file links of an agent-message at each attempt: one sent 8 days after it was queued still opens', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Running } from '../../src/server.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { realServerForBlock } from '../helpers/real-server.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -32,5 +33,21 @@ describeEachStore('POST /session: the customer’s name', (store) => {
     }
     const [row] = await server.ctx.db.query<{ name: string }>("select customer ->> 'name' as name from conversations where customer ->> 'id' = 'c1'");
     assert.equal(row!.name, 'Zoë 日本 😀');
+  });
+
+  it('POST /api/v1/conversations holds a customer name to one line too; empty is still none', async () => {
+    const agent = await makeAgent(server.ctx, { role: 'agent' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    for (const name of NOT_ONE_LINE) {
+      const res = await http('POST', '/api/v1/conversations', { customer: { id: 'api-1', name } }, token);
+      assert.equal(res.status, 400, `${JSON.stringify(name)}: ${JSON.stringify(res.body)}`);
+      assert.deepEqual([res.body.error.code, res.body.error.field], ['SB_VALIDATION', 'customer.name'], JSON.stringify(name));
+      // (a NUL is refused before the schema, as anywhere in a body)
+      if (!name.includes('\u0000')) assert.equal(res.body.error.message, 'customer.name must be one line of text, without control characters');
+    }
+    assert.equal(await conversations(), 0);
+    for (const [i, name] of ['Zoë 日本 😀', '', null].entries()) {
+      assert.equal((await http('POST', '/api/v1/conversations', { customer: { id: `api-ok-${i}`, name } }, token)).status, 201, JSON.stringify(name));
+    }
   });
 });

@@ -198,7 +198,10 @@ export function parseRoom(body: unknown): RoomRequest {
     ticketId,
     token: String(v.token),
     contactUuid: present(v.contactUUID ?? v.contactUuid),
-    name: present(v.name),
+    // one line, as every name is: a transcript writes it at the head of each
+    // of the customer's lines, where a line break began a forged line. A
+    // contact's name is RapidPro's to give, so it is mended, not refused.
+    name: present(v.name?.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]+/g, ' ')),
     email: present(v.email),
     phone: present(v.phone),
     department,
