@@ -7,16 +7,12 @@
 // ignored their room: one agent with 2 free slots and an empty queue made
 // 150 s for a chat assigned at once.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, it } from 'node:test';
+import { beforeEach, it } from 'node:test';
 import { updateAgent } from '../../src/agents/agents.js';
 import { SYSTEM } from '../../src/agents/model.js';
 import { issueToken } from '../../src/agents/tokens.js';
-import { loadConfig } from '../../src/config.js';
-import type { Ctx } from '../../src/context.js';
-import { buildApp, type App } from '../../src/http/app.js';
-import { createMetrics } from '../../src/stats/metrics.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { appOnClock } from '../helpers/app-on-clock.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const OFFICE = [{ start: '09:00', end: '17:00' }];
@@ -29,29 +25,17 @@ const MORNING = at('2026-01-05T09:00:00Z');
 const EVENING = at('2026-01-05T17:00:00Z');
 
 describeEachStore('the expected wait GET /api/v1/availability tells', (store) => {
-  const clock = fakeClock(MORNING);
-  const ctx: () => Ctx = () => ({ db: store().db, now: clock.now, onCommitted: () => undefined });
-  let app: App;
+  const { clock, ctx, inject } = appOnClock(store, MORNING);
   let admin: string;
-  before(async () => {
-    const c = ctx();
-    app = await buildApp({ ctx: c, config: { ...loadConfig({}), logLevel: 'silent' as const }, metrics: createMetrics(c.db, c.now) });
-    await app.ready();
-  });
-  after(async () => {
-    await app.close();
-  });
   beforeEach(async () => {
-    clock.set(MORNING);
-    await store().reset();
     // no slots of their own: they open conversations and change settings, never take one
     admin = (await issueToken(store().db, (await makeAgent(ctx(), { role: 'admin', capacity: 0 })).id, clock.now(), 86_400)).token;
   });
 
   const call = (method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown) =>
-    app.inject({ method, url, headers: { authorization: `Bearer ${admin}` }, ...(body !== undefined ? { payload: body as object } : {}) });
+    inject({ method, url, headers: { authorization: `Bearer ${admin}` }, ...(body !== undefined ? { payload: body as object } : {}) });
   const waitTold = async (department: string) => {
-    const res = await app.inject({ method: 'GET', url: `/api/v1/availability?department=${encodeURIComponent(department)}` });
+    const res = await inject({ method: 'GET', url: `/api/v1/availability?department=${encodeURIComponent(department)}` });
     assert.equal(res.statusCode, 200, res.body);
     return res.json().expected_wait_seconds as number | null;
   };
@@ -77,7 +61,7 @@ describeEachStore('the expected wait GET /api/v1/availability tells', (store) =>
     // outside hours an online agent still takes conversations at once (the hours do not change routing)
     await put('/api/v1/business-hours', { departments: { sales: PARIS } });
     clock.set(EVENING);
-    const evening = await app.inject({ method: 'GET', url: '/api/v1/availability?department=sales' });
+    const evening = await inject({ method: 'GET', url: '/api/v1/availability?department=sales' });
     assert.deepEqual(evening.json(), { open: false, reason: 'outside_hours', next_open_at: '2026-01-06T08:00:00.000Z', expected_wait_seconds: 0 });
     assert.equal((await open('sales')).state, 'assigned');
   });

@@ -4,14 +4,10 @@
 // GET /api/v1/availability whether to offer a live chat; the expected waits
 // shown to customers are counted in open time. All on a clock the test moves.
 import assert from 'node:assert/strict';
-import { before, beforeEach, after, it } from 'node:test';
+import { it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
-import { loadConfig } from '../../src/config.js';
-import type { Ctx } from '../../src/context.js';
-import { buildApp, type App } from '../../src/http/app.js';
-import { createMetrics } from '../../src/stats/metrics.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { appOnClock } from '../helpers/app-on-clock.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const OFFICE = [{ start: '09:00', end: '17:00' }];
@@ -26,25 +22,10 @@ const SEVEN_DAYS = { monday: [], tuesday: [], wednesday: [], thursday: [], frida
 const at = (iso: string) => Date.parse(iso);
 
 describeEachStore('business hours', (store) => {
-  const clock = fakeClock(at('2026-01-05T09:00:00Z'));
-  const ctx: () => Ctx = () => ({ db: store().db, now: clock.now, onCommitted: () => undefined });
-  let app: App;
-
-  before(async () => {
-    const c = ctx();
-    app = await buildApp({ ctx: c, config: { ...loadConfig({}), logLevel: 'silent' as const }, metrics: createMetrics(c.db, c.now) });
-    await app.ready();
-  });
-  after(async () => {
-    await app.close();
-  });
-  beforeEach(async () => {
-    clock.set(at('2026-01-05T09:00:00Z'));
-    await store().reset();
-  });
+  const { clock, ctx, inject } = appOnClock(store, at('2026-01-05T09:00:00Z'));
 
   const call = (method: 'GET' | 'PUT' | 'PATCH' | 'POST', url: string, options: { token?: string; body?: unknown } = {}) =>
-    app.inject({ method, url, headers: options.token ? { authorization: `Bearer ${options.token}` } : {}, ...(options.body !== undefined ? { payload: options.body as object } : {}) });
+    inject({ method, url, headers: options.token ? { authorization: `Bearer ${options.token}` } : {}, ...(options.body !== undefined ? { payload: options.body as object } : {}) });
   const tokenOf = async (role: 'admin' | 'supervisor' | 'agent') => (await issueToken(store().db, (await makeAgent(ctx(), { role })).id, clock.now(), 90 * 86_400)).token;
   const state = async () => {
     const [row] = await store().db.query<{ hours: string | null; events: number }>(

@@ -6,14 +6,10 @@
 // conversation's wait (sb_queue_team, read by the open, GET /api/v1/queue and
 // GET /api/v1/conversations/:id).
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
-import { loadConfig } from '../../src/config.js';
-import type { Ctx } from '../../src/context.js';
-import { buildApp, type App } from '../../src/http/app.js';
-import { createMetrics } from '../../src/stats/metrics.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { appOnClock } from '../helpers/app-on-clock.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const OFFICE = [{ start: '09:00', end: '17:00' }];
@@ -25,24 +21,10 @@ const EVENING = at('2026-01-05T17:00:00Z');
 const UNTIL_OPENING_S = 15 * 3600;
 
 describeEachStore('expected waits outside hours beside a channel agent', (store) => {
-  const clock = fakeClock(EVENING);
-  const ctx: () => Ctx = () => ({ db: store().db, now: clock.now, onCommitted: () => undefined });
-  let app: App;
-  before(async () => {
-    const c = ctx();
-    app = await buildApp({ ctx: c, config: { ...loadConfig({}), logLevel: 'silent' as const }, metrics: createMetrics(c.db, c.now) });
-    await app.ready();
-  });
-  after(async () => {
-    await app.close();
-  });
-  beforeEach(async () => {
-    clock.set(EVENING);
-    await store().reset();
-  });
+  const { clock, ctx, inject } = appOnClock(store, EVENING);
 
   const call = (method: 'GET' | 'PUT' | 'POST', url: string, options: { token?: string; body?: unknown } = {}) =>
-    app.inject({ method, url, headers: options.token ? { authorization: `Bearer ${options.token}` } : {}, ...(options.body !== undefined ? { payload: options.body as object } : {}) });
+    inject({ method, url, headers: options.token ? { authorization: `Bearer ${options.token}` } : {}, ...(options.body !== undefined ? { payload: options.body as object } : {}) });
 
   /** An admin (no slots of their own), the Paris schedule by default, one of our agents with 2 slots and a Qiscus mirror with 5. */
   const setUp = async () => {

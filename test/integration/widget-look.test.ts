@@ -5,15 +5,14 @@
 // nothing; a visitor counts once per greeting and kind, whatever is posted.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, beforeEach, it } from 'node:test';
+import { it } from 'node:test';
 import { issueToken } from '../../src/agents/tokens.js';
 import { contrastRatio, textColorOn } from '../../src/appearance/contrast.js';
 import { loadConfig } from '../../src/config.js';
-import type { Ctx } from '../../src/context.js';
-import { buildApp, type App } from '../../src/http/app.js';
+import { buildApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/stats/metrics.js';
-import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { appOnClock } from '../helpers/app-on-clock.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const LOOK = { color: '#FFD400', position: 'bottom-left', launcher_text: ' Questions? ', title: 'Ask the shop', show_agent_avatars: false };
@@ -22,25 +21,11 @@ const GREETING = { name: 'Pricing help', message: 'Questions about our plans?', 
 const VISITOR = 'v-3f1c9a7e-visitor';
 
 describeEachStore('widget appearance and greetings', (store) => {
-  const clock = fakeClock(Date.parse('2026-03-01T09:00:00Z'));
-  const ctx: () => Ctx = () => ({ db: store().db, now: clock.now, onCommitted: () => undefined });
-  let app: App;
-
-  before(async () => {
-    const c = ctx();
-    app = await buildApp({ ctx: c, config: { ...loadConfig({}), logLevel: 'silent' as const }, metrics: createMetrics(c.db, c.now) });
-    await app.ready();
-  });
-  after(async () => {
-    await app.close();
-  });
-  beforeEach(async () => {
-    await store().reset();
-  });
+  const { clock, ctx, inject } = appOnClock(store, Date.parse('2026-03-01T09:00:00Z'));
 
   type Res = { statusCode: number; body: string; headers: Record<string, unknown>; json(): any };
   const call = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, options: { token?: string; body?: unknown; ip?: string } = {}): Promise<Res> =>
-    app.inject({
+    inject({
       method,
       url,
       headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
@@ -242,7 +227,7 @@ describeEachStore('widget appearance and greetings', (store) => {
       const ip = '203.0.113.77';
       const report = (i: number, via: 'this' | 'other') => {
         const request = { method: 'POST' as const, url: `/api/v1/greetings/${g.id}/events`, remoteAddress: ip, payload: { kind: 'shown', visitor_id: `v-visitor-${i}` } };
-        return (via === 'this' ? app.inject(request) : other.inject(request)) as Promise<Res>;
+        return (via === 'this' ? inject(request) : other.inject(request)) as Promise<Res>;
       };
       for (let i = 0; i < 120; i++) assert.equal((await report(i, i % 2 ? 'this' : 'other')).statusCode, 200);
       for (const via of ['this', 'other'] as const) {
