@@ -1,5 +1,5 @@
 import { ConfigError, integer, optional, type Env } from '../env.js';
-import { MESSAGE_BURST, MESSAGES_PER_SECOND } from './message-rate.js';
+import { MESSAGE_BURST, MESSAGES_PER_SECOND, REQUEST_LIMITS } from './message-rate.js';
 
 export interface RealtimeConfig {
   /** an external broker every process shares; unset = the embedded one */
@@ -14,6 +14,8 @@ export interface RealtimeConfig {
   sessionKeepAliveMs: number;
   /** chat messages a customer's session may publish per second, per process, after a burst; perSecond 0 = no limit */
   messageRate: { perSecond: number; burst: number };
+  /** session and channel requests a customer's session may publish, per process: a burst, then perSecond (set per minute) */
+  requestRate: { perSecond: number; burst: number };
 }
 
 export function loadRealtimeConfig(env: Env): RealtimeConfig {
@@ -40,6 +42,11 @@ export function loadRealtimeConfig(env: Env): RealtimeConfig {
     messageRate: {
       perSecond: integer(env, 'MQTT_MESSAGE_RATE', MESSAGES_PER_SECOND, 0, 100_000),
       burst: integer(env, 'MQTT_MESSAGE_BURST', MESSAGE_BURST, 1, 100_000),
+    },
+    requestRate: {
+      // per minute: a rate under one a second is a whole number there
+      perSecond: integer(env, 'MQTT_REQUEST_RATE', REQUEST_LIMITS.perSecond * 60, 1, 100_000) / 60,
+      burst: integer(env, 'MQTT_REQUEST_BURST', REQUEST_LIMITS.burst, 1, 100_000),
     },
   };
 }

@@ -50,6 +50,8 @@ type Phase = 'form' | 'connecting' | 'waiting' | 'chatting' | 'closed' | 'expire
 const SESSION_KEY = 'switchboard-session';
 /** messages read back a page at a time: a shorter page is the last */
 const PAGE = 100;
+/** a session request refused for its budget is sent again after this, ms: by then the budget (src/realtime/message-rate.ts, one a second after its burst) has room again */
+const SESSION_REQUEST_RETRY_MS = 10_000;
 const PROFILE_KEY = 'switchboard-profile';
 const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
@@ -76,6 +78,13 @@ function save(key: string, value: unknown) {
     // private mode: the chat still works, a reload just starts over
   }
 }
+
+/**
+ * A message's own id, so that the copy mqtt.js sends again after a reconnect (its PUBACK was lost)
+ * is stored once: it resends the very packet, so one id made here is in every copy. Only outside a
+ * secure context is there no crypto.randomUUID, and the server refuses an id that is not a UUID.
+ */
+const messageId = (): { clientMessageId?: string } => (typeof crypto.randomUUID === 'function' ? { clientMessageId: crypto.randomUUID() } : {});
 
 const randomId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
 
@@ -207,14 +216,19 @@ function Widget() {
       }
     };
 
+    const requestTopic = `${base}/server/sessions/request`;
+    const askWhereWeStand = () =>
+      client.publish(requestTopic, JSON.stringify({ sessionId: session.sessionId, sessionTopic: own, customerId: session.customerId, requestID: randomId() }), { qos: 1 });
+    let askAgain: ReturnType<typeof setTimeout> | undefined;
+
     client.on('connect', () => {
       setLinkUp(true);
       setTypingTopic(`${own}/typing`);
+      clearTimeout(askAgain);
       client.subscribe(`${own}/#`, { qos: 1 }, (error) => {
         if (error || stopped) return;
         void catchUp().then(() => {
-          if (stopped) return;
-          client.publish(`${base}/server/sessions/request`, JSON.stringify({ sessionId: session.sessionId, sessionTopic: own, customerId: session.customerId, requestID: randomId() }), { qos: 1 });
+          if (!stopped) askWhereWeStand();
         });
       });
     });
@@ -249,7 +263,23 @@ function Widget() {
             finish('unavailable');
             break;
           case 'message/rejected':
-            setNotice(t('Your message was not sent: {reason}', { reason: data.error?.message ?? t('refused') }));
+            // The customer's other publishes are refused here too (docs/realtime.md), named by topic:
+            // only a refused message is one the customer wrote and must write again.
+            if (data.topic === `${own}/messages`) {
+              setNotice(t('Your message was not sent: {reason}', { reason: data.error?.message ?? t('refused') }));
+            } else if (data.topic === requestTopic && data.error?.code === 'SB_RATE_LIMITED') {
+              // Unanswered, a new chat stays at "Connecting…" and a resumed one misses what changed
+              // while it was away (an agent taking it, its end): ask again once the budget has
+              // regained one request (one every 10 s), unless a reconnect asks first.
+              clearTimeout(askAgain);
+              askAgain = setTimeout(() => {
+                if (!stopped && client.connected) askWhereWeStand();
+              }, SESSION_REQUEST_RETRY_MS);
+            }
+            // A refused read receipt (…/messages/viewed) or typing signal is nothing the customer
+            // wrote or can mend: the messages are on screen all the same. Its budget is spent only
+            // by a flood of the other side's messages, whose read marks (a courtesy to the agent)
+            // are then left for the next load of the page to send rather than repeated into it.
             break;
         }
       } else if (topic === `${own}/messages`) {
@@ -274,6 +304,7 @@ function Widget() {
     return () => {
       stopped = true;
       clearInterval(keepAlive);
+      clearTimeout(askAgain);
       clearTyping();
       setTypingTopic(null);
       client.end(true);
@@ -351,7 +382,7 @@ function Widget() {
     const client = clientRef.current;
     if (!session || !client) return false;
     typing.stop();
-    client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { content: text } }), { qos: 1 });
+    client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { content: text, ...messageId() } }), { qos: 1 });
     return true;
   };
 
@@ -359,7 +390,7 @@ function Widget() {
   const sendFile = (id: string): boolean => {
     const client = clientRef.current;
     if (!session || !client?.connected) return false;
-    client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { attachments: [{ id }] } }), { qos: 1 });
+    client.publish(`${session.sessionTopic}/messages`, JSON.stringify({ message: { attachments: [{ id }], ...messageId() } }), { qos: 1 });
     return true;
   };
 
