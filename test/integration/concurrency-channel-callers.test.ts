@@ -150,12 +150,14 @@ describeEachStore('channel callers under the routing lock as their functions tak
       const waiting = await mailroom('POST', 'room', other);
       assert.equal(waiting.statusCode, 201, waiting.body);
       const closes = await Promise.all(Array.from({ length: 6 }, () => mailroom('POST', 'room.close', CONTRACT.close)));
+      // every copy is 204 (a close of a room already over is, so mailroom never keeps the ticket open); one of them closed it
       assert.deepEqual(
-        closes.map((c) => c.statusCode).sort(),
-        [204, 404, 404, 404, 404, 404],
+        closes.map((c) => c.statusCode),
+        [204, 204, 204, 204, 204, 204],
         closes.map((c) => c.body).join(' | '),
       );
-      for (const c of closes.filter((c) => c.statusCode === 404)) assert.match(c.json().error, /^Could not find a room for visitor token: 1234567$/);
+      const [resolved] = await t.ctx.db.query<{ n: number }>(`select count(*)::int as n from events where type = 'conversation.resolved'`);
+      assert.equal(resolved!.n, 1, 'closed once');
       const [row] = await t.ctx.db.query<{ load: number; state: string; agent_id: string }>(
         `select a.load, c.state, c.agent_id from agents a, conversations c where a.id = $1 and c.id = $2`,
         [agent.id, waiting.json().id],
