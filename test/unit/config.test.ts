@@ -18,6 +18,7 @@ describe('configuration', () => {
     assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [5_000, 30_000]);
     assert.equal(config.deliveryLogDays, 30);
     assert.deepEqual(config.realtime.messageRate, { perSecond: 5, burst: 50 });
+    assert.deepEqual(config.realtime.requestRate, { perSecond: 1, burst: 30 });
   });
 
   it('reads every variable', () => {
@@ -52,13 +53,15 @@ describe('configuration', () => {
       DELIVERY_LOG_DAYS: '0',
       MQTT_MESSAGE_RATE: '0',
       MQTT_MESSAGE_BURST: '7',
+      MQTT_REQUEST_RATE: '6',
+      MQTT_REQUEST_BURST: '2',
     });
     assert.equal(config.deliveryLogDays, 0, 'DELIVERY_LOG_DAYS=0 keeps the delivery logs for ever');
     assert.equal(config.metricsToken, 'scrape-7f3c1a9e5b2d4c68');
     assert.equal(loadConfig({}).metricsToken, undefined, 'the metrics are open unless a token is set');
     assert.deepEqual(
       [config.databasePoolSize, config.realtime],
-      [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000, messageRate: { perSecond: 0, burst: 7 } }],
+      [25, { mqttUrl: 'mqtt://broker:1883', mqttWsUrl: 'wss://broker.example.com:8084/mqtt', mqttTcpPort: undefined, baseTopic: 'acme/support', sessionKeepAliveMs: 20_000, messageRate: { perSecond: 0, burst: 7 }, requestRate: { perSecond: 0.1, burst: 2 } }],
     );
     assert.deepEqual([config.databaseConnectTimeoutMs, config.databaseStatementTimeoutMs], [2_000, 0]);
     assert.deepEqual(config.customers, {
@@ -103,6 +106,7 @@ describe('configuration', () => {
     [{ STATISTICS_BASE_ENDPOINT: 'https://crm.example.com/?key=1' }, 'STATISTICS_BASE_ENDPOINT', /without a query/],
     [{ STATISTICS_TIMEOUT: '10' }, 'STATISTICS_TIMEOUT', /between 100 and 60000/],
     [{ SESSION_RATE_LIMIT: 'many' }, 'SESSION_RATE_LIMIT', /whole number/],
+    [{ MQTT_REQUEST_RATE: '0' }, 'MQTT_REQUEST_RATE', /between 1 and 100000/],
     [{ TOKEN_TTL: '10000000000000' }, 'TOKEN_TTL', /between 60 and 31536000/],
     [{ SESSION_MAX_OPEN_PER_ADDRESS: '-1' }, 'SESSION_MAX_OPEN_PER_ADDRESS', /whole number/],
     [{ QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'maybe' }, 'QISCUS_ALLOW_UNSIGNED_WEBHOOKS', /true or false/],
