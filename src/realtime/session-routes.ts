@@ -6,7 +6,7 @@ import { applyAnswers } from '../prechat/answers.js';
 import { readForm } from '../prechat/form.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
-import { Department, ErrorBody, errorResponses, NoBody, ONE_LINE_PATTERN, StringMap } from '../http/schemas.js';
+import { Department, ErrorBody, errorResponses, NoBody, ONE_LINE_OR_EMPTY_PATTERN, StringMap } from '../http/schemas.js';
 import { customerState } from '../conversations/model.js';
 import type { Realtime } from './index.js';
 import { sessionGate } from './session-limits.js';
@@ -19,10 +19,10 @@ const SessionBody = Type.Object(
     customer: Type.Object(
       {
         id: Str(200),
-        // One line, as names are (ONE_LINE_PATTERN): an email transcript writes
+        // One line, as names are (ONE_LINE_OR_EMPTY_PATTERN): an email transcript writes
         // it at the head of each of the customer's lines, where a line break
         // began a forged line of its own. '' (a form's name left empty) or null: none.
-        name: Type.Optional(Type.Union([Type.String({ maxLength: 200, pattern: ONE_LINE_PATTERN }), Type.Literal(''), Type.Null()])),
+        name: Type.Optional(Type.Union([Type.String({ maxLength: 200, pattern: ONE_LINE_OR_EMPTY_PATTERN }), Type.Null()])),
         email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()])),
         hash: Type.Optional(
           Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], {
