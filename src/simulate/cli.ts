@@ -152,6 +152,11 @@ async function exportCommand(argv: readonly string[], store: StoreLocation, io: 
   }
   const format = formatOf(values.out ?? '', values.format);
   const window = { from: time(values.from, 'from'), to: time(values.to, 'to') };
+  // [from, to) as the reports API reads it: an empty or reversed window would
+  // write an empty trace that looks like a quiet day, not a typo
+  if (window.from && window.to && window.to.getTime() <= window.from.getTime()) {
+    throw badInput(`--to must be after --from (${window.from.toISOString()}): the window is [from, to), got ${window.to.toISOString()}`);
+  }
   const out = values.out;
   if (out !== undefined) await assertWritable(out, 'out');
   if (store.databaseUrl === undefined && !existsSync(store.dataDir)) {

@@ -169,4 +169,9 @@ describe('switchboard export-trace: --from and --to', () => {
       await refused('export-trace', ['--from', from, '--to', '2026-03-01'], /no embedded store/);
     }
   });
+
+  it('refuses a --to that is not after --from, before opening the store: [from, to) would be empty', async () => {
+    await refused('export-trace', ['--from', '2026-03-01', '--to', '2026-03-01'], /--to must be after --from \(2026-03-01T00:00:00\.000Z\)/);
+    await refused('export-trace', ['--from', '2026-03-01T10:00:00+07:00', '--to', '2026-03-01T02:00:00Z'], /--to must be after --from \(2026-03-01T03:00:00\.000Z\).*got 2026-03-01T02:00:00\.000Z/);
+  });
 });
