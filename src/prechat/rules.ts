@@ -37,7 +37,7 @@ export interface Problem {
 
 /** The rule an answer broke; `limit`, `options`, `pattern` are what the message names. */
 export type AnswerRule =
-  | { kind: 'required' | 'ticked' | 'boolean' | 'number' | 'text' | 'email' | 'phone' }
+  | { kind: 'required' | 'ticked' | 'boolean' | 'number' | 'text' | 'one_line' | 'email' | 'phone' }
   | { kind: 'too_long'; limit: number }
   | { kind: 'choice'; options: string[] }
   | { kind: 'format'; pattern: string };
@@ -78,6 +78,8 @@ export const MAX_FORM_PROGRAM = 1000;
 const KEY = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** The longest answer each type takes; max_length may only lower it. name is 200, as the customer record's. */
+// ONE_LINE_PATTERN's characters (src/http/schemas.ts; no imports here)
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f\u0085\u2028\u2029]/;
 const LIMIT: Readonly<Record<FieldType, number>> = { text: 1000, email: 254, phone: 32, number: 32, select: 100, checkbox: 5 };
 export const limitOf = (field: Pick<PrechatField, 'key' | 'type' | 'max_length'>): number =>
   Math.min(field.max_length ?? Infinity, field.key === 'name' ? 200 : LIMIT[field.type]);
@@ -305,6 +307,11 @@ export function checkAnswer(field: PrechatField, value: unknown): { value: strin
   const text = value.trim();
   const limit = limitOf(field);
   if ([...text].length > limit) return tooLong(limit);
+  // Every pre-chat answer is typed into a one-line input, and the name one
+  // becomes customer.name, which the API keeps to one line (a transcript
+  // writes it at the head of each of the customer's lines); a line break or
+  // control character can only be sent around the widget, or pasted.
+  if (CONTROL_CHARACTER.test(text)) return broke({ kind: 'one_line' }, 'must be one line of text, without control characters');
   switch (field.type) {
     case 'email':
       return EMAIL.test(text) ? { value: text } : broke({ kind: 'email' }, 'must be an email address, like name@example.com');

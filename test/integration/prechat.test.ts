@@ -226,6 +226,7 @@ describeEachStore('pre-chat form', (store) => {
       [{ ...GOOD, email: 'not-an-email' }, 'prechat.email', /must be an email address/],
       [{ ...GOOD, name: undefined }, 'prechat.name', /is required/],
       [{ ...GOOD, name: '   ' }, 'prechat.name', /is required/],
+      [{ ...GOOD, name: 'Ada\nLovelace' }, 'prechat.name', /must be one line of text, without control characters/],
       [{ ...GOOD, plan: 'platinum' }, 'prechat.plan', /must be one of: free, gold/],
       [{ ...GOOD, department: 'billing' }, 'prechat.department', /must be one of: sales, support/],
       [{ ...GOOD, order: 'ORD-12' }, 'prechat.order', /expected format/],

@@ -29,6 +29,13 @@ const CASES: [PrechatField, unknown, string | null | RegExp][] = [
   [field({ type: 'text', pattern: '[A-Z]{2}-\\d+' }), 'AB-12', 'AB-12'],
   [field({ type: 'text', pattern: '[A-Z]{2}-\\d+' }), 'xAB-12', /expected format/],
   [field({ type: 'text', pattern: 'a|b' }), 'ab', /expected format/],
+  // one line: the name answer becomes customer.name, which the API keeps to one line
+  [field({ key: 'name', type: 'text' }), 'Ada\nLovelace', /must be one line of text, without control characters/],
+  [field({ type: 'text' }), 'tab\there', /one line of text/],
+  [field({ type: 'text' }), 'nul\u0000', /one line of text/],
+  [field({ type: 'text' }), 'line\u2028sep', /one line of text/],
+  [field({ type: 'text', pattern: '[\\s\\S]+' }), 'a\rb', /one line of text/],
+  [field({ type: 'text' }), 'café 東京 😀', 'café 東京 😀'],
   [field({ type: 'email' }), 'ada@example.com', 'ada@example.com'],
   [field({ type: 'email' }), 'ada@example', /email address/],
   [field({ type: 'email' }), 'ada example@x.com', /email address/],

@@ -81,6 +81,8 @@ function problemText(label: string, problem: Problem): string {
       return t('{label} must be ticked.', { label });
     case 'number':
       return t('{label} must be a number, like 42 or 3.5.', { label });
+    case 'one_line':
+      return t('{label} must be one line of text, without control characters.', { label });
     case 'too_long':
       return t('{label} must be at most {limit} characters.', { label, limit: formatNumber(rule.limit) });
     case 'email':
