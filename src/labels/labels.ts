@@ -188,6 +188,12 @@ export async function updateLabel(
   actor: Actor = SYSTEM,
 ): Promise<LabelRow> {
   const name = patch.name === undefined ? null : labelName(patch.name);
+  // A rename rewrites conversations' labels, which a concurrent skills
+  // refresh (a label's, a department's, a channel's: all under the exclusive
+  // lock) would read against the catalogue of its snapshot, from before the
+  // rename, and so lose the renamed label's skills: the shared lock makes
+  // them take turns (test/integration/concurrency-label-rename.test.ts).
+  const routing = patch.required_skills !== undefined ? true : name !== null ? ('shared' as const) : false;
   try {
     return await withEvents(ctx, async (tx, emit) => {
       const [old] = await tx.query<LabelRow>('select * from labels where id = $1 for update', [id]);
@@ -214,7 +220,7 @@ export async function updateLabel(
         await drain(tx, emit, ctx.now());
       }
       return row;
-    }, { routing: patch.required_skills !== undefined });
+    }, { routing });
   } catch (error) {
     if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw nameTaken(name ?? '');
     throw error;
