@@ -2,6 +2,7 @@ import { seesEverything, type Actor } from '../agents/model.js';
 import type { ConversationRow, ConversationState } from '../conversations/model.js';
 import type { MessageRow } from '../conversations/messages.js';
 import { invalid } from '../errors.js';
+import { isBlank } from '../http/validation.js';
 import { resolveLabelNames } from '../labels/labels.js';
 import type { Db } from '../store/db.js';
 import { SEARCH_AGENT_FILTER, SEARCH_ALL, SEARCH_HELD } from './sql.js';
@@ -31,7 +32,8 @@ export interface SearchHit {
 
 /** Checks the caller cannot express in the schema; throws a 400 naming the field. */
 export function checkSearchInput(input: SearchInput): void {
-  if (input.q.trim() === '') throw invalid('q', 'must contain something to search for, not only spaces');
+  // isBlank, as notes and canned texts are judged: a zero-width space alone matches nothing a person typed
+  if (isBlank(input.q)) throw invalid('q', 'must contain something to search for, not only spaces or invisible characters');
   // the route parses with parseDateTime; a caller in code may hand over an Invalid Date or a year PostgreSQL cannot read
   for (const field of ['from', 'to'] as const) {
     const at = input[field];

@@ -221,6 +221,7 @@ describeEachStore('api: search', (store) => {
       await bad('', 'q');
       await bad('q=', 'q');
       await bad('q=%20%20%20', 'q');
+      await bad('q=%E2%80%8B%E3%85%A4', 'q'); // a zero-width space and a Hangul filler: nothing to see
       await bad(q({ q: 'x'.repeat(201) }), 'q');
       await bad(q({ q: 'refund', state: 'lost' }), 'state');
       await bad(q({ q: 'refund', agent: 'not-a-uuid' }), 'agent');
