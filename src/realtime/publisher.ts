@@ -190,14 +190,20 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   let queueWaiting = false;
   let lastRefreshMs = 0;
   let lastRefreshStart = -Infinity;
+  const minGap = deps.queueRefreshGapMs ?? MIN_REFRESH_GAP_MS;
   function scheduleQueue() {
     if (queueTimer || queueWaiting) return;
     const sinceLast = performance.now() - lastRefreshStart;
-    const delay = Math.min(
-      MAX_REFRESH_GAP_MS,
-      Math.max(deps.queueDebounceMs ?? 25, lastRefreshMs * (deps.queueRefreshSpacing ?? REFRESH_SPACING), (deps.queueRefreshGapMs ?? MIN_REFRESH_GAP_MS) - sinceLast),
-    );
-    queueTimer = setTimeout(() => {
+    const delay = Math.min(MAX_REFRESH_GAP_MS, Math.max(deps.queueDebounceMs ?? 25, lastRefreshMs * (deps.queueRefreshSpacing ?? REFRESH_SPACING), minGap - sinceLast));
+    queueTimer = setTimeout(function fire() {
+      // A timer counts from the event loop's cached clock, which a busy turn
+      // (PGlite runs its queries on this thread) leaves behind: it can fire
+      // 10 ms and more before the gap is up, so what is left is waited out.
+      const early = minGap - (performance.now() - lastRefreshStart);
+      if (early > 0) {
+        queueTimer = setTimeout(fire, early);
+        return;
+      }
       queueTimer = undefined;
       queueWaiting = true;
       enqueue(async () => {

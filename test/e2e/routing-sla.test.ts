@@ -14,12 +14,14 @@ import { describeEachStore } from '../helpers/stores.js';
 // day's SLA figures per department once the sweep has raised the breach.
 // Time is moved on, not waited for: the desk's clock is Playwright's and the
 // server's is the wall clock shifted by the test (the two move together),
-// so the file takes seconds, not the targets' 36 s of waiting.
+// so the file takes seconds, not the targets' minutes of waiting.
 
 noteMissingChromium('test/e2e/routing-sla.test.ts');
 
-// long enough for the sign-in to show the clock still running on a busy machine
-const TARGET_S = 12;
+// long enough for the sign-in to show the clock still running on a busy
+// machine (12 s was not: on 2 loaded cores, opening to the timer took longer);
+// under a minute, so the dashboard writes it in seconds
+const TARGET_S = 45;
 
 describeEachStore('first-response SLA in a real browser', (store) => {
   let shiftMs = 0;
