@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { browserServer, haveChromium, noteMissingChromium, signIn, startWidgetChat } from '../helpers/browser.js';
-import { makeAgent } from '../helpers/fixtures.js';
+import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { httpJson } from '../helpers/http.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtp-receiver.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -21,6 +22,7 @@ describeEachStore('email in a real browser', (store) => {
     await smtp?.close();
   });
   const suite = browserServer(store, () => ({ SMTP_URL: smtp.url, EMAIL_FROM: 'Support <support@example.test>' }));
+  const http = (method: string, path: string, body?: unknown, token?: string) => httpJson(suite.server.url, method, path, body, token);
 
   it('the agent sends the transcript from the console, the customer asks for it after the chat, the admin sees both', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
@@ -83,6 +85,47 @@ describeEachStore('email in a real browser', (store) => {
     assert.deepEqual(all[2]!.envelopeTo, ['team@example.test']);
 
     assert.deepEqual([...deskProblems, ...shopProblems, ...officeProblems], []);
+  });
+
+  it('after a pre-chat form, the transcript is offered to the address given in it, not to an earlier chat\'s', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 3, name: 'Grace' });
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    const agentToken = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    const { page: shop } = await suite.openPage({ width: 390, height: 780 });
+    // an earlier chat in this browser, before the site had a pre-chat form
+    let widget = await startWidgetChat(shop, suite.server.url, 'Ada Lovelace', 'old@example.test');
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    await widget.getByRole('button', { name: 'End chat' }).click();
+    await widget.getByTestId('ended').waitFor();
+    await widget.getByRole('button', { name: 'Start a new chat' }).click();
+    // now the site asks for the email in a pre-chat form
+    const form = { fields: [{ key: 'name', label: 'Your name', type: 'text' }, { key: 'email', label: 'Email', type: 'email', required: true }] };
+    assert.equal((await http('PUT', '/api/v1/prechat-form', form, admin)).status, 200);
+    await shop.reload();
+    await shop.waitForLoadState('networkidle');
+    // the launcher, unless the widget remembered it was open
+    const opener = shop.getByRole('button', { name: 'Chat with us' });
+    if (await opener.isVisible()) await opener.click();
+    widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByTestId('prechat').waitFor();
+    await widget.getByLabel('Your name').fill('Ada Lovelace');
+    await widget.getByLabel('Email').fill('new@example.test');
+    await widget.getByRole('button', { name: 'Start chat' }).click();
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    const [c] = await suite.server.ctx.db.query<{ id: string; email: string }>("select id, customer ->> 'email' as email from conversations where state = 'assigned'");
+    assert.equal(c!.email, 'new@example.test');
+    assert.equal((await http('POST', `/api/v1/conversations/${c!.id}/messages`, { text: 'Hello Ada' }, agentToken)).status, 201);
+    await widget.getByTestId('message').filter({ hasText: 'Hello Ada' }).waitFor();
+    await widget.getByRole('button', { name: 'End chat' }).click();
+    await widget.getByTestId('ended').waitFor();
+    assert.equal(await widget.getByLabel('Email', { exact: true }).inputValue(), 'new@example.test');
+    const sent = smtp.received.length;
+    await widget.getByRole('button', { name: 'Email me the transcript' }).click();
+    await widget.getByRole('status').filter({ hasText: 'The transcript is on its way to new@example.test.' }).waitFor();
+    const mail = (await smtp.waitFor(sent + 1)).at(-1)!;
+    assert.deepEqual(mail.envelopeTo, ['new@example.test']);
+    assert.match(mail.parsed.text ?? '', /Hello Ada/);
   });
 
   it('a chat no agent answered ends without the transcript offer', { skip: !haveChromium }, async () => {

@@ -34,6 +34,8 @@ interface Session {
   keepAliveTTL: number;
   customerId: string;
   name: string;
+  /** the address this chat started with (the form's or the pre-chat answer's): the transcript offer's */
+  email?: string;
 }
 
 interface Msg {
@@ -362,7 +364,7 @@ function Widget() {
         ...(department ? { department } : {}),
         ...(prechat ? { prechat } : {}),
       });
-      const next = { ...answer, customerId, name };
+      const next = { ...answer, customerId, name, email: email.trim() };
       save(SESSION_KEY, next);
       lastId.current = 0;
       receipted.current.clear();
@@ -494,7 +496,7 @@ function Widget() {
           {phase === 'closed' && rateFor && <RatingPrompt key={rateFor.sessionId} sessionId={rateFor.sessionId} token={rateFor.token} />}
           {/* offered once an agent has written: the server sends a customer's transcript only then */}
           {ended && session && phase === 'closed' && messages.some((m) => m.sender === 'agent') && (
-            <TranscriptOffer conversationId={session.sessionId} token={session.token} email={load<{ email?: string }>(PROFILE_KEY)?.email ?? ''} />
+            <TranscriptOffer conversationId={session.sessionId} token={session.token} email={session.email ?? ''} />
           )}
           {ended ? (
             <div className="actions">
