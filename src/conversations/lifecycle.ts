@@ -213,6 +213,24 @@ function closed([result]: ClosedRow[], id: string, actor: Actor): ConversationRo
   return row;
 }
 
+/**
+ * Abandons a waiting chat that nobody online could ever serve (reason
+ * unavailableAttendants, closed as closeConversation closes it), checked
+ * and closed in one call under the locks (sb_abandon_unserved): a chat
+ * given to an agent since the caller looked is kept. The conversation as
+ * it now is, and whether it was abandoned; null when there is none.
+ */
+export async function abandonUnserved(ctx: Ctx, id: string, actor: Actor): Promise<{ conversation: ConversationRow; abandoned: boolean } | null> {
+  const now = ctx.now();
+  const [row] = await routingCall<ConversationRow & { abandoned: boolean }>(ctx, ABANDON_UNSERVED, [id, now, actor.id], now);
+  if (!row) return null;
+  const { abandoned, ...conversation } = row;
+  return { conversation, abandoned };
+}
+
+const ABANDON_UNSERVED = /* sql */ `select (o.conversation).*, o.abandoned, o.logged
+  from sb_abandon_unserved($1::uuid, $2::timestamptz, $3::text) o`;
+
 export interface TransferInput {
   agent_id?: string;
   department?: string | null;

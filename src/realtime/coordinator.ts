@@ -1,7 +1,7 @@
 import { heartbeat } from '../agents/agents.js';
 import { SYSTEM, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { closeConversation } from '../conversations/lifecycle.js';
+import { abandonUnserved } from '../conversations/lifecycle.js';
 import { addMessageOnce, markRead, type Message } from '../conversations/messages.js';
 import type { ConversationRow } from '../conversations/model.js';
 import { presentAttachments } from '../files/files.js';
@@ -94,7 +94,9 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
    * requirement's skills_relax_after_s, the end of a sticky wait — so those
    * count now: a chat one of them will serve is not abandoned for having to
    * wait for it. (The team's slots: an online agent with no capacity serves
-   * nobody either.)
+   * nobody either.) A first look, without a lock, so that a request with
+   * someone online takes none; the abandon looks again under the locks
+   * (sb_abandon_unserved, with the same terms) before it closes.
    */
   async function nobodyOnline(conversationId: string): Promise<boolean> {
     const [row] = await ctx.db.query<{ slots: number | null }>(
@@ -122,7 +124,12 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
             // A sign of life like any other: written once a quarter period at most (touch).
             await touch(conversation.id, now);
             if (conversation.state === 'queued' && (await nobodyOnline(conversation.id))) {
-              await closeConversation(ctx, conversation.id, { state: 'abandoned', reason: 'unavailableAttendants' }, SYSTEM).catch(() => undefined);
+              // That look took no lock: an agent may have come online and been
+              // given the chat since. Looked at again under the locks, in the
+              // close's own call; a chat someone took is announced as it now is.
+              const looked = await abandonUnserved(ctx, conversation.id, SYSTEM);
+              if (!looked || looked.abandoned) return;
+              await deps.announce(looked.conversation);
               return;
             }
             await deps.announce(conversation);

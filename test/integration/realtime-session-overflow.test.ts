@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { updateAgent } from '../../src/agents/agents.js';
+import { SYSTEM } from '../../src/agents/model.js';
+import { openConversation } from '../../src/conversations/lifecycle.js';
+import type { ConversationRow } from '../../src/conversations/model.js';
+import { createCoordinator } from '../../src/realtime/coordinator.js';
+import type { Identity } from '../../src/realtime/identity.js';
+import { topics } from '../../src/realtime/topics.js';
 import type { Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
+import { pauseAfter } from '../helpers/statement-hook.js';
 import { realServerForBlock } from '../helpers/real-server.js';
 import { describeEachStore } from '../helpers/stores.js';
 
@@ -61,5 +69,44 @@ describeEachStore('session request: who could serve a waiting chat', (store) => 
     // relaxed after a minute: the department's agent will serve it then
     await routing('es', { required_skills: { spanish: 2 }, skills_relax_after_s: 60 });
     assert.deepEqual(await requestSession('sk2', 'es', 'session/update'), { state: 'queued', aborted: false });
+  });
+
+  // Found by review: the request read "nobody online" in one statement and
+  // closed in another. An agent who signed in between (another process, a
+  // sweep) was given the chat, and the request then abandoned the ASSIGNED
+  // chat as unavailableAttendants.
+  it('keeps a chat an agent was given between its look at the team and its close, and tells the customer it is ready', async () => {
+    const ctx = server.ctx;
+    const agent = await makeAgent(ctx, { status: 'offline', capacity: 1 });
+    const { conversation } = await openConversation(ctx, { customer: { id: 'race-1' }, channel: 'widget' });
+    assert.equal(conversation.state, 'queued');
+
+    // the request's own coordinator, held once it has looked at the team
+    const paused = pauseAfter(ctx.db, /sb_queue_team/);
+    const announced: ConversationRow[] = [];
+    const coordinator = createCoordinator({
+      ctx: { ...ctx, db: paused.db },
+      topics: topics('switchboard'),
+      publish: async () => {},
+      keepAliveMs: 60_000,
+      announce: async (c) => void announced.push(c),
+    });
+    const identity = { kind: 'customer', session: { conversation_id: conversation.id } } as unknown as Identity;
+    const handled = coordinator.handle(identity, 'switchboard/server/sessions/request', Buffer.from(JSON.stringify({ sessionId: conversation.id })));
+    await paused.arrived; // "nobody online" has been read
+
+    await updateAgent(ctx, agent.id, { status: 'online' }, SYSTEM); // the agent signs in: the chat is theirs
+    paused.resume();
+    await handled;
+
+    const [row] = await ctx.db.query<{ state: string; agent_id: string | null; resolve_reason: string | null }>(
+      'select state, agent_id, resolve_reason from conversations where id = $1',
+      [conversation.id],
+    );
+    assert.deepEqual(row, { state: 'assigned', agent_id: agent.id, resolve_reason: null });
+    const closes = await ctx.db.query(`select type from events where conversation_id = $1 and type in ('conversation.abandoned', 'conversation.resolved')`, [conversation.id]);
+    assert.deepEqual(closes, []);
+    // the customer hears the state as it now is (session/ready), not an abort
+    assert.deepEqual(announced.map((c) => [c.state, c.agent_id]), [['assigned', agent.id]]);
   });
 });

@@ -2723,6 +2723,47 @@ begin
 end
 $$;
 
+-- A widget's session request found its chat waiting with nobody online who
+-- could ever serve it (src/realtime/coordinator.ts): the chat is abandoned,
+-- reason 'unavailableAttendants', as sb_close_conversation closes it (its
+-- events the same), but only if that still holds under the locks. The
+-- caller's first look is a read of its own, outside any lock: an agent who
+-- came online after it (another process, a sweep, this one) was given the
+-- chat at once, and closing on that look abandoned the ASSIGNED chat. Here
+-- the routing lock comes first, shared: who is online, their capacity,
+-- departments and skills, and the default capacity change only under it
+-- exclusive (sb_update_agent, sb_resume_agent, sb_delete_agent, a settings
+-- change), so none of them commits until this call has. Then the
+-- conversation's row (a queued one has no agent, so there is no agent row
+-- to lock before it), still queued, and the team sb_queue_team counts for
+-- it, with the same terms as the first look (every overflow step, the
+-- relaxation and a sticky wait's end taken as come), still without a slot.
+-- The close then runs on its fast path, under the same shared lock (no
+-- agent: no SB001, no head to take). Anything else leaves the chat as it is:
+-- abandoned = false and the row as it now is, for the caller to announce;
+-- no row when there is no such conversation.
+create or replace function sb_abandon_unserved(p_id uuid, p_now timestamptz, p_by text)
+returns table (conversation conversations, abandoned boolean, logged jsonb) language plpgsql as $$
+#variable_conflict use_column
+declare
+  c conversations;
+  r record;
+begin
+  perform pg_advisory_xact_lock_shared(7301001);
+  select * into c from conversations x where x.id = p_id for update;
+  if not found then
+    return;
+  end if;
+  if c.state <> 'queued'
+     or coalesce((sb_queue_team(c.department, c.required_skills, c.overflow, c.skills_relax_after_s is not null, null) ->> 'slots')::int, 0) > 0 then
+    return query select c, false, '[]'::jsonb;
+    return;
+  end if;
+  select * into r from sb_close_conversation(p_id, 'abandoned', p_now, 'unavailableAttendants', null, null, p_by);
+  return query select r.closed, true, r.logged;
+end
+$$;
+
 -- RapidPro's open ticket → room (src/channels/rapidpro/tickets.ts, openRoom),
 -- in one call: a retried ticket gets its room back (outcome 'retried'); a
 -- contact's room still open for an older ticket is closed first, reason
