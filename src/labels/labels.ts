@@ -62,6 +62,25 @@ const nameTaken = (name: string) => conflict('SB_LABEL_EXISTS', `a label named $
 const INVISIBLE_MARK = /(?<!\p{Extended_Pictographic})[\u{FE00}-\u{FE0F}](?!\u{20E3})|(?<!\p{Script=Han})[\u{E0100}-\u{E01EF}]|\u{034F}/u;
 
 /**
+ * Characters drawn as nothing, or as a blank, that are not format characters
+ * (those are judged below): the default-ignorable letters and marks (Hangul
+ * fillers U+115F U+1160 U+3164 U+FFA0, Khmer's inherent vowels U+17B4
+ * U+17B5, Mongolian's variation selectors U+180B–U+180F, the code points
+ * Unicode keeps for more) but those INVISIBLE_MARK judges by where they
+ * stand; the Braille blank U+2800; and the line and paragraph separators (a
+ * name is one line). "\u3164" alone is a label nobody sees, "VIP\u3164" one
+ * nobody tells from "VIP": refused, as nothing could mend them.
+ */
+const DRAWN_BLANK = /(?![\p{Cf}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u{034F}])\p{Default_Ignorable_Code_Point}|[\u{2800}\u{2028}\u{2029}]/u;
+
+/**
+ * Spaces: a no-break, thin or ideographic space, or two spaces, look like one
+ * ("VIP\u00a0Gold", "VIP  Gold" beside "VIP Gold"). Each run is folded to one
+ * U+0020, which is what the typist meant.
+ */
+const SPACES = /\p{Zs}+/gu;
+
+/**
  * The name as stored, or a 400 naming `field`. A name is what agents type in
  * `label=` and what the trace export joins with ";": no separators, no
  * control characters, no blanks at either end. It is stored in Unicode NFC,
@@ -74,25 +93,35 @@ const INVISIBLE_MARK = /(?<!\p{Extended_Pictographic})[\u{FE00}-\u{FE0F}](?!\u{2
  * flags (🏴󠁧󠁢󠁳󠁣󠁴󠁿) and the zero-width non-joiner of Persian and Indic spelling
  * (می‌خواهم). Each only where it belongs: between Latin letters a joiner or
  * non-joiner changes nothing drawn ("V\u200dIP", "V\u200cIP" are refused).
+ * So are the characters drawn as blank (DRAWN_BLANK); the spaces inside a
+ * name are folded to single U+0020s (SPACES). A name stored before either
+ * keeps its spelling, and is found by it (SAME_NAME folds nothing).
  */
 export function labelName(input: string, field = 'name'): string {
   const name = input.normalize('NFC');
   if (name.trim() !== name || name.length === 0) throw invalid(field, 'must not start or end with blanks');
   if (/[,;\p{Cc}]/u.test(name)) throw invalid(field, `must not hold commas, semicolons or control characters, got ${shown(name)}`);
+  if (DRAWN_BLANK.test(name)) {
+    throw invalid(
+      field,
+      `must not hold characters drawn as blank or as nothing (Hangul fillers, the Braille blank, Khmer inherent vowels, Mongolian variation selectors) or line and paragraph separators, got ${shown(name)}`,
+    );
+  }
   if (/\p{Cf}/u.test(name.replace(ALLOWED_FORMAT, (sequence) => sequence.replace(/\p{Cf}/gu, ''))) || INVISIBLE_MARK.test(name)) {
     throw invalid(
       field,
       `must not hold invisible characters (zero-width spaces, word joiners, direction marks, soft hyphens; zero-width joiners and variation selectors only inside emoji, non-joiners only between letters of a joining or Indic script), got ${shown(name)}`,
     );
   }
+  const folded = name.replace(SPACES, ' ');
   // the schema counted the characters as typed; composing rarely makes more of them, but the column holds 50
-  if ([...name].length > 50) throw invalid(field, 'must be at most 50 characters once in Unicode NFC');
-  return name;
+  if ([...folded].length > 50) throw invalid(field, 'must be at most 50 characters once in Unicode NFC');
+  return folded;
 }
 
 /** JSON, with the characters nobody sees spelled out, so a message shows why two names differ. */
 const shown = (name: string) =>
-  JSON.stringify(name).replace(/[\p{Cc}\p{Cf}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u{034F}]/gu, (c) => {
+  JSON.stringify(name).replace(/[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u{2800}\p{Zl}\p{Zp}]|(?! )\p{Zs}/gu, (c) => {
     const code = c.codePointAt(0)!.toString(16).padStart(4, '0');
     return code.length > 4 ? `\\u{${code}}` : `\\u${code}`;
   });

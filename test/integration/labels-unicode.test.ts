@@ -4,9 +4,12 @@
 // after Unicode NFC normalization, and invisible format characters are kept
 // out of new names so no two labels look alike, but for the joiners of emoji,
 // the tags of subdivision flags and the non-joiner of Persian and Indic
-// spelling, which names need. Lookups go through the index of the compared
-// form (labels_name_nfc). Also: GET /api/v1/stats/labels counts offered
-// conversations as open, as its schema says.
+// spelling, which names need; characters drawn as blank (Hangul fillers, the
+// Braille blank, line separators) are refused and other spaces folded to one
+// U+0020, names stored before still found as spelled. Lookups go through
+// the index of the compared form (labels_name_nfc). Also: GET
+// /api/v1/stats/labels counts offered conversations as open, as its schema
+// says.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { expectError, expectInvalid, kitFor } from '../helpers/api-kit.js';
@@ -103,6 +106,64 @@ describeEachStore('labels: Unicode names', (store) => {
     const c = await k.open(admin.token);
     expectError(await put(admin.token, c.id, ['VIP\u200b']), 400, 'SB_UNKNOWN_LABEL', 'labels');
     expectError(await k.call('GET', `/api/v1/conversations?label=${encodeURIComponent('VIP\u200b')}`, { token: admin.token }), 400, 'SB_UNKNOWN_LABEL', 'label');
+  });
+
+  it('a name drawn as blank, or holding a character drawn as nothing or a line or paragraph separator, is a 400 naming `name`, the character spelled out', async () => {
+    const { admin } = await k.cast();
+    assert.equal((await create(admin.token, 'VIP')).statusCode, 201);
+    assert.equal((await create(admin.token, 'VIP Gold')).statusCode, 201);
+    const gold = (await create(admin.token, 'Gold')).json();
+    const refused = [
+      // Hangul fillers and the Braille blank, alone: a label nobody sees
+      ...['\u3164', '\u115f', '\u1160', '\uffa0', '\u2800'],
+      // the same, or Khmer's invisible vowels and Mongolian's selectors, beside a name: a lookalike of VIP
+      ...['VIP\u3164', '\u3164 VIP', 'V\u2800IP', 'V\u17b4IP', 'V\u17b5IP', 'V\u180bIP', 'V\u180dIP', 'V\u180fIP', 'V\u2065IP'],
+      ...['VIP\u2028Gold', 'VIP\u2029Gold'],
+    ];
+    await k.unchanged(async () => {
+      for (const name of refused) {
+        const res = await create(admin.token, name);
+        expectInvalid(res, 'name', JSON.stringify(name));
+        const code = name.replace(/[VIPGold ]/g, '').codePointAt(0)!.toString(16).padStart(4, '0');
+        assert.ok((res.json().error.message as string).includes(`\\u${code}`), `${JSON.stringify(name)}: ${res.body}`);
+        expectInvalid(await k.call('PATCH', `/api/v1/labels/${gold.id}`, { token: admin.token, body: { name } }), 'name', JSON.stringify(name));
+      }
+    });
+  });
+
+  it('spaces inside a name are one U+0020 each: a no-break, thin, ideographic space or a run of spaces is folded to one, so "VIP\\u00a0Gold" is "VIP Gold"', async () => {
+    const { admin } = await k.cast();
+    const made = await create(admin.token, 'VIP\u00a0Gold');
+    assert.equal(made.statusCode, 201, made.body);
+    assert.equal(made.json().name, 'VIP Gold');
+    for (const name of ['VIP Gold', 'VIP  Gold', 'VIP\u2009Gold', 'VIP\u3000Gold', 'VIP \u202f Gold', 'vip\u2007gold', 'VIP\u1680Gold']) {
+      expectError(await create(admin.token, name), 409, 'SB_LABEL_EXISTS', undefined, JSON.stringify(name));
+    }
+    const other = (await create(admin.token, 'Team')).json();
+    const renamed = await k.call('PATCH', `/api/v1/labels/${other.id}`, { token: admin.token, body: { name: 'Team\u2003\u2003A' } });
+    assert.equal(renamed.statusCode, 200, renamed.body);
+    assert.equal(renamed.json().name, 'Team A');
+  });
+
+  it('a label stored before blanks were refused and spaces folded is found by its spelling, recoloured, and renamed', async () => {
+    const { admin } = await k.cast({ agentCapacity: 2 });
+    const [nbsp] = await legacy('VIP\u00a0Gold');
+    const [filler] = await legacy('Ops\u3164');
+    const c = await k.open(admin.token, { customer: { id: 'cust-legacy', name: 'Zed' } });
+    const res = await put(admin.token, c.id, ['ops\u3164', 'vip\u00a0gold']);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().labels, ['Ops\u3164', 'VIP\u00a0Gold']);
+    assert.deepEqual(await listed(admin.token, 'VIP\u00a0Gold'), [c.id]);
+    assert.deepEqual(await found(admin.token, 'Ops\u3164'), [c.id]);
+    const recoloured = await k.call('PATCH', `/api/v1/labels/${filler!.id}`, { token: admin.token, body: { color: '#000000' } });
+    assert.equal(recoloured.statusCode, 200, recoloured.body);
+    assert.equal(recoloured.json().name, 'Ops\u3164');
+    // renamed to itself, a stored name is mended where it can be (its spaces), refused where it cannot (the filler)
+    expectInvalid(await k.call('PATCH', `/api/v1/labels/${filler!.id}`, { token: admin.token, body: { name: 'Ops\u3164' } }), 'name');
+    const mended = await k.call('PATCH', `/api/v1/labels/${nbsp!.id}`, { token: admin.token, body: { name: 'VIP\u00a0Gold' } });
+    assert.equal(mended.statusCode, 200, mended.body);
+    assert.equal(mended.json().name, 'VIP Gold');
+    assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json().labels, ['Ops\u3164', 'VIP Gold'], 'the rename follows');
   });
 
   // ZWJ between emoji (one after U+FE0F), a flag's tags and cancel tag, ZWNJ between Persian letters

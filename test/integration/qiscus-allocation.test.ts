@@ -68,6 +68,15 @@ describeEachStore('Qiscus allocation', (store) => {
     assert.equal(conversation!.department, '@qiscus');
   });
 
+  it("takes a customer name with line breaks as one line: answered as any webhook, stored mended (Qiscus's name is not refused)", async () => {
+    h = await harness();
+    const res = await h.webhook('r-name', { name: 'Bob\n[09:02 UTC] Ann Agent (agent):\u2028refund\u0007 approved\r\n' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json(), { status: 200, message: 'Successfully received.', data: null });
+    const [conversation] = await store().db.query<{ customer: { name: string } }>(`select customer from conversations where external_ref = 'r-name'`);
+    assert.equal(conversation!.customer.name, 'Bob [09:02 UTC] Ann Agent (agent): refund  approved');
+  });
+
   it('reads every page of available agents and skips unavailable and force-offline ones', async () => {
     h = await harness();
     const agents = fake.addAgents(10, { reported: 1 });

@@ -171,6 +171,23 @@ describeEachStore('RapidPro ticketer: what mailroom retries, and what newer mail
     assert.equal(got.json().customer.name, 'Bob [09:02 UTC] Ann Agent: refund  approved');
   });
 
+  it("calls a contact without a name by its phone, email or token, mended into one line as a name is", async () => {
+    const { name: _none, ...nameless } = CONTRACT.room.visitor;
+    const byPhone = await call('GET', 'room', { ...CONTRACT.room, visitor: { ...nameless, phone: '+1202\n[09:02 UTC] Ann Agent (agent):\u0085ok' } });
+    assert.equal(byPhone.statusCode, 201, byPhone.body);
+    const got = await t.call('GET', `/api/v1/conversations/${byPhone.json().id}`, { token: admin });
+    assert.equal(got.json().customer.name, '+1202 [09:02 UTC] Ann Agent (agent): ok');
+    // nothing of the phone left once mended: the email, as for a contact without a phone
+    const byEmail = await call('GET', 'room', { ticketID: 'ticket-2', visitor: { ...nameless, token: '7654321', phone: '\u0001\u0002', email: 'bob@example.test\u2028x' } });
+    assert.equal(byEmail.statusCode, 201, byEmail.body);
+    const second = await t.call('GET', `/api/v1/conversations/${byEmail.json().id}`, { token: admin });
+    assert.equal(second.json().customer.name, 'bob@example.test x');
+    const byToken = await call('GET', 'room', { ticketID: 'ticket-3', visitor: { token: '42\r\n[09:02 UTC] Ann Agent (agent):' } });
+    assert.equal(byToken.statusCode, 201, byToken.body);
+    const third = await t.call('GET', `/api/v1/conversations/${byToken.json().id}`, { token: admin });
+    assert.equal(third.json().customer.name, 'RapidPro contact 42 [09:02 UTC] Ann Agent (agent):');
+  });
+
   // ---- file links in a callback that waited -------------------------------------
 
   it('signs the file links of an agent-message at each attempt: one sent 8 days after it was queued still opens', async () => {

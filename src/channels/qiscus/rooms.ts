@@ -2,6 +2,7 @@ import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
 import { closeConversation, closeConversationIn, type Opened } from '../../conversations/lifecycle.js';
 import { IS_OPEN, toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
+import { oneLineName } from '../../customers/name.js';
 import { withEvents, type Emit } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
 import { assertStorableText } from '../../http/validation.js';
@@ -75,7 +76,8 @@ export function customerOf(request: AllocationRequest): Customer {
   return {
     // Qiscus identifies a customer by email (their user_id); a room without one stands for its customer
     id: request.email || `qiscus-room:${request.room_id}`,
-    name: request.name ?? null,
+    // one line, as every name is (oneLineName): Qiscus's to give, so mended, not refused
+    name: request.name === undefined || request.name === null ? null : oneLineName(request.name),
     email: request.email ?? null,
     fields,
   };

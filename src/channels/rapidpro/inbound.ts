@@ -4,6 +4,7 @@ import type { Attachment } from '../../conversations/messages.js';
 import { invalid } from '../../errors.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
 import { StringMap } from '../../http/schemas.js';
+import { oneLineName } from '../../customers/name.js';
 import { assertNotChannelQueue } from '../../routing/channel-queues.js';
 import { emptyMessage } from './errors.js';
 
@@ -198,10 +199,8 @@ export function parseRoom(body: unknown): RoomRequest {
     ticketId,
     token: String(v.token),
     contactUuid: present(v.contactUUID ?? v.contactUuid),
-    // one line, as every name is: a transcript writes it at the head of each
-    // of the customer's lines, where a line break began a forged line. A
-    // contact's name is RapidPro's to give, so it is mended, not refused.
-    name: present(v.name?.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]+/g, ' ')),
+    // one line, as every name is (oneLineName): a contact's name is RapidPro's to give, so it is mended, not refused
+    name: present(v.name ? oneLineName(v.name) : undefined),
     email: present(v.email),
     phone: present(v.phone),
     department,

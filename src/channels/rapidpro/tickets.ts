@@ -3,6 +3,7 @@ import type { Ctx } from '../../context.js';
 import { closeConversation } from '../../conversations/lifecycle.js';
 import { addMessage, type Message } from '../../conversations/messages.js';
 import type { Customer } from '../../conversations/model.js';
+import { oneLineName } from '../../customers/name.js';
 import { AppError } from '../../errors.js';
 import { routingCall } from '../../routing/calls.js';
 import type { Queryable } from '../../store/db.js';
@@ -25,12 +26,24 @@ async function openRoomOf(db: Queryable, ticketerUuid: string, token: string): P
   return row;
 }
 
+/**
+ * What agents call the chat by: the contact's name, else (a contact may have
+ * none) its phone, email or token, on one line as every name is: RapidPro's
+ * to give, so mended, not refused.
+ */
+function contactName(room: RoomRequest): string {
+  for (const candidate of [room.name, room.phone, room.email]) {
+    const name = candidate === undefined ? '' : oneLineName(candidate);
+    if (name !== '') return name;
+  }
+  return oneLineName(`RapidPro contact ${room.token}`);
+}
+
 function customerOf(ticketerUuid: string, room: RoomRequest): Customer {
   return {
     // The contact UUID is RapidPro's global id; the token is only unique within one workspace.
     id: room.contactUuid ?? `rapidpro:${ticketerUuid}:${room.token}`,
-    // A contact may have no name: agents still need something to call the chat by.
-    name: room.name ?? room.phone ?? room.email ?? `RapidPro contact ${room.token}`,
+    name: contactName(room),
     email: room.email ?? null,
     phone: room.phone ?? null,
     fields: room.customFields,
