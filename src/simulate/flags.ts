@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { expectedDurationMs, type ArrivalSpec, type SkillShare } from './arrivals.js';
 import type { HandleDistribution } from './distributions.js';
 import { badInput, engineDepartment } from './errors.js';
-import { HORIZON_MS, HORIZON_YEARS, MAX_MEAN_S, PRIORITY_MAX, PRIORITY_MIN, years } from './horizon.js';
+import { HORIZON_MS, HORIZON_YEARS, MAX_CANDIDATES, MAX_MEAN_S, MAX_SWEEP_TICKS, PRIORITY_MAX, PRIORITY_MIN, duration, many, years } from './horizon.js';
 import type { Behaviour, SimulationConfig } from './run.js';
 import { parseShift, type AgentGroup } from './team.js';
 import { parseLabelSkills, parseSkills, routingPolicies, withLabelSkills } from './policy.js';
@@ -83,6 +83,14 @@ function list(raw: string | undefined): string[] {
   return raw === undefined ? [] : raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
+/** A weight or multiplier: Infinity passes `w > 0`, and pickWeighted then draws u = rng × Infinity, which never falls below 0. */
+const finiteAbove0 = (w: number) => Number.isFinite(w) && w > 0;
+
+/** Weights each finite can still add up to Infinity (1e308 twice): the same as one infinite. */
+function finiteTotal(weights: readonly { weight: number }[], flag: string): void {
+  if (!Number.isFinite(weights.reduce((s, w) => s + w.weight, 0))) throw badInput(`${flag}: the weights add up to more than a number holds; scale them down (only their ratios count)`);
+}
+
 function handleDistribution(values: ModelValues): HandleDistribution {
   const meanS = number(values, 'handle-time-s', { above: 0, max: MAX_MEAN_S }) ?? 300;
   const kind = values['handle-dist'] ?? 'exponential';
@@ -113,17 +121,19 @@ function groups(values: ModelValues): AgentGroup[] {
 
 /** "0=0.8,3=0.2": priority → weight. */
 function priorityMix(raw: string | undefined): { value: number; weight: number }[] {
-  return list(raw).map((part) => {
+  const mix = list(raw).map((part) => {
     const [p, weight] = part.split('=');
     const value = Number(p);
     const w = weight === undefined ? 1 : Number(weight);
-    if (p === undefined || p.trim() === '' || !Number.isInteger(value) || value < PRIORITY_MIN || value > PRIORITY_MAX || !(w > 0)) {
+    if (p === undefined || p.trim() === '' || !Number.isInteger(value) || value < PRIORITY_MIN || value > PRIORITY_MAX || !finiteAbove0(w)) {
       throw badInput(
         `--priorities is priority=weight,… with whole priorities from ${PRIORITY_MIN} to ${PRIORITY_MAX} (the API's range) and weights > 0 (e.g. 0=0.8,3=0.2), got ${JSON.stringify(part)}`,
       );
     }
     return { value, weight: w };
   });
+  finiteTotal(mix, '--priorities');
+  return mix;
 }
 
 /** "spanish:2=0.3,billing:1=0.1": each arrival requires the skill at that level with that probability. */
@@ -170,20 +180,24 @@ export function parseGroup(text: string): AgentGroup {
 }
 
 function departmentMix(raw: string | undefined): { value: string | null; weight: number }[] {
-  return list(raw).map((part) => {
+  const mix = list(raw).map((part) => {
     const [name, weight] = part.split('=');
     const w = weight === undefined ? 1 : Number(weight);
-    if (!name || !(w > 0)) throw badInput(`--departments is name=weight,… with weights > 0 (e.g. sales=0.7,support=0.3), got ${JSON.stringify(part)}`);
+    if (!name || !finiteAbove0(w)) throw badInput(`--departments is name=weight,… with weights > 0 (e.g. sales=0.7,support=0.3), got ${JSON.stringify(part)}`);
     return { value: engineDepartment(name.trim(), '--departments'), weight: w };
   });
+  finiteTotal(mix, '--departments');
+  return mix;
 }
 
 function dayProfile(raw: string | undefined): number[] | null {
   if (raw === undefined) return null;
   const values = list(raw).map(Number);
-  if (values.length < 1 || values.some((v) => !(v >= 0)) || !values.some((v) => v > 0)) {
+  // Infinity passed `v >= 0`, and thinning then kept no candidate: the run never ended
+  if (values.length < 1 || values.some((v) => !(Number.isFinite(v) && v >= 0)) || !values.some((v) => v > 0)) {
     throw badInput(`--day-profile is a comma-separated list of rate multipliers ≥ 0 over one day (24 values: one per hour), got ${JSON.stringify(raw)}`);
   }
+  if (!Number.isFinite(values.reduce((s, v) => s + v, 0))) throw badInput(`--day-profile: the multipliers add up to more than a number holds; scale them down, got ${JSON.stringify(raw)}`);
   return values;
 }
 
@@ -238,12 +252,33 @@ export async function modelConfig(values: ModelValues, defaults: { arrivals: num
       priorities: priorityMix(values.priorities),
     };
     const span = expectedDurationMs(arrivals);
+    const rate = values['arrivals-per-hour'] !== undefined ? `--arrivals-per-hour ${values['arrivals-per-hour']}` : `--load ${values.load}`;
     if (!(span <= HORIZON_MS)) {
-      const rate = values['arrivals-per-hour'] !== undefined ? `--arrivals-per-hour ${values['arrivals-per-hour']}` : `--load ${values.load}`;
       throw badInput(
         `${rate} spreads ${arrivals.count} arrivals over ${years(span)} of virtual time, and one run covers at most ${HORIZON_YEARS} years: raise the rate or lower --arrivals`,
       );
     }
+    const profile = arrivals.dayProfile;
+    if (profile !== null) {
+      // Over a day or more the candidates are about count × peak / mean (at
+      // most count × the profile's length); a shorter run still crosses its
+      // quiet hours a candidate at a time.
+      const peakPerHour = arrivals.perHour * Math.max(...profile);
+      const candidates = peakPerHour * (Math.max(span, 86_400_000) / 3_600_000);
+      if (!(candidates <= Math.max(MAX_CANDIDATES, arrivals.count * profile.length))) {
+        throw badInput(
+          `--day-profile ${values['day-profile']} with ${rate} draws candidate arrivals at ${many(peakPerHour)} an hour at its peak, about ${many(candidates)} of them over ${duration(Math.max(span, 86_400_000))} for ${arrivals.count} arrivals, and a run draws at most ${many(MAX_CANDIDATES)}: lower the rate or the profile's largest multiplier`,
+        );
+      }
+    }
+  }
+  const sweepEveryS = sweepEvery(values);
+  // the loop turns at every tick, swept or not: a tick of 50 ms over decades is hours of nothing
+  const ticks = sweepEveryS > 0 ? expectedDurationMs(arrivals) / (sweepEveryS * 1000) : 0;
+  if (ticks > MAX_SWEEP_TICKS) {
+    throw badInput(
+      `--sweep-s ${values['sweep-s']} ticks about ${many(ticks)} times over the ${duration(expectedDurationMs(arrivals))} the arrivals span, and a run takes at most ${many(MAX_SWEEP_TICKS)} ticks: raise --sweep-s, or give 0 for no sweep`,
+    );
   }
   return {
     arrivals,
@@ -251,7 +286,7 @@ export async function modelConfig(values: ModelValues, defaults: { arrivals: num
     groups: team,
     warmup: number(values, 'warmup', { min: 0, max: 0.5 }) ?? (arrivals.kind === 'poisson' ? 0.05 : 0),
     target: { seconds: number(values, 'target-s', { min: 0 }) ?? 20, share: number(values, 'target-share', { above: 0, max: 1 }) ?? 0.8 },
-    sweepEveryS: sweepEvery(values),
+    sweepEveryS,
     routing: await routingPolicies(values.routing, values['routing-file']),
     behaviour: behaviour(values),
   };

@@ -16,7 +16,7 @@ import { openMemoryStore } from '../store/memory.js';
 import { arrivalCount, arrivals, type Arrival, type ArrivalSpec, type CustomerModel } from './arrivals.js';
 import { badInput } from './errors.js';
 import { EventQueue } from './event-queue.js';
-import { HORIZON_MS, HORIZON_YEARS, years } from './horizon.js';
+import { HORIZON_MS, HORIZON_YEARS, LAST_INSTANT_MS, duration, years } from './horizon.js';
 import { Mirror, type Assignment, type Checks, type ConversationRecord, type PolicyCounts } from './mirror.js';
 import type { RoutingPolicies } from './policy.js';
 import { createRng } from './rng.js';
@@ -113,6 +113,9 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
   const wallStart = performance.now();
   const originMs = config.arrivals.kind === 'trace' ? config.arrivals.trace.originMs : DEFAULT_ORIGIN_MS;
   let clockMs = 0;
+  // a trace late in 9999 reaches the last time the store holds before the horizon
+  const endMs = Math.min(HORIZON_MS, LAST_INSTANT_MS - originMs);
+  const pastEnd = endMs < HORIZON_MS ? 'the end of 9999 (UTC), the last time the store holds' : `the ${HORIZON_YEARS} years of virtual time one run covers`;
   const committed: StoredEvent[] = [];
   const db = await openMemoryStore();
   try {
@@ -213,9 +216,9 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
     };
     const schedule = (a: Assignment) => {
       // refused now, not when the clock gets there: the way there is ticks without end
-      if (a.doneMs > HORIZON_MS) {
+      if (a.doneMs > endMs) {
         throw badInput(
-          `a conversation's handle time (${years(a.doneMs - clockMs)}) would keep it open past the ${HORIZON_YEARS} years of virtual time one run covers: shorten --handle-time-s or --handle-cv, or the trace's handle_s`,
+          `a conversation's handle time (${duration(a.doneMs - clockMs)}) would keep it open past ${pastEnd}: shorten --handle-time-s or --handle-cv, or the trace's handle_s`,
         );
       }
       future.push(a.doneMs, { kind: 'complete', id: a.id, generation: a.generation });
@@ -231,8 +234,8 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
     const nextArrival = () => {
       const next = source.next();
       // a trace's rows are checked when it is read; a Poisson run's span when its flags are
-      if (!next.done && next.value.atMs > HORIZON_MS) {
-        throw badInput(`arrival ${next.value.index + 1} comes ${years(next.value.atMs)} into the run, beyond the ${HORIZON_YEARS} years one run covers: raise --arrivals-per-hour (or --load) or lower --arrivals`);
+      if (!next.done && next.value.atMs > endMs) {
+        throw badInput(`arrival ${next.value.index + 1} comes ${years(next.value.atMs)} into the run, beyond ${pastEnd}: raise --arrivals-per-hour (or --load) or lower --arrivals`);
       }
       if (!next.done) future.push(next.value.atMs, { kind: 'arrival', arrival: next.value });
       return !next.done;
@@ -252,7 +255,7 @@ export async function runSimulation(config: SimulationConfig, options: RunOption
       const { at, item } = next;
       if (item.kind === 'complete' || item.kind === 'patience') pendingWork--;
       if (!arrivalsLeft && pendingWork === 0 && at - lastProgressMs > STRANDED_AFTER_MS) break;
-      if (at > HORIZON_MS) throw badInput(`the run went on past the ${HORIZON_YEARS} years of virtual time one run covers`);
+      if (at > endMs) throw badInput(`the run went on past ${pastEnd}`);
       clockMs = at;
       switch (item.kind) {
         case 'arrival': {

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Queryable } from '../store/db.js';
 import { badInput, engineDepartment } from './errors.js';
-import { HORIZON_MS, HORIZON_YEARS, PRIORITY_MAX, PRIORITY_MIN } from './horizon.js';
+import { FIRST_INSTANT_MS, HORIZON_MS, HORIZON_YEARS, LAST_INSTANT_MS, PRIORITY_MAX, PRIORITY_MIN } from './horizon.js';
 import { parseSkills } from './policy.js';
 
 // A trace is recorded traffic: one row per arrival with its time, department,
@@ -92,7 +92,11 @@ export function parseTrace(text: string, format: TraceFormat, name = 'trace'): P
   const absolute = kinds.has('string');
   const times = rows.map((r) => r.at.value as number | string).map((v, i) => {
     const ms = typeof v === 'number' ? v * 1000 : Date.parse(v);
-    if (!Number.isFinite(ms)) throw badInput(`${name} ${rows[i]!.where}: "at" is not a timestamp or a number of seconds: ${JSON.stringify(v)}`);
+    if (!Number.isFinite(ms)) throw badInput(`${rows[i]!.where}: "at" is not a timestamp or a number of seconds: ${JSON.stringify(v)}`);
+    // JavaScript reads years 0 and ±10000 on; the store then failed on the first write, with status 1
+    if (typeof v === 'string' && !(ms >= FIRST_INSTANT_MS && ms <= LAST_INSTANT_MS)) {
+      throw badInput(`${rows[i]!.where}: "at" must be a time from 1970 to 9999 (UTC), got ${JSON.stringify(v)}`);
+    }
     return ms;
   });
   // a loop, not Math.min(...times): spreading an array passes each element
@@ -102,7 +106,7 @@ export function parseTrace(text: string, format: TraceFormat, name = 'trace'): P
   const originMs = absolute ? Math.floor(first / DAY_MS) * DAY_MS : DEFAULT_ORIGIN_MS;
   times.forEach((ms, i) => {
     if ((absolute ? ms - originMs : ms) > HORIZON_MS) {
-      throw badInput(`${name} ${rows[i]!.where}: "at" is more than ${HORIZON_YEARS} years after the trace's ${absolute ? 'first day' : 'start'}, beyond what one run covers`);
+      throw badInput(`${rows[i]!.where}: "at" is more than ${HORIZON_YEARS} years after the trace's ${absolute ? 'first day' : 'start'}, beyond what one run covers`);
     }
   });
   const arrivals = rows

@@ -128,6 +128,8 @@ describe('switchboard simulate: requests it cannot honour', () => {
       [['simulate', '--arrivals-per-hour', '10', '--handle-time-s', '1e300'], /--handle-time-s must be a number > 0 and ≤ 31536000, got "1e300"/],
       [['simulate', '--arrivals-per-hour', '10', '--handle-dist', 'lognormal', '--handle-cv', '1e300'], /--handle-cv must be a number > 0 and ≤ 10/],
       [['simulate', '--arrivals-per-hour', '10', '--sweep-s', '1e-300'], /--sweep-s must be 0 \(never\) or from 0\.05/],
+      // about 95 years, inside the horizon, but a tick every 50 ms is 6e10 of them: hours of nothing
+      [['simulate', '--arrivals-per-hour', '0.0012', '--arrivals', '1000', '--sweep-s', '0.05'], /--sweep-s 0\.05 ticks about 60,000,000,000 times over the about 95 years the arrivals span, and a run takes at most 100,000,000 ticks: raise --sweep-s, or give 0 for no sweep/],
       [['simulate', '--trace', far, '--agents', '1'], /far\.csv line 3: "at" is more than 100 years after the trace's start/],
       [['simulate', '--trace', long, '--agents', '1'], /a conversation's handle time \(about 100 years\) would keep it open past the 100 years of virtual time one run covers/],
     ];
@@ -143,6 +145,72 @@ describe('switchboard simulate: requests it cannot honour', () => {
       });
     }
     assert.deepEqual(problems, [], 'each is refused with status 2 and its message, no stack trace');
+  });
+
+  it('refuses weights and day multipliers that are not finite, or whose sum is not', async () => {
+    const base = ['--arrivals-per-hour', '10', '--arrivals', '5'];
+    // accepted, Infinity sent every arrival to the last entry: pickWeighted's u = rng × Infinity never drops below 0
+    await refused('simulate', [...base, '--departments', 'sales=1e999,support=1'], /--departments .*weights > 0 .*got "sales=1e999"/);
+    await refused('simulate', [...base, '--departments', 'sales=1e308,support=1e308'], /--departments: the weights add up to more than a number holds/);
+    await refused('simulate', [...base, '--priorities', '0=1,3=1e999'], /--priorities .*weights > 0 .*got "3=1e999"/);
+    await refused('plan', [...base, '--max-agents', '3', '--priorities', '0=Infinity'], /--priorities .*got "0=Infinity"/);
+  });
+
+  it('refuses a day profile that would never let the clock move on, at once rather than running for ever', async () => {
+    const base = ['simulate', '--arrivals', '5'];
+    const cases: [string[], RegExp][] = [
+      // Infinity passed `v >= 0`: no candidate arrival was ever accepted
+      [[...base, '--arrivals-per-hour', '10', '--day-profile', '1e999'], /--day-profile is a comma-separated list of rate multipliers ≥ 0 .*got "1e999"/],
+      [[...base, '--arrivals-per-hour', '10', '--day-profile', '1,Infinity'], /--day-profile .*got "1,Infinity"/],
+      // finite, but the peak rate draws candidates too close together to cross the quiet hours
+      [[...base, '--arrivals-per-hour', '10', '--day-profile', '0,1e300'], /--day-profile 0,1e300 with --arrivals-per-hour 10 draws candidate arrivals at .* an hour at its peak/],
+      [[...base, '--arrivals-per-hour', '1e9', '--day-profile', '0,1'], /--day-profile 0,1 with --arrivals-per-hour 1e9 draws candidate arrivals/],
+    ];
+    const problems: string[] = [];
+    for (let i = 0; i < cases.length; i += 2) {
+      const results = await Promise.all(cases.slice(i, i + 2).map(([args]) => switchboard(args, 30_000)));
+      results.forEach((r, k) => {
+        const [args, message] = cases[i + k]!;
+        if (r.timedOut) problems.push(`switchboard ${args.join(' ')}: still running after 30 s`);
+        else if (r.code !== 2 || !message.test(r.stderr) || /\n\s+at /.test(r.stderr)) problems.push(`switchboard ${args.join(' ')}: status ${r.code}, ${r.stderr.slice(0, 300)}`);
+      });
+    }
+    assert.deepEqual(problems, [], 'each is refused with status 2 and its message, no stack trace');
+    // a real day's shape still runs
+    const io = capture();
+    const day = '0,0,0,0,0,0,0.5,1,2,2,2,1.5,1.5,2,2,1.5,1,0.5,0,0,0,0,0,0';
+    const code = await runSimulationCommand('simulate', ['--arrivals-per-hour', '10', '--arrivals', '5', '--day-profile', day, '--json'], NO_STORE, io);
+    assert.equal(code, 0, io.stderr);
+  });
+
+  it("refuses a trace time the store cannot hold (before 1970 or after 9999, UTC), naming the line, as the reports API does", async () => {
+    const cases: [string, RegExp][] = [
+      // the file named once: "years.csv years.csv line 3" before
+      ['0000-06-01T00:00:00Z', /simulate: \S*years\.csv line 3: "at" must be a time from 1970 to 9999 \(UTC\), got "0000-06-01T00:00:00Z"/],
+      ['+010000-01-01T00:00:00Z', /years\.csv line 3: "at" must be a time from 1970 to 9999 \(UTC\), got "\+010000-01-01T00:00:00Z"/],
+      ['-005000-01-01T00:00:00Z', /years\.csv line 3: "at" must be a time from 1970 to 9999/],
+      ['1969-12-31T23:59:59Z', /years\.csv line 3: "at" must be a time from 1970 to 9999/],
+    ];
+    const csv = join(dir, 'years.csv');
+    for (const [at, message] of cases) {
+      await writeFile(csv, `at\n2026-01-05T09:00:00Z\n${at}\n`);
+      await refused('simulate', ['--trace', csv, '--agents', '1'], message);
+    }
+    const json = join(dir, 'years.json');
+    await writeFile(json, JSON.stringify([{ at: '0000-06-01T00:00:00Z' }]));
+    await refused('simulate', ['--trace', json, '--agents', '1'], /years\.json item 0: "at" must be a time from 1970 to 9999/);
+    // within the years, but a handle time carries the clock into 10000
+    const late = join(dir, 'late.csv');
+    await writeFile(late, 'at,handle_s\n9999-12-31T12:00:00Z,172800\n');
+    await refused('simulate', ['--trace', late, '--agents', '1', '--json'], /a conversation's handle time \(about 2 days\) would keep it open past the end of 9999 \(UTC\), the last time the store holds/);
+    // the first and the last day the store holds still run
+    for (const at of ['1970-01-01T00:00:00Z', '9999-12-31T00:00:00Z']) {
+      await writeFile(csv, `at,handle_s\n${at},60\n`);
+      const io = capture();
+      const code = await runSimulationCommand('simulate', ['--trace', csv, '--agents', '1', '--json'], NO_STORE, io);
+      assert.equal(code, 0, `${at}: ${io.stderr}`);
+      assert.equal(JSON.parse(io.stdout).results.arrivals, 1);
+    }
   });
 
   it('refuses --check-erlang at occupancy 1 or more, where Erlang C has no finite wait to compare', async () => {
