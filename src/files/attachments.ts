@@ -111,7 +111,8 @@ async function quotaLimits(db: Queryable): Promise<QuotaLimits> {
  * Stores an upload, checked for size and type by the caller. The row and the
  * bytes commit together; with S3 the object is written first, outside the
  * transaction (no lock is held over a network upload), and removed again if
- * the row does not commit.
+ * the row does not commit — or, the bucket failing to, queued for the file
+ * sweeper.
  *
  * A customer's upload is also held to their quota in the conversation
  * (`limits`, the settings it is derived from; read here when not given):
@@ -142,7 +143,12 @@ export async function uploadAttachment(ctx: Ctx, conversationId: string, user: F
       return row!;
     });
   } catch (error) {
-    await staged.abort().catch(() => undefined);
+    // A bucket that did not take the object back (a dropped connection, an
+    // error for the key) would keep it for good, referred to by nothing: the
+    // sweeper removes it (src/files/deletions.ts).
+    await staged.abort().catch(() =>
+      ctx.db.query('insert into attachment_deletions (key) values ($1) on conflict do nothing', [attachmentId]).catch(() => undefined),
+    );
     throw error;
   }
 }

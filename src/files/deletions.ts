@@ -20,6 +20,14 @@ export class RemovalRefused extends Error {
 }
 
 /**
+ * How long a pass holds the keys it took while it asks the bucket: longer
+ * than the S3 client can take (3 tries of at most S3_TIMEOUTS each, and the
+ * waits between them), so no other process takes them meanwhile; a process
+ * that dies holding them leaves them due again after this.
+ */
+export const REMOVAL_LEASE_MS = 300_000;
+
+/**
  * Removes from the bucket the objects of attachments whose rows were deleted
  * (attachment_deletions, filled by a trigger in the deleting transaction),
  * oldest first, `batch` keys at most; answers how many were removed. The
@@ -29,32 +37,60 @@ export class RemovalRefused extends Error {
  * after each further one, an hour at most — so it never holds up the keys
  * queued after it. The pass then throws RemovalRefused, after committing
  * what it removed. A bucket that could not be asked at all (down,
- * unreachable) changes nothing: the error is thrown and every key is tried
- * again at the next pass. Several processes share the queue without
- * removing one object twice (skip locked).
+ * unreachable, timed out) changes nothing: the error is thrown and every key
+ * is tried again at the next pass.
+ *
+ * No transaction is open while the bucket is asked — on PGlite every
+ * transaction takes one lock, and a bucket that does not answer would stop
+ * the whole process; on PostgreSQL it would hold a connection of the pool.
+ * The keys are taken in a short statement (skip locked) that sets their
+ * next_attempt_at REMOVAL_LEASE_MS ahead, so that several processes sharing
+ * the queue never remove one object twice; the outcome is written in a
+ * second short transaction (or, the bucket not answering, next_attempt_at
+ * given back).
  *
  * The queue holds only objects of the bucket (the trigger queues rows with
  * storage = 's3'). A process without S3 settings runs this sweeper too
  * (src/server.ts): its store removes nothing, so it leaves the queue alone —
- * not even locking it, which would make a process with the bucket skip those
- * keys — and they wait for a process that has the bucket.
+ * not even taking keys, which would make a process with the bucket skip
+ * them — and they wait for a process that has the bucket.
  */
 export async function removeDeletedFiles(db: Db, store: FileStore, batch = 500, now: Date = new Date()): Promise<number> {
   const remove = store.remove;
   if (!remove) return 0;
-  const { removed, refusals } = await db.transaction(async (tx) => {
-    const rows = await tx.query<{ key: string }>(
-      `select key from attachment_deletions
+  const lease = new Date(now.getTime() + REMOVAL_LEASE_MS);
+  const taken = await db.query<{ key: string; was: string | null }>(
+    `with due as (
+       select key, next_attempt_at from attachment_deletions
         where next_attempt_at is null or next_attempt_at <= $2
         order by created_at limit $1
-          for update skip locked`,
-      [batch, now],
-    );
-    if (rows.length === 0) return { removed: 0, refusals: [] };
-    const keys = rows.map((r) => r.key);
-    const refusals = await remove.call(store, keys);
-    const refused = new Set(refusals.map((r) => r.key));
-    const done = keys.filter((key) => !refused.has(key));
+          for update skip locked)
+     update attachment_deletions d set next_attempt_at = $3
+       from due where d.key = due.key
+     returning d.key, due.next_attempt_at::text as was`,
+    [batch, now, lease],
+  );
+  if (taken.length === 0) return 0;
+  const keys = taken.map((r) => r.key);
+  let refusals: RemovalRefusal[];
+  try {
+    refusals = await remove.call(store, keys);
+  } catch (error) {
+    // Not the bucket's answer about any key: each is due again as it was. Not
+    // given back (the database failing too), they wait for the lease to end.
+    await db
+      .query(
+        `update attachment_deletions d set next_attempt_at = t.was::timestamptz
+           from unnest($1::text[], $2::text[]) as t (key, was)
+          where d.key = t.key and d.next_attempt_at = $3`,
+        [keys, taken.map((r) => r.was), lease],
+      )
+      .catch(() => undefined);
+    throw error;
+  }
+  const refused = new Set(refusals.map((r) => r.key));
+  const done = keys.filter((key) => !refused.has(key));
+  await db.transaction(async (tx) => {
     if (done.length > 0) await tx.query('delete from attachment_deletions where key = any ($1::text[])', [done]);
     if (refusals.length > 0) {
       await tx.query(
@@ -67,10 +103,9 @@ export async function removeDeletedFiles(db: Db, store: FileStore, batch = 500, 
         [refusals.map((r) => r.key), refusals.map((r) => r.reason), now, REFUSED_RETRY_MAX_MS],
       );
     }
-    return { removed: done.length, refusals };
   });
-  if (refusals.length > 0) throw new RemovalRefused(removed, refusals);
-  return removed;
+  if (refusals.length > 0) throw new RemovalRefused(done.length, refusals);
+  return done.length;
 }
 
 /**

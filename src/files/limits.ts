@@ -119,18 +119,28 @@ const EXTENSIONS: Readonly<Record<string, readonly string[]>> = {
 
 /**
  * Extensions a device opens as a program, a script, a page or a disk image
- * (or that an HTTP server runs): never let in by a claimed type they are not
- * known by, though the table above may not know them.
+ * (or that an HTTP server runs), installs (a package, a certificate, a
+ * theme) or opens with its macros: never let in by a claimed type they are
+ * not known by, though the table above may not know them. Outlook's blocked
+ * attachment types are all here (OneNote's included).
  */
 const DANGEROUS = new Set(
   [
+    // Outlook's blocked attachment types not in the groups below
+    ...['ade', 'adp', 'asx', 'bas', 'bgi', 'cab', 'cer', 'crt', 'der', 'cnt', 'diagcab', 'fxp', 'grp', 'hlp', 'hpj', 'htc', 'ins', 'isp', 'its', 'mcf', 'msu', 'ops', 'osd', 'pcd'],
+    ...['mad', 'maf', 'mag', 'mam', 'maq', 'mar', 'mas', 'mat', 'mau', 'mav', 'maw', 'mda', 'mdb', 'mde', 'mdt', 'mdw', 'mdz', 'one', 'onepkg', 'pst', 'tmp', 'theme', 'themepack'],
+    ...['msh', 'msh1', 'msh2', 'mshxml', 'msh1xml', 'msh2xml', 'ps2', 'ps2xml', 'psc1', 'psc2', 'psdm1', 'cdxml', 'pssc', 'plg', 'prf', 'prg', 'printerexport', 'pyo', 'pyz', 'pyzw'],
+    ...['sct', 'shb', 'shs', 'udl', 'vb', 'vbp', 'vsmacros', 'vsw', 'webpnp', 'website', 'wsb', 'xbap', 'xnk', 'appcontent-ms', 'searchconnector-ms', 'search-ms'],
     ...['exe', 'msi', 'msp', 'mst', 'bat', 'cmd', 'com', 'scr', 'pif', 'cpl', 'dll', 'ocx', 'sys', 'drv', 'lnk', 'url', 'scf', 'inf', 'reg'],
     ...['ps1', 'psm1', 'psd1', 'ps1xml', 'vbs', 'vbe', 'js', 'jse', 'mjs', 'cjs', 'wsf', 'wsh', 'wsc', 'ws', 'hta', 'msc', 'gadget', 'application'],
     ...['appx', 'appxbundle', 'msix', 'msixbundle', 'appref-ms', 'settingcontent-ms', 'library-ms', 'chm', 'jar', 'jnlp', 'class'],
     ...['html', 'htm', 'xhtml', 'xht', 'shtml', 'mht', 'mhtml', 'svg', 'svgz', 'xsl', 'xslt', 'swf'],
     ...['sh', 'bash', 'zsh', 'ksh', 'csh', 'command', 'tool', 'app', 'pkg', 'dmg', 'iso', 'img', 'vhd', 'vhdx', 'deb', 'rpm', 'apk', 'ipa', 'run', 'bin', 'elf'],
     ...['php', 'php3', 'php4', 'php5', 'php7', 'phtml', 'phar', 'asp', 'aspx', 'jsp', 'cgi', 'pl', 'py', 'pyw', 'pyc', 'rb'],
-    ...['docm', 'dotm', 'xlsm', 'xltm', 'xlam', 'xll', 'pptm', 'potm', 'ppam', 'ppsm', 'iqy', 'slk'],
+    ...['docm', 'dotm', 'xlsm', 'xltm', 'xlam', 'xll', 'pptm', 'potm', 'ppam', 'ppsm', 'sldm', 'xlsb', 'iqy', 'slk'],
+    // the legacy Office templates and add-ins, which carry macros too
+    ...['dot', 'xla', 'xlt', 'xlw', 'pot', 'ppa', 'wbk'],
+    ...['desktop', 'scpt', 'applescript', 'workflow'],
   ].map((ext) => `.${ext}`),
 );
 const KNOWN = new Set(Object.values(EXTENSIONS).flat());

@@ -1,25 +1,63 @@
 import { DeleteObjectsCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from './config.js';
-import type { FileStore } from './store.js';
+import type { FileStore, RemovalRefusal } from './store.js';
+
+export interface S3Timeouts {
+  /** to open the connection */
+  connectionTimeoutMs: number;
+  /** for a request to be sent and answered, and for a silence on the connection while the answer's body is read */
+  requestTimeoutMs: number;
+}
+
+/**
+ * The SDK's own default is no timeout at all: a bucket that accepts the
+ * connection and never answers (a dead proxy, a black-holed route) would
+ * hold an upload's HTTP request, or a sweeper pass, for ever. Each try is
+ * bounded; the SDK tries a request 3 times.
+ */
+export const S3_TIMEOUTS: S3Timeouts = { connectionTimeoutMs: 5_000, requestTimeoutMs: 30_000 };
 
 /** Bytes in an S3-compatible bucket, one object per attachment id. */
-export function s3Store(config: S3Config): FileStore & { client: S3Client } {
+export function s3Store(config: S3Config, timeouts: S3Timeouts = S3_TIMEOUTS): FileStore & { client: S3Client } {
   const client = new S3Client({
     region: config.region,
     forcePathStyle: config.forcePathStyle,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...(config.credentials ? { credentials: config.credentials } : {}),
+    // the options of the SDK's NodeHttpHandler
+    requestHandler: {
+      connectionTimeout: timeouts.connectionTimeoutMs,
+      requestTimeout: timeouts.requestTimeoutMs,
+      // without it an exceeded requestTimeout is only logged
+      throwOnRequestTimeout: true,
+      socketTimeout: timeouts.requestTimeoutMs,
+    },
   });
   const Bucket = config.bucket;
+  /** DeleteObjects for these keys: the keys the bucket refused, each with its reason (a missing object counts as removed). */
+  const deleteObjects = async (keys: readonly string[]): Promise<RemovalRefusal[]> => {
+    const answer = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+    const failed = (answer.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+    // An error naming no key (no S3 answers so) cannot be pinned on one: the whole batch is retried.
+    const unnamed = failed.find((e) => !e.Key || !keys.includes(e.Key));
+    if (unnamed) throw new Error(`S3 refused to delete an object it did not name (${String(unnamed.Key)}): ${unnamed.Code} ${unnamed.Message}`);
+    return failed.map((e) => ({ key: e.Key!, reason: `${e.Code ?? 'Error'} ${e.Message ?? ''}`.trim() }));
+  };
   return {
     kind: 's3',
     client,
     async stage(key, bytes, contentType) {
-      await client.send(new PutObjectCommand({ Bucket, Key: key, Body: bytes, ContentType: contentType, ContentLength: bytes.length }));
+      // The whole upload is not bounded by requestTimeout (a large file on a
+      // slow link may take longer); a stalled one is, by the socket's silence.
+      await client.send(new PutObjectCommand({ Bucket, Key: key, Body: bytes, ContentType: contentType, ContentLength: bytes.length }), { requestTimeout: 0 });
       return {
         commit: async () => {},
-        // The row never committed: nothing refers to the object.
-        abort: async () => void (await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: [{ Key: key }], Quiet: true } }))),
+        // The row never committed: nothing refers to the object. A refusal
+        // throws, like a failed request, so the caller queues the key.
+        abort: async () => {
+          const [refused] = await deleteObjects([key]);
+          if (refused) throw new Error(`S3 refused to delete ${refused.key}: ${refused.reason}`);
+        },
       };
     },
     async read(_db, key) {
@@ -32,14 +70,8 @@ export function s3Store(config: S3Config): FileStore & { client: S3Client } {
       }
     },
     async remove(keys) {
-      if (keys.length === 0) return [];
-      const answer = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
-      // A missing object counts as removed; anything else is retried by the sweeper, key by key.
-      const failed = (answer.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-      // An error naming no key (no S3 answers so) cannot be pinned on one: the whole batch is retried.
-      const unnamed = failed.find((e) => !e.Key || !keys.includes(e.Key));
-      if (unnamed) throw new Error(`S3 refused to delete an object it did not name (${String(unnamed.Key)}): ${unnamed.Code} ${unnamed.Message}`);
-      return failed.map((e) => ({ key: e.Key!, reason: `${e.Code ?? 'Error'} ${e.Message ?? ''}`.trim() }));
+      // A refused key is retried by the sweeper, key by key.
+      return keys.length === 0 ? [] : deleteObjects(keys);
     },
   };
 }

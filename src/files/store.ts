@@ -30,6 +30,6 @@ export interface RemovalRefusal {
 export interface StagedFile {
   /** in the transaction that inserts the attachment row */
   commit(tx: Queryable): Promise<void>;
-  /** after that transaction failed */
+  /** after that transaction failed; throws when the bytes may still be there (the caller queues an object store's key in attachment_deletions) */
   abort(): Promise<void>;
 }

@@ -5,8 +5,11 @@
 // at once — one stuck key never holds up the erasures behind it.
 import { PutObjectCommand, type DeleteObjectsCommandInput, type DeleteObjectsCommandOutput } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, it } from 'node:test';
 import { removeDeletedFiles, startFileSweeper } from '../../src/files/deletions.js';
+import { s3Store } from '../../src/files/s3-store.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { s3Bucket, startS3rver } from '../helpers/s3-bucket.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -145,5 +148,60 @@ describeEachStore('attachments: objects the bucket refuses to delete', (store) =
     assert.deepEqual(await queued(), ['k0']);
     assert.ok(errors.length >= 1 && errors.every((e) => /k0/.test(e.message)), String(errors));
     assert.equal(await bucketed.exists('k0'), true);
+  });
+});
+
+describeEachStore('attachments: a bucket that never answers', (store) => {
+  let stall: Server;
+  let t: TestApp;
+  before(async () => {
+    // accepts every request, reads it, never answers: a bucket behind a dead proxy, a black-holed route
+    stall = createServer((req) => req.resume());
+    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r));
+    const { port } = stall.address() as AddressInfo;
+    t = await testApp(store(), { env: { S3_BUCKET: 'b', S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY_ID: 'x', S3_SECRET_ACCESS_KEY: 'y' } });
+  });
+  after(async () => {
+    // the bucket first: a pass still waiting on it must not keep the app from closing
+    stall?.closeAllConnections();
+    await new Promise((r) => stall?.close(r));
+    await t?.close();
+  });
+
+  const settles = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([p.then(() => true, () => true), new Promise<false>((r) => setTimeout(() => r(false), ms).unref())]);
+
+  it('a removal pass holds no transaction while the bucket is asked: the database stays usable, another process skips the keys, and the pass times out leaving them due', async () => {
+    await store().reset();
+    const key = '00000000-0000-4000-8000-000000000001';
+    await store().db.query('insert into attachment_deletions (key) values ($1)', [key]);
+    // the app's store, with its timeouts shortened so the test need not wait the production ones out
+    const bucket = s3Store(t.ctx.files!.config.s3!, { connectionTimeoutMs: 1_000, requestTimeoutMs: 400 });
+    const pass = removeDeletedFiles(store().db, bucket, 500, new Date());
+    const outcome = pass.then(() => undefined, (error: Error) => error);
+    await new Promise((r) => setTimeout(r, 150));
+
+    // on PGlite every transaction takes one lock: a transaction open across the call froze everything, /healthz too
+    assert.ok(await settles(t.call('GET', '/healthz'), 3_000), '/healthz answers while the bucket is asked');
+    assert.equal(await settles(store().db.transaction((tx) => tx.query('select 1')), 3_000), true, 'a transaction runs meanwhile');
+    if (store().kind === 'postgres') {
+      const [open] = await store().db.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`,
+      );
+      assert.equal(open!.n, 0, 'no connection sits in an open transaction');
+    }
+    // another process's pass meanwhile: the key is taken, nothing asked of its bucket
+    const asked: string[][] = [];
+    const other = { ...bucket, remove: async (keys: readonly string[]) => (asked.push([...keys]), []) };
+    assert.equal(await removeDeletedFiles(store().db, other, 500, new Date()), 0);
+    assert.deepEqual(asked, []);
+
+    // the client gives up (its own retries included) instead of waiting for ever
+    assert.ok(await settles(pass, 15_000), 'the pass ends');
+    assert.match(String(await outcome), /timed out|timeout|requestTimeout/i);
+    const rows = await store().db.query<{ key: string; attempts: number; next_attempt_at: Date | null }>('select key, attempts, next_attempt_at from attachment_deletions');
+    assert.deepEqual(rows.map((r) => ({ ...r })), [{ key, attempts: 0, next_attempt_at: null }], 'an unanswered pass counts for nothing: the key is due again at once');
+    assert.equal(await removeDeletedFiles(store().db, other, 500, new Date()), 1);
+    assert.deepEqual(asked, [[key]]);
   });
 });

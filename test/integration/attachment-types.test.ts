@@ -14,6 +14,22 @@ import { describeEachStore } from '../helpers/stores.js';
 
 const T0 = Date.parse('2026-03-02T09:00:00Z');
 
+/**
+ * Outlook's blocked attachment types (Microsoft's "Blocked attachments in
+ * Outlook", with OneNote's .one and .onepkg blocked since 2023), and the
+ * legacy Office templates and add-ins that carry macros.
+ */
+const OUTLOOK_BLOCKED = [
+  ...['.ade', '.adp', '.app', '.application', '.appref-ms', '.asp', '.aspx', '.asx', '.bas', '.bat', '.bgi', '.cab', '.cer', '.chm', '.cmd', '.cnt', '.com', '.cpl', '.crt', '.csh', '.der', '.diagcab'],
+  ...['.exe', '.fxp', '.gadget', '.grp', '.hlp', '.hpj', '.hta', '.htc', '.inf', '.ins', '.iso', '.isp', '.its', '.jar', '.jnlp', '.js', '.jse', '.ksh', '.lnk'],
+  ...['.mad', '.maf', '.mag', '.mam', '.maq', '.mar', '.mas', '.mat', '.mau', '.mav', '.maw', '.mcf', '.mda', '.mdb', '.mde', '.mdt', '.mdw', '.mdz'],
+  ...['.msc', '.msh', '.msh1', '.msh2', '.mshxml', '.msh1xml', '.msh2xml', '.msi', '.msp', '.mst', '.msu', '.one', '.onepkg', '.ops', '.osd', '.pcd', '.pif', '.pl', '.plg'],
+  ...['.prf', '.prg', '.printerexport', '.ps1', '.ps1xml', '.ps2', '.ps2xml', '.psc1', '.psc2', '.psd1', '.psdm1', '.pst', '.py', '.pyc', '.pyo', '.pyw', '.pyz', '.pyzw'],
+  ...['.reg', '.scf', '.scr', '.sct', '.shb', '.shs', '.theme', '.tmp', '.url', '.vb', '.vbe', '.vbp', '.vbs', '.vhd', '.vhdx', '.vsmacros', '.vsw', '.webpnp', '.website'],
+  ...['.ws', '.wsb', '.wsc', '.wsf', '.wsh', '.xbap', '.xll', '.xnk'],
+  ...['.dot', '.xla', '.xlt', '.pot', '.ppa'],
+];
+
 describeEachStore('attachments: a name’s extension must be allowed too', (store) => {
   const k = kitFor(store, { before, after });
   beforeEach(async () => {
@@ -49,6 +65,18 @@ describeEachStore('attachments: a name’s extension must be allowed too', (stor
     });
     assert.equal(await k.count('attachments'), 0);
     assert.equal(await k.count('attachment_bytes'), 0);
+  });
+
+  it('with the default types, a name ending in an extension Outlook blocks as a carrier of programs or macros, claiming application/pdf, is refused naming the extension; nothing is stored', async () => {
+    const { upload } = await chat();
+    await k.unchanged(async () => {
+      for (const ext of OUTLOOK_BLOCKED) {
+        const res = await upload(`invoice${ext}`, 'application/pdf', Buffer.from('%PDF-1.4 not really'));
+        expectError(res, 422, 'SB_ATTACHMENT_TYPE', 'file');
+        assert.ok(res.json().error.message.includes(`extension ${ext}`), `${ext}: ${res.json().error.message}`);
+      }
+    });
+    assert.equal(await k.count('attachments'), 0);
   });
 
   it('a real .txt as text/plain, a .png or .JPG as its image type, a listed extension under any type, and a name without an extension under an allowed type are stored', async () => {
@@ -134,6 +162,10 @@ it('isAllowed and cleanName, directly', () => {
   assert.equal(isAllowed(['text/html'], 'text/html', 'page.html'), true);
   assert.equal(isAllowed(['text/*'], 'text/html', 'page.htm'), true);
   assert.equal(isAllowed(['text/*'], 'text/html', 'page.exe'), false);
+  // what Windows runs, installs or opens with macros is no PDF, whatever the sender claims
+  assert.deepEqual(OUTLOOK_BLOCKED.filter((ext) => isAllowed(defaults, 'application/pdf', `invoice${ext}`)), []);
+  assert.deepEqual(OUTLOOK_BLOCKED.filter((ext) => isAllowed(defaults, 'application/pdf', `INVOICE${ext.toUpperCase()}`)), []);
+  assert.equal(isAllowed([...defaults, '.one'], 'application/pdf', 'notes.one'), true, 'unless an admin lists it');
   // an unknown type under an allowed family: only a listed extension passes
   assert.equal(isAllowed(['image/*'], 'image/x-made-up', 'a.png'), false);
   assert.equal(isAllowed(['image/*', '.png'], 'image/x-made-up', 'a.png'), true);

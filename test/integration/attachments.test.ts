@@ -2,7 +2,7 @@
 // attachments_* limits, who may download, signed links, outbound links, and
 // files going with their conversation — on the database store, and on an
 // S3-compatible bucket (s3rver, started here).
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type DeleteObjectsCommandInput } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
@@ -265,10 +265,34 @@ describeEachStore('attachments: S3-compatible store (s3rver)', (store) => {
   const s3 = () => bucketed.store;
   const exists = (key: string) => bucketed.exists(key);
 
+  /** runs once the next object is in the bucket, before the upload's transaction */
+  let afterPut: (() => Promise<void>) | undefined;
+  /** how the next DeleteObjects fails: the connection drops, or the bucket names the key in Errors */
+  let failDelete: 'network' | 'refused' | undefined;
+
   before(async () => {
     s3rver = await startS3rver();
     t = await testApp(store(), { env: { ...s3rver.env(bucket), PUBLIC_URL: 'https://help.example.com/chat' } });
     bucketed = await s3Bucket(t, bucket);
+    bucketed.store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteObjectsCommand' && failDelete) {
+          const how = failDelete;
+          failDelete = undefined;
+          if (how === 'network') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
+          const keys = (args.input as DeleteObjectsCommandInput).Delete!.Objects!.map((o) => o.Key!);
+          return { output: { $metadata: {}, Errors: keys.map((Key) => ({ Key, Code: 'InternalError', Message: 'We encountered an internal error. Please try again.' })) }, response: {} };
+        }
+        const answer = await next(args);
+        if (context.commandName === 'PutObjectCommand' && afterPut) {
+          const run = afterPut;
+          afterPut = undefined;
+          await run();
+        }
+        return answer;
+      },
+      { step: 'initialize', name: 'failingDeletes' },
+    );
   });
   after(async () => {
     await t?.close();
@@ -276,6 +300,8 @@ describeEachStore('attachments: S3-compatible store (s3rver)', (store) => {
   });
   beforeEach(async () => {
     await store().reset();
+    afterPut = undefined;
+    failDelete = undefined;
   });
 
   it('round trip: the bytes go to the bucket, not the database, and come back to an authorized caller', async () => {
@@ -322,6 +348,31 @@ describeEachStore('attachments: S3-compatible store (s3rver)', (store) => {
     assert.equal(await exists(file.id), false);
     assert.equal((await store().db.query('select 1 from attachment_deletions')).length, 0);
   });
+
+  for (const how of ['network', 'refused'] as const) {
+    it(`an upload whose row does not commit, its object's removal failing once (${how === 'network' ? 'the connection drops' : 'the bucket answers an error for it'}), leaves the object queued and the sweeper removes it`, async () => {
+      const agent = await t.user('agent', { status: 'online', capacity: 10 });
+      const c = await f.chat();
+      const earlier = new Set(((await s3().client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!));
+      const keys = async () => ((await s3().client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!).filter((k) => !earlier.has(k));
+      // the agent resolves the chat while the customer's file is on its way to the bucket
+      afterPut = async () => {
+        const resolved = await t.call('POST', `/api/v1/conversations/${c.id}/resolve`, { token: agent.token, body: {} });
+        assert.equal(resolved.statusCode, 200, resolved.body);
+      };
+      failDelete = how;
+      expectError(await f.upload(c.token, c.id, 'late.png'), 409, 'SB_CONVERSATION_CLOSED');
+      assert.equal(failDelete, undefined, 'the clean-up was tried, and failed');
+      assert.equal(await store().db.query('select 1 from attachments').then((r) => r.length), 0);
+      const [orphan, ...more] = await keys();
+      assert.ok(orphan && more.length === 0, 'the object stayed in the bucket');
+      const queued = await store().db.query<{ key: string }>('select key from attachment_deletions');
+      assert.deepEqual(queued.map((r) => r.key), [orphan], 'queued for removal');
+      assert.equal(await removeDeletedFiles(store().db, s3()), 1);
+      assert.deepEqual(await keys(), []);
+      assert.equal((await store().db.query('select 1 from attachment_deletions')).length, 0);
+    });
+  }
 });
 
 describe('attachments: configuration', () => {
