@@ -105,7 +105,12 @@ export async function transcriptRecipientKey(tx: Queryable, conversationId: stri
 export const REQUESTED_BY = 'requested-by';
 export type EmailKind = 'transcript' | 'offline_message';
 
-/** The relay is the operator's: the SSRF guard does not apply, and mail relays may answer slowly. */
+/**
+ * The relay is the operator's: the SSRF guard does not apply, and mail relays
+ * may answer slowly (a scan before the reply to DATA). The attempt's own
+ * deadline, longer than the worker's (WEBHOOK_TIMEOUT, 15 s by default): an
+ * attempt cut short is retried, and the relay that did take it sends it twice.
+ */
 const SMTP_TIMEOUT_MS = 30_000;
 
 export interface EmailSettings {

@@ -1,9 +1,9 @@
-import type { Actor } from '../agents/model.js';
+import { seesEverything, type Actor } from '../agents/model.js';
 import { assertCanAccess } from '../conversations/access.js';
 import type { Attachment, Sender } from '../conversations/messages.js';
 import type { ConversationRow } from '../conversations/model.js';
 import type { Ctx } from '../context.js';
-import { forbidden, notFound } from '../errors.js';
+import { conflict, forbidden, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { presentAttachments } from '../files/files.js';
 import type { EmailConfig } from './config.js';
@@ -14,7 +14,11 @@ import { renderTranscript, type TranscriptLine } from './transcript.js';
 
 // POST /api/v1/conversations/:id/transcript. Who may send it where:
 // - an agent who holds or held the conversation, a supervisor, an admin: to
-//   any address (they are staff, and logged in), by default the customer's;
+//   any address (they are staff, and logged in), by default the customer's.
+//   An agent it is only offered to (offer mode) does not hold it yet, and
+//   sends it nowhere until they accept (409 SB_NOT_ACCEPTED, as for a
+//   message or a note): it would mail the customer's messages, and any
+//   address, on behalf of a conversation that may end up another agent's;
 // - the customer, with their session token: only to the conversation's
 //   customer email. When the conversation has none, the address they give
 //   becomes it, once; after that no other address is accepted. An anonymous
@@ -99,6 +103,9 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
     let to: string;
     if (by.kind === 'agent') {
       assertCanAccess(by.actor, conversation);
+      if (conversation.state === 'offered' && !seesEverything(by.actor)) {
+        throw conflict('SB_NOT_ACCEPTED', `conversation ${conversation.id} is offered, not assigned: accept it before sending its transcript`);
+      }
       // only those who may send it learn whether email is on
       requireEmail(config);
       to = input.email ?? conversation.customer.email ?? '';

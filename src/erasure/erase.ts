@@ -10,6 +10,7 @@ import { CURSOR as QISCUS_CURSOR, MARK_AS_RESOLVED, PRODUCER as QISCUS_PRODUCER 
 import { queueSyncBeforeErasure, type QiscusCallUrls } from '../channels/qiscus/removals.js';
 import { CURSOR as RAPIDPRO_CURSOR, PRODUCER as RAPIDPRO_PRODUCER, queueCloseBeforeErasure } from '../channels/rapidpro/feed.js';
 import { payloadFor } from '../events/webhooks/payloads.js';
+import { SIGNATURE_HEADERS_SQL } from '../events/outbound/worker.js';
 import type { SubscribableEvent } from '../events/webhooks/catalog.js';
 import type { Queryable } from '../store/db.js';
 import { redact } from './redact.js';
@@ -190,10 +191,21 @@ function withoutNotes(body: string): string {
  * conversation's events keep their status codes and times, not the replies.
  * The rows are marked `erased` (migration 0085): an attempt in flight now,
  * or a retry's later, is logged without its reply too (RECORD).
+ * A signature an attempt logged before the worker stopped keeping them is
+ * an HMAC over the unredacted body, which confirms a guess of the erased
+ * text to whoever holds the endpoint's secret: it goes as well.
  */
 async function forgetReplies(tx: Queryable, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;
   await tx.query('update outbound_attempts set response_excerpt = null where request_id = any ($1::bigint[]) and response_excerpt is not null', [ids]);
+  await tx.query(
+    `update outbound_attempts
+        set request_headers = (select jsonb_object_agg(h.key, case when h.key ~* $2 then to_jsonb('[redacted]'::text) else h.value end)
+                                 from jsonb_each(request_headers) as h)
+      where request_id = any ($1::bigint[])
+        and exists (select 1 from jsonb_each_text(request_headers) as h where h.key ~* $2 and h.value <> '[redacted]')`,
+    [ids, SIGNATURE_HEADERS_SQL],
+  );
   await tx.query('update outbound_requests set erased = true where id = any ($1::bigint[])', [ids]);
 }
 

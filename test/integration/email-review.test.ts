@@ -7,13 +7,16 @@
 // real SMTP server (smtp-server, parsed by mailparser), on both stores,
 // driven by the worker's tick() on a fake clock.
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { SMTPServer } from 'smtp-server';
 import type { AgentRow } from '../../src/agents/model.js';
 import { addMessage } from '../../src/conversations/messages.js';
 import { compose } from '../../src/email/compose.js';
 import { loadEmailConfig, mailboxOf } from '../../src/email/config.js';
-import { conversationEmails, emailDecision, PRODUCER } from '../../src/email/outbox.js';
+import { conversationEmails, emailDecision, emailProducer, PRODUCER } from '../../src/email/outbox.js';
 import { renderOfflineMessage, renderTranscript } from '../../src/email/transcript.js';
+import { createOutboundWorker } from '../../src/events/outbound/worker.js';
 import { ClientMessage, readPayload } from '../../src/realtime/payloads.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { testApp, type TestApp } from '../helpers/app.js';
@@ -376,5 +379,56 @@ describeEachStore('email, found by review: EMAIL_FROM as received', (store) => {
     const [mail] = await smtp.waitFor(1);
     assert.deepEqual(mail!.parsed.from?.value.map((v) => [v.name, v.address]), [['ACME: Desk', 'support@acme.test']]);
     assert.equal(mail!.envelopeFrom, 'support@acme.test');
+  });
+});
+
+describeEachStore('email, found by review: a relay slow to answer the end of DATA', (store) => {
+  it('gets the email once: the attempt has the SMTP deadline, longer than the worker’s, and no other worker claims it meanwhile', async () => {
+    await store().reset();
+    const clock = fakeClock();
+    let copies = 0;
+    let received!: () => void;
+    const arrived = new Promise<void>((resolve) => (received = resolve));
+    // a relay that scans a message before it answers: longer than the worker's own timeout, within the SMTP deadline
+    const server = new SMTPServer({
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onData(stream, _session, callback) {
+        stream.on('data', () => {});
+        stream.on('end', () => {
+          copies += 1;
+          received();
+          setTimeout(() => callback(), 2_000);
+        });
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
+    const t = await testApp(store(), { now: clock.now, env: { SMTP_URL: url, EMAIL_FROM: TEST_EMAIL_FROM } });
+    // two processes' workers, each with a webhook timeout (WEBHOOK_TIMEOUT) well under the relay's pace
+    const worker = () =>
+      createOutboundWorker(t.ctx, {
+        producers: { [PRODUCER]: emailProducer({ smtpUrl: url, from: TEST_EMAIL_FROM }) },
+        concurrency: 4, timeoutMs: 500, pollMs: 60_000, allowPrivate: false, random: () => 0.5,
+      });
+    try {
+      const admin = await t.user('admin');
+      assert.equal((await t.call('PATCH', '/api/v1/settings', { token: admin.token, body: { offline_email_to: 'team@example.test' } })).statusCode, 200);
+      assert.equal((await t.call('POST', '/api/v1/offline-messages', { body: { name: 'Ann', email: 'ann@example.test', message: 'hi' } })).statusCode, 201);
+      const sending = worker().tick();
+      await arrived;
+      // while the relay thinks, the clock passes the worker's timeout + 30 s: another process's claim finds nothing due
+      clock.advance(45_000);
+      assert.deepEqual(await worker().tick(), { delivered: 0, retried: 0, failed: 0, cancelled: 0 });
+      assert.equal((await sending).delivered, 1);
+      const [row] = await t.ctx.db.query<{ state: string; attempts: number; last_status: number | null; last_error: string | null }>(
+        `select state, attempts, last_status, last_error from outbound_requests where producer = '${PRODUCER}'`,
+      );
+      assert.deepEqual(row, { state: 'delivered', attempts: 1, last_status: 250, last_error: null });
+      assert.equal(copies, 1);
+    } finally {
+      await t.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -101,6 +101,33 @@ describeEachStore('email', (store) => {
     assert.equal(given.statusCode, 202, given.body);
   });
 
+  it('an agent a conversation is only offered to sends no transcript until they accept (409 SB_NOT_ACCEPTED, as for a note); supervisors and admins may', async () => {
+    assert.equal((await mailer.t.call('PUT', '/api/v1/departments/sales/routing', { token: mailer.admin.token, body: { mode: 'offer', offer_timeout_s: 60 } })).statusCode, 200);
+    const agent = await mailer.t.user('agent', { status: 'online', capacity: 1, departments: ['sales'] });
+    const supervisor = await mailer.t.user('supervisor');
+    const opened = await mailer.t.call('POST', '/api/v1/conversations', {
+      token: mailer.admin.token,
+      body: { customer: { id: 'v-1', name: 'Vera', email: 'vera@example.test' }, department: 'sales' },
+    });
+    assert.equal(opened.statusCode, 201, opened.body);
+    const c = opened.json();
+    assert.deepEqual([c.state, c.agent_id], ['offered', agent.agent.id]);
+    for (const body of [{}, { email: 'someone-else@example.net' }]) {
+      const res = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: agent.token, body });
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().error.code, 'SB_NOT_ACCEPTED');
+    }
+    assert.equal(await outboundCount(), 0);
+    for (const staff of [supervisor, mailer.admin]) {
+      const res = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: staff.token, body: {} });
+      assert.equal(res.statusCode, 202, res.body);
+    }
+    assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/accept`, { token: agent.token })).statusCode, 200);
+    const accepted = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: agent.token, body: {} });
+    assert.equal(accepted.statusCode, 202, accepted.body);
+    assert.equal(await outboundCount(), 3);
+  });
+
   it('a transcript never carries an agent’s private note, whoever asks for it', async () => {
     const c = await chat();
     const note = await mailer.t.call('POST', `/api/v1/conversations/${c.id}/notes`, { token: c.agent.token, body: { text: 'internal: customer is a known chargeback risk' } });

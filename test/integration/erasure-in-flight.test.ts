@@ -6,6 +6,7 @@
 // is read from the database and the receiver: the order of the two sides is
 // the one thing the test cannot choose, so it checks what must hold either way.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, it } from 'node:test';
 import { SYSTEM } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
@@ -114,6 +115,62 @@ describeEachStore('erasure and outbound work in flight', (store) => {
       'each attempt keeps its status, none the reply',
     );
     for (const r of rows) assert.ok(!r.body.includes(IBAN) && !r.body.includes(NAME), `row ${r.request_id} is redacted`);
+  });
+
+  /** The signature headers of the erased conversation's message.created attempts as logged, and the body as kept. */
+  async function loggedSignatures(id: string) {
+    const [row] = await store().db.query<{ request_id: number; body: string; headers: Record<string, string> }>(
+      `select o.id as request_id, convert_from(o.body, 'UTF8') as body, a.request_headers as headers
+         from outbound_requests o join outbound_attempts a on a.request_id = o.id
+        where o.name = 'message.created' and o.event_id in (select e.id from events e where e.conversation_id = $1)`,
+      [id],
+    );
+    return row!;
+  }
+
+  it('the attempt log keeps no signature: after the erasure, nothing in it confirms a guess of the erased text', async () => {
+    await endpoint();
+    const id = await resolvedChat();
+    await testWorker(ctx).tick();
+    const sent = receiver.accepted.find((r) => r.body.includes(IBAN))!;
+    assert.ok(sent.headers['x-hub-signature'] && sent.headers['webhook-signature'], 'the receiver got both signatures');
+    const before = await loggedSignatures(id);
+    for (const name of ['x-hub-signature', 'webhook-signature']) assert.equal(before.headers[name], '[redacted]', name);
+    assert.equal(before.headers['webhook-id'], sent.headers['webhook-id'], 'what identifies the attempt stays');
+    await erase(id);
+    const after = await loggedSignatures(id);
+    assert.ok(!after.body.includes(IBAN), 'the body is redacted');
+    // An admin (who can read the endpoint's secret) fills the redacted fields with a guess, signs it and
+    // compares: the right guess is the body as sent, whose signatures must be nowhere in the log.
+    const mac = `sha256=${createHmac('sha256', secrets.at(-1)!).update(sent.body).digest('hex')}`;
+    assert.equal(mac, sent.headers['x-hub-signature']);
+    const logged = JSON.stringify(after.headers);
+    for (const signature of [mac, ...String(sent.headers['webhook-signature']).split(' ')]) assert.ok(!logged.includes(signature), `${signature} in ${logged}`);
+  });
+
+  it('signatures an older release logged are taken out of the erased conversation’s attempts, and only of those', async () => {
+    await endpoint();
+    const id = await resolvedChat();
+    const other = (await startSession(ctx, { customer: { id: 'olga-1', name: 'Olga' } }, 3600)).conversation.id;
+    await addMessage(ctx, other, { sender: 'customer', sender_id: 'olga-1', text: 'hello' }, { id: null, role: 'system' });
+    while ((await fanOut(ctx)).events > 0);
+    await testWorker(ctx).tick();
+    // as the attempt log was written before it stopped keeping them
+    for (const r of receiver.accepted) {
+      await store().db.query(
+        `update outbound_attempts a set request_headers = a.request_headers || jsonb_build_object('x-hub-signature', $2::text, 'webhook-signature', $3::text)
+           from outbound_requests o where o.id = a.request_id and o.message_id = $1`,
+        [r.headers['webhook-id'], r.headers['x-hub-signature'], r.headers['webhook-signature']],
+      );
+    }
+    const sent = receiver.accepted.find((r) => r.body.includes(IBAN) && r.body.includes(id))!;
+    assert.equal((await loggedSignatures(id)).headers['x-hub-signature'], sent.headers['x-hub-signature']);
+    await erase(id);
+    const erased = await loggedSignatures(id);
+    assert.deepEqual([erased.headers['x-hub-signature'], erased.headers['webhook-signature']], ['[redacted]', '[redacted]']);
+    assert.equal(erased.headers['webhook-id'], sent.headers['webhook-id']);
+    const kept = receiver.accepted.find((r) => r.body.includes(other) && r.body.includes('message.created'))!;
+    assert.equal((await loggedSignatures(other)).headers['x-hub-signature'], kept.headers['x-hub-signature'], 'a conversation not erased keeps its log as it was');
   });
 
   it('a reply recorded while the erasure holds the row: the record waits for it, and keeps no reply', async () => {

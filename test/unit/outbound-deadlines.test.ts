@@ -10,8 +10,8 @@ import type { Ctx } from '../../src/context.js';
 import type { OutboundRow } from '../../src/events/outbound/outbox.js';
 import type { SendRequest } from '../../src/events/outbound/send.js';
 
-// An outbox row is leased for the worker's timeout + 30 s, on the promise that
-// an attempt ends by its timeout (src/events/outbound/worker.ts, Producer.timeoutMs):
+// An outbox row is leased for the longest attempt deadline + 30 s, on the promise that
+// an attempt ends by its deadline (src/events/outbound/worker.ts, Producer.timeoutMs):
 // an attempt still going when its lease ends is claimed and sent again by
 // another process, beside it. The attempts that are more than one HTTP exchange
 // keep that promise too (found by review, 2026-11-26): an SMTP session whose

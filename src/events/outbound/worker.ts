@@ -43,7 +43,12 @@ export interface Producer {
   decide?(row: OutboundRow, outcome: SendOutcome, startedAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> | undefined;
   /** Its targets are configured by the operator (not by API users), so the SSRF guard does not apply. */
   trustedTargets?: boolean;
-  /** A shorter deadline for its attempts; never longer than the worker's, which the lease is computed from. */
+  /**
+   * Its attempts' own deadline instead of the worker's, shorter or longer (a
+   * mail relay may take its time to answer the end of DATA: cut short, the
+   * attempt is retried and the email may arrive twice). The lease a claim
+   * takes covers the longest of them (leaseMs).
+   */
   timeoutMs?: number;
   /**
    * Makes one attempt by another means than HTTP (email goes by SMTP): the
@@ -194,6 +199,16 @@ function groupInto<T>(groups: Map<string, T[]>, key: string, item: T): void {
 const HELD_MAX = 128;
 const HELD_LEASE_MARGIN_MS = 5_000;
 
+/**
+ * A signature (X-Hub-Signature, webhook-signature) is an HMAC over the body
+ * as sent: kept in the attempt log, it would let whoever holds the endpoint's
+ * secret confirm a guess of a body an erasure has since redacted
+ * (src/erasure/erase.ts). The log never keeps one; `SIGNATURE_HEADERS_SQL` is
+ * the same rule for a PostgreSQL `~*`.
+ */
+export const SIGNATURE_HEADERS_SQL = '(^|-)signature(-256)?$';
+const SIGNATURE_HEADERS = new RegExp(SIGNATURE_HEADERS_SQL, 'i');
+
 /** How long a claimed row stays leased: the deadline plus room to record the result. */
 const leaseMs = (timeoutMs: number) => timeoutMs + 30_000;
 
@@ -269,9 +284,9 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   /** The delivery log keeps what was sent, but never a credential: an attempt log is read by admins and backups. */
   const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|qiscus-secret-key|x-webhook-secret|x-api-key)$/i;
   const loggable = (headers: Record<string, string>) =>
-    Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, CREDENTIAL_HEADERS.test(name) ? '[redacted]' : value]));
+    Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, CREDENTIAL_HEADERS.test(name) || SIGNATURE_HEADERS.test(name) ? '[redacted]' : value]));
 
-  const timeoutOf = (row: OutboundRow) => Math.min(options.timeoutMs, options.producers[row.producer]?.timeoutMs ?? options.timeoutMs);
+  const timeoutOf = (row: OutboundRow) => options.producers[row.producer]?.timeoutMs ?? options.timeoutMs;
 
   function launch(row: ClaimedRow, headers: Record<string, string>, startedAt: Date): void {
     perDestination.set(row.destination, (perDestination.get(row.destination) ?? 0) + 1);
@@ -443,7 +458,10 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
     if (hold) launchHeld();
   }
 
-  const lease = (now: Date) => new Date(now.getTime() + leaseMs(options.timeoutMs));
+  // One lease for every row a claim takes, whichever producer's: long enough for the longest deadline, so no
+  // attempt still going is claimed and sent again beside it.
+  const longestTimeoutMs = Math.max(options.timeoutMs, ...Object.values(options.producers).map((p) => p.timeoutMs ?? 0));
+  const lease = (now: Date) => new Date(now.getTime() + leaseMs(longestTimeoutMs));
   const producers = Object.keys(options.producers);
 
   /** What a claim may take now: the free slots, each destination's cap less what is in flight to it, and only rows it can send. */
