@@ -65,13 +65,14 @@ const INVISIBLE_MARK = /(?<!\p{Extended_Pictographic})[\u{FE00}-\u{FE0F}](?!\u{2
  * Characters drawn as nothing, or as a blank, that are not format characters
  * (those are judged below): the default-ignorable letters and marks (Hangul
  * fillers U+115F U+1160 U+3164 U+FFA0, Khmer's inherent vowels U+17B4
- * U+17B5, Mongolian's variation selectors U+180B–U+180F, the code points
+ * U+17B5, Mongolian's variation selectors U+180B–U+180F except right after
+ * a Mongolian letter, whose shape they choose, the code points
  * Unicode keeps for more) but those INVISIBLE_MARK judges by where they
  * stand; the Braille blank U+2800; and the line and paragraph separators (a
  * name is one line). "\u3164" alone is a label nobody sees, "VIP\u3164" one
  * nobody tells from "VIP": refused, as nothing could mend them.
  */
-const DRAWN_BLANK = /(?![\p{Cf}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u{034F}])\p{Default_Ignorable_Code_Point}|[\u{2800}\u{2028}\u{2029}]/u;
+const DRAWN_BLANK = /(?![\p{Cf}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u{034F}])(?!(?<=[\u{1820}-\u{18AA}])[\u{180B}-\u{180F}])\p{Default_Ignorable_Code_Point}|[\u{2800}\u{2028}\u{2029}]/u;
 
 /**
  * Spaces: a no-break, thin or ideographic space, or two spaces, look like one
@@ -79,6 +80,9 @@ const DRAWN_BLANK = /(?![\p{Cf}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u{034F}])\p{
  * U+0020, which is what the typist meant.
  */
 const SPACES = /\p{Zs}+/gu;
+/** Mongolian joins a suffix to its word with U+202F, part of the spelling: kept there. */
+const foldSpaces = (name: string) =>
+  name.replace(SPACES, (run, at: number) => (run === '\u202f' && /\p{Script=Mongolian}$/u.test(name.slice(0, at)) && /^\p{Script=Mongolian}/u.test(name.slice(at + 1)) ? run : ' '));
 
 /**
  * The name as stored, or a 400 naming `field`. A name is what agents type in
@@ -113,7 +117,7 @@ export function labelName(input: string, field = 'name'): string {
       `must not hold invisible characters (zero-width spaces, word joiners, direction marks, soft hyphens; zero-width joiners and variation selectors only inside emoji, non-joiners only between letters of a joining or Indic script), got ${shown(name)}`,
     );
   }
-  const folded = name.replace(SPACES, ' ');
+  const folded = foldSpaces(name);
   // the schema counted the characters as typed; composing rarely makes more of them, but the column holds 50
   if ([...folded].length > 50) throw invalid(field, 'must be at most 50 characters once in Unicode NFC');
   return folded;

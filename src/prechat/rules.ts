@@ -255,6 +255,8 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
       const choices = new Set<string>();
       for (const [j, option] of f.options.entries()) {
         if (option.trim() === '' || option !== option.trim()) return { field: `${at('options')}[${j}]`, message: 'must not be blank or start or end with spaces' };
+        // one line, as every answer typed is (a form saved earlier may hold one: it is still taken, exactly)
+        if (CONTROL_CHARACTER.test(option)) return { field: `${at('options')}[${j}]`, message: 'must be one line of text, without control characters' };
         if (choices.has(option)) return { field: `${at('options')}[${j}]`, message: `repeats the choice ${JSON.stringify(option)}` };
         // a customer who chose it would be refused the chat (src/routing/channel-queues.ts; no imports here)
         if (f.key === 'department' && option.startsWith('@')) return { field: `${at('options')}[${j}]`, message: `must not be ${JSON.stringify(option)}: departments starting with @ are channels' own queues` };
@@ -311,7 +313,8 @@ export function checkAnswer(field: PrechatField, value: unknown): { value: strin
   // becomes customer.name, which the API keeps to one line (a transcript
   // writes it at the head of each of the customer's lines); a line break or
   // control character can only be sent around the widget, or pasted.
-  if (CONTROL_CHARACTER.test(text)) return broke({ kind: 'one_line' }, 'must be one line of text, without control characters');
+  // (A select's answer is one of its choices, exactly: judged below.)
+  if (field.type !== 'select' && CONTROL_CHARACTER.test(text)) return broke({ kind: 'one_line' }, 'must be one line of text, without control characters');
   switch (field.type) {
     case 'email':
       return EMAIL.test(text) ? { value: text } : broke({ kind: 'email' }, 'must be an email address, like name@example.com');

@@ -166,8 +166,9 @@ describeEachStore('labels: Unicode names', (store) => {
     assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: admin.token })).json().labels, ['Ops\u3164', 'VIP Gold'], 'the rename follows');
   });
 
-  // ZWJ between emoji (one after U+FE0F), a flag's tags and cancel tag, ZWNJ between Persian letters
-  for (const name of ['👩\u200d💻 Devs', '🏳\ufe0f\u200d🌈 Pride', '🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f} Scotland', 'می\u200cخواهم', '#\ufe0f\u20e3 Tickets', '👋🏽 Hello']) {
+  // ZWJ between emoji (one after U+FE0F), a flag's tags and cancel tag, ZWNJ between Persian letters,
+  // a Mongolian variation selector choosing its letter's shape and the narrow no-break space joining a suffix
+  for (const name of ['👩\u200d💻 Devs', '🏳\ufe0f\u200d🌈 Pride', '🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f} Scotland', 'می\u200cخواهم', '#\ufe0f\u20e3 Tickets', '👋🏽 Hello', 'ᠭ\u180bᠠ', 'ᠮᠣᠩᠭᠣᠯ\u202fᠤᠨ']) {
     it(`a label named ${JSON.stringify(name)} is created as typed, renamed to itself, put on a conversation, listed by and searched by`, async () => {
       const { admin } = await k.cast({ agentCapacity: 2 });
       const made = await create(admin.token, name);

@@ -36,6 +36,8 @@ const CASES: [PrechatField, unknown, string | null | RegExp][] = [
   [field({ type: 'text' }), 'line\u2028sep', /one line of text/],
   [field({ type: 'text', pattern: '[\\s\\S]+' }), 'a\rb', /one line of text/],
   [field({ type: 'text' }), 'café 東京 😀', 'café 東京 😀'],
+  // a choice a form saved earlier holds is taken exactly, whatever is in it
+  [field({ type: 'select', options: ['Billing\tEU', 'Sales'] }), 'Billing\tEU', 'Billing\tEU'],
   [field({ type: 'email' }), 'ada@example.com', 'ada@example.com'],
   [field({ type: 'email' }), 'ada@example', /email address/],
   [field({ type: 'email' }), 'ada example@x.com', /email address/],
@@ -140,6 +142,7 @@ describe('pre-chat form definitions', () => {
     [[field({ type: 'text', label: ' ' })], 'fields[0].label', /blank/],
     [[field({ type: 'select' })], 'fields[0].options', /at least one choice/],
     [[field({ type: 'select', options: ['a', ' b'] })], 'fields[0].options[1]', /spaces/],
+    [[field({ type: 'select', options: ['a', 'Billing\tEU'] })], 'fields[0].options[1]', /must be one line of text, without control characters/],
     [[field({ type: 'text', options: ['a'] })], 'fields[0].options', /select fields only/],
     [[field({ key: 'department', type: 'select', options: ['sales', '@qiscus'] })], 'fields[0].options[1]', /"@qiscus": departments starting with @ are channels' own queues/],
     [[field({ type: 'text', pattern: '(' })], 'fields[0].pattern', /not a valid regular expression/],
