@@ -1,4 +1,5 @@
 import { Type, type ObjectOptions, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { ONE_LINE_OR_EMPTY_PATTERN, ONE_LINE_PATTERN } from './one-line.js';
 import { ALLOWED_TYPE_PATTERN, MAX_ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, MAX_TYPE_LENGTH, MAX_UPLOAD_BYTES } from '../files/limit-rules.js';
 
 // Request and response shapes of the core API. The same objects validate
@@ -8,13 +9,10 @@ const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null
 const L = Type.Literal;
 const Timestamp = Type.String({ format: 'date-time' });
 const Id = Type.String({ format: 'uuid' });
+export { ONE_LINE_OR_EMPTY_PATTERN, ONE_LINE_PATTERN } from './one-line.js';
 // Any name agents and conversations use is a department; control characters
 // are none: an admin could not name it to configure its routing, and a line
 // break in one would forge lines in the emails and transcripts that show it.
-/** One line of text: no control characters and no line break of any kind (U+0085, U+2028, U+2029). */
-export const ONE_LINE_PATTERN = '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]+$';
-/** ONE_LINE_PATTERN, or empty (a name left blank). */
-export const ONE_LINE_OR_EMPTY_PATTERN = '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]*$';
 export const DEPARTMENT_PATTERN = ONE_LINE_PATTERN;
 export const Department = Type.String({ minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN });
 // A filter names a department that may have been stored before names were

@@ -9,6 +9,7 @@
 // the email rule of every other entry point.
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { RE2JS, RE2JSSyntaxException } from 're2js';
+import { LINE_BREAKING_CHARACTER } from '../http/one-line.js';
 
 export const FIELD_TYPES = ['text', 'email', 'phone', 'number', 'select', 'checkbox'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
@@ -78,8 +79,6 @@ export const MAX_FORM_PROGRAM = 1000;
 const KEY = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** The longest answer each type takes; max_length may only lower it. name is 200, as the customer record's. */
-// ONE_LINE_PATTERN's characters (src/http/schemas.ts; no imports here)
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f\u0085\u2028\u2029]/;
 const LIMIT: Readonly<Record<FieldType, number>> = { text: 1000, email: 254, phone: 32, number: 32, select: 100, checkbox: 5 };
 export const limitOf = (field: Pick<PrechatField, 'key' | 'type' | 'max_length'>): number =>
   Math.min(field.max_length ?? Infinity, field.key === 'name' ? 200 : LIMIT[field.type]);
@@ -256,7 +255,7 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
       for (const [j, option] of f.options.entries()) {
         if (option.trim() === '' || option !== option.trim()) return { field: `${at('options')}[${j}]`, message: 'must not be blank or start or end with spaces' };
         // one line, as every answer typed is (a form saved earlier may hold one: it is still taken, exactly)
-        if (CONTROL_CHARACTER.test(option)) return { field: `${at('options')}[${j}]`, message: 'must be one line of text, without control characters' };
+        if (LINE_BREAKING_CHARACTER.test(option)) return { field: `${at('options')}[${j}]`, message: 'must be one line of text, without control characters' };
         if (choices.has(option)) return { field: `${at('options')}[${j}]`, message: `repeats the choice ${JSON.stringify(option)}` };
         // a customer who chose it would be refused the chat (src/routing/channel-queues.ts; no imports here)
         if (f.key === 'department' && option.startsWith('@')) return { field: `${at('options')}[${j}]`, message: `must not be ${JSON.stringify(option)}: departments starting with @ are channels' own queues` };
@@ -314,7 +313,7 @@ export function checkAnswer(field: PrechatField, value: unknown): { value: strin
   // writes it at the head of each of the customer's lines); a line break or
   // control character can only be sent around the widget, or pasted.
   // (A select's answer is one of its choices, exactly: judged below.)
-  if (field.type !== 'select' && CONTROL_CHARACTER.test(text)) return broke({ kind: 'one_line' }, 'must be one line of text, without control characters');
+  if (field.type !== 'select' && LINE_BREAKING_CHARACTER.test(text)) return broke({ kind: 'one_line' }, 'must be one line of text, without control characters');
   switch (field.type) {
     case 'email':
       return EMAIL.test(text) ? { value: text } : broke({ kind: 'email' }, 'must be an email address, like name@example.com');
