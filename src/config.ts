@@ -34,6 +34,8 @@ export interface Config {
   agentOfflineGraceMs: number;
   offlinePolicy: OfflinePolicy;
   sweepIntervalMs: number;
+  /** how long a client may take to send one whole request, headers and body (an upload on a slow line), ms */
+  httpRequestTimeoutMs: number;
   tokenTtlSeconds: number;
   adminEmail: string | undefined;
   adminPassword: string | undefined;
@@ -131,6 +133,9 @@ export function loadConfig(env: Env = process.env): Config {
     agentOfflineGraceMs: integer(env, 'AGENT_OFFLINE_GRACE', 60_000, 0, 2_592_000_000),
     offlinePolicy: oneOf(env, 'OFFLINE_CONVERSATIONS', ['requeue', 'keep'] as const, 'requeue'),
     sweepIntervalMs: integer(env, 'SWEEP_INTERVAL', 1_000, 50, 60_000),
+    // Node's own default, which Fastify turns off: without one, a body sent a
+    // byte at a time holds its connection (and an upload's buffer) for ever.
+    httpRequestTimeoutMs: integer(env, 'HTTP_REQUEST_TIMEOUT', 300_000, 1_000, 3_600_000),
     // at most a year: far more put a token's expiry past the last date JavaScript holds, and every login failed with a 500
     tokenTtlSeconds: integer(env, 'TOKEN_TTL', 12 * 3600, 60, 31_536_000),
     adminEmail,

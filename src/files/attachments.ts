@@ -108,6 +108,18 @@ async function quotaLimits(db: Queryable): Promise<QuotaLimits> {
 }
 
 /**
+ * Whether the user may upload to the conversation at all, asked before its
+ * body is read: a refusal (not theirs, closed, a customer's quota already
+ * spent) costs the server no 25 MB read first. uploadAttachment asks again,
+ * under lock, once the file's size is known.
+ */
+export async function assertMayBeginUpload(ctx: Ctx, conversationId: string, user: FileUser, limits: QuotaLimits): Promise<void> {
+  const id = conversationId.toLowerCase();
+  await assertMayUpload(ctx.db, id, user, false);
+  if (user.kind === 'customer') await assertWithinQuota(ctx.db, id, 0, limits, ctx.now());
+}
+
+/**
  * Stores an upload, checked for size and type by the caller. The row and the
  * bytes commit together; with S3 the object is written first, outside the
  * transaction (no lock is held over a network upload), and removed again if

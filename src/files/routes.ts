@@ -5,7 +5,7 @@ import { requireAgentOrCustomer } from '../http/auth.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses, ErrorBody, IdParams } from '../http/schemas.js';
 import { readSettings } from '../settings/settings.js';
-import { assertMayDownload, attachmentBytes, findAttachment, requireFiles, uploadAnswer, uploadAttachment, type FileUser } from './attachments.js';
+import { assertMayBeginUpload, assertMayDownload, attachmentBytes, findAttachment, requireFiles, uploadAnswer, uploadAttachment, type FileUser } from './attachments.js';
 import { fileMissing, fileTooLarge, linkInvalid, multipartMalformed, notMultipart } from './errors.js';
 import { assertAllowed, cleanName, normalType, servedInline } from './limits.js';
 
@@ -82,6 +82,7 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
       const files = requireFiles(ctx);
       if (!request.isMultipart()) throw notMultipart();
       const limits = await readSettings(ctx.db);
+      await assertMayBeginUpload(ctx, request.params.id, userOf(request), limits);
       const unreadable = (error: unknown) => multipartError(error, limits.attachments_max_bytes);
       const part = await request.file({ limits: { fileSize: limits.attachments_max_bytes } }).catch(unreadable);
       if (!part || part.fieldname !== 'file') throw fileMissing();

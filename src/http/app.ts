@@ -97,10 +97,22 @@ function lowerCaseUuids(params: unknown, schema: unknown): void {
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const routes: RouteSummary[] = [];
+  const requestTimeoutMs = deps.config.httpRequestTimeoutMs ?? 300_000;
   const app = Fastify({
     // Credentials (Authorization, ?secret=, passwords) are censored in every log line.
     ...(deps.logger ? { loggerInstance: redactingLogger(deps.logger) } : { logger: false }),
     bodyLimit: 1024 * 1024,
+    // 408 to a request not wholly received in time. Node reads the limits
+    // its server was made with (set later, a shorter one went unheeded),
+    // looks for late requests every connectionsCheckingInterval (30 s by
+    // default, far past a short limit), and wants headers no later than the
+    // whole request.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeoutMs / 4)),
+    },
     // Behind a reverse proxy, the client's address (login rate limit, logs) comes from X-Forwarded-For of trusted proxies only.
     trustProxy: (deps.config as Partial<Config>).trustProxy ?? false,
     // Per-request logs at info would cost more than the routing at 1,000

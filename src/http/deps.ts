@@ -13,7 +13,7 @@ export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Fasti
 
 export interface AppDeps {
   ctx: Ctx;
-  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime' | 'customers' | 'sessionLimits' | 'email'> & Partial<Pick<Config, 'files' | 'metricsToken'>>;
+  config: Pick<Config, 'tokenTtlSeconds' | 'logLevel' | 'qiscus' | 'rapidpro' | 'realtime' | 'customers' | 'sessionLimits' | 'email'> & Partial<Pick<Config, 'files' | 'metricsToken' | 'httpRequestTimeoutMs'>>;
   metrics: Metrics;
   /** the real-time layer: chat sessions, /mqtt; none = REST only (most tests) */
   realtime?: Realtime;
