@@ -368,6 +368,31 @@ describeEachStore('webhook delivery', (store) => {
     assert.equal((await worker.tick()).delivered, 1);
   });
 
+  it('counts Retry-After from when the receiver answered, not from when the attempt began', async () => {
+    await endpoint({ events: ['conversation.created'] });
+    await openConversation(ctx, { customer: { id: 'ra-slow' } });
+    // the receiver takes 14 s of the 15 s deadline to say "busy, again in 10 s"
+    const sentAt: number[] = [];
+    const worker = testWorker(ctx, {
+      sendFn: async () => {
+        sentAt.push(clock.now().getTime());
+        clock.advance(14_000);
+        return sentAt.length === 1
+          ? { status: 503, excerpt: 'busy', error: null, retryAfterMs: 10_000, durationMs: 14_000 }
+          : { status: 204, excerpt: '', error: null, retryAfterMs: null, durationMs: 0 };
+      },
+    });
+    await worker.tick();
+    const answered = clock.now().getTime();
+    assert.equal(sentAt.length, 1);
+    clock.advance(9_000);
+    await worker.tick();
+    assert.equal(sentAt.length, 1, 'not sent again before the 10 s the receiver asked for');
+    clock.advance(1_000);
+    assert.equal((await worker.tick()).delivered, 1);
+    assert.ok(sentAt[1]! - answered >= 10_000, `sent again ${sentAt[1]! - answered} ms after the answer`);
+  });
+
   it('refuses private targets at delivery time when they are not allowed, after DNS resolution too', async () => {
     await endpoint({ events: ['conversation.created'] });
     const byName = await endpointFor(ctx, receiver, { events: ['conversation.created'] });

@@ -239,9 +239,9 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       });
     },
 
-    decide(row, outcome, startedAt) {
+    decide(row, outcome, answeredAt) {
       // Nothing was sent (no token: the login fails or hangs): no attempt is used up, and the next waits for the login's cool-down.
-      if (outcome.skipped) return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + (outcome.retryAfterMs ?? LOGIN_COOLDOWN_MS)) };
+      if (outcome.skipped) return { outcome: 'retry', nextAttemptAt: new Date(answeredAt.getTime() + (outcome.retryAfterMs ?? LOGIN_COOLDOWN_MS)) };
       const status = outcome.status;
       if (status !== null && status >= 200 && status < 300) return { outcome: 'delivered', nextAttemptAt: null };
       if (row.name === REMOVE_AGENT && removalDone(outcome)) return { outcome: 'delivered', nextAttemptAt: null };
@@ -254,7 +254,7 @@ export function qiscusProducer(client: QiscusClient, timeoutMs: number, hooks: P
       const base = status === 401 && client.api.auth.mode === 'login' ? 0 : schedule[Math.min(row.attempts, schedule.length - 1)]!;
       const jittered = Math.round(base * (0.9 + 0.2 * random()));
       const delay = outcome.retryAfterMs === null ? jittered : Math.max(jittered, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS));
-      return { outcome: 'retry', nextAttemptAt: new Date(startedAt.getTime() + delay) };
+      return { outcome: 'retry', nextAttemptAt: new Date(answeredAt.getTime() + delay) };
     },
 
     async settle(ctx, results) {

@@ -38,9 +38,11 @@ export interface Producer {
   /**
    * Classifies an answer when the default (2xx delivered, 410 final, the
    * rest retried on the webhook schedule) does not fit this receiver; return
-   * undefined to keep the default.
+   * undefined to keep the default. A retry is timed from `answeredAt`, when
+   * the attempt ended: a receiver that took 14 s to ask for 10 s more is
+   * given them.
    */
-  decide?(row: OutboundRow, outcome: SendOutcome, startedAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> | undefined;
+  decide?(row: OutboundRow, outcome: SendOutcome, answeredAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> | undefined;
   /** Its targets are configured by the operator (not by API users), so the SSRF guard does not apply. */
   trustedTargets?: boolean;
   /**
@@ -262,12 +264,12 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   let totals: TickResult = { delivered: 0, retried: 0, failed: 0, cancelled: 0 };
   const active = () => started;
 
-  function decide(row: OutboundRow, outcome: SendOutcome, startedAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> {
-    const own = options.producers[row.producer]?.decide?.(row, outcome, startedAt);
+  function decide(row: OutboundRow, outcome: SendOutcome, answeredAt: Date): Pick<AttemptRecord, 'outcome' | 'nextAttemptAt'> {
+    const own = options.producers[row.producer]?.decide?.(row, outcome, answeredAt);
     if (own) return own;
     if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) return { outcome: 'delivered', nextAttemptAt: null };
     const delay = retryDelay(row.attempts + 1, outcome.retryAfterMs, row.max_attempts || MAX_ATTEMPTS, options.random);
-    const retryAt = delay === null ? null : new Date(startedAt.getTime() + delay);
+    const retryAt = delay === null ? null : new Date(answeredAt.getTime() + delay);
     // 410 Gone: the receiver says it will never want these again, if it is still the receiver. An admin
     // may have moved the row elsewhere while the attempt went; RECORD, which sees the row's URL as it
     // is, then retries it as any other failure, at the time given here.
@@ -314,7 +316,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
             excerpt: outcome.excerpt,
             error: outcome.error ?? (outcome.status !== null && (outcome.status < 200 || outcome.status >= 300) ? `HTTP ${outcome.status}` : null),
             requestHeaders: loggable(requestHeaders),
-            ...decide(row, outcome, startedAt),
+            ...decide(row, outcome, ctx.now()),
             leaseUntil: new Date(row.next_attempt_at),
             url: row.url,
             ...(outcome.skipped ? { skipped: true } : {}),
