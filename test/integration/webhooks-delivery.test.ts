@@ -10,7 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, it } from 'node:test';
 import type { AgentRow } from '../../src/agents/model.js';
 import type { Ctx } from '../../src/context.js';
-import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
+import { SYSTEM } from '../../src/agents/model.js';
+import { abandonUnserved, closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
+import { expireSilentSessions } from '../../src/realtime/sessions.js';
 import { addMessage } from '../../src/conversations/messages.js';
 import { claim, record } from '../../src/events/outbound/outbox.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
@@ -366,6 +368,21 @@ describeEachStore('webhook delivery', (store) => {
     assert.equal((await worker.tick()).delivered, 0, 'not before the receiver asked');
     clock.advance(595_000);
     assert.equal((await worker.tick()).delivered, 1);
+  });
+
+  it("session_state_close says why in the contract's words: a silent session is timeout, a chat no agent could ever serve is system", async () => {
+    await endpoint({ events: ['session_state_close'] });
+    const { conversation: silent } = await openConversation(ctx, { customer: { id: 'silent' } });
+    await ctx.db.query(
+      `insert into customer_sessions (conversation_id, customer_id, token_hash, last_seen_at, expires_at, created_at) values ($1, 'silent', 'h-silent', $2, $3, $2)`,
+      [silent.id, new Date(clock.now().getTime() - 3_600_000), new Date(clock.now().getTime() + 3_600_000)],
+    );
+    assert.deepEqual(await expireSilentSessions(ctx, 30_000), [silent.id]);
+    const { conversation: unserved } = await openConversation(ctx, { customer: { id: 'unserved' } });
+    assert.equal((await abandonUnserved(ctx, unserved.id, SYSTEM))?.abandoned, true);
+    await testWorker(ctx).tick();
+    const reasons = new Map(receiver.accepted.map((d) => [(d.json.session as { id: string }).id, (d.json.session as { reason: string }).reason]));
+    assert.deepEqual(Object.fromEntries(reasons), { [silent.id]: 'timeout', [unserved.id]: 'system' });
   });
 
   it('counts Retry-After from when the receiver answered, not from when the attempt began', async () => {

@@ -11,10 +11,23 @@ const iso = (d: Date | string | null | undefined) => (d === null || d === undefi
 /** The webhook-id (and Gitple triggerId) of one event under one name: the same for every endpoint, retry and redelivery. */
 export const messageIdFor = (eventId: number, name: string) => `evt_${eventId}_${name}`;
 
-/** Switchboard's close reasons in Gitple's words; theirs are `agent` and `userCancel`. */
+/**
+ * Switchboard's close reasons in Gitple's words: theirs are `agent` and
+ * `userCancel`, and the contract adds `timeout` (inactivity) and `system`;
+ * a receiver switching on them knows no other. A channel's own reason
+ * (`qiscus`, `rapidpro`, …) is passed on as the channel gave it.
+ */
+const GITPLE_CLOSE_REASONS: Readonly<Record<string, string>> = {
+  customer: 'userCancel',
+  expired: 'timeout',
+  unavailableAttendants: 'system',
+  ticketer_deleted: 'system',
+  qiscus_failed: 'system',
+};
+
 export function gitpleCloseReason(reason: string | null): string | null {
   if (reason === null) return null;
-  return reason === 'customer' ? 'userCancel' : reason;
+  return GITPLE_CLOSE_REASONS[reason] ?? reason;
 }
 
 export interface GitpleSession {
