@@ -12,6 +12,9 @@ const Url = Type.String({ minLength: 1, maxLength: 2000, description: 'http:// o
 const Secret = Type.String({ minLength: 8, maxLength: 200, description: 'printable ASCII; `whsec_<base64>` is decoded for the Standard Webhooks signature' });
 const AppCode = Nullable(Type.String({ maxLength: 200, description: 'echoed as appCode / app_code in payloads' }));
 
+// Ids are bigint; past 2^53 a JSON number is no longer the id it was typed
+// as, and far past it the database refused it with a 400 that named no field.
+const MAX_DELIVERY_ID = Number.MAX_SAFE_INTEGER;
 export const WebhookEndpoint = Type.Object({
   id: Type.String({ format: 'uuid' }),
   url: Type.String(),
@@ -92,14 +95,14 @@ export const Delivery = Type.Object({
 
 export const DeliveryQuery = Type.Object(
   {
-    before: Type.Optional(Type.Integer({ minimum: 1 })),
+    before: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DELIVERY_ID })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
     state: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('cancelled')])),
   },
   { additionalProperties: false },
 );
 
-export const DeliveryParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
+export const DeliveryParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_DELIVERY_ID }) });
 
 export const ExternalMessageBody = Type.Object({ text: Type.String({ minLength: 1, maxLength: 10_000 }) }, { additionalProperties: false });
 

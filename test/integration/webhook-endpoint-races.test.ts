@@ -57,6 +57,24 @@ describe('webhook endpoint changes racing the outbox [postgres]', { skip: !store
     );
   });
 
+  it("an endpoint deleted while a fan-out page is open waits for the page: the other endpoints' deliveries are written, the deleted one's go with it", async () => {
+    const admin = await t.user('admin');
+    const { endpoint: gone } = await createEndpoint(t.ctx, { url: 'https://93.184.215.14/gone', events: ['conversation.created'] }, null, policy);
+    await createEndpoint(t.ctx, { url: 'https://93.184.215.14/kept', events: ['conversation.created'] }, null, policy);
+    await openConversation(t.ctx, { customer: { id: 'race-delete' } });
+    const paused = pauseAfter(store().db, /^select id, url, events, verify_ssl/);
+    const fanning = fanOut({ ...t.ctx, db: paused.db });
+    await paused.arrived;
+    const deleting = t.call('DELETE', `/api/v1/webhooks/${gone.id}`, { token: admin.token });
+    // before, the delete went through beside the page, whose insert then broke on the foreign key, for every endpoint
+    await settledOrWaiting(store().db, 'outbox_cursors', deleting);
+    paused.resume();
+    assert.equal((await fanning).deliveries, 2);
+    assert.equal((await deleting).statusCode, 204);
+    const rows = await store().db.query<{ url: string }>('select url from outbound_requests');
+    assert.deepEqual(rows.map((r) => r.url), ['https://93.184.215.14/kept']);
+  });
+
   it("an endpoint deleted while a worker records a batch holding one of its deliveries: the batch's others are recorded", async () => {
     const admin = await t.user('admin');
     const e = (await createEndpoint(t.ctx, { url: 'http://127.0.0.1:9/e', events: ['conversation.created'] }, null, policy)).endpoint;

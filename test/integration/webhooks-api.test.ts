@@ -116,6 +116,8 @@ describeEachStore('webhook endpoints API', (store) => {
     assert.equal((await t.call('GET', '/api/v1/webhooks/not-a-uuid', { token: admin.token })).statusCode, 400);
     assert.equal((await t.call('GET', `/api/v1/webhooks/${id}/deliveries?limit=0`, { token: admin.token })).statusCode, 400);
     assert.equal((await t.call('POST', '/api/v1/deliveries/abc/redeliver', { token: admin.token })).statusCode, 400);
+    expectField(await t.call('GET', '/api/v1/deliveries/99999999999999999999', { token: admin.token }), 'id');
+    expectField(await t.call('GET', `/api/v1/webhooks/${id}/deliveries?before=99999999999999999999`, { token: admin.token }), 'before');
     const rows = await store().db.query<{ n: number }>('select count(*)::int as n from webhook_endpoints');
     assert.equal(rows[0]!.n, 1, 'nothing but the one good endpoint was stored');
   });

@@ -228,6 +228,11 @@ async function cancelPending(tx: Queryable, id: string, reason: string): Promise
  */
 export async function deleteEndpoint(ctx: Ctx, id: string): Promise<void> {
   await ctx.db.transaction(async (tx) => {
+    // The fan-out's cursor first, as updateEndpoint: a page that read the
+    // endpoint writes its deliveries before it goes (they go with it).
+    // Unlocked, the delete went through beside the page, whose insert then
+    // broke on the foreign key, and the page rolled back for every endpoint.
+    await tx.query('select 1 from outbox_cursors where name = $1 for update', [FANOUT_CURSOR]);
     const [found] = await tx.query('select 1 from webhook_endpoints where id = $1 for update', [id]);
     if (!found) throw notFound('webhook', id);
     await tx.query('select 1 from outbound_requests where endpoint_id = $1 order by id for update', [id]);
