@@ -134,7 +134,8 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     await page.getByLabel('session_state_close').check();
     await page.getByRole('button', { name: 'Add endpoint' }).click();
     const secret = page.getByTestId('webhook-secret').getByLabel('Signing secret');
-    assert.match(await secret.inputValue(), /^whsec_/);
+    const created = await secret.inputValue();
+    assert.match(created, /^whsec_/);
     const row = page.getByTestId('webhooks').getByRole('row').filter({ hasText: url });
     await row.getByText('message.created, session_state_close').waitFor();
 
@@ -154,14 +155,28 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     await deliveries.getByText(/Attempts of #/).first().click();
     await shoot(page, 'console-admin-webhooks');
 
+    // rotating keeps the old secret signing a day; rotating again within that day drops every old one, and says so first
+    const endpointOf = async () => ((await http('GET', '/api/v1/webhooks', undefined, await adminToken())).body as { previous_secret_expires_at: string | null }[])[0]!;
+    await row.getByRole('button', { name: `Rotate secret of ${url}` }).click();
+    await page.getByTestId('webhook-secret').getByText('New signing secret').waitFor();
+    await page.waitForFunction((before) => (document.querySelector('[data-testid="webhook-secret"] input') as HTMLInputElement | null)?.value !== before, created);
+    const first = await secret.inputValue();
+    assert.match(first, /^whsec_/);
+    assert.ok((await endpointOf()).previous_secret_expires_at !== null, 'the old secret signs through its grace');
+    await row.getByRole('button', { name: `Rotate secret of ${url}` }).click();
+    await page.waitForFunction((before) => (document.querySelector('[data-testid="webhook-secret"] input') as HTMLInputElement | null)?.value !== before, first);
+    assert.equal((await endpointOf()).previous_secret_expires_at, null, 'the second rotation dropped the old secrets');
+
     // disabling and deleting ask first
     await row.getByRole('button', { name: `Disable ${url}` }).click();
     await row.getByText('disabled').waitFor();
     await row.getByRole('button', { name: `Delete ${url}` }).click();
     await page.getByText('No endpoints yet.').waitFor();
-    assert.equal(dialogs.length, 2);
-    assert.match(dialogs[0]!, /^confirm: Disable/);
-    assert.match(dialogs[1]!, /^confirm: Delete the endpoint/);
+    assert.equal(dialogs.length, 4);
+    assert.match(dialogs[0]!, /^confirm: Rotate the secret of .*keeps signing for 24 hours/);
+    assert.match(dialogs[1]!, /^confirm: The secret of .* was rotated lately: its previous secret still signs until .*Every old secret stops signing at once/);
+    assert.match(dialogs[2]!, /^confirm: Disable/);
+    assert.match(dialogs[3]!, /^confirm: Delete the endpoint/);
     assert.deepEqual((await http('GET', '/api/v1/webhooks', undefined, await adminToken())).body, []);
     // the refused creation was a 400 on purpose
     assert.ok(problems.every((p) => /400/.test(p)), problems.join('\n'));

@@ -466,6 +466,31 @@ describeEachStore('webhook delivery', (store) => {
     assert.deepEqual(receiver.problems, []);
   });
 
+  it("refuses a second rotation with a grace while the first one's runs (it would drop the original secret early); grace 0 drops every old secret", async () => {
+    const hook = await endpoint({ events: ['conversation.created'] });
+    const original = secrets[0]!;
+    const { secret: first } = await rotateSecret(ctx, hook.id, { grace_seconds: 86_400 });
+    clock.advance(60_000);
+    const refused = await t.call('POST', `/api/v1/webhooks/${hook.id}/rotate-secret`, { token: (await t.user('admin')).token, body: { grace_seconds: 3_600 } });
+    assert.equal(refused.statusCode, 409, refused.body);
+    assert.equal(refused.json().error.code, 'SB_WEBHOOK_SECRET_IN_GRACE');
+    assert.equal(refused.json().error.field, 'grace_seconds');
+    // the original still signs webhook-signature beside the first new one, as promised
+    secrets = [original, first];
+    await openConversation(ctx, { customer: { id: 'rot-kept' } });
+    await testWorker(ctx).tick();
+    assert.equal(receiver.accepted.length, 1);
+    assert.equal(String(receiver.accepted[0]!.headers['webhook-signature']).split(' ').length, 2);
+    assert.deepEqual(receiver.problems, []);
+    const { secret: last, endpoint: now } = await rotateSecret(ctx, hook.id, { grace_seconds: 0 });
+    assert.equal(now.previous_secret_expires_at, null);
+    secrets = [last];
+    await openConversation(ctx, { customer: { id: 'rot-last' } });
+    await testWorker(ctx).tick();
+    assert.equal(String(receiver.accepted[1]!.headers['webhook-signature']).split(' ').length, 1);
+    assert.notEqual(last, first);
+  });
+
   it('is woken at once when events commit (the poll is an hour away)', async () => {
     await endpoint({ events: ['conversation.created'] });
     let worker: ReturnType<typeof testWorker> | undefined;

@@ -5,7 +5,7 @@ import { withEvents } from '../outbox.js';
 import { resolvedProblem, urlProblem } from '../outbound/ssrf.js';
 import { SUBSCRIBABLE_EVENTS } from './catalog.js';
 import { CURSOR as FANOUT_CURSOR } from './fanout.js';
-import { badSecret, badUrl, targetPrivate, unknownEvent } from './errors.js';
+import { badSecret, badUrl, rotationInGrace, targetPrivate, unknownEvent } from './errors.js';
 import { generateSecret, secretProblem } from './signing.js';
 
 // Webhook endpoints: what an admin configures. The secret leaves the server
@@ -253,16 +253,25 @@ export async function rotateSecret(ctx: Ctx, id: string, input: { secret?: strin
   const secret = input.secret ?? generateSecret();
   const now = ctx.now();
   const grace = input.grace_seconds ?? 24 * 3600;
-  const [row] = await ctx.db.query<EndpointRow>(
-    `update webhook_endpoints
-        set previous_secret = case when $3::int > 0 then secret end,
-            previous_secret_expires_at = case when $3::int > 0 then $4::timestamptz + make_interval(secs => $3::int) end,
-            secret = $2, updated_at = $4
-      where id = $1
-      returning *`,
-    [id, secret, grace, now],
-  );
-  if (!row) throw notFound('webhook', id);
+  const row = await ctx.db.transaction(async (tx) => {
+    const [current] = await tx.query<Pick<EndpointRow, 'previous_secret_expires_at'>>('select previous_secret_expires_at from webhook_endpoints where id = $1 for update', [id]);
+    if (!current) throw notFound('webhook', id);
+    // One previous secret is kept: a second rotation with a grace would put
+    // the first new one in its place and drop the original at once, though
+    // receivers were promised it until the end of its grace.
+    const graceEnds = current.previous_secret_expires_at === null ? null : new Date(current.previous_secret_expires_at);
+    if (grace > 0 && graceEnds !== null && graceEnds.getTime() > now.getTime()) throw rotationInGrace(graceEnds);
+    const [updated] = await tx.query<EndpointRow>(
+      `update webhook_endpoints
+          set previous_secret = case when $3::int > 0 then secret end,
+              previous_secret_expires_at = case when $3::int > 0 then $4::timestamptz + make_interval(secs => $3::int) end,
+              secret = $2, updated_at = $4
+        where id = $1
+        returning *`,
+      [id, secret, grace, now],
+    );
+    return updated!;
+  });
   return { endpoint: row, secret };
 }
 

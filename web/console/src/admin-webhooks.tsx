@@ -6,7 +6,7 @@ import { SUBSCRIBABLE_EVENTS } from '../../../src/events/webhooks/catalog';
 // types only (erased from the bundle): the API's own shapes
 import type { DeliveryView as Delivery } from '../../../src/events/webhooks/deliveries';
 import type { Endpoint } from '../../../src/events/webhooks/endpoints';
-import { formatNumber } from '../../shared/format';
+import { formatDateTime, formatNumber } from '../../shared/format';
 import { t } from '../../shared/i18n';
 
 // Admin: webhook endpoints (docs/webhooks.md) — add, ping, enable/disable,
@@ -48,9 +48,17 @@ export function WebhooksAdmin({ token, onError }: AdminProps) {
     return act(() => api('PATCH', `/api/v1/webhooks/${endpoint.id}`, token, { enabled: !endpoint.enabled }));
   };
   const rotate = (endpoint: Endpoint) => {
-    if (!confirm(t('Rotate the secret of {url}? The old one keeps signing for 24 hours; update the receiver before then.', { url: endpoint.url }))) return;
+    // One old secret signs beside the new one: rotating again within its
+    // grace would cut it short (the server refuses that), so a second
+    // rotation drops every old secret, and says so.
+    const graceEnds = endpoint.previous_secret_expires_at;
+    const inGrace = graceEnds !== null && Date.parse(graceEnds) > Date.now();
+    const question = inGrace
+      ? t('The secret of {url} was rotated lately: its previous secret still signs until {time}. Rotate again? Every old secret stops signing at once; update the receiver right away.', { url: endpoint.url, time: formatDateTime(graceEnds) })
+      : t('Rotate the secret of {url}? The old one keeps signing for 24 hours; update the receiver before then.', { url: endpoint.url });
+    if (!confirm(question)) return;
     return act(async () => {
-      const answer = await api<{ secret: string }>('POST', `/api/v1/webhooks/${endpoint.id}/rotate-secret`, token, {});
+      const answer = await api<{ secret: string }>('POST', `/api/v1/webhooks/${endpoint.id}/rotate-secret`, token, inGrace ? { grace_seconds: 0 } : {});
       setSecret({ id: endpoint.id, value: answer.secret, rotated: true });
     });
   };
