@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { requireAgent } from '../http/auth.js';
 import type { App, AppDeps } from '../http/deps.js';
-import { Department, errorResponses, StringMap } from '../http/schemas.js';
+import { Department, errorResponses, ONE_LINE_OR_EMPTY_PATTERN, StringMap } from '../http/schemas.js';
 import { availability } from './availability.js';
 import { MAX_DEPARTMENTS, MAX_HOLIDAYS, MAX_INTERVALS_PER_DAY, type BusinessHoursInput } from './rules.js';
 import { WEEKDAYS } from './schedule.js';
@@ -21,7 +21,8 @@ const IntervalBody = Type.Object(
 const HolidayBody = Type.Object(
   {
     date: Type.String({ maxLength: 10, description: 'a local date YYYY-MM-DD, closed all day' }),
-    name: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
+    // one line, as the console lists holidays: a line break would split one into two on its next save
+    name: Type.Optional(Type.Union([Type.String({ maxLength: 100, pattern: ONE_LINE_OR_EMPTY_PATTERN, description: 'one line of text, without control characters' }), Type.Null()])),
   },
   { additionalProperties: false },
 );

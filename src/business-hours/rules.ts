@@ -1,11 +1,14 @@
+import { LINE_BREAKING_CHARACTER } from '../http/one-line.js';
 import { DEPARTMENT_PATTERN } from '../http/schemas.js';
+import { isBlank } from '../http/validation.js';
 import { WEEKDAYS, type Holiday, type Interval, type Schedule, type Weekday } from './schedule.js';
 
 // What a business-hours definition may say. The request schema checks the
 // shapes (types, lengths, known keys); these rules check the meaning: real
-// times and dates, a time zone Intl knows, intervals that end after they
-// start and do not overlap. The first problem is reported with the path of
-// the field at fault, e.g. departments.sales.weekly.monday[1].end.
+// times and dates, a region's time zone Intl knows, one-line holiday names,
+// intervals that end after they start and do not overlap. The first problem
+// is reported with the path of the field at fault, e.g.
+// departments.sales.weekly.monday[1].end.
 
 export interface Problem {
   field: string;
@@ -44,15 +47,33 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DEPARTMENT = new RegExp(DEPARTMENT_PATTERN, 'u');
 const MAX_DEPARTMENT_LENGTH = 100;
 
-/** Whether Intl knows the zone (it throws a RangeError for an unknown one). */
-export function isTimeZone(zone: string): boolean {
-  if (zone.trim() === '' || zone !== zone.trim()) return false;
+/**
+ * The zone as stored, Intl's canonical name for it (europe/paris →
+ * Europe/Paris, Etc/UTC → UTC), or why it is refused. Intl also knows names
+ * that are no region's: abbreviations and legacy names (EST, MST, BST,
+ * PST8PDT, CET, Japan, SystemV/EST5). They read like the clock of a place
+ * and may not be it: EST is America/Panama, UTC−5 all year, an hour off all
+ * summer for an admin in New York; BST is Bangladesh, not British Summer
+ * Time. So a zone is Area/Location, as every region's is, or an alias of UTC.
+ */
+export function timeZoneOf(zone: string): { zone: string } | { refused: string } {
+  const unknown = { refused: `must be an IANA time zone such as Europe/Paris or America/New_York, got ${JSON.stringify(zone)}` };
+  if (zone.trim() === '' || zone !== zone.trim()) return unknown;
+  let canonical: string;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
+    canonical = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    // Intl throws a RangeError for a zone it does not know
+    return unknown;
   }
+  if ((!zone.includes('/') && canonical !== 'UTC') || /^systemv\//i.test(zone)) {
+    const reads = canonical.toLowerCase() === zone.toLowerCase() ? '' : `, which Intl reads as ${canonical}`;
+    return { refused: `must be a region name such as America/New_York or Europe/Paris (or UTC), not an abbreviation or legacy name like ${JSON.stringify(zone)}${reads}` };
+  }
+  // Only the spelling's case is mended: an alias is kept as typed, since
+  // Node 20's ICU answers some current names with their old ones
+  // (Asia/Kolkata as Asia/Calcutta, Europe/Kyiv as Europe/Kiev).
+  return { zone: canonical.toLowerCase() === zone.toLowerCase() ? canonical : zone };
 }
 
 /** A real calendar date between 1970 and 9999. */
@@ -68,7 +89,8 @@ export function isDate(date: string): boolean {
 /** The schedule as stored, or the first problem; `at` prefixes every field path. */
 export function checkSchedule(input: ScheduleInput, at: string): { schedule: Schedule } | { problem: Problem } {
   const fail = (field: string, message: string) => ({ problem: { field: `${at}.${field}`, message } });
-  if (!isTimeZone(input.time_zone)) return fail('time_zone', `must be an IANA time zone such as Europe/Paris or America/New_York, got ${JSON.stringify(input.time_zone)}`);
+  const zone = timeZoneOf(input.time_zone);
+  if ('refused' in zone) return fail('time_zone', zone.refused);
   const weekly = {} as Record<Weekday, Interval[]>;
   for (const day of WEEKDAYS) {
     const intervals = input.weekly[day] ?? [];
@@ -96,11 +118,13 @@ export function checkSchedule(input: ScheduleInput, at: string): { schedule: Sch
     if (!isDate(h.date)) return fail(`holidays[${i}].date`, `must be a real date YYYY-MM-DD from 1970 on, got ${JSON.stringify(h.date)}`);
     if (seen.has(h.date)) return fail(`holidays[${i}].date`, `repeats ${h.date}`);
     seen.add(h.date);
-    const name = h.name?.trim() || null;
+    // one line: the console lists holidays one a line, so a line break here would come back from its next save as a second holiday
+    if (h.name && LINE_BREAKING_CHARACTER.test(h.name)) return fail(`holidays[${i}].name`, 'must be one line of text, without control characters');
+    const name = h.name === undefined || h.name === null || isBlank(h.name) ? null : h.name.trim();
     holidays.push({ date: h.date, name });
   }
   holidays.sort((a, b) => (a.date < b.date ? -1 : 1));
-  return { schedule: { time_zone: input.time_zone, weekly, holidays } };
+  return { schedule: { time_zone: zone.zone, weekly, holidays } };
 }
 
 /** The whole definition as stored, or the first problem. */

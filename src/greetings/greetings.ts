@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Ctx } from '../context.js';
 import { invalid, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
+import { isBlank } from '../http/validation.js';
 import type { Queryable } from '../store/db.js';
 import { checkPattern, MAX_AFTER_SECONDS, type Trigger } from './trigger.js';
 
@@ -59,9 +60,10 @@ const toGreeting = (r: Row): Greeting => ({
 export function checkGreeting(input: GreetingInput): Omit<Greeting, 'id' | 'created_at' | 'updated_at'> {
   const name = input.name.trim();
   const message = input.message.trim();
-  if (name === '') throw invalid('name', 'must not be blank');
+  // isBlank, not only spaces: a message of zero-width characters would open the widget on an empty greeting
+  if (isBlank(name)) throw invalid('name', 'must not be blank');
   if ([...name].length > LIMITS.name) throw invalid('name', `must be at most ${LIMITS.name} characters`);
-  if (message === '') throw invalid('message', 'must not be blank');
+  if (isBlank(message)) throw invalid('message', 'must not be blank');
   if ([...message].length > LIMITS.message) throw invalid('message', `must be at most ${LIMITS.message} characters`);
   const after = input.trigger.after_seconds ?? null;
   if (after !== null && (!Number.isInteger(after) || after < 0 || after > MAX_AFTER_SECONDS)) {

@@ -2,6 +2,7 @@ import type { Ctx } from '../context.js';
 import { toConversation, type ConversationRow } from '../conversations/model.js';
 import { notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
+import { isBlank } from '../http/validation.js';
 import { readSettings } from '../settings/settings.js';
 import { csatDisabled, notResolved, ratingExists } from './errors.js';
 import type { RatingRow } from './model.js';
@@ -26,7 +27,8 @@ export async function rateConversation(ctx: Ctx, conversationId: string, input: 
     if (!conversation) throw notFound('conversation', conversationId);
     if (!(await readSettings(tx)).csat_enabled) throw csatDisabled();
     if (conversation.state !== 'resolved') throw notResolved(conversationId, conversation.state);
-    const comment = input.comment?.trim() ? input.comment.trim() : null;
+    // isBlank, not only spaces: zero-width characters alone say nothing, and a blank comment is null
+    const comment = input.comment === undefined || input.comment === null || isBlank(input.comment) ? null : input.comment.trim();
     const [row] = await tx.query<RatingRow>(
       `insert into ratings (conversation_id, score, comment, agent_id, department, created_at)
        values ($1, $2, $3, $4, $5, $6)

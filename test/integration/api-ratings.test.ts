@@ -168,6 +168,12 @@ describeEachStore('api: ratings (CSAT)', (store) => {
     const blank = await chat();
     await resolve(agent, blank.id);
     assert.equal((await rate(blank.token, blank.id, { score: 1, comment: '   ' })).json().comment, null);
+    // blank as everywhere (isBlank): zero-width characters alone are no comment either
+    const invisible = await chat();
+    await resolve(agent, invisible.id);
+    assert.equal((await rate(invisible.token, invisible.id, { score: 2, comment: '\u200b\u200d' })).json().comment, null);
+    const [row] = await store().db.query<{ comment: string | null }>('select comment from ratings where conversation_id = $1', [invisible.id]);
+    assert.equal(row!.comment, null);
   });
 
   it('two parallel posts for one conversation give one 201 and one 409, and one rating', async () => {

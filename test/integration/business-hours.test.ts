@@ -101,6 +101,72 @@ describeEachStore('business hours', (store) => {
     assert.equal((await call('GET', '/api/v1/business-hours', { token: await tokenOf('agent') })).statusCode, 403);
   });
 
+  // The console lists holidays one a line and splits them again on save: a
+  // name holding a line break came back from the next, unrelated save as a
+  // second holiday (here: closed on 12-26), without anyone asking.
+  it('keeps a holiday name to one line, and a blank one is no name', async () => {
+    await define({ departments: { sales: PARIS } });
+    const admin = await tokenOf('admin');
+    const before = await state();
+    for (const name of ['Christmas\n2026-12-26 Boxing\u0007', 'Christmas\r', 'Christ\tmas', 'Christmas\u2028Boxing', 'Christmas\u0085', 'Christmas\u0007']) {
+      for (const body of [{ default: { ...PARIS, holidays: [{ date: '2026-12-25', name }] } }, { departments: { sales: { ...PARIS, holidays: [{ date: '2026-01-07' }, { date: '2026-12-25', name }] } } }]) {
+        const res = await call('PUT', '/api/v1/business-hours', { token: admin, body });
+        assert.equal(res.statusCode, 400, `${JSON.stringify(name)}: ${res.body}`);
+        const { error } = res.json();
+        assert.equal(error.code, 'SB_VALIDATION');
+        assert.equal(error.field, 'default' in body ? 'default.holidays.0.name' : 'departments.sales.holidays.1.name');
+        assert.match(error.message, /must be one line of text, without control characters/);
+      }
+    }
+    assert.deepEqual(await state(), before);
+    const saved = await define({ default: { ...PARIS, holidays: [{ date: '2026-12-25', name: ' Christmas Day ' }, { date: '2026-12-26', name: '\u200b\u2060' }, { date: '2026-12-31', name: '' }] } });
+    assert.deepEqual(saved.default.holidays, [
+      { date: '2026-12-25', name: 'Christmas Day' },
+      { date: '2026-12-26', name: null },
+      { date: '2026-12-31', name: null },
+    ]);
+  });
+
+  // Intl takes a zone in any case and by many names; "EST" is America/Panama
+  // (UTC−5 all year), so an admin in New York who typed it was an hour off
+  // all summer, and "BST" is Bangladesh.
+  it('stores a time zone spelt as Intl spells it (an alias as typed), and refuses abbreviations and legacy names that pass for a region', async () => {
+    const admin = await tokenOf('admin');
+    const zone = (time_zone: string) => ({ time_zone, weekly: { monday: OFFICE } });
+    const saved = await define({
+      default: zone('utc'),
+      departments: { sales: zone('europe/paris'), support: zone('Etc/UTC'), billing: zone('US/Eastern'), care: zone('UTC'), vip: zone('America/New_York'), india: zone('Asia/Kolkata') },
+    });
+    assert.equal(saved.default.time_zone, 'UTC');
+    assert.deepEqual(Object.fromEntries(Object.entries(saved.departments).map(([name, s]) => [name, (s as { time_zone: string }).time_zone])), {
+      sales: 'Europe/Paris',
+      support: 'Etc/UTC',
+      // an alias stays as typed: Node 20 would rename Asia/Kolkata to its old name Asia/Calcutta
+      billing: 'US/Eastern',
+      care: 'UTC',
+      vip: 'America/New_York',
+      india: 'Asia/Kolkata',
+    });
+    assert.deepEqual((await call('GET', '/api/v1/business-hours', { token: admin })).json(), saved);
+    // Monday 09:00 UTC is 10:00 in Paris, 04:00 in New York
+    assert.equal((await availability('sales')).open, true);
+    assert.equal((await availability('billing')).open, false);
+    const before = await state();
+    for (const typed of ['EST', 'est', 'MST', 'HST', 'EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT', 'PST', 'CST', 'BST', 'IST', 'CET', 'EET', 'WET', 'MET', 'Japan', 'GB', 'SystemV/EST5', 'SystemV/PST8PDT']) {
+      const res = await call('PUT', '/api/v1/business-hours', { token: admin, body: { departments: { sales: zone(typed) } } });
+      assert.equal(res.statusCode, 422, `${typed}: ${res.body}`);
+      const { error } = res.json();
+      assert.equal(error.code, 'SB_SCHEDULE_INVALID');
+      assert.equal(error.field, 'departments.sales.time_zone');
+      assert.match(error.message, /must be a region name such as America\/New_York/, typed);
+      assert.ok(error.message.includes(JSON.stringify(typed)), error.message);
+    }
+    const est = (await call('PUT', '/api/v1/business-hours', { token: admin, body: { default: zone('EST') } })).json().error;
+    assert.equal(est.field, 'default.time_zone');
+    assert.match(est.message, /"EST", which Intl reads as America\/Panama/);
+    assert.deepEqual(await state(), before);
+  });
+
   it('is open within hours and says why and until when outside them (holidays too), per department or by default', async () => {
     await makeAgent(ctx(), { status: 'online', capacity: 2, departments: ['sales'] });
     await define({ default: { time_zone: 'America/New_York', weekly: { monday: [{ start: '08:00', end: '20:00' }] } }, departments: { sales: PARIS } });

@@ -148,6 +148,10 @@ describeEachStore('widget appearance and greetings', (store) => {
       [{ ...GREETING, message: '  ' }, 'message', /blank/],
       [{ ...GREETING, message: 'x'.repeat(501) }, 'message', /at most 500/],
       [{ ...GREETING, name: '' }, 'name', /blank/],
+      // blank as everywhere (isBlank): nothing but characters that show as nothing would pop an empty greeting
+      [{ ...GREETING, name: '\u200b' }, 'name', /must not be blank/],
+      [{ ...GREETING, message: '\u200b\u2060\ufeff' }, 'message', /must not be blank/],
+      [{ ...GREETING, message: ' \u200d\u00ad\u3164 ' }, 'message', /must not be blank/],
       [{ ...GREETING, trigger: { after_seconds: -1 } }, 'trigger.after_seconds', /must be >= 0/],
       [{ ...GREETING, trigger: { after_seconds: 3601 } }, 'trigger.after_seconds', /must be <= 3600/],
       [{ ...GREETING, trigger: { after_seconds: 1.5 } }, 'trigger.after_seconds', /integer/],

@@ -369,6 +369,13 @@ describe('business hours: the rules of a definition', () => {
     assert.equal(problemOf({ ...good, holidays: [{ date: '2026-02-30' }] }).field, 'departments.sales.holidays[0].date');
     assert.equal(problemOf({ ...good, holidays: [{ date: '25/12/2026' }] }).field, 'departments.sales.holidays[0].date');
     assert.equal(problemOf({ ...good, holidays: [{ date: '2026-12-25' }, { date: '2026-12-25' }] }).field, 'departments.sales.holidays[1].date');
+    // one line: the console lists holidays one a line
+    const broken = problemOf({ ...good, holidays: [{ date: '2026-12-25', name: 'Christmas\n2026-12-26 Boxing' }] });
+    assert.deepEqual(broken, { field: 'departments.sales.holidays[0].name', message: 'must be one line of text, without control characters' });
+    // a region's zone, not an abbreviation that passes for one
+    const est = problemOf({ ...good, time_zone: 'EST' });
+    assert.equal(est.field, 'departments.sales.time_zone');
+    assert.match(est.message, /region name/);
     // adjacent intervals do not overlap
     assert.ok('hours' in checkBusinessHours({ default: { ...good, weekly: { friday: [{ start: '09:00', end: '12:00' }, { start: '12:00', end: '24:00' }] } } }));
   });
