@@ -11,7 +11,7 @@ export interface Channels {
 }
 
 export interface NotificationPreferences {
-  /** a conversation was just assigned to the agent */
+  /** a conversation was just assigned, or offered (offer mode), to the agent */
   assignment: Channels;
   /** the customer wrote in a conversation the agent holds */
   customer_message: Channels;

@@ -342,6 +342,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       // The holder's inbox hears of a customer's message in any conversation
       // they hold, not only the one open on screen: their console's unread
       // counts and notifications follow it (one subscription, not one per chat).
+      // event.agent_id is also the agent a conversation is only offered to:
+      // their console stays quiet about those messages until they accept.
       if (m.sender === 'customer' && event.agent_id) {
         publish(sent, t.agentEvents(event.agent_id), () => ({ type: event.type, conversation_id: m.conversation_id, message: m, at: new Date(event.created_at).toISOString(), origin: ORIGIN }));
       }

@@ -9,8 +9,8 @@ import { describeEachStore } from '../helpers/stores.js';
 
 // The live desk in a real browser (issue #17 items 6 and 7): typing shown
 // both ways, unread counts in the console's lists, and, while the console's
-// tab is hidden, a sound and a desktop notification for a new assignment or a
-// customer's message, as the agent's preferences say.
+// tab is hidden, a sound and a desktop notification for a new assignment or
+// offer or a customer's message, as the agent's preferences say.
 
 noteMissingChromium('test/e2e/desk-live.test.ts');
 
@@ -62,8 +62,8 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
   });
 
   /** A chat opened over HTTP, and its customer on MQTT, who can write in it as the widget does. */
-  async function chat(name: string) {
-    const opened = await http('POST', '/session', { customer: { id: `c-${name}`, name } });
+  async function chat(name: string, department?: string) {
+    const opened = await http('POST', '/session', { customer: { id: `c-${name}`, name }, ...(department ? { department } : {}) });
     assert.equal(opened.status, 201, JSON.stringify(opened.body));
     const customer = await connectMqtt(`${suite.server.url.replace('http', 'ws')}/mqtt`, opened.body.token);
     customers.push(customer);
@@ -211,6 +211,47 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     await nora.say('hello again');
     await desk.getByTestId('list-mine').getByRole('link', { name: /Nora/ }).getByTestId('unread').filter({ hasText: '2' }).waitFor();
     assert.equal((await notes(desk)).length, 2);
+    assert.deepEqual(problems, []);
+  });
+
+  it('while the tab is hidden, an offer sounds and notifies as an assignment does, saying it must be accepted; its customer’s messages do not until it is accepted', { skip: !haveChromium }, async () => {
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    assert.equal((await http('PUT', '/api/v1/departments/sales/routing', { mode: 'offer', offer_timeout_s: 120 }, admin)).status, 200);
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, departments: ['sales'], name: 'Grace' });
+    const { page: desk, problems } = await suite.openPage();
+    await desk.context().grantPermissions(['notifications'], { origin: suite.server.url });
+    await desk.addInitScript({ content: SPIES });
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByTestId('list-mine').waitFor();
+
+    // hidden: the offer beeps and notifies (the assignment preference, on by default)
+    await setHidden(desk, true);
+    const olga = await chat('Olga', 'sales');
+    // (the customer is told she waits: docs/api.md)
+    const [row] = await suite.server.ctx.db.query<{ state: string; agent_id: string }>('select state, agent_id from conversations where id = $1', [olga.id]);
+    assert.deepEqual(row, { state: 'offered', agent_id: agent.id });
+    await desk.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length >= 1);
+    assert.deepEqual(await notes(desk), [{ title: 'Conversation offered', body: 'Olga is offered to you: accept it before the offer runs out', tag: `switchboard-${olga.id}` }]);
+    assert.ok((await tones(desk)) > 0, 'a sound for the offer');
+    const afterOffer = await tones(desk);
+
+    // she writes before the offer is accepted: not yet Grace's conversation, so no news of it
+    await olga.say('Is anyone there?');
+    await desk.getByRole('region', { name: 'Offers' }).getByTestId('offer').filter({ hasText: 'Olga' }).waitFor();
+    await desk.waitForTimeout(1_000);
+    assert.equal((await notes(desk)).length, 1);
+    assert.equal(await tones(desk), afterOffer);
+
+    // accepted, it is hers: her next message notifies
+    await setHidden(desk, false);
+    await desk.getByRole('region', { name: 'Offers' }).getByRole('button', { name: 'Accept the chat with Olga' }).click();
+    await desk.waitForURL(`**/conversations/${olga.id}`);
+    await desk.getByTestId('conversation-state').filter({ hasText: 'assigned' }).waitFor();
+    await setHidden(desk, true);
+    await olga.say('Great, thanks');
+    await desk.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length >= 2);
+    assert.deepEqual((await notes(desk))[1], { title: 'New message', body: 'Great, thanks', tag: `switchboard-${olga.id}` });
     assert.deepEqual(problems, []);
   });
 });

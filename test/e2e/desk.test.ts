@@ -170,4 +170,31 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     assert.deepEqual(shopProblems, []);
     assert.deepEqual(adminProblems, []);
   });
+
+  it('"/refund" lists and inserts the refund response first, ahead of eight whose texts mention refunds and sort before it', { skip: !haveChromium }, async () => {
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    const mentions = ['apology', 'billing', 'cancel', 'delay', 'exchange', 'faq', 'goodwill', 'hours'];
+    for (const [shortcut, text] of [...mentions.map((s) => [s, `About ${s}: our refund policy applies.`]), ['refund', 'Your refund of the full amount is on its way.']]) {
+      assert.equal((await http('POST', '/api/v1/canned-responses', { shortcut, text, scope: 'shared' }, admin)).status, 201);
+    }
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const opened = await http('POST', '/session', { customer: { id: 'rita', name: 'Rita' } });
+    assert.equal(opened.body.state, 'assigned');
+
+    const { page: desk, problems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByRole('link', { name: /Rita/ }).click();
+    await desk.getByTestId('conversation-state').filter({ hasText: 'assigned' }).waitFor();
+    const reply = desk.getByLabel('Reply');
+    await reply.fill('/refund');
+    const list = desk.getByTestId('canned-list');
+    await list.getByText('/refund', { exact: true }).waitFor();
+    const shown = await list.locator('strong').allTextContents();
+    assert.equal(shown.length, 8);
+    assert.deepEqual(shown.slice(0, 2), ['/refund', '/apology']);
+    await reply.press('Enter');
+    assert.equal(await reply.inputValue(), 'Your refund of the full amount is on its way.');
+    assert.deepEqual(problems, []);
+  });
 });

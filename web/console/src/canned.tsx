@@ -2,13 +2,14 @@ import { useCallback, useEffect, useMemo, useState, type FormEvent, type Keyboar
 import { api } from '../../shared/util';
 import { FieldError, rich, slots, TableHead, useFormErrors } from './admin-kit';
 import type { Agent, Conversation } from './types';
+import { rankCanned } from './canned-rank';
 import { t } from '../../shared/i18n';
 
 // Canned responses in the console: typing "/" at the start of the composer
-// opens a list filtered by what follows; arrows move, Enter or a click
-// inserts the response with its variables filled in, Escape closes. The
-// "Canned responses" page manages them: shared ones (admins, supervisors)
-// and the agent's own.
+// opens a list filtered and ranked by what follows (canned-rank.ts); arrows
+// move, Enter or a click inserts the response with its variables filled in,
+// Escape closes. The "Canned responses" page manages them: shared ones
+// (admins, supervisors) and the agent's own.
 
 export interface Canned {
   id: string;
@@ -62,8 +63,7 @@ export function useCannedPicker(options: {
   const open = query !== undefined && dismissed !== text;
   const matches = useMemo(() => {
     if (query === undefined) return [];
-    const q = query.toLowerCase();
-    return items.filter((c) => c.shortcut.toLowerCase().includes(q) || c.text.toLowerCase().includes(q)).slice(0, 8);
+    return rankCanned(items, query);
   }, [items, query]);
   useEffect(() => setActive(0), [query]);
 

@@ -307,7 +307,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
 
   // sound and desktop notifications while the tab is hidden (notifications.tsx)
   const [prefs, savePrefs] = usePreferences(token, guard);
-  useDeskNotifications(live, me, prefs, go);
+  useDeskNotifications(live, me, prefs, offers, go);
 
   // the open conversation was read: its count goes at once, before the next re-read of the lists
   const onRead = useCallback((conversationId: string) => {

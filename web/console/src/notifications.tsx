@@ -1,14 +1,17 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../shared/util';
 import type { Live } from './live';
-import type { Agent } from './types';
+import type { Agent, Conversation } from './types';
 import { t } from '../../shared/i18n';
 
-// Notifications while the console's tab is hidden: a new assignment, or the
-// customer writing in a conversation the agent holds, gives a short sound and
-// a desktop notification (the Notification API), each as the agent's
-// preferences on the server say (GET/PUT /api/v1/agents/me/notification-preferences).
-// A visible tab shows everything already and stays quiet.
+// Notifications while the console's tab is hidden: a new assignment or offer,
+// or the customer writing in a conversation the agent holds, gives a short
+// sound and a desktop notification (the Notification API), each as the
+// agent's preferences on the server say (GET/PUT
+// /api/v1/agents/me/notification-preferences). An offer counts as an
+// assignment there: it is the same news (a new chat for you), only with a
+// deadline, and an agent who never hears of it is set away after a few
+// (docs/routing.md). A visible tab shows everything already and stays quiet.
 
 export interface Channels {
   sound: boolean;
@@ -64,24 +67,38 @@ interface Notice {
   conversationId: string;
   title: string;
   body: string;
+  /** where a click on it takes the tab */
+  path: string;
 }
 
+const customerName = (c: { customer?: { name?: string | null; id?: string } }): string => c.customer?.name ?? c.customer?.id ?? t('A customer');
+
 /**
- * Listens on the agent's assignment topic and inbox (a customer's message in
- * a conversation they hold, src/realtime/publisher.ts) and, while the tab is
- * hidden, plays and shows what `prefs` allows. Clicking a notification
- * brings the tab back on that conversation.
+ * Listens on the agent's assignment topic and inbox (offers, and a
+ * customer's message in a conversation they hold, src/realtime/publisher.ts)
+ * and, while the tab is hidden, plays and shows what `prefs` allows.
+ * Clicking a notification brings the tab back on that conversation, or on
+ * the desk's offers for an offer. `offers`: the desk's last reading of the
+ * conversations offered to the agent.
  */
-export function useDeskNotifications(live: Live | null, me: Agent, prefs: Preferences | null, open: (path: string) => void): void {
+export function useDeskNotifications(live: Live | null, me: Agent, prefs: Preferences | null, offers: readonly Conversation[], open: (path: string) => void): void {
   const prefsRef = useRef(prefs);
   prefsRef.current = prefs;
   const openRef = useRef(open);
   openRef.current = open;
+  const offersRef = useRef(offers);
+  offersRef.current = offers;
 
   useEffect(() => {
     if (!live) return;
     const assign = `${live.base}/client/attendants/assign/${me.id}`;
     const inbox = `${live.base}/agents/${me.id}/events`;
+    // Whether each conversation is only offered to the agent, from the inbox's conversation events
+    // since the console connected; for one without any, the desk's reading of the offers. The
+    // server tells the offered agent of its customer's messages too, but the conversation is not
+    // theirs until accepted: the offer's own notification is the news.
+    const offered = new Map<string, boolean>();
+    const onlyOffered = (id: string) => offered.get(id) ?? offersRef.current.some((c) => c.id === id);
     const tell = (notice: Notice) => {
       const channels = prefsRef.current?.[notice.kind];
       if (!channels || document.visibilityState !== 'hidden') return;
@@ -91,26 +108,32 @@ export function useDeskNotifications(live: Live | null, me: Agent, prefs: Prefer
         const shown = new Notification(notice.title, { body: notice.body, tag: `switchboard-${notice.conversationId}` });
         shown.onclick = () => {
           window.focus();
-          openRef.current(`/conversations/${notice.conversationId}`);
+          openRef.current(notice.path);
           shown.close();
         };
       }
     };
     return live.on((topic, data) => {
+      if (topic === inbox && typeof data.type === 'string' && data.type.startsWith('conversation.') && typeof data.conversation?.id === 'string') {
+        offered.set(data.conversation.id, data.conversation.state === 'offered' && data.conversation.agent_id === me.id);
+      }
       if (topic === assign && typeof data.conversation?.id === 'string') {
         const c = data.conversation;
-        tell({ kind: 'assignment', conversationId: c.id, title: t('New conversation'), body: t('{name} is assigned to you', { name: c.customer?.name ?? c.customer?.id ?? t('A customer') }) });
-      } else if (topic === inbox && data.type === 'message.created' && data.message?.sender === 'customer' && typeof data.conversation_id === 'string') {
+        tell({ kind: 'assignment', conversationId: c.id, title: t('New conversation'), body: t('{name} is assigned to you', { name: customerName(c) }), path: `/conversations/${c.id}` });
+      } else if (topic === inbox && data.type === 'conversation.offered' && data.conversation?.agent_id === me.id && typeof data.conversation.id === 'string') {
+        const c = data.conversation;
+        // the offers are on the desk, not in the conversation's page, which is not the agent's yet
+        tell({ kind: 'assignment', conversationId: c.id, title: t('Conversation offered'), body: t('{name} is offered to you: accept it before the offer runs out', { name: customerName(c) }), path: '/' });
+      } else if (topic === inbox && data.type === 'message.created' && data.message?.sender === 'customer' && typeof data.conversation_id === 'string' && !onlyOffered(data.conversation_id)) {
         const text = typeof data.message.text === 'string' ? data.message.text : t('sent an attachment');
-
-        tell({ kind: 'customer_message', conversationId: data.conversation_id, title: t('New message'), body: text.length > 140 ? `${text.slice(0, 139)}…` : text });
+        tell({ kind: 'customer_message', conversationId: data.conversation_id, title: t('New message'), body: text.length > 140 ? `${text.slice(0, 139)}…` : text, path: `/conversations/${data.conversation_id}` });
       }
     });
   }, [live, me.id]);
 }
 
 const kinds = (): { key: keyof Preferences; label: string }[] => [
-  { key: 'assignment', label: t('A conversation is assigned to me') },
+  { key: 'assignment', label: t('A conversation is assigned or offered to me') },
   { key: 'customer_message', label: t('A customer writes in a conversation I hold') },
 ];
 
