@@ -2,6 +2,9 @@ import Ajv, { type Options, type SchemaValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import { invalid } from '../errors.js';
+import { isBlank } from './blank.js';
+
+export { isBlank } from './blank.js';
 
 // Bodies are checked as sent: no type coercion (the string "5" is not the
 // number 5) and no silent removal of unknown fields — a typo in a field name
@@ -16,26 +19,6 @@ function makeAjv(options: Options) {
   ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
   ajv.addKeyword({ keyword: 'notBlank', type: 'string', schemaType: 'boolean', errors: true, validate: notBlank });
   return ajv;
-}
-
-/**
- * Characters that show as nothing: white space (as \s has it, U+FEFF too),
- * format characters (U+200B zero-width space, U+200D joiner, U+2060 word
- * joiner, direction marks) and the other default-ignorable ones (soft
- * hyphen, combining grapheme joiner, Hangul fillers, variation selectors),
- * and U+2800 BRAILLE PATTERN BLANK, a symbol that draws an empty cell: with
- * the Hangul filler, the usual way to an "invisible" name.
- * String.prototype.trim() removes only the white space.
- */
-const INVISIBLE = /[\s\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/gu;
-
-/**
- * Whether `text` would show as nothing: empty, spaces, or characters that
- * show as nothing (INVISIBLE). For the texts people are shown (a name, a
- * title, a question), which "must not be blank".
- */
-export function isBlank(text: string): boolean {
-  return text.replace(INVISIBLE, '') === '';
 }
 
 /**

@@ -9,6 +9,7 @@
 // the email rule of every other entry point.
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { RE2JS, RE2JSSyntaxException } from 're2js';
+import { isBlank } from '../http/blank.js';
 import { LINE_BREAKING_CHARACTER } from '../http/one-line.js';
 
 export const FIELD_TYPES = ['text', 'email', 'phone', 'number', 'select', 'checkbox'] as const;
@@ -234,7 +235,7 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
     const reserved = reservedType(f.key);
     if (reserved && f.type !== reserved) return { field: at('type'), message: `must be ${reserved} for the key ${f.key} (it fills the conversation's ${f.key}), got ${f.type}` };
     if (!FIELD_TYPES.includes(f.type)) return { field: at('type'), message: `must be one of ${FIELD_TYPES.join(', ')}` };
-    if (f.label.trim() === '') return { field: at('label'), message: 'must not be blank' };
+    if (isBlank(f.label)) return { field: at('label'), message: 'must not be blank' };
     if (f.max_length !== null) {
       if (!['text', 'email', 'phone'].includes(f.type)) return { field: at('max_length'), message: `applies to text, email and phone fields only, not ${f.type}` };
       if (!Number.isInteger(f.max_length) || f.max_length < 1) return { field: at('max_length'), message: 'must be a positive integer' };
@@ -253,7 +254,7 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
       if (f.options.length > MAX_OPTIONS) return { field: at('options'), message: `may list at most ${MAX_OPTIONS} choices` };
       const choices = new Set<string>();
       for (const [j, option] of f.options.entries()) {
-        if (option.trim() === '' || option !== option.trim()) return { field: `${at('options')}[${j}]`, message: 'must not be blank or start or end with spaces' };
+        if (isBlank(option) || option !== option.trim()) return { field: `${at('options')}[${j}]`, message: 'must not be blank or start or end with spaces' };
         // one line, as every answer typed is (a form saved earlier may hold one: it is still taken, exactly)
         if (LINE_BREAKING_CHARACTER.test(option)) return { field: `${at('options')}[${j}]`, message: 'must be one line of text, without control characters' };
         if (choices.has(option)) return { field: `${at('options')}[${j}]`, message: `repeats the choice ${JSON.stringify(option)}` };

@@ -140,6 +140,9 @@ describe('pre-chat form definitions', () => {
     [[field({ key: '1a', type: 'text' })], 'fields[0].key', /lowercase letter/],
     [[field({ key: 'department', type: 'text' })], 'fields[0].type', /must be select/],
     [[field({ type: 'text', label: ' ' })], 'fields[0].label', /blank/],
+    // a label or choice of characters that show as nothing is as blank as spaces
+    [[field({ type: 'text', label: '\u200b\u2060' })], 'fields[0].label', /blank/],
+    [[field({ type: 'select', options: ['a', '\u3164'] })], 'fields[0].options[1]', /blank/],
     [[field({ type: 'select' })], 'fields[0].options', /at least one choice/],
     [[field({ type: 'select', options: ['a', ' b'] })], 'fields[0].options[1]', /spaces/],
     [[field({ type: 'select', options: ['a', 'Billing\tEU'] })], 'fields[0].options[1]', /must be one line of text, without control characters/],
