@@ -13,6 +13,7 @@ import { payloadFor } from '../events/webhooks/payloads.js';
 import { SIGNATURE_HEADERS_SQL } from '../events/outbound/worker.js';
 import type { SubscribableEvent } from '../events/webhooks/catalog.js';
 import type { Queryable } from '../store/db.js';
+import { vacuumOnPglite } from '../store/vacuum.js';
 import { redact } from './redact.js';
 
 // Erasing a conversation (GDPR's right to erasure): every row that holds
@@ -23,7 +24,10 @@ import { redact } from './redact.js';
 // after commit by the file sweeper (src/files/deletions.ts), with retries.
 // Its emails (transcripts, an offline message's copy to the team) are
 // cancelled when still pending, and their stored copies redacted, in the
-// same transaction (redactEmails).
+// same transaction (redactEmails). Its rating stays, score only: the
+// Satisfaction report of a past period does not change (src/ratings/report.ts).
+// On PGlite the tables it changed are rewritten after commit, so nothing of
+// it is left in the table files of DATA_DIR.
 
 export interface Erasure {
   conversation_id: string;
@@ -40,9 +44,20 @@ const count = async (tx: Queryable, sql: string, id: string) => (await tx.query(
 /**
  * `qiscus`: the Qiscus feed's URLs when Qiscus is connected (qiscusCallUrls):
  * the calls it had not queued yet for this conversation are queued here.
+ * `onReclaimFailed`: told when the rewrite of the tables after commit
+ * (PGlite only) failed; the erasure stands all the same.
  */
-export async function eraseConversation(ctx: Ctx, id: string, actor: Actor, qiscus?: QiscusCallUrls): Promise<Erasure> {
-  return withEvents(ctx, async (tx, emit) => {
+export async function eraseConversation(
+  ctx: Ctx,
+  id: string,
+  actor: Actor,
+  qiscus?: QiscusCallUrls,
+  onReclaimFailed: (error: unknown) => void = () => {},
+): Promise<Erasure> {
+  // the tables that held the conversation's rows, or old versions of rows rewritten here
+  const changed = new Set(['conversations', 'events']);
+  const changedIf = (rows: number, ...tables: string[]) => void (rows > 0 && tables.forEach((t) => changed.add(t)));
+  const erasure = await withEvents(ctx, async (tx, emit) => {
     // `for update`: the row is deleted; a message, note, rating or transfer
     // racing the erasure waits and then finds no conversation.
     const [row] = await tx.query<{ state: ConversationState; agent_id: string | null }>('select state, agent_id from conversations where id = $1 for update', [id]);
@@ -54,12 +69,16 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor, qisc
       'select count(*) filter (where not private)::int as messages, count(*) filter (where private)::int as notes from messages where conversation_id = $1',
       [id],
     );
-    await tx.query('delete from messages where conversation_id = $1', [id]);
+    changedIf(await count(tx, 'delete from messages where conversation_id = $1', id), 'messages', 'message_search');
     const attachments = await count(tx, 'delete from attachments where conversation_id = $1', id);
-    const ratings = await count(tx, 'delete from ratings where conversation_id = $1', id);
-    for (const table of ['conversation_reads', 'customer_sessions']) {
-      await tx.query(`delete from ${table} where conversation_id = $1`, [id]);
-    }
+    changedIf(attachments, 'attachments', 'attachment_bytes');
+    // The rating stays without its comment, the customer's words: its score,
+    // agent, department and time are what the Satisfaction report of its
+    // period counts (src/ratings/report.ts), and a past period must not change.
+    const ratings = await count(tx, 'update ratings set comment = null where conversation_id = $1', id);
+    changedIf(ratings, 'ratings');
+    await tx.query('delete from conversation_reads where conversation_id = $1', [id]);
+    changedIf(await count(tx, 'delete from customer_sessions where conversation_id = $1', id), 'customer_sessions');
     // A feed running now (webhooks' fan-out, RapidPro's callbacks, Qiscus's
     // close syncs) read the events before this redaction: wait for it to
     // commit so what it queued is rewritten below; one starting later skips
@@ -73,8 +92,9 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor, qisc
     // ticketer's delete locks its callbacks, then deletes its tickets (by
     // cascade); taken the other way round, the two deadlocked (found by review).
     for (const table of ['qiscus_rooms', 'rapidpro_tickets']) {
-      await tx.query(`delete from ${table} where conversation_id = $1`, [id]);
+      changedIf(await count(tx, `delete from ${table} where conversation_id = $1`, id), table);
     }
+    changedIf(outbound.webhooks.length + outbound.channelCalls.length + outbound.emails.length, 'outbound_requests', 'outbound_attempts');
     const deliveries = await redactWebhookDeliveries(tx, events, outbound.webhooks);
     const calls = await redactChannelCalls(tx, outbound.channelCalls);
     await redactEmails(tx, outbound.emails);
@@ -92,6 +112,15 @@ export async function eraseConversation(ctx: Ctx, id: string, actor: Actor, qisc
     emit({ type: 'conversation.erased', conversationId: id, agentId: row.agent_id, data: { ...erasure, by: actor.id } });
     return erasure;
   });
+  // On PGlite, once committed, the tables it changed are rewritten (VACUUM
+  // FULL). A deleted row, and the old version of every row rewritten above
+  // (the events, their deliveries), stayed in the table and index files of
+  // DATA_DIR for good — PGlite runs no autovacuum — and so in every copy of
+  // them taken as a backup; a plain VACUUM only marks their space free, and
+  // their bytes stay until a new row lands on them (found by review). On
+  // PostgreSQL autovacuum removes the rows in its time (docs/operations.md).
+  await vacuumOnPglite(ctx.db, [...changed], { full: true }).catch(onReclaimFailed);
+  return erasure;
 }
 
 /** Rewrites the data of the conversation's events; returns them as they are now. */

@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.js';
+import { vacuumOnPglite } from '../store/vacuum.js';
 import { pruneDeadTokens, pruneOutboundHistory } from './prune.js';
 
 export interface RetentionOptions {
@@ -20,24 +21,36 @@ export interface RetentionSweeper {
 const DAY_MS = 86_400_000;
 /** How often a process deletes old history: the rows are kept for days, so minutes late is nothing. */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
-/** A pass gives way after this many full batches; the next pass goes on (a first pass over years of history must not hold a connection for minutes). */
-const MAX_BATCHES_PER_PASS = 20;
+/** What pruning outbound history deletes from (on delete cascade: attempts, RapidPro callback links). */
+const OUTBOUND_TABLES = ['outbound_requests', 'outbound_attempts', 'rapidpro_callbacks'];
 
 /**
  * Deletes, every `intervalMs`, what is kept only as history and would
  * otherwise grow for ever: finished outbound requests older than
  * `deliveryLogDays` and dead login tokens. Every process runs one; they
  * share the rows (skip locked).
+ *
+ * A pass goes on while its statements come back full, however many that
+ * takes: a cap per pass was a ceiling on the rate history can be made at
+ * (20 batches of 1,000 every 10 minutes, 33 rows/s), above which it grew for
+ * ever. Each batch is a statement of its own, and the pass gives way between
+ * two (setImmediate), so whatever waits for the store — PGlite's one
+ * connection, the pool's — goes first; stop() ends it after the batch in hand.
+ *
+ * On PGlite, a pass that deleted rows then VACUUMs those tables: nothing else
+ * would (no autovacuum), and their files would keep every deleted row's space.
  */
 export function startRetentionSweeper(db: Db, options: RetentionOptions, onError: (error: unknown) => void): RetentionSweeper {
   const now = options.now ?? (() => new Date());
   const batch = options.batch ?? 1_000;
+  let stopped = false;
   const drain = async (prune: (before: Date) => Promise<number>, before: Date) => {
     let total = 0;
-    for (let i = 0; i < MAX_BATCHES_PER_PASS; i++) {
+    while (!stopped) {
       const n = await prune(before);
       total += n;
       if (n < batch) break;
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return total;
   };
@@ -48,6 +61,9 @@ export function startRetentionSweeper(db: Db, options: RetentionOptions, onError
         ? await drain((before) => pruneOutboundHistory(db, before, batch), new Date(at.getTime() - options.deliveryLogDays * DAY_MS))
         : 0;
     const tokens = await drain((before) => pruneDeadTokens(db, before, batch), at);
+    const pruned = [...(outbound > 0 ? OUTBOUND_TABLES : []), ...(tokens > 0 ? ['auth_tokens'] : [])];
+    // What was deleted stays deleted: a VACUUM failing is reported, not the pass.
+    if (!stopped) await vacuumOnPglite(db, pruned).catch((error: unknown) => onError(new Error('VACUUM after deleting old history failed', { cause: error })));
     return { outbound, tokens };
   };
   let running: Promise<unknown> | undefined;
@@ -61,6 +77,7 @@ export function startRetentionSweeper(db: Db, options: RetentionOptions, onError
   return {
     pass,
     async stop() {
+      stopped = true;
       clearInterval(timer);
       await running;
     },

@@ -62,7 +62,8 @@ async function traces(db: TestStore['db'], id: string): Promise<string> {
      union all select convert_from(body, 'UTF8') from outbound_requests where event_id in (select id from events where conversation_id = $1)
      union all select x::text from messages x where conversation_id = $1
      union all select x::text from message_search x where conversation_id = $1
-     union all select x::text from conversations x where id = $1`,
+     union all select x::text from conversations x where id = $1
+     union all select x::text from ratings x where conversation_id = $1`,
     [id],
   );
   return rows.map((r) => r.t).join('\n');
@@ -99,9 +100,14 @@ describeEachStore('erasure: DELETE /api/v1/conversations/:id', (store) => {
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(res.json(), { conversation_id: c.id, messages: 2, notes: 1, attachments: 2, ratings: 1, events_redacted: before.length, deliveries_redacted: 6 });
 
-    for (const table of ['messages', 'attachments', 'ratings', 'customer_sessions', 'conversation_reads', 'message_search']) {
+    for (const table of ['messages', 'attachments', 'customer_sessions', 'conversation_reads', 'message_search']) {
       assert.equal(await k.count(table, `conversation_id = '${c.id}'`), 0, table);
     }
+    // the rating stays for the Satisfaction report, without the customer's comment
+    assert.deepEqual(
+      await store().db.query('select score, comment, agent_id, created_at from ratings where conversation_id = $1', [c.id]),
+      [{ score: 3, comment: null, agent_id: agent.agent.id, created_at: new Date(T0) }],
+    );
     assert.equal(await k.count('conversations', `id = '${c.id}'`), 0);
     assert.equal(await k.count('attachment_bytes'), 0);
     // nothing for a bucket: these files were in the database
@@ -158,6 +164,36 @@ describeEachStore('erasure: DELETE /api/v1/conversations/:id', (store) => {
     for (const e of mine) assert.ok(!JSON.stringify(e.data).includes('erin@example.org'), `${e.type} still holds the email: ${JSON.stringify(e.data)}`);
     const message = mine.find((e) => e.type === 'message.created')!.data.message;
     assert.deepEqual([message.sender, message.sender_id, message.text], ['customer', null, null]);
+  });
+
+  it('leaves the Satisfaction report of a past period as it was: the rating keeps its score, agent, department and time, and loses its comment', async () => {
+    const agent = await k.user('agent', { status: 'online', capacity: 10 });
+    const { conversation, token } = await startSession(k.t.ctx, { customer: { id: 'rater-1', name: 'Rita Rater' } }, DAY_S);
+    assert.equal((await k.call('POST', `/api/v1/conversations/${conversation.id}/resolve`, { token: agent.token, body: {} })).statusCode, 200);
+    const rated = await k.call('POST', `/api/v1/conversations/${conversation.id}/rating`, { token, body: { score: 1, comment: 'Never again, said Rita' } });
+    assert.equal(rated.statusCode, 201, rated.body);
+    // a month later, the report of March
+    k.clock.set(Date.parse('2026-04-02T09:00:00Z'));
+    const admin = await k.user('admin');
+    const report = async (path: string) => {
+      const res = await k.call('GET', `/api/v1/reports/${path}`, { token: admin.token });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json();
+    };
+    const satisfaction = 'satisfaction?group=agent&from=2026-03-01&to=2026-04-01';
+    const before = await report(satisfaction);
+    assert.deepEqual(before.total, { ratings: 1, average: 1, csat: 0, scores: [1, 0, 0, 0, 0] });
+    const byDepartment = await report(satisfaction.replace('agent', 'department'));
+
+    const res = await erase(admin.token, conversation.id);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().ratings, 1);
+
+    assert.deepEqual(await report(satisfaction), before);
+    assert.deepEqual(await report(satisfaction.replace('agent', 'department')), byDepartment);
+    const [row] = await store().db.query<{ score: number; comment: string | null }>('select score, comment from ratings where conversation_id = $1', [conversation.id]);
+    assert.deepEqual(row, { score: 1, comment: null });
+    assert.ok(!(await traces(store().db, conversation.id)).includes('Never again'), 'the comment is nowhere');
   });
 
   it('refuses an open conversation with 409 naming its state, an agent or supervisor with 403, an unknown id with 404 — changing nothing', async () => {
