@@ -62,7 +62,7 @@ export interface Config {
   /** where uploaded files are kept (database or S3) and how long their signed links live */
   files: FilesConfig;
   /** whose X-Forwarded-For to believe (the client address behind a proxy); false = none */
-  trustProxy: boolean | string[];
+  trustProxy: boolean | number | string[];
   /** limits on anonymous chat sessions per client address */
   sessionLimits: SessionLimits;
   /** the bearer token `GET /metrics` asks for; undefined: the metrics are open, as `/healthz` is */
@@ -170,14 +170,21 @@ function metricsToken(env: Env): string | undefined {
   return token;
 }
 
-/** TRUST_PROXY: true, false, or a comma-separated list of proxy addresses or CIDR ranges. */
-function trustProxy(env: Env): boolean | string[] {
+/**
+ * TRUST_PROXY: false, a number of proxies in front (hops), a comma-separated
+ * list of proxy addresses or CIDR ranges, or true. A number is not a yes: a
+ * proxy that appends to X-Forwarded-For keeps what the client wrote on the
+ * left, so only the entries the proxies wrote, counted from the right, are
+ * believed (true believes the leftmost, the client's own claim).
+ */
+function trustProxy(env: Env): boolean | number | string[] {
   const raw = optional(env, 'TRUST_PROXY');
   if (raw === undefined || /^(false|0|no)$/i.test(raw.trim())) return false;
-  if (/^(true|1|yes)$/i.test(raw.trim())) return true;
+  if (/^(true|yes)$/i.test(raw.trim())) return true;
+  if (/^\d{1,3}$/.test(raw.trim())) return Number(raw.trim());
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
   if (list.length === 0 || !list.every((s) => /^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(s))) {
-    throw new ConfigError('TRUST_PROXY', `must be true, false or a comma-separated list of addresses or CIDR ranges, got ${JSON.stringify(raw)}`);
+    throw new ConfigError('TRUST_PROXY', `must be false, a number of proxies, a comma-separated list of addresses or CIDR ranges, or true, got ${JSON.stringify(raw)}`);
   }
   return list;
 }

@@ -59,7 +59,7 @@ export async function emailRoutes(
     },
     async (request, reply) => {
       const keys = [
-        ['address', byAddress, addressKey(request.ip)],
+        ['address', byAddress, addressKey(request)],
         ['email', byEmail, request.body.email.trim().toLowerCase()],
       ] as const;
       // A message refused for what it says (a 4xx: a department that is a
@@ -102,7 +102,7 @@ export async function emailRoutes(
       // allowance up; and a recipient read before the lock missed one a racing request had just set).
       const admit: Admit = async (tx, to) => {
         const keys = [
-          ['address', transcriptsByAddress, addressKey(request.ip)],
+          ['address', transcriptsByAddress, addressKey(request)],
           ['recipient', transcriptsByEmail, to.trim().toLowerCase()],
         ] as const;
         for (const [what, limit, key] of keys) {

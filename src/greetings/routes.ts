@@ -88,7 +88,7 @@ export function greetingRoutes(app: App, { ctx }: AppDeps): void {
       },
     },
     async (request) => {
-      const taken = await limiter.take(addressKey(request.ip));
+      const taken = await limiter.take(addressKey(request));
       if (!taken.ok) throw new RateLimited('SB_RATE_LIMITED', `too many greeting reports from this address; try again in ${taken.retryAfterSeconds} s`, taken.retryAfterSeconds);
       return recordGreetingEvent(ctx, request.params.id.toLowerCase(), request.body.visitor_id, request.body.kind as GreetingEventKind);
     },

@@ -39,6 +39,7 @@ import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { requestLogger } from './request-logger.js';
+import { trustHops } from './client-address.js';
 import { loginLimiter, redactingLogger, securityHeaders } from './security.js';
 import { assertStorableText, validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
@@ -98,6 +99,7 @@ function lowerCaseUuids(params: unknown, schema: unknown): void {
 export async function buildApp(deps: AppDeps): Promise<App> {
   const routes: RouteSummary[] = [];
   const requestTimeoutMs = deps.config.httpRequestTimeoutMs ?? 300_000;
+  const trustProxy = (deps.config as Partial<Config>).trustProxy ?? false;
   const app = Fastify({
     // Credentials (Authorization, ?secret=, passwords) are censored in every log line.
     ...(deps.logger ? { loggerInstance: redactingLogger(deps.logger) } : { logger: false }),
@@ -114,7 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeoutMs / 4)),
     },
     // Behind a reverse proxy, the client's address (login rate limit, logs) comes from X-Forwarded-For of trusted proxies only.
-    trustProxy: (deps.config as Partial<Config>).trustProxy ?? false,
+    trustProxy: typeof trustProxy === 'number' ? trustHops(trustProxy) : trustProxy,
     // Per-request logs at info would cost more than the routing at 1,000
     // conversations a second; they are there at debug.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(deps.config.logLevel) }),

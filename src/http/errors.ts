@@ -56,6 +56,17 @@ function validationMessage(issue: AjvIssue, context: string, field: string): str
   return `${where}${map} has the key ${quote(issue.propertyName)}, which ${describe(issue)}`;
 }
 
+/**
+ * A key refused by a keyword of our own (notBlank: a blank department in
+ * business hours) carries no propertyName, as ajv's own keywords' do; the
+ * propertyNames issue reported after it names the key.
+ */
+function withKey(issue: AjvIssue, all: readonly AjvIssue[]): AjvIssue {
+  if (issue.propertyName !== undefined || !issue.schemaPath.includes('/propertyNames/')) return issue;
+  const names = all.find((other) => other.keyword === 'propertyNames' && other.instancePath === issue.instancePath);
+  return names === undefined ? issue : { ...issue, propertyName: String(names.params.propertyName) };
+}
+
 /** JSON's quoting, and the line breaks it leaves as they are (U+0085, U+2028, U+2029) escaped too: the message stays one line. */
 const quote = (text: string) => JSON.stringify(text).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
@@ -105,7 +116,7 @@ export function errorHandler(error: FastifyError | AppError, request: FastifyReq
   const validation = (error as FastifyError).validation as AjvIssue[] | undefined;
   if (validation && validation.length > 0) {
     // a union (an attachment: a link or a file) names the branch the caller meant
-    const issue = anyOfBranchIssue(validation) ?? validation[0]!;
+    const issue = withKey(anyOfBranchIssue(validation) ?? validation[0]!, validation);
     const context = (error as FastifyError).validationContext ?? 'body';
     const field = fieldName(issue, context);
     void reply.status(400).send({ error: { code: 'SB_VALIDATION', message: validationMessage(issue, context, field), field } });

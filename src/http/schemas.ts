@@ -13,8 +13,10 @@ export { ONE_LINE_OR_EMPTY_PATTERN, ONE_LINE_PATTERN } from './one-line.js';
 // Any name agents and conversations use is a department; control characters
 // are none: an admin could not name it to configure its routing, and a line
 // break in one would forge lines in the emails and transcripts that show it.
+// Nor is a blank one (notBlank, src/http/validation.ts): the console would
+// list a department that shows as nothing.
 export const DEPARTMENT_PATTERN = ONE_LINE_PATTERN;
-export const Department = Type.String({ minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN });
+export const Department = Type.String({ minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN, notBlank: true });
 // A filter names a department that may have been stored before names were
 // one line: it finds that one still, as it writes nothing.
 const DepartmentFilter = Type.String({ minLength: 1, maxLength: 100 });
@@ -97,7 +99,8 @@ export const Agent = Type.Object({
 
 export const NewAgentBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    // one line: a transcript and the console show it at the head of the agent's lines
+    name: Type.String({ minLength: 1, maxLength: 200, pattern: ONE_LINE_PATTERN }),
     email: Email,
     password: Password,
     role: Role,
@@ -111,7 +114,7 @@ export const NewAgentBody = Type.Object(
 
 export const AgentPatchBody = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: ONE_LINE_PATTERN })),
     email: Type.Optional(Email),
     password: Type.Optional(Password),
     role: Type.Optional(Role),

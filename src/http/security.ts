@@ -99,7 +99,7 @@ export function loginLimiter(db: Db, now: () => Date, limits: { perAccount: numb
   const refuse = (seconds: number, what: string) => new RateLimited('SB_RATE_LIMITED', `too many failed logins for this ${what}; try again in ${seconds} s`, seconds);
   return {
     async attempt(request, accountKey) {
-      const address = await byAddress.take(addressKey(request.ip));
+      const address = await byAddress.take(addressKey(request));
       if (!address.ok) throw refuse(address.retryAfterSeconds, 'address');
       const account = await byAccount.take(accountKey);
       if (!account.ok) {

@@ -1,6 +1,5 @@
 import { integer, type Env } from '../env.js';
 import { RateLimited } from '../errors.js';
-import { addressKey } from '../http/client-address.js';
 import type { Queryable } from '../store/db.js';
 
 // Limits on the one thing anyone may do without a credential: start a chat
@@ -56,8 +55,8 @@ export interface SessionGate {
   admit(tx: Queryable, conversationId: string, now: Date): Promise<void>;
 }
 
-export function sessionGate(limits: SessionLimits, keepAliveMs: number, ip: string): SessionGate {
-  const address = addressKey(ip);
+/** `address`: the client's, as addressKey (src/http/client-address.ts) counts it. */
+export function sessionGate(limits: SessionLimits, keepAliveMs: number, address: string): SessionGate {
   const check = async (db: Queryable, now: Date) => {
     if (limits.perMinute === 0 && limits.maxOpen === 0) return;
     const [counts] = await db.query<Counts>(COUNTS, [address, new Date(now.getTime() - WINDOW_MS), new Date(now.getTime() - keepAliveMs)]);

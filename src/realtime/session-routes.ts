@@ -6,6 +6,7 @@ import { applyAnswers } from '../prechat/answers.js';
 import { readForm } from '../prechat/form.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { bearerToken } from '../http/auth.js';
+import { addressKey } from '../http/client-address.js';
 import { Department, ErrorBody, errorResponses, NoBody, ONE_LINE_OR_EMPTY_PATTERN, StringMap } from '../http/schemas.js';
 import { customerState } from '../conversations/model.js';
 import type { Realtime } from './index.js';
@@ -69,7 +70,7 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
       const { fields } = await readForm(ctx.db);
       const opening = applyAnswers(fields, prechat ?? {}, { customer: { id: customer.id, name: customer.name, email: customer.email }, department: department ?? null });
       if (identity === 'not_configured') request.log.warn('POST /session sent customer.hash but WIDGET_IDENTITY_SECRET is not set: the chat is unverified');
-      const gate = sessionGate(config.sessionLimits, realtime.config.sessionKeepAliveMs, request.ip);
+      const gate = sessionGate(config.sessionLimits, realtime.config.sessionKeepAliveMs, addressKey(request));
       await gate.precheck(ctx.db, ctx.now());
       const { conversation, token } = await startSession(ctx, { ...opening, customer_verified: identity === 'verified' }, realtime.sessionTtlSeconds, gate);
       return reply.status(201).send({

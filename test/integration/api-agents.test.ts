@@ -134,6 +134,34 @@ describeEachStore('api: agents', (store) => {
     });
   });
 
+  it('POST and PATCH /agents answer 400 naming the name when it holds a line break or control character, and change nothing (found by review)', async () => {
+    const { admin, agent } = await k.cast();
+    await k.unchanged(async () => {
+      for (const name of ['x\nevil', 'x\r\nAgent: evil', 'x\u2028evil', 'x\u0085evil', 'tab\tbed', 'bell\u0007']) {
+        const created = await k.call('POST', '/api/v1/agents', { token: admin.token, body: newAgent({ name }) });
+        expectInvalid(created, 'name', `POST ${JSON.stringify(name)}`);
+        assert.equal(created.json().error.message, 'name must be one line of text, without control characters');
+        const changed = await k.call('PATCH', `/api/v1/agents/${agent.agent.id}`, { token: admin.token, body: { name } });
+        expectInvalid(changed, 'name', `PATCH ${JSON.stringify(name)}`);
+        assert.equal(changed.json().error.message, 'name must be one line of text, without control characters');
+      }
+    });
+    // one line with any letters is a name
+    assert.equal((await k.call('PATCH', `/api/v1/agents/${agent.agent.id}`, { token: admin.token, body: { name: 'Zoë O\'Brien-Łukasz 山田' } })).statusCode, 200);
+  });
+
+  it('POST and PATCH /agents answer 400 naming the department that is blank, and change nothing (found by review)', async () => {
+    const { admin, agent } = await k.cast();
+    await k.unchanged(async () => {
+      for (const blank of [' ', '   ', '\u200b', '\u3164']) {
+        expectInvalid(await k.call('POST', '/api/v1/agents', { token: admin.token, body: newAgent({ departments: ['sales', blank] }) }), 'departments.1', `POST ${JSON.stringify(blank)}`);
+        const changed = await k.call('PATCH', `/api/v1/agents/${agent.agent.id}`, { token: admin.token, body: { departments: [blank] } });
+        expectInvalid(changed, 'departments.0', `PATCH ${JSON.stringify(blank)}`);
+        assert.equal(changed.json().error.message, 'departments.0 must not be blank');
+      }
+    });
+  });
+
   it('GET /agents lists live agents in creation order for admins and supervisors, filtered by status and department', async () => {
     const { admin, supervisor, agent, other } = await k.cast();
     const sales = await k.user('agent', { status: 'away', departments: ['sales'] });

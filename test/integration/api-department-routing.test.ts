@@ -91,4 +91,27 @@ describeEachStore('api: department routing settings', (store) => {
     });
     assert.deepEqual((await k.call('GET', url('sales'), { token: admin.token })).json().overflow, [{ after_s: 60, to: 'support' }]);
   });
+
+  it('refuses an empty change and a blank department with 400 naming the field: no row is stored, no settings.changed is told (found by review)', async () => {
+    const { admin } = await k.cast();
+    const emptySettings = await k.call('PATCH', '/api/v1/settings', { token: admin.token, body: {} });
+    const written = async () => [await k.count('department_routing'), await k.count('events', "type = 'settings.changed'")];
+    const before = await written();
+    await k.unchanged(async () => {
+      const empty = await put(admin.token, 'sales', {});
+      expectInvalid(empty, 'body');
+      // as PATCH /settings refuses its empty body
+      assert.equal(empty.json().error.message, emptySettings.json().error.message);
+      for (const blank of [' ', '   ', '\u200b', '\u3164']) {
+        const res = await put(admin.token, blank, { mode: 'offer' });
+        expectInvalid(res, 'name', JSON.stringify(blank));
+        assert.equal(res.json().error.message, 'params name must not be blank');
+        expectInvalid(await put(admin.token, 'sales', { overflow: [{ after_s: 60, to: blank }] }), 'overflow.0.to', `overflow to ${JSON.stringify(blank)}`);
+      }
+    });
+    assert.deepEqual(await written(), before);
+    // a name with spaces around it is a name; reading a blank one (stored before the rule) still answers
+    assert.equal((await put(admin.token, ' sales ', { mode: 'offer' })).statusCode, 200);
+    assert.equal((await k.call('GET', url(' '), { token: admin.token })).statusCode, 200);
+  });
 });

@@ -69,6 +69,19 @@ describeEachStore('map keys and department names', (store) => {
     expectInvalid(await call('PUT', '/api/v1/business-hours', { token, body: { departments: { [tooLong]: UTC_WEEK } } }), `departments.${tooLong}`, /must NOT have more than 100 characters/);
   });
 
+  it('a blank department is 400 naming it wherever a department is written, and nothing is stored (found by review)', async () => {
+    const { call } = t();
+    const { token } = await t().user('admin');
+    const blank = ' \u200b ';
+    const hours = await call('PUT', '/api/v1/business-hours', { token, body: { departments: { [blank]: UTC_WEEK } } });
+    expectInvalid(hours, `departments.${blank}`);
+    assert.equal(hours.json().error.message, `departments has the key ${JSON.stringify(blank)}, which must not be blank`);
+    assert.equal(await storedHours(), null);
+    expectInvalid(await call('POST', '/api/v1/conversations', { token, body: { customer: { id: 'c-blank' }, department: blank } }), 'department', /^department must not be blank$/);
+    const [row] = await store().db.query<{ n: number }>('select count(*)::int as n from conversations');
+    assert.equal(row!.n, 0);
+  });
+
   it('business hours: a department stored with a line break (before the rule) is still in the answer, not dropped by the serialiser', async () => {
     const { call } = t();
     const { token } = await t().user('admin');

@@ -85,6 +85,25 @@ describeEachStore('security', (store) => {
     assert.equal((await login(agent.email, PASSWORD, '10.2.0.3')).statusCode, 200);
   });
 
+  it('counts the failed logins behind TRUST_PROXY=1 by the address the proxy appended, whatever the client forwarded (found by review)', async () => {
+    const agent = await makeAgent(t.ctx);
+    const proxied = await testApp(store(), { env: { TRUST_PROXY: '1' } });
+    try {
+      // an appending proxy (AWS ALB, nginx's $proxy_add_x_forwarded_for) keeps the client's own header on the left
+      const forged = (i: number, password = 'wrong password', email = `nobody-xff-${i}@example.test`) =>
+        proxied.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password }, remoteAddress: '10.7.0.1', headers: { 'x-forwarded-for': `forged-${i}, 198.51.100.${i % 250}, 203.0.113.9` } });
+      for (let i = 0; i < 30; i += 1) assert.equal((await forged(i)).statusCode, 401, `attempt ${i + 1}`);
+      const blocked = await forged(30, PASSWORD, agent.email);
+      assert.equal(blocked.statusCode, 429);
+      assert.equal(blocked.json().error.code, 'SB_RATE_LIMITED');
+      // another client behind the same proxy is not affected
+      const other = await proxied.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: agent.email, password: PASSWORD }, remoteAddress: '10.7.0.1', headers: { 'x-forwarded-for': '203.0.113.10' } });
+      assert.equal(other.statusCode, 200);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('counts a login before its password is checked: of 25 parallel guesses against a limit of 10, only 10 are tried (#16)', async () => {
     const agent = await makeAgent(t.ctx);
     const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => login(agent.email, `wrong password ${i}`, `10.3.0.${i}`)));

@@ -115,16 +115,44 @@ describeEachStore('chat session limits per address', (store) => {
     const [row] = await store().db.query<{ addresses: string[] }>('select array_agg(distinct client_address order by client_address) as addresses from customer_sessions');
     assert.deepEqual(row!.addresses, ['10.0.4.2', '203.0.113.1', '203.0.113.2', '203.0.113.3']);
   });
+
+  it('behind TRUST_PROXY=1 counts the address the proxy appended, not what the client wrote to its left, nor its port (found by review)', async () => {
+    const server = await start({ SESSION_RATE_LIMIT: '2', SESSION_MAX_OPEN_PER_ADDRESS: '0', TRUST_PROXY: '1' });
+    const via = (forwarded: string) => open(server, '10.0.5.1', { 'x-forwarded-for': forwarded });
+    assert.equal((await via('forged-1, 198.51.100.1, 203.0.113.20')).statusCode, 201);
+    assert.equal((await via('198.51.100.2, 203.0.113.20:50001')).statusCode, 201);
+    assert.equal((await via('198.51.100.3, 203.0.113.20:50002')).statusCode, 429);
+    // a proxy that writes no address at all: counted as the proxy
+    assert.equal((await via('unknown')).statusCode, 201);
+    const [row] = await store().db.query<{ addresses: string[] }>('select array_agg(distinct client_address order by client_address) as addresses from customer_sessions');
+    assert.deepEqual(row!.addresses, ['10.0.5.1', '203.0.113.20']);
+  });
 });
 
 describe('addressKey', () => {
+  const key = (ip: string, socket = '10.99.0.1') => addressKey({ ip, socket: { remoteAddress: socket } });
+
   it('counts an IPv6 host by its /64 and an IPv4-mapped address as IPv4', () => {
-    assert.equal(addressKey('203.0.113.7'), '203.0.113.7');
-    assert.equal(addressKey('::ffff:203.0.113.7'), '203.0.113.7');
-    assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
-    assert.equal(addressKey('2001:0db8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
-    assert.equal(addressKey('2001:db8::1'), '2001:db8:0:0::/64');
-    assert.equal(addressKey('::1'), '0:0:0:0::/64');
-    assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(key('203.0.113.7'), '203.0.113.7');
+    assert.equal(key('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(key('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+    assert.equal(key('2001:0db8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+    assert.equal(key('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(key('::1'), '0:0:0:0::/64');
+    assert.equal(key('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  });
+
+  it('counts an address a proxy forwarded with its port (Azure Application Gateway) as the address', () => {
+    assert.equal(key('203.0.113.7:50123'), '203.0.113.7');
+    assert.equal(key('203.0.113.7:50124'), '203.0.113.7');
+    assert.equal(key('[2001:db8:1:2::9]:443'), '2001:db8:1:2::/64');
+    assert.equal(key('[::ffff:203.0.113.7]:443'), '203.0.113.7');
+    assert.equal(key('[2001:db8:1:2::9]'), '2001:db8:1:2::/64');
+  });
+
+  it('counts a forwarded value that is no address as the socket it came through, not as a key of its own', () => {
+    for (const forged of ['forged-1', 'forged-2', 'unknown', '', '203.0.113.7:x', '[nonsense]:80', '999.1.1.1']) assert.equal(key(forged, '10.99.0.1'), '10.99.0.1', forged);
+    assert.equal(key('forged', '::ffff:10.99.0.2'), '10.99.0.2');
+    assert.equal(key('forged', '2001:db8:5::1'), '2001:db8:5:0::/64');
   });
 });

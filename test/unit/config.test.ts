@@ -112,7 +112,18 @@ describe('configuration', () => {
     [{ QISCUS_ALLOW_UNSIGNED_WEBHOOKS: 'maybe' }, 'QISCUS_ALLOW_UNSIGNED_WEBHOOKS', /true or false/],
     [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN', /at least 16/],
     [{ METRICS_TOKEN: 'has a space in the middle' }, 'METRICS_TOKEN', /without spaces/],
+    [{ TRUST_PROXY: 'the load balancer' }, 'TRUST_PROXY', /a number of proxies/],
   ];
+
+  it('reads TRUST_PROXY as a number of proxies, a list of their addresses, or true', () => {
+    assert.equal(loadConfig({}).trustProxy, false);
+    assert.equal(loadConfig({ TRUST_PROXY: '0' }).trustProxy, false);
+    // a count, not a yes: true would believe what a client wrote to the left of the proxies' entries
+    assert.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1);
+    assert.equal(loadConfig({ TRUST_PROXY: ' 2 ' }).trustProxy, 2);
+    assert.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.1, 10.1.0.0/16' }).trustProxy, ['10.0.0.1', '10.1.0.0/16']);
+  });
 
   it('limits anonymous chat sessions and closes the Qiscus webhooks by default (#16)', () => {
     const config = loadConfig({});

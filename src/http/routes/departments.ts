@@ -5,7 +5,10 @@ import { requireAgent } from '../auth.js';
 import type { App, AppDeps } from '../deps.js';
 import { DEPARTMENT_PATTERN, errorResponses, Skills } from '../schemas.js';
 
-const Name = Type.String({ minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN, description: 'the department, as agents and conversations name it' });
+const naming = { minLength: 1, maxLength: 100, pattern: DEPARTMENT_PATTERN, description: 'the department, as agents and conversations name it' };
+// Written as Department is (not blank); read as any name stored before blanks were refused.
+const Name = Type.String({ ...naming, notBlank: true });
+const StoredName = Type.String(naming);
 const Seconds = (max: number, description: string) => Type.Integer({ minimum: 0, maximum: max, description });
 const Nullable = <T extends ReturnType<typeof Type.Integer>>(schema: T) => Type.Union([schema, Type.Null()]);
 const Mode = Type.Union([Type.Literal('auto'), Type.Literal('offer'), Type.Literal('manual')], {
@@ -37,8 +40,12 @@ const fields = {
   skills_relax_after_s: Nullable(Type.Integer({ minimum: 0, maximum: 86_400, description: 'seconds after which a conversation no agent has the skills for drops the requirement; null: never' })),
 };
 
-/** The body of PUT /departments/:name/routing; the simulator checks its --routing flags against it too. */
-export const RoutingChange = Type.Partial(Type.Object(fields, { additionalProperties: false }), { additionalProperties: false });
+/**
+ * The body of PUT /departments/:name/routing; the simulator checks its
+ * --routing flags against it too. An empty one changes nothing, yet would
+ * store the department's row and tell everyone its settings changed.
+ */
+export const RoutingChange = Type.Partial(Type.Object(fields, { additionalProperties: false }), { additionalProperties: false, minProperties: 1 });
 const Routing = Type.Object({ department: Type.String(), ...fields });
 
 export function departmentRoutes(app: App, { ctx }: AppDeps): void {
@@ -47,7 +54,7 @@ export function departmentRoutes(app: App, { ctx }: AppDeps): void {
   app.get(
     '/api/v1/departments/:name/routing',
     {
-      schema: { tags, summary: "A department's effective routing settings (defaults for what was never set)", params, response: { 200: Routing, ...errorResponses } },
+      schema: { tags, summary: "A department's effective routing settings (defaults for what was never set)", params: Type.Object({ name: StoredName }), response: { 200: Routing, ...errorResponses } },
       onRequest: requireAgent(ctx),
     },
     async (request) => ({ department: request.params.name, ...(await readDepartmentRouting(ctx.db, request.params.name)) }),
