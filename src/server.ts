@@ -114,7 +114,11 @@ async function start(
   qiscus = qiscusChannel(ctx, config.qiscus, log);
   // Creating the first endpoint or ticketer commits no event to wake anyone: looked for again within a second.
   const idleRecheckMs = Math.min(config.webhookPollIntervalMs, 1_000);
-  const rapidpro = rapidproOutbound({ idleRecheckMs });
+  const rapidpro = rapidproOutbound({
+    idleRecheckMs,
+    onGivenUp: (ticketId, type, reason) =>
+      log.error({ ticketId, type, reason }, 'mailroom kept refusing a RapidPro callback: given up, so that the ticket\'s later callbacks go (see the ticketer\'s callback log)'),
+  });
   const sweeper: Sweeper = startSweeper(ctx, config.sweepIntervalMs, (err) => log.warn({ err }, 'sweep failed; retrying next tick'));
   undo.push(() => sweeper.stop());
   webhooks = createWebhookWorker(ctx, {

@@ -41,7 +41,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { requestLogger } from './request-logger.js';
 import { trustHops } from './client-address.js';
 import { loginLimiter, redactingLogger, securityHeaders } from './security.js';
-import { assertStorableText, validatorCompiler } from './validation.js';
+import { assertStorableText, MENDS_TEXT, validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
 
 export type { App, AppDeps } from './deps.js';
@@ -160,7 +160,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       assertStorableText(request.params, 'params');
       lowerCaseUuids(request.params, request.routeOptions.schema?.params);
       assertStorableText(request.query, 'querystring');
-      assertStorableText(request.body, 'body');
+      // A route whose sender cannot be made to send again mends what it stores itself (MENDS_TEXT).
+      if (request.routeOptions.config?.[MENDS_TEXT] !== true) assertStorableText(request.body, 'body');
     } catch (error) {
       done(error as Error);
       return;

@@ -61,7 +61,37 @@ export function assertStorableText(value: unknown, path: string, depth = 0): voi
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNSTORABLE = new RegExp(`\\u0000|${LONE_SURROGATE.source}`, 'g');
 
 function isStorable(text: string): boolean {
   return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+/**
+ * The route option (`config: { [MENDS_TEXT]: true }`) by which a route takes
+ * its body's unstorable text on itself: the app does not refuse it
+ * (assertStorableText); the route checks what must be exact and mends the
+ * rest (mendStorableText) before it is validated.
+ */
+export const MENDS_TEXT = 'mendsText';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** see MENDS_TEXT */
+    mendsText?: boolean;
+  }
+}
+
+/**
+ * A copy of `value` with every NUL and lone surrogate, in texts and keys,
+ * replaced by U+FFFD: for what a platform sends that it cannot be asked to
+ * send again (a Qiscus webhook refused is refused at every message), where
+ * assertStorableText, which the app runs over every other body, would
+ * refuse the whole request for one character.
+ */
+export function mendStorableText(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
+  if (value === null || typeof value !== 'object' || depth > 32) return value;
+  if (Array.isArray(value)) return value.map((item) => mendStorableText(item, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([key, child]) => [key.replace(UNSTORABLE, '\uFFFD'), mendStorableText(child, depth + 1)]));
 }

@@ -3,7 +3,9 @@
 // `Authorization: Token <secret>`, a JSON body with `type` and `ticketID`,
 // a ticket it knows — and answers as mailroom does; `down` makes it answer
 // 500 until set back, as a mailroom being redeployed would, and `next`
-// answers the next callbacks as a proxy in front of it might (410, 404…).
+// answers the next callbacks as a proxy in front of it might (410, 404…);
+// `missingFiles` are attachment links it cannot download (mailroom fetches
+// each and answers 400 when one fails).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -35,12 +37,14 @@ export interface FakeMailroom {
   next: { status: number; body: unknown }[];
   /** tickets mailroom has open; others get 404 "no such ticket" */
   tickets: Set<string>;
+  /** attachment URLs it cannot fetch: an agent-message carrying one gets 400, as from mailroom */
+  missingFiles: Set<string>;
   close(): Promise<void>;
 }
 
 export async function startFakeMailroom(options: { uuid: string; secret: () => string }): Promise<FakeMailroom> {
   const path = `/mr/tickets/types/rocketchat/event_callback/${options.uuid}`;
-  const mailroom: FakeMailroom = { url: '', requests: [], handled: [], down: false, next: [], tickets: new Set(), close: async () => {} };
+  const mailroom: FakeMailroom = { url: '', requests: [], handled: [], down: false, next: [], tickets: new Set(), missingFiles: new Set(), close: async () => {} };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -65,6 +69,8 @@ export async function startFakeMailroom(options: { uuid: string; secret: () => s
       if (typeof callback.type !== 'string') return answer(400, { error: "field 'type' is required" });
       if (typeof callback.ticketID !== 'string') return answer(400, { error: "field 'ticketID' is required" });
       if (!mailroom.tickets.has(callback.ticketID)) return answer(404, { error: `no such ticket ${callback.ticketID}` });
+      const missing = callback.type === 'agent-message' ? callback.data?.attachments?.find((a) => mailroom.missingFiles.has(a.url)) : undefined;
+      if (missing) return answer(400, { error: `error fetching ticket file '${missing.url}': unable to fetch file: 404 Not Found` });
       mailroom.handled.push(callback as Callback);
       return answer(200, { status: 'handled' });
     });

@@ -42,6 +42,13 @@ describeEachStore('Qiscus resolve of a session already over', (store) => {
       `select id, state, resolve_reason from conversations where channel = 'qiscus' and external_ref = $1 order by seq`,
       [roomId],
     );
+  const sessions = (roomId: string) =>
+    store().db.query<{ state: string; resolve_reason: string | null; note: string | null; previous_service_id: string | null; resolved_service_id: string | null }>(
+      `select c.state, c.resolve_reason, c.note, nullif(q.previous_service_id, '') as previous_service_id, q.resolved_service_id
+         from conversations c left join qiscus_rooms q on q.conversation_id = c.id
+        where c.channel = 'qiscus' and c.external_ref = $1 order by c.seq`,
+      [roomId],
+    );
   const open = async (roomId: string) => (await rows(roomId)).filter((r) => ['queued', 'offered', 'assigned'].includes(r.state));
   const previous = (id: number | string, isResolved: unknown = true) => ({ latest_service: { id, is_resolved: isResolved, room_id: '500', notes: 'selesai.' } });
 
@@ -138,6 +145,95 @@ describeEachStore('Qiscus resolve of a session already over', (store) => {
     assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 0, open: 0 });
   });
 
+  /** The customer writes in a resolved room: Qiscus opens its next session, nobody in it yet. */
+  const nextSession = (roomId: string) => {
+    fake.resolved.delete(roomId);
+    fake.rooms.delete(roomId);
+  };
+
+  // Switchboard closed the session itself (an admin's resolve, sent to Qiscus as mark_as_resolved); Qiscus's
+  // resolve webhook for it then found nothing open and recorded nothing, and a second delivery after the
+  // customer wrote again (latest_service null) closed the next session, its agent still in the room in
+  // Qiscus. Found by review.
+  it('a resolve of a session Switchboard closed itself is recorded, so that its repeat leaves the next session open', async () => {
+    h = await harness();
+    const [agent] = fake.addAgents(1);
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    const [first] = await open('500');
+    assert.equal(first?.state, 'assigned');
+    const admin = (await h.t.user('admin')).token;
+    assert.equal((await h.t.call('POST', `/api/v1/conversations/${first!.id}/resolve`, { token: admin, body: {} })).statusCode, 200);
+    await h.settle();
+    assert.equal(fake.markedResolved.length, 1, 'mark_as_resolved sent to Qiscus');
+    // Qiscus's resolve webhook for that session: nothing open to close, but the session is known over now
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.deepEqual((await sessions('500')).map((r) => [r.state, r.resolved_service_id]), [['resolved', String(OLD)]]);
+    // the customer writes again: Qiscus's next session, without latest_service in its webhook
+    nextSession('500');
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    const before = await open('500');
+    assert.equal(before[0]?.state, 'assigned');
+    // Qiscus delivers the old resolve again
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.deepEqual(await open('500'), before, 'the repeated resolve closed the next session');
+    assert.deepEqual((await h.loads()).get(String(agent!.id)), { load: 1, open: 1 });
+    // the next session's own resolve still closes it
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    assert.equal((await open('500')).length, 0);
+  });
+
+  it('a late resolve finding nothing open is recorded on an earlier conversation when the latest has its own resolved session', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    const admin = (await h.t.user('admin')).token;
+    // the first session closed in Switchboard; Qiscus's resolve of it (OLD) is delayed
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    const [first] = await open('500');
+    assert.equal((await h.t.call('POST', `/api/v1/conversations/${first!.id}/resolve`, { token: admin, body: {} })).statusCode, 200);
+    await h.settle();
+    // the next session, resolved in Qiscus (NEXT recorded on it)
+    nextSession('500');
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    assert.equal((await open('500'))[0]?.state, 'assigned');
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    // OLD's resolve at last: the latest conversation keeps NEXT, the first takes OLD
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.deepEqual((await sessions('500')).map((r) => [r.resolve_reason, r.resolved_service_id]), [['agent', String(OLD)], ['qiscus', String(NEXT)]]);
+    // neither session's repeat closes the room's third conversation
+    nextSession('500');
+    assert.equal((await h.webhook('500')).statusCode, 200);
+    await h.settle();
+    const before = await open('500');
+    assert.equal(before.length, 1);
+    assert.equal((await resolveWith('500', OLD)).statusCode, 200);
+    assert.equal((await resolveWith('500', NEXT)).statusCode, 200);
+    assert.deepEqual(await open('500'), before);
+  });
+
+  it('two sessions Switchboard closed, their resolves at once: both recorded, one on each conversation (the room\'s lock)', async () => {
+    h = await harness();
+    fake.addAgents(1);
+    const admin = (await h.t.user('admin')).token;
+    for (let i = 0; i < 6; i++) {
+      const room = `s${i}`;
+      for (let session = 0; session < 2; session++) {
+        nextSession(room);
+        assert.equal((await h.webhook(room)).statusCode, 200);
+        await h.settle();
+        const [live] = await open(room);
+        assert.equal((await h.t.call('POST', `/api/v1/conversations/${live!.id}/resolve`, { token: admin, body: {} })).statusCode, 200);
+        await h.settle();
+      }
+      const answers = await Promise.all([resolveWith(room, OLD), resolveWith(room, NEXT)]);
+      assert.deepEqual(answers.map((a) => a.statusCode), [200, 200]);
+      assert.deepEqual((await sessions(room)).map((r) => r.resolved_service_id).sort(), [String(OLD), String(NEXT)], `room ${room}`);
+    }
+  });
+
   it('the same resolve delivered twice at once closes its session once, both answered 200', async () => {
     h = await harness();
     fake.addAgents(1);
@@ -186,14 +282,6 @@ describeEachStore('Qiscus resolve of a session already over', (store) => {
   // The webhook's resolved latest_service now closes it, as the resolve
   // would (reason qiscus, nothing sent back), before recording the room.
   // Found by review (scratch-round1).
-  const sessions = (roomId: string) =>
-    store().db.query<{ state: string; resolve_reason: string | null; note: string | null; previous_service_id: string | null; resolved_service_id: string | null }>(
-      `select c.state, c.resolve_reason, c.note, nullif(q.previous_service_id, '') as previous_service_id, q.resolved_service_id
-         from conversations c left join qiscus_rooms q on q.conversation_id = c.id
-        where c.channel = 'qiscus' and c.external_ref = $1 order by c.seq`,
-      [roomId],
-    );
-
   it('the next session’s webhook before the old session’s late resolve: the old conversation is closed as resolved in Qiscus, the next one opened and kept', async () => {
     h = await harness();
     const [agent] = fake.addAgents(1);
@@ -301,14 +389,15 @@ describeEachStore('Qiscus resolve of a session already over', (store) => {
     assert.equal((await rows('700')).length, 1, 'nothing closed, nothing opened');
   });
 
-  it('refuses a service.id or latest_service.id of another type, naming the field', async () => {
+  it('refuses a service.id of another type, naming the field; a latest_service.id of another type is no previous session', async () => {
     h = await harness();
     const bad = await resolveWith('500', { n: 1 });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json<{ message: string }>().message, /service\.id/);
-    const badLatest = await h.webhook('500', { latest_service: { id: true, is_resolved: true } });
-    assert.equal(badLatest.statusCode, 400);
-    assert.match(badLatest.json<{ message: string }>().message, /latest_service\.id/);
     assert.equal((await rows('500')).length, 0);
+    // refused, the allocation webhook would be refused at every message and the room never allocated
+    const oddLatest = await h.webhook('500', { latest_service: { id: true, is_resolved: true } });
+    assert.equal(oddLatest.statusCode, 200);
+    assert.deepEqual((await sessions('500')).map((r) => [r.state, r.previous_service_id]), [['queued', null]]);
   });
 });

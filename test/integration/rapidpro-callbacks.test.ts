@@ -170,6 +170,66 @@ describeEachStore('RapidPro callbacks', (store) => {
     assert.deepEqual(mailroom.handled.map((c) => c.data?.text), ['still there?']);
   });
 
+  it('sends a reply again without the attachments mailroom cannot fetch, their links in the text, so the ticket\'s later callbacks go', async () => {
+    const room = await open(TICKET_A, '10000');
+    const missing = 'https://gone.example.com/missing.jpg';
+    mailroom.missingFiles.add(missing);
+    await reply(room, { text: 'see this', attachments: [{ type: 'image/jpeg', url: missing }] });
+    await reply(room, { text: 'second reply' });
+    await resolve(room);
+    let result = await worker.tick();
+    assert.deepEqual(result, { delivered: 0, retried: 1, failed: 0, cancelled: 0 });
+    clock.advance(10_000);
+    result = await worker.tick();
+    assert.deepEqual(result, { delivered: 3, retried: 0, failed: 0, cancelled: 0 });
+    assert.deepEqual(mailroom.handled, [
+      { type: 'agent-message', ticketID: TICKET_A, visitor: { token: '10000' }, data: { text: `see this\n${missing}` } },
+      { type: 'agent-message', ticketID: TICKET_A, visitor: { token: '10000' }, data: { text: 'second reply' } },
+      { type: 'close-room', ticketID: TICKET_A, visitor: { token: '10000' } },
+    ]);
+    const first = (await callbacks()).find((c: { payload: { data?: { text: string } } }) => c.payload.data?.text.startsWith('see this'));
+    assert.deepEqual([first.state, first.attempts], ['delivered', 2]);
+    assert.deepEqual(first.payload.data, { text: `see this\n${missing}` }, 'the log shows what went');
+    assert.deepEqual(first.attempt_log.map((a: { status: number }) => a.status), [400, 200]);
+    assert.match(first.attempt_log[0].error, /^HTTP 400: mailroom refused the message with its attachments .* without them/);
+    assert.match(first.attempt_log[0].response_excerpt, /error fetching ticket file/);
+  });
+
+  it('sends an attachment-only reply mailroom refuses as its links alone', async () => {
+    const room = await open(TICKET_A, '10000');
+    mailroom.next.push({ status: 400, body: { error: "error fetching ticket file 'https://files.example.com/a.pdf'" } });
+    await reply(room, { attachments: [{ type: 'application/pdf', url: 'https://files.example.com/a.pdf' }, { type: 'image/png', url: 'https://files.example.com/b.png' }] });
+    await worker.tick();
+    clock.advance(10_000);
+    await worker.tick();
+    assert.deepEqual(mailroom.handled.map((c) => c.data), [{ text: 'https://files.example.com/a.pdf\nhttps://files.example.com/b.png' }]);
+  });
+
+  it('gives up a callback mailroom keeps refusing after the webhook schedule of refusals (an outage before does not count), and sends the next', async () => {
+    const room = await open(TICKET_A, '10000');
+    await reply(room, { text: 'one' });
+    await reply(room, { text: 'two' });
+    mailroom.down = true;
+    await worker.tick();
+    for (let i = 0; i < 11; i += 1) {
+      clock.advance(25 * HOUR);
+      await worker.tick();
+    }
+    mailroom.down = false;
+    // refusals 1 to 9: retried, and 'two' waits behind
+    for (let i = 0; i < 9; i += 1) {
+      mailroom.next.push({ status: 400, body: { error: 'unable to send reply' } });
+      clock.advance(25 * HOUR);
+      assert.deepEqual(await worker.tick(), { delivered: 0, retried: 1, failed: 0, cancelled: 0 });
+    }
+    mailroom.next.push({ status: 400, body: { error: 'unable to send reply' } });
+    clock.advance(25 * HOUR);
+    assert.deepEqual(await worker.tick(), { delivered: 1, retried: 0, failed: 1, cancelled: 0 });
+    assert.deepEqual(mailroom.handled.map((c) => c.data?.text), ['two']);
+    const [given] = await callbacks('?state=failed');
+    assert.deepEqual([given.payload.data.text, given.attempts, given.last_status], ['one', 22, 400]);
+  });
+
   /**
    * A callback goes to mailroom's old address, which answers only when told,
    * so its first attempt is in flight when RapidPro sets the new URL; the

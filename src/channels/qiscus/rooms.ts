@@ -5,7 +5,7 @@ import { IS_OPEN, toConversation, type ConversationRow, type Customer } from '..
 import { oneLineName } from '../../customers/name.js';
 import { withEvents, type Emit } from '../../events/outbox.js';
 import { AppError } from '../../errors.js';
-import { assertStorableText } from '../../http/validation.js';
+import { assertStorableText, mendStorableText } from '../../http/validation.js';
 import { routingCall } from '../../routing/calls.js';
 import { requeueConversations } from '../../routing/requeue.js';
 import type { Queryable } from '../../store/db.js';
@@ -15,35 +15,47 @@ import { assignMessageId, FROM_QISCUS, QISCUS_DEPARTMENT, REFUSED_REASON } from 
 // allocation webhook arrives, closed when Qiscus says it is resolved or when
 // allocating it has failed for good.
 
+/**
+ * An allocation webhook as the route passes it on: `room_id` checked, the
+ * rest as Qiscus sent it (any type: AllocationBody), its text storable. A
+ * field of another type than the contract's is passed over, as if absent.
+ */
 export interface AllocationRequest {
   room_id: string;
-  app_id?: string;
-  source?: string;
-  name?: string | null;
-  email?: string | null;
-  avatar_url?: string | null;
+  app_id?: unknown;
+  source?: unknown;
+  name?: unknown;
+  email?: unknown;
+  avatar_url?: unknown;
   extras?: unknown;
-  channel?: { id?: unknown; name?: unknown; source?: unknown } | null;
+  channel?: unknown;
   /** the room's previous session, or null (contract §1.1); `is_resolved` true says it is over */
-  latest_service?: { id?: unknown; is_resolved?: unknown; notes?: unknown } | null;
+  latest_service?: unknown;
 }
 
-/** A Qiscus service (session) id as stored: text, whether it came as a number or a string; undefined when there is none. */
+const textOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+const objectOf = (value: unknown): Record<string, unknown> | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+
+/** A Qiscus service (session) id as stored: text, whether it came as a number or a string; undefined when there is none, or none that fits (over 100 characters). */
 export function serviceIdOf(value: unknown): string | undefined {
   if (typeof value !== 'number' && typeof value !== 'string') return undefined;
   const id = String(value).trim();
-  return id === '' ? undefined : id;
+  return id === '' || id.length > 100 ? undefined : id;
 }
 
 /**
  * The session before this one, when the webhook names it and says it is
- * resolved. A latest_service not said to be resolved might be the session
- * the webhook is about: taken for a previous one, its own resolve would be
- * ignored and the room held open with its agent's slot, so it is not kept.
+ * resolved (true, as JSON or text; 1, as some backends write it). A
+ * latest_service not said to be resolved might be the session the webhook
+ * is about: taken for a previous one, its own resolve would be ignored and
+ * the room held open with its agent's slot, so it is not kept. Nor is one
+ * whose id is no id: the room is recorded as if it had none (a webhook
+ * refused for it would be refused at every message, the room never allocated).
  */
 function previousServiceOf(request: AllocationRequest): string | null {
-  const latest = request.latest_service;
-  if (!latest || (latest.is_resolved !== true && latest.is_resolved !== 'true')) return null;
+  const latest = objectOf(request.latest_service);
+  if (!latest || ![true, 'true', 1, '1'].includes(latest.is_resolved as never)) return null;
   return serviceIdOf(latest.id) ?? null;
 }
 
@@ -56,8 +68,8 @@ function extrasFields(extras: unknown): Record<string, string> {
     } catch {
       return extras === '' ? {} : { extras };
     }
-    // "\u0000" inside the JSON string becomes a NUL only now, past the request's own check; jsonb cannot hold it.
-    assertStorableText(value, 'extras', 1);
+    // "\u0000" inside the JSON string becomes a NUL only now, past the request's own mending; jsonb cannot hold it.
+    value = mendStorableText(value);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
   const fields: Record<string, string> = {};
@@ -70,15 +82,20 @@ function extrasFields(extras: unknown): Record<string, string> {
 
 export function customerOf(request: AllocationRequest): Customer {
   const fields: Record<string, string> = { ...extrasFields(request.extras), qiscus_room_id: request.room_id };
-  if (request.source) fields.qiscus_source = request.source;
-  if (request.avatar_url) fields.avatar_url = request.avatar_url;
-  if (request.channel && request.channel.name !== undefined && request.channel.name !== null) fields.qiscus_channel = String(request.channel.name);
+  const source = textOf(request.source);
+  const avatar = textOf(request.avatar_url);
+  const channelName = objectOf(request.channel)?.name;
+  const email = textOf(request.email);
+  const name = textOf(request.name);
+  if (source) fields.qiscus_source = source;
+  if (avatar) fields.avatar_url = avatar;
+  if (typeof channelName === 'string' || typeof channelName === 'number') fields.qiscus_channel = String(channelName);
   return {
     // Qiscus identifies a customer by email (their user_id); a room without one stands for its customer
-    id: request.email || `qiscus-room:${request.room_id}`,
+    id: email || `qiscus-room:${request.room_id}`,
     // one line, as every name is (oneLineName): Qiscus's to give, so mended, not refused
-    name: request.name === undefined || request.name === null ? null : oneLineName(request.name),
-    email: request.email ?? null,
+    name: name === undefined ? null : oneLineName(name),
+    email: email ?? null,
     fields,
   };
 }
@@ -105,7 +122,7 @@ const AUTHENTICATING_SOURCES = new Set(['wa', 'whatsapp', 'line', 'fb', 'faceboo
  * and a room without it is not vouched for.
  */
 export function customerVouched(request: AllocationRequest): boolean {
-  const source = request.channel?.source;
+  const source = objectOf(request.channel)?.source;
   if (typeof source !== 'string') return false;
   return AUTHENTICATING_SOURCES.has(source.trim().toLowerCase());
 }
@@ -182,8 +199,8 @@ async function closeResolvedSession(ctx: Ctx, request: AllocationRequest, previo
 }
 
 /** The resolved session's notes, as its resolve would have brought them, when latest_service has storable ones. */
-function notesOf(service: AllocationRequest['latest_service']): string | null {
-  const notes = service?.notes;
+function notesOf(service: unknown): string | null {
+  const notes = objectOf(service)?.notes;
   if (typeof notes !== 'string' || notes.length > 10_000) return null;
   try {
     assertStorableText(notes, 'latest_service.notes');
@@ -216,23 +233,47 @@ const RECORD_ROOM = /* sql */ `
   select * from o`;
 
 /**
+ * Serializes the resolves of one room (the two-key form, a class of its own;
+ * 7301010 and 7301011 are the realtime and RapidPro ones). Taken first, with
+ * nothing else held, and kept only while a resolve checks and records its
+ * session (openRoomToResolve), not over the close.
+ */
+const ROOM_RESOLVE_LOCK = 7_301_012;
+
+/**
  * The room's open conversation a resolve of Qiscus session `serviceId` is
  * to close: `stale` when that session is known to be over before this
  * conversation began — the previous session of one of the room's
- * conversations (recordRoom), or one a resolve already found another
- * conversation of the room open for — so that a resolve Qiscus delivers
- * again or late changes nothing. Otherwise the session is recorded on the
+ * conversations (recordRoom), or one a resolve already recorded on another
+ * conversation of the room — so that a resolve Qiscus delivers again or
+ * late changes nothing. Otherwise the session is recorded on the
  * conversation (resolved_service_id), in the same statement, before the
  * caller closes it.
  *
- * Why no lock is needed: the conversation and what says it is stale commit
- * together or before it. A conversation's previous session commits with it
- * (one statement). A resolved session is written, and committed, before its
- * conversation is closed, and the room's next conversation can only be
- * inserted once that close has committed (the unique index on open rooms):
- * a statement that sees the next conversation sees the record. The check
- * and the record read one snapshot, the conversation's id is the one the
- * caller then closes, and the close fails harmlessly if it is closed
+ * Nothing open: the session is over already — Switchboard closed it itself
+ * (mark_as_resolved, which Qiscus answers with this webhook), or this is a
+ * repeat — and it is recorded all the same, on the room's latest closed
+ * conversation whose resolved session is not recorded yet (never over
+ * another's: that one's repeat would then close the next session). Not
+ * recorded, the customer's next session (its webhook's latest_service may
+ * be null) was closed by this resolve's next delivery, its agent still in
+ * the room in Qiscus (found by review). Any closed conversation of the room
+ * serves: the check reads every conversation of the room but the open one.
+ *
+ * Why the room's lock (ROOM_RESOLVE_LOCK) and a statement of its own after
+ * it: a resolve that finds nothing open records its session on a closed
+ * conversation, which the room's next conversation may be inserted beside
+ * without waiting for it; a second delivery reading before that record
+ * commits found the next conversation and no record, and closed it. Under
+ * the lock a resolve reads after the previous one has committed. Otherwise
+ * the conversation and what says it is stale commit together or before it.
+ * A conversation's previous session commits with it (one statement). A
+ * resolved session of an open conversation is written, and committed,
+ * before its conversation is closed, and the room's next conversation can
+ * only be inserted once that close has committed (the unique index on open
+ * rooms): a statement that sees the next conversation sees the record. The
+ * check and the record read one snapshot, the conversation's id is the one
+ * the caller then closes, and the close fails harmlessly if it is closed
  * meanwhile: a resolve never closes a conversation it did not check. Its own
  * conversation's record does not count (the conversation_id test), so a
  * resolve delivered twice at once, or retried after a failed close, still
@@ -246,24 +287,47 @@ export async function openRoomToResolve(ctx: Ctx, roomId: string, serviceId: str
     const [row] = await ctx.db.query<{ id: string }>(`select c.id from conversations c where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}`, [roomId]);
     return row ? { id: row.id, stale: false } : undefined;
   }
-  const [row] = await ctx.db.query<{ id: string; stale: boolean }>(
-    `with open as (
-       select c.id,
-              exists (select 1 from qiscus_rooms q
-                       where q.room_id = $1
-                         and (q.previous_service_id = $2 or (q.resolved_service_id = $2 and q.conversation_id <> c.id))) as stale
-         from conversations c
-        where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}
-     ), noted as (
-       insert into qiscus_rooms (conversation_id, room_id, resolved_service_id, updated_at)
-       select open.id, $1, $2, $3 from open where not open.stale
-       on conflict (conversation_id) do update set resolved_service_id = excluded.resolved_service_id, updated_at = excluded.updated_at
-     )
-     select id, stale from open`,
-    [roomId, serviceId, ctx.now()],
-  );
-  return row;
+  return ctx.db.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock($1, hashtext($2))', [ROOM_RESOLVE_LOCK, roomId]);
+    const [row] = await tx.query<{ id: string; stale: boolean }>(RESOLVE_SESSION, [roomId, serviceId, ctx.now()]);
+    return row;
+  });
 }
+
+/**
+ * openRoomToResolve's check and record. `over`: a closed conversation to
+ * record the session on, when none is open and the session is not known
+ * yet; locked (key share) so that an erasure deleting it meanwhile is waited
+ * for, and the row then passed by, rather than met by the foreign key.
+ */
+const RESOLVE_SESSION = /* sql */ `
+  with open as (
+    select c.id,
+           exists (select 1 from qiscus_rooms q
+                    where q.room_id = $1
+                      and (q.previous_service_id = $2 or (q.resolved_service_id = $2 and q.conversation_id <> c.id))) as stale
+      from conversations c
+     where c.channel = 'qiscus' and c.external_ref = $1 and ${IS_OPEN('c')}
+  ), noted as (
+    insert into qiscus_rooms (conversation_id, room_id, resolved_service_id, updated_at)
+    select open.id, $1, $2, $3 from open where not open.stale
+    on conflict (conversation_id) do update set resolved_service_id = excluded.resolved_service_id, updated_at = excluded.updated_at
+  ), over as (
+    select c.id from conversations c
+      left join qiscus_rooms q on q.conversation_id = c.id
+     where c.channel = 'qiscus' and c.external_ref = $1 and not ${IS_OPEN('c')} and q.resolved_service_id is null
+       and not exists (select 1 from open)
+       and not exists (select 1 from qiscus_rooms k where k.room_id = $1 and $2 in (k.previous_service_id, k.resolved_service_id))
+     order by c.created_at desc, c.id desc
+     limit 1
+       for key share of c
+  ), recorded as (
+    insert into qiscus_rooms (conversation_id, room_id, resolved_service_id, updated_at)
+    select over.id, $1, $2, $3 from over
+    on conflict (conversation_id) do update set resolved_service_id = excluded.resolved_service_id, updated_at = excluded.updated_at
+     where qiscus_rooms.resolved_service_id is null
+  )
+  select id, stale from open`;
 
 /**
  * Closes the room's conversation, freeing its agent's slot. False when it was

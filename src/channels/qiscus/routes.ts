@@ -6,6 +6,7 @@ import { changeSettings } from '../../http/routes/settings.js';
 import { AppError, unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
+import { assertStorableText, MENDS_TEXT, mendStorableText } from '../../http/validation.js';
 import { qiscusChannel, type QiscusChannel } from './channel.js';
 import { QiscusError } from './client.js';
 import { FROM_QISCUS } from './constants.js';
@@ -95,6 +96,38 @@ const webhookSecretGiven = (request: FastifyRequest): unknown =>
 
 const roomIdOf = (value: string | number) => String(value).trim();
 
+type Fields = Record<string, unknown> | undefined;
+
+/**
+ * A webhook's body made storable before it is validated (MENDS_TEXT: the
+ * app does not refuse it for a NUL or a lone surrogate). The fields a
+ * webhook cannot be acted on without (`exact`: the room's id, a resolve's
+ * session id) are refused naming them, as the app would; everything else —
+ * a customer's name, the notes, extras, fields nobody reads — has them
+ * replaced by U+FFFD: a refused allocation webhook is refused again at
+ * every message of its room, which is then never allocated.
+ */
+const mendWebhook =
+  (exact: (body: Fields) => [unknown, string][]) =>
+  (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+    try {
+      for (const [value, field] of exact(request.body as Fields)) assertStorableText(value, field);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    request.body = mendStorableText(request.body);
+    done();
+  };
+const mendAllocation = mendWebhook((body) => [[body?.room_id, 'room_id']]);
+const mendResolve = mendWebhook((body) => {
+  const service = body?.service as Fields;
+  return [
+    [service?.room_id, 'service.room_id'],
+    [service?.id, 'service.id'],
+  ];
+});
+
 export function qiscusRoutes(app: App, deps: AppDeps): void {
   const { ctx } = deps;
   const config = deps.config.qiscus;
@@ -144,14 +177,14 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       const live = configured();
       const body = request.body as AllocationRequest & { room_id: string | number };
       const api = live.client.api;
-      if (body.app_id !== undefined && body.app_id !== api.appId) {
+      if (body.app_id !== undefined && body.app_id !== null && body.app_id !== api.appId) {
         return envelope(reply, 400, `app_id ${JSON.stringify(body.app_id)} is not this allocator's app (QISCUS_APP_ID)`);
       }
       const roomId = roomIdOf(body.room_id);
       const { created, closedPrevious } = await recordRoom(ctx, { ...body, room_id: roomId });
       if (closedPrevious) {
         // its resolve is late or lost: deduped to that conversation, the new session would have none once it came (recordRoom)
-        request.log.info({ roomId, previousServiceId: body.latest_service?.id, conversationId: closedPrevious }, 'Qiscus resolved the session before this one; its conversation, still open, is closed');
+        request.log.info({ roomId, previousServiceId: (body.latest_service as { id?: unknown }).id, conversationId: closedPrevious }, 'Qiscus resolved the session before this one; its conversation, still open, is closed');
       }
       // Committed before the answer; allocation goes on after it.
       if (created) live.allocator.kick('new');
@@ -159,7 +192,7 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
     };
     const resolved = async (request: FastifyRequest, reply: FastifyReply) => {
       configured();
-      const { service } = request.body as { service: { room_id: string | number; id?: string | number | null; notes?: string | null } };
+      const { service } = request.body as { service: { room_id: string | number; id?: string | number | null; notes?: unknown } };
       const roomId = roomIdOf(service.room_id);
       // service.id names the session resolved. Qiscus delivers a resolve more
       // than once and late: one for a session already over (the customer wrote
@@ -173,15 +206,23 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       }
       // Its own reason: Qiscus resolved the room, so the resolve is not sent back to it (removals.ts).
       // The close's commit wakes the allocator (channel.ts, onCommitted), as any close of a room does.
-      if (room) await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: service.notes ?? null });
+      if (room) await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: typeof service.notes === 'string' ? service.notes : null });
       return envelope(reply, 200, 'Room marked as resolved.');
     };
 
     for (const path of ['/api/v1/webhook/agent_allocation', '/api/v1/new_request']) {
-      scope.post(path, { schema: { tags, summary: 'Qiscus custom agent allocation webhook', body: AllocationBody }, onRequest: webhookSecret }, allocation);
+      scope.post(
+        path,
+        { schema: { tags, summary: 'Qiscus custom agent allocation webhook', body: AllocationBody }, config: { [MENDS_TEXT]: true }, onRequest: webhookSecret, preValidation: mendAllocation },
+        allocation,
+      );
     }
     for (const path of ['/api/v1/webhook/mark_as_resolved', '/api/v1/close_request']) {
-      scope.post(path, { schema: { tags, summary: 'Qiscus mark-as-resolved webhook', body: ResolveBody }, onRequest: webhookSecret }, resolved);
+      scope.post(
+        path,
+        { schema: { tags, summary: 'Qiscus mark-as-resolved webhook', body: ResolveBody }, config: { [MENDS_TEXT]: true }, onRequest: webhookSecret, preValidation: mendResolve },
+        resolved,
+      );
     }
 
     // The settings endpoints take an admin token only, never the webhook

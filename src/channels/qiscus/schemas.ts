@@ -2,33 +2,34 @@ import { Type } from '@sinclair/typebox';
 
 // Bodies as Qiscus sends them. Unknown fields are allowed: Qiscus adds fields
 // over time (app_code and channel are recent) and must not be refused for it.
+// Only what a webhook cannot be acted on without is strict: the room's id,
+// and a resolve's session id. A refused allocation webhook is refused again
+// at every message of the room, which is then never allocated; so a field
+// the handler ignores takes any value, one it stores is taken when it has
+// the right type and passed over otherwise, and unstorable text in it is
+// mended before validation (routes.ts, mendWebhook).
 
-const Text = (max: number) => Type.String({ maxLength: max });
-const NullableText = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
+/** A text the handler stores when it is one (up to `max` characters); any other value is passed over (rooms.ts, customerOf). */
+const TextOrAnything = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Not(Type.String())]);
 const RoomId = Type.Union([Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }), Type.Integer({ minimum: 0 })]);
-/** A flag as JSON sends it, or as text: a form body (Laravel-style clients) has no booleans, and Qiscus writes "true" itself. */
-const Flag = Type.Union([Type.Boolean(), Type.String({ enum: ['true', 'false'] })]);
 /** A Qiscus service (session) id: an integer as Qiscus sends it, or text */
 const ServiceId = Type.Union([Type.Integer(), Type.String({ maxLength: 100 }), Type.Null()]);
-/** The service an allocation webhook names (the previous session): its id and whether it is over are read, the rest is kept as sent. */
-const LatestService = Type.Object({ id: Type.Optional(ServiceId), is_resolved: Type.Optional(Type.Union([Flag, Type.Null()])) }, { additionalProperties: true });
 
 export const AllocationBody = Type.Object(
   {
     room_id: RoomId,
-    app_id: Type.Optional(Text(200)),
-    app_code: Type.Optional(NullableText(200)),
-    source: Type.Optional(NullableText(100)),
-    name: Type.Optional(NullableText(500)),
-    email: Type.Optional(NullableText(500)),
-    avatar_url: Type.Optional(NullableText(2000)),
+    // checked by the route against QISCUS_APP_ID when it is given (null is not)
+    app_id: Type.Optional(Type.Unknown()),
+    name: Type.Optional(TextOrAnything(500)),
+    email: Type.Optional(TextOrAnything(500)),
+    avatar_url: Type.Optional(TextOrAnything(2000)),
+    source: Type.Optional(TextOrAnything(100)),
     // a JSON string per the contract; an object is taken as well
-    extras: Type.Optional(Type.Union([Type.String({ maxLength: 100_000 }), Type.Object({}), Type.Null()])),
-    is_new_session: Type.Optional(Flag),
-    is_resolved: Type.Optional(Flag),
-    candidate_agent: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
-    latest_service: Type.Optional(Type.Union([LatestService, Type.Null()])),
-    channel: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
+    extras: Type.Optional(TextOrAnything(100_000)),
+    // the previous session (its id, is_resolved, notes) when it is an object: read leniently (rooms.ts, previousServiceOf)
+    latest_service: Type.Optional(Type.Unknown()),
+    channel: Type.Optional(Type.Unknown()),
+    // not read: app_code, is_new_session, is_resolved, candidate_agent, and whatever Qiscus adds
   },
   { additionalProperties: true },
 );
@@ -36,9 +37,8 @@ export const AllocationBody = Type.Object(
 export const ResolveBody = Type.Object(
   {
     // service.id: the session resolved, told apart from the room's next one (routes.ts)
-    service: Type.Object({ room_id: RoomId, id: Type.Optional(ServiceId), notes: Type.Optional(NullableText(10_000)) }, { additionalProperties: true }),
-    customer: Type.Optional(Type.Object({}, { additionalProperties: true })),
-    resolved_by: Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])),
+    service: Type.Object({ room_id: RoomId, id: Type.Optional(ServiceId), notes: Type.Optional(TextOrAnything(10_000)) }, { additionalProperties: true }),
+    // not read: customer, resolved_by
   },
   { additionalProperties: true },
 );

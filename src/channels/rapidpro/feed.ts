@@ -25,11 +25,14 @@ export const PRODUCER = 'rapidpro';
  */
 export const orderingKey = (ticketerUuid: string, ticketId: string) => `rapidpro:${ticketerUuid}:${ticketId}`;
 export const ticketerOfKey = (key: string | null) => (key?.startsWith('rapidpro:') ? key.slice('rapidpro:'.length, 'rapidpro:'.length + 36) : undefined);
+export const ticketOfKey = (key: string | null) => (key?.startsWith('rapidpro:') ? key.slice('rapidpro:'.length + 37) : undefined);
 
 /**
- * Never given up: after the schedule's retries, one a day, until mailroom
- * takes it (the original app lost agent messages by dropping them). The
- * delivery log shows the callback pending with its last error meanwhile.
+ * Never given up while mailroom fails or cannot be reached: after the
+ * schedule's retries, one a day, until mailroom takes it (the original app
+ * lost agent messages by dropping them). The delivery log shows the callback
+ * pending with its last error meanwhile. Only mailroom's refusals end it
+ * (the producer's decide).
  */
 export const CALLBACK_MAX_ATTEMPTS = 1_000_000;
 
