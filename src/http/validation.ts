@@ -1,4 +1,4 @@
-import Ajv, { type Options, type SchemaValidateFunction } from 'ajv';
+import { Ajv, type Options, type SchemaValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import { invalid } from '../errors.js';
@@ -11,7 +11,7 @@ export { isBlank } from './blank.js';
 // is an error the caller hears about. Query strings and path parameters are
 // text by nature, so they are coerced to the declared types.
 function makeAjv(options: Options) {
-  const ajv = new Ajv.default({ allErrors: false, strict: false, useDefaults: true, ...options });
+  const ajv = new Ajv({ allErrors: false, strict: false, useDefaults: true, ...options });
   addFormats.default(ajv);
   // ajv-formats' uuid also takes the `urn:uuid:` form, which PostgreSQL's
   // uuid type refuses: the request would fail in the database without

@@ -6,7 +6,7 @@
 // and the reserved keys were looked up on Object.prototype.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
 import { checkAnswer, checkAnswers, checkDefinition, compilePattern, MAX_FORM_PROGRAM, type PrechatField } from '../../src/prechat/rules.js';
@@ -166,7 +166,7 @@ describe('pre-chat patterns: the whole form', () => {
 });
 
 describe('pre-chat email answers', () => {
-  const ajv = new Ajv.default();
+  const ajv = new Ajv();
   addFormats.default(ajv);
   const formatEmail = ajv.compile({ type: 'string', format: 'email' });
   const email = field({ type: 'email' });

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import Ajv, { type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import type { Attachment } from '../../conversations/messages.js';
 import { invalid } from '../../errors.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
@@ -76,7 +76,7 @@ const CloseBody = Type.Object({ visitor: VisitorRef });
 const SettingsBody = Type.Object({ webhook: Type.Object({ url: Type.String({ minLength: 1, maxLength: 2_048 }) }) });
 
 // verbose: an anyOf issue carries its schema, whose description says what was expected
-const ajv = new Ajv.default({ allErrors: false, strict: false, coerceTypes: false, verbose: true });
+const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, verbose: true });
 
 /** A JSON Pointer segment as the caller wrote it: a key of customFields may hold anything, a "/" or a line break too. */
 const segment = (raw: string, i: number): string => {
