@@ -4,6 +4,12 @@ import type { Figures, Report } from './query.js';
 // CRLF line ends, fields quoted when they hold a comma, a quote or a line
 // break. The total row is left out, so every row is one agent or department
 // and a spreadsheet's own sums are not doubled.
+//
+// It starts with a UTF-8 byte-order mark: Excel, where most supervisors open
+// a download, reads a CSV without one in the machine's legacy code page, so
+// "José" and "Zoë" showed as "JosÃ©" and "ZoÃ«". LibreOffice, Google Sheets
+// and Python's utf-8-sig read the mark as what it is.
+const BYTE_ORDER_MARK = '\uFEFF';
 
 const FIGURES: readonly (keyof Figures)[] = [
   'conversations',
@@ -50,7 +56,7 @@ export function reportCsv(report: Report): string {
     const values = row as unknown as Record<string, string | number | null>;
     lines.push(columns.map((c) => field(values[c] ?? null)).join(','));
   }
-  return `${lines.join('\r\n')}\r\n`;
+  return `${BYTE_ORDER_MARK}${lines.join('\r\n')}\r\n`;
 }
 
 /** The download's file name: switchboard-report-agent-2026-01-01-2026-02-01.csv (UTC days). */

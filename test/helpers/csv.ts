@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 
-/** Reads CSV as RFC 4180 writes it: CRLF line ends, quoted fields holding commas, doubled quotes and line breaks. */
-export function parseCsv(text: string): string[][] {
+/**
+ * Reads CSV as RFC 4180 writes it: CRLF line ends, quoted fields holding
+ * commas, doubled quotes and line breaks; after the UTF-8 byte-order mark
+ * Switchboard's downloads start with (so Excel reads them as UTF-8).
+ */
+export function parseCsv(withMark: string): string[][] {
+  assert.ok(withMark.startsWith('\uFEFF'), 'the CSV starts with a UTF-8 byte-order mark');
+  const text = withMark.slice(1);
   const rows: string[][] = [];
   let row: string[] = [];
   let cell = '';

@@ -222,6 +222,8 @@ describeEachStore('api: reports', (store) => {
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.headers['content-type'], 'text/csv; charset=utf-8');
       assert.equal(res.headers['content-disposition'], `attachment; filename="switchboard-report-${group}-2026-01-05T090000Z-2026-01-05T100000Z.csv"`);
+      // the UTF-8 byte-order mark Excel needs to read "Zoë" as Zoë, not ZoÃ«
+      assert.deepEqual([...res.rawPayload.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
       const keys = group === 'agent' ? ['agent_id', 'agent_name'] : ['department'];
       assert.deepEqual(parseCsv(res.body)[0], [...keys, ...Object.keys(TOTAL)]);
       // each cell as JSON has it: numbers as numbers, null as an empty cell
@@ -246,7 +248,7 @@ describeEachStore('api: reports', (store) => {
     assert.deepEqual(r.rows, []);
     assert.deepEqual(r.total, figures({}));
     const csv = await k.call('GET', `/api/v1/reports?group=department&${HOUR}&format=csv`, { token: supervisor.token });
-    assert.equal(csv.body, `department,${Object.keys(TOTAL).join(',')}\r\n`);
+    assert.equal(csv.body, `\uFEFFdepartment,${Object.keys(TOTAL).join(',')}\r\n`);
   });
 
   it('refuses bad parameters with 400 naming the field, and changes nothing', async () => {
