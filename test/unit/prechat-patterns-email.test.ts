@@ -25,12 +25,14 @@ describe('pre-chat patterns', () => {
   it('answers a crafted answer to an ordinary-looking pattern at once (RE2: time linear in the answer)', () => {
     const name = field({ type: 'text', pattern: '([A-Za-z]+ ?)+' });
     // a backtracking engine took 6.6 s for this, doubling with each letter
+    // (a few ms here; the bound is loose so a loaded CI machine cannot fail it,
+    // and still far below what a backtracking engine takes)
     let started = performance.now();
     assert.match((checkAnswer(name, `${'a'.repeat(26)}!`) as { error: string }).error, /expected format/);
-    assert.ok(performance.now() - started < 500, `took ${Math.round(performance.now() - started)} ms`);
+    assert.ok(performance.now() - started < 2000, `took ${Math.round(performance.now() - started)} ms`);
     started = performance.now();
     assert.match((checkAnswer(name, `${'a'.repeat(999)}!`) as { error: string }).error, /expected format/);
-    assert.ok(performance.now() - started < 500, `a 1,000-character answer took ${Math.round(performance.now() - started)} ms`);
+    assert.ok(performance.now() - started < 2000, `a 1,000-character answer took ${Math.round(performance.now() - started)} ms`);
     assert.deepEqual(checkAnswer(name, 'Ada Lovelace'), { value: 'Ada Lovelace' });
   });
 
@@ -134,7 +136,11 @@ describe('pre-chat patterns: the whole form', () => {
     assert.equal(checkDefinition([field({ key: 'a', type: 'text', pattern: BIG }), field({ key: 'b', type: 'number' })]), null);
   });
 
-  it('judges the costliest forms it saves, with answers that pass, in well under 300 ms', () => {
+  // A fraction of that on a quiet machine: the limits on a form's compiled size keep
+  // it so. The bound is loose (CI runs tests side by side on 2 cores, and it
+  // took 357 ms under load): it catches a form the limits no longer bound,
+  // which takes seconds, not a slow machine.
+  it('judges the costliest forms it saves, with answers that pass, within a second and a half', () => {
     for (const patterns of [[BIG], [HALF, HALF], [WIDE, WIDE]]) {
       const fields = patterns.map((pattern, i) => field({ key: `f${i}`, type: 'text', pattern }));
       assert.equal(checkDefinition(fields), null);
@@ -143,17 +149,17 @@ describe('pre-chat patterns: the whole form', () => {
       const started = performance.now();
       checkAnswers(fields, answers);
       const elapsed = performance.now() - started;
-      assert.ok(elapsed < 300, `${patterns.length} × ${patterns[0]!.slice(0, 20)}… took ${Math.round(elapsed)} ms`);
+      assert.ok(elapsed < 1500, `${patterns.length} × ${patterns[0]!.slice(0, 20)}… took ${Math.round(elapsed)} ms`);
     }
   });
 
   it('compiles a stored pattern once, not on every answer', () => {
+    // compiling BIG takes about 25 ms: 30 answers were most of a second
     const big = field({ type: 'text', pattern: BIG });
     checkAnswer(big, 'A');
-    const started = performance.now();
+    const compiled = compilePattern(BIG);
     for (let i = 0; i < 30; i++) checkAnswer(big, 'A');
-    // compiling it takes about 25 ms: 30 answers were most of a second
-    assert.ok(performance.now() - started < 150, `30 answers took ${Math.round(performance.now() - started)} ms`);
+    assert.equal(compilePattern(BIG), compiled, 'the same compiled program every time');
   });
 
   it('stops at the first problem when asked (the server), and reports every one by default (the widget)', () => {
