@@ -501,9 +501,10 @@ describeEachStore('webhook delivery', (store) => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const started = performance.now();
       await openConversation(live, { customer: { id: 'now' } });
+      // within seconds, where the poll would take an hour: the commit woke it
+      // (no tighter bound: a loaded CI machine is not what this checks)
       while (receiver.accepted.length === 0 && performance.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 2));
-      assert.equal(receiver.accepted.length, 1);
-      assert.ok(performance.now() - started < 1_000, `delivered after ${Math.round(performance.now() - started)} ms`);
+      assert.equal(receiver.accepted.length, 1, `nothing delivered ${Math.round(performance.now() - started)} ms after the commit`);
     } finally {
       await worker.stop();
     }
