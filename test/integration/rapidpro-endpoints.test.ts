@@ -74,7 +74,7 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
     assert.deepEqual(seen.json().customer.fields, { foo: 'bar', plan: 'gold', age: '42' });
   });
 
-  it('refuses a department with a line break or control character (400 naming it, no room); an empty one is none', async () => {
+  it('refuses a department with a line break or control character (400 naming it, no room); an empty or blank one is none', async () => {
     for (const [field, value] of [['department', 'Foo\nBar'], ['deparment', 'Foo\u2028Bar'], ['department', 'Foo\u0007']] as const) {
       const res = await mailroom('POST', 'room', { ticketId: '11137eb1-c831-4ddc-ba26-0bb77837f15f', visitor: { token: '1235', [field]: value } });
       assert.equal(res.statusCode, 400, `${field} ${JSON.stringify(value)}: ${res.body}`);
@@ -84,6 +84,12 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
     const res = await mailroom('POST', 'room', { ticketId: '11137eb1-c831-4ddc-ba26-0bb77837f15f', visitor: { token: '1235', department: '' } });
     assert.equal(res.statusCode, 201, res.body);
     assert.equal((await conversation(res.json().id)).department, null);
+    // one that shows as nothing is none too: no department the console lists blank
+    for (const [i, blank] of [' ', '\u200b', '\u3164', '\u2800 \u200d'].entries()) {
+      const res = await mailroom('POST', 'room', { ticketId: `21137eb1-c831-4ddc-ba26-0bb77837f1${i}f`, visitor: { token: `124${i}`, department: blank } });
+      assert.equal(res.statusCode, 201, res.body);
+      assert.equal((await conversation(res.json().id)).department, null, JSON.stringify(blank));
+    }
   });
 
   it('gives a contact without a name a room labelled with their token', async () => {

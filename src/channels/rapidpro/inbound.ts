@@ -3,6 +3,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { Attachment } from '../../conversations/messages.js';
 import { invalid } from '../../errors.js';
 import { anyOfBranchIssue } from '../../http/anyof-issue.js';
+import { isBlank } from '../../http/blank.js';
+import { ONE_LINE_OR_EMPTY_PATTERN } from '../../http/one-line.js';
 import { StringMap } from '../../http/schemas.js';
 import { oneLineName } from '../../customers/name.js';
 import { assertNotChannelQueue } from '../../routing/channel-queues.js';
@@ -17,7 +19,7 @@ import { emptyMessage } from './errors.js';
 
 const MAX_FIELD_KEY = 100;
 const Text = (maxLength: number) => Type.Union([Type.String({ maxLength }), Type.Null()]);
-const DepartmentText = Type.Union([Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f\\u0085\\u2028\\u2029]*$' }), Type.Null()]);
+const DepartmentText = Type.Union([Type.String({ maxLength: 100, pattern: ONE_LINE_OR_EMPTY_PATTERN }), Type.Null()]);
 /** The contact id as a decimal string; a number is taken too. */
 const Token = Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Integer({ minimum: 0 })]);
 const VisitorRef = Type.Object({ token: Token });
@@ -188,7 +190,11 @@ export function parseRoom(body: unknown): RoomRequest {
   const ticketId = present(room.ticketID ?? room.ticketId);
   if (ticketId === undefined) throw invalid('ticketID', 'is required');
   const v = room.visitor;
-  const department = present(v.department ?? v.deparment) ?? null;
+  // Blank is none, as empty is: a department of spaces or zero-width
+  // characters alone is one the console lists as nothing and no agent
+  // serves (the API refuses it; RapidPro's to give, so mended).
+  const named = present(v.department ?? v.deparment);
+  const department = named === undefined || isBlank(named) ? null : named;
   // opened in SQL (sb_open_room), past openConversation's own check
   assertNotChannelQueue(present(v.department) !== undefined ? 'visitor.department' : 'visitor.deparment', department);
   const customFields: Record<string, string> = {};
