@@ -167,10 +167,24 @@ export async function createEmbeddedBroker(
   // packet's filters are authorized concurrently, before aedes records any,
   // so a place is taken at once and given back when refused or unsubscribed.
   const filtersOf = new WeakMap<Client, Set<string>>();
+  // What a persistent session keeps is what it was granted. aedes stores
+  // every filter of a SUBSCRIBE packet once one of them is granted, the
+  // refused ones too: a customer's `#` beside their own topic was kept for
+  // the session and every QoS 1 publish of the broker queued for it, never
+  // delivered (authorizeForward) nor cleared, until the session was
+  // forgotten (found by review). The filters are stored as granted.
+  const grantedOf = new WeakMap<Client, Set<string>>();
   aedes.on('unsubscribe', (unsubscribed, client) => {
     const held = client && filtersOf.get(client);
-    for (const filter of unsubscribed) held?.delete(filter);
+    const granted = client && grantedOf.get(client);
+    for (const filter of unsubscribed) {
+      held?.delete(filter);
+      granted?.delete(filter);
+    }
   });
+  const persistence = (aedes as unknown as { persistence: { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown> } }).persistence;
+  const storeSubscriptions = persistence.addSubscriptions.bind(persistence);
+  persistence.addSubscriptions = (client, subs) => storeSubscriptions(client, subs.filter((sub) => grantedOf.get(client)?.has(sub.topic) === true));
 
   // Subscribe and publish check the token again (connections.refresh): a
   // token revoked or expired since CONNECT is refused there, and its
@@ -199,6 +213,10 @@ export async function createEmbeddedBroker(
       .then(
         (allowed) => {
           if (allowed !== true) release();
+          let granted = grantedOf.get(client);
+          if (!granted) grantedOf.set(client, (granted = new Set()));
+          if (allowed === true) granted.add(filter);
+          else granted.delete(filter);
           if (allowed === undefined) return done(new Error('the token is no longer live'), null);
           done(null, allowed ? subscription : null);
         },

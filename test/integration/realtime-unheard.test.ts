@@ -65,6 +65,26 @@ describeEachStore('realtime: publishes nobody can hear', (store) => {
     // …and nothing of the first, opened before it subscribed
     assert.equal(console2.received.some((r) => r.payload?.conversation?.id === first.id), false);
   });
+
+  it("keeps for a persistent session only the filters it was granted: a refused '#' beside them holds nothing", async () => {
+    const t = server.realtime.topics;
+    const { agent: subscriber, token: subscriberToken } = await login({ status: 'offline' });
+    const { agent: serving } = await login({ status: 'online', capacity: 5 });
+    const { token: supervisorToken } = await login({ role: 'supervisor' });
+    // aedes stored every filter of the packet once one was granted: '#' then
+    // heard (and queued) every publish of the broker for this session
+    const greedy = await connect(subscriberToken, { clientId: 'greedy-u', clean: false });
+    // one SUBSCRIBE packet holding both: mqtt.js calls back with an error for a SUBACK that refuses one
+    const refused = await new Promise<Error | undefined>((resolve) => greedy.client.subscribe([t.agentEvents(subscriber.id), '#'], { qos: 1 }, (error) => resolve(error ?? undefined)));
+    assert.ok(refused, "'#' was refused");
+    await greedy.end();
+
+    const dropped = unheard()!;
+    const third = await open('u3', supervisorToken);
+    assert.equal(third.agent_id, serving.id);
+    // the new agent's inbox and assign topics and the widget's control topic: nobody's
+    assert.ok(unheard()! - dropped >= 3, `dropped ${unheard()! - dropped}`);
+  });
 });
 
 // A server of its own: no session here ever keeps its subscriptions, so
