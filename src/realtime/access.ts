@@ -85,9 +85,14 @@ export function accessRules(db: Queryable, t: Topics, assignments: Assignments):
 
   return {
     async canSubscribe(identity, filter) {
-      if (seesEverything(identity)) return true;
       const relative = t.relative(filter);
+      // Everything under the base, for supervisors and admins, but nothing
+      // else: not `$share/<group>/<base>/…`, with which an external broker
+      // made them a member of Switchboard's own shared subscription and
+      // handed them a share of the customers' publishes, never stored (found
+      // by review), nor `$SYS/…`, the broker's list of every client.
       if (relative === undefined) return false;
+      if (seesEverything(identity)) return true;
       const topic = parseTopic(relative);
       // A wildcard may only stand below a level that pins the conversation or agent.
       if (topic.kind === 'conversation') {

@@ -21,6 +21,8 @@ const MqttAclBody = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 200, description: 'the client attribute sb_token that POST /mqtt/auth gave the connection' })),
   topic: Str(1000),
   action: Type.Union([Type.Literal('publish'), Type.Literal('subscribe'), Type.Literal('all')]),
+  // EMQX 5.1.1+ renders ${retain} as "true" or "false"
+  retain: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('true'), Type.Literal('false')], { description: "the template's ${retain}: whether the publish asks to be retained (refused)" })),
 });
 const EmqxResult = Type.Object({
   result: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('ignore')]),
@@ -81,7 +83,13 @@ export async function brokerRoutes(app: App, { ctx }: AppDeps, realtime: Realtim
       const identity = token ? await identifyByDigest(ctx.db, token, ctx.now()) : undefined;
       if (!identity || brokerUsername(identity) !== username?.toLowerCase()) return { result: 'deny' as const };
       if (!clientIdBelongsTo(clientid, brokerUsername(identity))) return { result: 'deny' as const };
-      const { topic, action } = request.body;
+      const { topic, action, retain } = request.body;
+      // No client's publish is retained, as on the embedded broker, which
+      // clears the flag: EMQX kept a customer's retained "message" on their
+      // conversation's topic and handed it to every later subscriber (the
+      // next agent, a supervisor, a reloaded console) even after the chat
+      // was erased (found by review).
+      if (action !== 'subscribe' && (retain === true || retain === 'true')) return { result: 'deny' as const };
       const allowed =
         action === 'subscribe'
           ? await realtime.rules.canSubscribe(identity, topic)

@@ -268,6 +268,23 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     assert.equal((await http('POST', `/api/v1/conversations/${session.sessionId}/messages`, { text: 'hi' }, token)).status, 201);
   });
 
+  it("lets a supervisor subscribe to anything under the base topic, but not $SYS nor a share of Switchboard's own subscription", async () => {
+    const agent = await makeAgent(server.ctx, { role: 'supervisor' });
+    const login = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    const token = login.body.token as string;
+    const outside = ['$SYS/#', '$share/switchboard/switchboard/server/#', '$share/switchboard/switchboard/conversations/+/messages', '#', 'elsewhere/x'];
+    const inside = ['switchboard/#', 'switchboard/events/conversations', 'switchboard/conversations/+/messages'];
+    // the embedded broker
+    const watcher = await connect(token);
+    assert.deepEqual(await watcher.subscribe(...outside, ...inside), [...outside.map(() => 128), ...inside.map(() => 1)]);
+    // an external broker's authorizer
+    const attribute = (await http('POST', '/mqtt/auth', { username: agent.id, password: token, clientid: `${agent.id}-web` })).body.client_attrs.sb_token as string;
+    const acl = async (topic: string) =>
+      (await http('POST', '/mqtt/acl', { username: agent.id, clientid: `${agent.id}-web`, token: attribute, topic, action: 'subscribe' })).body.result as string;
+    for (const topic of outside) assert.equal(await acl(topic), 'deny', topic);
+    for (const topic of inside) assert.equal(await acl(topic), 'allow', topic);
+  });
+
   it('answers the EMQX authenticator and authorizer by live token, user name and the access rules', async () => {
     const a = await agentOnline(1);
     const b = await agentOnline(1);
@@ -306,6 +323,12 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     ]) {
       assert.equal(await acl(sid, c, action!, topic!), 'deny', `${action} ${topic}`);
     }
+    // a retained publish is nobody's: EMQX would hand it to every later subscriber (${retain} renders "true"/"false")
+    const publishRetained = async (retain: unknown) =>
+      (await http('POST', '/mqtt/acl', { username: sid, clientid: `${sid}-web`, token: c, topic: `${session.sessionTopic}/messages`, action: 'publish', retain })).body.result as string;
+    assert.equal(await publishRetained('true'), 'deny');
+    assert.equal(await publishRetained(true), 'deny');
+    assert.equal(await publishRetained('false'), 'allow');
     assert.equal(await acl(sid, undefined, 'subscribe', `${session.sessionTopic}/#`), 'deny', 'without the token attribute');
     assert.equal(await acl(sid, '', 'subscribe', `${session.sessionTopic}/#`), 'deny', 'an empty attribute (EMQX before 5.7)');
     assert.equal(await acl(other.session.sessionId, c, 'subscribe', `${other.session.sessionTopic}/#`), 'deny', 'user name not the token’s');
