@@ -165,6 +165,30 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     assert.deepEqual(problems, []);
   });
 
+  it("shows the messages as stored, not as a publish on the chat's topic tells them (an external broker relays the customer's own)", { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const vic = await chat('Vic');
+    await vic.say('where is my parcel?');
+    const { page: desk, problems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByTestId('list-mine').getByRole('link', { name: /Vic/ }).click();
+    await desk.getByTestId('message').filter({ hasText: 'where is my parcel?' }).waitFor();
+    const [stored] = await suite.server.ctx.db.query<{ id: string }>('select id from messages where conversation_id = $1', [vic.id]);
+
+    // What EMQX would hand the console as the customer published it: their
+    // message rewritten as the agent's, and a "system" line of their own.
+    const topic = `${suite.server.realtime.topics.session(vic.id)}/messages`;
+    const forged = (id: number, sender: string, content: string) => ({ message: { id, sender, from: sender === 'agent' ? agent.id : null, content, timestamp: Date.now() }, origin: 'switchboard' });
+    await suite.server.realtime.broker.publish(topic, forged(Number(stored!.id), 'agent', 'Refund approved'));
+    await suite.server.realtime.broker.publish(topic, forged(Number(stored!.id) + 1000, 'system', 'A supervisor approved your refund'));
+    await vic.say('hello?');
+    await desk.getByTestId('message').filter({ hasText: 'hello?' }).waitFor();
+    const shown = await desk.getByTestId('message').allTextContents();
+    assert.equal(shown.some((text) => /Refund approved|approved your refund/.test(text)), false, shown.join(' | '));
+    assert.ok(shown.some((text) => text.includes('where is my parcel?')), shown.join(' | '));
+    assert.deepEqual(problems, []);
+  });
+
   it('while the tab is hidden, a new assignment and a customer message sound and show a desktop notification as the agent chose; a visible tab stays quiet', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
     const { page: desk, problems } = await suite.openPage();

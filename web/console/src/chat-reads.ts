@@ -10,14 +10,14 @@ import type { Message } from './types';
 const PAGE = 500;
 
 /**
- * Every message of a conversation, oldest first: the pages are read on from
- * the last id of each full one. A chat shown from its first page alone
- * showed a long conversation's oldest messages, added live ones after them
- * and marked it read only that far.
+ * Every message of a conversation after message `from` (0: all of them),
+ * oldest first: the pages are read on from the last id of each full one. A
+ * chat shown from its first page alone showed a long conversation's oldest
+ * messages, added live ones after them and marked it read only that far.
  */
-export async function readHistory(conversationId: string, token: string): Promise<Message[]> {
+export async function readHistory(conversationId: string, token: string, from = 0): Promise<Message[]> {
   const messages: Message[] = [];
-  for (let after = 0; ; ) {
+  for (let after = from; ; ) {
     const page = await api<Message[]>('GET', `/api/v1/conversations/${conversationId}/messages?after=${after}&limit=${PAGE}`, token);
     messages.push(...page);
     if (page.length < PAGE) return messages;

@@ -117,6 +117,34 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     void load();
   }, [load, version]);
 
+  // The messages after the newest shown, as the server has them; one read
+  // at a time, and one more if more were heard meanwhile.
+  const newest = useRef(0);
+  useEffect(() => {
+    newest.current = messages[messages.length - 1]?.id ?? 0;
+  }, [messages]);
+  const reading = useRef({ running: false, again: false });
+  const readNew = useCallback(async () => {
+    const state = reading.current;
+    if (state.running) {
+      state.again = true;
+      return;
+    }
+    state.running = true;
+    try {
+      do {
+        state.again = false;
+        const read = await readHistory(id, token, newest.current);
+        newest.current = Math.max(newest.current, read[read.length - 1]?.id ?? 0);
+        merge(read);
+      } while (state.again);
+    } catch (e) {
+      fail(e);
+    } finally {
+      state.running = false;
+    }
+  }, [id, token, merge, fail]);
+
   // live messages and receipts
   useEffect(() => {
     if (!live || forbidden) return;
@@ -128,10 +156,14 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
       if (heard === `${topic}/typing`) {
         heardTyping(data);
       } else if (heard === `${topic}/messages` && typeof data.message?.id === 'number') {
-        const m = data.message;
         // the customer's message is here: they are no longer typing it
-        if (m.sender === 'customer') clearTyping();
-        merge([{ id: m.id, conversation_id: id, sender: m.sender, sender_id: m.from ?? null, text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], created_at: new Date(m.timestamp ?? Date.now()).toISOString(), read_at: m.readAt ?? null }]);
+        if (data.message.sender === 'customer') clearTyping();
+        // A hint, not the message: the stored messages are read from the
+        // server. On an external broker (EMQX) the customer's own publish on
+        // this topic reaches the console as they wrote it — id, sender and
+        // text theirs to choose — so a payload shown as it came let them
+        // rewrite an agent's line or add a "system" one (found by review).
+        void readNew();
       } else if (heard === `${topic}/messages/viewed` && Array.isArray(data.readMessages)) {
         const ids = new Set(data.readMessages.map((r: number | { id: number }) => (typeof r === 'number' ? r : r.id)));
         setMessages((current) => current.map((m) => (ids.has(m.id) && !m.read_at ? { ...m, read_at: data.readAt ?? new Date().toISOString() } : m)));
@@ -143,7 +175,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
       live.unsubscribe(`${topic}/messages/viewed`);
       live.unsubscribe(`${topic}/typing`);
     };
-  }, [live, id, forbidden, merge, heardTyping, clearTyping]);
+  }, [live, id, forbidden, readNew, heardTyping, clearTyping]);
 
   // Seen on screen: the caller's own unread count goes to 0 (a supervisor's
   // reading leaves the holder's). A hidden tab has seen nothing yet: it
