@@ -242,7 +242,7 @@ export const ConversationQuery = Type.Object(
     customer: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     customer_verified: Type.Optional(Type.Boolean({ description: 'only conversations whose customer is (true) or is not (false) verified' })),
     before: Type.Optional(Id),
-    label: Type.Optional(Type.String({ minLength: 1, maxLength: 50, description: 'only conversations carrying this label (by name, whatever its case)' })),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'only conversations carrying this label (by name, whatever its case)' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   },
   { additionalProperties: false },

@@ -81,6 +81,26 @@ describeEachStore('labels: Unicode names', (store) => {
     assert.equal(renamed.json().name, 'M\u00e3e');
   });
 
+  it('a long name typed with decomposed accents counts its characters in NFC: 60 as sent, 45 stored, taken by create, PUT, filter and search; over 50 in NFC is refused', async () => {
+    const { admin } = await k.cast({ agentCapacity: 2 });
+    const nfc = 'Khách hàng ưu tiên được hỗ trợ riêng tuần này';
+    const nfd = nfc.normalize('NFD');
+    assert.deepEqual([[...nfc].length, [...nfd].length], [45, 60]);
+    const made = await create(admin.token, nfd);
+    assert.equal(made.statusCode, 201, made.body);
+    assert.equal(made.json().name, nfc);
+    const c = await k.open(admin.token, { customer: { id: 'cust-vi', name: 'Zed' } });
+    const res = await put(admin.token, c.id, [nfd]);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().labels, [nfc]);
+    assert.deepEqual(await listed(admin.token, nfd), [c.id]);
+    assert.deepEqual(await found(admin.token, nfd), [c.id]);
+    const tooLong = `${nfc}ááááaa`.normalize('NFD');
+    const refused = await create(admin.token, tooLong);
+    expectInvalid(refused, 'name');
+    assert.match(refused.body, /at most 50 characters once in Unicode NFC/);
+  });
+
   it('a name holding an invisible format character (zero-width space, word joiner, bidi control, soft hyphen, a joiner, non-joiner or tag out of place) is a 400 naming `name`', async () => {
     const { admin } = await k.cast();
     assert.equal((await create(admin.token, 'VIP')).statusCode, 201);
