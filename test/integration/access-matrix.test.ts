@@ -401,8 +401,11 @@ describeEachStore('access-control matrix', (store) => {
       [`${b}/events/conversations`, ['supervisor']],
       [`${b}/events/agents`, ['supervisor']],
       [`${b}/server/sessions/request`, ['supervisor']],
-      ['#', ['supervisor']],
-      ['other/base/#', ['supervisor']],
+      // supervisors: anything under the base, nothing outside it (a $share of Switchboard's own group, $SYS)
+      ['#', []],
+      ['other/base/#', []],
+      ['$SYS/#', []],
+      [`$share/switchboard/${b}/conversations/+/messages`, []],
     ];
     const publish: [string, ('customer' | 'agent' | 'supervisor' | 'other')[]][] = [
       [`${b}/server/sessions/request`, ['customer']],
