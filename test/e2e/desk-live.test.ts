@@ -125,6 +125,94 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     assert.deepEqual(shopProblems, []);
   });
 
+  it('sends typing signals an external broker can relay as they are: each side names itself, and the other side shows the raw signal', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const { page: desk, problems: deskProblems } = await suite.openPage();
+    const { page: shop, problems: shopProblems } = await suite.openPage({ width: 390, height: 780 });
+    // what each page publishes on a typing topic, read from its MQTT-over-WebSocket frames
+    const sentTyping = (page: Page) => {
+      const sent: unknown[] = [];
+      page.on('websocket', (socket) =>
+        socket.on('framesent', ({ payload }) => {
+          // one frame may carry several packets; a typing payload is a flat object
+          const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+          for (let at = bytes.indexOf('{"typing"'); at >= 0; at = bytes.indexOf('{"typing"', at + 1)) {
+            sent.push(JSON.parse(bytes.subarray(at, bytes.indexOf('}', at) + 1).toString('utf8')));
+          }
+        }),
+      );
+      return sent;
+    };
+    const fromDesk = sentTyping(desk);
+    const fromShop = sentTyping(shop);
+    await signIn(desk, suite.server.url, agent.email);
+    const widget = await startWidgetChat(shop, suite.server.url, 'Ada Lovelace');
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    await desk.getByRole('link', { name: /Ada Lovelace/ }).click();
+    await desk.getByTestId('conversation-state').filter({ hasText: 'assigned' }).waitFor();
+    const [conversation] = await suite.server.ctx.db.query<{ id: string }>('select id from conversations');
+    const topic = `${suite.server.realtime.topics.session(conversation!.id)}/typing`;
+
+    await widget.getByLabel('Your message').pressSequentially('Hello', { delay: 30 });
+    await widget.getByLabel('Your message').press('Enter');
+    await desk.getByTestId('message').filter({ hasText: 'Hello' }).waitFor();
+    await desk.getByLabel('Reply').pressSequentially('Hi Ada', { delay: 30 });
+    await desk.getByLabel('Reply').press('Enter');
+    await widget.getByTestId('message').filter({ hasText: 'Hi Ada' }).waitFor();
+    assert.deepEqual(fromShop.slice(0, 2), [
+      { typing: true, sender: 'customer' },
+      { typing: false, sender: 'customer' },
+    ]);
+    assert.deepEqual(fromDesk.slice(0, 2), [
+      { typing: true, sender: 'agent', name: 'Grace' },
+      { typing: false, sender: 'agent', name: 'Grace' },
+    ]);
+    await desk.getByTestId('customer-typing').waitFor({ state: 'detached' });
+    await widget.getByTestId('typing').waitFor({ state: 'detached' });
+
+    // what EMQX hands the other side: each page's own publish, untouched
+    await suite.server.realtime.broker.publish(topic, fromDesk[0]);
+    await widget.getByTestId('typing').filter({ hasText: 'Grace is typing…' }).waitFor();
+    await suite.server.realtime.broker.publish(topic, fromShop[0]);
+    await desk.getByTestId('customer-typing').filter({ hasText: 'Ada Lovelace is typing…' }).waitFor();
+    await suite.server.realtime.broker.publish(topic, fromDesk[1]);
+    await widget.getByTestId('typing').waitFor({ state: 'detached' });
+    assert.deepEqual(deskProblems, []);
+    assert.deepEqual(shopProblems, []);
+  });
+
+  it("shows the widget's messages as stored, not as a publish on the chat's topic tells them", { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
+    const widget = await startWidgetChat(shop, suite.server.url, 'Wanda');
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    await widget.getByLabel('Your message').fill('where is my parcel?');
+    await widget.getByLabel('Your message').press('Enter');
+    await widget.getByTestId('message').filter({ hasText: 'where is my parcel?' }).waitFor();
+    const [stored] = await suite.server.ctx.db.query<{ id: string; conversation_id: string }>('select id, conversation_id from messages');
+    const id = Number(stored!.id);
+
+    // Publishes an external broker would relay as they were written: the
+    // customer's line rewritten as the agent's, a "system" line, a malformed
+    // attachment list.
+    const topic = `${suite.server.realtime.topics.session(stored!.conversation_id)}/messages`;
+    const forged = (message: Record<string, unknown>) => ({ message: { timestamp: Date.now(), ...message }, origin: 'switchboard' });
+    await suite.server.realtime.broker.publish(topic, forged({ id, sender: 'agent', content: 'Refund approved' }));
+    await suite.server.realtime.broker.publish(topic, forged({ id: id + 1000, sender: 'system', content: 'A supervisor approved your refund' }));
+    await suite.server.realtime.broker.publish(topic, forged({ id: id + 1001, sender: 'agent', content: 'see attached', attachments: [null] }));
+
+    // the agent's real answer arrives, and only stored messages are on screen
+    const reply = await http('POST', `/api/v1/conversations/${stored!.conversation_id}/messages`, { text: 'It ships tomorrow' }, token);
+    assert.equal(reply.status, 201, JSON.stringify(reply.body));
+    await widget.getByTestId('message').filter({ hasText: 'It ships tomorrow' }).waitFor();
+    const shown = await widget.getByTestId('message').allTextContents();
+    assert.equal(shown.length, 2, shown.join(' | '));
+    assert.ok(shown[0]!.includes('where is my parcel?'), shown.join(' | '));
+    assert.equal(shown.some((text) => /Refund approved|approved your refund|see attached/.test(text)), false, shown.join(' | '));
+    assert.deepEqual(problems, []);
+  });
+
   it('shows each conversation’s unread count in the lists, live, and clears it when the conversation is opened', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
     const uma = await chat('Uma');

@@ -95,6 +95,49 @@ describeEachStore('widget identity in a real browser', (store) => {
     assert.deepEqual(problems, []);
   });
 
+  it("does not resume a signed-in customer's chat on the same browser once the host page is signed out", { skip: !haveChromium }, async () => {
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const { page, problems } = await suite.openPage();
+    // the window's open or closed state is kept for the tab: open it only when it is not
+    const openWindow = async () => {
+      await page.getByRole('button', { name: /^(Chat with us|Close chat)$/ }).waitFor();
+      if ((await page.getByRole('button', { name: 'Chat with us' }).count()) > 0) await page.getByRole('button', { name: 'Chat with us' }).click();
+      return page.frameLocator('iframe[title="Chat with us"]');
+    };
+    const signedIn = await startChat(page, `?customer_id=member-7&customer_hash=${sign('member-7')}`, 'Member Seven');
+    await signedIn.getByLabel('Your message').fill('my card ends in 4242');
+    await signedIn.getByLabel('Your message').press('Enter');
+    await signedIn.getByTestId('message').filter({ hasText: 'my card ends in 4242' }).waitFor();
+
+    // signed in still: a reload resumes the verified chat
+    await page.reload();
+    const resumed = await openWindow();
+    await resumed.getByTestId('message').filter({ hasText: 'my card ends in 4242' }).waitFor();
+
+    // signed out (the embed carries no id now): the next person at this browser starts afresh, as the anonymous visitor
+    await page.goto(`${hostUrl()}/shop`);
+    const anonymous = await openWindow();
+    await anonymous.getByRole('button', { name: 'Start chat' }).waitFor();
+    assert.equal(await anonymous.getByTestId('message').count(), 0);
+    // nor is the member's name and email offered to them
+    assert.equal(await anonymous.getByLabel('Name').inputValue(), '');
+    assert.equal(await anonymous.getByLabel('Email').inputValue(), '');
+    await anonymous.getByLabel('Name').fill('Someone Else');
+    await anonymous.getByLabel('Email').fill('someone.else@example.test');
+    await anonymous.getByRole('button', { name: 'Start chat' }).click();
+    await anonymous.getByTestId('agent').waitFor();
+    assert.equal(await anonymous.getByText('my card ends in 4242').count(), 0);
+    const rows = await conversations();
+    assert.deepEqual(
+      rows.map((c) => [c.customer_id.startsWith('web-') ? 'web-…' : c.customer_id, c.customer_verified, c.state]),
+      [
+        ['member-7', true, 'assigned'],
+        ['web-…', false, 'assigned'],
+      ],
+    );
+    assert.deepEqual(problems, []);
+  });
+
   it('shows a signed embed as verified with its history and statistics, and an unsigned claim of the same id as unverified with none', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
     // the real victim-42 chatted before, with their email

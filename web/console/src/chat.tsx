@@ -200,7 +200,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   // Only the holder of an assigned conversation may publish typing: the
   // broker disconnects anyone else who tries (docs/realtime.md).
   const holder = conversation?.state === 'assigned' && conversation.agent_id === me.id;
-  const typing = useTypingSender(holder && live ? (on) => live.publish(`${live.base}/conversations/${id}/typing`, { typing: on }) : undefined);
+  // `sender` and `name` for an external broker, which relays the payload as sent (the embedded one rebuilds it)
+  const typing = useTypingSender(holder && live ? (on) => live.publish(`${live.base}/conversations/${id}/typing`, { typing: on, sender: 'agent', name: me.name }) : undefined);
 
   // what the customer wrote, now seen: tell them (only the holder marks read)
   useEffect(() => {

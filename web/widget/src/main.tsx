@@ -107,19 +107,29 @@ function visitorId(): string {
 /** The customer this frame chats as: the host site's (with its hash), or the anonymous visitor. */
 const customerIdentity = (): { id: string; hash?: string } => (signedId ? { id: signedId, ...(signedHash ? { hash: signedHash } : {}) } : { id: visitorId() });
 
-/** A stored session of another customer (the host site's user changed) is not resumed. */
+/**
+ * A stored session of another customer is not resumed: the host site's user
+ * changed, or signed out (a page without a signed id chats as this browser's
+ * anonymous visitor, never as the verified customer who was signed in).
+ */
 function storedSession(): Session | null {
   const stored = load<Session>(SESSION_KEY);
-  if (stored && signedId && stored.customerId !== signedId) {
+  if (stored && stored.customerId !== customerIdentity().id) {
     save(SESSION_KEY, null);
     return null;
   }
   return stored;
 }
 
+/** The name and email last given in this browser, offered again only to the same customer (not after the host site's user changed or signed out). */
+function storedProfile(): { name?: string; email?: string } | null {
+  const stored = load<{ name?: string; email?: string; customerId?: string }>(PROFILE_KEY);
+  return stored && stored.customerId === customerIdentity().id ? stored : null;
+}
+
 function Widget() {
   const [session, setSession] = useState<Session | null>(storedSession);
-  const [phase, setPhase] = useState<Phase>(() => (load<Session>(SESSION_KEY) ? 'connecting' : 'form'));
+  const [phase, setPhase] = useState<Phase>(() => (session ? 'connecting' : 'form'));
   const [queue, setQueue] = useState<{ position: number | null; wait: number | null } | null>(null);
   const [agent, setAgent] = useState<string | null>(null);
   const [messages, setMessages] = useState<Msg[]>([]);
@@ -154,7 +164,8 @@ function Widget() {
   const { heard: heardTyping, clear: clearTyping } = agentTyping;
   const [typingTopic, setTypingTopic] = useState<string | null>(null);
   const typing = useTypingSender(
-    typingTopic ? (on) => void clientRef.current?.publish(typingTopic, JSON.stringify({ typing: on }), { qos: 0 }) : undefined,
+    // `sender` for an external broker, which relays the payload as sent (the embedded one rebuilds it)
+    typingTopic ? (on) => void clientRef.current?.publish(typingTopic, JSON.stringify({ typing: on, sender: 'customer' }), { qos: 0 }) : undefined,
   );
 
   const addMessages = useCallback((incoming: Msg[]) => {
@@ -199,22 +210,35 @@ function Widget() {
     // miss more than a page: read on while pages come back full. Each page
     // goes on from its own last id, not lastId: a live message heard
     // meanwhile moves lastId past the ones still to be read.
+    // One read at a time: a message heard while one runs asks for one more
+    // after it, from where it got to.
+    const reading = { running: false, again: false };
     const catchUp = async () => {
-      let after = lastId.current;
+      if (reading.running) {
+        reading.again = true;
+        return;
+      }
+      reading.running = true;
       try {
-        for (;;) {
-          const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
-            'GET',
-            `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
-            session.token,
-          );
-          if (stopped) return;
-          addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
-          if (rows.length < PAGE) return;
-          after = rows[rows.length - 1]!.id;
-        }
+        do {
+          reading.again = false;
+          let after = lastId.current;
+          for (;;) {
+            const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
+              'GET',
+              `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
+              session.token,
+            );
+            if (stopped) return;
+            addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
+            if (rows.length < PAGE) break;
+            after = rows[rows.length - 1]!.id;
+          }
+        } while (reading.again && !stopped);
       } catch (error) {
         if (isApiError(error) && error.status === 401 && !stopped) finish('expired');
+      } finally {
+        reading.running = false;
       }
     };
 
@@ -289,11 +313,18 @@ function Widget() {
         if (m && typeof m.id === 'number') {
           // the agent's message is here: they are no longer typing it
           if (m.sender !== 'customer') clearTyping();
-          addMessages([{ id: m.id, sender: String(m.sender), text: typeof m.content === 'string' ? m.content : null, attachments: Array.isArray(m.attachments) ? m.attachments : [], at: Number(m.timestamp) || Date.now(), readAt: m.readAt ?? null }]);
+          // A hint, not the message: what is shown is read from the server.
+          // An external broker (EMQX) relays each publish on this topic as
+          // it was sent, so a payload shown as it came would let a publisher
+          // choose its id, sender and text, or break the page with a
+          // malformed attachment list (as the console, web/console/src/chat.tsx).
+          void catchUp();
         }
       } else if (topic === `${own}/messages/viewed` && Array.isArray(data.readMessages)) {
-        const ids = new Set<number>(data.readMessages.map((m: number | { id: number }) => (typeof m === 'number' ? m : m.id)));
-        setMessages((current) => current.map((m) => (ids.has(m.id) && !m.readAt ? { ...m, readAt: data.readAt ?? new Date().toISOString() } : m)));
+        // Only the customer's own messages carry a read mark here (the agent read them).
+        const ids = new Set<unknown>(data.readMessages.map((m: unknown) => (typeof m === 'object' && m !== null ? (m as { id?: unknown }).id : m)));
+        const readAt = typeof data.readAt === 'string' && !Number.isNaN(Date.parse(data.readAt)) ? data.readAt : new Date().toISOString();
+        setMessages((current) => current.map((m) => (m.sender === 'customer' && ids.has(m.id) && !m.readAt ? { ...m, readAt } : m)));
       } else if (topic === `${own}/typing`) {
         heardTyping(data);
       }
@@ -343,7 +374,7 @@ function Widget() {
     setPrechatProblem(null);
     const identity = customerIdentity();
     const customerId = identity.id;
-    if (!prechat) save(PROFILE_KEY, { name, email });
+    if (!prechat) save(PROFILE_KEY, { name, email, customerId });
     setPhase('connecting');
     // The form's department replaces the page's (src/prechat/answers.ts): the
     // page's availability says nothing about it, so it is asked here; a
@@ -456,7 +487,7 @@ function Widget() {
         prechatFields === null || availability === null ? (
           <p className="start">{t('Loading…')}</p>
         ) : availability !== 'unknown' && !availability.open ? (
-          <OfflineForm availability={availability} department={department} profile={load<{ name?: string; email?: string }>(PROFILE_KEY)} />
+          <OfflineForm availability={availability} department={department} profile={storedProfile()} />
         ) : closedChoice ? (
           <>
             <OfflineForm key={closedChoice.department} availability={closedChoice.availability} department={closedChoice.department} profile={closedChoice.profile} />
@@ -520,7 +551,7 @@ function Widget() {
 }
 
 function StartForm({ onStart }: { onStart: (name: string, email: string) => void }) {
-  const profile = load<{ name?: string; email?: string }>(PROFILE_KEY);
+  const profile = storedProfile();
   const [name, setName] = useState(profile?.name ?? '');
   const [email, setEmail] = useState(profile?.email ?? '');
   const submit = (event: FormEvent) => {
