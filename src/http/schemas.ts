@@ -1,5 +1,6 @@
 import { Type, type ObjectOptions, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { ONE_LINE_OR_EMPTY_PATTERN, ONE_LINE_PATTERN } from './one-line.js';
+import { LABEL_NAME_AS_SENT } from '../labels/limits.js';
 import { ALLOWED_TYPE_PATTERN, MAX_ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, MAX_TYPE_LENGTH, MAX_UPLOAD_BYTES } from '../files/limit-rules.js';
 
 // Request and response shapes of the core API. The same objects validate
@@ -242,7 +243,7 @@ export const ConversationQuery = Type.Object(
     customer: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     customer_verified: Type.Optional(Type.Boolean({ description: 'only conversations whose customer is (true) or is not (false) verified' })),
     before: Type.Optional(Id),
-    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'only conversations carrying this label (by name, whatever its case)' })),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: LABEL_NAME_AS_SENT, description: 'only conversations carrying this label (by name, whatever its case)' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   },
   { additionalProperties: false },

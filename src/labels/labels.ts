@@ -6,6 +6,7 @@ import { withEvents, type Emit } from '../events/outbox.js';
 import { ALLOWED_FORMAT } from '../http/format-characters.js';
 import { drain } from '../routing/match.js';
 import type { Queryable } from '../store/db.js';
+import { LABEL_NAME_MAX } from './limits.js';
 
 // The label catalogue (admins manage it). A conversation's labels are names
 // in conversations.labels (migration 0023); renaming or deleting a label
@@ -118,8 +119,8 @@ export function labelName(input: string, field = 'name'): string {
     );
   }
   const folded = foldSpaces(name);
-  // the schema counted the characters as typed; composing rarely makes more of them, but the column holds 50
-  if ([...folded].length > 50) throw invalid(field, 'must be at most 50 characters once in Unicode NFC');
+  // the schema counted the characters as typed; composing rarely makes more of them, but the column holds LABEL_NAME_MAX
+  if ([...folded].length > LABEL_NAME_MAX) throw invalid(field, `must be at most ${LABEL_NAME_MAX} characters once in Unicode NFC`);
   return folded;
 }
 

@@ -1,13 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { Skills, StringMap } from '../http/schemas.js';
+import { LABEL_NAME_AS_SENT, LABEL_NAME_MAX } from './limits.js';
 
 // Request and response shapes of the label routes (they feed OpenAPI too).
 
 const Timestamp = Type.String({ format: 'date-time' });
-// 50 characters once in NFC (labelName counts them): as sent, with accents
-// decomposed (e + U+0301), a 45-character Vietnamese name is 60.
-export const LABEL_NAME_AS_SENT = 200;
-export const LabelName = Type.String({ minLength: 1, maxLength: LABEL_NAME_AS_SENT, description: 'at most 50 characters in Unicode NFC; unique whatever its case or Unicode form (stored in NFC); no commas, semicolons, control or invisible formatting characters (but for the zero-width joiner inside emoji, the tags of a subdivision flag and the zero-width non-joiner between letters of a joining or Indic script)' });
+export const LabelName = Type.String({ minLength: 1, maxLength: LABEL_NAME_AS_SENT, description: `at most ${LABEL_NAME_MAX} characters in Unicode NFC; unique whatever its case or Unicode form (stored in NFC); no commas, semicolons, control or invisible formatting characters (but for the zero-width joiner inside emoji, the tags of a subdivision flag and the zero-width non-joiner between letters of a joining or Indic script)` });
 const Color = Type.String({ pattern: '^#[0-9a-fA-F]{6}$', description: '#rrggbb (stored in lower case)' });
 
 const RequiredSkills = StringMap(Type.Integer(), {

@@ -5,6 +5,7 @@ import { listQueue } from '../../routing/queue.js';
 import { parseDateTime } from '../../reports/period.js';
 import { search, type SearchHit } from '../../search/search.js';
 import type { App, AppDeps } from '../deps.js';
+import { LABEL_NAME_AS_SENT } from '../../labels/limits.js';
 import { requireAgent } from '../auth.js';
 import { Conversation, ConversationState, errorResponses, Message } from '../schemas.js';
 
@@ -23,7 +24,7 @@ export const SearchQuery = Type.Object(
     state: Type.Optional(ConversationState),
     agent: Type.Optional(Type.String({ format: 'uuid', description: 'the agent holding the conversation (or, closed, who last held it)' })),
     department: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'only conversations carrying this label (a name, whatever its case); an unknown label is 400 SB_UNKNOWN_LABEL' })),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: LABEL_NAME_AS_SENT, description: 'only conversations carrying this label (a name, whatever its case); an unknown label is 400 SB_UNKNOWN_LABEL' })),
     from: Type.Optional({ ...Timestamp, description: 'hits at or after this time: when the message was written, or when a matching customer’s conversation was opened' }),
     to: Type.Optional({ ...Timestamp, description: 'hits before this time' }),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
