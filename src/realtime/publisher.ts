@@ -343,8 +343,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       // they hold, not only the one open on screen: their console's unread
       // counts and notifications follow it (one subscription, not one per chat).
       // event.agent_id is also the agent a conversation is only offered to:
-      // their console stays quiet about those messages until they accept.
-      if (m.sender === 'customer' && event.agent_id) {
+      // not theirs until they accept, so not their customer's words either
+      // (the holder known now is null; unknown, forgotten: the event's own).
+      const holder = assignments.holderOf(m.conversation_id);
+      if (m.sender === 'customer' && event.agent_id && (holder === undefined || holder === event.agent_id)) {
         publish(sent, t.agentEvents(event.agent_id), () => ({ type: event.type, conversation_id: m.conversation_id, message: m, at: new Date(event.created_at).toISOString(), origin: ORIGIN }));
       }
       return;

@@ -33,7 +33,7 @@ describeEachStore('a widget whose chat is offered to an agent', (store) => {
     // what the widget does on every connect (web/widget/src/main.tsx)
     const request = (requestID: string) => customer.publish('switchboard/server/sessions/request', { sessionId, sessionTopic, customerId, requestID });
     const control = () => customer.received.filter((r) => r.topic === `${sessionTopic}/client/control`).map((r) => r.payload);
-    return { agentToken: agent.body.token as string, sessionId, customer, request, control, controlTopic: `${sessionTopic}/client/control` };
+    return { agentId: agentRow.id, agentToken: agent.body.token as string, sessionId, sessionTopic, customer, request, control, controlTopic: `${sessionTopic}/client/control` };
   }
 
   it('answers the session request with session/update (waiting), not session/closed, while the offer stands', async () => {
@@ -56,6 +56,25 @@ describeEachStore('a widget whose chat is offered to an agent', (store) => {
     const ready = await chat.customer.next(chat.controlTopic, (p) => p.instruction === 'session/ready', 3_000);
     assert.equal(ready.sessionInfo.state, 'assigned');
     assert.deepEqual(chat.control().map((p) => p.instruction), ['session/update', 'session/ready']);
+  });
+
+  it("tells the agent's inbox nothing the customer writes while the chat is only offered to them, and everything once they accept", async () => {
+    const chat = await offeredChat('offered-4');
+    const agent = await connect(chat.agentToken);
+    const inbox = `switchboard/agents/${chat.agentId}/events`;
+    assert.deepEqual(await agent.subscribe(inbox), [1]);
+    const say = async (content: string) => {
+      await chat.customer.publish(`${chat.sessionTopic}/messages`, { message: { content } });
+      await chat.customer.next(`${chat.sessionTopic}/messages`, (p) => p.message?.content === content && typeof p.message.id === 'number', 3_000);
+    };
+    await say('my account number is 1234');
+    const accepted = await http('POST', `/api/v1/conversations/${chat.sessionId}/accept`, undefined, chat.agentToken);
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+    await say('are you there?');
+    const heard = await agent.next(inbox, (p) => p.type === 'message.created', 3_000);
+    assert.equal(heard.message.text, 'are you there?');
+    const told = agent.received.filter((r) => r.topic === inbox && r.payload.type === 'message.created').map((r) => r.payload.message.text);
+    assert.deepEqual(told, ['are you there?']);
   });
 
   // Found by review: an announce went out for every state but queued and offered, so a chat moved
