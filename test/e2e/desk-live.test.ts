@@ -213,6 +213,28 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     assert.deepEqual(problems, []);
   });
 
+  it('reads the messages again when a read fails, so a reply heard during a network blip still shows', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
+    const widget = await startWidgetChat(shop, suite.server.url, 'Bea');
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    const [conversation] = await suite.server.ctx.db.query<{ id: string }>('select id from conversations');
+
+    // the next read of the messages fails on the network; the one after goes through
+    let failed = 0;
+    await shop.route(/\/api\/v1\/conversations\/[^/]+\/messages\?after=/, (route) => (failed++ === 0 ? route.abort('connectionreset') : route.continue()));
+    const reply = await http('POST', `/api/v1/conversations/${conversation!.id}/messages`, { text: 'Are you still there?' }, token);
+    assert.equal(reply.status, 201, JSON.stringify(reply.body));
+    await widget.getByTestId('message').filter({ hasText: 'Are you still there?' }).waitFor();
+    assert.ok(failed >= 2, `read ${failed} time(s)`);
+    // the failed request is the browser's own report, not the page's
+    assert.deepEqual(
+      problems.filter((p) => !p.includes('net::ERR_CONNECTION_RESET')),
+      [],
+    );
+  });
+
   it('shows each conversation’s unread count in the lists, live, and clears it when the conversation is opened', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
     const uma = await chat('Uma');

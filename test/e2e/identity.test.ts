@@ -116,9 +116,16 @@ describeEachStore('widget identity in a real browser', (store) => {
 
     // signed out (the embed carries no id now): the next person at this browser starts afresh, as the anonymous visitor
     await page.goto(`${hostUrl()}/shop`);
-    const anonymous = await openWindow();
+    let anonymous = await openWindow();
     await anonymous.getByRole('button', { name: 'Start chat' }).waitFor();
     assert.equal(await anonymous.getByTestId('message').count(), 0);
+
+    // signed in again on the next page: the member's chat goes on
+    await page.goto(`${hostUrl()}/shop?customer_id=member-7&customer_hash=${sign('member-7')}`);
+    await (await openWindow()).getByTestId('message').filter({ hasText: 'my card ends in 4242' }).waitFor();
+    await page.goto(`${hostUrl()}/shop`);
+    anonymous = await openWindow();
+    await anonymous.getByRole('button', { name: 'Start chat' }).waitFor();
     // nor is the member's name and email offered to them
     assert.equal(await anonymous.getByLabel('Name').inputValue(), '');
     assert.equal(await anonymous.getByLabel('Email').inputValue(), '');

@@ -9,9 +9,10 @@ export interface ApiError {
 }
 
 /** JSON over fetch; throws an ApiError with Switchboard's error envelope read. */
-export async function api<T>(method: string, path: string, token?: string | null, body?: unknown): Promise<T> {
+export async function api<T>(method: string, path: string, token?: string | null, body?: unknown, signal?: AbortSignal): Promise<T> {
   const response = await fetch(path, {
     method,
+    ...(signal ? { signal } : {}),
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });

@@ -54,6 +54,9 @@ const SESSION_KEY = 'switchboard-session';
 const PAGE = 100;
 /** a session request refused for its budget is sent again after this, ms: by then the budget (src/realtime/message-rate.ts, one a second after its burst) has room again */
 const SESSION_REQUEST_RETRY_MS = 10_000;
+/** a read of the stored messages that has not answered in this long is given up, and tried again after READ_RETRY_MS */
+const READ_TIMEOUT_MS = 15_000;
+const READ_RETRY_MS = 2_000;
 const PROFILE_KEY = 'switchboard-profile';
 const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
@@ -90,6 +93,7 @@ const messageId = (): { clientMessageId?: string } => (typeof crypto.randomUUID 
 
 const randomId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
 
+let pageVisitorId: string | undefined;
 /** This browser's anonymous visitor id: made once, kept in localStorage across reloads and visits. */
 function visitorId(): string {
   try {
@@ -99,8 +103,9 @@ function visitorId(): string {
     localStorage.setItem(VISITOR_KEY, id);
     return id;
   } catch {
-    // storage disabled: an id for this page only
-    return `web-${randomId()}`;
+    // storage disabled: an id for this page only (the same one each time it is asked)
+    pageVisitorId ??= `web-${randomId()}`;
+    return pageVisitorId;
   }
 }
 
@@ -110,15 +115,13 @@ const customerIdentity = (): { id: string; hash?: string } => (signedId ? { id: 
 /**
  * A stored session of another customer is not resumed: the host site's user
  * changed, or signed out (a page without a signed id chats as this browser's
- * anonymous visitor, never as the verified customer who was signed in).
+ * anonymous visitor, never as the verified customer who was signed in). It
+ * stays stored: back on a page signed for that customer, their chat goes on
+ * (while its keep-alive lasts); a chat started meanwhile replaces it.
  */
 function storedSession(): Session | null {
   const stored = load<Session>(SESSION_KEY);
-  if (stored && stored.customerId !== customerIdentity().id) {
-    save(SESSION_KEY, null);
-    return null;
-  }
-  return stored;
+  return stored && stored.customerId === customerIdentity().id ? stored : null;
 }
 
 /** The name and email last given in this browser, offered again only to the same customer (not after the host site's user changed or signed out). */
@@ -158,6 +161,8 @@ function Widget() {
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
   const receipted = useRef(new Set<number>());
+  // the customer's lines the agent has read (messages/viewed), by id: shown or still being read
+  const readMarks = useRef(new Map<number, string>());
   const logRef = useRef<HTMLDivElement | null>(null);
   // the agent's typing, and the customer's own, throttled (shared/typing.ts)
   const agentTyping = useTypingIndicator('agent');
@@ -175,8 +180,9 @@ function Widget() {
       const byId = new Map(current.map((m) => [m.id, m]));
       for (const m of incoming) {
         const known = byId.get(m.id);
-        // read is for good: a page read before the receipt does not take it back
-        byId.set(m.id, { ...known, ...m, readAt: m.readAt ?? known?.readAt ?? null });
+        // read is for good: a page read before the receipt does not take it back,
+        // nor one read before the line came (a mark may come first)
+        byId.set(m.id, { ...known, ...m, readAt: m.readAt ?? known?.readAt ?? (m.sender === 'customer' ? readMarks.current.get(m.id) : undefined) ?? null });
       }
       return [...byId.values()].sort((a, b) => a.id - b.id);
     });
@@ -207,39 +213,54 @@ function Widget() {
     let stopped = false;
 
     // A reload starts from the chat's first message and a long outage can
-    // miss more than a page: read on while pages come back full. Each page
-    // goes on from its own last id, not lastId: a live message heard
-    // meanwhile moves lastId past the ones still to be read.
+    // miss more than a page: read on while pages come back full, each page
+    // from the last id of the one before.
+    const readPages = async () => {
+      let after = lastId.current;
+      for (;;) {
+        const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
+          'GET',
+          `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
+          session.token,
+          undefined,
+          AbortSignal.timeout(READ_TIMEOUT_MS),
+        );
+        if (stopped) return;
+        addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
+        if (rows.length < PAGE) return;
+        after = rows[rows.length - 1]!.id;
+      }
+    };
     // One read at a time: a message heard while one runs asks for one more
-    // after it, from where it got to.
-    const reading = { running: false, again: false };
-    const catchUp = async () => {
-      if (reading.running) {
-        reading.again = true;
-        return;
+    // after it, and whoever asks gets the promise of the whole (a reconnect
+    // asks where the chat stands only once the missed messages are read). A
+    // read that fails (the network, a server restarting, a stalled answer)
+    // is tried again shortly: what was heard must not stay off screen.
+    let running: Promise<void> | null = null;
+    let again = false;
+    let readAgain: ReturnType<typeof setTimeout> | undefined;
+    const catchUp = (): Promise<void> => {
+      if (running) {
+        again = true;
+        return running;
       }
-      reading.running = true;
-      try {
-        do {
-          reading.again = false;
-          let after = lastId.current;
-          for (;;) {
-            const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
-              'GET',
-              `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
-              session.token,
-            );
-            if (stopped) return;
-            addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
-            if (rows.length < PAGE) break;
-            after = rows[rows.length - 1]!.id;
-          }
-        } while (reading.again && !stopped);
-      } catch (error) {
-        if (isApiError(error) && error.status === 401 && !stopped) finish('expired');
-      } finally {
-        reading.running = false;
-      }
+      running = (async () => {
+        try {
+          do {
+            again = false;
+            await readPages();
+          } while (again && !stopped);
+        } catch (error) {
+          if (stopped) return;
+          if (isApiError(error) && error.status === 401) return finish('expired');
+          if (isApiError(error) && error.status < 500 && error.status !== 429) return;
+          clearTimeout(readAgain);
+          readAgain = setTimeout(() => void catchUp(), READ_RETRY_MS);
+        } finally {
+          running = null;
+        }
+      })();
+      return running;
     };
 
     const requestTopic = `${base}/server/sessions/request`;
@@ -324,6 +345,7 @@ function Widget() {
         // Only the customer's own messages carry a read mark here (the agent read them).
         const ids = new Set<unknown>(data.readMessages.map((m: unknown) => (typeof m === 'object' && m !== null ? (m as { id?: unknown }).id : m)));
         const readAt = typeof data.readAt === 'string' && !Number.isNaN(Date.parse(data.readAt)) ? data.readAt : new Date().toISOString();
+        for (const id of ids) if (typeof id === 'number' && !readMarks.current.has(id)) readMarks.current.set(id, readAt);
         setMessages((current) => current.map((m) => (m.sender === 'customer' && ids.has(m.id) && !m.readAt ? { ...m, readAt } : m)));
       } else if (topic === `${own}/typing`) {
         heardTyping(data);
@@ -338,6 +360,7 @@ function Widget() {
       stopped = true;
       clearInterval(keepAlive);
       clearTimeout(askAgain);
+      clearTimeout(readAgain);
       clearTyping();
       setTypingTopic(null);
       client.end(true);
@@ -399,6 +422,7 @@ function Widget() {
       save(SESSION_KEY, next);
       lastId.current = 0;
       receipted.current.clear();
+      readMarks.current.clear();
       setMessages([]);
       setSession(next);
       look.chatStarted();
