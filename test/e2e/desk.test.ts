@@ -171,6 +171,41 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     assert.deepEqual(adminProblems, []);
   });
 
+  it("keeps an open chat's labels in step with the catalogue while an admin renames and adds labels", { skip: !haveChromium }, async () => {
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    const refund = await http('POST', '/api/v1/labels', { name: 'refund', color: '#3366cc' }, admin);
+    assert.equal(refund.status, 201);
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
+    const opened = await http('POST', '/session', { customer: { id: 'labelled', name: 'Lena Label' } });
+    assert.equal(opened.body.state, 'assigned');
+    const { page: desk, problems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByTestId('list-mine').getByRole('link', { name: /Lena Label/ }).click();
+    const toAdd = desk.getByLabel('Label to add');
+    await toAdd.locator('option', { hasText: 'refund' }).waitFor({ state: 'attached' });
+
+    // meanwhile the admin renames one and adds another: opening the list shows them as they are now
+    assert.equal((await http('PATCH', `/api/v1/labels/${refund.body.id}`, { name: 'Refund request' }, admin)).status, 200);
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'Urgent', color: '#cc0000' }, admin)).status, 201);
+    await toAdd.focus();
+    await toAdd.locator('option', { hasText: 'Urgent' }).waitFor({ state: 'attached' });
+    assert.deepEqual(await toAdd.locator('option').allTextContents(), ['Add a label…', 'Refund request', 'Urgent']);
+    await toAdd.selectOption('Refund request');
+    await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).click();
+    const chip = desk.getByTestId('conversation-labels').getByTestId('label-chip');
+    await chip.filter({ hasText: 'Refund request' }).waitFor();
+
+    // renamed again while on the chat: the chip follows, in the label's colour
+    assert.equal((await http('PATCH', `/api/v1/labels/${refund.body.id}`, { name: 'Refunds' }, admin)).status, 200);
+    await chip.filter({ hasText: 'Refunds' }).waitFor();
+    await desk.waitForFunction(() => {
+      const shown = document.querySelector('[data-testid="conversation-labels"] [data-testid="label-chip"]');
+      return shown !== null && getComputedStyle(shown).backgroundColor === 'rgb(51, 102, 204)';
+    });
+    assert.deepEqual(problems, []);
+  });
+
   it('"/refund" lists and inserts the refund response first, ahead of eight whose texts mention refunds and sort before it', { skip: !haveChromium }, async () => {
     const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
     const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { api } from '../../shared/util';
+import { api, isApiError } from '../../shared/util';
 import { FieldError, TableHead, useFormErrors, type AdminProps } from './admin-kit';
 import { parseSkills, skillsText, type Conversation } from './types';
 import './desk.css';
@@ -58,14 +58,22 @@ export function LabelChips({ names, labels }: { names: readonly string[]; labels
 
 /** The conversation's labels, with add and remove (PUT replaces the set). */
 export function LabelEditor({ conversation, token, onChanged, onError }: { conversation: Conversation; token: string; onChanged: () => void; onError: (e: unknown) => void }) {
-  const { labels } = useLabels(token, onError);
-  const [adding, setAdding] = useState('');
   const current = conversation.labels ?? [];
+  // An admin may rename, add or delete labels while a chat stays open: the
+  // catalogue is read again when the conversation's labels change (a rename
+  // renames them there too), when the list of labels to add is opened, and
+  // after a label the server no longer knows was refused.
+  const { labels, reload } = useLabels(token, onError, current.join('\n'));
+  const [adding, setAdding] = useState('');
   const save = async (next: string[]) => {
     try {
       await api('PUT', `/api/v1/conversations/${conversation.id}/labels`, token, { labels: next });
       onChanged();
     } catch (e) {
+      if (isApiError(e) && e.code === 'SB_UNKNOWN_LABEL') {
+        setAdding('');
+        reload();
+      }
       onError(e);
     }
   };
@@ -89,7 +97,7 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
         >
           <label>
             <span className="visually-hidden">{t('Label to add')}</span>
-            <select value={adding} onChange={(e) => setAdding(e.target.value)} aria-label={t('Label to add')}>
+            <select value={adding} onChange={(e) => setAdding(e.target.value)} onFocus={reload} aria-label={t('Label to add')}>
               <option value="">{t('Add a label…')}</option>
               {addable.map((l) => (
                 <option key={l.id} value={l.name}>
