@@ -102,6 +102,35 @@ describeEachStore('Qiscus webhooks with odd values in fields not needed', (store
     assert.equal((await conversation('2002'))!.previous_service_id, null);
   });
 
+  it('takes texts longer than their limits: a name and notes cut to theirs, an e-mail, avatar, source or extras passed over', async () => {
+    h = await harness();
+    const long = (n: number) => '\u{1F600}'.repeat(n);
+    const res = await post(
+      '/api/v1/webhook/agent_allocation',
+      allocation('5000', {
+        name: long(600),
+        email: `${'x'.repeat(495)}@example.com`,
+        avatar_url: `https://x.example/${'a'.repeat(2000)}.png`,
+        source: 'q'.repeat(101),
+        extras: JSON.stringify({ notes: 'n'.repeat(100_000) }),
+      }),
+    );
+    assert.equal(res.statusCode, 200, res.body);
+    const stored = (await conversation('5000'))!;
+    assert.equal(stored.state, 'queued');
+    assert.equal(stored.customer.name, long(500), 'the first 500 characters (code points, not UTF-16 units)');
+    assert.equal(stored.customer.email, null, 'an e-mail cut short would be someone else’s');
+    assert.deepEqual(Object.keys(stored.customer.fields).sort(), ['qiscus_channel', 'qiscus_room_id']);
+    const [row] = await store().db.query<{ customer_id: string }>("select customer_id from conversations where external_ref = '5000'");
+    assert.equal(row!.customer_id, 'qiscus-room:5000', 'the room stands for its customer');
+
+    const resolved = await post('/api/v1/webhook/mark_as_resolved', resolve('5000', {}, { notes: `${'s'.repeat(10_000)}TAIL` }));
+    assert.equal(resolved.statusCode, 200, resolved.body);
+    const closed = (await conversation('5000'))!;
+    assert.equal(closed.state, 'resolved');
+    assert.equal(closed.note, 's'.repeat(10_000));
+  });
+
   it('closes the room on a resolve whatever its customer and resolved_by hold, its notes mended', async () => {
     h = await harness();
     const odd: [string, Record<string, unknown>, Record<string, unknown>][] = [

@@ -10,6 +10,7 @@ import { routingCall } from '../../routing/calls.js';
 import { requeueConversations } from '../../routing/requeue.js';
 import type { Queryable } from '../../store/db.js';
 import { assignMessageId, FROM_QISCUS, QISCUS_DEPARTMENT, REFUSED_REASON } from './constants.js';
+import { cutText, QISCUS_TEXT_LIMITS, wholeText } from './text-limits.js';
 
 // A Qiscus room's life in the engine: recorded as a conversation when the
 // allocation webhook arrives, closed when Qiscus says it is resolved or when
@@ -33,7 +34,6 @@ export interface AllocationRequest {
   latest_service?: unknown;
 }
 
-const textOf = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 const objectOf = (value: unknown): Record<string, unknown> | undefined =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 
@@ -81,12 +81,13 @@ function extrasFields(extras: unknown): Record<string, string> {
 }
 
 export function customerOf(request: AllocationRequest): Customer {
-  const fields: Record<string, string> = { ...extrasFields(request.extras), qiscus_room_id: request.room_id };
-  const source = textOf(request.source);
-  const avatar = textOf(request.avatar_url);
+  const extras = typeof request.extras === 'string' ? wholeText(request.extras, QISCUS_TEXT_LIMITS.extras) : request.extras;
+  const fields: Record<string, string> = { ...extrasFields(extras), qiscus_room_id: request.room_id };
+  const source = wholeText(request.source, QISCUS_TEXT_LIMITS.source);
+  const avatar = wholeText(request.avatar_url, QISCUS_TEXT_LIMITS.avatar_url);
   const channelName = objectOf(request.channel)?.name;
-  const email = textOf(request.email);
-  const name = textOf(request.name);
+  const email = wholeText(request.email, QISCUS_TEXT_LIMITS.email);
+  const name = cutText(request.name, QISCUS_TEXT_LIMITS.name);
   if (source) fields.qiscus_source = source;
   if (avatar) fields.avatar_url = avatar;
   if (typeof channelName === 'string' || typeof channelName === 'number') fields.qiscus_channel = String(channelName);

@@ -13,6 +13,7 @@ import { FROM_QISCUS } from './constants.js';
 import { listRooms, type RoomStatus } from './list-rooms.js';
 import { closeRoom, openRoomToResolve, recordRoom, serviceIdOf, type AllocationRequest } from './rooms.js';
 import { AllocationBody, MaxCustomersBody, ResolveBody, RoomsQuery, SetMarkAsResolvedBody } from './schemas.js';
+import { cutText, QISCUS_TEXT_LIMITS } from './text-limits.js';
 
 // The endpoints Qiscus (and the seeds' admins) call, at the seeds' paths,
 // answering in the seeds' envelope {status, message, data} — errors too.
@@ -206,7 +207,7 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       }
       // Its own reason: Qiscus resolved the room, so the resolve is not sent back to it (removals.ts).
       // The close's commit wakes the allocator (channel.ts, onCommitted), as any close of a room does.
-      if (room) await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: typeof service.notes === 'string' ? service.notes : null });
+      if (room) await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: cutText(service.notes, QISCUS_TEXT_LIMITS.notes) ?? null });
       return envelope(reply, 200, 'Room marked as resolved.');
     };
 
