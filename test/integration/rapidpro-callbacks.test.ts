@@ -195,6 +195,37 @@ describeEachStore('RapidPro callbacks', (store) => {
     assert.match(first.attempt_log[0].response_excerpt, /error fetching ticket file/);
   });
 
+  it('sends a reply mailroom refused for a passing failure of its own once more with its attachments, and without them only at the second refusal', async () => {
+    const room = await open(TICKET_A, '10000');
+    const file = { type: 'image/png', url: 'https://files.example.com/receipt.png' };
+    // mailroom's database hiccups once: the reply goes again whole
+    mailroom.next.push({ status: 400, body: { error: 'error sending message from ticket: connection refused' } });
+    await reply(room, { text: 'your receipt', attachments: [file] });
+    assert.deepEqual(await worker.tick(), { delivered: 0, retried: 1, failed: 0, cancelled: 0 });
+    clock.advance(10_000);
+    assert.deepEqual(await worker.tick(), { delivered: 1, retried: 0, failed: 0, cancelled: 0 });
+    assert.deepEqual(mailroom.handled.map((c) => c.data), [{ text: 'your receipt', attachments: [file] }]);
+
+    // refused twice without naming a file: the third attempt goes without the attachment, its link in the text
+    mailroom.next.push({ status: 400, body: { error: 'unable to send reply' } }, { status: 400, body: { error: 'unable to send reply' } });
+    await reply(room, { text: 'and the invoice', attachments: [{ type: 'application/pdf', url: 'https://files.example.com/invoice.pdf' }] });
+    assert.deepEqual(await worker.tick(), { delivered: 0, retried: 1, failed: 0, cancelled: 0 });
+    clock.advance(10_000);
+    assert.deepEqual(await worker.tick(), { delivered: 0, retried: 1, failed: 0, cancelled: 0 });
+    clock.advance(HOUR);
+    assert.deepEqual(await worker.tick(), { delivered: 1, retried: 0, failed: 0, cancelled: 0 });
+    assert.deepEqual(mailroom.handled.map((c) => c.data)[1], { text: 'and the invoice\nhttps://files.example.com/invoice.pdf' });
+    const invoice = (await callbacks()).find((c: { payload: { data?: { text: string } } }) => c.payload.data?.text.startsWith('and the invoice'));
+    assert.deepEqual(
+      invoice.attempt_log.map((a: { status: number; error: string }) => [a.status, /without them/.test(a.error ?? '')]),
+      [
+        [400, false],
+        [400, true],
+        [200, false],
+      ],
+    );
+  });
+
   it('sends an attachment-only reply mailroom refuses as its links alone', async () => {
     const room = await open(TICKET_A, '10000');
     mailroom.next.push({ status: 400, body: { error: "error fetching ticket file 'https://files.example.com/a.pdf'" } });

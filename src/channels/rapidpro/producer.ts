@@ -49,6 +49,15 @@ export function withoutAttachments(body: Buffer, files: Files | undefined, now: 
   return Buffer.from(JSON.stringify({ ...payload, data: { ...data, text: [text, ...links].filter((line) => line !== '').join('\n') } }));
 }
 
+/**
+ * Mailroom's words when it could not fetch an attachment (its handlers
+ * answer `error fetching ticket file '<url>'`). A refusal without them may be
+ * a passing failure of its own (it answers 400 to a reply it could not send,
+ * its database down too): the attachments then go once more before they are
+ * taken out, at the second refusal.
+ */
+const FILE_NOT_FETCHED = /fetching ticket file/i;
+
 /** Refusals each row had before the attempt about to go, from its attempt log. */
 const REFUSALS = /* sql */ `
   select request_id, count(*)::int as n from outbound_attempts
@@ -83,6 +92,8 @@ export function rapidproProducer(options: RapidproOutboundOptions = {}): Produce
   let signing: Pick<Ctx, 'files' | 'now'> | undefined;
   /** refusals of each row claimed, read as it was prepared, for decide */
   const refusalsOf = new Map<number, number>();
+  /** rows decide found refused for their attachments (or refused twice): settle sends them on without */
+  const toStrip = new Set<number>();
   return {
     // an HTTP attempt like any other, its body's file links signed as it goes
     transport: (request) => send(signing ? { ...request, body: withFreshLinks(request.body, signing.files, signing.now()) } : request),
@@ -91,12 +102,15 @@ export function rapidproProducer(options: RapidproOutboundOptions = {}): Produce
     decide(row, outcome, answeredAt) {
       const before = refusalsOf.get(Number(row.id)) ?? 0;
       refusalsOf.delete(Number(row.id));
+      toStrip.delete(Number(row.id));
       if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) return { outcome: 'delivered', nextAttemptAt: null };
       if (refused(outcome.status)) {
         // Mailroom answers 400 to any reply it could not send, a passing database error too: a refusal is
         // retried on the webhook schedule, counted in refusals (an outage's 500s before do not shorten it),
         // then given up as a webhook is, so that the ticket's later callbacks go. A message with attachments
-        // goes again without them (settle), after the schedule's first step.
+        // goes again without them (settle), after the schedule's first step when mailroom said it could not
+        // fetch one, else after its second (FILE_NOT_FETCHED).
+        if (before >= 1 || FILE_NOT_FETCHED.test(outcome.excerpt ?? '')) toStrip.add(Number(row.id));
         const delay = retryDelay(before + 1, outcome.retryAfterMs, MAX_ATTEMPTS, options.random);
         return delay === null ? { outcome: 'failed', nextAttemptAt: null } : { outcome: 'retry', nextAttemptAt: new Date(answeredAt.getTime() + delay) };
       }
@@ -107,10 +121,11 @@ export function rapidproProducer(options: RapidproOutboundOptions = {}): Produce
     async settle(ctx, results) {
       for (const { row, record } of results) {
         if (record.outcome === 'failed') {
+          toStrip.delete(Number(row.id));
           options.onGivenUp?.(ticketOfKey(row.ordering_key) ?? '', row.name, record.error ?? `HTTP ${record.status}`);
           continue;
         }
-        if (record.outcome !== 'retry' || !refused(record.status)) continue;
+        if (!toStrip.delete(Number(row.id)) || record.outcome !== 'retry' || !refused(record.status)) continue;
         const stripped = withoutAttachments(row.body, ctx.files, ctx.now());
         if (stripped) await ctx.db.query(STRIP, [row.id, row.body, stripped, record.attemptsBefore + 1, WITHOUT_ATTACHMENTS]);
       }
