@@ -12,7 +12,8 @@ import type { Db } from './db.js';
  * new files and drops the old ones: nothing of a removed row is left in
  * them. It costs a read and write of the whole table (about 40 ms a MB on a
  * quiet machine), during which every other statement waits: one table at a
- * time, so they get their turn in between.
+ * time, so they get their turn in between, and shared between callers
+ * (rewrite).
  *
  * Each a statement of its own, outside any transaction (VACUUM cannot run in
  * one), with db.query: db.exec (a script) drops every prepared statement of
@@ -24,5 +25,47 @@ export async function vacuumOnPglite(db: Db, tables: readonly string[], options:
     await db.query(`vacuum ${tables.join(', ')}`);
     return;
   }
-  for (const table of tables) await db.query(`vacuum full ${table}`);
+  await rewrite(db, tables);
+}
+
+/**
+ * The full rewrites of one store, shared: a caller gets the promise of the
+ * first pass that starts after its call, and the tables asked for while a
+ * pass waits join it. Erasures at once (a script erasing a customer's
+ * conversations in parallel) then rewrite the big tables once or twice,
+ * not once each, and each answer still waits for a rewrite made after its
+ * own commit.
+ */
+interface Rewrites {
+  /** asked for, not yet in a pass */
+  tables: Set<string>;
+  /** the pass that will take them, not started yet */
+  next: Promise<void> | null;
+  /** the pass running */
+  running: Promise<void> | null;
+}
+const rewrites = new WeakMap<Db, Rewrites>();
+
+function rewrite(db: Db, tables: readonly string[]): Promise<void> {
+  let state = rewrites.get(db);
+  if (!state) rewrites.set(db, (state = { tables: new Set(), next: null, running: null }));
+  const s = state;
+  for (const table of tables) s.tables.add(table);
+  if (s.next) return s.next;
+  // after the running pass, whatever became of it: its failure is its own callers'
+  const pass: Promise<void> = (s.running ?? Promise.resolve())
+    .catch(() => undefined)
+    .then(async () => {
+      const batch = [...s.tables];
+      s.tables.clear();
+      s.next = null;
+      s.running = pass;
+      try {
+        for (const table of batch) await db.query(`vacuum full ${table}`);
+      } finally {
+        if (s.running === pass) s.running = null;
+      }
+    });
+  s.next = pass;
+  return pass;
 }
