@@ -182,7 +182,9 @@ export async function createEmbeddedBroker(
       granted?.delete(filter);
     }
   });
-  const persistence = (aedes as unknown as { persistence: { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown> } }).persistence;
+  const persistence = (
+    aedes as unknown as { persistence: { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown>; removeSubscriptions(client: Client, topics: string[]): Promise<unknown> } }
+  ).persistence;
   const storeSubscriptions = persistence.addSubscriptions.bind(persistence);
   persistence.addSubscriptions = (client, subs) => storeSubscriptions(client, subs.filter((sub) => grantedOf.get(client)?.has(sub.topic) === true));
 
@@ -211,13 +213,18 @@ export async function createEmbeddedBroker(
       .refresh(client)
       .then(async (identity) => (identity ? await rules.canSubscribe(identity, filter) : undefined))
       .then(
-        (allowed) => {
+        async (allowed) => {
           if (allowed !== true) release();
           let granted = grantedOf.get(client);
           if (!granted) grantedOf.set(client, (granted = new Set()));
           if (allowed === true) granted.add(filter);
           else granted.delete(filter);
           if (allowed === undefined) return done(new Error('the token is no longer live'), null);
+          // A persistent session's subscription restored at reconnect and
+          // refused now (its conversation moved to another agent meanwhile)
+          // is left out of the connection by aedes but stays stored, heard
+          // and queued for at every later absence: it is forgotten here.
+          if (!allowed && !client.clean) await persistence.removeSubscriptions(client, [filter]).catch((error: unknown) => deps.onError(error, 'mqtt subscribe'));
           done(null, allowed ? subscription : null);
         },
         (error: unknown) => (release(), deps.onError(error, 'mqtt subscribe'), done(null, null)),

@@ -85,6 +85,30 @@ describeEachStore('realtime: publishes nobody can hear', (store) => {
     // the new agent's inbox and assign topics and the widget's control topic: nobody's
     assert.ok(unheard()! - dropped >= 3, `dropped ${unheard()! - dropped}`);
   });
+
+  it("forgets a persistent session's subscription refused when it is restored: the conversation moved to another agent meanwhile", async () => {
+    const t = server.realtime.topics;
+    const { agent: ann, token: annToken } = await login({ status: 'online', capacity: 5 });
+    const { token: supervisorToken } = await login({ role: 'supervisor' });
+    const held = await open('u4', supervisorToken);
+    assert.equal(held.agent_id, ann.id);
+    const topic = t.conversation(held.id, 'messages');
+    const console1 = await connect(annToken, { clientId: 'holder-u', clean: false });
+    assert.deepEqual(await console1.subscribe(topic), [1]);
+    await console1.end();
+    const { agent: bob } = await login({ status: 'online', capacity: 5 });
+    const moved = await http('POST', `/api/v1/conversations/${held.id}/transfer`, { agent_id: bob.id }, supervisorToken);
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    await server.realtime.publisher.idle();
+
+    // Ann's console comes back (her subscription is refused, not restored) and goes again
+    const console2 = await connect(annToken, { clientId: 'holder-u', clean: false });
+    await console2.end();
+    // nothing is kept for her session on the topic: a publish there is heard by nobody
+    const dropped = unheard()!;
+    await server.realtime.broker.publish(topic, { probe: 1 });
+    assert.equal(unheard()! - dropped, 1, 'dropped, not queued for a session that may no longer read it');
+  });
 });
 
 // A server of its own: no session here ever keeps its subscriptions, so
