@@ -18,10 +18,12 @@ import { claim, record } from '../../src/events/outbound/outbox.js';
 import { SUBSCRIBABLE_EVENTS } from '../../src/events/webhooks/catalog.js';
 import { getEndpoint, rotateSecret, updateEndpoint } from '../../src/events/webhooks/endpoints.js';
 import { requestExternalMessage } from '../../src/events/webhooks/external-message.js';
+import { redeliver } from '../../src/events/webhooks/deliveries.js';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { fakeClock } from '../helpers/clock.js';
 import { makeAgent } from '../helpers/fixtures.js';
+import { multipartFile, PDF } from '../helpers/multipart.js';
 import { describeEachStore } from '../helpers/stores.js';
 import { endpointFor, resetWebhooks, startReceiver, testWorker, type Receiver } from '../helpers/webhook-receiver.js';
 
@@ -383,6 +385,42 @@ describeEachStore('webhook delivery', (store) => {
     await testWorker(ctx).tick();
     const reasons = new Map(receiver.accepted.map((d) => [(d.json.session as { id: string }).id, (d.json.session as { reason: string }).reason]));
     assert.deepEqual(Object.fromEntries(reasons), { [silent.id]: 'timeout', [unserved.id]: 'system' });
+  });
+
+  it("signs a message's file links afresh at each attempt: a retry past ATTACHMENT_OUTBOUND_LINK_TTL and a redelivery weeks later carry links that still open, under a signature that verifies", async () => {
+    await endpoint({ events: ['message.created'] });
+    const { agent, token } = await t.user('agent', { status: 'online', capacity: 5 });
+    const { conversation } = await openConversation(ctx, { customer: { id: 'with-file' } });
+    assert.equal(conversation.agent_id, agent.id);
+    const { body, headers } = multipartFile('file', 'invoice.pdf', 'application/pdf', PDF);
+    const uploaded = await t.call('POST', `/api/v1/conversations/${conversation.id}/attachments`, { token, body, headers });
+    assert.equal(uploaded.statusCode, 201, uploaded.body);
+    const sent = await t.call('POST', `/api/v1/conversations/${conversation.id}/messages`, { token, body: { attachments: [{ id: uploaded.json().id }] } });
+    assert.equal(sent.statusCode, 201, sent.body);
+    const linkIn = (r: { json: Record<string, unknown> }) => new URL(((r.json.data as { message: { attachments: { url: string }[] } }).message.attachments[0]!).url);
+    const opens = async (link: URL) => (await t.call('GET', `${link.pathname}${link.search}`)).statusCode;
+
+    // the receiver is down for the first attempt; the retry goes eight days later
+    receiver.answer = () => (receiver.requests.length === 1 ? { status: 503 } : { status: 204 });
+    const worker = testWorker(ctx);
+    await worker.tick();
+    const queuedLink = linkIn(receiver.requests[0]!);
+    clock.advance(8 * 24 * 3600 * 1000);
+    assert.equal(await opens(queuedLink), 403, 'the link queued with the delivery has expired');
+    assert.equal((await worker.tick()).delivered, 1);
+    const retried = linkIn(receiver.accepted[0]!);
+    assert.equal(Number(retried.searchParams.get('expires')), Math.floor(clock.now().getTime() / 1000) + 7 * 24 * 3600);
+    assert.equal(await opens(retried), 200);
+
+    // an admin redelivers it a month later: fresh links again
+    const [delivery] = await ctx.db.query<{ id: string }>("select id from outbound_requests where producer = 'webhook' and state = 'delivered'");
+    clock.advance(30 * 24 * 3600 * 1000);
+    await redeliver(ctx, Number(delivery!.id));
+    assert.equal((await worker.tick()).delivered, 1);
+    const redelivered = linkIn(receiver.accepted[1]!);
+    assert.equal(await opens(redelivered), 200);
+    assert.equal(receiver.accepted[1]!.id, receiver.accepted[0]!.id, 'the same webhook-id');
+    assert.deepEqual(receiver.problems, []);
   });
 
   it('counts Retry-After from when the receiver answered, not from when the attempt began', async () => {

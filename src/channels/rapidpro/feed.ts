@@ -4,7 +4,7 @@ import type { Conversation } from '../../conversations/model.js';
 import { claimNew, enqueue, type ClaimedRow, type ClaimSlots, type NewOutbound } from '../../events/outbound/outbox.js';
 import type { Feed } from '../../events/outbound/worker.js';
 import { presentAttachments, type Files } from '../../files/files.js';
-import { attachmentPath } from '../../files/links.js';
+import { renewedLinks } from '../../files/fresh-links.js';
 import { END_OF_LOG, LOCKED_CURSOR, LOG_ORDER, MOVE_CURSOR, NOT_PASSED, PAST, WAITING } from '../../events/log.js';
 import type { Queryable } from '../../store/db.js';
 import { CLOSE_REASONS } from './ticketers.js';
@@ -130,20 +130,12 @@ export function callbacksFor(rows: readonly PageRow[], present: Present = (a) =>
 
 /**
  * A callback's body with its file links signed afresh, for the attempt about
- * to go (the producer's transport calls this). The links callbacksFor signed
- * are good for ATTACHMENT_OUTBOUND_LINK_TTL (7 days) from the queueing, and
- * a callback is retried for as long as mailroom refuses it: one still
- * waiting after that went with dead links, mailroom (which fetches each
- * file) answered 400 at every attempt, and the ticket's later callbacks,
- * its close-room too, waited behind it for good. Each attempt now carries
- * links good for the TTL from then, on the current origin (PUBLIC_URL, or
- * the address listened on).
- *
- * Only links this server signed are renewed: an uploaded file's path with
- * an `expires` and a `sig` that is this server's signature of it (checked
- * as at a moment before it expired). A link to elsewhere, or one another
- * server signed, passes as it is; so does any body that is not an
- * agent-message with attachments.
+ * to go (the producer's transport calls this; src/files/fresh-links.ts). A
+ * callback is retried for as long as mailroom refuses it: one still waiting
+ * past ATTACHMENT_OUTBOUND_LINK_TTL went with dead links, mailroom (which
+ * fetches each file) answered 400 at every attempt, and the ticket's later
+ * callbacks, its close-room too, waited behind it for good. Any body that is
+ * not an agent-message with attachments passes as it is.
  */
 export function withFreshLinks(body: Buffer, files: Files | undefined, now: Date): Buffer {
   if (!files) return body;
@@ -154,28 +146,8 @@ export function withFreshLinks(body: Buffer, files: Files | undefined, now: Date
     return body;
   }
   const attachments = payload?.type === 'agent-message' ? payload.data?.attachments : undefined;
-  if (!Array.isArray(attachments)) return body;
-  let renewed = false;
-  const fresh = attachments.map((a: { type: string; url: unknown }) => {
-    const id = typeof a?.url === 'string' ? ownFileOf(files, a.url) : undefined;
-    if (id === undefined) return a;
-    renewed = true;
-    return { ...a, url: files.present([{ type: a.type, url: attachmentPath(id), id }], now, 'outbound')[0]!.url };
-  });
-  return renewed ? Buffer.from(JSON.stringify({ ...payload, data: { ...payload.data, attachments: fresh } })) : body;
-}
-
-/** The file id of a link this server signed (expired or not), or undefined. */
-function ownFileOf(files: Files, link: string): string | undefined {
-  if (!URL.canParse(link)) return undefined;
-  const url = new URL(link);
-  const id = url.pathname.slice(url.pathname.lastIndexOf('/') + 1);
-  if (id === '' || url.pathname !== attachmentPath(id)) return undefined;
-  const expires = Number(url.searchParams.get('expires'));
-  const sig = url.searchParams.get('sig');
-  if (sig === null || !Number.isSafeInteger(expires)) return undefined;
-  // verify refuses an expired link: asked as of its last second, it checks the signature alone
-  return files.links.verify(id, expires, sig, new Date((expires - 1) * 1000)) ? id : undefined;
+  const fresh = Array.isArray(attachments) ? renewedLinks(files, attachments, now) : undefined;
+  return fresh ? Buffer.from(JSON.stringify({ ...payload, data: { ...payload.data, attachments: fresh } })) : body;
 }
 
 /** Queues callbacks, each linked to its ticketer and ticket (the callback log, a ticketer's changes); returns their ids. */

@@ -69,6 +69,8 @@ export interface Producer {
 /** A signer's answer (Producer.prepare). */
 export interface Signed {
   headers: Map<number, Record<string, string>>;
+  /** what to send instead of a row's queued body, by row id (the headers sign it: fresh file links) */
+  bodies?: Map<number, Buffer>;
   cancelled?: string;
   /** a row it leaves out is cancelled at once, without asking a fresh signer */
   final?: boolean;
@@ -253,7 +255,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
   const onError = options.onError ?? (() => {});
   const inflight = new Set<Promise<void>>();
   /** rows a hand-over claimed beyond the free slots, signed, in claim order (launchHeld) */
-  const held: { row: ClaimedRow; headers: Record<string, string>; leaseUntil: number }[] = [];
+  const held: { row: ClaimedRow; headers: Record<string, string>; body: Buffer | undefined; leaseUntil: number }[] = [];
   /** requests in flight by destination, for the per-destination cap */
   const perDestination = new Map<string, number>();
   const cap = options.perDestination ?? options.concurrency;
@@ -290,7 +292,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
 
   const timeoutOf = (row: OutboundRow) => options.producers[row.producer]?.timeoutMs ?? options.timeoutMs;
 
-  function launch(row: ClaimedRow, headers: Record<string, string>, startedAt: Date): void {
+  function launch(row: ClaimedRow, headers: Record<string, string>, startedAt: Date, body: Buffer = row.body): void {
     perDestination.set(row.destination, (perDestination.get(row.destination) ?? 0) + 1);
     const requestHeaders = { ...row.headers, ...headers };
     const transport = options.producers[row.producer]?.transport ?? sendFn;
@@ -298,7 +300,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
       url: row.url,
       method: row.method,
       headers: requestHeaders,
-      body: row.body,
+      body,
       verifyTls: row.verify_tls,
       timeoutMs: timeoutOf(row),
       allowPrivate: options.allowPrivate || options.producers[row.producer]?.trustedTargets === true,
@@ -362,7 +364,7 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
         continue;
       }
       held.splice(i, 1);
-      launch(entry.row, entry.headers, now);
+      launch(entry.row, entry.headers, now, entry.body);
       launched += 1;
     }
     return launched;
@@ -442,8 +444,9 @@ export function createOutboundWorker(ctx: Ctx, options: WorkerOptions): Outbound
         const headers = prepared.headers.get(row.id);
         if (headers) {
           // A hand-over's rows past the caps wait here for a slot (launchHeld); a claimed row's next_attempt_at is its lease.
-          if (hold && (held.length > 0 || !underCaps(row.destination))) held.push({ row, headers, leaseUntil: new Date(row.next_attempt_at).getTime() });
-          else launch(row, headers, now);
+          const body = prepared.bodies?.get(row.id);
+          if (hold && (held.length > 0 || !underCaps(row.destination))) held.push({ row, headers, body, leaseUntil: new Date(row.next_attempt_at).getTime() });
+          else launch(row, headers, now, body);
         } else if (retry && prepared.final !== true) {
           unknown.push(row);
         } else {

@@ -1,10 +1,33 @@
+import type { Files } from '../../files/files.js';
+import { renewedLinks } from '../../files/fresh-links.js';
 import type { Producer } from '../outbound/worker.js';
 import { disableEndpoint } from './endpoints.js';
 import { signatureHeaders } from './signing.js';
 
 // What webhooks add to the generic outbox: signatures made at each attempt
-// (webhook-timestamp is the attempt's), and the endpoint's health — 410 Gone
-// or failing for days disables it.
+// (webhook-timestamp is the attempt's) over a body whose file links are
+// signed afresh for it, and the endpoint's health — 410 Gone or failing for
+// days disables it.
+
+/**
+ * A message.created delivery's body with its uploaded files' links signed
+ * as of `now` (src/files/fresh-links.ts): a delivery retried, or redelivered
+ * weeks later (POST /api/v1/deliveries/:id/redeliver), carried the links of
+ * its queueing, dead after ATTACHMENT_OUTBOUND_LINK_TTL. Any other body
+ * passes as it is.
+ */
+export function withFreshMessageLinks(body: Buffer, files: Files | undefined, now: Date): Buffer {
+  if (!files || !body.includes('"attachments"')) return body;
+  let payload: { type?: unknown; data?: { message?: { attachments?: unknown } } };
+  try {
+    payload = JSON.parse(body.toString('utf8')) as typeof payload;
+  } catch {
+    return body;
+  }
+  const message = payload?.type === 'message.created' ? payload.data?.message : undefined;
+  const fresh = Array.isArray(message?.attachments) ? renewedLinks(files, message.attachments, now) : undefined;
+  return fresh ? Buffer.from(JSON.stringify({ ...payload, data: { ...payload.data, message: { ...message, attachments: fresh } } })) : body;
+}
 
 export const USER_AGENT = 'Switchboard-Webhooks/0.1';
 export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3600 * 1000;
@@ -37,16 +60,22 @@ export function webhookProducer(options: { disableAfterFailingMs?: number; onDis
       return (rows, attemptAt) => {
         const timestamp = Math.floor(attemptAt.getTime() / 1000);
         const headers = new Map<number, Record<string, string>>();
+        // sent instead of the queued body: the signature covers what goes
+        const bodies = new Map<number, Buffer>();
+        // the server's clock, as every link it signs (attemptAt is the wall clock, for webhook-timestamp)
+        const linksAt = ctx.now();
         for (const row of rows) {
           const endpoint = row.endpoint_id ? byId.get(row.endpoint_id) : undefined;
           if (!endpoint) continue;
           const previousLive = endpoint.previous_secret !== null && endpoint.previous_secret_expires_at !== null && new Date(endpoint.previous_secret_expires_at) > now;
+          const body = withFreshMessageLinks(row.body, ctx.files, linksAt);
+          if (body !== row.body) bodies.set(row.id, body);
           headers.set(row.id, {
             'user-agent': USER_AGENT,
-            ...signatureHeaders({ secret: endpoint.secret, previousSecret: previousLive ? endpoint.previous_secret : null, id: row.message_id, timestamp, body: row.body }),
+            ...signatureHeaders({ secret: endpoint.secret, previousSecret: previousLive ? endpoint.previous_secret : null, id: row.message_id, timestamp, body }),
           });
         }
-        return { headers, cancelled: 'the webhook endpoint is disabled or deleted' };
+        return { headers, bodies, cancelled: 'the webhook endpoint is disabled or deleted' };
       };
     },
 
