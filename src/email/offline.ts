@@ -57,7 +57,8 @@ export async function leaveOfflineMessage(ctx: Ctx, config: EmailConfig, input: 
          values ($1, 'customer', $2, $3, '[]', $4) returning *`,
         [c.id, c.customer_id, input.message, now],
       );
-      emit({ type: 'message.created', conversationId: c.id, agentId: c.agent_id, data: { message: toMessage(message!) } });
+      // the holder, as sb_add_message names it: not an agent it is only offered to
+      emit({ type: 'message.created', conversationId: c.id, agentId: c.state === 'assigned' ? c.agent_id : null, data: { message: toMessage(message!) } });
       const teamAddress = (await readSettings(tx)).offline_email_to;
       if (emailEnabled(config) && teamAddress) {
         const rendered = renderOfflineMessage({ conversationId: c.id, name: input.name, email: input.email.trim(), department: input.department ?? null, message: input.message, at: now });

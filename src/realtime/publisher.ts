@@ -342,11 +342,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       // The holder's inbox hears of a customer's message in any conversation
       // they hold, not only the one open on screen: their console's unread
       // counts and notifications follow it (one subscription, not one per chat).
-      // event.agent_id is also the agent a conversation is only offered to:
-      // not theirs until they accept, so not their customer's words either
-      // (the holder known now is null; unknown, forgotten: the event's own).
-      const holder = assignments.holderOf(m.conversation_id);
-      if (m.sender === 'customer' && event.agent_id && (holder === undefined || holder === event.agent_id)) {
+      // event.agent_id is the holder when the message was stored (sb_add_message):
+      // none while the conversation is only offered to an agent, whose inbox then
+      // hears nothing of it until they accept — not the map of holders, which
+      // in one of several processes may not know a change another made.
+      if (m.sender === 'customer' && event.agent_id) {
         publish(sent, t.agentEvents(event.agent_id), () => ({ type: event.type, conversation_id: m.conversation_id, message: m, at: new Date(event.created_at).toISOString(), origin: ORIGIN }));
       }
       return;

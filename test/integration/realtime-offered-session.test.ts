@@ -75,6 +75,9 @@ describeEachStore('a widget whose chat is offered to an agent', (store) => {
     assert.equal(heard.message.text, 'are you there?');
     const told = agent.received.filter((r) => r.topic === inbox && r.payload.type === 'message.created').map((r) => r.payload.message.text);
     assert.deepEqual(told, ['are you there?']);
+    // decided where the message is stored, so every process publishing it says the same
+    const logged = await server.ctx.db.query<{ agent_id: string | null }>("select agent_id from events where type = 'message.created' and conversation_id = $1 order by id", [chat.sessionId]);
+    assert.deepEqual(logged.map((e) => e.agent_id), [null, chat.agentId]);
   });
 
   // Found by review: an announce went out for every state but queued and offered, so a chat moved

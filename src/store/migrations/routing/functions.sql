@@ -2618,11 +2618,15 @@ begin
     update conversations x set first_response_at = p_now where x.id = p_conversation and x.first_response_at is null;
   end if;
   v_data := jsonb_build_object('message', sb_message_json(m));
+  -- The event's agent is the conversation's holder: none while it is queued
+  -- or only offered (agent_id names the agent deciding on the offer, who has
+  -- not accepted it), so the offered agent's inbox hears nothing of it.
   insert into events (type, conversation_id, agent_id, data, created_at)
-  values ('message.created', p_conversation, v_agent, v_data, p_now)
+  values ('message.created', p_conversation, case when v_state = 'assigned' then v_agent end, v_data, p_now)
   returning id into v_id;
   return jsonb_build_object('event', jsonb_build_object(
-    'id', v_id, 'type', 'message.created', 'conversation_id', p_conversation, 'agent_id', v_agent, 'data', v_data));
+    'id', v_id, 'type', 'message.created', 'conversation_id', p_conversation,
+    'agent_id', case when v_state = 'assigned' then v_agent end, 'data', v_data));
 end
 $$;
 
