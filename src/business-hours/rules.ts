@@ -54,8 +54,7 @@ const MAX_DEPARTMENT_LENGTH = 100;
  * PST8PDT, CET, Japan, SystemV/EST5). They read like the clock of a place
  * and may not be it: EST is America/Panama, UTC−5 all year, an hour off all
  * summer for an admin in New York; BST is Bangladesh, not British Summer
- * Time. So a zone is Area/Location, as every region's is, or an alias of
- * UTC (Etc/GMT, Etc/UTC; not Etc/GMT+5, which is UTC−5).
+ * Time. So a zone is Area/Location, as every region's is, or an alias of UTC.
  */
 export function timeZoneOf(zone: string): { zone: string } | { refused: string } {
   const unknown = { refused: `must be an IANA time zone such as Europe/Paris or America/New_York, got ${JSON.stringify(zone)}` };
@@ -70,13 +69,6 @@ export function timeZoneOf(zone: string): { zone: string } | { refused: string }
   if ((!zone.includes('/') && canonical !== 'UTC') || /^systemv\//i.test(zone)) {
     const reads = canonical.toLowerCase() === zone.toLowerCase() ? '' : `, which Intl reads as ${canonical}`;
     return { refused: `must be a region name such as America/New_York or Europe/Paris (or UTC), not an abbreviation or legacy name like ${JSON.stringify(zone)}${reads}` };
-  }
-  // Etc/GMT+5 is UTC−5: the POSIX sign, the reverse of what it reads as, and
-  // no summer time; an admin typing it for UTC+5 keeps hours ten hours off.
-  const fixed = /^etc\/gmt([+-])0*([1-9]\d*)$/i.exec(zone);
-  if (fixed) {
-    const offset = `UTC${fixed[1] === '+' ? '−' : '+'}${fixed[2]}`;
-    return { refused: `must be a region name such as America/New_York or Europe/Paris (or UTC), not ${JSON.stringify(zone)}: it is ${offset} (its sign is reversed) and never changes for summer time` };
   }
   // Only the spelling's case is mended: an alias is kept as typed, since
   // Node 20's ICU answers some current names with their old ones
