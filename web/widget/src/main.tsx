@@ -56,7 +56,9 @@ const PAGE = 100;
 const SESSION_REQUEST_RETRY_MS = 10_000;
 /** a read of the stored messages that has not answered in this long is given up, and tried again after READ_RETRY_MS */
 const READ_TIMEOUT_MS = 15_000;
+/** the first retry of a failed read, doubled at each failure up to READ_RETRY_MAX_MS (± 25 %) */
 const READ_RETRY_MS = 2_000;
+const READ_RETRY_MAX_MS = 30_000;
 const PROFILE_KEY = 'switchboard-profile';
 const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
@@ -223,7 +225,7 @@ function Widget() {
           `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
           session.token,
           undefined,
-          AbortSignal.timeout(READ_TIMEOUT_MS),
+          typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(READ_TIMEOUT_MS) : undefined,
         );
         if (stopped) return;
         addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
@@ -232,10 +234,12 @@ function Widget() {
       }
     };
     // One read at a time: a message heard while one runs asks for one more
-    // after it, and whoever asks gets the promise of the whole (a reconnect
-    // asks where the chat stands only once the missed messages are read). A
-    // read that fails (the network, a server restarting, a stalled answer)
-    // is tried again shortly: what was heard must not stay off screen.
+    // after it, and whoever asks gets the promise of the whole, settled once
+    // the messages are read (a reconnect asks where the chat stands only
+    // then). A read that fails (the network, a server restarting, a stalled
+    // answer) is tried again, 2 s later and then less and less often: what
+    // was heard must not stay off screen, nor every widget hit a server
+    // coming back at once.
     let running: Promise<void> | null = null;
     let again = false;
     let readAgain: ReturnType<typeof setTimeout> | undefined;
@@ -246,16 +250,22 @@ function Widget() {
       }
       running = (async () => {
         try {
-          do {
-            again = false;
-            await readPages();
-          } while (again && !stopped);
-        } catch (error) {
-          if (stopped) return;
-          if (isApiError(error) && error.status === 401) return finish('expired');
-          if (isApiError(error) && error.status < 500 && error.status !== 429) return;
-          clearTimeout(readAgain);
-          readAgain = setTimeout(() => void catchUp(), READ_RETRY_MS);
+          for (let failures = 0; ; failures++) {
+            try {
+              do {
+                again = false;
+                await readPages();
+              } while (again && !stopped);
+              return;
+            } catch (error) {
+              if (stopped) return;
+              if (isApiError(error) && error.status === 401) return finish('expired');
+              if (isApiError(error) && error.status < 500 && error.status !== 429) return;
+              const wait = Math.min(READ_RETRY_MAX_MS, READ_RETRY_MS * 2 ** failures) * (0.75 + Math.random() / 2);
+              await new Promise<void>((resolve) => (readAgain = setTimeout(resolve, wait)));
+              if (stopped) return;
+            }
+          }
         } finally {
           running = null;
         }
