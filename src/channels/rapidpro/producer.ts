@@ -27,7 +27,7 @@ const RETRIED_4XX = [401, 404, 408, 410, 429];
 export const refused = (status: number | null) => status !== null && status >= 400 && status < 500 && !RETRIED_4XX.includes(status);
 
 /** What the attempt log says of a refusal that sends the message again without its attachments. */
-export const WITHOUT_ATTACHMENTS = 'mailroom refused the message with its attachments (it fetches each and answers 400 when one cannot be fetched): the next attempts send it without them, their links at the end of the text';
+export const WITHOUT_ATTACHMENTS = 'mailroom refused the message with its attachments (it fetches each and answers 400 when one cannot be fetched; refused twice, or a file named): the next attempts send it without them, their links at the end of the text';
 
 /**
  * An agent-message's body with its attachments taken out and their links
