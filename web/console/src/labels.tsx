@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, isApiError } from '../../shared/util';
 import { FieldError, TableHead, useFormErrors, type AdminProps } from './admin-kit';
 import { parseSkills, skillsText, type Conversation } from './types';
@@ -20,7 +20,12 @@ export interface Label {
 /** The catalogue, read again whenever `version` changes; `reload` after a change. Errors go to `onError`. */
 export function useLabels(token: string, onError: (e: unknown) => void, version: string | number = 0): { labels: Label[]; reload: () => void } {
   const [labels, setLabels] = useState<Label[]>([]);
-  const reload = useCallback(() => void api<Label[]>('GET', '/api/v1/labels', token).then(setLabels, onError), [token, onError]);
+  // answers may come back out of order: only the latest read's is shown
+  const reads = useRef(0);
+  const reload = useCallback(() => {
+    const read = ++reads.current;
+    api<Label[]>('GET', '/api/v1/labels', token).then((answer) => read === reads.current && setLabels(answer), onError);
+  }, [token, onError]);
   useEffect(reload, [reload, version]);
   return { labels, reload };
 }
