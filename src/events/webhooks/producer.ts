@@ -1,5 +1,6 @@
 import type { Files } from '../../files/files.js';
 import { renewedLinks } from '../../files/fresh-links.js';
+import { attachmentPath } from '../../files/links.js';
 import type { Producer } from '../outbound/worker.js';
 import { disableEndpoint } from './endpoints.js';
 import { signatureHeaders } from './signing.js';
@@ -17,7 +18,9 @@ import { signatureHeaders } from './signing.js';
  * passes as it is.
  */
 export function withFreshMessageLinks(body: Buffer, files: Files | undefined, now: Date): Buffer {
-  if (!files || !body.includes('"attachments"')) return body;
+  // every message.created body has an attachments list, nearly always empty or
+  // of links elsewhere: only one holding this server's file path is parsed
+  if (!files || !body.includes(attachmentPath(''))) return body;
   let payload: { type?: unknown; data?: { message?: { attachments?: unknown } } };
   try {
     payload = JSON.parse(body.toString('utf8')) as typeof payload;
