@@ -1,6 +1,7 @@
 import { Type, type ObjectOptions, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { ONE_LINE_OR_EMPTY_PATTERN, ONE_LINE_PATTERN } from './one-line.js';
 import { LABEL_NAME_AS_SENT } from '../labels/limits.js';
+import { CUSTOMER_ID_MAX, STORED_CUSTOMER_ID_MAX } from '../customers/limits.js';
 import { ALLOWED_TYPE_PATTERN, MAX_ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, MAX_TYPE_LENGTH, MAX_UPLOAD_BYTES } from '../files/limit-rules.js';
 
 // Request and response shapes of the core API. The same objects validate
@@ -213,7 +214,7 @@ export const NewConversationBody = Type.Object(
   {
     customer: Type.Object(
       {
-        id: Type.String({ minLength: 1, maxLength: 200 }),
+        id: Type.String({ minLength: 1, maxLength: CUSTOMER_ID_MAX }),
         // one line (a transcript heads each of the customer's lines with it); '' is none, as before
         name: Type.Optional(Nullable(Type.String({ maxLength: 200, pattern: ONE_LINE_OR_EMPTY_PATTERN }))),
         email: Type.Optional(Nullable(Type.String({ maxLength: 254 }))),
@@ -240,7 +241,7 @@ export const ConversationQuery = Type.Object(
     state: Type.Optional(ConversationState),
     agent: Type.Optional(Id),
     department: Type.Optional(DepartmentFilter),
-    customer: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    customer: Type.Optional(Type.String({ minLength: 1, maxLength: STORED_CUSTOMER_ID_MAX })),
     customer_verified: Type.Optional(Type.Boolean({ description: 'only conversations whose customer is (true) or is not (false) verified' })),
     before: Type.Optional(Id),
     label: Type.Optional(Type.String({ minLength: 1, maxLength: LABEL_NAME_AS_SENT, description: 'only conversations carrying this label (by name, whatever its case)' })),

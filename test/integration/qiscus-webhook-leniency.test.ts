@@ -7,6 +7,7 @@
 // stay exact. Found by review (scratch tests).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { expectInvalid } from '../helpers/api-kit.js';
 import type { FakeQiscus } from '../helpers/fake-qiscus.js';
 import { eachTestWithFakeQiscus, type QiscusHarness, type WithFakeQiscus } from '../helpers/qiscus-harness.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -129,6 +130,29 @@ describeEachStore('Qiscus webhooks with odd values in fields not needed', (store
     const closed = (await conversation('5000'))!;
     assert.equal(closed.state, 'resolved');
     assert.equal(closed.note, 's'.repeat(10_000));
+  });
+
+  it('a customer whose id is a long e-mail (up to 500) can be listed and asked about, as any other', async () => {
+    h = await harness();
+    const email = `${'x'.repeat(488)}@example.com`; // 500 characters: the longest Qiscus id kept
+    assert.equal(email.length, 500);
+    const res = await post('/api/v1/webhook/agent_allocation', allocation('5001', { email }));
+    assert.equal(res.statusCode, 200, res.body);
+    const { token } = await h.t.user('admin');
+
+    const listed = await h.t.call('GET', `/api/v1/conversations?customer=${encodeURIComponent(email)}`, { token });
+    assert.equal(listed.statusCode, 200, listed.body);
+    const conversations = listed.json() as { external_ref: string; customer: { id: string } }[];
+    assert.deepEqual(
+      conversations.map((c) => [c.external_ref, c.customer.id]),
+      [['5001', email]],
+    );
+    const asked = await h.t.call('GET', `/api/v1/customers/${encodeURIComponent(email)}/statistics`, { token });
+    assert.equal(asked.statusCode, 200, asked.body);
+
+    // past what any channel stores: refused, naming the field
+    const tooLong = await h.t.call('GET', `/api/v1/conversations?customer=${'y'.repeat(501)}`, { token });
+    expectInvalid(tooLong, 'customer');
   });
 
   it('closes the room on a resolve whatever its customer and resolved_by hold, its notes mended', async () => {

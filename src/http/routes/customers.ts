@@ -3,6 +3,7 @@ import { toConversation } from '../../conversations/model.js';
 import { getConversation } from '../../conversations/queries.js';
 import { customerHistory } from '../../customers/history.js';
 import { listCustomerPresence } from '../../customers/presence.js';
+import { STORED_CUSTOMER_ID_MAX } from '../../customers/limits.js';
 import { listQueue } from '../../routing/queue.js';
 import { assertCanSeeCustomer, statisticsClient, unaskableCustomerId } from '../../customers/statistics.js';
 import { invalid } from '../../errors.js';
@@ -87,7 +88,7 @@ export function customerRoutes(app: App, { ctx, config }: AppDeps): void {
         summary: "The customer's statistics for the last 24 hours and 7 days, from STATISTICS_BASE_ENDPOINT",
         description:
           'Agents only for a customer with a conversation they hold or held; supervisors and admins any. A failing service or an answer that is not a list of {label, value} is {ok:false, error} for that range, never an error of this route.',
-        params: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 200, description: 'any customer id but "." and ".."' }) }),
+        params: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: STORED_CUSTOMER_ID_MAX, description: 'any customer id but "." and ".."' }) }),
         response: { 200: StatisticsReply, ...errorResponses },
       },
       onRequest: requireAgent(ctx),
