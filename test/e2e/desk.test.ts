@@ -196,6 +196,29 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     const chip = desk.getByTestId('conversation-labels').getByTestId('label-chip');
     await chip.filter({ hasText: 'Refund request' }).waitFor();
 
+    // every label on: the list stays, says so, and opened again shows one an admin adds meanwhile
+    await toAdd.selectOption('Urgent');
+    await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).click();
+    await chip.filter({ hasText: 'Urgent' }).waitFor();
+    assert.deepEqual(await toAdd.locator('option').allTextContents(), ['No other labels']);
+    assert.equal(await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).isDisabled(), true);
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'Billing', color: '#118833' }, admin)).status, 201);
+    await desk.getByRole('region', { name: 'Labels' }).getByRole('heading', { name: 'Labels' }).click();
+    await toAdd.focus();
+    await toAdd.locator('option', { hasText: 'Billing' }).waitFor({ state: 'attached' });
+    assert.deepEqual(await toAdd.locator('option').allTextContents(), ['Add a label…', 'Billing']);
+    // chosen, then deleted by the admin before Add: the choice goes with it
+    await toAdd.selectOption('Billing');
+    const billing = ((await http('GET', '/api/v1/labels', undefined, admin)).body as { id: string; name: string }[]).find((l) => l.name === 'Billing')!;
+    assert.equal((await http('DELETE', `/api/v1/labels/${billing.id}`, undefined, admin)).status, 204);
+    await desk.getByRole('region', { name: 'Labels' }).getByRole('heading', { name: 'Labels' }).click();
+    await toAdd.focus();
+    await toAdd.locator('option', { hasText: 'Billing' }).waitFor({ state: 'detached' });
+    assert.equal(await toAdd.inputValue(), '');
+    assert.equal(await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).isDisabled(), true);
+    await desk.getByRole('button', { name: 'Remove label Urgent' }).click();
+    await chip.filter({ hasText: 'Urgent' }).waitFor({ state: 'detached' });
+
     // renamed again while on the chat: the chip follows, in the label's colour
     assert.equal((await http('PATCH', `/api/v1/labels/${refund.body.id}`, { name: 'Refunds' }, admin)).status, 200);
     await chip.filter({ hasText: 'Refunds' }).waitFor();

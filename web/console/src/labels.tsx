@@ -83,6 +83,8 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
     }
   };
   const addable = labels.filter((l) => !current.includes(l.name));
+  // a choice the catalogue no longer offers (deleted, renamed, added by a colleague) is no choice
+  const chosen = addable.some((l) => l.name === adding) ? adding : '';
   return (
     <section className="stack" aria-label={t('Labels')}>
       <h3>{t('Labels')}</h3>
@@ -92,30 +94,31 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
           <LabelChip key={n} name={n} labels={labels} onRemove={() => void save(current.filter((c) => c !== n))} />
         ))}
       </div>
-      {addable.length > 0 && (
-        <form
-          className="row"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (adding) void save([...current, adding]).then(() => setAdding(''));
-          }}
-        >
-          <label>
-            <span className="visually-hidden">{t('Label to add')}</span>
-            <select value={adding} onChange={(e) => setAdding(e.target.value)} onFocus={reload} aria-label={t('Label to add')}>
-              <option value="">{t('Add a label…')}</option>
-              {addable.map((l) => (
-                <option key={l.id} value={l.name}>
-                  {l.name}
-                </option>
-              ))}
-            </select>
-          </label>
-          <button type="submit" className="secondary" disabled={!adding}>
-            {t('Add')}
-          </button>
-        </form>
-      )}
+      {/* Kept when nothing is left to add: the list, opened, reads the catalogue again, which an
+          admin may have added to meanwhile (and a form that vanished under a focused list left the
+          keyboard's focus on nothing). */}
+      <form
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (chosen) void save([...current, chosen]).then(() => setAdding(''));
+        }}
+      >
+        <label>
+          <span className="visually-hidden">{t('Label to add')}</span>
+          <select value={chosen} onChange={(e) => setAdding(e.target.value)} onFocus={reload} aria-label={t('Label to add')}>
+            <option value="">{addable.length > 0 ? t('Add a label…') : t('No other labels')}</option>
+            {addable.map((l) => (
+              <option key={l.id} value={l.name}>
+                {l.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" className="secondary" disabled={!chosen}>
+          {t('Add')}
+        </button>
+      </form>
     </section>
   );
 }
