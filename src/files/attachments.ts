@@ -9,6 +9,8 @@ import { customerFilesFull, filesUnavailable, qiscusAgentUpload, tooManyUnsentFi
 import type { Files } from './files.js';
 import { attachmentPath } from './links.js';
 import { customerQuota, UNSENT_FILE_LIFETIME_MS, UNSENT_SWEEP_EVERY_MS } from './quota.js';
+import type { StagedFile } from './store.js';
+import { claimUploadIntent, recordUploadIntent, settleUploadIntent, UPLOAD_GRACE_MS } from './upload-intent.js';
 
 export interface AttachmentRow {
   id: string;
@@ -123,8 +125,10 @@ export async function assertMayBeginUpload(ctx: Ctx, conversationId: string, use
  * Stores an upload, checked for size and type by the caller. The row and the
  * bytes commit together; with S3 the object is written first, outside the
  * transaction (no lock is held over a network upload), and removed again if
- * the row does not commit — or, the bucket failing to, queued for the file
- * sweeper.
+ * the row does not commit — or, the bucket failing to, by the file sweeper.
+ * Its key is queued for removal before the upload, due an hour later, and
+ * taken off the queue with the row's commit: an upload whose process dies
+ * in between is removed too (upload-intent.ts).
  *
  * A customer's upload is also held to their quota in the conversation
  * (`limits`, the settings it is derived from; read here when not given):
@@ -141,7 +145,17 @@ export async function uploadAttachment(ctx: Ctx, conversationId: string, user: F
   const quota = user.kind === 'customer' ? (limits ?? (await quotaLimits(ctx.db))) : undefined;
   if (quota) await assertWithinQuota(ctx.db, id, size, quota, ctx.now());
   const attachmentId = randomUUID();
-  const staged = await files.store.stage(attachmentId, upload.bytes, upload.contentType);
+  // An object outlives a process that dies before its row commits: queued for removal first (upload-intent.ts).
+  // A store without `remove` writes its bytes in the row's transaction: nothing outlives it.
+  const intent = files.store.remove ? await recordUploadIntent(ctx.db, attachmentId, ctx.now()) : undefined;
+  let staged: StagedFile;
+  try {
+    staged = await files.store.stage(attachmentId, upload.bytes, upload.contentType);
+  } catch (error) {
+    // the bucket may have stored it all the same (its answer lost): removed at the sweeper's next pass
+    if (intent) await settleUploadIntent(ctx.db, intent, false).catch(() => undefined);
+    throw error;
+  }
   try {
     return await ctx.db.transaction(async (tx) => {
       await assertMayUpload(tx, id, user, true);
@@ -152,15 +166,20 @@ export async function uploadAttachment(ctx: Ctx, conversationId: string, user: F
         [attachmentId, id, user.kind, user.kind === 'agent' ? user.actor.id : null, upload.name, upload.contentType, size, files.store.kind, ctx.now()],
       );
       await staged.commit(tx);
+      if (intent && !(await claimUploadIntent(tx, intent))) {
+        throw new Error(`the upload of ${attachmentId} took over ${UPLOAD_GRACE_MS / 60_000} minutes: its object was due for removal, so it is not kept`);
+      }
       return row!;
     });
   } catch (error) {
     // A bucket that did not take the object back (a dropped connection, an
-    // error for the key) would keep it for good, referred to by nothing: the
-    // sweeper removes it (src/files/deletions.ts).
-    await staged.abort().catch(() =>
-      ctx.db.query('insert into attachment_deletions (key) values ($1) on conflict do nothing', [attachmentId]).catch(() => undefined),
+    // error for the key) would keep it for good, referred to by nothing: its
+    // key falls due at once, and the sweeper removes it (src/files/deletions.ts).
+    const removed = await staged.abort().then(
+      () => true,
+      () => false,
     );
+    if (intent) await settleUploadIntent(ctx.db, intent, removed).catch(() => undefined);
     throw error;
   }
 }

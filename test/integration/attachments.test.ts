@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
 import { removeDeletedFiles } from '../../src/files/deletions.js';
+import { UPLOAD_GRACE_MS } from '../../src/files/upload-intent.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { expectError, expectInvalid, kitFor, UNKNOWN_ID, type Kit } from '../helpers/api-kit.js';
 import { testApp, type TestApp } from '../helpers/app.js';
@@ -319,6 +320,33 @@ describeEachStore('attachments: S3-compatible store (s3rver)', (store) => {
     assert.equal(got.statusCode, 200, got.body);
     assert.deepEqual(got.rawPayload, PDF);
     assert.equal((await t.call('GET', res.json().url)).statusCode, 200, 'the signed link');
+  });
+
+  it('while an object is in the bucket and its row not yet committed, its key waits in the removal queue, due an hour on; the commit takes it off', async () => {
+    await t.user('agent', { status: 'online', capacity: 10 });
+    const c = await f.chat();
+    const queue = () => store().db.query<{ key: string; next_attempt_at: Date | null }>('select key, next_attempt_at from attachment_deletions');
+    let waiting: { key: string; next_attempt_at: Date | null }[] = [];
+    let sweptMeanwhile = -1;
+    const started = Date.now();
+    afterPut = async () => {
+      waiting = await queue();
+      sweptMeanwhile = await removeDeletedFiles(store().db, s3(), 500, new Date());
+    };
+    const res = await f.upload(c.token, c.id);
+    assert.equal(res.statusCode, 201, res.body);
+    const id = res.json().id as string;
+    assert.deepEqual(
+      waiting.map((r) => r.key),
+      [id],
+      'queued before the upload',
+    );
+    const dueIn = waiting[0]!.next_attempt_at!.getTime() - started;
+    assert.ok(dueIn >= UPLOAD_GRACE_MS - 1_000 && dueIn <= UPLOAD_GRACE_MS + 60_000, `due an hour on, not ${dueIn} ms`);
+    assert.equal(sweptMeanwhile, 0, 'a sweeper pass during the upload removes nothing');
+    assert.deepEqual(await queue(), [], 'off the queue with the row');
+    assert.equal(await removeDeletedFiles(store().db, s3(), 500, new Date(Date.now() + 2 * UPLOAD_GRACE_MS)), 0);
+    assert.ok(await exists(id), 'the object stays');
   });
 
   it('a refused upload leaves no object behind; deleting the conversation removes its objects after commit', async () => {
