@@ -166,20 +166,31 @@ export async function uploadAttachment(ctx: Ctx, conversationId: string, user: F
         [attachmentId, id, user.kind, user.kind === 'agent' ? user.actor.id : null, upload.name, upload.contentType, size, files.store.kind, ctx.now()],
       );
       await staged.commit(tx);
-      if (intent && !(await claimUploadIntent(tx, intent))) {
+      if (intent && !(await claimUploadIntent(tx, intent, ctx.now()))) {
         throw new Error(`the upload of ${attachmentId} took over ${UPLOAD_GRACE_MS / 60_000} minutes: its object was due for removal, so it is not kept`);
       }
       return row!;
     });
   } catch (error) {
-    // A bucket that did not take the object back (a dropped connection, an
-    // error for the key) would keep it for good, referred to by nothing: its
-    // key falls due at once, and the sweeper removes it (src/files/deletions.ts).
-    const removed = await staged.abort().then(
-      () => true,
-      () => false,
+    // A commit whose answer was lost (the connection dropped, a query
+    // timeout) may have committed all the same: its object is then the
+    // row's, and stays. Unknown (the store not answering): an object
+    // store's key stays queued, due when the upload's hour is over, and
+    // leaves the queue with the row if the row did commit.
+    const committed = await ctx.db.query('select 1 from attachments where id = $1', [attachmentId]).then(
+      (rows) => rows.length > 0,
+      () => undefined,
     );
-    if (intent) await settleUploadIntent(ctx.db, intent, removed).catch(() => undefined);
+    if (committed === false) {
+      // A bucket that did not take the object back (a dropped connection, an
+      // error for the key) would keep it for good, referred to by nothing: its
+      // key falls due at once, and the sweeper removes it (src/files/deletions.ts).
+      const removed = await staged.abort().then(
+        () => true,
+        () => false,
+      );
+      if (intent) await settleUploadIntent(ctx.db, intent, removed).catch(() => undefined);
+    }
     throw error;
   }
 }

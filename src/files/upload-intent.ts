@@ -30,25 +30,34 @@ export async function recordUploadIntent(db: Queryable, key: string, now: Date):
 
 /**
  * In the transaction that inserts the attachment row: the key leaves the
- * queue. False when a sweeper has taken it meanwhile (its next_attempt_at is
- * a lease now, not `due`): the upload outlasted UPLOAD_GRACE_MS and its
- * object is being removed, so the row must not commit.
+ * queue. False once `due` has passed (`now`), or when a sweeper holds the
+ * key (its next_attempt_at a lease, not `due`): the upload outlasted
+ * UPLOAD_GRACE_MS and its object may be removed already, so the row must not
+ * commit. Not the lease alone: a sweeper whose bucket did not answer gives
+ * `due` back, though the bucket may have deleted the object all the same.
  */
-export async function claimUploadIntent(tx: Queryable, intent: UploadIntent): Promise<boolean> {
+export async function claimUploadIntent(tx: Queryable, intent: UploadIntent, now: Date): Promise<boolean> {
+  if (now.getTime() >= intent.due.getTime()) return false;
   const rows = await tx.query('delete from attachment_deletions where key = $1 and next_attempt_at = $2 returning key', [intent.key, intent.due]);
   return rows.length === 1;
 }
 
 /**
  * The row did not commit. The object taken back (`removed`): the key leaves
- * the queue; not (the bucket failing), it falls due at the sweeper's next
- * pass. Either only while it is still this upload's, not a sweeper's lease.
+ * the queue, while it is still this upload's (a sweeper's lease is left to
+ * end). Not taken back (the bucket failing, or the upload failing, its
+ * object there or not): the key falls due at the sweeper's next pass —
+ * queued again if a sweeper removed it meanwhile, as one that asked the
+ * bucket before the object arrived does.
  */
 export async function settleUploadIntent(db: Queryable, intent: UploadIntent, removed: boolean): Promise<void> {
+  if (removed) {
+    await db.query('delete from attachment_deletions where key = $1 and next_attempt_at = $2', [intent.key, intent.due]);
+    return;
+  }
   await db.query(
-    removed
-      ? 'delete from attachment_deletions where key = $1 and next_attempt_at = $2'
-      : 'update attachment_deletions set next_attempt_at = null where key = $1 and next_attempt_at = $2',
+    `insert into attachment_deletions (key) values ($1)
+     on conflict (key) do update set next_attempt_at = null where attachment_deletions.next_attempt_at = $2`,
     [intent.key, intent.due],
   );
 }
