@@ -110,6 +110,11 @@ describeEachStore('api: search', (store) => {
     // a customer id that is not made of words is matched whole
     const odd = await k.open(s.admin.token, { customer: { id: '+62 (812) 555/01' }, department: 'billing' });
     assert.deepEqual((await find(s.admin.token, q({ q: '+62 (812) 555/01' }))).map((r) => r.conversation.id), [odd.id]);
+    // so is the longest id a channel stores (a Qiscus customer's e-mail, 500 characters)
+    const email = `${'long.name'.repeat(54)}@mail.example`;
+    assert.equal(email.length, 499);
+    const { conversation: long } = await startSession(k.t.ctx, { customer: { id: email } }, 3600);
+    assert.deepEqual((await find(s.admin.token, q({ q: email }))).map((r) => r.conversation.id), [long.id]);
     // a customer match and message matches together, newest first
     await s.say(s.bea, s.ana.id, 'Lima is a lovely city');
     const both = await find(s.admin.token, q({ q: 'lima' }));
@@ -222,7 +227,7 @@ describeEachStore('api: search', (store) => {
       await bad('q=', 'q');
       await bad('q=%20%20%20', 'q');
       await bad('q=%E2%80%8B%E3%85%A4', 'q'); // a zero-width space and a Hangul filler: nothing to see
-      await bad(q({ q: 'x'.repeat(201) }), 'q');
+      await bad(q({ q: 'x'.repeat(501) }), 'q');
       await bad(q({ q: 'refund', state: 'lost' }), 'state');
       await bad(q({ q: 'refund', agent: 'not-a-uuid' }), 'agent');
       await bad(q({ q: 'refund', agent: `urn:uuid:${s.ana.id}` }), 'agent');

@@ -6,6 +6,7 @@ import { parseDateTime } from '../../reports/period.js';
 import { search, type SearchHit } from '../../search/search.js';
 import type { App, AppDeps } from '../deps.js';
 import { LABEL_NAME_AS_SENT } from '../../labels/limits.js';
+import { STORED_CUSTOMER_ID_MAX } from '../../customers/limits.js';
 import { requireAgent } from '../auth.js';
 import { Conversation, ConversationState, errorResponses, Message } from '../schemas.js';
 
@@ -17,7 +18,8 @@ export const SearchQuery = Type.Object(
   {
     q: Type.String({
       minLength: 1,
-      maxLength: 200,
+      // a whole customer id is matched as typed, and one may be this long
+      maxLength: STORED_CUSTOMER_ID_MAX,
       description:
         'words to find in messages and in the customer’s id, name or email; "a phrase", `or` and `-word` work as on web search engines. A whole customer id or email also matches as typed.',
     }),

@@ -191,7 +191,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
         <form className="search-form" role="search" onSubmit={submit}>
           <label className="search-field">
             <span className="visually-hidden">{t('Search messages and customers')}</span>
-            <input type="search" name="q" placeholder={t('Search messages, names, emails, ids…')} maxLength={200} value={filters.q} onChange={set('q')} autoFocus {...invalid('q')} />
+            <input type="search" name="q" placeholder={t('Search messages, names, emails, ids…')} maxLength={500} value={filters.q} onChange={set('q')} autoFocus {...invalid('q')} />
           </label>
           <details className="search-filters" open={Boolean(filters.state || filters.agent || filters.department || filters.label || filters.from || filters.to)}>
             <summary>{t('Filters')}</summary>
