@@ -83,8 +83,12 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
     }
   };
   const addable = labels.filter((l) => !current.includes(l.name));
-  // a choice the catalogue no longer offers (deleted, renamed, added by a colleague) is no choice
+  // a choice the catalogue no longer offers (deleted, renamed, added by a colleague) is no choice,
+  // nor one again should it come back
   const chosen = addable.some((l) => l.name === adding) ? adding : '';
+  useEffect(() => {
+    if (adding !== chosen) setAdding(chosen);
+  }, [adding, chosen]);
   return (
     <section className="stack" aria-label={t('Labels')}>
       <h3>{t('Labels')}</h3>
