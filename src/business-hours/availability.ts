@@ -32,16 +32,20 @@ export interface Availability {
  * customer is unknown here), the agents who could serve it summed by
  * sb_queue_team, and its place behind every conversation queued in its
  * department (a new one has the lowest effective priority, 0, and the
- * latest arrival). `online` is for the no_agent_online reason: the
- * department's own agents, whatever the conversation requires.
+ * latest arrival). `reachable` is for the no_agent_online reason: the
+ * online slots of the agents who could take the chat — its department's
+ * and its overflow departments', with the skills it requires; any of them
+ * when the requirement is dropped after a wait (skills_relax_after_s), as
+ * the chat is then served all the same. Counting every online agent of the
+ * department offered a chat that a Spanish-only department, with nobody
+ * speaking Spanish there, left waiting until someone did (or an agent
+ * online with capacity 0, who takes none).
  */
 const CHAT_OPENED_NOW = /* sql */ `
   select (select count(*)::int from conversations where state = 'queued' and department is not distinct from $1::text) + 1 as position,
          sb_queue_team(t.department, t.required_skills, t.overflow, sb_skills_relaxed(t.skills_relax_after_s, $2::timestamptz, $2::timestamptz), null) as team,
          sb_recent_handle_s($3::float8) as handle_s,
-         -- our own agents: a channel's mirrors (source not null) stay offline and never take our conversations
-         (select count(*)::int from agents a
-           where a.deleted_at is null and a.source is null and a.status = 'online' and ($1::text is null or $1::text = any (a.departments))) as online
+         (sb_queue_team(t.department, t.required_skills, t.overflow, t.skills_relax_after_s is not null, null) ->> 'slots')::int as reachable
     from sb_with_terms(jsonb_populate_record(null::conversations, jsonb_build_object(
            'department', $1::text, 'channel', 'widget', 'requested_skills', '{}'::jsonb, 'labels', '[]'::jsonb))) t`;
 
@@ -50,7 +54,7 @@ export async function availability(ctx: Pick<Ctx, 'db' | 'now'>, department: str
   const [settings, hours, [arriving]] = await Promise.all([
     readSettings(ctx.db),
     readBusinessHours(ctx.db),
-    ctx.db.query<WaitTerms & { online: number }>(CHAT_OPENED_NOW, [department, now, DEFAULT_HANDLE_TIME_S]),
+    ctx.db.query<WaitTerms & { reachable: number }>(CHAT_OPENED_NOW, [department, now, DEFAULT_HANDLE_TIME_S]),
   ]);
   const schedule = scheduleFor(hours, department);
   const compiled = schedule ? compile(schedule) : null;
@@ -59,7 +63,7 @@ export async function availability(ctx: Pick<Ctx, 'db' | 'now'>, department: str
   const next = compiled && !withinHours ? nextOpening(compiled, t) : null;
   let reason: OfflineReason | null = null;
   if (!withinHours && settings.offline_when.includes('outside_hours')) reason = isHolidayAt(compiled!, t) ? 'holiday' : 'outside_hours';
-  else if (arriving!.online === 0 && settings.offline_when.includes('no_agent_online')) reason = 'no_agent_online';
+  else if (arriving!.reachable === 0 && settings.offline_when.includes('no_agent_online')) reason = 'no_agent_online';
   return {
     open: reason === null,
     reason,

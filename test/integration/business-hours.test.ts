@@ -225,6 +225,45 @@ describeEachStore('business hours', (store) => {
     assert.equal((await call('GET', '/api/v1/availability?zz=1')).statusCode, 400);
   });
 
+  it('counts as online only agents who could take a chat opened now: the skills it requires, capacity, overflow, a requirement dropped after a wait', async () => {
+    const admin = await tokenOf('admin');
+    assert.equal((await call('PATCH', '/api/v1/settings', { token: admin, body: { offline_when: ['no_agent_online'] } })).statusCode, 200);
+    const routing = async (department: string, body: Record<string, unknown>) => {
+      const res = await call('PUT', `/api/v1/departments/${department}/routing`, { token: admin, body });
+      assert.equal(res.statusCode, 200, res.body);
+    };
+    const skilled = async (skills: Record<string, number>, options: Parameters<typeof makeAgent>[1]) => {
+      const agent = await makeAgent(ctx(), options);
+      const res = await call('PATCH', `/api/v1/agents/${agent.id}`, { token: admin, body: { skills } });
+      assert.equal(res.statusCode, 200, res.body);
+      return agent;
+    };
+    await routing('spanish', { required_skills: { spanish: 2 } });
+    // online in the department, but not speaking Spanish well enough, or with no room at all: nobody to chat with
+    await skilled({ spanish: 1, billing: 5 }, { status: 'online', capacity: 3, departments: ['spanish'] });
+    await skilled({ spanish: 5 }, { status: 'online', capacity: 0, departments: ['spanish'] });
+    assert.deepEqual(await availability('spanish'), { open: false, reason: 'no_agent_online', next_open_at: null, expected_wait_seconds: null });
+    // a Spanish speaker away does not count either; online, they do
+    const maria = await skilled({ spanish: 3 }, { status: 'away', capacity: 2, departments: ['spanish'] });
+    assert.equal((await availability('spanish')).open, false);
+    assert.equal((await call('PATCH', `/api/v1/agents/${maria.id}`, { token: admin, body: { status: 'online' } })).statusCode, 200);
+    assert.deepEqual(await availability('spanish'), { open: true, reason: null, next_open_at: null, expected_wait_seconds: 0 });
+    assert.equal((await call('PATCH', `/api/v1/agents/${maria.id}`, { token: admin, body: { status: 'offline' } })).statusCode, 200);
+    assert.equal((await availability('spanish')).open, false);
+
+    // a requirement dropped after a wait: the chat is served by whoever is there, so they count
+    await routing('spanish', { skills_relax_after_s: 120 });
+    assert.equal((await availability('spanish')).open, true);
+    await routing('spanish', { skills_relax_after_s: null });
+    assert.equal((await availability('spanish')).open, false);
+
+    // an overflow department's Spanish speaker takes it once it has waited: they count
+    await routing('spanish', { overflow: [{ after_s: 60, to: 'latam' }] });
+    assert.equal((await availability('spanish')).open, false, 'latam has nobody yet');
+    await skilled({ spanish: 4 }, { status: 'online', capacity: 1, departments: ['latam'] });
+    assert.equal((await availability('spanish')).open, true);
+  });
+
   it('counts the expected wait of a queued conversation in open time: overnight, and across the closing', async () => {
     const admin = await tokenOf('admin');
     await define({ departments: { sales: PARIS } });
