@@ -235,6 +235,34 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     );
   });
 
+  it('waits as long as a 429’s Retry-After says before reading the messages again (a proxy’s page, not JSON)', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    const { page: shop, problems } = await suite.openPage({ width: 390, height: 780 });
+    const widget = await startWidgetChat(shop, suite.server.url, 'Rita');
+    await widget.getByTestId('agent').filter({ hasText: 'You are chatting with Grace' }).waitFor();
+    const [conversation] = await suite.server.ctx.db.query<{ id: string }>('select id from conversations');
+
+    // the next read is refused by a rate-limiting proxy that asks for 4 s; the ones after go through
+    const reads: number[] = [];
+    await shop.route(/\/api\/v1\/conversations\/[^/]+\/messages\?after=/, (route) => {
+      reads.push(Date.now());
+      return reads.length === 1
+        ? route.fulfill({ status: 429, headers: { 'retry-after': '4', 'content-type': 'text/html' }, body: '<html><body>429 Too Many Requests</body></html>' })
+        : route.continue();
+    });
+    const reply = await http('POST', `/api/v1/conversations/${conversation!.id}/messages`, { text: 'Thanks for waiting' }, token);
+    assert.equal(reply.status, 201, JSON.stringify(reply.body));
+    await widget.getByTestId('message').filter({ hasText: 'Thanks for waiting' }).waitFor({ timeout: 15_000 });
+    assert.ok(reads.length >= 2, `read ${reads.length} time(s)`);
+    // its own backoff would have tried again after 1.5–2.5 s
+    assert.ok(reads[1]! - reads[0]! >= 3_900, `read again ${reads[1]! - reads[0]!} ms after the 429`);
+    assert.deepEqual(
+      problems.filter((p) => !p.includes('429')),
+      [],
+    );
+  });
+
   it('shows each conversation’s unread count in the lists, live, and clears it when the conversation is opened', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
     const uma = await chat('Uma');

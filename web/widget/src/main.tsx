@@ -59,6 +59,8 @@ const READ_TIMEOUT_MS = 15_000;
 /** the first retry of a failed read, doubled at each failure up to READ_RETRY_MAX_MS (± 25 %) */
 const READ_RETRY_MS = 2_000;
 const READ_RETRY_MAX_MS = 30_000;
+/** the longest wait a Retry-After (a 429 or 503, from the server or a proxy before it) may set; a hint heard later still waits for it */
+const READ_RETRY_AFTER_MAX_MS = 300_000;
 const PROFILE_KEY = 'switchboard-profile';
 const VISITOR_KEY = 'switchboard-visitor-id';
 const params = new URLSearchParams(location.search);
@@ -261,7 +263,10 @@ function Widget() {
               if (stopped) return;
               if (isApiError(error) && error.status === 401) return finish('expired');
               if (isApiError(error) && error.status < 500 && error.status !== 429) return;
-              const wait = Math.min(READ_RETRY_MAX_MS, READ_RETRY_MS * 2 ** failures) * (0.75 + Math.random() / 2);
+              const backoff = Math.min(READ_RETRY_MAX_MS, READ_RETRY_MS * 2 ** failures) * (0.75 + Math.random() / 2);
+              // a server that says how long to wait is asked no sooner (a widget on every page of a busy shop must not hammer it)
+              const told = isApiError(error) && error.retryAfterSeconds !== undefined ? Math.min(READ_RETRY_AFTER_MAX_MS, error.retryAfterSeconds * 1000) : 0;
+              const wait = Math.max(backoff, told);
               await new Promise<void>((resolve) => (readAgain = setTimeout(resolve, wait)));
               if (stopped) return;
             }
