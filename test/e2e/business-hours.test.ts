@@ -74,7 +74,7 @@ describeEachStore('business hours in a real browser', (store) => {
     assert.equal(await page.getByLabel('Monday (default)').inputValue(), '09:00-12:00, 13:00-17:00');
     assert.equal(await page.getByLabel('Tuesday (sales)').inputValue(), '08:00-16:00');
 
-    await page.getByLabel('When no agent of the department is online').check();
+    await page.getByLabel('When no agent who could take the chat is online (with room and the skills it needs)').check();
     await page.getByRole('button', { name: 'Save offline rule' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).last().waitFor();
     assert.deepEqual((await api(token, 'GET', '/api/v1/settings')).body.offline_when, ['outside_hours', 'no_agent_online']);

@@ -276,7 +276,7 @@ function OfflineWhen({ token, onError }: { token: string; onError: (e: unknown) 
         <input type="checkbox" name="outside_hours" checked={when.includes('outside_hours')} onChange={(e) => toggle('outside_hours', e.target.checked)} /> {t('Outside business hours')}
       </label>
       <label className="checkbox-label">
-        <input type="checkbox" name="no_agent_online" checked={when.includes('no_agent_online')} onChange={(e) => toggle('no_agent_online', e.target.checked)} /> {t('When no agent of the department is online')}
+        <input type="checkbox" name="no_agent_online" checked={when.includes('no_agent_online')} onChange={(e) => toggle('no_agent_online', e.target.checked)} /> {t('When no agent who could take the chat is online (with room and the skills it needs)')}
       </label>
       <Alert>{problem}</Alert>
       {notice && (
