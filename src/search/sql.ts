@@ -127,7 +127,7 @@ ${PAGE}`;
  * planner picks between the GIN index and computing the words of each
  * conversation of the set, by how many there are.
  */
-const searchWithin = (scope: string) => /* sql */ `
+const searchWithin = (scope: string, hitsOnly = '') => /* sql */ `
 with ${scope}, ${customerMatches('scope join conversations c on c.id = scope.id')},
 message_hits as (
   select s.message_id, s.conversation_id, s.created_at as hit_at
@@ -135,7 +135,7 @@ message_hits as (
     join conversations c on c.id = scope.id
     join message_search s on s.conversation_id = scope.id
    where s.vector @@ ${TSQUERY} ${MESSAGE_WINDOW}
-     and ${CONVERSATION_FILTERS}
+     and ${CONVERSATION_FILTERS}${hitsOnly}
    order by s.created_at desc, s.message_id desc
    limit $7
 ),
@@ -145,15 +145,24 @@ ${PAGE}`;
 /**
  * An agent's search: the conversations they hold or held — assigned to them
  * now, last held by them (a closed one keeps its agent), or assigned or
- * transferred to them at some time, as the event log records it.
+ * transferred to them at some time, as the event log records it. Private
+ * notes only of those they hold or last held, as every other read of notes
+ * allows (conversations/access.ts): a note a supervisor wrote after the
+ * conversation was transferred away is not for the agent it left (found by
+ * review: their search showed it, their read of the messages was 403).
  */
-export const SEARCH_HELD = searchWithin(/* sql */ `
+export const SEARCH_HELD = searchWithin(
+  /* sql */ `
 scope as (
   select id from conversations where agent_id = $11::uuid
   union
   select conversation_id from events
    where agent_id = $11::uuid and type in ('conversation.assigned', 'conversation.transferred') and conversation_id is not null
-)`);
+)`,
+  /* sql */ `
+     and (c.agent_id is not distinct from $11::uuid
+          or not exists (select 1 from messages n where n.id = s.message_id and n.private))`,
+);
 
 /** A supervisor's or admin's search with the agent filter: that agent's conversations. */
 export const SEARCH_AGENT_FILTER = searchWithin(/* sql */ `

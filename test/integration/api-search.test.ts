@@ -204,6 +204,23 @@ describeEachStore('api: search', (store) => {
     const newcomer = await k.user('agent', { status: 'online', departments: ['vip'] });
     assert.deepEqual(await find(newcomer.token, q({ q: 'refund' })), []);
     assert.deepEqual(await find(newcomer.token, q({ q: 'Ana' })), []);
+
+    // private notes only where the agent may read the notes: a note written after Ana went to Sam is not Bea's to find
+    const before = await k.call('POST', `/api/v1/conversations/${s.ana.id}/notes`, { token: s.sam.token, body: { text: 'zanzibar: the courier lost it' } });
+    assert.equal(before.statusCode, 201, before.body);
+    const note = await k.call('POST', `/api/v1/conversations/${s.ana.id}/notes`, { token: s.supervisor.token, body: { text: 'zanzibar: Bea promised too much, escalate' } });
+    assert.equal(note.statusCode, 201, note.body);
+    assert.equal((await k.call('GET', `/api/v1/conversations/${s.ana.id}/messages`, { token: s.bea.token })).statusCode, 403, 'Bea may not read the notes');
+    assert.deepEqual(await find(s.bea.token, q({ q: 'zanzibar' })), []);
+    assert.deepEqual(
+      (await find(s.sam.token, q({ q: 'zanzibar' }))).map((r) => [r.conversation.id, r.message?.text]),
+      [
+        [s.ana.id, 'zanzibar: Bea promised too much, escalate'],
+        [s.ana.id, 'zanzibar: the courier lost it'],
+      ],
+    );
+    // Bea still finds the chat's messages, and the customer, as before
+    assert.deepEqual(await convs(s.bea, 'refund'), [s.ana.id]);
   });
 
   it('indexes a message when it is written; a message with only attachments is not a hit', async () => {
