@@ -303,6 +303,39 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     assert.deepEqual(problems, []);
   });
 
+  it('a hidden tab with the chat open tells neither the customer nor the lists that a message was read, until it is shown', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const hal = await chat('Hal');
+    await hal.say('hello');
+    const { page: desk, problems } = await suite.openPage();
+    await desk.addInitScript({ content: SPIES });
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByTestId('list-mine').getByRole('link', { name: /Hal/ }).click();
+    await desk.getByTestId('message').filter({ hasText: 'hello' }).waitFor();
+    const readOf = async (text: string) =>
+      (await suite.server.ctx.db.query<{ read_at: Date | null }>('select read_at from messages where conversation_id = $1 and text = $2', [hal.id, text]))[0]!.read_at;
+    const marker = async () =>
+      (await suite.server.ctx.db.query<{ up_to: string | null }>('select max(last_read_message_id)::text as up_to from conversation_reads where agent_id = $1 and conversation_id = $2', [agent.id, hal.id]))[0]!.up_to;
+    for (let i = 0; i < 50 && (await readOf('hello')) === null; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.notEqual(await readOf('hello'), null, 'seen on a visible tab');
+
+    // the agent looks at another window: the message comes to the open chat, but nobody has seen it
+    await setHidden(desk, true);
+    await hal.say('are you there?');
+    await desk.getByTestId('message').filter({ hasText: 'are you there?' }).waitFor();
+    const [latest] = await suite.server.ctx.db.query<{ id: string }>("select id::text from messages where conversation_id = $1 and text = 'are you there?'", [hal.id]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(await readOf('are you there?'), null, 'the customer is not told it was read');
+    assert.notEqual(await marker(), latest!.id, "the agent's unread count keeps it");
+
+    // shown again: read, and marked
+    await setHidden(desk, false);
+    for (let i = 0; i < 50 && ((await readOf('are you there?')) === null || (await marker()) !== latest!.id); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.notEqual(await readOf('are you there?'), null);
+    assert.equal(await marker(), latest!.id);
+    assert.deepEqual(problems, []);
+  });
+
   it("shows the messages as stored, not as a publish on the chat's topic tells them (an external broker relays the customer's own)", { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
     const vic = await chat('Vic');

@@ -91,11 +91,18 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     [onError],
   );
 
+  // The newest message read from the server: the next read starts after it.
+  // Not the newest shown: the agent's own reply, shown from its send's
+  // answer, may be newer than a customer's message stored just before it and
+  // not read yet, which a read after the reply would never fetch (found by review).
+  const newest = useRef(0);
   const load = useCallback(async () => {
     try {
       setConversation(await api<Conversation>('GET', `/api/v1/conversations/${id}`, token));
       // at once, all of it: a search hit is then there to scroll to, and pages merged one by one would each look like a new message
-      merge(await readHistory(id, token));
+      const read = await readHistory(id, token);
+      newest.current = Math.max(newest.current, read[read.length - 1]?.id ?? 0);
+      merge(read);
       setForbidden(null);
     } catch (e) {
       fail(e);
@@ -117,12 +124,8 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
     void load();
   }, [load, version]);
 
-  // The messages after the newest shown, as the server has them; one read
+  // The messages after the newest read, as the server has them; one read
   // at a time, and one more if more were heard meanwhile.
-  const newest = useRef(0);
-  useEffect(() => {
-    newest.current = messages[messages.length - 1]?.id ?? 0;
-  }, [messages]);
   const reading = useRef({ running: false, again: false });
   const readNew = useCallback(async () => {
     const state = reading.current;
@@ -203,16 +206,19 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
   // `sender` and `name` for an external broker, which relays the payload as sent (the embedded one rebuilds it)
   const typing = useTypingSender(holder && live ? (on) => live.publish(`${live.base}/conversations/${id}/typing`, { typing: on, sender: 'agent', name: me.name }) : undefined);
 
-  // what the customer wrote, now seen: tell them (only the holder marks read)
+  // what the customer wrote, now seen: tell them (only the holder marks read).
+  // Not from a hidden tab, which has seen nothing yet: the customer would be
+  // told their messages were read, and the agent's unread count cleared
+  // everywhere (markReadUpTo), while nobody looked (found by review).
   useEffect(() => {
-    if (!live || !conversation || conversation.agent_id !== me.id || conversation.state !== 'assigned') return;
+    if (!live || !conversation || !visible || conversation.agent_id !== me.id || conversation.state !== 'assigned') return;
     const unread = messages.filter((m) => m.sender === 'customer' && !m.read_at && !receipted.current.has(m.id)).map((m) => m.id);
     if (unread.length === 0) return;
     for (const m of unread) receipted.current.add(m);
     for (let i = 0; i < unread.length; i += RECEIPT_MAX) {
       live.publish(`${live.base}/conversations/${id}/messages/viewed`, { readMessages: unread.slice(i, i + RECEIPT_MAX), from: me.id });
     }
-  }, [messages, live, conversation, me.id, id]);
+  }, [messages, live, conversation, visible, me.id, id]);
 
   // With a highlighted message: that message once it is there, then the end
   // only when a new message comes (not when one is marked read).
