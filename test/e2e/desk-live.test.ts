@@ -409,6 +409,45 @@ describeEachStore('typing, unread counts and notifications in a real browser', (
     assert.deepEqual(problems, []);
   });
 
+  it('notifies as the defaults say while the preferences cannot be read, and reads them again until they answer', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    // she chose no sound for assignments, long ago
+    const chose = await http('PUT', '/api/v1/agents/me/notification-preferences', { assignment: { sound: false, desktop: true }, customer_message: { sound: true, desktop: true } }, token);
+    assert.equal(chose.status, 200, JSON.stringify(chose.body));
+    const { page: desk, problems } = await suite.openPage();
+    await desk.context().grantPermissions(['notifications'], { origin: suite.server.url });
+    await desk.addInitScript({ content: SPIES });
+    // the console's first read of them fails (a server restarting)
+    let refused = 0;
+    await desk.route('**/api/v1/agents/me/notification-preferences', (route) =>
+      route.request().method() === 'GET' && refused++ < 1 ? route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"SB_STORE_UNAVAILABLE","message":"the database is not answering; try again shortly"}}' }) : route.continue(),
+    );
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByText('the database is not answering; try again shortly').waitFor();
+
+    // unread, an assignment still notifies, as everyone's defaults say
+    await setHidden(desk, true);
+    const olga = await chat('Olga');
+    await desk.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length >= 1);
+    assert.deepEqual(await notes(desk), [{ title: 'New conversation', body: 'Olga is assigned to you', tag: `switchboard-${olga.id}` }]);
+    assert.ok((await tones(desk)) > 0, 'with the default sound');
+
+    // read again 5 s later: her choice holds again
+    for (let i = 0; i < 150 && refused < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(refused, 2, 'read again after the failure');
+    await new Promise((r) => setTimeout(r, 500));
+    const before = await tones(desk);
+    const pia = await chat('Pia');
+    await desk.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length >= 2);
+    assert.deepEqual((await notes(desk))[1], { title: 'New conversation', body: 'Pia is assigned to you', tag: `switchboard-${pia.id}` });
+    assert.equal(await tones(desk), before, 'no sound, as she chose');
+    assert.deepEqual(
+      problems.filter((p) => !p.includes('503')),
+      [],
+    );
+  });
+
   it('while the tab is hidden, an offer sounds and notifies as an assignment does, saying it must be accepted; its customer’s messages do not until it is accepted', { skip: !haveChromium }, async () => {
     const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
     const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;

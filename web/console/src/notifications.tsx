@@ -25,10 +25,38 @@ export interface Preferences {
 
 const PATH = '/api/v1/agents/me/notification-preferences';
 
+/** What the server answers an agent who never chose (src/notifications): everything on. */
+export const DEFAULT_PREFERENCES: Preferences = { assignment: { sound: true, desktop: true }, customer_message: { sound: true, desktop: true } };
+
+/** The first retry of a failed read of the preferences, doubled at each failure up to a minute. */
+const PREFS_RETRY_MS = 5_000;
+const PREFS_RETRY_MAX_MS = 60_000;
+
+/**
+ * The agent's preferences as the server has them; null until read. A read
+ * that fails is shown once and tried again, less and less often, until it
+ * answers: meanwhile the desk notifies as the defaults say (useDeskNotifications),
+ * since an agent who never hears of an offer is set away.
+ */
 export function usePreferences(token: string, onError: (e: unknown) => void): [Preferences | null, (next: Preferences) => Promise<void>] {
   const [prefs, setPrefs] = useState<Preferences | null>(null);
   useEffect(() => {
-    void api<Preferences>('GET', PATH, token).then(setPrefs, onError);
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const read = (failures: number) =>
+      void api<Preferences>('GET', PATH, token).then(
+        (answer) => !stopped && setPrefs(answer),
+        (e: unknown) => {
+          if (stopped) return;
+          if (failures === 0) onError(e);
+          timer = setTimeout(() => read(failures + 1), Math.min(PREFS_RETRY_MAX_MS, PREFS_RETRY_MS * 2 ** failures));
+        },
+      );
+    read(0);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
   }, [token, onError]);
   const save = useCallback(
     async (next: Preferences) => {
@@ -100,8 +128,9 @@ export function useDeskNotifications(live: Live | null, me: Agent, prefs: Prefer
     const offered = new Map<string, boolean>();
     const onlyOffered = (id: string) => offered.get(id) ?? offersRef.current.some((c) => c.id === id);
     const tell = (notice: Notice) => {
-      const channels = prefsRef.current?.[notice.kind];
-      if (!channels || document.visibilityState !== 'hidden') return;
+      // not read yet (or the read failing): the defaults, everything on, rather than silence
+      const channels = (prefsRef.current ?? DEFAULT_PREFERENCES)[notice.kind];
+      if (document.visibilityState !== 'hidden') return;
       if (channels.sound) beep();
       if (channels.desktop && canNotify()) {
         // one notification per conversation: a newer one replaces it rather than piling up
