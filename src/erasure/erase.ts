@@ -13,7 +13,7 @@ import { payloadFor } from '../events/webhooks/payloads.js';
 import { SIGNATURE_HEADERS_SQL } from '../events/outbound/worker.js';
 import type { SubscribableEvent } from '../events/webhooks/catalog.js';
 import type { Queryable } from '../store/db.js';
-import { vacuumOnPglite } from '../store/vacuum.js';
+import { unreclaimedTables, vacuumOnPglite } from '../store/vacuum.js';
 import { redact } from './redact.js';
 
 // Erasing a conversation (GDPR's right to erasure): every row that holds
@@ -119,7 +119,11 @@ export async function eraseConversation(
   // them taken as a backup; a plain VACUUM only marks their space free, and
   // their bytes stay until a new row lands on them (found by review). On
   // PostgreSQL autovacuum removes the rows in its time (docs/operations.md).
-  await vacuumOnPglite(ctx.db, [...changed], { full: true }).catch(onReclaimFailed);
+  // And those whose files hold rows of it deleted before, by other hands: the
+  // delivery log pruned, a file swept unsent, a note edited or deleted.
+  await unreclaimedTables(ctx.db)
+    .then((earlier) => vacuumOnPglite(ctx.db, [...new Set([...changed, ...earlier])], { full: true }))
+    .catch(onReclaimFailed);
   return erasure;
 }
 

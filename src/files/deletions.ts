@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.js';
+import { NOTE_UNRECLAIMED, unreclaimedOn } from '../store/vacuum.js';
 import { UNSENT_FILE_LIFETIME_MS, UNSENT_SWEEP_EVERY_MS } from './quota.js';
 import type { FileStore, RemovalRefusal } from './store.js';
 
@@ -118,14 +119,18 @@ export async function removeDeletedFiles(db: Db, store: FileStore, batch = 500, 
  * (skip locked), and several processes share the work.
  */
 export async function removeUnsentFiles(db: Db, before: Date, batch = 500): Promise<number> {
+  // the files' bytes (a customer's photo of an ID card) stay in PGlite's files until a rewrite: noted in the same statement
   const rows = await db.query(
-    `delete from attachments where id in (
-       select id from attachments
-        where not sent and uploaded_by = 'customer' and created_at < $1
-        order by created_at limit $2
-          for update skip locked)
-     returning 1`,
-    [before, batch],
+    `with gone as (
+       delete from attachments where id in (
+         select id from attachments
+          where not sent and uploaded_by = 'customer' and created_at < $1
+          order by created_at limit $2
+            for update skip locked)
+       returning 1
+     ), noted as (${NOTE_UNRECLAIMED('$3', 'gone')})
+     select 1 from gone`,
+    [before, batch, unreclaimedOn(db.kind, ['attachments', 'attachment_bytes'])],
   );
   return rows.length;
 }

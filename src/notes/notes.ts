@@ -6,6 +6,7 @@ import type { ConversationRow } from '../conversations/model.js';
 import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
 import type { Queryable } from '../store/db.js';
+import { noteUnreclaimed } from '../store/vacuum.js';
 import { isBlank } from '../http/validation.js';
 
 // Private notes: messages with private = true, which only agents see. They
@@ -19,6 +20,9 @@ import { isBlank } from '../http/validation.js';
 // read its notes with its messages, to decide, but write, edit or delete
 // none until they accept (409 SB_NOT_ACCEPTED, as for a message). Only the
 // author edits or deletes their note. A note's text must not be blank.
+
+/** Where a note's text is kept: the message row and its search words. */
+const NOTE_TABLES = ['messages', 'message_search'];
 
 /** The event data of a note: the message shape, always private. */
 export const noteData = (row: MessageRow) => ({ note: toMessage(row) });
@@ -75,6 +79,8 @@ export async function editNote(ctx: Ctx, conversationId: string, noteId: number,
   return withEvents(ctx, async (tx, emit) => {
     const note = await ownNote(tx, conversationId, noteId, actor);
     const [row] = await tx.query<MessageRow>('update messages set text = $2, updated_at = $3 where id = $1 returning *', [noteId, text, ctx.now()]);
+    // the text as it was stays in PGlite's files until a rewrite
+    await noteUnreclaimed(tx, ctx.db.kind, NOTE_TABLES);
     emit({ type: 'note.updated', conversationId: note.conversationId, agentId: note.agentId, data: noteData(row!) });
     return row!;
   });
@@ -84,6 +90,7 @@ export async function deleteNote(ctx: Ctx, conversationId: string, noteId: numbe
   await withEvents(ctx, async (tx, emit) => {
     const note = await ownNote(tx, conversationId, noteId, actor);
     await tx.query('delete from messages where id = $1', [noteId]);
+    await noteUnreclaimed(tx, ctx.db.kind, NOTE_TABLES);
     emit({ type: 'note.deleted', conversationId: note.conversationId, agentId: note.agentId, data: { ...noteData(note.row), deleted_by: actor.id } });
   });
 }

@@ -1,4 +1,8 @@
 import type { Db } from '../store/db.js';
+import { NOTE_UNRECLAIMED, unreclaimedOn } from '../store/vacuum.js';
+
+/** The tables a prune of the outbound history deletes from (attempts and callback links by cascade). */
+export const OUTBOUND_TABLES = ['outbound_requests', 'outbound_attempts', 'rapidpro_callbacks'];
 
 /**
  * Deletes, oldest first and `batch` at most, the outbound requests (webhook
@@ -10,14 +14,18 @@ import type { Db } from '../store/db.js';
  * later pass; several processes share the work without waiting for each other.
  */
 export async function pruneOutboundHistory(db: Db, before: Date, batch: number): Promise<number> {
+  // their bodies (a conversation's messages, its customer) stay in PGlite's files until a rewrite: noted in the same statement
   const rows = await db.query(
-    `delete from outbound_requests where id in (
-       select id from outbound_requests
-        where state <> 'pending' and created_at < $1
-        order by created_at, id limit $2
-          for update skip locked)
-     returning 1`,
-    [before, batch],
+    `with gone as (
+       delete from outbound_requests where id in (
+         select id from outbound_requests
+          where state <> 'pending' and created_at < $1
+          order by created_at, id limit $2
+            for update skip locked)
+       returning 1
+     ), noted as (${NOTE_UNRECLAIMED('$3', 'gone')})
+     select 1 from gone`,
+    [before, batch, unreclaimedOn(db.kind, OUTBOUND_TABLES)],
   );
   return rows.length;
 }

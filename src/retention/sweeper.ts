@@ -1,6 +1,6 @@
 import type { Db } from '../store/db.js';
 import { vacuumOnPglite } from '../store/vacuum.js';
-import { pruneDeadTokens, pruneOutboundHistory } from './prune.js';
+import { OUTBOUND_TABLES, pruneDeadTokens, pruneOutboundHistory } from './prune.js';
 
 export interface RetentionOptions {
   /** days a finished outbound request (a delivery log entry) is kept; 0 = for ever */
@@ -22,8 +22,6 @@ const DAY_MS = 86_400_000;
 /** How often a process deletes old history: the rows are kept for days, so minutes late is nothing. */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
 /** What pruning outbound history deletes from (on delete cascade: attempts, RapidPro callback links). */
-const OUTBOUND_TABLES = ['outbound_requests', 'outbound_attempts', 'rapidpro_callbacks'];
-
 /**
  * Deletes, every `intervalMs`, what is kept only as history and would
  * otherwise grow for ever: finished outbound requests older than

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { Db, Queryable } from './db.js';
 
 /**
  * VACUUMs these tables when the store is embedded PGlite; does nothing on
@@ -61,11 +61,45 @@ function rewrite(db: Db, tables: readonly string[]): Promise<void> {
       s.next = null;
       s.running = pass;
       try {
-        for (const table of batch) await db.query(`vacuum full ${table}`);
+        for (const table of batch) {
+          // before the rewrite: a deletion committed after it is noted again
+          await db.query('delete from unreclaimed_tables where name = $1', [table]);
+          await db.query(`vacuum full ${table}`);
+        }
       } finally {
         if (s.running === pass) s.running = null;
       }
     });
   s.next = pass;
   return pass;
+}
+
+/**
+ * On PGlite, in the transaction that deletes or rewrites rows of `tables`
+ * outside an erasure (`kind`, the store's): notes that their files still
+ * hold those rows' bytes, so that the next erasure rewrites them too
+ * (unreclaimedTables). Nothing on PostgreSQL.
+ */
+export async function noteUnreclaimed(tx: Queryable, kind: Db['kind'], tables: readonly string[]): Promise<void> {
+  if (kind !== 'pglite' || tables.length === 0) return;
+  await tx.query('insert into unreclaimed_tables (name) select unnest($1::text[]) on conflict do nothing', [tables]);
+}
+
+/** noteUnreclaimed's parameter for a statement that deletes on its own (NOTE_UNRECLAIMED): the tables on PGlite, none on PostgreSQL. */
+export const unreclaimedOn = (kind: Db['kind'], tables: readonly string[]): string[] => (kind === 'pglite' ? [...tables] : []);
+
+/**
+ * noteUnreclaimed as a CTE of the deleting statement itself (one statement,
+ * no transaction of its own): names the tables in `param` (a text[]
+ * parameter, unreclaimedOn) when the CTE `deleted` deleted anything.
+ */
+export const NOTE_UNRECLAIMED = (param: string, deleted: string): string => /* sql */ `
+       insert into unreclaimed_tables (name)
+       select unnest(${param}::text[]) where exists (select 1 from ${deleted})
+       on conflict do nothing`;
+
+/** The tables noteUnreclaimed named since their last full rewrite: an erasure rewrites them with its own. */
+export async function unreclaimedTables(db: Db): Promise<string[]> {
+  if (db.kind !== 'pglite') return [];
+  return (await db.query<{ name: string }>('select name from unreclaimed_tables order by name')).map((r) => r.name);
 }

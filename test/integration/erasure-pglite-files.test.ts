@@ -16,10 +16,13 @@ import { after, before, describe, it } from 'node:test';
 import { SYSTEM } from '../../src/agents/model.js';
 import { eraseConversation } from '../../src/erasure/erase.js';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
+import { removeUnsentFiles } from '../../src/files/deletions.js';
+import { OUTBOUND_TABLES, pruneOutboundHistory } from '../../src/retention/prune.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { seedSettings } from '../../src/settings/settings.js';
 import type { Db } from '../../src/store/db.js';
 import { openPglite } from '../../src/store/pglite.js';
+import { vacuumOnPglite } from '../../src/store/vacuum.js';
 import { kitFor } from '../helpers/api-kit.js';
 import { testApp } from '../helpers/app.js';
 import { multipartFile, PDF } from '../helpers/multipart.js';
@@ -98,6 +101,79 @@ describe('erasure on PGlite in a data directory', () => {
     // the kept conversations are whole, and every rating is still counted
     const [counts] = await db.query("select (select count(*)::int from messages where text like 'an ordinary question %') as messages, (select count(*)::int from ratings) as ratings");
     assert.deepEqual(counts, { messages: 6, ratings: 7 });
+  });
+});
+
+describe('erasure on PGlite of a conversation whose rows others deleted before', () => {
+  /** The customer's name in the pruned webhook bodies, a note's words before its edit and deletion, a file swept unsent. */
+  const EARLIER = ['Quinta Obscura', 'her door code is 4471-ZZ', 'and her passport number 88K', 'UNSENT-ID-CARD-BYTES-5f2a'];
+  let dir: string;
+  let store: TestStore;
+  let db: Awaited<ReturnType<typeof openPglite>>;
+  const k = kitFor(() => store, {
+    before: (fn) =>
+      before(async () => {
+        dir = await migratedDataDir('sb-erasure-earlier-');
+        db = await openPglite(dir);
+        await seedSettings(db, TEST_DEFAULTS, new Date());
+        store = { kind: 'pglite', db, reset: () => Promise.reject(new Error('one test only')), close: () => db.close() };
+        await fn();
+      }),
+    after: (fn) =>
+      after(async () => {
+        await fn();
+        await store?.close();
+        await rm(dir, { recursive: true, force: true });
+      }),
+  });
+
+  it('rewrites the tables that still hold them: the delivery log pruned, a note edited and deleted, a file swept unsent', async () => {
+    const admin = await k.user('admin');
+    const agent = await k.user('agent', { status: 'online', capacity: 10 });
+    const ok = (res: { statusCode: number; body: string }, status = 201) => assert.equal(res.statusCode, status, res.body);
+    ok(await k.call('POST', '/api/v1/webhooks', { token: admin.token, body: { url: 'https://93.184.215.14/hook', events: ['conversation.created', 'conversation.resolved'] } }));
+    for (let n = 0; n < 3; n++) {
+      const kept = await startSession(k.t.ctx, { customer: { id: `kept-${n}`, name: `Kim Kept ${n}` } }, 3600);
+      ok(await k.call('POST', `/api/v1/conversations/${kept.conversation.id}/notes`, { token: agent.token, body: { text: `kept note ${n}` } }));
+    }
+    // a chat with no message of its own: all that is left of it later is elsewhere
+    const { conversation, token } = await startSession(k.t.ctx, { customer: { id: 'quinta', name: EARLIER[0]! } }, 3600);
+    const id = conversation.id;
+    const note = await k.call('POST', `/api/v1/conversations/${id}/notes`, { token: agent.token, body: { text: EARLIER[1] } });
+    ok(note);
+    ok(await k.call('PATCH', `/api/v1/conversations/${id}/notes/${note.json().id as number}`, { token: agent.token, body: { text: EARLIER[2] } }), 200);
+    ok(await k.call('DELETE', `/api/v1/conversations/${id}/notes/${note.json().id as number}`, { token: agent.token }), 204);
+    const { body, headers } = multipartFile('file', 'id-card.pdf', 'application/pdf', Buffer.concat([PDF, Buffer.from(`% ${EARLIER[3]}\n`)]));
+    ok(await k.call('POST', `/api/v1/conversations/${id}/attachments`, { token, body, headers }));
+    ok(await k.call('POST', `/api/v1/conversations/${id}/resolve`, { token: agent.token, body: {} }), 200);
+    // kept rows written after its own, on the same pages: a plain VACUUM does not cut those pages off the files' end
+    for (let n = 3; n < 6; n++) {
+      const kept = await startSession(k.t.ctx, { customer: { id: `kept-${n}`, name: `Kim Kept ${n}` } }, 3600);
+      const file = multipartFile('file', `kept-${n}.pdf`, 'application/pdf', Buffer.concat([PDF, Buffer.from(`% kept ${n}\n`)]));
+      ok(await k.call('POST', `/api/v1/conversations/${kept.conversation.id}/attachments`, { token: agent.token, body: file.body, headers: file.headers }));
+      ok(await k.call('POST', `/api/v1/conversations/${kept.conversation.id}/notes`, { token: agent.token, body: { text: `kept note ${n}` } }));
+    }
+    while ((await fanOut(k.t.ctx)).events > 0);
+
+    // a month on: its deliveries made and pruned, its file swept unsent, each followed by what the sweepers do on PGlite
+    await db.query("update outbound_requests set state = 'delivered'");
+    const later = new Date(Date.now() + 40 * 86_400_000);
+    assert.ok((await pruneOutboundHistory(db, later, 1_000)) > 0);
+    assert.equal(await removeUnsentFiles(db, later), 1);
+    // (the retention sweeper's plain VACUUM of what it pruned; the file sweeper runs none)
+    await vacuumOnPglite(db, OUTBOUND_TABLES);
+    await db.pglite.exec('checkpoint');
+    for (const secret of EARLIER) assert.notDeepEqual(await filesHolding(join(dir, 'base'), secret), [], `${secret} is in the files before the erasure`);
+
+    const erased = await k.call('DELETE', `/api/v1/conversations/${id}`, { token: admin.token });
+    ok(erased, 200);
+    assert.deepEqual([erased.json().messages, erased.json().notes, erased.json().attachments], [0, 0, 0], 'nothing of it left for the erasure itself to delete');
+    await db.pglite.exec('checkpoint');
+    for (const secret of EARLIER) assert.deepEqual(await filesHolding(join(dir, 'base'), secret), [], `${secret} is gone from the table files`);
+    assert.deepEqual(await db.query('select name from unreclaimed_tables'), [], 'each noted table rewritten');
+    const [kept] = await db.query("select count(*)::int as notes from messages where text like 'kept note %'");
+    assert.deepEqual(kept, { notes: 6 });
+    assert.deepEqual(await db.query<{ n: number }>('select count(*)::int as n from attachment_bytes'), [{ n: 3 }], 'the kept files stay');
   });
 });
 
