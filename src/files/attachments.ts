@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
 import { assertCanAccess } from '../conversations/access.js';
-import { conflict, forbidden, notFound } from '../errors.js';
+import { AppError, conflict, forbidden, notFound } from '../errors.js';
 import type { Settings } from '../settings/settings.js';
 import type { Queryable } from '../store/db.js';
 import { customerFilesFull, filesUnavailable, qiscusAgentUpload, tooManyUnsentFiles } from './errors.js';
@@ -167,21 +167,18 @@ export async function uploadAttachment(ctx: Ctx, conversationId: string, user: F
       );
       await staged.commit(tx);
       if (intent && !(await claimUploadIntent(tx, intent, ctx.now()))) {
-        throw new Error(`the upload of ${attachmentId} took over ${UPLOAD_GRACE_MS / 60_000} minutes: its object was due for removal, so it is not kept`);
+        throw new UploadOutlasted(`the upload of ${attachmentId} took over ${UPLOAD_GRACE_MS / 60_000} minutes: its object was due for removal, so it is not kept`);
       }
       return row!;
     });
   } catch (error) {
-    // A commit whose answer was lost (the connection dropped, a query
-    // timeout) may have committed all the same: its object is then the
-    // row's, and stays. Unknown (the store not answering): an object
-    // store's key stays queued, due when the upload's hour is over, and
-    // leaves the queue with the row if the row did commit.
-    const committed = await ctx.db.query('select 1 from attachments where id = $1', [attachmentId]).then(
-      (rows) => rows.length > 0,
-      () => undefined,
-    );
-    if (committed === false) {
+    // Only a transaction known to have rolled back takes its object back. One
+    // whose commit's answer was lost (the connection dropped, a query
+    // timeout) may have committed, or may be committing still, which a read
+    // on another connection cannot tell yet: its object is left, and its key
+    // in the queue, due when the upload's hour is over — gone with the row's
+    // commit if it did commit (found by review).
+    if (rolledBack(error)) {
       // A bucket that did not take the object back (a dropped connection, an
       // error for the key) would keep it for good, referred to by nothing: its
       // key falls due at once, and the sweeper removes it (src/files/deletions.ts).
@@ -193,6 +190,24 @@ export async function uploadAttachment(ctx: Ctx, conversationId: string, user: F
     }
     throw error;
   }
+}
+
+/** The upload's key was due for removal before its row could commit (claimUploadIntent). */
+class UploadOutlasted extends Error {}
+
+/**
+ * Whether a transaction's failure says it rolled back: a refusal of ours
+ * (an AppError, UploadOutlasted), or the database's error for a statement
+ * (a SQLSTATE). Not a dropped connection or a client-side timeout, which
+ * may have hit the COMMIT after the server made it.
+ */
+function rolledBack(error: unknown): boolean {
+  if (error instanceof AppError || error instanceof UploadOutlasted) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  // a SQLSTATE, but not a socket's code (EPIPE is five letters too), a lost
+  // connection (class 08) or the server shutting down (57P), which may cut a
+  // COMMIT's answer off after the commit
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^E[A-Z]+$/.test(code) && !code.startsWith('08') && !code.startsWith('57P');
 }
 
 /**

@@ -92,7 +92,9 @@ export async function removeDeletedFiles(db: Db, store: FileStore, batch = 500, 
   const refused = new Set(refusals.map((r) => r.key));
   const done = keys.filter((key) => !refused.has(key));
   await db.transaction(async (tx) => {
-    if (done.length > 0) await tx.query('delete from attachment_deletions where key = any ($1::text[])', [done]);
+    // only the keys still under this pass's lease: one an upload queued again meanwhile (its object may
+    // have arrived after the bucket was asked, upload-intent.ts) stays for the next pass
+    if (done.length > 0) await tx.query('delete from attachment_deletions where key = any ($1::text[]) and next_attempt_at = $2', [done, lease]);
     if (refusals.length > 0) {
       await tx.query(
         `update attachment_deletions d

@@ -47,17 +47,15 @@ export async function claimUploadIntent(tx: Queryable, intent: UploadIntent, now
  * the queue, while it is still this upload's (a sweeper's lease is left to
  * end). Not taken back (the bucket failing, or the upload failing, its
  * object there or not): the key falls due at the sweeper's next pass —
- * queued again if a sweeper removed it meanwhile, as one that asked the
- * bucket before the object arrived does.
+ * queued again if a sweeper removed it meanwhile, and due again if a
+ * sweeper holds it now: either may have asked the bucket before the object
+ * arrived, and a sweeper leaves in the queue a key whose lease was changed
+ * under it (removeDeletedFiles).
  */
 export async function settleUploadIntent(db: Queryable, intent: UploadIntent, removed: boolean): Promise<void> {
   if (removed) {
     await db.query('delete from attachment_deletions where key = $1 and next_attempt_at = $2', [intent.key, intent.due]);
     return;
   }
-  await db.query(
-    `insert into attachment_deletions (key) values ($1)
-     on conflict (key) do update set next_attempt_at = null where attachment_deletions.next_attempt_at = $2`,
-    [intent.key, intent.due],
-  );
+  await db.query('insert into attachment_deletions (key) values ($1) on conflict (key) do update set next_attempt_at = null', [intent.key]);
 }

@@ -6,7 +6,9 @@ import { ListObjectsV2Command, type DeleteObjectsCommandInput } from '@aws-sdk/c
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fanOut } from '../../src/events/webhooks/fanout.js';
+import { uploadAttachment } from '../../src/files/attachments.js';
 import { removeDeletedFiles } from '../../src/files/deletions.js';
+import type { Db } from '../../src/store/db.js';
 import { UPLOAD_GRACE_MS } from '../../src/files/upload-intent.js';
 import { startSession } from '../../src/realtime/sessions.js';
 import { expectError, expectInvalid, kitFor, UNKNOWN_ID, type Kit } from '../helpers/api-kit.js';
@@ -348,6 +350,40 @@ describeEachStore('attachments: S3-compatible store (s3rver)', (store) => {
     assert.equal(await removeDeletedFiles(store().db, s3(), 500, new Date(Date.now() + 2 * UPLOAD_GRACE_MS)), 0);
     assert.ok(await exists(id), 'the object stays');
   });
+
+  for (const commit of ['committed', 'not committed'] as const) {
+    it(`an upload whose COMMIT's answer is lost (${commit}) leaves its object: the row's if it committed, removed after the upload's hour if not`, async () => {
+      await t.user('agent', { status: 'online', capacity: 10 });
+      const c = await f.chat();
+      const lost = Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined });
+      // the store's transaction as a dropped connection ends it: committed or not, the caller hears only the error
+      const db = {
+        kind: t.ctx.db.kind,
+        query: (text: string, params?: unknown[]) => t.ctx.db.query(text, params),
+        transaction: async (fn: Parameters<Db['transaction']>[0], options?: Parameters<Db['transaction']>[1]) => {
+          if (commit === 'committed') await t.ctx.db.transaction(fn, options);
+          else await t.ctx.db.transaction(async (tx) => (await fn(tx), Promise.reject(lost))).catch((e: unknown) => (e === lost ? undefined : Promise.reject(e)));
+          throw lost;
+        },
+      } as unknown as Db;
+      await assert.rejects(uploadAttachment({ ...t.ctx, db }, c.id, { kind: 'customer', conversationId: c.id }, { name: 'a.png', contentType: 'image/png', bytes: PNG }), /Connection terminated/);
+      const listed = ((await s3().client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((o) => o.Key!);
+      const rows = await store().db.query<{ id: string }>('select id from attachments');
+      const queued = await store().db.query<{ key: string }>('select key from attachment_deletions');
+      if (commit === 'committed') {
+        assert.equal(rows.length, 1);
+        assert.ok(listed.includes(rows[0]!.id), 'the committed row keeps its object');
+        assert.deepEqual(queued, [], 'its key left the queue with the row');
+      } else {
+        assert.equal(rows.length, 0);
+        assert.equal(queued.length, 1);
+        assert.ok(listed.includes(queued[0]!.key), 'not taken back: the commit may yet be made');
+        assert.equal(await removeDeletedFiles(store().db, s3(), 500, new Date()), 0);
+        assert.equal(await removeDeletedFiles(store().db, s3(), 500, new Date(Date.now() + UPLOAD_GRACE_MS + 60_000)), 1);
+        assert.equal(await exists(queued[0]!.key), false, 'removed after the hour');
+      }
+    });
+  }
 
   it('a refused upload leaves no object behind; deleting the conversation removes its objects after commit', async () => {
     const agent = await t.user('agent', { status: 'online', capacity: 10 });

@@ -78,13 +78,34 @@ describeEachStore('files: an upload in the removal queue', (store) => {
     assert.deepEqual(asked, [['k-late'], ['k-late']]);
     assert.deepEqual(await queue(), []);
 
-    // a key a sweeper holds (its lease) is the sweeper's: neither outcome of the upload touches it
+    // a key a sweeper holds (its lease): the upload that took its object back leaves it to the sweeper
     const held = await recordUploadIntent(store().db, 'k-held', T0);
     const lease = after(UPLOAD_GRACE_MS + 300_000).toISOString();
     await store().db.query('update attachment_deletions set next_attempt_at = $2 where key = $1', ['k-held', lease]);
     await settleUploadIntent(store().db, held, true);
     assert.deepEqual(await queue(), [['k-held', lease]]);
-    await settleUploadIntent(store().db, held, false);
-    assert.deepEqual(await queue(), [['k-held', lease]]);
+    await store().db.query('delete from attachment_deletions');
+  });
+
+  it('an upload failing while a sweeper asks the bucket for its key keeps the key queued past that pass (the object may land after the ask)', async () => {
+    await store().reset();
+    const intent = await recordUploadIntent(store().db, 'k-race', T0);
+    const asked: string[][] = [];
+    const files: FileStore = {
+      kind: 's3',
+      stage: () => Promise.reject(new Error('not used')),
+      read: () => Promise.resolve(undefined),
+      remove: async (keys) => {
+        asked.push([...keys]);
+        // the bucket deletes nothing yet (the PUT has not landed); meanwhile the upload fails, its object not taken back
+        if (asked.length === 1) await settleUploadIntent(store().db, intent, false);
+        return [];
+      },
+    };
+    assert.equal(await removeDeletedFiles(store().db, files, 500, after(UPLOAD_GRACE_MS + 1)), 1);
+    assert.deepEqual(await queue(), [['k-race', null]], 'still queued, due at once');
+    assert.equal(await removeDeletedFiles(store().db, files, 500, after(UPLOAD_GRACE_MS + 2)), 1);
+    assert.deepEqual(asked, [['k-race'], ['k-race']]);
+    assert.deepEqual(await queue(), []);
   });
 });
