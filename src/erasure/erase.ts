@@ -49,11 +49,13 @@ const count = async (tx: Queryable, sql: string, id: string) => (await tx.query(
  */
 export async function eraseConversation(
   ctx: Ctx,
-  id: string,
+  given: string,
   actor: Actor,
   qiscus?: QiscusCallUrls,
   onReclaimFailed: (error: unknown) => void = () => {},
 ): Promise<Erasure> {
+  // as stored and as every other event names it: a receiver matching conversation.erased's id to purge its copies finds them
+  const id = given.toLowerCase();
   // the tables that held the conversation's rows, or old versions of rows rewritten here
   const changed = new Set(['conversations', 'events']);
   const changedIf = (rows: number, ...tables: string[]) => void (rows > 0 && tables.forEach((t) => changed.add(t)));
