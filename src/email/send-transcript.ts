@@ -96,6 +96,10 @@ async function transcriptLines(ctx: Ctx, tx: Queryable, conversation: Conversati
 const ONE_ADDRESS = fullFormats.email as RegExp;
 
 export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversationId: string, input: TranscriptRequest, by: Requester): Promise<Accepted> {
+  // A session token reaches only its own conversation: refused before anything is read, so that it
+  // learns nothing of another (a 404 for an id that does not exist, a 403 for one that does) and
+  // locks none (found by review).
+  if (by.kind === 'customer' && by.conversationId !== conversationId.toLowerCase()) throw forbidden('a session token reaches only its own conversation');
   const accepted = await ctx.db.transaction(async (tx) => {
     // FOR UPDATE: two customer requests at once cannot both pass the count, nor both claim the address.
     const [conversation] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [conversationId]);

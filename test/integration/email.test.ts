@@ -200,6 +200,8 @@ describeEachStore('email', (store) => {
     assert.equal(elsewhere.json().error.field, 'email');
     // another conversation with this token: refused
     assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${other.id}/transcript`, { token: c.customerToken, body: {} })).statusCode, 403);
+    // one that does not exist answers the same: the token learns nothing of ids not its own
+    assert.equal((await mailer.t.call('POST', '/api/v1/conversations/00000000-0000-4000-8000-000000000000/transcript', { token: c.customerToken, body: {} })).statusCode, 403);
     // an agent who never held it: refused
     assert.equal((await mailer.t.call('POST', `/api/v1/conversations/${c.id}/transcript`, { token: other.agent.token, body: {} })).statusCode, 403);
     // bad input
