@@ -47,7 +47,8 @@ const bodyOf = (d: Draft) => ({
   label: d.label,
   type: d.type,
   required: d.required,
-  ...(LENGTH_TYPES.includes(d.type) && d.max_length.trim() !== '' ? { max_length: Number(d.max_length) } : {}),
+  // a number when it reads as one; otherwise as typed ("20 chars"), which the server refuses naming the field (NaN went as null: no limit)
+  ...(LENGTH_TYPES.includes(d.type) && d.max_length.trim() !== '' ? { max_length: Number.isFinite(Number(d.max_length)) ? Number(d.max_length) : d.max_length } : {}),
   ...(d.type === 'text' && d.pattern !== '' ? { pattern: d.pattern } : {}),
   ...(d.type === 'select' ? { options: d.options.split('\n').map((o) => o.trim()).filter(Boolean) } : {}),
 });
@@ -94,11 +95,13 @@ export function PrechatAdmin({ token, onError }: AdminProps) {
       setNotice(form.fields.length === 0 ? t('Saved: no pre-chat form; the widget asks for name and email only.') : t('Saved. New chats use this form now.'));
     } catch (e) {
       if (isApiError(e) && e.status === 401) return onError(e);
-      const at = isApiError(e) ? /^fields(?:\[(\d+)\])?(?:\.(\w+))?/.exec(e.field ?? '') : null;
-      const row = at?.[1] === undefined ? undefined : drafts[Number(at[1])];
-      const part = at?.[2] ?? 'key';
+      // the form's own rules name a row fields[2].options; the schema's checks fields.2.max_length
+      const at = isApiError(e) ? /^fields(?:\[(\d+)\]|\.(\d+))?(?:\.(\w+))?/.exec(e.field ?? '') : null;
+      const index = at?.[1] ?? at?.[2];
+      const row = index === undefined ? undefined : drafts[Number(index)];
+      const part = at?.[3] ?? 'key';
       // at its input when the row shows one for that part, else above the buttons
-      if (row && visibleParts(row.type).includes(part)) setProblem({ row: Number(at![1]), part, message: errorText(e) });
+      if (row && visibleParts(row.type).includes(part)) setProblem({ row: Number(index), part, message: errorText(e) });
       else setGeneral(errorText(e));
     } finally {
       setBusy(false);
