@@ -61,11 +61,9 @@ function rewrite(db: Db, tables: readonly string[]): Promise<void> {
       s.next = null;
       s.running = pass;
       try {
-        for (const table of batch) {
-          // before the rewrite: a deletion committed after it is noted again
-          await db.query('delete from unreclaimed_tables where name = $1', [table]);
-          await db.query(`vacuum full ${table}`);
-        }
+        // before the rewrites: a deletion committed after this is noted again (at worst a rewrite more)
+        await db.query('delete from unreclaimed_tables where name = any ($1::text[])', [batch]);
+        for (const table of batch) await db.query(`vacuum full ${table}`);
       } finally {
         if (s.running === pass) s.running = null;
       }

@@ -12,9 +12,15 @@ import { vacuumOnPglite } from '../../src/store/vacuum.js';
 function recordingStore(kind: Db['kind'] = 'pglite') {
   const statements: string[] = [];
   const held: (() => void)[] = [];
+  /** the tables each pass took off unreclaimed_tables before its rewrites */
+  const forgotten: string[][] = [];
   const db = {
     kind,
-    query: async (text: string) => {
+    query: async (text: string, params?: unknown[]) => {
+      if (text.startsWith('delete from unreclaimed_tables')) {
+        forgotten.push(params![0] as string[]);
+        return [];
+      }
       statements.push(text);
       await new Promise<void>((resolve) => held.push(resolve));
       if (text.includes('broken')) throw new Error('no space left on device');
@@ -26,12 +32,12 @@ function recordingStore(kind: Db['kind'] = 'pglite') {
     for (const go of held.splice(0)) go();
     for (let i = 0; i < 20 && held.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
   };
-  return { db, statements, release, held };
+  return { db, statements, release, held, forgotten };
 }
 
 describe('VACUUM FULL after erasures on PGlite', () => {
   it('shares passes between callers: the tables asked for while one runs are rewritten once, in the next', async () => {
-    const { db, statements, release } = recordingStore();
+    const { db, statements, release, forgotten } = recordingStore();
     const done: string[] = [];
     const first = vacuumOnPglite(db, ['messages', 'events'], { full: true }).then(() => done.push('first'));
     await release(); // (nothing held yet: the first pass starts on the next turn)
@@ -50,6 +56,11 @@ describe('VACUUM FULL after erasures on PGlite', () => {
     await Promise.all([first, ...others]);
     assert.deepEqual(statements.slice(2), ['vacuum full messages', 'vacuum full ratings', 'vacuum full events', 'vacuum full conversations']);
     assert.deepEqual(done, ['first', 'second', 'third', 'fourth']);
+    // each pass first takes its tables off the list of those other deletions left unreclaimed
+    assert.deepEqual(forgotten, [
+      ['messages', 'events'],
+      ['messages', 'ratings', 'events', 'conversations'],
+    ]);
   });
 
   it('fails the callers of a pass that failed, and the next pass still runs', async () => {
