@@ -13,7 +13,7 @@ import { payloadFor } from '../events/webhooks/payloads.js';
 import { SIGNATURE_HEADERS_SQL } from '../events/outbound/worker.js';
 import type { SubscribableEvent } from '../events/webhooks/catalog.js';
 import type { Queryable } from '../store/db.js';
-import { unreclaimedTables, vacuumOnPglite } from '../store/vacuum.js';
+import { noteUnreclaimed, unreclaimedTables, vacuumOnPglite } from '../store/vacuum.js';
 import { redact } from './redact.js';
 
 // Erasing a conversation (GDPR's right to erasure): every row that holds
@@ -112,6 +112,9 @@ export async function eraseConversation(
       deliveries_redacted: deliveries + calls,
     };
     emit({ type: 'conversation.erased', conversationId: id, agentId: row.agent_id, data: { ...erasure, by: actor.id } });
+    // On PGlite, what this left in the files is noted with it: a rewrite below that fails, or a
+    // process stopped in the middle of one, is made by the next erasure.
+    await noteUnreclaimed(tx, ctx.db.kind, [...changed]);
     return erasure;
   });
   // On PGlite, once committed, the tables it changed are rewritten (VACUUM

@@ -61,9 +61,13 @@ function rewrite(db: Db, tables: readonly string[]): Promise<void> {
       s.next = null;
       s.running = pass;
       try {
-        // before the rewrites: a deletion committed after this is noted again (at worst a rewrite more)
-        await db.query('delete from unreclaimed_tables where name = any ($1::text[])', [batch]);
-        for (const table of batch) await db.query(`vacuum full ${table}`);
+        for (const table of batch) {
+          // Forgotten once rewritten, and only if not noted again since the rewrite began: a
+          // rewrite that fails, or a process stopped during one, leaves it for the next.
+          const [noted] = await db.query<{ noted_at: Date }>('select noted_at from unreclaimed_tables where name = $1', [table]);
+          await db.query(`vacuum full ${table}`);
+          if (noted) await db.query('delete from unreclaimed_tables where name = $1 and noted_at <= $2', [table, noted.noted_at]);
+        }
       } finally {
         if (s.running === pass) s.running = null;
       }
@@ -80,7 +84,7 @@ function rewrite(db: Db, tables: readonly string[]): Promise<void> {
  */
 export async function noteUnreclaimed(tx: Queryable, kind: Db['kind'], tables: readonly string[]): Promise<void> {
   if (kind !== 'pglite' || tables.length === 0) return;
-  await tx.query('insert into unreclaimed_tables (name) select unnest($1::text[]) on conflict do nothing', [tables]);
+  await tx.query(UPSERT_UNRECLAIMED('$1'), [tables]);
 }
 
 /** noteUnreclaimed's parameter for a statement that deletes on its own (NOTE_UNRECLAIMED): the tables on PGlite, none on PostgreSQL. */
@@ -91,10 +95,13 @@ export const unreclaimedOn = (kind: Db['kind'], tables: readonly string[]): stri
  * no transaction of its own): names the tables in `param` (a text[]
  * parameter, unreclaimedOn) when the CTE `deleted` deleted anything.
  */
-export const NOTE_UNRECLAIMED = (param: string, deleted: string): string => /* sql */ `
-       insert into unreclaimed_tables (name)
-       select unnest(${param}::text[]) where exists (select 1 from ${deleted})
-       on conflict do nothing`;
+export const NOTE_UNRECLAIMED = (param: string, deleted: string): string => UPSERT_UNRECLAIMED(param, `exists (select 1 from ${deleted})`);
+
+/** The tables in `param` (text[]) noted now, when `when` holds. */
+const UPSERT_UNRECLAIMED = (param: string, when = 'true'): string => /* sql */ `
+       insert into unreclaimed_tables (name, noted_at)
+       select unnest(${param}::text[]), clock_timestamp() where ${when}
+       on conflict (name) do update set noted_at = excluded.noted_at`;
 
 /** The tables noteUnreclaimed named since their last full rewrite: an erasure rewrites them with its own. */
 export async function unreclaimedTables(db: Db): Promise<string[]> {

@@ -194,6 +194,9 @@ describe('erasure on PGlite: the rewrite after commit failing', () => {
       assert.equal(erasure.messages, 1);
       assert.deepEqual(await store.db.query('select id from conversations where id = $1', [id]), []);
       assert.deepEqual(failures.map((e) => (e as Error).message), ['no space left on device']);
+      // its tables stay noted: the next erasure rewrites them
+      const noted = (await store.db.query<{ name: string }>('select name from unreclaimed_tables order by name')).map((r) => r.name);
+      assert.deepEqual(noted, ['conversations', 'events', 'message_search', 'messages']);
     } finally {
       await t.close();
       await store.close();

@@ -8,17 +8,28 @@ import { vacuumOnPglite } from '../../src/store/vacuum.js';
 // a pass that starts after its call, and the tables asked for while a pass
 // waits join it, so four erasures rewrite `messages` twice, not four times.
 
-/** A PGlite store that records each statement and holds every VACUUM until released. */
-function recordingStore(kind: Db['kind'] = 'pglite') {
+/**
+ * A PGlite store that records each rewrite and holds it until released;
+ * `noted` plays unreclaimed_tables (a table's name and when it was noted),
+ * and `forgotten` lists the names a pass took off it.
+ */
+function recordingStore(kind: Db['kind'] = 'pglite', noted = new Map<string, Date>()) {
   const statements: string[] = [];
   const held: (() => void)[] = [];
-  /** the tables each pass took off unreclaimed_tables before its rewrites */
-  const forgotten: string[][] = [];
+  const forgotten: string[] = [];
   const db = {
     kind,
-    query: async (text: string, params?: unknown[]) => {
+    query: async (text: string, params: unknown[] = []) => {
+      if (text.startsWith('select noted_at from unreclaimed_tables')) {
+        const at = noted.get(params[0] as string);
+        return at ? [{ noted_at: at }] : [];
+      }
       if (text.startsWith('delete from unreclaimed_tables')) {
-        forgotten.push(params![0] as string[]);
+        const [name, upTo] = params as [string, Date];
+        if ((noted.get(name)?.getTime() ?? Infinity) <= upTo.getTime()) {
+          noted.delete(name);
+          forgotten.push(name);
+        }
         return [];
       }
       statements.push(text);
@@ -32,12 +43,12 @@ function recordingStore(kind: Db['kind'] = 'pglite') {
     for (const go of held.splice(0)) go();
     for (let i = 0; i < 20 && held.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
   };
-  return { db, statements, release, held, forgotten };
+  return { db, statements, release, held, forgotten, noted };
 }
 
 describe('VACUUM FULL after erasures on PGlite', () => {
   it('shares passes between callers: the tables asked for while one runs are rewritten once, in the next', async () => {
-    const { db, statements, release, forgotten } = recordingStore();
+    const { db, statements, release, forgotten } = recordingStore('pglite', new Map([['messages', new Date(1)], ['ratings', new Date(2)]]));
     const done: string[] = [];
     const first = vacuumOnPglite(db, ['messages', 'events'], { full: true }).then(() => done.push('first'));
     await release(); // (nothing held yet: the first pass starts on the next turn)
@@ -56,15 +67,12 @@ describe('VACUUM FULL after erasures on PGlite', () => {
     await Promise.all([first, ...others]);
     assert.deepEqual(statements.slice(2), ['vacuum full messages', 'vacuum full ratings', 'vacuum full events', 'vacuum full conversations']);
     assert.deepEqual(done, ['first', 'second', 'third', 'fourth']);
-    // each pass first takes its tables off the list of those other deletions left unreclaimed
-    assert.deepEqual(forgotten, [
-      ['messages', 'events'],
-      ['messages', 'ratings', 'events', 'conversations'],
-    ]);
+    // a table noted as holding rows deleted before is forgotten once rewritten
+    assert.deepEqual(forgotten, ['messages', 'ratings']);
   });
 
   it('fails the callers of a pass that failed, and the next pass still runs', async () => {
-    const { db, statements, release } = recordingStore();
+    const { db, statements, release, noted } = recordingStore('pglite', new Map([['broken', new Date(1)]]));
     const broken = vacuumOnPglite(db, ['broken'], { full: true }).then(() => 'done', (error: Error) => error.message);
     await release();
     const after = vacuumOnPglite(db, ['messages'], { full: true });
@@ -73,6 +81,7 @@ describe('VACUUM FULL after erasures on PGlite', () => {
     await release();
     await after;
     assert.deepEqual(statements, ['vacuum full broken', 'vacuum full messages']);
+    assert.deepEqual([...noted.keys()], ['broken'], 'not rewritten: still noted, for the next erasure');
   });
 
   it('does nothing on PostgreSQL', async () => {
