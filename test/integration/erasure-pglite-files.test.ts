@@ -43,15 +43,15 @@ async function filesHolding(dir: string, needle: string): Promise<string[]> {
   return found;
 }
 
-describe('erasure on PGlite in a data directory', () => {
-  let dir: string;
+/** A suite's app over PGlite in a data directory of its own (one test each: no reset), and that directory and store. */
+function pgliteInADirectory(prefix: string) {
+  const at = { dir: '', db: undefined as unknown as Awaited<ReturnType<typeof openPglite>> };
   let store: TestStore;
-  let db: Awaited<ReturnType<typeof openPglite>>;
   const k = kitFor(() => store, {
     before: (fn) =>
       before(async () => {
-        dir = await migratedDataDir('sb-erasure-files-');
-        db = await openPglite(dir);
+        at.dir = await migratedDataDir(prefix);
+        const db = (at.db = await openPglite(at.dir));
         await seedSettings(db, TEST_DEFAULTS, new Date());
         store = { kind: 'pglite', db, reset: () => Promise.reject(new Error('one test only')), close: () => db.close() };
         await fn();
@@ -60,11 +60,17 @@ describe('erasure on PGlite in a data directory', () => {
       after(async () => {
         await fn();
         await store?.close();
-        await rm(dir, { recursive: true, force: true });
+        await rm(at.dir, { recursive: true, force: true });
       }),
   });
+  return { k, at };
+}
+
+describe('erasure on PGlite in a data directory', () => {
+  const { k, at } = pgliteInADirectory('sb-erasure-files-');
 
   it('leaves nothing of the erased conversation in the files under base/ once checkpointed', async () => {
+    const { db, dir } = at;
     const admin = await k.user('admin');
     const agent = await k.user('agent', { status: 'online', capacity: 10 });
     const hook = await k.call('POST', '/api/v1/webhooks', { token: admin.token, body: { url: 'https://93.184.215.14/hook', events: ['message.created', 'conversation.rated'] } });
@@ -107,27 +113,10 @@ describe('erasure on PGlite in a data directory', () => {
 describe('erasure on PGlite of a conversation whose rows others deleted before', () => {
   /** The customer's name in the pruned webhook bodies, a note's words before its edit and deletion, a file swept unsent. */
   const EARLIER = ['Quinta Obscura', 'her door code is 4471-ZZ', 'and her passport number 88K', 'UNSENT-ID-CARD-BYTES-5f2a'];
-  let dir: string;
-  let store: TestStore;
-  let db: Awaited<ReturnType<typeof openPglite>>;
-  const k = kitFor(() => store, {
-    before: (fn) =>
-      before(async () => {
-        dir = await migratedDataDir('sb-erasure-earlier-');
-        db = await openPglite(dir);
-        await seedSettings(db, TEST_DEFAULTS, new Date());
-        store = { kind: 'pglite', db, reset: () => Promise.reject(new Error('one test only')), close: () => db.close() };
-        await fn();
-      }),
-    after: (fn) =>
-      after(async () => {
-        await fn();
-        await store?.close();
-        await rm(dir, { recursive: true, force: true });
-      }),
-  });
+  const { k, at } = pgliteInADirectory('sb-erasure-earlier-');
 
   it('rewrites the tables that still hold them: the delivery log pruned, a note edited and deleted, a file swept unsent', async () => {
+    const { db, dir } = at;
     const admin = await k.user('admin');
     const agent = await k.user('agent', { status: 'online', capacity: 10 });
     const ok = (res: { statusCode: number; body: string }, status = 201) => assert.equal(res.statusCode, status, res.body);

@@ -16,8 +16,8 @@ const T0 = new Date('2026-03-02T09:00:00Z');
 const after = (ms: number) => new Date(T0.getTime() + ms);
 
 describeEachStore('files: an upload in the removal queue', (store) => {
-  /** A bucket that records what it is asked to delete; `answer` says how it answers. */
-  function bucket(answer: 'removed' | 'lost' = 'removed') {
+  /** A bucket that records what it is asked to delete; `answer` says how it answers; `meanwhile` runs while it is asked. */
+  function bucket(answer: 'removed' | 'lost' = 'removed', meanwhile: (asked: number) => Promise<void> = async () => {}) {
     const asked: string[][] = [];
     const files: FileStore = {
       kind: 's3',
@@ -25,6 +25,7 @@ describeEachStore('files: an upload in the removal queue', (store) => {
       read: () => Promise.resolve(undefined),
       remove: async (keys) => {
         asked.push([...keys]);
+        await meanwhile(asked.length);
         if (answer === 'lost') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
         return [];
       },
@@ -90,18 +91,10 @@ describeEachStore('files: an upload in the removal queue', (store) => {
   it('an upload failing while a sweeper asks the bucket for its key keeps the key queued past that pass (the object may land after the ask)', async () => {
     await store().reset();
     const intent = await recordUploadIntent(store().db, 'k-race', T0);
-    const asked: string[][] = [];
-    const files: FileStore = {
-      kind: 's3',
-      stage: () => Promise.reject(new Error('not used')),
-      read: () => Promise.resolve(undefined),
-      remove: async (keys) => {
-        asked.push([...keys]);
-        // the bucket deletes nothing yet (the PUT has not landed); meanwhile the upload fails, its object not taken back
-        if (asked.length === 1) await settleUploadIntent(store().db, intent, false);
-        return [];
-      },
-    };
+    // the bucket deletes nothing yet (the PUT has not landed); meanwhile the upload fails, its object not taken back
+    const { files, asked } = bucket('removed', async (n) => {
+      if (n === 1) await settleUploadIntent(store().db, intent, false);
+    });
     assert.equal(await removeDeletedFiles(store().db, files, 500, after(UPLOAD_GRACE_MS + 1)), 1);
     assert.deepEqual(await queue(), [['k-race', null]], 'still queued, due at once');
     assert.equal(await removeDeletedFiles(store().db, files, 500, after(UPLOAD_GRACE_MS + 2)), 1);
