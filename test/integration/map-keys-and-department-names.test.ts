@@ -131,12 +131,12 @@ describeEachStore('map keys and department names', (store) => {
     }
     // longer than the router takes (a server with a larger header limit): still named, in the envelope
     expectInvalid(await call('PUT', path('x'.repeat(70_000)), { token, body: { mode: 'manual' } }), 'name', /params name must NOT have more than 100 characters/);
-    // a customer id up to its 200 characters reaches its route (it was the router's 414 over 100)
+    // a customer id up to its 500 characters (STORED_CUSTOMER_ID_MAX) reaches its route (it was the router's 414 over 100)
     const { token: agentToken } = await t().user('agent');
     const stats = await call('GET', `/api/v1/customers/${'c'.repeat(150)}/statistics`, { token: agentToken });
     assert.notEqual(stats.statusCode, 414, stats.body);
     assert.ok(stats.json().error === undefined || stats.json().error.code !== 'SB_VALIDATION', stats.body);
-    expectInvalid(await call('GET', `/api/v1/customers/${'c'.repeat(16_000)}/statistics`, { token: agentToken }), 'customerId', /params customerId must NOT have more than 200 characters/);
+    expectInvalid(await call('GET', `/api/v1/customers/${'c'.repeat(16_000)}/statistics`, { token: agentToken }), 'customerId', /params customerId must NOT have more than 500 characters/);
     // a broken %-escape the router refuses is in the envelope too
     const broken = await call('GET', '/api/v1/departments/%E0%A4%A/routing', { token });
     assert.equal(broken.statusCode, 400, broken.body);
