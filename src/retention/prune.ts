@@ -9,9 +9,10 @@ export const OUTBOUND_TABLES = ['outbound_requests', 'outbound_attempts', 'rapid
  * deliveries, Qiscus and RapidPro calls, emails) that finished — delivered,
  * failed or cancelled — and were made before `before`, with their attempts
  * and RapidPro callback links (on delete cascade). Pending rows are work, not
- * history: never touched, however old. A row another transaction holds (a
- * redelivery reading it, an erasure blanking it) is skipped and goes at a
- * later pass; several processes share the work without waiting for each other.
+ * history: never touched, however old. A row another transaction has locked
+ * (an erasure blanking it) is skipped and goes at a later pass; a
+ * redelivery copies a row unlocked and keeps no reference a delete breaks.
+ * Several processes share the work without waiting for each other.
  */
 export async function pruneOutboundHistory(db: Db, before: Date, batch: number): Promise<number> {
   // their bodies (a conversation's messages, its customer) stay in PGlite's files until a rewrite: noted in the same statement
