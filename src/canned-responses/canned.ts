@@ -73,8 +73,9 @@ export async function listCanned(db: Queryable, actor: Agent, filter: { scope?: 
 }
 
 export async function createCanned(ctx: Ctx, input: { shortcut: string; text: string; scope: Scope }, actor: Agent): Promise<CannedRow> {
-  assertText(input.text);
+  // who may comes first: an agent's blank shared response is a 403, as any shared one of theirs is
   assertMayManage(actor, input.scope);
+  assertText(input.text);
   const now = ctx.now();
   // a taken shortcut (even by a concurrent create) is no row here, and a 409
   const [row] = await ctx.db.query<CannedRow>(
@@ -95,10 +96,11 @@ async function visible(tx: Queryable, id: string, actor: Agent): Promise<CannedR
 }
 
 export async function updateCanned(ctx: Ctx, id: string, patch: { shortcut?: string; text?: string }, actor: Agent): Promise<CannedRow> {
-  assertText(patch.text);
   try {
     return await ctx.db.transaction(async (tx) => {
+      // someone else's personal response is a 404 (and a shared one an agent's 403) whatever the patch says
       await visible(tx, id, actor);
+      assertText(patch.text);
       const [row] = await tx.query<CannedRow>(
         'update canned_responses set shortcut = coalesce($2, shortcut), text = coalesce($3, text), updated_at = $4 where id = $1 returning *',
         [id, patch.shortcut ?? null, patch.text ?? null, ctx.now()],

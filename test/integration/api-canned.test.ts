@@ -50,6 +50,10 @@ describeEachStore('api: canned responses', (store) => {
     const mine = (await create(agent.token, { shortcut: 'mine', text: 'Mine', scope: 'personal' })).json();
     await k.unchanged(async () => {
       expectError(await create(agent.token, { shortcut: 'x', text: 'x', scope: 'shared' }), 403, 'SB_FORBIDDEN');
+      // who may comes before what: a blank text does not turn the refusal into a 400
+      expectError(await create(agent.token, { shortcut: 'x', text: '  ', scope: 'shared' }), 403, 'SB_FORBIDDEN');
+      expectError(await k.call('PATCH', `/api/v1/canned-responses/${shared.id}`, { token: agent.token, body: { text: '  ' } }), 403, 'SB_FORBIDDEN');
+      expectInvalid(await k.call('PATCH', `/api/v1/canned-responses/${mine.id}`, { token: agent.token, body: { text: '  ' } }), 'text');
       expectError(await k.call('PATCH', `/api/v1/canned-responses/${shared.id}`, { token: agent.token, body: { text: 'changed' } }), 403, 'SB_FORBIDDEN');
       expectError(await k.call('DELETE', `/api/v1/canned-responses/${shared.id}`, { token: agent.token }), 403, 'SB_FORBIDDEN');
       expectError(await create(supervisor.token, { shortcut: 'HELLO', text: 'again', scope: 'shared' }), 409, 'SB_SHORTCUT_TAKEN');
@@ -70,6 +74,7 @@ describeEachStore('api: canned responses', (store) => {
     await k.unchanged(async () => {
       for (const who of [other, supervisor, admin]) {
         expectError(await k.call('PATCH', `/api/v1/canned-responses/${mine.id}`, { token: who.token, body: { text: 'taken over' } }), 404, 'SB_NOT_FOUND');
+        expectError(await k.call('PATCH', `/api/v1/canned-responses/${mine.id}`, { token: who.token, body: { text: ' ' } }), 404, 'SB_NOT_FOUND');
         expectError(await k.call('DELETE', `/api/v1/canned-responses/${mine.id}`, { token: who.token }), 404, 'SB_NOT_FOUND');
         assert.deepEqual(await list(who.token), []);
       }
