@@ -14,7 +14,7 @@ import { Greeting, GreetingBody } from './schemas.js';
 // (anonymous, counted once per visitor by the database), supervisors and
 // admins read the counts.
 
-/** Event posts one client address may make per minute, per process: the database's "once" bounds the counts, this bounds the work. */
+/** Event posts one client address may make per minute, across processes (counted in the database): the database's "once" bounds the counts, this bounds the work. */
 export const EVENTS_PER_MINUTE = 120;
 
 const EventBody = Type.Object(

@@ -58,5 +58,18 @@ export function globMatch(pattern: string, text: string): boolean {
 /** Whether the page (its path and query) and the visit satisfy the trigger's conditions other than time. */
 export function pageMatches(trigger: Trigger, page: { path: string; firstVisit: boolean }): boolean {
   if (trigger.first_visit && !page.firstVisit) return false;
-  return trigger.url_pattern === null || globMatch(trigger.url_pattern, page.path.slice(0, MAX_URL));
+  if (trigger.url_pattern === null) return true;
+  const path = page.path.slice(0, MAX_URL);
+  // browsers give the address percent-encoded (/pre%C3%A7os); an admin types it as people read it (/preços)
+  const readable = readableAddress(path);
+  return globMatch(trigger.url_pattern, path) || (readable !== path && globMatch(trigger.url_pattern, readable));
+}
+
+/** The address with its percent-escapes decoded (a space stays %20: patterns have none); as given when malformed. */
+function readableAddress(path: string): string {
+  try {
+    return decodeURI(path.replace(/%20/gi, '%2520'));
+  } catch {
+    return path;
+  }
 }

@@ -43,6 +43,19 @@ describe('pageMatches', () => {
     assert.equal(pageMatches(trigger, { path: '/about', firstVisit: true }), false);
     assert.equal(pageMatches({ after_seconds: 5, url_pattern: null, first_visit: false }, { path: '/anything', firstVisit: false }), true);
   });
+
+  it('matches an address with letters beyond ASCII, which browsers give percent-encoded, as the admin typed it', () => {
+    const accented = { after_seconds: null, url_pattern: '/preços*', first_visit: false };
+    // location.pathname of https://shop.example/preços?x=1
+    assert.equal(pageMatches(accented, { path: '/pre%C3%A7os?x=1', firstVisit: false }), true);
+    assert.equal(pageMatches(accented, { path: '/pre%C3%A7o', firstVisit: false }), false);
+    // typed encoded, it still matches the address as given
+    assert.equal(pageMatches({ ...accented, url_pattern: '/pre%C3%A7os*' }, { path: '/pre%C3%A7os', firstVisit: false }), true);
+    // a malformed escape is matched as given, never thrown
+    assert.equal(pageMatches({ ...accented, url_pattern: '/100%*' }, { path: '/100%', firstVisit: false }), true);
+    // a space stays encoded: patterns cannot hold one, so /a%20b is not /a b
+    assert.equal(pageMatches({ ...accented, url_pattern: '/a%20b' }, { path: '/a%20b', firstVisit: false }), true);
+  });
 });
 
 describe('checkPattern', () => {
