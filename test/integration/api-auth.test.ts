@@ -109,12 +109,17 @@ describeEachStore('api: auth', (store) => {
     assert.equal(await k.count('auth_tokens', `agent_id = '${agent.id}' and revoked_at is not null`), 1);
   });
 
-  it('POST /auth/logout of an agent a keep-alive timeout set offline leaves them as the timeout did (a heartbeat from another session still resumes them)', async () => {
+  it('POST /auth/logout of an agent a keep-alive timeout set offline is a choice: a heartbeat from another session no longer resumes them', async () => {
     const { agent, token } = await k.user('agent');
-    await store().db.query(`update agents set resume_status = 'online' where id = $1`, [agent.id]);
+    const other = (await login(agent.email)).json().token as string;
+    await store().db.query(`update agents set status = 'offline', resume_status = 'online' where id = $1`, [agent.id]);
     assert.equal((await k.call('POST', '/api/v1/auth/logout', { token })).statusCode, 204);
     const row = await k.agentRow(agent.id);
-    assert.deepEqual([row.status, row.resume_status], ['offline', 'online']);
+    assert.deepEqual([row.status, row.resume_status], ['offline', null]);
+    const beat = await k.call('POST', '/api/v1/agents/me/heartbeat', { token: other });
+    assert.equal(beat.statusCode, 200);
+    assert.equal(beat.json().status, 'offline');
+    assert.equal(await k.count('events', `type = 'agent.status_changed' and agent_id = '${agent.id}' and data->>'reason' = 'heartbeat_resumed'`), 0);
   });
 
   it('POST /auth/logout answers 401 to a missing, garbage, revoked or expired token', async () => {

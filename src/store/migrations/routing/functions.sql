@@ -2138,6 +2138,11 @@ begin
     return;
   end if;
   if p_unless_status and was.status = p_status then
+    -- Logging out is choosing offline: a keep-alive timeout's resume_status goes, so that
+    -- a heartbeat from another of the agent's sessions does not bring them back.
+    if p_status = 'offline' and was.resume_status is not null then
+      update agents a set resume_status = null where a.id = p_id returning * into was;
+    end if;
     return query select was, null::text, '[]'::jsonb;
     return;
   end if;
