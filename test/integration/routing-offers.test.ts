@@ -249,6 +249,37 @@ describeEachStore('routing: offer and accept, manual pick', (store) => {
     await holds();
   });
 
+  it('an offer the agent may no longer serve (moved out of its department) is withdrawn at once and goes to the next agent', async () => {
+    await route('sales', { mode: 'offer', offer_timeout_s: 600 });
+    const first = await agent('sales', 1);
+    const second = await agent('sales', 1);
+    const c1 = await open('sales');
+    const [offered, other] = c1.agent_id === first.agent.id ? [first, second] : [second, first];
+    assert.equal(c1.agent_id, offered.agent.id);
+    const patch = (body: Record<string, unknown>) => k.call('PATCH', `/api/v1/agents/${offered.agent.id}`, { token: admin.token, body });
+
+    // still in sales (another department added): the offer stays theirs
+    assert.equal((await patch({ departments: ['sales', 'billing'] })).statusCode, 200);
+    assert.deepEqual([(await row(c1.id)).state, (await row(c1.id)).agent_id], ['offered', offered.agent.id]);
+
+    k.clock.advance(1000);
+    const moved = await patch({ departments: ['billing'] });
+    assert.equal(moved.statusCode, 200, moved.body);
+    const now = await row(c1.id);
+    assert.deepEqual([now.state, now.agent_id], ['offered', other.agent.id], 'offered to the agent who serves sales, without waiting for the timeout');
+    assert.equal(await load(offered), 0);
+    assert.equal((await k.agentRow(offered.agent.id)).offer_expiries, 0, 'a withdrawal does not count against the agent');
+    assert.deepEqual(now.declined_by, []);
+    const [queued] = await store().db.query<{ data: { reason: string; previous_agent_id: string } }>(
+      `select data from events where conversation_id = $1 and type = 'conversation.queued' order by id desc limit 1`,
+      [c1.id],
+    );
+    assert.deepEqual([queued?.data.reason, queued?.data.previous_agent_id], ['offer_withdrawn', offered.agent.id]);
+    assert.deepEqual((await eventsOf(c1.id)).slice(-2), ['conversation.queued', 'conversation.offered']);
+    expectError(await post(offered, c1.id, 'accept'), 403, 'SB_FORBIDDEN');
+    await holds();
+  });
+
   it('manual mode: nothing is given automatically; an agent picks, a second pick is refused', async () => {
     await route('desk', { mode: 'manual', manual_order: 'in_order' });
     const a = await agent('desk', 1);

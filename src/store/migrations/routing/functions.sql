@@ -2126,6 +2126,9 @@ declare
   v_events jsonb := '[]'::jsonb;
   v_requeued jsonb;
   v_refusal text;
+  withdrawn conversations;
+  back conversations;
+  v_withdrew boolean := false;
 begin
   perform pg_advisory_xact_lock(7301001);
   v_refusal := sb_actor_refusal(p_by, p_by_roles);
@@ -2190,6 +2193,25 @@ begin
     v_events := v_events || jsonb_build_array(sb_event('agent.updated', null, p_id,
                   jsonb_build_object('agent_id', p_id, 'changed', to_jsonb(p_changed), 'by', p_by)));
   end if;
+  -- An offer the agent may no longer serve (moved out of its department,
+  -- a required skill taken away) is withdrawn now, without counting against
+  -- them: left, the customer waited out the offer timeout while an eligible
+  -- agent sat idle, and the agent could still accept it. The agent's row is
+  -- locked, so their offers' rows come after it, in the lock order.
+  if p_departments is not null or p_skills is not null then
+    for withdrawn in
+      select x.* from conversations x where x.state = 'offered' and x.agent_id = p_id order by x.priority desc, x.seq for update
+    loop
+      continue when sb_agent_serves(r, withdrawn, p_now);
+      back := sb_unoffer(p_now, withdrawn, false);
+      v_events := v_events || jsonb_build_array(sb_event('conversation.queued', back.id, p_id,
+                    jsonb_build_object('conversation', sb_conversation_json(back), 'reason', 'offer_withdrawn', 'previous_agent_id', p_id)));
+      v_withdrew := true;
+    end loop;
+    if v_withdrew then
+      select * into r from agents a where a.id = p_id;
+    end if;
+  end if;
   if p_status is not null and p_status <> was.status then
     v_events := v_events || jsonb_build_array(
       sb_apply_status(p_now, p_id, p_status, case when p_status = 'offline' then 'set_offline' else 'set' end, p_by));
@@ -2213,6 +2235,10 @@ begin
     if jsonb_array_length(v_requeued) > 0 then
       v_events := v_events || v_requeued || sb_drain_events(p_now);
     end if;
+  end if;
+  if v_withdrew then
+    -- the withdrawn offers go back in queue order, to the agents who may serve them
+    v_events := v_events || sb_drain_events(p_now);
   end if;
   select * into r from agents a where a.id = p_id;
   return query select r, null::text, sb_log_events(p_now, v_events);
