@@ -97,13 +97,17 @@ export async function createEmbeddedBroker(
 ): Promise<Broker & { tcpAddress?: { port: number }; unheard(): number; audible(topic: string): boolean }> {
   const { ctx, topics, rules, coordinator } = deps;
   const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
+  // aedes emits 'error' when its persistence fails (queueing for an offline
+  // session, a will): unheard, an EventEmitter's 'error' ends the process.
+  // (aedes' typings leave 'error' out, as they do the EventEmitter's own events.)
+  (aedes as unknown as NodeJS.EventEmitter).on('error', (error: unknown) => deps.onError(error, 'mqtt broker'));
   const recheckMs = options.tokenRecheckMs ?? TOKEN_RECHECK_MS;
   // A customer's session is read again at subscribe or publish once its last reading is a re-check period old.
   const connections = createConnections(ctx, {
     freshForMs: recheckMs,
-    // An offline persistent session nobody can resume any more (its customer
-    // session ended or expired): aedes would keep its subscriptions and the
-    // messages queued for it in memory for ever.
+    // An offline persistent session nobody can resume any more (its token
+    // died): aedes would keep its subscriptions and the messages queued for
+    // it in memory for ever.
     forgetSession: (clientId) => forgetSession(clientId),
   });
   const consumed = topics.consumed();
@@ -114,6 +118,12 @@ export async function createEmbeddedBroker(
     const parsed = parseTopic(relative);
     return parsed.kind === 'conversation' && parsed.part === 'typing';
   };
+  // What is only true for the moment — a typing signal, the waiting list
+  // (sent whole at each change) — goes at QoS 0: aedes queues a QoS 1
+  // publish for every offline persistent session subscribed to it, and a
+  // stale one is worth nothing to the session when it comes back.
+  const waitingListTopic = topics.queueEvents();
+  const qosOf = (topic: string): 0 | 1 => (topic === waitingListTopic || isTyping(topic) ? 0 : 1);
 
   aedes.authenticate = (client, _username, password, done) => {
     const token = password?.toString('utf8') ?? '';
@@ -272,9 +282,14 @@ export async function createEmbeddedBroker(
               client.publish({ cmd: 'publish', topic: answer.topic, payload: encode(answer.payload), qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
             );
           }
+          // The client's packet goes nowhere (it may be QoS 1); the signal, rebuilt, goes at QoS 0.
+          packet.topic = consumed;
           packet.retain = false;
-          if (signal) packet.payload = encode(signal);
-          else packet.topic = consumed;
+          if (signal) {
+            await new Promise<void>((resolve, reject) =>
+              aedes.publish({ cmd: 'publish', topic, payload: encode(signal), qos: 0, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
+            );
+          }
           return done(null);
         }
         try {
@@ -335,7 +350,12 @@ export async function createEmbeddedBroker(
     tcp = createServer((socket) => aedes.handle(new PacketLimitedStream(socket)));
     await new Promise<void>((resolve, reject) => {
       tcp!.once('error', reject);
-      tcp!.listen(options.tcpPort, options.host ?? '127.0.0.1', () => resolve());
+      tcp!.listen(options.tcpPort, options.host ?? '127.0.0.1', () => {
+        tcp!.off('error', reject);
+        // Listening, a failed accept (EMFILE under a flood) is an 'error' too: unheard, it ends the process.
+        tcp!.on('error', (error) => deps.onError(error, 'mqtt tcp'));
+        resolve();
+      });
     });
     tcpAddress = { port: (tcp.address() as { port: number }).port };
   }
@@ -401,7 +421,7 @@ export async function createEmbeddedBroker(
       const preparing = rules.prepareDelivery(topic);
       if (preparing) await preparing;
       await new Promise<void>((resolve, reject) =>
-        aedes.publish({ cmd: 'publish', topic, payload: encode(payload), qos: 1, retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
+        aedes.publish({ cmd: 'publish', topic, payload: encode(payload), qos: qosOf(topic), retain: false, dup: false }, (error) => (error ? reject(error) : resolve())),
       );
     },
     unheard: () => unheard,

@@ -35,12 +35,21 @@ const RECHECK_BATCH = 500;
  */
 export const MAX_CONNECTIONS_PER_IDENTITY = { customer: 10, agent: 20 } as const;
 
+/**
+ * Persistent sessions (clean: false) one identity may have the broker keep
+ * in this process, connected or not: each keeps its subscriptions and the
+ * messages queued for it while it is away, so without a cap one token could
+ * leave any number behind (connect, subscribe, disconnect, again).
+ */
+export const MAX_PERSISTENT_SESSIONS_PER_IDENTITY = { customer: 10, agent: 20 } as const;
+
 export interface Connections {
   /**
    * Records an authenticated client: 'ok'. 'taken' when its client id is
    * bound to another identity (a live connection, or a persistent session the
    * broker keeps); 'full' when its identity holds MAX_CONNECTIONS_PER_IDENTITY
-   * already; 'gone' when its connection closed meanwhile (while its token
+   * already, or asks for a new persistent session with
+   * MAX_PERSISTENT_SESSIONS_PER_IDENTITY kept; 'gone' when its connection closed meanwhile (while its token
    * was being read): the connection must be refused.
    */
   admit(client: Client, identity: Identity, token: string, expiresAt: Date): 'ok' | 'taken' | 'full' | 'gone';
@@ -69,7 +78,8 @@ export interface Connections {
   /**
    * re-reads every connection's token in a few batched queries; closes the
    * dead ones; returns how many. And forgets the offline persistent sessions
-   * of customers whose session ended or expired (nobody can resume them).
+   * whose token died (a customer's session ended or expired, an agent's login
+   * revoked or expired, the agent deleted).
    */
   recheck(): Promise<number>;
   close(): void;
@@ -98,11 +108,22 @@ export function createConnections(
   /** identity key → its clients admitted and not gone (connecting or connected) */
   const byIdentity = new Map<string, Set<Client>>();
   /**
-   * client id → the token digest of a customer's persistent session (clean:
-   * false) the broker keeps while nobody is connected with it. A customer's
-   * session has one token: once it is dead, the session cannot be resumed.
+   * client id → the token digest of a persistent session (clean: false) the
+   * broker keeps while nobody is connected with it. A customer's session has
+   * one token: once it is dead, the session cannot be resumed. An agent's is
+   * forgotten with the login it was made with (logout, expiry): left, it
+   * queued the agent's events until the process restarted.
    */
   const offline = new Map<string, string>();
+  /** identity key → the client ids of its persistent sessions, connected or kept offline */
+  const persistent = new Map<string, Set<string>>();
+
+  /** the client id is free: its session is over (a clean one ended, a persistent one forgotten) */
+  const unbind = (clientId: string, key: string) => {
+    bindings.delete(clientId);
+    const kept = persistent.get(key);
+    if (kept?.delete(clientId) && kept.size === 0) persistent.delete(key);
+  };
 
   const end = (client: Client) => {
     const connection = byClient.get(client);
@@ -138,10 +159,13 @@ export function createConnections(
       let holding = 0;
       for (const other of mine) if (other.id !== client.id) holding += 1;
       if (holding >= MAX_CONNECTIONS_PER_IDENTITY[identity.kind]) return 'full';
+      const sessions = persistent.get(key);
+      if (!client.clean && !sessions?.has(client.id) && (sessions?.size ?? 0) >= MAX_PERSISTENT_SESSIONS_PER_IDENTITY[identity.kind]) return 'full';
       // Checked and taken in one synchronous step: two CONNECTs racing for one id (or the last place) cannot both pass.
       if (binding) binding.clients.add(client);
       else bindings.set(client.id, { key, clients: new Set([client]) });
       byIdentity.set(key, mine.add(client));
+      if (!client.clean) persistent.set(key, (sessions ?? new Set<string>()).add(client.id));
       offline.delete(client.id);
       // `identity` was read just before (identifyUntil): it counts as a reading.
       byClient.set(client, { identity, token, digest: tokenDigest(token), expiresAt, checkedAt: ctx.now().getTime(), ended: false });
@@ -167,13 +191,14 @@ export function createConnections(
       const mine = byIdentity.get(binding.key);
       if (mine?.delete(client) && mine.size === 0) byIdentity.delete(binding.key);
       if (binding.clients.size > 0) return;
-      // A clean session ends with its connection; a persistent one stays with
-      // the broker (and its queued messages with it), so its id stays bound —
-      // a customer's until its session is over (recheck).
-      if (client.clean) bindings.delete(client.id);
+      // A clean session ends with its connection (and a clean CONNECT wiped
+      // whatever persistent one its id had); a persistent one stays with the
+      // broker (and its queued messages with it), so its id stays bound until
+      // its token dies (recheck).
+      if (client.clean) unbind(client.id, binding.key);
       else {
         const connection = byClient.get(client);
-        if (connection?.identity.kind === 'customer') offline.set(client.id, connection.digest);
+        if (connection) offline.set(client.id, connection.digest);
       }
     },
 
@@ -233,7 +258,7 @@ export function createConnections(
       for (let i = 0; i < digests.length; i += RECHECK_BATCH) {
         for (const [digest, state] of await liveDigests(ctx.db, digests.slice(i, i + RECHECK_BATCH), ctx.now())) states.set(digest, state);
       }
-      // Offline persistent sessions of customers: their tokens in queries of their own, when any is kept.
+      // Offline persistent sessions: their tokens in queries of their own, when any is kept.
       const kept = [...offline];
       const asked = new Set(digests);
       const more = [...new Set(kept.map(([, digest]) => digest))].filter((digest) => !asked.has(digest));
@@ -242,13 +267,13 @@ export function createConnections(
       }
       for (const [clientId, digest] of kept) {
         // Resumed meanwhile (admit took it off the list), or still resumable.
-        if (offline.get(clientId) !== digest || states.get(digest) === 'customer') continue;
+        if (offline.get(clientId) !== digest || states.has(digest)) continue;
         offline.delete(clientId);
         // Its id stays bound until the broker has forgotten the session, so
         // nobody else resumes it meanwhile.
         await options.forgetSession?.(clientId);
         const binding = bindings.get(clientId);
-        if (binding && binding.clients.size === 0 && !offline.has(clientId)) bindings.delete(clientId);
+        if (binding && binding.clients.size === 0 && !offline.has(clientId)) unbind(clientId, binding.key);
       }
       let ended = 0;
       for (const client of clients) {

@@ -3,8 +3,10 @@
 // connection before its body is sent, let alone buffered: 4 KiB until the
 // CONNECT is accepted, 70 KiB after), over WebSocket and plain TCP alike;
 // one identity holds a bounded number of connections, one connection a
-// bounded number of subscriptions; and a customer's persistent session is
-// forgotten once its session is over.
+// bounded number of subscriptions, of persistent sessions; a persistent
+// session is forgotten once its token is dead (a customer's session over, an
+// agent's login ended); and what is only true for the moment (typing, the
+// waiting list) is never queued for an absent session.
 import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { after, before, beforeEach, it } from 'node:test';
@@ -12,7 +14,7 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../../src/realtime/broker.js';
-import { MAX_CONNECTIONS_PER_IDENTITY } from '../../src/realtime/connections.js';
+import { MAX_CONNECTIONS_PER_IDENTITY, MAX_PERSISTENT_SESSIONS_PER_IDENTITY } from '../../src/realtime/connections.js';
 import { MAX_CONNECT_BYTES, MAX_PACKET_BYTES, PacketScanner } from '../../src/realtime/packet-limit.js';
 import { MAX_PAYLOAD_BYTES } from '../../src/realtime/payloads.js';
 import { startServer, type Running } from '../../src/server.js';
@@ -386,5 +388,82 @@ describeEachStore('realtime limits', (store) => {
     const connack = (await raw.next('connack')) as Packet & { returnCode: number; sessionPresent: boolean };
     assert.equal(connack.returnCode, 0);
     assert.equal(connack.sessionPresent, false, 'the old session was forgotten');
+  });
+
+  it(`one customer keeps at most ${MAX_PERSISTENT_SESSIONS_PER_IDENTITY.customer} persistent sessions, connected or not; resuming one, a clean connection and a wiped one's place still work`, async () => {
+    const chat = await startChat('persisting');
+    const id = (n: number | string) => `${chat.sessionId}-p${n}`;
+    for (let i = 0; i < MAX_PERSISTENT_SESSIONS_PER_IDENTITY.customer; i++) {
+      const tab = await connect(chat.token, { clientId: id(i), clean: false });
+      assert.deepEqual(await tab.subscribe(`${chat.sessionTopic}/#`), [1]);
+      await tab.end();
+    }
+    await sleep(100);
+    await assert.rejects(connectMqtt(wsUrl, chat.token, { clientId: id('new'), clean: false }), (error: Error & { code?: number }) => error.code === 3, 'one more is "server unavailable"');
+    // a kept one is resumed, whole
+    const raw = await open('ws');
+    await raw.send(connectPacket(chat.token, 'switchboard', { clientId: id(0), clean: false }));
+    const connack = (await raw.next('connack')) as Packet & { returnCode: number; sessionPresent: boolean };
+    assert.deepEqual([connack.returnCode, connack.sessionPresent], [0, true]);
+    raw.end();
+    await sleep(100);
+    assert.ok((await connect(chat.token)).client.connected, 'a clean connection is not a kept session');
+    // a clean CONNECT over a kept id wipes that session: its place is free
+    await (await connect(chat.token, { clientId: id(1), clean: true })).end();
+    await sleep(100);
+    assert.ok((await connect(chat.token, { clientId: id('new'), clean: false })).client.connected);
+    // another customer has places of their own
+    const other = await startChat('other-persisting');
+    assert.ok((await connect(other.token, { clientId: `${other.sessionId}-p0`, clean: false })).client.connected);
+  });
+
+  it("an agent's offline persistent session is kept while the login it was made with lives, and forgotten once it is logged out", async () => {
+    const { agent, token } = await agentToken();
+    const { token: otherToken } = await agentToken();
+    const clientId = `${agent.id}-console-kept`;
+    const first = await connect(token, { username: agent.id, clientId, clean: false });
+    assert.deepEqual(await first.subscribe(`switchboard/agents/${agent.id}/events`), [1]);
+    await first.end();
+    await sleep(100);
+    await server.realtime.broker.recheckConnections!();
+    await assert.rejects(connectMqtt(wsUrl, otherToken, { clientId, clean: false }), (error: Error & { code?: number }) => error.code === 2, 'kept: the id is still the agent\'s');
+    assert.equal((await http('POST', '/api/v1/auth/logout', undefined, token)).status, 204);
+    await server.realtime.broker.recheckConnections!();
+    const raw = await open('ws');
+    await raw.send(connectPacket(otherToken, 'switchboard', { clientId, clean: false }));
+    const connack = (await raw.next('connack')) as Packet & { returnCode: number; sessionPresent: boolean };
+    assert.deepEqual([connack.returnCode, connack.sessionPresent], [0, false], 'forgotten: the id is free and nothing of the session is left');
+  });
+
+  it('an absent persistent session gets the messages queued for it, never a typing signal or a stale waiting list', async () => {
+    const { agent, token } = await agentToken();
+    const chat = await startChat('away-tab');
+    const clientId = `${chat.sessionId}-away`;
+    const tab = await connect(chat.token, { clientId, clean: false });
+    assert.deepEqual(await tab.subscribe(`${chat.sessionTopic}/#`), [1]);
+    await tab.end();
+    const watcher = await connect(token, { username: agent.id, clientId: `${agent.id}-console-away`, clean: false });
+    assert.deepEqual(await watcher.subscribe('switchboard/events/queue'), [1]);
+    await watcher.end();
+    await sleep(100);
+    // the agent types (QoS 1) and answers; a new customer waits, so the waiting list changes
+    const console1 = await connect(token, { username: agent.id });
+    await console1.publish(`${chat.sessionTopic}/typing`, { typing: true });
+    assert.equal((await http('POST', `/api/v1/conversations/${chat.sessionId}/messages`, { text: 'still there?' }, token)).status, 201);
+    await startChat('queued-1');
+    await startChat('queued-2');
+    await server.realtime.publisher.idle();
+    const back = await connect(chat.token, { clientId, clean: false });
+    await back.next(`${chat.sessionTopic}/messages`, (p) => p.message?.content === 'still there?');
+    await sleep(300);
+    assert.deepEqual(back.received.filter((r) => r.topic.endsWith('/typing')), [], 'no typing signal was kept');
+    const watching = await connect(token, { username: agent.id, clientId: `${agent.id}-console-away`, clean: false });
+    await sleep(300);
+    assert.deepEqual(watching.received.filter((r) => r.topic === 'switchboard/events/queue'), [], 'no waiting list was kept');
+    // live, both still come
+    const liveTab = await connect(chat.token);
+    assert.deepEqual(await liveTab.subscribe(`${chat.sessionTopic}/typing`), [1]);
+    await console1.publish(`${chat.sessionTopic}/typing`, { typing: false });
+    assert.equal((await liveTab.next(`${chat.sessionTopic}/typing`)).typing, false);
   });
 });
