@@ -41,6 +41,12 @@ export interface Publisher {
    * caller that must go on bounds the wait.
    */
   idle(): Promise<void>;
+  /**
+   * Waits until what was handed over before the call is published and
+   * acknowledged, and no longer: unlike idle, it ends under steady load, so
+   * a caller bounding the wait leaves nothing running behind it.
+   */
+  flushed(): Promise<void>;
   /** Publishes nothing committed from now on, drops a queue refresh not yet started, and stops hearing renames. */
   close(): Promise<void>;
 }
@@ -420,6 +426,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       if (queueChanged) scheduleQueue();
     },
     announce,
+    async flushed() {
+      await chain;
+      await Promise.all([...unacknowledged]);
+    },
     async idle() {
       for (;;) {
         const current = chain;

@@ -92,9 +92,10 @@ export function sessionRoutes(app: App, { ctx, config }: AppDeps, realtime: Real
       if (!session || session.ended_at) throw unauthorized('a live session token is required: send Authorization: Bearer <token from POST /session>');
       await endSession(ctx, session.conversation_id);
       // The goodbye on the control topic goes out before the connections made
-      // with the token close (the customer's other tabs hear it) — waited for
-      // at most a second: under steady load the publisher is never idle.
-      await Promise.race([realtime.publisher.idle(), delay(1_000, undefined, { ref: false })]);
+      // with the token close (the customer's other tabs hear it): what the end
+      // handed the publisher, not its idleness (under steady load it is never
+      // idle, and each ended chat left a loop waiting for it), and at most a second.
+      await Promise.race([realtime.publisher.flushed(), delay(1_000, undefined, { ref: false })]);
       realtime.broker.endToken?.(token!);
       return reply.status(204).send(null);
     },

@@ -2,7 +2,8 @@
 // committed before, but under a steady stream of changes (the sweeper and
 // the channels commit until after it, src/server.ts) the publisher is never
 // idle: a queue refresh is always pending. The wait is bounded, so a server
-// stops; once closed, the publisher schedules nothing.
+// stops; once closed, the publisher schedules nothing. Waiting for what was
+// handed over (flushed) ends within the stream.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type { Ctx } from '../../src/context.js';
@@ -50,6 +51,11 @@ describeEachStore('realtime: close under a steady stream of changes', (store) =>
       change();
       await sleep(300);
       assert.ok(walks > 0, 'the stream refreshes the queue');
+      // What was handed over is flushed within the stream (DELETE /session waits for it); idleness never comes
+      const flushed = await Promise.race([realtime.publisher.flushed().then(() => true), sleep(2_000).then(() => false)]);
+      assert.equal(flushed, true, 'flushed ends under the stream');
+      const idle = await Promise.race([realtime.publisher.idle().then(() => true), sleep(500).then(() => false)]);
+      assert.equal(idle, false, 'idle does not: a bounded wait on it left its loop behind');
       const started = performance.now();
       const closing = realtime.close().then(() => performance.now() - started);
       const took = await Promise.race([closing, sleep(CLOSE_WAIT_MS + 4_000).then(() => Infinity)]);
