@@ -101,7 +101,6 @@ export function createConnections(
 ): Connections {
   const freshForMs = options.freshForMs ?? 0;
   const byClient = new WeakMap<Client, Connection>();
-  const live = new Set<Client>();
   const timers = new Map<Client, NodeJS.Timeout>();
   /** client id → the identity it belongs to, and the clients using it now (connecting or connected) */
   const bindings = new Map<string, { key: string; clients: Set<Client> }>();
@@ -124,6 +123,13 @@ export function createConnections(
     const kept = persistent.get(key);
     if (kept?.delete(clientId) && kept.size === 0) persistent.delete(key);
   };
+
+  /**
+   * Every client admitted and not gone: connected, or still between its
+   * CONNECT's check and the broker's registering it (a logout then must
+   * reach it too: it would otherwise be served until the next re-check).
+   */
+  const admitted = (): Client[] => [...byIdentity.values()].flatMap((clients) => [...clients]);
 
   const end = (client: Client) => {
     const connection = byClient.get(client);
@@ -178,12 +184,10 @@ export function createConnections(
     ready(client) {
       // Not admitted, or gone already (its place given back): nothing to time.
       if (!byClient.has(client) || !bindings.get(client.id)?.clients.has(client)) return;
-      live.add(client);
       arm(client);
     },
 
     gone(client) {
-      live.delete(client);
       clearTimeout(timers.get(client));
       timers.delete(client);
       const binding = bindings.get(client.id);
@@ -234,7 +238,7 @@ export function createConnections(
     endToken(token) {
       const digest = tokenDigest(token);
       let ended = 0;
-      for (const client of live) {
+      for (const client of admitted()) {
         if (byClient.get(client)?.digest !== digest) continue;
         end(client);
         ended += 1;
@@ -243,7 +247,8 @@ export function createConnections(
     },
 
     async revalidateAgent(agentId) {
-      for (const client of [...live]) {
+      // the agent's identity key (identityKey): whichever token each connection was made with
+      for (const client of [...(byIdentity.get(`agent:${agentId}`) ?? [])]) {
         const connection = byClient.get(client);
         if (connection?.identity.kind !== 'agent' || connection.identity.agent.id !== agentId) continue;
         await connections.refresh(client);
@@ -252,7 +257,7 @@ export function createConnections(
 
     async recheck() {
       const at = ctx.now().getTime();
-      const clients = [...live].filter((client) => !byClient.get(client)!.ended);
+      const clients = admitted().filter((client) => !byClient.get(client)!.ended);
       const digests = [...new Set(clients.map((client) => byClient.get(client)!.digest))];
       const states = new Map<string, string>();
       for (let i = 0; i < digests.length; i += RECHECK_BATCH) {
