@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { RateLimited } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 
 // scrypt from node:crypto: memory-hard, no native dependency. The cost is
@@ -29,15 +30,51 @@ export function setPasswordCostForTests(next: ScryptCost): void {
   cost = next;
 }
 
-// Bounds on a stored cost: a damaged row must not make a login allocate gigabytes.
-const validCost = ({ N, r, p }: ScryptCost) =>
-  Number.isInteger(N) && N >= 2 && N <= 2 ** 20 && (N & (N - 1)) === 0 && Number.isInteger(r) && r >= 1 && r <= 32 && Number.isInteger(p) && p >= 1 && p <= 16;
+/** The most a stored cost may ask of one login: 256 MiB (128·N·r bytes; today's is 128 MiB), and p ≤ 4 (p multiplies the time). */
+const MAX_COST_BYTES = 256 * 1024 * 1024;
 
-function derive(password: string, salt: Buffer, { N, r, p }: ScryptCost, length: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    // scrypt needs about 128·N·r bytes; Node refuses above maxmem (32 MiB by default).
-    scrypt(password, salt, length, { N, r, p, maxmem: 128 * N * r + 32 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+// Bounds on a stored cost: a damaged or planted row must not make a login allocate gigabytes.
+const validCost = ({ N, r, p }: ScryptCost) =>
+  Number.isInteger(N) && N >= 2 && (N & (N - 1)) === 0 && Number.isInteger(r) && r >= 1 && 128 * N * r <= MAX_COST_BYTES && Number.isInteger(p) && p >= 1 && p <= 4;
+
+/**
+ * scrypt runs at once in one process, at most. Each takes its 128 MiB and
+ * one of libuv's worker threads (4 by default, UV_THREADPOOL_SIZE), which
+ * file reads and DNS lookups (webhook deliveries) share: a flood of logins
+ * from many addresses must not take them all.
+ */
+export const MAX_HASHES_AT_ONCE = 2;
+/** Logins waiting for a turn at most; the next is told to try again in a second (429 SB_LOGIN_BUSY) rather than queue behind a flood. */
+export const MAX_LOGINS_WAITING = 64;
+
+let hashing = 0;
+const waiting: (() => void)[] = [];
+
+async function inTurn<T>(work: () => Promise<T>, login: boolean): Promise<T> {
+  if (hashing < MAX_HASHES_AT_ONCE) hashing += 1;
+  else {
+    if (login && waiting.length >= MAX_LOGINS_WAITING) throw new RateLimited('SB_LOGIN_BUSY', 'too many logins are being checked at once; try again in a moment', 1);
+    // the turn is handed over by the one finishing: `hashing` stays as it is
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  }
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else hashing -= 1;
+  }
+}
+
+function derive(password: string, salt: Buffer, { N, r, p }: ScryptCost, length: number, login = false): Promise<Buffer> {
+  return inTurn(
+    () =>
+      new Promise((resolve, reject) => {
+        // scrypt needs about 128·N·r bytes; Node refuses above maxmem (32 MiB by default).
+        scrypt(password, salt, length, { N, r, p, maxmem: 128 * N * r + 32 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+      }),
+    login,
+  );
 }
 
 function parse(stored: string): { cost: ScryptCost; salt: Buffer; key: Buffer } | undefined {
@@ -63,10 +100,10 @@ const NO_SALT = Buffer.alloc(16);
 export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
   const hash = stored === undefined ? undefined : parse(stored);
   if (hash === undefined) {
-    await derive(password, NO_SALT, cost, KEY_LENGTH);
+    await derive(password, NO_SALT, cost, KEY_LENGTH, true);
     return false;
   }
-  const actual = await derive(password, hash.salt, hash.cost, hash.key.length);
+  const actual = await derive(password, hash.salt, hash.cost, hash.key.length, true);
   return actual.length === hash.key.length && timingSafeEqual(actual, hash.key);
 }
 

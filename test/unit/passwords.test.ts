@@ -6,7 +6,8 @@ import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { hashPassword, needsRehash, PASSWORD_COST, verifyPassword } from '../../src/agents/passwords.js';
+import { hashPassword, MAX_HASHES_AT_ONCE, MAX_LOGINS_WAITING, needsRehash, PASSWORD_COST, verifyPassword } from '../../src/agents/passwords.js';
+import { RateLimited } from '../../src/errors.js';
 
 /** A hash as the previous release made them: scrypt N=2^14, r=8, p=1. */
 function oldHash(password: string): Promise<string> {
@@ -37,9 +38,29 @@ describe('password hashing', () => {
 
   it('says no, after the same work, without a hash or for a damaged one', async () => {
     assert.equal(await verifyPassword('correct horse', undefined), false);
-    for (const damaged of ['', 'bcrypt$x', 'scrypt$1048577$8$1$AAAA$AAAA', 'scrypt$4194304$8$1$AAAA$AAAA', 'scrypt$16384$8$1$$']) {
+    // 4 GiB (N=2^20, r=32) and p=16 are past what a stored cost may ask (256 MiB, p ≤ 4): refused unrun
+    for (const damaged of ['', 'bcrypt$x', 'scrypt$1048577$8$1$AAAA$AAAA', 'scrypt$4194304$8$1$AAAA$AAAA', 'scrypt$16384$8$1$$', 'scrypt$1048576$32$1$AAAA$AAAA', 'scrypt$16384$8$16$AAAA$AAAA']) {
       assert.equal(await verifyPassword('correct horse', damaged), false, damaged);
     }
+  });
+
+  it(`checks at most ${MAX_HASHES_AT_ONCE} passwords at once; ${MAX_LOGINS_WAITING} more logins wait their turn, the next is told to try again (429 SB_LOGIN_BUSY)`, async () => {
+    // a cheap stored cost (N=2^10): the verifications are quick, the turns are what is tested
+    const salt = randomBytes(16);
+    const key = await new Promise<Buffer>((resolve, reject) => scrypt('pw', salt, 32, { N: 1024, r: 8, p: 1 }, (e, k) => (e ? reject(e) : resolve(k))));
+    const cheap = `scrypt$1024$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
+    const flood = Array.from({ length: MAX_HASHES_AT_ONCE + MAX_LOGINS_WAITING + 3 }, () => verifyPassword('pw', cheap));
+    const settled = await Promise.allSettled(flood);
+    const refused = settled.filter((r) => r.status === 'rejected');
+    assert.equal(settled.filter((r) => r.status === 'fulfilled' && r.value === true).length, MAX_HASHES_AT_ONCE + MAX_LOGINS_WAITING);
+    assert.equal(refused.length, 3);
+    for (const r of refused) {
+      const error = (r as PromiseRejectedResult).reason;
+      assert.ok(error instanceof RateLimited);
+      assert.deepEqual([error.code, error.status, error.retryAfterSeconds], ['SB_LOGIN_BUSY', 429, 1]);
+    }
+    // the turns were all handed back
+    assert.equal(await verifyPassword('pw', cheap), true);
   });
 
   it('lowers the cost only in tests: no file under src/ calls setPasswordCostForTests', () => {

@@ -3,7 +3,7 @@ import { toAgent } from '../../agents/model.js';
 import { rehashIfOutdated, verifyPassword } from '../../agents/passwords.js';
 import { issueLoginToken, logOut } from '../../agents/tokens.js';
 import type { AgentRow } from '../../agents/model.js';
-import { unauthorized } from '../../errors.js';
+import { RateLimited, unauthorized } from '../../errors.js';
 import { readSettings } from '../../settings/settings.js';
 import { requireAgent } from '../auth.js';
 import { loginKey, type LoginLimiter } from '../security.js';
@@ -20,7 +20,11 @@ export function authRoutes(app: App, { ctx, config, realtime }: AppDeps, limiter
       const attempt = await limiter.attempt(request, account);
       const [agent] = await ctx.db.query<AgentRow>('select * from agents where lower(email) = $1 and deleted_at is null', [account]);
       // An unknown email costs as much time as a wrong password.
-      const ok = await verifyPassword(request.body.password, agent?.password_hash);
+      const ok = await verifyPassword(request.body.password, agent?.password_hash).catch(async (error: unknown) => {
+        // Too many checks at once (SB_LOGIN_BUSY): no guess was judged, so none is counted.
+        if (error instanceof RateLimited) await attempt.succeeded();
+        throw error;
+      });
       if (!agent || !ok) throw unauthorized('email or password is wrong');
       const checked = await rehashIfOutdated(ctx.db, agent.id, agent.password_hash, request.body.password);
       // Issued only while the password is still the one checked and the agent not deleted: a password
