@@ -74,6 +74,19 @@ function actorRefused(refusal: string | null, roles: readonly Role[]): void {
 }
 
 /**
+ * Refuses the change unless agent `actorId` is still, as it is written, a
+ * live agent with one of `roles` (under a share lock on their row, so a
+ * demotion or deletion waits for it or is seen by it): their request was let
+ * in on arrival, and an admin demoted meanwhile must change nothing. Null:
+ * Switchboard itself, which has no row.
+ */
+export async function assertActorStill(tx: Queryable, actorId: string | null, roles: readonly Role[]): Promise<void> {
+  if (actorId === null) return;
+  const [check] = await tx.query<{ refusal: string | null }>('select sb_actor_refusal($1::text, $2::text[]) as refusal', [actorId, roles]);
+  actorRefused(check!.refusal, roles);
+}
+
+/**
  * Creates an agent. `actor`: who asks; an agent must still be a live admin
  * when the row is written (checked in the transaction, under a share lock on
  * their row), not only when their request arrived.
@@ -86,8 +99,7 @@ export async function createAgent(ctx: Ctx, input: NewAgent, actor: Actor = SYST
   return mapUnique(
     input.email,
     withEvents(ctx, async (tx, emit) => {
-      const [check] = await tx.query<{ refusal: string | null }>('select sb_actor_refusal($1::text, $2::text[]) as refusal', [actor.id, byRoles(actor, ADMIN)]);
-      actorRefused(check!.refusal, ADMIN);
+      await assertActorStill(tx, actor.id, ADMIN);
       await assertEmailFree(tx, input.email, null);
       const now = ctx.now();
       const [row] = await tx.query<AgentRow>(

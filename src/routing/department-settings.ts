@@ -2,6 +2,7 @@
 // meaning live in SQL (sb_department_routing, src/store/migrations/routing/functions.sql),
 // where the routing functions read them; this module reads the effective
 // settings through that function and stores what an admin changed.
+import { assertActorStill } from '../agents/agents.js';
 import type { Ctx } from '../context.js';
 import { invalid } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
@@ -66,6 +67,8 @@ export function checkOverflow(department: string, rules: readonly OverflowRule[]
 export async function changeDepartmentRouting(ctx: Ctx, department: string, change: DepartmentRoutingChange, by: string | null): Promise<DepartmentRouting> {
   if (change.overflow !== undefined) checkOverflow(department, change.overflow);
   return withEvents(ctx, async (tx, emit) => {
+    // an admin when the request came, and still one as it is written
+    await assertActorStill(tx, by, ['admin']);
     await tx.query(
       `insert into department_routing (department, settings, updated_at, updated_by) values ($1, $2::jsonb, $3, $4)
        on conflict (department) do update

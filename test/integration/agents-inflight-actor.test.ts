@@ -128,6 +128,27 @@ describeEachStore('agents: an admin deleted or demoted while their request is in
       assert.equal((await t.call('GET', '/api/v1/agents/me', { token: targetToken })).statusCode, 200, "the agent's token still works");
     });
 
+    it(`PATCH /settings and PUT /departments/:name/routing by an admin ${removal.label} in flight: ${removal.status} ${removal.code}, nothing changes`, async () => {
+      const changes = [
+        (token: string) => t.call('PATCH', '/api/v1/settings', { token, body: { max_customers: 17 } }),
+        (token: string) => t.call('PUT', '/api/v1/departments/sales/routing', { token, body: { mode: 'manual' } }),
+      ];
+      for (const change of changes) {
+        const { actor, actorToken, bossToken } = await admins();
+        const settingsBefore = (await t.call('GET', '/api/v1/settings', { token: bossToken })).json();
+        const changed = await events('settings.changed');
+        const held = hold('transaction');
+        const pending = change(actorToken);
+        await held.reached; // let in as an admin, about to write
+        assert.equal((await removal.remove(actor.id, bossToken)).statusCode, removal.expect);
+        held.release();
+        expectError(await pending, removal.status, removal.code);
+        assert.deepEqual((await t.call('GET', '/api/v1/settings', { token: bossToken })).json(), settingsBefore);
+        assert.equal((await store().db.query(`select 1 from department_routing where department = 'sales'`)).length, 0, 'no routing was written');
+        assert.equal(await events('settings.changed'), changed, 'no settings.changed event');
+      }
+    });
+
     it(`DELETE /agents/:id by an admin ${removal.label} in flight: ${removal.status} ${removal.code}, the agent stays`, async () => {
       const { actor, actorToken, bossToken } = await admins();
       const target = await makeAgent(t.ctx, { status: 'online' });

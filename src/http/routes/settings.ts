@@ -1,3 +1,4 @@
+import { assertActorStill } from '../../agents/agents.js';
 import type { Ctx } from '../../context.js';
 import { withEvents } from '../../events/outbox.js';
 import { drain } from '../../routing/match.js';
@@ -6,11 +7,17 @@ import type { App, AppDeps } from '../deps.js';
 import { requireAgent } from '../auth.js';
 import { errorResponses, SettingsBody, SettingsPatchBody } from '../schemas.js';
 
-/** A raised max_customers gives room to every agent without their own capacity: drain in the same transaction. */
+/**
+ * A raised max_customers gives room to every agent without their own
+ * capacity: drain in the same transaction. `by`: the admin asking (null:
+ * Switchboard itself).
+ */
 export async function changeSettings(ctx: Ctx, patch: Partial<Settings>, by: string | null): Promise<Settings> {
   return withEvents(
     ctx,
     async (tx, emit) => {
+      // an admin when the request came, and still one as it is written
+      await assertActorStill(tx, by, ['admin']);
       const now = ctx.now();
       await writeSettings(tx, patch, now);
       emit({ type: 'settings.changed', data: { changed: patch, by } });
