@@ -1,5 +1,6 @@
 import type { Queryable } from '../store/db.js';
 import type { Period } from '../reports/period.js';
+import { order } from '../reports/query.js';
 
 // The Satisfaction report: ratings given in a period, per agent or per
 // department, and per UTC day. A rating counts in the period it was given in
@@ -79,8 +80,9 @@ export async function readSatisfaction(db: Queryable, group: SatisfactionGroup, 
     group === 'agent'
       ? keyed
           .map((r) => ({ agent_id: r.key, agent_name: r.key === null ? null : (names.get(r.key) ?? null), ...figures(r) }))
-          .sort((a, b) => (a.agent_name ?? '\uffff').localeCompare(b.agent_name ?? '\uffff') || String(a.agent_id).localeCompare(String(b.agent_id)))
-      : keyed.map((r) => ({ department: r.key, ...figures(r) }));
+          // as the conversations report orders them (src/reports/query.ts), not by the server's locale or the database's collation
+          .sort((a, b) => order(a.agent_name, b.agent_name) || order(a.agent_id, b.agent_id))
+      : keyed.map((r) => ({ department: r.key, ...figures(r) })).sort((a, b) => order(a.department, b.department));
   const total = found.find((r) => r.kind === 'total');
   return {
     group,

@@ -18,7 +18,10 @@ const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(
 export function parseInstant(field: string, text: string): Date {
   const match = DATE.exec(text) ?? DATE_TIME.exec(text);
   if (!match) throw invalid(field, `must be a date (2026-01-31) or a date-time with its offset (2026-01-31T09:00:00Z), got ${JSON.stringify(text.slice(0, 40))}`);
-  const [, y, mo, d, h = '00', mi = '00', s = '00'] = match;
+  const [, y, mo, d, h = '00', mi = '00', s = '00', , offset] = match;
+  if (offset !== undefined && /^[+-](\d{2}):(\d{2})$/.test(offset) && (Number(offset.slice(1, 3)) > 23 || Number(offset.slice(4)) > 59)) {
+    throw invalid(field, `has an offset that is no time zone's: ${JSON.stringify(offset)} (hours 00–23, minutes 00–59)`);
+  }
   const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
   if (day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
     throw invalid(field, `is not a real date or time: ${JSON.stringify(text)}`);

@@ -150,7 +150,8 @@ export async function readReport(db: Db, group: ReportGroup, period: Period): Pr
 }
 
 /** by name, case-insensitively; null (no agent, no department) last */
-function order(a: string | null, b: string | null): number {
+/** How report rows are ordered by name: case and accents aside, the same on every store and server locale; a null last. */
+export function order(a: string | null, b: string | null): number {
   if (a === b) return 0;
   if (a === null) return 1;
   if (b === null) return -1;

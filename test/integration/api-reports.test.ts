@@ -264,6 +264,7 @@ describeEachStore('api: reports', (store) => {
         [`group=agent&from=2026-02-30&to=2026-03-06`, 'from'],
         [`group=agent&from=2026-01-05T25:00:00Z&to=2026-01-06`, 'from'],
         [`group=agent&from=2026-01-05T09:00:00&to=2026-01-06`, 'from'], // no offset: whose 09:00?
+        [`group=agent&from=2026-01-05T09:00:00%2B24:00&to=2026-01-06`, 'from'], // an offset no zone has
         [`group=agent&from=2026-01-05&to=1%20Jan%202027`, 'to'],
         [`group=agent&from=2026-01-05&to=2026-01-05`, 'to'], // empty period
         [`group=agent&from=2026-01-06&to=2026-01-05`, 'to'],
