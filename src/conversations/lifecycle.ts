@@ -264,6 +264,8 @@ export async function transferConversation(ctx: Ctx, id: string, input: Transfer
       throw forbidden(`conversation ${id} is not assigned to you`);
     case 'SB_CONVERSATION_CLOSED':
       throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${state}`);
+    case 'SB_NOT_ACCEPTED':
+      throw conflict('SB_NOT_ACCEPTED', `conversation ${id} is offered, not assigned: accept it before transferring it (or decline it)`);
     case 'SB_QISCUS_TRANSFER':
       throw qiscusTransfer(id, department, input);
     case 'channel_queue':
@@ -330,7 +332,9 @@ export async function requeueConversation(ctx: Ctx, id: string, actor: Actor): P
   const { refusal, before_state: state, ...row } = result;
   if (refusal === 'forbidden') throw forbidden(`conversation ${id} is not assigned to you`);
   if (refusal === 'SB_CONVERSATION_CLOSED') throw conflict('SB_CONVERSATION_CLOSED', `conversation ${id} is already ${state}`);
-  if (refusal === 'SB_NOT_ASSIGNED') throw conflict('SB_NOT_ASSIGNED', `conversation ${id} is already waiting in the queue`);
+  if (refusal === 'SB_NOT_ASSIGNED') {
+    throw conflict('SB_NOT_ASSIGNED', state === 'offered' ? `conversation ${id} is offered, not assigned: its agent accepts or declines it, or transfer it` : `conversation ${id} is already waiting in the queue`);
+  }
   if (refusal !== null) throw new Error(`sb_requeue_conversation: unknown refusal ${refusal}`);
   return row;
 }

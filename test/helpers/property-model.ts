@@ -343,6 +343,12 @@ export function replayViolations(pre: Snapshot, post: Snapshot, events: readonly
           problems.push(`(6) ${where}: unknown conversation or agent`);
           break;
         }
+        if (data.transferred === true) {
+          // a waiting conversation transferred to an agent: someone decided, and the
+          // conversation.transferred just before it gave it (checked there)
+          if (conv.state !== 'assigned' || conv.agentId !== agentId) problems.push(`(6) ${where}: a transfer's assignment to ${agentId}, but it is ${conv.state} with ${conv.agentId}`);
+          break;
+        }
         if (conv.state !== 'queued') problems.push(`(2) ${where}: assigned to ${agentId} while ${conv.state} with ${conv.agentId}`);
         const load = loads.get(agentId) ?? 0;
         if (load >= cap(agentId)) problems.push(`(1) ${where}: agent ${agentId} already held ${load} of ${cap(agentId)}`);

@@ -280,6 +280,64 @@ describeEachStore('routing: offer and accept, manual pick', (store) => {
     await holds();
   });
 
+  it('transfers of an offer: the offered agent must accept first; a supervisor may assign it to them, or to another, with conversation.assigned', async () => {
+    await route('sales', { mode: 'offer', offer_timeout_s: 600 });
+    const a = await agent('sales', 1);
+    const c1 = await open('sales');
+    assert.deepEqual([c1.state, c1.agent_id], ['offered', a.agent.id]);
+    const transfer = (who: User, body: Record<string, unknown>) => k.call('POST', `/api/v1/conversations/${c1.id}/transfer`, { token: who.token, body });
+    const b = await agent('billing', 1);
+    await k.unchanged(async () => {
+      expectError(await transfer(a, { agent_id: b.agent.id }), 409, 'SB_NOT_ACCEPTED');
+      expectError(await transfer(a, { department: 'billing' }), 409, 'SB_NOT_ACCEPTED');
+      expectError(await k.call('POST', `/api/v1/conversations/${c1.id}/requeue`, { token: supervisor.token, body: {} }), 409, 'SB_NOT_ASSIGNED');
+    });
+    // to the agent it is offered to (at capacity: the offer is the slot)
+    const given = await transfer(supervisor, { agent_id: a.agent.id });
+    assert.equal(given.statusCode, 200, given.body);
+    assert.deepEqual([given.json().state, given.json().agent_id, given.json().offer_expires_at], ['assigned', a.agent.id, null]);
+    assert.equal(await load(a), 1);
+    assert.deepEqual((await eventsOf(c1.id)).slice(-2), ['conversation.transferred', 'conversation.assigned']);
+    expectError(await transfer(supervisor, { agent_id: a.agent.id }), 409, 'SB_ALREADY_ASSIGNED');
+    await holds();
+
+    // an offer transferred to another agent: assigned there, and the offered agent's slot freed
+    const c2 = await open('sales');
+    assert.equal(c2.state, 'queued', 'a is full');
+    assert.equal((await post(a, c1.id, 'accept')).statusCode, 409, 'already assigned, nothing to accept');
+    const c3agent = await agent('sales', 1);
+    assert.deepEqual([(await row(c2.id)).state, (await row(c2.id)).agent_id], ['offered', c3agent.agent.id]);
+    const moved = await k.call('POST', `/api/v1/conversations/${c2.id}/transfer`, { token: supervisor.token, body: { agent_id: b.agent.id } });
+    assert.equal(moved.statusCode, 200, moved.body);
+    assert.deepEqual([moved.json().state, moved.json().agent_id], ['assigned', b.agent.id]);
+    assert.equal(await load(c3agent), 0);
+    assert.deepEqual((await eventsOf(c2.id)).slice(-2), ['conversation.transferred', 'conversation.assigned']);
+    await holds();
+  });
+
+  it('a waiting conversation moved to another department loses its decline list; one moved to an agent is assigned with conversation.assigned', async () => {
+    await route('sales', { mode: 'offer', offer_timeout_s: 600 });
+    const a = await k.user('agent', { status: 'online', capacity: 2, departments: ['sales', 'support'] });
+    const c1 = await open('sales');
+    assert.equal(c1.agent_id, a.agent.id);
+    assert.equal((await post(a, c1.id, 'decline')).statusCode, 200);
+    assert.deepEqual([(await row(c1.id)).state, (await row(c1.id)).declined_by], ['queued', [a.agent.id]]);
+    // support routes automatically, and the decliner serves it: the decline was of the sales offer
+    const moved = await k.call('POST', `/api/v1/conversations/${c1.id}/transfer`, { token: supervisor.token, body: { department: 'support' } });
+    assert.equal(moved.statusCode, 200, moved.body);
+    const now = await row(c1.id);
+    assert.deepEqual([now.state, now.agent_id, now.department, now.declined_by], ['assigned', a.agent.id, 'support', []]);
+    await holds();
+
+    const c2 = await open('billing'); // nobody serves billing
+    assert.equal(c2.state, 'queued');
+    const given = await k.call('POST', `/api/v1/conversations/${c2.id}/transfer`, { token: supervisor.token, body: { agent_id: a.agent.id } });
+    assert.equal(given.statusCode, 200, given.body);
+    assert.deepEqual([given.json().state, given.json().agent_id], ['assigned', a.agent.id]);
+    assert.deepEqual(await eventsOf(c2.id), ['conversation.created', 'conversation.queued', 'conversation.transferred', 'conversation.assigned']);
+    await holds();
+  });
+
   it('manual mode: nothing is given automatically; an agent picks, a second pick is refused', async () => {
     await route('desk', { mode: 'manual', manual_order: 'in_order' });
     const a = await agent('desk', 1);

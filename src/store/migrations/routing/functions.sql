@@ -1960,6 +1960,9 @@ begin
     refusal := 'forbidden';
   elsif was.state in ('resolved', 'abandoned') then
     refusal := 'SB_CONVERSATION_CLOSED';
+  elsif p_only_agent is not null and was.state = 'offered' then
+    -- an offer is not the agent's until accepted: they may accept or decline it, not pass it on (as for a close or a reply)
+    refusal := 'SB_NOT_ACCEPTED';
   elsif was.channel = 'qiscus' and (p_to_agent is not null or p_department is distinct from was.department) then
     refusal := 'SB_QISCUS_TRANSFER';
   elsif p_department like '@%' and p_department is distinct from was.department then
@@ -1971,11 +1974,12 @@ begin
       refusal := 'agent_not_found';
     else
       v_capacity := sb_capacity(target);
-      if was.agent_id = p_to_agent then
+      if was.agent_id = p_to_agent and was.state = 'assigned' then
         refusal := 'SB_ALREADY_ASSIGNED';
       elsif target.status <> 'online' then
         refusal := 'SB_AGENT_UNAVAILABLE';
-      elsif target.load >= v_capacity then
+      -- offered to the target, it holds one of their slots already: the transfer assigns it there
+      elsif target.load >= v_capacity and was.agent_id is distinct from p_to_agent then
         refusal := 'SB_AGENT_AT_CAPACITY';
       end if;
     end if;
@@ -1997,7 +2001,9 @@ begin
     v_events := sb_requeue_events(p_now, array[p_id], '{}', 'transferred', true, p_department);
     select * into c from conversations x where x.id = p_id;
   else
-    update conversations x set department = p_department, updated_at = p_now where x.id = p_id returning * into c;
+    -- someone decided where it waits: a sticky wait for its last agent and the decline list end, as a requeue ends them
+    update conversations x set department = p_department, sticky_until = null, declined_by = '{}', updated_at = p_now
+     where x.id = p_id returning * into c;
   end if;
   v_events := v_events || jsonb_build_array(sb_event('conversation.transferred', p_id, c.agent_id, jsonb_build_object(
     'conversation', sb_conversation_json(c),
@@ -2006,6 +2012,12 @@ begin
     'from_department', was.department,
     'to_department', c.department,
     'by', p_by)));
+  if p_to_agent is not null and was.state <> 'assigned' then
+    -- waiting (queued or offered) until now: it is assigned, as a match or an
+    -- accept would have said; `transferred` tells it from the policy's gives
+    v_events := v_events || jsonb_build_array(sb_event('conversation.assigned', p_id, c.agent_id,
+                  jsonb_build_object('conversation', sb_conversation_json(c), 'transferred', true)));
+  end if;
   if p_to_agent is not null then
     if was.agent_id is not null then
       for c in select * from sb_match_for_agent(p_now, was.agent_id) loop
