@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { requireAgent } from '../http/auth.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { Department, errorResponses, ONE_LINE_OR_EMPTY_PATTERN, StringMap } from '../http/schemas.js';
+import { assertNotChannelQueue } from '../routing/channel-queues.js';
 import { availability } from './availability.js';
 import { MAX_DEPARTMENTS, MAX_HOLIDAYS, MAX_INTERVALS_PER_DAY, type BusinessHoursInput } from './rules.js';
 import { WEEKDAYS } from './schedule.js';
@@ -57,7 +58,8 @@ const BusinessHours = Type.Object({
   departments: StringMap(Schedule),
 });
 
-const AvailabilityQuery = Type.Object({ department: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false });
+// a department as POST /session and POST /offline-messages take one, so availability never says open where they refuse
+const AvailabilityQuery = Type.Object({ department: Type.Optional(Department) }, { additionalProperties: false });
 const AvailabilityBody = Type.Object({
   open: Type.Boolean({ description: 'true: offer a live chat; false: show the offline form' }),
   reason: Type.Union([Type.Literal('outside_hours'), Type.Literal('holiday'), Type.Literal('no_agent_online'), Type.Null()]),
@@ -92,6 +94,10 @@ export function businessHoursRoutes(app: App, { ctx }: AppDeps): void {
         response: { 200: AvailabilityBody, ...errorResponses },
       },
     },
-    async (request) => availability(ctx, request.query.department ?? null),
+    async (request) => {
+      // a channel's own queue (@qiscus): no chat or offline message may go there, so it has no availability either
+      assertNotChannelQueue('department', request.query.department);
+      return availability(ctx, request.query.department ?? null);
+    },
   );
 }

@@ -15,9 +15,9 @@ export const OfflineMessageBody = Type.Object(
     // No line breaks of any kind (nor other control characters): the name goes
     // into the email's Subject and Reply-To, and the team's copy has one fact
     // a line (a U+2028 or a \v in it added a fake "From:" line).
-    name: Type.String({ minLength: 1, maxLength: 200, pattern: `^(?!\\s*$)${NO_BREAK}+$` }),
+    name: Type.String({ minLength: 1, maxLength: 200, pattern: `^(?!\\s*$)${NO_BREAK}+$`, notBlank: true }),
     email: Email,
-    message: Type.String({ minLength: 1, maxLength: 10_000, pattern: '\\S' }),
+    message: Type.String({ minLength: 1, maxLength: 10_000, pattern: '\\S', notBlank: true }),
     // a department name as everywhere: one line, no control characters
     department: Type.Optional(Nullable(Department)),
   },

@@ -276,7 +276,8 @@ export function checkDefinition(fields: readonly PrechatField[]): Problem | null
 /** Not answered: absent, null, blank, or an unticked box. */
 function isEmpty(field: PrechatField, value: unknown): boolean {
   if (value === undefined || value === null) return true;
-  if (typeof value === 'string') return value.trim() === '';
+  // isBlank: zero-width and other invisible characters alone are no answer either (docs/api.md, "Blank texts")
+  if (typeof value === 'string') return isBlank(value);
   return field.type === 'checkbox' && value === false;
 }
 

@@ -41,6 +41,17 @@ describeEachStore('blank and invisible admin texts are refused', (store) => {
     assert.equal(ok.statusCode, 200, ok.body);
   });
 
+  it("an offline message's name or text of invisible characters is 400 naming it; nothing changes", async () => {
+    await k.unchanged(async () => {
+      const offline = { name: 'Ann', email: 'ann@example.test', message: 'Call me back' };
+      for (const text of INVISIBLE) {
+        for (const field of ['name', 'message'] as const) {
+          expectInvalid(await k.call('POST', '/api/v1/offline-messages', { body: { ...offline, [field]: text } }), field, `${field} ${JSON.stringify(text)}`);
+        }
+      }
+    });
+  });
+
   it('PATCH /settings: a blank or invisible csat_question or csat_thanks is 400 naming it; nothing changes', async () => {
     const { token } = await k.user('admin');
     await k.unchanged(async () => {

@@ -146,6 +146,10 @@ describeEachStore("channels' own queues and agents", (store) => {
     assert.equal(opened.json().error.field, 'department');
     assert.match(opened.json().error.message, /^department must not be "@qiscus": departments starting with @/);
     assert.equal((await conversations()).length, 0, 'nothing was opened');
+    // nor does the widget's availability say a chat is open there, which POST /session would then refuse
+    const available = await h.t.call('GET', '/api/v1/availability?department=%40qiscus');
+    assert.equal(available.statusCode, 400, available.body);
+    assert.equal(available.json().error.field, 'department');
 
     const conversation = (await h.t.call('POST', '/api/v1/conversations', { token: admin.token, body: { customer: { id: 'c1' }, department: 'sales' } })).json();
     const moved = await h.t.call('POST', `/api/v1/conversations/${conversation.id}/transfer`, { token: admin.token, body: { department: '@qiscus' } });

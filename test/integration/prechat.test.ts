@@ -226,6 +226,9 @@ describeEachStore('pre-chat form', (store) => {
       [{ ...GOOD, email: 'not-an-email' }, 'prechat.email', /must be an email address/],
       [{ ...GOOD, name: undefined }, 'prechat.name', /is required/],
       [{ ...GOOD, name: '   ' }, 'prechat.name', /is required/],
+      // characters that show as nothing are no answer either (docs/api.md, "Blank texts")
+      [{ ...GOOD, name: '\u200b\u3164' }, 'prechat.name', /is required/],
+      [{ ...GOOD, name: '\u2800' }, 'prechat.name', /is required/],
       [{ ...GOOD, name: 'Ada\nLovelace' }, 'prechat.name', /must be one line of text, without control characters/],
       [{ ...GOOD, plan: 'platinum' }, 'prechat.plan', /must be one of: free, gold/],
       [{ ...GOOD, department: 'billing' }, 'prechat.department', /must be one of: sales, support/],
