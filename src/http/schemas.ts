@@ -309,6 +309,12 @@ export const NewMessageBody = Type.Object(
         description: 'default agent; supervisors and admins may post for the customer, system or a bot (API channels)',
       }),
     ),
+    client_message_id: Type.Optional(
+      Type.String({
+        format: 'uuid',
+        description: "the caller's own id for this message, new for each message and the same when it is sent again: a message whose id its conversation holds from the same sender is not stored again (200 with the stored one)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

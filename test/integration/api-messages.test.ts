@@ -45,6 +45,34 @@ describeEachStore('api: messages', (store) => {
     assert.deepEqual([event?.data.message.id, event?.data.message.text], [m.id, 'Hello, how can I help?']);
   });
 
+  it('POST /messages with a client_message_id sent again stores it once: 200 with the stored message, no second event; another sender\'s id is 400', async () => {
+    const { c, owner, admin } = await scene();
+    const id = '0B7C6F1E-5D3A-4C2B-9E8F-1A2B3C4D5E6F';
+    const first = await post(owner.token, c.id, { text: 'Your refund is on its way', client_message_id: id });
+    assert.equal(first.statusCode, 201, first.body);
+    const events = () => k.count('events', `type = 'message.created' and conversation_id = '${c.id}'`);
+    const before = await events();
+    await k.unchanged(async () => {
+      // the answer was lost; the relay sends it again, the id in another case
+      const again = await post(owner.token, c.id, { text: 'Your refund is on its way', client_message_id: id.toLowerCase() });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.deepEqual(again.json(), first.json());
+      // the same id from another sender is not theirs to repeat
+      expectInvalid(await post(admin.token, c.id, { text: 'hijack', sender: 'bot', client_message_id: id }), 'client_message_id');
+      expectInvalid(await post(owner.token, c.id, { text: 'x', client_message_id: 'not-a-uuid' }), 'client_message_id');
+    });
+    assert.equal(await events(), before, 'no second message.created');
+    // without an id, or with a new one, each POST is a message of its own
+    assert.equal((await post(owner.token, c.id, { text: 'Your refund is on its way' })).statusCode, 201);
+    assert.equal((await post(owner.token, c.id, { text: 'Your refund is on its way', client_message_id: '1b7c6f1e-5d3a-4c2b-9e8f-1a2b3c4d5e6f' })).statusCode, 201);
+    assert.equal((await list(owner.token, c.id)).json().length, 3);
+    // closed since: the retry still gets its stored message
+    assert.equal((await k.call('POST', `/api/v1/conversations/${c.id}/resolve`, { token: owner.token, body: {} })).statusCode, 200);
+    const late = await post(owner.token, c.id, { text: 'Your refund is on its way', client_message_id: id });
+    assert.equal(late.statusCode, 200, late.body);
+    assert.equal(late.json().id, first.json().id);
+  });
+
   it('POST /messages takes attachments with or without text', async () => {
     const { c, owner } = await scene();
     const image = { type: 'image', url: 'https://cdn.example.test/a.png' };

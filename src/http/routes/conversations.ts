@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { seesEverything } from '../../agents/model.js';
 import { assertCanAccess } from '../../conversations/access.js';
 import { closeConversation, openConversationPlaced, requeueConversation, transferConversation } from '../../conversations/lifecycle.js';
-import { addMessage, listMessages, presentMessage, toMessage } from '../../conversations/messages.js';
+import { addMessageOnce, listMessages, presentMessage, toMessage } from '../../conversations/messages.js';
 import { CHANNELS, toConversation, type Channel, type ConversationRow } from '../../conversations/model.js';
 import { getConversation, listConversations } from '../../conversations/queries.js';
 import { forbidden, invalid } from '../../errors.js';
@@ -255,20 +255,18 @@ export function conversationRoutes(app: App, { ctx }: AppDeps): void {
   app.post(
     '/api/v1/conversations/:id/messages',
     {
-      schema: { tags: ['messages'], params: IdParams, body: NewMessageBody, response: { 201: Message, ...errorResponses } },
+      schema: { tags: ['messages'], params: IdParams, body: NewMessageBody, response: { 201: Message, 200: Message, ...errorResponses } },
       onRequest: anyone,
     },
     async (request, reply) => {
-      const { text, attachments, sender = 'agent' } = request.body;
+      const { text, attachments, sender = 'agent', client_message_id: clientMessageId } = request.body;
       if (text === undefined && attachments === undefined) throw invalid('text', 'or attachments is required');
       if (sender !== 'agent' && !seesEverything(request.actor)) throw forbidden('only supervisors and admins may post as customer, system or bot');
-      const message = await addMessage(
-        ctx,
-        request.params.id,
-        { sender, sender_id: sender === 'agent' ? request.actor.id : null, text: text ?? null, attachments: attachments ?? [] },
-        request.actor,
-      );
-      return reply.status(201).send(presentMessage(ctx, message));
+      const input = { sender, sender_id: sender === 'agent' ? request.actor.id : null, text: text ?? null, attachments: attachments ?? [] };
+      // An id of the caller's own: a POST retried after its answer was lost is stored once (200 with the stored copy).
+      const added = await addMessageOnce(ctx, request.params.id, clientMessageId === undefined ? input : { ...input, client_message_id: clientMessageId.toLowerCase() }, request.actor);
+      if ('taken' in added) throw invalid('client_message_id', `${clientMessageId} is the id of another sender's message in conversation ${request.params.id}`);
+      return reply.status(added.repeated ? 200 : 201).send(presentMessage(ctx, added.message));
     },
   );
 
