@@ -385,6 +385,9 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     }));
     // conversation.erased carries no conversation (it is gone): nothing to tell its customer or a new holder
     if (!conversation) return;
+    // A transfer's own assignment (a waiting conversation given to an agent): the
+    // conversation.transferred just before it told the holder and the customer already.
+    if (event.type === 'conversation.assigned' && data.transferred === true) return;
     const newlyHeld = event.type === 'conversation.assigned' || (event.type === 'conversation.transferred' && conversation.state === 'assigned');
     if (newlyHeld && conversation.agent_id) {
       publish(sent, t.assign(conversation.agent_id), () => ({ conversation, sessionTopic: t.session(conversation.id), origin: ORIGIN }));

@@ -198,6 +198,28 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     assert.equal(nextClient.received.filter((r) => r.topic.endsWith('/client/control')).length, 0);
   });
 
+  it('a waiting chat transferred to an agent is told once: one assignment on their topic, one announcement to the customer', async () => {
+    const vip = await makeAgent(server.ctx, { status: 'online', capacity: 1, departments: ['vip'] });
+    const vipToken = (await http('POST', '/api/v1/auth/login', { email: vip.email, password: PASSWORD })).body.token as string;
+    const boss = await makeAgent(server.ctx, { role: 'supervisor' });
+    const bossToken = (await http('POST', '/api/v1/auth/login', { email: boss.email, password: PASSWORD })).body.token as string;
+    const opened = await http('POST', '/session', { customer: { id: 'waiting-1' }, department: 'sales' });
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    const { sessionId, sessionTopic, token } = opened.body as { sessionId: string; sessionTopic: string; token: string };
+    const customer = await connect(token);
+    assert.deepEqual(await customer.subscribe(control(sessionTopic)), [1]);
+    const console1 = await connect(vipToken);
+    const assignTopic = `switchboard/client/attendants/assign/${vip.id}`;
+    assert.deepEqual(await console1.subscribe(assignTopic), [1]);
+    const moved = await http('POST', `/api/v1/conversations/${sessionId}/transfer`, { agent_id: vip.id }, bossToken);
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    await console1.next(assignTopic);
+    await server.realtime.publisher.idle();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(console1.received.filter((r) => r.topic === assignTopic).length, 1, 'one assignment');
+    assert.equal(customer.received.filter((r) => r.topic === control(sessionTopic) && r.payload?.instruction === 'session/ready').length, 1, 'one announcement');
+  });
+
   it('answers an older client asking for a channel on its response topic, only under its own session', async () => {
     await agentOnline(1);
     const { session, customer } = await startChat('c11');
