@@ -95,15 +95,17 @@ const NO_SALT = Buffer.alloc(16);
 /**
  * Whether `password` is the one `stored` was made from. Without a stored
  * hash (an unknown email) it spends the same time at today's cost and says
- * no, so response times do not reveal which accounts exist.
+ * no, so response times do not reveal which accounts exist. `login`: a
+ * login's check, refused with 429 SB_LOGIN_BUSY when too many wait their
+ * turn; false: a check that waits, whatever the queue.
  */
-export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
+export async function verifyPassword(password: string, stored: string | undefined, login = true): Promise<boolean> {
   const hash = stored === undefined ? undefined : parse(stored);
   if (hash === undefined) {
-    await derive(password, NO_SALT, cost, KEY_LENGTH, true);
+    await derive(password, NO_SALT, cost, KEY_LENGTH, login);
     return false;
   }
-  const actual = await derive(password, hash.salt, hash.cost, hash.key.length, true);
+  const actual = await derive(password, hash.salt, hash.cost, hash.key.length, login);
   return actual.length === hash.key.length && timingSafeEqual(actual, hash.key);
 }
 
@@ -129,7 +131,8 @@ export async function rehashIfOutdated(db: Queryable, agentId: string, stored: s
   // is this password's too), or the password was changed (then it is not, and the login must fail).
   // Found by review: two logins at once after a cost change, and one was told its password was wrong.
   const [now] = await db.query<{ password_hash: string }>('select password_hash from agents where id = $1 and deleted_at is null', [agentId]);
-  return now !== undefined && (await verifyPassword(password, now.password_hash)) ? now.password_hash : stored;
+  // not a new login (this one got its turn): it waits, never refused busy
+  return now !== undefined && (await verifyPassword(password, now.password_hash, false)) ? now.password_hash : stored;
 }
 
 // A short list of the passwords tried first by anyone guessing (8 characters

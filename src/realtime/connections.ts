@@ -114,6 +114,8 @@ export function createConnections(
    * queued the agent's events until the process restarted.
    */
   const offline = new Map<string, string>();
+  /** client ids whose offline session the broker is forgetting now: not to be resumed meanwhile */
+  const forgetting = new Set<string>();
   /** identity key → the client ids of its persistent sessions, connected or kept offline */
   const persistent = new Map<string, Set<string>>();
 
@@ -160,6 +162,7 @@ export function createConnections(
       const key = identityKey(identity);
       const binding = bindings.get(client.id);
       if (binding && binding.key !== key) return 'taken';
+      if (forgetting.has(client.id)) return 'full';
       const mine = byIdentity.get(key) ?? new Set<Client>();
       // A connection this one takes over (same client id: aedes closes it) does not count.
       let holding = 0;
@@ -265,6 +268,7 @@ export function createConnections(
       }
       // Offline persistent sessions: their tokens in queries of their own, when any is kept.
       const kept = [...offline];
+      let failure: unknown;
       const asked = new Set(digests);
       const more = [...new Set(kept.map(([, digest]) => digest))].filter((digest) => !asked.has(digest));
       for (let i = 0; i < more.length; i += RECHECK_BATCH) {
@@ -275,8 +279,20 @@ export function createConnections(
         if (offline.get(clientId) !== digest || states.has(digest)) continue;
         offline.delete(clientId);
         // Its id stays bound until the broker has forgotten the session, so
-        // nobody else resumes it meanwhile.
-        await options.forgetSession?.(clientId);
+        // nobody else resumes it meanwhile; nor its owner (an agent back with
+        // a new login), whose restored subscriptions the forgetting would
+        // take from under them: CONNACK 3, try again.
+        forgetting.add(clientId);
+        try {
+          await options.forgetSession?.(clientId);
+        } catch (error) {
+          // kept, to be forgotten at a later re-check; the rest goes on
+          offline.set(clientId, digest);
+          failure ??= error;
+          continue;
+        } finally {
+          forgetting.delete(clientId);
+        }
         const binding = bindings.get(clientId);
         if (binding && binding.clients.size === 0 && !offline.has(clientId)) unbind(clientId, binding.key);
       }
@@ -292,6 +308,8 @@ export function createConnections(
         end(client);
         ended += 1;
       }
+      // a session that could not be forgotten is reported once the dead connections are closed
+      if (failure !== undefined) throw failure;
       return ended;
     },
 

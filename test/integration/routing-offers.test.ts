@@ -292,8 +292,10 @@ describeEachStore('routing: offer and accept, manual pick', (store) => {
       expectError(await transfer(a, { department: 'billing' }), 409, 'SB_NOT_ACCEPTED');
       expectError(await k.call('POST', `/api/v1/conversations/${c1.id}/requeue`, { token: supervisor.token, body: {} }), 409, 'SB_NOT_ASSIGNED');
     });
-    // to the agent it is offered to (at capacity: the offer is the slot)
+    // to the agent it is offered to (at capacity: the offer is the slot); their run of expiries ends, as at an accept
+    await store().db.query('update agents set offer_expiries = 2 where id = $1', [a.agent.id]);
     const given = await transfer(supervisor, { agent_id: a.agent.id });
+    assert.equal((await k.agentRow(a.agent.id)).offer_expiries, 0);
     assert.equal(given.statusCode, 200, given.body);
     assert.deepEqual([given.json().state, given.json().agent_id, given.json().offer_expires_at], ['assigned', a.agent.id, null]);
     assert.equal(await load(a), 1);

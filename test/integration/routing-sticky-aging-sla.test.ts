@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import { SYSTEM, type AgentRow } from '../../src/agents/model.js';
 import { updateAgent } from '../../src/agents/agents.js';
 import type { Ctx } from '../../src/context.js';
-import { closeConversation, openConversation } from '../../src/conversations/lifecycle.js';
+import { closeConversation, openConversation, transferConversation } from '../../src/conversations/lifecycle.js';
 import { addMessage } from '../../src/conversations/messages.js';
 import type { ConversationRow } from '../../src/conversations/model.js';
 import { addNote } from '../../src/notes/notes.js';
@@ -130,6 +130,21 @@ describeEachStore('routing: sticky agent, aging and SLAs', (store) => {
     const taken = await row(back.id);
     assert.equal(taken.state, 'assigned');
     assert.equal(taken.agent_id, first.id);
+    await holds();
+  });
+
+  it('a conversation waiting for its sticky agent and moved to another department waits for them no more', async () => {
+    await configure('sales', { sticky_window_s: 3600, sticky_wait_s: 3600 });
+    const first = await online(['sales'], 1);
+    const c1 = await open('kim', 'sales');
+    await resolve(c1.id);
+    await open('lee', 'sales'); // first is busy
+    const back = await open('kim', 'sales');
+    assert.equal(back.state, 'queued', 'waits for first');
+    const helper = await online(['support'], 1);
+    const moved = await transferConversation(ctx, back.id, { department: 'support' }, SYSTEM);
+    assert.deepEqual([moved.state, moved.agent_id, moved.department], ['assigned', helper.id, 'support'], 'support takes it at once, not in an hour');
+    assert.equal((await row(back.id)).sticky_until, null);
     await holds();
   });
 

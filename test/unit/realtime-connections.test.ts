@@ -44,3 +44,33 @@ it('a token ended while its connection is being registered closes that connectio
   assert.equal(connections.usable(otherToken), true);
   connections.close();
 });
+
+it("an offline persistent session the broker fails to forget stays bound and is tried again; while it is being forgotten its id is not resumed", async () => {
+  let attempt = 0;
+  let release: (() => void) | undefined;
+  const forgetSession = async () => {
+    attempt += 1;
+    if (attempt === 1) throw new Error('persistence unavailable');
+    await new Promise<void>((resolve) => (release = resolve));
+  };
+  // no token is live any more: every offline session is to be forgotten
+  const deadTokens = { ...ctx, db: { query: async () => [] } } as unknown as Ctx;
+  const connections = createConnections(deadTokens, { forgetSession });
+  const tab = Object.assign(fakeClient('c1-kept'), { clean: false });
+  assert.equal(connections.admit(tab, customer('c1'), 'token-1', later), 'ok');
+  connections.ready(tab);
+  connections.gone(tab);
+
+  await assert.rejects(connections.recheck(), /persistence unavailable/);
+  assert.equal(connections.admit(fakeClient('c1-kept'), customer('c2'), 'token-2', later), 'taken', 'still bound: not forgotten');
+
+  const second = connections.recheck();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(release, 'forgetting');
+  const back = Object.assign(fakeClient('c1-kept'), { clean: false });
+  assert.equal(connections.admit(back, customer('c1'), 'token-1', later), 'full', 'not resumed while being forgotten');
+  release!();
+  assert.equal(await second, 0);
+  assert.equal(connections.admit(fakeClient('c1-kept'), customer('c2'), 'token-2', later), 'ok', 'forgotten: the id is free');
+  connections.close();
+});

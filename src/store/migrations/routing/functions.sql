@@ -1869,7 +1869,9 @@ begin
     update agents set load = load - 1, updated_at = p_now where id = c.agent_id;
     update conversations x
        set state = 'queued', agent_id = null, queued_at = p_now, updated_at = p_now, offer_expires_at = null, declined_by = '{}',
-           department = case when p_set_department then p_department else x.department end
+           department = case when p_set_department then p_department else x.department end,
+           -- moved to a department, it no longer waits for its last agent (who may not serve it there)
+           sticky_until = case when p_set_department then null else x.sticky_until end
      where x.id = c.id
     returning * into back;
     v_events := v_events || sb_event('conversation.queued', back.id, c.agent_id,
@@ -1926,10 +1928,12 @@ $$;
 -- own department (its agent is chosen by the Qiscus allocator).
 -- Refusals, in this order (nothing written; refusal names it, with the
 -- row and the target as they were): forbidden, SB_CONVERSATION_CLOSED,
--- SB_QISCUS_TRANSFER, channel_queue, agent_not_found, SB_ALREADY_ASSIGNED,
--- SB_AGENT_UNAVAILABLE, SB_AGENT_AT_CAPACITY. No row: no such conversation.
+-- SB_NOT_ACCEPTED (an offer's own agent), SB_QISCUS_TRANSFER,
+-- channel_queue, agent_not_found, SB_ALREADY_ASSIGNED, SB_AGENT_UNAVAILABLE,
+-- SB_AGENT_AT_CAPACITY. No row: no such conversation.
 -- Events: conversation.queued (reason transferred, when it left an agent
--- for a department), conversation.transferred, then what the drain gives:
+-- for a department), conversation.transferred, conversation.assigned
+-- (transferred: true) when a waiting one went to an agent, then what the drain gives:
 -- to an agent, the previous agent's freed slot (sb_match_for_agent); to a
 -- department, the whole queue in order.
 create or replace function sb_transfer_conversation(
@@ -1992,7 +1996,10 @@ begin
     if was.agent_id is not null then
       update agents set load = load - 1, updated_at = p_now where id = was.agent_id;
     end if;
-    update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now where id = p_to_agent;
+    -- given the offer they held, as an accept would: their run of expiries ends
+    update agents set load = load + 1, last_assigned_at = p_now, updated_at = p_now,
+                      offer_expiries = case when was.state = 'offered' and was.agent_id = p_to_agent then 0 else offer_expiries end
+     where id = p_to_agent;
     update conversations x
        set state = 'assigned', agent_id = p_to_agent, assigned_at = p_now, updated_at = p_now, offer_expires_at = null, declined_by = '{}'
      where x.id = p_id
@@ -2110,8 +2117,9 @@ $$;
 -- has room (a full drain). p_changed: the fields agent.updated names, or
 -- null for no such event. A new password ends every session.
 -- p_unless_status: when true and the agent's status already is p_status,
--- nothing is written and the row is returned as stored (logging out of an
--- agent a keep-alive timeout set offline keeps its resume_status). Decided
+-- nothing is written but a keep-alive timeout's resume_status when p_status
+-- is offline (logging out is choosing offline: no heartbeat brings the agent
+-- back), and the row is returned. Decided
 -- under the agent's row lock, so a status change committed while this call
 -- waited for it is the one it goes by.
 -- Refusals (nothing written): SB_CHANNEL_AGENT (with the row as it was: a
@@ -2156,7 +2164,7 @@ begin
     -- Logging out is choosing offline: a keep-alive timeout's resume_status goes, so that
     -- a heartbeat from another of the agent's sessions does not bring them back.
     if p_status = 'offline' and was.resume_status is not null then
-      update agents a set resume_status = null where a.id = p_id returning * into was;
+      update agents a set resume_status = null, updated_at = p_now where a.id = p_id returning * into was;
     end if;
     return query select was, null::text, '[]'::jsonb;
     return;
@@ -2216,6 +2224,10 @@ begin
     loop
       continue when sb_agent_serves(r, withdrawn, p_now);
       back := sb_unoffer(p_now, withdrawn, false);
+      if back.sticky_agent_id = p_id and back.sticky_until is not null then
+        -- it waited for this agent, who no longer serves it: the wait ends, or nobody could take it
+        update conversations x set sticky_until = null where x.id = back.id returning * into back;
+      end if;
       v_events := v_events || jsonb_build_array(sb_event('conversation.queued', back.id, p_id,
                     jsonb_build_object('conversation', sb_conversation_json(back), 'reason', 'offer_withdrawn', 'previous_agent_id', p_id)));
       v_withdrew := true;
