@@ -1,5 +1,6 @@
-// Logging out of an agent already offline leaves them as they are (a
-// keep-alive timeout's resume_status included). Whether they already are is
+// Logging out of an agent already offline records no status change, and is
+// still a choice of offline: a keep-alive timeout's resume_status goes, so no
+// heartbeat from another session brings them back. Whether they already are is
 // decided by sb_update_agent under the agent's row lock: here the sweep's
 // keep-alive timeout, in another connection, sets the agent offline while the
 // logout waits for that lock, and the logout must go by what it committed.
@@ -18,7 +19,7 @@ describe('logout beside a keep-alive timeout in another connection [postgres]', 
     return () => t.close();
   });
 
-  it('a logout that waited for a keep-alive timeout setting the agent offline keeps the status to resume and records no change of its own', async () => {
+  it('a logout that waited for a keep-alive timeout setting the agent offline records no change of its own and leaves nothing to resume', async () => {
     const { agent, token } = await t.user('agent', { status: 'online' });
     // What the sweep does for an agent whose keep-alive expired, held open.
     await holder().query('begin');
@@ -31,7 +32,7 @@ describe('logout beside a keep-alive timeout in another connection [postgres]', 
     assert.equal((await logout).statusCode, 204);
 
     const [row] = await store().db.query<{ status: string; resume_status: string | null }>('select status, resume_status from agents where id = $1', [agent.id]);
-    assert.deepEqual(row, { status: 'offline', resume_status: 'online' }, 'a heartbeat from another session may still bring the agent back');
+    assert.deepEqual(row, { status: 'offline', resume_status: null }, 'no heartbeat from another session brings the agent back');
     const reasons = await store().db.query<{ reason: string }>(
       `select data->>'reason' as reason from events where type = 'agent.status_changed' and agent_id = $1 order by id`,
       [agent.id],
