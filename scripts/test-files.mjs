@@ -19,8 +19,18 @@ const files = process.argv.slice(2).map((file) => resolve(file));
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
 const stream = run({ files, concurrency, timeout: 900_000 });
 // As `node --test` does: a failed test fails the run, a failed `todo` does not.
+// Each failure is named again at the very end: CI keeps only the tail of a
+// long TAP stream, and a failure reported mid-stream was lost there once.
+const failures = [];
 stream.on('test:fail', (data) => {
-  if (data.todo === undefined || data.todo === false) process.exitCode = 1;
+  if (data.todo !== undefined && data.todo !== false) return;
+  process.exitCode = 1;
+  const error = data.details?.error;
+  // a suite fails with its failed tests: those are named, not the suite
+  if (error?.failureType === 'subtestsFailed') return;
+  const cause = error?.cause ?? error;
+  const message = String(cause?.message ?? cause ?? '').split('\n').slice(0, 6).join('\n#     ');
+  failures.push({ name: data.name, file: data.file, message });
 });
 // Each file's time (its top-level tests and suites, one after another), for
 // the LONGEST list in scripts/test.mjs: Node 20's TAP has no line per file.
@@ -51,4 +61,8 @@ out.on('end', () => {
   const mirror = process.env.SWITCHBOARD_TEST_MIRROR;
   const source = (file) => (mirror && file.startsWith(`${mirror}/`) ? relative(mirror, file).replace(/\.js$/, '.ts') : relative(process.cwd(), file));
   for (const [file, ms] of slowest) process.stdout.write(`# file ${(ms / 1000).toFixed(1).padStart(7)} s ${source(file)}\n`);
+  if (failures.length > 0) {
+    process.stdout.write(`# FAILED (${failures.length}):\n`);
+    for (const f of failures) process.stdout.write(`# not ok ${f.file ? source(f.file) : '?'}: ${f.name}\n#     ${f.message}\n`);
+  }
 });
