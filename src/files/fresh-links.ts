@@ -7,10 +7,11 @@ import { attachmentPath } from './links.js';
 // past that would hand its receiver dead links; each attempt signs them
 // afresh instead.
 //
-// Only links this server signed are renewed: an uploaded file's path with an
+// Only links this server signed to a file the message carries are renewed:
+// an attachment with the file's `id` whose url is the file's path with an
 // `expires` and a `sig` that is this server's signature of it (checked as at
-// a moment before it expired). A link to elsewhere, or one another server
-// signed, passes as it is.
+// a moment before it expired). A link to elsewhere, one another server
+// signed, or one of ours sent as a plain link attachment passes as it is.
 
 /** The file id of a link this server signed (expired or not), or undefined. */
 function ownFileOf(files: Files, link: string): string | undefined {
@@ -33,9 +34,12 @@ function ownFileOf(files: Files, link: string): string | undefined {
 export function renewedLinks(files: Files, attachments: readonly unknown[], now: Date): unknown[] | undefined {
   let renewed = false;
   const fresh = attachments.map((a) => {
-    const attachment = a as { type: string; url: unknown } | null;
+    const attachment = a as { type: string; url: unknown; id?: unknown } | null;
     const id = typeof attachment?.url === 'string' ? ownFileOf(files, attachment.url) : undefined;
-    if (id === undefined) return a;
+    // Only a file stored with the message (it carries its id) is renewed: a link attachment anyone may
+    // send holding an old link of ours — another conversation's file, long expired — passes as it is,
+    // dead, instead of being signed afresh for every receiver (found by review).
+    if (id === undefined || attachment!.id !== id) return a;
     renewed = true;
     return { ...attachment, url: files.present([{ type: attachment!.type, url: attachmentPath(id), id }], now, 'outbound')[0]!.url };
   });

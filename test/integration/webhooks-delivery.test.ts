@@ -423,6 +423,34 @@ describeEachStore('webhook delivery', (store) => {
     assert.deepEqual(receiver.problems, []);
   });
 
+  it('renews only the files a message carries: an expired link of ours sent as a plain link attachment, in another conversation, goes out dead as it came', async () => {
+    await endpoint({ events: ['message.created'] });
+    const { agent, token } = await t.user('agent', { status: 'online', capacity: 5 });
+    const { conversation } = await openConversation(ctx, { customer: { id: 'owner' } });
+    assert.equal(conversation.agent_id, agent.id);
+    const { body, headers } = multipartFile('file', 'invoice.pdf', 'application/pdf', PDF);
+    const uploaded = await t.call('POST', `/api/v1/conversations/${conversation.id}/attachments`, { token, body, headers });
+    assert.equal(uploaded.statusCode, 201, uploaded.body);
+    const sent = await t.call('POST', `/api/v1/conversations/${conversation.id}/messages`, { token, body: { attachments: [{ id: uploaded.json().id }] } });
+    assert.equal(sent.statusCode, 201, sent.body);
+    const worker = testWorker(ctx);
+    assert.equal((await worker.tick()).delivered, 1);
+    const leaked = new URL((receiver.accepted[0]!.json.data as { message: { attachments: { url: string }[] } }).message.attachments[0]!.url);
+    clock.advance(8 * 24 * 3600 * 1000);
+    assert.equal((await t.call('GET', `${leaked.pathname}${leaked.search}`)).statusCode, 403, 'expired');
+
+    // a stranger opens a chat and sends the old link as a link of their own
+    const { conversation: mallory } = await openConversation(ctx, { customer: { id: 'mallory' } });
+    const theirs = mallory.id;
+    await addMessage(ctx, theirs, { sender: 'customer', sender_id: null, text: null, attachments: [{ type: 'application/pdf', url: leaked.href }] }, { id: null, role: 'system' });
+    assert.equal((await worker.tick()).delivered, 1);
+    const delivered = receiver.accepted[1]!.json.data as { message: { conversation_id: string; attachments: { url: string }[] } };
+    assert.equal(delivered.message.conversation_id, theirs);
+    assert.equal(delivered.message.attachments[0]!.url, leaked.href, 'not signed afresh');
+    assert.equal((await t.call('GET', `${leaked.pathname}${leaked.search}`)).statusCode, 403);
+    assert.deepEqual(receiver.problems, []);
+  });
+
   it('counts Retry-After from when the receiver answered, not from when the attempt began', async () => {
     await endpoint({ events: ['conversation.created'] });
     await openConversation(ctx, { customer: { id: 'ra-slow' } });
