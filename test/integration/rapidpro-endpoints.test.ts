@@ -283,6 +283,14 @@ describeEachStore('RapidPro mailroom endpoints', (store) => {
     { name: 'a room without ticketID', send: (m) => m('GET', 'room', { visitor: { token: '1' } }), status: 400, error: /^ticketID is required$/ },
     { name: 'a room without visitor.token', send: (m) => m('GET', 'room', { ticketID: 'x', visitor: { name: 'A' } }), status: 400, error: /^visitor\.token is required$/ },
     { name: 'ticketID and ticketId that differ', send: (m) => m('GET', 'room', { ...CONTRACT.room, ticketId: 'other' }), status: 400, error: /ticketID and ticketId differ/ },
+    // a contact UUID is a verified customer id: another shape could claim a widget customer's
+    {
+      name: 'a contactUUID that is no UUID',
+      send: (m) => m('GET', 'room', { ...CONTRACT.room, visitor: { ...CONTRACT.room.visitor, contactUUID: 'cust-42' } }),
+      status: 400,
+      error: /^visitor\.contactUUID must be a UUID \(RapidPro's contact UUID\), not "cust-42"$/,
+    },
+    { name: 'a contactUuid that is no UUID', send: (m) => m('GET', 'room', { ...CONTRACT.room, visitor: { token: '5', contactUuid: 'web-1' } }), status: 400, error: /^visitor\.contactUuid must be a UUID/ },
     { name: 'an unknown priority', send: (m) => m('GET', 'room', { ...CONTRACT.room, priority: 'extreme' }), status: 400, error: /priority must be one of/ },
     { name: 'a GET body that is not JSON', send: (m) => m('GET', 'room', 'ticket=1', { headers: { 'content-type': 'text/plain' } }), status: 415, error: /Unsupported Media Type/ },
     {

@@ -18,6 +18,7 @@ import { emptyMessage } from './errors.js';
 // contactUuid, and its "deparment" typo): all are accepted.
 
 const MAX_FIELD_KEY = 100;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const Text = (maxLength: number) => Type.Union([Type.String({ maxLength }), Type.Null()]);
 const DepartmentText = Type.Union([Type.String({ maxLength: 100, pattern: ONE_LINE_OR_EMPTY_PATTERN }), Type.Null()]);
 /** The contact id as a decimal string; a number is taken too. */
@@ -197,6 +198,13 @@ export function parseRoom(body: unknown): RoomRequest {
   const department = named === undefined || isBlank(named) ? null : named;
   // opened in SQL (sb_open_room), past openConversation's own check
   assertNotChannelQueue(present(v.department) !== undefined ? 'visitor.department' : 'visitor.deparment', department);
+  // The contact UUID becomes a verified customer id (src/channels/rapidpro/tickets.ts), shared with the
+  // customer's conversations on every channel: an id of any other shape (a widget customer's "cust-42")
+  // would let a ticketer claim that customer's history. mailroom always sends a UUID.
+  const contactUuid = present(v.contactUUID ?? v.contactUuid);
+  if (contactUuid !== undefined && !UUID.test(contactUuid)) {
+    throw invalid(present(v.contactUUID) !== undefined ? 'visitor.contactUUID' : 'visitor.contactUuid', `must be a UUID (RapidPro's contact UUID), not ${JSON.stringify(contactUuid.slice(0, 60))}`);
+  }
   const customFields: Record<string, string> = {};
   for (const [key, value] of Object.entries(v.customFields ?? {})) {
     if (value !== null) customFields[key] = String(value);
@@ -204,7 +212,7 @@ export function parseRoom(body: unknown): RoomRequest {
   return {
     ticketId,
     token: String(v.token),
-    contactUuid: present(v.contactUUID ?? v.contactUuid),
+    contactUuid,
     // one line, as every name is (oneLineName): a contact's name is RapidPro's to give, so it is mended, not refused
     name: present(v.name ? oneLineName(v.name) : undefined),
     email: present(v.email),
