@@ -1,7 +1,7 @@
 import type { Client } from 'aedes';
 import { tokenDigest } from '../agents/tokens.js';
 import type { Ctx } from '../context.js';
-import { identify, identityKey, liveDigests, type Identity } from './identity.js';
+import { identify, identityKey, keyOf, liveDigests, type Identity } from './identity.js';
 
 // The embedded broker's connections and what each was made with: its
 // identity, its token and when that token stops being good. A connection
@@ -250,8 +250,8 @@ export function createConnections(
     },
 
     async revalidateAgent(agentId) {
-      // the agent's identity key (identityKey): whichever token each connection was made with
-      for (const client of [...(byIdentity.get(`agent:${agentId}`) ?? [])]) {
+      // whichever token each connection was made with
+      for (const client of [...(byIdentity.get(keyOf('agent', agentId)) ?? [])]) {
         const connection = byClient.get(client);
         if (connection?.identity.kind !== 'agent' || connection.identity.agent.id !== agentId) continue;
         await connections.refresh(client);

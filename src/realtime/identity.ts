@@ -69,7 +69,10 @@ export const brokerUsername = (identity: Identity) => (identity.kind === 'agent'
  * with) or one customer session. A client id is bound to one of these while
  * the broker keeps its session, so nobody picks up another's queued messages.
  */
-export const identityKey = (identity: Identity) => `${identity.kind}:${brokerUsername(identity)}`;
+export const identityKey = (identity: Identity) => keyOf(identity.kind, brokerUsername(identity));
+
+/** identityKey of the agent or session with this id, for a caller that holds only the id. */
+export const keyOf = (kind: Identity['kind'], id: string) => `${kind}:${id}`;
 
 /**
  * The client id rule on an external broker, where Switchboard cannot see
