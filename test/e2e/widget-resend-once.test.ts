@@ -197,6 +197,8 @@ describeEachStore('widget: a refused session request', (store) => {
     const { sessionId, token, sessionTopic, customerId } = JSON.parse(kept!) as { sessionId: string; token: string; sessionTopic: string; customerId: string };
 
     // while the widget cannot connect, its session requests' budget (here a burst of 1, then one every 10 s) is spent elsewhere
+    // before the request that spends it: the budget refills from that request, not from when the other client is gone
+    const spentAt = Date.now();
     const other = await connectMqtt(`${suite.server.url.replace('http', 'ws')}/mqtt`, token, { username: sessionId });
     try {
       await other.subscribe(`${sessionTopic}/client/control`);
@@ -206,7 +208,6 @@ describeEachStore('widget: a refused session request', (store) => {
     } finally {
       await other.end();
     }
-    const spentAt = Date.now();
     link.restore();
 
     await until('the widget hears its own request refused', () => rejected(link.control, '/server/sessions/request').length > 0);

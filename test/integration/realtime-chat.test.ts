@@ -214,7 +214,9 @@ describeEachStore('real-time chat over the embedded broker', (store) => {
     const moved = await http('POST', `/api/v1/conversations/${sessionId}/transfer`, { agent_id: vip.id }, bossToken);
     assert.equal(moved.status, 200, JSON.stringify(moved.body));
     await console1.next(assignTopic);
+    await customer.next(control(sessionTopic), (p) => p?.instruction === 'session/ready');
     await server.realtime.publisher.idle();
+    // time for a second copy, were there one
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(console1.received.filter((r) => r.topic === assignTopic).length, 1, 'one assignment');
     assert.equal(customer.received.filter((r) => r.topic === control(sessionTopic) && r.payload?.instruction === 'session/ready').length, 1, 'one announcement');

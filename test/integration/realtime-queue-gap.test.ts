@@ -43,6 +43,9 @@ describeEachStore('realtime: queue refreshes a minimum gap apart', (store) => {
       publish: async (topic, payload: any) => void (topic === topics.queueEvents() && lists.push({ at: performance.now(), length: payload.length })),
       onError: (error) => assert.fail(String(error)),
       queueRefreshGapMs: GAP,
+      // the gap alone: the spacing (3 × the last refresh) would put a quiet change past the gap on a
+      // loaded machine, where a refresh takes 70 ms instead of 10 (a CI suspect)
+      queueRefreshSpacing: 0,
     });
     const change = () => publisher.onCommitted([{ type: 'agent.status_changed', agent_id: null, conversation_id: null, data: {}, created_at: new Date().toISOString() } as unknown as StoredEvent]);
     try {

@@ -125,10 +125,14 @@ describeEachStore('typing indicators over MQTT', (store) => {
     const customer = await connect(chat.token);
     const console_ = await connect(token);
     assert.deepEqual(await console_.subscribe(typing), [1]);
+    const started = performance.now();
     for (let i = 0; i < 20; i += 1) await customer.publish(typing, { typing: true });
+    // 5 a second, in windows of a second: the burst spans as many windows as it took seconds, and one more
+    const windows = Math.floor((performance.now() - started) / 1000) + 2;
     await sleep(300);
     const relayed = console_.received.filter((r) => r.topic === typing).length;
-    assert.ok(relayed >= 1 && relayed <= 10, `relayed ${relayed} of 20 sent within about a second`);
+    assert.ok(relayed >= 1 && relayed <= 5 * windows, `relayed ${relayed} of 20 sent in under ${windows - 1} s`);
+    if (windows <= 3) assert.ok(relayed < 20, 'some were dropped');
     assert.ok(customer.client.connected, 'a burst costs the customer nothing but the extra signals');
   });
 

@@ -86,8 +86,9 @@ describeEachStore('token cache: an entry is trusted only for a while after it wa
     await cacheInUse(db, lookups.count);
     const agent = await makeAgent({ db, now: () => new Date() }, { role: 'admin' });
     const { token } = await issueToken(db, agent.id, new Date(), 3600);
-    assert.equal((await agentForToken(db, token, new Date()))?.id, agent.id);
+    // taken before the read: the entry's age counts from when its lookup began, however long that took
     const read = Date.now();
+    assert.equal((await agentForToken(db, token, new Date()))?.id, agent.id);
     const before = lookups.count();
     assert.equal((await agentForToken(db, token, new Date()))?.id, agent.id);
     assert.equal(lookups.count(), before, 'cached');
@@ -111,12 +112,13 @@ describeEachStore('token cache: an entry is trusted only for a while after it wa
 
   it('keeps a token read again after maxAgeMs cached, and its lookups one per maxAgeMs', async () => {
     const db = store().db;
-    stop = cacheTokens(db, { maxAgeMs: 300 });
+    // an age the reads below fit in on a loaded machine
+    stop = cacheTokens(db, { maxAgeMs: 1_000 });
     await cacheInUse(db, lookups.count);
     const agent = await makeAgent({ db, now: () => new Date() }, { role: 'agent' });
     const { token } = await issueToken(db, agent.id, new Date(), 3600);
     await agentForToken(db, token, new Date());
-    await sleep(350);
+    await sleep(1_050);
     const before = lookups.count();
     assert.equal((await agentForToken(db, token, new Date()))?.id, agent.id);
     assert.equal(lookups.count(), before + 1, 'read again once old');
@@ -126,7 +128,8 @@ describeEachStore('token cache: an entry is trusted only for a while after it wa
 
   it('holds at most maxEntries tokens: at that size the stale go first, then the longest held', async () => {
     const db = store().db;
-    stop = cacheTokens(db, { maxAgeMs: 400, maxEntries: 3 });
+    // an age the reads below fit in on a loaded machine (each a lookup or two)
+    stop = cacheTokens(db, { maxAgeMs: 1_500, maxEntries: 3 });
     await cacheInUse(db, lookups.count);
     const agent = await makeAgent({ db, now: () => new Date() }, { role: 'agent' });
     const tokens: string[] = [];
@@ -138,7 +141,7 @@ describeEachStore('token cache: an entry is trusted only for a while after it wa
       return lookups.count() === before;
     };
     // cacheInUse left its own token in the cache: it goes stale first
-    await sleep(450);
+    await sleep(1_550);
     for (const token of tokens.slice(0, 3)) assert.equal(await cached(token), false, 'first read');
     assert.deepEqual([await cached(tokens[0]!), await cached(tokens[1]!), await cached(tokens[2]!)], [true, true, true], 'the stale entry made room');
     // a fourth fresh token pushes out the longest held, tokens[0]
