@@ -386,6 +386,21 @@ describeEachStore('Qiscus calls when authentication fails', (store) => {
     assert.deepEqual(logged.map((l) => l.level), ['error']);
   });
 
+  // Found by review (2026-11-29): any error text with "resolved" in it closed the waiting room, a 5xx page too.
+  it('a 503 whose page mentions a resolved room closes nothing: the room waits and is assigned once Qiscus answers', async () => {
+    const h = await harness();
+    fake.addAgents(1);
+    await h.webhook('r1');
+    fake.inject(AGENTS, { status: 503, body: { status: 503, errors: 'room resolved-state service unavailable' } });
+    await h.channel.allocator.pass();
+    assert.deepEqual(await waitingRooms(), [['r1', 'queued']]);
+    h.clock.advance(31_000);
+    await h.channel.allocator.pass();
+    await h.worker.tick();
+    assert.deepEqual(await waitingRooms(), [['r1', 'assigned']]);
+    assert.deepEqual(fake.assigned.map((a) => a.room_id), ['r1']);
+  });
+
   it('logs a login Qiscus does not answer as that, not as a wrong password', async () => {
     const { logged, log } = recordingLog();
     const h = await harness({ login: true, log });

@@ -280,14 +280,15 @@ function withEarlier(
  */
 async function fetchFailed(ctx: Ctx, room: Waiting, error: unknown, options: PassOptions): Promise<{ closed: boolean; retryAt?: number }> {
   if (!(error instanceof QiscusError)) throw error;
-  if (saysRoomResolved(error.message)) return { closed: await closeRoom(ctx, room.id, { state: 'resolved', reason: 'qiscus_resolved', note: null }) };
   const now = ctx.now();
   const params = [room.id, room.room_id, error.message, now, options.maxBackoffMs, QISCUS_DEPARTMENT];
   const waits = (row: BackedOff | undefined) => ({ closed: false, ...(row ? { retryAt: new Date(row.retry_at).getTime() } : {}) });
   // Transient trouble (Qiscus down, a timeout) never fails a room: it waits, backing off up to the poll interval.
   // Nor does a login Qiscus refuses, or a 401 to the credentials: no room's fault, every room's list would
   // fail alike, and the rooms wait for an operator to mend the credentials (the channel logs it).
+  // Before the resolved check: a 5xx page or a login error may say "resolved" too, and closes nothing.
   if (error.transient || error instanceof QiscusLoginError || error.status === 401) return waits((await ctx.db.query<BackedOff>(BACK_OFF, params))[0]);
+  if (saysRoomResolved(error.message)) return { closed: await closeRoom(ctx, room.id, { state: 'resolved', reason: 'qiscus_resolved', note: null }) };
   // A refusal may be the one that fails the room: counted and acted on in one transaction, the room's row
   // locked while it waits, so the count is this one's and the room given up is one nobody has taken. The lock
   // exclusive from BEGIN, as closeAssignment's (rooms.ts), since the close may ask for it so: a refusal is rare.

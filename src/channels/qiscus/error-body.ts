@@ -36,8 +36,13 @@ function errorMessage(body: string | null | undefined): string | null {
 /** 400 "Cant join room, exceed max agents": the room already has its agent (often ours, from an attempt whose answer was lost). */
 export const saysRoomHasAgent = (message: string | null) => message !== null && /exceed max agent/i.test(message);
 
-/** The room was resolved meanwhile: nothing left to allocate. */
-export const saysRoomResolved = (message: string | null) => message !== null && /resolved/i.test(message);
+/**
+ * The room was resolved meanwhile: nothing left to allocate. The word itself
+ * ("unresolved" is not it), and not doubted ("not resolved", "could not
+ * check whether the room is resolved"): acting on it closes the room here.
+ */
+export const saysRoomResolved = (message: string | null) =>
+  message !== null && /\bresolved\b/i.test(message) && !/\b(?:not|no|never|whether|if|cannot|can't|cant|couldn't|unable)\b/i.test(message);
 
 /**
  * mark_as_resolved of a room Qiscus has resolved already. Stricter than

@@ -360,7 +360,8 @@ async function settleProblem(ctx: Ctx, hooks: ProducerHooks, { row, record }: Se
     await noteAssignment(ctx, conversationId, row.id, `Qiscus says the room already has an agent (${what})`, { confirmed: true });
     return;
   }
-  if (saysRoomResolved(message)) {
+  // Qiscus' refusal, not a 5xx page that happens to mention resolving (the attempts ran out on those)
+  if (!transient(record.status) && saysRoomResolved(message)) {
     if (await closeAssignment(ctx, conversationId, row.id, { state: 'resolved', reason: 'qiscus_resolved', note: null })) hooks.onFreed();
     return;
   }
