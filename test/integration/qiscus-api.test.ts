@@ -212,6 +212,33 @@ describeEachStore('Qiscus endpoints', (store) => {
     assert.deepEqual(await counts(), { c: 1, o: 0 });
   });
 
+  // Found by review (2026-11-29): the form parser was flat, so `service[room_id]` never became service.room_id.
+  it('reads nested fields of a form-encoded body in brackets, as Laravel-style clients post them: a room opened and resolved by forms', async () => {
+    h = await harness({ env: { QISCUS_WEBHOOK_SECRET: 's3cret' } });
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const opened = await h.t.call('POST', '/api/v1/webhook/agent_allocation?secret=s3cret', {
+      body: 'app_id=' + fake.appId + '&room_id=form-2&name=Form&is_new_session=true&is_resolved=false&latest_service[id]=41&latest_service[is_resolved]=false',
+      headers: form,
+    });
+    assert.deepEqual(opened.json(), { status: 200, message: 'Successfully received.', data: null });
+    assert.deepEqual(await counts(), { c: 1, o: 0 });
+    const [room] = await store().db.query<{ state: string }>(`select state from conversations where external_ref = 'form-2'`);
+    assert.equal(room!.state, 'queued');
+
+    const bad = await h.t.call('POST', '/api/v1/webhook/mark_as_resolved?secret=s3cret', { body: 'service=1&service[room_id]=form-2', headers: form });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.match(bad.json().message, /^service\[room_id\] is both a value and a group of fields \(service\)$/);
+    const ignored = await h.t.call('POST', '/api/v1/webhook/mark_as_resolved?secret=s3cret', { body: '__proto__[room_id]=form-2', headers: form });
+    assert.equal(ignored.statusCode, 400, ignored.body);
+    assert.match(ignored.json().message, /service is required/);
+    assert.equal(({} as { room_id?: unknown }).room_id, undefined, 'no prototype was touched');
+    assert.equal((await store().db.query<{ state: string }>(`select state from conversations where external_ref = 'form-2'`))[0]!.state, 'queued');
+
+    const resolved = await h.t.call('POST', '/api/v1/webhook/mark_as_resolved?secret=s3cret', { body: 'service[room_id]=form-2&service[id]=41&service[notes]=done', headers: form });
+    assert.equal(resolved.statusCode, 200, resolved.body);
+    assert.equal((await store().db.query<{ state: string }>(`select state from conversations where external_ref = 'form-2'`))[0]!.state, 'resolved');
+  });
+
   it('lists rooms to admins only', async () => {
     h = await harness();
     const agent = await h.t.user('agent');

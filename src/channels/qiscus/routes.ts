@@ -14,6 +14,7 @@ import { listRooms, type RoomStatus } from './list-rooms.js';
 import { closeRoom, openRoomToResolve, recordRoom, serviceIdOf, type AllocationRequest } from './rooms.js';
 import { AllocationBody, MaxCustomersBody, ResolveBody, RoomsQuery, SetMarkAsResolvedBody } from './schemas.js';
 import { cutText, QISCUS_TEXT_LIMITS } from './text-limits.js';
+import { formFields } from './form-body.js';
 
 // The endpoints Qiscus (and the seeds' admins) call, at the seeds' paths,
 // answering in the seeds' envelope {status, message, data} — errors too.
@@ -152,7 +153,11 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
     scope.setErrorHandler(envelopeErrors);
     // Laravel-style clients post forms; Qiscus itself posts JSON.
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      try {
+        done(null, formFields(body as string));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
     });
 
     const webhookSecret = async (request: FastifyRequest) => {
