@@ -7,6 +7,7 @@ import { errorResponses, ErrorBody, IdParams } from '../http/schemas.js';
 import { readSettings } from '../settings/settings.js';
 import { assertMayBeginUpload, assertMayDownload, attachmentBytes, findAttachment, requireFiles, uploadAnswer, uploadAttachment, type FileUser } from './attachments.js';
 import { fileMissing, fileTooLarge, linkInvalid, multipartMalformed, notMultipart } from './errors.js';
+import { invalid } from '../errors.js';
 import { assertAllowed, cleanName, normalType, servedInline } from './limits.js';
 
 const Id = Type.String({ format: 'uuid' });
@@ -19,13 +20,14 @@ const UploadAnswer = Type.Object({
   url: Type.String({ description: `a signed link to the file on this server, good for ATTACHMENT_LINK_TTL; refer to the file in a message as {"id"}` }),
 });
 
-const LinkQuery = Type.Object(
-  {
-    expires: Type.Optional(Type.Integer({ minimum: 0, description: 'unix seconds; with sig, a signed link needs no token' })),
-    sig: Type.Optional(Type.String({ maxLength: 100 })),
-  },
-  { additionalProperties: false },
-);
+// Other parameters are ignored, not refused: mail and link rewriters append their own (utm_source=…) to the links they pass on.
+const LinkQuery = Type.Object({
+  expires: Type.Optional(Type.Integer({ minimum: 0, description: 'unix seconds; with sig, a signed link needs no token' })),
+  sig: Type.Optional(Type.String({ maxLength: 100 })),
+});
+
+/** Text fields an upload form may carry beside its file. */
+const UPLOAD_FIELDS = 10;
 
 const userOf = (request: FastifyRequest): FileUser =>
   request.customerSession ? { kind: 'customer', conversationId: request.customerSession.conversation_id } : { kind: 'agent', actor: request.actor };
@@ -52,7 +54,14 @@ function disposition(kind: 'inline' | 'attachment', name: string): string {
  * server's.
  */
 function multipartError(error: unknown, maxBytes: number): never {
-  if ((error as { code?: unknown }).code === 'FST_REQ_FILE_TOO_LARGE') throw fileTooLarge(maxBytes);
+  const code = (error as { code?: unknown }).code;
+  if (code === 'FST_REQ_FILE_TOO_LARGE') throw fileTooLarge(maxBytes);
+  // the plugin's own refusals of the form's shape: the caller's, named as every upload error is
+  if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT') {
+    throw invalid('file', `could not be read: the form has more parts than an upload takes (one part named file, and at most ${UPLOAD_FIELDS} text fields); send the file alone`);
+  }
+  if (code === 'FST_PROTO_VIOLATION') throw multipartMalformed('a part is named __proto__ or constructor');
+  if (code === 'FST_MP_PREMATURE_CLOSE') throw multipartMalformed('the request was closed before the body ended');
   if (error instanceof Error && typeof (error as { statusCode?: unknown }).statusCode !== 'number') throw multipartMalformed(error.message);
   throw error;
 }
@@ -60,7 +69,7 @@ function multipartError(error: unknown, maxBytes: number): never {
 /** Uploads (multipart, field `file`) and authorized downloads of message attachments. */
 export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
   // Limits are settings, applied per request; these only bound what one request may carry at all.
-  await app.register(multipart, { limits: { files: 1, fields: 10, parts: 20, fieldSize: 1024 } });
+  await app.register(multipart, { limits: { files: 1, fields: UPLOAD_FIELDS, parts: 20, fieldSize: 1024 } });
   const tags = ['attachments'];
   const agentOrCustomer = requireAgentOrCustomer(ctx);
 

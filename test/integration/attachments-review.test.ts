@@ -141,6 +141,18 @@ describeEachStore('attachments review: REST uploads and file references', (store
     assert.equal(await k.count('attachments'), 0);
   });
 
+  it('a form with more parts than an upload takes (25 text fields before the file) is 400 SB_VALIDATION naming file, and nothing is stored', async () => {
+    const c = await chat();
+    const boundary = '----sbmany';
+    const fields = Array.from({ length: 25 }, (_, i) => `--${boundary}\r\ncontent-disposition: form-data; name="f${i}"\r\n\r\nx\r\n`).join('');
+    const file = `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n`;
+    const body = Buffer.concat([Buffer.from(fields + file), PNG, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const res = await k.call('POST', `/api/v1/conversations/${c.id}/attachments`, { token: c.token, body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    expectError(res, 400, 'SB_VALIDATION', 'file');
+    assert.match(res.json().error.message, /more parts than an upload takes/);
+    assert.equal(await k.count('attachments'), 0);
+  });
+
   it('a multipart body cut off inside the file part is 400 SB_VALIDATION naming file, and nothing is stored', async () => {
     const c = await chat();
     const boundary = '----sbcut';

@@ -197,6 +197,8 @@ describeEachStore('attachments: database store', (store) => {
     const a = (await f.upload(agent.token, c.id)).json();
     const b = (await f.upload(agent.token, c.id, 'b.png')).json();
     assert.equal((await k.call('GET', a.url)).statusCode, 200);
+    // a mail or link rewriter's own parameters are no reason to refuse it (found by review: 400)
+    assert.equal((await k.call('GET', `${a.url}&utm_source=newsletter`)).statusCode, 200);
     const url = new URL(a.url, 'http://x');
     const sig = url.searchParams.get('sig')!;
     const expires = Number(url.searchParams.get('expires'));
