@@ -285,6 +285,31 @@ describeEachStore('Qiscus rooms closed in Switchboard', (store) => {
     );
   });
 
+  // Found by review (2026-11-29): the close committed, then the cancel of the unconfirmed assign_agent ran on
+  // its own; when that failed, the webhook sent again found nothing open, and the call went to Qiscus later.
+  it("closes a room Qiscus resolved and cancels its unconfirmed assign_agent together: when the cancel fails, nothing is closed and Qiscus' retry does both", async () => {
+    h = await harness();
+    fake.addAgents(1);
+    await h.webhook('r-atomic');
+    await h.channel.allocator.pass();
+    assert.deepEqual((await jobs('assign_agent')).map((j) => j.state), ['pending']);
+    const db = store().db;
+    await db.query(`create function test_refuse_cancel() returns trigger language plpgsql as $$ begin raise exception 'outbox unavailable'; end $$`);
+    await db.query(`create trigger test_refuse_cancel before update on outbound_requests for each row when (new.state = 'cancelled') execute function test_refuse_cancel()`);
+    try {
+      const failed = await h.resolve('r-atomic');
+      assert.ok(failed.statusCode >= 500, `${failed.statusCode} ${failed.body}`);
+      assert.equal((await conversation('r-atomic'))!.state, 'assigned', 'nothing closed');
+    } finally {
+      await db.query('drop trigger test_refuse_cancel on outbound_requests');
+      await db.query('drop function test_refuse_cancel()');
+    }
+    const again = await h.resolve('r-atomic');
+    assert.equal(again.statusCode, 200, again.body);
+    assert.deepEqual(await conversation('r-atomic'), { state: 'resolved', resolve_reason: 'qiscus' });
+    assert.deepEqual((await jobs('assign_agent')).map((j) => j.state), ['cancelled']);
+  });
+
   it('leaves Qiscus alone with QISCUS_SYNC_RESOLVE=false', async () => {
     h = await harness({ env: { QISCUS_SYNC_RESOLVE: 'false' } });
     fake.addAgents(1);

@@ -1,6 +1,6 @@
 import { SYSTEM } from '../../agents/model.js';
 import type { Ctx } from '../../context.js';
-import { closeConversation, closeConversationIn, type Opened } from '../../conversations/lifecycle.js';
+import { closeConversationIn, type Opened } from '../../conversations/lifecycle.js';
 import { IS_OPEN, toConversation, type ConversationRow, type Customer } from '../../conversations/model.js';
 import { oneLineName } from '../../customers/name.js';
 import { withEvents, type Emit } from '../../events/outbox.js';
@@ -336,12 +336,18 @@ const RESOLVE_SESSION = /* sql */ `
  */
 export async function closeRoom(ctx: Ctx, conversationId: string, input: { state: 'resolved' | 'abandoned'; reason: string; note?: string | null }): Promise<boolean> {
   try {
-    await closeConversation(ctx, conversationId, input, SYSTEM);
+    // The close and the cancel of its unconfirmed assign_agent commit together: a close committed without
+    // the cancel (a failed statement, a process gone between them) was never mended — the webhook sent again
+    // finds nothing open — and the call later put the agent into the room's next session (found by review).
+    // No lock of its own: sb_close_conversation takes what it needs, as in closeConversation.
+    await withEvents(ctx, async (tx, emit) => {
+      await closeConversationIn(tx, emit, ctx.now(), conversationId, input, SYSTEM);
+      await tx.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId), conversationId]);
+    });
   } catch (error) {
     if (error instanceof AppError && (error.code === 'SB_CONVERSATION_CLOSED' || error.code === 'SB_NOT_FOUND')) return false;
     throw error;
   }
-  await ctx.db.query(CANCEL_UNCONFIRMED, [assignMessageId(conversationId), conversationId]);
   return true;
 }
 
