@@ -106,6 +106,21 @@ describeEachStore('Qiscus allocation', (store) => {
     for (const { load, open } of (await h.loads()).values()) assert.deepEqual([load, open], [2, 2]);
   });
 
+  // Found by review (2026-11-29): max(count, load) with load raised per pick and the count read before the
+  // pass let one pass give an agent with rooms given by hand in Qiscus as many more as its capacity.
+  it("counts a pass's own picks on top of Qiscus' count: an agent with a room given by hand in Qiscus takes one more of three, not two", async () => {
+    h = await harness();
+    const [a1] = fake.addAgents(1);
+    a1!.reported = 1; // a room an admin gave them in Qiscus; Switchboard holds none of theirs
+    for (let i = 1; i <= 3; i += 1) await h.webhook(`by-hand-${i}`);
+    await h.channel.allocator.pass();
+    assert.deepEqual((await rooms()).map((r) => [r.room_id, r.status]), [
+      ['by-hand-1', 'assigning'],
+      ['by-hand-2', 'waiting'],
+      ['by-hand-3', 'waiting'],
+    ]);
+  });
+
   it('never assigns a room twice when its webhook is delivered twice, at once or a moment later', async () => {
     h = await harness();
     fake.addAgents(2);

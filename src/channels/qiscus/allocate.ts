@@ -619,6 +619,7 @@ async function decide(
           continue;
         }
         mirror.load += 1;
+        mirror.givenNow = (mirror.givenNow ?? 0) + 1;
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }

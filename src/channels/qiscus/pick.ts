@@ -9,12 +9,14 @@ export interface MirrorLoad {
   load: number;
   capacity: number;
   lastAssignedAt: number | null;
+  /** rooms this decision gave them: Qiscus' count, read before it, cannot include them */
+  givenNow?: number;
 }
 
 /**
  * The policy's choice for one room: least effective load, ties to the one
  * idle longest, then by id. Effective load is the larger of what Qiscus
- * reports (it lags behind assignments just made) and what Switchboard holds
+ * reports (it lags behind assignments just made, this decision's first of all) and what Switchboard holds
  * open for them (it misses rooms given by hand in Qiscus). `avoid` (the agent
  * Qiscus just refused to put in this room) is chosen only when nobody else
  * has room: the refusal was most likely about them. `reserve` slots of each
@@ -33,7 +35,9 @@ export function pickAgent(
     if (!agent.is_available || agent.force_offline || agent.id === excluded) continue;
     const mirror = mirrors.get(agent.id);
     if (!mirror) continue;
-    const effective = Math.max(agent.current_customer_count, mirror.load);
+    // Qiscus' count plus this decision's own picks: with rooms given by hand in Qiscus (count 3, load 0,
+    // capacity 4) the count alone let one pass give four more (found by review)
+    const effective = Math.max(agent.current_customer_count + (mirror.givenNow ?? 0), mirror.load);
     if (effective + reserve >= mirror.capacity) continue;
     if (agent.id === avoid) fallback = mirror;
     else if (!best || better({ mirror, effective }, best)) best = { mirror, effective };
