@@ -74,6 +74,8 @@ export interface FakeQiscus {
   /** brings reported counts up to the truth (Qiscus catching up) */
   syncCounts(): void;
   pageSize: number;
+  /** the agents (ids) available_agents offers for a room; a room not here is offered every agent */
+  offeredFor: Map<string, number[]>;
   webhook: Record<string, unknown>;
   close(): Promise<void>;
 }
@@ -101,6 +103,7 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
     tokensRefused: false,
     sameToken: false,
     pageSize: options.pageSize ?? 3,
+    offeredFor: new Map(),
     webhook: {
       mark_as_resolved_webhook_url: null,
       is_mark_as_resolved_webhook_enabled: false,
@@ -230,7 +233,8 @@ export async function startFakeQiscus(options: { pageSize?: number } = {}): Prom
       }
       const limit = Math.min(Number(req.query.get('limit') ?? fake.pageSize), fake.pageSize);
       const start = Number(req.query.get('cursor_after') ?? 0);
-      const all = [...fake.agents.values()].sort((a, b) => a.id - b.id);
+      const only = fake.offeredFor.get(roomId);
+      const all = [...fake.agents.values()].filter((a) => !only || only.includes(a.id)).sort((a, b) => a.id - b.id);
       const page = all.slice(start, start + limit);
       const after = start + limit < all.length ? String(start + limit) : null;
       send(res, 200, {

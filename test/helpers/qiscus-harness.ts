@@ -45,6 +45,8 @@ export interface HarnessOptions {
   login?: boolean;
   env?: Record<string, string>;
   log?: ChannelLog;
+  /** rooms read per allocation pass (the channel's own: 128) */
+  batch?: number;
 }
 
 export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options: HarnessOptions = {}): Promise<QiscusHarness> {
@@ -55,7 +57,7 @@ export async function qiscusHarness(store: TestStore, fake: FakeQiscus, options:
   const config = loadConfig(env).qiscus;
   const signed = config.webhookSecret !== undefined ? { 'x-webhook-secret': config.webhookSecret } : undefined;
   // Made before the app, so its routes share this channel, retries without jitter included.
-  const withSeams = (ctx: Ctx) => qiscusChannel(ctx, config, options.log ?? silentLog, { random: () => 0.5 })!;
+  const withSeams = (ctx: Ctx) => qiscusChannel(ctx, config, options.log ?? silentLog, { random: () => 0.5, ...(options.batch ? { batch: options.batch } : {}) })!;
   const t = await testApp(store, { now: clock.now, env, beforeApp: withSeams });
   const channel = withSeams(t.ctx);
   const worker = createWebhookWorker(t.ctx, { allowPrivate: false, concurrency: 64, timeoutMs: 5_000, pollMs: 60_000, random: () => 0.5, extra: channel.extra });

@@ -197,6 +197,23 @@ describeEachStore('Qiscus allocation', (store) => {
     assert.deepEqual((await rooms('waiting')).map((r) => r.room_id), ['s4']);
   });
 
+  // Found by review (2026-11-29): a full batch of rooms whose agents were all full was read again at every
+  // pass, and a room behind it with a free agent of its own (another channel's) never got one.
+  it('reads past a full batch nobody can take: a room behind it, offered a free agent of another channel, is assigned at once', async () => {
+    h = await harness({ batch: 2, env: { QISCUS_POLL_INTERVAL: '3600000' } });
+    const [whatsapp, line] = fake.addAgents(2);
+    await h.t.call('POST', '/api/v1/settings/max_customers', { body: { max_customers: 1 }, token: (await h.t.user('admin')).token });
+    for (const room of ['wa-1', 'wa-2', 'wa-3']) fake.offeredFor.set(room, [whatsapp!.id]);
+    fake.offeredFor.set('line-1', [line!.id]);
+    for (const room of ['wa-1', 'wa-2', 'wa-3', 'line-1']) await h.webhook(room);
+    h.run();
+    // no poll for an hour: the passes alone page past wa-2 and wa-3, whose one agent is full
+    assert.ok(await h.until(() => fake.assigned.length === 2), `assigned ${JSON.stringify(fake.assigned.map((a) => a.room_id))}`);
+    assert.deepEqual(fake.assigned.map((a) => [a.room_id, a.agent_id]), [['wa-1', whatsapp!.id], ['line-1', line!.id]]);
+    assert.ok(await h.until(async () => (await rooms('waiting')).length === 2));
+    assert.deepEqual((await rooms('waiting')).map((r) => [r.room_id, r.position]), [['wa-2', 1], ['wa-3', 2]]);
+  });
+
   it('picks up an agent who comes online in Qiscus at the next poll of the queue head', async () => {
     h = await harness({ env: { QISCUS_POLL_INTERVAL: '100' } });
     const [agent] = fake.addAgents(1, { is_available: false });

@@ -36,6 +36,17 @@ export interface PassOptions {
    * rather than leaving them to the worker's next claim.
    */
   handOver?: () => HandOver | undefined;
+  /**
+   * Read only the rooms behind this place in the queue: the allocator's next
+   * page after a full batch nobody could take (allocator.ts).
+   */
+  after?: QueueSpot;
+}
+
+/** A room's place in the queue order the passes read in (priority desc, seq). */
+export interface QueueSpot {
+  priority: number;
+  seq: string;
 }
 
 /**
@@ -131,6 +142,8 @@ export interface PassResult {
   retryAt?: number;
   /** offered agents (Qiscus ids) no mirror could be made for (see mirrorsOf): left out of every pass until mended */
   unmirrored?: string[];
+  /** when `full`: the place of the last room of the batch, where a next page would begin */
+  last?: QueueSpot;
 }
 
 /**
@@ -157,6 +170,8 @@ interface Waiting {
   refused_agent: string | null;
   /** Qiscus' refusals of the room's agent list in a row (a list it answers ends the row) */
   list_refusals: number;
+  priority: number;
+  seq: string;
 }
 
 export async function allocatePass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: Lane = alone): Promise<PassResult> {
@@ -172,18 +187,21 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   const started = timed ? epochNow() : 0;
   const readWaiting = (limit: number) => (held: readonly string[]) =>
     ctx.db.query<Waiting>(
-      `select c.id, c.external_ref as room_id, q.refused_agent_id as refused_agent, coalesce(q.list_refusals, 0) as list_refusals
+      `select c.id, c.external_ref as room_id, q.refused_agent_id as refused_agent, coalesce(q.list_refusals, 0) as list_refusals,
+              c.priority, c.seq::text as seq
          from conversations c left join qiscus_rooms q on q.conversation_id = c.id
         where c.state = 'queued' and c.channel = 'qiscus' and c.department = $3
           and (q.retry_at is null or q.retry_at <= $1)
           and not ${AWAITS_REMOVAL}
           and c.id <> all ($4::uuid[])
+          and ($5::int is null or c.priority < $5 or (c.priority = $5 and c.seq > $6::bigint))
         order by c.priority desc, c.seq
         limit $2`,
-      [ctx.now(), limit, QISCUS_DEPARTMENT, held],
+      [ctx.now(), limit, QISCUS_DEPARTMENT, held, options.after?.priority ?? null, options.after?.seq ?? null],
     );
   const waiting = await lane.claim(readWaiting(options.batch));
   const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch, held: 0 };
+  if (result.full) result.last = { priority: waiting.at(-1)!.priority, seq: waiting.at(-1)!.seq };
   if (waiting.length === 0) return result;
   const read = timed ? epochNow() : 0;
 

@@ -1,5 +1,5 @@
 import type { Ctx } from '../../context.js';
-import { allocatePass, type Lane, type Offer, type PassOptions, type PassResult } from './allocate.js';
+import { allocatePass, type Lane, type Offer, type PassOptions, type PassResult, type QueueSpot } from './allocate.js';
 import type { QiscusClient } from './client.js';
 
 /** A back-off's pass a little after its end: a timer may fire a millisecond early, and the pass would find the room not due. */
@@ -80,6 +80,13 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   let checkedAt = -Infinity;
   /** a pass is wanted once every pass up to this one has ended (0: none) */
   let after = 0;
+  /**
+   * Where the next pass reads from: behind a full batch nobody could take
+   * (undefined: the head of the queue), and the agents the pages so far
+   * found full, for blockedOn once the last page is read.
+   */
+  let page: QueueSpot | undefined;
+  let fullOnPages: { id: string; load: number }[] = [];
   let timer: NodeJS.Timeout | undefined;
   /** a pass at the end of a room's back-off (a failed agent list), and when */
   let retry: { at: number; timer: NodeJS.Timeout } | undefined;
@@ -180,15 +187,26 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     if (result?.retryAt !== undefined) retryAt(result.retryAt);
     if (result?.unmirrored) options.onUnmirrored?.(result.unmirrored);
     if (result) {
-      // Rooms held back for other passes' work are not blocked: once those passes end, they may well be assigned.
-      if (result.tried > 0 && result.assigned === 0 && result.held === 0) {
-        blocked = true;
-        blockedOn = result.fullAgents ?? [];
+      const stuck = result.tried > 0 && result.assigned === 0 && result.closed === 0 && result.held === 0;
+      if (stuck && result.full && result.last) {
+        // A full batch nobody can take now (every agent it was offered is full): the rooms behind it may be
+        // offered others (another channel's agents), and get a pass at once, page after page, rather than
+        // waiting behind the batch until it drains (found by review: they never got one).
+        page = result.last;
+        fullOnPages.push(...(result.fullAgents ?? []));
+        wanted = true;
+      } else {
+        // Rooms held back for other passes' work are not blocked: once those passes end, they may well be assigned.
+        if (result.tried > 0 && result.assigned === 0 && result.held === 0) {
+          blocked = true;
+          blockedOn = [...fullOnPages, ...(result.fullAgents ?? [])];
+        }
+        fullOnPages = [];
+        if (result.assigned > 0 || result.closed > 0) blocked = false;
+        if (result.full && (result.assigned > 0 || result.closed > 0)) wanted = true;
+        // Held back for other passes' work (earlier ones' rooms, or a mirror a later one created): again once those end.
+        if (result.held > 0) after = Math.max(after, last);
       }
-      if (result.assigned > 0 || result.closed > 0) blocked = false;
-      if (result.full && (result.assigned > 0 || result.closed > 0)) wanted = true;
-      // Held back for other passes' work (earlier ones' rooms, or a mirror a later one created): again once those end.
-      if (result.held > 0) after = Math.max(after, last);
     }
     if (after > 0 && ![...running.keys()].some((other) => other <= after)) {
       after = 0;
@@ -211,8 +229,11 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       const id = ++last;
       const entry = { done: Promise.resolve(), rooms: [] as string[], deciding: false };
       running.set(id, entry);
+      // a page is read once: any pass after it starts from the head again, unless this one finds it stuck too
+      const from = page;
+      page = undefined;
       entry.done = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => (started ? allocatePass(ctx, client, options, laneOf(id)) : undefined))
+        .then(() => (started ? allocatePass(ctx, client, from ? { ...options, after: from } : options, laneOf(id)) : undefined))
         .then(
           (result) => ended(id, result),
           (error: unknown) => {

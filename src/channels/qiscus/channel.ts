@@ -84,7 +84,7 @@ const BATCH = 128;
 const channels = new WeakMap<Ctx, QiscusChannel>();
 
 /** The channel for this context, or null when Qiscus is not configured (the channel is then inert). */
-export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, seams: { request?: HttpRequest; random?: () => number } = {}): QiscusChannel | null {
+export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, seams: { request?: HttpRequest; random?: () => number; batch?: number } = {}): QiscusChannel | null {
   const urls = qiscusCallUrls(config);
   if (!config.api || !urls) return null;
   const existing = channels.get(ctx);
@@ -100,7 +100,7 @@ export function qiscusChannel(ctx: Ctx, config: QiscusConfig, log: ChannelLog, s
     now: () => ctx.now().getTime(),
   });
   const allocator = createAllocator(ctx, client, {
-    batch: BATCH,
+    batch: seams.batch ?? BATCH,
     excludedAgent: config.api.agentId,
     maxBackoffMs: config.pollIntervalMs,
     pollMs: config.pollIntervalMs,
