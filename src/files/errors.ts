@@ -69,3 +69,6 @@ export const customerFilesFull = (held: number, size: number, max: number, large
     413,
     'file',
   );
+
+export const uploadsBusy = (atOnce: number) =>
+  Object.assign(new RateLimited('SB_ATTACHMENT_BUSY', `${atOnce} files are being uploaded to this conversation already; send this one once they are done`, 1), { field: 'file' });

@@ -6,7 +6,7 @@ import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses, ErrorBody, IdParams } from '../http/schemas.js';
 import { readSettings } from '../settings/settings.js';
 import { assertMayBeginUpload, assertMayDownload, attachmentBytes, findAttachment, requireFiles, uploadAnswer, uploadAttachment, type FileUser } from './attachments.js';
-import { fileMissing, fileTooLarge, linkInvalid, multipartMalformed, notMultipart } from './errors.js';
+import { fileMissing, fileTooLarge, linkInvalid, multipartMalformed, notMultipart, uploadsBusy } from './errors.js';
 import { invalid } from '../errors.js';
 import { assertAllowed, cleanName, normalType, servedInline } from './limits.js';
 
@@ -66,8 +66,32 @@ function multipartError(error: unknown, maxBytes: number): never {
   throw error;
 }
 
+/** A customer's uploads being read at once in one conversation, in this process. */
+export const CUSTOMER_UPLOADS_AT_ONCE = 2;
+
+/** Counts uploads in flight by conversation; past CUSTOMER_UPLOADS_AT_ONCE, 429 SB_ATTACHMENT_BUSY. */
+function uploadsInFlight() {
+  const now = new Map<string, number>();
+  return {
+    enter(conversationId: string): () => void {
+      const n = now.get(conversationId) ?? 0;
+      if (n >= CUSTOMER_UPLOADS_AT_ONCE) throw uploadsBusy(CUSTOMER_UPLOADS_AT_ONCE);
+      now.set(conversationId, n + 1);
+      let left = false;
+      return () => {
+        if (left) return;
+        left = true;
+        const still = (now.get(conversationId) ?? 1) - 1;
+        if (still > 0) now.set(conversationId, still);
+        else now.delete(conversationId);
+      };
+    },
+  };
+}
+
 /** Uploads (multipart, field `file`) and authorized downloads of message attachments. */
 export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
+  const customerUploads = uploadsInFlight();
   // Limits are settings, applied per request; these only bound what one request may carry at all.
   await app.register(multipart, { limits: { files: 1, fields: UPLOAD_FIELDS, parts: 20, fieldSize: 1024 } });
   const tags = ['attachments'];
@@ -91,16 +115,25 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
       const files = requireFiles(ctx);
       if (!request.isMultipart()) throw notMultipart();
       const limits = await readSettings(ctx.db);
-      await assertMayBeginUpload(ctx, request.params.id, userOf(request), limits);
-      const unreadable = (error: unknown) => multipartError(error, limits.attachments_max_bytes);
-      const part = await request.file({ limits: { fileSize: limits.attachments_max_bytes } }).catch(unreadable);
-      if (!part || part.fieldname !== 'file') throw fileMissing();
-      const bytes = await part.toBuffer().catch(unreadable);
-      const name = cleanName(part.filename);
-      const contentType = normalType(part.mimetype);
-      assertAllowed(limits, contentType, name);
-      const row = await uploadAttachment(ctx, request.params.id, userOf(request), { name, contentType, bytes }, limits);
-      return reply.status(201).send(uploadAnswer(files, row, ctx.now()));
+      const user = userOf(request);
+      await assertMayBeginUpload(ctx, request.params.id, user, limits);
+      // The quota is counted once a file is read whole, in the upload's transaction: a customer's
+      // uploads at once all passed the check before it, each held in memory up to attachments_max_bytes
+      // (and written to S3) before most were refused. A few at a time per conversation (found by review).
+      const release = user.kind === 'customer' ? customerUploads.enter(request.params.id) : () => undefined;
+      try {
+        const unreadable = (error: unknown) => multipartError(error, limits.attachments_max_bytes);
+        const part = await request.file({ limits: { fileSize: limits.attachments_max_bytes } }).catch(unreadable);
+        if (!part || part.fieldname !== 'file') throw fileMissing();
+        const bytes = await part.toBuffer().catch(unreadable);
+        const name = cleanName(part.filename);
+        const contentType = normalType(part.mimetype);
+        assertAllowed(limits, contentType, name);
+        const row = await uploadAttachment(ctx, request.params.id, user, { name, contentType, bytes }, limits);
+        return reply.status(201).send(uploadAnswer(files, row, ctx.now()));
+      } finally {
+        release();
+      }
     },
   );
 

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { startSession } from '../../src/realtime/sessions.js';
 import type { Running } from '../../src/server.js';
 import { expectError, kitFor } from '../helpers/api-kit.js';
@@ -151,6 +152,38 @@ describeEachStore('attachments review: REST uploads and file references', (store
     expectError(res, 400, 'SB_VALIDATION', 'file');
     assert.match(res.json().error.message, /more parts than an upload takes/);
     assert.equal(await k.count('attachments'), 0);
+  });
+
+  it("takes a customer's uploads to one conversation two at a time: a third while two are still arriving is 429 SB_ATTACHMENT_BUSY naming file; staff's are not counted", async () => {
+    const c = await chat();
+    const other = await chat();
+    const boundary = '----sbslow';
+    const head = Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n`);
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const headers = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+    /** an upload whose body arrives only when `finish` is called */
+    const slow = (token: string, conversationId: string) => {
+      const body = new PassThrough();
+      body.write(head);
+      const answer = k.call('POST', `/api/v1/conversations/${conversationId}/attachments`, { token, body, headers });
+      return { answer, finish: () => body.end(Buffer.concat([PNG, tail])) };
+    };
+    const first = slow(c.token, c.id);
+    const second = slow(c.token, c.id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const third = await upload(c.token, c.id);
+    expectError(third, 429, 'SB_ATTACHMENT_BUSY', 'file');
+    assert.equal(third.headers['retry-after'], '1');
+    // another conversation's customer is not held up, nor is staff
+    assert.equal((await upload(other.token, other.id)).statusCode, 201);
+    const admin = await k.user('admin');
+    assert.equal((await upload(admin.token, c.id)).statusCode, 201);
+    first.finish();
+    second.finish();
+    assert.deepEqual([(await first.answer).statusCode, (await second.answer).statusCode], [201, 201]);
+    // done: the next goes
+    assert.equal((await upload(c.token, c.id)).statusCode, 201);
+    assert.equal(await k.count('attachments'), 5);
   });
 
   it('a multipart body cut off inside the file part is 400 SB_VALIDATION naming file, and nothing is stored', async () => {
