@@ -485,14 +485,21 @@ describeEachStore('attachments: links in email transcripts', (store) => {
 
 describe('attachments: RapidPro callbacks', () => {
   it('an agent’s file reaches mailroom as the link the callback is given, never the bare path', async () => {
-    const { callbacksFor } = await import('../../src/channels/rapidpro/feed.js');
+    const { callbacksFor, withFreshLinks } = await import('../../src/channels/rapidpro/feed.js');
     const message = { id: 1, conversation_id: UNKNOWN_ID, sender: 'agent' as const, sender_id: null, text: 'See', created_at: '2026-03-02T09:00:00.000Z', read_at: null, private: false, updated_at: null,
       attachments: [{ type: 'application/pdf', url: `/api/v1/attachments/${UNKNOWN_ID}`, id: UNKNOWN_ID, name: 'a.pdf', size: 3 }, { type: 'image', url: 'https://cdn.example.com/x.png' }] };
     const row = { id: 7, xid_bound: 0, type: 'message.created', data: { message }, ticketer_uuid: UNKNOWN_ID, ticket_id: 't-1', visitor_token: 'v-1', callback_url: 'https://rp.example.com/cb' };
     const signed = (attachments: readonly { type: string; url: string; id?: string }[]) => attachments.map((a) => (a.id ? { ...a, url: `https://help.example.com${a.url}?expires=1&sig=s` } : a));
     const [callback] = callbacksFor([row], signed);
     const body = JSON.parse(String(callback!.request.body));
+    // queued with the uploaded file's id (only such a link is signed afresh at each attempt)…
     assert.deepEqual(body.data.attachments, [
+      { type: 'application/pdf', url: `https://help.example.com/api/v1/attachments/${UNKNOWN_ID}?expires=1&sig=s`, id: UNKNOWN_ID },
+      { type: 'image', url: 'https://cdn.example.com/x.png' },
+    ]);
+    // …and sent as the contract has it, {type, url}
+    const sent = JSON.parse(withFreshLinks(Buffer.from(String(callback!.request.body)), undefined, new Date()).toString('utf8'));
+    assert.deepEqual(sent.data.attachments, [
       { type: 'application/pdf', url: `https://help.example.com/api/v1/attachments/${UNKNOWN_ID}?expires=1&sig=s` },
       { type: 'image', url: 'https://cdn.example.com/x.png' },
     ]);

@@ -210,6 +210,7 @@ describeEachStore('RapidPro ticketer: what mailroom retries, and what newer mail
     await worker.tick();
     assert.deepEqual(mailroom.handled.map((c) => c.type), ['agent-message', 'close-room'], 'the close-room behind it went too');
     const link = linkIn(mailroom.handled[0]!);
+    assert.deepEqual(Object.keys((mailroom.handled[0]!.data!.attachments as object[])[0]!), ['type', 'url'], 'mailroom gets {type, url}: the id is only for the renewal');
     const fetched = await t.call('GET', link);
     assert.equal(fetched.statusCode, 200, fetched.body);
     assert.deepEqual(fetched.rawPayload, PNG);

@@ -83,7 +83,9 @@ type Present = (attachments: readonly Attachment[]) => Attachment[];
 
 function agentMessage(row: PageRow, message: Message, present: Present) {
   const data: { text: string; attachments?: Attachment[] } = { text: message.text ?? '' };
-  if (message.attachments.length > 0) data.attachments = present(message.attachments).map((a) => ({ type: a.type, url: a.url }));
+  // an uploaded file keeps its id in the queued body: only a link to a file the message carries is signed
+  // afresh at each attempt (src/files/fresh-links.ts); withFreshLinks takes it out before mailroom sees it
+  if (message.attachments.length > 0) data.attachments = present(message.attachments).map((a) => ({ type: a.type, url: a.url, ...(typeof a.id === 'string' ? { id: a.id } : {}) }));
   return { type: 'agent-message', ticketID: row.ticket_id, visitor: { token: row.visitor_token }, data };
 }
 
@@ -138,7 +140,7 @@ export function callbacksFor(rows: readonly PageRow[], present: Present = (a) =>
  * not an agent-message with attachments passes as it is.
  */
 export function withFreshLinks(body: Buffer, files: Files | undefined, now: Date): Buffer {
-  if (!files) return body;
+  if (!body.includes('"attachments"')) return body;
   let payload: { type?: unknown; data?: { attachments?: unknown } };
   try {
     payload = JSON.parse(body.toString('utf8')) as typeof payload;
@@ -146,8 +148,13 @@ export function withFreshLinks(body: Buffer, files: Files | undefined, now: Date
     return body;
   }
   const attachments = payload?.type === 'agent-message' ? payload.data?.attachments : undefined;
-  const fresh = Array.isArray(attachments) ? renewedLinks(files, attachments, now) : undefined;
-  return fresh ? Buffer.from(JSON.stringify({ ...payload, data: { ...payload.data, attachments: fresh } })) : body;
+  if (!Array.isArray(attachments)) return body;
+  const fresh = (files ? renewedLinks(files, attachments, now) : undefined) ?? attachments;
+  // mailroom gets {type, url}, as the contract has it: the id was only for the renewal
+  const carriesId = fresh.some((a) => typeof a === 'object' && a !== null && 'id' in a);
+  if (fresh === attachments && !carriesId) return body;
+  const wire = fresh.map((a) => (typeof a === 'object' && a !== null && 'id' in a ? (({ id: _id, ...rest }) => rest)(a as { id: unknown }) : a));
+  return Buffer.from(JSON.stringify({ ...payload, data: { ...payload.data, attachments: wire } }));
 }
 
 /** Queues callbacks, each linked to its ticketer and ticket (the callback log, a ticketer's changes); returns their ids. */
