@@ -197,12 +197,13 @@ describeEachStore('widget: a refused session request', (store) => {
     const { sessionId, token, sessionTopic, customerId } = JSON.parse(kept!) as { sessionId: string; token: string; sessionTopic: string; customerId: string };
 
     // while the widget cannot connect, its session requests' budget (here a burst of 1, then one every 10 s) is spent elsewhere
-    // before the request that spends it: the budget refills from that request, not from when the other client is gone
-    const spentAt = Date.now();
+    let spentAt = 0;
     const other = await connectMqtt(`${suite.server.url.replace('http', 'ws')}/mqtt`, token, { username: sessionId });
     try {
       await other.subscribe(`${sessionTopic}/client/control`);
       const base = sessionTopic.slice(0, sessionTopic.lastIndexOf('/conversations/'));
+      // before the request that spends it: the budget refills from that request, not from when the other client is gone
+      spentAt = Date.now();
       for (let i = 0; i < 2; i++) await other.publish(`${base}/server/sessions/request`, { sessionId, sessionTopic, customerId, requestID: `spent-${i}` });
       await other.next(`${sessionTopic}/client/control`, (p) => p.instruction === 'message/rejected' && p.error.code === 'SB_RATE_LIMITED');
     } finally {

@@ -19,8 +19,8 @@ it('gives a NUL or a lone surrogate spelled in the JSON as U+FFFD: the message g
 });
 
 it('hears "resolved" only where Qiscus says the room is: not "unresolved", nor a doubt about it', () => {
-  for (const said of ['Room already resolved', 'Room is already resolved', 'room has been resolved']) assert.equal(saysRoomResolved(said), true, said);
-  for (const said of ['room is unresolved', 'Room is not resolved yet', 'could not check whether room is resolved', 'cannot list agents: room resolved state unknown', null]) {
+  for (const said of ['Room already resolved', 'Room is already resolved', 'room has been resolved', 'Room already resolved, no agent can be assigned']) assert.equal(saysRoomResolved(said), true, said);
+  for (const said of ['room is unresolved', 'Room is not resolved yet', 'could not check whether room is resolved', 'cannot list agents: room resolved state unknown', 'Only admins may mark a room as resolved', null]) {
     assert.equal(saysRoomResolved(said), false, String(said));
   }
 });

@@ -237,7 +237,11 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   let taken = waiting.length;
   while (taken < options.batch && (await lane.turn()) === 'more') {
     const more = await lane.claim(readWaiting(options.batch - taken));
-    if (more.length === options.batch - taken) result.full = true;
+    if (more.length === options.batch - taken) {
+      result.full = true;
+      // the page ends at the room furthest back in queue order of all this pass read
+      result.last = [...waiting, ...more].map((r) => ({ priority: r.priority, seq: r.seq })).reduce((a, b) => (laterInQueue(b, a) ? b : a));
+    }
     taken += more.length;
     await fetch(more);
   }
@@ -264,6 +268,12 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
   if (handOver && decided.claimed.length > 0) await handOver.send(decided.claimed);
   if (timed) passTimeline.publish({ started, read, fetched: fetchedAt, committed, handed: epochNow(), assigned: decided.rooms } satisfies PassTimeline);
   return result;
+}
+
+/** Whether `a` comes after `b` in the order passes read the queue in (priority desc, then seq). */
+function laterInQueue(a: QueueSpot, b: QueueSpot): boolean {
+  if (a.priority !== b.priority) return a.priority < b.priority;
+  return BigInt(a.seq) > BigInt(b.seq);
 }
 
 /**
@@ -456,7 +466,7 @@ function lockedMirrors(m: LockedMirrors): Map<string, MirrorLoad> {
 
 /** The mirrors as the decision's own picks load them: without the slots kept for earlier rooms. */
 function withoutKept(mirrors: ReadonlyMap<string, MirrorLoad>, keptFor: ReadonlyMap<string, number>): Map<string, MirrorLoad> {
-  return new Map([...mirrors].map(([ref, m]) => [ref, keptFor.has(m.id) ? { ...m, load: m.load - keptFor.get(m.id)! } : m]));
+  return new Map([...mirrors].map(([ref, m]) => [ref, keptFor.has(m.id) ? { ...m, load: m.load - keptFor.get(m.id)!, givenNow: (m.givenNow ?? 0) - keptFor.get(m.id)! } : m]));
 }
 
 /**
@@ -622,6 +632,8 @@ async function decide(
           // from the rooms behind it; the pass that reads it next assigns it, on a list of its own.
           if (mirror) {
             mirror.load += 1;
+            // not given in Qiscus yet either: kept on top of Qiscus' count too
+            mirror.givenNow = (mirror.givenNow ?? 0) + 1;
             keptFor.set(mirror.id, (keptFor.get(mirror.id) ?? 0) + 1);
           }
           if (someone(agents)) left.push(row.id);

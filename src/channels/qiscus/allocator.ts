@@ -87,6 +87,8 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
    */
   let page: QueueSpot | undefined;
   let fullOnPages: { id: string; load: number }[] = [];
+  /** a freed slot or the poll asked for a pass: the next starts from the head, whatever page was next */
+  let headAsked = false;
   let timer: NodeJS.Timeout | undefined;
   /** a pass at the end of a room's back-off (a failed agent list), and when */
   let retry: { at: number; timer: NodeJS.Timeout } | undefined;
@@ -229,9 +231,14 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       const id = ++last;
       const entry = { done: Promise.resolve(), rooms: [] as string[], deciding: false };
       running.set(id, entry);
-      // a page is read once: any pass after it starts from the head again, unless this one finds it stuck too
-      const from = page;
+      // a page is read once: any pass after it starts from the head again, unless this one finds it stuck too;
+      // a freed slot or the poll goes to the head first (its oldest rooms may take the slot)
+      const from = headAsked ? undefined : page;
       page = undefined;
+      if (from === undefined) {
+        headAsked = false;
+        fullOnPages = [];
+      }
       entry.done = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => (started ? allocatePass(ctx, client, from ? { ...options, after: from } : options, laneOf(id)) : undefined))
         .then(
@@ -287,6 +294,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       if (reason === 'new' && blocked) return checkFreed();
       if (reason !== 'new') {
         blocked = false;
+        headAsked = true;
         // The rooms running passes hold may have missed this slot: one more pass once they end.
         if (running.size > 0) after = Math.max(after, last);
       }

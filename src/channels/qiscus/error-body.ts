@@ -37,12 +37,14 @@ function errorMessage(body: string | null | undefined): string | null {
 export const saysRoomHasAgent = (message: string | null) => message !== null && /exceed max agent/i.test(message);
 
 /**
- * The room was resolved meanwhile: nothing left to allocate. The word itself
- * ("unresolved" is not it), and not doubted ("not resolved", "could not
- * check whether the room is resolved"): acting on it closes the room here.
+ * The room was resolved meanwhile: nothing left to allocate. Said of the room
+ * ("Room already resolved", "room is already resolved", "has been resolved"),
+ * not a mention ("unresolved", "not resolved", "mark a room as resolved") nor
+ * a doubt ("could not check whether the room is resolved"): acting on it
+ * closes the room here.
  */
 export const saysRoomResolved = (message: string | null) =>
-  message !== null && /\bresolved\b/i.test(message) && !/\b(?:not|no|never|whether|if|cannot|can't|cant|couldn't|unable)\b/i.test(message);
+  message !== null && /\b(?:already|is|was|been)\s+resolved\b/i.test(message) && !/\b(?:whether|if)\b[^.;,]*\bresolved\b/i.test(message);
 
 /**
  * mark_as_resolved of a room Qiscus has resolved already. Stricter than

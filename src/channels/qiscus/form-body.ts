@@ -13,6 +13,7 @@ type Form = Record<string, unknown>;
 export function formFields(body: string): Form {
   const fields: Form = {};
   for (const [key, value] of new URLSearchParams(body)) {
+    if (key === '') continue; // `&=x`: names nothing
     const open = key.indexOf('[');
     const path = open <= 0 ? [key] : [key.slice(0, open), ...parts(key, open)];
     if (path.some((name) => UNSAFE.has(name))) continue;
@@ -28,12 +29,13 @@ export function formFields(body: string): Form {
       }
       if (last) {
         if (name === '') throw invalid(key, 'has an empty field name');
-        if (at[name] !== undefined && typeof at[name] === 'object') throw invalid(key, `is both a value and a group of fields (${path.slice(0, i + 1).join('.')})`);
+        if (Object.hasOwn(at, name) && typeof at[name] === 'object') throw invalid(key, `is both a value and a group of fields (${path.slice(0, i + 1).join('.')})`);
         at[name] = value;
         break;
       }
       const next = path[i + 1]!;
-      const existing = at[name];
+      // own fields only: `toString[x]=1` names a field, not Object.prototype.toString
+      const existing = Object.hasOwn(at, name) ? at[name] : undefined;
       if (existing === undefined) at = at[name] = next === '' ? [] : {};
       else if (typeof existing === 'object' && existing !== null && Array.isArray(existing) === (next === '')) at = existing as Form | unknown[];
       else throw invalid(key, `is both a value and a group of fields (${path.slice(0, i + 1).join('.')})`);
@@ -42,13 +44,13 @@ export function formFields(body: string): Form {
   return fields;
 }
 
-/** `[a][b]` of `x[a][b]`, from the first bracket; text after the last `]` (`x[a]b`) is kept as part of the name, as PHP does not, but without guessing. */
+/** `[a][b]` of `x[a][b]`, from the first bracket; text after the last `]` (`x[a]b`) or a `[` without its `]` is refused, not guessed at. */
 function parts(key: string, open: number): string[] {
   const found: string[] = [];
   let i = open;
   while (i < key.length && key[i] === '[') {
     const close = key.indexOf(']', i);
-    if (close < 0) break;
+    if (close < 0) throw invalid(key, 'has a [ without its ]');
     found.push(key.slice(i + 1, close));
     i = close + 1;
   }
