@@ -387,16 +387,21 @@ describeEachStore('webhook delivery', (store) => {
     assert.deepEqual(Object.fromEntries(reasons), { [silent.id]: 'timeout', [unserved.id]: 'system' });
   });
 
-  it("signs a message's file links afresh at each attempt: a retry past ATTACHMENT_OUTBOUND_LINK_TTL and a redelivery weeks later carry links that still open, under a signature that verifies", async () => {
+  /** A message.created endpoint, and an agent's message in a new conversation of `customerId` carrying an uploaded PDF. */
+  const agentSendsFile = async (customerId: string) => {
     await endpoint({ events: ['message.created'] });
     const { agent, token } = await t.user('agent', { status: 'online', capacity: 5 });
-    const { conversation } = await openConversation(ctx, { customer: { id: 'with-file' } });
+    const { conversation } = await openConversation(ctx, { customer: { id: customerId } });
     assert.equal(conversation.agent_id, agent.id);
     const { body, headers } = multipartFile('file', 'invoice.pdf', 'application/pdf', PDF);
     const uploaded = await t.call('POST', `/api/v1/conversations/${conversation.id}/attachments`, { token, body, headers });
     assert.equal(uploaded.statusCode, 201, uploaded.body);
     const sent = await t.call('POST', `/api/v1/conversations/${conversation.id}/messages`, { token, body: { attachments: [{ id: uploaded.json().id }] } });
     assert.equal(sent.statusCode, 201, sent.body);
+  };
+
+  it("signs a message's file links afresh at each attempt: a retry past ATTACHMENT_OUTBOUND_LINK_TTL and a redelivery weeks later carry links that still open, under a signature that verifies", async () => {
+    await agentSendsFile('with-file');
     const linkIn = (r: { json: Record<string, unknown> }) => new URL(((r.json.data as { message: { attachments: { url: string }[] } }).message.attachments[0]!).url);
     const opens = async (link: URL) => (await t.call('GET', `${link.pathname}${link.search}`)).statusCode;
 
@@ -424,15 +429,7 @@ describeEachStore('webhook delivery', (store) => {
   });
 
   it('renews only the files a message carries: an expired link of ours sent as a plain link attachment, in another conversation, goes out dead as it came', async () => {
-    await endpoint({ events: ['message.created'] });
-    const { agent, token } = await t.user('agent', { status: 'online', capacity: 5 });
-    const { conversation } = await openConversation(ctx, { customer: { id: 'owner' } });
-    assert.equal(conversation.agent_id, agent.id);
-    const { body, headers } = multipartFile('file', 'invoice.pdf', 'application/pdf', PDF);
-    const uploaded = await t.call('POST', `/api/v1/conversations/${conversation.id}/attachments`, { token, body, headers });
-    assert.equal(uploaded.statusCode, 201, uploaded.body);
-    const sent = await t.call('POST', `/api/v1/conversations/${conversation.id}/messages`, { token, body: { attachments: [{ id: uploaded.json().id }] } });
-    assert.equal(sent.statusCode, 201, sent.body);
+    await agentSendsFile('owner');
     const worker = testWorker(ctx);
     assert.equal((await worker.tick()).delivered, 1);
     const leaked = new URL((receiver.accepted[0]!.json.data as { message: { attachments: { url: string }[] } }).message.attachments[0]!.url);
