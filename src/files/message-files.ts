@@ -2,12 +2,12 @@ import type { Queryable } from '../store/db.js';
 import { fileIdInvalid, tooManyFiles, unknownAttachment } from './errors.js';
 import type { FileAttachment } from './files.js';
 import { attachmentPath } from './links.js';
+import { UUID } from '../uuid.js';
 
 /** What a new message may carry: a link to elsewhere, or a file uploaded to its conversation by id. */
 export type AttachmentInput = { type: string; url: string } | { id: string };
 
 /** a uuid as PostgreSQL reads it and Switchboard writes it: 8-4-4-4-12 hex digits */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const isFile = (a: AttachmentInput): a is { id: string } => 'id' in a && typeof a.id === 'string';
 

@@ -43,6 +43,7 @@ import { trustHops } from './client-address.js';
 import { loginLimiter, redactingLogger, securityHeaders } from './security.js';
 import { assertStorableText, MENDS_TEXT, validatorCompiler } from './validation.js';
 import { webRoutes } from './web.js';
+import { UUID } from '../uuid.js';
 
 export type { App, AppDeps } from './deps.js';
 
@@ -75,7 +76,6 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  */
 const MAX_PARAM_LENGTH = 65_536;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A uuid in a path may come in upper case (it is case-insensitive), and

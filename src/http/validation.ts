@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import { invalid } from '../errors.js';
 import { isBlank } from './blank.js';
+import { UUID } from '../uuid.js';
 
 export { isBlank } from './blank.js';
 
@@ -16,7 +17,7 @@ function makeAjv(options: Options) {
   // ajv-formats' uuid also takes the `urn:uuid:` form, which PostgreSQL's
   // uuid type refuses: the request would fail in the database without
   // naming its field. Ids here are the plain hyphenated form.
-  ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+  ajv.addFormat('uuid', UUID);
   ajv.addKeyword({ keyword: 'notBlank', type: 'string', schemaType: 'boolean', errors: true, validate: notBlank });
   return ajv;
 }

@@ -4,6 +4,7 @@ import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { AppError, invalid } from '../errors.js';
 import { LinkUrl, ONE_LINE_PATTERN } from '../http/schemas.js';
 import { assertStorableText } from '../http/validation.js';
+import { UUID_PATTERN } from '../uuid.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -16,7 +17,6 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 const Text = Type.String({ minLength: 1, maxLength: 10_000 });
-const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 // `format: 'uri'` as the HTTP API checks it (ajv-formats' full mode, added in
 // src/http/validation.ts): the same function, so a link is refused over MQTT
 // exactly when POST …/messages refuses it. TypeBox knows no formats of its own.

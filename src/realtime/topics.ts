@@ -1,6 +1,7 @@
 // The topic catalog, relative to MQTT_BASE_TOPIC. Every conversation has
 // one topic tree whatever its channel, so a browser follows a Qiscus room the
 // same way as a widget chat; for a widget chat it is the session topic.
+import { UUID } from '../uuid.js';
 
 export const CLIENT_TOPICS = {
   sessionRequest: 'server/sessions/request',
@@ -91,8 +92,6 @@ export type ParsedTopic =
   | { kind: 'agent'; agentId: string }
   | { kind: 'events'; name: string }
   | { kind: 'other' };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Looked up on every publish and delivery: built once, not per call.
 const SERVER_TOPICS: ReadonlySet<string> = new Set(Object.values(CLIENT_TOPICS));

@@ -9,6 +9,7 @@ import { StringMap } from '../../http/schemas.js';
 import { oneLineName } from '../../customers/name.js';
 import { assertNotChannelQueue } from '../../routing/channel-queues.js';
 import { emptyMessage } from './errors.js';
+import { UUID } from '../../uuid.js';
 
 // What mailroom sends, checked and turned into plain inputs. Unknown fields
 // are allowed: mailroom and its forks add fields over time, and refusing
@@ -18,7 +19,6 @@ import { emptyMessage } from './errors.js';
 // contactUuid, and its "deparment" typo): all are accepted.
 
 const MAX_FIELD_KEY = 100;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const Text = (maxLength: number) => Type.Union([Type.String({ maxLength }), Type.Null()]);
 const DepartmentText = Type.Union([Type.String({ maxLength: 100, pattern: ONE_LINE_OR_EMPTY_PATTERN }), Type.Null()]);
 /** The contact id as a decimal string; a number is taken too. */

@@ -6,6 +6,7 @@ import { withEvents } from '../../events/outbox.js';
 import type { Queryable } from '../../store/db.js';
 import { unknownTicketer } from './errors.js';
 import { generateSecret } from './secret.js';
+import { UUID } from '../../uuid.js';
 
 // Ticketers: one per connected RapidPro workspace. RapidPro knows a ticketer
 // by its base URL (which ends with the UUID) and the shared secret.
@@ -57,7 +58,6 @@ export function toTicketer(row: TicketerRow, origin: string): Ticketer {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The ticketer, or undefined; an id that is not a UUID names no ticketer rather than being an error. */
 export async function findTicketer(db: Queryable, uuid: string): Promise<TicketerRow | undefined> {
