@@ -460,13 +460,13 @@ interface LockedMirrors {
 
 function lockedMirrors(m: LockedMirrors): Map<string, MirrorLoad> {
   return new Map(
-    m.refs.map((ref, i) => [ref, { id: m.ids[i]!, qiscusId: ref, load: m.loads[i]!, capacity: m.capacities[i]!, lastAssignedAt: m.last[i] ? new Date(m.last[i]!).getTime() : null }]),
+    m.refs.map((ref, i) => [ref, { id: m.ids[i]!, qiscusId: ref, load: m.loads[i]!, readLoad: m.loads[i]!, capacity: m.capacities[i]!, lastAssignedAt: m.last[i] ? new Date(m.last[i]!).getTime() : null }]),
   );
 }
 
 /** The mirrors as the decision's own picks load them: without the slots kept for earlier rooms. */
 function withoutKept(mirrors: ReadonlyMap<string, MirrorLoad>, keptFor: ReadonlyMap<string, number>): Map<string, MirrorLoad> {
-  return new Map([...mirrors].map(([ref, m]) => [ref, keptFor.has(m.id) ? { ...m, load: m.load - keptFor.get(m.id)!, givenNow: (m.givenNow ?? 0) - keptFor.get(m.id)! } : m]));
+  return new Map([...mirrors].map(([ref, m]) => [ref, keptFor.has(m.id) ? { ...m, load: m.load - keptFor.get(m.id)! } : m]));
 }
 
 /**
@@ -494,7 +494,7 @@ export async function mirrorsOf(
   const mirrors = new Map(
     rows.map((r) => [
       r.external_ref,
-      { id: r.id, qiscusId: r.external_ref, load: r.load, capacity: r.capacity_now, lastAssignedAt: r.last_assigned_at ? new Date(r.last_assigned_at).getTime() : null },
+      { id: r.id, qiscusId: r.external_ref, load: r.load, readLoad: r.load, capacity: r.capacity_now, lastAssignedAt: r.last_assigned_at ? new Date(r.last_assigned_at).getTime() : null },
     ]),
   );
   const missing = agents.filter((a) => !mirrors.has(a.id)).map((a) => a.id);
@@ -631,9 +631,8 @@ async function decide(
           // An older room read by no pass since it was left waiting: the slot it would take now is kept
           // from the rooms behind it; the pass that reads it next assigns it, on a list of its own.
           if (mirror) {
+            // not given in Qiscus yet either: on top of Qiscus' count too (pickAgent: load − readLoad)
             mirror.load += 1;
-            // not given in Qiscus yet either: kept on top of Qiscus' count too
-            mirror.givenNow = (mirror.givenNow ?? 0) + 1;
             keptFor.set(mirror.id, (keptFor.get(mirror.id) ?? 0) + 1);
           }
           if (someone(agents)) left.push(row.id);
@@ -649,7 +648,6 @@ async function decide(
           continue;
         }
         mirror.load += 1;
-        mirror.givenNow = (mirror.givenNow ?? 0) + 1;
         mirror.lastAssignedAt = now.getTime();
         picks.push({ row, mirror });
       }

@@ -9,8 +9,8 @@ export interface MirrorLoad {
   load: number;
   capacity: number;
   lastAssignedAt: number | null;
-  /** rooms this decision gave them: Qiscus' count, read before it, cannot include them */
-  givenNow?: number;
+  /** `load` as the decision read it: what it has added since (rooms given, slots kept) Qiscus' count cannot include */
+  readLoad: number;
 }
 
 /**
@@ -37,7 +37,7 @@ export function pickAgent(
     if (!mirror) continue;
     // Qiscus' count plus this decision's own picks: with rooms given by hand in Qiscus (count 3, load 0,
     // capacity 4) the count alone let one pass give four more (found by review)
-    const effective = Math.max(agent.current_customer_count + (mirror.givenNow ?? 0), mirror.load);
+    const effective = Math.max(agent.current_customer_count + mirror.load - mirror.readLoad, mirror.load);
     if (effective + reserve >= mirror.capacity) continue;
     if (agent.id === avoid) fallback = mirror;
     else if (!best || better({ mirror, effective }, best)) best = { mirror, effective };
