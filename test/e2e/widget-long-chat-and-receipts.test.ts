@@ -13,16 +13,21 @@ import { describeEachStore } from '../helpers/stores.js';
 noteMissingChromium('test/e2e/widget-long-chat-and-receipts.test.ts');
 
 // Headless Chromium's documents are always visible: this lets a test hide and
-// show the widget's frame as a customer switching tabs would.
-const VISIBILITY = `
-  let hidden = false;
-  Object.defineProperty(document, 'visibilityState', { get: () => (hidden ? 'hidden' : 'visible') });
-  Object.defineProperty(document, 'hidden', { get: () => hidden });
-  window.__setHidden = (next) => { hidden = next; document.dispatchEvent(new Event('visibilitychange')); };
-`;
-
+// show the widget's frame as a customer switching tabs would. Installed in the
+// frame's document when first needed, not as an init script: the frame's
+// window is kept from its blank first page (same origin), and Chromium does
+// not always run init scripts again for the document that follows.
 const widgetFrame = (shop: Page): Frame => shop.frames().find((f) => f !== shop.mainFrame() && f.url().includes('/widget/'))!;
-const setHidden = (shop: Page, hidden: boolean) => widgetFrame(shop).evaluate((next) => (window as unknown as { __setHidden(hidden: boolean): void }).__setHidden(next), hidden);
+// (a string: the compiled tests keep function names through a helper the page does not have)
+const HIDE = `(next) => {
+  if (!Object.getOwnPropertyDescriptor(document, 'visibilityState')) {
+    Object.defineProperty(document, 'visibilityState', { get: () => (window.__hidden ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'hidden', { get: () => window.__hidden === true });
+  }
+  window.__hidden = next;
+  document.dispatchEvent(new Event('visibilitychange'));
+}`;
+const setHidden = (shop: Page, hidden: boolean) => widgetFrame(shop).evaluate(`(${HIDE})(${hidden})`);
 
 /** The widget's MQTT link on `shop`'s pages goes through a proxy the test can cut, and keep cut until it is restored. */
 async function cuttableLink(shop: Page) {
@@ -100,7 +105,6 @@ describeEachStore('widget in a long chat', (store) => {
 
   it('marks an agent message read once the customer comes back to the hidden tab it arrived in', { skip: !haveChromium }, async () => {
     const { page: shop } = await suite.openPage({ width: 390, height: 780 });
-    await shop.context().addInitScript({ content: VISIBILITY });
     const { widget, conversationId, token, say } = await chatWithGrace(shop);
     const readAt = async () =>
       ((await http('GET', `/api/v1/conversations/${conversationId}/messages`, undefined, token)).body as { text: string; read_at: string | null }[]).find((m) => m.text === 'hello from Grace')!.read_at;
@@ -118,9 +122,43 @@ describeEachStore('widget in a long chat', (store) => {
     assert.notEqual(await readAt(), null, 'the customer saw the message but it was never marked read');
   });
 
+  it('leaves an agent message unread while the chat is minimised, counts it on the launcher, and marks it read once reopened', { skip: !haveChromium }, async () => {
+    const { page: shop } = await suite.openPage({ width: 1000, height: 780 });
+    const { widget, conversationId, token, say } = await chatWithGrace(shop);
+    const readAt = async (text: string) =>
+      ((await http('GET', `/api/v1/conversations/${conversationId}/messages`, undefined, token)).body as { text: string; read_at: string | null }[]).find((m) => m.text === text)!.read_at;
+    await say('first from Grace');
+    await widget.getByTestId('message').filter({ hasText: 'first from Grace' }).waitFor();
+    const until = Date.now() + 5_000;
+    while ((await readAt('first from Grace')) === null && Date.now() < until) await shop.waitForTimeout(100);
+    assert.notEqual(await readAt('first from Grace'), null, 'a message on screen is read');
+
+    await widget.getByRole('button', { name: 'Minimise the chat' }).click();
+    await shop.locator('iframe[title="Chat with us"]').waitFor({ state: 'hidden' });
+    await say('are you still there?');
+    await say('I can help with the refund.');
+    // the launcher says so, in its badge and in its name
+    const launcher = shop.getByRole('button', { name: 'Chat with us (2 new messages)' });
+    await launcher.waitFor();
+    assert.equal(await shop.locator('[data-switchboard-widget] .badge').textContent(), '2');
+    // the frame has them, but nobody can see them
+    await widget.getByTestId('message').filter({ hasText: 'I can help with the refund.' }).waitFor({ state: 'attached' });
+    await shop.waitForTimeout(500);
+    assert.equal(await readAt('are you still there?'), null, 'marked read while the chat was minimised');
+    assert.equal(await readAt('I can help with the refund.'), null);
+
+    await launcher.click();
+    await widget.getByTestId('message').filter({ hasText: 'I can help with the refund.' }).waitFor();
+    const reopened = Date.now() + 5_000;
+    while ((await readAt('I can help with the refund.')) === null && Date.now() < reopened) await shop.waitForTimeout(100);
+    assert.notEqual(await readAt('are you still there?'), null, 'the customer saw the message but it was never marked read');
+    assert.notEqual(await readAt('I can help with the refund.'), null);
+    assert.equal(await shop.locator('[data-switchboard-widget] .badge').isVisible(), false);
+    await shop.getByRole('button', { name: 'Close chat', exact: true }).waitFor();
+  });
+
   it('marks read more agent messages than one receipt may carry (500) when the customer comes back', { skip: !haveChromium }, async () => {
     const { page: shop } = await suite.openPage({ width: 390, height: 780 });
-    await shop.context().addInitScript({ content: VISIBILITY });
     const link = await cuttableLink(shop);
     const { widget, wrote, unread } = await chatWithGrace(shop);
     // read back after an outage while the tab is hidden: all of them unread on screen at once

@@ -204,6 +204,38 @@ describeEachStore('widget look and greetings in a real browser', (store) => {
     assert.deepEqual(adminProblems, Array(2).fill('console: Failed to load resource: the server responded with a status of 400 (Bad Request)'));
     assert.deepEqual([...shopProblems, ...secondProblems], []);
   });
+  it('a greeting that opens the chat, and a chat reopened on the next page, leave the keyboard where the visitor is typing', { skip: !haveChromium }, async () => {
+    await pricingGreeting();
+    snippet = `<label>Card number <input name="card"></label><script src="${suite.server.url}/widget.js" async></script>`;
+    const { page: shop, problems } = await suite.openPage();
+    await shop.clock.install();
+    await shop.goto(`${hostUrl()}/pricing`);
+    await shop.getByRole('button', { name: 'Chat with us' }).waitFor();
+    const card = shop.getByLabel('Card number');
+    await card.click();
+    await card.pressSequentially('4242');
+    await shop.clock.runFor(1000);
+    const widget = shop.frameLocator('iframe[title="Chat with us"]');
+    await widget.getByTestId('greeting').waitFor();
+    await shop.locator('iframe').waitFor({ state: 'visible' });
+    // (the keyboard's own keys, into whatever has the focus: a locator's would focus the field first)
+    await shop.keyboard.type('4242');
+    assert.equal(await card.inputValue(), '42424242', 'keystrokes went into the chat');
+
+    // the window stays open on the next page, and the keyboard on the page
+    await shop.goto(`${hostUrl()}/pricing/pro`);
+    await shop.locator('iframe').waitFor({ state: 'visible' });
+    await widget.getByLabel('Name').waitFor();
+    assert.equal(await shop.evaluate(() => document.activeElement?.tagName), 'BODY', 'the reopened chat took the keyboard');
+
+    // the visitor's own click on the launcher does take them into the chat
+    await shop.getByRole('button', { name: 'Close chat' }).click();
+    await shop.getByRole('button', { name: 'Chat with us' }).click();
+    await widget.getByLabel('Name').waitFor();
+    assert.equal(await shop.evaluate(() => document.activeElement?.tagName), 'DIV', 'focus on the widget host');
+    assert.deepEqual(problems, []);
+  });
+
   it('a first-visit greeting greets a browser on its first visit only, not a returning one', { skip: !haveChromium }, async () => {
     const admin = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Root' });
     const token = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;

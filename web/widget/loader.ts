@@ -37,11 +37,12 @@ interface WidgetSettings {
 
 // The launcher's own words: a table, not the i18n library, to keep widget.js small.
 // The default title and launcher text are translated; an admin's own words are shown as written.
-const WORDS: Record<Locale, { chat: string; close: string }> = {
-  en: { chat: 'Chat with us', close: 'Close chat' },
-  id: { chat: 'Chat dengan kami', close: 'Tutup chat' },
-  'pt-BR': { chat: 'Fale conosco', close: 'Fechar chat' },
-  es: { chat: 'Chatea con nosotros', close: 'Cerrar chat' },
+// `unseen`: the launcher's badge, read out with its text, for the agent's messages that came while the chat was minimised.
+const WORDS: Record<Locale, { chat: string; close: string; unseen: (count: number) => string }> = {
+  en: { chat: 'Chat with us', close: 'Close chat', unseen: (n) => (n === 1 ? '1 new message' : `${n} new messages`) },
+  id: { chat: 'Chat dengan kami', close: 'Tutup chat', unseen: (n) => `${n} pesan baru` },
+  'pt-BR': { chat: 'Fale conosco', close: 'Fechar chat', unseen: (n) => (n === 1 ? '1 nova mensagem' : `${n} novas mensagens`) },
+  es: { chat: 'Chatea con nosotros', close: 'Cerrar chat', unseen: (n) => (n === 1 ? '1 mensaje nuevo' : `${n} mensajes nuevos`) },
 };
 
 // How long a greeting's hidden frame has to answer before the loader gives up on it (see greet below).
@@ -98,6 +99,9 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
         padding: 14px 20px; font: 600 15px/1 system-ui, sans-serif; color: ${textColor}; background: ${color}; cursor: pointer;
         box-shadow: 0 4px 14px rgba(0,0,0,.25); }
       .launcher:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+      .badge { display: inline-block; min-width: 20px; margin-left: 8px; padding: 3px 6px; border-radius: 10px; box-sizing: border-box;
+        font: 700 12px/14px system-ui, sans-serif; color: #fff; background: #c62828; text-align: center; }
+      .badge[hidden] { display: none; }
       iframe { position: fixed; ${side}: 20px; bottom: 80px; z-index: 2147483647; width: 370px; height: min(580px, calc(100vh - 100px));
         border: 0; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); background: #fff; }
       iframe[hidden] { display: none; }
@@ -106,7 +110,12 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     const button = document.createElement('button');
     button.className = 'launcher';
     button.type = 'button';
-    button.textContent = launcherText;
+    const label = document.createElement('span');
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    // (the button's own label says it, in words)
+    badge.setAttribute('aria-hidden', 'true');
+    button.append(label, badge);
     button.setAttribute('data-position', position);
     button.setAttribute('aria-expanded', 'false');
     button.setAttribute('aria-controls', 'switchboard-chat');
@@ -115,9 +124,28 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     let pendingGreeting: LoaderGreeting | undefined;
     // the visitor opened or closed the chat while that answer was awaited: the window is theirs to open from then on
     let touched = false;
+    // the agent's messages the frame says the customer has not seen (src/shown.ts)
+    let unseen = 0;
+
+    const drawLauncher = () => {
+      const open = button.getAttribute('aria-expanded') === 'true';
+      label.textContent = open ? words.close : launcherText;
+      const count = open ? 0 : unseen;
+      badge.hidden = count === 0;
+      badge.textContent = count === 0 ? '' : count > 99 ? '99+' : String(count);
+      if (count > 0) button.setAttribute('aria-label', `${launcherText} (${words.unseen(count)})`);
+      else button.removeAttribute('aria-label');
+    };
+    // the frame said it listens (switchboard:frame-ready): told before, a message would go to its blank first page
+    let frameReady = false;
+    // The frame cannot tell it is hidden (its document stays visible): told whenever it changes, and once it is ready.
+    const tellFrame = () => {
+      if (frame?.contentWindow && frameReady) frame.contentWindow.postMessage(frame.hidden ? 'switchboard:hidden' : 'switchboard:shown', origin);
+    };
 
     const makeFrame = (greeting?: LoaderGreeting) => {
       frame = document.createElement('iframe');
+      frameReady = false;
       frame.id = 'switchboard-chat';
       frame.title = title;
       frame.hidden = true;
@@ -128,17 +156,24 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
       shadow.appendChild(frame);
     };
 
-    const setOpen = (open: boolean) => {
+    /**
+     * `focus`: the visitor asked (the launcher): the chat takes the keyboard.
+     * Opened by itself (a greeting, a chat left open on the previous page)
+     * it does not: focus jumping into the chat would swallow what the
+     * visitor is typing in the page.
+     */
+    const setOpen = (open: boolean, focus = false) => {
       if (open && !frame) makeFrame();
       if (frame) frame.hidden = !open;
       button.setAttribute('aria-expanded', String(open));
-      button.textContent = open ? words.close : launcherText;
+      drawLauncher();
+      tellFrame();
       try {
         sessionStorage.setItem(OPEN_KEY, open ? '1' : '0');
       } catch {
         // storage may be disabled; the launcher still works
       }
-      if (open) frame?.focus();
+      if (open && focus) frame?.focus();
     };
 
     /**
@@ -174,6 +209,8 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
         if (frame && frame.hidden) {
           frame.remove();
           frame = undefined;
+          unseen = 0;
+          drawLauncher();
         }
       }, GREETING_ANSWER_MS);
     };
@@ -181,7 +218,7 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
 
     button.addEventListener('click', () => {
       touched = true;
-      setOpen(button.getAttribute('aria-expanded') !== 'true');
+      setOpen(button.getAttribute('aria-expanded') !== 'true', true);
     });
     window.addEventListener('message', (event) => {
       if (event.origin !== origin) return;
@@ -189,6 +226,15 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
         touched = true;
         setOpen(false);
         button.focus();
+      } else if (event.data === 'switchboard:frame-ready' && frame && event.source === frame.contentWindow) {
+        frameReady = true;
+        tellFrame();
+      } else if (typeof event.data === 'string' && event.data.startsWith('switchboard:unseen:') && frame && event.source === frame.contentWindow) {
+        const count = Number(event.data.slice('switchboard:unseen:'.length));
+        if (Number.isSafeInteger(count) && count >= 0) {
+          unseen = count;
+          drawLauncher();
+        }
       } else if (ANSWERS.includes(event.data) && frame && event.source === frame.contentWindow && pendingGreeting) {
         const greeting = pendingGreeting;
         pendingGreeting = undefined;
@@ -201,9 +247,12 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
           // (a chat the visitor opened meanwhile stays)
           frame.remove();
           frame = undefined;
+          unseen = 0;
+          drawLauncher();
         }
       }
     });
+    drawLauncher();
     shadow.append(style, button);
     const mount = () => {
       document.body.appendChild(host);

@@ -13,6 +13,7 @@ import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './
 import { OfflineForm, useAvailability, type Availability } from './offline';
 import { TranscriptOffer } from './transcript';
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
+import { tellUnseen, useShownByLoader } from './shown';
 import './widget.css';
 
 // The customer's side of a chat: name and email, then a session (POST
@@ -383,8 +384,10 @@ function Widget() {
   }, [session, addMessages, finish, heardTyping, clearTyping]);
 
   // Read receipts for what the agent wrote, once it is on screen. A hidden
-  // tab has seen nothing yet: what came meanwhile is marked when it is shown.
+  // tab, or a chat the customer minimised (shown.ts), has seen nothing yet:
+  // what came meanwhile is counted on the launcher, and marked when shown.
   const [visible, setVisible] = useState(() => document.visibilityState === 'visible');
+  const shownByLoader = useShownByLoader();
   useEffect(() => {
     const onChange = () => setVisible(document.visibilityState === 'visible');
     document.addEventListener('visibilitychange', onChange);
@@ -392,15 +395,19 @@ function Widget() {
   }, []);
   useEffect(() => {
     const client = clientRef.current;
-    if (!session || !client?.connected || !visible) return;
     const unread = messages.filter((m) => m.sender !== 'customer' && !m.readAt && !receipted.current.has(m.id)).map((m) => m.id);
+    if (!session || !client?.connected || !visible || !shownByLoader) {
+      tellUnseen(session ? unread.length : 0);
+      return;
+    }
+    tellUnseen(0);
     if (unread.length === 0) return;
     for (const id of unread) receipted.current.add(id);
     // a longer receipt would be refused whole, and these ids are never offered again
     for (let i = 0; i < unread.length; i += RECEIPT_MAX) {
       client.publish(`${session.sessionTopic}/messages/viewed`, JSON.stringify({ readMessages: unread.slice(i, i + RECEIPT_MAX) }), { qos: 1 });
     }
-  }, [messages, session, linkUp, visible]);
+  }, [messages, session, linkUp, visible, shownByLoader]);
 
   useEffect(() => {
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });

@@ -1,0 +1,50 @@
+import { useSyncExternalStore } from 'react';
+
+// Whether the loader (widget.js) shows this frame. The loader minimises the
+// chat by hiding its iframe, and a hidden iframe's document still says
+// `visibilityState === 'visible'`: without this the widget sent read receipts
+// for agent messages the customer could not see (found by review). The
+// loader tells the frame `switchboard:shown` / `switchboard:hidden` whenever
+// it opens or closes it, and answers `switchboard:frame-ready` with how it
+// stands, since a message sent before this listener existed is lost.
+//
+// A frame opened on its own (no loader: /widget/frame in a tab) is shown.
+// Embedded, it counts as hidden until the loader says otherwise: a receipt
+// sent too early cannot be taken back, one sent late costs nothing.
+
+const embedded = window.parent !== window;
+let shown = !embedded;
+const listeners = new Set<() => void>();
+
+if (embedded) {
+  window.addEventListener('message', (event) => {
+    // only the page that embeds this frame decides, and it controls the frame anyway
+    if (event.source !== window.parent) return;
+    if (event.data !== 'switchboard:shown' && event.data !== 'switchboard:hidden') return;
+    const next = event.data === 'switchboard:shown';
+    if (next === shown) return;
+    shown = next;
+    for (const listener of listeners) listener();
+  });
+  window.parent.postMessage('switchboard:frame-ready', '*');
+}
+
+const subscribe = (listener: () => void) => {
+  listeners.add(listener);
+  return () => void listeners.delete(listener);
+};
+
+/** whether the loader shows this frame (always, without a loader) */
+export const useShownByLoader = (): boolean => useSyncExternalStore(subscribe, () => shown);
+
+let told = 0;
+/**
+ * How many messages from the agent the customer has not seen: the loader
+ * shows the number on its launcher while the chat is minimised. Told only
+ * when it changes.
+ */
+export function tellUnseen(count: number): void {
+  if (!embedded || count === told) return;
+  told = count;
+  window.parent.postMessage(`switchboard:unseen:${count}`, '*');
+}
