@@ -52,6 +52,12 @@ export interface Broker {
    * `onRefused` hears why
    */
   handle?(stream: Duplex, request?: IncomingMessage, onRefused?: (reason: string) => void): void;
+  /**
+   * embedded only: what the broker keeps in memory for a client id — the
+   * packets queued for it while offline, and of the QoS 2 packets with these
+   * message ids, those awaiting their PUBREL (and their size)
+   */
+  held?(clientId: string, incomingIds: number[]): Promise<{ queued: { topic: string }[]; incoming: { topic: string; bytes: number }[] }>;
   close(): Promise<void>;
 }
 
@@ -88,6 +94,14 @@ const SILENT_TOPICS_KEPT = 10_000;
 /** Live subscriptions one connection may hold: the widget needs 1, the console a handful; more are refused (SUBACK 0x80). */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
 
+/**
+ * QoS 2 publishes one connection may have awaiting their PUBREL (aedes'
+ * default: 1,000). Switchboard's clients publish at QoS 0 and 1; each held
+ * packet is kept by aedes until released, even after a disconnect for a
+ * persistent session.
+ */
+export const MAX_INBOUND_QOS2_PER_CONNECTION = 16;
+
 /** How often the embedded broker re-reads its connections' tokens, ms: a revocation in another process closes them within this. */
 export const TOKEN_RECHECK_MS = 5_000;
 
@@ -96,7 +110,7 @@ export async function createEmbeddedBroker(
   options: { tcpPort?: number; host?: string; /** 0 = no periodic re-check (tests call recheckConnections) */ tokenRecheckMs?: number } = {},
 ): Promise<Broker & { tcpAddress?: { port: number }; unheard(): number; audible(topic: string): boolean }> {
   const { ctx, topics, rules, coordinator } = deps;
-  const aedes = await Aedes.createBroker({ maxClientsIdLength: 100 });
+  const aedes = await Aedes.createBroker({ maxClientsIdLength: 100, maxInflightInbound: MAX_INBOUND_QOS2_PER_CONNECTION });
   // aedes emits 'error' when its persistence fails (queueing for an offline
   // session, a will): unheard, an EventEmitter's 'error' ends the process.
   // (aedes' typings leave 'error' out, as they do the EventEmitter's own events.)
@@ -193,10 +207,23 @@ export async function createEmbeddedBroker(
     }
   });
   const persistence = (
-    aedes as unknown as { persistence: { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown>; removeSubscriptions(client: Client, topics: string[]): Promise<unknown> } }
+    aedes as unknown as {
+      persistence: {
+        addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown>;
+        removeSubscriptions(client: Client, topics: string[]): Promise<unknown>;
+        outgoingEnqueueCombi(subs: unknown[], packet: { topic: string }): Promise<unknown>;
+      };
+    }
   ).persistence;
   const storeSubscriptions = persistence.addSubscriptions.bind(persistence);
   persistence.addSubscriptions = (client, subs) => storeSubscriptions(client, subs.filter((sub) => grantedOf.get(client)?.has(sub.topic) === true));
+  // A client's publish, once consumed, is published by aedes on `consumed`,
+  // which nobody may receive (authorizeForward) — but an offline persistent
+  // session subscribed to `<base>/#` (a supervisor's console) matches it, and
+  // aedes queued a copy of every customer's publish for it, in memory until
+  // its token died (found by review). Never queued, as never delivered.
+  const enqueueOffline = persistence.outgoingEnqueueCombi.bind(persistence);
+  persistence.outgoingEnqueueCombi = (subs, packet) => (packet.topic === consumed ? Promise.resolve() : enqueueOffline(subs, packet));
 
   // Subscribe and publish check the token again (connections.refresh): a
   // token revoked or expired since CONNECT is refused there, and its
@@ -261,6 +288,19 @@ export async function createEmbeddedBroker(
     handled.set(client, turn);
   };
 
+  /**
+   * A handled publish goes on to aedes only to be acknowledged: on a topic
+   * nobody receives, and without its bytes. aedes keeps a QoS 2 packet until
+   * its PUBREL (for a persistent session, across disconnects): with its
+   * payload, a client withholding PUBREL held up to 64 KiB a packet in
+   * memory (found by review).
+   */
+  function consume(packet: PublishPacket): void {
+    packet.topic = consumed;
+    packet.retain = false;
+    packet.payload = EMPTY;
+  }
+
   function authorize(client: Client, packet: PublishPacket, done: (error?: Error | null) => void): Promise<void> {
     const topic = packet.topic;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
@@ -283,8 +323,7 @@ export async function createEmbeddedBroker(
             );
           }
           // The client's packet goes nowhere (it may be QoS 1); the signal, rebuilt, goes at QoS 0.
-          packet.topic = consumed;
-          packet.retain = false;
+          consume(packet);
           if (signal) {
             await new Promise<void>((resolve, reject) =>
               aedes.publish({ cmd: 'publish', topic, payload: encode(signal), qos: 0, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
@@ -304,8 +343,7 @@ export async function createEmbeddedBroker(
         }
         // The client's own bytes go nowhere: what others see is published
         // from the stored, committed state.
-        packet.topic = consumed;
-        packet.retain = false;
+        consume(packet);
         done(null);
       })
       .catch((error: unknown) => {
@@ -438,6 +476,18 @@ export async function createEmbeddedBroker(
       connections.endToken(token);
     },
     recheckConnections: () => recheck.run(),
+    async held(clientId, incomingIds) {
+      const kept = (aedes as unknown as { persistence: HeldPersistence }).persistence;
+      const who = { id: clientId };
+      const queued: { topic: string }[] = [];
+      for await (const packet of kept.outgoingStream(who)) queued.push({ topic: packet.topic });
+      const incoming: { topic: string; bytes: number }[] = [];
+      for (const messageId of incomingIds) {
+        const packet = await kept.incomingGetPacket(who, { messageId }).catch(() => undefined);
+        if (packet) incoming.push({ topic: packet.topic, bytes: packet.payload?.length ?? 0 });
+      }
+      return { queued, incoming };
+    },
     async close() {
       recheck.stop();
       connections.close();
@@ -448,6 +498,8 @@ export async function createEmbeddedBroker(
   return broker;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** The part of aedes' persistence (aedes-persistence's API) that forgetting a session uses. */
 interface SessionPersistence {
   cleanSubscriptions(client: { id: string }): Promise<void>;
@@ -455,6 +507,12 @@ interface SessionPersistence {
   outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
   cleanIncoming?(client: { id: string }): Promise<void>;
   delWill(client: { id: string }): Promise<unknown>;
+}
+
+/** The part of aedes' persistence `held` reads. */
+interface HeldPersistence {
+  outgoingStream(client: { id: string }): AsyncIterable<{ topic: string }>;
+  incomingGetPacket(client: { id: string }, packet: { messageId: number }): Promise<{ topic: string; payload?: Buffer | string } | undefined>;
 }
 
 /** Who published, as far as Switchboard can tell on a shared broker; `refuse`: what it must not accept from them. */

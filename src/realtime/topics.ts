@@ -68,6 +68,9 @@ export function topics(base: string): Topics {
  * MQTT, but no topic of this catalog has one, so a topic a client names for
  * Switchboard to publish on (server/channels/request) may not have one either.
  */
+/** the most levels a topic Switchboard publishes on may have: aedes' own limit (EMQX's default is 128) */
+export const MAX_TOPIC_LEVELS = 100;
+
 export function topicNameProblem(topic: string): string | undefined {
   if (topic.length === 0) return 'is empty';
   if (topic.includes('+') || topic.includes('#')) return 'must not contain the wildcards + or #';
@@ -78,7 +81,11 @@ export function topicNameProblem(topic: string): string | undefined {
     // a lone surrogate has no UTF-8 form
     if (cp >= 0xd800 && cp <= 0xdfff) return 'must be valid Unicode';
   }
-  if (topic.split('/').includes('')) return 'must not have an empty level (// or a / at either end)';
+  const levels = topic.split('/');
+  if (levels.includes('')) return 'must not have an empty level (// or a / at either end)';
+  // aedes' matcher throws past 100 levels (a failed publish, the client cut
+  // off); EMQX refuses past 128 by default, on Switchboard's one connection
+  if (levels.length > MAX_TOPIC_LEVELS) return `must have at most ${MAX_TOPIC_LEVELS} levels`;
   if (Buffer.byteLength(topic) > 65_535) return 'is longer than MQTT allows (65535 bytes)';
   return undefined;
 }

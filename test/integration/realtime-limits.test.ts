@@ -13,7 +13,7 @@ import { after, before, beforeEach, it } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
-import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../../src/realtime/broker.js';
+import { MAX_INBOUND_QOS2_PER_CONNECTION, MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../../src/realtime/broker.js';
 import { MAX_CONNECTIONS_PER_IDENTITY, MAX_PERSISTENT_SESSIONS_PER_IDENTITY } from '../../src/realtime/connections.js';
 import { MAX_CONNECT_BYTES, MAX_PACKET_BYTES, PacketScanner } from '../../src/realtime/packet-limit.js';
 import { MAX_PAYLOAD_BYTES } from '../../src/realtime/payloads.js';
@@ -433,6 +433,40 @@ describeEachStore('realtime limits', (store) => {
     await raw.send(connectPacket(otherToken, 'switchboard', { clientId, clean: false }));
     const connack = (await raw.next('connack')) as Packet & { returnCode: number; sessionPresent: boolean };
     assert.deepEqual([connack.returnCode, connack.sessionPresent], [0, false], 'forgotten: the id is free and nothing of the session is left');
+  });
+
+  it(`a customer's publishes awaiting their PUBREL are held without their bytes, at most ${MAX_INBOUND_QOS2_PER_CONNECTION} a connection; an absent supervisor's session queues none of them`, async () => {
+    const broker = server.realtime.broker;
+    // a supervisor's console, subscribed to everything, then gone (its session kept)
+    const supervisor = await makeAgent(server.ctx, { role: 'supervisor' });
+    const login = await http('POST', '/api/v1/auth/login', { email: supervisor.email, password: PASSWORD });
+    const consoleId = `${supervisor.id}-console-all`;
+    const watcher = await connect((login.body as { token: string }).token, { username: supervisor.id, clientId: consoleId, clean: false });
+    assert.deepEqual(await watcher.subscribe('switchboard/#'), [1]);
+    await watcher.end();
+
+    const chat = await startChat('qos2-holder');
+    const clientId = `${chat.sessionId}-qos2`;
+    const raw = await open('ws');
+    await raw.send(connectPacket(chat.token, 'switchboard', { clientId, clean: false }));
+    await raw.next('connack');
+    // 60 KB each (refused as a message, too long: consumed all the same), never released
+    const big = JSON.stringify({ message: { content: 'x'.repeat(60_000) } });
+    const ids = Array.from({ length: MAX_INBOUND_QOS2_PER_CONNECTION }, (_, i) => i + 1);
+    for (const messageId of ids) {
+      await raw.send(mqttPacket.generate({ cmd: 'publish', topic: `${chat.sessionTopic}/messages`, payload: big, qos: 2, messageId, retain: false, dup: false }));
+    }
+    const deadline = Date.now() + 5_000;
+    while (raw.packets.filter((p) => p.cmd === 'pubrec').length < ids.length && Date.now() < deadline) await sleep(20);
+    assert.equal(raw.packets.filter((p) => p.cmd === 'pubrec').length, ids.length, 'each is received');
+    const { incoming } = await broker.held!(clientId, ids);
+    assert.equal(incoming.length, ids.length, 'awaiting their PUBREL');
+    assert.deepEqual([...new Set(incoming.map((p) => p.bytes))], [0], 'held without the bytes the customer sent');
+    assert.deepEqual((await broker.held!(consoleId, [])).queued.filter((p) => p.topic === 'switchboard/server/consumed'), [], 'nothing consumed queued for the supervisor');
+
+    // one more unreleased is one too many: the connection goes
+    await raw.send(mqttPacket.generate({ cmd: 'publish', topic: `${chat.sessionTopic}/messages`, payload: big, qos: 2, messageId: ids.length + 1, retain: false, dup: false }));
+    assert.equal(await raw.closed(3_000), true);
   });
 
   it('an absent persistent session gets the messages queued for it, never a typing signal or a stale waiting list', async () => {

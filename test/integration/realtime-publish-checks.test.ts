@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { MESSAGE_BURST, MESSAGES_PER_SECOND, MessageRate } from '../../src/realtime/message-rate.js';
-import { topicNameProblem } from '../../src/realtime/topics.js';
+import { MAX_TOPIC_LEVELS, topicNameProblem } from '../../src/realtime/topics.js';
 import { startServer, type Running } from '../../src/server.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
@@ -19,13 +19,19 @@ import { describeEachStore } from '../helpers/stores.js';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** answer topics a customer may not name, as suffixes of their session topic */
-const BAD_ANSWER_TOPICS = ['/#', '/+/x', '/ch#an', '/a+b', '//x', '/x/', '/a\u0001b', '/a\u0085b', '/a\ufffeb'];
+const BAD_ANSWER_TOPICS = ['/#', '/+/x', '/ch#an', '/a+b', '//x', '/x/', '/a\u0001b', '/a\u0085b', '/a\ufffeb', '/x'.repeat(100)];
 
 describe('topicNameProblem', () => {
   it('refuses wildcards, control characters, noncharacters and empty levels anywhere, and nothing else', () => {
     for (const suffix of BAD_ANSWER_TOPICS) assert.ok(topicNameProblem(`sb/conversations/x${suffix}`), JSON.stringify(suffix));
     for (const bad of ['', '/a', 'a/', 'a\u0000', 'a\u007f', 'a\ufdd0', 'a\u{1ffff}', 'a\ud800']) assert.ok(topicNameProblem(bad), JSON.stringify(bad));
     for (const good of ['a', 'a/b/c', 'sb/conversations/x/channel', 'a/ü/日本', 'a/😀', 'a b/c']) assert.equal(topicNameProblem(good), undefined, good);
+  });
+
+  it(`refuses more than ${MAX_TOPIC_LEVELS} levels, which the embedded broker cannot match (and EMQX refuses past 128)`, () => {
+    const levels = (n: number) => Array.from({ length: n }, (_, i) => `l${i}`).join('/');
+    assert.equal(topicNameProblem(levels(MAX_TOPIC_LEVELS)), undefined);
+    assert.equal(topicNameProblem(levels(MAX_TOPIC_LEVELS + 1)), `must have at most ${MAX_TOPIC_LEVELS} levels`);
   });
 });
 
