@@ -34,8 +34,8 @@ export interface CoordinatorDeps {
   publish(topic: string, payload: unknown): Promise<void>;
   /** SESSION_KEEP_ALIVE_TIME, ms: a session heard from within a quarter of it is not written again */
   keepAliveMs: number;
-  /** the session's state, on its control topic, for a client that just (re)started */
-  announce(conversation: ConversationRow): Promise<void>;
+  /** the session's state as it is then, on its control topic, in order with the events' publishes, for a client that just (re)started */
+  announce(conversationId: string): Promise<void>;
   /** a customer session's message budget (message-rate.ts), and its read receipts' apart; default 5 a second after a burst of 50 */
   messageRate?: MessageRateLimits;
   /** a customer session's session and channel requests (message-rate.ts); default REQUEST_LIMITS */
@@ -129,10 +129,10 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
               // close's own call; a chat someone took is announced as it now is.
               const looked = await abandonUnserved(ctx, conversation.id, SYSTEM);
               if (!looked || looked.abandoned) return;
-              await deps.announce(looked.conversation);
+              await deps.announce(looked.conversation.id);
               return;
             }
-            await deps.announce(conversation);
+            await deps.announce(conversation.id);
             return;
           }
           case CLIENT_TOPICS.sessionOnline: {

@@ -128,7 +128,7 @@ export async function createRealtime(deps: RealtimeDeps): Promise<Realtime> {
     onError: (e) => deps.onError(e, 'mqtt publish'),
     waitingListLimit: deps.limits?.waitingList,
   });
-  const coordinator = createCoordinator({ ctx, topics: t, publish, keepAliveMs: config.sessionKeepAliveMs, messageRate: config.messageRate, requestRate: config.requestRate, announce: (c) => publisher.announce(c) });
+  const coordinator = createCoordinator({ ctx, topics: t, publish, keepAliveMs: config.sessionKeepAliveMs, messageRate: config.messageRate, requestRate: config.requestRate, announce: (id) => publisher.announceCurrent(id) });
   broker = config.mqttUrl
     ? await createExternalBroker({ ctx, topics: t, rules, coordinator, onError: deps.onError, identityOf: identityFromPayload(ctx, t) }, config.mqttUrl)
     : await createEmbeddedBroker(

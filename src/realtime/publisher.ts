@@ -36,6 +36,12 @@ export interface Publisher {
   /** The conversation's current state on its control topic. */
   announce(conversation: ConversationRow | Conversation): Promise<void>;
   /**
+   * The conversation as it is when its turn comes among the events'
+   * publishes, on its control topic: for a client that just (re)started,
+   * asking where it stands. Resolves once acknowledged.
+   */
+  announceCurrent(conversationId: string): Promise<void>;
+  /**
    * Waits until everything handed over so far is published (tests,
    * shutdown). Under a steady stream of changes that may be never: a
    * caller that must go on bounds the wait.
@@ -159,6 +165,37 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   }
 
   async function announce(c: ConversationRow | Conversation): Promise<void> {
+    const made = await announcement(c);
+    if (made) await send(made.topic, made.payload);
+  }
+
+  /**
+   * Read when its turn comes on the chain, and handed to the broker before
+   * the next turn: a row read before (the coordinator's, at a widget's
+   * session request) and announced beside the chain could go out after the
+   * publishes of a change committed meanwhile — an agent's accept's
+   * session/ready, then the stale session/update, which put the widget back
+   * to "waiting" while the agent chatted (found by review).
+   */
+  function announceCurrent(conversationId: string): Promise<void> {
+    let acknowledged: Promise<void> = Promise.resolve();
+    const turn = new Promise<void>((resolve, reject) => {
+      enqueue(async () => {
+        try {
+          const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
+          const made = row ? await announcement(row) : undefined;
+          if (made) acknowledged = send(made.topic, made.payload);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    return turn.then(() => acknowledged);
+  }
+
+  /** What announces `c` on its control topic; undefined when nobody is there to hear it. */
+  async function announcement(c: ConversationRow | Conversation): Promise<{ topic: string; payload: unknown } | undefined> {
     let instruction: string;
     let queue: { position: number; expected_wait_seconds: number | null } | undefined;
     if (c.state === 'assigned') instruction = 'session/ready';
@@ -173,8 +210,8 @@ export function createPublisher(deps: PublisherDeps): Publisher {
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
     const topic = t.conversation(c.id, 'control');
     // Nobody there (an API or channel conversation, a widget gone): not even the agent's name is looked up.
-    if (queue === undefined && !audible(topic)) return;
-    await send(topic, { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN });
+    if (queue === undefined && !audible(topic)) return undefined;
+    return { topic, payload: { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN } };
   }
 
   // A refresh reads the queue's head, so a burst of changes gets one: the
@@ -429,6 +466,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       if (queueChanged) scheduleQueue();
     },
     announce,
+    announceCurrent,
     async flushed() {
       await chain;
       await Promise.all([...unacknowledged]);

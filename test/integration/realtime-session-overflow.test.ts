@@ -89,7 +89,7 @@ describeEachStore('session request: who could serve a waiting chat', (store) => 
       topics: topics('switchboard'),
       publish: async () => {},
       keepAliveMs: 60_000,
-      announce: async (c) => void announced.push(c),
+      announce: async (id) => void announced.push((await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [id]))[0]!),
     });
     const identity = { kind: 'customer', session: { conversation_id: conversation.id } } as unknown as Identity;
     const handled = coordinator.handle(identity, 'switchboard/server/sessions/request', Buffer.from(JSON.stringify({ sessionId: conversation.id })));
@@ -108,5 +108,45 @@ describeEachStore('session request: who could serve a waiting chat', (store) => 
     assert.deepEqual(closes, []);
     // the customer hears the state as it now is (session/ready), not an abort
     assert.deepEqual(announced.map((c) => [c.state, c.agent_id]), [['assigned', agent.id]]);
+  });
+
+  // Found by review: the request announced the row it had read, beside the
+  // publisher's chain. An agent given the chat meanwhile was announced first
+  // (session/ready), then the stale row (session/update): the widget went
+  // back to "waiting" while the agent chatted.
+  it('answers a session request with the state its chat has when the answer goes, after the publishes of a change made meanwhile', async () => {
+    const ctx = server.ctx;
+    const agent = await makeAgent(ctx, { status: 'online', capacity: 1 });
+    const login = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    const busy = await http('POST', '/session', { customer: { id: 'first' } });
+    assert.equal(busy.body.state, 'assigned');
+    const session = await http('POST', '/session', { customer: { id: 'second' } });
+    assert.equal(session.body.state, 'queued');
+    const customer = await connect(session.body.token);
+    const control = `${session.body.sessionTopic}/client/control`;
+    assert.deepEqual(await customer.subscribe(control), [1]);
+
+    // the request's own coordinator, announcing through the server's publisher, held once it has read the chat (queued) and looked at the team
+    const paused = pauseAfter(ctx.db, /sb_queue_team/);
+    const coordinator = createCoordinator({
+      ctx: { ...ctx, db: paused.db },
+      topics: topics('switchboard'),
+      publish: async () => {},
+      keepAliveMs: 60_000,
+      announce: (id) => server.realtime.publisher.announceCurrent(id),
+    });
+    const identity = { kind: 'customer', session: { conversation_id: session.body.sessionId } } as unknown as Identity;
+    const handled = coordinator.handle(identity, 'switchboard/server/sessions/request', Buffer.from(JSON.stringify({ sessionId: session.body.sessionId })));
+    await paused.arrived;
+
+    // the agent resolves the first chat: the second is theirs, and its customer told so
+    assert.equal((await http('POST', `/api/v1/conversations/${busy.body.sessionId}/resolve`, {}, login.body.token)).status, 200);
+    await customer.next(control, (p) => p.instruction === 'session/ready');
+    paused.resume();
+    await handled;
+    await server.realtime.publisher.idle();
+
+    const told = customer.received.filter((r) => r.topic === control).map((r) => r.payload.instruction);
+    assert.equal(told.at(-1), 'session/ready', `the widget was told last: ${told.join(', ')}`);
   });
 });
