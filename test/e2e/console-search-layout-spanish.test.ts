@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Page, WebSocketRoute } from 'playwright-core';
 import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, signIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 // The console away from the desk and at its edges, in a real browser: a
-// conversation opened from the Search page follows what happens to it, a
-// customer's name of 200 letters without a space leaves the desk on screen,
-// and the Spanish console has no English left on the canned responses page
-// or on a file being uploaded.
+// conversation opened from the Search page follows what happens to it (and
+// what was said while the console's link was down), a customer's name of
+// 200 letters without a space leaves the desk on screen, and the Spanish
+// console has no English left on the canned responses page, on a file being
+// uploaded, on the notifications page or in why a conversation was closed.
 
 noteMissingChromium('test/e2e/console-search-layout-spanish.test.ts');
 
@@ -20,6 +21,24 @@ async function fitsTheWindow(page: Page, testId: string): Promise<void> {
   assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth} px wide in a window of ${innerWidth} px`);
   const box = (await page.getByTestId(testId).boundingBox())!;
   assert.ok(box.x >= 0 && box.x + box.width <= innerWidth, `${testId} is at x ${box.x}–${box.x + box.width}, outside the window of ${innerWidth} px`);
+}
+
+/** The console's MQTT link on `page` goes through a proxy the test can cut, and keep cut until it is restored. */
+async function cuttableLink(page: Page) {
+  let down = false;
+  const links: WebSocketRoute[] = [];
+  await page.context().routeWebSocket(/\/mqtt$/, (ws) => {
+    if (down) return void ws.close();
+    ws.connectToServer();
+    links.push(ws);
+  });
+  return {
+    async cut() {
+      down = true;
+      await Promise.all(links.splice(0).map((ws) => ws.close()));
+    },
+    restore: () => void (down = false),
+  };
 }
 
 describeEachStore('the console on the Search page, with long names and in Spanish', (store) => {
@@ -46,8 +65,39 @@ describeEachStore('the console on the Search page, with long names and in Spanis
     const [row] = await suite.server.ctx.db.query<{ state: string }>('select state from conversations where id = $1', [id]);
     await page.getByTestId('conversation-state').filter({ hasText: row!.state }).waitFor({ timeout: 5_000 });
     await page.locator('#reply').waitFor({ state: 'detached', timeout: 5_000 });
+    await page.getByText('Closed (the customer ended the chat)').waitFor();
     assert.equal(await page.getByTestId('resolve').count(), 0);
     assert.match(page.url(), /\/search\?q=zebra$/);
+    assert.deepEqual(problems, []);
+  });
+
+  it('a conversation opened from the Search page shows what the customer wrote while the console’s link was down', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', capacity: 0, name: 'Root' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    const adminToken = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    const opened = await http('POST', '/session', { customer: { id: 'walrus', name: 'Wanda Walrus' } });
+    assert.equal(opened.body.state, 'assigned');
+    const id = opened.body.sessionId as string;
+    assert.equal((await http('POST', `/api/v1/conversations/${id}/messages`, { text: 'the walrus invoice is on its way' }, token)).status, 201);
+
+    const { page, problems } = await suite.openPage();
+    const link = await cuttableLink(page);
+    await signIn(page, suite.server.url, agent.email);
+    await page.goto(`${suite.server.url}/search?q=walrus`);
+    await page.getByTestId('search-result').first().click();
+    await page.getByTestId('message').filter({ hasText: 'the walrus invoice is on its way' }).waitFor();
+
+    await link.cut();
+    await page.getByText('○ reconnecting').waitFor();
+    // the customer writes while nothing reaches the console: the live message is lost to it
+    assert.equal((await http('POST', `/api/v1/conversations/${id}/messages`, { sender: 'customer', text: 'It never came, where is it?' }, adminToken)).status, 201);
+    link.restore();
+
+    await page.getByText('● live').waitFor();
+    await page.getByTestId('message').filter({ hasText: 'It never came, where is it?' }).waitFor();
+    assert.equal(await page.getByTestId('message').count(), 2, 'every message once');
+    assert.match(page.url(), /\/search\?q=walrus$/);
     assert.deepEqual(problems, []);
   });
 
@@ -97,6 +147,41 @@ describeEachStore('the console on the Search page, with long names and in Spanis
     await held.release();
     await page.getByTestId('pending-file').waitFor();
     assert.doesNotMatch((await page.getByTestId('pending-file').textContent()) ?? '', /subiendo/);
+    assert.deepEqual(problems, []);
+  });
+
+  it('in Spanish: the notifications page asks for the browser’s permission, and a closed conversation says why in words, not the server’s code', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
+    const opened = await http('POST', '/session', { customer: { id: 'ana', name: 'Ana' } });
+    assert.equal(opened.body.state, 'assigned');
+    const id = opened.body.sessionId as string;
+    const login = await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD });
+    assert.equal((await http('POST', `/api/v1/conversations/${id}/resolve`, {}, login.body.token)).status, 200);
+    const { page, problems } = await suite.openPage(undefined, { locale: 'es-ES' });
+    await page.addInitScript((auth) => localStorage.setItem('switchboard-console', auth), JSON.stringify({ token: login.body.token, agent: login.body.agent }));
+
+    await page.goto(`${suite.server.url}/notifications`);
+    await page.getByRole('heading', { name: 'Notificaciones', level: 2 }).waitFor();
+    await page.getByRole('checkbox', { name: /Se me asigna u ofrece una conversación: notificación de escritorio/ }).check();
+    const permission = page.getByTestId('notification-permission');
+    // a new browser profile has not been asked yet
+    await permission.getByRole('button').waitFor();
+    assert.equal(await permission.textContent(), 'Todavía no se ha pedido permiso a este navegador. Permitir notificaciones de escritorio');
+
+    // each reason the server writes is a phrase; a code this console does not know is shown as it is
+    // (the others come from channels this test does not run: written into the row as they would be)
+    const closedNote = page.locator('.closed-note');
+    await page.goto(`${suite.server.url}/conversations/${id}`);
+    await closedNote.filter({ hasText: 'Cerrada (resuelta por un agente)' }).waitFor();
+    for (const [reason, shown] of [
+      ['qiscus_failed', 'Cerrada (abandonada: Qiscus siguió negándose a asignar un agente)'],
+      ['unavailableAttendants', 'Cerrada (no había en línea ningún agente que pudiera atenderla)'],
+      ['a_reason_from_tomorrow', 'Cerrada (a_reason_from_tomorrow)'],
+    ]) {
+      await suite.server.ctx.db.query('update conversations set resolve_reason = $2 where id = $1', [id, reason]);
+      await page.reload();
+      await closedNote.filter({ hasText: shown }).waitFor();
+    }
     assert.deepEqual(problems, []);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { accessibilityViolations } from '../helpers/axe.js';
 import { browserServer, haveChromium, noteMissingChromium, shoot, signIn, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
@@ -7,7 +8,8 @@ import { describeEachStore } from '../helpers/stores.js';
 
 // The agent's desk, part 1, in a real browser (Debian's Chromium through
 // playwright-core): an admin keeps labels, an agent manages a personal
-// canned response, inserts canned responses with "/" (variables filled in),
+// canned response, inserts canned responses with "/" (variables filled in;
+// the list a combobox's listbox to a screen reader),
 // writes a private note the customer's widget never shows, labels the chat
 // and filters the list by label; the dashboard counts it.
 
@@ -253,6 +255,49 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     assert.deepEqual(shown.slice(0, 2), ['/refund', '/apology']);
     await reply.press('Enter');
     assert.equal(await reply.inputValue(), 'Your refund of the full amount is on its way.');
+    assert.deepEqual(problems, []);
+  });
+
+  it('the "/" list reads to a screen reader as the reply box’s choices: a combobox, its listbox and the option the arrows are on', { skip: !haveChromium }, async () => {
+    const adminAgent = await makeAgent(suite.server.ctx, { role: 'admin', name: 'Adele' });
+    const admin = (await http('POST', '/api/v1/auth/login', { email: adminAgent.email, password: PASSWORD })).body.token as string;
+    for (const [shortcut, text] of [['hello', 'Hello, how can I help?'], ['help', 'Here is our help centre.']]) {
+      assert.equal((await http('POST', '/api/v1/canned-responses', { shortcut, text, scope: 'shared' }, admin)).status, 201);
+    }
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Grace' });
+    const opened = await http('POST', '/session', { customer: { id: 'rita', name: 'Rita' } });
+    assert.equal(opened.body.state, 'assigned');
+
+    const { page: desk, problems } = await suite.openPage();
+    await signIn(desk, suite.server.url, agent.email);
+    await desk.getByRole('link', { name: /Rita/ }).click();
+    const reply = desk.getByRole('textbox', { name: 'Reply' });
+    await reply.fill('/hel');
+    const box = desk.getByRole('combobox', { name: 'Reply' });
+    await box.waitFor();
+    assert.equal(await box.getAttribute('aria-expanded'), 'true');
+    assert.equal(await box.getAttribute('aria-autocomplete'), 'list');
+    const list = desk.getByRole('listbox', { name: 'Canned responses' });
+    assert.equal(await box.getAttribute('aria-controls'), await list.getAttribute('id'));
+    const options = list.getByRole('option');
+    assert.equal(await options.count(), 2);
+    const selected = list.getByRole('option', { selected: true });
+    assert.equal(await selected.count(), 1);
+    assert.equal(await selected.getAttribute('id'), await options.nth(0).getAttribute('id'));
+    assert.equal(await box.getAttribute('aria-activedescendant'), await options.nth(0).getAttribute('id'));
+    assert.deepEqual(await accessibilityViolations(desk), []);
+
+    // the arrows move the active option, which the box names; the focus stays in the box
+    await box.press('ArrowDown');
+    await desk.waitForFunction(() => document.querySelector('[role="option"][aria-selected="true"]') === document.querySelectorAll('[role="option"]')[1]);
+    assert.equal(await box.getAttribute('aria-activedescendant'), await options.nth(1).getAttribute('id'));
+    assert.equal(await box.evaluate((el) => el === document.activeElement), true);
+
+    // closed, it is a text box again
+    await box.press('Escape');
+    await list.waitFor({ state: 'detached' });
+    assert.equal(await desk.getByRole('combobox', { name: 'Reply' }).count(), 0);
+    assert.equal(await reply.inputValue(), '/hel');
     assert.deepEqual(problems, []);
   });
 });

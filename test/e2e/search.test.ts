@@ -9,7 +9,8 @@ import { describeEachStore } from '../helpers/stores.js';
 // playwright-core): an agent searches, sees only their own conversations'
 // hits with the words marked, and a click opens the conversation scrolled
 // to the message that matched, marked — even one far past the first page of
-// history. SAVE_SCREENSHOTS=1 refreshes docs/screenshots/console-search.png.
+// history; a Ctrl-click opens a hit in a new tab instead. SAVE_SCREENSHOTS=1
+// refreshes docs/screenshots/console-search.png.
 
 noteMissingChromium('test/e2e/search.test.ts');
 
@@ -168,6 +169,35 @@ describeEachStore('console search in a real browser', (store) => {
     await page.getByRole('searchbox', { name: 'Search messages and customers' }).fill('nothing at all here');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.getByText('Nothing found.').waitFor();
+    assert.deepEqual(problems, []);
+  });
+
+  it('Ctrl-click (⌘ on a Mac) opens a page or a hit in a new tab and leaves this one as it was', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Alice' });
+    const { id } = await chat('Maria Gomez', 'The parcel arrived crushed', 1, 1);
+    const { page, problems } = await suite.openPage();
+    await signIn(page, suite.server.url, agent.email);
+    const newTab = async (click: () => Promise<void>) => {
+      const opened = page.context().waitForEvent('page', { timeout: 10_000 });
+      await click();
+      const tab = await opened;
+      await tab.waitForLoadState('domcontentloaded');
+      return new URL(tab.url()).pathname;
+    };
+
+    // a link of the header: the page stays on the desk
+    assert.equal(await newTab(() => page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Search' }).click({ modifiers: ['ControlOrMeta'] })), '/search');
+    assert.equal(new URL(page.url()).pathname, '/');
+    await page.getByTestId('list-mine').waitFor();
+
+    // a search hit: the conversation in a tab of its own, nothing opened beside the hits here
+    await page.goto(`${suite.server.url}/search?q=crushed`);
+    const hit = page.getByTestId('search-result').first();
+    await hit.waitFor();
+    assert.equal(await newTab(() => hit.click({ modifiers: ['ControlOrMeta'] })), `/conversations/${id}`);
+    assert.equal(await hit.getAttribute('aria-current'), null);
+    assert.equal(await page.getByRole('log', { name: 'Messages' }).count(), 0);
+    await page.getByText('Pick a result to open its conversation at the message.').waitFor();
     assert.deepEqual(problems, []);
   });
 });

@@ -9,6 +9,7 @@ import { describeEachStore } from '../helpers/stores.js';
 // The console from the keyboard (issue #17, item 8): an agent with three
 // chats moves between them, replies, looks at the transfer choices,
 // resolves and searches without the mouse, and `?` lists the shortcuts.
+// Moving between chats follows the list as shown, label filter and all.
 
 noteMissingChromium('test/e2e/shortcuts.test.ts');
 
@@ -102,6 +103,41 @@ describeEachStore('keyboard shortcuts in the console, in a real browser', (store
     await page.keyboard.press('Enter');
     const [first] = await suite.server.db.query<{ name: string }>("select customer->>'name' as name from conversations where id = $1", [mine[0]]);
     await page.getByTestId('search-result').filter({ hasText: first!.name }).waitFor();
+    assert.deepEqual(problems, []);
+  });
+
+  it('Alt+↓ and Alt+↑ walk the list as its label filter shows it, never opening a conversation the filter hides', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 5, name: 'Grace' });
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', capacity: 0, name: 'Root' });
+    const adminToken = (await http('POST', '/api/v1/auth/login', { email: admin.email, password: PASSWORD })).body.token as string;
+    const agentToken = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    for (const name of ['Ada Lovelace', 'Alan Turing', 'Barbara Liskov']) {
+      assert.equal((await http('POST', '/api/v1/conversations', { customer: { id: name.toLowerCase().replace(' ', '-'), name } }, adminToken)).status, 201);
+    }
+    // the first and the last of the desk's list are VIPs; the one between them is not
+    const listed = (await http('GET', `/api/v1/conversations?state=assigned&agent=${agent.id}&limit=100`, undefined, agentToken)).body as { id: string }[];
+    assert.equal(listed.length, 3);
+    assert.equal((await http('POST', '/api/v1/labels', { name: 'VIP', color: '#cc3300' }, adminToken)).status, 201);
+    for (const c of [listed[0]!, listed[2]!]) assert.equal((await http('PUT', `/api/v1/conversations/${c.id}/labels`, { labels: ['VIP'] }, adminToken)).status, 200);
+
+    const { page, problems } = await suite.openPage();
+    await signIn(page, suite.server.url, agent.email);
+    const links = page.getByTestId('list-mine').getByRole('link');
+    await links.nth(2).waitFor();
+    await page.getByTestId('label-filter').selectOption('VIP');
+    await links.nth(2).waitFor({ state: 'detached' });
+    const shown = await links.evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).pathname.split('/').pop()));
+    assert.deepEqual(shown, [listed[0]!.id, listed[2]!.id]);
+    const openIs = async (id: string) => page.waitForURL((url) => url.pathname === `/conversations/${id}`);
+
+    await page.keyboard.press('Alt+ArrowDown');
+    await openIs(shown[0]!);
+    await page.keyboard.press('Alt+ArrowDown');
+    await openIs(shown[1]!);
+    await page.keyboard.press('Alt+ArrowUp');
+    await openIs(shown[0]!);
+    // the list stays filtered: the hidden one was never opened
+    assert.equal(await links.count(), 2);
     assert.deepEqual(problems, []);
   });
 });

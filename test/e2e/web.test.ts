@@ -145,7 +145,7 @@ describeEachStore('web apps in a real browser', (store) => {
     await desk.getByLabel('Resolution note').fill('late parcel, refunded');
     await desk.getByRole('button', { name: 'Resolve' }).click();
     await widget.getByTestId('ended').filter({ hasText: 'The chat has ended' }).waitFor();
-    await desk.getByText('Closed (agent): late parcel, refunded').waitFor();
+    await desk.getByText('Closed (resolved by an agent): late parcel, refunded').waitFor();
     await shoot(shop, 'widget-ended');
 
     assert.deepEqual(deskProblems, []);

@@ -1,4 +1,11 @@
-import type { ReactNode } from 'react';
+import type { MouseEvent, ReactNode } from 'react';
+
+/**
+ * A click the browser should handle itself: with a modifier (Ctrl or ⌘ for
+ * a new tab, Shift for a new window, Alt to download) or with another
+ * button than the main one. The console then leaves the page where it is.
+ */
+export const opensElsewhere = (e: MouseEvent) => e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || e.button !== 0;
 
 /**
  * A link the console follows itself (`go` pushes the history entry) rather
@@ -11,6 +18,7 @@ export function AppLink({ to, go, current, className, children }: { to: string; 
       className={className}
       aria-current={current ? 'page' : undefined}
       onClick={(e) => {
+        if (opensElsewhere(e)) return;
         e.preventDefault();
         go(to);
       }}

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState, type FormEvent, type KeyboardEvent, type ReactElement } from 'react';
+import { useCallback, useEffect, useId, useMemo, useState, type AriaAttributes, type FormEvent, type KeyboardEvent, type ReactElement } from 'react';
 import { api } from '../../shared/util';
 import { FieldError, rich, slots, TableHead, useFormErrors } from './admin-kit';
 import type { Agent, Conversation } from './types';
@@ -45,7 +45,10 @@ export function useCanned(token: string, onError: (e: unknown) => void): { items
 /**
  * The composer's "/" list. `onKeyDown` is called first by the composer's
  * textarea and answers whether it handled the key (then the composer must
- * not send). `list` is the element to render above the composer.
+ * not send). `list` is the element to render above the composer, and
+ * `inputProps` go on the textarea: while the list is open it is a combobox
+ * (ARIA's editable combobox with list autocomplete) whose active option a
+ * screen reader reads out as the arrows move, the focus staying in the box.
  */
 export function useCannedPicker(options: {
   text: string;
@@ -54,7 +57,7 @@ export function useCannedPicker(options: {
   me: Agent;
   token: string;
   onError: (e: unknown) => void;
-}): { onKeyDown: (e: KeyboardEvent) => boolean; list: ReactElement | null } {
+}): { onKeyDown: (e: KeyboardEvent) => boolean; list: ReactElement | null; inputProps: ComboboxProps } {
   const { text, setText, conversation, me, token, onError } = options;
   const { items } = useCanned(token, onError);
   const [active, setActive] = useState(0);
@@ -66,6 +69,10 @@ export function useCannedPicker(options: {
     return rankCanned(items, query);
   }, [items, query]);
   useEffect(() => setActive(0), [query]);
+  const listId = useId();
+  const optionId = (i: number) => `${listId}-option-${i}`;
+  /** the active option's index, -1 with none */
+  const shown = open && matches.length > 0 ? Math.min(active, matches.length - 1) : -1;
 
   const insert = (c: Canned) => setText(fillVariables(c.text, { customer: conversation.customer, agent: me }));
   const onKeyDown = (e: KeyboardEvent): boolean => {
@@ -77,7 +84,7 @@ export function useCannedPicker(options: {
     }
     if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
       e.preventDefault();
-      insert(matches[Math.min(active, matches.length - 1)]!);
+      insert(matches[shown]!);
       return true;
     }
     if (e.key === 'Escape') {
@@ -89,14 +96,15 @@ export function useCannedPicker(options: {
   };
 
   const list = !open ? null : (
-    <ul className="canned-list" role="listbox" aria-label={t('Canned responses')} data-testid="canned-list">
+    <ul className="canned-list" id={listId} role="listbox" aria-label={t('Canned responses')} data-testid="canned-list">
       {matches.length === 0 && <li className="empty">{t('No canned response matches “/{query}”.', { query })}</li>}
       {matches.map((c, i) => (
         <li
           key={c.id}
+          id={optionId(i)}
           role="option"
-          aria-selected={i === active}
-          className={i === active ? 'active' : ''}
+          aria-selected={i === shown}
+          className={i === shown ? 'active' : ''}
           // mousedown, not click: the textarea keeps the focus
           onMouseDown={(e) => {
             e.preventDefault();
@@ -109,8 +117,13 @@ export function useCannedPicker(options: {
       ))}
     </ul>
   );
-  return { onKeyDown, list };
+  const inputProps: ComboboxProps = open
+    ? { role: 'combobox', 'aria-autocomplete': 'list', 'aria-expanded': true, 'aria-controls': listId, ...(shown >= 0 ? { 'aria-activedescendant': optionId(shown) } : {}) }
+    : {};
+  return { onKeyDown, list, inputProps };
 }
+
+type ComboboxProps = { role?: 'combobox' } & Pick<AriaAttributes, 'aria-autocomplete' | 'aria-expanded' | 'aria-controls' | 'aria-activedescendant'>;
 
 /** The page: shared canned responses (editable by admins and supervisors) and the agent's own. */
 export function CannedPage({ token, me, onError }: { token: string; me: Agent; onError: (e: unknown) => void }) {

@@ -4,7 +4,7 @@ import { useCannedPicker } from './canned';
 import { AttachmentView } from '../../shared/attachments';
 import { api, RECEIPT_MAX } from '../../shared/util';
 import { t } from '../../shared/i18n';
-import { senderName, stateName } from './states';
+import { reasonName, senderName, stateName } from './states';
 import { formatTime } from '../../shared/format';
 import { AttachFileButton, PendingFiles, useComposerFiles } from './attachments';
 import { CustomerStatistics, ExternalMessage, IdentityBadge, PastConversations, unverifiedNote } from './customer';
@@ -44,6 +44,12 @@ interface Props {
   live: Live | null;
   /** bumps when the lists were re-read: the conversation may have changed */
   version: number;
+  /**
+   * Bumps each time the realtime link comes (back) up: what it carried while
+   * down never arrived. Only for a chat off the desk: the desk re-reads its
+   * lists then and bumps `version`, so the chat there would read twice.
+   */
+  linkUps?: number;
   onError: (e: unknown) => void;
   onClose: () => void;
   /** a message to scroll to and mark (a search hit) instead of the end */
@@ -52,7 +58,7 @@ interface Props {
   onRead?: (conversationId: string) => void;
 }
 
-export function ChatView({ id, me, token, live, version, onError, onClose, highlight, onRead }: Props) {
+export function ChatView({ id, me, token, live, version, linkUps, onError, onClose, highlight, onRead }: Props) {
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
   const [forbidden, setForbidden] = useState<string | null>(null);
@@ -122,7 +128,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
 
   useEffect(() => {
     void load();
-  }, [load, version]);
+  }, [load, version, linkUps]);
 
   // The messages after the newest read, as the server has them; one read
   // at a time, and one more if more were heard meanwhile.
@@ -340,6 +346,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             <textarea
               id="reply"
               data-shortcut="reply"
+              {...picker.inputProps}
               rows={2}
               maxLength={10000}
               placeholder={noteMode ? t('Private note — only agents see it…') : t('Reply… (/ for canned responses)')}
@@ -384,7 +391,7 @@ export function ChatView({ id, me, token, live, version, onError, onClose, highl
             <button type="submit">{noteMode ? t('Add note') : t('Send')}</button>
           </form>
         ) : (
-          <p className="closed-note">{open ? t('Read only.') : `${t('Closed ({reason})', { reason: conversation.resolve_reason ?? stateName(conversation.state) })}${conversation.note ? `: ${conversation.note}` : ''}`}</p>
+          <p className="closed-note">{open ? t('Read only.') : `${t('Closed ({reason})', { reason: conversation.resolve_reason === null ? stateName(conversation.state) : reasonName(conversation.resolve_reason) })}${conversation.note ? `: ${conversation.note}` : ''}`}</p>
         )}
       </section>
       <CustomerPanel conversation={conversation} me={me} token={token} live={live} onChanged={load} onGone={onClose} onError={onError} />

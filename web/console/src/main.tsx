@@ -159,6 +159,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   const [me, setMe] = useState<Agent>(auth.agent);
   const [live, setLive] = useState<Live | null>(null);
   const [linkUp, setLinkUp] = useState(false);
+  /** how many times the link came up: each time, what it carried while down was missed */
+  const [linkUps, setLinkUps] = useState(0);
   const [waiting, setWaiting] = useState<Waiting[]>([]);
   const [mine, setMine] = useState<Conversation[]>([]);
   const [offers, setOffers] = useState<Conversation[]>([]);
@@ -241,7 +243,10 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
 
   // one connection for the whole session
   useEffect(() => {
-    const connection = connectLive(auth.agent, token, setLinkUp);
+    const connection = connectLive(auth.agent, token, (up) => {
+      setLinkUp(up);
+      if (up) setLinkUps((n) => n + 1);
+    });
     setLive(connection);
     return () => connection.close();
   }, [auth.agent, token]);
@@ -281,7 +286,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
 
   // when the link comes (back) up, and on coming back to the desk, whose lists went stale meanwhile.
   // The views that appear with the desk (the open chat, the Customers tab) read for themselves: told
-  // of this re-read as well, they would read twice. Views shown while the link was down are told.
+  // of this re-read as well, they would read twice. Views shown while the link was down are told; off
+  // the desk nothing is re-read here, so the Search page's chat reads itself again on `linkUps`.
   const wasAtDesk = useRef(false);
   useEffect(() => {
     const arriving = atDesk && !wasAtDesk.current;
@@ -340,8 +346,9 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
       return;
     }
     if (action === 'next' || action === 'previous') {
-      // the list on show (All for a supervisor who chose it), else the agent's own
-      const list = tab === 'all' ? all : mine;
+      // the list on screen, as its label filter shows it: a conversation filtered out is not "next".
+      // On the Waiting and Customers tabs, which list no chats to open this way, the agent's own.
+      const list = tab === 'all' || tab === 'mine' ? lists[tab] : mine;
       const at = list.findIndex((c) => c.id === openId);
       const to = at === -1 ? (action === 'next' ? 0 : list.length - 1) : Math.min(Math.max(at + (action === 'next' ? 1 : -1), 0), list.length - 1);
       if (list[to] && list[to].id !== openId) go(`/conversations/${list[to].id}`);
@@ -428,7 +435,7 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
       ) : onDashboard ? (
         <Dashboard token={token} live={live} linkUp={linkUp} now={now} onError={guard} />
       ) : onSearch ? (
-        <SearchPage me={me} token={token} live={live} version={version} onError={guard} />
+        <SearchPage me={me} token={token} live={live} version={version} linkUps={linkUps} onError={guard} />
       ) : AdminPage ? (
         <AdminPage token={token} onError={guard} go={go} />
       ) : (

@@ -224,7 +224,7 @@ export function NotificationsPage({ prefs, save, onError }: { prefs: Preferences
 
           {permission === 'default' && wantsDesktop && (
             <>
-              This browser has not been asked yet.{' '}
+              {t('This browser has not been asked yet.')}{' '}
               <button type="button" className="secondary" onClick={() => void ask()}>
                 {t('Allow desktop notifications')}
               </button>

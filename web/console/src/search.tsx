@@ -3,6 +3,7 @@ import { api, isApiError } from '../../shared/util';
 import { formatDate, formatTime } from '../../shared/format';
 import { stateName } from './states';
 
+import { opensElsewhere } from './app-link';
 import { ChatView } from './chat';
 import { useLabels } from './labels';
 import type { Live } from './live';
@@ -116,10 +117,12 @@ interface Props {
   token: string;
   live: Live | null;
   version: number;
+  /** bumps each time the realtime link comes (back) up (main.tsx) */
+  linkUps: number;
   onError: (e: unknown) => void;
 }
 
-export function SearchPage({ me, token, live, version, onError }: Props) {
+export function SearchPage({ me, token, live, version, linkUps, onError }: Props) {
   const [filters, setFilters] = useState<Filters>(filtersFromAddress);
   /** the question shown, where its later pages end, and the offset of the next one */
   const [asked, setAsked] = useState<{ filters: Filters; pin: string | undefined; next: number } | null>(null);
@@ -264,6 +267,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
                     aria-current={current ? 'true' : undefined}
                     data-testid="search-result"
                     onClick={(e) => {
+                      if (opensElsewhere(e)) return;
                       e.preventDefault();
                       setChosen({ conversation: h.conversation.id, message: h.message?.id });
                     }}
@@ -304,6 +308,7 @@ export function SearchPage({ me, token, live, version, onError }: Props) {
           token={token}
           live={live}
           version={version}
+          linkUps={linkUps}
           onError={onError}
           onClose={() => setChosen(null)}
         />
