@@ -134,6 +134,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   const send = (topic: string, payload: unknown): Promise<void> => (closed ? Promise.resolve() : deps.publish(topic, payload));
   const audible = (topic: string) => deps.audible?.(topic) ?? true;
   const lastPosition = new Map<string, string>();
+  /** conversations a session request's answer is being read for (announceCurrent), and how many changes this process committed to each meanwhile */
+  const watched = new Map<string, { waiting: number; changes: number }>();
+  /** changes this process committed that may move places in line (onCommitted) */
+  let queueChanges = 0;
   // The two announces of a resolve that hands the slot to the queue's head
   // (closed, then ready) name the same agent and start together: they share
   // one read of the name (agent-names.ts).
@@ -166,52 +170,89 @@ export function createPublisher(deps: PublisherDeps): Publisher {
 
   async function announce(c: ConversationRow | Conversation): Promise<void> {
     const made = await announcement(c);
-    if (made) await send(made.topic, made.payload);
+    placeTold(c.id, made.place);
+    if (made.message) await send(made.message.topic, made.message.payload);
+  }
+
+  /** What the control topic was last told of a conversation's place in line (publishQueue tells only a change). */
+  function placeTold(conversationId: string, place: string | null | undefined) {
+    if (place === undefined) return;
+    // told "no place" now: back in the queue, its place goes out again even if unchanged
+    if (place === null) lastPosition.delete(conversationId);
+    else lastPosition.set(conversationId, place);
   }
 
   /**
-   * Read when its turn comes on the chain, and handed to the broker before
-   * the next turn: a row read before (the coordinator's, at a widget's
-   * session request) and announced beside the chain could go out after the
-   * publishes of a change committed meanwhile — an agent's accept's
-   * session/ready, then the stale session/update, which put the widget back
-   * to "waiting" while the agent chatted (found by review).
+   * A client that just (re)started asks where it stands: the answer is read
+   * and built beside the chain (reconnecting widgets, hundreds at once after
+   * a restart, do not queue their reads behind one another, nor the events'
+   * publishes behind them), and handed to the broker in its turn on the
+   * chain. If this process committed a change to the conversation since the
+   * read began, the answer is read again in that turn: built from the row
+   * read before, it went out after the publishes of that change — an
+   * agent's accept's session/ready, then the stale session/update, which put
+   * the widget back to "waiting" while the agent chatted (found by review).
+   * Resolves once acknowledged.
    */
-  function announceCurrent(conversationId: string): Promise<void> {
-    let acknowledged: Promise<void> = Promise.resolve();
-    const turn = new Promise<void>((resolve, reject) => {
-      enqueue(async () => {
-        try {
-          const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
-          const made = row ? await announcement(row) : undefined;
-          if (made) acknowledged = send(made.topic, made.payload);
-          resolve();
-        } catch (error) {
-          reject(error);
-        }
+  async function announceCurrent(conversationId: string): Promise<void> {
+    if (closed) return;
+    const watch = watched.get(conversationId) ?? { waiting: 0, changes: 0 };
+    watched.set(conversationId, watch);
+    watch.waiting++;
+    const changesAtRead = watch.changes;
+    // a place in line moves with every change to the queue, whoever's
+    const queueAtRead = queueChanges;
+    try {
+      const current = async () => {
+        const [row] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
+        return row ? await announcement(row) : undefined;
+      };
+      const early = await current();
+      let acknowledged: Promise<void> = Promise.resolve();
+      await new Promise<void>((resolve, reject) => {
+        enqueue(async () => {
+          try {
+            // closed meanwhile: nothing more is sent, and the store may be going
+            if (closed) return resolve();
+            const stale = watch.changes !== changesAtRead || (early?.place !== undefined && queueChanges !== queueAtRead);
+            const made = stale ? await current() : early;
+            if (made) {
+              placeTold(conversationId, made.place);
+              if (made.message) acknowledged = send(made.message.topic, made.message.payload);
+            }
+            resolve();
+          } catch (error) {
+            reject(error);
+          }
+        });
       });
-    });
-    return turn.then(() => acknowledged);
+      await acknowledged;
+    } finally {
+      if (--watch.waiting === 0) watched.delete(conversationId);
+    }
   }
 
-  /** What announces `c` on its control topic; undefined when nobody is there to hear it. */
-  async function announcement(c: ConversationRow | Conversation): Promise<{ topic: string; payload: unknown } | undefined> {
+  /**
+   * What announces `c` on its control topic (none when nobody is there to
+   * hear it), and the place in line it tells (`placeTold`: a string, null
+   * for "no place", undefined when it says nothing of one).
+   */
+  async function announcement(c: ConversationRow | Conversation): Promise<{ message?: { topic: string; payload: unknown }; place: string | null | undefined }> {
     let instruction: string;
     let queue: { position: number; expected_wait_seconds: number | null } | undefined;
+    let place: string | null | undefined;
     if (c.state === 'assigned') instruction = 'session/ready';
     else if (c.state === 'queued' || c.state === 'offered') {
       // Offered, it still waits for its agent to accept (the customer sees
       // `queued`, customerState): no place in line, as it left the queue.
       instruction = 'session/update';
       if (c.state === 'queued') [queue] = (await listQueue(ctx, { department: c.department, conversationIds: [c.id] })).map((q) => q.queue);
-      if (queue) lastPosition.set(c.id, `${queue.position}:${queue.expected_wait_seconds}`);
-      // told "no place" now: back in the queue, its place goes out again even if unchanged
-      else lastPosition.delete(c.id);
+      place = queue ? `${queue.position}:${queue.expected_wait_seconds}` : null;
     } else instruction = CLOSING[c.resolve_reason ?? ''] ?? 'session/closed';
     const topic = t.conversation(c.id, 'control');
     // Nobody there (an API or channel conversation, a widget gone): not even the agent's name is looked up.
-    if (queue === undefined && !audible(topic)) return undefined;
-    return { topic, payload: { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN } };
+    if (queue === undefined && !audible(topic)) return { place };
+    return { message: { topic, payload: { instruction, sessionInfo: await sessionInfo(c, queue), origin: ORIGIN } }, place };
   }
 
   // A refresh reads the queue's head, so a burst of changes gets one: the
@@ -445,6 +486,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       if (closed) return;
       let queueChanged = false;
       for (const event of events) {
+        if (event.conversation_id) {
+          const watch = watched.get(event.conversation_id);
+          if (watch) watch.changes++;
+        }
         const conversation = (event.data as { conversation?: Conversation }).conversation;
         if (event.type.startsWith('conversation.') && event.type !== LABELS_CHANGED && conversation) {
           // Rights follow the conversation at once, before anything is published about it.
@@ -463,7 +508,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         unacknowledged.add(acked);
         void acked.finally(() => unacknowledged.delete(acked));
       });
-      if (queueChanged) scheduleQueue();
+      if (queueChanged) {
+        queueChanges++;
+        scheduleQueue();
+      }
     },
     announce,
     announceCurrent,

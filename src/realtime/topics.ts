@@ -56,6 +56,9 @@ export function topics(base: string): Topics {
   };
 }
 
+/** the most levels a topic Switchboard publishes on may have: aedes' own limit (EMQX's default is 128) */
+export const MAX_TOPIC_LEVELS = 100;
+
 /**
  * Why `topic` cannot be published to, or undefined when it can. MQTT forbids
  * the wildcards `+` and `#` anywhere in a topic name (not only as whole
@@ -68,9 +71,6 @@ export function topics(base: string): Topics {
  * MQTT, but no topic of this catalog has one, so a topic a client names for
  * Switchboard to publish on (server/channels/request) may not have one either.
  */
-/** the most levels a topic Switchboard publishes on may have: aedes' own limit (EMQX's default is 128) */
-export const MAX_TOPIC_LEVELS = 100;
-
 export function topicNameProblem(topic: string): string | undefined {
   if (topic.length === 0) return 'is empty';
   if (topic.includes('+') || topic.includes('#')) return 'must not contain the wildcards + or #';

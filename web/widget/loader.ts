@@ -86,7 +86,8 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     const title = data.title || translated(settings.title);
     const launcherText = data.launcherText || data.title || translated(settings.launcher_text);
     const side = position === 'bottom-left' ? 'left' : 'right';
-    const params = new URLSearchParams({ title, locale });
+    // visibility=told: this loader tells the frame when it shows and hides it (src/shown.ts)
+    const params = new URLSearchParams({ title, locale, visibility: 'told' });
     if (script.dataset.department) params.set('department', script.dataset.department);
     if (hex) params.set('color', hex);
 

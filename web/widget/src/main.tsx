@@ -166,6 +166,8 @@ function Widget() {
   const clientRef = useRef<MqttClient | null>(null);
   const lastId = useRef(0);
   const receipted = useRef(new Set<number>());
+  /** the agent's messages the customer has had on screen (the tab shown, the chat not minimised) */
+  const seen = useRef(new Set<number>());
   // the customer's lines the agent has read (messages/viewed), by id: shown or still being read
   const readMarks = useRef(new Map<number, string>());
   const logRef = useRef<HTMLDivElement | null>(null);
@@ -394,13 +396,14 @@ function Widget() {
     return () => document.removeEventListener('visibilitychange', onChange);
   }, []);
   useEffect(() => {
+    // What was on screen was seen, whether or not a receipt can go now (the
+    // link down, the chat over): it is not counted on the launcher again.
+    if (visible && shownByLoader) for (const m of messages) if (m.sender !== 'customer') seen.current.add(m.id);
+    const theirs = messages.filter((m) => m.sender !== 'customer' && !m.readAt);
+    tellUnseen(session ? theirs.filter((m) => !seen.current.has(m.id)).length : 0);
     const client = clientRef.current;
-    const unread = messages.filter((m) => m.sender !== 'customer' && !m.readAt && !receipted.current.has(m.id)).map((m) => m.id);
-    if (!session || !client?.connected || !visible || !shownByLoader) {
-      tellUnseen(session ? unread.length : 0);
-      return;
-    }
-    tellUnseen(0);
+    if (!session || !client?.connected) return;
+    const unread = theirs.filter((m) => seen.current.has(m.id) && !receipted.current.has(m.id)).map((m) => m.id);
     if (unread.length === 0) return;
     for (const id of unread) receipted.current.add(id);
     // a longer receipt would be refused whole, and these ids are never offered again
@@ -444,6 +447,7 @@ function Widget() {
       save(SESSION_KEY, next);
       lastId.current = 0;
       receipted.current.clear();
+      seen.current.clear();
       readMarks.current.clear();
       setMessages([]);
       setSession(next);

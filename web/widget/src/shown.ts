@@ -8,15 +8,18 @@ import { useSyncExternalStore } from 'react';
 // it opens or closes it, and answers `switchboard:frame-ready` with how it
 // stands, since a message sent before this listener existed is lost.
 //
-// A frame opened on its own (no loader: /widget/frame in a tab) is shown.
-// Embedded, it counts as hidden until the loader says otherwise: a receipt
-// sent too early cannot be taken back, one sent late costs nothing.
+// A frame this loader made (`visibility=told` in its address) counts as
+// hidden until the loader says otherwise: a receipt sent too early cannot be
+// taken back, one sent late costs nothing. Any other frame — opened on its
+// own, framed by a site directly, or made by a loader from before this (a
+// tab opened before an upgrade) — is never told, and counts as shown.
 
 const embedded = window.parent !== window;
-let shown = !embedded;
+const told = embedded && new URLSearchParams(location.search).get('visibility') === 'told';
+let shown = !told;
 const listeners = new Set<() => void>();
 
-if (embedded) {
+if (told) {
   window.addEventListener('message', (event) => {
     // only the page that embeds this frame decides, and it controls the frame anyway
     if (event.source !== window.parent) return;
@@ -37,14 +40,14 @@ const subscribe = (listener: () => void) => {
 /** whether the loader shows this frame (always, without a loader) */
 export const useShownByLoader = (): boolean => useSyncExternalStore(subscribe, () => shown);
 
-let told = 0;
+let unseenTold = 0;
 /**
  * How many messages from the agent the customer has not seen: the loader
  * shows the number on its launcher while the chat is minimised. Told only
  * when it changes.
  */
 export function tellUnseen(count: number): void {
-  if (!embedded || count === told) return;
-  told = count;
+  if (!told || count === unseenTold) return;
+  unseenTold = count;
   window.parent.postMessage(`switchboard:unseen:${count}`, '*');
 }
