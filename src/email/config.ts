@@ -1,8 +1,9 @@
-import { ConfigError, optional, type Env } from '../env.js';
+import { ConfigError, integer, optional, type Env } from '../env.js';
 
 // Email is on when SMTP_URL names a relay; without it every email feature
 // answers SB_EMAIL_NOT_CONFIGURED and the admin pages say so. The URL is
-// nodemailer's: smtp://user:pass@host:587 (STARTTLS when offered),
+// nodemailer's: smtp://user:pass@host:587 (STARTTLS, required of a relay
+// that is not this machine: tlsRequired in src/email/transport.ts),
 // smtps://…:465 (TLS from the start), and query options such as
 // ?tls.rejectUnauthorized=false for a relay with a self-signed certificate.
 
@@ -11,7 +12,22 @@ export interface EmailConfig {
   smtpUrl: string | undefined;
   /** the From of every email, `address` or `Name <address>` */
   from: string | undefined;
+  /** how long the file links in a transcript stay good, s (EMAIL_LINK_TTL) */
+  linkTtlSeconds: number;
 }
+
+const DAY = 86_400;
+
+/**
+ * A transcript's file links are signed once, when it is accepted: every
+ * attempt sends the bytes accepted (its Message-ID too), so a retry cannot
+ * sign them again as a webhook's does. They must outlive the retries (the
+ * schedule spans up to 3 days and 11 hours with its jitter) and then leave
+ * the reader time: an email is read days or weeks later, where
+ * ATTACHMENT_OUTBOUND_LINK_TTL (7 days by default, down to 60 s) is for
+ * machines that fetch at once. At least 7 days, 30 by default; at most a year.
+ */
+export const EMAIL_LINK_TTL = { fallback: 30 * DAY, min: 7 * DAY, max: 365 * DAY } as const;
 
 const ADDRESS = /^[^\s@<>",]+@[^\s@<>",]+$/;
 const NAMED = /^[^<>\r\n]*<([^\s@<>",]+@[^\s@<>",]+)>$/;
@@ -64,7 +80,8 @@ export function loadEmailConfig(env: Env): EmailConfig {
   if (from !== undefined && addressOf(from) === undefined) {
     throw new ConfigError('EMAIL_FROM', `must be an address or "Name <address>", got ${JSON.stringify(from)}`);
   }
-  return { smtpUrl, from };
+  const linkTtlSeconds = integer(env, 'EMAIL_LINK_TTL', EMAIL_LINK_TTL.fallback, EMAIL_LINK_TTL.min, EMAIL_LINK_TTL.max);
+  return { smtpUrl, from, linkTtlSeconds };
 }
 
 /** What the admin page shows of the relay: never the password. */

@@ -1,5 +1,5 @@
 import { attemptLogs, iso, type AttemptView } from '../events/outbound/attempt-log.js';
-import { normalizeRow, type OutboundRow, type OutboundState } from '../events/outbound/outbox.js';
+import type { OutboundRow, OutboundState } from '../events/outbound/outbox.js';
 import type { Queryable } from '../store/db.js';
 import { PRODUCER } from './outbox.js';
 import { recipientsOf } from './transport.js';
@@ -24,7 +24,14 @@ export interface EmailDeliveryView {
   attempt_log: AttemptView[];
 }
 
-function toView(row: OutboundRow, log: AttemptView[]): EmailDeliveryView {
+/**
+ * What the log shows of a row, named: `select *` read every email's body
+ * (a transcript, up to a megabyte and more) for a page that never shows one.
+ */
+const COLUMNS = 'id, name, message_id, url, headers, state, attempts, next_attempt_at, last_status, last_error, delivered_at, created_at';
+type DeliveryRow = Pick<OutboundRow, 'id' | 'name' | 'message_id' | 'url' | 'headers' | 'state' | 'attempts' | 'next_attempt_at' | 'last_status' | 'last_error' | 'delivered_at' | 'created_at'>;
+
+function toView(row: DeliveryRow, log: AttemptView[]): EmailDeliveryView {
   return {
     id: Number(row.id),
     kind: row.name,
@@ -44,14 +51,12 @@ function toView(row: OutboundRow, log: AttemptView[]): EmailDeliveryView {
 
 /** Newest first; page with before=<last id>. */
 export async function listEmailDeliveries(db: Queryable, options: { before?: number; limit: number; state?: OutboundState }): Promise<EmailDeliveryView[]> {
-  const rows = (
-    await db.query<OutboundRow>(
-      `select * from outbound_requests
-        where producer = $1 and ($2::bigint is null or id < $2) and ($4::text is null or state = $4)
-        order by id desc limit $3`,
-      [PRODUCER, options.before ?? null, options.limit, options.state ?? null],
-    )
-  ).map(normalizeRow);
+  const rows = await db.query<DeliveryRow>(
+    `select ${COLUMNS} from outbound_requests
+      where producer = $1 and ($2::bigint is null or id < $2) and ($4::text is null or state = $4)
+      order by id desc limit $3`,
+    [PRODUCER, options.before ?? null, options.limit, options.state ?? null],
+  );
   const logs = await attemptLogs(db, rows);
   return rows.map((row) => toView(row, logs.get(row.id) ?? []));
 }

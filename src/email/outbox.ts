@@ -1,7 +1,7 @@
 import type { Ctx } from '../context.js';
 import { enqueue, type AttemptRecord } from '../events/outbound/outbox.js';
 import { MAX_ATTEMPTS } from '../events/outbound/retry.js';
-import type { SendOutcome } from '../events/outbound/send.js';
+import { storableText, type SendOutcome } from '../events/outbound/send.js';
 import type { Producer } from '../events/outbound/worker.js';
 import type { Queryable } from '../store/db.js';
 import { compose, type Mail } from './compose.js';
@@ -127,6 +127,16 @@ export function requireEmail(config: EmailConfig): EmailSettings {
 export const emailEnabled = (config: EmailConfig) => config.smtpUrl !== undefined && config.from !== undefined;
 
 /**
+ * The row's headers as jsonb can hold them (storableText: NUL and half an
+ * emoji become U+FFFD), as the attempt log stores what relays answer. The
+ * subject is people's text (a customer's name); one jsonb refuses fails the
+ * transaction that accepts the request, and with it the offline message or
+ * the transcript. The message itself is bytes (bytea), sent as composed.
+ */
+const storableHeaders = (headers: Record<string, string>) =>
+  Object.fromEntries(Object.entries(headers).map(([k, v]) => [storableText(k), storableText(v)]));
+
+/**
  * Renders `mail` and appends it to the outbox in `tx`; returns the row id.
  * `orderingKey`: emails sharing it go one at a time, in order (transcriptRecipientKey).
  * `requestedBy` marks an email a customer asked for (its row's headers keep it).
@@ -151,7 +161,7 @@ export async function enqueueEmail(
         url: mailtoUrl(mail.to),
         method: 'SMTP',
         // what the delivery log shows besides the body; nothing here is secret
-        headers: { [ENVELOPE_FROM]: addressOf(settings.from)!, subject: mail.subject, ...(requestedBy ? { [REQUESTED_BY]: requestedBy } : {}) },
+        headers: storableHeaders({ [ENVELOPE_FROM]: addressOf(settings.from)!, subject: mail.subject, ...(requestedBy ? { [REQUESTED_BY]: requestedBy } : {}) }),
         body: raw,
         maxAttempts: MAX_ATTEMPTS,
       },

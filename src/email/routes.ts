@@ -41,6 +41,14 @@ export async function emailRoutes(
 ): Promise<void> {
   const tags = ['email'];
   const admin = requireAgent(ctx, ['admin']);
+  // A warning, not a refusal: a transcript without files reads well as it is, and processes that
+  // send email without PUBLIC_URL ran before; one with files links them to where the reader cannot go.
+  if (emailEnabled(config.email) && config.rapidpro.publicUrl === undefined) {
+    app.log.warn(
+      'email is on (SMTP_URL) but PUBLIC_URL is not set: the file links in transcripts point at the address this server listens on, ' +
+        'which the people who read them cannot reach; set PUBLIC_URL to the address Switchboard is reached at from outside',
+    );
+  }
   const byAddress = sharedAttempts(ctx.db, { scope: 'offline-address', max: limits.perAddress, windowMs: limits.windowMs, now: ctx.now });
   const byEmail = sharedAttempts(ctx.db, { scope: 'offline-email', max: limits.perEmail, windowMs: limits.windowMs, now: ctx.now });
   const transcriptsByAddress = sharedAttempts(ctx.db, { scope: 'transcript-address', max: transcriptLimits.perAddress, windowMs: transcriptLimits.windowMs, now: ctx.now });

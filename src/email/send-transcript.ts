@@ -5,12 +5,12 @@ import type { ConversationRow } from '../conversations/model.js';
 import type { Ctx } from '../context.js';
 import { conflict, forbidden, notFound } from '../errors.js';
 import type { Queryable } from '../store/db.js';
-import { presentAttachments } from '../files/files.js';
 import type { EmailConfig } from './config.js';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { customerAddressOnly, noRecipient, notOneAddress, tooManyTranscripts, transcriptUnserved } from './errors.js';
-import { conversationEmails, enqueueEmail, nudge, PRODUCER, REQUESTED_BY, requireEmail, transcriptRecipientKey } from './outbox.js';
-import { renderTranscript, type TranscriptLine } from './transcript.js';
+import { emailLinks } from './links.js';
+import { conversationEmails, emailEnabled, enqueueEmail, nudge, PRODUCER, REQUESTED_BY, requireEmail, transcriptRecipientKey } from './outbox.js';
+import { renderTranscript, TRANSCRIPT_MAX_MESSAGES, type Rendered, type TranscriptLine } from './transcript.js';
 
 // POST /api/v1/conversations/:id/transcript. Who may send it where:
 // - an agent who holds or held the conversation, a supervisor, an admin: to
@@ -65,29 +65,36 @@ interface LineRow {
   agent_name: string | null;
 }
 
-async function transcriptLines(ctx: Ctx, tx: Queryable, conversation: ConversationRow): Promise<TranscriptLine[]> {
+/** The conversation's newest messages (TRANSCRIPT_MAX_MESSAGES at most), oldest first, and how many it has. */
+async function transcriptLines(ctx: Ctx, db: Queryable, conversation: ConversationRow, linkTtlSeconds: number): Promise<{ lines: TranscriptLine[]; total: number }> {
   // A transcript goes to the customer: an agent's private note never goes with it.
-  const rows = await tx.query<LineRow>(
+  const read = await db.query<LineRow>(
     `select m.sender, m.sender_id, m.text, m.attachments, m.created_at, a.name as agent_name
-       from messages m
+       from (select id, sender, sender_id, text, attachments, created_at from messages
+              where conversation_id = $1 and not private order by id desc limit $2) m
        left join agents a on m.sender = 'agent' and a.id::text = m.sender_id
-      where m.conversation_id = $1 and not m.private
       order by m.id`,
-    [conversation.id],
+    [conversation.id, TRANSCRIPT_MAX_MESSAGES + 1],
   );
+  const rows = read.slice(-TRANSCRIPT_MAX_MESSAGES);
+  // one more than kept is read, so that all of them are counted (to say how many are left out) only when some are
+  const total =
+    read.length <= TRANSCRIPT_MAX_MESSAGES
+      ? read.length
+      : (await db.query<{ n: number }>('select count(*)::int as n from messages where conversation_id = $1 and not private', [conversation.id]))[0]!.n;
   const customerName = conversation.customer.name || 'Customer';
+  const now = ctx.now();
   // the name as its writer is called; the role after it (renderTranscript) says which side wrote
-  return rows.map((r) => ({
+  const lines = rows.map((r) => ({
     sender: r.sender,
     name: r.sender === 'customer' ? customerName : r.sender === 'agent' ? (r.agent_name ?? 'Agent') : r.sender === 'bot' ? 'Bot' : 'Switchboard',
     text: r.text,
-    // Files as signed links good for ATTACHMENT_OUTBOUND_LINK_TTL: the reader has no token.
-    attachments: presentAttachments(ctx.files, r.attachments ?? [], ctx.now(), 'outbound'),
+    attachments: emailLinks(ctx.files, r.attachments ?? [], now, linkTtlSeconds),
     at: new Date(r.created_at),
   }));
+  return { lines, total };
 }
 
-/** Renders the transcript and puts it in the outbox, in one transaction; the email goes out after. */
 /**
  * The rule every address the API takes passes (format: 'email'): a
  * conversation's customer email may come from elsewhere as given (the staff
@@ -95,11 +102,37 @@ async function transcriptLines(ctx: Ctx, tx: Queryable, conversation: Conversati
  */
 const ONE_ADDRESS = fullFormats.email as RegExp;
 
+async function render(ctx: Ctx, db: Queryable, config: EmailConfig, conversation: ConversationRow): Promise<Rendered> {
+  const { lines, total } = await transcriptLines(ctx, db, conversation, config.linkTtlSeconds);
+  return renderTranscript({ conversationId: conversation.id, customerName: conversation.customer.name ?? null, startedAt: new Date(conversation.created_at), lines, total });
+}
+
+/**
+ * The transcript, read and rendered before the conversation's row is locked:
+ * while the lock is held, the conversation's new messages (whose key share
+ * waits for FOR UPDATE) and its routing wait too, and reading and rendering
+ * hundreds of messages is the longest part of the request. Only for a
+ * request the checks under the lock are likely to let through (email on, the
+ * conversation exists, an agent may see it), so that one refused for those
+ * reads nothing; undefined otherwise, and those checks answer. A message
+ * written between this read and the lock is not in it, as one written after
+ * the request is not.
+ */
+async function renderUnlocked(ctx: Ctx, config: EmailConfig, conversationId: string, by: Requester): Promise<Rendered | undefined> {
+  if (!emailEnabled(config)) return undefined;
+  const [conversation] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
+  if (!conversation) return undefined;
+  if (by.kind === 'agent' && !seesEverything(by.actor) && conversation.agent_id !== by.actor.id) return undefined;
+  return render(ctx, ctx.db, config, conversation);
+}
+
+/** Renders the transcript and puts it in the outbox, in one transaction; the email goes out after. */
 export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversationId: string, input: TranscriptRequest, by: Requester): Promise<Accepted> {
   // A session token reaches only its own conversation: refused before anything is read, so that it
   // learns nothing of another (a 404 for an id that does not exist, a 403 for one that does) and
   // locks none (found by review).
   if (by.kind === 'customer' && by.conversationId !== conversationId.toLowerCase()) throw forbidden('a session token reaches only its own conversation');
+  const early = await renderUnlocked(ctx, config, conversationId, by);
   const accepted = await ctx.db.transaction(async (tx) => {
     // FOR UPDATE: two customer requests at once cannot both pass the count, nor both claim the address.
     const [conversation] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [conversationId]);
@@ -143,12 +176,8 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
         ]);
       }
     }
-    const rendered = renderTranscript({
-      conversationId: conversation.id,
-      customerName: conversation.customer.name ?? null,
-      startedAt: new Date(conversation.created_at),
-      lines: await transcriptLines(ctx, tx, conversation),
-    });
+    // rendered here only when the read before the lock would have been refused and this one is not (it changed hands meanwhile)
+    const rendered = early ?? (await render(ctx, tx, config, conversation));
     const id = await enqueueEmail(
       tx,
       requireEmail(config),

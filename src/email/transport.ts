@@ -1,4 +1,6 @@
 import nodemailer from 'nodemailer';
+import { parseConnectionUrl } from 'nodemailer/lib/shared';
+import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { SendOutcome, SendRequest } from '../events/outbound/send.js';
 
@@ -44,15 +46,55 @@ function refusal(error: SmtpError): string {
   return `the relay refused${error.command ? ` ${error.command}` : ''}: ${said}`;
 }
 
+/** Whether a relay's host is this machine itself: 127.0.0.0/8, ::1 (IPv4-mapped too), localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  if (name === 'localhost') return true;
+  if (isIP(name) === 6) {
+    // the canonical form, as URL writes it: 0:0:0:0:0:0:0:1 is ::1, ::ffff:127.0.0.1 is ::ffff:7f00:1
+    const canonical = new URL(`http://[${name}]`).hostname.slice(1, -1);
+    if (canonical === '::1') return true;
+    const mapped = /^::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}$/.exec(canonical);
+    return mapped !== null && Number.parseInt(mapped[1]!, 16) >> 8 === 127;
+  }
+  return isIP(name) === 4 && name.startsWith('127.');
+}
+
+/**
+ * Whether a session with this relay must be encrypted before it says
+ * anything: smtp:// to a relay that is not this machine. nodemailer's own
+ * default goes on in plaintext when the relay does not offer STARTTLS, and
+ * one in the path that strips the offer then reads the login (AUTH) and
+ * every transcript. A loopback relay (a local Postfix, Mailpit, the tests'
+ * smtp-server) is not on the network. The operator's word in the URL wins:
+ * `requireTLS=false` for a trusted relay without STARTTLS (on a private
+ * network), as does `ignoreTLS=true`, which asks for plaintext outright.
+ * The URL is read by nodemailer's parser, so a value means here what it
+ * means to nodemailer (`false`, `0` and `true` are taken as booleans).
+ */
+export function tlsRequired(smtpUrl: string): boolean {
+  const url = parseConnectionUrl(smtpUrl) as { secure?: boolean; host?: string; requireTLS?: unknown; ignoreTLS?: unknown };
+  if (url.secure !== false) return false; // smtps:// is TLS from the first byte
+  if (url.requireTLS !== undefined) return Boolean(url.requireTLS);
+  if (url.ignoreTLS) return false;
+  return !isLoopbackHost(url.host ?? 'localhost');
+}
+
+/** nodemailer's options for one attempt to `smtpUrl`; options in the URL's query override these. */
+export function smtpOptions(smtpUrl: string, timeoutMs: number) {
+  return {
+    url: smtpUrl,
+    requireTLS: tlsRequired(smtpUrl),
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  };
+}
+
 export function smtpTransport(smtpUrl: string): (request: SendRequest) => Promise<SendOutcome> {
   return async (request) => {
     // A transporter per attempt: no pooled connection outlives a relay's restart or a changed DNS answer.
-    const transporter = nodemailer.createTransport({
-      url: smtpUrl,
-      connectionTimeout: request.timeoutMs,
-      greetingTimeout: request.timeoutMs,
-      socketTimeout: request.timeoutMs,
-    });
+    const transporter = nodemailer.createTransport(smtpOptions(smtpUrl, request.timeoutMs));
     const started = performance.now();
     const durationMs = () => Math.round(performance.now() - started);
     // The timeouts above are per phase and for silence: a relay that keeps answering,

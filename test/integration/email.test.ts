@@ -438,7 +438,7 @@ describe('email configuration', () => {
     assert.throws(() => loadConfig({ SMTP_URL: 'http://h', EMAIL_FROM: 'a@b.test' }), (e: ConfigError) => e.variable === 'SMTP_URL');
     assert.throws(() => loadConfig({ SMTP_URL: 'not a url', EMAIL_FROM: 'a@b.test' }), (e: ConfigError) => e.variable === 'SMTP_URL');
     assert.throws(() => loadConfig({ SMTP_URL: 'smtp://h:25', EMAIL_FROM: 'nobody' }), (e: ConfigError) => e.variable === 'EMAIL_FROM');
-    assert.deepEqual(loadConfig({ SMTP_URL: 'smtps://u:p@h:465', EMAIL_FROM: 'Team <t@h.test>' }).email, { smtpUrl: 'smtps://u:p@h:465', from: 'Team <t@h.test>' });
+    assert.deepEqual(loadConfig({ SMTP_URL: 'smtps://u:p@h:465', EMAIL_FROM: 'Team <t@h.test>' }).email, { smtpUrl: 'smtps://u:p@h:465', from: 'Team <t@h.test>', linkTtlSeconds: 30 * 86_400 });
   });
 
   it('renders an empty conversation', () => {
