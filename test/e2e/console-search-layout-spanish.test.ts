@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { Page, WebSocketRoute } from 'playwright-core';
-import { browserServer, haveChromium, holdNextAnswer, noteMissingChromium, signIn } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { browserServer, cuttableLink, haveChromium, holdNextAnswer, noteMissingChromium, signIn } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -21,24 +21,6 @@ async function fitsTheWindow(page: Page, testId: string): Promise<void> {
   assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth} px wide in a window of ${innerWidth} px`);
   const box = (await page.getByTestId(testId).boundingBox())!;
   assert.ok(box.x >= 0 && box.x + box.width <= innerWidth, `${testId} is at x ${box.x}–${box.x + box.width}, outside the window of ${innerWidth} px`);
-}
-
-/** The console's MQTT link on `page` goes through a proxy the test can cut, and keep cut until it is restored. */
-async function cuttableLink(page: Page) {
-  let down = false;
-  const links: WebSocketRoute[] = [];
-  await page.context().routeWebSocket(/\/mqtt$/, (ws) => {
-    if (down) return void ws.close();
-    ws.connectToServer();
-    links.push(ws);
-  });
-  return {
-    async cut() {
-      down = true;
-      await Promise.all(links.splice(0).map((ws) => ws.close()));
-    },
-    restore: () => void (down = false),
-  };
 }
 
 describeEachStore('the console on the Search page, with long names and in Spanish', (store) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { Frame, Page, WebSocketRoute } from 'playwright-core';
-import { browserServer, haveChromium, noteMissingChromium, startWidgetChat } from '../helpers/browser.js';
+import type { Frame, Page } from 'playwright-core';
+import { browserServer, cuttableLink, haveChromium, noteMissingChromium, startWidgetChat } from '../helpers/browser.js';
 import { makeAgent, PASSWORD } from '../helpers/fixtures.js';
 import { httpJson } from '../helpers/http.js';
 import { describeEachStore } from '../helpers/stores.js';
@@ -28,24 +28,6 @@ const HIDE = `(next) => {
   document.dispatchEvent(new Event('visibilitychange'));
 }`;
 const setHidden = (shop: Page, hidden: boolean) => widgetFrame(shop).evaluate(`(${HIDE})(${hidden})`);
-
-/** The widget's MQTT link on `shop`'s pages goes through a proxy the test can cut, and keep cut until it is restored. */
-async function cuttableLink(shop: Page) {
-  let down = false;
-  const links: WebSocketRoute[] = [];
-  await shop.context().routeWebSocket(/\/mqtt$/, (ws) => {
-    if (down) return void ws.close();
-    ws.connectToServer();
-    links.push(ws);
-  });
-  return {
-    async cut() {
-      down = true;
-      await Promise.all(links.splice(0).map((ws) => ws.close()));
-    },
-    restore: () => void (down = false),
-  };
-}
 
 describeEachStore('widget in a long chat', (store) => {
   const suite = browserServer(store);

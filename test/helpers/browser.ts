@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { after, before, beforeEach } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type FrameLocator, type Locator, type Page, type Route } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type FrameLocator, type Locator, type Page, type Route, type WebSocketRoute } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { PASSWORD } from './fixtures.js';
@@ -95,6 +95,28 @@ export async function valueOnceLoaded(field: Locator, expected: string, timeoutM
     value = await field.inputValue();
   }
   return value;
+}
+
+/**
+ * The MQTT link of `page`'s context (the console's, or the widget's in its
+ * frame) goes through a proxy the test can cut, and keep cut until it is
+ * restored: what the page misses while it is down, it must read back.
+ */
+export async function cuttableLink(page: Page) {
+  let down = false;
+  const links: WebSocketRoute[] = [];
+  await page.context().routeWebSocket(/\/mqtt$/, (ws) => {
+    if (down) return void ws.close();
+    ws.connectToServer();
+    links.push(ws);
+  });
+  return {
+    async cut() {
+      down = true;
+      await Promise.all(links.splice(0).map((ws) => ws.close()));
+    },
+    restore: () => void (down = false),
+  };
 }
 
 export const shoot = (page: Page, name: string): Promise<void> =>
