@@ -108,18 +108,25 @@ async function render(ctx: Ctx, db: Queryable, config: EmailConfig, conversation
 }
 
 /**
- * The transcript, read and rendered before the conversation's row is locked:
- * while the lock is held, the conversation's new messages (whose key share
- * waits for FOR UPDATE) and its routing wait too, and reading and rendering
- * hundreds of messages is the longest part of the request. Only for a
- * request the checks under the lock are likely to let through (email on, the
- * conversation exists, an agent may see it), so that one refused for those
- * reads nothing; undefined otherwise, and those checks answer. A message
- * written between this read and the lock is not in it, as one written after
- * the request is not.
+ * An agent's transcript, read and rendered before the conversation's row is
+ * locked: while the lock is held, the conversation's new messages (whose key
+ * share waits for FOR UPDATE) and its routing wait too, and reading and
+ * rendering hundreds of messages is the longest part of the request. Only
+ * for a request the checks under the lock are likely to let through (email
+ * on, the conversation exists, the agent may see it), so that one refused
+ * for those reads nothing; undefined otherwise, and those checks answer. A
+ * message written between this read and the lock is not in it, as one
+ * written after the request is not.
+ *
+ * Never a customer's: what their checks under the lock decide is what the
+ * email holds. Rendered before, an agent's first message committed between
+ * the render and the lock let the check "an agent has written" pass for a
+ * transcript holding only the customer's own text — to an address they
+ * gave, which the rule is there to stop; and a request those checks refuse
+ * (their limits, counted only for what passes) cost a whole render (review).
  */
 async function renderUnlocked(ctx: Ctx, config: EmailConfig, conversationId: string, by: Requester): Promise<Rendered | undefined> {
-  if (!emailEnabled(config)) return undefined;
+  if (by.kind !== 'agent' || !emailEnabled(config)) return undefined;
   const [conversation] = await ctx.db.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
   if (!conversation) return undefined;
   if (by.kind === 'agent' && !seesEverything(by.actor) && conversation.agent_id !== by.actor.id) return undefined;
@@ -176,7 +183,7 @@ export async function sendTranscript(ctx: Ctx, config: EmailConfig, conversation
         ]);
       }
     }
-    // rendered here only when the read before the lock would have been refused and this one is not (it changed hands meanwhile)
+    // rendered here for a customer, and for an agent when the read before the lock would have been refused and this one is not (it changed hands meanwhile)
     const rendered = early ?? (await render(ctx, tx, config, conversation));
     const id = await enqueueEmail(
       tx,
