@@ -25,6 +25,7 @@
 import { HEX_COLOR, textColorOn } from '../../src/appearance/contrast';
 import { pickLocale, type Locale } from '../shared/locale';
 import { armGreetings, forgetGreeting, visitor, type LoaderGreeting } from './loader-greetings';
+import { CLOSE, FRAME_READY, greetingAnswer, HIDDEN, SHOWN, TOLD_PARAM, unseenCount } from '../shared/frame-messages';
 
 interface WidgetSettings {
   color: string;
@@ -86,8 +87,8 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     const title = data.title || translated(settings.title);
     const launcherText = data.launcherText || data.title || translated(settings.launcher_text);
     const side = position === 'bottom-left' ? 'left' : 'right';
-    // visibility=told: this loader tells the frame when it shows and hides it (src/shown.ts)
-    const params = new URLSearchParams({ title, locale, visibility: 'told' });
+    // this loader tells the frame when it shows and hides it (src/shown.ts)
+    const params = new URLSearchParams({ title, locale, [TOLD_PARAM.name]: TOLD_PARAM.value });
     if (script.dataset.department) params.set('department', script.dataset.department);
     if (hex) params.set('color', hex);
 
@@ -137,11 +138,11 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
       if (count > 0) button.setAttribute('aria-label', `${launcherText} (${words.unseen(count)})`);
       else button.removeAttribute('aria-label');
     };
-    // the frame said it listens (switchboard:frame-ready): told before, a message would go to its blank first page
+    // the frame said it listens (FRAME_READY): told before, a message would go to its blank first page
     let frameReady = false;
     // The frame cannot tell it is hidden (its document stays visible): told whenever it changes, and once it is ready.
     const tellFrame = () => {
-      if (frame?.contentWindow && frameReady) frame.contentWindow.postMessage(frame.hidden ? 'switchboard:hidden' : 'switchboard:shown', origin);
+      if (frame?.contentWindow && frameReady) frame.contentWindow.postMessage(frame.hidden ? HIDDEN : SHOWN, origin);
     };
 
     const makeFrame = (greeting?: LoaderGreeting) => {
@@ -215,7 +216,6 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
         }
       }, GREETING_ANSWER_MS);
     };
-    const ANSWERS = ['switchboard:greeting-shown', 'switchboard:greeting-chat', 'switchboard:greeting-closed', 'switchboard:greeting-skipped'];
 
     button.addEventListener('click', () => {
       touched = true;
@@ -223,25 +223,24 @@ const DEFAULTS: WidgetSettings = { color: '#2457c5', text_color: '#ffffff', posi
     });
     window.addEventListener('message', (event) => {
       if (event.origin !== origin) return;
-      if (event.data === 'switchboard:close') {
+      const unseenNow = unseenCount(event.data);
+      const answer = greetingAnswer(event.data);
+      if (event.data === CLOSE) {
         touched = true;
         setOpen(false);
         button.focus();
-      } else if (event.data === 'switchboard:frame-ready' && frame && event.source === frame.contentWindow) {
+      } else if (event.data === FRAME_READY && frame && event.source === frame.contentWindow) {
         frameReady = true;
         tellFrame();
-      } else if (typeof event.data === 'string' && event.data.startsWith('switchboard:unseen:') && frame && event.source === frame.contentWindow) {
-        const count = Number(event.data.slice('switchboard:unseen:'.length));
-        if (Number.isSafeInteger(count) && count >= 0) {
-          unseen = count;
-          drawLauncher();
-        }
-      } else if (ANSWERS.includes(event.data) && frame && event.source === frame.contentWindow && pendingGreeting) {
+      } else if (unseenNow !== undefined && frame && event.source === frame.contentWindow) {
+        unseen = unseenNow;
+        drawLauncher();
+      } else if (answer && frame && event.source === frame.contentWindow && pendingGreeting) {
         const greeting = pendingGreeting;
         pendingGreeting = undefined;
         // A chat going on popped open once, as a drawn greeting does: kept as greeted, or every page view would open it again.
-        if (event.data === 'switchboard:greeting-closed' || event.data === 'switchboard:greeting-skipped') forgetGreeting(greeting.id);
-        if (event.data === 'switchboard:greeting-shown' || event.data === 'switchboard:greeting-chat') {
+        if (answer === 'closed' || answer === 'skipped') forgetGreeting(greeting.id);
+        if (answer === 'shown' || answer === 'chat') {
           // (the visitor's own open or close, made meanwhile, stands)
           if (!touched) setOpen(true);
         } else if (frame.hidden) {

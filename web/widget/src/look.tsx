@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { HEX_COLOR, textColorOn } from '../../../src/appearance/contrast';
 import { api } from '../../shared/util';
 import { t } from '../../shared/i18n';
+import { greetingMessage, type GreetingAnswer } from '../../shared/frame-messages';
 
 // The chat window's look and its greeting, from GET /api/v1/widget-settings:
 // the admin's colour (or the page's data-color, passed by the loader) as CSS
@@ -79,9 +80,8 @@ export interface Look {
  *   chat     not drawn: a chat is going on (resumed, and the server said it
  *            is queued or with an agent): the loader shows it
  */
-type Answer = 'shown' | 'closed' | 'skipped' | 'chat';
-const tellLoader = (what: Answer) => {
-  if (parent !== window) parent.postMessage(`switchboard:greeting-${what}`, '*');
+const tellLoader = (what: GreetingAnswer) => {
+  if (parent !== window) parent.postMessage(greetingMessage(what), '*');
 };
 
 /**
@@ -119,7 +119,7 @@ export function useLook(where: 'form' | 'closed' | 'chat' | 'ended' | 'other'): 
   }, [greeting]);
   useEffect(() => {
     if (!greetingId || shown.current || declined.current) return;
-    const answer: Answer | null =
+    const answer: GreetingAnswer | null =
       where === 'chat' ? 'chat' : where === 'closed' ? 'closed' : where === 'ended' ? 'skipped' : where === 'form' && (unreadable || (settings !== null && message === null)) ? 'skipped' : null;
     if (answer) {
       declined.current = true;

@@ -14,6 +14,7 @@ import { OfflineForm, useAvailability, type Availability } from './offline';
 import { TranscriptOffer } from './transcript';
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import { tellUnseen, useShownByLoader } from './shown';
+import { CLOSE } from '../../shared/frame-messages';
 import './widget.css';
 
 // The customer's side of a chat: name and email, then a session (POST
@@ -505,7 +506,7 @@ function Widget() {
     <main className="widget">
       <header>
         <h1>{title()}</h1>
-        <button type="button" className="icon" aria-label={t('Minimise the chat')} onClick={() => parent.postMessage('switchboard:close', '*')}>
+        <button type="button" className="icon" aria-label={t('Minimise the chat')} onClick={() => parent.postMessage(CLOSE, '*')}>
           –
         </button>
       </header>

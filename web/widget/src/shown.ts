@@ -1,12 +1,13 @@
 import { useSyncExternalStore } from 'react';
+import { FRAME_READY, HIDDEN, SHOWN, TOLD_PARAM, unseenMessage } from '../../shared/frame-messages';
 
 // Whether the loader (widget.js) shows this frame. The loader minimises the
 // chat by hiding its iframe, and a hidden iframe's document still says
 // `visibilityState === 'visible'`: without this the widget sent read receipts
 // for agent messages the customer could not see (found by review). The
-// loader tells the frame `switchboard:shown` / `switchboard:hidden` whenever
-// it opens or closes it, and answers `switchboard:frame-ready` with how it
-// stands, since a message sent before this listener existed is lost.
+// loader tells the frame SHOWN / HIDDEN whenever it opens or closes it, and
+// answers FRAME_READY with how it stands, since a message sent before this
+// listener existed is lost (the words: web/shared/frame-messages.ts).
 //
 // A frame this loader made (`visibility=told` in its address) counts as
 // hidden until the loader says otherwise: a receipt sent too early cannot be
@@ -15,7 +16,7 @@ import { useSyncExternalStore } from 'react';
 // tab opened before an upgrade) — is never told, and counts as shown.
 
 const embedded = window.parent !== window;
-const told = embedded && new URLSearchParams(location.search).get('visibility') === 'told';
+const told = embedded && new URLSearchParams(location.search).get(TOLD_PARAM.name) === TOLD_PARAM.value;
 let shown = !told;
 const listeners = new Set<() => void>();
 
@@ -23,13 +24,13 @@ if (told) {
   window.addEventListener('message', (event) => {
     // only the page that embeds this frame decides, and it controls the frame anyway
     if (event.source !== window.parent) return;
-    if (event.data !== 'switchboard:shown' && event.data !== 'switchboard:hidden') return;
-    const next = event.data === 'switchboard:shown';
+    if (event.data !== SHOWN && event.data !== HIDDEN) return;
+    const next = event.data === SHOWN;
     if (next === shown) return;
     shown = next;
     for (const listener of listeners) listener();
   });
-  window.parent.postMessage('switchboard:frame-ready', '*');
+  window.parent.postMessage(FRAME_READY, '*');
 }
 
 const subscribe = (listener: () => void) => {
@@ -49,5 +50,5 @@ let unseenTold = 0;
 export function tellUnseen(count: number): void {
   if (!told || count === unseenTold) return;
   unseenTold = count;
-  window.parent.postMessage(`switchboard:unseen:${count}`, '*');
+  window.parent.postMessage(unseenMessage(count), '*');
 }
