@@ -10,7 +10,8 @@ import { describeEachStore } from '../helpers/stores.js';
 // its newest messages (not only its first page) and marks them read; Alt
 // keys that type a character in the reply box (⌥ Option on a Mac: an accent,
 // ç) are typing, not shortcuts; and the Enter that ends an IME composition
-// neither sends nor picks a canned response.
+// neither sends nor picks a canned response; and the canned response the
+// arrows reach stays in sight in the list.
 
 noteMissingChromium('test/e2e/console-long-chat-and-keys.test.ts');
 
@@ -161,6 +162,45 @@ describeEachStore('the open chat in the console, in a real browser', (store) => 
     await reply.press('Enter');
     await page.getByTestId('message').filter({ hasText: 'にほんごでおねがいします' }).waitFor();
     assert.equal(await messageCount(), 1);
+    assert.deepEqual(problems, []);
+  });
+
+  it('keeps the canned response the arrows reach in sight, down past the list’s height and round from the first to the last', { skip: !haveChromium }, async () => {
+    const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
+    const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
+    for (let i = 1; i <= 20; i++) {
+      const n = String(i).padStart(2, '0');
+      assert.equal((await http('POST', '/api/v1/canned-responses', { shortcut: `answer${n}`, text: `Answer number ${n}`, scope: 'personal' }, token)).status, 201);
+    }
+    const { id } = await chat('Scroller');
+    const { page, problems } = await suite.openPage();
+    await signIn(page, suite.server.url, agent.email);
+    await page.goto(`${suite.server.url}/conversations/${id}`);
+    const reply = page.locator('#reply');
+    await reply.fill('/answer');
+    const list = page.getByTestId('canned-list');
+    // the eight best, more than the list's height holds (else nothing here could go out of sight)
+    await list.getByRole('option').nth(7).waitFor({ state: 'attached' });
+    assert.equal(await list.getByRole('option').count(), 8);
+    const heights = await list.evaluate((el) => ({ content: el.scrollHeight, box: el.clientHeight }));
+    assert.ok(heights.content > heights.box + 40, `the list overflows its height: ${JSON.stringify(heights)}`);
+    /** the active option's text, and whether all of it lies inside the list's visible box */
+    const active = async () => {
+      const option = list.locator('[role=option][aria-selected=true]');
+      const [box, within] = [await option.boundingBox(), await list.boundingBox()];
+      return { text: (await option.locator('strong').textContent())!, inSight: !!box && !!within && box.y >= within.y - 1 && box.y + box.height <= within.y + within.height + 1 };
+    };
+    assert.deepEqual(await active(), { text: '/answer01', inSight: true });
+
+    for (let i = 0; i < 7; i++) await reply.press('ArrowDown');
+    assert.deepEqual(await active(), { text: '/answer08', inSight: true });
+    for (let i = 0; i < 7; i++) await reply.press('ArrowUp');
+    assert.deepEqual(await active(), { text: '/answer01', inSight: true });
+    await reply.press('ArrowUp');
+    assert.deepEqual(await active(), { text: '/answer08', inSight: true });
+
+    await reply.press('Enter');
+    assert.equal(await reply.inputValue(), 'Answer number 08');
     assert.deepEqual(problems, []);
   });
 });

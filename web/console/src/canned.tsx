@@ -73,6 +73,11 @@ export function useCannedPicker(options: {
   const optionId = (i: number) => `${listId}-option-${i}`;
   /** the active option's index, -1 with none */
   const shown = open && matches.length > 0 ? Math.min(active, matches.length - 1) : -1;
+  // The focus stays in the reply box, so the browser does not scroll the list
+  // to the active option itself: past the list's height it moved out of sight.
+  useEffect(() => {
+    if (shown >= 0) document.getElementById(optionId(shown))?.scrollIntoView({ block: 'nearest' });
+  }, [shown, listId]);
 
   const insert = (c: Canned) => setText(fillVariables(c.text, { customer: conversation.customer, agent: me }));
   const onKeyDown = (e: KeyboardEvent): boolean => {
