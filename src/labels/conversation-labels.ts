@@ -30,16 +30,19 @@ import { resolveLabelNames, toLabel } from './labels.js';
  * lock.
  */
 export async function setConversationLabels(ctx: Ctx, conversationId: string, names: readonly string[], actor: Actor): Promise<ConversationRow> {
-  const [seen] = await ctx.db.query<{ state: ConversationRow['state'] }>('select state from conversations where id = $1', [conversationId]);
-  const open = seen !== undefined && (seen.state === 'queued' || seen.state === 'offered' || seen.state === 'assigned');
+  const [seen] = await ctx.db.query<Pick<ConversationRow, 'id' | 'state' | 'agent_id'>>('select id, state, agent_id from conversations where id = $1', [conversationId]);
+  // Refused before the routing lock, which every assignment waits on: an
+  // agent sending this for others' conversations (their ids are in the
+  // queue) must not make routing queue behind each refusal. Checked again
+  // under the lock, where it decides.
+  if (!seen) throw notFound('conversation', conversationId);
+  refuseIfNotTheirs(actor, seen);
+  const open = seen.state === 'queued' || seen.state === 'offered' || seen.state === 'assigned';
   return withEvents(ctx, async (tx, emit) => {
     const labels = await resolveLabelNames(tx, names);
     const [current] = await tx.query<ConversationRow>('select * from conversations where id = $1 for update', [conversationId]);
     if (!current) throw notFound('conversation', conversationId);
-    assertCanAccess(actor, current);
-    if (current.state === 'offered' && !seesEverything(actor)) {
-      throw conflict('SB_NOT_ACCEPTED', `conversation ${current.id} is offered, not assigned: accept it before changing its labels`);
-    }
+    refuseIfNotTheirs(actor, current);
     // the catalogue's spelling, in the catalogue's order
     const next = labels.map((l) => l.name);
     const added = next.filter((n) => !current.labels.includes(n));
@@ -63,4 +66,12 @@ export async function setConversationLabels(ctx: Ctx, conversationId: string, na
     const [after] = await tx.query<ConversationRow>('select * from conversations where id = $1', [conversationId]);
     return after!;
   }, { routing: open });
+}
+
+/** Someone else's conversation: 403; one only offered to this agent: 409 SB_NOT_ACCEPTED (supervisors and admins may). */
+function refuseIfNotTheirs(actor: Actor, row: Pick<ConversationRow, 'id' | 'state' | 'agent_id'>): void {
+  assertCanAccess(actor, row);
+  if (row.state === 'offered' && !seesEverything(actor)) {
+    throw conflict('SB_NOT_ACCEPTED', `conversation ${row.id} is offered, not assigned: accept it before changing its labels`);
+  }
 }

@@ -99,6 +99,29 @@ describeEachStore('api: labels', (store) => {
     assert.deepEqual((await k.call('GET', `/api/v1/conversations/${c.id}`, { token: owner.token })).json().labels, ['VIP']);
   });
 
+  it("refuses another agent's conversation, and an unknown one, before taking the routing lock every assignment waits on", async () => {
+    const { c, owner, outsider } = await scene();
+    const db = k.t.ctx.db;
+    const transaction = db.transaction;
+    const locked: unknown[] = [];
+    db.transaction = ((fn, options) => {
+      if (options?.locks?.length) locked.push(options.locks);
+      return transaction.call(db, fn, options);
+    }) as typeof db.transaction;
+    try {
+      await k.unchanged(async () => {
+        expectError(await put(outsider.token, c.id, ['refund']), 403, 'SB_FORBIDDEN');
+        expectError(await put(outsider.token, UNKNOWN_ID, ['refund']), 404, 'SB_NOT_FOUND');
+      });
+      assert.deepEqual(locked, []);
+      // (the owner's change takes it: the conversation is open)
+      assert.equal((await put(owner.token, c.id, ['refund'])).statusCode, 200);
+      assert.equal(locked.length, 1);
+    } finally {
+      db.transaction = transaction;
+    }
+  });
+
   it('GET /conversations?label= lists only conversations carrying it (whatever its case); an unknown label is a 400', async () => {
     const { admin, c, owner } = await scene();
     const other = await k.open(admin.token);
