@@ -1,7 +1,7 @@
 import { seesEverything, type Actor } from '../agents/model.js';
 import type { Ctx } from '../context.js';
-import { conflict, forbidden, invalid, notFound } from '../errors.js';
-import type { Queryable } from '../store/db.js';
+import { AppError, conflict, forbidden, invalid, notFound } from '../errors.js';
+import { LOCKS, type Queryable } from '../store/db.js';
 import { isBlank } from '../http/validation.js';
 
 // Canned responses: shared ones, which admins and supervisors manage and
@@ -46,6 +46,23 @@ export const toCanned = (row: CannedRow): Canned => ({
 
 type Agent = Actor & { id: string };
 
+/**
+ * How many canned responses there may be: each agent's own, and the shared
+ * ones. The console fetches them all whenever a chat opens and ranks them
+ * on every key, so they are kept to what a person can still pick from.
+ */
+export const CANNED_LIMITS = { personal: 500, shared: 1000 } as const;
+
+const tooMany = (scope: Scope) =>
+  new AppError(
+    'SB_CANNED_LIMIT',
+    scope === 'shared'
+      ? `there are already ${CANNED_LIMITS.shared} shared canned responses, the most there may be; delete one first`
+      : `you already have ${CANNED_LIMITS.personal} personal canned responses, the most an agent may have; delete one first`,
+    422,
+    'scope',
+  );
+
 const UNIQUE_VIOLATION = '23505';
 
 const shortcutTaken = (scope: Scope, shortcut: string) =>
@@ -77,14 +94,20 @@ export async function createCanned(ctx: Ctx, input: { shortcut: string; text: st
   assertMayManage(actor, input.scope);
   assertText(input.text);
   const now = ctx.now();
-  // a taken shortcut (even by a concurrent create) is no row here, and a 409
-  const [row] = await ctx.db.query<CannedRow>(
-    `insert into canned_responses (scope, owner_id, shortcut, text, created_by, created_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $6) on conflict do nothing returning *`,
-    [input.scope, input.scope === 'personal' ? actor.id : null, input.shortcut, input.text, actor.id, now],
-  );
-  if (!row) throw shortcutTaken(input.scope, input.shortcut);
-  return row;
+  const owner = input.scope === 'personal' ? actor.id : null;
+  // counted and inserted under one lock, so concurrent creates cannot pass the cap together
+  return ctx.db.transaction(async (tx) => {
+    const [held] = await tx.query<{ n: number }>('select count(*)::int as n from canned_responses where scope = $1 and owner_id is not distinct from $2', [input.scope, owner]);
+    if (held!.n >= CANNED_LIMITS[input.scope]) throw tooMany(input.scope);
+    // a taken shortcut is no row here, and a 409
+    const [row] = await tx.query<CannedRow>(
+      `insert into canned_responses (scope, owner_id, shortcut, text, created_by, created_at, updated_at)
+       values ($1, $2, $3, $4, $5, $6, $6) on conflict do nothing returning *`,
+      [input.scope, owner, input.shortcut, input.text, actor.id, now],
+    );
+    if (!row) throw shortcutTaken(input.scope, input.shortcut);
+    return row;
+  }, { locks: [LOCKS.cannedResponses] });
 }
 
 /** The row the caller may see, locked; a personal one of someone else is as unknown as a missing one. */

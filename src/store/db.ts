@@ -115,6 +115,8 @@ export const LOCKS = {
   // 7_301_002 was the events lock, held from the events insert to commit;
   // the log's read horizon replaced it (migration 0022). Not to be reused.
   migrations: 7_301_003n,
+  /** Serializes creating canned responses, so their caps hold across processes (taken alone: it cannot deadlock). */
+  cannedResponses: 7_301_004n,
 } as const;
 
 /** An advisory lock key, taken exclusive, or `{ shared: key }`, taken shared. */

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, it } from 'node:test';
 import { assertAllUnauthorized, expectError, expectInvalid, kitFor, UNKNOWN_ID } from '../helpers/api-kit.js';
+import { afterEachStatement } from '../helpers/statement-hook.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 describeEachStore('api: canned responses', (store) => {
@@ -66,6 +67,49 @@ describeEachStore('api: canned responses', (store) => {
       expectInvalid(await create(agent.token, { shortcut: 'ok', text: 'x' }), 'scope');
       expectInvalid(await k.call('PATCH', `/api/v1/canned-responses/${mine.id}`, { token: agent.token, body: {} }), 'body');
     });
+  });
+
+  it('an agent holds at most 500 personal ones and there are at most 1000 shared: one more is 422 SB_CANNED_LIMIT, even sent at once; a delete makes room', async () => {
+    const { supervisor, agent, other } = await k.cast();
+    const fill = (owner: string | null, n: number) =>
+      store().db.query(
+        `insert into canned_responses (scope, owner_id, shortcut, text, created_at, updated_at)
+         select $1, $2, 'filled' || i, 'Answer ' || i, now(), now() from generate_series(1, $3::int) as i`,
+        [owner === null ? 'shared' : 'personal', owner, n],
+      );
+    await fill(agent.agent.id, 497);
+    // Three free places, five asking for them at once: three get one. Each
+    // create waits after its count for the others to have counted too (up to
+    // 300 ms: under the lock they cannot), so none may insert on a stale count.
+    const ctx = k.t.ctx;
+    const db = ctx.db;
+    let counted = 0;
+    ctx.db = afterEachStatement(db, async (text) => {
+      if (!/count\(\*\)/.test(text)) return;
+      counted += 1;
+      for (let waited = 0; counted < 5 && waited < 300; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    });
+    let sent;
+    try {
+      sent = await Promise.all([1, 2, 3, 4, 5].map((i) => create(agent.token, { shortcut: `rush${i}`, text: 'Rushed', scope: 'personal' })));
+    } finally {
+      ctx.db = db;
+    }
+    assert.deepEqual(sent.map((r) => r.statusCode).sort(), [201, 201, 201, 422, 422]);
+    assert.equal(await k.count('canned_responses', `owner_id = '${agent.agent.id}'`), 500);
+    await k.unchanged(async () => {
+      const refused = await create(agent.token, { shortcut: 'one-more', text: 'One more', scope: 'personal' });
+      expectError(refused, 422, 'SB_CANNED_LIMIT', 'scope');
+      assert.match(refused.json().error.message, /500 personal canned responses/);
+    });
+    // another agent's are their own
+    assert.equal((await create(other.token, { shortcut: 'one-more', text: 'One more', scope: 'personal' })).statusCode, 201);
+    const [oldest] = await store().db.query<{ id: string }>(`select id from canned_responses where owner_id = $1 and shortcut = 'filled1'`, [agent.agent.id]);
+    assert.equal((await k.call('DELETE', `/api/v1/canned-responses/${oldest!.id}`, { token: agent.token })).statusCode, 204);
+    assert.equal((await create(agent.token, { shortcut: 'one-more', text: 'One more', scope: 'personal' })).statusCode, 201);
+
+    await fill(null, 1000);
+    await k.unchanged(async () => expectError(await create(supervisor.token, { shortcut: 'shared-more', text: 'More', scope: 'shared' }), 422, 'SB_CANNED_LIMIT', 'scope'));
   });
 
   it("someone else's personal ones do not exist for you, an admin included: 404, nothing changes", async () => {
