@@ -10,8 +10,9 @@ import { describeEachStore } from '../helpers/stores.js';
 // its newest messages (not only its first page) and marks them read; Alt
 // keys that type a character in the reply box (⌥ Option on a Mac: an accent,
 // ç) are typing, not shortcuts; and the Enter that ends an IME composition
-// neither sends nor picks a canned response; and the canned response the
-// arrows reach stays in sight in the list.
+// neither sends nor picks a canned response; the canned response the arrows
+// reach stays in sight in the list; and Enter does not send a "/" shortcut
+// that matches none.
 
 noteMissingChromium('test/e2e/console-long-chat-and-keys.test.ts');
 
@@ -165,7 +166,7 @@ describeEachStore('the open chat in the console, in a real browser', (store) => 
     assert.deepEqual(problems, []);
   });
 
-  it('keeps the canned response the arrows reach in sight, down past the list’s height and round from the first to the last', { skip: !haveChromium }, async () => {
+  it('keeps the canned response the arrows reach in sight, round from the first to the last; a shortcut matching none is sent only after Escape', { skip: !haveChromium }, async () => {
     const agent = await makeAgent(suite.server.ctx, { status: 'online', capacity: 2, name: 'Grace' });
     const token = (await http('POST', '/api/v1/auth/login', { email: agent.email, password: PASSWORD })).body.token as string;
     for (let i = 1; i <= 20; i++) {
@@ -201,6 +202,20 @@ describeEachStore('the open chat in the console, in a real browser', (store) => 
 
     await reply.press('Enter');
     assert.equal(await reply.inputValue(), 'Answer number 08');
+
+    // a shortcut that matches nothing is not sent by the Enter meant to pick it; Escape, then Enter, sends it as typed
+    const sentTexts = async () => (await suite.server.ctx.db.query<{ text: string }>('select text from messages where conversation_id = $1', [id])).map((m) => m.text);
+    await reply.fill('/answr');
+    await list.getByText('No canned response matches “/answr”. Esc, then Enter, sends it as typed.').waitFor();
+    await reply.press('Enter');
+    await page.waitForTimeout(300);
+    assert.deepEqual(await sentTexts(), []);
+    assert.equal(await reply.inputValue(), '/answr');
+    await reply.press('Escape');
+    await list.waitFor({ state: 'detached' });
+    await reply.press('Enter');
+    await page.getByTestId('message').filter({ hasText: '/answr' }).waitFor();
+    assert.deepEqual(await sentTexts(), ['/answr']);
     assert.deepEqual(problems, []);
   });
 });

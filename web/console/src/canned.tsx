@@ -81,7 +81,18 @@ export function useCannedPicker(options: {
 
   const insert = (c: Canned) => setText(fillVariables(c.text, { customer: conversation.customer, agent: me }));
   const onKeyDown = (e: KeyboardEvent): boolean => {
-    if (!open || matches.length === 0) return false;
+    if (!open) return false;
+    if (matches.length === 0) {
+      // A mistyped shortcut must not reach the customer as "/refnd": Enter
+      // waits while the list says nothing matches; Escape closes it, and the
+      // Enter after that sends the text as typed.
+      if (e.key === 'Escape' || (e.key === 'Enter' && !e.shiftKey)) {
+        e.preventDefault();
+        if (e.key === 'Escape') setDismissed(text);
+        return true;
+      }
+      return false;
+    }
     if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
       e.preventDefault();
       setActive((i) => (i + (e.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length);
@@ -102,7 +113,11 @@ export function useCannedPicker(options: {
 
   const list = !open ? null : (
     <ul className="canned-list" id={listId} role="listbox" aria-label={t('Canned responses')} data-testid="canned-list">
-      {matches.length === 0 && <li className="empty">{t('No canned response matches “/{query}”.', { query })}</li>}
+      {matches.length === 0 && (
+        <li className="empty">
+          {t('No canned response matches “/{query}”.', { query })} {t('Esc, then Enter, sends it as typed.')}
+        </li>
+      )}
       {matches.map((c, i) => (
         <li
           key={c.id}
