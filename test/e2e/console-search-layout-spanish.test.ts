@@ -46,7 +46,9 @@ describeEachStore('the console on the Search page, with long names and in Spanis
     assert.equal(ended.status, 204);
     const [row] = await suite.server.ctx.db.query<{ state: string }>('select state from conversations where id = $1', [id]);
     await page.getByTestId('conversation-state').filter({ hasText: row!.state }).waitFor({ timeout: 5_000 });
-    await page.locator('#reply').waitFor({ state: 'detached', timeout: 5_000 });
+    // the reply box becomes the note writer: notes only, after the end
+    await page.locator('form.composer').getByRole('button', { name: 'Add note' }).waitFor({ timeout: 5_000 });
+    assert.equal(await page.locator('form.composer').getByRole('button', { name: 'Send' }).count(), 0);
     await page.getByText('Closed (the customer ended the chat)').waitFor();
     assert.equal(await page.getByTestId('resolve').count(), 0);
     assert.match(page.url(), /\/search\?q=zebra$/);

@@ -66,7 +66,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
   // a link to send along (files are uploaded: see attachments.tsx)
   const [link, setLink] = useState<string | null>(null);
   // the composer writes a private note instead of a reply (notes.tsx)
-  const [noteMode, setNoteMode] = useState(false);
+  const [noteChosen, setNoteChosen] = useState(false);
   const files = useComposerFiles(id, token, onError);
   const logRef = useRef<HTMLDivElement | null>(null);
   const receipted = useRef(new Set<number>());
@@ -262,7 +262,14 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
   if (!conversation) return <section className="chat">{t('Loading…')}</section>;
 
   const open = conversation.state === 'assigned' || conversation.state === 'queued';
-  const mayWrite = open && (conversation.agent_id === me.id || me.role !== 'agent');
+  const mayAct = conversation.agent_id === me.id || me.role !== 'agent';
+  const mayWrite = open && mayAct;
+  // Notes may be written in any state, after the resolve too (a follow-up for
+  // colleagues), but not on a conversation only offered to the agent: as the API says.
+  const mayNote = mayAct && (conversation.state !== 'offered' || me.role !== 'agent');
+  const notesOnly = mayNote && !mayWrite;
+  const noteMode = noteChosen || notesOnly;
+  const closedText = `${t('Closed ({reason})', { reason: conversation.resolve_reason === null ? stateName(conversation.state) : reasonName(conversation.resolve_reason) })}${conversation.note ? `: ${conversation.note}` : ''}`;
   const send = async (event: FormEvent) => {
     event.preventDefault();
     const value = text.trim();
@@ -336,7 +343,8 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
             {t('{name} is typing…', { name: conversation.customer.name ?? t('The customer') })}
           </p>
         )}
-        {mayWrite ? (
+        {notesOnly && <p className="closed-note">{open ? t('Read only.') : closedText}</p>}
+        {mayNote ? (
           <form className={`composer ${noteMode ? 'note-mode' : ''}`} onSubmit={send}>
             {picker.list}
             <PendingFiles files={files} />
@@ -356,7 +364,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
                 // a note is for colleagues: the customer is not told about it
                 if (!noteMode && e.target.value.trim() && !e.target.value.startsWith('/')) typing.keystroke();
               }}
-              onPaste={files.onPaste}
+              onPaste={noteMode ? undefined : files.onPaste}
               onKeyDown={(e) => {
                 // the Enter (or arrow) that picks and confirms what an input method composes is the input method's
                 if (e.nativeEvent.isComposing || e.keyCode === 229) return;
@@ -364,10 +372,12 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
                 if (e.key === 'Enter' && !e.shiftKey) void send(e);
               }}
             />
-            <label className="check note-toggle">
-              <input type="checkbox" checked={noteMode} onChange={(e) => setNoteMode(e.target.checked)} />
-              {t('Private note')}
-            </label>
+            {!notesOnly && (
+              <label className="check note-toggle">
+                <input type="checkbox" checked={noteMode} onChange={(e) => setNoteChosen(e.target.checked)} />
+                {t('Private note')}
+              </label>
+            )}
             {!noteMode && <AttachFileButton files={files} />}
             {noteMode ? null : link === null ? (
               <button type="button" className="secondary" onClick={() => setLink('')}>
@@ -391,7 +401,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
             <button type="submit">{noteMode ? t('Add note') : t('Send')}</button>
           </form>
         ) : (
-          <p className="closed-note">{open ? t('Read only.') : `${t('Closed ({reason})', { reason: conversation.resolve_reason === null ? stateName(conversation.state) : reasonName(conversation.resolve_reason) })}${conversation.note ? `: ${conversation.note}` : ''}`}</p>
+          <p className="closed-note">{open ? t('Read only.') : closedText}</p>
         )}
       </section>
       <CustomerPanel conversation={conversation} me={me} token={token} live={live} onChanged={load} onGone={onClose} onError={onError} />
