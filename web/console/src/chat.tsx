@@ -269,6 +269,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
   const mayNote = mayAct && (conversation.state !== 'offered' || me.role !== 'agent');
   const notesOnly = mayNote && !mayWrite;
   const noteMode = noteChosen || notesOnly;
+  const closed = conversation.state === 'resolved' || conversation.state === 'abandoned';
   const closedText = `${t('Closed ({reason})', { reason: conversation.resolve_reason === null ? stateName(conversation.state) : reasonName(conversation.resolve_reason) })}${conversation.note ? `: ${conversation.note}` : ''}`;
   const send = async (event: FormEvent) => {
     event.preventDefault();
@@ -343,7 +344,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
             {t('{name} is typing…', { name: conversation.customer.name ?? t('The customer') })}
           </p>
         )}
-        {notesOnly && <p className="closed-note">{open ? t('Read only.') : closedText}</p>}
+        {notesOnly && <p className="closed-note">{closed ? closedText : t('Read only.')}</p>}
         {mayNote ? (
           <form className={`composer ${noteMode ? 'note-mode' : ''}`} onSubmit={send}>
             {picker.list}
@@ -401,7 +402,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
             <button type="submit">{noteMode ? t('Add note') : t('Send')}</button>
           </form>
         ) : (
-          <p className="closed-note">{open ? t('Read only.') : closedText}</p>
+          <p className="closed-note">{closed ? closedText : t('Read only.')}</p>
         )}
       </section>
       <CustomerPanel conversation={conversation} me={me} token={token} live={live} onChanged={load} onGone={onClose} onError={onError} />
