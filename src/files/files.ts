@@ -2,7 +2,7 @@ import type { Queryable } from '../store/db.js';
 import type { FilesConfig } from './config.js';
 import { databaseStore } from './database-store.js';
 import { bucketNotConfigured } from './errors.js';
-import { attachmentPath, fileLinks, linkSecret, type FileLinks } from './links.js';
+import { attachmentPath, openFileLinks, type FileLinks } from './links.js';
 import { s3Store } from './s3-store.js';
 import type { FileStore } from './store.js';
 
@@ -41,10 +41,12 @@ export interface Files {
   present<T extends AnyAttachment>(attachments: readonly T[], now: Date, audience: 'browser' | 'outbound'): T[];
   /** Where outbound links point when PUBLIC_URL is unset: the address the server listens on. */
   useOrigin(origin: string): void;
+  /** Stops the links' timer (the app closing). */
+  close(): void;
 }
 
 export async function openFiles(db: Queryable, config: FilesConfig, publicUrl: string | undefined): Promise<Files> {
-  const links = fileLinks(await linkSecret(db, config.linkSecret));
+  const links = await openFileLinks(db, config.linkSecret);
   let origin = publicUrl ?? 'http://127.0.0.1';
   const database = databaseStore();
   const s3 = config.s3 ? s3Store(config.s3) : undefined;
@@ -67,6 +69,7 @@ export async function openFiles(db: Queryable, config: FilesConfig, publicUrl: s
     useOrigin(listening) {
       if (publicUrl === undefined) origin = listening.replace(/\/+$/, '');
     },
+    close: () => links.close(),
   };
 }
 

@@ -96,6 +96,7 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
   await app.register(multipart, { limits: { files: 1, fields: UPLOAD_FIELDS, parts: 20, fieldSize: 1024 } });
   const tags = ['attachments'];
   const agentOrCustomer = requireAgentOrCustomer(ctx);
+  app.addHook('onClose', async () => ctx.files?.close());
 
   app.post(
     '/api/v1/conversations/:id/attachments',
@@ -159,7 +160,7 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
       const { expires, sig } = request.query;
       const signed = sig !== undefined || expires !== undefined;
       // A link is checked before the lookup: a forged one learns nothing, not even whether the file exists.
-      if (signed && (sig === undefined || expires === undefined || !requireFiles(ctx).links.verify(request.params.id, expires, sig, ctx.now()))) throw linkInvalid();
+      if (signed && (sig === undefined || expires === undefined || !(await requireFiles(ctx).links.accepts(request.params.id, expires, sig, ctx.now())))) throw linkInvalid();
       const attachment = await findAttachment(ctx.db, request.params.id);
       if (!signed) await assertMayDownload(ctx.db, attachment, userOf(request));
       const bytes = await attachmentBytes(ctx, attachment);
@@ -168,7 +169,8 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
         .header('content-type', inline ? attachment.content_type : 'application/octet-stream')
         .header('content-disposition', disposition(inline ? 'inline' : 'attachment', attachment.name))
         .header('content-security-policy', "default-src 'none'; sandbox")
-        .header('cache-control', 'private, max-age=300')
+        // not kept by the browser: an erased file, or a revoked link, is gone at once (docs/api.md)
+        .header('cache-control', 'private, no-store')
         .send(bytes);
     },
   );

@@ -1,4 +1,5 @@
 import { DeleteObjectsCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import type { S3Config } from './config.js';
 import type { FileStore, RemovalRefusal } from './store.js';
 
@@ -17,6 +18,35 @@ export interface S3Timeouts {
  */
 export const S3_TIMEOUTS: S3Timeouts = { connectionTimeoutMs: 5_000, requestTimeoutMs: 30_000 };
 
+/**
+ * S3 requires Content-MD5 on DeleteObjects; the SDK sends an
+ * x-amz-checksum-crc32 instead, which AWS accepts and many S3-compatible
+ * services (MinIO, Ceph, Garage, R2, B2, …) do not: "Missing Content-MD5",
+ * every erased file left in the bucket. The batch goes with Content-MD5
+ * alone, as the SDK's own MD5 fallback advises
+ * (aws-sdk-js-v3 supplemental-docs/MD5_FALLBACK.md). Low priority in the
+ * build step runs it after the SDK's checksum middleware, and before
+ * signing (finalizeRequest), so the header is signed.
+ */
+function sendContentMd5OnDeleteObjects(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (context.commandName !== 'DeleteObjectsCommand' || !request.headers) return next(args);
+      for (const name of Object.keys(request.headers)) {
+        const lower = name.toLowerCase();
+        if (lower.startsWith('x-amz-checksum-') || lower.startsWith('x-amz-sdk-checksum-') || lower === 'content-md5') delete request.headers[name];
+      }
+      const body = request.body;
+      // the XML serializer gives a string; anything else goes unhashed, for the bucket to judge
+      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body instanceof Uint8Array ? body : body === undefined ? Buffer.alloc(0) : undefined;
+      if (bytes) request.headers['content-md5'] = createHash('md5').update(bytes).digest('base64');
+      return next(args);
+    },
+    { step: 'build', priority: 'low', name: 'switchboardDeleteObjectsContentMd5' },
+  );
+}
+
 /** Bytes in an S3-compatible bucket, one object per attachment id. */
 export function s3Store(config: S3Config, timeouts: S3Timeouts = S3_TIMEOUTS): FileStore & { client: S3Client } {
   const client = new S3Client({
@@ -24,6 +54,12 @@ export function s3Store(config: S3Config, timeouts: S3Timeouts = S3_TIMEOUTS): F
     forcePathStyle: config.forcePathStyle,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...(config.credentials ? { credentials: config.credentials } : {}),
+    // The SDK's default (WHEN_SUPPORTED) puts CRC32 checksum headers on every
+    // upload and asks for them on downloads; several S3-compatible services
+    // refuse uploads carrying them. Only DeleteObjects, where S3 requires a
+    // checksum, carries one: Content-MD5 (sendContentMd5OnDeleteObjects).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
     // the options of the SDK's NodeHttpHandler
     requestHandler: {
       connectionTimeout: timeouts.connectionTimeoutMs,
@@ -33,6 +69,7 @@ export function s3Store(config: S3Config, timeouts: S3Timeouts = S3_TIMEOUTS): F
       socketTimeout: timeouts.requestTimeoutMs,
     },
   });
+  sendContentMd5OnDeleteObjects(client);
   const Bucket = config.bucket;
   /** DeleteObjects for these keys: the keys the bucket refused, each with its reason (a missing object counts as removed). */
   const deleteObjects = async (keys: readonly string[]): Promise<RemovalRefusal[]> => {

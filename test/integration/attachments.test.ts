@@ -83,10 +83,13 @@ describeEachStore('attachments: database store', (store) => {
     assert.equal(got.headers['content-type'], 'image/png');
     assert.match(String(got.headers['content-disposition']), /^inline; filename="screen shot.png"/);
     assert.match(String(got.headers['content-security-policy']), /sandbox/);
+    // kept by no cache: an erasure (or a revoked link) makes the file gone at once, not 5 minutes on (found by review: max-age=300)
+    assert.equal(got.headers['cache-control'], 'private, no-store');
     // and with the session token
     const byToken = await k.call('GET', `/api/v1/attachments/${file.id}`, { token: c.token });
     assert.equal(byToken.statusCode, 200, byToken.body);
     assert.deepEqual(byToken.rawPayload, PNG);
+    assert.equal(byToken.headers['cache-control'], 'private, no-store');
   });
 
   it('the customer uploads a PDF with the session token; the agent downloads it as a file, never rendered as a page', async () => {
