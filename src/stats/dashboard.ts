@@ -1,6 +1,7 @@
 import type { Role } from '../agents/model.js';
 import { invalid } from '../errors.js';
 import { MAX_SPAN_DAYS } from '../reports/period.js';
+import { order } from '../reports/query.js';
 import type { AgentStatus } from '../routing/presence.js';
 import { CAPACITY_OF_A } from '../routing/sql.js';
 import type { Db } from '../store/db.js';
@@ -13,6 +14,7 @@ import type { Db } from '../store/db.js';
 export const MAX_BUCKETS = 1441;
 export const DEFAULT_INTERVAL_S = 60;
 export const DEFAULT_WINDOW_MS = 3_600_000;
+const STATUS_ORDER: readonly AgentStatus[] = ['online', 'away', 'offline'];
 
 export interface DepartmentQueue {
   department: string | null;
@@ -72,7 +74,7 @@ interface Row {
 }
 
 /**
- * $1 now, $2 interval in seconds, $3 window start, $4 window end. The queued
+ * $1 now, $2 interval in seconds, $3 since (the first instant counted), $4 window end. The queued
  * rows come from a partial index of the queue and the events from
  * events_assignments_resolutions (migration 0006): nothing reads conversation
  * history or the message events. The SLA figures read the conversations due
@@ -88,7 +90,7 @@ with today as (
    where c.sla_due_at >= today.start or c.sla_breached_at >= today.start
 )
 select
-  (select coalesce(jsonb_agg(s order by s.department), '[]'::jsonb) from (
+  (select coalesce(jsonb_agg(s), '[]'::jsonb) from (
      select d.department,
             (sb_department_routing(d.department) ->> 'sla_first_response_s')::int as target_seconds,
             count(c.sla_due_at) filter (where c.first_response_at >= today.start and c.first_response_at <= c.sla_due_at)::int as met_today,
@@ -101,7 +103,7 @@ select
        cross join today
        left join sla_today c on c.department = d.department
       group by d.department) s) as sla,
-  (select coalesce(jsonb_agg(q order by q.department nulls first), '[]'::jsonb) from (
+  (select coalesce(jsonb_agg(q), '[]'::jsonb) from (
      select department, count(*) filter (where state = 'queued')::int as length,
             coalesce(greatest(0, floor(extract(epoch from ($1::timestamptz - min(coalesce(queued_at, created_at)) filter (where state = 'queued'))))), 0)::int
               as longest_wait_seconds,
@@ -115,15 +117,17 @@ select
       where type in ('conversation.assigned', 'conversation.resolved')
         and created_at >= $3::timestamptz and created_at < $4::timestamptz
       group by 1, 2) e) as activity,
-  (select coalesce(jsonb_agg(a order by array_position(array['online', 'away', 'offline'], a.status), lower(a.name), a.id), '[]'::jsonb) from (
+  (select coalesce(jsonb_agg(a), '[]'::jsonb) from (
      select a.id, a.name, a.role, a.status, a.load, a.capacity, ${CAPACITY_OF_A} as effective_capacity, a.departments
        from agents a
       where a.deleted_at is null) a) as agents`;
 
 /**
  * Buckets are aligned to multiples of the interval since the Unix epoch (UTC),
- * so the same moment falls in the same bucket on every refresh; the window
- * runs from the bucket holding `since` through the current, partial one.
+ * so the same moment falls in the same bucket on every refresh; the buckets
+ * run from the one holding `since` through the current, partial one. Events
+ * count from `since` itself, not from its bucket's start: "the last day" in
+ * hourly buckets would otherwise count up to 25 hours.
  */
 export async function readDashboard(db: Db, now: Date, options: { intervalSeconds?: number; since?: Date } = {}): Promise<Dashboard> {
   const interval = options.intervalSeconds ?? DEFAULT_INTERVAL_S;
@@ -140,7 +144,6 @@ export async function readDashboard(db: Db, now: Date, options: { intervalSecond
   if (count > MAX_BUCKETS) {
     throw invalid('since', `is too far back for an interval of ${interval} s: the window may hold at most ${MAX_BUCKETS} buckets (it would hold ${count})`);
   }
-  const start = new Date(first * interval * 1000);
   const end = new Date((last + 1) * interval * 1000);
 
   const [row] = await db.transaction(async (tx) => {
@@ -150,9 +153,15 @@ export async function readDashboard(db: Db, now: Date, options: { intervalSecond
     // conversations (bench/growth.ts); the query walks indexes and gains
     // nothing from JIT. Local to this read-only transaction, as the reports' read.
     await tx.query('set local jit = off');
-    return tx.query<Row>(DASHBOARD_SQL, [now, interval, start, end]);
+    return tx.query<Row>(DASHBOARD_SQL, [now, interval, since, end]);
   });
   const { queue, sla, activity, agents } = row!;
+  // Ordered here, as the reports are, not in SQL: the collation differs
+  // between stores (PGlite's C puts "Émile" after "Zed" and "Sales" before
+  // "billing"). No department comes first, as it always has.
+  queue.sort((a, b) => (a.department === null || b.department === null ? Number(b.department === null) - Number(a.department === null) : order(a.department, b.department)));
+  sla.sort((a, b) => order(a.department, b.department));
+  agents.sort((a, b) => STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status) || order(a.name, b.name) || order(a.id, b.id));
 
   const buckets: Bucket[] = Array.from({ length: count }, (_, i) => ({
     start: new Date((first + i) * interval * 1000).toISOString(),
@@ -176,7 +185,7 @@ export async function readDashboard(db: Db, now: Date, options: { intervalSecond
     sla: { departments: sla },
     activity: {
       interval_seconds: interval,
-      since: start.toISOString(),
+      since: since.toISOString(),
       assignments: buckets.reduce((sum, b) => sum + b.assignments, 0),
       resolutions: buckets.reduce((sum, b) => sum + b.resolutions, 0),
       buckets,

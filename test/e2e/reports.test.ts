@@ -111,6 +111,44 @@ describeEachStore('dashboard reports in a real browser', (store) => {
     assert.deepEqual(problems.filter((p) => !p.includes('400 (Bad Request)')), []);
   });
 
+  it('a cleared day hides the table and says the period is incomplete; the dashboard stays, and the table comes back with the day', { skip: !haveChromium }, async () => {
+    const supervisor = await makeAgent(suite.server.ctx, { role: 'supervisor', name: 'Sue' });
+    const { page, problems } = await suite.openPage({ width: 1200, height: 900 });
+    const reads: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname.startsWith('/api/v1/reports')) reads.push(request.url());
+    });
+    await signIn(page, suite.server.url, supervisor.email);
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Dashboard' }).click();
+    const heading = page.getByRole('heading', { name: 'Dashboard', exact: true });
+    await heading.waitFor();
+
+    for (const [name, prefix, label] of [
+      ['Reports', 'report', 'From'],
+      ['Greetings', 'greetings', 'To (included)'],
+    ] as const) {
+      const section = page.getByRole('region', { name, exact: true });
+      const table = section.getByTestId(`${prefix}-table`);
+      const hint = section.getByText('Choose both days of the period to see its figures.');
+      await table.waitFor();
+      assert.equal(await hint.count(), 0, name);
+      const day = await section.getByLabel(label).inputValue();
+      const before = reads.length;
+
+      await section.getByLabel(label).fill('');
+      await hint.waitFor();
+      assert.equal(await table.count(), 0, `${name}: the last period's table is gone`);
+      assert.ok(await heading.isVisible(), `${name}: the dashboard is still there`);
+      assert.equal(reads.length, before, `${name}: nothing is read for half a period`);
+      assert.deepEqual(problems, [], name);
+
+      await section.getByLabel(label).fill(day);
+      await table.waitFor();
+      assert.equal(await hint.count(), 0, name);
+    }
+    assert.deepEqual(problems, []);
+  });
+
   it('is not there for agents: no dashboard, and the API says 403', { skip: !haveChromium }, async () => {
     const ann = await makeAgent(suite.server.ctx, { status: 'online', name: 'Ann' });
     const token = await login(ann.email);

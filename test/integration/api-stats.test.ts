@@ -7,6 +7,7 @@ import { describeEachStore } from '../helpers/stores.js';
 
 interface Stats {
   at: string;
+  sla: { departments: { department: string }[] };
   queue: { length: number; longest_wait_seconds: number; offered: number; departments: { department: string | null; length: number; longest_wait_seconds: number; offered: number }[] };
   activity: { interval_seconds: number; since: string; assignments: number; resolutions: number; buckets: { start: string; assignments: number; resolutions: number }[] };
   agents: { id: string; name: string; role: string; status: string; load: number; capacity: number | null; effective_capacity: number; departments: string[] }[];
@@ -102,13 +103,13 @@ describeEachStore('api: stats', (store) => {
     assert.equal(perMinute.assignments, 4);
     assert.equal(perMinute.resolutions, 1);
 
-    // two-minute buckets; a since inside a bucket starts the window at that bucket
+    // two-minute buckets; a since inside a bucket starts the buckets at that bucket's start, but counting at since: c1 (09:00:05) is left out
     const perTwo = (await stats(supervisor.token, `?interval=120&since=${encodeURIComponent(at(30))}`)).activity;
-    assert.equal(perTwo.since, at(0));
+    assert.equal(perTwo.since, at(30));
     assert.deepEqual(
       perTwo.buckets.map((b) => [b.start, b.assignments, b.resolutions]),
       [
-        [at(0), 3, 0],
+        [at(0), 2, 0],
         [at(120), 1, 1],
         [at(240), 0, 0],
       ],
@@ -134,6 +135,45 @@ describeEachStore('api: stats', (store) => {
     const next = (await stats(fresh.token)).activity;
     assert.equal(next.assignments, 1);
     assert.equal(next.resolutions, 1);
+  });
+
+  it('counts only what happened since `since`, though the first bucket starts before it: the last day is 24 hours, not 25', async () => {
+    const now = T0 + 50 * 60_000; // 09:50
+    const hoursAgo = (hours: number) => now - hours * 3_600_000;
+    await k.user('agent', { name: 'Ann', status: 'online', capacity: 3 });
+    // 08:50, 09:10 and 10:50 the day before
+    for (const hours of [25, 24 + 40 / 60, 23]) {
+      k.clock.set(hoursAgo(hours));
+      const opener = await k.user('supervisor'); // the last one's token has expired
+      assert.equal((await k.open(opener.token)).state, 'assigned');
+    }
+    k.clock.set(now);
+    const supervisor = await k.user('supervisor');
+    const since = new Date(hoursAgo(24)).toISOString();
+    const day = (await stats(supervisor.token, `?interval=3600&since=${encodeURIComponent(since)}`)).activity;
+    assert.equal(day.since, since);
+    assert.equal(day.buckets.length, 25);
+    assert.deepEqual(day.buckets[0], { start: new Date(hoursAgo(24) - 50 * 60_000).toISOString(), assignments: 0, resolutions: 0 }, 'the 09:10 assignment is 24 h 40 min ago');
+    assert.equal(day.buckets[1]!.assignments, 1);
+    assert.equal(day.assignments, 1);
+  });
+
+  it('orders agents and departments by name, case and accents aside, the same on every store', async () => {
+    const admin = await k.user('admin', { name: 'ann' });
+    const departments = ['Sales', '_vip', 'billing', 'Émail'];
+    for (const department of departments) {
+      const res = await k.call('PUT', `/api/v1/departments/${encodeURIComponent(department)}/routing`, { token: admin.token, body: { sla_first_response_s: 60 } });
+      assert.equal(res.statusCode, 200, res.body);
+      await k.open(admin.token, { department }); // nobody is online: it waits
+    }
+    await k.open(admin.token, { department: null });
+    for (const name of ['Zed', 'Émile', 'Bob']) await k.user('agent', { name });
+    const { agents, queue, sla } = await stats(admin.token);
+    // a C collation (PGlite's) puts uppercase before lowercase and accented letters after z
+    const byName = ['_vip', 'billing', 'Émail', 'Sales'];
+    assert.deepEqual(agents.map((a) => a.name), ['ann', 'Bob', 'Émile', 'Zed']);
+    assert.deepEqual(queue.departments.map((d) => d.department), [null, ...byName]);
+    assert.deepEqual(sla.departments.map((d) => d.department), byName);
   });
 
   it('lists every agent with status, load and effective capacity, online first', async () => {

@@ -155,7 +155,7 @@ export function Dashboard({ token, live, linkUp, now, onError }: Props) {
           )}
           {stats.sla.departments.length > 0 && (
             <section className="panel-box" aria-labelledby="sla-title">
-              <h3 id="sla-title">{t('First response SLA today')}</h3>
+              <h3 id="sla-title">{t('First response SLA today (UTC)')}</h3>
               <div className="table-wrap">
                 <table data-testid="department-sla">
                   <TableHead columns={[t('Department'), t('Target'), t('Met'), t('Breached'), t('At risk')]} />

@@ -30,14 +30,25 @@ export function isoDay(t: Date): string {
   return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}`;
 }
 
-/** The console's days are the user's local days: the start of `day`, as an instant the API reads. */
-export function startOfDay(day: string, plusDays = 0): string {
-  const [y, m, d] = day.split('-').map(Number);
-  return new Date(y!, m! - 1, d! + plusDays).toISOString();
+/**
+ * The console's days are the user's local days: the start of `day`, as an
+ * instant the API reads; null when `day` is no day (a cleared date input
+ * gives '', and an Invalid Date would throw in toISOString during render).
+ */
+export function startOfDay(day: string, plusDays = 0): string | null {
+  const match = /^(\d{4,})-(\d{2})-(\d{2})$/.exec(day);
+  if (!match) return null;
+  const start = new Date(Number(match[1]), Number(match[2]) - 1, Number(match[3]) + plusDays);
+  return Number.isNaN(start.getTime()) ? null : start.toISOString();
 }
 
+const dayText = (day: string) => {
+  const start = startOfDay(day);
+  return start === null ? day : formatDate(start);
+};
+
 /** The period's days for a caption: {from} and {to}, as dates of the console's language. */
-export const periodText = (from: string, to: string) => ({ from: formatDate(startOfDay(from)), to: formatDate(startOfDay(to)) });
+export const periodText = (from: string, to: string) => ({ from: dayText(from), to: dayText(to) });
 
 export interface PeriodReport<R> {
   from: string;
@@ -49,6 +60,7 @@ export interface PeriodReport<R> {
   setGroup: (group: Group) => void;
   /** The query string of the period and grouping, or null while a day is missing. */
   query: string | null;
+  /** null while a day is missing too: the last period's figures must not pass for the one being typed */
   report: R | null;
   load: () => Promise<void>;
   errors: FormErrors;
@@ -70,12 +82,19 @@ export function usePeriodReport<R>(path: string, token: string, onError: (e: unk
   const { clear, fail } = errors;
 
   // "to" is a whole day in the form, the end of the API's half-open period
-  const period = from && to ? `from=${encodeURIComponent(startOfDay(from))}&to=${encodeURIComponent(startOfDay(to, 1))}` : null;
+  const start = startOfDay(from);
+  const end = startOfDay(to, 1);
+  const period = start && end ? `from=${encodeURIComponent(start)}&to=${encodeURIComponent(end)}` : null;
   const query = period && grouped ? `group=${group}&${period}` : period;
   const latest = useLatestAnswer(query ?? '');
 
   const load = useCallback(async () => {
-    if (!query) return;
+    if (!query) {
+      // an error about the days that were there is no longer about anything shown
+      clear();
+      setReport(null);
+      return;
+    }
     const fresh = latest(query);
     try {
       const next = await api<R>('GET', `${path}?${query}`, token);
@@ -93,7 +112,7 @@ export function usePeriodReport<R>(path: string, token: string, onError: (e: unk
     void load();
   }, [load]);
 
-  return { from, to, group, today, setFrom, setTo, setGroup, query, report, load, errors, idPrefix };
+  return { from, to, group, today, setFrom, setTo, setGroup, query, report: query ? report : null, load, errors, idPrefix };
 }
 
 /**
@@ -131,6 +150,11 @@ export function PeriodForm<R>({ period, testIdPrefix, groupLabel, children }: { 
         )}
         {children}
       </form>
+      {!period.query && (
+        <p className="hint" role="status" data-testid={`${testIdPrefix}-incomplete`}>
+          {t('Choose both days of the period to see its figures.')}
+        </p>
+      )}
       {FIELDS.map((f) => (
         <FieldError key={f} errors={errors} field={f} idPrefix={idPrefix} />
       ))}
