@@ -150,6 +150,9 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await desk.getByLabel('Label to add').selectOption('VIP');
     await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).click();
     await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'VIP' }).waitFor();
+    // (the chip shows what was asked at once; the dashboard below reads what is stored)
+    const carryingVip = async () => (await suite.server.ctx.db.query<{ n: number }>(`select count(*)::int as n from conversations where 'VIP' = any(labels)`))[0]!.n;
+    for (let tries = 0; (await carryingVip()) !== 1 && tries < 100; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
 
     // the dashboard counts conversations per label
     await adminPage.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Dashboard' }).click();
@@ -220,6 +223,10 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     assert.equal(await desk.getByRole('region', { name: 'Labels' }).getByRole('button', { name: 'Add', exact: true }).isDisabled(), true);
     await desk.getByRole('button', { name: 'Remove label Urgent' }).click();
     await chip.filter({ hasText: 'Urgent' }).waitFor({ state: 'detached' });
+    // (the chip goes at once; the rename below waits for the removal to be stored, or it may refuse the label as unknown)
+    const stored = async () => (await suite.server.ctx.db.query<{ labels: string[] }>('select labels from conversations where id = $1', [opened.body.sessionId]))[0]!.labels;
+    for (let tries = 0; (await stored()).length !== 1 && tries < 100; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(await stored(), ['Refund request']);
 
     // renamed again while on the chat: the chip follows, in the label's colour
     assert.equal((await http('PATCH', `/api/v1/labels/${refund.body.id}`, { name: 'Refunds' }, admin)).status, 200);

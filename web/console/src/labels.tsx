@@ -4,6 +4,7 @@ import { FieldError, TableHead, useFormErrors, type AdminProps } from './admin-k
 import { parseSkills, skillsText, type Conversation } from './types';
 import './desk.css';
 import { t } from '../../shared/i18n';
+import { LABEL_NAME_AS_SENT } from '../../../src/labels/limits';
 
 // Labels in the console: the catalogue (read by everyone, kept by admins on
 // their page), chips on a conversation, the editor in the customer panel, the
@@ -29,6 +30,8 @@ export function useLabels(token: string, onError: (e: unknown) => void, version:
   useEffect(reload, [reload, version]);
   return { labels, reload };
 }
+
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((n) => b.includes(n));
 
 /** Black or white text, whichever reads better on the label's colour. */
 function inkOn(color: string): string {
@@ -63,25 +66,66 @@ export function LabelChips({ names, labels }: { names: readonly string[]; labels
 
 /** The conversation's labels, with add and remove (PUT replaces the set). */
 export function LabelEditor({ conversation, token, onChanged, onError }: { conversation: Conversation; token: string; onChanged: () => void; onError: (e: unknown) => void }) {
-  const current = conversation.labels ?? [];
+  const shown = conversation.labels ?? [];
+  const shownKey = shown.join('\n');
   // An admin may rename, add or delete labels while a chat stays open: the
   // catalogue is read again when the conversation's labels change (a rename
   // renames them there too), when the list of labels to add is opened, and
   // after a label the server no longer knows was refused.
-  const { labels, reload } = useLabels(token, onError, current.join('\n'));
+  const { labels, reload } = useLabels(token, onError, shownKey);
   const [adding, setAdding] = useState('');
-  const save = async (next: string[]) => {
+  // Each PUT replaces the whole set: two built from the same conversation as shown undid each other
+  // (× on A then on B, before the read after the first, put A back). So the set the agent asks for
+  // is kept and shown here, each edit made to it, and sent one PUT at a time, always the latest.
+  const [asked, setAsked] = useState<readonly string[] | null>(null);
+  const outbox = useRef({ asked: null as readonly string[] | null, unsent: false, running: false, shownWhenSent: '' });
+  const shownNow = useRef(shown);
+  useEffect(() => {
+    shownNow.current = shown;
+    // All sent: the conversation as read again takes over once it shows the set asked for, or shows
+    // anything newer (a colleague's change, a rename) than it did when the last answer came.
+    const box = outbox.current;
+    if (!box.running && box.asked && (sameSet(box.asked, shown) || shownKey !== box.shownWhenSent)) {
+      box.asked = null;
+      setAsked(null);
+    }
+  }, [shownKey]);
+  const send = async () => {
+    const box = outbox.current;
+    box.running = true;
     try {
-      await api('PUT', `/api/v1/conversations/${conversation.id}/labels`, token, { labels: next });
-      onChanged();
+      while (box.unsent) {
+        box.unsent = false;
+        const sent = await api<Conversation>('PUT', `/api/v1/conversations/${conversation.id}/labels`, token, { labels: box.asked });
+        // in the server's order (the catalogue's), unless the agent asked for more meanwhile
+        if (!box.unsent) box.asked = sent.labels ?? [];
+      }
+      box.shownWhenSent = shownNow.current.join('\n');
+      if (box.asked && sameSet(box.asked, shownNow.current)) box.asked = null;
+      setAsked(box.asked);
     } catch (e) {
+      // the set asked for is not what is stored: what is, read again below, is shown
+      box.asked = null;
+      box.unsent = false;
+      setAsked(null);
       if (isApiError(e) && e.code === 'SB_UNKNOWN_LABEL') {
         setAdding('');
         reload();
       }
       onError(e);
+    } finally {
+      box.running = false;
+      onChanged();
     }
   };
+  const change = (edit: (names: readonly string[]) => string[]) => {
+    const box = outbox.current;
+    box.asked = edit(box.asked ?? shown);
+    box.unsent = true;
+    setAsked(box.asked);
+    if (!box.running) void send();
+  };
+  const current = asked ?? shown;
   const addable = labels.filter((l) => !current.includes(l.name));
   // a choice the catalogue no longer offers (deleted, renamed, added by a colleague) is no choice,
   // nor one again should it come back
@@ -95,7 +139,7 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
       <div className="label-chips" data-testid="conversation-labels">
         {current.length === 0 && <span className="hint">{t('No labels.')}</span>}
         {current.map((n) => (
-          <LabelChip key={n} name={n} labels={labels} onRemove={() => void save(current.filter((c) => c !== n))} />
+          <LabelChip key={n} name={n} labels={labels} onRemove={() => change((names) => names.filter((c) => c !== n))} />
         ))}
       </div>
       {/* Kept when nothing is left to add: the list, opened, reads the catalogue again, which an
@@ -105,7 +149,9 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
         className="row"
         onSubmit={(e) => {
           e.preventDefault();
-          if (chosen) void save([...current, chosen]).then(() => setAdding(''));
+          if (!chosen) return;
+          change((names) => (names.includes(chosen) ? [...names] : [...names, chosen]));
+          setAdding('');
         }}
       >
         <label>
@@ -128,11 +174,30 @@ export function LabelEditor({ conversation, token, onChanged, onError }: { conve
 }
 
 /**
+ * The desk's label filter: a name from the catalogue, or '' for every
+ * conversation. One the catalogue no longer has (renamed, deleted) is
+ * dropped, as the label editor drops its choice: kept, it filtered on a name
+ * no conversation carries, and with the last label gone the filter, not
+ * shown, could not be cleared.
+ */
+export function useLabelFilter(labels: readonly Label[]): [string, (name: string) => void] {
+  const [chosen, setChosen] = useState('');
+  const filter = labels.some((l) => l.name === chosen) ? chosen : '';
+  useEffect(() => {
+    if (chosen !== filter) setChosen(filter);
+  }, [chosen, filter]);
+  return [filter, setChosen];
+}
+
+/**
  * A supervisor's All list under a label filter: read with `label=` (the
  * server's filter), since the unfiltered list holds only the newest 100.
- * Null while there is no filter or the answer has not come.
+ * Null while there is no filter or the answer has not come. Read again after
+ * each read of `catalogue` rather than with the lists: a label renamed
+ * meanwhile then leaves the filter (useLabelFilter) before it is asked for,
+ * not after a 400 SB_UNKNOWN_LABEL.
  */
-export function useLabelled(token: string, label: string, enabled: boolean, version: number, onError: (e: unknown) => void): Conversation[] | null {
+export function useLabelled(token: string, label: string, enabled: boolean, catalogue: readonly Label[], onError: (e: unknown) => void): Conversation[] | null {
   const [found, setFound] = useState<{ label: string; list: Conversation[] } | null>(null);
   useEffect(() => {
     if (!enabled || !label) return;
@@ -144,11 +209,11 @@ export function useLabelled(token: string, label: string, enabled: boolean, vers
     return () => {
       current = false;
     };
-  }, [token, label, enabled, version, onError]);
+  }, [token, label, enabled, catalogue, onError]);
   return enabled && label && found?.label === label ? found.list : null;
 }
 
-/** The desk's filter over its lists: every conversation, or those with one label. */
+/** The desk's filter over its lists: every conversation, or those with one label (useLabelFilter keeps `value` among them). */
 export function LabelFilter({ labels, value, onChange }: { labels: readonly Label[]; value: string; onChange: (name: string) => void }) {
   if (labels.length === 0) return null;
   return (
@@ -203,6 +268,34 @@ export function LabelStats({ token, version, onError }: { token: string; version
   );
 }
 
+/**
+ * A label's colour in the catalogue. React's onChange is the input event, one
+ * per step of a drag in the picker: a PATCH each, which could land out of
+ * order, and the field, held to the stored colour, snapped back meanwhile.
+ * The picker keeps its own value while the admin picks; the native change
+ * event, once the pick is made, sends it.
+ */
+function LabelColour({ label, onPick }: { label: Label; onPick: (color: string) => Promise<boolean> }) {
+  const input = useRef<HTMLInputElement>(null);
+  // the stored colour, once read again after a pick (or changed by another admin)
+  useEffect(() => {
+    if (input.current) input.current.value = label.color;
+  }, [label.color]);
+  useEffect(() => {
+    const field = input.current;
+    if (!field) return;
+    const picked = () => {
+      if (field.value === label.color) return;
+      void onPick(field.value).then((stored) => {
+        if (!stored) field.value = label.color;
+      });
+    };
+    field.addEventListener('change', picked);
+    return () => field.removeEventListener('change', picked);
+  }, [label.color, onPick]);
+  return <input ref={input} type="color" aria-label={t('Colour of {name}', { name: label.name })} defaultValue={label.color} />;
+}
+
 /** Admin page: the catalogue. */
 export function LabelsAdmin({ token, onError }: AdminProps) {
   const { labels, reload } = useLabels(token, onError);
@@ -219,12 +312,14 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
       errors.fail(e);
     }
   };
-  const patch = async (label: Label, body: Partial<Label>) => {
+  const patch = async (label: Label, body: Partial<Label>): Promise<boolean> => {
     try {
       await api('PATCH', `/api/v1/labels/${label.id}`, token, body);
       reload();
+      return true;
     } catch (e) {
       onError(e);
+      return false;
     }
   };
   const remove = async (label: Label) => {
@@ -242,7 +337,9 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
       <form className="grid-form" onSubmit={create} aria-label={t('New label')}>
         <label>
           {t('Name')}
-          <input required maxLength={50} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} {...errors.describe('name')} />
+          {/* The server counts characters once composed (LABEL_NAME_MAX), where maxLength counts UTF-16
+              units: an emoji is two. Only the bound on what is sent here; its 4xx says the rest. */}
+          <input required maxLength={LABEL_NAME_AS_SENT} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} {...errors.describe('name')} />
           <FieldError errors={errors} field="name" idPrefix="label" />
         </label>
         <label>
@@ -272,8 +369,7 @@ export function LabelsAdmin({ token, onError }: AdminProps) {
                   <LabelChip name={l.name} labels={labels} />
                 </td>
                 <td>
-                  <input type="color" aria-label={t('Colour of {name}', { name: l.name })}
- value={l.color} onChange={(e) => void patch(l, { color: e.target.value })} />
+                  <LabelColour label={l} onPick={(color) => patch(l, { color })} />
                 </td>
                 <td>
                   <input

@@ -12,7 +12,7 @@ import { stateName } from './states';
 
 import { CustomersList } from './customers-list';
 import { Dashboard } from './dashboard';
-import { LabelChips, LabelFilter, useLabelled, useLabels } from './labels';
+import { LabelChips, LabelFilter, useLabelFilter, useLabelled, useLabels } from './labels';
 import { connectLive, type Live } from './live';
 import { NotificationsPage, useDeskNotifications, usePreferences } from './notifications';
 import { useLatestAnswer } from './latest-answer';
@@ -326,8 +326,8 @@ function Shell({ auth, onLogout }: { auth: Auth; onLogout: (token?: string) => v
   // the desk's label filter (labels.tsx): over the lists as read, which carry each conversation's labels
   // again on each re-read of the lists and each page change: an admin may just have added one
   const { labels } = useLabels(token, guard, `${version}:${path}`);
-  const [labelFilter, setLabelFilter] = useState('');
-  const labelled = useLabelled(token, labelFilter, overseer && tab === 'all', version, guard);
+  const [labelFilter, setLabelFilter] = useLabelFilter(labels);
+  const labelled = useLabelled(token, labelFilter, overseer && tab === 'all', labels, guard);
   const lists = useMemo(() => {
     const keep = (c: Conversation) => !labelFilter || (c.labels ?? []).includes(labelFilter);
     return { mine: mine.filter(keep), all: labelled ?? all.filter(keep) };
