@@ -1,6 +1,7 @@
 import type { Ctx } from '../context.js';
 import { invalid } from '../errors.js';
 import { withEvents } from '../events/outbox.js';
+import { LINE_BREAKING_CHARACTER } from '../http/one-line.js';
 import { isBlank } from '../http/validation.js';
 import type { Queryable } from '../store/db.js';
 import { HEX_COLOR, textColorOn } from './contrast.js';
@@ -49,6 +50,8 @@ export function checkAppearance(input: Appearance): Appearance {
   const texts = { launcher_text: input.launcher_text.trim(), title: input.title.trim() };
   for (const key of ['launcher_text', 'title'] as const) {
     if (isBlank(texts[key])) throw invalid(key, 'must not be blank');
+    // a button's label and a heading: a line break or control character would break the loader's launcher and the frame's title
+    if (LINE_BREAKING_CHARACTER.test(texts[key])) throw invalid(key, 'must be one line: no line break or control character');
     if ([...texts[key]].length > LIMITS[key]) throw invalid(key, `must be at most ${LIMITS[key]} characters`);
   }
   return { color: input.color.toLowerCase(), position: input.position, ...texts, show_agent_avatars: input.show_agent_avatars };
