@@ -41,6 +41,12 @@ export interface PassOptions {
    * page after a full batch nobody could take (allocator.ts).
    */
   after?: QueueSpot;
+  /**
+   * Read only these rooms (conversation ids), taking at most `limit`: the
+   * rooms that arrived while the allocator found the queue blocked, whose
+   * agents may not be among those it found full (allocator.ts).
+   */
+  only?: (limit: number) => readonly string[];
 }
 
 /** A room's place in the queue order the passes read in (priority desc, seq). */
@@ -132,10 +138,11 @@ export interface PassResult {
    */
   held: number;
   /**
-   * when nothing was assigned: the mirrors of the agents the rooms were
-   * offered, with their loads as the decision read them (locked), so the
-   * allocator can tell later, from the store alone, whether one of them has
-   * had a slot freed since — by this process or by another
+   * the mirrors of the agents the rooms were offered (when something was
+   * assigned: those of the rooms left waiting), with their loads as the
+   * decision left them (locked), so the allocator can tell later, from the
+   * store alone, whether one of them has had a slot freed since — by this
+   * process or by another
    */
   fullAgents?: { id: string; load: number }[];
   /** the earliest time (epoch ms) a room this pass backed off may be tried again */
@@ -185,8 +192,10 @@ export async function allocatePass(ctx: Ctx, client: QiscusClient, options: Pass
 async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: Lane): Promise<PassResult> {
   const timed = passTimeline.hasSubscribers;
   const started = timed ? epochNow() : 0;
-  const readWaiting = (limit: number) => (held: readonly string[]) =>
-    ctx.db.query<Waiting>(
+  const readWaiting = (limit: number) => async (held: readonly string[]) => {
+    const only = options.only?.(limit);
+    if (only?.length === 0) return [];
+    return ctx.db.query<Waiting>(
       `select c.id, c.external_ref as room_id, q.refused_agent_id as refused_agent, coalesce(q.list_refusals, 0) as list_refusals,
               c.priority, c.seq::text as seq
          from conversations c left join qiscus_rooms q on q.conversation_id = c.id
@@ -195,10 +204,12 @@ async function pass(ctx: Ctx, client: QiscusClient, options: PassOptions, lane: 
           and not ${AWAITS_REMOVAL}
           and c.id <> all ($4::uuid[])
           and ($5::int is null or c.priority < $5 or (c.priority = $5 and c.seq > $6::bigint))
+          and ($7::uuid[] is null or c.id = any ($7::uuid[]))
         order by c.priority desc, c.seq
         limit $2`,
-      [ctx.now(), limit, QISCUS_DEPARTMENT, held, options.after?.priority ?? null, options.after?.seq ?? null],
+      [ctx.now(), limit, QISCUS_DEPARTMENT, held, options.after?.priority ?? null, options.after?.seq ?? null, only ?? null],
     );
+  };
   const waiting = await lane.claim(readWaiting(options.batch));
   const result: PassResult = { tried: 0, assigned: 0, closed: 0, full: waiting.length === options.batch, held: 0 };
   if (result.full) result.last = { priority: waiting.at(-1)!.priority, seq: waiting.at(-1)!.seq };
@@ -716,7 +727,12 @@ async function decide(
           };
         })
         .sort((a, b) => a.id - b.id);
-      return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept, left, unmirrored: unmirroredRefs };
+      // A pass of new rooms alone leaves the queue blocked however many it assigned: the agents the rooms it
+      // left were offered join those the allocator watches for a slot freed elsewhere (allocator.ts).
+      const leftOn = new Set<string>();
+      for (const id of left) for (const a of offered.get(id) ?? []) if (offerable(a)) leftOn.add(a.id);
+      const fullAgents = [...withoutKept(mirrors, keptFor)].filter(([ref]) => leftOn.has(ref)).map(([, m]) => ({ id: m.id, load: m.load }));
+      return { rooms: assigned.map((row) => row.external_ref!), claimed, held: kept, left, fullAgents, unmirrored: unmirroredRefs };
     },
     // Shared, taken with BEGIN: no round trip of its own while the pass holds its connection.
     { routing: 'shared' },

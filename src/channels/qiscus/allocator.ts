@@ -14,16 +14,21 @@ const FREED_SINCE = /* sql */ `select exists (
 
 // When allocation passes run. A new room, a freed slot and the poll each ask
 // for one; a pass that assigned rooms from a full batch asks for the next.
-// When a pass found every offered agent full, new rooms alone do not start
-// another (they would only fetch the same full lists again): a freed slot or
-// the poll does — the poll is how agents coming online in Qiscus are noticed,
-// since no webhook says so. A slot freed in another process (a resolve
+// When a pass found every offered agent full, new rooms do not start another
+// pass from the head (it would only fetch the same full lists again): a
+// freed slot or the poll does — the poll is how agents coming online in
+// Qiscus are noticed, since no webhook says so. Qiscus lists agents per room
+// (its channel, its division), though, so a new room may be offered agents
+// with room while the older rooms' are full: the rooms that arrive while
+// blocked get passes of their own that read those rooms alone (one list
+// each, as any new room costs), decided behind the older rooms, whose slots
+// are kept (Lane.waiting). A slot freed in another process (a resolve
 // webhook or a console resolve it served) kicks only that one; so a new room
-// that finds this process blocked asks the store whether one of the agents
-// it was blocked on has a lower load than that pass read, and starts a pass
-// if so (one query, never a call to Qiscus). A room whose agent list failed
-// is tried again when its back-off ends (1 s, 2 s, 4 s …), by a pass of its
-// own.
+// that finds this process blocked also asks the store whether one of the
+// agents it was blocked on has a lower load than that pass read, and starts
+// a pass from the head if so (one query, never a call to Qiscus). A room
+// whose agent list failed is tried again when its back-off ends (1 s, 2 s,
+// 4 s …), by a pass of its own.
 //
 // Passes overlap (issue #22): a room that arrives while a pass waits for
 // Qiscus' agent lists gets a pass of its own at once, up to passesAtOnce,
@@ -59,7 +64,8 @@ export type Reason = 'new' | 'freed' | 'poll';
 // agent list (up to QISCUS_TIMEOUT).
 
 export interface Allocator {
-  kick(reason: Reason): void;
+  /** `room`: the conversation a 'new' kick is for, read alone while the queue is blocked */
+  kick(reason: Reason, room?: string): void;
   /** one pass now, alone, whatever the loop is doing (tests) */
   pass(): Promise<PassResult>;
   start(): void;
@@ -71,8 +77,12 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   /** a pass is wanted as soon as fewer than passesAtOnce run */
   let wanted = false;
   let blocked = false;
-  /** the agents the pass that blocked found full, with their loads then */
+  /** the agents the pass that blocked found full, with their loads then (and those passes of new rooms found since) */
   let blockedOn: { id: string; load: number }[] = [];
+  /** rooms that arrived while blocked, not read by a pass yet, in arrival order */
+  const arrived = new Set<string>();
+  /** a pass of the arrived rooms is wanted */
+  let freshWanted = false;
   /** a FREED_SINCE check in flight or waiting for its turn, and when the last one started */
   let checking = false;
   /** a new room came while a check was on its way: its answer may predate that room's chance */
@@ -98,7 +108,7 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
    * reached its decision (it counts no more against passesAtOnce); more
    * while it waits for its turn to decide, to hand it the rooms that arrive
    */
-  const running = new Map<number, { done: Promise<void>; rooms: string[]; deciding: boolean; more?: () => void }>();
+  const running = new Map<number, { done: Promise<void>; rooms: string[]; deciding: boolean; fresh: boolean; more?: () => void }>();
   /** rooms of running passes not decided yet, by pass number */
   const undecided = new Map<number, number>();
   /** rooms decisions left waiting, with their agent lists, until a pass reads them again (Lane.waiting) */
@@ -185,10 +195,16 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   }
 
   function ended(id: number, result: PassResult | undefined): void {
+    const fresh = running.get(id)?.fresh === true;
     running.delete(id);
     if (result?.retryAt !== undefined) retryAt(result.retryAt);
     if (result?.unmirrored) options.onUnmirrored?.(result.unmirrored);
-    if (result) {
+    if (fresh) {
+      // The older rooms wait on as they were, whatever the new ones got: still blocked.
+      if (result && blocked) blockedOn = mergeLoads(blockedOn, result.fullAgents ?? []);
+      if (result?.held) after = Math.max(after, last);
+      if (arrived.size > 0) freshWanted = true;
+    } else if (result) {
       const stuck = result.tried > 0 && result.assigned === 0 && result.closed === 0 && result.held === 0;
       if (stuck && result.full && result.last) {
         // A full batch nobody can take now (every agent it was offered is full): the rooms behind it may be
@@ -217,30 +233,51 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
     schedule();
   }
 
+  /** The arrived rooms a pass of them reads next, taken: a room is read once. */
+  function takeArrived(limit: number): string[] {
+    const taken = [...arrived].slice(0, limit);
+    for (const room of taken) arrived.delete(room);
+    return taken;
+  }
+
   function schedule(): void {
-    while (started && wanted) {
-      // A pass waiting for its turn to decide reads them: the newest, whose rooms are the latest.
-      const waiter = [...running.values()].reverse().find((pass) => pass.more !== undefined);
-      if (waiter) {
-        wanted = false;
-        waiter.more!();
+    while (started && (wanted || freshWanted)) {
+      if (!wanted && arrived.size === 0) {
+        freshWanted = false;
         return;
       }
+      const fresh = !wanted;
+      // A pass waiting for its turn to decide reads them: the newest of its kind, whose rooms are the latest
+      // (a pass of arrived rooms reads nothing else, one from the head may not reach them).
+      const waiter = [...running.values()].reverse().find((pass) => pass.more !== undefined && pass.fresh === fresh);
+      if (waiter) {
+        if (fresh) freshWanted = false;
+        else wanted = false;
+        waiter.more!();
+        continue;
+      }
       if ([...running.values()].filter((pass) => !pass.deciding).length >= options.passesAtOnce) return;
-      wanted = false;
       const id = ++last;
-      const entry = { done: Promise.resolve(), rooms: [] as string[], deciding: false };
+      const entry = { done: Promise.resolve(), rooms: [] as string[], deciding: false, fresh };
       running.set(id, entry);
-      // a page is read once: any pass after it starts from the head again, unless this one finds it stuck too;
-      // a freed slot or the poll goes to the head first (its oldest rooms may take the slot)
-      const from = headAsked ? undefined : page;
-      page = undefined;
-      if (from === undefined) {
-        headAsked = false;
-        fullOnPages = [];
+      let passOptions: PassOptions;
+      if (fresh) {
+        freshWanted = false;
+        passOptions = { ...options, only: takeArrived };
+      } else {
+        wanted = false;
+        // a page is read once: any pass after it starts from the head again, unless this one finds it stuck too;
+        // a freed slot or the poll goes to the head first (its oldest rooms may take the slot)
+        const from = headAsked ? undefined : page;
+        page = undefined;
+        if (from === undefined) {
+          headAsked = false;
+          fullOnPages = [];
+        }
+        passOptions = from ? { ...options, after: from } : options;
       }
       entry.done = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => (started ? allocatePass(ctx, client, from ? { ...options, after: from } : options, laneOf(id)) : undefined))
+        .then(() => (started ? allocatePass(ctx, client, passOptions, laneOf(id)) : undefined))
         .then(
           (result) => ended(id, result),
           (error: unknown) => {
@@ -290,10 +327,20 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   }
 
   const allocator: Allocator = {
-    kick(reason) {
-      if (reason === 'new' && blocked) return checkFreed();
+    kick(reason, room) {
+      if (reason === 'new' && blocked) {
+        if (room !== undefined) {
+          arrived.add(room);
+          freshWanted = true;
+          schedule();
+        }
+        return checkFreed();
+      }
       if (reason !== 'new') {
         blocked = false;
+        // the passes from the head read them in queue order
+        arrived.clear();
+        freshWanted = false;
         headAsked = true;
         // The rooms running passes hold may have missed this slot: one more pass once they end.
         if (running.size > 0) after = Math.max(after, last);
@@ -316,7 +363,16 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
       retry = undefined;
       while (running.size > 0) await Promise.all([...running.values()].map((pass) => pass.done));
       leftWaiting.clear();
+      arrived.clear();
+      freshWanted = false;
     },
   };
   return allocator;
+}
+
+/** The agents of both lists, each with its load as last read. */
+function mergeLoads(was: readonly { id: string; load: number }[], read: readonly { id: string; load: number }[]): { id: string; load: number }[] {
+  const byId = new Map(was.map((a) => [a.id, a]));
+  for (const a of read) byId.set(a.id, a);
+  return [...byId.values()];
 }

@@ -187,17 +187,17 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
         return envelope(reply, 400, `app_id ${JSON.stringify(body.app_id)} is not this allocator's app (QISCUS_APP_ID)`);
       }
       const roomId = roomIdOf(body.room_id);
-      const { created, closedPrevious } = await recordRoom(ctx, { ...body, room_id: roomId });
+      const { conversation, created, closedPrevious } = await recordRoom(ctx, { ...body, room_id: roomId });
       if (closedPrevious) {
         // its resolve is late or lost: deduped to that conversation, the new session would have none once it came (recordRoom)
         request.log.info({ roomId, previousServiceId: (body.latest_service as { id?: unknown }).id, conversationId: closedPrevious }, 'Qiscus resolved the session before this one; its conversation, still open, is closed');
       }
       // Committed before the answer; allocation goes on after it.
-      if (created) live.allocator.kick('new');
+      if (created) live.allocator.kick('new', conversation.id);
       return envelope(reply, 200, 'Successfully received.');
     };
     const resolved = async (request: FastifyRequest, reply: FastifyReply) => {
-      configured();
+      const live = configured();
       const { service } = request.body as { service: { room_id: string | number; id?: string | number | null; notes?: unknown } };
       const roomId = roomIdOf(service.room_id);
       // service.id names the session resolved. Qiscus delivers a resolve more
@@ -208,11 +208,14 @@ export function qiscusRoutes(app: App, deps: AppDeps): void {
       const room = await openRoomToResolve(ctx, roomId, serviceId);
       if (room?.stale) {
         request.log.info({ roomId, serviceId, conversationId: room.id }, 'Qiscus resolved a session of this room already over; its open conversation stays');
-        return envelope(reply, 200, 'Room marked as resolved.');
       }
       // Its own reason: Qiscus resolved the room, so the resolve is not sent back to it (removals.ts).
       // The close's commit wakes the allocator (channel.ts, onCommitted), as any close of a room does.
-      if (room) await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: cutText(service.notes, QISCUS_TEXT_LIMITS.notes) ?? null });
+      const closed = room && !room.stale ? await closeRoom(ctx, room.id, { state: 'resolved', reason: FROM_QISCUS, note: cutText(service.notes, QISCUS_TEXT_LIMITS.notes) ?? null }) : false;
+      // Closing nothing here, the resolve still freed a slot in Qiscus' count (a room an admin gave by hand,
+      // one Qiscus allocated itself, a stale session), which Switchboard's loads never held: a pass from the
+      // head reads the fresh lists. Kicked after the close's commit, it would ask for a second.
+      if (!closed) live.allocator.kick('freed');
       return envelope(reply, 200, 'Room marked as resolved.');
     };
 
