@@ -331,7 +331,7 @@ describeEachStore('RapidPro callbacks', (store) => {
       await worker.tick();
       const [held] = (await t.call('GET', `/api/v1/ticketers/${other.uuid}/callbacks`, { token: admin })).json();
       assert.equal(held.state, 'pending');
-      assert.match(held.last_error, /invalid URL/);
+      assert.match(held.last_error, /no callback URL yet/);
       assert.equal((await otherCall('PUT', 'settings', { webhook: { url: otherMailroom.url } })).statusCode, 204);
       await worker.tick();
       assert.deepEqual(otherMailroom.handled.map((c) => c.data?.text), ['early']);

@@ -119,7 +119,8 @@ export function callbacksFor(rows: readonly PageRow[], present: Present = (a) =>
         messageId: `rapidpro_${row.id}`,
         name: payload.type,
         orderingKey: orderingKey(ticketerUuid, ticketId),
-        // Not connected yet (no PUT settings): the attempt fails and waits; setting the URL sends it.
+        // A record only: read without a lock, it may predate a PUT settings committing beside this page, which
+        // then re-targets no row of it. Each attempt goes to the ticketer's URL as it is then (the producer).
         url: row.callback_url ?? '',
         headers: { 'content-type': 'application/json' },
         body: Buffer.from(JSON.stringify(payload)),

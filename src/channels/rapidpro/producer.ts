@@ -1,19 +1,30 @@
 import type { Ctx } from '../../context.js';
 import type { Files } from '../../files/files.js';
 import { MAX_ATTEMPTS, retryDelay } from '../../events/outbound/retry.js';
-import { send } from '../../events/outbound/send.js';
+import { send, type SendOutcome } from '../../events/outbound/send.js';
 import type { Feed, Producer } from '../../events/outbound/worker.js';
 import { PRODUCER, rapidproFeed, ticketerOfKey, ticketOfKey, withFreshLinks } from './feed.js';
 
 // What RapidPro callbacks add to the generic outbox: the ticketer's secret
-// as `Authorization: Token <secret>`, read at each attempt, so a secret
-// changed meanwhile is the one sent; file links signed at each attempt too
+// as `Authorization: Token <secret>` and its callback URL, read at each
+// attempt, so a secret or URL changed meanwhile is the one used (the row's
+// URL is the feed's copy, which a feed racing RapidPro's PUT settings may
+// have taken before the change: kept as a record); file links signed at each attempt too
 // (withFreshLinks), so a callback retried for days never carries a dead
 // one; a retry for every answer but a 2xx; and an end to a callback
 // mailroom refuses, which would otherwise hold every later callback of its
 // ticket (they go one at a time) behind it for good.
 
 export const USER_AGENT = 'Switchboard-RapidPro/0.1';
+
+/** An attempt of a ticketer RapidPro has not connected yet: it fails and waits, and PUT settings sends it (setCallbackUrl). */
+const NOT_CONNECTED: SendOutcome = {
+  status: null,
+  excerpt: null,
+  error: 'no callback URL yet: RapidPro has not connected this ticketer (PUT settings)',
+  retryAfterMs: null,
+  durationMs: 0,
+};
 
 /**
  * Mailroom refusing this callback itself: a 4xx it answers for a body it
@@ -94,9 +105,18 @@ export function rapidproProducer(options: RapidproOutboundOptions = {}): Produce
   const refusalsOf = new Map<number, number>();
   /** rows decide found refused for their attachments (or refused twice): settle sends them on without */
   const toStrip = new Set<number>();
+  /**
+   * Each attempt's callback URL as its signer read it, by the very body the
+   * signer handed the worker: the transport is given the request alone.
+   */
+  const targets = new WeakMap<Buffer, string | null>();
   return {
-    // an HTTP attempt like any other, its body's file links signed as it goes
-    transport: (request) => send(signing ? { ...request, body: withFreshLinks(request.body, signing.files, signing.now()) } : request),
+    // an HTTP attempt like any other, to the ticketer's URL now, its body's file links signed as it goes
+    transport: (request) => {
+      const url = targets.has(request.body) ? targets.get(request.body) : request.url;
+      if (!url) return Promise.resolve(NOT_CONNECTED);
+      return send({ ...request, url, body: signing ? withFreshLinks(request.body, signing.files, signing.now()) : request.body });
+    },
     // A webhook receiver's 410 means "stop sending"; mailroom has no such meaning for it (a proxy
     // in front may answer it while RapidPro moves), and a dropped callback is an agent's reply lost.
     decide(row, outcome, answeredAt) {
@@ -132,8 +152,8 @@ export function rapidproProducer(options: RapidproOutboundOptions = {}): Produce
     },
     async prepare(ctx, rows = []) {
       signing = ctx;
-      const ticketers = await ctx.db.query<{ uuid: string; secret: string }>('select uuid, secret from rapidpro_ticketers');
-      const secrets = new Map(ticketers.map((t) => [t.uuid, t.secret]));
+      const ticketers = await ctx.db.query<{ uuid: string; secret: string; callback_url: string | null }>('select uuid, secret, callback_url from rapidpro_ticketers');
+      const byUuid = new Map(ticketers.map((t) => [t.uuid, t]));
       const tried = rows.filter((row) => row.attempts > 0).map((row) => Number(row.id));
       if (tried.length > 0) {
         const counted = await ctx.db.query<{ request_id: number | string; n: number }>(REFUSALS, [tried, RETRIED_4XX]);
@@ -141,12 +161,16 @@ export function rapidproProducer(options: RapidproOutboundOptions = {}): Produce
       }
       return (claimed) => {
         const headers = new Map<number, Record<string, string>>();
+        const bodies = new Map<number, Buffer>();
         for (const row of claimed) {
-          const secret = secrets.get(ticketerOfKey(row.ordering_key) ?? '');
-          if (secret !== undefined) headers.set(row.id, { authorization: `Token ${secret}`, 'user-agent': USER_AGENT });
-          else refusalsOf.delete(Number(row.id)); // cancelled: never decided
+          const ticketer = byUuid.get(ticketerOfKey(row.ordering_key) ?? '');
+          if (ticketer) {
+            headers.set(row.id, { authorization: `Token ${ticketer.secret}`, 'user-agent': USER_AGENT });
+            bodies.set(row.id, row.body);
+            targets.set(row.body, ticketer.callback_url);
+          } else refusalsOf.delete(Number(row.id)); // cancelled: never decided
         }
-        return { headers, cancelled: 'the ticketer was deleted' };
+        return { headers, bodies, cancelled: 'the ticketer was deleted' };
       };
     },
   };

@@ -86,18 +86,34 @@ export async function createTicketer(ctx: Ctx, input: { name?: string | null; se
   return row!;
 }
 
-/** Name and secret; the secret is set when RapidPro's connect form shows one to copy. */
+/**
+ * Name and secret; the secret is set when RapidPro's connect form shows one
+ * to copy. A secret set brings the waiting callbacks forward, as a new
+ * callback URL does: mailroom refused them (401) for the secret, and their
+ * next attempt may be hours away. One in flight keeps its lease.
+ */
 export async function updateTicketer(ctx: Ctx, uuid: string, input: { name?: string | null; secret?: string }): Promise<TicketerRow> {
   await getTicketer(ctx.db, uuid);
-  const [row] = await ctx.db.query<TicketerRow>(
-    `update rapidpro_ticketers
-        set name = case when $2 then $3 else name end, secret = coalesce($4, secret), updated_at = $5
-      where uuid = $1 returning *`,
-    [uuid, input.name !== undefined, input.name ?? null, input.secret ?? null, ctx.now()],
-  );
-  if (!row) throw unknownTicketer(uuid);
+  const now = ctx.now();
+  const rekeyed = input.secret !== undefined;
+  const row = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx.query<TicketerRow>(
+      `update rapidpro_ticketers
+          set name = case when $2 then $3 else name end, secret = coalesce($4, secret), updated_at = $5
+        where uuid = $1 returning *`,
+      [uuid, input.name !== undefined, input.name ?? null, input.secret ?? null, now],
+    );
+    if (!row) throw unknownTicketer(uuid);
+    if (rekeyed) await tx.query(`update outbound_requests o set ${DUE_NOW} where o.id in (${CALLBACKS_PENDING})`, [uuid, now]);
+    return row;
+  });
+  // wakes the outbound worker, which listens to commits
+  if (rekeyed) ctx.onCommitted?.([]);
   return row;
 }
+
+/** A waiting callback due now ($2), unless an attempt holds its lease (leased_until, migration 0079). */
+const DUE_NOW = /* sql */ `next_attempt_at = case when o.leased_until > $2 then o.next_attempt_at else least(o.next_attempt_at, $2) end`;
 
 /**
  * Stores the URL RapidPro wants its callbacks at. Callbacks still waiting
@@ -113,12 +129,7 @@ export async function setCallbackUrl(ctx: Ctx, uuid: string, url: string): Promi
   await ctx.db.transaction(async (tx) => {
     const [row] = await tx.query('update rapidpro_ticketers set callback_url = $2, updated_at = $3 where uuid = $1 returning uuid', [uuid, url, now]);
     if (!row) throw unknownTicketer(uuid);
-    await tx.query(
-      `update outbound_requests o
-          set url = $2, next_attempt_at = case when o.leased_until > $3 then o.next_attempt_at else least(o.next_attempt_at, $3) end
-        where o.id in (${CALLBACKS_PENDING})`,
-      [uuid, url, now],
-    );
+    await tx.query(`update outbound_requests o set url = $3, ${DUE_NOW} where o.id in (${CALLBACKS_PENDING})`, [uuid, now, url]);
   });
   // wakes the outbound worker, which listens to commits
   ctx.onCommitted?.([]);
