@@ -344,4 +344,25 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     await shoot(page, 'console-customers');
     assert.deepEqual(problems, []);
   });
+
+  it('the Customers tab keeps a customer online behind 200 newer open conversations, and says the offline group goes on', { skip: !haveChromium }, async () => {
+    const boss = await makeAgent(suite.server.ctx, { role: 'supervisor', status: 'offline', capacity: 0, name: 'Boss' });
+    await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Ada' });
+    const { page: shop } = await openPage({ width: 390, height: 780 });
+    const widget = await startWidgetChat(shop, suite.server.url, 'Early Visitor', 'early@example.test');
+    await widget.getByTestId('agent').waitFor();
+    // then a backlog from a channel, all newer, waiting for Ada (full)
+    await suite.server.ctx.db.query(
+      `insert into conversations (channel, customer_id, customer, state, created_at, queued_at, updated_at)
+       select 'api', 'backlog' || i, jsonb_build_object('id', 'backlog' || i, 'name', 'Backlog ' || i), 'queued', now(), now(), now()
+         from generate_series(1, 205) as i`,
+    );
+    const { page, problems } = await openPage();
+    await logIn(page, boss.email);
+    await page.getByTestId('tab-customers').click();
+    await page.getByTestId('customers-online').getByRole('link', { name: /Early Visitor\W+online/ }).waitFor();
+    await page.getByRole('heading', { name: 'Online (1)' }).waitFor();
+    await page.getByRole('heading', { name: 'Offline (200+)' }).waitFor();
+    assert.deepEqual(problems, []);
+  });
 });
