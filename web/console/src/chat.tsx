@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { useTypingIndicator, useTypingSender } from '../../shared/typing';
 import { useCannedPicker } from './canned';
-import { AttachmentView } from '../../shared/attachments';
+import { AttachmentView, useLinkRefresh } from '../../shared/attachments';
 import { api, RECEIPT_MAX } from '../../shared/util';
 import { t } from '../../shared/i18n';
 import { reasonName, senderName, stateName } from './states';
@@ -78,7 +78,8 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
       const byId = new Map(current.map((m) => [m.id, m]));
       for (const m of incoming) {
         const known = byId.get(m.id);
-        // read is for good: an answer or a page read before the receipt (the send's own answer, a reload) does not take it back
+        // read is for good: an answer or a page read before the receipt (the send's own answer, a reload) does not take it back;
+        // the attachments are the incoming copy's: a read for fresh links (refreshLinks) is there to replace expired ones
         byId.set(m.id, { ...known, ...m, read_at: m.read_at ?? known?.read_at ?? null });
       }
       return [...byId.values()].sort((a, b) => a.id - b.id);
@@ -114,6 +115,15 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
       fail(e);
     }
   }, [id, token, merge, fail]);
+
+  // Files' links expire while the chat stays open (shared/attachments.tsx):
+  // the history is read again for links signed now, merged over the old ones.
+  const refreshLinks = useLinkRefresh(async () => {
+    const read = await readHistory(id, token);
+    newest.current = Math.max(newest.current, read[read.length - 1]?.id ?? 0);
+    merge(read);
+    return read;
+  });
 
   // Its messages come live; what an event changes (its state, agent, labels) is read again, wherever the chat is shown.
   // A chat that was not the caller's may have come back: then its messages too.
@@ -226,22 +236,21 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
     }
   }, [messages, live, conversation, visible, me.id, id]);
 
-  // With a highlighted message: that message once it is there, then the end
-  // only when a new message comes (not when one is marked read).
-  const shownHighlight = useRef<number | null>(null);
+  // With a highlighted message: that message once it is there. Then the end
+  // only when a new message comes: not when one is marked read, nor when
+  // files' links are renewed, which an agent scrolled up to a picture set off.
+  const shownLast = useRef<number | null>(null);
   useEffect(() => {
     const last = messages[messages.length - 1]?.id ?? 0;
-    if (highlight !== undefined && shownHighlight.current === null) {
+    if (highlight !== undefined && shownLast.current === null) {
       const hit = logRef.current?.querySelector(`[data-message-id="${highlight}"]`);
       if (!hit) return;
       hit.scrollIntoView({ block: 'center' });
-      shownHighlight.current = last;
+      shownLast.current = last;
       return;
     }
-    if (highlight !== undefined) {
-      if (last === shownHighlight.current) return;
-      shownHighlight.current = last;
-    }
+    if (last === shownLast.current) return;
+    shownLast.current = last;
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
   }, [messages, highlight]);
 
@@ -325,7 +334,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
               {m.text !== null && <p>{m.text}</p>}
               {m.private && m.sender_id === me.id && <NoteActions note={m} token={token} onSaved={(n) => merge([n])} onDeleted={removeMessage} onError={onError} />}
               {m.attachments.map((a, i) => (
-                <AttachmentView key={i} attachment={a} />
+                <AttachmentView key={i} attachment={a} refresh={refreshLinks} />
               ))}
               <small>
                 {m.sender !== 'customer' && `${senderName(m.sender)} · `}

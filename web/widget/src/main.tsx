@@ -6,7 +6,7 @@ import { formatTime, formatWait } from '../../shared/format';
 import { activateLocale, pickLocale, t } from '../../shared/i18n';
 import english from '../../i18n/widget/en.json';
 import { Avatar, Greeting, useLook } from './look';
-import { AttachmentView, type ShownAttachment } from '../../shared/attachments';
+import { AttachmentView, useLinkRefresh, type ShownAttachment } from '../../shared/attachments';
 import { SendFileButton } from './attachments';
 import { RatingPrompt } from './rating';
 import { PrechatForm, usePrechatForm, type Answers, type FieldProblem } from './prechat';
@@ -72,6 +72,18 @@ const embedded = new URLSearchParams(location.hash.slice(1));
 /** the host site's customer, when the embed names one */
 const signedId = embedded.get('customer_id') || null;
 const signedHash = signedId ? embedded.get('customer_hash') || null : null;
+
+/** One page of the chat's stored messages after message `after`, oldest first. */
+async function readPage(session: Session, after: number): Promise<Msg[]> {
+  const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
+    'GET',
+    `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
+    session.token,
+    undefined,
+    typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(READ_TIMEOUT_MS) : undefined,
+  );
+  return rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at }));
+}
 
 function load<T>(key: string): T | null {
   try {
@@ -196,6 +208,26 @@ function Widget() {
     });
   }, []);
 
+  // Files' links expire while the chat stays open (shared/attachments.tsx):
+  // the whole chat is read again for links signed now, which addMessages puts
+  // over the old ones. Not into another chat started meanwhile.
+  const shownSession = useRef(session);
+  shownSession.current = session;
+  const refreshLinks = useLinkRefresh(async () => {
+    const from = session;
+    if (!from) return [];
+    const read: Msg[] = [];
+    for (let after = 0; ; ) {
+      const rows = await readPage(from, after);
+      read.push(...rows);
+      if (rows.length < PAGE) break;
+      after = rows[rows.length - 1]!.id;
+    }
+    if (shownSession.current !== from) return [];
+    addMessages(read);
+    return read;
+  });
+
   const finish = useCallback((next: Phase) => {
     setPhase(next);
     save(SESSION_KEY, null);
@@ -226,15 +258,9 @@ function Widget() {
     const readPages = async () => {
       let after = lastId.current;
       for (;;) {
-        const rows = await api<{ id: number; sender: string; text: string | null; attachments: Msg['attachments']; created_at: string; read_at: string | null }[]>(
-          'GET',
-          `/api/v1/conversations/${session.sessionId}/messages?after=${after}&limit=${PAGE}`,
-          session.token,
-          undefined,
-          typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(READ_TIMEOUT_MS) : undefined,
-        );
+        const rows = await readPage(session, after);
         if (stopped) return;
-        addMessages(rows.map((r) => ({ id: r.id, sender: r.sender, text: r.text, attachments: r.attachments, at: Date.parse(r.created_at), readAt: r.read_at })));
+        addMessages(rows);
         if (rows.length < PAGE) return;
         after = rows[rows.length - 1]!.id;
       }
@@ -413,7 +439,13 @@ function Widget() {
     }
   }, [messages, session, linkUp, visible, shownByLoader]);
 
+  // The end when a new message comes, not when files' links are renewed: the
+  // customer may be scrolled up to the picture that set it off.
+  const scrolledTo = useRef<number | null>(null);
   useEffect(() => {
+    const last = messages[messages.length - 1]?.id ?? 0;
+    if (last === scrolledTo.current) return;
+    scrolledTo.current = last;
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
   }, [messages]);
 
@@ -561,7 +593,7 @@ function Widget() {
                 {look.showAvatars && m.sender === 'agent' && <Avatar name={agent ?? t('Agent')} />}
                 {m.text !== null && <p>{m.text}</p>}
                 {m.attachments.map((a, i) => (
-                  <AttachmentView key={i} attachment={a} />
+                  <AttachmentView key={i} attachment={a} refresh={refreshLinks} />
                 ))}
                 <small>
                   {formatTime(m.at)}
