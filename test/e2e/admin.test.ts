@@ -345,6 +345,24 @@ describeEachStore('console admin pages, transfers and customers in a real browse
     assert.deepEqual(problems, []);
   });
 
+  it('the Widget page and the satisfaction survey say why when their settings cannot be read, rather than loading for ever or vanishing', { skip: !haveChromium }, async () => {
+    const admin = await makeAgent(suite.server.ctx, { role: 'admin', capacity: 0, name: 'Root' });
+    const { page, problems } = await openPage();
+    const refusal = { status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'SB_UNAVAILABLE', message: 'the database is away' } }) };
+    await page.route('**/api/v1/widget-settings', (route) => (route.request().method() === 'GET' ? route.fulfill(refusal) : route.continue()));
+    // the Settings page reads the settings, then its survey section reads them again: only that second read fails
+    let settingsReads = 0;
+    await page.route('**/api/v1/settings', (route) => (route.request().method() === 'GET' && ++settingsReads === 2 ? route.fulfill(refusal) : route.continue()));
+    await logIn(page, admin.email);
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Widget' }).click();
+    await page.getByRole('alert').filter({ hasText: 'the database is away' }).waitFor();
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Save settings' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'the database is away' }).waitFor();
+    // (the refusals the test made are the only errors)
+    assert.deepEqual(problems.filter((p) => !p.includes('503')), []);
+  });
+
   it('the Customers tab keeps a customer online behind 200 newer open conversations, and says the offline group goes on', { skip: !haveChromium }, async () => {
     const boss = await makeAgent(suite.server.ctx, { role: 'supervisor', status: 'offline', capacity: 0, name: 'Boss' });
     await makeAgent(suite.server.ctx, { status: 'online', capacity: 1, name: 'Ada' });

@@ -1,5 +1,5 @@
 import type { FormEvent } from 'react';
-import { FieldError, FormFooter, useFormErrors, useSettingsForm } from './admin-kit';
+import { Alert, FieldError, FormFooter, useFormErrors, useSettingsForm } from './admin-kit';
 import { t } from '../../shared/i18n';
 
 // Admin: customer satisfaction (the csat_* runtime settings): whether the
@@ -20,7 +20,8 @@ export function CsatSettings({ token, onError }: { token: string; onError: (e: u
   const errors = useFormErrors(onError, ID, FIELDS);
   const { saved, draft, setDraft, notice, busy, start, save } = useSettingsForm(token, errors, pick, (s: Csat) => s);
 
-  if (!saved || !draft) return null;
+  // the section stays away until read; a failed read says why, where the section would be
+  if (!saved || !draft) return errors.general ? <Alert>{errors.general}</Alert> : null;
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();

@@ -38,7 +38,8 @@ export function WidgetAdmin(props: AdminProps) {
   }, [token]);
 
   if (!draft) {
-    return <LoadingPage title={t('Widget')} />;
+    // a failed first read says why here (errors.general), rather than loading for ever
+    return <LoadingPage title={t('Widget')} problem={errors.general} />;
   }
 
   const save = async (event: FormEvent) => {
