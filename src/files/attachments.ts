@@ -9,7 +9,7 @@ import { customerFilesFull, filesUnavailable, qiscusAgentUpload, tooManyUnsentFi
 import type { Files } from './files.js';
 import { attachmentPath } from './links.js';
 import { customerQuota, UNSENT_FILE_LIFETIME_MS, UNSENT_SWEEP_EVERY_MS } from './quota.js';
-import type { StagedFile } from './store.js';
+import type { StagedFile, StoredFile } from './store.js';
 import { claimUploadIntent, recordUploadIntent, settleUploadIntent, UPLOAD_GRACE_MS } from './upload-intent.js';
 
 export interface AttachmentRow {
@@ -239,11 +239,11 @@ export async function findAttachment(db: Queryable, id: string): Promise<Attachm
   return row;
 }
 
-/** The file's bytes, from the store its row says they were written to (not necessarily where new uploads go). */
-export async function attachmentBytes(ctx: Ctx, attachment: AttachmentRow): Promise<Buffer> {
-  const bytes = await requireFiles(ctx).storeOf(attachment).read(ctx.db, attachment.id);
-  if (!bytes) throw notFound('attachment', attachment.id);
-  return bytes;
+/** The file's bytes as a stream, from the store its row says they were written to (not necessarily where new uploads go). */
+export async function readAttachment(ctx: Ctx, attachment: AttachmentRow): Promise<StoredFile> {
+  const file = await requireFiles(ctx).storeOf(attachment).read(ctx.db, attachment.id);
+  if (!file) throw notFound('attachment', attachment.id);
+  return file;
 }
 
 /** The answer to an upload: `url` is a signed link a browser can use at once. */

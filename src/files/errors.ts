@@ -72,3 +72,11 @@ export const customerFilesFull = (held: number, size: number, max: number, large
 
 export const uploadsBusy = (atOnce: number) =>
   Object.assign(new RateLimited('SB_ATTACHMENT_BUSY', `${atOnce} files are being uploaded to this conversation already; send this one once they are done`, 1), { field: 'file' });
+
+/** RateLimited's retry-after, as a 503: the process is at its bound, not the caller over theirs. */
+class ServerBusy extends RateLimited {
+  override readonly status = 503;
+}
+
+export const downloadsBusy = (atOnce: number) =>
+  new ServerBusy('SB_ATTACHMENT_DOWNLOADS_BUSY', `this server process is sending ${atOnce} files already, its most at once; try again in a moment`, 1);

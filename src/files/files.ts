@@ -45,10 +45,11 @@ export interface Files {
   close(): void;
 }
 
-export async function openFiles(db: Queryable, config: FilesConfig, publicUrl: string | undefined): Promise<Files> {
+/** `databaseChunkBytes`: not a setting; tests read a file of a few MiB in many pieces. */
+export async function openFiles(db: Queryable, config: FilesConfig, publicUrl: string | undefined, options: { databaseChunkBytes?: number } = {}): Promise<Files> {
   const links = await openFileLinks(db, config.linkSecret);
   let origin = publicUrl ?? 'http://127.0.0.1';
-  const database = databaseStore();
+  const database = databaseStore(options.databaseChunkBytes);
   const s3 = config.s3 ? s3Store(config.s3) : undefined;
   return {
     store: s3 ?? database,

@@ -1,14 +1,16 @@
 import multipart from '@fastify/multipart';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { requireAgentOrCustomer } from '../http/auth.js';
 import type { App, AppDeps } from '../http/deps.js';
 import { errorResponses, ErrorBody, IdParams } from '../http/schemas.js';
 import { readSettings } from '../settings/settings.js';
-import { assertMayBeginUpload, assertMayDownload, attachmentBytes, findAttachment, requireFiles, uploadAnswer, uploadAttachment, type FileUser } from './attachments.js';
+import { assertMayBeginUpload, assertMayDownload, findAttachment, readAttachment, requireFiles, uploadAnswer, uploadAttachment, type AttachmentRow, type FileUser } from './attachments.js';
+import { DOWNLOADS_AT_ONCE, downloadsInFlight } from './downloads.js';
 import { fileMissing, fileTooLarge, linkInvalid, multipartMalformed, notMultipart, uploadsBusy } from './errors.js';
 import { invalid } from '../errors.js';
 import { assertAllowed, cleanName, normalType, servedInline } from './limits.js';
+import type { StoredFile } from './store.js';
 
 const Id = Type.String({ format: 'uuid' });
 
@@ -138,40 +140,61 @@ export async function fileRoutes(app: App, { ctx }: AppDeps): Promise<void> {
     },
   );
 
-  app.get(
-    '/api/v1/attachments/:id',
-    {
-      schema: {
-        tags,
-        summary: 'The bytes of an uploaded file: with a token that may see its conversation, or as a signed link',
-        description:
-          'A token: the conversation’s customer session, agents who hold or held it, supervisors, admins (403 otherwise). A signed link (expires, sig — the url in messages, webhooks, RapidPro callbacks and transcripts) needs no token; expired or altered: 403 SB_LINK_INVALID. Pictures and PDF are served inline, anything else as a download of application/octet-stream. A file kept in the S3 bucket, asked of a process without S3_BUCKET: 503 SB_FILES_UNAVAILABLE.',
-        params: IdParams,
-        querystring: LinkQuery,
-        security: [{ bearer: [] }, {}],
-        response: { 200: Type.Unknown({ description: 'the file' }), ...errorResponses, 503: ErrorBody },
-      },
-      onRequest: async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
-        const query = request.query as { sig?: unknown; expires?: unknown };
-        if (query.sig === undefined && query.expires === undefined) await agentOrCustomer.call(this as never, request, reply);
-      },
+  const downloads = downloadsInFlight();
+  const download = {
+    schema: {
+      tags,
+      summary: 'The bytes of an uploaded file: with a token that may see its conversation, or as a signed link',
+      description: `A token: the conversation’s customer session, agents who hold or held it, supervisors, admins (403 otherwise). A signed link (expires, sig — the url in messages, webhooks, RapidPro callbacks and transcripts) needs no token; expired or altered: 403 SB_LINK_INVALID. Pictures and PDF are served inline, anything else as a download of application/octet-stream. A file kept in the S3 bucket, asked of a process without S3_BUCKET: 503 SB_FILES_UNAVAILABLE. While one server process sends ${DOWNLOADS_AT_ONCE} files already: 503 SB_ATTACHMENT_DOWNLOADS_BUSY, retry-after: 1. HEAD answers the same headers, the file unread.`,
+      params: IdParams,
+      querystring: LinkQuery,
+      security: [{ bearer: [] }, {}] as Record<string, string[]>[],
+      response: { 200: Type.Unknown({ description: 'the file' }), ...errorResponses, 503: ErrorBody },
     },
-    async (request, reply) => {
-      const { expires, sig } = request.query;
-      const signed = sig !== undefined || expires !== undefined;
-      // A link is checked before the lookup: a forged one learns nothing, not even whether the file exists.
-      if (signed && (sig === undefined || expires === undefined || !(await requireFiles(ctx).links.accepts(request.params.id, expires, sig, ctx.now())))) throw linkInvalid();
-      const attachment = await findAttachment(ctx.db, request.params.id);
-      if (!signed) await assertMayDownload(ctx.db, attachment, userOf(request));
-      const bytes = await attachmentBytes(ctx, attachment);
-      const inline = servedInline(attachment.content_type);
-      return reply
-        .header('content-type', inline ? attachment.content_type : 'application/octet-stream')
-        .header('content-disposition', disposition(inline ? 'inline' : 'attachment', attachment.name))
-        .header('content-security-policy', "default-src 'none'; sandbox")
-        // not kept by the browser: an erased file, or a revoked link, is gone at once (docs/api.md)
-        .header('cache-control', 'private, no-store')
-        .send(bytes);
+    onRequest: async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+      const query = request.query as { sig?: unknown; expires?: unknown };
+      if (query.sig === undefined && query.expires === undefined) await agentOrCustomer.call(this as never, request, reply);
     },
+  };
+  const answerDownload = async (request: FastifyRequest, reply: FastifyReply, id: string, { expires, sig }: Static<typeof LinkQuery>) => {
+    const signed = sig !== undefined || expires !== undefined;
+    // A link is checked before the lookup: a forged one learns nothing, not even whether the file exists.
+    if (signed && (sig === undefined || expires === undefined || !(await requireFiles(ctx).links.accepts(id, expires, sig, ctx.now())))) throw linkInvalid();
+    const attachment = await findAttachment(ctx.db, id);
+    if (!signed) await assertMayDownload(ctx.db, attachment, userOf(request));
+    if (request.method === 'HEAD') {
+      // a file in a bucket this process cannot reach is 503 here too, as GET would answer
+      requireFiles(ctx).storeOf(attachment);
+      return fileHeaders(reply, attachment).header('content-length', String(attachment.size)).send();
+    }
+    const release = downloads.enter();
+    let file: StoredFile;
+    try {
+      file = await readAttachment(ctx, attachment);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    file.body.once('close', release);
+    // A response closed before its file ended (the client went away) lets go of the store's stream.
+    // Fastify destroys the response when the stream fails: the client sees it cut short, never a short file whole.
+    reply.raw.once('close', () => file.body.destroy());
+    return fileHeaders(reply, attachment).header('content-length', String(file.length)).send(file.body);
+  };
+  app.get('/api/v1/attachments/:id', { ...download, exposeHeadRoute: false }, (request, reply) => answerDownload(request, reply, request.params.id, request.query));
+  // Fastify's own HEAD route would run the GET handler and read the whole file to throw it away.
+  app.head('/api/v1/attachments/:id', download, (request, reply) => answerDownload(request, reply, request.params.id, request.query));
+}
+
+/** What a download and its HEAD both carry, besides the length. */
+function fileHeaders(reply: FastifyReply, attachment: AttachmentRow): FastifyReply {
+  const inline = servedInline(attachment.content_type);
+  return (
+    reply
+      .header('content-type', inline ? attachment.content_type : 'application/octet-stream')
+      .header('content-disposition', disposition(inline ? 'inline' : 'attachment', attachment.name))
+      .header('content-security-policy', "default-src 'none'; sandbox")
+      // not kept by the browser: an erased file, or a revoked link, is gone at once (docs/api.md)
+      .header('cache-control', 'private, no-store')
   );
 }

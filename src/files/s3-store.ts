@@ -1,5 +1,6 @@
 import { DeleteObjectsCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { S3Config } from './config.js';
 import type { FileStore, RemovalRefusal } from './store.js';
 
@@ -98,13 +99,23 @@ export function s3Store(config: S3Config, timeouts: S3Timeouts = S3_TIMEOUTS): F
       };
     },
     async read(_db, key) {
+      let answer;
       try {
-        const answer = await client.send(new GetObjectCommand({ Bucket, Key: key }));
-        return answer.Body ? Buffer.from(await answer.Body.transformToByteArray()) : undefined;
+        answer = await client.send(new GetObjectCommand({ Bucket, Key: key }));
       } catch (error) {
         if (error instanceof NoSuchKey) return undefined;
         throw error;
       }
+      // The SDK's Node runtime answers the bucket's own response (an
+      // IncomingMessage): passed on as it arrives, and failing as it does
+      // (a dropped connection, 30 s without a byte: socketTimeout). It holds
+      // one of the client's sockets until it ends or is destroyed.
+      const body = answer.Body;
+      if (!(body instanceof Readable) || answer.ContentLength === undefined) {
+        if (body instanceof Readable) body.destroy();
+        throw new Error(`the bucket answered object ${key} without ${body instanceof Readable ? 'a content-length' : 'a Node stream'}`);
+      }
+      return { length: answer.ContentLength, body };
     },
     async remove(keys) {
       // A refused key is retried by the sweeper, key by key.

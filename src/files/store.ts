@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Queryable } from '../store/db.js';
 
 /**
@@ -9,7 +10,14 @@ import type { Queryable } from '../store/db.js';
 export interface FileStore {
   readonly kind: 'database' | 's3';
   stage(key: string, bytes: Buffer, contentType: string): Promise<StagedFile>;
-  read(db: Queryable, key: string): Promise<Buffer | undefined>;
+  /**
+   * The file as a stream, undefined when the store has no such key. Never
+   * the whole file in memory: a download holds a piece at a time, so
+   * parallel fetches of a large file (signed links need no login) cannot
+   * exhaust the process. The stream fails, rather than ending early, when
+   * the bytes go away while it is read.
+   */
+  read(db: Queryable, key: string): Promise<StoredFile | undefined>;
   /**
    * An object store's: removes objects whose rows are gone (the keys
    * attachment_deletions queued) and answers the keys the bucket refused,
@@ -19,6 +27,12 @@ export interface FileStore {
    * cascade), and it cannot remove a bucket's objects.
    */
   remove?(keys: readonly string[]): Promise<RemovalRefusal[]>;
+}
+
+/** A file being read: `body` streams exactly `length` bytes, or fails. */
+export interface StoredFile {
+  length: number;
+  body: Readable;
 }
 
 /** A key the bucket would not delete (an object lock, a legal hold, a policy), and its answer. */
