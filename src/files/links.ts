@@ -14,6 +14,14 @@ export const attachmentPath = (id: string) => `/api/v1/attachments/${id}`;
  */
 export const LINK_SECRET_RECHECK_MS = 60_000;
 
+/**
+ * How often, at most, a link the key held refuses makes a process read the
+ * key again (real time): ten small reads a second bound what forged links
+ * cost, while a link a new key signed is refused only if it comes within
+ * this of another failure (the picture is then asked for again, and works).
+ */
+export const FAILED_LINK_RECHECK_MS = 100;
+
 /** An HMAC-SHA256 signature is this long; a sig of another length is refused without a look at the database. */
 const SIG_BYTES = 32;
 
@@ -78,6 +86,9 @@ export async function openFileLinks(db: Queryable, configured: string | undefine
   // a failed read (the database away) keeps the key held, until the next tick
   const timer = setInterval(() => void refresh().catch(() => undefined), recheckMs);
   timer.unref();
+  // A link that fails asks the database at most this often: forged links on a
+  // route with no login, or revoked ones still in emails, must not cost a read each.
+  let askedAt = -Infinity;
   return {
     sign: (id, now, ttlSeconds) => key.sign(id, now, ttlSeconds),
     verify: (id, expires, sig, now) => key.verify(id, expires, sig, now),
@@ -85,7 +96,10 @@ export async function openFileLinks(db: Queryable, configured: string | undefine
       if (key.verify(id, expires, sig, now)) return true;
       // expired or malformed: refused by any key, with no read
       if (!Number.isSafeInteger(expires) || expires * 1000 <= now.getTime() || Buffer.from(sig, 'base64url').length !== SIG_BYTES) return false;
-      await refresh();
+      if (performance.now() - askedAt < FAILED_LINK_RECHECK_MS) return false;
+      askedAt = performance.now();
+      // the database away: refused (403), as a link the key held does not sign
+      if (!(await refresh().then(() => true, () => false))) return false;
       return key.verify(id, expires, sig, now);
     },
     refresh,
