@@ -107,11 +107,13 @@ function expiring(url: string): boolean {
  * renewed first and the fresh one followed (`follow`), or the old one when
  * the read fails: the browser then shows why.
  */
-function renewingClick(a: ShownAttachment, refresh: RefreshLinks | undefined, follow: (url: string) => void) {
+function renewingClick(a: ShownAttachment, refresh: RefreshLinks | undefined, start: () => (url: string) => void) {
   return (event: MouseEvent<HTMLAnchorElement>) => {
     if (!refresh || a.id === undefined || !expiring(a.url)) return;
     event.preventDefault();
     const id = a.id;
+    // started within the click (a tab opened later, after the read, is a popup browsers block)
+    const follow = start();
     void refresh().then(
       (fresh) => follow(fresh.get(id) ?? a.url),
       () => follow(a.url),
@@ -124,14 +126,22 @@ export function AttachmentView({ attachment: a, refresh }: { attachment: ShownAt
     const name = a.name ?? t('file');
 
     if (a.type.startsWith('image/')) {
-      const open = (url: string) => void window.open(url, '_blank', 'noopener,noreferrer');
+      // the tab opens at once, blank, and goes to the fresh link once it is read
+      const open = () => {
+        const tab = window.open('', '_blank');
+        if (tab) tab.opener = null;
+        return (url: string) => {
+          if (tab) tab.location.href = url;
+          else window.open(url, '_blank', 'noopener,noreferrer');
+        };
+      };
       return (
         <a className="attachment image" href={a.url} target="_blank" rel="noopener noreferrer" data-testid="attachment-image" onClick={renewingClick(a, refresh, open)}>
           <Picture url={a.url} name={name} refresh={refresh} />
         </a>
       );
     }
-    const download = (url: string) => {
+    const download = () => (url: string) => {
       const link = document.createElement('a');
       link.href = url;
       link.download = name;

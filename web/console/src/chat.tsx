@@ -78,8 +78,7 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
       const byId = new Map(current.map((m) => [m.id, m]));
       for (const m of incoming) {
         const known = byId.get(m.id);
-        // read is for good: an answer or a page read before the receipt (the send's own answer, a reload) does not take it back;
-        // the attachments are the incoming copy's: a read for fresh links (refreshLinks) is there to replace expired ones
+        // read is for good: an answer or a page read before the receipt (the send's own answer, a reload) does not take it back
         byId.set(m.id, { ...known, ...m, read_at: m.read_at ?? known?.read_at ?? null });
       }
       return [...byId.values()].sort((a, b) => a.id - b.id);
@@ -117,11 +116,14 @@ export function ChatView({ id, me, token, live, version, linkUps, onError, onClo
   }, [id, token, merge, fail]);
 
   // Files' links expire while the chat stays open (shared/attachments.tsx):
-  // the history is read again for links signed now, merged over the old ones.
+  // the history is read again for links signed now. Only the links are
+  // taken from it: a note edited or deleted while the read was on its way
+  // stays as it is now, and messages newer than those shown are the live
+  // feed's to add.
   const refreshLinks = useLinkRefresh(async () => {
     const read = await readHistory(id, token);
-    newest.current = Math.max(newest.current, read[read.length - 1]?.id ?? 0);
-    merge(read);
+    const links = new Map(read.map((m) => [m.id, m.attachments]));
+    setMessages((current) => current.map((m) => (links.has(m.id) ? { ...m, attachments: links.get(m.id)! } : m)));
     return read;
   });
 

@@ -209,8 +209,9 @@ function Widget() {
   }, []);
 
   // Files' links expire while the chat stays open (shared/attachments.tsx):
-  // the whole chat is read again for links signed now, which addMessages puts
-  // over the old ones. Not into another chat started meanwhile.
+  // the whole chat is read again for links signed now, and only the links
+  // taken from it (the live feed adds what is newer). Not into another chat
+  // started meanwhile.
   const shownSession = useRef(session);
   shownSession.current = session;
   const refreshLinks = useLinkRefresh(async () => {
@@ -224,7 +225,8 @@ function Widget() {
       after = rows[rows.length - 1]!.id;
     }
     if (shownSession.current !== from) return [];
-    addMessages(read);
+    const links = new Map(read.map((m) => [m.id, m.attachments]));
+    setMessages((current) => current.map((m) => (links.has(m.id) ? { ...m, attachments: links.get(m.id)! } : m)));
     return read;
   });
 
