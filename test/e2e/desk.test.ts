@@ -152,7 +152,8 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await desk.getByTestId('conversation-labels').getByTestId('label-chip').filter({ hasText: 'VIP' }).waitFor();
     // (the chip shows what was asked at once; the dashboard below reads what is stored)
     const carryingVip = async () => (await suite.server.ctx.db.query<{ n: number }>(`select count(*)::int as n from conversations where 'VIP' = any(labels)`))[0]!.n;
-    for (let tries = 0; (await carryingVip()) !== 1 && tries < 100; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let tries = 0; (await carryingVip()) !== 1 && tries < 200; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await carryingVip(), 1, 'the label added again is stored');
 
     // the dashboard counts conversations per label
     await adminPage.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Dashboard' }).click();
@@ -225,7 +226,7 @@ describeEachStore('the desk: canned responses, notes and labels in a real browse
     await chip.filter({ hasText: 'Urgent' }).waitFor({ state: 'detached' });
     // (the chip goes at once; the rename below waits for the removal to be stored, or it may refuse the label as unknown)
     const stored = async () => (await suite.server.ctx.db.query<{ labels: string[] }>('select labels from conversations where id = $1', [opened.body.sessionId]))[0]!.labels;
-    for (let tries = 0; (await stored()).length !== 1 && tries < 100; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let tries = 0; (await stored()).length !== 1 && tries < 200; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual(await stored(), ['Refund request']);
 
     // renamed again while on the chat: the chip follows, in the label's colour

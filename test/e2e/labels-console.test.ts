@@ -30,9 +30,9 @@ describeEachStore('labels in the console, in a real browser', (store) => {
     return opened.body.sessionId as string;
   }
 
-  /** What `read` gives once it is `expected`, or after two seconds what it gives then. */
+  /** What `read` gives once it is `expected`, or after ten seconds (a loaded machine) what it gives then. */
   async function settled<T>(read: () => Promise<T>, expected: T): Promise<T> {
-    const until = Date.now() + 2_000;
+    const until = Date.now() + 10_000;
     let value = await read();
     while (Date.now() < until) {
       try {
