@@ -370,9 +370,13 @@ export function createAllocator(ctx: Ctx, client: QiscusClient, options: PassOpt
   return allocator;
 }
 
-/** The agents of both lists, each with its load as last read. */
+/** The agents of both lists, each with the higher of its loads read. */
 function mergeLoads(was: readonly { id: string; load: number }[], read: readonly { id: string; load: number }[]): { id: string; load: number }[] {
   const byId = new Map(was.map((a) => [a.id, a]));
-  for (const a of read) byId.set(a.id, a);
+  // The higher load stays the mark: a pass of new rooms may read an agent
+  // after a slot of theirs was freed in another process, and lowering the mark
+  // to that would hide the freed slot from FREED_SINCE (the older rooms wait
+  // for it). A mark too high costs at most one pass from the head.
+  for (const a of read) byId.set(a.id, { id: a.id, load: Math.max(a.load, byId.get(a.id)?.load ?? a.load) });
   return [...byId.values()];
 }
