@@ -39,15 +39,20 @@ export function pauseAfter(db: Db, at: RegExp) {
     reached();
     await resumed;
   };
+  return { db: afterEveryStatement(db, hold), arrived, resume };
+}
+
+/** The store as `ctx` sees it, calling `after` once each statement has run (inside a transaction or not), before its rows go back. */
+export function afterEveryStatement(db: Db, after: (text: string) => Promise<void> | void): Db {
   const wrap = (q: Queryable): Queryable => ({
     query: async <Row,>(text: string, params?: readonly unknown[]) => {
       const rows = await q.query<Row>(text, params);
-      await hold(text);
+      await after(text);
       return rows;
     },
     exec: (text: string) => q.exec(text),
   });
-  const wrapped = new Proxy(db, {
+  return new Proxy(db, {
     get(target, key, receiver) {
       if (key === 'query') return wrap(target).query;
       if (key === 'transaction') return (fn: (tx: Queryable) => Promise<unknown>, options?: unknown) => target.transaction((tx) => fn(wrap(tx)), options as never);
@@ -55,5 +60,4 @@ export function pauseAfter(db: Db, at: RegExp) {
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   }) as Db;
-  return { db: wrapped, arrived, resume };
 }

@@ -18,11 +18,12 @@ import { DOWNLOADS_AT_ONCE } from '../../src/files/downloads.js';
 import { openFiles } from '../../src/files/files.js';
 import type { s3Store } from '../../src/files/s3-store.js';
 import { startSession } from '../../src/realtime/sessions.js';
-import type { Db, Queryable } from '../../src/store/db.js';
+import type { Db } from '../../src/store/db.js';
 import { expectError } from '../helpers/api-kit.js';
 import { testApp, type TestApp } from '../helpers/app.js';
 import { multipartFile, PNG } from '../helpers/multipart.js';
 import { s3Bucket, startS3rver } from '../helpers/s3-bucket.js';
+import { afterEveryStatement } from '../helpers/statement-hook.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 /** The database store's piece in these tests: a file of a few MiB is read in dozens of statements. */
@@ -32,19 +33,7 @@ const BIG = 40 * CHUNK + 1234;
 /** The store as the app sees it, recording every statement's text. */
 function recorded(db: Db): { db: Db; texts: string[] } {
   const texts: string[] = [];
-  const wrap = (q: Queryable): Queryable => ({
-    query: <Row,>(text: string, params?: readonly unknown[]) => (texts.push(text), q.query<Row>(text, params)),
-    exec: (text: string) => q.exec(text),
-  });
-  const wrapped = new Proxy(db, {
-    get(target, key, receiver) {
-      if (key === 'query') return wrap(target).query;
-      if (key === 'transaction') return (fn: (tx: Queryable) => Promise<unknown>, options?: unknown) => target.transaction((tx) => fn(wrap(tx)), options as never);
-      const value = Reflect.get(target, key, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  }) as Db;
-  return { db: wrapped, texts };
+  return { db: afterEveryStatement(db, (text) => void texts.push(text)), texts };
 }
 
 /** A bucket over node:http that sends the first half of an object, then waits for `go` to send the rest or cut the connection. */
